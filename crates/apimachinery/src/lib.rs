@@ -1,0 +1,13 @@
+//! Kubernetes apimachinery-style pure logic over [`serde_json::Value`]:
+//!
+//! * [`patch`]: JSON merge patch (RFC 7386), JSON patch (RFC 6902) and
+//!   Kubernetes strategic merge patch;
+//! * [`selector`]: label selectors and field selectors.
+//!
+//! Nothing in this crate does I/O, and nothing panics on any input.
+
+pub mod patch;
+pub mod selector;
+
+pub use patch::{json_patch, merge_patch, strategic_merge_patch, PatchError};
+pub use selector::{FieldSelector, LabelSelector, SelectorError};

@@ -1,0 +1,1069 @@
+//! REST verbs on stored objects: get, list, create, update, patch, delete, subresources.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{SecondsFormat, Utc};
+use daas_apimachinery::patch;
+use daas_apimachinery::selector::{FieldSelector, LabelSelector};
+use daas_store::{KeyValue, Store, StoreError};
+use serde_json::{json, Value};
+
+use crate::error::{ApiError, ApiResult};
+use crate::request::{As, ResourceTarget};
+use crate::resources::{self, ResourceDef};
+use crate::table::{self, IncludeObject};
+use crate::typed;
+
+/// Largest accepted request body (Kubernetes uses 3 MiB).
+pub const DEFAULT_MAX_BODY: usize = 3 * 1024 * 1024;
+const UPDATE_RETRIES: usize = 16;
+
+pub struct Ctx {
+    pub store: Arc<dyn Store>,
+    /// How often idle watches with allowWatchBookmarks get a BOOKMARK.
+    pub bookmark_interval: std::time::Duration,
+}
+
+pub fn now_rfc3339() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A stored object decoded, with `metadata.resourceVersion` set from the store revision.
+pub fn decode_kv(kv: &KeyValue) -> ApiResult<Value> {
+    let mut v: Value = serde_json::from_slice(&kv.value)
+        .map_err(|e| ApiError::internal(format!("stored object {} is not valid JSON: {e}", kv.key)))?;
+    v["metadata"]["resourceVersion"] = json!(kv.mod_revision.to_string());
+    Ok(v)
+}
+
+fn encode(v: &Value) -> ApiResult<Vec<u8>> {
+    let mut v = v.clone();
+    if let Some(md) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        md.remove("resourceVersion");
+        md.remove("selfLink");
+        md.remove("managedFields");
+    }
+    serde_json::to_vec(&v).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+pub fn json_response(code: StatusCode, v: &Value) -> Response {
+    let body = serde_json::to_vec(v).unwrap_or_default();
+    (code, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let escaped = w.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(h) = HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
+            resp.headers_mut().append("warning", h);
+        }
+    }
+    resp
+}
+
+/// Selectors from `labelSelector` / `fieldSelector`.
+pub struct Filter {
+    pub labels: Option<LabelSelector>,
+    pub fields: Option<FieldSelector>,
+}
+
+impl Filter {
+    pub fn from_query(def: &ResourceDef, q: &HashMap<String, String>) -> ApiResult<Self> {
+        let labels = match q.get("labelSelector").filter(|s| !s.is_empty()) {
+            Some(s) => Some(
+                LabelSelector::parse(s)
+                    .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?,
+            ),
+            None => None,
+        };
+        let fields = match q.get("fieldSelector").filter(|s| !s.is_empty()) {
+            Some(s) => {
+                let f = FieldSelector::parse(s)
+                    .map_err(|e| ApiError::bad_request(format!("invalid field selector: {e}")))?;
+                for r in f.requirements() {
+                    if !field_supported(def, &r.field) {
+                        return Err(ApiError::bad_request(format!(
+                            "field label not supported: {}",
+                            r.field
+                        )));
+                    }
+                }
+                Some(f)
+            }
+            None => None,
+        };
+        Ok(Filter { labels, fields })
+    }
+
+    pub fn matches(&self, obj: &Value) -> bool {
+        if let Some(l) = &self.labels {
+            if !l.matches_object(obj) {
+                return false;
+            }
+        }
+        if let Some(f) = &self.fields {
+            if !f.matches(obj) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+fn field_supported(def: &ResourceDef, field: &str) -> bool {
+    if field == "metadata.name" || (def.namespaced && field == "metadata.namespace") {
+        return true;
+    }
+    let extra: &[&str] = match def.kind {
+        "Pod" => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ],
+        "Node" => &["spec.unschedulable"],
+        "Namespace" => &["status.phase"],
+        "Secret" => &["type"],
+        "Event" => &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ],
+        "ReplicaSet" => &["status.replicas"],
+        _ => &[],
+    };
+    extra.contains(&field)
+}
+
+fn ns_of(t: &ResourceTarget) -> Option<&str> {
+    if t.def.namespaced {
+        t.namespace.as_deref()
+    } else {
+        None
+    }
+}
+
+pub async fn get_object(ctx: &Ctx, def: &ResourceDef, ns: Option<&str>, name: &str) -> ApiResult<(Value, KeyValue)> {
+    match ctx.store.get(&def.key(ns, name)).await? {
+        Some(kv) => Ok((decode_kv(&kv)?, kv)),
+        None => Err(ApiError::not_found(def, name)),
+    }
+}
+
+// ---------------------------------------------------------------- get / list
+
+pub async fn get(ctx: &Ctx, t: &ResourceTarget, name: &str, accept: As) -> ApiResult<Response> {
+    let (obj, _) = get_object(ctx, t.def, ns_of(t), name).await?;
+    Ok(render_one(t.def, obj, accept))
+}
+
+fn render_one(def: &ResourceDef, obj: Value, accept: As) -> Response {
+    match accept {
+        As::Object => json_response(StatusCode::OK, &obj),
+        As::PartialMetadata => json_response(StatusCode::OK, &table::partial_metadata(&obj)),
+        As::Table => {
+            let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string();
+            json_response(StatusCode::OK, &table::table(def, &[obj], &rv, IncludeObject::Metadata, true))
+        }
+    }
+}
+
+pub async fn list_objects(
+    ctx: &Ctx,
+    def: &ResourceDef,
+    ns: Option<&str>,
+    filter: &Filter,
+) -> ApiResult<(Vec<Value>, i64)> {
+    let res = ctx.store.list(&def.prefix(ns)).await?;
+    let mut items = Vec::with_capacity(res.items.len());
+    for kv in &res.items {
+        let o = decode_kv(kv)?;
+        if filter.matches(&o) {
+            items.push(o);
+        }
+    }
+    Ok((items, res.revision))
+}
+
+pub async fn list(ctx: &Ctx, t: &ResourceTarget, q: &HashMap<String, String>, accept: As) -> ApiResult<Response> {
+    let filter = Filter::from_query(t.def, q)?;
+    let (items, rev) = list_objects(ctx, t.def, ns_of(t), &filter).await?;
+    let rv = rev.to_string();
+    let body = match accept {
+        As::Table => {
+            table::table(t.def, &items, &rv, IncludeObject::parse(q.get("includeObject").map(|s| s.as_str())), true)
+        }
+        As::PartialMetadata => json!({
+            "kind": "PartialObjectMetadataList",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": {"resourceVersion": rv},
+            "items": items.iter().map(table::partial_metadata).collect::<Vec<_>>(),
+        }),
+        As::Object => json!({
+            "kind": t.def.list_kind,
+            "apiVersion": t.def.api_version(),
+            "metadata": {"resourceVersion": rv},
+            "items": items,
+        }),
+    };
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+// ---------------------------------------------------------------- validation
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+fn validate_name(def: &ResourceDef, name: &str) -> Option<String> {
+    let label_only = matches!(def.kind, "Namespace" | "Service");
+    let ok = if label_only { is_dns_label(name) } else { is_dns_subdomain(name) };
+    if ok {
+        None
+    } else if label_only {
+        Some(format!("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"))
+    } else {
+        Some("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".to_string())
+    }
+}
+
+fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<(String, String)>) {
+    match spec["containers"].as_array() {
+        Some(cs) if !cs.is_empty() => {
+            let mut seen = std::collections::HashSet::new();
+            for (i, c) in cs.iter().enumerate() {
+                let name = c["name"].as_str().unwrap_or("");
+                if name.is_empty() {
+                    causes.push((format!("{path}.containers[{i}].name"), "Required value".into()));
+                } else if !is_dns_label(name) {
+                    causes.push((format!("{path}.containers[{i}].name"), format!("Invalid value: \"{name}\": a lowercase RFC 1123 label is required")));
+                } else if !seen.insert(name.to_string()) {
+                    causes.push((format!("{path}.containers[{i}].name"), format!("Duplicate value: \"{name}\"")));
+                }
+                if c["image"].as_str().map(|s| s.trim().is_empty()).unwrap_or(true) {
+                    causes.push((format!("{path}.containers[{i}].image"), "Required value".into()));
+                }
+            }
+        }
+        _ => causes.push((format!("{path}.containers"), "Required value".into())),
+    }
+    if let Some(rp) = spec["restartPolicy"].as_str() {
+        if !["Always", "OnFailure", "Never"].contains(&rp) {
+            causes.push((
+                format!("{path}.restartPolicy"),
+                format!("Unsupported value: \"{rp}\": supported values: \"Always\", \"OnFailure\", \"Never\""),
+            ));
+        }
+    }
+}
+
+fn validate(def: &ResourceDef, obj: &Value) -> Vec<(String, String)> {
+    let mut causes = Vec::new();
+    let name = obj["metadata"]["name"].as_str().unwrap_or("");
+    if let Some(msg) = validate_name(def, name) {
+        causes.push(("metadata.name".to_string(), format!("Invalid value: \"{name}\": {msg}")));
+    }
+    if let Some(labels) = obj["metadata"]["labels"].as_object() {
+        for (k, v) in labels {
+            let val = v.as_str().unwrap_or("");
+            if val.len() > 63
+                || !val.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                || (!val.is_empty()
+                    && !(val.as_bytes()[0].is_ascii_alphanumeric()
+                        && val.as_bytes()[val.len() - 1].is_ascii_alphanumeric()))
+            {
+                causes.push((format!("metadata.labels"), format!("Invalid value: \"{val}\": a valid label value must be 63 characters or less and must be empty or begin and end with an alphanumeric character")));
+            }
+            if k.is_empty() || k.len() > 316 {
+                causes.push(("metadata.labels".into(), format!("Invalid value: \"{k}\": invalid label key")));
+            }
+        }
+    }
+    match def.kind {
+        "Pod" => validate_pod_spec(&obj["spec"], "spec", &mut causes),
+        "Deployment" | "ReplicaSet" => {
+            let sel = &obj["spec"]["selector"];
+            if sel.is_null() || (sel["matchLabels"].is_null() && sel["matchExpressions"].is_null()) {
+                causes.push(("spec.selector".into(), "Required value".into()));
+            } else {
+                match LabelSelector::from_json(sel) {
+                    Ok(s) => {
+                        let labels = &obj["spec"]["template"]["metadata"]["labels"];
+                        let map = labels
+                            .as_object()
+                            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+                            .unwrap_or_default();
+                        if !s.matches(&map) {
+                            causes.push((
+                                "spec.template.metadata.labels".into(),
+                                format!("Invalid value: {labels}: `selector` does not match template `labels`"),
+                            ));
+                        }
+                    }
+                    Err(e) => causes.push(("spec.selector".into(), format!("Invalid value: {e}"))),
+                }
+            }
+            if obj["spec"]["replicas"].as_i64().map(|r| r < 0).unwrap_or(false) {
+                causes.push((
+                    "spec.replicas".into(),
+                    "Invalid value: must be greater than or equal to 0".into(),
+                ));
+            }
+            validate_pod_spec(&obj["spec"]["template"]["spec"], "spec.template.spec", &mut causes);
+        }
+        _ => {}
+    }
+    causes
+}
+
+// ---------------------------------------------------------------- create
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FieldValidation {
+    Ignore,
+    Warn,
+    Strict,
+}
+
+fn field_validation(q: &HashMap<String, String>) -> ApiResult<FieldValidation> {
+    match q.get("fieldValidation").map(|s| s.as_str()) {
+        None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
+        Some("Ignore") => Ok(FieldValidation::Ignore),
+        Some("Strict") => Ok(FieldValidation::Strict),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "fieldValidation parameter unsupported: {other}; valid values are Ignore, Warn, Strict"
+        ))),
+    }
+}
+
+fn is_dry_run(q: &HashMap<String, String>) -> ApiResult<bool> {
+    match q.get("dryRun").map(|s| s.as_str()) {
+        None | Some("") => Ok(false),
+        Some("All") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!("unsupported dryRun value {other:?}: only All is supported"))),
+    }
+}
+
+/// Check apiVersion/kind of a request body against the endpoint (filling them in when absent).
+fn check_gvk(def: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
+    let expect_av = def.api_version();
+    match obj.get("apiVersion") {
+        None | Some(Value::Null) => obj["apiVersion"] = json!(expect_av),
+        Some(Value::String(av)) if *av == expect_av => {}
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({}) does not match the expected API version ({expect_av})",
+                other.as_str().unwrap_or(&other.to_string())
+            )))
+        }
+    }
+    match obj.get("kind") {
+        None | Some(Value::Null) => obj["kind"] = json!(def.kind),
+        Some(Value::String(k)) if k == def.kind => {}
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({}) does not match the expected kind ({})",
+                other.as_str().unwrap_or(&other.to_string()),
+                def.kind
+            )))
+        }
+    }
+    if !obj["metadata"].is_null() && !obj["metadata"].is_object() {
+        return Err(ApiError::bad_request("metadata must be an object"));
+    }
+    Ok(())
+}
+
+/// Typed decode + unknown-field policy. Returns the pruned object and warnings.
+fn typed_decode(def: &ResourceDef, obj: &Value, fv: FieldValidation) -> ApiResult<(Value, Vec<String>)> {
+    let (out, unknown) = typed::roundtrip(def.kind, obj).map_err(|e| {
+        ApiError::bad_request(format!("{} in version \"{}\" cannot be handled as a {}: {e}", def.kind, def.version, def.kind))
+    })?;
+    let msgs: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+    match fv {
+        FieldValidation::Strict if !msgs.is_empty() => {
+            Err(ApiError::bad_request(format!("strict decoding error: {}", msgs.join(", "))))
+        }
+        FieldValidation::Warn => Ok((out, msgs)),
+        _ => Ok((out, Vec::new())),
+    }
+}
+
+fn random_suffix(n: usize) -> String {
+    use rand::Rng;
+    const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::thread_rng();
+    (0..n).map(|_| ALPHA[rng.gen_range(0..ALPHA.len())] as char).collect()
+}
+
+async fn ensure_namespace_usable(ctx: &Ctx, ns: &str) -> ApiResult<()> {
+    let def = resources::by_kind("Namespace").ok_or_else(|| ApiError::internal("namespace type missing"))?;
+    match ctx.store.get(&def.key(None, ns)).await? {
+        None => Err(ApiError::not_found(def, ns)),
+        Some(kv) => {
+            let o = decode_kv(&kv)?;
+            if !o["metadata"]["deletionTimestamp"].is_null() {
+                Err(ApiError::forbidden(format!(
+                    "unable to create new content in namespace {ns} because it is being terminated"
+                ))
+                .with_details(json!({"causes":[{"reason":"NamespaceTerminating","field":"metadata.namespace"}]})))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+pub async fn create(
+    ctx: &Ctx,
+    t: &ResourceTarget,
+    headers: &HeaderMap,
+    body: &[u8],
+    q: &HashMap<String, String>,
+) -> ApiResult<Response> {
+    let mut obj = crate::request::decode_body(headers, body)?;
+    let (obj, warnings) = prepare_create(ctx, t, &mut obj, q).await?;
+    let created = if is_dry_run(q)? { obj } else { store_create(ctx, t.def, &obj).await? };
+    Ok(with_warnings(json_response(StatusCode::CREATED, &created), &warnings))
+}
+
+/// Validate, default and stamp a new object (shared by create and controllers).
+pub async fn prepare_create(
+    ctx: &Ctx,
+    t: &ResourceTarget,
+    obj: &mut Value,
+    q: &HashMap<String, String>,
+) -> ApiResult<(Value, Vec<String>)> {
+    let def = t.def;
+    check_gvk(def, obj)?;
+    let fv = field_validation(q)?;
+    if def.namespaced {
+        let url_ns = t.namespace.clone().unwrap_or_default();
+        match obj["metadata"]["namespace"].as_str() {
+            Some(ns) if !ns.is_empty() && ns != url_ns => {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ))
+            }
+            _ => obj["metadata"]["namespace"] = json!(url_ns),
+        }
+        ensure_namespace_usable(ctx, &url_ns).await?;
+    } else if let Some(m) = obj["metadata"].as_object_mut() {
+        m.remove("namespace");
+    }
+    if obj["metadata"]["name"].as_str().unwrap_or("").is_empty() {
+        match obj["metadata"]["generateName"].as_str() {
+            Some(prefix) if !prefix.is_empty() => {
+                obj["metadata"]["name"] = json!(format!("{prefix}{}", random_suffix(5)));
+            }
+            _ => {
+                return Err(ApiError::invalid(def, "", vec![(
+                    "metadata.name".into(),
+                    "Required value: name or generateName is required".into(),
+                )]))
+            }
+        }
+    }
+    let (mut obj, warnings) = typed_decode(def, obj, fv)?;
+    let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let causes = validate(def, &obj);
+    if !causes.is_empty() {
+        return Err(ApiError::invalid(def, &name, causes));
+    }
+    {
+        let md = obj["metadata"].as_object_mut().ok_or_else(|| ApiError::bad_request("metadata must be an object"))?;
+        md.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+        md.insert("creationTimestamp".into(), json!(now_rfc3339()));
+        md.remove("resourceVersion");
+        md.remove("deletionTimestamp");
+        md.remove("deletionGracePeriodSeconds");
+        md.remove("managedFields");
+        if def.has_spec {
+            md.insert("generation".into(), json!(1));
+        } else {
+            md.remove("generation");
+        }
+    }
+    if matches!(def.kind, "Deployment" | "ReplicaSet") {
+        obj["status"] = json!({});
+    }
+    typed::apply_defaults(def.kind, &mut obj);
+    if def.kind == "Service" {
+        allocate_cluster_ip(ctx, &mut obj).await?;
+    }
+    Ok((obj, warnings))
+}
+
+pub async fn store_create(ctx: &Ctx, def: &ResourceDef, obj: &Value) -> ApiResult<Value> {
+    let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let ns = obj["metadata"]["namespace"].as_str().map(|s| s.to_string());
+    let key = def.key(ns.as_deref(), &name);
+    let kv = match ctx.store.create(&key, &encode(obj)?).await {
+        Ok(kv) => kv,
+        Err(StoreError::AlreadyExists(_)) => return Err(ApiError::already_exists(def, &name)),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = obj.clone();
+    out["metadata"]["resourceVersion"] = json!(kv.mod_revision.to_string());
+    if def.kind == "Namespace" {
+        ensure_default_service_account(ctx, &name).await;
+    }
+    Ok(out)
+}
+
+/// The service account controller's job: every namespace has a `default` ServiceAccount.
+pub async fn ensure_default_service_account(ctx: &Ctx, ns: &str) {
+    let Some(def) = resources::by_kind("ServiceAccount") else { return };
+    let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "default", "namespace": ns, "uid": uuid::Uuid::new_v4().to_string(),
+                     "creationTimestamp": now_rfc3339()}});
+    if let Ok(bytes) = encode(&sa) {
+        match ctx.store.create(&def.key(Some(ns), "default"), &bytes).await {
+            Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
+            Err(e) => tracing::warn!(namespace = ns, error = %e, "could not create default service account"),
+        }
+    }
+}
+
+async fn allocate_cluster_ip(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
+    let spec = &obj["spec"];
+    if spec["type"] == "ExternalName" {
+        return Ok(());
+    }
+    if let Some(ip) = spec["clusterIP"].as_str().filter(|s| !s.is_empty()) {
+        if ip != "None" && ip.parse::<std::net::Ipv4Addr>().is_err() {
+            return Err(ApiError::invalid(
+                resources::by_kind("Service").ok_or_else(|| ApiError::internal("service type missing"))?,
+                obj["metadata"]["name"].as_str().unwrap_or(""),
+                vec![("spec.clusterIP".into(), format!("Invalid value: \"{ip}\": must be a valid IP address"))],
+            ));
+        }
+        return Ok(());
+    }
+    let def = resources::by_kind("Service").ok_or_else(|| ApiError::internal("service type missing"))?;
+    let existing = ctx.store.list(&def.prefix(None)).await?;
+    let used: std::collections::HashSet<String> = existing
+        .items
+        .iter()
+        .filter_map(|kv| serde_json::from_slice::<Value>(&kv.value).ok())
+        .filter_map(|o| o["spec"]["clusterIP"].as_str().map(|s| s.to_string()))
+        .collect();
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    for _ in 0..1000 {
+        let ip = format!("10.43.{}.{}", rng.gen_range(0..=255), rng.gen_range(2..=254));
+        if !used.contains(&ip) {
+            obj["spec"]["clusterIP"] = json!(ip);
+            obj["spec"]["clusterIPs"] = json!([ip]);
+            return Ok(());
+        }
+    }
+    Err(ApiError::internal("failed to allocate a service IP: range is full"))
+}
+
+// ---------------------------------------------------------------- update / patch
+
+enum Write {
+    Main,
+    Status,
+}
+
+fn write_kind(t: &ResourceTarget) -> ApiResult<Write> {
+    match t.sub.as_deref() {
+        None => Ok(Write::Main),
+        Some("status") if t.def.has_sub(resources::Subresource::Status) => Ok(Write::Status),
+        Some(_) => Err(ApiError::not_found_path()),
+    }
+}
+
+/// Merge an incoming object over the stored one according to the REST strategy.
+fn merge_for_update(def: &ResourceDef, old: &Value, new: Value, w: &Write) -> ApiResult<Value> {
+    let mut out = match w {
+        Write::Main => {
+            let mut n = new;
+            if def.has_sub(resources::Subresource::Status) {
+                n["status"] = old["status"].clone();
+                if n["status"].is_null() {
+                    if let Some(m) = n.as_object_mut() {
+                        m.remove("status");
+                    }
+                }
+            }
+            n
+        }
+        Write::Status => {
+            let mut n = old.clone();
+            n["status"] = new["status"].clone();
+            n
+        }
+    };
+    // Server-owned metadata is never taken from the request.
+    for f in ["uid", "creationTimestamp", "namespace", "name", "generation", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+        match old["metadata"].get(f) {
+            Some(v) => out["metadata"][f] = v.clone(),
+            None => {
+                if let Some(m) = out["metadata"].as_object_mut() {
+                    m.remove(f);
+                }
+            }
+        }
+    }
+    if def.has_spec && matches!(w, Write::Main) && old.get("spec") != out.get("spec") {
+        let g = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
+        out["metadata"]["generation"] = json!(g);
+    }
+    if let Some(m) = out["metadata"].as_object_mut() {
+        m.remove("managedFields");
+    }
+    Ok(out)
+}
+
+/// Shared tail of update and patch: validate, write with compare-and-swap on `kv`.
+/// Returns Ok(None) when the store reported a conflict (caller may retry).
+async fn commit_update(
+    ctx: &Ctx,
+    def: &ResourceDef,
+    kv: &KeyValue,
+    old: &Value,
+    new: Value,
+    w: &Write,
+    fv: FieldValidation,
+    dry_run: bool,
+) -> ApiResult<Option<(Value, Vec<String>)>> {
+    let name = old["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let mut new = new;
+    check_gvk(def, &mut new)?;
+    let (typed_new, warnings) = typed_decode(def, &new, fv)?;
+    let merged = merge_for_update(def, old, typed_new, w)?;
+    let causes = validate(def, &merged);
+    if !causes.is_empty() {
+        return Err(ApiError::invalid(def, &name, causes));
+    }
+    let mut cmp_old = old.clone();
+    cmp_old["metadata"]["resourceVersion"] = json!(null);
+    let mut cmp_new = merged.clone();
+    cmp_new["metadata"]["resourceVersion"] = json!(null);
+    if cmp_old == cmp_new || dry_run {
+        let mut out = merged;
+        out["metadata"]["resourceVersion"] = json!(kv.mod_revision.to_string());
+        return Ok(Some((out, warnings)));
+    }
+    // Finalizers: an object being deleted goes away once its last finalizer is removed.
+    let finalizers_empty = merged["metadata"]["finalizers"].as_array().map(|a| a.is_empty()).unwrap_or(true);
+    if !merged["metadata"]["deletionTimestamp"].is_null() && finalizers_empty {
+        return match ctx.store.delete(&kv.key, Some(kv.mod_revision)).await {
+            Ok(del) => {
+                let mut out = merged;
+                out["metadata"]["resourceVersion"] = json!(del.mod_revision.to_string());
+                Ok(Some((out, warnings)))
+            }
+            Err(StoreError::Conflict { .. }) => Ok(None),
+            Err(StoreError::NotFound(_)) => Err(ApiError::not_found(def, &name)),
+            Err(e) => Err(e.into()),
+        };
+    }
+    match ctx.store.update(&kv.key, &encode(&merged)?, kv.mod_revision).await {
+        Ok(nkv) => {
+            let mut out = merged;
+            out["metadata"]["resourceVersion"] = json!(nkv.mod_revision.to_string());
+            Ok(Some((out, warnings)))
+        }
+        Err(StoreError::Conflict { .. }) => Ok(None),
+        Err(StoreError::NotFound(_)) => Err(ApiError::not_found(def, &name)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn update(
+    ctx: &Ctx,
+    t: &ResourceTarget,
+    name: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    q: &HashMap<String, String>,
+) -> ApiResult<Response> {
+    if t.sub.as_deref() == Some("scale") {
+        let patch_body = crate::request::decode_body(headers, body)?;
+        return scale_write(ctx, t, name, ScaleOp::Replace(patch_body)).await;
+    }
+    let w = write_kind(t)?;
+    let fv = field_validation(q)?;
+    let dry = is_dry_run(q)?;
+    let new = crate::request::decode_body(headers, body)?;
+    if let Some(n) = new["metadata"]["name"].as_str() {
+        if n != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )));
+        }
+    }
+    if t.def.namespaced {
+        if let Some(n) = new["metadata"]["namespace"].as_str() {
+            if !n.is_empty() && Some(n) != t.namespace.as_deref() {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+        }
+    }
+    let precondition: Option<i64> = match new["metadata"]["resourceVersion"].as_str().filter(|s| !s.is_empty()) {
+        Some(rv) => Some(rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))?),
+        None => None,
+    };
+    for _ in 0..UPDATE_RETRIES {
+        let (old, kv) = get_object(ctx, t.def, ns_of(t), name).await?;
+        if let Some(p) = precondition {
+            if p != kv.mod_revision {
+                return Err(ApiError::conflict(t.def, name));
+            }
+        }
+        let mut candidate = new.clone();
+        candidate["metadata"]["name"] = json!(name);
+        if let Some(ns) = ns_of(t) {
+            candidate["metadata"]["namespace"] = json!(ns);
+        }
+        match commit_update(ctx, t.def, &kv, &old, candidate, &w, fv, dry).await? {
+            Some((out, warnings)) => return Ok(with_warnings(json_response(StatusCode::OK, &out), &warnings)),
+            None if precondition.is_some() => return Err(ApiError::conflict(t.def, name)),
+            None => continue,
+        }
+    }
+    Err(ApiError::conflict(t.def, name))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchKind {
+    Json,
+    Merge,
+    Strategic,
+}
+
+pub fn patch_kind(headers: &HeaderMap) -> ApiResult<PatchKind> {
+    let ct = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    match ct.split(';').next().unwrap_or("").trim() {
+        "application/json-patch+json" => Ok(PatchKind::Json),
+        "application/merge-patch+json" => Ok(PatchKind::Merge),
+        "application/strategic-merge-patch+json" => Ok(PatchKind::Strategic),
+        "application/apply-patch+yaml" | "application/apply-patch+cbor" => Err(ApiError::unsupported_media(
+            "server-side apply is not supported by this server yet; use client-side kubectl apply",
+        )),
+        other => Err(ApiError::unsupported_media(format!(
+            "the body of the request was in an unknown format ({other}) - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json"
+        ))),
+    }
+}
+
+pub fn apply_patch(kind: PatchKind, obj_kind: &str, current: &Value, body: &[u8]) -> ApiResult<Value> {
+    let p: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+    let out = match kind {
+        PatchKind::Json => {
+            if !p.is_array() {
+                return Err(ApiError::bad_request("json patch must be a JSON array of operations"));
+            }
+            patch::json_patch(current, &p).map_err(patch_err)?
+        }
+        PatchKind::Merge => {
+            if !p.is_object() {
+                return Err(ApiError::bad_request("merge patch must be a JSON object"));
+            }
+            patch::merge_patch(current, &p)
+        }
+        PatchKind::Strategic => {
+            if !p.is_object() {
+                return Err(ApiError::bad_request("strategic merge patch must be a JSON object"));
+            }
+            patch::strategic_merge_patch(current, &p, obj_kind).map_err(patch_err)?
+        }
+    };
+    if !out.is_object() {
+        return Err(ApiError::bad_request("patch produced a value that is not an object"));
+    }
+    Ok(out)
+}
+
+fn patch_err(e: patch::PatchError) -> ApiError {
+    let code = e.http_status();
+    if code == 422 {
+        ApiError::new(422, "Invalid", e.to_string())
+    } else {
+        ApiError::new(code, if code == 409 { "Conflict" } else { "BadRequest" }, e.to_string())
+    }
+}
+
+pub async fn patch(
+    ctx: &Ctx,
+    t: &ResourceTarget,
+    name: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    q: &HashMap<String, String>,
+) -> ApiResult<Response> {
+    let kind = patch_kind(headers)?;
+    if body.is_empty() {
+        return Err(ApiError::bad_request("the patch body is empty"));
+    }
+    if t.sub.as_deref() == Some("scale") {
+        return scale_write(ctx, t, name, ScaleOp::Patch(kind, body.to_vec())).await;
+    }
+    let w = write_kind(t)?;
+    let fv = field_validation(q)?;
+    let dry = is_dry_run(q)?;
+    for _ in 0..UPDATE_RETRIES {
+        let (old, kv) = get_object(ctx, t.def, ns_of(t), name).await?;
+        let patched = apply_patch(kind, t.def.kind, &old, body)?;
+        if let Some(rv) = patched["metadata"]["resourceVersion"].as_str() {
+            if rv != kv.mod_revision.to_string() {
+                return Err(ApiError::conflict(t.def, name));
+            }
+        }
+        if patched["metadata"]["name"].as_str() != Some(name) {
+            return Err(ApiError::bad_request("metadata.name cannot be changed by a patch"));
+        }
+        if let Some((out, warnings)) = commit_update(ctx, t.def, &kv, &old, patched, &w, fv, dry).await? {
+            return Ok(with_warnings(json_response(StatusCode::OK, &out), &warnings));
+        }
+    }
+    Err(ApiError::conflict(t.def, name))
+}
+
+// ---------------------------------------------------------------- scale
+
+pub enum ScaleOp {
+    Replace(Value),
+    Patch(PatchKind, Vec<u8>),
+}
+
+fn scale_of(def: &ResourceDef, obj: &Value) -> Value {
+    let sel = crate::table::selector_string(&obj["spec"]["selector"]);
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"],
+            "uid": obj["metadata"]["uid"], "resourceVersion": obj["metadata"]["resourceVersion"],
+            "creationTimestamp": obj["metadata"]["creationTimestamp"],
+        },
+        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(if def.kind == "Deployment" { 1 } else { 0 })},
+        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": sel},
+    })
+}
+
+pub async fn get_scale(ctx: &Ctx, t: &ResourceTarget, name: &str) -> ApiResult<Response> {
+    let (obj, _) = get_object(ctx, t.def, ns_of(t), name).await?;
+    Ok(json_response(StatusCode::OK, &scale_of(t.def, &obj)))
+}
+
+async fn scale_write(ctx: &Ctx, t: &ResourceTarget, name: &str, op: ScaleOp) -> ApiResult<Response> {
+    if !t.def.has_sub(resources::Subresource::Scale) {
+        return Err(ApiError::not_found_path());
+    }
+    for _ in 0..UPDATE_RETRIES {
+        let (old, kv) = get_object(ctx, t.def, ns_of(t), name).await?;
+        let cur = scale_of(t.def, &old);
+        let new_scale = match &op {
+            ScaleOp::Replace(v) => v.clone(),
+            ScaleOp::Patch(k, body) => apply_patch(*k, "Scale", &cur, body)?,
+        };
+        if let Some(rv) = new_scale["metadata"]["resourceVersion"].as_str().filter(|s| !s.is_empty()) {
+            if rv != kv.mod_revision.to_string() {
+                return Err(ApiError::conflict(t.def, name));
+            }
+        }
+        let replicas = new_scale["spec"]["replicas"]
+            .as_i64()
+            .filter(|r| *r >= 0)
+            .ok_or_else(|| ApiError::invalid(t.def, name, vec![("spec.replicas".into(), "Invalid value: must be a non-negative integer".into())]))?;
+        let mut new = old.clone();
+        new["spec"]["replicas"] = json!(replicas);
+        if let Some((out, _)) =
+            commit_update(ctx, t.def, &kv, &old, new, &Write::Main, FieldValidation::Ignore, false).await?
+        {
+            return Ok(json_response(StatusCode::OK, &scale_of(t.def, &out)));
+        }
+    }
+    Err(ApiError::conflict(t.def, name))
+}
+
+// ---------------------------------------------------------------- delete
+
+fn success_status(def: &ResourceDef, obj: &Value) -> Value {
+    json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+        "details": {"name": obj["metadata"]["name"], "group": def.group, "kind": def.plural, "uid": obj["metadata"]["uid"]},
+    })
+}
+
+pub async fn delete(
+    ctx: &Ctx,
+    t: &ResourceTarget,
+    name: &str,
+    body: &[u8],
+    q: &HashMap<String, String>,
+) -> ApiResult<Response> {
+    let opts: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
+    };
+    let dry = is_dry_run(q)? || opts["dryRun"].as_array().map(|a| a.iter().any(|v| v == "All")).unwrap_or(false);
+    let (obj, kv) = get_object(ctx, t.def, ns_of(t), name).await?;
+    let pre = &opts["preconditions"];
+    if let Some(uid) = pre["uid"].as_str() {
+        if obj["metadata"]["uid"].as_str() != Some(uid) {
+            return Err(ApiError::conflict(t.def, name).tap_msg(format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                obj["metadata"]["uid"].as_str().unwrap_or("")
+            )));
+        }
+    }
+    if let Some(rv) = pre["resourceVersion"].as_str() {
+        if rv != kv.mod_revision.to_string() {
+            return Err(ApiError::conflict(t.def, name).tap_msg(format!(
+                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                kv.mod_revision
+            )));
+        }
+    }
+    if dry {
+        return Ok(json_response(StatusCode::OK, &obj));
+    }
+    let has_finalizers = obj["metadata"]["finalizers"].as_array().map(|a| !a.is_empty()).unwrap_or(false);
+    if has_finalizers {
+        if !obj["metadata"]["deletionTimestamp"].is_null() {
+            return Ok(json_response(StatusCode::OK, &obj));
+        }
+        let mut marked = obj.clone();
+        marked["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+        marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        return match ctx.store.update(&kv.key, &encode(&marked)?, kv.mod_revision).await {
+            Ok(nkv) => {
+                marked["metadata"]["resourceVersion"] = json!(nkv.mod_revision.to_string());
+                Ok(json_response(StatusCode::OK, &marked))
+            }
+            Err(StoreError::Conflict { .. }) => Err(ApiError::conflict(t.def, name)),
+            Err(e) => Err(e.into()),
+        };
+    }
+    if t.def.kind == "Namespace" {
+        delete_namespace_contents(ctx, name).await?;
+    }
+    match ctx.store.delete(&kv.key, Some(kv.mod_revision)).await {
+        Ok(_) => {}
+        Err(StoreError::Conflict { .. }) => return Err(ApiError::conflict(t.def, name)),
+        Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(t.def, name)),
+        Err(e) => return Err(e.into()),
+    }
+    if matches!(t.def.kind, "Pod" | "Namespace") {
+        Ok(json_response(StatusCode::OK, &obj))
+    } else {
+        Ok(json_response(StatusCode::OK, &success_status(t.def, &obj)))
+    }
+}
+
+/// The namespace controller's job, done inline: remove everything inside a namespace.
+async fn delete_namespace_contents(ctx: &Ctx, ns: &str) -> ApiResult<()> {
+    for def in resources::RESOURCES.iter().filter(|d| d.namespaced) {
+        let res = ctx.store.list(&def.prefix(Some(ns))).await?;
+        for kv in res.items {
+            match ctx.store.delete(&kv.key, None).await {
+                Ok(_) | Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn delete_collection(
+    ctx: &Ctx,
+    t: &ResourceTarget,
+    q: &HashMap<String, String>,
+) -> ApiResult<Response> {
+    let filter = Filter::from_query(t.def, q)?;
+    let (items, rev) = list_objects(ctx, t.def, ns_of(t), &filter).await?;
+    let mut deleted = Vec::new();
+    for o in items {
+        let name = o["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let ns = o["metadata"]["namespace"].as_str().map(|s| s.to_string());
+        match ctx.store.delete(&t.def.key(ns.as_deref(), &name), None).await {
+            Ok(_) | Err(StoreError::NotFound(_)) => deleted.push(o),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"kind": t.def.list_kind, "apiVersion": t.def.api_version(), "metadata": {"resourceVersion": rev.to_string()}, "items": deleted}),
+    ))
+}
+
+trait TapMsg {
+    fn tap_msg(self, m: String) -> Self;
+}
+impl TapMsg for ApiError {
+    fn tap_msg(mut self, m: String) -> Self {
+        self.message = m;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(is_dns_subdomain("web-1.example"));
+        assert!(!is_dns_subdomain("Web"));
+        assert!(!is_dns_label("a.b"));
+        assert!(!is_dns_label("-a"));
+        assert!(is_dns_label("a1"));
+    }
+
+    #[test]
+    fn deployment_selector_must_match_template() {
+        let def = resources::by_kind("Deployment").unwrap();
+        let d = json!({"metadata":{"name":"web"},"spec":{"selector":{"matchLabels":{"app":"web"}},
+            "template":{"metadata":{"labels":{"app":"other"}},"spec":{"containers":[{"name":"c","image":"i"}]}}}});
+        let causes = validate(def, &d);
+        assert_eq!(causes.len(), 1, "{causes:?}");
+        assert_eq!(causes[0].0, "spec.template.metadata.labels");
+    }
+
+    #[test]
+    fn status_writes_touch_only_status() {
+        let def = resources::by_kind("Pod").unwrap();
+        let old = json!({"metadata":{"name":"p","uid":"u1","generation":1},"spec":{"nodeName":"a"},"status":{"phase":"Pending"}});
+        let new = json!({"metadata":{"name":"p","uid":"evil"},"spec":{"nodeName":"b"},"status":{"phase":"Running"}});
+        let out = merge_for_update(def, &old, new.clone(), &Write::Status).unwrap();
+        assert_eq!(out["spec"]["nodeName"], "a");
+        assert_eq!(out["status"]["phase"], "Running");
+        let out = merge_for_update(def, &old, new, &Write::Main).unwrap();
+        assert_eq!(out["spec"]["nodeName"], "b");
+        assert_eq!(out["status"]["phase"], "Pending");
+        assert_eq!(out["metadata"]["uid"], "u1");
+        assert_eq!(out["metadata"]["generation"], 2);
+    }
+}

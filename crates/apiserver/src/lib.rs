@@ -1,0 +1,16 @@
+//! Kubernetes API server for K3s-DaaS: REST over the sealed MVCC store, driven by real kubectl.
+
+pub mod discovery;
+pub mod error;
+pub mod handlers;
+pub mod request;
+pub mod resources;
+pub mod server;
+pub mod table;
+pub mod tls;
+pub mod typed;
+pub mod watch;
+
+pub use error::{ApiError, ApiResult};
+pub use server::{bootstrap, router, serve_tls, spawn_compactor, Authenticator, ServerOptions, StaticTokens, User};
+pub use tls::TlsMaterial;

@@ -1,0 +1,240 @@
+//! Parsing of Kubernetes REST paths, query parameters, bodies and Accept headers.
+
+use std::collections::HashMap;
+
+use axum::http::HeaderMap;
+use serde_json::Value;
+
+use crate::error::{ApiError, ApiResult};
+use crate::resources::{self, ResourceDef};
+
+/// What a `/api/...` or `/apis/...` path addresses.
+#[derive(Debug)]
+pub enum Target {
+    /// `/api/v1` or `/apis/{g}/{v}`: resource discovery.
+    GroupVersion { group: String, version: String },
+    /// `/apis/{g}`.
+    Group { group: String },
+    Resource(ResourceTarget),
+}
+
+#[derive(Debug, Clone)]
+pub struct ResourceTarget {
+    pub def: &'static ResourceDef,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub sub: Option<String>,
+}
+
+pub fn parse_path(path: &str) -> ApiResult<Target> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let (group, version, rest): (&str, &str, &[&str]) = match segs.as_slice() {
+        ["api", v, rest @ ..] => ("", v, rest),
+        ["apis", g] => return Ok(Target::Group { group: g.to_string() }),
+        ["apis", g, v, rest @ ..] => (g, v, rest),
+        _ => return Err(ApiError::not_found_path()),
+    };
+    if rest.is_empty() {
+        if resources::in_group_version(group, version).next().is_none() {
+            return Err(ApiError::not_found_path());
+        }
+        return Ok(Target::GroupVersion { group: group.into(), version: version.into() });
+    }
+    let lookup = |plural: &str| resources::find(group, version, plural).ok_or_else(ApiError::not_found_path);
+    let t = match rest {
+        ["namespaces", ns, plural, tail @ ..] if resources::find(group, version, plural).is_some() => {
+            let def = lookup(plural)?;
+            if !def.namespaced {
+                return Err(ApiError::not_found_path());
+            }
+            if tail.len() > 2 {
+                return Err(ApiError::not_found_path());
+            }
+            ResourceTarget {
+                def,
+                namespace: Some(ns.to_string()),
+                name: tail.first().map(|s| s.to_string()),
+                sub: tail.get(1).map(|s| s.to_string()),
+            }
+        }
+        [plural, tail @ ..] => {
+            let def = lookup(plural)?;
+            if tail.len() > 2 {
+                return Err(ApiError::not_found_path());
+            }
+            ResourceTarget {
+                def,
+                namespace: None,
+                name: tail.first().map(|s| s.to_string()),
+                sub: tail.get(1).map(|s| s.to_string()),
+            }
+        }
+        [] => return Err(ApiError::not_found_path()),
+    };
+    if t.def.namespaced && t.name.is_some() && t.namespace.is_none() {
+        // e.g. /api/v1/pods/foo: namespaced objects are only addressable inside a namespace.
+        return Err(ApiError::not_found_path());
+    }
+    Ok(Target::Resource(t))
+}
+
+pub fn query_map(query: Option<&str>) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    if let Some(q) = query {
+        for pair in q.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            out.insert(pct_decode(k), pct_decode(v));
+        }
+    }
+    out
+}
+
+fn pct_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Requested response representation, from the Accept header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum As {
+    Object,
+    Table,
+    PartialMetadata,
+}
+
+pub fn negotiate(headers: &HeaderMap) -> As {
+    let accept = headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    for range in accept.split(',') {
+        let params: Vec<(String, String)> = range
+            .split(';')
+            .skip(1)
+            .filter_map(|p| p.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+            .collect();
+        let get = |k: &str| params.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.as_str());
+        let media = range.split(';').next().unwrap_or("").trim();
+        if media != "application/json" && media != "*/*" {
+            continue;
+        }
+        match (get("as"), get("g"), get("v")) {
+            (Some("Table"), Some("meta.k8s.io"), Some("v1")) => return As::Table,
+            (Some("PartialObjectMetadata" | "PartialObjectMetadataList"), Some("meta.k8s.io"), Some("v1")) => {
+                return As::PartialMetadata
+            }
+            (None, _, _) => return As::Object,
+            _ => continue,
+        }
+    }
+    As::Object
+}
+
+/// Decode a request body (JSON or YAML by Content-Type) into a JSON object.
+pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
+    let ct = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media = ct.split(';').next().unwrap_or("").trim();
+    if body.is_empty() {
+        return Err(ApiError::bad_request("the request body is empty"));
+    }
+    let v: Value = match media {
+        "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding YAML body: {e}")))?,
+        "application/json" | "" | "*/*" => serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding JSON body: {e}")))?,
+        "application/vnd.kubernetes.protobuf" => {
+            return Err(ApiError::unsupported_media(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
+            ))
+        }
+        other => {
+            return Err(ApiError::unsupported_media(format!(
+                "the body of the request was in an unknown format ({other}) - accepted media types include: application/json, application/yaml"
+            )))
+        }
+    };
+    if !v.is_object() {
+        return Err(ApiError::bad_request("the request body must be a JSON or YAML object"));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn rt(p: &str) -> ResourceTarget {
+        match parse_path(p).unwrap() {
+            Target::Resource(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn paths() {
+        let t = rt("/api/v1/namespaces/default/pods/web-1/status");
+        assert_eq!((t.def.plural, t.namespace.as_deref(), t.name.as_deref(), t.sub.as_deref()),
+            ("pods", Some("default"), Some("web-1"), Some("status")));
+        let t = rt("/api/v1/namespaces/kube-system");
+        assert_eq!((t.def.plural, t.name.as_deref()), ("namespaces", Some("kube-system")));
+        let t = rt("/api/v1/namespaces/foo/status");
+        assert_eq!((t.def.plural, t.name.as_deref(), t.sub.as_deref()), ("namespaces", Some("foo"), Some("status")));
+        let t = rt("/apis/apps/v1/deployments");
+        assert_eq!((t.def.kind, t.namespace), ("Deployment", None));
+        assert!(matches!(parse_path("/apis/apps/v1"), Ok(Target::GroupVersion { .. })));
+        assert_eq!(parse_path("/api/v1/widgets").unwrap_err().code, 404);
+        assert_eq!(parse_path("/api/v1/pods/x").unwrap_err().code, 404);
+        assert_eq!(parse_path("/api/v2").unwrap_err().code, 404);
+        assert_eq!(parse_path("/api/v1/namespaces/a/pods/b/c/d").unwrap_err().code, 404);
+    }
+
+    #[test]
+    fn query_decoding() {
+        let q = query_map(Some("labelSelector=app%3Dweb%2Ctier+in+%28a%29&watch=1&x"));
+        assert_eq!(q["labelSelector"], "app=web,tier in (a)");
+        assert_eq!(q["watch"], "1");
+        assert_eq!(q["x"], "");
+        assert_eq!(query_map(Some("a=%zz%4"))["a"], "%zz%4");
+    }
+
+    #[test]
+    fn accept_negotiation() {
+        let mut h = HeaderMap::new();
+        h.insert("accept", HeaderValue::from_static(
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"));
+        assert_eq!(negotiate(&h), As::Table);
+        h.insert("accept", HeaderValue::from_static("application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"));
+        assert_eq!(negotiate(&h), As::Object);
+        h.insert("accept", HeaderValue::from_static("application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"));
+        assert_eq!(negotiate(&h), As::PartialMetadata);
+    }
+
+    #[test]
+    fn bodies() {
+        let mut h = HeaderMap::new();
+        assert!(decode_body(&h, b"{\"a\":1}").is_ok());
+        assert_eq!(decode_body(&h, b"{\"a\":").unwrap_err().code, 400);
+        assert_eq!(decode_body(&h, b"[1]").unwrap_err().code, 400);
+        h.insert("content-type", HeaderValue::from_static("application/yaml"));
+        assert_eq!(decode_body(&h, b"kind: Pod\nmetadata: {name: a}\n").unwrap()["kind"], "Pod");
+        assert_eq!(decode_body(&h, b"kind: [\n").unwrap_err().code, 400);
+        h.insert("content-type", HeaderValue::from_static("text/plain"));
+        assert_eq!(decode_body(&h, b"{}").unwrap_err().code, 415);
+    }
+}

@@ -1,0 +1,189 @@
+//! The resource types this API server serves, with their REST shape.
+
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subresource {
+    Status,
+    Scale,
+    Log,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResourceDef {
+    /// API group ("" for core).
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+    pub list_kind: &'static str,
+    pub plural: &'static str,
+    pub singular: &'static str,
+    pub namespaced: bool,
+    pub short_names: &'static [&'static str],
+    pub categories: &'static [&'static str],
+    pub subresources: &'static [Subresource],
+    /// Does the object carry a spec whose changes bump metadata.generation?
+    pub has_spec: bool,
+}
+
+const VERBS: [&str; 8] = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+
+impl ResourceDef {
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// `deployments.apps` / `pods` as Kubernetes spells it in messages.
+    pub fn qualified(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.to_string()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+
+    pub fn has_sub(&self, s: Subresource) -> bool {
+        self.subresources.contains(&s)
+    }
+
+    /// Storage key prefix for all objects of this resource (optionally in one namespace).
+    pub fn prefix(&self, namespace: Option<&str>) -> String {
+        let g = if self.group.is_empty() { "core" } else { self.group };
+        match namespace {
+            Some(ns) if self.namespaced => format!("/registry/{g}/{}/{ns}/", self.plural),
+            _ => format!("/registry/{g}/{}/", self.plural),
+        }
+    }
+
+    pub fn key(&self, namespace: Option<&str>, name: &str) -> String {
+        format!("{}{}", self.prefix(namespace), name)
+    }
+
+    pub fn discovery_entries(&self) -> Vec<Value> {
+        let mut out = vec![json!({
+            "name": self.plural,
+            "singularName": self.singular,
+            "namespaced": self.namespaced,
+            "kind": self.kind,
+            "verbs": VERBS,
+            "shortNames": self.short_names,
+            "categories": self.categories,
+        })];
+        for s in self.subresources {
+            let (name, kind, verbs): (&str, &str, Vec<&str>) = match s {
+                Subresource::Status => ("status", self.kind, vec!["get", "patch", "update"]),
+                Subresource::Scale => ("scale", "Scale", vec!["get", "patch", "update"]),
+                Subresource::Log => ("log", self.kind, vec!["get"]),
+            };
+            let mut e = json!({
+                "name": format!("{}/{}", self.plural, name),
+                "singularName": "",
+                "namespaced": self.namespaced,
+                "kind": kind,
+                "verbs": verbs,
+            });
+            if *s == Subresource::Scale {
+                e["group"] = json!("autoscaling");
+                e["version"] = json!("v1");
+            }
+            out.push(e);
+        }
+        out
+    }
+}
+
+macro_rules! res {
+    ($group:expr, $version:expr, $kind:expr, $plural:expr, $singular:expr, $namespaced:expr, $short:expr, $cat:expr, $subs:expr, $spec:expr) => {
+        ResourceDef {
+            group: $group,
+            version: $version,
+            kind: $kind,
+            list_kind: concat!($kind, "List"),
+            plural: $plural,
+            singular: $singular,
+            namespaced: $namespaced,
+            short_names: $short,
+            categories: $cat,
+            subresources: $subs,
+            has_spec: $spec,
+        }
+    };
+}
+
+use Subresource::*;
+
+pub static RESOURCES: &[ResourceDef] = &[
+    res!("", "v1", "Namespace", "namespaces", "namespace", false, &["ns"], &[], &[Status], true),
+    res!("", "v1", "Pod", "pods", "pod", true, &["po"], &["all"], &[Status, Log], true),
+    res!("", "v1", "Node", "nodes", "node", false, &["no"], &[], &[Status], true),
+    res!("", "v1", "Service", "services", "service", true, &["svc"], &["all"], &[Status], true),
+    res!("", "v1", "ConfigMap", "configmaps", "configmap", true, &["cm"], &[], &[], false),
+    res!("", "v1", "Secret", "secrets", "secret", true, &[], &[], &[], false),
+    res!("", "v1", "Event", "events", "event", true, &["ev"], &[], &[], false),
+    res!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", true, &["sa"], &[], &[], false),
+    res!("", "v1", "Endpoints", "endpoints", "endpoints", true, &["ep"], &[], &[], false),
+    res!("coordination.k8s.io", "v1", "Lease", "leases", "lease", true, &[], &[], &[], true),
+    res!("apps", "v1", "Deployment", "deployments", "deployment", true, &["deploy"], &["all"], &[Status, Scale], true),
+    res!("apps", "v1", "ReplicaSet", "replicasets", "replicaset", true, &["rs"], &["all"], &[Status, Scale], true),
+];
+
+pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
+    RESOURCES.iter().find(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
+pub fn by_kind(kind: &str) -> Option<&'static ResourceDef> {
+    RESOURCES.iter().find(|r| r.kind == kind)
+}
+
+/// Group names served under /apis, in discovery order.
+pub fn groups() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for r in RESOURCES {
+        if !r.group.is_empty() && !out.contains(&r.group) {
+            out.push(r.group);
+        }
+    }
+    out
+}
+
+pub fn group_versions(group: &str) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for r in RESOURCES.iter().filter(|r| r.group == group) {
+        if !out.contains(&r.version) {
+            out.push(r.version);
+        }
+    }
+    out
+}
+
+pub fn in_group_version<'a>(group: &'a str, version: &'a str) -> impl Iterator<Item = &'static ResourceDef> + 'a {
+    RESOURCES.iter().filter(move |r| r.group == group && r.version == version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_do_not_collide_across_namespaces() {
+        let pods = find("", "v1", "pods").unwrap();
+        assert_eq!(pods.key(Some("a"), "x"), "/registry/core/pods/a/x");
+        assert!(!pods.key(Some("ab"), "x").starts_with(&pods.prefix(Some("a"))));
+        let nodes = find("", "v1", "nodes").unwrap();
+        assert_eq!(nodes.key(Some("ignored"), "n1"), "/registry/core/nodes/n1");
+        assert_eq!(find("apps", "v1", "deployments").unwrap().qualified(), "deployments.apps");
+    }
+
+    #[test]
+    fn discovery_lists_subresources() {
+        let pods = find("", "v1", "pods").unwrap();
+        let names: Vec<String> =
+            pods.discovery_entries().iter().map(|e| e["name"].as_str().unwrap().to_string()).collect();
+        assert_eq!(names, vec!["pods", "pods/status", "pods/log"]);
+        assert_eq!(groups(), vec!["coordination.k8s.io", "apps"]);
+    }
+}

@@ -1,0 +1,321 @@
+//! HTTP routing, authentication, TLS serving and cluster bootstrap objects.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use axum::Router;
+use daas_store::{Store, StoreError};
+use http_body_util::BodyExt;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::discovery;
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::{self, json_response, Ctx};
+use crate::request::{self, Target};
+use crate::resources;
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub groups: Vec<String>,
+}
+
+/// Turns a bearer token into a user (seal tokens plug in here).
+#[async_trait]
+pub trait Authenticator: Send + Sync + 'static {
+    async fn authenticate(&self, bearer: &str) -> Option<User>;
+}
+
+/// Fixed tokens, e.g. the cluster admin token written by `daas up`.
+pub struct StaticTokens {
+    tokens: Vec<(String, User)>,
+}
+
+impl StaticTokens {
+    pub fn new(tokens: Vec<(String, User)>) -> Self {
+        StaticTokens { tokens }
+    }
+}
+
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[async_trait]
+impl Authenticator for StaticTokens {
+    async fn authenticate(&self, bearer: &str) -> Option<User> {
+        self.tokens.iter().find(|(t, _)| ct_eq(t.as_bytes(), bearer.as_bytes())).map(|(_, u)| u.clone())
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub ctx: Arc<Ctx>,
+    pub auth: Arc<dyn Authenticator>,
+    pub max_body: usize,
+}
+
+pub struct ServerOptions {
+    pub max_body: usize,
+    pub bookmark_interval: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions { max_body: handlers::DEFAULT_MAX_BODY, bookmark_interval: Duration::from_secs(30) }
+    }
+}
+
+pub fn router(store: Arc<dyn Store>, auth: Arc<dyn Authenticator>, opts: ServerOptions) -> Router {
+    let state = AppState {
+        ctx: Arc::new(Ctx { store, bookmark_interval: opts.bookmark_interval }),
+        auth,
+        max_body: opts.max_body,
+    };
+    Router::new().fallback(dispatch).with_state(state)
+}
+
+async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = match handle(&st, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response_logged(),
+    };
+    tracing::debug!(%method, %path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
+    resp
+}
+
+impl ApiError {
+    fn into_response_logged(self) -> Response {
+        if self.code >= 500 {
+            tracing::warn!(code = self.code, message = %self.message, "request failed");
+        }
+        axum::response::IntoResponse::into_response(self)
+    }
+}
+
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> ApiResult<Vec<u8>> {
+    if let Some(len) = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > limit {
+            return Err(ApiError::too_large(limit));
+        }
+    }
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes().to_vec()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(limit)),
+        Err(e) => Err(ApiError::bad_request(format!("error reading request body: {e}"))),
+    }
+}
+
+fn is_public(path: &str) -> bool {
+    matches!(path, "/version" | "/version/" | "/healthz" | "/livez" | "/readyz")
+}
+
+async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    if !is_public(&path) {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_string());
+        let user = match token {
+            Some(t) if !t.is_empty() => st.auth.authenticate(&t).await,
+            _ => None,
+        };
+        if user.is_none() {
+            return Err(ApiError::unauthorized());
+        }
+    }
+    let q = request::query_map(parts.uri.query());
+    match path.as_str() {
+        "/version" | "/version/" => return Ok(json_response(StatusCode::OK, &discovery::version())),
+        "/healthz" | "/livez" | "/readyz" => {
+            st.ctx.store.current_revision().await?;
+            return Ok((StatusCode::OK, "ok").into_response_ok());
+        }
+        "/api" | "/api/" => return Ok(json_response(StatusCode::OK, &discovery::core_versions())),
+        "/apis" | "/apis/" => return Ok(json_response(StatusCode::OK, &discovery::group_list())),
+        "/openapi/v3" | "/openapi/v3/" => return Ok(json_response(StatusCode::OK, &discovery::openapi_v3_index())),
+        p if p.starts_with("/openapi/v3/") => {
+            return discovery::openapi_v3_for_path(p)
+                .map(|d| json_response(StatusCode::OK, &d))
+                .ok_or_else(ApiError::not_found_path)
+        }
+        _ => {}
+    }
+    if !(path.starts_with("/api/") || path.starts_with("/apis/")) {
+        return Err(ApiError::not_found_path());
+    }
+    let target = match request::parse_path(&path)? {
+        Target::Group { group } => {
+            return discovery::group(&group)
+                .map(|d| json_response(StatusCode::OK, &d))
+                .ok_or_else(ApiError::not_found_path)
+        }
+        Target::GroupVersion { group, version } => {
+            return Ok(json_response(StatusCode::OK, &discovery::resource_list(&group, &version)))
+        }
+        Target::Resource(t) => t,
+    };
+    let accept = request::negotiate(&parts.headers);
+    let ctx = &st.ctx;
+    let is_watch = q.get("watch").map(|w| w == "true" || w == "1").unwrap_or(false);
+    let sub = target.sub.clone();
+    match (&parts.method, target.name.clone(), sub.as_deref()) {
+        (&Method::GET, None, _) if is_watch => crate::watch::watch(ctx.clone(), &target, &q, accept).await,
+        (&Method::GET, None, _) => handlers::list(ctx, &target, &q, accept).await,
+        (&Method::GET, Some(_), _) if is_watch => crate::watch::watch(ctx.clone(), &target, &q, accept).await,
+        (&Method::GET, Some(n), None | Some("status")) => {
+            if sub.is_some() && !target.def.has_sub(resources::Subresource::Status) {
+                return Err(ApiError::not_found_path());
+            }
+            handlers::get(ctx, &target, &n, accept).await
+        }
+        (&Method::GET, Some(n), Some("scale")) if target.def.has_sub(resources::Subresource::Scale) => {
+            handlers::get_scale(ctx, &target, &n).await
+        }
+        (&Method::GET, Some(n), Some("log")) if target.def.has_sub(resources::Subresource::Log) => {
+            // Logs are served by the node running the pod; with no node bound there is nothing to read.
+            let (pod, _) = handlers::get_object(ctx, target.def, target.namespace.as_deref(), &n).await?;
+            Err(ApiError::bad_request(format!(
+                "pod {} does not have a host assigned",
+                pod["metadata"]["name"].as_str().unwrap_or(&n)
+            )))
+        }
+        (&Method::POST, None, None) => {
+            let body = read_body(body, &parts.headers, st.max_body).await?;
+            handlers::create(ctx, &target, &parts.headers, &body, &q).await
+        }
+        (&Method::PUT, Some(n), _) => {
+            let body = read_body(body, &parts.headers, st.max_body).await?;
+            handlers::update(ctx, &target, &n, &parts.headers, &body, &q).await
+        }
+        (&Method::PATCH, Some(n), _) => {
+            let body = read_body(body, &parts.headers, st.max_body).await?;
+            handlers::patch(ctx, &target, &n, &parts.headers, &body, &q).await
+        }
+        (&Method::DELETE, Some(n), None) => {
+            let body = read_body(body, &parts.headers, st.max_body).await?;
+            handlers::delete(ctx, &target, &n, &body, &q).await
+        }
+        (&Method::DELETE, None, None) => handlers::delete_collection(ctx, &target, &q).await,
+        (m, _, Some(s)) if !matches!(s, "status" | "scale" | "log") => {
+            let _ = m;
+            Err(ApiError::not_found_path())
+        }
+        (m, _, _) => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({m})"
+        ))),
+    }
+}
+
+trait OkResponse {
+    fn into_response_ok(self) -> Response;
+}
+impl OkResponse for (StatusCode, &'static str) {
+    fn into_response_ok(self) -> Response {
+        axum::response::IntoResponse::into_response(self)
+    }
+}
+
+/// Objects every cluster has: system namespaces, their default service accounts, and the
+/// `kubernetes` service.
+pub async fn bootstrap(store: &Arc<dyn Store>) -> ApiResult<()> {
+    let ctx = Ctx { store: store.clone(), bookmark_interval: Duration::from_secs(30) };
+    let ns_def = resources::by_kind("Namespace").ok_or_else(|| ApiError::internal("namespace type missing"))?;
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let mut obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+        let t = request::ResourceTarget { def: ns_def, namespace: None, name: None, sub: None };
+        let (obj, _) = handlers::prepare_create(&ctx, &t, &mut obj, &HashMap::new()).await?;
+        match handlers::store_create(&ctx, ns_def, &obj).await {
+            Ok(_) => {}
+            Err(e) if e.code == 409 => handlers::ensure_default_service_account(&ctx, ns).await,
+            Err(e) => return Err(e),
+        }
+    }
+    let svc_def = resources::by_kind("Service").ok_or_else(|| ApiError::internal("service type missing"))?;
+    if store.get(&svc_def.key(Some("default"), "kubernetes")).await?.is_none() {
+        let mut svc = json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {"clusterIP": "10.43.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}});
+        let t = request::ResourceTarget { def: svc_def, namespace: Some("default".into()), name: None, sub: None };
+        let (svc, _) = handlers::prepare_create(&ctx, &t, &mut svc, &HashMap::new()).await?;
+        match handlers::store_create(&ctx, svc_def, &svc).await {
+            Ok(_) => {}
+            Err(e) if e.code == 409 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Periodic compaction: keep `retain` revisions of history for watchers.
+pub fn spawn_compactor(store: Arc<dyn Store>, every: Duration, retain: i64) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Ok(cur) = store.current_revision().await else { continue };
+            let target = cur - retain;
+            if target > store.compacted_revision().await.unwrap_or(0) {
+                match store.compact(target).await {
+                    Ok(()) => tracing::debug!(revision = target, "compacted"),
+                    Err(StoreError::Compacted { .. }) => {}
+                    Err(e) => tracing::warn!(error = %e, "compaction failed"),
+                }
+            }
+        }
+    })
+}
+
+/// Serve `router` over TLS on `listener` until the task is dropped.
+pub async fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>, router: Router) -> std::io::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        let (tcp, peer): (tokio::net::TcpStream, SocketAddr) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        tokio::spawn(async move {
+            let stream = match acceptor.accept(tcp).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "tls handshake failed");
+                    return;
+                }
+            };
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let svc = hyper_util::service::TowerToHyperService::new(router);
+            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            if let Err(e) = builder.serve_connection_with_upgrades(io, svc).await {
+                tracing::debug!(%peer, error = %e, "connection ended with error");
+            }
+        });
+    }
+}

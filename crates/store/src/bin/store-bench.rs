@@ -1,0 +1,212 @@
+//! Throughput of the embedded store against a real etcd started on 127.0.0.1.
+//!
+//! Usage: store-bench [--ops N] [--value-size BYTES] [--concurrency C]
+//! Needs the `etcd` binary (PATH or $ETCD_BIN). Both stores seal values the same way.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use daas_store::etcd_server::EtcdProcess;
+use daas_store::{EmbeddedStore, EtcdStore, SealingKey, Store};
+
+struct Opts {
+    ops: usize,
+    value_size: usize,
+    concurrency: usize,
+}
+
+fn parse() -> Opts {
+    let mut o = Opts { ops: 2000, value_size: 256, concurrency: 16 };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut num = |name: &str| -> usize {
+            match args.next().and_then(|v| v.parse().ok()) {
+                Some(n) if n > 0 => n,
+                _ => {
+                    eprintln!("{name} needs a positive number");
+                    std::process::exit(2)
+                }
+            }
+        };
+        match a.as_str() {
+            "--ops" | "-n" => o.ops = num("--ops"),
+            "--value-size" => o.value_size = num("--value-size"),
+            "--concurrency" => o.concurrency = num("--concurrency"),
+            "-h" | "--help" => {
+                println!("usage: store-bench [--ops N] [--value-size BYTES] [--concurrency C]");
+                std::process::exit(0)
+            }
+            other => {
+                eprintln!("unknown argument {other}");
+                std::process::exit(2)
+            }
+        }
+    }
+    o
+}
+
+type DynResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+#[derive(Default, Clone)]
+struct Row {
+    name: String,
+    ops: usize,
+    secs: f64,
+}
+
+impl Row {
+    fn rate(&self) -> f64 {
+        if self.secs > 0.0 {
+            self.ops as f64 / self.secs
+        } else {
+            f64::INFINITY
+        }
+    }
+}
+
+fn row(name: &str, ops: usize, d: Duration) -> Row {
+    Row { name: name.to_string(), ops, secs: d.as_secs_f64() }
+}
+
+async fn run(store: Arc<dyn Store>, o: &Opts) -> DynResult<Vec<Row>> {
+    let value = vec![0x5au8; o.value_size];
+    let n = o.ops;
+    let mut rows = Vec::new();
+    let start_rev = store.current_revision().await?;
+
+    // put: sequential creates.
+    let t = Instant::now();
+    for i in 0..n {
+        store.create(&format!("/bench/seq/{i:08}"), &value).await?;
+    }
+    rows.push(row("put (sequential create)", n, t.elapsed()));
+
+    // put: concurrent creates.
+    let t = Instant::now();
+    let per = n / o.concurrency.max(1);
+    let mut tasks = Vec::new();
+    for w in 0..o.concurrency {
+        let s = store.clone();
+        let v = value.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per {
+                s.create(&format!("/bench/par/{w:03}-{i:08}"), &v).await?;
+            }
+            Ok::<_, daas_store::StoreError>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    rows.push(row(&format!("put (x{} concurrent)", o.concurrency), per * o.concurrency, t.elapsed()));
+
+    // update with CAS.
+    let t = Instant::now();
+    for i in 0..n {
+        let k = format!("/bench/seq/{i:08}");
+        let cur = store.get(&k).await?.ok_or("missing key")?;
+        store.update(&k, &value, cur.mod_revision).await?;
+    }
+    rows.push(row("get+update (CAS)", n, t.elapsed()));
+
+    // get: sequential point reads.
+    let t = Instant::now();
+    for i in 0..n {
+        let kv = store.get(&format!("/bench/seq/{i:08}")).await?;
+        if kv.is_none() {
+            return Err("missing key".into());
+        }
+    }
+    rows.push(row("get", n, t.elapsed()));
+
+    // list: prefix with 100 keys, and the full prefix.
+    let small = n.min(100);
+    for i in 0..small {
+        store.create(&format!("/bench/small/{i:04}"), &value).await?;
+    }
+    let reps = (n / 10).max(10);
+    let t = Instant::now();
+    for _ in 0..reps {
+        let l = store.list("/bench/small/").await?;
+        if l.items.len() != small {
+            return Err("short list".into());
+        }
+    }
+    rows.push(row(&format!("list ({small} keys)"), reps, t.elapsed()));
+    let reps_full = 10;
+    let t = Instant::now();
+    for _ in 0..reps_full {
+        let l = store.list("/bench/seq/").await?;
+        if l.items.len() != n {
+            return Err("short list".into());
+        }
+    }
+    rows.push(row(&format!("list ({n} keys)"), reps_full, t.elapsed()));
+
+    // watch replay: every event since the start.
+    let end_rev = store.current_revision().await?;
+    let total = (end_rev - start_rev) as usize;
+    let t = Instant::now();
+    let mut w = store.watch("/bench/", start_rev).await?;
+    for _ in 0..total {
+        w.recv().await.ok_or("watch ended")?;
+    }
+    rows.push(row("watch replay (events)", total, t.elapsed()));
+    drop(w);
+
+    // watch live: one watcher, events delivered while a writer runs (bounded by write speed).
+    let now = store.current_revision().await?;
+    let mut w = store.watch("/bench/live/", now).await?;
+    let writer = {
+        let s = store.clone();
+        let v = value.clone();
+        tokio::spawn(async move {
+            for i in 0..n {
+                s.create(&format!("/bench/live/{i:08}"), &v).await?;
+            }
+            Ok::<_, daas_store::StoreError>(())
+        })
+    };
+    let t = Instant::now();
+    for _ in 0..n {
+        tokio::time::timeout(Duration::from_secs(60), w.recv()).await?.ok_or("watch ended")?;
+    }
+    let d = t.elapsed();
+    writer.await??;
+    rows.push(row("watch live (events while writing)", n, d));
+    Ok(rows)
+}
+
+fn main() -> DynResult<()> {
+    let o = parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let key = SealingKey::generate();
+        println!(
+            "store-bench: ops={} value_size={}B concurrency={} (values sealed with AES-256-GCM in both)",
+            o.ops, o.value_size, o.concurrency
+        );
+
+        let dir = tempfile::tempdir()?;
+        let embedded: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path(), key.clone())?);
+        eprintln!("running embedded (redb at {}) ...", dir.path().display());
+        let emb = run(embedded.clone(), &o).await?;
+        drop(embedded);
+
+        let etcd = EtcdProcess::start().await?;
+        eprintln!("running etcd ({}, {}) ...", etcd.endpoint(), EtcdProcess::binary().display());
+        let store: Arc<dyn Store> = Arc::new(EtcdStore::connect([etcd.endpoint()], key, "/daas-bench/").await?);
+        let etc = run(store.clone(), &o).await;
+        drop(store);
+        drop(etcd);
+        let etc = etc?;
+
+        println!();
+        println!("{:<36} {:>16} {:>16} {:>14}", "operation", "embedded ops/s", "etcd ops/s", "embedded/etcd");
+        println!("{}", "-".repeat(36 + 16 + 16 + 14 + 3));
+        for (e, c) in emb.iter().zip(etc.iter()) {
+            println!("{:<36} {:>16.0} {:>16.0} {:>13.2}x", e.name, e.rate(), c.rate(), e.rate() / c.rate());
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,107 @@
+//! MVCC key-value store used by the K3s-DaaS API server.
+//!
+//! Semantics follow etcd v3: one global revision counter incremented by every write, per key
+//! `create_revision`/`mod_revision`/`version`, watch from a revision, compaction of history.
+//! Every stored value is sealed with AES-256-GCM under a key handed in by the caller (the TEE
+//! layer supplies it), so nothing readable ever reaches the disk.
+
+use async_trait::async_trait;
+
+mod codec;
+pub mod embedded;
+#[cfg(feature = "etcd")]
+pub mod etcd;
+pub mod seal;
+
+#[cfg(test)]
+pub(crate) mod conformance;
+#[cfg(feature = "etcd")]
+pub mod etcd_server;
+
+pub use embedded::{EmbeddedStore, WATCH_CHANNEL_CAPACITY};
+#[cfg(feature = "etcd")]
+pub use etcd::EtcdStore;
+pub use seal::SealingKey;
+
+pub type Revision = i64;
+
+/// One key at one revision (value is plaintext: sealing is internal to the backend).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: Vec<u8>,
+    pub create_revision: Revision,
+    pub mod_revision: Revision,
+    pub version: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    Put,
+    Delete,
+}
+
+/// A change delivered to watchers. For `Delete`, `kv.value` is the last value the key held and
+/// `kv.mod_revision` is the revision of the deletion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub kind: EventKind,
+    pub kv: KeyValue,
+    /// The previous state of the key for updates and deletes (None for creates).
+    pub prev: Option<KeyValue>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListResult {
+    pub items: Vec<KeyValue>,
+    /// Store revision the list was read at.
+    pub revision: Revision,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("key {0} already exists")]
+    AlreadyExists(String),
+    #[error("key {0} not found")]
+    NotFound(String),
+    #[error("conflict on key {key}: expected mod revision {expected}, found {actual}")]
+    Conflict { key: String, expected: Revision, actual: Revision },
+    #[error("revision {requested} has been compacted (compacted revision {compacted})")]
+    Compacted { requested: Revision, compacted: Revision },
+    #[error("revision {requested} is in the future (current revision {current})")]
+    FutureRevision { requested: Revision, current: Revision },
+    #[error("value for key {0} failed authentication: wrong sealing key or corrupted data")]
+    Unseal(String),
+    #[error("storage backend error: {0}")]
+    Backend(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Receiving end of a watch. Events arrive in revision order. The stream ends (recv returns None)
+/// when the store shuts down or when the watcher fell too far behind; the consumer then re-lists.
+pub type WatchReceiver = tokio::sync::mpsc::Receiver<Event>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Current global revision (0 for an empty, never-written store).
+    async fn current_revision(&self) -> Result<Revision>;
+    /// Highest revision that has been compacted away (0 if never compacted).
+    async fn compacted_revision(&self) -> Result<Revision>;
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>>;
+    /// All live keys starting with `prefix`, sorted by key, at the current revision.
+    async fn list(&self, prefix: &str) -> Result<ListResult>;
+    /// Create `key`; fails with AlreadyExists if it is live.
+    async fn create(&self, key: &str, value: &[u8]) -> Result<KeyValue>;
+    /// Replace `key` only if its mod revision equals `expected_mod_revision`.
+    /// NotFound if the key is absent, Conflict on mismatch.
+    async fn update(&self, key: &str, value: &[u8], expected_mod_revision: Revision) -> Result<KeyValue>;
+    /// Delete `key` (only if its mod revision matches when `expected_mod_revision` is Some).
+    /// Returns the deleted key with `mod_revision` set to the deletion revision.
+    async fn delete(&self, key: &str, expected_mod_revision: Option<Revision>) -> Result<KeyValue>;
+    /// Stream every event on keys starting with `prefix` whose revision is greater than `after`.
+    /// Compacted if `after` is older than the compacted revision; FutureRevision if beyond current.
+    async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchReceiver>;
+    /// Discard history at and below `revision` (live keys are kept).
+    async fn compact(&self, revision: Revision) -> Result<()>;
+}
