@@ -488,6 +488,7 @@ pub async fn prepare_create(
         }
     }
     let (mut obj, warnings) = typed_decode(def, obj, fv)?;
+    typed::normalize(def.kind, &mut obj);
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
     let causes = validate(def, &obj);
     if !causes.is_empty() {
@@ -656,7 +657,8 @@ async fn commit_update(
     let name = old["metadata"]["name"].as_str().unwrap_or("").to_string();
     let mut new = new;
     check_gvk(def, &mut new)?;
-    let (typed_new, warnings) = typed_decode(def, &new, fv)?;
+    let (mut typed_new, warnings) = typed_decode(def, &new, fv)?;
+    typed::normalize(def.kind, &mut typed_new);
     let merged = merge_for_update(def, old, typed_new, w)?;
     let causes = validate(def, &merged);
     if !causes.is_empty() {

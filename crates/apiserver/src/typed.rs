@@ -116,6 +116,20 @@ fn image_tag(image: &str) -> &str {
     }
 }
 
+/// Conversions Kubernetes applies on every write: Secret `stringData` is folded into `data`.
+pub fn normalize(kind: &str, obj: &mut Value) {
+    if kind == "Secret" {
+        if let Some(Value::Object(sd)) = obj.as_object_mut().and_then(|m| m.remove("stringData")) {
+            use base64::Engine;
+            let data = obj_mut(obj, "data");
+            for (k, v) in sd {
+                let raw = v.as_str().unwrap_or_default().to_string();
+                data.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(raw.as_bytes())));
+            }
+        }
+    }
+}
+
 /// Apply the API defaults Kubernetes sets on create.
 pub fn apply_defaults(kind: &str, obj: &mut Value) {
     match kind {
@@ -228,6 +242,13 @@ mod tests {
         assert_eq!(pod["status"]["qosClass"], "BestEffort");
         assert_eq!(image_tag("registry:5000/busybox"), "latest");
         assert_eq!(image_tag("registry:5000/busybox:1"), "1");
+    }
+
+    #[test]
+    fn secret_string_data_folds_into_data() {
+        let mut s = json!({"data":{"a":"eA=="},"stringData":{"b":"hunter2"}});
+        normalize("Secret", &mut s);
+        assert_eq!(s, json!({"data":{"a":"eA==","b":"aHVudGVyMg=="}}));
     }
 
     #[test]

@@ -113,7 +113,7 @@ pub(crate) async fn list_prefix(s: &dyn Store, p: &str) {
     // Neighbours that share a textual prefix but are outside `p`.
     let outside = p.trim_end_matches('/').to_string();
     s.create(&format!("{outside}0"), b"x").await.expect("create");
-    s.create(&format!("{outside}"), b"x").await.expect("create");
+    s.create(&outside, b"x").await.expect("create");
     s.delete(&format!("{p}gone"), None).await.expect("delete");
 
     let l = s.list(p).await.expect("list");

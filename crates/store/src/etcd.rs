@@ -182,7 +182,7 @@ impl EtcdStore {
         Ok(hi)
     }
 
-    async fn cas_failure(&self, key: &str, resp: &TxnResponse, expected: Option<Revision>) -> StoreError {
+    fn cas_failure(&self, key: &str, resp: &TxnResponse, expected: Option<Revision>) -> StoreError {
         match first_get(resp).and_then(|kvs| kvs.first().map(|kv| kv.mod_revision())) {
             None => StoreError::NotFound(key.to_string()),
             Some(actual) => match expected {
@@ -258,7 +258,7 @@ impl Store for EtcdStore {
         let mut c = self.client.clone();
         let resp = c.txn(txn).await.map_err(be)?;
         if !resp.succeeded() {
-            return Err(self.cas_failure(key, &resp, Some(expected_mod_revision)).await);
+            return Err(self.cas_failure(key, &resp, Some(expected_mod_revision)));
         }
         let rev = header_rev(resp.header())?;
         let prev = resp.op_responses().into_iter().find_map(|r| match r {
@@ -289,7 +289,7 @@ impl Store for EtcdStore {
         let mut c = self.client.clone();
         let resp = c.txn(txn).await.map_err(be)?;
         if !resp.succeeded() {
-            return Err(self.cas_failure(key, &resp, expected_mod_revision).await);
+            return Err(self.cas_failure(key, &resp, expected_mod_revision));
         }
         let rev = header_rev(resp.header())?;
         let prev = resp.op_responses().into_iter().find_map(|r| match r {

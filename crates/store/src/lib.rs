@@ -4,6 +4,9 @@
 //! `create_revision`/`mod_revision`/`version`, watch from a revision, compaction of history.
 //! Every stored value is sealed with AES-256-GCM under a key handed in by the caller (the TEE
 //! layer supplies it), so nothing readable ever reaches the disk.
+//!
+//! Backends: [`EmbeddedStore`] (redb, single node, always built) and `EtcdStore` (feature `etcd`).
+//! Sealing lives in [`seal`] ([`SealingKey`]).
 
 use async_trait::async_trait;
 

@@ -1,0 +1,206 @@
+//! Test harness: starts a real `daas up` process on 127.0.0.1 and runs the real kubectl against it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+    pub extra_args: Vec<String>,
+}
+
+impl Cluster {
+    pub fn start() -> Cluster {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("home")).expect("home dir");
+        let mut c = Cluster { dir, child: None, extra_args: extra.iter().map(|s| s.to_string()).collect() };
+        c.spawn();
+        c
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.data_dir().join("kubeconfig.yaml")
+    }
+
+    /// Start (or restart) the server process and wait until it answers.
+    pub fn spawn(&mut self) {
+        let _ = std::fs::remove_file(self.kubeconfig());
+        let log = std::fs::File::create(self.dir.path().join("server.log")).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_daas"))
+            .arg("up")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(&self.extra_args)
+            .env("RUST_LOG", "info,daas_apiserver=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn daas up");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.kubeconfig().exists() {
+            assert!(Instant::now() < deadline, "daas up did not write a kubeconfig; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = self.kubectl(&["get", "--raw", "/readyz"]);
+            if out.status.success() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "server not ready: {}\n{}", stderr(&out), self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILL the server (no graceful shutdown).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    pub fn kubectl_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("kubectl");
+        cmd.args(args)
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("HOME", self.dir.path().join("home"))
+            .env_remove("KUBECTL_EXTERNAL_DIFF");
+        cmd
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_cmd(args).output().expect("run kubectl")
+    }
+
+    pub fn kubectl_stdin(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .kubectl_cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run kubectl");
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child.wait_with_output().expect("kubectl output")
+    }
+
+    /// Run kubectl, assert success, return stdout.
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(out.status.success(), "kubectl {args:?} failed: {}\nserver log:\n{}", stderr(&out), tail(&self.log()));
+        stdout(&out)
+    }
+
+    #[track_caller]
+    pub fn ok_stdin(&self, args: &[&str], input: &str) -> String {
+        let out = self.kubectl_stdin(args, input);
+        assert!(out.status.success(), "kubectl {args:?} failed: {}\nserver log:\n{}", stderr(&out), tail(&self.log()));
+        stdout(&out)
+    }
+
+    /// Run kubectl, assert failure, return stderr.
+    #[track_caller]
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(!out.status.success(), "kubectl {args:?} unexpectedly succeeded: {}", stdout(&out));
+        stderr(&out)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// A long-running kubectl (e.g. `get -w`) whose stdout lines arrive on a channel.
+pub struct Streaming {
+    child: Child,
+    pub lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Streaming {
+    pub fn start(c: &Cluster, args: &[&str]) -> Streaming {
+        let mut child = c
+            .kubectl_cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn kubectl");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Streaming { child, lines: rx }
+    }
+
+    /// Wait for a line satisfying `pred`; returns every line seen up to and including it.
+    pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    let hit = pred(&l);
+                    seen.push(l);
+                    if hit {
+                        return seen;
+                    }
+                }
+                Err(_) => panic!("timed out waiting for a matching line; saw {seen:?}"),
+            }
+        }
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn file_contains(path: &Path, needle: &[u8]) -> bool {
+    let data = std::fs::read(path).unwrap_or_default();
+    data.windows(needle.len()).any(|w| w == needle)
+}

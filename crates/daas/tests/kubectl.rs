@@ -1,0 +1,214 @@
+//! End-to-end: the real kubectl against a real `daas up` process.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Cluster, Streaming};
+
+const DEPLOYMENT: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+  labels: {app: web}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.27
+        ports: [{containerPort: 80}]
+        env: [{name: MODE, value: "blue"}]
+"#;
+
+#[test]
+fn kubectl_deployment_lifecycle() {
+    let c = Cluster::start();
+
+    // Namespaces: the system ones exist, a new one can be made.
+    let ns = c.ok(&["get", "namespaces"]);
+    for n in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        assert!(ns.contains(n), "{ns}");
+    }
+    c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n");
+    assert!(c.ok(&["get", "ns", "shop", "-o", "jsonpath={.status.phase}"]).contains("Active"));
+    assert_eq!(c.ok(&["get", "sa", "default", "-n", "shop", "-o", "name"]).trim(), "serviceaccount/default");
+
+    // Apply a Deployment, then apply again with changes: a 3-way strategic merge patch.
+    let out = c.ok_stdin(&["apply", "-f", "-"], DEPLOYMENT);
+    assert!(out.contains("deployment.apps/web created"), "{out}");
+    let wide = c.ok(&["get", "deploy", "-n", "shop", "-o", "wide"]);
+    let mut lines = wide.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]);
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!((row[0], row[1], row[5], row[6], row[7]), ("web", "0/2", "nginx", "nginx:1.27", "app=web"));
+
+    let changed = DEPLOYMENT.replace("nginx:1.27", "nginx:1.28").replace("blue", "green");
+    let out = c.ok_stdin(&["apply", "-f", "-"], &changed);
+    assert!(out.contains("deployment.apps/web configured"), "{out}");
+    let got = c.ok(&[
+        "get", "deploy", "web", "-n", "shop", "-o",
+        "jsonpath={.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env[0].value} {.metadata.generation}",
+    ]);
+    assert_eq!(got, "nginx:1.28 green 2");
+    let out = c.ok_stdin(&["apply", "-f", "-"], &changed);
+    assert!(out.contains("deployment.apps/web unchanged"), "{out}");
+
+    // Watch: `get -w` sees an update made by someone else.
+    let w = Streaming::start(&c, &["get", "deploy", "web", "-n", "shop", "-w", "-o", "custom-columns=NAME:.metadata.name,REPLICAS:.spec.replicas"]);
+    w.wait_for(Duration::from_secs(20), |l| l.contains("web") && l.contains('2'));
+    c.ok(&["scale", "deploy", "web", "-n", "shop", "--replicas=4"]);
+    w.wait_for(Duration::from_secs(20), |l| l.contains("web") && l.contains('4'));
+    drop(w);
+
+    // Same with the server-side Table printer (default output).
+    let w = Streaming::start(&c, &["get", "deploy", "-n", "shop", "-w"]);
+    let first = w.wait_for(Duration::from_secs(20), |l| l.starts_with("web"));
+    assert!(first.iter().any(|l| l.starts_with("NAME")), "{first:?}");
+    c.ok(&["patch", "deploy", "web", "-n", "shop", "-p", r#"{"spec":{"replicas":5}}"#]);
+    let later = w.wait_for(Duration::from_secs(20), |l| l.starts_with("web") && l.contains("0/5"));
+    assert!(!later.iter().any(|l| l.starts_with("NAME")), "header printed twice: {later:?}");
+    drop(w);
+
+    // Label, and the three patch types.
+    c.ok(&["label", "deploy", "web", "-n", "shop", "tier=front"]);
+    assert!(c.ok(&["get", "deploy", "-n", "shop", "-l", "tier=front", "-o", "name"]).contains("deployment.apps/web"));
+    assert!(c.ok(&["get", "deploy", "-n", "shop", "-l", "tier notin (front)", "-o", "name"]).trim().is_empty());
+    c.ok(&["label", "deploy", "web", "-n", "shop", "tier-"]);
+    assert!(c.ok(&["get", "deploy", "-n", "shop", "-l", "tier", "-o", "name"]).trim().is_empty());
+    c.ok(&["patch", "deploy", "web", "-n", "shop", "--type", "merge", "-p", r#"{"metadata":{"annotations":{"owner":"team-a"}}}"#]);
+    c.ok(&["patch", "deploy", "web", "-n", "shop", "--type", "json", "-p", r#"[{"op":"replace","path":"/spec/replicas","value":3}]"#]);
+    let got = c.ok(&["get", "deploy", "web", "-n", "shop", "-o", "jsonpath={.metadata.annotations.owner} {.spec.replicas}"]);
+    assert_eq!(got, "team-a 3");
+    let err = c.fails(&["patch", "deploy", "web", "-n", "shop", "--type", "json", "-p", r#"[{"op":"test","path":"/spec/replicas","value":9}]"#]);
+    assert!(err.contains("test"), "{err}");
+
+    // Delete and wait until it is gone; then kubectl's NotFound message.
+    let out = c.ok(&["delete", "deploy", "web", "-n", "shop", "--wait", "--timeout=30s"]);
+    assert!(out.contains("deployment.apps \"web\" deleted"), "{out}");
+    let err = c.fails(&["get", "deploy", "web", "-n", "shop"]);
+    assert!(err.contains(r#"Error from server (NotFound): deployments.apps "web" not found"#), "{err}");
+    let err = c.fails(&["get", "pod", "nope"]);
+    assert!(err.contains(r#"Error from server (NotFound): pods "nope" not found"#), "{err}");
+
+    // Deleting the namespace removes what is inside it.
+    c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: shop}\ndata: {a: b}\n");
+    c.ok(&["delete", "ns", "shop", "--wait", "--timeout=30s"]);
+    assert!(c.ok(&["get", "cm", "-A", "-o", "name"]).trim().is_empty());
+}
+
+#[test]
+fn kubectl_core_resources_and_selectors() {
+    let c = Cluster::start();
+    let manifest = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: p1, labels: {app: a, tier: db}}
+spec:
+  containers: [{name: c, image: busybox:1.36, command: [sh, -c, "echo hi"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: p2, labels: {app: b}}
+spec:
+  containers: [{name: c, image: busybox:1.36}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: svc}
+spec:
+  selector: {app: a}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: s}
+stringData: {password: hunter2}
+---
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata: {name: l, namespace: kube-node-lease}
+spec: {holderIdentity: node-1, leaseDurationSeconds: 40}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: n1, labels: {node-role.kubernetes.io/worker: ""}}
+---
+apiVersion: v1
+kind: Event
+metadata: {name: e1}
+involvedObject: {kind: Pod, name: p1, namespace: default}
+reason: Testing
+message: hello events
+type: Normal
+"#;
+    c.ok_stdin(&["apply", "-f", "-"], manifest);
+    let pods = c.ok(&["get", "pods"]);
+    assert!(pods.lines().next().unwrap().split_whitespace().collect::<Vec<_>>() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"], "{pods}");
+    assert!(pods.contains("p1") && pods.contains("Pending"), "{pods}");
+    assert_eq!(c.ok(&["get", "pods", "-l", "app=a,tier in (db)", "-o", "name"]).trim(), "pod/p1");
+    assert_eq!(c.ok(&["get", "pods", "--field-selector", "metadata.name=p2", "-o", "name"]).trim(), "pod/p2");
+    assert_eq!(c.ok(&["get", "pods", "--field-selector", "spec.nodeName=", "-o", "name"]).lines().count(), 2);
+    let err = c.fails(&["get", "pods", "--field-selector", "spec.bogus=1"]);
+    assert!(err.contains("field label not supported"), "{err}");
+    let svc = c.ok(&["get", "svc", "svc", "-o", "wide"]);
+    assert!(svc.contains("10.43.") && svc.contains("80/TCP") && svc.contains("app=a"), "{svc}");
+    assert!(c.ok(&["get", "secret", "s", "-o", "jsonpath={.data.password}"]).contains("aHVudGVyMg=="));
+    assert!(c.ok(&["get", "lease", "-n", "kube-node-lease"]).contains("node-1"));
+    let nodes = c.ok(&["get", "nodes"]);
+    assert!(nodes.contains("n1") && nodes.contains("worker"), "{nodes}");
+    let ev = c.ok(&["get", "events"]);
+    assert!(ev.contains("Testing") && ev.contains("pod/p1") && ev.contains("hello events"), "{ev}");
+    assert!(c.ok(&["get", "events", "--field-selector", "involvedObject.name=p1", "-o", "name"]).contains("e1"));
+
+    // Status subresource: the main resource ignores status, /status takes only status.
+    c.ok(&["patch", "pod", "p1", "--subresource=status", "--type=merge", "-p", r#"{"status":{"phase":"Running","podIP":"10.42.0.9"},"spec":{"nodeName":"n1"}}"#]);
+    assert_eq!(c.ok(&["get", "pod", "p1", "-o", "jsonpath={.status.phase} {.status.podIP} [{.spec.nodeName}]"]), "Running 10.42.0.9 []");
+    c.ok(&["patch", "pod", "p1", "--type=merge", "-p", r#"{"status":{"phase":"Failed"},"metadata":{"labels":{"x":"y"}}}"#]);
+    assert_eq!(c.ok(&["get", "pod", "p1", "-o", "jsonpath={.status.phase} {.metadata.labels.x}"]), "Running y");
+    c.ok(&["patch", "node", "n1", "--subresource=status", "--type=merge", "-p", r#"{"status":{"conditions":[{"type":"Ready","status":"True"}]}}"#]);
+    assert!(c.ok(&["get", "node", "n1"]).contains("Ready"));
+    c.ok(&["cordon", "n1"]);
+    assert!(c.ok(&["get", "node", "n1"]).contains("Ready,SchedulingDisabled"));
+
+    // Client-side validation is off and the server rejects unknown fields (fieldValidation=Strict).
+    let bad = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bad}\ndata: {a: b}\nbogus: 1\n";
+    let out = c.kubectl_stdin(&["apply", "-f", "-"], bad);
+    assert!(!out.status.success());
+    assert!(common::stderr(&out).contains("unknown field \"bogus\""), "{}", common::stderr(&out));
+    let out = c.kubectl_stdin(&["apply", "--validate=false", "-f", "-"], bad);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+
+    // Deletion with --wait, and delete of a missing object.
+    c.ok(&["delete", "pod", "p2", "--wait"]);
+    let err = c.fails(&["delete", "pod", "p2"]);
+    assert!(err.contains(r#"pods "p2" not found"#), "{err}");
+}
+
+#[test]
+fn state_survives_kill_and_is_sealed_on_disk() {
+    let mut c = Cluster::start();
+    c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\ndata: {marker: plaintext-marker-4242}\n");
+    let rv_before = c.ok(&["get", "cm", "keep", "-o", "jsonpath={.metadata.resourceVersion}"]);
+    c.kill();
+    assert!(!common::file_contains(&c.data_dir().join("state.redb"), b"plaintext-marker-4242"));
+    c.spawn();
+    assert_eq!(c.ok(&["get", "cm", "keep", "-o", "jsonpath={.data.marker}"]), "plaintext-marker-4242");
+    assert_eq!(c.ok(&["get", "cm", "keep", "-o", "jsonpath={.metadata.resourceVersion}"]), rv_before);
+    // The same data directory with a different sealing key cannot be read.
+    c.kill();
+    std::fs::write(c.data_dir().join("sealing.key"), "11".repeat(32)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_daas"))
+        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(c.data_dir())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "server started with the wrong sealing key");
+}
