@@ -105,21 +105,30 @@ impl ApiError {
     }
 }
 
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> ApiResult<Vec<u8>> {
-    if let Some(len) = headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        if len > limit {
-            return Err(ApiError::too_large(limit));
+/// Bodies larger than this are cut off without reading the rest (the connection is dropped).
+const DISCARD_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Read a request body of at most `limit` bytes. An oversized body is read to its end (up to
+/// DISCARD_LIMIT) and discarded, so the client gets a clean 413 rather than a broken pipe.
+async fn read_body(body: Body, limit: usize) -> ApiResult<Vec<u8>> {
+    let mut body = body;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::bad_request(format!("error reading request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            total += data.len();
+            if total <= limit {
+                buf.extend_from_slice(&data);
+            } else if total > DISCARD_LIMIT {
+                break;
+            }
         }
     }
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes().to_vec()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(limit)),
-        Err(e) => Err(ApiError::bad_request(format!("error reading request body: {e}"))),
+    if total > limit {
+        return Err(ApiError::too_large(limit));
     }
+    Ok(buf)
 }
 
 fn is_public(path: &str) -> bool {
@@ -201,19 +210,19 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             )))
         }
         (&Method::POST, None, None) => {
-            let body = read_body(body, &parts.headers, st.max_body).await?;
+            let body = read_body(body, st.max_body).await?;
             handlers::create(ctx, &target, &parts.headers, &body, &q).await
         }
         (&Method::PUT, Some(n), _) => {
-            let body = read_body(body, &parts.headers, st.max_body).await?;
+            let body = read_body(body, st.max_body).await?;
             handlers::update(ctx, &target, &n, &parts.headers, &body, &q).await
         }
         (&Method::PATCH, Some(n), _) => {
-            let body = read_body(body, &parts.headers, st.max_body).await?;
+            let body = read_body(body, st.max_body).await?;
             handlers::patch(ctx, &target, &n, &parts.headers, &body, &q).await
         }
         (&Method::DELETE, Some(n), None) => {
-            let body = read_body(body, &parts.headers, st.max_body).await?;
+            let body = read_body(body, st.max_body).await?;
             handlers::delete(ctx, &target, &n, &body, &q).await
         }
         (&Method::DELETE, None, None) => handlers::delete_collection(ctx, &target, &q).await,
