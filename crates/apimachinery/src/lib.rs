@@ -2,12 +2,16 @@
 //!
 //! * [`patch`]: JSON merge patch (RFC 7386), JSON patch (RFC 6902) and
 //!   Kubernetes strategic merge patch;
-//! * [`selector`]: label selectors and field selectors.
+//! * [`selector`]: label selectors and field selectors;
+//! * [`protobuf`]: decoding of Kubernetes protobuf request bodies
+//!   (`application/vnd.kubernetes.protobuf`) into their JSON form.
 //!
 //! Nothing in this crate does I/O, and nothing panics on any input.
 
 pub mod patch;
+pub mod protobuf;
 pub mod selector;
 
 pub use patch::{json_patch, merge_patch, strategic_merge_patch, PatchError};
+pub use protobuf::{decode_object, ProtobufError};
 pub use selector::{FieldSelector, LabelSelector, SelectorError};

@@ -1,0 +1,2973 @@
+//! Protobuf schema table for the Kubernetes kinds that [`super::decode_object`]
+//! understands.
+//!
+//! GENERATED, do not edit by hand. Source of truth: the Go struct tags
+//! (`json:"..."`, `protobuf:"..."`, pointer-ness, `omitempty`) and the
+//! `generated.proto` files of k8s.io/api and k8s.io/apimachinery v0.35.7
+//! (Kubernetes 1.35, a superset of every field kubectl 1.32 can send). Every
+//! message, tag number, scalar type and cardinality was cross-checked against
+//! the prost sources of the k8s-pb 0.9.0 crate (no mismatches).
+//!
+//! Reading a row: `f(tag, "jsonName", type, cardinality, omitempty)`.
+
+use super::{Card::*, Field, Msg, Ty::*};
+
+const fn f(tag: u32, json: &'static str, ty: super::Ty, card: super::Card, omitempty: bool) -> Field {
+    Field { tag, json, ty, card, omitempty, omitzero: false }
+}
+
+pub(super) static CORE_V1_NAMESPACE: Msg = Msg {
+    name: "k8s.io.api.core.v1.Namespace",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&CORE_V1_NAMESPACE_SPEC), Value, true),
+        f(3, "status", Msg(&CORE_V1_NAMESPACE_STATUS), Value, true),
+    ],
+};
+
+pub(super) static META_V1_OBJECT_META: Msg = Msg {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta",
+    fields: &[
+        f(1, "name", Str, Value, true),
+        f(2, "generateName", Str, Value, true),
+        f(3, "namespace", Str, Value, true),
+        f(4, "selfLink", Str, Value, true),
+        f(5, "uid", Str, Value, true),
+        f(6, "resourceVersion", Str, Value, true),
+        f(7, "generation", I64, Value, true),
+        Field { omitzero: true, ..f(8, "creationTimestamp", Time, Value, true) },
+        f(9, "deletionTimestamp", Time, Ptr, true),
+        f(10, "deletionGracePeriodSeconds", I64, Ptr, true),
+        f(11, "labels", Str, Map, true),
+        f(12, "annotations", Str, Map, true),
+        f(13, "ownerReferences", Msg(&META_V1_OWNER_REFERENCE), Repeated, true),
+        f(14, "finalizers", Str, Repeated, true),
+        f(17, "managedFields", Msg(&META_V1_MANAGED_FIELDS_ENTRY), Repeated, true),
+    ],
+};
+
+pub(super) static META_V1_OWNER_REFERENCE: Msg = Msg {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.OwnerReference",
+    fields: &[
+        f(1, "kind", Str, Value, false),
+        f(3, "name", Str, Value, false),
+        f(4, "uid", Str, Value, false),
+        f(5, "apiVersion", Str, Value, false),
+        f(6, "controller", Bool, Ptr, true),
+        f(7, "blockOwnerDeletion", Bool, Ptr, true),
+    ],
+};
+
+pub(super) static META_V1_MANAGED_FIELDS_ENTRY: Msg = Msg {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry",
+    fields: &[
+        f(1, "manager", Str, Value, true),
+        f(2, "operation", Str, Value, true),
+        f(3, "apiVersion", Str, Value, true),
+        f(4, "time", Time, Ptr, true),
+        f(6, "fieldsType", Str, Value, true),
+        f(7, "fieldsV1", RawJson, Ptr, true),
+        f(8, "subresource", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_NAMESPACE_SPEC: Msg = Msg {
+    name: "k8s.io.api.core.v1.NamespaceSpec",
+    fields: &[
+        f(1, "finalizers", Str, Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_NAMESPACE_STATUS: Msg = Msg {
+    name: "k8s.io.api.core.v1.NamespaceStatus",
+    fields: &[
+        f(1, "phase", Str, Value, true),
+        f(2, "conditions", Msg(&CORE_V1_NAMESPACE_CONDITION), Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_NAMESPACE_CONDITION: Msg = Msg {
+    name: "k8s.io.api.core.v1.NamespaceCondition",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "status", Str, Value, false),
+        f(4, "lastTransitionTime", Time, Value, true),
+        f(5, "reason", Str, Value, true),
+        f(6, "message", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_CONFIG_MAP: Msg = Msg {
+    name: "k8s.io.api.core.v1.ConfigMap",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "data", Str, Map, true),
+        f(3, "binaryData", Bytes, Map, true),
+        f(4, "immutable", Bool, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_SECRET: Msg = Msg {
+    name: "k8s.io.api.core.v1.Secret",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "data", Bytes, Map, true),
+        f(3, "type", Str, Value, true),
+        f(4, "stringData", Str, Map, true),
+        f(5, "immutable", Bool, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_SERVICE_ACCOUNT: Msg = Msg {
+    name: "k8s.io.api.core.v1.ServiceAccount",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "secrets", Msg(&CORE_V1_OBJECT_REFERENCE), Repeated, true),
+        f(3, "imagePullSecrets", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Repeated, true),
+        f(4, "automountServiceAccountToken", Bool, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_OBJECT_REFERENCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.ObjectReference",
+    fields: &[
+        f(1, "kind", Str, Value, true),
+        f(2, "namespace", Str, Value, true),
+        f(3, "name", Str, Value, true),
+        f(4, "uid", Str, Value, true),
+        f(5, "apiVersion", Str, Value, true),
+        f(6, "resourceVersion", Str, Value, true),
+        f(7, "fieldPath", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_LOCAL_OBJECT_REFERENCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.LocalObjectReference",
+    fields: &[
+        f(1, "name", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_POD: Msg = Msg {
+    name: "k8s.io.api.core.v1.Pod",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&CORE_V1_POD_SPEC), Value, true),
+        f(3, "status", Msg(&CORE_V1_POD_STATUS), Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_POD_SPEC: Msg = Msg {
+    name: "k8s.io.api.core.v1.PodSpec",
+    fields: &[
+        f(1, "volumes", Msg(&CORE_V1_VOLUME), Repeated, true),
+        f(2, "containers", Msg(&CORE_V1_CONTAINER), Repeated, false),
+        f(3, "restartPolicy", Str, Value, true),
+        f(4, "terminationGracePeriodSeconds", I64, Ptr, true),
+        f(5, "activeDeadlineSeconds", I64, Ptr, true),
+        f(6, "dnsPolicy", Str, Value, true),
+        f(7, "nodeSelector", Str, Map, true),
+        f(8, "serviceAccountName", Str, Value, true),
+        f(9, "serviceAccount", Str, Value, true),
+        f(10, "nodeName", Str, Value, true),
+        f(11, "hostNetwork", Bool, Value, true),
+        f(12, "hostPID", Bool, Value, true),
+        f(13, "hostIPC", Bool, Value, true),
+        f(14, "securityContext", Msg(&CORE_V1_POD_SECURITY_CONTEXT), Ptr, true),
+        f(15, "imagePullSecrets", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Repeated, true),
+        f(16, "hostname", Str, Value, true),
+        f(17, "subdomain", Str, Value, true),
+        f(18, "affinity", Msg(&CORE_V1_AFFINITY), Ptr, true),
+        f(19, "schedulerName", Str, Value, true),
+        f(20, "initContainers", Msg(&CORE_V1_CONTAINER), Repeated, true),
+        f(21, "automountServiceAccountToken", Bool, Ptr, true),
+        f(22, "tolerations", Msg(&CORE_V1_TOLERATION), Repeated, true),
+        f(23, "hostAliases", Msg(&CORE_V1_HOST_ALIAS), Repeated, true),
+        f(24, "priorityClassName", Str, Value, true),
+        f(25, "priority", I32, Ptr, true),
+        f(26, "dnsConfig", Msg(&CORE_V1_POD_DNSCONFIG), Ptr, true),
+        f(27, "shareProcessNamespace", Bool, Ptr, true),
+        f(28, "readinessGates", Msg(&CORE_V1_POD_READINESS_GATE), Repeated, true),
+        f(29, "runtimeClassName", Str, Ptr, true),
+        f(30, "enableServiceLinks", Bool, Ptr, true),
+        f(31, "preemptionPolicy", Str, Ptr, true),
+        f(32, "overhead", Quantity, Map, true),
+        f(33, "topologySpreadConstraints", Msg(&CORE_V1_TOPOLOGY_SPREAD_CONSTRAINT), Repeated, true),
+        f(34, "ephemeralContainers", Msg(&CORE_V1_EPHEMERAL_CONTAINER), Repeated, true),
+        f(35, "setHostnameAsFQDN", Bool, Ptr, true),
+        f(36, "os", Msg(&CORE_V1_POD_OS), Ptr, true),
+        f(37, "hostUsers", Bool, Ptr, true),
+        f(38, "schedulingGates", Msg(&CORE_V1_POD_SCHEDULING_GATE), Repeated, true),
+        f(39, "resourceClaims", Msg(&CORE_V1_POD_RESOURCE_CLAIM), Repeated, true),
+        f(40, "resources", Msg(&CORE_V1_RESOURCE_REQUIREMENTS), Ptr, true),
+        f(41, "hostnameOverride", Str, Ptr, true),
+        f(42, "workloadRef", Msg(&CORE_V1_WORKLOAD_REFERENCE), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_VOLUME: Msg = Msg {
+    name: "k8s.io.api.core.v1.Volume",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "", Msg(&CORE_V1_VOLUME_SOURCE), Inline, false),
+    ],
+};
+
+pub(super) static CORE_V1_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.VolumeSource",
+    fields: &[
+        f(1, "hostPath", Msg(&CORE_V1_HOST_PATH_VOLUME_SOURCE), Ptr, true),
+        f(2, "emptyDir", Msg(&CORE_V1_EMPTY_DIR_VOLUME_SOURCE), Ptr, true),
+        f(3, "gcePersistentDisk", Msg(&CORE_V1_GCEPERSISTENT_DISK_VOLUME_SOURCE), Ptr, true),
+        f(4, "awsElasticBlockStore", Msg(&CORE_V1_AWSELASTIC_BLOCK_STORE_VOLUME_SOURCE), Ptr, true),
+        f(5, "gitRepo", Msg(&CORE_V1_GIT_REPO_VOLUME_SOURCE), Ptr, true),
+        f(6, "secret", Msg(&CORE_V1_SECRET_VOLUME_SOURCE), Ptr, true),
+        f(7, "nfs", Msg(&CORE_V1_NFSVOLUME_SOURCE), Ptr, true),
+        f(8, "iscsi", Msg(&CORE_V1_ISCSIVOLUME_SOURCE), Ptr, true),
+        f(9, "glusterfs", Msg(&CORE_V1_GLUSTERFS_VOLUME_SOURCE), Ptr, true),
+        f(10, "persistentVolumeClaim", Msg(&CORE_V1_PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE), Ptr, true),
+        f(11, "rbd", Msg(&CORE_V1_RBDVOLUME_SOURCE), Ptr, true),
+        f(12, "flexVolume", Msg(&CORE_V1_FLEX_VOLUME_SOURCE), Ptr, true),
+        f(13, "cinder", Msg(&CORE_V1_CINDER_VOLUME_SOURCE), Ptr, true),
+        f(14, "cephfs", Msg(&CORE_V1_CEPH_FSVOLUME_SOURCE), Ptr, true),
+        f(15, "flocker", Msg(&CORE_V1_FLOCKER_VOLUME_SOURCE), Ptr, true),
+        f(16, "downwardAPI", Msg(&CORE_V1_DOWNWARD_APIVOLUME_SOURCE), Ptr, true),
+        f(17, "fc", Msg(&CORE_V1_FCVOLUME_SOURCE), Ptr, true),
+        f(18, "azureFile", Msg(&CORE_V1_AZURE_FILE_VOLUME_SOURCE), Ptr, true),
+        f(19, "configMap", Msg(&CORE_V1_CONFIG_MAP_VOLUME_SOURCE), Ptr, true),
+        f(20, "vsphereVolume", Msg(&CORE_V1_VSPHERE_VIRTUAL_DISK_VOLUME_SOURCE), Ptr, true),
+        f(21, "quobyte", Msg(&CORE_V1_QUOBYTE_VOLUME_SOURCE), Ptr, true),
+        f(22, "azureDisk", Msg(&CORE_V1_AZURE_DISK_VOLUME_SOURCE), Ptr, true),
+        f(23, "photonPersistentDisk", Msg(&CORE_V1_PHOTON_PERSISTENT_DISK_VOLUME_SOURCE), Ptr, true),
+        f(24, "portworxVolume", Msg(&CORE_V1_PORTWORX_VOLUME_SOURCE), Ptr, true),
+        f(25, "scaleIO", Msg(&CORE_V1_SCALE_IOVOLUME_SOURCE), Ptr, true),
+        f(26, "projected", Msg(&CORE_V1_PROJECTED_VOLUME_SOURCE), Ptr, true),
+        f(27, "storageos", Msg(&CORE_V1_STORAGE_OSVOLUME_SOURCE), Ptr, true),
+        f(28, "csi", Msg(&CORE_V1_CSIVOLUME_SOURCE), Ptr, true),
+        f(29, "ephemeral", Msg(&CORE_V1_EPHEMERAL_VOLUME_SOURCE), Ptr, true),
+        f(30, "image", Msg(&CORE_V1_IMAGE_VOLUME_SOURCE), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_HOST_PATH_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.HostPathVolumeSource",
+    fields: &[
+        f(1, "path", Str, Value, false),
+        f(2, "type", Str, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_EMPTY_DIR_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.EmptyDirVolumeSource",
+    fields: &[
+        f(1, "medium", Str, Value, true),
+        f(2, "sizeLimit", Quantity, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_GCEPERSISTENT_DISK_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.GCEPersistentDiskVolumeSource",
+    fields: &[
+        f(1, "pdName", Str, Value, false),
+        f(2, "fsType", Str, Value, true),
+        f(3, "partition", I32, Value, true),
+        f(4, "readOnly", Bool, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_AWSELASTIC_BLOCK_STORE_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.AWSElasticBlockStoreVolumeSource",
+    fields: &[
+        f(1, "volumeID", Str, Value, false),
+        f(2, "fsType", Str, Value, true),
+        f(3, "partition", I32, Value, true),
+        f(4, "readOnly", Bool, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_GIT_REPO_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.GitRepoVolumeSource",
+    fields: &[
+        f(1, "repository", Str, Value, false),
+        f(2, "revision", Str, Value, true),
+        f(3, "directory", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_SECRET_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.SecretVolumeSource",
+    fields: &[
+        f(1, "secretName", Str, Value, true),
+        f(2, "items", Msg(&CORE_V1_KEY_TO_PATH), Repeated, true),
+        f(3, "defaultMode", I32, Ptr, true),
+        f(4, "optional", Bool, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_KEY_TO_PATH: Msg = Msg {
+    name: "k8s.io.api.core.v1.KeyToPath",
+    fields: &[
+        f(1, "key", Str, Value, false),
+        f(2, "path", Str, Value, false),
+        f(3, "mode", I32, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_NFSVOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.NFSVolumeSource",
+    fields: &[
+        f(1, "server", Str, Value, false),
+        f(2, "path", Str, Value, false),
+        f(3, "readOnly", Bool, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_ISCSIVOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.ISCSIVolumeSource",
+    fields: &[
+        f(1, "targetPortal", Str, Value, false),
+        f(2, "iqn", Str, Value, false),
+        f(3, "lun", I32, Value, false),
+        f(4, "iscsiInterface", Str, Value, true),
+        f(5, "fsType", Str, Value, true),
+        f(6, "readOnly", Bool, Value, true),
+        f(7, "portals", Str, Repeated, true),
+        f(8, "chapAuthDiscovery", Bool, Value, true),
+        f(10, "secretRef", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Ptr, true),
+        f(11, "chapAuthSession", Bool, Value, true),
+        f(12, "initiatorName", Str, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_GLUSTERFS_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.GlusterfsVolumeSource",
+    fields: &[
+        f(1, "endpoints", Str, Value, false),
+        f(2, "path", Str, Value, false),
+        f(3, "readOnly", Bool, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.PersistentVolumeClaimVolumeSource",
+    fields: &[
+        f(1, "claimName", Str, Value, false),
+        f(2, "readOnly", Bool, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_RBDVOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.RBDVolumeSource",
+    fields: &[
+        f(1, "monitors", Str, Repeated, false),
+        f(2, "image", Str, Value, false),
+        f(3, "fsType", Str, Value, true),
+        f(4, "pool", Str, Value, true),
+        f(5, "user", Str, Value, true),
+        f(6, "keyring", Str, Value, true),
+        f(7, "secretRef", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Ptr, true),
+        f(8, "readOnly", Bool, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_FLEX_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.FlexVolumeSource",
+    fields: &[
+        f(1, "driver", Str, Value, false),
+        f(2, "fsType", Str, Value, true),
+        f(3, "secretRef", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Ptr, true),
+        f(4, "readOnly", Bool, Value, true),
+        f(5, "options", Str, Map, true),
+    ],
+};
+
+pub(super) static CORE_V1_CINDER_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.CinderVolumeSource",
+    fields: &[
+        f(1, "volumeID", Str, Value, false),
+        f(2, "fsType", Str, Value, true),
+        f(3, "readOnly", Bool, Value, true),
+        f(4, "secretRef", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_CEPH_FSVOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.CephFSVolumeSource",
+    fields: &[
+        f(1, "monitors", Str, Repeated, false),
+        f(2, "path", Str, Value, true),
+        f(3, "user", Str, Value, true),
+        f(4, "secretFile", Str, Value, true),
+        f(5, "secretRef", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Ptr, true),
+        f(6, "readOnly", Bool, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_FLOCKER_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.FlockerVolumeSource",
+    fields: &[
+        f(1, "datasetName", Str, Value, true),
+        f(2, "datasetUUID", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_DOWNWARD_APIVOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.DownwardAPIVolumeSource",
+    fields: &[
+        f(1, "items", Msg(&CORE_V1_DOWNWARD_APIVOLUME_FILE), Repeated, true),
+        f(2, "defaultMode", I32, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_DOWNWARD_APIVOLUME_FILE: Msg = Msg {
+    name: "k8s.io.api.core.v1.DownwardAPIVolumeFile",
+    fields: &[
+        f(1, "path", Str, Value, false),
+        f(2, "fieldRef", Msg(&CORE_V1_OBJECT_FIELD_SELECTOR), Ptr, true),
+        f(3, "resourceFieldRef", Msg(&CORE_V1_RESOURCE_FIELD_SELECTOR), Ptr, true),
+        f(4, "mode", I32, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_OBJECT_FIELD_SELECTOR: Msg = Msg {
+    name: "k8s.io.api.core.v1.ObjectFieldSelector",
+    fields: &[
+        f(1, "apiVersion", Str, Value, true),
+        f(2, "fieldPath", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_RESOURCE_FIELD_SELECTOR: Msg = Msg {
+    name: "k8s.io.api.core.v1.ResourceFieldSelector",
+    fields: &[
+        f(1, "containerName", Str, Value, true),
+        f(2, "resource", Str, Value, false),
+        f(3, "divisor", Quantity, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_FCVOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.FCVolumeSource",
+    fields: &[
+        f(1, "targetWWNs", Str, Repeated, true),
+        f(2, "lun", I32, Ptr, true),
+        f(3, "fsType", Str, Value, true),
+        f(4, "readOnly", Bool, Value, true),
+        f(5, "wwids", Str, Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_AZURE_FILE_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.AzureFileVolumeSource",
+    fields: &[
+        f(1, "secretName", Str, Value, false),
+        f(2, "shareName", Str, Value, false),
+        f(3, "readOnly", Bool, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_CONFIG_MAP_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.ConfigMapVolumeSource",
+    fields: &[
+        f(1, "", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Inline, false),
+        f(2, "items", Msg(&CORE_V1_KEY_TO_PATH), Repeated, true),
+        f(3, "defaultMode", I32, Ptr, true),
+        f(4, "optional", Bool, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_VSPHERE_VIRTUAL_DISK_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.VsphereVirtualDiskVolumeSource",
+    fields: &[
+        f(1, "volumePath", Str, Value, false),
+        f(2, "fsType", Str, Value, true),
+        f(3, "storagePolicyName", Str, Value, true),
+        f(4, "storagePolicyID", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_QUOBYTE_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.QuobyteVolumeSource",
+    fields: &[
+        f(1, "registry", Str, Value, false),
+        f(2, "volume", Str, Value, false),
+        f(3, "readOnly", Bool, Value, true),
+        f(4, "user", Str, Value, true),
+        f(5, "group", Str, Value, true),
+        f(6, "tenant", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_AZURE_DISK_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.AzureDiskVolumeSource",
+    fields: &[
+        f(1, "diskName", Str, Value, false),
+        f(2, "diskURI", Str, Value, false),
+        f(3, "cachingMode", Str, Ptr, true),
+        f(4, "fsType", Str, Ptr, true),
+        f(5, "readOnly", Bool, Ptr, true),
+        f(6, "kind", Str, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_PHOTON_PERSISTENT_DISK_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.PhotonPersistentDiskVolumeSource",
+    fields: &[
+        f(1, "pdID", Str, Value, false),
+        f(2, "fsType", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_PROJECTED_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.ProjectedVolumeSource",
+    fields: &[
+        f(1, "sources", Msg(&CORE_V1_VOLUME_PROJECTION), Repeated, false),
+        f(2, "defaultMode", I32, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_VOLUME_PROJECTION: Msg = Msg {
+    name: "k8s.io.api.core.v1.VolumeProjection",
+    fields: &[
+        f(1, "secret", Msg(&CORE_V1_SECRET_PROJECTION), Ptr, true),
+        f(2, "downwardAPI", Msg(&CORE_V1_DOWNWARD_APIPROJECTION), Ptr, true),
+        f(3, "configMap", Msg(&CORE_V1_CONFIG_MAP_PROJECTION), Ptr, true),
+        f(4, "serviceAccountToken", Msg(&CORE_V1_SERVICE_ACCOUNT_TOKEN_PROJECTION), Ptr, true),
+        f(5, "clusterTrustBundle", Msg(&CORE_V1_CLUSTER_TRUST_BUNDLE_PROJECTION), Ptr, true),
+        f(6, "podCertificate", Msg(&CORE_V1_POD_CERTIFICATE_PROJECTION), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_SECRET_PROJECTION: Msg = Msg {
+    name: "k8s.io.api.core.v1.SecretProjection",
+    fields: &[
+        f(1, "", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Inline, false),
+        f(2, "items", Msg(&CORE_V1_KEY_TO_PATH), Repeated, true),
+        f(4, "optional", Bool, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_DOWNWARD_APIPROJECTION: Msg = Msg {
+    name: "k8s.io.api.core.v1.DownwardAPIProjection",
+    fields: &[
+        f(1, "items", Msg(&CORE_V1_DOWNWARD_APIVOLUME_FILE), Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_CONFIG_MAP_PROJECTION: Msg = Msg {
+    name: "k8s.io.api.core.v1.ConfigMapProjection",
+    fields: &[
+        f(1, "", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Inline, false),
+        f(2, "items", Msg(&CORE_V1_KEY_TO_PATH), Repeated, true),
+        f(4, "optional", Bool, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_SERVICE_ACCOUNT_TOKEN_PROJECTION: Msg = Msg {
+    name: "k8s.io.api.core.v1.ServiceAccountTokenProjection",
+    fields: &[
+        f(1, "audience", Str, Value, true),
+        f(2, "expirationSeconds", I64, Ptr, true),
+        f(3, "path", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_CLUSTER_TRUST_BUNDLE_PROJECTION: Msg = Msg {
+    name: "k8s.io.api.core.v1.ClusterTrustBundleProjection",
+    fields: &[
+        f(1, "name", Str, Ptr, true),
+        f(2, "signerName", Str, Ptr, true),
+        f(3, "labelSelector", Msg(&META_V1_LABEL_SELECTOR), Ptr, true),
+        f(4, "path", Str, Value, false),
+        f(5, "optional", Bool, Ptr, true),
+    ],
+};
+
+pub(super) static META_V1_LABEL_SELECTOR: Msg = Msg {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelector",
+    fields: &[
+        f(1, "matchLabels", Str, Map, true),
+        f(2, "matchExpressions", Msg(&META_V1_LABEL_SELECTOR_REQUIREMENT), Repeated, true),
+    ],
+};
+
+pub(super) static META_V1_LABEL_SELECTOR_REQUIREMENT: Msg = Msg {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement",
+    fields: &[
+        f(1, "key", Str, Value, false),
+        f(2, "operator", Str, Value, false),
+        f(3, "values", Str, Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_POD_CERTIFICATE_PROJECTION: Msg = Msg {
+    name: "k8s.io.api.core.v1.PodCertificateProjection",
+    fields: &[
+        f(1, "signerName", Str, Value, true),
+        f(2, "keyType", Str, Value, true),
+        f(3, "maxExpirationSeconds", I32, Ptr, true),
+        f(4, "credentialBundlePath", Str, Value, true),
+        f(5, "keyPath", Str, Value, true),
+        f(6, "certificateChainPath", Str, Value, true),
+        f(7, "userAnnotations", Str, Map, true),
+    ],
+};
+
+pub(super) static CORE_V1_PORTWORX_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.PortworxVolumeSource",
+    fields: &[
+        f(1, "volumeID", Str, Value, false),
+        f(2, "fsType", Str, Value, true),
+        f(3, "readOnly", Bool, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_SCALE_IOVOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.ScaleIOVolumeSource",
+    fields: &[
+        f(1, "gateway", Str, Value, false),
+        f(2, "system", Str, Value, false),
+        f(3, "secretRef", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Ptr, false),
+        f(4, "sslEnabled", Bool, Value, true),
+        f(5, "protectionDomain", Str, Value, true),
+        f(6, "storagePool", Str, Value, true),
+        f(7, "storageMode", Str, Value, true),
+        f(8, "volumeName", Str, Value, true),
+        f(9, "fsType", Str, Value, true),
+        f(10, "readOnly", Bool, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_STORAGE_OSVOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.StorageOSVolumeSource",
+    fields: &[
+        f(1, "volumeName", Str, Value, true),
+        f(2, "volumeNamespace", Str, Value, true),
+        f(3, "fsType", Str, Value, true),
+        f(4, "readOnly", Bool, Value, true),
+        f(5, "secretRef", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_CSIVOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.CSIVolumeSource",
+    fields: &[
+        f(1, "driver", Str, Value, false),
+        f(2, "readOnly", Bool, Ptr, true),
+        f(3, "fsType", Str, Ptr, true),
+        f(4, "volumeAttributes", Str, Map, true),
+        f(5, "nodePublishSecretRef", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_EPHEMERAL_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.EphemeralVolumeSource",
+    fields: &[
+        f(1, "volumeClaimTemplate", Msg(&CORE_V1_PERSISTENT_VOLUME_CLAIM_TEMPLATE), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_TEMPLATE: Msg = Msg {
+    name: "k8s.io.api.core.v1.PersistentVolumeClaimTemplate",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC), Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC: Msg = Msg {
+    name: "k8s.io.api.core.v1.PersistentVolumeClaimSpec",
+    fields: &[
+        f(1, "accessModes", Str, Repeated, true),
+        f(2, "resources", Msg(&CORE_V1_VOLUME_RESOURCE_REQUIREMENTS), Value, true),
+        f(3, "volumeName", Str, Value, true),
+        f(4, "selector", Msg(&META_V1_LABEL_SELECTOR), Ptr, true),
+        f(5, "storageClassName", Str, Ptr, true),
+        f(6, "volumeMode", Str, Ptr, true),
+        f(7, "dataSource", Msg(&CORE_V1_TYPED_LOCAL_OBJECT_REFERENCE), Ptr, true),
+        f(8, "dataSourceRef", Msg(&CORE_V1_TYPED_OBJECT_REFERENCE), Ptr, true),
+        f(9, "volumeAttributesClassName", Str, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_VOLUME_RESOURCE_REQUIREMENTS: Msg = Msg {
+    name: "k8s.io.api.core.v1.VolumeResourceRequirements",
+    fields: &[
+        f(1, "limits", Quantity, Map, true),
+        f(2, "requests", Quantity, Map, true),
+    ],
+};
+
+pub(super) static CORE_V1_TYPED_LOCAL_OBJECT_REFERENCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.TypedLocalObjectReference",
+    fields: &[
+        f(1, "apiGroup", Str, Ptr, false),
+        f(2, "kind", Str, Value, false),
+        f(3, "name", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_TYPED_OBJECT_REFERENCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.TypedObjectReference",
+    fields: &[
+        f(1, "apiGroup", Str, Ptr, false),
+        f(2, "kind", Str, Value, false),
+        f(3, "name", Str, Value, false),
+        f(4, "namespace", Str, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_IMAGE_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.ImageVolumeSource",
+    fields: &[
+        f(1, "reference", Str, Value, true),
+        f(2, "pullPolicy", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_CONTAINER: Msg = Msg {
+    name: "k8s.io.api.core.v1.Container",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "image", Str, Value, true),
+        f(3, "command", Str, Repeated, true),
+        f(4, "args", Str, Repeated, true),
+        f(5, "workingDir", Str, Value, true),
+        f(6, "ports", Msg(&CORE_V1_CONTAINER_PORT), Repeated, true),
+        f(7, "env", Msg(&CORE_V1_ENV_VAR), Repeated, true),
+        f(8, "resources", Msg(&CORE_V1_RESOURCE_REQUIREMENTS), Value, true),
+        f(9, "volumeMounts", Msg(&CORE_V1_VOLUME_MOUNT), Repeated, true),
+        f(10, "livenessProbe", Msg(&CORE_V1_PROBE), Ptr, true),
+        f(11, "readinessProbe", Msg(&CORE_V1_PROBE), Ptr, true),
+        f(12, "lifecycle", Msg(&CORE_V1_LIFECYCLE), Ptr, true),
+        f(13, "terminationMessagePath", Str, Value, true),
+        f(14, "imagePullPolicy", Str, Value, true),
+        f(15, "securityContext", Msg(&CORE_V1_SECURITY_CONTEXT), Ptr, true),
+        f(16, "stdin", Bool, Value, true),
+        f(17, "stdinOnce", Bool, Value, true),
+        f(18, "tty", Bool, Value, true),
+        f(19, "envFrom", Msg(&CORE_V1_ENV_FROM_SOURCE), Repeated, true),
+        f(20, "terminationMessagePolicy", Str, Value, true),
+        f(21, "volumeDevices", Msg(&CORE_V1_VOLUME_DEVICE), Repeated, true),
+        f(22, "startupProbe", Msg(&CORE_V1_PROBE), Ptr, true),
+        f(23, "resizePolicy", Msg(&CORE_V1_CONTAINER_RESIZE_POLICY), Repeated, true),
+        f(24, "restartPolicy", Str, Ptr, true),
+        f(25, "restartPolicyRules", Msg(&CORE_V1_CONTAINER_RESTART_RULE), Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_CONTAINER_PORT: Msg = Msg {
+    name: "k8s.io.api.core.v1.ContainerPort",
+    fields: &[
+        f(1, "name", Str, Value, true),
+        f(2, "hostPort", I32, Value, true),
+        f(3, "containerPort", I32, Value, false),
+        f(4, "protocol", Str, Value, true),
+        f(5, "hostIP", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_ENV_FROM_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.EnvFromSource",
+    fields: &[
+        f(1, "prefix", Str, Value, true),
+        f(2, "configMapRef", Msg(&CORE_V1_CONFIG_MAP_ENV_SOURCE), Ptr, true),
+        f(3, "secretRef", Msg(&CORE_V1_SECRET_ENV_SOURCE), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_CONFIG_MAP_ENV_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.ConfigMapEnvSource",
+    fields: &[
+        f(1, "", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Inline, false),
+        f(2, "optional", Bool, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_SECRET_ENV_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.SecretEnvSource",
+    fields: &[
+        f(1, "", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Inline, false),
+        f(2, "optional", Bool, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_ENV_VAR: Msg = Msg {
+    name: "k8s.io.api.core.v1.EnvVar",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "value", Str, Value, true),
+        f(3, "valueFrom", Msg(&CORE_V1_ENV_VAR_SOURCE), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_ENV_VAR_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.EnvVarSource",
+    fields: &[
+        f(1, "fieldRef", Msg(&CORE_V1_OBJECT_FIELD_SELECTOR), Ptr, true),
+        f(2, "resourceFieldRef", Msg(&CORE_V1_RESOURCE_FIELD_SELECTOR), Ptr, true),
+        f(3, "configMapKeyRef", Msg(&CORE_V1_CONFIG_MAP_KEY_SELECTOR), Ptr, true),
+        f(4, "secretKeyRef", Msg(&CORE_V1_SECRET_KEY_SELECTOR), Ptr, true),
+        f(5, "fileKeyRef", Msg(&CORE_V1_FILE_KEY_SELECTOR), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_CONFIG_MAP_KEY_SELECTOR: Msg = Msg {
+    name: "k8s.io.api.core.v1.ConfigMapKeySelector",
+    fields: &[
+        f(1, "", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Inline, false),
+        f(2, "key", Str, Value, false),
+        f(3, "optional", Bool, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_SECRET_KEY_SELECTOR: Msg = Msg {
+    name: "k8s.io.api.core.v1.SecretKeySelector",
+    fields: &[
+        f(1, "", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Inline, false),
+        f(2, "key", Str, Value, false),
+        f(3, "optional", Bool, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_FILE_KEY_SELECTOR: Msg = Msg {
+    name: "k8s.io.api.core.v1.FileKeySelector",
+    fields: &[
+        f(1, "volumeName", Str, Value, false),
+        f(2, "path", Str, Value, false),
+        f(3, "key", Str, Value, false),
+        f(4, "optional", Bool, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_RESOURCE_REQUIREMENTS: Msg = Msg {
+    name: "k8s.io.api.core.v1.ResourceRequirements",
+    fields: &[
+        f(1, "limits", Quantity, Map, true),
+        f(2, "requests", Quantity, Map, true),
+        f(3, "claims", Msg(&CORE_V1_RESOURCE_CLAIM), Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_RESOURCE_CLAIM: Msg = Msg {
+    name: "k8s.io.api.core.v1.ResourceClaim",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "request", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_CONTAINER_RESIZE_POLICY: Msg = Msg {
+    name: "k8s.io.api.core.v1.ContainerResizePolicy",
+    fields: &[
+        f(1, "resourceName", Str, Value, false),
+        f(2, "restartPolicy", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_CONTAINER_RESTART_RULE: Msg = Msg {
+    name: "k8s.io.api.core.v1.ContainerRestartRule",
+    fields: &[
+        f(1, "action", Str, Value, true),
+        f(2, "exitCodes", Msg(&CORE_V1_CONTAINER_RESTART_RULE_ON_EXIT_CODES), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_CONTAINER_RESTART_RULE_ON_EXIT_CODES: Msg = Msg {
+    name: "k8s.io.api.core.v1.ContainerRestartRuleOnExitCodes",
+    fields: &[
+        f(1, "operator", Str, Value, true),
+        f(2, "values", I32, Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_VOLUME_MOUNT: Msg = Msg {
+    name: "k8s.io.api.core.v1.VolumeMount",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "readOnly", Bool, Value, true),
+        f(3, "mountPath", Str, Value, false),
+        f(4, "subPath", Str, Value, true),
+        f(5, "mountPropagation", Str, Ptr, true),
+        f(6, "subPathExpr", Str, Value, true),
+        f(7, "recursiveReadOnly", Str, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_VOLUME_DEVICE: Msg = Msg {
+    name: "k8s.io.api.core.v1.VolumeDevice",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "devicePath", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_PROBE: Msg = Msg {
+    name: "k8s.io.api.core.v1.Probe",
+    fields: &[
+        f(1, "", Msg(&CORE_V1_PROBE_HANDLER), Inline, false),
+        f(2, "initialDelaySeconds", I32, Value, true),
+        f(3, "timeoutSeconds", I32, Value, true),
+        f(4, "periodSeconds", I32, Value, true),
+        f(5, "successThreshold", I32, Value, true),
+        f(6, "failureThreshold", I32, Value, true),
+        f(7, "terminationGracePeriodSeconds", I64, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_PROBE_HANDLER: Msg = Msg {
+    name: "k8s.io.api.core.v1.ProbeHandler",
+    fields: &[
+        f(1, "exec", Msg(&CORE_V1_EXEC_ACTION), Ptr, true),
+        f(2, "httpGet", Msg(&CORE_V1_HTTPGET_ACTION), Ptr, true),
+        f(3, "tcpSocket", Msg(&CORE_V1_TCPSOCKET_ACTION), Ptr, true),
+        f(4, "grpc", Msg(&CORE_V1_GRPCACTION), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_EXEC_ACTION: Msg = Msg {
+    name: "k8s.io.api.core.v1.ExecAction",
+    fields: &[
+        f(1, "command", Str, Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_HTTPGET_ACTION: Msg = Msg {
+    name: "k8s.io.api.core.v1.HTTPGetAction",
+    fields: &[
+        f(1, "path", Str, Value, true),
+        f(2, "port", IntOrString, Value, false),
+        f(3, "host", Str, Value, true),
+        f(4, "scheme", Str, Value, true),
+        f(5, "httpHeaders", Msg(&CORE_V1_HTTPHEADER), Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_HTTPHEADER: Msg = Msg {
+    name: "k8s.io.api.core.v1.HTTPHeader",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "value", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_TCPSOCKET_ACTION: Msg = Msg {
+    name: "k8s.io.api.core.v1.TCPSocketAction",
+    fields: &[
+        f(1, "port", IntOrString, Value, false),
+        f(2, "host", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_GRPCACTION: Msg = Msg {
+    name: "k8s.io.api.core.v1.GRPCAction",
+    fields: &[
+        f(1, "port", I32, Value, false),
+        f(2, "service", Str, Ptr, false),
+    ],
+};
+
+pub(super) static CORE_V1_LIFECYCLE: Msg = Msg {
+    name: "k8s.io.api.core.v1.Lifecycle",
+    fields: &[
+        f(1, "postStart", Msg(&CORE_V1_LIFECYCLE_HANDLER), Ptr, true),
+        f(2, "preStop", Msg(&CORE_V1_LIFECYCLE_HANDLER), Ptr, true),
+        f(3, "stopSignal", Str, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_LIFECYCLE_HANDLER: Msg = Msg {
+    name: "k8s.io.api.core.v1.LifecycleHandler",
+    fields: &[
+        f(1, "exec", Msg(&CORE_V1_EXEC_ACTION), Ptr, true),
+        f(2, "httpGet", Msg(&CORE_V1_HTTPGET_ACTION), Ptr, true),
+        f(3, "tcpSocket", Msg(&CORE_V1_TCPSOCKET_ACTION), Ptr, true),
+        f(4, "sleep", Msg(&CORE_V1_SLEEP_ACTION), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_SLEEP_ACTION: Msg = Msg {
+    name: "k8s.io.api.core.v1.SleepAction",
+    fields: &[
+        f(1, "seconds", I64, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_SECURITY_CONTEXT: Msg = Msg {
+    name: "k8s.io.api.core.v1.SecurityContext",
+    fields: &[
+        f(1, "capabilities", Msg(&CORE_V1_CAPABILITIES), Ptr, true),
+        f(2, "privileged", Bool, Ptr, true),
+        f(3, "seLinuxOptions", Msg(&CORE_V1_SELINUX_OPTIONS), Ptr, true),
+        f(4, "runAsUser", I64, Ptr, true),
+        f(5, "runAsNonRoot", Bool, Ptr, true),
+        f(6, "readOnlyRootFilesystem", Bool, Ptr, true),
+        f(7, "allowPrivilegeEscalation", Bool, Ptr, true),
+        f(8, "runAsGroup", I64, Ptr, true),
+        f(9, "procMount", Str, Ptr, true),
+        f(10, "windowsOptions", Msg(&CORE_V1_WINDOWS_SECURITY_CONTEXT_OPTIONS), Ptr, true),
+        f(11, "seccompProfile", Msg(&CORE_V1_SECCOMP_PROFILE), Ptr, true),
+        f(12, "appArmorProfile", Msg(&CORE_V1_APP_ARMOR_PROFILE), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_CAPABILITIES: Msg = Msg {
+    name: "k8s.io.api.core.v1.Capabilities",
+    fields: &[
+        f(1, "add", Str, Repeated, true),
+        f(2, "drop", Str, Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_SELINUX_OPTIONS: Msg = Msg {
+    name: "k8s.io.api.core.v1.SELinuxOptions",
+    fields: &[
+        f(1, "user", Str, Value, true),
+        f(2, "role", Str, Value, true),
+        f(3, "type", Str, Value, true),
+        f(4, "level", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_WINDOWS_SECURITY_CONTEXT_OPTIONS: Msg = Msg {
+    name: "k8s.io.api.core.v1.WindowsSecurityContextOptions",
+    fields: &[
+        f(1, "gmsaCredentialSpecName", Str, Ptr, true),
+        f(2, "gmsaCredentialSpec", Str, Ptr, true),
+        f(3, "runAsUserName", Str, Ptr, true),
+        f(4, "hostProcess", Bool, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_SECCOMP_PROFILE: Msg = Msg {
+    name: "k8s.io.api.core.v1.SeccompProfile",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "localhostProfile", Str, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_APP_ARMOR_PROFILE: Msg = Msg {
+    name: "k8s.io.api.core.v1.AppArmorProfile",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "localhostProfile", Str, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_EPHEMERAL_CONTAINER: Msg = Msg {
+    name: "k8s.io.api.core.v1.EphemeralContainer",
+    fields: &[
+        f(1, "", Msg(&CORE_V1_EPHEMERAL_CONTAINER_COMMON), Inline, false),
+        f(2, "targetContainerName", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_EPHEMERAL_CONTAINER_COMMON: Msg = Msg {
+    name: "k8s.io.api.core.v1.EphemeralContainerCommon",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "image", Str, Value, true),
+        f(3, "command", Str, Repeated, true),
+        f(4, "args", Str, Repeated, true),
+        f(5, "workingDir", Str, Value, true),
+        f(6, "ports", Msg(&CORE_V1_CONTAINER_PORT), Repeated, true),
+        f(7, "env", Msg(&CORE_V1_ENV_VAR), Repeated, true),
+        f(8, "resources", Msg(&CORE_V1_RESOURCE_REQUIREMENTS), Value, true),
+        f(9, "volumeMounts", Msg(&CORE_V1_VOLUME_MOUNT), Repeated, true),
+        f(10, "livenessProbe", Msg(&CORE_V1_PROBE), Ptr, true),
+        f(11, "readinessProbe", Msg(&CORE_V1_PROBE), Ptr, true),
+        f(12, "lifecycle", Msg(&CORE_V1_LIFECYCLE), Ptr, true),
+        f(13, "terminationMessagePath", Str, Value, true),
+        f(14, "imagePullPolicy", Str, Value, true),
+        f(15, "securityContext", Msg(&CORE_V1_SECURITY_CONTEXT), Ptr, true),
+        f(16, "stdin", Bool, Value, true),
+        f(17, "stdinOnce", Bool, Value, true),
+        f(18, "tty", Bool, Value, true),
+        f(19, "envFrom", Msg(&CORE_V1_ENV_FROM_SOURCE), Repeated, true),
+        f(20, "terminationMessagePolicy", Str, Value, true),
+        f(21, "volumeDevices", Msg(&CORE_V1_VOLUME_DEVICE), Repeated, true),
+        f(22, "startupProbe", Msg(&CORE_V1_PROBE), Ptr, true),
+        f(23, "resizePolicy", Msg(&CORE_V1_CONTAINER_RESIZE_POLICY), Repeated, true),
+        f(24, "restartPolicy", Str, Ptr, true),
+        f(25, "restartPolicyRules", Msg(&CORE_V1_CONTAINER_RESTART_RULE), Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_POD_SECURITY_CONTEXT: Msg = Msg {
+    name: "k8s.io.api.core.v1.PodSecurityContext",
+    fields: &[
+        f(1, "seLinuxOptions", Msg(&CORE_V1_SELINUX_OPTIONS), Ptr, true),
+        f(2, "runAsUser", I64, Ptr, true),
+        f(3, "runAsNonRoot", Bool, Ptr, true),
+        f(4, "supplementalGroups", I64, Repeated, true),
+        f(5, "fsGroup", I64, Ptr, true),
+        f(6, "runAsGroup", I64, Ptr, true),
+        f(7, "sysctls", Msg(&CORE_V1_SYSCTL), Repeated, true),
+        f(8, "windowsOptions", Msg(&CORE_V1_WINDOWS_SECURITY_CONTEXT_OPTIONS), Ptr, true),
+        f(9, "fsGroupChangePolicy", Str, Ptr, true),
+        f(10, "seccompProfile", Msg(&CORE_V1_SECCOMP_PROFILE), Ptr, true),
+        f(11, "appArmorProfile", Msg(&CORE_V1_APP_ARMOR_PROFILE), Ptr, true),
+        f(12, "supplementalGroupsPolicy", Str, Ptr, true),
+        f(13, "seLinuxChangePolicy", Str, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_SYSCTL: Msg = Msg {
+    name: "k8s.io.api.core.v1.Sysctl",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "value", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_AFFINITY: Msg = Msg {
+    name: "k8s.io.api.core.v1.Affinity",
+    fields: &[
+        f(1, "nodeAffinity", Msg(&CORE_V1_NODE_AFFINITY), Ptr, true),
+        f(2, "podAffinity", Msg(&CORE_V1_POD_AFFINITY), Ptr, true),
+        f(3, "podAntiAffinity", Msg(&CORE_V1_POD_ANTI_AFFINITY), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_AFFINITY: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeAffinity",
+    fields: &[
+        f(1, "requiredDuringSchedulingIgnoredDuringExecution", Msg(&CORE_V1_NODE_SELECTOR), Ptr, true),
+        f(2, "preferredDuringSchedulingIgnoredDuringExecution", Msg(&CORE_V1_PREFERRED_SCHEDULING_TERM), Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_SELECTOR: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeSelector",
+    fields: &[
+        f(1, "nodeSelectorTerms", Msg(&CORE_V1_NODE_SELECTOR_TERM), Repeated, false),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_SELECTOR_TERM: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeSelectorTerm",
+    fields: &[
+        f(1, "matchExpressions", Msg(&CORE_V1_NODE_SELECTOR_REQUIREMENT), Repeated, true),
+        f(2, "matchFields", Msg(&CORE_V1_NODE_SELECTOR_REQUIREMENT), Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_SELECTOR_REQUIREMENT: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeSelectorRequirement",
+    fields: &[
+        f(1, "key", Str, Value, false),
+        f(2, "operator", Str, Value, false),
+        f(3, "values", Str, Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_PREFERRED_SCHEDULING_TERM: Msg = Msg {
+    name: "k8s.io.api.core.v1.PreferredSchedulingTerm",
+    fields: &[
+        f(1, "weight", I32, Value, false),
+        f(2, "preference", Msg(&CORE_V1_NODE_SELECTOR_TERM), Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_POD_AFFINITY: Msg = Msg {
+    name: "k8s.io.api.core.v1.PodAffinity",
+    fields: &[
+        f(1, "requiredDuringSchedulingIgnoredDuringExecution", Msg(&CORE_V1_POD_AFFINITY_TERM), Repeated, true),
+        f(2, "preferredDuringSchedulingIgnoredDuringExecution", Msg(&CORE_V1_WEIGHTED_POD_AFFINITY_TERM), Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_POD_AFFINITY_TERM: Msg = Msg {
+    name: "k8s.io.api.core.v1.PodAffinityTerm",
+    fields: &[
+        f(1, "labelSelector", Msg(&META_V1_LABEL_SELECTOR), Ptr, true),
+        f(2, "namespaces", Str, Repeated, true),
+        f(3, "topologyKey", Str, Value, false),
+        f(4, "namespaceSelector", Msg(&META_V1_LABEL_SELECTOR), Ptr, true),
+        f(5, "matchLabelKeys", Str, Repeated, true),
+        f(6, "mismatchLabelKeys", Str, Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_WEIGHTED_POD_AFFINITY_TERM: Msg = Msg {
+    name: "k8s.io.api.core.v1.WeightedPodAffinityTerm",
+    fields: &[
+        f(1, "weight", I32, Value, false),
+        f(2, "podAffinityTerm", Msg(&CORE_V1_POD_AFFINITY_TERM), Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_POD_ANTI_AFFINITY: Msg = Msg {
+    name: "k8s.io.api.core.v1.PodAntiAffinity",
+    fields: &[
+        f(1, "requiredDuringSchedulingIgnoredDuringExecution", Msg(&CORE_V1_POD_AFFINITY_TERM), Repeated, true),
+        f(2, "preferredDuringSchedulingIgnoredDuringExecution", Msg(&CORE_V1_WEIGHTED_POD_AFFINITY_TERM), Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_TOLERATION: Msg = Msg {
+    name: "k8s.io.api.core.v1.Toleration",
+    fields: &[
+        f(1, "key", Str, Value, true),
+        f(2, "operator", Str, Value, true),
+        f(3, "value", Str, Value, true),
+        f(4, "effect", Str, Value, true),
+        f(5, "tolerationSeconds", I64, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_HOST_ALIAS: Msg = Msg {
+    name: "k8s.io.api.core.v1.HostAlias",
+    fields: &[
+        f(1, "ip", Str, Value, false),
+        f(2, "hostnames", Str, Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_POD_DNSCONFIG: Msg = Msg {
+    name: "k8s.io.api.core.v1.PodDNSConfig",
+    fields: &[
+        f(1, "nameservers", Str, Repeated, true),
+        f(2, "searches", Str, Repeated, true),
+        f(3, "options", Msg(&CORE_V1_POD_DNSCONFIG_OPTION), Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_POD_DNSCONFIG_OPTION: Msg = Msg {
+    name: "k8s.io.api.core.v1.PodDNSConfigOption",
+    fields: &[
+        f(1, "name", Str, Value, true),
+        f(2, "value", Str, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_POD_READINESS_GATE: Msg = Msg {
+    name: "k8s.io.api.core.v1.PodReadinessGate",
+    fields: &[
+        f(1, "conditionType", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_TOPOLOGY_SPREAD_CONSTRAINT: Msg = Msg {
+    name: "k8s.io.api.core.v1.TopologySpreadConstraint",
+    fields: &[
+        f(1, "maxSkew", I32, Value, false),
+        f(2, "topologyKey", Str, Value, false),
+        f(3, "whenUnsatisfiable", Str, Value, false),
+        f(4, "labelSelector", Msg(&META_V1_LABEL_SELECTOR), Ptr, true),
+        f(5, "minDomains", I32, Ptr, true),
+        f(6, "nodeAffinityPolicy", Str, Ptr, true),
+        f(7, "nodeTaintsPolicy", Str, Ptr, true),
+        f(8, "matchLabelKeys", Str, Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_POD_OS: Msg = Msg {
+    name: "k8s.io.api.core.v1.PodOS",
+    fields: &[
+        f(1, "name", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_POD_SCHEDULING_GATE: Msg = Msg {
+    name: "k8s.io.api.core.v1.PodSchedulingGate",
+    fields: &[
+        f(1, "name", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_POD_RESOURCE_CLAIM: Msg = Msg {
+    name: "k8s.io.api.core.v1.PodResourceClaim",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(3, "resourceClaimName", Str, Ptr, true),
+        f(4, "resourceClaimTemplateName", Str, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_WORKLOAD_REFERENCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.WorkloadReference",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "podGroup", Str, Value, false),
+        f(3, "podGroupReplicaKey", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_POD_STATUS: Msg = Msg {
+    name: "k8s.io.api.core.v1.PodStatus",
+    fields: &[
+        f(1, "phase", Str, Value, true),
+        f(2, "conditions", Msg(&CORE_V1_POD_CONDITION), Repeated, true),
+        f(3, "message", Str, Value, true),
+        f(4, "reason", Str, Value, true),
+        f(5, "hostIP", Str, Value, true),
+        f(6, "podIP", Str, Value, true),
+        f(7, "startTime", Time, Ptr, true),
+        f(8, "containerStatuses", Msg(&CORE_V1_CONTAINER_STATUS), Repeated, true),
+        f(9, "qosClass", Str, Value, true),
+        f(10, "initContainerStatuses", Msg(&CORE_V1_CONTAINER_STATUS), Repeated, true),
+        f(11, "nominatedNodeName", Str, Value, true),
+        f(12, "podIPs", Msg(&CORE_V1_POD_IP), Repeated, true),
+        f(13, "ephemeralContainerStatuses", Msg(&CORE_V1_CONTAINER_STATUS), Repeated, true),
+        f(14, "resize", Str, Value, true),
+        f(15, "resourceClaimStatuses", Msg(&CORE_V1_POD_RESOURCE_CLAIM_STATUS), Repeated, true),
+        f(16, "hostIPs", Msg(&CORE_V1_HOST_IP), Repeated, true),
+        f(17, "observedGeneration", I64, Value, true),
+        f(18, "extendedResourceClaimStatus", Msg(&CORE_V1_POD_EXTENDED_RESOURCE_CLAIM_STATUS), Ptr, true),
+        f(19, "allocatedResources", Quantity, Map, true),
+        f(20, "resources", Msg(&CORE_V1_RESOURCE_REQUIREMENTS), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_POD_CONDITION: Msg = Msg {
+    name: "k8s.io.api.core.v1.PodCondition",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "status", Str, Value, false),
+        f(3, "lastProbeTime", Time, Value, true),
+        f(4, "lastTransitionTime", Time, Value, true),
+        f(5, "reason", Str, Value, true),
+        f(6, "message", Str, Value, true),
+        f(7, "observedGeneration", I64, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_HOST_IP: Msg = Msg {
+    name: "k8s.io.api.core.v1.HostIP",
+    fields: &[
+        f(1, "ip", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_POD_IP: Msg = Msg {
+    name: "k8s.io.api.core.v1.PodIP",
+    fields: &[
+        f(1, "ip", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_CONTAINER_STATUS: Msg = Msg {
+    name: "k8s.io.api.core.v1.ContainerStatus",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "state", Msg(&CORE_V1_CONTAINER_STATE), Value, true),
+        f(3, "lastState", Msg(&CORE_V1_CONTAINER_STATE), Value, true),
+        f(4, "ready", Bool, Value, false),
+        f(5, "restartCount", I32, Value, false),
+        f(6, "image", Str, Value, false),
+        f(7, "imageID", Str, Value, false),
+        f(8, "containerID", Str, Value, true),
+        f(9, "started", Bool, Ptr, true),
+        f(10, "allocatedResources", Quantity, Map, true),
+        f(11, "resources", Msg(&CORE_V1_RESOURCE_REQUIREMENTS), Ptr, true),
+        f(12, "volumeMounts", Msg(&CORE_V1_VOLUME_MOUNT_STATUS), Repeated, true),
+        f(13, "user", Msg(&CORE_V1_CONTAINER_USER), Ptr, true),
+        f(14, "allocatedResourcesStatus", Msg(&CORE_V1_RESOURCE_STATUS), Repeated, true),
+        f(15, "stopSignal", Str, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_CONTAINER_STATE: Msg = Msg {
+    name: "k8s.io.api.core.v1.ContainerState",
+    fields: &[
+        f(1, "waiting", Msg(&CORE_V1_CONTAINER_STATE_WAITING), Ptr, true),
+        f(2, "running", Msg(&CORE_V1_CONTAINER_STATE_RUNNING), Ptr, true),
+        f(3, "terminated", Msg(&CORE_V1_CONTAINER_STATE_TERMINATED), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_CONTAINER_STATE_WAITING: Msg = Msg {
+    name: "k8s.io.api.core.v1.ContainerStateWaiting",
+    fields: &[
+        f(1, "reason", Str, Value, true),
+        f(2, "message", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_CONTAINER_STATE_RUNNING: Msg = Msg {
+    name: "k8s.io.api.core.v1.ContainerStateRunning",
+    fields: &[
+        f(1, "startedAt", Time, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_CONTAINER_STATE_TERMINATED: Msg = Msg {
+    name: "k8s.io.api.core.v1.ContainerStateTerminated",
+    fields: &[
+        f(1, "exitCode", I32, Value, false),
+        f(2, "signal", I32, Value, true),
+        f(3, "reason", Str, Value, true),
+        f(4, "message", Str, Value, true),
+        f(5, "startedAt", Time, Value, true),
+        f(6, "finishedAt", Time, Value, true),
+        f(7, "containerID", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_VOLUME_MOUNT_STATUS: Msg = Msg {
+    name: "k8s.io.api.core.v1.VolumeMountStatus",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "mountPath", Str, Value, false),
+        f(3, "readOnly", Bool, Value, true),
+        f(4, "recursiveReadOnly", Str, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_CONTAINER_USER: Msg = Msg {
+    name: "k8s.io.api.core.v1.ContainerUser",
+    fields: &[
+        f(1, "linux", Msg(&CORE_V1_LINUX_CONTAINER_USER), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_LINUX_CONTAINER_USER: Msg = Msg {
+    name: "k8s.io.api.core.v1.LinuxContainerUser",
+    fields: &[
+        f(1, "uid", I64, Value, false),
+        f(2, "gid", I64, Value, false),
+        f(3, "supplementalGroups", I64, Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_RESOURCE_STATUS: Msg = Msg {
+    name: "k8s.io.api.core.v1.ResourceStatus",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "resources", Msg(&CORE_V1_RESOURCE_HEALTH), Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_RESOURCE_HEALTH: Msg = Msg {
+    name: "k8s.io.api.core.v1.ResourceHealth",
+    fields: &[
+        f(1, "resourceID", Str, Value, false),
+        f(2, "health", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_POD_RESOURCE_CLAIM_STATUS: Msg = Msg {
+    name: "k8s.io.api.core.v1.PodResourceClaimStatus",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "resourceClaimName", Str, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_POD_EXTENDED_RESOURCE_CLAIM_STATUS: Msg = Msg {
+    name: "k8s.io.api.core.v1.PodExtendedResourceClaimStatus",
+    fields: &[
+        f(1, "requestMappings", Msg(&CORE_V1_CONTAINER_EXTENDED_RESOURCE_REQUEST), Repeated, false),
+        f(2, "resourceClaimName", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_CONTAINER_EXTENDED_RESOURCE_REQUEST: Msg = Msg {
+    name: "k8s.io.api.core.v1.ContainerExtendedResourceRequest",
+    fields: &[
+        f(1, "containerName", Str, Value, false),
+        f(2, "resourceName", Str, Value, false),
+        f(3, "requestName", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_POD_TEMPLATE: Msg = Msg {
+    name: "k8s.io.api.core.v1.PodTemplate",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "template", Msg(&CORE_V1_POD_TEMPLATE_SPEC), Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_POD_TEMPLATE_SPEC: Msg = Msg {
+    name: "k8s.io.api.core.v1.PodTemplateSpec",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&CORE_V1_POD_SPEC), Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_SERVICE: Msg = Msg {
+    name: "k8s.io.api.core.v1.Service",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&CORE_V1_SERVICE_SPEC), Value, true),
+        f(3, "status", Msg(&CORE_V1_SERVICE_STATUS), Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_SERVICE_SPEC: Msg = Msg {
+    name: "k8s.io.api.core.v1.ServiceSpec",
+    fields: &[
+        f(1, "ports", Msg(&CORE_V1_SERVICE_PORT), Repeated, true),
+        f(2, "selector", Str, Map, true),
+        f(3, "clusterIP", Str, Value, true),
+        f(4, "type", Str, Value, true),
+        f(5, "externalIPs", Str, Repeated, true),
+        f(7, "sessionAffinity", Str, Value, true),
+        f(8, "loadBalancerIP", Str, Value, true),
+        f(9, "loadBalancerSourceRanges", Str, Repeated, true),
+        f(10, "externalName", Str, Value, true),
+        f(11, "externalTrafficPolicy", Str, Value, true),
+        f(12, "healthCheckNodePort", I32, Value, true),
+        f(13, "publishNotReadyAddresses", Bool, Value, true),
+        f(14, "sessionAffinityConfig", Msg(&CORE_V1_SESSION_AFFINITY_CONFIG), Ptr, true),
+        f(17, "ipFamilyPolicy", Str, Ptr, true),
+        f(18, "clusterIPs", Str, Repeated, true),
+        f(19, "ipFamilies", Str, Repeated, true),
+        f(20, "allocateLoadBalancerNodePorts", Bool, Ptr, true),
+        f(21, "loadBalancerClass", Str, Ptr, true),
+        f(22, "internalTrafficPolicy", Str, Ptr, true),
+        f(23, "trafficDistribution", Str, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_SERVICE_PORT: Msg = Msg {
+    name: "k8s.io.api.core.v1.ServicePort",
+    fields: &[
+        f(1, "name", Str, Value, true),
+        f(2, "protocol", Str, Value, true),
+        f(3, "port", I32, Value, false),
+        f(4, "targetPort", IntOrString, Value, true),
+        f(5, "nodePort", I32, Value, true),
+        f(6, "appProtocol", Str, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_SESSION_AFFINITY_CONFIG: Msg = Msg {
+    name: "k8s.io.api.core.v1.SessionAffinityConfig",
+    fields: &[
+        f(1, "clientIP", Msg(&CORE_V1_CLIENT_IPCONFIG), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_CLIENT_IPCONFIG: Msg = Msg {
+    name: "k8s.io.api.core.v1.ClientIPConfig",
+    fields: &[
+        f(1, "timeoutSeconds", I32, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_SERVICE_STATUS: Msg = Msg {
+    name: "k8s.io.api.core.v1.ServiceStatus",
+    fields: &[
+        f(1, "loadBalancer", Msg(&CORE_V1_LOAD_BALANCER_STATUS), Value, true),
+        f(2, "conditions", Msg(&META_V1_CONDITION), Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_LOAD_BALANCER_STATUS: Msg = Msg {
+    name: "k8s.io.api.core.v1.LoadBalancerStatus",
+    fields: &[
+        f(1, "ingress", Msg(&CORE_V1_LOAD_BALANCER_INGRESS), Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_LOAD_BALANCER_INGRESS: Msg = Msg {
+    name: "k8s.io.api.core.v1.LoadBalancerIngress",
+    fields: &[
+        f(1, "ip", Str, Value, true),
+        f(2, "hostname", Str, Value, true),
+        f(3, "ipMode", Str, Ptr, true),
+        f(4, "ports", Msg(&CORE_V1_PORT_STATUS), Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_PORT_STATUS: Msg = Msg {
+    name: "k8s.io.api.core.v1.PortStatus",
+    fields: &[
+        f(1, "port", I32, Value, false),
+        f(2, "protocol", Str, Value, false),
+        f(3, "error", Str, Ptr, true),
+    ],
+};
+
+pub(super) static META_V1_CONDITION: Msg = Msg {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.Condition",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "status", Str, Value, false),
+        f(3, "observedGeneration", I64, Value, true),
+        f(4, "lastTransitionTime", Time, Value, false),
+        f(5, "reason", Str, Value, false),
+        f(6, "message", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_EVENT: Msg = Msg {
+    name: "k8s.io.api.core.v1.Event",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, false),
+        f(2, "involvedObject", Msg(&CORE_V1_OBJECT_REFERENCE), Value, false),
+        f(3, "reason", Str, Value, true),
+        f(4, "message", Str, Value, true),
+        f(5, "source", Msg(&CORE_V1_EVENT_SOURCE), Value, true),
+        f(6, "firstTimestamp", Time, Value, true),
+        f(7, "lastTimestamp", Time, Value, true),
+        f(8, "count", I32, Value, true),
+        f(9, "type", Str, Value, true),
+        f(10, "eventTime", MicroTime, Value, true),
+        f(11, "series", Msg(&CORE_V1_EVENT_SERIES), Ptr, true),
+        f(12, "action", Str, Value, true),
+        f(13, "related", Msg(&CORE_V1_OBJECT_REFERENCE), Ptr, true),
+        f(14, "reportingComponent", Str, Value, false),
+        f(15, "reportingInstance", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_EVENT_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.EventSource",
+    fields: &[
+        f(1, "component", Str, Value, true),
+        f(2, "host", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_EVENT_SERIES: Msg = Msg {
+    name: "k8s.io.api.core.v1.EventSeries",
+    fields: &[
+        f(1, "count", I32, Value, true),
+        f(2, "lastObservedTime", MicroTime, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_ENDPOINTS: Msg = Msg {
+    name: "k8s.io.api.core.v1.Endpoints",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "subsets", Msg(&CORE_V1_ENDPOINT_SUBSET), Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_ENDPOINT_SUBSET: Msg = Msg {
+    name: "k8s.io.api.core.v1.EndpointSubset",
+    fields: &[
+        f(1, "addresses", Msg(&CORE_V1_ENDPOINT_ADDRESS), Repeated, true),
+        f(2, "notReadyAddresses", Msg(&CORE_V1_ENDPOINT_ADDRESS), Repeated, true),
+        f(3, "ports", Msg(&CORE_V1_ENDPOINT_PORT), Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_ENDPOINT_ADDRESS: Msg = Msg {
+    name: "k8s.io.api.core.v1.EndpointAddress",
+    fields: &[
+        f(1, "ip", Str, Value, false),
+        f(2, "targetRef", Msg(&CORE_V1_OBJECT_REFERENCE), Ptr, true),
+        f(3, "hostname", Str, Value, true),
+        f(4, "nodeName", Str, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_ENDPOINT_PORT: Msg = Msg {
+    name: "k8s.io.api.core.v1.EndpointPort",
+    fields: &[
+        f(1, "name", Str, Value, true),
+        f(2, "port", I32, Value, false),
+        f(3, "protocol", Str, Value, true),
+        f(4, "appProtocol", Str, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_RESOURCE_QUOTA: Msg = Msg {
+    name: "k8s.io.api.core.v1.ResourceQuota",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&CORE_V1_RESOURCE_QUOTA_SPEC), Value, true),
+        f(3, "status", Msg(&CORE_V1_RESOURCE_QUOTA_STATUS), Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_RESOURCE_QUOTA_SPEC: Msg = Msg {
+    name: "k8s.io.api.core.v1.ResourceQuotaSpec",
+    fields: &[
+        f(1, "hard", Quantity, Map, true),
+        f(2, "scopes", Str, Repeated, true),
+        f(3, "scopeSelector", Msg(&CORE_V1_SCOPE_SELECTOR), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_SCOPE_SELECTOR: Msg = Msg {
+    name: "k8s.io.api.core.v1.ScopeSelector",
+    fields: &[
+        f(1, "matchExpressions", Msg(&CORE_V1_SCOPED_RESOURCE_SELECTOR_REQUIREMENT), Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_SCOPED_RESOURCE_SELECTOR_REQUIREMENT: Msg = Msg {
+    name: "k8s.io.api.core.v1.ScopedResourceSelectorRequirement",
+    fields: &[
+        f(1, "scopeName", Str, Value, false),
+        f(2, "operator", Str, Value, false),
+        f(3, "values", Str, Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_RESOURCE_QUOTA_STATUS: Msg = Msg {
+    name: "k8s.io.api.core.v1.ResourceQuotaStatus",
+    fields: &[
+        f(1, "hard", Quantity, Map, true),
+        f(2, "used", Quantity, Map, true),
+    ],
+};
+
+pub(super) static CORE_V1_LIMIT_RANGE: Msg = Msg {
+    name: "k8s.io.api.core.v1.LimitRange",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&CORE_V1_LIMIT_RANGE_SPEC), Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_LIMIT_RANGE_SPEC: Msg = Msg {
+    name: "k8s.io.api.core.v1.LimitRangeSpec",
+    fields: &[
+        f(1, "limits", Msg(&CORE_V1_LIMIT_RANGE_ITEM), Repeated, false),
+    ],
+};
+
+pub(super) static CORE_V1_LIMIT_RANGE_ITEM: Msg = Msg {
+    name: "k8s.io.api.core.v1.LimitRangeItem",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "max", Quantity, Map, true),
+        f(3, "min", Quantity, Map, true),
+        f(4, "default", Quantity, Map, true),
+        f(5, "defaultRequest", Quantity, Map, true),
+        f(6, "maxLimitRequestRatio", Quantity, Map, true),
+    ],
+};
+
+pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM: Msg = Msg {
+    name: "k8s.io.api.core.v1.PersistentVolumeClaim",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC), Value, true),
+        f(3, "status", Msg(&CORE_V1_PERSISTENT_VOLUME_CLAIM_STATUS), Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_STATUS: Msg = Msg {
+    name: "k8s.io.api.core.v1.PersistentVolumeClaimStatus",
+    fields: &[
+        f(1, "phase", Str, Value, true),
+        f(2, "accessModes", Str, Repeated, true),
+        f(3, "capacity", Quantity, Map, true),
+        f(4, "conditions", Msg(&CORE_V1_PERSISTENT_VOLUME_CLAIM_CONDITION), Repeated, true),
+        f(5, "allocatedResources", Quantity, Map, true),
+        f(7, "allocatedResourceStatuses", Str, Map, true),
+        f(8, "currentVolumeAttributesClassName", Str, Ptr, true),
+        f(9, "modifyVolumeStatus", Msg(&CORE_V1_MODIFY_VOLUME_STATUS), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_CONDITION: Msg = Msg {
+    name: "k8s.io.api.core.v1.PersistentVolumeClaimCondition",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "status", Str, Value, false),
+        f(3, "lastProbeTime", Time, Value, true),
+        f(4, "lastTransitionTime", Time, Value, true),
+        f(5, "reason", Str, Value, true),
+        f(6, "message", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_MODIFY_VOLUME_STATUS: Msg = Msg {
+    name: "k8s.io.api.core.v1.ModifyVolumeStatus",
+    fields: &[
+        f(1, "targetVolumeAttributesClassName", Str, Value, true),
+        f(2, "status", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_REPLICATION_CONTROLLER: Msg = Msg {
+    name: "k8s.io.api.core.v1.ReplicationController",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&CORE_V1_REPLICATION_CONTROLLER_SPEC), Value, true),
+        f(3, "status", Msg(&CORE_V1_REPLICATION_CONTROLLER_STATUS), Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_REPLICATION_CONTROLLER_SPEC: Msg = Msg {
+    name: "k8s.io.api.core.v1.ReplicationControllerSpec",
+    fields: &[
+        f(1, "replicas", I32, Ptr, true),
+        f(2, "selector", Str, Map, true),
+        f(3, "template", Msg(&CORE_V1_POD_TEMPLATE_SPEC), Ptr, true),
+        f(4, "minReadySeconds", I32, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_REPLICATION_CONTROLLER_STATUS: Msg = Msg {
+    name: "k8s.io.api.core.v1.ReplicationControllerStatus",
+    fields: &[
+        f(1, "replicas", I32, Value, false),
+        f(2, "fullyLabeledReplicas", I32, Value, true),
+        f(3, "observedGeneration", I64, Value, true),
+        f(4, "readyReplicas", I32, Value, true),
+        f(5, "availableReplicas", I32, Value, true),
+        f(6, "conditions", Msg(&CORE_V1_REPLICATION_CONTROLLER_CONDITION), Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_REPLICATION_CONTROLLER_CONDITION: Msg = Msg {
+    name: "k8s.io.api.core.v1.ReplicationControllerCondition",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "status", Str, Value, false),
+        f(3, "lastTransitionTime", Time, Value, true),
+        f(4, "reason", Str, Value, true),
+        f(5, "message", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_BINDING: Msg = Msg {
+    name: "k8s.io.api.core.v1.Binding",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "target", Msg(&CORE_V1_OBJECT_REFERENCE), Value, false),
+    ],
+};
+
+pub(super) static APPS_V1_DEPLOYMENT: Msg = Msg {
+    name: "k8s.io.api.apps.v1.Deployment",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&APPS_V1_DEPLOYMENT_SPEC), Value, true),
+        f(3, "status", Msg(&APPS_V1_DEPLOYMENT_STATUS), Value, true),
+    ],
+};
+
+pub(super) static APPS_V1_DEPLOYMENT_SPEC: Msg = Msg {
+    name: "k8s.io.api.apps.v1.DeploymentSpec",
+    fields: &[
+        f(1, "replicas", I32, Ptr, true),
+        f(2, "selector", Msg(&META_V1_LABEL_SELECTOR), Ptr, false),
+        f(3, "template", Msg(&CORE_V1_POD_TEMPLATE_SPEC), Value, false),
+        f(4, "strategy", Msg(&APPS_V1_DEPLOYMENT_STRATEGY), Value, true),
+        f(5, "minReadySeconds", I32, Value, true),
+        f(6, "revisionHistoryLimit", I32, Ptr, true),
+        f(7, "paused", Bool, Value, true),
+        f(9, "progressDeadlineSeconds", I32, Ptr, true),
+    ],
+};
+
+pub(super) static APPS_V1_DEPLOYMENT_STRATEGY: Msg = Msg {
+    name: "k8s.io.api.apps.v1.DeploymentStrategy",
+    fields: &[
+        f(1, "type", Str, Value, true),
+        f(2, "rollingUpdate", Msg(&APPS_V1_ROLLING_UPDATE_DEPLOYMENT), Ptr, true),
+    ],
+};
+
+pub(super) static APPS_V1_ROLLING_UPDATE_DEPLOYMENT: Msg = Msg {
+    name: "k8s.io.api.apps.v1.RollingUpdateDeployment",
+    fields: &[
+        f(1, "maxUnavailable", IntOrString, Ptr, true),
+        f(2, "maxSurge", IntOrString, Ptr, true),
+    ],
+};
+
+pub(super) static APPS_V1_DEPLOYMENT_STATUS: Msg = Msg {
+    name: "k8s.io.api.apps.v1.DeploymentStatus",
+    fields: &[
+        f(1, "observedGeneration", I64, Value, true),
+        f(2, "replicas", I32, Value, true),
+        f(3, "updatedReplicas", I32, Value, true),
+        f(4, "availableReplicas", I32, Value, true),
+        f(5, "unavailableReplicas", I32, Value, true),
+        f(6, "conditions", Msg(&APPS_V1_DEPLOYMENT_CONDITION), Repeated, true),
+        f(7, "readyReplicas", I32, Value, true),
+        f(8, "collisionCount", I32, Ptr, true),
+        f(9, "terminatingReplicas", I32, Ptr, true),
+    ],
+};
+
+pub(super) static APPS_V1_DEPLOYMENT_CONDITION: Msg = Msg {
+    name: "k8s.io.api.apps.v1.DeploymentCondition",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "status", Str, Value, false),
+        f(4, "reason", Str, Value, true),
+        f(5, "message", Str, Value, true),
+        f(6, "lastUpdateTime", Time, Value, true),
+        f(7, "lastTransitionTime", Time, Value, true),
+    ],
+};
+
+pub(super) static APPS_V1_REPLICA_SET: Msg = Msg {
+    name: "k8s.io.api.apps.v1.ReplicaSet",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&APPS_V1_REPLICA_SET_SPEC), Value, true),
+        f(3, "status", Msg(&APPS_V1_REPLICA_SET_STATUS), Value, true),
+    ],
+};
+
+pub(super) static APPS_V1_REPLICA_SET_SPEC: Msg = Msg {
+    name: "k8s.io.api.apps.v1.ReplicaSetSpec",
+    fields: &[
+        f(1, "replicas", I32, Ptr, true),
+        f(2, "selector", Msg(&META_V1_LABEL_SELECTOR), Ptr, false),
+        f(3, "template", Msg(&CORE_V1_POD_TEMPLATE_SPEC), Value, true),
+        f(4, "minReadySeconds", I32, Value, true),
+    ],
+};
+
+pub(super) static APPS_V1_REPLICA_SET_STATUS: Msg = Msg {
+    name: "k8s.io.api.apps.v1.ReplicaSetStatus",
+    fields: &[
+        f(1, "replicas", I32, Value, false),
+        f(2, "fullyLabeledReplicas", I32, Value, true),
+        f(3, "observedGeneration", I64, Value, true),
+        f(4, "readyReplicas", I32, Value, true),
+        f(5, "availableReplicas", I32, Value, true),
+        f(6, "conditions", Msg(&APPS_V1_REPLICA_SET_CONDITION), Repeated, true),
+        f(7, "terminatingReplicas", I32, Ptr, true),
+    ],
+};
+
+pub(super) static APPS_V1_REPLICA_SET_CONDITION: Msg = Msg {
+    name: "k8s.io.api.apps.v1.ReplicaSetCondition",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "status", Str, Value, false),
+        f(3, "lastTransitionTime", Time, Value, true),
+        f(4, "reason", Str, Value, true),
+        f(5, "message", Str, Value, true),
+    ],
+};
+
+pub(super) static APPS_V1_STATEFUL_SET: Msg = Msg {
+    name: "k8s.io.api.apps.v1.StatefulSet",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&APPS_V1_STATEFUL_SET_SPEC), Value, true),
+        f(3, "status", Msg(&APPS_V1_STATEFUL_SET_STATUS), Value, true),
+    ],
+};
+
+pub(super) static APPS_V1_STATEFUL_SET_SPEC: Msg = Msg {
+    name: "k8s.io.api.apps.v1.StatefulSetSpec",
+    fields: &[
+        f(1, "replicas", I32, Ptr, true),
+        f(2, "selector", Msg(&META_V1_LABEL_SELECTOR), Ptr, false),
+        f(3, "template", Msg(&CORE_V1_POD_TEMPLATE_SPEC), Value, false),
+        f(4, "volumeClaimTemplates", Msg(&CORE_V1_PERSISTENT_VOLUME_CLAIM), Repeated, true),
+        f(5, "serviceName", Str, Value, false),
+        f(6, "podManagementPolicy", Str, Value, true),
+        f(7, "updateStrategy", Msg(&APPS_V1_STATEFUL_SET_UPDATE_STRATEGY), Value, true),
+        f(8, "revisionHistoryLimit", I32, Ptr, true),
+        f(9, "minReadySeconds", I32, Value, true),
+        f(10, "persistentVolumeClaimRetentionPolicy", Msg(&APPS_V1_STATEFUL_SET_PERSISTENT_VOLUME_CLAIM_RETENTION_POLICY), Ptr, true),
+        f(11, "ordinals", Msg(&APPS_V1_STATEFUL_SET_ORDINALS), Ptr, true),
+    ],
+};
+
+pub(super) static APPS_V1_STATEFUL_SET_UPDATE_STRATEGY: Msg = Msg {
+    name: "k8s.io.api.apps.v1.StatefulSetUpdateStrategy",
+    fields: &[
+        f(1, "type", Str, Value, true),
+        f(2, "rollingUpdate", Msg(&APPS_V1_ROLLING_UPDATE_STATEFUL_SET_STRATEGY), Ptr, true),
+    ],
+};
+
+pub(super) static APPS_V1_ROLLING_UPDATE_STATEFUL_SET_STRATEGY: Msg = Msg {
+    name: "k8s.io.api.apps.v1.RollingUpdateStatefulSetStrategy",
+    fields: &[
+        f(1, "partition", I32, Ptr, true),
+        f(2, "maxUnavailable", IntOrString, Ptr, true),
+    ],
+};
+
+pub(super) static APPS_V1_STATEFUL_SET_PERSISTENT_VOLUME_CLAIM_RETENTION_POLICY: Msg = Msg {
+    name: "k8s.io.api.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicy",
+    fields: &[
+        f(1, "whenDeleted", Str, Value, true),
+        f(2, "whenScaled", Str, Value, true),
+    ],
+};
+
+pub(super) static APPS_V1_STATEFUL_SET_ORDINALS: Msg = Msg {
+    name: "k8s.io.api.apps.v1.StatefulSetOrdinals",
+    fields: &[
+        f(1, "start", I32, Value, false),
+    ],
+};
+
+pub(super) static APPS_V1_STATEFUL_SET_STATUS: Msg = Msg {
+    name: "k8s.io.api.apps.v1.StatefulSetStatus",
+    fields: &[
+        f(1, "observedGeneration", I64, Value, true),
+        f(2, "replicas", I32, Value, false),
+        f(3, "readyReplicas", I32, Value, true),
+        f(4, "currentReplicas", I32, Value, true),
+        f(5, "updatedReplicas", I32, Value, true),
+        f(6, "currentRevision", Str, Value, true),
+        f(7, "updateRevision", Str, Value, true),
+        f(9, "collisionCount", I32, Ptr, true),
+        f(10, "conditions", Msg(&APPS_V1_STATEFUL_SET_CONDITION), Repeated, true),
+        f(11, "availableReplicas", I32, Value, false),
+    ],
+};
+
+pub(super) static APPS_V1_STATEFUL_SET_CONDITION: Msg = Msg {
+    name: "k8s.io.api.apps.v1.StatefulSetCondition",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "status", Str, Value, false),
+        f(3, "lastTransitionTime", Time, Value, true),
+        f(4, "reason", Str, Value, true),
+        f(5, "message", Str, Value, true),
+    ],
+};
+
+pub(super) static APPS_V1_DAEMON_SET: Msg = Msg {
+    name: "k8s.io.api.apps.v1.DaemonSet",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&APPS_V1_DAEMON_SET_SPEC), Value, true),
+        f(3, "status", Msg(&APPS_V1_DAEMON_SET_STATUS), Value, true),
+    ],
+};
+
+pub(super) static APPS_V1_DAEMON_SET_SPEC: Msg = Msg {
+    name: "k8s.io.api.apps.v1.DaemonSetSpec",
+    fields: &[
+        f(1, "selector", Msg(&META_V1_LABEL_SELECTOR), Ptr, false),
+        f(2, "template", Msg(&CORE_V1_POD_TEMPLATE_SPEC), Value, false),
+        f(3, "updateStrategy", Msg(&APPS_V1_DAEMON_SET_UPDATE_STRATEGY), Value, true),
+        f(4, "minReadySeconds", I32, Value, true),
+        f(6, "revisionHistoryLimit", I32, Ptr, true),
+    ],
+};
+
+pub(super) static APPS_V1_DAEMON_SET_UPDATE_STRATEGY: Msg = Msg {
+    name: "k8s.io.api.apps.v1.DaemonSetUpdateStrategy",
+    fields: &[
+        f(1, "type", Str, Value, true),
+        f(2, "rollingUpdate", Msg(&APPS_V1_ROLLING_UPDATE_DAEMON_SET), Ptr, true),
+    ],
+};
+
+pub(super) static APPS_V1_ROLLING_UPDATE_DAEMON_SET: Msg = Msg {
+    name: "k8s.io.api.apps.v1.RollingUpdateDaemonSet",
+    fields: &[
+        f(1, "maxUnavailable", IntOrString, Ptr, true),
+        f(2, "maxSurge", IntOrString, Ptr, true),
+    ],
+};
+
+pub(super) static APPS_V1_DAEMON_SET_STATUS: Msg = Msg {
+    name: "k8s.io.api.apps.v1.DaemonSetStatus",
+    fields: &[
+        f(1, "currentNumberScheduled", I32, Value, false),
+        f(2, "numberMisscheduled", I32, Value, false),
+        f(3, "desiredNumberScheduled", I32, Value, false),
+        f(4, "numberReady", I32, Value, false),
+        f(5, "observedGeneration", I64, Value, true),
+        f(6, "updatedNumberScheduled", I32, Value, true),
+        f(7, "numberAvailable", I32, Value, true),
+        f(8, "numberUnavailable", I32, Value, true),
+        f(9, "collisionCount", I32, Ptr, true),
+        f(10, "conditions", Msg(&APPS_V1_DAEMON_SET_CONDITION), Repeated, true),
+    ],
+};
+
+pub(super) static APPS_V1_DAEMON_SET_CONDITION: Msg = Msg {
+    name: "k8s.io.api.apps.v1.DaemonSetCondition",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "status", Str, Value, false),
+        f(3, "lastTransitionTime", Time, Value, true),
+        f(4, "reason", Str, Value, true),
+        f(5, "message", Str, Value, true),
+    ],
+};
+
+pub(super) static APPS_V1_CONTROLLER_REVISION: Msg = Msg {
+    name: "k8s.io.api.apps.v1.ControllerRevision",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "data", RawJson, Value, true),
+        f(3, "revision", I64, Value, false),
+    ],
+};
+
+pub(super) static BATCH_V1_JOB: Msg = Msg {
+    name: "k8s.io.api.batch.v1.Job",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&BATCH_V1_JOB_SPEC), Value, true),
+        f(3, "status", Msg(&BATCH_V1_JOB_STATUS), Value, true),
+    ],
+};
+
+pub(super) static BATCH_V1_JOB_SPEC: Msg = Msg {
+    name: "k8s.io.api.batch.v1.JobSpec",
+    fields: &[
+        f(1, "parallelism", I32, Ptr, true),
+        f(2, "completions", I32, Ptr, true),
+        f(3, "activeDeadlineSeconds", I64, Ptr, true),
+        f(4, "selector", Msg(&META_V1_LABEL_SELECTOR), Ptr, true),
+        f(5, "manualSelector", Bool, Ptr, true),
+        f(6, "template", Msg(&CORE_V1_POD_TEMPLATE_SPEC), Value, false),
+        f(7, "backoffLimit", I32, Ptr, true),
+        f(8, "ttlSecondsAfterFinished", I32, Ptr, true),
+        f(9, "completionMode", Str, Ptr, true),
+        f(10, "suspend", Bool, Ptr, true),
+        f(11, "podFailurePolicy", Msg(&BATCH_V1_POD_FAILURE_POLICY), Ptr, true),
+        f(12, "backoffLimitPerIndex", I32, Ptr, true),
+        f(13, "maxFailedIndexes", I32, Ptr, true),
+        f(14, "podReplacementPolicy", Str, Ptr, true),
+        f(15, "managedBy", Str, Ptr, true),
+        f(16, "successPolicy", Msg(&BATCH_V1_SUCCESS_POLICY), Ptr, true),
+    ],
+};
+
+pub(super) static BATCH_V1_POD_FAILURE_POLICY: Msg = Msg {
+    name: "k8s.io.api.batch.v1.PodFailurePolicy",
+    fields: &[
+        f(1, "rules", Msg(&BATCH_V1_POD_FAILURE_POLICY_RULE), Repeated, false),
+    ],
+};
+
+pub(super) static BATCH_V1_POD_FAILURE_POLICY_RULE: Msg = Msg {
+    name: "k8s.io.api.batch.v1.PodFailurePolicyRule",
+    fields: &[
+        f(1, "action", Str, Value, false),
+        f(2, "onExitCodes", Msg(&BATCH_V1_POD_FAILURE_POLICY_ON_EXIT_CODES_REQUIREMENT), Ptr, true),
+        f(3, "onPodConditions", Msg(&BATCH_V1_POD_FAILURE_POLICY_ON_POD_CONDITIONS_PATTERN), Repeated, true),
+    ],
+};
+
+pub(super) static BATCH_V1_POD_FAILURE_POLICY_ON_EXIT_CODES_REQUIREMENT: Msg = Msg {
+    name: "k8s.io.api.batch.v1.PodFailurePolicyOnExitCodesRequirement",
+    fields: &[
+        f(1, "containerName", Str, Ptr, true),
+        f(2, "operator", Str, Value, false),
+        f(3, "values", I32, Repeated, false),
+    ],
+};
+
+pub(super) static BATCH_V1_POD_FAILURE_POLICY_ON_POD_CONDITIONS_PATTERN: Msg = Msg {
+    name: "k8s.io.api.batch.v1.PodFailurePolicyOnPodConditionsPattern",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "status", Str, Value, false),
+    ],
+};
+
+pub(super) static BATCH_V1_SUCCESS_POLICY: Msg = Msg {
+    name: "k8s.io.api.batch.v1.SuccessPolicy",
+    fields: &[
+        f(1, "rules", Msg(&BATCH_V1_SUCCESS_POLICY_RULE), Repeated, false),
+    ],
+};
+
+pub(super) static BATCH_V1_SUCCESS_POLICY_RULE: Msg = Msg {
+    name: "k8s.io.api.batch.v1.SuccessPolicyRule",
+    fields: &[
+        f(1, "succeededIndexes", Str, Ptr, true),
+        f(2, "succeededCount", I32, Ptr, true),
+    ],
+};
+
+pub(super) static BATCH_V1_JOB_STATUS: Msg = Msg {
+    name: "k8s.io.api.batch.v1.JobStatus",
+    fields: &[
+        f(1, "conditions", Msg(&BATCH_V1_JOB_CONDITION), Repeated, true),
+        f(2, "startTime", Time, Ptr, true),
+        f(3, "completionTime", Time, Ptr, true),
+        f(4, "active", I32, Value, true),
+        f(5, "succeeded", I32, Value, true),
+        f(6, "failed", I32, Value, true),
+        f(7, "completedIndexes", Str, Value, true),
+        f(8, "uncountedTerminatedPods", Msg(&BATCH_V1_UNCOUNTED_TERMINATED_PODS), Ptr, true),
+        f(9, "ready", I32, Ptr, true),
+        f(10, "failedIndexes", Str, Ptr, true),
+        f(11, "terminating", I32, Ptr, true),
+    ],
+};
+
+pub(super) static BATCH_V1_JOB_CONDITION: Msg = Msg {
+    name: "k8s.io.api.batch.v1.JobCondition",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "status", Str, Value, false),
+        f(3, "lastProbeTime", Time, Value, true),
+        f(4, "lastTransitionTime", Time, Value, true),
+        f(5, "reason", Str, Value, true),
+        f(6, "message", Str, Value, true),
+    ],
+};
+
+pub(super) static BATCH_V1_UNCOUNTED_TERMINATED_PODS: Msg = Msg {
+    name: "k8s.io.api.batch.v1.UncountedTerminatedPods",
+    fields: &[
+        f(1, "succeeded", Str, Repeated, true),
+        f(2, "failed", Str, Repeated, true),
+    ],
+};
+
+pub(super) static BATCH_V1_CRON_JOB: Msg = Msg {
+    name: "k8s.io.api.batch.v1.CronJob",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&BATCH_V1_CRON_JOB_SPEC), Value, true),
+        f(3, "status", Msg(&BATCH_V1_CRON_JOB_STATUS), Value, true),
+    ],
+};
+
+pub(super) static BATCH_V1_CRON_JOB_SPEC: Msg = Msg {
+    name: "k8s.io.api.batch.v1.CronJobSpec",
+    fields: &[
+        f(1, "schedule", Str, Value, false),
+        f(2, "startingDeadlineSeconds", I64, Ptr, true),
+        f(3, "concurrencyPolicy", Str, Value, true),
+        f(4, "suspend", Bool, Ptr, true),
+        f(5, "jobTemplate", Msg(&BATCH_V1_JOB_TEMPLATE_SPEC), Value, false),
+        f(6, "successfulJobsHistoryLimit", I32, Ptr, true),
+        f(7, "failedJobsHistoryLimit", I32, Ptr, true),
+        f(8, "timeZone", Str, Ptr, true),
+    ],
+};
+
+pub(super) static BATCH_V1_JOB_TEMPLATE_SPEC: Msg = Msg {
+    name: "k8s.io.api.batch.v1.JobTemplateSpec",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&BATCH_V1_JOB_SPEC), Value, true),
+    ],
+};
+
+pub(super) static BATCH_V1_CRON_JOB_STATUS: Msg = Msg {
+    name: "k8s.io.api.batch.v1.CronJobStatus",
+    fields: &[
+        f(1, "active", Msg(&CORE_V1_OBJECT_REFERENCE), Repeated, true),
+        f(4, "lastScheduleTime", Time, Ptr, true),
+        f(5, "lastSuccessfulTime", Time, Ptr, true),
+    ],
+};
+
+pub(super) static POLICY_V1_EVICTION: Msg = Msg {
+    name: "k8s.io.api.policy.v1.Eviction",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "deleteOptions", Msg(&META_V1_DELETE_OPTIONS), Ptr, true),
+    ],
+};
+
+pub(super) static META_V1_DELETE_OPTIONS: Msg = Msg {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions",
+    fields: &[
+        f(1, "gracePeriodSeconds", I64, Ptr, true),
+        f(2, "preconditions", Msg(&META_V1_PRECONDITIONS), Ptr, true),
+        f(3, "orphanDependents", Bool, Ptr, true),
+        f(4, "propagationPolicy", Str, Ptr, true),
+        f(5, "dryRun", Str, Repeated, true),
+        f(6, "ignoreStoreReadErrorWithClusterBreakingPotential", Bool, Ptr, true),
+    ],
+};
+
+pub(super) static META_V1_PRECONDITIONS: Msg = Msg {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.Preconditions",
+    fields: &[
+        f(1, "uid", Str, Ptr, true),
+        f(2, "resourceVersion", Str, Ptr, true),
+    ],
+};
+
+pub(super) static POLICY_V1_POD_DISRUPTION_BUDGET: Msg = Msg {
+    name: "k8s.io.api.policy.v1.PodDisruptionBudget",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&POLICY_V1_POD_DISRUPTION_BUDGET_SPEC), Value, true),
+        f(3, "status", Msg(&POLICY_V1_POD_DISRUPTION_BUDGET_STATUS), Value, true),
+    ],
+};
+
+pub(super) static POLICY_V1_POD_DISRUPTION_BUDGET_SPEC: Msg = Msg {
+    name: "k8s.io.api.policy.v1.PodDisruptionBudgetSpec",
+    fields: &[
+        f(1, "minAvailable", IntOrString, Ptr, true),
+        f(2, "selector", Msg(&META_V1_LABEL_SELECTOR), Ptr, true),
+        f(3, "maxUnavailable", IntOrString, Ptr, true),
+        f(4, "unhealthyPodEvictionPolicy", Str, Ptr, true),
+    ],
+};
+
+pub(super) static POLICY_V1_POD_DISRUPTION_BUDGET_STATUS: Msg = Msg {
+    name: "k8s.io.api.policy.v1.PodDisruptionBudgetStatus",
+    fields: &[
+        f(1, "observedGeneration", I64, Value, true),
+        f(2, "disruptedPods", Time, Map, true),
+        f(3, "disruptionsAllowed", I32, Value, false),
+        f(4, "currentHealthy", I32, Value, false),
+        f(5, "desiredHealthy", I32, Value, false),
+        f(6, "expectedPods", I32, Value, false),
+        f(7, "conditions", Msg(&META_V1_CONDITION), Repeated, true),
+    ],
+};
+
+pub(super) static COORDINATION_V1_LEASE: Msg = Msg {
+    name: "k8s.io.api.coordination.v1.Lease",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&COORDINATION_V1_LEASE_SPEC), Value, true),
+    ],
+};
+
+pub(super) static COORDINATION_V1_LEASE_SPEC: Msg = Msg {
+    name: "k8s.io.api.coordination.v1.LeaseSpec",
+    fields: &[
+        f(1, "holderIdentity", Str, Ptr, true),
+        f(2, "leaseDurationSeconds", I32, Ptr, true),
+        f(3, "acquireTime", MicroTime, Ptr, true),
+        f(4, "renewTime", MicroTime, Ptr, true),
+        f(5, "leaseTransitions", I32, Ptr, true),
+        f(6, "strategy", Str, Ptr, true),
+        f(7, "preferredHolder", Str, Ptr, true),
+    ],
+};
+
+pub(super) static RBAC_V1_ROLE: Msg = Msg {
+    name: "k8s.io.api.rbac.v1.Role",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "rules", Msg(&RBAC_V1_POLICY_RULE), Repeated, false),
+    ],
+};
+
+pub(super) static RBAC_V1_POLICY_RULE: Msg = Msg {
+    name: "k8s.io.api.rbac.v1.PolicyRule",
+    fields: &[
+        f(1, "verbs", Str, Repeated, false),
+        f(2, "apiGroups", Str, Repeated, true),
+        f(3, "resources", Str, Repeated, true),
+        f(4, "resourceNames", Str, Repeated, true),
+        f(5, "nonResourceURLs", Str, Repeated, true),
+    ],
+};
+
+pub(super) static RBAC_V1_ROLE_BINDING: Msg = Msg {
+    name: "k8s.io.api.rbac.v1.RoleBinding",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "subjects", Msg(&RBAC_V1_SUBJECT), Repeated, true),
+        f(3, "roleRef", Msg(&RBAC_V1_ROLE_REF), Value, false),
+    ],
+};
+
+pub(super) static RBAC_V1_SUBJECT: Msg = Msg {
+    name: "k8s.io.api.rbac.v1.Subject",
+    fields: &[
+        f(1, "kind", Str, Value, false),
+        f(2, "apiGroup", Str, Value, true),
+        f(3, "name", Str, Value, false),
+        f(4, "namespace", Str, Value, true),
+    ],
+};
+
+pub(super) static RBAC_V1_ROLE_REF: Msg = Msg {
+    name: "k8s.io.api.rbac.v1.RoleRef",
+    fields: &[
+        f(1, "apiGroup", Str, Value, false),
+        f(2, "kind", Str, Value, false),
+        f(3, "name", Str, Value, false),
+    ],
+};
+
+pub(super) static RBAC_V1_CLUSTER_ROLE: Msg = Msg {
+    name: "k8s.io.api.rbac.v1.ClusterRole",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "rules", Msg(&RBAC_V1_POLICY_RULE), Repeated, false),
+        f(3, "aggregationRule", Msg(&RBAC_V1_AGGREGATION_RULE), Ptr, true),
+    ],
+};
+
+pub(super) static RBAC_V1_AGGREGATION_RULE: Msg = Msg {
+    name: "k8s.io.api.rbac.v1.AggregationRule",
+    fields: &[
+        f(1, "clusterRoleSelectors", Msg(&META_V1_LABEL_SELECTOR), Repeated, true),
+    ],
+};
+
+pub(super) static RBAC_V1_CLUSTER_ROLE_BINDING: Msg = Msg {
+    name: "k8s.io.api.rbac.v1.ClusterRoleBinding",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "subjects", Msg(&RBAC_V1_SUBJECT), Repeated, true),
+        f(3, "roleRef", Msg(&RBAC_V1_ROLE_REF), Value, false),
+    ],
+};
+
+pub(super) static NETWORKING_V1_INGRESS: Msg = Msg {
+    name: "k8s.io.api.networking.v1.Ingress",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&NETWORKING_V1_INGRESS_SPEC), Value, true),
+        f(3, "status", Msg(&NETWORKING_V1_INGRESS_STATUS), Value, true),
+    ],
+};
+
+pub(super) static NETWORKING_V1_INGRESS_SPEC: Msg = Msg {
+    name: "k8s.io.api.networking.v1.IngressSpec",
+    fields: &[
+        f(1, "defaultBackend", Msg(&NETWORKING_V1_INGRESS_BACKEND), Ptr, true),
+        f(2, "tls", Msg(&NETWORKING_V1_INGRESS_TLS), Repeated, true),
+        f(3, "rules", Msg(&NETWORKING_V1_INGRESS_RULE), Repeated, true),
+        f(4, "ingressClassName", Str, Ptr, true),
+    ],
+};
+
+pub(super) static NETWORKING_V1_INGRESS_BACKEND: Msg = Msg {
+    name: "k8s.io.api.networking.v1.IngressBackend",
+    fields: &[
+        f(3, "resource", Msg(&CORE_V1_TYPED_LOCAL_OBJECT_REFERENCE), Ptr, true),
+        f(4, "service", Msg(&NETWORKING_V1_INGRESS_SERVICE_BACKEND), Ptr, true),
+    ],
+};
+
+pub(super) static NETWORKING_V1_INGRESS_SERVICE_BACKEND: Msg = Msg {
+    name: "k8s.io.api.networking.v1.IngressServiceBackend",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "port", Msg(&NETWORKING_V1_SERVICE_BACKEND_PORT), Value, true),
+    ],
+};
+
+pub(super) static NETWORKING_V1_SERVICE_BACKEND_PORT: Msg = Msg {
+    name: "k8s.io.api.networking.v1.ServiceBackendPort",
+    fields: &[
+        f(1, "name", Str, Value, true),
+        f(2, "number", I32, Value, true),
+    ],
+};
+
+pub(super) static NETWORKING_V1_INGRESS_TLS: Msg = Msg {
+    name: "k8s.io.api.networking.v1.IngressTLS",
+    fields: &[
+        f(1, "hosts", Str, Repeated, true),
+        f(2, "secretName", Str, Value, true),
+    ],
+};
+
+pub(super) static NETWORKING_V1_INGRESS_RULE: Msg = Msg {
+    name: "k8s.io.api.networking.v1.IngressRule",
+    fields: &[
+        f(1, "host", Str, Value, true),
+        f(2, "", Msg(&NETWORKING_V1_INGRESS_RULE_VALUE), Inline, false),
+    ],
+};
+
+pub(super) static NETWORKING_V1_INGRESS_RULE_VALUE: Msg = Msg {
+    name: "k8s.io.api.networking.v1.IngressRuleValue",
+    fields: &[
+        f(1, "http", Msg(&NETWORKING_V1_HTTPINGRESS_RULE_VALUE), Ptr, true),
+    ],
+};
+
+pub(super) static NETWORKING_V1_HTTPINGRESS_RULE_VALUE: Msg = Msg {
+    name: "k8s.io.api.networking.v1.HTTPIngressRuleValue",
+    fields: &[
+        f(1, "paths", Msg(&NETWORKING_V1_HTTPINGRESS_PATH), Repeated, false),
+    ],
+};
+
+pub(super) static NETWORKING_V1_HTTPINGRESS_PATH: Msg = Msg {
+    name: "k8s.io.api.networking.v1.HTTPIngressPath",
+    fields: &[
+        f(1, "path", Str, Value, true),
+        f(2, "backend", Msg(&NETWORKING_V1_INGRESS_BACKEND), Value, false),
+        f(3, "pathType", Str, Ptr, false),
+    ],
+};
+
+pub(super) static NETWORKING_V1_INGRESS_STATUS: Msg = Msg {
+    name: "k8s.io.api.networking.v1.IngressStatus",
+    fields: &[
+        f(1, "loadBalancer", Msg(&NETWORKING_V1_INGRESS_LOAD_BALANCER_STATUS), Value, true),
+    ],
+};
+
+pub(super) static NETWORKING_V1_INGRESS_LOAD_BALANCER_STATUS: Msg = Msg {
+    name: "k8s.io.api.networking.v1.IngressLoadBalancerStatus",
+    fields: &[
+        f(1, "ingress", Msg(&NETWORKING_V1_INGRESS_LOAD_BALANCER_INGRESS), Repeated, true),
+    ],
+};
+
+pub(super) static NETWORKING_V1_INGRESS_LOAD_BALANCER_INGRESS: Msg = Msg {
+    name: "k8s.io.api.networking.v1.IngressLoadBalancerIngress",
+    fields: &[
+        f(1, "ip", Str, Value, true),
+        f(2, "hostname", Str, Value, true),
+        f(4, "ports", Msg(&NETWORKING_V1_INGRESS_PORT_STATUS), Repeated, true),
+    ],
+};
+
+pub(super) static NETWORKING_V1_INGRESS_PORT_STATUS: Msg = Msg {
+    name: "k8s.io.api.networking.v1.IngressPortStatus",
+    fields: &[
+        f(1, "port", I32, Value, false),
+        f(2, "protocol", Str, Value, false),
+        f(3, "error", Str, Ptr, true),
+    ],
+};
+
+pub(super) static NETWORKING_V1_INGRESS_CLASS: Msg = Msg {
+    name: "k8s.io.api.networking.v1.IngressClass",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&NETWORKING_V1_INGRESS_CLASS_SPEC), Value, true),
+    ],
+};
+
+pub(super) static NETWORKING_V1_INGRESS_CLASS_SPEC: Msg = Msg {
+    name: "k8s.io.api.networking.v1.IngressClassSpec",
+    fields: &[
+        f(1, "controller", Str, Value, true),
+        f(2, "parameters", Msg(&NETWORKING_V1_INGRESS_CLASS_PARAMETERS_REFERENCE), Ptr, true),
+    ],
+};
+
+pub(super) static NETWORKING_V1_INGRESS_CLASS_PARAMETERS_REFERENCE: Msg = Msg {
+    name: "k8s.io.api.networking.v1.IngressClassParametersReference",
+    fields: &[
+        f(1, "apiGroup", Str, Ptr, true),
+        f(2, "kind", Str, Value, false),
+        f(3, "name", Str, Value, false),
+        f(4, "scope", Str, Ptr, false),
+        f(5, "namespace", Str, Ptr, true),
+    ],
+};
+
+pub(super) static NETWORKING_V1_NETWORK_POLICY: Msg = Msg {
+    name: "k8s.io.api.networking.v1.NetworkPolicy",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&NETWORKING_V1_NETWORK_POLICY_SPEC), Value, true),
+    ],
+};
+
+pub(super) static NETWORKING_V1_NETWORK_POLICY_SPEC: Msg = Msg {
+    name: "k8s.io.api.networking.v1.NetworkPolicySpec",
+    fields: &[
+        f(1, "podSelector", Msg(&META_V1_LABEL_SELECTOR), Value, false),
+        f(2, "ingress", Msg(&NETWORKING_V1_NETWORK_POLICY_INGRESS_RULE), Repeated, true),
+        f(3, "egress", Msg(&NETWORKING_V1_NETWORK_POLICY_EGRESS_RULE), Repeated, true),
+        f(4, "policyTypes", Str, Repeated, true),
+    ],
+};
+
+pub(super) static NETWORKING_V1_NETWORK_POLICY_INGRESS_RULE: Msg = Msg {
+    name: "k8s.io.api.networking.v1.NetworkPolicyIngressRule",
+    fields: &[
+        f(1, "ports", Msg(&NETWORKING_V1_NETWORK_POLICY_PORT), Repeated, true),
+        f(2, "from", Msg(&NETWORKING_V1_NETWORK_POLICY_PEER), Repeated, true),
+    ],
+};
+
+pub(super) static NETWORKING_V1_NETWORK_POLICY_PORT: Msg = Msg {
+    name: "k8s.io.api.networking.v1.NetworkPolicyPort",
+    fields: &[
+        f(1, "protocol", Str, Ptr, true),
+        f(2, "port", IntOrString, Ptr, true),
+        f(3, "endPort", I32, Ptr, true),
+    ],
+};
+
+pub(super) static NETWORKING_V1_NETWORK_POLICY_PEER: Msg = Msg {
+    name: "k8s.io.api.networking.v1.NetworkPolicyPeer",
+    fields: &[
+        f(1, "podSelector", Msg(&META_V1_LABEL_SELECTOR), Ptr, true),
+        f(2, "namespaceSelector", Msg(&META_V1_LABEL_SELECTOR), Ptr, true),
+        f(3, "ipBlock", Msg(&NETWORKING_V1_IPBLOCK), Ptr, true),
+    ],
+};
+
+pub(super) static NETWORKING_V1_IPBLOCK: Msg = Msg {
+    name: "k8s.io.api.networking.v1.IPBlock",
+    fields: &[
+        f(1, "cidr", Str, Value, false),
+        f(2, "except", Str, Repeated, true),
+    ],
+};
+
+pub(super) static NETWORKING_V1_NETWORK_POLICY_EGRESS_RULE: Msg = Msg {
+    name: "k8s.io.api.networking.v1.NetworkPolicyEgressRule",
+    fields: &[
+        f(1, "ports", Msg(&NETWORKING_V1_NETWORK_POLICY_PORT), Repeated, true),
+        f(2, "to", Msg(&NETWORKING_V1_NETWORK_POLICY_PEER), Repeated, true),
+    ],
+};
+
+pub(super) static SCHEDULING_V1_PRIORITY_CLASS: Msg = Msg {
+    name: "k8s.io.api.scheduling.v1.PriorityClass",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "value", I32, Value, false),
+        f(3, "globalDefault", Bool, Value, true),
+        f(4, "description", Str, Value, true),
+        f(5, "preemptionPolicy", Str, Ptr, true),
+    ],
+};
+
+pub(super) static AUTHENTICATION_V1_TOKEN_REQUEST: Msg = Msg {
+    name: "k8s.io.api.authentication.v1.TokenRequest",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&AUTHENTICATION_V1_TOKEN_REQUEST_SPEC), Value, false),
+        f(3, "status", Msg(&AUTHENTICATION_V1_TOKEN_REQUEST_STATUS), Value, true),
+    ],
+};
+
+pub(super) static AUTHENTICATION_V1_TOKEN_REQUEST_SPEC: Msg = Msg {
+    name: "k8s.io.api.authentication.v1.TokenRequestSpec",
+    fields: &[
+        f(1, "audiences", Str, Repeated, false),
+        f(3, "boundObjectRef", Msg(&AUTHENTICATION_V1_BOUND_OBJECT_REFERENCE), Ptr, false),
+        f(4, "expirationSeconds", I64, Ptr, false),
+    ],
+};
+
+pub(super) static AUTHENTICATION_V1_BOUND_OBJECT_REFERENCE: Msg = Msg {
+    name: "k8s.io.api.authentication.v1.BoundObjectReference",
+    fields: &[
+        f(1, "kind", Str, Value, true),
+        f(2, "apiVersion", Str, Value, true),
+        f(3, "name", Str, Value, true),
+        f(4, "uid", Str, Value, true),
+    ],
+};
+
+pub(super) static AUTHENTICATION_V1_TOKEN_REQUEST_STATUS: Msg = Msg {
+    name: "k8s.io.api.authentication.v1.TokenRequestStatus",
+    fields: &[
+        f(1, "token", Str, Value, false),
+        f(2, "expirationTimestamp", Time, Value, false),
+    ],
+};
+
+pub(super) static AUTOSCALING_V1_SCALE: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v1.Scale",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&AUTOSCALING_V1_SCALE_SPEC), Value, true),
+        f(3, "status", Msg(&AUTOSCALING_V1_SCALE_STATUS), Value, true),
+    ],
+};
+
+pub(super) static AUTOSCALING_V1_SCALE_SPEC: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v1.ScaleSpec",
+    fields: &[
+        f(1, "replicas", I32, Value, true),
+    ],
+};
+
+pub(super) static AUTOSCALING_V1_SCALE_STATUS: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v1.ScaleStatus",
+    fields: &[
+        f(1, "replicas", I32, Value, false),
+        f(2, "selector", Str, Value, true),
+    ],
+};
+
+pub(super) static AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v1.HorizontalPodAutoscaler",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_SPEC), Value, true),
+        f(3, "status", Msg(&AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_STATUS), Value, true),
+    ],
+};
+
+pub(super) static AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_SPEC: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v1.HorizontalPodAutoscalerSpec",
+    fields: &[
+        f(1, "scaleTargetRef", Msg(&AUTOSCALING_V1_CROSS_VERSION_OBJECT_REFERENCE), Value, false),
+        f(2, "minReplicas", I32, Ptr, true),
+        f(3, "maxReplicas", I32, Value, false),
+        f(4, "targetCPUUtilizationPercentage", I32, Ptr, true),
+    ],
+};
+
+pub(super) static AUTOSCALING_V1_CROSS_VERSION_OBJECT_REFERENCE: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v1.CrossVersionObjectReference",
+    fields: &[
+        f(1, "kind", Str, Value, false),
+        f(2, "name", Str, Value, false),
+        f(3, "apiVersion", Str, Value, true),
+    ],
+};
+
+pub(super) static AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_STATUS: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v1.HorizontalPodAutoscalerStatus",
+    fields: &[
+        f(1, "observedGeneration", I64, Ptr, true),
+        f(2, "lastScaleTime", Time, Ptr, true),
+        f(3, "currentReplicas", I32, Value, false),
+        f(4, "desiredReplicas", I32, Value, false),
+        f(5, "currentCPUUtilizationPercentage", I32, Ptr, true),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_SPEC), Value, true),
+        f(3, "status", Msg(&AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_STATUS), Value, true),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_SPEC: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerSpec",
+    fields: &[
+        f(1, "scaleTargetRef", Msg(&AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE), Value, false),
+        f(2, "minReplicas", I32, Ptr, true),
+        f(3, "maxReplicas", I32, Value, false),
+        f(4, "metrics", Msg(&AUTOSCALING_V2_METRIC_SPEC), Repeated, true),
+        f(5, "behavior", Msg(&AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_BEHAVIOR), Ptr, true),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.CrossVersionObjectReference",
+    fields: &[
+        f(1, "kind", Str, Value, false),
+        f(2, "name", Str, Value, false),
+        f(3, "apiVersion", Str, Value, true),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_METRIC_SPEC: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.MetricSpec",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "object", Msg(&AUTOSCALING_V2_OBJECT_METRIC_SOURCE), Ptr, true),
+        f(3, "pods", Msg(&AUTOSCALING_V2_PODS_METRIC_SOURCE), Ptr, true),
+        f(4, "resource", Msg(&AUTOSCALING_V2_RESOURCE_METRIC_SOURCE), Ptr, true),
+        f(5, "external", Msg(&AUTOSCALING_V2_EXTERNAL_METRIC_SOURCE), Ptr, true),
+        f(7, "containerResource", Msg(&AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_SOURCE), Ptr, true),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_OBJECT_METRIC_SOURCE: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.ObjectMetricSource",
+    fields: &[
+        f(1, "describedObject", Msg(&AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE), Value, false),
+        f(2, "target", Msg(&AUTOSCALING_V2_METRIC_TARGET), Value, false),
+        f(3, "metric", Msg(&AUTOSCALING_V2_METRIC_IDENTIFIER), Value, false),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_METRIC_TARGET: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.MetricTarget",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "value", Quantity, Ptr, true),
+        f(3, "averageValue", Quantity, Ptr, true),
+        f(4, "averageUtilization", I32, Ptr, true),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_METRIC_IDENTIFIER: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.MetricIdentifier",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "selector", Msg(&META_V1_LABEL_SELECTOR), Ptr, true),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_PODS_METRIC_SOURCE: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.PodsMetricSource",
+    fields: &[
+        f(1, "metric", Msg(&AUTOSCALING_V2_METRIC_IDENTIFIER), Value, false),
+        f(2, "target", Msg(&AUTOSCALING_V2_METRIC_TARGET), Value, false),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_RESOURCE_METRIC_SOURCE: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.ResourceMetricSource",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "target", Msg(&AUTOSCALING_V2_METRIC_TARGET), Value, false),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_SOURCE: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.ContainerResourceMetricSource",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "target", Msg(&AUTOSCALING_V2_METRIC_TARGET), Value, false),
+        f(3, "container", Str, Value, false),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_EXTERNAL_METRIC_SOURCE: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.ExternalMetricSource",
+    fields: &[
+        f(1, "metric", Msg(&AUTOSCALING_V2_METRIC_IDENTIFIER), Value, false),
+        f(2, "target", Msg(&AUTOSCALING_V2_METRIC_TARGET), Value, false),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_BEHAVIOR: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerBehavior",
+    fields: &[
+        f(1, "scaleUp", Msg(&AUTOSCALING_V2_HPASCALING_RULES), Ptr, true),
+        f(2, "scaleDown", Msg(&AUTOSCALING_V2_HPASCALING_RULES), Ptr, true),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_HPASCALING_RULES: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.HPAScalingRules",
+    fields: &[
+        f(1, "selectPolicy", Str, Ptr, true),
+        f(2, "policies", Msg(&AUTOSCALING_V2_HPASCALING_POLICY), Repeated, true),
+        f(3, "stabilizationWindowSeconds", I32, Ptr, true),
+        f(4, "tolerance", Quantity, Ptr, true),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_HPASCALING_POLICY: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.HPAScalingPolicy",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "value", I32, Value, false),
+        f(3, "periodSeconds", I32, Value, false),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_STATUS: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerStatus",
+    fields: &[
+        f(1, "observedGeneration", I64, Ptr, true),
+        f(2, "lastScaleTime", Time, Ptr, true),
+        f(3, "currentReplicas", I32, Value, true),
+        f(4, "desiredReplicas", I32, Value, false),
+        f(5, "currentMetrics", Msg(&AUTOSCALING_V2_METRIC_STATUS), Repeated, false),
+        f(6, "conditions", Msg(&AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_CONDITION), Repeated, true),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_METRIC_STATUS: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.MetricStatus",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "object", Msg(&AUTOSCALING_V2_OBJECT_METRIC_STATUS), Ptr, true),
+        f(3, "pods", Msg(&AUTOSCALING_V2_PODS_METRIC_STATUS), Ptr, true),
+        f(4, "resource", Msg(&AUTOSCALING_V2_RESOURCE_METRIC_STATUS), Ptr, true),
+        f(5, "external", Msg(&AUTOSCALING_V2_EXTERNAL_METRIC_STATUS), Ptr, true),
+        f(7, "containerResource", Msg(&AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_STATUS), Ptr, true),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_OBJECT_METRIC_STATUS: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.ObjectMetricStatus",
+    fields: &[
+        f(1, "metric", Msg(&AUTOSCALING_V2_METRIC_IDENTIFIER), Value, false),
+        f(2, "current", Msg(&AUTOSCALING_V2_METRIC_VALUE_STATUS), Value, false),
+        f(3, "describedObject", Msg(&AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE), Value, false),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_METRIC_VALUE_STATUS: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.MetricValueStatus",
+    fields: &[
+        f(1, "value", Quantity, Ptr, true),
+        f(2, "averageValue", Quantity, Ptr, true),
+        f(3, "averageUtilization", I32, Ptr, true),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_PODS_METRIC_STATUS: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.PodsMetricStatus",
+    fields: &[
+        f(1, "metric", Msg(&AUTOSCALING_V2_METRIC_IDENTIFIER), Value, false),
+        f(2, "current", Msg(&AUTOSCALING_V2_METRIC_VALUE_STATUS), Value, false),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_RESOURCE_METRIC_STATUS: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.ResourceMetricStatus",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "current", Msg(&AUTOSCALING_V2_METRIC_VALUE_STATUS), Value, false),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_STATUS: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.ContainerResourceMetricStatus",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "current", Msg(&AUTOSCALING_V2_METRIC_VALUE_STATUS), Value, false),
+        f(3, "container", Str, Value, false),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_EXTERNAL_METRIC_STATUS: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.ExternalMetricStatus",
+    fields: &[
+        f(1, "metric", Msg(&AUTOSCALING_V2_METRIC_IDENTIFIER), Value, false),
+        f(2, "current", Msg(&AUTOSCALING_V2_METRIC_VALUE_STATUS), Value, false),
+    ],
+};
+
+pub(super) static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_CONDITION: Msg = Msg {
+    name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerCondition",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "status", Str, Value, false),
+        f(3, "lastTransitionTime", Time, Value, true),
+        f(4, "reason", Str, Value, true),
+        f(5, "message", Str, Value, true),
+    ],
+};
+
+/// Top-level kinds: (apiVersion, kind, message). apiVersion `*` matches any.
+pub(super) static KINDS: &[(&str, &str, &Msg)] = &[
+    ("v1", "Namespace", &CORE_V1_NAMESPACE),
+    ("v1", "ConfigMap", &CORE_V1_CONFIG_MAP),
+    ("v1", "Secret", &CORE_V1_SECRET),
+    ("v1", "ServiceAccount", &CORE_V1_SERVICE_ACCOUNT),
+    ("v1", "Pod", &CORE_V1_POD),
+    ("v1", "PodTemplate", &CORE_V1_POD_TEMPLATE),
+    ("v1", "Service", &CORE_V1_SERVICE),
+    ("v1", "Event", &CORE_V1_EVENT),
+    ("v1", "Endpoints", &CORE_V1_ENDPOINTS),
+    ("v1", "ResourceQuota", &CORE_V1_RESOURCE_QUOTA),
+    ("v1", "LimitRange", &CORE_V1_LIMIT_RANGE),
+    ("v1", "PersistentVolumeClaim", &CORE_V1_PERSISTENT_VOLUME_CLAIM),
+    ("v1", "ReplicationController", &CORE_V1_REPLICATION_CONTROLLER),
+    ("v1", "Binding", &CORE_V1_BINDING),
+    ("apps/v1", "Deployment", &APPS_V1_DEPLOYMENT),
+    ("apps/v1", "ReplicaSet", &APPS_V1_REPLICA_SET),
+    ("apps/v1", "StatefulSet", &APPS_V1_STATEFUL_SET),
+    ("apps/v1", "DaemonSet", &APPS_V1_DAEMON_SET),
+    ("apps/v1", "ControllerRevision", &APPS_V1_CONTROLLER_REVISION),
+    ("batch/v1", "Job", &BATCH_V1_JOB),
+    ("batch/v1", "CronJob", &BATCH_V1_CRON_JOB),
+    ("policy/v1", "Eviction", &POLICY_V1_EVICTION),
+    ("policy/v1", "PodDisruptionBudget", &POLICY_V1_POD_DISRUPTION_BUDGET),
+    ("coordination.k8s.io/v1", "Lease", &COORDINATION_V1_LEASE),
+    ("rbac.authorization.k8s.io/v1", "Role", &RBAC_V1_ROLE),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", &RBAC_V1_ROLE_BINDING),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole", &RBAC_V1_CLUSTER_ROLE),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", &RBAC_V1_CLUSTER_ROLE_BINDING),
+    ("networking.k8s.io/v1", "Ingress", &NETWORKING_V1_INGRESS),
+    ("networking.k8s.io/v1", "IngressClass", &NETWORKING_V1_INGRESS_CLASS),
+    ("networking.k8s.io/v1", "NetworkPolicy", &NETWORKING_V1_NETWORK_POLICY),
+    ("scheduling.k8s.io/v1", "PriorityClass", &SCHEDULING_V1_PRIORITY_CLASS),
+    ("authentication.k8s.io/v1", "TokenRequest", &AUTHENTICATION_V1_TOKEN_REQUEST),
+    ("autoscaling/v1", "Scale", &AUTOSCALING_V1_SCALE),
+    ("autoscaling/v1", "HorizontalPodAutoscaler", &AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER),
+    ("autoscaling/v2", "HorizontalPodAutoscaler", &AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER),
+    ("*", "DeleteOptions", &META_V1_DELETE_OPTIONS),
+];
