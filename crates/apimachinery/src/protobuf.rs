@@ -54,11 +54,21 @@ pub enum ProtobufError {
     Truncated { message: &'static str, tag: u64 },
     #[error("malformed protobuf in {message}: invalid field number {tag}")]
     InvalidTag { message: &'static str, tag: u64 },
+    #[error("malformed protobuf in {message}: field {tag} has invalid wire type {wire_type}")]
+    InvalidWireType {
+        message: &'static str,
+        tag: u64,
+        wire_type: u8,
+    },
     #[error(
         "unknown field number {tag} (wire type {wire_type}) in protobuf message {message}; \
          refusing to drop data (send the object as JSON instead)"
     )]
-    UnknownField { message: &'static str, tag: u64, wire_type: u8 },
+    UnknownField {
+        message: &'static str,
+        tag: u64,
+        wire_type: u8,
+    },
     #[error("malformed protobuf in {message}: field {tag} ({field}) has wire type {got}, expected {expected}")]
     WrongWireType {
         message: &'static str,
@@ -91,7 +101,9 @@ type Result<T> = std::result::Result<T, ProtobufError>;
 /// Decode a Kubernetes protobuf body (`k8s\0` + `runtime.Unknown`) into the
 /// object's JSON form, including `apiVersion` and `kind`.
 pub fn decode_object(body: &[u8]) -> Result<Value> {
-    let rest = body.strip_prefix(MAGIC.as_slice()).ok_or(ProtobufError::BadMagic)?;
+    let rest = body
+        .strip_prefix(MAGIC.as_slice())
+        .ok_or(ProtobufError::BadMagic)?;
     let env = decode_envelope(rest)?;
     if env.kind.is_empty() {
         return Err(ProtobufError::MissingKind);
@@ -102,10 +114,11 @@ pub fn decode_object(body: &[u8]) -> Result<Value> {
     if !env.content_type.is_empty() && env.content_type != CONTENT_TYPE {
         return Err(ProtobufError::UnsupportedContentType(env.content_type));
     }
-    let msg = find_kind(&env.api_version, &env.kind).ok_or_else(|| ProtobufError::UnsupportedKind {
-        api_version: env.api_version.clone(),
-        kind: env.kind.clone(),
-    })?;
+    let msg =
+        find_kind(&env.api_version, &env.kind).ok_or_else(|| ProtobufError::UnsupportedKind {
+            api_version: env.api_version.clone(),
+            kind: env.kind.clone(),
+        })?;
     let fields = decode_message(msg, env.raw, 0)?;
     let mut obj = Map::new();
     obj.insert("apiVersion".into(), Value::String(env.api_version));
@@ -217,24 +230,30 @@ impl<'a> Reader<'a> {
     fn varint(&mut self) -> Result<u64> {
         let mut v: u64 = 0;
         for i in 0..10 {
-            let (&b, rest) = self
-                .buf
-                .split_first()
-                .ok_or(ProtobufError::BadVarint { message: self.message })?;
+            let (&b, rest) = self.buf.split_first().ok_or(ProtobufError::BadVarint {
+                message: self.message,
+            })?;
             self.buf = rest;
             if i == 9 && b > 1 {
-                return Err(ProtobufError::BadVarint { message: self.message });
+                return Err(ProtobufError::BadVarint {
+                    message: self.message,
+                });
             }
             v |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
                 return Ok(v);
             }
         }
-        Err(ProtobufError::BadVarint { message: self.message })
+        Err(ProtobufError::BadVarint {
+            message: self.message,
+        })
     }
 
     fn take(&mut self, n: u64, tag: u64) -> Result<&'a [u8]> {
-        let truncated = ProtobufError::Truncated { message: self.message, tag };
+        let truncated = ProtobufError::Truncated {
+            message: self.message,
+            tag,
+        };
         let n = usize::try_from(n).map_err(|_| truncated.clone())?;
         if n > self.buf.len() {
             return Err(truncated);
@@ -253,7 +272,10 @@ impl<'a> Reader<'a> {
         let tag = key >> 3;
         let wt = (key & 7) as u8;
         if tag == 0 || tag > 0x1fff_ffff {
-            return Err(ProtobufError::InvalidTag { message: self.message, tag });
+            return Err(ProtobufError::InvalidTag {
+                message: self.message,
+                tag,
+            });
         }
         let value = match wt {
             WT_VARINT => Wire::Varint(self.varint()?),
@@ -270,7 +292,13 @@ impl<'a> Reader<'a> {
                 Wire::Fixed
             }
             // Groups (3, 4) and 6, 7 never occur in Kubernetes messages.
-            _ => return Err(ProtobufError::InvalidTag { message: self.message, tag }),
+            _ => {
+                return Err(ProtobufError::InvalidWireType {
+                    message: self.message,
+                    tag,
+                    wire_type: wt,
+                })
+            }
         };
         Ok(Some((tag, wt, value)))
     }
@@ -305,7 +333,13 @@ fn decode_envelope(buf: &[u8]) -> Result<Envelope<'_>> {
             2 => "raw",
             3 => "contentEncoding",
             4 => "contentType",
-            _ => return Err(ProtobufError::UnknownField { message: UNKNOWN, tag, wire_type: wt }),
+            _ => {
+                return Err(ProtobufError::UnknownField {
+                    message: UNKNOWN,
+                    tag,
+                    wire_type: wt,
+                })
+            }
         };
         let bytes = expect_len(UNKNOWN, tag, name, wt, value)?;
         match tag {
@@ -323,7 +357,12 @@ fn decode_envelope(buf: &[u8]) -> Result<Envelope<'_>> {
                             })
                         }
                     };
-                    let s = utf8(TYPE_META, ttag, tname, expect_len(TYPE_META, ttag, tname, twt, tvalue)?)?;
+                    let s = utf8(
+                        TYPE_META,
+                        ttag,
+                        tname,
+                        expect_len(TYPE_META, ttag, tname, twt, tvalue)?,
+                    )?;
                     if ttag == 1 {
                         env.api_version = s;
                     } else {
@@ -339,10 +378,22 @@ fn decode_envelope(buf: &[u8]) -> Result<Envelope<'_>> {
     Ok(env)
 }
 
-fn expect_len<'a>(message: &'static str, tag: u64, field: &'static str, wt: u8, value: Wire<'a>) -> Result<&'a [u8]> {
+fn expect_len<'a>(
+    message: &'static str,
+    tag: u64,
+    field: &'static str,
+    wt: u8,
+    value: Wire<'a>,
+) -> Result<&'a [u8]> {
     match value {
         Wire::Len(b) => Ok(b),
-        _ => Err(ProtobufError::WrongWireType { message, tag, field, got: wt, expected: WT_LEN }),
+        _ => Err(ProtobufError::WrongWireType {
+            message,
+            tag,
+            field,
+            got: wt,
+            expected: WT_LEN,
+        }),
     }
 }
 
@@ -379,9 +430,17 @@ fn decode_message(msg: &'static Msg, buf: &[u8], depth: usize) -> Result<Map<Str
         let idx = msg
             .fields
             .binary_search_by_key(&tag, |f| u64::from(f.tag))
-            .map_err(|_| ProtobufError::UnknownField { message: msg.name, tag, wire_type: wt })?;
+            .map_err(|_| ProtobufError::UnknownField {
+                message: msg.name,
+                tag,
+                wire_type: wt,
+            })?;
         let (Some(field), Some(slot)) = (msg.fields.get(idx), slots.get_mut(idx)) else {
-            return Err(ProtobufError::UnknownField { message: msg.name, tag, wire_type: wt });
+            return Err(ProtobufError::UnknownField {
+                message: msg.name,
+                tag,
+                wire_type: wt,
+            });
         };
         let ctx = Ctx { msg, field, tag };
         match field.card {
@@ -437,7 +496,11 @@ fn decode_message(msg: &'static Msg, buf: &[u8], depth: usize) -> Result<Map<Str
 
     let mut out = Map::new();
     for (field, slot) in msg.fields.iter().zip(slots) {
-        let ctx = Ctx { msg, field, tag: u64::from(field.tag) };
+        let ctx = Ctx {
+            msg,
+            field,
+            tag: u64::from(field.tag),
+        };
         let value = match (field.card, slot) {
             (Card::Inline, slot) => {
                 let bytes = match slot {
@@ -557,7 +620,13 @@ impl Ctx {
             Wire::Len(_) => WT_LEN,
             Wire::Fixed => WT_I64,
         };
-        ProtobufError::WrongWireType { message: self.msg.name, tag: self.tag, field: self.name(), got, expected }
+        ProtobufError::WrongWireType {
+            message: self.msg.name,
+            tag: self.tag,
+            field: self.name(),
+            got,
+            expected,
+        }
     }
 
     fn scalar(&self, ty: Ty, value: Wire<'_>) -> Result<Value> {
@@ -566,8 +635,15 @@ impl Ctx {
             // Go decodes int32 by truncating the 64-bit varint.
             (Ty::I32, Wire::Varint(v)) => Ok(Value::from(v as i32)),
             (Ty::I64, Wire::Varint(v)) => Ok(Value::from(v as i64)),
-            (Ty::Str, Wire::Len(b)) => Ok(Value::String(utf8(self.msg.name, self.tag, self.name(), b)?)),
-            (Ty::Bytes, Wire::Len(b)) => Ok(Value::String(base64::engine::general_purpose::STANDARD.encode(b))),
+            (Ty::Str, Wire::Len(b)) => Ok(Value::String(utf8(
+                self.msg.name,
+                self.tag,
+                self.name(),
+                b,
+            )?)),
+            (Ty::Bytes, Wire::Len(b)) => Ok(Value::String(
+                base64::engine::general_purpose::STANDARD.encode(b),
+            )),
             (ty, value) => Err(self.wrong_wire(&value, ty.wire_type())),
         }
     }
@@ -623,7 +699,12 @@ impl Ctx {
 
     /// Decode a sub-message made only of varint/length fields with the given
     /// known tags; returns the values by tag.
-    fn small_message<'b>(&self, what: &str, bytes: &'b [u8], known: &[u64]) -> Result<Vec<(u64, Wire<'b>)>> {
+    fn small_message<'b>(
+        &self,
+        what: &str,
+        bytes: &'b [u8],
+        known: &[u64],
+    ) -> Result<Vec<(u64, Wire<'b>)>> {
         let mut out = Vec::new();
         let mut r = Reader::new(bytes, self.msg.name);
         while let Some((tag, _wt, value)) = r.next_field()? {
@@ -650,7 +731,11 @@ impl Ctx {
         }
         // metav1.Time keeps whole seconds only; MicroTime truncates to
         // microseconds (toward zero, like Go's Duration.Truncate).
-        let nanos: i64 = if micro { i64::from(nanos) - i64::from(nanos) % 1000 } else { 0 };
+        let nanos: i64 = if micro {
+            i64::from(nanos) - i64::from(nanos) % 1000
+        } else {
+            0
+        };
         let total = i128::from(seconds) * 1_000_000_000 + i128::from(nanos);
         let secs = total.div_euclid(1_000_000_000);
         let sub = total.rem_euclid(1_000_000_000) as u32;
@@ -667,7 +752,10 @@ impl Ctx {
         }
         let (hh, mm, ss) = (sod / 3600, sod % 3600 / 60, sod % 60);
         let s = if micro {
-            format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{:06}Z", sub / 1000)
+            format!(
+                "{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{:06}Z",
+                sub / 1000
+            )
         } else {
             format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
         };
@@ -718,7 +806,8 @@ impl Ctx {
         }
         match raw {
             None | Some([]) => Ok(Value::Null),
-            Some(b) => serde_json::from_slice(b).map_err(|e| self.invalid(format!("embedded raw data is not JSON: {e}"))),
+            Some(b) => serde_json::from_slice(b)
+                .map_err(|e| self.invalid(format!("embedded raw data is not JSON: {e}"))),
         }
     }
 }

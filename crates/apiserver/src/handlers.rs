@@ -800,9 +800,8 @@ pub fn apply_patch(kind: PatchKind, obj_kind: &str, current: &Value, body: &[u8]
             patch::strategic_merge_patch(current, &p, obj_kind).map_err(patch_err)?
         }
     };
-    if !out.is_object() {
-        return Err(ApiError::bad_request("patch produced a value that is not an object"));
-    }
+    let mut out = out;
+    crate::request::check_shape(&mut out)?;
     Ok(out)
 }
 

@@ -158,9 +158,13 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
         "application/json" | "" | "*/*" => serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding JSON body: {e}")))?,
         "application/vnd.kubernetes.protobuf" => {
-            return Err(ApiError::unsupported_media(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
-            ))
+            use daas_apimachinery::protobuf::{decode_object, ProtobufError as P};
+            decode_object(body).map_err(|e| match e {
+                P::UnsupportedKind { .. } | P::UnsupportedEncoding(_) | P::UnsupportedContentType(_) => {
+                    ApiError::unsupported_media(format!("{e}; send the object as application/json"))
+                }
+                other => ApiError::bad_request(format!("error decoding protobuf body: {other}")),
+            })?
         }
         other => {
             return Err(ApiError::unsupported_media(format!(
@@ -168,10 +172,24 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
             )))
         }
     };
-    if !v.is_object() {
-        return Err(ApiError::bad_request("the request body must be a JSON or YAML object"));
-    }
+    let mut v = v;
+    check_shape(&mut v)?;
     Ok(v)
+}
+
+/// An object body must be a map whose `metadata` (if any) is a map; a null metadata becomes `{}`.
+pub fn check_shape(v: &mut Value) -> ApiResult<()> {
+    let Some(m) = v.as_object_mut() else {
+        return Err(ApiError::bad_request("the request body must be a JSON or YAML object"));
+    };
+    match m.get("metadata") {
+        None | Some(Value::Null) => {
+            m.insert("metadata".into(), Value::Object(Default::default()));
+        }
+        Some(Value::Object(_)) => {}
+        Some(_) => return Err(ApiError::bad_request("metadata must be an object")),
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::Router;
 use daas_store::{Store, StoreError};
@@ -81,7 +81,16 @@ pub fn router(store: Arc<dyn Store>, auth: Arc<dyn Authenticator>, opts: ServerO
         auth,
         max_body: opts.max_body,
     };
-    Router::new().fallback(dispatch).with_state(state)
+    Router::new()
+        .fallback(dispatch)
+        .with_state(state)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_status))
+}
+
+/// A handler bug must not take the connection down silently: answer 500 with a Status.
+fn panic_status(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("request handler panicked");
+    axum::response::IntoResponse::into_response(ApiError::internal("internal error while handling the request"))
 }
 
 async fn dispatch(State(st): State<AppState>, req: Request) -> Response {

@@ -36,7 +36,8 @@ fn kubectl_deployment_lifecycle() {
     for n in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         assert!(ns.contains(n), "{ns}");
     }
-    c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n");
+    // `kubectl create` goes through typed clients that send protobuf bodies.
+    assert!(c.ok(&["create", "namespace", "shop"]).contains("namespace/shop created"));
     assert!(c.ok(&["get", "ns", "shop", "-o", "jsonpath={.status.phase}"]).contains("Active"));
     assert_eq!(c.ok(&["get", "sa", "default", "-n", "shop", "-o", "name"]).trim(), "serviceaccount/default");
 
@@ -185,6 +186,20 @@ type: Normal
     assert!(common::stderr(&out).contains("unknown field \"bogus\""), "{}", common::stderr(&out));
     let out = c.kubectl_stdin(&["apply", "--validate=false", "-f", "-"], bad);
     assert!(out.status.success(), "{}", common::stderr(&out));
+
+    // Typed `kubectl create` commands (protobuf request bodies).
+    c.ok(&["create", "configmap", "app-config", "--from-literal=mode=fast", "--from-literal=level=3"]);
+    assert_eq!(c.ok(&["get", "cm", "app-config", "-o", "jsonpath={.data.mode}/{.data.level}"]), "fast/3");
+    c.ok(&["create", "secret", "generic", "creds", "--from-literal=user=admin"]);
+    assert_eq!(c.ok(&["get", "secret", "creds", "-o", "jsonpath={.data.user}"]), "YWRtaW4=");
+    c.ok(&["create", "serviceaccount", "robot"]);
+    c.ok(&["create", "deployment", "api", "--image=nginx:1.27", "--replicas=3", "--port=80"]);
+    let got = c.ok(&["get", "deploy", "api", "-o", "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].ports[0].containerPort} {.spec.selector.matchLabels.app}"]);
+    assert_eq!(got, "3 80 api");
+    c.ok(&["create", "service", "clusterip", "api", "--tcp=80:8080"]);
+    assert!(c.ok(&["get", "svc", "api", "-o", "jsonpath={.spec.ports[0].targetPort}"]).contains("8080"));
+    let err = c.fails(&["create", "role", "r", "--verb=get", "--resource=pods"]);
+    assert!(err.contains("could not find the requested resource") || err.contains("the server doesn't have a resource type"), "{err}");
 
     // Deletion with --wait, and delete of a missing object.
     c.ok(&["delete", "pod", "p2", "--wait"]);

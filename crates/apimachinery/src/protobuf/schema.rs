@@ -12,8 +12,21 @@
 
 use super::{Card::*, Field, Msg, Ty::*};
 
-const fn f(tag: u32, json: &'static str, ty: super::Ty, card: super::Card, omitempty: bool) -> Field {
-    Field { tag, json, ty, card, omitempty, omitzero: false }
+const fn f(
+    tag: u32,
+    json: &'static str,
+    ty: super::Ty,
+    card: super::Card,
+    omitempty: bool,
+) -> Field {
+    Field {
+        tag,
+        json,
+        ty,
+        card,
+        omitempty,
+        omitzero: false,
+    }
 }
 
 pub(super) static CORE_V1_NAMESPACE: Msg = Msg {
@@ -35,14 +48,29 @@ pub(super) static META_V1_OBJECT_META: Msg = Msg {
         f(5, "uid", Str, Value, true),
         f(6, "resourceVersion", Str, Value, true),
         f(7, "generation", I64, Value, true),
-        Field { omitzero: true, ..f(8, "creationTimestamp", Time, Value, true) },
+        Field {
+            omitzero: true,
+            ..f(8, "creationTimestamp", Time, Value, true)
+        },
         f(9, "deletionTimestamp", Time, Ptr, true),
         f(10, "deletionGracePeriodSeconds", I64, Ptr, true),
         f(11, "labels", Str, Map, true),
         f(12, "annotations", Str, Map, true),
-        f(13, "ownerReferences", Msg(&META_V1_OWNER_REFERENCE), Repeated, true),
+        f(
+            13,
+            "ownerReferences",
+            Msg(&META_V1_OWNER_REFERENCE),
+            Repeated,
+            true,
+        ),
         f(14, "finalizers", Str, Repeated, true),
-        f(17, "managedFields", Msg(&META_V1_MANAGED_FIELDS_ENTRY), Repeated, true),
+        f(
+            17,
+            "managedFields",
+            Msg(&META_V1_MANAGED_FIELDS_ENTRY),
+            Repeated,
+            true,
+        ),
     ],
 };
 
@@ -73,16 +101,20 @@ pub(super) static META_V1_MANAGED_FIELDS_ENTRY: Msg = Msg {
 
 pub(super) static CORE_V1_NAMESPACE_SPEC: Msg = Msg {
     name: "k8s.io.api.core.v1.NamespaceSpec",
-    fields: &[
-        f(1, "finalizers", Str, Repeated, true),
-    ],
+    fields: &[f(1, "finalizers", Str, Repeated, true)],
 };
 
 pub(super) static CORE_V1_NAMESPACE_STATUS: Msg = Msg {
     name: "k8s.io.api.core.v1.NamespaceStatus",
     fields: &[
         f(1, "phase", Str, Value, true),
-        f(2, "conditions", Msg(&CORE_V1_NAMESPACE_CONDITION), Repeated, true),
+        f(
+            2,
+            "conditions",
+            Msg(&CORE_V1_NAMESPACE_CONDITION),
+            Repeated,
+            true,
+        ),
     ],
 };
 
@@ -123,7 +155,13 @@ pub(super) static CORE_V1_SERVICE_ACCOUNT: Msg = Msg {
     fields: &[
         f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
         f(2, "secrets", Msg(&CORE_V1_OBJECT_REFERENCE), Repeated, true),
-        f(3, "imagePullSecrets", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Repeated, true),
+        f(
+            3,
+            "imagePullSecrets",
+            Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE),
+            Repeated,
+            true,
+        ),
         f(4, "automountServiceAccountToken", Bool, Ptr, true),
     ],
 };
@@ -143,9 +181,7 @@ pub(super) static CORE_V1_OBJECT_REFERENCE: Msg = Msg {
 
 pub(super) static CORE_V1_LOCAL_OBJECT_REFERENCE: Msg = Msg {
     name: "k8s.io.api.core.v1.LocalObjectReference",
-    fields: &[
-        f(1, "name", Str, Value, true),
-    ],
+    fields: &[f(1, "name", Str, Value, true)],
 };
 
 pub(super) static CORE_V1_POD: Msg = Msg {
@@ -173,13 +209,31 @@ pub(super) static CORE_V1_POD_SPEC: Msg = Msg {
         f(11, "hostNetwork", Bool, Value, true),
         f(12, "hostPID", Bool, Value, true),
         f(13, "hostIPC", Bool, Value, true),
-        f(14, "securityContext", Msg(&CORE_V1_POD_SECURITY_CONTEXT), Ptr, true),
-        f(15, "imagePullSecrets", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Repeated, true),
+        f(
+            14,
+            "securityContext",
+            Msg(&CORE_V1_POD_SECURITY_CONTEXT),
+            Ptr,
+            true,
+        ),
+        f(
+            15,
+            "imagePullSecrets",
+            Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE),
+            Repeated,
+            true,
+        ),
         f(16, "hostname", Str, Value, true),
         f(17, "subdomain", Str, Value, true),
         f(18, "affinity", Msg(&CORE_V1_AFFINITY), Ptr, true),
         f(19, "schedulerName", Str, Value, true),
-        f(20, "initContainers", Msg(&CORE_V1_CONTAINER), Repeated, true),
+        f(
+            20,
+            "initContainers",
+            Msg(&CORE_V1_CONTAINER),
+            Repeated,
+            true,
+        ),
         f(21, "automountServiceAccountToken", Bool, Ptr, true),
         f(22, "tolerations", Msg(&CORE_V1_TOLERATION), Repeated, true),
         f(23, "hostAliases", Msg(&CORE_V1_HOST_ALIAS), Repeated, true),
@@ -187,21 +241,63 @@ pub(super) static CORE_V1_POD_SPEC: Msg = Msg {
         f(25, "priority", I32, Ptr, true),
         f(26, "dnsConfig", Msg(&CORE_V1_POD_DNSCONFIG), Ptr, true),
         f(27, "shareProcessNamespace", Bool, Ptr, true),
-        f(28, "readinessGates", Msg(&CORE_V1_POD_READINESS_GATE), Repeated, true),
+        f(
+            28,
+            "readinessGates",
+            Msg(&CORE_V1_POD_READINESS_GATE),
+            Repeated,
+            true,
+        ),
         f(29, "runtimeClassName", Str, Ptr, true),
         f(30, "enableServiceLinks", Bool, Ptr, true),
         f(31, "preemptionPolicy", Str, Ptr, true),
         f(32, "overhead", Quantity, Map, true),
-        f(33, "topologySpreadConstraints", Msg(&CORE_V1_TOPOLOGY_SPREAD_CONSTRAINT), Repeated, true),
-        f(34, "ephemeralContainers", Msg(&CORE_V1_EPHEMERAL_CONTAINER), Repeated, true),
+        f(
+            33,
+            "topologySpreadConstraints",
+            Msg(&CORE_V1_TOPOLOGY_SPREAD_CONSTRAINT),
+            Repeated,
+            true,
+        ),
+        f(
+            34,
+            "ephemeralContainers",
+            Msg(&CORE_V1_EPHEMERAL_CONTAINER),
+            Repeated,
+            true,
+        ),
         f(35, "setHostnameAsFQDN", Bool, Ptr, true),
         f(36, "os", Msg(&CORE_V1_POD_OS), Ptr, true),
         f(37, "hostUsers", Bool, Ptr, true),
-        f(38, "schedulingGates", Msg(&CORE_V1_POD_SCHEDULING_GATE), Repeated, true),
-        f(39, "resourceClaims", Msg(&CORE_V1_POD_RESOURCE_CLAIM), Repeated, true),
-        f(40, "resources", Msg(&CORE_V1_RESOURCE_REQUIREMENTS), Ptr, true),
+        f(
+            38,
+            "schedulingGates",
+            Msg(&CORE_V1_POD_SCHEDULING_GATE),
+            Repeated,
+            true,
+        ),
+        f(
+            39,
+            "resourceClaims",
+            Msg(&CORE_V1_POD_RESOURCE_CLAIM),
+            Repeated,
+            true,
+        ),
+        f(
+            40,
+            "resources",
+            Msg(&CORE_V1_RESOURCE_REQUIREMENTS),
+            Ptr,
+            true,
+        ),
         f(41, "hostnameOverride", Str, Ptr, true),
-        f(42, "workloadRef", Msg(&CORE_V1_WORKLOAD_REFERENCE), Ptr, true),
+        f(
+            42,
+            "workloadRef",
+            Msg(&CORE_V1_WORKLOAD_REFERENCE),
+            Ptr,
+            true,
+        ),
     ],
 };
 
@@ -216,35 +312,161 @@ pub(super) static CORE_V1_VOLUME: Msg = Msg {
 pub(super) static CORE_V1_VOLUME_SOURCE: Msg = Msg {
     name: "k8s.io.api.core.v1.VolumeSource",
     fields: &[
-        f(1, "hostPath", Msg(&CORE_V1_HOST_PATH_VOLUME_SOURCE), Ptr, true),
-        f(2, "emptyDir", Msg(&CORE_V1_EMPTY_DIR_VOLUME_SOURCE), Ptr, true),
-        f(3, "gcePersistentDisk", Msg(&CORE_V1_GCEPERSISTENT_DISK_VOLUME_SOURCE), Ptr, true),
-        f(4, "awsElasticBlockStore", Msg(&CORE_V1_AWSELASTIC_BLOCK_STORE_VOLUME_SOURCE), Ptr, true),
-        f(5, "gitRepo", Msg(&CORE_V1_GIT_REPO_VOLUME_SOURCE), Ptr, true),
+        f(
+            1,
+            "hostPath",
+            Msg(&CORE_V1_HOST_PATH_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            2,
+            "emptyDir",
+            Msg(&CORE_V1_EMPTY_DIR_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            3,
+            "gcePersistentDisk",
+            Msg(&CORE_V1_GCEPERSISTENT_DISK_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            4,
+            "awsElasticBlockStore",
+            Msg(&CORE_V1_AWSELASTIC_BLOCK_STORE_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            5,
+            "gitRepo",
+            Msg(&CORE_V1_GIT_REPO_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
         f(6, "secret", Msg(&CORE_V1_SECRET_VOLUME_SOURCE), Ptr, true),
         f(7, "nfs", Msg(&CORE_V1_NFSVOLUME_SOURCE), Ptr, true),
         f(8, "iscsi", Msg(&CORE_V1_ISCSIVOLUME_SOURCE), Ptr, true),
-        f(9, "glusterfs", Msg(&CORE_V1_GLUSTERFS_VOLUME_SOURCE), Ptr, true),
-        f(10, "persistentVolumeClaim", Msg(&CORE_V1_PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE), Ptr, true),
+        f(
+            9,
+            "glusterfs",
+            Msg(&CORE_V1_GLUSTERFS_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            10,
+            "persistentVolumeClaim",
+            Msg(&CORE_V1_PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
         f(11, "rbd", Msg(&CORE_V1_RBDVOLUME_SOURCE), Ptr, true),
-        f(12, "flexVolume", Msg(&CORE_V1_FLEX_VOLUME_SOURCE), Ptr, true),
+        f(
+            12,
+            "flexVolume",
+            Msg(&CORE_V1_FLEX_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
         f(13, "cinder", Msg(&CORE_V1_CINDER_VOLUME_SOURCE), Ptr, true),
         f(14, "cephfs", Msg(&CORE_V1_CEPH_FSVOLUME_SOURCE), Ptr, true),
-        f(15, "flocker", Msg(&CORE_V1_FLOCKER_VOLUME_SOURCE), Ptr, true),
-        f(16, "downwardAPI", Msg(&CORE_V1_DOWNWARD_APIVOLUME_SOURCE), Ptr, true),
+        f(
+            15,
+            "flocker",
+            Msg(&CORE_V1_FLOCKER_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            16,
+            "downwardAPI",
+            Msg(&CORE_V1_DOWNWARD_APIVOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
         f(17, "fc", Msg(&CORE_V1_FCVOLUME_SOURCE), Ptr, true),
-        f(18, "azureFile", Msg(&CORE_V1_AZURE_FILE_VOLUME_SOURCE), Ptr, true),
-        f(19, "configMap", Msg(&CORE_V1_CONFIG_MAP_VOLUME_SOURCE), Ptr, true),
-        f(20, "vsphereVolume", Msg(&CORE_V1_VSPHERE_VIRTUAL_DISK_VOLUME_SOURCE), Ptr, true),
-        f(21, "quobyte", Msg(&CORE_V1_QUOBYTE_VOLUME_SOURCE), Ptr, true),
-        f(22, "azureDisk", Msg(&CORE_V1_AZURE_DISK_VOLUME_SOURCE), Ptr, true),
-        f(23, "photonPersistentDisk", Msg(&CORE_V1_PHOTON_PERSISTENT_DISK_VOLUME_SOURCE), Ptr, true),
-        f(24, "portworxVolume", Msg(&CORE_V1_PORTWORX_VOLUME_SOURCE), Ptr, true),
-        f(25, "scaleIO", Msg(&CORE_V1_SCALE_IOVOLUME_SOURCE), Ptr, true),
-        f(26, "projected", Msg(&CORE_V1_PROJECTED_VOLUME_SOURCE), Ptr, true),
-        f(27, "storageos", Msg(&CORE_V1_STORAGE_OSVOLUME_SOURCE), Ptr, true),
+        f(
+            18,
+            "azureFile",
+            Msg(&CORE_V1_AZURE_FILE_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            19,
+            "configMap",
+            Msg(&CORE_V1_CONFIG_MAP_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            20,
+            "vsphereVolume",
+            Msg(&CORE_V1_VSPHERE_VIRTUAL_DISK_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            21,
+            "quobyte",
+            Msg(&CORE_V1_QUOBYTE_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            22,
+            "azureDisk",
+            Msg(&CORE_V1_AZURE_DISK_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            23,
+            "photonPersistentDisk",
+            Msg(&CORE_V1_PHOTON_PERSISTENT_DISK_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            24,
+            "portworxVolume",
+            Msg(&CORE_V1_PORTWORX_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            25,
+            "scaleIO",
+            Msg(&CORE_V1_SCALE_IOVOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            26,
+            "projected",
+            Msg(&CORE_V1_PROJECTED_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            27,
+            "storageos",
+            Msg(&CORE_V1_STORAGE_OSVOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
         f(28, "csi", Msg(&CORE_V1_CSIVOLUME_SOURCE), Ptr, true),
-        f(29, "ephemeral", Msg(&CORE_V1_EPHEMERAL_VOLUME_SOURCE), Ptr, true),
+        f(
+            29,
+            "ephemeral",
+            Msg(&CORE_V1_EPHEMERAL_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
         f(30, "image", Msg(&CORE_V1_IMAGE_VOLUME_SOURCE), Ptr, true),
     ],
 };
@@ -333,7 +555,13 @@ pub(super) static CORE_V1_ISCSIVOLUME_SOURCE: Msg = Msg {
         f(6, "readOnly", Bool, Value, true),
         f(7, "portals", Str, Repeated, true),
         f(8, "chapAuthDiscovery", Bool, Value, true),
-        f(10, "secretRef", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Ptr, true),
+        f(
+            10,
+            "secretRef",
+            Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE),
+            Ptr,
+            true,
+        ),
         f(11, "chapAuthSession", Bool, Value, true),
         f(12, "initiatorName", Str, Ptr, true),
     ],
@@ -365,7 +593,13 @@ pub(super) static CORE_V1_RBDVOLUME_SOURCE: Msg = Msg {
         f(4, "pool", Str, Value, true),
         f(5, "user", Str, Value, true),
         f(6, "keyring", Str, Value, true),
-        f(7, "secretRef", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Ptr, true),
+        f(
+            7,
+            "secretRef",
+            Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE),
+            Ptr,
+            true,
+        ),
         f(8, "readOnly", Bool, Value, true),
     ],
 };
@@ -375,7 +609,13 @@ pub(super) static CORE_V1_FLEX_VOLUME_SOURCE: Msg = Msg {
     fields: &[
         f(1, "driver", Str, Value, false),
         f(2, "fsType", Str, Value, true),
-        f(3, "secretRef", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Ptr, true),
+        f(
+            3,
+            "secretRef",
+            Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE),
+            Ptr,
+            true,
+        ),
         f(4, "readOnly", Bool, Value, true),
         f(5, "options", Str, Map, true),
     ],
@@ -387,7 +627,13 @@ pub(super) static CORE_V1_CINDER_VOLUME_SOURCE: Msg = Msg {
         f(1, "volumeID", Str, Value, false),
         f(2, "fsType", Str, Value, true),
         f(3, "readOnly", Bool, Value, true),
-        f(4, "secretRef", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Ptr, true),
+        f(
+            4,
+            "secretRef",
+            Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE),
+            Ptr,
+            true,
+        ),
     ],
 };
 
@@ -398,7 +644,13 @@ pub(super) static CORE_V1_CEPH_FSVOLUME_SOURCE: Msg = Msg {
         f(2, "path", Str, Value, true),
         f(3, "user", Str, Value, true),
         f(4, "secretFile", Str, Value, true),
-        f(5, "secretRef", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Ptr, true),
+        f(
+            5,
+            "secretRef",
+            Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE),
+            Ptr,
+            true,
+        ),
         f(6, "readOnly", Bool, Value, true),
     ],
 };
@@ -414,7 +666,13 @@ pub(super) static CORE_V1_FLOCKER_VOLUME_SOURCE: Msg = Msg {
 pub(super) static CORE_V1_DOWNWARD_APIVOLUME_SOURCE: Msg = Msg {
     name: "k8s.io.api.core.v1.DownwardAPIVolumeSource",
     fields: &[
-        f(1, "items", Msg(&CORE_V1_DOWNWARD_APIVOLUME_FILE), Repeated, true),
+        f(
+            1,
+            "items",
+            Msg(&CORE_V1_DOWNWARD_APIVOLUME_FILE),
+            Repeated,
+            true,
+        ),
         f(2, "defaultMode", I32, Ptr, true),
     ],
 };
@@ -423,8 +681,20 @@ pub(super) static CORE_V1_DOWNWARD_APIVOLUME_FILE: Msg = Msg {
     name: "k8s.io.api.core.v1.DownwardAPIVolumeFile",
     fields: &[
         f(1, "path", Str, Value, false),
-        f(2, "fieldRef", Msg(&CORE_V1_OBJECT_FIELD_SELECTOR), Ptr, true),
-        f(3, "resourceFieldRef", Msg(&CORE_V1_RESOURCE_FIELD_SELECTOR), Ptr, true),
+        f(
+            2,
+            "fieldRef",
+            Msg(&CORE_V1_OBJECT_FIELD_SELECTOR),
+            Ptr,
+            true,
+        ),
+        f(
+            3,
+            "resourceFieldRef",
+            Msg(&CORE_V1_RESOURCE_FIELD_SELECTOR),
+            Ptr,
+            true,
+        ),
         f(4, "mode", I32, Ptr, true),
     ],
 };
@@ -521,7 +791,13 @@ pub(super) static CORE_V1_PHOTON_PERSISTENT_DISK_VOLUME_SOURCE: Msg = Msg {
 pub(super) static CORE_V1_PROJECTED_VOLUME_SOURCE: Msg = Msg {
     name: "k8s.io.api.core.v1.ProjectedVolumeSource",
     fields: &[
-        f(1, "sources", Msg(&CORE_V1_VOLUME_PROJECTION), Repeated, false),
+        f(
+            1,
+            "sources",
+            Msg(&CORE_V1_VOLUME_PROJECTION),
+            Repeated,
+            false,
+        ),
         f(2, "defaultMode", I32, Ptr, true),
     ],
 };
@@ -530,11 +806,41 @@ pub(super) static CORE_V1_VOLUME_PROJECTION: Msg = Msg {
     name: "k8s.io.api.core.v1.VolumeProjection",
     fields: &[
         f(1, "secret", Msg(&CORE_V1_SECRET_PROJECTION), Ptr, true),
-        f(2, "downwardAPI", Msg(&CORE_V1_DOWNWARD_APIPROJECTION), Ptr, true),
-        f(3, "configMap", Msg(&CORE_V1_CONFIG_MAP_PROJECTION), Ptr, true),
-        f(4, "serviceAccountToken", Msg(&CORE_V1_SERVICE_ACCOUNT_TOKEN_PROJECTION), Ptr, true),
-        f(5, "clusterTrustBundle", Msg(&CORE_V1_CLUSTER_TRUST_BUNDLE_PROJECTION), Ptr, true),
-        f(6, "podCertificate", Msg(&CORE_V1_POD_CERTIFICATE_PROJECTION), Ptr, true),
+        f(
+            2,
+            "downwardAPI",
+            Msg(&CORE_V1_DOWNWARD_APIPROJECTION),
+            Ptr,
+            true,
+        ),
+        f(
+            3,
+            "configMap",
+            Msg(&CORE_V1_CONFIG_MAP_PROJECTION),
+            Ptr,
+            true,
+        ),
+        f(
+            4,
+            "serviceAccountToken",
+            Msg(&CORE_V1_SERVICE_ACCOUNT_TOKEN_PROJECTION),
+            Ptr,
+            true,
+        ),
+        f(
+            5,
+            "clusterTrustBundle",
+            Msg(&CORE_V1_CLUSTER_TRUST_BUNDLE_PROJECTION),
+            Ptr,
+            true,
+        ),
+        f(
+            6,
+            "podCertificate",
+            Msg(&CORE_V1_POD_CERTIFICATE_PROJECTION),
+            Ptr,
+            true,
+        ),
     ],
 };
 
@@ -549,9 +855,13 @@ pub(super) static CORE_V1_SECRET_PROJECTION: Msg = Msg {
 
 pub(super) static CORE_V1_DOWNWARD_APIPROJECTION: Msg = Msg {
     name: "k8s.io.api.core.v1.DownwardAPIProjection",
-    fields: &[
-        f(1, "items", Msg(&CORE_V1_DOWNWARD_APIVOLUME_FILE), Repeated, true),
-    ],
+    fields: &[f(
+        1,
+        "items",
+        Msg(&CORE_V1_DOWNWARD_APIVOLUME_FILE),
+        Repeated,
+        true,
+    )],
 };
 
 pub(super) static CORE_V1_CONFIG_MAP_PROJECTION: Msg = Msg {
@@ -587,7 +897,13 @@ pub(super) static META_V1_LABEL_SELECTOR: Msg = Msg {
     name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelector",
     fields: &[
         f(1, "matchLabels", Str, Map, true),
-        f(2, "matchExpressions", Msg(&META_V1_LABEL_SELECTOR_REQUIREMENT), Repeated, true),
+        f(
+            2,
+            "matchExpressions",
+            Msg(&META_V1_LABEL_SELECTOR_REQUIREMENT),
+            Repeated,
+            true,
+        ),
     ],
 };
 
@@ -627,7 +943,13 @@ pub(super) static CORE_V1_SCALE_IOVOLUME_SOURCE: Msg = Msg {
     fields: &[
         f(1, "gateway", Str, Value, false),
         f(2, "system", Str, Value, false),
-        f(3, "secretRef", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Ptr, false),
+        f(
+            3,
+            "secretRef",
+            Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE),
+            Ptr,
+            false,
+        ),
         f(4, "sslEnabled", Bool, Value, true),
         f(5, "protectionDomain", Str, Value, true),
         f(6, "storagePool", Str, Value, true),
@@ -645,7 +967,13 @@ pub(super) static CORE_V1_STORAGE_OSVOLUME_SOURCE: Msg = Msg {
         f(2, "volumeNamespace", Str, Value, true),
         f(3, "fsType", Str, Value, true),
         f(4, "readOnly", Bool, Value, true),
-        f(5, "secretRef", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Ptr, true),
+        f(
+            5,
+            "secretRef",
+            Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE),
+            Ptr,
+            true,
+        ),
     ],
 };
 
@@ -656,22 +984,38 @@ pub(super) static CORE_V1_CSIVOLUME_SOURCE: Msg = Msg {
         f(2, "readOnly", Bool, Ptr, true),
         f(3, "fsType", Str, Ptr, true),
         f(4, "volumeAttributes", Str, Map, true),
-        f(5, "nodePublishSecretRef", Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE), Ptr, true),
+        f(
+            5,
+            "nodePublishSecretRef",
+            Msg(&CORE_V1_LOCAL_OBJECT_REFERENCE),
+            Ptr,
+            true,
+        ),
     ],
 };
 
 pub(super) static CORE_V1_EPHEMERAL_VOLUME_SOURCE: Msg = Msg {
     name: "k8s.io.api.core.v1.EphemeralVolumeSource",
-    fields: &[
-        f(1, "volumeClaimTemplate", Msg(&CORE_V1_PERSISTENT_VOLUME_CLAIM_TEMPLATE), Ptr, true),
-    ],
+    fields: &[f(
+        1,
+        "volumeClaimTemplate",
+        Msg(&CORE_V1_PERSISTENT_VOLUME_CLAIM_TEMPLATE),
+        Ptr,
+        true,
+    )],
 };
 
 pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_TEMPLATE: Msg = Msg {
     name: "k8s.io.api.core.v1.PersistentVolumeClaimTemplate",
     fields: &[
         f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
-        f(2, "spec", Msg(&CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC), Value, false),
+        f(
+            2,
+            "spec",
+            Msg(&CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC),
+            Value,
+            false,
+        ),
     ],
 };
 
@@ -679,13 +1023,31 @@ pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC: Msg = Msg {
     name: "k8s.io.api.core.v1.PersistentVolumeClaimSpec",
     fields: &[
         f(1, "accessModes", Str, Repeated, true),
-        f(2, "resources", Msg(&CORE_V1_VOLUME_RESOURCE_REQUIREMENTS), Value, true),
+        f(
+            2,
+            "resources",
+            Msg(&CORE_V1_VOLUME_RESOURCE_REQUIREMENTS),
+            Value,
+            true,
+        ),
         f(3, "volumeName", Str, Value, true),
         f(4, "selector", Msg(&META_V1_LABEL_SELECTOR), Ptr, true),
         f(5, "storageClassName", Str, Ptr, true),
         f(6, "volumeMode", Str, Ptr, true),
-        f(7, "dataSource", Msg(&CORE_V1_TYPED_LOCAL_OBJECT_REFERENCE), Ptr, true),
-        f(8, "dataSourceRef", Msg(&CORE_V1_TYPED_OBJECT_REFERENCE), Ptr, true),
+        f(
+            7,
+            "dataSource",
+            Msg(&CORE_V1_TYPED_LOCAL_OBJECT_REFERENCE),
+            Ptr,
+            true,
+        ),
+        f(
+            8,
+            "dataSourceRef",
+            Msg(&CORE_V1_TYPED_OBJECT_REFERENCE),
+            Ptr,
+            true,
+        ),
         f(9, "volumeAttributesClassName", Str, Ptr, true),
     ],
 };
@@ -735,24 +1097,60 @@ pub(super) static CORE_V1_CONTAINER: Msg = Msg {
         f(5, "workingDir", Str, Value, true),
         f(6, "ports", Msg(&CORE_V1_CONTAINER_PORT), Repeated, true),
         f(7, "env", Msg(&CORE_V1_ENV_VAR), Repeated, true),
-        f(8, "resources", Msg(&CORE_V1_RESOURCE_REQUIREMENTS), Value, true),
-        f(9, "volumeMounts", Msg(&CORE_V1_VOLUME_MOUNT), Repeated, true),
+        f(
+            8,
+            "resources",
+            Msg(&CORE_V1_RESOURCE_REQUIREMENTS),
+            Value,
+            true,
+        ),
+        f(
+            9,
+            "volumeMounts",
+            Msg(&CORE_V1_VOLUME_MOUNT),
+            Repeated,
+            true,
+        ),
         f(10, "livenessProbe", Msg(&CORE_V1_PROBE), Ptr, true),
         f(11, "readinessProbe", Msg(&CORE_V1_PROBE), Ptr, true),
         f(12, "lifecycle", Msg(&CORE_V1_LIFECYCLE), Ptr, true),
         f(13, "terminationMessagePath", Str, Value, true),
         f(14, "imagePullPolicy", Str, Value, true),
-        f(15, "securityContext", Msg(&CORE_V1_SECURITY_CONTEXT), Ptr, true),
+        f(
+            15,
+            "securityContext",
+            Msg(&CORE_V1_SECURITY_CONTEXT),
+            Ptr,
+            true,
+        ),
         f(16, "stdin", Bool, Value, true),
         f(17, "stdinOnce", Bool, Value, true),
         f(18, "tty", Bool, Value, true),
         f(19, "envFrom", Msg(&CORE_V1_ENV_FROM_SOURCE), Repeated, true),
         f(20, "terminationMessagePolicy", Str, Value, true),
-        f(21, "volumeDevices", Msg(&CORE_V1_VOLUME_DEVICE), Repeated, true),
+        f(
+            21,
+            "volumeDevices",
+            Msg(&CORE_V1_VOLUME_DEVICE),
+            Repeated,
+            true,
+        ),
         f(22, "startupProbe", Msg(&CORE_V1_PROBE), Ptr, true),
-        f(23, "resizePolicy", Msg(&CORE_V1_CONTAINER_RESIZE_POLICY), Repeated, true),
+        f(
+            23,
+            "resizePolicy",
+            Msg(&CORE_V1_CONTAINER_RESIZE_POLICY),
+            Repeated,
+            true,
+        ),
         f(24, "restartPolicy", Str, Ptr, true),
-        f(25, "restartPolicyRules", Msg(&CORE_V1_CONTAINER_RESTART_RULE), Repeated, true),
+        f(
+            25,
+            "restartPolicyRules",
+            Msg(&CORE_V1_CONTAINER_RESTART_RULE),
+            Repeated,
+            true,
+        ),
     ],
 };
 
@@ -771,7 +1169,13 @@ pub(super) static CORE_V1_ENV_FROM_SOURCE: Msg = Msg {
     name: "k8s.io.api.core.v1.EnvFromSource",
     fields: &[
         f(1, "prefix", Str, Value, true),
-        f(2, "configMapRef", Msg(&CORE_V1_CONFIG_MAP_ENV_SOURCE), Ptr, true),
+        f(
+            2,
+            "configMapRef",
+            Msg(&CORE_V1_CONFIG_MAP_ENV_SOURCE),
+            Ptr,
+            true,
+        ),
         f(3, "secretRef", Msg(&CORE_V1_SECRET_ENV_SOURCE), Ptr, true),
     ],
 };
@@ -804,10 +1208,34 @@ pub(super) static CORE_V1_ENV_VAR: Msg = Msg {
 pub(super) static CORE_V1_ENV_VAR_SOURCE: Msg = Msg {
     name: "k8s.io.api.core.v1.EnvVarSource",
     fields: &[
-        f(1, "fieldRef", Msg(&CORE_V1_OBJECT_FIELD_SELECTOR), Ptr, true),
-        f(2, "resourceFieldRef", Msg(&CORE_V1_RESOURCE_FIELD_SELECTOR), Ptr, true),
-        f(3, "configMapKeyRef", Msg(&CORE_V1_CONFIG_MAP_KEY_SELECTOR), Ptr, true),
-        f(4, "secretKeyRef", Msg(&CORE_V1_SECRET_KEY_SELECTOR), Ptr, true),
+        f(
+            1,
+            "fieldRef",
+            Msg(&CORE_V1_OBJECT_FIELD_SELECTOR),
+            Ptr,
+            true,
+        ),
+        f(
+            2,
+            "resourceFieldRef",
+            Msg(&CORE_V1_RESOURCE_FIELD_SELECTOR),
+            Ptr,
+            true,
+        ),
+        f(
+            3,
+            "configMapKeyRef",
+            Msg(&CORE_V1_CONFIG_MAP_KEY_SELECTOR),
+            Ptr,
+            true,
+        ),
+        f(
+            4,
+            "secretKeyRef",
+            Msg(&CORE_V1_SECRET_KEY_SELECTOR),
+            Ptr,
+            true,
+        ),
         f(5, "fileKeyRef", Msg(&CORE_V1_FILE_KEY_SELECTOR), Ptr, true),
     ],
 };
@@ -869,7 +1297,13 @@ pub(super) static CORE_V1_CONTAINER_RESTART_RULE: Msg = Msg {
     name: "k8s.io.api.core.v1.ContainerRestartRule",
     fields: &[
         f(1, "action", Str, Value, true),
-        f(2, "exitCodes", Msg(&CORE_V1_CONTAINER_RESTART_RULE_ON_EXIT_CODES), Ptr, true),
+        f(
+            2,
+            "exitCodes",
+            Msg(&CORE_V1_CONTAINER_RESTART_RULE_ON_EXIT_CODES),
+            Ptr,
+            true,
+        ),
     ],
 };
 
@@ -927,9 +1361,7 @@ pub(super) static CORE_V1_PROBE_HANDLER: Msg = Msg {
 
 pub(super) static CORE_V1_EXEC_ACTION: Msg = Msg {
     name: "k8s.io.api.core.v1.ExecAction",
-    fields: &[
-        f(1, "command", Str, Repeated, true),
-    ],
+    fields: &[f(1, "command", Str, Repeated, true)],
 };
 
 pub(super) static CORE_V1_HTTPGET_ACTION: Msg = Msg {
@@ -988,9 +1420,7 @@ pub(super) static CORE_V1_LIFECYCLE_HANDLER: Msg = Msg {
 
 pub(super) static CORE_V1_SLEEP_ACTION: Msg = Msg {
     name: "k8s.io.api.core.v1.SleepAction",
-    fields: &[
-        f(1, "seconds", I64, Value, false),
-    ],
+    fields: &[f(1, "seconds", I64, Value, false)],
 };
 
 pub(super) static CORE_V1_SECURITY_CONTEXT: Msg = Msg {
@@ -998,16 +1428,40 @@ pub(super) static CORE_V1_SECURITY_CONTEXT: Msg = Msg {
     fields: &[
         f(1, "capabilities", Msg(&CORE_V1_CAPABILITIES), Ptr, true),
         f(2, "privileged", Bool, Ptr, true),
-        f(3, "seLinuxOptions", Msg(&CORE_V1_SELINUX_OPTIONS), Ptr, true),
+        f(
+            3,
+            "seLinuxOptions",
+            Msg(&CORE_V1_SELINUX_OPTIONS),
+            Ptr,
+            true,
+        ),
         f(4, "runAsUser", I64, Ptr, true),
         f(5, "runAsNonRoot", Bool, Ptr, true),
         f(6, "readOnlyRootFilesystem", Bool, Ptr, true),
         f(7, "allowPrivilegeEscalation", Bool, Ptr, true),
         f(8, "runAsGroup", I64, Ptr, true),
         f(9, "procMount", Str, Ptr, true),
-        f(10, "windowsOptions", Msg(&CORE_V1_WINDOWS_SECURITY_CONTEXT_OPTIONS), Ptr, true),
-        f(11, "seccompProfile", Msg(&CORE_V1_SECCOMP_PROFILE), Ptr, true),
-        f(12, "appArmorProfile", Msg(&CORE_V1_APP_ARMOR_PROFILE), Ptr, true),
+        f(
+            10,
+            "windowsOptions",
+            Msg(&CORE_V1_WINDOWS_SECURITY_CONTEXT_OPTIONS),
+            Ptr,
+            true,
+        ),
+        f(
+            11,
+            "seccompProfile",
+            Msg(&CORE_V1_SECCOMP_PROFILE),
+            Ptr,
+            true,
+        ),
+        f(
+            12,
+            "appArmorProfile",
+            Msg(&CORE_V1_APP_ARMOR_PROFILE),
+            Ptr,
+            true,
+        ),
     ],
 };
 
@@ -1058,7 +1512,13 @@ pub(super) static CORE_V1_APP_ARMOR_PROFILE: Msg = Msg {
 pub(super) static CORE_V1_EPHEMERAL_CONTAINER: Msg = Msg {
     name: "k8s.io.api.core.v1.EphemeralContainer",
     fields: &[
-        f(1, "", Msg(&CORE_V1_EPHEMERAL_CONTAINER_COMMON), Inline, false),
+        f(
+            1,
+            "",
+            Msg(&CORE_V1_EPHEMERAL_CONTAINER_COMMON),
+            Inline,
+            false,
+        ),
         f(2, "targetContainerName", Str, Value, true),
     ],
 };
@@ -1073,41 +1533,101 @@ pub(super) static CORE_V1_EPHEMERAL_CONTAINER_COMMON: Msg = Msg {
         f(5, "workingDir", Str, Value, true),
         f(6, "ports", Msg(&CORE_V1_CONTAINER_PORT), Repeated, true),
         f(7, "env", Msg(&CORE_V1_ENV_VAR), Repeated, true),
-        f(8, "resources", Msg(&CORE_V1_RESOURCE_REQUIREMENTS), Value, true),
-        f(9, "volumeMounts", Msg(&CORE_V1_VOLUME_MOUNT), Repeated, true),
+        f(
+            8,
+            "resources",
+            Msg(&CORE_V1_RESOURCE_REQUIREMENTS),
+            Value,
+            true,
+        ),
+        f(
+            9,
+            "volumeMounts",
+            Msg(&CORE_V1_VOLUME_MOUNT),
+            Repeated,
+            true,
+        ),
         f(10, "livenessProbe", Msg(&CORE_V1_PROBE), Ptr, true),
         f(11, "readinessProbe", Msg(&CORE_V1_PROBE), Ptr, true),
         f(12, "lifecycle", Msg(&CORE_V1_LIFECYCLE), Ptr, true),
         f(13, "terminationMessagePath", Str, Value, true),
         f(14, "imagePullPolicy", Str, Value, true),
-        f(15, "securityContext", Msg(&CORE_V1_SECURITY_CONTEXT), Ptr, true),
+        f(
+            15,
+            "securityContext",
+            Msg(&CORE_V1_SECURITY_CONTEXT),
+            Ptr,
+            true,
+        ),
         f(16, "stdin", Bool, Value, true),
         f(17, "stdinOnce", Bool, Value, true),
         f(18, "tty", Bool, Value, true),
         f(19, "envFrom", Msg(&CORE_V1_ENV_FROM_SOURCE), Repeated, true),
         f(20, "terminationMessagePolicy", Str, Value, true),
-        f(21, "volumeDevices", Msg(&CORE_V1_VOLUME_DEVICE), Repeated, true),
+        f(
+            21,
+            "volumeDevices",
+            Msg(&CORE_V1_VOLUME_DEVICE),
+            Repeated,
+            true,
+        ),
         f(22, "startupProbe", Msg(&CORE_V1_PROBE), Ptr, true),
-        f(23, "resizePolicy", Msg(&CORE_V1_CONTAINER_RESIZE_POLICY), Repeated, true),
+        f(
+            23,
+            "resizePolicy",
+            Msg(&CORE_V1_CONTAINER_RESIZE_POLICY),
+            Repeated,
+            true,
+        ),
         f(24, "restartPolicy", Str, Ptr, true),
-        f(25, "restartPolicyRules", Msg(&CORE_V1_CONTAINER_RESTART_RULE), Repeated, true),
+        f(
+            25,
+            "restartPolicyRules",
+            Msg(&CORE_V1_CONTAINER_RESTART_RULE),
+            Repeated,
+            true,
+        ),
     ],
 };
 
 pub(super) static CORE_V1_POD_SECURITY_CONTEXT: Msg = Msg {
     name: "k8s.io.api.core.v1.PodSecurityContext",
     fields: &[
-        f(1, "seLinuxOptions", Msg(&CORE_V1_SELINUX_OPTIONS), Ptr, true),
+        f(
+            1,
+            "seLinuxOptions",
+            Msg(&CORE_V1_SELINUX_OPTIONS),
+            Ptr,
+            true,
+        ),
         f(2, "runAsUser", I64, Ptr, true),
         f(3, "runAsNonRoot", Bool, Ptr, true),
         f(4, "supplementalGroups", I64, Repeated, true),
         f(5, "fsGroup", I64, Ptr, true),
         f(6, "runAsGroup", I64, Ptr, true),
         f(7, "sysctls", Msg(&CORE_V1_SYSCTL), Repeated, true),
-        f(8, "windowsOptions", Msg(&CORE_V1_WINDOWS_SECURITY_CONTEXT_OPTIONS), Ptr, true),
+        f(
+            8,
+            "windowsOptions",
+            Msg(&CORE_V1_WINDOWS_SECURITY_CONTEXT_OPTIONS),
+            Ptr,
+            true,
+        ),
         f(9, "fsGroupChangePolicy", Str, Ptr, true),
-        f(10, "seccompProfile", Msg(&CORE_V1_SECCOMP_PROFILE), Ptr, true),
-        f(11, "appArmorProfile", Msg(&CORE_V1_APP_ARMOR_PROFILE), Ptr, true),
+        f(
+            10,
+            "seccompProfile",
+            Msg(&CORE_V1_SECCOMP_PROFILE),
+            Ptr,
+            true,
+        ),
+        f(
+            11,
+            "appArmorProfile",
+            Msg(&CORE_V1_APP_ARMOR_PROFILE),
+            Ptr,
+            true,
+        ),
         f(12, "supplementalGroupsPolicy", Str, Ptr, true),
         f(13, "seLinuxChangePolicy", Str, Ptr, true),
     ],
@@ -1126,30 +1646,64 @@ pub(super) static CORE_V1_AFFINITY: Msg = Msg {
     fields: &[
         f(1, "nodeAffinity", Msg(&CORE_V1_NODE_AFFINITY), Ptr, true),
         f(2, "podAffinity", Msg(&CORE_V1_POD_AFFINITY), Ptr, true),
-        f(3, "podAntiAffinity", Msg(&CORE_V1_POD_ANTI_AFFINITY), Ptr, true),
+        f(
+            3,
+            "podAntiAffinity",
+            Msg(&CORE_V1_POD_ANTI_AFFINITY),
+            Ptr,
+            true,
+        ),
     ],
 };
 
 pub(super) static CORE_V1_NODE_AFFINITY: Msg = Msg {
     name: "k8s.io.api.core.v1.NodeAffinity",
     fields: &[
-        f(1, "requiredDuringSchedulingIgnoredDuringExecution", Msg(&CORE_V1_NODE_SELECTOR), Ptr, true),
-        f(2, "preferredDuringSchedulingIgnoredDuringExecution", Msg(&CORE_V1_PREFERRED_SCHEDULING_TERM), Repeated, true),
+        f(
+            1,
+            "requiredDuringSchedulingIgnoredDuringExecution",
+            Msg(&CORE_V1_NODE_SELECTOR),
+            Ptr,
+            true,
+        ),
+        f(
+            2,
+            "preferredDuringSchedulingIgnoredDuringExecution",
+            Msg(&CORE_V1_PREFERRED_SCHEDULING_TERM),
+            Repeated,
+            true,
+        ),
     ],
 };
 
 pub(super) static CORE_V1_NODE_SELECTOR: Msg = Msg {
     name: "k8s.io.api.core.v1.NodeSelector",
-    fields: &[
-        f(1, "nodeSelectorTerms", Msg(&CORE_V1_NODE_SELECTOR_TERM), Repeated, false),
-    ],
+    fields: &[f(
+        1,
+        "nodeSelectorTerms",
+        Msg(&CORE_V1_NODE_SELECTOR_TERM),
+        Repeated,
+        false,
+    )],
 };
 
 pub(super) static CORE_V1_NODE_SELECTOR_TERM: Msg = Msg {
     name: "k8s.io.api.core.v1.NodeSelectorTerm",
     fields: &[
-        f(1, "matchExpressions", Msg(&CORE_V1_NODE_SELECTOR_REQUIREMENT), Repeated, true),
-        f(2, "matchFields", Msg(&CORE_V1_NODE_SELECTOR_REQUIREMENT), Repeated, true),
+        f(
+            1,
+            "matchExpressions",
+            Msg(&CORE_V1_NODE_SELECTOR_REQUIREMENT),
+            Repeated,
+            true,
+        ),
+        f(
+            2,
+            "matchFields",
+            Msg(&CORE_V1_NODE_SELECTOR_REQUIREMENT),
+            Repeated,
+            true,
+        ),
     ],
 };
 
@@ -1166,15 +1720,33 @@ pub(super) static CORE_V1_PREFERRED_SCHEDULING_TERM: Msg = Msg {
     name: "k8s.io.api.core.v1.PreferredSchedulingTerm",
     fields: &[
         f(1, "weight", I32, Value, false),
-        f(2, "preference", Msg(&CORE_V1_NODE_SELECTOR_TERM), Value, false),
+        f(
+            2,
+            "preference",
+            Msg(&CORE_V1_NODE_SELECTOR_TERM),
+            Value,
+            false,
+        ),
     ],
 };
 
 pub(super) static CORE_V1_POD_AFFINITY: Msg = Msg {
     name: "k8s.io.api.core.v1.PodAffinity",
     fields: &[
-        f(1, "requiredDuringSchedulingIgnoredDuringExecution", Msg(&CORE_V1_POD_AFFINITY_TERM), Repeated, true),
-        f(2, "preferredDuringSchedulingIgnoredDuringExecution", Msg(&CORE_V1_WEIGHTED_POD_AFFINITY_TERM), Repeated, true),
+        f(
+            1,
+            "requiredDuringSchedulingIgnoredDuringExecution",
+            Msg(&CORE_V1_POD_AFFINITY_TERM),
+            Repeated,
+            true,
+        ),
+        f(
+            2,
+            "preferredDuringSchedulingIgnoredDuringExecution",
+            Msg(&CORE_V1_WEIGHTED_POD_AFFINITY_TERM),
+            Repeated,
+            true,
+        ),
     ],
 };
 
@@ -1184,7 +1756,13 @@ pub(super) static CORE_V1_POD_AFFINITY_TERM: Msg = Msg {
         f(1, "labelSelector", Msg(&META_V1_LABEL_SELECTOR), Ptr, true),
         f(2, "namespaces", Str, Repeated, true),
         f(3, "topologyKey", Str, Value, false),
-        f(4, "namespaceSelector", Msg(&META_V1_LABEL_SELECTOR), Ptr, true),
+        f(
+            4,
+            "namespaceSelector",
+            Msg(&META_V1_LABEL_SELECTOR),
+            Ptr,
+            true,
+        ),
         f(5, "matchLabelKeys", Str, Repeated, true),
         f(6, "mismatchLabelKeys", Str, Repeated, true),
     ],
@@ -1194,15 +1772,33 @@ pub(super) static CORE_V1_WEIGHTED_POD_AFFINITY_TERM: Msg = Msg {
     name: "k8s.io.api.core.v1.WeightedPodAffinityTerm",
     fields: &[
         f(1, "weight", I32, Value, false),
-        f(2, "podAffinityTerm", Msg(&CORE_V1_POD_AFFINITY_TERM), Value, false),
+        f(
+            2,
+            "podAffinityTerm",
+            Msg(&CORE_V1_POD_AFFINITY_TERM),
+            Value,
+            false,
+        ),
     ],
 };
 
 pub(super) static CORE_V1_POD_ANTI_AFFINITY: Msg = Msg {
     name: "k8s.io.api.core.v1.PodAntiAffinity",
     fields: &[
-        f(1, "requiredDuringSchedulingIgnoredDuringExecution", Msg(&CORE_V1_POD_AFFINITY_TERM), Repeated, true),
-        f(2, "preferredDuringSchedulingIgnoredDuringExecution", Msg(&CORE_V1_WEIGHTED_POD_AFFINITY_TERM), Repeated, true),
+        f(
+            1,
+            "requiredDuringSchedulingIgnoredDuringExecution",
+            Msg(&CORE_V1_POD_AFFINITY_TERM),
+            Repeated,
+            true,
+        ),
+        f(
+            2,
+            "preferredDuringSchedulingIgnoredDuringExecution",
+            Msg(&CORE_V1_WEIGHTED_POD_AFFINITY_TERM),
+            Repeated,
+            true,
+        ),
     ],
 };
 
@@ -1230,7 +1826,13 @@ pub(super) static CORE_V1_POD_DNSCONFIG: Msg = Msg {
     fields: &[
         f(1, "nameservers", Str, Repeated, true),
         f(2, "searches", Str, Repeated, true),
-        f(3, "options", Msg(&CORE_V1_POD_DNSCONFIG_OPTION), Repeated, true),
+        f(
+            3,
+            "options",
+            Msg(&CORE_V1_POD_DNSCONFIG_OPTION),
+            Repeated,
+            true,
+        ),
     ],
 };
 
@@ -1244,9 +1846,7 @@ pub(super) static CORE_V1_POD_DNSCONFIG_OPTION: Msg = Msg {
 
 pub(super) static CORE_V1_POD_READINESS_GATE: Msg = Msg {
     name: "k8s.io.api.core.v1.PodReadinessGate",
-    fields: &[
-        f(1, "conditionType", Str, Value, false),
-    ],
+    fields: &[f(1, "conditionType", Str, Value, false)],
 };
 
 pub(super) static CORE_V1_TOPOLOGY_SPREAD_CONSTRAINT: Msg = Msg {
@@ -1265,16 +1865,12 @@ pub(super) static CORE_V1_TOPOLOGY_SPREAD_CONSTRAINT: Msg = Msg {
 
 pub(super) static CORE_V1_POD_OS: Msg = Msg {
     name: "k8s.io.api.core.v1.PodOS",
-    fields: &[
-        f(1, "name", Str, Value, false),
-    ],
+    fields: &[f(1, "name", Str, Value, false)],
 };
 
 pub(super) static CORE_V1_POD_SCHEDULING_GATE: Msg = Msg {
     name: "k8s.io.api.core.v1.PodSchedulingGate",
-    fields: &[
-        f(1, "name", Str, Value, false),
-    ],
+    fields: &[f(1, "name", Str, Value, false)],
 };
 
 pub(super) static CORE_V1_POD_RESOURCE_CLAIM: Msg = Msg {
@@ -1305,19 +1901,55 @@ pub(super) static CORE_V1_POD_STATUS: Msg = Msg {
         f(5, "hostIP", Str, Value, true),
         f(6, "podIP", Str, Value, true),
         f(7, "startTime", Time, Ptr, true),
-        f(8, "containerStatuses", Msg(&CORE_V1_CONTAINER_STATUS), Repeated, true),
+        f(
+            8,
+            "containerStatuses",
+            Msg(&CORE_V1_CONTAINER_STATUS),
+            Repeated,
+            true,
+        ),
         f(9, "qosClass", Str, Value, true),
-        f(10, "initContainerStatuses", Msg(&CORE_V1_CONTAINER_STATUS), Repeated, true),
+        f(
+            10,
+            "initContainerStatuses",
+            Msg(&CORE_V1_CONTAINER_STATUS),
+            Repeated,
+            true,
+        ),
         f(11, "nominatedNodeName", Str, Value, true),
         f(12, "podIPs", Msg(&CORE_V1_POD_IP), Repeated, true),
-        f(13, "ephemeralContainerStatuses", Msg(&CORE_V1_CONTAINER_STATUS), Repeated, true),
+        f(
+            13,
+            "ephemeralContainerStatuses",
+            Msg(&CORE_V1_CONTAINER_STATUS),
+            Repeated,
+            true,
+        ),
         f(14, "resize", Str, Value, true),
-        f(15, "resourceClaimStatuses", Msg(&CORE_V1_POD_RESOURCE_CLAIM_STATUS), Repeated, true),
+        f(
+            15,
+            "resourceClaimStatuses",
+            Msg(&CORE_V1_POD_RESOURCE_CLAIM_STATUS),
+            Repeated,
+            true,
+        ),
         f(16, "hostIPs", Msg(&CORE_V1_HOST_IP), Repeated, true),
         f(17, "observedGeneration", I64, Value, true),
-        f(18, "extendedResourceClaimStatus", Msg(&CORE_V1_POD_EXTENDED_RESOURCE_CLAIM_STATUS), Ptr, true),
+        f(
+            18,
+            "extendedResourceClaimStatus",
+            Msg(&CORE_V1_POD_EXTENDED_RESOURCE_CLAIM_STATUS),
+            Ptr,
+            true,
+        ),
         f(19, "allocatedResources", Quantity, Map, true),
-        f(20, "resources", Msg(&CORE_V1_RESOURCE_REQUIREMENTS), Ptr, true),
+        f(
+            20,
+            "resources",
+            Msg(&CORE_V1_RESOURCE_REQUIREMENTS),
+            Ptr,
+            true,
+        ),
     ],
 };
 
@@ -1336,16 +1968,12 @@ pub(super) static CORE_V1_POD_CONDITION: Msg = Msg {
 
 pub(super) static CORE_V1_HOST_IP: Msg = Msg {
     name: "k8s.io.api.core.v1.HostIP",
-    fields: &[
-        f(1, "ip", Str, Value, false),
-    ],
+    fields: &[f(1, "ip", Str, Value, false)],
 };
 
 pub(super) static CORE_V1_POD_IP: Msg = Msg {
     name: "k8s.io.api.core.v1.PodIP",
-    fields: &[
-        f(1, "ip", Str, Value, false),
-    ],
+    fields: &[f(1, "ip", Str, Value, false)],
 };
 
 pub(super) static CORE_V1_CONTAINER_STATUS: Msg = Msg {
@@ -1361,10 +1989,28 @@ pub(super) static CORE_V1_CONTAINER_STATUS: Msg = Msg {
         f(8, "containerID", Str, Value, true),
         f(9, "started", Bool, Ptr, true),
         f(10, "allocatedResources", Quantity, Map, true),
-        f(11, "resources", Msg(&CORE_V1_RESOURCE_REQUIREMENTS), Ptr, true),
-        f(12, "volumeMounts", Msg(&CORE_V1_VOLUME_MOUNT_STATUS), Repeated, true),
+        f(
+            11,
+            "resources",
+            Msg(&CORE_V1_RESOURCE_REQUIREMENTS),
+            Ptr,
+            true,
+        ),
+        f(
+            12,
+            "volumeMounts",
+            Msg(&CORE_V1_VOLUME_MOUNT_STATUS),
+            Repeated,
+            true,
+        ),
         f(13, "user", Msg(&CORE_V1_CONTAINER_USER), Ptr, true),
-        f(14, "allocatedResourcesStatus", Msg(&CORE_V1_RESOURCE_STATUS), Repeated, true),
+        f(
+            14,
+            "allocatedResourcesStatus",
+            Msg(&CORE_V1_RESOURCE_STATUS),
+            Repeated,
+            true,
+        ),
         f(15, "stopSignal", Str, Ptr, true),
     ],
 };
@@ -1372,9 +2018,27 @@ pub(super) static CORE_V1_CONTAINER_STATUS: Msg = Msg {
 pub(super) static CORE_V1_CONTAINER_STATE: Msg = Msg {
     name: "k8s.io.api.core.v1.ContainerState",
     fields: &[
-        f(1, "waiting", Msg(&CORE_V1_CONTAINER_STATE_WAITING), Ptr, true),
-        f(2, "running", Msg(&CORE_V1_CONTAINER_STATE_RUNNING), Ptr, true),
-        f(3, "terminated", Msg(&CORE_V1_CONTAINER_STATE_TERMINATED), Ptr, true),
+        f(
+            1,
+            "waiting",
+            Msg(&CORE_V1_CONTAINER_STATE_WAITING),
+            Ptr,
+            true,
+        ),
+        f(
+            2,
+            "running",
+            Msg(&CORE_V1_CONTAINER_STATE_RUNNING),
+            Ptr,
+            true,
+        ),
+        f(
+            3,
+            "terminated",
+            Msg(&CORE_V1_CONTAINER_STATE_TERMINATED),
+            Ptr,
+            true,
+        ),
     ],
 };
 
@@ -1388,9 +2052,7 @@ pub(super) static CORE_V1_CONTAINER_STATE_WAITING: Msg = Msg {
 
 pub(super) static CORE_V1_CONTAINER_STATE_RUNNING: Msg = Msg {
     name: "k8s.io.api.core.v1.ContainerStateRunning",
-    fields: &[
-        f(1, "startedAt", Time, Value, true),
-    ],
+    fields: &[f(1, "startedAt", Time, Value, true)],
 };
 
 pub(super) static CORE_V1_CONTAINER_STATE_TERMINATED: Msg = Msg {
@@ -1418,9 +2080,7 @@ pub(super) static CORE_V1_VOLUME_MOUNT_STATUS: Msg = Msg {
 
 pub(super) static CORE_V1_CONTAINER_USER: Msg = Msg {
     name: "k8s.io.api.core.v1.ContainerUser",
-    fields: &[
-        f(1, "linux", Msg(&CORE_V1_LINUX_CONTAINER_USER), Ptr, true),
-    ],
+    fields: &[f(1, "linux", Msg(&CORE_V1_LINUX_CONTAINER_USER), Ptr, true)],
 };
 
 pub(super) static CORE_V1_LINUX_CONTAINER_USER: Msg = Msg {
@@ -1436,7 +2096,13 @@ pub(super) static CORE_V1_RESOURCE_STATUS: Msg = Msg {
     name: "k8s.io.api.core.v1.ResourceStatus",
     fields: &[
         f(1, "name", Str, Value, false),
-        f(2, "resources", Msg(&CORE_V1_RESOURCE_HEALTH), Repeated, true),
+        f(
+            2,
+            "resources",
+            Msg(&CORE_V1_RESOURCE_HEALTH),
+            Repeated,
+            true,
+        ),
     ],
 };
 
@@ -1459,7 +2125,13 @@ pub(super) static CORE_V1_POD_RESOURCE_CLAIM_STATUS: Msg = Msg {
 pub(super) static CORE_V1_POD_EXTENDED_RESOURCE_CLAIM_STATUS: Msg = Msg {
     name: "k8s.io.api.core.v1.PodExtendedResourceClaimStatus",
     fields: &[
-        f(1, "requestMappings", Msg(&CORE_V1_CONTAINER_EXTENDED_RESOURCE_REQUEST), Repeated, false),
+        f(
+            1,
+            "requestMappings",
+            Msg(&CORE_V1_CONTAINER_EXTENDED_RESOURCE_REQUEST),
+            Repeated,
+            false,
+        ),
         f(2, "resourceClaimName", Str, Value, false),
     ],
 };
@@ -1513,7 +2185,13 @@ pub(super) static CORE_V1_SERVICE_SPEC: Msg = Msg {
         f(11, "externalTrafficPolicy", Str, Value, true),
         f(12, "healthCheckNodePort", I32, Value, true),
         f(13, "publishNotReadyAddresses", Bool, Value, true),
-        f(14, "sessionAffinityConfig", Msg(&CORE_V1_SESSION_AFFINITY_CONFIG), Ptr, true),
+        f(
+            14,
+            "sessionAffinityConfig",
+            Msg(&CORE_V1_SESSION_AFFINITY_CONFIG),
+            Ptr,
+            true,
+        ),
         f(17, "ipFamilyPolicy", Str, Ptr, true),
         f(18, "clusterIPs", Str, Repeated, true),
         f(19, "ipFamilies", Str, Repeated, true),
@@ -1538,31 +2216,37 @@ pub(super) static CORE_V1_SERVICE_PORT: Msg = Msg {
 
 pub(super) static CORE_V1_SESSION_AFFINITY_CONFIG: Msg = Msg {
     name: "k8s.io.api.core.v1.SessionAffinityConfig",
-    fields: &[
-        f(1, "clientIP", Msg(&CORE_V1_CLIENT_IPCONFIG), Ptr, true),
-    ],
+    fields: &[f(1, "clientIP", Msg(&CORE_V1_CLIENT_IPCONFIG), Ptr, true)],
 };
 
 pub(super) static CORE_V1_CLIENT_IPCONFIG: Msg = Msg {
     name: "k8s.io.api.core.v1.ClientIPConfig",
-    fields: &[
-        f(1, "timeoutSeconds", I32, Ptr, true),
-    ],
+    fields: &[f(1, "timeoutSeconds", I32, Ptr, true)],
 };
 
 pub(super) static CORE_V1_SERVICE_STATUS: Msg = Msg {
     name: "k8s.io.api.core.v1.ServiceStatus",
     fields: &[
-        f(1, "loadBalancer", Msg(&CORE_V1_LOAD_BALANCER_STATUS), Value, true),
+        f(
+            1,
+            "loadBalancer",
+            Msg(&CORE_V1_LOAD_BALANCER_STATUS),
+            Value,
+            true,
+        ),
         f(2, "conditions", Msg(&META_V1_CONDITION), Repeated, true),
     ],
 };
 
 pub(super) static CORE_V1_LOAD_BALANCER_STATUS: Msg = Msg {
     name: "k8s.io.api.core.v1.LoadBalancerStatus",
-    fields: &[
-        f(1, "ingress", Msg(&CORE_V1_LOAD_BALANCER_INGRESS), Repeated, true),
-    ],
+    fields: &[f(
+        1,
+        "ingress",
+        Msg(&CORE_V1_LOAD_BALANCER_INGRESS),
+        Repeated,
+        true,
+    )],
 };
 
 pub(super) static CORE_V1_LOAD_BALANCER_INGRESS: Msg = Msg {
@@ -1600,7 +2284,13 @@ pub(super) static CORE_V1_EVENT: Msg = Msg {
     name: "k8s.io.api.core.v1.Event",
     fields: &[
         f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, false),
-        f(2, "involvedObject", Msg(&CORE_V1_OBJECT_REFERENCE), Value, false),
+        f(
+            2,
+            "involvedObject",
+            Msg(&CORE_V1_OBJECT_REFERENCE),
+            Value,
+            false,
+        ),
         f(3, "reason", Str, Value, true),
         f(4, "message", Str, Value, true),
         f(5, "source", Msg(&CORE_V1_EVENT_SOURCE), Value, true),
@@ -1644,8 +2334,20 @@ pub(super) static CORE_V1_ENDPOINTS: Msg = Msg {
 pub(super) static CORE_V1_ENDPOINT_SUBSET: Msg = Msg {
     name: "k8s.io.api.core.v1.EndpointSubset",
     fields: &[
-        f(1, "addresses", Msg(&CORE_V1_ENDPOINT_ADDRESS), Repeated, true),
-        f(2, "notReadyAddresses", Msg(&CORE_V1_ENDPOINT_ADDRESS), Repeated, true),
+        f(
+            1,
+            "addresses",
+            Msg(&CORE_V1_ENDPOINT_ADDRESS),
+            Repeated,
+            true,
+        ),
+        f(
+            2,
+            "notReadyAddresses",
+            Msg(&CORE_V1_ENDPOINT_ADDRESS),
+            Repeated,
+            true,
+        ),
         f(3, "ports", Msg(&CORE_V1_ENDPOINT_PORT), Repeated, true),
     ],
 };
@@ -1675,7 +2377,13 @@ pub(super) static CORE_V1_RESOURCE_QUOTA: Msg = Msg {
     fields: &[
         f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
         f(2, "spec", Msg(&CORE_V1_RESOURCE_QUOTA_SPEC), Value, true),
-        f(3, "status", Msg(&CORE_V1_RESOURCE_QUOTA_STATUS), Value, true),
+        f(
+            3,
+            "status",
+            Msg(&CORE_V1_RESOURCE_QUOTA_STATUS),
+            Value,
+            true,
+        ),
     ],
 };
 
@@ -1690,9 +2398,13 @@ pub(super) static CORE_V1_RESOURCE_QUOTA_SPEC: Msg = Msg {
 
 pub(super) static CORE_V1_SCOPE_SELECTOR: Msg = Msg {
     name: "k8s.io.api.core.v1.ScopeSelector",
-    fields: &[
-        f(1, "matchExpressions", Msg(&CORE_V1_SCOPED_RESOURCE_SELECTOR_REQUIREMENT), Repeated, true),
-    ],
+    fields: &[f(
+        1,
+        "matchExpressions",
+        Msg(&CORE_V1_SCOPED_RESOURCE_SELECTOR_REQUIREMENT),
+        Repeated,
+        true,
+    )],
 };
 
 pub(super) static CORE_V1_SCOPED_RESOURCE_SELECTOR_REQUIREMENT: Msg = Msg {
@@ -1722,9 +2434,13 @@ pub(super) static CORE_V1_LIMIT_RANGE: Msg = Msg {
 
 pub(super) static CORE_V1_LIMIT_RANGE_SPEC: Msg = Msg {
     name: "k8s.io.api.core.v1.LimitRangeSpec",
-    fields: &[
-        f(1, "limits", Msg(&CORE_V1_LIMIT_RANGE_ITEM), Repeated, false),
-    ],
+    fields: &[f(
+        1,
+        "limits",
+        Msg(&CORE_V1_LIMIT_RANGE_ITEM),
+        Repeated,
+        false,
+    )],
 };
 
 pub(super) static CORE_V1_LIMIT_RANGE_ITEM: Msg = Msg {
@@ -1743,8 +2459,20 @@ pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM: Msg = Msg {
     name: "k8s.io.api.core.v1.PersistentVolumeClaim",
     fields: &[
         f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
-        f(2, "spec", Msg(&CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC), Value, true),
-        f(3, "status", Msg(&CORE_V1_PERSISTENT_VOLUME_CLAIM_STATUS), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC),
+            Value,
+            true,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&CORE_V1_PERSISTENT_VOLUME_CLAIM_STATUS),
+            Value,
+            true,
+        ),
     ],
 };
 
@@ -1754,11 +2482,23 @@ pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_STATUS: Msg = Msg {
         f(1, "phase", Str, Value, true),
         f(2, "accessModes", Str, Repeated, true),
         f(3, "capacity", Quantity, Map, true),
-        f(4, "conditions", Msg(&CORE_V1_PERSISTENT_VOLUME_CLAIM_CONDITION), Repeated, true),
+        f(
+            4,
+            "conditions",
+            Msg(&CORE_V1_PERSISTENT_VOLUME_CLAIM_CONDITION),
+            Repeated,
+            true,
+        ),
         f(5, "allocatedResources", Quantity, Map, true),
         f(7, "allocatedResourceStatuses", Str, Map, true),
         f(8, "currentVolumeAttributesClassName", Str, Ptr, true),
-        f(9, "modifyVolumeStatus", Msg(&CORE_V1_MODIFY_VOLUME_STATUS), Ptr, true),
+        f(
+            9,
+            "modifyVolumeStatus",
+            Msg(&CORE_V1_MODIFY_VOLUME_STATUS),
+            Ptr,
+            true,
+        ),
     ],
 };
 
@@ -1786,8 +2526,20 @@ pub(super) static CORE_V1_REPLICATION_CONTROLLER: Msg = Msg {
     name: "k8s.io.api.core.v1.ReplicationController",
     fields: &[
         f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
-        f(2, "spec", Msg(&CORE_V1_REPLICATION_CONTROLLER_SPEC), Value, true),
-        f(3, "status", Msg(&CORE_V1_REPLICATION_CONTROLLER_STATUS), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&CORE_V1_REPLICATION_CONTROLLER_SPEC),
+            Value,
+            true,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&CORE_V1_REPLICATION_CONTROLLER_STATUS),
+            Value,
+            true,
+        ),
     ],
 };
 
@@ -1809,7 +2561,13 @@ pub(super) static CORE_V1_REPLICATION_CONTROLLER_STATUS: Msg = Msg {
         f(3, "observedGeneration", I64, Value, true),
         f(4, "readyReplicas", I32, Value, true),
         f(5, "availableReplicas", I32, Value, true),
-        f(6, "conditions", Msg(&CORE_V1_REPLICATION_CONTROLLER_CONDITION), Repeated, true),
+        f(
+            6,
+            "conditions",
+            Msg(&CORE_V1_REPLICATION_CONTROLLER_CONDITION),
+            Repeated,
+            true,
+        ),
     ],
 };
 
@@ -1847,7 +2605,13 @@ pub(super) static APPS_V1_DEPLOYMENT_SPEC: Msg = Msg {
         f(1, "replicas", I32, Ptr, true),
         f(2, "selector", Msg(&META_V1_LABEL_SELECTOR), Ptr, false),
         f(3, "template", Msg(&CORE_V1_POD_TEMPLATE_SPEC), Value, false),
-        f(4, "strategy", Msg(&APPS_V1_DEPLOYMENT_STRATEGY), Value, true),
+        f(
+            4,
+            "strategy",
+            Msg(&APPS_V1_DEPLOYMENT_STRATEGY),
+            Value,
+            true,
+        ),
         f(5, "minReadySeconds", I32, Value, true),
         f(6, "revisionHistoryLimit", I32, Ptr, true),
         f(7, "paused", Bool, Value, true),
@@ -1859,7 +2623,13 @@ pub(super) static APPS_V1_DEPLOYMENT_STRATEGY: Msg = Msg {
     name: "k8s.io.api.apps.v1.DeploymentStrategy",
     fields: &[
         f(1, "type", Str, Value, true),
-        f(2, "rollingUpdate", Msg(&APPS_V1_ROLLING_UPDATE_DEPLOYMENT), Ptr, true),
+        f(
+            2,
+            "rollingUpdate",
+            Msg(&APPS_V1_ROLLING_UPDATE_DEPLOYMENT),
+            Ptr,
+            true,
+        ),
     ],
 };
 
@@ -1879,7 +2649,13 @@ pub(super) static APPS_V1_DEPLOYMENT_STATUS: Msg = Msg {
         f(3, "updatedReplicas", I32, Value, true),
         f(4, "availableReplicas", I32, Value, true),
         f(5, "unavailableReplicas", I32, Value, true),
-        f(6, "conditions", Msg(&APPS_V1_DEPLOYMENT_CONDITION), Repeated, true),
+        f(
+            6,
+            "conditions",
+            Msg(&APPS_V1_DEPLOYMENT_CONDITION),
+            Repeated,
+            true,
+        ),
         f(7, "readyReplicas", I32, Value, true),
         f(8, "collisionCount", I32, Ptr, true),
         f(9, "terminatingReplicas", I32, Ptr, true),
@@ -1925,7 +2701,13 @@ pub(super) static APPS_V1_REPLICA_SET_STATUS: Msg = Msg {
         f(3, "observedGeneration", I64, Value, true),
         f(4, "readyReplicas", I32, Value, true),
         f(5, "availableReplicas", I32, Value, true),
-        f(6, "conditions", Msg(&APPS_V1_REPLICA_SET_CONDITION), Repeated, true),
+        f(
+            6,
+            "conditions",
+            Msg(&APPS_V1_REPLICA_SET_CONDITION),
+            Repeated,
+            true,
+        ),
         f(7, "terminatingReplicas", I32, Ptr, true),
     ],
 };
@@ -1956,14 +2738,38 @@ pub(super) static APPS_V1_STATEFUL_SET_SPEC: Msg = Msg {
         f(1, "replicas", I32, Ptr, true),
         f(2, "selector", Msg(&META_V1_LABEL_SELECTOR), Ptr, false),
         f(3, "template", Msg(&CORE_V1_POD_TEMPLATE_SPEC), Value, false),
-        f(4, "volumeClaimTemplates", Msg(&CORE_V1_PERSISTENT_VOLUME_CLAIM), Repeated, true),
+        f(
+            4,
+            "volumeClaimTemplates",
+            Msg(&CORE_V1_PERSISTENT_VOLUME_CLAIM),
+            Repeated,
+            true,
+        ),
         f(5, "serviceName", Str, Value, false),
         f(6, "podManagementPolicy", Str, Value, true),
-        f(7, "updateStrategy", Msg(&APPS_V1_STATEFUL_SET_UPDATE_STRATEGY), Value, true),
+        f(
+            7,
+            "updateStrategy",
+            Msg(&APPS_V1_STATEFUL_SET_UPDATE_STRATEGY),
+            Value,
+            true,
+        ),
         f(8, "revisionHistoryLimit", I32, Ptr, true),
         f(9, "minReadySeconds", I32, Value, true),
-        f(10, "persistentVolumeClaimRetentionPolicy", Msg(&APPS_V1_STATEFUL_SET_PERSISTENT_VOLUME_CLAIM_RETENTION_POLICY), Ptr, true),
-        f(11, "ordinals", Msg(&APPS_V1_STATEFUL_SET_ORDINALS), Ptr, true),
+        f(
+            10,
+            "persistentVolumeClaimRetentionPolicy",
+            Msg(&APPS_V1_STATEFUL_SET_PERSISTENT_VOLUME_CLAIM_RETENTION_POLICY),
+            Ptr,
+            true,
+        ),
+        f(
+            11,
+            "ordinals",
+            Msg(&APPS_V1_STATEFUL_SET_ORDINALS),
+            Ptr,
+            true,
+        ),
     ],
 };
 
@@ -1971,7 +2777,13 @@ pub(super) static APPS_V1_STATEFUL_SET_UPDATE_STRATEGY: Msg = Msg {
     name: "k8s.io.api.apps.v1.StatefulSetUpdateStrategy",
     fields: &[
         f(1, "type", Str, Value, true),
-        f(2, "rollingUpdate", Msg(&APPS_V1_ROLLING_UPDATE_STATEFUL_SET_STRATEGY), Ptr, true),
+        f(
+            2,
+            "rollingUpdate",
+            Msg(&APPS_V1_ROLLING_UPDATE_STATEFUL_SET_STRATEGY),
+            Ptr,
+            true,
+        ),
     ],
 };
 
@@ -1993,9 +2805,7 @@ pub(super) static APPS_V1_STATEFUL_SET_PERSISTENT_VOLUME_CLAIM_RETENTION_POLICY:
 
 pub(super) static APPS_V1_STATEFUL_SET_ORDINALS: Msg = Msg {
     name: "k8s.io.api.apps.v1.StatefulSetOrdinals",
-    fields: &[
-        f(1, "start", I32, Value, false),
-    ],
+    fields: &[f(1, "start", I32, Value, false)],
 };
 
 pub(super) static APPS_V1_STATEFUL_SET_STATUS: Msg = Msg {
@@ -2009,7 +2819,13 @@ pub(super) static APPS_V1_STATEFUL_SET_STATUS: Msg = Msg {
         f(6, "currentRevision", Str, Value, true),
         f(7, "updateRevision", Str, Value, true),
         f(9, "collisionCount", I32, Ptr, true),
-        f(10, "conditions", Msg(&APPS_V1_STATEFUL_SET_CONDITION), Repeated, true),
+        f(
+            10,
+            "conditions",
+            Msg(&APPS_V1_STATEFUL_SET_CONDITION),
+            Repeated,
+            true,
+        ),
         f(11, "availableReplicas", I32, Value, false),
     ],
 };
@@ -2039,7 +2855,13 @@ pub(super) static APPS_V1_DAEMON_SET_SPEC: Msg = Msg {
     fields: &[
         f(1, "selector", Msg(&META_V1_LABEL_SELECTOR), Ptr, false),
         f(2, "template", Msg(&CORE_V1_POD_TEMPLATE_SPEC), Value, false),
-        f(3, "updateStrategy", Msg(&APPS_V1_DAEMON_SET_UPDATE_STRATEGY), Value, true),
+        f(
+            3,
+            "updateStrategy",
+            Msg(&APPS_V1_DAEMON_SET_UPDATE_STRATEGY),
+            Value,
+            true,
+        ),
         f(4, "minReadySeconds", I32, Value, true),
         f(6, "revisionHistoryLimit", I32, Ptr, true),
     ],
@@ -2049,7 +2871,13 @@ pub(super) static APPS_V1_DAEMON_SET_UPDATE_STRATEGY: Msg = Msg {
     name: "k8s.io.api.apps.v1.DaemonSetUpdateStrategy",
     fields: &[
         f(1, "type", Str, Value, true),
-        f(2, "rollingUpdate", Msg(&APPS_V1_ROLLING_UPDATE_DAEMON_SET), Ptr, true),
+        f(
+            2,
+            "rollingUpdate",
+            Msg(&APPS_V1_ROLLING_UPDATE_DAEMON_SET),
+            Ptr,
+            true,
+        ),
     ],
 };
 
@@ -2073,7 +2901,13 @@ pub(super) static APPS_V1_DAEMON_SET_STATUS: Msg = Msg {
         f(7, "numberAvailable", I32, Value, true),
         f(8, "numberUnavailable", I32, Value, true),
         f(9, "collisionCount", I32, Ptr, true),
-        f(10, "conditions", Msg(&APPS_V1_DAEMON_SET_CONDITION), Repeated, true),
+        f(
+            10,
+            "conditions",
+            Msg(&APPS_V1_DAEMON_SET_CONDITION),
+            Repeated,
+            true,
+        ),
     ],
 };
 
@@ -2119,28 +2953,56 @@ pub(super) static BATCH_V1_JOB_SPEC: Msg = Msg {
         f(8, "ttlSecondsAfterFinished", I32, Ptr, true),
         f(9, "completionMode", Str, Ptr, true),
         f(10, "suspend", Bool, Ptr, true),
-        f(11, "podFailurePolicy", Msg(&BATCH_V1_POD_FAILURE_POLICY), Ptr, true),
+        f(
+            11,
+            "podFailurePolicy",
+            Msg(&BATCH_V1_POD_FAILURE_POLICY),
+            Ptr,
+            true,
+        ),
         f(12, "backoffLimitPerIndex", I32, Ptr, true),
         f(13, "maxFailedIndexes", I32, Ptr, true),
         f(14, "podReplacementPolicy", Str, Ptr, true),
         f(15, "managedBy", Str, Ptr, true),
-        f(16, "successPolicy", Msg(&BATCH_V1_SUCCESS_POLICY), Ptr, true),
+        f(
+            16,
+            "successPolicy",
+            Msg(&BATCH_V1_SUCCESS_POLICY),
+            Ptr,
+            true,
+        ),
     ],
 };
 
 pub(super) static BATCH_V1_POD_FAILURE_POLICY: Msg = Msg {
     name: "k8s.io.api.batch.v1.PodFailurePolicy",
-    fields: &[
-        f(1, "rules", Msg(&BATCH_V1_POD_FAILURE_POLICY_RULE), Repeated, false),
-    ],
+    fields: &[f(
+        1,
+        "rules",
+        Msg(&BATCH_V1_POD_FAILURE_POLICY_RULE),
+        Repeated,
+        false,
+    )],
 };
 
 pub(super) static BATCH_V1_POD_FAILURE_POLICY_RULE: Msg = Msg {
     name: "k8s.io.api.batch.v1.PodFailurePolicyRule",
     fields: &[
         f(1, "action", Str, Value, false),
-        f(2, "onExitCodes", Msg(&BATCH_V1_POD_FAILURE_POLICY_ON_EXIT_CODES_REQUIREMENT), Ptr, true),
-        f(3, "onPodConditions", Msg(&BATCH_V1_POD_FAILURE_POLICY_ON_POD_CONDITIONS_PATTERN), Repeated, true),
+        f(
+            2,
+            "onExitCodes",
+            Msg(&BATCH_V1_POD_FAILURE_POLICY_ON_EXIT_CODES_REQUIREMENT),
+            Ptr,
+            true,
+        ),
+        f(
+            3,
+            "onPodConditions",
+            Msg(&BATCH_V1_POD_FAILURE_POLICY_ON_POD_CONDITIONS_PATTERN),
+            Repeated,
+            true,
+        ),
     ],
 };
 
@@ -2163,9 +3025,13 @@ pub(super) static BATCH_V1_POD_FAILURE_POLICY_ON_POD_CONDITIONS_PATTERN: Msg = M
 
 pub(super) static BATCH_V1_SUCCESS_POLICY: Msg = Msg {
     name: "k8s.io.api.batch.v1.SuccessPolicy",
-    fields: &[
-        f(1, "rules", Msg(&BATCH_V1_SUCCESS_POLICY_RULE), Repeated, false),
-    ],
+    fields: &[f(
+        1,
+        "rules",
+        Msg(&BATCH_V1_SUCCESS_POLICY_RULE),
+        Repeated,
+        false,
+    )],
 };
 
 pub(super) static BATCH_V1_SUCCESS_POLICY_RULE: Msg = Msg {
@@ -2179,14 +3045,26 @@ pub(super) static BATCH_V1_SUCCESS_POLICY_RULE: Msg = Msg {
 pub(super) static BATCH_V1_JOB_STATUS: Msg = Msg {
     name: "k8s.io.api.batch.v1.JobStatus",
     fields: &[
-        f(1, "conditions", Msg(&BATCH_V1_JOB_CONDITION), Repeated, true),
+        f(
+            1,
+            "conditions",
+            Msg(&BATCH_V1_JOB_CONDITION),
+            Repeated,
+            true,
+        ),
         f(2, "startTime", Time, Ptr, true),
         f(3, "completionTime", Time, Ptr, true),
         f(4, "active", I32, Value, true),
         f(5, "succeeded", I32, Value, true),
         f(6, "failed", I32, Value, true),
         f(7, "completedIndexes", Str, Value, true),
-        f(8, "uncountedTerminatedPods", Msg(&BATCH_V1_UNCOUNTED_TERMINATED_PODS), Ptr, true),
+        f(
+            8,
+            "uncountedTerminatedPods",
+            Msg(&BATCH_V1_UNCOUNTED_TERMINATED_PODS),
+            Ptr,
+            true,
+        ),
         f(9, "ready", I32, Ptr, true),
         f(10, "failedIndexes", Str, Ptr, true),
         f(11, "terminating", I32, Ptr, true),
@@ -2229,7 +3107,13 @@ pub(super) static BATCH_V1_CRON_JOB_SPEC: Msg = Msg {
         f(2, "startingDeadlineSeconds", I64, Ptr, true),
         f(3, "concurrencyPolicy", Str, Value, true),
         f(4, "suspend", Bool, Ptr, true),
-        f(5, "jobTemplate", Msg(&BATCH_V1_JOB_TEMPLATE_SPEC), Value, false),
+        f(
+            5,
+            "jobTemplate",
+            Msg(&BATCH_V1_JOB_TEMPLATE_SPEC),
+            Value,
+            false,
+        ),
         f(6, "successfulJobsHistoryLimit", I32, Ptr, true),
         f(7, "failedJobsHistoryLimit", I32, Ptr, true),
         f(8, "timeZone", Str, Ptr, true),
@@ -2269,7 +3153,13 @@ pub(super) static META_V1_DELETE_OPTIONS: Msg = Msg {
         f(3, "orphanDependents", Bool, Ptr, true),
         f(4, "propagationPolicy", Str, Ptr, true),
         f(5, "dryRun", Str, Repeated, true),
-        f(6, "ignoreStoreReadErrorWithClusterBreakingPotential", Bool, Ptr, true),
+        f(
+            6,
+            "ignoreStoreReadErrorWithClusterBreakingPotential",
+            Bool,
+            Ptr,
+            true,
+        ),
     ],
 };
 
@@ -2285,8 +3175,20 @@ pub(super) static POLICY_V1_POD_DISRUPTION_BUDGET: Msg = Msg {
     name: "k8s.io.api.policy.v1.PodDisruptionBudget",
     fields: &[
         f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
-        f(2, "spec", Msg(&POLICY_V1_POD_DISRUPTION_BUDGET_SPEC), Value, true),
-        f(3, "status", Msg(&POLICY_V1_POD_DISRUPTION_BUDGET_STATUS), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&POLICY_V1_POD_DISRUPTION_BUDGET_SPEC),
+            Value,
+            true,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&POLICY_V1_POD_DISRUPTION_BUDGET_STATUS),
+            Value,
+            true,
+        ),
     ],
 };
 
@@ -2386,15 +3288,25 @@ pub(super) static RBAC_V1_CLUSTER_ROLE: Msg = Msg {
     fields: &[
         f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
         f(2, "rules", Msg(&RBAC_V1_POLICY_RULE), Repeated, false),
-        f(3, "aggregationRule", Msg(&RBAC_V1_AGGREGATION_RULE), Ptr, true),
+        f(
+            3,
+            "aggregationRule",
+            Msg(&RBAC_V1_AGGREGATION_RULE),
+            Ptr,
+            true,
+        ),
     ],
 };
 
 pub(super) static RBAC_V1_AGGREGATION_RULE: Msg = Msg {
     name: "k8s.io.api.rbac.v1.AggregationRule",
-    fields: &[
-        f(1, "clusterRoleSelectors", Msg(&META_V1_LABEL_SELECTOR), Repeated, true),
-    ],
+    fields: &[f(
+        1,
+        "clusterRoleSelectors",
+        Msg(&META_V1_LABEL_SELECTOR),
+        Repeated,
+        true,
+    )],
 };
 
 pub(super) static RBAC_V1_CLUSTER_ROLE_BINDING: Msg = Msg {
@@ -2418,7 +3330,13 @@ pub(super) static NETWORKING_V1_INGRESS: Msg = Msg {
 pub(super) static NETWORKING_V1_INGRESS_SPEC: Msg = Msg {
     name: "k8s.io.api.networking.v1.IngressSpec",
     fields: &[
-        f(1, "defaultBackend", Msg(&NETWORKING_V1_INGRESS_BACKEND), Ptr, true),
+        f(
+            1,
+            "defaultBackend",
+            Msg(&NETWORKING_V1_INGRESS_BACKEND),
+            Ptr,
+            true,
+        ),
         f(2, "tls", Msg(&NETWORKING_V1_INGRESS_TLS), Repeated, true),
         f(3, "rules", Msg(&NETWORKING_V1_INGRESS_RULE), Repeated, true),
         f(4, "ingressClassName", Str, Ptr, true),
@@ -2428,8 +3346,20 @@ pub(super) static NETWORKING_V1_INGRESS_SPEC: Msg = Msg {
 pub(super) static NETWORKING_V1_INGRESS_BACKEND: Msg = Msg {
     name: "k8s.io.api.networking.v1.IngressBackend",
     fields: &[
-        f(3, "resource", Msg(&CORE_V1_TYPED_LOCAL_OBJECT_REFERENCE), Ptr, true),
-        f(4, "service", Msg(&NETWORKING_V1_INGRESS_SERVICE_BACKEND), Ptr, true),
+        f(
+            3,
+            "resource",
+            Msg(&CORE_V1_TYPED_LOCAL_OBJECT_REFERENCE),
+            Ptr,
+            true,
+        ),
+        f(
+            4,
+            "service",
+            Msg(&NETWORKING_V1_INGRESS_SERVICE_BACKEND),
+            Ptr,
+            true,
+        ),
     ],
 };
 
@@ -2437,7 +3367,13 @@ pub(super) static NETWORKING_V1_INGRESS_SERVICE_BACKEND: Msg = Msg {
     name: "k8s.io.api.networking.v1.IngressServiceBackend",
     fields: &[
         f(1, "name", Str, Value, false),
-        f(2, "port", Msg(&NETWORKING_V1_SERVICE_BACKEND_PORT), Value, true),
+        f(
+            2,
+            "port",
+            Msg(&NETWORKING_V1_SERVICE_BACKEND_PORT),
+            Value,
+            true,
+        ),
     ],
 };
 
@@ -2467,39 +3403,61 @@ pub(super) static NETWORKING_V1_INGRESS_RULE: Msg = Msg {
 
 pub(super) static NETWORKING_V1_INGRESS_RULE_VALUE: Msg = Msg {
     name: "k8s.io.api.networking.v1.IngressRuleValue",
-    fields: &[
-        f(1, "http", Msg(&NETWORKING_V1_HTTPINGRESS_RULE_VALUE), Ptr, true),
-    ],
+    fields: &[f(
+        1,
+        "http",
+        Msg(&NETWORKING_V1_HTTPINGRESS_RULE_VALUE),
+        Ptr,
+        true,
+    )],
 };
 
 pub(super) static NETWORKING_V1_HTTPINGRESS_RULE_VALUE: Msg = Msg {
     name: "k8s.io.api.networking.v1.HTTPIngressRuleValue",
-    fields: &[
-        f(1, "paths", Msg(&NETWORKING_V1_HTTPINGRESS_PATH), Repeated, false),
-    ],
+    fields: &[f(
+        1,
+        "paths",
+        Msg(&NETWORKING_V1_HTTPINGRESS_PATH),
+        Repeated,
+        false,
+    )],
 };
 
 pub(super) static NETWORKING_V1_HTTPINGRESS_PATH: Msg = Msg {
     name: "k8s.io.api.networking.v1.HTTPIngressPath",
     fields: &[
         f(1, "path", Str, Value, true),
-        f(2, "backend", Msg(&NETWORKING_V1_INGRESS_BACKEND), Value, false),
+        f(
+            2,
+            "backend",
+            Msg(&NETWORKING_V1_INGRESS_BACKEND),
+            Value,
+            false,
+        ),
         f(3, "pathType", Str, Ptr, false),
     ],
 };
 
 pub(super) static NETWORKING_V1_INGRESS_STATUS: Msg = Msg {
     name: "k8s.io.api.networking.v1.IngressStatus",
-    fields: &[
-        f(1, "loadBalancer", Msg(&NETWORKING_V1_INGRESS_LOAD_BALANCER_STATUS), Value, true),
-    ],
+    fields: &[f(
+        1,
+        "loadBalancer",
+        Msg(&NETWORKING_V1_INGRESS_LOAD_BALANCER_STATUS),
+        Value,
+        true,
+    )],
 };
 
 pub(super) static NETWORKING_V1_INGRESS_LOAD_BALANCER_STATUS: Msg = Msg {
     name: "k8s.io.api.networking.v1.IngressLoadBalancerStatus",
-    fields: &[
-        f(1, "ingress", Msg(&NETWORKING_V1_INGRESS_LOAD_BALANCER_INGRESS), Repeated, true),
-    ],
+    fields: &[f(
+        1,
+        "ingress",
+        Msg(&NETWORKING_V1_INGRESS_LOAD_BALANCER_INGRESS),
+        Repeated,
+        true,
+    )],
 };
 
 pub(super) static NETWORKING_V1_INGRESS_LOAD_BALANCER_INGRESS: Msg = Msg {
@@ -2507,7 +3465,13 @@ pub(super) static NETWORKING_V1_INGRESS_LOAD_BALANCER_INGRESS: Msg = Msg {
     fields: &[
         f(1, "ip", Str, Value, true),
         f(2, "hostname", Str, Value, true),
-        f(4, "ports", Msg(&NETWORKING_V1_INGRESS_PORT_STATUS), Repeated, true),
+        f(
+            4,
+            "ports",
+            Msg(&NETWORKING_V1_INGRESS_PORT_STATUS),
+            Repeated,
+            true,
+        ),
     ],
 };
 
@@ -2524,7 +3488,13 @@ pub(super) static NETWORKING_V1_INGRESS_CLASS: Msg = Msg {
     name: "k8s.io.api.networking.v1.IngressClass",
     fields: &[
         f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
-        f(2, "spec", Msg(&NETWORKING_V1_INGRESS_CLASS_SPEC), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&NETWORKING_V1_INGRESS_CLASS_SPEC),
+            Value,
+            true,
+        ),
     ],
 };
 
@@ -2532,7 +3502,13 @@ pub(super) static NETWORKING_V1_INGRESS_CLASS_SPEC: Msg = Msg {
     name: "k8s.io.api.networking.v1.IngressClassSpec",
     fields: &[
         f(1, "controller", Str, Value, true),
-        f(2, "parameters", Msg(&NETWORKING_V1_INGRESS_CLASS_PARAMETERS_REFERENCE), Ptr, true),
+        f(
+            2,
+            "parameters",
+            Msg(&NETWORKING_V1_INGRESS_CLASS_PARAMETERS_REFERENCE),
+            Ptr,
+            true,
+        ),
     ],
 };
 
@@ -2551,7 +3527,13 @@ pub(super) static NETWORKING_V1_NETWORK_POLICY: Msg = Msg {
     name: "k8s.io.api.networking.v1.NetworkPolicy",
     fields: &[
         f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
-        f(2, "spec", Msg(&NETWORKING_V1_NETWORK_POLICY_SPEC), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&NETWORKING_V1_NETWORK_POLICY_SPEC),
+            Value,
+            true,
+        ),
     ],
 };
 
@@ -2559,8 +3541,20 @@ pub(super) static NETWORKING_V1_NETWORK_POLICY_SPEC: Msg = Msg {
     name: "k8s.io.api.networking.v1.NetworkPolicySpec",
     fields: &[
         f(1, "podSelector", Msg(&META_V1_LABEL_SELECTOR), Value, false),
-        f(2, "ingress", Msg(&NETWORKING_V1_NETWORK_POLICY_INGRESS_RULE), Repeated, true),
-        f(3, "egress", Msg(&NETWORKING_V1_NETWORK_POLICY_EGRESS_RULE), Repeated, true),
+        f(
+            2,
+            "ingress",
+            Msg(&NETWORKING_V1_NETWORK_POLICY_INGRESS_RULE),
+            Repeated,
+            true,
+        ),
+        f(
+            3,
+            "egress",
+            Msg(&NETWORKING_V1_NETWORK_POLICY_EGRESS_RULE),
+            Repeated,
+            true,
+        ),
         f(4, "policyTypes", Str, Repeated, true),
     ],
 };
@@ -2568,8 +3562,20 @@ pub(super) static NETWORKING_V1_NETWORK_POLICY_SPEC: Msg = Msg {
 pub(super) static NETWORKING_V1_NETWORK_POLICY_INGRESS_RULE: Msg = Msg {
     name: "k8s.io.api.networking.v1.NetworkPolicyIngressRule",
     fields: &[
-        f(1, "ports", Msg(&NETWORKING_V1_NETWORK_POLICY_PORT), Repeated, true),
-        f(2, "from", Msg(&NETWORKING_V1_NETWORK_POLICY_PEER), Repeated, true),
+        f(
+            1,
+            "ports",
+            Msg(&NETWORKING_V1_NETWORK_POLICY_PORT),
+            Repeated,
+            true,
+        ),
+        f(
+            2,
+            "from",
+            Msg(&NETWORKING_V1_NETWORK_POLICY_PEER),
+            Repeated,
+            true,
+        ),
     ],
 };
 
@@ -2586,7 +3592,13 @@ pub(super) static NETWORKING_V1_NETWORK_POLICY_PEER: Msg = Msg {
     name: "k8s.io.api.networking.v1.NetworkPolicyPeer",
     fields: &[
         f(1, "podSelector", Msg(&META_V1_LABEL_SELECTOR), Ptr, true),
-        f(2, "namespaceSelector", Msg(&META_V1_LABEL_SELECTOR), Ptr, true),
+        f(
+            2,
+            "namespaceSelector",
+            Msg(&META_V1_LABEL_SELECTOR),
+            Ptr,
+            true,
+        ),
         f(3, "ipBlock", Msg(&NETWORKING_V1_IPBLOCK), Ptr, true),
     ],
 };
@@ -2602,8 +3614,20 @@ pub(super) static NETWORKING_V1_IPBLOCK: Msg = Msg {
 pub(super) static NETWORKING_V1_NETWORK_POLICY_EGRESS_RULE: Msg = Msg {
     name: "k8s.io.api.networking.v1.NetworkPolicyEgressRule",
     fields: &[
-        f(1, "ports", Msg(&NETWORKING_V1_NETWORK_POLICY_PORT), Repeated, true),
-        f(2, "to", Msg(&NETWORKING_V1_NETWORK_POLICY_PEER), Repeated, true),
+        f(
+            1,
+            "ports",
+            Msg(&NETWORKING_V1_NETWORK_POLICY_PORT),
+            Repeated,
+            true,
+        ),
+        f(
+            2,
+            "to",
+            Msg(&NETWORKING_V1_NETWORK_POLICY_PEER),
+            Repeated,
+            true,
+        ),
     ],
 };
 
@@ -2622,8 +3646,20 @@ pub(super) static AUTHENTICATION_V1_TOKEN_REQUEST: Msg = Msg {
     name: "k8s.io.api.authentication.v1.TokenRequest",
     fields: &[
         f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
-        f(2, "spec", Msg(&AUTHENTICATION_V1_TOKEN_REQUEST_SPEC), Value, false),
-        f(3, "status", Msg(&AUTHENTICATION_V1_TOKEN_REQUEST_STATUS), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&AUTHENTICATION_V1_TOKEN_REQUEST_SPEC),
+            Value,
+            false,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&AUTHENTICATION_V1_TOKEN_REQUEST_STATUS),
+            Value,
+            true,
+        ),
     ],
 };
 
@@ -2631,7 +3667,13 @@ pub(super) static AUTHENTICATION_V1_TOKEN_REQUEST_SPEC: Msg = Msg {
     name: "k8s.io.api.authentication.v1.TokenRequestSpec",
     fields: &[
         f(1, "audiences", Str, Repeated, false),
-        f(3, "boundObjectRef", Msg(&AUTHENTICATION_V1_BOUND_OBJECT_REFERENCE), Ptr, false),
+        f(
+            3,
+            "boundObjectRef",
+            Msg(&AUTHENTICATION_V1_BOUND_OBJECT_REFERENCE),
+            Ptr,
+            false,
+        ),
         f(4, "expirationSeconds", I64, Ptr, false),
     ],
 };
@@ -2665,9 +3707,7 @@ pub(super) static AUTOSCALING_V1_SCALE: Msg = Msg {
 
 pub(super) static AUTOSCALING_V1_SCALE_SPEC: Msg = Msg {
     name: "k8s.io.api.autoscaling.v1.ScaleSpec",
-    fields: &[
-        f(1, "replicas", I32, Value, true),
-    ],
+    fields: &[f(1, "replicas", I32, Value, true)],
 };
 
 pub(super) static AUTOSCALING_V1_SCALE_STATUS: Msg = Msg {
@@ -2682,15 +3722,33 @@ pub(super) static AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER: Msg = Msg {
     name: "k8s.io.api.autoscaling.v1.HorizontalPodAutoscaler",
     fields: &[
         f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
-        f(2, "spec", Msg(&AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_SPEC), Value, true),
-        f(3, "status", Msg(&AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_STATUS), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_SPEC),
+            Value,
+            true,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_STATUS),
+            Value,
+            true,
+        ),
     ],
 };
 
 pub(super) static AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_SPEC: Msg = Msg {
     name: "k8s.io.api.autoscaling.v1.HorizontalPodAutoscalerSpec",
     fields: &[
-        f(1, "scaleTargetRef", Msg(&AUTOSCALING_V1_CROSS_VERSION_OBJECT_REFERENCE), Value, false),
+        f(
+            1,
+            "scaleTargetRef",
+            Msg(&AUTOSCALING_V1_CROSS_VERSION_OBJECT_REFERENCE),
+            Value,
+            false,
+        ),
         f(2, "minReplicas", I32, Ptr, true),
         f(3, "maxReplicas", I32, Value, false),
         f(4, "targetCPUUtilizationPercentage", I32, Ptr, true),
@@ -2721,19 +3779,49 @@ pub(super) static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER: Msg = Msg {
     name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler",
     fields: &[
         f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
-        f(2, "spec", Msg(&AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_SPEC), Value, true),
-        f(3, "status", Msg(&AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_STATUS), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_SPEC),
+            Value,
+            true,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_STATUS),
+            Value,
+            true,
+        ),
     ],
 };
 
 pub(super) static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_SPEC: Msg = Msg {
     name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerSpec",
     fields: &[
-        f(1, "scaleTargetRef", Msg(&AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE), Value, false),
+        f(
+            1,
+            "scaleTargetRef",
+            Msg(&AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE),
+            Value,
+            false,
+        ),
         f(2, "minReplicas", I32, Ptr, true),
         f(3, "maxReplicas", I32, Value, false),
-        f(4, "metrics", Msg(&AUTOSCALING_V2_METRIC_SPEC), Repeated, true),
-        f(5, "behavior", Msg(&AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_BEHAVIOR), Ptr, true),
+        f(
+            4,
+            "metrics",
+            Msg(&AUTOSCALING_V2_METRIC_SPEC),
+            Repeated,
+            true,
+        ),
+        f(
+            5,
+            "behavior",
+            Msg(&AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_BEHAVIOR),
+            Ptr,
+            true,
+        ),
     ],
 };
 
@@ -2750,20 +3838,68 @@ pub(super) static AUTOSCALING_V2_METRIC_SPEC: Msg = Msg {
     name: "k8s.io.api.autoscaling.v2.MetricSpec",
     fields: &[
         f(1, "type", Str, Value, false),
-        f(2, "object", Msg(&AUTOSCALING_V2_OBJECT_METRIC_SOURCE), Ptr, true),
-        f(3, "pods", Msg(&AUTOSCALING_V2_PODS_METRIC_SOURCE), Ptr, true),
-        f(4, "resource", Msg(&AUTOSCALING_V2_RESOURCE_METRIC_SOURCE), Ptr, true),
-        f(5, "external", Msg(&AUTOSCALING_V2_EXTERNAL_METRIC_SOURCE), Ptr, true),
-        f(7, "containerResource", Msg(&AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_SOURCE), Ptr, true),
+        f(
+            2,
+            "object",
+            Msg(&AUTOSCALING_V2_OBJECT_METRIC_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            3,
+            "pods",
+            Msg(&AUTOSCALING_V2_PODS_METRIC_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            4,
+            "resource",
+            Msg(&AUTOSCALING_V2_RESOURCE_METRIC_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            5,
+            "external",
+            Msg(&AUTOSCALING_V2_EXTERNAL_METRIC_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            7,
+            "containerResource",
+            Msg(&AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_SOURCE),
+            Ptr,
+            true,
+        ),
     ],
 };
 
 pub(super) static AUTOSCALING_V2_OBJECT_METRIC_SOURCE: Msg = Msg {
     name: "k8s.io.api.autoscaling.v2.ObjectMetricSource",
     fields: &[
-        f(1, "describedObject", Msg(&AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE), Value, false),
-        f(2, "target", Msg(&AUTOSCALING_V2_METRIC_TARGET), Value, false),
-        f(3, "metric", Msg(&AUTOSCALING_V2_METRIC_IDENTIFIER), Value, false),
+        f(
+            1,
+            "describedObject",
+            Msg(&AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE),
+            Value,
+            false,
+        ),
+        f(
+            2,
+            "target",
+            Msg(&AUTOSCALING_V2_METRIC_TARGET),
+            Value,
+            false,
+        ),
+        f(
+            3,
+            "metric",
+            Msg(&AUTOSCALING_V2_METRIC_IDENTIFIER),
+            Value,
+            false,
+        ),
     ],
 };
 
@@ -2788,8 +3924,20 @@ pub(super) static AUTOSCALING_V2_METRIC_IDENTIFIER: Msg = Msg {
 pub(super) static AUTOSCALING_V2_PODS_METRIC_SOURCE: Msg = Msg {
     name: "k8s.io.api.autoscaling.v2.PodsMetricSource",
     fields: &[
-        f(1, "metric", Msg(&AUTOSCALING_V2_METRIC_IDENTIFIER), Value, false),
-        f(2, "target", Msg(&AUTOSCALING_V2_METRIC_TARGET), Value, false),
+        f(
+            1,
+            "metric",
+            Msg(&AUTOSCALING_V2_METRIC_IDENTIFIER),
+            Value,
+            false,
+        ),
+        f(
+            2,
+            "target",
+            Msg(&AUTOSCALING_V2_METRIC_TARGET),
+            Value,
+            false,
+        ),
     ],
 };
 
@@ -2797,7 +3945,13 @@ pub(super) static AUTOSCALING_V2_RESOURCE_METRIC_SOURCE: Msg = Msg {
     name: "k8s.io.api.autoscaling.v2.ResourceMetricSource",
     fields: &[
         f(1, "name", Str, Value, false),
-        f(2, "target", Msg(&AUTOSCALING_V2_METRIC_TARGET), Value, false),
+        f(
+            2,
+            "target",
+            Msg(&AUTOSCALING_V2_METRIC_TARGET),
+            Value,
+            false,
+        ),
     ],
 };
 
@@ -2805,7 +3959,13 @@ pub(super) static AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_SOURCE: Msg = Msg {
     name: "k8s.io.api.autoscaling.v2.ContainerResourceMetricSource",
     fields: &[
         f(1, "name", Str, Value, false),
-        f(2, "target", Msg(&AUTOSCALING_V2_METRIC_TARGET), Value, false),
+        f(
+            2,
+            "target",
+            Msg(&AUTOSCALING_V2_METRIC_TARGET),
+            Value,
+            false,
+        ),
         f(3, "container", Str, Value, false),
     ],
 };
@@ -2813,16 +3973,40 @@ pub(super) static AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_SOURCE: Msg = Msg {
 pub(super) static AUTOSCALING_V2_EXTERNAL_METRIC_SOURCE: Msg = Msg {
     name: "k8s.io.api.autoscaling.v2.ExternalMetricSource",
     fields: &[
-        f(1, "metric", Msg(&AUTOSCALING_V2_METRIC_IDENTIFIER), Value, false),
-        f(2, "target", Msg(&AUTOSCALING_V2_METRIC_TARGET), Value, false),
+        f(
+            1,
+            "metric",
+            Msg(&AUTOSCALING_V2_METRIC_IDENTIFIER),
+            Value,
+            false,
+        ),
+        f(
+            2,
+            "target",
+            Msg(&AUTOSCALING_V2_METRIC_TARGET),
+            Value,
+            false,
+        ),
     ],
 };
 
 pub(super) static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_BEHAVIOR: Msg = Msg {
     name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerBehavior",
     fields: &[
-        f(1, "scaleUp", Msg(&AUTOSCALING_V2_HPASCALING_RULES), Ptr, true),
-        f(2, "scaleDown", Msg(&AUTOSCALING_V2_HPASCALING_RULES), Ptr, true),
+        f(
+            1,
+            "scaleUp",
+            Msg(&AUTOSCALING_V2_HPASCALING_RULES),
+            Ptr,
+            true,
+        ),
+        f(
+            2,
+            "scaleDown",
+            Msg(&AUTOSCALING_V2_HPASCALING_RULES),
+            Ptr,
+            true,
+        ),
     ],
 };
 
@@ -2830,7 +4014,13 @@ pub(super) static AUTOSCALING_V2_HPASCALING_RULES: Msg = Msg {
     name: "k8s.io.api.autoscaling.v2.HPAScalingRules",
     fields: &[
         f(1, "selectPolicy", Str, Ptr, true),
-        f(2, "policies", Msg(&AUTOSCALING_V2_HPASCALING_POLICY), Repeated, true),
+        f(
+            2,
+            "policies",
+            Msg(&AUTOSCALING_V2_HPASCALING_POLICY),
+            Repeated,
+            true,
+        ),
         f(3, "stabilizationWindowSeconds", I32, Ptr, true),
         f(4, "tolerance", Quantity, Ptr, true),
     ],
@@ -2852,8 +4042,20 @@ pub(super) static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_STATUS: Msg = Msg {
         f(2, "lastScaleTime", Time, Ptr, true),
         f(3, "currentReplicas", I32, Value, true),
         f(4, "desiredReplicas", I32, Value, false),
-        f(5, "currentMetrics", Msg(&AUTOSCALING_V2_METRIC_STATUS), Repeated, false),
-        f(6, "conditions", Msg(&AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_CONDITION), Repeated, true),
+        f(
+            5,
+            "currentMetrics",
+            Msg(&AUTOSCALING_V2_METRIC_STATUS),
+            Repeated,
+            false,
+        ),
+        f(
+            6,
+            "conditions",
+            Msg(&AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_CONDITION),
+            Repeated,
+            true,
+        ),
     ],
 };
 
@@ -2861,20 +4063,68 @@ pub(super) static AUTOSCALING_V2_METRIC_STATUS: Msg = Msg {
     name: "k8s.io.api.autoscaling.v2.MetricStatus",
     fields: &[
         f(1, "type", Str, Value, false),
-        f(2, "object", Msg(&AUTOSCALING_V2_OBJECT_METRIC_STATUS), Ptr, true),
-        f(3, "pods", Msg(&AUTOSCALING_V2_PODS_METRIC_STATUS), Ptr, true),
-        f(4, "resource", Msg(&AUTOSCALING_V2_RESOURCE_METRIC_STATUS), Ptr, true),
-        f(5, "external", Msg(&AUTOSCALING_V2_EXTERNAL_METRIC_STATUS), Ptr, true),
-        f(7, "containerResource", Msg(&AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_STATUS), Ptr, true),
+        f(
+            2,
+            "object",
+            Msg(&AUTOSCALING_V2_OBJECT_METRIC_STATUS),
+            Ptr,
+            true,
+        ),
+        f(
+            3,
+            "pods",
+            Msg(&AUTOSCALING_V2_PODS_METRIC_STATUS),
+            Ptr,
+            true,
+        ),
+        f(
+            4,
+            "resource",
+            Msg(&AUTOSCALING_V2_RESOURCE_METRIC_STATUS),
+            Ptr,
+            true,
+        ),
+        f(
+            5,
+            "external",
+            Msg(&AUTOSCALING_V2_EXTERNAL_METRIC_STATUS),
+            Ptr,
+            true,
+        ),
+        f(
+            7,
+            "containerResource",
+            Msg(&AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_STATUS),
+            Ptr,
+            true,
+        ),
     ],
 };
 
 pub(super) static AUTOSCALING_V2_OBJECT_METRIC_STATUS: Msg = Msg {
     name: "k8s.io.api.autoscaling.v2.ObjectMetricStatus",
     fields: &[
-        f(1, "metric", Msg(&AUTOSCALING_V2_METRIC_IDENTIFIER), Value, false),
-        f(2, "current", Msg(&AUTOSCALING_V2_METRIC_VALUE_STATUS), Value, false),
-        f(3, "describedObject", Msg(&AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE), Value, false),
+        f(
+            1,
+            "metric",
+            Msg(&AUTOSCALING_V2_METRIC_IDENTIFIER),
+            Value,
+            false,
+        ),
+        f(
+            2,
+            "current",
+            Msg(&AUTOSCALING_V2_METRIC_VALUE_STATUS),
+            Value,
+            false,
+        ),
+        f(
+            3,
+            "describedObject",
+            Msg(&AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE),
+            Value,
+            false,
+        ),
     ],
 };
 
@@ -2890,8 +4140,20 @@ pub(super) static AUTOSCALING_V2_METRIC_VALUE_STATUS: Msg = Msg {
 pub(super) static AUTOSCALING_V2_PODS_METRIC_STATUS: Msg = Msg {
     name: "k8s.io.api.autoscaling.v2.PodsMetricStatus",
     fields: &[
-        f(1, "metric", Msg(&AUTOSCALING_V2_METRIC_IDENTIFIER), Value, false),
-        f(2, "current", Msg(&AUTOSCALING_V2_METRIC_VALUE_STATUS), Value, false),
+        f(
+            1,
+            "metric",
+            Msg(&AUTOSCALING_V2_METRIC_IDENTIFIER),
+            Value,
+            false,
+        ),
+        f(
+            2,
+            "current",
+            Msg(&AUTOSCALING_V2_METRIC_VALUE_STATUS),
+            Value,
+            false,
+        ),
     ],
 };
 
@@ -2899,7 +4161,13 @@ pub(super) static AUTOSCALING_V2_RESOURCE_METRIC_STATUS: Msg = Msg {
     name: "k8s.io.api.autoscaling.v2.ResourceMetricStatus",
     fields: &[
         f(1, "name", Str, Value, false),
-        f(2, "current", Msg(&AUTOSCALING_V2_METRIC_VALUE_STATUS), Value, false),
+        f(
+            2,
+            "current",
+            Msg(&AUTOSCALING_V2_METRIC_VALUE_STATUS),
+            Value,
+            false,
+        ),
     ],
 };
 
@@ -2907,7 +4175,13 @@ pub(super) static AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_STATUS: Msg = Msg {
     name: "k8s.io.api.autoscaling.v2.ContainerResourceMetricStatus",
     fields: &[
         f(1, "name", Str, Value, false),
-        f(2, "current", Msg(&AUTOSCALING_V2_METRIC_VALUE_STATUS), Value, false),
+        f(
+            2,
+            "current",
+            Msg(&AUTOSCALING_V2_METRIC_VALUE_STATUS),
+            Value,
+            false,
+        ),
         f(3, "container", Str, Value, false),
     ],
 };
@@ -2915,8 +4189,20 @@ pub(super) static AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_STATUS: Msg = Msg {
 pub(super) static AUTOSCALING_V2_EXTERNAL_METRIC_STATUS: Msg = Msg {
     name: "k8s.io.api.autoscaling.v2.ExternalMetricStatus",
     fields: &[
-        f(1, "metric", Msg(&AUTOSCALING_V2_METRIC_IDENTIFIER), Value, false),
-        f(2, "current", Msg(&AUTOSCALING_V2_METRIC_VALUE_STATUS), Value, false),
+        f(
+            1,
+            "metric",
+            Msg(&AUTOSCALING_V2_METRIC_IDENTIFIER),
+            Value,
+            false,
+        ),
+        f(
+            2,
+            "current",
+            Msg(&AUTOSCALING_V2_METRIC_VALUE_STATUS),
+            Value,
+            false,
+        ),
     ],
 };
 
@@ -2944,30 +4230,82 @@ pub(super) static KINDS: &[(&str, &str, &Msg)] = &[
     ("v1", "Endpoints", &CORE_V1_ENDPOINTS),
     ("v1", "ResourceQuota", &CORE_V1_RESOURCE_QUOTA),
     ("v1", "LimitRange", &CORE_V1_LIMIT_RANGE),
-    ("v1", "PersistentVolumeClaim", &CORE_V1_PERSISTENT_VOLUME_CLAIM),
-    ("v1", "ReplicationController", &CORE_V1_REPLICATION_CONTROLLER),
+    (
+        "v1",
+        "PersistentVolumeClaim",
+        &CORE_V1_PERSISTENT_VOLUME_CLAIM,
+    ),
+    (
+        "v1",
+        "ReplicationController",
+        &CORE_V1_REPLICATION_CONTROLLER,
+    ),
     ("v1", "Binding", &CORE_V1_BINDING),
     ("apps/v1", "Deployment", &APPS_V1_DEPLOYMENT),
     ("apps/v1", "ReplicaSet", &APPS_V1_REPLICA_SET),
     ("apps/v1", "StatefulSet", &APPS_V1_STATEFUL_SET),
     ("apps/v1", "DaemonSet", &APPS_V1_DAEMON_SET),
-    ("apps/v1", "ControllerRevision", &APPS_V1_CONTROLLER_REVISION),
+    (
+        "apps/v1",
+        "ControllerRevision",
+        &APPS_V1_CONTROLLER_REVISION,
+    ),
     ("batch/v1", "Job", &BATCH_V1_JOB),
     ("batch/v1", "CronJob", &BATCH_V1_CRON_JOB),
     ("policy/v1", "Eviction", &POLICY_V1_EVICTION),
-    ("policy/v1", "PodDisruptionBudget", &POLICY_V1_POD_DISRUPTION_BUDGET),
+    (
+        "policy/v1",
+        "PodDisruptionBudget",
+        &POLICY_V1_POD_DISRUPTION_BUDGET,
+    ),
     ("coordination.k8s.io/v1", "Lease", &COORDINATION_V1_LEASE),
     ("rbac.authorization.k8s.io/v1", "Role", &RBAC_V1_ROLE),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding", &RBAC_V1_ROLE_BINDING),
-    ("rbac.authorization.k8s.io/v1", "ClusterRole", &RBAC_V1_CLUSTER_ROLE),
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", &RBAC_V1_CLUSTER_ROLE_BINDING),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        &RBAC_V1_ROLE_BINDING,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRole",
+        &RBAC_V1_CLUSTER_ROLE,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRoleBinding",
+        &RBAC_V1_CLUSTER_ROLE_BINDING,
+    ),
     ("networking.k8s.io/v1", "Ingress", &NETWORKING_V1_INGRESS),
-    ("networking.k8s.io/v1", "IngressClass", &NETWORKING_V1_INGRESS_CLASS),
-    ("networking.k8s.io/v1", "NetworkPolicy", &NETWORKING_V1_NETWORK_POLICY),
-    ("scheduling.k8s.io/v1", "PriorityClass", &SCHEDULING_V1_PRIORITY_CLASS),
-    ("authentication.k8s.io/v1", "TokenRequest", &AUTHENTICATION_V1_TOKEN_REQUEST),
+    (
+        "networking.k8s.io/v1",
+        "IngressClass",
+        &NETWORKING_V1_INGRESS_CLASS,
+    ),
+    (
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        &NETWORKING_V1_NETWORK_POLICY,
+    ),
+    (
+        "scheduling.k8s.io/v1",
+        "PriorityClass",
+        &SCHEDULING_V1_PRIORITY_CLASS,
+    ),
+    (
+        "authentication.k8s.io/v1",
+        "TokenRequest",
+        &AUTHENTICATION_V1_TOKEN_REQUEST,
+    ),
     ("autoscaling/v1", "Scale", &AUTOSCALING_V1_SCALE),
-    ("autoscaling/v1", "HorizontalPodAutoscaler", &AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER),
-    ("autoscaling/v2", "HorizontalPodAutoscaler", &AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER),
+    (
+        "autoscaling/v1",
+        "HorizontalPodAutoscaler",
+        &AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER,
+    ),
+    (
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        &AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER,
+    ),
     ("*", "DeleteOptions", &META_V1_DELETE_OPTIONS),
 ];
