@@ -1,6 +1,7 @@
 //! Kubernetes API server for K3s-DaaS: REST over the sealed MVCC store, driven by real kubectl.
 
 pub mod discovery;
+pub mod client;
 pub mod error;
 pub mod handlers;
 pub mod request;
@@ -11,6 +12,7 @@ pub mod tls;
 pub mod typed;
 pub mod watch;
 
+pub use client::{LocalClient, WatchEvent};
 pub use error::{ApiError, ApiResult};
 pub use server::{bootstrap, router, serve_tls, spawn_compactor, Authenticator, ServerOptions, StaticTokens, User};
 pub use tls::TlsMaterial;

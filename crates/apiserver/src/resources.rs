@@ -7,6 +7,7 @@ pub enum Subresource {
     Status,
     Scale,
     Log,
+    Binding,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +79,7 @@ impl ResourceDef {
                 Subresource::Status => ("status", self.kind, vec!["get", "patch", "update"]),
                 Subresource::Scale => ("scale", "Scale", vec!["get", "patch", "update"]),
                 Subresource::Log => ("log", self.kind, vec!["get"]),
+                Subresource::Binding => ("binding", "Binding", vec!["create"]),
             };
             let mut e = json!({
                 "name": format!("{}/{}", self.plural, name),
@@ -118,7 +120,7 @@ use Subresource::*;
 
 pub static RESOURCES: &[ResourceDef] = &[
     res!("", "v1", "Namespace", "namespaces", "namespace", false, &["ns"], &[], &[Status], true),
-    res!("", "v1", "Pod", "pods", "pod", true, &["po"], &["all"], &[Status, Log], true),
+    res!("", "v1", "Pod", "pods", "pod", true, &["po"], &["all"], &[Status, Log, Binding], true),
     res!("", "v1", "Node", "nodes", "node", false, &["no"], &[], &[Status], true),
     res!("", "v1", "Service", "services", "service", true, &["svc"], &["all"], &[Status], true),
     res!("", "v1", "ConfigMap", "configmaps", "configmap", true, &["cm"], &[], &[], false),
@@ -183,7 +185,7 @@ mod tests {
         let pods = find("", "v1", "pods").unwrap();
         let names: Vec<String> =
             pods.discovery_entries().iter().map(|e| e["name"].as_str().unwrap().to_string()).collect();
-        assert_eq!(names, vec!["pods", "pods/status", "pods/log"]);
+        assert_eq!(names, vec!["pods", "pods/status", "pods/log", "pods/binding"]);
         assert_eq!(groups(), vec!["coordination.k8s.io", "apps"]);
     }
 }

@@ -222,6 +222,10 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             let body = read_body(body, st.max_body).await?;
             handlers::create(ctx, &target, &parts.headers, &body, &q).await
         }
+        (&Method::POST, Some(n), Some("binding")) if target.def.has_sub(resources::Subresource::Binding) => {
+            let body = read_body(body, st.max_body).await?;
+            handlers::bind(ctx, &target, &n, &parts.headers, &body).await
+        }
         (&Method::PUT, Some(n), _) => {
             let body = read_body(body, st.max_body).await?;
             handlers::update(ctx, &target, &n, &parts.headers, &body, &q).await
@@ -235,7 +239,7 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             handlers::delete(ctx, &target, &n, &body, &q).await
         }
         (&Method::DELETE, None, None) => handlers::delete_collection(ctx, &target, &q).await,
-        (m, _, Some(s)) if !matches!(s, "status" | "scale" | "log") => {
+        (m, _, Some(s)) if !matches!(s, "status" | "scale" | "log" | "binding") => {
             let _ = m;
             Err(ApiError::not_found_path())
         }
