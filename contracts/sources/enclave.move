@@ -1,0 +1,220 @@
+/// Attested enclaves (the Nautilus pattern) for K3s-DaaS.
+///
+/// The K3s-DaaS master runs inside an AWS Nitro enclave. An `EnclaveConfig` pins the expected
+/// PCR0/PCR1/PCR2 measurements of the enclave image; anybody who holds a fresh Nitro attestation
+/// document whose PCRs match a config can register an `Enclave`, which records the enclave's
+/// ephemeral Ed25519 public key (the attestation's `public_key` field). Messages signed with that
+/// key (slashing reports, see `staking::slash`) are then trusted on chain through
+/// `verify_signature`.
+///
+/// Registering on Sui (one programmable transaction):
+///   0: MoveCall 0x2::nitro_attestation::load_nitro_attestation(Pure vector<u8> document, Shared Clock 0x6)
+///   1: MoveCall <pkg>::enclave::register_enclave(Shared EnclaveConfig, Result(0))
+/// `load_nitro_attestation` checks the COSE_Sign1/ES384 signature and the certificate chain up to
+/// the AWS Nitro root at the clock's time.
+///
+/// There is deliberately NO `register_enclave_raw` in Move: that variant (raw document bytes in,
+/// native verification inside the function) exists only in the K3s-DaaS embedded ledger, which has
+/// no `NitroAttestationDocument` value to pass between PTB commands.
+///
+/// Admin entry points: `create_enclave_config` and `update_pcrs` take the `staking::AdminCap`.
+/// Because `staking::slash` needs this module (`Enclave`, `verify_signature`), this module cannot
+/// depend on `staking` (Move forbids cyclic module dependencies), so those two entry functions are
+/// defined in `staking` (`staking::create_enclave_config`, `staking::update_pcrs`) and call the
+/// package-internal `new_config` / `set_pcrs` below.
+module k3s_daas::enclave;
+
+use std::string::String;
+use sui::bcs;
+use sui::ed25519;
+use sui::event;
+use sui::nitro_attestation::NitroAttestationDocument;
+
+// === Errors ===
+
+/// PCR0, PCR1 or PCR2 of the attestation document is missing or differs from the config.
+const EInvalidPCRs: u64 = 201;
+/// The attestation document carries no public key, or it is not a 32-byte Ed25519 key.
+const EInvalidPK: u64 = 202;
+
+const ED25519_PK_LENGTH: u64 = 32;
+
+// === Objects ===
+
+/// Expected measurements of the K3s-DaaS master enclave image (shared).
+public struct EnclaveConfig has key {
+    id: UID,
+    name: String,
+    pcr0: vector<u8>,
+    pcr1: vector<u8>,
+    pcr2: vector<u8>,
+    /// Starts at 0, +1 on every `update_pcrs`. Enclaves registered under an older version are stale.
+    version: u64,
+}
+
+/// A registered enclave instance (shared).
+public struct Enclave has key {
+    id: UID,
+    /// Ed25519 public key, 32 bytes, taken from the attestation document.
+    pk: vector<u8>,
+    /// `EnclaveConfig.version` at registration time.
+    config_version: u64,
+    /// Sender of the registering transaction.
+    owner: address,
+}
+
+/// What the enclave signs: BCS(IntentMessage { intent, timestamp_ms, data }) — the Nautilus layout
+/// (u8, u64 little endian, then the BCS of `data`).
+public struct IntentMessage<T: drop> has copy, drop {
+    intent: u8,
+    timestamp_ms: u64,
+    data: T,
+}
+
+// === Events ===
+
+public struct EnclaveRegistered has copy, drop {
+    enclave_id: ID,
+    pk: vector<u8>,
+    config_version: u64,
+}
+
+// === Config management (called by staking::create_enclave_config / staking::update_pcrs) ===
+
+/// Creates and shares an `EnclaveConfig` with version 0. Gated by `staking::AdminCap` in the caller.
+public(package) fun new_config(
+    name: String,
+    pcr0: vector<u8>,
+    pcr1: vector<u8>,
+    pcr2: vector<u8>,
+    ctx: &mut TxContext,
+) {
+    transfer::share_object(EnclaveConfig {
+        id: object::new(ctx),
+        name,
+        pcr0,
+        pcr1,
+        pcr2,
+        version: 0,
+    });
+}
+
+/// Replaces the expected PCRs and bumps the version (every enclave registered before becomes stale).
+public(package) fun set_pcrs(
+    config: &mut EnclaveConfig,
+    pcr0: vector<u8>,
+    pcr1: vector<u8>,
+    pcr2: vector<u8>,
+) {
+    config.pcr0 = pcr0;
+    config.pcr1 = pcr1;
+    config.pcr2 = pcr2;
+    config.version = config.version + 1;
+}
+
+// === Registration ===
+
+/// Registers an enclave from a verified Nitro attestation document (produced in the same PTB by
+/// `sui::nitro_attestation::load_nitro_attestation`). Shares the new `Enclave`.
+/// Aborts with `EInvalidPCRs` if PCR0..2 differ from the config, `EInvalidPK` if the document has
+/// no 32-byte public key.
+public fun register_enclave(
+    config: &EnclaveConfig,
+    document: NitroAttestationDocument,
+    ctx: &mut TxContext,
+) {
+    assert!(
+        pcr_of(&document, 0) == option::some(config.pcr0)
+            && pcr_of(&document, 1) == option::some(config.pcr1)
+            && pcr_of(&document, 2) == option::some(config.pcr2),
+        EInvalidPCRs,
+    );
+    let pk_opt = document.public_key();
+    assert!(pk_opt.is_some(), EInvalidPK);
+    let pk = *pk_opt.borrow();
+    assert!(pk.length() == ED25519_PK_LENGTH, EInvalidPK);
+
+    let enclave = Enclave {
+        id: object::new(ctx),
+        pk,
+        config_version: config.version,
+        owner: ctx.sender(),
+    };
+    event::emit(EnclaveRegistered {
+        enclave_id: object::id(&enclave),
+        pk,
+        config_version: config.version,
+    });
+    transfer::share_object(enclave);
+}
+
+/// The value of PCR `index` in the document, if present.
+fun pcr_of(document: &NitroAttestationDocument, index: u8): Option<vector<u8>> {
+    let entries = document.pcrs();
+    let mut i = 0;
+    while (i < entries.length()) {
+        let entry = entries.borrow(i);
+        if (entry.index() == index) return option::some(*entry.value());
+        i = i + 1;
+    };
+    option::none()
+}
+
+// === Signatures ===
+
+/// True iff `signature` is the enclave's Ed25519 signature over
+/// BCS(IntentMessage { intent: intent_scope, timestamp_ms, data: payload }).
+public fun verify_signature<P: drop>(
+    enclave: &Enclave,
+    intent_scope: u8,
+    timestamp_ms: u64,
+    payload: P,
+    signature: &vector<u8>,
+): bool {
+    let intent_message = IntentMessage { intent: intent_scope, timestamp_ms, data: payload };
+    let message = bcs::to_bytes(&intent_message);
+    ed25519::ed25519_verify(signature, &enclave.pk, &message)
+}
+
+// === Reads ===
+
+public fun pk(enclave: &Enclave): &vector<u8> { &enclave.pk }
+
+public fun config_version(enclave: &Enclave): u64 { enclave.config_version }
+
+public fun owner(enclave: &Enclave): address { enclave.owner }
+
+/// True iff the enclave was registered under the config's current PCRs.
+public fun is_current(enclave: &Enclave, config: &EnclaveConfig): bool {
+    enclave.config_version == config.version
+}
+
+public fun config_name(config: &EnclaveConfig): String { config.name }
+
+public fun config_version_of(config: &EnclaveConfig): u64 { config.version }
+
+public fun config_pcrs(config: &EnclaveConfig): (vector<u8>, vector<u8>, vector<u8>) {
+    (config.pcr0, config.pcr1, config.pcr2)
+}
+
+// === Test helpers ===
+
+/// Shares an `Enclave` with a known raw Ed25519 public key (no attestation), for unit tests.
+#[test_only]
+public fun create_enclave_for_testing(
+    pk: vector<u8>,
+    config_version: u64,
+    ctx: &mut TxContext,
+): ID {
+    let enclave = Enclave { id: object::new(ctx), pk, config_version, owner: ctx.sender() };
+    let enclave_id = object::id(&enclave);
+    transfer::share_object(enclave);
+    enclave_id
+}
+
+/// The exact bytes `verify_signature` checks the signature against.
+#[test_only]
+public fun intent_message_bytes<P: drop>(intent: u8, timestamp_ms: u64, payload: P): vector<u8> {
+    let intent_message = IntentMessage { intent, timestamp_ms, data: payload };
+    bcs::to_bytes(&intent_message)
+}

@@ -1,0 +1,281 @@
+#[test_only]
+module k3s_daas::slash_tests;
+
+use k3s_daas::enclave::{Self, Enclave};
+use k3s_daas::k8s_gateway::{Self, Gateway, SealToken};
+use k3s_daas::staking::{Self, StakingPool};
+use sui::coin::{Self, Coin};
+use sui::sui::SUI;
+use sui::test_scenario::{Self as ts, Scenario};
+
+const ADMIN: address = @0xAD;
+const MASTER: address = @0x3A57E2;
+/// The slashed node. As BCS: 30 zero bytes then 0x0b 0x0b.
+const NODE_ADDR: address = @0xB0B;
+
+const NODE: u8 = 1;
+const ACTIVE: u8 = 0;
+const SLASHED: u8 = 2;
+
+// Test vectors, made offline with contracts/scripts/gen_test_vectors.py (Python `cryptography`):
+//   seed = sha256(b"k3s-daas test enclave key")
+//        = 4cd9c59825bc57baf0a0e07d811146e74fdc407c4369754369e7269a9af396cd
+//   sk = Ed25519PrivateKey.from_private_bytes(seed); pk = raw public key
+//   msg  = u8 intent (1) | u64 LE timestamp_ms | 32-byte node address
+//          | ULEB128(len(reason)) reason | u64 LE epoch
+//   SIG_EPOCH_n = sk.sign(msg with epoch n)
+const ENCLAVE_PK: vector<u8> = x"01587362fbad6081caa0b4be42f01a5b8c6fda02cf8fbd16e3b4445876132371";
+const TIMESTAMP_MS: u64 = 1_700_000_000_000;
+const REASON: vector<u8> = b"missed heartbeats";
+// msg_e0 = 01 | 0068e5cf8b010000 | 00 x 30 ++ 0b0b | 11 | 6d697373656420686561727462656174 73 | 0000000000000000
+const SIG_EPOCH_0: vector<u8> =
+    x"069e094afdbd1e072499d02ea09522be85ca1ffec87dac00b9a57e77a76a0745c5982682176eda7d7792f149c027adb98580148e712f34e79bc9819a640ec204";
+// msg_e1 = the same with epoch bytes 0100000000000000
+const SIG_EPOCH_1: vector<u8> =
+    x"4c91d3aeffe57781249f5ada54dabe23a6bae874fb0c1ffabe7d1da2bf57db7a2a3bb87d1a267696b2cf6fd4fad8b798606389914da5b650a48a625d63989a05";
+/// Some other Ed25519 key (the Nautilus weather example enclave's).
+const OTHER_PK: vector<u8> = x"e8e62201dbe293b703c759f653107acbc2c911fa1d2e66f2c747bec95971a2af";
+
+// === Helpers ===
+
+fun setup_with_enclave_pk(pk: vector<u8>): Scenario {
+    let mut scenario = ts::begin(ADMIN);
+    staking::init_for_testing(scenario.ctx());
+    k8s_gateway::init_for_testing(scenario.ctx());
+    scenario.next_tx(MASTER);
+    enclave::create_enclave_for_testing(pk, 0, scenario.ctx());
+    scenario
+}
+
+fun setup(): Scenario { setup_with_enclave_pk(ENCLAVE_PK) }
+
+fun stake_as(scenario: &mut Scenario, who: address, amount: u64, role: u8, node_id: vector<u8>) {
+    scenario.next_tx(who);
+    let mut pool = scenario.take_shared<StakingPool>();
+    let payment = coin::mint_for_testing<SUI>(amount, scenario.ctx());
+    staking::stake(&mut pool, payment, role, node_id.to_string(), scenario.ctx());
+    ts::return_shared(pool);
+}
+
+fun issue_as(scenario: &mut Scenario, who: address) {
+    scenario.next_tx(who);
+    let mut gateway = scenario.take_shared<Gateway>();
+    let pool = scenario.take_shared<StakingPool>();
+    k8s_gateway::issue_seal_token(&mut gateway, &pool, scenario.ctx());
+    ts::return_shared(pool);
+    ts::return_shared(gateway);
+}
+
+fun token_is_valid(scenario: &mut Scenario, owner: address): bool {
+    scenario.next_tx(owner);
+    let token = scenario.take_from_sender<SealToken>();
+    let pool = scenario.take_shared<StakingPool>();
+    let valid = k8s_gateway::is_valid(&token, &pool, scenario.ctx());
+    ts::return_shared(pool);
+    scenario.return_to_sender(token);
+    valid
+}
+
+/// MASTER submits a slashing report in a new transaction (epoch unchanged).
+fun slash_with(scenario: &mut Scenario, node: address, reason: vector<u8>, signature: vector<u8>) {
+    scenario.next_tx(MASTER);
+    let mut pool = scenario.take_shared<StakingPool>();
+    let enclave = scenario.take_shared<Enclave>();
+    staking::slash(
+        &mut pool,
+        &enclave,
+        node,
+        reason.to_string(),
+        TIMESTAMP_MS,
+        signature,
+        scenario.ctx(),
+    );
+    ts::return_shared(enclave);
+    ts::return_shared(pool);
+}
+
+fun stake_node_10k(scenario: &mut Scenario) {
+    stake_as(scenario, NODE_ADDR, 10_000, NODE, b"worker-1");
+}
+
+// === slash ===
+
+#[test]
+fun slash_takes_slash_bps_and_revokes_tokens() {
+    let mut scenario = setup();
+    stake_node_10k(&mut scenario);
+    issue_as(&mut scenario, NODE_ADDR);
+    assert!(token_is_valid(&mut scenario, NODE_ADDR));
+
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+
+    scenario.next_tx(ADMIN);
+    let pool = scenario.take_shared<StakingPool>();
+    assert!(pool.stake_amount(NODE_ADDR) == 9_000); // 10% of 10_000 taken
+    assert!(pool.stake_slashed_total(NODE_ADDR) == 1_000);
+    assert!(pool.stake_status(NODE_ADDR) == SLASHED);
+    assert!(!pool.is_active(NODE_ADDR));
+    assert!(pool.stake_unlock_epoch(NODE_ADDR) == 2); // epoch 0 + lockup 2
+    assert!(pool.stake_generation(NODE_ADDR) == 1);
+    assert!(pool.total_staked() == 9_000);
+    assert!(pool.slashed_balance() == 1_000);
+    ts::return_shared(pool);
+
+    assert!(!token_is_valid(&mut scenario, NODE_ADDR));
+    scenario.end();
+}
+
+#[test, expected_failure(abort_code = staking::EBadReport)]
+fun slash_with_tampered_reason_aborts() {
+    let mut scenario = setup();
+    stake_node_10k(&mut scenario);
+    slash_with(&mut scenario, NODE_ADDR, b"missed heartbeat", SIG_EPOCH_0);
+    scenario.end();
+}
+
+#[test, expected_failure(abort_code = staking::EBadReport)]
+fun slash_with_report_for_other_epoch_aborts() {
+    let mut scenario = setup();
+    stake_node_10k(&mut scenario);
+    // Signed for epoch 1, submitted in epoch 0.
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_1);
+    scenario.end();
+}
+
+#[test, expected_failure(abort_code = staking::EBadReport)]
+fun slash_for_other_node_aborts() {
+    let mut scenario = setup();
+    stake_node_10k(&mut scenario);
+    stake_as(&mut scenario, @0xC0FFEE, 10_000, NODE, b"worker-2");
+    slash_with(&mut scenario, @0xC0FFEE, REASON, SIG_EPOCH_0);
+    scenario.end();
+}
+
+#[test, expected_failure(abort_code = staking::EBadReport)]
+fun slash_with_other_enclave_key_aborts() {
+    let mut scenario = setup_with_enclave_pk(OTHER_PK);
+    stake_node_10k(&mut scenario);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+    scenario.end();
+}
+
+#[test, expected_failure(abort_code = staking::EBadReport)]
+fun slash_with_malformed_signature_aborts() {
+    let mut scenario = setup();
+    stake_node_10k(&mut scenario);
+    slash_with(&mut scenario, NODE_ADDR, REASON, x"00");
+    scenario.end();
+}
+
+#[test, expected_failure(abort_code = staking::ENoStake)]
+fun slash_without_stake_aborts() {
+    let mut scenario = setup();
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+    scenario.end();
+}
+
+#[test, expected_failure(abort_code = staking::EAlreadySlashed)]
+fun slash_twice_in_one_epoch_aborts() {
+    let mut scenario = setup();
+    stake_node_10k(&mut scenario);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+    scenario.end();
+}
+
+#[test]
+fun slash_again_in_a_later_epoch() {
+    let mut scenario = setup();
+    stake_node_10k(&mut scenario);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+    scenario.next_epoch(MASTER); // epoch 1
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_1);
+
+    scenario.next_tx(ADMIN);
+    let pool = scenario.take_shared<StakingPool>();
+    assert!(pool.stake_amount(NODE_ADDR) == 8_100);
+    assert!(pool.stake_slashed_total(NODE_ADDR) == 1_900);
+    assert!(pool.stake_unlock_epoch(NODE_ADDR) == 3);
+    assert!(pool.total_staked() == 8_100);
+    assert!(pool.slashed_balance() == 1_900);
+    ts::return_shared(pool);
+    scenario.end();
+}
+
+#[test]
+fun slash_unbonding_stake() {
+    let mut scenario = setup();
+    stake_node_10k(&mut scenario);
+    scenario.next_tx(NODE_ADDR);
+    let mut pool = scenario.take_shared<StakingPool>();
+    staking::request_unstake(&mut pool, scenario.ctx());
+    ts::return_shared(pool);
+
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+
+    scenario.next_tx(ADMIN);
+    let pool = scenario.take_shared<StakingPool>();
+    assert!(pool.stake_status(NODE_ADDR) == SLASHED);
+    assert!(pool.stake_amount(NODE_ADDR) == 9_000);
+    ts::return_shared(pool);
+    scenario.end();
+}
+
+// === after a slash: lockup, withdraw, re-stake ===
+
+#[test, expected_failure(abort_code = staking::ELocked)]
+fun withdraw_slashed_before_unlock_aborts() {
+    let mut scenario = setup();
+    stake_node_10k(&mut scenario);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0); // unlock_epoch 2
+    scenario.next_epoch(NODE_ADDR); // epoch 1
+    let mut pool = scenario.take_shared<StakingPool>();
+    staking::withdraw(&mut pool, scenario.ctx());
+    ts::return_shared(pool);
+    scenario.end();
+}
+
+#[test]
+fun withdraw_slashed_remainder_after_unlock() {
+    let mut scenario = setup();
+    stake_node_10k(&mut scenario);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0); // unlock_epoch 2
+    scenario.next_epoch(NODE_ADDR); // epoch 1
+    scenario.next_epoch(NODE_ADDR); // epoch 2
+    let mut pool = scenario.take_shared<StakingPool>();
+    staking::withdraw(&mut pool, scenario.ctx());
+    ts::return_shared(pool);
+
+    scenario.next_tx(NODE_ADDR);
+    let payout = scenario.take_from_sender<Coin<SUI>>();
+    assert!(payout.value() == 9_000);
+    payout.burn_for_testing();
+    let pool = scenario.take_shared<StakingPool>();
+    assert!(pool.stake_status(NODE_ADDR) == 255);
+    assert!(pool.total_staked() == 0);
+    assert!(pool.slashed_balance() == 1_000);
+    ts::return_shared(pool);
+    scenario.end();
+}
+
+#[test]
+fun restake_after_slash_bumps_generation() {
+    let mut scenario = setup();
+    stake_node_10k(&mut scenario);
+    issue_as(&mut scenario, NODE_ADDR);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+    // 9_000 left >= node minimum, so a zero top-up re-activates the record.
+    stake_as(&mut scenario, NODE_ADDR, 0, NODE, b"worker-1");
+
+    scenario.next_tx(ADMIN);
+    let pool = scenario.take_shared<StakingPool>();
+    assert!(pool.stake_status(NODE_ADDR) == ACTIVE);
+    assert!(pool.stake_generation(NODE_ADDR) == 2);
+    assert!(pool.stake_unlock_epoch(NODE_ADDR) == 0);
+    assert!(pool.stake_amount(NODE_ADDR) == 9_000);
+    ts::return_shared(pool);
+
+    // The token issued for generation 1 stays revoked.
+    assert!(!token_is_valid(&mut scenario, NODE_ADDR));
+    scenario.end();
+}

@@ -1,0 +1,1024 @@
+//! The k3s_daas Move package (contracts/SPEC.md) as a pure Rust state machine.
+//!
+//! Every entry function takes the objects it operates on plus a [`TxContext`] (sender, epoch,
+//! fresh object ids) and either succeeds, leaving its side effects (events, new objects,
+//! transfers, deletions) in the context, or aborts with a [`ContractError`] carrying the Move
+//! module and abort code. A caller that gets an error must discard every object it passed in
+//! mutably (the embedded ledger works on copies), exactly like a Move abort reverts the
+//! transaction.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sui_crypto::ed25519::Ed25519VerifyingKey;
+use sui_crypto::Verifier;
+use sui_sdk_types::{Address, Digest, Ed25519PublicKey, Ed25519Signature};
+
+/// Object ids share the 32-byte address space.
+pub type ObjectId = Address;
+
+pub const MODULE_STAKING: &str = "staking";
+pub const MODULE_GATEWAY: &str = "k8s_gateway";
+pub const MODULE_ENCLAVE: &str = "enclave";
+/// The Sui framework module whose native aborts when a Nitro attestation document is invalid.
+pub const MODULE_NITRO: &str = "nitro_attestation";
+
+pub const ROLE_USER: u8 = 0;
+pub const ROLE_NODE: u8 = 1;
+pub const ROLE_ADMIN: u8 = 2;
+
+pub const STATUS_ACTIVE: u8 = 0;
+pub const STATUS_UNBONDING: u8 = 1;
+pub const STATUS_SLASHED: u8 = 2;
+/// `stake_status` / `stake_role` of an address without a record.
+pub const STATUS_NONE: u8 = 255;
+
+pub const DEFAULT_MIN_USER_STAKE: u64 = 100;
+pub const DEFAULT_MIN_NODE_STAKE: u64 = 1000;
+pub const DEFAULT_MIN_ADMIN_STAKE: u64 = 10000;
+pub const DEFAULT_LOCKUP_EPOCHS: u64 = 2;
+pub const DEFAULT_SLASH_BPS: u64 = 1000;
+pub const DEFAULT_TOKEN_TTL_EPOCHS: u64 = 30;
+pub const BPS_DENOMINATOR: u64 = 10_000;
+
+/// Intent scope of a slashing report signed by the master's enclave.
+pub const SLASH_INTENT: u8 = 1;
+
+pub const PERMISSION_USER: &str = "namespace:own";
+pub const PERMISSION_NODE: &str = "node:self";
+pub const PERMISSION_ADMIN: &str = "cluster-admin";
+
+/// A Move abort (or arithmetic error) of one of the package's functions.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum ContractError {
+    // staking
+    #[error("staking::EInsufficientStake (1): payment below the minimum stake for the role")]
+    InsufficientStake,
+    #[error("staking::EInvalidRole (2): role must be 0 (user), 1 (node) or 2 (admin)")]
+    InvalidRole,
+    #[error("staking::EMissingNodeId (3): a node stake needs a node id")]
+    MissingNodeId,
+    #[error("staking::ERoleMismatch (4): top-up with a different role or node id")]
+    RoleMismatch,
+    #[error("staking::ENoStake (5): no stake record for the address")]
+    NoStake,
+    #[error("staking::ENotActive (6): stake is not active")]
+    NotActive,
+    #[error("staking::EStillActive (7): request unstake before withdrawing")]
+    StillActive,
+    #[error("staking::ELocked (8): stake is still locked")]
+    Locked,
+    #[error("staking::EInvalidConfig (9): need min_user <= min_node <= min_admin and slash_bps <= 10000")]
+    InvalidConfig,
+    #[error(
+        "staking::EBadReport (10): slashing report not signed by a current registered enclave"
+    )]
+    BadReport,
+    #[error("staking::EAlreadySlashed (11): already slashed in this epoch")]
+    AlreadySlashed,
+    // k8s_gateway
+    #[error("k8s_gateway::ENoActiveStake (101): sender has no active stake")]
+    NoActiveStake,
+    #[error("k8s_gateway::ENotOwner (102): only the token owner may revoke it")]
+    NotOwner,
+    #[error("k8s_gateway::EInvalidTtl (103): token ttl must be positive")]
+    InvalidTtl,
+    // enclave
+    #[error("enclave::EInvalidPCRs (201): attested PCRs differ from the enclave config")]
+    InvalidPcrs,
+    #[error("enclave::EInvalidPK (202): attestation carries no 32-byte Ed25519 public key")]
+    InvalidPk,
+    // sui::nitro_attestation natives
+    #[error(
+        "nitro_attestation::ENotSupported (0): no attestation verifier configured in this ledger"
+    )]
+    AttestationUnsupported,
+    #[error("nitro_attestation::EVerifyError (2): {0}")]
+    AttestationInvalid(String),
+    /// Integer overflow/underflow (Move `ArithmeticError`, not an abort code).
+    #[error("{module}: arithmetic error")]
+    Arithmetic { module: String },
+}
+
+impl ContractError {
+    /// The Move module that aborted.
+    pub fn module(&self) -> &str {
+        use ContractError::*;
+        match self {
+            InsufficientStake | InvalidRole | MissingNodeId | RoleMismatch | NoStake
+            | NotActive | StillActive | Locked | InvalidConfig | BadReport | AlreadySlashed => {
+                MODULE_STAKING
+            }
+            NoActiveStake | NotOwner | InvalidTtl => MODULE_GATEWAY,
+            InvalidPcrs | InvalidPk => MODULE_ENCLAVE,
+            AttestationUnsupported | AttestationInvalid(_) => MODULE_NITRO,
+            Arithmetic { module } => module,
+        }
+    }
+
+    /// The Move abort code; `None` for an arithmetic error.
+    pub fn code(&self) -> Option<u64> {
+        use ContractError::*;
+        Some(match self {
+            InsufficientStake => 1,
+            InvalidRole => 2,
+            MissingNodeId => 3,
+            RoleMismatch => 4,
+            NoStake => 5,
+            NotActive => 6,
+            StillActive => 7,
+            Locked => 8,
+            InvalidConfig => 9,
+            BadReport => 10,
+            AlreadySlashed => 11,
+            NoActiveStake => 101,
+            NotOwner => 102,
+            InvalidTtl => 103,
+            InvalidPcrs => 201,
+            InvalidPk => 202,
+            AttestationUnsupported => 0,
+            AttestationInvalid(_) => 2,
+            Arithmetic { .. } => return None,
+        })
+    }
+
+    /// The Move constant name of the abort code (`EInsufficientStake`, ...).
+    pub fn name(&self) -> &'static str {
+        use ContractError::*;
+        match self {
+            InsufficientStake => "EInsufficientStake",
+            InvalidRole => "EInvalidRole",
+            MissingNodeId => "EMissingNodeId",
+            RoleMismatch => "ERoleMismatch",
+            NoStake => "ENoStake",
+            NotActive => "ENotActive",
+            StillActive => "EStillActive",
+            Locked => "ELocked",
+            InvalidConfig => "EInvalidConfig",
+            BadReport => "EBadReport",
+            AlreadySlashed => "EAlreadySlashed",
+            NoActiveStake => "ENoActiveStake",
+            NotOwner => "ENotOwner",
+            InvalidTtl => "EInvalidTtl",
+            InvalidPcrs => "EInvalidPCRs",
+            InvalidPk => "EInvalidPK",
+            AttestationUnsupported => "ENotSupported",
+            AttestationInvalid(_) => "EVerifyError",
+            Arithmetic { .. } => "ArithmeticError",
+        }
+    }
+}
+
+fn arith(module: &str) -> ContractError {
+    ContractError::Arithmetic {
+        module: module.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Objects
+
+/// `sui::coin::Coin<SUI>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coin {
+    pub id: ObjectId,
+    pub value: u64,
+}
+
+/// `staking::AdminCap`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminCap {
+    pub id: ObjectId,
+}
+
+/// `staking::StakeRecord`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StakeRecord {
+    pub staker: Address,
+    pub role: u8,
+    pub node_id: String,
+    pub amount: u64,
+    pub staked_epoch: u64,
+    pub status: u8,
+    pub unlock_epoch: u64,
+    pub generation: u64,
+    pub slashed_total: u64,
+}
+
+impl StakeRecord {
+    pub fn is_active(&self) -> bool {
+        self.status == STATUS_ACTIVE
+    }
+}
+
+/// `staking::StakingPool`. `staked` and `slashed` are the values of the pool's `Balance<SUI>`s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StakingPool {
+    pub id: ObjectId,
+    pub min_user_stake: u64,
+    pub min_node_stake: u64,
+    pub min_admin_stake: u64,
+    pub lockup_epochs: u64,
+    pub slash_bps: u64,
+    pub total_staked: u64,
+    pub staked: u64,
+    pub slashed: u64,
+    pub stakes: BTreeMap<Address, StakeRecord>,
+}
+
+/// `k8s_gateway::Gateway`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gateway {
+    pub id: ObjectId,
+    pub master_endpoint: String,
+    pub token_ttl_epochs: u64,
+    pub tokens_issued: u64,
+}
+
+/// `k8s_gateway::SealToken`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealToken {
+    pub id: ObjectId,
+    pub owner: Address,
+    pub role: u8,
+    pub node_id: String,
+    pub permissions: Vec<String>,
+    pub stake_generation: u64,
+    pub issued_epoch: u64,
+    pub expiry_epoch: u64,
+    pub master_endpoint: String,
+}
+
+/// `enclave::EnclaveConfig`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnclaveConfig {
+    pub id: ObjectId,
+    pub name: String,
+    pub pcr0: Vec<u8>,
+    pub pcr1: Vec<u8>,
+    pub pcr2: Vec<u8>,
+    pub version: u64,
+}
+
+/// `enclave::Enclave`.
+///
+/// `config_id` is not among the SPEC fields: `slash` must refuse a stale enclave
+/// (config.version != enclave.config_version) but receives no `EnclaveConfig`, so the port
+/// remembers which config the enclave was registered against (see the report on SPEC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enclave {
+    pub id: ObjectId,
+    pub pk: Vec<u8>,
+    pub config_version: u64,
+    pub owner: Address,
+    pub config_id: ObjectId,
+}
+
+/// What an attestation verifier extracts from a valid Nitro attestation document.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AttestedEnclave {
+    pub pcr0: Vec<u8>,
+    pub pcr1: Vec<u8>,
+    pub pcr2: Vec<u8>,
+    /// The document's `public_key` field (empty when absent).
+    pub public_key: Vec<u8>,
+}
+
+/// Native verification of a Nitro attestation document (COSE_Sign1/ES384, certificate chain to a
+/// pinned root) at the ledger's clock. Injected into the embedded ledger.
+pub trait AttestationVerifier: Send + Sync {
+    fn verify(&self, document: &[u8], now_ms: u64) -> Result<AttestedEnclave, String>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    Staked {
+        staker: Address,
+        role: u8,
+        node_id: String,
+        amount: u64,
+        total: u64,
+        generation: u64,
+    },
+    UnstakeRequested {
+        staker: Address,
+        unlock_epoch: u64,
+    },
+    Withdrawn {
+        staker: Address,
+        amount: u64,
+    },
+    Slashed {
+        staker: Address,
+        penalty: u64,
+        remaining: u64,
+        reason: String,
+        epoch: u64,
+    },
+    SealTokenIssued {
+        token_id: ObjectId,
+        owner: Address,
+        role: u8,
+        node_id: String,
+        expiry_epoch: u64,
+    },
+    SealTokenRevoked {
+        token_id: ObjectId,
+        owner: Address,
+    },
+    EnclaveRegistered {
+        enclave_id: ObjectId,
+        pk: Vec<u8>,
+        config_version: u64,
+    },
+}
+
+impl Event {
+    /// Module that defines the event struct.
+    pub fn module(&self) -> &'static str {
+        match self {
+            Event::Staked { .. }
+            | Event::UnstakeRequested { .. }
+            | Event::Withdrawn { .. }
+            | Event::Slashed { .. } => MODULE_STAKING,
+            Event::SealTokenIssued { .. } | Event::SealTokenRevoked { .. } => MODULE_GATEWAY,
+            Event::EnclaveRegistered { .. } => MODULE_ENCLAVE,
+        }
+    }
+
+    /// Move struct name of the event.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Staked { .. } => "Staked",
+            Event::UnstakeRequested { .. } => "UnstakeRequested",
+            Event::Withdrawn { .. } => "Withdrawn",
+            Event::Slashed { .. } => "Slashed",
+            Event::SealTokenIssued { .. } => "SealTokenIssued",
+            Event::SealTokenRevoked { .. } => "SealTokenRevoked",
+            Event::EnclaveRegistered { .. } => "EnclaveRegistered",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transaction context
+
+/// An object produced by a function, with where it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewObject {
+    /// `transfer::transfer` / `public_transfer` to an address.
+    Transferred {
+        object: ContractObject,
+        recipient: Address,
+    },
+    /// `transfer::share_object`.
+    Shared(ContractObject),
+}
+
+/// Objects created by the package (plus the SUI coin it pays out).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ContractObject {
+    Coin(Coin),
+    AdminCap(AdminCap),
+    StakingPool(StakingPool),
+    Gateway(Gateway),
+    SealToken(SealToken),
+    EnclaveConfig(EnclaveConfig),
+    Enclave(Enclave),
+}
+
+impl ContractObject {
+    pub fn id(&self) -> ObjectId {
+        match self {
+            ContractObject::Coin(o) => o.id,
+            ContractObject::AdminCap(o) => o.id,
+            ContractObject::StakingPool(o) => o.id,
+            ContractObject::Gateway(o) => o.id,
+            ContractObject::SealToken(o) => o.id,
+            ContractObject::EnclaveConfig(o) => o.id,
+            ContractObject::Enclave(o) => o.id,
+        }
+    }
+}
+
+/// `sui::tx_context::TxContext` plus the side effects recorded by the functions.
+#[derive(Debug, Clone)]
+pub struct TxContext {
+    pub sender: Address,
+    pub epoch: u64,
+    /// Wall-clock time of the ledger (for attestation validity), ms since the Unix epoch.
+    pub now_ms: u64,
+    pub digest: Digest,
+    ids_created: u64,
+    pub events: Vec<Event>,
+    pub new_objects: Vec<NewObject>,
+    /// Ids of objects the functions destroyed (`object::delete`, `coin::put`).
+    pub deleted: Vec<ObjectId>,
+}
+
+impl TxContext {
+    pub fn new(sender: Address, epoch: u64, now_ms: u64, digest: Digest) -> Self {
+        TxContext {
+            sender,
+            epoch,
+            now_ms,
+            digest,
+            ids_created: 0,
+            events: Vec::new(),
+            new_objects: Vec::new(),
+            deleted: Vec::new(),
+        }
+    }
+
+    /// `object::new`: ids derived from the transaction digest and a creation counter.
+    pub fn fresh_id(&mut self) -> ObjectId {
+        let mut h = sui_sdk_types::hash::Hasher::new();
+        h.update([0xf1u8]);
+        h.update(self.digest.inner());
+        h.update(self.ids_created.to_le_bytes());
+        self.ids_created += 1;
+        Address::new(h.finalize().into_inner())
+    }
+
+    pub fn ids_created(&self) -> u64 {
+        self.ids_created
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.events.push(event);
+    }
+
+    fn transfer(&mut self, object: ContractObject, recipient: Address) {
+        self.new_objects
+            .push(NewObject::Transferred { object, recipient });
+    }
+
+    fn share(&mut self, object: ContractObject) {
+        self.new_objects.push(NewObject::Shared(object));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// staking
+
+/// `staking::init`: the AdminCap (to the publisher) and the shared pool with default config.
+pub fn staking_init(ctx: &mut TxContext) -> (AdminCap, StakingPool) {
+    let cap = AdminCap { id: ctx.fresh_id() };
+    let pool = StakingPool {
+        id: ctx.fresh_id(),
+        min_user_stake: DEFAULT_MIN_USER_STAKE,
+        min_node_stake: DEFAULT_MIN_NODE_STAKE,
+        min_admin_stake: DEFAULT_MIN_ADMIN_STAKE,
+        lockup_epochs: DEFAULT_LOCKUP_EPOCHS,
+        slash_bps: DEFAULT_SLASH_BPS,
+        total_staked: 0,
+        staked: 0,
+        slashed: 0,
+        stakes: BTreeMap::new(),
+    };
+    (cap, pool)
+}
+
+/// `staking::min_stake` (aborts with `EInvalidRole` for an unknown role).
+pub fn min_stake(pool: &StakingPool, role: u8) -> Result<u64, ContractError> {
+    match role {
+        ROLE_USER => Ok(pool.min_user_stake),
+        ROLE_NODE => Ok(pool.min_node_stake),
+        ROLE_ADMIN => Ok(pool.min_admin_stake),
+        _ => Err(ContractError::InvalidRole),
+    }
+}
+
+/// `staking::stake`. Consumes `payment` (its id is recorded as deleted).
+pub fn stake(
+    pool: &mut StakingPool,
+    payment: Coin,
+    role: u8,
+    node_id: String,
+    ctx: &mut TxContext,
+) -> Result<(), ContractError> {
+    let minimum = min_stake(pool, role)?;
+    if role == ROLE_NODE && node_id.is_empty() {
+        return Err(ContractError::MissingNodeId);
+    }
+    let value = payment.value;
+    let staker = ctx.sender;
+    let epoch = ctx.epoch;
+    let new_total_staked = pool
+        .total_staked
+        .checked_add(value)
+        .ok_or_else(|| arith(MODULE_STAKING))?;
+    let new_staked = pool
+        .staked
+        .checked_add(value)
+        .ok_or_else(|| arith(MODULE_STAKING))?;
+    let record = match pool.stakes.get(&staker) {
+        None => {
+            if value < minimum {
+                return Err(ContractError::InsufficientStake);
+            }
+            StakeRecord {
+                staker,
+                role,
+                node_id,
+                amount: value,
+                staked_epoch: epoch,
+                status: STATUS_ACTIVE,
+                unlock_epoch: 0,
+                generation: 1,
+                slashed_total: 0,
+            }
+        }
+        Some(existing) if existing.status == STATUS_ACTIVE => {
+            if existing.role != role || (role == ROLE_NODE && existing.node_id != node_id) {
+                return Err(ContractError::RoleMismatch);
+            }
+            let amount = existing
+                .amount
+                .checked_add(value)
+                .ok_or_else(|| arith(MODULE_STAKING))?;
+            if amount < minimum {
+                return Err(ContractError::InsufficientStake);
+            }
+            StakeRecord {
+                amount,
+                ..existing.clone()
+            }
+        }
+        Some(existing) => {
+            let amount = existing
+                .amount
+                .checked_add(value)
+                .ok_or_else(|| arith(MODULE_STAKING))?;
+            if amount < minimum {
+                return Err(ContractError::InsufficientStake);
+            }
+            let generation = existing
+                .generation
+                .checked_add(1)
+                .ok_or_else(|| arith(MODULE_STAKING))?;
+            StakeRecord {
+                staker,
+                role,
+                node_id,
+                amount,
+                staked_epoch: epoch,
+                status: STATUS_ACTIVE,
+                unlock_epoch: 0,
+                generation,
+                slashed_total: existing.slashed_total,
+            }
+        }
+    };
+    pool.total_staked = new_total_staked;
+    pool.staked = new_staked;
+    ctx.deleted.push(payment.id);
+    ctx.emit(Event::Staked {
+        staker,
+        role: record.role,
+        node_id: record.node_id.clone(),
+        amount: value,
+        total: record.amount,
+        generation: record.generation,
+    });
+    pool.stakes.insert(staker, record);
+    Ok(())
+}
+
+/// `staking::request_unstake`.
+pub fn request_unstake(pool: &mut StakingPool, ctx: &mut TxContext) -> Result<(), ContractError> {
+    let lockup = pool.lockup_epochs;
+    let record = pool
+        .stakes
+        .get_mut(&ctx.sender)
+        .ok_or(ContractError::NoStake)?;
+    if record.status != STATUS_ACTIVE {
+        return Err(ContractError::NotActive);
+    }
+    let unlock_epoch = ctx
+        .epoch
+        .checked_add(lockup)
+        .ok_or_else(|| arith(MODULE_STAKING))?;
+    record.status = STATUS_UNBONDING;
+    record.unlock_epoch = unlock_epoch;
+    let staker = ctx.sender;
+    ctx.emit(Event::UnstakeRequested {
+        staker,
+        unlock_epoch,
+    });
+    Ok(())
+}
+
+/// `staking::withdraw`: removes the record and pays the remaining amount out as a new coin.
+pub fn withdraw(pool: &mut StakingPool, ctx: &mut TxContext) -> Result<(), ContractError> {
+    let staker = ctx.sender;
+    let record = pool.stakes.get(&staker).ok_or(ContractError::NoStake)?;
+    if record.status == STATUS_ACTIVE {
+        return Err(ContractError::StillActive);
+    }
+    if ctx.epoch < record.unlock_epoch {
+        return Err(ContractError::Locked);
+    }
+    let amount = record.amount;
+    let total_staked = pool
+        .total_staked
+        .checked_sub(amount)
+        .ok_or_else(|| arith(MODULE_STAKING))?;
+    let staked = pool
+        .staked
+        .checked_sub(amount)
+        .ok_or_else(|| arith(MODULE_STAKING))?;
+    pool.stakes.remove(&staker);
+    pool.total_staked = total_staked;
+    pool.staked = staked;
+    let coin = Coin {
+        id: ctx.fresh_id(),
+        value: amount,
+    };
+    ctx.transfer(ContractObject::Coin(coin), staker);
+    ctx.emit(Event::Withdrawn { staker, amount });
+    Ok(())
+}
+
+/// `staking::set_config`.
+#[allow(clippy::too_many_arguments)]
+pub fn set_config(
+    _cap: &AdminCap,
+    pool: &mut StakingPool,
+    min_user: u64,
+    min_node: u64,
+    min_admin: u64,
+    lockup_epochs: u64,
+    slash_bps: u64,
+) -> Result<(), ContractError> {
+    if !(min_user <= min_node && min_node <= min_admin && slash_bps <= BPS_DENOMINATOR) {
+        return Err(ContractError::InvalidConfig);
+    }
+    pool.min_user_stake = min_user;
+    pool.min_node_stake = min_node;
+    pool.min_admin_stake = min_admin;
+    pool.lockup_epochs = lockup_epochs;
+    pool.slash_bps = slash_bps;
+    Ok(())
+}
+
+/// `SlashReport { node, reason, epoch }` signed by the enclave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlashReport {
+    pub node: Address,
+    pub reason: String,
+    pub epoch: u64,
+}
+
+/// Nautilus `IntentMessage<T> { intent: u8, timestamp_ms: u64, data: T }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntentMessage<T> {
+    pub intent: u8,
+    pub timestamp_ms: u64,
+    pub data: T,
+}
+
+/// The bytes an enclave signs for a slashing report.
+pub fn slash_report_message(node: Address, reason: &str, timestamp_ms: u64, epoch: u64) -> Vec<u8> {
+    let msg = IntentMessage {
+        intent: SLASH_INTENT,
+        timestamp_ms,
+        data: SlashReport {
+            node,
+            reason: reason.to_string(),
+            epoch,
+        },
+    };
+    // BCS of plain structs of primitives and strings cannot fail.
+    bcs::to_bytes(&msg).unwrap_or_default()
+}
+
+/// `staking::slash`. `config` is the enclave's `EnclaveConfig` (looked up by the ledger through
+/// `enclave.config_id`); a missing or newer config makes the enclave stale (`EBadReport`).
+#[allow(clippy::too_many_arguments)]
+pub fn slash(
+    pool: &mut StakingPool,
+    enclave: &Enclave,
+    config: Option<&EnclaveConfig>,
+    node: Address,
+    reason: String,
+    timestamp_ms: u64,
+    signature: &[u8],
+    ctx: &mut TxContext,
+) -> Result<(), ContractError> {
+    let current =
+        config.is_some_and(|c| c.id == enclave.config_id && c.version == enclave.config_version);
+    if !current {
+        return Err(ContractError::BadReport);
+    }
+    let report = SlashReport {
+        node,
+        reason: reason.clone(),
+        epoch: ctx.epoch,
+    };
+    if !verify_signature(enclave, SLASH_INTENT, timestamp_ms, &report, signature) {
+        return Err(ContractError::BadReport);
+    }
+    let lockup = pool.lockup_epochs;
+    let slash_bps = pool.slash_bps;
+    let record = pool.stakes.get(&node).ok_or(ContractError::NoStake)?;
+    // The record has no "slashed epoch" field; slashing sets unlock_epoch = epoch + lockup_epochs,
+    // so a record slashed in this epoch is recognised by that unlock epoch.
+    if record.status == STATUS_SLASHED && Some(record.unlock_epoch) == ctx.epoch.checked_add(lockup)
+    {
+        return Err(ContractError::AlreadySlashed);
+    }
+    let penalty = ((record.amount as u128 * slash_bps as u128) / BPS_DENOMINATOR as u128) as u64;
+    let unlock_epoch = ctx
+        .epoch
+        .checked_add(lockup)
+        .ok_or_else(|| arith(MODULE_STAKING))?;
+    let remaining = record.amount - penalty;
+    let slashed_total = record
+        .slashed_total
+        .checked_add(penalty)
+        .ok_or_else(|| arith(MODULE_STAKING))?;
+    let total_staked = pool
+        .total_staked
+        .checked_sub(penalty)
+        .ok_or_else(|| arith(MODULE_STAKING))?;
+    let staked = pool
+        .staked
+        .checked_sub(penalty)
+        .ok_or_else(|| arith(MODULE_STAKING))?;
+    let slashed = pool
+        .slashed
+        .checked_add(penalty)
+        .ok_or_else(|| arith(MODULE_STAKING))?;
+    pool.total_staked = total_staked;
+    pool.staked = staked;
+    pool.slashed = slashed;
+    if let Some(record) = pool.stakes.get_mut(&node) {
+        record.amount = remaining;
+        record.slashed_total = slashed_total;
+        record.status = STATUS_SLASHED;
+        record.unlock_epoch = unlock_epoch;
+    }
+    ctx.emit(Event::Slashed {
+        staker: node,
+        penalty,
+        remaining,
+        reason,
+        epoch: ctx.epoch,
+    });
+    Ok(())
+}
+
+pub fn stake_amount(pool: &StakingPool, addr: &Address) -> u64 {
+    pool.stakes.get(addr).map_or(0, |r| r.amount)
+}
+
+pub fn stake_status(pool: &StakingPool, addr: &Address) -> u8 {
+    pool.stakes.get(addr).map_or(STATUS_NONE, |r| r.status)
+}
+
+/// 0 when there is no record.
+pub fn stake_generation(pool: &StakingPool, addr: &Address) -> u64 {
+    pool.stakes.get(addr).map_or(0, |r| r.generation)
+}
+
+/// 255 when there is no record.
+pub fn stake_role(pool: &StakingPool, addr: &Address) -> u8 {
+    pool.stakes.get(addr).map_or(STATUS_NONE, |r| r.role)
+}
+
+pub fn is_active(pool: &StakingPool, addr: &Address) -> bool {
+    pool.stakes
+        .get(addr)
+        .is_some_and(|r| r.status == STATUS_ACTIVE)
+}
+
+pub fn total_staked(pool: &StakingPool) -> u64 {
+    pool.total_staked
+}
+
+// ---------------------------------------------------------------------------------------------
+// k8s_gateway
+
+/// `k8s_gateway::init`: the shared gateway.
+pub fn gateway_init(master_endpoint: String, ctx: &mut TxContext) -> Gateway {
+    Gateway {
+        id: ctx.fresh_id(),
+        master_endpoint,
+        token_ttl_epochs: DEFAULT_TOKEN_TTL_EPOCHS,
+        tokens_issued: 0,
+    }
+}
+
+/// Permissions a seal token grants per role.
+pub fn permissions_for_role(role: u8) -> Vec<String> {
+    match role {
+        ROLE_USER => vec![PERMISSION_USER.to_string()],
+        ROLE_NODE => vec![PERMISSION_NODE.to_string()],
+        ROLE_ADMIN => vec![PERMISSION_ADMIN.to_string()],
+        _ => Vec::new(),
+    }
+}
+
+/// `k8s_gateway::issue_seal_token`: a new token owned by (transferred to) the sender.
+pub fn issue_seal_token(
+    gateway: &mut Gateway,
+    pool: &StakingPool,
+    ctx: &mut TxContext,
+) -> Result<ObjectId, ContractError> {
+    let owner = ctx.sender;
+    let record = match pool.stakes.get(&owner) {
+        Some(r) if r.status == STATUS_ACTIVE => r,
+        _ => return Err(ContractError::NoActiveStake),
+    };
+    let expiry_epoch = ctx
+        .epoch
+        .checked_add(gateway.token_ttl_epochs)
+        .ok_or_else(|| arith(MODULE_GATEWAY))?;
+    let tokens_issued = gateway
+        .tokens_issued
+        .checked_add(1)
+        .ok_or_else(|| arith(MODULE_GATEWAY))?;
+    let token = SealToken {
+        id: ctx.fresh_id(),
+        owner,
+        role: record.role,
+        node_id: record.node_id.clone(),
+        permissions: permissions_for_role(record.role),
+        stake_generation: record.generation,
+        issued_epoch: ctx.epoch,
+        expiry_epoch,
+        master_endpoint: gateway.master_endpoint.clone(),
+    };
+    gateway.tokens_issued = tokens_issued;
+    let token_id = token.id;
+    ctx.emit(Event::SealTokenIssued {
+        token_id,
+        owner,
+        role: token.role,
+        node_id: token.node_id.clone(),
+        expiry_epoch,
+    });
+    ctx.transfer(ContractObject::SealToken(token), owner);
+    Ok(token_id)
+}
+
+/// `k8s_gateway::revoke_seal_token`: deletes the token.
+pub fn revoke_seal_token(token: SealToken, ctx: &mut TxContext) -> Result<(), ContractError> {
+    if ctx.sender != token.owner {
+        return Err(ContractError::NotOwner);
+    }
+    ctx.deleted.push(token.id);
+    ctx.emit(Event::SealTokenRevoked {
+        token_id: token.id,
+        owner: token.owner,
+    });
+    Ok(())
+}
+
+/// `k8s_gateway::set_gateway`.
+pub fn set_gateway(
+    _cap: &AdminCap,
+    gateway: &mut Gateway,
+    master_endpoint: String,
+    token_ttl_epochs: u64,
+) -> Result<(), ContractError> {
+    if token_ttl_epochs == 0 {
+        return Err(ContractError::InvalidTtl);
+    }
+    gateway.master_endpoint = master_endpoint;
+    gateway.token_ttl_epochs = token_ttl_epochs;
+    Ok(())
+}
+
+/// `k8s_gateway::is_valid`.
+pub fn is_valid(token: &SealToken, pool: &StakingPool, epoch: u64) -> bool {
+    epoch <= token.expiry_epoch
+        && pool
+            .stakes
+            .get(&token.owner)
+            .is_some_and(|r| r.status == STATUS_ACTIVE && r.generation == token.stake_generation)
+}
+
+// ---------------------------------------------------------------------------------------------
+// enclave
+
+/// `enclave::create_enclave_config`: shares a new config (version 0).
+pub fn create_enclave_config(
+    _cap: &AdminCap,
+    name: String,
+    pcr0: Vec<u8>,
+    pcr1: Vec<u8>,
+    pcr2: Vec<u8>,
+    ctx: &mut TxContext,
+) -> ObjectId {
+    let config = EnclaveConfig {
+        id: ctx.fresh_id(),
+        name,
+        pcr0,
+        pcr1,
+        pcr2,
+        version: 0,
+    };
+    let id = config.id;
+    ctx.share(ContractObject::EnclaveConfig(config));
+    id
+}
+
+/// `enclave::update_pcrs` (version += 1, making enclaves registered earlier stale).
+pub fn update_pcrs(
+    _cap: &AdminCap,
+    config: &mut EnclaveConfig,
+    pcr0: Vec<u8>,
+    pcr1: Vec<u8>,
+    pcr2: Vec<u8>,
+) -> Result<(), ContractError> {
+    config.version = config
+        .version
+        .checked_add(1)
+        .ok_or_else(|| arith(MODULE_ENCLAVE))?;
+    config.pcr0 = pcr0;
+    config.pcr1 = pcr1;
+    config.pcr2 = pcr2;
+    Ok(())
+}
+
+/// `enclave::register_enclave` given an already verified document.
+pub fn register_enclave(
+    config: &EnclaveConfig,
+    document: &AttestedEnclave,
+    ctx: &mut TxContext,
+) -> Result<ObjectId, ContractError> {
+    if document.pcr0 != config.pcr0 || document.pcr1 != config.pcr1 || document.pcr2 != config.pcr2
+    {
+        return Err(ContractError::InvalidPcrs);
+    }
+    if document.public_key.len() != Ed25519PublicKey::LENGTH {
+        return Err(ContractError::InvalidPk);
+    }
+    let enclave = Enclave {
+        id: ctx.fresh_id(),
+        pk: document.public_key.clone(),
+        config_version: config.version,
+        owner: ctx.sender,
+        config_id: config.id,
+    };
+    let id = enclave.id;
+    ctx.emit(Event::EnclaveRegistered {
+        enclave_id: id,
+        pk: enclave.pk.clone(),
+        config_version: enclave.config_version,
+    });
+    ctx.share(ContractObject::Enclave(enclave));
+    Ok(id)
+}
+
+/// `enclave::register_enclave_raw`: native attestation verification at the ledger's clock, then
+/// `register_enclave`.
+pub fn register_enclave_raw(
+    config: &EnclaveConfig,
+    document: &[u8],
+    verifier: Option<&dyn AttestationVerifier>,
+    ctx: &mut TxContext,
+) -> Result<ObjectId, ContractError> {
+    let verifier = verifier.ok_or(ContractError::AttestationUnsupported)?;
+    let attested = verifier
+        .verify(document, ctx.now_ms)
+        .map_err(ContractError::AttestationInvalid)?;
+    register_enclave(config, &attested, ctx)
+}
+
+/// `enclave::verify_signature`: Ed25519 over BCS(IntentMessage { intent, timestamp_ms, payload }).
+pub fn verify_signature<P: Serialize>(
+    enclave: &Enclave,
+    intent_scope: u8,
+    timestamp_ms: u64,
+    payload: &P,
+    signature: &[u8],
+) -> bool {
+    let Ok(pk) = <[u8; 32]>::try_from(enclave.pk.as_slice()) else {
+        return false;
+    };
+    let Ok(sig) = <[u8; 64]>::try_from(signature) else {
+        return false;
+    };
+    let Ok(key) = Ed25519VerifyingKey::new(&Ed25519PublicKey::new(pk)) else {
+        return false;
+    };
+    let msg = IntentMessage {
+        intent: intent_scope,
+        timestamp_ms,
+        data: payload,
+    };
+    let Ok(bytes) = bcs::to_bytes(&msg) else {
+        return false;
+    };
+    key.verify(&bytes, &Ed25519Signature::new(sig)).is_ok()
+}
+
+#[cfg(test)]
+#[path = "contract_tests.rs"]
+mod tests;

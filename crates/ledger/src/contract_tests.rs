@@ -1,0 +1,798 @@
+use super::*;
+use proptest::prelude::*;
+use sui_crypto::ed25519::Ed25519PrivateKey;
+use sui_crypto::Signer;
+
+fn addr(b: u8) -> Address {
+    Address::new([b; 32])
+}
+
+fn ctx(sender: Address, epoch: u64) -> TxContext {
+    TxContext::new(
+        sender,
+        epoch,
+        1_700_000_000_000,
+        Digest::new([epoch as u8; 32]),
+    )
+}
+
+fn coin(value: u64) -> Coin {
+    Coin {
+        id: addr(0xcc),
+        value,
+    }
+}
+
+fn setup() -> (AdminCap, StakingPool, Gateway) {
+    let mut c = ctx(addr(0xad), 0);
+    let (cap, pool) = staking_init(&mut c);
+    let gw = gateway_init("https://master:6443".into(), &mut c);
+    (cap, pool, gw)
+}
+
+fn enclave_key() -> Ed25519PrivateKey {
+    Ed25519PrivateKey::new([7; 32])
+}
+
+fn enclave_setup(cap: &AdminCap) -> (EnclaveConfig, Enclave) {
+    let mut c = ctx(addr(0xad), 0);
+    create_enclave_config(
+        cap,
+        "master".into(),
+        vec![0; 48],
+        vec![1; 48],
+        vec![2; 48],
+        &mut c,
+    );
+    let Some(NewObject::Shared(ContractObject::EnclaveConfig(config))) = c.new_objects.pop() else {
+        panic!("config not shared")
+    };
+    let doc = AttestedEnclave {
+        pcr0: vec![0; 48],
+        pcr1: vec![1; 48],
+        pcr2: vec![2; 48],
+        public_key: enclave_key().public_key().inner().to_vec(),
+    };
+    register_enclave(&config, &doc, &mut c).unwrap();
+    let Some(NewObject::Shared(ContractObject::Enclave(enclave))) = c.new_objects.pop() else {
+        panic!("enclave not shared")
+    };
+    (config, enclave)
+}
+
+fn sign_report(node: Address, reason: &str, ts: u64, epoch: u64) -> Vec<u8> {
+    let sig: Ed25519Signature = enclave_key().sign(&slash_report_message(node, reason, ts, epoch));
+    sig.inner().to_vec()
+}
+
+fn do_slash(
+    pool: &mut StakingPool,
+    enclave: &Enclave,
+    config: &EnclaveConfig,
+    node: Address,
+    epoch: u64,
+) -> Result<(), ContractError> {
+    let sig = sign_report(node, "missed heartbeats", 42, epoch);
+    slash(
+        pool,
+        enclave,
+        Some(config),
+        node,
+        "missed heartbeats".into(),
+        42,
+        &sig,
+        &mut ctx(addr(0xee), epoch),
+    )
+}
+
+#[test]
+fn abort_codes_and_modules() {
+    assert_eq!(ContractError::InsufficientStake.code(), Some(1));
+    assert_eq!(ContractError::AlreadySlashed.code(), Some(11));
+    assert_eq!(ContractError::NoActiveStake.module(), "k8s_gateway");
+    assert_eq!(ContractError::InvalidTtl.code(), Some(103));
+    assert_eq!(ContractError::InvalidPk.module(), "enclave");
+    assert_eq!(ContractError::InvalidPk.code(), Some(202));
+    assert_eq!(ContractError::InvalidPcrs.name(), "EInvalidPCRs");
+    assert_eq!(
+        ContractError::Arithmetic {
+            module: "staking".into()
+        }
+        .code(),
+        None
+    );
+}
+
+#[test]
+fn defaults() {
+    let (_, pool, gw) = setup();
+    assert_eq!(min_stake(&pool, 0), Ok(100));
+    assert_eq!(min_stake(&pool, 1), Ok(1000));
+    assert_eq!(min_stake(&pool, 2), Ok(10000));
+    assert_eq!(min_stake(&pool, 3), Err(ContractError::InvalidRole));
+    assert_eq!(pool.lockup_epochs, 2);
+    assert_eq!(pool.slash_bps, 1000);
+    assert_eq!(gw.token_ttl_epochs, 30);
+    assert_eq!(stake_status(&pool, &addr(1)), STATUS_NONE);
+    assert_eq!(stake_amount(&pool, &addr(1)), 0);
+    assert!(!is_active(&pool, &addr(1)));
+}
+
+#[test]
+fn stake_validation() {
+    let (_, mut pool, _) = setup();
+    let a = addr(1);
+    assert_eq!(
+        stake(&mut pool, coin(5000), 3, "".into(), &mut ctx(a, 0)),
+        Err(ContractError::InvalidRole)
+    );
+    assert_eq!(
+        stake(&mut pool, coin(5000), 1, "".into(), &mut ctx(a, 0)),
+        Err(ContractError::MissingNodeId)
+    );
+    assert_eq!(
+        stake(&mut pool, coin(999), 1, "n1".into(), &mut ctx(a, 0)),
+        Err(ContractError::InsufficientStake)
+    );
+    assert_eq!(
+        stake(&mut pool, coin(99), 0, "".into(), &mut ctx(a, 0)),
+        Err(ContractError::InsufficientStake)
+    );
+    assert_eq!(
+        stake(&mut pool, coin(9999), 2, "".into(), &mut ctx(a, 0)),
+        Err(ContractError::InsufficientStake)
+    );
+    assert_eq!(pool.total_staked, 0);
+    let mut c = ctx(a, 4);
+    stake(&mut pool, coin(1000), 1, "n1".into(), &mut c).unwrap();
+    assert_eq!(c.deleted, vec![addr(0xcc)]);
+    assert_eq!(
+        c.events,
+        vec![Event::Staked {
+            staker: a,
+            role: 1,
+            node_id: "n1".into(),
+            amount: 1000,
+            total: 1000,
+            generation: 1
+        }]
+    );
+    let r = &pool.stakes[&a];
+    assert_eq!(
+        (r.status, r.generation, r.staked_epoch, r.amount),
+        (STATUS_ACTIVE, 1, 4, 1000)
+    );
+    assert_eq!(pool.total_staked, 1000);
+    assert_eq!(pool.staked, 1000);
+    assert!(is_active(&pool, &a));
+    assert_eq!(stake_role(&pool, &a), 1);
+    assert_eq!(stake_generation(&pool, &a), 1);
+}
+
+#[test]
+fn top_up_rules() {
+    let (_, mut pool, _) = setup();
+    let a = addr(1);
+    stake(&mut pool, coin(1000), 1, "n1".into(), &mut ctx(a, 0)).unwrap();
+    assert_eq!(
+        stake(&mut pool, coin(10), 0, "".into(), &mut ctx(a, 1)),
+        Err(ContractError::RoleMismatch)
+    );
+    assert_eq!(
+        stake(&mut pool, coin(10), 1, "n2".into(), &mut ctx(a, 1)),
+        Err(ContractError::RoleMismatch)
+    );
+    let mut c = ctx(a, 1);
+    stake(&mut pool, coin(10), 1, "n1".into(), &mut c).unwrap();
+    let r = &pool.stakes[&a];
+    assert_eq!((r.amount, r.generation, r.staked_epoch), (1010, 1, 0));
+    assert_eq!(pool.total_staked, 1010);
+    assert!(matches!(
+        c.events[0],
+        Event::Staked {
+            amount: 10,
+            total: 1010,
+            ..
+        }
+    ));
+    // users: node id is not compared
+    let b = addr(2);
+    stake(&mut pool, coin(100), 0, "x".into(), &mut ctx(b, 0)).unwrap();
+    stake(&mut pool, coin(1), 0, "y".into(), &mut ctx(b, 0)).unwrap();
+    assert_eq!(pool.stakes[&b].node_id, "x");
+    assert_eq!(pool.stakes[&b].amount, 101);
+}
+
+#[test]
+fn unstake_lockup_withdraw() {
+    let (_, mut pool, _) = setup();
+    let a = addr(1);
+    assert_eq!(
+        request_unstake(&mut pool, &mut ctx(a, 0)),
+        Err(ContractError::NoStake)
+    );
+    assert_eq!(
+        withdraw(&mut pool, &mut ctx(a, 0)),
+        Err(ContractError::NoStake)
+    );
+    stake(&mut pool, coin(500), 0, "".into(), &mut ctx(a, 0)).unwrap();
+    assert_eq!(
+        withdraw(&mut pool, &mut ctx(a, 0)),
+        Err(ContractError::StillActive)
+    );
+    let mut c = ctx(a, 5);
+    request_unstake(&mut pool, &mut c).unwrap();
+    assert_eq!(
+        c.events,
+        vec![Event::UnstakeRequested {
+            staker: a,
+            unlock_epoch: 7
+        }]
+    );
+    assert_eq!(stake_status(&pool, &a), STATUS_UNBONDING);
+    assert_eq!(
+        request_unstake(&mut pool, &mut ctx(a, 5)),
+        Err(ContractError::NotActive)
+    );
+    assert_eq!(
+        withdraw(&mut pool, &mut ctx(a, 6)),
+        Err(ContractError::Locked)
+    );
+    let mut c = ctx(a, 7);
+    withdraw(&mut pool, &mut c).unwrap();
+    assert_eq!(
+        c.events,
+        vec![Event::Withdrawn {
+            staker: a,
+            amount: 500
+        }]
+    );
+    match &c.new_objects[..] {
+        [NewObject::Transferred {
+            object: ContractObject::Coin(coin),
+            recipient,
+        }] => {
+            assert_eq!(coin.value, 500);
+            assert_eq!(*recipient, a);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(pool.stakes.is_empty());
+    assert_eq!((pool.total_staked, pool.staked), (0, 0));
+}
+
+#[test]
+fn restake_after_unbonding_bumps_generation() {
+    let (_, mut pool, _) = setup();
+    let a = addr(1);
+    stake(&mut pool, coin(100), 0, "".into(), &mut ctx(a, 0)).unwrap();
+    request_unstake(&mut pool, &mut ctx(a, 0)).unwrap();
+    // remaining 100 + 899 < 1000 for a node
+    assert_eq!(
+        stake(&mut pool, coin(899), 1, "n".into(), &mut ctx(a, 1)),
+        Err(ContractError::InsufficientStake)
+    );
+    stake(&mut pool, coin(900), 1, "n".into(), &mut ctx(a, 3)).unwrap();
+    let r = &pool.stakes[&a];
+    assert_eq!(
+        (
+            r.status,
+            r.role,
+            r.node_id.as_str(),
+            r.amount,
+            r.generation,
+            r.unlock_epoch
+        ),
+        (0, 1, "n", 1000, 2, 0)
+    );
+    assert_eq!(r.staked_epoch, 3);
+    assert_eq!(pool.total_staked, 1000);
+}
+
+#[test]
+fn set_config_rules() {
+    let (cap, mut pool, _) = setup();
+    assert_eq!(
+        set_config(&cap, &mut pool, 10, 5, 20, 1, 0),
+        Err(ContractError::InvalidConfig)
+    );
+    assert_eq!(
+        set_config(&cap, &mut pool, 1, 5, 4, 1, 0),
+        Err(ContractError::InvalidConfig)
+    );
+    assert_eq!(
+        set_config(&cap, &mut pool, 1, 5, 5, 1, 10001),
+        Err(ContractError::InvalidConfig)
+    );
+    set_config(&cap, &mut pool, 5, 5, 5, 0, 10000).unwrap();
+    assert_eq!(
+        (
+            pool.min_user_stake,
+            pool.min_node_stake,
+            pool.min_admin_stake
+        ),
+        (5, 5, 5)
+    );
+    assert_eq!((pool.lockup_epochs, pool.slash_bps), (0, 10000));
+}
+
+#[test]
+fn slash_rules() {
+    let (cap, mut pool, _) = setup();
+    let (config, enclave) = enclave_setup(&cap);
+    let n = addr(9);
+    assert_eq!(
+        do_slash(&mut pool, &enclave, &config, n, 3),
+        Err(ContractError::NoStake)
+    );
+    stake(&mut pool, coin(1999), 1, "n9".into(), &mut ctx(n, 0)).unwrap();
+    // bad signatures
+    let good = sign_report(n, "r", 42, 3);
+    let mut c = ctx(addr(0xee), 3);
+    assert_eq!(
+        slash(
+            &mut pool,
+            &enclave,
+            Some(&config),
+            n,
+            "other".into(),
+            42,
+            &good,
+            &mut c
+        ),
+        Err(ContractError::BadReport)
+    );
+    assert_eq!(
+        slash(
+            &mut pool,
+            &enclave,
+            Some(&config),
+            n,
+            "r".into(),
+            43,
+            &good,
+            &mut c
+        ),
+        Err(ContractError::BadReport)
+    );
+    // report for a different epoch
+    let mut c4 = ctx(addr(0xee), 4);
+    assert_eq!(
+        slash(
+            &mut pool,
+            &enclave,
+            Some(&config),
+            n,
+            "r".into(),
+            42,
+            &good,
+            &mut c4
+        ),
+        Err(ContractError::BadReport)
+    );
+    assert_eq!(
+        slash(
+            &mut pool,
+            &enclave,
+            Some(&config),
+            n,
+            "r".into(),
+            42,
+            &good[..63],
+            &mut c
+        ),
+        Err(ContractError::BadReport)
+    );
+    assert_eq!(
+        slash(&mut pool, &enclave, None, n, "r".into(), 42, &good, &mut c),
+        Err(ContractError::BadReport)
+    );
+    assert!(c.events.is_empty());
+    assert_eq!(pool.stakes[&n].amount, 1999);
+
+    let mut c = ctx(addr(0xee), 3);
+    slash(
+        &mut pool,
+        &enclave,
+        Some(&config),
+        n,
+        "r".into(),
+        42,
+        &good,
+        &mut c,
+    )
+    .unwrap();
+    assert_eq!(
+        c.events,
+        vec![Event::Slashed {
+            staker: n,
+            penalty: 199,
+            remaining: 1800,
+            reason: "r".into(),
+            epoch: 3
+        }]
+    );
+    let r = &pool.stakes[&n];
+    assert_eq!(
+        (r.status, r.amount, r.slashed_total, r.unlock_epoch),
+        (STATUS_SLASHED, 1800, 199, 5)
+    );
+    assert_eq!(
+        (pool.total_staked, pool.staked, pool.slashed),
+        (1800, 1800, 199)
+    );
+    assert_eq!(
+        do_slash(&mut pool, &enclave, &config, n, 3),
+        Err(ContractError::AlreadySlashed)
+    );
+    // a later epoch may slash again
+    do_slash(&mut pool, &enclave, &config, n, 4).unwrap();
+    assert_eq!(pool.stakes[&n].amount, 1620);
+    assert_eq!(pool.stakes[&n].unlock_epoch, 6);
+    assert_eq!(
+        withdraw(&mut pool, &mut ctx(n, 5)),
+        Err(ContractError::Locked)
+    );
+    assert_eq!(
+        request_unstake(&mut pool, &mut ctx(n, 5)),
+        Err(ContractError::NotActive)
+    );
+    let mut c = ctx(n, 6);
+    withdraw(&mut pool, &mut c).unwrap();
+    assert_eq!(
+        c.events,
+        vec![Event::Withdrawn {
+            staker: n,
+            amount: 1620
+        }]
+    );
+    assert_eq!((pool.total_staked, pool.staked, pool.slashed), (0, 0, 379));
+}
+
+#[test]
+fn slash_refuses_stale_enclave() {
+    let (cap, mut pool, _) = setup();
+    let (mut config, enclave) = enclave_setup(&cap);
+    let n = addr(9);
+    stake(&mut pool, coin(1000), 1, "n9".into(), &mut ctx(n, 0)).unwrap();
+    update_pcrs(&cap, &mut config, vec![3; 48], vec![1; 48], vec![2; 48]).unwrap();
+    assert_eq!(config.version, 1);
+    assert_eq!(
+        do_slash(&mut pool, &enclave, &config, n, 1),
+        Err(ContractError::BadReport)
+    );
+    let mut other = config.clone();
+    other.id = addr(0x77);
+    other.version = 0;
+    assert_eq!(
+        do_slash(&mut pool, &enclave, &other, n, 1),
+        Err(ContractError::BadReport)
+    );
+}
+
+#[test]
+fn slash_then_restake_and_unbonding_slash() {
+    let (cap, mut pool, _) = setup();
+    let (config, enclave) = enclave_setup(&cap);
+    let n = addr(9);
+    stake(&mut pool, coin(1000), 1, "n9".into(), &mut ctx(n, 0)).unwrap();
+    request_unstake(&mut pool, &mut ctx(n, 0)).unwrap();
+    do_slash(&mut pool, &enclave, &config, n, 1).unwrap();
+    assert_eq!(pool.stakes[&n].amount, 900);
+    // re-stake: 900 + 99 < 1000
+    assert_eq!(
+        stake(&mut pool, coin(99), 1, "n9".into(), &mut ctx(n, 1)),
+        Err(ContractError::InsufficientStake)
+    );
+    stake(&mut pool, coin(100), 1, "n9b".into(), &mut ctx(n, 1)).unwrap();
+    let r = &pool.stakes[&n];
+    assert_eq!(
+        (
+            r.status,
+            r.generation,
+            r.amount,
+            r.node_id.as_str(),
+            r.slashed_total
+        ),
+        (0, 2, 1000, "n9b", 100)
+    );
+}
+
+#[test]
+fn seal_tokens() {
+    let (cap, mut pool, mut gw) = setup();
+    let a = addr(1);
+    assert_eq!(
+        issue_seal_token(&mut gw, &pool, &mut ctx(a, 0)),
+        Err(ContractError::NoActiveStake)
+    );
+    stake(&mut pool, coin(1000), 1, "n1".into(), &mut ctx(a, 0)).unwrap();
+    let mut c = ctx(a, 3);
+    let id = issue_seal_token(&mut gw, &pool, &mut c).unwrap();
+    let token = match c.new_objects.pop() {
+        Some(NewObject::Transferred {
+            object: ContractObject::SealToken(t),
+            recipient,
+        }) => {
+            assert_eq!(recipient, a);
+            t
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(token.id, id);
+    assert_eq!(token.permissions, vec!["node:self".to_string()]);
+    assert_eq!(
+        (
+            token.issued_epoch,
+            token.expiry_epoch,
+            token.stake_generation
+        ),
+        (3, 33, 1)
+    );
+    assert_eq!(token.master_endpoint, "https://master:6443");
+    assert_eq!(gw.tokens_issued, 1);
+    assert_eq!(
+        c.events,
+        vec![Event::SealTokenIssued {
+            token_id: id,
+            owner: a,
+            role: 1,
+            node_id: "n1".into(),
+            expiry_epoch: 33
+        }]
+    );
+    assert!(is_valid(&token, &pool, 3));
+    assert!(is_valid(&token, &pool, 33));
+    assert!(!is_valid(&token, &pool, 34));
+    // unstake revokes at once, re-stake does not revive the old token
+    request_unstake(&mut pool, &mut ctx(a, 4)).unwrap();
+    assert!(!is_valid(&token, &pool, 4));
+    assert_eq!(
+        issue_seal_token(&mut gw, &pool, &mut ctx(a, 4)),
+        Err(ContractError::NoActiveStake)
+    );
+    stake(&mut pool, coin(1), 1, "n1".into(), &mut ctx(a, 5)).unwrap();
+    assert!(!is_valid(&token, &pool, 5));
+
+    assert_eq!(
+        revoke_seal_token(token.clone(), &mut ctx(addr(2), 5)),
+        Err(ContractError::NotOwner)
+    );
+    let mut c = ctx(a, 5);
+    revoke_seal_token(token.clone(), &mut c).unwrap();
+    assert_eq!(c.deleted, vec![token.id]);
+    assert_eq!(
+        c.events,
+        vec![Event::SealTokenRevoked {
+            token_id: token.id,
+            owner: a
+        }]
+    );
+
+    assert_eq!(
+        set_gateway(&cap, &mut gw, "x".into(), 0),
+        Err(ContractError::InvalidTtl)
+    );
+    set_gateway(&cap, &mut gw, "https://m2".into(), 1).unwrap();
+    assert_eq!(
+        (gw.master_endpoint.as_str(), gw.token_ttl_epochs),
+        ("https://m2", 1)
+    );
+}
+
+#[test]
+fn permissions_by_role() {
+    assert_eq!(permissions_for_role(0), vec!["namespace:own"]);
+    assert_eq!(permissions_for_role(2), vec!["cluster-admin"]);
+}
+
+#[test]
+fn fresh_ids_are_distinct_and_deterministic() {
+    let mut a = ctx(addr(1), 0);
+    let mut b = ctx(addr(1), 0);
+    let ids: Vec<_> = (0..3).map(|_| a.fresh_id()).collect();
+    assert_eq!(ids, (0..3).map(|_| b.fresh_id()).collect::<Vec<_>>());
+    assert_ne!(ids[0], ids[1]);
+    assert_eq!(a.ids_created(), 3);
+}
+
+#[test]
+fn enclave_registration() {
+    let (cap, _, _) = setup();
+    let (config, enclave) = enclave_setup(&cap);
+    assert_eq!(enclave.config_version, 0);
+    assert_eq!(enclave.config_id, config.id);
+    assert_eq!(enclave.owner, addr(0xad));
+    let mut c = ctx(addr(1), 0);
+    let mut doc = AttestedEnclave {
+        pcr0: vec![0; 48],
+        pcr1: vec![1; 48],
+        pcr2: vec![9; 48],
+        public_key: vec![1; 32],
+    };
+    assert_eq!(
+        register_enclave(&config, &doc, &mut c),
+        Err(ContractError::InvalidPcrs)
+    );
+    doc.pcr2 = vec![2; 48];
+    doc.public_key = vec![];
+    assert_eq!(
+        register_enclave(&config, &doc, &mut c),
+        Err(ContractError::InvalidPk)
+    );
+    doc.public_key = vec![1; 33];
+    assert_eq!(
+        register_enclave(&config, &doc, &mut c),
+        Err(ContractError::InvalidPk)
+    );
+    assert!(c.new_objects.is_empty());
+    assert_eq!(
+        register_enclave_raw(&config, b"doc", None, &mut c),
+        Err(ContractError::AttestationUnsupported)
+    );
+
+    struct Fixed(AttestedEnclave);
+    impl AttestationVerifier for Fixed {
+        fn verify(&self, document: &[u8], now_ms: u64) -> Result<AttestedEnclave, String> {
+            if document == b"good" && now_ms > 0 {
+                Ok(self.0.clone())
+            } else {
+                Err("bad signature".into())
+            }
+        }
+    }
+    doc.public_key = vec![5; 32];
+    let v = Fixed(doc);
+    let err = register_enclave_raw(&config, b"bad", Some(&v), &mut c).unwrap_err();
+    assert_eq!((err.module(), err.code()), ("nitro_attestation", Some(2)));
+    let id = register_enclave_raw(&config, b"good", Some(&v), &mut c).unwrap();
+    assert_eq!(
+        c.events,
+        vec![Event::EnclaveRegistered {
+            enclave_id: id,
+            pk: vec![5; 32],
+            config_version: 0
+        }]
+    );
+}
+
+#[test]
+fn verify_signature_is_bcs_intent_message() {
+    let (cap, _, _) = setup();
+    let (_, enclave) = enclave_setup(&cap);
+    let report = SlashReport {
+        node: addr(3),
+        reason: "x".into(),
+        epoch: 8,
+    };
+    let mut expected = vec![SLASH_INTENT];
+    expected.extend(77u64.to_le_bytes());
+    expected.extend([3u8; 32]);
+    expected.extend([1u8, b'x']);
+    expected.extend(8u64.to_le_bytes());
+    assert_eq!(slash_report_message(addr(3), "x", 77, 8), expected);
+    let sig: Ed25519Signature = enclave_key().sign(&expected);
+    assert!(verify_signature(
+        &enclave,
+        SLASH_INTENT,
+        77,
+        &report,
+        sig.inner()
+    ));
+    assert!(!verify_signature(&enclave, 2, 77, &report, sig.inner()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property tests
+
+#[derive(Debug, Clone)]
+enum Op {
+    Stake {
+        who: u8,
+        amount: u64,
+        role: u8,
+        node: bool,
+    },
+    Unstake {
+        who: u8,
+    },
+    Withdraw {
+        who: u8,
+    },
+    Slash {
+        who: u8,
+    },
+    Advance {
+        epochs: u64,
+    },
+    Config {
+        lockup: u64,
+        bps: u64,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0u8..4, 0u64..3000, 0u8..4, any::<bool>()).prop_map(|(who, amount, role, node)| Op::Stake { who, amount, role, node }),
+        2 => (0u8..4).prop_map(|who| Op::Unstake { who }),
+        2 => (0u8..4).prop_map(|who| Op::Withdraw { who }),
+        2 => (0u8..4).prop_map(|who| Op::Slash { who }),
+        2 => (0u64..3).prop_map(|epochs| Op::Advance { epochs }),
+        1 => (0u64..4, 0u64..=10000).prop_map(|(lockup, bps)| Op::Config { lockup, bps }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn conservation(ops in proptest::collection::vec(op(), 1..60)) {
+        let (cap, mut pool, mut gw) = setup();
+        let (config, enclave) = enclave_setup(&cap);
+        let mut epoch = 0u64;
+        let mut paid_in = 0u64;
+        let mut withdrawn = 0u64;
+        for op in ops {
+            let before = pool.clone();
+            let result = match op {
+                Op::Stake { who, amount, role, node } => {
+                    let node_id = if node { format!("n{who}") } else { String::new() };
+                    let r = stake(&mut pool, coin(amount), role, node_id, &mut ctx(addr(who), epoch));
+                    if r.is_ok() { paid_in += amount; }
+                    r
+                }
+                Op::Unstake { who } => request_unstake(&mut pool, &mut ctx(addr(who), epoch)),
+                Op::Withdraw { who } => {
+                    let mut c = ctx(addr(who), epoch);
+                    let r = withdraw(&mut pool, &mut c);
+                    for o in &c.new_objects {
+                        if let NewObject::Transferred { object: ContractObject::Coin(coin), recipient } = o {
+                            prop_assert_eq!(*recipient, addr(who));
+                            withdrawn += coin.value;
+                        }
+                    }
+                    r
+                }
+                Op::Slash { who } => do_slash(&mut pool, &enclave, &config, addr(who), epoch),
+                Op::Advance { epochs } => { epoch += epochs; Ok(()) }
+                Op::Config { lockup, bps } => set_config(&cap, &mut pool, 100, 1000, 10000, lockup, bps),
+            };
+            if result.is_err() {
+                // the port decides before it writes: an abort leaves the pool untouched
+                prop_assert_eq!(&pool, &before);
+            }
+            let sum: u64 = pool.stakes.values().map(|r| r.amount).sum();
+            prop_assert_eq!(pool.total_staked, sum);
+            prop_assert_eq!(pool.staked, pool.total_staked);
+            prop_assert_eq!(pool.staked + pool.slashed + withdrawn, paid_in);
+            let slashed_sum: u64 = pool.stakes.values().map(|r| r.slashed_total).sum();
+            prop_assert!(slashed_sum <= pool.slashed);
+            for (a, r) in &pool.stakes {
+                prop_assert_eq!(*a, r.staker);
+                prop_assert!(r.generation >= 1);
+                prop_assert!(r.status <= STATUS_SLASHED);
+                if r.status == STATUS_ACTIVE { prop_assert_eq!(r.unlock_epoch, 0); }
+            }
+            // tokens issued now are valid now and only while the record stays put
+            if let Some((a, _)) = pool.stakes.iter().find(|(_, r)| r.is_active()) {
+                let mut c = ctx(*a, epoch);
+                issue_seal_token(&mut gw, &pool, &mut c).unwrap();
+                if let Some(NewObject::Transferred { object: ContractObject::SealToken(t), .. }) = c.new_objects.pop() {
+                    prop_assert!(is_valid(&t, &pool, epoch));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn slash_penalty_bounds(amount in 0u64..u64::MAX / 2, bps in 0u64..=10000) {
+        let (cap, mut pool, _) = setup();
+        let (config, enclave) = enclave_setup(&cap);
+        set_config(&cap, &mut pool, 0, 0, 0, 2, bps).unwrap();
+        stake(&mut pool, coin(amount), 0, String::new(), &mut ctx(addr(1), 0)).unwrap();
+        do_slash(&mut pool, &enclave, &config, addr(1), 0).unwrap();
+        let r = &pool.stakes[&addr(1)];
+        prop_assert_eq!(r.amount + pool.slashed, amount);
+        prop_assert_eq!(pool.slashed as u128, amount as u128 * bps as u128 / 10000);
+    }
+}

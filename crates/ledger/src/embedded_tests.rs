@@ -1,0 +1,924 @@
+use super::*;
+use crate::keys::SuiKeypair;
+use crate::tx::TxContext as Tcx;
+use sui_crypto::ed25519::Ed25519PrivateKey;
+use sui_crypto::Signer;
+use sui_sdk_types::{Ed25519Signature, Transaction};
+
+const FEE: u64 = 1_000_000;
+const START: u64 = 1_000_000_000;
+
+struct Env {
+    ledger: EmbeddedLedger,
+    admin: SuiKeypair,
+    alice: SuiKeypair,
+    bob: SuiKeypair,
+}
+
+fn genesis(admin: &SuiKeypair, alice: &SuiKeypair, bob: &SuiKeypair) -> GenesisConfig {
+    let mut g = GenesisConfig::new(admin.address());
+    g.master_endpoint = "https://master:6443".into();
+    g.coins = vec![
+        (admin.address(), START),
+        (alice.address(), START),
+        (bob.address(), START),
+    ];
+    g.enclave_config = Some(GenesisEnclaveConfig {
+        name: "master".into(),
+        pcr0: vec![0; 48],
+        pcr1: vec![1; 48],
+        pcr2: vec![2; 48],
+    });
+    g
+}
+
+fn env() -> Env {
+    let admin = SuiKeypair::from_seed([1; 32]);
+    let alice = SuiKeypair::from_seed([2; 32]);
+    let bob = SuiKeypair::from_seed([3; 32]);
+    let ledger = EmbeddedLedger::in_memory(&genesis(&admin, &alice, &bob)).unwrap();
+    Env {
+        ledger,
+        admin,
+        alice,
+        bob,
+    }
+}
+
+impl Env {
+    fn gas(&self, who: &SuiKeypair) -> Vec<ObjectReference> {
+        vec![self.ledger.coins_of(&who.address()).unwrap()[0].0.clone()]
+    }
+
+    fn tcx(&self, who: &SuiKeypair) -> Tcx {
+        Tcx::new(who.address(), self.gas(who))
+    }
+
+    fn d(&self) -> Deployment {
+        self.ledger.deployment_now().unwrap()
+    }
+
+    fn run(&self, who: &SuiKeypair, tx: Transaction) -> TransactionEffects {
+        self.ledger
+            .execute_signed(&tx::sign(&tx, who).unwrap())
+            .unwrap()
+    }
+
+    fn balance(&self, who: &SuiKeypair) -> u64 {
+        self.ledger
+            .coins_of(&who.address())
+            .unwrap()
+            .iter()
+            .map(|c| c.1)
+            .sum()
+    }
+
+    fn stake(&self, who: &SuiKeypair, amount: u64, role: u8, node: &str) -> TransactionEffects {
+        self.run(
+            who,
+            tx::stake(&self.tcx(who), &self.d(), amount, role, node).unwrap(),
+        )
+    }
+
+    fn issue(&self, who: &SuiKeypair) -> (TransactionEffects, Option<SealToken>) {
+        let fx = self.run(
+            who,
+            tx::issue_seal_token(&self.tcx(who), &self.d()).unwrap(),
+        );
+        let token = fx
+            .created_ids()
+            .iter()
+            .find_map(|id| self.ledger.seal_token_by_id(id).unwrap());
+        (fx, token)
+    }
+
+    fn snapshot(&self) -> Vec<LedgerObject> {
+        self.ledger
+            .lock()
+            .unwrap()
+            .objects
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
+#[test]
+fn genesis_layout() {
+    let e = env();
+    let d = e.d();
+    let pkg = e.ledger.object(&d.package).unwrap().unwrap();
+    assert_eq!(pkg.owner, Owner::Immutable);
+    assert_eq!(d.pool.initial_shared_version, 1);
+    let cap = d.admin_cap.clone().unwrap();
+    let cap_obj = e.ledger.object(cap.object_id()).unwrap().unwrap();
+    assert_eq!(cap_obj.owner, Owner::Address(e.admin.address()));
+    assert_eq!(cap_obj.kind(), ObjectKind::AdminCap);
+    assert!(cap_obj
+        .type_name(&d.package)
+        .ends_with("::staking::AdminCap"));
+    assert!(d.enclave_config.is_some());
+    assert_eq!(e.balance(&e.alice), START);
+    assert_eq!(e.ledger.current_epoch().unwrap(), 0);
+    // Deterministic: same genesis, same ids.
+    let again = EmbeddedLedger::in_memory(&genesis(&e.admin, &e.alice, &e.bob)).unwrap();
+    assert_eq!(again.deployment_now().unwrap(), d);
+    assert_eq!(
+        e.ledger
+            .owned_objects(&e.admin.address(), None)
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn stake_below_minimum_aborts_and_charges_gas() {
+    let e = env();
+    let fx = e.stake(&e.alice, 999, 1, "node-a");
+    assert_eq!(fx.status.abort(), Some(("staking", 1)));
+    assert_eq!(fx.gas_used, FEE);
+    assert!(fx.events.is_empty() && fx.created.is_empty());
+    assert_eq!(e.ledger.stake_record(&e.alice.address()).unwrap(), None);
+    assert_eq!(e.balance(&e.alice), START - FEE);
+    assert_eq!(e.ledger.pool().unwrap().total_staked, 0);
+    // the shared pool was still a mutable input: bumped, unchanged contents
+    assert!(fx
+        .mutated
+        .iter()
+        .any(|(r, _)| *r.object_id() == e.d().pool.id));
+    assert_eq!(e.ledger.effects(&fx.digest).unwrap(), Some(fx));
+
+    let fx = e.stake(&e.alice, 1000, 1, "");
+    assert_eq!(fx.status.abort(), Some(("staking", 3)));
+    let fx = e.stake(&e.alice, 1000, 7, "n");
+    assert_eq!(fx.status.abort(), Some(("staking", 2)));
+    assert_eq!(e.balance(&e.alice), START - 3 * FEE);
+}
+
+#[test]
+fn stake_issue_unstake_lockup_withdraw() {
+    let e = env();
+    let a = e.alice.address();
+    let fx = e.stake(&e.alice, 5000, 1, "node-a");
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    assert!(matches!(
+        &fx.events[..],
+        [contract::Event::Staked {
+            amount: 5000,
+            total: 5000,
+            generation: 1,
+            ..
+        }]
+    ));
+    // the split coin is consumed by stake: neither created nor deleted
+    assert!(fx.created.is_empty() && fx.deleted.is_empty());
+    assert_eq!(e.balance(&e.alice), START - 5000 - FEE);
+    let rec = e.ledger.stake_record(&a).unwrap().unwrap();
+    assert_eq!(
+        (rec.amount, rec.role, rec.node_id.as_str(), rec.status),
+        (5000, 1, "node-a", 0)
+    );
+
+    let (fx, token) = e.issue(&e.alice);
+    assert!(fx.status.is_success());
+    let token = token.unwrap();
+    assert_eq!(token.owner, a);
+    assert_eq!(token.expiry_epoch, 30);
+    assert_eq!(token.master_endpoint, "https://master:6443");
+    assert_eq!(fx.created[0].1, Owner::Address(a));
+    assert!(e.ledger.is_seal_token_valid(&token.id).unwrap());
+    assert_eq!(e.ledger.seal_tokens_owned(&a).unwrap(), vec![token.clone()]);
+
+    let fx = e.run(&e.alice, tx::withdraw(&e.tcx(&e.alice), &e.d()).unwrap());
+    assert_eq!(fx.status.abort(), Some(("staking", 7)));
+    let fx = e.run(
+        &e.alice,
+        tx::request_unstake(&e.tcx(&e.alice), &e.d()).unwrap(),
+    );
+    assert!(fx.status.is_success());
+    assert!(!e.ledger.is_seal_token_valid(&token.id).unwrap());
+    let fx = e.run(&e.alice, tx::withdraw(&e.tcx(&e.alice), &e.d()).unwrap());
+    assert_eq!(fx.status.abort(), Some(("staking", 8)));
+    assert_eq!(e.ledger.advance_epoch().unwrap(), 1);
+    let fx = e.run(&e.alice, tx::withdraw(&e.tcx(&e.alice), &e.d()).unwrap());
+    assert_eq!(fx.status.abort(), Some(("staking", 8)));
+    e.ledger.advance_epoch().unwrap();
+    let fx = e.run(&e.alice, tx::withdraw(&e.tcx(&e.alice), &e.d()).unwrap());
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    assert_eq!(fx.epoch, 2);
+    assert_eq!(fx.created.len(), 1);
+    let payout = e
+        .ledger
+        .object(fx.created[0].0.object_id())
+        .unwrap()
+        .unwrap();
+    assert_eq!(payout.coin_value(), Some(5000));
+    assert_eq!(e.balance(&e.alice), START - 7 * FEE);
+    assert_eq!(e.ledger.stake_record(&a).unwrap(), None);
+
+    // revoke the old token; only its owner may
+    let tref = e.ledger.object(&token.id).unwrap().unwrap().object_ref();
+    let fx = e.run(
+        &e.alice,
+        tx::revoke_seal_token(&e.tcx(&e.alice), &e.d(), &tref).unwrap(),
+    );
+    assert!(fx.status.is_success());
+    assert_eq!(fx.deleted.len(), 1);
+    assert!(e.ledger.object(&token.id).unwrap().is_none());
+}
+
+#[test]
+fn revoke_by_non_owner_after_transfer() {
+    let e = env();
+    e.stake(&e.alice, 100, 0, "");
+    let (_, token) = e.issue(&e.alice);
+    let token = token.unwrap();
+    // transfer the token object to bob with a hand-built PTB
+    let tref = e.ledger.object(&token.id).unwrap().unwrap().object_ref();
+    let mut b = sui_transaction_builder::TransactionBuilder::new();
+    b.set_sender(e.alice.address());
+    b.set_gas_budget(tx::DEFAULT_GAS_BUDGET);
+    b.set_gas_price(1000);
+    let g = e.gas(&e.alice)[0].clone();
+    b.add_gas_objects([sui_transaction_builder::ObjectInput::owned(
+        *g.object_id(),
+        g.version(),
+        *g.digest(),
+    )]);
+    let t = b.object(sui_transaction_builder::ObjectInput::owned(
+        *tref.object_id(),
+        tref.version(),
+        *tref.digest(),
+    ));
+    let to = b.pure_bytes(tx::pure_address(&e.bob.address()));
+    b.transfer_objects(vec![t], to);
+    let fx = e.run(&e.alice, b.try_build().unwrap());
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    assert_eq!(
+        e.ledger.seal_tokens_owned(&e.bob.address()).unwrap().len(),
+        1
+    );
+    let tref = e.ledger.object(&token.id).unwrap().unwrap().object_ref();
+    let fx = e.run(
+        &e.bob,
+        tx::revoke_seal_token(&e.tcx(&e.bob), &e.d(), &tref).unwrap(),
+    );
+    assert_eq!(fx.status.abort(), Some(("k8s_gateway", 102)));
+    assert!(e.ledger.object(&token.id).unwrap().is_some());
+    // alice can no longer use it as an input
+    let err = e.ledger.execute_signed(
+        &tx::sign(
+            &tx::revoke_seal_token(&e.tcx(&e.alice), &e.d(), &tref).unwrap(),
+            &e.alice,
+        )
+        .unwrap(),
+    );
+    assert!(matches!(err, Err(LedgerError::NotOwned { .. })), "{err:?}");
+}
+
+#[test]
+fn token_expiry_and_admin_config() {
+    let e = env();
+    // non-admin cannot use the AdminCap
+    let admin_cap = e.d().admin_cap.unwrap();
+    let err = e.ledger.execute_signed(
+        &tx::sign(
+            &tx::set_gateway(&e.tcx(&e.alice), &e.d(), "x", 1).unwrap(),
+            &e.alice,
+        )
+        .unwrap(),
+    );
+    assert!(
+        matches!(err, Err(LedgerError::NotOwned { id, .. }) if id == *admin_cap.object_id()),
+        "{err:?}"
+    );
+    let fx = e.run(
+        &e.admin,
+        tx::set_gateway(&e.tcx(&e.admin), &e.d(), "https://m2", 0).unwrap(),
+    );
+    assert_eq!(fx.status.abort(), Some(("k8s_gateway", 103)));
+    let fx = e.run(
+        &e.admin,
+        tx::set_gateway(&e.tcx(&e.admin), &e.d(), "https://m2", 1).unwrap(),
+    );
+    assert!(fx.status.is_success());
+    let fx = e.run(
+        &e.admin,
+        tx::set_config(&e.tcx(&e.admin), &e.d(), 5, 4, 6, 1, 100).unwrap(),
+    );
+    assert_eq!(fx.status.abort(), Some(("staking", 9)));
+
+    let (fx, _) = e.issue(&e.alice);
+    assert_eq!(fx.status.abort(), Some(("k8s_gateway", 101)));
+    e.stake(&e.alice, 100, 0, "");
+    let (_, token) = e.issue(&e.alice);
+    let token = token.unwrap();
+    assert_eq!((token.issued_epoch, token.expiry_epoch), (0, 1));
+    assert_eq!(token.master_endpoint, "https://m2");
+    assert_eq!(token.permissions, vec!["namespace:own".to_string()]);
+    e.ledger.advance_epoch().unwrap();
+    assert!(e.ledger.is_seal_token_valid(&token.id).unwrap());
+    e.ledger.advance_epoch().unwrap();
+    assert!(!e.ledger.is_seal_token_valid(&token.id).unwrap());
+}
+
+#[test]
+fn slash_with_enclave_signature() {
+    let e = env();
+    let enclave_key = Ed25519PrivateKey::new([9; 32]);
+    let enclave = e
+        .ledger
+        .insert_enclave_for_tests(*enclave_key.public_key().inner())
+        .unwrap();
+    let node = e.bob.address();
+    e.stake(&e.bob, 2000, 1, "node-b");
+    let (_, token) = e.issue(&e.bob);
+    let token = token.unwrap();
+    e.ledger.advance_epoch().unwrap();
+    let msg = contract::slash_report_message(node, "NotReady", 1234, 1);
+    let sig: Ed25519Signature = enclave_key.sign(&msg);
+    // anyone may submit the report; a wrong signature aborts with EBadReport
+    let bad = tx::slash(
+        &e.tcx(&e.admin),
+        &e.d(),
+        &enclave,
+        &node,
+        "NotReady",
+        1235,
+        sig.inner(),
+    )
+    .unwrap();
+    assert_eq!(e.run(&e.admin, bad).status.abort(), Some(("staking", 10)));
+    let good = tx::slash(
+        &e.tcx(&e.admin),
+        &e.d(),
+        &enclave,
+        &node,
+        "NotReady",
+        1234,
+        sig.inner(),
+    )
+    .unwrap();
+    let fx = e.run(&e.admin, good);
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    assert_eq!(
+        fx.events,
+        vec![contract::Event::Slashed {
+            staker: node,
+            penalty: 200,
+            remaining: 1800,
+            reason: "NotReady".into(),
+            epoch: 1
+        }]
+    );
+    // the enclave (shared immutable input) is untouched
+    assert!(!fx.mutated.iter().any(|(r, _)| *r.object_id() == enclave.id));
+    let rec = e.ledger.stake_record(&node).unwrap().unwrap();
+    assert_eq!((rec.status, rec.amount, rec.unlock_epoch), (2, 1800, 3));
+    assert!(!e.ledger.is_seal_token_valid(&token.id).unwrap());
+    let again = tx::slash(
+        &e.tcx(&e.admin),
+        &e.d(),
+        &enclave,
+        &node,
+        "NotReady",
+        1234,
+        sig.inner(),
+    )
+    .unwrap();
+    assert_eq!(e.run(&e.admin, again).status.abort(), Some(("staking", 11)));
+    // updating the PCRs makes the enclave stale
+    let fx = e.run(
+        &e.admin,
+        tx::update_pcrs(&e.tcx(&e.admin), &e.d(), &[5; 48], &[1; 48], &[2; 48]).unwrap(),
+    );
+    assert!(fx.status.is_success());
+    e.ledger.advance_epoch().unwrap();
+    let sig: Ed25519Signature = enclave_key.sign(&contract::slash_report_message(node, "x", 1, 2));
+    let stale = tx::slash(
+        &e.tcx(&e.admin),
+        &e.d(),
+        &enclave,
+        &node,
+        "x",
+        1,
+        sig.inner(),
+    )
+    .unwrap();
+    assert_eq!(e.run(&e.admin, stale).status.abort(), Some(("staking", 10)));
+}
+
+#[test]
+fn register_enclave_raw_needs_a_verifier() {
+    let e = env();
+    let fx = e.run(
+        &e.alice,
+        tx::register_enclave_raw(&e.tcx(&e.alice), &e.d(), b"doc").unwrap(),
+    );
+    assert_eq!(fx.status.abort(), Some(("nitro_attestation", 0)));
+    struct Accept;
+    impl contract::AttestationVerifier for Accept {
+        fn verify(
+            &self,
+            document: &[u8],
+            _now_ms: u64,
+        ) -> Result<contract::AttestedEnclave, String> {
+            if document != b"doc" {
+                return Err("bad document".into());
+            }
+            Ok(contract::AttestedEnclave {
+                pcr0: vec![0; 48],
+                pcr1: vec![1; 48],
+                pcr2: vec![2; 48],
+                public_key: vec![4; 32],
+            })
+        }
+    }
+    e.ledger.set_attestation_verifier(Arc::new(Accept));
+    let fx = e.run(
+        &e.alice,
+        tx::register_enclave_raw(&e.tcx(&e.alice), &e.d(), b"nope").unwrap(),
+    );
+    assert_eq!(fx.status.abort(), Some(("nitro_attestation", 2)));
+    let fx = e.run(
+        &e.alice,
+        tx::register_enclave_raw(&e.tcx(&e.alice), &e.d(), b"doc").unwrap(),
+    );
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    let (r, owner) = fx.created[0].clone();
+    assert_eq!(
+        owner,
+        Owner::Shared {
+            initial_shared_version: fx.lamport_version
+        }
+    );
+    let o = e.ledger.object(r.object_id()).unwrap().unwrap();
+    assert!(
+        matches!(o.data, ObjectData::Move(ContractObject::Enclave(ref en)) if en.pk == vec![4; 32] && en.owner == e.alice.address())
+    );
+}
+
+#[test]
+fn create_enclave_config_updates_deployment() {
+    let e = env();
+    let before = e.d().enclave_config;
+    let fx = e.run(
+        &e.admin,
+        tx::create_enclave_config(&e.tcx(&e.admin), &e.d(), "m2", &[1], &[2], &[3]).unwrap(),
+    );
+    assert!(fx.status.is_success());
+    let now = e.d().enclave_config.unwrap();
+    assert_ne!(Some(now), before);
+    assert_eq!(now.initial_shared_version, fx.lamport_version);
+}
+
+#[test]
+fn replay_wrong_signer_malformed_and_gas_refusals() {
+    let e = env();
+    let signed = tx::sign(
+        &tx::stake(&e.tcx(&e.alice), &e.d(), 100, 0, "").unwrap(),
+        &e.alice,
+    )
+    .unwrap();
+    let fx = e.ledger.execute_signed(&signed).unwrap();
+    assert!(fx.status.is_success());
+    let snap = e.snapshot();
+    assert!(
+        matches!(e.ledger.execute_signed(&signed), Err(LedgerError::AlreadyExecuted(d)) if d == fx.digest)
+    );
+
+    // signed by bob for alice's transaction
+    let t = tx::request_unstake(&e.tcx(&e.alice), &e.d()).unwrap();
+    let mut forged = tx::sign(&t, &e.bob).unwrap();
+    assert!(matches!(
+        e.ledger.execute_signed(&forged),
+        Err(LedgerError::InvalidTransaction(
+            tx::TxError::WrongSigner { .. }
+        ))
+    ));
+    forged.signatures = tx::sign(&t, &e.alice).unwrap().signatures;
+    forged.tx_bytes.push(0);
+    assert!(matches!(
+        e.ledger.execute_signed(&forged),
+        Err(LedgerError::InvalidTransaction(_))
+    ));
+    let garbage = SignedTransaction {
+        tx_bytes: vec![0xff; 40],
+        signatures: vec![vec![0; 97]],
+    };
+    assert!(matches!(
+        e.ledger.execute_signed(&garbage),
+        Err(LedgerError::InvalidTransaction(_))
+    ));
+    assert_eq!(e.snapshot(), snap);
+
+    // stale gas version: the first gas ref was used above
+    let stale = tx::request_unstake(
+        &Tcx::new(e.alice.address(), vec![signed_gas(&signed)]),
+        &e.d(),
+    )
+    .unwrap();
+    let err = e
+        .ledger
+        .execute_signed(&tx::sign(&stale, &e.alice).unwrap());
+    assert!(
+        matches!(err, Err(LedgerError::StaleObject { .. })),
+        "{err:?}"
+    );
+
+    // budget below the fee, price below the RGP, budget above the balance
+    let low = tx::request_unstake(&e.tcx(&e.alice).with_budget(FEE - 1), &e.d()).unwrap();
+    assert!(matches!(
+        e.ledger.execute_signed(&tx::sign(&low, &e.alice).unwrap()),
+        Err(LedgerError::GasBudgetTooLow { fee: FEE, .. })
+    ));
+    let cheap = tx::request_unstake(&e.tcx(&e.alice).with_price(999), &e.d()).unwrap();
+    assert!(matches!(
+        e.ledger
+            .execute_signed(&tx::sign(&cheap, &e.alice).unwrap()),
+        Err(LedgerError::GasPriceTooLow { .. })
+    ));
+    let big = tx::request_unstake(&e.tcx(&e.alice).with_budget(START), &e.d()).unwrap();
+    assert!(matches!(
+        e.ledger.execute_signed(&tx::sign(&big, &e.alice).unwrap()),
+        Err(LedgerError::InsufficientGas { .. })
+    ));
+    // someone else's coin as gas
+    let theirs = tx::request_unstake(&Tcx::new(e.alice.address(), e.gas(&e.bob)), &e.d()).unwrap();
+    assert!(matches!(
+        e.ledger
+            .execute_signed(&tx::sign(&theirs, &e.alice).unwrap()),
+        Err(LedgerError::NotOwned { .. })
+    ));
+    // unknown package / wrong shared version
+    let mut d = e.d();
+    d.pool.initial_shared_version = 7;
+    let wrong = tx::request_unstake(&e.tcx(&e.alice), &d).unwrap();
+    assert!(matches!(
+        e.ledger
+            .execute_signed(&tx::sign(&wrong, &e.alice).unwrap()),
+        Err(LedgerError::SharedVersionMismatch { .. })
+    ));
+    let mut d = e.d();
+    d.package = Address::new([0x42; 32]);
+    let wrong = tx::request_unstake(&e.tcx(&e.alice), &d).unwrap();
+    assert!(matches!(
+        e.ledger
+            .execute_signed(&tx::sign(&wrong, &e.alice).unwrap()),
+        Err(LedgerError::PackageNotFound(_))
+    ));
+    assert_eq!(e.snapshot(), snap);
+}
+
+fn signed_gas(signed: &SignedTransaction) -> ObjectReference {
+    let t: Transaction = bcs::from_bytes(&signed.tx_bytes).unwrap();
+    t.gas_payment.objects[0].clone()
+}
+
+#[test]
+fn coins_split_merge_transfer_and_versions() {
+    let e = env();
+    let a = e.alice.address();
+    e.ledger.mint(a, 500).unwrap();
+    let coins = e.ledger.coins_of(&a).unwrap();
+    assert_eq!(coins.len(), 2);
+    // transfer_sui: split from gas and send to bob
+    let fx = e.run(
+        &e.alice,
+        tx::transfer_sui(&e.tcx(&e.alice), &e.bob.address(), 777).unwrap(),
+    );
+    assert!(fx.status.is_success());
+    assert_eq!(fx.created.len(), 1);
+    assert_eq!(fx.created[0].1, Owner::Address(e.bob.address()));
+    assert_eq!(e.balance(&e.bob), START + 777);
+    assert_eq!(e.balance(&e.alice), START + 500 - 777 - FEE);
+    let max_in = coins[0].0.version();
+    assert_eq!(fx.lamport_version, max_in + 1);
+    assert_eq!(fx.gas_object.version(), fx.lamport_version);
+
+    // two gas coins are smashed into the first
+    let gas: Vec<_> = e
+        .ledger
+        .coins_of(&a)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.0)
+        .collect();
+    let fx = e.run(
+        &e.alice,
+        tx::request_unstake(&Tcx::new(a, gas.clone()), &e.d()).unwrap(),
+    );
+    assert_eq!(fx.status.abort(), Some(("staking", 5)));
+    assert_eq!(fx.deleted.len(), 1);
+    assert_eq!(*fx.deleted[0].object_id(), *gas[1].object_id());
+    assert_eq!(e.ledger.coins_of(&a).unwrap().len(), 1);
+    assert_eq!(e.balance(&e.alice), START + 500 - 777 - 2 * FEE);
+
+    // a split coin left unused is an error (Coin has no drop), gas still charged
+    let mut b = sui_transaction_builder::TransactionBuilder::new();
+    b.set_sender(a);
+    b.set_gas_budget(tx::DEFAULT_GAS_BUDGET);
+    b.set_gas_price(1000);
+    let g = e.gas(&e.alice)[0].clone();
+    b.add_gas_objects([sui_transaction_builder::ObjectInput::owned(
+        *g.object_id(),
+        g.version(),
+        *g.digest(),
+    )]);
+    let gas_arg = b.gas();
+    let amt = b.pure_bytes(tx::pure_u64(5));
+    b.split_coins(gas_arg, vec![amt]);
+    let fx = e.run(&e.alice, b.try_build().unwrap());
+    assert!(matches!(
+        fx.status,
+        ExecutionStatus::Failure {
+            error: ExecutionFailure::UnusedValueWithoutDrop { .. },
+            ..
+        }
+    ));
+    assert!(fx.created.is_empty());
+    assert_eq!(e.balance(&e.alice), START + 500 - 777 - 3 * FEE);
+
+    // splitting more than the gas coin holds (minus the reserved budget) fails
+    let fx = e.run(
+        &e.alice,
+        tx::transfer_sui(&e.tcx(&e.alice), &e.bob.address(), START).unwrap(),
+    );
+    assert!(matches!(
+        fx.status,
+        ExecutionStatus::Failure {
+            error: ExecutionFailure::InsufficientCoinBalance,
+            ..
+        }
+    ));
+    assert_eq!(e.balance(&e.bob), START + 777);
+}
+
+#[test]
+fn bad_pure_arguments_fail_execution() {
+    let e = env();
+    let d = e.d();
+    let mut b = sui_transaction_builder::TransactionBuilder::new();
+    b.set_sender(e.alice.address());
+    b.set_gas_budget(tx::DEFAULT_GAS_BUDGET);
+    b.set_gas_price(1000);
+    let g = e.gas(&e.alice)[0].clone();
+    b.add_gas_objects([sui_transaction_builder::ObjectInput::owned(
+        *g.object_id(),
+        g.version(),
+        *g.digest(),
+    )]);
+    let gas_arg = b.gas();
+    let amt = b.pure_bytes(tx::pure_u64(100));
+    let coins = b.split_coins(gas_arg, vec![amt]);
+    let pool = b.object(sui_transaction_builder::ObjectInput::shared(
+        d.pool.id,
+        d.pool.initial_shared_version,
+        true,
+    ));
+    let role = b.pure_bytes(vec![0, 0]); // not a u8
+    let node = b.pure_bytes(tx::pure_string(""));
+    let mut args = vec![pool];
+    args.extend(coins);
+    args.extend([role, node]);
+    b.move_call(
+        sui_transaction_builder::Function::new(
+            d.package,
+            sui_sdk_types::Identifier::from_static("staking"),
+            sui_sdk_types::Identifier::from_static("stake"),
+        ),
+        args,
+    );
+    let fx = e.run(&e.alice, b.try_build().unwrap());
+    assert!(
+        matches!(
+            fx.status,
+            ExecutionStatus::Failure {
+                command: Some(1),
+                error: ExecutionFailure::CommandArgumentError { arg: 2, .. }
+            }
+        ),
+        "{:?}",
+        fx.status
+    );
+    assert_eq!(e.balance(&e.alice), START - FEE);
+    assert_eq!(e.ledger.pool().unwrap().total_staked, 0);
+}
+
+#[test]
+fn persistence_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.redb");
+    let admin = SuiKeypair::from_seed([1; 32]);
+    let alice = SuiKeypair::from_seed([2; 32]);
+    let bob = SuiKeypair::from_seed([3; 32]);
+    let g = genesis(&admin, &alice, &bob);
+    let (digest, signed, token_id, d) = {
+        let ledger = EmbeddedLedger::open(&path, &g).unwrap();
+        let e = Env {
+            ledger,
+            admin: admin.clone(),
+            alice: alice.clone(),
+            bob: bob.clone(),
+        };
+        let signed = tx::sign(
+            &tx::stake(&e.tcx(&e.alice), &e.d(), 1000, 1, "n").unwrap(),
+            &e.alice,
+        )
+        .unwrap();
+        let fx = e.ledger.execute_signed(&signed).unwrap();
+        let (_, token) = e.issue(&e.alice);
+        e.ledger.advance_epoch().unwrap();
+        e.ledger.mint(bob.address(), 5).unwrap();
+        (fx.digest, signed, token.unwrap().id, e.d())
+    };
+    let other = GenesisConfig::new(Address::new([9; 32]));
+    let ledger = EmbeddedLedger::open(&path, &other).unwrap();
+    let e = Env {
+        ledger,
+        admin,
+        alice,
+        bob,
+    };
+    assert_eq!(e.d(), d);
+    assert_eq!(e.ledger.current_epoch().unwrap(), 1);
+    assert!(e.ledger.effects(&digest).unwrap().is_some());
+    assert!(matches!(
+        e.ledger.execute_signed(&signed),
+        Err(LedgerError::AlreadyExecuted(_))
+    ));
+    assert_eq!(
+        e.ledger
+            .stake_record(&e.alice.address())
+            .unwrap()
+            .unwrap()
+            .amount,
+        1000
+    );
+    assert!(e.ledger.is_seal_token_valid(&token_id).unwrap());
+    assert_eq!(e.balance(&e.bob), START + 5);
+    // keeps working after reopen; new mints get fresh ids
+    e.ledger.mint(e.bob.address(), 6).unwrap();
+    assert_eq!(e.ledger.coins_of(&e.bob.address()).unwrap().len(), 3);
+    let fx = e.run(
+        &e.alice,
+        tx::request_unstake(&e.tcx(&e.alice), &e.d()).unwrap(),
+    );
+    assert!(fx.status.is_success());
+}
+
+struct ManualClock(std::sync::atomic::AtomicU64);
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn epoch_clock_advances_with_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock(std::sync::atomic::AtomicU64::new(10_000)));
+    let mut g = GenesisConfig::new(Address::new([1; 32]));
+    g.epoch_duration = Some(Duration::from_secs(60));
+    let l = EmbeddedLedger::open_with_clock(dir.path().join("l"), &g, clock.clone()).unwrap();
+    assert_eq!(l.current_epoch().unwrap(), 0);
+    clock
+        .0
+        .store(10_000 + 59_999, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(l.current_epoch().unwrap(), 0);
+    clock
+        .0
+        .store(10_000 + 60_000 * 3 + 5, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(l.current_epoch().unwrap(), 3);
+    assert_eq!(l.advance_epoch().unwrap(), 4);
+    // a manual advance starts a full new epoch
+    clock.0.store(
+        10_000 + 60_000 * 3 + 5 + 59_999,
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    assert_eq!(l.current_epoch().unwrap(), 4);
+    clock
+        .0
+        .store(10_000 + 60_000 * 4 + 5, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(l.current_epoch().unwrap(), 5);
+}
+
+#[tokio::test]
+async fn ledger_trait_object() {
+    let e = env();
+    let ledger: Box<dyn Ledger> = Box::new(e.ledger.clone());
+    assert_eq!(ledger.reference_gas_price().await.unwrap(), 1000);
+    assert_eq!(ledger.epoch().await.unwrap(), 0);
+    let d = ledger.deployment().await.unwrap();
+    let gas = ledger.gas_coins(e.alice.address()).await.unwrap();
+    assert_eq!(gas[0].1, START);
+    let t = tx::stake(
+        &Tcx::new(e.alice.address(), vec![gas[0].0.clone()]),
+        &d,
+        100,
+        0,
+        "",
+    )
+    .unwrap();
+    let fx = ledger
+        .execute(tx::sign(&t, &e.alice).unwrap())
+        .await
+        .unwrap();
+    assert!(fx.status.is_success());
+    assert_eq!(ledger.transaction(fx.digest).await.unwrap(), Some(fx));
+    assert_eq!(
+        ledger
+            .stake(e.alice.address())
+            .await
+            .unwrap()
+            .unwrap()
+            .amount,
+        100
+    );
+    assert!(ledger
+        .seal_tokens_of(e.alice.address())
+        .await
+        .unwrap()
+        .is_empty());
+    let r = ledger.faucet(e.alice.address(), 9).await.unwrap();
+    assert_eq!(
+        ledger
+            .get_object(*r.object_id())
+            .await
+            .unwrap()
+            .unwrap()
+            .coin_value(),
+        Some(9)
+    );
+    assert!(ledger.seal_token(*r.object_id()).await.unwrap().is_none());
+    assert!(!ledger.seal_token_valid(*r.object_id()).await.unwrap());
+}
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Stake(u8, u64, u8),
+        Unstake(u8),
+        Withdraw(u8),
+        Issue(u8),
+        Transfer(u8, u8, u64),
+        Advance,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0u8..3, 0u64..3000, 0u8..3).prop_map(|(w, a, r)| Op::Stake(w, a, r)),
+            1 => (0u8..3).prop_map(Op::Unstake),
+            1 => (0u8..3).prop_map(Op::Withdraw),
+            1 => (0u8..3).prop_map(Op::Issue),
+            1 => (0u8..3, 0u8..3, 0u64..2_000_000).prop_map(|(a, b, v)| Op::Transfer(a, b, v)),
+            1 => Just(Op::Advance),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+
+        /// Executed transactions conserve SUI: coins + staked + slashed + fees == minted.
+        #[test]
+        fn executor_conserves_sui(ops in proptest::collection::vec(op(), 1..25)) {
+            let e = env();
+            let keys = [&e.admin, &e.alice, &e.bob];
+            let mut fees = 0u64;
+            for op in ops {
+                let fx = match op {
+                    Op::Stake(w, a, r) => Some(e.stake(keys[w as usize], a, r, "node")),
+                    Op::Unstake(w) => Some(e.run(keys[w as usize], tx::request_unstake(&e.tcx(keys[w as usize]), &e.d()).unwrap())),
+                    Op::Withdraw(w) => Some(e.run(keys[w as usize], tx::withdraw(&e.tcx(keys[w as usize]), &e.d()).unwrap())),
+                    Op::Issue(w) => Some(e.issue(keys[w as usize]).0),
+                    Op::Transfer(a, b, v) => {
+                        let t = tx::transfer_sui(&e.tcx(keys[a as usize]), &keys[b as usize].address(), v).unwrap();
+                        Some(e.run(keys[a as usize], t))
+                    }
+                    Op::Advance => { e.ledger.advance_epoch().unwrap(); None }
+                };
+                if let Some(fx) = fx {
+                    prop_assert_eq!(fx.gas_used, FEE);
+                    fees += fx.gas_used;
+                    if !fx.status.is_success() {
+                        prop_assert!(fx.created.is_empty() && fx.events.is_empty());
+                    }
+                }
+                let pool = e.ledger.pool().unwrap();
+                let coins: u64 = keys.iter().map(|k| e.balance(k)).sum();
+                prop_assert_eq!(coins + pool.staked + pool.slashed + fees, 3 * START);
+                let sum: u64 = pool.stakes.values().map(|r| r.amount).sum();
+                prop_assert_eq!(pool.total_staked, sum);
+                // every stored object's digest matches its contents
+                for o in e.snapshot() {
+                    prop_assert_eq!(o.digest, o.compute_digest());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The K3s-DaaS master ("Nautilus TEE"): runs the Kubernetes API server and controllers inside an
+//! enclave. The state store is sealed under the enclave's sealing key, the TLS certificate is bound
+//! into the enclave's attestation document, and the seed endpoints sit next to the Kubernetes API.
+
+pub mod attested;
+pub mod enclave;
+pub mod metrics;
+pub mod seed;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use daas_apiserver::{LocalClient, ServerOptions, StaticTokens, TlsMaterial, User};
+use daas_store::{EmbeddedStore, SealingKey, Store};
+
+pub use enclave::{EnclaveHandle, Measurement};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MasterError {
+    #[error("enclave: {0}")]
+    Tee(#[source] daas_tee::TeeError),
+    #[error("state store: {0}")]
+    Store(#[from] daas_store::StoreError),
+    #[error("tls: {0}")]
+    Tls(#[from] daas_apiserver::tls::TlsError),
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error("bootstrap: {0}")]
+    Api(#[from] daas_apiserver::ApiError),
+    #[error("{0}")]
+    Config(String),
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> MasterError {
+    let context = context.into();
+    move |source| MasterError::Io { context, source }
+}
+
+#[derive(Debug, Clone)]
+pub struct MasterConfig {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub tls_sans: Vec<String>,
+    pub bookmark_interval: Duration,
+    pub retain_revisions: i64,
+    pub compact_interval: Duration,
+    pub measurement: Measurement,
+    pub controller_resync: Duration,
+}
+
+impl MasterConfig {
+    pub fn new(data_dir: PathBuf, listen: SocketAddr) -> Self {
+        MasterConfig {
+            data_dir,
+            listen,
+            tls_sans: Vec::new(),
+            bookmark_interval: Duration::from_secs(30),
+            retain_revisions: 10_000,
+            compact_interval: Duration::from_secs(300),
+            measurement: Measurement::Release,
+            controller_resync: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Read a secret file, or create it with `make` (mode 0600).
+pub fn secret_file(path: &Path, make: impl FnOnce() -> String) -> Result<String, MasterError> {
+    if path.exists() {
+        return Ok(std::fs::read_to_string(path).map_err(io(format!("reading {}", path.display())))?.trim().to_string());
+    }
+    let v = make();
+    std::fs::write(path, &v).map_err(io(format!("writing {}", path.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(io(format!("chmod {}", path.display())))?;
+    }
+    Ok(v)
+}
+
+pub fn random_hex(n: usize) -> String {
+    use rand::RngCore;
+    let mut b = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+pub fn kubeconfig(server: &str, ca_pem: &str, token: &str) -> String {
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem.as_bytes());
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: k3s-daas\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: k3s-daas-admin\n  user:\n    token: {token}\ncontexts:\n- name: k3s-daas\n  context:\n    cluster: k3s-daas\n    user: k3s-daas-admin\n    namespace: default\ncurrent-context: k3s-daas\n"
+    )
+}
+
+/// A master that has bound its port and is ready to serve.
+pub struct Master {
+    pub url: String,
+    pub kubeconfig_path: PathBuf,
+    pub enclave: EnclaveHandle,
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: axum::Router,
+    _background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Master {
+    /// Open the enclave and the sealed store, bootstrap the cluster, bind the port and write the
+    /// admin kubeconfig.
+    pub async fn start(cfg: MasterConfig) -> Result<Master, MasterError> {
+        let dir = cfg.data_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        let enclave = enclave::open_simulated(&dir.join("tee"), &cfg.measurement)?;
+        let key = SealingKey::from_bytes(enclave.enclave.sealing_key());
+        let db = dir.join("state.redb");
+        let store: Arc<dyn Store> = Arc::new(
+            tokio::task::spawn_blocking(move || EmbeddedStore::open(&db, key))
+                .await
+                .map_err(|e| MasterError::Config(format!("store open task: {e}")))??,
+        );
+        daas_apiserver::bootstrap(&store).await?;
+        let mut background =
+            vec![daas_apiserver::spawn_compactor(store.clone(), cfg.compact_interval, cfg.retain_revisions)];
+
+        let admin_token = secret_file(&dir.join("admin.token"), || random_hex(32))?;
+        let internal_token = random_hex(32);
+        let auth = Arc::new(StaticTokens::new(vec![
+            (admin_token.clone(), User { name: "k3s-daas-admin".into(), groups: vec!["system:masters".into()] }),
+            (
+                internal_token.clone(),
+                User { name: "system:kube-controller-manager".into(), groups: vec!["system:masters".into()] },
+            ),
+        ]));
+        let api = daas_apiserver::router(
+            store.clone(),
+            auth,
+            ServerOptions { bookmark_interval: cfg.bookmark_interval, ..Default::default() },
+        );
+        let client = LocalClient::new(api.clone(), internal_token);
+        background.extend(daas_controllers::spawn(
+            client.clone(),
+            daas_controllers::ControllerOptions { resync: cfg.controller_resync, ..Default::default() },
+        ));
+
+        let tls = TlsMaterial::load_or_generate(&dir.join("tls"), &cfg.tls_sans)?;
+        let metrics = Arc::new(metrics::Metrics::new());
+        let seed_state = seed::SeedState {
+            enclave: enclave.clone(),
+            tls_cert_sha256: seed::tls_binding(&tls.server_cert_der()?),
+            store: store.clone(),
+            metrics: metrics.clone(),
+            client,
+        };
+        let app = seed::router(seed_state)
+            .merge(api)
+            .layer(axum::middleware::from_fn_with_state(metrics, seed::record_requests));
+
+        let listener = tokio::net::TcpListener::bind(cfg.listen).await.map_err(io(format!("binding {}", cfg.listen)))?;
+        let addr = listener.local_addr().map_err(io("local address"))?;
+        let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+        let url = format!("https://{host}:{}", addr.port());
+        let kubeconfig_path = dir.join("kubeconfig.yaml");
+        let tmp = dir.join("kubeconfig.yaml.tmp");
+        std::fs::write(&tmp, kubeconfig(&url, &tls.ca_cert_pem, &admin_token)).map_err(io("writing kubeconfig"))?;
+        std::fs::rename(&tmp, &kubeconfig_path).map_err(io("writing kubeconfig"))?;
+        let root_path = dir.join("tee").join("trusted-root.pem");
+        std::fs::write(&root_path, &enclave.root_pem).map_err(io("writing enclave root"))?;
+        tracing::info!(%url, data_dir = %dir.display(), enclave = enclave.kind, "master ready");
+        Ok(Master {
+            url,
+            kubeconfig_path,
+            enclave,
+            listener,
+            tls: tls.server_config()?,
+            app,
+            _background: background,
+        })
+    }
+
+    /// Serve until the process is told to stop.
+    pub async fn serve(self) -> Result<(), MasterError> {
+        daas_apiserver::serve_tls(self.listener, self.tls, self.app).await.map_err(io("serving"))
+    }
+}

@@ -1,0 +1,191 @@
+//! The seed's HTTP endpoints on the master (next to the Kubernetes API on the same port):
+//! `GET /api/v1/health`, `GET /api/v1/tee/attestation`, `GET /metrics`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine;
+use daas_apiserver::LocalClient;
+use daas_store::Store;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::enclave::EnclaveHandle;
+use crate::metrics::{Gauge, Metrics};
+
+#[derive(Clone)]
+pub struct SeedState {
+    pub enclave: EnclaveHandle,
+    /// SHA-256 of the TLS serving certificate (DER): the attestation's user_data.
+    pub tls_cert_sha256: [u8; 32],
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    pub client: LocalClient,
+}
+
+pub fn tls_binding(cert_der: &[u8]) -> [u8; 32] {
+    Sha256::digest(cert_der).into()
+}
+
+pub fn router(state: SeedState) -> Router {
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/tee/attestation", get(attestation))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn health(State(st): State<SeedState>) -> Response {
+    let rev = st.store.current_revision().await;
+    let pcrs: serde_json::Map<String, Value> =
+        st.enclave.enclave.measurement().iter().map(|(i, v)| (i.to_string(), json!(hex::encode(v)))).collect();
+    let body = json!({
+        "status": if rev.is_ok() { "healthy" } else { "degraded" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "store_revision": rev.unwrap_or(-1),
+        "enclave": {
+            "kind": st.enclave.kind,
+            "public_key": hex::encode(st.enclave.enclave.public_key()),
+            "pcrs": pcrs,
+        },
+        "tls_certificate_sha256": hex::encode(st.tls_cert_sha256),
+    });
+    let code = if body["status"] == "healthy" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(body)).into_response()
+}
+
+fn bad_request(msg: String) -> Response {
+    let status = daas_apiserver::ApiError::bad_request(msg);
+    axum::response::IntoResponse::into_response(status)
+}
+
+/// A fresh attestation document whose user_data is the TLS certificate hash and whose nonce is
+/// the caller's (hex, up to 64 bytes), so a client can check it is talking to this enclave.
+async fn attestation(State(st): State<SeedState>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let nonce = match q.get("nonce").map(|n| hex::decode(n)) {
+        None => None,
+        Some(Ok(n)) if n.len() <= 64 => Some(n),
+        Some(Ok(_)) => return bad_request("nonce is limited to 64 bytes".into()),
+        Some(Err(e)) => return bad_request(format!("nonce must be hex: {e}")),
+    };
+    let enclave = st.enclave.enclave.clone();
+    let binding = st.tls_cert_sha256;
+    let doc = tokio::task::spawn_blocking(move || enclave.attestation(Some(&binding), nonce.as_deref())).await;
+    match doc {
+        Ok(Ok(doc)) => Json(json!({
+            "kind": st.enclave.kind,
+            "document": base64::engine::general_purpose::STANDARD.encode(&doc),
+            "public_key": hex::encode(st.enclave.enclave.public_key()),
+            "tls_certificate_sha256": hex::encode(st.tls_cert_sha256),
+            "root_pem": if st.enclave.kind == "simulated" { json!(st.enclave.root_pem) } else { json!(null) },
+        }))
+        .into_response(),
+        Ok(Err(e)) => axum::response::IntoResponse::into_response(daas_apiserver::ApiError::internal(format!(
+            "attestation failed: {e}"
+        ))),
+        Err(e) => axum::response::IntoResponse::into_response(daas_apiserver::ApiError::internal(e.to_string())),
+    }
+}
+
+async fn metrics(State(st): State<SeedState>) -> Response {
+    let mut gauges = Vec::new();
+    if let Ok(pods) = st.client.list("/api/v1/pods").await {
+        let mut by_phase: HashMap<String, f64> =
+            ["Pending", "Running", "Succeeded", "Failed", "Unknown"].iter().map(|p| (p.to_string(), 0.0)).collect();
+        for p in &pods {
+            *by_phase.entry(p["status"]["phase"].as_str().unwrap_or("Unknown").to_string()).or_insert(0.0) += 1.0;
+        }
+        let mut g = Gauge::new("daas_pods", "Pods by phase.");
+        let mut phases: Vec<_> = by_phase.into_iter().collect();
+        phases.sort_by(|a, b| a.0.cmp(&b.0));
+        for (phase, n) in phases {
+            g = g.set(&[("phase", &phase)], n);
+        }
+        gauges.push(g);
+    }
+    if let Ok(nodes) = st.client.list("/api/v1/nodes").await {
+        let mut counts: HashMap<&'static str, f64> = [("True", 0.0), ("False", 0.0), ("Unknown", 0.0)].into();
+        for n in &nodes {
+            let ready = n["status"]["conditions"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
+                .and_then(|c| c["status"].as_str())
+                .unwrap_or("Unknown");
+            let k = match ready {
+                "True" => "True",
+                "False" => "False",
+                _ => "Unknown",
+            };
+            *counts.entry(k).or_insert(0.0) += 1.0;
+        }
+        let mut g = Gauge::new("daas_nodes", "Nodes by Ready condition status.");
+        for k in ["True", "False", "Unknown"] {
+            g = g.set(&[("condition", "Ready"), ("status", k)], counts[k]);
+        }
+        gauges.push(g);
+    }
+    if let Ok(rev) = st.store.current_revision().await {
+        gauges.push(Gauge::new("daas_store_revision", "Current revision of the sealed store.").set(&[], rev as f64));
+    }
+    let body = st.metrics.render(&gauges);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// Middleware counting every API request by verb, resource and code, with latency.
+pub async fn record_requests(State(m): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let verb = req.method().to_string();
+    let resource = resource_label(req.uri().path());
+    let resp = next.run(req).await;
+    let code = resp.status().as_u16().to_string();
+    m.inc(
+        "apiserver_request_total",
+        "Counter of API requests by verb, resource and HTTP code.",
+        &[("verb", &verb), ("resource", &resource), ("code", &code)],
+        1.0,
+    );
+    m.observe(
+        "apiserver_request_duration_seconds",
+        "API request latency (time to response headers) by verb and resource.",
+        &[("verb", &verb), ("resource", &resource)],
+        started.elapsed(),
+    );
+    resp
+}
+
+/// Low-cardinality resource label from a request path.
+fn resource_label(path: &str) -> String {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let rest: &[&str] = match segs.as_slice() {
+        ["api", _v, rest @ ..] => rest,
+        ["apis", _g, _v, rest @ ..] => rest,
+        [first, ..] => return first.to_string(),
+        [] => return String::new(),
+    };
+    match rest {
+        ["namespaces", _ns, res, ..] => res.to_string(),
+        [res, ..] => res.to_string(),
+        [] => "discovery".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_labels() {
+        assert_eq!(resource_label("/api/v1/namespaces/default/pods/x"), "pods");
+        assert_eq!(resource_label("/apis/apps/v1/deployments"), "deployments");
+        assert_eq!(resource_label("/api/v1"), "discovery");
+        assert_eq!(resource_label("/metrics"), "metrics");
+        assert_eq!(resource_label("/api/v1/namespaces/kube-system"), "namespaces");
+    }
+}
