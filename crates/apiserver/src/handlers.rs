@@ -995,8 +995,33 @@ pub async fn delete(
             )));
         }
     }
+    // Orphan / Foreground propagation: the garbage collector (daas-controllers) acts on these
+    // finalizers, then removes them, which completes the deletion.
+    let policy = opts["propagationPolicy"].as_str().map(|s| s.to_string()).or_else(|| q.get("propagationPolicy").cloned());
+    let orphan_legacy = opts["orphanDependents"].as_bool() == Some(true) || q.get("orphanDependents").map(|s| s == "true").unwrap_or(false);
+    let gc_finalizer = match policy.as_deref() {
+        Some("Orphan") => Some("orphan"),
+        Some("Foreground") => Some("foregroundDeletion"),
+        Some("Background") | Some("") => None,
+        None if orphan_legacy => Some("orphan"),
+        None => None,
+        Some(other) => {
+            return Err(ApiError::invalid(t.def, name, vec![(
+                "propagationPolicy".into(),
+                format!("Unsupported value: \"{other}\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""),
+            )]))
+        }
+    };
     if dry {
         return Ok(json_response(StatusCode::OK, &obj));
+    }
+    let mut obj = obj;
+    if let (Some(f), true) = (gc_finalizer, obj["metadata"]["deletionTimestamp"].is_null() && t.def.kind != "Namespace") {
+        let mut fins: Vec<Value> = obj["metadata"]["finalizers"].as_array().cloned().unwrap_or_default();
+        if !fins.iter().any(|x| x == f) {
+            fins.push(json!(f));
+        }
+        obj["metadata"]["finalizers"] = json!(fins);
     }
     let has_finalizers = obj["metadata"]["finalizers"].as_array().map(|a| !a.is_empty()).unwrap_or(false);
     if has_finalizers {

@@ -1,6 +1,7 @@
 //! Kubernetes API server for K3s-DaaS: REST over the sealed MVCC store, driven by real kubectl.
 
 pub mod discovery;
+pub mod authz;
 pub mod client;
 pub mod error;
 pub mod handlers;

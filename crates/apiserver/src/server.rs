@@ -147,7 +147,7 @@ fn is_public(path: &str) -> bool {
 async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
-    if !is_public(&path) {
+    let user = if !is_public(&path) {
         let token = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -158,10 +158,13 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             Some(t) if !t.is_empty() => st.auth.authenticate(&t).await,
             _ => None,
         };
-        if user.is_none() {
-            return Err(ApiError::unauthorized());
+        match user {
+            Some(u) => Some(u),
+            None => return Err(ApiError::unauthorized()),
         }
-    }
+    } else {
+        None
+    };
     let q = request::query_map(parts.uri.query());
     match path.as_str() {
         "/version" | "/version/" => return Ok(json_response(StatusCode::OK, &discovery::version())),
@@ -197,6 +200,9 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
     let ctx = &st.ctx;
     let is_watch = q.get("watch").map(|w| w == "true" || w == "1").unwrap_or(false);
     let sub = target.sub.clone();
+    if let Some(u) = &user {
+        crate::authz::authorize(u, crate::authz::verb(&parts.method, &target, is_watch), &target)?;
+    }
     match (&parts.method, target.name.clone(), sub.as_deref()) {
         (&Method::GET, None, _) if is_watch => crate::watch::watch(ctx.clone(), &target, &q, accept).await,
         (&Method::GET, None, _) => handlers::list(ctx, &target, &q, accept).await,

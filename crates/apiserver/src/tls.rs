@@ -89,9 +89,24 @@ impl TlsMaterial {
         Ok(m)
     }
 
+    /// DER of the serving (leaf) certificate: what attestation binds via its SHA-256.
+    pub fn server_cert_der(&self) -> Result<Vec<u8>, TlsError> {
+        let mut it = rustls::pki_types::pem::PemObject::pem_slice_iter(self.server_cert_pem.as_bytes());
+        match it.next() {
+            Some(Ok(c)) => {
+                let c: rustls::pki_types::CertificateDer<'static> = c;
+                Ok(c.to_vec())
+            }
+            Some(Err(e)) => Err(TlsError::Parse(self.dir.clone(), e.to_string())),
+            None => Err(TlsError::Parse(self.dir.clone(), "no certificate in server.crt".into())),
+        }
+    }
+
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+        // Serve the chain [leaf, CA]: attested clients learn the CA from the handshake.
+        let chain_pem = format!("{}{}", self.server_cert_pem, self.ca_cert_pem);
         let certs: Vec<rustls::pki_types::CertificateDer<'static>> =
-            rustls::pki_types::pem::PemObject::pem_slice_iter(self.server_cert_pem.as_bytes())
+            rustls::pki_types::pem::PemObject::pem_slice_iter(chain_pem.as_bytes())
                 .collect::<Result<_, _>>()
                 .map_err(|e| TlsError::Parse(self.dir.clone(), e.to_string()))?;
         let key = <rustls::pki_types::PrivateKeyDer<'static> as rustls::pki_types::pem::PemObject>::from_pem_slice(

@@ -25,7 +25,7 @@ fn env() -> Env {
         let store: Arc<dyn Store> =
             Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
         daas_apiserver::bootstrap(&store).await.unwrap();
-        let auth = Arc::new(StaticTokens::new(vec![(TOKEN.into(), User { name: "admin".into(), groups: vec![] })]));
+        let auth = Arc::new(StaticTokens::new(vec![(TOKEN.into(), User { name: "admin".into(), groups: vec!["system:masters".into()] })]));
         router(store, auth, ServerOptions::default())
     });
     Env { _dir: dir, app, rt }

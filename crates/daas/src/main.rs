@@ -1,4 +1,4 @@
-//! `daas`: the K3s-DaaS command line (local cluster, master, kubeconfig).
+//! `daas`: the K3s-DaaS command line (local cluster, master, ledger, keys, attestation).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use base64::Engine;
 use clap::{Args, Parser, Subcommand};
-use daas_apiserver::{ServerOptions, StaticTokens, TlsMaterial, User};
-use daas_store::{EmbeddedStore, SealingKey, Store};
+use daas_ledger::keys::SuiKeypair;
+use daas_ledger::{EmbeddedLedger, GenesisConfig, Ledger};
+use daas_master::{Master, MasterConfig, Measurement};
 
 #[derive(Parser)]
 #[command(name = "daas", version, about = "K3s-DaaS: decentralized Kubernetes on Sui stake")]
@@ -20,9 +20,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run a local all-in-one cluster with embedded defaults and write a kubeconfig.
-    Up(MasterArgs),
-    /// Run the control plane (API server on the sealed store).
+    /// Run a local all-in-one cluster (embedded ledger + master) and write a kubeconfig.
+    Up(UpArgs),
+    /// Run the control plane (API server, controllers) in its enclave.
     #[command(alias = "server")]
     Master(MasterArgs),
     /// Print the admin kubeconfig of a data directory.
@@ -30,6 +30,14 @@ enum Cmd {
         #[arg(long, env = "DAAS_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Generate a Sui Ed25519 key file and print its address.
+    Keygen {
+        /// Where to write the key (suiprivkey format, mode 0600).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify a master's attestation over attested TLS and print what was verified.
+    Attest(AttestArgs),
 }
 
 #[derive(Args, Clone)]
@@ -52,6 +60,39 @@ struct MasterArgs {
     /// Seconds between compactions.
     #[arg(long, default_value_t = 300)]
     compact_seconds: u64,
+    /// Simulated enclave measurement: `release` (stable per version), `binary` (hash of this
+    /// executable) or 96 hex characters.
+    #[arg(long, default_value = "release")]
+    enclave_measurement: Measurement,
+    /// Seconds a validated seal-token credential is trusted before asking the ledger again.
+    #[arg(long, default_value_t = 10)]
+    token_cache_seconds: u64,
+}
+
+#[derive(Args, Clone)]
+struct UpArgs {
+    #[command(flatten)]
+    master: MasterArgs,
+    /// Length of a ledger epoch (lockups and token expiry count epochs).
+    #[arg(long, default_value_t = 3600)]
+    epoch_seconds: u64,
+}
+
+#[derive(Args, Clone)]
+struct AttestArgs {
+    /// Master URL (https://host:port).
+    #[arg(long, env = "NAUTILUS_ENDPOINT")]
+    server: String,
+    /// PEM root to trust for attestation documents in addition to the AWS Nitro root (the
+    /// simulated enclave's dev root, `<data>/tee/trusted-root.pem`). Only for development.
+    #[arg(long)]
+    trust_root: Option<PathBuf>,
+    /// Expected PCR value, `index=hex` (repeatable).
+    #[arg(long = "expect-pcr")]
+    expect_pcr: Vec<String>,
+    /// Write the verified cluster CA here (PEM).
+    #[arg(long)]
+    ca_out: Option<PathBuf>,
 }
 
 fn default_data_dir(arg: Option<PathBuf>) -> PathBuf {
@@ -60,75 +101,99 @@ fn default_data_dir(arg: Option<PathBuf>) -> PathBuf {
     })
 }
 
-/// Read a secret file, or create it with `make` (mode 0600).
-fn secret_file(path: &Path, make: impl FnOnce() -> String) -> Result<String> {
+fn master_config(a: &MasterArgs, dir: PathBuf) -> MasterConfig {
+    let mut cfg = MasterConfig::new(dir, a.listen);
+    cfg.tls_sans = a.tls_san.clone();
+    cfg.bookmark_interval = Duration::from_secs(a.bookmark_seconds.max(1));
+    cfg.retain_revisions = a.retain_revisions;
+    cfg.compact_interval = Duration::from_secs(a.compact_seconds.max(1));
+    cfg.measurement = a.enclave_measurement.clone();
+    cfg.token_cache_ttl = Duration::from_secs(a.token_cache_seconds);
+    cfg
+}
+
+fn load_or_create_key(path: &Path) -> Result<SuiKeypair> {
     if path.exists() {
-        return Ok(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?.trim().to_string());
+        return SuiKeypair::load(path).with_context(|| format!("reading key {}", path.display()));
     }
-    let v = make();
-    std::fs::write(path, &v).with_context(|| format!("writing {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(v)
+    let k = SuiKeypair::generate();
+    k.save(path).with_context(|| format!("writing key {}", path.display()))?;
+    Ok(k)
 }
 
-fn random_hex(n: usize) -> String {
-    use rand::RngCore;
-    let mut b = vec![0u8; n];
-    rand::thread_rng().fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+/// The embedded ledger of a local cluster: genesis publishes the package with `admin.key` as
+/// publisher (AdminCap holder) and funds it.
+fn open_embedded_ledger(dir: &Path, epoch_seconds: u64, master_endpoint: &str) -> Result<(EmbeddedLedger, SuiKeypair)> {
+    std::fs::create_dir_all(dir.join("ledger"))?;
+    let admin = load_or_create_key(&dir.join("ledger").join("admin.key"))?;
+    let mut genesis = GenesisConfig::new(admin.address());
+    genesis.master_endpoint = master_endpoint.to_string();
+    genesis.coins = vec![(admin.address(), 1_000_000_000_000)];
+    genesis.epoch_duration = Some(Duration::from_secs(epoch_seconds.max(1)));
+    let ledger = EmbeddedLedger::open(dir.join("ledger").join("ledger.redb"), &genesis)
+        .map_err(|e| anyhow::anyhow!("opening the embedded ledger: {e}"))?;
+    Ok((ledger, admin))
 }
 
-fn kubeconfig(server: &str, ca_pem: &str, token: &str) -> String {
-    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem.as_bytes());
-    format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: k3s-daas\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: k3s-daas-admin\n  user:\n    token: {token}\ncontexts:\n- name: k3s-daas\n  context:\n    cluster: k3s-daas\n    user: k3s-daas-admin\n    namespace: default\ncurrent-context: k3s-daas\n"
-    )
-}
-
-async fn run_master(args: MasterArgs, announce: bool) -> Result<()> {
-    let dir = default_data_dir(args.data_dir.clone());
+async fn run_up(a: UpArgs) -> Result<()> {
+    let dir = default_data_dir(a.master.data_dir.clone());
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    // The simulated enclave's sealing key lives in a 0600 file; a Nitro enclave derives it instead.
-    let key_hex = secret_file(&dir.join("sealing.key"), || random_hex(32))?;
-    let key = SealingKey::from_hex(&key_hex).context("sealing.key is not 64 hex characters")?;
-    let token = secret_file(&dir.join("admin.token"), || random_hex(32))?;
-    let tls = TlsMaterial::load_or_generate(&dir.join("tls"), &args.tls_san)?;
-    let db = dir.join("state.redb");
-    let store: Arc<dyn Store> =
-        Arc::new(EmbeddedStore::open(&db, key).with_context(|| format!("opening store {}", db.display()))?);
-    daas_apiserver::bootstrap(&store).await.map_err(|e| anyhow::anyhow!("bootstrap: {e}"))?;
-    daas_apiserver::spawn_compactor(store.clone(), Duration::from_secs(args.compact_seconds), args.retain_revisions);
+    let (ledger, admin) = open_embedded_ledger(&dir, a.epoch_seconds, &format!("https://{}", a.master.listen))?;
+    let ledger: Arc<dyn Ledger> = Arc::new(ledger);
+    let mut cfg = master_config(&a.master, dir.clone());
+    cfg.ledger = Some(ledger.clone());
+    let master = Master::start(cfg).await?;
+    let d = ledger.deployment().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("K3s-DaaS API server listening on {} (enclave: {})", master.url, master.enclave.kind);
+    println!("Embedded ledger: package {}, staking pool {}, admin {}", d.package, d.pool.id, admin.address());
+    println!("Use it with:\n  export KUBECONFIG={}\n  kubectl get namespaces", master.kubeconfig_path.display());
+    serve(master).await
+}
 
-    let auth = Arc::new(StaticTokens::new(vec![(
-        token.clone(),
-        User { name: "k3s-daas-admin".into(), groups: vec!["system:masters".into()] },
-    )]));
-    let router = daas_apiserver::router(
-        store,
-        auth,
-        ServerOptions { bookmark_interval: Duration::from_secs(args.bookmark_seconds.max(1)), ..Default::default() },
-    );
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
-    let addr = listener.local_addr()?;
-    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
-    let server_url = format!("https://{host}:{}", addr.port());
-    let kc_path = dir.join("kubeconfig.yaml");
-    let tmp = dir.join("kubeconfig.yaml.tmp");
-    std::fs::write(&tmp, kubeconfig(&server_url, &tls.ca_cert_pem, &token))?;
-    std::fs::rename(&tmp, &kc_path)?;
-    tracing::info!(%server_url, data_dir = %dir.display(), "API server listening");
-    if announce {
-        println!("K3s-DaaS API server listening on {server_url}");
-        println!("Use it with:\n  export KUBECONFIG={}\n  kubectl get namespaces", kc_path.display());
-    }
-    let tls_cfg = tls.server_config()?;
+async fn run_master(a: MasterArgs) -> Result<()> {
+    let dir = default_data_dir(a.data_dir.clone());
+    let master = Master::start(master_config(&a, dir)).await?;
+    serve(master).await
+}
+
+async fn serve(master: Master) -> Result<()> {
     tokio::select! {
-        r = daas_apiserver::serve_tls(listener, tls_cfg, router) => r.context("serving")?,
+        r = master.serve() => r.context("serving")?,
         _ = shutdown_signal() => tracing::info!("shutting down"),
+    }
+    Ok(())
+}
+
+async fn run_attest(a: AttestArgs) -> Result<()> {
+    let mut roots = vec![daas_tee::RootCert::aws_nitro()];
+    if let Some(p) = &a.trust_root {
+        let pem = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        roots.push(daas_tee::RootCert::from_pem(&pem).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?);
+    }
+    let mut expected = daas_tee::ExpectedPcrs::none();
+    for e in &a.expect_pcr {
+        let (i, v) = e.split_once('=').context("--expect-pcr takes index=hex")?;
+        expected = expected
+            .with_hex(i.parse().context("PCR index")?, v)
+            .map_err(|e| anyhow::anyhow!("--expect-pcr {i}: {e}"))?;
+    }
+    let policy = daas_master::attested::AttestationPolicy { roots, expected_pcrs: expected };
+    let m = daas_master::attested::attest(&a.server, &policy).await?;
+    let pcrs: serde_json::Map<String, serde_json::Value> =
+        m.attestation.pcrs.iter().map(|(i, v)| (i.to_string(), serde_json::json!(hex::encode(v)))).collect();
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "server": m.url,
+            "verified": true,
+            "module_id": m.attestation.module_id,
+            "enclave_public_key": m.attestation.public_key.as_ref().map(hex::encode),
+            "pcrs": pcrs,
+            "tls_certificate_bound": true,
+        }))?
+    );
+    if let Some(out) = &a.ca_out {
+        std::fs::write(out, &m.ca_pem).with_context(|| format!("writing {}", out.display()))?;
     }
     Ok(())
 }
@@ -159,8 +224,8 @@ async fn main() -> Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Up(a) => run_master(a, true).await,
-        Cmd::Master(a) => run_master(a, false).await,
+        Cmd::Up(a) => run_up(a).await,
+        Cmd::Master(a) => run_master(a).await,
         Cmd::Kubeconfig { data_dir } => {
             let p = default_data_dir(data_dir).join("kubeconfig.yaml");
             let s = std::fs::read_to_string(&p)
@@ -168,5 +233,15 @@ async fn main() -> Result<()> {
             print!("{s}");
             Ok(())
         }
+        Cmd::Keygen { out } => {
+            if out.exists() {
+                anyhow::bail!("{} exists; refusing to overwrite a key", out.display());
+            }
+            let k = SuiKeypair::generate();
+            k.save(&out).with_context(|| format!("writing {}", out.display()))?;
+            println!("{}", k.address());
+            Ok(())
+        }
+        Cmd::Attest(a) => run_attest(a).await,
     }
 }

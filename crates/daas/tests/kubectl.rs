@@ -217,13 +217,13 @@ fn state_survives_kill_and_is_sealed_on_disk() {
     c.spawn();
     assert_eq!(c.ok(&["get", "cm", "keep", "-o", "jsonpath={.data.marker}"]), "plaintext-marker-4242");
     assert_eq!(c.ok(&["get", "cm", "keep", "-o", "jsonpath={.metadata.resourceVersion}"]), rv_before);
-    // The same data directory with a different sealing key cannot be read.
+    // An enclave with another measurement cannot unseal the key, so the state stays closed.
     c.kill();
-    std::fs::write(c.data_dir().join("sealing.key"), "11".repeat(32)).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_daas"))
-        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["up", "--listen", "127.0.0.1:0", "--enclave-measurement", &"ab".repeat(48), "--data-dir"])
         .arg(c.data_dir())
         .output()
         .unwrap();
-    assert!(!out.status.success(), "server started with the wrong sealing key");
+    assert!(!out.status.success(), "a different enclave measurement opened the sealed state");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unseal"), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -3,6 +3,7 @@
 //! into the enclave's attestation document, and the seed endpoints sit next to the Kubernetes API.
 
 pub mod attested;
+pub mod auth;
 pub mod enclave;
 pub mod metrics;
 pub mod seed;
@@ -38,7 +39,7 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> MasterError 
     move |source| MasterError::Io { context, source }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MasterConfig {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
@@ -48,6 +49,11 @@ pub struct MasterConfig {
     pub compact_interval: Duration,
     pub measurement: Measurement,
     pub controller_resync: Duration,
+    /// The ledger holding stakes and seal tokens (embedded or remote). Without one, only the admin
+    /// token authenticates.
+    pub ledger: Option<Arc<dyn daas_ledger::Ledger>>,
+    /// How long a validated seal-token credential is trusted before the ledger is asked again.
+    pub token_cache_ttl: Duration,
 }
 
 impl MasterConfig {
@@ -61,6 +67,8 @@ impl MasterConfig {
             compact_interval: Duration::from_secs(300),
             measurement: Measurement::Release,
             controller_resync: Duration::from_secs(10),
+            ledger: None,
+            token_cache_ttl: Duration::from_secs(10),
         }
     }
 }
@@ -127,32 +135,45 @@ impl Master {
 
         let admin_token = secret_file(&dir.join("admin.token"), || random_hex(32))?;
         let internal_token = random_hex(32);
-        let auth = Arc::new(StaticTokens::new(vec![
+        let metrics = Arc::new(metrics::Metrics::new());
+        let static_tokens = Arc::new(StaticTokens::new(vec![
             (admin_token.clone(), User { name: "k3s-daas-admin".into(), groups: vec!["system:masters".into()] }),
             (
                 internal_token.clone(),
                 User { name: "system:kube-controller-manager".into(), groups: vec!["system:masters".into()] },
             ),
         ]));
+        let seal_tokens = cfg.ledger.clone().map(|l| {
+            Arc::new(auth::SealTokenAuthenticator::new(l, None, cfg.token_cache_ttl, metrics.clone()))
+        });
+        let mut chain: Vec<Arc<dyn daas_apiserver::Authenticator>> = vec![static_tokens];
+        if let Some(st) = &seal_tokens {
+            chain.push(st.clone());
+        }
+        let auth = Arc::new(auth::Chain(chain));
         let api = daas_apiserver::router(
             store.clone(),
             auth,
             ServerOptions { bookmark_interval: cfg.bookmark_interval, ..Default::default() },
         );
         let client = LocalClient::new(api.clone(), internal_token);
+        if let Some(st) = &seal_tokens {
+            st.set_client(client.clone());
+        }
         background.extend(daas_controllers::spawn(
             client.clone(),
             daas_controllers::ControllerOptions { resync: cfg.controller_resync, ..Default::default() },
         ));
 
         let tls = TlsMaterial::load_or_generate(&dir.join("tls"), &cfg.tls_sans)?;
-        let metrics = Arc::new(metrics::Metrics::new());
         let seed_state = seed::SeedState {
             enclave: enclave.clone(),
             tls_cert_sha256: seed::tls_binding(&tls.server_cert_der()?),
             store: store.clone(),
             metrics: metrics.clone(),
             client,
+            ledger: cfg.ledger.clone(),
+            tokens: seal_tokens,
         };
         let app = seed::router(seed_state)
             .merge(api)

@@ -28,6 +28,8 @@ pub struct SeedState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
     pub client: LocalClient,
+    pub ledger: Option<Arc<dyn daas_ledger::Ledger>>,
+    pub tokens: Option<Arc<crate::auth::SealTokenAuthenticator>>,
 }
 
 pub fn tls_binding(cert_der: &[u8]) -> [u8; 32] {
@@ -39,6 +41,8 @@ pub fn router(state: SeedState) -> Router {
         .route("/api/v1/health", get(health))
         .route("/api/v1/tee/attestation", get(attestation))
         .route("/metrics", get(metrics))
+        .route("/api/v1/seal-token/validate", axum::routing::post(validate_token))
+        .route("/api/v1/stake", axum::routing::post(stake))
         .with_state(state)
 }
 
@@ -91,6 +95,62 @@ async fn attestation(State(st): State<SeedState>, Query(q): Query<HashMap<String
             "attestation failed: {e}"
         ))),
         Err(e) => axum::response::IntoResponse::into_response(daas_apiserver::ApiError::internal(e.to_string())),
+    }
+}
+
+fn api_error(code: u16, reason: &'static str, msg: String) -> Response {
+    axum::response::IntoResponse::into_response(daas_apiserver::ApiError::new(code, reason, msg))
+}
+
+/// `POST /api/v1/seal-token/validate` `{"token": "<daas1 credential>"}`: is it valid, and as whom.
+async fn validate_token(State(st): State<SeedState>, body: axum::body::Bytes) -> Response {
+    let Some(tokens) = &st.tokens else {
+        return api_error(503, "ServiceUnavailable", "this master has no ledger configured".into());
+    };
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad_request(format!("body must be JSON {{\"token\": ...}}: {e}")),
+    };
+    let Some(cred) = v["token"].as_str() else { return bad_request("missing \"token\"".into()) };
+    match tokens.validate(cred).await {
+        Ok(ok) => Json(json!({
+            "valid": true,
+            "username": ok.user.name,
+            "groups": ok.user.groups,
+            "seal_token": ok.token.id.to_string(),
+            "owner": ok.token.owner.to_string(),
+            "role": ok.token.role,
+            "node_id": ok.token.node_id,
+            "permissions": ok.token.permissions,
+            "expiry_epoch": ok.token.expiry_epoch,
+            "credential_expires_ms": ok.expires_ms,
+        }))
+        .into_response(),
+        Err(e) => (StatusCode::UNAUTHORIZED, Json(json!({"valid": false, "error": e}))).into_response(),
+    }
+}
+
+/// `POST /api/v1/stake` `{"tx_bytes": b64, "signatures": [b64]}`: submit a signed staking
+/// transaction to the ledger (the seed's stake endpoint; the transaction itself is the proof).
+async fn stake(State(st): State<SeedState>, body: axum::body::Bytes) -> Response {
+    let Some(ledger) = &st.ledger else {
+        return api_error(503, "ServiceUnavailable", "this master has no ledger configured".into());
+    };
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad_request(format!("body must be JSON {{\"tx_bytes\", \"signatures\"}}: {e}")),
+    };
+    let sigs: Vec<String> = v["signatures"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let signed = match daas_ledger::tx::SignedTransaction::from_base64(v["tx_bytes"].as_str().unwrap_or(""), &sigs) {
+        Ok(s) => s,
+        Err(e) => return bad_request(format!("invalid transaction encoding: {e}")),
+    };
+    match ledger.execute(signed).await {
+        Ok(effects) => Json(serde_json::to_value(&effects).unwrap_or(json!(null))).into_response(),
+        Err(e) => bad_request(format!("transaction refused: {e}")),
     }
 }
 

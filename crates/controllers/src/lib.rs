@@ -1,0 +1,153 @@
+//! K3s-DaaS controllers: the scheduler, Deployment and ReplicaSet controllers and the garbage
+//! collector. They talk to the API server only through [`LocalClient`] (the full router, like
+//! kubectl), are level-triggered (a full reconcile on every resync tick) and are woken early by
+//! watches, which are re-established whenever they end.
+
+pub mod deployment;
+pub mod gc;
+pub mod quantity;
+pub mod replicaset;
+pub mod scheduler;
+pub mod util;
+
+pub use scheduler::STAKED_LABEL as STAKED;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use daas_apiserver::{ApiError, LocalClient};
+use futures::{FutureExt, StreamExt};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// Knobs shared by all controllers.
+#[derive(Debug, Clone)]
+pub struct ControllerOptions {
+    /// Full reconcile at least this often, even without watch events.
+    pub resync: Duration,
+    /// Pods whose `spec.schedulerName` is this (or empty) are scheduled by our scheduler.
+    pub scheduler_name: String,
+    /// A repeated FailedScheduling event for the same pod and message is bumped at most this often.
+    pub event_interval: Duration,
+    /// After a watch event, wait this long for more before reconciling (coalesces bursts).
+    pub debounce: Duration,
+    /// Only nodes with this label set to "true" run workloads.
+    pub staked_label: String,
+}
+
+impl Default for ControllerOptions {
+    fn default() -> Self {
+        ControllerOptions {
+            resync: Duration::from_secs(30),
+            scheduler_name: "default-scheduler".into(),
+            event_interval: Duration::from_secs(10),
+            debounce: Duration::from_millis(20),
+            staked_label: scheduler::STAKED_LABEL.into(),
+        }
+    }
+}
+
+/// A level-triggered controller: `reconcile` brings the whole cluster toward the desired state.
+#[async_trait]
+pub trait Controller: Send + 'static {
+    fn name(&self) -> &'static str;
+    /// Collection paths whose changes should wake this controller early.
+    fn watches(&self) -> Vec<String>;
+    /// One full pass. `Ok(Some(d))` asks to run again within `d` (e.g. minReadySeconds timers).
+    async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError>;
+}
+
+/// Start every controller. Each returned task runs until aborted.
+pub fn spawn(client: LocalClient, opts: ControllerOptions) -> Vec<JoinHandle<()>> {
+    vec![
+        spawn_controller(client.clone(), scheduler::Scheduler::new(client.clone(), opts.clone()), &opts),
+        spawn_controller(client.clone(), replicaset::ReplicaSetController::new(client.clone()), &opts),
+        spawn_controller(client.clone(), deployment::DeploymentController::new(client.clone()), &opts),
+        spawn_controller(client.clone(), gc::GarbageCollector::new(client.clone()), &opts),
+    ]
+}
+
+/// Run one controller on its own task.
+pub fn spawn_controller<C: Controller>(client: LocalClient, c: C, opts: &ControllerOptions) -> JoinHandle<()> {
+    let resync = opts.resync.max(Duration::from_millis(100));
+    let debounce = opts.debounce;
+    tokio::spawn(run(client, c, resync, debounce))
+}
+
+/// Aborts the watch tasks when the controller task ends (or is aborted).
+struct Watchers(Vec<JoinHandle<()>>);
+
+impl Drop for Watchers {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
+}
+
+async fn run<C: Controller>(client: LocalClient, mut c: C, resync: Duration, debounce: Duration) {
+    let notify = Arc::new(Notify::new());
+    let _watchers =
+        Watchers(c.watches().into_iter().map(|p| tokio::spawn(watch_loop(client.clone(), p, notify.clone(), c.name()))).collect());
+    let mut failures: u32 = 0;
+    let mut due = Instant::now();
+    loop {
+        tokio::select! {
+            _ = notify.notified() => {}
+            _ = tokio::time::sleep_until(due) => {}
+        }
+        if !debounce.is_zero() {
+            tokio::time::sleep(debounce).await;
+        }
+        let outcome = std::panic::AssertUnwindSafe(c.reconcile()).catch_unwind().await;
+        let now = Instant::now();
+        due = match outcome {
+            Ok(Ok(next)) => {
+                failures = 0;
+                now + next.map(|d| d.min(resync)).unwrap_or(resync)
+            }
+            Ok(Err(e)) => {
+                failures = failures.saturating_add(1);
+                tracing::warn!(controller = c.name(), code = e.code, error = %e.message, "reconcile failed; will retry");
+                now + backoff(failures, resync)
+            }
+            Err(_) => {
+                failures = failures.saturating_add(1);
+                tracing::error!(controller = c.name(), "reconcile panicked; will retry");
+                now + backoff(failures, resync)
+            }
+        };
+    }
+}
+
+fn backoff(failures: u32, cap: Duration) -> Duration {
+    let ms = 200u64.saturating_mul(1u64 << failures.min(10));
+    Duration::from_millis(ms).min(cap)
+}
+
+/// Keep a watch on `path` open forever, poking `notify` on every change.
+async fn watch_loop(client: LocalClient, path: String, notify: Arc<Notify>, controller: &'static str) {
+    loop {
+        match client.watch(&path).await {
+            Ok(stream) => {
+                let mut stream = Box::pin(stream);
+                while let Some(ev) = stream.next().await {
+                    match ev.kind.as_str() {
+                        "BOOKMARK" => {}
+                        "ERROR" => {
+                            tracing::debug!(controller, path = %path, "watch ended with an error event");
+                            break;
+                        }
+                        _ => notify.notify_one(),
+                    }
+                }
+                // The watch ended (timeout, compaction, error): resync once, then watch again.
+                notify.notify_one();
+            }
+            Err(e) => tracing::warn!(controller, path = %path, error = %e.message, "watch failed; retrying"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

@@ -1,0 +1,484 @@
+//! The scheduler: binds pending pods to Ready, staked, schedulable nodes that fit them, picking
+//! the least-loaded feasible node; pods that fit nowhere get `PodScheduled=False/Unschedulable`
+//! and a deduplicated `FailedScheduling` event.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use daas_apiserver::{ApiError, LocalClient};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use crate::quantity::value_milli;
+use crate::util::{self, best_effort, condition, name, namespace, now_rfc3339, uid, CORE};
+use crate::{Controller, ControllerOptions};
+
+/// Nodes must carry `k3s-daas.io/staked=true` to run workloads.
+pub const STAKED_LABEL: &str = "k3s-daas.io/staked";
+
+/// Requested or allocatable resources: cpu and memory in milli-units, pods as a count.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Resources {
+    pub cpu: i128,
+    pub memory: i128,
+    pub pods: i128,
+}
+
+impl Resources {
+    fn add(&mut self, o: &Resources) {
+        self.cpu += o.cpu;
+        self.memory += o.memory;
+        self.pods += o.pods;
+    }
+}
+
+fn container_request(c: &Value, res: &str) -> i128 {
+    let r = &c["resources"];
+    value_milli(&r["requests"][res]).or_else(|| value_milli(&r["limits"][res])).unwrap_or(0).max(0)
+}
+
+/// What a pod asks for: the sum over its containers (requests, else limits, as the API defaults
+/// them), at least the largest init container, plus pod overhead; and one pod slot.
+pub fn pod_requests(pod: &Value) -> Resources {
+    let spec = &pod["spec"];
+    let mut cpu = 0i128;
+    let mut mem = 0i128;
+    for c in spec["containers"].as_array().into_iter().flatten() {
+        cpu += container_request(c, "cpu");
+        mem += container_request(c, "memory");
+    }
+    for c in spec["initContainers"].as_array().into_iter().flatten() {
+        cpu = cpu.max(container_request(c, "cpu"));
+        mem = mem.max(container_request(c, "memory"));
+    }
+    cpu += value_milli(&spec["overhead"]["cpu"]).unwrap_or(0).max(0);
+    mem += value_milli(&spec["overhead"]["memory"]).unwrap_or(0).max(0);
+    Resources { cpu, memory: mem, pods: 1 }
+}
+
+/// What a node offers: `status.allocatable`, falling back to `status.capacity` (absent = 0).
+pub fn node_allocatable(node: &Value) -> Resources {
+    let get = |k: &str| {
+        value_milli(&node["status"]["allocatable"][k]).or_else(|| value_milli(&node["status"]["capacity"][k])).unwrap_or(0)
+    };
+    Resources { cpu: get("cpu"), memory: get("memory"), pods: get("pods") / 1000 }
+}
+
+/// Does one toleration tolerate one taint?
+pub fn tolerates(t: &Value, taint: &Value) -> bool {
+    let t_effect = t["effect"].as_str().unwrap_or("");
+    let taint_effect = taint["effect"].as_str().unwrap_or("");
+    if !t_effect.is_empty() && t_effect != taint_effect {
+        return false;
+    }
+    let t_key = t["key"].as_str().unwrap_or("");
+    let op = t["operator"].as_str().filter(|s| !s.is_empty()).unwrap_or("Equal");
+    if t_key.is_empty() {
+        // An empty key with Exists tolerates everything.
+        return op == "Exists";
+    }
+    if t_key != taint["key"].as_str().unwrap_or("") {
+        return false;
+    }
+    match op {
+        "Exists" => true,
+        "Equal" => t["value"].as_str().unwrap_or("") == taint["value"].as_str().unwrap_or(""),
+        _ => false,
+    }
+}
+
+/// The first NoSchedule/NoExecute taint of the node the pod does not tolerate.
+pub fn untolerated_taint<'a>(pod: &Value, node: &'a Value) -> Option<&'a Value> {
+    let tols: Vec<&Value> = pod["spec"]["tolerations"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
+    node["spec"]["taints"].as_array()?.iter().find(|taint| {
+        matches!(taint["effect"].as_str(), Some("NoSchedule") | Some("NoExecute"))
+            && !tols.iter().any(|t| tolerates(t, taint))
+    })
+}
+
+fn tolerates_all(pod: &Value, taint: &Value) -> bool {
+    pod["spec"]["tolerations"].as_array().map(|a| a.iter().any(|t| tolerates(t, taint))).unwrap_or(false)
+}
+
+/// One node selector requirement (In, NotIn, Exists, DoesNotExist, Gt, Lt) against a value lookup.
+fn requirement_matches(expr: &Value, value: Option<&str>) -> bool {
+    let values: Vec<&str> = expr["values"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
+    match expr["operator"].as_str().unwrap_or("") {
+        "In" => value.map(|v| values.contains(&v)).unwrap_or(false),
+        "NotIn" => value.map(|v| !values.contains(&v)).unwrap_or(true),
+        "Exists" => value.is_some(),
+        "DoesNotExist" => value.is_none(),
+        op @ ("Gt" | "Lt") => {
+            let (Some(v), [bound]) = (value.and_then(|v| v.parse::<i64>().ok()), values.as_slice()) else { return false };
+            let Ok(b) = bound.parse::<i64>() else { return false };
+            if op == "Gt" {
+                v > b
+            } else {
+                v < b
+            }
+        }
+        _ => false,
+    }
+}
+
+fn term_matches(term: &Value, labels: &BTreeMap<String, String>, node_name: &str) -> bool {
+    let exprs = term["matchExpressions"].as_array().map(|a| a.as_slice()).unwrap_or(&[]);
+    let fields = term["matchFields"].as_array().map(|a| a.as_slice()).unwrap_or(&[]);
+    if exprs.is_empty() && fields.is_empty() {
+        return false; // An empty term matches no objects.
+    }
+    exprs.iter().all(|e| requirement_matches(e, e["key"].as_str().and_then(|k| labels.get(k)).map(|s| s.as_str())))
+        && fields.iter().all(|e| {
+            let v = if e["key"] == "metadata.name" { Some(node_name) } else { None };
+            requirement_matches(e, v)
+        })
+}
+
+/// `spec.nodeSelector` and required node affinity.
+pub fn node_selector_matches(pod: &Value, node: &Value) -> bool {
+    let labels = daas_apimachinery::selector::labels_from_value(&node["metadata"]["labels"]);
+    if let Some(sel) = pod["spec"]["nodeSelector"].as_object() {
+        if !sel.iter().all(|(k, v)| labels.get(k).map(|l| Some(l.as_str()) == v.as_str()).unwrap_or(false)) {
+            return false;
+        }
+    }
+    let req = &pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
+    if req.is_object() {
+        let terms = req["nodeSelectorTerms"].as_array().map(|a| a.as_slice()).unwrap_or(&[]);
+        if !terms.iter().any(|t| term_matches(t, &labels, name(node))) {
+            return false;
+        }
+    }
+    true
+}
+
+pub fn node_ready(node: &Value) -> bool {
+    util::condition_true(node, "Ready")
+}
+
+/// Why the pod cannot go to this node (kube-scheduler's wording); empty when it fits.
+pub fn unfit_reasons(pod: &Value, node: &Value, used: &Resources, staked_label: &str) -> Vec<String> {
+    if node["metadata"]["labels"][staked_label].as_str() != Some("true") {
+        return vec![format!("node(s) didn't have the {staked_label}=true label (not staked)")];
+    }
+    if !node_ready(node) {
+        return vec!["node(s) were not ready".into()];
+    }
+    if node["spec"]["unschedulable"].as_bool() == Some(true)
+        && !tolerates_all(pod, &json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}))
+    {
+        return vec!["node(s) were unschedulable".into()];
+    }
+    if let Some(t) = untolerated_taint(pod, node) {
+        return vec![format!(
+            "node(s) had untolerated taint {{{}: {}}}",
+            t["key"].as_str().unwrap_or(""),
+            t["value"].as_str().unwrap_or("")
+        )];
+    }
+    if !node_selector_matches(pod, node) {
+        return vec!["node(s) didn't match Pod's node affinity/selector".into()];
+    }
+    let want = pod_requests(pod);
+    let have = node_allocatable(node);
+    let mut out = Vec::new();
+    if used.pods + want.pods > have.pods {
+        out.push("Too many pods".to_string());
+    }
+    if want.cpu > 0 && used.cpu + want.cpu > have.cpu {
+        out.push("Insufficient cpu".to_string());
+    }
+    if want.memory > 0 && used.memory + want.memory > have.memory {
+        out.push("Insufficient memory".to_string());
+    }
+    out
+}
+
+/// `0/N nodes are available: 1 Insufficient cpu, 2 node(s) ...` as kube-scheduler words it.
+pub fn failure_message(total_nodes: usize, per_node: &[Vec<String>]) -> String {
+    if total_nodes == 0 {
+        return "no nodes available to schedule pods".into();
+    }
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for reasons in per_node {
+        for r in reasons {
+            *counts.entry(r.as_str()).or_default() += 1;
+        }
+    }
+    let parts: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
+    format!("0/{total_nodes} nodes are available: {}.", parts.join(", "))
+}
+
+/// Lower is less loaded: requested fractions of cpu, memory and pod slots after adding the pod.
+pub fn load_score(used: &Resources, want: &Resources, have: &Resources) -> f64 {
+    let frac = |u: i128, w: i128, h: i128| if h <= 0 { 0.0 } else { (u + w) as f64 / h as f64 };
+    frac(used.cpu, want.cpu, have.cpu) + frac(used.memory, want.memory, have.memory) + frac(used.pods, want.pods, have.pods)
+}
+
+/// Pick the least-loaded feasible node (ties broken by name), or the per-node reasons.
+pub fn pick_node<'a>(
+    pod: &Value,
+    nodes: &'a [Value],
+    used: &HashMap<String, Resources>,
+    staked_label: &str,
+) -> Result<&'a Value, Vec<Vec<String>>> {
+    let want = pod_requests(pod);
+    let mut best: Option<(f64, &Value)> = None;
+    let mut reasons = Vec::new();
+    let zero = Resources::default();
+    for n in nodes {
+        let u = used.get(name(n)).unwrap_or(&zero);
+        let r = unfit_reasons(pod, n, u, staked_label);
+        if !r.is_empty() {
+            reasons.push(r);
+            continue;
+        }
+        let score = load_score(u, &want, &node_allocatable(n));
+        let better = match best {
+            None => true,
+            Some((s, b)) => score < s - 1e-12 || ((score - s).abs() <= 1e-12 && name(n) < name(b)),
+        };
+        if better {
+            best = Some((score, n));
+        }
+    }
+    best.map(|(_, n)| n).ok_or(reasons)
+}
+
+pub struct Scheduler {
+    client: LocalClient,
+    opts: ControllerOptions,
+    /// Last FailedScheduling report per pod uid: message and when.
+    reported: HashMap<String, (String, Instant)>,
+}
+
+impl Scheduler {
+    pub fn new(client: LocalClient, opts: ControllerOptions) -> Self {
+        Scheduler { client, opts, reported: HashMap::new() }
+    }
+
+    fn is_ours(&self, pod: &Value) -> bool {
+        match pod["spec"]["schedulerName"].as_str() {
+            None | Some("") => true,
+            Some(s) => s == self.opts.scheduler_name,
+        }
+    }
+
+    async fn mark_unschedulable(&mut self, pod: &Value, message: &str) {
+        let cur = condition(pod, "PodScheduled");
+        let same = cur
+            .map(|c| c["status"] == "False" && c["reason"] == "Unschedulable" && c["message"] == message)
+            .unwrap_or(false);
+        if !same {
+            let transition = match cur {
+                Some(c) if c["status"] == "False" => c["lastTransitionTime"].clone(),
+                _ => json!(now_rfc3339()),
+            };
+            let mut conds: Vec<Value> = pod["status"]["conditions"].as_array().cloned().unwrap_or_default();
+            conds.retain(|c| c["type"] != "PodScheduled");
+            conds.push(json!({"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": message, "lastProbeTime": null, "lastTransitionTime": transition}));
+            let p = format!("{CORE}/namespaces/{}/pods/{}/status", namespace(pod), name(pod));
+            if let Err(e) = self.client.merge_patch(&p, &json!({"status": {"conditions": conds}})).await {
+                if e.code != 404 {
+                    tracing::warn!(pod = name(pod), error = %e.message, "could not set PodScheduled=False");
+                }
+            }
+        }
+        let due = match self.reported.get(uid(pod)) {
+            Some((m, at)) => m != message || at.elapsed() >= self.opts.event_interval,
+            None => true,
+        };
+        if due {
+            self.reported.insert(uid(pod).to_string(), (message.to_string(), Instant::now()));
+            let r = util::record_event(&self.client, pod, "Warning", "FailedScheduling", message, &self.opts.scheduler_name).await;
+            best_effort("FailedScheduling event", r).await;
+        }
+    }
+}
+
+#[async_trait]
+impl Controller for Scheduler {
+    fn name(&self) -> &'static str {
+        "scheduler"
+    }
+
+    fn watches(&self) -> Vec<String> {
+        vec![format!("{CORE}/pods"), format!("{CORE}/nodes")]
+    }
+
+    async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
+        let nodes = self.client.list(&format!("{CORE}/nodes")).await?;
+        let pods = self.client.list(&format!("{CORE}/pods")).await?;
+        let mut used: HashMap<String, Resources> = HashMap::new();
+        for p in &pods {
+            if let Some(n) = p["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
+                if !util::pod_terminated(p) {
+                    used.entry(n.to_string()).or_default().add(&pod_requests(p));
+                }
+            }
+        }
+        let mut pending: Vec<&Value> = pods
+            .iter()
+            .filter(|p| p["spec"]["nodeName"].as_str().unwrap_or("").is_empty())
+            .filter(|p| util::pod_active(p) && self.is_ours(p))
+            .collect();
+        pending.sort_by(|a, b| {
+            let pa = a["spec"]["priority"].as_i64().unwrap_or(0);
+            let pb = b["spec"]["priority"].as_i64().unwrap_or(0);
+            pb.cmp(&pa)
+                .then_with(|| a["metadata"]["creationTimestamp"].as_str().cmp(&b["metadata"]["creationTimestamp"].as_str()))
+                .then_with(|| name(a).cmp(name(b)))
+        });
+        let pending_uids: std::collections::HashSet<&str> = pending.iter().map(|p| uid(p)).collect();
+        self.reported.retain(|u, _| pending_uids.contains(u.as_str()));
+        let mut unschedulable = 0usize;
+        let staked = self.opts.staked_label.clone();
+        for pod in pending {
+            match pick_node(pod, &nodes, &used, &staked) {
+                Ok(node) => {
+                    let node_name = name(node).to_string();
+                    let binding = json!({"apiVersion": "v1", "kind": "Binding",
+                        "metadata": {"name": name(pod), "namespace": namespace(pod)},
+                        "target": {"apiVersion": "v1", "kind": "Node", "name": node_name}});
+                    let p = format!("{CORE}/namespaces/{}/pods/{}/binding", namespace(pod), name(pod));
+                    match self.client.create(&p, &binding).await {
+                        Ok(_) => {
+                            used.entry(node_name.clone()).or_default().add(&pod_requests(pod));
+                            self.reported.remove(uid(pod));
+                            tracing::debug!(pod = name(pod), namespace = namespace(pod), node = %node_name, "bound");
+                            let msg = format!("Successfully assigned {}/{} to {node_name}", namespace(pod), name(pod));
+                            let r = util::record_event(&self.client, pod, "Normal", "Scheduled", &msg, &self.opts.scheduler_name).await;
+                            best_effort("Scheduled event", r).await;
+                        }
+                        Err(e) if e.code == 404 || e.code == 409 => {}
+                        Err(e) => tracing::warn!(pod = name(pod), node = %node_name, error = %e.message, "binding failed"),
+                    }
+                }
+                Err(reasons) => {
+                    unschedulable += 1;
+                    let msg = failure_message(nodes.len(), &reasons);
+                    self.mark_unschedulable(pod, &msg).await;
+                }
+            }
+        }
+        // Unschedulable pods are retried on any pod/node change and at least this often.
+        Ok((unschedulable > 0).then(|| self.opts.event_interval.max(Duration::from_secs(1))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quantity::parse_milli;
+
+    fn node(name: &str, labels: Value, taints: Value) -> Value {
+        json!({"metadata": {"name": name, "labels": labels}, "spec": {"taints": taints},
+            "status": {"allocatable": {"cpu": "2", "memory": "4Gi", "pods": "110"},
+                       "conditions": [{"type": "Ready", "status": "True"}]}})
+    }
+
+    #[test]
+    fn tolerations() {
+        let taint = json!({"key": "dedicated", "value": "gpu", "effect": "NoSchedule"});
+        assert!(tolerates(&json!({"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}), &taint));
+        assert!(tolerates(&json!({"key": "dedicated", "value": "gpu"}), &taint), "operator defaults to Equal, effect empty matches all");
+        assert!(!tolerates(&json!({"key": "dedicated", "value": "cpu"}), &taint));
+        assert!(tolerates(&json!({"key": "dedicated", "operator": "Exists"}), &taint));
+        assert!(!tolerates(&json!({"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}), &taint));
+        assert!(tolerates(&json!({"operator": "Exists"}), &taint), "empty key + Exists tolerates everything");
+        assert!(!tolerates(&json!({"operator": "Equal", "value": "gpu"}), &taint));
+        assert!(!tolerates(&json!({"key": "other", "operator": "Exists"}), &taint));
+    }
+
+    #[test]
+    fn taints_filter_nodes() {
+        let pod = json!({"spec": {"containers": [{"name": "c"}]}});
+        let soft = node("a", json!({STAKED_LABEL: "true"}), json!([{"key": "k", "effect": "PreferNoSchedule"}]));
+        assert!(unfit_reasons(&pod, &soft, &Resources::default(), STAKED_LABEL).is_empty());
+        let hard = node("b", json!({STAKED_LABEL: "true"}), json!([{"key": "k", "value": "v", "effect": "NoExecute"}]));
+        assert_eq!(unfit_reasons(&pod, &hard, &Resources::default(), STAKED_LABEL), vec!["node(s) had untolerated taint {k: v}"]);
+        let tolerant = json!({"spec": {"tolerations": [{"key": "k", "operator": "Exists"}]}});
+        assert!(unfit_reasons(&tolerant, &hard, &Resources::default(), STAKED_LABEL).is_empty());
+    }
+
+    #[test]
+    fn staked_ready_and_resources() {
+        let pod = json!({"spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "1500m", "memory": "1Gi"}}}]}});
+        let unstaked = node("a", json!({}), json!(null));
+        assert!(unfit_reasons(&pod, &unstaked, &Resources::default(), STAKED_LABEL)[0].contains("staked"));
+        let n = node("b", json!({STAKED_LABEL: "true"}), json!(null));
+        assert!(unfit_reasons(&pod, &n, &Resources::default(), STAKED_LABEL).is_empty());
+        let used = Resources { cpu: 1000, memory: 0, pods: 1 };
+        assert_eq!(unfit_reasons(&pod, &n, &used, STAKED_LABEL), vec!["Insufficient cpu"]);
+        let full = Resources { cpu: 0, memory: 3584 * 1024 * 1024 * 1000, pods: 110 };
+        assert_eq!(unfit_reasons(&pod, &n, &full, STAKED_LABEL), vec!["Too many pods", "Insufficient memory"]);
+        let mut notready = n.clone();
+        notready["status"]["conditions"][0]["status"] = json!("False");
+        assert_eq!(unfit_reasons(&pod, &notready, &Resources::default(), STAKED_LABEL), vec!["node(s) were not ready"]);
+        let mut cordoned = n.clone();
+        cordoned["spec"]["unschedulable"] = json!(true);
+        assert_eq!(unfit_reasons(&pod, &cordoned, &Resources::default(), STAKED_LABEL), vec!["node(s) were unschedulable"]);
+    }
+
+    #[test]
+    fn requests_sum_and_init_max() {
+        let pod = json!({"spec": {
+            "containers": [{"resources": {"requests": {"cpu": "100m"}}}, {"resources": {"limits": {"cpu": "200m", "memory": "64Mi"}}}],
+            "initContainers": [{"resources": {"requests": {"cpu": "1"}}}]}});
+        let r = pod_requests(&pod);
+        assert_eq!(r.cpu, 1000);
+        assert_eq!(r.memory, 64 * 1024 * 1024 * 1000);
+        assert_eq!(r.pods, 1);
+    }
+
+    #[test]
+    fn affinity_and_selector() {
+        let n = node("n1", json!({STAKED_LABEL: "true", "zone": "a", "gen": "5"}), json!(null));
+        let sel = |s: Value| json!({"spec": s});
+        assert!(node_selector_matches(&sel(json!({"nodeSelector": {"zone": "a"}})), &n));
+        assert!(!node_selector_matches(&sel(json!({"nodeSelector": {"zone": "b"}})), &n));
+        let aff = |exprs: Value| sel(json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+            {"nodeSelectorTerms": [{"matchExpressions": exprs}]}}}}));
+        assert!(node_selector_matches(&aff(json!([{"key": "zone", "operator": "In", "values": ["a", "b"]}])), &n));
+        assert!(!node_selector_matches(&aff(json!([{"key": "zone", "operator": "NotIn", "values": ["a"]}])), &n));
+        assert!(node_selector_matches(&aff(json!([{"key": "gpu", "operator": "DoesNotExist"}])), &n));
+        assert!(!node_selector_matches(&aff(json!([{"key": "gpu", "operator": "Exists"}])), &n));
+        assert!(node_selector_matches(&aff(json!([{"key": "gen", "operator": "Gt", "values": ["4"]}])), &n));
+        assert!(!node_selector_matches(&aff(json!([{"key": "gen", "operator": "Lt", "values": ["4"]}])), &n));
+        // Terms are ORed.
+        let two = sel(json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+            {"nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "In", "values": ["x"]}]},
+                                   {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]}]}}}}));
+        assert!(node_selector_matches(&two, &n));
+    }
+
+    #[test]
+    fn picks_least_loaded_and_explains_failures() {
+        let a = node("a", json!({STAKED_LABEL: "true"}), json!(null));
+        let b = node("b", json!({STAKED_LABEL: "true"}), json!(null));
+        let c = node("c", json!({}), json!(null));
+        let nodes = vec![a, b, c];
+        let pod = json!({"spec": {"containers": [{"name": "x"}]}});
+        let mut used = HashMap::new();
+        assert_eq!(name(pick_node(&pod, &nodes, &used, STAKED_LABEL).unwrap()), "a");
+        used.insert("a".to_string(), Resources { cpu: 0, memory: 0, pods: 1 });
+        assert_eq!(name(pick_node(&pod, &nodes, &used, STAKED_LABEL).unwrap()), "b");
+        let picky = json!({"spec": {"nodeSelector": {"disk": "ssd"}}});
+        let reasons = pick_node(&picky, &nodes, &used, STAKED_LABEL).unwrap_err();
+        assert_eq!(
+            failure_message(3, &reasons),
+            format!("0/3 nodes are available: 1 node(s) didn't have the {STAKED_LABEL}=true label (not staked), 2 node(s) didn't match Pod's node affinity/selector.")
+        );
+        assert_eq!(failure_message(0, &[]), "no nodes available to schedule pods");
+    }
+
+    #[test]
+    fn allocatable_parsing() {
+        let n = json!({"status": {"capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"}, "allocatable": {"cpu": "3500m"}}});
+        let r = node_allocatable(&n);
+        assert_eq!((r.cpu, r.pods), (3500, 110));
+        assert_eq!(r.memory, parse_milli("8Gi").unwrap());
+    }
+}

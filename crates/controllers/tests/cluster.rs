@@ -1,0 +1,336 @@
+//! In-process: the real router over a temporary embedded store, the controllers running against
+//! it, and the test playing kubelet for Ready, staked nodes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use daas_apiserver::{router, LocalClient, ServerOptions, StaticTokens, User};
+use daas_controllers::{ControllerOptions, STAKED};
+use daas_store::{EmbeddedStore, SealingKey, Store};
+use serde_json::{json, Value};
+
+struct Env {
+    _dir: tempfile::TempDir,
+    c: LocalClient,
+    app: axum::Router,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
+    daas_apiserver::bootstrap(&store).await.unwrap();
+    let auth = Arc::new(StaticTokens::new(vec![("tok".into(), User { name: "system:kube-controller-manager".into(), groups: vec!["system:masters".into()] })]));
+    let app = router(store, auth, ServerOptions::default());
+    let c = LocalClient::new(app.clone(), "tok");
+    let opts = ControllerOptions { resync: Duration::from_secs(2), event_interval: Duration::from_millis(500), ..Default::default() };
+    let tasks = daas_controllers::spawn(c.clone(), opts);
+    Env { _dir: dir, c, app, tasks }
+}
+
+async fn add_node(c: &LocalClient, name: &str, staked: bool, taints: Value, extra_labels: Value) {
+    let mut labels = json!({"kubernetes.io/hostname": name});
+    if staked {
+        labels[STAKED] = json!("true");
+    }
+    if let Some(m) = extra_labels.as_object() {
+        for (k, v) in m {
+            labels[k] = v.clone();
+        }
+    }
+    let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}, "spec": {"taints": taints}});
+    c.create("/api/v1/nodes", &node).await.unwrap();
+    c.merge_patch(&format!("/api/v1/nodes/{name}/status"), &json!({"status": {
+        "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+        "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status",
+            "lastHeartbeatTime": now(), "lastTransitionTime": now()}]}}))
+        .await
+        .unwrap();
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Kubelet: every pod bound to a node becomes Running and Ready.
+async fn kubelet(c: &LocalClient, ts: &str) {
+    for p in c.list("/api/v1/pods").await.unwrap() {
+        let node = p["spec"]["nodeName"].as_str().unwrap_or("");
+        if node.is_empty() || p["status"]["phase"] == "Running" {
+            continue;
+        }
+        let (ns, name) = (p["metadata"]["namespace"].as_str().unwrap(), p["metadata"]["name"].as_str().unwrap());
+        let conds = json!([
+            {"type": "PodScheduled", "status": "True", "lastTransitionTime": ts},
+            {"type": "Initialized", "status": "True", "lastTransitionTime": ts},
+            {"type": "ContainersReady", "status": "True", "lastTransitionTime": ts},
+            {"type": "Ready", "status": "True", "lastTransitionTime": ts},
+        ]);
+        let _ = c
+            .merge_patch(&format!("/api/v1/namespaces/{ns}/pods/{name}/status"),
+                &json!({"status": {"phase": "Running", "podIP": "10.42.0.9", "hostIP": "192.168.0.1", "conditions": conds}}))
+            .await;
+    }
+}
+
+fn deployment(name: &str, replicas: i64, image: &str) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "default"},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {"metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "c", "image": image, "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]}}}})
+}
+
+async fn pods_of(c: &LocalClient, app: &str) -> Vec<Value> {
+    c.list(&format!("/api/v1/namespaces/default/pods?labelSelector=app%3D{app}")).await.unwrap()
+}
+
+fn ready(p: &Value) -> bool {
+    p["status"]["conditions"].as_array().map(|a| a.iter().any(|c| c["type"] == "Ready" && c["status"] == "True")).unwrap_or(false)
+}
+
+/// Poll (playing kubelet each round) until `check` passes; `check` may also assert invariants.
+async fn until<F, Fut>(c: &LocalClient, what: &str, secs: u64, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let ts = now();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        kubelet(c, &ts).await;
+        match check().await {
+            Ok(()) => return,
+            Err(e) if Instant::now() > deadline => panic!("timed out waiting for {what}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+async fn deploy_done(c: &LocalClient, name: &str, replicas: i64) -> Result<Value, String> {
+    let d = c.get(&format!("/apis/apps/v1/namespaces/default/deployments/{name}")).await.map_err(|e| e.message)?;
+    let s = &d["status"];
+    let ok = d["metadata"]["generation"] == s["observedGeneration"]
+        && s["updatedReplicas"] == replicas
+        && s["replicas"] == replicas
+        && s["availableReplicas"] == replicas
+        && s["readyReplicas"] == replicas;
+    let progressing = s["conditions"].as_array().and_then(|a| a.iter().find(|c| c["type"] == "Progressing")).cloned();
+    let avail = s["conditions"].as_array().and_then(|a| a.iter().find(|c| c["type"] == "Available")).cloned();
+    if ok
+        && progressing.map(|p| p["reason"] == "NewReplicaSetAvailable" && p["status"] == "True").unwrap_or(false)
+        && avail.map(|a| a["status"] == "True").unwrap_or(false)
+    {
+        Ok(d)
+    } else {
+        Err(format!("status {s}"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployment_rollout_scale_and_cascading_delete() {
+    let e = env().await;
+    let c = &e.c;
+    add_node(c, "node-a", true, json!(null), json!({})).await;
+    add_node(c, "node-b", true, json!(null), json!({})).await;
+    c.create("/apis/apps/v1/namespaces/default/deployments", &deployment("web", 3, "nginx:1")).await.unwrap();
+
+    until(c, "3 pods ready on 2 nodes", 30, || async {
+        deploy_done(c, "web", 3).await?;
+        let pods = pods_of(c, "web").await;
+        let nodes: std::collections::BTreeSet<&str> = pods.iter().filter_map(|p| p["spec"]["nodeName"].as_str()).collect();
+        if pods.len() == 3 && pods.iter().all(ready) && nodes.len() == 2 { Ok(()) } else { Err(format!("{} pods on {nodes:?}", pods.len())) }
+    })
+    .await;
+    let d = c.get("/apis/apps/v1/namespaces/default/deployments/web").await.unwrap();
+    assert_eq!(d["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "1");
+    let rss = c.list("/apis/apps/v1/namespaces/default/replicasets").await.unwrap();
+    assert_eq!(rss.len(), 1);
+    let rs1 = rss[0].clone();
+    let hash = rs1["metadata"]["labels"]["pod-template-hash"].as_str().unwrap().to_string();
+    assert_eq!(rs1["metadata"]["name"], format!("web-{hash}"));
+    assert_eq!(rs1["metadata"]["ownerReferences"][0]["uid"], d["metadata"]["uid"]);
+    assert_eq!(rs1["metadata"]["ownerReferences"][0]["controller"], true);
+    for p in pods_of(c, "web").await {
+        assert_eq!(p["metadata"]["ownerReferences"][0]["uid"], rs1["metadata"]["uid"]);
+        assert!(p["metadata"]["name"].as_str().unwrap().starts_with(&format!("web-{hash}-")));
+    }
+
+    // Rolling update with maxUnavailable 0 / maxSurge 1: never fewer than 3 available, never more than 4 pods.
+    c.merge_patch("/apis/apps/v1/namespaces/default/deployments/web",
+        &json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx:2", "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]}}}}))
+        .await
+        .unwrap();
+    until(c, "rollout to nginx:2", 60, || async {
+        let pods = pods_of(c, "web").await;
+        let avail = pods.iter().filter(|p| ready(p)).count();
+        assert!(avail >= 3, "availability dropped to {avail}");
+        assert!(pods.len() <= 4, "surge exceeded: {} pods", pods.len());
+        deploy_done(c, "web", 3).await?;
+        let old = c.get(&format!("/apis/apps/v1/namespaces/default/replicasets/{}", rs1["metadata"]["name"].as_str().unwrap())).await.map_err(|e| e.message)?;
+        if old["spec"]["replicas"] != 0 || old["status"]["replicas"].as_i64().unwrap_or(0) != 0 {
+            return Err(format!("old rs {}", old["status"]));
+        }
+        if pods.len() == 3 && pods.iter().all(|p| p["spec"]["containers"][0]["image"] == "nginx:2") { Ok(()) } else { Err("old pods remain".into()) }
+    })
+    .await;
+    let d = c.get("/apis/apps/v1/namespaces/default/deployments/web").await.unwrap();
+    assert_eq!(d["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "2");
+    assert_eq!(c.list("/apis/apps/v1/namespaces/default/replicasets").await.unwrap().len(), 2, "old RS kept as history");
+
+    // kubectl scale goes through /scale.
+    c.merge_patch("/apis/apps/v1/namespaces/default/deployments/web/scale", &json!({"spec": {"replicas": 5}})).await.unwrap();
+    until(c, "scale to 5", 30, || async {
+        deploy_done(c, "web", 5).await?;
+        let n = pods_of(c, "web").await.len();
+        if n == 5 { Ok(()) } else { Err(format!("{n} pods")) }
+    })
+    .await;
+    c.merge_patch("/apis/apps/v1/namespaces/default/deployments/web/scale", &json!({"spec": {"replicas": 1}})).await.unwrap();
+    until(c, "scale to 1", 30, || async {
+        deploy_done(c, "web", 1).await?;
+        let n = pods_of(c, "web").await.len();
+        if n == 1 { Ok(()) } else { Err(format!("{n} pods")) }
+    })
+    .await;
+
+    // Background cascading deletion.
+    c.delete("/apis/apps/v1/namespaces/default/deployments/web").await.unwrap();
+    until(c, "cascading delete", 30, || async {
+        let rs = c.list("/apis/apps/v1/namespaces/default/replicasets").await.unwrap().len();
+        let pods = pods_of(c, "web").await.len();
+        if rs == 0 && pods == 0 { Ok(()) } else { Err(format!("{rs} rs, {pods} pods")) }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unschedulable_pod_stays_pending_with_one_event() {
+    let e = env().await;
+    let c = &e.c;
+    add_node(c, "node-a", true, json!(null), json!({})).await;
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "picky", "namespace": "default"},
+        "spec": {"nodeSelector": {"disk": "ssd"}, "containers": [{"name": "c", "image": "busybox"}]}});
+    c.create("/api/v1/namespaces/default/pods", &pod).await.unwrap();
+    let want = "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.";
+    until(c, "FailedScheduling", 20, || async {
+        let p = c.get("/api/v1/namespaces/default/pods/picky").await.map_err(|e| e.message)?;
+        let cond = p["status"]["conditions"].as_array().and_then(|a| a.iter().find(|c| c["type"] == "PodScheduled")).cloned().unwrap_or_default();
+        if !(cond["status"] == "False" && cond["reason"] == "Unschedulable" && cond["message"] == want) {
+            return Err(format!("condition {cond}"));
+        }
+        if p["status"]["phase"] != "Pending" || !p["spec"]["nodeName"].is_null() {
+            return Err("not pending".into());
+        }
+        let evs = c.list("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dpicky,reason%3DFailedScheduling").await.unwrap();
+        if evs.len() == 1 && evs[0]["message"] == want && evs[0]["type"] == "Warning" { Ok(()) } else { Err(format!("events {evs:?}")) }
+    })
+    .await;
+    // Retries (node churn, resyncs) bump the one event instead of adding more.
+    for i in 0..5 {
+        c.merge_patch("/api/v1/nodes/node-a", &json!({"metadata": {"annotations": {"churn": i.to_string()}}})).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let evs = c.list("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dpicky,reason%3DFailedScheduling").await.unwrap();
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert!(evs[0]["count"].as_i64().unwrap() >= 2, "{}", evs[0]);
+
+    // A node that matches appears: the pod is retried and bound.
+    add_node(c, "node-ssd", true, json!(null), json!({"disk": "ssd"})).await;
+    until(c, "bound after node added", 20, || async {
+        let p = c.get("/api/v1/namespaces/default/pods/picky").await.map_err(|e| e.message)?;
+        if p["spec"]["nodeName"] == "node-ssd" { Ok(()) } else { Err(format!("{}", p["spec"]["nodeName"])) }
+    })
+    .await;
+    let evs = c.list("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dpicky,reason%3DScheduled").await.unwrap();
+    assert_eq!(evs[0]["message"], "Successfully assigned default/picky to node-ssd");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taints_unstaked_and_resources_are_respected() {
+    let e = env().await;
+    let c = &e.c;
+    add_node(c, "node-tainted", true, json!([{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]), json!({})).await;
+    add_node(c, "node-free", true, json!(null), json!({})).await;
+    add_node(c, "node-unstaked", false, json!(null), json!({})).await;
+    c.create("/apis/apps/v1/namespaces/default/deployments", &deployment("plain", 4, "nginx:1")).await.unwrap();
+    until(c, "4 pods on the untainted node", 30, || async {
+        deploy_done(c, "plain", 4).await?;
+        let pods = pods_of(c, "plain").await;
+        if pods.len() == 4 && pods.iter().all(|p| p["spec"]["nodeName"] == "node-free") { Ok(()) } else { Err(format!("{pods:?}")) }
+    })
+    .await;
+    // A tolerating pod may use the tainted node (and, being least loaded, does).
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "gpu-job", "namespace": "default"},
+        "spec": {"tolerations": [{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}],
+            "containers": [{"name": "c", "image": "cuda"}]}});
+    c.create("/api/v1/namespaces/default/pods", &pod).await.unwrap();
+    // Too big for any node.
+    let huge = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "huge", "namespace": "default"},
+        "spec": {"containers": [{"name": "c", "image": "x", "resources": {"requests": {"cpu": "64"}}}]}});
+    c.create("/api/v1/namespaces/default/pods", &huge).await.unwrap();
+    until(c, "tolerating pod on tainted node, huge pod unschedulable", 20, || async {
+        let p = c.get("/api/v1/namespaces/default/pods/gpu-job").await.map_err(|e| e.message)?;
+        if p["spec"]["nodeName"] != "node-tainted" {
+            return Err(format!("gpu-job on {}", p["spec"]["nodeName"]));
+        }
+        let h = c.get("/api/v1/namespaces/default/pods/huge").await.map_err(|e| e.message)?;
+        let msg = h["status"]["conditions"].as_array().and_then(|a| a.iter().find(|c| c["type"] == "PodScheduled")).map(|c| c["message"].clone()).unwrap_or_default();
+        let want = "0/3 nodes are available: 1 Insufficient cpu, 1 node(s) didn't have the k3s-daas.io/staked=true label (not staked), 1 node(s) had untolerated taint {dedicated: gpu}.";
+        if msg == want { Ok(()) } else { Err(format!("huge: {msg}")) }
+    })
+    .await;
+}
+
+async fn raw_delete(app: &axum::Router, path: &str, body: &str) -> u16 {
+    use tower::ServiceExt;
+    let req = axum::http::Request::builder()
+        .method("DELETE")
+        .uri(path)
+        .header("authorization", "Bearer tok")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap();
+    app.clone().oneshot(req).await.unwrap().status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphan_and_foreground_propagation() {
+    let e = env().await;
+    let c = &e.c;
+    add_node(c, "node-a", true, json!(null), json!({})).await;
+    c.create("/apis/apps/v1/namespaces/default/deployments", &deployment("keep", 2, "nginx:1")).await.unwrap();
+    until(c, "ready", 30, || async { deploy_done(c, "keep", 2).await.map(|_| ()) }).await;
+
+    // Orphan: the Deployment goes, its ReplicaSet and pods stay, without an owner.
+    assert_eq!(raw_delete(&e.app, "/apis/apps/v1/namespaces/default/deployments/keep", r#"{"propagationPolicy":"Orphan"}"#).await, 200);
+    until(c, "orphaned", 20, || async {
+        if c.get_opt("/apis/apps/v1/namespaces/default/deployments/keep").await.unwrap().is_some() {
+            return Err("deployment still there".into());
+        }
+        let rss = c.list("/apis/apps/v1/namespaces/default/replicasets").await.unwrap();
+        if rss.len() == 1 && rss[0]["metadata"]["ownerReferences"].as_array().map(|a| a.is_empty()).unwrap_or(true) { Ok(()) } else { Err(format!("{rss:?}")) }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(pods_of(c, "keep").await.len(), 2, "orphaned pods must survive");
+
+    // Foreground: the ReplicaSet disappears only after its pods.
+    let rs = c.list("/apis/apps/v1/namespaces/default/replicasets").await.unwrap()[0]["metadata"]["name"].as_str().unwrap().to_string();
+    assert_eq!(raw_delete(&e.app, &format!("/apis/apps/v1/namespaces/default/replicasets/{rs}"), r#"{"propagationPolicy":"Foreground"}"#).await, 200);
+    until(c, "foreground delete", 20, || async {
+        let rss = c.list("/apis/apps/v1/namespaces/default/replicasets").await.unwrap().len();
+        let pods = pods_of(c, "keep").await.len();
+        if rss == 0 && pods == 0 { Ok(()) } else { Err(format!("{rss} rs {pods} pods")) }
+    })
+    .await;
+}

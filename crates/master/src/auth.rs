@@ -1,0 +1,190 @@
+//! Seal-token authentication: a `daas1.` bearer credential is checked for its signature and
+//! validity window, then the seal token it names is checked on the ledger (owner matches the
+//! signer, `k8s_gateway::is_valid` at the current epoch). The role recorded on chain becomes the
+//! Kubernetes identity.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use daas_apiserver::authz::{GROUP_MASTERS, GROUP_NODES, GROUP_USERS, NAMESPACE_GROUP_PREFIX, NODE_USER_PREFIX};
+use daas_apiserver::{Authenticator, LocalClient, User};
+use daas_ledger::contract::SealToken;
+use daas_ledger::{credential, Ledger};
+use serde_json::json;
+
+use crate::metrics::Metrics;
+
+/// Namespace of a user-tier identity: `u-` + the first 16 hex digits of its address.
+pub fn user_namespace(owner: &sui_sdk_types::Address) -> String {
+    let hex = owner.to_string();
+    let hex = hex.trim_start_matches("0x");
+    format!("u-{}", &hex[..16.min(hex.len())])
+}
+
+/// The Kubernetes identity a valid seal token grants.
+pub fn identity(token: &SealToken) -> Option<User> {
+    let auth = "system:authenticated".to_string();
+    match token.role {
+        0 => Some(User {
+            name: format!("daas:user:{}", token.owner),
+            groups: vec![GROUP_USERS.into(), format!("{NAMESPACE_GROUP_PREFIX}{}", user_namespace(&token.owner)), auth],
+        }),
+        1 if !token.node_id.is_empty() => {
+            Some(User { name: format!("{NODE_USER_PREFIX}{}", token.node_id), groups: vec![GROUP_NODES.into(), auth] })
+        }
+        2 => Some(User { name: format!("daas:admin:{}", token.owner), groups: vec![GROUP_MASTERS.into(), auth] }),
+        _ => None,
+    }
+}
+
+/// Outcome of validating a credential, also served by `POST /api/v1/seal-token/validate`.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    pub user: User,
+    pub token: SealToken,
+    pub expires_ms: u64,
+}
+
+pub struct SealTokenAuthenticator {
+    ledger: Arc<dyn Ledger>,
+    audience: Option<String>,
+    cache_ttl: Duration,
+    cache: Mutex<HashMap<String, (Validated, Instant)>>,
+    metrics: Arc<Metrics>,
+    client: Mutex<Option<LocalClient>>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl SealTokenAuthenticator {
+    pub fn new(ledger: Arc<dyn Ledger>, audience: Option<String>, cache_ttl: Duration, metrics: Arc<Metrics>) -> Self {
+        SealTokenAuthenticator {
+            ledger,
+            audience,
+            cache_ttl,
+            cache: Mutex::new(HashMap::new()),
+            metrics,
+            client: Mutex::new(None),
+        }
+    }
+
+    /// The client used to create a user's namespace on first login (set once the router exists).
+    pub fn set_client(&self, c: LocalClient) {
+        if let Ok(mut g) = self.client.lock() {
+            *g = Some(c);
+        }
+    }
+
+    /// Forget cached validations (after the master itself revoked something, e.g. a slash).
+    pub fn invalidate_all(&self) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.clear();
+        }
+    }
+
+    fn count(&self, result: &str) {
+        self.metrics.inc(
+            "daas_token_validations_total",
+            "Seal-token credential validations by result (cache_hit, valid, invalid).",
+            &[("result", result)],
+            1.0,
+        );
+    }
+
+    /// Full validation of a credential string.
+    pub async fn validate(&self, cred: &str) -> Result<Validated, String> {
+        let now = now_ms();
+        if let Ok(mut c) = self.cache.lock() {
+            if let Some((v, at)) = c.get(cred) {
+                if at.elapsed() < self.cache_ttl && now < v.expires_ms {
+                    self.count("cache_hit");
+                    return Ok(v.clone());
+                }
+                c.remove(cred);
+            }
+        }
+        let res = self.validate_uncached(cred, now).await;
+        match &res {
+            Ok(v) => {
+                self.count("valid");
+                if let Ok(mut c) = self.cache.lock() {
+                    if c.len() > 10_000 {
+                        c.clear();
+                    }
+                    c.insert(cred.to_string(), (v.clone(), Instant::now()));
+                }
+            }
+            Err(e) => {
+                self.count("invalid");
+                tracing::info!(error = %e, "seal-token credential refused");
+            }
+        }
+        res
+    }
+
+    async fn validate_uncached(&self, cred: &str, now: u64) -> Result<Validated, String> {
+        let claims = credential::verify(cred, now, self.audience.as_deref()).map_err(|e| e.to_string())?;
+        let token = self
+            .ledger
+            .seal_token(claims.token)
+            .await
+            .map_err(|e| format!("ledger: {e}"))?
+            .ok_or_else(|| format!("seal token {} does not exist", claims.token))?;
+        if token.owner != claims.owner {
+            return Err(format!("seal token {} is not owned by {}", claims.token, claims.owner));
+        }
+        if !self.ledger.seal_token_valid(claims.token).await.map_err(|e| format!("ledger: {e}"))? {
+            return Err(format!(
+                "seal token {} is no longer valid (expired, or its stake was withdrawn, slashed or renewed)",
+                claims.token
+            ));
+        }
+        let user = identity(&token).ok_or_else(|| format!("seal token {} carries no usable role", claims.token))?;
+        if token.role == 0 {
+            self.ensure_namespace(&user_namespace(&token.owner)).await;
+        }
+        Ok(Validated { user, token, expires_ms: claims.exp })
+    }
+
+    async fn ensure_namespace(&self, ns: &str) {
+        let client = self.client.lock().ok().and_then(|g| g.clone());
+        let Some(client) = client else { return };
+        if let Ok(None) = client.get_opt(&format!("/api/v1/namespaces/{ns}")).await {
+            let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"k3s-daas.io/tier": "user"}}});
+            if let Err(e) = client.create("/api/v1/namespaces", &body).await {
+                if e.code != 409 {
+                    tracing::warn!(namespace = ns, error = %e, "could not create user namespace");
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Authenticator for SealTokenAuthenticator {
+    async fn authenticate(&self, bearer: &str) -> Option<User> {
+        if !bearer.starts_with(credential::PREFIX) {
+            return None;
+        }
+        self.validate(bearer).await.ok().map(|v| v.user)
+    }
+}
+
+/// Tries each authenticator in order.
+pub struct Chain(pub Vec<Arc<dyn Authenticator>>);
+
+#[async_trait]
+impl Authenticator for Chain {
+    async fn authenticate(&self, bearer: &str) -> Option<User> {
+        for a in &self.0 {
+            if let Some(u) = a.authenticate(bearer).await {
+                return Some(u);
+            }
+        }
+        None
+    }
+}
