@@ -138,14 +138,30 @@ fn open_embedded_ledger(dir: &Path, epoch_seconds: u64, master_endpoint: &str) -
 async fn run_up(a: UpArgs) -> Result<()> {
     let dir = default_data_dir(a.master.data_dir.clone());
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (ledger, admin) = open_embedded_ledger(&dir, a.epoch_seconds, &format!("https://{}", a.master.listen))?;
-    let ledger: Arc<dyn Ledger> = Arc::new(ledger);
+    let (embedded, admin) = open_embedded_ledger(&dir, a.epoch_seconds, &format!("https://{}", a.master.listen))?;
+    let ledger: Arc<dyn Ledger> = Arc::new(embedded.clone());
     let mut cfg = master_config(&a.master, dir.clone());
     cfg.ledger = Some(ledger.clone());
     let master = Master::start(cfg).await?;
+    // The local ledger trusts the AWS Nitro root and, because this is the operator's own machine,
+    // the simulated enclave's dev root; then the master registers its enclave key on chain.
+    embedded.set_attestation_verifier(Arc::new(daas_master::registration::TeeVerifier {
+        roots: vec![daas_tee::RootCert::aws_nitro(), master.enclave.root.clone()],
+    }));
+    let master_key = load_or_create_key(&dir.join("ledger").join("master.key"))?;
+    let reg = daas_master::registration::register(
+        ledger.clone(),
+        &admin,
+        &master_key,
+        &master.enclave,
+        &dir.join("ledger").join("enclave.json"),
+    )
+    .await
+    .context("registering the enclave on the ledger")?;
     let d = ledger.deployment().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("K3s-DaaS API server listening on {} (enclave: {})", master.url, master.enclave.kind);
     println!("Embedded ledger: package {}, staking pool {}, admin {}", d.package, d.pool.id, admin.address());
+    println!("Enclave {} registered on the ledger (config {})", reg.enclave.id, reg.config.id);
     println!("Use it with:\n  export KUBECONFIG={}\n  kubectl get namespaces", master.kubeconfig_path.display());
     serve(master).await
 }

@@ -6,6 +6,7 @@ pub mod tx;
 
 pub mod contract;
 pub mod credential;
+pub mod wallet;
 pub mod embedded;
 pub mod types;
 

@@ -6,6 +6,7 @@ pub mod attested;
 pub mod auth;
 pub mod enclave;
 pub mod metrics;
+pub mod registration;
 pub mod seed;
 
 use std::net::SocketAddr;
