@@ -122,6 +122,11 @@ impl LocalClient {
         self.call("DELETE", path, "application/json", b"{\"propagationPolicy\":\"Background\"}".to_vec()).await
     }
 
+    /// Delete with explicit DeleteOptions (e.g. `{"gracePeriodSeconds": 0}`).
+    pub async fn call_delete_with(&self, path: &str, options: &Value) -> Result<Value, ApiError> {
+        self.call("DELETE", path, "application/json", serde_json::to_vec(options).unwrap_or_default()).await
+    }
+
     /// Delete, treating "already gone" as success.
     pub async fn delete_ignore_missing(&self, path: &str) -> Result<(), ApiError> {
         match self.delete(path).await {

@@ -1023,6 +1023,36 @@ pub async fn delete(
         }
         obj["metadata"]["finalizers"] = json!(fins);
     }
+    // Graceful deletion: a pod running on a node gets a deletionTimestamp and its grace period;
+    // the node's agent stops the containers and then deletes it with grace period 0.
+    let bound = obj["spec"]["nodeName"].as_str().map(|n| !n.is_empty()).unwrap_or(false);
+    let terminal = matches!(obj["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+    if t.def.kind == "Pod" && bound && !terminal {
+        let grace = match (opts["gracePeriodSeconds"].as_i64(), q.get("gracePeriodSeconds")) {
+            (Some(g), _) => g,
+            (None, Some(g)) => g.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid gracePeriodSeconds {g:?}")))?,
+            (None, None) => obj["spec"]["terminationGracePeriodSeconds"].as_i64().unwrap_or(30),
+        }
+        .max(0);
+        let current = obj["metadata"]["deletionGracePeriodSeconds"].as_i64();
+        if grace > 0 {
+            if !obj["metadata"]["deletionTimestamp"].is_null() && current.map(|c| c <= grace).unwrap_or(true) {
+                return Ok(json_response(StatusCode::OK, &obj));
+            }
+            let mut marked = obj.clone();
+            let at = Utc::now() + chrono::Duration::seconds(grace);
+            marked["metadata"]["deletionTimestamp"] = json!(at.to_rfc3339_opts(SecondsFormat::Secs, true));
+            marked["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+            return match ctx.store.update(&kv.key, &encode(&marked)?, kv.mod_revision).await {
+                Ok(nkv) => {
+                    marked["metadata"]["resourceVersion"] = json!(nkv.mod_revision.to_string());
+                    Ok(json_response(StatusCode::OK, &marked))
+                }
+                Err(StoreError::Conflict { .. }) => Err(ApiError::conflict(t.def, name)),
+                Err(e) => Err(e.into()),
+            };
+        }
+    }
     let has_finalizers = obj["metadata"]["finalizers"].as_array().map(|a| !a.is_empty()).unwrap_or(false);
     if has_finalizers {
         if !obj["metadata"]["deletionTimestamp"].is_null() {

@@ -15,5 +15,7 @@ pub mod watch;
 
 pub use client::{LocalClient, WatchEvent};
 pub use error::{ApiError, ApiResult};
-pub use server::{bootstrap, router, serve_tls, spawn_compactor, Authenticator, ServerOptions, StaticTokens, User};
+pub use server::{
+    bootstrap, router, serve_tls, spawn_compactor, Authenticator, NodeProxy, ServerOptions, StaticTokens, User,
+};
 pub use tls::TlsMaterial;

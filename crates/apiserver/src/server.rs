@@ -57,21 +57,38 @@ impl Authenticator for StaticTokens {
     }
 }
 
+/// Reaches the agent ("kubelet") on a node, for `pods/log`.
+#[async_trait]
+pub trait NodeProxy: Send + Sync + 'static {
+    /// Stream the log of `container` of pod `namespace/pod` from `node` (the Node object);
+    /// `query` carries kubectl's options (follow, tailLines, timestamps, previous, sinceSeconds).
+    async fn container_logs(
+        &self,
+        node: &serde_json::Value,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        query: &str,
+    ) -> ApiResult<Response>;
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub ctx: Arc<Ctx>,
     pub auth: Arc<dyn Authenticator>,
     pub max_body: usize,
+    pub node_proxy: Option<Arc<dyn NodeProxy>>,
 }
 
 pub struct ServerOptions {
     pub max_body: usize,
     pub bookmark_interval: Duration,
+    pub node_proxy: Option<Arc<dyn NodeProxy>>,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { max_body: handlers::DEFAULT_MAX_BODY, bookmark_interval: Duration::from_secs(30) }
+        ServerOptions { max_body: handlers::DEFAULT_MAX_BODY, bookmark_interval: Duration::from_secs(30), node_proxy: None }
     }
 }
 
@@ -80,6 +97,7 @@ pub fn router(store: Arc<dyn Store>, auth: Arc<dyn Authenticator>, opts: ServerO
         ctx: Arc::new(Ctx { store, bookmark_interval: opts.bookmark_interval }),
         auth,
         max_body: opts.max_body,
+        node_proxy: opts.node_proxy,
     };
     Router::new()
         .fallback(dispatch)
@@ -217,12 +235,7 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             handlers::get_scale(ctx, &target, &n).await
         }
         (&Method::GET, Some(n), Some("log")) if target.def.has_sub(resources::Subresource::Log) => {
-            // Logs are served by the node running the pod; with no node bound there is nothing to read.
-            let (pod, _) = handlers::get_object(ctx, target.def, target.namespace.as_deref(), &n).await?;
-            Err(ApiError::bad_request(format!(
-                "pod {} does not have a host assigned",
-                pod["metadata"]["name"].as_str().unwrap_or(&n)
-            )))
+            pod_logs(st, &target, &n, &q, parts.uri.query().unwrap_or("")).await
         }
         (&Method::POST, None, None) => {
             let body = read_body(body, st.max_body).await?;
@@ -253,6 +266,42 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             "the server does not allow this method on the requested resource ({m})"
         ))),
     }
+}
+
+/// `GET pods/{name}/log`: find the pod's node and container, then ask that node's agent.
+async fn pod_logs(
+    st: &AppState,
+    t: &request::ResourceTarget,
+    name: &str,
+    q: &HashMap<String, String>,
+    raw_query: &str,
+) -> ApiResult<Response> {
+    let ns = t.namespace.clone().unwrap_or_default();
+    let (pod, _) = handlers::get_object(&st.ctx, t.def, Some(&ns), name).await?;
+    let node_name = pod["spec"]["nodeName"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| {
+        ApiError::bad_request(format!("pod {name} does not have a host assigned"))
+    })?;
+    let names: Vec<String> = pod["spec"]["containers"]
+        .as_array()
+        .map(|cs| cs.iter().filter_map(|c| c["name"].as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let container = match q.get("container").filter(|c| !c.is_empty()) {
+        Some(c) if names.contains(c) => c.clone(),
+        Some(c) => return Err(ApiError::bad_request(format!("container {c} is not valid for pod {name}"))),
+        None if names.len() == 1 => names[0].clone(),
+        None => {
+            return Err(ApiError::bad_request(format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                names.join(" ")
+            )))
+        }
+    };
+    let node_def = resources::by_kind("Node").ok_or_else(|| ApiError::internal("node type missing"))?;
+    let (node, _) = handlers::get_object(&st.ctx, node_def, None, node_name).await?;
+    let proxy = st.node_proxy.as_ref().ok_or_else(|| {
+        ApiError::new(503, "ServiceUnavailable", "this API server cannot reach nodes (no node proxy configured)")
+    })?;
+    proxy.container_logs(&node, &ns, name, &container, raw_query).await
 }
 
 trait OkResponse {

@@ -65,10 +65,17 @@ fn now() -> String {
 async fn kubelet(c: &LocalClient, ts: &str) {
     for p in c.list("/api/v1/pods").await.unwrap() {
         let node = p["spec"]["nodeName"].as_str().unwrap_or("");
+        let (ns, name) = (p["metadata"]["namespace"].as_str().unwrap(), p["metadata"]["name"].as_str().unwrap());
+        if !node.is_empty() && !p["metadata"]["deletionTimestamp"].is_null() {
+            // Terminating: containers stopped, finish the graceful deletion.
+            let _ = c
+                .call_delete_with(&format!("/api/v1/namespaces/{ns}/pods/{name}"), &json!({"gracePeriodSeconds": 0}))
+                .await;
+            continue;
+        }
         if node.is_empty() || p["status"]["phase"] == "Running" {
             continue;
         }
-        let (ns, name) = (p["metadata"]["namespace"].as_str().unwrap(), p["metadata"]["name"].as_str().unwrap());
         let conds = json!([
             {"type": "PodScheduled", "status": "True", "lastTransitionTime": ts},
             {"type": "Initialized", "status": "True", "lastTransitionTime": ts},

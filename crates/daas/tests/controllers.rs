@@ -67,10 +67,13 @@ fn deployment_rolls_out_onto_staked_nodes() {
             };
             while !stop.load(Ordering::Relaxed) {
                 let Ok(out) = kubectl(&["get", "pods", "-o",
-                    r#"jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase}{"\n"}{end}"#]) else { break };
+                    r#"jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase} {.metadata.deletionTimestamp}{"\n"}{end}"#]) else { break };
                 for line in String::from_utf8_lossy(&out.stdout).lines() {
                     let f: Vec<&str> = line.split_whitespace().collect();
-                    if f.len() == 3 && f[1].starts_with("node-") && f[2] != "Running" {
+                    if f.len() == 4 && f[1].starts_with("node-") {
+                        // Terminating: the containers are "stopped", finish the deletion.
+                        let _ = kubectl(&["delete", "pod", f[0], "--grace-period=0", "--force", "--wait=false"]);
+                    } else if f.len() == 3 && f[1].starts_with("node-") && f[2] != "Running" {
                         let _ = kubectl(&["patch", "pod", f[0], "--subresource=status", "--type=merge", "-p", POD_STATUS]);
                     }
                 }
@@ -100,9 +103,7 @@ fn deployment_rolls_out_onto_staked_nodes() {
     let events = c.ok(&["get", "events", "--field-selector", "reason=Scheduled"]);
     assert!(events.contains("Successfully assigned default/web-"), "{events}");
 
-    stop.store(true, Ordering::Relaxed);
-    let _ = kubelet.join();
-
+    // Deleting the Deployment cascades; bound pods terminate gracefully (the kubelet finishes them).
     c.ok(&["delete", "deploy", "web"]);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -113,4 +114,6 @@ fn deployment_rolls_out_onto_staked_nodes() {
         assert!(Instant::now() < deadline, "pods/replicasets left after deleting the deployment: {pods}");
         std::thread::sleep(Duration::from_millis(200));
     }
+    stop.store(true, Ordering::Relaxed);
+    let _ = kubelet.join();
 }
