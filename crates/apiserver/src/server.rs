@@ -219,7 +219,9 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
     let is_watch = q.get("watch").map(|w| w == "true" || w == "1").unwrap_or(false);
     let sub = target.sub.clone();
     if let Some(u) = &user {
-        crate::authz::authorize(u, crate::authz::verb(&parts.method, &target, is_watch), &target)?;
+        let verb = crate::authz::verb(&parts.method, &target, is_watch);
+        crate::authz::authorize(u, verb, &target)?;
+        node_restriction(ctx, u, verb, &target).await?;
     }
     match (&parts.method, target.name.clone(), sub.as_deref()) {
         (&Method::GET, None, _) if is_watch => crate::watch::watch(ctx.clone(), &target, &q, accept).await,
@@ -265,6 +267,23 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
         (m, _, _) => Err(ApiError::method_not_allowed(format!(
             "the server does not allow this method on the requested resource ({m})"
         ))),
+    }
+}
+
+/// NodeRestriction: a node may write only pods bound to itself (status updates, deletions).
+async fn node_restriction(ctx: &Ctx, u: &User, verb: &str, t: &request::ResourceTarget) -> ApiResult<()> {
+    let Some(node) = crate::authz::node_name(u) else { return Ok(()) };
+    if t.def.kind != "Pod" || matches!(verb, "get" | "list" | "watch") {
+        return Ok(());
+    }
+    let Some(name) = &t.name else { return Ok(()) };
+    let (pod, _) = handlers::get_object(ctx, t.def, t.namespace.as_deref(), name).await?;
+    if pod["spec"]["nodeName"].as_str() == Some(node) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "pods \"{name}\" is forbidden: node \"{node}\" can only {verb} pods bound to itself"
+        )))
     }
 }
 

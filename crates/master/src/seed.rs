@@ -43,6 +43,7 @@ pub fn router(state: SeedState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/seal-token/validate", axum::routing::post(validate_token))
         .route("/api/v1/stake", axum::routing::post(stake))
+        .route("/api/v1/nodes/{id}/heartbeat", axum::routing::post(heartbeat))
         .with_state(state)
 }
 
@@ -154,6 +155,58 @@ async fn stake(State(st): State<SeedState>, body: axum::body::Bytes) -> Response
     }
 }
 
+/// `POST /api/v1/nodes/{id}/heartbeat` (the seed's heartbeat): renews the node's Lease in
+/// `kube-node-lease`. Only the node itself (its seal-token credential) may do this.
+async fn heartbeat(
+    State(st): State<SeedState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let Some(tokens) = &st.tokens else {
+        return api_error(503, "ServiceUnavailable", "this master has no ledger configured".into());
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let user = match tokens.validate(bearer).await {
+        Ok(v) => v.user,
+        Err(e) => return api_error(401, "Unauthorized", e),
+    };
+    if daas_apiserver::authz::node_name(&user) != Some(id.as_str()) {
+        return api_error(403, "Forbidden", format!("{} cannot heartbeat for node {id}", user.name));
+    }
+    match renew_lease(&st.client, &id, 40).await {
+        Ok(lease) => Json(json!({"status": "ok", "node": id, "renewTime": lease["spec"]["renewTime"]})).into_response(),
+        Err(e) => axum::response::IntoResponse::into_response(e),
+    }
+}
+
+/// MicroTime as Kubernetes writes it.
+pub fn micro_time_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Create or renew `kube-node-lease/<node>`.
+pub async fn renew_lease(client: &LocalClient, node: &str, duration_s: i64) -> Result<Value, daas_apiserver::ApiError> {
+    let path = format!("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{node}");
+    let now = micro_time_now();
+    match client.get_opt(&path).await? {
+        Some(_) => client.merge_patch(&path, &json!({"spec": {"holderIdentity": node, "renewTime": now, "leaseDurationSeconds": duration_s}})).await,
+        None => {
+            client
+                .create(
+                    "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+                    &json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                        "metadata": {"name": node, "namespace": "kube-node-lease"},
+                        "spec": {"holderIdentity": node, "leaseDurationSeconds": duration_s, "renewTime": now, "acquireTime": now}}),
+                )
+                .await
+        }
+    }
+}
+
 async fn metrics(State(st): State<SeedState>) -> Response {
     let mut gauges = Vec::new();
     if let Ok(pods) = st.client.list("/api/v1/pods").await {
@@ -239,6 +292,12 @@ fn resource_label(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn micro_time_format() {
+        assert_eq!(micro_time_now().len(), "2026-11-25T19:00:00.000000Z".len());
+        assert!(micro_time_now().ends_with('Z'));
+    }
 
     #[test]
     fn resource_labels() {
