@@ -18,10 +18,14 @@
 /// no `NitroAttestationDocument` value to pass between PTB commands.
 ///
 /// Admin entry points: `create_enclave_config` and `update_pcrs` take the `staking::AdminCap`.
-/// Because `staking::slash` needs this module (`Enclave`, `verify_signature`), this module cannot
-/// depend on `staking` (Move forbids cyclic module dependencies), so those two entry functions are
-/// defined in `staking` (`staking::create_enclave_config`, `staking::update_pcrs`) and call the
-/// package-internal `new_config` / `set_pcrs` below.
+/// Because `staking::slash` needs this module (`Enclave`, `EnclaveConfig`, `verify_signature`),
+/// this module cannot depend on `staking` (Move forbids cyclic module dependencies), so those two
+/// entry functions are defined in `staking` (`staking::create_enclave_config`,
+/// `staking::update_pcrs`, as SPEC.md specifies) and call the package-internal `new_config` /
+/// `set_pcrs` below.
+///
+/// An `Enclave` remembers the id and version of the config it was registered against; `slash`
+/// takes that config and refuses a stale enclave (`is_current` false) with `staking::EBadReport`.
 module k3s_daas::enclave;
 
 use std::string::String;
@@ -61,6 +65,8 @@ public struct Enclave has key {
     config_version: u64,
     /// Sender of the registering transaction.
     owner: address,
+    /// Id of the `EnclaveConfig` the enclave was registered against.
+    config_id: ID,
 }
 
 /// What the enclave signs: BCS(IntentMessage { intent, timestamp_ms, data }) — the Nautilus layout
@@ -139,6 +145,7 @@ public fun register_enclave(
         pk,
         config_version: config.version,
         owner: ctx.sender(),
+        config_id: object::id(config),
     };
     event::emit(EnclaveRegistered {
         enclave_id: object::id(&enclave),
@@ -184,9 +191,13 @@ public fun config_version(enclave: &Enclave): u64 { enclave.config_version }
 
 public fun owner(enclave: &Enclave): address { enclave.owner }
 
-/// True iff the enclave was registered under the config's current PCRs.
+/// Id of the `EnclaveConfig` the enclave was registered against.
+public fun config_id(enclave: &Enclave): ID { enclave.config_id }
+
+/// True iff the enclave was registered against `config` under its current PCRs
+/// (same config object and `enclave.config_version == config.version`).
 public fun is_current(enclave: &Enclave, config: &EnclaveConfig): bool {
-    enclave.config_version == config.version
+    enclave.config_id == object::id(config) && enclave.config_version == config.version
 }
 
 public fun config_name(config: &EnclaveConfig): String { config.name }
@@ -200,16 +211,35 @@ public fun config_pcrs(config: &EnclaveConfig): (vector<u8>, vector<u8>, vector<
 // === Test helpers ===
 
 /// Shares an `Enclave` with a known raw Ed25519 public key (no attestation), for unit tests.
+/// `config_id` / `config_version` are stored as given.
 #[test_only]
 public fun create_enclave_for_testing(
     pk: vector<u8>,
+    config_id: ID,
     config_version: u64,
     ctx: &mut TxContext,
 ): ID {
-    let enclave = Enclave { id: object::new(ctx), pk, config_version, owner: ctx.sender() };
+    let enclave = Enclave {
+        id: object::new(ctx),
+        pk,
+        config_version,
+        owner: ctx.sender(),
+        config_id,
+    };
     let enclave_id = object::id(&enclave);
     transfer::share_object(enclave);
     enclave_id
+}
+
+/// Shares an `Enclave` registered against `config` (its id and current version) with a known raw
+/// Ed25519 public key, like `register_enclave` minus the attestation, for unit tests.
+#[test_only]
+public fun register_enclave_for_testing(
+    config: &EnclaveConfig,
+    pk: vector<u8>,
+    ctx: &mut TxContext,
+): ID {
+    create_enclave_for_testing(pk, object::id(config), config.version, ctx)
 }
 
 /// The exact bytes `verify_signature` checks the signature against.

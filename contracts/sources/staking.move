@@ -6,8 +6,9 @@
 /// Abort codes, events, objects and argument order follow contracts/SPEC.md exactly; the
 /// K3s-DaaS embedded ledger implements the same functions in Rust.
 ///
-/// Also defined here (rather than in `enclave`, to avoid a cyclic module dependency):
-/// `create_enclave_config` and `update_pcrs`, the AdminCap-gated management of `EnclaveConfig`.
+/// Also defined here (rather than in `enclave`, to avoid a cyclic module dependency; SPEC.md
+/// places them here too): `create_enclave_config` and `update_pcrs`, the AdminCap-gated
+/// management of `enclave::EnclaveConfig`.
 module k3s_daas::staking;
 
 use k3s_daas::enclave::{Self, Enclave, EnclaveConfig};
@@ -89,7 +90,10 @@ public struct StakeRecord has store {
     unlock_epoch: u64,
     /// 1 at creation, +1 each time the record becomes Active again (re-stake).
     generation: u64,
+    /// Sum of all penalties taken from this record (kept across re-stakes).
     slashed_total: u64,
+    /// Epoch of the last slash, 0 if never slashed (kept across re-stakes).
+    slashed_epoch: u64,
 }
 
 /// Payload of a slashing report, signed by the enclave inside an `enclave::IntentMessage`
@@ -166,22 +170,25 @@ public entry fun stake(
     let staker = ctx.sender();
     let value = payment.value();
     let min = pool.min_stake(role);
+    // Computed before the record checks, as in the Rust port (only matters for which error an
+    // overflowing call reports).
+    let total_staked = pool.total_staked + value;
 
     if (pool.stakes.contains(staker)) {
         let record = pool.stakes.borrow_mut(staker);
         if (record.status == STATUS_ACTIVE) {
-            // Top-up: same role (and, for nodes, same node id).
+            // Top-up: same role (and, for nodes, same node id); the new total must reach the
+            // current minimum (set_config may have raised it since).
             assert!(record.role == role, ERoleMismatch);
             assert!(role != ROLE_NODE || record.node_id == node_id, ERoleMismatch);
             assert!(record.amount + value >= min, EInsufficientStake);
             record.amount = record.amount + value;
         } else {
-            // Re-stake after Unbonding or Slashed.
+            // Re-stake after Unbonding or Slashed (slashed_total and slashed_epoch are kept).
             assert!(record.amount + value >= min, EInsufficientStake);
             record.amount = record.amount + value;
             record.role = role;
             record.node_id = node_id;
-            // Not fixed by SPEC.md; the Rust port also restarts staked_epoch on a re-stake.
             record.staked_epoch = ctx.epoch();
             record.status = STATUS_ACTIVE;
             record.unlock_epoch = 0;
@@ -199,12 +206,13 @@ public entry fun stake(
             unlock_epoch: 0,
             generation: 1,
             slashed_total: 0,
+            slashed_epoch: 0,
         };
         pool.stakes.add(staker, record);
     };
 
     pool.staked.join(payment.into_balance());
-    pool.total_staked = pool.total_staked + value;
+    pool.total_staked = total_staked;
 
     let record = pool.stakes.borrow(staker);
     event::emit(Staked {
@@ -221,9 +229,10 @@ public entry fun stake(
 public entry fun request_unstake(pool: &mut StakingPool, ctx: &mut TxContext) {
     let staker = ctx.sender();
     assert!(pool.stakes.contains(staker), ENoStake);
-    let unlock_epoch = ctx.epoch() + pool.lockup_epochs;
+    let lockup_epochs = pool.lockup_epochs;
     let record = pool.stakes.borrow_mut(staker);
     assert!(record.status == STATUS_ACTIVE, ENotActive);
+    let unlock_epoch = ctx.epoch() + lockup_epochs;
     record.status = STATUS_UNBONDING;
     record.unlock_epoch = unlock_epoch;
     event::emit(UnstakeRequested { staker, unlock_epoch });
@@ -248,6 +257,7 @@ public entry fun withdraw(pool: &mut StakingPool, ctx: &mut TxContext) {
         unlock_epoch: _,
         generation: _,
         slashed_total: _,
+        slashed_epoch: _,
     } = pool.stakes.remove(staker);
     pool.total_staked = pool.total_staked - amount;
     let payout = coin::from_balance(pool.staked.split(amount), ctx);
@@ -277,15 +287,16 @@ public entry fun set_config(
     pool.slash_bps = slash_bps;
 }
 
-/// Slashes `node` on a report signed by a registered enclave:
-/// signature over BCS(IntentMessage { 1, timestamp_ms, SlashReport { node, reason, epoch } })
-/// where epoch is the current epoch. Takes `slash_bps` of the stake into `pool.slashed`.
-///
-/// NOTE: SPEC.md also asks to refuse a stale enclave (config.version != enclave.config_version)
-/// here, but `slash` receives no `EnclaveConfig`, and Move cannot look a shared object up by
-/// itself, so that check is not possible in this signature (see README).
+/// Slashes `node` on a report signed by a current registered enclave: `enclave` must have been
+/// registered against `config` under its current version (else `EBadReport`), and `signature`
+/// must be its Ed25519 signature over
+/// BCS(IntentMessage { 1, timestamp_ms, SlashReport { node, reason, epoch } }) where epoch is the
+/// current epoch (else `EBadReport`). These checks come before the record checks (`ENoStake`,
+/// `EAlreadySlashed`). Active and Unbonding records can be slashed, a Slashed one again in a
+/// later epoch. Takes `slash_bps` of the stake into `pool.slashed`.
 public entry fun slash(
     pool: &mut StakingPool,
+    config: &EnclaveConfig,
     enclave: &Enclave,
     node: address,
     reason: String,
@@ -294,6 +305,7 @@ public entry fun slash(
     ctx: &mut TxContext,
 ) {
     let epoch = ctx.epoch();
+    assert!(enclave.is_current(config), EBadReport);
     let report = SlashReport { node, reason, epoch };
     assert!(enclave.verify_signature(SLASH_INTENT, timestamp_ms, report, &signature), EBadReport);
     assert!(pool.stakes.contains(node), ENoStake);
@@ -301,11 +313,7 @@ public entry fun slash(
     let lockup_epochs = pool.lockup_epochs;
     let slash_bps = pool.slash_bps;
     let record = pool.stakes.borrow_mut(node);
-    // "Slashed in this epoch already": a slash in epoch e sets unlock_epoch = e + lockup_epochs.
-    assert!(
-        !(record.status == STATUS_SLASHED && record.unlock_epoch == epoch + lockup_epochs),
-        EAlreadySlashed,
-    );
+    assert!(!(record.status == STATUS_SLASHED && record.slashed_epoch == epoch), EAlreadySlashed);
 
     // Rounded down; computed in u128 so that amount * slash_bps cannot overflow.
     let penalty =
@@ -314,6 +322,7 @@ public entry fun slash(
     record.slashed_total = record.slashed_total + penalty;
     record.status = STATUS_SLASHED;
     record.unlock_epoch = epoch + lockup_epochs;
+    record.slashed_epoch = epoch;
     let remaining = record.amount;
 
     pool.total_staked = pool.total_staked - penalty;
@@ -400,6 +409,11 @@ public fun stake_unlock_epoch(pool: &StakingPool, addr: address): u64 {
 /// Total penalties taken from `addr`'s record, 0 if it has no record.
 public fun stake_slashed_total(pool: &StakingPool, addr: address): u64 {
     if (pool.stakes.contains(addr)) pool.stakes.borrow(addr).slashed_total else 0
+}
+
+/// Epoch of the last slash of `addr`'s record, 0 if never slashed or no record.
+public fun stake_slashed_epoch(pool: &StakingPool, addr: address): u64 {
+    if (pool.stakes.contains(addr)) pool.stakes.borrow(addr).slashed_epoch else 0
 }
 
 /// Sum of all penalties held by the pool.

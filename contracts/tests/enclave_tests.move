@@ -42,6 +42,9 @@ public struct WeatherResponse has copy, drop {
     temperature: u64,
 }
 
+/// A config id for enclaves made without a config (signature tests only).
+fun dummy_config_id(): ID { object::id_from_address(@0xC0F16) }
+
 fun setup(): Scenario {
     let mut scenario = ts::begin(ADMIN);
     staking::init_for_testing(scenario.ctx());
@@ -73,11 +76,12 @@ fun intent_message_bcs_layout() {
 #[test]
 fun verify_signature_accepts_only_the_signed_message() {
     let mut scenario = ts::begin(OPERATOR);
-    enclave::create_enclave_for_testing(ENCLAVE_PK, 0, scenario.ctx());
+    enclave::create_enclave_for_testing(ENCLAVE_PK, dummy_config_id(), 0, scenario.ctx());
     scenario.next_tx(OPERATOR);
     let enclave = scenario.take_shared<Enclave>();
     assert!(*enclave.pk() == ENCLAVE_PK);
     assert!(enclave.owner() == OPERATOR);
+    assert!(enclave.config_id() == dummy_config_id());
     let sig = SIG_EPOCH_0;
     let reason = b"missed heartbeats".to_string();
     let report = staking::new_slash_report_for_testing(NODE_ADDR, reason, 0);
@@ -95,7 +99,7 @@ fun verify_signature_accepts_only_the_signed_message() {
 fun verify_signature_matches_nautilus_layout() {
     // An enclave signature produced by the Nautilus server verifies with our IntentMessage layout.
     let mut scenario = ts::begin(OPERATOR);
-    enclave::create_enclave_for_testing(NAUTILUS_PK, 0, scenario.ctx());
+    enclave::create_enclave_for_testing(NAUTILUS_PK, dummy_config_id(), 0, scenario.ctx());
     scenario.next_tx(OPERATOR);
     let enclave = scenario.take_shared<Enclave>();
     let sig = NAUTILUS_WEATHER_SIG;
@@ -151,6 +155,7 @@ fun register_enclave_from_nitro_attestation() {
     assert!(*enclave.pk() == NAUTILUS_PK);
     assert!(enclave.config_version() == 0);
     assert!(enclave.owner() == OPERATOR);
+    assert!(enclave.config_id() == object::id(&config));
     assert!(enclave.is_current(&config));
 
     // New PCRs: the enclave registered under version 0 is stale.
@@ -159,6 +164,38 @@ fun register_enclave_from_nitro_attestation() {
     assert!(!enclave.is_current(&config));
     scenario.return_to_sender(cap);
     ts::return_shared(config);
+    ts::return_shared(enclave);
+    scenario.end();
+}
+
+#[test]
+fun is_current_needs_same_config_and_version() {
+    let mut scenario = setup();
+    create_config_as_admin(&mut scenario, x"00", x"01", x"02");
+    let effects = scenario.next_tx(OPERATOR);
+    let shared = effects.shared();
+    let first_id = *shared.borrow(0);
+    let first = scenario.take_shared_by_id<EnclaveConfig>(first_id);
+    enclave::register_enclave_for_testing(&first, ENCLAVE_PK, scenario.ctx());
+    ts::return_shared(first);
+    // A second config with the same PCRs and version.
+    create_config_as_admin(&mut scenario, x"00", x"01", x"02");
+    let effects = scenario.next_tx(ADMIN);
+    let shared = effects.shared();
+    let second_id = *shared.borrow(0);
+    let enclave = scenario.take_shared<Enclave>();
+    let mut first = scenario.take_shared_by_id<EnclaveConfig>(first_id);
+    let second = scenario.take_shared_by_id<EnclaveConfig>(second_id);
+    assert!(enclave.config_id() == first_id);
+    assert!(enclave.config_version() == 0);
+    assert!(enclave.is_current(&first));
+    assert!(!enclave.is_current(&second));
+    let cap = scenario.take_from_sender<AdminCap>();
+    staking::update_pcrs(&cap, &mut first, x"00", x"01", x"02");
+    assert!(!enclave.is_current(&first));
+    scenario.return_to_sender(cap);
+    ts::return_shared(second);
+    ts::return_shared(first);
     ts::return_shared(enclave);
     scenario.end();
 }

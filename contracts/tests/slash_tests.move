@@ -1,9 +1,9 @@
 #[test_only]
 module k3s_daas::slash_tests;
 
-use k3s_daas::enclave::{Self, Enclave};
+use k3s_daas::enclave::{Self, Enclave, EnclaveConfig};
 use k3s_daas::k8s_gateway::{Self, Gateway, SealToken};
-use k3s_daas::staking::{Self, StakingPool};
+use k3s_daas::staking::{Self, AdminCap, StakingPool};
 use sui::coin::{Self, Coin};
 use sui::sui::SUI;
 use sui::test_scenario::{Self as ts, Scenario};
@@ -38,12 +38,25 @@ const OTHER_PK: vector<u8> = x"e8e62201dbe293b703c759f653107acbc2c911fa1d2e66f2c
 
 // === Helpers ===
 
+/// ADMIN creates an `EnclaveConfig` (x"00", x"01", x"02") in a new transaction.
+fun create_config_as_admin(scenario: &mut Scenario) {
+    scenario.next_tx(ADMIN);
+    let cap = scenario.take_from_sender<AdminCap>();
+    let name = b"k3s-daas master".to_string();
+    staking::create_enclave_config(&cap, name, x"00", x"01", x"02", scenario.ctx());
+    scenario.return_to_sender(cap);
+}
+
+/// Pool, gateway, one enclave config, and an enclave with `pk` registered against it (version 0).
 fun setup_with_enclave_pk(pk: vector<u8>): Scenario {
     let mut scenario = ts::begin(ADMIN);
     staking::init_for_testing(scenario.ctx());
     k8s_gateway::init_for_testing(scenario.ctx());
+    create_config_as_admin(&mut scenario);
     scenario.next_tx(MASTER);
-    enclave::create_enclave_for_testing(pk, 0, scenario.ctx());
+    let config = scenario.take_shared<EnclaveConfig>();
+    enclave::register_enclave_for_testing(&config, pk, scenario.ctx());
+    ts::return_shared(config);
     scenario
 }
 
@@ -76,13 +89,16 @@ fun token_is_valid(scenario: &mut Scenario, owner: address): bool {
     valid
 }
 
-/// MASTER submits a slashing report in a new transaction (epoch unchanged).
+/// MASTER submits a slashing report in a new transaction (epoch unchanged), passing the enclave
+/// and the config it was registered against.
 fun slash_with(scenario: &mut Scenario, node: address, reason: vector<u8>, signature: vector<u8>) {
     scenario.next_tx(MASTER);
     let mut pool = scenario.take_shared<StakingPool>();
     let enclave = scenario.take_shared<Enclave>();
+    let config = scenario.take_shared_by_id<EnclaveConfig>(enclave.config_id());
     staking::slash(
         &mut pool,
+        &config,
         &enclave,
         node,
         reason.to_string(),
@@ -91,7 +107,17 @@ fun slash_with(scenario: &mut Scenario, node: address, reason: vector<u8>, signa
         scenario.ctx(),
     );
     ts::return_shared(enclave);
+    ts::return_shared(config);
     ts::return_shared(pool);
+}
+
+fun set_lockup_as_admin(scenario: &mut Scenario, lockup_epochs: u64) {
+    scenario.next_tx(ADMIN);
+    let cap = scenario.take_from_sender<AdminCap>();
+    let mut pool = scenario.take_shared<StakingPool>();
+    staking::set_config(&cap, &mut pool, 100, 1_000, 10_000, lockup_epochs, 1_000);
+    ts::return_shared(pool);
+    scenario.return_to_sender(cap);
 }
 
 fun stake_node_10k(scenario: &mut Scenario) {
@@ -116,6 +142,7 @@ fun slash_takes_slash_bps_and_revokes_tokens() {
     assert!(pool.stake_status(NODE_ADDR) == SLASHED);
     assert!(!pool.is_active(NODE_ADDR));
     assert!(pool.stake_unlock_epoch(NODE_ADDR) == 2); // epoch 0 + lockup 2
+    assert!(pool.stake_slashed_epoch(NODE_ADDR) == 0);
     assert!(pool.stake_generation(NODE_ADDR) == 1);
     assert!(pool.total_staked() == 9_000);
     assert!(pool.slashed_balance() == 1_000);
@@ -167,6 +194,60 @@ fun slash_with_malformed_signature_aborts() {
     scenario.end();
 }
 
+#[test, expected_failure(abort_code = staking::EBadReport)]
+fun slash_with_stale_enclave_aborts() {
+    let mut scenario = setup();
+    stake_node_10k(&mut scenario);
+    // New PCRs: version 1, the enclave was registered under version 0.
+    scenario.next_tx(ADMIN);
+    let cap = scenario.take_from_sender<AdminCap>();
+    let mut config = scenario.take_shared<EnclaveConfig>();
+    staking::update_pcrs(&cap, &mut config, x"10", x"11", x"12");
+    ts::return_shared(config);
+    scenario.return_to_sender(cap);
+    // The signature is valid: only the staleness check can refuse it.
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+    scenario.end();
+}
+
+#[test, expected_failure(abort_code = staking::EBadReport)]
+fun slash_with_other_config_aborts() {
+    let mut scenario = setup();
+    stake_node_10k(&mut scenario);
+    // A second config, also at version 0, that the enclave was not registered against.
+    create_config_as_admin(&mut scenario);
+    let effects = scenario.next_tx(MASTER);
+    let shared = effects.shared();
+    assert!(shared.length() == 1);
+    let mut pool = scenario.take_shared<StakingPool>();
+    let other = scenario.take_shared_by_id<EnclaveConfig>(*shared.borrow(0));
+    let enclave = scenario.take_shared<Enclave>();
+    assert!(enclave.config_id() != object::id(&other));
+    assert!(enclave.config_version() == other.config_version_of());
+    staking::slash(
+        &mut pool,
+        &other,
+        &enclave,
+        NODE_ADDR,
+        REASON.to_string(),
+        TIMESTAMP_MS,
+        SIG_EPOCH_0,
+        scenario.ctx(),
+    );
+    ts::return_shared(enclave);
+    ts::return_shared(other);
+    ts::return_shared(pool);
+    scenario.end();
+}
+
+#[test, expected_failure(abort_code = staking::EBadReport)]
+fun slash_without_stake_with_bad_signature_aborts_bad_report() {
+    // The report is checked before the record: EBadReport, not ENoStake.
+    let mut scenario = setup();
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_1);
+    scenario.end();
+}
+
 #[test, expected_failure(abort_code = staking::ENoStake)]
 fun slash_without_stake_aborts() {
     let mut scenario = setup();
@@ -196,8 +277,50 @@ fun slash_again_in_a_later_epoch() {
     assert!(pool.stake_amount(NODE_ADDR) == 8_100);
     assert!(pool.stake_slashed_total(NODE_ADDR) == 1_900);
     assert!(pool.stake_unlock_epoch(NODE_ADDR) == 3);
+    assert!(pool.stake_slashed_epoch(NODE_ADDR) == 1);
     assert!(pool.total_staked() == 8_100);
     assert!(pool.slashed_balance() == 1_900);
+    ts::return_shared(pool);
+    scenario.end();
+}
+
+#[test]
+fun slash_in_later_epoch_after_lockup_change() {
+    // EAlreadySlashed looks at the epoch of the last slash, not at unlock_epoch: slashed in
+    // epoch 0 with lockup 2 (unlock_epoch 2), lockup lowered to 1, slashed again in epoch 1
+    // (where epoch + lockup == 2 == unlock_epoch).
+    let mut scenario = setup();
+    stake_node_10k(&mut scenario);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+    set_lockup_as_admin(&mut scenario, 1);
+    scenario.next_epoch(MASTER); // epoch 1
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_1);
+
+    scenario.next_tx(ADMIN);
+    let pool = scenario.take_shared<StakingPool>();
+    assert!(pool.stake_amount(NODE_ADDR) == 8_100);
+    assert!(pool.stake_slashed_epoch(NODE_ADDR) == 1);
+    assert!(pool.stake_unlock_epoch(NODE_ADDR) == 2);
+    ts::return_shared(pool);
+    scenario.end();
+}
+
+#[test]
+fun slash_restake_and_slash_again_in_the_same_epoch() {
+    // Only a record that is still Slashed from this epoch is refused; after a re-stake it is
+    // Active again and can be slashed in the same epoch.
+    let mut scenario = setup();
+    stake_node_10k(&mut scenario);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+    stake_as(&mut scenario, NODE_ADDR, 0, NODE, b"worker-1");
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+
+    scenario.next_tx(ADMIN);
+    let pool = scenario.take_shared<StakingPool>();
+    assert!(pool.stake_status(NODE_ADDR) == SLASHED);
+    assert!(pool.stake_generation(NODE_ADDR) == 2);
+    assert!(pool.stake_amount(NODE_ADDR) == 8_100);
+    assert!(pool.stake_slashed_total(NODE_ADDR) == 1_900);
     ts::return_shared(pool);
     scenario.end();
 }
@@ -273,9 +396,43 @@ fun restake_after_slash_bumps_generation() {
     assert!(pool.stake_generation(NODE_ADDR) == 2);
     assert!(pool.stake_unlock_epoch(NODE_ADDR) == 0);
     assert!(pool.stake_amount(NODE_ADDR) == 9_000);
+    // The slashing history survives the re-stake.
+    assert!(pool.stake_slashed_total(NODE_ADDR) == 1_000);
+    assert!(pool.stake_slashed_epoch(NODE_ADDR) == 0);
     ts::return_shared(pool);
 
     // The token issued for generation 1 stays revoked.
     assert!(!token_is_valid(&mut scenario, NODE_ADDR));
+    scenario.end();
+}
+
+#[test]
+fun withdraw_after_full_slash_pays_a_zero_coin() {
+    let mut scenario = setup();
+    // slash_bps 10_000 (100%), lockup 0.
+    scenario.next_tx(ADMIN);
+    let cap = scenario.take_from_sender<AdminCap>();
+    let mut pool = scenario.take_shared<StakingPool>();
+    staking::set_config(&cap, &mut pool, 100, 1_000, 10_000, 0, 10_000);
+    ts::return_shared(pool);
+    scenario.return_to_sender(cap);
+    stake_node_10k(&mut scenario);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+
+    scenario.next_tx(NODE_ADDR);
+    let mut pool = scenario.take_shared<StakingPool>();
+    assert!(pool.stake_amount(NODE_ADDR) == 0);
+    staking::withdraw(&mut pool, scenario.ctx());
+    ts::return_shared(pool);
+
+    scenario.next_tx(NODE_ADDR);
+    let payout = scenario.take_from_sender<Coin<SUI>>();
+    assert!(payout.value() == 0);
+    payout.burn_for_testing();
+    let pool = scenario.take_shared<StakingPool>();
+    assert!(pool.stake_status(NODE_ADDR) == 255);
+    assert!(pool.total_staked() == 0);
+    assert!(pool.slashed_balance() == 10_000);
+    ts::return_shared(pool);
     scenario.end();
 }

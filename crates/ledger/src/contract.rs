@@ -202,7 +202,10 @@ pub struct StakeRecord {
     pub status: u8,
     pub unlock_epoch: u64,
     pub generation: u64,
+    /// Sum of the penalties taken from this record (kept across re-stakes).
     pub slashed_total: u64,
+    /// Epoch of the last slash, 0 if never slashed (kept across re-stakes).
+    pub slashed_epoch: u64,
 }
 
 impl StakeRecord {
@@ -260,11 +263,8 @@ pub struct EnclaveConfig {
     pub version: u64,
 }
 
-/// `enclave::Enclave`.
-///
-/// `config_id` is not among the SPEC fields: `slash` must refuse a stale enclave
-/// (config.version != enclave.config_version) but receives no `EnclaveConfig`, so the port
-/// remembers which config the enclave was registered against (see the report on SPEC).
+/// `enclave::Enclave`. `config_id` is the `EnclaveConfig` it was registered against; `slash`
+/// refuses it unless it is current for the config passed in (see [`is_current`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Enclave {
     pub id: ObjectId,
@@ -530,6 +530,7 @@ pub fn stake(
                 unlock_epoch: 0,
                 generation: 1,
                 slashed_total: 0,
+                slashed_epoch: 0,
             }
         }
         Some(existing) if existing.status == STATUS_ACTIVE => {
@@ -570,6 +571,7 @@ pub fn stake(
                 unlock_epoch: 0,
                 generation,
                 slashed_total: existing.slashed_total,
+                slashed_epoch: existing.slashed_epoch,
             }
         }
     };
@@ -696,22 +698,24 @@ pub fn slash_report_message(node: Address, reason: &str, timestamp_ms: u64, epoc
     bcs::to_bytes(&msg).unwrap_or_default()
 }
 
-/// `staking::slash`. `config` is the enclave's `EnclaveConfig` (looked up by the ledger through
-/// `enclave.config_id`); a missing or newer config makes the enclave stale (`EBadReport`).
+/// `staking::slash(pool, config, enclave, node, reason, timestamp_ms, signature)`.
+///
+/// `EBadReport` unless the enclave is current for `config` ([`is_current`]) and `signature` is
+/// its signature over the report for the current epoch; these checks come before `ENoStake` and
+/// `EAlreadySlashed` (a record still Slashed from this very epoch). Active and Unbonding records
+/// can be slashed.
 #[allow(clippy::too_many_arguments)]
 pub fn slash(
     pool: &mut StakingPool,
+    config: &EnclaveConfig,
     enclave: &Enclave,
-    config: Option<&EnclaveConfig>,
     node: Address,
     reason: String,
     timestamp_ms: u64,
     signature: &[u8],
     ctx: &mut TxContext,
 ) -> Result<(), ContractError> {
-    let current =
-        config.is_some_and(|c| c.id == enclave.config_id && c.version == enclave.config_version);
-    if !current {
+    if !is_current(enclave, config) {
         return Err(ContractError::BadReport);
     }
     let report = SlashReport {
@@ -725,10 +729,7 @@ pub fn slash(
     let lockup = pool.lockup_epochs;
     let slash_bps = pool.slash_bps;
     let record = pool.stakes.get(&node).ok_or(ContractError::NoStake)?;
-    // The record has no "slashed epoch" field; slashing sets unlock_epoch = epoch + lockup_epochs,
-    // so a record slashed in this epoch is recognised by that unlock epoch.
-    if record.status == STATUS_SLASHED && Some(record.unlock_epoch) == ctx.epoch.checked_add(lockup)
-    {
+    if record.status == STATUS_SLASHED && record.slashed_epoch == ctx.epoch {
         return Err(ContractError::AlreadySlashed);
     }
     let penalty = ((record.amount as u128 * slash_bps as u128) / BPS_DENOMINATOR as u128) as u64;
@@ -761,6 +762,7 @@ pub fn slash(
         record.slashed_total = slashed_total;
         record.status = STATUS_SLASHED;
         record.unlock_epoch = unlock_epoch;
+        record.slashed_epoch = ctx.epoch;
     }
     ctx.emit(Event::Slashed {
         staker: node,
@@ -906,7 +908,8 @@ pub fn is_valid(token: &SealToken, pool: &StakingPool, epoch: u64) -> bool {
 // ---------------------------------------------------------------------------------------------
 // enclave
 
-/// `enclave::create_enclave_config`: shares a new config (version 0).
+/// `staking::create_enclave_config` (in `staking` to keep the Move module graph acyclic): shares
+/// a new `enclave::EnclaveConfig` (version 0).
 pub fn create_enclave_config(
     _cap: &AdminCap,
     name: String,
@@ -928,7 +931,9 @@ pub fn create_enclave_config(
     id
 }
 
-/// `enclave::update_pcrs` (version += 1, making enclaves registered earlier stale).
+/// `staking::update_pcrs` (in `staking` to keep the Move module graph acyclic; the version
+/// increment happens in the package-internal `enclave::set_pcrs`, hence the arithmetic-error
+/// module): version += 1, making enclaves registered earlier stale.
 pub fn update_pcrs(
     _cap: &AdminCap,
     config: &mut EnclaveConfig,
@@ -989,6 +994,12 @@ pub fn register_enclave_raw(
         .verify(document, ctx.now_ms)
         .map_err(ContractError::AttestationInvalid)?;
     register_enclave(config, &attested, ctx)
+}
+
+/// `enclave::is_current`: the enclave was registered against `config` (same id) under its current
+/// version.
+pub fn is_current(enclave: &Enclave, config: &EnclaveConfig) -> bool {
+    enclave.config_id == config.id && enclave.config_version == config.version
 }
 
 /// `enclave::verify_signature`: Ed25519 over BCS(IntentMessage { intent, timestamp_ms, payload }).

@@ -75,8 +75,8 @@ fn do_slash(
     let sig = sign_report(node, "missed heartbeats", 42, epoch);
     slash(
         pool,
+        config,
         enclave,
-        Some(config),
         node,
         "missed heartbeats".into(),
         42,
@@ -332,8 +332,8 @@ fn slash_rules() {
     assert_eq!(
         slash(
             &mut pool,
+            &config,
             &enclave,
-            Some(&config),
             n,
             "other".into(),
             42,
@@ -345,8 +345,8 @@ fn slash_rules() {
     assert_eq!(
         slash(
             &mut pool,
+            &config,
             &enclave,
-            Some(&config),
             n,
             "r".into(),
             43,
@@ -360,8 +360,8 @@ fn slash_rules() {
     assert_eq!(
         slash(
             &mut pool,
+            &config,
             &enclave,
-            Some(&config),
             n,
             "r".into(),
             42,
@@ -373,8 +373,8 @@ fn slash_rules() {
     assert_eq!(
         slash(
             &mut pool,
+            &config,
             &enclave,
-            Some(&config),
             n,
             "r".into(),
             42,
@@ -383,18 +383,14 @@ fn slash_rules() {
         ),
         Err(ContractError::BadReport)
     );
-    assert_eq!(
-        slash(&mut pool, &enclave, None, n, "r".into(), 42, &good, &mut c),
-        Err(ContractError::BadReport)
-    );
     assert!(c.events.is_empty());
     assert_eq!(pool.stakes[&n].amount, 1999);
 
     let mut c = ctx(addr(0xee), 3);
     slash(
         &mut pool,
+        &config,
         &enclave,
-        Some(&config),
         n,
         "r".into(),
         42,
@@ -414,8 +410,14 @@ fn slash_rules() {
     );
     let r = &pool.stakes[&n];
     assert_eq!(
-        (r.status, r.amount, r.slashed_total, r.unlock_epoch),
-        (STATUS_SLASHED, 1800, 199, 5)
+        (
+            r.status,
+            r.amount,
+            r.slashed_total,
+            r.unlock_epoch,
+            r.slashed_epoch
+        ),
+        (STATUS_SLASHED, 1800, 199, 5, 3)
     );
     assert_eq!(
         (pool.total_staked, pool.staked, pool.slashed),
@@ -429,6 +431,7 @@ fn slash_rules() {
     do_slash(&mut pool, &enclave, &config, n, 4).unwrap();
     assert_eq!(pool.stakes[&n].amount, 1620);
     assert_eq!(pool.stakes[&n].unlock_epoch, 6);
+    assert_eq!(pool.stakes[&n].slashed_epoch, 4);
     assert_eq!(
         withdraw(&mut pool, &mut ctx(n, 5)),
         Err(ContractError::Locked)
@@ -464,10 +467,120 @@ fn slash_refuses_stale_enclave() {
     let mut other = config.clone();
     other.id = addr(0x77);
     other.version = 0;
+    assert!(!is_current(&enclave, &other));
     assert_eq!(
         do_slash(&mut pool, &enclave, &other, n, 1),
         Err(ContractError::BadReport)
     );
+    // staleness is checked before the record: EBadReport, not ENoStake
+    assert_eq!(
+        do_slash(&mut pool, &enclave, &config, addr(0x55), 1),
+        Err(ContractError::BadReport)
+    );
+    assert_eq!(pool.stakes[&n].amount, 1000);
+}
+
+#[test]
+fn slash_checks_report_before_record() {
+    let (cap, mut pool, _) = setup();
+    let (config, enclave) = enclave_setup(&cap);
+    assert!(is_current(&enclave, &config));
+    let n = addr(9);
+    let sig = sign_report(n, "r", 42, 0);
+    let mut c = ctx(addr(0xee), 0);
+    assert_eq!(
+        slash(
+            &mut pool,
+            &config,
+            &enclave,
+            n,
+            "other".into(),
+            42,
+            &sig,
+            &mut c
+        ),
+        Err(ContractError::BadReport)
+    );
+    assert_eq!(
+        slash(
+            &mut pool,
+            &config,
+            &enclave,
+            n,
+            "r".into(),
+            42,
+            &sig,
+            &mut c
+        ),
+        Err(ContractError::NoStake)
+    );
+}
+
+#[test]
+fn already_slashed_is_about_the_slash_epoch() {
+    let (cap, mut pool, _) = setup();
+    let (config, enclave) = enclave_setup(&cap);
+    let n = addr(9);
+    stake(&mut pool, coin(10_000), 1, "n9".into(), &mut ctx(n, 0)).unwrap();
+    assert_eq!(pool.stakes[&n].slashed_epoch, 0);
+    // slashed in epoch 0 with lockup 2 (unlock_epoch 2); lockup lowered to 1; in epoch 1,
+    // epoch + lockup == unlock_epoch, but the last slash was in epoch 0: allowed.
+    do_slash(&mut pool, &enclave, &config, n, 0).unwrap();
+    set_config(&cap, &mut pool, 100, 1000, 10000, 1, 1000).unwrap();
+    do_slash(&mut pool, &enclave, &config, n, 1).unwrap();
+    let r = &pool.stakes[&n];
+    assert_eq!(
+        (r.amount, r.slashed_total, r.unlock_epoch, r.slashed_epoch),
+        (8100, 1900, 2, 1)
+    );
+    assert_eq!(
+        do_slash(&mut pool, &enclave, &config, n, 1),
+        Err(ContractError::AlreadySlashed)
+    );
+    // re-staked (Active again) in the same epoch: may be slashed again in that epoch
+    stake(&mut pool, coin(0), 1, "n9".into(), &mut ctx(n, 1)).unwrap();
+    let r = &pool.stakes[&n];
+    assert_eq!(
+        (r.status, r.generation, r.slashed_total, r.slashed_epoch),
+        (STATUS_ACTIVE, 2, 1900, 1)
+    );
+    do_slash(&mut pool, &enclave, &config, n, 1).unwrap();
+    assert_eq!(pool.stakes[&n].amount, 7290);
+    assert_eq!(pool.stakes[&n].status, STATUS_SLASHED);
+}
+
+#[test]
+fn withdraw_of_nothing_pays_a_zero_coin() {
+    let (cap, mut pool, _) = setup();
+    let (config, enclave) = enclave_setup(&cap);
+    set_config(&cap, &mut pool, 100, 1000, 10000, 0, 10000).unwrap();
+    let n = addr(9);
+    stake(&mut pool, coin(1000), 1, "n9".into(), &mut ctx(n, 0)).unwrap();
+    do_slash(&mut pool, &enclave, &config, n, 0).unwrap();
+    assert_eq!(pool.stakes[&n].amount, 0);
+    let mut c = ctx(n, 0);
+    withdraw(&mut pool, &mut c).unwrap();
+    assert_eq!(
+        c.events,
+        vec![Event::Withdrawn {
+            staker: n,
+            amount: 0
+        }]
+    );
+    assert!(matches!(
+        &c.new_objects[..],
+        [NewObject::Transferred { object: ContractObject::Coin(Coin { value: 0, .. }), recipient }] if *recipient == n
+    ));
+    assert!(pool.stakes.is_empty());
+    assert_eq!((pool.total_staked, pool.slashed), (0, 1000));
+}
+
+#[test]
+fn no_record_reads() {
+    let (_, pool, _) = setup();
+    assert_eq!(stake_generation(&pool, &addr(1)), 0);
+    assert_eq!(stake_role(&pool, &addr(1)), 255);
+    assert_eq!(stake_status(&pool, &addr(1)), 255);
 }
 
 #[test]
@@ -496,6 +609,8 @@ fn slash_then_restake_and_unbonding_slash() {
         ),
         (0, 2, 1000, "n9b", 100)
     );
+    // slashing history survives the re-stake
+    assert_eq!(r.slashed_epoch, 1);
 }
 
 #[test]
@@ -772,6 +887,8 @@ proptest! {
                 prop_assert!(r.generation >= 1);
                 prop_assert!(r.status <= STATUS_SLASHED);
                 if r.status == STATUS_ACTIVE { prop_assert_eq!(r.unlock_epoch, 0); }
+                prop_assert!(r.slashed_epoch <= epoch);
+                if r.status == STATUS_SLASHED { prop_assert!(r.unlock_epoch >= r.slashed_epoch); }
             }
             // tokens issued now are valid now and only while the record stays put
             if let Some((a, _)) = pool.stakes.iter().find(|(_, r)| r.is_active()) {

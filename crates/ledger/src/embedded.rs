@@ -669,7 +669,6 @@ enum Value {
 type Fail = (Option<u16>, ExecutionFailure);
 
 struct Machine<'a> {
-    state: &'a State,
     ctx: contract::TxContext,
     objects: BTreeMap<ObjectId, Working>,
     inputs: Vec<Option<Value>>,
@@ -864,7 +863,6 @@ fn execute(
     let gas_owner = Owner::Address(sender);
     let exec_gas_value = balance - gas.budget;
     let mut machine = Machine {
-        state,
         ctx: contract::TxContext::new(sender, epoch, now_ms, v.digest),
         objects,
         inputs,
@@ -1389,12 +1387,13 @@ impl Machine<'_> {
             ("staking", "stake") => 4,
             ("staking", "request_unstake") | ("staking", "withdraw") => 1,
             ("staking", "set_config") => 7,
-            ("staking", "slash") => 6,
+            ("staking", "slash") => 7,
             ("k8s_gateway", "issue_seal_token") => 2,
             ("k8s_gateway", "revoke_seal_token") => 1,
             ("k8s_gateway", "set_gateway") => 4,
-            ("enclave", "create_enclave_config") => 5,
-            ("enclave", "update_pcrs") => 5,
+            // In `staking` (not `enclave`): Move forbids the staking <-> enclave module cycle.
+            ("staking", "create_enclave_config") => 5,
+            ("staking", "update_pcrs") => 5,
             ("enclave", "register_enclave_raw") => 2,
             _ => {
                 return Err(ExecutionFailure::FunctionNotFound {
@@ -1454,28 +1453,21 @@ impl Machine<'_> {
             }
             ("staking", "slash") => {
                 let (pool_id, mut pool) = self.pool(&a[0], 0, true)?;
-                let enclave_id = self.borrow(&a[1], 1, false)?;
-                let enclave = self.typed(&enclave_id, 1, "Enclave", |o| match o {
+                // `&EnclaveConfig` and `&Enclave`: PTB arguments (shared, used immutably).
+                let (_, config) = self.config(&a[1], 1, false)?;
+                let enclave_id = self.borrow(&a[2], 2, false)?;
+                let enclave = self.typed(&enclave_id, 2, "Enclave", |o| match o {
                     ContractObject::Enclave(e) => Some(e),
                     _ => None,
                 })?;
-                let node: Address = decode(&self.pure(&a[2], 2)?, 2, "address")?;
-                let reason: String = decode(&self.pure(&a[3], 3)?, 3, "String")?;
-                let ts: u64 = decode(&self.pure(&a[4], 4)?, 4, "u64")?;
-                let sig: Vec<u8> = decode(&self.pure(&a[5], 5)?, 5, "vector<u8>")?;
-                // The config the enclave was registered against, as currently stored (or as
-                // modified earlier in this transaction).
-                let config = match self.objects.get(&enclave.config_id).map(|w| &w.data) {
-                    Some(ContractObject::EnclaveConfig(c)) => Some(c.clone()),
-                    _ => match self.state.objects.get(&enclave.config_id).map(|o| &o.data) {
-                        Some(ObjectData::Move(ContractObject::EnclaveConfig(c))) => Some(c.clone()),
-                        _ => None,
-                    },
-                };
+                let node: Address = decode(&self.pure(&a[3], 3)?, 3, "address")?;
+                let reason: String = decode(&self.pure(&a[4], 4)?, 4, "String")?;
+                let ts: u64 = decode(&self.pure(&a[5], 5)?, 5, "u64")?;
+                let sig: Vec<u8> = decode(&self.pure(&a[6], 6)?, 6, "vector<u8>")?;
                 contract::slash(
                     &mut pool,
+                    &config,
                     &enclave,
-                    config.as_ref(),
                     node,
                     reason,
                     ts,
@@ -1507,7 +1499,7 @@ impl Machine<'_> {
                 contract::set_gateway(&cap, &mut gw, endpoint, ttl).map_err(abort)?;
                 self.put(gw_id, ContractObject::Gateway(gw));
             }
-            ("enclave", "create_enclave_config") => {
+            ("staking", "create_enclave_config") => {
                 let cap = self.cap(&a[0], 0)?;
                 let name: String = decode(&self.pure(&a[1], 1)?, 1, "String")?;
                 let mut pcrs: [Vec<u8>; 3] = Default::default();
@@ -1518,7 +1510,7 @@ impl Machine<'_> {
                 let [p0, p1, p2] = pcrs;
                 contract::create_enclave_config(&cap, name, p0, p1, p2, &mut self.ctx);
             }
-            ("enclave", "update_pcrs") => {
+            ("staking", "update_pcrs") => {
                 let cap = self.cap(&a[0], 0)?;
                 let (cfg_id, mut cfg) = self.config(&a[1], 1, true)?;
                 let mut pcrs: [Vec<u8>; 3] = Default::default();

@@ -331,6 +331,7 @@ fn slash_with_enclave_signature() {
         .ledger
         .insert_enclave_for_tests(*enclave_key.public_key().inner())
         .unwrap();
+    let config = e.d().enclave_config.unwrap();
     let node = e.bob.address();
     e.stake(&e.bob, 2000, 1, "node-b");
     let (_, token) = e.issue(&e.bob);
@@ -342,6 +343,7 @@ fn slash_with_enclave_signature() {
     let bad = tx::slash(
         &e.tcx(&e.admin),
         &e.d(),
+        &config,
         &enclave,
         &node,
         "NotReady",
@@ -353,6 +355,7 @@ fn slash_with_enclave_signature() {
     let good = tx::slash(
         &e.tcx(&e.admin),
         &e.d(),
+        &config,
         &enclave,
         &node,
         "NotReady",
@@ -372,14 +375,19 @@ fn slash_with_enclave_signature() {
             epoch: 1
         }]
     );
-    // the enclave (shared immutable input) is untouched
+    // the enclave and its config (shared immutable inputs) are untouched
     assert!(!fx.mutated.iter().any(|(r, _)| *r.object_id() == enclave.id));
+    assert!(!fx.mutated.iter().any(|(r, _)| *r.object_id() == config.id));
     let rec = e.ledger.stake_record(&node).unwrap().unwrap();
-    assert_eq!((rec.status, rec.amount, rec.unlock_epoch), (2, 1800, 3));
+    assert_eq!(
+        (rec.status, rec.amount, rec.unlock_epoch, rec.slashed_epoch),
+        (2, 1800, 3, 1)
+    );
     assert!(!e.ledger.is_seal_token_valid(&token.id).unwrap());
     let again = tx::slash(
         &e.tcx(&e.admin),
         &e.d(),
+        &config,
         &enclave,
         &node,
         "NotReady",
@@ -399,6 +407,7 @@ fn slash_with_enclave_signature() {
     let stale = tx::slash(
         &e.tcx(&e.admin),
         &e.d(),
+        &config,
         &enclave,
         &node,
         "x",
@@ -407,6 +416,213 @@ fn slash_with_enclave_signature() {
     )
     .unwrap();
     assert_eq!(e.run(&e.admin, stale).status.abort(), Some(("staking", 10)));
+}
+
+/// A PTB with a single MoveCall `<package>::module::function(args)` paid with `who`'s gas coin.
+fn single_call(
+    e: &Env,
+    who: &SuiKeypair,
+    module: &'static str,
+    function: &'static str,
+    args: impl FnOnce(
+        &mut sui_transaction_builder::TransactionBuilder,
+    ) -> Vec<sui_transaction_builder::Argument>,
+) -> Transaction {
+    let mut b = sui_transaction_builder::TransactionBuilder::new();
+    b.set_sender(who.address());
+    b.set_gas_budget(tx::DEFAULT_GAS_BUDGET);
+    b.set_gas_price(1000);
+    let g = e.gas(who)[0].clone();
+    b.add_gas_objects([sui_transaction_builder::ObjectInput::owned(
+        *g.object_id(),
+        g.version(),
+        *g.digest(),
+    )]);
+    let args = args(&mut b);
+    b.move_call(
+        sui_transaction_builder::Function::new(
+            e.d().package,
+            sui_sdk_types::Identifier::from_static(module),
+            sui_sdk_types::Identifier::from_static(function),
+        ),
+        args,
+    );
+    b.try_build().unwrap()
+}
+
+#[test]
+fn slash_takes_the_config_from_the_ptb() {
+    let e = env();
+    let enclave_key = Ed25519PrivateKey::new([9; 32]);
+    let enclave = e
+        .ledger
+        .insert_enclave_for_tests(*enclave_key.public_key().inner())
+        .unwrap();
+    let first = e.d().enclave_config.unwrap();
+    let node = e.bob.address();
+    e.stake(&e.bob, 2000, 1, "node-b");
+    let sig: Ed25519Signature = enclave_key.sign(&contract::slash_report_message(node, "x", 1, 0));
+    // A second config (version 0, same PCRs) that the enclave was not registered against.
+    let fx = e.run(
+        &e.admin,
+        tx::create_enclave_config(
+            &e.tcx(&e.admin),
+            &e.d(),
+            "other",
+            &[0; 48],
+            &[1; 48],
+            &[2; 48],
+        )
+        .unwrap(),
+    );
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    let second = e.d().enclave_config.unwrap();
+    assert_ne!(second.id, first.id);
+    let wrong = tx::slash(
+        &e.tcx(&e.admin),
+        &e.d(),
+        &second,
+        &enclave,
+        &node,
+        "x",
+        1,
+        sig.inner(),
+    )
+    .unwrap();
+    assert_eq!(e.run(&e.admin, wrong).status.abort(), Some(("staking", 10)));
+    // Not an EnclaveConfig at all: an argument error.
+    let gateway = e.d().gateway;
+    let not_config = tx::slash(
+        &e.tcx(&e.admin),
+        &e.d(),
+        &gateway,
+        &enclave,
+        &node,
+        "x",
+        1,
+        sig.inner(),
+    )
+    .unwrap();
+    let status = e.run(&e.admin, not_config).status;
+    assert!(
+        matches!(
+            status,
+            ExecutionStatus::Failure {
+                command: Some(0),
+                error: ExecutionFailure::CommandArgumentError { arg: 1, .. }
+            }
+        ),
+        "{status:?}"
+    );
+    // The old six-argument shape (no config) is refused.
+    let d = e.d();
+    let old = single_call(&e, &e.admin, "staking", "slash", |b| {
+        let pool = b.object(sui_transaction_builder::ObjectInput::shared(
+            d.pool.id,
+            d.pool.initial_shared_version,
+            true,
+        ));
+        let enc = b.object(sui_transaction_builder::ObjectInput::shared(
+            enclave.id,
+            enclave.initial_shared_version,
+            false,
+        ));
+        let mut args = vec![pool, enc];
+        for p in [
+            tx::pure_address(&node),
+            tx::pure_string("x"),
+            tx::pure_u64(1),
+            tx::pure_bytes(sig.inner()),
+        ] {
+            args.push(b.pure_bytes(p));
+        }
+        args
+    });
+    let status = e.run(&e.admin, old).status;
+    assert!(
+        matches!(
+            status,
+            ExecutionStatus::Failure {
+                error: ExecutionFailure::CommandArgumentError { arg: 0, .. },
+                ..
+            }
+        ),
+        "{status:?}"
+    );
+    assert_eq!(e.ledger.stake_record(&node).unwrap().unwrap().amount, 2000);
+    // With the config it was registered against.
+    let good = tx::slash(
+        &e.tcx(&e.admin),
+        &e.d(),
+        &first,
+        &enclave,
+        &node,
+        "x",
+        1,
+        sig.inner(),
+    )
+    .unwrap();
+    let fx = e.run(&e.admin, good);
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    let rec = e.ledger.stake_record(&node).unwrap().unwrap();
+    assert_eq!(
+        (rec.status, rec.amount, rec.slashed_total, rec.slashed_epoch),
+        (2, 1800, 200, 0)
+    );
+}
+
+#[test]
+fn enclave_config_admin_calls_live_in_staking() {
+    let e = env();
+    for function in ["create_enclave_config", "update_pcrs"] {
+        let d = e.d();
+        let cap = d.admin_cap.clone().unwrap();
+        let config = d.enclave_config.unwrap();
+        let call = single_call(&e, &e.admin, "enclave", function, |b| {
+            let mut args = vec![b.object(sui_transaction_builder::ObjectInput::owned(
+                *cap.object_id(),
+                cap.version(),
+                *cap.digest(),
+            ))];
+            if function == "update_pcrs" {
+                args.push(b.object(sui_transaction_builder::ObjectInput::shared(
+                    config.id,
+                    config.initial_shared_version,
+                    true,
+                )));
+            } else {
+                args.push(b.pure_bytes(tx::pure_string("m")));
+            }
+            for pcr in [[0u8; 48], [1; 48], [2; 48]] {
+                args.push(b.pure_bytes(tx::pure_bytes(&pcr)));
+            }
+            args
+        });
+        let status = e.run(&e.admin, call).status;
+        assert_eq!(
+            status,
+            ExecutionStatus::Failure {
+                command: Some(0),
+                error: ExecutionFailure::FunctionNotFound {
+                    module: "enclave".into(),
+                    function: function.into(),
+                }
+            }
+        );
+    }
+    // The same calls in `staking` work.
+    let fx = e.run(
+        &e.admin,
+        tx::update_pcrs(&e.tcx(&e.admin), &e.d(), &[7; 48], &[1; 48], &[2; 48]).unwrap(),
+    );
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    let id = e.d().enclave_config.unwrap().id;
+    match e.ledger.object(&id).unwrap().unwrap().data {
+        ObjectData::Move(ContractObject::EnclaveConfig(c)) => {
+            assert_eq!((c.version, c.pcr0), (1, vec![7; 48]))
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -231,10 +231,14 @@ pub fn revoke_seal_token(ctx: &TxContext, d: &Deployment, token: &ObjectReferenc
     finish(b)
 }
 
-/// `staking::slash(pool mut, enclave, node: address, reason: String, timestamp_ms: u64, signature: vector<u8>)`.
+/// `staking::slash(pool mut, config, enclave, node: address, reason: String, timestamp_ms: u64,
+/// signature: vector<u8>)`. `config` is the `EnclaveConfig` the enclave was registered against
+/// (both shared, immutable).
+#[allow(clippy::too_many_arguments)]
 pub fn slash(
     ctx: &TxContext,
     d: &Deployment,
+    config: &SharedRef,
     enclave: &SharedRef,
     node: &Address,
     reason: &str,
@@ -243,12 +247,16 @@ pub fn slash(
 ) -> Result<Transaction, TxError> {
     let mut b = ctx.builder();
     let pool = shared(&mut b, &d.pool, true);
+    let config = shared(&mut b, config, false);
     let enclave = shared(&mut b, enclave, false);
     let node = b.pure_bytes(pure_address(node));
     let reason = b.pure_bytes(pure_string(reason));
     let ts = b.pure_bytes(pure_u64(timestamp_ms));
     let sig = b.pure_bytes(pure_bytes(signature));
-    b.move_call(call(d.package, MODULE_STAKING, "slash"), vec![pool, enclave, node, reason, ts, sig]);
+    b.move_call(
+        call(d.package, MODULE_STAKING, "slash"),
+        vec![pool, config, enclave, node, reason, ts, sig],
+    );
     finish(b)
 }
 
@@ -292,7 +300,8 @@ pub fn set_gateway(
     finish(b)
 }
 
-/// `enclave::create_enclave_config(admin_cap, name: String, pcr0, pcr1, pcr2: vector<u8>)`.
+/// `staking::create_enclave_config(admin_cap, name: String, pcr0, pcr1, pcr2: vector<u8>)` (in
+/// `staking`, not `enclave`: Move forbids the module cycle).
 pub fn create_enclave_config(
     ctx: &TxContext,
     d: &Deployment,
@@ -309,11 +318,12 @@ pub fn create_enclave_config(
     for pcr in [pcr0, pcr1, pcr2] {
         args.push(b.pure_bytes(pure_bytes(pcr)));
     }
-    b.move_call(call(d.package, MODULE_ENCLAVE, "create_enclave_config"), args);
+    b.move_call(call(d.package, MODULE_STAKING, "create_enclave_config"), args);
     finish(b)
 }
 
-/// `enclave::update_pcrs(admin_cap, config mut, pcr0, pcr1, pcr2: vector<u8>)`.
+/// `staking::update_pcrs(admin_cap, config mut, pcr0, pcr1, pcr2: vector<u8>)` (in `staking`, not
+/// `enclave`: Move forbids the module cycle).
 pub fn update_pcrs(
     ctx: &TxContext,
     d: &Deployment,
@@ -330,7 +340,7 @@ pub fn update_pcrs(
     for pcr in [pcr0, pcr1, pcr2] {
         args.push(b.pure_bytes(pure_bytes(pcr)));
     }
-    b.move_call(call(d.package, MODULE_ENCLAVE, "update_pcrs"), args);
+    b.move_call(call(d.package, MODULE_STAKING, "update_pcrs"), args);
     finish(b)
 }
 
@@ -561,6 +571,7 @@ mod tests {
     fn all_kinds(key: &SuiKeypair) -> Vec<(&'static str, Transaction)> {
         let ctx = TxContext::new(key.address(), vec![oref(0x11, 7)]);
         let d = deployment();
+        let config = d.enclave_config.expect("config");
         let enclave = SharedRef { id: addr(0xb4), initial_shared_version: 9 };
         let r = |t: Result<Transaction, TxError>| t.expect("build");
         vec![
@@ -569,7 +580,7 @@ mod tests {
             ("withdraw", r(withdraw(&ctx, &d))),
             ("issue_seal_token", r(issue_seal_token(&ctx, &d))),
             ("revoke_seal_token", r(revoke_seal_token(&ctx, &d, &oref(0x22, 12)))),
-            ("slash", r(slash(&ctx, &d, &enclave, &addr(0x33), "missed heartbeats", 1_700_000_000_000, &[9u8; 64]))),
+            ("slash", r(slash(&ctx, &d, &config, &enclave, &addr(0x33), "missed heartbeats", 1_700_000_000_000, &[9u8; 64]))),
             ("set_config", r(set_config(&ctx, &d, 100, 1000, 10000, 2, 1000))),
             ("set_gateway", r(set_gateway(&ctx, &d, "https://master:6443", 30))),
             ("create_enclave_config", r(create_enclave_config(&ctx, &d, "k3s-daas", &[1; 48], &[2; 48], &[3; 48]))),
@@ -663,6 +674,59 @@ mod tests {
                 Input::Shared(sui_sdk_types::SharedInput::new(addr(0xb0), 3, false)),
             ]
         );
+    }
+
+    #[test]
+    fn slash_layout_matches_spec() {
+        let key = SuiKeypair::from_seed([5; 32]);
+        let ctx = TxContext::new(key.address(), vec![oref(0x11, 7)]);
+        let d = deployment();
+        let config = SharedRef { id: addr(0xb3), initial_shared_version: 5 };
+        let enclave = SharedRef { id: addr(0xb4), initial_shared_version: 9 };
+        let tx = slash(&ctx, &d, &config, &enclave, &addr(0x33), "r", 77, &[9; 64]).expect("build");
+        let pt = pt(&tx);
+        assert_eq!(
+            pt.inputs,
+            vec![
+                Input::Shared(sui_sdk_types::SharedInput::new(addr(0xb0), 3, true)),
+                Input::Shared(sui_sdk_types::SharedInput::new(addr(0xb3), 5, false)),
+                Input::Shared(sui_sdk_types::SharedInput::new(addr(0xb4), 9, false)),
+                Input::Pure(vec![0x33; 32]),
+                Input::Pure(vec![1, b'r']),
+                Input::Pure(77u64.to_le_bytes().to_vec()),
+                Input::Pure(pure_bytes(&[9; 64])),
+            ]
+        );
+        match &pt.commands[..] {
+            [Command::MoveCall(c)] => {
+                assert_eq!((c.module.as_str(), c.function.as_str()), ("staking", "slash"));
+                assert_eq!(c.arguments, (0..7).map(Argument::Input).collect::<Vec<_>>());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn enclave_config_admin_calls_are_in_staking() {
+        let key = SuiKeypair::from_seed([5; 32]);
+        let ctx = TxContext::new(key.address(), vec![oref(0x11, 7)]);
+        let d = deployment();
+        for (tx, function) in [
+            (create_enclave_config(&ctx, &d, "m", &[1], &[2], &[3]).expect("build"), "create_enclave_config"),
+            (update_pcrs(&ctx, &d, &[1], &[2], &[3]).expect("build"), "update_pcrs"),
+        ] {
+            match &pt(&tx).commands[..] {
+                [Command::MoveCall(c)] => {
+                    assert_eq!((c.module.as_str(), c.function.as_str()), ("staking", function));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let tx = register_enclave_raw(&ctx, &d, b"doc").expect("build");
+        match &pt(&tx).commands[..] {
+            [Command::MoveCall(c)] => assert_eq!(c.module.as_str(), "enclave"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

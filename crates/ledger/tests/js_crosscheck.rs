@@ -72,6 +72,7 @@ fn cases() -> Vec<Case> {
         admin_cap: Some(oref(0xb2, 5)),
         enclave_config: Some(SharedRef { id: addr(0xb3), initial_shared_version: 6 }),
     };
+    let config = d.enclave_config.expect("enclave config");
     let enclave = SharedRef { id: addr(0xb4), initial_shared_version: 7 };
     let user = TxContext::new(alice.address(), vec![oref(0x11, 9)]);
     let adm = TxContext::new(admin.address(), vec![oref(0x12, 10), oref(0x13, 11)]).with_budget(50_000_000).with_price(1_500);
@@ -101,7 +102,7 @@ fn cases() -> Vec<Case> {
         (
             "slash",
             &admin,
-            b(tx::slash(&adm, &d, &enclave, &node, "missed heartbeats", 1_700_000_000_123, &report_sig)),
+            b(tx::slash(&adm, &d, &config, &enclave, &node, "missed heartbeats", 1_700_000_000_123, &report_sig)),
             vec!["staking::slash"],
             vec![
                 ("address", node.to_string()),
@@ -134,7 +135,7 @@ fn cases() -> Vec<Case> {
             "create_enclave_config",
             &admin,
             b(tx::create_enclave_config(&adm, &d, "k3s-daas-master", &[1; 48], &[2; 48], &[3; 48])),
-            vec!["enclave::create_enclave_config"],
+            vec!["staking::create_enclave_config"],
             vec![
                 ("string", "k3s-daas-master".into()),
                 ("vector<u8>", hexs(&[1; 48])),
@@ -146,7 +147,7 @@ fn cases() -> Vec<Case> {
             "update_pcrs",
             &admin,
             b(tx::update_pcrs(&adm, &d, &[4; 48], &[5; 48], &[])),
-            vec!["enclave::update_pcrs"],
+            vec!["staking::update_pcrs"],
             vec![("vector<u8>", hexs(&[4; 48])), ("vector<u8>", hexs(&[5; 48])), ("vector<u8>", String::new())],
         ),
         (

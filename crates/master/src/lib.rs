@@ -6,6 +6,7 @@ pub mod attested;
 pub mod auth;
 pub mod enclave;
 pub mod metrics;
+pub mod nodeproxy;
 pub mod registration;
 pub mod seed;
 
@@ -155,7 +156,11 @@ impl Master {
         let api = daas_apiserver::router(
             store.clone(),
             auth,
-            ServerOptions { bookmark_interval: cfg.bookmark_interval, ..Default::default() },
+            ServerOptions {
+                bookmark_interval: cfg.bookmark_interval,
+                node_proxy: Some(Arc::new(nodeproxy::AgentProxy { enclave: enclave.enclave.clone() })),
+                ..Default::default()
+            },
         );
         let client = LocalClient::new(api.clone(), internal_token);
         if let Some(st) = &seal_tokens {

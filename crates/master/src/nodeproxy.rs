@@ -1,0 +1,150 @@
+//! The master reaching a node's agent (`kubectl logs`). The agent's serving certificate is pinned
+//! by the SHA-256 the node published on its Node object (only the node itself may write that
+//! object), and every request carries a signature by the master's enclave key, which the agent
+//! learned when it verified the master's attestation.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::response::Response;
+use base64::Engine;
+use daas_apiserver::{ApiError, ApiResult, NodeProxy};
+use daas_tee::Enclave;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Annotation on the Node: hex SHA-256 of the agent's serving certificate (DER).
+pub const KUBELET_CERT_ANNOTATION: &str = "k3s-daas.io/kubelet-cert-sha256";
+pub const SIGNATURE_HEADER: &str = "x-daas-signature";
+pub const TIMESTAMP_HEADER: &str = "x-daas-timestamp";
+
+/// Bytes the master signs for a request to an agent.
+pub fn request_message(method: &str, path_and_query: &str, timestamp_ms: u64) -> Vec<u8> {
+    format!("k3s-daas-node-request\n{method}\n{path_and_query}\n{timestamp_ms}").into_bytes()
+}
+
+#[derive(Debug)]
+struct Pinned {
+    sha256: [u8; 32],
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let got: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
+        if got == self.sha256 {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General("node certificate does not match the pinned SHA-256".into()))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+pub struct AgentProxy {
+    pub enclave: Arc<dyn Enclave>,
+}
+
+fn node_endpoint(node: &Value) -> ApiResult<(String, u16, [u8; 32])> {
+    let name = node["metadata"]["name"].as_str().unwrap_or("");
+    let addr = node["status"]["addresses"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["type"] == "InternalIP"))
+        .and_then(|x| x["address"].as_str())
+        .ok_or_else(|| ApiError::new(503, "ServiceUnavailable", format!("node {name} has no InternalIP")))?;
+    let port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+        .as_u64()
+        .filter(|p| *p > 0 && *p <= u16::MAX as u64)
+        .ok_or_else(|| ApiError::new(503, "ServiceUnavailable", format!("node {name} has no kubelet endpoint")))?;
+    let pin = node["metadata"]["annotations"][KUBELET_CERT_ANNOTATION]
+        .as_str()
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| {
+            ApiError::new(503, "ServiceUnavailable", format!("node {name} has not published its serving certificate"))
+        })?;
+    Ok((addr.to_string(), port as u16, pin))
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(503, "ServiceUnavailable", format!("cannot reach the node: {e}"))
+}
+
+#[async_trait]
+impl NodeProxy for AgentProxy {
+    async fn container_logs(&self, node: &Value, ns: &str, pod: &str, container: &str, query: &str) -> ApiResult<Response> {
+        let (addr, port, pin) = node_endpoint(node)?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(unavailable)?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Pinned { sha256: pin, provider }))
+            .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect((addr.as_str(), port)).await.map_err(unavailable)?;
+        let server_name = ServerName::try_from(addr.clone()).map_err(unavailable)?;
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect(server_name, tcp).await.map_err(unavailable)?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.map_err(unavailable)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut path = format!("/containerLogs/{ns}/{pod}/{container}");
+        if !query.is_empty() {
+            path.push('?');
+            path.push_str(query);
+        }
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let sig = self.enclave.sign(&request_message("GET", &path, ts));
+        let req = hyper::Request::get(&path)
+            .header("host", format!("{addr}:{port}"))
+            .header(TIMESTAMP_HEADER, ts.to_string())
+            .header(SIGNATURE_HEADER, base64::engine::general_purpose::STANDARD.encode(sig))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .map_err(unavailable)?;
+        let resp = sender.send_request(req).await.map_err(unavailable)?;
+        let status = resp.status();
+        let (parts, body) = resp.into_parts();
+        let mut out = Response::new(Body::new(body));
+        *out.status_mut() = status;
+        if let Some(ct) = parts.headers.get(axum::http::header::CONTENT_TYPE) {
+            out.headers_mut().insert(axum::http::header::CONTENT_TYPE, ct.clone());
+        }
+        Ok(out)
+    }
+}
