@@ -38,6 +38,99 @@ enum Cmd {
     },
     /// Verify a master's attestation over attested TLS and print what was verified.
     Attest(AttestArgs),
+    /// Run the embedded ledger alone and serve it over HTTP (`daas up` includes it).
+    Chain(ChainArgs),
+    /// Mint SUI on the embedded ledger (local development).
+    Faucet {
+        #[command(flatten)]
+        chain: ChainRef,
+        #[arg(long)]
+        address: String,
+        #[arg(long, default_value_t = 100_000_000_000)]
+        amount: u64,
+    },
+    /// Stake SUI as a user, node or admin (tiered minimums).
+    Stake {
+        #[command(flatten)]
+        wallet: WalletArgs,
+        /// Amount in MIST.
+        #[arg(long)]
+        amount: u64,
+        #[arg(long, value_parser = ["user", "node", "admin"], default_value = "user")]
+        role: String,
+        /// Node name (required for role node).
+        #[arg(long, default_value = "")]
+        node_id: String,
+    },
+    /// Start the unstake lockup (seal tokens stop working at once).
+    Unstake {
+        #[command(flatten)]
+        wallet: WalletArgs,
+    },
+    /// Withdraw the stake after the lockup.
+    Withdraw {
+        #[command(flatten)]
+        wallet: WalletArgs,
+    },
+    /// Seal tokens: `issue` one, or print a short-lived credential (kubectl exec plugin with --exec).
+    Token(TokenArgs),
+    /// Write a kubeconfig for a staked identity after verifying the master's attestation.
+    Join(JoinArgs),
+}
+
+#[derive(Args, Clone)]
+struct ChainRef {
+    /// Ledger endpoint (`daas chain` / `daas up` HTTP API).
+    #[arg(long, env = "SUI_RPC_ENDPOINT")]
+    chain: String,
+}
+
+#[derive(Args, Clone)]
+struct WalletArgs {
+    #[command(flatten)]
+    chain: ChainRef,
+    /// Sui key file (`daas keygen`).
+    #[arg(long)]
+    key: PathBuf,
+}
+
+#[derive(Args, Clone)]
+struct ChainArgs {
+    #[arg(long, env = "DAAS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    listen: SocketAddr,
+    #[arg(long, default_value_t = 3600)]
+    epoch_seconds: u64,
+}
+
+#[derive(Args, Clone)]
+struct TokenArgs {
+    #[command(flatten)]
+    wallet: WalletArgs,
+    /// `issue`: create a new seal token on chain and print its id.
+    #[arg(value_parser = ["issue", "credential"], default_value = "credential")]
+    action: String,
+    /// Seal token id (default: a valid token owned by the key).
+    #[arg(long)]
+    token: Option<String>,
+    /// Print a client.authentication.k8s.io/v1 ExecCredential (for kubeconfig exec).
+    #[arg(long)]
+    exec: bool,
+    /// Credential lifetime in seconds (at most 900).
+    #[arg(long, default_value_t = 600)]
+    ttl_seconds: u64,
+}
+
+#[derive(Args, Clone)]
+struct JoinArgs {
+    #[command(flatten)]
+    wallet: WalletArgs,
+    #[command(flatten)]
+    attest: AttestArgs,
+    /// Where to write the kubeconfig.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args, Clone)]
@@ -76,6 +169,9 @@ struct UpArgs {
     /// Length of a ledger epoch (lockups and token expiry count epochs).
     #[arg(long, default_value_t = 3600)]
     epoch_seconds: u64,
+    /// Where the embedded ledger's HTTP API listens (port 0 picks one).
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    chain_listen: SocketAddr,
 }
 
 #[derive(Args, Clone)]
@@ -143,6 +239,8 @@ async fn run_up(a: UpArgs) -> Result<()> {
     let mut cfg = master_config(&a.master, dir.clone());
     cfg.ledger = Some(ledger.clone());
     let master = Master::start(cfg).await?;
+    let chain_url = serve_chain(ledger.clone(), a.chain_listen).await?;
+    std::fs::write(dir.join("chain-url"), &chain_url)?;
     // The local ledger trusts the AWS Nitro root and, because this is the operator's own machine,
     // the simulated enclave's dev root; then the master registers its enclave key on chain.
     embedded.set_attestation_verifier(Arc::new(daas_master::registration::TeeVerifier {
@@ -162,8 +260,162 @@ async fn run_up(a: UpArgs) -> Result<()> {
     println!("K3s-DaaS API server listening on {} (enclave: {})", master.url, master.enclave.kind);
     println!("Embedded ledger: package {}, staking pool {}, admin {}", d.package, d.pool.id, admin.address());
     println!("Enclave {} registered on the ledger (config {})", reg.enclave.id, reg.config.id);
+    println!("Ledger API: {chain_url} (SUI_RPC_ENDPOINT)");
     println!("Use it with:\n  export KUBECONFIG={}\n  kubectl get namespaces", master.kubeconfig_path.display());
     serve(master).await
+}
+
+/// Serve the ledger's HTTP API; returns its URL.
+async fn serve_chain(ledger: Arc<dyn Ledger>, listen: SocketAddr) -> Result<String> {
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    let app = daas_ledger::http::router(ledger);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "ledger API stopped");
+        }
+    });
+    Ok(format!("http://{addr}"))
+}
+
+async fn run_chain(a: ChainArgs) -> Result<()> {
+    let dir = default_data_dir(a.data_dir.clone());
+    let (embedded, admin) = open_embedded_ledger(&dir, a.epoch_seconds, "")?;
+    let ledger: Arc<dyn Ledger> = Arc::new(embedded);
+    let url = serve_chain(ledger.clone(), a.listen).await?;
+    let d = ledger.deployment().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("Embedded ledger API on {url}: package {}, staking pool {}, admin {}", d.package, d.pool.id, admin.address());
+    shutdown_signal().await;
+    Ok(())
+}
+
+fn remote(chain: &ChainRef) -> Result<Arc<dyn Ledger>> {
+    Ok(Arc::new(daas_ledger::remote::RemoteLedger::new(&chain.chain).map_err(|e| anyhow::anyhow!("{e}"))?))
+}
+
+fn wallet(w: &WalletArgs) -> Result<daas_ledger::wallet::Wallet> {
+    let key = SuiKeypair::load(&w.key).with_context(|| format!("reading key {}", w.key.display()))?;
+    Ok(daas_ledger::wallet::Wallet::new(remote(&w.chain)?, key))
+}
+
+fn role_code(r: &str) -> u8 {
+    match r {
+        "node" => 1,
+        "admin" => 2,
+        _ => 0,
+    }
+}
+
+/// Readable message for a failed ledger transaction.
+fn explain(e: daas_ledger::wallet::WalletError, what: &str) -> anyhow::Error {
+    let msg = match e.abort() {
+        Some((m, c)) => {
+            let name = match (m.as_str(), c) {
+                ("staking", 1) => "below the minimum stake for this role",
+                ("staking", 2) => "invalid role",
+                ("staking", 3) => "a node stake needs --node-id",
+                ("staking", 4) => "the existing stake has another role or node id",
+                ("staking", 5) => "no stake",
+                ("staking", 6) => "the stake is not active",
+                ("staking", 7) => "the stake is still active: unstake first",
+                ("staking", 8) => "the stake is still locked (lockup epochs not over)",
+                ("k8s_gateway", 101) => "no active stake",
+                ("k8s_gateway", 102) => "not the owner",
+                _ => "aborted",
+            };
+            format!("{what} refused by the ledger: {name} ({m}::{c})")
+        }
+        None => format!("{what} failed: {e}"),
+    };
+    anyhow::anyhow!(msg)
+}
+
+async fn find_valid_token(w: &daas_ledger::wallet::Wallet) -> Result<sui_sdk_types::Address> {
+    for t in w.ledger.seal_tokens_of(w.address()).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        if t.owner == w.address() && w.ledger.seal_token_valid(t.id).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+            return Ok(t.id);
+        }
+    }
+    anyhow::bail!("{} owns no valid seal token: stake, then `daas token issue`", w.address())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+async fn run_token(a: TokenArgs) -> Result<()> {
+    let w = wallet(&a.wallet)?;
+    if a.action == "issue" {
+        let eff = w.execute(daas_ledger::tx::issue_seal_token).await.map_err(|e| explain(e, "issue_seal_token"))?;
+        let id = daas_ledger::wallet::created_owned(&eff, w.address())
+            .map(|r| *r.object_id())
+            .context("no seal token was created")?;
+        println!("{id}");
+        return Ok(());
+    }
+    let token = match &a.token {
+        Some(t) => t.parse().map_err(|e| anyhow::anyhow!("--token: {e}"))?,
+        None => find_valid_token(&w).await?,
+    };
+    let ttl = a.ttl_seconds.clamp(1, 900) * 1000;
+    let now = now_ms();
+    let cred = daas_ledger::credential::issue(&w.key, token, "", now, ttl);
+    if a.exec {
+        let exp = chrono_like_rfc3339(now + ttl);
+        println!(
+            "{}",
+            serde_json::json!({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                "status": {"token": cred, "expirationTimestamp": exp}})
+        );
+    } else {
+        println!("{cred}");
+    }
+    Ok(())
+}
+
+/// RFC 3339 UTC timestamp (seconds) for a time in ms.
+fn chrono_like_rfc3339(ms: u64) -> String {
+    daas_master::seed::rfc3339_from_ms(ms)
+}
+
+async fn run_join(a: JoinArgs) -> Result<()> {
+    let w = wallet(&a.wallet)?;
+    let token = find_valid_token(&w).await?;
+    let t = w.ledger.seal_token(token).await.map_err(|e| anyhow::anyhow!("{e}"))?.context("token vanished")?;
+    let policy = attest_policy(&a.attest)?;
+    let m = daas_master::attested::attest(&a.attest.server, &policy).await?;
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD.encode(m.ca_pem.as_bytes());
+    let exe = std::env::current_exe()?;
+    let key = std::fs::canonicalize(&a.wallet.key)?;
+    let ns = if t.role == 0 { daas_master::auth::user_namespace(&w.address()) } else { "default".to_string() };
+    let kc = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: k3s-daas\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\nusers:\n- name: {addr}\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {exe}\n      args: [token, --exec, --chain, {chain}, --key, {key}]\n      interactiveMode: Never\ncontexts:\n- name: k3s-daas\n  context:\n    cluster: k3s-daas\n    user: {addr}\n    namespace: {ns}\ncurrent-context: k3s-daas\n",
+        m.url,
+        addr = w.address(),
+        exe = exe.display(),
+        chain = a.wallet.chain.chain,
+        key = key.display(),
+    );
+    std::fs::write(&a.out, kc).with_context(|| format!("writing {}", a.out.display()))?;
+    println!("attested {} and wrote {} (namespace {ns})", m.url, a.out.display());
+    Ok(())
+}
+
+fn attest_policy(a: &AttestArgs) -> Result<daas_master::attested::AttestationPolicy> {
+    let mut roots = vec![daas_tee::RootCert::aws_nitro()];
+    if let Some(p) = &a.trust_root {
+        let pem = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        roots.push(daas_tee::RootCert::from_pem(&pem).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?);
+    }
+    let mut expected = daas_tee::ExpectedPcrs::none();
+    for e in &a.expect_pcr {
+        let (i, v) = e.split_once('=').context("--expect-pcr takes index=hex")?;
+        expected = expected
+            .with_hex(i.parse().context("PCR index")?, v)
+            .map_err(|e| anyhow::anyhow!("--expect-pcr {i}: {e}"))?;
+    }
+    Ok(daas_master::attested::AttestationPolicy { roots, expected_pcrs: expected })
 }
 
 async fn run_master(a: MasterArgs) -> Result<()> {
@@ -181,19 +433,7 @@ async fn serve(master: Master) -> Result<()> {
 }
 
 async fn run_attest(a: AttestArgs) -> Result<()> {
-    let mut roots = vec![daas_tee::RootCert::aws_nitro()];
-    if let Some(p) = &a.trust_root {
-        let pem = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        roots.push(daas_tee::RootCert::from_pem(&pem).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?);
-    }
-    let mut expected = daas_tee::ExpectedPcrs::none();
-    for e in &a.expect_pcr {
-        let (i, v) = e.split_once('=').context("--expect-pcr takes index=hex")?;
-        expected = expected
-            .with_hex(i.parse().context("PCR index")?, v)
-            .map_err(|e| anyhow::anyhow!("--expect-pcr {i}: {e}"))?;
-    }
-    let policy = daas_master::attested::AttestationPolicy { roots, expected_pcrs: expected };
+    let policy = attest_policy(&a)?;
     let m = daas_master::attested::attest(&a.server, &policy).await?;
     let pcrs: serde_json::Map<String, serde_json::Value> =
         m.attestation.pcrs.iter().map(|(i, v)| (i.to_string(), serde_json::json!(hex::encode(v)))).collect();
@@ -259,5 +499,41 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Attest(a) => run_attest(a).await,
+        Cmd::Chain(a) => run_chain(a).await,
+        Cmd::Faucet { chain, address, amount } => {
+            let addr: sui_sdk_types::Address = address.parse().map_err(|e| anyhow::anyhow!("--address: {e}"))?;
+            let r = remote(&chain)?.faucet(addr, amount).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", r.object_id());
+            Ok(())
+        }
+        Cmd::Stake { wallet: wa, amount, role, node_id } => {
+            let w = wallet(&wa)?;
+            let r = role_code(&role);
+            let eff = w
+                .execute(|ctx, d| daas_ledger::tx::stake(ctx, d, amount, r, &node_id))
+                .await
+                .map_err(|e| explain(e, "stake"))?;
+            println!("staked {amount} MIST as {role} from {} (tx {})", w.address(), eff.digest);
+            Ok(())
+        }
+        Cmd::Unstake { wallet: wa } => {
+            let w = wallet(&wa)?;
+            let eff = w.execute(daas_ledger::tx::request_unstake).await.map_err(|e| explain(e, "unstake"))?;
+            let rec = w.ledger.stake(w.address()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "unstake requested (tx {}); withdraw from epoch {}",
+                eff.digest,
+                rec.map(|r| r.unlock_epoch).unwrap_or_default()
+            );
+            Ok(())
+        }
+        Cmd::Withdraw { wallet: wa } => {
+            let w = wallet(&wa)?;
+            let eff = w.execute(daas_ledger::tx::withdraw).await.map_err(|e| explain(e, "withdraw"))?;
+            println!("withdrawn (tx {})", eff.digest);
+            Ok(())
+        }
+        Cmd::Token(a) => run_token(a).await,
+        Cmd::Join(a) => run_join(a).await,
     }
 }

@@ -9,9 +9,16 @@ pub mod credential;
 pub mod wallet;
 pub mod embedded;
 pub mod types;
+pub mod http;
+pub mod remote;
+#[cfg(feature = "sui")]
+pub mod sui;
 
 pub use contract::{AttestationVerifier, AttestedEnclave, ObjectId, SealToken, StakeRecord};
 pub use embedded::{EmbeddedLedger, GenesisConfig};
+pub use remote::RemoteLedger;
+#[cfg(feature = "sui")]
+pub use sui::{SuiConfig, SuiLedger};
 pub use types::{ExecutionFailure, ExecutionStatus, LedgerObject, ObjectKind, Owner, TransactionEffects};
 
 use sui_sdk_types::{Address, Digest, ObjectReference};

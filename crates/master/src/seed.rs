@@ -127,7 +127,8 @@ async fn validate_token(State(st): State<SeedState>, body: axum::body::Bytes) ->
             "credential_expires_ms": ok.expires_ms,
         }))
         .into_response(),
-        Err(e) => (StatusCode::UNAUTHORIZED, Json(json!({"valid": false, "error": e}))).into_response(),
+        // The check itself succeeded: the answer is "not valid", with the reason.
+        Err(e) => Json(json!({"valid": false, "error": e})).into_response(),
     }
 }
 
@@ -181,6 +182,13 @@ async fn heartbeat(
         Ok(lease) => Json(json!({"status": "ok", "node": id, "renewTime": lease["spec"]["renewTime"]})).into_response(),
         Err(e) => axum::response::IntoResponse::into_response(e),
     }
+}
+
+/// RFC 3339 (seconds, UTC) of a Unix time in milliseconds.
+pub fn rfc3339_from_ms(ms: u64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms as i64)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// MicroTime as Kubernetes writes it.

@@ -1,0 +1,123 @@
+//! End-to-end: staking on the embedded ledger, seal tokens, and kubectl with a seal-token
+//! credential (exec plugin), through real `daas` processes and the real kubectl.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{stderr, stdout, Cluster};
+
+fn daas(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_daas")).args(args).output().expect("run daas")
+}
+
+#[track_caller]
+fn daas_ok(args: &[&str]) -> String {
+    let o = daas(args);
+    assert!(o.status.success(), "daas {args:?}: {}{}", stdout(&o), stderr(&o));
+    stdout(&o)
+}
+
+fn chain_url(c: &Cluster) -> String {
+    let p = c.data_dir().join("chain-url");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !p.exists() {
+        assert!(Instant::now() < deadline, "no chain-url; log:\n{}", c.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::read_to_string(p).unwrap().trim().to_string()
+}
+
+fn server_url(c: &Cluster) -> String {
+    let kc = std::fs::read_to_string(c.kubeconfig()).unwrap();
+    kc.lines().find_map(|l| l.trim().strip_prefix("server: ")).unwrap().to_string()
+}
+
+fn kubectl_as(c: &Cluster, kubeconfig: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("HOME", c.dir.path().join("home"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn stake_token_and_kubectl_with_seal_token() {
+    let c = Cluster::start_with(&["--chain-listen", "127.0.0.1:0", "--token-cache-seconds", "0"]);
+    let chain = chain_url(&c);
+    let master = server_url(&c);
+    let root = c.data_dir().join("tee").join("trusted-root.pem");
+    let dir = c.dir.path();
+    let alice_key = dir.join("alice.key");
+    let alice = daas_ok(&["keygen", "--out", alice_key.to_str().unwrap()]).trim().to_string();
+    let k = alice_key.to_str().unwrap();
+    daas_ok(&["faucet", "--chain", &chain, "--address", &alice, "--amount", "5000000000"]);
+
+    // Tiered minimums: 50 MIST is below the user minimum (100).
+    let o = daas(&["stake", "--chain", &chain, "--key", k, "--amount", "50", "--role", "user"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("below the minimum stake"), "{}", stderr(&o));
+    // No token without an active stake.
+    let o = daas(&["token", "issue", "--chain", &chain, "--key", k]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no active stake"), "{}", stderr(&o));
+
+    daas_ok(&["stake", "--chain", &chain, "--key", k, "--amount", "200", "--role", "user"]);
+    let token = daas_ok(&["token", "issue", "--chain", &chain, "--key", k]).trim().to_string();
+    assert!(token.starts_with("0x"), "{token}");
+
+    // The credential validates on the master (seed endpoint) as a user-tier identity.
+    let cred = daas_ok(&["token", "--chain", &chain, "--key", k]).trim().to_string();
+    assert!(cred.starts_with("daas1."));
+    let exec: serde_json::Value = serde_json::from_str(&daas_ok(&["token", "--exec", "--chain", &chain, "--key", k])).unwrap();
+    assert_eq!(exec["kind"], "ExecCredential");
+    assert!(exec["status"]["token"].as_str().unwrap().starts_with("daas1."));
+
+    // Join: attested TLS, then a kubeconfig whose user is the exec plugin.
+    let kc = dir.join("alice.kubeconfig");
+    let out = daas_ok(&["join", "--chain", &chain, "--key", k, "--server", &master,
+        "--trust-root", root.to_str().unwrap(), "--out", kc.to_str().unwrap()]);
+    let ns = out.split("namespace ").nth(1).unwrap().trim_end_matches(|c| c == ')' || c == '\n').to_string();
+    assert!(ns.starts_with("u-"), "{out}");
+    let o = kubectl_as(&c, &kc, &["create", "configmap", "mine", "--from-literal=a=b"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = kubectl_as(&c, &kc, &["get", "configmaps", "-o", "name"]);
+    assert!(stdout(&o).contains("configmap/mine"), "{}{}", stdout(&o), stderr(&o));
+    // The user tier is confined to its namespace.
+    let o = kubectl_as(&c, &kc, &["get", "pods", "-n", "default"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("forbidden"), "{}", stderr(&o));
+    assert_eq!(c.ok(&["get", "cm", "mine", "-n", &ns, "-o", "jsonpath={.data.a}"]), "b");
+
+    // A forged credential (someone else's key claiming alice's token) is refused.
+    let mallory_key = dir.join("mallory.key");
+    daas_ok(&["keygen", "--out", mallory_key.to_str().unwrap()]);
+    let o = daas(&["token", "--chain", &chain, "--key", mallory_key.to_str().unwrap(), "--token", &token]);
+    assert!(o.status.success());
+    let forged = stdout(&o).trim().to_string();
+    let validate = |cred: &str| {
+        let body = dir.join("validate.json");
+        std::fs::write(&body, serde_json::json!({"token": cred}).to_string()).unwrap();
+        c.kubectl(&["create", "--raw", "/api/v1/seal-token/validate", "-f", body.to_str().unwrap()])
+    };
+    let o = validate(&cred);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["username"], format!("daas:user:{alice}"));
+    assert_eq!(v["seal_token"], token);
+    let o = validate(&forged);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    assert_eq!(v["valid"], false, "forged credential accepted: {}{}", stdout(&o), stderr(&o));
+    assert!(v["error"].as_str().unwrap_or("").contains("not owned by"), "{v}");
+
+    // Unstaking revokes the token at once.
+    daas_ok(&["unstake", "--chain", &chain, "--key", k]);
+    let o = kubectl_as(&c, &kc, &["get", "configmaps"]);
+    assert!(!o.status.success(), "revoked token still works: {}", stdout(&o));
+    let o = daas(&["withdraw", "--chain", &chain, "--key", k]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("locked"), "{}", stderr(&o));
+}
