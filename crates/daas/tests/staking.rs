@@ -108,6 +108,19 @@ fn stake_token_and_kubectl_with_seal_token() {
     assert_eq!(v["valid"], true);
     assert_eq!(v["username"], format!("daas:user:{alice}"));
     assert_eq!(v["seal_token"], token);
+    // The answer is signed by the enclave key the attestation vouches for (Nautilus IntentMessage).
+    let health: serde_json::Value = serde_json::from_str(&c.ok(&["get", "--raw", "/api/v1/health"])).unwrap();
+    let pk: [u8; 32] = hex::decode(health["enclave"]["public_key"].as_str().unwrap()).unwrap().try_into().unwrap();
+    let msg = daas_master::seed::validation_message(
+        v["timestamp_ms"].as_u64().unwrap(),
+        &token.parse().unwrap(),
+        &alice.parse().unwrap(),
+        true,
+        0,
+        v["expiry_epoch"].as_u64().unwrap(),
+    );
+    let sig = hex::decode(v["enclave_signature"].as_str().unwrap()).unwrap();
+    assert!(daas_tee::verify_enclave_signature(&pk, &msg, &sig), "enclave signature does not verify");
     let o = validate(&forged);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
     assert_eq!(v["valid"], false, "forged credential accepted: {}{}", stdout(&o), stderr(&o));

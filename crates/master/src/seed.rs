@@ -113,8 +113,11 @@ async fn validate_token(State(st): State<SeedState>, body: axum::body::Bytes) ->
         Err(e) => return bad_request(format!("body must be JSON {{\"token\": ...}}: {e}")),
     };
     let Some(cred) = v["token"].as_str() else { return bad_request("missing \"token\"".into()) };
+    let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     match tokens.validate(cred).await {
         Ok(ok) => Json(json!({
+            "enclave_signature": hex::encode(st.enclave.enclave.sign(&validation_message(ts, &ok.token.id, &ok.token.owner, true, ok.token.role, ok.token.expiry_epoch))),
+            "timestamp_ms": ts,
             "valid": true,
             "username": ok.user.name,
             "groups": ok.user.groups,
@@ -130,6 +133,29 @@ async fn validate_token(State(st): State<SeedState>, body: axum::body::Bytes) ->
         // The check itself succeeded: the answer is "not valid", with the reason.
         Err(e) => Json(json!({"valid": false, "error": e})).into_response(),
     }
+}
+
+/// Intent scope of enclave-signed token validation answers.
+pub const INTENT_TOKEN_VALIDATION: u8 = 2;
+
+/// BCS of `IntentMessage { intent: 2, timestamp_ms, data: TokenValidation { token: address,
+/// owner: address, valid: bool, role: u8, expiry_epoch: u64 } }` (Nautilus layout): what the
+/// enclave signs so a third party can check a validation answer came from this enclave.
+pub fn validation_message(
+    ts: u64,
+    token: &sui_sdk_types::Address,
+    owner: &sui_sdk_types::Address,
+    valid: bool,
+    role: u8,
+    expiry_epoch: u64,
+) -> Vec<u8> {
+    let mut data = Vec::with_capacity(32 + 32 + 1 + 1 + 8);
+    data.extend_from_slice(token.inner());
+    data.extend_from_slice(owner.inner());
+    data.push(valid as u8);
+    data.push(role);
+    data.extend_from_slice(&expiry_epoch.to_le_bytes());
+    daas_tee::intent_message_bcs(INTENT_TOKEN_VALIDATION, ts, &data)
 }
 
 /// `POST /api/v1/stake` `{"tx_bytes": b64, "signatures": [b64]}`: submit a signed staking
