@@ -5,6 +5,7 @@
 
 pub mod deployment;
 pub mod gc;
+pub mod nodelifecycle;
 pub mod quantity;
 pub mod replicaset;
 pub mod scheduler;

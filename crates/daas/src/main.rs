@@ -160,6 +160,9 @@ struct MasterArgs {
     /// Seconds a validated seal-token credential is trusted before asking the ledger again.
     #[arg(long, default_value_t = 10)]
     token_cache_seconds: u64,
+    /// Seconds without a Lease renewal before a node is declared dead (tainted, evicted, slashed).
+    #[arg(long, default_value_t = 40)]
+    node_grace_seconds: u64,
 }
 
 #[derive(Args, Clone)]
@@ -205,6 +208,7 @@ fn master_config(a: &MasterArgs, dir: PathBuf) -> MasterConfig {
     cfg.compact_interval = Duration::from_secs(a.compact_seconds.max(1));
     cfg.measurement = a.enclave_measurement.clone();
     cfg.token_cache_ttl = Duration::from_secs(a.token_cache_seconds);
+    cfg.node_grace = Duration::from_secs(a.node_grace_seconds.max(1));
     cfg
 }
 
@@ -236,8 +240,10 @@ async fn run_up(a: UpArgs) -> Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let (embedded, admin) = open_embedded_ledger(&dir, a.epoch_seconds, &format!("https://{}", a.master.listen))?;
     let ledger: Arc<dyn Ledger> = Arc::new(embedded.clone());
+    let master_key = load_or_create_key(&dir.join("ledger").join("master.key"))?;
     let mut cfg = master_config(&a.master, dir.clone());
     cfg.ledger = Some(ledger.clone());
+    cfg.sui_key = Some(master_key.clone());
     let master = Master::start(cfg).await?;
     let chain_url = serve_chain(ledger.clone(), a.chain_listen).await?;
     std::fs::write(dir.join("chain-url"), &chain_url)?;
@@ -246,7 +252,6 @@ async fn run_up(a: UpArgs) -> Result<()> {
     embedded.set_attestation_verifier(Arc::new(daas_master::registration::TeeVerifier {
         roots: vec![daas_tee::RootCert::aws_nitro(), master.enclave.root.clone()],
     }));
-    let master_key = load_or_create_key(&dir.join("ledger").join("master.key"))?;
     let reg = daas_master::registration::register(
         ledger.clone(),
         &admin,
@@ -256,6 +261,9 @@ async fn run_up(a: UpArgs) -> Result<()> {
     )
     .await
     .context("registering the enclave on the ledger")?;
+    if let Some(s) = &master.slasher {
+        s.set_registration(reg.clone());
+    }
     let d = ledger.deployment().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("K3s-DaaS API server listening on {} (enclave: {})", master.url, master.enclave.kind);
     println!("Embedded ledger: package {}, staking pool {}, admin {}", d.package, d.pool.id, admin.address());

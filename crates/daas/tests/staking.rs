@@ -126,6 +126,11 @@ fn stake_token_and_kubectl_with_seal_token() {
     assert_eq!(v["valid"], false, "forged credential accepted: {}{}", stdout(&o), stderr(&o));
     assert!(v["error"].as_str().unwrap_or("").contains("not owned by"), "{v}");
 
+    let metrics = c.ok(&["get", "--raw", "/metrics"]);
+    assert!(metrics.contains("daas_stake_total_mist 200"), "{metrics}");
+    assert!(metrics.contains("daas_stakers_active{role=\"user\"} 1"), "{metrics}");
+    assert!(metrics.contains("daas_token_validations_total{result=\"valid\"}"), "{metrics}");
+
     // Unstaking revokes the token at once.
     daas_ok(&["unstake", "--chain", &chain, "--key", k]);
     let o = kubectl_as(&c, &kc, &["get", "configmaps"]);

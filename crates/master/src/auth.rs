@@ -54,6 +54,8 @@ pub struct SealTokenAuthenticator {
     cache: Mutex<HashMap<String, (Validated, Instant)>>,
     metrics: Arc<Metrics>,
     client: Mutex<Option<LocalClient>>,
+    /// Node name -> Sui address that proved it holds the node's seal token (for slashing).
+    node_owners: Mutex<HashMap<String, sui_sdk_types::Address>>,
 }
 
 fn now_ms() -> u64 {
@@ -69,6 +71,7 @@ impl SealTokenAuthenticator {
             cache: Mutex::new(HashMap::new()),
             metrics,
             client: Mutex::new(None),
+            node_owners: Mutex::new(HashMap::new()),
         }
     }
 
@@ -77,6 +80,11 @@ impl SealTokenAuthenticator {
         if let Ok(mut g) = self.client.lock() {
             *g = Some(c);
         }
+    }
+
+    /// The address whose seal token last authenticated as node `name`.
+    pub fn node_owner(&self, name: &str) -> Option<sui_sdk_types::Address> {
+        self.node_owners.lock().ok().and_then(|m| m.get(name).copied())
     }
 
     /// Forget cached validations (after the master itself revoked something, e.g. a slash).
@@ -146,6 +154,11 @@ impl SealTokenAuthenticator {
         let user = identity(&token).ok_or_else(|| format!("seal token {} carries no usable role", claims.token))?;
         if token.role == 0 {
             self.ensure_namespace(&user_namespace(&token.owner)).await;
+        }
+        if token.role == 1 {
+            if let Ok(mut m) = self.node_owners.lock() {
+                m.insert(token.node_id.clone(), token.owner);
+            }
         }
         Ok(Validated { user, token, expires_ms: claims.exp })
     }

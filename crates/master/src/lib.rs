@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod nodeproxy;
 pub mod registration;
 pub mod seed;
+pub mod slashing;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -56,6 +57,10 @@ pub struct MasterConfig {
     pub ledger: Option<Arc<dyn daas_ledger::Ledger>>,
     /// How long a validated seal-token credential is trusted before the ledger is asked again.
     pub token_cache_ttl: Duration,
+    /// The master's own Sui key (pays for slashing reports). Needs a ledger.
+    pub sui_key: Option<daas_ledger::keys::SuiKeypair>,
+    /// A node that has not renewed its Lease for this long is declared dead.
+    pub node_grace: Duration,
 }
 
 impl MasterConfig {
@@ -71,6 +76,8 @@ impl MasterConfig {
             controller_resync: Duration::from_secs(10),
             ledger: None,
             token_cache_ttl: Duration::from_secs(10),
+            sui_key: None,
+            node_grace: Duration::from_secs(40),
         }
     }
 }
@@ -111,6 +118,8 @@ pub struct Master {
     pub url: String,
     pub kubeconfig_path: PathBuf,
     pub enclave: EnclaveHandle,
+    /// Present when the master has a ledger and a Sui key: reports dead nodes for slashing.
+    pub slasher: Option<Arc<slashing::Slasher>>,
     listener: tokio::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
     app: axum::Router,
@@ -166,9 +175,22 @@ impl Master {
         if let Some(st) = &seal_tokens {
             st.set_client(client.clone());
         }
-        background.extend(daas_controllers::spawn(
+        let copts = daas_controllers::ControllerOptions { resync: cfg.controller_resync, ..Default::default() };
+        background.extend(daas_controllers::spawn(client.clone(), copts.clone()));
+        let slasher = match (&seal_tokens, &cfg.ledger, &cfg.sui_key) {
+            (Some(st), Some(l), Some(k)) => Some(Arc::new(slashing::Slasher::new(
+                daas_ledger::wallet::Wallet::new(l.clone(), k.clone()),
+                enclave.clone(),
+                st.clone(),
+                metrics.clone(),
+            ))),
+            _ => None,
+        };
+        let handler = slasher.clone().map(|s| s as Arc<dyn daas_controllers::nodelifecycle::NodeFailureHandler>);
+        background.push(daas_controllers::spawn_controller(
             client.clone(),
-            daas_controllers::ControllerOptions { resync: cfg.controller_resync, ..Default::default() },
+            daas_controllers::nodelifecycle::NodeLifecycleController::new(client.clone(), cfg.node_grace, handler),
+            &copts,
         ));
 
         let tls = TlsMaterial::load_or_generate(&dir.join("tls"), &cfg.tls_sans)?;
@@ -200,6 +222,7 @@ impl Master {
             url,
             kubeconfig_path,
             enclave,
+            slasher,
             listener,
             tls: tls.server_config()?,
             app,

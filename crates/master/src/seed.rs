@@ -278,6 +278,27 @@ async fn metrics(State(st): State<SeedState>) -> Response {
         }
         gauges.push(g);
     }
+    if let Some(ledger) = &st.ledger {
+        if let Ok(d) = ledger.deployment().await {
+            if let Ok(Some(obj)) = ledger.get_object(d.pool.id).await {
+                if let Some(daas_ledger::contract::ContractObject::StakingPool(p)) = obj.as_contract() {
+                    gauges.push(Gauge::new("daas_stake_total_mist", "SUI staked in the pool (MIST).").set(&[], p.total_staked as f64));
+                    gauges.push(Gauge::new("daas_stake_slashed_mist", "SUI slashed into the pool treasury (MIST).").set(&[], p.slashed as f64));
+                    let mut by_role = [0f64; 3];
+                    for r in p.stakes.values().filter(|r| r.is_active()) {
+                        if let Some(x) = by_role.get_mut(r.role as usize) {
+                            *x += 1.0;
+                        }
+                    }
+                    let mut g = Gauge::new("daas_stakers_active", "Active stakes by role.");
+                    for (i, role) in ["user", "node", "admin"].iter().enumerate() {
+                        g = g.set(&[("role", role)], by_role[i]);
+                    }
+                    gauges.push(g);
+                }
+            }
+        }
+    }
     if let Ok(rev) = st.store.current_revision().await {
         gauges.push(Gauge::new("daas_store_revision", "Current revision of the sealed store.").set(&[], rev as f64));
     }
