@@ -76,6 +76,13 @@ enum Cmd {
     Token(TokenArgs),
     /// Write a kubeconfig for a staked identity after verifying the master's attestation.
     Join(JoinArgs),
+    /// Show the stake record and seal tokens of an address.
+    Account {
+        #[command(flatten)]
+        chain: ChainRef,
+        #[arg(long)]
+        address: String,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -542,6 +549,19 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Token(a) => run_token(a).await,
+        Cmd::Account { chain, address } => {
+            let addr: sui_sdk_types::Address = address.parse().map_err(|e| anyhow::anyhow!("--address: {e}"))?;
+            let l = remote(&chain)?;
+            let stake = l.stake(addr).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut tokens = Vec::new();
+            for t in l.seal_tokens_of(addr).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                let valid = l.seal_token_valid(t.id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                tokens.push(serde_json::json!({"token": t, "valid": valid}));
+            }
+            let epoch = l.epoch().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({"address": addr, "epoch": epoch, "stake": stake, "seal_tokens": tokens}))?);
+            Ok(())
+        }
         Cmd::Join(a) => run_join(a).await,
     }
 }

@@ -139,3 +139,70 @@ fn stake_token_and_kubectl_with_seal_token() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("locked"), "{}", stderr(&o));
 }
+
+#[test]
+fn silent_node_is_tainted_evicted_and_slashed() {
+    let c = Cluster::start_with(&["--chain-listen", "127.0.0.1:0", "--token-cache-seconds", "0", "--node-grace-seconds", "3"]);
+    let chain = chain_url(&c);
+    let master = server_url(&c);
+    let root = c.data_dir().join("tee").join("trusted-root.pem");
+    let dir = c.dir.path();
+    let key = dir.join("bob.key");
+    let bob = daas_ok(&["keygen", "--out", key.to_str().unwrap()]).trim().to_string();
+    let k = key.to_str().unwrap();
+    daas_ok(&["faucet", "--chain", &chain, "--address", &bob, "--amount", "5000000000"]);
+    let o = daas(&["stake", "--chain", &chain, "--key", k, "--amount", "999", "--role", "node", "--node-id", "bob-node"]);
+    assert!(stderr(&o).contains("below the minimum stake"), "{}", stderr(&o));
+    daas_ok(&["stake", "--chain", &chain, "--key", k, "--amount", "1000", "--role", "node", "--node-id", "bob-node"]);
+    daas_ok(&["token", "issue", "--chain", &chain, "--key", k]);
+    let kc = dir.join("bob.kubeconfig");
+    daas_ok(&["join", "--chain", &chain, "--key", k, "--server", &master, "--trust-root", root.to_str().unwrap(), "--out", kc.to_str().unwrap()]);
+
+    // As the node: register the Node and its Lease, then fall silent.
+    let node = "apiVersion: v1\nkind: Node\nmetadata:\n  name: bob-node\n  labels: {k3s-daas.io/staked: \"true\"}\n";
+    let mut cmd = std::process::Command::new("kubectl");
+    cmd.args(["apply", "-f", "-"]).env("KUBECONFIG", &kc).env("HOME", dir.join("home"));
+    use std::io::Write;
+    let mut child = cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(node.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = kubectl_as(&c, &kc, &["patch", "node", "bob-node", "--subresource=status", "--type=merge", "-p",
+        r#"{"status":{"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady"}]}}"#]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // NodeRestriction: the node cannot touch another node.
+    let o = kubectl_as(&c, &kc, &["label", "node", "bob-node", "x=y"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Node\nmetadata: {name: other-node}\n");
+    let o = kubectl_as(&c, &kc, &["label", "node", "other-node", "x=y"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("forbidden"), "{}", stderr(&o));
+    // A pod bound to the node, to be evicted.
+    c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata: {name: victim}\nspec:\n  nodeName: bob-node\n  containers: [{name: c, image: busybox}]\n");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = c.ok(&["get", "node", "bob-node", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]);
+        let slashed = c.ok(&["get", "node", "bob-node", "-o", "jsonpath={.metadata.annotations.k3s-daas\\.io/failure-reported-at}"]);
+        if ready == "Unknown" && !slashed.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node not declared dead: ready={ready} reported={slashed}\n{}", c.log());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let taints = c.ok(&["get", "node", "bob-node", "-o", "jsonpath={.spec.taints[*].key}"]);
+    assert!(taints.contains("node.kubernetes.io/unreachable"), "{taints}");
+    assert!(c.fails(&["get", "pod", "victim"]).contains("NotFound"));
+    assert!(c.ok(&["get", "node"]).contains("NotReady") || c.ok(&["get", "node", "bob-node"]).contains("Unknown"));
+
+    // The ledger shows the slashed stake (10% by default) and the token no longer validates.
+    let acct: serde_json::Value = serde_json::from_str(&daas_ok(&["account", "--chain", &chain, "--address", &bob])).unwrap();
+    assert_eq!(acct["stake"]["status"], 2, "{acct}");
+    assert_eq!(acct["stake"]["amount"], 900, "{acct}");
+    assert_eq!(acct["stake"]["slashed_total"], 100, "{acct}");
+    assert_eq!(acct["seal_tokens"][0]["valid"], false, "{acct}");
+    let o = kubectl_as(&c, &kc, &["get", "nodes"]);
+    assert!(!o.status.success(), "slashed node's credential still works");
+    let metrics = c.ok(&["get", "--raw", "/metrics"]);
+    assert!(metrics.contains("daas_slashing_events_total{node=\"bob-node\"} 1"), "{metrics}");
+}
