@@ -4,11 +4,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
-command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
+have() { command -v "$1" >/dev/null 2>&1; }
+have etcd || need+=(etcd-server)
+have protoc || need+=(protobuf-compiler)
 [ -f /usr/include/google/protobuf/descriptor.proto ] || need+=(libprotobuf-dev)
+# Worker agent: containerd via CRI, runc, CNI plugins, a static busybox for local images.
+have containerd || need+=(containerd)
+have runc || need+=(runc)
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+[ -x /bin/busybox ] || need+=(busybox-static)
+have skopeo || need+=(skopeo)
+have umoci || need+=(umoci)
+have docker-registry || need+=(docker-registry)
 if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && have apt-get; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
   else
@@ -16,7 +25,8 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-command -v kubectl >/dev/null 2>&1 || { echo "kubectl is required (expected at /usr/bin/kubectl)" >&2; exit 1; }
+have kubectl || { echo "kubectl is required (expected at /usr/bin/kubectl)" >&2; exit 1; }
+have node && have npm || { echo "node and npm are required for the @mysten/sui cross-check" >&2; exit 1; }
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --all-features --no-fail-fast "$@"
