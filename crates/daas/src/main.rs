@@ -76,6 +76,12 @@ enum Cmd {
     Token(TokenArgs),
     /// Write a kubeconfig for a staked identity after verifying the master's attestation.
     Join(JoinArgs),
+    /// Run the staker host: stake, attested join, heartbeats, pods through containerd.
+    Agent {
+        /// staker-config.json (env SUI_RPC_ENDPOINT, NAUTILUS_ENDPOINT, MIN_STAKE_AMOUNT override it).
+        #[arg(long, default_value = "staker-config.json")]
+        config: PathBuf,
+    },
     /// Show the stake record and seal tokens of an address.
     Account {
         #[command(flatten)]
@@ -433,6 +439,38 @@ fn attest_policy(a: &AttestArgs) -> Result<daas_master::attested::AttestationPol
     Ok(daas_master::attested::AttestationPolicy { roots, expected_pcrs: expected })
 }
 
+async fn run_agent(path: &Path) -> Result<()> {
+    use daas_agent::runtime::{ContainerdRuntime, ManagedContainerd, ManagedContainerdConfig, Runtime};
+    let cfg = daas_agent::config::AgentConfig::load(path, &|k| std::env::var(k).ok())?;
+    let ledger: Arc<dyn Ledger> =
+        Arc::new(daas_ledger::remote::RemoteLedger::new(&cfg.ledger_url).map_err(|e| anyhow::anyhow!("{e}"))?);
+    let mut managed = None;
+    let runtime: Arc<dyn Runtime> = match &cfg.containerd_socket {
+        Some(sock) => Arc::new(ContainerdRuntime::connect(sock, cfg.data_dir.join("pods")).await?),
+        None => {
+            let mut mc = ManagedContainerdConfig::new(cfg.data_dir.join("runtime"));
+            mc.pod_cidr = cfg.pod_cidr.clone();
+            mc.bridge_name = cfg.bridge_name.clone();
+            mc.images_dir = cfg.images_dir.clone();
+            let m = ManagedContainerd::start(mc).await.context("starting containerd")?;
+            let rt = Arc::new(m.runtime().await?);
+            managed = Some(m);
+            rt
+        }
+    };
+    let node = cfg.node_id.clone();
+    let joined = daas_agent::agent::join(cfg, ledger, runtime).await?;
+    println!("node {node} joined {} (kubelet endpoint {})", joined.master.url, joined.kubelet_addr);
+    shutdown_signal().await;
+    for t in joined.tasks {
+        t.abort();
+    }
+    if let Some(mut m) = managed {
+        m.shutdown().await;
+    }
+    Ok(())
+}
+
 async fn run_master(a: MasterArgs) -> Result<()> {
     let dir = default_data_dir(a.data_dir.clone());
     let master = Master::start(master_config(&a, dir)).await?;
@@ -549,6 +587,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Token(a) => run_token(a).await,
+        Cmd::Agent { config } => run_agent(&config).await,
         Cmd::Account { chain, address } => {
             let addr: sui_sdk_types::Address = address.parse().map_err(|e| anyhow::anyhow!("--address: {e}"))?;
             let l = remote(&chain)?;

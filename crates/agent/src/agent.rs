@@ -1,0 +1,585 @@
+//! The staker host: stake → seal token → attested join → Node + Lease heartbeat → pods.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use daas_ledger::wallet::Wallet;
+use daas_ledger::{credential, tx, Ledger};
+use daas_master::attested::{attest, AttestationPolicy, AttestedMaster};
+use daas_master::nodeproxy::KUBELET_CERT_ANNOTATION;
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::{json, Value};
+
+use crate::config::AgentConfig;
+use crate::runtime::{ContainerState, PodSpecLite, RestartPolicy, Runtime};
+use crate::server::{self, KubeletState};
+
+pub const ROLE_NODE: u8 = 1;
+/// Credential lifetime; it is rewritten well before it expires.
+const CREDENTIAL_TTL_MS: u64 = 10 * 60 * 1000;
+const CREDENTIAL_REFRESH: Duration = Duration::from_secs(4 * 60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("ledger: {0}")]
+    Wallet(#[from] daas_ledger::wallet::WalletError),
+    #[error("ledger: {0}")]
+    Ledger(#[from] daas_ledger::LedgerError),
+    #[error("attestation of the master failed, refusing to send credentials: {0}")]
+    Attestation(#[from] daas_master::attested::AttestError),
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("runtime: {0}")]
+    Runtime(#[from] crate::runtime::RuntimeError),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Stake (or top up / re-stake) so the node has an Active node stake of at least `amount`.
+pub async fn ensure_stake(w: &Wallet, cfg: &AgentConfig) -> Result<(), AgentError> {
+    let rec = w.ledger.stake(w.address()).await?;
+    match rec {
+        Some(r) if r.is_active() && r.role == ROLE_NODE && r.node_id == cfg.node_id && r.amount >= cfg.stake_amount => {
+            tracing::info!(amount = r.amount, "stake already active");
+            return Ok(());
+        }
+        Some(r) if r.is_active() && (r.role != ROLE_NODE || r.node_id != cfg.node_id) => {
+            return Err(AgentError::Other(format!(
+                "{} already stakes as role {} for node {:?}; unstake it first",
+                w.address(),
+                r.role,
+                r.node_id
+            )))
+        }
+        _ => {}
+    }
+    let add = match &rec {
+        Some(r) if r.is_active() => cfg.stake_amount - r.amount,
+        _ => cfg.stake_amount,
+    };
+    let budget = tx::DEFAULT_GAS_BUDGET;
+    w.execute_with_budget(budget, |ctx, d| tx::stake(ctx, d, add, ROLE_NODE, &cfg.node_id)).await.map_err(|e| {
+        match e.abort() {
+            Some((m, 1)) if m == "staking" => AgentError::Other(format!(
+                "the ledger refused the stake of {} MIST: below the minimum node stake",
+                cfg.stake_amount
+            )),
+            _ => AgentError::Wallet(e),
+        }
+    })?;
+    tracing::info!(amount = cfg.stake_amount, node = %cfg.node_id, "staked");
+    Ok(())
+}
+
+/// A valid node seal token of ours, issuing one if needed.
+pub async fn ensure_seal_token(w: &Wallet) -> Result<sui_sdk_types::Address, AgentError> {
+    for t in w.ledger.seal_tokens_of(w.address()).await? {
+        if t.owner == w.address() && t.role == ROLE_NODE && w.ledger.seal_token_valid(t.id).await? {
+            return Ok(t.id);
+        }
+    }
+    let eff = w.execute(tx::issue_seal_token).await?;
+    for (r, _) in &eff.created {
+        let id = *r.object_id();
+        if let Some(t) = w.ledger.seal_token(id).await? {
+            if t.owner == w.address() {
+                tracing::info!(token = %id, expiry_epoch = t.expiry_epoch, "seal token issued");
+                return Ok(id);
+            }
+        }
+    }
+    Err(AgentError::Other("issue_seal_token created no seal token".into()))
+}
+
+fn policy(cfg: &AgentConfig) -> Result<AttestationPolicy, AgentError> {
+    let mut roots = vec![daas_tee::RootCert::aws_nitro()];
+    if let Some(p) = &cfg.trust_root {
+        let pem = std::fs::read_to_string(p).map_err(|e| AgentError::Other(format!("{}: {e}", p.display())))?;
+        roots.push(daas_tee::RootCert::from_pem(&pem).map_err(|e| AgentError::Other(format!("{}: {e}", p.display())))?);
+    }
+    let mut expected = daas_tee::ExpectedPcrs::none();
+    for (i, v) in &cfg.expected_pcrs {
+        expected = expected.with_hex(*i, v).map_err(|e| AgentError::Other(format!("expected PCR{i}: {e}")))?;
+    }
+    Ok(AttestationPolicy { roots, expected_pcrs: expected })
+}
+
+/// Write a fresh credential to the token file kube re-reads.
+fn write_credential(cfg: &AgentConfig, token: sui_sdk_types::Address, path: &std::path::Path) -> Result<(), AgentError> {
+    let c = credential::issue(&cfg.key, token, "", now_ms(), CREDENTIAL_TTL_MS);
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, c).map_err(|e| AgentError::Other(format!("{}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(|e| AgentError::Other(format!("{}: {e}", path.display())))
+}
+
+async fn kube_client(m: &AttestedMaster, token_file: &std::path::Path) -> Result<kube::Client, AgentError> {
+    let url: http::Uri = m.url.parse().map_err(|e| AgentError::Other(format!("master url: {e}")))?;
+    let mut kc = kube::Config::new(url);
+    let der = rustls::pki_types::pem::PemObject::pem_slice_iter(m.ca_pem.as_bytes())
+        .filter_map(|c: Result<rustls::pki_types::CertificateDer<'static>, _>| c.ok())
+        .map(|c| c.to_vec())
+        .collect::<Vec<_>>();
+    kc.root_cert = Some(der);
+    kc.auth_info.token_file = Some(token_file.display().to_string());
+    kc.default_namespace = "default".into();
+    Ok(kube::Client::try_from(kc)?)
+}
+
+fn mem_total_bytes() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+fn node_status(cfg: &AgentConfig, kubelet_port: u16, ready: bool) -> Value {
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mem_ki = mem_total_bytes() / 1024;
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+    let capacity = json!({"cpu": cpus.to_string(), "memory": format!("{mem_ki}Ki"), "pods": "110"});
+    let now = now_rfc3339();
+    json!({
+        "capacity": capacity,
+        "allocatable": capacity,
+        "conditions": [{
+            "type": "Ready",
+            "status": if ready { "True" } else { "False" },
+            "reason": if ready { "KubeletReady" } else { "KubeletNotReady" },
+            "message": if ready { "daas agent is posting ready status" } else { "container runtime is not ready" },
+            "lastHeartbeatTime": now,
+            "lastTransitionTime": now,
+        }],
+        "addresses": [
+            {"type": "InternalIP", "address": cfg.node_ip.to_string()},
+            {"type": "Hostname", "address": cfg.node_id},
+        ],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet_port}},
+        "nodeInfo": {
+            "machineID": "", "systemUUID": "", "bootID": "",
+            "kernelVersion": kernel,
+            "osImage": "K3s-DaaS staker host",
+            "containerRuntimeVersion": "containerd://1.6",
+            "kubeletVersion": format!("v1.33.0-daas.{}", env!("CARGO_PKG_VERSION")),
+            "kubeProxyVersion": "",
+            "operatingSystem": std::env::consts::OS,
+            "architecture": match std::env::consts::ARCH { "x86_64" => "amd64", "aarch64" => "arm64", a => a },
+        },
+    })
+}
+
+async fn register_node(api: &Api<Node>, cfg: &AgentConfig, port: u16, cert_sha: &[u8; 32]) -> Result<(), AgentError> {
+    let meta = json!({
+        "name": cfg.node_id,
+        "labels": {
+            "kubernetes.io/hostname": cfg.node_id,
+            "kubernetes.io/os": std::env::consts::OS,
+            "node-role.kubernetes.io/worker": "",
+            "k3s-daas.io/staked": "true",
+        },
+        "annotations": {
+            KUBELET_CERT_ANNOTATION: hex::encode(cert_sha),
+            "k3s-daas.io/sui-address": cfg.key.address().to_string(),
+        },
+    });
+    match api.get_opt(&cfg.node_id).await? {
+        None => {
+            let node: Node = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Node", "metadata": meta,
+                "spec": {"podCIDR": cfg.pod_cidr, "podCIDRs": [cfg.pod_cidr]}}))
+            .map_err(|e| AgentError::Other(e.to_string()))?;
+            api.create(&PostParams::default(), &node).await?;
+        }
+        Some(_) => {
+            api.patch(&cfg.node_id, &PatchParams::default(), &Patch::Merge(json!({"metadata": meta, "spec": {"unschedulable": null}})))
+                .await?;
+        }
+    }
+    api.patch_status(&cfg.node_id, &PatchParams::default(), &Patch::Merge(json!({"status": node_status(cfg, port, true)})))
+        .await?;
+    Ok(())
+}
+
+async fn renew_lease(api: &Api<Lease>, node: &str, duration: Duration) -> Result<(), AgentError> {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let secs = (duration.as_secs() * 4).max(10);
+    match api.get_opt(node).await? {
+        Some(_) => {
+            api.patch(node, &PatchParams::default(), &Patch::Merge(json!({"spec": {"holderIdentity": node, "renewTime": now, "leaseDurationSeconds": secs}})))
+                .await?;
+        }
+        None => {
+            let lease: Lease = serde_json::from_value(json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": node, "namespace": "kube-node-lease"},
+                "spec": {"holderIdentity": node, "leaseDurationSeconds": secs, "acquireTime": now, "renewTime": now}}))
+            .map_err(|e| AgentError::Other(e.to_string()))?;
+            api.create(&PostParams::default(), &lease).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Everything the agent runs, once joined.
+pub struct Joined {
+    pub client: kube::Client,
+    pub master: AttestedMaster,
+    pub kubelet_addr: std::net::SocketAddr,
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Stake, get a seal token, verify the master, register the Node and start heartbeats and pod sync.
+pub async fn join(cfg: AgentConfig, ledger: Arc<dyn Ledger>, runtime: Arc<dyn Runtime>) -> Result<Joined, AgentError> {
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| AgentError::Other(format!("{}: {e}", cfg.data_dir.display())))?;
+    let wallet = Wallet::new(ledger.clone(), cfg.key.clone());
+    if let Some(pkg) = &cfg.contract_address {
+        let d = ledger.deployment().await?;
+        if pkg.to_lowercase() != d.package.to_string().to_lowercase() {
+            return Err(AgentError::Other(format!(
+                "contract_address {pkg} is not the package this ledger runs ({})",
+                d.package
+            )));
+        }
+    }
+    ensure_stake(&wallet, &cfg).await?;
+    let token = ensure_seal_token(&wallet).await?;
+
+    // Attested TLS before any credential leaves this host.
+    let master = attest(&cfg.master_url, &policy(&cfg)?).await?;
+    let master_key = master
+        .attestation
+        .public_key
+        .as_ref()
+        .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
+        .and_then(|k| ed25519_dalek::VerifyingKey::from_bytes(&k).ok())
+        .ok_or_else(|| AgentError::Other("the master's attestation carries no Ed25519 public key".into()))?;
+    tracing::info!(master = %master.url, "master attestation verified");
+
+    let token_file = cfg.data_dir.join("credential.token");
+    write_credential(&cfg, token, &token_file)?;
+    let client = kube_client(&master, &token_file).await?;
+
+    let pods = Arc::new(std::sync::Mutex::new(HashMap::new()));
+    let (cert_pem, key_pem, cert_sha) = server::serving_identity(&cfg.data_dir.join("pki"), cfg.node_ip)
+        .map_err(|e| AgentError::Other(format!("kubelet certificate: {e}")))?;
+    let st = KubeletState { runtime: runtime.clone(), master_key, pods: pods.clone() };
+    let (kubelet_addr, server_task) = server::serve(cfg.kubelet_listen, &cert_pem, &key_pem, st)
+        .await
+        .map_err(|e| AgentError::Other(format!("kubelet endpoint {}: {e}", cfg.kubelet_listen)))?;
+
+    let nodes: Api<Node> = Api::all(client.clone());
+    register_node(&nodes, &cfg, kubelet_addr.port(), &cert_sha).await?;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    renew_lease(&leases, &cfg.node_id, cfg.heartbeat).await?;
+    tracing::info!(node = %cfg.node_id, kubelet = %kubelet_addr, "node registered");
+
+    let mut tasks = vec![server_task];
+    // Credential refresh.
+    {
+        let cfg = cfg.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(CREDENTIAL_REFRESH).await;
+                if let Err(e) = write_credential(&cfg, token, &token_file) {
+                    tracing::warn!(error = %e, "credential refresh failed");
+                }
+            }
+        }));
+    }
+    // Heartbeat: Lease every period, Node status every third.
+    {
+        let cfg = cfg.clone();
+        let port = kubelet_addr.port();
+        tasks.push(tokio::spawn(async move {
+            let mut n: u64 = 0;
+            loop {
+                tokio::time::sleep(cfg.heartbeat).await;
+                n += 1;
+                if let Err(e) = renew_lease(&leases, &cfg.node_id, cfg.heartbeat).await {
+                    tracing::warn!(error = %e, "lease renewal failed");
+                }
+                if n % 3 == 0 {
+                    let status = json!({"status": node_status(&cfg, port, true)});
+                    if let Err(e) = nodes.patch_status(&cfg.node_id, &PatchParams::default(), &Patch::Merge(status)).await {
+                        tracing::warn!(error = %e, "node status update failed");
+                    }
+                }
+            }
+        }));
+    }
+    tasks.push(tokio::spawn(pod_sync(client.clone(), cfg.clone(), runtime, pods)));
+    Ok(Joined { client, master, kubelet_addr, tasks })
+}
+
+// ------------------------------------------------------------------------------------------- pods
+
+struct Tracked {
+    pod: Pod,
+    started: bool,
+    last_status: Value,
+    backoff: HashMap<String, (Instant, Duration)>,
+    /// After a failed start: not before this instant, and the next delay.
+    start_backoff: Option<(Instant, Duration)>,
+}
+
+/// Watch the pods bound to this node and keep the runtime in line with them.
+async fn pod_sync(
+    client: kube::Client,
+    cfg: AgentConfig,
+    runtime: Arc<dyn Runtime>,
+    index: Arc<std::sync::Mutex<HashMap<(String, String), String>>>,
+) {
+    let api: Api<Pod> = Api::all(client.clone());
+    let wc = kube::runtime::watcher::Config::default().fields(&format!("spec.nodeName={}", cfg.node_id));
+    let mut stream = kube::runtime::watcher(api.clone(), wc).boxed();
+    let mut desired: BTreeMap<String, Pod> = BTreeMap::new();
+    let mut init: Option<BTreeMap<String, Pod>> = None;
+    let mut tracked: HashMap<String, Tracked> = HashMap::new();
+    // Re-adopt what the runtime already runs (agent restart).
+    match runtime.list_pods().await {
+        Ok(list) => {
+            for p in list {
+                tracing::info!(pod = %format!("{}/{}", p.namespace, p.name), "found running pod from before restart");
+                tracked.insert(
+                    p.uid.clone(),
+                    Tracked {
+                        pod: Pod::default(),
+                        started: true,
+                        last_status: Value::Null,
+                        backoff: HashMap::new(),
+                        start_backoff: None,
+                    },
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "listing runtime pods failed"),
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            ev = stream.next() => {
+                match ev {
+                    Some(Ok(kube::runtime::watcher::Event::Apply(p))) | Some(Ok(kube::runtime::watcher::Event::InitApply(p))) => {
+                        if let Some(uid) = p.metadata.uid.clone() {
+                            match &mut init { Some(m) => { m.insert(uid, p); } None => { desired.insert(uid, p); } }
+                        }
+                    }
+                    Some(Ok(kube::runtime::watcher::Event::Delete(p))) => {
+                        if let Some(uid) = &p.metadata.uid { desired.remove(uid); }
+                    }
+                    Some(Ok(kube::runtime::watcher::Event::Init)) => init = Some(BTreeMap::new()),
+                    Some(Ok(kube::runtime::watcher::Event::InitDone)) => { if let Some(m) = init.take() { desired = m; } }
+                    Some(Err(e)) => { tracing::debug!(error = %e, "pod watch error; retrying"); tokio::time::sleep(Duration::from_secs(1)).await; }
+                    None => break,
+                }
+            }
+            _ = tick.tick() => {
+                if init.is_none() {
+                    reconcile(&api, &runtime, &desired, &mut tracked, &index, &cfg).await;
+                }
+            }
+        }
+    }
+}
+
+async fn reconcile(
+    api: &Api<Pod>,
+    runtime: &Arc<dyn Runtime>,
+    desired: &BTreeMap<String, Pod>,
+    tracked: &mut HashMap<String, Tracked>,
+    index: &Arc<std::sync::Mutex<HashMap<(String, String), String>>>,
+    cfg: &AgentConfig,
+) {
+    // Pods gone from the API: stop and remove.
+    let gone: Vec<String> = tracked.keys().filter(|u| !desired.contains_key(*u)).cloned().collect();
+    for uid in gone {
+        let _ = runtime.stop_pod(&uid, Duration::from_secs(5)).await;
+        if let Err(e) = runtime.remove_pod(&uid).await {
+            tracing::warn!(%uid, error = %e, "removing pod failed");
+        }
+        tracked.remove(&uid);
+    }
+    for (uid, pod) in desired {
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        if let Ok(mut ix) = index.lock() {
+            ix.insert((ns.clone(), name.clone()), uid.clone());
+        }
+        let t = tracked.entry(uid.clone()).or_insert_with(|| Tracked {
+            pod: pod.clone(),
+            started: false,
+            last_status: Value::Null,
+            backoff: HashMap::new(),
+            start_backoff: None,
+        });
+        t.pod = pod.clone();
+        let pods_ns: Api<Pod> = Api::namespaced(api.clone().into_client(), &ns);
+        if pod.metadata.deletion_timestamp.is_some() {
+            let grace = pod.metadata.deletion_grace_period_seconds.unwrap_or(30).max(0) as u64;
+            let _ = runtime.stop_pod(uid, Duration::from_secs(grace.min(30))).await;
+            let _ = runtime.remove_pod(uid).await;
+            let dp = DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
+            if let Err(e) = pods_ns.delete(&name, &dp).await {
+                tracing::debug!(pod = %name, error = %e, "final delete failed");
+            }
+            continue;
+        }
+        let terminal = matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"));
+        let spec = match PodSpecLite::from_pod(pod) {
+            Ok(s) => s,
+            Err(e) => {
+                set_status(&pods_ns, &name, t, json!({"phase": "Failed", "reason": "InvalidSpec", "message": e.to_string()})).await;
+                continue;
+            }
+        };
+        if !t.started && !terminal {
+            if let Some((not_before, _)) = t.start_backoff {
+                if Instant::now() < not_before {
+                    continue;
+                }
+            }
+            match runtime.run_pod(&spec).await {
+                Ok(_) => {
+                    t.started = true;
+                    t.start_backoff = None;
+                }
+                Err(e) => {
+                    tracing::warn!(pod = %name, error = %e, "starting pod failed");
+                    let pull = e.to_string().contains("pull") || e.to_string().contains("not present");
+                    let reason = match (pull, t.start_backoff.is_some()) {
+                        (true, false) => "ErrImagePull",
+                        (true, true) => "ImagePullBackOff",
+                        (false, _) => "CreateContainerError",
+                    };
+                    let delay = t.start_backoff.map(|(_, d)| (d * 2).min(Duration::from_secs(300))).unwrap_or(Duration::from_secs(5));
+                    t.start_backoff = Some((Instant::now() + delay, delay));
+                    let cs: Vec<Value> = spec.containers.iter().map(|c| json!({"name": c.name, "image": c.image, "imageID": "", "ready": false,
+                        "restartCount": 0, "started": false, "state": {"waiting": {"reason": reason, "message": e.to_string()}}})).collect();
+                    set_status(&pods_ns, &name, t, json!({"phase": "Pending", "hostIP": cfg.node_ip.to_string(), "containerStatuses": cs})).await;
+                    continue;
+                }
+            }
+        }
+        let Ok(rs) = runtime.pod_status(uid).await else { continue };
+        // Restart policy.
+        for c in &rs.containers {
+            if let ContainerState::Exited { code, .. } = &c.state {
+                if spec.restart_policy.should_restart(*code) && !terminal {
+                    let (next, delay) = t.backoff.get(&c.name).cloned().unwrap_or((Instant::now(), Duration::from_secs(10)));
+                    if Instant::now() >= next {
+                        if let Err(e) = runtime.restart_container(&spec, &c.name).await {
+                            tracing::warn!(pod = %name, container = %c.name, error = %e, "restart failed");
+                        }
+                        t.backoff.insert(c.name.clone(), (Instant::now() + delay, (delay * 2).min(Duration::from_secs(300))));
+                    }
+                }
+            }
+        }
+        let status = pod_status_json(&spec, &rs, pod, cfg);
+        set_status(&pods_ns, &name, t, status).await;
+    }
+}
+
+async fn set_status(api: &Api<Pod>, name: &str, t: &mut Tracked, status: Value) {
+    let mut cmp = status.clone();
+    strip_times(&mut cmp);
+    if cmp == t.last_status {
+        return;
+    }
+    match api.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({"status": status}))).await {
+        Ok(_) => t.last_status = cmp,
+        Err(e) => tracing::debug!(pod = %name, error = %e, "status update failed"),
+    }
+}
+
+fn strip_times(v: &mut Value) {
+    if let Some(conds) = v.get_mut("conditions").and_then(|c| c.as_array_mut()) {
+        for c in conds {
+            if let Some(m) = c.as_object_mut() {
+                m.remove("lastTransitionTime");
+            }
+        }
+    }
+}
+
+fn pod_status_json(spec: &PodSpecLite, rs: &crate::runtime::PodRuntimeStatus, pod: &Pod, cfg: &AgentConfig) -> Value {
+    let mut statuses = Vec::new();
+    let (mut running, mut exited_ok, mut exited_fail) = (0, 0, 0);
+    for c in &spec.containers {
+        let r = rs.containers.iter().find(|x| x.name == c.name);
+        let (state, ready, started) = match r.map(|r| &r.state) {
+            Some(ContainerState::Running { started_at }) => {
+                running += 1;
+                (json!({"running": {"startedAt": started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}}), true, true)
+            }
+            Some(ContainerState::Exited { code, reason, finished_at }) => {
+                if *code == 0 { exited_ok += 1 } else { exited_fail += 1 }
+                let reason = if reason.is_empty() { if *code == 0 { "Completed".to_string() } else { "Error".to_string() } } else { reason.clone() };
+                (json!({"terminated": {"exitCode": code, "reason": reason,
+                    "finishedAt": finished_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}}), false, false)
+            }
+            Some(ContainerState::Waiting { reason }) => (json!({"waiting": {"reason": reason}}), false, false),
+            None => (json!({"waiting": {"reason": "ContainerCreating"}}), false, false),
+        };
+        statuses.push(json!({
+            "name": c.name,
+            "image": c.image,
+            "imageID": r.map(|r| r.image_id.clone()).unwrap_or_default(),
+            "containerID": r.map(|r| r.container_id.clone()).unwrap_or_default(),
+            "restartCount": r.map(|r| r.restart_count).unwrap_or(0),
+            "ready": ready,
+            "started": started,
+            "state": state,
+        }));
+    }
+    let n = spec.containers.len();
+    let phase = if running == n {
+        "Running"
+    } else if exited_ok + exited_fail == n && n > 0 {
+        match spec.restart_policy {
+            RestartPolicy::Never if exited_fail > 0 => "Failed",
+            RestartPolicy::Never | RestartPolicy::OnFailure if exited_fail == 0 => "Succeeded",
+            _ => "Running",
+        }
+    } else if running > 0 || exited_ok + exited_fail > 0 {
+        "Running"
+    } else {
+        "Pending"
+    };
+    let all_ready = running == n && n > 0;
+    let now = now_rfc3339();
+    let cond = |t: &str, ok: bool| json!({"type": t, "status": if ok { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": now});
+    let start_time = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.start_time.as_ref())
+        .map(|_| Value::Null)
+        .unwrap_or_else(|| json!(now));
+    let mut status = json!({
+        "phase": phase,
+        "hostIP": cfg.node_ip.to_string(),
+        "hostIPs": [{"ip": cfg.node_ip.to_string()}],
+        "conditions": [cond("PodScheduled", true), cond("Initialized", true), cond("ContainersReady", all_ready), cond("Ready", all_ready)],
+        "containerStatuses": statuses,
+    });
+    if !start_time.is_null() {
+        status["startTime"] = start_time;
+    }
+    if let Some(ip) = &rs.ip {
+        status["podIP"] = json!(ip);
+        status["podIPs"] = json!([{"ip": ip}]);
+    }
+    status
+}

@@ -1,0 +1,259 @@
+//! `staker-config.json`: the seed's StakerHost configuration, with environment overrides.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use daas_ledger::keys::SuiKeypair;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not valid staker config JSON: {source}")]
+    Json { path: PathBuf, source: serde_json::Error },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// The file as written by operators (seed field names; extras are optional).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StakerConfigFile {
+    pub node_id: String,
+    #[serde(default)]
+    pub sui_wallet_address: Option<String>,
+    /// The Sui private key (`suiprivkey1...`, hex or base64 seed).
+    #[serde(default)]
+    pub sui_private_key: Option<String>,
+    /// Alternatively, a key file (as written by `daas keygen`).
+    #[serde(default)]
+    pub sui_key_file: Option<PathBuf>,
+    /// Ledger endpoint: the `daas chain` API of the embedded ledger.
+    pub sui_rpc_endpoint: String,
+    pub stake_amount: u64,
+    /// Package id of the k3s_daas Move package (checked against the ledger).
+    #[serde(default)]
+    pub contract_address: Option<String>,
+    /// The master (Nautilus TEE) URL.
+    pub nautilus_endpoint: String,
+    /// `containerd` (the agent starts and configures its own) or a path to a containerd socket.
+    #[serde(default = "default_runtime")]
+    pub container_runtime: String,
+    #[serde(default)]
+    pub min_stake_amount: Option<u64>,
+    // ---- extras (not in the seed) ----
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+    /// Extra attestation root to trust (the simulated enclave's dev root). Development only.
+    #[serde(default)]
+    pub trust_root: Option<PathBuf>,
+    /// PCR index -> expected hex value.
+    #[serde(default)]
+    pub expected_pcrs: BTreeMap<u16, String>,
+    /// Address other hosts reach this node at (default 127.0.0.1).
+    #[serde(default)]
+    pub node_ip: Option<IpAddr>,
+    /// Port of the agent's HTTPS endpoint (logs); 0 picks one.
+    #[serde(default)]
+    pub kubelet_port: Option<u16>,
+    /// Air-gap image tarballs imported at start (like K3s' agent/images).
+    #[serde(default)]
+    pub images_dir: Option<PathBuf>,
+    /// Pod CIDR of this node, e.g. 10.42.1.0/24.
+    #[serde(default)]
+    pub pod_cidr: Option<String>,
+    /// Seconds between Lease renewals (the seed's heartbeat; default 10).
+    #[serde(default)]
+    pub heartbeat_seconds: Option<u64>,
+    /// Name of the CNI bridge of the managed containerd (default daas0; unique per agent on a host).
+    #[serde(default)]
+    pub bridge_name: Option<String>,
+}
+
+fn default_runtime() -> String {
+    "containerd".into()
+}
+
+/// Resolved configuration.
+#[derive(Clone)]
+pub struct AgentConfig {
+    pub node_id: String,
+    pub key: SuiKeypair,
+    pub ledger_url: String,
+    pub stake_amount: u64,
+    pub min_stake_amount: u64,
+    pub contract_address: Option<String>,
+    pub master_url: String,
+    /// None: manage a private containerd; Some(socket): use that one.
+    pub containerd_socket: Option<PathBuf>,
+    pub data_dir: PathBuf,
+    pub trust_root: Option<PathBuf>,
+    pub expected_pcrs: BTreeMap<u16, String>,
+    pub node_ip: IpAddr,
+    pub kubelet_listen: SocketAddr,
+    pub images_dir: Option<PathBuf>,
+    pub pod_cidr: String,
+    pub heartbeat: std::time::Duration,
+    pub bridge_name: String,
+}
+
+impl std::fmt::Debug for AgentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentConfig")
+            .field("node_id", &self.node_id)
+            .field("address", &self.key.address())
+            .field("ledger_url", &self.ledger_url)
+            .field("master_url", &self.master_url)
+            .field("stake_amount", &self.stake_amount)
+            .finish()
+    }
+}
+
+/// Node names follow Kubernetes object naming (RFC 1123 subdomain).
+fn valid_node_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+impl AgentConfig {
+    pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<AgentConfig, ConfigError> {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
+        let file: StakerConfigFile =
+            serde_json::from_slice(&bytes).map_err(|source| ConfigError::Json { path: path.into(), source })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::resolve(file, base, env)
+    }
+
+    pub fn resolve(
+        f: StakerConfigFile,
+        base: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<AgentConfig, ConfigError> {
+        if !valid_node_name(&f.node_id) {
+            return Err(ConfigError::Invalid(format!(
+                "node_id {:?} must be a lowercase RFC 1123 name (it becomes the Kubernetes Node name)",
+                f.node_id
+            )));
+        }
+        let rel = |p: &PathBuf| if p.is_absolute() { p.clone() } else { base.join(p) };
+        let key = match (&f.sui_private_key, &f.sui_key_file) {
+            (Some(k), None) => SuiKeypair::parse(k).map_err(|e| ConfigError::Invalid(format!("sui_private_key: {e}")))?,
+            (None, Some(p)) => SuiKeypair::load(rel(p))
+                .map_err(|e| ConfigError::Invalid(format!("sui_key_file {}: {e}", rel(p).display())))?,
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid("give either sui_private_key or sui_key_file, not both".into()))
+            }
+            (None, None) => return Err(ConfigError::Invalid("sui_private_key or sui_key_file is required".into())),
+        };
+        if let Some(addr) = &f.sui_wallet_address {
+            if addr.to_lowercase() != key.address().to_string().to_lowercase() {
+                return Err(ConfigError::Invalid(format!(
+                    "sui_wallet_address {addr} does not match the key's address {}",
+                    key.address()
+                )));
+            }
+        }
+        let ledger_url = env("SUI_RPC_ENDPOINT").unwrap_or(f.sui_rpc_endpoint);
+        let master_url = env("NAUTILUS_ENDPOINT").unwrap_or(f.nautilus_endpoint);
+        let min_stake_amount = match env("MIN_STAKE_AMOUNT") {
+            Some(v) => v.parse().map_err(|_| ConfigError::Invalid(format!("MIN_STAKE_AMOUNT={v:?} is not a number")))?,
+            None => f.min_stake_amount.unwrap_or(1000),
+        };
+        if f.stake_amount < min_stake_amount {
+            return Err(ConfigError::Invalid(format!(
+                "stake_amount {} is below the minimum stake of {min_stake_amount} MIST for a node",
+                f.stake_amount
+            )));
+        }
+        if !master_url.starts_with("https://") {
+            return Err(ConfigError::Invalid(format!("nautilus_endpoint {master_url:?} must be an https:// URL")));
+        }
+        let containerd_socket = match f.container_runtime.as_str() {
+            "containerd" | "" => None,
+            p if p.starts_with('/') => Some(PathBuf::from(p)),
+            other => {
+                return Err(ConfigError::Invalid(format!(
+                    "container_runtime {other:?}: use \"containerd\" or the path of a containerd socket"
+                )))
+            }
+        };
+        let node_ip = f.node_ip.unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        Ok(AgentConfig {
+            node_id: f.node_id.clone(),
+            key,
+            ledger_url,
+            stake_amount: f.stake_amount,
+            min_stake_amount,
+            contract_address: f.contract_address,
+            master_url,
+            containerd_socket,
+            data_dir: f.data_dir.map(|p| rel(&p)).unwrap_or_else(|| base.join(format!("daas-agent-{}", f.node_id))),
+            trust_root: f.trust_root.map(|p| rel(&p)),
+            expected_pcrs: f.expected_pcrs,
+            node_ip,
+            kubelet_listen: SocketAddr::new(node_ip, f.kubelet_port.unwrap_or(10250)),
+            images_dir: f.images_dir.map(|p| rel(&p)),
+            pod_cidr: f.pod_cidr.unwrap_or_else(|| "10.42.1.0/24".into()),
+            heartbeat: std::time::Duration::from_secs(f.heartbeat_seconds.unwrap_or(10).max(1)),
+            bridge_name: f.bridge_name.unwrap_or_else(|| "daas0".into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(extra: serde_json::Value) -> StakerConfigFile {
+        let mut v = serde_json::json!({
+            "node_id": "worker-1",
+            "sui_private_key": SuiKeypair::from_seed([7; 32]).to_suiprivkey(),
+            "sui_rpc_endpoint": "http://127.0.0.1:9100",
+            "stake_amount": 1000,
+            "nautilus_endpoint": "https://127.0.0.1:6443",
+        });
+        for (k, val) in extra.as_object().unwrap() {
+            v[k] = val.clone();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn seed_fields_and_env_overrides() {
+        let no_env = |_: &str| None;
+        let c = AgentConfig::resolve(file(serde_json::json!({})), Path::new("/etc"), &no_env).unwrap();
+        assert_eq!(c.node_id, "worker-1");
+        assert_eq!(c.min_stake_amount, 1000);
+        assert_eq!(c.data_dir, PathBuf::from("/etc/daas-agent-worker-1"));
+        let env = |k: &str| match k {
+            "SUI_RPC_ENDPOINT" => Some("http://ledger:1".to_string()),
+            "NAUTILUS_ENDPOINT" => Some("https://master:2".to_string()),
+            "MIN_STAKE_AMOUNT" => Some("500".to_string()),
+            _ => None,
+        };
+        let c = AgentConfig::resolve(file(serde_json::json!({"stake_amount": 600})), Path::new("/"), &env).unwrap();
+        assert_eq!((c.ledger_url.as_str(), c.master_url.as_str(), c.min_stake_amount), ("http://ledger:1", "https://master:2", 500));
+    }
+
+    #[test]
+    fn refusals_are_clear() {
+        let no_env = |_: &str| None;
+        let err = |extra| AgentConfig::resolve(file(extra), Path::new("/"), &no_env).unwrap_err().to_string();
+        assert!(err(serde_json::json!({"stake_amount": 999})).contains("below the minimum stake of 1000"));
+        assert!(err(serde_json::json!({"node_id": "Bad_Name"})).contains("RFC 1123"));
+        assert!(err(serde_json::json!({"sui_wallet_address": "0x01"})).contains("does not match"));
+        assert!(err(serde_json::json!({"nautilus_endpoint": "http://x"})).contains("https"));
+        assert!(err(serde_json::json!({"container_runtime": "docker"})).contains("container_runtime"));
+        let bad: Result<StakerConfigFile, _> = serde_json::from_value(serde_json::json!({"node_id": "a", "typo_field": 1}));
+        assert!(bad.is_err());
+    }
+}

@@ -1,0 +1,6 @@
+//! K3s-DaaS worker agent.
+
+pub mod agent;
+pub mod config;
+pub mod runtime;
+pub mod server;

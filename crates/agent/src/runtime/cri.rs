@@ -1,0 +1,756 @@
+//! [`Runtime`] over CRI v1 (containerd's CRI plugin) on a unix socket.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use hyper_util::rt::TokioIo;
+use k8s_cri::v1 as cri;
+use k8s_cri::v1::image_service_client::ImageServiceClient;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+use super::{
+    ContainerRuntimeStatus, ContainerSpecLite, ContainerState, ImageRef, PodHandle,
+    PodRuntimeStatus, PodSpecLite, PodSummary, PullPolicy, Result, Runtime, RuntimeError,
+    SandboxState, LABEL_CONTAINER_NAME, LABEL_MANAGED_BY, LABEL_POD_NAME, LABEL_POD_NAMESPACE,
+    LABEL_POD_UID, MANAGED_BY_VALUE,
+};
+
+/// Annotation carrying the image as written in the pod spec.
+const ANNOTATION_IMAGE: &str = "k3s-daas.io/image";
+/// cgroupfs parent of all pods (`/sys/fs/cgroup/<controller>/daas/pod<uid>/<container id>`).
+const CGROUP_ROOT: &str = "/daas";
+const CPU_PERIOD: i64 = 100_000;
+
+/// CRI v1 client for containerd.
+#[derive(Clone)]
+pub struct ContainerdRuntime {
+    channel: Channel,
+    socket: PathBuf,
+    log_root: PathBuf,
+}
+
+fn nanos_to_time(n: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(
+        n.div_euclid(1_000_000_000),
+        n.rem_euclid(1_000_000_000) as u32,
+    )
+    .unwrap_or_default()
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && s != "."
+        && s != ".."
+}
+
+fn validate(spec: &PodSpecLite) -> Result<()> {
+    for (what, v) in [
+        ("uid", &spec.uid),
+        ("namespace", &spec.namespace),
+        ("name", &spec.name),
+    ] {
+        if !valid_name(v) {
+            return Err(RuntimeError::InvalidSpec(format!(
+                "pod {what} {v:?} is not a valid name"
+            )));
+        }
+    }
+    if spec.containers.is_empty() {
+        return Err(RuntimeError::InvalidSpec(format!(
+            "pod {} has no containers",
+            spec.name
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for c in &spec.containers {
+        if !valid_name(&c.name) || !seen.insert(c.name.as_str()) {
+            return Err(RuntimeError::InvalidSpec(format!(
+                "bad or duplicate container name {:?}",
+                c.name
+            )));
+        }
+        if c.image.is_empty() {
+            return Err(RuntimeError::InvalidSpec(format!(
+                "container {} has no image",
+                c.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl ContainerdRuntime {
+    /// Connects to the CRI endpoint at `socket`; container logs go below `log_root`
+    /// (`<log_root>/<namespace>_<name>_<uid>/<container>/<attempt>.log`).
+    pub async fn connect(socket: impl Into<PathBuf>, log_root: impl Into<PathBuf>) -> Result<Self> {
+        let socket = socket.into();
+        let path = socket.clone();
+        let channel = Endpoint::from_static("http://localhost")
+            .connect_timeout(Duration::from_secs(5))
+            .connect_with_connector(tower::service_fn(move |_: Uri| {
+                let path = path.clone();
+                async move {
+                    Ok::<_, std::io::Error>(TokioIo::new(
+                        tokio::net::UnixStream::connect(path).await?,
+                    ))
+                }
+            }))
+            .await
+            .map_err(|e| RuntimeError::Connect {
+                path: socket.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(ContainerdRuntime {
+            channel,
+            socket,
+            log_root: log_root.into(),
+        })
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    pub fn log_root(&self) -> &Path {
+        &self.log_root
+    }
+
+    fn rt(&self) -> RuntimeServiceClient<Channel> {
+        RuntimeServiceClient::new(self.channel.clone())
+    }
+
+    fn img(&self) -> ImageServiceClient<Channel> {
+        ImageServiceClient::new(self.channel.clone())
+    }
+
+    /// Runtime name and version as CRI reports them.
+    pub async fn version(&self) -> Result<(String, String)> {
+        let v = self
+            .rt()
+            .version(cri::VersionRequest {
+                version: "v1".into(),
+            })
+            .await
+            .map_err(|s| RuntimeError::cri("Version", s))?
+            .into_inner();
+        Ok((v.runtime_name, v.runtime_version))
+    }
+
+    /// Ok when CRI reports both `RuntimeReady` and `NetworkReady`.
+    pub async fn ready(&self) -> Result<()> {
+        let st = self
+            .rt()
+            .status(cri::StatusRequest { verbose: false })
+            .await
+            .map_err(|s| RuntimeError::cri("Status", s))?
+            .into_inner();
+        let conds = st.status.map(|s| s.conditions).unwrap_or_default();
+        for want in ["RuntimeReady", "NetworkReady"] {
+            match conds.iter().find(|c| c.r#type == want) {
+                Some(c) if c.status => {}
+                Some(c) => {
+                    return Err(RuntimeError::Containerd(format!(
+                        "{want} is false: {} {}",
+                        c.reason, c.message
+                    )))
+                }
+                None => {
+                    return Err(RuntimeError::Containerd(format!(
+                        "{want} condition missing"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn pod_log_dir(&self, spec: &PodSpecLite) -> PathBuf {
+        self.log_root
+            .join(format!("{}_{}_{}", spec.namespace, spec.name, spec.uid))
+    }
+
+    fn ids(spec: &PodSpecLite) -> HashMap<String, String> {
+        HashMap::from([
+            (LABEL_POD_UID.to_string(), spec.uid.clone()),
+            (LABEL_POD_NAME.to_string(), spec.name.clone()),
+            (LABEL_POD_NAMESPACE.to_string(), spec.namespace.clone()),
+            (LABEL_MANAGED_BY.to_string(), MANAGED_BY_VALUE.to_string()),
+        ])
+    }
+
+    fn sandbox_config(&self, spec: &PodSpecLite, attempt: u32) -> cri::PodSandboxConfig {
+        let mut labels: HashMap<String, String> = spec
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        labels.extend(Self::ids(spec));
+        let hostname = spec.hostname.clone().unwrap_or_else(|| spec.name.clone());
+        cri::PodSandboxConfig {
+            metadata: Some(cri::PodSandboxMetadata {
+                name: spec.name.clone(),
+                uid: spec.uid.clone(),
+                namespace: spec.namespace.clone(),
+                attempt,
+            }),
+            hostname: hostname.chars().take(63).collect(),
+            log_directory: self.pod_log_dir(spec).to_string_lossy().into_owned(),
+            labels,
+            annotations: Self::ids(spec),
+            linux: Some(cri::LinuxPodSandboxConfig {
+                cgroup_parent: format!("{CGROUP_ROOT}/pod{}", spec.uid),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn container_config(
+        spec: &PodSpecLite,
+        c: &ContainerSpecLite,
+        attempt: u32,
+    ) -> cri::ContainerConfig {
+        let mut labels = Self::ids(spec);
+        labels.insert(LABEL_CONTAINER_NAME.to_string(), c.name.clone());
+        let mut annotations = labels.clone();
+        annotations.insert(ANNOTATION_IMAGE.to_string(), c.image.clone());
+        let mut resources = cri::LinuxContainerResources::default();
+        if let Some(m) = c.limits.cpu_millis {
+            resources.cpu_period = CPU_PERIOD;
+            resources.cpu_quota = ((m as i64) * CPU_PERIOD / 1000).max(1000);
+            resources.cpu_shares = ((m as i64) * 1024 / 1000).max(2);
+        }
+        if let Some(b) = c.limits.memory_bytes {
+            resources.memory_limit_in_bytes = b.min(i64::MAX as u64) as i64;
+        }
+        cri::ContainerConfig {
+            metadata: Some(cri::ContainerMetadata {
+                name: c.name.clone(),
+                attempt,
+            }),
+            image: Some(cri::ImageSpec {
+                image: c.image.clone(),
+                ..Default::default()
+            }),
+            command: c.command.clone(),
+            args: c.args.clone(),
+            working_dir: c.working_dir.clone().unwrap_or_default(),
+            envs: c
+                .env
+                .iter()
+                .map(|(k, v)| cri::KeyValue {
+                    key: k.clone(),
+                    value: v.clone(),
+                })
+                .collect(),
+            labels,
+            annotations,
+            log_path: format!("{}/{attempt}.log", c.name),
+            linux: Some(cri::LinuxContainerConfig {
+                resources: Some(resources),
+                security_context: None,
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// Sandboxes of this agent, optionally only those of one pod uid; newest first.
+    async fn sandboxes(&self, uid: Option<&str>) -> Result<Vec<cri::PodSandbox>> {
+        let mut selector =
+            HashMap::from([(LABEL_MANAGED_BY.to_string(), MANAGED_BY_VALUE.to_string())]);
+        if let Some(uid) = uid {
+            selector.insert(LABEL_POD_UID.to_string(), uid.to_string());
+        }
+        let mut items = self
+            .rt()
+            .list_pod_sandbox(cri::ListPodSandboxRequest {
+                filter: Some(cri::PodSandboxFilter {
+                    label_selector: selector,
+                    ..Default::default()
+                }),
+            })
+            .await
+            .map_err(|s| RuntimeError::cri("ListPodSandbox", s))?
+            .into_inner()
+            .items;
+        items.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+        Ok(items)
+    }
+
+    /// The sandbox to act on: the newest ready one, else the newest.
+    async fn current_sandbox(&self, uid: &str) -> Result<cri::PodSandbox> {
+        let all = self.sandboxes(Some(uid)).await?;
+        let ready = all
+            .iter()
+            .position(|s| s.state() == cri::PodSandboxState::SandboxReady);
+        let idx = ready.unwrap_or(0);
+        all.into_iter()
+            .nth(idx)
+            .ok_or_else(|| RuntimeError::PodNotFound(uid.to_string()))
+    }
+
+    async fn containers_of(&self, sandbox_id: &str) -> Result<Vec<cri::Container>> {
+        Ok(self
+            .rt()
+            .list_containers(cri::ListContainersRequest {
+                filter: Some(cri::ContainerFilter {
+                    pod_sandbox_id: sandbox_id.to_string(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .map_err(|s| RuntimeError::cri("ListContainers", s))?
+            .into_inner()
+            .containers)
+    }
+
+    /// Latest instance (highest attempt, then newest) of each container name.
+    fn latest_by_name(containers: Vec<cri::Container>) -> BTreeMap<String, cri::Container> {
+        let mut out: BTreeMap<String, cri::Container> = BTreeMap::new();
+        for c in containers {
+            let name = c
+                .metadata
+                .as_ref()
+                .map(|m| m.name.clone())
+                .unwrap_or_default();
+            let key = |c: &cri::Container| {
+                (
+                    c.metadata.as_ref().map(|m| m.attempt).unwrap_or(0),
+                    c.created_at,
+                )
+            };
+            match out.get(&name) {
+                Some(prev) if key(prev) >= key(&c) => {}
+                _ => {
+                    out.insert(name, c);
+                }
+            }
+        }
+        out
+    }
+
+    async fn create_and_start(
+        &self,
+        sandbox_id: &str,
+        sandbox_config: &cri::PodSandboxConfig,
+        spec: &PodSpecLite,
+        c: &ContainerSpecLite,
+        attempt: u32,
+    ) -> Result<String> {
+        self.ensure_image(&c.image, c.pull_policy).await?;
+        let id = self
+            .rt()
+            .create_container(cri::CreateContainerRequest {
+                pod_sandbox_id: sandbox_id.to_string(),
+                config: Some(Self::container_config(spec, c, attempt)),
+                sandbox_config: Some(sandbox_config.clone()),
+            })
+            .await
+            .map_err(|s| RuntimeError::cri("CreateContainer", s))?
+            .into_inner()
+            .container_id;
+        self.rt()
+            .start_container(cri::StartContainerRequest {
+                container_id: id.clone(),
+            })
+            .await
+            .map_err(|s| RuntimeError::cri("StartContainer", s))?;
+        tracing::debug!(pod = %spec.uid, container = %c.name, attempt, id = %id, "container started");
+        Ok(id)
+    }
+
+    async fn stop_container(&self, id: &str, grace: Duration) -> Result<()> {
+        self.rt()
+            .stop_container(cri::StopContainerRequest {
+                container_id: id.to_string(),
+                timeout: grace.as_secs() as i64,
+            })
+            .await
+            .map_err(|s| RuntimeError::cri("StopContainer", s))?;
+        Ok(())
+    }
+
+    fn remove_pod_cgroups(uid: &str) {
+        let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") else {
+            return;
+        };
+        let rel = format!("{}/pod{uid}", CGROUP_ROOT.trim_start_matches('/'));
+        let mut dirs: Vec<PathBuf> = rd.flatten().map(|e| e.path().join(&rel)).collect();
+        // cgroup v2 (pure or hybrid "unified") layout.
+        dirs.push(Path::new("/sys/fs/cgroup").join(&rel));
+        for d in dirs {
+            if d.is_dir() {
+                if let Err(e) = std::fs::remove_dir(&d) {
+                    tracing::debug!(dir = %d.display(), error = %e, "pod cgroup not removed");
+                }
+            }
+        }
+    }
+
+    async fn container_status(&self, id: &str) -> Result<cri::ContainerStatus> {
+        self.rt()
+            .container_status(cri::ContainerStatusRequest {
+                container_id: id.to_string(),
+                verbose: false,
+            })
+            .await
+            .map_err(|s| RuntimeError::cri("ContainerStatus", s))?
+            .into_inner()
+            .status
+            .ok_or_else(|| RuntimeError::Containerd(format!("no status for container {id}")))
+    }
+
+    async fn image_status(&self, image: &str) -> Result<Option<cri::Image>> {
+        Ok(self
+            .img()
+            .image_status(cri::ImageStatusRequest {
+                image: Some(cri::ImageSpec {
+                    image: image.to_string(),
+                    ..Default::default()
+                }),
+                verbose: false,
+            })
+            .await
+            .map_err(|s| RuntimeError::cri("ImageStatus", s))?
+            .into_inner()
+            .image)
+    }
+}
+
+fn image_ref(name: &str, img: cri::Image) -> ImageRef {
+    ImageRef {
+        name: name.to_string(),
+        id: img.id,
+        repo_tags: img.repo_tags,
+        repo_digests: img.repo_digests,
+    }
+}
+
+#[async_trait]
+impl Runtime for ContainerdRuntime {
+    async fn ensure_image(&self, image: &str, pull_policy: PullPolicy) -> Result<ImageRef> {
+        if pull_policy != PullPolicy::Always {
+            if let Some(img) = self.image_status(image).await? {
+                return Ok(image_ref(image, img));
+            }
+            if pull_policy == PullPolicy::Never {
+                return Err(RuntimeError::ImageNotPresent(image.to_string()));
+            }
+        }
+        tracing::info!(image, "pulling image");
+        let pulled = self
+            .img()
+            .pull_image(cri::PullImageRequest {
+                image: Some(cri::ImageSpec {
+                    image: image.to_string(),
+                    ..Default::default()
+                }),
+                auth: None,
+                sandbox_config: None,
+            })
+            .await
+            .map_err(|s| RuntimeError::cri("PullImage", s))?
+            .into_inner()
+            .image_ref;
+        match self.image_status(&pulled).await? {
+            Some(img) => Ok(image_ref(image, img)),
+            None => Ok(ImageRef {
+                name: image.to_string(),
+                id: pulled,
+                repo_tags: vec![],
+                repo_digests: vec![],
+            }),
+        }
+    }
+
+    async fn run_pod(&self, spec: &PodSpecLite) -> Result<PodHandle> {
+        validate(spec)?;
+        let existing = self.sandboxes(Some(&spec.uid)).await?;
+        let ready = existing
+            .iter()
+            .find(|s| s.state() == cri::PodSandboxState::SandboxReady);
+        let attempt = existing
+            .iter()
+            .filter_map(|s| s.metadata.as_ref())
+            .map(|m| m.attempt + 1)
+            .max()
+            .unwrap_or(0);
+        let sandbox_config = self.sandbox_config(spec, attempt);
+        let sandbox_id = match ready {
+            Some(s) => s.id.clone(),
+            None => {
+                // Dead sandboxes of this pod (e.g. after a host reboot) are replaced by a new attempt.
+                for old in &existing {
+                    tracing::info!(pod = %spec.uid, sandbox = %old.id, "removing dead sandbox");
+                    self.rt()
+                        .stop_pod_sandbox(cri::StopPodSandboxRequest {
+                            pod_sandbox_id: old.id.clone(),
+                        })
+                        .await
+                        .map_err(|s| RuntimeError::cri("StopPodSandbox", s))?;
+                    self.rt()
+                        .remove_pod_sandbox(cri::RemovePodSandboxRequest {
+                            pod_sandbox_id: old.id.clone(),
+                        })
+                        .await
+                        .map_err(|s| RuntimeError::cri("RemovePodSandbox", s))?;
+                }
+                let log_dir = self.pod_log_dir(spec);
+                std::fs::create_dir_all(&log_dir).map_err(|e| RuntimeError::io(&log_dir, e))?;
+                let id = self
+                    .rt()
+                    .run_pod_sandbox(cri::RunPodSandboxRequest {
+                        config: Some(sandbox_config.clone()),
+                        runtime_handler: String::new(),
+                    })
+                    .await
+                    .map_err(|s| RuntimeError::cri("RunPodSandbox", s))?
+                    .into_inner()
+                    .pod_sandbox_id;
+                tracing::info!(pod = %spec.uid, name = %spec.name, sandbox = %id, "sandbox running");
+                id
+            }
+        };
+        let have = Self::latest_by_name(self.containers_of(&sandbox_id).await?);
+        for c in &spec.containers {
+            if have.contains_key(&c.name) {
+                continue;
+            }
+            self.create_and_start(&sandbox_id, &sandbox_config, spec, c, 0)
+                .await?;
+        }
+        Ok(PodHandle {
+            uid: spec.uid.clone(),
+            sandbox_id,
+        })
+    }
+
+    async fn pod_status(&self, uid: &str) -> Result<PodRuntimeStatus> {
+        let sb = self.current_sandbox(uid).await?;
+        let sst = self
+            .rt()
+            .pod_sandbox_status(cri::PodSandboxStatusRequest {
+                pod_sandbox_id: sb.id.clone(),
+                verbose: false,
+            })
+            .await
+            .map_err(|s| RuntimeError::cri("PodSandboxStatus", s))?
+            .into_inner()
+            .status;
+        let ip = sst
+            .and_then(|s| s.network)
+            .map(|n| n.ip)
+            .filter(|ip| !ip.is_empty());
+        let mut containers = Vec::new();
+        for (name, c) in Self::latest_by_name(self.containers_of(&sb.id).await?) {
+            let st = self.container_status(&c.id).await?;
+            let state = match st.state() {
+                cri::ContainerState::ContainerRunning => ContainerState::Running {
+                    started_at: nanos_to_time(st.started_at),
+                },
+                cri::ContainerState::ContainerExited => ContainerState::Exited {
+                    code: st.exit_code,
+                    reason: if st.reason.is_empty() {
+                        if st.exit_code == 0 {
+                            "Completed".into()
+                        } else {
+                            "Error".into()
+                        }
+                    } else {
+                        st.reason.clone()
+                    },
+                    finished_at: nanos_to_time(st.finished_at),
+                },
+                cri::ContainerState::ContainerCreated => ContainerState::Waiting {
+                    reason: "ContainerCreated".into(),
+                },
+                cri::ContainerState::ContainerUnknown => ContainerState::Waiting {
+                    reason: "Unknown".into(),
+                },
+            };
+            let image = st
+                .annotations
+                .get(ANNOTATION_IMAGE)
+                .cloned()
+                .or_else(|| st.image.as_ref().map(|i| i.image.clone()))
+                .unwrap_or_default();
+            containers.push(ContainerRuntimeStatus {
+                name,
+                state,
+                restart_count: st.metadata.as_ref().map(|m| m.attempt).unwrap_or(0),
+                image,
+                image_id: st.image_ref.clone(),
+                container_id: format!("containerd://{}", st.id),
+                log_path: PathBuf::from(&st.log_path),
+            });
+        }
+        Ok(PodRuntimeStatus {
+            uid: uid.to_string(),
+            sandbox_id: sb.id.clone(),
+            sandbox_state: if sb.state() == cri::PodSandboxState::SandboxReady {
+                SandboxState::Ready
+            } else {
+                SandboxState::NotReady
+            },
+            ip,
+            containers,
+        })
+    }
+
+    async fn restart_container(&self, spec: &PodSpecLite, container: &str) -> Result<()> {
+        validate(spec)?;
+        let c = spec
+            .containers
+            .iter()
+            .find(|c| c.name == container)
+            .ok_or_else(|| RuntimeError::ContainerNotFound {
+                uid: spec.uid.clone(),
+                container: container.to_string(),
+            })?;
+        let sb = self.current_sandbox(&spec.uid).await?;
+        if sb.state() != cri::PodSandboxState::SandboxReady {
+            return Err(RuntimeError::Containerd(format!(
+                "sandbox of pod {} is not ready",
+                spec.uid
+            )));
+        }
+        let all = self.containers_of(&sb.id).await?;
+        let mine: Vec<cri::Container> = all
+            .into_iter()
+            .filter(|x| x.metadata.as_ref().is_some_and(|m| m.name == container))
+            .collect();
+        let latest = Self::latest_by_name(mine.clone()).remove(container);
+        let attempt = latest
+            .as_ref()
+            .and_then(|l| l.metadata.as_ref())
+            .map(|m| m.attempt + 1)
+            .unwrap_or(0);
+        if let Some(l) = &latest {
+            if l.state() == cri::ContainerState::ContainerRunning {
+                self.stop_container(&l.id, Duration::from_secs(10)).await?;
+            }
+        }
+        // Keep the latest instance (for `logs --previous`), remove older ones.
+        for old in mine
+            .iter()
+            .filter(|x| Some(&x.id) != latest.as_ref().map(|l| &l.id))
+        {
+            self.rt()
+                .remove_container(cri::RemoveContainerRequest {
+                    container_id: old.id.clone(),
+                })
+                .await
+                .map_err(|s| RuntimeError::cri("RemoveContainer", s))?;
+        }
+        let attempt0 = sb.metadata.as_ref().map(|m| m.attempt).unwrap_or(0);
+        let sandbox_config = self.sandbox_config(spec, attempt0);
+        self.create_and_start(&sb.id, &sandbox_config, spec, c, attempt)
+            .await?;
+        Ok(())
+    }
+
+    async fn stop_pod(&self, uid: &str, grace: Duration) -> Result<()> {
+        for sb in self.sandboxes(Some(uid)).await? {
+            let containers = self.containers_of(&sb.id).await?;
+            let stops = containers
+                .iter()
+                .filter(|c| c.state() == cri::ContainerState::ContainerRunning)
+                .map(|c| self.stop_container(&c.id, grace));
+            for r in futures::future::join_all(stops).await {
+                r?;
+            }
+            self.rt()
+                .stop_pod_sandbox(cri::StopPodSandboxRequest {
+                    pod_sandbox_id: sb.id.clone(),
+                })
+                .await
+                .map_err(|s| RuntimeError::cri("StopPodSandbox", s))?;
+            tracing::info!(pod = %uid, sandbox = %sb.id, "pod stopped");
+        }
+        Ok(())
+    }
+
+    async fn remove_pod(&self, uid: &str) -> Result<()> {
+        let sandboxes = self.sandboxes(Some(uid)).await?;
+        let mut log_dirs = Vec::new();
+        for sb in &sandboxes {
+            if let Some(m) = &sb.metadata {
+                log_dirs.push(
+                    self.log_root
+                        .join(format!("{}_{}_{}", m.namespace, m.name, m.uid)),
+                );
+            }
+            self.rt()
+                .stop_pod_sandbox(cri::StopPodSandboxRequest {
+                    pod_sandbox_id: sb.id.clone(),
+                })
+                .await
+                .map_err(|s| RuntimeError::cri("StopPodSandbox", s))?;
+            self.rt()
+                .remove_pod_sandbox(cri::RemovePodSandboxRequest {
+                    pod_sandbox_id: sb.id.clone(),
+                })
+                .await
+                .map_err(|s| RuntimeError::cri("RemovePodSandbox", s))?;
+            tracing::info!(pod = %uid, sandbox = %sb.id, "pod removed");
+        }
+        for d in log_dirs {
+            match std::fs::remove_dir_all(&d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(RuntimeError::io(&d, e)),
+            }
+        }
+        Self::remove_pod_cgroups(uid);
+        Ok(())
+    }
+
+    async fn list_pods(&self) -> Result<Vec<PodSummary>> {
+        Ok(self
+            .sandboxes(None)
+            .await?
+            .into_iter()
+            .map(|s| {
+                let m = s.metadata.clone().unwrap_or_default();
+                let get = |k: &str, fallback: &str| {
+                    s.annotations
+                        .get(k)
+                        .or_else(|| s.labels.get(k))
+                        .cloned()
+                        .unwrap_or_else(|| fallback.to_string())
+                };
+                PodSummary {
+                    uid: get(LABEL_POD_UID, &m.uid),
+                    namespace: get(LABEL_POD_NAMESPACE, &m.namespace),
+                    name: get(LABEL_POD_NAME, &m.name),
+                    sandbox_id: s.id.clone(),
+                    state: if s.state() == cri::PodSandboxState::SandboxReady {
+                        SandboxState::Ready
+                    } else {
+                        SandboxState::NotReady
+                    },
+                    created_at: nanos_to_time(s.created_at),
+                }
+            })
+            .collect())
+    }
+
+    async fn log_path(&self, uid: &str, container: &str) -> Result<PathBuf> {
+        let st = self.pod_status(uid).await?;
+        st.containers
+            .into_iter()
+            .find(|c| c.name == container)
+            .map(|c| c.log_path)
+            .ok_or_else(|| RuntimeError::ContainerNotFound {
+                uid: uid.to_string(),
+                container: container.to_string(),
+            })
+    }
+}

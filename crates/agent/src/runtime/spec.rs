@@ -1,0 +1,205 @@
+//! Conversion of Kubernetes pods into [`PodSpecLite`] and resource quantity parsing.
+
+use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+use super::{
+    ContainerSpecLite, PodSpecLite, PullPolicy, ResourceLimits, RestartPolicy, Result, RuntimeError,
+};
+
+/// Parses a Kubernetes CPU quantity (`"500m"`, `"2"`, `"0.5"`) into millicores.
+pub fn parse_cpu_millis(q: &str) -> Option<u64> {
+    let q = q.trim();
+    if let Some(m) = q.strip_suffix('m') {
+        return m.parse::<u64>().ok();
+    }
+    let v: f64 = q.parse().ok()?;
+    if !v.is_finite() || v < 0.0 {
+        return None;
+    }
+    Some((v * 1000.0).ceil() as u64)
+}
+
+/// Parses a Kubernetes memory quantity (`"128Mi"`, `"1G"`, `"1e6"`, `"1000"`) into bytes.
+pub fn parse_memory_bytes(q: &str) -> Option<u64> {
+    let q = q.trim();
+    const SUFFIXES: &[(&str, f64)] = &[
+        ("Ki", 1024.0),
+        ("Mi", 1024.0 * 1024.0),
+        ("Gi", 1024.0 * 1024.0 * 1024.0),
+        ("Ti", 1024.0 * 1024.0 * 1024.0 * 1024.0),
+        ("Pi", 1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0),
+        ("Ei", 1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+        ("m", 1e-3),
+    ];
+    for (suffix, mult) in SUFFIXES {
+        if let Some(num) = q.strip_suffix(suffix) {
+            let v: f64 = num.parse().ok()?;
+            if !v.is_finite() || v < 0.0 {
+                return None;
+            }
+            return Some((v * mult).ceil() as u64);
+        }
+    }
+    let v: f64 = q.parse().ok()?;
+    if !v.is_finite() || v < 0.0 {
+        return None;
+    }
+    Some(v.ceil() as u64)
+}
+
+fn quantity<'a>(
+    limits: Option<&'a std::collections::BTreeMap<String, Quantity>>,
+    key: &str,
+) -> Option<&'a str> {
+    limits.and_then(|l| l.get(key)).map(|q| q.0.as_str())
+}
+
+fn container_lite(c: &Container) -> Result<ContainerSpecLite> {
+    let image =
+        c.image.clone().filter(|i| !i.is_empty()).ok_or_else(|| {
+            RuntimeError::InvalidSpec(format!("container {} has no image", c.name))
+        })?;
+    let limits = c.resources.as_ref().and_then(|r| r.limits.as_ref());
+    let cpu_millis = match quantity(limits, "cpu") {
+        Some(q) => Some(parse_cpu_millis(q).ok_or_else(|| {
+            RuntimeError::InvalidSpec(format!("container {}: bad cpu limit {q:?}", c.name))
+        })?),
+        None => None,
+    };
+    let memory_bytes = match quantity(limits, "memory") {
+        Some(q) => Some(parse_memory_bytes(q).ok_or_else(|| {
+            RuntimeError::InvalidSpec(format!("container {}: bad memory limit {q:?}", c.name))
+        })?),
+        None => None,
+    };
+    let env = c
+        .env
+        .iter()
+        .flatten()
+        // valueFrom (secrets, configmaps, field refs) is resolved by the caller; only literal values here.
+        .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
+        .collect();
+    Ok(ContainerSpecLite {
+        name: c.name.clone(),
+        pull_policy: PullPolicy::from_k8s(c.image_pull_policy.as_deref(), &image),
+        image,
+        command: c.command.clone().unwrap_or_default(),
+        args: c.args.clone().unwrap_or_default(),
+        env,
+        working_dir: c.working_dir.clone().filter(|w| !w.is_empty()),
+        limits: ResourceLimits {
+            cpu_millis,
+            memory_bytes,
+        },
+    })
+}
+
+impl PodSpecLite {
+    /// Derives the runtime view of a Kubernetes pod. Environment variables with `valueFrom` are skipped (the
+    /// caller resolves them and appends them to `containers[i].env`).
+    pub fn from_pod(pod: &Pod) -> Result<PodSpecLite> {
+        let meta = &pod.metadata;
+        let uid = meta
+            .uid
+            .clone()
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| RuntimeError::InvalidSpec("pod has no metadata.uid".into()))?;
+        let name = meta
+            .name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| RuntimeError::InvalidSpec("pod has no metadata.name".into()))?;
+        let spec = pod
+            .spec
+            .as_ref()
+            .ok_or_else(|| RuntimeError::InvalidSpec(format!("pod {name} has no spec")))?;
+        let containers = spec
+            .containers
+            .iter()
+            .map(container_lite)
+            .collect::<Result<Vec<_>>>()?;
+        if containers.is_empty() {
+            return Err(RuntimeError::InvalidSpec(format!(
+                "pod {name} has no containers"
+            )));
+        }
+        Ok(PodSpecLite {
+            uid,
+            namespace: meta.namespace.clone().unwrap_or_else(|| "default".into()),
+            name: name.clone(),
+            containers,
+            restart_policy: RestartPolicy::from_k8s(spec.restart_policy.as_deref()),
+            labels: meta.labels.clone().unwrap_or_default(),
+            hostname: spec.hostname.clone().or(Some(name)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities() {
+        assert_eq!(parse_cpu_millis("500m"), Some(500));
+        assert_eq!(parse_cpu_millis("2"), Some(2000));
+        assert_eq!(parse_cpu_millis("0.25"), Some(250));
+        assert_eq!(parse_cpu_millis("x"), None);
+        assert_eq!(parse_memory_bytes("64Mi"), Some(64 * 1024 * 1024));
+        assert_eq!(parse_memory_bytes("1G"), Some(1_000_000_000));
+        assert_eq!(parse_memory_bytes("1000"), Some(1000));
+        assert_eq!(parse_memory_bytes("1.5Gi"), Some(1610612736));
+        assert_eq!(parse_memory_bytes("-1"), None);
+        assert_eq!(parse_memory_bytes("12Qi"), None);
+    }
+
+    #[test]
+    fn from_pod() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "ns", "uid": "u1", "labels": {"app": "x"}},
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [{
+                    "name": "c", "image": "busybox:1.36", "command": ["sh", "-c"], "args": ["echo hi"],
+                    "env": [{"name": "A", "value": "1"}, {"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "x"}}}],
+                    "workingDir": "/tmp",
+                    "resources": {"limits": {"cpu": "250m", "memory": "32Mi"}}
+                }]
+            }
+        }))
+        .expect("pod json");
+        let s = PodSpecLite::from_pod(&pod).expect("convert");
+        assert_eq!(s.uid, "u1");
+        assert_eq!(s.namespace, "ns");
+        assert_eq!(s.restart_policy, RestartPolicy::Never);
+        let c = &s.containers[0];
+        assert_eq!(c.pull_policy, PullPolicy::IfNotPresent);
+        assert_eq!(c.command, vec!["sh", "-c"]);
+        assert_eq!(c.args, vec!["echo hi"]);
+        assert_eq!(c.env, vec![("A".to_string(), "1".to_string())]);
+        assert_eq!(c.working_dir.as_deref(), Some("/tmp"));
+        assert_eq!(
+            c.limits,
+            ResourceLimits {
+                cpu_millis: Some(250),
+                memory_bytes: Some(32 << 20)
+            }
+        );
+        assert_eq!(PullPolicy::from_k8s(None, "busybox"), PullPolicy::Always);
+        assert_eq!(
+            PullPolicy::from_k8s(None, "localhost:5000/busybox"),
+            PullPolicy::Always
+        );
+        assert_eq!(
+            PullPolicy::from_k8s(None, "localhost:5000/busybox:1"),
+            PullPolicy::IfNotPresent
+        );
+    }
+}

@@ -1,0 +1,228 @@
+//! The agent's HTTPS endpoint (the kubelet's port): container logs for `kubectl logs [-f]`.
+//! Only the attested master may call it: each request carries a fresh signature by the master's
+//! enclave key (learned from its attestation document).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use base64::Engine;
+use daas_master::nodeproxy::{request_message, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, AsyncSeekExt};
+
+use crate::runtime::{parse_cri_log_line, Runtime};
+
+/// How far the master's clock may be from ours.
+const MAX_SKEW_MS: u64 = 60_000;
+
+#[derive(Clone)]
+pub struct KubeletState {
+    pub runtime: Arc<dyn Runtime>,
+    pub master_key: VerifyingKey,
+    /// uid of each pod by (namespace, name), maintained by the pod sync loop.
+    pub pods: Arc<std::sync::Mutex<HashMap<(String, String), String>>>,
+}
+
+/// Serving certificate of the agent: self-signed, kept in the data dir; returns (cert PEM, key PEM, sha256 of DER).
+pub fn serving_identity(dir: &Path, ip: std::net::IpAddr) -> std::io::Result<(String, String, [u8; 32])> {
+    std::fs::create_dir_all(dir)?;
+    let (crt, key) = (dir.join("kubelet.crt"), dir.join("kubelet.key"));
+    if !(crt.exists() && key.exists()) {
+        let kp = rcgen::KeyPair::generate().map_err(std::io::Error::other)?;
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).map_err(std::io::Error::other)?;
+        params.subject_alt_names.push(rcgen::SanType::IpAddress(ip));
+        let cert = params.self_signed(&kp).map_err(std::io::Error::other)?;
+        std::fs::write(&key, kp.serialize_pem())?;
+        std::fs::write(&crt, cert.pem())?;
+    }
+    let cert_pem = std::fs::read_to_string(&crt)?;
+    let key_pem = std::fs::read_to_string(&key)?;
+    let der = rustls::pki_types::pem::PemObject::pem_slice_iter(cert_pem.as_bytes())
+        .next()
+        .and_then(|c: Result<rustls::pki_types::CertificateDer<'static>, _>| c.ok())
+        .ok_or_else(|| std::io::Error::other("kubelet.crt holds no certificate"))?;
+    Ok((cert_pem, key_pem, Sha256::digest(der.as_ref()).into()))
+}
+
+fn reject(code: StatusCode, msg: &str) -> Response {
+    (code, msg.to_string()).into_response()
+}
+
+fn authorized(st: &KubeletState, uri: &Uri, headers: &HeaderMap) -> Result<(), Response> {
+    let ts: u64 = headers
+        .get(TIMESTAMP_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| reject(StatusCode::UNAUTHORIZED, "missing request timestamp"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    if now.abs_diff(ts) > MAX_SKEW_MS {
+        return Err(reject(StatusCode::UNAUTHORIZED, "request timestamp out of range"));
+    }
+    let sig = headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+        .and_then(|b| Signature::from_slice(&b).ok())
+        .ok_or_else(|| reject(StatusCode::UNAUTHORIZED, "missing or malformed signature"))?;
+    let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or(uri.path());
+    st.master_key
+        .verify(&request_message("GET", pq, ts), &sig)
+        .map_err(|_| reject(StatusCode::FORBIDDEN, "signature is not from the attested master"))
+}
+
+async fn container_logs(
+    State(st): State<KubeletState>,
+    UrlPath((ns, pod, container)): UrlPath<(String, String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorized(&st, &uri, &headers) {
+        return r;
+    }
+    let uid = st.pods.lock().ok().and_then(|p| p.get(&(ns.clone(), pod.clone())).cloned());
+    let Some(uid) = uid else {
+        return reject(StatusCode::NOT_FOUND, &format!("pod {ns}/{pod} is not running on this node"));
+    };
+    let path = match st.runtime.log_path(&uid, &container).await {
+        Ok(p) => p,
+        Err(e) => return reject(StatusCode::NOT_FOUND, &e.to_string()),
+    };
+    let follow = matches!(q.get("follow").map(|s| s.as_str()), Some("true") | Some("1"));
+    let timestamps = matches!(q.get("timestamps").map(|s| s.as_str()), Some("true") | Some("1"));
+    let tail: Option<usize> = q.get("tailLines").and_then(|t| t.parse().ok());
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(64);
+    tokio::spawn(stream_log(path, follow, timestamps, tail, tx));
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "text/plain")
+        .body(Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)))
+        .unwrap_or_else(|_| reject(StatusCode::INTERNAL_SERVER_ERROR, "response"))
+}
+
+fn render(line: &str, timestamps: bool) -> Option<String> {
+    let l = parse_cri_log_line(line)?;
+    let mut out = String::new();
+    if timestamps {
+        out.push_str(&l.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));
+        out.push(' ');
+    }
+    out.push_str(&l.message);
+    if !l.partial {
+        out.push('\n');
+    }
+    Some(out)
+}
+
+/// Send the log file's lines (message part), then keep following it if asked.
+async fn stream_log(
+    path: std::path::PathBuf,
+    follow: bool,
+    timestamps: bool,
+    tail: Option<usize>,
+    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+) {
+    let Ok(file) = tokio::fs::File::open(&path).await else {
+        let _ = tx.send(Ok(bytes::Bytes::new())).await;
+        return;
+    };
+    let mut reader = tokio::io::BufReader::new(file);
+    let mut lines = Vec::new();
+    let mut buf = String::new();
+    loop {
+        buf.clear();
+        match reader.read_line(&mut buf).await {
+            Ok(0) => break,
+            Ok(_) if buf.ends_with('\n') => lines.push(std::mem::take(&mut buf)),
+            Ok(_) => {
+                // A line still being written: re-read it later.
+                let back = buf.len() as i64;
+                let _ = reader.seek(std::io::SeekFrom::Current(-back)).await;
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    let skip = tail.map(|t| lines.len().saturating_sub(t)).unwrap_or(0);
+    for l in &lines[skip..] {
+        if let Some(s) = render(l.trim_end_matches('\n'), timestamps) {
+            if tx.send(Ok(bytes::Bytes::from(s))).await.is_err() {
+                return;
+            }
+        }
+    }
+    if !follow {
+        return;
+    }
+    let mut pending = String::new();
+    loop {
+        buf.clear();
+        match reader.read_line(&mut buf).await {
+            Ok(0) => {
+                if tx.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Ok(_) => {
+                pending.push_str(&buf);
+                if pending.ends_with('\n') {
+                    if let Some(s) = render(pending.trim_end_matches('\n'), timestamps) {
+                        if tx.send(Ok(bytes::Bytes::from(s))).await.is_err() {
+                            return;
+                        }
+                    }
+                    pending.clear();
+                }
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+pub fn router(st: KubeletState) -> Router {
+    Router::new().route("/containerLogs/{ns}/{pod}/{container}", get(container_logs)).with_state(st)
+}
+
+/// Serve the kubelet endpoint over TLS; returns the bound address.
+pub async fn serve(
+    listen: SocketAddr,
+    cert_pem: &str,
+    key_pem: &str,
+    st: KubeletState,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let certs: Vec<rustls::pki_types::CertificateDer<'static>> =
+        rustls::pki_types::pem::PemObject::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(std::io::Error::other)?;
+    let key = <rustls::pki_types::PrivateKeyDer<'static> as rustls::pki_types::pem::PemObject>::from_pem_slice(
+        key_pem.as_bytes(),
+    )
+    .map_err(std::io::Error::other)?;
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(std::io::Error::other)?;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let app = router(st);
+    let h = tokio::spawn(async move {
+        let _ = daas_apiserver::serve_tls(listener, Arc::new(cfg), app).await;
+    });
+    Ok((addr, h))
+}

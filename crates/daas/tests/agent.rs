@@ -1,0 +1,208 @@
+//! End-to-end: `daas up` plus one real `daas agent` (its own containerd, runc, CNI); real kubectl
+//! runs a busybox pod, reads its logs (also with -f), and deleting the pod stops the container.
+//! Needs root and containerd/runc/containernetworking-plugins/busybox-static (scripts/test.sh
+//! installs them).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{stderr, stdout, Cluster, Streaming};
+
+fn daas_ok(args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_daas")).args(args).output().expect("run daas");
+    assert!(o.status.success(), "daas {args:?}: {}{}", stdout(&o), stderr(&o));
+    stdout(&o)
+}
+
+pub struct Agent {
+    pub child: Option<Child>,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub bridge: String,
+}
+
+impl Agent {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("agent.log")).unwrap_or_default()
+    }
+
+    pub fn spawn(&mut self) {
+        let log = std::fs::File::create(self.dir.join("agent.log")).unwrap();
+        self.child = Some(
+            Command::new(env!("CARGO_BIN_EXE_daas"))
+                .args(["agent", "--config"])
+                .arg(&self.config)
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SIGTERM: the agent stops its containerd.
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Agent {
+    /// Leave nothing behind, even when a test failed halfway: kill every container through the
+    /// agent's containerd, stop the agent, then any shim left, unmount and drop the bridge.
+    fn drop(&mut self) {
+        let sock = self.dir.join("data/runtime/containerd/containerd.sock");
+        if sock.exists() {
+            let ctr = |args: &[&str]| {
+                Command::new("ctr").arg("-a").arg(&sock).args(["-n", "k8s.io"]).args(args).output()
+            };
+            if let Ok(o) = ctr(&["tasks", "ls", "-q"]) {
+                for id in String::from_utf8_lossy(&o.stdout).lines().filter(|l| !l.trim().is_empty()) {
+                    let _ = ctr(&["tasks", "kill", "-a", "-s", "SIGKILL", id.trim()]);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        self.stop();
+        let _ = Command::new("pkill").arg("-9").arg("-f").arg(self.dir.to_string_lossy().as_ref()).output();
+        std::thread::sleep(Duration::from_millis(200));
+        daas_agent::runtime::unmount_all_under(&self.dir);
+        let _ = Command::new("ip").args(["link", "del", &self.bridge]).output();
+    }
+}
+
+/// Stake a fresh node key and start an agent for `node`.
+pub fn start_agent(c: &Cluster, node: &str, index: u8) -> Agent {
+    assert!(unsafe_is_root(), "the agent test needs root (containerd)");
+    let chain = std::fs::read_to_string(c.data_dir().join("chain-url")).unwrap().trim().to_string();
+    let kc = std::fs::read_to_string(c.kubeconfig()).unwrap();
+    let master = kc.lines().find_map(|l| l.trim().strip_prefix("server: ")).unwrap().to_string();
+    let dir = c.dir.path().join(format!("agent-{node}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("node.key");
+    let addr = daas_ok(&["keygen", "--out", key.to_str().unwrap()]).trim().to_string();
+    daas_ok(&["faucet", "--chain", &chain, "--address", &addr, "--amount", "5000000000"]);
+    let bridge = format!("daase{index}");
+    let config = serde_json::json!({
+        "node_id": node,
+        "sui_wallet_address": addr,
+        "sui_key_file": key,
+        "sui_rpc_endpoint": chain,
+        "stake_amount": 1000,
+        "nautilus_endpoint": master,
+        "container_runtime": "containerd",
+        "min_stake_amount": 1000,
+        "data_dir": dir.join("data"),
+        "trust_root": c.data_dir().join("tee").join("trusted-root.pem"),
+        "kubelet_port": 0,
+        "pod_cidr": format!("10.243.{index}.0/24"),
+        "bridge_name": bridge,
+        "heartbeat_seconds": 2,
+    });
+    let path = dir.join("staker-config.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let mut a = Agent { child: None, dir, config: path, bridge };
+    a.spawn();
+    a
+}
+
+fn unsafe_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
+
+pub fn wait_node_ready(c: &Cluster, a: &Agent, node: &str) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let o = c.kubectl(&["get", "node", node, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]);
+        if stdout(&o) == "True" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "node {node} never became Ready\nagent log:\n{}\nserver log:\n{}", a.log(), c.log());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+pub fn wait_for(c: &Cluster, what: &str, timeout: Duration, f: impl Fn() -> bool, a: &Agent) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}\nagent log:\n{}\nserver log tail:\n{}", a.log(),
+            c.log().lines().rev().take(30).collect::<Vec<_>>().join("\n"));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn process_running(marker: &str) -> bool {
+    let o = Command::new("pgrep").args(["-f", marker]).output().unwrap();
+    o.status.success()
+}
+
+#[test]
+fn agent_runs_busybox_pod_with_logs() {
+    let c = Cluster::start_with(&["--chain-listen", "127.0.0.1:0", "--token-cache-seconds", "2"]);
+    let a = start_agent(&c, "worker-1", 1);
+    wait_node_ready(&c, &a, "worker-1");
+    let nodes = c.ok(&["get", "nodes", "-o", "wide"]);
+    assert!(nodes.contains("worker-1") && nodes.contains("Ready"), "{nodes}");
+    assert_eq!(c.ok(&["get", "lease", "worker-1", "-n", "kube-node-lease", "-o", "jsonpath={.spec.holderIdentity}"]), "worker-1");
+
+    let pod = r#"apiVersion: v1
+kind: Pod
+metadata: {name: hello}
+spec:
+  containers:
+  - name: main
+    image: localhost/k3s-daas/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, "echo hello from $GREETING; i=0; while true; do i=$((i+1)); echo tick $i; sleep 1; done; sleep 3607"]
+    env: [{name: GREETING, value: k3s-daas}]
+    resources: {limits: {memory: 64Mi, cpu: 250m}}
+"#;
+    c.ok_stdin(&["apply", "-f", "-"], pod);
+    wait_for(&c, "pod Running", Duration::from_secs(90), || {
+        c.ok(&["get", "pod", "hello", "-o", "jsonpath={.status.phase}"]) == "Running"
+    }, &a);
+    let wide = c.ok(&["get", "pod", "hello", "-o", "wide"]);
+    assert!(wide.contains("worker-1") && wide.contains("10.243.1."), "{wide}");
+    assert!(wide.contains("1/1"), "{wide}");
+
+    wait_for(&c, "log line", Duration::from_secs(30), || {
+        stdout(&c.kubectl(&["logs", "hello"])).contains("hello from k3s-daas")
+    }, &a);
+    let f = Streaming::start(&c, &["logs", "-f", "hello"]);
+    f.wait_for(Duration::from_secs(20), |l| l.starts_with("tick "));
+    let before = f.wait_for(Duration::from_secs(20), |l| l.starts_with("tick "));
+    assert!(!before.is_empty());
+    drop(f);
+
+    // A pod that runs to completion.
+    c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata: {name: once}\nspec:\n  restartPolicy: Never\n  containers:\n  - {name: c, image: localhost/k3s-daas/busybox:latest, imagePullPolicy: IfNotPresent, command: [sh, -c, 'echo done; exit 0']}\n");
+    wait_for(&c, "pod Succeeded", Duration::from_secs(60), || {
+        c.ok(&["get", "pod", "once", "-o", "jsonpath={.status.phase}"]) == "Succeeded"
+    }, &a);
+    assert!(stdout(&c.kubectl(&["logs", "once"])).contains("done"));
+
+    // Deleting the pod stops its container.
+    let o = c.kubectl(&["delete", "pod", "hello", "--wait", "--timeout=60s"]);
+    assert!(o.status.success(), "{}\nagent:\n{}", stderr(&o), a.log());
+    assert!(c.fails(&["get", "pod", "hello"]).contains("NotFound"));
+    wait_for(&c, "container gone", Duration::from_secs(20), || !process_running("hello from"), &a);
+    c.ok(&["delete", "pod", "once", "--wait", "--timeout=60s"]);
+}
+
+#[allow(dead_code)]
+fn _unused(_: &Path) {}
