@@ -461,7 +461,28 @@ async fn run_agent(path: &Path) -> Result<()> {
     let node = cfg.node_id.clone();
     let joined = daas_agent::agent::join(cfg, ledger, runtime).await?;
     println!("node {node} joined {} (kubelet endpoint {})", joined.master.url, joined.kubelet_addr);
-    shutdown_signal().await;
+    // Supervise the managed containerd: if it dies, start it again on the same state (running
+    // containers live on under their shims and are found again).
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tick.tick() => {
+                if let Some(m) = managed.as_mut() {
+                    if m.exited() {
+                        tracing::warn!("containerd exited; restarting it");
+                        let cfg = m.config().clone();
+                        match ManagedContainerd::start(cfg).await {
+                            Ok(n) => *m = n,
+                            Err(e) => tracing::error!(error = %e, "restarting containerd failed"),
+                        }
+                    }
+                }
+            }
+        }
+    }
     for t in joined.tasks {
         t.abort();
     }

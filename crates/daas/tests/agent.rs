@@ -43,6 +43,14 @@ impl Agent {
         );
     }
 
+    /// SIGKILL: the agent gets no chance to clean up (its containerd keeps running).
+    pub fn kill_hard(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             // SIGTERM: the agent stops its containerd.
@@ -154,7 +162,7 @@ fn process_running(marker: &str) -> bool {
 #[test]
 fn agent_runs_busybox_pod_with_logs() {
     let c = Cluster::start_with(&["--chain-listen", "127.0.0.1:0", "--token-cache-seconds", "2"]);
-    let a = start_agent(&c, "worker-1", 1);
+    let mut a = start_agent(&c, "worker-1", 1);
     wait_node_ready(&c, &a, "worker-1");
     let nodes = c.ok(&["get", "nodes", "-o", "wide"]);
     assert!(nodes.contains("worker-1") && nodes.contains("Ready"), "{nodes}");
@@ -188,6 +196,24 @@ spec:
     let before = f.wait_for(Duration::from_secs(20), |l| l.starts_with("tick "));
     assert!(!before.is_empty());
     drop(f);
+
+    // The agent survives its own crash (SIGKILL) and containerd's: the pod keeps running, untouched.
+    let cid = c.ok(&["get", "pod", "hello", "-o", "jsonpath={.status.containerStatuses[0].containerID}"]);
+    a.kill_hard();
+    a.spawn();
+    std::thread::sleep(Duration::from_secs(3));
+    let _ = Command::new("pkill").arg("-9").arg("-f").arg(format!("containerd --config {}", a.dir.join("data/runtime/containerd/config.toml").display())).status();
+    wait_for(&c, "agent back after restarts", Duration::from_secs(60), || {
+        a.log().contains("containerd exited; restarting it") || a.log().matches("node registered").count() >= 2
+    }, &a);
+    std::thread::sleep(Duration::from_secs(4));
+    wait_for(&c, "pod still Running with the same container", Duration::from_secs(60), || {
+        c.ok(&["get", "pod", "hello", "-o", "jsonpath={.status.phase} {.status.containerStatuses[0].containerID} {.status.containerStatuses[0].restartCount}"])
+            == format!("Running {cid} 0")
+    }, &a);
+    wait_for(&c, "logs after restart", Duration::from_secs(30), || {
+        stdout(&c.kubectl(&["logs", "hello", "--tail=1"])).starts_with("tick ")
+    }, &a);
 
     // A pod that runs to completion.
     c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata: {name: once}\nspec:\n  restartPolicy: Never\n  containers:\n  - {name: c, image: localhost/k3s-daas/busybox:latest, imagePullPolicy: IfNotPresent, command: [sh, -c, 'echo done; exit 0']}\n");

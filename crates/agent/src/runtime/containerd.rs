@@ -370,6 +370,14 @@ impl ManagedContainerd {
     }
 
     /// Process id of containerd while it runs.
+    /// True once the containerd process has exited (crashed or killed).
+    pub fn exited(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(Some(_))),
+            None => true,
+        }
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
     }
