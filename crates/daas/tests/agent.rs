@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -230,5 +230,84 @@ spec:
     c.ok(&["delete", "pod", "once", "--wait", "--timeout=60s"]);
 }
 
-#[allow(dead_code)]
-fn _unused(_: &Path) {}
+fn node_of_pods(c: &Cluster) -> Vec<(String, String, String)> {
+    c.ok(&["get", "pods", "-l", "app=web", "-o",
+        r#"jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase}{"\n"}{end}"#])
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 3).then(|| (f[0].to_string(), f[1].to_string(), f[2].to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn killed_node_is_slashed_and_its_pods_move() {
+    let c = Cluster::start_with(&["--chain-listen", "127.0.0.1:0", "--token-cache-seconds", "0", "--node-grace-seconds", "10"]);
+    let chain = std::fs::read_to_string(c.data_dir().join("chain-url")).unwrap().trim().to_string();
+    let mut a1 = start_agent(&c, "worker-a", 2);
+    let a2 = start_agent(&c, "worker-b", 3);
+    wait_node_ready(&c, &a1, "worker-a");
+    wait_node_ready(&c, &a2, "worker-b");
+
+    let deploy = r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: localhost/k3s-daas/busybox:latest
+        imagePullPolicy: IfNotPresent
+        command: [sh, -c, "echo serving; sleep 3609"]
+        resources: {requests: {cpu: 10m, memory: 16Mi}}
+"#;
+    c.ok_stdin(&["apply", "-f", "-"], deploy);
+    let out = c.kubectl(&["rollout", "status", "deploy/web", "--timeout=120s"]);
+    assert!(out.status.success(), "{}{}\n{}\n{}", stdout(&out), stderr(&out), a1.log(), a2.log());
+    let pods = node_of_pods(&c);
+    assert_eq!(pods.len(), 3, "{pods:?}");
+    assert!(pods.iter().all(|p| p.2 == "Running"), "{pods:?}");
+    let nodes: std::collections::BTreeSet<&str> = pods.iter().map(|p| p.1.as_str()).collect();
+    assert_eq!(nodes.len(), 2, "spread over both nodes: {pods:?}");
+
+    // Node a's key, to find its stake on the ledger.
+    let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(&a1.config).unwrap()).unwrap();
+    let addr_a = cfg["sui_wallet_address"].as_str().unwrap().to_string();
+    let cred_a = daas_ok(&["token", "--chain", &chain, "--key", cfg["sui_key_file"].as_str().unwrap()]).trim().to_string();
+
+    // SIGKILL agent a: its lease stops, the master declares it dead.
+    a1.kill_hard();
+    wait_for(&c, "worker-a NotReady, tainted", Duration::from_secs(60), || {
+        let ready = c.ok(&["get", "node", "worker-a", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]);
+        let taints = c.ok(&["get", "node", "worker-a", "-o", "jsonpath={.spec.taints[*].key}"]);
+        ready == "Unknown" && taints.contains("node.kubernetes.io/unreachable")
+    }, &a2);
+    // Its pods are recreated on worker-b and run there.
+    wait_for(&c, "all 3 replicas Running on worker-b", Duration::from_secs(90), || {
+        let pods = node_of_pods(&c);
+        pods.len() == 3 && pods.iter().all(|p| p.1 == "worker-b" && p.2 == "Running")
+    }, &a2);
+    let out = c.kubectl(&["rollout", "status", "deploy/web", "--timeout=60s"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // The ledger shows the slashed stake, and the killed node's credential is refused.
+    wait_for(&c, "slash on the ledger", Duration::from_secs(30), || {
+        let acct: serde_json::Value = serde_json::from_str(&daas_ok(&["account", "--chain", &chain, "--address", &addr_a])).unwrap();
+        acct["stake"]["status"] == 2 && acct["stake"]["amount"] == 900
+    }, &a2);
+    let body = c.dir.path().join("v.json");
+    std::fs::write(&body, serde_json::json!({"token": cred_a}).to_string()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&c.ok(&["create", "--raw", "/api/v1/seal-token/validate", "-f", body.to_str().unwrap()])).unwrap();
+    assert_eq!(v["valid"], false, "{v}");
+    let metrics = c.ok(&["get", "--raw", "/metrics"]);
+    assert!(metrics.contains("daas_slashing_events_total{node=\"worker-a\"} 1"), "{metrics}");
+    assert!(metrics.contains("daas_nodes{condition=\"Ready\",status=\"Unknown\"} 1"), "{metrics}");
+    c.ok(&["delete", "deploy", "web"]);
+    wait_for(&c, "pods gone", Duration::from_secs(60), || node_of_pods(&c).is_empty(), &a2);
+}
