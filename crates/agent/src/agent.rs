@@ -323,6 +323,45 @@ pub async fn join(cfg: AgentConfig, ledger: Arc<dyn Ledger>, runtime: Arc<dyn Ru
     Ok(Joined { client, master, kubelet_addr, tasks })
 }
 
+/// Leave the cluster: cordon the node, evict its pods (their controllers recreate them on other
+/// nodes), then start the unstake lockup on the ledger. Withdraw with `daas withdraw` once the
+/// lockup is over.
+pub async fn drain_and_unstake(cfg: AgentConfig, ledger: Arc<dyn Ledger>) -> Result<u64, AgentError> {
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| AgentError::Other(format!("{}: {e}", cfg.data_dir.display())))?;
+    let wallet = Wallet::new(ledger.clone(), cfg.key.clone());
+    let token = ensure_seal_token(&wallet).await?;
+    let master = attest(&cfg.master_url, &policy(&cfg)?).await?;
+    let token_file = cfg.data_dir.join("credential.token");
+    write_credential(&cfg, token, &token_file)?;
+    let client = kube_client(&master, &token_file).await?;
+    let nodes: Api<Node> = Api::all(client.clone());
+    nodes.patch(&cfg.node_id, &PatchParams::default(), &Patch::Merge(json!({"spec": {"unschedulable": true}}))).await?;
+    tracing::info!(node = %cfg.node_id, "cordoned");
+    let pods: Api<Pod> = Api::all(client.clone());
+    let lp = kube::api::ListParams::default().fields(&format!("spec.nodeName={}", cfg.node_id));
+    for p in pods.list(&lp).await?.items {
+        let (Some(ns), Some(name)) = (p.metadata.namespace.clone(), p.metadata.name.clone()) else { continue };
+        let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        match api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => tracing::info!(pod = %format!("{ns}/{name}"), "evicted"),
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // Wait (bounded) until the pods are gone, so workloads move before the stake stops validating.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if pods.list(&lp).await?.items.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    wallet.execute(tx::request_unstake).await?;
+    let unlock = ledger.stake(wallet.address()).await?.map(|r| r.unlock_epoch).unwrap_or_default();
+    tracing::info!(unlock_epoch = unlock, "unstake requested");
+    Ok(unlock)
+}
+
 // ------------------------------------------------------------------------------------------- pods
 
 struct Tracked {

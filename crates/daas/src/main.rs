@@ -82,6 +82,11 @@ enum Cmd {
         #[arg(long, default_value = "staker-config.json")]
         config: PathBuf,
     },
+    /// Leave the cluster as a staker host: cordon, evict pods, then start the unstake lockup.
+    Leave {
+        #[arg(long, default_value = "staker-config.json")]
+        config: PathBuf,
+    },
     /// Show the stake record and seal tokens of an address.
     Account {
         #[command(flatten)]
@@ -609,6 +614,15 @@ async fn main() -> Result<()> {
         }
         Cmd::Token(a) => run_token(a).await,
         Cmd::Agent { config } => run_agent(&config).await,
+        Cmd::Leave { config } => {
+            let cfg = daas_agent::config::AgentConfig::load(&config, &|k| std::env::var(k).ok())?;
+            let ledger: Arc<dyn Ledger> =
+                Arc::new(daas_ledger::remote::RemoteLedger::new(&cfg.ledger_url).map_err(|e| anyhow::anyhow!("{e}"))?);
+            let node = cfg.node_id.clone();
+            let unlock = daas_agent::agent::drain_and_unstake(cfg, ledger).await?;
+            println!("node {node} drained; stake unlocks at epoch {unlock} (then `daas withdraw`)");
+            Ok(())
+        }
         Cmd::Account { chain, address } => {
             let addr: sui_sdk_types::Address = address.parse().map_err(|e| anyhow::anyhow!("--address: {e}"))?;
             let l = remote(&chain)?;

@@ -228,6 +228,22 @@ spec:
     assert!(c.fails(&["get", "pod", "hello"]).contains("NotFound"));
     wait_for(&c, "container gone", Duration::from_secs(20), || !process_running("hello from"), &a);
     c.ok(&["delete", "pod", "once", "--wait", "--timeout=60s"]);
+
+    // Leaving: cordon, evict, unstake (the lockup keeps the stake until it ends).
+    c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata: {name: last}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - {name: c, image: localhost/k3s-daas/busybox:latest, imagePullPolicy: IfNotPresent, command: [sleep, '3611']}\n");
+    wait_for(&c, "pod last Running", Duration::from_secs(60), || {
+        c.ok(&["get", "pod", "last", "-o", "jsonpath={.status.phase}"]) == "Running"
+    }, &a);
+    let out = daas_ok(&["leave", "--config", a.config.to_str().unwrap()]);
+    assert!(out.contains("drained"), "{out}");
+    assert!(c.ok(&["get", "node", "worker-1"]).contains("SchedulingDisabled"));
+    assert!(c.fails(&["get", "pod", "last"]).contains("NotFound"));
+    let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(&a.config).unwrap()).unwrap();
+    let chain = cfg["sui_rpc_endpoint"].as_str().unwrap();
+    let acct: serde_json::Value = serde_json::from_str(&daas_ok(&["account", "--chain", chain, "--address", cfg["sui_wallet_address"].as_str().unwrap()])).unwrap();
+    assert_eq!(acct["stake"]["status"], 1, "unbonding: {acct}");
+    let o = Command::new(env!("CARGO_BIN_EXE_daas")).args(["withdraw", "--chain", chain, "--key", cfg["sui_key_file"].as_str().unwrap()]).output().unwrap();
+    assert!(!o.status.success() && stderr(&o).contains("locked"), "{}", stderr(&o));
 }
 
 fn node_of_pods(c: &Cluster) -> Vec<(String, String, String)> {
