@@ -220,7 +220,7 @@ fn state_survives_kill_and_is_sealed_on_disk() {
     // An enclave with another measurement cannot unseal the key, so the state stays closed.
     c.kill();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_daas"))
-        .args(["up", "--listen", "127.0.0.1:0", "--enclave-measurement", &"ab".repeat(48), "--data-dir"])
+        .args(["up", "--listen", "127.0.0.1:0", "--chain-listen", "127.0.0.1:0", "--enclave-measurement", &"ab".repeat(48), "--data-dir"])
         .arg(c.data_dir())
         .output()
         .unwrap();

@@ -42,6 +42,11 @@ impl Cluster {
             .arg("--data-dir")
             .arg(self.data_dir())
             .args(["--listen", "127.0.0.1:0"])
+            .args(if self.extra_args.iter().any(|a| a == "--chain-listen") {
+                &[][..]
+            } else {
+                &["--chain-listen", "127.0.0.1:0"][..]
+            })
             .args(&self.extra_args)
             .env("RUST_LOG", "info,daas_apiserver=debug")
             .stdout(Stdio::null())
