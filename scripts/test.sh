@@ -16,6 +16,9 @@ have runc || need+=(runc)
 have skopeo || need+=(skopeo)
 have umoci || need+=(umoci)
 have docker-registry || need+=(docker-registry)
+have curl || need+=(curl)
+have bc || need+=(bc)
+have ip || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && have apt-get; then
     apt-get update -qq

@@ -274,7 +274,8 @@ pub async fn join(cfg: AgentConfig, ledger: Arc<dyn Ledger>, runtime: Arc<dyn Ru
     let pods = Arc::new(std::sync::Mutex::new(HashMap::new()));
     let (cert_pem, key_pem, cert_sha) = server::serving_identity(&cfg.data_dir.join("pki"), cfg.node_ip)
         .map_err(|e| AgentError::Other(format!("kubelet certificate: {e}")))?;
-    let st = KubeletState { runtime: runtime.clone(), master_key, pods: pods.clone() };
+    let metrics = Arc::new(daas_master::metrics::Metrics::new());
+    let st = KubeletState { runtime: runtime.clone(), master_key, pods: pods.clone(), metrics: metrics.clone() };
     let (kubelet_addr, server_task) = server::serve(cfg.kubelet_listen, &cert_pem, &key_pem, st)
         .await
         .map_err(|e| AgentError::Other(format!("kubelet endpoint {}: {e}", cfg.kubelet_listen)))?;
@@ -302,14 +303,21 @@ pub async fn join(cfg: AgentConfig, ledger: Arc<dyn Ledger>, runtime: Arc<dyn Ru
     {
         let cfg = cfg.clone();
         let port = kubelet_addr.port();
+        let metrics = metrics.clone();
         tasks.push(tokio::spawn(async move {
             let mut n: u64 = 0;
             loop {
                 tokio::time::sleep(cfg.heartbeat).await;
                 n += 1;
-                if let Err(e) = renew_lease(&leases, &cfg.node_id, cfg.heartbeat).await {
-                    tracing::warn!(error = %e, "lease renewal failed");
-                }
+                let ok = match renew_lease(&leases, &cfg.node_id, cfg.heartbeat).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lease renewal failed");
+                        false
+                    }
+                };
+                metrics.inc("daas_agent_lease_renewals_total", "Lease renewals (the heartbeat) by result.",
+                    &[("result", if ok { "ok" } else { "error" })], 1.0);
                 if n % 3 == 0 {
                     let status = json!({"status": node_status(&cfg, port, true)});
                     if let Err(e) = nodes.patch_status(&cfg.node_id, &PatchParams::default(), &Patch::Merge(status)).await {
@@ -319,7 +327,7 @@ pub async fn join(cfg: AgentConfig, ledger: Arc<dyn Ledger>, runtime: Arc<dyn Ru
             }
         }));
     }
-    tasks.push(tokio::spawn(pod_sync(client.clone(), cfg.clone(), runtime, pods)));
+    tasks.push(tokio::spawn(pod_sync(client.clone(), cfg.clone(), runtime, pods, metrics)));
     Ok(Joined { client, master, kubelet_addr, tasks })
 }
 
@@ -379,6 +387,7 @@ async fn pod_sync(
     cfg: AgentConfig,
     runtime: Arc<dyn Runtime>,
     index: Arc<std::sync::Mutex<HashMap<(String, String), String>>>,
+    metrics: Arc<daas_master::metrics::Metrics>,
 ) {
     let api: Api<Pod> = Api::all(client.clone());
     let wc = kube::runtime::watcher::Config::default().fields(&format!("spec.nodeName={}", cfg.node_id));
@@ -426,7 +435,7 @@ async fn pod_sync(
             }
             _ = tick.tick() => {
                 if init.is_none() {
-                    reconcile(&api, &runtime, &desired, &mut tracked, &index, &cfg).await;
+                    reconcile(&api, &runtime, &desired, &mut tracked, &index, &cfg, &metrics).await;
                 }
             }
         }
@@ -440,6 +449,7 @@ async fn reconcile(
     tracked: &mut HashMap<String, Tracked>,
     index: &Arc<std::sync::Mutex<HashMap<(String, String), String>>>,
     cfg: &AgentConfig,
+    metrics: &daas_master::metrics::Metrics,
 ) {
     // Pods gone from the API: stop and remove.
     let gone: Vec<String> = tracked.keys().filter(|u| !desired.contains_key(*u)).cloned().collect();
@@ -493,9 +503,11 @@ async fn reconcile(
                 Ok(_) => {
                     t.started = true;
                     t.start_backoff = None;
+                    metrics.inc("daas_agent_pod_starts_total", "Pods started in the container runtime.", &[], 1.0);
                 }
                 Err(e) => {
                     tracing::warn!(pod = %name, error = %e, "starting pod failed");
+                    metrics.inc("daas_agent_pod_start_failures_total", "Failed pod starts.", &[], 1.0);
                     let pull = e.to_string().contains("pull") || e.to_string().contains("not present");
                     let reason = match (pull, t.start_backoff.is_some()) {
                         (true, false) => "ErrImagePull",
@@ -521,6 +533,7 @@ async fn reconcile(
                         if let Err(e) = runtime.restart_container(&spec, &c.name).await {
                             tracing::warn!(pod = %name, container = %c.name, error = %e, "restart failed");
                         }
+                        metrics.inc("daas_agent_container_restarts_total", "Container restarts by the restart policy.", &[], 1.0);
                         t.backoff.insert(c.name.clone(), (Instant::now() + delay, (delay * 2).min(Duration::from_secs(300))));
                     }
                 }

@@ -31,6 +31,7 @@ pub struct KubeletState {
     pub master_key: VerifyingKey,
     /// uid of each pod by (namespace, name), maintained by the pod sync loop.
     pub pods: Arc<std::sync::Mutex<HashMap<(String, String), String>>>,
+    pub metrics: Arc<daas_master::metrics::Metrics>,
 }
 
 /// Serving certificate of the agent: self-signed, kept in the data dir; returns (cert PEM, key PEM, sha256 of DER).
@@ -193,8 +194,26 @@ async fn stream_log(
     }
 }
 
+/// `GET /metrics` (Prometheus): the agent's counters plus pods known to the runtime by sandbox state.
+async fn metrics(State(st): State<KubeletState>) -> Response {
+    use daas_master::metrics::Gauge;
+    let mut gauges = Vec::new();
+    if let Ok(pods) = st.runtime.list_pods().await {
+        let ready = pods.iter().filter(|p| p.state == crate::runtime::SandboxState::Ready).count();
+        gauges.push(
+            Gauge::new("daas_agent_pods", "Pods in the container runtime by sandbox state.")
+                .set(&[("state", "ready")], ready as f64)
+                .set(&[("state", "notready")], (pods.len() - ready) as f64),
+        );
+    }
+    ([("content-type", "text/plain; version=0.0.4")], st.metrics.render(&gauges)).into_response()
+}
+
 pub fn router(st: KubeletState) -> Router {
-    Router::new().route("/containerLogs/{ns}/{pod}/{container}", get(container_logs)).with_state(st)
+    Router::new()
+        .route("/containerLogs/{ns}/{pod}/{container}", get(container_logs))
+        .route("/metrics", get(metrics))
+        .with_state(st)
 }
 
 /// Serve the kubelet endpoint over TLS; returns the bound address.

@@ -197,6 +197,18 @@ spec:
     assert!(!before.is_empty());
     drop(f);
 
+    // The agent's Prometheus endpoint.
+    let port = c.ok(&["get", "node", "worker-1", "-o", "jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}"]);
+    let m = Command::new("curl").args(["-sk", &format!("https://127.0.0.1:{port}/metrics")]).output().unwrap();
+    let m = stdout(&m);
+    assert!(m.contains("daas_agent_pod_starts_total 1"), "{m}");
+    assert!(m.contains("daas_agent_pods{state=\"ready\"} 1"), "{m}");
+    assert!(m.contains("daas_agent_lease_renewals_total{result=\"ok\"}"), "{m}");
+    // The log endpoint refuses callers that are not the attested master.
+    let o = Command::new("curl").args(["-sk", "-o", "/dev/null", "-w", "%{http_code}",
+        &format!("https://127.0.0.1:{port}/containerLogs/default/hello/main")]).output().unwrap();
+    assert_eq!(stdout(&o), "401");
+
     // The agent survives its own crash (SIGKILL) and containerd's: the pod keeps running, untouched.
     let cid = c.ok(&["get", "pod", "hello", "-o", "jsonpath={.status.containerStatuses[0].containerID}"]);
     a.kill_hard();
