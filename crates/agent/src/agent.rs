@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use daas_ledger::wallet::Wallet;
 use daas_ledger::{credential, tx, Ledger};
 use daas_master::attested::{attest, AttestationPolicy, AttestedMaster};
+use daas_master::now_ms;
 use daas_master::nodeproxy::KUBELET_CERT_ANNOTATION;
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -37,10 +38,6 @@ pub enum AgentError {
     Runtime(#[from] crate::runtime::RuntimeError),
     #[error("{0}")]
     Other(String),
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 fn now_rfc3339() -> String {
@@ -104,16 +101,8 @@ pub async fn ensure_seal_token(w: &Wallet) -> Result<sui_sdk_types::Address, Age
 }
 
 fn policy(cfg: &AgentConfig) -> Result<AttestationPolicy, AgentError> {
-    let mut roots = vec![daas_tee::RootCert::aws_nitro()];
-    if let Some(p) = &cfg.trust_root {
-        let pem = std::fs::read_to_string(p).map_err(|e| AgentError::Other(format!("{}: {e}", p.display())))?;
-        roots.push(daas_tee::RootCert::from_pem(&pem).map_err(|e| AgentError::Other(format!("{}: {e}", p.display())))?);
-    }
-    let mut expected = daas_tee::ExpectedPcrs::none();
-    for (i, v) in &cfg.expected_pcrs {
-        expected = expected.with_hex(*i, v).map_err(|e| AgentError::Other(format!("expected PCR{i}: {e}")))?;
-    }
-    Ok(AttestationPolicy { roots, expected_pcrs: expected })
+    AttestationPolicy::from_options(cfg.trust_root.as_deref(), cfg.expected_pcrs.iter().map(|(i, v)| (*i, v.as_str())))
+        .map_err(AgentError::Other)
 }
 
 /// Write a fresh credential to the token file kube re-reads.

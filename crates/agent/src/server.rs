@@ -65,10 +65,7 @@ fn authorized(st: &KubeletState, uri: &Uri, headers: &HeaderMap) -> Result<(), R
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| reject(StatusCode::UNAUTHORIZED, "missing request timestamp"))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let now = daas_master::now_ms();
     if now.abs_diff(ts) > MAX_SKEW_MS {
         return Err(reject(StatusCode::UNAUTHORIZED, "request timestamp out of range"));
     }

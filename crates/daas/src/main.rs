@@ -365,10 +365,6 @@ async fn find_valid_token(w: &daas_ledger::wallet::Wallet) -> Result<sui_sdk_typ
     anyhow::bail!("{} owns no valid seal token: stake, then `daas token issue`", w.address())
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
 async fn run_token(a: TokenArgs) -> Result<()> {
     let w = wallet(&a.wallet)?;
     if a.action == "issue" {
@@ -384,7 +380,7 @@ async fn run_token(a: TokenArgs) -> Result<()> {
         None => find_valid_token(&w).await?,
     };
     let ttl = a.ttl_seconds.clamp(1, 900) * 1000;
-    let now = now_ms();
+    let now = daas_master::now_ms();
     let cred = daas_ledger::credential::issue(&w.key, token, "", now, ttl);
     if a.exec {
         let exp = chrono_like_rfc3339(now + ttl);
@@ -429,19 +425,12 @@ async fn run_join(a: JoinArgs) -> Result<()> {
 }
 
 fn attest_policy(a: &AttestArgs) -> Result<daas_master::attested::AttestationPolicy> {
-    let mut roots = vec![daas_tee::RootCert::aws_nitro()];
-    if let Some(p) = &a.trust_root {
-        let pem = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        roots.push(daas_tee::RootCert::from_pem(&pem).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?);
-    }
-    let mut expected = daas_tee::ExpectedPcrs::none();
+    let mut expected = Vec::new();
     for e in &a.expect_pcr {
         let (i, v) = e.split_once('=').context("--expect-pcr takes index=hex")?;
-        expected = expected
-            .with_hex(i.parse().context("PCR index")?, v)
-            .map_err(|e| anyhow::anyhow!("--expect-pcr {i}: {e}"))?;
+        expected.push((i.parse::<u16>().context("PCR index")?, v));
     }
-    Ok(daas_master::attested::AttestationPolicy { roots, expected_pcrs: expected })
+    daas_master::attested::AttestationPolicy::from_options(a.trust_root.as_deref(), expected).map_err(|e| anyhow::anyhow!(e))
 }
 
 async fn run_agent(path: &Path) -> Result<()> {

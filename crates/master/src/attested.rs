@@ -39,6 +39,26 @@ pub struct AttestationPolicy {
     pub expected_pcrs: ExpectedPcrs,
 }
 
+impl AttestationPolicy {
+    /// The AWS Nitro root, plus `extra_root` (a PEM file, e.g. the simulated enclave's dev root)
+    /// when given, and the expected PCR values (hex).
+    pub fn from_options<'a>(
+        extra_root: Option<&std::path::Path>,
+        expected: impl IntoIterator<Item = (u16, &'a str)>,
+    ) -> Result<Self, String> {
+        let mut roots = vec![RootCert::aws_nitro()];
+        if let Some(p) = extra_root {
+            let pem = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            roots.push(RootCert::from_pem(&pem).map_err(|e| format!("{}: {e}", p.display()))?);
+        }
+        let mut expected_pcrs = ExpectedPcrs::none();
+        for (i, v) in expected {
+            expected_pcrs = expected_pcrs.with_hex(i, v).map_err(|e| format!("expected PCR{i}: {e}"))?;
+        }
+        Ok(AttestationPolicy { roots, expected_pcrs })
+    }
+}
+
 /// A master whose attestation verified, and the TLS trust it yields.
 #[derive(Debug, Clone)]
 pub struct AttestedMaster {
@@ -109,13 +129,9 @@ fn host_port(url: &str) -> Result<(String, u16), AttestError> {
     Ok((host.trim_matches(|c| c == '[' || c == ']').to_string(), port))
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
 /// Verify the master at `url` as described in the module docs.
 pub async fn attest(url: &str, policy: &AttestationPolicy) -> Result<AttestedMaster, AttestError> {
-    attest_at(url, policy, now_ms()).await
+    attest_at(url, policy, crate::now_ms()).await
 }
 
 pub async fn attest_at(url: &str, policy: &AttestationPolicy, now_ms: u64) -> Result<AttestedMaster, AttestError> {

@@ -58,10 +58,6 @@ pub struct SealTokenAuthenticator {
     node_owners: Mutex<HashMap<String, sui_sdk_types::Address>>,
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
 impl SealTokenAuthenticator {
     pub fn new(ledger: Arc<dyn Ledger>, audience: Option<String>, cache_ttl: Duration, metrics: Arc<Metrics>) -> Self {
         SealTokenAuthenticator {
@@ -105,7 +101,7 @@ impl SealTokenAuthenticator {
 
     /// Full validation of a credential string.
     pub async fn validate(&self, cred: &str) -> Result<Validated, String> {
-        let now = now_ms();
+        let now = crate::now_ms();
         if let Ok(mut c) = self.cache.lock() {
             if let Some((v, at)) = c.get(cred) {
                 if at.elapsed() < self.cache_ttl && now < v.expires_ms {

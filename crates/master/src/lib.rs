@@ -82,6 +82,11 @@ impl MasterConfig {
     }
 }
 
+/// Wall-clock time in milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
 /// Read a secret file, or create it with `make` (mode 0600).
 pub fn secret_file(path: &Path, make: impl FnOnce() -> String) -> Result<String, MasterError> {
     if path.exists() {

@@ -126,10 +126,7 @@ impl NodeProxy for AgentProxy {
             path.push('?');
             path.push_str(query);
         }
-        let ts = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let ts = crate::now_ms();
         let sig = self.enclave.sign(&request_message("GET", &path, ts));
         let req = hyper::Request::get(&path)
             .header("host", format!("{addr}:{port}"))

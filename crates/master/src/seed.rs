@@ -113,7 +113,7 @@ async fn validate_token(State(st): State<SeedState>, body: axum::body::Bytes) ->
         Err(e) => return bad_request(format!("body must be JSON {{\"token\": ...}}: {e}")),
     };
     let Some(cred) = v["token"].as_str() else { return bad_request("missing \"token\"".into()) };
-    let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let ts = crate::now_ms();
     match tokens.validate(cred).await {
         Ok(ok) => Json(json!({
             "enclave_signature": hex::encode(st.enclave.enclave.sign(&validation_message(ts, &ok.token.id, &ok.token.owner, true, ok.token.role, ok.token.expiry_epoch))),

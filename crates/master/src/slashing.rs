@@ -35,10 +35,6 @@ impl Slasher {
             *g = Some(r);
         }
     }
-
-    fn now_ms() -> u64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-    }
 }
 
 #[async_trait]
@@ -56,7 +52,7 @@ impl NodeFailureHandler for Slasher {
             .and_then(|g| g.clone())
             .ok_or_else(|| "the enclave is not registered on the ledger yet".to_string())?;
         let epoch = self.wallet.ledger.epoch().await.map_err(|e| e.to_string())?;
-        let ts = Self::now_ms();
+        let ts = crate::now_ms();
         let msg = contract::slash_report_message(owner, reason, ts, epoch);
         let sig = self.enclave.enclave.sign(&msg);
         let eff = self
