@@ -177,6 +177,16 @@ fn silent_node_is_tainted_evicted_and_slashed() {
     let o = kubectl_as(&c, &kc, &["label", "node", "other-node", "x=y"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("forbidden"), "{}", stderr(&o));
+    // The seed heartbeat endpoint renews the node's Lease; only that node may call it.
+    let empty = dir.join("empty.json");
+    std::fs::write(&empty, "{}").unwrap();
+    let o = kubectl_as(&c, &kc, &["create", "--raw", "/api/v1/nodes/bob-node/heartbeat", "-f", empty.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("\"status\":\"ok\""), "{}", stdout(&o));
+    assert_eq!(c.ok(&["get", "lease", "bob-node", "-n", "kube-node-lease", "-o", "jsonpath={.spec.holderIdentity}"]), "bob-node");
+    let o = kubectl_as(&c, &kc, &["create", "--raw", "/api/v1/nodes/other-node/heartbeat", "-f", empty.to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("cannot heartbeat"), "{}", stderr(&o));
+
     // A pod bound to the node, to be evicted.
     c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata: {name: victim}\nspec:\n  nodeName: bob-node\n  containers: [{name: c, image: busybox}]\n");
 
