@@ -46,7 +46,7 @@ for i in $(seq "$N"); do
 done > "$T/pods.yaml"
 START=$(now)
 kubectl apply -f "$T/pods.yaml" >/dev/null
-declare -A DONE
+declare -A DONE=()
 while [ ${#DONE[@]} -lt "$N" ]; do
   while read -r name phase; do
     if [ "$phase" = Running ] && [ -z "${DONE[$name]:-}" ]; then DONE[$name]=$(now); fi
@@ -58,14 +58,22 @@ for k in "${!DONE[@]}"; do echo "${DONE[$k]} - $START" | bc; done | sort -n > "$
 # Peer: the same containers started directly on the agent's containerd, N at once.
 SOCK=$T/agent/runtime/containerd/containerd.sock
 START=$(now)
+PEERS=()
 for i in $(seq "$N"); do
-  ( ctr -a "$SOCK" -n bench images ls -q >/dev/null 2>&1
-    ctr -a "$SOCK" -n k8s.io run -d --rm localhost/k3s-daas/busybox:latest "peer-$i" /bin/busybox sleep 3600 >/dev/null
+  ( ctr -a "$SOCK" -n k8s.io run -d localhost/k3s-daas/busybox:latest "peer-$i" /bin/busybox sleep 3600 >/dev/null
     echo "$(now) - $START" | bc ) &
+  PEERS+=($!)
 done > "$T/ctr.txt"
-wait
+wait "${PEERS[@]}"
 sort -n -o "$T/ctr.txt" "$T/ctr.txt"
-for i in $(seq "$N"); do ctr -a "$SOCK" -n k8s.io tasks kill -s SIGKILL "peer-$i" >/dev/null 2>&1; done
+for i in $(seq "$N"); do
+  ctr -a "$SOCK" -n k8s.io tasks kill -s SIGKILL "peer-$i" >/dev/null 2>&1
+done
+sleep 1
+for i in $(seq "$N"); do
+  ctr -a "$SOCK" -n k8s.io tasks rm -f "peer-$i" >/dev/null 2>&1
+  ctr -a "$SOCK" -n k8s.io containers rm "peer-$i" >/dev/null 2>&1
+done
 
 pct() { awk -v p="$2" '{a[NR]=$1} END {i=int((NR*p+99)/100); if (i<1) i=1; printf "%.3f", a[i]}' "$1"; }
 D50=$(pct "$T/daas.txt" 50); D99=$(pct "$T/daas.txt" 99)
