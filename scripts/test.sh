@@ -19,6 +19,7 @@ have docker-registry || need+=(docker-registry)
 have curl || need+=(curl)
 have bc || need+=(bc)
 have ip || need+=(iproute2)
+have pgrep || need+=(procps)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && have apt-get; then
     apt-get update -qq
