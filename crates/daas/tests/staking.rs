@@ -189,6 +189,15 @@ fn silent_node_is_tainted_evicted_and_slashed() {
 
     // A pod bound to the node, to be evicted.
     c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata: {name: victim}\nspec:\n  nodeName: bob-node\n  containers: [{name: c, image: busybox}]\n");
+    // NodeRestriction on pods: status of its own pods only.
+    c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata: {name: elsewhere}\nspec:\n  nodeName: other-node\n  containers: [{name: c, image: busybox}]\n");
+    let running = r#"{"status":{"phase":"Running"}}"#;
+    let o = kubectl_as(&c, &kc, &["patch", "pod", "victim", "--subresource=status", "--type=merge", "-p", running]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = kubectl_as(&c, &kc, &["patch", "pod", "elsewhere", "--subresource=status", "--type=merge", "-p", running]);
+    assert!(!o.status.success() && stderr(&o).contains("bound to itself"), "{}", stderr(&o));
+    let o = kubectl_as(&c, &kc, &["delete", "pod", "elsewhere"]);
+    assert!(!o.status.success() && stderr(&o).contains("forbidden"), "{}", stderr(&o));
 
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
