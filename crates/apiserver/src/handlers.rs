@@ -659,7 +659,10 @@ async fn commit_update(
     check_gvk(def, &mut new)?;
     let (mut typed_new, warnings) = typed_decode(def, &new, fv)?;
     typed::normalize(def.kind, &mut typed_new);
-    let merged = merge_for_update(def, old, typed_new, w)?;
+    let mut merged = merge_for_update(def, old, typed_new, w)?;
+    // Defaults apply on every write, as Kubernetes' decoding does (an apply that drops a defaulted
+    // field gets it back rather than leaving it unset).
+    typed::apply_defaults(def.kind, &mut merged);
     let causes = validate(def, &merged);
     if !causes.is_empty() {
         return Err(ApiError::invalid(def, &name, causes));
