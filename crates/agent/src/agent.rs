@@ -475,6 +475,13 @@ async fn reconcile(
             continue;
         }
         let terminal = matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"));
+        if let Some(why) = unsupported(pod) {
+            let cs: Vec<Value> = pod.spec.iter().flat_map(|s| s.containers.iter()).map(|c| json!({"name": c.name,
+                "image": c.image.clone().unwrap_or_default(), "imageID": "", "ready": false, "restartCount": 0, "started": false,
+                "state": {"waiting": {"reason": "CreateContainerConfigError", "message": why}}})).collect();
+            set_status(&pods_ns, &name, t, json!({"phase": "Pending", "hostIP": cfg.node_ip.to_string(), "containerStatuses": cs})).await;
+            continue;
+        }
         let spec = match PodSpecLite::from_pod(pod) {
             Ok(s) => s,
             Err(e) => {
@@ -531,6 +538,23 @@ async fn reconcile(
         let status = pod_status_json(&spec, &rs, pod, cfg);
         set_status(&pods_ns, &name, t, status).await;
     }
+}
+
+/// Pod features this agent does not implement yet: refused visibly rather than run without them.
+fn unsupported(pod: &Pod) -> Option<String> {
+    let spec = pod.spec.as_ref()?;
+    if spec.volumes.as_ref().map(|v| !v.is_empty()).unwrap_or(false) {
+        return Some("volumes are not supported by this agent yet".into());
+    }
+    for c in spec.containers.iter().chain(spec.init_containers.iter().flatten()) {
+        if c.env.iter().flatten().any(|e| e.value_from.is_some()) || c.env_from.as_ref().map(|e| !e.is_empty()).unwrap_or(false) {
+            return Some(format!("container {}: env valueFrom/envFrom is not supported by this agent yet", c.name));
+        }
+    }
+    if spec.init_containers.as_ref().map(|v| !v.is_empty()).unwrap_or(false) {
+        return Some("init containers are not supported by this agent yet".into());
+    }
+    None
 }
 
 async fn set_status(api: &Api<Pod>, name: &str, t: &mut Tracked, status: Value) {

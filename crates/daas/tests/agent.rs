@@ -241,6 +241,13 @@ spec:
     wait_for(&c, "container gone", Duration::from_secs(20), || !process_running("hello from"), &a);
     c.ok(&["delete", "pod", "once", "--wait", "--timeout=60s"]);
 
+    // Features the agent does not implement are refused visibly, not silently dropped.
+    c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata: {name: withvol}\nspec:\n  volumes: [{name: v, emptyDir: {}}]\n  containers:\n  - {name: c, image: localhost/k3s-daas/busybox:latest, imagePullPolicy: IfNotPresent, command: [sleep, '1'], volumeMounts: [{name: v, mountPath: /v}]}\n");
+    wait_for(&c, "CreateContainerConfigError", Duration::from_secs(30), || {
+        c.ok(&["get", "pod", "withvol"]).contains("CreateContainerConfigError")
+    }, &a);
+    c.ok(&["delete", "pod", "withvol", "--wait", "--timeout=60s"]);
+
     // Leaving: cordon, evict, unstake (the lockup keeps the stake until it ends).
     c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata: {name: last}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - {name: c, image: localhost/k3s-daas/busybox:latest, imagePullPolicy: IfNotPresent, command: [sleep, '3611']}\n");
     wait_for(&c, "pod last Running", Duration::from_secs(60), || {
