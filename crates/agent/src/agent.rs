@@ -368,6 +368,8 @@ struct Tracked {
     backoff: HashMap<String, (Instant, Duration)>,
     /// After a failed start: not before this instant, and the next delay.
     start_backoff: Option<(Instant, Duration)>,
+    /// The spec as started (env resolved, volumes mounted), reused for container restarts.
+    resolved: Option<PodSpecLite>,
 }
 
 /// Watch the pods bound to this node and keep the runtime in line with them.
@@ -397,6 +399,7 @@ async fn pod_sync(
                         last_status: Value::Null,
                         backoff: HashMap::new(),
                         start_backoff: None,
+                        resolved: None,
                     },
                 );
             }
@@ -447,6 +450,7 @@ async fn reconcile(
         if let Err(e) = runtime.remove_pod(&uid).await {
             tracing::warn!(%uid, error = %e, "removing pod failed");
         }
+        let _ = std::fs::remove_dir_all(crate::volumes::pod_volumes_dir(&cfg.data_dir, &uid));
         tracked.remove(&uid);
     }
     for (uid, pod) in desired {
@@ -461,6 +465,7 @@ async fn reconcile(
             last_status: Value::Null,
             backoff: HashMap::new(),
             start_backoff: None,
+            resolved: None,
         });
         t.pod = pod.clone();
         let pods_ns: Api<Pod> = Api::namespaced(api.clone().into_client(), &ns);
@@ -468,6 +473,7 @@ async fn reconcile(
             let grace = pod.metadata.deletion_grace_period_seconds.unwrap_or(30).max(0) as u64;
             let _ = runtime.stop_pod(uid, Duration::from_secs(grace.min(30))).await;
             let _ = runtime.remove_pod(uid).await;
+            let _ = std::fs::remove_dir_all(crate::volumes::pod_volumes_dir(&cfg.data_dir, uid));
             let dp = DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
             if let Err(e) = pods_ns.delete(&name, &dp).await {
                 tracing::debug!(pod = %name, error = %e, "final delete failed");
@@ -475,13 +481,6 @@ async fn reconcile(
             continue;
         }
         let terminal = matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"));
-        if let Some(why) = unsupported(pod) {
-            let cs: Vec<Value> = pod.spec.iter().flat_map(|s| s.containers.iter()).map(|c| json!({"name": c.name,
-                "image": c.image.clone().unwrap_or_default(), "imageID": "", "ready": false, "restartCount": 0, "started": false,
-                "state": {"waiting": {"reason": "CreateContainerConfigError", "message": why}}})).collect();
-            set_status(&pods_ns, &name, t, json!({"phase": "Pending", "hostIP": cfg.node_ip.to_string(), "containerStatuses": cs})).await;
-            continue;
-        }
         let spec = match PodSpecLite::from_pod(pod) {
             Ok(s) => s,
             Err(e) => {
@@ -495,10 +494,23 @@ async fn reconcile(
                     continue;
                 }
             }
+            // env sources and volumes; a missing ConfigMap/Secret is retried with back-off.
+            let mut spec = spec.clone();
+            if let Err(why) = crate::volumes::prepare(&api.clone().into_client(), pod, &mut spec, &cfg.data_dir).await {
+                tracing::info!(pod = %name, reason = %why, "pod cannot start yet");
+                let delay = t.start_backoff.map(|(_, d)| (d * 2).min(Duration::from_secs(60))).unwrap_or(Duration::from_secs(2));
+                t.start_backoff = Some((Instant::now() + delay, delay));
+                let cs: Vec<Value> = spec.containers.iter().map(|c| json!({"name": c.name, "image": c.image, "imageID": "",
+                    "ready": false, "restartCount": 0, "started": false,
+                    "state": {"waiting": {"reason": "CreateContainerConfigError", "message": why}}})).collect();
+                set_status(&pods_ns, &name, t, json!({"phase": "Pending", "hostIP": cfg.node_ip.to_string(), "containerStatuses": cs})).await;
+                continue;
+            }
             match runtime.run_pod(&spec).await {
                 Ok(_) => {
                     t.started = true;
                     t.start_backoff = None;
+                    t.resolved = Some(spec.clone());
                     metrics.inc("daas_agent_pod_starts_total", "Pods started in the container runtime.", &[], 1.0);
                 }
                 Err(e) => {
@@ -526,7 +538,7 @@ async fn reconcile(
                 if spec.restart_policy.should_restart(*code) && !terminal {
                     let (next, delay) = t.backoff.get(&c.name).cloned().unwrap_or((Instant::now(), Duration::from_secs(10)));
                     if Instant::now() >= next {
-                        if let Err(e) = runtime.restart_container(&spec, &c.name).await {
+                        if let Err(e) = runtime.restart_container(t.resolved.as_ref().unwrap_or(&spec), &c.name).await {
                             tracing::warn!(pod = %name, container = %c.name, error = %e, "restart failed");
                         }
                         metrics.inc("daas_agent_container_restarts_total", "Container restarts by the restart policy.", &[], 1.0);
@@ -538,23 +550,6 @@ async fn reconcile(
         let status = pod_status_json(&spec, &rs, pod, cfg);
         set_status(&pods_ns, &name, t, status).await;
     }
-}
-
-/// Pod features this agent does not implement yet: refused visibly rather than run without them.
-fn unsupported(pod: &Pod) -> Option<String> {
-    let spec = pod.spec.as_ref()?;
-    if spec.volumes.as_ref().map(|v| !v.is_empty()).unwrap_or(false) {
-        return Some("volumes are not supported by this agent yet".into());
-    }
-    for c in spec.containers.iter().chain(spec.init_containers.iter().flatten()) {
-        if c.env.iter().flatten().any(|e| e.value_from.is_some()) || c.env_from.as_ref().map(|e| !e.is_empty()).unwrap_or(false) {
-            return Some(format!("container {}: env valueFrom/envFrom is not supported by this agent yet", c.name));
-        }
-    }
-    if spec.init_containers.as_ref().map(|v| !v.is_empty()).unwrap_or(false) {
-        return Some("init containers are not supported by this agent yet".into());
-    }
-    None
 }
 
 async fn set_status(api: &Api<Pod>, name: &str, t: &mut Tracked, status: Value) {

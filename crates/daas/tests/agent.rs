@@ -241,11 +241,40 @@ spec:
     wait_for(&c, "container gone", Duration::from_secs(20), || !process_running("hello from"), &a);
     c.ok(&["delete", "pod", "once", "--wait", "--timeout=60s"]);
 
-    // Features the agent does not implement are refused visibly, not silently dropped.
-    c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata: {name: withvol}\nspec:\n  volumes: [{name: v, emptyDir: {}}]\n  containers:\n  - {name: c, image: localhost/k3s-daas/busybox:latest, imagePullPolicy: IfNotPresent, command: [sleep, '1'], volumeMounts: [{name: v, mountPath: /v}]}\n");
+    // Env from ConfigMap/Secret/fieldRef and configMap/secret/emptyDir volumes. The ConfigMap does
+    // not exist yet: the pod waits with CreateContainerConfigError, then starts once it does.
+    c.ok_stdin(&["apply", "-f", "-"], r#"apiVersion: v1
+kind: Pod
+metadata: {name: withvol}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes:
+  - {name: cfg, configMap: {name: app-cfg}}
+  - {name: creds, secret: {secretName: app-secret}}
+  - {name: scratch, emptyDir: {}}
+  containers:
+  - name: c
+    image: localhost/k3s-daas/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, 'echo "file=$(cat /cfg/greeting) secret=$(cat /creds/password) env=$MODE pw=$PW me=$ME"; echo ok > /scratch/f; cat /scratch/f; sleep 3612']
+    env:
+    - {name: MODE, valueFrom: {configMapKeyRef: {name: app-cfg, key: mode}}}
+    - {name: PW, valueFrom: {secretKeyRef: {name: app-secret, key: password}}}
+    - {name: ME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+    volumeMounts:
+    - {name: cfg, mountPath: /cfg}
+    - {name: creds, mountPath: /creds, readOnly: true}
+    - {name: scratch, mountPath: /scratch}
+"#);
     wait_for(&c, "CreateContainerConfigError", Duration::from_secs(30), || {
         c.ok(&["get", "pod", "withvol"]).contains("CreateContainerConfigError")
     }, &a);
+    c.ok(&["create", "configmap", "app-cfg", "--from-literal=greeting=hi", "--from-literal=mode=fast"]);
+    c.ok(&["create", "secret", "generic", "app-secret", "--from-literal=password=s3cret"]);
+    wait_for(&c, "volume pod logs", Duration::from_secs(90), || {
+        stdout(&c.kubectl(&["logs", "withvol"])).contains("file=hi secret=s3cret env=fast pw=s3cret me=withvol")
+    }, &a);
+    assert!(stdout(&c.kubectl(&["logs", "withvol"])).contains("\nok"));
     c.ok(&["delete", "pod", "withvol", "--wait", "--timeout=60s"]);
 
     // Leaving: cordon, evict, unstake (the lockup keeps the stake until it ends).

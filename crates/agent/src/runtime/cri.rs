@@ -253,6 +253,16 @@ impl ContainerdRuntime {
             labels,
             annotations,
             log_path: format!("{}/{attempt}.log", c.name),
+            mounts: c
+                .mounts
+                .iter()
+                .map(|m| cri::Mount {
+                    container_path: m.container_path.clone(),
+                    host_path: m.host_path.display().to_string(),
+                    readonly: m.readonly,
+                    ..Default::default()
+                })
+                .collect(),
             linux: Some(cri::LinuxContainerConfig {
                 resources: Some(resources),
                 security_context: None,

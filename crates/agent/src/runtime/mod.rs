@@ -146,6 +146,14 @@ pub struct ResourceLimits {
     pub memory_bytes: Option<u64>,
 }
 
+/// A host directory or file bind-mounted into a container (volumes are prepared by the caller).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MountLite {
+    pub host_path: PathBuf,
+    pub container_path: String,
+    pub readonly: bool,
+}
+
 /// The part of a Kubernetes container the runtime needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerSpecLite {
@@ -159,6 +167,7 @@ pub struct ContainerSpecLite {
     pub env: Vec<(String, String)>,
     pub working_dir: Option<String>,
     pub limits: ResourceLimits,
+    pub mounts: Vec<MountLite>,
 }
 
 /// The part of a Kubernetes pod the runtime needs; see [`PodSpecLite::from_pod`].

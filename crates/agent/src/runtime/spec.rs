@@ -98,6 +98,7 @@ fn container_lite(c: &Container) -> Result<ContainerSpecLite> {
             cpu_millis,
             memory_bytes,
         },
+        mounts: Vec::new(),
     })
 }
 
