@@ -8,9 +8,8 @@ use std::sync::{Arc, Mutex};
 use base64::Engine;
 use daas_tee::{verify_attestation, ExpectedPcrs, RootCert, VerifiedAttestation};
 use http_body_util::BodyExt;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttestError {
@@ -70,52 +69,6 @@ pub struct AttestedMaster {
     pub ca_pem: String,
 }
 
-/// Accepts the handshake without judging the certificate (judgement happens after attestation)
-/// but records the chain it was shown.
-#[derive(Debug)]
-struct Recorder {
-    chain: Mutex<Vec<Vec<u8>>>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl ServerCertVerifier for Recorder {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if let Ok(mut c) = self.chain.lock() {
-            *c = std::iter::once(end_entity.to_vec()).chain(intermediates.iter().map(|c| c.to_vec())).collect();
-        }
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 fn host_port(url: &str) -> Result<(String, u16), AttestError> {
     let rest = url.strip_prefix("https://").ok_or_else(|| AttestError::Url(url.into()))?;
     let hostport = rest.split('/').next().unwrap_or(rest);
@@ -136,14 +89,18 @@ pub async fn attest(url: &str, policy: &AttestationPolicy) -> Result<AttestedMas
 
 pub async fn attest_at(url: &str, policy: &AttestationPolicy, now_ms: u64) -> Result<AttestedMaster, AttestError> {
     let (host, port) = host_port(url)?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let recorder = Arc::new(Recorder { chain: Mutex::new(Vec::new()), provider: provider.clone() });
-    let cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| AttestError::Connect(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(recorder.clone())
-        .with_no_client_auth();
+    // Accept the handshake without judging the certificate (that happens after attestation),
+    // but record the chain it was shown.
+    let chain_seen: Arc<Mutex<Vec<Vec<u8>>>> = Arc::new(Mutex::new(Vec::new()));
+    let record = chain_seen.clone();
+    let cfg = crate::tlsverify::CertCheck::new(Arc::new(rustls::crypto::ring::default_provider()), move |leaf, rest| {
+        if let Ok(mut c) = record.lock() {
+            *c = std::iter::once(leaf.to_vec()).chain(rest.iter().map(|c| c.to_vec())).collect();
+        }
+        Ok(())
+    })
+    .client_config()
+    .map_err(|e| AttestError::Connect(e.to_string()))?;
     let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| AttestError::Connect(e.to_string()))?;
     let name = ServerName::try_from(host.clone()).map_err(|_| AttestError::Url(url.into()))?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
@@ -176,7 +133,7 @@ pub async fn attest_at(url: &str, policy: &AttestationPolicy, now_ms: u64) -> Re
     if verified.nonce.as_deref() != Some(&nonce[..]) {
         return Err(AttestError::Nonce);
     }
-    let chain = recorder.chain.lock().map(|c| c.clone()).unwrap_or_default();
+    let chain = chain_seen.lock().map(|c| c.clone()).unwrap_or_default();
     let leaf = chain.first().cloned().ok_or(AttestError::TlsBinding)?;
     let binding = crate::seed::tls_binding(&leaf);
     if verified.user_data.as_deref() != Some(&binding[..]) {

@@ -10,6 +10,7 @@ pub mod nodeproxy;
 pub mod registration;
 pub mod seed;
 pub mod slashing;
+pub mod tlsverify;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -11,9 +11,7 @@ use axum::response::Response;
 use base64::Engine;
 use daas_apiserver::{ApiError, ApiResult, NodeProxy};
 use daas_tee::Enclave;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -25,52 +23,6 @@ pub const TIMESTAMP_HEADER: &str = "x-daas-timestamp";
 /// Bytes the master signs for a request to an agent.
 pub fn request_message(method: &str, path_and_query: &str, timestamp_ms: u64) -> Vec<u8> {
     format!("k3s-daas-node-request\n{method}\n{path_and_query}\n{timestamp_ms}").into_bytes()
-}
-
-#[derive(Debug)]
-struct Pinned {
-    sha256: [u8; 32],
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let got: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
-        if got == self.sha256 {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General("node certificate does not match the pinned SHA-256".into()))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 pub struct AgentProxy {
@@ -106,13 +58,16 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
 impl NodeProxy for AgentProxy {
     async fn container_logs(&self, node: &Value, ns: &str, pod: &str, container: &str, query: &str) -> ApiResult<Response> {
         let (addr, port, pin) = node_endpoint(node)?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(unavailable)?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Pinned { sha256: pin, provider }))
-            .with_no_client_auth();
+        let cfg = crate::tlsverify::CertCheck::new(Arc::new(rustls::crypto::ring::default_provider()), move |leaf, _| {
+            let got: [u8; 32] = Sha256::digest(leaf.as_ref()).into();
+            if got == pin {
+                Ok(())
+            } else {
+                Err(rustls::Error::General("node certificate does not match the pinned SHA-256".into()))
+            }
+        })
+        .client_config()
+        .map_err(unavailable)?;
         let tcp = tokio::net::TcpStream::connect((addr.as_str(), port)).await.map_err(unavailable)?;
         let server_name = ServerName::try_from(addr.clone()).map_err(unavailable)?;
         let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect(server_name, tcp).await.map_err(unavailable)?;
