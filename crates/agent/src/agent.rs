@@ -532,6 +532,13 @@ async fn reconcile(
             }
         }
         let Ok(rs) = runtime.pod_status(uid).await else { continue };
+        if t.resolved.is_none() && t.started {
+            // Adopted after an agent restart: resolve env and volumes again for future restarts.
+            let mut resolved = spec.clone();
+            if crate::volumes::prepare(&api.clone().into_client(), pod, &mut resolved, &cfg.data_dir).await.is_ok() {
+                t.resolved = Some(resolved);
+            }
+        }
         // Restart policy.
         for c in &rs.containers {
             if let ContainerState::Exited { code, .. } = &c.state {
