@@ -872,18 +872,14 @@ fn execute(
         new_enclave_config: None,
         command: 0,
     };
-    machine.objects.insert(
-        gas_id,
-        Working {
-            owner: gas_owner,
-            data: ContractObject::Coin(contract::Coin {
-                id: gas_id,
-                value: exec_gas_value,
-            }),
-            access: Access::Gas,
-            deleted: false,
-        },
-    );
+    // The gas coin during execution (budget held back); the same on the failure path.
+    let gas_working = || Working {
+        owner: gas_owner,
+        data: ContractObject::Coin(contract::Coin { id: gas_id, value: exec_gas_value }),
+        access: Access::Gas,
+        deleted: false,
+    };
+    machine.objects.insert(gas_id, gas_working());
     let run = machine.run(&ptb.commands);
     let (status, mut final_objects, events, new_enclave_config) = match run {
         Ok(()) => {
@@ -897,18 +893,7 @@ fn execute(
         }
         Err((command, error)) => {
             let mut objects = input_objects;
-            objects.insert(
-                gas_id,
-                Working {
-                    owner: gas_owner,
-                    data: ContractObject::Coin(contract::Coin {
-                        id: gas_id,
-                        value: exec_gas_value,
-                    }),
-                    access: Access::Gas,
-                    deleted: false,
-                },
-            );
+            objects.insert(gas_id, gas_working());
             (
                 ExecutionStatus::Failure { command, error },
                 objects,
