@@ -31,6 +31,21 @@ fn write(path: &Path, data: &str) -> Result<(), TlsError> {
     std::fs::write(path, data).map_err(|source| TlsError::Io { path: path.to_path_buf(), source })
 }
 
+/// Write a private key: created with mode 0600 (never readable by others, not even briefly), and
+/// an existing file is tightened to 0600 as well.
+fn write_private(path: &Path, data: &str) -> Result<(), TlsError> {
+    use std::io::Write as _;
+    let err = |source| TlsError::Io { path: path.to_path_buf(), source };
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).map_err(err)?;
+    #[cfg(unix)]
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600)).map_err(err)?;
+    f.write_all(data.as_bytes()).map_err(err)
+}
+
 fn read(path: &Path) -> Result<String, TlsError> {
     std::fs::read_to_string(path).map_err(|source| TlsError::Io { path: path.to_path_buf(), source })
 }
@@ -80,12 +95,10 @@ impl TlsMaterial {
             server_key_pem: server_key.serialize_pem(),
             dir: dir.to_path_buf(),
         };
-        write(&dir.join("ca.key"), &ca_key.serialize_pem())?;
-        write(&key_p, &m.server_key_pem)?;
+        write_private(&dir.join("ca.key"), &ca_key.serialize_pem())?;
+        write_private(&key_p, &m.server_key_pem)?;
         write(&crt_p, &m.server_cert_pem)?;
         write(&ca_p, &m.ca_cert_pem)?;
-        restrict(&dir.join("ca.key"));
-        restrict(&key_p);
         Ok(m)
     }
 
@@ -123,13 +136,6 @@ impl TlsMaterial {
     }
 }
 
-#[cfg(unix)]
-fn restrict(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-}
-#[cfg(not(unix))]
-fn restrict(_: &Path) {}
 
 #[cfg(test)]
 mod tests {
@@ -142,6 +148,12 @@ mod tests {
         let b = TlsMaterial::load_or_generate(dir.path(), &[]).unwrap();
         assert_eq!(a.ca_cert_pem, b.ca_cert_pem);
         assert_eq!(a.server_key_pem, b.server_key_pem);
+        #[cfg(unix)]
+        for f in ["ca.key", "server.key"] {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{f} mode {mode:o}");
+        }
         assert!(a.server_config().is_ok());
     }
 }

@@ -227,3 +227,28 @@ fn state_survives_kill_and_is_sealed_on_disk() {
     assert!(!out.status.success(), "a different enclave measurement opened the sealed state");
     assert!(String::from_utf8_lossy(&out.stderr).contains("unseal"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Unix permission bits of `p`.
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o777
+}
+
+#[test]
+fn secrets_on_disk_are_owner_only() {
+    let mut c = Cluster::start();
+    let d = c.data_dir();
+    assert_eq!(mode(&d), 0o700, "data dir");
+    for f in ["kubeconfig.yaml", "admin.token", "state.redb", "tls/server.key", "tls/ca.key", "ledger/admin.key", "ledger/master.key"] {
+        assert_eq!(mode(&d.join(f)), 0o600, "{f}");
+    }
+    // A data dir left open by an older release is tightened at the next start.
+    c.kill();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(d.join("admin.token"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    c.spawn();
+    assert_eq!(mode(&d), 0o700, "data dir after restart");
+    assert_eq!(mode(&d.join("admin.token")), 0o600, "admin.token after restart");
+    assert_eq!(mode(&c.kubeconfig()), 0o600, "kubeconfig after restart");
+}

@@ -91,17 +91,49 @@ pub fn now_ms() -> u64 {
 /// Read a secret file, or create it with `make` (mode 0600).
 pub fn secret_file(path: &Path, make: impl FnOnce() -> String) -> Result<String, MasterError> {
     if path.exists() {
+        restrict(path, 0o600)?;
         return Ok(std::fs::read_to_string(path).map_err(io(format!("reading {}", path.display())))?.trim().to_string());
     }
     let v = make();
-    std::fs::write(path, &v).map_err(io(format!("writing {}", path.display())))?;
+    write_private(path, v.as_bytes())?;
+    Ok(v)
+}
+
+/// Set the permission bits of `path` (Unix; a no-op elsewhere).
+fn restrict(path: &Path, mode: u32) -> Result<(), MasterError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
             .map_err(io(format!("chmod {}", path.display())))?;
     }
-    Ok(v)
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// Create `dir` (and its parents) and make it accessible to its owner only (0700), tightening an
+/// existing directory too: it holds the admin token, TLS keys and the sealed state.
+pub fn private_dir(dir: &Path) -> Result<(), MasterError> {
+    std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    restrict(dir, 0o700)
+}
+
+/// Atomically replace `path` with `data`, readable by the owner only (0600 from creation on).
+pub fn write_private(path: &Path, data: &[u8]) -> Result<(), MasterError> {
+    use std::io::Write as _;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
+    f.write_all(data).and_then(|_| f.sync_all()).map_err(io(format!("writing {}", tmp.display())))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(io(format!("writing {}", path.display())))
 }
 
 pub fn random_hex(n: usize) -> String {
@@ -137,7 +169,7 @@ impl Master {
     /// admin kubeconfig.
     pub async fn start(cfg: MasterConfig) -> Result<Master, MasterError> {
         let dir = cfg.data_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        private_dir(&dir)?;
         let enclave = enclave::open_simulated(&dir.join("tee"), &cfg.measurement)?;
         let key = SealingKey::from_bytes(enclave.enclave.sealing_key());
         let db = dir.join("state.redb");
@@ -146,6 +178,7 @@ impl Master {
                 .await
                 .map_err(|e| MasterError::Config(format!("store open task: {e}")))??,
         );
+        restrict(&dir.join("state.redb"), 0o600)?;
         daas_apiserver::bootstrap(&store).await?;
         let mut background =
             vec![daas_apiserver::spawn_compactor(store.clone(), cfg.compact_interval, cfg.retain_revisions)];
@@ -218,9 +251,7 @@ impl Master {
         let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
         let url = format!("https://{host}:{}", addr.port());
         let kubeconfig_path = dir.join("kubeconfig.yaml");
-        let tmp = dir.join("kubeconfig.yaml.tmp");
-        std::fs::write(&tmp, kubeconfig(&url, &tls.ca_cert_pem, &admin_token)).map_err(io("writing kubeconfig"))?;
-        std::fs::rename(&tmp, &kubeconfig_path).map_err(io("writing kubeconfig"))?;
+        write_private(&kubeconfig_path, kubeconfig(&url, &tls.ca_cert_pem, &admin_token).as_bytes())?;
         let root_path = dir.join("tee").join("trusted-root.pem");
         std::fs::write(&root_path, &enclave.root_pem).map_err(io("writing enclave root"))?;
         tracing::info!(%url, data_dir = %dir.display(), enclave = enclave.kind, "master ready");
