@@ -11,7 +11,10 @@ use daas_apimachinery::selector::LabelSelector;
 use daas_apiserver::{ApiError, LocalClient};
 use serde_json::{json, Value};
 
-use crate::util::{self, best_effort, canonical_json, controller_ref, controlled_by, name, namespace, uid, APPS, CORE};
+use crate::util::{
+    self, best_effort, canonical_json, controlled_by, controller_ref, name, namespace, uid, APPS,
+    CORE,
+};
 use crate::Controller;
 
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
@@ -56,7 +59,11 @@ pub fn int_or_percent(v: &Value, total: i64, round_up: bool) -> Option<i64> {
             if let Some(p) = s.strip_suffix('%') {
                 let p: i64 = p.trim().parse().ok()?;
                 let x = p * total;
-                Some(if round_up { (x + 99).div_euclid(100) } else { x.div_euclid(100) })
+                Some(if round_up {
+                    (x + 99).div_euclid(100)
+                } else {
+                    x.div_euclid(100)
+                })
             } else {
                 s.trim().parse().ok()
             }
@@ -69,12 +76,28 @@ pub fn int_or_percent(v: &Value, total: i64, round_up: bool) -> Option<i64> {
 /// deadlock a rollout, so maxUnavailable becomes 1 then, like Kubernetes.
 pub fn resolve_fenceposts(max_surge: &Value, max_unavailable: &Value, replicas: i64) -> (i64, i64) {
     let default = json!("25%");
-    let surge = int_or_percent(if max_surge.is_null() { &default } else { max_surge }, replicas, true)
-        .unwrap_or(0)
-        .max(0);
-    let unavailable = int_or_percent(if max_unavailable.is_null() { &default } else { max_unavailable }, replicas, false)
-        .unwrap_or(0)
-        .max(0);
+    let surge = int_or_percent(
+        if max_surge.is_null() {
+            &default
+        } else {
+            max_surge
+        },
+        replicas,
+        true,
+    )
+    .unwrap_or(0)
+    .max(0);
+    let unavailable = int_or_percent(
+        if max_unavailable.is_null() {
+            &default
+        } else {
+            max_unavailable
+        },
+        replicas,
+        false,
+    )
+    .unwrap_or(0)
+    .max(0);
     if surge == 0 && unavailable == 0 {
         (0, 1)
     } else {
@@ -94,7 +117,13 @@ pub fn rolling_new_replicas(replicas: i64, surge: i64, all_spec_total: i64, new_
 
 /// Scale-down of old ReplicaSets during a rolling update. `olds` are (spec replicas, available),
 /// oldest first; returns their new spec replicas.
-pub fn rolling_scale_down(replicas: i64, max_unavailable: i64, olds: &[(i64, i64)], new_spec: i64, new_available: i64) -> Vec<i64> {
+pub fn rolling_scale_down(
+    replicas: i64,
+    max_unavailable: i64,
+    olds: &[(i64, i64)],
+    new_spec: i64,
+    new_available: i64,
+) -> Vec<i64> {
     let mut specs: Vec<i64> = olds.iter().map(|(s, _)| *s).collect();
     let all: i64 = specs.iter().sum::<i64>() + new_spec;
     let min_available = replicas - max_unavailable.min(replicas);
@@ -135,7 +164,10 @@ pub fn rolling_scale_down(replicas: i64, max_unavailable: i64, olds: &[(i64, i64
 }
 
 fn revision_of(rs: &Value) -> i64 {
-    rs["metadata"]["annotations"][REVISION].as_str().and_then(|s| s.parse().ok()).unwrap_or(0)
+    rs["metadata"]["annotations"][REVISION]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 fn spec_replicas(o: &Value) -> i64 {
@@ -148,19 +180,32 @@ fn st(o: &Value, f: &str) -> i64 {
 
 /// Replace or add a Deployment condition, keeping lastTransitionTime when the status is unchanged
 /// and leaving an identical condition untouched (unless `touch`).
-fn set_condition(conds: &mut Vec<Value>, ty: &str, status: &str, reason: &str, message: &str, touch: bool) {
+fn set_condition(
+    conds: &mut Vec<Value>,
+    ty: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    touch: bool,
+) {
     let now = util::now_rfc3339();
     if let Some(c) = conds.iter_mut().find(|c| c["type"] == ty) {
         if c["status"] == status && c["reason"] == reason && c["message"] == message && !touch {
             return;
         }
-        let transition = if c["status"] == status { c["lastTransitionTime"].clone() } else { json!(now) };
+        let transition = if c["status"] == status {
+            c["lastTransitionTime"].clone()
+        } else {
+            json!(now)
+        };
         *c = json!({"type": ty, "status": status, "reason": reason, "message": message,
             "lastUpdateTime": now, "lastTransitionTime": transition});
         return;
     }
-    conds.push(json!({"type": ty, "status": status, "reason": reason, "message": message,
-        "lastUpdateTime": now, "lastTransitionTime": now}));
+    conds.push(
+        json!({"type": ty, "status": status, "reason": reason, "message": message,
+        "lastUpdateTime": now, "lastTransitionTime": now}),
+    );
 }
 
 pub struct DeploymentController {
@@ -188,15 +233,37 @@ impl DeploymentController {
             "spec": {"replicas": to}});
         self.client.merge_patch(&p, &patch).await?;
         let dir = if to > rs.spec { "up" } else { "down" };
-        let msg = format!("Scaled {dir} replica set {} from {} to {to}", name(&rs.obj), rs.spec);
-        best_effort("event", util::record_event(&self.client, d, "Normal", "ScalingReplicaSet", &msg, COMPONENT).await).await;
+        let msg = format!(
+            "Scaled {dir} replica set {} from {} to {to}",
+            name(&rs.obj),
+            rs.spec
+        );
+        best_effort(
+            "event",
+            util::record_event(
+                &self.client,
+                d,
+                "Normal",
+                "ScalingReplicaSet",
+                &msg,
+                COMPONENT,
+            )
+            .await,
+        )
+        .await;
         rs.spec = to;
         Ok(())
     }
 
     /// Create the ReplicaSet for the current template. Ok(None) on a hash collision (the
     /// collision count was bumped; the next pass uses a new name).
-    async fn create_new_rs(&self, d: &Value, replicas: i64, revision: i64, surge: i64) -> Result<Option<Value>, ApiError> {
+    async fn create_new_rs(
+        &self,
+        d: &Value,
+        replicas: i64,
+        revision: i64,
+        surge: i64,
+    ) -> Result<Option<Value>, ApiError> {
         let ns = namespace(d);
         let collision = d["status"]["collisionCount"].as_i64();
         let tpl = &d["spec"]["template"];
@@ -221,14 +288,33 @@ impl DeploymentController {
             "spec": {"replicas": replicas, "minReadySeconds": d["spec"]["minReadySeconds"].as_i64().unwrap_or(0),
                 "selector": selector, "template": template},
         });
-        match self.client.create(&util::path(APPS, ns, "replicasets", None), &rs).await {
+        match self
+            .client
+            .create(&util::path(APPS, ns, "replicasets", None), &rs)
+            .await
+        {
             Ok(created) => {
                 let msg = format!("Scaled up replica set {rs_name} from 0 to {replicas}");
-                best_effort("event", util::record_event(&self.client, d, "Normal", "ScalingReplicaSet", &msg, COMPONENT).await).await;
+                best_effort(
+                    "event",
+                    util::record_event(
+                        &self.client,
+                        d,
+                        "Normal",
+                        "ScalingReplicaSet",
+                        &msg,
+                        COMPONENT,
+                    )
+                    .await,
+                )
+                .await;
                 Ok(Some(created))
             }
             Err(e) if e.code == 409 => {
-                let existing = self.client.get_opt(&util::path(APPS, ns, "replicasets", Some(&rs_name))).await?;
+                let existing = self
+                    .client
+                    .get_opt(&util::path(APPS, ns, "replicasets", Some(&rs_name)))
+                    .await?;
                 if let Some(ex) = existing {
                     let same = ex["metadata"]["labels"][HASH_LABEL].as_str() == Some(hash.as_str())
                         || templates_equal_ignoring_hash(&ex["spec"]["template"], tpl);
@@ -238,15 +324,25 @@ impl DeploymentController {
                 }
                 let next = collision.unwrap_or(0) + 1;
                 tracing::info!(deployment = name(d), replicaset = %rs_name, collision_count = next, "pod-template-hash collision");
-                let p = format!("{}/status", util::path(APPS, ns, "deployments", Some(name(d))));
-                self.client.merge_patch(&p, &json!({"status": {"collisionCount": next}})).await?;
+                let p = format!(
+                    "{}/status",
+                    util::path(APPS, ns, "deployments", Some(name(d)))
+                );
+                self.client
+                    .merge_patch(&p, &json!({"status": {"collisionCount": next}}))
+                    .await?;
                 Ok(None)
             }
             Err(e) => Err(e),
         }
     }
 
-    async fn sync(&self, d: &Value, rss: &[Value], pods: &[Value]) -> Result<Option<Duration>, ApiError> {
+    async fn sync(
+        &self,
+        d: &Value,
+        rss: &[Value],
+        pods: &[Value],
+    ) -> Result<Option<Duration>, ApiError> {
         if util::is_deleting(d) {
             return Ok(None);
         }
@@ -254,7 +350,10 @@ impl DeploymentController {
         let selector = match LabelSelector::from_json(&d["spec"]["selector"]) {
             Ok(s) if !s.is_everything() => s,
             Ok(_) => {
-                tracing::warn!(deployment = name(d), "empty selector selects everything; not managing");
+                tracing::warn!(
+                    deployment = name(d),
+                    "empty selector selects everything; not managing"
+                );
                 return Ok(None);
             }
             Err(e) => {
@@ -266,14 +365,29 @@ impl DeploymentController {
         let mut owned: Vec<Rs> = Vec::new();
         for rs in rss.iter().filter(|rs| !util::is_deleting(rs)) {
             if controlled_by(rs, d_uid) {
-                owned.push(Rs { spec: spec_replicas(rs), obj: rs.clone() });
+                owned.push(Rs {
+                    spec: spec_replicas(rs),
+                    obj: rs.clone(),
+                });
             } else if controller_ref(rs).is_none() && selector.matches_object(rs) {
-                let mut refs: Vec<Value> = rs["metadata"]["ownerReferences"].as_array().cloned().unwrap_or_default();
+                let mut refs: Vec<Value> = rs["metadata"]["ownerReferences"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
                 refs.push(util::owner_ref(d, "apps/v1", "Deployment"));
                 let patch = json!({"metadata": {"ownerReferences": refs, "resourceVersion": rs["metadata"]["resourceVersion"]}});
-                match self.client.merge_patch(&util::path(APPS, ns, "replicasets", Some(name(rs))), &patch).await {
-                    Ok(v) => owned.push(Rs { spec: spec_replicas(&v), obj: v }),
-                    Err(e) => tracing::debug!(replicaset = name(rs), error = %e.message, "adoption failed"),
+                match self
+                    .client
+                    .merge_patch(&util::path(APPS, ns, "replicasets", Some(name(rs))), &patch)
+                    .await
+                {
+                    Ok(v) => owned.push(Rs {
+                        spec: spec_replicas(&v),
+                        obj: v,
+                    }),
+                    Err(e) => {
+                        tracing::debug!(replicaset = name(rs), error = %e.message, "adoption failed")
+                    }
                 }
             }
         }
@@ -290,7 +404,11 @@ impl DeploymentController {
         let new_idx = owned
             .iter()
             .position(|rs| rs.obj["metadata"]["labels"][HASH_LABEL].as_str() == Some(hash.as_str()))
-            .or_else(|| owned.iter().position(|rs| templates_equal_ignoring_hash(&rs.obj["spec"]["template"], tpl)));
+            .or_else(|| {
+                owned
+                    .iter()
+                    .position(|rs| templates_equal_ignoring_hash(&rs.obj["spec"]["template"], tpl))
+            });
         let mut new_rs: Option<Rs> = new_idx.map(|i| owned.remove(i));
         let mut olds = owned;
         let max_old_rev = olds.iter().map(|r| revision_of(&r.obj)).max().unwrap_or(0);
@@ -318,16 +436,24 @@ impl DeploymentController {
                 self.scale(d, o, 0, 0).await?;
             }
             let old_uids: Vec<&str> = olds.iter().map(|o| uid(&o.obj)).collect();
-            let old_pods_running = pods
-                .iter()
-                .any(|p| !util::pod_terminated(p) && controller_ref(p).and_then(|r| r["uid"].as_str()).map(|u| old_uids.contains(&u)).unwrap_or(false));
+            let old_pods_running = pods.iter().any(|p| {
+                !util::pod_terminated(p)
+                    && controller_ref(p)
+                        .and_then(|r| r["uid"].as_str())
+                        .map(|u| old_uids.contains(&u))
+                        .unwrap_or(false)
+            });
             if !old_pods_running {
                 match new_rs.as_mut() {
                     Some(n) => self.scale(d, n, replicas, 0).await?,
                     None => {
-                        if let Some(c) = self.create_new_rs(d, replicas, max_old_rev + 1, 0).await? {
+                        if let Some(c) = self.create_new_rs(d, replicas, max_old_rev + 1, 0).await?
+                        {
                             created_new = true;
-                            new_rs = Some(Rs { spec: spec_replicas(&c), obj: c });
+                            new_rs = Some(Rs {
+                                spec: spec_replicas(&c),
+                                obj: c,
+                            });
                         }
                     }
                 }
@@ -340,7 +466,10 @@ impl DeploymentController {
                     let want = rolling_new_replicas(replicas, surge, old_total, 0);
                     if let Some(c) = self.create_new_rs(d, want, max_old_rev + 1, surge).await? {
                         created_new = true;
-                        new_rs = Some(Rs { spec: spec_replicas(&c), obj: c });
+                        new_rs = Some(Rs {
+                            spec: spec_replicas(&c),
+                            obj: c,
+                        });
                     }
                 }
                 Some(n) => {
@@ -353,8 +482,17 @@ impl DeploymentController {
             }
             if !scaled_up {
                 if let Some(n) = new_rs.as_ref() {
-                    let pairs: Vec<(i64, i64)> = olds.iter().map(|o| (o.spec, st(&o.obj, "availableReplicas"))).collect();
-                    let targets = rolling_scale_down(replicas, max_unavailable, &pairs, n.spec, st(&n.obj, "availableReplicas"));
+                    let pairs: Vec<(i64, i64)> = olds
+                        .iter()
+                        .map(|o| (o.spec, st(&o.obj, "availableReplicas")))
+                        .collect();
+                    let targets = rolling_scale_down(
+                        replicas,
+                        max_unavailable,
+                        &pairs,
+                        n.spec,
+                        st(&n.obj, "availableReplicas"),
+                    );
                     for (o, t) in olds.iter_mut().zip(targets) {
                         self.scale(d, o, t, surge).await?;
                     }
@@ -368,13 +506,29 @@ impl DeploymentController {
             if revision <= max_old_rev {
                 revision = max_old_rev + 1;
                 let p = util::path(APPS, ns, "replicasets", Some(name(&n.obj)));
-                let v = self.client.merge_patch(&p, &json!({"metadata": {"annotations": {REVISION: revision.to_string()}}})).await?;
+                let v = self
+                    .client
+                    .merge_patch(
+                        &p,
+                        &json!({"metadata": {"annotations": {REVISION: revision.to_string()}}}),
+                    )
+                    .await?;
                 n.obj = v;
             }
         }
-        if revision > 0 && d["metadata"]["annotations"][REVISION].as_str() != Some(revision.to_string().as_str()) {
+        if revision > 0
+            && d["metadata"]["annotations"][REVISION].as_str()
+                != Some(revision.to_string().as_str())
+        {
             let p = util::path(APPS, ns, "deployments", Some(name(d)));
-            match self.client.merge_patch(&p, &json!({"metadata": {"annotations": {REVISION: revision.to_string()}}})).await {
+            match self
+                .client
+                .merge_patch(
+                    &p,
+                    &json!({"metadata": {"annotations": {REVISION: revision.to_string()}}}),
+                )
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if e.code == 404 => return Ok(None),
                 Err(e) => return Err(e),
@@ -393,12 +547,30 @@ impl DeploymentController {
         let mut conds: Vec<Value> = cur["conditions"].as_array().cloned().unwrap_or_default();
         let min_available = replicas - max_unavailable.min(replicas);
         if available >= min_available {
-            set_condition(&mut conds, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", false);
+            set_condition(
+                &mut conds,
+                "Available",
+                "True",
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.",
+                false,
+            );
         } else {
-            set_condition(&mut conds, "Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.", false);
+            set_condition(
+                &mut conds,
+                "Available",
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+                false,
+            );
         }
-        let new_name = new_rs.as_ref().map(|n| name(&n.obj).to_string()).unwrap_or_default();
-        let complete = updated == replicas && total == replicas && available == replicas && new_rs.is_some();
+        let new_name = new_rs
+            .as_ref()
+            .map(|n| name(&n.obj).to_string())
+            .unwrap_or_default();
+        let complete =
+            updated == replicas && total == replicas && available == replicas && new_rs.is_some();
         if !d["spec"]["progressDeadlineSeconds"].is_null() && !paused {
             let old_cur = st(d, "replicas") - st(d, "updatedReplicas");
             let progressing = updated > st(d, "updatedReplicas")
@@ -407,31 +579,69 @@ impl DeploymentController {
                 || available > st(d, "availableReplicas");
             let deadline = d["spec"]["progressDeadlineSeconds"].as_i64().unwrap_or(600);
             if complete {
-                set_condition(&mut conds, "Progressing", "True", "NewReplicaSetAvailable",
-                    &format!("ReplicaSet \"{new_name}\" has successfully progressed."), false);
+                set_condition(
+                    &mut conds,
+                    "Progressing",
+                    "True",
+                    "NewReplicaSetAvailable",
+                    &format!("ReplicaSet \"{new_name}\" has successfully progressed."),
+                    false,
+                );
             } else if created_new {
-                set_condition(&mut conds, "Progressing", "True", "NewReplicaSetCreated",
-                    &format!("Created new replica set \"{new_name}\""), true);
+                set_condition(
+                    &mut conds,
+                    "Progressing",
+                    "True",
+                    "NewReplicaSetCreated",
+                    &format!("Created new replica set \"{new_name}\""),
+                    true,
+                );
             } else if progressing {
-                set_condition(&mut conds, "Progressing", "True", "ReplicaSetUpdated",
-                    &format!("ReplicaSet \"{new_name}\" is progressing."), true);
+                set_condition(
+                    &mut conds,
+                    "Progressing",
+                    "True",
+                    "ReplicaSetUpdated",
+                    &format!("ReplicaSet \"{new_name}\" is progressing."),
+                    true,
+                );
             } else {
                 let cond = conds.iter().find(|c| c["type"] == "Progressing").cloned();
                 match cond {
-                    None => set_condition(&mut conds, "Progressing", "True", "ReplicaSetUpdated",
-                        &format!("ReplicaSet \"{new_name}\" is progressing."), false),
+                    None => set_condition(
+                        &mut conds,
+                        "Progressing",
+                        "True",
+                        "ReplicaSetUpdated",
+                        &format!("ReplicaSet \"{new_name}\" is progressing."),
+                        false,
+                    ),
                     Some(c) if c["reason"] == "NewReplicaSetAvailable" && !new_name.is_empty() => {
                         // A scale event after completion.
-                        set_condition(&mut conds, "Progressing", "True", "ReplicaSetUpdated",
-                            &format!("ReplicaSet \"{new_name}\" is progressing."), true);
+                        set_condition(
+                            &mut conds,
+                            "Progressing",
+                            "True",
+                            "ReplicaSetUpdated",
+                            &format!("ReplicaSet \"{new_name}\" is progressing."),
+                            true,
+                        );
                     }
                     Some(c) => {
                         let since = util::parse_time(&c["lastUpdateTime"]);
-                        if since.map(|t| Utc::now() - t > chrono::Duration::seconds(deadline)).unwrap_or(false)
+                        if since
+                            .map(|t| Utc::now() - t > chrono::Duration::seconds(deadline))
+                            .unwrap_or(false)
                             && c["reason"] != "ProgressDeadlineExceeded"
                         {
-                            set_condition(&mut conds, "Progressing", "False", "ProgressDeadlineExceeded",
-                                &format!("ReplicaSet \"{new_name}\" has timed out progressing."), false);
+                            set_condition(
+                                &mut conds,
+                                "Progressing",
+                                "False",
+                                "ProgressDeadlineExceeded",
+                                &format!("ReplicaSet \"{new_name}\" has timed out progressing."),
+                                false,
+                            );
                         }
                     }
                 }
@@ -449,13 +659,27 @@ impl DeploymentController {
         if let Some(c) = cur["collisionCount"].as_i64() {
             status["collisionCount"] = json!(c);
         }
-        let changed = ["observedGeneration", "replicas", "updatedReplicas", "readyReplicas", "availableReplicas", "unavailableReplicas"]
-            .iter()
-            .any(|f| cur[*f].as_i64().unwrap_or(0) != status[*f].as_i64().unwrap_or(0))
+        let changed = [
+            "observedGeneration",
+            "replicas",
+            "updatedReplicas",
+            "readyReplicas",
+            "availableReplicas",
+            "unavailableReplicas",
+        ]
+        .iter()
+        .any(|f| cur[*f].as_i64().unwrap_or(0) != status[*f].as_i64().unwrap_or(0))
             || canonical_json(&cur["conditions"]) != canonical_json(&status["conditions"]);
         if changed {
-            let p = format!("{}/status", util::path(APPS, ns, "deployments", Some(name(d))));
-            match self.client.merge_patch(&p, &json!({"status": status})).await {
+            let p = format!(
+                "{}/status",
+                util::path(APPS, ns, "deployments", Some(name(d)))
+            );
+            match self
+                .client
+                .merge_patch(&p, &json!({"status": status}))
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if e.code == 404 => return Ok(None),
                 Err(e) => return Err(e),
@@ -464,15 +688,31 @@ impl DeploymentController {
 
         // History cleanup once the rollout is complete.
         if complete {
-            let limit = d["spec"]["revisionHistoryLimit"].as_i64().unwrap_or(10).max(0) as usize;
-            let mut dead: Vec<&Rs> =
-                olds.iter().filter(|o| o.spec == 0 && st(&o.obj, "replicas") == 0).collect();
+            let limit = d["spec"]["revisionHistoryLimit"]
+                .as_i64()
+                .unwrap_or(10)
+                .max(0) as usize;
+            let mut dead: Vec<&Rs> = olds
+                .iter()
+                .filter(|o| o.spec == 0 && st(&o.obj, "replicas") == 0)
+                .collect();
             if dead.len() > limit {
                 dead.sort_by_key(|o| revision_of(&o.obj));
                 let n = dead.len() - limit;
                 for o in dead.into_iter().take(n) {
-                    tracing::info!(deployment = name(d), replicaset = name(&o.obj), "cleaning up old replica set");
-                    self.client.delete_ignore_missing(&util::path(APPS, ns, "replicasets", Some(name(&o.obj)))).await?;
+                    tracing::info!(
+                        deployment = name(d),
+                        replicaset = name(&o.obj),
+                        "cleaning up old replica set"
+                    );
+                    self.client
+                        .delete_ignore_missing(&util::path(
+                            APPS,
+                            ns,
+                            "replicasets",
+                            Some(name(&o.obj)),
+                        ))
+                        .await?;
                 }
             }
         }
@@ -497,8 +737,14 @@ impl Controller for DeploymentController {
             return Ok(None);
         }
         let rss = self.client.list(&format!("{APPS}/replicasets")).await?;
-        let need_pods = deploys.iter().any(|d| d["spec"]["strategy"]["type"] == "Recreate");
-        let pods = if need_pods { self.client.list(&format!("{CORE}/pods")).await? } else { Vec::new() };
+        let need_pods = deploys
+            .iter()
+            .any(|d| d["spec"]["strategy"]["type"] == "Recreate");
+        let pods = if need_pods {
+            self.client.list(&format!("{CORE}/pods")).await?
+        } else {
+            Vec::new()
+        };
         let mut rs_by_ns: HashMap<&str, Vec<Value>> = HashMap::new();
         for rs in &rss {
             rs_by_ns.entry(namespace(rs)).or_default().push(rs.clone());
@@ -512,7 +758,14 @@ impl Controller for DeploymentController {
         let mut err = None;
         for d in &deploys {
             let ns = namespace(d);
-            match self.sync(d, rs_by_ns.get(ns).unwrap_or(&empty), pods_by_ns.get(ns).unwrap_or(&empty)).await {
+            match self
+                .sync(
+                    d,
+                    rs_by_ns.get(ns).unwrap_or(&empty),
+                    pods_by_ns.get(ns).unwrap_or(&empty),
+                )
+                .await
+            {
                 Ok(Some(r)) => requeue = Some(requeue.map(|x| x.min(r)).unwrap_or(r)),
                 Ok(None) => {}
                 Err(e) => {
@@ -537,9 +790,17 @@ mod tests {
         assert_eq!(resolve_fenceposts(&json!("25%"), &json!("25%"), 10), (3, 2));
         assert_eq!(resolve_fenceposts(&json!("25%"), &json!("25%"), 3), (1, 0));
         assert_eq!(resolve_fenceposts(&json!(1), &json!(0), 3), (1, 0));
-        assert_eq!(resolve_fenceposts(&json!(0), &json!(0), 3), (0, 1), "both zero → one unavailable");
+        assert_eq!(
+            resolve_fenceposts(&json!(0), &json!(0), 3),
+            (0, 1),
+            "both zero → one unavailable"
+        );
         assert_eq!(resolve_fenceposts(&json!("10%"), &json!("10%"), 1), (1, 0));
-        assert_eq!(resolve_fenceposts(&json!("0%"), &json!("10%"), 5), (0, 1), "rounded down to 0 with 0 surge");
+        assert_eq!(
+            resolve_fenceposts(&json!("0%"), &json!("10%"), 5),
+            (0, 1),
+            "rounded down to 0 with 0 surge"
+        );
         assert_eq!(resolve_fenceposts(&json!(null), &json!(null), 4), (1, 1));
         assert_eq!(resolve_fenceposts(&json!("50%"), &json!("50%"), 5), (3, 2));
         assert_eq!(int_or_percent(&json!("3"), 10, true), Some(3));
@@ -558,7 +819,10 @@ mod tests {
         // Unhealthy old pods go first, without waiting.
         assert_eq!(rolling_scale_down(3, 1, &[(3, 1)], 1, 0), vec![2]);
         // Two old generations: oldest scaled first.
-        assert_eq!(rolling_scale_down(4, 0, &[(2, 2), (2, 2)], 2, 2), vec![0, 2]);
+        assert_eq!(
+            rolling_scale_down(4, 0, &[(2, 2), (2, 2)], 2, 2),
+            vec![0, 2]
+        );
         // Scale-up of the plain (non-rollout) case jumps straight to replicas.
         assert_eq!(rolling_new_replicas(5, 2, 3, 3), 5);
         // Scale-down below the current size.
@@ -570,7 +834,10 @@ mod tests {
         let t: Value = serde_json::from_str(r#"{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"c","image":"nginx:1"}]}}"#).unwrap();
         let h = template_hash(&t, None);
         assert_eq!(h, template_hash(&t, None));
-        assert!(h.chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)), "{h}");
+        assert!(
+            h.chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)),
+            "{h}"
+        );
         let mut labelled = t.clone();
         labelled["metadata"]["labels"][HASH_LABEL] = json!(h.clone());
         assert_eq!(template_hash(&labelled, None), h);
@@ -581,6 +848,10 @@ mod tests {
         let mut changed = t.clone();
         changed["spec"]["containers"][0]["image"] = json!("nginx:2");
         assert_ne!(template_hash(&changed, None), h);
-        assert_ne!(template_hash(&t, Some(1)), h, "collision count changes the hash");
+        assert_ne!(
+            template_hash(&t, Some(1)),
+            h,
+            "collision count changes the hash"
+        );
     }
 }

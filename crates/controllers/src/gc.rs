@@ -26,20 +26,80 @@ struct Kind {
 }
 
 const KINDS: &[Kind] = &[
-    Kind { api_version: "apps/v1", kind: "Deployment", prefix: "/apis/apps/v1", plural: "deployments", namespaced: true },
-    Kind { api_version: "apps/v1", kind: "ReplicaSet", prefix: "/apis/apps/v1", plural: "replicasets", namespaced: true },
-    Kind { api_version: "v1", kind: "Pod", prefix: "/api/v1", plural: "pods", namespaced: true },
-    Kind { api_version: "v1", kind: "Service", prefix: "/api/v1", plural: "services", namespaced: true },
-    Kind { api_version: "v1", kind: "ConfigMap", prefix: "/api/v1", plural: "configmaps", namespaced: true },
-    Kind { api_version: "v1", kind: "Secret", prefix: "/api/v1", plural: "secrets", namespaced: true },
-    Kind { api_version: "v1", kind: "Endpoints", prefix: "/api/v1", plural: "endpoints", namespaced: true },
-    Kind { api_version: "coordination.k8s.io/v1", kind: "Lease", prefix: "/apis/coordination.k8s.io/v1", plural: "leases", namespaced: true },
-    Kind { api_version: "v1", kind: "Node", prefix: "/api/v1", plural: "nodes", namespaced: false },
+    Kind {
+        api_version: "apps/v1",
+        kind: "Deployment",
+        prefix: "/apis/apps/v1",
+        plural: "deployments",
+        namespaced: true,
+    },
+    Kind {
+        api_version: "apps/v1",
+        kind: "ReplicaSet",
+        prefix: "/apis/apps/v1",
+        plural: "replicasets",
+        namespaced: true,
+    },
+    Kind {
+        api_version: "v1",
+        kind: "Pod",
+        prefix: "/api/v1",
+        plural: "pods",
+        namespaced: true,
+    },
+    Kind {
+        api_version: "v1",
+        kind: "Service",
+        prefix: "/api/v1",
+        plural: "services",
+        namespaced: true,
+    },
+    Kind {
+        api_version: "v1",
+        kind: "ConfigMap",
+        prefix: "/api/v1",
+        plural: "configmaps",
+        namespaced: true,
+    },
+    Kind {
+        api_version: "v1",
+        kind: "Secret",
+        prefix: "/api/v1",
+        plural: "secrets",
+        namespaced: true,
+    },
+    Kind {
+        api_version: "v1",
+        kind: "Endpoints",
+        prefix: "/api/v1",
+        plural: "endpoints",
+        namespaced: true,
+    },
+    Kind {
+        api_version: "coordination.k8s.io/v1",
+        kind: "Lease",
+        prefix: "/apis/coordination.k8s.io/v1",
+        plural: "leases",
+        namespaced: true,
+    },
+    Kind {
+        api_version: "v1",
+        kind: "Node",
+        prefix: "/api/v1",
+        plural: "nodes",
+        namespaced: false,
+    },
 ];
 
 fn kind_of(api_version: &str, kind: &str) -> Option<&'static Kind> {
-    let group = |av: &str| av.rsplit_once('/').map(|(g, _)| g.to_string()).unwrap_or_default();
-    KINDS.iter().find(|k| k.kind == kind && group(k.api_version) == group(api_version))
+    let group = |av: &str| {
+        av.rsplit_once('/')
+            .map(|(g, _)| g.to_string())
+            .unwrap_or_default()
+    };
+    KINDS
+        .iter()
+        .find(|k| k.kind == kind && group(k.api_version) == group(api_version))
 }
 
 fn object_path(k: &Kind, ns: &str, n: &str) -> String {
@@ -51,11 +111,17 @@ fn object_path(k: &Kind, ns: &str, n: &str) -> String {
 }
 
 fn has_finalizer(o: &Value, f: &str) -> bool {
-    o["metadata"]["finalizers"].as_array().map(|a| a.iter().any(|x| x == f)).unwrap_or(false)
+    o["metadata"]["finalizers"]
+        .as_array()
+        .map(|a| a.iter().any(|x| x == f))
+        .unwrap_or(false)
 }
 
 fn refs_to(o: &Value, owner_uid: &str) -> bool {
-    o["metadata"]["ownerReferences"].as_array().map(|a| a.iter().any(|r| r["uid"].as_str() == Some(owner_uid))).unwrap_or(false)
+    o["metadata"]["ownerReferences"]
+        .as_array()
+        .map(|a| a.iter().any(|r| r["uid"].as_str() == Some(owner_uid)))
+        .unwrap_or(false)
 }
 
 pub struct GarbageCollector {
@@ -74,16 +140,30 @@ impl GarbageCollector {
 
     /// Is the referenced owner really gone? Checked live, so objects created after our list
     /// are never mistaken for missing.
-    async fn owner_absent(&self, dependent_ns: &str, r: &Value, known: &HashSet<String>) -> Result<bool, ApiError> {
+    async fn owner_absent(
+        &self,
+        dependent_ns: &str,
+        r: &Value,
+        known: &HashSet<String>,
+    ) -> Result<bool, ApiError> {
         let owner_uid = r["uid"].as_str().unwrap_or("");
         if known.contains(owner_uid) {
             return Ok(false);
         }
-        let Some(k) = kind_of(r["apiVersion"].as_str().unwrap_or(""), r["kind"].as_str().unwrap_or("")) else {
+        let Some(k) = kind_of(
+            r["apiVersion"].as_str().unwrap_or(""),
+            r["kind"].as_str().unwrap_or(""),
+        ) else {
             return Ok(false); // A kind we cannot look up: assume it exists.
         };
-        let Some(owner_name) = r["name"].as_str().filter(|n| !n.is_empty()) else { return Ok(false) };
-        match self.client.get_opt(&object_path(k, dependent_ns, owner_name)).await? {
+        let Some(owner_name) = r["name"].as_str().filter(|n| !n.is_empty()) else {
+            return Ok(false);
+        };
+        match self
+            .client
+            .get_opt(&object_path(k, dependent_ns, owner_name))
+            .await?
+        {
             None => Ok(true),
             Some(o) => Ok(uid(&o) != owner_uid),
         }
@@ -91,7 +171,11 @@ impl GarbageCollector {
 
     async fn patch_refs(&self, o: &Obj, keep: Vec<Value>) -> Result<(), ApiError> {
         let patch = json!({"metadata": {"ownerReferences": keep, "resourceVersion": o.v["metadata"]["resourceVersion"]}});
-        match self.client.merge_patch(&object_path(o.kind, namespace(&o.v), name(&o.v)), &patch).await {
+        match self
+            .client
+            .merge_patch(&object_path(o.kind, namespace(&o.v), name(&o.v)), &patch)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.code == 404 || e.code == 409 => Ok(()),
             Err(e) => Err(e),
@@ -104,7 +188,11 @@ impl GarbageCollector {
             .map(|a| a.iter().filter(|x| *x != f).cloned().collect())
             .unwrap_or_default();
         let patch = json!({"metadata": {"finalizers": keep, "resourceVersion": o.v["metadata"]["resourceVersion"]}});
-        match self.client.merge_patch(&object_path(o.kind, namespace(&o.v), name(&o.v)), &patch).await {
+        match self
+            .client
+            .merge_patch(&object_path(o.kind, namespace(&o.v), name(&o.v)), &patch)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.code == 404 || e.code == 409 => Ok(()),
             Err(e) => Err(e),
@@ -119,13 +207,21 @@ impl Controller for GarbageCollector {
     }
 
     fn watches(&self) -> Vec<String> {
-        vec!["/apis/apps/v1/deployments".into(), "/apis/apps/v1/replicasets".into(), "/api/v1/pods".into()]
+        vec![
+            "/apis/apps/v1/deployments".into(),
+            "/apis/apps/v1/replicasets".into(),
+            "/api/v1/pods".into(),
+        ]
     }
 
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
         let mut objs: Vec<Obj> = Vec::new();
         for k in KINDS {
-            for v in self.client.list(&format!("{}/{}", k.prefix, k.plural)).await? {
+            for v in self
+                .client
+                .list(&format!("{}/{}", k.prefix, k.plural))
+                .await?
+            {
                 objs.push(Obj { kind: k, v });
             }
         }
@@ -135,17 +231,32 @@ impl Controller for GarbageCollector {
         // Owners being deleted with a propagation policy that needs the collector.
         for owner in objs.iter().filter(|o| crate::util::is_deleting(&o.v)) {
             let owner_uid = uid(&owner.v);
-            let same_scope = |d: &&Obj| !owner.kind.namespaced || namespace(&d.v) == namespace(&owner.v);
-            let deps: Vec<&Obj> = objs.iter().filter(same_scope).filter(|d| refs_to(&d.v, owner_uid)).collect();
+            let same_scope =
+                |d: &&Obj| !owner.kind.namespaced || namespace(&d.v) == namespace(&owner.v);
+            let deps: Vec<&Obj> = objs
+                .iter()
+                .filter(same_scope)
+                .filter(|d| refs_to(&d.v, owner_uid))
+                .collect();
             if has_finalizer(&owner.v, ORPHAN_FINALIZER) {
                 for d in &deps {
                     let keep: Vec<Value> = d.v["metadata"]["ownerReferences"]
                         .as_array()
-                        .map(|a| a.iter().filter(|r| r["uid"].as_str() != Some(owner_uid)).cloned().collect())
+                        .map(|a| {
+                            a.iter()
+                                .filter(|r| r["uid"].as_str() != Some(owner_uid))
+                                .cloned()
+                                .collect()
+                        })
                         .unwrap_or_default();
                     self.patch_refs(d, keep).await?;
                 }
-                tracing::info!(kind = owner.kind.kind, name = name(&owner.v), orphaned = deps.len(), "orphaned dependents");
+                tracing::info!(
+                    kind = owner.kind.kind,
+                    name = name(&owner.v),
+                    orphaned = deps.len(),
+                    "orphaned dependents"
+                );
                 self.remove_finalizer(owner, ORPHAN_FINALIZER).await?;
             } else if has_finalizer(&owner.v, FOREGROUND_FINALIZER) {
                 if deps.is_empty() {
@@ -153,7 +264,13 @@ impl Controller for GarbageCollector {
                 } else {
                     again = true;
                     for d in deps.iter().filter(|d| !crate::util::is_deleting(&d.v)) {
-                        self.client.delete_ignore_missing(&object_path(d.kind, namespace(&d.v), name(&d.v))).await?;
+                        self.client
+                            .delete_ignore_missing(&object_path(
+                                d.kind,
+                                namespace(&d.v),
+                                name(&d.v),
+                            ))
+                            .await?;
                     }
                 }
             }
@@ -161,7 +278,10 @@ impl Controller for GarbageCollector {
 
         // Dependents whose owners are gone.
         for d in &objs {
-            let refs: Vec<Value> = d.v["metadata"]["ownerReferences"].as_array().cloned().unwrap_or_default();
+            let refs: Vec<Value> = d.v["metadata"]["ownerReferences"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             if refs.is_empty() || crate::util::is_deleting(&d.v) {
                 continue;
             }
@@ -172,8 +292,15 @@ impl Controller for GarbageCollector {
                 }
             }
             if alive.is_empty() {
-                tracing::info!(kind = d.kind.kind, namespace = namespace(&d.v), name = name(&d.v), "deleting object whose owners are gone");
-                self.client.delete_ignore_missing(&object_path(d.kind, namespace(&d.v), name(&d.v))).await?;
+                tracing::info!(
+                    kind = d.kind.kind,
+                    namespace = namespace(&d.v),
+                    name = name(&d.v),
+                    "deleting object whose owners are gone"
+                );
+                self.client
+                    .delete_ignore_missing(&object_path(d.kind, namespace(&d.v), name(&d.v)))
+                    .await?;
                 again = true;
             } else if alive.len() < refs.len() {
                 self.patch_refs(d, alive).await?;
@@ -190,11 +317,17 @@ mod tests {
 
     #[test]
     fn kinds_resolve_by_group() {
-        assert_eq!(kind_of("apps/v1", "ReplicaSet").map(|k| k.plural), Some("replicasets"));
+        assert_eq!(
+            kind_of("apps/v1", "ReplicaSet").map(|k| k.plural),
+            Some("replicasets")
+        );
         assert_eq!(kind_of("v1", "Pod").map(|k| k.plural), Some("pods"));
         assert!(kind_of("example.com/v1", "Pod").is_none());
         let node = kind_of("v1", "Node").unwrap();
         assert_eq!(object_path(node, "ignored", "n1"), "/api/v1/nodes/n1");
-        assert_eq!(object_path(kind_of("apps/v1", "Deployment").unwrap(), "ns", "web"), "/apis/apps/v1/namespaces/ns/deployments/web");
+        assert_eq!(
+            object_path(kind_of("apps/v1", "Deployment").unwrap(), "ns", "web"),
+            "/apis/apps/v1/namespaces/ns/deployments/web"
+        );
     }
 }

@@ -9,6 +9,7 @@ pub mod nodelifecycle;
 pub mod quantity;
 pub mod replicaset;
 pub mod scheduler;
+pub mod stakednodes;
 pub mod util;
 
 pub use scheduler::STAKED_LABEL as STAKED;
@@ -63,15 +64,35 @@ pub trait Controller: Send + 'static {
 /// Start every controller. Each returned task runs until aborted.
 pub fn spawn(client: LocalClient, opts: ControllerOptions) -> Vec<JoinHandle<()>> {
     vec![
-        spawn_controller(client.clone(), scheduler::Scheduler::new(client.clone(), opts.clone()), &opts),
-        spawn_controller(client.clone(), replicaset::ReplicaSetController::new(client.clone()), &opts),
-        spawn_controller(client.clone(), deployment::DeploymentController::new(client.clone()), &opts),
-        spawn_controller(client.clone(), gc::GarbageCollector::new(client.clone()), &opts),
+        spawn_controller(
+            client.clone(),
+            scheduler::Scheduler::new(client.clone(), opts.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            replicaset::ReplicaSetController::new(client.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            deployment::DeploymentController::new(client.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            gc::GarbageCollector::new(client.clone()),
+            &opts,
+        ),
     ]
 }
 
 /// Run one controller on its own task.
-pub fn spawn_controller<C: Controller>(client: LocalClient, c: C, opts: &ControllerOptions) -> JoinHandle<()> {
+pub fn spawn_controller<C: Controller>(
+    client: LocalClient,
+    c: C,
+    opts: &ControllerOptions,
+) -> JoinHandle<()> {
     let resync = opts.resync.max(Duration::from_millis(100));
     let debounce = opts.debounce;
     tokio::spawn(run(client, c, resync, debounce))
@@ -90,8 +111,12 @@ impl Drop for Watchers {
 
 async fn run<C: Controller>(client: LocalClient, mut c: C, resync: Duration, debounce: Duration) {
     let notify = Arc::new(Notify::new());
-    let _watchers =
-        Watchers(c.watches().into_iter().map(|p| tokio::spawn(watch_loop(client.clone(), p, notify.clone(), c.name()))).collect());
+    let _watchers = Watchers(
+        c.watches()
+            .into_iter()
+            .map(|p| tokio::spawn(watch_loop(client.clone(), p, notify.clone(), c.name())))
+            .collect(),
+    );
     let mut failures: u32 = 0;
     let mut due = Instant::now();
     loop {
@@ -102,7 +127,9 @@ async fn run<C: Controller>(client: LocalClient, mut c: C, resync: Duration, deb
         if !debounce.is_zero() {
             tokio::time::sleep(debounce).await;
         }
-        let outcome = std::panic::AssertUnwindSafe(c.reconcile()).catch_unwind().await;
+        let outcome = std::panic::AssertUnwindSafe(c.reconcile())
+            .catch_unwind()
+            .await;
         let now = Instant::now();
         due = match outcome {
             Ok(Ok(next)) => {
@@ -129,7 +156,12 @@ fn backoff(failures: u32, cap: Duration) -> Duration {
 }
 
 /// Keep a watch on `path` open forever, poking `notify` on every change.
-async fn watch_loop(client: LocalClient, path: String, notify: Arc<Notify>, controller: &'static str) {
+async fn watch_loop(
+    client: LocalClient,
+    path: String,
+    notify: Arc<Notify>,
+    controller: &'static str,
+) {
     loop {
         match client.watch(&path).await {
             Ok(stream) => {
@@ -147,7 +179,9 @@ async fn watch_loop(client: LocalClient, path: String, notify: Arc<Notify>, cont
                 // The watch ended (timeout, compaction, error): resync once, then watch again.
                 notify.notify_one();
             }
-            Err(e) => tracing::warn!(controller, path = %path, error = %e.message, "watch failed; retrying"),
+            Err(e) => {
+                tracing::warn!(controller, path = %path, error = %e.message, "watch failed; retrying")
+            }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

@@ -34,8 +34,16 @@ pub struct NodeLifecycleController {
 }
 
 impl NodeLifecycleController {
-    pub fn new(client: LocalClient, grace: Duration, handler: Option<Arc<dyn NodeFailureHandler>>) -> Self {
-        NodeLifecycleController { client, grace, handler }
+    pub fn new(
+        client: LocalClient,
+        grace: Duration,
+        handler: Option<Arc<dyn NodeFailureHandler>>,
+    ) -> Self {
+        NodeLifecycleController {
+            client,
+            grace,
+            handler,
+        }
     }
 }
 
@@ -48,13 +56,21 @@ fn silence(node: &Value, lease: Option<&Value>, now: chrono::DateTime<Utc>) -> O
 }
 
 fn has_unreachable_taint(node: &Value) -> bool {
-    node["spec"]["taints"].as_array().map(|ts| ts.iter().any(|t| t["key"] == UNREACHABLE_TAINT)).unwrap_or(false)
+    node["spec"]["taints"]
+        .as_array()
+        .map(|ts| ts.iter().any(|t| t["key"] == UNREACHABLE_TAINT))
+        .unwrap_or(false)
 }
 
 fn taints_without_unreachable(node: &Value) -> Vec<Value> {
     node["spec"]["taints"]
         .as_array()
-        .map(|ts| ts.iter().filter(|t| t["key"] != UNREACHABLE_TAINT).cloned().collect())
+        .map(|ts| {
+            ts.iter()
+                .filter(|t| t["key"] != UNREACHABLE_TAINT)
+                .cloned()
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -65,38 +81,66 @@ impl Controller for NodeLifecycleController {
     }
 
     fn watches(&self) -> Vec<String> {
-        vec![format!("{CORE}/nodes"), "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases".into()]
+        vec![
+            format!("{CORE}/nodes"),
+            "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases".into(),
+        ]
     }
 
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
         let now = Utc::now();
         let nodes = self.client.list(&format!("{CORE}/nodes")).await?;
-        let leases = self.client.list("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases").await?;
+        let leases = self
+            .client
+            .list("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases")
+            .await?;
         let grace = self.grace.as_secs() as i64;
         for node in &nodes {
             let name = util::name(node).to_string();
             let lease = leases.iter().find(|l| util::name(l) == name);
-            let Some(silent) = silence(node, lease, now) else { continue };
+            let Some(silent) = silence(node, lease, now) else {
+                continue;
+            };
             let path = format!("{CORE}/nodes/{name}");
             if silent > grace {
-                if !util::condition(node, "Ready").map(|c| c["status"] == "Unknown").unwrap_or(false) {
+                if !util::condition(node, "Ready")
+                    .map(|c| c["status"] == "Unknown")
+                    .unwrap_or(false)
+                {
                     tracing::warn!(node = %name, silent_s = silent, "node stopped renewing its lease");
                     let msg = "Kubelet stopped posting node status.";
                     let cond = json!({"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown", "message": msg,
                         "lastHeartbeatTime": node_last_heartbeat(node), "lastTransitionTime": util::now_rfc3339()});
-                    let mut conds: Vec<Value> = node["status"]["conditions"].as_array().cloned().unwrap_or_default();
+                    let mut conds: Vec<Value> = node["status"]["conditions"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
                     conds.retain(|c| c["type"] != "Ready");
                     conds.push(cond);
-                    self.client.merge_patch(&format!("{path}/status"), &json!({"status": {"conditions": conds}})).await?;
-                    let _ = util::record_event(&self.client, node, "Normal", "NodeNotReady",
-                        &format!("Node {name} status is now: NodeNotReady"), COMPONENT).await;
+                    self.client
+                        .merge_patch(
+                            &format!("{path}/status"),
+                            &json!({"status": {"conditions": conds}}),
+                        )
+                        .await?;
+                    let _ = util::record_event(
+                        &self.client,
+                        node,
+                        "Normal",
+                        "NodeNotReady",
+                        &format!("Node {name} status is now: NodeNotReady"),
+                        COMPONENT,
+                    )
+                    .await;
                 }
                 if !has_unreachable_taint(node) {
                     let mut taints = taints_without_unreachable(node);
                     for effect in ["NoSchedule", "NoExecute"] {
                         taints.push(json!({"key": UNREACHABLE_TAINT, "effect": effect, "timeAdded": util::now_rfc3339()}));
                     }
-                    self.client.merge_patch(&path, &json!({"spec": {"taints": taints}})).await?;
+                    self.client
+                        .merge_patch(&path, &json!({"spec": {"taints": taints}}))
+                        .await?;
                 }
                 self.evict_pods(&name).await?;
                 if node["metadata"]["annotations"][FAILED_ANNOTATION].is_null() {
@@ -117,14 +161,23 @@ impl Controller for NodeLifecycleController {
                             .await?;
                     }
                 }
-            } else if has_unreachable_taint(node) || !node["metadata"]["annotations"][FAILED_ANNOTATION].is_null() {
+            } else if has_unreachable_taint(node)
+                || !node["metadata"]["annotations"][FAILED_ANNOTATION].is_null()
+            {
                 // Back: lease renewed within the grace period.
                 let taints = taints_without_unreachable(node);
                 self.client
                     .merge_patch(&path, &json!({"metadata": {"annotations": {FAILED_ANNOTATION: null}}, "spec": {"taints": taints}}))
                     .await?;
-                let _ = util::record_event(&self.client, node, "Normal", "NodeReady",
-                    &format!("Node {name} status is now: NodeReady"), COMPONENT).await;
+                let _ = util::record_event(
+                    &self.client,
+                    node,
+                    "Normal",
+                    "NodeReady",
+                    &format!("Node {name} status is now: NodeReady"),
+                    COMPONENT,
+                )
+                .await;
             }
         }
         // Check again when the quietest healthy node would cross the grace period.
@@ -133,21 +186,37 @@ impl Controller for NodeLifecycleController {
 }
 
 fn node_last_heartbeat(node: &Value) -> Value {
-    util::condition(node, "Ready").map(|c| c["lastHeartbeatTime"].clone()).unwrap_or(Value::Null)
+    util::condition(node, "Ready")
+        .map(|c| c["lastHeartbeatTime"].clone())
+        .unwrap_or(Value::Null)
 }
 
 impl NodeLifecycleController {
     /// The node is gone: its pods cannot be stopped gracefully, delete them so their owners
     /// recreate them on live nodes.
     async fn evict_pods(&self, node: &str) -> Result<(), ApiError> {
-        let pods = self.client.list(&format!("{CORE}/pods?fieldSelector=spec.nodeName%3D{node}")).await?;
+        let pods = self
+            .client
+            .list(&format!("{CORE}/pods?fieldSelector=spec.nodeName%3D{node}"))
+            .await?;
         for p in pods {
             let path = util::path(CORE, util::namespace(&p), "pods", Some(util::name(&p)));
-            match self.client.call_delete_with(&path, &json!({"gracePeriodSeconds": 0})).await {
+            match self
+                .client
+                .call_delete_with(&path, &json!({"gracePeriodSeconds": 0}))
+                .await
+            {
                 Ok(_) => {
                     tracing::info!(pod = %util::name(&p), %node, "evicted pod from unreachable node");
-                    let _ = util::record_event(&self.client, &p, "Warning", "NodeLost",
-                        &format!("Pod evicted: node {node} is unreachable"), COMPONENT).await;
+                    let _ = util::record_event(
+                        &self.client,
+                        &p,
+                        "Warning",
+                        "NodeLost",
+                        &format!("Pod evicted: node {node} is unreachable"),
+                        COMPONENT,
+                    )
+                    .await;
                 }
                 Err(e) if e.code == 404 => {}
                 Err(e) => return Err(e),
@@ -164,7 +233,10 @@ mod tests {
     #[test]
     fn silence_from_lease_or_creation() {
         let now = Utc::now();
-        let ts = |s: i64| (now - chrono::Duration::seconds(s)).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let ts = |s: i64| {
+            (now - chrono::Duration::seconds(s))
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        };
         let node = json!({"metadata": {"creationTimestamp": ts(100)}});
         let lease = json!({"spec": {"renewTime": ts(5)}});
         assert_eq!(silence(&node, Some(&lease), now), Some(5));

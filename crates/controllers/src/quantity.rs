@@ -12,7 +12,9 @@ pub fn parse_milli(s: &str) -> Option<i128> {
         b'+' => (false, &s[1..]),
         _ => (false, s),
     };
-    let num_end = body.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(body.len());
+    let num_end = body
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(body.len());
     let (num, suffix) = body.split_at(num_end);
     if num.is_empty() || num == "." || num.matches('.').count() > 1 {
         return None;
@@ -20,7 +22,11 @@ pub fn parse_milli(s: &str) -> Option<i128> {
     let (int_part, frac_part) = num.split_once('.').unwrap_or((num, ""));
     let digits = format!("{int_part}{frac_part}");
     let digits = digits.trim_start_matches('0');
-    let mantissa: i128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
+    let mantissa: i128 = if digits.is_empty() {
+        0
+    } else {
+        digits.parse().ok()?
+    };
     let frac_len = frac_part.len() as i32;
 
     enum Scale {
@@ -130,7 +136,10 @@ mod tests {
     #[test]
     fn json_values() {
         assert_eq!(value_milli(&serde_json::json!(2)), Some(2000));
-        assert_eq!(value_milli(&serde_json::json!("64Mi")), Some(64 * 1024 * 1024 * 1000));
+        assert_eq!(
+            value_milli(&serde_json::json!("64Mi")),
+            Some(64 * 1024 * 1024 * 1000)
+        );
         assert_eq!(value_milli(&serde_json::json!(null)), None);
     }
 }

@@ -11,7 +11,9 @@ use daas_apimachinery::selector::LabelSelector;
 use daas_apiserver::{ApiError, LocalClient};
 use serde_json::{json, Value};
 
-use crate::util::{self, best_effort, controller_ref, controlled_by, name, namespace, uid, APPS, CORE};
+use crate::util::{
+    self, best_effort, controlled_by, controller_ref, name, namespace, uid, APPS, CORE,
+};
 use crate::Controller;
 
 const COMPONENT: &str = "replicaset-controller";
@@ -34,7 +36,11 @@ pub fn deletion_order(a: &Value, b: &Value) -> Ordering {
         .cmp(&assigned(b))
         .then_with(|| phase(a).cmp(&phase(b)))
         .then_with(|| util::pod_ready(a).cmp(&util::pod_ready(b)))
-        .then_with(|| b["metadata"]["creationTimestamp"].as_str().cmp(&a["metadata"]["creationTimestamp"].as_str()))
+        .then_with(|| {
+            b["metadata"]["creationTimestamp"]
+                .as_str()
+                .cmp(&a["metadata"]["creationTimestamp"].as_str())
+        })
         .then_with(|| name(b).cmp(name(a)))
 }
 
@@ -55,7 +61,11 @@ pub fn pod_from_template(rs: &Value) -> Value {
 }
 
 /// Status counters of a ReplicaSet over its active pods.
-pub fn compute_status(rs: &Value, pods: &[&Value], now: chrono::DateTime<Utc>) -> (Value, Option<Duration>) {
+pub fn compute_status(
+    rs: &Value,
+    pods: &[&Value],
+    now: chrono::DateTime<Utc>,
+) -> (Value, Option<Duration>) {
     let min_ready = rs["spec"]["minReadySeconds"].as_i64().unwrap_or(0);
     let tpl_labels = util::str_map(&rs["spec"]["template"]["metadata"]["labels"]);
     let mut fully = 0;
@@ -63,7 +73,10 @@ pub fn compute_status(rs: &Value, pods: &[&Value], now: chrono::DateTime<Utc>) -
     let mut available = 0;
     let mut requeue: Option<Duration> = None;
     for p in pods {
-        if tpl_labels.iter().all(|(k, v)| p["metadata"]["labels"][k].as_str() == Some(v.as_str())) {
+        if tpl_labels
+            .iter()
+            .all(|(k, v)| p["metadata"]["labels"][k].as_str() == Some(v.as_str()))
+        {
             fully += 1;
         }
         if util::pod_ready(p) {
@@ -91,7 +104,10 @@ pub fn compute_status(rs: &Value, pods: &[&Value], now: chrono::DateTime<Utc>) -
 
 fn status_differs(cur: &Value, new: &Value) -> bool {
     new.as_object()
-        .map(|m| m.iter().any(|(k, v)| cur[k].as_i64().unwrap_or(0) != v.as_i64().unwrap_or(0)))
+        .map(|m| {
+            m.iter()
+                .any(|(k, v)| cur[k].as_i64().unwrap_or(0) != v.as_i64().unwrap_or(0))
+        })
         .unwrap_or(false)
 }
 
@@ -134,15 +150,43 @@ impl ReplicaSetController {
         if active.len() < want {
             let template = pod_from_template(rs);
             for _ in active.len()..want {
-                match self.client.create(&util::path(CORE, ns, "pods", None), &template).await {
+                match self
+                    .client
+                    .create(&util::path(CORE, ns, "pods", None), &template)
+                    .await
+                {
                     Ok(p) => {
                         let msg = format!("Created pod: {}", name(&p));
-                        best_effort("event", util::record_event(&self.client, rs, "Normal", "SuccessfulCreate", &msg, COMPONENT).await).await;
+                        best_effort(
+                            "event",
+                            util::record_event(
+                                &self.client,
+                                rs,
+                                "Normal",
+                                "SuccessfulCreate",
+                                &msg,
+                                COMPONENT,
+                            )
+                            .await,
+                        )
+                        .await;
                         active.push(p);
                     }
                     Err(e) => {
                         let msg = format!("Error creating: {}", e.message);
-                        best_effort("event", util::record_event(&self.client, rs, "Warning", "FailedCreate", &msg, COMPONENT).await).await;
+                        best_effort(
+                            "event",
+                            util::record_event(
+                                &self.client,
+                                rs,
+                                "Warning",
+                                "FailedCreate",
+                                &msg,
+                                COMPONENT,
+                            )
+                            .await,
+                        )
+                        .await;
                         result = Err(e);
                         break;
                     }
@@ -153,10 +197,26 @@ impl ReplicaSetController {
             let surplus = active.len() - want;
             let victims: Vec<Value> = active.drain(..surplus).collect();
             for p in victims {
-                match self.client.delete_ignore_missing(&util::path(CORE, ns, "pods", Some(name(&p)))).await {
+                match self
+                    .client
+                    .delete_ignore_missing(&util::path(CORE, ns, "pods", Some(name(&p))))
+                    .await
+                {
                     Ok(()) => {
                         let msg = format!("Deleted pod: {}", name(&p));
-                        best_effort("event", util::record_event(&self.client, rs, "Normal", "SuccessfulDelete", &msg, COMPONENT).await).await;
+                        best_effort(
+                            "event",
+                            util::record_event(
+                                &self.client,
+                                rs,
+                                "Normal",
+                                "SuccessfulDelete",
+                                &msg,
+                                COMPONENT,
+                            )
+                            .await,
+                        )
+                        .await;
                     }
                     Err(e) => {
                         active.push(p);
@@ -168,8 +228,15 @@ impl ReplicaSetController {
         let refs: Vec<&Value> = active.iter().collect();
         let (status, requeue) = compute_status(rs, &refs, Utc::now());
         if status_differs(&rs["status"], &status) {
-            let p = format!("{}/status", util::path(APPS, ns, "replicasets", Some(name(rs))));
-            match self.client.merge_patch(&p, &json!({"status": status})).await {
+            let p = format!(
+                "{}/status",
+                util::path(APPS, ns, "replicasets", Some(name(rs)))
+            );
+            match self
+                .client
+                .merge_patch(&p, &json!({"status": status}))
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if e.code == 404 => {}
                 Err(e) => return Err(e),
@@ -180,7 +247,10 @@ impl ReplicaSetController {
 
     /// Take ownership of a matching orphan (optimistic on its resourceVersion).
     async fn adopt(&self, rs: &Value, pod: &Value) -> Option<Value> {
-        let mut refs: Vec<Value> = pod["metadata"]["ownerReferences"].as_array().cloned().unwrap_or_default();
+        let mut refs: Vec<Value> = pod["metadata"]["ownerReferences"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         refs.push(util::owner_ref(rs, "apps/v1", "ReplicaSet"));
         let patch = json!({"metadata": {"ownerReferences": refs, "resourceVersion": pod["metadata"]["resourceVersion"]}});
         let p = util::path(CORE, namespace(pod), "pods", Some(name(pod)));
@@ -200,7 +270,12 @@ impl ReplicaSetController {
     async fn release(&self, pod: &Value, owner_uid: &str) {
         let refs: Vec<Value> = pod["metadata"]["ownerReferences"]
             .as_array()
-            .map(|a| a.iter().filter(|r| r["uid"].as_str() != Some(owner_uid)).cloned().collect())
+            .map(|a| {
+                a.iter()
+                    .filter(|r| r["uid"].as_str() != Some(owner_uid))
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         let patch = json!({"metadata": {"ownerReferences": refs, "resourceVersion": pod["metadata"]["resourceVersion"]}});
         let p = util::path(CORE, namespace(pod), "pods", Some(name(pod)));
@@ -231,7 +306,10 @@ impl Controller for ReplicaSetController {
         let mut requeue: Option<Duration> = None;
         let mut err: Option<ApiError> = None;
         for rs in &rss {
-            match self.sync(rs, by_ns.get(namespace(rs)).unwrap_or(&empty)).await {
+            match self
+                .sync(rs, by_ns.get(namespace(rs)).unwrap_or(&empty))
+                .await
+            {
                 Ok(Some(d)) => requeue = Some(requeue.map(|r| r.min(d)).unwrap_or(d)),
                 Ok(None) => {}
                 Err(e) => {
@@ -266,7 +344,16 @@ mod tests {
         ];
         pods.sort_by(deletion_order);
         let names: Vec<&str> = pods.iter().map(name).collect();
-        assert_eq!(names, ["unscheduled", "pending", "unready", "new-ready", "old-ready"]);
+        assert_eq!(
+            names,
+            [
+                "unscheduled",
+                "pending",
+                "unready",
+                "new-ready",
+                "old-ready"
+            ]
+        );
     }
 
     #[test]
@@ -278,7 +365,10 @@ mod tests {
         assert_eq!(pod["metadata"]["labels"]["app"], "web");
         assert_eq!(pod["metadata"]["ownerReferences"][0]["uid"], "u1");
         assert_eq!(pod["metadata"]["ownerReferences"][0]["controller"], true);
-        assert_eq!(pod["metadata"]["ownerReferences"][0]["blockOwnerDeletion"], true);
+        assert_eq!(
+            pod["metadata"]["ownerReferences"][0]["blockOwnerDeletion"],
+            true
+        );
     }
 
     #[test]
@@ -289,12 +379,25 @@ mod tests {
             "status": {"conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": ready_at}]}});
         let rs = |mrs: i64| json!({"metadata": {"generation": 3}, "spec": {"minReadySeconds": mrs, "template": {"metadata": {"labels": {"app": "x"}}}}});
         let (s, wait) = compute_status(&rs(0), &[&pod], now);
-        assert_eq!((s["readyReplicas"].as_i64(), s["availableReplicas"].as_i64(), wait), (Some(1), Some(1), None));
+        assert_eq!(
+            (
+                s["readyReplicas"].as_i64(),
+                s["availableReplicas"].as_i64(),
+                wait
+            ),
+            (Some(1), Some(1), None)
+        );
         assert_eq!(s["observedGeneration"], 3);
         assert_eq!(s["fullyLabeledReplicas"], 1);
         let (s, wait) = compute_status(&rs(10), &[&pod], now);
-        assert_eq!((s["readyReplicas"].as_i64(), s["availableReplicas"].as_i64()), (Some(1), Some(0)));
+        assert_eq!(
+            (s["readyReplicas"].as_i64(), s["availableReplicas"].as_i64()),
+            (Some(1), Some(0))
+        );
         let w = wait.unwrap();
-        assert!(w > Duration::from_secs(4) && w < Duration::from_secs(6), "{w:?}");
+        assert!(
+            w > Duration::from_secs(4) && w < Duration::from_secs(6),
+            "{w:?}"
+        );
     }
 }

@@ -35,7 +35,10 @@ impl Resources {
 
 fn container_request(c: &Value, res: &str) -> i128 {
     let r = &c["resources"];
-    value_milli(&r["requests"][res]).or_else(|| value_milli(&r["limits"][res])).unwrap_or(0).max(0)
+    value_milli(&r["requests"][res])
+        .or_else(|| value_milli(&r["limits"][res]))
+        .unwrap_or(0)
+        .max(0)
 }
 
 /// What a pod asks for: the sum over its containers (requests, else limits, as the API defaults
@@ -54,15 +57,25 @@ pub fn pod_requests(pod: &Value) -> Resources {
     }
     cpu += value_milli(&spec["overhead"]["cpu"]).unwrap_or(0).max(0);
     mem += value_milli(&spec["overhead"]["memory"]).unwrap_or(0).max(0);
-    Resources { cpu, memory: mem, pods: 1 }
+    Resources {
+        cpu,
+        memory: mem,
+        pods: 1,
+    }
 }
 
 /// What a node offers: `status.allocatable`, falling back to `status.capacity` (absent = 0).
 pub fn node_allocatable(node: &Value) -> Resources {
     let get = |k: &str| {
-        value_milli(&node["status"]["allocatable"][k]).or_else(|| value_milli(&node["status"]["capacity"][k])).unwrap_or(0)
+        value_milli(&node["status"]["allocatable"][k])
+            .or_else(|| value_milli(&node["status"]["capacity"][k]))
+            .unwrap_or(0)
     };
-    Resources { cpu: get("cpu"), memory: get("memory"), pods: get("pods") / 1000 }
+    Resources {
+        cpu: get("cpu"),
+        memory: get("memory"),
+        pods: get("pods") / 1000,
+    }
 }
 
 /// Does one toleration tolerate one taint?
@@ -73,7 +86,10 @@ pub fn tolerates(t: &Value, taint: &Value) -> bool {
         return false;
     }
     let t_key = t["key"].as_str().unwrap_or("");
-    let op = t["operator"].as_str().filter(|s| !s.is_empty()).unwrap_or("Equal");
+    let op = t["operator"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("Equal");
     if t_key.is_empty() {
         // An empty key with Exists tolerates everything.
         return op == "Exists";
@@ -90,28 +106,44 @@ pub fn tolerates(t: &Value, taint: &Value) -> bool {
 
 /// The first NoSchedule/NoExecute taint of the node the pod does not tolerate.
 pub fn untolerated_taint<'a>(pod: &Value, node: &'a Value) -> Option<&'a Value> {
-    let tols: Vec<&Value> = pod["spec"]["tolerations"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
+    let tols: Vec<&Value> = pod["spec"]["tolerations"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
     node["spec"]["taints"].as_array()?.iter().find(|taint| {
-        matches!(taint["effect"].as_str(), Some("NoSchedule") | Some("NoExecute"))
-            && !tols.iter().any(|t| tolerates(t, taint))
+        matches!(
+            taint["effect"].as_str(),
+            Some("NoSchedule") | Some("NoExecute")
+        ) && !tols.iter().any(|t| tolerates(t, taint))
     })
 }
 
 fn tolerates_all(pod: &Value, taint: &Value) -> bool {
-    pod["spec"]["tolerations"].as_array().map(|a| a.iter().any(|t| tolerates(t, taint))).unwrap_or(false)
+    pod["spec"]["tolerations"]
+        .as_array()
+        .map(|a| a.iter().any(|t| tolerates(t, taint)))
+        .unwrap_or(false)
 }
 
 /// One node selector requirement (In, NotIn, Exists, DoesNotExist, Gt, Lt) against a value lookup.
 fn requirement_matches(expr: &Value, value: Option<&str>) -> bool {
-    let values: Vec<&str> = expr["values"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
+    let values: Vec<&str> = expr["values"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
     match expr["operator"].as_str().unwrap_or("") {
         "In" => value.map(|v| values.contains(&v)).unwrap_or(false),
         "NotIn" => value.map(|v| !values.contains(&v)).unwrap_or(true),
         "Exists" => value.is_some(),
         "DoesNotExist" => value.is_none(),
         op @ ("Gt" | "Lt") => {
-            let (Some(v), [bound]) = (value.and_then(|v| v.parse::<i64>().ok()), values.as_slice()) else { return false };
-            let Ok(b) = bound.parse::<i64>() else { return false };
+            let (Some(v), [bound]) = (value.and_then(|v| v.parse::<i64>().ok()), values.as_slice())
+            else {
+                return false;
+            };
+            let Ok(b) = bound.parse::<i64>() else {
+                return false;
+            };
             if op == "Gt" {
                 v > b
             } else {
@@ -123,29 +155,55 @@ fn requirement_matches(expr: &Value, value: Option<&str>) -> bool {
 }
 
 fn term_matches(term: &Value, labels: &BTreeMap<String, String>, node_name: &str) -> bool {
-    let exprs = term["matchExpressions"].as_array().map(|a| a.as_slice()).unwrap_or(&[]);
-    let fields = term["matchFields"].as_array().map(|a| a.as_slice()).unwrap_or(&[]);
+    let exprs = term["matchExpressions"]
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or(&[]);
+    let fields = term["matchFields"]
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or(&[]);
     if exprs.is_empty() && fields.is_empty() {
         return false; // An empty term matches no objects.
     }
-    exprs.iter().all(|e| requirement_matches(e, e["key"].as_str().and_then(|k| labels.get(k)).map(|s| s.as_str())))
-        && fields.iter().all(|e| {
-            let v = if e["key"] == "metadata.name" { Some(node_name) } else { None };
-            requirement_matches(e, v)
-        })
+    exprs.iter().all(|e| {
+        requirement_matches(
+            e,
+            e["key"]
+                .as_str()
+                .and_then(|k| labels.get(k))
+                .map(|s| s.as_str()),
+        )
+    }) && fields.iter().all(|e| {
+        let v = if e["key"] == "metadata.name" {
+            Some(node_name)
+        } else {
+            None
+        };
+        requirement_matches(e, v)
+    })
 }
 
 /// `spec.nodeSelector` and required node affinity.
 pub fn node_selector_matches(pod: &Value, node: &Value) -> bool {
     let labels = daas_apimachinery::selector::labels_from_value(&node["metadata"]["labels"]);
     if let Some(sel) = pod["spec"]["nodeSelector"].as_object() {
-        if !sel.iter().all(|(k, v)| labels.get(k).map(|l| Some(l.as_str()) == v.as_str()).unwrap_or(false)) {
+        if !sel.iter().all(|(k, v)| {
+            labels
+                .get(k)
+                .map(|l| Some(l.as_str()) == v.as_str())
+                .unwrap_or(false)
+        }) {
             return false;
         }
     }
-    let req = &pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
+    let req =
+        &pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
     if req.is_object() {
-        let terms = req["nodeSelectorTerms"].as_array().map(|a| a.as_slice()).unwrap_or(&[]);
+        let terms = req["nodeSelectorTerms"]
+            .as_array()
+            .map(|a| a.as_slice())
+            .unwrap_or(&[]);
         if !terms.iter().any(|t| term_matches(t, &labels, name(node))) {
             return false;
         }
@@ -158,15 +216,25 @@ pub fn node_ready(node: &Value) -> bool {
 }
 
 /// Why the pod cannot go to this node (kube-scheduler's wording); empty when it fits.
-pub fn unfit_reasons(pod: &Value, node: &Value, used: &Resources, staked_label: &str) -> Vec<String> {
+pub fn unfit_reasons(
+    pod: &Value,
+    node: &Value,
+    used: &Resources,
+    staked_label: &str,
+) -> Vec<String> {
     if node["metadata"]["labels"][staked_label].as_str() != Some("true") {
-        return vec![format!("node(s) didn't have the {staked_label}=true label (not staked)")];
+        return vec![format!(
+            "node(s) didn't have the {staked_label}=true label (not staked)"
+        )];
     }
     if !node_ready(node) {
         return vec!["node(s) were not ready".into()];
     }
     if node["spec"]["unschedulable"].as_bool() == Some(true)
-        && !tolerates_all(pod, &json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}))
+        && !tolerates_all(
+            pod,
+            &json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}),
+        )
     {
         return vec!["node(s) were unschedulable".into()];
     }
@@ -212,8 +280,16 @@ pub fn failure_message(total_nodes: usize, per_node: &[Vec<String>]) -> String {
 
 /// Lower is less loaded: requested fractions of cpu, memory and pod slots after adding the pod.
 pub fn load_score(used: &Resources, want: &Resources, have: &Resources) -> f64 {
-    let frac = |u: i128, w: i128, h: i128| if h <= 0 { 0.0 } else { (u + w) as f64 / h as f64 };
-    frac(used.cpu, want.cpu, have.cpu) + frac(used.memory, want.memory, have.memory) + frac(used.pods, want.pods, have.pods)
+    let frac = |u: i128, w: i128, h: i128| {
+        if h <= 0 {
+            0.0
+        } else {
+            (u + w) as f64 / h as f64
+        }
+    };
+    frac(used.cpu, want.cpu, have.cpu)
+        + frac(used.memory, want.memory, have.memory)
+        + frac(used.pods, want.pods, have.pods)
 }
 
 /// Pick the least-loaded feasible node (ties broken by name), or the per-node reasons.
@@ -255,7 +331,11 @@ pub struct Scheduler {
 
 impl Scheduler {
     pub fn new(client: LocalClient, opts: ControllerOptions) -> Self {
-        Scheduler { client, opts, reported: HashMap::new() }
+        Scheduler {
+            client,
+            opts,
+            reported: HashMap::new(),
+        }
     }
 
     fn is_ours(&self, pod: &Value) -> bool {
@@ -268,19 +348,34 @@ impl Scheduler {
     async fn mark_unschedulable(&mut self, pod: &Value, message: &str) {
         let cur = condition(pod, "PodScheduled");
         let same = cur
-            .map(|c| c["status"] == "False" && c["reason"] == "Unschedulable" && c["message"] == message)
+            .map(|c| {
+                c["status"] == "False" && c["reason"] == "Unschedulable" && c["message"] == message
+            })
             .unwrap_or(false);
         if !same {
             let transition = match cur {
                 Some(c) if c["status"] == "False" => c["lastTransitionTime"].clone(),
                 _ => json!(now_rfc3339()),
             };
-            let mut conds: Vec<Value> = pod["status"]["conditions"].as_array().cloned().unwrap_or_default();
+            let mut conds: Vec<Value> = pod["status"]["conditions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             conds.retain(|c| c["type"] != "PodScheduled");
-            conds.push(json!({"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                "message": message, "lastProbeTime": null, "lastTransitionTime": transition}));
-            let p = format!("{CORE}/namespaces/{}/pods/{}/status", namespace(pod), name(pod));
-            if let Err(e) = self.client.merge_patch(&p, &json!({"status": {"conditions": conds}})).await {
+            conds.push(
+                json!({"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": message, "lastProbeTime": null, "lastTransitionTime": transition}),
+            );
+            let p = format!(
+                "{CORE}/namespaces/{}/pods/{}/status",
+                namespace(pod),
+                name(pod)
+            );
+            if let Err(e) = self
+                .client
+                .merge_patch(&p, &json!({"status": {"conditions": conds}}))
+                .await
+            {
                 if e.code != 404 {
                     tracing::warn!(pod = name(pod), error = %e.message, "could not set PodScheduled=False");
                 }
@@ -291,8 +386,17 @@ impl Scheduler {
             None => true,
         };
         if due {
-            self.reported.insert(uid(pod).to_string(), (message.to_string(), Instant::now()));
-            let r = util::record_event(&self.client, pod, "Warning", "FailedScheduling", message, &self.opts.scheduler_name).await;
+            self.reported
+                .insert(uid(pod).to_string(), (message.to_string(), Instant::now()));
+            let r = util::record_event(
+                &self.client,
+                pod,
+                "Warning",
+                "FailedScheduling",
+                message,
+                &self.opts.scheduler_name,
+            )
+            .await;
             best_effort("FailedScheduling event", r).await;
         }
     }
@@ -328,11 +432,17 @@ impl Controller for Scheduler {
             let pa = a["spec"]["priority"].as_i64().unwrap_or(0);
             let pb = b["spec"]["priority"].as_i64().unwrap_or(0);
             pb.cmp(&pa)
-                .then_with(|| a["metadata"]["creationTimestamp"].as_str().cmp(&b["metadata"]["creationTimestamp"].as_str()))
+                .then_with(|| {
+                    a["metadata"]["creationTimestamp"]
+                        .as_str()
+                        .cmp(&b["metadata"]["creationTimestamp"].as_str())
+                })
                 .then_with(|| name(a).cmp(name(b)))
         });
-        let pending_uids: std::collections::HashSet<&str> = pending.iter().map(|p| uid(p)).collect();
-        self.reported.retain(|u, _| pending_uids.contains(u.as_str()));
+        let pending_uids: std::collections::HashSet<&str> =
+            pending.iter().map(|p| uid(p)).collect();
+        self.reported
+            .retain(|u, _| pending_uids.contains(u.as_str()));
         let mut unschedulable = 0usize;
         let staked = self.opts.staked_label.clone();
         for pod in pending {
@@ -342,18 +452,38 @@ impl Controller for Scheduler {
                     let binding = json!({"apiVersion": "v1", "kind": "Binding",
                         "metadata": {"name": name(pod), "namespace": namespace(pod)},
                         "target": {"apiVersion": "v1", "kind": "Node", "name": node_name}});
-                    let p = format!("{CORE}/namespaces/{}/pods/{}/binding", namespace(pod), name(pod));
+                    let p = format!(
+                        "{CORE}/namespaces/{}/pods/{}/binding",
+                        namespace(pod),
+                        name(pod)
+                    );
                     match self.client.create(&p, &binding).await {
                         Ok(_) => {
-                            used.entry(node_name.clone()).or_default().add(&pod_requests(pod));
+                            used.entry(node_name.clone())
+                                .or_default()
+                                .add(&pod_requests(pod));
                             self.reported.remove(uid(pod));
                             tracing::debug!(pod = name(pod), namespace = namespace(pod), node = %node_name, "bound");
-                            let msg = format!("Successfully assigned {}/{} to {node_name}", namespace(pod), name(pod));
-                            let r = util::record_event(&self.client, pod, "Normal", "Scheduled", &msg, &self.opts.scheduler_name).await;
+                            let msg = format!(
+                                "Successfully assigned {}/{} to {node_name}",
+                                namespace(pod),
+                                name(pod)
+                            );
+                            let r = util::record_event(
+                                &self.client,
+                                pod,
+                                "Normal",
+                                "Scheduled",
+                                &msg,
+                                &self.opts.scheduler_name,
+                            )
+                            .await;
                             best_effort("Scheduled event", r).await;
                         }
                         Err(e) if e.code == 404 || e.code == 409 => {}
-                        Err(e) => tracing::warn!(pod = name(pod), node = %node_name, error = %e.message, "binding failed"),
+                        Err(e) => {
+                            tracing::warn!(pod = name(pod), node = %node_name, error = %e.message, "binding failed")
+                        }
                     }
                 }
                 Err(reasons) => {
@@ -382,23 +512,58 @@ mod tests {
     #[test]
     fn tolerations() {
         let taint = json!({"key": "dedicated", "value": "gpu", "effect": "NoSchedule"});
-        assert!(tolerates(&json!({"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}), &taint));
-        assert!(tolerates(&json!({"key": "dedicated", "value": "gpu"}), &taint), "operator defaults to Equal, effect empty matches all");
-        assert!(!tolerates(&json!({"key": "dedicated", "value": "cpu"}), &taint));
-        assert!(tolerates(&json!({"key": "dedicated", "operator": "Exists"}), &taint));
-        assert!(!tolerates(&json!({"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}), &taint));
-        assert!(tolerates(&json!({"operator": "Exists"}), &taint), "empty key + Exists tolerates everything");
-        assert!(!tolerates(&json!({"operator": "Equal", "value": "gpu"}), &taint));
-        assert!(!tolerates(&json!({"key": "other", "operator": "Exists"}), &taint));
+        assert!(tolerates(
+            &json!({"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}),
+            &taint
+        ));
+        assert!(
+            tolerates(&json!({"key": "dedicated", "value": "gpu"}), &taint),
+            "operator defaults to Equal, effect empty matches all"
+        );
+        assert!(!tolerates(
+            &json!({"key": "dedicated", "value": "cpu"}),
+            &taint
+        ));
+        assert!(tolerates(
+            &json!({"key": "dedicated", "operator": "Exists"}),
+            &taint
+        ));
+        assert!(!tolerates(
+            &json!({"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}),
+            &taint
+        ));
+        assert!(
+            tolerates(&json!({"operator": "Exists"}), &taint),
+            "empty key + Exists tolerates everything"
+        );
+        assert!(!tolerates(
+            &json!({"operator": "Equal", "value": "gpu"}),
+            &taint
+        ));
+        assert!(!tolerates(
+            &json!({"key": "other", "operator": "Exists"}),
+            &taint
+        ));
     }
 
     #[test]
     fn taints_filter_nodes() {
         let pod = json!({"spec": {"containers": [{"name": "c"}]}});
-        let soft = node("a", json!({STAKED_LABEL: "true"}), json!([{"key": "k", "effect": "PreferNoSchedule"}]));
+        let soft = node(
+            "a",
+            json!({STAKED_LABEL: "true"}),
+            json!([{"key": "k", "effect": "PreferNoSchedule"}]),
+        );
         assert!(unfit_reasons(&pod, &soft, &Resources::default(), STAKED_LABEL).is_empty());
-        let hard = node("b", json!({STAKED_LABEL: "true"}), json!([{"key": "k", "value": "v", "effect": "NoExecute"}]));
-        assert_eq!(unfit_reasons(&pod, &hard, &Resources::default(), STAKED_LABEL), vec!["node(s) had untolerated taint {k: v}"]);
+        let hard = node(
+            "b",
+            json!({STAKED_LABEL: "true"}),
+            json!([{"key": "k", "value": "v", "effect": "NoExecute"}]),
+        );
+        assert_eq!(
+            unfit_reasons(&pod, &hard, &Resources::default(), STAKED_LABEL),
+            vec!["node(s) had untolerated taint {k: v}"]
+        );
         let tolerant = json!({"spec": {"tolerations": [{"key": "k", "operator": "Exists"}]}});
         assert!(unfit_reasons(&tolerant, &hard, &Resources::default(), STAKED_LABEL).is_empty());
     }
@@ -407,19 +572,42 @@ mod tests {
     fn staked_ready_and_resources() {
         let pod = json!({"spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "1500m", "memory": "1Gi"}}}]}});
         let unstaked = node("a", json!({}), json!(null));
-        assert!(unfit_reasons(&pod, &unstaked, &Resources::default(), STAKED_LABEL)[0].contains("staked"));
+        assert!(
+            unfit_reasons(&pod, &unstaked, &Resources::default(), STAKED_LABEL)[0]
+                .contains("staked")
+        );
         let n = node("b", json!({STAKED_LABEL: "true"}), json!(null));
         assert!(unfit_reasons(&pod, &n, &Resources::default(), STAKED_LABEL).is_empty());
-        let used = Resources { cpu: 1000, memory: 0, pods: 1 };
-        assert_eq!(unfit_reasons(&pod, &n, &used, STAKED_LABEL), vec!["Insufficient cpu"]);
-        let full = Resources { cpu: 0, memory: 3584 * 1024 * 1024 * 1000, pods: 110 };
-        assert_eq!(unfit_reasons(&pod, &n, &full, STAKED_LABEL), vec!["Too many pods", "Insufficient memory"]);
+        let used = Resources {
+            cpu: 1000,
+            memory: 0,
+            pods: 1,
+        };
+        assert_eq!(
+            unfit_reasons(&pod, &n, &used, STAKED_LABEL),
+            vec!["Insufficient cpu"]
+        );
+        let full = Resources {
+            cpu: 0,
+            memory: 3584 * 1024 * 1024 * 1000,
+            pods: 110,
+        };
+        assert_eq!(
+            unfit_reasons(&pod, &n, &full, STAKED_LABEL),
+            vec!["Too many pods", "Insufficient memory"]
+        );
         let mut notready = n.clone();
         notready["status"]["conditions"][0]["status"] = json!("False");
-        assert_eq!(unfit_reasons(&pod, &notready, &Resources::default(), STAKED_LABEL), vec!["node(s) were not ready"]);
+        assert_eq!(
+            unfit_reasons(&pod, &notready, &Resources::default(), STAKED_LABEL),
+            vec!["node(s) were not ready"]
+        );
         let mut cordoned = n.clone();
         cordoned["spec"]["unschedulable"] = json!(true);
-        assert_eq!(unfit_reasons(&pod, &cordoned, &Resources::default(), STAKED_LABEL), vec!["node(s) were unschedulable"]);
+        assert_eq!(
+            unfit_reasons(&pod, &cordoned, &Resources::default(), STAKED_LABEL),
+            vec!["node(s) were unschedulable"]
+        );
     }
 
     #[test]
@@ -435,22 +623,56 @@ mod tests {
 
     #[test]
     fn affinity_and_selector() {
-        let n = node("n1", json!({STAKED_LABEL: "true", "zone": "a", "gen": "5"}), json!(null));
+        let n = node(
+            "n1",
+            json!({STAKED_LABEL: "true", "zone": "a", "gen": "5"}),
+            json!(null),
+        );
         let sel = |s: Value| json!({"spec": s});
-        assert!(node_selector_matches(&sel(json!({"nodeSelector": {"zone": "a"}})), &n));
-        assert!(!node_selector_matches(&sel(json!({"nodeSelector": {"zone": "b"}})), &n));
-        let aff = |exprs: Value| sel(json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
-            {"nodeSelectorTerms": [{"matchExpressions": exprs}]}}}}));
-        assert!(node_selector_matches(&aff(json!([{"key": "zone", "operator": "In", "values": ["a", "b"]}])), &n));
-        assert!(!node_selector_matches(&aff(json!([{"key": "zone", "operator": "NotIn", "values": ["a"]}])), &n));
-        assert!(node_selector_matches(&aff(json!([{"key": "gpu", "operator": "DoesNotExist"}])), &n));
-        assert!(!node_selector_matches(&aff(json!([{"key": "gpu", "operator": "Exists"}])), &n));
-        assert!(node_selector_matches(&aff(json!([{"key": "gen", "operator": "Gt", "values": ["4"]}])), &n));
-        assert!(!node_selector_matches(&aff(json!([{"key": "gen", "operator": "Lt", "values": ["4"]}])), &n));
+        assert!(node_selector_matches(
+            &sel(json!({"nodeSelector": {"zone": "a"}})),
+            &n
+        ));
+        assert!(!node_selector_matches(
+            &sel(json!({"nodeSelector": {"zone": "b"}})),
+            &n
+        ));
+        let aff = |exprs: Value| {
+            sel(
+                json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+            {"nodeSelectorTerms": [{"matchExpressions": exprs}]}}}}),
+            )
+        };
+        assert!(node_selector_matches(
+            &aff(json!([{"key": "zone", "operator": "In", "values": ["a", "b"]}])),
+            &n
+        ));
+        assert!(!node_selector_matches(
+            &aff(json!([{"key": "zone", "operator": "NotIn", "values": ["a"]}])),
+            &n
+        ));
+        assert!(node_selector_matches(
+            &aff(json!([{"key": "gpu", "operator": "DoesNotExist"}])),
+            &n
+        ));
+        assert!(!node_selector_matches(
+            &aff(json!([{"key": "gpu", "operator": "Exists"}])),
+            &n
+        ));
+        assert!(node_selector_matches(
+            &aff(json!([{"key": "gen", "operator": "Gt", "values": ["4"]}])),
+            &n
+        ));
+        assert!(!node_selector_matches(
+            &aff(json!([{"key": "gen", "operator": "Lt", "values": ["4"]}])),
+            &n
+        ));
         // Terms are ORed.
-        let two = sel(json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+        let two = sel(
+            json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
             {"nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "In", "values": ["x"]}]},
-                                   {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]}]}}}}));
+                                   {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]}]}}}}),
+        );
         assert!(node_selector_matches(&two, &n));
     }
 
@@ -462,16 +684,32 @@ mod tests {
         let nodes = vec![a, b, c];
         let pod = json!({"spec": {"containers": [{"name": "x"}]}});
         let mut used = HashMap::new();
-        assert_eq!(name(pick_node(&pod, &nodes, &used, STAKED_LABEL).unwrap()), "a");
-        used.insert("a".to_string(), Resources { cpu: 0, memory: 0, pods: 1 });
-        assert_eq!(name(pick_node(&pod, &nodes, &used, STAKED_LABEL).unwrap()), "b");
+        assert_eq!(
+            name(pick_node(&pod, &nodes, &used, STAKED_LABEL).unwrap()),
+            "a"
+        );
+        used.insert(
+            "a".to_string(),
+            Resources {
+                cpu: 0,
+                memory: 0,
+                pods: 1,
+            },
+        );
+        assert_eq!(
+            name(pick_node(&pod, &nodes, &used, STAKED_LABEL).unwrap()),
+            "b"
+        );
         let picky = json!({"spec": {"nodeSelector": {"disk": "ssd"}}});
         let reasons = pick_node(&picky, &nodes, &used, STAKED_LABEL).unwrap_err();
         assert_eq!(
             failure_message(3, &reasons),
             format!("0/3 nodes are available: 1 node(s) didn't have the {STAKED_LABEL}=true label (not staked), 2 node(s) didn't match Pod's node affinity/selector.")
         );
-        assert_eq!(failure_message(0, &[]), "no nodes available to schedule pods");
+        assert_eq!(
+            failure_message(0, &[]),
+            "no nodes available to schedule pods"
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@ pub fn now_rfc3339() -> String {
 }
 
 pub fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
-    v.as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|t| t.with_timezone(&Utc))
+    v.as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
 }
 
 pub fn name(o: &Value) -> &str {
@@ -32,11 +34,16 @@ pub fn is_deleting(o: &Value) -> bool {
 
 /// The ownerReference with `controller: true`, if any.
 pub fn controller_ref(o: &Value) -> Option<&Value> {
-    o["metadata"]["ownerReferences"].as_array()?.iter().find(|r| r["controller"].as_bool() == Some(true))
+    o["metadata"]["ownerReferences"]
+        .as_array()?
+        .iter()
+        .find(|r| r["controller"].as_bool() == Some(true))
 }
 
 pub fn controlled_by(o: &Value, owner_uid: &str) -> bool {
-    controller_ref(o).map(|r| r["uid"].as_str() == Some(owner_uid)).unwrap_or(false)
+    controller_ref(o)
+        .map(|r| r["uid"].as_str() == Some(owner_uid))
+        .unwrap_or(false)
 }
 
 /// An ownerReference pointing at `owner` as its managing controller.
@@ -53,15 +60,23 @@ pub fn owner_ref(owner: &Value, api_version: &str, kind: &str) -> Value {
 
 /// Pod condition of the given type is "True".
 pub fn condition_true(o: &Value, ty: &str) -> bool {
-    condition(o, ty).map(|c| c["status"] == "True").unwrap_or(false)
+    condition(o, ty)
+        .map(|c| c["status"] == "True")
+        .unwrap_or(false)
 }
 
 pub fn condition<'a>(o: &'a Value, ty: &str) -> Option<&'a Value> {
-    o["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == ty)
+    o["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == ty)
 }
 
 pub fn pod_terminated(p: &Value) -> bool {
-    matches!(p["status"]["phase"].as_str(), Some("Succeeded") | Some("Failed"))
+    matches!(
+        p["status"]["phase"].as_str(),
+        Some("Succeeded") | Some("Failed")
+    )
 }
 
 /// Pods that count toward a controller's replicas: not terminated, not being deleted.
@@ -100,7 +115,11 @@ pub fn pod_available(p: &Value, min_ready: i64, now: DateTime<Utc>) -> (bool, Op
 /// Append `key=value` list of a JSON string map, for messages.
 pub fn str_map(v: &Value) -> Vec<(String, String)> {
     v.as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -171,7 +190,9 @@ pub fn fnv64a(data: &[u8]) -> u64 {
 /// so no accidental words; no look-alike characters).
 pub fn safe_encode(s: &str) -> String {
     const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    s.bytes().map(|b| ALPHA[(b as usize) % ALPHA.len()] as char).collect()
+    s.bytes()
+        .map(|b| ALPHA[(b as usize) % ALPHA.len()] as char)
+        .collect()
 }
 
 /// Path of a namespaced collection or object.
@@ -206,7 +227,9 @@ pub async fn record_event(
     let now = now_rfc3339();
     if let Some(existing) = client.get_opt(&ev_path).await? {
         let count = existing["count"].as_i64().unwrap_or(1) + 1;
-        client.merge_patch(&ev_path, &json!({"count": count, "lastTimestamp": now})).await?;
+        client
+            .merge_patch(&ev_path, &json!({"count": count, "lastTimestamp": now}))
+            .await?;
         return Ok(());
     }
     let ev = json!({
@@ -233,9 +256,10 @@ pub async fn record_event(
     });
     match client.create(&path(CORE, ns, "events", None), &ev).await {
         Ok(_) => Ok(()),
-        Err(e) if e.code == 409 => {
-            client.merge_patch(&ev_path, &json!({"lastTimestamp": now})).await.map(|_| ())
-        }
+        Err(e) if e.code == 409 => client
+            .merge_patch(&ev_path, &json!({"lastTimestamp": now}))
+            .await
+            .map(|_| ()),
         Err(e) => Err(e),
     }
 }
@@ -253,7 +277,8 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys() {
-        let a: Value = serde_json::from_str(r#"{"b":1,"a":{"y":[1,{"d":2,"c":3}],"x":null}}"#).unwrap();
+        let a: Value =
+            serde_json::from_str(r#"{"b":1,"a":{"y":[1,{"d":2,"c":3}],"x":null}}"#).unwrap();
         assert_eq!(canonical_json(&a), r#"{"a":{"y":[1,{"c":3,"d":2}]},"b":1}"#);
     }
 

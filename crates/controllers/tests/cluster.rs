@@ -5,6 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use daas_apiserver::{router, LocalClient, ServerOptions, StaticTokens, User};
+use daas_controllers::stakednodes::{
+    NodeStake, StakeDirectory, StakeLookupError, StakedNodeController, ADDRESS_LABEL,
+};
 use daas_controllers::{ControllerOptions, STAKED};
 use daas_store::{EmbeddedStore, SealingKey, Store};
 use serde_json::{json, Value};
@@ -26,14 +29,30 @@ impl Drop for Env {
 
 async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
+    let store: Arc<dyn Store> =
+        Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
     daas_apiserver::bootstrap(&store).await.unwrap();
-    let auth = Arc::new(StaticTokens::new(vec![("tok".into(), User { name: "system:kube-controller-manager".into(), groups: vec!["system:masters".into()] })]));
+    let auth = Arc::new(StaticTokens::new(vec![(
+        "tok".into(),
+        User {
+            name: "system:kube-controller-manager".into(),
+            groups: vec!["system:masters".into()],
+        },
+    )]));
     let app = router(store, auth, ServerOptions::default());
     let c = LocalClient::new(app.clone(), "tok");
-    let opts = ControllerOptions { resync: Duration::from_secs(2), event_interval: Duration::from_millis(500), ..Default::default() };
+    let opts = ControllerOptions {
+        resync: Duration::from_secs(2),
+        event_interval: Duration::from_millis(500),
+        ..Default::default()
+    };
     let tasks = daas_controllers::spawn(c.clone(), opts);
-    Env { _dir: dir, c, app, tasks }
+    Env {
+        _dir: dir,
+        c,
+        app,
+        tasks,
+    }
 }
 
 async fn add_node(c: &LocalClient, name: &str, staked: bool, taints: Value, extra_labels: Value) {
@@ -65,11 +84,17 @@ fn now() -> String {
 async fn kubelet(c: &LocalClient, ts: &str) {
     for p in c.list("/api/v1/pods").await.unwrap() {
         let node = p["spec"]["nodeName"].as_str().unwrap_or("");
-        let (ns, name) = (p["metadata"]["namespace"].as_str().unwrap(), p["metadata"]["name"].as_str().unwrap());
+        let (ns, name) = (
+            p["metadata"]["namespace"].as_str().unwrap(),
+            p["metadata"]["name"].as_str().unwrap(),
+        );
         if !node.is_empty() && !p["metadata"]["deletionTimestamp"].is_null() {
             // Terminating: containers stopped, finish the graceful deletion.
             let _ = c
-                .call_delete_with(&format!("/api/v1/namespaces/{ns}/pods/{name}"), &json!({"gracePeriodSeconds": 0}))
+                .call_delete_with(
+                    &format!("/api/v1/namespaces/{ns}/pods/{name}"),
+                    &json!({"gracePeriodSeconds": 0}),
+                )
                 .await;
             continue;
         }
@@ -98,11 +123,21 @@ fn deployment(name: &str, replicas: i64, image: &str) -> Value {
 }
 
 async fn pods_of(c: &LocalClient, app: &str) -> Vec<Value> {
-    c.list(&format!("/api/v1/namespaces/default/pods?labelSelector=app%3D{app}")).await.unwrap()
+    c.list(&format!(
+        "/api/v1/namespaces/default/pods?labelSelector=app%3D{app}"
+    ))
+    .await
+    .unwrap()
 }
 
 fn ready(p: &Value) -> bool {
-    p["status"]["conditions"].as_array().map(|a| a.iter().any(|c| c["type"] == "Ready" && c["status"] == "True")).unwrap_or(false)
+    p["status"]["conditions"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+        .unwrap_or(false)
 }
 
 /// Poll (playing kubelet each round) until `check` passes; `check` may also assert invariants.
@@ -124,17 +159,30 @@ where
 }
 
 async fn deploy_done(c: &LocalClient, name: &str, replicas: i64) -> Result<Value, String> {
-    let d = c.get(&format!("/apis/apps/v1/namespaces/default/deployments/{name}")).await.map_err(|e| e.message)?;
+    let d = c
+        .get(&format!(
+            "/apis/apps/v1/namespaces/default/deployments/{name}"
+        ))
+        .await
+        .map_err(|e| e.message)?;
     let s = &d["status"];
     let ok = d["metadata"]["generation"] == s["observedGeneration"]
         && s["updatedReplicas"] == replicas
         && s["replicas"] == replicas
         && s["availableReplicas"] == replicas
         && s["readyReplicas"] == replicas;
-    let progressing = s["conditions"].as_array().and_then(|a| a.iter().find(|c| c["type"] == "Progressing")).cloned();
-    let avail = s["conditions"].as_array().and_then(|a| a.iter().find(|c| c["type"] == "Available")).cloned();
+    let progressing = s["conditions"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["type"] == "Progressing"))
+        .cloned();
+    let avail = s["conditions"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["type"] == "Available"))
+        .cloned();
     if ok
-        && progressing.map(|p| p["reason"] == "NewReplicaSetAvailable" && p["status"] == "True").unwrap_or(false)
+        && progressing
+            .map(|p| p["reason"] == "NewReplicaSetAvailable" && p["status"] == "True")
+            .unwrap_or(false)
         && avail.map(|a| a["status"] == "True").unwrap_or(false)
     {
         Ok(d)
@@ -149,27 +197,60 @@ async fn deployment_rollout_scale_and_cascading_delete() {
     let c = &e.c;
     add_node(c, "node-a", true, json!(null), json!({})).await;
     add_node(c, "node-b", true, json!(null), json!({})).await;
-    c.create("/apis/apps/v1/namespaces/default/deployments", &deployment("web", 3, "nginx:1")).await.unwrap();
+    c.create(
+        "/apis/apps/v1/namespaces/default/deployments",
+        &deployment("web", 3, "nginx:1"),
+    )
+    .await
+    .unwrap();
 
     until(c, "3 pods ready on 2 nodes", 30, || async {
         deploy_done(c, "web", 3).await?;
         let pods = pods_of(c, "web").await;
-        let nodes: std::collections::BTreeSet<&str> = pods.iter().filter_map(|p| p["spec"]["nodeName"].as_str()).collect();
-        if pods.len() == 3 && pods.iter().all(ready) && nodes.len() == 2 { Ok(()) } else { Err(format!("{} pods on {nodes:?}", pods.len())) }
+        let nodes: std::collections::BTreeSet<&str> = pods
+            .iter()
+            .filter_map(|p| p["spec"]["nodeName"].as_str())
+            .collect();
+        if pods.len() == 3 && pods.iter().all(ready) && nodes.len() == 2 {
+            Ok(())
+        } else {
+            Err(format!("{} pods on {nodes:?}", pods.len()))
+        }
     })
     .await;
-    let d = c.get("/apis/apps/v1/namespaces/default/deployments/web").await.unwrap();
-    assert_eq!(d["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "1");
-    let rss = c.list("/apis/apps/v1/namespaces/default/replicasets").await.unwrap();
+    let d = c
+        .get("/apis/apps/v1/namespaces/default/deployments/web")
+        .await
+        .unwrap();
+    assert_eq!(
+        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "1"
+    );
+    let rss = c
+        .list("/apis/apps/v1/namespaces/default/replicasets")
+        .await
+        .unwrap();
     assert_eq!(rss.len(), 1);
     let rs1 = rss[0].clone();
-    let hash = rs1["metadata"]["labels"]["pod-template-hash"].as_str().unwrap().to_string();
+    let hash = rs1["metadata"]["labels"]["pod-template-hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(rs1["metadata"]["name"], format!("web-{hash}"));
-    assert_eq!(rs1["metadata"]["ownerReferences"][0]["uid"], d["metadata"]["uid"]);
+    assert_eq!(
+        rs1["metadata"]["ownerReferences"][0]["uid"],
+        d["metadata"]["uid"]
+    );
     assert_eq!(rs1["metadata"]["ownerReferences"][0]["controller"], true);
     for p in pods_of(c, "web").await {
-        assert_eq!(p["metadata"]["ownerReferences"][0]["uid"], rs1["metadata"]["uid"]);
-        assert!(p["metadata"]["name"].as_str().unwrap().starts_with(&format!("web-{hash}-")));
+        assert_eq!(
+            p["metadata"]["ownerReferences"][0]["uid"],
+            rs1["metadata"]["uid"]
+        );
+        assert!(p["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("web-{hash}-")));
     }
 
     // Rolling update with maxUnavailable 0 / maxSurge 1: never fewer than 3 available, never more than 4 pods.
@@ -183,39 +264,94 @@ async fn deployment_rollout_scale_and_cascading_delete() {
         assert!(avail >= 3, "availability dropped to {avail}");
         assert!(pods.len() <= 4, "surge exceeded: {} pods", pods.len());
         deploy_done(c, "web", 3).await?;
-        let old = c.get(&format!("/apis/apps/v1/namespaces/default/replicasets/{}", rs1["metadata"]["name"].as_str().unwrap())).await.map_err(|e| e.message)?;
+        let old = c
+            .get(&format!(
+                "/apis/apps/v1/namespaces/default/replicasets/{}",
+                rs1["metadata"]["name"].as_str().unwrap()
+            ))
+            .await
+            .map_err(|e| e.message)?;
         if old["spec"]["replicas"] != 0 || old["status"]["replicas"].as_i64().unwrap_or(0) != 0 {
             return Err(format!("old rs {}", old["status"]));
         }
-        if pods.len() == 3 && pods.iter().all(|p| p["spec"]["containers"][0]["image"] == "nginx:2") { Ok(()) } else { Err("old pods remain".into()) }
+        if pods.len() == 3
+            && pods
+                .iter()
+                .all(|p| p["spec"]["containers"][0]["image"] == "nginx:2")
+        {
+            Ok(())
+        } else {
+            Err("old pods remain".into())
+        }
     })
     .await;
-    let d = c.get("/apis/apps/v1/namespaces/default/deployments/web").await.unwrap();
-    assert_eq!(d["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "2");
-    assert_eq!(c.list("/apis/apps/v1/namespaces/default/replicasets").await.unwrap().len(), 2, "old RS kept as history");
+    let d = c
+        .get("/apis/apps/v1/namespaces/default/deployments/web")
+        .await
+        .unwrap();
+    assert_eq!(
+        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "2"
+    );
+    assert_eq!(
+        c.list("/apis/apps/v1/namespaces/default/replicasets")
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "old RS kept as history"
+    );
 
     // kubectl scale goes through /scale.
-    c.merge_patch("/apis/apps/v1/namespaces/default/deployments/web/scale", &json!({"spec": {"replicas": 5}})).await.unwrap();
+    c.merge_patch(
+        "/apis/apps/v1/namespaces/default/deployments/web/scale",
+        &json!({"spec": {"replicas": 5}}),
+    )
+    .await
+    .unwrap();
     until(c, "scale to 5", 30, || async {
         deploy_done(c, "web", 5).await?;
         let n = pods_of(c, "web").await.len();
-        if n == 5 { Ok(()) } else { Err(format!("{n} pods")) }
+        if n == 5 {
+            Ok(())
+        } else {
+            Err(format!("{n} pods"))
+        }
     })
     .await;
-    c.merge_patch("/apis/apps/v1/namespaces/default/deployments/web/scale", &json!({"spec": {"replicas": 1}})).await.unwrap();
+    c.merge_patch(
+        "/apis/apps/v1/namespaces/default/deployments/web/scale",
+        &json!({"spec": {"replicas": 1}}),
+    )
+    .await
+    .unwrap();
     until(c, "scale to 1", 30, || async {
         deploy_done(c, "web", 1).await?;
         let n = pods_of(c, "web").await.len();
-        if n == 1 { Ok(()) } else { Err(format!("{n} pods")) }
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(format!("{n} pods"))
+        }
     })
     .await;
 
     // Background cascading deletion.
-    c.delete("/apis/apps/v1/namespaces/default/deployments/web").await.unwrap();
+    c.delete("/apis/apps/v1/namespaces/default/deployments/web")
+        .await
+        .unwrap();
     until(c, "cascading delete", 30, || async {
-        let rs = c.list("/apis/apps/v1/namespaces/default/replicasets").await.unwrap().len();
+        let rs = c
+            .list("/apis/apps/v1/namespaces/default/replicasets")
+            .await
+            .unwrap()
+            .len();
         let pods = pods_of(c, "web").await.len();
-        if rs == 0 && pods == 0 { Ok(()) } else { Err(format!("{rs} rs, {pods} pods")) }
+        if rs == 0 && pods == 0 {
+            Ok(())
+        } else {
+            Err(format!("{rs} rs, {pods} pods"))
+        }
     })
     .await;
 }
@@ -227,7 +363,9 @@ async fn unschedulable_pod_stays_pending_with_one_event() {
     add_node(c, "node-a", true, json!(null), json!({})).await;
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "picky", "namespace": "default"},
         "spec": {"nodeSelector": {"disk": "ssd"}, "containers": [{"name": "c", "image": "busybox"}]}});
-    c.create("/api/v1/namespaces/default/pods", &pod).await.unwrap();
+    c.create("/api/v1/namespaces/default/pods", &pod)
+        .await
+        .unwrap();
     let want = "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.";
     until(c, "FailedScheduling", 20, || async {
         let p = c.get("/api/v1/namespaces/default/pods/picky").await.map_err(|e| e.message)?;
@@ -244,7 +382,12 @@ async fn unschedulable_pod_stays_pending_with_one_event() {
     .await;
     // Retries (node churn, resyncs) bump the one event instead of adding more.
     for i in 0..5 {
-        c.merge_patch("/api/v1/nodes/node-a", &json!({"metadata": {"annotations": {"churn": i.to_string()}}})).await.unwrap();
+        c.merge_patch(
+            "/api/v1/nodes/node-a",
+            &json!({"metadata": {"annotations": {"churn": i.to_string()}}}),
+        )
+        .await
+        .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let evs = c.list("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dpicky,reason%3DFailedScheduling").await.unwrap();
@@ -254,37 +397,67 @@ async fn unschedulable_pod_stays_pending_with_one_event() {
     // A node that matches appears: the pod is retried and bound.
     add_node(c, "node-ssd", true, json!(null), json!({"disk": "ssd"})).await;
     until(c, "bound after node added", 20, || async {
-        let p = c.get("/api/v1/namespaces/default/pods/picky").await.map_err(|e| e.message)?;
-        if p["spec"]["nodeName"] == "node-ssd" { Ok(()) } else { Err(format!("{}", p["spec"]["nodeName"])) }
+        let p = c
+            .get("/api/v1/namespaces/default/pods/picky")
+            .await
+            .map_err(|e| e.message)?;
+        if p["spec"]["nodeName"] == "node-ssd" {
+            Ok(())
+        } else {
+            Err(format!("{}", p["spec"]["nodeName"]))
+        }
     })
     .await;
     let evs = c.list("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dpicky,reason%3DScheduled").await.unwrap();
-    assert_eq!(evs[0]["message"], "Successfully assigned default/picky to node-ssd");
+    assert_eq!(
+        evs[0]["message"],
+        "Successfully assigned default/picky to node-ssd"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn taints_unstaked_and_resources_are_respected() {
     let e = env().await;
     let c = &e.c;
-    add_node(c, "node-tainted", true, json!([{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]), json!({})).await;
+    add_node(
+        c,
+        "node-tainted",
+        true,
+        json!([{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]),
+        json!({}),
+    )
+    .await;
     add_node(c, "node-free", true, json!(null), json!({})).await;
     add_node(c, "node-unstaked", false, json!(null), json!({})).await;
-    c.create("/apis/apps/v1/namespaces/default/deployments", &deployment("plain", 4, "nginx:1")).await.unwrap();
+    c.create(
+        "/apis/apps/v1/namespaces/default/deployments",
+        &deployment("plain", 4, "nginx:1"),
+    )
+    .await
+    .unwrap();
     until(c, "4 pods on the untainted node", 30, || async {
         deploy_done(c, "plain", 4).await?;
         let pods = pods_of(c, "plain").await;
-        if pods.len() == 4 && pods.iter().all(|p| p["spec"]["nodeName"] == "node-free") { Ok(()) } else { Err(format!("{pods:?}")) }
+        if pods.len() == 4 && pods.iter().all(|p| p["spec"]["nodeName"] == "node-free") {
+            Ok(())
+        } else {
+            Err(format!("{pods:?}"))
+        }
     })
     .await;
     // A tolerating pod may use the tainted node (and, being least loaded, does).
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "gpu-job", "namespace": "default"},
         "spec": {"tolerations": [{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}],
             "containers": [{"name": "c", "image": "cuda"}]}});
-    c.create("/api/v1/namespaces/default/pods", &pod).await.unwrap();
+    c.create("/api/v1/namespaces/default/pods", &pod)
+        .await
+        .unwrap();
     // Too big for any node.
     let huge = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "huge", "namespace": "default"},
         "spec": {"containers": [{"name": "c", "image": "x", "resources": {"requests": {"cpu": "64"}}}]}});
-    c.create("/api/v1/namespaces/default/pods", &huge).await.unwrap();
+    c.create("/api/v1/namespaces/default/pods", &huge)
+        .await
+        .unwrap();
     until(c, "tolerating pod on tainted node, huge pod unschedulable", 20, || async {
         let p = c.get("/api/v1/namespaces/default/pods/gpu-job").await.map_err(|e| e.message)?;
         if p["spec"]["nodeName"] != "node-tainted" {
@@ -315,29 +488,165 @@ async fn orphan_and_foreground_propagation() {
     let e = env().await;
     let c = &e.c;
     add_node(c, "node-a", true, json!(null), json!({})).await;
-    c.create("/apis/apps/v1/namespaces/default/deployments", &deployment("keep", 2, "nginx:1")).await.unwrap();
-    until(c, "ready", 30, || async { deploy_done(c, "keep", 2).await.map(|_| ()) }).await;
+    c.create(
+        "/apis/apps/v1/namespaces/default/deployments",
+        &deployment("keep", 2, "nginx:1"),
+    )
+    .await
+    .unwrap();
+    until(c, "ready", 30, || async {
+        deploy_done(c, "keep", 2).await.map(|_| ())
+    })
+    .await;
 
     // Orphan: the Deployment goes, its ReplicaSet and pods stay, without an owner.
-    assert_eq!(raw_delete(&e.app, "/apis/apps/v1/namespaces/default/deployments/keep", r#"{"propagationPolicy":"Orphan"}"#).await, 200);
+    assert_eq!(
+        raw_delete(
+            &e.app,
+            "/apis/apps/v1/namespaces/default/deployments/keep",
+            r#"{"propagationPolicy":"Orphan"}"#
+        )
+        .await,
+        200
+    );
     until(c, "orphaned", 20, || async {
-        if c.get_opt("/apis/apps/v1/namespaces/default/deployments/keep").await.unwrap().is_some() {
+        if c.get_opt("/apis/apps/v1/namespaces/default/deployments/keep")
+            .await
+            .unwrap()
+            .is_some()
+        {
             return Err("deployment still there".into());
         }
-        let rss = c.list("/apis/apps/v1/namespaces/default/replicasets").await.unwrap();
-        if rss.len() == 1 && rss[0]["metadata"]["ownerReferences"].as_array().map(|a| a.is_empty()).unwrap_or(true) { Ok(()) } else { Err(format!("{rss:?}")) }
+        let rss = c
+            .list("/apis/apps/v1/namespaces/default/replicasets")
+            .await
+            .unwrap();
+        if rss.len() == 1
+            && rss[0]["metadata"]["ownerReferences"]
+                .as_array()
+                .map(|a| a.is_empty())
+                .unwrap_or(true)
+        {
+            Ok(())
+        } else {
+            Err(format!("{rss:?}"))
+        }
     })
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(pods_of(c, "keep").await.len(), 2, "orphaned pods must survive");
+    assert_eq!(
+        pods_of(c, "keep").await.len(),
+        2,
+        "orphaned pods must survive"
+    );
 
     // Foreground: the ReplicaSet disappears only after its pods.
-    let rs = c.list("/apis/apps/v1/namespaces/default/replicasets").await.unwrap()[0]["metadata"]["name"].as_str().unwrap().to_string();
-    assert_eq!(raw_delete(&e.app, &format!("/apis/apps/v1/namespaces/default/replicasets/{rs}"), r#"{"propagationPolicy":"Foreground"}"#).await, 200);
+    let rs = c
+        .list("/apis/apps/v1/namespaces/default/replicasets")
+        .await
+        .unwrap()[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        raw_delete(
+            &e.app,
+            &format!("/apis/apps/v1/namespaces/default/replicasets/{rs}"),
+            r#"{"propagationPolicy":"Foreground"}"#
+        )
+        .await,
+        200
+    );
     until(c, "foreground delete", 20, || async {
-        let rss = c.list("/apis/apps/v1/namespaces/default/replicasets").await.unwrap().len();
+        let rss = c
+            .list("/apis/apps/v1/namespaces/default/replicasets")
+            .await
+            .unwrap()
+            .len();
         let pods = pods_of(c, "keep").await.len();
-        if rss == 0 && pods == 0 { Ok(()) } else { Err(format!("{rss} rs {pods} pods")) }
+        if rss == 0 && pods == 0 {
+            Ok(())
+        } else {
+            Err(format!("{rss} rs {pods} pods"))
+        }
+    })
+    .await;
+}
+
+/// The ledger as a table (the master's directory reads the real ledger; this one is set by the test).
+struct Table(std::sync::Mutex<std::collections::HashMap<String, NodeStake>>);
+
+#[async_trait::async_trait]
+impl StakeDirectory for Table {
+    async fn node_stake(&self, node: &str) -> Result<NodeStake, StakeLookupError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .get(node)
+            .cloned()
+            .unwrap_or(NodeStake::Unknown))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_nodes_staked_on_the_ledger_get_workloads() {
+    let e = env().await;
+    let table = Arc::new(Table(Default::default()));
+    table.0.lock().unwrap().insert(
+        "real".into(),
+        NodeStake::Active {
+            owner: "0xaa".into(),
+        },
+    );
+    let opts = ControllerOptions {
+        resync: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let _labeller = daas_controllers::spawn_controller(
+        e.c.clone(),
+        StakedNodeController::new(e.c.clone(), table.clone()),
+        &opts,
+    );
+    add_node(&e.c, "real", false, json!([]), json!({})).await;
+    add_node(&e.c, "ghost", false, json!([]), json!({})).await;
+    e.c.create(
+        "/api/v1/namespaces/default/pods",
+        &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}}),
+    )
+    .await
+    .unwrap();
+    until(&e.c, "pod bound to the staked node", 20, || async {
+        let p =
+            e.c.get("/api/v1/namespaces/default/pods/p")
+                .await
+                .map_err(|e| e.message)?;
+        match p["spec"]["nodeName"].as_str() {
+            Some("real") => Ok(()),
+            other => Err(format!("nodeName {other:?}")),
+        }
+    })
+    .await;
+    let real = e.c.get("/api/v1/nodes/real").await.unwrap();
+    assert_eq!(real["metadata"]["labels"][STAKED], "true");
+    assert_eq!(real["metadata"]["labels"][ADDRESS_LABEL], "0xaa");
+    let ghost = e.c.get("/api/v1/nodes/ghost").await.unwrap();
+    assert!(ghost["metadata"]["labels"][STAKED].is_null(), "{ghost}");
+    // Unstaking on the ledger takes the label away again.
+    table.0.lock().unwrap().insert(
+        "real".into(),
+        NodeStake::Inactive {
+            owner: "0xaa".into(),
+        },
+    );
+    until(&e.c, "staked label removed", 20, || async {
+        let n = e.c.get("/api/v1/nodes/real").await.map_err(|e| e.message)?;
+        if n["metadata"]["labels"][STAKED].is_null() {
+            Ok(())
+        } else {
+            Err(n["metadata"]["labels"].to_string())
+        }
     })
     .await;
 }
