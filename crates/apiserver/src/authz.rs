@@ -1,10 +1,12 @@
 //! Authorization by identity tier (what a seal token's role grants):
 //! - group `system:masters` (admin tier, controllers): everything;
 //! - group `daas:users` (user tier): everything inside its own namespace (group
-//!   `daas:namespace:<ns>`), and reading that Namespace object;
-//! - group `system:nodes` (node tier, user `system:node:<name>`): what a kubelet needs — reads
-//!   (except listing secrets), its own Node and Lease, pod status, events (NodeRestriction adds the
-//!   per-object checks);
+//!   `daas:namespace:<ns>`) except placing pods (`pods/binding`), and reading that Namespace
+//!   object (so its labels, which pick the Pod Security level, stay the master's);
+//! - group `system:nodes` (node tier, user `system:node:<name>`): what a kubelet needs — reads of
+//!   nodes, pods, services, endpoints, namespaces, leases; its own Node and Lease, pod status,
+//!   events. Secrets, ConfigMaps, ServiceAccounts and PVCs are decided by the graph in
+//!   [`crate::nodeauthz`], which also adds the per-object checks (NodeRestriction);
 //! - anyone else: nothing beyond discovery.
 
 use crate::error::ApiError;
@@ -39,7 +41,9 @@ fn in_group(u: &User, g: &str) -> bool {
 
 /// The namespace a user-tier identity is confined to.
 pub fn user_namespace(u: &User) -> Option<&str> {
-    u.groups.iter().find_map(|g| g.strip_prefix(NAMESPACE_GROUP_PREFIX))
+    u.groups
+        .iter()
+        .find_map(|g| g.strip_prefix(NAMESPACE_GROUP_PREFIX))
 }
 
 pub fn node_name(u: &User) -> Option<&str> {
@@ -50,7 +54,8 @@ pub fn node_name(u: &User) -> Option<&str> {
     }
 }
 
-fn forbidden(u: &User, verb: &str, t: &ResourceTarget) -> ApiError {
+/// The authorizer's refusal, as upstream words it.
+pub fn forbidden(u: &User, verb: &str, t: &ResourceTarget) -> ApiError {
     let resource = match &t.sub {
         Some(s) => format!("{}/{s}", t.def.plural),
         None => t.def.plural.to_string(),
@@ -70,29 +75,62 @@ fn forbidden(u: &User, verb: &str, t: &ResourceTarget) -> ApiError {
     .with_details(serde_json::json!({"name": t.name, "group": t.def.group, "kind": t.def.plural}))
 }
 
+/// The authorizer's refusal with the reason upstream appends (`...: <reason>`).
+pub fn forbidden_because(u: &User, verb: &str, t: &ResourceTarget, reason: &str) -> ApiError {
+    let mut e = forbidden(u, verb, t);
+    e.message = format!("{}: {reason}", e.message);
+    e
+}
+
 pub fn authorize(u: &User, verb: &str, t: &ResourceTarget) -> Result<(), ApiError> {
     if in_group(u, GROUP_MASTERS) {
         return Ok(());
     }
     if let Some(ns) = user_namespace(u).filter(|_| in_group(u, GROUP_USERS)) {
         let inside = t.def.namespaced && t.namespace.as_deref() == Some(ns);
-        let own_ns_read = t.def.kind == "Namespace" && t.name.as_deref() == Some(ns) && verb == "get";
-        return if inside || own_ns_read { Ok(()) } else { Err(forbidden(u, verb, t)) };
+        // Placing pods is the scheduler's job: users may not bind.
+        let binding = t.def.kind == "Pod" && t.sub.as_deref() == Some("binding");
+        let own_ns_read = t.def.kind == "Namespace"
+            && t.name.as_deref() == Some(ns)
+            && t.sub.is_none()
+            && verb == "get";
+        return if (inside && !binding) || own_ns_read {
+            Ok(())
+        } else {
+            Err(forbidden(u, verb, t))
+        };
     }
     if let Some(node) = node_name(u) {
         let read = matches!(verb, "get" | "list" | "watch");
+        let own = t.name.as_deref() == Some(node);
         let ok = match t.def.kind {
-            "Secret" => verb == "get",
-            "Node" => read || (t.name.as_deref() == Some(node) && verb != "deletecollection") || (verb == "create"),
-            "Lease" => {
-                read || (t.namespace.as_deref() == Some("kube-node-lease")
-                    && (t.name.as_deref() == Some(node) || verb == "create"))
+            // Decided per object by the graph (crate::nodeauthz).
+            k if crate::nodeauthz::is_graph_kind(k) => true,
+            // Create names the object in the body: NodeRestriction checks it at admission.
+            "Node" => {
+                read || (own && verb != "deletecollection")
+                    || (verb == "create" && t.name.is_none())
             }
-            "Pod" => read || (t.sub.as_deref() == Some("status") && matches!(verb, "update" | "patch")) || verb == "delete",
+            "Lease" => {
+                read || (t.namespace.as_deref() == Some(crate::nodeauthz::NODE_LEASE_NAMESPACE)
+                    && ((own && matches!(verb, "get" | "update" | "patch" | "delete"))
+                        || (verb == "create" && t.name.is_none())))
+            }
+            "Pod" => {
+                (read && t.sub.is_none())
+                    || (t.sub.as_deref() == Some("status")
+                        && matches!(verb, "get" | "update" | "patch"))
+                    || (t.sub.is_none() && verb == "delete")
+            }
             "Event" => read || matches!(verb, "create" | "update" | "patch"),
-            _ => read,
+            "Service" | "Endpoints" | "Namespace" => read,
+            _ => false,
         };
-        return if ok { Ok(()) } else { Err(forbidden(u, verb, t)) };
+        return if ok {
+            Ok(())
+        } else {
+            Err(forbidden(u, verb, t))
+        };
     }
     Err(forbidden(u, verb, t))
 }
@@ -102,7 +140,13 @@ mod tests {
     use super::*;
     use crate::resources::find;
 
-    fn t(group: &str, plural: &str, ns: Option<&str>, name: Option<&str>, sub: Option<&str>) -> ResourceTarget {
+    fn t(
+        group: &str,
+        plural: &str,
+        ns: Option<&str>,
+        name: Option<&str>,
+        sub: Option<&str>,
+    ) -> ResourceTarget {
         ResourceTarget {
             def: find(group, "v1", plural).unwrap(),
             namespace: ns.map(String::from),
@@ -112,7 +156,10 @@ mod tests {
     }
 
     fn user(name: &str, groups: &[&str]) -> User {
-        User { name: name.into(), groups: groups.iter().map(|g| g.to_string()).collect() }
+        User {
+            name: name.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        }
     }
 
     #[test]
@@ -128,15 +175,105 @@ mod tests {
         let e = authorize(&alice, "list", &pods_default).unwrap_err();
         assert_eq!(e.code, 403);
         assert_eq!(e.message, "pods is forbidden: User \"daas:user:0xa\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\"");
-        assert!(authorize(&alice, "get", &t("", "namespaces", None, Some("u-aaaa"), None)).is_ok());
+        assert!(authorize(
+            &alice,
+            "get",
+            &t("", "namespaces", None, Some("u-aaaa"), None)
+        )
+        .is_ok());
         assert!(authorize(&alice, "list", &t("", "namespaces", None, None, None)).is_err());
         assert!(authorize(&alice, "list", &t("", "nodes", None, None, None)).is_err());
-        assert!(authorize(&node, "patch", &t("", "nodes", None, Some("n1"), Some("status"))).is_ok());
-        assert!(authorize(&node, "patch", &t("", "nodes", None, Some("n2"), Some("status"))).is_err());
-        assert!(authorize(&node, "update", &t("coordination.k8s.io", "leases", Some("kube-node-lease"), Some("n1"), None)).is_ok());
-        assert!(authorize(&node, "update", &t("coordination.k8s.io", "leases", Some("kube-node-lease"), Some("n2"), None)).is_err());
-        assert!(authorize(&node, "list", &t("", "secrets", Some("default"), None, None)).is_err());
+        assert!(authorize(
+            &node,
+            "patch",
+            &t("", "nodes", None, Some("n1"), Some("status"))
+        )
+        .is_ok());
+        assert!(authorize(
+            &node,
+            "patch",
+            &t("", "nodes", None, Some("n2"), Some("status"))
+        )
+        .is_err());
+        assert!(authorize(
+            &node,
+            "update",
+            &t(
+                "coordination.k8s.io",
+                "leases",
+                Some("kube-node-lease"),
+                Some("n1"),
+                None
+            )
+        )
+        .is_ok());
+        assert!(authorize(
+            &node,
+            "update",
+            &t(
+                "coordination.k8s.io",
+                "leases",
+                Some("kube-node-lease"),
+                Some("n2"),
+                None
+            )
+        )
+        .is_err());
+        // Secrets and ConfigMaps are left to the graph (nodeauthz); Deployments are not a node's business.
+        assert!(authorize(
+            &node,
+            "get",
+            &t("", "secrets", Some("default"), Some("s"), None)
+        )
+        .is_ok());
+        assert!(authorize(
+            &node,
+            "list",
+            &t("apps", "deployments", Some("default"), None, None)
+        )
+        .is_err());
         assert!(authorize(&node, "create", &pods_default).is_err());
+        assert!(authorize(
+            &node,
+            "create",
+            &t("", "pods", Some("default"), Some("p"), Some("binding"))
+        )
+        .is_err());
+        assert!(authorize(
+            &node,
+            "update",
+            &t("", "pods", Some("default"), Some("p"), None)
+        )
+        .is_err());
+        assert!(authorize(
+            &node,
+            "create",
+            &t("coordination.k8s.io", "leases", Some("default"), None, None)
+        )
+        .is_err());
+        // Users place no pods and cannot relabel their namespace.
+        let e = authorize(
+            &alice,
+            "create",
+            &t("", "pods", Some("u-aaaa"), Some("p"), Some("binding")),
+        )
+        .unwrap_err();
+        assert_eq!(e.message, "pods \"p\" is forbidden: User \"daas:user:0xa\" cannot create resource \"pods/binding\" in API group \"\" in the namespace \"u-aaaa\"");
+        for verb in ["patch", "update", "delete"] {
+            let e = authorize(
+                &alice,
+                verb,
+                &t("", "namespaces", None, Some("u-aaaa"), None),
+            )
+            .unwrap_err();
+            assert_eq!(e.message, format!("namespaces \"u-aaaa\" is forbidden: User \"daas:user:0xa\" cannot {verb} resource \"namespaces\" in API group \"\" at the cluster scope"));
+        }
+        assert!(authorize(
+            &alice,
+            "patch",
+            &t("", "namespaces", None, Some("u-aaaa"), Some("status"))
+        )
+        .is_err());
         assert!(authorize(&nobody, "get", &pods_default).is_err());
     }
 }

@@ -32,7 +32,11 @@ fn status_error(code: StatusCode, body: &[u8]) -> ApiError {
             message: v["message"].as_str().unwrap_or("").to_string(),
             details: v.get("details").cloned(),
         },
-        _ => ApiError::new(code.as_u16(), "Unknown", String::from_utf8_lossy(body).into_owned()),
+        _ => ApiError::new(
+            code.as_u16(),
+            "Unknown",
+            String::from_utf8_lossy(body).into_owned(),
+        ),
     }
 }
 
@@ -57,10 +61,19 @@ fn reason_static(r: &str) -> &'static str {
 
 impl LocalClient {
     pub fn new(router: Router, token: impl Into<String>) -> Self {
-        LocalClient { router, token: token.into() }
+        LocalClient {
+            router,
+            token: token.into(),
+        }
     }
 
-    async fn send(&self, method: &str, uri: &str, ct: &str, body: Vec<u8>) -> Result<axum::response::Response, ApiError> {
+    async fn send(
+        &self,
+        method: &str,
+        uri: &str,
+        ct: &str,
+        body: Vec<u8>,
+    ) -> Result<axum::response::Response, ApiError> {
         let req = Request::builder()
             .method(method)
             .uri(uri)
@@ -69,10 +82,20 @@ impl LocalClient {
             .header("accept", "application/json")
             .body(Body::from(body))
             .map_err(|e| ApiError::bad_request(format!("building request {uri}: {e}")))?;
-        self.router.clone().oneshot(req).await.map_err(|e| ApiError::internal(format!("{e}")))
+        self.router
+            .clone()
+            .oneshot(req)
+            .await
+            .map_err(|e| ApiError::internal(format!("{e}")))
     }
 
-    async fn call(&self, method: &str, uri: &str, ct: &str, body: Vec<u8>) -> Result<Value, ApiError> {
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        ct: &str,
+        body: Vec<u8>,
+    ) -> Result<Value, ApiError> {
         let resp = self.send(method, uri, ct, body).await?;
         let code = resp.status();
         let bytes = resp
@@ -84,7 +107,8 @@ impl LocalClient {
         if !code.is_success() {
             return Err(status_error(code, &bytes));
         }
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::internal(format!("response is not JSON: {e}")))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::internal(format!("response is not JSON: {e}")))
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, ApiError> {
@@ -106,25 +130,54 @@ impl LocalClient {
     }
 
     pub async fn create(&self, collection: &str, obj: &Value) -> Result<Value, ApiError> {
-        self.call("POST", collection, "application/json", serde_json::to_vec(obj).unwrap_or_default()).await
+        self.call(
+            "POST",
+            collection,
+            "application/json",
+            serde_json::to_vec(obj).unwrap_or_default(),
+        )
+        .await
     }
 
     pub async fn update(&self, path: &str, obj: &Value) -> Result<Value, ApiError> {
-        self.call("PUT", path, "application/json", serde_json::to_vec(obj).unwrap_or_default()).await
+        self.call(
+            "PUT",
+            path,
+            "application/json",
+            serde_json::to_vec(obj).unwrap_or_default(),
+        )
+        .await
     }
 
     pub async fn merge_patch(&self, path: &str, patch: &Value) -> Result<Value, ApiError> {
-        self.call("PATCH", path, "application/merge-patch+json", serde_json::to_vec(patch).unwrap_or_default())
-            .await
+        self.call(
+            "PATCH",
+            path,
+            "application/merge-patch+json",
+            serde_json::to_vec(patch).unwrap_or_default(),
+        )
+        .await
     }
 
     pub async fn delete(&self, path: &str) -> Result<Value, ApiError> {
-        self.call("DELETE", path, "application/json", b"{\"propagationPolicy\":\"Background\"}".to_vec()).await
+        self.call(
+            "DELETE",
+            path,
+            "application/json",
+            b"{\"propagationPolicy\":\"Background\"}".to_vec(),
+        )
+        .await
     }
 
     /// Delete with explicit DeleteOptions (e.g. `{"gracePeriodSeconds": 0}`).
     pub async fn call_delete_with(&self, path: &str, options: &Value) -> Result<Value, ApiError> {
-        self.call("DELETE", path, "application/json", serde_json::to_vec(options).unwrap_or_default()).await
+        self.call(
+            "DELETE",
+            path,
+            "application/json",
+            serde_json::to_vec(options).unwrap_or_default(),
+        )
+        .await
     }
 
     /// Delete, treating "already gone" as success.
@@ -137,32 +190,49 @@ impl LocalClient {
     }
 
     /// Watch a collection path (query string may carry selectors and resourceVersion).
-    pub async fn watch(&self, path_and_query: &str) -> Result<impl Stream<Item = WatchEvent> + Send + 'static, ApiError> {
-        let sep = if path_and_query.contains('?') { '&' } else { '?' };
+    pub async fn watch(
+        &self,
+        path_and_query: &str,
+    ) -> Result<impl Stream<Item = WatchEvent> + Send + 'static, ApiError> {
+        let sep = if path_and_query.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
         let uri = format!("{path_and_query}{sep}watch=true");
-        let resp = self.send("GET", &uri, "application/json", Vec::new()).await?;
+        let resp = self
+            .send("GET", &uri, "application/json", Vec::new())
+            .await?;
         let code = resp.status();
         if !code.is_success() {
-            let bytes = resp.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
             return Err(status_error(code, &bytes));
         }
         let body = resp.into_body().into_data_stream();
-        let lines = futures::stream::unfold((body, Vec::<u8>::new()), |(mut body, mut buf)| async move {
-            loop {
-                if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = buf.drain(..=pos).collect();
-                    let ev = serde_json::from_slice::<Value>(&line).ok().map(|v| WatchEvent {
-                        kind: v["type"].as_str().unwrap_or("").to_string(),
-                        object: v["object"].clone(),
-                    });
-                    return Some((ev, (body, buf)));
+        let lines =
+            futures::stream::unfold((body, Vec::<u8>::new()), |(mut body, mut buf)| async move {
+                loop {
+                    if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = buf.drain(..=pos).collect();
+                        let ev = serde_json::from_slice::<Value>(&line)
+                            .ok()
+                            .map(|v| WatchEvent {
+                                kind: v["type"].as_str().unwrap_or("").to_string(),
+                                object: v["object"].clone(),
+                            });
+                        return Some((ev, (body, buf)));
+                    }
+                    match body.next().await {
+                        Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+                        _ => return None,
+                    }
                 }
-                match body.next().await {
-                    Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
-                    _ => return None,
-                }
-            }
-        });
+            });
         Ok(lines.filter_map(|e| async move { e }))
     }
 }

@@ -56,9 +56,14 @@ pub fn group(g: &str) -> Option<Value> {
 }
 
 pub fn resource_list(group: &str, version: &str) -> Value {
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    let resources: Vec<Value> =
-        resources::in_group_version(group, version).flat_map(|r| r.discovery_entries()).collect();
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    let resources: Vec<Value> = resources::in_group_version(group, version)
+        .flat_map(|r| r.discovery_entries())
+        .collect();
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
 }
 
@@ -85,13 +90,18 @@ pub fn openapi_v3_index() -> Value {
     for (g, v) in all_group_versions() {
         let p = gv_path(g, v);
         let hash = fnv_hash(&openapi_v3_gv(g, v).to_string());
-        paths.insert(p.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={hash:016X}")}));
+        paths.insert(
+            p.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={hash:016X}")}),
+        );
     }
     json!({"paths": paths})
 }
 
 fn fnv_hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
 }
 
 fn op(def: &ResourceDef, action: &str, params: &[&str]) -> Value {
@@ -143,8 +153,13 @@ pub fn openapi_v3_gv(group: &str, version: &str) -> Value {
 
 /// Resolve `/openapi/v3/<gv path>` to its document.
 pub fn openapi_v3_for_path(path: &str) -> Option<Value> {
-    let p = path.trim_start_matches("/openapi/v3/").trim_end_matches('/');
-    all_group_versions().into_iter().find(|(g, v)| gv_path(g, v) == p).map(|(g, v)| openapi_v3_gv(g, v))
+    let p = path
+        .trim_start_matches("/openapi/v3/")
+        .trim_end_matches('/');
+    all_group_versions()
+        .into_iter()
+        .find(|(g, v)| gv_path(g, v) == p)
+        .map(|(g, v)| openapi_v3_gv(g, v))
 }
 
 #[cfg(test)]
@@ -154,18 +169,31 @@ mod tests {
     #[test]
     fn openapi_index_points_to_documents() {
         let idx = openapi_v3_index();
-        let url = idx["paths"]["apis/apps/v1"]["serverRelativeURL"].as_str().unwrap();
+        let url = idx["paths"]["apis/apps/v1"]["serverRelativeURL"]
+            .as_str()
+            .unwrap();
         let path = url.split('?').next().unwrap();
         let doc = openapi_v3_for_path(path).unwrap();
-        let patch = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
-        assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "Deployment");
-        assert!(patch["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "fieldValidation"));
+        let patch =
+            &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+        assert_eq!(
+            patch["x-kubernetes-group-version-kind"]["kind"],
+            "Deployment"
+        );
+        assert!(patch["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "fieldValidation"));
         assert!(openapi_v3_for_path("/openapi/v3/apis/nope/v1").is_none());
     }
 
     #[test]
     fn discovery_shapes() {
-        assert_eq!(group_list()["groups"][1]["preferredVersion"]["groupVersion"], "apps/v1");
+        assert_eq!(
+            group_list()["groups"][1]["preferredVersion"]["groupVersion"],
+            "apps/v1"
+        );
         assert_eq!(resource_list("", "v1")["groupVersion"], "v1");
         assert!(group("apps").is_some());
         assert!(group("batch").is_none());

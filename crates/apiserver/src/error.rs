@@ -18,7 +18,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into(), details: None }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -31,17 +36,29 @@ impl ApiError {
     }
 
     pub fn not_found_path() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
 
     pub fn not_found(def: &ResourceDef, name: &str) -> Self {
-        Self::new(404, "NotFound", format!("{} \"{}\" not found", def.qualified(), name))
-            .with_details(json!({"name": name, "group": def.group, "kind": def.plural}))
+        Self::new(
+            404,
+            "NotFound",
+            format!("{} \"{}\" not found", def.qualified(), name),
+        )
+        .with_details(json!({"name": name, "group": def.group, "kind": def.plural}))
     }
 
     pub fn already_exists(def: &ResourceDef, name: &str) -> Self {
-        Self::new(409, "AlreadyExists", format!("{} \"{}\" already exists", def.qualified(), name))
-            .with_details(json!({"name": name, "group": def.group, "kind": def.plural}))
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{}\" already exists", def.qualified(), name),
+        )
+        .with_details(json!({"name": name, "group": def.group, "kind": def.plural}))
     }
 
     pub fn conflict(def: &ResourceDef, name: &str) -> Self {
@@ -58,12 +75,21 @@ impl ApiError {
     }
 
     pub fn invalid(def: &ResourceDef, name: &str, causes: Vec<(String, String)>) -> Self {
-        let msg = causes.iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join(", ");
+        let msg = causes
+            .iter()
+            .map(|(f, m)| format!("{f}: {m}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let causes_json: Vec<Value> = causes
             .iter()
             .map(|(f, m)| json!({"reason": "FieldValueInvalid", "message": m, "field": f}))
             .collect();
-        Self::new(422, "Invalid", format!("{} \"{}\" is invalid: {}", def.kind, name, msg)).with_details(json!({
+        Self::new(
+            422,
+            "Invalid",
+            format!("{} \"{}\" is invalid: {}", def.kind, name, msg),
+        )
+        .with_details(json!({
             "name": name, "group": def.group, "kind": def.kind, "causes": causes_json
         }))
     }
@@ -77,7 +103,11 @@ impl ApiError {
     }
 
     pub fn too_large(limit: usize) -> Self {
-        Self::new(413, "RequestEntityTooLarge", format!("the request body is larger than the limit of {limit} bytes"))
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("the request body is larger than the limit of {limit} bytes"),
+        )
     }
 
     pub fn unauthorized() -> Self {
@@ -117,13 +147,18 @@ impl From<daas_store::StoreError> for ApiError {
     fn from(e: daas_store::StoreError) -> Self {
         use daas_store::StoreError as E;
         match e {
-            E::Compacted { requested, compacted } => {
-                ApiError::gone(format!("too old resource version: {requested} ({compacted})"))
-            }
+            E::Compacted {
+                requested,
+                compacted,
+            } => ApiError::gone(format!(
+                "too old resource version: {requested} ({compacted})"
+            )),
             E::FutureRevision { requested, current } => ApiError::new(
                 504,
                 "Timeout",
-                format!("Too large resource version: {requested}, current resource version: {current}"),
+                format!(
+                    "Too large resource version: {requested}, current resource version: {current}"
+                ),
             ),
             other => ApiError::internal(format!("storage error: {other}")),
         }
@@ -134,7 +169,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self.to_status()).unwrap_or_default();
-        (code, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+        (
+            code,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response()
     }
 }
 

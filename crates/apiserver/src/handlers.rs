@@ -11,6 +11,7 @@ use daas_apimachinery::selector::{FieldSelector, LabelSelector};
 use daas_store::{KeyValue, Store, StoreError};
 use serde_json::{json, Value};
 
+use crate::admission::{self, Attrs};
 use crate::error::{ApiError, ApiResult};
 use crate::request::{As, ResourceTarget};
 use crate::resources::{self, ResourceDef};
@@ -33,8 +34,9 @@ pub fn now_rfc3339() -> String {
 
 /// A stored object decoded, with `metadata.resourceVersion` set from the store revision.
 pub fn decode_kv(kv: &KeyValue) -> ApiResult<Value> {
-    let mut v: Value = serde_json::from_slice(&kv.value)
-        .map_err(|e| ApiError::internal(format!("stored object {} is not valid JSON: {e}", kv.key)))?;
+    let mut v: Value = serde_json::from_slice(&kv.value).map_err(|e| {
+        ApiError::internal(format!("stored object {} is not valid JSON: {e}", kv.key))
+    })?;
     v["metadata"]["resourceVersion"] = json!(kv.mod_revision.to_string());
     Ok(v)
 }
@@ -51,7 +53,12 @@ fn encode(v: &Value) -> ApiResult<Vec<u8>> {
 
 pub fn json_response(code: StatusCode, v: &Value) -> Response {
     let body = serde_json::to_vec(v).unwrap_or_default();
-    (code, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+    (
+        code,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
@@ -72,13 +79,13 @@ pub struct Filter {
 
 impl Filter {
     pub fn from_query(def: &ResourceDef, q: &HashMap<String, String>) -> ApiResult<Self> {
-        let labels = match q.get("labelSelector").filter(|s| !s.is_empty()) {
-            Some(s) => Some(
-                LabelSelector::parse(s)
-                    .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?,
-            ),
-            None => None,
-        };
+        let labels =
+            match q.get("labelSelector").filter(|s| !s.is_empty()) {
+                Some(s) => Some(LabelSelector::parse(s).map_err(|e| {
+                    ApiError::bad_request(format!("unable to parse requirement: {e}"))
+                })?),
+                None => None,
+            };
         let fields = match q.get("fieldSelector").filter(|s| !s.is_empty()) {
             Some(s) => {
                 let f = FieldSelector::parse(s)
@@ -158,7 +165,12 @@ fn ns_of(t: &ResourceTarget) -> Option<&str> {
     }
 }
 
-pub async fn get_object(ctx: &Ctx, def: &ResourceDef, ns: Option<&str>, name: &str) -> ApiResult<(Value, KeyValue)> {
+pub async fn get_object(
+    ctx: &Ctx,
+    def: &ResourceDef,
+    ns: Option<&str>,
+    name: &str,
+) -> ApiResult<(Value, KeyValue)> {
     match ctx.store.get(&def.key(ns, name)).await? {
         Some(kv) => Ok((decode_kv(&kv)?, kv)),
         None => Err(ApiError::not_found(def, name)),
@@ -177,8 +189,14 @@ fn render_one(def: &ResourceDef, obj: Value, accept: As) -> Response {
         As::Object => json_response(StatusCode::OK, &obj),
         As::PartialMetadata => json_response(StatusCode::OK, &table::partial_metadata(&obj)),
         As::Table => {
-            let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string();
-            json_response(StatusCode::OK, &table::table(def, &[obj], &rv, IncludeObject::Metadata, true))
+            let rv = obj["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            json_response(
+                StatusCode::OK,
+                &table::table(def, &[obj], &rv, IncludeObject::Metadata, true),
+            )
         }
     }
 }
@@ -200,14 +218,23 @@ pub async fn list_objects(
     Ok((items, res.revision))
 }
 
-pub async fn list(ctx: &Ctx, t: &ResourceTarget, q: &HashMap<String, String>, accept: As) -> ApiResult<Response> {
+pub async fn list(
+    ctx: &Ctx,
+    t: &ResourceTarget,
+    q: &HashMap<String, String>,
+    accept: As,
+) -> ApiResult<Response> {
     let filter = Filter::from_query(t.def, q)?;
     let (items, rev) = list_objects(ctx, t.def, ns_of(t), &filter).await?;
     let rv = rev.to_string();
     let body = match accept {
-        As::Table => {
-            table::table(t.def, &items, &rv, IncludeObject::parse(q.get("includeObject").map(|s| s.as_str())), true)
-        }
+        As::Table => table::table(
+            t.def,
+            &items,
+            &rv,
+            IncludeObject::parse(q.get("includeObject").map(|s| s.as_str())),
+            true,
+        ),
         As::PartialMetadata => json!({
             "kind": "PartialObjectMetadataList",
             "apiVersion": "meta.k8s.io/v1",
@@ -229,7 +256,8 @@ pub async fn list(ctx: &Ctx, t: &ResourceTarget, q: &HashMap<String, String>, ac
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -240,11 +268,15 @@ fn is_dns_subdomain(s: &str) -> bool {
 
 fn validate_name(def: &ResourceDef, name: &str) -> Option<String> {
     let label_only = matches!(def.kind, "Namespace" | "Service");
-    let ok = if label_only { is_dns_label(name) } else { is_dns_subdomain(name) };
+    let ok = if label_only {
+        is_dns_label(name)
+    } else {
+        is_dns_subdomain(name)
+    };
     if ok {
         None
     } else if label_only {
-        Some(format!("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"))
+        Some("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')".to_string())
     } else {
         Some("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".to_string())
     }
@@ -257,14 +289,32 @@ fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<(String, String)
             for (i, c) in cs.iter().enumerate() {
                 let name = c["name"].as_str().unwrap_or("");
                 if name.is_empty() {
-                    causes.push((format!("{path}.containers[{i}].name"), "Required value".into()));
+                    causes.push((
+                        format!("{path}.containers[{i}].name"),
+                        "Required value".into(),
+                    ));
                 } else if !is_dns_label(name) {
-                    causes.push((format!("{path}.containers[{i}].name"), format!("Invalid value: \"{name}\": a lowercase RFC 1123 label is required")));
+                    causes.push((
+                        format!("{path}.containers[{i}].name"),
+                        format!(
+                            "Invalid value: \"{name}\": a lowercase RFC 1123 label is required"
+                        ),
+                    ));
                 } else if !seen.insert(name.to_string()) {
-                    causes.push((format!("{path}.containers[{i}].name"), format!("Duplicate value: \"{name}\"")));
+                    causes.push((
+                        format!("{path}.containers[{i}].name"),
+                        format!("Duplicate value: \"{name}\""),
+                    ));
                 }
-                if c["image"].as_str().map(|s| s.trim().is_empty()).unwrap_or(true) {
-                    causes.push((format!("{path}.containers[{i}].image"), "Required value".into()));
+                if c["image"]
+                    .as_str()
+                    .map(|s| s.trim().is_empty())
+                    .unwrap_or(true)
+                {
+                    causes.push((
+                        format!("{path}.containers[{i}].image"),
+                        "Required value".into(),
+                    ));
                 }
             }
         }
@@ -284,21 +334,29 @@ fn validate(def: &ResourceDef, obj: &Value) -> Vec<(String, String)> {
     let mut causes = Vec::new();
     let name = obj["metadata"]["name"].as_str().unwrap_or("");
     if let Some(msg) = validate_name(def, name) {
-        causes.push(("metadata.name".to_string(), format!("Invalid value: \"{name}\": {msg}")));
+        causes.push((
+            "metadata.name".to_string(),
+            format!("Invalid value: \"{name}\": {msg}"),
+        ));
     }
     if let Some(labels) = obj["metadata"]["labels"].as_object() {
         for (k, v) in labels {
             let val = v.as_str().unwrap_or("");
             if val.len() > 63
-                || !val.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-                || (!val.is_empty()
-                    && !(val.as_bytes()[0].is_ascii_alphanumeric()
+                || !val
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                || !(val.is_empty()
+                    || (val.as_bytes()[0].is_ascii_alphanumeric()
                         && val.as_bytes()[val.len() - 1].is_ascii_alphanumeric()))
             {
-                causes.push((format!("metadata.labels"), format!("Invalid value: \"{val}\": a valid label value must be 63 characters or less and must be empty or begin and end with an alphanumeric character")));
+                causes.push(("metadata.labels".to_string(), format!("Invalid value: \"{val}\": a valid label value must be 63 characters or less and must be empty or begin and end with an alphanumeric character")));
             }
             if k.is_empty() || k.len() > 316 {
-                causes.push(("metadata.labels".into(), format!("Invalid value: \"{k}\": invalid label key")));
+                causes.push((
+                    "metadata.labels".into(),
+                    format!("Invalid value: \"{k}\": invalid label key"),
+                ));
             }
         }
     }
@@ -306,7 +364,8 @@ fn validate(def: &ResourceDef, obj: &Value) -> Vec<(String, String)> {
         "Pod" => validate_pod_spec(&obj["spec"], "spec", &mut causes),
         "Deployment" | "ReplicaSet" => {
             let sel = &obj["spec"]["selector"];
-            if sel.is_null() || (sel["matchLabels"].is_null() && sel["matchExpressions"].is_null()) {
+            if sel.is_null() || (sel["matchLabels"].is_null() && sel["matchExpressions"].is_null())
+            {
                 causes.push(("spec.selector".into(), "Required value".into()));
             } else {
                 match LabelSelector::from_json(sel) {
@@ -314,7 +373,11 @@ fn validate(def: &ResourceDef, obj: &Value) -> Vec<(String, String)> {
                         let labels = &obj["spec"]["template"]["metadata"]["labels"];
                         let map = labels
                             .as_object()
-                            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+                            .map(|m| {
+                                m.iter()
+                                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                                    .collect()
+                            })
                             .unwrap_or_default();
                         if !s.matches(&map) {
                             causes.push((
@@ -326,13 +389,21 @@ fn validate(def: &ResourceDef, obj: &Value) -> Vec<(String, String)> {
                     Err(e) => causes.push(("spec.selector".into(), format!("Invalid value: {e}"))),
                 }
             }
-            if obj["spec"]["replicas"].as_i64().map(|r| r < 0).unwrap_or(false) {
+            if obj["spec"]["replicas"]
+                .as_i64()
+                .map(|r| r < 0)
+                .unwrap_or(false)
+            {
                 causes.push((
                     "spec.replicas".into(),
                     "Invalid value: must be greater than or equal to 0".into(),
                 ));
             }
-            validate_pod_spec(&obj["spec"]["template"]["spec"], "spec.template.spec", &mut causes);
+            validate_pod_spec(
+                &obj["spec"]["template"]["spec"],
+                "spec.template.spec",
+                &mut causes,
+            );
         }
         _ => {}
     }
@@ -363,7 +434,9 @@ fn is_dry_run(q: &HashMap<String, String>) -> ApiResult<bool> {
     match q.get("dryRun").map(|s| s.as_str()) {
         None | Some("") => Ok(false),
         Some("All") => Ok(true),
-        Some(other) => Err(ApiError::bad_request(format!("unsupported dryRun value {other:?}: only All is supported"))),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "unsupported dryRun value {other:?}: only All is supported"
+        ))),
     }
 }
 
@@ -398,15 +471,26 @@ fn check_gvk(def: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
 }
 
 /// Typed decode + unknown-field policy. Returns the pruned object and warnings.
-fn typed_decode(def: &ResourceDef, obj: &Value, fv: FieldValidation) -> ApiResult<(Value, Vec<String>)> {
+fn typed_decode(
+    def: &ResourceDef,
+    obj: &Value,
+    fv: FieldValidation,
+) -> ApiResult<(Value, Vec<String>)> {
     let (out, unknown) = typed::roundtrip(def.kind, obj).map_err(|e| {
-        ApiError::bad_request(format!("{} in version \"{}\" cannot be handled as a {}: {e}", def.kind, def.version, def.kind))
+        ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: {e}",
+            def.kind, def.version, def.kind
+        ))
     })?;
-    let msgs: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+    let msgs: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
     match fv {
-        FieldValidation::Strict if !msgs.is_empty() => {
-            Err(ApiError::bad_request(format!("strict decoding error: {}", msgs.join(", "))))
-        }
+        FieldValidation::Strict if !msgs.is_empty() => Err(ApiError::bad_request(format!(
+            "strict decoding error: {}",
+            msgs.join(", ")
+        ))),
         FieldValidation::Warn => Ok((out, msgs)),
         _ => Ok((out, Vec::new())),
     }
@@ -416,11 +500,14 @@ fn random_suffix(n: usize) -> String {
     use rand::Rng;
     const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::thread_rng();
-    (0..n).map(|_| ALPHA[rng.gen_range(0..ALPHA.len())] as char).collect()
+    (0..n)
+        .map(|_| ALPHA[rng.gen_range(0..ALPHA.len())] as char)
+        .collect()
 }
 
 async fn ensure_namespace_usable(ctx: &Ctx, ns: &str) -> ApiResult<()> {
-    let def = resources::by_kind("Namespace").ok_or_else(|| ApiError::internal("namespace type missing"))?;
+    let def = resources::by_kind("Namespace")
+        .ok_or_else(|| ApiError::internal("namespace type missing"))?;
     match ctx.store.get(&def.key(None, ns)).await? {
         None => Err(ApiError::not_found(def, ns)),
         Some(kv) => {
@@ -439,15 +526,24 @@ async fn ensure_namespace_usable(ctx: &Ctx, ns: &str) -> ApiResult<()> {
 
 pub async fn create(
     ctx: &Ctx,
+    attrs: Attrs<'_>,
     t: &ResourceTarget,
     headers: &HeaderMap,
     body: &[u8],
     q: &HashMap<String, String>,
 ) -> ApiResult<Response> {
     let mut obj = crate::request::decode_body(headers, body)?;
-    let (obj, warnings) = prepare_create(ctx, t, &mut obj, q).await?;
-    let created = if is_dry_run(q)? { obj } else { store_create(ctx, t.def, &obj).await? };
-    Ok(with_warnings(json_response(StatusCode::CREATED, &created), &warnings))
+    let (obj, mut warnings) = prepare_create(ctx, t, &mut obj, q).await?;
+    warnings.extend(admission::admit(ctx, attrs, t, None, &obj).await?);
+    let created = if is_dry_run(q)? {
+        obj
+    } else {
+        store_create(ctx, t.def, &obj).await?
+    };
+    Ok(with_warnings(
+        json_response(StatusCode::CREATED, &created),
+        &warnings,
+    ))
 }
 
 /// Validate, default and stamp a new object (shared by create and controllers).
@@ -480,10 +576,14 @@ pub async fn prepare_create(
                 obj["metadata"]["name"] = json!(format!("{prefix}{}", random_suffix(5)));
             }
             _ => {
-                return Err(ApiError::invalid(def, "", vec![(
-                    "metadata.name".into(),
-                    "Required value: name or generateName is required".into(),
-                )]))
+                return Err(ApiError::invalid(
+                    def,
+                    "",
+                    vec![(
+                        "metadata.name".into(),
+                        "Required value: name or generateName is required".into(),
+                    )],
+                ))
             }
         }
     }
@@ -495,7 +595,9 @@ pub async fn prepare_create(
         return Err(ApiError::invalid(def, &name, causes));
     }
     {
-        let md = obj["metadata"].as_object_mut().ok_or_else(|| ApiError::bad_request("metadata must be an object"))?;
+        let md = obj["metadata"]
+            .as_object_mut()
+            .ok_or_else(|| ApiError::bad_request("metadata must be an object"))?;
         md.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
         md.insert("creationTimestamp".into(), json!(now_rfc3339()));
         md.remove("resourceVersion");
@@ -537,14 +639,22 @@ pub async fn store_create(ctx: &Ctx, def: &ResourceDef, obj: &Value) -> ApiResul
 
 /// The service account controller's job: every namespace has a `default` ServiceAccount.
 pub async fn ensure_default_service_account(ctx: &Ctx, ns: &str) {
-    let Some(def) = resources::by_kind("ServiceAccount") else { return };
+    let Some(def) = resources::by_kind("ServiceAccount") else {
+        return;
+    };
     let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount",
         "metadata": {"name": "default", "namespace": ns, "uid": uuid::Uuid::new_v4().to_string(),
                      "creationTimestamp": now_rfc3339()}});
     if let Ok(bytes) = encode(&sa) {
-        match ctx.store.create(&def.key(Some(ns), "default"), &bytes).await {
+        match ctx
+            .store
+            .create(&def.key(Some(ns), "default"), &bytes)
+            .await
+        {
             Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
-            Err(e) => tracing::warn!(namespace = ns, error = %e, "could not create default service account"),
+            Err(e) => {
+                tracing::warn!(namespace = ns, error = %e, "could not create default service account")
+            }
         }
     }
 }
@@ -557,14 +667,19 @@ async fn allocate_cluster_ip(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
     if let Some(ip) = spec["clusterIP"].as_str().filter(|s| !s.is_empty()) {
         if ip != "None" && ip.parse::<std::net::Ipv4Addr>().is_err() {
             return Err(ApiError::invalid(
-                resources::by_kind("Service").ok_or_else(|| ApiError::internal("service type missing"))?,
+                resources::by_kind("Service")
+                    .ok_or_else(|| ApiError::internal("service type missing"))?,
                 obj["metadata"]["name"].as_str().unwrap_or(""),
-                vec![("spec.clusterIP".into(), format!("Invalid value: \"{ip}\": must be a valid IP address"))],
+                vec![(
+                    "spec.clusterIP".into(),
+                    format!("Invalid value: \"{ip}\": must be a valid IP address"),
+                )],
             ));
         }
         return Ok(());
     }
-    let def = resources::by_kind("Service").ok_or_else(|| ApiError::internal("service type missing"))?;
+    let def =
+        resources::by_kind("Service").ok_or_else(|| ApiError::internal("service type missing"))?;
     let existing = ctx.store.list(&def.prefix(None)).await?;
     let used: std::collections::HashSet<String> = existing
         .items
@@ -575,14 +690,20 @@ async fn allocate_cluster_ip(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
     use rand::Rng;
     let mut rng = rand::thread_rng();
     for _ in 0..1000 {
-        let ip = format!("10.43.{}.{}", rng.gen_range(0..=255), rng.gen_range(2..=254));
+        let ip = format!(
+            "10.43.{}.{}",
+            rng.gen_range(0..=255),
+            rng.gen_range(2..=254)
+        );
         if !used.contains(&ip) {
             obj["spec"]["clusterIP"] = json!(ip);
             obj["spec"]["clusterIPs"] = json!([ip]);
             return Ok(());
         }
     }
-    Err(ApiError::internal("failed to allocate a service IP: range is full"))
+    Err(ApiError::internal(
+        "failed to allocate a service IP: range is full",
+    ))
 }
 
 // ---------------------------------------------------------------- update / patch
@@ -622,7 +743,15 @@ fn merge_for_update(def: &ResourceDef, old: &Value, new: Value, w: &Write) -> Ap
         }
     };
     // Server-owned metadata is never taken from the request.
-    for f in ["uid", "creationTimestamp", "namespace", "name", "generation", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+    for f in [
+        "uid",
+        "creationTimestamp",
+        "namespace",
+        "name",
+        "generation",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    ] {
         match old["metadata"].get(f) {
             Some(v) => out["metadata"][f] = v.clone(),
             None => {
@@ -644,9 +773,13 @@ fn merge_for_update(def: &ResourceDef, old: &Value, new: Value, w: &Write) -> Ap
 
 /// Shared tail of update and patch: validate, write with compare-and-swap on `kv`.
 /// Returns Ok(None) when the store reported a conflict (caller may retry).
+/// `adm` is the admission context for writes of a main resource (`None`: no admission, e.g. the
+/// scale subresource, which changes nothing admission looks at).
+#[allow(clippy::too_many_arguments)]
 async fn commit_update(
     ctx: &Ctx,
-    def: &ResourceDef,
+    t: &ResourceTarget,
+    adm: Option<Attrs<'_>>,
     kv: &KeyValue,
     old: &Value,
     new: Value,
@@ -654,6 +787,7 @@ async fn commit_update(
     fv: FieldValidation,
     dry_run: bool,
 ) -> ApiResult<Option<(Value, Vec<String>)>> {
+    let def = t.def;
     let name = old["metadata"]["name"].as_str().unwrap_or("").to_string();
     let mut new = new;
     check_gvk(def, &mut new)?;
@@ -667,6 +801,10 @@ async fn commit_update(
     if !causes.is_empty() {
         return Err(ApiError::invalid(def, &name, causes));
     }
+    let mut warnings = warnings;
+    if let (Some(attrs), Write::Main) = (adm, w) {
+        warnings.extend(admission::admit(ctx, attrs, t, Some(old), &merged).await?);
+    }
     let mut cmp_old = old.clone();
     cmp_old["metadata"]["resourceVersion"] = json!(null);
     let mut cmp_new = merged.clone();
@@ -677,7 +815,10 @@ async fn commit_update(
         return Ok(Some((out, warnings)));
     }
     // Finalizers: an object being deleted goes away once its last finalizer is removed.
-    let finalizers_empty = merged["metadata"]["finalizers"].as_array().map(|a| a.is_empty()).unwrap_or(true);
+    let finalizers_empty = merged["metadata"]["finalizers"]
+        .as_array()
+        .map(|a| a.is_empty())
+        .unwrap_or(true);
     if !merged["metadata"]["deletionTimestamp"].is_null() && finalizers_empty {
         return match ctx.store.delete(&kv.key, Some(kv.mod_revision)).await {
             Ok(del) => {
@@ -690,7 +831,11 @@ async fn commit_update(
             Err(e) => Err(e.into()),
         };
     }
-    match ctx.store.update(&kv.key, &encode(&merged)?, kv.mod_revision).await {
+    match ctx
+        .store
+        .update(&kv.key, &encode(&merged)?, kv.mod_revision)
+        .await
+    {
         Ok(nkv) => {
             let mut out = merged;
             out["metadata"]["resourceVersion"] = json!(nkv.mod_revision.to_string());
@@ -704,6 +849,7 @@ async fn commit_update(
 
 pub async fn update(
     ctx: &Ctx,
+    attrs: Attrs<'_>,
     t: &ResourceTarget,
     name: &str,
     headers: &HeaderMap,
@@ -734,8 +880,14 @@ pub async fn update(
             }
         }
     }
-    let precondition: Option<i64> = match new["metadata"]["resourceVersion"].as_str().filter(|s| !s.is_empty()) {
-        Some(rv) => Some(rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))?),
+    let precondition: Option<i64> = match new["metadata"]["resourceVersion"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+    {
+        Some(rv) => Some(
+            rv.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))?,
+        ),
         None => None,
     };
     for _ in 0..UPDATE_RETRIES {
@@ -750,8 +902,13 @@ pub async fn update(
         if let Some(ns) = ns_of(t) {
             candidate["metadata"]["namespace"] = json!(ns);
         }
-        match commit_update(ctx, t.def, &kv, &old, candidate, &w, fv, dry).await? {
-            Some((out, warnings)) => return Ok(with_warnings(json_response(StatusCode::OK, &out), &warnings)),
+        match commit_update(ctx, t, Some(attrs), &kv, &old, candidate, &w, fv, dry).await? {
+            Some((out, warnings)) => {
+                return Ok(with_warnings(
+                    json_response(StatusCode::OK, &out),
+                    &warnings,
+                ))
+            }
             None if precondition.is_some() => return Err(ApiError::conflict(t.def, name)),
             None => continue,
         }
@@ -767,7 +924,10 @@ pub enum PatchKind {
 }
 
 pub fn patch_kind(headers: &HeaderMap) -> ApiResult<PatchKind> {
-    let ct = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ct = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     match ct.split(';').next().unwrap_or("").trim() {
         "application/json-patch+json" => Ok(PatchKind::Json),
         "application/merge-patch+json" => Ok(PatchKind::Merge),
@@ -781,12 +941,20 @@ pub fn patch_kind(headers: &HeaderMap) -> ApiResult<PatchKind> {
     }
 }
 
-pub fn apply_patch(kind: PatchKind, obj_kind: &str, current: &Value, body: &[u8]) -> ApiResult<Value> {
-    let p: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+pub fn apply_patch(
+    kind: PatchKind,
+    obj_kind: &str,
+    current: &Value,
+    body: &[u8],
+) -> ApiResult<Value> {
+    let p: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
     let out = match kind {
         PatchKind::Json => {
             if !p.is_array() {
-                return Err(ApiError::bad_request("json patch must be a JSON array of operations"));
+                return Err(ApiError::bad_request(
+                    "json patch must be a JSON array of operations",
+                ));
             }
             patch::json_patch(current, &p).map_err(patch_err)?
         }
@@ -798,7 +966,9 @@ pub fn apply_patch(kind: PatchKind, obj_kind: &str, current: &Value, body: &[u8]
         }
         PatchKind::Strategic => {
             if !p.is_object() {
-                return Err(ApiError::bad_request("strategic merge patch must be a JSON object"));
+                return Err(ApiError::bad_request(
+                    "strategic merge patch must be a JSON object",
+                ));
             }
             patch::strategic_merge_patch(current, &p, obj_kind).map_err(patch_err)?
         }
@@ -813,12 +983,21 @@ fn patch_err(e: patch::PatchError) -> ApiError {
     if code == 422 {
         ApiError::new(422, "Invalid", e.to_string())
     } else {
-        ApiError::new(code, if code == 409 { "Conflict" } else { "BadRequest" }, e.to_string())
+        ApiError::new(
+            code,
+            if code == 409 {
+                "Conflict"
+            } else {
+                "BadRequest"
+            },
+            e.to_string(),
+        )
     }
 }
 
 pub async fn patch(
     ctx: &Ctx,
+    attrs: Attrs<'_>,
     t: &ResourceTarget,
     name: &str,
     headers: &HeaderMap,
@@ -844,10 +1023,17 @@ pub async fn patch(
             }
         }
         if patched["metadata"]["name"].as_str() != Some(name) {
-            return Err(ApiError::bad_request("metadata.name cannot be changed by a patch"));
+            return Err(ApiError::bad_request(
+                "metadata.name cannot be changed by a patch",
+            ));
         }
-        if let Some((out, warnings)) = commit_update(ctx, t.def, &kv, &old, patched, &w, fv, dry).await? {
-            return Ok(with_warnings(json_response(StatusCode::OK, &out), &warnings));
+        if let Some((out, warnings)) =
+            commit_update(ctx, t, Some(attrs), &kv, &old, patched, &w, fv, dry).await?
+        {
+            return Ok(with_warnings(
+                json_response(StatusCode::OK, &out),
+                &warnings,
+            ));
         }
     }
     Err(ApiError::conflict(t.def, name))
@@ -880,7 +1066,12 @@ pub async fn get_scale(ctx: &Ctx, t: &ResourceTarget, name: &str) -> ApiResult<R
     Ok(json_response(StatusCode::OK, &scale_of(t.def, &obj)))
 }
 
-async fn scale_write(ctx: &Ctx, t: &ResourceTarget, name: &str, op: ScaleOp) -> ApiResult<Response> {
+async fn scale_write(
+    ctx: &Ctx,
+    t: &ResourceTarget,
+    name: &str,
+    op: ScaleOp,
+) -> ApiResult<Response> {
     if !t.def.has_sub(resources::Subresource::Scale) {
         return Err(ApiError::not_found_path());
     }
@@ -891,7 +1082,10 @@ async fn scale_write(ctx: &Ctx, t: &ResourceTarget, name: &str, op: ScaleOp) -> 
             ScaleOp::Replace(v) => v.clone(),
             ScaleOp::Patch(k, body) => apply_patch(*k, "Scale", &cur, body)?,
         };
-        if let Some(rv) = new_scale["metadata"]["resourceVersion"].as_str().filter(|s| !s.is_empty()) {
+        if let Some(rv) = new_scale["metadata"]["resourceVersion"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+        {
             if rv != kv.mod_revision.to_string() {
                 return Err(ApiError::conflict(t.def, name));
             }
@@ -899,11 +1093,30 @@ async fn scale_write(ctx: &Ctx, t: &ResourceTarget, name: &str, op: ScaleOp) -> 
         let replicas = new_scale["spec"]["replicas"]
             .as_i64()
             .filter(|r| *r >= 0)
-            .ok_or_else(|| ApiError::invalid(t.def, name, vec![("spec.replicas".into(), "Invalid value: must be a non-negative integer".into())]))?;
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    t.def,
+                    name,
+                    vec![(
+                        "spec.replicas".into(),
+                        "Invalid value: must be a non-negative integer".into(),
+                    )],
+                )
+            })?;
         let mut new = old.clone();
         new["spec"]["replicas"] = json!(replicas);
-        if let Some((out, _)) =
-            commit_update(ctx, t.def, &kv, &old, new, &Write::Main, FieldValidation::Ignore, false).await?
+        if let Some((out, _)) = commit_update(
+            ctx,
+            t,
+            None,
+            &kv,
+            &old,
+            new,
+            &Write::Main,
+            FieldValidation::Ignore,
+            false,
+        )
+        .await?
         {
             return Ok(json_response(StatusCode::OK, &scale_of(t.def, &out)));
         }
@@ -922,12 +1135,25 @@ pub async fn bind(
     body: &[u8],
 ) -> ApiResult<Response> {
     let binding = crate::request::decode_body(headers, body)?;
-    if binding["kind"].as_str().map(|k| k != "Binding").unwrap_or(false) {
-        return Err(ApiError::bad_request("the body of a pods/binding request must be a Binding"));
+    if binding["kind"]
+        .as_str()
+        .map(|k| k != "Binding")
+        .unwrap_or(false)
+    {
+        return Err(ApiError::bad_request(
+            "the body of a pods/binding request must be a Binding",
+        ));
     }
-    let node = binding["target"]["name"].as_str().filter(|n| !n.is_empty()).ok_or_else(|| {
-        ApiError::invalid(t.def, name, vec![("target.name".into(), "Required value".into())])
-    })?;
+    let node = binding["target"]["name"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                t.def,
+                name,
+                vec![("target.name".into(), "Required value".into())],
+            )
+        })?;
     for _ in 0..UPDATE_RETRIES {
         let (old, kv) = get_object(ctx, t.def, ns_of(t), name).await?;
         if let Some(cur) = old["spec"]["nodeName"].as_str().filter(|s| !s.is_empty()) {
@@ -935,15 +1161,24 @@ pub async fn bind(
                 .tap_msg(format!("Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{cur}\"")));
         }
         if !old["metadata"]["deletionTimestamp"].is_null() {
-            return Err(ApiError::conflict(t.def, name).tap_msg(format!("pod {name} is being deleted, cannot be assigned to a host")));
+            return Err(ApiError::conflict(t.def, name).tap_msg(format!(
+                "pod {name} is being deleted, cannot be assigned to a host"
+            )));
         }
         let mut new = old.clone();
         new["spec"]["nodeName"] = json!(node);
-        let mut conds: Vec<Value> = new["status"]["conditions"].as_array().cloned().unwrap_or_default();
+        let mut conds: Vec<Value> = new["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         conds.retain(|c| c["type"] != "PodScheduled");
         conds.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now_rfc3339()}));
         new["status"]["conditions"] = json!(conds);
-        match ctx.store.update(&kv.key, &encode(&new)?, kv.mod_revision).await {
+        match ctx
+            .store
+            .update(&kv.key, &encode(&new)?, kv.mod_revision)
+            .await
+        {
             Ok(_) => {
                 return Ok(json_response(
                     StatusCode::CREATED,
@@ -977,9 +1212,14 @@ pub async fn delete(
     let opts: Value = if body.is_empty() {
         json!({})
     } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
     };
-    let dry = is_dry_run(q)? || opts["dryRun"].as_array().map(|a| a.iter().any(|v| v == "All")).unwrap_or(false);
+    let dry = is_dry_run(q)?
+        || opts["dryRun"]
+            .as_array()
+            .map(|a| a.iter().any(|v| v == "All"))
+            .unwrap_or(false);
     let (obj, kv) = get_object(ctx, t.def, ns_of(t), name).await?;
     let pre = &opts["preconditions"];
     if let Some(uid) = pre["uid"].as_str() {
@@ -1000,8 +1240,14 @@ pub async fn delete(
     }
     // Orphan / Foreground propagation: the garbage collector (daas-controllers) acts on these
     // finalizers, then removes them, which completes the deletion.
-    let policy = opts["propagationPolicy"].as_str().map(|s| s.to_string()).or_else(|| q.get("propagationPolicy").cloned());
-    let orphan_legacy = opts["orphanDependents"].as_bool() == Some(true) || q.get("orphanDependents").map(|s| s == "true").unwrap_or(false);
+    let policy = opts["propagationPolicy"]
+        .as_str()
+        .map(|s| s.to_string())
+        .or_else(|| q.get("propagationPolicy").cloned());
+    let orphan_legacy = opts["orphanDependents"].as_bool() == Some(true)
+        || q.get("orphanDependents")
+            .map(|s| s == "true")
+            .unwrap_or(false);
     let gc_finalizer = match policy.as_deref() {
         Some("Orphan") => Some("orphan"),
         Some("Foreground") => Some("foregroundDeletion"),
@@ -1019,8 +1265,14 @@ pub async fn delete(
         return Ok(json_response(StatusCode::OK, &obj));
     }
     let mut obj = obj;
-    if let (Some(f), true) = (gc_finalizer, obj["metadata"]["deletionTimestamp"].is_null() && t.def.kind != "Namespace") {
-        let mut fins: Vec<Value> = obj["metadata"]["finalizers"].as_array().cloned().unwrap_or_default();
+    if let (Some(f), true) = (
+        gc_finalizer,
+        obj["metadata"]["deletionTimestamp"].is_null() && t.def.kind != "Namespace",
+    ) {
+        let mut fins: Vec<Value> = obj["metadata"]["finalizers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if !fins.iter().any(|x| x == f) {
             fins.push(json!(f));
         }
@@ -1028,25 +1280,45 @@ pub async fn delete(
     }
     // Graceful deletion: a pod running on a node gets a deletionTimestamp and its grace period;
     // the node's agent stops the containers and then deletes it with grace period 0.
-    let bound = obj["spec"]["nodeName"].as_str().map(|n| !n.is_empty()).unwrap_or(false);
-    let terminal = matches!(obj["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+    let bound = obj["spec"]["nodeName"]
+        .as_str()
+        .map(|n| !n.is_empty())
+        .unwrap_or(false);
+    let terminal = matches!(
+        obj["status"]["phase"].as_str(),
+        Some("Succeeded" | "Failed")
+    );
     if t.def.kind == "Pod" && bound && !terminal {
-        let grace = match (opts["gracePeriodSeconds"].as_i64(), q.get("gracePeriodSeconds")) {
+        let grace = match (
+            opts["gracePeriodSeconds"].as_i64(),
+            q.get("gracePeriodSeconds"),
+        ) {
             (Some(g), _) => g,
-            (None, Some(g)) => g.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid gracePeriodSeconds {g:?}")))?,
-            (None, None) => obj["spec"]["terminationGracePeriodSeconds"].as_i64().unwrap_or(30),
+            (None, Some(g)) => g
+                .parse::<i64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid gracePeriodSeconds {g:?}")))?,
+            (None, None) => obj["spec"]["terminationGracePeriodSeconds"]
+                .as_i64()
+                .unwrap_or(30),
         }
         .max(0);
         let current = obj["metadata"]["deletionGracePeriodSeconds"].as_i64();
         if grace > 0 {
-            if !obj["metadata"]["deletionTimestamp"].is_null() && current.map(|c| c <= grace).unwrap_or(true) {
+            if !obj["metadata"]["deletionTimestamp"].is_null()
+                && current.map(|c| c <= grace).unwrap_or(true)
+            {
                 return Ok(json_response(StatusCode::OK, &obj));
             }
             let mut marked = obj.clone();
             let at = Utc::now() + chrono::Duration::seconds(grace);
-            marked["metadata"]["deletionTimestamp"] = json!(at.to_rfc3339_opts(SecondsFormat::Secs, true));
+            marked["metadata"]["deletionTimestamp"] =
+                json!(at.to_rfc3339_opts(SecondsFormat::Secs, true));
             marked["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
-            return match ctx.store.update(&kv.key, &encode(&marked)?, kv.mod_revision).await {
+            return match ctx
+                .store
+                .update(&kv.key, &encode(&marked)?, kv.mod_revision)
+                .await
+            {
                 Ok(nkv) => {
                     marked["metadata"]["resourceVersion"] = json!(nkv.mod_revision.to_string());
                     Ok(json_response(StatusCode::OK, &marked))
@@ -1056,7 +1328,10 @@ pub async fn delete(
             };
         }
     }
-    let has_finalizers = obj["metadata"]["finalizers"].as_array().map(|a| !a.is_empty()).unwrap_or(false);
+    let has_finalizers = obj["metadata"]["finalizers"]
+        .as_array()
+        .map(|a| !a.is_empty())
+        .unwrap_or(false);
     if has_finalizers {
         if !obj["metadata"]["deletionTimestamp"].is_null() {
             return Ok(json_response(StatusCode::OK, &obj));
@@ -1064,7 +1339,11 @@ pub async fn delete(
         let mut marked = obj.clone();
         marked["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
         marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-        return match ctx.store.update(&kv.key, &encode(&marked)?, kv.mod_revision).await {
+        return match ctx
+            .store
+            .update(&kv.key, &encode(&marked)?, kv.mod_revision)
+            .await
+        {
             Ok(nkv) => {
                 marked["metadata"]["resourceVersion"] = json!(nkv.mod_revision.to_string());
                 Ok(json_response(StatusCode::OK, &marked))
@@ -1114,7 +1393,11 @@ pub async fn delete_collection(
     for o in items {
         let name = o["metadata"]["name"].as_str().unwrap_or("").to_string();
         let ns = o["metadata"]["namespace"].as_str().map(|s| s.to_string());
-        match ctx.store.delete(&t.def.key(ns.as_deref(), &name), None).await {
+        match ctx
+            .store
+            .delete(&t.def.key(ns.as_deref(), &name), None)
+            .await
+        {
             Ok(_) | Err(StoreError::NotFound(_)) => deleted.push(o),
             Err(e) => return Err(e.into()),
         }

@@ -1,10 +1,13 @@
 //! Kubernetes API server for K3s-DaaS: REST over the sealed MVCC store, driven by real kubectl.
 
-pub mod discovery;
+pub mod admission;
 pub mod authz;
 pub mod client;
+pub mod discovery;
 pub mod error;
 pub mod handlers;
+pub mod nodeauthz;
+pub mod podsecurity;
 pub mod request;
 pub mod resources;
 pub mod server;
@@ -16,6 +19,7 @@ pub mod watch;
 pub use client::{LocalClient, WatchEvent};
 pub use error::{ApiError, ApiResult};
 pub use server::{
-    bootstrap, router, serve_tls, spawn_compactor, Authenticator, NodeProxy, ServerOptions, StaticTokens, User,
+    bootstrap, router, serve_tls, serve_tls_with, spawn_compactor, Authenticator, NodeProxy,
+    ServeOptions, ServerOptions, StaticTokens, User,
 };
 pub use tls::TlsMaterial;

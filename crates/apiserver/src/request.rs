@@ -12,9 +12,14 @@ use crate::resources::{self, ResourceDef};
 #[derive(Debug)]
 pub enum Target {
     /// `/api/v1` or `/apis/{g}/{v}`: resource discovery.
-    GroupVersion { group: String, version: String },
+    GroupVersion {
+        group: String,
+        version: String,
+    },
     /// `/apis/{g}`.
-    Group { group: String },
+    Group {
+        group: String,
+    },
     Resource(ResourceTarget),
 }
 
@@ -27,10 +32,18 @@ pub struct ResourceTarget {
 }
 
 pub fn parse_path(path: &str) -> ApiResult<Target> {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let (group, version, rest): (&str, &str, &[&str]) = match segs.as_slice() {
         ["api", v, rest @ ..] => ("", v, rest),
-        ["apis", g] => return Ok(Target::Group { group: g.to_string() }),
+        ["apis", g] => {
+            return Ok(Target::Group {
+                group: g.to_string(),
+            })
+        }
         ["apis", g, v, rest @ ..] => (g, v, rest),
         _ => return Err(ApiError::not_found_path()),
     };
@@ -38,11 +51,17 @@ pub fn parse_path(path: &str) -> ApiResult<Target> {
         if resources::in_group_version(group, version).next().is_none() {
             return Err(ApiError::not_found_path());
         }
-        return Ok(Target::GroupVersion { group: group.into(), version: version.into() });
+        return Ok(Target::GroupVersion {
+            group: group.into(),
+            version: version.into(),
+        });
     }
-    let lookup = |plural: &str| resources::find(group, version, plural).ok_or_else(ApiError::not_found_path);
+    let lookup =
+        |plural: &str| resources::find(group, version, plural).ok_or_else(ApiError::not_found_path);
     let t = match rest {
-        ["namespaces", ns, plural, tail @ ..] if resources::find(group, version, plural).is_some() => {
+        ["namespaces", ns, plural, tail @ ..]
+            if resources::find(group, version, plural).is_some() =>
+        {
             let def = lookup(plural)?;
             if !def.namespaced {
                 return Err(ApiError::not_found_path());
@@ -97,7 +116,10 @@ fn pct_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
                     Ok(b) => {
                         out.push(b);
                         i += 2;
@@ -121,23 +143,36 @@ pub enum As {
 }
 
 pub fn negotiate(headers: &HeaderMap) -> As {
-    let accept = headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     for range in accept.split(',') {
         let params: Vec<(String, String)> = range
             .split(';')
             .skip(1)
-            .filter_map(|p| p.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+            .filter_map(|p| {
+                p.split_once('=')
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            })
             .collect();
-        let get = |k: &str| params.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.as_str());
+        let get = |k: &str| {
+            params
+                .iter()
+                .find(|(pk, _)| pk == k)
+                .map(|(_, v)| v.as_str())
+        };
         let media = range.split(';').next().unwrap_or("").trim();
         if media != "application/json" && media != "*/*" {
             continue;
         }
         match (get("as"), get("g"), get("v")) {
             (Some("Table"), Some("meta.k8s.io"), Some("v1")) => return As::Table,
-            (Some("PartialObjectMetadata" | "PartialObjectMetadataList"), Some("meta.k8s.io"), Some("v1")) => {
-                return As::PartialMetadata
-            }
+            (
+                Some("PartialObjectMetadata" | "PartialObjectMetadataList"),
+                Some("meta.k8s.io"),
+                Some("v1"),
+            ) => return As::PartialMetadata,
             (None, _, _) => return As::Object,
             _ => continue,
         }
@@ -147,7 +182,10 @@ pub fn negotiate(headers: &HeaderMap) -> As {
 
 /// Decode a request body (JSON or YAML by Content-Type) into a JSON object.
 pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
-    let ct = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ct = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let media = ct.split(';').next().unwrap_or("").trim();
     if body.is_empty() {
         return Err(ApiError::bad_request("the request body is empty"));
@@ -180,7 +218,9 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
 /// An object body must be a map whose `metadata` (if any) is a map; a null metadata becomes `{}`.
 pub fn check_shape(v: &mut Value) -> ApiResult<()> {
     let Some(m) = v.as_object_mut() else {
-        return Err(ApiError::bad_request("the request body must be a JSON or YAML object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON or YAML object",
+        ));
     };
     match m.get("metadata") {
         None | Some(Value::Null) => {
@@ -207,19 +247,40 @@ mod tests {
     #[test]
     fn paths() {
         let t = rt("/api/v1/namespaces/default/pods/web-1/status");
-        assert_eq!((t.def.plural, t.namespace.as_deref(), t.name.as_deref(), t.sub.as_deref()),
-            ("pods", Some("default"), Some("web-1"), Some("status")));
+        assert_eq!(
+            (
+                t.def.plural,
+                t.namespace.as_deref(),
+                t.name.as_deref(),
+                t.sub.as_deref()
+            ),
+            ("pods", Some("default"), Some("web-1"), Some("status"))
+        );
         let t = rt("/api/v1/namespaces/kube-system");
-        assert_eq!((t.def.plural, t.name.as_deref()), ("namespaces", Some("kube-system")));
+        assert_eq!(
+            (t.def.plural, t.name.as_deref()),
+            ("namespaces", Some("kube-system"))
+        );
         let t = rt("/api/v1/namespaces/foo/status");
-        assert_eq!((t.def.plural, t.name.as_deref(), t.sub.as_deref()), ("namespaces", Some("foo"), Some("status")));
+        assert_eq!(
+            (t.def.plural, t.name.as_deref(), t.sub.as_deref()),
+            ("namespaces", Some("foo"), Some("status"))
+        );
         let t = rt("/apis/apps/v1/deployments");
         assert_eq!((t.def.kind, t.namespace), ("Deployment", None));
-        assert!(matches!(parse_path("/apis/apps/v1"), Ok(Target::GroupVersion { .. })));
+        assert!(matches!(
+            parse_path("/apis/apps/v1"),
+            Ok(Target::GroupVersion { .. })
+        ));
         assert_eq!(parse_path("/api/v1/widgets").unwrap_err().code, 404);
         assert_eq!(parse_path("/api/v1/pods/x").unwrap_err().code, 404);
         assert_eq!(parse_path("/api/v2").unwrap_err().code, 404);
-        assert_eq!(parse_path("/api/v1/namespaces/a/pods/b/c/d").unwrap_err().code, 404);
+        assert_eq!(
+            parse_path("/api/v1/namespaces/a/pods/b/c/d")
+                .unwrap_err()
+                .code,
+            404
+        );
     }
 
     #[test]
@@ -237,9 +298,19 @@ mod tests {
         h.insert("accept", HeaderValue::from_static(
             "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"));
         assert_eq!(negotiate(&h), As::Table);
-        h.insert("accept", HeaderValue::from_static("application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"));
+        h.insert(
+            "accept",
+            HeaderValue::from_static(
+                "application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json",
+            ),
+        );
         assert_eq!(negotiate(&h), As::Object);
-        h.insert("accept", HeaderValue::from_static("application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"));
+        h.insert(
+            "accept",
+            HeaderValue::from_static(
+                "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io",
+            ),
+        );
         assert_eq!(negotiate(&h), As::PartialMetadata);
     }
 
@@ -250,7 +321,10 @@ mod tests {
         assert_eq!(decode_body(&h, b"{\"a\":").unwrap_err().code, 400);
         assert_eq!(decode_body(&h, b"[1]").unwrap_err().code, 400);
         h.insert("content-type", HeaderValue::from_static("application/yaml"));
-        assert_eq!(decode_body(&h, b"kind: Pod\nmetadata: {name: a}\n").unwrap()["kind"], "Pod");
+        assert_eq!(
+            decode_body(&h, b"kind: Pod\nmetadata: {name: a}\n").unwrap()["kind"],
+            "Pod"
+        );
         assert_eq!(decode_body(&h, b"kind: [\n").unwrap_err().code, 400);
         h.insert("content-type", HeaderValue::from_static("text/plain"));
         assert_eq!(decode_body(&h, b"{}").unwrap_err().code, 415);

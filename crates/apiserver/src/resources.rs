@@ -27,7 +27,16 @@ pub struct ResourceDef {
     pub has_spec: bool,
 }
 
-const VERBS: [&str; 8] = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 impl ResourceDef {
     pub fn api_version(&self) -> String {
@@ -53,7 +62,11 @@ impl ResourceDef {
 
     /// Storage key prefix for all objects of this resource (optionally in one namespace).
     pub fn prefix(&self, namespace: Option<&str>) -> String {
-        let g = if self.group.is_empty() { "core" } else { self.group };
+        let g = if self.group.is_empty() {
+            "core"
+        } else {
+            self.group
+        };
         match namespace {
             Some(ns) if self.namespaced => format!("/registry/{g}/{}/{ns}/", self.plural),
             _ => format!("/registry/{g}/{}/", self.plural),
@@ -119,22 +132,156 @@ macro_rules! res {
 use Subresource::*;
 
 pub static RESOURCES: &[ResourceDef] = &[
-    res!("", "v1", "Namespace", "namespaces", "namespace", false, &["ns"], &[], &[Status], true),
-    res!("", "v1", "Pod", "pods", "pod", true, &["po"], &["all"], &[Status, Log, Binding], true),
-    res!("", "v1", "Node", "nodes", "node", false, &["no"], &[], &[Status], true),
-    res!("", "v1", "Service", "services", "service", true, &["svc"], &["all"], &[Status], true),
-    res!("", "v1", "ConfigMap", "configmaps", "configmap", true, &["cm"], &[], &[], false),
-    res!("", "v1", "Secret", "secrets", "secret", true, &[], &[], &[], false),
-    res!("", "v1", "Event", "events", "event", true, &["ev"], &[], &[], false),
-    res!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", true, &["sa"], &[], &[], false),
-    res!("", "v1", "Endpoints", "endpoints", "endpoints", true, &["ep"], &[], &[], false),
-    res!("coordination.k8s.io", "v1", "Lease", "leases", "lease", true, &[], &[], &[], true),
-    res!("apps", "v1", "Deployment", "deployments", "deployment", true, &["deploy"], &["all"], &[Status, Scale], true),
-    res!("apps", "v1", "ReplicaSet", "replicasets", "replicaset", true, &["rs"], &["all"], &[Status, Scale], true),
+    res!(
+        "",
+        "v1",
+        "Namespace",
+        "namespaces",
+        "namespace",
+        false,
+        &["ns"],
+        &[],
+        &[Status],
+        true
+    ),
+    res!(
+        "",
+        "v1",
+        "Pod",
+        "pods",
+        "pod",
+        true,
+        &["po"],
+        &["all"],
+        &[Status, Log, Binding],
+        true
+    ),
+    res!(
+        "",
+        "v1",
+        "Node",
+        "nodes",
+        "node",
+        false,
+        &["no"],
+        &[],
+        &[Status],
+        true
+    ),
+    res!(
+        "",
+        "v1",
+        "Service",
+        "services",
+        "service",
+        true,
+        &["svc"],
+        &["all"],
+        &[Status],
+        true
+    ),
+    res!(
+        "",
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        "configmap",
+        true,
+        &["cm"],
+        &[],
+        &[],
+        false
+    ),
+    res!(
+        "",
+        "v1",
+        "Secret",
+        "secrets",
+        "secret",
+        true,
+        &[],
+        &[],
+        &[],
+        false
+    ),
+    res!(
+        "",
+        "v1",
+        "Event",
+        "events",
+        "event",
+        true,
+        &["ev"],
+        &[],
+        &[],
+        false
+    ),
+    res!(
+        "",
+        "v1",
+        "ServiceAccount",
+        "serviceaccounts",
+        "serviceaccount",
+        true,
+        &["sa"],
+        &[],
+        &[],
+        false
+    ),
+    res!(
+        "",
+        "v1",
+        "Endpoints",
+        "endpoints",
+        "endpoints",
+        true,
+        &["ep"],
+        &[],
+        &[],
+        false
+    ),
+    res!(
+        "coordination.k8s.io",
+        "v1",
+        "Lease",
+        "leases",
+        "lease",
+        true,
+        &[],
+        &[],
+        &[],
+        true
+    ),
+    res!(
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        "deployment",
+        true,
+        &["deploy"],
+        &["all"],
+        &[Status, Scale],
+        true
+    ),
+    res!(
+        "apps",
+        "v1",
+        "ReplicaSet",
+        "replicasets",
+        "replicaset",
+        true,
+        &["rs"],
+        &["all"],
+        &[Status, Scale],
+        true
+    ),
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
-    RESOURCES.iter().find(|r| r.group == group && r.version == version && r.plural == plural)
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
 pub fn by_kind(kind: &str) -> Option<&'static ResourceDef> {
@@ -162,8 +309,13 @@ pub fn group_versions(group: &str) -> Vec<&'static str> {
     out
 }
 
-pub fn in_group_version<'a>(group: &'a str, version: &'a str) -> impl Iterator<Item = &'static ResourceDef> + 'a {
-    RESOURCES.iter().filter(move |r| r.group == group && r.version == version)
+pub fn in_group_version<'a>(
+    group: &'a str,
+    version: &'a str,
+) -> impl Iterator<Item = &'static ResourceDef> + 'a {
+    RESOURCES
+        .iter()
+        .filter(move |r| r.group == group && r.version == version)
 }
 
 #[cfg(test)]
@@ -174,18 +326,29 @@ mod tests {
     fn keys_do_not_collide_across_namespaces() {
         let pods = find("", "v1", "pods").unwrap();
         assert_eq!(pods.key(Some("a"), "x"), "/registry/core/pods/a/x");
-        assert!(!pods.key(Some("ab"), "x").starts_with(&pods.prefix(Some("a"))));
+        assert!(!pods
+            .key(Some("ab"), "x")
+            .starts_with(&pods.prefix(Some("a"))));
         let nodes = find("", "v1", "nodes").unwrap();
         assert_eq!(nodes.key(Some("ignored"), "n1"), "/registry/core/nodes/n1");
-        assert_eq!(find("apps", "v1", "deployments").unwrap().qualified(), "deployments.apps");
+        assert_eq!(
+            find("apps", "v1", "deployments").unwrap().qualified(),
+            "deployments.apps"
+        );
     }
 
     #[test]
     fn discovery_lists_subresources() {
         let pods = find("", "v1", "pods").unwrap();
-        let names: Vec<String> =
-            pods.discovery_entries().iter().map(|e| e["name"].as_str().unwrap().to_string()).collect();
-        assert_eq!(names, vec!["pods", "pods/status", "pods/log", "pods/binding"]);
+        let names: Vec<String> = pods
+            .discovery_entries()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            vec!["pods", "pods/status", "pods/log", "pods/binding"]
+        );
         assert_eq!(groups(), vec!["coordination.k8s.io", "apps"]);
     }
 }

@@ -15,7 +15,9 @@ use daas_store::{Store, StoreError};
 use http_body_util::BodyExt;
 use serde_json::json;
 use tokio::net::TcpListener;
+use tower::ServiceExt as _;
 
+use crate::admission::Attrs;
 use crate::discovery;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{self, json_response, Ctx};
@@ -53,7 +55,10 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 #[async_trait]
 impl Authenticator for StaticTokens {
     async fn authenticate(&self, bearer: &str) -> Option<User> {
-        self.tokens.iter().find(|(t, _)| ct_eq(t.as_bytes(), bearer.as_bytes())).map(|(_, u)| u.clone())
+        self.tokens
+            .iter()
+            .find(|(t, _)| ct_eq(t.as_bytes(), bearer.as_bytes()))
+            .map(|(_, u)| u.clone())
     }
 }
 
@@ -88,27 +93,35 @@ pub struct ServerOptions {
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { max_body: handlers::DEFAULT_MAX_BODY, bookmark_interval: Duration::from_secs(30), node_proxy: None }
+        ServerOptions {
+            max_body: handlers::DEFAULT_MAX_BODY,
+            bookmark_interval: Duration::from_secs(30),
+            node_proxy: None,
+        }
     }
 }
 
 pub fn router(store: Arc<dyn Store>, auth: Arc<dyn Authenticator>, opts: ServerOptions) -> Router {
     let state = AppState {
-        ctx: Arc::new(Ctx { store, bookmark_interval: opts.bookmark_interval }),
+        ctx: Arc::new(Ctx {
+            store,
+            bookmark_interval: opts.bookmark_interval,
+        }),
         auth,
         max_body: opts.max_body,
         node_proxy: opts.node_proxy,
     };
-    Router::new()
-        .fallback(dispatch)
-        .with_state(state)
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_status))
+    Router::new().fallback(dispatch).with_state(state).layer(
+        tower_http::catch_panic::CatchPanicLayer::custom(panic_status),
+    )
 }
 
 /// A handler bug must not take the connection down silently: answer 500 with a Status.
 fn panic_status(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("request handler panicked");
-    axum::response::IntoResponse::into_response(ApiError::internal("internal error while handling the request"))
+    axum::response::IntoResponse::into_response(ApiError::internal(
+        "internal error while handling the request",
+    ))
 }
 
 async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
@@ -142,7 +155,8 @@ async fn read_body(body: Body, limit: usize) -> ApiResult<Vec<u8>> {
     let mut buf: Vec<u8> = Vec::new();
     let mut total = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| ApiError::bad_request(format!("error reading request body: {e}")))?;
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("error reading request body: {e}")))?;
         if let Ok(data) = frame.into_data() {
             total += data.len();
             if total <= limit {
@@ -159,7 +173,10 @@ async fn read_body(body: Body, limit: usize) -> ApiResult<Vec<u8>> {
 }
 
 fn is_public(path: &str) -> bool {
-    matches!(path, "/version" | "/version/" | "/healthz" | "/livez" | "/readyz")
+    matches!(
+        path,
+        "/version" | "/version/" | "/healthz" | "/livez" | "/readyz"
+    )
 }
 
 async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
@@ -185,14 +202,21 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
     };
     let q = request::query_map(parts.uri.query());
     match path.as_str() {
-        "/version" | "/version/" => return Ok(json_response(StatusCode::OK, &discovery::version())),
+        "/version" | "/version/" => {
+            return Ok(json_response(StatusCode::OK, &discovery::version()))
+        }
         "/healthz" | "/livez" | "/readyz" => {
             st.ctx.store.current_revision().await?;
             return Ok((StatusCode::OK, "ok").into_response_ok());
         }
         "/api" | "/api/" => return Ok(json_response(StatusCode::OK, &discovery::core_versions())),
         "/apis" | "/apis/" => return Ok(json_response(StatusCode::OK, &discovery::group_list())),
-        "/openapi/v3" | "/openapi/v3/" => return Ok(json_response(StatusCode::OK, &discovery::openapi_v3_index())),
+        "/openapi/v3" | "/openapi/v3/" => {
+            return Ok(json_response(
+                StatusCode::OK,
+                &discovery::openapi_v3_index(),
+            ))
+        }
         p if p.starts_with("/openapi/v3/") => {
             return discovery::openapi_v3_for_path(p)
                 .map(|d| json_response(StatusCode::OK, &d))
@@ -210,30 +234,45 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                 .ok_or_else(ApiError::not_found_path)
         }
         Target::GroupVersion { group, version } => {
-            return Ok(json_response(StatusCode::OK, &discovery::resource_list(&group, &version)))
+            return Ok(json_response(
+                StatusCode::OK,
+                &discovery::resource_list(&group, &version),
+            ))
         }
         Target::Resource(t) => t,
     };
     let accept = request::negotiate(&parts.headers);
     let ctx = &st.ctx;
-    let is_watch = q.get("watch").map(|w| w == "true" || w == "1").unwrap_or(false);
+    let is_watch = q
+        .get("watch")
+        .map(|w| w == "true" || w == "1")
+        .unwrap_or(false);
     let sub = target.sub.clone();
     if let Some(u) = &user {
         let verb = crate::authz::verb(&parts.method, &target, is_watch);
         crate::authz::authorize(u, verb, &target)?;
-        node_restriction(ctx, u, verb, &target).await?;
+        crate::nodeauthz::authorize(ctx, u, verb, &target, &q).await?;
     }
+    let attrs = Attrs {
+        user: user.as_ref(),
+    };
     match (&parts.method, target.name.clone(), sub.as_deref()) {
-        (&Method::GET, None, _) if is_watch => crate::watch::watch(ctx.clone(), &target, &q, accept).await,
+        (&Method::GET, None, _) if is_watch => {
+            crate::watch::watch(ctx.clone(), &target, &q, accept).await
+        }
         (&Method::GET, None, _) => handlers::list(ctx, &target, &q, accept).await,
-        (&Method::GET, Some(_), _) if is_watch => crate::watch::watch(ctx.clone(), &target, &q, accept).await,
+        (&Method::GET, Some(_), _) if is_watch => {
+            crate::watch::watch(ctx.clone(), &target, &q, accept).await
+        }
         (&Method::GET, Some(n), None | Some("status")) => {
             if sub.is_some() && !target.def.has_sub(resources::Subresource::Status) {
                 return Err(ApiError::not_found_path());
             }
             handlers::get(ctx, &target, &n, accept).await
         }
-        (&Method::GET, Some(n), Some("scale")) if target.def.has_sub(resources::Subresource::Scale) => {
+        (&Method::GET, Some(n), Some("scale"))
+            if target.def.has_sub(resources::Subresource::Scale) =>
+        {
             handlers::get_scale(ctx, &target, &n).await
         }
         (&Method::GET, Some(n), Some("log")) if target.def.has_sub(resources::Subresource::Log) => {
@@ -241,19 +280,21 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
         }
         (&Method::POST, None, None) => {
             let body = read_body(body, st.max_body).await?;
-            handlers::create(ctx, &target, &parts.headers, &body, &q).await
+            handlers::create(ctx, attrs, &target, &parts.headers, &body, &q).await
         }
-        (&Method::POST, Some(n), Some("binding")) if target.def.has_sub(resources::Subresource::Binding) => {
+        (&Method::POST, Some(n), Some("binding"))
+            if target.def.has_sub(resources::Subresource::Binding) =>
+        {
             let body = read_body(body, st.max_body).await?;
             handlers::bind(ctx, &target, &n, &parts.headers, &body).await
         }
         (&Method::PUT, Some(n), _) => {
             let body = read_body(body, st.max_body).await?;
-            handlers::update(ctx, &target, &n, &parts.headers, &body, &q).await
+            handlers::update(ctx, attrs, &target, &n, &parts.headers, &body, &q).await
         }
         (&Method::PATCH, Some(n), _) => {
             let body = read_body(body, st.max_body).await?;
-            handlers::patch(ctx, &target, &n, &parts.headers, &body, &q).await
+            handlers::patch(ctx, attrs, &target, &n, &parts.headers, &body, &q).await
         }
         (&Method::DELETE, Some(n), None) => {
             let body = read_body(body, st.max_body).await?;
@@ -270,23 +311,6 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
     }
 }
 
-/// NodeRestriction: a node may write only pods bound to itself (status updates, deletions).
-async fn node_restriction(ctx: &Ctx, u: &User, verb: &str, t: &request::ResourceTarget) -> ApiResult<()> {
-    let Some(node) = crate::authz::node_name(u) else { return Ok(()) };
-    if t.def.kind != "Pod" || matches!(verb, "get" | "list" | "watch") {
-        return Ok(());
-    }
-    let Some(name) = &t.name else { return Ok(()) };
-    let (pod, _) = handlers::get_object(ctx, t.def, t.namespace.as_deref(), name).await?;
-    if pod["spec"]["nodeName"].as_str() == Some(node) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!(
-            "pods \"{name}\" is forbidden: node \"{node}\" can only {verb} pods bound to itself"
-        )))
-    }
-}
-
 /// `GET pods/{name}/log`: find the pod's node and container, then ask that node's agent.
 async fn pod_logs(
     st: &AppState,
@@ -297,16 +321,27 @@ async fn pod_logs(
 ) -> ApiResult<Response> {
     let ns = t.namespace.clone().unwrap_or_default();
     let (pod, _) = handlers::get_object(&st.ctx, t.def, Some(&ns), name).await?;
-    let node_name = pod["spec"]["nodeName"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| {
-        ApiError::bad_request(format!("pod {name} does not have a host assigned"))
-    })?;
+    let node_name = pod["spec"]["nodeName"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("pod {name} does not have a host assigned"))
+        })?;
     let names: Vec<String> = pod["spec"]["containers"]
         .as_array()
-        .map(|cs| cs.iter().filter_map(|c| c["name"].as_str().map(String::from)).collect())
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c["name"].as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     let container = match q.get("container").filter(|c| !c.is_empty()) {
         Some(c) if names.contains(c) => c.clone(),
-        Some(c) => return Err(ApiError::bad_request(format!("container {c} is not valid for pod {name}"))),
+        Some(c) => {
+            return Err(ApiError::bad_request(format!(
+                "container {c} is not valid for pod {name}"
+            )))
+        }
         None if names.len() == 1 => names[0].clone(),
         None => {
             return Err(ApiError::bad_request(format!(
@@ -315,12 +350,19 @@ async fn pod_logs(
             )))
         }
     };
-    let node_def = resources::by_kind("Node").ok_or_else(|| ApiError::internal("node type missing"))?;
+    let node_def =
+        resources::by_kind("Node").ok_or_else(|| ApiError::internal("node type missing"))?;
     let (node, _) = handlers::get_object(&st.ctx, node_def, None, node_name).await?;
     let proxy = st.node_proxy.as_ref().ok_or_else(|| {
-        ApiError::new(503, "ServiceUnavailable", "this API server cannot reach nodes (no node proxy configured)")
+        ApiError::new(
+            503,
+            "ServiceUnavailable",
+            "this API server cannot reach nodes (no node proxy configured)",
+        )
     })?;
-    proxy.container_logs(&node, &ns, name, &container, raw_query).await
+    proxy
+        .container_logs(&node, &ns, name, &container, raw_query)
+        .await
 }
 
 trait OkResponse {
@@ -335,11 +377,20 @@ impl OkResponse for (StatusCode, &'static str) {
 /// Objects every cluster has: system namespaces, their default service accounts, and the
 /// `kubernetes` service.
 pub async fn bootstrap(store: &Arc<dyn Store>) -> ApiResult<()> {
-    let ctx = Ctx { store: store.clone(), bookmark_interval: Duration::from_secs(30) };
-    let ns_def = resources::by_kind("Namespace").ok_or_else(|| ApiError::internal("namespace type missing"))?;
+    let ctx = Ctx {
+        store: store.clone(),
+        bookmark_interval: Duration::from_secs(30),
+    };
+    let ns_def = resources::by_kind("Namespace")
+        .ok_or_else(|| ApiError::internal("namespace type missing"))?;
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let mut obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-        let t = request::ResourceTarget { def: ns_def, namespace: None, name: None, sub: None };
+        let t = request::ResourceTarget {
+            def: ns_def,
+            namespace: None,
+            name: None,
+            sub: None,
+        };
         let (obj, _) = handlers::prepare_create(&ctx, &t, &mut obj, &HashMap::new()).await?;
         match handlers::store_create(&ctx, ns_def, &obj).await {
             Ok(_) => {}
@@ -347,12 +398,22 @@ pub async fn bootstrap(store: &Arc<dyn Store>) -> ApiResult<()> {
             Err(e) => return Err(e),
         }
     }
-    let svc_def = resources::by_kind("Service").ok_or_else(|| ApiError::internal("service type missing"))?;
-    if store.get(&svc_def.key(Some("default"), "kubernetes")).await?.is_none() {
+    let svc_def =
+        resources::by_kind("Service").ok_or_else(|| ApiError::internal("service type missing"))?;
+    if store
+        .get(&svc_def.key(Some("default"), "kubernetes"))
+        .await?
+        .is_none()
+    {
         let mut svc = json!({"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
             "spec": {"clusterIP": "10.43.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}});
-        let t = request::ResourceTarget { def: svc_def, namespace: Some("default".into()), name: None, sub: None };
+        let t = request::ResourceTarget {
+            def: svc_def,
+            namespace: Some("default".into()),
+            name: None,
+            sub: None,
+        };
         let (svc, _) = handlers::prepare_create(&ctx, &t, &mut svc, &HashMap::new()).await?;
         match handlers::store_create(&ctx, svc_def, &svc).await {
             Ok(_) => {}
@@ -364,13 +425,19 @@ pub async fn bootstrap(store: &Arc<dyn Store>) -> ApiResult<()> {
 }
 
 /// Periodic compaction: keep `retain` revisions of history for watchers.
-pub fn spawn_compactor(store: Arc<dyn Store>, every: Duration, retain: i64) -> tokio::task::JoinHandle<()> {
+pub fn spawn_compactor(
+    store: Arc<dyn Store>,
+    every: Duration,
+    retain: i64,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.tick().await;
         loop {
             tick.tick().await;
-            let Ok(cur) = store.current_revision().await else { continue };
+            let Ok(cur) = store.current_revision().await else {
+                continue;
+            };
             let target = cur - retain;
             if target > store.compacted_revision().await.unwrap_or(0) {
                 match store.compact(target).await {
@@ -383,9 +450,127 @@ pub fn spawn_compactor(store: Arc<dyn Store>, every: Duration, retain: i64) -> t
     })
 }
 
+/// Limits on the connections [`serve_tls_with`] accepts.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// A client must finish the TLS handshake within this time.
+    pub handshake_timeout: Duration,
+    /// An HTTP/1 client must send a request's headers within this time once it starts one.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight (no response being streamed, e.g. a watch) for
+    /// this long is closed.
+    pub idle_timeout: Duration,
+    /// HTTP/2 PING interval, and how long to wait for the answer before closing.
+    pub http2_keepalive_interval: Duration,
+    pub http2_keepalive_timeout: Duration,
+    /// Open connections per client IP; further ones are closed at once.
+    pub max_connections_per_ip: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(90),
+            http2_keepalive_interval: Duration::from_secs(30),
+            http2_keepalive_timeout: Duration::from_secs(20),
+            max_connections_per_ip: 128,
+        }
+    }
+}
+
+/// Open connections per client IP.
+#[derive(Default)]
+struct PerIp(std::sync::Mutex<HashMap<std::net::IpAddr, usize>>);
+
+/// One admitted connection; gives its slot back when dropped.
+struct Slot {
+    table: Arc<PerIp>,
+    ip: std::net::IpAddr,
+}
+
+impl PerIp {
+    fn admit(table: &Arc<PerIp>, ip: std::net::IpAddr, max: usize) -> Option<Slot> {
+        let mut m = table.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            table: table.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut m = self.table.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Requests in flight on one connection (until their response body is done or dropped) and
+/// when that count last changed.
+struct Activity {
+    state: std::sync::Mutex<(usize, Instant)>,
+}
+
+impl Activity {
+    fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            state: std::sync::Mutex::new((0, Instant::now())),
+        })
+    }
+
+    fn begin(self: &Arc<Self>) -> InFlight {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        *s = (s.0 + 1, Instant::now());
+        InFlight(self.clone())
+    }
+
+    /// How long the connection has had nothing in flight (`None` while a request is open).
+    fn idle_for(&self) -> Option<Duration> {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        (s.0 == 0).then(|| s.1.elapsed())
+    }
+}
+
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut s = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        *s = (s.0.saturating_sub(1), Instant::now());
+    }
+}
+
+/// Serve `router` over TLS on `listener` with the default [`ServeOptions`].
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    router: Router,
+) -> std::io::Result<()> {
+    serve_tls_with(listener, tls, router, ServeOptions::default()).await
+}
+
 /// Serve `router` over TLS on `listener` until the task is dropped.
-pub async fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>, router: Router) -> std::io::Result<()> {
+pub async fn serve_tls_with(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    router: Router,
+    opts: ServeOptions,
+) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let per_ip = Arc::new(PerIp::default());
+    let opts = Arc::new(opts);
     loop {
         let (tcp, peer): (tokio::net::TcpStream, SocketAddr) = match listener.accept().await {
             Ok(x) => x,
@@ -395,23 +580,94 @@ pub async fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>, ro
                 continue;
             }
         };
+        let Some(slot) = PerIp::admit(&per_ip, peer.ip(), opts.max_connections_per_ip) else {
+            tracing::debug!(%peer, limit = opts.max_connections_per_ip, "too many connections from this address; closing");
+            drop(tcp);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let router = router.clone();
+        let opts = opts.clone();
         tokio::spawn(async move {
-            let stream = match acceptor.accept(tcp).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "tls handshake failed");
-                    return;
-                }
-            };
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let svc = hyper_util::service::TowerToHyperService::new(router);
-            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-            if let Err(e) = builder.serve_connection_with_upgrades(io, svc).await {
-                tracing::debug!(%peer, error = %e, "connection ended with error");
-            }
+            let _slot = slot;
+            let stream =
+                match tokio::time::timeout(opts.handshake_timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "tls handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "tls handshake timed out");
+                        return;
+                    }
+                };
+            serve_connection(stream, peer, router, &opts).await;
         });
+    }
+}
+
+async fn serve_connection<S>(stream: S, peer: SocketAddr, router: Router, opts: &ServeOptions)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let activity = Activity::new();
+    let tracked = activity.clone();
+    let svc = tower::service_fn(move |req: Request| {
+        let guard = tracked.begin();
+        let router = router.clone();
+        async move {
+            let resp = tower::ServiceExt::oneshot(router, req).await?;
+            // The request stays in flight until its body is finished (a watch streams for long).
+            Ok::<_, std::convert::Infallible>(resp.map(|b| {
+                Body::new(b.map_frame(move |f| {
+                    let _ = &guard;
+                    f
+                }))
+            }))
+        }
+    });
+    let svc = hyper_util::service::TowerToHyperService::new(
+        svc.map_request(|r: hyper::Request<hyper::body::Incoming>| r.map(Body::new)),
+    );
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(opts.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(opts.http2_keepalive_interval)
+        .keep_alive_timeout(opts.http2_keepalive_timeout);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+    tokio::pin!(conn);
+    let tick = (opts.idle_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
+    let mut closing: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "connection ended with error");
+                }
+                return;
+            }
+            _ = tokio::time::sleep(tick) => {
+                match closing {
+                    // A client that ignores the shutdown is cut off.
+                    Some(since) if since.elapsed() > opts.handshake_timeout => return,
+                    Some(_) => {}
+                    None => {
+                        if activity.idle_for().map(|d| d >= opts.idle_timeout).unwrap_or(false) {
+                            tracing::debug!(%peer, "closing idle connection");
+                            conn.as_mut().graceful_shutdown();
+                            closing = Some(Instant::now());
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -89,7 +89,8 @@ fn columns(kind: &str) -> Vec<Col> {
 /// Column type as the Table schema declares it.
 fn col_type(name: &str) -> &'static str {
     match name {
-        "Restarts" | "Data" | "Secrets" | "Desired" | "Current" | "Up-to-date" | "Available" | "Count" => "integer",
+        "Restarts" | "Data" | "Secrets" | "Desired" | "Current" | "Up-to-date" | "Available"
+        | "Count" => "integer",
         _ => "string",
     }
 }
@@ -153,7 +154,10 @@ pub fn human_duration(secs: i64) -> String {
 }
 
 fn age(ts: &Value, now: DateTime<Utc>) -> String {
-    match ts.as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()) {
+    match ts
+        .as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+    {
         Some(t) => human_duration((now - t.with_timezone(&Utc)).num_seconds()),
         None => "<unknown>".into(),
     }
@@ -184,8 +188,10 @@ pub fn selector_string(sel: &Value) -> String {
     }
     if let Some(exprs) = sel["matchExpressions"].as_array() {
         for e in exprs {
-            let vals: Vec<String> =
-                e["values"].as_array().map(|a| a.iter().map(s).collect()).unwrap_or_default();
+            let vals: Vec<String> = e["values"]
+                .as_array()
+                .map(|a| a.iter().map(s).collect())
+                .unwrap_or_default();
             let key = s(&e["key"]);
             parts.push(match e["operator"].as_str().unwrap_or("") {
                 "In" => format!("{key} in ({})", vals.join(",")),
@@ -201,13 +207,20 @@ pub fn selector_string(sel: &Value) -> String {
 
 fn map_selector(sel: &Value) -> String {
     match sel.as_object() {
-        Some(m) if !m.is_empty() => m.iter().map(|(k, v)| format!("{k}={}", s(v))).collect::<Vec<_>>().join(","),
+        Some(m) if !m.is_empty() => m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", s(v)))
+            .collect::<Vec<_>>()
+            .join(","),
         _ => "<none>".into(),
     }
 }
 
 fn containers_and_images(pod_spec: &Value) -> (String, String) {
-    let cs = pod_spec["containers"].as_array().cloned().unwrap_or_default();
+    let cs = pod_spec["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let names: Vec<String> = cs.iter().map(|c| s(&c["name"])).collect();
     let images: Vec<String> = cs.iter().map(|c| s(&c["image"])).collect();
     (names.join(","), images.join(","))
@@ -219,8 +232,14 @@ fn int(v: &Value) -> i64 {
 
 fn pod_status(pod: &Value) -> (String, String, i64) {
     let st = &pod["status"];
-    let mut reason = st["reason"].as_str().unwrap_or_else(|| st["phase"].as_str().unwrap_or("Pending")).to_string();
-    let total = pod["spec"]["containers"].as_array().map(|a| a.len()).unwrap_or(0);
+    let mut reason = st["reason"]
+        .as_str()
+        .unwrap_or_else(|| st["phase"].as_str().unwrap_or("Pending"))
+        .to_string();
+    let total = pod["spec"]["containers"]
+        .as_array()
+        .map(|a| a.len())
+        .unwrap_or(0);
     let mut ready = 0;
     let mut restarts = 0;
     let mut init_reason = None;
@@ -234,7 +253,10 @@ fn pod_status(pod: &Value) -> (String, String, i64) {
             }
             if let Some(r) = state["terminated"]["reason"].as_str() {
                 init_reason = Some(format!("Init:{r}"));
-            } else if let Some(r) = state["waiting"]["reason"].as_str().filter(|r| *r != "PodInitializing") {
+            } else if let Some(r) = state["waiting"]["reason"]
+                .as_str()
+                .filter(|r| *r != "PodInitializing")
+            {
                 init_reason = Some(format!("Init:{r}"));
             } else {
                 init_reason = Some(format!("Init:{i}/{n}"));
@@ -269,14 +291,21 @@ fn pod_status(pod: &Value) -> (String, String, i64) {
         }
     }
     if !pod["metadata"]["deletionTimestamp"].is_null() {
-        reason = if st["reason"].as_str() == Some("NodeLost") { "Unknown".into() } else { "Terminating".into() };
+        reason = if st["reason"].as_str() == Some("NodeLost") {
+            "Unknown".into()
+        } else {
+            "Terminating".into()
+        };
     }
     (format!("{ready}/{total}"), reason, restarts)
 }
 
 fn node_status(node: &Value) -> String {
     let mut parts = Vec::new();
-    let conds = node["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    let conds = node["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     match conds.iter().find(|c| c["type"] == "Ready") {
         Some(c) if c["status"] == "True" => parts.push("Ready".to_string()),
         Some(c) if c["status"] == "False" => parts.push("NotReady".to_string()),
@@ -357,7 +386,10 @@ pub fn cells(kind: &str, o: &Value, now: DateTime<Utc>) -> Vec<Value> {
         "Namespace" => vec![name, json!(s(&o["status"]["phase"])), json!(created)],
         "Pod" => {
             let (ready, status, restarts) = pod_status(o);
-            let gates = o["spec"]["readinessGates"].as_array().map(|g| g.len()).unwrap_or(0);
+            let gates = o["spec"]["readinessGates"]
+                .as_array()
+                .map(|g| g.len())
+                .unwrap_or(0);
             vec![
                 name,
                 json!(ready),
@@ -367,7 +399,11 @@ pub fn cells(kind: &str, o: &Value, now: DateTime<Utc>) -> Vec<Value> {
                 json!(or_none(s(&o["status"]["podIP"]))),
                 json!(or_none(s(&o["spec"]["nodeName"]))),
                 json!(or_none(s(&o["status"]["nominatedNodeName"]))),
-                json!(if gates == 0 { "<none>".to_string() } else { format!("0/{gates}") }),
+                json!(if gates == 0 {
+                    "<none>".to_string()
+                } else {
+                    format!("0/{gates}")
+                }),
             ]
         }
         "Node" => {
@@ -400,10 +436,23 @@ pub fn cells(kind: &str, o: &Value, now: DateTime<Utc>) -> Vec<Value> {
                 json!(map_selector(&o["spec"]["selector"])),
             ]
         }
-        "ConfigMap" => vec![name, json!(count_map(&o["data"]) + count_map(&o["binaryData"])), json!(created)],
-        "Secret" => vec![name, json!(s(&o["type"])), json!(count_map(&o["data"])), json!(created)],
+        "ConfigMap" => vec![
+            name,
+            json!(count_map(&o["data"]) + count_map(&o["binaryData"])),
+            json!(created),
+        ],
+        "Secret" => vec![
+            name,
+            json!(s(&o["type"])),
+            json!(count_map(&o["data"])),
+            json!(created),
+        ],
         "ServiceAccount" => {
-            vec![name, json!(o["secrets"].as_array().map(|a| a.len()).unwrap_or(0)), json!(created)]
+            vec![
+                name,
+                json!(o["secrets"].as_array().map(|a| a.len()).unwrap_or(0)),
+                json!(created),
+            ]
         }
         "Endpoints" => vec![name, json!(endpoints_string(o)), json!(created)],
         "Event" => {
@@ -414,7 +463,11 @@ pub fn cells(kind: &str, o: &Value, now: DateTime<Utc>) -> Vec<Value> {
             } else {
                 &md["creationTimestamp"]
             };
-            let first = if !o["firstTimestamp"].is_null() { &o["firstTimestamp"] } else { last };
+            let first = if !o["firstTimestamp"].is_null() {
+                &o["firstTimestamp"]
+            } else {
+                last
+            };
             let io = &o["involvedObject"];
             let object = format!("{}/{}", s(&io["kind"]).to_lowercase(), s(&io["name"]));
             vec![
@@ -423,22 +476,34 @@ pub fn cells(kind: &str, o: &Value, now: DateTime<Utc>) -> Vec<Value> {
                 json!(s(&o["reason"])),
                 json!(object),
                 json!(s(&io["fieldPath"])),
-                json!(format!("{}, {}", s(&o["source"]["component"]), s(&o["source"]["host"]))
-                    .trim_matches(|c| c == ',' || c == ' ')
-                    .to_string()),
+                json!(format!(
+                    "{}, {}",
+                    s(&o["source"]["component"]),
+                    s(&o["source"]["host"])
+                )
+                .trim_matches(|c| c == ',' || c == ' ')
+                .to_string()),
                 json!(s(&o["message"]).trim().to_string()),
                 json!(age(first, now)),
                 json!(o["count"].as_i64().unwrap_or(1)),
                 name,
             ]
         }
-        "Lease" => vec![name, json!(or_none(s(&o["spec"]["holderIdentity"]))), json!(created)],
+        "Lease" => vec![
+            name,
+            json!(or_none(s(&o["spec"]["holderIdentity"]))),
+            json!(created),
+        ],
         "Deployment" => {
             let st = &o["status"];
             let (c, i) = containers_and_images(&o["spec"]["template"]["spec"]);
             vec![
                 name,
-                json!(format!("{}/{}", int(&st["readyReplicas"]), int(&o["spec"]["replicas"]))),
+                json!(format!(
+                    "{}/{}",
+                    int(&st["readyReplicas"]),
+                    int(&o["spec"]["replicas"])
+                )),
                 json!(int(&st["updatedReplicas"])),
                 json!(int(&st["availableReplicas"])),
                 json!(created),
@@ -501,7 +566,13 @@ pub fn row(def: &ResourceDef, o: &Value, include: IncludeObject, now: DateTime<U
     r
 }
 
-pub fn table(def: &ResourceDef, objs: &[Value], rv: &str, include: IncludeObject, with_columns: bool) -> Value {
+pub fn table(
+    def: &ResourceDef,
+    objs: &[Value],
+    rv: &str,
+    include: IncludeObject,
+    with_columns: bool,
+) -> Value {
     let now = Utc::now();
     let mut t = json!({
         "kind": "Table",
@@ -566,7 +637,12 @@ mod tests {
     fn every_kind_has_matching_cell_count() {
         for def in crate::resources::RESOURCES {
             let o = json!({"metadata":{"name":"x"}});
-            assert_eq!(cells(def.kind, &o, Utc::now()).len(), columns(def.kind).len(), "{}", def.kind);
+            assert_eq!(
+                cells(def.kind, &o, Utc::now()).len(),
+                columns(def.kind).len(),
+                "{}",
+                def.kind
+            );
         }
     }
 }

@@ -11,7 +11,10 @@ pub enum TlsError {
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
     #[error("tls file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("tls material in {0} is unreadable: {1}")]
     Parse(PathBuf, String),
     #[error("rustls configuration: {0}")]
@@ -28,7 +31,10 @@ pub struct TlsMaterial {
 }
 
 fn write(path: &Path, data: &str) -> Result<(), TlsError> {
-    std::fs::write(path, data).map_err(|source| TlsError::Io { path: path.to_path_buf(), source })
+    std::fs::write(path, data).map_err(|source| TlsError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Write a private key: created with mode 0600 (never readable by others, not even briefly), and
@@ -47,15 +53,25 @@ fn write_private(path: &Path, data: &str) -> Result<(), TlsError> {
 }
 
 fn read(path: &Path) -> Result<String, TlsError> {
-    std::fs::read_to_string(path).map_err(|source| TlsError::Io { path: path.to_path_buf(), source })
+    std::fs::read_to_string(path).map_err(|source| TlsError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 impl TlsMaterial {
     /// Load `dir/{ca.crt,server.crt,server.key}`, or generate a fresh CA and serving certificate
     /// (valid for `localhost`, 127.0.0.1 and the given extra names) when they are absent.
     pub fn load_or_generate(dir: &Path, extra_sans: &[String]) -> Result<Self, TlsError> {
-        std::fs::create_dir_all(dir).map_err(|source| TlsError::Io { path: dir.to_path_buf(), source })?;
-        let (ca_p, crt_p, key_p) = (dir.join("ca.crt"), dir.join("server.crt"), dir.join("server.key"));
+        std::fs::create_dir_all(dir).map_err(|source| TlsError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let (ca_p, crt_p, key_p) = (
+            dir.join("ca.crt"),
+            dir.join("server.crt"),
+            dir.join("server.key"),
+        );
         if ca_p.exists() && crt_p.exists() && key_p.exists() {
             return Ok(TlsMaterial {
                 ca_cert_pem: read(&ca_p)?,
@@ -67,12 +83,21 @@ impl TlsMaterial {
         let ca_key = KeyPair::generate()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(DnType::CommonName, "k3s-daas-ca");
-        ca_params.key_usages =
-            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "k3s-daas-ca");
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let ca_cert = ca_params.self_signed(&ca_key)?;
 
-        let mut names = vec!["localhost".to_string(), "kubernetes".to_string(), "kubernetes.default".to_string()];
+        let mut names = vec![
+            "localhost".to_string(),
+            "kubernetes".to_string(),
+            "kubernetes.default".to_string(),
+        ];
         let mut ips: Vec<IpAddr> = vec![IpAddr::from([127, 0, 0, 1])];
         for n in extra_sans {
             match n.parse::<IpAddr>() {
@@ -82,7 +107,8 @@ impl TlsMaterial {
         }
         let server_key = KeyPair::generate()?;
         let mut sp = CertificateParams::new(names)?;
-        sp.distinguished_name.push(DnType::CommonName, "k3s-daas-apiserver");
+        sp.distinguished_name
+            .push(DnType::CommonName, "k3s-daas-apiserver");
         for ip in ips {
             sp.subject_alt_names.push(SanType::IpAddress(ip));
         }
@@ -104,14 +130,18 @@ impl TlsMaterial {
 
     /// DER of the serving (leaf) certificate: what attestation binds via its SHA-256.
     pub fn server_cert_der(&self) -> Result<Vec<u8>, TlsError> {
-        let mut it = rustls::pki_types::pem::PemObject::pem_slice_iter(self.server_cert_pem.as_bytes());
+        let mut it =
+            rustls::pki_types::pem::PemObject::pem_slice_iter(self.server_cert_pem.as_bytes());
         match it.next() {
             Some(Ok(c)) => {
                 let c: rustls::pki_types::CertificateDer<'static> = c;
                 Ok(c.to_vec())
             }
             Some(Err(e)) => Err(TlsError::Parse(self.dir.clone(), e.to_string())),
-            None => Err(TlsError::Parse(self.dir.clone(), "no certificate in server.crt".into())),
+            None => Err(TlsError::Parse(
+                self.dir.clone(),
+                "no certificate in server.crt".into(),
+            )),
         }
     }
 
@@ -144,7 +174,9 @@ mod tests {
     #[test]
     fn generates_once_then_reloads() {
         let dir = tempfile::tempdir().unwrap();
-        let a = TlsMaterial::load_or_generate(dir.path(), &["10.0.0.5".into(), "master.local".into()]).unwrap();
+        let a =
+            TlsMaterial::load_or_generate(dir.path(), &["10.0.0.5".into(), "master.local".into()])
+                .unwrap();
         let b = TlsMaterial::load_or_generate(dir.path(), &[]).unwrap();
         assert_eq!(a.ca_cert_pem, b.ca_cert_pem);
         assert_eq!(a.server_key_pem, b.server_key_pem);

@@ -41,7 +41,11 @@ fn unknown_fields(input: &Value, output: &Value, path: &str, acc: &mut Vec<Strin
                 if v.is_null() {
                     continue;
                 }
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match o.get(k) {
                     Some(ov) => unknown_fields(v, ov, &p, acc),
                     None => acc.push(p),
@@ -81,15 +85,26 @@ fn default_pod_spec(spec: &mut Map<String, Value>) {
     default_key(spec, "terminationGracePeriodSeconds", json!(30));
     default_key(spec, "securityContext", json!({}));
     if spec.get("serviceAccountName").is_none() {
-        let sa = spec.get("serviceAccount").cloned().unwrap_or(json!("default"));
+        let sa = spec
+            .get("serviceAccount")
+            .cloned()
+            .unwrap_or(json!("default"));
         spec.insert("serviceAccountName".into(), sa);
     }
     for list in ["containers", "initContainers"] {
         if let Some(Value::Array(cs)) = spec.get_mut(list) {
             for c in cs.iter_mut() {
                 let Value::Object(c) = c else { continue };
-                let image = c.get("image").and_then(|i| i.as_str()).unwrap_or("").to_string();
-                let pull = if image_tag(&image) == "latest" { "Always" } else { "IfNotPresent" };
+                let image = c
+                    .get("image")
+                    .and_then(|i| i.as_str())
+                    .unwrap_or("")
+                    .to_string();
+                let pull = if image_tag(&image) == "latest" {
+                    "Always"
+                } else {
+                    "IfNotPresent"
+                };
                 default_key(c, "imagePullPolicy", json!(pull));
                 default_key(c, "terminationMessagePath", json!("/dev/termination-log"));
                 default_key(c, "terminationMessagePolicy", json!("File"));
@@ -124,7 +139,10 @@ pub fn normalize(kind: &str, obj: &mut Value) {
             let data = obj_mut(obj, "data");
             for (k, v) in sd {
                 let raw = v.as_str().unwrap_or_default().to_string();
-                data.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(raw.as_bytes())));
+                data.insert(
+                    k,
+                    json!(base64::engine::general_purpose::STANDARD.encode(raw.as_bytes())),
+                );
             }
         }
     }
@@ -185,7 +203,10 @@ pub fn apply_defaults(kind: &str, obj: &mut Value) {
 }
 
 fn qos_class(pod: &Value) -> &'static str {
-    let containers = pod["spec"]["containers"].as_array().cloned().unwrap_or_default();
+    let containers = pod["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let mut any = false;
     let mut guaranteed = !containers.is_empty();
     for c in &containers {
@@ -219,7 +240,13 @@ mod tests {
         let pod = json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","creationTimestamp":null},
             "spec":{"containers":[{"name":"c","image":"busybox","bogus":1}],"extra":true}});
         let (out, unknown) = roundtrip("Pod", &pod).unwrap();
-        assert_eq!(unknown, vec!["spec.containers[0].bogus".to_string(), "spec.extra".to_string()]);
+        assert_eq!(
+            unknown,
+            vec![
+                "spec.containers[0].bogus".to_string(),
+                "spec.extra".to_string()
+            ]
+        );
         assert!(out["spec"].get("extra").is_none());
         assert_eq!(out["spec"]["containers"][0]["image"], "busybox");
     }
@@ -236,7 +263,10 @@ mod tests {
         let mut pod = json!({"spec":{"containers":[{"name":"c","image":"busybox:1.36"},{"name":"d","image":"nginx"}]}});
         apply_defaults("Pod", &mut pod);
         assert_eq!(pod["spec"]["restartPolicy"], "Always");
-        assert_eq!(pod["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(
+            pod["spec"]["containers"][0]["imagePullPolicy"],
+            "IfNotPresent"
+        );
         assert_eq!(pod["spec"]["containers"][1]["imagePullPolicy"], "Always");
         assert_eq!(pod["status"]["phase"], "Pending");
         assert_eq!(pod["status"]["qosClass"], "BestEffort");
@@ -253,7 +283,8 @@ mod tests {
 
     #[test]
     fn qos_classes() {
-        let g = json!({"spec":{"containers":[{"resources":{"limits":{"cpu":"1","memory":"1Gi"}}}]}});
+        let g =
+            json!({"spec":{"containers":[{"resources":{"limits":{"cpu":"1","memory":"1Gi"}}}]}});
         assert_eq!(qos_class(&g), "Guaranteed");
         let b = json!({"spec":{"containers":[{"resources":{"requests":{"cpu":"1"}}}]}});
         assert_eq!(qos_class(&b), "Burstable");

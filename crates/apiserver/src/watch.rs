@@ -38,20 +38,30 @@ pub enum Start {
 
 impl WatchParams {
     pub fn from_query(q: &HashMap<String, String>, accept: As) -> ApiResult<Self> {
-        let send_initial = q.get("sendInitialEvents").map(|s| s == "true").unwrap_or(false);
+        let send_initial = q
+            .get("sendInitialEvents")
+            .map(|s| s == "true")
+            .unwrap_or(false);
         let rv = q.get("resourceVersion").map(|s| s.as_str()).unwrap_or("");
-        let start = if send_initial || rv.is_empty() || rv == "0" {
-            Start::CurrentState
-        } else {
-            Start::After(rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?)
-        };
+        let start =
+            if send_initial || rv.is_empty() || rv == "0" {
+                Start::CurrentState
+            } else {
+                Start::After(rv.parse().map_err(|_| {
+                    ApiError::bad_request(format!("invalid resource version: {rv}"))
+                })?)
+            };
         let timeout = match q.get("timeoutSeconds").filter(|s| !s.is_empty()) {
             Some(t) => Duration::from_secs(
-                t.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds: {t}")))?,
+                t.parse()
+                    .map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds: {t}")))?,
             ),
             None => Duration::from_secs(1800),
         };
-        let allow_bookmarks = q.get("allowWatchBookmarks").map(|s| s == "true").unwrap_or(false);
+        let allow_bookmarks = q
+            .get("allowWatchBookmarks")
+            .map(|s| s == "true")
+            .unwrap_or(false);
         Ok(WatchParams {
             start,
             allow_bookmarks,
@@ -76,10 +86,19 @@ impl Encoder {
             As::Object => obj.clone(),
             As::PartialMetadata => table::partial_metadata(obj),
             As::Table => {
-                let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string();
+                let rv = obj["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
                 let first = !self.sent_columns;
                 self.sent_columns = true;
-                table::table(self.def, std::slice::from_ref(obj), &rv, self.include, first)
+                table::table(
+                    self.def,
+                    std::slice::from_ref(obj),
+                    &rv,
+                    self.include,
+                    first,
+                )
             }
         };
         line(&json!({"type": ty, "object": object}))
@@ -102,13 +121,18 @@ fn line(v: &Value) -> Bytes {
 }
 
 /// Translate a store event into the watch event a filtered client must see.
-fn translate(ev: &Event, filter: &Filter, name: Option<&str>) -> ApiResult<Option<(&'static str, Value)>> {
+fn translate(
+    ev: &Event,
+    filter: &Filter,
+    name: Option<&str>,
+) -> ApiResult<Option<(&'static str, Value)>> {
     let obj = {
         let mut o = decode_kv(&ev.kv)?;
         o["metadata"]["resourceVersion"] = json!(ev.kv.mod_revision.to_string());
         o
     };
-    let matches = |o: &Value| filter.matches(o) && name.map(|n| o["metadata"]["name"] == n).unwrap_or(true);
+    let matches =
+        |o: &Value| filter.matches(o) && name.map(|n| o["metadata"]["name"] == n).unwrap_or(true);
     let now = matches(&obj);
     let before = match &ev.prev {
         Some(p) => matches(&decode_kv(p)?),
@@ -125,21 +149,39 @@ fn translate(ev: &Event, filter: &Filter, name: Option<&str>) -> ApiResult<Optio
     })
 }
 
-pub async fn watch(ctx: Arc<Ctx>, t: &ResourceTarget, q: &HashMap<String, String>, accept: As) -> ApiResult<Response> {
+pub async fn watch(
+    ctx: Arc<Ctx>,
+    t: &ResourceTarget,
+    q: &HashMap<String, String>,
+    accept: As,
+) -> ApiResult<Response> {
     let def = t.def;
     let filter = Filter::from_query(def, q)?;
     let params = WatchParams::from_query(q, accept)?;
-    let ns = if def.namespaced { t.namespace.clone() } else { None };
+    let ns = if def.namespaced {
+        t.namespace.clone()
+    } else {
+        None
+    };
     let name = t.name.clone();
     let prefix = def.prefix(ns.as_deref());
-    let mut enc = Encoder { def, accept: params.accept, include: params.include, sent_columns: false };
+    let mut enc = Encoder {
+        def,
+        accept: params.accept,
+        include: params.include,
+        sent_columns: false,
+    };
 
     let mut initial: Vec<Bytes> = Vec::new();
     let start_rev = match params.start {
         Start::After(rv) => rv,
         Start::CurrentState => {
             let (items, rev) = list_objects(&ctx, def, ns.as_deref(), &filter).await?;
-            for o in items.iter().filter(|o| name.as_deref().map(|n| o["metadata"]["name"] == n).unwrap_or(true)) {
+            for o in items.iter().filter(|o| {
+                name.as_deref()
+                    .map(|n| o["metadata"]["name"] == n)
+                    .unwrap_or(true)
+            }) {
                 initial.push(enc.event("ADDED", o));
             }
             if params.send_initial_end_bookmark {
@@ -153,7 +195,12 @@ pub async fn watch(ctx: Arc<Ctx>, t: &ResourceTarget, q: &HashMap<String, String
         Err(e) => {
             let err: ApiError = e.into();
             let body = line(&json!({"type": "ERROR", "object": err.to_status()}));
-            return Ok((StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response());
+            return Ok((
+                StatusCode::OK,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response());
         }
     };
 
@@ -195,6 +242,10 @@ pub async fn watch(ctx: Arc<Ctx>, t: &ResourceTarget, q: &HashMap<String, String
         }
     });
     let stream = tokio_stream::wrappers::ReceiverStream::new(out_rx);
-    Ok((StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], Body::from_stream(stream))
+    Ok((
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(stream),
+    )
         .into_response())
 }

@@ -20,19 +20,36 @@ const TOKEN: &str = "t0ken";
 
 fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let app = rt.block_on(async {
-        let store: Arc<dyn Store> =
-            Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
+        let store: Arc<dyn Store> = Arc::new(
+            EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap(),
+        );
         daas_apiserver::bootstrap(&store).await.unwrap();
-        let auth = Arc::new(StaticTokens::new(vec![(TOKEN.into(), User { name: "admin".into(), groups: vec!["system:masters".into()] })]));
+        let auth = Arc::new(StaticTokens::new(vec![(
+            TOKEN.into(),
+            User {
+                name: "admin".into(),
+                groups: vec!["system:masters".into()],
+            },
+        )]));
         router(store, auth, ServerOptions::default())
     });
     Env { _dir: dir, app, rt }
 }
 
 impl Env {
-    fn call(&self, method: &str, path: &str, ct: &str, body: Vec<u8>) -> (StatusCode, serde_json::Value) {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        ct: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, serde_json::Value) {
         self.rt.block_on(async {
             let req = Request::builder()
                 .method(method)
@@ -44,7 +61,10 @@ impl Env {
             let resp = self.app.clone().oneshot(req).await.unwrap();
             let code = resp.status();
             let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-            (code, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+            (
+                code,
+                serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+            )
         })
     }
 }

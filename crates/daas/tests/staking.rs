@@ -159,7 +159,8 @@ fn silent_node_is_tainted_evicted_and_slashed() {
     daas_ok(&["join", "--chain", &chain, "--key", k, "--server", &master, "--trust-root", root.to_str().unwrap(), "--out", kc.to_str().unwrap()]);
 
     // As the node: register the Node and its Lease, then fall silent.
-    let node = "apiVersion: v1\nkind: Node\nmetadata:\n  name: bob-node\n  labels: {k3s-daas.io/staked: \"true\"}\n";
+    // (k3s-daas.io/* labels are the master's to set: NodeRestriction refuses them from a node.)
+    let node = "apiVersion: v1\nkind: Node\nmetadata:\n  name: bob-node\n";
     let mut cmd = std::process::Command::new("kubectl");
     cmd.args(["apply", "-f", "-"]).env("KUBECONFIG", &kc).env("HOME", dir.join("home"));
     use std::io::Write;

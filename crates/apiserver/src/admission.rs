@@ -1,0 +1,162 @@
+//! Validating admission, run on every create and on every update/patch of an object's main
+//! resource, after decoding, defaulting and validation and before the write:
+//! - Pod Security ([`crate::podsecurity`]) for Pods (enforced) and pod templates (warnings);
+//! - placement: a user-tier identity may not choose a pod's node (`spec.nodeName`);
+//! - NodeRestriction ([`crate::nodeauthz::admit`]) for writes by nodes.
+
+use serde_json::{json, Value};
+
+use crate::authz;
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::{self, Ctx};
+use crate::podsecurity::{self, Level, NamespacePolicy};
+use crate::request::ResourceTarget;
+use crate::resources;
+use crate::server::User;
+
+/// Who is writing. `user` is `None` for requests without an identity (none reach writes today).
+#[derive(Clone, Copy, Default)]
+pub struct Attrs<'a> {
+    pub user: Option<&'a User>,
+}
+
+fn is_user_tier(u: &User) -> bool {
+    u.groups.iter().any(|g| g == authz::GROUP_USERS)
+        && !u.groups.iter().any(|g| g == authz::GROUP_MASTERS)
+}
+
+fn forbidden(t: &ResourceTarget, name: &str, why: &str) -> ApiError {
+    ApiError::forbidden(format!(
+        "{} \"{name}\" is forbidden: {why}",
+        t.def.qualified()
+    ))
+    .with_details(json!({"name": name, "group": t.def.group, "kind": t.def.plural}))
+}
+
+/// Where `obj` keeps the pod spec whose node a user may not choose, with its field path.
+fn placed_spec<'v>(kind: &str, obj: &'v Value) -> Option<(&'v Value, &'static str)> {
+    match kind {
+        "Pod" => Some((&obj["spec"], "spec.nodeName")),
+        _ => podsecurity::pod_template(kind, obj)
+            .map(|(_, spec)| (spec, "spec.template.spec.nodeName")),
+    }
+}
+
+fn node_name_of(spec: &Value) -> Option<&str> {
+    spec["nodeName"].as_str().filter(|n| !n.is_empty())
+}
+
+/// Check a create (`old == None`) or an update of `t`'s main resource. Returns warnings.
+pub async fn admit(
+    ctx: &Ctx,
+    attrs: Attrs<'_>,
+    t: &ResourceTarget,
+    old: Option<&Value>,
+    new: &Value,
+) -> ApiResult<Vec<String>> {
+    let name = new["metadata"]["name"].as_str().unwrap_or("");
+    if let Some(u) = attrs.user {
+        if is_user_tier(u) {
+            if let Some((spec, field)) = placed_spec(t.def.kind, new) {
+                let before = old
+                    .and_then(|o| placed_spec(t.def.kind, o))
+                    .and_then(|(s, _)| node_name_of(s));
+                if let Some(n) = node_name_of(spec).filter(|n| Some(*n) != before) {
+                    return Err(forbidden(
+                        t,
+                        name,
+                        &format!(
+                            "{field}: Forbidden: user \"{}\" may not choose the node of a pod (\"{n}\"); pods are placed by the scheduler",
+                            u.name
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(node) = authz::node_name(u) {
+            crate::nodeauthz::admit(node, t, old, new)?;
+        }
+    }
+    pod_security(ctx, t, old, new).await
+}
+
+async fn namespace_policy(ctx: &Ctx, ns: &str) -> ApiResult<NamespacePolicy> {
+    let def = resources::by_kind("Namespace")
+        .ok_or_else(|| ApiError::internal("namespace type missing"))?;
+    match handlers::get_object(ctx, def, None, ns).await {
+        Ok((obj, _)) => Ok(NamespacePolicy::of(Some(&obj))),
+        Err(e) if e.code == 404 => Ok(NamespacePolicy::of(None)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Only changes that can alter the outcome are re-evaluated on update, as upstream does.
+fn significant_update(old: &Value, new: &Value) -> bool {
+    old["spec"] != new["spec"] || old["metadata"]["annotations"] != new["metadata"]["annotations"]
+}
+
+async fn pod_security(
+    ctx: &Ctx,
+    t: &ResourceTarget,
+    old: Option<&Value>,
+    new: &Value,
+) -> ApiResult<Vec<String>> {
+    let name = new["metadata"]["name"].as_str().unwrap_or("");
+    let Some(ns) = t.namespace.as_deref().filter(|_| t.def.namespaced) else {
+        return Ok(Vec::new());
+    };
+    let is_pod = t.def.kind == "Pod";
+    let template = podsecurity::pod_template(t.def.kind, new);
+    if !is_pod && template.is_none() {
+        return Ok(Vec::new());
+    }
+    if let Some(o) = old {
+        let changed = if is_pod {
+            significant_update(o, new)
+        } else {
+            podsecurity::pod_template(t.def.kind, o).map(|(m, s)| (m.clone(), s.clone()))
+                != template.map(|(m, s)| (m.clone(), s.clone()))
+        };
+        if !changed {
+            return Ok(Vec::new());
+        }
+    }
+    let policy = namespace_policy(ctx, ns).await?;
+    let mut warnings = Vec::new();
+    if is_pod {
+        let enforced = podsecurity::check(policy.enforce, &new["metadata"], &new["spec"]);
+        if !enforced.is_empty() {
+            return Err(forbidden(
+                t,
+                name,
+                &format!(
+                    "violates {}",
+                    podsecurity::describe(policy.enforce, &enforced)
+                ),
+            ));
+        }
+        if policy.warn > policy.enforce {
+            let v = podsecurity::check(policy.warn, &new["metadata"], &new["spec"]);
+            if !v.is_empty() {
+                warnings.push(format!(
+                    "would violate {}",
+                    podsecurity::describe(policy.warn, &v)
+                ));
+            }
+        }
+    } else if let Some((meta, spec)) = template {
+        let mut levels = vec![policy.enforce, policy.warn];
+        levels.sort();
+        levels.dedup();
+        for level in levels.into_iter().rev().filter(|l| *l != Level::Privileged) {
+            let v = podsecurity::check(level, meta, spec);
+            if !v.is_empty() {
+                warnings.push(format!(
+                    "would violate {}",
+                    podsecurity::describe(level, &v)
+                ));
+            }
+        }
+    }
+    Ok(warnings)
+}

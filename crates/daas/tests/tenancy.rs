@@ -1,0 +1,357 @@
+//! End-to-end multi-tenancy against a real `daas up` with the real kubectl: a staked user cannot
+//! run root pods or place pods, and a staked node reads only the Secrets of pods bound to it and
+//! writes only its own Node without restricted labels.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{stderr, stdout, Cluster};
+
+fn daas(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_daas"))
+        .args(args)
+        .output()
+        .expect("run daas")
+}
+
+#[track_caller]
+fn daas_ok(args: &[&str]) -> String {
+    let o = daas(args);
+    assert!(
+        o.status.success(),
+        "daas {args:?}: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+fn chain_url(c: &Cluster) -> String {
+    let p = c.data_dir().join("chain-url");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !p.exists() {
+        assert!(Instant::now() < deadline, "no chain-url; log:\n{}", c.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::read_to_string(p).unwrap().trim().to_string()
+}
+
+fn server_url(c: &Cluster) -> String {
+    let kc = std::fs::read_to_string(c.kubeconfig()).unwrap();
+    kc.lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .unwrap()
+        .to_string()
+}
+
+fn kubectl_as(c: &Cluster, kubeconfig: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("HOME", c.dir.path().join("home"))
+        .output()
+        .unwrap()
+}
+
+/// kubectl as `kubeconfig` must fail; returns stderr.
+#[track_caller]
+fn refused(c: &Cluster, kubeconfig: &Path, args: &[&str]) -> String {
+    let o = kubectl_as(c, kubeconfig, args);
+    assert!(
+        !o.status.success(),
+        "kubectl {args:?} unexpectedly succeeded: {}",
+        stdout(&o)
+    );
+    stderr(&o)
+}
+
+#[track_caller]
+fn allowed(c: &Cluster, kubeconfig: &Path, args: &[&str]) -> String {
+    let o = kubectl_as(c, kubeconfig, args);
+    assert!(
+        o.status.success(),
+        "kubectl {args:?} failed: {}",
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+/// Stake with `role`, get a seal token and join; returns the kubeconfig and `daas join`'s output.
+fn staked(c: &Cluster, chain: &str, name: &str, stake: &[&str]) -> (PathBuf, String) {
+    let dir = c.dir.path();
+    let key = dir.join(format!("{name}.key"));
+    let k = key.to_str().unwrap();
+    let addr = daas_ok(&["keygen", "--out", k]).trim().to_string();
+    daas_ok(&[
+        "faucet",
+        "--chain",
+        chain,
+        "--address",
+        &addr,
+        "--amount",
+        "5000000000",
+    ]);
+    let mut args = vec!["stake", "--chain", chain, "--key", k];
+    args.extend_from_slice(stake);
+    daas_ok(&args);
+    daas_ok(&["token", "issue", "--chain", chain, "--key", k]);
+    let kc = dir.join(format!("{name}.kubeconfig"));
+    let root = c.data_dir().join("tee").join("trusted-root.pem");
+    let out = daas_ok(&[
+        "join",
+        "--chain",
+        chain,
+        "--key",
+        k,
+        "--server",
+        &server_url(c),
+        "--trust-root",
+        root.to_str().unwrap(),
+        "--out",
+        kc.to_str().unwrap(),
+    ]);
+    (kc, out)
+}
+
+fn file(c: &Cluster, name: &str, content: &str) -> String {
+    let p = c.dir.path().join(name);
+    std::fs::write(&p, content).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+const RESTRICTED_SPEC: &str = "  securityContext: {runAsNonRoot: true, runAsUser: 1000, seccompProfile: {type: RuntimeDefault}}\n  containers:\n  - name: c\n    image: busybox\n    securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n";
+
+#[test]
+fn users_and_nodes_stay_in_their_lanes() {
+    let c = Cluster::start_with(&[
+        "--chain-listen",
+        "127.0.0.1:0",
+        "--token-cache-seconds",
+        "0",
+    ]);
+    let chain = chain_url(&c);
+
+    // ---- a staked user
+    let (alice, out) = staked(&c, &chain, "alice", &["--amount", "200", "--role", "user"]);
+    let ns = out
+        .split("namespace ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches([')', '\n'])
+        .to_string();
+    assert!(ns.starts_with("u-"), "{out}");
+
+    let root = file(&c, "root.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: root}\nspec:\n  hostNetwork: true\n  hostPID: true\n  containers:\n  - name: c\n    image: busybox\n    securityContext: {privileged: true}\n    volumeMounts: [{name: host, mountPath: /host}]\n  volumes:\n  - name: host\n    hostPath: {path: /}\n");
+    let e = refused(&c, &alice, &["apply", "-f", &root]);
+    assert!(e.contains("Error from server (Forbidden)"), "{e}");
+    for needle in [
+        "pods \"root\" is forbidden: violates PodSecurity \"restricted:latest\"",
+        "privileged (container \"c\" must not set securityContext.privileged=true)",
+        "host namespaces (hostNetwork=true, hostPID=true)",
+        "restricted volume types (volume \"host\" uses restricted volume type \"hostPath\")",
+        "allowPrivilegeEscalation != false",
+        "runAsNonRoot != true",
+        "seccompProfile",
+    ] {
+        assert!(e.contains(needle), "missing {needle:?} in {e}");
+    }
+
+    let pinned = file(&c, "pinned.yaml", &format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: pinned}}\nspec:\n  nodeName: bob-node\n{RESTRICTED_SPEC}"));
+    let e = refused(&c, &alice, &["apply", "-f", &pinned]);
+    assert!(
+        e.contains("Error from server (Forbidden)")
+            && e.contains("pods \"pinned\" is forbidden: spec.nodeName: Forbidden"),
+        "{e}"
+    );
+
+    let ok = file(
+        &c,
+        "ok.yaml",
+        &format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: ok}}\nspec:\n{RESTRICTED_SPEC}"),
+    );
+    assert!(allowed(&c, &alice, &["create", "-f", &ok]).contains("pod/ok created"));
+
+    let binding = file(
+        &c,
+        "binding.json",
+        r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"ok"},"target":{"apiVersion":"v1","kind":"Node","name":"bob-node"}}"#,
+    );
+    let e = refused(
+        &c,
+        &alice,
+        &[
+            "create",
+            "--raw",
+            &format!("/api/v1/namespaces/{ns}/pods/ok/binding"),
+            "-f",
+            &binding,
+        ],
+    );
+    assert!(
+        e.contains("cannot create resource \\\"pods/binding\\\"")
+            || e.contains("cannot create resource \"pods/binding\""),
+        "{e}"
+    );
+    // The user cannot relabel its namespace to escape the restricted level.
+    let e = refused(
+        &c,
+        &alice,
+        &["label", "namespace", &ns, "k3s-daas.io/tier-"],
+    );
+    assert!(e.contains("cannot patch resource \"namespaces\""), "{e}");
+
+    // ---- a staked node
+    let (bob, _) = staked(
+        &c,
+        &chain,
+        "bob",
+        &[
+            "--amount",
+            "1000",
+            "--role",
+            "node",
+            "--node-id",
+            "bob-node",
+        ],
+    );
+    c.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "root-secret",
+        "-n",
+        "kube-system",
+        "--from-literal=k=v",
+    ]);
+    allowed(
+        &c,
+        &alice,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "private",
+            "--from-literal=k=v",
+        ],
+    );
+    allowed(
+        &c,
+        &alice,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "shared",
+            "--from-literal=k=v",
+        ],
+    );
+    // The scheduler's work, done by the admin: a pod of alice's bound to bob-node, using "shared".
+    c.ok_stdin(&["apply", "-n", &ns, "-f", "-"], &format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: bound}}\nspec:\n  nodeName: bob-node\n  volumes: [{{name: s, secret: {{secretName: shared}}}}]\n{RESTRICTED_SPEC}"));
+
+    let relation = "no relationship found between node 'bob-node' and this object";
+    let e = refused(
+        &c,
+        &bob,
+        &["get", "secret", "root-secret", "-n", "kube-system"],
+    );
+    assert!(
+        e.contains("Error from server (Forbidden)")
+            && e.contains("secrets \"root-secret\" is forbidden")
+            && e.contains(relation),
+        "{e}"
+    );
+    let e = refused(&c, &bob, &["get", "secret", "private", "-n", &ns]);
+    assert!(
+        e.contains("secrets \"private\" is forbidden") && e.contains(relation),
+        "{e}"
+    );
+    let e = refused(&c, &bob, &["get", "secrets", "-n", &ns]);
+    assert!(e.contains("cannot list resource \"secrets\""), "{e}");
+    assert_eq!(
+        allowed(
+            &c,
+            &bob,
+            &[
+                "get",
+                "secret",
+                "shared",
+                "-n",
+                &ns,
+                "-o",
+                "jsonpath={.data.k}"
+            ]
+        ),
+        "dg=="
+    );
+
+    let e = refused(
+        &c,
+        &bob,
+        &[
+            "create",
+            "-f",
+            &file(
+                &c,
+                "other.yaml",
+                "apiVersion: v1\nkind: Node\nmetadata: {name: other-node}\n",
+            ),
+        ],
+    );
+    assert!(
+        e.contains("Error from server (Forbidden)")
+            && e.contains("node \"bob-node\" is not allowed to modify node \"other-node\""),
+        "{e}"
+    );
+    let e = refused(&c, &bob, &["create", "-f", &file(&c, "selfstaked.yaml", "apiVersion: v1\nkind: Node\nmetadata:\n  name: bob-node\n  labels: {k3s-daas.io/staked: \"true\"}\n")]);
+    assert!(
+        e.contains("is not allowed to set the following labels: k3s-daas.io/staked"),
+        "{e}"
+    );
+    let own = file(&c, "own.yaml", "apiVersion: v1\nkind: Node\nmetadata:\n  name: bob-node\n  labels: {kubernetes.io/hostname: bob-node, kubernetes.io/os: linux}\n");
+    assert!(allowed(&c, &bob, &["create", "-f", &own]).contains("node/bob-node created"));
+    let e = refused(
+        &c,
+        &bob,
+        &["label", "node", "bob-node", "k3s-daas.io/staked=true"],
+    );
+    assert!(
+        e.contains("is not allowed to modify labels: k3s-daas.io/staked"),
+        "{e}"
+    );
+    let e = refused(
+        &c,
+        &bob,
+        &[
+            "label",
+            "node",
+            "bob-node",
+            "node-role.kubernetes.io/master=",
+        ],
+    );
+    assert!(
+        e.contains("is not allowed to modify labels: node-role.kubernetes.io/master"),
+        "{e}"
+    );
+    allowed(
+        &c,
+        &bob,
+        &[
+            "label",
+            "node",
+            "bob-node",
+            "topology.kubernetes.io/zone=z1",
+        ],
+    );
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "node",
+            "bob-node",
+            "-o",
+            "jsonpath={.metadata.labels.topology\\.kubernetes\\.io/zone}"
+        ]),
+        "z1"
+    );
+}
