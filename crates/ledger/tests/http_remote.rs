@@ -122,6 +122,19 @@ async fn full_flow_over_http() {
         (5_000, STATUS_ACTIVE, ROLE_NODE, "node-1")
     );
 
+    // The node-id index over HTTP (node ids are percent-encoded path segments).
+    let (owner, rec) = l.node_stake("node-1").await.unwrap().unwrap();
+    assert_eq!((owner, rec.amount), (worker.address(), 5_000));
+    assert!(l.node_stake("node-2").await.unwrap().is_none());
+    assert!(l.node_stake("node 1/../x?y#z").await.unwrap().is_none());
+    let (status, body) = get_raw(&env.base, "/v1/node-stakes/node-2").await;
+    assert_eq!((status, body["kind"].as_str()), (404, Some("not_found")));
+    // The enclave config reads through get_object.
+    if let Some(cfg) = d.enclave_config {
+        let c = l.enclave_config(cfg.id).await.unwrap().unwrap();
+        assert_eq!(c.anchored_revision, 0);
+    }
+
     // Replay of the same signed transaction: refused, 409, state unchanged.
     let before = l.gas_coins(worker.address()).await.unwrap();
     match l.execute(signed).await {
