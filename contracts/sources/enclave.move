@@ -40,6 +40,15 @@ use sui::nitro_attestation::NitroAttestationDocument;
 const EInvalidPCRs: u64 = 201;
 /// The attestation document carries no public key, or it is not a 32-byte Ed25519 key.
 const EInvalidPK: u64 = 202;
+/// `anchor_state`: the enclave is not current for the config (other config, or PCRs updated).
+const EStaleEnclave: u64 = 203;
+/// `anchor_state`: the signature is not the enclave's over the state anchor.
+const EBadAnchor: u64 = 204;
+/// `anchor_state`: the revision is below the anchored revision (a rolled-back store).
+const ERevisionRollback: u64 = 205;
+
+/// Intent scope of state anchors (slashing reports use 1, see `staking`).
+const STATE_ANCHOR_INTENT: u8 = 2;
 
 const ED25519_PK_LENGTH: u64 = 32;
 
@@ -54,6 +63,11 @@ public struct EnclaveConfig has key {
     pcr2: vector<u8>,
     /// Starts at 0, +1 on every `update_pcrs`. Enclaves registered under an older version are stale.
     version: u64,
+    /// Highest revision of the cluster's sealed store anchored by a current enclave
+    /// (`anchor_state`); 0 if none. A master refuses to start on a store below it.
+    anchored_revision: u64,
+    /// Enclave timestamp of the last anchor (ms since the Unix epoch), 0 if none.
+    anchored_at_ms: u64,
 }
 
 /// A registered enclave instance (shared).
@@ -77,12 +91,25 @@ public struct IntentMessage<T: drop> has copy, drop {
     data: T,
 }
 
+/// What the enclave signs to anchor its store revision (intent `STATE_ANCHOR_INTENT`).
+/// BCS: 32-byte id, u64 LE.
+public struct StateAnchor has copy, drop {
+    config_id: ID,
+    revision: u64,
+}
+
 // === Events ===
 
 public struct EnclaveRegistered has copy, drop {
     enclave_id: ID,
     pk: vector<u8>,
     config_version: u64,
+}
+
+public struct StateAnchored has copy, drop {
+    config_id: ID,
+    revision: u64,
+    timestamp_ms: u64,
 }
 
 // === Config management (called by staking::create_enclave_config / staking::update_pcrs) ===
@@ -102,6 +129,8 @@ public(package) fun new_config(
         pcr1,
         pcr2,
         version: 0,
+        anchored_revision: 0,
+        anchored_at_ms: 0,
     });
 }
 
@@ -167,6 +196,29 @@ fun pcr_of(document: &NitroAttestationDocument, index: u8): Option<vector<u8>> {
     option::none()
 }
 
+// === State anchors ===
+
+/// Anchors revision `revision` of the cluster's sealed store on `config` (rollback detection:
+/// the host can put back an older sealed store, not an older ledger). `enclave` must be current
+/// for `config` (`EStaleEnclave`), `signature` its Ed25519 signature over
+/// BCS(IntentMessage { 2, timestamp_ms, StateAnchor { id(config), revision } }) (`EBadAnchor`),
+/// and `revision` at least the anchored revision (`ERevisionRollback`; equal is accepted).
+public entry fun anchor_state(
+    config: &mut EnclaveConfig,
+    enclave: &Enclave,
+    revision: u64,
+    timestamp_ms: u64,
+    signature: vector<u8>,
+) {
+    assert!(is_current(enclave, config), EStaleEnclave);
+    let anchor = StateAnchor { config_id: object::id(config), revision };
+    assert!(verify_signature(enclave, STATE_ANCHOR_INTENT, timestamp_ms, anchor, &signature), EBadAnchor);
+    assert!(revision >= config.anchored_revision, ERevisionRollback);
+    config.anchored_revision = revision;
+    config.anchored_at_ms = timestamp_ms;
+    event::emit(StateAnchored { config_id: object::id(config), revision, timestamp_ms });
+}
+
 // === Signatures ===
 
 /// True iff `signature` is the enclave's Ed25519 signature over
@@ -204,6 +256,10 @@ public fun config_name(config: &EnclaveConfig): String { config.name }
 
 public fun config_version_of(config: &EnclaveConfig): u64 { config.version }
 
+public fun anchored_revision(config: &EnclaveConfig): u64 { config.anchored_revision }
+
+public fun anchored_at_ms(config: &EnclaveConfig): u64 { config.anchored_at_ms }
+
 public fun config_pcrs(config: &EnclaveConfig): (vector<u8>, vector<u8>, vector<u8>) {
     (config.pcr0, config.pcr1, config.pcr2)
 }
@@ -240,6 +296,11 @@ public fun register_enclave_for_testing(
     ctx: &mut TxContext,
 ): ID {
     create_enclave_for_testing(pk, object::id(config), config.version, ctx)
+}
+
+#[test_only]
+public fun new_state_anchor_for_testing(config_id: ID, revision: u64): StateAnchor {
+    StateAnchor { config_id, revision }
 }
 
 /// The exact bytes `verify_signature` checks the signature against.

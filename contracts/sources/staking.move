@@ -32,6 +32,11 @@ const ELocked: u64 = 8;
 const EInvalidConfig: u64 = 9;
 const EBadReport: u64 = 10;
 const EAlreadySlashed: u64 = 11;
+/// Another address holds a live (Active, Unbonding or Slashed) node stake for this node id.
+const ENodeIdTaken: u64 = 12;
+/// The slash report's node id, generation or nonce differs from the record's node id,
+/// generation or slash count (a report about an earlier stake, or one already used).
+const EStaleReport: u64 = 13;
 
 // === Constants ===
 
@@ -77,6 +82,8 @@ public struct StakingPool has key {
     /// Penalties taken by `slash`.
     slashed: Balance<SUI>,
     stakes: Table<address, StakeRecord>,
+    /// Node id -> the address whose node record holds it (unique among live records).
+    node_owners: Table<String, address>,
 }
 
 public struct StakeRecord has store {
@@ -94,12 +101,19 @@ public struct StakeRecord has store {
     slashed_total: u64,
     /// Epoch of the last slash, 0 if never slashed (kept across re-stakes).
     slashed_epoch: u64,
+    /// Number of slashes taken (kept across re-stakes): the nonce of the next slash report.
+    slash_count: u64,
 }
 
 /// Payload of a slashing report, signed by the enclave inside an `enclave::IntentMessage`
-/// with intent `SLASH_INTENT` (1). BCS: 32-byte address, ULEB128 length + UTF-8, u64 LE.
+/// with intent `SLASH_INTENT` (1). It names the stake (address, node id, generation) and is
+/// single-use (nonce = the record's slash_count). BCS: 32-byte address, ULEB128 length + UTF-8,
+/// u64 LE, u64 LE, ULEB128 length + UTF-8, u64 LE.
 public struct SlashReport has copy, drop {
     node: address,
+    node_id: String,
+    generation: u64,
+    nonce: u64,
     reason: String,
     epoch: u64,
 }
@@ -150,6 +164,7 @@ fun init(ctx: &mut TxContext) {
         staked: balance::zero(),
         slashed: balance::zero(),
         stakes: table::new(ctx),
+        node_owners: table::new(ctx),
     });
 }
 
@@ -168,11 +183,19 @@ public entry fun stake(
     assert!(role != ROLE_NODE || !node_id.is_empty(), EMissingNodeId);
 
     let staker = ctx.sender();
+    assert!(
+        role != ROLE_NODE
+            || !pool.node_owners.contains(node_id)
+            || *pool.node_owners.borrow(node_id) == staker,
+        ENodeIdTaken,
+    );
     let value = payment.value();
     let min = pool.min_stake(role);
     // Computed before the record checks, as in the Rust port (only matters for which error an
     // overflowing call reports).
     let total_staked = pool.total_staked + value;
+    // Node id a re-staked node record gives up (removed from the index below).
+    let mut released: Option<String> = option::none();
 
     if (pool.stakes.contains(staker)) {
         let record = pool.stakes.borrow_mut(staker);
@@ -184,8 +207,13 @@ public entry fun stake(
             assert!(record.amount + value >= min, EInsufficientStake);
             record.amount = record.amount + value;
         } else {
-            // Re-stake after Unbonding or Slashed (slashed_total and slashed_epoch are kept).
+            // Re-stake after Unbonding or Slashed (slashed_total, slashed_epoch and
+            // slash_count are kept). A node record moving to another node id or role releases
+            // its old node id.
             assert!(record.amount + value >= min, EInsufficientStake);
+            if (record.role == ROLE_NODE && (role != ROLE_NODE || record.node_id != node_id)) {
+                released = option::some(record.node_id);
+            };
             record.amount = record.amount + value;
             record.role = role;
             record.node_id = node_id;
@@ -207,8 +235,15 @@ public entry fun stake(
             generation: 1,
             slashed_total: 0,
             slashed_epoch: 0,
+            slash_count: 0,
         };
         pool.stakes.add(staker, record);
+    };
+    if (released.is_some()) {
+        pool.node_owners.remove(released.destroy_some());
+    };
+    if (role == ROLE_NODE && !pool.node_owners.contains(node_id)) {
+        pool.node_owners.add(node_id, staker);
     };
 
     pool.staked.join(payment.into_balance());
@@ -249,8 +284,8 @@ public entry fun withdraw(pool: &mut StakingPool, ctx: &mut TxContext) {
 
     let StakeRecord {
         staker: _,
-        role: _,
-        node_id: _,
+        role,
+        node_id,
         amount,
         staked_epoch: _,
         status: _,
@@ -258,7 +293,11 @@ public entry fun withdraw(pool: &mut StakingPool, ctx: &mut TxContext) {
         generation: _,
         slashed_total: _,
         slashed_epoch: _,
+        slash_count: _,
     } = pool.stakes.remove(staker);
+    if (role == ROLE_NODE) {
+        pool.node_owners.remove(node_id);
+    };
     pool.total_staked = pool.total_staked - amount;
     let payout = coin::from_balance(pool.staked.split(amount), ctx);
     transfer::public_transfer(payout, staker);
@@ -289,16 +328,21 @@ public entry fun set_config(
 
 /// Slashes `node` on a report signed by a current registered enclave: `enclave` must have been
 /// registered against `config` under its current version (else `EBadReport`), and `signature`
-/// must be its Ed25519 signature over
-/// BCS(IntentMessage { 1, timestamp_ms, SlashReport { node, reason, epoch } }) where epoch is the
-/// current epoch (else `EBadReport`). These checks come before the record checks (`ENoStake`,
-/// `EAlreadySlashed`). Active and Unbonding records can be slashed, a Slashed one again in a
-/// later epoch. Takes `slash_bps` of the stake into `pool.slashed`.
+/// must be its Ed25519 signature over BCS(IntentMessage { 1, timestamp_ms,
+/// SlashReport { node, node_id, generation, nonce, reason, epoch } }) where epoch is the current
+/// epoch (else `EBadReport`). These checks come before the record checks: `ENoStake`;
+/// `EStaleReport` unless node_id, generation and nonce equal the record's node id, generation and
+/// slash count (so a report is about one stake and can be used once); `EAlreadySlashed`. Active
+/// and Unbonding records can be slashed, a Slashed one again in a later epoch. Takes `slash_bps`
+/// of the stake into `pool.slashed`.
 public entry fun slash(
     pool: &mut StakingPool,
     config: &EnclaveConfig,
     enclave: &Enclave,
     node: address,
+    node_id: String,
+    generation: u64,
+    nonce: u64,
     reason: String,
     timestamp_ms: u64,
     signature: vector<u8>,
@@ -306,13 +350,17 @@ public entry fun slash(
 ) {
     let epoch = ctx.epoch();
     assert!(enclave.is_current(config), EBadReport);
-    let report = SlashReport { node, reason, epoch };
+    let report = SlashReport { node, node_id, generation, nonce, reason, epoch };
     assert!(enclave.verify_signature(SLASH_INTENT, timestamp_ms, report, &signature), EBadReport);
     assert!(pool.stakes.contains(node), ENoStake);
 
     let lockup_epochs = pool.lockup_epochs;
     let slash_bps = pool.slash_bps;
     let record = pool.stakes.borrow_mut(node);
+    assert!(
+        record.node_id == node_id && record.generation == generation && record.slash_count == nonce,
+        EStaleReport,
+    );
     assert!(!(record.status == STATUS_SLASHED && record.slashed_epoch == epoch), EAlreadySlashed);
 
     // Rounded down; computed in u128 so that amount * slash_bps cannot overflow.
@@ -323,6 +371,7 @@ public entry fun slash(
     record.status = STATUS_SLASHED;
     record.unlock_epoch = epoch + lockup_epochs;
     record.slashed_epoch = epoch;
+    record.slash_count = record.slash_count + 1;
     let remaining = record.amount;
 
     pool.total_staked = pool.total_staked - penalty;
@@ -394,6 +443,12 @@ public fun min_stake(pool: &StakingPool, role: u8): u64 {
 
 public fun total_staked(pool: &StakingPool): u64 { pool.total_staked }
 
+/// The address whose live node record holds `node_id`, if any.
+public fun node_owner(pool: &StakingPool, node_id: String): Option<address> {
+    if (pool.node_owners.contains(node_id)) option::some(*pool.node_owners.borrow(node_id))
+    else option::none()
+}
+
 // Additional reads (not in SPEC.md; used by `k8s_gateway` and the tests).
 
 /// Node id of `addr`'s record, empty if it has no record.
@@ -416,6 +471,11 @@ public fun stake_slashed_epoch(pool: &StakingPool, addr: address): u64 {
     if (pool.stakes.contains(addr)) pool.stakes.borrow(addr).slashed_epoch else 0
 }
 
+/// Number of slashes `addr`'s record took (the nonce of its next slash report), 0 if no record.
+public fun stake_slash_count(pool: &StakingPool, addr: address): u64 {
+    if (pool.stakes.contains(addr)) pool.stakes.borrow(addr).slash_count else 0
+}
+
 /// Sum of all penalties held by the pool.
 public fun slashed_balance(pool: &StakingPool): u64 { pool.slashed.value() }
 
@@ -431,6 +491,13 @@ public fun init_for_testing(ctx: &mut TxContext) {
 }
 
 #[test_only]
-public fun new_slash_report_for_testing(node: address, reason: String, epoch: u64): SlashReport {
-    SlashReport { node, reason, epoch }
+public fun new_slash_report_for_testing(
+    node: address,
+    node_id: String,
+    generation: u64,
+    nonce: u64,
+    reason: String,
+    epoch: u64,
+): SlashReport {
+    SlashReport { node, node_id, generation, nonce, reason, epoch }
 }

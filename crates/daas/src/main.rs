@@ -181,6 +181,9 @@ struct MasterArgs {
     /// Seconds without a Lease renewal before a node is declared dead (tainted, evicted, slashed).
     #[arg(long, default_value_t = 40)]
     node_grace_seconds: u64,
+    /// Seconds between anchors of the sealed store's revision on the ledger (rollback detection).
+    #[arg(long, default_value_t = 30)]
+    anchor_interval_seconds: u64,
 }
 
 #[derive(Args, Clone)]
@@ -227,6 +230,7 @@ fn master_config(a: &MasterArgs, dir: PathBuf) -> MasterConfig {
     cfg.measurement = a.enclave_measurement.clone();
     cfg.token_cache_ttl = Duration::from_secs(a.token_cache_seconds);
     cfg.node_grace = Duration::from_secs(a.node_grace_seconds.max(1));
+    cfg.anchor_interval = Duration::from_secs(a.anchor_interval_seconds.max(1));
     cfg
 }
 
@@ -281,6 +285,9 @@ async fn run_up(a: UpArgs) -> Result<()> {
     .context("registering the enclave on the ledger")?;
     if let Some(s) = &master.slasher {
         s.set_registration(reg.clone());
+    }
+    if let Some(a) = &master.anchorer {
+        a.set_registration(reg.clone());
     }
     let d = ledger.deployment().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("K3s-DaaS API server listening on {} (enclave: {})", master.url, master.enclave.kind);
@@ -493,9 +500,18 @@ async fn run_master(a: MasterArgs) -> Result<()> {
 }
 
 async fn serve(master: Master) -> Result<()> {
+    let anchorer = master.anchorer.clone();
     tokio::select! {
         r = master.serve() => r.context("serving")?,
         _ = shutdown_signal() => tracing::info!("shutting down"),
+    }
+    // Anchor the final revision so that the next start is checked against it.
+    if let Some(a) = anchorer {
+        match a.anchor_now().await {
+            Ok(Some(rev)) => tracing::info!(revision = rev, "store revision anchored on shutdown"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "anchoring the store revision on shutdown failed"),
+        }
     }
     Ok(())
 }

@@ -43,6 +43,8 @@ pub const BPS_DENOMINATOR: u64 = 10_000;
 
 /// Intent scope of a slashing report signed by the master's enclave.
 pub const SLASH_INTENT: u8 = 1;
+/// Intent scope of a state anchor (store revision) signed by the master's enclave.
+pub const STATE_ANCHOR_INTENT: u8 = 2;
 
 pub const PERMISSION_USER: &str = "namespace:own";
 pub const PERMISSION_NODE: &str = "node:self";
@@ -76,6 +78,12 @@ pub enum ContractError {
     BadReport,
     #[error("staking::EAlreadySlashed (11): already slashed in this epoch")]
     AlreadySlashed,
+    #[error("staking::ENodeIdTaken (12): another address holds a stake for this node id")]
+    NodeIdTaken,
+    #[error(
+        "staking::EStaleReport (13): slashing report does not match the stake's node id, generation or slash count"
+    )]
+    StaleReport,
     // k8s_gateway
     #[error("k8s_gateway::ENoActiveStake (101): sender has no active stake")]
     NoActiveStake,
@@ -88,6 +96,12 @@ pub enum ContractError {
     InvalidPcrs,
     #[error("enclave::EInvalidPK (202): attestation carries no 32-byte Ed25519 public key")]
     InvalidPk,
+    #[error("enclave::EStaleEnclave (203): enclave is not current for the enclave config")]
+    StaleEnclave,
+    #[error("enclave::EBadAnchor (204): state anchor not signed by the enclave")]
+    BadAnchor,
+    #[error("enclave::ERevisionRollback (205): revision is below the anchored revision")]
+    RevisionRollback,
     // sui::nitro_attestation natives
     #[error(
         "nitro_attestation::ENotSupported (0): no attestation verifier configured in this ledger"
@@ -106,11 +120,10 @@ impl ContractError {
         use ContractError::*;
         match self {
             InsufficientStake | InvalidRole | MissingNodeId | RoleMismatch | NoStake
-            | NotActive | StillActive | Locked | InvalidConfig | BadReport | AlreadySlashed => {
-                MODULE_STAKING
-            }
+            | NotActive | StillActive | Locked | InvalidConfig | BadReport | AlreadySlashed
+            | NodeIdTaken | StaleReport => MODULE_STAKING,
             NoActiveStake | NotOwner | InvalidTtl => MODULE_GATEWAY,
-            InvalidPcrs | InvalidPk => MODULE_ENCLAVE,
+            InvalidPcrs | InvalidPk | StaleEnclave | BadAnchor | RevisionRollback => MODULE_ENCLAVE,
             AttestationUnsupported | AttestationInvalid(_) => MODULE_NITRO,
             Arithmetic { module } => module,
         }
@@ -131,11 +144,16 @@ impl ContractError {
             InvalidConfig => 9,
             BadReport => 10,
             AlreadySlashed => 11,
+            NodeIdTaken => 12,
+            StaleReport => 13,
             NoActiveStake => 101,
             NotOwner => 102,
             InvalidTtl => 103,
             InvalidPcrs => 201,
             InvalidPk => 202,
+            StaleEnclave => 203,
+            BadAnchor => 204,
+            RevisionRollback => 205,
             AttestationUnsupported => 0,
             AttestationInvalid(_) => 2,
             Arithmetic { .. } => return None,
@@ -157,11 +175,16 @@ impl ContractError {
             InvalidConfig => "EInvalidConfig",
             BadReport => "EBadReport",
             AlreadySlashed => "EAlreadySlashed",
+            NodeIdTaken => "ENodeIdTaken",
+            StaleReport => "EStaleReport",
             NoActiveStake => "ENoActiveStake",
             NotOwner => "ENotOwner",
             InvalidTtl => "EInvalidTtl",
             InvalidPcrs => "EInvalidPCRs",
             InvalidPk => "EInvalidPK",
+            StaleEnclave => "EStaleEnclave",
+            BadAnchor => "EBadAnchor",
+            RevisionRollback => "ERevisionRollback",
             AttestationUnsupported => "ENotSupported",
             AttestationInvalid(_) => "EVerifyError",
             Arithmetic { .. } => "ArithmeticError",
@@ -206,6 +229,8 @@ pub struct StakeRecord {
     pub slashed_total: u64,
     /// Epoch of the last slash, 0 if never slashed (kept across re-stakes).
     pub slashed_epoch: u64,
+    /// Number of slashes taken (kept across re-stakes): the nonce the next slash report must carry.
+    pub slash_count: u64,
 }
 
 impl StakeRecord {
@@ -227,6 +252,8 @@ pub struct StakingPool {
     pub staked: u64,
     pub slashed: u64,
     pub stakes: BTreeMap<Address, StakeRecord>,
+    /// `node_owners: Table<String, address>`: node id -> the address whose record holds it.
+    pub node_owners: BTreeMap<String, Address>,
 }
 
 /// `k8s_gateway::Gateway`.
@@ -261,6 +288,10 @@ pub struct EnclaveConfig {
     pub pcr1: Vec<u8>,
     pub pcr2: Vec<u8>,
     pub version: u64,
+    /// Highest store revision the cluster's enclave anchored (`anchor_state`), 0 if none.
+    pub anchored_revision: u64,
+    /// Enclave timestamp of the last anchor (ms since the Unix epoch), 0 if none.
+    pub anchored_at_ms: u64,
 }
 
 /// `enclave::Enclave`. `config_id` is the `EnclaveConfig` it was registered against; `slash`
@@ -334,6 +365,11 @@ pub enum Event {
         pk: Vec<u8>,
         config_version: u64,
     },
+    StateAnchored {
+        config_id: ObjectId,
+        revision: u64,
+        timestamp_ms: u64,
+    },
 }
 
 impl Event {
@@ -345,7 +381,7 @@ impl Event {
             | Event::Withdrawn { .. }
             | Event::Slashed { .. } => MODULE_STAKING,
             Event::SealTokenIssued { .. } | Event::SealTokenRevoked { .. } => MODULE_GATEWAY,
-            Event::EnclaveRegistered { .. } => MODULE_ENCLAVE,
+            Event::EnclaveRegistered { .. } | Event::StateAnchored { .. } => MODULE_ENCLAVE,
         }
     }
 
@@ -359,6 +395,7 @@ impl Event {
             Event::SealTokenIssued { .. } => "SealTokenIssued",
             Event::SealTokenRevoked { .. } => "SealTokenRevoked",
             Event::EnclaveRegistered { .. } => "EnclaveRegistered",
+            Event::StateAnchored { .. } => "StateAnchored",
         }
     }
 }
@@ -478,6 +515,7 @@ pub fn staking_init(ctx: &mut TxContext) -> (AdminCap, StakingPool) {
         staked: 0,
         slashed: 0,
         stakes: BTreeMap::new(),
+        node_owners: BTreeMap::new(),
     };
     (cap, pool)
 }
@@ -504,8 +542,11 @@ pub fn stake(
     if role == ROLE_NODE && node_id.is_empty() {
         return Err(ContractError::MissingNodeId);
     }
-    let value = payment.value;
     let staker = ctx.sender;
+    if role == ROLE_NODE && pool.node_owners.get(&node_id).is_some_and(|a| *a != staker) {
+        return Err(ContractError::NodeIdTaken);
+    }
+    let value = payment.value;
     let epoch = ctx.epoch;
     let new_total_staked = pool
         .total_staked
@@ -531,6 +572,7 @@ pub fn stake(
                 generation: 1,
                 slashed_total: 0,
                 slashed_epoch: 0,
+                slash_count: 0,
             }
         }
         Some(existing) if existing.status == STATUS_ACTIVE => {
@@ -572,9 +614,23 @@ pub fn stake(
                 generation,
                 slashed_total: existing.slashed_total,
                 slashed_epoch: existing.slashed_epoch,
+                slash_count: existing.slash_count,
             }
         }
     };
+    // Index: release the previous node id of a re-staked record, claim the record's node id.
+    if let Some(previous) = pool.stakes.get(&staker) {
+        if previous.role == ROLE_NODE
+            && (record.role != ROLE_NODE || previous.node_id != record.node_id)
+        {
+            pool.node_owners.remove(&previous.node_id);
+        }
+    }
+    if record.role == ROLE_NODE {
+        pool.node_owners
+            .entry(record.node_id.clone())
+            .or_insert(staker);
+    }
     pool.total_staked = new_total_staked;
     pool.staked = new_staked;
     ctx.deleted.push(payment.id);
@@ -633,6 +689,10 @@ pub fn withdraw(pool: &mut StakingPool, ctx: &mut TxContext) -> Result<(), Contr
         .staked
         .checked_sub(amount)
         .ok_or_else(|| arith(MODULE_STAKING))?;
+    if record.role == ROLE_NODE {
+        let node_id = record.node_id.clone();
+        pool.node_owners.remove(&node_id);
+    }
     pool.stakes.remove(&staker);
     pool.total_staked = total_staked;
     pool.staked = staked;
@@ -667,12 +727,38 @@ pub fn set_config(
     Ok(())
 }
 
-/// `SlashReport { node, reason, epoch }` signed by the enclave.
+/// `SlashReport { node, node_id, generation, nonce, reason, epoch }` signed by the enclave: it
+/// names the stake (address, node id, generation) and is single-use (`nonce` = the record's
+/// `slash_count`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlashReport {
     pub node: Address,
+    pub node_id: String,
+    pub generation: u64,
+    pub nonce: u64,
     pub reason: String,
     pub epoch: u64,
+}
+
+impl SlashReport {
+    /// The report that slashes `record` (held by `node`) once, in `epoch`.
+    pub fn for_record(node: Address, record: &StakeRecord, reason: &str, epoch: u64) -> Self {
+        SlashReport {
+            node,
+            node_id: record.node_id.clone(),
+            generation: record.generation,
+            nonce: record.slash_count,
+            reason: reason.to_string(),
+            epoch,
+        }
+    }
+}
+
+/// `enclave::StateAnchor { config_id, revision }` signed by the enclave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateAnchor {
+    pub config_id: ObjectId,
+    pub revision: u64,
 }
 
 /// Nautilus `IntentMessage<T> { intent: u8, timestamp_ms: u64, data: T }`.
@@ -684,32 +770,46 @@ pub struct IntentMessage<T> {
 }
 
 /// The bytes an enclave signs for a slashing report.
-pub fn slash_report_message(node: Address, reason: &str, timestamp_ms: u64, epoch: u64) -> Vec<u8> {
+pub fn slash_report_message(report: &SlashReport, timestamp_ms: u64) -> Vec<u8> {
     let msg = IntentMessage {
         intent: SLASH_INTENT,
         timestamp_ms,
-        data: SlashReport {
-            node,
-            reason: reason.to_string(),
-            epoch,
-        },
+        data: report,
     };
     // BCS of plain structs of primitives and strings cannot fail.
     bcs::to_bytes(&msg).unwrap_or_default()
 }
 
-/// `staking::slash(pool, config, enclave, node, reason, timestamp_ms, signature)`.
+/// The bytes an enclave signs to anchor store revision `revision` on the config `config_id`.
+pub fn state_anchor_message(config_id: ObjectId, revision: u64, timestamp_ms: u64) -> Vec<u8> {
+    let msg = IntentMessage {
+        intent: STATE_ANCHOR_INTENT,
+        timestamp_ms,
+        data: StateAnchor {
+            config_id,
+            revision,
+        },
+    };
+    bcs::to_bytes(&msg).unwrap_or_default()
+}
+
+/// `staking::slash(pool, config, enclave, node, node_id, generation, nonce, reason,
+/// timestamp_ms, signature)`.
 ///
 /// `EBadReport` unless the enclave is current for `config` ([`is_current`]) and `signature` is
-/// its signature over the report for the current epoch; these checks come before `ENoStake` and
-/// `EAlreadySlashed` (a record still Slashed from this very epoch). Active and Unbonding records
-/// can be slashed.
+/// its signature over the report for the current epoch; these checks come before `ENoStake`,
+/// `EStaleReport` (the report's node id, generation or nonce differs from the record's node id,
+/// generation or slash count) and `EAlreadySlashed` (a record still Slashed from this very
+/// epoch). Active and Unbonding records can be slashed.
 #[allow(clippy::too_many_arguments)]
 pub fn slash(
     pool: &mut StakingPool,
     config: &EnclaveConfig,
     enclave: &Enclave,
     node: Address,
+    node_id: String,
+    generation: u64,
+    nonce: u64,
     reason: String,
     timestamp_ms: u64,
     signature: &[u8],
@@ -720,6 +820,9 @@ pub fn slash(
     }
     let report = SlashReport {
         node,
+        node_id,
+        generation,
+        nonce,
         reason: reason.clone(),
         epoch: ctx.epoch,
     };
@@ -729,6 +832,12 @@ pub fn slash(
     let lockup = pool.lockup_epochs;
     let slash_bps = pool.slash_bps;
     let record = pool.stakes.get(&node).ok_or(ContractError::NoStake)?;
+    if record.node_id != report.node_id
+        || record.generation != report.generation
+        || record.slash_count != report.nonce
+    {
+        return Err(ContractError::StaleReport);
+    }
     if record.status == STATUS_SLASHED && record.slashed_epoch == ctx.epoch {
         return Err(ContractError::AlreadySlashed);
     }
@@ -750,6 +859,10 @@ pub fn slash(
         .staked
         .checked_sub(penalty)
         .ok_or_else(|| arith(MODULE_STAKING))?;
+    let slash_count = record
+        .slash_count
+        .checked_add(1)
+        .ok_or_else(|| arith(MODULE_STAKING))?;
     let slashed = pool
         .slashed
         .checked_add(penalty)
@@ -763,6 +876,7 @@ pub fn slash(
         record.status = STATUS_SLASHED;
         record.unlock_epoch = unlock_epoch;
         record.slashed_epoch = ctx.epoch;
+        record.slash_count = slash_count;
     }
     ctx.emit(Event::Slashed {
         staker: node,
@@ -800,6 +914,17 @@ pub fn is_active(pool: &StakingPool, addr: &Address) -> bool {
 
 pub fn total_staked(pool: &StakingPool) -> u64 {
     pool.total_staked
+}
+
+/// `staking::node_owner`: the address whose record holds `node_id`.
+pub fn node_owner(pool: &StakingPool, node_id: &str) -> Option<Address> {
+    pool.node_owners.get(node_id).copied()
+}
+
+/// `node_owner` plus that address's record.
+pub fn node_stake(pool: &StakingPool, node_id: &str) -> Option<(Address, StakeRecord)> {
+    let owner = node_owner(pool, node_id)?;
+    pool.stakes.get(&owner).map(|r| (owner, r.clone()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -925,6 +1050,8 @@ pub fn create_enclave_config(
         pcr1,
         pcr2,
         version: 0,
+        anchored_revision: 0,
+        anchored_at_ms: 0,
     };
     let id = config.id;
     ctx.share(ContractObject::EnclaveConfig(config));
@@ -994,6 +1121,48 @@ pub fn register_enclave_raw(
         .verify(document, ctx.now_ms)
         .map_err(ContractError::AttestationInvalid)?;
     register_enclave(config, &attested, ctx)
+}
+
+/// `enclave::anchor_state(config, enclave, revision, timestamp_ms, signature)`: records the
+/// cluster's store revision on its config. `EStaleEnclave` unless the enclave is current for
+/// `config`, `EBadAnchor` unless `signature` is the enclave's over
+/// `IntentMessage { 2, timestamp_ms, StateAnchor { id(config), revision } }`,
+/// `ERevisionRollback` if `revision` is below the anchored revision.
+pub fn anchor_state(
+    config: &mut EnclaveConfig,
+    enclave: &Enclave,
+    revision: u64,
+    timestamp_ms: u64,
+    signature: &[u8],
+    ctx: &mut TxContext,
+) -> Result<(), ContractError> {
+    if !is_current(enclave, config) {
+        return Err(ContractError::StaleEnclave);
+    }
+    let anchor = StateAnchor {
+        config_id: config.id,
+        revision,
+    };
+    if !verify_signature(
+        enclave,
+        STATE_ANCHOR_INTENT,
+        timestamp_ms,
+        &anchor,
+        signature,
+    ) {
+        return Err(ContractError::BadAnchor);
+    }
+    if revision < config.anchored_revision {
+        return Err(ContractError::RevisionRollback);
+    }
+    config.anchored_revision = revision;
+    config.anchored_at_ms = timestamp_ms;
+    ctx.emit(Event::StateAnchored {
+        config_id: config.id,
+        revision,
+        timestamp_ms,
+    });
+    Ok(())
 }
 
 /// `enclave::is_current`: the enclave was registered against `config` (same id) under its current

@@ -60,9 +60,57 @@ fn enclave_setup(cap: &AdminCap) -> (EnclaveConfig, Enclave) {
     (config, enclave)
 }
 
-fn sign_report(node: Address, reason: &str, ts: u64, epoch: u64) -> Vec<u8> {
-    let sig: Ed25519Signature = enclave_key().sign(&slash_report_message(node, reason, ts, epoch));
+/// The report about `node`'s current record (node id, generation and slash count from the pool;
+/// empty/zero when it has no record).
+fn report_now(pool: &StakingPool, node: Address, reason: &str, epoch: u64) -> SlashReport {
+    match pool.stakes.get(&node) {
+        Some(r) => SlashReport::for_record(node, r, reason, epoch),
+        None => SlashReport {
+            node,
+            node_id: String::new(),
+            generation: 0,
+            nonce: 0,
+            reason: reason.into(),
+            epoch,
+        },
+    }
+}
+
+fn sign(report: &SlashReport, ts: u64) -> Vec<u8> {
+    let sig: Ed25519Signature = enclave_key().sign(&slash_report_message(report, ts));
     sig.inner().to_vec()
+}
+
+fn sign_report(pool: &StakingPool, node: Address, reason: &str, ts: u64, epoch: u64) -> Vec<u8> {
+    sign(&report_now(pool, node, reason, epoch), ts)
+}
+
+/// `slash` with the node id, generation and nonce of `node`'s current record.
+#[allow(clippy::too_many_arguments)]
+fn slash_now(
+    pool: &mut StakingPool,
+    config: &EnclaveConfig,
+    enclave: &Enclave,
+    node: Address,
+    reason: String,
+    ts: u64,
+    sig: &[u8],
+    c: &mut TxContext,
+) -> Result<(), ContractError> {
+    let r = report_now(pool, node, &reason, c.epoch);
+    slash(
+        pool,
+        config,
+        enclave,
+        node,
+        r.node_id,
+        r.generation,
+        r.nonce,
+        reason,
+        ts,
+        sig,
+        c,
+    )
 }
 
 fn do_slash(
@@ -72,8 +120,8 @@ fn do_slash(
     node: Address,
     epoch: u64,
 ) -> Result<(), ContractError> {
-    let sig = sign_report(node, "missed heartbeats", 42, epoch);
-    slash(
+    let sig = sign_report(pool, node, "missed heartbeats", 42, epoch);
+    slash_now(
         pool,
         config,
         enclave,
@@ -327,10 +375,10 @@ fn slash_rules() {
     );
     stake(&mut pool, coin(1999), 1, "n9".into(), &mut ctx(n, 0)).unwrap();
     // bad signatures
-    let good = sign_report(n, "r", 42, 3);
+    let good = sign_report(&pool, n, "r", 42, 3);
     let mut c = ctx(addr(0xee), 3);
     assert_eq!(
-        slash(
+        slash_now(
             &mut pool,
             &config,
             &enclave,
@@ -343,7 +391,7 @@ fn slash_rules() {
         Err(ContractError::BadReport)
     );
     assert_eq!(
-        slash(
+        slash_now(
             &mut pool,
             &config,
             &enclave,
@@ -358,7 +406,7 @@ fn slash_rules() {
     // report for a different epoch
     let mut c4 = ctx(addr(0xee), 4);
     assert_eq!(
-        slash(
+        slash_now(
             &mut pool,
             &config,
             &enclave,
@@ -371,7 +419,7 @@ fn slash_rules() {
         Err(ContractError::BadReport)
     );
     assert_eq!(
-        slash(
+        slash_now(
             &mut pool,
             &config,
             &enclave,
@@ -387,7 +435,7 @@ fn slash_rules() {
     assert_eq!(pool.stakes[&n].amount, 1999);
 
     let mut c = ctx(addr(0xee), 3);
-    slash(
+    slash_now(
         &mut pool,
         &config,
         &enclave,
@@ -486,10 +534,10 @@ fn slash_checks_report_before_record() {
     let (config, enclave) = enclave_setup(&cap);
     assert!(is_current(&enclave, &config));
     let n = addr(9);
-    let sig = sign_report(n, "r", 42, 0);
+    let sig = sign_report(&pool, n, "r", 42, 0);
     let mut c = ctx(addr(0xee), 0);
     assert_eq!(
-        slash(
+        slash_now(
             &mut pool,
             &config,
             &enclave,
@@ -502,7 +550,7 @@ fn slash_checks_report_before_record() {
         Err(ContractError::BadReport)
     );
     assert_eq!(
-        slash(
+        slash_now(
             &mut pool,
             &config,
             &enclave,
@@ -777,15 +825,21 @@ fn verify_signature_is_bcs_intent_message() {
     let (_, enclave) = enclave_setup(&cap);
     let report = SlashReport {
         node: addr(3),
+        node_id: "n".into(),
+        generation: 5,
+        nonce: 6,
         reason: "x".into(),
         epoch: 8,
     };
     let mut expected = vec![SLASH_INTENT];
     expected.extend(77u64.to_le_bytes());
     expected.extend([3u8; 32]);
+    expected.extend([1u8, b'n']);
+    expected.extend(5u64.to_le_bytes());
+    expected.extend(6u64.to_le_bytes());
     expected.extend([1u8, b'x']);
     expected.extend(8u64.to_le_bytes());
-    assert_eq!(slash_report_message(addr(3), "x", 77, 8), expected);
+    assert_eq!(slash_report_message(&report, 77), expected);
     let sig: Ed25519Signature = enclave_key().sign(&expected);
     assert!(verify_signature(
         &enclave,
@@ -851,7 +905,8 @@ proptest! {
             let before = pool.clone();
             let result = match op {
                 Op::Stake { who, amount, role, node } => {
-                    let node_id = if node { format!("n{who}") } else { String::new() };
+                    // two addresses per node id, so that the index refuses some node stakes
+                    let node_id = if node { format!("n{}", who % 2) } else { String::new() };
                     let r = stake(&mut pool, coin(amount), role, node_id, &mut ctx(addr(who), epoch));
                     if r.is_ok() { paid_in += amount; }
                     r
@@ -889,7 +944,11 @@ proptest! {
                 if r.status == STATUS_ACTIVE { prop_assert_eq!(r.unlock_epoch, 0); }
                 prop_assert!(r.slashed_epoch <= epoch);
                 if r.status == STATUS_SLASHED { prop_assert!(r.unlock_epoch >= r.slashed_epoch); }
+                if r.role == ROLE_NODE { prop_assert_eq!(pool.node_owners.get(&r.node_id), Some(a)); }
             }
+            // the index holds exactly the node records' node ids
+            let node_records = pool.stakes.values().filter(|r| r.role == ROLE_NODE).count();
+            prop_assert_eq!(pool.node_owners.len(), node_records);
             // tokens issued now are valid now and only while the record stays put
             if let Some((a, _)) = pool.stakes.iter().find(|(_, r)| r.is_active()) {
                 let mut c = ctx(*a, epoch);
@@ -912,4 +971,317 @@ proptest! {
         prop_assert_eq!(r.amount + pool.slashed, amount);
         prop_assert_eq!(pool.slashed as u128, amount as u128 * bps as u128 / 10000);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// issue 9: node-id uniqueness, single-use slash reports, state anchors
+
+#[test]
+fn node_id_is_unique_among_live_stakes() {
+    let (cap, mut pool, _) = setup();
+    let (a, b) = (addr(1), addr(2));
+    stake(
+        &mut pool,
+        coin(1000),
+        ROLE_NODE,
+        "worker-1".into(),
+        &mut ctx(a, 0),
+    )
+    .unwrap();
+    assert_eq!(node_owner(&pool, "worker-1"), Some(a));
+    // a second address cannot take the node id, as a new record or by re-staking
+    let before = pool.clone();
+    assert_eq!(
+        stake(
+            &mut pool,
+            coin(5000),
+            ROLE_NODE,
+            "worker-1".into(),
+            &mut ctx(b, 0)
+        ),
+        Err(ContractError::NodeIdTaken)
+    );
+    assert_eq!(pool, before);
+    assert_eq!(ContractError::NodeIdTaken.code(), Some(12));
+    assert_eq!(ContractError::NodeIdTaken.name(), "ENodeIdTaken");
+    // a user or admin stake does not claim node ids
+    stake(
+        &mut pool,
+        coin(100),
+        ROLE_USER,
+        "worker-1".into(),
+        &mut ctx(b, 0),
+    )
+    .unwrap();
+    assert_eq!(node_owner(&pool, "worker-1"), Some(a));
+    // the holder may top up
+    stake(
+        &mut pool,
+        coin(10),
+        ROLE_NODE,
+        "worker-1".into(),
+        &mut ctx(a, 0),
+    )
+    .unwrap();
+    // unbonding and slashed records keep their node id
+    request_unstake(&mut pool, &mut ctx(a, 0)).unwrap();
+    let c = addr(3);
+    assert_eq!(
+        stake(
+            &mut pool,
+            coin(1000),
+            ROLE_NODE,
+            "worker-1".into(),
+            &mut ctx(c, 1)
+        ),
+        Err(ContractError::NodeIdTaken)
+    );
+    // released by the withdrawal
+    withdraw(&mut pool, &mut ctx(a, 2)).unwrap();
+    assert_eq!(node_owner(&pool, "worker-1"), None);
+    stake(
+        &mut pool,
+        coin(1000),
+        ROLE_NODE,
+        "worker-1".into(),
+        &mut ctx(c, 2),
+    )
+    .unwrap();
+    assert_eq!(node_owner(&pool, "worker-1"), Some(c));
+    assert_eq!(
+        node_stake(&pool, "worker-1").map(|(o, r)| (o, r.amount)),
+        Some((c, 1000))
+    );
+    // the old holder now is the one refused
+    assert_eq!(
+        stake(
+            &mut pool,
+            coin(1000),
+            ROLE_NODE,
+            "worker-1".into(),
+            &mut ctx(a, 2)
+        ),
+        Err(ContractError::NodeIdTaken)
+    );
+    // a re-stake under another node id (or role) releases the old one
+    request_unstake(&mut pool, &mut ctx(c, 2)).unwrap();
+    stake(
+        &mut pool,
+        coin(0),
+        ROLE_NODE,
+        "worker-2".into(),
+        &mut ctx(c, 3),
+    )
+    .unwrap();
+    assert_eq!(node_owner(&pool, "worker-1"), None);
+    assert_eq!(node_owner(&pool, "worker-2"), Some(c));
+    request_unstake(&mut pool, &mut ctx(c, 3)).unwrap();
+    stake(&mut pool, coin(0), ROLE_USER, String::new(), &mut ctx(c, 4)).unwrap();
+    assert_eq!(node_owner(&pool, "worker-2"), None);
+    assert!(pool.node_owners.is_empty());
+    let _ = cap;
+}
+
+#[test]
+fn slash_reports_are_bound_to_the_stake_and_single_use() {
+    let (cap, mut pool, _) = setup();
+    let (config, enclave) = enclave_setup(&cap);
+    let n = addr(9);
+    stake(
+        &mut pool,
+        coin(2000),
+        ROLE_NODE,
+        "n9".into(),
+        &mut ctx(n, 0),
+    )
+    .unwrap();
+    let first = report_now(&pool, n, "dead", 1);
+    assert_eq!((first.generation, first.nonce), (1, 0));
+    let sig = sign(&first, 42);
+    let run = |pool: &mut StakingPool, r: &SlashReport, sig: &[u8], epoch: u64| {
+        slash(
+            pool,
+            &config,
+            &enclave,
+            r.node,
+            r.node_id.clone(),
+            r.generation,
+            r.nonce,
+            r.reason.clone(),
+            42,
+            sig,
+            &mut ctx(addr(0xee), epoch),
+        )
+    };
+    // signed fields that differ from the record: EStaleReport
+    for wrong in [
+        SlashReport {
+            node_id: "other".into(),
+            ..first.clone()
+        },
+        SlashReport {
+            generation: 2,
+            ..first.clone()
+        },
+        SlashReport {
+            nonce: 1,
+            ..first.clone()
+        },
+    ] {
+        let before = pool.clone();
+        assert_eq!(
+            run(&mut pool, &wrong, &sign(&wrong, 42), 1),
+            Err(ContractError::StaleReport)
+        );
+        assert_eq!(pool, before);
+    }
+    assert_eq!(ContractError::StaleReport.code(), Some(13));
+    // a signature over another report is EBadReport, before the record is looked at
+    assert_eq!(
+        run(
+            &mut pool,
+            &SlashReport {
+                nonce: 1,
+                ..first.clone()
+            },
+            &sig,
+            1
+        ),
+        Err(ContractError::BadReport)
+    );
+    run(&mut pool, &first, &sig, 1).unwrap();
+    assert_eq!(pool.stakes[&n].slash_count, 1);
+    assert_eq!(pool.stakes[&n].amount, 1800);
+    // replaying the report, even in a later epoch where a fresh report would be accepted: refused
+    assert_eq!(
+        run(&mut pool, &first, &sig, 1),
+        Err(ContractError::StaleReport)
+    );
+    let replay_later = SlashReport {
+        epoch: 2,
+        ..first.clone()
+    };
+    assert_eq!(
+        run(&mut pool, &replay_later, &sign(&replay_later, 42), 2),
+        Err(ContractError::StaleReport)
+    );
+    assert_eq!(pool.stakes[&n].amount, 1800);
+    // re-stake: generation 2, slash_count kept; the report for generation 1 stays refused
+    stake(&mut pool, coin(0), ROLE_NODE, "n9".into(), &mut ctx(n, 3)).unwrap();
+    let r = &pool.stakes[&n];
+    assert_eq!((r.generation, r.slash_count), (2, 1));
+    let old_gen = SlashReport {
+        nonce: 1,
+        epoch: 3,
+        ..first.clone()
+    };
+    assert_eq!(
+        run(&mut pool, &old_gen, &sign(&old_gen, 42), 3),
+        Err(ContractError::StaleReport)
+    );
+    let fresh = report_now(&pool, n, "dead", 3);
+    run(&mut pool, &fresh, &sign(&fresh, 42), 3).unwrap();
+    assert_eq!(pool.stakes[&n].slash_count, 2);
+}
+
+fn sign_anchor(config_id: ObjectId, revision: u64, ts: u64) -> Vec<u8> {
+    let sig: Ed25519Signature = enclave_key().sign(&state_anchor_message(config_id, revision, ts));
+    sig.inner().to_vec()
+}
+
+#[test]
+fn anchor_state_is_monotonic_and_signed_by_a_current_enclave() {
+    let (cap, _, _) = setup();
+    let (mut config, enclave) = enclave_setup(&cap);
+    assert_eq!((config.anchored_revision, config.anchored_at_ms), (0, 0));
+    let cid = config.id;
+    let mut c = ctx(addr(0xee), 0);
+    anchor_state(
+        &mut config,
+        &enclave,
+        10,
+        1000,
+        &sign_anchor(cid, 10, 1000),
+        &mut c,
+    )
+    .unwrap();
+    assert_eq!(
+        (config.anchored_revision, config.anchored_at_ms),
+        (10, 1000)
+    );
+    assert_eq!(
+        c.events,
+        vec![Event::StateAnchored {
+            config_id: config.id,
+            revision: 10,
+            timestamp_ms: 1000
+        }]
+    );
+    // the same revision again is accepted, a lower one is a rollback
+    anchor_state(
+        &mut config,
+        &enclave,
+        10,
+        1001,
+        &sign_anchor(cid, 10, 1001),
+        &mut c,
+    )
+    .unwrap();
+    let before = config.clone();
+    let err = anchor_state(
+        &mut config,
+        &enclave,
+        9,
+        1002,
+        &sign_anchor(cid, 9, 1002),
+        &mut c,
+    )
+    .unwrap_err();
+    assert_eq!(
+        (err, config.clone()),
+        (ContractError::RevisionRollback, before.clone())
+    );
+    assert_eq!(
+        (
+            ContractError::RevisionRollback.module(),
+            ContractError::RevisionRollback.code()
+        ),
+        ("enclave", Some(205))
+    );
+    // signature over another revision, timestamp or config, or another intent: EBadAnchor
+    for sig in [
+        sign_anchor(cid, 11, 1003),
+        sign_anchor(addr(0x77), 12, 1003),
+        sign(&report_now(&setup().1, addr(1), "x", 0), 1003),
+    ] {
+        assert_eq!(
+            anchor_state(&mut config, &enclave, 12, 1003, &sig, &mut c),
+            Err(ContractError::BadAnchor)
+        );
+    }
+    assert_eq!(config, before);
+    // a stale enclave (PCRs updated since it registered) cannot anchor
+    update_pcrs(&cap, &mut config, vec![9; 48], vec![1; 48], vec![2; 48]).unwrap();
+    assert_eq!(config.anchored_revision, 10, "update_pcrs keeps the anchor");
+    assert_eq!(
+        anchor_state(
+            &mut config,
+            &enclave,
+            20,
+            1004,
+            &sign_anchor(cid, 20, 1004),
+            &mut c
+        ),
+        Err(ContractError::StaleEnclave)
+    );
+    assert_eq!(config.anchored_revision, 10);
+}
+
+#[test]
+fn state_anchor_message_layout() {
+    let mut expected = vec![STATE_ANCHOR_INTENT];
+    expected.extend(77u64.to_le_bytes());
+    expected.extend([4u8; 32]);
+    expected.extend(41u64.to_le_bytes());
+    assert_eq!(state_anchor_message(addr(4), 41, 77), expected);
 }

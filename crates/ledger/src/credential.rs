@@ -62,7 +62,14 @@ fn b64() -> base64::engine::GeneralPurpose {
 
 /// Sign a credential for `token` valid from `now_ms` for `ttl_ms`.
 pub fn issue(key: &SuiKeypair, token: Address, audience: &str, now_ms: u64, ttl_ms: u64) -> String {
-    let claims = Claims { v: 1, token, owner: key.address(), aud: audience.to_string(), iat: now_ms, exp: now_ms + ttl_ms };
+    let claims = Claims {
+        v: 1,
+        token,
+        owner: key.address(),
+        aud: audience.to_string(),
+        iat: now_ms,
+        exp: now_ms + ttl_ms,
+    };
     let payload = serde_json::to_vec(&claims).unwrap_or_default();
     let sig = tx::sign_personal_message(&payload, key);
     format!("{PREFIX}.{}.{}", b64().encode(&payload), b64().encode(sig))
@@ -70,20 +77,34 @@ pub fn issue(key: &SuiKeypair, token: Address, audience: &str, now_ms: u64, ttl_
 
 /// Check the signature and validity window of a credential (not the ledger state).
 /// `audience`: if Some, the claim's audience must be empty or equal to it.
-pub fn verify(credential: &str, now_ms: u64, audience: Option<&str>) -> Result<Claims, CredentialError> {
+pub fn verify(
+    credential: &str,
+    now_ms: u64,
+    audience: Option<&str>,
+) -> Result<Claims, CredentialError> {
     let mut parts = credential.split('.');
-    let (Some(PREFIX), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(PREFIX), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(CredentialError::Format);
     };
     let payload = b64().decode(p).map_err(|_| CredentialError::Format)?;
     let sig = b64().decode(s).map_err(|_| CredentialError::Format)?;
-    let claims: Claims = serde_json::from_slice(&payload).map_err(|e| CredentialError::Claims(e.to_string()))?;
+    let claims: Claims =
+        serde_json::from_slice(&payload).map_err(|e| CredentialError::Claims(e.to_string()))?;
     if claims.v != 1 {
-        return Err(CredentialError::Claims(format!("unsupported version {}", claims.v)));
+        return Err(CredentialError::Claims(format!(
+            "unsupported version {}",
+            claims.v
+        )));
     }
-    let signer = tx::verify_personal_message(&payload, &sig).map_err(|e| CredentialError::Signature(e.to_string()))?;
+    let signer = tx::verify_personal_message(&payload, &sig)
+        .map_err(|e| CredentialError::Signature(e.to_string()))?;
     if signer != claims.owner {
-        return Err(CredentialError::WrongSigner { claimed: claims.owner, actual: signer });
+        return Err(CredentialError::WrongSigner {
+            claimed: claims.owner,
+            actual: signer,
+        });
     }
     if claims.exp <= claims.iat || claims.exp - claims.iat > MAX_TTL_MS {
         return Err(CredentialError::TooLong(MAX_TTL_MS));
@@ -115,11 +136,23 @@ mod tests {
         let c = issue(&k, token, "https://m:6443", NOW, 600_000);
         let claims = verify(&c, NOW + 1000, Some("https://m:6443")).unwrap();
         assert_eq!((claims.token, claims.owner), (token, k.address()));
-        assert_eq!(verify(&c, NOW + 600_000, None), Err(CredentialError::Expired));
-        assert_eq!(verify(&c, NOW - 2 * CLOCK_SKEW_MS, None), Err(CredentialError::NotYetValid));
-        assert!(matches!(verify(&c, NOW, Some("https://other")), Err(CredentialError::Audience(_))));
+        assert_eq!(
+            verify(&c, NOW + 600_000, None),
+            Err(CredentialError::Expired)
+        );
+        assert_eq!(
+            verify(&c, NOW - 2 * CLOCK_SKEW_MS, None),
+            Err(CredentialError::NotYetValid)
+        );
+        assert!(matches!(
+            verify(&c, NOW, Some("https://other")),
+            Err(CredentialError::Audience(_))
+        ));
         let long = issue(&k, token, "", NOW, MAX_TTL_MS + 1);
-        assert_eq!(verify(&long, NOW, None), Err(CredentialError::TooLong(MAX_TTL_MS)));
+        assert_eq!(
+            verify(&long, NOW, None),
+            Err(CredentialError::TooLong(MAX_TTL_MS))
+        );
     }
 
     #[test]
@@ -131,8 +164,15 @@ mod tests {
         // Claims rewritten to another owner: the signature no longer matches it.
         let mut claims: Claims = serde_json::from_slice(&b64().decode(parts[1]).unwrap()).unwrap();
         claims.owner = other.address();
-        let forged = format!("{PREFIX}.{}.{}", b64().encode(serde_json::to_vec(&claims).unwrap()), parts[2]);
-        assert!(matches!(verify(&forged, NOW, None), Err(CredentialError::Signature(_)) | Err(CredentialError::WrongSigner { .. })));
+        let forged = format!(
+            "{PREFIX}.{}.{}",
+            b64().encode(serde_json::to_vec(&claims).unwrap()),
+            parts[2]
+        );
+        assert!(matches!(
+            verify(&forged, NOW, None),
+            Err(CredentialError::Signature(_)) | Err(CredentialError::WrongSigner { .. })
+        ));
         // Signed by someone else, claiming k's address.
         let mut by_other = issue(&other, other.address(), "", NOW, 60_000);
         let p: Vec<&str> = by_other.split('.').collect();
@@ -141,7 +181,10 @@ mod tests {
         let payload = serde_json::to_vec(&cl).unwrap();
         let sig = tx::sign_personal_message(&payload, &other);
         by_other = format!("{PREFIX}.{}.{}", b64().encode(payload), b64().encode(sig));
-        assert!(matches!(verify(&by_other, NOW, None), Err(CredentialError::WrongSigner { .. })));
+        assert!(matches!(
+            verify(&by_other, NOW, None),
+            Err(CredentialError::WrongSigner { .. })
+        ));
         for bad in ["", "daas1", "daas1.x.y", "jwt.a.b", "daas1.a.b.c"] {
             assert!(verify(bad, NOW, None).is_err(), "{bad}");
         }

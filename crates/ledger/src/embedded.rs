@@ -315,6 +315,15 @@ impl EmbeddedLedger {
         Ok(pool_of(&s)?.stakes.get(address).cloned())
     }
 
+    /// The holder of `node_id` (`staking::node_owner`) and its record.
+    pub fn node_stake_record(
+        &self,
+        node_id: &str,
+    ) -> Result<Option<(Address, StakeRecord)>, LedgerError> {
+        let s = self.lock()?;
+        Ok(contract::node_stake(pool_of(&s)?, node_id))
+    }
+
     pub fn seal_tokens_owned(&self, owner: &Address) -> Result<Vec<SealToken>, LedgerError> {
         Ok(self
             .owned_objects(owner, Some(ObjectKind::SealToken))?
@@ -875,7 +884,10 @@ fn execute(
     // The gas coin during execution (budget held back); the same on the failure path.
     let gas_working = || Working {
         owner: gas_owner,
-        data: ContractObject::Coin(contract::Coin { id: gas_id, value: exec_gas_value }),
+        data: ContractObject::Coin(contract::Coin {
+            id: gas_id,
+            value: exec_gas_value,
+        }),
         access: Access::Gas,
         deleted: false,
     };
@@ -1372,7 +1384,8 @@ impl Machine<'_> {
             ("staking", "stake") => 4,
             ("staking", "request_unstake") | ("staking", "withdraw") => 1,
             ("staking", "set_config") => 7,
-            ("staking", "slash") => 7,
+            ("staking", "slash") => 10,
+            ("enclave", "anchor_state") => 5,
             ("k8s_gateway", "issue_seal_token") => 2,
             ("k8s_gateway", "revoke_seal_token") => 1,
             ("k8s_gateway", "set_gateway") => 4,
@@ -1446,14 +1459,20 @@ impl Machine<'_> {
                     _ => None,
                 })?;
                 let node: Address = decode(&self.pure(&a[3], 3)?, 3, "address")?;
-                let reason: String = decode(&self.pure(&a[4], 4)?, 4, "String")?;
-                let ts: u64 = decode(&self.pure(&a[5], 5)?, 5, "u64")?;
-                let sig: Vec<u8> = decode(&self.pure(&a[6], 6)?, 6, "vector<u8>")?;
+                let node_id: String = decode(&self.pure(&a[4], 4)?, 4, "String")?;
+                let generation: u64 = decode(&self.pure(&a[5], 5)?, 5, "u64")?;
+                let nonce: u64 = decode(&self.pure(&a[6], 6)?, 6, "u64")?;
+                let reason: String = decode(&self.pure(&a[7], 7)?, 7, "String")?;
+                let ts: u64 = decode(&self.pure(&a[8], 8)?, 8, "u64")?;
+                let sig: Vec<u8> = decode(&self.pure(&a[9], 9)?, 9, "vector<u8>")?;
                 contract::slash(
                     &mut pool,
                     &config,
                     &enclave,
                     node,
+                    node_id,
+                    generation,
+                    nonce,
                     reason,
                     ts,
                     &sig,
@@ -1461,6 +1480,20 @@ impl Machine<'_> {
                 )
                 .map_err(abort)?;
                 self.put(pool_id, ContractObject::StakingPool(pool));
+            }
+            ("enclave", "anchor_state") => {
+                let (cfg_id, mut cfg) = self.config(&a[0], 0, true)?;
+                let enclave_id = self.borrow(&a[1], 1, false)?;
+                let enclave = self.typed(&enclave_id, 1, "Enclave", |o| match o {
+                    ContractObject::Enclave(e) => Some(e),
+                    _ => None,
+                })?;
+                let revision: u64 = decode(&self.pure(&a[2], 2)?, 2, "u64")?;
+                let ts: u64 = decode(&self.pure(&a[3], 3)?, 3, "u64")?;
+                let sig: Vec<u8> = decode(&self.pure(&a[4], 4)?, 4, "vector<u8>")?;
+                contract::anchor_state(&mut cfg, &enclave, revision, ts, &sig, &mut self.ctx)
+                    .map_err(abort)?;
+                self.put(cfg_id, ContractObject::EnclaveConfig(cfg));
             }
             ("k8s_gateway", "issue_seal_token") => {
                 let (gw_id, mut gw) = self.gateway(&a[0], 0)?;
@@ -1551,6 +1584,13 @@ impl Ledger for EmbeddedLedger {
 
     async fn stake(&self, address: Address) -> Result<Option<StakeRecord>, LedgerError> {
         self.stake_record(&address)
+    }
+
+    async fn node_stake(
+        &self,
+        node_id: &str,
+    ) -> Result<Option<(Address, StakeRecord)>, LedgerError> {
+        self.node_stake_record(node_id)
     }
 
     async fn seal_token(&self, id: ObjectId) -> Result<Option<SealToken>, LedgerError> {

@@ -92,6 +92,16 @@ impl Env {
         (fx, token)
     }
 
+    /// The slash report about `node`'s current record.
+    fn report(&self, node: Address, reason: &str, epoch: u64) -> contract::SlashReport {
+        let rec = self
+            .ledger
+            .stake_record(&node)
+            .unwrap()
+            .expect("a stake record");
+        contract::SlashReport::for_record(node, &rec, reason, epoch)
+    }
+
     fn snapshot(&self) -> Vec<LedgerObject> {
         self.ledger
             .lock()
@@ -337,7 +347,8 @@ fn slash_with_enclave_signature() {
     let (_, token) = e.issue(&e.bob);
     let token = token.unwrap();
     e.ledger.advance_epoch().unwrap();
-    let msg = contract::slash_report_message(node, "NotReady", 1234, 1);
+    let rep = e.report(node, "NotReady", 1);
+    let msg = contract::slash_report_message(&rep, 1234);
     let sig: Ed25519Signature = enclave_key.sign(&msg);
     // anyone may submit the report; a wrong signature aborts with EBadReport
     let bad = tx::slash(
@@ -345,8 +356,7 @@ fn slash_with_enclave_signature() {
         &e.d(),
         &config,
         &enclave,
-        &node,
-        "NotReady",
+        &rep,
         1235,
         sig.inner(),
     )
@@ -357,8 +367,7 @@ fn slash_with_enclave_signature() {
         &e.d(),
         &config,
         &enclave,
-        &node,
-        "NotReady",
+        &rep,
         1234,
         sig.inner(),
     )
@@ -389,13 +398,14 @@ fn slash_with_enclave_signature() {
         &e.d(),
         &config,
         &enclave,
-        &node,
-        "NotReady",
+        &rep,
         1234,
         sig.inner(),
     )
     .unwrap();
-    assert_eq!(e.run(&e.admin, again).status.abort(), Some(("staking", 11)));
+    // replaying the report: its nonce is used up (EStaleReport), whatever the epoch
+    assert_eq!(e.run(&e.admin, again).status.abort(), Some(("staking", 13)));
+    assert_eq!(e.ledger.stake_record(&node).unwrap().unwrap().amount, 1800);
     // updating the PCRs makes the enclave stale
     let fx = e.run(
         &e.admin,
@@ -403,14 +413,14 @@ fn slash_with_enclave_signature() {
     );
     assert!(fx.status.is_success());
     e.ledger.advance_epoch().unwrap();
-    let sig: Ed25519Signature = enclave_key.sign(&contract::slash_report_message(node, "x", 1, 2));
+    let rep = e.report(node, "x", 2);
+    let sig: Ed25519Signature = enclave_key.sign(&contract::slash_report_message(&rep, 1));
     let stale = tx::slash(
         &e.tcx(&e.admin),
         &e.d(),
         &config,
         &enclave,
-        &node,
-        "x",
+        &rep,
         1,
         sig.inner(),
     )
@@ -461,7 +471,8 @@ fn slash_takes_the_config_from_the_ptb() {
     let first = e.d().enclave_config.unwrap();
     let node = e.bob.address();
     e.stake(&e.bob, 2000, 1, "node-b");
-    let sig: Ed25519Signature = enclave_key.sign(&contract::slash_report_message(node, "x", 1, 0));
+    let rep = e.report(node, "x", 0);
+    let sig: Ed25519Signature = enclave_key.sign(&contract::slash_report_message(&rep, 1));
     // A second config (version 0, same PCRs) that the enclave was not registered against.
     let fx = e.run(
         &e.admin,
@@ -483,8 +494,7 @@ fn slash_takes_the_config_from_the_ptb() {
         &e.d(),
         &second,
         &enclave,
-        &node,
-        "x",
+        &rep,
         1,
         sig.inner(),
     )
@@ -497,8 +507,7 @@ fn slash_takes_the_config_from_the_ptb() {
         &e.d(),
         &gateway,
         &enclave,
-        &node,
-        "x",
+        &rep,
         1,
         sig.inner(),
     )
@@ -556,8 +565,7 @@ fn slash_takes_the_config_from_the_ptb() {
         &e.d(),
         &first,
         &enclave,
-        &node,
-        "x",
+        &rep,
         1,
         sig.inner(),
     )
@@ -1137,4 +1145,205 @@ mod prop {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// issue 9: node-id uniqueness, single-use slash reports, state anchors (real signed transactions)
+
+#[tokio::test]
+async fn second_key_cannot_stake_a_taken_node_id_until_the_holder_withdrew() {
+    let e = env();
+    let fx = e.stake(&e.alice, 1000, 1, "worker-7");
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    let ledger: &dyn Ledger = &e.ledger;
+    let (owner, rec) = ledger.node_stake("worker-7").await.unwrap().unwrap();
+    assert_eq!(
+        (owner, rec.node_id.as_str(), rec.amount),
+        (e.alice.address(), "worker-7", 1000)
+    );
+    assert!(ledger.node_stake("worker-8").await.unwrap().is_none());
+
+    // bob, with more stake, tries to take over alice's node identity
+    let fx = e.stake(&e.bob, 5000, 1, "worker-7");
+    match &fx.status {
+        ExecutionStatus::Failure {
+            error:
+                ExecutionFailure::MoveAbort {
+                    module, code, name, ..
+                },
+            ..
+        } => assert_eq!(
+            (module.as_str(), *code, name.as_str()),
+            ("staking", 12, "ENodeIdTaken")
+        ),
+        other => panic!("expected ENodeIdTaken, got {other:?}"),
+    }
+    assert!(e.ledger.stake_record(&e.bob.address()).unwrap().is_none());
+    // while alice unbonds the node id stays hers
+    let fx = e.run(
+        &e.alice,
+        tx::request_unstake(&e.tcx(&e.alice), &e.d()).unwrap(),
+    );
+    assert!(fx.status.is_success());
+    assert_eq!(
+        e.stake(&e.bob, 5000, 1, "worker-7").status.abort(),
+        Some(("staking", 12))
+    );
+    e.ledger.advance_epoch().unwrap();
+    e.ledger.advance_epoch().unwrap();
+    let fx = e.run(&e.alice, tx::withdraw(&e.tcx(&e.alice), &e.d()).unwrap());
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    assert!(ledger.node_stake("worker-7").await.unwrap().is_none());
+    // released: bob may stake it now, and alice is the one refused
+    let fx = e.stake(&e.bob, 5000, 1, "worker-7");
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    let (owner, _) = ledger.node_stake("worker-7").await.unwrap().unwrap();
+    assert_eq!(owner, e.bob.address());
+    assert_eq!(
+        e.stake(&e.alice, 1000, 1, "worker-7").status.abort(),
+        Some(("staking", 12))
+    );
+}
+
+#[test]
+fn slash_report_for_the_wrong_generation_is_refused() {
+    let e = env();
+    let enclave_key = Ed25519PrivateKey::new([9; 32]);
+    let enclave = e
+        .ledger
+        .insert_enclave_for_tests(*enclave_key.public_key().inner())
+        .unwrap();
+    let config = e.d().enclave_config.unwrap();
+    let node = e.bob.address();
+    e.stake(&e.bob, 2000, 1, "node-b");
+    let current = e.report(node, "dead", 0);
+    for wrong in [
+        contract::SlashReport {
+            generation: current.generation + 1,
+            ..current.clone()
+        },
+        contract::SlashReport {
+            generation: 0,
+            ..current.clone()
+        },
+        contract::SlashReport {
+            node_id: "node-a".into(),
+            ..current.clone()
+        },
+    ] {
+        let sig: Ed25519Signature = enclave_key.sign(&contract::slash_report_message(&wrong, 5));
+        let t = tx::slash(
+            &e.tcx(&e.admin),
+            &e.d(),
+            &config,
+            &enclave,
+            &wrong,
+            5,
+            sig.inner(),
+        )
+        .unwrap();
+        assert_eq!(
+            e.run(&e.admin, t).status.abort(),
+            Some(("staking", 13)),
+            "{wrong:?}"
+        );
+    }
+    assert_eq!(e.ledger.stake_record(&node).unwrap().unwrap().amount, 2000);
+    let sig: Ed25519Signature = enclave_key.sign(&contract::slash_report_message(&current, 5));
+    let t = tx::slash(
+        &e.tcx(&e.admin),
+        &e.d(),
+        &config,
+        &enclave,
+        &current,
+        5,
+        sig.inner(),
+    )
+    .unwrap();
+    assert!(e.run(&e.admin, t).status.is_success());
+    let rec = e.ledger.stake_record(&node).unwrap().unwrap();
+    assert_eq!((rec.amount, rec.slash_count), (1800, 1));
+}
+
+#[tokio::test]
+async fn anchor_state_transactions() {
+    let e = env();
+    let enclave_key = Ed25519PrivateKey::new([9; 32]);
+    let enclave = e
+        .ledger
+        .insert_enclave_for_tests(*enclave_key.public_key().inner())
+        .unwrap();
+    let config = e.d().enclave_config.unwrap();
+    let anchor = |revision: u64, ts: u64, signed_revision: u64| {
+        let sig: Ed25519Signature = enclave_key.sign(&contract::state_anchor_message(
+            config.id,
+            signed_revision,
+            ts,
+        ));
+        let t = tx::anchor_state(
+            &e.tcx(&e.alice),
+            &e.d(),
+            &config,
+            &enclave,
+            revision,
+            ts,
+            sig.inner(),
+        )
+        .unwrap();
+        e.run(&e.alice, t)
+    };
+    let fx = anchor(40, 1000, 40);
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    assert_eq!(
+        fx.events,
+        vec![contract::Event::StateAnchored {
+            config_id: config.id,
+            revision: 40,
+            timestamp_ms: 1000
+        }]
+    );
+    assert!(fx.mutated.iter().any(|(r, _)| *r.object_id() == config.id));
+    let ledger: &dyn Ledger = &e.ledger;
+    let c = ledger.enclave_config(config.id).await.unwrap().unwrap();
+    assert_eq!((c.anchored_revision, c.anchored_at_ms), (40, 1000));
+    // lower revision: ERevisionRollback; signature over another revision: EBadAnchor
+    assert_eq!(anchor(39, 1001, 39).status.abort(), Some(("enclave", 205)));
+    assert_eq!(anchor(50, 1001, 49).status.abort(), Some(("enclave", 204)));
+    assert!(anchor(40, 1002, 40).status.is_success());
+    assert!(anchor(41, 1003, 41).status.is_success());
+    assert_eq!(
+        ledger
+            .enclave_config(config.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .anchored_revision,
+        41
+    );
+    // not a config
+    assert!(matches!(
+        ledger.enclave_config(enclave.id).await,
+        Err(LedgerError::Backend(_))
+    ));
+    assert!(ledger
+        .enclave_config(Address::new([0x42; 32]))
+        .await
+        .unwrap()
+        .is_none());
+    // a stale enclave cannot anchor
+    let fx = e.run(
+        &e.admin,
+        tx::update_pcrs(&e.tcx(&e.admin), &e.d(), &[5; 48], &[1; 48], &[2; 48]).unwrap(),
+    );
+    assert!(fx.status.is_success());
+    assert_eq!(anchor(60, 1004, 60).status.abort(), Some(("enclave", 203)));
+    assert_eq!(
+        ledger
+            .enclave_config(config.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .anchored_revision,
+        41
+    );
 }

@@ -6,6 +6,8 @@
 //! - `GET  /v1/objects/{id}` → [`LedgerObject`]
 //! - `GET  /v1/coins/{address}` → `[CoinEntry]` (largest first)
 //! - `GET  /v1/stakes/{address}` → [`StakeRecord`]
+//! - `GET  /v1/node-stakes/{node_id}` (percent-encoded) → [`NodeStake`] (`{owner, record}`: the
+//!   holder of the node id in the pool's index and its record)
 //! - `GET  /v1/tokens/{id}` → [`SealToken`]
 //! - `GET  /v1/tokens?owner=0x…` → `[SealToken]`
 //! - `GET  /v1/tokens/{id}/valid` → [`Validity`] (`{valid}`)
@@ -51,6 +53,13 @@ pub struct CoinEntry {
     pub value: u64,
 }
 
+/// `GET /v1/node-stakes/{node_id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStake {
+    pub owner: Address,
+    pub record: StakeRecord,
+}
+
 /// `GET /v1/tokens/{id}/valid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Validity {
@@ -68,7 +77,10 @@ pub struct ExecuteRequest {
 
 impl From<&SignedTransaction> for ExecuteRequest {
     fn from(tx: &SignedTransaction) -> Self {
-        ExecuteRequest { tx_bytes: tx.tx_bytes_base64(), signatures: tx.signatures_base64() }
+        ExecuteRequest {
+            tx_bytes: tx.tx_bytes_base64(),
+            signatures: tx.signatures_base64(),
+        }
     }
 }
 
@@ -97,7 +109,12 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     fn new(kind: &str, error: impl Into<String>) -> Self {
-        ErrorBody { error: error.into(), kind: kind.to_string(), tx_kind: None, detail: None }
+        ErrorBody {
+            error: error.into(),
+            kind: kind.to_string(),
+            tx_kind: None,
+            detail: None,
+        }
     }
 
     fn with_detail(mut self, detail: serde_json::Value) -> Self {
@@ -115,11 +132,17 @@ pub struct ApiError {
 
 impl ApiError {
     fn not_found(what: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::NOT_FOUND, body: ErrorBody::new("not_found", what) }
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            body: ErrorBody::new("not_found", what),
+        }
     }
 
     fn bad_request(msg: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::BAD_REQUEST, body: ErrorBody::new("bad_request", msg) }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            body: ErrorBody::new("bad_request", msg),
+        }
     }
 }
 
@@ -163,7 +186,9 @@ fn tx_error_detail(e: &TxError) -> serde_json::Value {
         | TxError::Build(s)
         | TxError::Base64(s) => json!({ "message": s }),
         TxError::SignatureCount(n) => json!({ "count": n }),
-        TxError::WrongSigner { expected, actual } => json!({ "expected": expected, "actual": actual }),
+        TxError::WrongSigner { expected, actual } => {
+            json!({ "expected": expected, "actual": actual })
+        }
         TxError::MissingObject(what) => json!({ "message": what }),
         #[allow(unreachable_patterns)]
         _ => json!({ "message": e.to_string() }),
@@ -182,31 +207,59 @@ pub fn error_to_body(e: &LedgerError) -> (StatusCode, ErrorBody) {
             body.detail = Some(tx_error_detail(t));
             return (StatusCode::BAD_REQUEST, body);
         }
-        LedgerError::AlreadyExecuted(d) => (StatusCode::CONFLICT, "already_executed", json!({ "digest": d })),
-        LedgerError::ObjectNotFound(id) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, "object_not_found", json!({ "id": id }))
-        }
-        LedgerError::StaleObject { id, requested, current } => (
+        LedgerError::AlreadyExecuted(d) => (
+            StatusCode::CONFLICT,
+            "already_executed",
+            json!({ "digest": d }),
+        ),
+        LedgerError::ObjectNotFound(id) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "object_not_found",
+            json!({ "id": id }),
+        ),
+        LedgerError::StaleObject {
+            id,
+            requested,
+            current,
+        } => (
             StatusCode::CONFLICT,
             "stale_object",
             json!({ "id": id, "requested": requested, "current": current }),
         ),
-        LedgerError::ObjectDigestMismatch { id } => {
-            (StatusCode::UNPROCESSABLE_ENTITY, "object_digest_mismatch", json!({ "id": id }))
-        }
-        LedgerError::NotOwned { id, sender } => {
-            (StatusCode::UNPROCESSABLE_ENTITY, "not_owned", json!({ "id": id, "sender": sender }))
-        }
-        LedgerError::NotShared(id) => (StatusCode::UNPROCESSABLE_ENTITY, "not_shared", json!({ "id": id })),
-        LedgerError::SharedVersionMismatch { id, requested, actual } => (
+        LedgerError::ObjectDigestMismatch { id } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "object_digest_mismatch",
+            json!({ "id": id }),
+        ),
+        LedgerError::NotOwned { id, sender } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_owned",
+            json!({ "id": id, "sender": sender }),
+        ),
+        LedgerError::NotShared(id) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_shared",
+            json!({ "id": id }),
+        ),
+        LedgerError::SharedVersionMismatch {
+            id,
+            requested,
+            actual,
+        } => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "shared_version_mismatch",
             json!({ "id": id, "requested": requested, "actual": actual }),
         ),
-        LedgerError::DuplicateObject(id) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, "duplicate_object", json!({ "id": id }))
-        }
-        LedgerError::InvalidGas(s) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_gas", json!({ "message": s })),
+        LedgerError::DuplicateObject(id) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "duplicate_object",
+            json!({ "id": id }),
+        ),
+        LedgerError::InvalidGas(s) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_gas",
+            json!({ "message": s }),
+        ),
         LedgerError::GasPriceTooLow { price, reference } => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "gas_price_too_low",
@@ -227,31 +280,52 @@ pub fn error_to_body(e: &LedgerError) -> (StatusCode, ErrorBody) {
             "transaction_expired",
             json!({ "expiration": expiration, "epoch": epoch }),
         ),
-        LedgerError::PackageNotFound(p) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, "package_not_found", json!({ "id": p }))
-        }
+        LedgerError::PackageNotFound(p) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "package_not_found",
+            json!({ "id": p }),
+        ),
         // The embedded ledger refuses unsupported transaction inputs with this (bad input, so
         // 4xx); the faucet of a non-embedded backend also lands here.
-        LedgerError::Unsupported(s) => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported", json!({ "message": s })),
-        LedgerError::Storage(s) => (StatusCode::INTERNAL_SERVER_ERROR, "storage", json!({ "message": s })),
-        LedgerError::Genesis(s) => (StatusCode::INTERNAL_SERVER_ERROR, "genesis", json!({ "message": s })),
+        LedgerError::Unsupported(s) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unsupported",
+            json!({ "message": s }),
+        ),
+        LedgerError::Storage(s) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage",
+            json!({ "message": s }),
+        ),
+        LedgerError::Genesis(s) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "genesis",
+            json!({ "message": s }),
+        ),
         LedgerError::Backend(s) => (StatusCode::BAD_GATEWAY, "backend", json!({ "message": s })),
         #[allow(unreachable_patterns)]
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, "other", json!({ "message": msg })),
+        _ => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "other",
+            json!({ "message": msg }),
+        ),
     };
     (status, ErrorBody::new(kind, msg).with_detail(detail))
 }
 
 fn parse_address(s: &str, what: &str) -> Result<Address, ApiError> {
-    Address::from_str(s.trim()).map_err(|e| ApiError::bad_request(format!("invalid {what} {s:?}: {e}")))
+    Address::from_str(s.trim())
+        .map_err(|e| ApiError::bad_request(format!("invalid {what} {s:?}: {e}")))
 }
 
 fn parse_digest(s: &str) -> Result<Digest, ApiError> {
-    Digest::from_str(s.trim()).map_err(|e| ApiError::bad_request(format!("invalid digest {s:?}: {e}")))
+    Digest::from_str(s.trim())
+        .map_err(|e| ApiError::bad_request(format!("invalid digest {s:?}: {e}")))
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 type Shared = Arc<dyn Ledger>;
@@ -265,6 +339,7 @@ pub fn router(ledger: Arc<dyn Ledger>) -> Router {
         .route("/v1/objects/{id}", get(object))
         .route("/v1/coins/{address}", get(coins))
         .route("/v1/stakes/{address}", get(stake))
+        .route("/v1/node-stakes/{node_id}", get(node_stake))
         .route("/v1/tokens", get(tokens_of))
         .route("/v1/tokens/{id}", get(token))
         .route("/v1/tokens/{id}/valid", get(token_valid))
@@ -272,7 +347,10 @@ pub fn router(ledger: Arc<dyn Ledger>) -> Router {
         .route("/v1/transactions/{digest}", get(transaction))
         .route("/v1/faucet", post(faucet))
         .fallback(|| async {
-            ApiError { status: StatusCode::NOT_FOUND, body: ErrorBody::new("no_route", "no such route") }
+            ApiError {
+                status: StatusCode::NOT_FOUND,
+                body: ErrorBody::new("no_route", "no such route"),
+            }
         })
         .with_state(ledger)
 }
@@ -284,7 +362,10 @@ async fn deployment(State(l): State<Shared>) -> ApiResult<Deployment> {
 async fn epoch(State(l): State<Shared>) -> ApiResult<EpochInfo> {
     let epoch = l.epoch().await?;
     let reference_gas_price = l.reference_gas_price().await?;
-    Ok(Json(EpochInfo { epoch, reference_gas_price }))
+    Ok(Json(EpochInfo {
+        epoch,
+        reference_gas_price,
+    }))
 }
 
 async fn object(State(l): State<Shared>, Path(id): Path<String>) -> ApiResult<LedgerObject> {
@@ -298,14 +379,30 @@ async fn object(State(l): State<Shared>, Path(id): Path<String>) -> ApiResult<Le
 async fn coins(State(l): State<Shared>, Path(address): Path<String>) -> ApiResult<Vec<CoinEntry>> {
     let address = parse_address(&address, "address")?;
     let coins = l.gas_coins(address).await?;
-    Ok(Json(coins.into_iter().map(|(object, value)| CoinEntry { object, value }).collect()))
+    Ok(Json(
+        coins
+            .into_iter()
+            .map(|(object, value)| CoinEntry { object, value })
+            .collect(),
+    ))
 }
 
 async fn stake(State(l): State<Shared>, Path(address): Path<String>) -> ApiResult<StakeRecord> {
     let address = parse_address(&address, "address")?;
     match l.stake(address).await? {
         Some(r) => Ok(Json(r)),
-        None => Err(ApiError::not_found(format!("{address} has no stake record"))),
+        None => Err(ApiError::not_found(format!(
+            "{address} has no stake record"
+        ))),
+    }
+}
+
+async fn node_stake(State(l): State<Shared>, Path(node_id): Path<String>) -> ApiResult<NodeStake> {
+    match l.node_stake(&node_id).await? {
+        Some((owner, record)) => Ok(Json(NodeStake { owner, record })),
+        None => Err(ApiError::not_found(format!(
+            "no stake holds node id {node_id:?}"
+        ))),
     }
 }
 
@@ -321,19 +418,24 @@ async fn tokens_of(
     State(l): State<Shared>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Vec<SealToken>> {
-    let owner = q.get("owner").ok_or_else(|| ApiError::bad_request("query parameter owner is required"))?;
+    let owner = q
+        .get("owner")
+        .ok_or_else(|| ApiError::bad_request("query parameter owner is required"))?;
     let owner = parse_address(owner, "owner")?;
     Ok(Json(l.seal_tokens_of(owner).await?))
 }
 
 async fn token_valid(State(l): State<Shared>, Path(id): Path<String>) -> ApiResult<Validity> {
     let id = parse_address(&id, "token id")?;
-    Ok(Json(Validity { valid: l.seal_token_valid(id).await? }))
+    Ok(Json(Validity {
+        valid: l.seal_token_valid(id).await?,
+    }))
 }
 
 async fn execute(State(l): State<Shared>, body: Bytes) -> ApiResult<TransactionEffects> {
     let req: ExecuteRequest = parse_json(&body)?;
-    let signed = SignedTransaction::from_base64(&req.tx_bytes, &req.signatures).map_err(LedgerError::from)?;
+    let signed = SignedTransaction::from_base64(&req.tx_bytes, &req.signatures)
+        .map_err(LedgerError::from)?;
     if signed.tx_bytes.len() > tx::MAX_TX_BYTES {
         return Err(LedgerError::InvalidTransaction(TxError::Malformed(format!(
             "transaction is {} bytes, the limit is {}",
@@ -345,11 +447,16 @@ async fn execute(State(l): State<Shared>, body: Bytes) -> ApiResult<TransactionE
     Ok(Json(l.execute(signed).await?))
 }
 
-async fn transaction(State(l): State<Shared>, Path(digest): Path<String>) -> ApiResult<TransactionEffects> {
+async fn transaction(
+    State(l): State<Shared>,
+    Path(digest): Path<String>,
+) -> ApiResult<TransactionEffects> {
     let digest = parse_digest(&digest)?;
     match l.transaction(digest).await? {
         Some(e) => Ok(Json(e)),
-        None => Err(ApiError::not_found(format!("transaction {digest} not found"))),
+        None => Err(ApiError::not_found(format!(
+            "transaction {digest} not found"
+        ))),
     }
 }
 

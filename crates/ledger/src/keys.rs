@@ -41,7 +41,9 @@ pub struct SuiKeypair {
 
 impl fmt::Debug for SuiKeypair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SuiKeypair").field("address", &self.address()).finish_non_exhaustive()
+        f.debug_struct("SuiKeypair")
+            .field("address", &self.address())
+            .finish_non_exhaustive()
     }
 }
 
@@ -63,7 +65,10 @@ impl SuiKeypair {
 
     /// The key pair for a 32-byte Ed25519 seed (the Sui "private key").
     pub fn from_seed(seed: [u8; 32]) -> Self {
-        Self { seed, key: Ed25519PrivateKey::new(seed) }
+        Self {
+            seed,
+            key: Ed25519PrivateKey::new(seed),
+        }
     }
 
     /// The 32-byte seed. Secret.
@@ -93,7 +98,10 @@ impl SuiKeypair {
     /// Parses 64 hex characters (optionally `0x`-prefixed) of the seed.
     pub fn from_hex(s: &str) -> Result<Self, KeyError> {
         let s = s.trim();
-        let s = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")).unwrap_or(s);
+        let s = s
+            .strip_prefix("0x")
+            .or_else(|| s.strip_prefix("0X"))
+            .unwrap_or(s);
         let bytes = hex::decode(s).map_err(|e| KeyError::Encoding(format!("hex: {e}")))?;
         Self::from_bytes(&bytes)
     }
@@ -150,7 +158,9 @@ impl SuiKeypair {
     pub fn from_suiprivkey(s: &str) -> Result<Self, KeyError> {
         let (hrp, payload) = bech32::decode(s.trim()).map_err(KeyError::Encoding)?;
         if hrp != SUIPRIVKEY_HRP {
-            return Err(KeyError::Encoding(format!("expected human-readable part `{SUIPRIVKEY_HRP}`, got `{hrp}`")));
+            return Err(KeyError::Encoding(format!(
+                "expected human-readable part `{SUIPRIVKEY_HRP}`, got `{hrp}`"
+            )));
         }
         if payload.len() != 33 {
             return Err(KeyError::Length(payload.len().saturating_sub(1)));
@@ -176,8 +186,10 @@ impl SuiKeypair {
     /// [`SuiKeypair::parse`] accepts).
     pub fn load(path: impl AsRef<Path>) -> Result<Self, KeyError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| KeyError::Io { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::parse(&text)
     }
 
@@ -186,7 +198,10 @@ impl SuiKeypair {
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), KeyError> {
         use std::io::Write as _;
         let path = path.as_ref();
-        let io = |source| KeyError::Io { path: path.display().to_string(), source };
+        let io = |source| KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         if let Some(parent) = path.parent() {
             if !parent.as_os_str().is_empty() {
                 std::fs::create_dir_all(parent).map_err(io)?;
@@ -203,9 +218,11 @@ impl SuiKeypair {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(io)?;
         }
-        file.write_all(format!("{}\n", self.to_suiprivkey()).as_bytes()).map_err(io)?;
+        file.write_all(format!("{}\n", self.to_suiprivkey()).as_bytes())
+            .map_err(io)?;
         file.sync_all().map_err(io)?;
         Ok(())
     }
@@ -214,7 +231,13 @@ impl SuiKeypair {
 /// Minimal BIP-173 Bech32 (not Bech32m), as used by `suiprivkey`.
 mod bech32 {
     const CHARSET: &[u8; 32] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
-    const GEN: [u32; 5] = [0x3b6a_57b2, 0x2650_8e6d, 0x1ea1_19fa, 0x3d42_33dd, 0x2a14_62b3];
+    const GEN: [u32; 5] = [
+        0x3b6a_57b2,
+        0x2650_8e6d,
+        0x1ea1_19fa,
+        0x3d42_33dd,
+        0x2a14_62b3,
+    ];
 
     fn polymod(values: impl IntoIterator<Item = u8>) -> u32 {
         let mut chk: u32 = 1;
@@ -311,7 +334,10 @@ mod bech32 {
         }
         let mut data = Vec::with_capacity(data_part.len());
         for c in data_part.bytes() {
-            let v = CHARSET.iter().position(|&x| x == c).ok_or("bech32: invalid data character")?;
+            let v = CHARSET
+                .iter()
+                .position(|&x| x == c)
+                .ok_or("bech32: invalid data character")?;
             data.push(v as u8);
         }
         let mut values = hrp_expand(hrp);
@@ -340,24 +366,49 @@ mod tests {
         ] {
             assert!(bech32::decode(s).is_ok(), "{s}");
         }
-        for s in ["A1G7SGD8", "a12UEL5L", "x1b4n0q5v", "li1dgmt3", "1pzry9x0s0muk", "10a06t8"] {
+        for s in [
+            "A1G7SGD8",
+            "a12UEL5L",
+            "x1b4n0q5v",
+            "li1dgmt3",
+            "1pzry9x0s0muk",
+            "10a06t8",
+        ] {
             assert!(bech32::decode(s).is_err(), "{s}");
         }
-        let (hrp, data) = bech32::decode("abcdef1qpzry9x8gf2tvdw0s3jn54khce6mua7lmqqqxw").expect("valid");
+        let (hrp, data) =
+            bech32::decode("abcdef1qpzry9x8gf2tvdw0s3jn54khce6mua7lmqqqxw").expect("valid");
         assert_eq!(hrp, "abcdef");
         // 32 five-bit groups 0..=31 = 20 bytes.
-        assert_eq!(hex::encode(data), "00443214c74254b635cf84653a56d7c675be77df");
+        assert_eq!(
+            hex::encode(data),
+            "00443214c74254b635cf84653a56d7c675be77df"
+        );
     }
 
     #[test]
     fn formats_round_trip() {
         let k = SuiKeypair::generate();
-        assert_eq!(SuiKeypair::from_suiprivkey(&k.to_suiprivkey()).expect("bech32"), k);
+        assert_eq!(
+            SuiKeypair::from_suiprivkey(&k.to_suiprivkey()).expect("bech32"),
+            k
+        );
         assert_eq!(SuiKeypair::from_hex(&k.to_hex()).expect("hex"), k);
-        assert_eq!(SuiKeypair::from_hex(&format!("0x{}", k.to_hex())).expect("0x hex"), k);
+        assert_eq!(
+            SuiKeypair::from_hex(&format!("0x{}", k.to_hex())).expect("0x hex"),
+            k
+        );
         assert_eq!(SuiKeypair::from_base64(&k.to_base64()).expect("b64"), k);
-        assert_eq!(SuiKeypair::from_base64(&k.to_keystore_base64()).expect("keystore"), k);
-        for s in [k.to_suiprivkey(), k.to_hex(), k.to_base64(), k.to_keystore_base64()] {
+        assert_eq!(
+            SuiKeypair::from_base64(&k.to_keystore_base64()).expect("keystore"),
+            k
+        );
+        for s in [
+            k.to_suiprivkey(),
+            k.to_hex(),
+            k.to_base64(),
+            k.to_keystore_base64(),
+        ] {
             assert_eq!(SuiKeypair::parse(&s).expect("parse"), k);
         }
         assert!(k.to_suiprivkey().starts_with("suiprivkey1"));
@@ -386,7 +437,10 @@ mod tests {
         assert!(SuiKeypair::from_hex("abcd").is_err());
         let mut secp = vec![1u8];
         secp.extend_from_slice(&[0u8; 32]);
-        assert!(matches!(SuiKeypair::from_bytes(&secp), Err(KeyError::UnsupportedScheme(1))));
+        assert!(matches!(
+            SuiKeypair::from_bytes(&secp),
+            Err(KeyError::UnsupportedScheme(1))
+        ));
         let other_hrp = bech32::encode("suipubkey", &[0u8; 33]);
         assert!(SuiKeypair::from_suiprivkey(&other_hrp).is_err());
     }
@@ -404,7 +458,10 @@ mod tests {
             let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert!(matches!(SuiKeypair::load(dir.path().join("missing")), Err(KeyError::Io { .. })));
+        assert!(matches!(
+            SuiKeypair::load(dir.path().join("missing")),
+            Err(KeyError::Io { .. })
+        ));
     }
 
     #[test]

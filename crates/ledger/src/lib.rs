@@ -6,20 +6,22 @@ pub mod tx;
 
 pub mod contract;
 pub mod credential;
-pub mod wallet;
 pub mod embedded;
-pub mod types;
 pub mod http;
 pub mod remote;
 #[cfg(feature = "sui")]
 pub mod sui;
+pub mod types;
+pub mod wallet;
 
 pub use contract::{AttestationVerifier, AttestedEnclave, ObjectId, SealToken, StakeRecord};
 pub use embedded::{EmbeddedLedger, GenesisConfig};
 pub use remote::RemoteLedger;
 #[cfg(feature = "sui")]
 pub use sui::{SuiConfig, SuiLedger};
-pub use types::{ExecutionFailure, ExecutionStatus, LedgerObject, ObjectKind, Owner, TransactionEffects};
+pub use types::{
+    ExecutionFailure, ExecutionStatus, LedgerObject, ObjectKind, Owner, TransactionEffects,
+};
 
 use sui_sdk_types::{Address, Digest, ObjectReference};
 
@@ -35,15 +37,25 @@ pub enum LedgerError {
     #[error("object {0} not found")]
     ObjectNotFound(ObjectId),
     #[error("object {id} is at version {current}, the transaction uses version {requested}")]
-    StaleObject { id: ObjectId, requested: u64, current: u64 },
+    StaleObject {
+        id: ObjectId,
+        requested: u64,
+        current: u64,
+    },
     #[error("object {id}: digest in the transaction does not match the object")]
     ObjectDigestMismatch { id: ObjectId },
     #[error("object {id} is not owned by the sender {sender}")]
     NotOwned { id: ObjectId, sender: Address },
     #[error("object {0} is not shared")]
     NotShared(ObjectId),
-    #[error("shared object {id}: initial shared version is {actual}, the transaction says {requested}")]
-    SharedVersionMismatch { id: ObjectId, requested: u64, actual: u64 },
+    #[error(
+        "shared object {id}: initial shared version is {actual}, the transaction says {requested}"
+    )]
+    SharedVersionMismatch {
+        id: ObjectId,
+        requested: u64,
+        actual: u64,
+    },
     #[error("object {0} is used twice in the transaction")]
     DuplicateObject(ObjectId),
     #[error("invalid gas payment: {0}")]
@@ -80,6 +92,28 @@ pub trait Ledger: Send + Sync {
     async fn gas_coins(&self, owner: Address) -> Result<Vec<(ObjectReference, u64)>, LedgerError>;
     /// The stake record of `address` in the pool.
     async fn stake(&self, address: Address) -> Result<Option<StakeRecord>, LedgerError>;
+    /// The address holding `node_id` in the pool's node-id index (`staking::node_owner`) and its
+    /// stake record; `None` when no live record holds the node id.
+    async fn node_stake(
+        &self,
+        node_id: &str,
+    ) -> Result<Option<(Address, StakeRecord)>, LedgerError>;
+    /// An `enclave::EnclaveConfig` (PCRs, version, anchored store revision); `None` if there is no
+    /// object with that id, `Backend` if the object is something else.
+    async fn enclave_config(
+        &self,
+        id: ObjectId,
+    ) -> Result<Option<contract::EnclaveConfig>, LedgerError> {
+        match self.get_object(id).await? {
+            None => Ok(None),
+            Some(o) => match o.as_contract() {
+                Some(contract::ContractObject::EnclaveConfig(c)) => Ok(Some(c.clone())),
+                _ => Err(LedgerError::Backend(format!(
+                    "object {id} is not an EnclaveConfig"
+                ))),
+            },
+        }
+    }
     async fn seal_token(&self, id: ObjectId) -> Result<Option<SealToken>, LedgerError>;
     /// Seal tokens currently owned by `owner` (as objects, whatever their `owner` field says).
     async fn seal_tokens_of(&self, owner: Address) -> Result<Vec<SealToken>, LedgerError>;

@@ -18,7 +18,9 @@ use serde_json::Value;
 use sui_sdk_types::{Address, Digest, ObjectReference};
 
 use crate::contract::{ObjectId, SealToken, StakeRecord};
-use crate::http::{CoinEntry, EpochInfo, ErrorBody, ExecuteRequest, FaucetRequest, Validity};
+use crate::http::{
+    CoinEntry, EpochInfo, ErrorBody, ExecuteRequest, FaucetRequest, NodeStake, Validity,
+};
 use crate::tx::{Deployment, SignedTransaction, TxError};
 use crate::types::{LedgerObject, TransactionEffects};
 use crate::{Ledger, LedgerError};
@@ -39,7 +41,9 @@ pub struct RemoteLedger {
 
 impl std::fmt::Debug for RemoteLedger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RemoteLedger").field("base", &self.base).finish()
+        f.debug_struct("RemoteLedger")
+            .field("base", &self.base)
+            .finish()
     }
 }
 
@@ -47,7 +51,8 @@ impl RemoteLedger {
     /// `base_url` like `http://127.0.0.1:9100` (a path prefix is kept; a trailing `/` is ignored).
     pub fn new(base_url: &str) -> Result<Self, LedgerError> {
         let base = base_url.trim().trim_end_matches('/').to_string();
-        let uri = Uri::from_str(&base).map_err(|e| LedgerError::Backend(format!("invalid ledger URL {base_url:?}: {e}")))?;
+        let uri = Uri::from_str(&base)
+            .map_err(|e| LedgerError::Backend(format!("invalid ledger URL {base_url:?}: {e}")))?;
         match uri.scheme_str() {
             Some("http") => {}
             Some(other) => {
@@ -55,13 +60,23 @@ impl RemoteLedger {
                     "ledger URL {base_url:?}: scheme {other} is not supported (plain http only)"
                 )))
             }
-            None => return Err(LedgerError::Backend(format!("ledger URL {base_url:?} has no http:// scheme"))),
+            None => {
+                return Err(LedgerError::Backend(format!(
+                    "ledger URL {base_url:?} has no http:// scheme"
+                )))
+            }
         }
         if uri.host().is_none() {
-            return Err(LedgerError::Backend(format!("ledger URL {base_url:?} has no host")));
+            return Err(LedgerError::Backend(format!(
+                "ledger URL {base_url:?} has no host"
+            )));
         }
         let client = Client::builder(TokioExecutor::new()).build_http();
-        Ok(RemoteLedger { base, client, timeout: DEFAULT_TIMEOUT })
+        Ok(RemoteLedger {
+            base,
+            client,
+            timeout: DEFAULT_TIMEOUT,
+        })
     }
 
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
@@ -74,9 +89,17 @@ impl RemoteLedger {
     }
 
     /// Sends a request; returns the status and the body.
-    async fn call(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<(StatusCode, Bytes), LedgerError> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, Bytes), LedgerError> {
         let url = format!("{}{}", self.base, path);
-        let mut builder = Request::builder().method(method).uri(&url).header("accept", "application/json");
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("accept", "application/json");
         if body.is_some() {
             builder = builder.header("content-type", "application/json");
         }
@@ -98,9 +121,9 @@ impl RemoteLedger {
                 .to_bytes();
             Ok::<_, LedgerError>((status, bytes))
         };
-        tokio::time::timeout(self.timeout, fut)
-            .await
-            .map_err(|_| LedgerError::Backend(format!("request {url} timed out after {:?}", self.timeout)))?
+        tokio::time::timeout(self.timeout, fut).await.map_err(|_| {
+            LedgerError::Backend(format!("request {url} timed out after {:?}", self.timeout))
+        })?
     }
 
     /// GET/POST returning `Ok(None)` on 404 `not_found`.
@@ -124,7 +147,12 @@ impl RemoteLedger {
         }
     }
 
-    async fn request<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<T, LedgerError> {
+    async fn request<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, LedgerError> {
         self.request_opt(method, path, body)
             .await?
             .ok_or_else(|| LedgerError::Backend(format!("{path}: not found")))
@@ -138,8 +166,13 @@ impl RemoteLedger {
         self.request_opt(Method::GET, path, None).await
     }
 
-    async fn post<B: serde::Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, LedgerError> {
-        let body = serde_json::to_vec(body).map_err(|e| LedgerError::Backend(format!("encode request: {e}")))?;
+    async fn post<B: serde::Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, LedgerError> {
+        let body = serde_json::to_vec(body)
+            .map_err(|e| LedgerError::Backend(format!("encode request: {e}")))?;
         self.request(Method::POST, path, Some(body)).await
     }
 }
@@ -157,7 +190,10 @@ fn parse_error(status: StatusCode, bytes: &[u8]) -> Result<LedgerError, ErrorBod
 }
 
 fn field<T: DeserializeOwned>(detail: &Option<Value>, name: &str) -> Option<T> {
-    detail.as_ref()?.get(name).and_then(|v| serde_json::from_value(v.clone()).ok())
+    detail
+        .as_ref()?
+        .get(name)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
 }
 
 fn message(body: &ErrorBody) -> String {
@@ -180,8 +216,15 @@ pub fn body_to_error(body: ErrorBody) -> LedgerError {
                 current: field(d, "current")?,
             })
         })(),
-        "object_digest_mismatch" => field(d, "id").map(|id| LedgerError::ObjectDigestMismatch { id }),
-        "not_owned" => (|| Some(LedgerError::NotOwned { id: field(d, "id")?, sender: field(d, "sender")? }))(),
+        "object_digest_mismatch" => {
+            field(d, "id").map(|id| LedgerError::ObjectDigestMismatch { id })
+        }
+        "not_owned" => (|| {
+            Some(LedgerError::NotOwned {
+                id: field(d, "id")?,
+                sender: field(d, "sender")?,
+            })
+        })(),
         "not_shared" => field(d, "id").map(LedgerError::NotShared),
         "shared_version_mismatch" => (|| {
             Some(LedgerError::SharedVersionMismatch {
@@ -192,17 +235,29 @@ pub fn body_to_error(body: ErrorBody) -> LedgerError {
         })(),
         "duplicate_object" => field(d, "id").map(LedgerError::DuplicateObject),
         "invalid_gas" => Some(LedgerError::InvalidGas(message(&body))),
-        "gas_price_too_low" => {
-            (|| Some(LedgerError::GasPriceTooLow { price: field(d, "price")?, reference: field(d, "reference")? }))()
-        }
-        "gas_budget_too_low" => {
-            (|| Some(LedgerError::GasBudgetTooLow { budget: field(d, "budget")?, fee: field(d, "fee")? }))()
-        }
-        "insufficient_gas" => {
-            (|| Some(LedgerError::InsufficientGas { balance: field(d, "balance")?, budget: field(d, "budget")? }))()
-        }
+        "gas_price_too_low" => (|| {
+            Some(LedgerError::GasPriceTooLow {
+                price: field(d, "price")?,
+                reference: field(d, "reference")?,
+            })
+        })(),
+        "gas_budget_too_low" => (|| {
+            Some(LedgerError::GasBudgetTooLow {
+                budget: field(d, "budget")?,
+                fee: field(d, "fee")?,
+            })
+        })(),
+        "insufficient_gas" => (|| {
+            Some(LedgerError::InsufficientGas {
+                balance: field(d, "balance")?,
+                budget: field(d, "budget")?,
+            })
+        })(),
         "transaction_expired" => (|| {
-            Some(LedgerError::TransactionExpired { expiration: field(d, "expiration")?, epoch: field(d, "epoch")? })
+            Some(LedgerError::TransactionExpired {
+                expiration: field(d, "expiration")?,
+                epoch: field(d, "epoch")?,
+            })
         })(),
         "package_not_found" => field::<Address>(d, "id").map(LedgerError::PackageNotFound),
         "unsupported" => Some(LedgerError::Unsupported(message(&body))),
@@ -236,6 +291,19 @@ fn tx_error_from_body(body: &ErrorBody) -> TxError {
     }
 }
 
+/// Percent-encodes everything but RFC 3986 unreserved characters (for one path segment).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[async_trait::async_trait]
 impl Ledger for RemoteLedger {
     async fn deployment(&self) -> Result<Deployment, LedgerError> {
@@ -247,7 +315,10 @@ impl Ledger for RemoteLedger {
     }
 
     async fn reference_gas_price(&self) -> Result<u64, LedgerError> {
-        Ok(self.get::<EpochInfo>("/v1/epoch").await?.reference_gas_price)
+        Ok(self
+            .get::<EpochInfo>("/v1/epoch")
+            .await?
+            .reference_gas_price)
     }
 
     async fn get_object(&self, id: ObjectId) -> Result<Option<LedgerObject>, LedgerError> {
@@ -263,6 +334,16 @@ impl Ledger for RemoteLedger {
         self.get_opt(&format!("/v1/stakes/{address}")).await
     }
 
+    async fn node_stake(
+        &self,
+        node_id: &str,
+    ) -> Result<Option<(Address, StakeRecord)>, LedgerError> {
+        let found: Option<NodeStake> = self
+            .get_opt(&format!("/v1/node-stakes/{}", percent_encode(node_id)))
+            .await?;
+        Ok(found.map(|n| (n.owner, n.record)))
+    }
+
     async fn seal_token(&self, id: ObjectId) -> Result<Option<SealToken>, LedgerError> {
         self.get_opt(&format!("/v1/tokens/{id}")).await
     }
@@ -272,11 +353,15 @@ impl Ledger for RemoteLedger {
     }
 
     async fn seal_token_valid(&self, id: ObjectId) -> Result<bool, LedgerError> {
-        Ok(self.get::<Validity>(&format!("/v1/tokens/{id}/valid")).await?.valid)
+        Ok(self
+            .get::<Validity>(&format!("/v1/tokens/{id}/valid"))
+            .await?
+            .valid)
     }
 
     async fn execute(&self, tx: SignedTransaction) -> Result<TransactionEffects, LedgerError> {
-        self.post("/v1/transactions", &ExecuteRequest::from(&tx)).await
+        self.post("/v1/transactions", &ExecuteRequest::from(&tx))
+            .await
     }
 
     async fn transaction(&self, digest: Digest) -> Result<Option<TransactionEffects>, LedgerError> {
@@ -284,6 +369,7 @@ impl Ledger for RemoteLedger {
     }
 
     async fn faucet(&self, address: Address, amount: u64) -> Result<ObjectReference, LedgerError> {
-        self.post("/v1/faucet", &FaucetRequest { address, amount }).await
+        self.post("/v1/faucet", &FaucetRequest { address, amount })
+            .await
     }
 }

@@ -8,7 +8,8 @@
 //!   layouts in `contracts/sources/*.move` into the same Rust types the embedded ledger uses;
 //! - stake records: the `Table<address, StakeRecord>` inside the pool is a set of dynamic fields;
 //!   the record of an address is the object `Field<address, StakeRecord>` whose id is derived from
-//!   the table id and the key (`derive_dynamic_child_id`), read with `GetObject`;
+//!   the table id and the key (`derive_dynamic_child_id`), read with `GetObject`; the node-id
+//!   index `Table<String, address>` (`node_owners`) the same way (key type `0x1::string::String`);
 //! - coins and seal tokens of an owner: `StateService.ListOwnedObjects` filtered by type;
 //! - epoch and reference gas price: `LedgerService.GetEpoch`;
 //! - execution: `TransactionExecutionService.ExecuteTransaction` with the BCS transaction and
@@ -46,7 +47,9 @@ use sui_sdk_types::{Address, Digest, ObjectReference, StructTag, TypeTag};
 
 use crate::contract::{self, ContractObject, Event, ObjectId, SealToken, StakeRecord};
 use crate::tx::{Deployment, SharedRef, SignedTransaction, TxError};
-use crate::types::{ExecutionFailure, ExecutionStatus, LedgerObject, ObjectData, Owner, TransactionEffects};
+use crate::types::{
+    ExecutionFailure, ExecutionStatus, LedgerObject, ObjectData, Owner, TransactionEffects,
+};
 use crate::{Ledger, LedgerError};
 
 /// Where the k3s_daas package and its singletons are on the Sui network.
@@ -71,12 +74,21 @@ pub struct SuiLedger {
 
 impl std::fmt::Debug for SuiLedger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SuiLedger").field("config", &self.config).finish()
+        f.debug_struct("SuiLedger")
+            .field("config", &self.config)
+            .finish()
     }
 }
 
-const OBJECT_FIELDS: &[&str] =
-    &["object_id", "version", "digest", "owner", "object_type", "contents", "previous_transaction"];
+const OBJECT_FIELDS: &[&str] = &[
+    "object_id",
+    "version",
+    "digest",
+    "owner",
+    "object_type",
+    "contents",
+    "previous_transaction",
+];
 const PAGE_SIZE: u32 = 500;
 
 fn backend(what: &str, e: impl std::fmt::Display) -> LedgerError {
@@ -118,7 +130,12 @@ impl SuiLedger {
     }
 
     /// All objects of `owner` with type `object_type` (paginated).
-    async fn list_owned(&self, owner: &Address, object_type: &str, fields: &[&str]) -> Result<Vec<proto::Object>, LedgerError> {
+    async fn list_owned(
+        &self,
+        owner: &Address,
+        object_type: &str,
+        fields: &[&str],
+    ) -> Result<Vec<proto::Object>, LedgerError> {
         let mut client = self.client.clone();
         let mut out = Vec::new();
         let mut token: Option<bytes::Bytes> = None;
@@ -147,41 +164,97 @@ impl SuiLedger {
     }
 
     async fn shared_ref(&self, id: &ObjectId, what: &str) -> Result<SharedRef, LedgerError> {
-        let o = self.fetch(id).await?.ok_or(LedgerError::ObjectNotFound(*id))?;
+        let o = self
+            .fetch(id)
+            .await?
+            .ok_or(LedgerError::ObjectNotFound(*id))?;
         match owner_of(&o)? {
-            Owner::Shared { initial_shared_version } => Ok(SharedRef { id: *id, initial_shared_version }),
-            _ => Err(LedgerError::Backend(format!("{what} {id} is not a shared object"))),
+            Owner::Shared {
+                initial_shared_version,
+            } => Ok(SharedRef {
+                id: *id,
+                initial_shared_version,
+            }),
+            _ => Err(LedgerError::Backend(format!(
+                "{what} {id} is not a shared object"
+            ))),
         }
     }
 
     /// The pool's `stakes` table id.
     async fn stakes_table(&self) -> Result<ObjectId, LedgerError> {
-        let pool = self.fetch(&self.config.pool).await?.ok_or(LedgerError::ObjectNotFound(self.config.pool))?;
+        let pool = self
+            .fetch(&self.config.pool)
+            .await?
+            .ok_or(LedgerError::ObjectNotFound(self.config.pool))?;
         let bytes = contents(&pool)?;
         Ok(decode_staking_pool(bytes)?.table_id)
     }
 
-    async fn epoch_info(&self) -> Result<proto::Epoch, LedgerError> {
-        let mut client = self.client.clone();
-        let req = proto::GetEpochRequest::default().with_read_mask(mask(&["epoch", "reference_gas_price"]));
-        let resp = client.ledger_client().get_epoch(req).await.map_err(|s| status_err("get epoch", s))?;
-        resp.into_inner().epoch.ok_or_else(|| LedgerError::Backend("get epoch: empty response".into()))
+    /// The pool's `stakes` and `node_owners` table ids.
+    async fn pool_tables(&self) -> Result<(ObjectId, ObjectId), LedgerError> {
+        let pool = self
+            .fetch(&self.config.pool)
+            .await?
+            .ok_or(LedgerError::ObjectNotFound(self.config.pool))?;
+        let d = decode_staking_pool(contents(&pool)?)?;
+        let owners = d.node_owners_table_id.ok_or_else(|| {
+            LedgerError::Unsupported(
+                "the published package has no node-id index (node_owners)".into(),
+            )
+        })?;
+        Ok((d.table_id, owners))
     }
 
-    fn convert_executed(&self, executed: &proto::ExecutedTransaction, sender: Option<Address>) -> Result<TransactionEffects, LedgerError> {
+    async fn stake_in(
+        &self,
+        table: &ObjectId,
+        address: Address,
+    ) -> Result<Option<StakeRecord>, LedgerError> {
+        let key = bcs::to_bytes(&address).map_err(|e| backend("bcs address", e))?;
+        let field_id = table.derive_dynamic_child_id(&TypeTag::Address, &key);
+        match self.fetch(&field_id).await? {
+            Some(o) => decode_stake_field(contents(&o)?).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn epoch_info(&self) -> Result<proto::Epoch, LedgerError> {
+        let mut client = self.client.clone();
+        let req = proto::GetEpochRequest::default()
+            .with_read_mask(mask(&["epoch", "reference_gas_price"]));
+        let resp = client
+            .ledger_client()
+            .get_epoch(req)
+            .await
+            .map_err(|s| status_err("get epoch", s))?;
+        resp.into_inner()
+            .epoch
+            .ok_or_else(|| LedgerError::Backend("get epoch: empty response".into()))
+    }
+
+    fn convert_executed(
+        &self,
+        executed: &proto::ExecutedTransaction,
+        sender: Option<Address>,
+    ) -> Result<TransactionEffects, LedgerError> {
         let fx_bcs = executed
             .effects
             .as_ref()
             .and_then(|e| e.bcs.as_ref())
             .ok_or_else(|| LedgerError::Backend("transaction response has no effects".into()))?;
-        let fx: sui_sdk_types::TransactionEffects = fx_bcs.deserialize().map_err(|e| backend("effects bcs", e))?;
-        let events: Vec<sui_sdk_types::Event> = match executed.events.as_ref().and_then(|e| e.bcs.as_ref()) {
-            Some(b) => b
-                .deserialize::<sui_sdk_types::TransactionEvents>()
-                .map_err(|e| backend("events bcs", e))?
-                .0,
-            None => Vec::new(),
-        };
+        let fx: sui_sdk_types::TransactionEffects = fx_bcs
+            .deserialize()
+            .map_err(|e| backend("effects bcs", e))?;
+        let events: Vec<sui_sdk_types::Event> =
+            match executed.events.as_ref().and_then(|e| e.bcs.as_ref()) {
+                Some(b) => {
+                    b.deserialize::<sui_sdk_types::TransactionEvents>()
+                        .map_err(|e| backend("events bcs", e))?
+                        .0
+                }
+                None => Vec::new(),
+            };
         let sender = match sender {
             Some(s) => s,
             None => {
@@ -189,8 +262,12 @@ impl SuiLedger {
                     .transaction
                     .as_ref()
                     .and_then(|t| t.bcs.as_ref())
-                    .ok_or_else(|| LedgerError::Backend("transaction response has no transaction".into()))?;
-                let tx: sui_sdk_types::Transaction = tx_bcs.deserialize().map_err(|e| backend("transaction bcs", e))?;
+                    .ok_or_else(|| {
+                        LedgerError::Backend("transaction response has no transaction".into())
+                    })?;
+                let tx: sui_sdk_types::Transaction = tx_bcs
+                    .deserialize()
+                    .map_err(|e| backend("transaction bcs", e))?;
                 tx.sender
             }
         };
@@ -214,7 +291,9 @@ fn parse_digest(s: Option<&str>, what: &str) -> Result<Digest, LedgerError> {
 fn map_owner(o: &sui_sdk_types::Owner) -> Owner {
     match o {
         sui_sdk_types::Owner::Address(a) | sui_sdk_types::Owner::Object(a) => Owner::Address(*a),
-        sui_sdk_types::Owner::Shared(v) => Owner::Shared { initial_shared_version: *v },
+        sui_sdk_types::Owner::Shared(v) => Owner::Shared {
+            initial_shared_version: *v,
+        },
         sui_sdk_types::Owner::Immutable => Owner::Immutable,
         sui_sdk_types::Owner::ConsensusAddress { owner, .. } => Owner::Address(*owner),
         #[allow(unreachable_patterns)]
@@ -223,7 +302,10 @@ fn map_owner(o: &sui_sdk_types::Owner) -> Owner {
 }
 
 fn owner_of(o: &proto::Object) -> Result<Owner, LedgerError> {
-    let owner = o.owner.as_ref().ok_or_else(|| LedgerError::Backend("object without owner".into()))?;
+    let owner = o
+        .owner
+        .as_ref()
+        .ok_or_else(|| LedgerError::Backend("object without owner".into()))?;
     let owner = sui_sdk_types::Owner::try_from(owner).map_err(|e| backend("object owner", e))?;
     Ok(map_owner(&owner))
 }
@@ -238,7 +320,8 @@ fn contents(o: &proto::Object) -> Result<&[u8], LedgerError> {
 fn object_ref(o: &proto::Object) -> Result<ObjectReference, LedgerError> {
     Ok(ObjectReference::new(
         parse_addr(o.object_id.as_deref(), "object id")?,
-        o.version.ok_or_else(|| LedgerError::Backend("object without version".into()))?,
+        o.version
+            .ok_or_else(|| LedgerError::Backend("object without version".into()))?,
         parse_digest(o.digest.as_deref(), "object digest")?,
     ))
 }
@@ -271,11 +354,17 @@ fn to_ledger_object(o: &proto::Object, package: &Address) -> Result<LedgerObject
     };
     let ty = o.object_type.as_deref().unwrap_or_default();
     let data = if ty == "package" {
-        ObjectData::Package { modules: Vec::new() }
+        ObjectData::Package {
+            modules: Vec::new(),
+        }
     } else {
-        let tag = StructTag::from_str(ty).map_err(|e| backend(&format!("object type {ty:?}"), e))?;
+        let tag =
+            StructTag::from_str(ty).map_err(|e| backend(&format!("object type {ty:?}"), e))?;
         let kind = classify(&tag, package).ok_or_else(|| {
-            LedgerError::Unsupported(format!("object {} has type {ty}, which the ledger does not model", r.object_id()))
+            LedgerError::Unsupported(format!(
+                "object {} has type {ty}, which the ledger does not model",
+                r.object_id()
+            ))
         })?;
         ObjectData::Move(decode_contract_object(kind, contents(o)?)?)
     };
@@ -304,9 +393,17 @@ impl<'a> BcsReader<'a> {
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], LedgerError> {
-        let end = self.pos.checked_add(n).filter(|e| *e <= self.bytes.len()).ok_or_else(|| {
-            LedgerError::Backend(format!("bcs: need {n} bytes at offset {}, have {}", self.pos, self.bytes.len()))
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|e| *e <= self.bytes.len())
+            .ok_or_else(|| {
+                LedgerError::Backend(format!(
+                    "bcs: need {n} bytes at offset {}, have {}",
+                    self.pos,
+                    self.bytes.len()
+                ))
+            })?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -363,7 +460,10 @@ impl<'a> BcsReader<'a> {
         if self.remaining() == 0 {
             Ok(())
         } else {
-            Err(LedgerError::Backend(format!("bcs: {} trailing bytes after {what}", self.remaining())))
+            Err(LedgerError::Backend(format!(
+                "bcs: {} trailing bytes after {what}",
+                self.remaining()
+            )))
         }
     }
 }
@@ -372,7 +472,8 @@ fn from_json<T: serde::de::DeserializeOwned>(v: Value, what: &str) -> Result<T, 
     serde_json::from_value(v).map_err(|e| backend(&format!("decode {what}"), e))
 }
 
-/// `staking::StakeRecord`. `slashed_epoch` is optional at the end (absent in older packages).
+/// `staking::StakeRecord`. `slashed_epoch` and `slash_count` are optional at the end (absent in
+/// older packages).
 fn stake_record_json(r: &mut BcsReader<'_>) -> Result<Value, LedgerError> {
     let staker = r.address()?;
     let role = r.u8()?;
@@ -384,10 +485,12 @@ fn stake_record_json(r: &mut BcsReader<'_>) -> Result<Value, LedgerError> {
     let generation = r.u64()?;
     let slashed_total = r.u64()?;
     let slashed_epoch = if r.remaining() >= 8 { r.u64()? } else { 0 };
+    let slash_count = if r.remaining() >= 8 { r.u64()? } else { 0 };
     Ok(json!({
         "staker": staker, "role": role, "node_id": node_id, "amount": amount,
         "staked_epoch": staked_epoch, "status": status, "unlock_epoch": unlock_epoch,
         "generation": generation, "slashed_total": slashed_total, "slashed_epoch": slashed_epoch,
+        "slash_count": slash_count,
     }))
 }
 
@@ -401,13 +504,26 @@ pub(crate) fn decode_stake_field(bytes: &[u8]) -> Result<StakeRecord, LedgerErro
     from_json(v, "StakeRecord")
 }
 
+/// The contents of a `0x2::dynamic_field::Field<String, address>` (an entry of `node_owners`).
+pub(crate) fn decode_node_owner_field(bytes: &[u8]) -> Result<(String, Address), LedgerError> {
+    let mut r = BcsReader::new(bytes);
+    let _uid = r.address()?;
+    let key = r.string()?;
+    let owner = r.address()?;
+    r.end("node_owners entry")?;
+    Ok((key, owner))
+}
+
 pub(crate) struct DecodedPool {
     pub(crate) json: Value,
     pub(crate) table_id: ObjectId,
+    /// `None` for packages published before the node-id index.
+    pub(crate) node_owners_table_id: Option<ObjectId>,
 }
 
 /// `staking::StakingPool { id, min_user_stake, min_node_stake, min_admin_stake, lockup_epochs,
-/// slash_bps, total_staked, staked: Balance, slashed: Balance, stakes: Table { id, size } }`.
+/// slash_bps, total_staked, staked: Balance, slashed: Balance, stakes: Table { id, size },
+/// node_owners: Table { id, size } }` (`node_owners` absent in older packages).
 pub(crate) fn decode_staking_pool(bytes: &[u8]) -> Result<DecodedPool, LedgerError> {
     let mut r = BcsReader::new(bytes);
     let id = r.address()?;
@@ -421,17 +537,32 @@ pub(crate) fn decode_staking_pool(bytes: &[u8]) -> Result<DecodedPool, LedgerErr
     let slashed = r.u64()?;
     let table_id = r.address()?;
     let _size = r.u64()?;
+    let node_owners_table_id = if r.remaining() > 0 {
+        let id = r.address()?;
+        let _size = r.u64()?;
+        Some(id)
+    } else {
+        None
+    };
     r.end("StakingPool")?;
     let json = json!({
         "id": id, "min_user_stake": min_user_stake, "min_node_stake": min_node_stake,
         "min_admin_stake": min_admin_stake, "lockup_epochs": lockup_epochs, "slash_bps": slash_bps,
         "total_staked": total_staked, "staked": staked, "slashed": slashed, "stakes": {},
+        "node_owners": {},
     });
-    Ok(DecodedPool { json, table_id })
+    Ok(DecodedPool {
+        json,
+        table_id,
+        node_owners_table_id,
+    })
 }
 
 /// Decodes the Move contents of a modelled object (`kind` from [`classify`]).
-pub(crate) fn decode_contract_object(kind: &str, bytes: &[u8]) -> Result<ContractObject, LedgerError> {
+pub(crate) fn decode_contract_object(
+    kind: &str,
+    bytes: &[u8],
+) -> Result<ContractObject, LedgerError> {
     let mut r = BcsReader::new(bytes);
     let inner = match kind {
         "Coin" => {
@@ -474,7 +605,14 @@ pub(crate) fn decode_contract_object(kind: &str, bytes: &[u8]) -> Result<Contrac
             let pcr1 = r.bytes_vec()?;
             let pcr2 = r.bytes_vec()?;
             let version = r.u64()?;
-            json!({ "id": id, "name": name, "pcr0": pcr0, "pcr1": pcr1, "pcr2": pcr2, "version": version })
+            // Absent in packages published before state anchors.
+            let (anchored_revision, anchored_at_ms) = if r.remaining() > 0 {
+                (r.u64()?, r.u64()?)
+            } else {
+                (0, 0)
+            };
+            json!({ "id": id, "name": name, "pcr0": pcr0, "pcr1": pcr1, "pcr2": pcr2, "version": version,
+                    "anchored_revision": anchored_revision, "anchored_at_ms": anchored_at_ms })
         }
         "Enclave" => {
             let id = r.address()?;
@@ -491,7 +629,11 @@ pub(crate) fn decode_contract_object(kind: &str, bytes: &[u8]) -> Result<Contrac
 }
 
 /// Decodes a k3s_daas event (`None` for other events).
-pub(crate) fn decode_event(module: &str, name: &str, bytes: &[u8]) -> Result<Option<Event>, LedgerError> {
+pub(crate) fn decode_event(
+    module: &str,
+    name: &str,
+    bytes: &[u8],
+) -> Result<Option<Event>, LedgerError> {
     let mut r = BcsReader::new(bytes);
     let inner = match (module, name) {
         ("staking", "Staked") => {
@@ -538,6 +680,11 @@ pub(crate) fn decode_event(module: &str, name: &str, bytes: &[u8]) -> Result<Opt
             let pk = r.bytes_vec()?;
             json!({ "enclave_id": enclave_id, "pk": pk, "config_version": r.u64()? })
         }
+        ("enclave", "StateAnchored") => {
+            let config_id = r.address()?;
+            let revision = r.u64()?;
+            json!({ "config_id": config_id, "revision": revision, "timestamp_ms": r.u64()? })
+        }
         _ => return Ok(None),
     };
     r.end(name)?;
@@ -558,11 +705,16 @@ fn abort_name(module: &str, code: u64) -> &'static str {
         ("staking", 9) => "EInvalidConfig",
         ("staking", 10) => "EBadReport",
         ("staking", 11) => "EAlreadySlashed",
+        ("staking", 12) => "ENodeIdTaken",
+        ("staking", 13) => "EStaleReport",
         ("k8s_gateway", 101) => "ENoActiveStake",
         ("k8s_gateway", 102) => "ENotOwner",
         ("k8s_gateway", 103) => "EInvalidTtl",
         ("enclave", 201) => "EInvalidPCRs",
         ("enclave", 202) => "EInvalidPK",
+        ("enclave", 203) => "EStaleEnclave",
+        ("enclave", 204) => "EBadAnchor",
+        ("enclave", 205) => "ERevisionRollback",
         _ => "",
     }
 }
@@ -608,7 +760,10 @@ pub(crate) fn convert_effects(
         },
     };
     let (gas_id, lamport_version) = match fx {
-        sui_sdk_types::TransactionEffects::V1(e) => (Some(*e.gas_object.reference.object_id()), e.gas_object.reference.version()),
+        sui_sdk_types::TransactionEffects::V1(e) => (
+            Some(*e.gas_object.reference.object_id()),
+            e.gas_object.reference.version(),
+        ),
         sui_sdk_types::TransactionEffects::V2(e) => {
             let gas = e
                 .gas_object_index
@@ -624,32 +779,65 @@ pub(crate) fn convert_effects(
     let mut gas_object = None;
     for change in fx.object_changes() {
         match change {
-            C::Created { object_id, output_version, output_digest, output_owner }
-            | C::Unwrapped { object_id, output_version, output_digest, output_owner } => {
-                created.push((ObjectReference::new(*object_id, output_version, *output_digest), map_owner(output_owner)));
+            C::Created {
+                object_id,
+                output_version,
+                output_digest,
+                output_owner,
             }
-            C::Mutated { object_id, output_version, output_digest, output_owner, .. } => {
+            | C::Unwrapped {
+                object_id,
+                output_version,
+                output_digest,
+                output_owner,
+            } => {
+                created.push((
+                    ObjectReference::new(*object_id, output_version, *output_digest),
+                    map_owner(output_owner),
+                ));
+            }
+            C::Mutated {
+                object_id,
+                output_version,
+                output_digest,
+                output_owner,
+                ..
+            } => {
                 let r = ObjectReference::new(*object_id, output_version, *output_digest);
                 if Some(*object_id) == gas_id {
                     gas_object = Some(r.clone());
                 }
                 mutated.push((r, map_owner(output_owner)));
             }
-            C::Deleted { object_id, .. } | C::Wrapped { object_id, .. } | C::UnwrappedThenDeleted { object_id } => {
-                deleted.push(ObjectReference::new(*object_id, lamport_version, Digest::ZERO));
+            C::Deleted { object_id, .. }
+            | C::Wrapped { object_id, .. }
+            | C::UnwrappedThenDeleted { object_id } => {
+                deleted.push(ObjectReference::new(
+                    *object_id,
+                    lamport_version,
+                    Digest::ZERO,
+                ));
             }
             _ => {}
         }
     }
-    let gas_object = gas_object.unwrap_or_else(|| ObjectReference::new(Address::ZERO, 0, Digest::ZERO));
+    let gas_object =
+        gas_object.unwrap_or_else(|| ObjectReference::new(Address::ZERO, 0, Digest::ZERO));
     let g = fx.gas_summary();
-    let gas_used = g.computation_cost.saturating_add(g.storage_cost).saturating_sub(g.storage_rebate);
+    let gas_used = g
+        .computation_cost
+        .saturating_add(g.storage_cost)
+        .saturating_sub(g.storage_rebate);
     let mut out_events = Vec::new();
     for ev in events {
         if ev.type_.address() != package {
             continue;
         }
-        if let Some(e) = decode_event(ev.type_.module().as_str(), ev.type_.name().as_str(), &ev.contents)? {
+        if let Some(e) = decode_event(
+            ev.type_.module().as_str(),
+            ev.type_.name().as_str(),
+            &ev.contents,
+        )? {
             out_events.push(e);
         }
     }
@@ -676,18 +864,32 @@ impl Ledger for SuiLedger {
         let pool = self.shared_ref(&self.config.pool, "staking pool").await?;
         let gateway = self.shared_ref(&self.config.gateway, "gateway").await?;
         let admin_cap = match &self.config.admin_cap {
-            Some(id) => Some(object_ref(&self.fetch(id).await?.ok_or(LedgerError::ObjectNotFound(*id))?)?),
+            Some(id) => Some(object_ref(
+                &self
+                    .fetch(id)
+                    .await?
+                    .ok_or(LedgerError::ObjectNotFound(*id))?,
+            )?),
             None => None,
         };
         let enclave_config = match &self.config.enclave_config {
             Some(id) => Some(self.shared_ref(id, "enclave config").await?),
             None => None,
         };
-        Ok(Deployment { package: self.config.package, pool, gateway, admin_cap, enclave_config })
+        Ok(Deployment {
+            package: self.config.package,
+            pool,
+            gateway,
+            admin_cap,
+            enclave_config,
+        })
     }
 
     async fn epoch(&self) -> Result<u64, LedgerError> {
-        self.epoch_info().await?.epoch.ok_or_else(|| LedgerError::Backend("get epoch: no epoch".into()))
+        self.epoch_info()
+            .await?
+            .epoch
+            .ok_or_else(|| LedgerError::Backend("get epoch: no epoch".into()))
     }
 
     async fn reference_gas_price(&self) -> Result<u64, LedgerError> {
@@ -706,7 +908,13 @@ impl Ledger for SuiLedger {
 
     async fn gas_coins(&self, owner: Address) -> Result<Vec<(ObjectReference, u64)>, LedgerError> {
         let coin_type = StructTag::gas_coin().to_string();
-        let objects = self.list_owned(&owner, &coin_type, &["object_id", "version", "digest", "balance"]).await?;
+        let objects = self
+            .list_owned(
+                &owner,
+                &coin_type,
+                &["object_id", "version", "digest", "balance"],
+            )
+            .await?;
         let mut coins = objects
             .iter()
             .map(|o| Ok((object_ref(o)?, o.balance.unwrap_or_default())))
@@ -717,18 +925,39 @@ impl Ledger for SuiLedger {
 
     async fn stake(&self, address: Address) -> Result<Option<StakeRecord>, LedgerError> {
         let table = self.stakes_table().await?;
-        let key = bcs::to_bytes(&address).map_err(|e| backend("bcs address", e))?;
-        let field_id = table.derive_dynamic_child_id(&TypeTag::Address, &key);
-        match self.fetch(&field_id).await? {
-            Some(o) => decode_stake_field(contents(&o)?).map(Some),
-            None => Ok(None),
+        self.stake_in(&table, address).await
+    }
+
+    async fn node_stake(
+        &self,
+        node_id: &str,
+    ) -> Result<Option<(Address, StakeRecord)>, LedgerError> {
+        let (stakes, owners) = self.pool_tables().await?;
+        let key = bcs::to_bytes(node_id).map_err(|e| backend("bcs string", e))?;
+        let string_tag = StructTag::from_str("0x1::string::String")
+            .map_err(|e| backend("String type tag", e))?;
+        let field_id = owners.derive_dynamic_child_id(&TypeTag::Struct(Box::new(string_tag)), &key);
+        let Some(o) = self.fetch(&field_id).await? else {
+            return Ok(None);
+        };
+        let (key, owner) = decode_node_owner_field(contents(&o)?)?;
+        if key != node_id {
+            return Err(LedgerError::Backend(format!(
+                "node_owners entry {field_id} holds key {key:?}, not {node_id:?}"
+            )));
         }
+        Ok(self.stake_in(&stakes, owner).await?.map(|r| (owner, r)))
     }
 
     async fn seal_token(&self, id: ObjectId) -> Result<Option<SealToken>, LedgerError> {
-        let Some(o) = self.fetch(&id).await? else { return Ok(None) };
+        let Some(o) = self.fetch(&id).await? else {
+            return Ok(None);
+        };
         let ty = o.object_type.as_deref().unwrap_or_default();
-        match StructTag::from_str(ty).ok().and_then(|t| classify(&t, &self.config.package)) {
+        match StructTag::from_str(ty)
+            .ok()
+            .and_then(|t| classify(&t, &self.config.package))
+        {
             Some("SealToken") => match decode_contract_object("SealToken", contents(&o)?)? {
                 ContractObject::SealToken(t) => Ok(Some(t)),
                 _ => Ok(None),
@@ -739,10 +968,13 @@ impl Ledger for SuiLedger {
 
     async fn seal_tokens_of(&self, owner: Address) -> Result<Vec<SealToken>, LedgerError> {
         let ty = self.type_tag(contract::MODULE_GATEWAY, "SealToken");
-        let objects = self.list_owned(&owner, &ty, &["object_id", "object_type", "contents"]).await?;
+        let objects = self
+            .list_owned(&owner, &ty, &["object_id", "object_type", "contents"])
+            .await?;
         let mut out = Vec::new();
         for o in &objects {
-            if let ContractObject::SealToken(t) = decode_contract_object("SealToken", contents(o)?)? {
+            if let ContractObject::SealToken(t) = decode_contract_object("SealToken", contents(o)?)?
+            {
                 out.push(t);
             }
         }
@@ -750,13 +982,17 @@ impl Ledger for SuiLedger {
     }
 
     async fn seal_token_valid(&self, id: ObjectId) -> Result<bool, LedgerError> {
-        let Some(token) = self.seal_token(id).await? else { return Ok(false) };
+        let Some(token) = self.seal_token(id).await? else {
+            return Ok(false);
+        };
         let epoch = self.epoch().await?;
         if epoch > token.expiry_epoch {
             return Ok(false);
         }
         Ok(match self.stake(token.owner).await? {
-            Some(r) => r.status == contract::STATUS_ACTIVE && r.generation == token.stake_generation,
+            Some(r) => {
+                r.status == contract::STATUS_ACTIVE && r.generation == token.stake_generation
+            }
             None => false,
         })
     }
@@ -768,7 +1004,9 @@ impl Ledger for SuiLedger {
             .iter()
             .map(|s| sui_sdk_types::UserSignature::from_bytes(s).map(proto::UserSignature::from))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| LedgerError::InvalidTransaction(TxError::MalformedSignature(e.to_string())))?;
+            .map_err(|e| {
+                LedgerError::InvalidTransaction(TxError::MalformedSignature(e.to_string()))
+            })?;
         let transaction = proto::Transaction::from(verified.data.clone());
         let req = proto::ExecuteTransactionRequest::default()
             .with_transaction(transaction)
@@ -789,8 +1027,12 @@ impl Ledger for SuiLedger {
 
     async fn transaction(&self, digest: Digest) -> Result<Option<TransactionEffects>, LedgerError> {
         let mut client = self.client.clone();
-        let req = proto::GetTransactionRequest::new(&digest)
-            .with_read_mask(mask(&["digest", "transaction.bcs", "effects.bcs", "events.bcs"]));
+        let req = proto::GetTransactionRequest::new(&digest).with_read_mask(mask(&[
+            "digest",
+            "transaction.bcs",
+            "effects.bcs",
+            "events.bcs",
+        ]));
         match client.ledger_client().get_transaction(req).await {
             Ok(resp) => match resp.into_inner().transaction {
                 Some(t) => self.convert_executed(&t, None).map(Some),
@@ -801,8 +1043,14 @@ impl Ledger for SuiLedger {
         }
     }
 
-    async fn faucet(&self, _address: Address, _amount: u64) -> Result<ObjectReference, LedgerError> {
-        Err(LedgerError::Unsupported("faucet on a Sui network (use the network's faucet)".into()))
+    async fn faucet(
+        &self,
+        _address: Address,
+        _amount: u64,
+    ) -> Result<ObjectReference, LedgerError> {
+        Err(LedgerError::Unsupported(
+            "faucet on a Sui network (use the network's faucet)".into(),
+        ))
     }
 }
 
@@ -828,10 +1076,19 @@ mod tests {
             "https://m:6443".to_string(),
         ))
         .unwrap();
-        let ContractObject::SealToken(t) = decode_contract_object("SealToken", &bytes).unwrap() else { panic!() };
-        assert_eq!((t.id, t.owner, t.role, t.node_id.as_str()), (addr(1), addr(2), 1, "node-1"));
+        let ContractObject::SealToken(t) = decode_contract_object("SealToken", &bytes).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (t.id, t.owner, t.role, t.node_id.as_str()),
+            (addr(1), addr(2), 1, "node-1")
+        );
         assert_eq!(t.permissions, vec!["node:self".to_string()]);
-        assert_eq!((t.stake_generation, t.issued_epoch, t.expiry_epoch), (3, 4, 34));
+        assert_eq!(
+            (t.stake_generation, t.issued_epoch, t.expiry_epoch),
+            (3, 4, 34)
+        );
         assert_eq!(t.master_endpoint, "https://m:6443");
         // Truncated and trailing bytes are errors, not panics.
         assert!(decode_contract_object("SealToken", &bytes[..bytes.len() - 1]).is_err());
@@ -843,53 +1100,175 @@ mod tests {
 
     #[test]
     fn stake_field_layout_with_and_without_slashed_epoch() {
-        let record = (addr(5), 1u8, "n".to_string(), 1000u64, 2u64, 0u8, 0u64, 1u64, 7u64);
+        let record = (
+            addr(5),
+            1u8,
+            "n".to_string(),
+            1000u64,
+            2u64,
+            0u8,
+            0u64,
+            1u64,
+            7u64,
+        );
         let with = bcs::to_bytes(&(addr(9), addr(5), record.clone(), 6u64)).unwrap();
         let r = decode_stake_field(&with).unwrap();
-        assert_eq!((r.staker, r.role, r.node_id.as_str(), r.amount), (addr(5), 1, "n", 1000));
-        assert_eq!((r.staked_epoch, r.status, r.generation, r.slashed_total), (2, 0, 1, 7));
+        assert_eq!(
+            (r.staker, r.role, r.node_id.as_str(), r.amount),
+            (addr(5), 1, "n", 1000)
+        );
+        assert_eq!(
+            (r.staked_epoch, r.status, r.generation, r.slashed_total),
+            (2, 0, 1, 7)
+        );
         assert_eq!(r.slashed_epoch, 6);
-        let without = bcs::to_bytes(&(addr(9), addr(5), record)).unwrap();
+        let without = bcs::to_bytes(&(addr(9), addr(5), record.clone())).unwrap();
         assert_eq!(decode_stake_field(&without).unwrap().slashed_epoch, 0);
+        let counted = bcs::to_bytes(&(addr(9), addr(5), record, 6u64, 3u64)).unwrap();
+        let r = decode_stake_field(&counted).unwrap();
+        assert_eq!((r.slashed_epoch, r.slash_count), (6, 3));
     }
 
     #[test]
     fn pool_gateway_coin_enclave_layouts() {
-        let pool = bcs::to_bytes(&(addr(1), 100u64, 1000u64, 10000u64, 2u64, 1000u64, 5u64, 5u64, 0u64, addr(7), 1u64))
-            .unwrap();
+        let pool = bcs::to_bytes(&(
+            addr(1),
+            100u64,
+            1000u64,
+            10000u64,
+            2u64,
+            1000u64,
+            5u64,
+            5u64,
+            0u64,
+            addr(7),
+            1u64,
+        ))
+        .unwrap();
         let d = decode_staking_pool(&pool).unwrap();
         assert_eq!(d.table_id, addr(7));
-        let ContractObject::StakingPool(p) = decode_contract_object("StakingPool", &pool).unwrap() else { panic!() };
-        assert_eq!((p.min_node_stake, p.slash_bps, p.total_staked), (1000, 1000, 5));
+        let ContractObject::StakingPool(p) = decode_contract_object("StakingPool", &pool).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (p.min_node_stake, p.slash_bps, p.total_staked),
+            (1000, 1000, 5)
+        );
         assert!(p.stakes.is_empty());
+        assert_eq!(d.node_owners_table_id, None);
+        let pool = bcs::to_bytes(&(
+            (
+                addr(1),
+                100u64,
+                1000u64,
+                10000u64,
+                2u64,
+                1000u64,
+                5u64,
+                5u64,
+                0u64,
+            ),
+            (addr(7), 1u64, addr(8), 1u64),
+        ))
+        .unwrap();
+        let d = decode_staking_pool(&pool).unwrap();
+        assert_eq!(
+            (d.table_id, d.node_owners_table_id),
+            (addr(7), Some(addr(8)))
+        );
+        let entry = bcs::to_bytes(&(addr(9), "node-1".to_string(), addr(5))).unwrap();
+        assert_eq!(
+            decode_node_owner_field(&entry).unwrap(),
+            ("node-1".to_string(), addr(5))
+        );
+        assert!(decode_node_owner_field(&entry[..entry.len() - 1]).is_err());
 
         let gw = bcs::to_bytes(&(addr(2), "https://m".to_string(), 30u64, 9u64)).unwrap();
-        let ContractObject::Gateway(g) = decode_contract_object("Gateway", &gw).unwrap() else { panic!() };
-        assert_eq!((g.master_endpoint.as_str(), g.token_ttl_epochs, g.tokens_issued), ("https://m", 30, 9));
+        let ContractObject::Gateway(g) = decode_contract_object("Gateway", &gw).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                g.master_endpoint.as_str(),
+                g.token_ttl_epochs,
+                g.tokens_issued
+            ),
+            ("https://m", 30, 9)
+        );
 
         let coin = bcs::to_bytes(&(addr(3), 42u64)).unwrap();
         assert_eq!(decode_contract_object("Coin", &coin).unwrap().id(), addr(3));
 
         let enclave = bcs::to_bytes(&(addr(4), vec![7u8; 32], 2u64, addr(5), addr(6))).unwrap();
-        let ContractObject::Enclave(e) = decode_contract_object("Enclave", &enclave).unwrap() else { panic!() };
+        let ContractObject::Enclave(e) = decode_contract_object("Enclave", &enclave).unwrap()
+        else {
+            panic!()
+        };
         assert_eq!((e.pk.len(), e.config_version, e.owner), (32, 2, addr(5)));
 
-        let cfg = bcs::to_bytes(&(addr(8), "m".to_string(), vec![0u8; 48], vec![1u8; 48], vec![2u8; 48], 3u64)).unwrap();
-        let ContractObject::EnclaveConfig(c) = decode_contract_object("EnclaveConfig", &cfg).unwrap() else { panic!() };
-        assert_eq!((c.pcr1[0], c.version), (1, 3));
+        let cfg = bcs::to_bytes(&(
+            addr(8),
+            "m".to_string(),
+            vec![0u8; 48],
+            vec![1u8; 48],
+            vec![2u8; 48],
+            3u64,
+        ))
+        .unwrap();
+        let ContractObject::EnclaveConfig(c) =
+            decode_contract_object("EnclaveConfig", &cfg).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((c.pcr1[0], c.version, c.anchored_revision), (1, 3, 0));
+        let cfg = bcs::to_bytes(&(
+            addr(8),
+            "m".to_string(),
+            vec![0u8; 48],
+            vec![1u8; 48],
+            vec![2u8; 48],
+            3u64,
+            41u64,
+            77u64,
+        ))
+        .unwrap();
+        let ContractObject::EnclaveConfig(c) =
+            decode_contract_object("EnclaveConfig", &cfg).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((c.anchored_revision, c.anchored_at_ms), (41, 77));
+        let anchored = bcs::to_bytes(&(addr(8), 41u64, 77u64)).unwrap();
+        assert!(matches!(
+            decode_event("enclave", "StateAnchored", &anchored).unwrap(),
+            Some(Event::StateAnchored {
+                revision: 41,
+                timestamp_ms: 77,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn events() {
         let staked = bcs::to_bytes(&(addr(1), 1u8, "n".to_string(), 10u64, 20u64, 2u64)).unwrap();
         match decode_event("staking", "Staked", &staked).unwrap() {
-            Some(Event::Staked { staker, total, generation, .. }) => assert_eq!((staker, total, generation), (addr(1), 20, 2)),
+            Some(Event::Staked {
+                staker,
+                total,
+                generation,
+                ..
+            }) => assert_eq!((staker, total, generation), (addr(1), 20, 2)),
             other => panic!("{other:?}"),
         }
         let issued = bcs::to_bytes(&(addr(2), addr(3), 0u8, String::new(), 30u64)).unwrap();
         assert!(matches!(
             decode_event("k8s_gateway", "SealTokenIssued", &issued).unwrap(),
-            Some(Event::SealTokenIssued { expiry_epoch: 30, .. })
+            Some(Event::SealTokenIssued {
+                expiry_epoch: 30,
+                ..
+            })
         ));
         assert!(decode_event("staking", "Unknown", &[]).unwrap().is_none());
         assert!(decode_event("staking", "Withdrawn", &[1, 2]).is_err());

@@ -13,11 +13,12 @@ use base64::Engine as _;
 use sui_crypto::ed25519::Ed25519VerifyingKey;
 use sui_crypto::{Signer as _, SuiSigner as _, SuiVerifier as _};
 use sui_sdk_types::{
-    Address, Digest, GasPayment, Identifier, ObjectReference, PersonalMessage, ProgrammableTransaction,
-    SimpleSignature, Transaction, TransactionKind, UserSignature,
+    Address, Digest, GasPayment, Identifier, ObjectReference, PersonalMessage,
+    ProgrammableTransaction, SimpleSignature, Transaction, TransactionKind, UserSignature,
 };
 use sui_transaction_builder::{Function, ObjectInput, TransactionBuilder};
 
+use crate::contract::SlashReport;
 use crate::keys::SuiKeypair;
 
 /// Sui's reference gas price on the embedded ledger (MIST per gas unit).
@@ -90,7 +91,12 @@ pub struct TxContext {
 impl TxContext {
     /// Sender and gas coins with [`DEFAULT_GAS_BUDGET`] and [`REFERENCE_GAS_PRICE`].
     pub fn new(sender: Address, gas: Vec<ObjectReference>) -> Self {
-        Self { sender, gas, gas_budget: DEFAULT_GAS_BUDGET, gas_price: REFERENCE_GAS_PRICE }
+        Self {
+            sender,
+            gas,
+            gas_budget: DEFAULT_GAS_BUDGET,
+            gas_price: REFERENCE_GAS_PRICE,
+        }
     }
 
     pub fn with_budget(mut self, gas_budget: u64) -> Self {
@@ -109,7 +115,9 @@ impl TxContext {
         b.set_gas_budget(self.gas_budget);
         b.set_gas_price(self.gas_price);
         b.add_gas_objects(
-            self.gas.iter().map(|r| ObjectInput::owned(*r.object_id(), r.version(), *r.digest())),
+            self.gas
+                .iter()
+                .map(|r| ObjectInput::owned(*r.object_id(), r.version(), *r.digest())),
         );
         b
     }
@@ -156,10 +164,18 @@ pub fn pure_string(s: &str) -> Vec<u8> {
 }
 
 fn call(package: Address, module: &'static str, function: &'static str) -> Function {
-    Function::new(package, Identifier::from_static(module), Identifier::from_static(function))
+    Function::new(
+        package,
+        Identifier::from_static(module),
+        Identifier::from_static(function),
+    )
 }
 
-fn shared(b: &mut TransactionBuilder, r: &SharedRef, mutable: bool) -> sui_transaction_builder::Argument {
+fn shared(
+    b: &mut TransactionBuilder,
+    r: &SharedRef,
+    mutable: bool,
+) -> sui_transaction_builder::Argument {
     b.object(ObjectInput::shared(r.id, r.initial_shared_version, mutable))
 }
 
@@ -172,18 +188,28 @@ fn finish(b: TransactionBuilder) -> Result<Transaction, TxError> {
 }
 
 fn admin_cap(d: &Deployment) -> Result<&ObjectReference, TxError> {
-    d.admin_cap.as_ref().ok_or(TxError::MissingObject("admin_cap"))
+    d.admin_cap
+        .as_ref()
+        .ok_or(TxError::MissingObject("admin_cap"))
 }
 
 fn enclave_config(d: &Deployment) -> Result<&SharedRef, TxError> {
-    d.enclave_config.as_ref().ok_or(TxError::MissingObject("enclave_config"))
+    d.enclave_config
+        .as_ref()
+        .ok_or(TxError::MissingObject("enclave_config"))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Builders
 
 /// `SplitCoins(GasCoin, [amount])` → `staking::stake(pool mut, coin, role: u8, node_id: String)`.
-pub fn stake(ctx: &TxContext, d: &Deployment, amount: u64, role: u8, node_id: &str) -> Result<Transaction, TxError> {
+pub fn stake(
+    ctx: &TxContext,
+    d: &Deployment,
+    amount: u64,
+    role: u8,
+    node_id: &str,
+) -> Result<Transaction, TxError> {
     let mut b = ctx.builder();
     let gas = b.gas();
     let amt = b.pure_bytes(pure_u64(amount));
@@ -202,7 +228,10 @@ pub fn stake(ctx: &TxContext, d: &Deployment, amount: u64, role: u8, node_id: &s
 pub fn request_unstake(ctx: &TxContext, d: &Deployment) -> Result<Transaction, TxError> {
     let mut b = ctx.builder();
     let pool = shared(&mut b, &d.pool, true);
-    b.move_call(call(d.package, MODULE_STAKING, "request_unstake"), vec![pool]);
+    b.move_call(
+        call(d.package, MODULE_STAKING, "request_unstake"),
+        vec![pool],
+    );
     finish(b)
 }
 
@@ -219,29 +248,38 @@ pub fn issue_seal_token(ctx: &TxContext, d: &Deployment) -> Result<Transaction, 
     let mut b = ctx.builder();
     let gateway = shared(&mut b, &d.gateway, true);
     let pool = shared(&mut b, &d.pool, false);
-    b.move_call(call(d.package, MODULE_GATEWAY, "issue_seal_token"), vec![gateway, pool]);
+    b.move_call(
+        call(d.package, MODULE_GATEWAY, "issue_seal_token"),
+        vec![gateway, pool],
+    );
     finish(b)
 }
 
 /// `k8s_gateway::revoke_seal_token(token)` with the owned token object.
-pub fn revoke_seal_token(ctx: &TxContext, d: &Deployment, token: &ObjectReference) -> Result<Transaction, TxError> {
+pub fn revoke_seal_token(
+    ctx: &TxContext,
+    d: &Deployment,
+    token: &ObjectReference,
+) -> Result<Transaction, TxError> {
     let mut b = ctx.builder();
     let token = owned(&mut b, token);
-    b.move_call(call(d.package, MODULE_GATEWAY, "revoke_seal_token"), vec![token]);
+    b.move_call(
+        call(d.package, MODULE_GATEWAY, "revoke_seal_token"),
+        vec![token],
+    );
     finish(b)
 }
 
-/// `staking::slash(pool mut, config, enclave, node: address, reason: String, timestamp_ms: u64,
-/// signature: vector<u8>)`. `config` is the `EnclaveConfig` the enclave was registered against
-/// (both shared, immutable).
-#[allow(clippy::too_many_arguments)]
+/// `staking::slash(pool mut, config, enclave, node: address, node_id: String, generation: u64,
+/// nonce: u64, reason: String, timestamp_ms: u64, signature: vector<u8>)` for `report` (its
+/// `epoch` is not an argument: the ledger uses the current one). `config` is the `EnclaveConfig`
+/// the enclave was registered against (both shared, immutable).
 pub fn slash(
     ctx: &TxContext,
     d: &Deployment,
     config: &SharedRef,
     enclave: &SharedRef,
-    node: &Address,
-    reason: &str,
+    report: &SlashReport,
     timestamp_ms: u64,
     signature: &[u8],
 ) -> Result<Transaction, TxError> {
@@ -249,13 +287,42 @@ pub fn slash(
     let pool = shared(&mut b, &d.pool, true);
     let config = shared(&mut b, config, false);
     let enclave = shared(&mut b, enclave, false);
-    let node = b.pure_bytes(pure_address(node));
-    let reason = b.pure_bytes(pure_string(reason));
+    let node = b.pure_bytes(pure_address(&report.node));
+    let node_id = b.pure_bytes(pure_string(&report.node_id));
+    let generation = b.pure_bytes(pure_u64(report.generation));
+    let nonce = b.pure_bytes(pure_u64(report.nonce));
+    let reason = b.pure_bytes(pure_string(&report.reason));
     let ts = b.pure_bytes(pure_u64(timestamp_ms));
     let sig = b.pure_bytes(pure_bytes(signature));
     b.move_call(
         call(d.package, MODULE_STAKING, "slash"),
-        vec![pool, config, enclave, node, reason, ts, sig],
+        vec![
+            pool, config, enclave, node, node_id, generation, nonce, reason, ts, sig,
+        ],
+    );
+    finish(b)
+}
+
+/// `enclave::anchor_state(config mut, enclave, revision: u64, timestamp_ms: u64,
+/// signature: vector<u8>)` (config and enclave shared; the config mutable).
+pub fn anchor_state(
+    ctx: &TxContext,
+    d: &Deployment,
+    config: &SharedRef,
+    enclave: &SharedRef,
+    revision: u64,
+    timestamp_ms: u64,
+    signature: &[u8],
+) -> Result<Transaction, TxError> {
+    let mut b = ctx.builder();
+    let config = shared(&mut b, config, true);
+    let enclave = shared(&mut b, enclave, false);
+    let revision = b.pure_bytes(pure_u64(revision));
+    let ts = b.pure_bytes(pure_u64(timestamp_ms));
+    let sig = b.pure_bytes(pure_bytes(signature));
+    b.move_call(
+        call(d.package, MODULE_ENCLAVE, "anchor_state"),
+        vec![config, enclave, revision, ts, sig],
     );
     finish(b)
 }
@@ -296,7 +363,10 @@ pub fn set_gateway(
     let gateway = shared(&mut b, &d.gateway, true);
     let endpoint = b.pure_bytes(pure_string(master_endpoint));
     let ttl = b.pure_bytes(pure_u64(token_ttl_epochs));
-    b.move_call(call(d.package, MODULE_GATEWAY, "set_gateway"), vec![cap, gateway, endpoint, ttl]);
+    b.move_call(
+        call(d.package, MODULE_GATEWAY, "set_gateway"),
+        vec![cap, gateway, endpoint, ttl],
+    );
     finish(b)
 }
 
@@ -318,7 +388,10 @@ pub fn create_enclave_config(
     for pcr in [pcr0, pcr1, pcr2] {
         args.push(b.pure_bytes(pure_bytes(pcr)));
     }
-    b.move_call(call(d.package, MODULE_STAKING, "create_enclave_config"), args);
+    b.move_call(
+        call(d.package, MODULE_STAKING, "create_enclave_config"),
+        args,
+    );
     finish(b)
 }
 
@@ -346,17 +419,28 @@ pub fn update_pcrs(
 
 /// `enclave::register_enclave_raw(config, document: vector<u8>)` (embedded ledger form of
 /// `register_enclave`).
-pub fn register_enclave_raw(ctx: &TxContext, d: &Deployment, document: &[u8]) -> Result<Transaction, TxError> {
+pub fn register_enclave_raw(
+    ctx: &TxContext,
+    d: &Deployment,
+    document: &[u8],
+) -> Result<Transaction, TxError> {
     let config = enclave_config(d)?;
     let mut b = ctx.builder();
     let config = shared(&mut b, config, false);
     let doc = b.pure_bytes(pure_bytes(document));
-    b.move_call(call(d.package, MODULE_ENCLAVE, "register_enclave_raw"), vec![config, doc]);
+    b.move_call(
+        call(d.package, MODULE_ENCLAVE, "register_enclave_raw"),
+        vec![config, doc],
+    );
     finish(b)
 }
 
 /// `SplitCoins(GasCoin, [amount])` → `TransferObjects([coin], recipient)`.
-pub fn transfer_sui(ctx: &TxContext, recipient: &Address, amount: u64) -> Result<Transaction, TxError> {
+pub fn transfer_sui(
+    ctx: &TxContext,
+    recipient: &Address,
+    amount: u64,
+) -> Result<Transaction, TxError> {
     let mut b = ctx.builder();
     let gas = b.gas();
     let amt = b.pure_bytes(pure_u64(amount));
@@ -391,7 +475,10 @@ impl SignedTransaction {
     pub fn from_base64(tx_bytes: &str, signatures: &[String]) -> Result<Self, TxError> {
         Ok(Self {
             tx_bytes: b64_decode(tx_bytes)?,
-            signatures: signatures.iter().map(|s| b64_decode(s)).collect::<Result<_, _>>()?,
+            signatures: signatures
+                .iter()
+                .map(|s| b64_decode(s))
+                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -429,7 +516,10 @@ pub fn sign(tx: &Transaction, key: &SuiKeypair) -> Result<SignedTransaction, TxE
         .private_key()
         .sign_transaction(tx)
         .map_err(|e| TxError::BadSignature(format!("signing failed: {e}")))?;
-    Ok(SignedTransaction { tx_bytes: bytes, signatures: vec![sig.to_bytes()] })
+    Ok(SignedTransaction {
+        tx_bytes: bytes,
+        signatures: vec![sig.to_bytes()],
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -474,7 +564,10 @@ impl VerifiedTransaction {
 /// an invalid signature (`BadSignature`).
 pub fn verify(tx_bytes: &[u8], signatures: &[Vec<u8>]) -> Result<VerifiedTransaction, TxError> {
     if tx_bytes.len() > MAX_TX_BYTES {
-        return Err(TxError::Malformed(format!("{} bytes exceeds the {MAX_TX_BYTES}-byte limit", tx_bytes.len())));
+        return Err(TxError::Malformed(format!(
+            "{} bytes exceeds the {MAX_TX_BYTES}-byte limit",
+            tx_bytes.len()
+        )));
     }
     let data: Transaction =
         bcs::from_bytes(tx_bytes).map_err(|e| TxError::Malformed(format!("bcs: {e}")))?;
@@ -485,11 +578,15 @@ pub fn verify(tx_bytes: &[u8], signatures: &[Vec<u8>]) -> Result<VerifiedTransac
         return Err(TxError::Malformed("non-canonical BCS encoding".into()));
     }
     let TransactionKind::ProgrammableTransaction(programmable) = &data.kind else {
-        return Err(TxError::Unsupported("only programmable transactions are accepted".into()));
+        return Err(TxError::Unsupported(
+            "only programmable transactions are accepted".into(),
+        ));
     };
     let programmable = programmable.clone();
     if data.gas_payment.owner != data.sender {
-        return Err(TxError::Unsupported("sponsored transactions (gas owner != sender)".into()));
+        return Err(TxError::Unsupported(
+            "sponsored transactions (gas owner != sender)".into(),
+        ));
     }
     let [signature] = signatures else {
         return Err(TxError::SignatureCount(signatures.len()));
@@ -497,10 +594,15 @@ pub fn verify(tx_bytes: &[u8], signatures: &[Vec<u8>]) -> Result<VerifiedTransac
     let (user_sig, public_key) = decode_ed25519(signature)?;
     let actual = public_key.derive_address();
     if actual != data.sender {
-        return Err(TxError::WrongSigner { expected: data.sender, actual });
+        return Err(TxError::WrongSigner {
+            expected: data.sender,
+            actual,
+        });
     }
-    let vk = Ed25519VerifyingKey::new(&public_key).map_err(|e| TxError::BadSignature(e.to_string()))?;
-    vk.verify_transaction(&data, &user_sig).map_err(|e| TxError::BadSignature(e.to_string()))?;
+    let vk =
+        Ed25519VerifyingKey::new(&public_key).map_err(|e| TxError::BadSignature(e.to_string()))?;
+    vk.verify_transaction(&data, &user_sig)
+        .map_err(|e| TxError::BadSignature(e.to_string()))?;
     Ok(VerifiedTransaction {
         digest: data.digest(),
         sender: data.sender,
@@ -510,16 +612,29 @@ pub fn verify(tx_bytes: &[u8], signatures: &[Vec<u8>]) -> Result<VerifiedTransac
     })
 }
 
-fn decode_ed25519(signature: &[u8]) -> Result<(UserSignature, sui_sdk_types::Ed25519PublicKey), TxError> {
-    let user_sig = UserSignature::from_bytes(signature).map_err(|e| TxError::MalformedSignature(e.to_string()))?;
+fn decode_ed25519(
+    signature: &[u8],
+) -> Result<(UserSignature, sui_sdk_types::Ed25519PublicKey), TxError> {
+    let user_sig = UserSignature::from_bytes(signature)
+        .map_err(|e| TxError::MalformedSignature(e.to_string()))?;
     let public_key = match &user_sig {
         UserSignature::Simple(SimpleSignature::Ed25519 { public_key, .. }) => *public_key,
         UserSignature::Simple(other) => {
-            return Err(TxError::Unsupported(format!("{} signatures", other.scheme().name())));
+            return Err(TxError::Unsupported(format!(
+                "{} signatures",
+                other.scheme().name()
+            )));
         }
-        UserSignature::Multisig(_) => return Err(TxError::Unsupported("multisig signatures".into())),
+        UserSignature::Multisig(_) => {
+            return Err(TxError::Unsupported("multisig signatures".into()))
+        }
         UserSignature::ZkLogin(_) => return Err(TxError::Unsupported("zkLogin signatures".into())),
-        other => return Err(TxError::Unsupported(format!("{} signatures", other.scheme().name()))),
+        other => {
+            return Err(TxError::Unsupported(format!(
+                "{} signatures",
+                other.scheme().name()
+            )))
+        }
     };
     Ok((user_sig, public_key))
 }
@@ -539,9 +654,11 @@ pub fn sign_personal_message(message: &[u8], key: &SuiKeypair) -> Vec<u8> {
 /// Verifies a personal-message signature (Ed25519 only) and returns the signer's address.
 pub fn verify_personal_message(message: &[u8], signature: &[u8]) -> Result<Address, TxError> {
     let (user_sig, public_key) = decode_ed25519(signature)?;
-    let vk = Ed25519VerifyingKey::new(&public_key).map_err(|e| TxError::BadSignature(e.to_string()))?;
+    let vk =
+        Ed25519VerifyingKey::new(&public_key).map_err(|e| TxError::BadSignature(e.to_string()))?;
     let msg = PersonalMessage(std::borrow::Cow::Borrowed(message));
-    vk.verify_personal_message(&msg, &user_sig).map_err(|e| TxError::BadSignature(e.to_string()))?;
+    vk.verify_personal_message(&msg, &user_sig)
+        .map_err(|e| TxError::BadSignature(e.to_string()))?;
     Ok(public_key.derive_address())
 }
 
@@ -561,10 +678,19 @@ mod tests {
     fn deployment() -> Deployment {
         Deployment {
             package: addr(0xaa),
-            pool: SharedRef { id: addr(0xb0), initial_shared_version: 3 },
-            gateway: SharedRef { id: addr(0xb1), initial_shared_version: 3 },
+            pool: SharedRef {
+                id: addr(0xb0),
+                initial_shared_version: 3,
+            },
+            gateway: SharedRef {
+                id: addr(0xb1),
+                initial_shared_version: 3,
+            },
             admin_cap: Some(oref(0xb2, 3)),
-            enclave_config: Some(SharedRef { id: addr(0xb3), initial_shared_version: 5 }),
+            enclave_config: Some(SharedRef {
+                id: addr(0xb3),
+                initial_shared_version: 5,
+            }),
         }
     }
 
@@ -572,20 +698,73 @@ mod tests {
         let ctx = TxContext::new(key.address(), vec![oref(0x11, 7)]);
         let d = deployment();
         let config = d.enclave_config.expect("config");
-        let enclave = SharedRef { id: addr(0xb4), initial_shared_version: 9 };
+        let enclave = SharedRef {
+            id: addr(0xb4),
+            initial_shared_version: 9,
+        };
         let r = |t: Result<Transaction, TxError>| t.expect("build");
         vec![
             ("stake", r(stake(&ctx, &d, 1000, 1, "worker-1"))),
             ("request_unstake", r(request_unstake(&ctx, &d))),
             ("withdraw", r(withdraw(&ctx, &d))),
             ("issue_seal_token", r(issue_seal_token(&ctx, &d))),
-            ("revoke_seal_token", r(revoke_seal_token(&ctx, &d, &oref(0x22, 12)))),
-            ("slash", r(slash(&ctx, &d, &config, &enclave, &addr(0x33), "missed heartbeats", 1_700_000_000_000, &[9u8; 64]))),
-            ("set_config", r(set_config(&ctx, &d, 100, 1000, 10000, 2, 1000))),
-            ("set_gateway", r(set_gateway(&ctx, &d, "https://master:6443", 30))),
-            ("create_enclave_config", r(create_enclave_config(&ctx, &d, "k3s-daas", &[1; 48], &[2; 48], &[3; 48]))),
-            ("update_pcrs", r(update_pcrs(&ctx, &d, &[4; 48], &[5; 48], &[6; 48]))),
-            ("register_enclave_raw", r(register_enclave_raw(&ctx, &d, &[0xd2; 300]))),
+            (
+                "revoke_seal_token",
+                r(revoke_seal_token(&ctx, &d, &oref(0x22, 12))),
+            ),
+            (
+                "slash",
+                r(slash(
+                    &ctx,
+                    &d,
+                    &config,
+                    &enclave,
+                    &SlashReport {
+                        node: addr(0x33),
+                        node_id: "worker-1".into(),
+                        generation: 2,
+                        nonce: 1,
+                        reason: "missed heartbeats".into(),
+                        epoch: 5,
+                    },
+                    1_700_000_000_000,
+                    &[9u8; 64],
+                )),
+            ),
+            (
+                "anchor_state",
+                r(anchor_state(
+                    &ctx,
+                    &d,
+                    &config,
+                    &enclave,
+                    1234,
+                    1_700_000_000_000,
+                    &[9u8; 64],
+                )),
+            ),
+            (
+                "set_config",
+                r(set_config(&ctx, &d, 100, 1000, 10000, 2, 1000)),
+            ),
+            (
+                "set_gateway",
+                r(set_gateway(&ctx, &d, "https://master:6443", 30)),
+            ),
+            (
+                "create_enclave_config",
+                r(create_enclave_config(
+                    &ctx, &d, "k3s-daas", &[1; 48], &[2; 48], &[3; 48],
+                )),
+            ),
+            (
+                "update_pcrs",
+                r(update_pcrs(&ctx, &d, &[4; 48], &[5; 48], &[6; 48])),
+            ),
+            (
+                "register_enclave_raw",
+                r(register_enclave_raw(&ctx, &d, &[0xd2; 300])),
+            ),
             ("transfer_sui", r(transfer_sui(&ctx, &addr(0x44), 5_000))),
         ]
     }
@@ -614,8 +793,11 @@ mod tests {
             assert_eq!(v.gas_price(), REFERENCE_GAS_PRICE);
             assert_eq!(v.gas_objects(), &[oref(0x11, 7)]);
             // Base64 helpers round trip.
-            let again = SignedTransaction::from_base64(&signed.tx_bytes_base64(), &signed.signatures_base64())
-                .expect("b64");
+            let again = SignedTransaction::from_base64(
+                &signed.tx_bytes_base64(),
+                &signed.signatures_base64(),
+            )
+            .expect("b64");
             assert_eq!(again, signed);
         }
     }
@@ -651,7 +833,12 @@ mod tests {
                 assert_eq!(c.function.as_str(), "stake");
                 assert_eq!(
                     c.arguments,
-                    vec![Argument::Input(1), Argument::NestedResult(0, 0), Argument::Input(2), Argument::Input(3)]
+                    vec![
+                        Argument::Input(1),
+                        Argument::NestedResult(0, 0),
+                        Argument::Input(2),
+                        Argument::Input(3)
+                    ]
                 );
             }
             other => panic!("{other:?}"),
@@ -681,9 +868,23 @@ mod tests {
         let key = SuiKeypair::from_seed([5; 32]);
         let ctx = TxContext::new(key.address(), vec![oref(0x11, 7)]);
         let d = deployment();
-        let config = SharedRef { id: addr(0xb3), initial_shared_version: 5 };
-        let enclave = SharedRef { id: addr(0xb4), initial_shared_version: 9 };
-        let tx = slash(&ctx, &d, &config, &enclave, &addr(0x33), "r", 77, &[9; 64]).expect("build");
+        let config = SharedRef {
+            id: addr(0xb3),
+            initial_shared_version: 5,
+        };
+        let enclave = SharedRef {
+            id: addr(0xb4),
+            initial_shared_version: 9,
+        };
+        let report = SlashReport {
+            node: addr(0x33),
+            node_id: "n".into(),
+            generation: 4,
+            nonce: 2,
+            reason: "r".into(),
+            epoch: 99,
+        };
+        let tx = slash(&ctx, &d, &config, &enclave, &report, 77, &[9; 64]).expect("build");
         let pt = pt(&tx);
         assert_eq!(
             pt.inputs,
@@ -692,6 +893,9 @@ mod tests {
                 Input::Shared(sui_sdk_types::SharedInput::new(addr(0xb3), 5, false)),
                 Input::Shared(sui_sdk_types::SharedInput::new(addr(0xb4), 9, false)),
                 Input::Pure(vec![0x33; 32]),
+                Input::Pure(vec![1, b'n']),
+                Input::Pure(4u64.to_le_bytes().to_vec()),
+                Input::Pure(2u64.to_le_bytes().to_vec()),
                 Input::Pure(vec![1, b'r']),
                 Input::Pure(77u64.to_le_bytes().to_vec()),
                 Input::Pure(pure_bytes(&[9; 64])),
@@ -699,8 +903,51 @@ mod tests {
         );
         match &pt.commands[..] {
             [Command::MoveCall(c)] => {
-                assert_eq!((c.module.as_str(), c.function.as_str()), ("staking", "slash"));
-                assert_eq!(c.arguments, (0..7).map(Argument::Input).collect::<Vec<_>>());
+                assert_eq!(
+                    (c.module.as_str(), c.function.as_str()),
+                    ("staking", "slash")
+                );
+                assert_eq!(
+                    c.arguments,
+                    (0..10).map(Argument::Input).collect::<Vec<_>>()
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn anchor_state_layout_matches_spec() {
+        let key = SuiKeypair::from_seed([5; 32]);
+        let ctx = TxContext::new(key.address(), vec![oref(0x11, 7)]);
+        let config = SharedRef {
+            id: addr(0xb3),
+            initial_shared_version: 5,
+        };
+        let enclave = SharedRef {
+            id: addr(0xb4),
+            initial_shared_version: 9,
+        };
+        let tx =
+            anchor_state(&ctx, &deployment(), &config, &enclave, 41, 77, &[9; 64]).expect("build");
+        let pt = pt(&tx);
+        assert_eq!(
+            pt.inputs,
+            vec![
+                Input::Shared(sui_sdk_types::SharedInput::new(addr(0xb3), 5, true)),
+                Input::Shared(sui_sdk_types::SharedInput::new(addr(0xb4), 9, false)),
+                Input::Pure(41u64.to_le_bytes().to_vec()),
+                Input::Pure(77u64.to_le_bytes().to_vec()),
+                Input::Pure(pure_bytes(&[9; 64])),
+            ]
+        );
+        match &pt.commands[..] {
+            [Command::MoveCall(c)] => {
+                assert_eq!(
+                    (c.module.as_str(), c.function.as_str()),
+                    ("enclave", "anchor_state")
+                );
+                assert_eq!(c.arguments, (0..5).map(Argument::Input).collect::<Vec<_>>());
             }
             other => panic!("{other:?}"),
         }
@@ -712,12 +959,21 @@ mod tests {
         let ctx = TxContext::new(key.address(), vec![oref(0x11, 7)]);
         let d = deployment();
         for (tx, function) in [
-            (create_enclave_config(&ctx, &d, "m", &[1], &[2], &[3]).expect("build"), "create_enclave_config"),
-            (update_pcrs(&ctx, &d, &[1], &[2], &[3]).expect("build"), "update_pcrs"),
+            (
+                create_enclave_config(&ctx, &d, "m", &[1], &[2], &[3]).expect("build"),
+                "create_enclave_config",
+            ),
+            (
+                update_pcrs(&ctx, &d, &[1], &[2], &[3]).expect("build"),
+                "update_pcrs",
+            ),
         ] {
             match &pt(&tx).commands[..] {
                 [Command::MoveCall(c)] => {
-                    assert_eq!((c.module.as_str(), c.function.as_str()), ("staking", function));
+                    assert_eq!(
+                        (c.module.as_str(), c.function.as_str()),
+                        ("staking", function)
+                    );
                 }
                 other => panic!("{other:?}"),
             }
@@ -736,7 +992,10 @@ mod tests {
         assert_eq!(pure_bytes(&long), bcs::to_bytes(&long).expect("bcs"));
         assert_eq!(pure_bytes(&[]), vec![0]);
         assert_eq!(pure_u64(u64::MAX), bcs::to_bytes(&u64::MAX).expect("bcs"));
-        assert_eq!(pure_address(&addr(3)), bcs::to_bytes(&addr(3)).expect("bcs"));
+        assert_eq!(
+            pure_address(&addr(3)),
+            bcs::to_bytes(&addr(3)).expect("bcs")
+        );
     }
 
     #[test]
@@ -746,8 +1005,14 @@ mod tests {
         d.admin_cap = None;
         d.enclave_config = None;
         let ctx = TxContext::new(key.address(), vec![oref(1, 1)]);
-        assert!(matches!(set_config(&ctx, &d, 1, 2, 3, 4, 5), Err(TxError::MissingObject("admin_cap"))));
-        assert!(matches!(register_enclave_raw(&ctx, &d, &[]), Err(TxError::MissingObject("enclave_config"))));
+        assert!(matches!(
+            set_config(&ctx, &d, 1, 2, 3, 4, 5),
+            Err(TxError::MissingObject("admin_cap"))
+        ));
+        assert!(matches!(
+            register_enclave_raw(&ctx, &d, &[]),
+            Err(TxError::MissingObject("enclave_config"))
+        ));
         let no_gas = TxContext::new(key.address(), vec![]);
         assert!(matches!(withdraw(&no_gas, &d), Err(TxError::Build(_))));
     }
@@ -760,18 +1025,27 @@ mod tests {
         for i in 0..signed.tx_bytes.len() {
             let mut bytes = signed.tx_bytes.clone();
             bytes[i] ^= 0x01;
-            assert!(verify(&bytes, &signed.signatures).is_err(), "flipping byte {i} must fail");
+            assert!(
+                verify(&bytes, &signed.signatures).is_err(),
+                "flipping byte {i} must fail"
+            );
         }
         // A tampered signature or public key.
         for i in [1usize, 40, 64, 65, 96] {
             let mut sig = signed.signatures[0].clone();
             sig[i] ^= 0x80;
             let err = verify(&signed.tx_bytes, &[sig]).expect_err("tampered signature");
-            assert!(matches!(err, TxError::BadSignature(_) | TxError::WrongSigner { .. }), "{i}: {err}");
+            assert!(
+                matches!(err, TxError::BadSignature(_) | TxError::WrongSigner { .. }),
+                "{i}: {err}"
+            );
         }
         let mut sig = signed.signatures[0].clone();
         sig[10] ^= 1;
-        assert!(matches!(verify(&signed.tx_bytes, &[sig]), Err(TxError::BadSignature(_))));
+        assert!(matches!(
+            verify(&signed.tx_bytes, &[sig]),
+            Err(TxError::BadSignature(_))
+        ));
     }
 
     #[test]
@@ -794,11 +1068,23 @@ mod tests {
         let key = SuiKeypair::generate();
         let (_, tx) = all_kinds(&key).swap_remove(2);
         let signed = sign(&tx, &key).expect("sign");
-        assert!(matches!(verify(&signed.tx_bytes, &[]), Err(TxError::SignatureCount(0))));
+        assert!(matches!(
+            verify(&signed.tx_bytes, &[]),
+            Err(TxError::SignatureCount(0))
+        ));
         let two = vec![signed.signatures[0].clone(), signed.signatures[0].clone()];
-        assert!(matches!(verify(&signed.tx_bytes, &two), Err(TxError::SignatureCount(2))));
-        assert!(matches!(verify(&signed.tx_bytes, &[vec![]]), Err(TxError::MalformedSignature(_))));
-        assert!(matches!(verify(&signed.tx_bytes, &[vec![0; 10]]), Err(TxError::MalformedSignature(_))));
+        assert!(matches!(
+            verify(&signed.tx_bytes, &two),
+            Err(TxError::SignatureCount(2))
+        ));
+        assert!(matches!(
+            verify(&signed.tx_bytes, &[vec![]]),
+            Err(TxError::MalformedSignature(_))
+        ));
+        assert!(matches!(
+            verify(&signed.tx_bytes, &[vec![0; 10]]),
+            Err(TxError::MalformedSignature(_))
+        ));
         // A multisig flag (0x03) with garbage is either malformed or unsupported, never accepted.
         let mut ms = vec![0x03];
         ms.extend_from_slice(&[0u8; 40]);
@@ -810,15 +1096,33 @@ mod tests {
         let key = SuiKeypair::generate();
         let (_, tx) = all_kinds(&key).swap_remove(0);
         let signed = sign(&tx, &key).expect("sign");
-        assert!(matches!(verify(&[], &signed.signatures), Err(TxError::Malformed(_))));
-        assert!(matches!(verify(&[0xff; 64], &signed.signatures), Err(TxError::Malformed(_))));
+        assert!(matches!(
+            verify(&[], &signed.signatures),
+            Err(TxError::Malformed(_))
+        ));
+        assert!(matches!(
+            verify(&[0xff; 64], &signed.signatures),
+            Err(TxError::Malformed(_))
+        ));
         let truncated = &signed.tx_bytes[..signed.tx_bytes.len() - 1];
-        assert!(matches!(verify(truncated, &signed.signatures), Err(TxError::Malformed(_))));
+        assert!(matches!(
+            verify(truncated, &signed.signatures),
+            Err(TxError::Malformed(_))
+        ));
         let mut trailing = signed.tx_bytes.clone();
         trailing.push(0);
-        assert!(matches!(verify(&trailing, &signed.signatures), Err(TxError::Malformed(_))));
-        assert!(matches!(verify(&vec![0u8; MAX_TX_BYTES + 1], &signed.signatures), Err(TxError::Malformed(_))));
-        assert!(matches!(SignedTransaction::from_base64("!!", &[]), Err(TxError::Base64(_))));
+        assert!(matches!(
+            verify(&trailing, &signed.signatures),
+            Err(TxError::Malformed(_))
+        ));
+        assert!(matches!(
+            verify(&vec![0u8; MAX_TX_BYTES + 1], &signed.signatures),
+            Err(TxError::Malformed(_))
+        ));
+        assert!(matches!(
+            SignedTransaction::from_base64("!!", &[]),
+            Err(TxError::Base64(_))
+        ));
     }
 
     #[test]
@@ -827,7 +1131,10 @@ mod tests {
         let (_, mut tx) = all_kinds(&key).swap_remove(1);
         tx.gas_payment.owner = addr(0x99);
         let signed = sign(&tx, &key).expect("sign");
-        assert!(matches!(verify(&signed.tx_bytes, &signed.signatures), Err(TxError::Unsupported(_))));
+        assert!(matches!(
+            verify(&signed.tx_bytes, &signed.signatures),
+            Err(TxError::Unsupported(_))
+        ));
     }
 
     #[test]
@@ -836,19 +1143,34 @@ mod tests {
         let msg = b"k3s-daas credential: exp=1700000000".to_vec();
         let sig = sign_personal_message(&msg, &key);
         assert_eq!(sig.len(), 97);
-        assert_eq!(verify_personal_message(&msg, &sig).expect("verify"), key.address());
+        assert_eq!(
+            verify_personal_message(&msg, &sig).expect("verify"),
+            key.address()
+        );
         let mut other = msg.clone();
         other[0] ^= 1;
-        assert!(matches!(verify_personal_message(&other, &sig), Err(TxError::BadSignature(_))));
+        assert!(matches!(
+            verify_personal_message(&other, &sig),
+            Err(TxError::BadSignature(_))
+        ));
         let mut bad = sig.clone();
         bad[5] ^= 1;
-        assert!(matches!(verify_personal_message(&msg, &bad), Err(TxError::BadSignature(_))));
+        assert!(matches!(
+            verify_personal_message(&msg, &bad),
+            Err(TxError::BadSignature(_))
+        ));
         // The same bytes signed as a transaction intent do not verify as a personal message.
         assert!(verify_personal_message(&[], &sig).is_err());
-        assert!(matches!(verify_personal_message(&msg, &[1, 2, 3]), Err(TxError::MalformedSignature(_))));
+        assert!(matches!(
+            verify_personal_message(&msg, &[1, 2, 3]),
+            Err(TxError::MalformedSignature(_))
+        ));
         // Empty messages are fine.
         let sig = sign_personal_message(&[], &key);
-        assert_eq!(verify_personal_message(&[], &sig).expect("empty"), key.address());
+        assert_eq!(
+            verify_personal_message(&[], &sig).expect("empty"),
+            key.address()
+        );
     }
 
     #[test]

@@ -20,14 +20,20 @@ pub enum WalletError {
     NoGas { address: Address, needed: u64 },
     /// The transaction executed but its commands failed (gas was charged).
     #[error("transaction {digest} failed: {reason}")]
-    Failed { digest: String, reason: String, effects: Box<TransactionEffects> },
+    Failed {
+        digest: String,
+        reason: String,
+        effects: Box<TransactionEffects>,
+    },
 }
 
 impl WalletError {
     /// The Move abort (module, code) behind a failed transaction, if any.
     pub fn abort(&self) -> Option<(String, u64)> {
         match self {
-            WalletError::Failed { effects, .. } => effects.status.abort().map(|(m, c)| (m.to_string(), c)),
+            WalletError::Failed { effects, .. } => {
+                effects.status.abort().map(|(m, c)| (m.to_string(), c))
+            }
             _ => None,
         }
     }
@@ -60,12 +66,20 @@ impl Wallet {
         let price = self.ledger.reference_gas_price().await?;
         let coins = self.ledger.gas_coins(self.address()).await?;
         let Some((coin, value)) = coins.first() else {
-            return Err(WalletError::NoGas { address: self.address(), needed: budget });
+            return Err(WalletError::NoGas {
+                address: self.address(),
+                needed: budget,
+            });
         };
         if *value < budget {
-            return Err(WalletError::NoGas { address: self.address(), needed: budget });
+            return Err(WalletError::NoGas {
+                address: self.address(),
+                needed: budget,
+            });
         }
-        Ok(TxContext::new(self.address(), vec![coin.clone()]).with_budget(budget).with_price(price))
+        Ok(TxContext::new(self.address(), vec![coin.clone()])
+            .with_budget(budget)
+            .with_price(price))
     }
 
     /// Build with `build(ctx, deployment)`, sign, execute; Ok only if the commands succeeded.
@@ -101,15 +115,21 @@ impl Wallet {
 /// First created object that is shared, as a `SharedRef` (e.g. a new EnclaveConfig or Enclave).
 pub fn created_shared(effects: &TransactionEffects) -> Option<tx::SharedRef> {
     effects.created.iter().find_map(|(r, o)| match o {
-        Owner::Shared { initial_shared_version } => {
-            Some(tx::SharedRef { id: *r.object_id(), initial_shared_version: *initial_shared_version })
-        }
+        Owner::Shared {
+            initial_shared_version,
+        } => Some(tx::SharedRef {
+            id: *r.object_id(),
+            initial_shared_version: *initial_shared_version,
+        }),
         _ => None,
     })
 }
 
 /// First created object owned by `owner`.
-pub fn created_owned(effects: &TransactionEffects, owner: Address) -> Option<sui_sdk_types::ObjectReference> {
+pub fn created_owned(
+    effects: &TransactionEffects,
+    owner: Address,
+) -> Option<sui_sdk_types::ObjectReference> {
     effects.created.iter().find_map(|(r, o)| match o {
         Owner::Address(a) if *a == owner => Some(r.clone()),
         _ => None,

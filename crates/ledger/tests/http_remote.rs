@@ -32,7 +32,13 @@ async fn start(admin: &SuiKeypair) -> Env {
     });
     let base = format!("http://{addr}");
     let remote: Arc<dyn Ledger> = Arc::new(RemoteLedger::new(&format!("{base}/")).unwrap());
-    Env { remote, embedded, base, _dir: dir, _server: server }
+    Env {
+        remote,
+        embedded,
+        base,
+        _dir: dir,
+        _server: server,
+    }
 }
 
 async fn tcx(l: &dyn Ledger, who: &SuiKeypair) -> TxContext {
@@ -44,7 +50,8 @@ async fn tcx(l: &dyn Ledger, who: &SuiKeypair) -> TxContext {
 /// Raw POST returning (status, JSON body).
 async fn post_raw(base: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
     use http_body_util::{BodyExt, Full};
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
     let req = hyper::Request::post(format!("{base}{path}"))
         .header("content-type", "application/json")
         .body(Full::new(bytes::Bytes::from(body.to_string())))
@@ -52,18 +59,23 @@ async fn post_raw(base: &str, path: &str, body: &str) -> (u16, serde_json::Value
     let resp = client.request(req).await.unwrap();
     let status = resp.status().as_u16();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    let v = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&bytes) }));
+    let v = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&bytes) }));
     (status, v)
 }
 
 async fn get_raw(base: &str, path: &str) -> (u16, serde_json::Value) {
     use http_body_util::{BodyExt, Empty};
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
-    let req = hyper::Request::get(format!("{base}{path}")).body(Empty::<bytes::Bytes>::new()).unwrap();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
+    let req = hyper::Request::get(format!("{base}{path}"))
+        .body(Empty::<bytes::Bytes>::new())
+        .unwrap();
     let resp = client.request(req).await.unwrap();
     let status = resp.status().as_u16();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    let v = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&bytes) }));
+    let v = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&bytes) }));
     (status, v)
 }
 
@@ -78,10 +90,17 @@ async fn full_flow_over_http() {
     let d = l.deployment().await.unwrap();
     assert_eq!(d, env.embedded.deployment_now().unwrap());
     assert_eq!(l.epoch().await.unwrap(), 0);
-    assert_eq!(l.reference_gas_price().await.unwrap(), tx::REFERENCE_GAS_PRICE);
+    assert_eq!(
+        l.reference_gas_price().await.unwrap(),
+        tx::REFERENCE_GAS_PRICE
+    );
     let pool = l.get_object(d.pool.id).await.unwrap().unwrap();
     assert_eq!(pool, env.embedded.object(&d.pool.id).unwrap().unwrap());
-    assert!(l.get_object(Address::from([0xab; 32])).await.unwrap().is_none());
+    assert!(l
+        .get_object(Address::from([0xab; 32]))
+        .await
+        .unwrap()
+        .is_none());
     assert!(l.stake(worker.address()).await.unwrap().is_none());
     assert!(l.gas_coins(worker.address()).await.unwrap().is_empty());
 
@@ -98,7 +117,23 @@ async fn full_flow_over_http() {
     assert_eq!(fx.digest, tx::digest(&stake_tx));
     assert_eq!(l.transaction(fx.digest).await.unwrap(), Some(fx.clone()));
     let rec = l.stake(worker.address()).await.unwrap().unwrap();
-    assert_eq!((rec.amount, rec.status, rec.role, rec.node_id.as_str()), (5_000, STATUS_ACTIVE, ROLE_NODE, "node-1"));
+    assert_eq!(
+        (rec.amount, rec.status, rec.role, rec.node_id.as_str()),
+        (5_000, STATUS_ACTIVE, ROLE_NODE, "node-1")
+    );
+
+    // The node-id index over HTTP (node ids are percent-encoded path segments).
+    let (owner, rec) = l.node_stake("node-1").await.unwrap().unwrap();
+    assert_eq!((owner, rec.amount), (worker.address(), 5_000));
+    assert!(l.node_stake("node-2").await.unwrap().is_none());
+    assert!(l.node_stake("node 1/../x?y#z").await.unwrap().is_none());
+    let (status, body) = get_raw(&env.base, "/v1/node-stakes/node-2").await;
+    assert_eq!((status, body["kind"].as_str()), (404, Some("not_found")));
+    // The enclave config reads through get_object.
+    if let Some(cfg) = d.enclave_config {
+        let c = l.enclave_config(cfg.id).await.unwrap().unwrap();
+        assert_eq!(c.anchored_revision, 0);
+    }
 
     // Replay of the same signed transaction: refused, 409, state unchanged.
     let before = l.gas_coins(worker.address()).await.unwrap();
@@ -108,7 +143,10 @@ async fn full_flow_over_http() {
         other => panic!("replay: {other:?}"),
     }
     assert_eq!(l.gas_coins(worker.address()).await.unwrap(), before);
-    assert_eq!(l.stake(worker.address()).await.unwrap().unwrap().amount, 5_000);
+    assert_eq!(
+        l.stake(worker.address()).await.unwrap().unwrap().amount,
+        5_000
+    );
 
     // Issue a seal token.
     let issue = tx::issue_seal_token(&tcx(l, &worker).await, &d).unwrap();
@@ -124,14 +162,24 @@ async fn full_flow_over_http() {
     assert_eq!(l.seal_token(token.id).await.unwrap().as_ref(), Some(token));
     assert!(l.seal_token_valid(token.id).await.unwrap());
     assert!(!l.seal_token_valid(Address::from([0xcd; 32])).await.unwrap());
-    assert!(l.seal_token(Address::from([0xcd; 32])).await.unwrap().is_none());
+    assert!(l
+        .seal_token(Address::from([0xcd; 32]))
+        .await
+        .unwrap()
+        .is_none());
     assert!(l.seal_tokens_of(admin.address()).await.unwrap().is_empty());
 
     // Request unstake: the token stops validating.
     let unstake = tx::request_unstake(&tcx(l, &worker).await, &d).unwrap();
-    let fx = l.execute(tx::sign(&unstake, &worker).unwrap()).await.unwrap();
+    let fx = l
+        .execute(tx::sign(&unstake, &worker).unwrap())
+        .await
+        .unwrap();
     assert!(fx.status.is_success(), "{:?}", fx.status);
-    assert_eq!(l.stake(worker.address()).await.unwrap().unwrap().status, STATUS_UNBONDING);
+    assert_eq!(
+        l.stake(worker.address()).await.unwrap().unwrap().status,
+        STATUS_UNBONDING
+    );
     assert!(!l.seal_token_valid(token.id).await.unwrap());
 
     // A Move abort is an executed transaction (200) with a Failure status.
@@ -141,11 +189,19 @@ async fn full_flow_over_http() {
     assert!(fx.status.abort().is_some(), "{:?}", fx.status);
 
     // Unknown transaction digest.
-    assert!(l.transaction(tx::digest(&stake_tx_for(&admin, &d))).await.unwrap().is_none());
+    assert!(l
+        .transaction(tx::digest(&stake_tx_for(&admin, &d)))
+        .await
+        .unwrap()
+        .is_none());
 }
 
 fn stake_tx_for(who: &SuiKeypair, d: &tx::Deployment) -> sui_sdk_types::Transaction {
-    let gas = sui_sdk_types::ObjectReference::new(Address::from([7; 32]), 1, sui_sdk_types::Digest::from([9; 32]));
+    let gas = sui_sdk_types::ObjectReference::new(
+        Address::from([7; 32]),
+        1,
+        sui_sdk_types::Digest::from([9; 32]),
+    );
     tx::stake(&TxContext::new(who.address(), vec![gas]), d, 100, 0, "").unwrap()
 }
 
@@ -161,16 +217,27 @@ async fn bad_input_is_4xx_and_changes_nothing() {
     let pool_before = l.get_object(d.pool.id).await.unwrap();
 
     // Malformed base64.
-    let (status, body) = post_raw(&env.base, "/v1/transactions", r#"{"tx_bytes":"!!!not base64","signatures":["AA=="]}"#).await;
+    let (status, body) = post_raw(
+        &env.base,
+        "/v1/transactions",
+        r#"{"tx_bytes":"!!!not base64","signatures":["AA=="]}"#,
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["kind"], "invalid_transaction");
     assert_eq!(body["tx_kind"], "base64");
     // Through the trait: a SignedTransaction can't carry bad base64, but RemoteLedger maps the body back.
     let e = daas_ledger::remote::body_to_error(serde_json::from_value::<ErrorBody>(body).unwrap());
-    assert!(matches!(e, LedgerError::InvalidTransaction(TxError::Base64(_))), "{e:?}");
+    assert!(
+        matches!(e, LedgerError::InvalidTransaction(TxError::Base64(_))),
+        "{e:?}"
+    );
 
     // Malformed tx bytes (valid base64).
-    let garbage = SignedTransaction { tx_bytes: vec![1, 2, 3, 4, 5], signatures: vec![vec![0; 97]] };
+    let garbage = SignedTransaction {
+        tx_bytes: vec![1, 2, 3, 4, 5],
+        signatures: vec![vec![0; 97]],
+    };
     let (status, body) = post_raw(
         &env.base,
         "/v1/transactions",
@@ -196,9 +263,17 @@ async fn bad_input_is_4xx_and_changes_nothing() {
 
     // Not JSON / missing fields.
     let (status, body) = post_raw(&env.base, "/v1/transactions", "not json").await;
-    assert_eq!((status, body["kind"].as_str()), (400, Some("bad_request")), "{body}");
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (400, Some("bad_request")),
+        "{body}"
+    );
     let (status, body) = post_raw(&env.base, "/v1/faucet", r#"{"address":"0x12"}"#).await;
-    assert_eq!((status, body["kind"].as_str()), (400, Some("bad_request")), "{body}");
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (400, Some("bad_request")),
+        "{body}"
+    );
 
     // Bad path and query parameters.
     for path in [
@@ -230,7 +305,10 @@ async fn bad_input_is_4xx_and_changes_nothing() {
     )
     .await;
     assert!((400..500).contains(&status), "{status} {body}");
-    assert!(body["kind"] == "already_executed" || body["kind"] == "stale_object", "{body}");
+    assert!(
+        body["kind"] == "already_executed" || body["kind"] == "stale_object",
+        "{body}"
+    );
     assert!(l.execute(signed).await.is_err());
 
     // Nothing changed by any of the refused requests.
@@ -238,7 +316,10 @@ async fn bad_input_is_4xx_and_changes_nothing() {
     assert_eq!(l.gas_coins(worker.address()).await.unwrap(), coins_after);
     assert_eq!(l.get_object(d.pool.id).await.unwrap(), pool_after);
     assert_ne!(pool_before, pool_after);
-    assert_eq!(l.stake(worker.address()).await.unwrap().unwrap().amount, 5_000);
+    assert_eq!(
+        l.stake(worker.address()).await.unwrap().unwrap().amount,
+        5_000
+    );
 }
 
 #[tokio::test]

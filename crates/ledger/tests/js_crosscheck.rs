@@ -23,7 +23,9 @@ fn oref(b: u8, version: u64) -> ObjectReference {
 }
 
 fn js_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("js")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("js")
 }
 
 fn require_tool(tool: &str) {
@@ -41,7 +43,13 @@ fn require_tool(tool: &str) {
 }
 
 fn ensure_node_modules(dir: &Path) {
-    if dir.join("node_modules").join("@mysten").join("sui").join("package.json").exists() {
+    if dir
+        .join("node_modules")
+        .join("@mysten")
+        .join("sui")
+        .join("package.json")
+        .exists()
+    {
         return;
     }
     let status = Command::new("npm")
@@ -49,7 +57,11 @@ fn ensure_node_modules(dir: &Path) {
         .arg(dir)
         .status()
         .unwrap_or_else(|e| panic!("cannot run `npm ci --prefix {}`: {e}", dir.display()));
-    assert!(status.success(), "`npm ci --prefix {}` failed: {status}", dir.display());
+    assert!(
+        status.success(),
+        "`npm ci --prefix {}` failed: {status}",
+        dir.display()
+    );
 }
 
 struct Case {
@@ -67,19 +79,41 @@ fn cases() -> Vec<Case> {
     let admin = SuiKeypair::generate();
     let d = Deployment {
         package: addr(0x0a),
-        pool: SharedRef { id: addr(0xb0), initial_shared_version: 3 },
-        gateway: SharedRef { id: addr(0xb1), initial_shared_version: 4 },
+        pool: SharedRef {
+            id: addr(0xb0),
+            initial_shared_version: 3,
+        },
+        gateway: SharedRef {
+            id: addr(0xb1),
+            initial_shared_version: 4,
+        },
         admin_cap: Some(oref(0xb2, 5)),
-        enclave_config: Some(SharedRef { id: addr(0xb3), initial_shared_version: 6 }),
+        enclave_config: Some(SharedRef {
+            id: addr(0xb3),
+            initial_shared_version: 6,
+        }),
     };
     let config = d.enclave_config.expect("enclave config");
-    let enclave = SharedRef { id: addr(0xb4), initial_shared_version: 7 };
+    let enclave = SharedRef {
+        id: addr(0xb4),
+        initial_shared_version: 7,
+    };
     let user = TxContext::new(alice.address(), vec![oref(0x11, 9)]);
-    let adm = TxContext::new(admin.address(), vec![oref(0x12, 10), oref(0x13, 11)]).with_budget(50_000_000).with_price(1_500);
+    let adm = TxContext::new(admin.address(), vec![oref(0x12, 10), oref(0x13, 11)])
+        .with_budget(50_000_000)
+        .with_price(1_500);
     let b = |t: Result<Transaction, TxError>| t.expect("build");
     let hexs = |v: &[u8]| hex::encode(v);
     let node = addr(0x33);
     let report_sig = [0x42u8; 64];
+    let report = daas_ledger::contract::SlashReport {
+        node,
+        node_id: "worker-ü-1".into(),
+        generation: 3,
+        nonce: 2,
+        reason: "missed heartbeats".into(),
+        epoch: 9,
+    };
     let doc: Vec<u8> = (0..1200u32).map(|i| (i % 251) as u8).collect();
     let mut out = vec![
         (
@@ -87,11 +121,33 @@ fn cases() -> Vec<Case> {
             &alice,
             b(tx::stake(&user, &d, 1_000_000, 1, "worker-ü-1")),
             vec!["staking::stake"],
-            vec![("u64", "1000000".to_string()), ("u8", "1".into()), ("string", "worker-ü-1".into())],
+            vec![
+                ("u64", "1000000".to_string()),
+                ("u8", "1".into()),
+                ("string", "worker-ü-1".into()),
+            ],
         ),
-        ("request_unstake", &alice, b(tx::request_unstake(&user, &d)), vec!["staking::request_unstake"], vec![]),
-        ("withdraw", &alice, b(tx::withdraw(&user, &d)), vec!["staking::withdraw"], vec![]),
-        ("issue_seal_token", &alice, b(tx::issue_seal_token(&user, &d)), vec!["k8s_gateway::issue_seal_token"], vec![]),
+        (
+            "request_unstake",
+            &alice,
+            b(tx::request_unstake(&user, &d)),
+            vec!["staking::request_unstake"],
+            vec![],
+        ),
+        (
+            "withdraw",
+            &alice,
+            b(tx::withdraw(&user, &d)),
+            vec!["staking::withdraw"],
+            vec![],
+        ),
+        (
+            "issue_seal_token",
+            &alice,
+            b(tx::issue_seal_token(&user, &d)),
+            vec!["k8s_gateway::issue_seal_token"],
+            vec![],
+        ),
         (
             "revoke_seal_token",
             &alice,
@@ -102,12 +158,42 @@ fn cases() -> Vec<Case> {
         (
             "slash",
             &admin,
-            b(tx::slash(&adm, &d, &config, &enclave, &node, "missed heartbeats", 1_700_000_000_123, &report_sig)),
+            b(tx::slash(
+                &adm,
+                &d,
+                &config,
+                &enclave,
+                &report,
+                1_700_000_000_123,
+                &report_sig,
+            )),
             vec!["staking::slash"],
             vec![
                 ("address", node.to_string()),
+                ("string", "worker-ü-1".into()),
+                ("u64", "3".into()),
+                ("u64", "2".into()),
                 ("string", "missed heartbeats".into()),
                 ("u64", "1700000000123".into()),
+                ("vector<u8>", hexs(&report_sig)),
+            ],
+        ),
+        (
+            "anchor_state",
+            &admin,
+            b(tx::anchor_state(
+                &adm,
+                &d,
+                &config,
+                &enclave,
+                4_294_967_301,
+                1_700_000_000_456,
+                &report_sig,
+            )),
+            vec!["enclave::anchor_state"],
+            vec![
+                ("u64", "4294967301".into()),
+                ("u64", "1700000000456".into()),
                 ("vector<u8>", hexs(&report_sig)),
             ],
         ),
@@ -129,12 +215,22 @@ fn cases() -> Vec<Case> {
             &admin,
             b(tx::set_gateway(&adm, &d, "https://10.0.0.1:6443", 30)),
             vec!["k8s_gateway::set_gateway"],
-            vec![("string", "https://10.0.0.1:6443".into()), ("u64", "30".into())],
+            vec![
+                ("string", "https://10.0.0.1:6443".into()),
+                ("u64", "30".into()),
+            ],
         ),
         (
             "create_enclave_config",
             &admin,
-            b(tx::create_enclave_config(&adm, &d, "k3s-daas-master", &[1; 48], &[2; 48], &[3; 48])),
+            b(tx::create_enclave_config(
+                &adm,
+                &d,
+                "k3s-daas-master",
+                &[1; 48],
+                &[2; 48],
+                &[3; 48],
+            )),
             vec!["staking::create_enclave_config"],
             vec![
                 ("string", "k3s-daas-master".into()),
@@ -148,7 +244,11 @@ fn cases() -> Vec<Case> {
             &admin,
             b(tx::update_pcrs(&adm, &d, &[4; 48], &[5; 48], &[])),
             vec!["staking::update_pcrs"],
-            vec![("vector<u8>", hexs(&[4; 48])), ("vector<u8>", hexs(&[5; 48])), ("vector<u8>", String::new())],
+            vec![
+                ("vector<u8>", hexs(&[4; 48])),
+                ("vector<u8>", hexs(&[5; 48])),
+                ("vector<u8>", String::new()),
+            ],
         ),
         (
             "register_enclave_raw",
@@ -162,7 +262,10 @@ fn cases() -> Vec<Case> {
             &admin,
             b(tx::transfer_sui(&adm, &alice.address(), 5_000_000_000)),
             vec![],
-            vec![("u64", "5000000000".into()), ("address", alice.address().to_string())],
+            vec![
+                ("u64", "5000000000".into()),
+                ("address", alice.address().to_string()),
+            ],
         ),
     ]
     .into_iter()
@@ -210,8 +313,15 @@ fn crosscheck_with_mysten_sui_typescript_sdk() {
         }
         let message = format!("k3s-daas credential for {} at 1700000000", c.name).into_bytes();
         let personal_sig = tx::sign_personal_message(&message, &c.signer);
-        assert_eq!(tx::verify_personal_message(&message, &personal_sig).expect("personal"), c.signer.address());
-        let pure: Vec<Value> = c.pure.iter().map(|(t, v)| json!({"type": t, "value": v})).collect();
+        assert_eq!(
+            tx::verify_personal_message(&message, &personal_sig).expect("personal"),
+            c.signer.address()
+        );
+        let pure: Vec<Value> = c
+            .pure
+            .iter()
+            .map(|(t, v)| json!({"type": t, "value": v}))
+            .collect();
         let mut case = json!({
             "name": c.name,
             "tx_bytes_b64": signed.tx_bytes_base64(),
@@ -240,7 +350,12 @@ fn crosscheck_with_mysten_sui_typescript_sdk() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn node crosscheck.mjs");
-    child.stdin.take().expect("stdin").write_all(&input).expect("write cases");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&input)
+        .expect("write cases");
     let out = child.wait_with_output().expect("node output");
     assert!(
         out.status.success(),
@@ -249,7 +364,10 @@ fn crosscheck_with_mysten_sui_typescript_sdk() {
         String::from_utf8_lossy(&out.stderr)
     );
     let results: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("crosscheck output is not JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout))
+        panic!(
+            "crosscheck output is not JSON ({e}):\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
     });
     assert_eq!(results.len(), cases.len());
     if std::env::var_os("DAAS_CROSSCHECK_VERBOSE").is_some() {
@@ -285,7 +403,11 @@ fn crosscheck_with_mysten_sui_typescript_sdk() {
         }
         for k in expect {
             if !t(r, k) {
-                failures.push(format!("{}: {k} is {}", c.name, r.get(k).unwrap_or(&Value::Null)));
+                failures.push(format!(
+                    "{}: {k} is {}",
+                    c.name,
+                    r.get(k).unwrap_or(&Value::Null)
+                ));
             }
         }
         if let Some(errors) = r["errors"].as_array() {
@@ -295,10 +417,18 @@ fn crosscheck_with_mysten_sui_typescript_sdk() {
         }
         // The SDK recovers the actual signer.
         if r["signer"] != json!(c.signer.address().to_string()) {
-            failures.push(format!("{}: SDK signer {} != {}", c.name, r["signer"], c.signer.address()));
+            failures.push(format!(
+                "{}: SDK signer {} != {}",
+                c.name,
+                r["signer"],
+                c.signer.address()
+            ));
         }
         if !valid && t(r, "signer_matches_sender") {
-            failures.push(format!("{}: SDK accepted a signature from the wrong key", c.name));
+            failures.push(format!(
+                "{}: SDK accepted a signature from the wrong key",
+                c.name
+            ));
         }
     }
 
@@ -306,10 +436,14 @@ fn crosscheck_with_mysten_sui_typescript_sdk() {
     let name = "tampered_signature";
     let key = SuiKeypair::from_seed([0x77; 32]);
     let ctx = TxContext::new(key.address(), vec![oref(0x14, 2)]);
-    let signed = tx::sign(&tx::transfer_sui(&ctx, &addr(1), 1).expect("build"), &key).expect("sign");
+    let signed =
+        tx::sign(&tx::transfer_sui(&ctx, &addr(1), 1).expect("build"), &key).expect("sign");
     let mut bad = signed.signatures[0].clone();
     bad[7] ^= 0x10;
-    assert!(matches!(tx::verify(&signed.tx_bytes, std::slice::from_ref(&bad)), Err(TxError::BadSignature(_))));
+    assert!(matches!(
+        tx::verify(&signed.tx_bytes, std::slice::from_ref(&bad)),
+        Err(TxError::BadSignature(_))
+    ));
     let neg = json!([{
         "name": name,
         "tx_bytes_b64": signed.tx_bytes_base64(),
@@ -325,14 +459,29 @@ fn crosscheck_with_mysten_sui_typescript_sdk() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn node");
-    child.stdin.take().expect("stdin").write_all(&serde_json::to_vec(&neg).expect("json")).expect("write");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&serde_json::to_vec(&neg).expect("json"))
+        .expect("write");
     let out = child.wait_with_output().expect("node output");
     assert!(out.status.success());
     let r: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");
     if r[0]["signature_valid"] != json!(false) {
-        failures.push(format!("{name}: SDK accepted a tampered signature: {}", r[0]));
+        failures.push(format!(
+            "{name}: SDK accepted a tampered signature: {}",
+            r[0]
+        ));
     }
 
-    assert!(failures.is_empty(), "cross-check against @mysten/sui failed:\n{}", failures.join("\n"));
-    eprintln!("cross-checked {} transactions + 1 tampered signature against @mysten/sui", cases.len());
+    assert!(
+        failures.is_empty(),
+        "cross-check against @mysten/sui failed:\n{}",
+        failures.join("\n")
+    );
+    eprintln!(
+        "cross-checked {} transactions + 1 tampered signature against @mysten/sui",
+        cases.len()
+    );
 }

@@ -2,6 +2,7 @@
 //! enclave. The state store is sealed under the enclave's sealing key, the TLS certificate is bound
 //! into the enclave's attestation document, and the seed endpoints sit next to the Kubernetes API.
 
+pub mod anchor;
 pub mod attested;
 pub mod auth;
 pub mod enclave;
@@ -36,6 +37,12 @@ pub enum MasterError {
     Api(#[from] daas_apiserver::ApiError),
     #[error("{0}")]
     Config(String),
+    #[error(
+        "state store rolled back: the store is at revision {store}, but revision {anchored} is anchored on the ledger; refusing to start on an older copy of state.redb"
+    )]
+    RolledBack { store: i64, anchored: u64 },
+    #[error("state anchor: {0}")]
+    Anchor(#[from] anchor::AnchorError),
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> MasterError {
@@ -62,6 +69,8 @@ pub struct MasterConfig {
     pub sui_key: Option<daas_ledger::keys::SuiKeypair>,
     /// A node that has not renewed its Lease for this long is declared dead.
     pub node_grace: Duration,
+    /// How often the store revision is anchored on the ledger (when it changed).
+    pub anchor_interval: Duration,
 }
 
 impl MasterConfig {
@@ -79,6 +88,7 @@ impl MasterConfig {
             token_cache_ttl: Duration::from_secs(10),
             sui_key: None,
             node_grace: Duration::from_secs(40),
+            anchor_interval: Duration::from_secs(30),
         }
     }
 }
@@ -158,6 +168,8 @@ pub struct Master {
     pub enclave: EnclaveHandle,
     /// Present when the master has a ledger and a Sui key: reports dead nodes for slashing.
     pub slasher: Option<Arc<slashing::Slasher>>,
+    /// Present when the master has a ledger and a Sui key: anchors the store revision.
+    pub anchorer: Option<Arc<anchor::Anchorer>>,
     listener: tokio::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
     app: axum::Router,
@@ -179,6 +191,15 @@ impl Master {
                 .map_err(|e| MasterError::Config(format!("store open task: {e}")))??,
         );
         restrict(&dir.join("state.redb"), 0o600)?;
+        // Rollback detection, before anything writes to the store.
+        let anchored = match &cfg.ledger {
+            Some(l) => {
+                let anchored = anchor::anchored_revision(l.as_ref(), &enclave).await?;
+                anchor::check_revision(store.current_revision().await?, anchored)?;
+                anchored
+            }
+            None => 0,
+        };
         daas_apiserver::bootstrap(&store).await?;
         let mut background =
             vec![daas_apiserver::spawn_compactor(store.clone(), cfg.compact_interval, cfg.retain_revisions)];
@@ -225,6 +246,20 @@ impl Master {
             ))),
             _ => None,
         };
+        let anchorer = match (&cfg.ledger, &cfg.sui_key) {
+            (Some(l), Some(k)) => {
+                let a = Arc::new(anchor::Anchorer::new(
+                    daas_ledger::wallet::Wallet::new(l.clone(), k.clone()),
+                    enclave.clone(),
+                    store.clone(),
+                    metrics.clone(),
+                    anchored,
+                ));
+                background.push(a.clone().spawn(cfg.anchor_interval));
+                Some(a)
+            }
+            _ => None,
+        };
         let handler = slasher.clone().map(|s| s as Arc<dyn daas_controllers::nodelifecycle::NodeFailureHandler>);
         background.push(daas_controllers::spawn_controller(
             client.clone(),
@@ -260,6 +295,7 @@ impl Master {
             kubeconfig_path,
             enclave,
             slasher,
+            anchorer,
             listener,
             tls: tls.server_config()?,
             app,

@@ -21,6 +21,8 @@ type Labels = Vec<(String, String)>;
 pub struct Metrics {
     counters: Mutex<BTreeMap<(String, Labels), f64>>,
     histograms: Mutex<BTreeMap<(String, Labels), Histogram>>,
+    /// Gauges set by their owner (rendered with the scrape-time gauges).
+    gauges: Mutex<BTreeMap<String, (String, f64)>>,
     help: Mutex<BTreeMap<String, (String, &'static str)>>,
 }
 
@@ -59,6 +61,13 @@ impl Metrics {
         self.describe(name, help, "counter");
         if let Ok(mut c) = self.counters.lock() {
             *c.entry((name.to_string(), labels(l))).or_insert(0.0) += by;
+        }
+    }
+
+    /// Set an unlabelled gauge.
+    pub fn set_gauge(&self, name: &str, help: &str, v: f64) {
+        if let Ok(mut g) = self.gauges.lock() {
+            g.insert(name.to_string(), (help.to_string(), v));
         }
     }
 
@@ -106,6 +115,12 @@ impl Metrics {
                 let _ = writeln!(out, "{name}_bucket{} {}", render_labels(l, Some(("le", "+Inf".into()))), h.count);
                 let _ = writeln!(out, "{name}_sum{} {}", render_labels(l, None), h.sum);
                 let _ = writeln!(out, "{name}_count{} {}", render_labels(l, None), h.count);
+            }
+        }
+        if let Ok(set) = self.gauges.lock() {
+            for (name, (help_text, v)) in set.iter() {
+                header(&mut out, name, help_text, "gauge");
+                let _ = writeln!(out, "{name} {v}");
             }
         }
         for g in gauges {

@@ -22,9 +22,20 @@ pub struct TeeVerifier {
 
 impl AttestationVerifier for TeeVerifier {
     fn verify(&self, document: &[u8], now_ms: u64) -> Result<AttestedEnclave, String> {
-        let v = verify_attestation(document, &self.roots, now_ms, &ExpectedPcrs::none()).map_err(|e| e.to_string())?;
-        let pcr = |i: u16| v.pcrs.get(i).map(|p| p.to_vec()).ok_or_else(|| format!("PCR{i} missing"));
-        Ok(AttestedEnclave { pcr0: pcr(0)?, pcr1: pcr(1)?, pcr2: pcr(2)?, public_key: v.public_key.clone().unwrap_or_default() })
+        let v = verify_attestation(document, &self.roots, now_ms, &ExpectedPcrs::none())
+            .map_err(|e| e.to_string())?;
+        let pcr = |i: u16| {
+            v.pcrs
+                .get(i)
+                .map(|p| p.to_vec())
+                .ok_or_else(|| format!("PCR{i} missing"))
+        };
+        Ok(AttestedEnclave {
+            pcr0: pcr(0)?,
+            pcr1: pcr(1)?,
+            pcr2: pcr(2)?,
+            public_key: v.public_key.clone().unwrap_or_default(),
+        })
     }
 }
 
@@ -64,8 +75,9 @@ pub async fn register(
     state_file: &Path,
 ) -> Result<Registration, RegistrationError> {
     let pcrs = pcr_hex(enclave);
-    let previous: Option<Registration> =
-        std::fs::read(state_file).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let previous: Option<Registration> = std::fs::read(state_file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     let admin_w = Wallet::new(ledger.clone(), admin.clone());
     let master_w = Wallet::new(ledger.clone(), master_key.clone());
     if ledger.gas_coins(master_key.address()).await?.is_empty() {
@@ -73,19 +85,54 @@ pub async fn register(
         match ledger.faucet(addr, 10_000_000_000).await {
             Ok(_) => {}
             Err(daas_ledger::LedgerError::Unsupported(_)) => {
-                admin_w.execute(|ctx, _| tx::transfer_sui(ctx, &addr, 10_000_000_000)).await?;
+                admin_w
+                    .execute(|ctx, _| tx::transfer_sui(ctx, &addr, 10_000_000_000))
+                    .await?;
             }
             Err(e) => return Err(e.into()),
         }
     }
-    let config = match previous.as_ref().filter(|p| p.config_pcrs == pcrs) {
-        Some(p) => p.config,
+    // The cluster's config: the ledger's (the one state anchors are checked against, see
+    // `anchor::cluster_config`) when it pins this enclave's PCRs, else the one registered before.
+    let on_ledger = match crate::anchor::cluster_config(ledger.as_ref(), enclave).await {
+        Ok(c) => c,
+        Err(crate::anchor::AnchorError::Ledger(e)) => return Err(e.into()),
+        Err(e) => return Err(RegistrationError::Other(e.to_string())),
+    };
+    let deployed = match on_ledger {
+        Some(c) => ledger
+            .deployment()
+            .await?
+            .enclave_config
+            .filter(|r| r.id == c.id),
+        None => None,
+    };
+    let config = match deployed.or_else(|| {
+        previous
+            .as_ref()
+            .filter(|p| p.config_pcrs == pcrs)
+            .map(|p| p.config)
+    }) {
+        Some(c) => c,
         None => {
-            let bytes: Vec<Vec<u8>> = pcrs.iter().map(|h| hex::decode(h).unwrap_or_default()).collect();
+            let bytes: Vec<Vec<u8>> = pcrs
+                .iter()
+                .map(|h| hex::decode(h).unwrap_or_default())
+                .collect();
             let eff = admin_w
-                .execute(|ctx, d| tx::create_enclave_config(ctx, d, "k3s-daas-master", &bytes[0], &bytes[1], &bytes[2]))
+                .execute(|ctx, d| {
+                    tx::create_enclave_config(
+                        ctx,
+                        d,
+                        "k3s-daas-master",
+                        &bytes[0],
+                        &bytes[1],
+                        &bytes[2],
+                    )
+                })
                 .await?;
-            created_shared(&eff).ok_or_else(|| RegistrationError::Other("no EnclaveConfig was created".into()))?
+            created_shared(&eff)
+                .ok_or_else(|| RegistrationError::Other("no EnclaveConfig was created".into()))?
         }
     };
     let enclave_arc = enclave.enclave.clone();
@@ -99,8 +146,8 @@ pub async fn register(
             tx::register_enclave_raw(ctx, &d, &doc)
         })
         .await?;
-    let enclave_ref =
-        created_shared(&eff).ok_or_else(|| RegistrationError::Other("no Enclave object was created".into()))?;
+    let enclave_ref = created_shared(&eff)
+        .ok_or_else(|| RegistrationError::Other("no Enclave object was created".into()))?;
     let reg = Registration {
         config,
         config_pcrs: pcrs,
