@@ -32,6 +32,9 @@ fi
 have kubectl || { echo "kubectl is required (expected at /usr/bin/kubectl)" >&2; exit 1; }
 have node && have npm || { echo "node and npm are required for the @mysten/sui cross-check" >&2; exit 1; }
 
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --all-features --no-fail-fast "$@"
 else

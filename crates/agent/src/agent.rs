@@ -177,8 +177,6 @@ async fn register_node(api: &Api<Node>, cfg: &AgentConfig, port: u16, cert_sha: 
         "labels": {
             "kubernetes.io/hostname": cfg.node_id,
             "kubernetes.io/os": std::env::consts::OS,
-            "node-role.kubernetes.io/worker": "",
-            "k3s-daas.io/staked": "true",
         },
         "annotations": {
             KUBELET_CERT_ANNOTATION: hex::encode(cert_sha),

@@ -11,6 +11,7 @@ pub mod nodeproxy;
 pub mod registration;
 pub mod seed;
 pub mod slashing;
+pub mod stakes;
 pub mod tlsverify;
 
 use std::net::SocketAddr;
@@ -260,6 +261,15 @@ impl Master {
             }
             _ => None,
         };
+        if let Some(l) = &cfg.ledger {
+            // Nodes never label themselves staked (NodeRestriction refuses it): the ledger decides.
+            let stakes = Arc::new(stakes::LedgerStakes(l.clone()));
+            background.push(daas_controllers::spawn_controller(
+                client.clone(),
+                daas_controllers::stakednodes::StakedNodeController::new(client.clone(), stakes),
+                &copts,
+            ));
+        }
         let handler = slasher.clone().map(|s| s as Arc<dyn daas_controllers::nodelifecycle::NodeFailureHandler>);
         background.push(daas_controllers::spawn_controller(
             client.clone(),
