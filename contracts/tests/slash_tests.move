@@ -22,17 +22,42 @@ const SLASHED: u8 = 2;
 //        = 4cd9c59825bc57baf0a0e07d811146e74fdc407c4369754369e7269a9af396cd
 //   sk = Ed25519PrivateKey.from_private_bytes(seed); pk = raw public key
 //   msg  = u8 intent (1) | u64 LE timestamp_ms | 32-byte node address
+//          | ULEB128(len(node_id)) node_id | u64 LE generation | u64 LE nonce
 //          | ULEB128(len(reason)) reason | u64 LE epoch
-//   SIG_EPOCH_n = sk.sign(msg with epoch n)
+//   SIG_G<generation>_N<nonce>_E<epoch> = sk.sign(msg) for node_id "worker-1";
+//   SIG_NONE_E0 for an address without a record (node_id "", generation 0, nonce 0).
+// (crates/ledger's contract tests check SIG_G1_N0_E0 against the Rust port's message bytes.)
 const ENCLAVE_PK: vector<u8> = x"01587362fbad6081caa0b4be42f01a5b8c6fda02cf8fbd16e3b4445876132371";
 const TIMESTAMP_MS: u64 = 1_700_000_000_000;
 const REASON: vector<u8> = b"missed heartbeats";
-// msg_e0 = 01 | 0068e5cf8b010000 | 00 x 30 ++ 0b0b | 11 | 6d697373656420686561727462656174 73 | 0000000000000000
-const SIG_EPOCH_0: vector<u8> =
-    x"069e094afdbd1e072499d02ea09522be85ca1ffec87dac00b9a57e77a76a0745c5982682176eda7d7792f149c027adb98580148e712f34e79bc9819a640ec204";
-// msg_e1 = the same with epoch bytes 0100000000000000
-const SIG_EPOCH_1: vector<u8> =
-    x"4c91d3aeffe57781249f5ada54dabe23a6bae874fb0c1ffabe7d1da2bf57db7a2a3bb87d1a267696b2cf6fd4fad8b798606389914da5b650a48a625d63989a05";
+// SIG_G1_N0_E0: node_id 'worker-1', generation 1, nonce 0, epoch 0
+// msg = 010068e5cf8b0100000000000000000000000000000000000000000000000000000000000000000b0b08776f726b65722d3101000000000000000000000000000000116d697373656420686561727462656174730000000000000000
+const SIG_G1_N0_E0: vector<u8> =
+    x"59ea889caf35f17859a6d510e740eb7d37b0f2c7bfc4198e5d882e68bfb9b1e757a4513be599ebd745378346ed340b1fe822107532de159023522113e9757408";
+// SIG_G1_N0_E1: node_id 'worker-1', generation 1, nonce 0, epoch 1
+// msg = 010068e5cf8b0100000000000000000000000000000000000000000000000000000000000000000b0b08776f726b65722d3101000000000000000000000000000000116d697373656420686561727462656174730100000000000000
+const SIG_G1_N0_E1: vector<u8> =
+    x"61751f050f0510cb763d2913875c35f7a6fe284fc8d947a768e75145c2dbed824076a63ebfbc2067d7ddba685fc1aff177ce4d9bf4783b37c29ccfdb2491d308";
+// SIG_G1_N1_E0: node_id 'worker-1', generation 1, nonce 1, epoch 0
+// msg = 010068e5cf8b0100000000000000000000000000000000000000000000000000000000000000000b0b08776f726b65722d3101000000000000000100000000000000116d697373656420686561727462656174730000000000000000
+const SIG_G1_N1_E0: vector<u8> =
+    x"bcd222a1148645330de283fc03c15f594cec639351ffe7d9b102b265028326dc1b50237cc8c69408db2eaf07401cbd462ca7c9339f0d5af4aeb6982b9ebbf70f";
+// SIG_G1_N1_E1: node_id 'worker-1', generation 1, nonce 1, epoch 1
+// msg = 010068e5cf8b0100000000000000000000000000000000000000000000000000000000000000000b0b08776f726b65722d3101000000000000000100000000000000116d697373656420686561727462656174730100000000000000
+const SIG_G1_N1_E1: vector<u8> =
+    x"6ef4d50ffc4d1eca3dc517b36815649ac9bbf7e452ac4dac2ab97ddf1c003d8ee1aa227988fb97dbc634196a02e7886020733ba89e3fcfb6df396d833330c00e";
+// SIG_G2_N0_E0: node_id 'worker-1', generation 2, nonce 0, epoch 0
+// msg = 010068e5cf8b0100000000000000000000000000000000000000000000000000000000000000000b0b08776f726b65722d3102000000000000000000000000000000116d697373656420686561727462656174730000000000000000
+const SIG_G2_N0_E0: vector<u8> =
+    x"f0b477c1ab33440b72efd948772cc040c5dc8b3b95df06c5ff7c8826c834f2a1e83955523b5d1d775097627ef1759b2db28b6b35ade09445f3b1d536759b8c0f";
+// SIG_G2_N1_E0: node_id 'worker-1', generation 2, nonce 1, epoch 0
+// msg = 010068e5cf8b0100000000000000000000000000000000000000000000000000000000000000000b0b08776f726b65722d3102000000000000000100000000000000116d697373656420686561727462656174730000000000000000
+const SIG_G2_N1_E0: vector<u8> =
+    x"2b7d22332ed3b25be689b753ccec100c90bd91824eb49f4e9f04253f4c02826cd786a9f6e44e2d2bed458c71b6c2f0b98eeab27207fe8ad0c96128014c027401";
+// SIG_NONE_E0: node_id '', generation 0, nonce 0, epoch 0
+// msg = 010068e5cf8b0100000000000000000000000000000000000000000000000000000000000000000b0b0000000000000000000000000000000000116d697373656420686561727462656174730000000000000000
+const SIG_NONE_E0: vector<u8> =
+    x"cb39afcd843a62a5f004c1f63f4bb5045497061ea0b2c419afa25c76cadb53a391c633761b39cfb6c4aad962c63b6a551f34904dfff3c57810991f23ba126406";
 /// Some other Ed25519 key (the Nautilus weather example enclave's).
 const OTHER_PK: vector<u8> = x"e8e62201dbe293b703c759f653107acbc2c911fa1d2e66f2c747bec95971a2af";
 
@@ -90,8 +115,27 @@ fun token_is_valid(scenario: &mut Scenario, owner: address): bool {
 }
 
 /// MASTER submits a slashing report in a new transaction (epoch unchanged), passing the enclave
-/// and the config it was registered against.
+/// and the config it was registered against, about `node`'s current record (its node id,
+/// generation and slash count; "", 0, 0 without a record).
 fun slash_with(scenario: &mut Scenario, node: address, reason: vector<u8>, signature: vector<u8>) {
+    scenario.next_tx(MASTER);
+    let pool = scenario.take_shared<StakingPool>();
+    let (node_id, generation, nonce) =
+        (pool.stake_node_id(node), pool.stake_generation(node), pool.stake_slash_count(node));
+    ts::return_shared(pool);
+    slash_report(scenario, node, node_id, generation, nonce, reason, signature);
+}
+
+/// MASTER submits a slashing report with explicit node id, generation and nonce.
+fun slash_report(
+    scenario: &mut Scenario,
+    node: address,
+    node_id: std::string::String,
+    generation: u64,
+    nonce: u64,
+    reason: vector<u8>,
+    signature: vector<u8>,
+) {
     scenario.next_tx(MASTER);
     let mut pool = scenario.take_shared<StakingPool>();
     let enclave = scenario.take_shared<Enclave>();
@@ -101,6 +145,9 @@ fun slash_with(scenario: &mut Scenario, node: address, reason: vector<u8>, signa
         &config,
         &enclave,
         node,
+        node_id,
+        generation,
+        nonce,
         reason.to_string(),
         TIMESTAMP_MS,
         signature,
@@ -133,7 +180,7 @@ fun slash_takes_slash_bps_and_revokes_tokens() {
     issue_as(&mut scenario, NODE_ADDR);
     assert!(token_is_valid(&mut scenario, NODE_ADDR));
 
-    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_G1_N0_E0);
 
     scenario.next_tx(ADMIN);
     let pool = scenario.take_shared<StakingPool>();
@@ -156,7 +203,7 @@ fun slash_takes_slash_bps_and_revokes_tokens() {
 fun slash_with_tampered_reason_aborts() {
     let mut scenario = setup();
     stake_node_10k(&mut scenario);
-    slash_with(&mut scenario, NODE_ADDR, b"missed heartbeat", SIG_EPOCH_0);
+    slash_with(&mut scenario, NODE_ADDR, b"missed heartbeat", SIG_G1_N0_E0);
     scenario.end();
 }
 
@@ -165,7 +212,7 @@ fun slash_with_report_for_other_epoch_aborts() {
     let mut scenario = setup();
     stake_node_10k(&mut scenario);
     // Signed for epoch 1, submitted in epoch 0.
-    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_1);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_G1_N0_E1);
     scenario.end();
 }
 
@@ -174,7 +221,7 @@ fun slash_for_other_node_aborts() {
     let mut scenario = setup();
     stake_node_10k(&mut scenario);
     stake_as(&mut scenario, @0xC0FFEE, 10_000, NODE, b"worker-2");
-    slash_with(&mut scenario, @0xC0FFEE, REASON, SIG_EPOCH_0);
+    slash_with(&mut scenario, @0xC0FFEE, REASON, SIG_G1_N0_E0);
     scenario.end();
 }
 
@@ -182,7 +229,7 @@ fun slash_for_other_node_aborts() {
 fun slash_with_other_enclave_key_aborts() {
     let mut scenario = setup_with_enclave_pk(OTHER_PK);
     stake_node_10k(&mut scenario);
-    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_G1_N0_E0);
     scenario.end();
 }
 
@@ -206,7 +253,7 @@ fun slash_with_stale_enclave_aborts() {
     ts::return_shared(config);
     scenario.return_to_sender(cap);
     // The signature is valid: only the staleness check can refuse it.
-    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_G1_N0_E0);
     scenario.end();
 }
 
@@ -229,9 +276,12 @@ fun slash_with_other_config_aborts() {
         &other,
         &enclave,
         NODE_ADDR,
+        b"worker-1".to_string(),
+        1,
+        0,
         REASON.to_string(),
         TIMESTAMP_MS,
-        SIG_EPOCH_0,
+        SIG_G1_N0_E0,
         scenario.ctx(),
     );
     ts::return_shared(enclave);
@@ -244,23 +294,67 @@ fun slash_with_other_config_aborts() {
 fun slash_without_stake_with_bad_signature_aborts_bad_report() {
     // The report is checked before the record: EBadReport, not ENoStake.
     let mut scenario = setup();
-    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_1);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_G1_N0_E0);
     scenario.end();
 }
 
 #[test, expected_failure(abort_code = staking::ENoStake)]
 fun slash_without_stake_aborts() {
     let mut scenario = setup();
-    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_NONE_E0);
     scenario.end();
 }
 
 #[test, expected_failure(abort_code = staking::EAlreadySlashed)]
 fun slash_twice_in_one_epoch_aborts() {
+    // A fresh report (nonce 1) in the epoch of the first slash.
     let mut scenario = setup();
     stake_node_10k(&mut scenario);
-    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
-    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_G1_N0_E0);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_G1_N1_E0);
+    scenario.end();
+}
+
+#[test, expected_failure(abort_code = staking::EStaleReport)]
+fun replayed_slash_report_aborts() {
+    // The same signed report again (nonce 0, while the record's slash count is now 1).
+    let mut scenario = setup();
+    stake_node_10k(&mut scenario);
+    slash_report(&mut scenario, NODE_ADDR, b"worker-1".to_string(), 1, 0, REASON, SIG_G1_N0_E0);
+    slash_report(&mut scenario, NODE_ADDR, b"worker-1".to_string(), 1, 0, REASON, SIG_G1_N0_E0);
+    scenario.end();
+}
+
+#[test, expected_failure(abort_code = staking::EStaleReport)]
+fun replayed_slash_report_in_a_later_epoch_aborts() {
+    // Validly signed for epoch 1, but about the record's first slash (nonce 0), already taken.
+    let mut scenario = setup();
+    stake_node_10k(&mut scenario);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_G1_N0_E0);
+    scenario.next_epoch(MASTER); // epoch 1
+    slash_report(&mut scenario, NODE_ADDR, b"worker-1".to_string(), 1, 0, REASON, SIG_G1_N0_E1);
+    scenario.end();
+}
+
+#[test, expected_failure(abort_code = staking::EStaleReport)]
+fun slash_report_for_other_generation_aborts() {
+    // Validly signed, but for generation 2 while the record is at generation 1.
+    let mut scenario = setup();
+    stake_node_10k(&mut scenario);
+    slash_report(&mut scenario, NODE_ADDR, b"worker-1".to_string(), 2, 0, REASON, SIG_G2_N0_E0);
+    scenario.end();
+}
+
+#[test]
+fun slash_counts_reports() {
+    let mut scenario = setup();
+    stake_node_10k(&mut scenario);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_G1_N0_E0);
+    scenario.next_tx(ADMIN);
+    let pool = scenario.take_shared<StakingPool>();
+    assert!(pool.stake_slash_count(NODE_ADDR) == 1);
+    assert!(pool.stake_generation(NODE_ADDR) == 1);
+    ts::return_shared(pool);
     scenario.end();
 }
 
@@ -268,9 +362,9 @@ fun slash_twice_in_one_epoch_aborts() {
 fun slash_again_in_a_later_epoch() {
     let mut scenario = setup();
     stake_node_10k(&mut scenario);
-    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_G1_N0_E0);
     scenario.next_epoch(MASTER); // epoch 1
-    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_1);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_G1_N1_E1);
 
     scenario.next_tx(ADMIN);
     let pool = scenario.take_shared<StakingPool>();
@@ -291,10 +385,10 @@ fun slash_in_later_epoch_after_lockup_change() {
     // (where epoch + lockup == 2 == unlock_epoch).
     let mut scenario = setup();
     stake_node_10k(&mut scenario);
-    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_G1_N0_E0);
     set_lockup_as_admin(&mut scenario, 1);
     scenario.next_epoch(MASTER); // epoch 1
-    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_1);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_G1_N1_E1);
 
     scenario.next_tx(ADMIN);
     let pool = scenario.take_shared<StakingPool>();
@@ -311,9 +405,9 @@ fun slash_restake_and_slash_again_in_the_same_epoch() {
     // Active again and can be slashed in the same epoch.
     let mut scenario = setup();
     stake_node_10k(&mut scenario);
-    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_G1_N0_E0);
     stake_as(&mut scenario, NODE_ADDR, 0, NODE, b"worker-1");
-    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_G2_N1_E0);
 
     scenario.next_tx(ADMIN);
     let pool = scenario.take_shared<StakingPool>();
@@ -334,7 +428,7 @@ fun slash_unbonding_stake() {
     staking::request_unstake(&mut pool, scenario.ctx());
     ts::return_shared(pool);
 
-    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_G1_N0_E0);
 
     scenario.next_tx(ADMIN);
     let pool = scenario.take_shared<StakingPool>();
@@ -350,7 +444,7 @@ fun slash_unbonding_stake() {
 fun withdraw_slashed_before_unlock_aborts() {
     let mut scenario = setup();
     stake_node_10k(&mut scenario);
-    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0); // unlock_epoch 2
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_G1_N0_E0); // unlock_epoch 2
     scenario.next_epoch(NODE_ADDR); // epoch 1
     let mut pool = scenario.take_shared<StakingPool>();
     staking::withdraw(&mut pool, scenario.ctx());
@@ -362,7 +456,7 @@ fun withdraw_slashed_before_unlock_aborts() {
 fun withdraw_slashed_remainder_after_unlock() {
     let mut scenario = setup();
     stake_node_10k(&mut scenario);
-    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0); // unlock_epoch 2
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_G1_N0_E0); // unlock_epoch 2
     scenario.next_epoch(NODE_ADDR); // epoch 1
     scenario.next_epoch(NODE_ADDR); // epoch 2
     let mut pool = scenario.take_shared<StakingPool>();
@@ -386,7 +480,7 @@ fun restake_after_slash_bumps_generation() {
     let mut scenario = setup();
     stake_node_10k(&mut scenario);
     issue_as(&mut scenario, NODE_ADDR);
-    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_G1_N0_E0);
     // 9_000 left >= node minimum, so a zero top-up re-activates the record.
     stake_as(&mut scenario, NODE_ADDR, 0, NODE, b"worker-1");
 
@@ -417,7 +511,7 @@ fun withdraw_after_full_slash_pays_a_zero_coin() {
     ts::return_shared(pool);
     scenario.return_to_sender(cap);
     stake_node_10k(&mut scenario);
-    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_EPOCH_0);
+    slash_with(&mut scenario, NODE_ADDR, REASON, SIG_G1_N0_E0);
 
     scenario.next_tx(NODE_ADDR);
     let mut pool = scenario.take_shared<StakingPool>();

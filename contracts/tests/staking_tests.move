@@ -398,3 +398,74 @@ fun set_config_slash_bps_above_10000_aborts() {
     set_config_as_admin(&mut scenario, 100, 1_000, 10_000, 2, 10_001);
     scenario.end();
 }
+
+// === node-id uniqueness (node_owners) ===
+
+#[test, expected_failure(abort_code = staking::ENodeIdTaken)]
+fun second_address_cannot_stake_a_taken_node_id() {
+    let mut scenario = setup();
+    stake_as(&mut scenario, ALICE, 1_000, NODE, b"worker-1");
+    stake_as(&mut scenario, BOB, 5_000, NODE, b"worker-1");
+    scenario.end();
+}
+
+#[test, expected_failure(abort_code = staking::ENodeIdTaken)]
+fun unbonding_holder_keeps_the_node_id() {
+    let mut scenario = setup();
+    stake_as(&mut scenario, ALICE, 1_000, NODE, b"worker-1");
+    unstake_as(&mut scenario, ALICE);
+    stake_as(&mut scenario, BOB, 5_000, NODE, b"worker-1");
+    scenario.end();
+}
+
+#[test]
+fun node_id_is_released_by_withdraw() {
+    let mut scenario = setup();
+    stake_as(&mut scenario, ALICE, 1_000, NODE, b"worker-1");
+    // A user stake does not claim the node id it names.
+    stake_as(&mut scenario, BOB, 100, USER, b"worker-1");
+    scenario.next_tx(ADMIN);
+    let pool = scenario.take_shared<StakingPool>();
+    assert!(pool.node_owner(s(b"worker-1")) == option::some(ALICE));
+    assert!(pool.node_owner(s(b"worker-2")) == option::none());
+    ts::return_shared(pool);
+
+    unstake_as(&mut scenario, ALICE);
+    scenario.next_epoch(ALICE);
+    scenario.next_epoch(ALICE);
+    withdraw_as(&mut scenario, ALICE);
+    scenario.next_tx(ADMIN);
+    let pool = scenario.take_shared<StakingPool>();
+    assert!(pool.node_owner(s(b"worker-1")) == option::none());
+    ts::return_shared(pool);
+
+    let carol = @0xCA201;
+    stake_as(&mut scenario, carol, 1_000, NODE, b"worker-1");
+    scenario.next_tx(ADMIN);
+    let pool = scenario.take_shared<StakingPool>();
+    assert!(pool.node_owner(s(b"worker-1")) == option::some(carol));
+    ts::return_shared(pool);
+    scenario.end();
+}
+
+#[test]
+fun restake_under_another_node_id_releases_the_old_one() {
+    let mut scenario = setup();
+    stake_as(&mut scenario, ALICE, 1_000, NODE, b"worker-1");
+    // The holder may top up its own node id.
+    stake_as(&mut scenario, ALICE, 10, NODE, b"worker-1");
+    unstake_as(&mut scenario, ALICE);
+    stake_as(&mut scenario, ALICE, 0, NODE, b"worker-2");
+    scenario.next_tx(ADMIN);
+    let pool = scenario.take_shared<StakingPool>();
+    assert!(pool.node_owner(s(b"worker-1")) == option::none());
+    assert!(pool.node_owner(s(b"worker-2")) == option::some(ALICE));
+    ts::return_shared(pool);
+    // worker-1 is free for another address now.
+    stake_as(&mut scenario, BOB, 1_000, NODE, b"worker-1");
+    scenario.next_tx(ADMIN);
+    let pool = scenario.take_shared<StakingPool>();
+    assert!(pool.node_owner(s(b"worker-1")) == option::some(BOB));
+    ts::return_shared(pool);
+    scenario.end();
+}

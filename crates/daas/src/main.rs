@@ -352,6 +352,7 @@ fn explain(e: daas_ledger::wallet::WalletError, what: &str) -> anyhow::Error {
                 ("staking", 6) => "the stake is not active",
                 ("staking", 7) => "the stake is still active: unstake first",
                 ("staking", 8) => "the stake is still locked (lockup epochs not over)",
+                ("staking", 12) => "another address holds a live stake for this --node-id",
                 ("k8s_gateway", 101) => "no active stake",
                 ("k8s_gateway", 102) => "not the owner",
                 _ => "aborted",

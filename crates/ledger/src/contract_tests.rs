@@ -1285,3 +1285,43 @@ fn state_anchor_message_layout() {
     expected.extend(41u64.to_le_bytes());
     assert_eq!(state_anchor_message(addr(4), 41, 77), expected);
 }
+
+/// The Move tests' hard-coded vectors (contracts/scripts/gen_test_vectors.py) are the Rust
+/// port's messages, signed by the test enclave key.
+#[test]
+fn move_test_vectors_match_the_port() {
+    let seed: [u8; 32] =
+        hex::decode("4cd9c59825bc57baf0a0e07d811146e74fdc407c4369754369e7269a9af396cd")
+            .unwrap()
+            .try_into()
+            .unwrap();
+    let key = Ed25519PrivateKey::new(seed);
+    assert_eq!(
+        hex::encode(key.public_key().inner()),
+        "01587362fbad6081caa0b4be42f01a5b8c6fda02cf8fbd16e3b4445876132371"
+    );
+    let mut node = [0u8; 32];
+    node[30] = 0x0b;
+    node[31] = 0x0b;
+    let report = SlashReport {
+        node: Address::new(node),
+        node_id: "worker-1".into(),
+        generation: 1,
+        nonce: 0,
+        reason: "missed heartbeats".into(),
+        epoch: 0,
+    };
+    let msg = slash_report_message(&report, 1_700_000_000_000);
+    assert_eq!(hex::encode(&msg), "010068e5cf8b0100000000000000000000000000000000000000000000000000000000000000000b0b08776f726b65722d3101000000000000000000000000000000116d697373656420686561727462656174730000000000000000");
+    let sig: Ed25519Signature = key.sign(&msg);
+    assert_eq!(hex::encode(sig.inner()), "59ea889caf35f17859a6d510e740eb7d37b0f2c7bfc4198e5d882e68bfb9b1e757a4513be599ebd745378346ed340b1fe822107532de159023522113e9757408");
+    let mut cfg = [0u8; 32];
+    cfg[29..].copy_from_slice(&[0x0c, 0x0f, 0x16]);
+    let anchor = state_anchor_message(Address::new(cfg), 42, 1_700_000_000_000);
+    assert_eq!(
+        hex::encode(&anchor),
+        "020068e5cf8b01000000000000000000000000000000000000000000000000000000000000000c0f162a00000000000000"
+    );
+    let sig: Ed25519Signature = key.sign(&anchor);
+    assert_eq!(hex::encode(sig.inner()), "56a1d20e6ad4f0a753b64711e2f95cab5889d500be220912e9f4f4f38ee684b01122bcb538e850860d33c0e5de49c8310da8f9ca48516ec06e48a7114ef2e00b");
+}
