@@ -16,7 +16,8 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{json, Value};
 
 use crate::config::AgentConfig;
-use crate::runtime::{ContainerState, PodSpecLite, RestartPolicy, Runtime};
+use crate::runtime::{ContainerState, PodSpecLite, RestartPolicy, Runtime, RuntimeError};
+use crate::security::{NodeAdmission, Rejection, REJECT_REASON};
 use crate::server::{self, KubeletState};
 
 pub const ROLE_NODE: u8 = 1;
@@ -36,6 +37,8 @@ pub enum AgentError {
     Kube(#[from] kube::Error),
     #[error("runtime: {0}")]
     Runtime(#[from] crate::runtime::RuntimeError),
+    #[error("agent files: {0}")]
+    Config(#[from] crate::config::ConfigError),
     #[error("{0}")]
     Other(String),
 }
@@ -108,9 +111,8 @@ fn policy(cfg: &AgentConfig) -> Result<AttestationPolicy, AgentError> {
 /// Write a fresh credential to the token file kube re-reads.
 fn write_credential(cfg: &AgentConfig, token: sui_sdk_types::Address, path: &std::path::Path) -> Result<(), AgentError> {
     let c = credential::issue(&cfg.key, token, "", now_ms(), CREDENTIAL_TTL_MS);
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, c).map_err(|e| AgentError::Other(format!("{}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(|e| AgentError::Other(format!("{}: {e}", path.display())))
+    // Mode 0600 from the start: the credential is a bearer token.
+    Ok(crate::config::write_private_file(path, c.as_bytes())?)
 }
 
 async fn kube_client(m: &AttestedMaster, token_file: &std::path::Path) -> Result<kube::Client, AgentError> {
@@ -229,7 +231,7 @@ pub struct Joined {
 
 /// Stake, get a seal token, verify the master, register the Node and start heartbeats and pod sync.
 pub async fn join(cfg: AgentConfig, ledger: Arc<dyn Ledger>, runtime: Arc<dyn Runtime>) -> Result<Joined, AgentError> {
-    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| AgentError::Other(format!("{}: {e}", cfg.data_dir.display())))?;
+    cfg.secure_files()?;
     let wallet = Wallet::new(ledger.clone(), cfg.key.clone());
     if let Some(pkg) = &cfg.contract_address {
         let d = ledger.deployment().await?;
@@ -305,7 +307,7 @@ pub async fn join(cfg: AgentConfig, ledger: Arc<dyn Ledger>, runtime: Arc<dyn Ru
                 };
                 metrics.inc("daas_agent_lease_renewals_total", "Lease renewals (the heartbeat) by result.",
                     &[("result", if ok { "ok" } else { "error" })], 1.0);
-                if n % 3 == 0 {
+                if n.is_multiple_of(3) {
                     let status = json!({"status": node_status(&cfg, port, true)});
                     if let Err(e) = nodes.patch_status(&cfg.node_id, &PatchParams::default(), &Patch::Merge(status)).await {
                         tracing::warn!(error = %e, "node status update failed");
@@ -322,7 +324,7 @@ pub async fn join(cfg: AgentConfig, ledger: Arc<dyn Ledger>, runtime: Arc<dyn Ru
 /// nodes), then start the unstake lockup on the ledger. Withdraw with `daas withdraw` once the
 /// lockup is over.
 pub async fn drain_and_unstake(cfg: AgentConfig, ledger: Arc<dyn Ledger>) -> Result<u64, AgentError> {
-    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| AgentError::Other(format!("{}: {e}", cfg.data_dir.display())))?;
+    cfg.secure_files()?;
     let wallet = Wallet::new(ledger.clone(), cfg.key.clone());
     let token = ensure_seal_token(&wallet).await?;
     let master = attest(&cfg.master_url, &policy(&cfg)?).await?;
@@ -368,6 +370,8 @@ struct Tracked {
     start_backoff: Option<(Instant, Duration)>,
     /// The spec as started (env resolved, volumes mounted), reused for container restarts.
     resolved: Option<PodSpecLite>,
+    /// Refused by node admission (the Warning event is recorded once).
+    rejected: bool,
 }
 
 /// Watch the pods bound to this node and keep the runtime in line with them.
@@ -398,12 +402,19 @@ async fn pod_sync(
                         backoff: HashMap::new(),
                         start_backoff: None,
                         resolved: None,
+                        rejected: false,
                     },
                 );
             }
         }
         Err(e) => tracing::warn!(error = %e, "listing runtime pods failed"),
     }
+    let admission = NodeAdmission::for_agent(
+        &cfg.data_dir,
+        cfg.key_file.as_deref(),
+        cfg.config_file.as_deref(),
+        cfg.containerd_socket.as_deref(),
+    );
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
@@ -425,13 +436,14 @@ async fn pod_sync(
             }
             _ = tick.tick() => {
                 if init.is_none() {
-                    reconcile(&api, &runtime, &desired, &mut tracked, &index, &cfg, &metrics).await;
+                    reconcile(&api, &runtime, &desired, &mut tracked, &index, &cfg, &metrics, &admission).await;
                 }
             }
         }
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the sync loop's state, passed down as borrowed pieces
 async fn reconcile(
     api: &Api<Pod>,
     runtime: &Arc<dyn Runtime>,
@@ -440,6 +452,7 @@ async fn reconcile(
     index: &Arc<std::sync::Mutex<HashMap<(String, String), String>>>,
     cfg: &AgentConfig,
     metrics: &daas_master::metrics::Metrics,
+    admission: &NodeAdmission,
 ) {
     // Pods gone from the API: stop and remove.
     let gone: Vec<String> = tracked.keys().filter(|u| !desired.contains_key(*u)).cloned().collect();
@@ -464,6 +477,7 @@ async fn reconcile(
             backoff: HashMap::new(),
             start_backoff: None,
             resolved: None,
+            rejected: false,
         });
         t.pod = pod.clone();
         let pods_ns: Api<Pod> = Api::namespaced(api.clone().into_client(), &ns);
@@ -492,9 +506,22 @@ async fn reconcile(
                     continue;
                 }
             }
+            // Node admission first: a pod that could reach the host gets nothing created, not even
+            // its hostPath directories.
+            if let Err(rejection) = admission.check(pod) {
+                if !t.rejected {
+                    tracing::warn!(pod = %format!("{ns}/{name}"), reason = %rejection, "pod rejected by node admission");
+                    metrics.inc("daas_agent_pod_rejections_total", "Pods refused by node admission.", &[], 1.0);
+                    record_rejection_event(&api.clone().into_client(), pod, &rejection, cfg).await;
+                    t.rejected = true;
+                }
+                let status = json!({"phase": "Failed", "reason": REJECT_REASON, "message": rejection.status_message()});
+                set_status(&pods_ns, &name, t, status).await;
+                continue;
+            }
             // env sources and volumes; a missing ConfigMap/Secret is retried with back-off.
             let mut spec = spec.clone();
-            if let Err(why) = crate::volumes::prepare(&api.clone().into_client(), pod, &mut spec, &cfg.data_dir).await {
+            if let Err(why) = crate::volumes::prepare(&api.clone().into_client(), pod, &mut spec, &cfg.data_dir, admission).await {
                 tracing::info!(pod = %name, reason = %why, "pod cannot start yet");
                 let delay = t.start_backoff.map(|(_, d)| (d * 2).min(Duration::from_secs(60))).unwrap_or(Duration::from_secs(2));
                 t.start_backoff = Some((Instant::now() + delay, delay));
@@ -516,6 +543,7 @@ async fn reconcile(
                     metrics.inc("daas_agent_pod_start_failures_total", "Failed pod starts.", &[], 1.0);
                     let pull = e.to_string().contains("pull") || e.to_string().contains("not present");
                     let reason = match (pull, t.start_backoff.is_some()) {
+                        _ if matches!(e, RuntimeError::NonRootPolicy(_)) => "CreateContainerConfigError",
                         (true, false) => "ErrImagePull",
                         (true, true) => "ImagePullBackOff",
                         (false, _) => "CreateContainerError",
@@ -533,7 +561,7 @@ async fn reconcile(
         if t.resolved.is_none() && t.started {
             // Adopted after an agent restart: resolve env and volumes again for future restarts.
             let mut resolved = spec.clone();
-            if crate::volumes::prepare(&api.clone().into_client(), pod, &mut resolved, &cfg.data_dir).await.is_ok() {
+            if crate::volumes::prepare(&api.clone().into_client(), pod, &mut resolved, &cfg.data_dir, admission).await.is_ok() {
                 t.resolved = Some(resolved);
             }
         }
@@ -554,6 +582,40 @@ async fn reconcile(
         }
         let status = pod_status_json(&spec, &rs, pod, cfg);
         set_status(&pods_ns, &name, t, status).await;
+    }
+}
+
+/// The Warning event of a pod refused by node admission, as the kubelet records one.
+async fn record_rejection_event(client: &kube::Client, pod: &Pod, rejection: &Rejection, cfg: &AgentConfig) {
+    let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let now = chrono::Utc::now();
+    let event = json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": format!("{name}.{:x}", now.timestamp_nanos_opt().unwrap_or_default()), "namespace": ns},
+        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": ns, "name": name,
+            "uid": pod.metadata.uid.clone().unwrap_or_default()},
+        "type": "Warning",
+        "reason": REJECT_REASON,
+        "message": rejection.message(),
+        "source": {"component": "kubelet", "host": cfg.node_id},
+        "reportingComponent": "kubelet",
+        "reportingInstance": cfg.node_id,
+        "firstTimestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "lastTimestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "count": 1,
+    });
+    let ev: k8s_openapi::api::core::v1::Event = match serde_json::from_value(event) {
+        Ok(ev) => ev,
+        Err(e) => {
+            tracing::warn!(error = %e, "building the rejection event failed");
+            return;
+        }
+    };
+    let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), &ns);
+    if let Err(e) = api.create(&PostParams::default(), &ev).await {
+        tracing::warn!(pod = %name, error = %e, "recording the rejection event failed");
     }
 }
 

@@ -97,6 +97,10 @@ pub struct AgentConfig {
     pub pod_cidr: String,
     pub heartbeat: std::time::Duration,
     pub bridge_name: String,
+    /// The key file (`sui_key_file`), kept 0600 and out of reach of pods.
+    pub key_file: Option<PathBuf>,
+    /// The config file this was loaded from (it may hold the private key), kept out of reach of pods.
+    pub config_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -109,6 +113,51 @@ impl std::fmt::Debug for AgentConfig {
             .field("stake_amount", &self.stake_amount)
             .finish()
     }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ConfigError + '_ {
+    move |source| ConfigError::Io { path: path.to_path_buf(), source }
+}
+
+/// Creates `dir` (and its parents) and makes it 0700, also when it already existed.
+pub fn ensure_private_dir(dir: &Path) -> Result<(), ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io_err(dir))
+}
+
+/// Takes group and other permissions away from an existing file (a key, a token): at most 0600.
+pub fn restrict_to_owner(path: &Path) -> Result<(), ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).map_err(io_err(path))?.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777), "file readable by others; restricting it to 0600");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700 & 0o600))
+            .map_err(io_err(path))?;
+    }
+    Ok(())
+}
+
+/// Writes a secret (credential, private key) atomically with mode 0600: a temporary file created
+/// 0600 next to it, then renamed over it. No moment where others can read it.
+pub fn write_private_file(path: &Path, data: &[u8]) -> Result<(), ConfigError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(&tmp)(e)),
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io_err(&tmp))?;
+    f.write_all(data).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
 }
 
 /// Node names follow Kubernetes object naming (RFC 1123 subdomain).
@@ -130,7 +179,28 @@ impl AgentConfig {
         let file: StakerConfigFile =
             serde_json::from_slice(&bytes).map_err(|source| ConfigError::Json { path: path.into(), source })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::resolve(file, base, env)
+        let mut cfg = Self::resolve(file, base, env)?;
+        cfg.config_file = Some(path.to_path_buf());
+        Ok(cfg)
+    }
+
+    /// Makes the agent's files private before anything is written: the data directory 0700, the
+    /// key file 0600, the config file 0600 when it holds the private key inline.
+    pub fn secure_files(&self) -> Result<(), ConfigError> {
+        ensure_private_dir(&self.data_dir)?;
+        if let Some(k) = &self.key_file {
+            restrict_to_owner(k)?;
+        }
+        if let Some(c) = &self.config_file {
+            let inline_key = std::fs::read(c)
+                .map_err(|source| ConfigError::Io { path: c.clone(), source })?
+                .windows(b"sui_private_key".len())
+                .any(|w| w == b"sui_private_key");
+            if inline_key {
+                restrict_to_owner(c)?;
+            }
+        }
+        Ok(())
     }
 
     pub fn resolve(
@@ -205,6 +275,8 @@ impl AgentConfig {
             pod_cidr: f.pod_cidr.unwrap_or_else(|| "10.42.1.0/24".into()),
             heartbeat: std::time::Duration::from_secs(f.heartbeat_seconds.unwrap_or(10).max(1)),
             bridge_name: f.bridge_name.unwrap_or_else(|| "daas0".into()),
+            key_file: f.sui_key_file.as_ref().map(rel),
+            config_file: None,
         })
     }
 }
@@ -255,5 +327,56 @@ mod tests {
         assert!(err(serde_json::json!({"container_runtime": "docker"})).contains("container_runtime"));
         let bad: Result<StakerConfigFile, _> = serde_json::from_value(serde_json::json!({"node_id": "a", "typo_field": 1}));
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn private_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("a/data");
+        ensure_private_dir(&data).unwrap();
+        assert_eq!(mode(&data), 0o700);
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        ensure_private_dir(&data).unwrap();
+        assert_eq!(mode(&data), 0o700);
+
+        let tok = data.join("credential.token");
+        write_private_file(&tok, b"secret").unwrap();
+        assert_eq!((mode(&tok), std::fs::read(&tok).unwrap()), (0o600, b"secret".to_vec()));
+        std::fs::set_permissions(&tok, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private_file(&tok, b"again").unwrap();
+        assert_eq!((mode(&tok), std::fs::read(&tok).unwrap()), (0o600, b"again".to_vec()));
+        assert!(!tok.with_extension("tmp").exists());
+
+        // A key file and a config file holding the key inline, readable by others, are restricted.
+        let key = dir.path().join("node.key");
+        SuiKeypair::from_seed([7; 32]).save(&key).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let cfg_path = dir.path().join("staker-config.json");
+        let mut v = serde_json::json!({
+            "node_id": "worker-1",
+            "sui_key_file": "node.key",
+            "sui_rpc_endpoint": "http://127.0.0.1:9100",
+            "stake_amount": 1000,
+            "nautilus_endpoint": "https://127.0.0.1:6443",
+            "data_dir": "a/data",
+        });
+        std::fs::write(&cfg_path, v.to_string()).unwrap();
+        std::fs::set_permissions(&cfg_path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let c = AgentConfig::load(&cfg_path, &|_| None).unwrap();
+        assert_eq!(c.key_file.as_deref(), Some(key.as_path()));
+        assert_eq!(c.config_file.as_deref(), Some(cfg_path.as_path()));
+        c.secure_files().unwrap();
+        assert_eq!(mode(&key), 0o600);
+        assert_eq!(mode(&data), 0o700);
+        // Without an inline key the config file is left alone.
+        assert_eq!(mode(&cfg_path), 0o644);
+        v["sui_private_key"] = serde_json::json!(SuiKeypair::from_seed([7; 32]).to_suiprivkey());
+        v.as_object_mut().unwrap().remove("sui_key_file");
+        std::fs::write(&cfg_path, v.to_string()).unwrap();
+        AgentConfig::load(&cfg_path, &|_| None).unwrap().secure_files().unwrap();
+        assert_eq!(mode(&cfg_path), 0o600);
     }
 }

@@ -3,5 +3,6 @@
 pub mod agent;
 pub mod config;
 pub mod runtime;
+pub mod security;
 pub mod server;
 pub mod volumes;

@@ -36,16 +36,18 @@ pub struct KubeletState {
 
 /// Serving certificate of the agent: self-signed, kept in the data dir; returns (cert PEM, key PEM, sha256 of DER).
 pub fn serving_identity(dir: &Path, ip: std::net::IpAddr) -> std::io::Result<(String, String, [u8; 32])> {
-    std::fs::create_dir_all(dir)?;
+    crate::config::ensure_private_dir(dir).map_err(std::io::Error::other)?;
     let (crt, key) = (dir.join("kubelet.crt"), dir.join("kubelet.key"));
     if !(crt.exists() && key.exists()) {
         let kp = rcgen::KeyPair::generate().map_err(std::io::Error::other)?;
         let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).map_err(std::io::Error::other)?;
         params.subject_alt_names.push(rcgen::SanType::IpAddress(ip));
         let cert = params.self_signed(&kp).map_err(std::io::Error::other)?;
-        std::fs::write(&key, kp.serialize_pem())?;
+        crate::config::write_private_file(&key, kp.serialize_pem().as_bytes()).map_err(std::io::Error::other)?;
         std::fs::write(&crt, cert.pem())?;
     }
+    // Keys written by an older agent may be readable by others.
+    crate::config::restrict_to_owner(&key).map_err(std::io::Error::other)?;
     let cert_pem = std::fs::read_to_string(&crt)?;
     let key_pem = std::fs::read_to_string(&key)?;
     let der = rustls::pki_types::pem::PemObject::pem_slice_iter(cert_pem.as_bytes())
@@ -59,6 +61,7 @@ fn reject(code: StatusCode, msg: &str) -> Response {
     (code, msg.to_string()).into_response()
 }
 
+#[allow(clippy::result_large_err)] // the ready-made rejection response; built once per refused request
 fn authorized(st: &KubeletState, uri: &Uri, headers: &HeaderMap) -> Result<(), Response> {
     let ts: u64 = headers
         .get(TIMESTAMP_HEADER)
@@ -241,4 +244,26 @@ pub async fn serve(
         let _ = daas_apiserver::serve_tls(listener, Arc::new(cfg), app).await;
     });
     Ok((addr, h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn serving_key_is_private() {
+        let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = dir.path().join("pki");
+        let (_, key_pem, sha) = serving_identity(&pki, [127, 0, 0, 1].into()).expect("identity");
+        assert!(key_pem.contains("PRIVATE KEY"));
+        assert_eq!(mode(&pki), 0o700);
+        assert_eq!(mode(&pki.join("kubelet.key")), 0o600);
+        // A key left readable by an older agent is restricted on the next start; the cert is kept.
+        std::fs::set_permissions(pki.join("kubelet.key"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let (_, _, again) = serving_identity(&pki, [127, 0, 0, 1].into()).expect("identity");
+        assert_eq!(sha, again);
+        assert_eq!(mode(&pki.join("kubelet.key")), 0o600);
+    }
 }

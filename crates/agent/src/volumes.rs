@@ -1,7 +1,9 @@
 //! What the kubelet does before a pod starts: resolve `env[].valueFrom` / `envFrom` and prepare
 //! volumes (emptyDir, hostPath, configMap, secret) as host directories bind-mounted into the
 //! containers. Anything not supported is refused with a clear message (the pod then shows
-//! CreateContainerConfigError), never silently dropped.
+//! CreateContainerConfigError), never silently dropped. hostPath, configMap and secret volumes are
+//! always mounted read-only; hostPaths over the agent's own files are refused (again, after
+//! creating `DirectoryOrCreate` paths and resolving `subPath`s, so a symlink cannot sneak one in).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +12,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
 use kube::Api;
 
 use crate::runtime::{MountLite, PodSpecLite};
+use crate::security::NodeAdmission;
 
 async fn config_map(client: &kube::Client, ns: &str, name: &str) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
@@ -145,13 +148,24 @@ fn write_files(dir: &Path, data: &BTreeMap<String, Vec<u8>>, items: Option<&Vec<
     Ok(())
 }
 
+fn set_mode(p: &Path, mode: u32) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).map_err(|e| format!("{}: {e}", p.display()))
+}
+
 /// Directory holding the volumes of pod `uid`.
 pub fn pod_volumes_dir(data_dir: &Path, uid: &str) -> PathBuf {
     data_dir.join("volumes").join(uid)
 }
 
 /// Fill `spec` (env and mounts) from the pod's env sources and volumes.
-pub async fn prepare(client: &kube::Client, pod: &Pod, spec: &mut PodSpecLite, data_dir: &Path) -> Result<(), String> {
+pub async fn prepare(
+    client: &kube::Client,
+    pod: &Pod,
+    spec: &mut PodSpecLite,
+    data_dir: &Path,
+    admission: &NodeAdmission,
+) -> Result<(), String> {
     let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
     let Some(pspec) = pod.spec.as_ref() else { return Ok(()) };
     if pspec.init_containers.as_ref().map(|v| !v.is_empty()).unwrap_or(false) {
@@ -164,15 +178,25 @@ pub async fn prepare(client: &kube::Client, pod: &Pod, spec: &mut PodSpecLite, d
         let readonly_source;
         if v.empty_dir.is_some() {
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            // World-writable like the kubelet's, so containers running as any user can use it.
+            set_mode(&dir, 0o777)?;
             readonly_source = false;
         } else if let Some(h) = &v.host_path {
+            if let Some(bad) = admission.check_host_path(&v.name, &h.path) {
+                return Err(format!("hostPath volumes ({bad})"));
+            }
             let p = PathBuf::from(&h.path);
             if matches!(h.type_.as_deref(), Some("DirectoryOrCreate")) {
                 std::fs::create_dir_all(&p).map_err(|e| format!("{}: {e}", p.display()))?;
             } else if !p.exists() && !matches!(h.type_.as_deref(), None | Some("")) {
                 return Err(format!("hostPath {} does not exist", h.path));
             }
-            dirs.insert(v.name.clone(), (p, false));
+            // Checked again now that it exists: a symlink resolves to where it points.
+            if let Some(bad) = admission.check_host_path(&v.name, &h.path) {
+                return Err(format!("hostPath volumes ({bad})"));
+            }
+            // The host's files are never writable from a pod.
+            dirs.insert(v.name.clone(), (p, true));
             continue;
         } else if let Some(cm) = &v.config_map {
             match config_map(client, &ns, &cm.name).await? {
@@ -205,10 +229,16 @@ pub async fn prepare(client: &kube::Client, pod: &Pod, spec: &mut PodSpecLite, d
                 if sub.starts_with('/') || sub.split('/').any(|p| p == "..") {
                     return Err(format!("invalid subPath {sub:?}"));
                 }
-                host = host.join(sub);
-                if !host.exists() {
-                    std::fs::create_dir_all(&host).map_err(|e| format!("{}: {e}", host.display()))?;
+                // A symlink inside the volume must not lead out of it (checked before creating).
+                let real_base = host.canonicalize().map_err(|e| format!("{}: {e}", host.display()))?;
+                let target = crate::security::resolve_host_path(&real_base.join(sub));
+                if !target.starts_with(&real_base) {
+                    return Err(format!("subPath {sub:?} of volume {} resolves outside the volume", m.name));
                 }
+                if !target.exists() {
+                    std::fs::create_dir_all(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+                }
+                host = target;
             }
             c.mounts.push(MountLite { host_path: host, container_path: m.mount_path.clone(), readonly: m.read_only.unwrap_or(false) || *ro });
         }

@@ -12,6 +12,8 @@ use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use tonic::transport::{Channel, Endpoint, Uri};
 
+use crate::security::{is_safe_sysctl, normalize_capability, RUNTIME_DEFAULT_CAPABILITIES};
+
 use super::{
     ContainerRuntimeStatus, ContainerSpecLite, ContainerState, ImageRef, PodHandle,
     PodRuntimeStatus, PodSpecLite, PodSummary, PullPolicy, Result, Runtime, RuntimeError,
@@ -24,6 +26,105 @@ const ANNOTATION_IMAGE: &str = "k3s-daas.io/image";
 /// cgroupfs parent of all pods (`/sys/fs/cgroup/<controller>/daas/pod<uid>/<container id>`).
 const CGROUP_ROOT: &str = "/daas";
 const CPU_PERIOD: i64 = 100_000;
+
+/// The deprecated CRI spelling of the RuntimeDefault seccomp profile, set next to `seccomp` for
+/// runtimes that only read the old field.
+const SECCOMP_RUNTIME_DEFAULT: &str = "runtime/default";
+
+fn runtime_default_seccomp() -> cri::SecurityProfile {
+    cri::SecurityProfile {
+        profile_type: cri::security_profile::ProfileType::RuntimeDefault as i32,
+        localhost_ref: String::new(),
+    }
+}
+
+/// Network and IPC shared by the pod, PID per container (or per pod with
+/// `shareProcessNamespace`); never the node's.
+fn namespace_options(spec: &PodSpecLite) -> cri::NamespaceOption {
+    cri::NamespaceOption {
+        network: cri::NamespaceMode::Pod as i32,
+        pid: if spec.share_process_namespace {
+            cri::NamespaceMode::Pod as i32
+        } else {
+            cri::NamespaceMode::Container as i32
+        },
+        ipc: cri::NamespaceMode::Pod as i32,
+        ..Default::default()
+    }
+}
+
+/// The always-on hardening of every container: never privileged, `no_new_privs`, RuntimeDefault
+/// seccomp, pod-scoped namespaces, exactly the granted capabilities (all others dropped; none
+/// outside the runtime default set even if asked for), and the user/group/read-only root asked for.
+#[allow(deprecated)] // seccomp_profile_path: also set for runtimes reading only the old field
+fn container_security_context(
+    spec: &PodSpecLite,
+    c: &ContainerSpecLite,
+) -> cri::LinuxContainerSecurityContext {
+    let add: Vec<String> = c
+        .security
+        .capabilities
+        .iter()
+        .map(|cap| normalize_capability(cap))
+        .filter(|cap| RUNTIME_DEFAULT_CAPABILITIES.contains(&cap.as_str()))
+        .collect();
+    cri::LinuxContainerSecurityContext {
+        capabilities: Some(cri::Capability {
+            add_capabilities: add,
+            drop_capabilities: vec!["ALL".to_string()],
+            add_ambient_capabilities: Vec::new(),
+        }),
+        privileged: false,
+        namespace_options: Some(namespace_options(spec)),
+        run_as_user: c
+            .security
+            .run_as_user
+            .map(|value| cri::Int64Value { value }),
+        run_as_group: c
+            .security
+            .run_as_group
+            .map(|value| cri::Int64Value { value }),
+        readonly_rootfs: c.security.readonly_rootfs,
+        supplemental_groups: spec.supplemental_groups.clone(),
+        no_new_privs: true,
+        seccomp: Some(runtime_default_seccomp()),
+        seccomp_profile_path: SECCOMP_RUNTIME_DEFAULT.to_string(),
+        ..Default::default()
+    }
+}
+
+/// The kubelet's `runAsNonRoot` check: the container must not run as uid 0, neither by its
+/// `runAsUser` nor by the image's user; a non-numeric image user cannot be verified.
+fn verify_run_as_non_root(
+    spec: &PodSpecLite,
+    c: &ContainerSpecLite,
+    image: &ImageRef,
+) -> Result<()> {
+    if !c.security.run_as_non_root {
+        return Ok(());
+    }
+    let pod = format!("{}_{}({})", spec.name, spec.namespace, spec.uid);
+    if let Some(uid) = c.security.run_as_user {
+        if uid == 0 {
+            return Err(RuntimeError::NonRootPolicy(format!(
+                "container's runAsUser breaks non-root policy (pod: {pod:?}, container: {})",
+                c.name
+            )));
+        }
+        return Ok(());
+    }
+    match (image.uid, image.username.as_str()) {
+        (Some(0), _) | (None, "") => Err(RuntimeError::NonRootPolicy(format!(
+            "container has runAsNonRoot and image will run as root (pod: {pod:?}, container: {})",
+            c.name
+        ))),
+        (None, user) => Err(RuntimeError::NonRootPolicy(format!(
+            "container has runAsNonRoot and image has non-numeric user ({user}), cannot verify user is non-root (pod: {pod:?}, container: {})",
+            c.name
+        ))),
+        (Some(_), _) => Ok(()),
+    }
+}
 
 /// CRI v1 client for containerd.
 #[derive(Clone)]
@@ -186,6 +287,15 @@ impl ContainerdRuntime {
     }
 
     fn sandbox_config(&self, spec: &PodSpecLite, attempt: u32) -> cri::PodSandboxConfig {
+        Self::build_sandbox_config(self.pod_log_dir(spec), spec, attempt)
+    }
+
+    #[allow(deprecated)] // seccomp_profile_path, see container_security_context
+    fn build_sandbox_config(
+        log_dir: PathBuf,
+        spec: &PodSpecLite,
+        attempt: u32,
+    ) -> cri::PodSandboxConfig {
         let mut labels: HashMap<String, String> = spec
             .labels
             .iter()
@@ -201,11 +311,25 @@ impl ContainerdRuntime {
                 attempt,
             }),
             hostname: hostname.chars().take(63).collect(),
-            log_directory: self.pod_log_dir(spec).to_string_lossy().into_owned(),
+            log_directory: log_dir.to_string_lossy().into_owned(),
             labels,
             annotations: Self::ids(spec),
             linux: Some(cri::LinuxPodSandboxConfig {
                 cgroup_parent: format!("{CGROUP_ROOT}/pod{}", spec.uid),
+                security_context: Some(cri::LinuxSandboxSecurityContext {
+                    namespace_options: Some(namespace_options(spec)),
+                    privileged: false,
+                    supplemental_groups: spec.supplemental_groups.clone(),
+                    seccomp: Some(runtime_default_seccomp()),
+                    seccomp_profile_path: SECCOMP_RUNTIME_DEFAULT.to_string(),
+                    ..Default::default()
+                }),
+                sysctls: spec
+                    .sysctls
+                    .iter()
+                    .filter(|(k, _)| is_safe_sysctl(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
                 ..Default::default()
             }),
             ..Default::default()
@@ -260,12 +384,14 @@ impl ContainerdRuntime {
                     container_path: m.container_path.clone(),
                     host_path: m.host_path.display().to_string(),
                     readonly: m.readonly,
+                    selinux_relabel: false,
+                    propagation: cri::MountPropagation::PropagationPrivate as i32,
                     ..Default::default()
                 })
                 .collect(),
             linux: Some(cri::LinuxContainerConfig {
                 resources: Some(resources),
-                security_context: None,
+                security_context: Some(container_security_context(spec, c)),
             }),
             ..Default::default()
         }
@@ -354,7 +480,8 @@ impl ContainerdRuntime {
         c: &ContainerSpecLite,
         attempt: u32,
     ) -> Result<String> {
-        self.ensure_image(&c.image, c.pull_policy).await?;
+        let image = self.ensure_image(&c.image, c.pull_policy).await?;
+        verify_run_as_non_root(spec, c, &image)?;
         let id = self
             .rt()
             .create_container(cri::CreateContainerRequest {
@@ -440,6 +567,8 @@ fn image_ref(name: &str, img: cri::Image) -> ImageRef {
         id: img.id,
         repo_tags: img.repo_tags,
         repo_digests: img.repo_digests,
+        uid: img.uid.map(|u| u.value),
+        username: img.username,
     }
 }
 
@@ -476,6 +605,8 @@ impl Runtime for ContainerdRuntime {
                 id: pulled,
                 repo_tags: vec![],
                 repo_digests: vec![],
+                uid: None,
+                username: String::new(),
             }),
         }
     }
@@ -762,5 +893,176 @@ impl Runtime for ContainerdRuntime {
                 uid: uid.to_string(),
                 container: container.to_string(),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{ContainerSecurity, MountLite};
+
+    fn pod(containers: Vec<ContainerSpecLite>) -> PodSpecLite {
+        PodSpecLite {
+            uid: "u1".into(),
+            namespace: "default".into(),
+            name: "p".into(),
+            containers,
+            supplemental_groups: vec![4000],
+            sysctls: BTreeMap::from([
+                ("net.ipv4.tcp_syncookies".to_string(), "1".to_string()),
+                // Never passed on, even if it got here.
+                ("kernel.core_pattern".to_string(), "|/evil".to_string()),
+            ]),
+            ..Default::default()
+        }
+    }
+
+    fn container() -> ContainerSpecLite {
+        ContainerSpecLite {
+            name: "c".into(),
+            image: "busybox".into(),
+            mounts: vec![MountLite {
+                host_path: "/srv/data".into(),
+                container_path: "/data".into(),
+                readonly: true,
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn sandbox_is_hardened() {
+        let spec = pod(vec![container()]);
+        let cfg = ContainerdRuntime::build_sandbox_config(PathBuf::from("/logs/p"), &spec, 0);
+        let linux = cfg.linux.expect("linux");
+        let sc = linux.security_context.expect("security context");
+        assert!(!sc.privileged);
+        let ns = sc.namespace_options.expect("namespaces");
+        assert_eq!(ns.network, cri::NamespaceMode::Pod as i32);
+        assert_eq!(ns.ipc, cri::NamespaceMode::Pod as i32);
+        assert_eq!(ns.pid, cri::NamespaceMode::Container as i32);
+        let seccomp = sc.seccomp.expect("seccomp");
+        assert_eq!(
+            seccomp.profile_type,
+            cri::security_profile::ProfileType::RuntimeDefault as i32
+        );
+        assert_eq!(sc.seccomp_profile_path, "runtime/default");
+        assert_eq!(sc.supplemental_groups, vec![4000]);
+        assert_eq!(
+            linux.sysctls,
+            HashMap::from([("net.ipv4.tcp_syncookies".to_string(), "1".to_string())])
+        );
+        let shared = PodSpecLite {
+            share_process_namespace: true,
+            ..spec
+        };
+        let cfg = ContainerdRuntime::build_sandbox_config(PathBuf::from("/logs/p"), &shared, 0);
+        let ns = cfg
+            .linux
+            .and_then(|l| l.security_context)
+            .and_then(|s| s.namespace_options)
+            .expect("namespaces");
+        assert_eq!(ns.pid, cri::NamespaceMode::Pod as i32);
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn container_is_hardened() {
+        let mut c = container();
+        c.security = ContainerSecurity {
+            // Anything outside the default set is never granted, whoever put it there.
+            capabilities: vec![
+                "NET_BIND_SERVICE".into(),
+                "SYS_ADMIN".into(),
+                "cap_chown".into(),
+            ],
+            run_as_user: Some(1000),
+            run_as_group: Some(3000),
+            run_as_non_root: true,
+            readonly_rootfs: true,
+        };
+        let spec = pod(vec![c.clone()]);
+        let cfg = ContainerdRuntime::container_config(&spec, &c, 2);
+        let sc = cfg
+            .linux
+            .and_then(|l| l.security_context)
+            .expect("security context");
+        assert!(!sc.privileged);
+        assert!(sc.no_new_privs);
+        let caps = sc.capabilities.expect("capabilities");
+        assert_eq!(caps.drop_capabilities, vec!["ALL"]);
+        assert_eq!(caps.add_capabilities, vec!["NET_BIND_SERVICE", "CHOWN"]);
+        assert!(caps.add_ambient_capabilities.is_empty());
+        assert_eq!(
+            sc.seccomp.map(|s| s.profile_type),
+            Some(cri::security_profile::ProfileType::RuntimeDefault as i32)
+        );
+        assert_eq!(sc.seccomp_profile_path, "runtime/default");
+        let ns = sc.namespace_options.expect("namespaces");
+        assert_ne!(ns.network, cri::NamespaceMode::Node as i32);
+        assert_ne!(ns.pid, cri::NamespaceMode::Node as i32);
+        assert_ne!(ns.ipc, cri::NamespaceMode::Node as i32);
+        assert_eq!(sc.run_as_user.map(|v| v.value), Some(1000));
+        assert_eq!(sc.run_as_group.map(|v| v.value), Some(3000));
+        assert!(sc.readonly_rootfs);
+        assert_eq!(sc.supplemental_groups, vec![4000]);
+        let m = &cfg.mounts[0];
+        assert!(m.readonly);
+        assert_eq!(
+            m.propagation,
+            cri::MountPropagation::PropagationPrivate as i32
+        );
+
+        // Defaults: the runtime default capability set, root, writable root filesystem.
+        let plain = container();
+        let cfg = ContainerdRuntime::container_config(&spec, &plain, 0);
+        let sc = cfg
+            .linux
+            .and_then(|l| l.security_context)
+            .expect("security context");
+        let caps = sc.capabilities.expect("capabilities");
+        assert_eq!(
+            caps.add_capabilities,
+            RUNTIME_DEFAULT_CAPABILITIES
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+        );
+        assert!(sc.no_new_privs && !sc.privileged && !sc.readonly_rootfs);
+        assert_eq!(sc.run_as_user, None);
+    }
+
+    #[test]
+    fn run_as_non_root_is_verified() {
+        let img = |uid: Option<i64>, user: &str| ImageRef {
+            name: "i".into(),
+            id: "sha256:x".into(),
+            repo_tags: vec![],
+            repo_digests: vec![],
+            uid,
+            username: user.into(),
+        };
+        let mut c = container();
+        let spec = pod(vec![c.clone()]);
+        // Not asked: anything goes.
+        assert!(verify_run_as_non_root(&spec, &c, &img(None, "")).is_ok());
+        c.security.run_as_non_root = true;
+        let err = |c: &ContainerSpecLite, i: ImageRef| match verify_run_as_non_root(&spec, c, &i) {
+            Err(RuntimeError::NonRootPolicy(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            err(&c, img(None, "")),
+            "container has runAsNonRoot and image will run as root (pod: \"p_default(u1)\", container: c)"
+        );
+        assert!(err(&c, img(Some(0), "")).contains("image will run as root"));
+        assert!(err(&c, img(None, "nobody")).contains("non-numeric user (nobody)"));
+        assert!(verify_run_as_non_root(&spec, &c, &img(Some(65534), "")).is_ok());
+        c.security.run_as_user = Some(0);
+        assert!(err(&c, img(Some(1000), ""))
+            .starts_with("container's runAsUser breaks non-root policy"));
+        c.security.run_as_user = Some(1000);
+        assert!(verify_run_as_non_root(&spec, &c, &img(None, "")).is_ok());
     }
 }

@@ -59,6 +59,9 @@ pub enum RuntimeError {
     PodNotFound(String),
     #[error("container {container} of pod {uid} not found")]
     ContainerNotFound { uid: String, container: String },
+    /// `runAsNonRoot` cannot be honoured (the kubelet's CreateContainerConfigError).
+    #[error("{0}")]
+    NonRootPolicy(String),
     #[error("invalid pod spec: {0}")]
     InvalidSpec(String),
     #[error("timed out: {0}")]
@@ -154,6 +157,34 @@ pub struct MountLite {
     pub readonly: bool,
 }
 
+/// The effective security settings of one container (pod-level `securityContext` merged in).
+/// Whatever these say, the runtime never runs a container privileged, always sets `no_new_privs`
+/// and the runtime's default seccomp profile, and grants no capability outside
+/// [`RUNTIME_DEFAULT_CAPABILITIES`](crate::security::RUNTIME_DEFAULT_CAPABILITIES).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerSecurity {
+    /// Capabilities granted (without the `CAP_` prefix); see
+    /// [`effective_capabilities`](crate::security::effective_capabilities).
+    pub capabilities: Vec<String>,
+    pub run_as_user: Option<i64>,
+    pub run_as_group: Option<i64>,
+    /// Refuse to start the container if it would run as uid 0.
+    pub run_as_non_root: bool,
+    pub readonly_rootfs: bool,
+}
+
+impl Default for ContainerSecurity {
+    fn default() -> Self {
+        ContainerSecurity {
+            capabilities: crate::security::effective_capabilities(None),
+            run_as_user: None,
+            run_as_group: None,
+            run_as_non_root: false,
+            readonly_rootfs: false,
+        }
+    }
+}
+
 /// The part of a Kubernetes container the runtime needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerSpecLite {
@@ -168,6 +199,7 @@ pub struct ContainerSpecLite {
     pub working_dir: Option<String>,
     pub limits: ResourceLimits,
     pub mounts: Vec<MountLite>,
+    pub security: ContainerSecurity,
 }
 
 /// The part of a Kubernetes pod the runtime needs; see [`PodSpecLite::from_pod`].
@@ -181,6 +213,12 @@ pub struct PodSpecLite {
     /// Extra labels copied to the sandbox (the pod's labels).
     pub labels: BTreeMap<String, String>,
     pub hostname: Option<String>,
+    /// `securityContext.supplementalGroups` (plus `fsGroup`) of the pod.
+    pub supplemental_groups: Vec<i64>,
+    /// Safe sysctls of the pod (others are refused by node admission and never passed on).
+    pub sysctls: BTreeMap<String, String>,
+    /// `shareProcessNamespace`: one PID namespace for the pod instead of one per container.
+    pub share_process_namespace: bool,
 }
 
 /// Reference to an image present in the runtime.
@@ -192,6 +230,10 @@ pub struct ImageRef {
     pub id: String,
     pub repo_tags: Vec<String>,
     pub repo_digests: Vec<String>,
+    /// Numeric user the image runs as, if its config names one.
+    pub uid: Option<i64>,
+    /// Non-numeric user name the image runs as, if any.
+    pub username: String,
 }
 
 /// A pod created by [`Runtime::run_pod`].

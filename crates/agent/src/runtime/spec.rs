@@ -1,11 +1,13 @@
 //! Conversion of Kubernetes pods into [`PodSpecLite`] and resource quantity parsing.
 
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSecurityContext};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::{
-    ContainerSpecLite, PodSpecLite, PullPolicy, ResourceLimits, RestartPolicy, Result, RuntimeError,
+    ContainerSecurity, ContainerSpecLite, PodSpecLite, PullPolicy, ResourceLimits, RestartPolicy,
+    Result, RuntimeError,
 };
+use crate::security::{effective_capabilities, is_safe_sysctl};
 
 /// Parses a Kubernetes CPU quantity (`"500m"`, `"2"`, `"0.5"`) into millicores.
 pub fn parse_cpu_millis(q: &str) -> Option<u64> {
@@ -61,7 +63,29 @@ fn quantity<'a>(
     limits.and_then(|l| l.get(key)).map(|q| q.0.as_str())
 }
 
-fn container_lite(c: &Container) -> Result<ContainerSpecLite> {
+/// The container's security settings, the pod's `securityContext` filling what the container's
+/// leaves unset.
+fn container_security(c: &Container, pod: Option<&PodSecurityContext>) -> ContainerSecurity {
+    let sc = c.security_context.as_ref();
+    ContainerSecurity {
+        capabilities: effective_capabilities(sc.and_then(|s| s.capabilities.as_ref())),
+        run_as_user: sc
+            .and_then(|s| s.run_as_user)
+            .or_else(|| pod.and_then(|p| p.run_as_user)),
+        run_as_group: sc
+            .and_then(|s| s.run_as_group)
+            .or_else(|| pod.and_then(|p| p.run_as_group)),
+        run_as_non_root: sc
+            .and_then(|s| s.run_as_non_root)
+            .or_else(|| pod.and_then(|p| p.run_as_non_root))
+            .unwrap_or(false),
+        readonly_rootfs: sc
+            .and_then(|s| s.read_only_root_filesystem)
+            .unwrap_or(false),
+    }
+}
+
+fn container_lite(c: &Container, pod: Option<&PodSecurityContext>) -> Result<ContainerSpecLite> {
     let image =
         c.image.clone().filter(|i| !i.is_empty()).ok_or_else(|| {
             RuntimeError::InvalidSpec(format!("container {} has no image", c.name))
@@ -99,6 +123,7 @@ fn container_lite(c: &Container) -> Result<ContainerSpecLite> {
             memory_bytes,
         },
         mounts: Vec::new(),
+        security: container_security(c, pod),
     })
 }
 
@@ -124,7 +149,7 @@ impl PodSpecLite {
         let containers = spec
             .containers
             .iter()
-            .map(container_lite)
+            .map(|c| container_lite(c, spec.security_context.as_ref()))
             .collect::<Result<Vec<_>>>()?;
         if containers.is_empty() {
             return Err(RuntimeError::InvalidSpec(format!(
@@ -139,6 +164,28 @@ impl PodSpecLite {
             restart_policy: RestartPolicy::from_k8s(spec.restart_policy.as_deref()),
             labels: meta.labels.clone().unwrap_or_default(),
             hostname: spec.hostname.clone().or(Some(name)),
+            supplemental_groups: {
+                let psc = spec.security_context.as_ref();
+                let mut groups: Vec<i64> = psc
+                    .and_then(|p| p.supplemental_groups.clone())
+                    .unwrap_or_default();
+                if let Some(g) = psc.and_then(|p| p.fs_group) {
+                    if !groups.contains(&g) {
+                        groups.push(g);
+                    }
+                }
+                groups
+            },
+            sysctls: spec
+                .security_context
+                .as_ref()
+                .and_then(|p| p.sysctls.as_ref())
+                .into_iter()
+                .flatten()
+                .filter(|s| is_safe_sysctl(&s.name))
+                .map(|s| (s.name.replace('/', "."), s.value.clone()))
+                .collect(),
+            share_process_namespace: spec.share_process_namespace.unwrap_or(false),
         })
     }
 }
@@ -193,6 +240,9 @@ mod tests {
                 memory_bytes: Some(32 << 20)
             }
         );
+        assert_eq!(c.security, ContainerSecurity::default());
+        assert_eq!(c.security.capabilities.len(), 14);
+        assert!(s.supplemental_groups.is_empty() && s.sysctls.is_empty());
         assert_eq!(PullPolicy::from_k8s(None, "busybox"), PullPolicy::Always);
         assert_eq!(
             PullPolicy::from_k8s(None, "localhost:5000/busybox"),
@@ -202,5 +252,53 @@ mod tests {
             PullPolicy::from_k8s(None, "localhost:5000/busybox:1"),
             PullPolicy::IfNotPresent
         );
+    }
+
+    #[test]
+    fn security_context_is_merged() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "ns", "uid": "u1"},
+            "spec": {
+                "shareProcessNamespace": true,
+                "securityContext": {"runAsUser": 1000, "runAsGroup": 2000, "runAsNonRoot": true,
+                    "supplementalGroups": [5, 6], "fsGroup": 7,
+                    "sysctls": [{"name": "net.ipv4.tcp_syncookies", "value": "1"}, {"name": "kernel.msgmax", "value": "9"}]},
+                "containers": [
+                    {"name": "a", "image": "busybox:1", "securityContext": {"runAsUser": 0, "runAsNonRoot": false,
+                        "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE", "SYS_ADMIN"]}}},
+                    {"name": "b", "image": "busybox:1"}
+                ]
+            }
+        }))
+        .expect("pod json");
+        let s = PodSpecLite::from_pod(&pod).expect("convert");
+        assert!(s.share_process_namespace);
+        assert_eq!(s.supplemental_groups, vec![5, 6, 7]);
+        assert_eq!(
+            s.sysctls.into_iter().collect::<Vec<_>>(),
+            vec![("net.ipv4.tcp_syncookies".to_string(), "1".to_string())]
+        );
+        let a = &s.containers[0].security;
+        assert_eq!(
+            a,
+            &ContainerSecurity {
+                capabilities: vec!["NET_BIND_SERVICE".into()],
+                run_as_user: Some(0),
+                run_as_group: Some(2000),
+                run_as_non_root: false,
+                readonly_rootfs: true,
+            }
+        );
+        let b = &s.containers[1].security;
+        assert_eq!(
+            (
+                b.run_as_user,
+                b.run_as_group,
+                b.run_as_non_root,
+                b.readonly_rootfs
+            ),
+            (Some(1000), Some(2000), true, false)
+        );
+        assert_eq!(b.capabilities.len(), 14);
     }
 }

@@ -1,6 +1,8 @@
 //! Test harness: starts a real `daas up` process on 127.0.0.1 and runs the real kubectl against it.
 #![allow(dead_code)]
 
+pub mod agent;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -1,0 +1,217 @@
+//! A real `daas agent` (its own containerd, runc, CNI) joined to a test [`Cluster`]. Needs root.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{stderr, stdout, Cluster};
+
+pub fn daas_ok(args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_daas"))
+        .args(args)
+        .output()
+        .expect("run daas");
+    assert!(
+        o.status.success(),
+        "daas {args:?}: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+pub struct Agent {
+    pub child: Option<Child>,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub bridge: String,
+}
+
+impl Agent {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("agent.log")).unwrap_or_default()
+    }
+
+    pub fn spawn(&mut self) {
+        let log = std::fs::File::create(self.dir.join("agent.log")).unwrap();
+        self.child = Some(
+            Command::new(env!("CARGO_BIN_EXE_daas"))
+                .args(["agent", "--config"])
+                .arg(&self.config)
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+    }
+
+    /// SIGKILL: the agent gets no chance to clean up (its containerd keeps running).
+    pub fn kill_hard(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SIGTERM: the agent stops its containerd.
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Agent {
+    /// Leave nothing behind, even when a test failed halfway: kill every container through the
+    /// agent's containerd, stop the agent, then any shim left, unmount and drop the bridge.
+    fn drop(&mut self) {
+        let sock = self.dir.join("data/runtime/containerd/containerd.sock");
+        if sock.exists() {
+            let ctr = |args: &[&str]| {
+                Command::new("ctr")
+                    .arg("-a")
+                    .arg(&sock)
+                    .args(["-n", "k8s.io"])
+                    .args(args)
+                    .output()
+            };
+            if let Ok(o) = ctr(&["tasks", "ls", "-q"]) {
+                for id in String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                {
+                    let _ = ctr(&["tasks", "kill", "-a", "-s", "SIGKILL", id.trim()]);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        self.stop();
+        let _ = Command::new("pkill")
+            .arg("-9")
+            .arg("-f")
+            .arg(self.dir.to_string_lossy().as_ref())
+            .output();
+        std::thread::sleep(Duration::from_millis(200));
+        daas_agent::runtime::unmount_all_under(&self.dir);
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
+    }
+}
+
+/// Stake a fresh node key and start an agent for `node`.
+pub fn start_agent(c: &Cluster, node: &str, index: u8) -> Agent {
+    assert!(unsafe_is_root(), "the agent test needs root (containerd)");
+    let chain = std::fs::read_to_string(c.data_dir().join("chain-url"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let kc = std::fs::read_to_string(c.kubeconfig()).unwrap();
+    let master = kc
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .unwrap()
+        .to_string();
+    let dir = c.dir.path().join(format!("agent-{node}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("node.key");
+    let addr = daas_ok(&["keygen", "--out", key.to_str().unwrap()])
+        .trim()
+        .to_string();
+    daas_ok(&[
+        "faucet",
+        "--chain",
+        &chain,
+        "--address",
+        &addr,
+        "--amount",
+        "5000000000",
+    ]);
+    let bridge = format!("daase{index}");
+    let config = serde_json::json!({
+        "node_id": node,
+        "sui_wallet_address": addr,
+        "sui_key_file": key,
+        "sui_rpc_endpoint": chain,
+        "stake_amount": 1000,
+        "nautilus_endpoint": master,
+        "container_runtime": "containerd",
+        "min_stake_amount": 1000,
+        "data_dir": dir.join("data"),
+        "trust_root": c.data_dir().join("tee").join("trusted-root.pem"),
+        "kubelet_port": 0,
+        "pod_cidr": format!("10.243.{index}.0/24"),
+        "bridge_name": bridge,
+        "heartbeat_seconds": 2,
+    });
+    let path = dir.join("staker-config.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let mut a = Agent {
+        child: None,
+        dir,
+        config: path,
+        bridge,
+    };
+    a.spawn();
+    a
+}
+
+pub fn unsafe_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+pub fn wait_node_ready(c: &Cluster, a: &Agent, node: &str) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let o = c.kubectl(&[
+            "get",
+            "node",
+            node,
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ]);
+        if stdout(&o) == "True" {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {node} never became Ready\nagent log:\n{}\nserver log:\n{}",
+            a.log(),
+            c.log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+pub fn wait_for(c: &Cluster, what: &str, timeout: Duration, f: impl Fn() -> bool, a: &Agent) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}\nagent log:\n{}\nserver log tail:\n{}",
+            a.log(),
+            c.log()
+                .lines()
+                .rev()
+                .take(30)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
