@@ -182,7 +182,6 @@ async fn register_node(api: &Api<Node>, cfg: &AgentConfig, port: u16, cert_sha: 
         },
         "annotations": {
             KUBELET_CERT_ANNOTATION: hex::encode(cert_sha),
-            "k3s-daas.io/sui-address": cfg.key.address().to_string(),
         },
     });
     match api.get_opt(&cfg.node_id).await? {

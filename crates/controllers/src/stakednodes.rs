@@ -1,11 +1,12 @@
 //! Staked nodes: the master, not the node, decides which Nodes may run workloads. For every Node it
 //! asks the ledger (through a [`StakeDirectory`]) whether an active node-tier stake holds that
-//! node name, and sets `k3s-daas.io/staked=true` plus `k3s-daas.io/sui-address=<owner>` — or removes
-//! `staked` when the stake is no longer active. NodeRestriction refuses these labels from nodes
-//! themselves, so a node cannot claim a stake it does not have.
+//! node name, and sets the label `k3s-daas.io/staked=true` plus the annotation
+//! `k3s-daas.io/sui-address=<owner>` (a Sui address is longer than a label value may be) — or
+//! removes the label when the stake is no longer active. NodeRestriction refuses `k3s-daas.io/`
+//! labels from nodes themselves, so a node cannot claim a stake it does not have.
 //!
-//! Nodes the ledger knows nothing about and that this controller never labelled (no
-//! `sui-address` label: e.g. created by an admin) are left alone.
+//! Nodes the ledger knows nothing about and that this controller never marked (no `sui-address`
+//! annotation: e.g. created by an admin) are left alone.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +19,8 @@ use crate::scheduler::STAKED_LABEL;
 use crate::util::{self, CORE};
 use crate::Controller;
 
-/// Label naming the Sui address whose stake backs the node.
-pub const ADDRESS_LABEL: &str = "k3s-daas.io/sui-address";
+/// Annotation naming the Sui address whose stake backs the node.
+pub const ADDRESS_ANNOTATION: &str = "k3s-daas.io/sui-address";
 
 /// What the ledger says about a node name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,39 +58,34 @@ impl StakedNodeController {
     }
 }
 
-/// The label changes (a merge patch of `metadata.labels`) that make `node` agree with `stake`, if any.
+/// The metadata changes (a merge patch) that make `node` agree with `stake`, if any.
 pub fn label_patch(node: &Value, stake: &NodeStake) -> Option<Value> {
-    let labels = &node["metadata"]["labels"];
-    let staked = labels[STAKED_LABEL].as_str();
-    let address = labels[ADDRESS_LABEL].as_str();
-    let mut patch = Map::new();
-    match stake {
-        NodeStake::Active { owner } => {
-            if staked != Some("true") {
-                patch.insert(STAKED_LABEL.into(), json!("true"));
-            }
-            if address != Some(owner.as_str()) {
-                patch.insert(ADDRESS_LABEL.into(), json!(owner));
-            }
-        }
-        NodeStake::Inactive { owner } => {
-            if staked.is_some() {
-                patch.insert(STAKED_LABEL.into(), Value::Null);
-            }
-            if address != Some(owner.as_str()) {
-                patch.insert(ADDRESS_LABEL.into(), json!(owner));
-            }
-        }
-        // Only a node this controller labelled loses its labels when its stake disappears.
-        NodeStake::Unknown if address.is_some() => {
-            patch.insert(ADDRESS_LABEL.into(), Value::Null);
-            if staked.is_some() {
-                patch.insert(STAKED_LABEL.into(), Value::Null);
-            }
-        }
-        NodeStake::Unknown => {}
+    let staked = node["metadata"]["labels"][STAKED_LABEL].as_str();
+    let address = node["metadata"]["annotations"][ADDRESS_ANNOTATION].as_str();
+    let (mut labels, mut annotations) = (Map::new(), Map::new());
+    let (want_staked, want_address) = match stake {
+        NodeStake::Active { owner } => (true, Some(owner.as_str())),
+        NodeStake::Inactive { owner } => (false, Some(owner.as_str())),
+        // Only a node this controller marked loses its marks when its stake disappears.
+        NodeStake::Unknown if address.is_some() => (false, None),
+        NodeStake::Unknown => return None,
+    };
+    if want_staked && staked != Some("true") {
+        labels.insert(STAKED_LABEL.into(), json!("true"));
+    } else if !want_staked && staked.is_some() {
+        labels.insert(STAKED_LABEL.into(), Value::Null);
     }
-    (!patch.is_empty()).then(|| json!({"metadata": {"labels": patch}}))
+    if address != want_address {
+        annotations.insert(ADDRESS_ANNOTATION.into(), want_address.map_or(Value::Null, |a| json!(a)));
+    }
+    let mut meta = Map::new();
+    if !labels.is_empty() {
+        meta.insert("labels".into(), Value::Object(labels));
+    }
+    if !annotations.is_empty() {
+        meta.insert("annotations".into(), Value::Object(annotations));
+    }
+    (!meta.is_empty()).then(|| json!({ "metadata": meta }))
 }
 
 #[async_trait]
@@ -142,62 +138,33 @@ impl Controller for StakedNodeController {
 mod tests {
     use super::*;
 
-    fn node(labels: Value) -> Value {
-        json!({"metadata": {"name": "n1", "labels": labels}})
+    fn node(labels: Value, annotations: Value) -> Value {
+        json!({"metadata": {"name": "n1", "labels": labels, "annotations": annotations}})
     }
 
     #[test]
-    fn active_stake_labels_the_node() {
-        let p = label_patch(
-            &node(json!({})),
-            &NodeStake::Active {
-                owner: "0xab".into(),
-            },
-        )
-        .unwrap();
+    fn active_stake_marks_the_node() {
+        let p = label_patch(&node(json!({}), json!({})), &NodeStake::Active { owner: "0xab".into() }).unwrap();
         assert_eq!(
             p,
-            json!({"metadata": {"labels": {STAKED_LABEL: "true", ADDRESS_LABEL: "0xab"}}})
+            json!({"metadata": {"labels": {STAKED_LABEL: "true"}, "annotations": {ADDRESS_ANNOTATION: "0xab"}}})
         );
-        let done = node(json!({STAKED_LABEL: "true", ADDRESS_LABEL: "0xab"}));
-        assert_eq!(
-            label_patch(
-                &done,
-                &NodeStake::Active {
-                    owner: "0xab".into()
-                }
-            ),
-            None
-        );
-        // A new owner of the name replaces the address.
-        let p = label_patch(
-            &done,
-            &NodeStake::Active {
-                owner: "0xcd".into(),
-            },
-        )
-        .unwrap();
-        assert_eq!(p, json!({"metadata": {"labels": {ADDRESS_LABEL: "0xcd"}}}));
+        let done = node(json!({STAKED_LABEL: "true"}), json!({ADDRESS_ANNOTATION: "0xab"}));
+        assert_eq!(label_patch(&done, &NodeStake::Active { owner: "0xab".into() }), None);
+        // A new owner of the name (or an address the node wrote itself) is replaced.
+        let p = label_patch(&done, &NodeStake::Active { owner: "0xcd".into() }).unwrap();
+        assert_eq!(p, json!({"metadata": {"annotations": {ADDRESS_ANNOTATION: "0xcd"}}}));
     }
 
     #[test]
-    fn inactive_or_vanished_stake_unlabels_only_nodes_it_labelled() {
-        let labelled = node(json!({STAKED_LABEL: "true", ADDRESS_LABEL: "0xab"}));
-        let p = label_patch(
-            &labelled,
-            &NodeStake::Inactive {
-                owner: "0xab".into(),
-            },
-        )
-        .unwrap();
+    fn inactive_or_vanished_stake_unmarks_only_nodes_it_marked() {
+        let marked = node(json!({STAKED_LABEL: "true"}), json!({ADDRESS_ANNOTATION: "0xab"}));
+        let p = label_patch(&marked, &NodeStake::Inactive { owner: "0xab".into() }).unwrap();
         assert_eq!(p, json!({"metadata": {"labels": {STAKED_LABEL: null}}}));
-        let p = label_patch(&labelled, &NodeStake::Unknown).unwrap();
-        assert_eq!(
-            p,
-            json!({"metadata": {"labels": {STAKED_LABEL: null, ADDRESS_LABEL: null}}})
-        );
-        // An admin-managed node (never labelled from the ledger) is left as it is.
-        let admin = node(json!({STAKED_LABEL: "true"}));
+        let p = label_patch(&marked, &NodeStake::Unknown).unwrap();
+        assert_eq!(p, json!({"metadata": {"labels": {STAKED_LABEL: null}, "annotations": {ADDRESS_ANNOTATION: null}}}));
+        // An admin-managed node (never marked from the ledger) is left as it is.
+        let admin = node(json!({STAKED_LABEL: "true"}), json!({}));
         assert_eq!(label_patch(&admin, &NodeStake::Unknown), None);
     }
 }

@@ -630,7 +630,7 @@ async fn only_nodes_staked_on_the_ledger_get_workloads() {
     .await;
     let real = e.c.get("/api/v1/nodes/real").await.unwrap();
     assert_eq!(real["metadata"]["labels"][STAKED], "true");
-    assert_eq!(real["metadata"]["labels"][ADDRESS_LABEL], "0xaa");
+    assert_eq!(real["metadata"]["annotations"][ADDRESS_ANNOTATION], "0xaa");
     let ghost = e.c.get("/api/v1/nodes/ghost").await.unwrap();
     assert!(ghost["metadata"]["labels"][STAKED].is_null(), "{ghost}");
     // Unstaking on the ledger takes the label away again.

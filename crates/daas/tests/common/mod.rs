@@ -137,6 +137,11 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.kill();
+        // DAAS_KEEP_TEST_DIRS=1 keeps the data dirs and logs of a run for a post-mortem.
+        if std::env::var_os("DAAS_KEEP_TEST_DIRS").is_some() {
+            let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+            eprintln!("kept test dir {}", dir.keep().display());
+        }
     }
 }
 
