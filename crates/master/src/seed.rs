@@ -454,6 +454,24 @@ fn resource_label(path: &str) -> String {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn cluster_id_is_created_once_and_sealed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("s.redb");
+        let open = |k: [u8; 32]| daas_store::EmbeddedStore::open(&path, daas_store::SealingKey::from_bytes(k));
+        let store: Arc<dyn Store> = Arc::new(open([1; 32]).unwrap());
+        let id = cluster_id(&store).await.unwrap();
+        assert!(daas_ledger::credential::valid_cluster_id(&id) && id.len() == 32, "{id}");
+        assert_eq!(cluster_id(&store).await.unwrap(), id);
+        drop(store);
+        // Reopened with the same sealing key: the same id.
+        let store: Arc<dyn Store> = Arc::new(open([1; 32]).unwrap());
+        assert_eq!(cluster_id(&store).await.unwrap(), id);
+        drop(store);
+        // Under another key (another enclave measurement) the sealed state, id included, does not open.
+        assert!(open([2; 32]).is_err());
+    }
+
     #[test]
     fn micro_time_format() {
         assert_eq!(micro_time_now().len(), "2026-11-25T19:00:00.000000Z".len());
