@@ -48,12 +48,12 @@ pub struct Validated {
 }
 
 /// Why a credential does not authenticate.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error(transparent)]
     Credential(#[from] credential::CredentialError),
     #[error("ledger: {0}")]
-    Ledger(String),
+    Ledger(#[from] daas_ledger::LedgerError),
     #[error("seal token {0} does not exist")]
     UnknownToken(sui_sdk_types::Address),
     #[error("seal token {token} is not owned by {claimed}")]
@@ -62,12 +62,6 @@ pub enum AuthError {
     Revoked(sui_sdk_types::Address),
     #[error("seal token {0} carries no usable role")]
     NoRole(sui_sdk_types::Address),
-}
-
-impl From<daas_ledger::LedgerError> for AuthError {
-    fn from(e: daas_ledger::LedgerError) -> Self {
-        AuthError::Ledger(e.to_string())
-    }
 }
 
 pub struct SealTokenAuthenticator {
