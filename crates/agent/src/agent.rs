@@ -39,6 +39,8 @@ pub enum AgentError {
     Runtime(#[from] crate::runtime::RuntimeError),
     #[error("agent files: {0}")]
     Config(#[from] crate::config::ConfigError),
+    #[error("credential: {0}")]
+    Credential(#[from] daas_ledger::credential::CredentialError),
     #[error("{0}")]
     Other(String),
 }
@@ -103,14 +105,27 @@ pub async fn ensure_seal_token(w: &Wallet) -> Result<sui_sdk_types::Address, Age
     Err(AgentError::Other("issue_seal_token created no seal token".into()))
 }
 
-fn policy(cfg: &AgentConfig) -> Result<AttestationPolicy, AgentError> {
-    AttestationPolicy::from_options(cfg.trust_root.as_deref(), cfg.expected_pcrs.iter().map(|(i, v)| (*i, v.as_str())))
-        .map_err(AgentError::Other)
+/// The master's measurement is pinned by the ledger's registered enclave configuration (plus any
+/// `expected_pcrs` of the config file); without a registered configuration the agent refuses to
+/// join unless `expected_pcrs` are given.
+fn policy(cfg: &AgentConfig, ledger: &Arc<dyn Ledger>) -> Result<AttestationPolicy, AgentError> {
+    AttestationPolicy::from_options(
+        cfg.trust_root.as_deref(),
+        cfg.expected_pcrs.iter().map(|(i, v)| (*i, v.as_str())),
+        Some(ledger.clone()),
+    )
+    .map_err(|e| AgentError::Other(e.to_string()))
 }
 
-/// Write a fresh credential to the token file kube re-reads.
-fn write_credential(cfg: &AgentConfig, token: sui_sdk_types::Address, path: &std::path::Path) -> Result<(), AgentError> {
-    let c = credential::issue(&cfg.key, token, "", now_ms(), CREDENTIAL_TTL_MS);
+/// Write a fresh credential for the attested master's cluster (its audience) to the token file
+/// kube re-reads.
+fn write_credential(
+    cfg: &AgentConfig,
+    master: &AttestedMaster,
+    token: sui_sdk_types::Address,
+    path: &std::path::Path,
+) -> Result<(), AgentError> {
+    let c = credential::issue(&cfg.key, token, &master.audience(), now_ms(), CREDENTIAL_TTL_MS)?;
     // Mode 0600 from the start: the credential is a bearer token.
     Ok(crate::config::write_private_file(path, c.as_bytes())?)
 }
@@ -245,7 +260,7 @@ pub async fn join(cfg: AgentConfig, ledger: Arc<dyn Ledger>, runtime: Arc<dyn Ru
     let token = ensure_seal_token(&wallet).await?;
 
     // Attested TLS before any credential leaves this host.
-    let master = attest(&cfg.master_url, &policy(&cfg)?).await?;
+    let master = attest(&cfg.master_url, &policy(&cfg, &ledger)?).await?;
     let master_key = master
         .attestation
         .public_key
@@ -253,10 +268,10 @@ pub async fn join(cfg: AgentConfig, ledger: Arc<dyn Ledger>, runtime: Arc<dyn Ru
         .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
         .and_then(|k| ed25519_dalek::VerifyingKey::from_bytes(&k).ok())
         .ok_or_else(|| AgentError::Other("the master's attestation carries no Ed25519 public key".into()))?;
-    tracing::info!(master = %master.url, "master attestation verified");
+    tracing::info!(master = %master.url, cluster = %master.cluster_id, source = ?master.measurement_source, "master attestation verified");
 
     let token_file = cfg.data_dir.join("credential.token");
-    write_credential(&cfg, token, &token_file)?;
+    write_credential(&cfg, &master, token, &token_file)?;
     let client = kube_client(&master, &token_file).await?;
 
     let pods = Arc::new(std::sync::Mutex::new(HashMap::new()));
@@ -278,10 +293,11 @@ pub async fn join(cfg: AgentConfig, ledger: Arc<dyn Ledger>, runtime: Arc<dyn Ru
     // Credential refresh.
     {
         let cfg = cfg.clone();
+        let master = master.clone();
         tasks.push(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(CREDENTIAL_REFRESH).await;
-                if let Err(e) = write_credential(&cfg, token, &token_file) {
+                if let Err(e) = write_credential(&cfg, &master, token, &token_file) {
                     tracing::warn!(error = %e, "credential refresh failed");
                 }
             }
@@ -326,9 +342,9 @@ pub async fn drain_and_unstake(cfg: AgentConfig, ledger: Arc<dyn Ledger>) -> Res
     cfg.secure_files()?;
     let wallet = Wallet::new(ledger.clone(), cfg.key.clone());
     let token = ensure_seal_token(&wallet).await?;
-    let master = attest(&cfg.master_url, &policy(&cfg)?).await?;
+    let master = attest(&cfg.master_url, &policy(&cfg, &ledger)?).await?;
     let token_file = cfg.data_dir.join("credential.token");
-    write_credential(&cfg, token, &token_file)?;
+    write_credential(&cfg, &master, token, &token_file)?;
     let client = kube_client(&master, &token_file).await?;
     let nodes: Api<Node> = Api::all(client.clone());
     nodes.patch(&cfg.node_id, &PatchParams::default(), &Patch::Merge(json!({"spec": {"unschedulable": true}}))).await?;

@@ -49,7 +49,8 @@ pub struct StakerConfigFile {
     /// Extra attestation root to trust (the simulated enclave's dev root). Development only.
     #[serde(default)]
     pub trust_root: Option<PathBuf>,
-    /// PCR index -> expected hex value.
+    /// PCR index -> expected hex value, required in addition to the PCRs of the enclave
+    /// configuration registered on the ledger (and instead of them when none is registered).
     #[serde(default)]
     pub expected_pcrs: BTreeMap<u16, String>,
     /// Address other hosts reach this node at (default 127.0.0.1).

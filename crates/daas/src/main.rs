@@ -37,7 +37,14 @@ enum Cmd {
         out: PathBuf,
     },
     /// Verify a master's attestation over attested TLS and print what was verified.
-    Attest(AttestArgs),
+    Attest {
+        #[command(flatten)]
+        attest: AttestArgs,
+        /// Ledger endpoint: the expected PCRs are read from the enclave configuration registered
+        /// there. Without it (or without a registered configuration) --expect-pcr is required.
+        #[arg(long, env = "SUI_RPC_ENDPOINT")]
+        chain: Option<String>,
+    },
     /// Run the embedded ledger alone and serve it over HTTP (`daas up` includes it).
     Chain(ChainArgs),
     /// Mint SUI on the embedded ledger (local development).
@@ -138,6 +145,10 @@ struct TokenArgs {
     /// Credential lifetime in seconds (at most 900).
     #[arg(long, default_value_t = 600)]
     ttl_seconds: u64,
+    /// The cluster the credential is for: `k3s-daas:<cluster id>` (`daas attest` prints it;
+    /// `daas join` writes it into the kubeconfig). Required to mint a credential.
+    #[arg(long)]
+    audience: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -207,7 +218,8 @@ struct AttestArgs {
     /// simulated enclave's dev root, `<data>/tee/trusted-root.pem`). Only for development.
     #[arg(long)]
     trust_root: Option<PathBuf>,
-    /// Expected PCR value, `index=hex` (repeatable).
+    /// Expected PCR value, `index=hex` (repeatable). Required in addition to the PCRs of the
+    /// enclave configuration registered on the ledger, and instead of them when none is registered.
     #[arg(long = "expect-pcr")]
     expect_pcr: Vec<String>,
     /// Write the verified cluster CA here (PEM).
@@ -283,16 +295,12 @@ async fn run_up(a: UpArgs) -> Result<()> {
     )
     .await
     .context("registering the enclave on the ledger")?;
-    if let Some(s) = &master.slasher {
-        s.set_registration(reg.clone());
-    }
-    if let Some(a) = &master.anchorer {
-        a.set_registration(reg.clone());
-    }
+    master.set_registration(reg.clone());
     let d = ledger.deployment().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("K3s-DaaS API server listening on {} (enclave: {})", master.url, master.enclave.kind);
     println!("Embedded ledger: package {}, staking pool {}, admin {}", d.package, d.pool.id, admin.address());
     println!("Enclave {} registered on the ledger (config {})", reg.enclave.id, reg.config.id);
+    println!("Cluster id {} (credential audience {})", master.cluster_id, daas_ledger::credential::audience(&master.cluster_id));
     println!("Ledger API: {chain_url} (SUI_RPC_ENDPOINT)");
     println!("Use it with:\n  export KUBECONFIG={}\n  kubectl get namespaces", master.kubeconfig_path.display());
     serve(master).await
@@ -387,9 +395,15 @@ async fn run_token(a: TokenArgs) -> Result<()> {
         Some(t) => t.parse().map_err(|e| anyhow::anyhow!("--token: {e}"))?,
         None => find_valid_token(&w).await?,
     };
+    let audience = a.audience.as_deref().map(str::trim).unwrap_or("");
+    if audience.is_empty() {
+        anyhow::bail!(
+            "--audience is required: the cluster's credential audience, k3s-daas:<cluster id> (`daas attest` prints it)"
+        );
+    }
     let ttl = a.ttl_seconds.clamp(1, 900) * 1000;
     let now = daas_master::now_ms();
-    let cred = daas_ledger::credential::issue(&w.key, token, "", now, ttl);
+    let cred = daas_ledger::credential::issue(&w.key, token, audience, now, ttl)?;
     if a.exec {
         let exp = chrono_like_rfc3339(now + ttl);
         println!(
@@ -412,15 +426,18 @@ async fn run_join(a: JoinArgs) -> Result<()> {
     let w = wallet(&a.wallet)?;
     let token = find_valid_token(&w).await?;
     let t = w.ledger.seal_token(token).await.map_err(|e| anyhow::anyhow!("{e}"))?.context("token vanished")?;
-    let policy = attest_policy(&a.attest)?;
+    let policy = attest_policy(&a.attest, Some(w.ledger.clone()))?;
     let m = daas_master::attested::attest(&a.attest.server, &policy).await?;
+    // The cluster id came over the attested connection and was checked to be [a-z0-9-]{1,64},
+    // so it is safe to write into the kubeconfig.
+    let audience = m.audience();
     use base64::Engine;
     let ca = base64::engine::general_purpose::STANDARD.encode(m.ca_pem.as_bytes());
     let exe = std::env::current_exe()?;
     let key = std::fs::canonicalize(&a.wallet.key)?;
     let ns = if t.role == 0 { daas_master::auth::user_namespace(&w.address()) } else { "default".to_string() };
     let kc = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: k3s-daas\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\nusers:\n- name: {addr}\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {exe}\n      args: [token, --exec, --chain, {chain}, --key, {key}]\n      interactiveMode: Never\ncontexts:\n- name: k3s-daas\n  context:\n    cluster: k3s-daas\n    user: {addr}\n    namespace: {ns}\ncurrent-context: k3s-daas\n",
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: k3s-daas\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\nusers:\n- name: {addr}\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {exe}\n      args: [token, --exec, --chain, {chain}, --key, {key}, --audience, \"{audience}\"]\n      interactiveMode: Never\ncontexts:\n- name: k3s-daas\n  context:\n    cluster: k3s-daas\n    user: {addr}\n    namespace: {ns}\ncurrent-context: k3s-daas\n",
         m.url,
         addr = w.address(),
         exe = exe.display(),
@@ -428,17 +445,17 @@ async fn run_join(a: JoinArgs) -> Result<()> {
         key = key.display(),
     );
     std::fs::write(&a.out, kc).with_context(|| format!("writing {}", a.out.display()))?;
-    println!("attested {} and wrote {} (namespace {ns})", m.url, a.out.display());
+    println!("attested {} (cluster {}) and wrote {} (namespace {ns})", m.url, m.cluster_id, a.out.display());
     Ok(())
 }
 
-fn attest_policy(a: &AttestArgs) -> Result<daas_master::attested::AttestationPolicy> {
+fn attest_policy(a: &AttestArgs, ledger: Option<Arc<dyn Ledger>>) -> Result<daas_master::attested::AttestationPolicy> {
     let mut expected = Vec::new();
     for e in &a.expect_pcr {
         let (i, v) = e.split_once('=').context("--expect-pcr takes index=hex")?;
         expected.push((i.parse::<u16>().context("PCR index")?, v));
     }
-    daas_master::attested::AttestationPolicy::from_options(a.trust_root.as_deref(), expected).map_err(|e| anyhow::anyhow!(e))
+    Ok(daas_master::attested::AttestationPolicy::from_options(a.trust_root.as_deref(), expected, ledger)?)
 }
 
 async fn run_agent(path: &Path) -> Result<()> {
@@ -517,9 +534,19 @@ async fn serve(master: Master) -> Result<()> {
     Ok(())
 }
 
-async fn run_attest(a: AttestArgs) -> Result<()> {
-    let policy = attest_policy(&a)?;
+async fn run_attest(a: AttestArgs, chain: Option<String>) -> Result<()> {
+    let ledger = match chain {
+        Some(c) => Some(remote(&ChainRef { chain: c })?),
+        None => None,
+    };
+    let policy = attest_policy(&a, ledger)?;
     let m = daas_master::attested::attest(&a.server, &policy).await?;
+    let source = match &m.measurement_source {
+        daas_master::attested::MeasurementSource::Ledger { config, enclave } => {
+            serde_json::json!({"ledger": {"enclave_config": config, "enclave": enclave}})
+        }
+        daas_master::attested::MeasurementSource::Explicit => serde_json::json!("expect-pcr"),
+    };
     let pcrs: serde_json::Map<String, serde_json::Value> =
         m.attestation.pcrs.iter().map(|(i, v)| (i.to_string(), serde_json::json!(hex::encode(v)))).collect();
     println!(
@@ -531,6 +558,9 @@ async fn run_attest(a: AttestArgs) -> Result<()> {
             "enclave_public_key": m.attestation.public_key.as_ref().map(hex::encode),
             "pcrs": pcrs,
             "tls_certificate_bound": true,
+            "measurement_pinned_by": source,
+            "cluster_id": m.cluster_id,
+            "audience": m.audience(),
         }))?
     );
     if let Some(out) = &a.ca_out {
@@ -583,7 +613,7 @@ async fn main() -> Result<()> {
             println!("{}", k.address());
             Ok(())
         }
-        Cmd::Attest(a) => run_attest(a).await,
+        Cmd::Attest { attest, chain } => run_attest(attest, chain).await,
         Cmd::Chain(a) => run_chain(a).await,
         Cmd::Faucet { chain, address, amount } => {
             let addr: sui_sdk_types::Address = address.parse().map_err(|e| anyhow::anyhow!("--address: {e}"))?;

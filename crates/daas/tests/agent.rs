@@ -200,7 +200,10 @@ spec:
     // Node a's key, to find its stake on the ledger.
     let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(&a1.config).unwrap()).unwrap();
     let addr_a = cfg["sui_wallet_address"].as_str().unwrap().to_string();
-    let cred_a = daas_ok(&["token", "--chain", &chain, "--key", cfg["sui_key_file"].as_str().unwrap()]).trim().to_string();
+    let aud = c.audience();
+    let cred_a = daas_ok(&["token", "--chain", &chain, "--key", cfg["sui_key_file"].as_str().unwrap(), "--audience", &aud])
+        .trim()
+        .to_string();
 
     // SIGKILL agent a: its lease stops, the master declares it dead.
     a1.kill_hard();

@@ -48,6 +48,7 @@ fn stake_token_and_kubectl_with_seal_token() {
     let c = Cluster::start_with(&["--chain-listen", "127.0.0.1:0", "--token-cache-seconds", "0"]);
     let chain = chain_url(&c);
     let master = server_url(&c);
+    let aud = c.audience();
     let root = c.data_dir().join("tee").join("trusted-root.pem");
     let dir = c.dir.path();
     let alice_key = dir.join("alice.key");
@@ -69,9 +70,10 @@ fn stake_token_and_kubectl_with_seal_token() {
     assert!(token.starts_with("0x"), "{token}");
 
     // The credential validates on the master (seed endpoint) as a user-tier identity.
-    let cred = daas_ok(&["token", "--chain", &chain, "--key", k]).trim().to_string();
+    let cred = daas_ok(&["token", "--chain", &chain, "--key", k, "--audience", &aud]).trim().to_string();
     assert!(cred.starts_with("daas1."));
-    let exec: serde_json::Value = serde_json::from_str(&daas_ok(&["token", "--exec", "--chain", &chain, "--key", k])).unwrap();
+    let exec: serde_json::Value =
+        serde_json::from_str(&daas_ok(&["token", "--exec", "--chain", &chain, "--key", k, "--audience", &aud])).unwrap();
     assert_eq!(exec["kind"], "ExecCredential");
     assert!(exec["status"]["token"].as_str().unwrap().starts_with("daas1."));
 
@@ -79,7 +81,7 @@ fn stake_token_and_kubectl_with_seal_token() {
     let kc = dir.join("alice.kubeconfig");
     let out = daas_ok(&["join", "--chain", &chain, "--key", k, "--server", &master,
         "--trust-root", root.to_str().unwrap(), "--out", kc.to_str().unwrap()]);
-    let ns = out.split("namespace ").nth(1).unwrap().trim_end_matches(|c| c == ')' || c == '\n').to_string();
+    let ns = out.split("namespace ").nth(1).unwrap().trim_end_matches([')', '\n']).to_string();
     assert!(ns.starts_with("u-"), "{out}");
     let o = kubectl_as(&c, &kc, &["create", "configmap", "mine", "--from-literal=a=b"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -94,7 +96,7 @@ fn stake_token_and_kubectl_with_seal_token() {
     // A forged credential (someone else's key claiming alice's token) is refused.
     let mallory_key = dir.join("mallory.key");
     daas_ok(&["keygen", "--out", mallory_key.to_str().unwrap()]);
-    let o = daas(&["token", "--chain", &chain, "--key", mallory_key.to_str().unwrap(), "--token", &token]);
+    let o = daas(&["token", "--chain", &chain, "--key", mallory_key.to_str().unwrap(), "--token", &token, "--audience", &aud]);
     assert!(o.status.success());
     let forged = stdout(&o).trim().to_string();
     let validate = |cred: &str| {

@@ -2,10 +2,24 @@
 //! TLS, asks the master for a fresh attestation document (with its own nonce), verifies the document
 //! against pinned roots and expected PCRs, and checks that the document's user_data is the SHA-256 of
 //! the very certificate the TLS handshake presented. Only then is the master's CA trusted.
+//!
+//! Expected measurement (PCR0..2): taken from the LEDGER by default. The master's answer names its
+//! `Enclave` object (an index, nothing more); the client reads that object and the
+//! `EnclaveConfig` it was registered under from the ledger, checks the registration is current
+//! and is the deployment's current configuration, and requires the document to carry the
+//! configuration's PCRs and the registered enclave key. A master that names no enclave is held to
+//! the deployment's current configuration. Without a registered configuration the client refuses,
+//! unless the user pinned PCRs explicitly (`--expect-pcr`); explicit values are required in
+//! addition to the ledger's.
+//!
+//! The cluster id (credential audience `k3s-daas:<id>`) comes with the answer on the same attested
+//! connection.
 
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
+use daas_ledger::contract::{ContractObject, Enclave, EnclaveConfig};
+use daas_ledger::Ledger;
 use daas_tee::{verify_attestation, ExpectedPcrs, RootCert, VerifiedAttestation};
 use http_body_util::BodyExt;
 use rustls::client::danger::ServerCertVerifier;
@@ -29,33 +43,142 @@ pub enum AttestError {
     TlsBinding,
     #[error("the master's TLS certificate does not chain to the CA it presented: {0}")]
     Chain(String),
+    #[error("no enclave configuration is registered on the ledger and no PCR values were given (--expect-pcr): refusing to trust an unpinned measurement")]
+    Unpinned,
+    #[error("ledger: {0}")]
+    Ledger(#[from] daas_ledger::LedgerError),
+    #[error("the master names enclave {0}, which is not an Enclave object on the ledger")]
+    NoSuchEnclave(String),
+    #[error("enclave configuration {0} is not on the ledger")]
+    NoSuchConfig(String),
+    #[error("the master's enclave {enclave} is registered under configuration {config}, but the ledger's current configuration is {current}")]
+    NotCurrentConfig { enclave: String, config: String, current: String },
+    #[error("the master's enclave {enclave} was registered under version {registered} of configuration {config}, which is now at version {current}")]
+    StaleRegistration { enclave: String, config: String, registered: u64, current: u64 },
+    #[error("PCR{index} pinned with --expect-pcr ({explicit}) disagrees with the ledger's registered configuration ({ledger})")]
+    PinConflict { index: u16, explicit: String, ledger: String },
+    #[error("the attested enclave key is not the key registered on the ledger for enclave {0}")]
+    EnclaveKey(String),
+    #[error("the master announced no valid cluster id")]
+    ClusterId,
 }
 
-/// What the client trusts: roots for attestation documents and the PCR values it expects.
+/// What the client trusts: roots for attestation documents, PCR values pinned explicitly, and the
+/// ledger whose registered enclave configuration gives the expected PCRs.
 #[derive(Clone)]
 pub struct AttestationPolicy {
     pub roots: Vec<RootCert>,
+    /// Explicit pins (`--expect-pcr`), required in addition to the ledger's.
     pub expected_pcrs: ExpectedPcrs,
+    /// The ledger of the cluster's deployment (None: explicit pins only).
+    pub ledger: Option<Arc<dyn Ledger>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Root { path: String, source: daas_tee::AttestationError },
+    #[error("expected PCR{index}: {source}")]
+    Pcr { index: u16, source: hex::FromHexError },
 }
 
 impl AttestationPolicy {
     /// The AWS Nitro root, plus `extra_root` (a PEM file, e.g. the simulated enclave's dev root)
-    /// when given, and the expected PCR values (hex).
+    /// when given, the explicitly expected PCR values (hex), and the ledger to read the
+    /// registered enclave configuration from.
     pub fn from_options<'a>(
         extra_root: Option<&std::path::Path>,
         expected: impl IntoIterator<Item = (u16, &'a str)>,
-    ) -> Result<Self, String> {
+        ledger: Option<Arc<dyn Ledger>>,
+    ) -> Result<Self, PolicyError> {
         let mut roots = vec![RootCert::aws_nitro()];
         if let Some(p) = extra_root {
-            let pem = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            roots.push(RootCert::from_pem(&pem).map_err(|e| format!("{}: {e}", p.display()))?);
+            let path = p.display().to_string();
+            let pem = std::fs::read_to_string(p).map_err(|source| PolicyError::Read { path: path.clone(), source })?;
+            roots.push(RootCert::from_pem(&pem).map_err(|source| PolicyError::Root { path, source })?);
         }
         let mut expected_pcrs = ExpectedPcrs::none();
-        for (i, v) in expected {
-            expected_pcrs = expected_pcrs.with_hex(i, v).map_err(|e| format!("expected PCR{i}: {e}"))?;
+        for (index, v) in expected {
+            expected_pcrs = expected_pcrs.with_hex(index, v).map_err(|source| PolicyError::Pcr { index, source })?;
         }
-        Ok(AttestationPolicy { roots, expected_pcrs })
+        Ok(AttestationPolicy { roots, expected_pcrs, ledger })
     }
+}
+
+/// Where the expected measurement came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MeasurementSource {
+    /// The ledger's EnclaveConfig (and, when the master named one, its registered Enclave).
+    Ledger { config: String, enclave: Option<String> },
+    /// Only `--expect-pcr` values (no configuration registered on the ledger).
+    Explicit,
+}
+
+/// The PCRs (and enclave key) the ledger requires of this master.
+struct LedgerPins {
+    config: EnclaveConfig,
+    enclave: Option<Enclave>,
+}
+
+async fn read_config(ledger: &dyn Ledger, id: daas_ledger::ObjectId) -> Result<EnclaveConfig, AttestError> {
+    match ledger.get_object(id).await?.as_ref().and_then(|o| o.as_contract()) {
+        Some(ContractObject::EnclaveConfig(c)) => Ok(c.clone()),
+        _ => Err(AttestError::NoSuchConfig(id.to_string())),
+    }
+}
+
+/// Read the expected measurement from the ledger (see the module docs). `named`: the Enclave
+/// object id the master's answer names, if any.
+async fn ledger_pins(ledger: &dyn Ledger, named: Option<&str>) -> Result<Option<LedgerPins>, AttestError> {
+    let current = ledger.deployment().await?.enclave_config.map(|r| r.id);
+    let Some(named) = named else {
+        return match current {
+            Some(id) => Ok(Some(LedgerPins { config: read_config(ledger, id).await?, enclave: None })),
+            None => Ok(None),
+        };
+    };
+    let id: daas_ledger::ObjectId = named.parse().map_err(|_| AttestError::NoSuchEnclave(named.to_string()))?;
+    let enclave = match ledger.get_object(id).await?.as_ref().and_then(|o| o.as_contract()) {
+        Some(ContractObject::Enclave(e)) => e.clone(),
+        _ => return Err(AttestError::NoSuchEnclave(named.to_string())),
+    };
+    if let Some(cur) = current.filter(|c| *c != enclave.config_id) {
+        return Err(AttestError::NotCurrentConfig {
+            enclave: enclave.id.to_string(),
+            config: enclave.config_id.to_string(),
+            current: cur.to_string(),
+        });
+    }
+    let config = read_config(ledger, enclave.config_id).await?;
+    if !daas_ledger::contract::is_current(&enclave, &config) {
+        return Err(AttestError::StaleRegistration {
+            enclave: enclave.id.to_string(),
+            config: config.id.to_string(),
+            registered: enclave.config_version,
+            current: config.version,
+        });
+    }
+    Ok(Some(LedgerPins { config, enclave: Some(enclave) }))
+}
+
+/// Explicit pins plus the ledger's PCR0..2; refuses when nothing pins the measurement.
+fn merge_pins(explicit: &ExpectedPcrs, pins: Option<&LedgerPins>) -> Result<ExpectedPcrs, AttestError> {
+    let Some(p) = pins else {
+        return if explicit.0.is_empty() { Err(AttestError::Unpinned) } else { Ok(explicit.clone()) };
+    };
+    let mut out = explicit.clone();
+    for (index, v) in [(0u16, &p.config.pcr0), (1, &p.config.pcr1), (2, &p.config.pcr2)] {
+        let value: [u8; daas_tee::PCR_LEN] = v.as_slice().try_into().map_err(|_| {
+            AttestError::Response(format!("the ledger's configuration {} holds a malformed PCR{index}", p.config.id))
+        })?;
+        if let Some(e) = explicit.0.get(&index).filter(|e| **e != value) {
+            return Err(AttestError::PinConflict { index, explicit: hex::encode(e), ledger: hex::encode(value) });
+        }
+        out = out.with(index, value);
+    }
+    Ok(out)
 }
 
 /// A master whose attestation verified, and the TLS trust it yields.
@@ -67,6 +190,17 @@ pub struct AttestedMaster {
     pub server_cert_der: Vec<u8>,
     /// The cluster CA (PEM) that signed the serving certificate, to put in kubeconfigs.
     pub ca_pem: String,
+    /// The cluster id announced over the attested connection (audience `k3s-daas:<id>`).
+    pub cluster_id: String,
+    /// Where the expected measurement came from.
+    pub measurement_source: MeasurementSource,
+}
+
+impl AttestedMaster {
+    /// The audience credentials for this cluster carry.
+    pub fn audience(&self) -> String {
+        daas_ledger::credential::audience(&self.cluster_id)
+    }
 }
 
 fn host_port(url: &str) -> Result<(String, u16), AttestError> {
@@ -129,10 +263,32 @@ pub async fn attest_at(url: &str, policy: &AttestationPolicy, now_ms: u64) -> Re
         .as_str()
         .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
         .ok_or_else(|| AttestError::Response("missing or invalid document".into()))?;
-    let verified = verify_attestation(&doc, &policy.roots, now_ms, &policy.expected_pcrs)?;
+    let pins = match &policy.ledger {
+        Some(l) => ledger_pins(l.as_ref(), v["enclave_object_id"].as_str()).await?,
+        None => None,
+    };
+    let expected = merge_pins(&policy.expected_pcrs, pins.as_ref())?;
+    let verified = verify_attestation(&doc, &policy.roots, now_ms, &expected)?;
     if verified.nonce.as_deref() != Some(&nonce[..]) {
         return Err(AttestError::Nonce);
     }
+    if let Some(e) = pins.as_ref().and_then(|p| p.enclave.as_ref()) {
+        if verified.public_key.as_deref() != Some(e.pk.as_slice()) {
+            return Err(AttestError::EnclaveKey(e.id.to_string()));
+        }
+    }
+    let measurement_source = match &pins {
+        Some(p) => MeasurementSource::Ledger {
+            config: p.config.id.to_string(),
+            enclave: p.enclave.as_ref().map(|e| e.id.to_string()),
+        },
+        None => MeasurementSource::Explicit,
+    };
+    let cluster_id = v["cluster_id"]
+        .as_str()
+        .filter(|c| daas_ledger::credential::valid_cluster_id(c))
+        .ok_or(AttestError::ClusterId)?
+        .to_string();
     let chain = chain_seen.lock().map(|c| c.clone()).unwrap_or_default();
     let leaf = chain.first().cloned().ok_or(AttestError::TlsBinding)?;
     let binding = crate::seed::tls_binding(&leaf);
@@ -145,7 +301,14 @@ pub async fn attest_at(url: &str, policy: &AttestationPolicy, now_ms: u64) -> Re
     })?;
     check_chain(&leaf, &ca_der, &host)?;
     let ca_pem = pem_encode(&ca_der);
-    Ok(AttestedMaster { url: url.to_string(), attestation: verified, server_cert_der: leaf, ca_pem })
+    Ok(AttestedMaster {
+        url: url.to_string(),
+        attestation: verified,
+        server_cert_der: leaf,
+        ca_pem,
+        cluster_id,
+        measurement_source,
+    })
 }
 
 fn check_chain(leaf: &[u8], ca: &[u8], host: &str) -> Result<(), AttestError> {
@@ -186,4 +349,101 @@ mod tests {
         assert!(host_port("http://x:1").is_err());
         assert!(host_port("https://:1").is_err());
     }
+
+    use crate::enclave::{open_simulated, Measurement};
+    use daas_ledger::keys::SuiKeypair;
+    use daas_ledger::{EmbeddedLedger, GenesisConfig};
+
+    fn ledger(dir: &std::path::Path) -> (Arc<EmbeddedLedger>, SuiKeypair) {
+        let admin = SuiKeypair::generate();
+        let mut g = GenesisConfig::new(admin.address());
+        g.coins = vec![(admin.address(), 1_000_000_000_000)];
+        (
+            Arc::new(EmbeddedLedger::open(dir.join("ledger.redb"), &g).unwrap()),
+            admin,
+        )
+    }
+
+    async fn register(
+        l: &Arc<EmbeddedLedger>,
+        admin: &SuiKeypair,
+        dir: &std::path::Path,
+        m: Measurement,
+    ) -> (crate::EnclaveHandle, crate::registration::Registration) {
+        let e = open_simulated(dir, &m).unwrap();
+        l.set_attestation_verifier(Arc::new(crate::registration::TeeVerifier {
+            roots: vec![e.root.clone()],
+        }));
+        let reg = crate::registration::register(
+            l.clone(),
+            admin,
+            &SuiKeypair::generate(),
+            &e,
+            &dir.join("enclave.json"),
+        )
+        .await
+        .unwrap();
+        (e, reg)
+    }
+
+    #[tokio::test]
+    async fn pins_come_from_the_ledger() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (l, admin) = ledger(tmp.path());
+        // Nothing registered: no pins, and without explicit ones the client refuses.
+        assert!(ledger_pins(l.as_ref(), None).await.unwrap().is_none());
+        assert!(matches!(
+            merge_pins(&ExpectedPcrs::none(), None),
+            Err(AttestError::Unpinned)
+        ));
+        let explicit = ExpectedPcrs::none().with(0, [7; 48]);
+        assert_eq!(merge_pins(&explicit, None).unwrap(), explicit);
+
+        let (e, reg) = register(&l, &admin, &tmp.path().join("a"), Measurement::Release).await;
+        let pcr0 = e.enclave.measurement().get(0).unwrap().to_vec();
+        // The master names its Enclave object: its config's PCRs and its key are required.
+        let named = reg.enclave.id.to_string();
+        let p = ledger_pins(l.as_ref(), Some(&named))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.config.pcr0, pcr0);
+        assert_eq!(p.enclave.as_ref().unwrap().pk, e.enclave.public_key());
+        let merged = merge_pins(&ExpectedPcrs::none(), Some(&p)).unwrap();
+        assert_eq!(merged.0.len(), 3);
+        assert_eq!(merged.0[&0].to_vec(), pcr0);
+        // An explicit pin that contradicts the ledger is an error, not a silent override.
+        let err = merge_pins(&explicit, Some(&p)).unwrap_err();
+        assert!(
+            matches!(err, AttestError::PinConflict { index: 0, .. }),
+            "{err}"
+        );
+        // A master naming nothing is held to the deployment's current configuration.
+        let p = ledger_pins(l.as_ref(), None).await.unwrap().unwrap();
+        assert_eq!((p.config.id, p.enclave.is_none()), (reg.config.id, true));
+        // Naming something that is not an Enclave (here: the config itself, or garbage) is refused.
+        let err = ledger_pins(l.as_ref(), Some(&reg.config.id.to_string()))
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, AttestError::NoSuchEnclave(_)), "{err}");
+        assert!(matches!(
+            ledger_pins(l.as_ref(), Some("not-an-id")).await,
+            Err(AttestError::NoSuchEnclave(_))
+        ));
+
+        // The admin registers a new measurement: the old enclave is no longer the current config's.
+        let other = Measurement::Fixed([9; 48]);
+        let (e2, reg2) = register(&l, &admin, &tmp.path().join("b"), other).await;
+        assert_ne!(reg2.config.id, reg.config.id);
+        let err = ledger_pins(l.as_ref(), Some(&named)).await.err().unwrap();
+        assert!(matches!(err, AttestError::NotCurrentConfig { .. }), "{err}");
+        let p = ledger_pins(l.as_ref(), None).await.unwrap().unwrap();
+        assert_eq!(
+            p.config.pcr0,
+            e2.enclave.measurement().get(0).unwrap().to_vec()
+        );
+        assert_ne!(p.config.pcr0, pcr0);
+    }
 }
+

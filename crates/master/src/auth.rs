@@ -47,9 +47,26 @@ pub struct Validated {
     pub expires_ms: u64,
 }
 
+/// Why a credential does not authenticate.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error(transparent)]
+    Credential(#[from] credential::CredentialError),
+    #[error("ledger: {0}")]
+    Ledger(#[from] daas_ledger::LedgerError),
+    #[error("seal token {0} does not exist")]
+    UnknownToken(sui_sdk_types::Address),
+    #[error("seal token {token} is not owned by {claimed}")]
+    NotOwner { token: sui_sdk_types::Address, claimed: sui_sdk_types::Address },
+    #[error("seal token {0} is no longer valid (expired, or its stake was withdrawn, slashed or renewed)")]
+    Revoked(sui_sdk_types::Address),
+    #[error("seal token {0} carries no usable role")]
+    NoRole(sui_sdk_types::Address),
+}
+
 pub struct SealTokenAuthenticator {
     ledger: Arc<dyn Ledger>,
-    audience: Option<String>,
+    audience: String,
     cache_ttl: Duration,
     cache: Mutex<HashMap<String, (Validated, Instant)>>,
     metrics: Arc<Metrics>,
@@ -59,7 +76,9 @@ pub struct SealTokenAuthenticator {
 }
 
 impl SealTokenAuthenticator {
-    pub fn new(ledger: Arc<dyn Ledger>, audience: Option<String>, cache_ttl: Duration, metrics: Arc<Metrics>) -> Self {
+    /// `audience`: this cluster's credential audience (`credential::audience(cluster_id)`); a
+    /// credential for any other (or no) audience is refused.
+    pub fn new(ledger: Arc<dyn Ledger>, audience: String, cache_ttl: Duration, metrics: Arc<Metrics>) -> Self {
         SealTokenAuthenticator {
             ledger,
             audience,
@@ -71,7 +90,13 @@ impl SealTokenAuthenticator {
         }
     }
 
-    /// The client used to create a user's namespace on first login (set once the router exists).
+    /// The audience credentials must carry.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// The client used to create a user's namespace on its first authenticated API request (set
+    /// once the router exists).
     pub fn set_client(&self, c: LocalClient) {
         if let Ok(mut g) = self.client.lock() {
             *g = Some(c);
@@ -99,14 +124,20 @@ impl SealTokenAuthenticator {
         );
     }
 
-    /// Full validation of a credential string.
-    pub async fn validate(&self, cred: &str) -> Result<Validated, String> {
+    /// Full validation of a credential string. No side effects on the cluster (the validation
+    /// cache and metrics aside): it only answers whether the credential is valid and as whom.
+    pub async fn validate(&self, cred: &str) -> Result<Validated, AuthError> {
+        self.validate_fresh(cred).await.map(|(v, _)| v)
+    }
+
+    /// Like [`validate`](Self::validate); the flag says whether the ledger was asked (not a cache hit).
+    async fn validate_fresh(&self, cred: &str) -> Result<(Validated, bool), AuthError> {
         let now = crate::now_ms();
         if let Ok(mut c) = self.cache.lock() {
             if let Some((v, at)) = c.get(cred) {
                 if at.elapsed() < self.cache_ttl && now < v.expires_ms {
                     self.count("cache_hit");
-                    return Ok(v.clone());
+                    return Ok((v.clone(), false));
                 }
                 c.remove(cred);
             }
@@ -127,30 +158,19 @@ impl SealTokenAuthenticator {
                 tracing::info!(error = %e, "seal-token credential refused");
             }
         }
-        res
+        res.map(|v| (v, true))
     }
 
-    async fn validate_uncached(&self, cred: &str, now: u64) -> Result<Validated, String> {
-        let claims = credential::verify(cred, now, self.audience.as_deref()).map_err(|e| e.to_string())?;
-        let token = self
-            .ledger
-            .seal_token(claims.token)
-            .await
-            .map_err(|e| format!("ledger: {e}"))?
-            .ok_or_else(|| format!("seal token {} does not exist", claims.token))?;
+    async fn validate_uncached(&self, cred: &str, now: u64) -> Result<Validated, AuthError> {
+        let claims = credential::verify(cred, now, &self.audience)?;
+        let token = self.ledger.seal_token(claims.token).await?.ok_or(AuthError::UnknownToken(claims.token))?;
         if token.owner != claims.owner {
-            return Err(format!("seal token {} is not owned by {}", claims.token, claims.owner));
+            return Err(AuthError::NotOwner { token: claims.token, claimed: claims.owner });
         }
-        if !self.ledger.seal_token_valid(claims.token).await.map_err(|e| format!("ledger: {e}"))? {
-            return Err(format!(
-                "seal token {} is no longer valid (expired, or its stake was withdrawn, slashed or renewed)",
-                claims.token
-            ));
+        if !self.ledger.seal_token_valid(claims.token).await? {
+            return Err(AuthError::Revoked(claims.token));
         }
-        let user = identity(&token).ok_or_else(|| format!("seal token {} carries no usable role", claims.token))?;
-        if token.role == 0 {
-            self.ensure_namespace(&user_namespace(&token.owner)).await;
-        }
+        let user = identity(&token).ok_or(AuthError::NoRole(claims.token))?;
         if token.role == 1 {
             if let Ok(mut m) = self.node_owners.lock() {
                 m.insert(token.node_id.clone(), token.owner);
@@ -159,6 +179,8 @@ impl SealTokenAuthenticator {
         Ok(Validated { user, token, expires_ms: claims.exp })
     }
 
+    /// A user-tier identity gets its namespace when it makes its first real API request (not when
+    /// someone merely asks whether its credential is valid).
     async fn ensure_namespace(&self, ns: &str) {
         let client = self.client.lock().ok().and_then(|g| g.clone());
         let Some(client) = client else { return };
@@ -179,7 +201,11 @@ impl Authenticator for SealTokenAuthenticator {
         if !bearer.starts_with(credential::PREFIX) {
             return None;
         }
-        self.validate(bearer).await.ok().map(|v| v.user)
+        let (v, fresh) = self.validate_fresh(bearer).await.ok()?;
+        if fresh && v.token.role == 0 {
+            self.ensure_namespace(&user_namespace(&v.token.owner)).await;
+        }
+        Some(v.user)
     }
 }
 

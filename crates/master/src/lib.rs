@@ -171,6 +171,9 @@ pub struct Master {
     pub slasher: Option<Arc<slashing::Slasher>>,
     /// Present when the master has a ledger and a Sui key: anchors the store revision.
     pub anchorer: Option<Arc<anchor::Anchorer>>,
+    /// The cluster id (kept in the sealed store); credentials carry `k3s-daas:<cluster id>`.
+    pub cluster_id: String,
+    registration: Arc<std::sync::RwLock<Option<registration::Registration>>>,
     listener: tokio::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
     app: axum::Router,
@@ -202,6 +205,7 @@ impl Master {
             None => 0,
         };
         daas_apiserver::bootstrap(&store).await?;
+        let cluster_id = seed::cluster_id(&store).await?;
         let mut background =
             vec![daas_apiserver::spawn_compactor(store.clone(), cfg.compact_interval, cfg.retain_revisions)];
 
@@ -216,16 +220,21 @@ impl Master {
             ),
         ]));
         let seal_tokens = cfg.ledger.clone().map(|l| {
-            Arc::new(auth::SealTokenAuthenticator::new(l, None, cfg.token_cache_ttl, metrics.clone()))
+            Arc::new(auth::SealTokenAuthenticator::new(
+                l,
+                daas_ledger::credential::audience(&cluster_id),
+                cfg.token_cache_ttl,
+                metrics.clone(),
+            ))
         });
         let mut chain: Vec<Arc<dyn daas_apiserver::Authenticator>> = vec![static_tokens];
         if let Some(st) = &seal_tokens {
             chain.push(st.clone());
         }
-        let auth = Arc::new(auth::Chain(chain));
+        let auth: Arc<dyn daas_apiserver::Authenticator> = Arc::new(auth::Chain(chain));
         let api = daas_apiserver::router(
             store.clone(),
-            auth,
+            auth.clone(),
             ServerOptions {
                 bookmark_interval: cfg.bookmark_interval,
                 node_proxy: Some(Arc::new(nodeproxy::AgentProxy { enclave: enclave.enclave.clone() })),
@@ -278,6 +287,7 @@ impl Master {
         ));
 
         let tls = TlsMaterial::load_or_generate(&dir.join("tls"), &cfg.tls_sans)?;
+        let registration = Arc::new(std::sync::RwLock::new(None));
         let seed_state = seed::SeedState {
             enclave: enclave.clone(),
             tls_cert_sha256: seed::tls_binding(&tls.server_cert_der()?),
@@ -286,6 +296,9 @@ impl Master {
             client,
             ledger: cfg.ledger.clone(),
             tokens: seal_tokens,
+            auth,
+            cluster_id: cluster_id.clone(),
+            registration: registration.clone(),
         };
         let app = seed::router(seed_state)
             .merge(api)
@@ -299,9 +312,11 @@ impl Master {
         write_private(&kubeconfig_path, kubeconfig(&url, &tls.ca_cert_pem, &admin_token).as_bytes())?;
         let root_path = dir.join("tee").join("trusted-root.pem");
         std::fs::write(&root_path, &enclave.root_pem).map_err(io("writing enclave root"))?;
-        tracing::info!(%url, data_dir = %dir.display(), enclave = enclave.kind, "master ready");
+        tracing::info!(%url, data_dir = %dir.display(), enclave = enclave.kind, %cluster_id, "master ready");
         Ok(Master {
             url,
+            cluster_id,
+            registration,
             kubeconfig_path,
             enclave,
             slasher,
@@ -311,6 +326,20 @@ impl Master {
             app,
             _background: background,
         })
+    }
+
+    /// Where the enclave is registered on the ledger: used to sign slashing reports, and named in
+    /// the attestation answer so clients find the expected measurement on the ledger.
+    pub fn set_registration(&self, reg: registration::Registration) {
+        if let Some(s) = &self.slasher {
+            s.set_registration(reg.clone());
+        }
+        if let Some(a) = &self.anchorer {
+            a.set_registration(reg.clone());
+        }
+        if let Ok(mut g) = self.registration.write() {
+            *g = Some(reg);
+        }
     }
 
     /// Serve until the process is told to stop.

@@ -1,5 +1,11 @@
 //! The seed's HTTP endpoints on the master (next to the Kubernetes API on the same port):
-//! `GET /api/v1/health`, `GET /api/v1/tee/attestation`, `GET /metrics`.
+//! `GET /api/v1/health`, `GET /api/v1/tee/attestation`, `GET /metrics`,
+//! `POST /api/v1/seal-token/validate`, `POST /api/v1/stake`, `POST /api/v1/nodes/{id}/heartbeat`.
+//!
+//! The cluster id (see [`cluster_id`]) and, once the master is registered on the ledger, its
+//! `Enclave` object id are served with the attestation: a client learns them over the TLS
+//! connection the attestation document binds, and reads the expected measurement from the
+//! ledger, not from the master.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +26,27 @@ use sha2::{Digest, Sha256};
 use crate::enclave::EnclaveHandle;
 use crate::metrics::{Gauge, Metrics};
 
+/// Store key of the cluster id: outside `/registry/`, so no API request can read or change it;
+/// sealed like every value of the store.
+pub const CLUSTER_ID_KEY: &str = "/daas/cluster-id";
+
+/// The cluster id: created at random (128 bits, hex) the first time a master opens its sealed
+/// store, then read back on every start. It lives as long as the sealed state does.
+pub async fn cluster_id(store: &Arc<dyn Store>) -> Result<String, daas_store::StoreError> {
+    if let Some(kv) = store.get(CLUSTER_ID_KEY).await? {
+        return Ok(String::from_utf8_lossy(&kv.value).into_owned());
+    }
+    let id = crate::random_hex(16);
+    match store.create(CLUSTER_ID_KEY, id.as_bytes()).await {
+        Ok(_) => Ok(id),
+        // Another master of the same store created it first: use that one.
+        Err(e) => match store.get(CLUSTER_ID_KEY).await? {
+            Some(kv) => Ok(String::from_utf8_lossy(&kv.value).into_owned()),
+            None => Err(e),
+        },
+    }
+}
+
 #[derive(Clone)]
 pub struct SeedState {
     pub enclave: EnclaveHandle,
@@ -30,6 +57,18 @@ pub struct SeedState {
     pub client: LocalClient,
     pub ledger: Option<Arc<dyn daas_ledger::Ledger>>,
     pub tokens: Option<Arc<crate::auth::SealTokenAuthenticator>>,
+    /// Authenticates callers of the seed endpoints that need an identity (static tokens and seal tokens).
+    pub auth: Arc<dyn daas_apiserver::Authenticator>,
+    /// This cluster's id (credential audience `k3s-daas:<id>`).
+    pub cluster_id: String,
+    /// Where this master's enclave is registered on the ledger, once it is.
+    pub registration: Arc<std::sync::RwLock<Option<crate::registration::Registration>>>,
+}
+
+impl SeedState {
+    fn registered(&self) -> Option<crate::registration::Registration> {
+        self.registration.read().ok().and_then(|g| g.clone())
+    }
 }
 
 pub fn tls_binding(cert_der: &[u8]) -> [u8; 32] {
@@ -61,6 +100,9 @@ async fn health(State(st): State<SeedState>) -> Response {
             "pcrs": pcrs,
         },
         "tls_certificate_sha256": hex::encode(st.tls_cert_sha256),
+        "cluster_id": st.cluster_id,
+        "audience": daas_ledger::credential::audience(&st.cluster_id),
+        "enclave_object_id": st.registered().map(|r| r.enclave.id.to_string()),
     });
     let code = if body["status"] == "healthy" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body)).into_response()
@@ -74,7 +116,7 @@ fn bad_request(msg: String) -> Response {
 /// A fresh attestation document whose user_data is the TLS certificate hash and whose nonce is
 /// the caller's (hex, up to 64 bytes), so a client can check it is talking to this enclave.
 async fn attestation(State(st): State<SeedState>, Query(q): Query<HashMap<String, String>>) -> Response {
-    let nonce = match q.get("nonce").map(|n| hex::decode(n)) {
+    let nonce = match q.get("nonce").map(hex::decode) {
         None => None,
         Some(Ok(n)) if n.len() <= 64 => Some(n),
         Some(Ok(_)) => return bad_request("nonce is limited to 64 bytes".into()),
@@ -90,6 +132,11 @@ async fn attestation(State(st): State<SeedState>, Query(q): Query<HashMap<String
             "public_key": hex::encode(st.enclave.enclave.public_key()),
             "tls_certificate_sha256": hex::encode(st.tls_cert_sha256),
             "root_pem": if st.enclave.kind == "simulated" { json!(st.enclave.root_pem) } else { json!(null) },
+            "cluster_id": st.cluster_id,
+            "audience": daas_ledger::credential::audience(&st.cluster_id),
+            // Only an index into the ledger: the client reads the Enclave object and its
+            // EnclaveConfig (the expected PCRs) from the ledger itself.
+            "enclave_object_id": st.registered().map(|r| r.enclave.id.to_string()),
         }))
         .into_response(),
         Ok(Err(e)) => axum::response::IntoResponse::into_response(daas_apiserver::ApiError::internal(format!(
@@ -103,16 +150,80 @@ fn api_error(code: u16, reason: &'static str, msg: String) -> Response {
     axum::response::IntoResponse::into_response(daas_apiserver::ApiError::new(code, reason, msg))
 }
 
-/// `POST /api/v1/seal-token/validate` `{"token": "<daas1 credential>"}`: is it valid, and as whom.
-async fn validate_token(State(st): State<SeedState>, body: axum::body::Bytes) -> Response {
-    let Some(tokens) = &st.tokens else {
+fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// Who is asking the validate endpoint.
+enum Caller {
+    /// `system:masters` (the admin token, the admin tier): may validate any credential.
+    Admin,
+    /// Any other authenticated identity: only credentials of its own Sui address (none for an
+    /// identity without one).
+    Owner { name: String, owner: Option<sui_sdk_types::Address> },
+}
+
+async fn caller(st: &SeedState, tokens: &crate::auth::SealTokenAuthenticator, headers: &axum::http::HeaderMap) -> Option<Caller> {
+    let bearer = bearer(headers)?;
+    let is_admin = |groups: &[String]| groups.iter().any(|g| g == daas_apiserver::authz::GROUP_MASTERS);
+    if bearer.starts_with(daas_ledger::credential::PREFIX) {
+        let v = tokens.validate(bearer).await.ok()?;
+        if is_admin(&v.user.groups) {
+            return Some(Caller::Admin);
+        }
+        return Some(Caller::Owner { name: v.user.name, owner: Some(v.token.owner) });
+    }
+    let user = st.auth.authenticate(bearer).await?;
+    if is_admin(&user.groups) {
+        Some(Caller::Admin)
+    } else {
+        Some(Caller::Owner { name: user.name, owner: None })
+    }
+}
+
+pub const VALIDATE_PATH: &str = "/api/v1/seal-token/validate";
+
+/// `POST /api/v1/seal-token/validate` `{"token": "<daas1 credential>"}`: is it valid (signed by
+/// its owner for this cluster, its seal token valid on the ledger), and as whom; a valid answer is
+/// signed by the enclave key.
+///
+/// Who may ask (the answer names an identity, its role and node, and tells whether a credential
+/// someone holds still works, so it is not public):
+/// - unauthenticated callers: 401;
+/// - `system:masters` (admin token, admin-tier seal tokens): any credential;
+/// - any other authenticated identity: only a credential claiming its own Sui address (what it
+///   could learn anyway by using it); someone else's credential is refused with 403 before it is
+///   looked at, so the endpoint cannot be used to test stolen credentials.
+///
+/// Validation has no side effects (no namespace is created: that happens on the first real API
+/// request of a user-tier identity).
+async fn validate_token(State(st): State<SeedState>, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> Response {
+    let Some(tokens) = st.tokens.clone() else {
         return api_error(503, "ServiceUnavailable", "this master has no ledger configured".into());
+    };
+    let Some(caller) = caller(&st, &tokens, &headers).await else {
+        return axum::response::IntoResponse::into_response(daas_apiserver::ApiError::unauthorized());
     };
     let v: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return bad_request(format!("body must be JSON {{\"token\": ...}}: {e}")),
     };
     let Some(cred) = v["token"].as_str() else { return bad_request("missing \"token\"".into()) };
+    if let Caller::Owner { name, owner } = &caller {
+        let claimed = daas_ledger::credential::claims_unverified(cred).ok().map(|c| c.owner);
+        if owner.is_none() || claimed != *owner {
+            return api_error(
+                403,
+                "Forbidden",
+                format!("forbidden: User \"{name}\" cannot post path \"{VALIDATE_PATH}\": only a credential of the caller's own identity may be validated"),
+            );
+        }
+    }
     let ts = crate::now_ms();
     match tokens.validate(cred).await {
         Ok(ok) => Json(json!({
@@ -131,7 +242,7 @@ async fn validate_token(State(st): State<SeedState>, body: axum::body::Bytes) ->
         }))
         .into_response(),
         // The check itself succeeded: the answer is "not valid", with the reason.
-        Err(e) => Json(json!({"valid": false, "error": e})).into_response(),
+        Err(e) => Json(json!({"valid": false, "error": e.to_string()})).into_response(),
     }
 }
 
@@ -192,14 +303,9 @@ async fn heartbeat(
     let Some(tokens) = &st.tokens else {
         return api_error(503, "ServiceUnavailable", "this master has no ledger configured".into());
     };
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let user = match tokens.validate(bearer).await {
+    let user = match tokens.validate(bearer(&headers).unwrap_or("")).await {
         Ok(v) => v.user,
-        Err(e) => return api_error(401, "Unauthorized", e),
+        Err(e) => return api_error(401, "Unauthorized", e.to_string()),
     };
     if daas_apiserver::authz::node_name(&user) != Some(id.as_str()) {
         return api_error(403, "Forbidden", format!("{} cannot heartbeat for node {id}", user.name));
@@ -347,6 +453,24 @@ fn resource_label(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn cluster_id_is_created_once_and_sealed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("s.redb");
+        let open = |k: [u8; 32]| daas_store::EmbeddedStore::open(&path, daas_store::SealingKey::from_bytes(k));
+        let store: Arc<dyn Store> = Arc::new(open([1; 32]).unwrap());
+        let id = cluster_id(&store).await.unwrap();
+        assert!(daas_ledger::credential::valid_cluster_id(&id) && id.len() == 32, "{id}");
+        assert_eq!(cluster_id(&store).await.unwrap(), id);
+        drop(store);
+        // Reopened with the same sealing key: the same id.
+        let store: Arc<dyn Store> = Arc::new(open([1; 32]).unwrap());
+        assert_eq!(cluster_id(&store).await.unwrap(), id);
+        drop(store);
+        // Under another key (another enclave measurement) the sealed state, id included, does not open.
+        assert!(open([2; 32]).is_err());
+    }
 
     #[test]
     fn micro_time_format() {

@@ -80,6 +80,12 @@ impl Cluster {
         }
     }
 
+    /// The credential audience of this cluster (`k3s-daas:<cluster id>`, from /api/v1/health).
+    pub fn audience(&self) -> String {
+        let health: serde_json::Value = serde_json::from_str(&self.ok(&["get", "--raw", "/api/v1/health"])).expect("health JSON");
+        health["audience"].as_str().expect("audience in health").to_string()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
