@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use daas_apiserver::{router, LocalClient, ServerOptions, StaticTokens, User};
 use daas_controllers::stakednodes::{
-    NodeStake, StakeDirectory, StakeLookupError, StakedNodeController, ADDRESS_LABEL,
+    NodeStake, StakeDirectory, StakeLookupError, StakedNodeController, ADDRESS_ANNOTATION,
 };
 use daas_controllers::{ControllerOptions, STAKED};
 use daas_store::{EmbeddedStore, SealingKey, Store};
