@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use daas_ledger::wallet::Wallet;
 use daas_ledger::{credential, tx, Ledger};
 use daas_master::attested::{attest, AttestationPolicy, AttestedMaster};
-use daas_master::now_ms;
 use daas_master::nodeproxy::KUBELET_CERT_ANNOTATION;
+use daas_master::now_ms;
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -53,7 +53,12 @@ fn now_rfc3339() -> String {
 pub async fn ensure_stake(w: &Wallet, cfg: &AgentConfig) -> Result<(), AgentError> {
     let rec = w.ledger.stake(w.address()).await?;
     match rec {
-        Some(r) if r.is_active() && r.role == ROLE_NODE && r.node_id == cfg.node_id && r.amount >= cfg.stake_amount => {
+        Some(r)
+            if r.is_active()
+                && r.role == ROLE_NODE
+                && r.node_id == cfg.node_id
+                && r.amount >= cfg.stake_amount =>
+        {
             tracing::info!(amount = r.amount, "stake already active");
             return Ok(());
         }
@@ -72,14 +77,16 @@ pub async fn ensure_stake(w: &Wallet, cfg: &AgentConfig) -> Result<(), AgentErro
         _ => cfg.stake_amount,
     };
     let budget = tx::DEFAULT_GAS_BUDGET;
-    w.execute_with_budget(budget, |ctx, d| tx::stake(ctx, d, add, ROLE_NODE, &cfg.node_id)).await.map_err(|e| {
-        match e.abort() {
-            Some((m, 1)) if m == "staking" => AgentError::Other(format!(
-                "the ledger refused the stake of {} MIST: below the minimum node stake",
-                cfg.stake_amount
-            )),
-            _ => AgentError::Wallet(e),
-        }
+    w.execute_with_budget(budget, |ctx, d| {
+        tx::stake(ctx, d, add, ROLE_NODE, &cfg.node_id)
+    })
+    .await
+    .map_err(|e| match e.abort() {
+        Some((m, 1)) if m == "staking" => AgentError::Other(format!(
+            "the ledger refused the stake of {} MIST: below the minimum node stake",
+            cfg.stake_amount
+        )),
+        _ => AgentError::Wallet(e),
     })?;
     tracing::info!(amount = cfg.stake_amount, node = %cfg.node_id, "staked");
     Ok(())
@@ -102,7 +109,9 @@ pub async fn ensure_seal_token(w: &Wallet) -> Result<sui_sdk_types::Address, Age
             }
         }
     }
-    Err(AgentError::Other("issue_seal_token created no seal token".into()))
+    Err(AgentError::Other(
+        "issue_seal_token created no seal token".into(),
+    ))
 }
 
 /// The master's measurement is pinned by the ledger's registered enclave configuration (plus any
@@ -125,13 +134,25 @@ fn write_credential(
     token: sui_sdk_types::Address,
     path: &std::path::Path,
 ) -> Result<(), AgentError> {
-    let c = credential::issue(&cfg.key, token, &master.audience(), now_ms(), CREDENTIAL_TTL_MS)?;
+    let c = credential::issue(
+        &cfg.key,
+        token,
+        &master.audience(),
+        now_ms(),
+        CREDENTIAL_TTL_MS,
+    )?;
     // Mode 0600 from the start: the credential is a bearer token.
     Ok(crate::config::write_private_file(path, c.as_bytes())?)
 }
 
-async fn kube_client(m: &AttestedMaster, token_file: &std::path::Path) -> Result<kube::Client, AgentError> {
-    let url: http::Uri = m.url.parse().map_err(|e| AgentError::Other(format!("master url: {e}")))?;
+async fn kube_client(
+    m: &AttestedMaster,
+    token_file: &std::path::Path,
+) -> Result<kube::Client, AgentError> {
+    let url: http::Uri = m
+        .url
+        .parse()
+        .map_err(|e| AgentError::Other(format!("master url: {e}")))?;
     let mut kc = kube::Config::new(url);
     let der = rustls::pki_types::pem::PemObject::pem_slice_iter(m.ca_pem.as_bytes())
         .filter_map(|c: Result<rustls::pki_types::CertificateDer<'static>, _>| c.ok())
@@ -147,16 +168,23 @@ fn mem_total_bytes() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         })
         .map(|kb| kb * 1024)
         .unwrap_or(0)
 }
 
 fn node_status(cfg: &AgentConfig, kubelet_port: u16, ready: bool) -> Value {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let mem_ki = mem_total_bytes() / 1024;
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let capacity = json!({"cpu": cpus.to_string(), "memory": format!("{mem_ki}Ki"), "pods": "110"});
     let now = now_rfc3339();
     json!({
@@ -188,7 +216,12 @@ fn node_status(cfg: &AgentConfig, kubelet_port: u16, ready: bool) -> Value {
     })
 }
 
-async fn register_node(api: &Api<Node>, cfg: &AgentConfig, port: u16, cert_sha: &[u8; 32]) -> Result<(), AgentError> {
+async fn register_node(
+    api: &Api<Node>,
+    cfg: &AgentConfig,
+    port: u16,
+    cert_sha: &[u8; 32],
+) -> Result<(), AgentError> {
     let meta = json!({
         "name": cfg.node_id,
         "labels": {
@@ -201,18 +234,28 @@ async fn register_node(api: &Api<Node>, cfg: &AgentConfig, port: u16, cert_sha: 
     });
     match api.get_opt(&cfg.node_id).await? {
         None => {
-            let node: Node = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Node", "metadata": meta,
-                "spec": {"podCIDR": cfg.pod_cidr, "podCIDRs": [cfg.pod_cidr]}}))
+            let node: Node = serde_json::from_value(
+                json!({"apiVersion": "v1", "kind": "Node", "metadata": meta,
+                "spec": {"podCIDR": cfg.pod_cidr, "podCIDRs": [cfg.pod_cidr]}}),
+            )
             .map_err(|e| AgentError::Other(e.to_string()))?;
             api.create(&PostParams::default(), &node).await?;
         }
         Some(_) => {
-            api.patch(&cfg.node_id, &PatchParams::default(), &Patch::Merge(json!({"metadata": meta, "spec": {"unschedulable": null}})))
-                .await?;
+            api.patch(
+                &cfg.node_id,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": meta, "spec": {"unschedulable": null}})),
+            )
+            .await?;
         }
     }
-    api.patch_status(&cfg.node_id, &PatchParams::default(), &Patch::Merge(json!({"status": node_status(cfg, port, true)})))
-        .await?;
+    api.patch_status(
+        &cfg.node_id,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": node_status(cfg, port, true)})),
+    )
+    .await?;
     Ok(())
 }
 
@@ -244,7 +287,11 @@ pub struct Joined {
 }
 
 /// Stake, get a seal token, verify the master, register the Node and start heartbeats and pod sync.
-pub async fn join(cfg: AgentConfig, ledger: Arc<dyn Ledger>, runtime: Arc<dyn Runtime>) -> Result<Joined, AgentError> {
+pub async fn join(
+    cfg: AgentConfig,
+    ledger: Arc<dyn Ledger>,
+    runtime: Arc<dyn Runtime>,
+) -> Result<Joined, AgentError> {
     cfg.secure_files()?;
     let wallet = Wallet::new(ledger.clone(), cfg.key.clone());
     if let Some(pkg) = &cfg.contract_address {
@@ -267,7 +314,9 @@ pub async fn join(cfg: AgentConfig, ledger: Arc<dyn Ledger>, runtime: Arc<dyn Ru
         .as_ref()
         .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
         .and_then(|k| ed25519_dalek::VerifyingKey::from_bytes(&k).ok())
-        .ok_or_else(|| AgentError::Other("the master's attestation carries no Ed25519 public key".into()))?;
+        .ok_or_else(|| {
+            AgentError::Other("the master's attestation carries no Ed25519 public key".into())
+        })?;
     tracing::info!(master = %master.url, cluster = %master.cluster_id, source = ?master.measurement_source, "master attestation verified");
 
     let token_file = cfg.data_dir.join("credential.token");
@@ -275,10 +324,16 @@ pub async fn join(cfg: AgentConfig, ledger: Arc<dyn Ledger>, runtime: Arc<dyn Ru
     let client = kube_client(&master, &token_file).await?;
 
     let pods = Arc::new(std::sync::Mutex::new(HashMap::new()));
-    let (cert_pem, key_pem, cert_sha) = server::serving_identity(&cfg.data_dir.join("pki"), cfg.node_ip)
-        .map_err(|e| AgentError::Other(format!("kubelet certificate: {e}")))?;
+    let (cert_pem, key_pem, cert_sha) =
+        server::serving_identity(&cfg.data_dir.join("pki"), cfg.node_ip)
+            .map_err(|e| AgentError::Other(format!("kubelet certificate: {e}")))?;
     let metrics = Arc::new(daas_master::metrics::Metrics::new());
-    let st = KubeletState { runtime: runtime.clone(), master_key, pods: pods.clone(), metrics: metrics.clone() };
+    let st = KubeletState {
+        runtime: runtime.clone(),
+        master_key,
+        pods: pods.clone(),
+        metrics: metrics.clone(),
+    };
     let (kubelet_addr, server_task) = server::serve(cfg.kubelet_listen, &cert_pem, &key_pem, st)
         .await
         .map_err(|e| AgentError::Other(format!("kubelet endpoint {}: {e}", cfg.kubelet_listen)))?;
@@ -320,25 +375,46 @@ pub async fn join(cfg: AgentConfig, ledger: Arc<dyn Ledger>, runtime: Arc<dyn Ru
                         false
                     }
                 };
-                metrics.inc("daas_agent_lease_renewals_total", "Lease renewals (the heartbeat) by result.",
-                    &[("result", if ok { "ok" } else { "error" })], 1.0);
+                metrics.inc(
+                    "daas_agent_lease_renewals_total",
+                    "Lease renewals (the heartbeat) by result.",
+                    &[("result", if ok { "ok" } else { "error" })],
+                    1.0,
+                );
                 if n.is_multiple_of(3) {
                     let status = json!({"status": node_status(&cfg, port, true)});
-                    if let Err(e) = nodes.patch_status(&cfg.node_id, &PatchParams::default(), &Patch::Merge(status)).await {
+                    if let Err(e) = nodes
+                        .patch_status(&cfg.node_id, &PatchParams::default(), &Patch::Merge(status))
+                        .await
+                    {
                         tracing::warn!(error = %e, "node status update failed");
                     }
                 }
             }
         }));
     }
-    tasks.push(tokio::spawn(pod_sync(client.clone(), cfg.clone(), runtime, pods, metrics)));
-    Ok(Joined { client, master, kubelet_addr, tasks })
+    tasks.push(tokio::spawn(pod_sync(
+        client.clone(),
+        cfg.clone(),
+        runtime,
+        pods,
+        metrics,
+    )));
+    Ok(Joined {
+        client,
+        master,
+        kubelet_addr,
+        tasks,
+    })
 }
 
 /// Leave the cluster: cordon the node, evict its pods (their controllers recreate them on other
 /// nodes), then start the unstake lockup on the ledger. Withdraw with `daas withdraw` once the
 /// lockup is over.
-pub async fn drain_and_unstake(cfg: AgentConfig, ledger: Arc<dyn Ledger>) -> Result<u64, AgentError> {
+pub async fn drain_and_unstake(
+    cfg: AgentConfig,
+    ledger: Arc<dyn Ledger>,
+) -> Result<u64, AgentError> {
     cfg.secure_files()?;
     let wallet = Wallet::new(ledger.clone(), cfg.key.clone());
     let token = ensure_seal_token(&wallet).await?;
@@ -347,12 +423,20 @@ pub async fn drain_and_unstake(cfg: AgentConfig, ledger: Arc<dyn Ledger>) -> Res
     write_credential(&cfg, &master, token, &token_file)?;
     let client = kube_client(&master, &token_file).await?;
     let nodes: Api<Node> = Api::all(client.clone());
-    nodes.patch(&cfg.node_id, &PatchParams::default(), &Patch::Merge(json!({"spec": {"unschedulable": true}}))).await?;
+    nodes
+        .patch(
+            &cfg.node_id,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"unschedulable": true}})),
+        )
+        .await?;
     tracing::info!(node = %cfg.node_id, "cordoned");
     let pods: Api<Pod> = Api::all(client.clone());
     let lp = kube::api::ListParams::default().fields(&format!("spec.nodeName={}", cfg.node_id));
     for p in pods.list(&lp).await?.items {
-        let (Some(ns), Some(name)) = (p.metadata.namespace.clone(), p.metadata.name.clone()) else { continue };
+        let (Some(ns), Some(name)) = (p.metadata.namespace.clone(), p.metadata.name.clone()) else {
+            continue;
+        };
         let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
         match api.delete(&name, &DeleteParams::default()).await {
             Ok(_) => tracing::info!(pod = %format!("{ns}/{name}"), "evicted"),
@@ -369,7 +453,11 @@ pub async fn drain_and_unstake(cfg: AgentConfig, ledger: Arc<dyn Ledger>) -> Res
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     wallet.execute(tx::request_unstake).await?;
-    let unlock = ledger.stake(wallet.address()).await?.map(|r| r.unlock_epoch).unwrap_or_default();
+    let unlock = ledger
+        .stake(wallet.address())
+        .await?
+        .map(|r| r.unlock_epoch)
+        .unwrap_or_default();
     tracing::info!(unlock_epoch = unlock, "unstake requested");
     Ok(unlock)
 }
@@ -398,7 +486,8 @@ async fn pod_sync(
     metrics: Arc<daas_master::metrics::Metrics>,
 ) {
     let api: Api<Pod> = Api::all(client.clone());
-    let wc = kube::runtime::watcher::Config::default().fields(&format!("spec.nodeName={}", cfg.node_id));
+    let wc =
+        kube::runtime::watcher::Config::default().fields(&format!("spec.nodeName={}", cfg.node_id));
     let mut stream = kube::runtime::watcher(api.clone(), wc).boxed();
     let mut desired: BTreeMap<String, Pod> = BTreeMap::new();
     let mut init: Option<BTreeMap<String, Pod>> = None;
@@ -470,7 +559,11 @@ async fn reconcile(
     admission: &NodeAdmission,
 ) {
     // Pods gone from the API: stop and remove.
-    let gone: Vec<String> = tracked.keys().filter(|u| !desired.contains_key(*u)).cloned().collect();
+    let gone: Vec<String> = tracked
+        .keys()
+        .filter(|u| !desired.contains_key(*u))
+        .cloned()
+        .collect();
     for uid in gone {
         let _ = runtime.stop_pod(&uid, Duration::from_secs(5)).await;
         if let Err(e) = runtime.remove_pod(&uid).await {
@@ -497,21 +590,39 @@ async fn reconcile(
         t.pod = pod.clone();
         let pods_ns: Api<Pod> = Api::namespaced(api.clone().into_client(), &ns);
         if pod.metadata.deletion_timestamp.is_some() {
-            let grace = pod.metadata.deletion_grace_period_seconds.unwrap_or(30).max(0) as u64;
-            let _ = runtime.stop_pod(uid, Duration::from_secs(grace.min(30))).await;
+            let grace = pod
+                .metadata
+                .deletion_grace_period_seconds
+                .unwrap_or(30)
+                .max(0) as u64;
+            let _ = runtime
+                .stop_pod(uid, Duration::from_secs(grace.min(30)))
+                .await;
             let _ = runtime.remove_pod(uid).await;
             let _ = std::fs::remove_dir_all(crate::volumes::pod_volumes_dir(&cfg.data_dir, uid));
-            let dp = DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
+            let dp = DeleteParams {
+                grace_period_seconds: Some(0),
+                ..Default::default()
+            };
             if let Err(e) = pods_ns.delete(&name, &dp).await {
                 tracing::debug!(pod = %name, error = %e, "final delete failed");
             }
             continue;
         }
-        let terminal = matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"));
+        let terminal = matches!(
+            pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+            Some("Succeeded" | "Failed")
+        );
         let spec = match PodSpecLite::from_pod(pod) {
             Ok(s) => s,
             Err(e) => {
-                set_status(&pods_ns, &name, t, json!({"phase": "Failed", "reason": "InvalidSpec", "message": e.to_string()})).await;
+                set_status(
+                    &pods_ns,
+                    &name,
+                    t,
+                    json!({"phase": "Failed", "reason": "InvalidSpec", "message": e.to_string()}),
+                )
+                .await;
                 continue;
             }
         };
@@ -526,7 +637,12 @@ async fn reconcile(
             if let Err(rejection) = admission.check(pod) {
                 if !t.rejected {
                     tracing::warn!(pod = %format!("{ns}/{name}"), reason = %rejection, "pod rejected by node admission");
-                    metrics.inc("daas_agent_pod_rejections_total", "Pods refused by node admission.", &[], 1.0);
+                    metrics.inc(
+                        "daas_agent_pod_rejections_total",
+                        "Pods refused by node admission.",
+                        &[],
+                        1.0,
+                    );
                     record_rejection_event(&api.clone().into_client(), pod, &rejection, cfg).await;
                     t.rejected = true;
                 }
@@ -536,13 +652,30 @@ async fn reconcile(
             }
             // env sources and volumes; a missing ConfigMap/Secret is retried with back-off.
             let mut spec = spec.clone();
-            if let Err(why) = crate::volumes::prepare(&api.clone().into_client(), pod, &mut spec, &cfg.data_dir, admission).await {
+            if let Err(why) = crate::volumes::prepare(
+                &api.clone().into_client(),
+                pod,
+                &mut spec,
+                &cfg.data_dir,
+                admission,
+            )
+            .await
+            {
                 tracing::info!(pod = %name, reason = %why, "pod cannot start yet");
-                let delay = t.start_backoff.map(|(_, d)| (d * 2).min(Duration::from_secs(60))).unwrap_or(Duration::from_secs(2));
+                let delay = t
+                    .start_backoff
+                    .map(|(_, d)| (d * 2).min(Duration::from_secs(60)))
+                    .unwrap_or(Duration::from_secs(2));
                 t.start_backoff = Some((Instant::now() + delay, delay));
-                let cs: Vec<Value> = spec.containers.iter().map(|c| json!({"name": c.name, "image": c.image, "imageID": "",
+                let cs: Vec<Value> = spec
+                    .containers
+                    .iter()
+                    .map(|c| {
+                        json!({"name": c.name, "image": c.image, "imageID": "",
                     "ready": false, "restartCount": 0, "started": false,
-                    "state": {"waiting": {"reason": "CreateContainerConfigError", "message": why}}})).collect();
+                    "state": {"waiting": {"reason": "CreateContainerConfigError", "message": why}}})
+                    })
+                    .collect();
                 set_status(&pods_ns, &name, t, json!({"phase": "Pending", "hostIP": cfg.node_ip.to_string(), "containerStatuses": cs})).await;
                 continue;
             }
@@ -551,19 +684,35 @@ async fn reconcile(
                     t.started = true;
                     t.start_backoff = None;
                     t.resolved = Some(spec.clone());
-                    metrics.inc("daas_agent_pod_starts_total", "Pods started in the container runtime.", &[], 1.0);
+                    metrics.inc(
+                        "daas_agent_pod_starts_total",
+                        "Pods started in the container runtime.",
+                        &[],
+                        1.0,
+                    );
                 }
                 Err(e) => {
                     tracing::warn!(pod = %name, error = %e, "starting pod failed");
-                    metrics.inc("daas_agent_pod_start_failures_total", "Failed pod starts.", &[], 1.0);
-                    let pull = e.to_string().contains("pull") || e.to_string().contains("not present");
+                    metrics.inc(
+                        "daas_agent_pod_start_failures_total",
+                        "Failed pod starts.",
+                        &[],
+                        1.0,
+                    );
+                    let pull =
+                        e.to_string().contains("pull") || e.to_string().contains("not present");
                     let reason = match (pull, t.start_backoff.is_some()) {
-                        _ if matches!(e, RuntimeError::NonRootPolicy(_)) => "CreateContainerConfigError",
+                        _ if matches!(e, RuntimeError::NonRootPolicy(_)) => {
+                            "CreateContainerConfigError"
+                        }
                         (true, false) => "ErrImagePull",
                         (true, true) => "ImagePullBackOff",
                         (false, _) => "CreateContainerError",
                     };
-                    let delay = t.start_backoff.map(|(_, d)| (d * 2).min(Duration::from_secs(300))).unwrap_or(Duration::from_secs(5));
+                    let delay = t
+                        .start_backoff
+                        .map(|(_, d)| (d * 2).min(Duration::from_secs(300)))
+                        .unwrap_or(Duration::from_secs(5));
                     t.start_backoff = Some((Instant::now() + delay, delay));
                     let cs: Vec<Value> = spec.containers.iter().map(|c| json!({"name": c.name, "image": c.image, "imageID": "", "ready": false,
                         "restartCount": 0, "started": false, "state": {"waiting": {"reason": reason, "message": e.to_string()}}})).collect();
@@ -572,11 +721,22 @@ async fn reconcile(
                 }
             }
         }
-        let Ok(rs) = runtime.pod_status(uid).await else { continue };
+        let Ok(rs) = runtime.pod_status(uid).await else {
+            continue;
+        };
         if t.resolved.is_none() && t.started {
             // Adopted after an agent restart: resolve env and volumes again for future restarts.
             let mut resolved = spec.clone();
-            if crate::volumes::prepare(&api.clone().into_client(), pod, &mut resolved, &cfg.data_dir, admission).await.is_ok() {
+            if crate::volumes::prepare(
+                &api.clone().into_client(),
+                pod,
+                &mut resolved,
+                &cfg.data_dir,
+                admission,
+            )
+            .await
+            .is_ok()
+            {
                 t.resolved = Some(resolved);
             }
         }
@@ -584,13 +744,31 @@ async fn reconcile(
         for c in &rs.containers {
             if let ContainerState::Exited { code, .. } = &c.state {
                 if spec.restart_policy.should_restart(*code) && !terminal {
-                    let (next, delay) = t.backoff.get(&c.name).cloned().unwrap_or((Instant::now(), Duration::from_secs(10)));
+                    let (next, delay) = t
+                        .backoff
+                        .get(&c.name)
+                        .cloned()
+                        .unwrap_or((Instant::now(), Duration::from_secs(10)));
                     if Instant::now() >= next {
-                        if let Err(e) = runtime.restart_container(t.resolved.as_ref().unwrap_or(&spec), &c.name).await {
+                        if let Err(e) = runtime
+                            .restart_container(t.resolved.as_ref().unwrap_or(&spec), &c.name)
+                            .await
+                        {
                             tracing::warn!(pod = %name, container = %c.name, error = %e, "restart failed");
                         }
-                        metrics.inc("daas_agent_container_restarts_total", "Container restarts by the restart policy.", &[], 1.0);
-                        t.backoff.insert(c.name.clone(), (Instant::now() + delay, (delay * 2).min(Duration::from_secs(300))));
+                        metrics.inc(
+                            "daas_agent_container_restarts_total",
+                            "Container restarts by the restart policy.",
+                            &[],
+                            1.0,
+                        );
+                        t.backoff.insert(
+                            c.name.clone(),
+                            (
+                                Instant::now() + delay,
+                                (delay * 2).min(Duration::from_secs(300)),
+                            ),
+                        );
                     }
                 }
             }
@@ -601,8 +779,17 @@ async fn reconcile(
 }
 
 /// The Warning event of a pod refused by node admission, as the kubelet records one.
-async fn record_rejection_event(client: &kube::Client, pod: &Pod, rejection: &Rejection, cfg: &AgentConfig) {
-    let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+async fn record_rejection_event(
+    client: &kube::Client,
+    pod: &Pod,
+    rejection: &Rejection,
+    cfg: &AgentConfig,
+) {
+    let ns = pod
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
     let name = pod.metadata.name.clone().unwrap_or_default();
     let now = chrono::Utc::now();
     let event = json!({
@@ -640,7 +827,14 @@ async fn set_status(api: &Api<Pod>, name: &str, t: &mut Tracked, status: Value) 
     if cmp == t.last_status {
         return;
     }
-    match api.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({"status": status}))).await {
+    match api
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": status})),
+        )
+        .await
+    {
         Ok(_) => t.last_status = cmp,
         Err(e) => tracing::debug!(pod = %name, error = %e, "status update failed"),
     }
@@ -656,7 +850,12 @@ fn strip_times(v: &mut Value) {
     }
 }
 
-fn pod_status_json(spec: &PodSpecLite, rs: &crate::runtime::PodRuntimeStatus, pod: &Pod, cfg: &AgentConfig) -> Value {
+fn pod_status_json(
+    spec: &PodSpecLite,
+    rs: &crate::runtime::PodRuntimeStatus,
+    pod: &Pod,
+    cfg: &AgentConfig,
+) -> Value {
     let mut statuses = Vec::new();
     let (mut running, mut exited_ok, mut exited_fail) = (0, 0, 0);
     for c in &spec.containers {
@@ -664,16 +863,46 @@ fn pod_status_json(spec: &PodSpecLite, rs: &crate::runtime::PodRuntimeStatus, po
         let (state, ready, started) = match r.map(|r| &r.state) {
             Some(ContainerState::Running { started_at }) => {
                 running += 1;
-                (json!({"running": {"startedAt": started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}}), true, true)
+                (
+                    json!({"running": {"startedAt": started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}}),
+                    true,
+                    true,
+                )
             }
-            Some(ContainerState::Exited { code, reason, finished_at }) => {
-                if *code == 0 { exited_ok += 1 } else { exited_fail += 1 }
-                let reason = if reason.is_empty() { if *code == 0 { "Completed".to_string() } else { "Error".to_string() } } else { reason.clone() };
-                (json!({"terminated": {"exitCode": code, "reason": reason,
-                    "finishedAt": finished_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}}), false, false)
+            Some(ContainerState::Exited {
+                code,
+                reason,
+                finished_at,
+            }) => {
+                if *code == 0 {
+                    exited_ok += 1
+                } else {
+                    exited_fail += 1
+                }
+                let reason = if reason.is_empty() {
+                    if *code == 0 {
+                        "Completed".to_string()
+                    } else {
+                        "Error".to_string()
+                    }
+                } else {
+                    reason.clone()
+                };
+                (
+                    json!({"terminated": {"exitCode": code, "reason": reason,
+                    "finishedAt": finished_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}}),
+                    false,
+                    false,
+                )
             }
-            Some(ContainerState::Waiting { reason }) => (json!({"waiting": {"reason": reason}}), false, false),
-            None => (json!({"waiting": {"reason": "ContainerCreating"}}), false, false),
+            Some(ContainerState::Waiting { reason }) => {
+                (json!({"waiting": {"reason": reason}}), false, false)
+            }
+            None => (
+                json!({"waiting": {"reason": "ContainerCreating"}}),
+                false,
+                false,
+            ),
         };
         statuses.push(json!({
             "name": c.name,

@@ -10,9 +10,15 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("reading {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not valid staker config JSON: {source}")]
-    Json { path: PathBuf, source: serde_json::Error },
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("invalid config: {0}")]
     Invalid(String),
 }
@@ -117,7 +123,10 @@ impl std::fmt::Debug for AgentConfig {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ConfigError + '_ {
-    move |source| ConfigError::Io { path: path.to_path_buf(), source }
+    move |source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Creates `dir` (and its parents) and makes it 0700, also when it already existed.
@@ -130,7 +139,10 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), ConfigError> {
 /// Takes group and other permissions away from an existing file (a key, a token): at most 0600.
 pub fn restrict_to_owner(path: &Path) -> Result<(), ConfigError> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).map_err(io_err(path))?.permissions().mode();
+    let mode = std::fs::metadata(path)
+        .map_err(io_err(path))?
+        .permissions()
+        .mode();
     if mode & 0o077 != 0 {
         tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777), "file readable by others; restricting it to 0600");
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700 & 0o600))
@@ -168,17 +180,27 @@ fn valid_node_name(s: &str) -> bool {
         && s.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         })
 }
 
 impl AgentConfig {
-    pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<AgentConfig, ConfigError> {
-        let bytes = std::fs::read(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
+    pub fn load(
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<AgentConfig, ConfigError> {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
+            path: path.into(),
+            source,
+        })?;
         let file: StakerConfigFile =
-            serde_json::from_slice(&bytes).map_err(|source| ConfigError::Json { path: path.into(), source })?;
+            serde_json::from_slice(&bytes).map_err(|source| ConfigError::Json {
+                path: path.into(),
+                source,
+            })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut cfg = Self::resolve(file, base, env)?;
         cfg.config_file = Some(path.to_path_buf());
@@ -194,7 +216,10 @@ impl AgentConfig {
         }
         if let Some(c) = &self.config_file {
             let inline_key = std::fs::read(c)
-                .map_err(|source| ConfigError::Io { path: c.clone(), source })?
+                .map_err(|source| ConfigError::Io {
+                    path: c.clone(),
+                    source,
+                })?
                 .windows(b"sui_private_key".len())
                 .any(|w| w == b"sui_private_key");
             if inline_key {
@@ -215,15 +240,29 @@ impl AgentConfig {
                 f.node_id
             )));
         }
-        let rel = |p: &PathBuf| if p.is_absolute() { p.clone() } else { base.join(p) };
-        let key = match (&f.sui_private_key, &f.sui_key_file) {
-            (Some(k), None) => SuiKeypair::parse(k).map_err(|e| ConfigError::Invalid(format!("sui_private_key: {e}")))?,
-            (None, Some(p)) => SuiKeypair::load(rel(p))
-                .map_err(|e| ConfigError::Invalid(format!("sui_key_file {}: {e}", rel(p).display())))?,
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::Invalid("give either sui_private_key or sui_key_file, not both".into()))
+        let rel = |p: &PathBuf| {
+            if p.is_absolute() {
+                p.clone()
+            } else {
+                base.join(p)
             }
-            (None, None) => return Err(ConfigError::Invalid("sui_private_key or sui_key_file is required".into())),
+        };
+        let key = match (&f.sui_private_key, &f.sui_key_file) {
+            (Some(k), None) => SuiKeypair::parse(k)
+                .map_err(|e| ConfigError::Invalid(format!("sui_private_key: {e}")))?,
+            (None, Some(p)) => SuiKeypair::load(rel(p)).map_err(|e| {
+                ConfigError::Invalid(format!("sui_key_file {}: {e}", rel(p).display()))
+            })?,
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "give either sui_private_key or sui_key_file, not both".into(),
+                ))
+            }
+            (None, None) => {
+                return Err(ConfigError::Invalid(
+                    "sui_private_key or sui_key_file is required".into(),
+                ))
+            }
         };
         if let Some(addr) = &f.sui_wallet_address {
             if addr.to_lowercase() != key.address().to_string().to_lowercase() {
@@ -236,7 +275,9 @@ impl AgentConfig {
         let ledger_url = env("SUI_RPC_ENDPOINT").unwrap_or(f.sui_rpc_endpoint);
         let master_url = env("NAUTILUS_ENDPOINT").unwrap_or(f.nautilus_endpoint);
         let min_stake_amount = match env("MIN_STAKE_AMOUNT") {
-            Some(v) => v.parse().map_err(|_| ConfigError::Invalid(format!("MIN_STAKE_AMOUNT={v:?} is not a number")))?,
+            Some(v) => v.parse().map_err(|_| {
+                ConfigError::Invalid(format!("MIN_STAKE_AMOUNT={v:?} is not a number"))
+            })?,
             None => f.min_stake_amount.unwrap_or(1000),
         };
         if f.stake_amount < min_stake_amount {
@@ -246,7 +287,9 @@ impl AgentConfig {
             )));
         }
         if !master_url.starts_with("https://") {
-            return Err(ConfigError::Invalid(format!("nautilus_endpoint {master_url:?} must be an https:// URL")));
+            return Err(ConfigError::Invalid(format!(
+                "nautilus_endpoint {master_url:?} must be an https:// URL"
+            )));
         }
         let containerd_socket = match f.container_runtime.as_str() {
             "containerd" | "" => None,
@@ -267,7 +310,10 @@ impl AgentConfig {
             contract_address: f.contract_address,
             master_url,
             containerd_socket,
-            data_dir: f.data_dir.map(|p| rel(&p)).unwrap_or_else(|| base.join(format!("daas-agent-{}", f.node_id))),
+            data_dir: f
+                .data_dir
+                .map(|p| rel(&p))
+                .unwrap_or_else(|| base.join(format!("daas-agent-{}", f.node_id))),
             trust_root: f.trust_root.map(|p| rel(&p)),
             expected_pcrs: f.expected_pcrs,
             node_ip,
@@ -303,7 +349,8 @@ mod tests {
     #[test]
     fn seed_fields_and_env_overrides() {
         let no_env = |_: &str| None;
-        let c = AgentConfig::resolve(file(serde_json::json!({})), Path::new("/etc"), &no_env).unwrap();
+        let c =
+            AgentConfig::resolve(file(serde_json::json!({})), Path::new("/etc"), &no_env).unwrap();
         assert_eq!(c.node_id, "worker-1");
         assert_eq!(c.min_stake_amount, 1000);
         assert_eq!(c.data_dir, PathBuf::from("/etc/daas-agent-worker-1"));
@@ -313,20 +360,40 @@ mod tests {
             "MIN_STAKE_AMOUNT" => Some("500".to_string()),
             _ => None,
         };
-        let c = AgentConfig::resolve(file(serde_json::json!({"stake_amount": 600})), Path::new("/"), &env).unwrap();
-        assert_eq!((c.ledger_url.as_str(), c.master_url.as_str(), c.min_stake_amount), ("http://ledger:1", "https://master:2", 500));
+        let c = AgentConfig::resolve(
+            file(serde_json::json!({"stake_amount": 600})),
+            Path::new("/"),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.ledger_url.as_str(),
+                c.master_url.as_str(),
+                c.min_stake_amount
+            ),
+            ("http://ledger:1", "https://master:2", 500)
+        );
     }
 
     #[test]
     fn refusals_are_clear() {
         let no_env = |_: &str| None;
-        let err = |extra| AgentConfig::resolve(file(extra), Path::new("/"), &no_env).unwrap_err().to_string();
-        assert!(err(serde_json::json!({"stake_amount": 999})).contains("below the minimum stake of 1000"));
+        let err = |extra| {
+            AgentConfig::resolve(file(extra), Path::new("/"), &no_env)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(serde_json::json!({"stake_amount": 999}))
+            .contains("below the minimum stake of 1000"));
         assert!(err(serde_json::json!({"node_id": "Bad_Name"})).contains("RFC 1123"));
         assert!(err(serde_json::json!({"sui_wallet_address": "0x01"})).contains("does not match"));
         assert!(err(serde_json::json!({"nautilus_endpoint": "http://x"})).contains("https"));
-        assert!(err(serde_json::json!({"container_runtime": "docker"})).contains("container_runtime"));
-        let bad: Result<StakerConfigFile, _> = serde_json::from_value(serde_json::json!({"node_id": "a", "typo_field": 1}));
+        assert!(
+            err(serde_json::json!({"container_runtime": "docker"})).contains("container_runtime")
+        );
+        let bad: Result<StakerConfigFile, _> =
+            serde_json::from_value(serde_json::json!({"node_id": "a", "typo_field": 1}));
         assert!(bad.is_err());
     }
 
@@ -344,10 +411,16 @@ mod tests {
 
         let tok = data.join("credential.token");
         write_private_file(&tok, b"secret").unwrap();
-        assert_eq!((mode(&tok), std::fs::read(&tok).unwrap()), (0o600, b"secret".to_vec()));
+        assert_eq!(
+            (mode(&tok), std::fs::read(&tok).unwrap()),
+            (0o600, b"secret".to_vec())
+        );
         std::fs::set_permissions(&tok, std::fs::Permissions::from_mode(0o644)).unwrap();
         write_private_file(&tok, b"again").unwrap();
-        assert_eq!((mode(&tok), std::fs::read(&tok).unwrap()), (0o600, b"again".to_vec()));
+        assert_eq!(
+            (mode(&tok), std::fs::read(&tok).unwrap()),
+            (0o600, b"again".to_vec())
+        );
         assert!(!tok.with_extension("tmp").exists());
 
         // A key file and a config file holding the key inline, readable by others, are restricted.
@@ -377,7 +450,10 @@ mod tests {
         v["sui_private_key"] = serde_json::json!(SuiKeypair::from_seed([7; 32]).to_suiprivkey());
         v.as_object_mut().unwrap().remove("sui_key_file");
         std::fs::write(&cfg_path, v.to_string()).unwrap();
-        AgentConfig::load(&cfg_path, &|_| None).unwrap().secure_files().unwrap();
+        AgentConfig::load(&cfg_path, &|_| None)
+            .unwrap()
+            .secure_files()
+            .unwrap();
         assert_eq!(mode(&cfg_path), 0o600);
     }
 }

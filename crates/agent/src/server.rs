@@ -35,15 +35,20 @@ pub struct KubeletState {
 }
 
 /// Serving certificate of the agent: self-signed, kept in the data dir; returns (cert PEM, key PEM, sha256 of DER).
-pub fn serving_identity(dir: &Path, ip: std::net::IpAddr) -> std::io::Result<(String, String, [u8; 32])> {
+pub fn serving_identity(
+    dir: &Path,
+    ip: std::net::IpAddr,
+) -> std::io::Result<(String, String, [u8; 32])> {
     crate::config::ensure_private_dir(dir).map_err(std::io::Error::other)?;
     let (crt, key) = (dir.join("kubelet.crt"), dir.join("kubelet.key"));
     if !(crt.exists() && key.exists()) {
         let kp = rcgen::KeyPair::generate().map_err(std::io::Error::other)?;
-        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).map_err(std::io::Error::other)?;
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .map_err(std::io::Error::other)?;
         params.subject_alt_names.push(rcgen::SanType::IpAddress(ip));
         let cert = params.self_signed(&kp).map_err(std::io::Error::other)?;
-        crate::config::write_private_file(&key, kp.serialize_pem().as_bytes()).map_err(std::io::Error::other)?;
+        crate::config::write_private_file(&key, kp.serialize_pem().as_bytes())
+            .map_err(std::io::Error::other)?;
         std::fs::write(&crt, cert.pem())?;
     }
     // Keys written by an older agent may be readable by others.
@@ -70,7 +75,10 @@ fn authorized(st: &KubeletState, uri: &Uri, headers: &HeaderMap) -> Result<(), R
         .ok_or_else(|| reject(StatusCode::UNAUTHORIZED, "missing request timestamp"))?;
     let now = daas_master::now_ms();
     if now.abs_diff(ts) > MAX_SKEW_MS {
-        return Err(reject(StatusCode::UNAUTHORIZED, "request timestamp out of range"));
+        return Err(reject(
+            StatusCode::UNAUTHORIZED,
+            "request timestamp out of range",
+        ));
     }
     let sig = headers
         .get(SIGNATURE_HEADER)
@@ -78,10 +86,18 @@ fn authorized(st: &KubeletState, uri: &Uri, headers: &HeaderMap) -> Result<(), R
         .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
         .and_then(|b| Signature::from_slice(&b).ok())
         .ok_or_else(|| reject(StatusCode::UNAUTHORIZED, "missing or malformed signature"))?;
-    let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or(uri.path());
+    let pq = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or(uri.path());
     st.master_key
         .verify(&request_message("GET", pq, ts), &sig)
-        .map_err(|_| reject(StatusCode::FORBIDDEN, "signature is not from the attested master"))
+        .map_err(|_| {
+            reject(
+                StatusCode::FORBIDDEN,
+                "signature is not from the attested master",
+            )
+        })
 }
 
 async fn container_logs(
@@ -94,23 +110,38 @@ async fn container_logs(
     if let Err(r) = authorized(&st, &uri, &headers) {
         return r;
     }
-    let uid = st.pods.lock().ok().and_then(|p| p.get(&(ns.clone(), pod.clone())).cloned());
+    let uid = st
+        .pods
+        .lock()
+        .ok()
+        .and_then(|p| p.get(&(ns.clone(), pod.clone())).cloned());
     let Some(uid) = uid else {
-        return reject(StatusCode::NOT_FOUND, &format!("pod {ns}/{pod} is not running on this node"));
+        return reject(
+            StatusCode::NOT_FOUND,
+            &format!("pod {ns}/{pod} is not running on this node"),
+        );
     };
     let path = match st.runtime.log_path(&uid, &container).await {
         Ok(p) => p,
         Err(e) => return reject(StatusCode::NOT_FOUND, &e.to_string()),
     };
-    let follow = matches!(q.get("follow").map(|s| s.as_str()), Some("true") | Some("1"));
-    let timestamps = matches!(q.get("timestamps").map(|s| s.as_str()), Some("true") | Some("1"));
+    let follow = matches!(
+        q.get("follow").map(|s| s.as_str()),
+        Some("true") | Some("1")
+    );
+    let timestamps = matches!(
+        q.get("timestamps").map(|s| s.as_str()),
+        Some("true") | Some("1")
+    );
     let tail: Option<usize> = q.get("tailLines").and_then(|t| t.parse().ok());
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(64);
     tokio::spawn(stream_log(path, follow, timestamps, tail, tx));
     Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "text/plain")
-        .body(Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)))
+        .body(Body::from_stream(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        ))
         .unwrap_or_else(|_| reject(StatusCode::INTERNAL_SERVER_ERROR, "response"))
 }
 
@@ -118,7 +149,10 @@ fn render(line: &str, timestamps: bool) -> Option<String> {
     let l = parse_cri_log_line(line)?;
     let mut out = String::new();
     if timestamps {
-        out.push_str(&l.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));
+        out.push_str(
+            &l.timestamp
+                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        );
         out.push(' ');
     }
     out.push_str(&l.message);
@@ -199,14 +233,24 @@ async fn metrics(State(st): State<KubeletState>) -> Response {
     use daas_master::metrics::Gauge;
     let mut gauges = Vec::new();
     if let Ok(pods) = st.runtime.list_pods().await {
-        let ready = pods.iter().filter(|p| p.state == crate::runtime::SandboxState::Ready).count();
+        let ready = pods
+            .iter()
+            .filter(|p| p.state == crate::runtime::SandboxState::Ready)
+            .count();
         gauges.push(
-            Gauge::new("daas_agent_pods", "Pods in the container runtime by sandbox state.")
-                .set(&[("state", "ready")], ready as f64)
-                .set(&[("state", "notready")], (pods.len() - ready) as f64),
+            Gauge::new(
+                "daas_agent_pods",
+                "Pods in the container runtime by sandbox state.",
+            )
+            .set(&[("state", "ready")], ready as f64)
+            .set(&[("state", "notready")], (pods.len() - ready) as f64),
         );
     }
-    ([("content-type", "text/plain; version=0.0.4")], st.metrics.render(&gauges)).into_response()
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        st.metrics.render(&gauges),
+    )
+        .into_response()
 }
 
 pub fn router(st: KubeletState) -> Router {
@@ -231,12 +275,14 @@ pub async fn serve(
         key_pem.as_bytes(),
     )
     .map_err(std::io::Error::other)?;
-    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(std::io::Error::other)?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(std::io::Error::other)?;
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(std::io::Error::other)?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(std::io::Error::other)?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let app = router(st);
@@ -261,7 +307,11 @@ mod tests {
         assert_eq!(mode(&pki), 0o700);
         assert_eq!(mode(&pki.join("kubelet.key")), 0o600);
         // A key left readable by an older agent is restricted on the next start; the cert is kept.
-        std::fs::set_permissions(pki.join("kubelet.key"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        std::fs::set_permissions(
+            pki.join("kubelet.key"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .expect("chmod");
         let (_, _, again) = serving_identity(&pki, [127, 0, 0, 1].into()).expect("identity");
         assert_eq!(sha, again);
         assert_eq!(mode(&pki.join("kubelet.key")), 0o600);

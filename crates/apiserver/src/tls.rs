@@ -41,14 +41,18 @@ fn write(path: &Path, data: &str) -> Result<(), TlsError> {
 /// an existing file is tightened to 0600 as well.
 fn write_private(path: &Path, data: &str) -> Result<(), TlsError> {
     use std::io::Write as _;
-    let err = |source| TlsError::Io { path: path.to_path_buf(), source };
+    let err = |source| TlsError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let mut f = opts.open(path).map_err(err)?;
     #[cfg(unix)]
-    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600)).map_err(err)?;
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(err)?;
     f.write_all(data.as_bytes()).map_err(err)
 }
 
@@ -166,7 +170,6 @@ impl TlsMaterial {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,7 +186,10 @@ mod tests {
         #[cfg(unix)]
         for f in ["ca.key", "server.key"] {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600, "{f} mode {mode:o}");
         }
         assert!(a.server_config().is_ok());

@@ -76,7 +76,10 @@ pub fn label_patch(node: &Value, stake: &NodeStake) -> Option<Value> {
         labels.insert(STAKED_LABEL.into(), Value::Null);
     }
     if address != want_address {
-        annotations.insert(ADDRESS_ANNOTATION.into(), want_address.map_or(Value::Null, |a| json!(a)));
+        annotations.insert(
+            ADDRESS_ANNOTATION.into(),
+            want_address.map_or(Value::Null, |a| json!(a)),
+        );
     }
     let mut meta = Map::new();
     if !labels.is_empty() {
@@ -144,25 +147,63 @@ mod tests {
 
     #[test]
     fn active_stake_marks_the_node() {
-        let p = label_patch(&node(json!({}), json!({})), &NodeStake::Active { owner: "0xab".into() }).unwrap();
+        let p = label_patch(
+            &node(json!({}), json!({})),
+            &NodeStake::Active {
+                owner: "0xab".into(),
+            },
+        )
+        .unwrap();
         assert_eq!(
             p,
             json!({"metadata": {"labels": {STAKED_LABEL: "true"}, "annotations": {ADDRESS_ANNOTATION: "0xab"}}})
         );
-        let done = node(json!({STAKED_LABEL: "true"}), json!({ADDRESS_ANNOTATION: "0xab"}));
-        assert_eq!(label_patch(&done, &NodeStake::Active { owner: "0xab".into() }), None);
+        let done = node(
+            json!({STAKED_LABEL: "true"}),
+            json!({ADDRESS_ANNOTATION: "0xab"}),
+        );
+        assert_eq!(
+            label_patch(
+                &done,
+                &NodeStake::Active {
+                    owner: "0xab".into()
+                }
+            ),
+            None
+        );
         // A new owner of the name (or an address the node wrote itself) is replaced.
-        let p = label_patch(&done, &NodeStake::Active { owner: "0xcd".into() }).unwrap();
-        assert_eq!(p, json!({"metadata": {"annotations": {ADDRESS_ANNOTATION: "0xcd"}}}));
+        let p = label_patch(
+            &done,
+            &NodeStake::Active {
+                owner: "0xcd".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            p,
+            json!({"metadata": {"annotations": {ADDRESS_ANNOTATION: "0xcd"}}})
+        );
     }
 
     #[test]
     fn inactive_or_vanished_stake_unmarks_only_nodes_it_marked() {
-        let marked = node(json!({STAKED_LABEL: "true"}), json!({ADDRESS_ANNOTATION: "0xab"}));
-        let p = label_patch(&marked, &NodeStake::Inactive { owner: "0xab".into() }).unwrap();
+        let marked = node(
+            json!({STAKED_LABEL: "true"}),
+            json!({ADDRESS_ANNOTATION: "0xab"}),
+        );
+        let p = label_patch(
+            &marked,
+            &NodeStake::Inactive {
+                owner: "0xab".into(),
+            },
+        )
+        .unwrap();
         assert_eq!(p, json!({"metadata": {"labels": {STAKED_LABEL: null}}}));
         let p = label_patch(&marked, &NodeStake::Unknown).unwrap();
-        assert_eq!(p, json!({"metadata": {"labels": {STAKED_LABEL: null}, "annotations": {ADDRESS_ANNOTATION: null}}}));
+        assert_eq!(
+            p,
+            json!({"metadata": {"labels": {STAKED_LABEL: null}, "annotations": {ADDRESS_ANNOTATION: null}}})
+        );
         // An admin-managed node (never marked from the ledger) is left as it is.
         let admin = node(json!({STAKED_LABEL: "true"}), json!({}));
         assert_eq!(label_patch(&admin, &NodeStake::Unknown), None);

@@ -12,7 +12,11 @@ use daas_ledger::{EmbeddedLedger, GenesisConfig, Ledger};
 use daas_master::{Master, MasterConfig, Measurement};
 
 #[derive(Parser)]
-#[command(name = "daas", version, about = "K3s-DaaS: decentralized Kubernetes on Sui stake")]
+#[command(
+    name = "daas",
+    version,
+    about = "K3s-DaaS: decentralized Kubernetes on Sui stake"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -229,7 +233,10 @@ struct AttestArgs {
 
 fn default_data_dir(arg: Option<PathBuf>) -> PathBuf {
     arg.unwrap_or_else(|| {
-        std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".k3s-daas")
+        std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join(".k3s-daas")
     })
 }
 
@@ -251,13 +258,18 @@ fn load_or_create_key(path: &Path) -> Result<SuiKeypair> {
         return SuiKeypair::load(path).with_context(|| format!("reading key {}", path.display()));
     }
     let k = SuiKeypair::generate();
-    k.save(path).with_context(|| format!("writing key {}", path.display()))?;
+    k.save(path)
+        .with_context(|| format!("writing key {}", path.display()))?;
     Ok(k)
 }
 
 /// The embedded ledger of a local cluster: genesis publishes the package with `admin.key` as
 /// publisher (AdminCap holder) and funds it.
-fn open_embedded_ledger(dir: &Path, epoch_seconds: u64, master_endpoint: &str) -> Result<(EmbeddedLedger, SuiKeypair)> {
+fn open_embedded_ledger(
+    dir: &Path,
+    epoch_seconds: u64,
+    master_endpoint: &str,
+) -> Result<(EmbeddedLedger, SuiKeypair)> {
     std::fs::create_dir_all(dir.join("ledger"))?;
     let admin = load_or_create_key(&dir.join("ledger").join("admin.key"))?;
     let mut genesis = GenesisConfig::new(admin.address());
@@ -272,7 +284,11 @@ fn open_embedded_ledger(dir: &Path, epoch_seconds: u64, master_endpoint: &str) -
 async fn run_up(a: UpArgs) -> Result<()> {
     let dir = default_data_dir(a.master.data_dir.clone());
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (embedded, admin) = open_embedded_ledger(&dir, a.epoch_seconds, &format!("https://{}", a.master.listen))?;
+    let (embedded, admin) = open_embedded_ledger(
+        &dir,
+        a.epoch_seconds,
+        &format!("https://{}", a.master.listen),
+    )?;
     let ledger: Arc<dyn Ledger> = Arc::new(embedded.clone());
     let master_key = load_or_create_key(&dir.join("ledger").join("master.key"))?;
     let mut cfg = master_config(&a.master, dir.clone());
@@ -296,19 +312,42 @@ async fn run_up(a: UpArgs) -> Result<()> {
     .await
     .context("registering the enclave on the ledger")?;
     master.set_registration(reg.clone());
-    let d = ledger.deployment().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!("K3s-DaaS API server listening on {} (enclave: {})", master.url, master.enclave.kind);
-    println!("Embedded ledger: package {}, staking pool {}, admin {}", d.package, d.pool.id, admin.address());
-    println!("Enclave {} registered on the ledger (config {})", reg.enclave.id, reg.config.id);
-    println!("Cluster id {} (credential audience {})", master.cluster_id, daas_ledger::credential::audience(&master.cluster_id));
+    let d = ledger
+        .deployment()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "K3s-DaaS API server listening on {} (enclave: {})",
+        master.url, master.enclave.kind
+    );
+    println!(
+        "Embedded ledger: package {}, staking pool {}, admin {}",
+        d.package,
+        d.pool.id,
+        admin.address()
+    );
+    println!(
+        "Enclave {} registered on the ledger (config {})",
+        reg.enclave.id, reg.config.id
+    );
+    println!(
+        "Cluster id {} (credential audience {})",
+        master.cluster_id,
+        daas_ledger::credential::audience(&master.cluster_id)
+    );
     println!("Ledger API: {chain_url} (SUI_RPC_ENDPOINT)");
-    println!("Use it with:\n  export KUBECONFIG={}\n  kubectl get namespaces", master.kubeconfig_path.display());
+    println!(
+        "Use it with:\n  export KUBECONFIG={}\n  kubectl get namespaces",
+        master.kubeconfig_path.display()
+    );
     serve(master).await
 }
 
 /// Serve the ledger's HTTP API; returns its URL.
 async fn serve_chain(ledger: Arc<dyn Ledger>, listen: SocketAddr) -> Result<String> {
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
     let app = daas_ledger::http::router(ledger);
     tokio::spawn(async move {
@@ -324,18 +363,29 @@ async fn run_chain(a: ChainArgs) -> Result<()> {
     let (embedded, admin) = open_embedded_ledger(&dir, a.epoch_seconds, "")?;
     let ledger: Arc<dyn Ledger> = Arc::new(embedded);
     let url = serve_chain(ledger.clone(), a.listen).await?;
-    let d = ledger.deployment().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!("Embedded ledger API on {url}: package {}, staking pool {}, admin {}", d.package, d.pool.id, admin.address());
+    let d = ledger
+        .deployment()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "Embedded ledger API on {url}: package {}, staking pool {}, admin {}",
+        d.package,
+        d.pool.id,
+        admin.address()
+    );
     shutdown_signal().await;
     Ok(())
 }
 
 fn remote(chain: &ChainRef) -> Result<Arc<dyn Ledger>> {
-    Ok(Arc::new(daas_ledger::remote::RemoteLedger::new(&chain.chain).map_err(|e| anyhow::anyhow!("{e}"))?))
+    Ok(Arc::new(
+        daas_ledger::remote::RemoteLedger::new(&chain.chain).map_err(|e| anyhow::anyhow!("{e}"))?,
+    ))
 }
 
 fn wallet(w: &WalletArgs) -> Result<daas_ledger::wallet::Wallet> {
-    let key = SuiKeypair::load(&w.key).with_context(|| format!("reading key {}", w.key.display()))?;
+    let key =
+        SuiKeypair::load(&w.key).with_context(|| format!("reading key {}", w.key.display()))?;
     Ok(daas_ledger::wallet::Wallet::new(remote(&w.chain)?, key))
 }
 
@@ -373,18 +423,34 @@ fn explain(e: daas_ledger::wallet::WalletError, what: &str) -> anyhow::Error {
 }
 
 async fn find_valid_token(w: &daas_ledger::wallet::Wallet) -> Result<sui_sdk_types::Address> {
-    for t in w.ledger.seal_tokens_of(w.address()).await.map_err(|e| anyhow::anyhow!("{e}"))? {
-        if t.owner == w.address() && w.ledger.seal_token_valid(t.id).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+    for t in w
+        .ledger
+        .seal_tokens_of(w.address())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+    {
+        if t.owner == w.address()
+            && w.ledger
+                .seal_token_valid(t.id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+        {
             return Ok(t.id);
         }
     }
-    anyhow::bail!("{} owns no valid seal token: stake, then `daas token issue`", w.address())
+    anyhow::bail!(
+        "{} owns no valid seal token: stake, then `daas token issue`",
+        w.address()
+    )
 }
 
 async fn run_token(a: TokenArgs) -> Result<()> {
     let w = wallet(&a.wallet)?;
     if a.action == "issue" {
-        let eff = w.execute(daas_ledger::tx::issue_seal_token).await.map_err(|e| explain(e, "issue_seal_token"))?;
+        let eff = w
+            .execute(daas_ledger::tx::issue_seal_token)
+            .await
+            .map_err(|e| explain(e, "issue_seal_token"))?;
         let id = daas_ledger::wallet::created_owned(&eff, w.address())
             .map(|r| *r.object_id())
             .context("no seal token was created")?;
@@ -425,7 +491,12 @@ fn chrono_like_rfc3339(ms: u64) -> String {
 async fn run_join(a: JoinArgs) -> Result<()> {
     let w = wallet(&a.wallet)?;
     let token = find_valid_token(&w).await?;
-    let t = w.ledger.seal_token(token).await.map_err(|e| anyhow::anyhow!("{e}"))?.context("token vanished")?;
+    let t = w
+        .ledger
+        .seal_token(token)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .context("token vanished")?;
     let policy = attest_policy(&a.attest, Some(w.ledger.clone()))?;
     let m = daas_master::attested::attest(&a.attest.server, &policy).await?;
     // The cluster id came over the attested connection and was checked to be [a-z0-9-]{1,64},
@@ -435,7 +506,11 @@ async fn run_join(a: JoinArgs) -> Result<()> {
     let ca = base64::engine::general_purpose::STANDARD.encode(m.ca_pem.as_bytes());
     let exe = std::env::current_exe()?;
     let key = std::fs::canonicalize(&a.wallet.key)?;
-    let ns = if t.role == 0 { daas_master::auth::user_namespace(&w.address()) } else { "default".to_string() };
+    let ns = if t.role == 0 {
+        daas_master::auth::user_namespace(&w.address())
+    } else {
+        "default".to_string()
+    };
     let kc = format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: k3s-daas\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\nusers:\n- name: {addr}\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {exe}\n      args: [token, --exec, --chain, {chain}, --key, {key}, --audience, \"{audience}\"]\n      interactiveMode: Never\ncontexts:\n- name: k3s-daas\n  context:\n    cluster: k3s-daas\n    user: {addr}\n    namespace: {ns}\ncurrent-context: k3s-daas\n",
         m.url,
@@ -445,24 +520,40 @@ async fn run_join(a: JoinArgs) -> Result<()> {
         key = key.display(),
     );
     std::fs::write(&a.out, kc).with_context(|| format!("writing {}", a.out.display()))?;
-    println!("attested {} (cluster {}) and wrote {} (namespace {ns})", m.url, m.cluster_id, a.out.display());
+    println!(
+        "attested {} (cluster {}) and wrote {} (namespace {ns})",
+        m.url,
+        m.cluster_id,
+        a.out.display()
+    );
     Ok(())
 }
 
-fn attest_policy(a: &AttestArgs, ledger: Option<Arc<dyn Ledger>>) -> Result<daas_master::attested::AttestationPolicy> {
+fn attest_policy(
+    a: &AttestArgs,
+    ledger: Option<Arc<dyn Ledger>>,
+) -> Result<daas_master::attested::AttestationPolicy> {
     let mut expected = Vec::new();
     for e in &a.expect_pcr {
         let (i, v) = e.split_once('=').context("--expect-pcr takes index=hex")?;
         expected.push((i.parse::<u16>().context("PCR index")?, v));
     }
-    Ok(daas_master::attested::AttestationPolicy::from_options(a.trust_root.as_deref(), expected, ledger)?)
+    Ok(daas_master::attested::AttestationPolicy::from_options(
+        a.trust_root.as_deref(),
+        expected,
+        ledger,
+    )?)
 }
 
 async fn run_agent(path: &Path) -> Result<()> {
-    use daas_agent::runtime::{ContainerdRuntime, ManagedContainerd, ManagedContainerdConfig, Runtime};
+    use daas_agent::runtime::{
+        ContainerdRuntime, ManagedContainerd, ManagedContainerdConfig, Runtime,
+    };
     let cfg = daas_agent::config::AgentConfig::load(path, &|k| std::env::var(k).ok())?;
-    let ledger: Arc<dyn Ledger> =
-        Arc::new(daas_ledger::remote::RemoteLedger::new(&cfg.ledger_url).map_err(|e| anyhow::anyhow!("{e}"))?);
+    let ledger: Arc<dyn Ledger> = Arc::new(
+        daas_ledger::remote::RemoteLedger::new(&cfg.ledger_url)
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
     let mut managed = None;
     let runtime: Arc<dyn Runtime> = match &cfg.containerd_socket {
         Some(sock) => Arc::new(ContainerdRuntime::connect(sock, cfg.data_dir.join("pods")).await?),
@@ -471,7 +562,9 @@ async fn run_agent(path: &Path) -> Result<()> {
             mc.pod_cidr = cfg.pod_cidr.clone();
             mc.bridge_name = cfg.bridge_name.clone();
             mc.images_dir = cfg.images_dir.clone();
-            let m = ManagedContainerd::start(mc).await.context("starting containerd")?;
+            let m = ManagedContainerd::start(mc)
+                .await
+                .context("starting containerd")?;
             let rt = Arc::new(m.runtime().await?);
             managed = Some(m);
             rt
@@ -479,7 +572,10 @@ async fn run_agent(path: &Path) -> Result<()> {
     };
     let node = cfg.node_id.clone();
     let joined = daas_agent::agent::join(cfg, ledger, runtime).await?;
-    println!("node {node} joined {} (kubelet endpoint {})", joined.master.url, joined.kubelet_addr);
+    println!(
+        "node {node} joined {} (kubelet endpoint {})",
+        joined.master.url, joined.kubelet_addr
+    );
     // Supervise the managed containerd: if it dies, start it again on the same state (running
     // containers live on under their shims and are found again).
     let mut tick = tokio::time::interval(Duration::from_secs(2));
@@ -547,8 +643,12 @@ async fn run_attest(a: AttestArgs, chain: Option<String>) -> Result<()> {
         }
         daas_master::attested::MeasurementSource::Explicit => serde_json::json!("expect-pcr"),
     };
-    let pcrs: serde_json::Map<String, serde_json::Value> =
-        m.attestation.pcrs.iter().map(|(i, v)| (i.to_string(), serde_json::json!(hex::encode(v)))).collect();
+    let pcrs: serde_json::Map<String, serde_json::Value> = m
+        .attestation
+        .pcrs
+        .iter()
+        .map(|(i, v)| (i.to_string(), serde_json::json!(hex::encode(v))))
+        .collect();
     println!(
         "{}",
         serde_json::to_string_pretty(&serde_json::json!({
@@ -572,10 +672,11 @@ async fn run_attest(a: AttestArgs, chain: Option<String>) -> Result<()> {
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -599,8 +700,12 @@ async fn main() -> Result<()> {
         Cmd::Master(a) => run_master(a).await,
         Cmd::Kubeconfig { data_dir } => {
             let p = default_data_dir(data_dir).join("kubeconfig.yaml");
-            let s = std::fs::read_to_string(&p)
-                .with_context(|| format!("reading {} (has `daas up` run with this data dir?)", p.display()))?;
+            let s = std::fs::read_to_string(&p).with_context(|| {
+                format!(
+                    "reading {} (has `daas up` run with this data dir?)",
+                    p.display()
+                )
+            })?;
             print!("{s}");
             Ok(())
         }
@@ -609,32 +714,58 @@ async fn main() -> Result<()> {
                 anyhow::bail!("{} exists; refusing to overwrite a key", out.display());
             }
             let k = SuiKeypair::generate();
-            k.save(&out).with_context(|| format!("writing {}", out.display()))?;
+            k.save(&out)
+                .with_context(|| format!("writing {}", out.display()))?;
             println!("{}", k.address());
             Ok(())
         }
         Cmd::Attest { attest, chain } => run_attest(attest, chain).await,
         Cmd::Chain(a) => run_chain(a).await,
-        Cmd::Faucet { chain, address, amount } => {
-            let addr: sui_sdk_types::Address = address.parse().map_err(|e| anyhow::anyhow!("--address: {e}"))?;
-            let r = remote(&chain)?.faucet(addr, amount).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        Cmd::Faucet {
+            chain,
+            address,
+            amount,
+        } => {
+            let addr: sui_sdk_types::Address = address
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--address: {e}"))?;
+            let r = remote(&chain)?
+                .faucet(addr, amount)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", r.object_id());
             Ok(())
         }
-        Cmd::Stake { wallet: wa, amount, role, node_id } => {
+        Cmd::Stake {
+            wallet: wa,
+            amount,
+            role,
+            node_id,
+        } => {
             let w = wallet(&wa)?;
             let r = role_code(&role);
             let eff = w
                 .execute(|ctx, d| daas_ledger::tx::stake(ctx, d, amount, r, &node_id))
                 .await
                 .map_err(|e| explain(e, "stake"))?;
-            println!("staked {amount} MIST as {role} from {} (tx {})", w.address(), eff.digest);
+            println!(
+                "staked {amount} MIST as {role} from {} (tx {})",
+                w.address(),
+                eff.digest
+            );
             Ok(())
         }
         Cmd::Unstake { wallet: wa } => {
             let w = wallet(&wa)?;
-            let eff = w.execute(daas_ledger::tx::request_unstake).await.map_err(|e| explain(e, "unstake"))?;
-            let rec = w.ledger.stake(w.address()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let eff = w
+                .execute(daas_ledger::tx::request_unstake)
+                .await
+                .map_err(|e| explain(e, "unstake"))?;
+            let rec = w
+                .ledger
+                .stake(w.address())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
                 "unstake requested (tx {}); withdraw from epoch {}",
                 eff.digest,
@@ -644,7 +775,10 @@ async fn main() -> Result<()> {
         }
         Cmd::Withdraw { wallet: wa } => {
             let w = wallet(&wa)?;
-            let eff = w.execute(daas_ledger::tx::withdraw).await.map_err(|e| explain(e, "withdraw"))?;
+            let eff = w
+                .execute(daas_ledger::tx::withdraw)
+                .await
+                .map_err(|e| explain(e, "withdraw"))?;
             println!("withdrawn (tx {})", eff.digest);
             Ok(())
         }
@@ -652,24 +786,40 @@ async fn main() -> Result<()> {
         Cmd::Agent { config } => run_agent(&config).await,
         Cmd::Leave { config } => {
             let cfg = daas_agent::config::AgentConfig::load(&config, &|k| std::env::var(k).ok())?;
-            let ledger: Arc<dyn Ledger> =
-                Arc::new(daas_ledger::remote::RemoteLedger::new(&cfg.ledger_url).map_err(|e| anyhow::anyhow!("{e}"))?);
+            let ledger: Arc<dyn Ledger> = Arc::new(
+                daas_ledger::remote::RemoteLedger::new(&cfg.ledger_url)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            );
             let node = cfg.node_id.clone();
             let unlock = daas_agent::agent::drain_and_unstake(cfg, ledger).await?;
             println!("node {node} drained; stake unlocks at epoch {unlock} (then `daas withdraw`)");
             Ok(())
         }
         Cmd::Account { chain, address } => {
-            let addr: sui_sdk_types::Address = address.parse().map_err(|e| anyhow::anyhow!("--address: {e}"))?;
+            let addr: sui_sdk_types::Address = address
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--address: {e}"))?;
             let l = remote(&chain)?;
             let stake = l.stake(addr).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             let mut tokens = Vec::new();
-            for t in l.seal_tokens_of(addr).await.map_err(|e| anyhow::anyhow!("{e}"))? {
-                let valid = l.seal_token_valid(t.id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            for t in l
+                .seal_tokens_of(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                let valid = l
+                    .seal_token_valid(t.id)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
                 tokens.push(serde_json::json!({"token": t, "valid": valid}));
             }
             let epoch = l.epoch().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({"address": addr, "epoch": epoch, "stake": stake, "seal_tokens": tokens}))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"address": addr, "epoch": epoch, "stake": stake, "seal_tokens": tokens})
+                )?
+            );
             Ok(())
         }
         Cmd::Join(a) => run_join(a).await,

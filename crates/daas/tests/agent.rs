@@ -18,12 +18,31 @@ fn process_running(marker: &str) -> bool {
 
 #[test]
 fn agent_runs_busybox_pod_with_logs() {
-    let c = Cluster::start_with(&["--chain-listen", "127.0.0.1:0", "--token-cache-seconds", "2"]);
+    let c = Cluster::start_with(&[
+        "--chain-listen",
+        "127.0.0.1:0",
+        "--token-cache-seconds",
+        "2",
+    ]);
     let mut a = start_agent(&c, "worker-1", 1);
     wait_node_ready(&c, &a, "worker-1");
     let nodes = c.ok(&["get", "nodes", "-o", "wide"]);
-    assert!(nodes.contains("worker-1") && nodes.contains("Ready"), "{nodes}");
-    assert_eq!(c.ok(&["get", "lease", "worker-1", "-n", "kube-node-lease", "-o", "jsonpath={.spec.holderIdentity}"]), "worker-1");
+    assert!(
+        nodes.contains("worker-1") && nodes.contains("Ready"),
+        "{nodes}"
+    );
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "lease",
+            "worker-1",
+            "-n",
+            "kube-node-lease",
+            "-o",
+            "jsonpath={.spec.holderIdentity}"
+        ]),
+        "worker-1"
+    );
 
     let pod = r#"apiVersion: v1
 kind: Pod
@@ -38,16 +57,27 @@ spec:
     resources: {limits: {memory: 64Mi, cpu: 250m}}
 "#;
     c.ok_stdin(&["apply", "-f", "-"], pod);
-    wait_for(&c, "pod Running", Duration::from_secs(90), || {
-        c.ok(&["get", "pod", "hello", "-o", "jsonpath={.status.phase}"]) == "Running"
-    }, &a);
+    wait_for(
+        &c,
+        "pod Running",
+        Duration::from_secs(90),
+        || c.ok(&["get", "pod", "hello", "-o", "jsonpath={.status.phase}"]) == "Running",
+        &a,
+    );
     let wide = c.ok(&["get", "pod", "hello", "-o", "wide"]);
-    assert!(wide.contains("worker-1") && wide.contains("10.243.1."), "{wide}");
+    assert!(
+        wide.contains("worker-1") && wide.contains("10.243.1."),
+        "{wide}"
+    );
     assert!(wide.contains("1/1"), "{wide}");
 
-    wait_for(&c, "log line", Duration::from_secs(30), || {
-        stdout(&c.kubectl(&["logs", "hello"])).contains("hello from k3s-daas")
-    }, &a);
+    wait_for(
+        &c,
+        "log line",
+        Duration::from_secs(30),
+        || stdout(&c.kubectl(&["logs", "hello"])).contains("hello from k3s-daas"),
+        &a,
+    );
     let f = Streaming::start(&c, &["logs", "-f", "hello"]);
     f.wait_for(Duration::from_secs(20), |l| l.starts_with("tick "));
     let before = f.wait_for(Duration::from_secs(20), |l| l.starts_with("tick "));
@@ -55,47 +85,108 @@ spec:
     drop(f);
 
     // The agent's Prometheus endpoint.
-    let port = c.ok(&["get", "node", "worker-1", "-o", "jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}"]);
-    let m = Command::new("curl").args(["-sk", &format!("https://127.0.0.1:{port}/metrics")]).output().unwrap();
+    let port = c.ok(&[
+        "get",
+        "node",
+        "worker-1",
+        "-o",
+        "jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}",
+    ]);
+    let m = Command::new("curl")
+        .args(["-sk", &format!("https://127.0.0.1:{port}/metrics")])
+        .output()
+        .unwrap();
     let m = stdout(&m);
     assert!(m.contains("daas_agent_pod_starts_total 1"), "{m}");
     assert!(m.contains("daas_agent_pods{state=\"ready\"} 1"), "{m}");
-    assert!(m.contains("daas_agent_lease_renewals_total{result=\"ok\"}"), "{m}");
+    assert!(
+        m.contains("daas_agent_lease_renewals_total{result=\"ok\"}"),
+        "{m}"
+    );
     // The log endpoint refuses callers that are not the attested master.
-    let o = Command::new("curl").args(["-sk", "-o", "/dev/null", "-w", "%{http_code}",
-        &format!("https://127.0.0.1:{port}/containerLogs/default/hello/main")]).output().unwrap();
+    let o = Command::new("curl")
+        .args([
+            "-sk",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("https://127.0.0.1:{port}/containerLogs/default/hello/main"),
+        ])
+        .output()
+        .unwrap();
     assert_eq!(stdout(&o), "401");
 
     // The agent survives its own crash (SIGKILL) and containerd's: the pod keeps running, untouched.
-    let cid = c.ok(&["get", "pod", "hello", "-o", "jsonpath={.status.containerStatuses[0].containerID}"]);
+    let cid = c.ok(&[
+        "get",
+        "pod",
+        "hello",
+        "-o",
+        "jsonpath={.status.containerStatuses[0].containerID}",
+    ]);
     a.kill_hard();
     a.spawn();
     std::thread::sleep(Duration::from_secs(3));
-    let _ = Command::new("pkill").arg("-9").arg("-f").arg(format!("containerd --config {}", a.dir.join("data/runtime/containerd/config.toml").display())).status();
-    wait_for(&c, "agent back after restarts", Duration::from_secs(60), || {
-        a.log().contains("containerd exited; restarting it") || a.log().matches("node registered").count() >= 2
-    }, &a);
+    let _ = Command::new("pkill")
+        .arg("-9")
+        .arg("-f")
+        .arg(format!(
+            "containerd --config {}",
+            a.dir.join("data/runtime/containerd/config.toml").display()
+        ))
+        .status();
+    wait_for(
+        &c,
+        "agent back after restarts",
+        Duration::from_secs(60),
+        || {
+            a.log().contains("containerd exited; restarting it")
+                || a.log().matches("node registered").count() >= 2
+        },
+        &a,
+    );
     std::thread::sleep(Duration::from_secs(4));
-    wait_for(&c, "pod still Running with the same container", Duration::from_secs(60), || {
-        c.ok(&["get", "pod", "hello", "-o", "jsonpath={.status.phase} {.status.containerStatuses[0].containerID} {.status.containerStatuses[0].restartCount}"])
+    wait_for(
+        &c,
+        "pod still Running with the same container",
+        Duration::from_secs(60),
+        || {
+            c.ok(&["get", "pod", "hello", "-o", "jsonpath={.status.phase} {.status.containerStatuses[0].containerID} {.status.containerStatuses[0].restartCount}"])
             == format!("Running {cid} 0")
-    }, &a);
-    wait_for(&c, "logs after restart", Duration::from_secs(30), || {
-        stdout(&c.kubectl(&["logs", "hello", "--tail=1"])).starts_with("tick ")
-    }, &a);
+        },
+        &a,
+    );
+    wait_for(
+        &c,
+        "logs after restart",
+        Duration::from_secs(30),
+        || stdout(&c.kubectl(&["logs", "hello", "--tail=1"])).starts_with("tick "),
+        &a,
+    );
 
     // A pod that runs to completion.
     c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata: {name: once}\nspec:\n  restartPolicy: Never\n  containers:\n  - {name: c, image: localhost/k3s-daas/busybox:latest, imagePullPolicy: IfNotPresent, command: [sh, -c, 'echo done; exit 0']}\n");
-    wait_for(&c, "pod Succeeded", Duration::from_secs(60), || {
-        c.ok(&["get", "pod", "once", "-o", "jsonpath={.status.phase}"]) == "Succeeded"
-    }, &a);
+    wait_for(
+        &c,
+        "pod Succeeded",
+        Duration::from_secs(60),
+        || c.ok(&["get", "pod", "once", "-o", "jsonpath={.status.phase}"]) == "Succeeded",
+        &a,
+    );
     assert!(stdout(&c.kubectl(&["logs", "once"])).contains("done"));
 
     // Deleting the pod stops its container.
     let o = c.kubectl(&["delete", "pod", "hello", "--wait", "--timeout=60s"]);
     assert!(o.status.success(), "{}\nagent:\n{}", stderr(&o), a.log());
     assert!(c.fails(&["get", "pod", "hello"]).contains("NotFound"));
-    wait_for(&c, "container gone", Duration::from_secs(20), || !process_running("hello from"), &a);
+    wait_for(
+        &c,
+        "container gone",
+        Duration::from_secs(20),
+        || !process_running("hello from"),
+        &a,
+    );
     c.ok(&["delete", "pod", "once", "--wait", "--timeout=60s"]);
 
     // Env from ConfigMap/Secret/fieldRef and configMap/secret/emptyDir volumes. The ConfigMap does
@@ -123,49 +214,118 @@ spec:
     - {name: creds, mountPath: /creds, readOnly: true}
     - {name: scratch, mountPath: /scratch}
 "#);
-    wait_for(&c, "CreateContainerConfigError", Duration::from_secs(30), || {
-        c.ok(&["get", "pod", "withvol"]).contains("CreateContainerConfigError")
-    }, &a);
-    c.ok(&["create", "configmap", "app-cfg", "--from-literal=greeting=hi", "--from-literal=mode=fast"]);
-    c.ok(&["create", "secret", "generic", "app-secret", "--from-literal=password=s3cret"]);
-    wait_for(&c, "volume pod logs", Duration::from_secs(90), || {
-        stdout(&c.kubectl(&["logs", "withvol"])).contains("file=hi secret=s3cret env=fast pw=s3cret me=withvol")
-    }, &a);
+    wait_for(
+        &c,
+        "CreateContainerConfigError",
+        Duration::from_secs(30),
+        || {
+            c.ok(&["get", "pod", "withvol"])
+                .contains("CreateContainerConfigError")
+        },
+        &a,
+    );
+    c.ok(&[
+        "create",
+        "configmap",
+        "app-cfg",
+        "--from-literal=greeting=hi",
+        "--from-literal=mode=fast",
+    ]);
+    c.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "app-secret",
+        "--from-literal=password=s3cret",
+    ]);
+    wait_for(
+        &c,
+        "volume pod logs",
+        Duration::from_secs(90),
+        || {
+            stdout(&c.kubectl(&["logs", "withvol"]))
+                .contains("file=hi secret=s3cret env=fast pw=s3cret me=withvol")
+        },
+        &a,
+    );
     assert!(stdout(&c.kubectl(&["logs", "withvol"])).contains("\nok"));
     c.ok(&["delete", "pod", "withvol", "--wait", "--timeout=60s"]);
 
     // Leaving: cordon, evict, unstake (the lockup keeps the stake until it ends).
     c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata: {name: last}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - {name: c, image: localhost/k3s-daas/busybox:latest, imagePullPolicy: IfNotPresent, command: [sleep, '3611']}\n");
-    wait_for(&c, "pod last Running", Duration::from_secs(60), || {
-        c.ok(&["get", "pod", "last", "-o", "jsonpath={.status.phase}"]) == "Running"
-    }, &a);
+    wait_for(
+        &c,
+        "pod last Running",
+        Duration::from_secs(60),
+        || c.ok(&["get", "pod", "last", "-o", "jsonpath={.status.phase}"]) == "Running",
+        &a,
+    );
     let out = daas_ok(&["leave", "--config", a.config.to_str().unwrap()]);
     assert!(out.contains("drained"), "{out}");
-    assert!(c.ok(&["get", "node", "worker-1"]).contains("SchedulingDisabled"));
+    assert!(c
+        .ok(&["get", "node", "worker-1"])
+        .contains("SchedulingDisabled"));
     assert!(c.fails(&["get", "pod", "last"]).contains("NotFound"));
-    let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(&a.config).unwrap()).unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&a.config).unwrap()).unwrap();
     let chain = cfg["sui_rpc_endpoint"].as_str().unwrap();
-    let acct: serde_json::Value = serde_json::from_str(&daas_ok(&["account", "--chain", chain, "--address", cfg["sui_wallet_address"].as_str().unwrap()])).unwrap();
+    let acct: serde_json::Value = serde_json::from_str(&daas_ok(&[
+        "account",
+        "--chain",
+        chain,
+        "--address",
+        cfg["sui_wallet_address"].as_str().unwrap(),
+    ]))
+    .unwrap();
     assert_eq!(acct["stake"]["status"], 1, "unbonding: {acct}");
-    let o = Command::new(env!("CARGO_BIN_EXE_daas")).args(["withdraw", "--chain", chain, "--key", cfg["sui_key_file"].as_str().unwrap()]).output().unwrap();
-    assert!(!o.status.success() && stderr(&o).contains("locked"), "{}", stderr(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_daas"))
+        .args([
+            "withdraw",
+            "--chain",
+            chain,
+            "--key",
+            cfg["sui_key_file"].as_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success() && stderr(&o).contains("locked"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 fn node_of_pods(c: &Cluster) -> Vec<(String, String, String)> {
-    c.ok(&["get", "pods", "-l", "app=web", "-o",
-        r#"jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase}{"\n"}{end}"#])
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() == 3).then(|| (f[0].to_string(), f[1].to_string(), f[2].to_string()))
-        })
-        .collect()
+    c.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        r#"jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase}{"\n"}{end}"#,
+    ])
+    .lines()
+    .filter_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() == 3).then(|| (f[0].to_string(), f[1].to_string(), f[2].to_string()))
+    })
+    .collect()
 }
 
 #[test]
 fn killed_node_is_slashed_and_its_pods_move() {
-    let c = Cluster::start_with(&["--chain-listen", "127.0.0.1:0", "--token-cache-seconds", "0", "--node-grace-seconds", "10"]);
-    let chain = std::fs::read_to_string(c.data_dir().join("chain-url")).unwrap().trim().to_string();
+    let c = Cluster::start_with(&[
+        "--chain-listen",
+        "127.0.0.1:0",
+        "--token-cache-seconds",
+        "0",
+        "--node-grace-seconds",
+        "10",
+    ]);
+    let chain = std::fs::read_to_string(c.data_dir().join("chain-url"))
+        .unwrap()
+        .trim()
+        .to_string();
     let mut a1 = start_agent(&c, "worker-a", 2);
     let a2 = start_agent(&c, "worker-b", 3);
     wait_node_ready(&c, &a1, "worker-a");
@@ -190,7 +350,14 @@ spec:
 "#;
     c.ok_stdin(&["apply", "-f", "-"], deploy);
     let out = c.kubectl(&["rollout", "status", "deploy/web", "--timeout=120s"]);
-    assert!(out.status.success(), "{}{}\n{}\n{}", stdout(&out), stderr(&out), a1.log(), a2.log());
+    assert!(
+        out.status.success(),
+        "{}{}\n{}\n{}",
+        stdout(&out),
+        stderr(&out),
+        a1.log(),
+        a2.log()
+    );
     let pods = node_of_pods(&c);
     assert_eq!(pods.len(), 3, "{pods:?}");
     assert!(pods.iter().all(|p| p.2 == "Running"), "{pods:?}");
@@ -198,40 +365,105 @@ spec:
     assert_eq!(nodes.len(), 2, "spread over both nodes: {pods:?}");
 
     // Node a's key, to find its stake on the ledger.
-    let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(&a1.config).unwrap()).unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&a1.config).unwrap()).unwrap();
     let addr_a = cfg["sui_wallet_address"].as_str().unwrap().to_string();
     let aud = c.audience();
-    let cred_a = daas_ok(&["token", "--chain", &chain, "--key", cfg["sui_key_file"].as_str().unwrap(), "--audience", &aud])
-        .trim()
-        .to_string();
+    let cred_a = daas_ok(&[
+        "token",
+        "--chain",
+        &chain,
+        "--key",
+        cfg["sui_key_file"].as_str().unwrap(),
+        "--audience",
+        &aud,
+    ])
+    .trim()
+    .to_string();
 
     // SIGKILL agent a: its lease stops, the master declares it dead.
     a1.kill_hard();
-    wait_for(&c, "worker-a NotReady, tainted", Duration::from_secs(60), || {
-        let ready = c.ok(&["get", "node", "worker-a", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]);
-        let taints = c.ok(&["get", "node", "worker-a", "-o", "jsonpath={.spec.taints[*].key}"]);
-        ready == "Unknown" && taints.contains("node.kubernetes.io/unreachable")
-    }, &a2);
+    wait_for(
+        &c,
+        "worker-a NotReady, tainted",
+        Duration::from_secs(60),
+        || {
+            let ready = c.ok(&[
+                "get",
+                "node",
+                "worker-a",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+            ]);
+            let taints = c.ok(&[
+                "get",
+                "node",
+                "worker-a",
+                "-o",
+                "jsonpath={.spec.taints[*].key}",
+            ]);
+            ready == "Unknown" && taints.contains("node.kubernetes.io/unreachable")
+        },
+        &a2,
+    );
     // Its pods are recreated on worker-b and run there.
-    wait_for(&c, "all 3 replicas Running on worker-b", Duration::from_secs(90), || {
-        let pods = node_of_pods(&c);
-        pods.len() == 3 && pods.iter().all(|p| p.1 == "worker-b" && p.2 == "Running")
-    }, &a2);
+    wait_for(
+        &c,
+        "all 3 replicas Running on worker-b",
+        Duration::from_secs(90),
+        || {
+            let pods = node_of_pods(&c);
+            pods.len() == 3 && pods.iter().all(|p| p.1 == "worker-b" && p.2 == "Running")
+        },
+        &a2,
+    );
     let out = c.kubectl(&["rollout", "status", "deploy/web", "--timeout=60s"]);
     assert!(out.status.success(), "{}", stderr(&out));
 
     // The ledger shows the slashed stake, and the killed node's credential is refused.
-    wait_for(&c, "slash on the ledger", Duration::from_secs(30), || {
-        let acct: serde_json::Value = serde_json::from_str(&daas_ok(&["account", "--chain", &chain, "--address", &addr_a])).unwrap();
-        acct["stake"]["status"] == 2 && acct["stake"]["amount"] == 900
-    }, &a2);
+    wait_for(
+        &c,
+        "slash on the ledger",
+        Duration::from_secs(30),
+        || {
+            let acct: serde_json::Value = serde_json::from_str(&daas_ok(&[
+                "account",
+                "--chain",
+                &chain,
+                "--address",
+                &addr_a,
+            ]))
+            .unwrap();
+            acct["stake"]["status"] == 2 && acct["stake"]["amount"] == 900
+        },
+        &a2,
+    );
     let body = c.dir.path().join("v.json");
     std::fs::write(&body, serde_json::json!({"token": cred_a}).to_string()).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&c.ok(&["create", "--raw", "/api/v1/seal-token/validate", "-f", body.to_str().unwrap()])).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&c.ok(&[
+        "create",
+        "--raw",
+        "/api/v1/seal-token/validate",
+        "-f",
+        body.to_str().unwrap(),
+    ]))
+    .unwrap();
     assert_eq!(v["valid"], false, "{v}");
     let metrics = c.ok(&["get", "--raw", "/metrics"]);
-    assert!(metrics.contains("daas_slashing_events_total{node=\"worker-a\"} 1"), "{metrics}");
-    assert!(metrics.contains("daas_nodes{condition=\"Ready\",status=\"Unknown\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("daas_slashing_events_total{node=\"worker-a\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("daas_nodes{condition=\"Ready\",status=\"Unknown\"} 1"),
+        "{metrics}"
+    );
     c.ok(&["delete", "deploy", "web"]);
-    wait_for(&c, "pods gone", Duration::from_secs(60), || node_of_pods(&c).is_empty(), &a2);
+    wait_for(
+        &c,
+        "pods gone",
+        Duration::from_secs(60),
+        || node_of_pods(&c).is_empty(),
+        &a2,
+    );
 }

@@ -50,7 +50,15 @@ fn deployment_rolls_out_onto_staked_nodes() {
     let c = Cluster::start();
     c.ok_stdin(&["apply", "-f", "-"], NODES);
     for n in ["node-1", "node-2"] {
-        c.ok(&["patch", "node", n, "--subresource=status", "--type=merge", "-p", NODE_STATUS]);
+        c.ok(&[
+            "patch",
+            "node",
+            n,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            NODE_STATUS,
+        ]);
     }
     let out = c.ok_stdin(&["apply", "-f", "-"], DEPLOYMENT);
     assert!(out.contains("deployment.apps/web created"), "{out}");
@@ -63,18 +71,43 @@ fn deployment_rolls_out_onto_staked_nodes() {
         let home = c.dir.path().join("home");
         std::thread::spawn(move || {
             let kubectl = |args: &[&str]| {
-                std::process::Command::new("kubectl").args(args).env("KUBECONFIG", &kubeconfig).env("HOME", &home).output()
+                std::process::Command::new("kubectl")
+                    .args(args)
+                    .env("KUBECONFIG", &kubeconfig)
+                    .env("HOME", &home)
+                    .output()
             };
             while !stop.load(Ordering::Relaxed) {
-                let Ok(out) = kubectl(&["get", "pods", "-o",
-                    r#"jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase} {.metadata.deletionTimestamp}{"\n"}{end}"#]) else { break };
+                let Ok(out) = kubectl(&[
+                    "get",
+                    "pods",
+                    "-o",
+                    r#"jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase} {.metadata.deletionTimestamp}{"\n"}{end}"#,
+                ]) else {
+                    break;
+                };
                 for line in String::from_utf8_lossy(&out.stdout).lines() {
                     let f: Vec<&str> = line.split_whitespace().collect();
                     if f.len() == 4 && f[1].starts_with("node-") {
                         // Terminating: the containers are "stopped", finish the deletion.
-                        let _ = kubectl(&["delete", "pod", f[0], "--grace-period=0", "--force", "--wait=false"]);
+                        let _ = kubectl(&[
+                            "delete",
+                            "pod",
+                            f[0],
+                            "--grace-period=0",
+                            "--force",
+                            "--wait=false",
+                        ]);
                     } else if f.len() == 3 && f[1].starts_with("node-") && f[2] != "Running" {
-                        let _ = kubectl(&["patch", "pod", f[0], "--subresource=status", "--type=merge", "-p", POD_STATUS]);
+                        let _ = kubectl(&[
+                            "patch",
+                            "pod",
+                            f[0],
+                            "--subresource=status",
+                            "--type=merge",
+                            "-p",
+                            POD_STATUS,
+                        ]);
                     }
                 }
                 std::thread::sleep(Duration::from_millis(300));
@@ -83,8 +116,18 @@ fn deployment_rolls_out_onto_staked_nodes() {
     };
 
     let out = c.kubectl(&["rollout", "status", "deploy/web", "--timeout=60s"]);
-    assert!(out.status.success(), "rollout status failed: {}\n{}\n{}", stdout(&out), stderr(&out), c.log());
-    assert!(stdout(&out).contains("successfully rolled out"), "{}", stdout(&out));
+    assert!(
+        out.status.success(),
+        "rollout status failed: {}\n{}\n{}",
+        stdout(&out),
+        stderr(&out),
+        c.log()
+    );
+    assert!(
+        stdout(&out).contains("successfully rolled out"),
+        "{}",
+        stdout(&out)
+    );
 
     let wide = c.ok(&["get", "pods", "-o", "wide"]);
     let rows: Vec<&str> = wide.lines().skip(1).collect();
@@ -99,9 +142,19 @@ fn deployment_rolls_out_onto_staked_nodes() {
     }
     assert_eq!(used.len(), 2, "pods are spread over both nodes: {wide}");
     let deploy = c.ok(&["get", "deploy", "web"]);
-    assert!(deploy.lines().nth(1).map(|l| l.split_whitespace().nth(1) == Some("3/3")).unwrap_or(false), "{deploy}");
+    assert!(
+        deploy
+            .lines()
+            .nth(1)
+            .map(|l| l.split_whitespace().nth(1) == Some("3/3"))
+            .unwrap_or(false),
+        "{deploy}"
+    );
     let events = c.ok(&["get", "events", "--field-selector", "reason=Scheduled"]);
-    assert!(events.contains("Successfully assigned default/web-"), "{events}");
+    assert!(
+        events.contains("Successfully assigned default/web-"),
+        "{events}"
+    );
 
     // Deleting the Deployment cascades; bound pods terminate gracefully (the kubelet finishes them).
     c.ok(&["delete", "deploy", "web"]);
@@ -111,7 +164,10 @@ fn deployment_rolls_out_onto_staked_nodes() {
         if pods.trim().is_empty() {
             break;
         }
-        assert!(Instant::now() < deadline, "pods/replicasets left after deleting the deployment: {pods}");
+        assert!(
+            Instant::now() < deadline,
+            "pods/replicasets left after deleting the deployment: {pods}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     stop.store(true, Ordering::Relaxed);

@@ -37,9 +37,17 @@ fn kubectl_deployment_lifecycle() {
         assert!(ns.contains(n), "{ns}");
     }
     // `kubectl create` goes through typed clients that send protobuf bodies.
-    assert!(c.ok(&["create", "namespace", "shop"]).contains("namespace/shop created"));
-    assert!(c.ok(&["get", "ns", "shop", "-o", "jsonpath={.status.phase}"]).contains("Active"));
-    assert_eq!(c.ok(&["get", "sa", "default", "-n", "shop", "-o", "name"]).trim(), "serviceaccount/default");
+    assert!(c
+        .ok(&["create", "namespace", "shop"])
+        .contains("namespace/shop created"));
+    assert!(c
+        .ok(&["get", "ns", "shop", "-o", "jsonpath={.status.phase}"])
+        .contains("Active"));
+    assert_eq!(
+        c.ok(&["get", "sa", "default", "-n", "shop", "-o", "name"])
+            .trim(),
+        "serviceaccount/default"
+    );
 
     // Apply a Deployment, then apply again with changes: a 3-way strategic merge patch.
     let out = c.ok_stdin(&["apply", "-f", "-"], DEPLOYMENT);
@@ -47,11 +55,28 @@ fn kubectl_deployment_lifecycle() {
     let wide = c.ok(&["get", "deploy", "-n", "shop", "-o", "wide"]);
     let mut lines = wide.lines();
     let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]);
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "READY",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "AGE",
+            "CONTAINERS",
+            "IMAGES",
+            "SELECTOR"
+        ]
+    );
     let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!((row[0], row[1], row[5], row[6], row[7]), ("web", "0/2", "nginx", "nginx:1.27", "app=web"));
+    assert_eq!(
+        (row[0], row[1], row[5], row[6], row[7]),
+        ("web", "0/2", "nginx", "nginx:1.27", "app=web")
+    );
 
-    let changed = DEPLOYMENT.replace("nginx:1.27", "nginx:1.28").replace("blue", "green");
+    let changed = DEPLOYMENT
+        .replace("nginx:1.27", "nginx:1.28")
+        .replace("blue", "green");
     let out = c.ok_stdin(&["apply", "-f", "-"], &changed);
     assert!(out.contains("deployment.apps/web configured"), "{out}");
     let got = c.ok(&[
@@ -63,44 +88,154 @@ fn kubectl_deployment_lifecycle() {
     assert!(out.contains("deployment.apps/web unchanged"), "{out}");
 
     // Watch: `get -w` sees an update made by someone else.
-    let w = Streaming::start(&c, &["get", "deploy", "web", "-n", "shop", "-w", "-o", "custom-columns=NAME:.metadata.name,REPLICAS:.spec.replicas"]);
-    w.wait_for(Duration::from_secs(20), |l| l.contains("web") && l.contains('2'));
+    let w = Streaming::start(
+        &c,
+        &[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            "shop",
+            "-w",
+            "-o",
+            "custom-columns=NAME:.metadata.name,REPLICAS:.spec.replicas",
+        ],
+    );
+    w.wait_for(Duration::from_secs(20), |l| {
+        l.contains("web") && l.contains('2')
+    });
     c.ok(&["scale", "deploy", "web", "-n", "shop", "--replicas=4"]);
-    w.wait_for(Duration::from_secs(20), |l| l.contains("web") && l.contains('4'));
+    w.wait_for(Duration::from_secs(20), |l| {
+        l.contains("web") && l.contains('4')
+    });
     drop(w);
 
     // Same with the server-side Table printer (default output).
     let w = Streaming::start(&c, &["get", "deploy", "-n", "shop", "-w"]);
     let first = w.wait_for(Duration::from_secs(20), |l| l.starts_with("web"));
     assert!(first.iter().any(|l| l.starts_with("NAME")), "{first:?}");
-    c.ok(&["patch", "deploy", "web", "-n", "shop", "-p", r#"{"spec":{"replicas":5}}"#]);
-    let later = w.wait_for(Duration::from_secs(20), |l| l.starts_with("web") && l.contains("0/5"));
-    assert!(!later.iter().any(|l| l.starts_with("NAME")), "header printed twice: {later:?}");
+    c.ok(&[
+        "patch",
+        "deploy",
+        "web",
+        "-n",
+        "shop",
+        "-p",
+        r#"{"spec":{"replicas":5}}"#,
+    ]);
+    let later = w.wait_for(Duration::from_secs(20), |l| {
+        l.starts_with("web") && l.contains("0/5")
+    });
+    assert!(
+        !later.iter().any(|l| l.starts_with("NAME")),
+        "header printed twice: {later:?}"
+    );
     drop(w);
 
     // Label, and the three patch types.
     c.ok(&["label", "deploy", "web", "-n", "shop", "tier=front"]);
-    assert!(c.ok(&["get", "deploy", "-n", "shop", "-l", "tier=front", "-o", "name"]).contains("deployment.apps/web"));
-    assert!(c.ok(&["get", "deploy", "-n", "shop", "-l", "tier notin (front)", "-o", "name"]).trim().is_empty());
+    assert!(c
+        .ok(&[
+            "get",
+            "deploy",
+            "-n",
+            "shop",
+            "-l",
+            "tier=front",
+            "-o",
+            "name"
+        ])
+        .contains("deployment.apps/web"));
+    assert!(c
+        .ok(&[
+            "get",
+            "deploy",
+            "-n",
+            "shop",
+            "-l",
+            "tier notin (front)",
+            "-o",
+            "name"
+        ])
+        .trim()
+        .is_empty());
     c.ok(&["label", "deploy", "web", "-n", "shop", "tier-"]);
-    assert!(c.ok(&["get", "deploy", "-n", "shop", "-l", "tier", "-o", "name"]).trim().is_empty());
-    c.ok(&["patch", "deploy", "web", "-n", "shop", "--type", "merge", "-p", r#"{"metadata":{"annotations":{"owner":"team-a"}}}"#]);
-    c.ok(&["patch", "deploy", "web", "-n", "shop", "--type", "json", "-p", r#"[{"op":"replace","path":"/spec/replicas","value":3}]"#]);
-    let got = c.ok(&["get", "deploy", "web", "-n", "shop", "-o", "jsonpath={.metadata.annotations.owner} {.spec.replicas}"]);
+    assert!(c
+        .ok(&["get", "deploy", "-n", "shop", "-l", "tier", "-o", "name"])
+        .trim()
+        .is_empty());
+    c.ok(&[
+        "patch",
+        "deploy",
+        "web",
+        "-n",
+        "shop",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"metadata":{"annotations":{"owner":"team-a"}}}"#,
+    ]);
+    c.ok(&[
+        "patch",
+        "deploy",
+        "web",
+        "-n",
+        "shop",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/replicas","value":3}]"#,
+    ]);
+    let got = c.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "-n",
+        "shop",
+        "-o",
+        "jsonpath={.metadata.annotations.owner} {.spec.replicas}",
+    ]);
     assert_eq!(got, "team-a 3");
-    let err = c.fails(&["patch", "deploy", "web", "-n", "shop", "--type", "json", "-p", r#"[{"op":"test","path":"/spec/replicas","value":9}]"#]);
+    let err = c.fails(&[
+        "patch",
+        "deploy",
+        "web",
+        "-n",
+        "shop",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"test","path":"/spec/replicas","value":9}]"#,
+    ]);
     assert!(err.contains("test"), "{err}");
 
     // Delete and wait until it is gone; then kubectl's NotFound message.
-    let out = c.ok(&["delete", "deploy", "web", "-n", "shop", "--wait", "--timeout=30s"]);
+    let out = c.ok(&[
+        "delete",
+        "deploy",
+        "web",
+        "-n",
+        "shop",
+        "--wait",
+        "--timeout=30s",
+    ]);
     assert!(out.contains("deployment.apps \"web\" deleted"), "{out}");
     let err = c.fails(&["get", "deploy", "web", "-n", "shop"]);
-    assert!(err.contains(r#"Error from server (NotFound): deployments.apps "web" not found"#), "{err}");
+    assert!(
+        err.contains(r#"Error from server (NotFound): deployments.apps "web" not found"#),
+        "{err}"
+    );
     let err = c.fails(&["get", "pod", "nope"]);
-    assert!(err.contains(r#"Error from server (NotFound): pods "nope" not found"#), "{err}");
+    assert!(
+        err.contains(r#"Error from server (NotFound): pods "nope" not found"#),
+        "{err}"
+    );
 
     // Deleting the namespace removes what is inside it.
-    c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: shop}\ndata: {a: b}\n");
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: shop}\ndata: {a: b}\n",
+    );
     c.ok(&["delete", "ns", "shop", "--wait", "--timeout=30s"]);
     assert!(c.ok(&["get", "cm", "-A", "-o", "name"]).trim().is_empty());
 }
@@ -152,54 +287,198 @@ type: Normal
 "#;
     c.ok_stdin(&["apply", "-f", "-"], manifest);
     let pods = c.ok(&["get", "pods"]);
-    assert!(pods.lines().next().unwrap().split_whitespace().collect::<Vec<_>>() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"], "{pods}");
+    assert!(
+        pods.lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+        "{pods}"
+    );
     assert!(pods.contains("p1") && pods.contains("Pending"), "{pods}");
-    assert_eq!(c.ok(&["get", "pods", "-l", "app=a,tier in (db)", "-o", "name"]).trim(), "pod/p1");
-    assert_eq!(c.ok(&["get", "pods", "--field-selector", "metadata.name=p2", "-o", "name"]).trim(), "pod/p2");
-    assert_eq!(c.ok(&["get", "pods", "--field-selector", "spec.nodeName=", "-o", "name"]).lines().count(), 2);
+    assert_eq!(
+        c.ok(&["get", "pods", "-l", "app=a,tier in (db)", "-o", "name"])
+            .trim(),
+        "pod/p1"
+    );
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "pods",
+            "--field-selector",
+            "metadata.name=p2",
+            "-o",
+            "name"
+        ])
+        .trim(),
+        "pod/p2"
+    );
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "pods",
+            "--field-selector",
+            "spec.nodeName=",
+            "-o",
+            "name"
+        ])
+        .lines()
+        .count(),
+        2
+    );
     let err = c.fails(&["get", "pods", "--field-selector", "spec.bogus=1"]);
     assert!(err.contains("field label not supported"), "{err}");
     let svc = c.ok(&["get", "svc", "svc", "-o", "wide"]);
-    assert!(svc.contains("10.43.") && svc.contains("80/TCP") && svc.contains("app=a"), "{svc}");
-    assert!(c.ok(&["get", "secret", "s", "-o", "jsonpath={.data.password}"]).contains("aHVudGVyMg=="));
-    assert!(c.ok(&["get", "lease", "-n", "kube-node-lease"]).contains("node-1"));
+    assert!(
+        svc.contains("10.43.") && svc.contains("80/TCP") && svc.contains("app=a"),
+        "{svc}"
+    );
+    assert!(c
+        .ok(&["get", "secret", "s", "-o", "jsonpath={.data.password}"])
+        .contains("aHVudGVyMg=="));
+    assert!(c
+        .ok(&["get", "lease", "-n", "kube-node-lease"])
+        .contains("node-1"));
     let nodes = c.ok(&["get", "nodes"]);
     assert!(nodes.contains("n1") && nodes.contains("worker"), "{nodes}");
     let ev = c.ok(&["get", "events"]);
-    assert!(ev.contains("Testing") && ev.contains("pod/p1") && ev.contains("hello events"), "{ev}");
-    assert!(c.ok(&["get", "events", "--field-selector", "involvedObject.name=p1", "-o", "name"]).contains("e1"));
+    assert!(
+        ev.contains("Testing") && ev.contains("pod/p1") && ev.contains("hello events"),
+        "{ev}"
+    );
+    assert!(c
+        .ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=p1",
+            "-o",
+            "name"
+        ])
+        .contains("e1"));
 
     // Status subresource: the main resource ignores status, /status takes only status.
-    c.ok(&["patch", "pod", "p1", "--subresource=status", "--type=merge", "-p", r#"{"status":{"phase":"Running","podIP":"10.42.0.9"},"spec":{"nodeName":"n1"}}"#]);
-    assert_eq!(c.ok(&["get", "pod", "p1", "-o", "jsonpath={.status.phase} {.status.podIP} [{.spec.nodeName}]"]), "Running 10.42.0.9 []");
-    c.ok(&["patch", "pod", "p1", "--type=merge", "-p", r#"{"status":{"phase":"Failed"},"metadata":{"labels":{"x":"y"}}}"#]);
-    assert_eq!(c.ok(&["get", "pod", "p1", "-o", "jsonpath={.status.phase} {.metadata.labels.x}"]), "Running y");
-    c.ok(&["patch", "node", "n1", "--subresource=status", "--type=merge", "-p", r#"{"status":{"conditions":[{"type":"Ready","status":"True"}]}}"#]);
+    c.ok(&[
+        "patch",
+        "pod",
+        "p1",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"Running","podIP":"10.42.0.9"},"spec":{"nodeName":"n1"}}"#,
+    ]);
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "pod",
+            "p1",
+            "-o",
+            "jsonpath={.status.phase} {.status.podIP} [{.spec.nodeName}]"
+        ]),
+        "Running 10.42.0.9 []"
+    );
+    c.ok(&[
+        "patch",
+        "pod",
+        "p1",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"Failed"},"metadata":{"labels":{"x":"y"}}}"#,
+    ]);
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "pod",
+            "p1",
+            "-o",
+            "jsonpath={.status.phase} {.metadata.labels.x}"
+        ]),
+        "Running y"
+    );
+    c.ok(&[
+        "patch",
+        "node",
+        "n1",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"conditions":[{"type":"Ready","status":"True"}]}}"#,
+    ]);
     assert!(c.ok(&["get", "node", "n1"]).contains("Ready"));
     c.ok(&["cordon", "n1"]);
-    assert!(c.ok(&["get", "node", "n1"]).contains("Ready,SchedulingDisabled"));
+    assert!(c
+        .ok(&["get", "node", "n1"])
+        .contains("Ready,SchedulingDisabled"));
 
     // Client-side validation is off and the server rejects unknown fields (fieldValidation=Strict).
     let bad = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bad}\ndata: {a: b}\nbogus: 1\n";
     let out = c.kubectl_stdin(&["apply", "-f", "-"], bad);
     assert!(!out.status.success());
-    assert!(common::stderr(&out).contains("unknown field \"bogus\""), "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains("unknown field \"bogus\""),
+        "{}",
+        common::stderr(&out)
+    );
     let out = c.kubectl_stdin(&["apply", "--validate=false", "-f", "-"], bad);
     assert!(out.status.success(), "{}", common::stderr(&out));
 
     // Typed `kubectl create` commands (protobuf request bodies).
-    c.ok(&["create", "configmap", "app-config", "--from-literal=mode=fast", "--from-literal=level=3"]);
-    assert_eq!(c.ok(&["get", "cm", "app-config", "-o", "jsonpath={.data.mode}/{.data.level}"]), "fast/3");
-    c.ok(&["create", "secret", "generic", "creds", "--from-literal=user=admin"]);
-    assert_eq!(c.ok(&["get", "secret", "creds", "-o", "jsonpath={.data.user}"]), "YWRtaW4=");
+    c.ok(&[
+        "create",
+        "configmap",
+        "app-config",
+        "--from-literal=mode=fast",
+        "--from-literal=level=3",
+    ]);
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "cm",
+            "app-config",
+            "-o",
+            "jsonpath={.data.mode}/{.data.level}"
+        ]),
+        "fast/3"
+    );
+    c.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "creds",
+        "--from-literal=user=admin",
+    ]);
+    assert_eq!(
+        c.ok(&["get", "secret", "creds", "-o", "jsonpath={.data.user}"]),
+        "YWRtaW4="
+    );
     c.ok(&["create", "serviceaccount", "robot"]);
-    c.ok(&["create", "deployment", "api", "--image=nginx:1.27", "--replicas=3", "--port=80"]);
+    c.ok(&[
+        "create",
+        "deployment",
+        "api",
+        "--image=nginx:1.27",
+        "--replicas=3",
+        "--port=80",
+    ]);
     let got = c.ok(&["get", "deploy", "api", "-o", "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].ports[0].containerPort} {.spec.selector.matchLabels.app}"]);
     assert_eq!(got, "3 80 api");
     c.ok(&["create", "service", "clusterip", "api", "--tcp=80:8080"]);
-    assert!(c.ok(&["get", "svc", "api", "-o", "jsonpath={.spec.ports[0].targetPort}"]).contains("8080"));
+    assert!(c
+        .ok(&[
+            "get",
+            "svc",
+            "api",
+            "-o",
+            "jsonpath={.spec.ports[0].targetPort}"
+        ])
+        .contains("8080"));
     let err = c.fails(&["create", "role", "r", "--verb=get", "--resource=pods"]);
-    assert!(err.contains("could not find the requested resource") || err.contains("the server doesn't have a resource type"), "{err}");
+    assert!(
+        err.contains("could not find the requested resource")
+            || err.contains("the server doesn't have a resource type"),
+        "{err}"
+    );
 
     // Deletion with --wait, and delete of a missing object.
     c.ok(&["delete", "pod", "p2", "--wait"]);
@@ -211,27 +490,68 @@ type: Normal
 fn state_survives_kill_and_is_sealed_on_disk() {
     let mut c = Cluster::start();
     c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\ndata: {marker: plaintext-marker-4242}\n");
-    let rv_before = c.ok(&["get", "cm", "keep", "-o", "jsonpath={.metadata.resourceVersion}"]);
+    let rv_before = c.ok(&[
+        "get",
+        "cm",
+        "keep",
+        "-o",
+        "jsonpath={.metadata.resourceVersion}",
+    ]);
     c.kill();
-    assert!(!common::file_contains(&c.data_dir().join("state.redb"), b"plaintext-marker-4242"));
+    assert!(!common::file_contains(
+        &c.data_dir().join("state.redb"),
+        b"plaintext-marker-4242"
+    ));
     c.spawn();
-    assert_eq!(c.ok(&["get", "cm", "keep", "-o", "jsonpath={.data.marker}"]), "plaintext-marker-4242");
-    assert_eq!(c.ok(&["get", "cm", "keep", "-o", "jsonpath={.metadata.resourceVersion}"]), rv_before);
+    assert_eq!(
+        c.ok(&["get", "cm", "keep", "-o", "jsonpath={.data.marker}"]),
+        "plaintext-marker-4242"
+    );
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "cm",
+            "keep",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}"
+        ]),
+        rv_before
+    );
     // An enclave with another measurement cannot unseal the key, so the state stays closed.
     c.kill();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_daas"))
-        .args(["up", "--listen", "127.0.0.1:0", "--chain-listen", "127.0.0.1:0", "--enclave-measurement", &"ab".repeat(48), "--data-dir"])
+        .args([
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--chain-listen",
+            "127.0.0.1:0",
+            "--enclave-measurement",
+            &"ab".repeat(48),
+            "--data-dir",
+        ])
         .arg(c.data_dir())
         .output()
         .unwrap();
-    assert!(!out.status.success(), "a different enclave measurement opened the sealed state");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unseal"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !out.status.success(),
+        "a different enclave measurement opened the sealed state"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unseal"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Unix permission bits of `p`.
 fn mode(p: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt as _;
-    std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o777
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
 }
 
 #[test]
@@ -239,16 +559,32 @@ fn secrets_on_disk_are_owner_only() {
     let mut c = Cluster::start();
     let d = c.data_dir();
     assert_eq!(mode(&d), 0o700, "data dir");
-    for f in ["kubeconfig.yaml", "admin.token", "state.redb", "tls/server.key", "tls/ca.key", "ledger/admin.key", "ledger/master.key"] {
+    for f in [
+        "kubeconfig.yaml",
+        "admin.token",
+        "state.redb",
+        "tls/server.key",
+        "tls/ca.key",
+        "ledger/admin.key",
+        "ledger/master.key",
+    ] {
         assert_eq!(mode(&d.join(f)), 0o600, "{f}");
     }
     // A data dir left open by an older release is tightened at the next start.
     c.kill();
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::set_permissions(d.join("admin.token"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(
+        d.join("admin.token"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
     c.spawn();
     assert_eq!(mode(&d), 0o700, "data dir after restart");
-    assert_eq!(mode(&d.join("admin.token")), 0o600, "admin.token after restart");
+    assert_eq!(
+        mode(&d.join("admin.token")),
+        0o600,
+        "admin.token after restart"
+    );
     assert_eq!(mode(&c.kubeconfig()), 0o600, "kubeconfig after restart");
 }

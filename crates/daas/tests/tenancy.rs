@@ -314,7 +314,13 @@ fn users_and_nodes_stay_in_their_lanes() {
     let e = refused(
         &c,
         &bob,
-        &["label", "--overwrite", "node", "bob-node", "k3s-daas.io/staked=false"],
+        &[
+            "label",
+            "--overwrite",
+            "node",
+            "bob-node",
+            "k3s-daas.io/staked=false",
+        ],
     );
     assert!(
         e.contains("is not allowed to modify labels: k3s-daas.io/staked"),
@@ -357,11 +363,20 @@ fn users_and_nodes_stay_in_their_lanes() {
     // The staked label comes from the master, which reads bob's node stake on the ledger.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let staked = c.ok(&["get", "node", "bob-node", "-o", "jsonpath={.metadata.labels.k3s-daas\\.io/staked}"]);
+        let staked = c.ok(&[
+            "get",
+            "node",
+            "bob-node",
+            "-o",
+            "jsonpath={.metadata.labels.k3s-daas\\.io/staked}",
+        ]);
         if staked == "true" {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the master never labelled bob-node staked: {staked:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the master never labelled bob-node staked: {staked:?}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }

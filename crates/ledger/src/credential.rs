@@ -77,7 +77,11 @@ pub fn audience(cluster_id: &str) -> String {
 /// A cluster id as masters create them and clients accept them from an attested master:
 /// 1 to 64 characters of `[a-z0-9-]` (it ends up in kubeconfig exec args).
 pub fn valid_cluster_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn b64() -> base64::engine::GeneralPurpose {
@@ -85,11 +89,24 @@ fn b64() -> base64::engine::GeneralPurpose {
 }
 
 /// Sign a credential for `token` and `audience` (see [`audience`]) valid from `now_ms` for `ttl_ms`.
-pub fn issue(key: &SuiKeypair, token: Address, audience: &str, now_ms: u64, ttl_ms: u64) -> Result<String, CredentialError> {
+pub fn issue(
+    key: &SuiKeypair,
+    token: Address,
+    audience: &str,
+    now_ms: u64,
+    ttl_ms: u64,
+) -> Result<String, CredentialError> {
     if audience.is_empty() {
         return Err(CredentialError::EmptyAudience);
     }
-    let claims = Claims { v: 1, token, owner: key.address(), aud: audience.to_string(), iat: now_ms, exp: now_ms + ttl_ms };
+    let claims = Claims {
+        v: 1,
+        token,
+        owner: key.address(),
+        aud: audience.to_string(),
+        iat: now_ms,
+        exp: now_ms + ttl_ms,
+    };
     Ok(sign(key, &claims))
 }
 
@@ -103,14 +120,20 @@ pub fn sign(key: &SuiKeypair, claims: &Claims) -> String {
 
 fn split(credential: &str) -> Result<(Vec<u8>, Vec<u8>, Claims), CredentialError> {
     let mut parts = credential.split('.');
-    let (Some(PREFIX), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(PREFIX), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(CredentialError::Format);
     };
     let payload = b64().decode(p).map_err(|_| CredentialError::Format)?;
     let sig = b64().decode(s).map_err(|_| CredentialError::Format)?;
-    let claims: Claims = serde_json::from_slice(&payload).map_err(|e| CredentialError::Claims(e.to_string()))?;
+    let claims: Claims =
+        serde_json::from_slice(&payload).map_err(|e| CredentialError::Claims(e.to_string()))?;
     if claims.v != 1 {
-        return Err(CredentialError::Claims(format!("unsupported version {}", claims.v)));
+        return Err(CredentialError::Claims(format!(
+            "unsupported version {}",
+            claims.v
+        )));
     }
     Ok((payload, sig, claims))
 }
@@ -126,9 +149,13 @@ pub fn claims_unverified(credential: &str) -> Result<Claims, CredentialError> {
 /// The claim's audience must equal `audience` (an empty claim is refused).
 pub fn verify(credential: &str, now_ms: u64, audience: &str) -> Result<Claims, CredentialError> {
     let (payload, sig, claims) = split(credential)?;
-    let signer = tx::verify_personal_message(&payload, &sig).map_err(|e| CredentialError::Signature(e.to_string()))?;
+    let signer = tx::verify_personal_message(&payload, &sig)
+        .map_err(|e| CredentialError::Signature(e.to_string()))?;
     if signer != claims.owner {
-        return Err(CredentialError::WrongSigner { claimed: claims.owner, actual: signer });
+        return Err(CredentialError::WrongSigner {
+            claimed: claims.owner,
+            actual: signer,
+        });
     }
     if claims.exp <= claims.iat || claims.exp - claims.iat > MAX_TTL_MS {
         return Err(CredentialError::TooLong(MAX_TTL_MS));
@@ -140,10 +167,15 @@ pub fn verify(credential: &str, now_ms: u64, audience: &str) -> Result<Claims, C
         return Err(CredentialError::Expired);
     }
     if claims.aud.is_empty() {
-        return Err(CredentialError::NoAudience { expected: audience.to_string() });
+        return Err(CredentialError::NoAudience {
+            expected: audience.to_string(),
+        });
     }
     if claims.aud != audience {
-        return Err(CredentialError::Audience { expected: audience.to_string(), actual: claims.aud });
+        return Err(CredentialError::Audience {
+            expected: audience.to_string(),
+            actual: claims.aud,
+        });
     }
     Ok(claims)
 }
@@ -161,11 +193,23 @@ mod tests {
         let token = SuiKeypair::generate().address();
         let c = issue(&k, token, AUD, NOW, 600_000).unwrap();
         let claims = verify(&c, NOW + 1000, AUD).unwrap();
-        assert_eq!((claims.token, claims.owner, claims.aud.as_str()), (token, k.address(), AUD));
-        assert_eq!(verify(&c, NOW + 600_000, AUD), Err(CredentialError::Expired));
-        assert_eq!(verify(&c, NOW - 2 * CLOCK_SKEW_MS, AUD), Err(CredentialError::NotYetValid));
+        assert_eq!(
+            (claims.token, claims.owner, claims.aud.as_str()),
+            (token, k.address(), AUD)
+        );
+        assert_eq!(
+            verify(&c, NOW + 600_000, AUD),
+            Err(CredentialError::Expired)
+        );
+        assert_eq!(
+            verify(&c, NOW - 2 * CLOCK_SKEW_MS, AUD),
+            Err(CredentialError::NotYetValid)
+        );
         let long = issue(&k, token, AUD, NOW, MAX_TTL_MS + 1).unwrap();
-        assert_eq!(verify(&long, NOW, AUD), Err(CredentialError::TooLong(MAX_TTL_MS)));
+        assert_eq!(
+            verify(&long, NOW, AUD),
+            Err(CredentialError::TooLong(MAX_TTL_MS))
+        );
     }
 
     #[test]
@@ -174,17 +218,41 @@ mod tests {
         let token = SuiKeypair::generate().address();
         assert_eq!(audience("0123abcd"), AUD);
         // Minting for no audience is refused outright.
-        assert_eq!(issue(&k, token, "", NOW, 60_000), Err(CredentialError::EmptyAudience));
+        assert_eq!(
+            issue(&k, token, "", NOW, 60_000),
+            Err(CredentialError::EmptyAudience)
+        );
         // Another cluster's credential is refused, and the error names both audiences.
         let other = issue(&k, token, "k3s-daas:ffff", NOW, 60_000).unwrap();
         let err = verify(&other, NOW, AUD).unwrap_err();
-        assert_eq!(err, CredentialError::Audience { expected: AUD.into(), actual: "k3s-daas:ffff".into() });
-        assert!(err.to_string().contains("k3s-daas:ffff") && err.to_string().contains(AUD), "{err}");
+        assert_eq!(
+            err,
+            CredentialError::Audience {
+                expected: AUD.into(),
+                actual: "k3s-daas:ffff".into()
+            }
+        );
+        assert!(
+            err.to_string().contains("k3s-daas:ffff") && err.to_string().contains(AUD),
+            "{err}"
+        );
         // A hand-signed credential with an empty audience (an old client) is refused too.
-        let claims = Claims { v: 1, token, owner: k.address(), aud: String::new(), iat: NOW, exp: NOW + 60_000 };
+        let claims = Claims {
+            v: 1,
+            token,
+            owner: k.address(),
+            aud: String::new(),
+            iat: NOW,
+            exp: NOW + 60_000,
+        };
         let empty = sign(&k, &claims);
         let err = verify(&empty, NOW, AUD).unwrap_err();
-        assert_eq!(err, CredentialError::NoAudience { expected: AUD.into() });
+        assert_eq!(
+            err,
+            CredentialError::NoAudience {
+                expected: AUD.into()
+            }
+        );
         assert!(err.to_string().contains("no audience"), "{err}");
         // The unverified view only decodes.
         assert_eq!(claims_unverified(&empty).unwrap(), claims);
@@ -208,19 +276,43 @@ mod tests {
         // Claims rewritten to another owner: the signature no longer matches it.
         let mut claims: Claims = serde_json::from_slice(&b64().decode(parts[1]).unwrap()).unwrap();
         claims.owner = other.address();
-        let forged = format!("{PREFIX}.{}.{}", b64().encode(serde_json::to_vec(&claims).unwrap()), parts[2]);
-        assert!(matches!(verify(&forged, NOW, AUD), Err(CredentialError::Signature(_)) | Err(CredentialError::WrongSigner { .. })));
+        let forged = format!(
+            "{PREFIX}.{}.{}",
+            b64().encode(serde_json::to_vec(&claims).unwrap()),
+            parts[2]
+        );
+        assert!(matches!(
+            verify(&forged, NOW, AUD),
+            Err(CredentialError::Signature(_)) | Err(CredentialError::WrongSigner { .. })
+        ));
         // Audience rewritten to another cluster's: the signature no longer matches.
         let mut claims: Claims = serde_json::from_slice(&b64().decode(parts[1]).unwrap()).unwrap();
         claims.aud = "k3s-daas:other".into();
-        let moved = format!("{PREFIX}.{}.{}", b64().encode(serde_json::to_vec(&claims).unwrap()), parts[2]);
+        let moved = format!(
+            "{PREFIX}.{}.{}",
+            b64().encode(serde_json::to_vec(&claims).unwrap()),
+            parts[2]
+        );
         assert!(verify(&moved, NOW, "k3s-daas:other").is_err());
         // Signed by someone else, claiming k's address.
-        let mut cl = Claims { v: 1, token: other.address(), owner: k.address(), aud: AUD.into(), iat: NOW, exp: NOW + 60_000 };
+        let mut cl = Claims {
+            v: 1,
+            token: other.address(),
+            owner: k.address(),
+            aud: AUD.into(),
+            iat: NOW,
+            exp: NOW + 60_000,
+        };
         let by_other = sign(&other, &cl);
-        assert!(matches!(verify(&by_other, NOW, AUD), Err(CredentialError::WrongSigner { .. })));
+        assert!(matches!(
+            verify(&by_other, NOW, AUD),
+            Err(CredentialError::WrongSigner { .. })
+        ));
         cl.v = 2;
-        assert!(matches!(verify(&sign(&k, &cl), NOW, AUD), Err(CredentialError::Claims(_))));
+        assert!(matches!(
+            verify(&sign(&k, &cl), NOW, AUD),
+            Err(CredentialError::Claims(_))
+        ));
         for bad in ["", "daas1", "daas1.x.y", "jwt.a.b", "daas1.a.b.c"] {
             assert!(verify(bad, NOW, AUD).is_err(), "{bad}");
         }

@@ -52,11 +52,24 @@ pub enum AttestError {
     #[error("enclave configuration {0} is not on the ledger")]
     NoSuchConfig(String),
     #[error("the master's enclave {enclave} is registered under configuration {config}, but the ledger's current configuration is {current}")]
-    NotCurrentConfig { enclave: String, config: String, current: String },
+    NotCurrentConfig {
+        enclave: String,
+        config: String,
+        current: String,
+    },
     #[error("the master's enclave {enclave} was registered under version {registered} of configuration {config}, which is now at version {current}")]
-    StaleRegistration { enclave: String, config: String, registered: u64, current: u64 },
+    StaleRegistration {
+        enclave: String,
+        config: String,
+        registered: u64,
+        current: u64,
+    },
     #[error("PCR{index} pinned with --expect-pcr ({explicit}) disagrees with the ledger's registered configuration ({ledger})")]
-    PinConflict { index: u16, explicit: String, ledger: String },
+    PinConflict {
+        index: u16,
+        explicit: String,
+        ledger: String,
+    },
     #[error("the attested enclave key is not the key registered on the ledger for enclave {0}")]
     EnclaveKey(String),
     #[error("the master announced no valid cluster id")]
@@ -77,11 +90,20 @@ pub struct AttestationPolicy {
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error("{path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
-    Root { path: String, source: daas_tee::AttestationError },
+    Root {
+        path: String,
+        source: daas_tee::AttestationError,
+    },
     #[error("expected PCR{index}: {source}")]
-    Pcr { index: u16, source: hex::FromHexError },
+    Pcr {
+        index: u16,
+        source: hex::FromHexError,
+    },
 }
 
 impl AttestationPolicy {
@@ -96,14 +118,25 @@ impl AttestationPolicy {
         let mut roots = vec![RootCert::aws_nitro()];
         if let Some(p) = extra_root {
             let path = p.display().to_string();
-            let pem = std::fs::read_to_string(p).map_err(|source| PolicyError::Read { path: path.clone(), source })?;
-            roots.push(RootCert::from_pem(&pem).map_err(|source| PolicyError::Root { path, source })?);
+            let pem = std::fs::read_to_string(p).map_err(|source| PolicyError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            roots.push(
+                RootCert::from_pem(&pem).map_err(|source| PolicyError::Root { path, source })?,
+            );
         }
         let mut expected_pcrs = ExpectedPcrs::none();
         for (index, v) in expected {
-            expected_pcrs = expected_pcrs.with_hex(index, v).map_err(|source| PolicyError::Pcr { index, source })?;
+            expected_pcrs = expected_pcrs
+                .with_hex(index, v)
+                .map_err(|source| PolicyError::Pcr { index, source })?;
         }
-        Ok(AttestationPolicy { roots, expected_pcrs, ledger })
+        Ok(AttestationPolicy {
+            roots,
+            expected_pcrs,
+            ledger,
+        })
     }
 }
 
@@ -111,7 +144,10 @@ impl AttestationPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MeasurementSource {
     /// The ledger's EnclaveConfig (and, when the master named one, its registered Enclave).
-    Ledger { config: String, enclave: Option<String> },
+    Ledger {
+        config: String,
+        enclave: Option<String>,
+    },
     /// Only `--expect-pcr` values (no configuration registered on the ledger).
     Explicit,
 }
@@ -122,8 +158,16 @@ struct LedgerPins {
     enclave: Option<Enclave>,
 }
 
-async fn read_config(ledger: &dyn Ledger, id: daas_ledger::ObjectId) -> Result<EnclaveConfig, AttestError> {
-    match ledger.get_object(id).await?.as_ref().and_then(|o| o.as_contract()) {
+async fn read_config(
+    ledger: &dyn Ledger,
+    id: daas_ledger::ObjectId,
+) -> Result<EnclaveConfig, AttestError> {
+    match ledger
+        .get_object(id)
+        .await?
+        .as_ref()
+        .and_then(|o| o.as_contract())
+    {
         Some(ContractObject::EnclaveConfig(c)) => Ok(c.clone()),
         _ => Err(AttestError::NoSuchConfig(id.to_string())),
     }
@@ -131,16 +175,29 @@ async fn read_config(ledger: &dyn Ledger, id: daas_ledger::ObjectId) -> Result<E
 
 /// Read the expected measurement from the ledger (see the module docs). `named`: the Enclave
 /// object id the master's answer names, if any.
-async fn ledger_pins(ledger: &dyn Ledger, named: Option<&str>) -> Result<Option<LedgerPins>, AttestError> {
+async fn ledger_pins(
+    ledger: &dyn Ledger,
+    named: Option<&str>,
+) -> Result<Option<LedgerPins>, AttestError> {
     let current = ledger.deployment().await?.enclave_config.map(|r| r.id);
     let Some(named) = named else {
         return match current {
-            Some(id) => Ok(Some(LedgerPins { config: read_config(ledger, id).await?, enclave: None })),
+            Some(id) => Ok(Some(LedgerPins {
+                config: read_config(ledger, id).await?,
+                enclave: None,
+            })),
             None => Ok(None),
         };
     };
-    let id: daas_ledger::ObjectId = named.parse().map_err(|_| AttestError::NoSuchEnclave(named.to_string()))?;
-    let enclave = match ledger.get_object(id).await?.as_ref().and_then(|o| o.as_contract()) {
+    let id: daas_ledger::ObjectId = named
+        .parse()
+        .map_err(|_| AttestError::NoSuchEnclave(named.to_string()))?;
+    let enclave = match ledger
+        .get_object(id)
+        .await?
+        .as_ref()
+        .and_then(|o| o.as_contract())
+    {
         Some(ContractObject::Enclave(e)) => e.clone(),
         _ => return Err(AttestError::NoSuchEnclave(named.to_string())),
     };
@@ -160,21 +217,42 @@ async fn ledger_pins(ledger: &dyn Ledger, named: Option<&str>) -> Result<Option<
             current: config.version,
         });
     }
-    Ok(Some(LedgerPins { config, enclave: Some(enclave) }))
+    Ok(Some(LedgerPins {
+        config,
+        enclave: Some(enclave),
+    }))
 }
 
 /// Explicit pins plus the ledger's PCR0..2; refuses when nothing pins the measurement.
-fn merge_pins(explicit: &ExpectedPcrs, pins: Option<&LedgerPins>) -> Result<ExpectedPcrs, AttestError> {
+fn merge_pins(
+    explicit: &ExpectedPcrs,
+    pins: Option<&LedgerPins>,
+) -> Result<ExpectedPcrs, AttestError> {
     let Some(p) = pins else {
-        return if explicit.0.is_empty() { Err(AttestError::Unpinned) } else { Ok(explicit.clone()) };
+        return if explicit.0.is_empty() {
+            Err(AttestError::Unpinned)
+        } else {
+            Ok(explicit.clone())
+        };
     };
     let mut out = explicit.clone();
-    for (index, v) in [(0u16, &p.config.pcr0), (1, &p.config.pcr1), (2, &p.config.pcr2)] {
+    for (index, v) in [
+        (0u16, &p.config.pcr0),
+        (1, &p.config.pcr1),
+        (2, &p.config.pcr2),
+    ] {
         let value: [u8; daas_tee::PCR_LEN] = v.as_slice().try_into().map_err(|_| {
-            AttestError::Response(format!("the ledger's configuration {} holds a malformed PCR{index}", p.config.id))
+            AttestError::Response(format!(
+                "the ledger's configuration {} holds a malformed PCR{index}",
+                p.config.id
+            ))
         })?;
         if let Some(e) = explicit.0.get(&index).filter(|e| **e != value) {
-            return Err(AttestError::PinConflict { index, explicit: hex::encode(e), ledger: hex::encode(value) });
+            return Err(AttestError::PinConflict {
+                index,
+                explicit: hex::encode(e),
+                ledger: hex::encode(value),
+            });
         }
         out = out.with(index, value);
     }
@@ -204,16 +282,24 @@ impl AttestedMaster {
 }
 
 fn host_port(url: &str) -> Result<(String, u16), AttestError> {
-    let rest = url.strip_prefix("https://").ok_or_else(|| AttestError::Url(url.into()))?;
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| AttestError::Url(url.into()))?;
     let hostport = rest.split('/').next().unwrap_or(rest);
     let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| AttestError::Url(url.into()))?),
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>().map_err(|_| AttestError::Url(url.into()))?,
+        ),
         None => (hostport, 443),
     };
     if host.is_empty() {
         return Err(AttestError::Url(url.into()));
     }
-    Ok((host.trim_matches(|c| c == '[' || c == ']').to_string(), port))
+    Ok((
+        host.trim_matches(|c| c == '[' || c == ']').to_string(),
+        port,
+    ))
 }
 
 /// Verify the master at `url` as described in the module docs.
@@ -221,44 +307,71 @@ pub async fn attest(url: &str, policy: &AttestationPolicy) -> Result<AttestedMas
     attest_at(url, policy, crate::now_ms()).await
 }
 
-pub async fn attest_at(url: &str, policy: &AttestationPolicy, now_ms: u64) -> Result<AttestedMaster, AttestError> {
+pub async fn attest_at(
+    url: &str,
+    policy: &AttestationPolicy,
+    now_ms: u64,
+) -> Result<AttestedMaster, AttestError> {
     let (host, port) = host_port(url)?;
     // Accept the handshake without judging the certificate (that happens after attestation),
     // but record the chain it was shown.
     let chain_seen: Arc<Mutex<Vec<Vec<u8>>>> = Arc::new(Mutex::new(Vec::new()));
     let record = chain_seen.clone();
-    let cfg = crate::tlsverify::CertCheck::new(Arc::new(rustls::crypto::ring::default_provider()), move |leaf, rest| {
-        if let Ok(mut c) = record.lock() {
-            *c = std::iter::once(leaf.to_vec()).chain(rest.iter().map(|c| c.to_vec())).collect();
-        }
-        Ok(())
-    })
+    let cfg = crate::tlsverify::CertCheck::new(
+        Arc::new(rustls::crypto::ring::default_provider()),
+        move |leaf, rest| {
+            if let Ok(mut c) = record.lock() {
+                *c = std::iter::once(leaf.to_vec())
+                    .chain(rest.iter().map(|c| c.to_vec()))
+                    .collect();
+            }
+            Ok(())
+        },
+    )
     .client_config()
     .map_err(|e| AttestError::Connect(e.to_string()))?;
-    let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| AttestError::Connect(e.to_string()))?;
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| AttestError::Connect(e.to_string()))?;
     let name = ServerName::try_from(host.clone()).map_err(|_| AttestError::Url(url.into()))?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
         .connect(name, tcp)
         .await
         .map_err(|e| AttestError::Connect(format!("tls: {e}")))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-        .await
-        .map_err(|e| AttestError::Connect(e.to_string()))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .map_err(|e| AttestError::Connect(e.to_string()))?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
     let nonce: [u8; 32] = rand::random();
-    let req = hyper::Request::get(format!("/api/v1/tee/attestation?nonce={}", hex::encode(nonce)))
-        .header("host", format!("{host}:{port}"))
-        .body(http_body_util::Empty::<bytes::Bytes>::new())
+    let req = hyper::Request::get(format!(
+        "/api/v1/tee/attestation?nonce={}",
+        hex::encode(nonce)
+    ))
+    .header("host", format!("{host}:{port}"))
+    .body(http_body_util::Empty::<bytes::Bytes>::new())
+    .map_err(|e| AttestError::Connect(e.to_string()))?;
+    let resp = sender
+        .send_request(req)
+        .await
         .map_err(|e| AttestError::Connect(e.to_string()))?;
-    let resp = sender.send_request(req).await.map_err(|e| AttestError::Connect(e.to_string()))?;
     let code = resp.status().as_u16();
-    let body = resp.into_body().collect().await.map_err(|e| AttestError::Connect(e.to_string()))?.to_bytes();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| AttestError::Connect(e.to_string()))?
+        .to_bytes();
     if code != 200 {
-        return Err(AttestError::Http { code, body: String::from_utf8_lossy(&body).into_owned() });
+        return Err(AttestError::Http {
+            code,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        });
     }
-    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| AttestError::Response(e.to_string()))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| AttestError::Response(e.to_string()))?;
     let doc = v["document"]
         .as_str()
         .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
@@ -296,9 +409,11 @@ pub async fn attest_at(url: &str, policy: &AttestationPolicy, now_ms: u64) -> Re
         return Err(AttestError::TlsBinding);
     }
     // The CA is the last certificate of the presented chain; the leaf must chain to it for this host.
-    let ca_der = chain.last().filter(|_| chain.len() > 1).cloned().ok_or_else(|| {
-        AttestError::Chain("the master presented no CA certificate".into())
-    })?;
+    let ca_der = chain
+        .last()
+        .filter(|_| chain.len() > 1)
+        .cloned()
+        .ok_or_else(|| AttestError::Chain("the master presented no CA certificate".into()))?;
     check_chain(&leaf, &ca_der, &host)?;
     let ca_pem = pem_encode(&ca_der);
     Ok(AttestedMaster {
@@ -313,16 +428,25 @@ pub async fn attest_at(url: &str, policy: &AttestationPolicy, now_ms: u64) -> Re
 
 fn check_chain(leaf: &[u8], ca: &[u8], host: &str) -> Result<(), AttestError> {
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from(ca.to_vec())).map_err(|e| AttestError::Chain(e.to_string()))?;
+    roots
+        .add(CertificateDer::from(ca.to_vec()))
+        .map_err(|e| AttestError::Chain(e.to_string()))?;
     let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
         Arc::new(roots),
         Arc::new(rustls::crypto::ring::default_provider()),
     )
     .build()
     .map_err(|e| AttestError::Chain(e.to_string()))?;
-    let name = ServerName::try_from(host.to_string()).map_err(|e| AttestError::Chain(e.to_string()))?;
+    let name =
+        ServerName::try_from(host.to_string()).map_err(|e| AttestError::Chain(e.to_string()))?;
     verifier
-        .verify_server_cert(&CertificateDer::from(leaf.to_vec()), &[], &name, &[], UnixTime::now())
+        .verify_server_cert(
+            &CertificateDer::from(leaf.to_vec()),
+            &[],
+            &name,
+            &[],
+            UnixTime::now(),
+        )
         .map(|_| ())
         .map_err(|e| AttestError::Chain(e.to_string()))
 }
@@ -344,8 +468,14 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(host_port("https://127.0.0.1:6443").unwrap(), ("127.0.0.1".into(), 6443));
-        assert_eq!(host_port("https://master.local/x").unwrap(), ("master.local".into(), 443));
+        assert_eq!(
+            host_port("https://127.0.0.1:6443").unwrap(),
+            ("127.0.0.1".into(), 6443)
+        );
+        assert_eq!(
+            host_port("https://master.local/x").unwrap(),
+            ("master.local".into(), 443)
+        );
         assert!(host_port("http://x:1").is_err());
         assert!(host_port("https://:1").is_err());
     }
@@ -446,4 +576,3 @@ mod tests {
         assert_ne!(p.config.pcr0, pcr0);
     }
 }
-

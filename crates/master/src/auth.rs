@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use daas_apiserver::authz::{GROUP_MASTERS, GROUP_NODES, GROUP_USERS, NAMESPACE_GROUP_PREFIX, NODE_USER_PREFIX};
+use daas_apiserver::authz::{
+    GROUP_MASTERS, GROUP_NODES, GROUP_USERS, NAMESPACE_GROUP_PREFIX, NODE_USER_PREFIX,
+};
 use daas_apiserver::{Authenticator, LocalClient, User};
 use daas_ledger::contract::SealToken;
 use daas_ledger::{credential, Ledger};
@@ -29,12 +31,20 @@ pub fn identity(token: &SealToken) -> Option<User> {
     match token.role {
         0 => Some(User {
             name: format!("daas:user:{}", token.owner),
-            groups: vec![GROUP_USERS.into(), format!("{NAMESPACE_GROUP_PREFIX}{}", user_namespace(&token.owner)), auth],
+            groups: vec![
+                GROUP_USERS.into(),
+                format!("{NAMESPACE_GROUP_PREFIX}{}", user_namespace(&token.owner)),
+                auth,
+            ],
         }),
-        1 if !token.node_id.is_empty() => {
-            Some(User { name: format!("{NODE_USER_PREFIX}{}", token.node_id), groups: vec![GROUP_NODES.into(), auth] })
-        }
-        2 => Some(User { name: format!("daas:admin:{}", token.owner), groups: vec![GROUP_MASTERS.into(), auth] }),
+        1 if !token.node_id.is_empty() => Some(User {
+            name: format!("{NODE_USER_PREFIX}{}", token.node_id),
+            groups: vec![GROUP_NODES.into(), auth],
+        }),
+        2 => Some(User {
+            name: format!("daas:admin:{}", token.owner),
+            groups: vec![GROUP_MASTERS.into(), auth],
+        }),
         _ => None,
     }
 }
@@ -57,7 +67,10 @@ pub enum AuthError {
     #[error("seal token {0} does not exist")]
     UnknownToken(sui_sdk_types::Address),
     #[error("seal token {token} is not owned by {claimed}")]
-    NotOwner { token: sui_sdk_types::Address, claimed: sui_sdk_types::Address },
+    NotOwner {
+        token: sui_sdk_types::Address,
+        claimed: sui_sdk_types::Address,
+    },
     #[error("seal token {0} is no longer valid (expired, or its stake was withdrawn, slashed or renewed)")]
     Revoked(sui_sdk_types::Address),
     #[error("seal token {0} carries no usable role")]
@@ -78,7 +91,12 @@ pub struct SealTokenAuthenticator {
 impl SealTokenAuthenticator {
     /// `audience`: this cluster's credential audience (`credential::audience(cluster_id)`); a
     /// credential for any other (or no) audience is refused.
-    pub fn new(ledger: Arc<dyn Ledger>, audience: String, cache_ttl: Duration, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        ledger: Arc<dyn Ledger>,
+        audience: String,
+        cache_ttl: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         SealTokenAuthenticator {
             ledger,
             audience,
@@ -105,7 +123,10 @@ impl SealTokenAuthenticator {
 
     /// The address whose seal token last authenticated as node `name`.
     pub fn node_owner(&self, name: &str) -> Option<sui_sdk_types::Address> {
-        self.node_owners.lock().ok().and_then(|m| m.get(name).copied())
+        self.node_owners
+            .lock()
+            .ok()
+            .and_then(|m| m.get(name).copied())
     }
 
     /// Forget cached validations (after the master itself revoked something, e.g. a slash).
@@ -163,9 +184,16 @@ impl SealTokenAuthenticator {
 
     async fn validate_uncached(&self, cred: &str, now: u64) -> Result<Validated, AuthError> {
         let claims = credential::verify(cred, now, &self.audience)?;
-        let token = self.ledger.seal_token(claims.token).await?.ok_or(AuthError::UnknownToken(claims.token))?;
+        let token = self
+            .ledger
+            .seal_token(claims.token)
+            .await?
+            .ok_or(AuthError::UnknownToken(claims.token))?;
         if token.owner != claims.owner {
-            return Err(AuthError::NotOwner { token: claims.token, claimed: claims.owner });
+            return Err(AuthError::NotOwner {
+                token: claims.token,
+                claimed: claims.owner,
+            });
         }
         if !self.ledger.seal_token_valid(claims.token).await? {
             return Err(AuthError::Revoked(claims.token));
@@ -176,7 +204,11 @@ impl SealTokenAuthenticator {
                 m.insert(token.node_id.clone(), token.owner);
             }
         }
-        Ok(Validated { user, token, expires_ms: claims.exp })
+        Ok(Validated {
+            user,
+            token,
+            expires_ms: claims.exp,
+        })
     }
 
     /// A user-tier identity gets its namespace when it makes its first real API request (not when

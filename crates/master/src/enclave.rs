@@ -27,9 +27,12 @@ impl std::str::FromStr for Measurement {
             "binary" => Ok(Measurement::Binary),
             "release" => Ok(Measurement::Release),
             hexs => {
-                let b = hex::decode(hexs).map_err(|e| format!("measurement must be binary, release or 96 hex chars: {e}"))?;
-                let arr: [u8; PCR_LEN] =
-                    b.try_into().map_err(|_| "measurement must be 48 bytes (96 hex characters)".to_string())?;
+                let b = hex::decode(hexs).map_err(|e| {
+                    format!("measurement must be binary, release or 96 hex chars: {e}")
+                })?;
+                let arr: [u8; PCR_LEN] = b
+                    .try_into()
+                    .map_err(|_| "measurement must be 48 bytes (96 hex characters)".to_string())?;
                 Ok(Measurement::Fixed(arr))
             }
         }
@@ -55,14 +58,22 @@ pub struct EnclaveHandle {
 
 pub fn open_simulated(dir: &Path, m: &Measurement) -> Result<EnclaveHandle, MasterError> {
     let measurement = match m {
-        Measurement::Binary => SimulatedEnclave::current_exe_measurement().map_err(MasterError::Tee)?,
+        Measurement::Binary => {
+            SimulatedEnclave::current_exe_measurement().map_err(MasterError::Tee)?
+        }
         Measurement::Release => release_measurement(),
         Measurement::Fixed(x) => *x,
     };
-    let sim = SimulatedEnclave::open_with_measurement(dir.to_path_buf(), measurement).map_err(MasterError::Tee)?;
+    let sim = SimulatedEnclave::open_with_measurement(dir.to_path_buf(), measurement)
+        .map_err(MasterError::Tee)?;
     let root = sim.dev_root();
     let root_pem = sim.dev_root_pem().to_string();
-    Ok(EnclaveHandle { enclave: Arc::new(sim), kind: "simulated", root, root_pem })
+    Ok(EnclaveHandle {
+        enclave: Arc::new(sim),
+        kind: "simulated",
+        root,
+        root_pem,
+    })
 }
 
 #[cfg(test)]
@@ -71,9 +82,18 @@ mod tests {
 
     #[test]
     fn measurement_parsing() {
-        assert_eq!("binary".parse::<Measurement>().unwrap(), Measurement::Binary);
-        assert_eq!("release".parse::<Measurement>().unwrap(), Measurement::Release);
-        assert!(matches!("ab".repeat(48).parse::<Measurement>().unwrap(), Measurement::Fixed(_)));
+        assert_eq!(
+            "binary".parse::<Measurement>().unwrap(),
+            Measurement::Binary
+        );
+        assert_eq!(
+            "release".parse::<Measurement>().unwrap(),
+            Measurement::Release
+        );
+        assert!(matches!(
+            "ab".repeat(48).parse::<Measurement>().unwrap(),
+            Measurement::Fixed(_)
+        ));
         assert!("abcd".parse::<Measurement>().is_err());
         assert_ne!(release_measurement(), [0u8; PCR_LEN]);
     }

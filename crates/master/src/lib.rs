@@ -33,7 +33,10 @@ pub enum MasterError {
     #[error("tls: {0}")]
     Tls(#[from] daas_apiserver::tls::TlsError),
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     #[error("bootstrap: {0}")]
     Api(#[from] daas_apiserver::ApiError),
     #[error("{0}")]
@@ -96,14 +99,20 @@ impl MasterConfig {
 
 /// Wall-clock time in milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Read a secret file, or create it with `make` (mode 0600).
 pub fn secret_file(path: &Path, make: impl FnOnce() -> String) -> Result<String, MasterError> {
     if path.exists() {
         restrict(path, 0o600)?;
-        return Ok(std::fs::read_to_string(path).map_err(io(format!("reading {}", path.display())))?.trim().to_string());
+        return Ok(std::fs::read_to_string(path)
+            .map_err(io(format!("reading {}", path.display())))?
+            .trim()
+            .to_string());
     }
     let v = make();
     write_private(path, v.as_bytes())?;
@@ -141,8 +150,12 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<(), MasterError> {
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
-    f.write_all(data).and_then(|_| f.sync_all()).map_err(io(format!("writing {}", tmp.display())))?;
+    let mut f = opts
+        .open(&tmp)
+        .map_err(io(format!("creating {}", tmp.display())))?;
+    f.write_all(data)
+        .and_then(|_| f.sync_all())
+        .map_err(io(format!("writing {}", tmp.display())))?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(io(format!("writing {}", path.display())))
 }
@@ -206,17 +219,29 @@ impl Master {
         };
         daas_apiserver::bootstrap(&store).await?;
         let cluster_id = seed::cluster_id(&store).await?;
-        let mut background =
-            vec![daas_apiserver::spawn_compactor(store.clone(), cfg.compact_interval, cfg.retain_revisions)];
+        let mut background = vec![daas_apiserver::spawn_compactor(
+            store.clone(),
+            cfg.compact_interval,
+            cfg.retain_revisions,
+        )];
 
         let admin_token = secret_file(&dir.join("admin.token"), || random_hex(32))?;
         let internal_token = random_hex(32);
         let metrics = Arc::new(metrics::Metrics::new());
         let static_tokens = Arc::new(StaticTokens::new(vec![
-            (admin_token.clone(), User { name: "k3s-daas-admin".into(), groups: vec!["system:masters".into()] }),
+            (
+                admin_token.clone(),
+                User {
+                    name: "k3s-daas-admin".into(),
+                    groups: vec!["system:masters".into()],
+                },
+            ),
             (
                 internal_token.clone(),
-                User { name: "system:kube-controller-manager".into(), groups: vec!["system:masters".into()] },
+                User {
+                    name: "system:kube-controller-manager".into(),
+                    groups: vec!["system:masters".into()],
+                },
             ),
         ]));
         let seal_tokens = cfg.ledger.clone().map(|l| {
@@ -237,7 +262,9 @@ impl Master {
             auth.clone(),
             ServerOptions {
                 bookmark_interval: cfg.bookmark_interval,
-                node_proxy: Some(Arc::new(nodeproxy::AgentProxy { enclave: enclave.enclave.clone() })),
+                node_proxy: Some(Arc::new(nodeproxy::AgentProxy {
+                    enclave: enclave.enclave.clone(),
+                })),
                 ..Default::default()
             },
         );
@@ -245,7 +272,10 @@ impl Master {
         if let Some(st) = &seal_tokens {
             st.set_client(client.clone());
         }
-        let copts = daas_controllers::ControllerOptions { resync: cfg.controller_resync, ..Default::default() };
+        let copts = daas_controllers::ControllerOptions {
+            resync: cfg.controller_resync,
+            ..Default::default()
+        };
         background.extend(daas_controllers::spawn(client.clone(), copts.clone()));
         let slasher = match (&seal_tokens, &cfg.ledger, &cfg.sui_key) {
             (Some(st), Some(l), Some(k)) => Some(Arc::new(slashing::Slasher::new(
@@ -279,10 +309,16 @@ impl Master {
                 &copts,
             ));
         }
-        let handler = slasher.clone().map(|s| s as Arc<dyn daas_controllers::nodelifecycle::NodeFailureHandler>);
+        let handler = slasher
+            .clone()
+            .map(|s| s as Arc<dyn daas_controllers::nodelifecycle::NodeFailureHandler>);
         background.push(daas_controllers::spawn_controller(
             client.clone(),
-            daas_controllers::nodelifecycle::NodeLifecycleController::new(client.clone(), cfg.node_grace, handler),
+            daas_controllers::nodelifecycle::NodeLifecycleController::new(
+                client.clone(),
+                cfg.node_grace,
+                handler,
+            ),
             &copts,
         ));
 
@@ -302,14 +338,26 @@ impl Master {
         };
         let app = seed::router(seed_state)
             .merge(api)
-            .layer(axum::middleware::from_fn_with_state(metrics, seed::record_requests));
+            .layer(axum::middleware::from_fn_with_state(
+                metrics,
+                seed::record_requests,
+            ));
 
-        let listener = tokio::net::TcpListener::bind(cfg.listen).await.map_err(io(format!("binding {}", cfg.listen)))?;
+        let listener = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .map_err(io(format!("binding {}", cfg.listen)))?;
         let addr = listener.local_addr().map_err(io("local address"))?;
-        let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+        let host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            addr.ip().to_string()
+        };
         let url = format!("https://{host}:{}", addr.port());
         let kubeconfig_path = dir.join("kubeconfig.yaml");
-        write_private(&kubeconfig_path, kubeconfig(&url, &tls.ca_cert_pem, &admin_token).as_bytes())?;
+        write_private(
+            &kubeconfig_path,
+            kubeconfig(&url, &tls.ca_cert_pem, &admin_token).as_bytes(),
+        )?;
         let root_path = dir.join("tee").join("trusted-root.pem");
         std::fs::write(&root_path, &enclave.root_pem).map_err(io("writing enclave root"))?;
         tracing::info!(%url, data_dir = %dir.display(), enclave = enclave.kind, %cluster_id, "master ready");
@@ -344,6 +392,8 @@ impl Master {
 
     /// Serve until the process is told to stop.
     pub async fn serve(self) -> Result<(), MasterError> {
-        daas_apiserver::serve_tls(self.listener, self.tls, self.app).await.map_err(io("serving"))
+        daas_apiserver::serve_tls(self.listener, self.tls, self.app)
+            .await
+            .map_err(io("serving"))
     }
 }

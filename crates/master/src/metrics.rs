@@ -6,7 +6,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// Latency buckets in seconds (as the Kubernetes API server uses for request latency).
-const BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0];
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -27,15 +29,22 @@ pub struct Metrics {
 }
 
 fn labels(l: &[(&str, &str)]) -> Labels {
-    l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    l.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn render_labels(l: &Labels, extra: Option<(&str, String)>) -> String {
-    let mut parts: Vec<String> = l.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+    let mut parts: Vec<String> = l
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect();
     if let Some((k, v)) = extra {
         parts.push(format!("{k}=\"{v}\""));
     }
@@ -53,7 +62,8 @@ impl Metrics {
 
     fn describe(&self, name: &str, help: &str, kind: &'static str) {
         if let Ok(mut h) = self.help.lock() {
-            h.entry(name.to_string()).or_insert_with(|| (help.to_string(), kind));
+            h.entry(name.to_string())
+                .or_insert_with(|| (help.to_string(), kind));
         }
     }
 
@@ -110,9 +120,19 @@ impl Metrics {
                 let (help_text, k) = help.get(name).cloned().unwrap_or_default();
                 header(&mut out, name, &help_text, k);
                 for (i, b) in BUCKETS.iter().enumerate() {
-                    let _ = writeln!(out, "{name}_bucket{} {}", render_labels(l, Some(("le", b.to_string()))), h.counts[i]);
+                    let _ = writeln!(
+                        out,
+                        "{name}_bucket{} {}",
+                        render_labels(l, Some(("le", b.to_string()))),
+                        h.counts[i]
+                    );
                 }
-                let _ = writeln!(out, "{name}_bucket{} {}", render_labels(l, Some(("le", "+Inf".into()))), h.count);
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{} {}",
+                    render_labels(l, Some(("le", "+Inf".into()))),
+                    h.count
+                );
                 let _ = writeln!(out, "{name}_sum{} {}", render_labels(l, None), h.sum);
                 let _ = writeln!(out, "{name}_count{} {}", render_labels(l, None), h.count);
             }
@@ -142,7 +162,11 @@ pub struct Gauge {
 
 impl Gauge {
     pub fn new(name: &str, help: &str) -> Self {
-        Gauge { name: name.into(), help: help.into(), values: Vec::new() }
+        Gauge {
+            name: name.into(),
+            help: help.into(),
+            values: Vec::new(),
+        }
     }
 
     pub fn set(mut self, l: &[(&str, &str)], v: f64) -> Self {
@@ -158,14 +182,34 @@ mod tests {
     #[test]
     fn renders_prometheus_text() {
         let m = Metrics::new();
-        m.inc("apiserver_request_total", "Requests.", &[("verb", "GET"), ("code", "200")], 1.0);
-        m.inc("apiserver_request_total", "Requests.", &[("verb", "GET"), ("code", "200")], 1.0);
-        m.observe("apiserver_request_duration_seconds", "Latency.", &[("verb", "GET")], Duration::from_millis(20));
-        let text = m.render(&[Gauge::new("pods", "Pods by phase.").set(&[("phase", "Running")], 3.0)]);
+        m.inc(
+            "apiserver_request_total",
+            "Requests.",
+            &[("verb", "GET"), ("code", "200")],
+            1.0,
+        );
+        m.inc(
+            "apiserver_request_total",
+            "Requests.",
+            &[("verb", "GET"), ("code", "200")],
+            1.0,
+        );
+        m.observe(
+            "apiserver_request_duration_seconds",
+            "Latency.",
+            &[("verb", "GET")],
+            Duration::from_millis(20),
+        );
+        let text =
+            m.render(&[Gauge::new("pods", "Pods by phase.").set(&[("phase", "Running")], 3.0)]);
         assert!(text.contains("# TYPE apiserver_request_total counter"));
         assert!(text.contains("apiserver_request_total{verb=\"GET\",code=\"200\"} 2"));
-        assert!(text.contains("apiserver_request_duration_seconds_bucket{verb=\"GET\",le=\"0.025\"} 1"));
-        assert!(text.contains("apiserver_request_duration_seconds_bucket{verb=\"GET\",le=\"0.01\"} 0"));
+        assert!(
+            text.contains("apiserver_request_duration_seconds_bucket{verb=\"GET\",le=\"0.025\"} 1")
+        );
+        assert!(
+            text.contains("apiserver_request_duration_seconds_bucket{verb=\"GET\",le=\"0.01\"} 0")
+        );
         assert!(text.contains("apiserver_request_duration_seconds_count{verb=\"GET\"} 1"));
         assert!(text.contains("pods{phase=\"Running\"} 3"));
         assert_eq!(text.matches("# TYPE apiserver_request_total").count(), 1);

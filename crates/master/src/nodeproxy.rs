@@ -35,44 +35,83 @@ fn node_endpoint(node: &Value) -> ApiResult<(String, u16, [u8; 32])> {
         .as_array()
         .and_then(|a| a.iter().find(|x| x["type"] == "InternalIP"))
         .and_then(|x| x["address"].as_str())
-        .ok_or_else(|| ApiError::new(503, "ServiceUnavailable", format!("node {name} has no InternalIP")))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                503,
+                "ServiceUnavailable",
+                format!("node {name} has no InternalIP"),
+            )
+        })?;
     let port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
         .as_u64()
         .filter(|p| *p > 0 && *p <= u16::MAX as u64)
-        .ok_or_else(|| ApiError::new(503, "ServiceUnavailable", format!("node {name} has no kubelet endpoint")))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                503,
+                "ServiceUnavailable",
+                format!("node {name} has no kubelet endpoint"),
+            )
+        })?;
     let pin = node["metadata"]["annotations"][KUBELET_CERT_ANNOTATION]
         .as_str()
         .and_then(|h| hex::decode(h).ok())
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .ok_or_else(|| {
-            ApiError::new(503, "ServiceUnavailable", format!("node {name} has not published its serving certificate"))
+            ApiError::new(
+                503,
+                "ServiceUnavailable",
+                format!("node {name} has not published its serving certificate"),
+            )
         })?;
     Ok((addr.to_string(), port as u16, pin))
 }
 
 fn unavailable(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(503, "ServiceUnavailable", format!("cannot reach the node: {e}"))
+    ApiError::new(
+        503,
+        "ServiceUnavailable",
+        format!("cannot reach the node: {e}"),
+    )
 }
 
 #[async_trait]
 impl NodeProxy for AgentProxy {
-    async fn container_logs(&self, node: &Value, ns: &str, pod: &str, container: &str, query: &str) -> ApiResult<Response> {
+    async fn container_logs(
+        &self,
+        node: &Value,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        query: &str,
+    ) -> ApiResult<Response> {
         let (addr, port, pin) = node_endpoint(node)?;
-        let cfg = crate::tlsverify::CertCheck::new(Arc::new(rustls::crypto::ring::default_provider()), move |leaf, _| {
-            let got: [u8; 32] = Sha256::digest(leaf.as_ref()).into();
-            if got == pin {
-                Ok(())
-            } else {
-                Err(rustls::Error::General("node certificate does not match the pinned SHA-256".into()))
-            }
-        })
+        let cfg = crate::tlsverify::CertCheck::new(
+            Arc::new(rustls::crypto::ring::default_provider()),
+            move |leaf, _| {
+                let got: [u8; 32] = Sha256::digest(leaf.as_ref()).into();
+                if got == pin {
+                    Ok(())
+                } else {
+                    Err(rustls::Error::General(
+                        "node certificate does not match the pinned SHA-256".into(),
+                    ))
+                }
+            },
+        )
         .client_config()
         .map_err(unavailable)?;
-        let tcp = tokio::net::TcpStream::connect((addr.as_str(), port)).await.map_err(unavailable)?;
+        let tcp = tokio::net::TcpStream::connect((addr.as_str(), port))
+            .await
+            .map_err(unavailable)?;
         let server_name = ServerName::try_from(addr.clone()).map_err(unavailable)?;
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect(server_name, tcp).await.map_err(unavailable)?;
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            .connect(server_name, tcp)
+            .await
+            .map_err(unavailable)?;
         let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.map_err(unavailable)?;
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+                .await
+                .map_err(unavailable)?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -86,7 +125,10 @@ impl NodeProxy for AgentProxy {
         let req = hyper::Request::get(&path)
             .header("host", format!("{addr}:{port}"))
             .header(TIMESTAMP_HEADER, ts.to_string())
-            .header(SIGNATURE_HEADER, base64::engine::general_purpose::STANDARD.encode(sig))
+            .header(
+                SIGNATURE_HEADER,
+                base64::engine::general_purpose::STANDARD.encode(sig),
+            )
             .body(http_body_util::Empty::<bytes::Bytes>::new())
             .map_err(unavailable)?;
         let resp = sender.send_request(req).await.map_err(unavailable)?;
@@ -95,7 +137,8 @@ impl NodeProxy for AgentProxy {
         let mut out = Response::new(Body::new(body));
         *out.status_mut() = status;
         if let Some(ct) = parts.headers.get(axum::http::header::CONTENT_TYPE) {
-            out.headers_mut().insert(axum::http::header::CONTENT_TYPE, ct.clone());
+            out.headers_mut()
+                .insert(axum::http::header::CONTENT_TYPE, ct.clone());
         }
         Ok(out)
     }

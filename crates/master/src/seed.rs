@@ -80,16 +80,27 @@ pub fn router(state: SeedState) -> Router {
         .route("/api/v1/health", get(health))
         .route("/api/v1/tee/attestation", get(attestation))
         .route("/metrics", get(metrics))
-        .route("/api/v1/seal-token/validate", axum::routing::post(validate_token))
+        .route(
+            "/api/v1/seal-token/validate",
+            axum::routing::post(validate_token),
+        )
         .route("/api/v1/stake", axum::routing::post(stake))
-        .route("/api/v1/nodes/{id}/heartbeat", axum::routing::post(heartbeat))
+        .route(
+            "/api/v1/nodes/{id}/heartbeat",
+            axum::routing::post(heartbeat),
+        )
         .with_state(state)
 }
 
 async fn health(State(st): State<SeedState>) -> Response {
     let rev = st.store.current_revision().await;
-    let pcrs: serde_json::Map<String, Value> =
-        st.enclave.enclave.measurement().iter().map(|(i, v)| (i.to_string(), json!(hex::encode(v)))).collect();
+    let pcrs: serde_json::Map<String, Value> = st
+        .enclave
+        .enclave
+        .measurement()
+        .iter()
+        .map(|(i, v)| (i.to_string(), json!(hex::encode(v))))
+        .collect();
     let body = json!({
         "status": if rev.is_ok() { "healthy" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),
@@ -104,7 +115,11 @@ async fn health(State(st): State<SeedState>) -> Response {
         "audience": daas_ledger::credential::audience(&st.cluster_id),
         "enclave_object_id": st.registered().map(|r| r.enclave.id.to_string()),
     });
-    let code = if body["status"] == "healthy" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if body["status"] == "healthy" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(body)).into_response()
 }
 
@@ -115,7 +130,10 @@ fn bad_request(msg: String) -> Response {
 
 /// A fresh attestation document whose user_data is the TLS certificate hash and whose nonce is
 /// the caller's (hex, up to 64 bytes), so a client can check it is talking to this enclave.
-async fn attestation(State(st): State<SeedState>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn attestation(
+    State(st): State<SeedState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let nonce = match q.get("nonce").map(hex::decode) {
         None => None,
         Some(Ok(n)) if n.len() <= 64 => Some(n),
@@ -124,7 +142,9 @@ async fn attestation(State(st): State<SeedState>, Query(q): Query<HashMap<String
     };
     let enclave = st.enclave.enclave.clone();
     let binding = st.tls_cert_sha256;
-    let doc = tokio::task::spawn_blocking(move || enclave.attestation(Some(&binding), nonce.as_deref())).await;
+    let doc =
+        tokio::task::spawn_blocking(move || enclave.attestation(Some(&binding), nonce.as_deref()))
+            .await;
     match doc {
         Ok(Ok(doc)) => Json(json!({
             "kind": st.enclave.kind,
@@ -165,24 +185,41 @@ enum Caller {
     Admin,
     /// Any other authenticated identity: only credentials of its own Sui address (none for an
     /// identity without one).
-    Owner { name: String, owner: Option<sui_sdk_types::Address> },
+    Owner {
+        name: String,
+        owner: Option<sui_sdk_types::Address>,
+    },
 }
 
-async fn caller(st: &SeedState, tokens: &crate::auth::SealTokenAuthenticator, headers: &axum::http::HeaderMap) -> Option<Caller> {
+async fn caller(
+    st: &SeedState,
+    tokens: &crate::auth::SealTokenAuthenticator,
+    headers: &axum::http::HeaderMap,
+) -> Option<Caller> {
     let bearer = bearer(headers)?;
-    let is_admin = |groups: &[String]| groups.iter().any(|g| g == daas_apiserver::authz::GROUP_MASTERS);
+    let is_admin = |groups: &[String]| {
+        groups
+            .iter()
+            .any(|g| g == daas_apiserver::authz::GROUP_MASTERS)
+    };
     if bearer.starts_with(daas_ledger::credential::PREFIX) {
         let v = tokens.validate(bearer).await.ok()?;
         if is_admin(&v.user.groups) {
             return Some(Caller::Admin);
         }
-        return Some(Caller::Owner { name: v.user.name, owner: Some(v.token.owner) });
+        return Some(Caller::Owner {
+            name: v.user.name,
+            owner: Some(v.token.owner),
+        });
     }
     let user = st.auth.authenticate(bearer).await?;
     if is_admin(&user.groups) {
         Some(Caller::Admin)
     } else {
-        Some(Caller::Owner { name: user.name, owner: None })
+        Some(Caller::Owner {
+            name: user.name,
+            owner: None,
+        })
     }
 }
 
@@ -202,20 +239,34 @@ pub const VALIDATE_PATH: &str = "/api/v1/seal-token/validate";
 ///
 /// Validation has no side effects (no namespace is created: that happens on the first real API
 /// request of a user-tier identity).
-async fn validate_token(State(st): State<SeedState>, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> Response {
+async fn validate_token(
+    State(st): State<SeedState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let Some(tokens) = st.tokens.clone() else {
-        return api_error(503, "ServiceUnavailable", "this master has no ledger configured".into());
+        return api_error(
+            503,
+            "ServiceUnavailable",
+            "this master has no ledger configured".into(),
+        );
     };
     let Some(caller) = caller(&st, &tokens, &headers).await else {
-        return axum::response::IntoResponse::into_response(daas_apiserver::ApiError::unauthorized());
+        return axum::response::IntoResponse::into_response(
+            daas_apiserver::ApiError::unauthorized(),
+        );
     };
     let v: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return bad_request(format!("body must be JSON {{\"token\": ...}}: {e}")),
     };
-    let Some(cred) = v["token"].as_str() else { return bad_request("missing \"token\"".into()) };
+    let Some(cred) = v["token"].as_str() else {
+        return bad_request("missing \"token\"".into());
+    };
     if let Caller::Owner { name, owner } = &caller {
-        let claimed = daas_ledger::credential::claims_unverified(cred).ok().map(|c| c.owner);
+        let claimed = daas_ledger::credential::claims_unverified(cred)
+            .ok()
+            .map(|c| c.owner);
         if owner.is_none() || claimed != *owner {
             return api_error(
                 403,
@@ -273,17 +324,32 @@ pub fn validation_message(
 /// transaction to the ledger (the seed's stake endpoint; the transaction itself is the proof).
 async fn stake(State(st): State<SeedState>, body: axum::body::Bytes) -> Response {
     let Some(ledger) = &st.ledger else {
-        return api_error(503, "ServiceUnavailable", "this master has no ledger configured".into());
+        return api_error(
+            503,
+            "ServiceUnavailable",
+            "this master has no ledger configured".into(),
+        );
     };
     let v: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return bad_request(format!("body must be JSON {{\"tx_bytes\", \"signatures\"}}: {e}")),
+        Err(e) => {
+            return bad_request(format!(
+                "body must be JSON {{\"tx_bytes\", \"signatures\"}}: {e}"
+            ))
+        }
     };
     let sigs: Vec<String> = v["signatures"]
         .as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
-    let signed = match daas_ledger::tx::SignedTransaction::from_base64(v["tx_bytes"].as_str().unwrap_or(""), &sigs) {
+    let signed = match daas_ledger::tx::SignedTransaction::from_base64(
+        v["tx_bytes"].as_str().unwrap_or(""),
+        &sigs,
+    ) {
         Ok(s) => s,
         Err(e) => return bad_request(format!("invalid transaction encoding: {e}")),
     };
@@ -301,17 +367,28 @@ async fn heartbeat(
     headers: axum::http::HeaderMap,
 ) -> Response {
     let Some(tokens) = &st.tokens else {
-        return api_error(503, "ServiceUnavailable", "this master has no ledger configured".into());
+        return api_error(
+            503,
+            "ServiceUnavailable",
+            "this master has no ledger configured".into(),
+        );
     };
     let user = match tokens.validate(bearer(&headers).unwrap_or("")).await {
         Ok(v) => v.user,
         Err(e) => return api_error(401, "Unauthorized", e.to_string()),
     };
     if daas_apiserver::authz::node_name(&user) != Some(id.as_str()) {
-        return api_error(403, "Forbidden", format!("{} cannot heartbeat for node {id}", user.name));
+        return api_error(
+            403,
+            "Forbidden",
+            format!("{} cannot heartbeat for node {id}", user.name),
+        );
     }
     match renew_lease(&st.client, &id, 40).await {
-        Ok(lease) => Json(json!({"status": "ok", "node": id, "renewTime": lease["spec"]["renewTime"]})).into_response(),
+        Ok(lease) => {
+            Json(json!({"status": "ok", "node": id, "renewTime": lease["spec"]["renewTime"]}))
+                .into_response()
+        }
         Err(e) => axum::response::IntoResponse::into_response(e),
     }
 }
@@ -329,7 +406,11 @@ pub fn micro_time_now() -> String {
 }
 
 /// Create or renew `kube-node-lease/<node>`.
-pub async fn renew_lease(client: &LocalClient, node: &str, duration_s: i64) -> Result<Value, daas_apiserver::ApiError> {
+pub async fn renew_lease(
+    client: &LocalClient,
+    node: &str,
+    duration_s: i64,
+) -> Result<Value, daas_apiserver::ApiError> {
     let path = format!("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{node}");
     let now = micro_time_now();
     match client.get_opt(&path).await? {
@@ -351,9 +432,19 @@ async fn metrics(State(st): State<SeedState>) -> Response {
     let mut gauges = Vec::new();
     if let Ok(pods) = st.client.list("/api/v1/pods").await {
         let mut by_phase: HashMap<String, f64> =
-            ["Pending", "Running", "Succeeded", "Failed", "Unknown"].iter().map(|p| (p.to_string(), 0.0)).collect();
+            ["Pending", "Running", "Succeeded", "Failed", "Unknown"]
+                .iter()
+                .map(|p| (p.to_string(), 0.0))
+                .collect();
         for p in &pods {
-            *by_phase.entry(p["status"]["phase"].as_str().unwrap_or("Unknown").to_string()).or_insert(0.0) += 1.0;
+            *by_phase
+                .entry(
+                    p["status"]["phase"]
+                        .as_str()
+                        .unwrap_or("Unknown")
+                        .to_string(),
+                )
+                .or_insert(0.0) += 1.0;
         }
         let mut g = Gauge::new("daas_pods", "Pods by phase.");
         let mut phases: Vec<_> = by_phase.into_iter().collect();
@@ -364,7 +455,8 @@ async fn metrics(State(st): State<SeedState>) -> Response {
         gauges.push(g);
     }
     if let Ok(nodes) = st.client.list("/api/v1/nodes").await {
-        let mut counts: HashMap<&'static str, f64> = [("True", 0.0), ("False", 0.0), ("Unknown", 0.0)].into();
+        let mut counts: HashMap<&'static str, f64> =
+            [("True", 0.0), ("False", 0.0), ("Unknown", 0.0)].into();
         for n in &nodes {
             let ready = n["status"]["conditions"]
                 .as_array()
@@ -387,9 +479,20 @@ async fn metrics(State(st): State<SeedState>) -> Response {
     if let Some(ledger) = &st.ledger {
         if let Ok(d) = ledger.deployment().await {
             if let Ok(Some(obj)) = ledger.get_object(d.pool.id).await {
-                if let Some(daas_ledger::contract::ContractObject::StakingPool(p)) = obj.as_contract() {
-                    gauges.push(Gauge::new("daas_stake_total_mist", "SUI staked in the pool (MIST).").set(&[], p.total_staked as f64));
-                    gauges.push(Gauge::new("daas_stake_slashed_mist", "SUI slashed into the pool treasury (MIST).").set(&[], p.slashed as f64));
+                if let Some(daas_ledger::contract::ContractObject::StakingPool(p)) =
+                    obj.as_contract()
+                {
+                    gauges.push(
+                        Gauge::new("daas_stake_total_mist", "SUI staked in the pool (MIST).")
+                            .set(&[], p.total_staked as f64),
+                    );
+                    gauges.push(
+                        Gauge::new(
+                            "daas_stake_slashed_mist",
+                            "SUI slashed into the pool treasury (MIST).",
+                        )
+                        .set(&[], p.slashed as f64),
+                    );
                     let mut by_role = [0f64; 3];
                     for r in p.stakes.values().filter(|r| r.is_active()) {
                         if let Some(x) = by_role.get_mut(r.role as usize) {
@@ -406,7 +509,13 @@ async fn metrics(State(st): State<SeedState>) -> Response {
         }
     }
     if let Ok(rev) = st.store.current_revision().await {
-        gauges.push(Gauge::new("daas_store_revision", "Current revision of the sealed store.").set(&[], rev as f64));
+        gauges.push(
+            Gauge::new(
+                "daas_store_revision",
+                "Current revision of the sealed store.",
+            )
+            .set(&[], rev as f64),
+        );
     }
     let body = st.metrics.render(&gauges);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
@@ -458,10 +567,15 @@ mod tests {
     async fn cluster_id_is_created_once_and_sealed() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("s.redb");
-        let open = |k: [u8; 32]| daas_store::EmbeddedStore::open(&path, daas_store::SealingKey::from_bytes(k));
+        let open = |k: [u8; 32]| {
+            daas_store::EmbeddedStore::open(&path, daas_store::SealingKey::from_bytes(k))
+        };
         let store: Arc<dyn Store> = Arc::new(open([1; 32]).unwrap());
         let id = cluster_id(&store).await.unwrap();
-        assert!(daas_ledger::credential::valid_cluster_id(&id) && id.len() == 32, "{id}");
+        assert!(
+            daas_ledger::credential::valid_cluster_id(&id) && id.len() == 32,
+            "{id}"
+        );
         assert_eq!(cluster_id(&store).await.unwrap(), id);
         drop(store);
         // Reopened with the same sealing key: the same id.
@@ -484,6 +598,9 @@ mod tests {
         assert_eq!(resource_label("/apis/apps/v1/deployments"), "deployments");
         assert_eq!(resource_label("/api/v1"), "discovery");
         assert_eq!(resource_label("/metrics"), "metrics");
-        assert_eq!(resource_label("/api/v1/namespaces/kube-system"), "namespaces");
+        assert_eq!(
+            resource_label("/api/v1/namespaces/kube-system"),
+            "namespaces"
+        );
     }
 }

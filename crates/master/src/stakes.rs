@@ -17,13 +17,18 @@ impl StakeDirectory for LedgerStakes {
             .0
             .node_stake(node)
             .await
-            .map_err(|e| StakeLookupError { node: node.to_string(), message: e.to_string() })?;
+            .map_err(|e| StakeLookupError {
+                node: node.to_string(),
+                message: e.to_string(),
+            })?;
         Ok(match found {
             None => NodeStake::Unknown,
-            Some((owner, rec)) if rec.role == ROLE_NODE && rec.is_active() => {
-                NodeStake::Active { owner: owner.to_string() }
-            }
-            Some((owner, _)) => NodeStake::Inactive { owner: owner.to_string() },
+            Some((owner, rec)) if rec.role == ROLE_NODE && rec.is_active() => NodeStake::Active {
+                owner: owner.to_string(),
+            },
+            Some((owner, _)) => NodeStake::Inactive {
+                owner: owner.to_string(),
+            },
         })
     }
 }

@@ -107,7 +107,8 @@ impl KeyRecord {
 impl HistoryRecord {
     pub fn encode(&self) -> Vec<u8> {
         let prev_len = self.prev.as_ref().map(|p| 28 + p.sealed.len()).unwrap_or(0);
-        let mut out = Vec::with_capacity(2 + 4 + self.key.len() + 28 + self.kv.sealed.len() + prev_len);
+        let mut out =
+            Vec::with_capacity(2 + 4 + self.key.len() + 28 + self.kv.sealed.len() + prev_len);
         out.push(match self.kind {
             EventKind::Put => 1,
             EventKind::Delete => 2,
@@ -125,7 +126,10 @@ impl HistoryRecord {
     }
 
     pub fn decode(buf: &[u8]) -> Result<Self, StoreError> {
-        let mut r = Reader { buf, what: "history" };
+        let mut r = Reader {
+            buf,
+            what: "history",
+        };
         let kind = match r.u8()? {
             1 => EventKind::Put,
             2 => EventKind::Delete,
@@ -139,7 +143,12 @@ impl HistoryRecord {
             _ => return Err(corrupt("history")),
         };
         r.finish()?;
-        Ok(HistoryRecord { kind, key, kv, prev })
+        Ok(HistoryRecord {
+            kind,
+            key,
+            kv,
+            prev,
+        })
     }
 }
 
@@ -148,7 +157,12 @@ mod tests {
     use super::*;
 
     fn rec(n: i64) -> KeyRecord {
-        KeyRecord { create_revision: n, mod_revision: n + 1, version: n + 2, sealed: vec![n as u8; 5] }
+        KeyRecord {
+            create_revision: n,
+            mod_revision: n + 1,
+            version: n + 2,
+            sealed: vec![n as u8; 5],
+        }
     }
 
     #[test]
@@ -164,8 +178,18 @@ mod tests {
     #[test]
     fn history_roundtrip() {
         for h in [
-            HistoryRecord { kind: EventKind::Put, key: "/a/b".into(), kv: rec(1), prev: None },
-            HistoryRecord { kind: EventKind::Delete, key: "".into(), kv: rec(9), prev: Some(rec(4)) },
+            HistoryRecord {
+                kind: EventKind::Put,
+                key: "/a/b".into(),
+                kv: rec(1),
+                prev: None,
+            },
+            HistoryRecord {
+                kind: EventKind::Delete,
+                key: "".into(),
+                kv: rec(9),
+                prev: Some(rec(4)),
+            },
         ] {
             let enc = h.encode();
             assert_eq!(HistoryRecord::decode(&enc).expect("decode"), h);

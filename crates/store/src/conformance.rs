@@ -54,7 +54,11 @@ pub(crate) async fn crud(s: &dyn Store, p: &str) {
     }
 
     match s.update(&k, b"v2", c.mod_revision - 1).await {
-        Err(StoreError::Conflict { key, expected, actual }) => {
+        Err(StoreError::Conflict {
+            key,
+            expected,
+            actual,
+        }) => {
             assert_eq!(key, k);
             assert_eq!(expected, c.mod_revision - 1);
             assert_eq!(actual, c.mod_revision);
@@ -72,16 +76,32 @@ pub(crate) async fn crud(s: &dyn Store, p: &str) {
     assert_eq!(s.get(&k).await.expect("get"), Some(u.clone()));
 
     // Stale CAS after a successful update.
-    assert!(matches!(s.update(&k, b"v3", c.mod_revision).await, Err(StoreError::Conflict { .. })));
+    assert!(matches!(
+        s.update(&k, b"v3", c.mod_revision).await,
+        Err(StoreError::Conflict { .. })
+    ));
 
     let missing = format!("{p}missing");
-    assert!(matches!(s.update(&missing, b"x", 0).await, Err(StoreError::NotFound(key)) if key == missing));
-    assert!(matches!(s.update(&missing, b"x", 5).await, Err(StoreError::NotFound(_))));
-    assert!(matches!(s.delete(&missing, None).await, Err(StoreError::NotFound(_))));
-    assert!(matches!(s.delete(&missing, Some(0)).await, Err(StoreError::NotFound(_))));
+    assert!(
+        matches!(s.update(&missing, b"x", 0).await, Err(StoreError::NotFound(key)) if key == missing)
+    );
+    assert!(matches!(
+        s.update(&missing, b"x", 5).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.delete(&missing, None).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.delete(&missing, Some(0)).await,
+        Err(StoreError::NotFound(_))
+    ));
 
     match s.delete(&k, Some(c.mod_revision)).await {
-        Err(StoreError::Conflict { expected, actual, .. }) => {
+        Err(StoreError::Conflict {
+            expected, actual, ..
+        }) => {
             assert_eq!(expected, c.mod_revision);
             assert_eq!(actual, u.mod_revision);
         }
@@ -94,8 +114,14 @@ pub(crate) async fn crud(s: &dyn Store, p: &str) {
     assert_eq!(d.create_revision, c.create_revision);
     assert_eq!(s.current_revision().await.expect("rev"), d.mod_revision);
     assert_eq!(s.get(&k).await.expect("get"), None);
-    assert!(matches!(s.delete(&k, None).await, Err(StoreError::NotFound(_))));
-    assert!(matches!(s.update(&k, b"x", d.mod_revision).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        s.delete(&k, None).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.update(&k, b"x", d.mod_revision).await,
+        Err(StoreError::NotFound(_))
+    ));
 
     // Re-create starts a new life: version 1, new create revision.
     let r = s.create(&k, b"v-new").await.expect("recreate");
@@ -108,16 +134,24 @@ pub(crate) async fn crud(s: &dyn Store, p: &str) {
 
 pub(crate) async fn list_prefix(s: &dyn Store, p: &str) {
     for name in ["b", "a", "c/1", "ab", "c/0", "zz", "gone"] {
-        s.create(&format!("{p}{name}"), name.as_bytes()).await.expect("create");
+        s.create(&format!("{p}{name}"), name.as_bytes())
+            .await
+            .expect("create");
     }
     // Neighbours that share a textual prefix but are outside `p`.
     let outside = p.trim_end_matches('/').to_string();
-    s.create(&format!("{outside}0"), b"x").await.expect("create");
+    s.create(&format!("{outside}0"), b"x")
+        .await
+        .expect("create");
     s.create(&outside, b"x").await.expect("create");
     s.delete(&format!("{p}gone"), None).await.expect("delete");
 
     let l = s.list(p).await.expect("list");
-    let keys: Vec<_> = l.items.iter().map(|kv| kv.key.trim_start_matches(p).to_string()).collect();
+    let keys: Vec<_> = l
+        .items
+        .iter()
+        .map(|kv| kv.key.trim_start_matches(p).to_string())
+        .collect();
     assert_eq!(keys, vec!["a", "ab", "b", "c/0", "c/1", "zz"]);
     for kv in &l.items {
         assert_eq!(kv.value, kv.key.trim_start_matches(p).as_bytes());
@@ -136,15 +170,24 @@ pub(crate) async fn list_prefix(s: &dyn Store, p: &str) {
     // Keys with non-ASCII bytes sort bytewise.
     s.create(&format!("{p}é"), b"e").await.expect("create");
     let l2 = s.list(p).await.expect("list");
-    assert_eq!(l2.items.last().map(|kv| kv.key.clone()), Some(format!("{p}é")));
+    assert_eq!(
+        l2.items.last().map(|kv| kv.key.clone()),
+        Some(format!("{p}é"))
+    );
 }
 
 pub(crate) async fn revisions_and_versions(s: &dyn Store, p: &str) {
     let mut last = s.current_revision().await.expect("rev");
     let mut kvs = Vec::new();
     for i in 0..20 {
-        let kv = s.create(&format!("{p}{i:02}"), format!("{i}").as_bytes()).await.expect("create");
-        assert!(kv.mod_revision > last, "revisions must be strictly increasing");
+        let kv = s
+            .create(&format!("{p}{i:02}"), format!("{i}").as_bytes())
+            .await
+            .expect("create");
+        assert!(
+            kv.mod_revision > last,
+            "revisions must be strictly increasing"
+        );
         assert_eq!(kv.mod_revision, last + 1, "one write, one revision");
         last = kv.mod_revision;
         assert_eq!(s.current_revision().await.expect("rev"), last);
@@ -153,7 +196,10 @@ pub(crate) async fn revisions_and_versions(s: &dyn Store, p: &str) {
     let k = format!("{p}05");
     let mut cur = kvs[5].clone();
     for n in 2..=6 {
-        cur = s.update(&k, format!("gen{n}").as_bytes(), cur.mod_revision).await.expect("update");
+        cur = s
+            .update(&k, format!("gen{n}").as_bytes(), cur.mod_revision)
+            .await
+            .expect("update");
         assert_eq!(cur.version, n);
         assert_eq!(cur.create_revision, kvs[5].create_revision);
         assert_eq!(cur.mod_revision, last + 1);
@@ -163,7 +209,10 @@ pub(crate) async fn revisions_and_versions(s: &dyn Store, p: &str) {
     assert_eq!(got.version, 6);
     assert_eq!(got.value, b"gen6");
     // Other keys are untouched.
-    assert_eq!(s.get(&format!("{p}06")).await.expect("get"), Some(kvs[6].clone()));
+    assert_eq!(
+        s.get(&format!("{p}06")).await.expect("get"),
+        Some(kvs[6].clone())
+    );
 }
 
 pub(crate) async fn watch_replay_then_live(s: &dyn Store, p: &str) {
@@ -171,11 +220,16 @@ pub(crate) async fn watch_replay_then_live(s: &dyn Store, p: &str) {
     let a = format!("{p}a");
     let c1 = s.create(&a, b"a1").await.expect("create");
     let u1 = s.update(&a, b"a2", c1.mod_revision).await.expect("update");
-    s.create("/conf/elsewhere/x", b"x").await.expect("create outside prefix");
+    s.create("/conf/elsewhere/x", b"x")
+        .await
+        .expect("create outside prefix");
     let d1 = s.delete(&a, None).await.expect("delete");
 
     let mut w = s.watch(p, start).await.expect("watch");
-    let mut late = s.watch(p, c1.mod_revision).await.expect("watch from middle");
+    let mut late = s
+        .watch(p, c1.mod_revision)
+        .await
+        .expect("watch from middle");
 
     let e1 = recv(&mut w).await;
     assert_eq!(e1.kind, EventKind::Put);
@@ -199,12 +253,20 @@ pub(crate) async fn watch_replay_then_live(s: &dyn Store, p: &str) {
 
     // Live.
     let b = s.create(&format!("{p}b"), b"b1").await.expect("create");
-    s.create("/conf/elsewhere/y", b"y").await.expect("create outside prefix");
-    let b2 = s.update(&format!("{p}b"), b"b2", b.mod_revision).await.expect("update");
+    s.create("/conf/elsewhere/y", b"y")
+        .await
+        .expect("create outside prefix");
+    let b2 = s
+        .update(&format!("{p}b"), b"b2", b.mod_revision)
+        .await
+        .expect("update");
     let l1 = recv(&mut w).await;
     assert_eq!((l1.kind, &l1.kv, &l1.prev), (EventKind::Put, &b, &None));
     let l2 = recv(&mut w).await;
-    assert_eq!((l2.kind, &l2.kv, l2.prev.as_ref()), (EventKind::Put, &b2, Some(&b)));
+    assert_eq!(
+        (l2.kind, &l2.kv, l2.prev.as_ref()),
+        (EventKind::Put, &b2, Some(&b))
+    );
     assert_eq!(recv(&mut late).await.kv, b);
     assert_eq!(recv(&mut late).await.kv, b2);
     expect_quiet(&mut w).await;
@@ -212,7 +274,10 @@ pub(crate) async fn watch_replay_then_live(s: &dyn Store, p: &str) {
     // A watch at the current revision only sees new events.
     let now = s.current_revision().await.expect("rev");
     let mut fresh = s.watch(p, now).await.expect("watch now");
-    let db = s.delete(&format!("{p}b"), Some(b2.mod_revision)).await.expect("delete");
+    let db = s
+        .delete(&format!("{p}b"), Some(b2.mod_revision))
+        .await
+        .expect("delete");
     let fd = recv(&mut fresh).await;
     assert_eq!(fd.kind, EventKind::Delete);
     assert_eq!(fd.kv.mod_revision, db.mod_revision);
@@ -224,7 +289,9 @@ pub(crate) async fn watch_replay_then_live(s: &dyn Store, p: &str) {
     // Many events in a row keep their order.
     let before = s.current_revision().await.expect("rev");
     for i in 0..100 {
-        s.create(&format!("{p}n{i:03}"), b"n").await.expect("create");
+        s.create(&format!("{p}n{i:03}"), b"n")
+            .await
+            .expect("create");
     }
     let mut replay = s.watch(p, before).await.expect("watch");
     for i in 0..100 {
@@ -253,30 +320,69 @@ pub(crate) async fn watch_errors(s: &dyn Store, p: &str) {
 pub(crate) async fn binary_and_empty_values(s: &dyn Store, p: &str) {
     let bin: Vec<u8> = (0..=255u8).chain(0..=255u8).collect();
     let kv = s.create(&format!("{p}bin"), &bin).await.expect("create");
-    assert_eq!(s.get(&format!("{p}bin")).await.expect("get").expect("present").value, bin);
+    assert_eq!(
+        s.get(&format!("{p}bin"))
+            .await
+            .expect("get")
+            .expect("present")
+            .value,
+        bin
+    );
     let e = s.create(&format!("{p}empty"), b"").await.expect("create");
-    assert_eq!(s.get(&format!("{p}empty")).await.expect("get").expect("present").value, b"");
+    assert_eq!(
+        s.get(&format!("{p}empty"))
+            .await
+            .expect("get")
+            .expect("present")
+            .value,
+        b""
+    );
     let big = vec![0xabu8; 1 << 20];
-    s.update(&format!("{p}bin"), &big, kv.mod_revision).await.expect("update big");
-    assert_eq!(s.get(&format!("{p}bin")).await.expect("get").expect("present").value, big);
-    s.delete(&format!("{p}empty"), Some(e.mod_revision)).await.expect("delete");
+    s.update(&format!("{p}bin"), &big, kv.mod_revision)
+        .await
+        .expect("update big");
+    assert_eq!(
+        s.get(&format!("{p}bin"))
+            .await
+            .expect("get")
+            .expect("present")
+            .value,
+        big
+    );
+    s.delete(&format!("{p}empty"), Some(e.mod_revision))
+        .await
+        .expect("delete");
 }
 
 pub(crate) async fn compaction(s: &dyn Store, p: &str) {
     let k1 = s.create(&format!("{p}1"), b"one").await.expect("create");
     let k2 = s.create(&format!("{p}2"), b"two").await.expect("create");
-    let k3 = s.update(&format!("{p}1"), b"one-b", k1.mod_revision).await.expect("update");
+    let k3 = s
+        .update(&format!("{p}1"), b"one-b", k1.mod_revision)
+        .await
+        .expect("update");
     let cur = s.current_revision().await.expect("rev");
     assert_eq!(cur, k3.mod_revision);
 
     s.compact(k2.mod_revision).await.expect("compact");
-    assert_eq!(s.compacted_revision().await.expect("compacted"), k2.mod_revision);
+    assert_eq!(
+        s.compacted_revision().await.expect("compacted"),
+        k2.mod_revision
+    );
     // Compacting an older revision again is a no-op.
-    s.compact(k1.mod_revision).await.expect("compact older is a no-op");
-    assert_eq!(s.compacted_revision().await.expect("compacted"), k2.mod_revision);
+    s.compact(k1.mod_revision)
+        .await
+        .expect("compact older is a no-op");
+    assert_eq!(
+        s.compacted_revision().await.expect("compacted"),
+        k2.mod_revision
+    );
 
     match s.watch(p, k1.mod_revision).await {
-        Err(StoreError::Compacted { requested, compacted }) => {
+        Err(StoreError::Compacted {
+            requested,
+            compacted,
+        }) => {
             assert_eq!(requested, k1.mod_revision);
             assert_eq!(compacted, k2.mod_revision);
         }
@@ -288,7 +394,10 @@ pub(crate) async fn compaction(s: &dyn Store, p: &str) {
     }
 
     // Watching exactly from the compacted revision works and replays what is left.
-    let mut w = s.watch(p, k2.mod_revision).await.expect("watch at compacted");
+    let mut w = s
+        .watch(p, k2.mod_revision)
+        .await
+        .expect("watch at compacted");
     let ev = recv(&mut w).await;
     assert_eq!(ev.kv, k3);
     assert_eq!(ev.prev.as_ref(), Some(&k1));
@@ -298,14 +407,20 @@ pub(crate) async fn compaction(s: &dyn Store, p: &str) {
     // Live data is unaffected.
     let l = s.list(p).await.expect("list");
     let vals: Vec<_> = l.items.iter().map(|kv| kv.value.clone()).collect();
-    assert_eq!(vals, vec![b"one-b".to_vec(), b"two".to_vec(), b"three".to_vec()]);
+    assert_eq!(
+        vals,
+        vec![b"one-b".to_vec(), b"two".to_vec(), b"three".to_vec()]
+    );
     assert_eq!(s.get(&format!("{p}2")).await.expect("get"), Some(k2));
 
     // Compact everything up to now; a watch from now still works.
     let now = s.current_revision().await.expect("rev");
     s.compact(now).await.expect("compact to current");
     assert_eq!(s.compacted_revision().await.expect("compacted"), now);
-    let mut w2 = s.watch(p, now).await.expect("watch at current after full compaction");
+    let mut w2 = s
+        .watch(p, now)
+        .await
+        .expect("watch at current after full compaction");
     let k5 = s.create(&format!("{p}4"), b"four").await.expect("create");
     assert_eq!(recv(&mut w2).await.kv, k5);
     assert_eq!(recv(&mut w).await.kv, k5);

@@ -24,7 +24,9 @@ use tracing::{debug, error, info, warn};
 
 use crate::codec::{HistoryRecord, KeyRecord};
 use crate::seal::SealingKey;
-use crate::{Event, EventKind, KeyValue, ListResult, Result, Revision, Store, StoreError, WatchReceiver};
+use crate::{
+    Event, EventKind, KeyValue, ListResult, Result, Revision, Store, StoreError, WatchReceiver,
+};
 
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 const HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("history");
@@ -99,11 +101,16 @@ impl EmbeddedStore {
     ///
     /// Fails with `StoreError::Unseal` if the store was created under another sealing key.
     pub fn open(path: &Path, key: SealingKey) -> Result<EmbeddedStore> {
-        let file = if path.is_dir() { path.join(DEFAULT_FILE_NAME) } else { path.to_path_buf() };
+        let file = if path.is_dir() {
+            path.join(DEFAULT_FILE_NAME)
+        } else {
+            path.to_path_buf()
+        };
         if let Some(parent) = file.parent() {
             if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| StoreError::Backend(format!("create {}: {e}", parent.display())))?;
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Backend(format!("create {}: {e}", parent.display()))
+                })?;
             }
         }
         let db = Database::create(&file)
@@ -114,13 +121,23 @@ impl EmbeddedStore {
             txn.open_table(KV).map_err(be)?;
             txn.open_table(HISTORY).map_err(be)?;
             let meta = txn.open_table(META).map_err(be)?;
-            let revision = meta.get(META_REVISION).map_err(be)?.map(|g| g.value()).unwrap_or(0);
-            let compacted = meta.get(META_COMPACTED).map_err(be)?.map(|g| g.value()).unwrap_or(0);
+            let revision = meta
+                .get(META_REVISION)
+                .map_err(be)?
+                .map(|g| g.value())
+                .unwrap_or(0);
+            let compacted = meta
+                .get(META_COMPACTED)
+                .map_err(be)?
+                .map(|g| g.value())
+                .unwrap_or(0);
             let mut mb = txn.open_table(META_BYTES).map_err(be)?;
             let check = mb.get(KEY_CHECK).map_err(be)?.map(|g| g.value().to_vec());
             match check {
                 Some(sealed) => {
-                    if key.unseal(KEY_CHECK_AAD, &sealed).ok().as_deref() != Some(KEY_CHECK_PLAINTEXT) {
+                    if key.unseal(KEY_CHECK_AAD, &sealed).ok().as_deref()
+                        != Some(KEY_CHECK_PLAINTEXT)
+                    {
                         let found = SealingKey::sealed_key_id(&sealed)
                             .map(|id| id.iter().map(|b| format!("{b:02x}")).collect::<String>())
                             .unwrap_or_else(|| "?".into());
@@ -191,7 +208,8 @@ impl EmbeddedStore {
         };
         let plaintext = value.map(|v| v.to_vec());
         let key = key.to_string();
-        self.blocking(move |s| s.write(key, sealed, plaintext, op)).await
+        self.blocking(move |s| s.write(key, sealed, plaintext, op))
+            .await
     }
 }
 
@@ -233,15 +251,30 @@ impl Shared {
                     if existing.is_some() {
                         return Err(StoreError::AlreadyExists(key));
                     }
-                    let sealed = sealed.ok_or_else(|| StoreError::Backend("create without value".into()))?;
-                    (EventKind::Put, KeyRecord { create_revision: rev, mod_revision: rev, version: 1, sealed }, None)
+                    let sealed =
+                        sealed.ok_or_else(|| StoreError::Backend("create without value".into()))?;
+                    (
+                        EventKind::Put,
+                        KeyRecord {
+                            create_revision: rev,
+                            mod_revision: rev,
+                            version: 1,
+                            sealed,
+                        },
+                        None,
+                    )
                 }
                 WriteOp::Update { expected } => {
                     let cur = existing.ok_or_else(|| StoreError::NotFound(key.clone()))?;
                     if cur.mod_revision != expected {
-                        return Err(StoreError::Conflict { key, expected, actual: cur.mod_revision });
+                        return Err(StoreError::Conflict {
+                            key,
+                            expected,
+                            actual: cur.mod_revision,
+                        });
                     }
-                    let sealed = sealed.ok_or_else(|| StoreError::Backend("update without value".into()))?;
+                    let sealed =
+                        sealed.ok_or_else(|| StoreError::Backend("update without value".into()))?;
                     let new = KeyRecord {
                         create_revision: cur.create_revision,
                         mod_revision: rev,
@@ -254,7 +287,11 @@ impl Shared {
                     let cur = existing.ok_or_else(|| StoreError::NotFound(key.clone()))?;
                     if let Some(expected) = expected {
                         if cur.mod_revision != expected {
-                            return Err(StoreError::Conflict { key, expected, actual: cur.mod_revision });
+                            return Err(StoreError::Conflict {
+                                key,
+                                expected,
+                                actual: cur.mod_revision,
+                            });
                         }
                     }
                     // The history keeps the last value only once (in `prev`).
@@ -269,15 +306,23 @@ impl Shared {
             };
             match kind {
                 EventKind::Put => {
-                    kv.insert(key.as_str(), new.encode().as_slice()).map_err(be)?;
+                    kv.insert(key.as_str(), new.encode().as_slice())
+                        .map_err(be)?;
                 }
                 EventKind::Delete => {
                     kv.remove(key.as_str()).map_err(be)?;
                 }
             }
-            let hist = HistoryRecord { kind, key: key.clone(), kv: new, prev };
+            let hist = HistoryRecord {
+                kind,
+                key: key.clone(),
+                kv: new,
+                prev,
+            };
             let mut history = txn.open_table(HISTORY).map_err(be)?;
-            history.insert(rev as u64, hist.encode().as_slice()).map_err(be)?;
+            history
+                .insert(rev as u64, hist.encode().as_slice())
+                .map_err(be)?;
             let mut meta = txn.open_table(META).map_err(be)?;
             meta.insert(META_REVISION, rev).map_err(be)?;
             (hist.kind, hist.kv, hist.prev)
@@ -301,7 +346,10 @@ impl Shared {
         };
         let value = match kind {
             EventKind::Put => plaintext.unwrap_or_default(),
-            EventKind::Delete => prev_kv.as_ref().map(|p| p.value.clone()).unwrap_or_default(),
+            EventKind::Delete => prev_kv
+                .as_ref()
+                .map(|p| p.value.clone())
+                .unwrap_or_default(),
         };
         let kv = KeyValue {
             key,
@@ -315,7 +363,11 @@ impl Shared {
                 // Do not hand watchers an event with a made-up previous state: end them.
                 st.watchers.retain(|w| !kv.key.starts_with(&w.prefix));
             } else {
-                let ev = Event { kind, kv: kv.clone(), prev: prev_kv };
+                let ev = Event {
+                    kind,
+                    kv: kv.clone(),
+                    prev: prev_kv,
+                };
                 fan_out(&mut st, &ev);
             }
         } else if st.watchers.iter().any(|w| w.tx.is_closed()) {
@@ -412,7 +464,9 @@ async fn forward(
         let mut cursor = after;
         while cursor < upto {
             let (s, sn, p) = (shared.clone(), snap.clone(), prefix.clone());
-            let res = tokio::task::spawn_blocking(move || s.read_history_chunk(&sn, &p, cursor, upto)).await;
+            let res =
+                tokio::task::spawn_blocking(move || s.read_history_chunk(&sn, &p, cursor, upto))
+                    .await;
             let (events, next) = match res {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => {
@@ -482,7 +536,11 @@ impl Store for EmbeddedStore {
         self.blocking(move |s| {
             let txn = s.db.begin_read().map_err(be)?;
             let meta = txn.open_table(META).map_err(be)?;
-            let revision = meta.get(META_REVISION).map_err(be)?.map(|g| g.value()).unwrap_or(0);
+            let revision = meta
+                .get(META_REVISION)
+                .map_err(be)?
+                .map(|g| g.value())
+                .unwrap_or(0);
             let kv = txn.open_table(KV).map_err(be)?;
             let mut items = Vec::new();
             for item in kv.range(prefix.as_str()..).map_err(be)? {
@@ -503,12 +561,31 @@ impl Store for EmbeddedStore {
         self.write(key, Some(value), WriteOp::Create).await
     }
 
-    async fn update(&self, key: &str, value: &[u8], expected_mod_revision: Revision) -> Result<KeyValue> {
-        self.write(key, Some(value), WriteOp::Update { expected: expected_mod_revision }).await
+    async fn update(
+        &self,
+        key: &str,
+        value: &[u8],
+        expected_mod_revision: Revision,
+    ) -> Result<KeyValue> {
+        self.write(
+            key,
+            Some(value),
+            WriteOp::Update {
+                expected: expected_mod_revision,
+            },
+        )
+        .await
     }
 
     async fn delete(&self, key: &str, expected_mod_revision: Option<Revision>) -> Result<KeyValue> {
-        self.write(key, None, WriteOp::Delete { expected: expected_mod_revision }).await
+        self.write(
+            key,
+            None,
+            WriteOp::Delete {
+                expected: expected_mod_revision,
+            },
+        )
+        .await
     }
 
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchReceiver> {
@@ -518,14 +595,24 @@ impl Store for EmbeddedStore {
             .blocking(move |s| {
                 let mut st = s.lock();
                 if after < st.compacted {
-                    return Err(StoreError::Compacted { requested: after, compacted: st.compacted });
+                    return Err(StoreError::Compacted {
+                        requested: after,
+                        compacted: st.compacted,
+                    });
                 }
                 if after > st.revision {
-                    return Err(StoreError::FutureRevision { requested: after, current: st.revision });
+                    return Err(StoreError::FutureRevision {
+                        requested: after,
+                        current: st.revision,
+                    });
                 }
                 // Taken under the writer lock: the snapshot holds exactly revisions <= st.revision
                 // and every later write will reach the live channel registered below.
-                let snapshot = if after < st.revision { Some(s.db.begin_read().map_err(be)?) } else { None };
+                let snapshot = if after < st.revision {
+                    Some(s.db.begin_read().map_err(be)?)
+                } else {
+                    None
+                };
                 let (tx, rx) = mpsc::channel(WATCH_CHANNEL_CAPACITY);
                 let id = st.next_watcher_id;
                 st.next_watcher_id += 1;
@@ -535,7 +622,15 @@ impl Store for EmbeddedStore {
             })
             .await?;
         let (out_tx, out_rx) = mpsc::channel(WATCH_CHANNEL_CAPACITY);
-        tokio::spawn(forward(self.shared.clone(), prefix.to_string(), after, upto, snapshot, live_rx, out_tx));
+        tokio::spawn(forward(
+            self.shared.clone(),
+            prefix.to_string(),
+            after,
+            upto,
+            snapshot,
+            live_rx,
+            out_tx,
+        ));
         Ok(out_rx)
     }
 
@@ -543,7 +638,10 @@ impl Store for EmbeddedStore {
         self.blocking(move |s| {
             let mut st = s.lock();
             if revision > st.revision {
-                return Err(StoreError::FutureRevision { requested: revision, current: st.revision });
+                return Err(StoreError::FutureRevision {
+                    requested: revision,
+                    current: st.revision,
+                });
             }
             if revision <= st.compacted {
                 return Ok(());
@@ -551,7 +649,9 @@ impl Store for EmbeddedStore {
             let txn = s.db.begin_write().map_err(be)?;
             {
                 let mut history = txn.open_table(HISTORY).map_err(be)?;
-                history.retain_in(..=(revision as u64), |_, _| false).map_err(be)?;
+                history
+                    .retain_in(..=(revision as u64), |_, _| false)
+                    .map_err(be)?;
                 let mut meta = txn.open_table(META).map_err(be)?;
                 meta.insert(META_COMPACTED, revision).map_err(be)?;
             }
@@ -605,7 +705,10 @@ mod tests {
             let store = EmbeddedStore::open(dir.path(), key.clone()).expect("open");
             store.create("/r/a", b"alpha").await.expect("create");
             let b = store.create("/r/b", b"beta").await.expect("create");
-            store.update("/r/b", b"beta2", b.mod_revision).await.expect("update");
+            store
+                .update("/r/b", b"beta2", b.mod_revision)
+                .await
+                .expect("update");
             store.delete("/r/a", None).await.expect("delete");
             store.compact(2).await.expect("compact");
         }
@@ -625,7 +728,13 @@ mod tests {
             .map(|e| e.expect("event").kv.mod_revision)
             .collect();
         assert_eq!(revs, vec![3, 4, 5]);
-        assert!(matches!(store.watch("/r/", 1).await, Err(StoreError::Compacted { requested: 1, compacted: 2 })));
+        assert!(matches!(
+            store.watch("/r/", 1).await,
+            Err(StoreError::Compacted {
+                requested: 1,
+                compacted: 2
+            })
+        ));
     }
 
     #[tokio::test]
@@ -635,14 +744,27 @@ mod tests {
         let marker = "PLAINTEXT-MARKER-7f3a9c-do-not-leak";
         {
             let store = EmbeddedStore::open(dir.path(), key.clone()).expect("open");
-            let kv = store.create("/secret/one", marker.as_bytes()).await.expect("create");
+            let kv = store
+                .create("/secret/one", marker.as_bytes())
+                .await
+                .expect("create");
             // Update and delete so the marker also sits in history `prev` slots.
             let kv = store
-                .update("/secret/one", format!("{marker}-v2").as_bytes(), kv.mod_revision)
+                .update(
+                    "/secret/one",
+                    format!("{marker}-v2").as_bytes(),
+                    kv.mod_revision,
+                )
                 .await
                 .expect("update");
-            store.delete("/secret/one", Some(kv.mod_revision)).await.expect("delete");
-            store.create("/secret/two", marker.as_bytes()).await.expect("create");
+            store
+                .delete("/secret/one", Some(kv.mod_revision))
+                .await
+                .expect("delete");
+            store
+                .create("/secret/two", marker.as_bytes())
+                .await
+                .expect("create");
         }
         let bytes = std::fs::read(dir.path().join(DEFAULT_FILE_NAME)).expect("read db file");
         assert!(!bytes.is_empty());
@@ -679,14 +801,22 @@ mod tests {
             let txn = store.shared.db.begin_write().expect("txn");
             {
                 let mut kv = txn.open_table(KV).expect("table");
-                let a = kv.get("/a").expect("get").expect("present").value().to_vec();
+                let a = kv
+                    .get("/a")
+                    .expect("get")
+                    .expect("present")
+                    .value()
+                    .to_vec();
                 kv.insert("/b", a.as_slice()).expect("insert");
             }
             txn.commit().expect("commit");
         }
         assert!(matches!(store.get("/b").await, Err(StoreError::Unseal(k)) if k == "/b"));
         assert!(matches!(store.list("/").await, Err(StoreError::Unseal(_))));
-        assert_eq!(store.get("/a").await.expect("get").expect("present").value, b"va");
+        assert_eq!(
+            store.get("/a").await.expect("get").expect("present").value,
+            b"va"
+        );
     }
 
     #[tokio::test]
@@ -697,7 +827,10 @@ mod tests {
         let total = 2 * WATCH_CHANNEL_CAPACITY + 50;
         let w = tokio::time::timeout(std::time::Duration::from_secs(120), async {
             for i in 0..total {
-                store.create(&format!("/s/{i:06}"), b"x").await.expect("create");
+                store
+                    .create(&format!("/s/{i:06}"), b"x")
+                    .await
+                    .expect("create");
             }
         })
         .await;
@@ -705,9 +838,15 @@ mod tests {
         let mut n = 0;
         while let Some(ev) = slow.recv().await {
             n += 1;
-            assert_eq!(ev.kv.mod_revision, n as i64, "events must be contiguous before the drop");
+            assert_eq!(
+                ev.kv.mod_revision, n as i64,
+                "events must be contiguous before the drop"
+            );
         }
-        assert!(n < total, "slow watcher should have been dropped, got all {n}");
+        assert!(
+            n < total,
+            "slow watcher should have been dropped, got all {n}"
+        );
         assert!(n >= WATCH_CHANNEL_CAPACITY);
         assert_eq!(store.watcher_count(), 0);
     }
@@ -735,14 +874,19 @@ mod tests {
     async fn concurrent_writers_and_watch_no_gap_no_duplicate() {
         let (_dir, store, _) = open_tmp();
         for i in 0..50 {
-            store.create(&format!("/c/pre{i}"), b"p").await.expect("create");
+            store
+                .create(&format!("/c/pre{i}"), b"p")
+                .await
+                .expect("create");
         }
         let writers: Vec<_> = (0..4)
             .map(|w| {
                 let s = store.clone();
                 tokio::spawn(async move {
                     for i in 0..50 {
-                        s.create(&format!("/c/w{w}-{i}"), b"v").await.expect("create");
+                        s.create(&format!("/c/w{w}-{i}"), b"v")
+                            .await
+                            .expect("create");
                     }
                 })
             })

@@ -11,14 +11,16 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use async_trait::async_trait;
 use etcd_client::{
-    Client, CompactionOptions, Compare, CompareOp, DeleteOptions, EventType, GetOptions, PutOptions, Txn,
-    TxnOp, TxnOpResponse, TxnResponse, WatchOptions,
+    Client, CompactionOptions, Compare, CompareOp, DeleteOptions, EventType, GetOptions,
+    PutOptions, Txn, TxnOp, TxnOpResponse, TxnResponse, WatchOptions,
 };
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::seal::SealingKey;
-use crate::{Event, EventKind, KeyValue, ListResult, Result, Revision, Store, StoreError, WatchReceiver};
+use crate::{
+    Event, EventKind, KeyValue, ListResult, Result, Revision, Store, StoreError, WatchReceiver,
+};
 
 const WATCH_CHANNEL_CAPACITY: usize = crate::WATCH_CHANNEL_CAPACITY;
 const KEY_CHECK_AAD: &[u8] = b"\0daas-store/sealing-key-check";
@@ -29,11 +31,13 @@ fn be(e: etcd_client::Error) -> StoreError {
 }
 
 fn is_compacted(e: &etcd_client::Error) -> bool {
-    e.to_string().contains("required revision has been compacted")
+    e.to_string()
+        .contains("required revision has been compacted")
 }
 
 fn is_future(e: &etcd_client::Error) -> bool {
-    e.to_string().contains("required revision is a future revision")
+    e.to_string()
+        .contains("required revision is a future revision")
 }
 
 /// Store backed by an etcd v3 cluster.
@@ -47,12 +51,15 @@ pub struct EtcdStore {
 
 impl std::fmt::Debug for EtcdStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EtcdStore").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("EtcdStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
     }
 }
 
 fn header_rev(h: Option<&etcd_client::ResponseHeader>) -> Result<Revision> {
-    h.map(|h| h.revision()).ok_or_else(|| StoreError::Backend("etcd response without header".into()))
+    h.map(|h| h.revision())
+        .ok_or_else(|| StoreError::Backend("etcd response without header".into()))
 }
 
 impl EtcdStore {
@@ -64,7 +71,12 @@ impl EtcdStore {
         prefix: impl Into<String>,
     ) -> Result<EtcdStore> {
         let client = Client::connect(endpoints, None).await.map_err(be)?;
-        let store = EtcdStore { client, key, prefix: prefix.into(), compacted_hint: AtomicI64::new(0) };
+        let store = EtcdStore {
+            client,
+            key,
+            prefix: prefix.into(),
+            compacted_hint: AtomicI64::new(0),
+        };
         store.check_key().await?;
         info!(prefix = %store.prefix, key_id = %store.key.key_id_hex(), "etcd store connected");
         Ok(store)
@@ -79,7 +91,9 @@ impl EtcdStore {
     }
 
     async fn check_key(&self) -> Result<()> {
-        let Some(ck) = self.key_check_key() else { return Ok(()) };
+        let Some(ck) = self.key_check_key() else {
+            return Ok(());
+        };
         let mut c = self.client.clone();
         let sealed = self.key.seal(KEY_CHECK_AAD, KEY_CHECK_PLAINTEXT)?;
         let txn = Txn::new()
@@ -92,7 +106,12 @@ impl EtcdStore {
         }
         let existing = first_get(&resp).and_then(|kvs| kvs.first().map(|kv| kv.value().to_vec()));
         match existing {
-            Some(v) if self.key.unseal(KEY_CHECK_AAD, &v).ok().as_deref() == Some(KEY_CHECK_PLAINTEXT) => Ok(()),
+            Some(v)
+                if self.key.unseal(KEY_CHECK_AAD, &v).ok().as_deref()
+                    == Some(KEY_CHECK_PLAINTEXT) =>
+            {
+                Ok(())
+            }
             _ => Err(StoreError::Unseal(format!(
                 "<sealing key check: etcd prefix {} was sealed with another key, given {}>",
                 self.prefix,
@@ -112,7 +131,8 @@ impl EtcdStore {
         let rest = raw
             .strip_prefix(self.prefix.as_bytes())
             .ok_or_else(|| StoreError::Backend("etcd returned a key outside the prefix".into()))?;
-        String::from_utf8(rest.to_vec()).map_err(|_| StoreError::Backend("etcd key is not UTF-8".into()))
+        String::from_utf8(rest.to_vec())
+            .map_err(|_| StoreError::Backend("etcd key is not UTF-8".into()))
     }
 
     fn to_kv(&self, kv: &etcd_client::KeyValue) -> Result<KeyValue> {
@@ -137,7 +157,11 @@ impl EtcdStore {
                 let kv = self.to_kv(kv)?;
                 // etcd may attach a prev_kv of an older life of the key; creates have none.
                 let prev = if kv.version == 1 { None } else { prev };
-                Ok(Some(Event { kind: EventKind::Put, kv, prev }))
+                Ok(Some(Event {
+                    kind: EventKind::Put,
+                    kv,
+                    prev,
+                }))
             }
             EventType::Delete => {
                 let key = self.logical(kv.key())?;
@@ -147,7 +171,13 @@ impl EtcdStore {
                 };
                 Ok(Some(Event {
                     kind: EventKind::Delete,
-                    kv: KeyValue { key, value, create_revision, mod_revision: kv.mod_revision(), version },
+                    kv: KeyValue {
+                        key,
+                        value,
+                        create_revision,
+                        mod_revision: kv.mod_revision(),
+                        version,
+                    },
                     prev,
                 }))
             }
@@ -161,7 +191,13 @@ impl EtcdStore {
         let read_at = |c: &mut Client, rev: Revision| {
             let probe = probe.clone();
             let mut c = c.clone();
-            async move { c.get(probe, Some(GetOptions::new().with_revision(rev).with_count_only())).await }
+            async move {
+                c.get(
+                    probe,
+                    Some(GetOptions::new().with_revision(rev).with_count_only()),
+                )
+                .await
+            }
         };
         match read_at(&mut c, 1).await {
             Ok(_) => return Ok(0),
@@ -186,8 +222,14 @@ impl EtcdStore {
         match first_get(resp).and_then(|kvs| kvs.first().map(|kv| kv.mod_revision())) {
             None => StoreError::NotFound(key.to_string()),
             Some(actual) => match expected {
-                Some(expected) => StoreError::Conflict { key: key.to_string(), expected, actual },
-                None => StoreError::Backend(format!("etcd transaction on {key} failed unexpectedly")),
+                Some(expected) => StoreError::Conflict {
+                    key: key.to_string(),
+                    expected,
+                    actual,
+                },
+                None => {
+                    StoreError::Backend(format!("etcd transaction on {key} failed unexpectedly"))
+                }
             },
         }
     }
@@ -204,13 +246,19 @@ fn first_get(resp: &TxnResponse) -> Option<Vec<etcd_client::KeyValue>> {
 impl Store for EtcdStore {
     async fn current_revision(&self) -> Result<Revision> {
         let mut c = self.client.clone();
-        let resp = c.get(self.full(""), Some(GetOptions::new().with_count_only())).await.map_err(be)?;
+        let resp = c
+            .get(self.full(""), Some(GetOptions::new().with_count_only()))
+            .await
+            .map_err(be)?;
         header_rev(resp.header())
     }
 
     async fn compacted_revision(&self) -> Result<Revision> {
         let probed = self.probe_compacted().await?;
-        Ok(self.compacted_hint.fetch_max(probed, Ordering::AcqRel).max(probed))
+        Ok(self
+            .compacted_hint
+            .fetch_max(probed, Ordering::AcqRel)
+            .max(probed))
     }
 
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
@@ -224,9 +272,16 @@ impl Store for EtcdStore {
 
     async fn list(&self, prefix: &str) -> Result<ListResult> {
         let mut c = self.client.clone();
-        let resp = c.get(self.full(prefix), Some(GetOptions::new().with_prefix())).await.map_err(be)?;
+        let resp = c
+            .get(self.full(prefix), Some(GetOptions::new().with_prefix()))
+            .await
+            .map_err(be)?;
         let revision = header_rev(resp.header())?;
-        let items = resp.kvs().iter().map(|kv| self.to_kv(kv)).collect::<Result<Vec<_>>>()?;
+        let items = resp
+            .kvs()
+            .iter()
+            .map(|kv| self.to_kv(kv))
+            .collect::<Result<Vec<_>>>()?;
         Ok(ListResult { items, revision })
     }
 
@@ -242,10 +297,21 @@ impl Store for EtcdStore {
             return Err(StoreError::AlreadyExists(key.to_string()));
         }
         let rev = header_rev(resp.header())?;
-        Ok(KeyValue { key: key.to_string(), value: value.to_vec(), create_revision: rev, mod_revision: rev, version: 1 })
+        Ok(KeyValue {
+            key: key.to_string(),
+            value: value.to_vec(),
+            create_revision: rev,
+            mod_revision: rev,
+            version: 1,
+        })
     }
 
-    async fn update(&self, key: &str, value: &[u8], expected_mod_revision: Revision) -> Result<KeyValue> {
+    async fn update(
+        &self,
+        key: &str,
+        value: &[u8],
+        expected_mod_revision: Revision,
+    ) -> Result<KeyValue> {
         let k = self.full(key);
         let sealed = self.key.seal(key.as_bytes(), value)?;
         let txn = Txn::new()
@@ -253,7 +319,11 @@ impl Store for EtcdStore {
                 Compare::version(k.clone(), CompareOp::Greater, 0),
                 Compare::mod_revision(k.clone(), CompareOp::Equal, expected_mod_revision),
             ])
-            .and_then([TxnOp::put(k.clone(), sealed, Some(PutOptions::new().with_prev_key()))])
+            .and_then([TxnOp::put(
+                k.clone(),
+                sealed,
+                Some(PutOptions::new().with_prev_key()),
+            )])
             .or_else([TxnOp::get(k, None)]);
         let mut c = self.client.clone();
         let resp = c.txn(txn).await.map_err(be)?;
@@ -284,7 +354,10 @@ impl Store for EtcdStore {
         }
         let txn = Txn::new()
             .when(cmp)
-            .and_then([TxnOp::delete(k.clone(), Some(DeleteOptions::new().with_prev_key()))])
+            .and_then([TxnOp::delete(
+                k.clone(),
+                Some(DeleteOptions::new().with_prev_key()),
+            )])
             .or_else([TxnOp::get(k, None)]);
         let mut c = self.client.clone();
         let resp = c.txn(txn).await.map_err(be)?;
@@ -296,7 +369,8 @@ impl Store for EtcdStore {
             TxnOpResponse::Delete(d) => d.prev_kvs().first().cloned(),
             _ => None,
         });
-        let prev = prev.ok_or_else(|| StoreError::Backend("etcd delete returned no previous key".into()))?;
+        let prev =
+            prev.ok_or_else(|| StoreError::Backend("etcd delete returned no previous key".into()))?;
         let prev = self.to_kv(&prev)?;
         Ok(KeyValue {
             key: key.to_string(),
@@ -311,45 +385,75 @@ impl Store for EtcdStore {
         let after = after.max(0);
         let hint = self.compacted_hint.load(Ordering::Acquire);
         if after < hint {
-            return Err(StoreError::Compacted { requested: after, compacted: hint });
+            return Err(StoreError::Compacted {
+                requested: after,
+                compacted: hint,
+            });
         }
         let mut c = self.client.clone();
         // One ranged read at `after` tells both "compacted" (after < etcd's compact revision)
         // and "future" (after > current).
         let probe_rev = if after == 0 { 1 } else { after };
-        match c.get(self.full(""), Some(GetOptions::new().with_revision(probe_rev).with_count_only())).await {
+        match c
+            .get(
+                self.full(""),
+                Some(GetOptions::new().with_revision(probe_rev).with_count_only()),
+            )
+            .await
+        {
             Ok(r) => {
                 let cur = header_rev(r.header())?;
                 if after > cur {
-                    return Err(StoreError::FutureRevision { requested: after, current: cur });
+                    return Err(StoreError::FutureRevision {
+                        requested: after,
+                        current: cur,
+                    });
                 }
             }
             Err(e) if is_compacted(&e) => {
                 let compacted = self.compacted_revision().await?;
-                return Err(StoreError::Compacted { requested: after, compacted });
+                return Err(StoreError::Compacted {
+                    requested: after,
+                    compacted,
+                });
             }
             Err(e) if is_future(&e) => {
                 let current = self.current_revision().await?;
-                return Err(StoreError::FutureRevision { requested: after, current });
+                return Err(StoreError::FutureRevision {
+                    requested: after,
+                    current,
+                });
             }
             Err(e) => return Err(be(e)),
         }
         if after == 0 && self.compacted_revision().await? > 0 {
             let compacted = self.compacted_revision().await?;
-            return Err(StoreError::Compacted { requested: after, compacted });
+            return Err(StoreError::Compacted {
+                requested: after,
+                compacted,
+            });
         }
 
-        let opts = WatchOptions::new().with_prefix().with_start_revision(after + 1).with_prev_key();
+        let opts = WatchOptions::new()
+            .with_prefix()
+            .with_start_revision(after + 1)
+            .with_prev_key();
         let mut stream = c.watch(self.full(prefix), Some(opts)).await.map_err(be)?;
         // Wait for the creation acknowledgement so events cannot be missed by a caller that
         // writes right after `watch` returns.
         match stream.message().await.map_err(be)? {
             Some(r) if r.created() && !r.canceled() => {}
             Some(r) if r.compact_revision() != 0 => {
-                return Err(StoreError::Compacted { requested: after, compacted: r.compact_revision() });
+                return Err(StoreError::Compacted {
+                    requested: after,
+                    compacted: r.compact_revision(),
+                });
             }
             Some(r) => {
-                return Err(StoreError::Backend(format!("etcd watch not created: {}", r.cancel_reason())));
+                return Err(StoreError::Backend(format!(
+                    "etcd watch not created: {}",
+                    r.cancel_reason()
+                )));
             }
             None => return Err(StoreError::Backend("etcd watch stream closed".into())),
         }
@@ -402,18 +506,27 @@ impl Store for EtcdStore {
     async fn compact(&self, revision: Revision) -> Result<()> {
         let current = self.current_revision().await?;
         if revision > current {
-            return Err(StoreError::FutureRevision { requested: revision, current });
+            return Err(StoreError::FutureRevision {
+                requested: revision,
+                current,
+            });
         }
         if revision <= self.compacted_hint.load(Ordering::Acquire) || revision <= 0 {
             return Ok(());
         }
         let mut c = self.client.clone();
-        match c.compact(revision, Some(CompactionOptions::new().with_physical())).await {
+        match c
+            .compact(revision, Some(CompactionOptions::new().with_physical()))
+            .await
+        {
             Ok(_) => {}
             Err(e) if is_compacted(&e) => {}
             Err(e) if is_future(&e) => {
                 let current = self.current_revision().await?;
-                return Err(StoreError::FutureRevision { requested: revision, current });
+                return Err(StoreError::FutureRevision {
+                    requested: revision,
+                    current,
+                });
             }
             Err(e) => return Err(be(e)),
         }
@@ -442,10 +555,17 @@ mod tests {
     async fn etcd_values_are_sealed_and_key_checked() {
         let etcd = EtcdProcess::start().await.expect("start etcd");
         let key = SealingKey::generate();
-        let store = EtcdStore::connect([etcd.endpoint()], key.clone(), "/daas/").await.expect("connect");
-        store.create("/secret", b"PLAINTEXT-MARKER").await.expect("create");
+        let store = EtcdStore::connect([etcd.endpoint()], key.clone(), "/daas/")
+            .await
+            .expect("connect");
+        store
+            .create("/secret", b"PLAINTEXT-MARKER")
+            .await
+            .expect("create");
         // Raw read through a plain client: sealed bytes only.
-        let mut raw = Client::connect([etcd.endpoint()], None).await.expect("raw client");
+        let mut raw = Client::connect([etcd.endpoint()], None)
+            .await
+            .expect("raw client");
         let resp = raw.get("/daas//secret", None).await.expect("raw get");
         let v = resp.kvs().first().expect("raw kv").value().to_vec();
         assert!(!v.windows(16).any(|w| w == b"PLAINTEXT-MARKER"));
@@ -458,8 +578,13 @@ mod tests {
             other => panic!("expected Unseal, got {other:?}"),
         }
         // Without a canary (empty prefix) a wrong key surfaces on read.
-        let other = EtcdStore::connect([etcd.endpoint()], SealingKey::generate(), "").await.expect("connect");
-        assert!(matches!(other.get("/daas//secret").await, Err(StoreError::Unseal(_))));
+        let other = EtcdStore::connect([etcd.endpoint()], SealingKey::generate(), "")
+            .await
+            .expect("connect");
+        assert!(matches!(
+            other.get("/daas//secret").await,
+            Err(StoreError::Unseal(_))
+        ));
         drop(etcd);
     }
 }

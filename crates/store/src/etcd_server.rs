@@ -16,15 +16,21 @@ pub struct EtcdProcess {
 }
 
 fn free_port() -> Result<u16> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| StoreError::Backend(format!("bind: {e}")))?;
-    let port = l.local_addr().map_err(|e| StoreError::Backend(e.to_string()))?.port();
+    let l =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| StoreError::Backend(format!("bind: {e}")))?;
+    let port = l
+        .local_addr()
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+        .port();
     Ok(port)
 }
 
 impl EtcdProcess {
     /// Binary used: `$ETCD_BIN` or `etcd` from PATH.
     pub fn binary() -> PathBuf {
-        std::env::var_os("ETCD_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("etcd"))
+        std::env::var_os("ETCD_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("etcd"))
     }
 
     /// Start etcd on random local ports and wait until it answers on its client port.
@@ -75,23 +81,39 @@ impl EtcdProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
-            .map_err(|e| StoreError::Backend(format!("spawn etcd ({}): {e}", Self::binary().display())))?;
-        let mut p = EtcdProcess { child, data: Some(data), client_url };
+            .map_err(|e| {
+                StoreError::Backend(format!("spawn etcd ({}): {e}", Self::binary().display()))
+            })?;
+        let mut p = EtcdProcess {
+            child,
+            data: Some(data),
+            client_url,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = p.child.try_wait() {
                 let log = p.log();
-                return Err(StoreError::Backend(format!("etcd exited early ({status}): {log}")));
+                return Err(StoreError::Backend(format!(
+                    "etcd exited early ({status}): {log}"
+                )));
             }
-            if let Ok(Ok(mut c)) =
-                tokio::time::timeout(Duration::from_secs(2), etcd_client::Client::connect([&p.client_url], None)).await
+            if let Ok(Ok(mut c)) = tokio::time::timeout(
+                Duration::from_secs(2),
+                etcd_client::Client::connect([&p.client_url], None),
+            )
+            .await
             {
-                if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), c.get("health-probe", None)).await {
+                if let Ok(Ok(_)) =
+                    tokio::time::timeout(Duration::from_secs(2), c.get("health-probe", None)).await
+                {
                     return Ok(p);
                 }
             }
             if Instant::now() > deadline {
-                return Err(StoreError::Backend(format!("etcd not ready in 20s: {}", p.log())));
+                return Err(StoreError::Backend(format!(
+                    "etcd not ready in 20s: {}",
+                    p.log()
+                )));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -101,7 +123,15 @@ impl EtcdProcess {
         self.data
             .as_ref()
             .and_then(|d| std::fs::read_to_string(d.path().join("etcd.log")).ok())
-            .map(|s| s.chars().rev().take(2000).collect::<Vec<_>>().into_iter().rev().collect())
+            .map(|s| {
+                s.chars()
+                    .rev()
+                    .take(2000)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

@@ -68,11 +68,21 @@ pub enum StoreError {
     #[error("key {0} not found")]
     NotFound(String),
     #[error("conflict on key {key}: expected mod revision {expected}, found {actual}")]
-    Conflict { key: String, expected: Revision, actual: Revision },
+    Conflict {
+        key: String,
+        expected: Revision,
+        actual: Revision,
+    },
     #[error("revision {requested} has been compacted (compacted revision {compacted})")]
-    Compacted { requested: Revision, compacted: Revision },
+    Compacted {
+        requested: Revision,
+        compacted: Revision,
+    },
     #[error("revision {requested} is in the future (current revision {current})")]
-    FutureRevision { requested: Revision, current: Revision },
+    FutureRevision {
+        requested: Revision,
+        current: Revision,
+    },
     #[error("value for key {0} failed authentication: wrong sealing key or corrupted data")]
     Unseal(String),
     #[error("storage backend error: {0}")]
@@ -98,7 +108,12 @@ pub trait Store: Send + Sync + 'static {
     async fn create(&self, key: &str, value: &[u8]) -> Result<KeyValue>;
     /// Replace `key` only if its mod revision equals `expected_mod_revision`.
     /// NotFound if the key is absent, Conflict on mismatch.
-    async fn update(&self, key: &str, value: &[u8], expected_mod_revision: Revision) -> Result<KeyValue>;
+    async fn update(
+        &self,
+        key: &str,
+        value: &[u8],
+        expected_mod_revision: Revision,
+    ) -> Result<KeyValue>;
     /// Delete `key` (only if its mod revision matches when `expected_mod_revision` is Some).
     /// Returns the deleted key with `mod_revision` set to the deletion revision.
     async fn delete(&self, key: &str, expected_mod_revision: Option<Revision>) -> Result<KeyValue>;

@@ -32,7 +32,9 @@ pub struct SealingKey {
 
 impl std::fmt::Debug for SealingKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SealingKey").field("id", &self.key_id_hex()).finish_non_exhaustive()
+        f.debug_struct("SealingKey")
+            .field("id", &self.key_id_hex())
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,13 +63,16 @@ impl SealingKey {
     pub fn from_hex(s: &str) -> Result<Self> {
         let s = s.trim();
         if s.len() != 64 || !s.is_ascii() {
-            return Err(StoreError::Backend("sealing key hex must be 64 hex characters".into()));
+            return Err(StoreError::Backend(
+                "sealing key hex must be 64 hex characters".into(),
+            ));
         }
         let mut out = [0u8; 32];
         for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
             let hex = std::str::from_utf8(chunk).map_err(|e| StoreError::Backend(e.to_string()))?;
-            out[i] = u8::from_str_radix(hex, 16)
-                .map_err(|_| StoreError::Backend("sealing key hex has a non-hex character".into()))?;
+            out[i] = u8::from_str_radix(hex, 16).map_err(|_| {
+                StoreError::Backend("sealing key hex has a non-hex character".into())
+            })?;
         }
         Ok(Self::from_bytes(out))
     }
@@ -94,7 +99,13 @@ impl SealingKey {
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: storage_key })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: storage_key,
+                },
+            )
             .map_err(|_| StoreError::Backend("AES-GCM encryption failed".into()))?;
         let mut out = Vec::with_capacity(1 + KEY_ID_LEN + NONCE_LEN + ct.len());
         out.push(SEAL_VERSION);
@@ -122,7 +133,13 @@ impl SealingKey {
         let nonce = &sealed[1 + KEY_ID_LEN..1 + KEY_ID_LEN + NONCE_LEN];
         let ct = &sealed[1 + KEY_ID_LEN + NONCE_LEN..];
         self.cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: storage_key })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: storage_key,
+                },
+            )
             .map_err(|_| fail())
     }
 
@@ -204,7 +221,10 @@ mod tests {
         for i in 0..s.len() {
             let mut t = s.clone();
             t[i] ^= 0x01;
-            assert!(matches!(k.unseal(b"key", &t), Err(StoreError::Unseal(_))), "byte {i}");
+            assert!(
+                matches!(k.unseal(b"key", &t), Err(StoreError::Unseal(_))),
+                "byte {i}"
+            );
         }
     }
 
@@ -213,7 +233,10 @@ mod tests {
         let k = SealingKey::generate();
         let s = k.seal(b"key", b"payload").expect("seal");
         for n in 0..s.len() {
-            assert!(matches!(k.unseal(b"key", &s[..n]), Err(StoreError::Unseal(_))), "len {n}");
+            assert!(
+                matches!(k.unseal(b"key", &s[..n]), Err(StoreError::Unseal(_))),
+                "len {n}"
+            );
         }
     }
 

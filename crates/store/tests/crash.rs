@@ -43,17 +43,27 @@ async fn acknowledged_writes_survive_sigkill() {
         if parts.next() != Some("ACK") {
             continue;
         }
-        if let (Some(k), Some(v), Some(Ok(r))) = (parts.next(), parts.next(), parts.next().map(str::parse)) {
+        if let (Some(k), Some(v), Some(Ok(r))) =
+            (parts.next(), parts.next(), parts.next().map(str::parse))
+        {
             acked.push((k.to_string(), v.to_string(), r));
         }
     }
 
-    let store = EmbeddedStore::open(dir.path(), SealingKey::from_hex(KEY_HEX).expect("key")).expect("reopen");
+    let store = EmbeddedStore::open(dir.path(), SealingKey::from_hex(KEY_HEX).expect("key"))
+        .expect("reopen");
     let current = store.current_revision().await.expect("rev");
     let last_acked = acked.last().map(|a| a.2).expect("acks");
-    assert!(current >= last_acked, "revision went back: {current} < {last_acked}");
+    assert!(
+        current >= last_acked,
+        "revision went back: {current} < {last_acked}"
+    );
     for (key, value, rev) in &acked {
-        let kv = store.get(key).await.expect("get").unwrap_or_else(|| panic!("acknowledged key {key} lost"));
+        let kv = store
+            .get(key)
+            .await
+            .expect("get")
+            .unwrap_or_else(|| panic!("acknowledged key {key} lost"));
         assert_eq!(kv.value, value.as_bytes(), "value of {key}");
         assert_eq!(kv.mod_revision, *rev, "revision of {key}");
     }
@@ -68,6 +78,9 @@ async fn acknowledged_writes_survive_sigkill() {
         assert_eq!(ev.kv.mod_revision, *rev);
     }
     // And the store keeps working after the crash.
-    let next = store.create("/crash/after", b"ok").await.expect("write after crash");
+    let next = store
+        .create("/crash/after", b"ok")
+        .await
+        .expect("write after crash");
     assert_eq!(next.mod_revision, current + 1);
 }

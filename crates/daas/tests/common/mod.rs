@@ -22,7 +22,11 @@ impl Cluster {
     pub fn start_with(extra: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("home")).expect("home dir");
-        let mut c = Cluster { dir, child: None, extra_args: extra.iter().map(|s| s.to_string()).collect() };
+        let mut c = Cluster {
+            dir,
+            child: None,
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+        };
         c.spawn();
         c
     }
@@ -58,7 +62,11 @@ impl Cluster {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.kubeconfig().exists() {
-            assert!(Instant::now() < deadline, "daas up did not write a kubeconfig; log:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "daas up did not write a kubeconfig; log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -67,7 +75,12 @@ impl Cluster {
             if out.status.success() {
                 break;
             }
-            assert!(Instant::now() < deadline, "server not ready: {}\n{}", stderr(&out), self.log());
+            assert!(
+                Instant::now() < deadline,
+                "server not ready: {}\n{}",
+                stderr(&out),
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -82,8 +95,13 @@ impl Cluster {
 
     /// The credential audience of this cluster (`k3s-daas:<cluster id>`, from /api/v1/health).
     pub fn audience(&self) -> String {
-        let health: serde_json::Value = serde_json::from_str(&self.ok(&["get", "--raw", "/api/v1/health"])).expect("health JSON");
-        health["audience"].as_str().expect("audience in health").to_string()
+        let health: serde_json::Value =
+            serde_json::from_str(&self.ok(&["get", "--raw", "/api/v1/health"]))
+                .expect("health JSON");
+        health["audience"]
+            .as_str()
+            .expect("audience in health")
+            .to_string()
     }
 
     pub fn log(&self) -> String {
@@ -112,7 +130,12 @@ impl Cluster {
             .stderr(Stdio::piped())
             .spawn()
             .expect("run kubectl");
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
         child.wait_with_output().expect("kubectl output")
     }
 
@@ -120,14 +143,24 @@ impl Cluster {
     #[track_caller]
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
-        assert!(out.status.success(), "kubectl {args:?} failed: {}\nserver log:\n{}", stderr(&out), tail(&self.log()));
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}\nserver log:\n{}",
+            stderr(&out),
+            tail(&self.log())
+        );
         stdout(&out)
     }
 
     #[track_caller]
     pub fn ok_stdin(&self, args: &[&str], input: &str) -> String {
         let out = self.kubectl_stdin(args, input);
-        assert!(out.status.success(), "kubectl {args:?} failed: {}\nserver log:\n{}", stderr(&out), tail(&self.log()));
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}\nserver log:\n{}",
+            stderr(&out),
+            tail(&self.log())
+        );
         stdout(&out)
     }
 
@@ -135,7 +168,11 @@ impl Cluster {
     #[track_caller]
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
-        assert!(!out.status.success(), "kubectl {args:?} unexpectedly succeeded: {}", stdout(&out));
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} unexpectedly succeeded: {}",
+            stdout(&out)
+        );
         stderr(&out)
     }
 }

@@ -16,7 +16,11 @@ struct Opts {
 }
 
 fn parse() -> Opts {
-    let mut o = Opts { ops: 2000, value_size: 256, concurrency: 16 };
+    let mut o = Opts {
+        ops: 2000,
+        value_size: 256,
+        concurrency: 16,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut num = |name: &str| -> usize {
@@ -65,7 +69,11 @@ impl Row {
 }
 
 fn row(name: &str, ops: usize, d: Duration) -> Row {
-    Row { name: name.to_string(), ops, secs: d.as_secs_f64() }
+    Row {
+        name: name.to_string(),
+        ops,
+        secs: d.as_secs_f64(),
+    }
 }
 
 async fn run(store: Arc<dyn Store>, o: &Opts) -> DynResult<Vec<Row>> {
@@ -98,7 +106,11 @@ async fn run(store: Arc<dyn Store>, o: &Opts) -> DynResult<Vec<Row>> {
     for t in tasks {
         t.await??;
     }
-    rows.push(row(&format!("put (x{} concurrent)", o.concurrency), per * o.concurrency, t.elapsed()));
+    rows.push(row(
+        &format!("put (x{} concurrent)", o.concurrency),
+        per * o.concurrency,
+        t.elapsed(),
+    ));
 
     // update with CAS.
     let t = Instant::now();
@@ -122,7 +134,9 @@ async fn run(store: Arc<dyn Store>, o: &Opts) -> DynResult<Vec<Row>> {
     // list: prefix with 100 keys, and the full prefix.
     let small = n.min(100);
     for i in 0..small {
-        store.create(&format!("/bench/small/{i:04}"), &value).await?;
+        store
+            .create(&format!("/bench/small/{i:04}"), &value)
+            .await?;
     }
     let reps = (n / 10).max(10);
     let t = Instant::now();
@@ -169,7 +183,9 @@ async fn run(store: Arc<dyn Store>, o: &Opts) -> DynResult<Vec<Row>> {
     };
     let t = Instant::now();
     for _ in 0..n {
-        tokio::time::timeout(Duration::from_secs(60), w.recv()).await?.ok_or("watch ended")?;
+        tokio::time::timeout(Duration::from_secs(60), w.recv())
+            .await?
+            .ok_or("watch ended")?;
     }
     let d = t.elapsed();
     writer.await??;
@@ -179,7 +195,9 @@ async fn run(store: Arc<dyn Store>, o: &Opts) -> DynResult<Vec<Row>> {
 
 fn main() -> DynResult<()> {
     let o = parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let key = SealingKey::generate();
         println!(

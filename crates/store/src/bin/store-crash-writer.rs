@@ -24,7 +24,10 @@ fn main() {
         Some(s) => s.parse().unwrap_or_else(|_| usage()),
         None => u64::MAX,
     };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("runtime: {e}");
@@ -52,7 +55,10 @@ fn main() {
                 }
             };
             let mut out = stdout.lock();
-            if writeln!(out, "ACK {key} {value} {}", kv.mod_revision).and_then(|_| out.flush()).is_err() {
+            if writeln!(out, "ACK {key} {value} {}", kv.mod_revision)
+                .and_then(|_| out.flush())
+                .is_err()
+            {
                 return 0;
             }
             i += 1;
