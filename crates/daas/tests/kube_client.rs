@@ -150,7 +150,9 @@ async fn bad_input_gets_status_errors_and_loses_nothing() {
     let cms = "/api/v1/namespaces/default/configmaps";
     let json = "application/json";
 
-    let cases: Vec<(&str, String, &str, Vec<u8>, u16, &str)> = vec![
+    // (method, path, content type, body, expected code, expected reason)
+    type Case<'a> = (&'a str, String, &'a str, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "POST",
             cms.into(),
