@@ -322,6 +322,50 @@ fn silent_node_is_tainted_evicted_and_slashed() {
         "bob-node",
     ]);
     daas_ok(&["token", "issue", "--chain", &chain, "--key", k]);
+    // Another staker cannot take over bob's node name: node ids are unique among live stakes.
+    let mallory_key = dir.join("mallory.key");
+    let mallory = daas_ok(&["keygen", "--out", mallory_key.to_str().unwrap()])
+        .trim()
+        .to_string();
+    daas_ok(&[
+        "faucet",
+        "--chain",
+        &chain,
+        "--address",
+        &mallory,
+        "--amount",
+        "5000000000",
+    ]);
+    let mk = mallory_key.to_str().unwrap();
+    let o = daas(&[
+        "stake",
+        "--chain",
+        &chain,
+        "--key",
+        mk,
+        "--amount",
+        "5000",
+        "--role",
+        "node",
+        "--node-id",
+        "bob-node",
+    ]);
+    assert!(
+        !o.status.success(),
+        "a second staker took bob-node: {}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("another address holds a live stake for this --node-id"),
+        "{}",
+        stderr(&o)
+    );
+    let o = daas(&["token", "issue", "--chain", &chain, "--key", mk]);
+    assert!(
+        !o.status.success(),
+        "mallory got a seal token without a stake: {}",
+        stdout(&o)
+    );
     let kc = dir.join("bob.kubeconfig");
     daas_ok(&[
         "join",

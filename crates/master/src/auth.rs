@@ -84,8 +84,6 @@ pub struct SealTokenAuthenticator {
     cache: Mutex<HashMap<String, (Validated, Instant)>>,
     metrics: Arc<Metrics>,
     client: Mutex<Option<LocalClient>>,
-    /// Node name -> Sui address that proved it holds the node's seal token (for slashing).
-    node_owners: Mutex<HashMap<String, sui_sdk_types::Address>>,
 }
 
 impl SealTokenAuthenticator {
@@ -104,7 +102,6 @@ impl SealTokenAuthenticator {
             cache: Mutex::new(HashMap::new()),
             metrics,
             client: Mutex::new(None),
-            node_owners: Mutex::new(HashMap::new()),
         }
     }
 
@@ -119,14 +116,6 @@ impl SealTokenAuthenticator {
         if let Ok(mut g) = self.client.lock() {
             *g = Some(c);
         }
-    }
-
-    /// The address whose seal token last authenticated as node `name`.
-    pub fn node_owner(&self, name: &str) -> Option<sui_sdk_types::Address> {
-        self.node_owners
-            .lock()
-            .ok()
-            .and_then(|m| m.get(name).copied())
     }
 
     /// Forget cached validations (after the master itself revoked something, e.g. a slash).
@@ -199,11 +188,6 @@ impl SealTokenAuthenticator {
             return Err(AuthError::Revoked(claims.token));
         }
         let user = identity(&token).ok_or(AuthError::NoRole(claims.token))?;
-        if token.role == 1 {
-            if let Ok(mut m) = self.node_owners.lock() {
-                m.insert(token.node_id.clone(), token.owner);
-            }
-        }
         Ok(Validated {
             user,
             token,
