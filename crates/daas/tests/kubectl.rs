@@ -588,3 +588,57 @@ fn secrets_on_disk_are_owner_only() {
     );
     assert_eq!(mode(&c.kubeconfig()), 0o600, "kubeconfig after restart");
 }
+
+#[test]
+fn idle_connections_are_capped_and_closed() {
+    use std::io::Read as _;
+    use std::net::TcpStream;
+    let c = Cluster::start();
+    let url = c.ok(&[
+        "config",
+        "view",
+        "--raw",
+        "-o",
+        "jsonpath={.clusters[0].cluster.server}",
+    ]);
+    let addr = url.trim_start_matches("https://").to_string();
+    // 500 connections that never start a TLS handshake, from one address (the attack in issue 9).
+    let conns: Vec<TcpStream> = (0..500)
+        .filter_map(|_| TcpStream::connect(&addr).ok())
+        .collect();
+    assert_eq!(conns.len(), 500, "could not open the idle connections");
+    // Closed by the server: end of stream or reset, rather than nothing within `wait`.
+    let closed = |mut s: &TcpStream, wait: Duration| {
+        s.set_read_timeout(Some(wait)).unwrap();
+        match s.read(&mut [0u8; 1]) {
+            Ok(n) => n == 0,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        }
+    };
+    // Past the per-address cap (128) the server closes at once.
+    let over_cap = conns[200..]
+        .iter()
+        .filter(|s| closed(s, Duration::from_millis(200)))
+        .count();
+    assert!(
+        over_cap >= 300,
+        "only {over_cap} of the 300 connections past the cap were closed at once"
+    );
+    // The rest are closed by the TLS handshake timeout (10 s), and the server still answers.
+    let started = std::time::Instant::now();
+    let timed_out = conns[..128]
+        .iter()
+        .filter(|s| closed(s, Duration::from_secs(15)))
+        .count();
+    assert_eq!(
+        timed_out,
+        128,
+        "idle connections left open after {:?}",
+        started.elapsed()
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(c.ok(&["get", "--raw", "/readyz"]), "ok");
+}
