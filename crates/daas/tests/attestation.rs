@@ -2,35 +2,13 @@
 
 mod common;
 
-use common::Cluster;
-
-fn daas(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_daas"))
-        .args(args)
-        .output()
-        .expect("run daas")
-}
-
-fn server_url(c: &Cluster) -> String {
-    let kc = std::fs::read_to_string(c.kubeconfig()).unwrap();
-    kc.lines()
-        .find_map(|l| l.trim().strip_prefix("server: "))
-        .unwrap()
-        .to_string()
-}
-
-fn chain_url(c: &Cluster) -> String {
-    std::fs::read_to_string(c.data_dir().join("chain-url"))
-        .unwrap()
-        .trim()
-        .to_string()
-}
+use common::{daas, Cluster};
 
 #[test]
 fn attested_tls_and_seed_endpoints() {
     let c = Cluster::start();
-    let url = server_url(&c);
-    let chain = chain_url(&c);
+    let url = c.server_url();
+    let chain = c.chain_url();
     let root = c.data_dir().join("tee").join("trusted-root.pem");
     let ca_out = c.dir.path().join("ca.pem");
 

@@ -3,56 +3,9 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{stderr, stdout, Cluster};
-
-fn daas(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_daas"))
-        .args(args)
-        .output()
-        .expect("run daas")
-}
-
-#[track_caller]
-fn daas_ok(args: &[&str]) -> String {
-    let o = daas(args);
-    assert!(
-        o.status.success(),
-        "daas {args:?}: {}{}",
-        stdout(&o),
-        stderr(&o)
-    );
-    stdout(&o)
-}
-
-fn chain_url(c: &Cluster) -> String {
-    let p = c.data_dir().join("chain-url");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !p.exists() {
-        assert!(Instant::now() < deadline, "no chain-url; log:\n{}", c.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::fs::read_to_string(p).unwrap().trim().to_string()
-}
-
-fn server_url(c: &Cluster) -> String {
-    let kc = std::fs::read_to_string(c.kubeconfig()).unwrap();
-    kc.lines()
-        .find_map(|l| l.trim().strip_prefix("server: "))
-        .unwrap()
-        .to_string()
-}
-
-fn kubectl_as(c: &Cluster, kubeconfig: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new("kubectl")
-        .args(args)
-        .env("KUBECONFIG", kubeconfig)
-        .env("HOME", c.dir.path().join("home"))
-        .output()
-        .unwrap()
-}
+use common::{daas, daas_ok, stderr, stdout, Cluster};
 
 #[test]
 fn stake_token_and_kubectl_with_seal_token() {
@@ -62,8 +15,8 @@ fn stake_token_and_kubectl_with_seal_token() {
         "--token-cache-seconds",
         "0",
     ]);
-    let chain = chain_url(&c);
-    let master = server_url(&c);
+    let chain = c.chain_url();
+    let master = c.server_url();
     let aud = c.audience();
     let root = c.data_dir().join("tee").join("trusted-root.pem");
     let dir = c.dir.path();
@@ -149,13 +102,9 @@ fn stake_token_and_kubectl_with_seal_token() {
         .trim_end_matches([')', '\n'])
         .to_string();
     assert!(ns.starts_with("u-"), "{out}");
-    let o = kubectl_as(
-        &c,
-        &kc,
-        &["create", "configmap", "mine", "--from-literal=a=b"],
-    );
+    let o = c.kubectl_as(&kc, &["create", "configmap", "mine", "--from-literal=a=b"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = kubectl_as(&c, &kc, &["get", "configmaps", "-o", "name"]);
+    let o = c.kubectl_as(&kc, &["get", "configmaps", "-o", "name"]);
     assert!(
         stdout(&o).contains("configmap/mine"),
         "{}{}",
@@ -163,7 +112,7 @@ fn stake_token_and_kubectl_with_seal_token() {
         stderr(&o)
     );
     // The user tier is confined to its namespace.
-    let o = kubectl_as(&c, &kc, &["get", "pods", "-n", "default"]);
+    let o = c.kubectl_as(&kc, &["get", "pods", "-n", "default"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("forbidden"), "{}", stderr(&o));
     assert_eq!(
@@ -251,7 +200,7 @@ fn stake_token_and_kubectl_with_seal_token() {
 
     // Unstaking revokes the token at once.
     daas_ok(&["unstake", "--chain", &chain, "--key", k]);
-    let o = kubectl_as(&c, &kc, &["get", "configmaps"]);
+    let o = c.kubectl_as(&kc, &["get", "configmaps"]);
     assert!(
         !o.status.success(),
         "revoked token still works: {}",
@@ -272,8 +221,8 @@ fn silent_node_is_tainted_evicted_and_slashed() {
         "--node-grace-seconds",
         "3",
     ]);
-    let chain = chain_url(&c);
-    let master = server_url(&c);
+    let chain = c.chain_url();
+    let master = c.server_url();
     let root = c.data_dir().join("tee").join("trusted-root.pem");
     let dir = c.dir.path();
     let key = dir.join("bob.key");
@@ -403,9 +352,7 @@ fn silent_node_is_tainted_evicted_and_slashed() {
         .unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = kubectl_as(
-        &c,
-        &kc,
+    let o = c.kubectl_as(&kc,
         &[
             "patch",
             "node",
@@ -418,20 +365,19 @@ fn silent_node_is_tainted_evicted_and_slashed() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     // NodeRestriction: the node cannot touch another node.
-    let o = kubectl_as(&c, &kc, &["label", "node", "bob-node", "x=y"]);
+    let o = c.kubectl_as(&kc, &["label", "node", "bob-node", "x=y"]);
     assert!(o.status.success(), "{}", stderr(&o));
     c.ok_stdin(
         &["apply", "-f", "-"],
         "apiVersion: v1\nkind: Node\nmetadata: {name: other-node}\n",
     );
-    let o = kubectl_as(&c, &kc, &["label", "node", "other-node", "x=y"]);
+    let o = c.kubectl_as(&kc, &["label", "node", "other-node", "x=y"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("forbidden"), "{}", stderr(&o));
     // The seed heartbeat endpoint renews the node's Lease; only that node may call it.
     let empty = dir.join("empty.json");
     std::fs::write(&empty, "{}").unwrap();
-    let o = kubectl_as(
-        &c,
+    let o = c.kubectl_as(
         &kc,
         &[
             "create",
@@ -455,8 +401,7 @@ fn silent_node_is_tainted_evicted_and_slashed() {
         ]),
         "bob-node"
     );
-    let o = kubectl_as(
-        &c,
+    let o = c.kubectl_as(
         &kc,
         &[
             "create",
@@ -477,8 +422,7 @@ fn silent_node_is_tainted_evicted_and_slashed() {
     // NodeRestriction on pods: status of its own pods only.
     c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata: {name: elsewhere}\nspec:\n  nodeName: other-node\n  containers: [{name: c, image: busybox}]\n");
     let running = r#"{"status":{"phase":"Running"}}"#;
-    let o = kubectl_as(
-        &c,
+    let o = c.kubectl_as(
         &kc,
         &[
             "patch",
@@ -491,8 +435,7 @@ fn silent_node_is_tainted_evicted_and_slashed() {
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = kubectl_as(
-        &c,
+    let o = c.kubectl_as(
         &kc,
         &[
             "patch",
@@ -509,7 +452,7 @@ fn silent_node_is_tainted_evicted_and_slashed() {
         "{}",
         stderr(&o)
     );
-    let o = kubectl_as(&c, &kc, &["delete", "pod", "elsewhere"]);
+    let o = c.kubectl_as(&kc, &["delete", "pod", "elsewhere"]);
     assert!(
         !o.status.success() && stderr(&o).contains("forbidden"),
         "{}",
@@ -566,7 +509,7 @@ fn silent_node_is_tainted_evicted_and_slashed() {
     assert_eq!(acct["stake"]["amount"], 900, "{acct}");
     assert_eq!(acct["stake"]["slashed_total"], 100, "{acct}");
     assert_eq!(acct["seal_tokens"][0]["valid"], false, "{acct}");
-    let o = kubectl_as(&c, &kc, &["get", "nodes"]);
+    let o = c.kubectl_as(&kc, &["get", "nodes"]);
     assert!(!o.status.success(), "slashed node's credential still works");
     let metrics = c.ok(&["get", "--raw", "/metrics"]);
     assert!(

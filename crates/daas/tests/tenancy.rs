@@ -5,60 +5,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
-use common::{stderr, stdout, Cluster};
-
-fn daas(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_daas"))
-        .args(args)
-        .output()
-        .expect("run daas")
-}
-
-#[track_caller]
-fn daas_ok(args: &[&str]) -> String {
-    let o = daas(args);
-    assert!(
-        o.status.success(),
-        "daas {args:?}: {}{}",
-        stdout(&o),
-        stderr(&o)
-    );
-    stdout(&o)
-}
-
-fn chain_url(c: &Cluster) -> String {
-    let p = c.data_dir().join("chain-url");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !p.exists() {
-        assert!(Instant::now() < deadline, "no chain-url; log:\n{}", c.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::fs::read_to_string(p).unwrap().trim().to_string()
-}
-
-fn server_url(c: &Cluster) -> String {
-    let kc = std::fs::read_to_string(c.kubeconfig()).unwrap();
-    kc.lines()
-        .find_map(|l| l.trim().strip_prefix("server: "))
-        .unwrap()
-        .to_string()
-}
-
-fn kubectl_as(c: &Cluster, kubeconfig: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new("kubectl")
-        .args(args)
-        .env("KUBECONFIG", kubeconfig)
-        .env("HOME", c.dir.path().join("home"))
-        .output()
-        .unwrap()
-}
+use common::{daas_ok, stderr, stdout, Cluster};
 
 /// kubectl as `kubeconfig` must fail; returns stderr.
 #[track_caller]
 fn refused(c: &Cluster, kubeconfig: &Path, args: &[&str]) -> String {
-    let o = kubectl_as(c, kubeconfig, args);
+    let o = c.kubectl_as(kubeconfig, args);
     assert!(
         !o.status.success(),
         "kubectl {args:?} unexpectedly succeeded: {}",
@@ -69,7 +22,7 @@ fn refused(c: &Cluster, kubeconfig: &Path, args: &[&str]) -> String {
 
 #[track_caller]
 fn allowed(c: &Cluster, kubeconfig: &Path, args: &[&str]) -> String {
-    let o = kubectl_as(c, kubeconfig, args);
+    let o = c.kubectl_as(kubeconfig, args);
     assert!(
         o.status.success(),
         "kubectl {args:?} failed: {}",
@@ -106,7 +59,7 @@ fn staked(c: &Cluster, chain: &str, name: &str, stake: &[&str]) -> (PathBuf, Str
         "--key",
         k,
         "--server",
-        &server_url(c),
+        &c.server_url(),
         "--trust-root",
         root.to_str().unwrap(),
         "--out",
@@ -131,7 +84,7 @@ fn users_and_nodes_stay_in_their_lanes() {
         "--token-cache-seconds",
         "0",
     ]);
-    let chain = chain_url(&c);
+    let chain = c.chain_url();
 
     // ---- a staked user
     let (alice, out) = staked(&c, &chain, "alice", &["--amount", "200", "--role", "user"]);

@@ -7,50 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{stderr, stdout, Cluster};
-
-fn daas(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_daas"))
-        .args(args)
-        .output()
-        .expect("run daas")
-}
-
-#[track_caller]
-fn daas_ok(args: &[&str]) -> String {
-    let o = daas(args);
-    assert!(
-        o.status.success(),
-        "daas {args:?}: {}{}",
-        stdout(&o),
-        stderr(&o)
-    );
-    stdout(&o)
-}
-
-fn chain_url(c: &Cluster) -> String {
-    std::fs::read_to_string(c.data_dir().join("chain-url"))
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
-fn server_url(kubeconfig: &Path) -> String {
-    let kc = std::fs::read_to_string(kubeconfig).unwrap();
-    kc.lines()
-        .find_map(|l| l.trim().strip_prefix("server: "))
-        .unwrap()
-        .to_string()
-}
-
-fn kubectl_as(c: &Cluster, kubeconfig: &Path, args: &[&str]) -> Output {
-    Command::new("kubectl")
-        .args(args)
-        .env("KUBECONFIG", kubeconfig)
-        .env("HOME", c.dir.path().join("home"))
-        .output()
-        .unwrap()
-}
+use common::{daas, daas_ok, server_url_of, stderr, stdout, Cluster};
 
 /// A staked user-tier key with a seal token; returns (key path, address).
 fn staked_user(c: &Cluster, chain: &str, name: &str) -> (PathBuf, String) {
@@ -79,8 +36,7 @@ fn staked_user(c: &Cluster, chain: &str, name: &str) -> (PathBuf, String) {
 fn validate_as(c: &Cluster, kubeconfig: &Path, cred: &str) -> Output {
     let body = c.dir.path().join("validate.json");
     std::fs::write(&body, serde_json::json!({ "token": cred }).to_string()).unwrap();
-    kubectl_as(
-        c,
+    c.kubectl_as(
         kubeconfig,
         &[
             "create",
@@ -100,8 +56,8 @@ fn audience_and_validate_endpoint_authorization() {
         "--token-cache-seconds",
         "0",
     ]);
-    let chain = chain_url(&c);
-    let master = server_url(&c.kubeconfig());
+    let chain = c.chain_url();
+    let master = server_url_of(&c.kubeconfig());
     let root = c.data_dir().join("tee").join("trusted-root.pem");
     let aud = c.audience();
     assert!(
@@ -242,7 +198,7 @@ fn audience_and_validate_endpoint_authorization() {
     assert_eq!(v["valid"], true, "{v}");
 
     // Her first real API request provisions her namespace.
-    let o = kubectl_as(&c, &alice_kc, &["get", "configmaps"]);
+    let o = c.kubectl_as(&alice_kc, &["get", "configmaps"]);
     assert!(o.status.success(), "{}", stderr(&o));
     c.ok(&["get", "namespace", &ns]);
 
@@ -270,11 +226,7 @@ fn audience_and_validate_endpoint_authorization() {
             && v["error"].as_str().unwrap().contains(&aud),
         "{v}"
     );
-    let o = kubectl_as(
-        &c,
-        &anon,
-        &["--token", &other, "get", "configmaps", "-n", &ns],
-    );
+    let o = c.kubectl_as(&anon, &["--token", &other, "get", "configmaps", "-n", &ns]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("Unauthorized"), "{}", stderr(&o));
 
@@ -292,11 +244,7 @@ fn audience_and_validate_endpoint_authorization() {
         serde_json::from_slice(&validate_as(&c, &c.kubeconfig(), &empty).stdout).unwrap();
     assert_eq!(v["valid"], false, "{v}");
     assert!(v["error"].as_str().unwrap().contains("no audience"), "{v}");
-    let o = kubectl_as(
-        &c,
-        &anon,
-        &["--token", &empty, "get", "configmaps", "-n", &ns],
-    );
+    let o = c.kubectl_as(&anon, &["--token", &empty, "get", "configmaps", "-n", &ns]);
     assert!(
         !o.status.success() && stderr(&o).contains("Unauthorized"),
         "{}",
@@ -310,11 +258,7 @@ fn audience_and_validate_endpoint_authorization() {
             ..claims
         },
     );
-    let o = kubectl_as(
-        &c,
-        &anon,
-        &["--token", &good, "get", "configmaps", "-n", &ns],
-    );
+    let o = c.kubectl_as(&anon, &["--token", &good, "get", "configmaps", "-n", &ns]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
@@ -366,8 +310,8 @@ impl Drop for Impostor {
 #[test]
 fn attestation_is_pinned_by_the_ledger() {
     let c = Cluster::start_with(&["--chain-listen", "127.0.0.1:0"]);
-    let chain = chain_url(&c);
-    let master = server_url(&c.kubeconfig());
+    let chain = c.chain_url();
+    let master = server_url_of(&c.kubeconfig());
     let root = c.data_dir().join("tee").join("trusted-root.pem");
     let (alice_key, _) = staked_user(&c, &chain, "alice");
     let ak = alice_key.to_str().unwrap();
@@ -395,7 +339,7 @@ fn attestation_is_pinned_by_the_ledger() {
     // Another master, with another measurement than the one registered on this ledger (its dev
     // root is trusted, so only the measurement can stop it): attest and join refuse it.
     let imp = Impostor::start(c.dir.path().join("impostor"), &"ab".repeat(48));
-    let imp_url = server_url(&imp.dir.join("data/kubeconfig.yaml"));
+    let imp_url = server_url_of(&imp.dir.join("data/kubeconfig.yaml"));
     let imp_root = imp.dir.join("data/tee/trusted-root.pem");
     let deadline = Instant::now() + Duration::from_secs(30);
     let out = loop {
@@ -467,6 +411,6 @@ fn attestation_is_pinned_by_the_ledger() {
         "--out",
         kc.to_str().unwrap(),
     ]);
-    let o = kubectl_as(&c, &kc, &["get", "configmaps"]);
+    let o = c.kubectl_as(&kc, &["get", "configmaps"]);
     assert!(o.status.success(), "{}", stderr(&o));
 }

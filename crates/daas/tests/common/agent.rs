@@ -4,21 +4,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{stderr, stdout, Cluster};
-
-pub fn daas_ok(args: &[&str]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_daas"))
-        .args(args)
-        .output()
-        .expect("run daas");
-    assert!(
-        o.status.success(),
-        "daas {args:?}: {}{}",
-        stdout(&o),
-        stderr(&o)
-    );
-    stdout(&o)
-}
+pub use super::daas_ok;
+use super::{stdout, Cluster};
 
 pub struct Agent {
     pub child: Option<Child>,

@@ -104,6 +104,39 @@ impl Cluster {
             .to_string()
     }
 
+    /// The embedded ledger's URL (`daas up` writes it once the ledger API is serving).
+    pub fn chain_url(&self) -> String {
+        let p = self.data_dir().join("chain-url");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !p.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "no chain-url; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::fs::read_to_string(p)
+            .expect("chain-url")
+            .trim()
+            .to_string()
+    }
+
+    /// The master's URL (from the admin kubeconfig).
+    pub fn server_url(&self) -> String {
+        server_url_of(&self.kubeconfig())
+    }
+
+    /// kubectl with another identity's kubeconfig.
+    pub fn kubectl_as(&self, kubeconfig: &Path, args: &[&str]) -> Output {
+        Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", kubeconfig)
+            .env("HOME", self.dir.path().join("home"))
+            .output()
+            .expect("run kubectl")
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
@@ -186,6 +219,36 @@ impl Drop for Cluster {
             eprintln!("kept test dir {}", dir.keep().display());
         }
     }
+}
+
+/// Run the `daas` binary under test.
+pub fn daas(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_daas"))
+        .args(args)
+        .output()
+        .expect("run daas")
+}
+
+/// Run the `daas` binary under test; it must succeed. Returns stdout.
+#[track_caller]
+pub fn daas_ok(args: &[&str]) -> String {
+    let o = daas(args);
+    assert!(
+        o.status.success(),
+        "daas {args:?}: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+/// The API server URL a kubeconfig names.
+pub fn server_url_of(kubeconfig: &Path) -> String {
+    let kc = std::fs::read_to_string(kubeconfig).expect("kubeconfig");
+    kc.lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .expect("server in kubeconfig")
+        .to_string()
 }
 
 pub fn stdout(o: &Output) -> String {
