@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{daas_ok, stderr, stdout, Cluster};
+use common::{stderr, stdout, Cluster};
 
 /// kubectl as `kubeconfig` must fail; returns stderr.
 #[track_caller]
@@ -31,41 +31,10 @@ fn allowed(c: &Cluster, kubeconfig: &Path, args: &[&str]) -> String {
     stdout(&o)
 }
 
-/// Stake with `role`, get a seal token and join; returns the kubeconfig and `daas join`'s output.
+/// Stake with `stake`, get a seal token and join; returns the kubeconfig and `daas join`'s output.
 fn staked(c: &Cluster, chain: &str, name: &str, stake: &[&str]) -> (PathBuf, String) {
-    let dir = c.dir.path();
-    let key = dir.join(format!("{name}.key"));
-    let k = key.to_str().unwrap();
-    let addr = daas_ok(&["keygen", "--out", k]).trim().to_string();
-    daas_ok(&[
-        "faucet",
-        "--chain",
-        chain,
-        "--address",
-        &addr,
-        "--amount",
-        "5000000000",
-    ]);
-    let mut args = vec!["stake", "--chain", chain, "--key", k];
-    args.extend_from_slice(stake);
-    daas_ok(&args);
-    daas_ok(&["token", "issue", "--chain", chain, "--key", k]);
-    let kc = dir.join(format!("{name}.kubeconfig"));
-    let root = c.data_dir().join("tee").join("trusted-root.pem");
-    let out = daas_ok(&[
-        "join",
-        "--chain",
-        chain,
-        "--key",
-        k,
-        "--server",
-        &c.server_url(),
-        "--trust-root",
-        root.to_str().unwrap(),
-        "--out",
-        kc.to_str().unwrap(),
-    ]);
-    (kc, out)
+    let (key, _) = c.staker(chain, name, stake);
+    c.join(chain, &key)
 }
 
 fn file(c: &Cluster, name: &str, content: &str) -> String {

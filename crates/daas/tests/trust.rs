@@ -11,25 +11,7 @@ use common::{daas, daas_ok, server_url_of, stderr, stdout, Cluster};
 
 /// A staked user-tier key with a seal token; returns (key path, address).
 fn staked_user(c: &Cluster, chain: &str, name: &str) -> (PathBuf, String) {
-    let key = c.dir.path().join(format!("{name}.key"));
-    let addr = daas_ok(&["keygen", "--out", key.to_str().unwrap()])
-        .trim()
-        .to_string();
-    let k = key.to_str().unwrap();
-    daas_ok(&[
-        "faucet",
-        "--chain",
-        chain,
-        "--address",
-        &addr,
-        "--amount",
-        "5000000000",
-    ]);
-    daas_ok(&[
-        "stake", "--chain", chain, "--key", k, "--amount", "200", "--role", "user",
-    ]);
-    daas_ok(&["token", "issue", "--chain", chain, "--key", k]);
-    (key, addr)
+    c.staker(chain, name, &["--amount", "200", "--role", "user"])
 }
 
 /// POST a credential to the validate endpoint with the identity of `kubeconfig`.

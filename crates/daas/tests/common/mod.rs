@@ -137,6 +137,50 @@ impl Cluster {
             .expect("run kubectl")
     }
 
+    /// A funded key staked with `stake` (e.g. `["--amount", "200", "--role", "user"]`) holding a
+    /// seal token; returns the key file and the address.
+    pub fn staker(&self, chain: &str, name: &str, stake: &[&str]) -> (PathBuf, String) {
+        let key = self.dir.path().join(format!("{name}.key"));
+        let k = key.to_str().expect("utf-8 path");
+        let addr = daas_ok(&["keygen", "--out", k]).trim().to_string();
+        daas_ok(&[
+            "faucet",
+            "--chain",
+            chain,
+            "--address",
+            &addr,
+            "--amount",
+            "5000000000",
+        ]);
+        let mut args = vec!["stake", "--chain", chain, "--key", k];
+        args.extend_from_slice(stake);
+        daas_ok(&args);
+        daas_ok(&["token", "issue", "--chain", chain, "--key", k]);
+        (key, addr)
+    }
+
+    /// `daas join` with `key` (attested against the cluster's dev root); returns the kubeconfig
+    /// written and the command's output.
+    pub fn join(&self, chain: &str, key: &Path) -> (PathBuf, String) {
+        let name = key.file_stem().and_then(|s| s.to_str()).unwrap_or("joined");
+        let kc = self.dir.path().join(format!("{name}.kubeconfig"));
+        let root = self.data_dir().join("tee").join("trusted-root.pem");
+        let out = daas_ok(&[
+            "join",
+            "--chain",
+            chain,
+            "--key",
+            key.to_str().expect("utf-8 path"),
+            "--server",
+            &self.server_url(),
+            "--trust-root",
+            root.to_str().expect("utf-8 path"),
+            "--out",
+            kc.to_str().expect("utf-8 path"),
+        ]);
+        (kc, out)
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
