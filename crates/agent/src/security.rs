@@ -28,21 +28,7 @@ pub const RUNTIME_DEFAULT_CAPABILITIES: [&str; 14] = [
     "SETFCAP",
 ];
 
-/// The sysctls the kubelet considers safe (namespaced, isolated between pods; Kubernetes 1.33).
-pub const SAFE_SYSCTLS: [&str; 12] = [
-    "kernel.shm_rmid_forced",
-    "net.ipv4.ip_local_port_range",
-    "net.ipv4.tcp_syncookies",
-    "net.ipv4.ping_group_range",
-    "net.ipv4.ip_unprivileged_port_start",
-    "net.ipv4.ip_local_reserved_ports",
-    "net.ipv4.tcp_keepalive_time",
-    "net.ipv4.tcp_fin_timeout",
-    "net.ipv4.tcp_keepalive_intvl",
-    "net.ipv4.tcp_keepalive_probes",
-    "net.ipv4.tcp_rmem",
-    "net.ipv4.tcp_wmem",
-];
+pub use daas_apiserver::podsecurity::SAFE_SYSCTLS;
 
 /// The `reason` of a refused pod's status and event.
 pub const REJECT_REASON: &str = "Forbidden";

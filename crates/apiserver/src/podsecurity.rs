@@ -405,7 +405,9 @@ fn seccomp_baseline(spec: &Value) -> Option<Violation> {
     })
 }
 
-const SAFE_SYSCTLS: &[&str] = &[
+/// The sysctls Pod Security "baseline" allows (namespaced and isolated between pods; the kubelet
+/// runs exactly these, and the agent refuses the others).
+pub const SAFE_SYSCTLS: &[&str] = &[
     "kernel.shm_rmid_forced",
     "net.ipv4.ip_local_port_range",
     "net.ipv4.ip_unprivileged_port_start",
