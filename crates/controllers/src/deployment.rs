@@ -163,6 +163,104 @@ pub fn rolling_scale_down(
     specs
 }
 
+/// One active ReplicaSet as proportional scaling sees it: its spec replicas and the
+/// `max-replicas` annotation (the Deployment's replicas + maxSurge when it was last scaled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProportionInput {
+    pub spec: i64,
+    pub max_replicas: Option<i64>,
+}
+
+/// How many replicas one ReplicaSet gets or gives up when a rolling Deployment is resized in the
+/// middle of a rollout: its share of the Deployment's new maximum size, by the ratio of its size
+/// to the maximum it was last scaled for, never more than what is left to hand out.
+fn proportion(
+    rs: ProportionInput,
+    d_replicas: i64,
+    max_surge: i64,
+    d_status_replicas: i64,
+    to_add: i64,
+    added: i64,
+) -> i64 {
+    if rs.spec == 0 || to_add == 0 || to_add == added {
+        return 0;
+    }
+    let fraction = if d_replicas == 0 {
+        -rs.spec
+    } else {
+        let max_now = d_replicas + max_surge;
+        let before = match rs.max_replicas.filter(|m| *m > 0) {
+            Some(m) => m,
+            // Scaled by hand (no annotation): the Deployment's current size is the best guess.
+            None if d_status_replicas > 0 => d_status_replicas,
+            None => max_now,
+        };
+        let scaled = (rs.spec as f64) * (max_now as f64) / (before as f64);
+        scaled.round() as i64 - rs.spec
+    };
+    let allowed = to_add - added;
+    if to_add > 0 {
+        fraction.min(allowed)
+    } else {
+        fraction.max(allowed)
+    }
+}
+
+/// New sizes for the active ReplicaSets of a rolling Deployment resized during a rollout.
+/// `rss` are the active ReplicaSets oldest first; the result is in the same order. The
+/// difference between the allowed size (replicas + maxSurge) and the current total is spread
+/// proportionally to their sizes, larger ones first (newer first among equals when growing,
+/// older first when shrinking); the rounding leftover goes to the first of that order.
+pub fn proportional_targets(
+    d_replicas: i64,
+    max_surge: i64,
+    d_status_replicas: i64,
+    rss: &[ProportionInput],
+) -> Vec<i64> {
+    let mut targets: Vec<i64> = rss.iter().map(|r| r.spec).collect();
+    if rss.is_empty() {
+        return targets;
+    }
+    let total: i64 = targets.iter().sum();
+    let allowed = if d_replicas > 0 {
+        d_replicas + max_surge
+    } else {
+        0
+    };
+    let to_add = allowed - total;
+    if to_add == 0 {
+        return targets;
+    }
+    let mut order: Vec<usize> = (0..rss.len()).collect();
+    if to_add > 0 {
+        order.sort_by(|&a, &b| rss[b].spec.cmp(&rss[a].spec).then(b.cmp(&a)));
+    } else {
+        order.sort_by(|&a, &b| rss[b].spec.cmp(&rss[a].spec).then(a.cmp(&b)));
+    }
+    let mut added = 0;
+    for &i in &order {
+        let p = proportion(
+            rss[i],
+            d_replicas,
+            max_surge,
+            d_status_replicas,
+            to_add,
+            added,
+        );
+        targets[i] += p;
+        added += p;
+    }
+    let first = order[0];
+    targets[first] = (targets[first] + to_add - added).max(0);
+    targets
+}
+
+fn annotation_i64(o: &Value, key: &str) -> Option<i64> {
+    o["metadata"]["annotations"][key]
+        .as_str()
+        .and_then(|s| s.trim().parse().ok())
+}
+
 fn revision_of(rs: &Value) -> i64 {
     rs["metadata"]["annotations"][REVISION]
         .as_str()
@@ -222,16 +320,24 @@ impl DeploymentController {
         DeploymentController { client }
     }
 
+    /// Set a ReplicaSet's size, and its desired/max-replicas annotations to the Deployment's
+    /// current replicas (and + maxSurge), so a later resize of the Deployment can be told apart
+    /// and spread proportionally. Writes nothing when both are already right.
     async fn scale(&self, d: &Value, rs: &mut Rs, to: i64, max_surge: i64) -> Result<(), ApiError> {
-        if rs.spec == to {
+        let d_replicas = spec_replicas(d);
+        let annotations_right = annotation_i64(&rs.obj, DESIRED_REPLICAS) == Some(d_replicas)
+            && annotation_i64(&rs.obj, MAX_REPLICAS) == Some(d_replicas + max_surge);
+        if rs.spec == to && (annotations_right || to == 0) {
             return Ok(());
         }
         let p = util::path(APPS, namespace(&rs.obj), "replicasets", Some(name(&rs.obj)));
-        let d_replicas = spec_replicas(d);
         let patch = json!({"metadata": {"annotations": {
                 DESIRED_REPLICAS: d_replicas.to_string(), MAX_REPLICAS: (d_replicas + max_surge).to_string()}},
             "spec": {"replicas": to}});
-        self.client.merge_patch(&p, &patch).await?;
+        rs.obj = self.client.merge_patch(&p, &patch).await?;
+        if rs.spec == to {
+            return Ok(());
+        }
         let dir = if to > rs.spec { "up" } else { "down" };
         let msg = format!(
             "Scaled {dir} replica set {} from {} to {to}",
@@ -252,6 +358,73 @@ impl DeploymentController {
         )
         .await;
         rs.spec = to;
+        Ok(())
+    }
+
+    /// The Deployment was resized (or is paused): bring its ReplicaSets to the new size without
+    /// advancing a rollout. One active ReplicaSet (or none: the newest) takes the whole size; a
+    /// saturated new ReplicaSet makes the old ones go to zero; otherwise, for a rolling update,
+    /// the difference is spread proportionally over the active ReplicaSets.
+    async fn scale_to_size(
+        &self,
+        d: &Value,
+        new_rs: &mut Option<Rs>,
+        olds: &mut [Rs],
+        surge: i64,
+        rolling: bool,
+    ) -> Result<(), ApiError> {
+        let replicas = spec_replicas(d).max(0);
+        let new_uid = new_rs.as_ref().map(|n| uid(&n.obj).to_string());
+        // All ReplicaSets, oldest first.
+        let mut all: Vec<&mut Rs> = olds.iter_mut().chain(new_rs.iter_mut()).collect();
+        all.sort_by(|a, b| {
+            a.obj["metadata"]["creationTimestamp"]
+                .as_str()
+                .cmp(&b.obj["metadata"]["creationTimestamp"].as_str())
+                .then_with(|| name(&a.obj).cmp(name(&b.obj)))
+        });
+        let is_new = |r: &Rs| Some(uid(&r.obj)) == new_uid.as_deref();
+        let active = all.iter().filter(|r| r.spec > 0).count();
+        if active <= 1 {
+            let pick = if active == 1 {
+                all.iter().position(|r| r.spec > 0)
+            } else {
+                all.iter()
+                    .position(|r| is_new(r))
+                    .or_else(|| all.len().checked_sub(1))
+            };
+            if let Some(i) = pick {
+                self.scale(d, all[i], replicas, surge).await?;
+            }
+            return Ok(());
+        }
+        let saturated = all.iter().any(|r| {
+            is_new(r)
+                && annotation_i64(&r.obj, DESIRED_REPLICAS) == Some(replicas)
+                && r.spec == replicas
+                && st(&r.obj, "availableReplicas") == replicas
+        });
+        if saturated {
+            for r in all.into_iter().filter(|r| !is_new(r) && r.spec > 0) {
+                self.scale(d, r, 0, surge).await?;
+            }
+            return Ok(());
+        }
+        if !rolling {
+            return Ok(());
+        }
+        let mut active: Vec<&mut Rs> = all.into_iter().filter(|r| r.spec > 0).collect();
+        let inputs: Vec<ProportionInput> = active
+            .iter()
+            .map(|r| ProportionInput {
+                spec: r.spec,
+                max_replicas: annotation_i64(&r.obj, MAX_REPLICAS),
+            })
+            .collect();
+        let targets = proportional_targets(replicas, surge, st(d, "replicas"), &inputs);
+        for (r, t) in active.iter_mut().zip(targets) {
+            self.scale(d, r, t, surge).await?;
+        }
         Ok(())
     }
 
@@ -424,13 +597,19 @@ impl DeploymentController {
         let paused = d["spec"]["paused"].as_bool() == Some(true);
         let mut created_new = false;
 
-        if paused {
-            // Only scaling while paused: the current ReplicaSet follows spec.replicas.
-            if let Some(n) = new_rs.as_mut() {
-                if olds.iter().all(|o| o.spec == 0) {
-                    self.scale(d, n, replicas, surge).await?;
-                }
-            }
+        // A resize: some active ReplicaSet was last scaled for another Deployment size.
+        let active_count = olds
+            .iter()
+            .chain(new_rs.iter())
+            .filter(|r| r.spec > 0)
+            .count();
+        let scaling_event = olds.iter().chain(new_rs.iter()).any(|r| {
+            r.spec > 0
+                && annotation_i64(&r.obj, DESIRED_REPLICAS).is_some_and(|want| want != replicas)
+        });
+        if paused || (scaling_event && (!recreate || active_count <= 1)) {
+            self.scale_to_size(d, &mut new_rs, &mut olds, surge, !recreate)
+                .await?;
         } else if recreate {
             for o in olds.iter_mut() {
                 self.scale(d, o, 0, 0).await?;
@@ -827,6 +1006,57 @@ mod tests {
         assert_eq!(rolling_new_replicas(5, 2, 3, 3), 5);
         // Scale-down below the current size.
         assert_eq!(rolling_new_replicas(1, 1, 5, 5), 1);
+    }
+
+    fn input(spec: i64, max: Option<i64>) -> ProportionInput {
+        ProportionInput {
+            spec,
+            max_replicas: max,
+        }
+    }
+
+    #[test]
+    fn resize_during_rollout_is_spread_proportionally() {
+        // The upstream conformance case: 10 replicas, maxSurge 3, a stuck rollout at 8 old + 5
+        // new (both annotated max-replicas 13), then resized to 30: 8→20 and 5→13.
+        let rss = [input(8, Some(13)), input(5, Some(13))];
+        assert_eq!(proportional_targets(30, 3, 10, &rss), vec![20, 13]);
+        // And back down to 10: 20→8, 13→5.
+        let rss = [input(20, Some(33)), input(13, Some(33))];
+        assert_eq!(proportional_targets(10, 3, 33, &rss), vec![8, 5]);
+        // Scaling to zero empties every ReplicaSet.
+        assert_eq!(proportional_targets(0, 3, 33, &rss), vec![0, 0]);
+        // Nothing to add: sizes stay.
+        assert_eq!(
+            proportional_targets(10, 3, 13, &[input(8, Some(13)), input(5, Some(13))]),
+            vec![8, 5]
+        );
+        // Rounding leftovers go to the largest ReplicaSet; among equals the newest when growing
+        // (3 each, max 6 → 9: 3*9/6 = 4.5 rounds to 5 → +2 for the newer first, +1 left for the
+        // older), the oldest when shrinking.
+        assert_eq!(
+            proportional_targets(8, 1, 6, &[input(3, Some(6)), input(3, Some(6))]),
+            vec![4, 5]
+        );
+        assert_eq!(
+            proportional_targets(4, 1, 6, &[input(3, Some(6)), input(3, Some(6))]),
+            vec![2, 3]
+        );
+        // No annotation (scaled by hand): the Deployment's status replicas stand in for it.
+        assert_eq!(
+            proportional_targets(30, 3, 13, &[input(8, None), input(5, None)]),
+            vec![20, 13]
+        );
+        // Never more than allowed in total, never below zero.
+        let t = proportional_targets(
+            7,
+            0,
+            3,
+            &[input(1, Some(2)), input(1, Some(2)), input(1, Some(2))],
+        );
+        assert_eq!(t.iter().sum::<i64>(), 7, "{t:?}");
+        assert!(t.iter().all(|x| *x >= 0), "{t:?}");
+        assert!(proportional_targets(5, 1, 0, &[]).is_empty());
     }
 
     #[test]

@@ -101,6 +101,13 @@ async fn kubelet(c: &LocalClient, ts: &str) {
         if node.is_empty() || p["status"]["phase"] == "Running" {
             continue;
         }
+        // An image tagged `:404` cannot be pulled: the pod stays Pending, never Ready.
+        if p["spec"]["containers"][0]["image"]
+            .as_str()
+            .is_some_and(|i| i.ends_with(":404"))
+        {
+            continue;
+        }
         let conds = json!([
             {"type": "PodScheduled", "status": "True", "lastTransitionTime": ts},
             {"type": "Initialized", "status": "True", "lastTransitionTime": ts},
@@ -649,4 +656,98 @@ async fn only_nodes_staked_on_the_ledger_get_workloads() {
         }
     })
     .await;
+}
+
+async fn rs_specs(c: &LocalClient, app: &str) -> Vec<(String, i64, Value)> {
+    let mut rss = c
+        .list(&format!(
+            "/apis/apps/v1/namespaces/default/replicasets?labelSelector=app%3D{app}"
+        ))
+        .await
+        .unwrap();
+    rss.sort_by(|a, b| {
+        a["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+            .as_str()
+            .cmp(&b["metadata"]["annotations"]["deployment.kubernetes.io/revision"].as_str())
+    });
+    rss.into_iter()
+        .map(|r| {
+            (
+                r["spec"]["template"]["spec"]["containers"][0]["image"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                r["spec"]["replicas"].as_i64().unwrap_or(-1),
+                r["metadata"]["annotations"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// Upstream "Deployment should support proportional scaling": a rollout stuck on an image that
+/// cannot be pulled (10 replicas, maxSurge 3, maxUnavailable 2 → old 8, new 5), then the
+/// Deployment is resized to 30: the 20 extra replicas are spread 12/8 (old 20, new 13), not all
+/// given to the new ReplicaSet; the stuck rollout does not move afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resize_during_rollout_scales_replicasets_proportionally() {
+    let e = env().await;
+    let c = &e.c;
+    add_node(c, "node-a", true, json!(null), json!({})).await;
+    add_node(c, "node-b", true, json!(null), json!({})).await;
+    let mut d = deployment("prop", 10, "web:1");
+    d["spec"]["strategy"]["rollingUpdate"] = json!({"maxSurge": 3, "maxUnavailable": 2});
+    c.create("/apis/apps/v1/namespaces/default/deployments", &d)
+        .await
+        .unwrap();
+    until(c, "10 replicas available", 60, || async {
+        deploy_done(c, "prop", 10).await.map(|_| ())
+    })
+    .await;
+    let dp = "/apis/apps/v1/namespaces/default/deployments/prop";
+    c.merge_patch(dp, &json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "web:404"}]}}}}))
+        .await
+        .unwrap();
+    let stuck = |old: i64, new: i64| async move {
+        let rss = rs_specs(c, "prop").await;
+        let specs: Vec<(String, i64)> = rss.iter().map(|(i, n, _)| (i.clone(), *n)).collect();
+        if specs == vec![("web:1".to_string(), old), ("web:404".to_string(), new)] {
+            Ok(rss)
+        } else {
+            Err(format!("replica sets {specs:?}"))
+        }
+    };
+    until(c, "rollout stuck at 8 old + 5 new", 60, || async {
+        stuck(8, 5).await.map(|_| ())
+    })
+    .await;
+
+    c.merge_patch(dp, &json!({"spec": {"replicas": 30}}))
+        .await
+        .unwrap();
+    until(c, "old 20 + new 13 after the resize to 30", 60, || async {
+        let rss = stuck(20, 13).await?;
+        for (_, _, ann) in &rss {
+            if ann["deployment.kubernetes.io/desired-replicas"] != "30"
+                || ann["deployment.kubernetes.io/max-replicas"] != "33"
+            {
+                return Err(format!("annotations {ann}"));
+            }
+        }
+        Ok(())
+    })
+    .await;
+    // Settled: further passes leave the stuck rollout where it is.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    until(c, "still old 20 + new 13", 5, || async {
+        stuck(20, 13).await.map(|_| ())
+    })
+    .await;
+    let events = c.list("/api/v1/namespaces/default/events").await.unwrap();
+    assert!(
+        events.iter().any(|e| e["reason"] == "ScalingReplicaSet"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("from 8 to 20"))),
+        "no scaling event for the old replica set"
+    );
 }
