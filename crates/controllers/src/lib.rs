@@ -1,5 +1,5 @@
-//! K3s-DaaS controllers: the scheduler, Deployment and ReplicaSet controllers and the garbage
-//! collector. They talk to the API server only through [`LocalClient`] (the full router, like
+//! K3s-DaaS controllers: the scheduler, Deployment and ReplicaSet controllers, the garbage
+//! collector and NoExecute taint eviction. They talk to the API server only through [`LocalClient`] (the full router, like
 //! kubectl), are level-triggered (a full reconcile on every resync tick) and are woken early by
 //! watches, which are re-established whenever they end.
 
@@ -10,6 +10,7 @@ pub mod quantity;
 pub mod replicaset;
 pub mod scheduler;
 pub mod stakednodes;
+pub mod tainteviction;
 pub mod util;
 
 pub use scheduler::STAKED_LABEL as STAKED;
@@ -82,6 +83,11 @@ pub fn spawn(client: LocalClient, opts: ControllerOptions) -> Vec<JoinHandle<()>
         spawn_controller(
             client.clone(),
             gc::GarbageCollector::new(client.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            tainteviction::TaintEvictionController::new(client.clone()),
             &opts,
         ),
     ]

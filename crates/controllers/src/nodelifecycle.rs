@@ -1,6 +1,8 @@
 //! Node lifecycle: a node whose Lease in `kube-node-lease` has not been renewed for the grace
-//! period becomes Ready=Unknown, is tainted unreachable, its pods are evicted (deleted, so their
-//! controllers recreate them elsewhere), and the failure is reported once to a
+//! period becomes Ready=Unknown, is tainted unreachable (NoSchedule and NoExecute), the pods that
+//! do not tolerate that are evicted at once through [`crate::tainteviction`] (the one owner of
+//! taint-based eviction, which also evicts tolerating pods when their `tolerationSeconds` run out),
+//! and the failure is reported once to a
 //! [`NodeFailureHandler`] (the master slashes the node's stake). A node that renews its Lease again
 //! gets the taints removed.
 
@@ -12,6 +14,7 @@ use chrono::Utc;
 use daas_apiserver::{ApiError, LocalClient};
 use serde_json::{json, Value};
 
+use crate::tainteviction;
 use crate::util::{self, CORE};
 use crate::Controller;
 
@@ -133,16 +136,21 @@ impl Controller for NodeLifecycleController {
                     )
                     .await;
                 }
-                if !has_unreachable_taint(node) {
+                let tainted = if has_unreachable_taint(node) {
+                    node.clone()
+                } else {
                     let mut taints = taints_without_unreachable(node);
                     for effect in ["NoSchedule", "NoExecute"] {
                         taints.push(json!({"key": UNREACHABLE_TAINT, "effect": effect, "timeAdded": util::now_rfc3339()}));
                     }
                     self.client
                         .merge_patch(&path, &json!({"spec": {"taints": taints}}))
-                        .await?;
+                        .await?
+                };
+                let evicted = tainteviction::evict_untolerating(&self.client, &tainted).await?;
+                if evicted > 0 {
+                    tracing::info!(node = %name, evicted, "evicted pods from unreachable node");
                 }
-                self.evict_pods(&name).await?;
                 if node["metadata"]["annotations"][FAILED_ANNOTATION].is_null() {
                     let reason = format!("no heartbeat for {silent}s (grace {grace}s)");
                     let reported = match &self.handler {
@@ -189,41 +197,6 @@ fn node_last_heartbeat(node: &Value) -> Value {
     util::condition(node, "Ready")
         .map(|c| c["lastHeartbeatTime"].clone())
         .unwrap_or(Value::Null)
-}
-
-impl NodeLifecycleController {
-    /// The node is gone: its pods cannot be stopped gracefully, delete them so their owners
-    /// recreate them on live nodes.
-    async fn evict_pods(&self, node: &str) -> Result<(), ApiError> {
-        let pods = self
-            .client
-            .list(&format!("{CORE}/pods?fieldSelector=spec.nodeName%3D{node}"))
-            .await?;
-        for p in pods {
-            let path = util::path(CORE, util::namespace(&p), "pods", Some(util::name(&p)));
-            match self
-                .client
-                .call_delete_with(&path, &json!({"gracePeriodSeconds": 0}))
-                .await
-            {
-                Ok(_) => {
-                    tracing::info!(pod = %util::name(&p), %node, "evicted pod from unreachable node");
-                    let _ = util::record_event(
-                        &self.client,
-                        &p,
-                        "Warning",
-                        "NodeLost",
-                        &format!("Pod evicted: node {node} is unreachable"),
-                        COMPONENT,
-                    )
-                    .await;
-                }
-                Err(e) if e.code == 404 => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

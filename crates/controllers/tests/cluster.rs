@@ -751,3 +751,141 @@ async fn resize_during_rollout_scales_replicasets_proportionally() {
         "no scaling event for the old replica set"
     );
 }
+
+fn bound_pod(name: &str, node: &str, tolerations: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default", "labels": {"group": "taint"}},
+        "spec": {"nodeName": node, "tolerations": tolerations,
+            "containers": [{"name": "c", "image": "pause:1"}]}})
+}
+
+/// Live (not terminating) pods of the taint test, by name.
+async fn live_pods(c: &LocalClient) -> std::collections::BTreeSet<String> {
+    pods_of_group(c)
+        .await
+        .into_iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .map(|p| p["metadata"]["name"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+async fn pods_of_group(c: &LocalClient) -> Vec<Value> {
+    c.list("/api/v1/namespaces/default/pods?labelSelector=group%3Dtaint")
+        .await
+        .unwrap()
+}
+
+/// Upstream NoExecuteTaintManager: an untolerated NoExecute taint evicts at once, a toleration
+/// without tolerationSeconds keeps the pod, tolerationSeconds delays the eviction from the
+/// taint's timeAdded, and removing the taint in time cancels it (also for a taint without
+/// timeAdded, timed from when it was first seen).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_execute_taints_evict_by_toleration_seconds() {
+    let e = env().await;
+    let c = &e.c;
+    add_node(c, "node-a", true, json!(null), json!({})).await;
+    add_node(c, "node-b", true, json!(null), json!({})).await;
+    let tol = |secs: Option<i64>| {
+        let mut t = json!({"key": "example.com/evict", "value": "yes", "effect": "NoExecute"});
+        if let Some(s) = secs {
+            t["tolerationSeconds"] = json!(s);
+        }
+        json!([t])
+    };
+    for p in [
+        bound_pod("untolerated", "node-a", json!([])),
+        bound_pod("forever", "node-a", tol(None)),
+        bound_pod("four-seconds", "node-a", tol(Some(4))),
+        bound_pod("reprieved", "node-b", tol(Some(4))),
+    ] {
+        c.create("/api/v1/namespaces/default/pods", &p)
+            .await
+            .unwrap();
+    }
+    until(c, "4 pods running", 30, || async {
+        let pods = pods_of_group(c).await;
+        if pods.len() == 4 && pods.iter().all(ready) {
+            Ok(())
+        } else {
+            Err(format!("{} pods", pods.len()))
+        }
+    })
+    .await;
+    let all: std::collections::BTreeSet<String> =
+        ["untolerated", "forever", "four-seconds", "reprieved"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(live_pods(c).await, all, "evicted before any taint");
+
+    let taint = json!({"key": "example.com/evict", "value": "yes", "effect": "NoExecute"});
+    let mut timed = taint.clone();
+    timed["timeAdded"] = json!(now());
+    c.merge_patch(
+        "/api/v1/nodes/node-a",
+        &json!({"spec": {"taints": [timed]}}),
+    )
+    .await
+    .unwrap();
+    c.merge_patch(
+        "/api/v1/nodes/node-b",
+        &json!({"spec": {"taints": [taint]}}),
+    )
+    .await
+    .unwrap();
+    let tainted_at = Instant::now();
+    until(c, "the untolerating pod evicted", 10, || async {
+        let live = live_pods(c).await;
+        if live.contains("untolerated") {
+            Err(format!("{live:?}"))
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    assert!(
+        tainted_at.elapsed() < Duration::from_secs(3),
+        "the untolerating pod should go at once"
+    );
+    let live = live_pods(c).await;
+    assert!(
+        live.contains("four-seconds") && live.contains("reprieved") && live.contains("forever"),
+        "tolerating pods went too early: {live:?}"
+    );
+    // Untaint node-b in time: its pod's eviction is cancelled.
+    c.merge_patch("/api/v1/nodes/node-b", &json!({"spec": {"taints": null}}))
+        .await
+        .unwrap();
+    until(c, "the 4-second pod evicted", 15, || async {
+        let live = live_pods(c).await;
+        if live.contains("four-seconds") {
+            Err(format!("{live:?}"))
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    assert!(
+        tainted_at.elapsed() >= Duration::from_secs(2),
+        "the 4-second toleration was not honoured ({:?})",
+        tainted_at.elapsed()
+    );
+    // Past node-b's toleration too: the untainted pod and the forever-tolerating one remain.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let live = live_pods(c).await;
+    let want: std::collections::BTreeSet<String> = ["forever", "reprieved"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(live, want);
+    let events = c.list("/api/v1/namespaces/default/events").await.unwrap();
+    let has = |msg: &str| {
+        events
+            .iter()
+            .any(|e| e["reason"] == "TaintManagerEviction" && e["message"] == msg)
+    };
+    assert!(has("Marking for deletion Pod default/untolerated"));
+    assert!(has("Marking for deletion Pod default/four-seconds"));
+    assert!(has("Cancelling deletion of Pod default/reprieved"));
+    assert!(!has("Marking for deletion Pod default/forever"));
+}
