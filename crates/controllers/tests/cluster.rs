@@ -888,4 +888,98 @@ async fn no_execute_taints_evict_by_toleration_seconds() {
     assert!(has("Marking for deletion Pod default/four-seconds"));
     assert!(has("Cancelling deletion of Pod default/reprieved"));
     assert!(!has("Marking for deletion Pod default/forever"));
+
+    // A pod bound to the still-tainted node later is evicted gracefully (no kubelet plays here,
+    // so it stays Terminating) and carries the DisruptionTarget condition.
+    c.create(
+        "/api/v1/namespaces/default/pods",
+        &bound_pod("latecomer", "node-a", json!([])),
+    )
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let p = loop {
+        let p = c
+            .get("/api/v1/namespaces/default/pods/latecomer")
+            .await
+            .unwrap();
+        if !p["metadata"]["deletionTimestamp"].is_null() {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "latecomer not evicted: {p}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        p["metadata"]["deletionGracePeriodSeconds"].as_i64() > Some(0),
+        "graceful on a reachable node: {p}"
+    );
+    let cond = p["status"]["conditions"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["type"] == "DisruptionTarget"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(cond["status"], "True", "{p}");
+    assert_eq!(cond["reason"], "DeletionByTaintManager", "{p}");
+}
+
+/// The node lifecycle controller taints a silent node unreachable and leaves eviction to the
+/// taint eviction rules: an untolerating pod is deleted at once without a grace period (no
+/// kubelet is left to stop it), a pod tolerating `unreachable` (like a DaemonSet's) stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_node_evicts_only_untolerating_pods() {
+    let e = env().await;
+    let c = &e.c;
+    add_node(c, "silent", true, json!(null), json!({})).await;
+    let tolerant = json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"}]);
+    for p in [
+        bound_pod("victim", "silent", json!([])),
+        bound_pod("tolerant", "silent", tolerant),
+    ] {
+        c.create("/api/v1/namespaces/default/pods", &p)
+            .await
+            .unwrap();
+    }
+    struct Abort(tokio::task::JoinHandle<()>);
+    impl Drop for Abort {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let _lifecycle = Abort(daas_controllers::spawn_controller(
+        c.clone(),
+        daas_controllers::nodelifecycle::NodeLifecycleController::new(
+            c.clone(),
+            Duration::from_secs(1),
+            None,
+        ),
+        &ControllerOptions::default(),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let names: Vec<String> = pods_of_group(c)
+            .await
+            .iter()
+            .map(|p| p["metadata"]["name"].as_str().unwrap_or("").to_string())
+            .collect();
+        if names == vec!["tolerant".to_string()] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "victim not deleted outright: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let node = c.get("/api/v1/nodes/silent").await.unwrap();
+    let taints = node["spec"]["taints"].to_string();
+    assert!(
+        taints.contains("node.kubernetes.io/unreachable") && taints.contains("NoExecute"),
+        "{taints}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let p = c
+        .get("/api/v1/namespaces/default/pods/tolerant")
+        .await
+        .unwrap();
+    assert!(p["metadata"]["deletionTimestamp"].is_null(), "{p}");
 }
