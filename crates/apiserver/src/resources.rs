@@ -2,6 +2,8 @@
 
 use serde_json::{json, Value};
 
+use crate::registry::{self, Strategy};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subresource {
     Status,
@@ -10,7 +12,7 @@ pub enum Subresource {
     Binding,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct ResourceDef {
     /// API group ("" for core).
     pub group: &'static str,
@@ -25,6 +27,8 @@ pub struct ResourceDef {
     pub subresources: &'static [Subresource],
     /// Does the object carry a spec whose changes bump metadata.generation?
     pub has_spec: bool,
+    /// What the generic handlers ask of this kind (see `registry`).
+    pub strategy: &'static dyn Strategy,
 }
 
 const VERBS: [&str; 8] = [
@@ -112,7 +116,7 @@ impl ResourceDef {
 }
 
 macro_rules! res {
-    ($group:expr, $version:expr, $kind:expr, $plural:expr, $singular:expr, $namespaced:expr, $short:expr, $cat:expr, $subs:expr, $spec:expr) => {
+    ($group:expr, $version:expr, $kind:expr, $plural:expr, $singular:expr, $namespaced:expr, $short:expr, $cat:expr, $subs:expr, $spec:expr, $strategy:expr) => {
         ResourceDef {
             group: $group,
             version: $version,
@@ -125,157 +129,194 @@ macro_rules! res {
             categories: $cat,
             subresources: $subs,
             has_spec: $spec,
+            strategy: $strategy,
         }
     };
 }
 
 use Subresource::*;
 
+pub const NAMESPACES: ResourceDef = res!(
+    "",
+    "v1",
+    "Namespace",
+    "namespaces",
+    "namespace",
+    false,
+    &["ns"],
+    &[],
+    &[Status],
+    true,
+    &registry::namespace::NamespaceStrategy
+);
+
+pub const PODS: ResourceDef = res!(
+    "",
+    "v1",
+    "Pod",
+    "pods",
+    "pod",
+    true,
+    &["po"],
+    &["all"],
+    &[Status, Log, Binding],
+    true,
+    &registry::pod::PodStrategy
+);
+
+pub const NODES: ResourceDef = res!(
+    "",
+    "v1",
+    "Node",
+    "nodes",
+    "node",
+    false,
+    &["no"],
+    &[],
+    &[Status],
+    true,
+    &registry::node::NodeStrategy
+);
+
+pub const SERVICES: ResourceDef = res!(
+    "",
+    "v1",
+    "Service",
+    "services",
+    "service",
+    true,
+    &["svc"],
+    &["all"],
+    &[Status],
+    true,
+    &registry::service::ServiceStrategy
+);
+
+pub const CONFIG_MAPS: ResourceDef = res!(
+    "",
+    "v1",
+    "ConfigMap",
+    "configmaps",
+    "configmap",
+    true,
+    &["cm"],
+    &[],
+    &[],
+    false,
+    &registry::configmap::ConfigMapStrategy
+);
+
+pub const SECRETS: ResourceDef = res!(
+    "",
+    "v1",
+    "Secret",
+    "secrets",
+    "secret",
+    true,
+    &[],
+    &[],
+    &[],
+    false,
+    &registry::secret::SecretStrategy
+);
+
+pub const EVENTS: ResourceDef = res!(
+    "",
+    "v1",
+    "Event",
+    "events",
+    "event",
+    true,
+    &["ev"],
+    &[],
+    &[],
+    false,
+    &registry::event::EventStrategy
+);
+
+pub const SERVICE_ACCOUNTS: ResourceDef = res!(
+    "",
+    "v1",
+    "ServiceAccount",
+    "serviceaccounts",
+    "serviceaccount",
+    true,
+    &["sa"],
+    &[],
+    &[],
+    false,
+    &registry::serviceaccount::ServiceAccountStrategy
+);
+
+pub const ENDPOINTS: ResourceDef = res!(
+    "",
+    "v1",
+    "Endpoints",
+    "endpoints",
+    "endpoints",
+    true,
+    &["ep"],
+    &[],
+    &[],
+    false,
+    &registry::endpoints::EndpointsStrategy
+);
+
+pub const LEASES: ResourceDef = res!(
+    "coordination.k8s.io",
+    "v1",
+    "Lease",
+    "leases",
+    "lease",
+    true,
+    &[],
+    &[],
+    &[],
+    true,
+    &registry::lease::LeaseStrategy
+);
+
+pub const DEPLOYMENTS: ResourceDef = res!(
+    "apps",
+    "v1",
+    "Deployment",
+    "deployments",
+    "deployment",
+    true,
+    &["deploy"],
+    &["all"],
+    &[Status, Scale],
+    true,
+    &registry::deployment::DeploymentStrategy
+);
+
+pub const REPLICA_SETS: ResourceDef = res!(
+    "apps",
+    "v1",
+    "ReplicaSet",
+    "replicasets",
+    "replicaset",
+    true,
+    &["rs"],
+    &["all"],
+    &[Status, Scale],
+    true,
+    &registry::replicaset::ReplicaSetStrategy
+);
+
 pub static RESOURCES: &[ResourceDef] = &[
-    res!(
-        "",
-        "v1",
-        "Namespace",
-        "namespaces",
-        "namespace",
-        false,
-        &["ns"],
-        &[],
-        &[Status],
-        true
-    ),
-    res!(
-        "",
-        "v1",
-        "Pod",
-        "pods",
-        "pod",
-        true,
-        &["po"],
-        &["all"],
-        &[Status, Log, Binding],
-        true
-    ),
-    res!(
-        "",
-        "v1",
-        "Node",
-        "nodes",
-        "node",
-        false,
-        &["no"],
-        &[],
-        &[Status],
-        true
-    ),
-    res!(
-        "",
-        "v1",
-        "Service",
-        "services",
-        "service",
-        true,
-        &["svc"],
-        &["all"],
-        &[Status],
-        true
-    ),
-    res!(
-        "",
-        "v1",
-        "ConfigMap",
-        "configmaps",
-        "configmap",
-        true,
-        &["cm"],
-        &[],
-        &[],
-        false
-    ),
-    res!(
-        "",
-        "v1",
-        "Secret",
-        "secrets",
-        "secret",
-        true,
-        &[],
-        &[],
-        &[],
-        false
-    ),
-    res!(
-        "",
-        "v1",
-        "Event",
-        "events",
-        "event",
-        true,
-        &["ev"],
-        &[],
-        &[],
-        false
-    ),
-    res!(
-        "",
-        "v1",
-        "ServiceAccount",
-        "serviceaccounts",
-        "serviceaccount",
-        true,
-        &["sa"],
-        &[],
-        &[],
-        false
-    ),
-    res!(
-        "",
-        "v1",
-        "Endpoints",
-        "endpoints",
-        "endpoints",
-        true,
-        &["ep"],
-        &[],
-        &[],
-        false
-    ),
-    res!(
-        "coordination.k8s.io",
-        "v1",
-        "Lease",
-        "leases",
-        "lease",
-        true,
-        &[],
-        &[],
-        &[],
-        true
-    ),
-    res!(
-        "apps",
-        "v1",
-        "Deployment",
-        "deployments",
-        "deployment",
-        true,
-        &["deploy"],
-        &["all"],
-        &[Status, Scale],
-        true
-    ),
-    res!(
-        "apps",
-        "v1",
-        "ReplicaSet",
-        "replicasets",
-        "replicaset",
-        true,
-        &["rs"],
-        &["all"],
-        &[Status, Scale],
-        true
-    ),
+    NAMESPACES,
+    PODS,
+    NODES,
+    SERVICES,
+    CONFIG_MAPS,
+    SECRETS,
+    EVENTS,
+    SERVICE_ACCOUNTS,
+    ENDPOINTS,
+    LEASES,
+    DEPLOYMENTS,
+    REPLICA_SETS,
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
