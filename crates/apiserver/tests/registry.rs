@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::Request;
 use daas_apiserver::{router, ServerOptions, StaticTokens, User};
 use daas_store::{EmbeddedStore, SealingKey, Store};
 use http_body_util::BodyExt;
