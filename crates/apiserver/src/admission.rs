@@ -95,8 +95,7 @@ pub async fn admit(
 }
 
 async fn namespace_policy(ctx: &Ctx, ns: &str) -> ApiResult<NamespacePolicy> {
-    let def = resources::by_kind("Namespace")
-        .ok_or_else(|| ApiError::internal("namespace type missing"))?;
+    let def = &resources::NAMESPACES;
     match handlers::get_object(ctx, def, None, ns).await {
         Ok((obj, _)) => Ok(NamespacePolicy::of(Some(&obj))),
         Err(e) if e.code == 404 => Ok(NamespacePolicy::of(None)),

@@ -21,7 +21,7 @@ use crate::typed;
 
 /// Largest accepted request body (Kubernetes uses 3 MiB).
 pub const DEFAULT_MAX_BODY: usize = 3 * 1024 * 1024;
-const UPDATE_RETRIES: usize = 16;
+pub(crate) const UPDATE_RETRIES: usize = 16;
 
 pub struct Ctx {
     pub store: Arc<dyn Store>,
@@ -127,7 +127,7 @@ fn field_supported(def: &ResourceDef, field: &str) -> bool {
         || def.strategy.field_labels().contains(&field)
 }
 
-fn ns_of(t: &ResourceTarget) -> Option<&str> {
+pub(crate) fn ns_of(t: &ResourceTarget) -> Option<&str> {
     if t.def.namespaced {
         t.namespace.as_deref()
     } else {
@@ -892,75 +892,6 @@ async fn scale_write(
     Err(ApiError::conflict(t.def, name))
 }
 
-// ---------------------------------------------------------------- binding
-
-/// `POST pods/{name}/binding`: assign a pending pod to a node (what the scheduler does).
-pub async fn bind(
-    ctx: &Ctx,
-    t: &ResourceTarget,
-    name: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> ApiResult<Response> {
-    let binding = crate::request::decode_body(headers, body)?;
-    if binding["kind"]
-        .as_str()
-        .map(|k| k != "Binding")
-        .unwrap_or(false)
-    {
-        return Err(ApiError::bad_request(
-            "the body of a pods/binding request must be a Binding",
-        ));
-    }
-    let node = binding["target"]["name"]
-        .as_str()
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| {
-            ApiError::invalid(
-                t.def,
-                name,
-                vec![("target.name".into(), "Required value".into())],
-            )
-        })?;
-    for _ in 0..UPDATE_RETRIES {
-        let (old, kv) = get_object(ctx, t.def, ns_of(t), name).await?;
-        if let Some(cur) = old["spec"]["nodeName"].as_str().filter(|s| !s.is_empty()) {
-            return Err(ApiError::conflict(t.def, name)
-                .tap_msg(format!("Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{cur}\"")));
-        }
-        if !old["metadata"]["deletionTimestamp"].is_null() {
-            return Err(ApiError::conflict(t.def, name).tap_msg(format!(
-                "pod {name} is being deleted, cannot be assigned to a host"
-            )));
-        }
-        let mut new = old.clone();
-        new["spec"]["nodeName"] = json!(node);
-        let mut conds: Vec<Value> = new["status"]["conditions"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        conds.retain(|c| c["type"] != "PodScheduled");
-        conds.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now_rfc3339()}));
-        new["status"]["conditions"] = json!(conds);
-        match ctx
-            .store
-            .update(&kv.key, &encode(&new)?, kv.mod_revision)
-            .await
-        {
-            Ok(_) => {
-                return Ok(json_response(
-                    StatusCode::CREATED,
-                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-                ))
-            }
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(t.def, name)),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError::conflict(t.def, name))
-}
-
 // ---------------------------------------------------------------- delete
 
 fn success_status(def: &ResourceDef, obj: &Value) -> Value {
@@ -1150,7 +1081,7 @@ pub async fn delete_collection(
     ))
 }
 
-trait TapMsg {
+pub(crate) trait TapMsg {
     fn tap_msg(self, m: String) -> Self;
 }
 impl TapMsg for ApiError {

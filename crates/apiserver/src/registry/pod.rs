@@ -1,12 +1,20 @@
 //! Pods (pkg/registry/core/pod/strategy.go).
 
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
+use daas_store::StoreError;
 use k8s_openapi::api::core::v1 as core;
 use serde_json::{json, Value};
 
 use super::{
     decode_as, name_and_age, validate_pod_spec, Cause, Column, PodSpecAt, Strategy, AGE, NAME,
 };
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::{
+    encode, get_object, json_response, now_rfc3339, ns_of, Ctx, TapMsg, UPDATE_RETRIES,
+};
+use crate::request::ResourceTarget;
 use crate::table::{int, or_none, s};
 use crate::typed::{default_key, default_pod_spec, obj_mut, qos_class};
 
@@ -110,6 +118,73 @@ impl Strategy for PodStrategy {
             }),
         ]
     }
+}
+
+/// `POST pods/{name}/binding`: assign a pending pod to a node (what the scheduler does).
+pub async fn bind(
+    ctx: &Ctx,
+    t: &ResourceTarget,
+    name: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<Response> {
+    let binding = crate::request::decode_body(headers, body)?;
+    if binding["kind"]
+        .as_str()
+        .map(|k| k != "Binding")
+        .unwrap_or(false)
+    {
+        return Err(ApiError::bad_request(
+            "the body of a pods/binding request must be a Binding",
+        ));
+    }
+    let node = binding["target"]["name"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                t.def,
+                name,
+                vec![("target.name".into(), "Required value".into())],
+            )
+        })?;
+    for _ in 0..UPDATE_RETRIES {
+        let (old, kv) = get_object(ctx, t.def, ns_of(t), name).await?;
+        if let Some(cur) = old["spec"]["nodeName"].as_str().filter(|s| !s.is_empty()) {
+            return Err(ApiError::conflict(t.def, name)
+                .tap_msg(format!("Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{cur}\"")));
+        }
+        if !old["metadata"]["deletionTimestamp"].is_null() {
+            return Err(ApiError::conflict(t.def, name).tap_msg(format!(
+                "pod {name} is being deleted, cannot be assigned to a host"
+            )));
+        }
+        let mut new = old.clone();
+        new["spec"]["nodeName"] = json!(node);
+        let mut conds: Vec<Value> = new["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        conds.retain(|c| c["type"] != "PodScheduled");
+        conds.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now_rfc3339()}));
+        new["status"]["conditions"] = json!(conds);
+        match ctx
+            .store
+            .update(&kv.key, &encode(&new)?, kv.mod_revision)
+            .await
+        {
+            Ok(_) => {
+                return Ok(json_response(
+                    StatusCode::CREATED,
+                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+                ))
+            }
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(t.def, name)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::conflict(t.def, name))
 }
 
 /// READY, STATUS and RESTARTS as kubectl prints them (printers.go printPod).
