@@ -140,6 +140,7 @@ async fn data_keys_must_be_config_keys() {
     let c = causes(&st);
     assert_eq!(c.len(), 1, "{st}");
     assert_eq!(c[0].0, "data[bad key]");
+    assert_eq!(st["details"]["causes"][0]["reason"], "FieldValueInvalid");
     assert!(c[0]
         .1
         .contains("a valid config key must consist of alphanumeric characters"));
@@ -182,6 +183,7 @@ async fn immutable_config_maps_and_secrets_refuse_data_changes() {
         )
         .await;
         assert_eq!(code, 422, "{patch}: {st}");
+        assert_eq!(st["details"]["causes"][0]["reason"], "FieldValueForbidden");
         assert!(
             st["message"]
                 .as_str()
