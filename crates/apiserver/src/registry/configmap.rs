@@ -8,10 +8,27 @@ use super::{
     decode_as, name_and_age, validate_config_keys, validate_immutable, Cause, Column, Strategy,
     AGE, NAME,
 };
+use crate::resources::ResourceDef;
 use crate::table::count_map;
 
 #[derive(Debug)]
 pub struct ConfigMapStrategy;
+
+/// The REST shape of ConfigMaps, with their strategy.
+pub const RESOURCE: ResourceDef = ResourceDef {
+    group: "",
+    version: "v1",
+    kind: "ConfigMap",
+    list_kind: "ConfigMapList",
+    plural: "configmaps",
+    singular: "configmap",
+    namespaced: true,
+    short_names: &["cm"],
+    categories: &[],
+    subresources: &[],
+    has_spec: false,
+    strategy: &ConfigMapStrategy,
+};
 
 impl Strategy for ConfigMapStrategy {
     fn decode(&self, obj: &Value) -> Result<Value, String> {

@@ -8,11 +8,28 @@ use super::{
     decode_as, name_and_age, validate_workload, workload_wide_cells, Cause, Column, PodSpecAt,
     Strategy, AGE, NAME,
 };
+use crate::resources::{ResourceDef, Subresource::*};
 use crate::table::int;
 use crate::typed::{default_key, default_pod_spec, obj_mut};
 
 #[derive(Debug)]
 pub struct DeploymentStrategy;
+
+/// The REST shape of Deployments, with their strategy.
+pub const RESOURCE: ResourceDef = ResourceDef {
+    group: "apps",
+    version: "v1",
+    kind: "Deployment",
+    list_kind: "DeploymentList",
+    plural: "deployments",
+    singular: "deployment",
+    namespaced: true,
+    short_names: &["deploy"],
+    categories: &["all"],
+    subresources: &[Status, Scale],
+    has_spec: true,
+    strategy: &DeploymentStrategy,
+};
 
 impl Strategy for DeploymentStrategy {
     fn decode(&self, obj: &Value) -> Result<Value, String> {

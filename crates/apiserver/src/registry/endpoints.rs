@@ -5,10 +5,27 @@ use k8s_openapi::api::core::v1 as core;
 use serde_json::{json, Value};
 
 use super::{decode_as, name_and_age, Column, Strategy, AGE, NAME};
+use crate::resources::ResourceDef;
 use crate::table::{int, or_none, s};
 
 #[derive(Debug)]
 pub struct EndpointsStrategy;
+
+/// The REST shape of Endpointss, with their strategy.
+pub const RESOURCE: ResourceDef = ResourceDef {
+    group: "",
+    version: "v1",
+    kind: "Endpoints",
+    list_kind: "EndpointsList",
+    plural: "endpoints",
+    singular: "endpoints",
+    namespaced: true,
+    short_names: &["ep"],
+    categories: &[],
+    subresources: &[],
+    has_spec: false,
+    strategy: &EndpointsStrategy,
+};
 
 impl Strategy for EndpointsStrategy {
     fn decode(&self, obj: &Value) -> Result<Value, String> {

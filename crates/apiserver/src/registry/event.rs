@@ -5,10 +5,27 @@ use k8s_openapi::api::core::v1 as core;
 use serde_json::{json, Value};
 
 use super::{decode_as, Column, Strategy};
+use crate::resources::ResourceDef;
 use crate::table::{age, s};
 
 #[derive(Debug)]
 pub struct EventStrategy;
+
+/// The REST shape of Events, with their strategy.
+pub const RESOURCE: ResourceDef = ResourceDef {
+    group: "",
+    version: "v1",
+    kind: "Event",
+    list_kind: "EventList",
+    plural: "events",
+    singular: "event",
+    namespaced: true,
+    short_names: &["ev"],
+    categories: &[],
+    subresources: &[],
+    has_spec: false,
+    strategy: &EventStrategy,
+};
 
 impl Strategy for EventStrategy {
     fn decode(&self, obj: &Value) -> Result<Value, String> {

@@ -5,10 +5,27 @@ use k8s_openapi::api::coordination::v1 as coord;
 use serde_json::{json, Value};
 
 use super::{decode_as, name_and_age, Column, Strategy, AGE, NAME};
+use crate::resources::ResourceDef;
 use crate::table::{or_none, s};
 
 #[derive(Debug)]
 pub struct LeaseStrategy;
+
+/// The REST shape of Leases, with their strategy.
+pub const RESOURCE: ResourceDef = ResourceDef {
+    group: "coordination.k8s.io",
+    version: "v1",
+    kind: "Lease",
+    list_kind: "LeaseList",
+    plural: "leases",
+    singular: "lease",
+    namespaced: true,
+    short_names: &[],
+    categories: &[],
+    subresources: &[],
+    has_spec: true,
+    strategy: &LeaseStrategy,
+};
 
 impl Strategy for LeaseStrategy {
     fn decode(&self, obj: &Value) -> Result<Value, String> {

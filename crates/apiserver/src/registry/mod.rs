@@ -3,8 +3,9 @@
 //! status writes, field-selector labels, table columns, delete behaviour). Modelled on the
 //! strategy files of the Kubernetes apiserver (pkg/registry/*/strategy.go).
 //!
-//! A kind's REST shape (group, plural, namespaced, subresources) is its [`ResourceDef`] in
-//! `resources.rs`, which holds the kind's strategy as `&'static dyn Strategy`.
+//! Each kind's module also defines its REST shape (group, plural, namespaced or not,
+//! subresources) as a `RESOURCE: ResourceDef`, which holds the strategy as
+//! `&'static dyn Strategy`; `resources::RESOURCES` lists them all.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -10,11 +10,28 @@ use super::{decode_as, name_and_age, Column, NameRule, Strategy, AGE, NAME};
 use crate::error::ApiResult;
 use crate::handlers::{encode, now_rfc3339, Ctx};
 use crate::resources;
+use crate::resources::{ResourceDef, Subresource::*};
 use crate::table::s;
 use crate::typed::{default_key, obj_mut};
 
 #[derive(Debug)]
 pub struct NamespaceStrategy;
+
+/// The REST shape of Namespaces, with their strategy.
+pub const RESOURCE: ResourceDef = ResourceDef {
+    group: "",
+    version: "v1",
+    kind: "Namespace",
+    list_kind: "NamespaceList",
+    plural: "namespaces",
+    singular: "namespace",
+    namespaced: false,
+    short_names: &["ns"],
+    categories: &[],
+    subresources: &[Status],
+    has_spec: true,
+    strategy: &NamespaceStrategy,
+};
 
 #[async_trait]
 impl Strategy for NamespaceStrategy {

@@ -5,10 +5,27 @@ use k8s_openapi::api::core::v1 as core;
 use serde_json::{json, Value};
 
 use super::{decode_as, name_and_age, Column, Strategy, AGE, NAME};
+use crate::resources::{ResourceDef, Subresource::*};
 use crate::table::{or_none, s};
 
 #[derive(Debug)]
 pub struct NodeStrategy;
+
+/// The REST shape of Nodes, with their strategy.
+pub const RESOURCE: ResourceDef = ResourceDef {
+    group: "",
+    version: "v1",
+    kind: "Node",
+    list_kind: "NodeList",
+    plural: "nodes",
+    singular: "node",
+    namespaced: false,
+    short_names: &["no"],
+    categories: &[],
+    subresources: &[Status],
+    has_spec: true,
+    strategy: &NodeStrategy,
+};
 
 impl Strategy for NodeStrategy {
     fn decode(&self, obj: &Value) -> Result<Value, String> {

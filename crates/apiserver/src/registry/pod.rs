@@ -15,11 +15,28 @@ use crate::handlers::{
     encode, get_object, json_response, now_rfc3339, ns_of, Ctx, TapMsg, UPDATE_RETRIES,
 };
 use crate::request::ResourceTarget;
+use crate::resources::{ResourceDef, Subresource::*};
 use crate::table::{int, or_none, s};
 use crate::typed::{default_key, default_pod_spec, obj_mut, qos_class};
 
 #[derive(Debug)]
 pub struct PodStrategy;
+
+/// The REST shape of Pods, with their strategy.
+pub const RESOURCE: ResourceDef = ResourceDef {
+    group: "",
+    version: "v1",
+    kind: "Pod",
+    list_kind: "PodList",
+    plural: "pods",
+    singular: "pod",
+    namespaced: true,
+    short_names: &["po"],
+    categories: &["all"],
+    subresources: &[Status, Log, Binding],
+    has_spec: true,
+    strategy: &PodStrategy,
+};
 
 impl Strategy for PodStrategy {
     fn decode(&self, obj: &Value) -> Result<Value, String> {

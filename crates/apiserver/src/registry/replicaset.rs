@@ -8,11 +8,28 @@ use super::{
     decode_as, name_and_age, validate_workload, workload_wide_cells, Cause, Column, PodSpecAt,
     Strategy, AGE, NAME,
 };
+use crate::resources::{ResourceDef, Subresource::*};
 use crate::table::int;
 use crate::typed::{default_key, default_pod_spec, obj_mut};
 
 #[derive(Debug)]
 pub struct ReplicaSetStrategy;
+
+/// The REST shape of ReplicaSets, with their strategy.
+pub const RESOURCE: ResourceDef = ResourceDef {
+    group: "apps",
+    version: "v1",
+    kind: "ReplicaSet",
+    list_kind: "ReplicaSetList",
+    plural: "replicasets",
+    singular: "replicaset",
+    namespaced: true,
+    short_names: &["rs"],
+    categories: &["all"],
+    subresources: &[Status, Scale],
+    has_spec: true,
+    strategy: &ReplicaSetStrategy,
+};
 
 impl Strategy for ReplicaSetStrategy {
     fn decode(&self, obj: &Value) -> Result<Value, String> {

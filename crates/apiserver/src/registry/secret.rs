@@ -8,11 +8,28 @@ use super::{
     decode_as, name_and_age, validate_config_keys, validate_immutable, Cause, Column, Strategy,
     AGE, NAME,
 };
+use crate::resources::ResourceDef;
 use crate::table::{count_map, s};
 use crate::typed::{default_key, obj_mut};
 
 #[derive(Debug)]
 pub struct SecretStrategy;
+
+/// The REST shape of Secrets, with their strategy.
+pub const RESOURCE: ResourceDef = ResourceDef {
+    group: "",
+    version: "v1",
+    kind: "Secret",
+    list_kind: "SecretList",
+    plural: "secrets",
+    singular: "secret",
+    namespaced: true,
+    short_names: &[],
+    categories: &[],
+    subresources: &[],
+    has_spec: false,
+    strategy: &SecretStrategy,
+};
 
 impl Strategy for SecretStrategy {
     fn decode(&self, obj: &Value) -> Result<Value, String> {

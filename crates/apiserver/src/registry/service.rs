@@ -9,11 +9,28 @@ use super::{decode_as, name_and_age, Column, NameRule, Strategy, AGE, NAME};
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::Ctx;
 use crate::resources;
+use crate::resources::{ResourceDef, Subresource::*};
 use crate::table::{int, or_none, s};
 use crate::typed::{default_key, obj_mut};
 
 #[derive(Debug)]
 pub struct ServiceStrategy;
+
+/// The REST shape of Services, with their strategy.
+pub const RESOURCE: ResourceDef = ResourceDef {
+    group: "",
+    version: "v1",
+    kind: "Service",
+    list_kind: "ServiceList",
+    plural: "services",
+    singular: "service",
+    namespaced: true,
+    short_names: &["svc"],
+    categories: &["all"],
+    subresources: &[Status],
+    has_spec: true,
+    strategy: &ServiceStrategy,
+};
 
 #[async_trait]
 impl Strategy for ServiceStrategy {

@@ -5,9 +5,26 @@ use k8s_openapi::api::core::v1 as core;
 use serde_json::{json, Value};
 
 use super::{decode_as, name_and_age, Column, Strategy, AGE, NAME};
+use crate::resources::ResourceDef;
 
 #[derive(Debug)]
 pub struct ServiceAccountStrategy;
+
+/// The REST shape of ServiceAccounts, with their strategy.
+pub const RESOURCE: ResourceDef = ResourceDef {
+    group: "",
+    version: "v1",
+    kind: "ServiceAccount",
+    list_kind: "ServiceAccountList",
+    plural: "serviceaccounts",
+    singular: "serviceaccount",
+    namespaced: true,
+    short_names: &["sa"],
+    categories: &[],
+    subresources: &[],
+    has_spec: false,
+    strategy: &ServiceAccountStrategy,
+};
 
 impl Strategy for ServiceAccountStrategy {
     fn decode(&self, obj: &Value) -> Result<Value, String> {
