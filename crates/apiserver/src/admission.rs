@@ -10,8 +10,9 @@ use crate::authz;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{self, Ctx};
 use crate::podsecurity::{self, Level, NamespacePolicy};
+use crate::registry::PodSpecAt;
 use crate::request::ResourceTarget;
-use crate::resources;
+use crate::resources::{self, ResourceDef};
 use crate::server::User;
 
 /// Who is writing. `user` is `None` for requests without an identity (none reach writes today).
@@ -34,11 +35,24 @@ fn forbidden(t: &ResourceTarget, name: &str, why: &str) -> ApiError {
 }
 
 /// Where `obj` keeps the pod spec whose node a user may not choose, with its field path.
-fn placed_spec<'v>(kind: &str, obj: &'v Value) -> Option<(&'v Value, &'static str)> {
-    match kind {
-        "Pod" => Some((&obj["spec"], "spec.nodeName")),
-        _ => podsecurity::pod_template(kind, obj)
-            .map(|(_, spec)| (spec, "spec.template.spec.nodeName")),
+fn placed_spec<'v>(def: &ResourceDef, obj: &'v Value) -> Option<(&'v Value, &'static str)> {
+    match def.strategy.pod_spec_at()? {
+        PodSpecAt::Pod => Some((&obj["spec"], "spec.nodeName")),
+        PodSpecAt::Template => Some((
+            &obj["spec"]["template"]["spec"],
+            "spec.template.spec.nodeName",
+        )),
+    }
+}
+
+/// The pod template (metadata, spec) of a workload object.
+fn pod_template<'v>(def: &ResourceDef, obj: &'v Value) -> Option<(&'v Value, &'v Value)> {
+    match def.strategy.pod_spec_at()? {
+        PodSpecAt::Template => {
+            let t = &obj["spec"]["template"];
+            Some((&t["metadata"], &t["spec"]))
+        }
+        PodSpecAt::Pod => None,
     }
 }
 
@@ -57,9 +71,9 @@ pub async fn admit(
     let name = new["metadata"]["name"].as_str().unwrap_or("");
     if let Some(u) = attrs.user {
         if is_user_tier(u) {
-            if let Some((spec, field)) = placed_spec(t.def.kind, new) {
+            if let Some((spec, field)) = placed_spec(t.def, new) {
                 let before = old
-                    .and_then(|o| placed_spec(t.def.kind, o))
+                    .and_then(|o| placed_spec(t.def, o))
                     .and_then(|(s, _)| node_name_of(s));
                 if let Some(n) = node_name_of(spec).filter(|n| Some(*n) != before) {
                     return Err(forbidden(
@@ -81,8 +95,7 @@ pub async fn admit(
 }
 
 async fn namespace_policy(ctx: &Ctx, ns: &str) -> ApiResult<NamespacePolicy> {
-    let def = resources::by_kind("Namespace")
-        .ok_or_else(|| ApiError::internal("namespace type missing"))?;
+    let def = &resources::NAMESPACES;
     match handlers::get_object(ctx, def, None, ns).await {
         Ok((obj, _)) => Ok(NamespacePolicy::of(Some(&obj))),
         Err(e) if e.code == 404 => Ok(NamespacePolicy::of(None)),
@@ -105,8 +118,8 @@ async fn pod_security(
     let Some(ns) = t.namespace.as_deref().filter(|_| t.def.namespaced) else {
         return Ok(Vec::new());
     };
-    let is_pod = t.def.kind == "Pod";
-    let template = podsecurity::pod_template(t.def.kind, new);
+    let is_pod = t.def.strategy.pod_spec_at() == Some(PodSpecAt::Pod);
+    let template = pod_template(t.def, new);
     if !is_pod && template.is_none() {
         return Ok(Vec::new());
     }
@@ -114,7 +127,7 @@ async fn pod_security(
         let changed = if is_pod {
             significant_update(o, new)
         } else {
-            podsecurity::pod_template(t.def.kind, o).map(|(m, s)| (m.clone(), s.clone()))
+            pod_template(t.def, o).map(|(m, s)| (m.clone(), s.clone()))
                 != template.map(|(m, s)| (m.clone(), s.clone()))
         };
         if !changed {

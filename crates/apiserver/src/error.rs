@@ -16,6 +16,24 @@ pub struct ApiError {
     pub details: Option<Value>,
 }
 
+/// The `StatusCause` reason of a field error, from the message `field.Error` renders
+/// ("Required value", "Forbidden: ...", ...).
+fn cause_reason(message: &str) -> &'static str {
+    const REASONS: [(&str, &str); 6] = [
+        ("Required value", "FieldValueRequired"),
+        ("Forbidden", "FieldValueForbidden"),
+        ("Duplicate value", "FieldValueDuplicate"),
+        ("Unsupported value", "FieldValueNotSupported"),
+        ("Too long", "FieldValueTooLong"),
+        ("Too many", "FieldValueTooMany"),
+    ];
+    REASONS
+        .iter()
+        .find(|(prefix, _)| message.starts_with(prefix))
+        .map(|(_, reason)| *reason)
+        .unwrap_or("FieldValueInvalid")
+}
+
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
         ApiError {
@@ -82,7 +100,7 @@ impl ApiError {
             .join(", ");
         let causes_json: Vec<Value> = causes
             .iter()
-            .map(|(f, m)| json!({"reason": "FieldValueInvalid", "message": m, "field": f}))
+            .map(|(f, m)| json!({"reason": cause_reason(m), "message": m, "field": f}))
             .collect();
         Self::new(
             422,

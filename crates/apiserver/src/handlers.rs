@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use crate::admission::{self, Attrs};
 use crate::error::{ApiError, ApiResult};
+use crate::registry;
 use crate::request::{As, ResourceTarget};
 use crate::resources::{self, ResourceDef};
 use crate::table::{self, IncludeObject};
@@ -20,7 +21,7 @@ use crate::typed;
 
 /// Largest accepted request body (Kubernetes uses 3 MiB).
 pub const DEFAULT_MAX_BODY: usize = 3 * 1024 * 1024;
-const UPDATE_RETRIES: usize = 16;
+pub(crate) const UPDATE_RETRIES: usize = 16;
 
 pub struct Ctx {
     pub store: Arc<dyn Store>,
@@ -41,7 +42,7 @@ pub fn decode_kv(kv: &KeyValue) -> ApiResult<Value> {
     Ok(v)
 }
 
-fn encode(v: &Value) -> ApiResult<Vec<u8>> {
+pub(crate) fn encode(v: &Value) -> ApiResult<Vec<u8>> {
     let mut v = v.clone();
     if let Some(md) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
         md.remove("resourceVersion");
@@ -121,43 +122,12 @@ impl Filter {
 }
 
 fn field_supported(def: &ResourceDef, field: &str) -> bool {
-    if field == "metadata.name" || (def.namespaced && field == "metadata.namespace") {
-        return true;
-    }
-    let extra: &[&str] = match def.kind {
-        "Pod" => &[
-            "spec.nodeName",
-            "spec.restartPolicy",
-            "spec.schedulerName",
-            "spec.serviceAccountName",
-            "spec.hostNetwork",
-            "status.phase",
-            "status.podIP",
-            "status.nominatedNodeName",
-        ],
-        "Node" => &["spec.unschedulable"],
-        "Namespace" => &["status.phase"],
-        "Secret" => &["type"],
-        "Event" => &[
-            "involvedObject.kind",
-            "involvedObject.namespace",
-            "involvedObject.name",
-            "involvedObject.uid",
-            "involvedObject.apiVersion",
-            "involvedObject.resourceVersion",
-            "involvedObject.fieldPath",
-            "reason",
-            "reportingComponent",
-            "source",
-            "type",
-        ],
-        "ReplicaSet" => &["status.replicas"],
-        _ => &[],
-    };
-    extra.contains(&field)
+    field == "metadata.name"
+        || (def.namespaced && field == "metadata.namespace")
+        || def.strategy.field_labels().contains(&field)
 }
 
-fn ns_of(t: &ResourceTarget) -> Option<&str> {
+pub(crate) fn ns_of(t: &ResourceTarget) -> Option<&str> {
     if t.def.namespaced {
         t.namespace.as_deref()
     } else {
@@ -253,87 +223,10 @@ pub async fn list(
 
 // ---------------------------------------------------------------- validation
 
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
-}
-
-fn validate_name(def: &ResourceDef, name: &str) -> Option<String> {
-    let label_only = matches!(def.kind, "Namespace" | "Service");
-    let ok = if label_only {
-        is_dns_label(name)
-    } else {
-        is_dns_subdomain(name)
-    };
-    if ok {
-        None
-    } else if label_only {
-        Some("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')".to_string())
-    } else {
-        Some("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".to_string())
-    }
-}
-
-fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<(String, String)>) {
-    match spec["containers"].as_array() {
-        Some(cs) if !cs.is_empty() => {
-            let mut seen = std::collections::HashSet::new();
-            for (i, c) in cs.iter().enumerate() {
-                let name = c["name"].as_str().unwrap_or("");
-                if name.is_empty() {
-                    causes.push((
-                        format!("{path}.containers[{i}].name"),
-                        "Required value".into(),
-                    ));
-                } else if !is_dns_label(name) {
-                    causes.push((
-                        format!("{path}.containers[{i}].name"),
-                        format!(
-                            "Invalid value: \"{name}\": a lowercase RFC 1123 label is required"
-                        ),
-                    ));
-                } else if !seen.insert(name.to_string()) {
-                    causes.push((
-                        format!("{path}.containers[{i}].name"),
-                        format!("Duplicate value: \"{name}\""),
-                    ));
-                }
-                if c["image"]
-                    .as_str()
-                    .map(|s| s.trim().is_empty())
-                    .unwrap_or(true)
-                {
-                    causes.push((
-                        format!("{path}.containers[{i}].image"),
-                        "Required value".into(),
-                    ));
-                }
-            }
-        }
-        _ => causes.push((format!("{path}.containers"), "Required value".into())),
-    }
-    if let Some(rp) = spec["restartPolicy"].as_str() {
-        if !["Always", "OnFailure", "Never"].contains(&rp) {
-            causes.push((
-                format!("{path}.restartPolicy"),
-                format!("Unsupported value: \"{rp}\": supported values: \"Always\", \"OnFailure\", \"Never\""),
-            ));
-        }
-    }
-}
-
 fn validate(def: &ResourceDef, obj: &Value) -> Vec<(String, String)> {
     let mut causes = Vec::new();
     let name = obj["metadata"]["name"].as_str().unwrap_or("");
-    if let Some(msg) = validate_name(def, name) {
+    for msg in registry::name_errors(def.strategy.name_rule(), name) {
         causes.push((
             "metadata.name".to_string(),
             format!("Invalid value: \"{name}\": {msg}"),
@@ -360,53 +253,7 @@ fn validate(def: &ResourceDef, obj: &Value) -> Vec<(String, String)> {
             }
         }
     }
-    match def.kind {
-        "Pod" => validate_pod_spec(&obj["spec"], "spec", &mut causes),
-        "Deployment" | "ReplicaSet" => {
-            let sel = &obj["spec"]["selector"];
-            if sel.is_null() || (sel["matchLabels"].is_null() && sel["matchExpressions"].is_null())
-            {
-                causes.push(("spec.selector".into(), "Required value".into()));
-            } else {
-                match LabelSelector::from_json(sel) {
-                    Ok(s) => {
-                        let labels = &obj["spec"]["template"]["metadata"]["labels"];
-                        let map = labels
-                            .as_object()
-                            .map(|m| {
-                                m.iter()
-                                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        if !s.matches(&map) {
-                            causes.push((
-                                "spec.template.metadata.labels".into(),
-                                format!("Invalid value: {labels}: `selector` does not match template `labels`"),
-                            ));
-                        }
-                    }
-                    Err(e) => causes.push(("spec.selector".into(), format!("Invalid value: {e}"))),
-                }
-            }
-            if obj["spec"]["replicas"]
-                .as_i64()
-                .map(|r| r < 0)
-                .unwrap_or(false)
-            {
-                causes.push((
-                    "spec.replicas".into(),
-                    "Invalid value: must be greater than or equal to 0".into(),
-                ));
-            }
-            validate_pod_spec(
-                &obj["spec"]["template"]["spec"],
-                "spec.template.spec",
-                &mut causes,
-            );
-        }
-        _ => {}
-    }
+    def.strategy.validate(obj, &mut causes);
     causes
 }
 
@@ -476,7 +323,7 @@ fn typed_decode(
     obj: &Value,
     fv: FieldValidation,
 ) -> ApiResult<(Value, Vec<String>)> {
-    let (out, unknown) = typed::roundtrip(def.kind, obj).map_err(|e| {
+    let (out, unknown) = typed::roundtrip(def, obj).map_err(|e| {
         ApiError::bad_request(format!(
             "{} in version \"{}\" cannot be handled as a {}: {e}",
             def.kind, def.version, def.kind
@@ -506,8 +353,7 @@ fn random_suffix(n: usize) -> String {
 }
 
 async fn ensure_namespace_usable(ctx: &Ctx, ns: &str) -> ApiResult<()> {
-    let def = resources::by_kind("Namespace")
-        .ok_or_else(|| ApiError::internal("namespace type missing"))?;
+    let def = &resources::NAMESPACES;
     match ctx.store.get(&def.key(None, ns)).await? {
         None => Err(ApiError::not_found(def, ns)),
         Some(kv) => {
@@ -588,7 +434,7 @@ pub async fn prepare_create(
         }
     }
     let (mut obj, warnings) = typed_decode(def, obj, fv)?;
-    typed::normalize(def.kind, &mut obj);
+    def.strategy.normalize(&mut obj);
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
     let causes = validate(def, &obj);
     if !causes.is_empty() {
@@ -610,13 +456,9 @@ pub async fn prepare_create(
             md.remove("generation");
         }
     }
-    if matches!(def.kind, "Deployment" | "ReplicaSet") {
-        obj["status"] = json!({});
-    }
-    typed::apply_defaults(def.kind, &mut obj);
-    if def.kind == "Service" {
-        allocate_cluster_ip(ctx, &mut obj).await?;
-    }
+    def.strategy.prepare_create(&mut obj);
+    def.strategy.defaults(&mut obj);
+    def.strategy.allocate(ctx, &mut obj).await?;
     Ok((obj, warnings))
 }
 
@@ -631,79 +473,8 @@ pub async fn store_create(ctx: &Ctx, def: &ResourceDef, obj: &Value) -> ApiResul
     };
     let mut out = obj.clone();
     out["metadata"]["resourceVersion"] = json!(kv.mod_revision.to_string());
-    if def.kind == "Namespace" {
-        ensure_default_service_account(ctx, &name).await;
-    }
+    def.strategy.after_create(ctx, &out).await;
     Ok(out)
-}
-
-/// The service account controller's job: every namespace has a `default` ServiceAccount.
-pub async fn ensure_default_service_account(ctx: &Ctx, ns: &str) {
-    let Some(def) = resources::by_kind("ServiceAccount") else {
-        return;
-    };
-    let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount",
-        "metadata": {"name": "default", "namespace": ns, "uid": uuid::Uuid::new_v4().to_string(),
-                     "creationTimestamp": now_rfc3339()}});
-    if let Ok(bytes) = encode(&sa) {
-        match ctx
-            .store
-            .create(&def.key(Some(ns), "default"), &bytes)
-            .await
-        {
-            Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
-            Err(e) => {
-                tracing::warn!(namespace = ns, error = %e, "could not create default service account")
-            }
-        }
-    }
-}
-
-async fn allocate_cluster_ip(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
-    let spec = &obj["spec"];
-    if spec["type"] == "ExternalName" {
-        return Ok(());
-    }
-    if let Some(ip) = spec["clusterIP"].as_str().filter(|s| !s.is_empty()) {
-        if ip != "None" && ip.parse::<std::net::Ipv4Addr>().is_err() {
-            return Err(ApiError::invalid(
-                resources::by_kind("Service")
-                    .ok_or_else(|| ApiError::internal("service type missing"))?,
-                obj["metadata"]["name"].as_str().unwrap_or(""),
-                vec![(
-                    "spec.clusterIP".into(),
-                    format!("Invalid value: \"{ip}\": must be a valid IP address"),
-                )],
-            ));
-        }
-        return Ok(());
-    }
-    let def =
-        resources::by_kind("Service").ok_or_else(|| ApiError::internal("service type missing"))?;
-    let existing = ctx.store.list(&def.prefix(None)).await?;
-    let used: std::collections::HashSet<String> = existing
-        .items
-        .iter()
-        .filter_map(|kv| serde_json::from_slice::<Value>(&kv.value).ok())
-        .filter_map(|o| o["spec"]["clusterIP"].as_str().map(|s| s.to_string()))
-        .collect();
-    use rand::Rng;
-    let mut rng = rand::thread_rng();
-    for _ in 0..1000 {
-        let ip = format!(
-            "10.43.{}.{}",
-            rng.gen_range(0..=255),
-            rng.gen_range(2..=254)
-        );
-        if !used.contains(&ip) {
-            obj["spec"]["clusterIP"] = json!(ip);
-            obj["spec"]["clusterIPs"] = json!([ip]);
-            return Ok(());
-        }
-    }
-    Err(ApiError::internal(
-        "failed to allocate a service IP: range is full",
-    ))
 }
 
 // ---------------------------------------------------------------- update / patch
@@ -736,11 +507,7 @@ fn merge_for_update(def: &ResourceDef, old: &Value, new: Value, w: &Write) -> Ap
             }
             n
         }
-        Write::Status => {
-            let mut n = old.clone();
-            n["status"] = new["status"].clone();
-            n
-        }
+        Write::Status => def.strategy.prepare_status_update(old, new),
     };
     // Server-owned metadata is never taken from the request.
     for f in [
@@ -792,12 +559,13 @@ async fn commit_update(
     let mut new = new;
     check_gvk(def, &mut new)?;
     let (mut typed_new, warnings) = typed_decode(def, &new, fv)?;
-    typed::normalize(def.kind, &mut typed_new);
+    def.strategy.normalize(&mut typed_new);
     let mut merged = merge_for_update(def, old, typed_new, w)?;
     // Defaults apply on every write, as Kubernetes' decoding does (an apply that drops a defaulted
     // field gets it back rather than leaving it unset).
-    typed::apply_defaults(def.kind, &mut merged);
-    let causes = validate(def, &merged);
+    def.strategy.defaults(&mut merged);
+    let mut causes = validate(def, &merged);
+    def.strategy.validate_update(old, &merged, &mut causes);
     if !causes.is_empty() {
         return Err(ApiError::invalid(def, &name, causes));
     }
@@ -1056,7 +824,7 @@ fn scale_of(def: &ResourceDef, obj: &Value) -> Value {
             "uid": obj["metadata"]["uid"], "resourceVersion": obj["metadata"]["resourceVersion"],
             "creationTimestamp": obj["metadata"]["creationTimestamp"],
         },
-        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(if def.kind == "Deployment" { 1 } else { 0 })},
+        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(def.strategy.default_replicas())},
         "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": sel},
     })
 }
@@ -1119,75 +887,6 @@ async fn scale_write(
         .await?
         {
             return Ok(json_response(StatusCode::OK, &scale_of(t.def, &out)));
-        }
-    }
-    Err(ApiError::conflict(t.def, name))
-}
-
-// ---------------------------------------------------------------- binding
-
-/// `POST pods/{name}/binding`: assign a pending pod to a node (what the scheduler does).
-pub async fn bind(
-    ctx: &Ctx,
-    t: &ResourceTarget,
-    name: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> ApiResult<Response> {
-    let binding = crate::request::decode_body(headers, body)?;
-    if binding["kind"]
-        .as_str()
-        .map(|k| k != "Binding")
-        .unwrap_or(false)
-    {
-        return Err(ApiError::bad_request(
-            "the body of a pods/binding request must be a Binding",
-        ));
-    }
-    let node = binding["target"]["name"]
-        .as_str()
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| {
-            ApiError::invalid(
-                t.def,
-                name,
-                vec![("target.name".into(), "Required value".into())],
-            )
-        })?;
-    for _ in 0..UPDATE_RETRIES {
-        let (old, kv) = get_object(ctx, t.def, ns_of(t), name).await?;
-        if let Some(cur) = old["spec"]["nodeName"].as_str().filter(|s| !s.is_empty()) {
-            return Err(ApiError::conflict(t.def, name)
-                .tap_msg(format!("Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{cur}\"")));
-        }
-        if !old["metadata"]["deletionTimestamp"].is_null() {
-            return Err(ApiError::conflict(t.def, name).tap_msg(format!(
-                "pod {name} is being deleted, cannot be assigned to a host"
-            )));
-        }
-        let mut new = old.clone();
-        new["spec"]["nodeName"] = json!(node);
-        let mut conds: Vec<Value> = new["status"]["conditions"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        conds.retain(|c| c["type"] != "PodScheduled");
-        conds.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now_rfc3339()}));
-        new["status"]["conditions"] = json!(conds);
-        match ctx
-            .store
-            .update(&kv.key, &encode(&new)?, kv.mod_revision)
-            .await
-        {
-            Ok(_) => {
-                return Ok(json_response(
-                    StatusCode::CREATED,
-                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-                ))
-            }
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(t.def, name)),
-            Err(e) => return Err(e.into()),
         }
     }
     Err(ApiError::conflict(t.def, name))
@@ -1267,7 +966,7 @@ pub async fn delete(
     let mut obj = obj;
     if let (Some(f), true) = (
         gc_finalizer,
-        obj["metadata"]["deletionTimestamp"].is_null() && t.def.kind != "Namespace",
+        obj["metadata"]["deletionTimestamp"].is_null() && t.def.strategy.gc_finalizers(),
     ) {
         let mut fins: Vec<Value> = obj["metadata"]["finalizers"]
             .as_array()
@@ -1278,30 +977,20 @@ pub async fn delete(
         }
         obj["metadata"]["finalizers"] = json!(fins);
     }
-    // Graceful deletion: a pod running on a node gets a deletionTimestamp and its grace period;
-    // the node's agent stops the containers and then deletes it with grace period 0.
-    let bound = obj["spec"]["nodeName"]
-        .as_str()
-        .map(|n| !n.is_empty())
-        .unwrap_or(false);
-    let terminal = matches!(
-        obj["status"]["phase"].as_str(),
-        Some("Succeeded" | "Failed")
-    );
-    if t.def.kind == "Pod" && bound && !terminal {
-        let grace = match (
-            opts["gracePeriodSeconds"].as_i64(),
-            q.get("gracePeriodSeconds"),
-        ) {
-            (Some(g), _) => g,
-            (None, Some(g)) => g
-                .parse::<i64>()
+    // Graceful deletion (a pod running on a node): the object gets a deletionTimestamp and its
+    // grace period; whoever runs it finishes the deletion with grace period 0.
+    let requested = match (
+        opts["gracePeriodSeconds"].as_i64(),
+        q.get("gracePeriodSeconds"),
+    ) {
+        (Some(g), _) => Some(g),
+        (None, Some(g)) => Some(
+            g.parse::<i64>()
                 .map_err(|_| ApiError::bad_request(format!("invalid gracePeriodSeconds {g:?}")))?,
-            (None, None) => obj["spec"]["terminationGracePeriodSeconds"]
-                .as_i64()
-                .unwrap_or(30),
-        }
-        .max(0);
+        ),
+        (None, None) => None,
+    };
+    if let Some(grace) = t.def.strategy.grace_period(&obj, requested) {
         let current = obj["metadata"]["deletionGracePeriodSeconds"].as_i64();
         if grace > 0 {
             if !obj["metadata"]["deletionTimestamp"].is_null()
@@ -1352,34 +1041,18 @@ pub async fn delete(
             Err(e) => Err(e.into()),
         };
     }
-    if t.def.kind == "Namespace" {
-        delete_namespace_contents(ctx, name).await?;
-    }
+    t.def.strategy.before_delete(ctx, &obj).await?;
     match ctx.store.delete(&kv.key, Some(kv.mod_revision)).await {
         Ok(_) => {}
         Err(StoreError::Conflict { .. }) => return Err(ApiError::conflict(t.def, name)),
         Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(t.def, name)),
         Err(e) => return Err(e.into()),
     }
-    if matches!(t.def.kind, "Pod" | "Namespace") {
+    if t.def.strategy.delete_returns_object() {
         Ok(json_response(StatusCode::OK, &obj))
     } else {
         Ok(json_response(StatusCode::OK, &success_status(t.def, &obj)))
     }
-}
-
-/// The namespace controller's job, done inline: remove everything inside a namespace.
-async fn delete_namespace_contents(ctx: &Ctx, ns: &str) -> ApiResult<()> {
-    for def in resources::RESOURCES.iter().filter(|d| d.namespaced) {
-        let res = ctx.store.list(&def.prefix(Some(ns))).await?;
-        for kv in res.items {
-            match ctx.store.delete(&kv.key, None).await {
-                Ok(_) | Err(StoreError::NotFound(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-    Ok(())
 }
 
 pub async fn delete_collection(
@@ -1408,7 +1081,7 @@ pub async fn delete_collection(
     ))
 }
 
-trait TapMsg {
+pub(crate) trait TapMsg {
     fn tap_msg(self, m: String) -> Self;
 }
 impl TapMsg for ApiError {
@@ -1423,27 +1096,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names() {
-        assert!(is_dns_subdomain("web-1.example"));
-        assert!(!is_dns_subdomain("Web"));
-        assert!(!is_dns_label("a.b"));
-        assert!(!is_dns_label("-a"));
-        assert!(is_dns_label("a1"));
-    }
-
-    #[test]
-    fn deployment_selector_must_match_template() {
-        let def = resources::by_kind("Deployment").unwrap();
-        let d = json!({"metadata":{"name":"web"},"spec":{"selector":{"matchLabels":{"app":"web"}},
-            "template":{"metadata":{"labels":{"app":"other"}},"spec":{"containers":[{"name":"c","image":"i"}]}}}});
-        let causes = validate(def, &d);
-        assert_eq!(causes.len(), 1, "{causes:?}");
-        assert_eq!(causes[0].0, "spec.template.metadata.labels");
-    }
-
-    #[test]
     fn status_writes_touch_only_status() {
-        let def = resources::by_kind("Pod").unwrap();
+        let def = &resources::PODS;
         let old = json!({"metadata":{"name":"p","uid":"u1","generation":1},"spec":{"nodeName":"a"},"status":{"phase":"Pending"}});
         let new = json!({"metadata":{"name":"p","uid":"evil"},"spec":{"nodeName":"b"},"status":{"phase":"Running"}});
         let out = merge_for_update(def, &old, new.clone(), &Write::Status).unwrap();

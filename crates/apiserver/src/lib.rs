@@ -8,6 +8,7 @@ pub mod error;
 pub mod handlers;
 pub mod nodeauthz;
 pub mod podsecurity;
+pub mod registry;
 pub mod request;
 pub mod resources;
 pub mod server;

@@ -772,26 +772,6 @@ pub fn check(level: Level, meta: &Value, spec: &Value) -> Vec<Violation> {
         .collect()
 }
 
-/// Where a workload object keeps its pod template, for the kinds that have one.
-pub fn pod_template<'v>(kind: &str, obj: &'v Value) -> Option<(&'v Value, &'v Value)> {
-    match kind {
-        "Deployment"
-        | "ReplicaSet"
-        | "StatefulSet"
-        | "DaemonSet"
-        | "Job"
-        | "ReplicationController" => {
-            let t = &obj["spec"]["template"];
-            Some((&t["metadata"], &t["spec"]))
-        }
-        "CronJob" => {
-            let t = &obj["spec"]["jobTemplate"]["spec"]["template"];
-            Some((&t["metadata"], &t["spec"]))
-        }
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

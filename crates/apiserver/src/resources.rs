@@ -2,6 +2,8 @@
 
 use serde_json::{json, Value};
 
+use crate::registry::{self, Strategy};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subresource {
     Status,
@@ -10,7 +12,7 @@ pub enum Subresource {
     Binding,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct ResourceDef {
     /// API group ("" for core).
     pub group: &'static str,
@@ -25,6 +27,8 @@ pub struct ResourceDef {
     pub subresources: &'static [Subresource],
     /// Does the object carry a spec whose changes bump metadata.generation?
     pub has_spec: bool,
+    /// What the generic handlers ask of this kind (see `registry`).
+    pub strategy: &'static dyn Strategy,
 }
 
 const VERBS: [&str; 8] = [
@@ -111,171 +115,33 @@ impl ResourceDef {
     }
 }
 
-macro_rules! res {
-    ($group:expr, $version:expr, $kind:expr, $plural:expr, $singular:expr, $namespaced:expr, $short:expr, $cat:expr, $subs:expr, $spec:expr) => {
-        ResourceDef {
-            group: $group,
-            version: $version,
-            kind: $kind,
-            list_kind: concat!($kind, "List"),
-            plural: $plural,
-            singular: $singular,
-            namespaced: $namespaced,
-            short_names: $short,
-            categories: $cat,
-            subresources: $subs,
-            has_spec: $spec,
-        }
-    };
-}
-
-use Subresource::*;
+// The kinds served, each defined with its strategy in `registry`.
+pub const NAMESPACES: ResourceDef = registry::namespace::RESOURCE;
+pub const PODS: ResourceDef = registry::pod::RESOURCE;
+pub const NODES: ResourceDef = registry::node::RESOURCE;
+pub const SERVICES: ResourceDef = registry::service::RESOURCE;
+pub const CONFIG_MAPS: ResourceDef = registry::configmap::RESOURCE;
+pub const SECRETS: ResourceDef = registry::secret::RESOURCE;
+pub const EVENTS: ResourceDef = registry::event::RESOURCE;
+pub const SERVICE_ACCOUNTS: ResourceDef = registry::serviceaccount::RESOURCE;
+pub const ENDPOINTS: ResourceDef = registry::endpoints::RESOURCE;
+pub const LEASES: ResourceDef = registry::lease::RESOURCE;
+pub const DEPLOYMENTS: ResourceDef = registry::deployment::RESOURCE;
+pub const REPLICA_SETS: ResourceDef = registry::replicaset::RESOURCE;
 
 pub static RESOURCES: &[ResourceDef] = &[
-    res!(
-        "",
-        "v1",
-        "Namespace",
-        "namespaces",
-        "namespace",
-        false,
-        &["ns"],
-        &[],
-        &[Status],
-        true
-    ),
-    res!(
-        "",
-        "v1",
-        "Pod",
-        "pods",
-        "pod",
-        true,
-        &["po"],
-        &["all"],
-        &[Status, Log, Binding],
-        true
-    ),
-    res!(
-        "",
-        "v1",
-        "Node",
-        "nodes",
-        "node",
-        false,
-        &["no"],
-        &[],
-        &[Status],
-        true
-    ),
-    res!(
-        "",
-        "v1",
-        "Service",
-        "services",
-        "service",
-        true,
-        &["svc"],
-        &["all"],
-        &[Status],
-        true
-    ),
-    res!(
-        "",
-        "v1",
-        "ConfigMap",
-        "configmaps",
-        "configmap",
-        true,
-        &["cm"],
-        &[],
-        &[],
-        false
-    ),
-    res!(
-        "",
-        "v1",
-        "Secret",
-        "secrets",
-        "secret",
-        true,
-        &[],
-        &[],
-        &[],
-        false
-    ),
-    res!(
-        "",
-        "v1",
-        "Event",
-        "events",
-        "event",
-        true,
-        &["ev"],
-        &[],
-        &[],
-        false
-    ),
-    res!(
-        "",
-        "v1",
-        "ServiceAccount",
-        "serviceaccounts",
-        "serviceaccount",
-        true,
-        &["sa"],
-        &[],
-        &[],
-        false
-    ),
-    res!(
-        "",
-        "v1",
-        "Endpoints",
-        "endpoints",
-        "endpoints",
-        true,
-        &["ep"],
-        &[],
-        &[],
-        false
-    ),
-    res!(
-        "coordination.k8s.io",
-        "v1",
-        "Lease",
-        "leases",
-        "lease",
-        true,
-        &[],
-        &[],
-        &[],
-        true
-    ),
-    res!(
-        "apps",
-        "v1",
-        "Deployment",
-        "deployments",
-        "deployment",
-        true,
-        &["deploy"],
-        &["all"],
-        &[Status, Scale],
-        true
-    ),
-    res!(
-        "apps",
-        "v1",
-        "ReplicaSet",
-        "replicasets",
-        "replicaset",
-        true,
-        &["rs"],
-        &["all"],
-        &[Status, Scale],
-        true
-    ),
+    NAMESPACES,
+    PODS,
+    NODES,
+    SERVICES,
+    CONFIG_MAPS,
+    SECRETS,
+    EVENTS,
+    SERVICE_ACCOUNTS,
+    ENDPOINTS,
+    LEASES,
+    DEPLOYMENTS,
+    REPLICA_SETS,
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {

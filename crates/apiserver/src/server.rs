@@ -286,7 +286,7 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             if target.def.has_sub(resources::Subresource::Binding) =>
         {
             let body = read_body(body, st.max_body).await?;
-            handlers::bind(ctx, &target, &n, &parts.headers, &body).await
+            crate::registry::pod::bind(ctx, &target, &n, &parts.headers, &body).await
         }
         (&Method::PUT, Some(n), _) => {
             let body = read_body(body, st.max_body).await?;
@@ -350,8 +350,7 @@ async fn pod_logs(
             )))
         }
     };
-    let node_def =
-        resources::by_kind("Node").ok_or_else(|| ApiError::internal("node type missing"))?;
+    let node_def = &resources::NODES;
     let (node, _) = handlers::get_object(&st.ctx, node_def, None, node_name).await?;
     let proxy = st.node_proxy.as_ref().ok_or_else(|| {
         ApiError::new(
@@ -381,8 +380,7 @@ pub async fn bootstrap(store: &Arc<dyn Store>) -> ApiResult<()> {
         store: store.clone(),
         bookmark_interval: Duration::from_secs(30),
     };
-    let ns_def = resources::by_kind("Namespace")
-        .ok_or_else(|| ApiError::internal("namespace type missing"))?;
+    let ns_def = &resources::NAMESPACES;
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let mut obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
         let t = request::ResourceTarget {
@@ -394,12 +392,13 @@ pub async fn bootstrap(store: &Arc<dyn Store>) -> ApiResult<()> {
         let (obj, _) = handlers::prepare_create(&ctx, &t, &mut obj, &HashMap::new()).await?;
         match handlers::store_create(&ctx, ns_def, &obj).await {
             Ok(_) => {}
-            Err(e) if e.code == 409 => handlers::ensure_default_service_account(&ctx, ns).await,
+            Err(e) if e.code == 409 => {
+                crate::registry::namespace::ensure_default_service_account(&ctx, ns).await
+            }
             Err(e) => return Err(e),
         }
     }
-    let svc_def =
-        resources::by_kind("Service").ok_or_else(|| ApiError::internal("service type missing"))?;
+    let svc_def = &resources::SERVICES;
     if store
         .get(&svc_def.key(Some("default"), "kubernetes"))
         .await?

@@ -1,0 +1,450 @@
+//! The per-kind registry: one module per kind, each implementing [`Strategy`] — what the generic
+//! REST handlers ask of a kind (typed decoding, defaults, create/update preparation, validation,
+//! status writes, field-selector labels, table columns, delete behaviour). Modelled on the
+//! strategy files of the Kubernetes apiserver (pkg/registry/*/strategy.go).
+//!
+//! Each kind's module also defines its REST shape (group, plural, namespaced or not,
+//! subresources) as a `RESOURCE: ResourceDef`, which holds the strategy as
+//! `&'static dyn Strategy`; `resources::RESOURCES` lists them all.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use daas_apimachinery::selector::LabelSelector;
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::{json, Value};
+
+use crate::error::ApiResult;
+use crate::handlers::Ctx;
+use crate::table;
+
+pub mod configmap;
+pub mod deployment;
+pub mod endpoints;
+pub mod event;
+pub mod lease;
+pub mod namespace;
+pub mod node;
+pub mod pod;
+pub mod replicaset;
+pub mod secret;
+pub mod service;
+pub mod serviceaccount;
+
+/// A field error: (field path, message as `field.Error` renders it after the path).
+pub type Cause = (String, String);
+
+/// A table column: (name, format, priority — 1 is shown only with `-o wide`).
+pub type Column = (&'static str, &'static str, u8);
+
+/// Which DNS rule object names of a kind follow (upstream `ValidateObjectMeta`'s name function).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameRule {
+    /// RFC 1123 subdomain: at most 253 characters, dot-separated labels.
+    Subdomain,
+    /// RFC 1123 label: at most 63 characters, no dots.
+    Label,
+}
+
+/// Where an object of this kind carries the pod spec whose placement and security admission checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodSpecAt {
+    /// The object is a pod: `metadata` and `spec`.
+    Pod,
+    /// A workload with a pod template at `spec.template`.
+    Template,
+}
+
+/// What the generic handlers need to know about one kind. Every method but [`Strategy::decode`]
+/// has a default fitting a plain kind without a spec (ConfigMap-like), so simple kinds are small.
+#[async_trait]
+pub trait Strategy: std::fmt::Debug + Send + Sync {
+    /// Decode through the kind's typed struct and encode again (type checking and pruning).
+    fn decode(&self, obj: &Value) -> Result<Value, String>;
+
+    /// The rule object names must follow.
+    fn name_rule(&self) -> NameRule {
+        NameRule::Subdomain
+    }
+
+    /// Field-selector labels beyond `metadata.name` (and `metadata.namespace` when namespaced).
+    fn field_labels(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Conversions applied to every write before defaults and validation (e.g. Secret stringData).
+    fn normalize(&self, _obj: &mut Value) {}
+
+    /// API defaults, applied on every write.
+    fn defaults(&self, _obj: &mut Value) {}
+
+    /// Reset what a client may not set on create (e.g. the status of a workload).
+    fn prepare_create(&self, _obj: &mut Value) {}
+
+    /// Kind-specific validation of a complete object (create and update).
+    fn validate(&self, _obj: &Value, _causes: &mut Vec<Cause>) {}
+
+    /// Extra validation of an update against the stored object.
+    fn validate_update(&self, _old: &Value, _new: &Value, _causes: &mut Vec<Cause>) {}
+
+    /// Server-side allocation on create that needs the store (e.g. a Service's cluster IP).
+    async fn allocate(&self, _ctx: &Ctx, _obj: &mut Value) -> ApiResult<()> {
+        Ok(())
+    }
+
+    /// Follow-up after an object was stored (e.g. a namespace's default ServiceAccount).
+    async fn after_create(&self, _ctx: &Ctx, _obj: &Value) {}
+
+    /// The object a write of the `status` subresource stores: by default the stored object with
+    /// only the status taken from the request.
+    fn prepare_status_update(&self, old: &Value, new: Value) -> Value {
+        let mut n = old.clone();
+        n["status"] = new["status"].clone();
+        n
+    }
+
+    /// `spec.replicas` reported by the scale subresource when the object has none.
+    fn default_replicas(&self) -> i64 {
+        0
+    }
+
+    /// Graceful deletion: the grace period (seconds) that applies before the object may be
+    /// removed, `None` when it is removed at once. `requested` is the client's grace period.
+    fn grace_period(&self, _obj: &Value, _requested: Option<i64>) -> Option<i64> {
+        None
+    }
+
+    /// Do the garbage collector's propagation finalizers (orphan, foregroundDeletion) apply?
+    fn gc_finalizers(&self) -> bool {
+        true
+    }
+
+    /// Work before the object is removed from the store (e.g. a namespace's contents).
+    async fn before_delete(&self, _ctx: &Ctx, _obj: &Value) -> ApiResult<()> {
+        Ok(())
+    }
+
+    /// Does DELETE answer with the deleted object (true) or a `Status` (false)?
+    fn delete_returns_object(&self) -> bool {
+        false
+    }
+
+    /// Where the object carries a pod spec, for node-placement and pod-security admission.
+    fn pod_spec_at(&self) -> Option<PodSpecAt> {
+        None
+    }
+
+    /// Columns of `kubectl get`.
+    fn columns(&self) -> Vec<Column> {
+        vec![("Name", "name", 0), ("Created At", "date", 0)]
+    }
+
+    /// One table row's cells, matching [`Strategy::columns`].
+    fn cells(&self, o: &Value, _now: DateTime<Utc>) -> Vec<Value> {
+        vec![
+            json!(table::s(&o["metadata"]["name"])),
+            o["metadata"]["creationTimestamp"].clone(),
+        ]
+    }
+}
+
+/// Decode `obj` as `T` and encode it again.
+pub fn decode_as<T: DeserializeOwned + Serialize>(v: &Value) -> Result<Value, String> {
+    let t: T = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+    serde_json::to_value(&t).map_err(|e| e.to_string())
+}
+
+/// The `Name` column and the `Age` of an object, which most tables start and end with.
+pub(crate) fn name_and_age(o: &Value, now: DateTime<Utc>) -> (Value, Value) {
+    (
+        json!(table::s(&o["metadata"]["name"])),
+        json!(table::age(&o["metadata"]["creationTimestamp"], now)),
+    )
+}
+
+pub(crate) const NAME: Column = ("Name", "name", 0);
+pub(crate) const AGE: Column = ("Age", "", 0);
+
+// ---------------------------------------------------------------- shared validation
+
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+pub fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+const LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+
+/// Upstream's messages for a name that breaks `rule` (empty when it is valid).
+pub fn name_errors(rule: NameRule, name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    match rule {
+        NameRule::Label => {
+            if name.len() > 63 {
+                out.push("must be no more than 63 characters".to_string());
+            }
+            if !is_dns_label_chars(name) {
+                out.push(LABEL_MSG.to_string());
+            }
+        }
+        NameRule::Subdomain => {
+            if name.len() > 253 {
+                out.push("must be no more than 253 characters".to_string());
+            }
+            if name.is_empty() || !name.split('.').all(is_dns_label_chars) {
+                out.push(SUBDOMAIN_MSG.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// The character rule of an RFC 1123 label, without its length limit.
+fn is_dns_label_chars(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+const CONFIG_KEY_MSG: &str = "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
+
+/// Upstream `IsConfigMapKey`: the messages for an invalid ConfigMap/Secret data key.
+pub fn config_key_errors(key: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if key.len() > 253 {
+        out.push("must be no more than 253 characters".to_string());
+    }
+    if key.is_empty()
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+    {
+        out.push(CONFIG_KEY_MSG.to_string());
+    }
+    if key == "." {
+        out.push("must not be '.'".to_string());
+    } else if key == ".." {
+        out.push("must not be '..'".to_string());
+    } else if key.starts_with("..") {
+        out.push("must not start with '..'".to_string());
+    }
+    out
+}
+
+/// Validate the keys of the maps `fields` of `obj` (e.g. `data`, `binaryData`) as config keys.
+pub fn validate_config_keys(obj: &Value, fields: &[&str], causes: &mut Vec<Cause>) {
+    for f in fields {
+        if let Some(m) = obj[*f].as_object() {
+            for k in m.keys() {
+                for msg in config_key_errors(k) {
+                    causes.push((format!("{f}[{k}]"), format!("Invalid value: {k:?}: {msg}")));
+                }
+            }
+        }
+    }
+}
+
+/// Upstream's rule for objects with `immutable: true` (ConfigMap, Secret): once set, neither the
+/// flag nor the `fields` may change.
+pub fn validate_immutable(old: &Value, new: &Value, fields: &[&str], causes: &mut Vec<Cause>) {
+    if old["immutable"].as_bool() != Some(true) {
+        return;
+    }
+    const MSG: &str = "Forbidden: field is immutable when `immutable` is set";
+    if new["immutable"].as_bool() != Some(true) {
+        causes.push(("immutable".into(), MSG.into()));
+    }
+    for f in fields {
+        let empty = |v: &Value| v.is_null() || v.as_object().map(|m| m.is_empty()).unwrap_or(false);
+        let same = old[*f] == new[*f] || (empty(&old[*f]) && empty(&new[*f]));
+        if !same {
+            causes.push(((*f).to_string(), MSG.into()));
+        }
+    }
+}
+
+/// Validation of a pod spec at `path` (containers, restart policy).
+pub fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<Cause>) {
+    match spec["containers"].as_array() {
+        Some(cs) if !cs.is_empty() => {
+            let mut seen = std::collections::HashSet::new();
+            for (i, c) in cs.iter().enumerate() {
+                let name = c["name"].as_str().unwrap_or("");
+                if name.is_empty() {
+                    causes.push((
+                        format!("{path}.containers[{i}].name"),
+                        "Required value".into(),
+                    ));
+                } else if !is_dns_label(name) {
+                    causes.push((
+                        format!("{path}.containers[{i}].name"),
+                        format!(
+                            "Invalid value: \"{name}\": a lowercase RFC 1123 label is required"
+                        ),
+                    ));
+                } else if !seen.insert(name.to_string()) {
+                    causes.push((
+                        format!("{path}.containers[{i}].name"),
+                        format!("Duplicate value: \"{name}\""),
+                    ));
+                }
+                if c["image"]
+                    .as_str()
+                    .map(|s| s.trim().is_empty())
+                    .unwrap_or(true)
+                {
+                    causes.push((
+                        format!("{path}.containers[{i}].image"),
+                        "Required value".into(),
+                    ));
+                }
+            }
+        }
+        _ => causes.push((format!("{path}.containers"), "Required value".into())),
+    }
+    if let Some(rp) = spec["restartPolicy"].as_str() {
+        if !["Always", "OnFailure", "Never"].contains(&rp) {
+            causes.push((
+                format!("{path}.restartPolicy"),
+                format!("Unsupported value: \"{rp}\": supported values: \"Always\", \"OnFailure\", \"Never\""),
+            ));
+        }
+    }
+}
+
+/// Validation shared by the workloads with a selector and a pod template (Deployment, ReplicaSet).
+pub fn validate_workload(obj: &Value, causes: &mut Vec<Cause>) {
+    let sel = &obj["spec"]["selector"];
+    if sel.is_null() || (sel["matchLabels"].is_null() && sel["matchExpressions"].is_null()) {
+        causes.push(("spec.selector".into(), "Required value".into()));
+    } else {
+        match LabelSelector::from_json(sel) {
+            Ok(s) => {
+                let labels = &obj["spec"]["template"]["metadata"]["labels"];
+                let map = labels
+                    .as_object()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !s.matches(&map) {
+                    causes.push((
+                        "spec.template.metadata.labels".into(),
+                        format!(
+                            "Invalid value: {labels}: `selector` does not match template `labels`"
+                        ),
+                    ));
+                }
+            }
+            Err(e) => causes.push(("spec.selector".into(), format!("Invalid value: {e}"))),
+        }
+    }
+    if obj["spec"]["replicas"]
+        .as_i64()
+        .map(|r| r < 0)
+        .unwrap_or(false)
+    {
+        causes.push((
+            "spec.replicas".into(),
+            "Invalid value: must be greater than or equal to 0".into(),
+        ));
+    }
+    validate_pod_spec(
+        &obj["spec"]["template"]["spec"],
+        "spec.template.spec",
+        causes,
+    );
+}
+
+/// Cells shared by workload tables: container names, images and the selector.
+pub(crate) fn workload_wide_cells(o: &Value) -> [Value; 3] {
+    let (c, i) = table::containers_and_images(&o["spec"]["template"]["spec"]);
+    [
+        json!(c),
+        json!(i),
+        json!(table::selector_string(&o["spec"]["selector"])),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(is_dns_subdomain("web-1.example"));
+        assert!(!is_dns_subdomain("Web"));
+        assert!(!is_dns_label("a.b"));
+        assert!(!is_dns_label("-a"));
+        assert!(is_dns_label("a1"));
+        assert!(name_errors(NameRule::Subdomain, "a.b-c").is_empty());
+        assert_eq!(name_errors(NameRule::Label, "a.b"), vec![LABEL_MSG]);
+        let long = "a".repeat(254);
+        assert_eq!(
+            name_errors(NameRule::Subdomain, &long),
+            vec!["must be no more than 253 characters"]
+        );
+        let label64 = "a".repeat(64);
+        // Upstream's subdomain rule limits the whole name, not each dot-separated part.
+        assert!(name_errors(NameRule::Subdomain, &format!("{label64}.b")).is_empty());
+        assert_eq!(
+            name_errors(NameRule::Label, &label64),
+            vec!["must be no more than 63 characters"]
+        );
+    }
+
+    #[test]
+    fn config_keys() {
+        assert!(config_key_errors("key.name").is_empty());
+        assert!(config_key_errors("KEY_NAME-1").is_empty());
+        assert_eq!(config_key_errors(""), vec![CONFIG_KEY_MSG]);
+        assert_eq!(config_key_errors("a/b"), vec![CONFIG_KEY_MSG]);
+        assert_eq!(config_key_errors(".."), vec!["must not be '..'"]);
+        assert_eq!(config_key_errors("..a"), vec!["must not start with '..'"]);
+        assert_eq!(
+            config_key_errors(&"k".repeat(254)),
+            vec!["must be no more than 253 characters"]
+        );
+        let mut causes = Vec::new();
+        validate_config_keys(
+            &json!({"data": {"ok": "1", "b d": "2"}}),
+            &["data"],
+            &mut causes,
+        );
+        assert_eq!(causes.len(), 1);
+        assert_eq!(causes[0].0, "data[b d]");
+        assert!(causes[0]
+            .1
+            .starts_with("Invalid value: \"b d\": a valid config key"));
+    }
+
+    #[test]
+    fn immutable_objects_refuse_changes() {
+        let old = json!({"immutable": true, "data": {"a": "1"}});
+        let mut causes = Vec::new();
+        validate_immutable(&old, &old.clone(), &["data", "binaryData"], &mut causes);
+        assert!(causes.is_empty(), "{causes:?}");
+        let new = json!({"immutable": false, "data": {"a": "2"}});
+        validate_immutable(&old, &new, &["data", "binaryData"], &mut causes);
+        let fields: Vec<&str> = causes.iter().map(|c| c.0.as_str()).collect();
+        assert_eq!(fields, vec!["immutable", "data"]);
+        assert!(causes[0]
+            .1
+            .ends_with("field is immutable when `immutable` is set"));
+        // Not immutable before: anything goes.
+        let mut causes = Vec::new();
+        validate_immutable(&json!({"data": {}}), &new, &["data"], &mut causes);
+        assert!(causes.is_empty());
+    }
+}
