@@ -1195,6 +1195,15 @@ pub async fn bind(
 
 // ---------------------------------------------------------------- delete
 
+/// `?dryRun=All` or DeleteOptions `dryRun: ["All"]`.
+fn is_delete_dry_run(q: &HashMap<String, String>, opts: &Value) -> ApiResult<bool> {
+    Ok(is_dry_run(q)?
+        || opts["dryRun"]
+            .as_array()
+            .map(|a| a.iter().any(|v| v == "All"))
+            .unwrap_or(false))
+}
+
 fn success_status(def: &ResourceDef, obj: &Value) -> Value {
     json!({
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
@@ -1206,20 +1215,10 @@ pub async fn delete(
     ctx: &Ctx,
     t: &ResourceTarget,
     name: &str,
-    body: &[u8],
+    opts: &Value,
     q: &HashMap<String, String>,
 ) -> ApiResult<Response> {
-    let opts: Value = if body.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
-    };
-    let dry = is_dry_run(q)?
-        || opts["dryRun"]
-            .as_array()
-            .map(|a| a.iter().any(|v| v == "All"))
-            .unwrap_or(false);
+    let dry = is_delete_dry_run(q, opts)?;
     let (obj, kv) = get_object(ctx, t.def, ns_of(t), name).await?;
     let pre = &opts["preconditions"];
     if let Some(uid) = pre["uid"].as_str() {
@@ -1386,11 +1385,17 @@ pub async fn delete_collection(
     ctx: &Ctx,
     t: &ResourceTarget,
     q: &HashMap<String, String>,
+    opts: &Value,
 ) -> ApiResult<Response> {
+    let dry = is_delete_dry_run(q, opts)?;
     let filter = Filter::from_query(t.def, q)?;
     let (items, rev) = list_objects(ctx, t.def, ns_of(t), &filter).await?;
     let mut deleted = Vec::new();
     for o in items {
+        if dry {
+            deleted.push(o);
+            continue;
+        }
         let name = o["metadata"]["name"].as_str().unwrap_or("").to_string();
         let ns = o["metadata"]["namespace"].as_str().map(|s| s.to_string());
         match ctx
