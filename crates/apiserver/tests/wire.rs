@@ -253,3 +253,49 @@ async fn delete_collection_with_protobuf_delete_options() {
     assert_eq!(r.code, StatusCode::OK, "{}", r.body);
     assert!(!e.cm_exists("c1").await && !e.cm_exists("c2").await);
 }
+
+#[tokio::test]
+async fn unschedulable_false_selects_nodes_without_the_field() {
+    let e = env().await;
+    for (name, spec) in [
+        ("plain", json!({})),
+        ("cordoned", json!({"unschedulable": true})),
+    ] {
+        let r = e
+            .call(
+                "POST",
+                "/api/v1/nodes",
+                "application/json",
+                serde_json::to_vec(&json!({"metadata": {"name": name}, "spec": spec})).unwrap(),
+            )
+            .await;
+        assert_eq!(r.code, StatusCode::CREATED, "{}", r.body);
+    }
+    let names = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let r = e
+        .call(
+            "GET",
+            "/api/v1/nodes?fieldSelector=spec.unschedulable%3Dfalse",
+            "",
+            vec![],
+        )
+        .await;
+    assert_eq!(r.code, StatusCode::OK, "{}", r.body);
+    assert_eq!(names(&r.body), vec!["plain"]);
+    let r = e
+        .call(
+            "GET",
+            "/api/v1/nodes?fieldSelector=spec.unschedulable%21%3Dfalse",
+            "",
+            vec![],
+        )
+        .await;
+    assert_eq!(names(&r.body), vec!["cordoned"]);
+}
