@@ -1,7 +1,8 @@
-//! K3s-DaaS controllers: the scheduler, Deployment and ReplicaSet controllers and the garbage
-//! collector (and, spawned by the master with the cluster CA, the root CA publisher). They talk to the API server only through [`LocalClient`] (the full router, like
-//! kubectl), are level-triggered (a full reconcile on every resync tick) and are woken early by
-//! watches, which are re-established whenever they end.
+//! K3s-DaaS controllers: the scheduler, Deployment and ReplicaSet controllers, the garbage
+//! collector and (spawned by the master with the cluster CA) the root CA publisher. They talk to
+//! the API server only through [`LocalClient`] (the full router, like kubectl), are
+//! level-triggered (a full reconcile on every resync tick) and are woken early by watches, which
+//! are re-established whenever they end.
 
 pub mod deployment;
 pub mod gc;
