@@ -496,6 +496,52 @@ fn typed_decode(
     }
 }
 
+/// Duplicate keys in a JSON request body (`serde_json`, like Go, keeps the last one), as strict
+/// decoding reports them: `Strict` refuses the body, listing its unknown fields and then its
+/// duplicate ones; `Warn` returns them as warnings; `Ignore` drops them.
+fn duplicate_fields(
+    def: &ResourceDef,
+    headers: &HeaderMap,
+    body: &[u8],
+    obj: &Value,
+    q: &HashMap<String, String>,
+) -> ApiResult<Vec<String>> {
+    let media = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .unwrap_or("")
+        .trim();
+    if !matches!(media, "application/json" | "" | "*/*") {
+        return Ok(Vec::new());
+    }
+    let dups: Vec<String> = daas_apimachinery::json_duplicate_fields(body)
+        .iter()
+        .map(|p| daas_apimachinery::duplicates::duplicate_field_message(p))
+        .collect();
+    if dups.is_empty() {
+        return Ok(dups);
+    }
+    match field_validation(q)? {
+        FieldValidation::Ignore => Ok(Vec::new()),
+        FieldValidation::Warn => Ok(dups),
+        FieldValidation::Strict => {
+            let unknown = typed::roundtrip(def.kind, obj)
+                .map(|(_, u)| u)
+                .unwrap_or_default();
+            let msgs: Vec<String> = unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .chain(dups)
+                .collect();
+            Err(ApiError::bad_request(format!(
+                "strict decoding error: {}",
+                msgs.join(", ")
+            )))
+        }
+    }
+}
+
 fn random_suffix(n: usize) -> String {
     use rand::Rng;
     const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -533,7 +579,9 @@ pub async fn create(
     q: &HashMap<String, String>,
 ) -> ApiResult<Response> {
     let mut obj = crate::request::decode_body(headers, body)?;
+    let dups = duplicate_fields(t.def, headers, body, &obj, q)?;
     let (obj, mut warnings) = prepare_create(ctx, t, &mut obj, q).await?;
+    warnings.extend(dups);
     warnings.extend(admission::admit(ctx, attrs, t, None, &obj).await?);
     let created = if is_dry_run(q)? {
         obj
@@ -864,6 +912,7 @@ pub async fn update(
     let fv = field_validation(q)?;
     let dry = is_dry_run(q)?;
     let new = crate::request::decode_body(headers, body)?;
+    let dups = duplicate_fields(t.def, headers, body, &new, q)?;
     if let Some(n) = new["metadata"]["name"].as_str() {
         if n != name {
             return Err(ApiError::bad_request(format!(
@@ -903,11 +952,12 @@ pub async fn update(
             candidate["metadata"]["namespace"] = json!(ns);
         }
         match commit_update(ctx, t, Some(attrs), &kv, &old, candidate, &w, fv, dry).await? {
-            Some((out, warnings)) => {
+            Some((out, mut warnings)) => {
+                warnings.extend(dups);
                 return Ok(with_warnings(
                     json_response(StatusCode::OK, &out),
                     &warnings,
-                ))
+                ));
             }
             None if precondition.is_some() => return Err(ApiError::conflict(t.def, name)),
             None => continue,

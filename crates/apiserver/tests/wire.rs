@@ -1,5 +1,6 @@
 //! Wire formats of request bodies, through the whole router: protobuf DeleteOptions
-//! (client-go's default).
+//! (client-go's default), field selectors on defaulted fields, duplicate fields under strict
+//! field validation.
 
 use std::sync::Arc;
 
@@ -37,6 +38,7 @@ async fn env() -> Env {
 
 struct Resp {
     code: StatusCode,
+    warnings: Vec<String>,
     body: Value,
 }
 
@@ -51,9 +53,16 @@ impl Env {
             .unwrap();
         let resp = self.app.clone().oneshot(req).await.unwrap();
         let code = resp.status();
+        let warnings = resp
+            .headers()
+            .get_all("warning")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         Resp {
             code,
+            warnings,
             body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         }
     }
@@ -298,4 +307,124 @@ async fn unschedulable_false_selects_nodes_without_the_field() {
         )
         .await;
     assert_eq!(names(&r.body), vec!["cordoned"]);
+}
+
+/// The body of the upstream conformance test "should detect unknown and duplicate fields of a
+/// typed object", byte for byte in substance.
+const DUP_DEPLOYMENT: &str = r#"{
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "my-dep", "labels": {"app": "nginx"}},
+    "spec": {
+        "unknownField": "foo",
+        "replicas": 2,
+        "replicas": 3,
+        "selector": {"matchLabels": {"app": "nginx"}},
+        "template": {
+            "metadata": {"labels": {"app": "nginx"}},
+            "spec": {"containers": [{"name": "nginx", "image": "nginx:latest"}]}
+        }
+    }
+}"#;
+
+const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/default/deployments";
+
+#[tokio::test]
+async fn strict_field_validation_refuses_duplicate_fields() {
+    let e = env().await;
+    let r = e
+        .call(
+            "POST",
+            &format!("{DEPLOYMENTS}?fieldManager=field_validation_mgr&fieldValidation=Strict"),
+            "application/json",
+            DUP_DEPLOYMENT.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(r.code, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["reason"], "BadRequest");
+    let msg = r.body["message"].as_str().unwrap();
+    assert!(
+        msg.contains(r#"strict decoding error: unknown field "spec.unknownField", duplicate field "spec.replicas""#),
+        "{msg}"
+    );
+    let r = e
+        .call("GET", &format!("{DEPLOYMENTS}/my-dep"), "", vec![])
+        .await;
+    assert_eq!(r.code, StatusCode::NOT_FOUND, "nothing was created");
+}
+
+#[tokio::test]
+async fn warn_field_validation_reports_duplicate_fields_as_warnings() {
+    let e = env().await;
+    for path in [
+        DEPLOYMENTS.to_string(),
+        format!("{DEPLOYMENTS}?fieldValidation=Warn"),
+    ] {
+        let r = e
+            .call(
+                "POST",
+                &path,
+                "application/json",
+                DUP_DEPLOYMENT.as_bytes().to_vec(),
+            )
+            .await;
+        assert_eq!(r.code, StatusCode::CREATED, "{}", r.body);
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w == r#"299 - "duplicate field \"spec.replicas\"""#),
+            "{:?}",
+            r.warnings
+        );
+        assert!(
+            r.warnings.iter().any(|w| w.contains("unknown field")),
+            "{:?}",
+            r.warnings
+        );
+        // The last value wins, as in Go.
+        assert_eq!(r.body["spec"]["replicas"], 3);
+        let r = e
+            .call("DELETE", &format!("{DEPLOYMENTS}/my-dep"), "", vec![])
+            .await;
+        assert_eq!(r.code, StatusCode::OK, "{}", r.body);
+    }
+    // Ignore: no warnings at all.
+    let r = e
+        .call(
+            "POST",
+            &format!("{DEPLOYMENTS}?fieldValidation=Ignore"),
+            "application/json",
+            DUP_DEPLOYMENT.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(r.code, StatusCode::CREATED, "{}", r.body);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+}
+
+#[tokio::test]
+async fn strict_update_with_duplicate_fields_changes_nothing() {
+    let e = env().await;
+    e.create_cm("dup").await;
+    let path = "/api/v1/namespaces/default/configmaps/dup";
+    let body = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup"},"data":{"k":"new","k":"newer"}}"#;
+    let r = e
+        .call(
+            "PUT",
+            &format!("{path}?fieldValidation=Strict"),
+            "application/json",
+            body.to_vec(),
+        )
+        .await;
+    assert_eq!(r.code, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(
+        r.body["message"],
+        r#"strict decoding error: duplicate field "data.k""#
+    );
+    let r = e.call("GET", path, "", vec![]).await;
+    assert_eq!(r.body["data"]["k"], "v");
+    // Warn (default): written, with the warning.
+    let r = e.call("PUT", path, "application/json", body.to_vec()).await;
+    assert_eq!(r.code, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["data"]["k"], "newer");
+    assert_eq!(r.warnings, [r#"299 - "duplicate field \"data.k\"""#]);
 }
