@@ -1401,7 +1401,26 @@ pub async fn delete(
             Err(e) => Err(e.into()),
         };
     }
+    let mut kv = kv;
     if t.def.kind == "Namespace" {
+        // Terminating first, so that nothing (e.g. the root CA publisher) can create content
+        // in the namespace while it is being emptied.
+        let mut marked = obj.clone();
+        if marked["metadata"]["deletionTimestamp"].is_null() {
+            marked["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+            marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            marked["status"]["phase"] = json!("Terminating");
+            kv = match ctx
+                .store
+                .update(&kv.key, &encode(&marked)?, kv.mod_revision)
+                .await
+            {
+                Ok(nkv) => nkv,
+                Err(StoreError::Conflict { .. }) => return Err(ApiError::conflict(t.def, name)),
+                Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(t.def, name)),
+                Err(e) => return Err(e.into()),
+            };
+        }
         delete_namespace_contents(ctx, name).await?;
     }
     match ctx.store.delete(&kv.key, Some(kv.mod_revision)).await {
