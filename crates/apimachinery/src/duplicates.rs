@@ -1,30 +1,40 @@
-//! Detection of duplicate object keys in a raw JSON document, for strict field
+//! Detection of duplicate object keys in a request body, for strict field
 //! validation (`fieldValidation=Strict` refuses them, `Warn` reports them), as
-//! Kubernetes' strict JSON decoding does: `duplicate field "spec.replicas"`.
+//! Kubernetes' strict decoding does: `duplicate field "spec.replicas"`.
 //!
 //! `serde_json` (like Go's `encoding/json`) silently keeps the last of two
-//! equal keys, so this has to look at the bytes. The scan is a small JSON
-//! tokenizer: it never allocates more than the paths it reports, never
-//! recurses deeper than [`MAX_DEPTH`], and on malformed input simply stops
+//! equal keys, so the check walks the document once more through any serde
+//! [`Deserializer`] (JSON here, YAML in the API server) without building it,
+//! remembering the keys of each object. Depth is bounded by the
+//! deserializer's own recursion limit (128 for `serde_json` and
+//! `serde_yaml`); on malformed input the walk stops, keeping what it found
 //! (the real decoder reports the syntax error).
 
+use std::cell::RefCell;
 use std::collections::HashSet;
+use std::fmt;
 
-/// Nesting deeper than this is not scanned (serde_json refuses it anyway).
-pub const MAX_DEPTH: usize = 256;
+use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, Visitor};
 
 /// The dotted paths (`spec.replicas`, `spec.containers[0].name`) of every
 /// repeated object key in the JSON document `body`, in document order; one
 /// entry per repetition.
 pub fn json_duplicate_fields(body: &[u8]) -> Vec<String> {
-    let mut s = Scanner {
-        b: body,
-        i: 0,
-        found: Vec::new(),
-    };
-    // A syntax error ends the scan; what was found so far is still right.
-    let _ = s.value("", 0);
-    s.found
+    duplicate_fields_in(&mut serde_json::Deserializer::from_slice(body))
+}
+
+/// [`json_duplicate_fields`] for a document read by any serde deserializer
+/// (e.g. `serde_yaml::Deserializer::from_slice`). Keys that are scalars other
+/// than strings (YAML `1:`, `true:`) are compared in their text form.
+pub fn duplicate_fields_in<'de, D: Deserializer<'de>>(d: D) -> Vec<String> {
+    let found = RefCell::new(Vec::new());
+    // A syntax error ends the walk; what was found so far is still right.
+    let _ = Node {
+        path: String::new(),
+        found: &found,
+    }
+    .deserialize(d);
+    found.into_inner()
 }
 
 /// The message Kubernetes uses for one duplicate field.
@@ -32,139 +42,126 @@ pub fn duplicate_field_message(path: &str) -> String {
     format!("duplicate field \"{path}\"")
 }
 
-struct Scanner<'a> {
-    b: &'a [u8],
-    i: usize,
-    found: Vec<String>,
+/// A value at `path`; walking it records the duplicate keys below it.
+struct Node<'a> {
+    path: String,
+    found: &'a RefCell<Vec<String>>,
 }
 
-/// Malformed or too deep: stop scanning.
-struct Stop;
-
-impl Scanner<'_> {
-    fn ws(&mut self) {
-        while let Some(c) = self.b.get(self.i) {
-            if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
-                self.i += 1;
-            } else {
-                break;
-            }
-        }
+impl<'de> DeserializeSeed<'de> for Node<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
     }
+}
 
-    fn peek(&mut self) -> Result<u8, Stop> {
-        self.ws();
-        self.b.get(self.i).copied().ok_or(Stop)
-    }
-
-    fn expect(&mut self, c: u8) -> Result<(), Stop> {
-        if self.peek()? == c {
-            self.i += 1;
+macro_rules! ignore_scalars {
+    ($($f:ident: $t:ty),*) => {$(
+        fn $f<E: de::Error>(self, _: $t) -> Result<(), E> {
             Ok(())
-        } else {
-            Err(Stop)
         }
+    )*};
+}
+
+impl<'de> Visitor<'de> for Node<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any value")
     }
 
-    /// A string starting at the current `"`; returns its raw bytes, quotes included.
-    fn string(&mut self) -> Result<&[u8], Stop> {
-        let start = self.i;
-        if self.b.get(self.i) != Some(&b'"') {
-            return Err(Stop);
-        }
-        self.i += 1;
+    ignore_scalars!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_i128: i128,
+        visit_u128: u128, visit_f64: f64, visit_str: &str, visit_bytes: &[u8]);
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0usize;
         loop {
-            match self.b.get(self.i) {
-                None => return Err(Stop),
-                Some(b'\\') => self.i += 2,
-                Some(b'"') => {
-                    self.i += 1;
-                    return self.b.get(start..self.i).ok_or(Stop);
-                }
-                Some(_) => self.i += 1,
+            let child = Node {
+                path: format!("{}[{i}]", self.path),
+                found: self.found,
+            };
+            if seq.next_element_seed(child)?.is_none() {
+                return Ok(());
             }
+            i += 1;
         }
     }
 
-    fn value(&mut self, path: &str, depth: usize) -> Result<(), Stop> {
-        if depth > MAX_DEPTH {
-            return Err(Stop);
-        }
-        match self.peek()? {
-            b'{' => self.object(path, depth),
-            b'[' => self.array(path, depth),
-            b'"' => self.string().map(|_| ()),
-            _ => {
-                // number, true, false, null: up to the next delimiter
-                let start = self.i;
-                while let Some(c) = self.b.get(self.i) {
-                    if matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
-                        break;
-                    }
-                    self.i += 1;
-                }
-                if self.i == start {
-                    Err(Stop)
-                } else {
-                    Ok(())
-                }
-            }
-        }
-    }
-
-    fn object(&mut self, path: &str, depth: usize) -> Result<(), Stop> {
-        self.expect(b'{')?;
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut seen: HashSet<String> = HashSet::new();
-        if self.peek()? == b'}' {
-            self.i += 1;
-            return Ok(());
-        }
-        loop {
-            if self.peek()? != b'"' {
-                return Err(Stop);
-            }
-            let raw = self.string()?;
-            let key: String = serde_json::from_slice(raw).map_err(|_| Stop)?;
-            let child = if path.is_empty() {
+        while let Some(key) = map.next_key_seed(Key)? {
+            let child = if self.path.is_empty() {
                 key.clone()
             } else {
-                format!("{path}.{key}")
+                format!("{}.{key}", self.path)
             };
             if !seen.insert(key) {
-                self.found.push(child.clone());
+                self.found.borrow_mut().push(child.clone());
             }
-            self.expect(b':')?;
-            self.value(&child, depth + 1)?;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Ok(());
-                }
-                _ => return Err(Stop),
-            }
+            map.next_value_seed(Node {
+                path: child,
+                found: self.found,
+            })?;
         }
+        Ok(())
     }
 
-    fn array(&mut self, path: &str, depth: usize) -> Result<(), Stop> {
-        self.expect(b'[')?;
-        if self.peek()? == b']' {
-            self.i += 1;
-            return Ok(());
-        }
-        let mut idx = 0usize;
-        loop {
-            self.value(&format!("{path}[{idx}]"), depth + 1)?;
-            idx += 1;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b']' => {
-                    self.i += 1;
-                    return Ok(());
-                }
-                _ => return Err(Stop),
-            }
-        }
+    /// A YAML tagged value (`!Tag value`): walk the value.
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
+        let (_, variant): (de::IgnoredAny, _) = data.variant()?;
+        de::VariantAccess::newtype_variant_seed(variant, self)
+    }
+}
+
+/// An object key, as text.
+struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = String;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl Visitor<'_> for Key {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a scalar key")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<String, E> {
+        Ok("null".to_string())
     }
 }
 
@@ -229,6 +226,10 @@ mod tests {
         assert!(json_duplicate_fields(br#"{"a" 1}"#).is_empty());
         assert!(json_duplicate_fields(b"\"\\").is_empty());
         let deep = "[".repeat(100_000);
+        assert!(json_duplicate_fields(deep.as_bytes()).is_empty());
+        let deep = format!("{}1{}", "[".repeat(127), "]".repeat(127));
+        assert!(json_duplicate_fields(deep.as_bytes()).is_empty());
+        let deep = "{\"a\":".repeat(100_000);
         assert!(json_duplicate_fields(deep.as_bytes()).is_empty());
     }
 

@@ -496,7 +496,7 @@ fn typed_decode(
     }
 }
 
-/// Duplicate keys in a JSON request body (`serde_json`, like Go, keeps the last one), as strict
+/// Duplicate keys in a JSON or YAML request body (the decoders, like Go's, keep the last one), as strict
 /// decoding reports them: `Strict` refuses the body, listing its unknown fields and then its
 /// duplicate ones; `Warn` returns them as warnings; `Ignore` drops them.
 fn duplicate_fields(
@@ -512,10 +512,16 @@ fn duplicate_fields(
         .and_then(|ct| ct.split(';').next())
         .unwrap_or("")
         .trim();
-    if !matches!(media, "application/json" | "" | "*/*") {
-        return Ok(Vec::new());
-    }
-    let dups: Vec<String> = daas_apimachinery::json_duplicate_fields(body)
+    let paths = match media {
+        "application/json" | "" | "*/*" => daas_apimachinery::json_duplicate_fields(body),
+        "application/yaml" | "application/x-yaml" | "text/yaml" => {
+            daas_apimachinery::duplicates::duplicate_fields_in(
+                serde_yaml::Deserializer::from_slice(body),
+            )
+        }
+        _ => Vec::new(),
+    };
+    let dups: Vec<String> = paths
         .iter()
         .map(|p| daas_apimachinery::duplicates::duplicate_field_message(p))
         .collect();

@@ -428,3 +428,33 @@ async fn strict_update_with_duplicate_fields_changes_nothing() {
     assert_eq!(r.body["data"]["k"], "newer");
     assert_eq!(r.warnings, [r#"299 - "duplicate field \"data.k\"""#]);
 }
+
+#[tokio::test]
+async fn yaml_bodies_with_duplicate_fields() {
+    let e = env().await;
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\n  labels: {a: '1', a: '2'}\ndata:\n  k: one\n  k: two\n";
+    let r = e
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/configmaps?fieldValidation=Strict",
+            "application/yaml",
+            yaml.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(r.code, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(
+        r.body["message"],
+        r#"strict decoding error: duplicate field "metadata.labels.a", duplicate field "data.k""#
+    );
+    let r = e
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            "application/yaml",
+            yaml.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(r.code, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["data"]["k"], "two");
+    assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
+}
