@@ -67,6 +67,10 @@ pub fn decode_delete_options(
         })?,
         other => return Err(DeleteOptionsError::UnsupportedMediaType(other.to_string())),
     };
+    if v.is_null() {
+        // Go decodes `null` into a zero-value struct: default options.
+        return Ok(Value::Object(Map::new()));
+    }
     let Some(m) = v.as_object_mut() else {
         return Err(DeleteOptionsError::NotAnObject);
     };
@@ -220,6 +224,7 @@ mod tests {
         .unwrap();
         assert_eq!(got["propagationPolicy"], "Background");
         assert_eq!(decode_delete_options(None, b"  \n").unwrap(), json!({}));
+        assert_eq!(decode_delete_options(None, b"null").unwrap(), json!({}));
         assert!(matches!(
             decode_delete_options(None, b"{"),
             Err(DeleteOptionsError::Json(_))
