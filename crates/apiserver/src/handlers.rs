@@ -548,6 +548,29 @@ fn duplicate_fields(
     }
 }
 
+/// Duplicate keys in a merge or strategic merge patch body, under the request's field
+/// validation: `Strict` refuses the patch before it is applied, `Warn` returns warnings.
+fn patch_duplicate_fields(
+    kind: PatchKind,
+    body: &[u8],
+    fv: FieldValidation,
+) -> ApiResult<Vec<String>> {
+    if kind == PatchKind::Json || fv == FieldValidation::Ignore {
+        return Ok(Vec::new());
+    }
+    let dups: Vec<String> = daas_apimachinery::json_duplicate_fields(body)
+        .iter()
+        .map(|p| daas_apimachinery::duplicates::duplicate_field_message(p))
+        .collect();
+    if fv == FieldValidation::Strict && !dups.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "strict decoding error: {}",
+            dups.join(", ")
+        )));
+    }
+    Ok(dups)
+}
+
 fn random_suffix(n: usize) -> String {
     use rand::Rng;
     const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -1070,6 +1093,7 @@ pub async fn patch(
     let w = write_kind(t)?;
     let fv = field_validation(q)?;
     let dry = is_dry_run(q)?;
+    let dups = patch_duplicate_fields(kind, body, fv)?;
     for _ in 0..UPDATE_RETRIES {
         let (old, kv) = get_object(ctx, t.def, ns_of(t), name).await?;
         let patched = apply_patch(kind, t.def.kind, &old, body)?;
@@ -1083,9 +1107,10 @@ pub async fn patch(
                 "metadata.name cannot be changed by a patch",
             ));
         }
-        if let Some((out, warnings)) =
+        if let Some((out, mut warnings)) =
             commit_update(ctx, t, Some(attrs), &kv, &old, patched, &w, fv, dry).await?
         {
+            warnings.extend(dups);
             return Ok(with_warnings(
                 json_response(StatusCode::OK, &out),
                 &warnings,

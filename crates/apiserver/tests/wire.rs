@@ -458,3 +458,42 @@ async fn yaml_bodies_with_duplicate_fields() {
     assert_eq!(r.body["data"]["k"], "two");
     assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
 }
+
+#[tokio::test]
+async fn merge_patches_with_duplicate_fields() {
+    let e = env().await;
+    e.create_cm("pd").await;
+    let path = "/api/v1/namespaces/default/configmaps/pd";
+    let patch = br#"{"data":{"k":"a","k":"b"}}"#;
+    for ct in [
+        "application/merge-patch+json",
+        "application/strategic-merge-patch+json",
+    ] {
+        let r = e
+            .call(
+                "PATCH",
+                &format!("{path}?fieldValidation=Strict"),
+                ct,
+                patch.to_vec(),
+            )
+            .await;
+        assert_eq!(r.code, StatusCode::BAD_REQUEST, "{ct}: {}", r.body);
+        assert_eq!(
+            r.body["message"],
+            r#"strict decoding error: duplicate field "data.k""#
+        );
+    }
+    let r = e.call("GET", path, "", vec![]).await;
+    assert_eq!(r.body["data"]["k"], "v", "a refused patch changes nothing");
+    let r = e
+        .call(
+            "PATCH",
+            path,
+            "application/merge-patch+json",
+            patch.to_vec(),
+        )
+        .await;
+    assert_eq!(r.code, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["data"]["k"], "b");
+    assert_eq!(r.warnings, [r#"299 - "duplicate field \"data.k\"""#]);
+}
