@@ -496,9 +496,9 @@ fn typed_decode(
     }
 }
 
-/// Duplicate keys in a JSON or YAML request body (the decoders, like Go's, keep the last one), as strict
-/// decoding reports them: `Strict` refuses the body, listing its unknown fields and then its
-/// duplicate ones; `Warn` returns them as warnings; `Ignore` drops them.
+/// Duplicate keys in a JSON or YAML request body (the decoders, like Go's, keep the last one),
+/// as strict decoding reports them: `Strict` refuses the body, listing its unknown fields and
+/// then its duplicate ones; `Warn` returns them as warnings; `Ignore` drops them.
 fn duplicate_fields(
     def: &ResourceDef,
     headers: &HeaderMap,
