@@ -4,14 +4,20 @@
 //!   Kubernetes strategic merge patch;
 //! * [`selector`]: label selectors and field selectors;
 //! * [`protobuf`]: decoding of Kubernetes protobuf request bodies
-//!   (`application/vnd.kubernetes.protobuf`) into their JSON form.
+//!   (`application/vnd.kubernetes.protobuf`) into their JSON form;
+//! * [`options`]: `DeleteOptions` bodies in JSON or protobuf;
+//! * [`duplicates`]: duplicate keys in a raw JSON body (strict field validation).
 //!
 //! Nothing in this crate does I/O, and nothing panics on any input.
 
+pub mod duplicates;
+pub mod options;
 pub mod patch;
 pub mod protobuf;
 pub mod selector;
 
+pub use duplicates::json_duplicate_fields;
+pub use options::{decode_delete_options, DeleteOptionsError};
 pub use patch::{json_patch, merge_patch, strategic_merge_patch, PatchError};
 pub use protobuf::{decode_object, ProtobufError};
 pub use selector::{FieldSelector, LabelSelector, SelectorError};

@@ -696,8 +696,10 @@ fn merge_map(
         let merged = match (original.remove(&k), pv) {
             (Some(Value::Object(o)), Value::Object(p)) => Value::Object(merge_map(o, p, meta.ty)?),
             (_, Value::Object(p)) => Value::Object(merge_map(Map::new(), p, meta.ty)?),
-            (Some(Value::Array(o)), Value::Array(p)) => Value::Array(merge_list(o, p, meta)?),
-            (_, Value::Array(p)) => Value::Array(merge_list(Vec::new(), p, meta)?),
+            (Some(Value::Array(o)), Value::Array(p)) => {
+                Value::Array(merge_list_ordered(o, p, meta)?)
+            }
+            (_, Value::Array(p)) => Value::Array(merge_list_ordered(Vec::new(), p, meta)?),
             (_, scalar) => scalar,
         };
         original.insert(k, merged);
@@ -891,6 +893,48 @@ fn validate_patch_with_order(
         )));
     }
     Ok(())
+}
+
+/// Merges a list the way Kubernetes' `mergeSlice` does when the patch carries
+/// no `$setElementOrder` for it, including its final ordering: the elements
+/// the patch names (merged or new) come in the patch's order, server-only
+/// elements keep their live order, and the two are interleaved so that a
+/// server-only element stays before a patched element it preceded in the
+/// live list. An element new to the list therefore goes before every
+/// server-only element that is not followed by a patched one: a new container
+/// patched into `[a]` gives `[new, a]`, as the API server answers.
+fn merge_list_ordered(
+    original: Vec<Value>,
+    patch: Vec<Value>,
+    meta: FieldMeta,
+) -> Result<Vec<Value>, PatchError> {
+    let merge_key = match meta.list {
+        ListStrategy::Atomic => return merge_list(original, patch, meta),
+        ListStrategy::MergeByKey(k) => Some(k),
+        ListStrategy::MergePrimitive => None,
+    };
+    let patch_order: Vec<Value> = patch
+        .iter()
+        .filter(|v| {
+            !v.as_object()
+                .map(|m| m.contains_key(DIRECTIVE_MARKER))
+                .unwrap_or(false)
+        })
+        .cloned()
+        .collect();
+    let server_order = original.clone();
+    let merged = merge_list(original, patch, meta)?;
+    let (patch_items, server_only): (Vec<Value>, Vec<Value>) = merged
+        .into_iter()
+        .partition(|item| index_in(&patch_order, item, merge_key).is_some());
+    let patch_items = normalize_slice_order(patch_items, &patch_order, merge_key);
+    let server_only = normalize_slice_order(server_only, &server_order, merge_key);
+    Ok(merge_sorted(
+        server_only,
+        patch_items,
+        &server_order,
+        merge_key,
+    ))
 }
 
 fn merge_list(
@@ -1554,6 +1598,72 @@ mod tests {
     }
 
     #[test]
+    fn smp_new_merge_key_item_goes_first_like_upstream() {
+        // The conformance test "ReplicaSet Replace and Patch": a container named in the
+        // patch but not on the server ends up at index 0.
+        let rs = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "test-rs"},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": [
+                {"name": "agnhost", "image": "agnhost:2.43"}]}}}});
+        let out = smp(
+            rs,
+            json!({"metadata": {"labels": {"test-rs": "patched"}}, "spec": {"replicas": 3,
+                "template": {"spec": {"terminationGracePeriodSeconds": 0,
+                    "containers": [{"name": "test-rs", "image": "pause:3.9"}]}}}}),
+            "ReplicaSet",
+        );
+        let names: Vec<&str> = out["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["test-rs", "agnhost"]);
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["image"],
+            "pause:3.9"
+        );
+    }
+
+    #[test]
+    fn smp_merged_list_order_interleaves_like_upstream_merge_slice() {
+        let pod = |names: &[&str]| {
+            json!({"kind": "Pod", "spec": {"containers": names.iter()
+                .map(|n| json!({"name": n, "image": "old"})).collect::<Vec<_>>()}})
+        };
+        let names = |v: &Value| -> Vec<String> {
+            v["spec"]["containers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        // Server [a, b, c], patch [b, d]: a precedes the patched b and stays first; the new
+        // d follows b (patch order) and comes before the server-only c.
+        let out = smp(
+            pod(&["a", "b", "c"]),
+            json!({"spec": {"containers": [{"name": "b", "image": "new"}, {"name": "d", "image": "new"}]}}),
+            "Pod",
+        );
+        assert_eq!(names(&out), ["a", "b", "d", "c"]);
+        assert_eq!(out["spec"]["containers"][1]["image"], "new");
+        // The patch reorders the items it names: server [a, b], patch [b, a] gives [b, a].
+        let out = smp(
+            pod(&["a", "b"]),
+            json!({"spec": {"containers": [{"name": "b"}, {"name": "a"}]}}),
+            "Pod",
+        );
+        assert_eq!(names(&out), ["b", "a"]);
+        // Deletions keep the rest in place.
+        let out = smp(
+            pod(&["a", "b", "c"]),
+            json!({"spec": {"containers": [{"name": "b", "$patch": "delete"}, {"name": "e"}]}}),
+            "Pod",
+        );
+        assert_eq!(names(&out), ["e", "a", "c"]);
+    }
+
+    #[test]
     fn smp_finalizers_primitive_merge_and_delete_list() {
         let obj = json!({"metadata": {"name": "x", "finalizers": ["a", "b"]}});
         let out = smp(
@@ -1561,7 +1671,9 @@ mod tests {
             json!({"metadata": {"finalizers": ["c", "a"]}}),
             "ConfigMap",
         );
-        assert_eq!(out["metadata"]["finalizers"], json!(["a", "b", "c"]));
+        // Upstream's mergeSlice order: patch items in patch order ("c" is new, so it leads;
+        // "b", server-only, stays after "a", which preceded it on the server).
+        assert_eq!(out["metadata"]["finalizers"], json!(["c", "a", "b"]));
         let patch = json!({"metadata": {
             "$setElementOrder/finalizers": ["b", "c"],
             "$deleteFromPrimitiveList/finalizers": ["a"],
@@ -1632,7 +1744,8 @@ mod tests {
         );
         assert_eq!(
             out["status"]["addresses"],
-            json!([{"type": "InternalIP", "address": "1.2.3.4"}, {"type": "Hostname", "address": "n1"}])
+            // merged by type, the new address first (upstream's mergeSlice order)
+            json!([{"type": "Hostname", "address": "n1"}, {"type": "InternalIP", "address": "1.2.3.4"}])
         );
     }
 

@@ -947,10 +947,13 @@ impl FieldSelector {
             .map(|r| r.value.as_str())
     }
 
-    /// Matches against the object JSON: each field path is dotted into the
-    /// object; a missing (or null) field compares as the empty string.
+    /// Matches against the object JSON, reading each field as upstream's
+    /// field-label conversion of the object's `kind` does ([`field_label_value`]):
+    /// a missing boolean or number field compares as its zero value
+    /// (`spec.unschedulable=false` selects a Node without the field), any other
+    /// missing (or null) field as the empty string.
     pub fn matches(&self, object: &Value) -> bool {
-        self.matches_with(|f| field_value(object, f))
+        self.matches_with(|f| field_label_value(object, f))
     }
 
     /// Matches against a precomputed field set (missing = empty string).
@@ -964,6 +967,33 @@ impl FieldSelector {
             let actual = lookup(&r.field).unwrap_or_default();
             r.matches_value(&actual)
         })
+    }
+}
+
+/// The value of the field label `field` of an object, as the Kubernetes
+/// registry's `ToSelectableFields` of the object's `kind` computes it: Go
+/// formats a non-pointer `bool` or `int32` field even when it is absent from
+/// the JSON, so such a field reads as `"false"` / `"0"` when missing; a label
+/// that is not a plain path (`source` of an Event is `source.component`) is
+/// mapped; any other field is [`field_value`] at its dotted path.
+pub fn field_label_value(object: &Value, field: &str) -> Option<String> {
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+    let path = match (kind, field) {
+        ("Event", "source") => "source.component",
+        _ => field,
+    };
+    field_value(object, path).or_else(|| field_zero_value(kind, field).map(str::to_string))
+}
+
+/// The zero value of a selectable field of `kind` whose Go type is a
+/// non-pointer bool or integer (upstream formats it with
+/// `strconv.FormatBool` / `strconv.Itoa`, so a missing field still has a value).
+pub fn field_zero_value(kind: &str, field: &str) -> Option<&'static str> {
+    match (kind, field) {
+        ("Node", "spec.unschedulable") | ("Pod", "spec.hostNetwork") => Some("false"),
+        ("ReplicaSet" | "ReplicationController", "status.replicas") => Some("0"),
+        ("Job", "status.successful") => Some("0"),
+        _ => None,
     }
 }
 
@@ -1333,6 +1363,61 @@ mod tests {
         assert_eq!(field_value(&obj, "a.n"), None);
         assert_eq!(field_value(&obj, "a.m"), None);
         assert_eq!(field_value(&obj, "a.zz.y"), None);
+    }
+
+    #[test]
+    fn missing_bool_and_number_fields_compare_as_zero_values() {
+        let plain = json!({"kind": "Node", "metadata": {"name": "n1"}, "spec": {}});
+        let cordoned =
+            json!({"kind": "Node", "metadata": {"name": "n2"}, "spec": {"unschedulable": true}});
+        let sel = FieldSelector::parse("spec.unschedulable=false").unwrap();
+        assert!(sel.matches(&plain));
+        assert!(!sel.matches(&cordoned));
+        let sel = FieldSelector::parse("spec.unschedulable!=false").unwrap();
+        assert!(!sel.matches(&plain));
+        assert!(sel.matches(&cordoned));
+        // A Node with no spec at all.
+        assert!(FieldSelector::parse("spec.unschedulable=false")
+            .unwrap()
+            .matches(&json!({"kind": "Node", "metadata": {"name": "n3"}})));
+
+        let pod = json!({"kind": "Pod", "spec": {"containers": []}});
+        assert!(FieldSelector::parse("spec.hostNetwork=false")
+            .unwrap()
+            .matches(&pod));
+        assert!(!FieldSelector::parse("spec.hostNetwork=true")
+            .unwrap()
+            .matches(&pod));
+
+        let rs = json!({"kind": "ReplicaSet", "status": {}});
+        assert!(FieldSelector::parse("status.replicas=0")
+            .unwrap()
+            .matches(&rs));
+        assert!(!FieldSelector::parse("status.replicas!=0")
+            .unwrap()
+            .matches(&rs));
+        let rs = json!({"kind": "ReplicaSet", "status": {"replicas": 3}});
+        assert!(FieldSelector::parse("status.replicas!=0")
+            .unwrap()
+            .matches(&rs));
+
+        // String fields still compare as "" when missing; other kinds get no default.
+        let pod = json!({"kind": "Pod", "spec": {}});
+        assert!(FieldSelector::parse("spec.nodeName=")
+            .unwrap()
+            .matches(&pod));
+        let cm = json!({"kind": "ConfigMap"});
+        assert!(FieldSelector::parse("spec.unschedulable=")
+            .unwrap()
+            .matches(&cm));
+    }
+
+    #[test]
+    fn event_source_is_source_component() {
+        let ev = json!({"kind": "Event", "source": {"component": "kubelet", "host": "n1"}});
+        assert!(FieldSelector::parse("source=kubelet").unwrap().matches(&ev));
+        assert!(!FieldSelector::parse("source=").unwrap().matches(&ev));
+        assert_eq!(field_label_value(&ev, "source.host"), Some("n1".into()));
     }
 
     mod props {

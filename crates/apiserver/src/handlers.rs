@@ -343,6 +343,81 @@ fn typed_decode(
     }
 }
 
+/// Duplicate keys in a JSON or YAML request body (the decoders, like Go's, keep the last one),
+/// as strict decoding reports them: `Strict` refuses the body, listing its unknown fields and
+/// then its duplicate ones; `Warn` returns them as warnings; `Ignore` drops them.
+fn duplicate_fields(
+    def: &ResourceDef,
+    headers: &HeaderMap,
+    body: &[u8],
+    obj: &Value,
+    q: &HashMap<String, String>,
+) -> ApiResult<Vec<String>> {
+    let media = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .unwrap_or("")
+        .trim();
+    let paths = match media {
+        "application/json" | "" | "*/*" => daas_apimachinery::json_duplicate_fields(body),
+        "application/yaml" | "application/x-yaml" | "text/yaml" => {
+            daas_apimachinery::duplicates::duplicate_fields_in(
+                serde_yaml::Deserializer::from_slice(body),
+            )
+        }
+        _ => Vec::new(),
+    };
+    let dups: Vec<String> = paths
+        .iter()
+        .map(|p| daas_apimachinery::duplicates::duplicate_field_message(p))
+        .collect();
+    if dups.is_empty() {
+        return Ok(dups);
+    }
+    match field_validation(q)? {
+        FieldValidation::Ignore => Ok(Vec::new()),
+        FieldValidation::Warn => Ok(dups),
+        FieldValidation::Strict => {
+            let unknown = typed::roundtrip(def, obj)
+                .map(|(_, u)| u)
+                .unwrap_or_default();
+            let msgs: Vec<String> = unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .chain(dups)
+                .collect();
+            Err(ApiError::bad_request(format!(
+                "strict decoding error: {}",
+                msgs.join(", ")
+            )))
+        }
+    }
+}
+
+/// Duplicate keys in a merge or strategic merge patch body, under the request's field
+/// validation: `Strict` refuses the patch before it is applied, `Warn` returns warnings.
+fn patch_duplicate_fields(
+    kind: PatchKind,
+    body: &[u8],
+    fv: FieldValidation,
+) -> ApiResult<Vec<String>> {
+    if kind == PatchKind::Json || fv == FieldValidation::Ignore {
+        return Ok(Vec::new());
+    }
+    let dups: Vec<String> = daas_apimachinery::json_duplicate_fields(body)
+        .iter()
+        .map(|p| daas_apimachinery::duplicates::duplicate_field_message(p))
+        .collect();
+    if fv == FieldValidation::Strict && !dups.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "strict decoding error: {}",
+            dups.join(", ")
+        )));
+    }
+    Ok(dups)
+}
+
 fn random_suffix(n: usize) -> String {
     use rand::Rng;
     const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -379,7 +454,9 @@ pub async fn create(
     q: &HashMap<String, String>,
 ) -> ApiResult<Response> {
     let mut obj = crate::request::decode_body(headers, body)?;
+    let dups = duplicate_fields(t.def, headers, body, &obj, q)?;
     let (obj, mut warnings) = prepare_create(ctx, t, &mut obj, q).await?;
+    warnings.extend(dups);
     warnings.extend(admission::admit(ctx, attrs, t, None, &obj).await?);
     let created = if is_dry_run(q)? {
         obj
@@ -632,6 +709,7 @@ pub async fn update(
     let fv = field_validation(q)?;
     let dry = is_dry_run(q)?;
     let new = crate::request::decode_body(headers, body)?;
+    let dups = duplicate_fields(t.def, headers, body, &new, q)?;
     if let Some(n) = new["metadata"]["name"].as_str() {
         if n != name {
             return Err(ApiError::bad_request(format!(
@@ -671,11 +749,12 @@ pub async fn update(
             candidate["metadata"]["namespace"] = json!(ns);
         }
         match commit_update(ctx, t, Some(attrs), &kv, &old, candidate, &w, fv, dry).await? {
-            Some((out, warnings)) => {
+            Some((out, mut warnings)) => {
+                warnings.extend(dups);
                 return Ok(with_warnings(
                     json_response(StatusCode::OK, &out),
                     &warnings,
-                ))
+                ));
             }
             None if precondition.is_some() => return Err(ApiError::conflict(t.def, name)),
             None => continue,
@@ -782,6 +861,7 @@ pub async fn patch(
     let w = write_kind(t)?;
     let fv = field_validation(q)?;
     let dry = is_dry_run(q)?;
+    let dups = patch_duplicate_fields(kind, body, fv)?;
     for _ in 0..UPDATE_RETRIES {
         let (old, kv) = get_object(ctx, t.def, ns_of(t), name).await?;
         let patched = apply_patch(kind, t.def.kind, &old, body)?;
@@ -795,9 +875,10 @@ pub async fn patch(
                 "metadata.name cannot be changed by a patch",
             ));
         }
-        if let Some((out, warnings)) =
+        if let Some((out, mut warnings)) =
             commit_update(ctx, t, Some(attrs), &kv, &old, patched, &w, fv, dry).await?
         {
+            warnings.extend(dups);
             return Ok(with_warnings(
                 json_response(StatusCode::OK, &out),
                 &warnings,
@@ -894,6 +975,15 @@ async fn scale_write(
 
 // ---------------------------------------------------------------- delete
 
+/// `?dryRun=All` or DeleteOptions `dryRun: ["All"]`.
+fn is_delete_dry_run(q: &HashMap<String, String>, opts: &Value) -> ApiResult<bool> {
+    Ok(is_dry_run(q)?
+        || opts["dryRun"]
+            .as_array()
+            .map(|a| a.iter().any(|v| v == "All"))
+            .unwrap_or(false))
+}
+
 fn success_status(def: &ResourceDef, obj: &Value) -> Value {
     json!({
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
@@ -905,20 +995,10 @@ pub async fn delete(
     ctx: &Ctx,
     t: &ResourceTarget,
     name: &str,
-    body: &[u8],
+    opts: &Value,
     q: &HashMap<String, String>,
 ) -> ApiResult<Response> {
-    let opts: Value = if body.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
-    };
-    let dry = is_dry_run(q)?
-        || opts["dryRun"]
-            .as_array()
-            .map(|a| a.iter().any(|v| v == "All"))
-            .unwrap_or(false);
+    let dry = is_delete_dry_run(q, opts)?;
     let (obj, kv) = get_object(ctx, t.def, ns_of(t), name).await?;
     let pre = &opts["preconditions"];
     if let Some(uid) = pre["uid"].as_str() {
@@ -1041,7 +1121,7 @@ pub async fn delete(
             Err(e) => Err(e.into()),
         };
     }
-    t.def.strategy.before_delete(ctx, &obj).await?;
+    let kv = t.def.strategy.before_delete(ctx, &obj, kv).await?;
     match ctx.store.delete(&kv.key, Some(kv.mod_revision)).await {
         Ok(_) => {}
         Err(StoreError::Conflict { .. }) => return Err(ApiError::conflict(t.def, name)),
@@ -1059,11 +1139,17 @@ pub async fn delete_collection(
     ctx: &Ctx,
     t: &ResourceTarget,
     q: &HashMap<String, String>,
+    opts: &Value,
 ) -> ApiResult<Response> {
+    let dry = is_delete_dry_run(q, opts)?;
     let filter = Filter::from_query(t.def, q)?;
     let (items, rev) = list_objects(ctx, t.def, ns_of(t), &filter).await?;
     let mut deleted = Vec::new();
     for o in items {
+        if dry {
+            deleted.push(o);
+            continue;
+        }
         let name = o["metadata"]["name"].as_str().unwrap_or("").to_string();
         let ns = o["metadata"]["namespace"].as_str().map(|s| s.to_string());
         match ctx

@@ -215,6 +215,21 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
     Ok(v)
 }
 
+/// The `DeleteOptions` of a `DELETE` (one object or a collection): JSON or protobuf by
+/// Content-Type; an empty body means the defaults (`{}`).
+pub fn delete_options(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
+    let ct = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    daas_apimachinery::decode_delete_options(ct, body).map_err(|e| {
+        if e.is_unsupported_media_type() {
+            ApiError::unsupported_media(e.to_string())
+        } else {
+            ApiError::bad_request(e.to_string())
+        }
+    })
+}
+
 /// An object body must be a map whose `metadata` (if any) is a map; a null metadata becomes `{}`.
 pub fn check_shape(v: &mut Value) -> ApiResult<()> {
     let Some(m) = v.as_object_mut() else {

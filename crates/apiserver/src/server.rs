@@ -298,9 +298,14 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
         }
         (&Method::DELETE, Some(n), None) => {
             let body = read_body(body, st.max_body).await?;
-            handlers::delete(ctx, &target, &n, &body, &q).await
+            let opts = request::delete_options(&parts.headers, &body)?;
+            handlers::delete(ctx, &target, &n, &opts, &q).await
         }
-        (&Method::DELETE, None, None) => handlers::delete_collection(ctx, &target, &q).await,
+        (&Method::DELETE, None, None) => {
+            let body = read_body(body, st.max_body).await?;
+            let opts = request::delete_options(&parts.headers, &body)?;
+            handlers::delete_collection(ctx, &target, &q, &opts).await
+        }
         (m, _, Some(s)) if !matches!(s, "status" | "scale" | "log" | "binding") => {
             let _ = m;
             Err(ApiError::not_found_path())

@@ -1,5 +1,6 @@
 //! K3s-DaaS controllers: the scheduler, Deployment and ReplicaSet controllers, the garbage
-//! collector and NoExecute taint eviction. They talk to the API server only through [`LocalClient`] (the full router, like
+//! collector, NoExecute taint eviction and (spawned by the master with the cluster CA) the root CA
+//! publisher. They talk to the API server only through [`LocalClient`] (the full router, like
 //! kubectl), are level-triggered (a full reconcile on every resync tick) and are woken early by
 //! watches, which are re-established whenever they end.
 
@@ -8,6 +9,7 @@ pub mod gc;
 pub mod nodelifecycle;
 pub mod quantity;
 pub mod replicaset;
+pub mod rootca;
 pub mod scheduler;
 pub mod stakednodes;
 pub mod tainteviction;

@@ -983,3 +983,77 @@ async fn unreachable_node_evicts_only_untolerating_pods() {
         .unwrap();
     assert!(p["metadata"]["deletionTimestamp"].is_null(), "{p}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_ca_configmap_in_every_namespace_recreated_and_reset() {
+    use daas_controllers::rootca::{
+        RootCaPublisher, CA_KEY, CONFIG_MAP_NAME, DESCRIPTION, DESCRIPTION_ANNOTATION,
+    };
+    const PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIBcluster\n-----END CERTIFICATE-----\n";
+    let e = env().await;
+    let opts = ControllerOptions {
+        resync: Duration::from_secs(30),
+        ..Default::default()
+    };
+    let _publisher = daas_controllers::spawn_controller(
+        e.c.clone(),
+        RootCaPublisher::new(e.c.clone(), PEM),
+        &opts,
+    );
+    let path = |ns: &str| format!("/api/v1/namespaces/{ns}/configmaps/{CONFIG_MAP_NAME}");
+    let published = |ns: &'static str| {
+        let c = e.c.clone();
+        let p = path(ns);
+        move || {
+            let c = c.clone();
+            let p = p.clone();
+            async move {
+                let cm = c.get(&p).await.map_err(|e| e.message)?;
+                if cm["data"] != json!({CA_KEY: PEM}) {
+                    return Err(format!("data {}", cm["data"]));
+                }
+                if cm["metadata"]["annotations"][DESCRIPTION_ANNOTATION] != DESCRIPTION {
+                    return Err(format!("annotations {}", cm["metadata"]["annotations"]));
+                }
+                Ok(())
+            }
+        }
+    };
+    // Existing namespaces (the watch wakes the controller well before the 30 s resync).
+    until(
+        &e.c,
+        "kube-root-ca.crt in default",
+        10,
+        published("default"),
+    )
+    .await;
+    until(
+        &e.c,
+        "kube-root-ca.crt in kube-system",
+        10,
+        published("kube-system"),
+    )
+    .await;
+    // A new namespace gets it at once.
+    e.c.create(
+        "/api/v1/namespaces",
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "fresh"}}),
+    )
+    .await
+    .unwrap();
+    until(&e.c, "kube-root-ca.crt in fresh", 10, published("fresh")).await;
+    // Deleted: recreated.
+    e.c.delete(&path("fresh")).await.unwrap();
+    until(&e.c, "kube-root-ca.crt recreated", 10, published("fresh")).await;
+    // Edited: reset, other metadata kept.
+    e.c.merge_patch(
+        &path("fresh"),
+        &json!({"metadata": {"labels": {"mine": "yes"}, "annotations": {DESCRIPTION_ANNOTATION: null}},
+            "data": {CA_KEY: "not a CA", "extra": "x"}}),
+    )
+    .await
+    .unwrap();
+    until(&e.c, "kube-root-ca.crt reset", 10, published("fresh")).await;
+    let cm = e.c.get(&path("fresh")).await.unwrap();
+    assert_eq!(cm["metadata"]["labels"]["mine"], "yes");
+}

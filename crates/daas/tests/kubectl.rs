@@ -237,7 +237,19 @@ fn kubectl_deployment_lifecycle() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: shop}\ndata: {a: b}\n",
     );
     c.ok(&["delete", "ns", "shop", "--wait", "--timeout=30s"]);
-    assert!(c.ok(&["get", "cm", "-A", "-o", "name"]).trim().is_empty());
+    // What is left are the root CA ConfigMaps of the remaining namespaces.
+    let left = c.ok(&[
+        "get",
+        "cm",
+        "-A",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}{\"\\n\"}{end}",
+    ]);
+    assert!(
+        left.lines()
+            .all(|l| l.ends_with("/kube-root-ca.crt") && !l.starts_with("shop/")),
+        "{left}"
+    );
 }
 
 #[test]

@@ -323,6 +323,12 @@ impl Master {
         ));
 
         let tls = TlsMaterial::load_or_generate(&dir.join("tls"), &cfg.tls_sans)?;
+        // Every namespace gets kube-root-ca.crt with the CA that signs the API server's certificate.
+        background.push(daas_controllers::spawn_controller(
+            client.clone(),
+            daas_controllers::rootca::RootCaPublisher::new(client.clone(), tls.ca_cert_pem.clone()),
+            &copts,
+        ));
         let registration = Arc::new(std::sync::RwLock::new(None));
         let seed_state = seed::SeedState {
             enclave: enclave.clone(),

@@ -13,6 +13,8 @@ use daas_apimachinery::selector::LabelSelector;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::{json, Value};
 
+use daas_store::KeyValue;
+
 use crate::error::ApiResult;
 use crate::handlers::Ctx;
 use crate::table;
@@ -118,9 +120,10 @@ pub trait Strategy: std::fmt::Debug + Send + Sync {
         true
     }
 
-    /// Work before the object is removed from the store (e.g. a namespace's contents).
-    async fn before_delete(&self, _ctx: &Ctx, _obj: &Value) -> ApiResult<()> {
-        Ok(())
+    /// Work before the object is removed from the store (e.g. a namespace's contents). Returns
+    /// the stored revision the removal must match (`kv`, unless this work rewrote the object).
+    async fn before_delete(&self, _ctx: &Ctx, _obj: &Value, kv: KeyValue) -> ApiResult<KeyValue> {
+        Ok(kv)
     }
 
     /// Does DELETE answer with the deleted object (true) or a `Status` (false)?

@@ -2,12 +2,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use daas_store::StoreError;
+use daas_store::{KeyValue, StoreError};
 use k8s_openapi::api::core::v1 as core;
 use serde_json::{json, Value};
 
 use super::{decode_as, name_and_age, Column, NameRule, Strategy, AGE, NAME};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::handlers::{encode, now_rfc3339, Ctx};
 use crate::resources;
 use crate::resources::{ResourceDef, Subresource::*};
@@ -79,11 +79,32 @@ impl Strategy for NamespaceStrategy {
         false
     }
 
-    async fn before_delete(&self, ctx: &Ctx, obj: &Value) -> ApiResult<()> {
-        match obj["metadata"]["name"].as_str() {
-            Some(ns) => delete_namespace_contents(ctx, ns).await,
-            None => Ok(()),
-        }
+    /// Terminating first, so that nothing (e.g. the root CA publisher) can create content in the
+    /// namespace while it is being emptied; then the contents go.
+    async fn before_delete(&self, ctx: &Ctx, obj: &Value, kv: KeyValue) -> ApiResult<KeyValue> {
+        let Some(ns) = obj["metadata"]["name"].as_str() else {
+            return Ok(kv);
+        };
+        let kv = if obj["metadata"]["deletionTimestamp"].is_null() {
+            let mut marked = obj.clone();
+            marked["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+            marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            marked["status"]["phase"] = json!("Terminating");
+            match ctx
+                .store
+                .update(&kv.key, &encode(&marked)?, kv.mod_revision)
+                .await
+            {
+                Ok(nkv) => nkv,
+                Err(StoreError::Conflict { .. }) => return Err(ApiError::conflict(&RESOURCE, ns)),
+                Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(&RESOURCE, ns)),
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            kv
+        };
+        delete_namespace_contents(ctx, ns).await?;
+        Ok(kv)
     }
 
     fn delete_returns_object(&self) -> bool {
