@@ -31,6 +31,7 @@ fn status_error(code: StatusCode, body: &[u8]) -> ApiError {
             reason: reason_static(v["reason"].as_str().unwrap_or("")),
             message: v["message"].as_str().unwrap_or("").to_string(),
             details: v.get("details").cloned(),
+            continue_token: v["metadata"]["continue"].as_str().map(str::to_string),
         },
         _ => ApiError::new(
             code.as_u16(),

@@ -14,6 +14,8 @@ pub struct ApiError {
     pub reason: &'static str,
     pub message: String,
     pub details: Option<Value>,
+    /// `metadata.continue` of the Status (an expired list's inconsistent continue token).
+    pub continue_token: Option<String>,
 }
 
 /// The `StatusCause` reason of a field error, from the message `field.Error` renders
@@ -41,11 +43,17 @@ impl ApiError {
             reason,
             message: message.into(),
             details: None,
+            continue_token: None,
         }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
+        self
+    }
+
+    pub fn with_continue(mut self, token: String) -> Self {
+        self.continue_token = Some(token);
         self
     }
 
@@ -156,6 +164,9 @@ impl ApiError {
         });
         if let Some(d) = &self.details {
             v["details"] = d.clone();
+        }
+        if let Some(c) = &self.continue_token {
+            v["metadata"]["continue"] = json!(c);
         }
         v
     }

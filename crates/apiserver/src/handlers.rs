@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use crate::admission::{self, Attrs};
 use crate::error::{ApiError, ApiResult};
+use crate::paging;
 use crate::registry;
 use crate::request::{As, ResourceTarget};
 use crate::resources::{self, ResourceDef};
@@ -188,6 +189,7 @@ pub async fn list_objects(
     Ok((items, res.revision))
 }
 
+/// A list, in pages when `limit` is set (see [`crate::paging`]).
 pub async fn list(
     ctx: &Ctx,
     t: &ResourceTarget,
@@ -195,12 +197,14 @@ pub async fn list(
     accept: As,
 ) -> ApiResult<Response> {
     let filter = Filter::from_query(t.def, q)?;
-    let (items, rev) = list_objects(ctx, t.def, ns_of(t), &filter).await?;
-    let rv = rev.to_string();
-    let body = match accept {
+    let prefix = t.def.prefix(ns_of(t));
+    let params = paging::ListParams::from_query(q, &prefix)?;
+    let page = paging::list_page(ctx, &prefix, &filter, &params).await?;
+    let rv = page.revision.to_string();
+    let mut body = match accept {
         As::Table => table::table(
             t.def,
-            &items,
+            &page.items,
             &rv,
             IncludeObject::parse(q.get("includeObject").map(|s| s.as_str())),
             true,
@@ -208,16 +212,15 @@ pub async fn list(
         As::PartialMetadata => json!({
             "kind": "PartialObjectMetadataList",
             "apiVersion": "meta.k8s.io/v1",
-            "metadata": {"resourceVersion": rv},
-            "items": items.iter().map(table::partial_metadata).collect::<Vec<_>>(),
+            "items": page.items.iter().map(table::partial_metadata).collect::<Vec<_>>(),
         }),
         As::Object => json!({
             "kind": t.def.list_kind,
             "apiVersion": t.def.api_version(),
-            "metadata": {"resourceVersion": rv},
-            "items": items,
+            "items": page.items,
         }),
     };
+    body["metadata"] = page.list_meta();
     Ok(json_response(StatusCode::OK, &body))
 }
 

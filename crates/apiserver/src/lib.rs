@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod error;
 pub mod handlers;
 pub mod nodeauthz;
+pub mod paging;
 pub mod podsecurity;
 pub mod registry;
 pub mod request;

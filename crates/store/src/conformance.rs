@@ -32,6 +32,7 @@ pub(crate) async fn run_all(s: &dyn Store) {
     watch_errors(s, "/conf/werr/").await;
     binary_and_empty_values(s, "/conf/bin/").await;
     compaction(s, "/conf/compact/").await;
+    list_at_revision(s, "/conf/listat/").await;
 }
 
 pub(crate) async fn crud(s: &dyn Store, p: &str) {
@@ -424,4 +425,55 @@ pub(crate) async fn compaction(s: &dyn Store, p: &str) {
     let k5 = s.create(&format!("{p}4"), b"four").await.expect("create");
     assert_eq!(recv(&mut w2).await.kv, k5);
     assert_eq!(recv(&mut w).await.kv, k5);
+}
+
+pub(crate) async fn list_at_revision(s: &dyn Store, p: &str) {
+    let start = s.current_revision().await.expect("rev");
+    let a1 = s.create(&format!("{p}a"), b"a1").await.expect("create");
+    let b1 = s.create(&format!("{p}b"), b"b1").await.expect("create");
+    // A key outside the prefix written in between is not part of the list.
+    s.create(&format!("{}-other/x", p.trim_end_matches('/')), b"x")
+        .await
+        .expect("create");
+    let snap = s.current_revision().await.expect("rev");
+    let a2 = s
+        .update(&format!("{p}a"), b"a2", a1.mod_revision)
+        .await
+        .expect("update");
+    s.delete(&format!("{p}b"), None).await.expect("delete");
+    let c1 = s.create(&format!("{p}c"), b"c1").await.expect("create");
+    let prefix = p;
+
+    let at = |rev| async move { s.list_at(prefix, rev).await.expect("list_at") };
+    let then = at(snap).await;
+    assert_eq!(then.revision, snap);
+    assert_eq!(then.items, vec![a1.clone(), b1.clone()]);
+    let first = at(a1.mod_revision).await;
+    assert_eq!(first.items, vec![a1.clone()]);
+    assert_eq!(at(start).await.items, vec![]);
+    let now = s.current_revision().await.expect("rev");
+    let latest = at(now).await;
+    assert_eq!(latest.items, vec![a2, c1]);
+    assert_eq!(latest.items, s.list(prefix).await.expect("list").items);
+
+    match s.list_at(prefix, now + 10).await {
+        Err(StoreError::FutureRevision { requested, current }) => {
+            assert_eq!(requested, now + 10);
+            assert_eq!(current, now);
+        }
+        other => panic!("expected FutureRevision, got {other:?}"),
+    }
+    s.compact(snap).await.expect("compact");
+    // The compacted revision itself is still readable; anything older is gone.
+    assert_eq!(at(snap).await.items, vec![a1.clone(), b1]);
+    match s.list_at(prefix, a1.mod_revision).await {
+        Err(StoreError::Compacted {
+            requested,
+            compacted,
+        }) => {
+            assert_eq!(requested, a1.mod_revision);
+            assert_eq!(compacted, snap);
+        }
+        other => panic!("expected Compacted, got {other:?}"),
+    }
 }

@@ -285,6 +285,45 @@ impl Store for EtcdStore {
         Ok(ListResult { items, revision })
     }
 
+    async fn list_at(&self, prefix: &str, revision: Revision) -> Result<ListResult> {
+        if revision <= 0 {
+            // etcd reads revision 0 as "latest"; before the first write nothing was live.
+            return Ok(ListResult {
+                items: Vec::new(),
+                revision,
+            });
+        }
+        let mut c = self.client.clone();
+        let resp = match c
+            .get(
+                self.full(prefix),
+                Some(GetOptions::new().with_prefix().with_revision(revision)),
+            )
+            .await
+        {
+            Ok(resp) => resp,
+            Err(e) if is_compacted(&e) => {
+                return Err(StoreError::Compacted {
+                    requested: revision,
+                    compacted: self.compacted_revision().await?,
+                })
+            }
+            Err(e) if is_future(&e) => {
+                return Err(StoreError::FutureRevision {
+                    requested: revision,
+                    current: self.current_revision().await?,
+                })
+            }
+            Err(e) => return Err(be(e)),
+        };
+        let items = resp
+            .kvs()
+            .iter()
+            .map(|kv| self.to_kv(kv))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ListResult { items, revision })
+    }
+
     async fn create(&self, key: &str, value: &[u8]) -> Result<KeyValue> {
         let k = self.full(key);
         let sealed = self.key.seal(key.as_bytes(), value)?;

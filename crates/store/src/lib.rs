@@ -104,6 +104,10 @@ pub trait Store: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>>;
     /// All live keys starting with `prefix`, sorted by key, at the current revision.
     async fn list(&self, prefix: &str) -> Result<ListResult>;
+    /// All keys starting with `prefix` that were live at `revision`, as they were then, sorted
+    /// by key; `ListResult::revision` is `revision`. Compacted if `revision` is older than the
+    /// compacted revision, FutureRevision if it is beyond the current one.
+    async fn list_at(&self, prefix: &str, revision: Revision) -> Result<ListResult>;
     /// Create `key`; fails with AlreadyExists if it is live.
     async fn create(&self, key: &str, value: &[u8]) -> Result<KeyValue>;
     /// Replace `key` only if its mod revision equals `expected_mod_revision`.
