@@ -512,6 +512,9 @@ pub async fn prepare_create(
     }
     let (mut obj, warnings) = typed_decode(def, obj, fv)?;
     def.strategy.normalize(&mut obj);
+    // Defaults apply before validation, as Kubernetes' decoding does (a ReplicationController's
+    // selector defaults from its template); they are applied again after prepare_create below.
+    def.strategy.defaults(&mut obj);
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
     let causes = validate(def, &obj);
     if !causes.is_empty() {
