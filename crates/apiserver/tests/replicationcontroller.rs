@@ -174,3 +174,50 @@ async fn discovery_and_table() {
         (Some("web"), Some(1), Some("app=web"))
     );
 }
+
+/// A DELETE racing status writes (a controller at work) is retried, not answered with 409.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_racing_status_writes_succeeds() {
+    let (_d, app) = app().await;
+    for round in 0..5 {
+        let name = format!("race-{round}");
+        call(
+            &app,
+            "POST",
+            RCS,
+            JSON,
+            rc(&name, json!({"app": name.clone()})),
+        )
+        .await;
+        let writer = {
+            let app = app.clone();
+            let path = format!("{RCS}/{name}/status");
+            tokio::spawn(async move {
+                for i in 0..200 {
+                    let (code, _) = call(
+                        &app,
+                        "PATCH",
+                        &path,
+                        MERGE,
+                        json!({"status": {"replicas": i % 7}}),
+                    )
+                    .await;
+                    if code == 404 {
+                        break;
+                    }
+                }
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let (code, st) = call(
+            &app,
+            "DELETE",
+            &format!("{RCS}/{name}"),
+            JSON,
+            json!({"propagationPolicy": "Orphan"}),
+        )
+        .await;
+        assert_eq!(code, 200, "{st}");
+        writer.await.unwrap();
+    }
+}
