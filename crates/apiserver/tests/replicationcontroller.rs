@@ -113,6 +113,19 @@ async fn scale_and_status_subresources() {
     assert_eq!(code, 200, "{o}");
     assert_eq!(o["status"]["readyReplicas"], 1);
     assert_eq!(o["spec"]["replicas"], 3);
+    let (code, o) = call(&app, "GET", &format!("{RCS}/web/status"), JSON, Value::Null).await;
+    assert_eq!((code, &o["status"]["replicas"]), (200, &json!(2)), "{o}");
+    // The lifecycle conformance test patches the scale with a strategic merge patch.
+    let patch = json!({"metadata": {"creationTimestamp": null}, "spec": {"replicas": 2}, "status": {"replicas": 0}});
+    let (code, sc) = call(
+        &app,
+        "PATCH",
+        &format!("{RCS}/web/scale"),
+        "application/strategic-merge-patch+json",
+        patch,
+    )
+    .await;
+    assert_eq!((code, &sc["spec"]["replicas"]), (200, &json!(2)), "{sc}");
     // Field selector on status.replicas.
     let (code, l) = call(
         &app,
