@@ -515,6 +515,9 @@ pub async fn prepare_create(
     }
     let (mut obj, warnings) = typed_decode(def, obj, fv)?;
     def.strategy.normalize(&mut obj);
+    // Defaults apply before validation, as Kubernetes' decoding does (a ReplicationController's
+    // selector defaults from its template); they are applied again after prepare_create below.
+    def.strategy.defaults(&mut obj);
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
     let causes = validate(def, &obj);
     if !causes.is_empty() {
@@ -994,7 +997,27 @@ fn success_status(def: &ResourceDef, obj: &Value) -> Value {
     })
 }
 
+/// DELETE of one object. A write that raced ours (a controller updating the status while a
+/// client deletes) is retried against the new revision, as upstream's store does; a failed
+/// precondition stays a conflict (it fails again on retry).
 pub async fn delete(
+    ctx: &Ctx,
+    t: &ResourceTarget,
+    name: &str,
+    opts: &Value,
+    q: &HashMap<String, String>,
+) -> ApiResult<Response> {
+    let mut last = None;
+    for _ in 0..UPDATE_RETRIES {
+        match delete_once(ctx, t, name, opts, q).await {
+            Err(e) if e.code == 409 => last = Some(e),
+            other => return other,
+        }
+    }
+    Err(last.unwrap_or_else(|| ApiError::conflict(t.def, name)))
+}
+
+async fn delete_once(
     ctx: &Ctx,
     t: &ResourceTarget,
     name: &str,

@@ -128,6 +128,7 @@ pub const ENDPOINTS: ResourceDef = registry::endpoints::RESOURCE;
 pub const LEASES: ResourceDef = registry::lease::RESOURCE;
 pub const DEPLOYMENTS: ResourceDef = registry::deployment::RESOURCE;
 pub const REPLICA_SETS: ResourceDef = registry::replicaset::RESOURCE;
+pub const REPLICATION_CONTROLLERS: ResourceDef = registry::replicationcontroller::RESOURCE;
 
 pub static RESOURCES: &[ResourceDef] = &[
     NAMESPACES,
@@ -142,6 +143,7 @@ pub static RESOURCES: &[ResourceDef] = &[
     LEASES,
     DEPLOYMENTS,
     REPLICA_SETS,
+    REPLICATION_CONTROLLERS,
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {

@@ -102,6 +102,17 @@ pub(crate) fn or_none(x: String) -> String {
 
 pub fn selector_string(sel: &Value) -> String {
     let mut parts = Vec::new();
+    // A plain label map (a ReplicationController's or a Service's selector).
+    if let Some(m) = sel.as_object() {
+        if !m.contains_key("matchLabels")
+            && !m.contains_key("matchExpressions")
+            && m.values().all(Value::is_string)
+        {
+            let mut parts: Vec<String> = m.iter().map(|(k, v)| format!("{k}={}", s(v))).collect();
+            parts.sort();
+            return or_none(parts.join(","));
+        }
+    }
     if let Some(m) = sel["matchLabels"].as_object() {
         for (k, v) in m {
             parts.push(format!("{k}={}", s(v)));

@@ -42,6 +42,13 @@ const KINDS: &[Kind] = &[
     },
     Kind {
         api_version: "v1",
+        kind: "ReplicationController",
+        prefix: "/api/v1",
+        plural: "replicationcontrollers",
+        namespaced: true,
+    },
+    Kind {
+        api_version: "v1",
         kind: "Pod",
         prefix: "/api/v1",
         plural: "pods",
@@ -210,6 +217,7 @@ impl Controller for GarbageCollector {
         vec![
             "/apis/apps/v1/deployments".into(),
             "/apis/apps/v1/replicasets".into(),
+            "/api/v1/replicationcontrollers".into(),
             "/api/v1/pods".into(),
         ]
     }
@@ -322,6 +330,10 @@ mod tests {
             Some("replicasets")
         );
         assert_eq!(kind_of("v1", "Pod").map(|k| k.plural), Some("pods"));
+        assert_eq!(
+            kind_of("v1", "ReplicationController").map(|k| k.plural),
+            Some("replicationcontrollers")
+        );
         assert!(kind_of("example.com/v1", "Pod").is_none());
         let node = kind_of("v1", "Node").unwrap();
         assert_eq!(object_path(node, "ignored", "n1"), "/api/v1/nodes/n1");

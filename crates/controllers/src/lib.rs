@@ -1,6 +1,6 @@
-//! K3s-DaaS controllers: the scheduler, Deployment and ReplicaSet controllers, the garbage
-//! collector, NoExecute taint eviction and (spawned by the master with the cluster CA) the root CA
-//! publisher. They talk to the API server only through [`LocalClient`] (the full router, like
+//! K3s-DaaS controllers: the scheduler, Deployment, ReplicaSet and ReplicationController
+//! controllers, the garbage collector, NoExecute taint eviction and (spawned by the master with
+//! the cluster CA) the root CA publisher. They talk to the API server only through [`LocalClient`] (the full router, like
 //! kubectl), are level-triggered (a full reconcile on every resync tick) and are woken early by
 //! watches, which are re-established whenever they end.
 
@@ -75,6 +75,14 @@ pub fn spawn(client: LocalClient, opts: ControllerOptions) -> Vec<JoinHandle<()>
         spawn_controller(
             client.clone(),
             replicaset::ReplicaSetController::new(client.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            replicaset::ReplicaSetController::for_kind(
+                client.clone(),
+                &replicaset::REPLICATION_CONTROLLER,
+            ),
             &opts,
         ),
         spawn_controller(

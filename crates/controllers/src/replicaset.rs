@@ -1,5 +1,9 @@
-//! The ReplicaSet controller: keeps `spec.replicas` active pods matching the selector, owning
-//! them through a controller ownerReference, and reports status.
+//! The ReplicaSet controller, which also runs ReplicationControllers: keeps `spec.replicas` active
+//! pods matching the selector, owning them through a controller ownerReference (adopting matching
+//! orphans, releasing pods that no longer match), and reports status with the `ReplicaFailure`
+//! condition while pods cannot be created or deleted. The two kinds differ only in where they are
+//! served and in the selector: a `LabelSelector` for ReplicaSets, a plain label map for
+//! ReplicationControllers (see [`ReplicaKind`]).
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -7,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use daas_apimachinery::selector::LabelSelector;
+use daas_apimachinery::selector::{LabelSelector, SelectorError};
 use daas_apiserver::{ApiError, LocalClient};
 use serde_json::{json, Value};
 
@@ -16,10 +20,59 @@ use crate::util::{
 };
 use crate::Controller;
 
-const COMPONENT: &str = "replicaset-controller";
+/// What differs between the kinds this controller runs.
+#[derive(Debug)]
+pub struct ReplicaKind {
+    /// The controller's name (in logs).
+    pub name: &'static str,
+    /// Event source component.
+    pub component: &'static str,
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    /// API path prefix of the kind's group version (`/apis/apps/v1`, `/api/v1`).
+    pub prefix: &'static str,
+    pub plural: &'static str,
+    /// `spec.selector` is a plain label map rather than a `LabelSelector`.
+    pub map_selector: bool,
+}
+
+pub const REPLICA_SET: ReplicaKind = ReplicaKind {
+    name: "replicaset",
+    component: "replicaset-controller",
+    api_version: "apps/v1",
+    kind: "ReplicaSet",
+    prefix: APPS,
+    plural: "replicasets",
+    map_selector: false,
+};
+
+pub const REPLICATION_CONTROLLER: ReplicaKind = ReplicaKind {
+    name: "replicationcontroller",
+    component: "replication-controller",
+    api_version: "v1",
+    kind: "ReplicationController",
+    prefix: CORE,
+    plural: "replicationcontrollers",
+    map_selector: true,
+};
+
+impl ReplicaKind {
+    /// The object's selector (a plain map is read as `matchLabels`).
+    pub fn selector(&self, obj: &Value) -> Result<LabelSelector, SelectorError> {
+        let sel = &obj["spec"]["selector"];
+        if self.map_selector {
+            LabelSelector::from_json(&json!({ "matchLabels": sel }))
+        } else {
+            LabelSelector::from_json(sel)
+        }
+    }
+}
+
+pub const REPLICA_FAILURE: &str = "ReplicaFailure";
 
 pub struct ReplicaSetController {
     client: LocalClient,
+    kind: &'static ReplicaKind,
 }
 
 /// Order in which surplus pods are deleted: unscheduled first, then pending, then not ready,
@@ -44,13 +97,13 @@ pub fn deletion_order(a: &Value, b: &Value) -> Ordering {
         .then_with(|| name(b).cmp(name(a)))
 }
 
-/// A new pod for `rs` from its template.
-pub fn pod_from_template(rs: &Value) -> Value {
+/// A new pod for `rs` (of kind `k`) from its template.
+pub fn pod_from_template(k: &ReplicaKind, rs: &Value) -> Value {
     let tpl = &rs["spec"]["template"];
     let mut md = json!({
         "generateName": format!("{}-", name(rs)),
         "namespace": namespace(rs),
-        "ownerReferences": [util::owner_ref(rs, "apps/v1", "ReplicaSet")],
+        "ownerReferences": [util::owner_ref(rs, k.api_version, k.kind)],
     });
     for k in ["labels", "annotations", "finalizers"] {
         if !tpl["metadata"][k].is_null() {
@@ -111,19 +164,58 @@ fn status_differs(cur: &Value, new: &Value) -> bool {
         .unwrap_or(false)
 }
 
+/// The status conditions after a sync (upstream `calculateStatus`): a `ReplicaFailure` condition
+/// is added when creating or deleting pods failed (`failure`: reason and message) and removed once
+/// a sync succeeds. `None` when the conditions stay as they are.
+pub fn failure_conditions(
+    cur: &Value,
+    failure: Option<(&str, &str)>,
+    now: chrono::DateTime<Utc>,
+) -> Option<Vec<Value>> {
+    let conds: Vec<Value> = cur["conditions"].as_array().cloned().unwrap_or_default();
+    let has = conds.iter().any(|c| c["type"] == REPLICA_FAILURE);
+    match failure {
+        Some((reason, message)) if !has => {
+            let mut out = conds;
+            out.push(json!({
+                "type": REPLICA_FAILURE,
+                "status": "True",
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            }));
+            Some(out)
+        }
+        None if has => Some(
+            conds
+                .into_iter()
+                .filter(|c| c["type"] != REPLICA_FAILURE)
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
 impl ReplicaSetController {
+    /// The ReplicaSet controller.
     pub fn new(client: LocalClient) -> Self {
-        ReplicaSetController { client }
+        Self::for_kind(client, &REPLICA_SET)
+    }
+
+    /// The same controller for another kind with replicas (ReplicationControllers).
+    pub fn for_kind(client: LocalClient, kind: &'static ReplicaKind) -> Self {
+        ReplicaSetController { client, kind }
     }
 
     async fn sync(&self, rs: &Value, pods: &[Value]) -> Result<Option<Duration>, ApiError> {
         if util::is_deleting(rs) {
             return Ok(None);
         }
-        let selector = match LabelSelector::from_json(&rs["spec"]["selector"]) {
+        let k = self.kind;
+        let selector = match k.selector(rs) {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(replicaset = name(rs), error = %e.message(), "invalid selector");
+                tracing::warn!(kind = k.kind, name = name(rs), error = %e.message(), "invalid selector");
                 return Ok(None);
             }
         };
@@ -147,8 +239,9 @@ impl ReplicaSetController {
         let mut active: Vec<Value> = owned.into_iter().filter(util::pod_active).collect();
         let want = rs["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
         let mut result: Result<(), ApiError> = Ok(());
+        let mut failure: Option<(&str, String)> = None;
         if active.len() < want {
-            let template = pod_from_template(rs);
+            let template = pod_from_template(k, rs);
             for _ in active.len()..want {
                 match self
                     .client
@@ -165,7 +258,7 @@ impl ReplicaSetController {
                                 "Normal",
                                 "SuccessfulCreate",
                                 &msg,
-                                COMPONENT,
+                                k.component,
                             )
                             .await,
                         )
@@ -174,6 +267,7 @@ impl ReplicaSetController {
                     }
                     Err(e) => {
                         let msg = format!("Error creating: {}", e.message);
+                        failure = Some(("FailedCreate", e.message.clone()));
                         best_effort(
                             "event",
                             util::record_event(
@@ -182,7 +276,7 @@ impl ReplicaSetController {
                                 "Warning",
                                 "FailedCreate",
                                 &msg,
-                                COMPONENT,
+                                k.component,
                             )
                             .await,
                         )
@@ -212,7 +306,7 @@ impl ReplicaSetController {
                                 "Normal",
                                 "SuccessfulDelete",
                                 &msg,
-                                COMPONENT,
+                                k.component,
                             )
                             .await,
                         )
@@ -220,17 +314,27 @@ impl ReplicaSetController {
                     }
                     Err(e) => {
                         active.push(p);
+                        failure = Some(("FailedDelete", e.message.clone()));
                         result = Err(e);
                     }
                 }
             }
         }
         let refs: Vec<&Value> = active.iter().collect();
-        let (status, requeue) = compute_status(rs, &refs, Utc::now());
-        if status_differs(&rs["status"], &status) {
+        let now = Utc::now();
+        let (mut status, requeue) = compute_status(rs, &refs, now);
+        let conditions = failure_conditions(
+            &rs["status"],
+            failure.as_ref().map(|(r, m)| (*r, m.as_str())),
+            now,
+        );
+        if status_differs(&rs["status"], &status) || conditions.is_some() {
+            if let Some(c) = conditions {
+                status["conditions"] = if c.is_empty() { Value::Null } else { json!(c) };
+            }
             let p = format!(
                 "{}/status",
-                util::path(APPS, ns, "replicasets", Some(name(rs)))
+                util::path(k.prefix, ns, k.plural, Some(name(rs)))
             );
             match self
                 .client
@@ -251,12 +355,17 @@ impl ReplicaSetController {
             .as_array()
             .cloned()
             .unwrap_or_default();
-        refs.push(util::owner_ref(rs, "apps/v1", "ReplicaSet"));
+        refs.push(util::owner_ref(rs, self.kind.api_version, self.kind.kind));
         let patch = json!({"metadata": {"ownerReferences": refs, "resourceVersion": pod["metadata"]["resourceVersion"]}});
         let p = util::path(CORE, namespace(pod), "pods", Some(name(pod)));
         match self.client.merge_patch(&p, &patch).await {
             Ok(v) => {
-                tracing::info!(replicaset = name(rs), pod = name(pod), "adopted orphan pod");
+                tracing::info!(
+                    kind = self.kind.kind,
+                    name = name(rs),
+                    pod = name(pod),
+                    "adopted orphan pod"
+                );
                 Some(v)
             }
             Err(e) => {
@@ -288,15 +397,21 @@ impl ReplicaSetController {
 #[async_trait]
 impl Controller for ReplicaSetController {
     fn name(&self) -> &'static str {
-        "replicaset"
+        self.kind.name
     }
 
     fn watches(&self) -> Vec<String> {
-        vec![format!("{APPS}/replicasets"), format!("{CORE}/pods")]
+        vec![
+            format!("{}/{}", self.kind.prefix, self.kind.plural),
+            format!("{CORE}/pods"),
+        ]
     }
 
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
-        let rss = self.client.list(&format!("{APPS}/replicasets")).await?;
+        let rss = self
+            .client
+            .list(&format!("{}/{}", self.kind.prefix, self.kind.plural))
+            .await?;
         let pods = self.client.list(&format!("{CORE}/pods")).await?;
         let mut by_ns: HashMap<&str, Vec<Value>> = HashMap::new();
         for p in &pods {
@@ -313,7 +428,7 @@ impl Controller for ReplicaSetController {
                 Ok(Some(d)) => requeue = Some(requeue.map(|r| r.min(d)).unwrap_or(d)),
                 Ok(None) => {}
                 Err(e) => {
-                    tracing::warn!(replicaset = name(rs), namespace = namespace(rs), error = %e.message, "sync failed");
+                    tracing::warn!(kind = self.kind.kind, name = name(rs), namespace = namespace(rs), error = %e.message, "sync failed");
                     err.get_or_insert(e);
                 }
             }
@@ -360,7 +475,7 @@ mod tests {
     fn template_to_pod() {
         let rs = json!({"metadata": {"name": "web-abc", "namespace": "ns", "uid": "u1"},
             "spec": {"template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
-        let pod = pod_from_template(&rs);
+        let pod = pod_from_template(&REPLICA_SET, &rs);
         assert_eq!(pod["metadata"]["generateName"], "web-abc-");
         assert_eq!(pod["metadata"]["labels"]["app"], "web");
         assert_eq!(pod["metadata"]["ownerReferences"][0]["uid"], "u1");
@@ -399,5 +514,49 @@ mod tests {
             w > Duration::from_secs(4) && w < Duration::from_secs(6),
             "{w:?}"
         );
+    }
+
+    #[test]
+    fn map_selectors_and_owner_refs_follow_the_kind() {
+        let rc = json!({"metadata": {"name": "web", "namespace": "ns", "uid": "u2"},
+            "spec": {"selector": {"app": "web"}, "template": {"metadata": {"labels": {"app": "web", "x": "y"}}}}});
+        let sel = REPLICATION_CONTROLLER.selector(&rc).unwrap();
+        assert!(sel.matches_object(&json!({"metadata": {"labels": {"app": "web"}}})));
+        assert!(!sel.matches_object(&json!({"metadata": {"labels": {"app": "db"}}})));
+        // A plain map is not a LabelSelector: read as one, it selects nothing useful.
+        assert!(REPLICA_SET.selector(&rc).unwrap().is_everything());
+        let pod = pod_from_template(&REPLICATION_CONTROLLER, &rc);
+        assert_eq!(
+            pod["metadata"]["ownerReferences"][0]["kind"],
+            "ReplicationController"
+        );
+        assert_eq!(pod["metadata"]["ownerReferences"][0]["apiVersion"], "v1");
+    }
+
+    #[test]
+    fn replica_failure_condition_comes_and_goes() {
+        let now = Utc::now();
+        let added = failure_conditions(&json!({}), Some(("FailedCreate", "quota")), now).unwrap();
+        assert_eq!(added.len(), 1);
+        assert_eq!(
+            (
+                &added[0]["type"],
+                &added[0]["status"],
+                &added[0]["reason"],
+                &added[0]["message"]
+            ),
+            (
+                &json!("ReplicaFailure"),
+                &json!("True"),
+                &json!("FailedCreate"),
+                &json!("quota")
+            )
+        );
+        let st = json!({"conditions": added});
+        // Still failing: unchanged (the transition time stays).
+        assert!(failure_conditions(&st, Some(("FailedCreate", "quota")), now).is_none());
+        // Recovered: removed.
+        assert_eq!(failure_conditions(&st, None, now), Some(vec![]));
+        assert!(failure_conditions(&json!({}), None, now).is_none());
     }
 }

@@ -1057,3 +1057,206 @@ async fn root_ca_configmap_in_every_namespace_recreated_and_reset() {
     let cm = e.c.get(&path("fresh")).await.unwrap();
     assert_eq!(cm["metadata"]["labels"]["mine"], "yes");
 }
+
+fn rc(ns: &str, name: &str, replicas: i64) -> Value {
+    json!({"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": name, "namespace": ns},
+        "spec": {"replicas": replicas, "template": {"metadata": {"labels": {"name": name}},
+            "spec": {"containers": [{"name": "c", "image": "busybox:1"}]}}}})
+}
+
+async fn rc_pods(c: &LocalClient, ns: &str, name: &str) -> Vec<Value> {
+    c.list(&format!(
+        "/api/v1/namespaces/{ns}/pods?labelSelector=name%3D{name}"
+    ))
+    .await
+    .unwrap()
+    .into_iter()
+    .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+    .collect()
+}
+
+fn owner_kind(p: &Value) -> Option<String> {
+    p["metadata"]["ownerReferences"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["controller"] == true))
+        .and_then(|r| r["kind"].as_str())
+        .map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_controller_adopts_scales_releases_and_cascades() {
+    let e = env().await;
+    let c = &e.c;
+    add_node(c, "node-a", true, json!(null), json!({})).await;
+    const RCS: &str = "/api/v1/namespaces/default/replicationcontrollers";
+    // An orphan pod matching the selector exists first: the RC adopts it instead of creating one.
+    c.create(
+        "/api/v1/namespaces/default/pods",
+        &json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "pod-adoption", "labels": {"name": "web"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox:1"}]}}),
+    )
+    .await
+    .unwrap();
+    c.create(RCS, &rc("default", "web", 1)).await.unwrap();
+    until(c, "adoption", 20, || async {
+        let pods = rc_pods(c, "default", "web").await;
+        let rc = c.get(&format!("{RCS}/web")).await.map_err(|e| e.message)?;
+        match pods.as_slice() {
+            [p] if owner_kind(p).as_deref() == Some("ReplicationController")
+                && rc["status"]["readyReplicas"] == 1 =>
+            {
+                Ok(())
+            }
+            _ => Err(format!("{pods:?} {}", rc["status"])),
+        }
+    })
+    .await;
+    assert_eq!(
+        rc_pods(c, "default", "web").await[0]["metadata"]["name"],
+        "pod-adoption"
+    );
+
+    // Scale through the scale subresource.
+    c.merge_patch(
+        &format!("{RCS}/web/scale"),
+        &json!({"spec": {"replicas": 3}}),
+    )
+    .await
+    .unwrap();
+    until(c, "scaled to 3", 20, || async {
+        let rc = c.get(&format!("{RCS}/web")).await.map_err(|e| e.message)?;
+        let s = &rc["status"];
+        if s["replicas"] == 3
+            && s["readyReplicas"] == 3
+            && s["availableReplicas"] == 3
+            && s["fullyLabeledReplicas"] == 3
+            && s["observedGeneration"] == rc["metadata"]["generation"]
+        {
+            Ok(())
+        } else {
+            Err(format!("{s}"))
+        }
+    })
+    .await;
+
+    // Release: a pod relabelled out of the selector loses its owner and is replaced.
+    c.merge_patch(
+        "/api/v1/namespaces/default/pods/pod-adoption",
+        &json!({"metadata": {"labels": {"name": "released"}}}),
+    )
+    .await
+    .unwrap();
+    until(c, "release", 20, || async {
+        let p = c
+            .get("/api/v1/namespaces/default/pods/pod-adoption")
+            .await
+            .map_err(|e| e.message)?;
+        let n = rc_pods(c, "default", "web").await.len();
+        if owner_kind(&p).is_none() && n == 3 {
+            Ok(())
+        } else {
+            Err(format!("{n} pods, {}", p["metadata"]))
+        }
+    })
+    .await;
+
+    // Orphan: the RC goes, its pods stay without an owner.
+    assert_eq!(
+        raw_delete(
+            &e.app,
+            &format!("{RCS}/web"),
+            r#"{"propagationPolicy":"Orphan"}"#
+        )
+        .await,
+        200
+    );
+    until(c, "orphaned", 20, || async {
+        let pods = rc_pods(c, "default", "web").await;
+        let gone = c.get_opt(&format!("{RCS}/web")).await.unwrap().is_none();
+        if gone && pods.len() == 3 && pods.iter().all(|p| owner_kind(p).is_none()) {
+            Ok(())
+        } else {
+            Err(format!("gone {gone}, {pods:?}"))
+        }
+    })
+    .await;
+
+    // A new RC adopts them again; deleting it in the background deletes them.
+    c.create(RCS, &rc("default", "web", 3)).await.unwrap();
+    until(c, "re-adopted", 20, || async {
+        let pods = rc_pods(c, "default", "web").await;
+        if pods.len() == 3
+            && pods
+                .iter()
+                .all(|p| owner_kind(p).as_deref() == Some("ReplicationController"))
+        {
+            Ok(())
+        } else {
+            Err(format!("{pods:?}"))
+        }
+    })
+    .await;
+    assert_eq!(raw_delete(&e.app, &format!("{RCS}/web"), "{}").await, 200);
+    until(c, "cascade", 20, || async {
+        let n = rc_pods(c, "default", "web").await.len();
+        if n == 0 {
+            Ok(())
+        } else {
+            Err(format!("{n} pods"))
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_controller_reports_replica_failure() {
+    let e = env().await;
+    let c = &e.c;
+    add_node(c, "node-a", true, json!(null), json!({})).await;
+    // Pods that break the namespace's enforced pod security level cannot be created; the RC itself
+    // (a template) is admitted with a warning.
+    c.create("/api/v1/namespaces", &json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "strict", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}))
+        .await
+        .unwrap();
+    const RCS: &str = "/api/v1/namespaces/strict/replicationcontrollers";
+    c.create(RCS, &rc("strict", "cond", 2)).await.unwrap();
+    until(c, "ReplicaFailure", 20, || async {
+        let rc = c.get(&format!("{RCS}/cond")).await.map_err(|e| e.message)?;
+        let cond = rc["status"]["conditions"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["type"] == "ReplicaFailure"))
+            .cloned();
+        match cond {
+            Some(cd)
+                if cd["status"] == "True"
+                    && cd["reason"] == "FailedCreate"
+                    && cd["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("is forbidden")) =>
+            {
+                Ok(())
+            }
+            _ => Err(format!("{}", rc["status"])),
+        }
+    })
+    .await;
+    // Once pods can be created, the condition goes away.
+    c.merge_patch(
+        "/api/v1/namespaces/strict",
+        &json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}}),
+    )
+    .await
+    .unwrap();
+    until(c, "recovered", 30, || async {
+        let rc = c.get(&format!("{RCS}/cond")).await.map_err(|e| e.message)?;
+        let s = &rc["status"];
+        if s["conditions"].is_null() && s["readyReplicas"] == 2 {
+            Ok(())
+        } else {
+            Err(format!("{s}"))
+        }
+    })
+    .await;
+}

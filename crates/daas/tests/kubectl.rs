@@ -654,3 +654,151 @@ fn idle_connections_are_capped_and_closed() {
     assert!(started.elapsed() < Duration::from_secs(15));
     assert_eq!(c.ok(&["get", "--raw", "/readyz"]), "ok");
 }
+
+/// Poll `kubectl args` until its output satisfies `pred`; returns that output.
+#[track_caller]
+fn poll(c: &Cluster, args: &[&str], what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = c.ok(args);
+        if pred(&out) {
+            return out;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+const RC: &str = r#"apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: web
+  namespace: rcs
+spec:
+  replicas: 2
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.27
+"#;
+
+#[test]
+fn kubectl_replication_controller_scale_and_cascades() {
+    let c = Cluster::start();
+    c.ok(&["create", "namespace", "rcs"]);
+    let out = c.ok_stdin(&["create", "-f", "-"], RC);
+    assert!(out.contains("replicationcontroller/web created"), "{out}");
+    // Selector and labels default from the template.
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "rc",
+            "web",
+            "-n",
+            "rcs",
+            "-o",
+            "jsonpath={.spec.selector.app} {.metadata.labels.app} {.spec.replicas}"
+        ]),
+        "web web 2"
+    );
+    let wide = poll(
+        &c,
+        &["get", "rc", "-n", "rcs", "-o", "wide"],
+        "2 current pods",
+        |o| {
+            o.lines()
+                .nth(1)
+                .map(|l| l.split_whitespace().nth(2) == Some("2"))
+                .unwrap_or(false)
+        },
+    );
+    let mut lines = wide.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "DESIRED",
+            "CURRENT",
+            "READY",
+            "AGE",
+            "CONTAINERS",
+            "IMAGES",
+            "SELECTOR"
+        ]
+    );
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        (row[0], row[1], row[5], row[6], row[7]),
+        ("web", "2", "nginx", "nginx:1.27", "app=web")
+    );
+
+    // Scale through the scale subresource.
+    let out = c.ok(&["scale", "rc", "web", "-n", "rcs", "--replicas=3"]);
+    assert!(out.contains("replicationcontroller/web scaled"), "{out}");
+    let count = |o: &str| o.lines().filter(|l| l.starts_with("pod/web-")).count();
+    poll(
+        &c,
+        &["get", "pods", "-n", "rcs", "-l", "app=web", "-o", "name"],
+        "3 pods",
+        |o| count(o) == 3,
+    );
+
+    // Orphan: the RC goes, its pods stay and lose their owner.
+    c.ok(&["delete", "rc", "web", "-n", "rcs", "--cascade=orphan"]);
+    assert!(c
+        .fails(&["get", "rc", "web", "-n", "rcs"])
+        .contains("NotFound"));
+    let owners = c.ok(&[
+        "get",
+        "pods",
+        "-n",
+        "rcs",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}:{.metadata.ownerReferences[*].kind};{end}",
+    ]);
+    assert_eq!(owners.matches(':').count(), 3, "{owners}");
+    assert!(!owners.contains("ReplicationController"), "{owners}");
+
+    // A new RC wanting 3 adopts the three orphans rather than creating pods.
+    c.ok_stdin(
+        &["create", "-f", "-"],
+        &RC.replace("replicas: 2", "replicas: 3"),
+    );
+    poll(
+        &c,
+        &[
+            "get",
+            "pods",
+            "-n",
+            "rcs",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.ownerReferences[0].kind};{end}",
+        ],
+        "adoption",
+        |o| o.matches("ReplicationController;").count() == 3,
+    );
+    assert_eq!(
+        count(&c.ok(&["get", "pods", "-n", "rcs", "-l", "app=web", "-o", "name"])),
+        3
+    );
+
+    // Cascading (background) delete: the pods go with it.
+    c.ok(&["delete", "rc", "web", "-n", "rcs"]);
+    poll(
+        &c,
+        &["get", "pods", "-n", "rcs", "-l", "app=web", "-o", "name"],
+        "pods deleted",
+        |o| count(o) == 0,
+    );
+}
