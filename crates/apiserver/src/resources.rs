@@ -128,6 +128,10 @@ pub const ENDPOINTS: ResourceDef = registry::endpoints::RESOURCE;
 pub const LEASES: ResourceDef = registry::lease::RESOURCE;
 pub const DEPLOYMENTS: ResourceDef = registry::deployment::RESOURCE;
 pub const REPLICA_SETS: ResourceDef = registry::replicaset::RESOURCE;
+pub const POD_TEMPLATES: ResourceDef = registry::podtemplate::RESOURCE;
+pub const PRIORITY_CLASSES: ResourceDef = registry::priorityclass::RESOURCE;
+pub const RUNTIME_CLASSES: ResourceDef = registry::runtimeclass::RESOURCE;
+pub const ENDPOINT_SLICES: ResourceDef = registry::endpointslice::RESOURCE;
 
 pub static RESOURCES: &[ResourceDef] = &[
     NAMESPACES,
@@ -142,6 +146,10 @@ pub static RESOURCES: &[ResourceDef] = &[
     LEASES,
     DEPLOYMENTS,
     REPLICA_SETS,
+    POD_TEMPLATES,
+    PRIORITY_CLASSES,
+    RUNTIME_CLASSES,
+    ENDPOINT_SLICES,
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
@@ -215,6 +223,15 @@ mod tests {
             names,
             vec!["pods", "pods/status", "pods/log", "pods/binding"]
         );
-        assert_eq!(groups(), vec!["coordination.k8s.io", "apps"]);
+        assert_eq!(
+            groups(),
+            vec![
+                "coordination.k8s.io",
+                "apps",
+                "scheduling.k8s.io",
+                "node.k8s.io",
+                "discovery.k8s.io"
+            ]
+        );
     }
 }
