@@ -232,7 +232,9 @@ impl Strategy for EndpointSliceStrategy {
         decode_as::<discovery::EndpointSlice>(obj)
     }
 
-    fn defaults(&self, obj: &mut Value) {
+    /// The port defaults (name "", protocol TCP) are applied here, before validation on create
+    /// too, because upstream defaults on decoding and validation requires the protocol.
+    fn normalize(&self, obj: &mut Value) {
         if let Some(Value::Array(ports)) = obj.get_mut("ports") {
             for p in ports.iter_mut().filter_map(|p| p.as_object_mut()) {
                 default_key(p, "name", json!(""));
@@ -337,7 +339,7 @@ mod tests {
         let mut es = json!({"addressType":"IPv4",
             "endpoints":[{"addresses":["10.0.0.1"]},{"addresses":[]},{"addresses":["127.0.0.1","fe80::1"],"hostname":"A"}],
             "ports":[{"name":"http","port":80},{"name":"http","port":81,"protocol":"ICMP"}]});
-        EndpointSliceStrategy.defaults(&mut es);
+        EndpointSliceStrategy.normalize(&mut es);
         let c = causes_of(&es);
         let fields: Vec<&str> = c.iter().map(|c| c.0.as_str()).collect();
         assert_eq!(
