@@ -468,3 +468,92 @@ async fn discovery_lists_the_new_kinds() {
     let (_, disc) = get(&app, "/apis/discovery.k8s.io/v1").await;
     assert_eq!(find(&disc, "endpointslices")["namespaced"], true);
 }
+
+// --- protobuf bodies, as client-go's typed clients (and the conformance suite) send them.
+
+fn varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn field(tag: u64, b: &[u8], out: &mut Vec<u8>) {
+    varint(tag << 3 | 2, out);
+    varint(b.len() as u64, out);
+    out.extend_from_slice(b);
+}
+
+fn envelope(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
+    let mut tm = Vec::new();
+    field(1, api_version.as_bytes(), &mut tm);
+    field(2, kind.as_bytes(), &mut tm);
+    let mut unk = Vec::new();
+    field(1, &tm, &mut unk);
+    field(2, raw, &mut unk);
+    let mut out = b"k8s\0".to_vec();
+    out.extend_from_slice(&unk);
+    out
+}
+
+#[tokio::test]
+async fn endpoint_slices_and_runtime_classes_accept_protobuf_bodies() {
+    let (_d, app) = app().await;
+    let post = |path: &'static str, body: Vec<u8>| {
+        let app = app.clone();
+        async move {
+            let req = Request::builder()
+                .method("POST")
+                .uri(path)
+                .header("authorization", format!("Bearer {TOKEN}"))
+                .header("content-type", "application/vnd.kubernetes.protobuf")
+                .header("accept", JSON)
+                .body(Body::from(body))
+                .unwrap();
+            let resp = app.oneshot(req).await.unwrap();
+            let code = resp.status().as_u16();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            (
+                code,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let mut meta = Vec::new();
+    field(1, b"web-pb", &mut meta);
+    let mut ep = Vec::new();
+    field(1, b"10.42.0.7", &mut ep);
+    let mut port = Vec::new();
+    varint(3 << 3, &mut port);
+    varint(8080, &mut port);
+    let mut raw = Vec::new();
+    field(1, &meta, &mut raw);
+    field(2, &ep, &mut raw);
+    field(3, &port, &mut raw);
+    field(4, b"IPv4", &mut raw);
+    let (code, es) = post(
+        "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
+        envelope("discovery.k8s.io/v1", "EndpointSlice", &raw),
+    )
+    .await;
+    assert_eq!(code, 201, "{es}");
+    assert_eq!(es["endpoints"][0]["addresses"][0], "10.42.0.7");
+    assert_eq!(
+        es["ports"][0],
+        json!({"name": "", "port": 8080, "protocol": "TCP"})
+    );
+
+    let mut meta = Vec::new();
+    field(1, b"kata", &mut meta);
+    let mut raw = Vec::new();
+    field(1, &meta, &mut raw);
+    field(2, b"kata-qemu", &mut raw);
+    let (code, rc) = post(
+        "/apis/node.k8s.io/v1/runtimeclasses",
+        envelope("node.k8s.io/v1", "RuntimeClass", &raw),
+    )
+    .await;
+    assert_eq!(code, 201, "{rc}");
+    assert_eq!(rc["handler"], "kata-qemu");
+}
