@@ -557,3 +557,77 @@ async fn endpoint_slices_and_runtime_classes_accept_protobuf_bodies() {
     assert_eq!(code, 201, "{rc}");
     assert_eq!(rc["handler"], "kata-qemu");
 }
+
+#[tokio::test]
+async fn pods_get_their_runtime_class_overhead_and_scheduling() {
+    let (_d, app) = app().await;
+    let pods = "/api/v1/namespaces/default/pods";
+    let pod = |name: &str, rc: &str, extra: Value| {
+        let mut p = json!({"metadata":{"name":name},
+            "spec":{"runtimeClassName":rc,"containers":[{"name":"c","image":"busybox"}]}});
+        if let (Some(spec), Some(extra)) = (p["spec"].as_object_mut(), extra.as_object()) {
+            spec.extend(extra.clone());
+        }
+        p
+    };
+    let (code, st) = call(&app, "POST", pods, JSON, pod("p0", "missing", json!({}))).await;
+    assert_eq!(code, 403, "{st}");
+    assert_eq!(
+        st["message"],
+        "pods \"p0\" is forbidden: pod rejected: RuntimeClass \"missing\" not found"
+    );
+    let (code, _) = call(
+        &app,
+        "POST",
+        "/apis/node.k8s.io/v1/runtimeclasses",
+        JSON,
+        json!({"metadata":{"name":"sandboxed"},"handler":"runsc",
+               "overhead":{"podFixed":{"cpu":"250m","memory":"64Mi"}},
+               "scheduling":{"nodeSelector":{"sandbox":"yes"},
+                             "tolerations":[{"key":"sandbox","operator":"Exists","effect":"NoSchedule"}]}}),
+    )
+    .await;
+    assert_eq!(code, 201);
+    let (code, p1) = call(&app, "POST", pods, JSON, pod("p1", "sandboxed", json!({}))).await;
+    assert_eq!(code, 201, "{p1}");
+    assert_eq!(
+        p1["spec"]["overhead"],
+        json!({"cpu":"250m","memory":"64Mi"})
+    );
+    assert_eq!(p1["spec"]["nodeSelector"], json!({"sandbox":"yes"}));
+    assert_eq!(p1["spec"]["tolerations"][0]["key"], "sandbox");
+
+    let (code, st) = call(
+        &app,
+        "POST",
+        pods,
+        JSON,
+        pod("p2", "sandboxed", json!({"nodeSelector":{"sandbox":"no"}})),
+    )
+    .await;
+    assert_eq!(code, 403, "{st}");
+    assert!(st["message"]
+        .as_str()
+        .unwrap()
+        .ends_with("conflict: runtimeClass.scheduling.nodeSelector[sandbox] = yes; pod.spec.nodeSelector[sandbox] = no"));
+    let (code, st) = call(
+        &app,
+        "POST",
+        pods,
+        JSON,
+        pod("p3", "sandboxed", json!({"overhead":{"cpu":"1"}})),
+    )
+    .await;
+    assert_eq!(code, 403, "{st}");
+    let mut plain = pod("p4", "", json!({"overhead":{"cpu":"1"}}));
+    plain["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("runtimeClassName");
+    let (code, st) = call(&app, "POST", pods, JSON, plain).await;
+    assert_eq!(code, 403, "{st}");
+    assert!(st["message"]
+        .as_str()
+        .unwrap()
+        .ends_with("Pod Overhead set without corresponding RuntimeClass defined Overhead"));
+}

@@ -6,6 +6,8 @@ use k8s_openapi::api::node::v1 as node;
 use serde_json::{json, Value};
 
 use super::{decode_as, name_and_age, name_errors, Cause, Column, NameRule, Strategy, AGE, NAME};
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::{get_object, Ctx};
 use crate::resources::ResourceDef;
 use crate::table::s;
 
@@ -165,6 +167,104 @@ impl Strategy for RuntimeClassStrategy {
         let (name, created) = name_and_age(o, now);
         vec![name, json!(s(&o["handler"])), created]
     }
+}
+
+/// A pod create refused by the RuntimeClass admission plugin.
+fn pod_forbidden(pod: &Value, why: &str) -> ApiError {
+    let name = pod["metadata"]["name"].as_str().unwrap_or("");
+    ApiError::forbidden(format!("pods \"{name}\" is forbidden: {why}"))
+        .with_details(json!({"name": name, "group": "", "kind": "pods"}))
+}
+
+/// Upstream's `RuntimeClass` admission plugin, run on pod creates: the named RuntimeClass must
+/// exist; its overhead becomes the pod's (a different overhead set by the client is refused, as is
+/// an overhead without a RuntimeClass defining one); its node selector is merged into the pod's
+/// (conflicting values are refused) and its tolerations are added.
+pub async fn admit_pod(ctx: &Ctx, pod: &mut Value) -> ApiResult<()> {
+    let rc_name = pod["spec"]["runtimeClassName"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
+    let rc = match rc_name {
+        None => None,
+        Some(n) => match get_object(ctx, &RESOURCE, None, &n).await {
+            Ok((rc, _)) => Some(rc),
+            Err(e) if e.code == 404 => {
+                return Err(pod_forbidden(
+                    pod,
+                    &format!("pod rejected: RuntimeClass {n:?} not found"),
+                ))
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    let fixed = rc
+        .as_ref()
+        .map(|rc| rc["overhead"]["podFixed"].clone())
+        .filter(|f| !f.is_null());
+    match fixed {
+        Some(fixed) => {
+            let pod_overhead = &pod["spec"]["overhead"];
+            let same = |a: &Value, b: &Value| {
+                let strings = |v: &Value| -> std::collections::BTreeMap<String, String> {
+                    v.as_object()
+                        .map(|m| m.iter().map(|(k, q)| (k.clone(), s(q))).collect())
+                        .unwrap_or_default()
+                };
+                strings(a) == strings(b)
+            };
+            if !pod_overhead.is_null() && !same(pod_overhead, &fixed) {
+                return Err(pod_forbidden(
+                    pod,
+                    "pod rejected: Pod's Overhead doesn't match RuntimeClass's defined Overhead",
+                ));
+            }
+            pod["spec"]["overhead"] = fixed;
+        }
+        None if !pod["spec"]["overhead"].is_null() => return Err(pod_forbidden(
+            pod,
+            "pod rejected: Pod Overhead set without corresponding RuntimeClass defined Overhead",
+        )),
+        None => {}
+    }
+    let Some(sched) = rc.as_ref().map(|rc| &rc["scheduling"]) else {
+        return Ok(());
+    };
+    if let Some(sel) = sched["nodeSelector"].as_object() {
+        for (k, v) in sel {
+            let want = s(v);
+            match pod["spec"]["nodeSelector"].get(k).map(s) {
+                Some(have) if have != want => {
+                    return Err(pod_forbidden(
+                        pod,
+                        &format!("conflict: runtimeClass.scheduling.nodeSelector[{k}] = {want}; pod.spec.nodeSelector[{k}] = {have}"),
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    if !pod["spec"]["nodeSelector"].is_object() {
+                        pod["spec"]["nodeSelector"] = json!({});
+                    }
+                    pod["spec"]["nodeSelector"][k] = json!(want);
+                }
+            }
+        }
+    }
+    if let Some(tols) = sched["tolerations"].as_array() {
+        let mut merged = pod["spec"]["tolerations"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for t in tols {
+            if !merged.contains(t) {
+                merged.push(t.clone());
+            }
+        }
+        if !merged.is_empty() {
+            pod["spec"]["tolerations"] = Value::Array(merged);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
