@@ -146,6 +146,31 @@ async fn pod_templates_crud_defaults_and_validation() {
     let (code, _) = delete(&app, &format!("{base}/web")).await;
     assert_eq!(code, 200);
     assert_eq!(get(&app, &format!("{base}/web")).await.0, 404);
+
+    // Delete a collection by label.
+    for (name, set) in [("a", "x"), ("b", "x"), ("c", "y")] {
+        let (code, _) = call(
+            &app,
+            "POST",
+            base,
+            JSON,
+            json!({"metadata":{"name":name,"labels":{"set":set}},
+                   "template":{"spec":{"containers":[{"name":"c","image":"nginx"}]}}}),
+        )
+        .await;
+        assert_eq!(code, 201);
+    }
+    let (code, _) = call_accept(
+        &app,
+        "DELETE",
+        &format!("{base}?labelSelector=set%3Dx"),
+        JSON,
+        JSON,
+        None,
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(names(&get(&app, base).await.1), vec!["c"]);
 }
 
 #[tokio::test]
@@ -406,6 +431,10 @@ async fn endpoint_slices_validate_addresses_and_keep_their_type() {
     )
     .await;
     assert_eq!(names(&list), vec!["web-abc"]);
+    // Across namespaces, as the conformance suite lists them.
+    let (code, all) = get(&app, "/apis/discovery.k8s.io/v1/endpointslices").await;
+    assert_eq!(code, 200, "{all}");
+    assert_eq!(names(&all), vec!["web-abc"]);
     let (code, st) = call(
         &app,
         "PATCH",
