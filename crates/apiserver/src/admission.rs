@@ -69,6 +69,7 @@ pub async fn admit(
     new: &Value,
 ) -> ApiResult<Vec<String>> {
     let name = new["metadata"]["name"].as_str().unwrap_or("");
+    t.def.strategy.admit(ctx, old, new).await?;
     if let Some(u) = attrs.user {
         if is_user_tier(u) {
             if let Some((spec, field)) = placed_spec(t.def, new) {

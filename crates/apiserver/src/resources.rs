@@ -129,6 +129,10 @@ pub const LEASES: ResourceDef = registry::lease::RESOURCE;
 pub const DEPLOYMENTS: ResourceDef = registry::deployment::RESOURCE;
 pub const REPLICA_SETS: ResourceDef = registry::replicaset::RESOURCE;
 pub const REPLICATION_CONTROLLERS: ResourceDef = registry::replicationcontroller::RESOURCE;
+pub const POD_TEMPLATES: ResourceDef = registry::podtemplate::RESOURCE;
+pub const PRIORITY_CLASSES: ResourceDef = registry::priorityclass::RESOURCE;
+pub const RUNTIME_CLASSES: ResourceDef = registry::runtimeclass::RESOURCE;
+pub const ENDPOINT_SLICES: ResourceDef = registry::endpointslice::RESOURCE;
 
 pub static RESOURCES: &[ResourceDef] = &[
     NAMESPACES,
@@ -144,6 +148,10 @@ pub static RESOURCES: &[ResourceDef] = &[
     DEPLOYMENTS,
     REPLICA_SETS,
     REPLICATION_CONTROLLERS,
+    POD_TEMPLATES,
+    PRIORITY_CLASSES,
+    RUNTIME_CLASSES,
+    ENDPOINT_SLICES,
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
@@ -217,6 +225,15 @@ mod tests {
             names,
             vec!["pods", "pods/status", "pods/log", "pods/binding"]
         );
-        assert_eq!(groups(), vec!["coordination.k8s.io", "apps"]);
+        assert_eq!(
+            groups(),
+            vec![
+                "coordination.k8s.io",
+                "apps",
+                "scheduling.k8s.io",
+                "node.k8s.io",
+                "discovery.k8s.io"
+            ]
+        );
     }
 }

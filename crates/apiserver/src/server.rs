@@ -378,8 +378,8 @@ impl OkResponse for (StatusCode, &'static str) {
     }
 }
 
-/// Objects every cluster has: system namespaces, their default service accounts, and the
-/// `kubernetes` service.
+/// Objects every cluster has: system namespaces, their default service accounts, the
+/// `kubernetes` service, and the system PriorityClasses.
 pub async fn bootstrap(store: &Arc<dyn Store>) -> ApiResult<()> {
     let ctx = Ctx {
         store: store.clone(),
@@ -425,6 +425,7 @@ pub async fn bootstrap(store: &Arc<dyn Store>) -> ApiResult<()> {
             Err(e) => return Err(e),
         }
     }
+    crate::registry::priorityclass::ensure_system_classes(&ctx).await?;
     Ok(())
 }
 

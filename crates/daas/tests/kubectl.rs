@@ -496,6 +496,65 @@ type: Normal
     c.ok(&["delete", "pod", "p2", "--wait"]);
     let err = c.fails(&["delete", "pod", "p2"]);
     assert!(err.contains(r#"pods "p2" not found"#), "{err}");
+
+    // The simple kinds are discovered with their short names, versions and scopes.
+    let ar = c.ok(&["api-resources"]);
+    for want in [
+        ["podtemplates", "v1", "true", "PodTemplate"],
+        [
+            "priorityclasses",
+            "scheduling.k8s.io/v1",
+            "false",
+            "PriorityClass",
+        ],
+        ["runtimeclasses", "node.k8s.io/v1", "false", "RuntimeClass"],
+        [
+            "endpointslices",
+            "discovery.k8s.io/v1",
+            "true",
+            "EndpointSlice",
+        ],
+    ] {
+        assert!(
+            ar.lines().any(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                w.first() == Some(&want[0]) && w.ends_with(&want[1..])
+            }),
+            "{want:?} missing from:\n{ar}"
+        );
+    }
+    assert!(
+        ar.lines()
+            .any(|l| l.starts_with("priorityclasses") && l.contains(" pc ")),
+        "{ar}"
+    );
+    // PriorityClasses: the system classes exist; one global default (a protobuf create).
+    let pcs = c.ok(&["get", "pc"]);
+    assert!(pcs.starts_with("NAME"), "{pcs}");
+    assert!(
+        pcs.contains("system-node-critical") && pcs.contains("2000001000"),
+        "{pcs}"
+    );
+    c.ok(&[
+        "create",
+        "priorityclass",
+        "high",
+        "--value=1000",
+        "--global-default",
+    ]);
+    let err = c.fails(&[
+        "create",
+        "priorityclass",
+        "higher",
+        "--value=2000",
+        "--global-default",
+    ]);
+    assert!(
+        err.contains("PriorityClass high is already marked as default"),
+        "{err}"
+    );
+    let err = c.fails(&["delete", "pc", "system-node-critical"]);
+    assert!(err.contains("cannot be deleted"), "{err}");
 }
 
 #[test]

@@ -3642,6 +3642,102 @@ pub(super) static SCHEDULING_V1_PRIORITY_CLASS: Msg = Msg {
     ],
 };
 
+pub(super) static NODE_V1_RUNTIME_CLASS: Msg = Msg {
+    name: "k8s.io.api.node.v1.RuntimeClass",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "handler", Str, Value, false),
+        f(3, "overhead", Msg(&NODE_V1_OVERHEAD), Ptr, true),
+        f(4, "scheduling", Msg(&NODE_V1_SCHEDULING), Ptr, true),
+    ],
+};
+
+pub(super) static NODE_V1_OVERHEAD: Msg = Msg {
+    name: "k8s.io.api.node.v1.Overhead",
+    fields: &[f(1, "podFixed", Quantity, Map, true)],
+};
+
+pub(super) static NODE_V1_SCHEDULING: Msg = Msg {
+    name: "k8s.io.api.node.v1.Scheduling",
+    fields: &[
+        f(1, "nodeSelector", Str, Map, true),
+        f(2, "tolerations", Msg(&CORE_V1_TOLERATION), Repeated, true),
+    ],
+};
+
+pub(super) static DISCOVERY_V1_ENDPOINT_SLICE: Msg = Msg {
+    name: "k8s.io.api.discovery.v1.EndpointSlice",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "endpoints", Msg(&DISCOVERY_V1_ENDPOINT), Repeated, false),
+        f(
+            3,
+            "ports",
+            Msg(&DISCOVERY_V1_ENDPOINT_PORT),
+            Repeated,
+            false,
+        ),
+        f(4, "addressType", Str, Value, false),
+    ],
+};
+
+pub(super) static DISCOVERY_V1_ENDPOINT: Msg = Msg {
+    name: "k8s.io.api.discovery.v1.Endpoint",
+    fields: &[
+        f(1, "addresses", Str, Repeated, false),
+        f(
+            2,
+            "conditions",
+            Msg(&DISCOVERY_V1_ENDPOINT_CONDITIONS),
+            Value,
+            true,
+        ),
+        f(3, "hostname", Str, Ptr, true),
+        f(4, "targetRef", Msg(&CORE_V1_OBJECT_REFERENCE), Ptr, true),
+        f(5, "deprecatedTopology", Str, Map, true),
+        f(6, "nodeName", Str, Ptr, true),
+        f(7, "zone", Str, Ptr, true),
+        f(8, "hints", Msg(&DISCOVERY_V1_ENDPOINT_HINTS), Ptr, true),
+    ],
+};
+
+pub(super) static DISCOVERY_V1_ENDPOINT_CONDITIONS: Msg = Msg {
+    name: "k8s.io.api.discovery.v1.EndpointConditions",
+    fields: &[
+        f(1, "ready", Bool, Ptr, true),
+        f(2, "serving", Bool, Ptr, true),
+        f(3, "terminating", Bool, Ptr, true),
+    ],
+};
+
+pub(super) static DISCOVERY_V1_ENDPOINT_HINTS: Msg = Msg {
+    name: "k8s.io.api.discovery.v1.EndpointHints",
+    fields: &[
+        f(1, "forZones", Msg(&DISCOVERY_V1_FOR_ZONE), Repeated, true),
+        f(2, "forNodes", Msg(&DISCOVERY_V1_FOR_NODE), Repeated, true),
+    ],
+};
+
+pub(super) static DISCOVERY_V1_FOR_ZONE: Msg = Msg {
+    name: "k8s.io.api.discovery.v1.ForZone",
+    fields: &[f(1, "name", Str, Value, false)],
+};
+
+pub(super) static DISCOVERY_V1_FOR_NODE: Msg = Msg {
+    name: "k8s.io.api.discovery.v1.ForNode",
+    fields: &[f(1, "name", Str, Value, false)],
+};
+
+pub(super) static DISCOVERY_V1_ENDPOINT_PORT: Msg = Msg {
+    name: "k8s.io.api.discovery.v1.EndpointPort",
+    fields: &[
+        f(1, "name", Str, Ptr, true),
+        f(2, "protocol", Str, Ptr, true),
+        f(3, "port", I32, Ptr, true),
+        f(4, "appProtocol", Str, Ptr, true),
+    ],
+};
+
 pub(super) static AUTHENTICATION_V1_TOKEN_REQUEST: Msg = Msg {
     name: "k8s.io.api.authentication.v1.TokenRequest",
     fields: &[
@@ -4241,6 +4337,12 @@ pub(super) static KINDS: &[(&str, &str, &Msg)] = &[
         &CORE_V1_REPLICATION_CONTROLLER,
     ),
     ("v1", "Binding", &CORE_V1_BINDING),
+    ("node.k8s.io/v1", "RuntimeClass", &NODE_V1_RUNTIME_CLASS),
+    (
+        "discovery.k8s.io/v1",
+        "EndpointSlice",
+        &DISCOVERY_V1_ENDPOINT_SLICE,
+    ),
     ("apps/v1", "Deployment", &APPS_V1_DEPLOYMENT),
     ("apps/v1", "ReplicaSet", &APPS_V1_REPLICA_SET),
     ("apps/v1", "StatefulSet", &APPS_V1_STATEFUL_SET),

@@ -725,6 +725,63 @@ fn core_event() {
 }
 
 #[test]
+fn endpoint_slice() {
+    let raw = Enc::new()
+        .msg(1, Enc::new().str(1, "web-abc").str(3, "default"))
+        .msg(
+            2,
+            Enc::new()
+                .str(1, "10.42.0.5")
+                .msg(2, Enc::new().int(1, 1).int(3, 0))
+                .msg(
+                    4,
+                    Enc::new().str(1, "Pod").str(2, "default").str(3, "web-1"),
+                )
+                .str(6, "node-a")
+                .msg(8, Enc::new().msg(1, Enc::new().str(1, "zone-a"))),
+        )
+        .msg(3, Enc::new().str(1, "http").str(2, "TCP").int(3, 80))
+        .str(4, "IPv4");
+    let got =
+        decode_object(&envelope("discovery.k8s.io/v1", "EndpointSlice", &raw)).expect("decode");
+    assert_eq!(got["addressType"], "IPv4");
+    assert_eq!(
+        got["endpoints"][0],
+        json!({"addresses": ["10.42.0.5"], "conditions": {"ready": true, "terminating": false},
+               "targetRef": {"kind": "Pod", "namespace": "default", "name": "web-1"},
+               "nodeName": "node-a", "hints": {"forZones": [{"name": "zone-a"}]}})
+    );
+    assert_eq!(
+        got["ports"],
+        json!([{"name": "http", "protocol": "TCP", "port": 80}])
+    );
+}
+
+#[test]
+fn runtime_class_and_pod_template() {
+    let raw = Enc::new()
+        .msg(1, Enc::new().str(1, "gvisor"))
+        .str(2, "runsc")
+        .msg(3, Enc::new().entry_msg(1, "cpu", qty("250m")))
+        .msg(
+            4,
+            Enc::new()
+                .entry(1, "runtime", "gvisor")
+                .msg(2, Enc::new().str(1, "sandbox").str(2, "Exists")),
+        );
+    let got = decode_object(&envelope("node.k8s.io/v1", "RuntimeClass", &raw)).expect("decode");
+    assert_eq!(
+        got,
+        json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "gvisor"},
+               "handler": "runsc", "overhead": {"podFixed": {"cpu": "250m"}},
+               "scheduling": {"nodeSelector": {"runtime": "gvisor"},
+                              "tolerations": [{"key": "sandbox", "operator": "Exists"}]}})
+    );
+    assert!(is_supported_kind("v1", "PodTemplate"));
+    assert!(!is_supported_kind("v1", "RuntimeClass"));
+}
+
+#[test]
 fn eviction_with_delete_options() {
     // What `kubectl drain` posts to pods/<name>/eviction.
     let raw = Enc::new()

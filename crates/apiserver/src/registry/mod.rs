@@ -22,13 +22,17 @@ use crate::table;
 pub mod configmap;
 pub mod deployment;
 pub mod endpoints;
+pub mod endpointslice;
 pub mod event;
 pub mod lease;
 pub mod namespace;
 pub mod node;
 pub mod pod;
+pub mod podtemplate;
+pub mod priorityclass;
 pub mod replicaset;
 pub mod replicationcontroller;
+pub mod runtimeclass;
 pub mod secret;
 pub mod service;
 pub mod serviceaccount;
@@ -91,6 +95,12 @@ pub trait Strategy: std::fmt::Debug + Send + Sync {
 
     /// Server-side allocation on create that needs the store (e.g. a Service's cluster IP).
     async fn allocate(&self, _ctx: &Ctx, _obj: &mut Value) -> ApiResult<()> {
+        Ok(())
+    }
+
+    /// Admission checks of the kind that need the store (upstream's kind-specific admission
+    /// plugins, e.g. the single default PriorityClass), on create (`old == None`) and update.
+    async fn admit(&self, _ctx: &Ctx, _old: Option<&Value>, _new: &Value) -> ApiResult<()> {
         Ok(())
     }
 

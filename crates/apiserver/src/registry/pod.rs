@@ -38,9 +38,15 @@ pub const RESOURCE: ResourceDef = ResourceDef {
     strategy: &PodStrategy,
 };
 
+#[async_trait::async_trait]
 impl Strategy for PodStrategy {
     fn decode(&self, obj: &Value) -> Result<Value, String> {
         decode_as::<core::Pod>(obj)
+    }
+
+    /// The RuntimeClass admission plugin's mutation (overhead, node selector, tolerations).
+    async fn allocate(&self, ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
+        super::runtimeclass::admit_pod(ctx, obj).await
     }
 
     fn field_labels(&self) -> &'static [&'static str] {
