@@ -421,6 +421,17 @@ fn patch_duplicate_fields(
     Ok(dups)
 }
 
+/// A name from `generateName`: the prefix, cut to 58 characters as upstream's name generator does
+/// (so that the name with its 5-character suffix still fits a DNS label), plus a random suffix.
+fn generated_name(prefix: &str) -> String {
+    const MAX_PREFIX: usize = 63 - 5;
+    let cut = prefix
+        .char_indices()
+        .nth(MAX_PREFIX)
+        .map_or(prefix.len(), |(i, _)| i);
+    format!("{}{}", &prefix[..cut], random_suffix(5))
+}
+
 fn random_suffix(n: usize) -> String {
     use rand::Rng;
     const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -499,7 +510,7 @@ pub async fn prepare_create(
     if obj["metadata"]["name"].as_str().unwrap_or("").is_empty() {
         match obj["metadata"]["generateName"].as_str() {
             Some(prefix) if !prefix.is_empty() => {
-                obj["metadata"]["name"] = json!(format!("{prefix}{}", random_suffix(5)));
+                obj["metadata"]["name"] = json!(generated_name(prefix));
             }
             _ => {
                 return Err(ApiError::invalid(
@@ -1206,6 +1217,17 @@ impl TapMsg for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_names_fit_a_dns_label() {
+        let long = format!("{}-", "a".repeat(70));
+        let n = generated_name(&long);
+        assert_eq!(n.len(), 63, "{n}");
+        assert!(n.starts_with(&"a".repeat(58)));
+        let short = generated_name("web-7d4b9c-");
+        assert_eq!(short.len(), "web-7d4b9c-".len() + 5);
+        assert!(short.starts_with("web-7d4b9c-"));
+    }
 
     #[test]
     fn status_writes_touch_only_status() {
