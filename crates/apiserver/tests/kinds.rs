@@ -1,66 +1,14 @@
 //! The simple kinds through the router: PodTemplate, PriorityClass, RuntimeClass and
 //! EndpointSlice — create/get/list/update/delete, validation, tables and discovery.
 
-use std::sync::Arc;
+mod common;
 
 use axum::body::Body;
 use axum::http::Request;
-use daas_apiserver::{router, ServerOptions, StaticTokens, User};
-use daas_store::{EmbeddedStore, SealingKey, Store};
+use common::{app, call, call_accept, JSON, MERGE, TOKEN};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
-
-const TOKEN: &str = "t0ken";
-const JSON: &str = "application/json";
-const MERGE: &str = "application/merge-patch+json";
-
-async fn app() -> (tempfile::TempDir, axum::Router) {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
-    daas_apiserver::bootstrap(&store).await.unwrap();
-    let auth = Arc::new(StaticTokens::new(vec![(
-        TOKEN.into(),
-        User {
-            name: "admin".into(),
-            groups: vec!["system:masters".into()],
-        },
-    )]));
-    (dir, router(store, auth, ServerOptions::default()))
-}
-
-async fn call_accept(
-    app: &axum::Router,
-    method: &str,
-    path: &str,
-    ct: &str,
-    accept: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .header("content-type", ct)
-        .header("accept", accept)
-        .body(match body {
-            Some(b) => Body::from(serde_json::to_vec(&b).unwrap()),
-            None => Body::empty(),
-        })
-        .unwrap();
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let code = resp.status();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        code.as_u16(),
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
-
-async fn call(app: &axum::Router, method: &str, path: &str, ct: &str, body: Value) -> (u16, Value) {
-    call_accept(app, method, path, ct, JSON, Some(body)).await
-}
 
 async fn get(app: &axum::Router, path: &str) -> (u16, Value) {
     call_accept(app, "GET", path, JSON, JSON, None).await

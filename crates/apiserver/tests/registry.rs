@@ -1,52 +1,10 @@
 //! Per-kind strategy validation through the router: object names, config keys, immutable
 //! ConfigMaps/Secrets, and the Namespace status subresource.
 
-use std::sync::Arc;
+mod common;
 
-use axum::body::Body;
-use axum::http::Request;
-use daas_apiserver::{router, ServerOptions, StaticTokens, User};
-use daas_store::{EmbeddedStore, SealingKey, Store};
-use http_body_util::BodyExt;
+use common::{app, call, JSON, MERGE};
 use serde_json::{json, Value};
-use tower::ServiceExt;
-
-const TOKEN: &str = "t0ken";
-
-async fn app() -> (tempfile::TempDir, axum::Router) {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
-    daas_apiserver::bootstrap(&store).await.unwrap();
-    let auth = Arc::new(StaticTokens::new(vec![(
-        TOKEN.into(),
-        User {
-            name: "admin".into(),
-            groups: vec!["system:masters".into()],
-        },
-    )]));
-    (dir, router(store, auth, ServerOptions::default()))
-}
-
-async fn call(app: &axum::Router, method: &str, path: &str, ct: &str, body: Value) -> (u16, Value) {
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .header("content-type", ct)
-        .body(Body::from(serde_json::to_vec(&body).unwrap()))
-        .unwrap();
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let code = resp.status();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        code.as_u16(),
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
-
-const JSON: &str = "application/json";
-const MERGE: &str = "application/merge-patch+json";
 
 fn causes(status: &Value) -> Vec<(String, String)> {
     status["details"]["causes"]

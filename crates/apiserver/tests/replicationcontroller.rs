@@ -1,57 +1,29 @@
 //! ReplicationControllers through the router: defaulting, validation, the status and scale
 //! subresources, discovery and the table.
 
-use std::sync::Arc;
+mod common;
 
-use axum::body::Body;
-use axum::http::Request;
-use daas_apiserver::{router, ServerOptions, StaticTokens, User};
-use daas_store::{EmbeddedStore, SealingKey, Store};
-use http_body_util::BodyExt;
+use common::{app, call_accept, JSON, MERGE};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
-const TOKEN: &str = "t0ken";
-const JSON: &str = "application/json";
-const MERGE: &str = "application/merge-patch+json";
 const RCS: &str = "/api/v1/namespaces/default/replicationcontrollers";
 
-async fn app() -> (tempfile::TempDir, axum::Router) {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
-    daas_apiserver::bootstrap(&store).await.unwrap();
-    let auth = Arc::new(StaticTokens::new(vec![(
-        TOKEN.into(),
-        User {
-            name: "admin".into(),
-            groups: vec!["system:masters".into()],
-        },
-    )]));
-    (dir, router(store, auth, ServerOptions::default()))
-}
-
+/// [`common::call`], asking for a Table when the path says `as=Table`.
 async fn call(app: &axum::Router, method: &str, path: &str, ct: &str, body: Value) -> (u16, Value) {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .header("content-type", ct);
-    if path.contains("as=Table") {
-        req = req.header("accept", "application/json;as=Table;v=v1;g=meta.k8s.io");
-    }
-    let body = if body.is_null() {
-        Body::empty()
+    let accept = if path.contains("as=Table") {
+        "application/json;as=Table;v=v1;g=meta.k8s.io"
     } else {
-        Body::from(serde_json::to_vec(&body).unwrap())
+        JSON
     };
-    let resp = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
-    let code = resp.status();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        code.as_u16(),
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    call_accept(
+        app,
+        method,
+        path,
+        ct,
+        accept,
+        (!body.is_null()).then_some(body),
     )
+    .await
 }
 
 fn rc(name: &str, labels: Value) -> Value {
