@@ -7,6 +7,7 @@
 //!   (`application/vnd.kubernetes.protobuf`) into their JSON form;
 //! * [`options`]: `DeleteOptions` bodies in JSON or protobuf;
 //! * [`duplicates`]: duplicate keys in a raw JSON body (strict field validation).
+//! * [`quantity`]: resource quantities ("500m", "1.5Gi") as integer milli-units.
 //!
 //! Nothing in this crate does I/O, and nothing panics on any input.
 
@@ -14,6 +15,7 @@ pub mod duplicates;
 pub mod options;
 pub mod patch;
 pub mod protobuf;
+pub mod quantity;
 pub mod selector;
 
 pub use duplicates::json_duplicate_fields;

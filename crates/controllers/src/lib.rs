@@ -7,7 +7,7 @@
 pub mod deployment;
 pub mod gc;
 pub mod nodelifecycle;
-pub mod quantity;
+pub use daas_apimachinery::quantity;
 pub mod replicaset;
 pub mod rootca;
 pub mod scheduler;

@@ -80,7 +80,8 @@ fn ceil_div(a: i128, b: i128) -> i128 {
     if b == 0 {
         return a;
     }
-    (a + b - 1) / b
+    // Written without `a + b - 1`, which could overflow for a mantissa near the i128 limit.
+    a / b + i128::from(a % b != 0)
 }
 
 /// Parse a JSON quantity (string or number) into milli-units.
