@@ -3,6 +3,9 @@
 //! - Pod Security ([`crate::podsecurity`]) for Pods (enforced) and pod templates (warnings);
 //! - placement: a user-tier identity may not choose a pod's node (`spec.nodeName`);
 //! - NodeRestriction ([`crate::nodeauthz::admit`]) for writes by nodes.
+//!
+//! Mutating admission runs first: LimitRanger ([`crate::limitranger`]) fills a new pod's missing
+//! requests and limits from its namespace's LimitRanges and enforces their bounds.
 
 use serde_json::{json, Value};
 
@@ -60,14 +63,23 @@ fn node_name_of(spec: &Value) -> Option<&str> {
     spec["nodeName"].as_str().filter(|n| !n.is_empty())
 }
 
-/// Check a create (`old == None`) or an update of `t`'s main resource. Returns warnings.
+/// Admit a create (`old == None`) or an update of `t`'s main resource, which mutating
+/// admission may change. Returns warnings.
 pub async fn admit(
     ctx: &Ctx,
     attrs: Attrs<'_>,
     t: &ResourceTarget,
     old: Option<&Value>,
-    new: &Value,
+    new: &mut Value,
 ) -> ApiResult<Vec<String>> {
+    if old.is_none() && t.def.strategy.pod_spec_at() == Some(PodSpecAt::Pod) {
+        if let Some(ns) = t.namespace.as_deref().filter(|_| t.def.namespaced) {
+            crate::limitranger::admit_pod(ctx, ns, new).await?;
+            // Derived fields (a pod's QoS class) follow the requests and limits just set.
+            t.def.strategy.defaults(new);
+        }
+    }
+    let new = &*new;
     let name = new["metadata"]["name"].as_str().unwrap_or("");
     t.def.strategy.admit(ctx, old, new).await?;
     if let Some(u) = attrs.user {

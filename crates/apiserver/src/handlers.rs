@@ -469,9 +469,9 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let mut obj = crate::request::decode_body(headers, body)?;
     let dups = duplicate_fields(t.def, headers, body, &obj, q)?;
-    let (obj, mut warnings) = prepare_create(ctx, t, &mut obj, q).await?;
+    let (mut obj, mut warnings) = prepare_create(ctx, t, &mut obj, q).await?;
     warnings.extend(dups);
-    warnings.extend(admission::admit(ctx, attrs, t, None, &obj).await?);
+    warnings.extend(admission::admit(ctx, attrs, t, None, &mut obj).await?);
     let created = if is_dry_run(q)? {
         obj
     } else {
@@ -665,7 +665,7 @@ async fn commit_update(
     }
     let mut warnings = warnings;
     if let (Some(attrs), Write::Main) = (adm, w) {
-        warnings.extend(admission::admit(ctx, attrs, t, Some(old), &merged).await?);
+        warnings.extend(admission::admit(ctx, attrs, t, Some(old), &mut merged).await?);
     }
     let mut cmp_old = old.clone();
     cmp_old["metadata"]["resourceVersion"] = json!(null);

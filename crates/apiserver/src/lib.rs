@@ -6,6 +6,7 @@ pub mod client;
 pub mod discovery;
 pub mod error;
 pub mod handlers;
+pub mod limitranger;
 pub mod nodeauthz;
 pub mod paging;
 pub mod podsecurity;

@@ -126,6 +126,7 @@ pub const EVENTS: ResourceDef = registry::event::RESOURCE;
 pub const SERVICE_ACCOUNTS: ResourceDef = registry::serviceaccount::RESOURCE;
 pub const ENDPOINTS: ResourceDef = registry::endpoints::RESOURCE;
 pub const LEASES: ResourceDef = registry::lease::RESOURCE;
+pub const LIMIT_RANGES: ResourceDef = registry::limitrange::RESOURCE;
 pub const DEPLOYMENTS: ResourceDef = registry::deployment::RESOURCE;
 pub const REPLICA_SETS: ResourceDef = registry::replicaset::RESOURCE;
 pub const REPLICATION_CONTROLLERS: ResourceDef = registry::replicationcontroller::RESOURCE;
@@ -152,6 +153,7 @@ pub static RESOURCES: &[ResourceDef] = &[
     PRIORITY_CLASSES,
     RUNTIME_CLASSES,
     ENDPOINT_SLICES,
+    LIMIT_RANGES,
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {

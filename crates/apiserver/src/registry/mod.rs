@@ -25,6 +25,7 @@ pub mod endpoints;
 pub mod endpointslice;
 pub mod event;
 pub mod lease;
+pub mod limitrange;
 pub mod namespace;
 pub mod node;
 pub mod pod;
