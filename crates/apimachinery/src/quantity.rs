@@ -135,6 +135,16 @@ mod tests {
     }
 
     #[test]
+    fn huge_mantissas_round_without_overflow() {
+        let max = i128::MAX.to_string();
+        assert_eq!(
+            parse_milli(&format!("{max}n")),
+            Some(i128::MAX / 1_000_000 + 1)
+        );
+        assert_eq!(parse_milli(&format!("{max}0")), None);
+    }
+
+    #[test]
     fn json_values() {
         assert_eq!(value_milli(&serde_json::json!(2)), Some(2000));
         assert_eq!(

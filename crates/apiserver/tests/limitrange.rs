@@ -5,6 +5,8 @@
 mod common;
 
 use common::{app, call, JSON, MERGE};
+
+const SMP: &str = "application/strategic-merge-patch+json";
 use serde_json::{json, Value};
 
 const LRS: &str = "/api/v1/namespaces/default/limitranges";
@@ -56,20 +58,22 @@ async fn pods_get_the_defaults_and_respect_the_bounds() {
     );
     assert_eq!(p["status"]["qosClass"], "Burstable");
 
+    // As upstream's conformance test: a limit with no request stands in for the request, so the
+    // LimitRange's defaultRequest applies only where neither is given.
     let partial = json!({
-        "requests": {"cpu": "300m", "memory": "150Mi", "ephemeral-storage": "30Gi"},
-        "limits": {"cpu": "300m", "ephemeral-storage": "60Gi"}
+        "requests": {"memory": "150Mi", "ephemeral-storage": "150Gi"},
+        "limits": {"cpu": "300m"}
     });
     let (code, p) = call(&app, "POST", PODS, JSON, pod("partial", partial)).await;
     assert_eq!(code, 201, "{p}");
     let res = &p["spec"]["containers"][0]["resources"];
     assert_eq!(
         res["requests"],
-        json!({"cpu": "300m", "memory": "150Mi", "ephemeral-storage": "30Gi"})
+        json!({"cpu": "300m", "memory": "150Mi", "ephemeral-storage": "150Gi"})
     );
     assert_eq!(
         res["limits"],
-        json!({"cpu": "300m", "memory": "500Mi", "ephemeral-storage": "60Gi"})
+        json!({"cpu": "300m", "memory": "500Mi", "ephemeral-storage": "500Gi"})
     );
 
     let low = json!({"requests": {"cpu": "50m", "memory": "100Mi"}});
@@ -92,11 +96,40 @@ async fn pods_get_the_defaults_and_respect_the_bounds() {
         "{msg}"
     );
 
+    // A lower minimum takes effect at once.
+    let (code, mut lr) = call(&app, "GET", &format!("{LRS}/lr"), JSON, Value::Null).await;
+    assert_eq!(code, 200);
+    lr["spec"]["limits"][0]["min"] = json!({"cpu": "9m", "memory": "49Mi"});
+    let (code, lr) = call(&app, "PUT", &format!("{LRS}/lr"), JSON, lr).await;
+    assert_eq!(code, 200, "{lr}");
+    let low = json!({"requests": {"cpu": "10m", "memory": "50Mi"}});
+    let (code, p) = call(&app, "POST", PODS, JSON, pod("p", low)).await;
+    assert_eq!(code, 201, "{p}");
+    let (code, st) = call(
+        &app,
+        "POST",
+        PODS,
+        JSON,
+        pod("q", json!({"requests": {"cpu": "600m"}})),
+    )
+    .await;
+    assert_eq!(code, 403, "{st}");
+    assert_eq!(
+        st["message"],
+        "pods \"q\" is forbidden: maximum cpu usage per Container is 500m, but request is 600m"
+    );
+
     // Once the LimitRange is gone, the same pod is admitted.
     let (code, _) = call(&app, "DELETE", &format!("{LRS}/lr"), JSON, Value::Null).await;
     assert_eq!(code, 200);
-    let low = json!({"requests": {"cpu": "50m"}});
-    let (code, p) = call(&app, "POST", PODS, JSON, pod("p", low)).await;
+    let (code, p) = call(
+        &app,
+        "POST",
+        PODS,
+        JSON,
+        pod("q", json!({"requests": {"cpu": "600m"}})),
+    )
+    .await;
     assert_eq!(code, 201, "{p}");
     assert!(p["spec"]["containers"][0]["resources"]["limits"].is_null());
 }
@@ -147,8 +180,11 @@ async fn limit_ranges_are_defaulted_and_validated() {
 #[tokio::test]
 async fn list_patch_and_delete_by_collection() {
     let (_d, app) = app().await;
-    for name in ["a", "b"] {
-        let (code, lr) = call(&app, "POST", LRS, JSON, limit_range(name)).await;
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}});
+    let (code, _) = call(&app, "POST", "/api/v1/namespaces", JSON, ns).await;
+    assert_eq!(code, 201);
+    for path in [LRS, "/api/v1/namespaces/other/limitranges"] {
+        let (code, lr) = call(&app, "POST", path, JSON, limit_range("lr")).await;
         assert_eq!(code, 201, "{lr}");
     }
     let (code, list) = call(
@@ -163,23 +199,49 @@ async fn list_patch_and_delete_by_collection() {
     assert_eq!(list["kind"], "LimitRangeList");
     assert_eq!(list["items"].as_array().map(Vec::len), Some(2));
 
-    let patch = json!({"metadata": {"labels": {"patched": "true"}},
-        "spec": {"limits": [{"type": "Container", "min": {"cpu": "50m"}, "max": {"cpu": "1"}}]}});
-    let (code, p) = call(&app, "PATCH", &format!("{LRS}/a"), MERGE, patch).await;
+    // The conformance test's strategic merge patch: a new label and the whole limits list.
+    let mut limits = limit_range("lr")["spec"]["limits"].clone();
+    limits[0]["min"] = json!({"cpu": "9m", "memory": "49Mi", "ephemeral-storage": "49Gi"});
+    let patch = json!({"metadata": {"labels": {"lr": "patched"}}, "spec": {"limits": limits}});
+    let (code, p) = call(&app, "PATCH", &format!("{LRS}/lr"), SMP, patch).await;
     assert_eq!(code, 200, "{p}");
-    assert_eq!(p["metadata"]["labels"]["patched"], "true");
-    assert_eq!(p["spec"]["limits"][0]["defaultRequest"]["cpu"], "1");
+    assert_eq!(p["metadata"]["labels"]["lr"], "patched");
+    assert_eq!(
+        p["spec"]["limits"][0]["min"],
+        json!({"cpu": "9m", "memory": "49Mi", "ephemeral-storage": "49Gi"})
+    );
+
+    let patch = json!({"spec": {"limits": [{"type": "Container", "min": {"cpu": "50m"}, "max": {"cpu": "1"}}]}});
+    let (code, p) = call(
+        &app,
+        "PATCH",
+        "/api/v1/namespaces/other/limitranges/lr",
+        MERGE,
+        patch,
+    )
+    .await;
+    assert_eq!(code, 200, "{p}");
+    assert_eq!(
+        p["spec"]["limits"][0]["defaultRequest"],
+        json!({"cpu": "1"})
+    );
 
     let (code, _) = call(
         &app,
         "DELETE",
-        &format!("{LRS}?labelSelector=e2e%3Dlimits"),
+        &format!("{LRS}?labelSelector=lr%3Dpatched"),
         JSON,
         Value::Null,
     )
     .await;
     assert_eq!(code, 200);
-    let (code, list) = call(&app, "GET", LRS, JSON, Value::Null).await;
+    let (code, list) = call(&app, "GET", "/api/v1/limitranges", JSON, Value::Null).await;
     assert_eq!(code, 200);
-    assert_eq!(list["items"], json!([]), "{list}");
+    let left: Vec<&Value> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| &i["metadata"]["namespace"])
+        .collect();
+    assert_eq!(left, vec!["other"], "{list}");
 }

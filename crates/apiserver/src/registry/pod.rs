@@ -64,6 +64,7 @@ impl Strategy for PodStrategy {
 
     fn defaults(&self, obj: &mut Value) {
         default_pod_spec(obj_mut(obj, "spec"));
+        default_requests_to_limits(&mut obj["spec"]);
         let status = obj_mut(obj, "status");
         default_key(status, "phase", json!("Pending"));
         let qos = qos_class(obj);
@@ -281,6 +282,27 @@ fn pod_status(pod: &Value) -> (String, String, i64) {
     (format!("{ready}/{total}"), reason, restarts)
 }
 
+/// Upstream `SetDefaults_Pod` (pods only, not templates): a container's limit stands in for its
+/// missing request of the same resource.
+fn default_requests_to_limits(spec: &mut Value) {
+    for field in ["containers", "initContainers"] {
+        for c in spec[field].as_array_mut().into_iter().flatten() {
+            let Some(limits) = c["resources"]["limits"].as_object().cloned() else {
+                continue;
+            };
+            let res = &mut c["resources"];
+            if !res["requests"].is_object() {
+                res["requests"] = json!({});
+            }
+            if let Some(req) = res["requests"].as_object_mut() {
+                for (k, v) in limits {
+                    req.entry(k).or_insert(v);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,6 +320,25 @@ mod tests {
         assert_eq!(c[3], 3);
         assert_eq!(c[5], "10.42.0.5");
         assert_eq!(c[6], "n1");
+    }
+
+    #[test]
+    fn limits_stand_in_for_missing_requests() {
+        let mut pod = json!({"spec": {"containers": [
+            {"name": "a", "resources": {"limits": {"cpu": "300m", "memory": "1Gi"}, "requests": {"memory": "150Mi"}}},
+            {"name": "b"}
+        ], "initContainers": [{"name": "i", "resources": {"limits": {"cpu": "1"}}}]}});
+        PodStrategy.defaults(&mut pod);
+        let c = &pod["spec"]["containers"];
+        assert_eq!(
+            c[0]["resources"]["requests"],
+            json!({"cpu": "300m", "memory": "150Mi"})
+        );
+        assert!(c[1]["resources"]["requests"].is_null());
+        assert_eq!(
+            pod["spec"]["initContainers"][0]["resources"]["requests"],
+            json!({"cpu": "1"})
+        );
     }
 
     #[test]
