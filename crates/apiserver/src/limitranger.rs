@@ -42,7 +42,7 @@ pub async fn admit_pod(ctx: &Ctx, ns: &str, pod: &mut Value) -> ApiResult<()> {
             };
             return Err(
                 ApiError::forbidden(format!("pods \"{name}\" is forbidden: {why}"))
-                    .with_details(serde_json::json!({"name": name, "kind": "pods"})),
+                    .with_details(serde_json::json!({"name": name, "group": "", "kind": "pods"})),
             );
         }
     }

@@ -245,3 +245,34 @@ async fn list_patch_and_delete_by_collection() {
         .collect();
     assert_eq!(left, vec!["other"], "{list}");
 }
+
+/// kubectl sends YAML's `cpu: 1` as a JSON number; it is a quantity like "1".
+#[tokio::test]
+async fn numeric_quantities() {
+    let (_d, app) = app().await;
+    let lr = json!({"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "n"},
+        "spec": {"limits": [{"type": "Container", "max": {"cpu": 1}}]}});
+    let (code, lr) = call(&app, "POST", LRS, JSON, lr).await;
+    assert_eq!(code, 201, "{lr}");
+    assert_eq!(
+        lr["spec"]["limits"][0]["defaultRequest"],
+        json!({"cpu": "1"})
+    );
+    let (code, st) = call(
+        &app,
+        "POST",
+        PODS,
+        JSON,
+        pod("p", json!({"limits": {"cpu": 2}})),
+    )
+    .await;
+    assert_eq!(code, 403, "{st}");
+    assert_eq!(
+        st["message"],
+        "pods \"p\" is forbidden: maximum cpu usage per Container is 1, but limit is 2"
+    );
+    assert_eq!(
+        st["details"],
+        json!({"group": "", "kind": "pods", "name": "p"})
+    );
+}
