@@ -76,6 +76,74 @@ pub fn parse_milli(s: &str) -> Option<i128> {
     Some(if neg { -milli } else { milli })
 }
 
+/// How a quantity is written, which its canonical form keeps (upstream `resource.Format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Decimal SI suffixes: m, k, M, G, ...
+    DecimalSi,
+    /// Binary SI suffixes: Ki, Mi, Gi, ...
+    BinarySi,
+    /// Decimal exponents: 1e3, 5e-3.
+    DecimalExponent,
+}
+
+/// The format a written quantity uses (by its suffix); None when it is malformed.
+pub fn format_of(s: &str) -> Option<Format> {
+    parse_milli(s)?;
+    let suffix = s
+        .trim()
+        .trim_start_matches(|c: char| c.is_ascii_digit() || "+-.".contains(c));
+    Some(if suffix.ends_with('i') {
+        Format::BinarySi
+    } else if suffix.starts_with(['e', 'E']) {
+        Format::DecimalExponent
+    } else {
+        Format::DecimalSi
+    })
+}
+
+/// The canonical text of a milli-value in `format`, as upstream `Quantity.String()` renders it:
+/// binary suffixes only for whole values of at least 1024 (else decimal SI), and otherwise the
+/// largest power of 1000 that keeps the number whole.
+pub fn format_milli(milli: i128, format: Format) -> String {
+    let sign = if milli < 0 { "-" } else { "" };
+    let m = milli.unsigned_abs();
+    if format == Format::BinarySi && m.is_multiple_of(1000) && m / 1000 >= 1024 {
+        let units = m / 1000;
+        let mut shift = 0;
+        while shift < 60 && units.is_multiple_of(1u128 << (shift + 10)) {
+            shift += 10;
+        }
+        let suffix = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"][(shift / 10) as usize];
+        return format!("{sign}{}{suffix}", units >> shift);
+    }
+    if m == 0 {
+        return "0".into();
+    }
+    // m = n * 1000^k * 1e-3; raise k while n stays whole.
+    let (mut n, mut k) = (m, 0usize);
+    while k < 7 && n.is_multiple_of(1000) {
+        n /= 1000;
+        k += 1;
+    }
+    if format == Format::DecimalExponent {
+        let e = 3 * k as i32 - 3;
+        return if e == 0 {
+            format!("{sign}{n}")
+        } else {
+            format!("{sign}{n}e{e}")
+        };
+    }
+    let suffix = ["m", "", "k", "M", "G", "T", "P", "E"][k];
+    format!("{sign}{n}{suffix}")
+}
+
+/// The canonical text of a written quantity ("0.5" → "500m", "1024Mi" → "1Gi"); None when it is
+/// malformed. Precision below a milli-unit is rounded up, as [`parse_milli`] does.
+pub fn canonical(s: &str) -> Option<String> {
+    Some(format_milli(parse_milli(s)?, format_of(s)?))
+}
+
 fn ceil_div(a: i128, b: i128) -> i128 {
     if b == 0 {
         return a;
@@ -142,6 +210,33 @@ mod tests {
             Some(i128::MAX / 1_000_000 + 1)
         );
         assert_eq!(parse_milli(&format!("{max}0")), None);
+    }
+
+    #[test]
+    fn canonical_forms() {
+        for (written, canon) in [
+            ("0.5", "500m"),
+            ("1000m", "1"),
+            ("100m", "100m"),
+            ("1.5", "1500m"),
+            ("2000", "2k"),
+            ("1500M", "1500M"),
+            ("1000M", "1G"),
+            ("1024Mi", "1Gi"),
+            ("1536Mi", "1536Mi"),
+            ("1Ki", "1Ki"),
+            ("512", "512"),
+            ("0.5Ki", "512"),
+            ("1e3", "1e3"),
+            ("1000e-3", "1"),
+            ("5e-3", "5e-3"),
+            ("0", "0"),
+            ("-2Gi", "-2Gi"),
+        ] {
+            assert_eq!(canonical(written).as_deref(), Some(canon), "{written}");
+        }
+        assert_eq!(canonical("bogus"), None);
+        assert_eq!(format_of("64Mi"), Some(Format::BinarySi));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use daas_apimachinery::quantity::value_milli;
+use daas_apimachinery::quantity::{format_milli, format_of, value_milli, Format};
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult};
@@ -136,14 +136,21 @@ fn fill(res: &mut Value, field: &str, defaults: &Map<String, Value>) -> Vec<Stri
     set
 }
 
-/// A resource list: name → (milli-value, as written).
+/// A resource list: name → (milli-value, canonical text as upstream's `Quantity.String()`).
 type Observed = BTreeMap<String, (i128, String)>;
+
+/// The format of a JSON quantity (a JSON number is decimal).
+fn format_of_value(v: &Value) -> Format {
+    v.as_str().and_then(format_of).unwrap_or(Format::DecimalSi)
+}
 
 fn observed(list: &Value) -> Observed {
     list.as_object()
         .into_iter()
         .flatten()
-        .filter_map(|(k, v)| value_milli(v).map(|m| (k.clone(), (m, s(v)))))
+        .filter_map(|(k, v)| {
+            value_milli(v).map(|m| (k.clone(), (m, format_milli(m, format_of_value(v)))))
+        })
         .collect()
 }
 
@@ -241,48 +248,30 @@ fn check_item(item: &Value, kind: &str, req: &Observed, lim: &Observed, errs: &m
     }
 }
 
-/// Upstream `podRequests`/`podLimits`: the sum over containers, at least each init container's.
+/// Upstream `podRequests`/`podLimits`: the sum over containers, at least each init container's
+/// (a sum keeps the format of its first term).
 fn pod_total(spec: &Value, field: &str) -> Observed {
-    let mut total: Observed = BTreeMap::new();
-    for c in spec["containers"].as_array().into_iter().flatten() {
-        for (k, (m, _)) in observed(&c["resources"][field]) {
-            let e = total.entry(k).or_insert((0, String::new()));
-            e.0 += m;
-        }
+    let mut total: BTreeMap<String, (i128, Format)> = BTreeMap::new();
+    let terms = |f: &str| -> Vec<(String, i128, Format)> {
+        spec[f]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|c| c["resources"][field].as_object().into_iter().flatten())
+            .filter_map(|(k, v)| value_milli(v).map(|m| (k.clone(), m, format_of_value(v))))
+            .collect()
+    };
+    for (k, m, f) in terms("containers") {
+        total.entry(k).or_insert((0, f)).0 += m;
     }
-    for c in spec["initContainers"].as_array().into_iter().flatten() {
-        for (k, (m, _)) in observed(&c["resources"][field]) {
-            let e = total.entry(k).or_insert((0, String::new()));
-            e.0 = e.0.max(m);
-        }
-    }
-    for (k, v) in total.iter_mut() {
-        v.1 = format_milli(k, v.0);
+    for (k, m, f) in terms("initContainers") {
+        let e = total.entry(k).or_insert((0, f));
+        e.0 = e.0.max(m);
     }
     total
-}
-
-/// A milli-value as a quantity string: binary suffixes for byte-like resources when exact.
-fn format_milli(resource: &str, milli: i128) -> String {
-    if milli % 1000 != 0 {
-        return format!("{milli}m");
-    }
-    let units = milli / 1000;
-    if resource != "cpu" && units != 0 {
-        for (suffix, shift) in [
-            ("Ei", 60),
-            ("Pi", 50),
-            ("Ti", 40),
-            ("Gi", 30),
-            ("Mi", 20),
-            ("Ki", 10),
-        ] {
-            if units % (1i128 << shift) == 0 {
-                return format!("{}{suffix}", units >> shift);
-            }
-        }
-    }
-    units.to_string()
+        .into_iter()
+        .map(|(k, (m, f))| (k, (m, format_milli(m, f))))
+        .collect()
 }
 
 /// Every violation of one LimitRange's Container and Pod items by `pod`, in upstream's words.
@@ -385,8 +374,12 @@ mod tests {
             violations(&lr, &pod),
             vec!["maximum memory usage per Pod is 1Gi, but limit is 1280Mi"]
         );
-        assert_eq!(format_milli("cpu", 1500), "1500m");
-        assert_eq!(format_milli("cpu", 2000), "2");
-        assert_eq!(format_milli("memory", 1000 * 1000), "1000");
+        let lr = json!({"spec": {"limits": [{"type": "Container", "min": {"cpu": "0.1"}}]}});
+        let pod = json!({"spec": {"containers": [{"name": "a", "resources": {"requests": {"cpu": "0.05"}}}]}});
+        assert_eq!(
+            violations(&lr, &pod),
+            vec!["minimum cpu usage per Container is 100m, but request is 50m"],
+            "quantities are shown in canonical form"
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use daas_apimachinery::quantity::value_milli;
+use daas_apimachinery::quantity::{format_milli, format_of, value_milli, Format};
 use k8s_openapi::api::core::v1 as core;
 use serde_json::{Map, Value};
 
@@ -180,7 +180,8 @@ fn validate_item(item: &Value, path: &str, causes: &mut Vec<Cause>) {
             return None;
         }
         let v = &item[f][k];
-        value_milli(v).map(|m| (m, s(v)))
+        let format = v.as_str().and_then(format_of).unwrap_or(Format::DecimalSi);
+        value_milli(v).map(|m| (m, format_milli(m, format)))
     };
     for k in &keys {
         let min = get("min", k);
