@@ -528,6 +528,11 @@ type: Normal
             .any(|l| l.starts_with("priorityclasses") && l.contains(" pc ")),
         "{ar}"
     );
+    assert!(
+        ar.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
+            == ["limitranges", "limits", "v1", "true", "LimitRange"]),
+        "{ar}"
+    );
     // PriorityClasses: the system classes exist; one global default (a protobuf create).
     let pcs = c.ok(&["get", "pc"]);
     assert!(pcs.starts_with("NAME"), "{pcs}");
