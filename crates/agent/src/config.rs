@@ -154,23 +154,7 @@ pub fn restrict_to_owner(path: &Path) -> Result<(), ConfigError> {
 /// Writes a secret (credential, private key) atomically with mode 0600: a temporary file created
 /// 0600 next to it, then renamed over it. No moment where others can read it.
 pub fn write_private_file(path: &Path, data: &[u8]) -> Result<(), ConfigError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    match std::fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_err(&tmp)(e)),
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io_err(&tmp))?;
-    f.write_all(data).map_err(io_err(&tmp))?;
-    f.sync_all().map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    daas_apiserver::files::write_private(path, data).map_err(io_err(path))
 }
 
 /// Node names follow Kubernetes object naming (RFC 1123 subdomain).

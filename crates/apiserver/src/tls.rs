@@ -37,23 +37,12 @@ fn write(path: &Path, data: &str) -> Result<(), TlsError> {
     })
 }
 
-/// Write a private key: created with mode 0600 (never readable by others, not even briefly), and
-/// an existing file is tightened to 0600 as well.
+/// Write a private key, owner-only from creation on.
 fn write_private(path: &Path, data: &str) -> Result<(), TlsError> {
-    use std::io::Write as _;
-    let err = |source| TlsError::Io {
+    crate::files::write_private(path, data.as_bytes()).map_err(|source| TlsError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path).map_err(err)?;
-    #[cfg(unix)]
-    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .map_err(err)?;
-    f.write_all(data.as_bytes()).map_err(err)
+    })
 }
 
 fn read(path: &Path) -> Result<String, TlsError> {

@@ -141,23 +141,8 @@ pub fn private_dir(dir: &Path) -> Result<(), MasterError> {
 
 /// Atomically replace `path` with `data`, readable by the owner only (0600 from creation on).
 pub fn write_private(path: &Path, data: &[u8]) -> Result<(), MasterError> {
-    use std::io::Write as _;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let _ = std::fs::remove_file(&tmp);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts
-        .open(&tmp)
-        .map_err(io(format!("creating {}", tmp.display())))?;
-    f.write_all(data)
-        .and_then(|_| f.sync_all())
-        .map_err(io(format!("writing {}", tmp.display())))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io(format!("writing {}", path.display())))
+    daas_apiserver::files::write_private(path, data)
+        .map_err(io(format!("writing {}", path.display())))
 }
 
 pub fn random_hex(n: usize) -> String {
