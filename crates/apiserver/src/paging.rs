@@ -317,94 +317,166 @@ fn too_large(requested: Revision, current: Revision) -> ApiError {
     }))
 }
 
-async fn read(ctx: &Ctx, prefix: &str, p: &ListParams) -> ApiResult<ListResult> {
-    match p.read {
-        ReadAt::Latest => Ok(ctx.store.list(prefix).await?),
-        ReadAt::NotOlderThan(min) => {
-            let deadline = tokio::time::Instant::now() + FRESHNESS_WAIT;
-            loop {
-                let res = ctx.store.list(prefix).await?;
-                if res.revision >= min {
-                    return Ok(res);
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(too_large(min, res.revision));
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+/// A store error of a list read as the API reports it.
+fn read_error(e: StoreError, prefix: &str, p: &ListParams) -> ApiError {
+    match (e, &p.read) {
+        (StoreError::Compacted { .. }, ReadAt::Continue(_)) => {
+            let start = p.start_key.as_deref().unwrap_or(prefix);
+            let err = ApiError::gone(INCONSISTENT_CONTINUE);
+            // rv -1: continue from the same key at the latest revision.
+            match encode_continue(start, prefix, -1) {
+                Ok(token) => err.with_continue(token),
+                Err(_) => err,
             }
         }
-        ReadAt::Exact(rev) => match ctx.store.list_at(prefix, rev).await {
-            Ok(res) => Ok(res),
-            Err(StoreError::Compacted { .. }) => Err(ApiError::gone(EXPIRED_LIST)),
-            Err(StoreError::FutureRevision { requested, current }) => {
-                Err(too_large(requested, current))
-            }
-            Err(e) => Err(e.into()),
-        },
-        ReadAt::Continue(rev) => match ctx.store.list_at(prefix, rev).await {
-            Ok(res) => Ok(res),
-            Err(StoreError::Compacted { .. }) => {
-                let start = p.start_key.as_deref().unwrap_or(prefix);
-                let mut err = ApiError::gone(INCONSISTENT_CONTINUE);
-                // rv -1: continue from the same key at the latest revision.
-                if let Ok(token) = encode_continue(start, prefix, -1) {
-                    err = err.with_continue(token);
-                }
-                Err(err)
-            }
-            Err(StoreError::FutureRevision { requested, current }) => {
-                Err(too_large(requested, current))
-            }
-            Err(e) => Err(e.into()),
-        },
+        (StoreError::Compacted { .. }, _) => ApiError::gone(EXPIRED_LIST),
+        (StoreError::FutureRevision { requested, current }, _) => too_large(requested, current),
+        (e, _) => e.into(),
     }
 }
 
+/// Wait (up to [`FRESHNESS_WAIT`]) until the store has reached `min`.
+async fn wait_for(ctx: &Ctx, min: Revision) -> ApiResult<()> {
+    let deadline = tokio::time::Instant::now() + FRESHNESS_WAIT;
+    loop {
+        let current = ctx.store.current_revision().await?;
+        if current >= min {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(too_large(min, current));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The revision a read is pinned to (`None`: the latest).
+async fn pinned(ctx: &Ctx, p: &ListParams) -> ApiResult<Option<Revision>> {
+    Ok(match p.read {
+        ReadAt::Latest => None,
+        ReadAt::NotOlderThan(min) => {
+            wait_for(ctx, min).await?;
+            None
+        }
+        ReadAt::Exact(rev) | ReadAt::Continue(rev) => Some(rev),
+    })
+}
+
+async fn read_all(ctx: &Ctx, prefix: &str, p: &ListParams) -> ApiResult<ListResult> {
+    let res = match pinned(ctx, p).await? {
+        None => ctx.store.list(prefix).await,
+        Some(rev) => ctx.store.list_at(prefix, rev).await,
+    };
+    res.map_err(|e| read_error(e, prefix, p))
+}
+
+/// Largest number of keys read from the store at once while filling a filtered page
+/// (upstream's etcd3 store grows its chunk the same way, up to 10,000).
+const MAX_CHUNK: usize = 10_000;
+
 /// One page of the objects under `prefix` that pass `filter`. A page is filled up to the limit,
-/// scanning as far as the selectors need; `continue` is set when unscanned objects remain.
+/// reading the store in chunks from the start key at one revision, as far as the selectors need;
+/// `continue` is set when unscanned objects remain. Only the keys a page scans are read, so
+/// walking a large list page by page reads each object once.
 pub async fn list_page(
     ctx: &Ctx,
     prefix: &str,
     filter: &Filter,
     p: &ListParams,
 ) -> ApiResult<Page> {
-    let res = read(ctx, prefix, p).await?;
-    let first = match &p.start_key {
-        Some(start) => res
-            .items
-            .partition_point(|kv| kv.key.as_str() < start.as_str()),
-        None => 0,
-    };
-    let scan = &res.items[first..];
-    let mut items = Vec::new();
-    let mut next = None;
-    for (i, kv) in scan.iter().enumerate() {
-        if let Some(limit) = p.limit {
-            if items.len() >= limit {
-                next = Some((i, &scan[i - 1].key));
-                break;
+    let Some(limit) = p.limit else {
+        let res = read_all(ctx, prefix, p).await?;
+        // A continue token without a limit lists the rest of the range.
+        let first = match &p.start_key {
+            Some(start) => res
+                .items
+                .partition_point(|kv| kv.key.as_str() < start.as_str()),
+            None => 0,
+        };
+        let mut items = Vec::new();
+        for kv in &res.items[first..] {
+            let obj = decode_kv(kv)?;
+            if filter.matches(&obj) {
+                items.push(obj);
             }
         }
-        let obj = decode_kv(kv)?;
-        if filter.matches(&obj) {
-            items.push(obj);
+        return Ok(Page {
+            items,
+            revision: res.revision,
+            continue_token: None,
+            remaining_item_count: None,
+        });
+    };
+    let mut revision = pinned(ctx, p).await?;
+    let mut start = p.start_key.clone().unwrap_or_else(|| prefix.to_string());
+    let mut chunk = limit;
+    let mut items = Vec::new();
+    loop {
+        let res = ctx
+            .store
+            .list_range(prefix, &start, chunk, revision)
+            .await
+            .map_err(|e| read_error(e, prefix, p))?;
+        revision = Some(res.revision);
+        let mut scanned: Option<&str> = None;
+        for (i, kv) in res.items.iter().enumerate() {
+            if items.len() >= limit {
+                // The page is full and objects remain: continue after the last scanned key.
+                let last = scanned.unwrap_or(start.as_str());
+                let last = if scanned.is_some() {
+                    format!("{last}\0")
+                } else {
+                    last.to_string()
+                };
+                let token = encode_continue(&last, prefix, res.revision)
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
+                let unfiltered = filter.labels.is_none() && filter.fields.is_none();
+                let left = (res.items.len() - i + res.remaining) as i64;
+                return Ok(Page {
+                    items,
+                    revision: res.revision,
+                    continue_token: Some(token),
+                    remaining_item_count: unfiltered.then_some(left),
+                });
+            }
+            let obj = decode_kv(kv)?;
+            if filter.matches(&obj) {
+                items.push(obj);
+            }
+            scanned = Some(kv.key.as_str());
         }
-    }
-    let (continue_token, remaining_item_count) = match next {
-        Some((i, last)) => {
-            let token = encode_continue(&format!("{last}\0"), prefix, res.revision)
+        let Some(last) = scanned else {
+            // Nothing left in the range.
+            return Ok(Page {
+                items,
+                revision: res.revision,
+                continue_token: None,
+                remaining_item_count: None,
+            });
+        };
+        if res.remaining == 0 {
+            return Ok(Page {
+                items,
+                revision: res.revision,
+                continue_token: None,
+                remaining_item_count: None,
+            });
+        }
+        start = format!("{last}\0");
+        if items.len() >= limit {
+            // Full exactly at the end of a chunk with keys left: next request continues here.
+            let token = encode_continue(&start, prefix, res.revision)
                 .map_err(|e| ApiError::internal(e.to_string()))?;
             let unfiltered = filter.labels.is_none() && filter.fields.is_none();
-            (Some(token), unfiltered.then_some((scan.len() - i) as i64))
+            return Ok(Page {
+                items,
+                revision: res.revision,
+                continue_token: Some(token),
+                remaining_item_count: unfiltered.then_some(res.remaining as i64),
+            });
         }
-        None => (None, None),
-    };
-    Ok(Page {
-        items,
-        revision: res.revision,
-        continue_token,
-        remaining_item_count,
-    })
+        chunk = (chunk * 2).min(MAX_CHUNK).max(limit - items.len());
+    }
 }
 
 #[cfg(test)]

@@ -228,6 +228,46 @@ async fn selectors_filter_within_pages() {
 }
 
 #[tokio::test]
+async fn sparse_selectors_read_on_in_growing_chunks_and_exact_ends_need_no_continue() {
+    let app = app().await;
+    for i in 0..60 {
+        let tier = if i % 15 == 7 { "gold" } else { "lead" };
+        app.create_cm(&format!("cm-{i:02}"), json!({"tier": tier}))
+            .await;
+    }
+    // Four matches among 60 objects (and the namespace's kube-root-ca.crt): each page of two
+    // reads on past many non-matching keys.
+    let (code, one) = app
+        .get(&format!("{CMS}?limit=2&labelSelector=tier%3Dgold"))
+        .await;
+    assert_eq!(code, 200, "{one}");
+    assert_eq!(names(&one), vec!["cm-07", "cm-22"]);
+    let (_, two) = app
+        .get(&format!(
+            "{CMS}?limit=2&labelSelector=tier%3Dgold&continue={}",
+            cont(&one)
+        ))
+        .await;
+    assert_eq!(names(&two), vec!["cm-37", "cm-52"]);
+    assert_eq!(
+        one["metadata"]["resourceVersion"],
+        two["metadata"]["resourceVersion"]
+    );
+
+    // Without a selector, a page that takes the last objects carries no continue token.
+    let (_, all) = app.get(CMS).await;
+    let total = names(&all).len();
+    let (_, head) = app.get(&format!("{CMS}?limit={}", total - 3)).await;
+    assert_eq!(head["metadata"]["remainingItemCount"], 3);
+    let (_, tail) = app
+        .get(&format!("{CMS}?limit=3&continue={}", cont(&head)))
+        .await;
+    assert_eq!(names(&tail).len(), 3);
+    assert!(tail["metadata"].get("continue").is_none(), "{tail}");
+    assert!(tail["metadata"].get("remainingItemCount").is_none());
+}
+
+#[tokio::test]
 async fn compacted_continue_is_410_with_an_inconsistent_token() {
     let app = app().await;
     for i in 0..10 {

@@ -33,6 +33,7 @@ pub(crate) async fn run_all(s: &dyn Store) {
     binary_and_empty_values(s, "/conf/bin/").await;
     compaction(s, "/conf/compact/").await;
     list_at_revision(s, "/conf/listat/").await;
+    list_range_pages(s, "/conf/range/").await;
 }
 
 pub(crate) async fn crud(s: &dyn Store, p: &str) {
@@ -474,6 +475,76 @@ pub(crate) async fn list_at_revision(s: &dyn Store, p: &str) {
             assert_eq!(requested, a1.mod_revision);
             assert_eq!(compacted, snap);
         }
+        other => panic!("expected Compacted, got {other:?}"),
+    }
+}
+
+pub(crate) async fn list_range_pages(s: &dyn Store, p: &str) {
+    let mut v1 = Vec::new();
+    for k in ["a", "b", "c", "d", "e"] {
+        v1.push(
+            s.create(&format!("{p}{k}"), k.as_bytes())
+                .await
+                .expect("create"),
+        );
+    }
+    // Keys next to the prefix in key order are not part of the range.
+    let other = format!("{}-other/x", p.trim_end_matches('/'));
+    s.create(&other, b"x").await.expect("create");
+    s.create(&format!("{}0", p.trim_end_matches('/')), b"y")
+        .await
+        .expect("create");
+    let snap = s.current_revision().await.expect("rev");
+    s.delete(&format!("{p}b"), None).await.expect("delete");
+    let d2 = s
+        .update(&format!("{p}d"), b"d2", v1[3].mod_revision)
+        .await
+        .expect("update");
+    let f = s.create(&format!("{p}f"), b"f").await.expect("create");
+    let now = s.current_revision().await.expect("rev");
+
+    let page = |start: String, limit: usize, rev: Option<i64>| async move {
+        s.list_range(p, &start, limit, rev)
+            .await
+            .expect("list_range")
+    };
+    // The current revision, two at a time: a, c | d2, e | f.
+    let one = page(String::new(), 2, None).await;
+    assert_eq!(one.revision, now);
+    assert_eq!(one.items, vec![v1[0].clone(), v1[2].clone()]);
+    assert_eq!(one.remaining, 3);
+    let two = page(format!("{}\0", one.items[1].key), 2, None).await;
+    assert_eq!(two.items, vec![d2.clone(), v1[4].clone()]);
+    assert_eq!(two.remaining, 1);
+    let three = page(format!("{}\0", two.items[1].key), 2, None).await;
+    assert_eq!((three.items, three.remaining), (vec![f.clone()], 0));
+    // The walk equals the full list.
+    assert_eq!(
+        s.list(p).await.expect("list").items,
+        vec![v1[0].clone(), v1[2].clone(), d2, v1[4].clone(), f]
+    );
+
+    // A past revision, walked from the middle: as the keys were then.
+    let then = page(format!("{p}b"), 2, Some(snap)).await;
+    assert_eq!(then.revision, snap);
+    assert_eq!(then.items, vec![v1[1].clone(), v1[2].clone()]);
+    assert_eq!(then.remaining, 2);
+    let rest = page(format!("{p}c\0"), 10, Some(snap)).await;
+    assert_eq!(
+        (rest.items, rest.remaining),
+        (vec![v1[3].clone(), v1[4].clone()], 0)
+    );
+    // A start before the prefix reads from the prefix; limit 0 reads one key.
+    let first = page("/".to_string(), 0, Some(snap)).await;
+    assert_eq!((first.items, first.remaining), (vec![v1[0].clone()], 4));
+
+    match s.list_range(p, "", 1, Some(now + 10)).await {
+        Err(StoreError::FutureRevision { requested, .. }) => assert_eq!(requested, now + 10),
+        other => panic!("expected FutureRevision, got {other:?}"),
+    }
+    s.compact(snap).await.expect("compact");
+    match s.list_range(p, "", 1, Some(v1[0].mod_revision)).await {
+        Err(StoreError::Compacted { requested, .. }) => assert_eq!(requested, v1[0].mod_revision),
         other => panic!("expected Compacted, got {other:?}"),
     }
 }

@@ -25,7 +25,8 @@ use tracing::{debug, error, info, warn};
 use crate::codec::{HistoryRecord, KeyRecord};
 use crate::seal::SealingKey;
 use crate::{
-    Event, EventKind, KeyValue, ListResult, Result, Revision, Store, StoreError, WatchReceiver,
+    Event, EventKind, KeyValue, ListResult, RangeResult, Result, Revision, Store, StoreError,
+    WatchReceiver,
 };
 
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
@@ -613,6 +614,105 @@ impl Store for EmbeddedStore {
                 .map(|(k, rec)| s.kv_from(k, rec))
                 .collect::<Result<Vec<_>>>()?;
             Ok(ListResult { items, revision })
+        })
+        .await
+    }
+
+    async fn list_range(
+        &self,
+        prefix: &str,
+        start: &str,
+        limit: usize,
+        revision: Option<Revision>,
+    ) -> Result<RangeResult> {
+        let prefix = prefix.to_string();
+        let from = if start > prefix.as_str() {
+            start.to_string()
+        } else {
+            prefix.clone()
+        };
+        let limit = limit.max(1);
+        self.blocking(move |s| {
+            let txn = s.db.begin_read().map_err(be)?;
+            let meta = txn.open_table(META).map_err(be)?;
+            let read = |name: &str| -> Result<Revision> {
+                Ok(meta.get(name).map_err(be)?.map(|g| g.value()).unwrap_or(0))
+            };
+            let (current, compacted) = (read(META_REVISION)?, read(META_COMPACTED)?);
+            let revision = revision.unwrap_or(current);
+            if revision < compacted {
+                return Err(StoreError::Compacted {
+                    requested: revision,
+                    compacted,
+                });
+            }
+            if revision > current {
+                return Err(StoreError::FutureRevision {
+                    requested: revision,
+                    current,
+                });
+            }
+            let kv = txn.open_table(KV).map_err(be)?;
+            let in_range = |k: &str| k.starts_with(prefix.as_str());
+            if revision == current {
+                // The live table is the snapshot: unseal the page, only count the rest.
+                let mut items = Vec::with_capacity(limit);
+                let mut remaining = 0;
+                for item in kv.range(from.as_str()..).map_err(be)? {
+                    let (k, v) = item.map_err(be)?;
+                    let k = k.value();
+                    if !in_range(k) {
+                        break;
+                    }
+                    if items.len() < limit {
+                        items.push(s.kv_from(k, &KeyRecord::decode(v.value())?)?);
+                    } else {
+                        remaining += 1;
+                    }
+                }
+                return Ok(RangeResult {
+                    items,
+                    revision,
+                    remaining,
+                });
+            }
+            // A past revision: the live records from `from` on, every later write undone.
+            let mut records = std::collections::BTreeMap::new();
+            for item in kv.range(from.as_str()..).map_err(be)? {
+                let (k, v) = item.map_err(be)?;
+                let k = k.value();
+                if !in_range(k) {
+                    break;
+                }
+                records.insert(k.to_string(), KeyRecord::decode(v.value())?);
+            }
+            let history = txn.open_table(HISTORY).map_err(be)?;
+            for item in history
+                .range((revision + 1) as u64..=current as u64)
+                .map_err(be)?
+                .rev()
+            {
+                let (_, raw) = item.map_err(be)?;
+                let h = HistoryRecord::decode(raw.value())?;
+                if !in_range(&h.key) || h.key.as_str() < from.as_str() {
+                    continue;
+                }
+                match h.prev {
+                    Some(prev) => records.insert(h.key, prev),
+                    None => records.remove(&h.key),
+                };
+            }
+            let remaining = records.len().saturating_sub(limit);
+            let items = records
+                .iter()
+                .take(limit)
+                .map(|(k, rec)| s.kv_from(k, rec))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(RangeResult {
+                items,
+                revision,
+                remaining,
+            })
         })
         .await
     }

@@ -19,7 +19,8 @@ use tracing::{debug, info, warn};
 
 use crate::seal::SealingKey;
 use crate::{
-    Event, EventKind, KeyValue, ListResult, Result, Revision, Store, StoreError, WatchReceiver,
+    Event, EventKind, KeyValue, ListResult, RangeResult, Result, Revision, Store, StoreError,
+    WatchReceiver,
 };
 
 const WATCH_CHANNEL_CAPACITY: usize = crate::WATCH_CHANNEL_CAPACITY;
@@ -55,6 +56,18 @@ impl std::fmt::Debug for EtcdStore {
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
+}
+
+/// The first key after every key that starts with `prefix` (etcd's `clientv3.GetPrefixRangeEnd`).
+fn prefix_end(mut prefix: Vec<u8>) -> Vec<u8> {
+    while let Some(last) = prefix.pop() {
+        if last < 0xff {
+            prefix.push(last + 1);
+            return prefix;
+        }
+    }
+    // Every byte was 0xff: the range runs to the end of the keyspace.
+    vec![0]
 }
 
 fn header_rev(h: Option<&etcd_client::ResponseHeader>) -> Result<Revision> {
@@ -322,6 +335,60 @@ impl Store for EtcdStore {
             .map(|kv| self.to_kv(kv))
             .collect::<Result<Vec<_>>>()?;
         Ok(ListResult { items, revision })
+    }
+
+    async fn list_range(
+        &self,
+        prefix: &str,
+        start: &str,
+        limit: usize,
+        revision: Option<Revision>,
+    ) -> Result<RangeResult> {
+        if revision.is_some_and(|r| r <= 0) {
+            // etcd reads revision 0 as "latest"; before the first write nothing was live.
+            return Ok(RangeResult {
+                items: Vec::new(),
+                revision: revision.unwrap_or(0),
+                remaining: 0,
+            });
+        }
+        let from = if start > prefix { start } else { prefix };
+        let end = prefix_end(self.full(prefix));
+        let limit = limit.max(1);
+        let mut opts = GetOptions::new()
+            .with_range(end)
+            .with_limit(i64::try_from(limit).unwrap_or(i64::MAX));
+        if let Some(r) = revision {
+            opts = opts.with_revision(r);
+        }
+        let mut c = self.client.clone();
+        let resp = match c.get(self.full(from), Some(opts)).await {
+            Ok(resp) => resp,
+            Err(e) if is_compacted(&e) => {
+                return Err(StoreError::Compacted {
+                    requested: revision.unwrap_or(0),
+                    compacted: self.compacted_revision().await?,
+                })
+            }
+            Err(e) if is_future(&e) => {
+                return Err(StoreError::FutureRevision {
+                    requested: revision.unwrap_or(0),
+                    current: self.current_revision().await?,
+                })
+            }
+            Err(e) => return Err(be(e)),
+        };
+        let items = resp
+            .kvs()
+            .iter()
+            .map(|kv| self.to_kv(kv))
+            .collect::<Result<Vec<_>>>()?;
+        let count = usize::try_from(resp.count()).unwrap_or(0);
+        Ok(RangeResult {
+            remaining: count.saturating_sub(items.len()),
+            revision: revision.unwrap_or(header_rev(resp.header())?),
+            items,
+        })
     }
 
     async fn create(&self, key: &str, value: &[u8]) -> Result<KeyValue> {

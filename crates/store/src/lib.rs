@@ -61,6 +61,17 @@ pub struct ListResult {
     pub revision: Revision,
 }
 
+/// One page of a bounded read ([`Store::list_range`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RangeResult {
+    /// At most `limit` keys, sorted, the first at or after `start`.
+    pub items: Vec<KeyValue>,
+    /// Store revision the page was read at.
+    pub revision: Revision,
+    /// Keys under the prefix after the last returned one (0: the page ends the range).
+    pub remaining: usize,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("key {0} already exists")]
@@ -108,6 +119,17 @@ pub trait Store: Send + Sync + 'static {
     /// by key; `ListResult::revision` is `revision`. Compacted if `revision` is older than the
     /// compacted revision, FutureRevision if it is beyond the current one.
     async fn list_at(&self, prefix: &str, revision: Revision) -> Result<ListResult>;
+    /// A page of a list: the keys under `prefix` that are `>= start`, at most `limit` of them
+    /// (`limit` 0 is read as 1), as they were at `revision` (`None`: the current revision), with
+    /// the number of keys left after the page. Errors as [`Store::list_at`]. Only the returned
+    /// keys are unsealed, so walking a large prefix page by page costs one pass over it.
+    async fn list_range(
+        &self,
+        prefix: &str,
+        start: &str,
+        limit: usize,
+        revision: Option<Revision>,
+    ) -> Result<RangeResult>;
     /// Create `key`; fails with AlreadyExists if it is live.
     async fn create(&self, key: &str, value: &[u8]) -> Result<KeyValue>;
     /// Replace `key` only if its mod revision equals `expected_mod_revision`.
