@@ -397,9 +397,7 @@ pub async fn bootstrap(store: &Arc<dyn Store>) -> ApiResult<()> {
         let (obj, _) = handlers::prepare_create(&ctx, &t, &mut obj, &HashMap::new()).await?;
         match handlers::store_create(&ctx, ns_def, &obj).await {
             Ok(_) => {}
-            Err(e) if e.code == 409 => {
-                crate::registry::namespace::ensure_default_service_account(&ctx, ns).await
-            }
+            Err(e) if e.code == 409 => {}
             Err(e) => return Err(e),
         }
     }

@@ -11,6 +11,7 @@ pub use daas_apimachinery::quantity;
 pub mod replicaset;
 pub mod rootca;
 pub mod scheduler;
+pub mod serviceaccounts;
 pub mod stakednodes;
 pub mod tainteviction;
 pub mod util;

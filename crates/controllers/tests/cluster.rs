@@ -1058,6 +1058,66 @@ async fn root_ca_configmap_in_every_namespace_recreated_and_reset() {
     assert_eq!(cm["metadata"]["labels"]["mine"], "yes");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_service_account_in_every_namespace_and_recreated() {
+    use daas_controllers::serviceaccounts::{ServiceAccountsController, DEFAULT_NAME};
+    let e = env().await;
+    let sa = |ns: &str| format!("/api/v1/namespaces/{ns}/serviceaccounts/{DEFAULT_NAME}");
+    // Creating a namespace no longer makes its account in the request: the controller does.
+    e.c.create(
+        "/api/v1/namespaces",
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "early"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(e.c.get(&sa("early")).await.unwrap_err().code, 404);
+    let opts = ControllerOptions {
+        resync: Duration::from_secs(30),
+        ..Default::default()
+    };
+    let _ctrl = daas_controllers::spawn_controller(
+        e.c.clone(),
+        ServiceAccountsController::new(e.c.clone()),
+        &opts,
+    );
+    let exists = |ns: &'static str| {
+        let c = e.c.clone();
+        let p = sa(ns);
+        move || {
+            let c = c.clone();
+            let p = p.clone();
+            async move { c.get(&p).await.map(|_| ()).map_err(|e| e.message) }
+        }
+    };
+    for ns in ["default", "kube-system", "early"] {
+        until(&e.c, "default ServiceAccount", 10, exists(ns)).await;
+    }
+    e.c.create(
+        "/api/v1/namespaces",
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "later"}}),
+    )
+    .await
+    .unwrap();
+    until(
+        &e.c,
+        "default ServiceAccount in a new namespace",
+        10,
+        exists("later"),
+    )
+    .await;
+    let first = e.c.get(&sa("later")).await.unwrap();
+    e.c.delete(&sa("later")).await.unwrap();
+    until(
+        &e.c,
+        "default ServiceAccount recreated",
+        10,
+        exists("later"),
+    )
+    .await;
+    let again = e.c.get(&sa("later")).await.unwrap();
+    assert_ne!(first["metadata"]["uid"], again["metadata"]["uid"]);
+}
+
 fn rc(ns: &str, name: &str, replicas: i64) -> Value {
     json!({"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": name, "namespace": ns},
         "spec": {"replicas": replicas, "template": {"metadata": {"labels": {"name": name}},

@@ -314,6 +314,12 @@ impl Master {
             daas_controllers::rootca::RootCaPublisher::new(client.clone(), tls.ca_cert_pem.clone()),
             &copts,
         ));
+        // Every namespace gets its `default` ServiceAccount.
+        background.push(daas_controllers::spawn_controller(
+            client.clone(),
+            daas_controllers::serviceaccounts::ServiceAccountsController::new(client.clone()),
+            &copts,
+        ));
         let registration = Arc::new(std::sync::RwLock::new(None));
         let seed_state = seed::SeedState {
             enclave: enclave.clone(),

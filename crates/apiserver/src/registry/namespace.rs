@@ -52,12 +52,6 @@ impl Strategy for NamespaceStrategy {
         default_key(obj_mut(obj, "status"), "phase", json!("Active"));
     }
 
-    async fn after_create(&self, ctx: &Ctx, obj: &Value) {
-        if let Some(ns) = obj["metadata"]["name"].as_str() {
-            ensure_default_service_account(ctx, ns).await;
-        }
-    }
-
     /// As upstream's namespaceStatusStrategy: the spec stays as stored, everything else of the
     /// request (status, labels, annotations) is kept; server-owned metadata is restored by the
     /// generic update path.
@@ -133,26 +127,6 @@ async fn delete_namespace_contents(ctx: &Ctx, ns: &str) -> ApiResult<()> {
         }
     }
     Ok(())
-}
-
-/// The service account controller's job: every namespace has a `default` ServiceAccount.
-pub async fn ensure_default_service_account(ctx: &Ctx, ns: &str) {
-    let def = &resources::SERVICE_ACCOUNTS;
-    let sa = json!({"apiVersion": "v1", "kind": def.kind,
-        "metadata": {"name": "default", "namespace": ns, "uid": uuid::Uuid::new_v4().to_string(),
-                     "creationTimestamp": now_rfc3339()}});
-    if let Ok(bytes) = encode(&sa) {
-        match ctx
-            .store
-            .create(&def.key(Some(ns), "default"), &bytes)
-            .await
-        {
-            Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
-            Err(e) => {
-                tracing::warn!(namespace = ns, error = %e, "could not create default service account")
-            }
-        }
-    }
 }
 
 #[cfg(test)]
