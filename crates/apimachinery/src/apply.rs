@@ -903,10 +903,10 @@ pub fn apply(
         subresource: w.subresource.to_string(),
         fields: cfg_set.clone(),
     };
-    let last = entries
+    let (last, last_time) = entries
         .iter()
         .find(|e| e.same_manager(&me))
-        .map(|e| e.fields.clone())
+        .map(|e| (e.fields.clone(), e.time.clone()))
         .unwrap_or_default();
     let mut object = merge(live_obj, &config);
     let others = entries
@@ -944,6 +944,10 @@ pub fn apply(
     }
     let mut me = me;
     me.fields = me.fields.difference(&cmp.removed);
+    // A no-op apply keeps its entry's time (and so leaves the object unchanged).
+    if me.fields == last && cmp == Comparison::default() && last_time.is_some() {
+        me.time = last_time;
+    }
     upsert(&mut entries, me);
     entries.retain(|e| !e.fields.is_empty() || e.operation == Operation::Apply);
     Ok(Applied {
