@@ -390,17 +390,38 @@ fn list_keys(a: &[Value], lt: ListType) -> Option<Vec<String>> {
     }
 }
 
-fn key_element(item: &Value, key: &str) -> Option<String> {
-    let kv = item.get(key).filter(|v| !v.is_null())?;
+/// The key fields of an associative list whose strategic-merge key is `key`: ports lists are
+/// keyed by port and protocol in the apply schema (`x-kubernetes-list-map-keys`).
+fn map_keys(key: &'static str) -> Vec<&'static str> {
+    match key {
+        "containerPort" | "port" => vec![key, "protocol"],
+        _ => vec![key],
+    }
+}
+
+/// The value of key field `field` of a list item, with the schema default of `protocol`.
+fn key_value(item: &Value, field: &str) -> Option<Value> {
+    match item.get(field).filter(|v| !v.is_null()) {
+        Some(v) => Some(v.clone()),
+        None if field == "protocol" => Some(Value::String("TCP".into())),
+        None => None,
+    }
+}
+
+fn key_element(item: &Value, key: &'static str) -> Option<String> {
     let mut m = Map::new();
-    m.insert(key.to_string(), kv.clone());
+    for f in map_keys(key) {
+        m.insert(f.to_string(), key_value(item, f)?);
+    }
     Some(format!("k:{}", Value::Object(m)))
 }
 
 fn item_matches(item: &Value, element: &str) -> bool {
     if let Some(k) = element.strip_prefix("k:") {
         match serde_json::from_str::<Map<String, Value>>(k) {
-            Ok(keys) => keys.iter().all(|(f, v)| item.get(f) == Some(v)),
+            Ok(keys) => keys
+                .iter()
+                .all(|(f, v)| key_value(item, f).as_ref() == Some(v)),
             Err(_) => false,
         }
     } else if let Some(v) = element.strip_prefix("v:") {
@@ -422,12 +443,25 @@ fn child_value<'a>(v: &'a Value, element: &str) -> Option<&'a Value> {
 
 /// Remove every member of `set` from `obj` (a member that has members below it goes as a
 /// whole).
+/// Lists and string maps emptied by the removal go too (as Go's `omitempty` drops them).
 pub fn remove_fields(obj: &mut Value, set: &FieldSet) {
     for (k, c) in &set.children {
-        if c.own {
+        let emptied = if c.own {
             remove_element(obj, k);
+            false
         } else if let Some(sub) = child_value_mut(obj, k) {
             remove_fields(sub, c);
+            let map_field = k.strip_prefix("f:").is_some_and(is_map_field);
+            match sub {
+                Value::Array(a) => a.is_empty(),
+                Value::Object(m) => map_field && m.is_empty(),
+                _ => false,
+            }
+        } else {
+            false
+        };
+        if emptied && k.starts_with("f:") {
+            remove_element(obj, k);
         }
     }
 }
@@ -990,6 +1024,27 @@ mod tests {
         assert_eq!(FieldSet::from_fields_v1(&v).unwrap(), s);
         assert!(FieldSet::from_fields_v1(&json!({"x": {}})).is_err());
         assert!(FieldSet::from_fields_v1(&json!([])).is_err());
+    }
+
+    #[test]
+    fn ports_are_keyed_by_port_and_protocol() {
+        let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+            "spec": {"ports": [{"port": 8080, "protocol": "UDP"}]}});
+        assert_eq!(
+            serde_json::to_string(&object_fields(&svc, Scope::All).to_fields_v1()).unwrap(),
+            r#"{"f:spec":{"f:ports":{"k:{\"port\":8080,\"protocol\":\"UDP\"}":{".":{},"f:port":{},"f:protocol":{}}}}}"#
+        );
+        // A port without protocol is the TCP one (the schema default of the key field).
+        let pod = |ports: Value| {
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "c", "ports": ports}]}})
+        };
+        let live = pod(json!([{"containerPort": 80, "protocol": "TCP", "name": "http"}]));
+        let merged = merge(&live, &pod(json!([{"containerPort": 80, "hostPort": 8}])));
+        assert_eq!(
+            merged["spec"]["containers"][0]["ports"],
+            json!([{"containerPort": 80, "protocol": "TCP", "name": "http", "hostPort": 8}])
+        );
     }
 
     #[test]

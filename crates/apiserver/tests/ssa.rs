@@ -290,3 +290,95 @@ async fn create_records_update_and_clients_cannot_corrupt_managed_fields() {
     assert_eq!(mf.len(), 1, "{o3}");
     assert_eq!(mf[0]["manager"], "resetter");
 }
+
+const PODS: &str = "/api/v1/namespaces/default/pods";
+
+#[tokio::test]
+async fn second_applier_of_same_config_shares_fields_and_status_apply_needs_subresource() {
+    let (_d, app) = app().await;
+    let body = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "test-pod"},
+        "spec": {"containers": [{"name": "test-container", "image": "test-image"}]}}"#;
+    let want = r#"{"f:spec":{"f:containers":{"k:{\"name\":\"test-container\"}":{".":{},"f:image":{},"f:name":{}}}}}"#;
+    for m in ["apply_test", "apply_test_2"] {
+        let (code, o) = raw(
+            &app,
+            "PATCH",
+            &format!("{PODS}/test-pod?fieldManager={m}"),
+            APPLY,
+            body,
+        )
+        .await;
+        assert!(code == 200 || code == 201, "{o}");
+        let e = entry(&o, m, "Apply").expect("entry");
+        assert_eq!(serde_json::to_string(&e["fieldsV1"]).unwrap(), want);
+        if m == "apply_test_2" {
+            let first = entry(&o, "apply_test", "Apply").expect("first applier kept");
+            assert_eq!(serde_json::to_string(&first["fieldsV1"]).unwrap(), want);
+        }
+    }
+    let status = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "test-pod"},
+        "status": {"conditions": [{"type": "MyStatus", "status": "True"}]}}"#;
+    let (code, o) = raw(
+        &app,
+        "PATCH",
+        &format!("{PODS}/test-pod?fieldManager=apply_test2"),
+        APPLY,
+        status,
+    )
+    .await;
+    assert_eq!(code, 200, "{o}");
+    let has = |o: &Value| {
+        o["status"]["conditions"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "MyStatus"))
+    };
+    assert!(!has(&o), "{o}");
+    let (code, o) = raw(
+        &app,
+        "PATCH",
+        &format!("{PODS}/test-pod/status?fieldManager=apply_test2"),
+        APPLY,
+        status,
+    )
+    .await;
+    assert_eq!(code, 200, "{o}");
+    assert!(has(&o), "{o}");
+    let st = o["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["manager"] == "apply_test2" && e["subresource"] == "status")
+        .expect("status entry");
+    assert_eq!(st["operation"], "Apply");
+    assert!(
+        st["fieldsV1"]["f:status"]["f:conditions"]["k:{\"type\":\"MyStatus\"}"].is_object(),
+        "{st}"
+    );
+}
+
+#[tokio::test]
+async fn dropped_port_is_removed_and_field_taken_by_update_is_kept() {
+    let (_d, app) = app().await;
+    let url = format!("{DEPLOYS}/web?fieldManager=apply_test");
+    let with_port = deploy_yaml(3, "nginx")
+        + "        ports:\n        - containerPort: 80\n          protocol: TCP\n";
+    let (code, o) = raw(&app, "PATCH", &url, APPLY, &with_port).await;
+    assert_eq!(code, 201, "{o}");
+    let (code, o) = raw(&app, "PATCH", &url, APPLY, &deploy_yaml(3, "nginx")).await;
+    assert_eq!(code, 200, "{o}");
+    assert!(
+        o["spec"]["template"]["spec"]["containers"][0]
+            .get("ports")
+            .is_none(),
+        "{o}"
+    );
+    // An update takes replicas; the applier then omits it: the value stays.
+    let mut d = o.clone();
+    d["spec"]["replicas"] = json!(4);
+    let (code, _) = raw(&app, "PUT", &format!("{DEPLOYS}/web"), JSON, &d.to_string()).await;
+    assert_eq!(code, 200);
+    let without = deploy_yaml(3, "nginx").replace("  replicas: 3\n", "");
+    let (code, o) = raw(&app, "PATCH", &url, APPLY, &without).await;
+    assert_eq!(code, 200, "{o}");
+    assert_eq!(o["spec"]["replicas"], 4);
+}
