@@ -744,11 +744,29 @@ pub fn decode_managed_fields(v: &Value) -> Result<Vec<ManagedEntry>, ApplyError>
     Ok(out)
 }
 
-/// Encode entries as `metadata.managedFields`.
+/// Encode entries as `metadata.managedFields`, in upstream's order: Apply before Update, then
+/// oldest first, then by manager, API version and subresource.
 pub fn encode_managed_fields(entries: &[ManagedEntry]) -> Value {
+    let mut sorted: Vec<&ManagedEntry> = entries.iter().collect();
+    sorted.sort_by(|p, q| {
+        (
+            p.operation.as_str(),
+            p.time.as_deref().unwrap_or(""),
+            &p.manager,
+            &p.api_version,
+            &p.subresource,
+        )
+            .cmp(&(
+                q.operation.as_str(),
+                q.time.as_deref().unwrap_or(""),
+                &q.manager,
+                &q.api_version,
+                &q.subresource,
+            ))
+    });
     Value::Array(
-        entries
-            .iter()
+        sorted
+            .into_iter()
             .map(|e| {
                 let mut m = Map::new();
                 m.insert("manager".into(), Value::String(e.manager.clone()));
@@ -782,6 +800,49 @@ pub struct Writer<'a> {
     pub api_version: &'a str,
     /// RFC 3339 time of the write.
     pub now: &'a str,
+}
+
+/// At most this many Update entries are kept; older ones merge into `ancient-changes`.
+pub const MAX_UPDATE_MANAGERS: usize = 10;
+const ANCIENT_CHANGES: &str = "ancient-changes";
+
+/// Merge the oldest Update entries into one `ancient-changes` entry (per API version) while
+/// there are more than [`MAX_UPDATE_MANAGERS`], as upstream caps them.
+fn cap_update_managers(entries: &mut Vec<ManagedEntry>) {
+    loop {
+        let updates = entries
+            .iter()
+            .filter(|e| e.operation == Operation::Update)
+            .count();
+        if updates <= MAX_UPDATE_MANAGERS {
+            return;
+        }
+        let oldest = entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.operation == Operation::Update && e.manager != ANCIENT_CHANGES)
+            .min_by(|(_, a), (_, b)| a.time.cmp(&b.time))
+            .map(|(i, _)| i);
+        let Some(i) = oldest else { return };
+        let old = entries.remove(i);
+        match entries.iter_mut().find(|e| {
+            e.manager == ANCIENT_CHANGES
+                && e.operation == Operation::Update
+                && e.api_version == old.api_version
+                && e.subresource == old.subresource
+        }) {
+            Some(a) => {
+                a.fields = a.fields.union(&old.fields);
+                if old.time > a.time {
+                    a.time = old.time;
+                }
+            }
+            None => entries.push(ManagedEntry {
+                manager: ANCIENT_CHANGES.into(),
+                ..old
+            }),
+        }
+    }
 }
 
 fn upsert(entries: &mut Vec<ManagedEntry>, entry: ManagedEntry) {
@@ -830,6 +891,7 @@ pub fn update(
     };
     upsert(&mut entries, ManagedEntry { fields, time, ..me });
     entries.retain(|e| !e.fields.is_empty());
+    cap_update_managers(&mut entries);
     entries
 }
 
@@ -984,6 +1046,7 @@ pub fn apply(
     }
     upsert(&mut entries, me);
     entries.retain(|e| !e.fields.is_empty() || e.operation == Operation::Apply);
+    cap_update_managers(&mut entries);
     Ok(Applied {
         object,
         managed: entries,
@@ -1242,6 +1305,38 @@ mod tests {
             err.to_string(),
             "Apply failed with 1 conflict: conflict with \"kubectl\" using apps/v1: .spec.replicas"
         );
+    }
+
+    #[test]
+    fn update_managers_are_capped_into_ancient_changes() {
+        let mut obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        let mut entries = Vec::new();
+        for i in 0..12 {
+            let mut next = obj.clone();
+            next["data"][format!("k{i}")] = json!("v");
+            let name = format!("m{i:02}");
+            let now = format!("2026-01-01T00:00:{i:02}Z");
+            let w = Writer {
+                manager: &name,
+                subresource: "",
+                api_version: "v1",
+                now: &now,
+            };
+            entries = update(Some(&obj), &next, entries, &w, Scope::All);
+            obj = next;
+        }
+        assert_eq!(entries.len(), MAX_UPDATE_MANAGERS);
+        let ancient = entries
+            .iter()
+            .find(|e| e.manager == ANCIENT_CHANGES)
+            .unwrap();
+        assert!(ancient.fields.has(&["f:data", "f:k0"]));
+        assert!(ancient.fields.has(&["f:data", "f:k2"]));
+        assert!(!entries.iter().any(|e| e.manager == "m00"));
+        // Encoded oldest first.
+        let enc = encode_managed_fields(&entries);
+        assert_eq!(enc[0]["manager"], ANCIENT_CHANGES);
+        assert_eq!(enc[9]["manager"], "m11");
     }
 
     #[test]
