@@ -28,6 +28,14 @@ pub enum ApplyError {
     /// A `fieldsV1` value is not a valid field set.
     #[error("invalid fieldsV1: {0}")]
     InvalidFieldsV1(String),
+    /// An associative list of the applied configuration repeats a key.
+    #[error("{path}: duplicate entries for key {key}")]
+    DuplicateKey {
+        /// The list (`.spec.containers`).
+        path: String,
+        /// The repeated key (`[name="c"]`).
+        key: String,
+    },
     /// The applied configuration sets fields other managers own with other values.
     #[error("{}", .0.message())]
     Conflicts(Conflicts),
@@ -497,6 +505,50 @@ fn child_value_mut<'a>(v: &'a mut Value, element: &str) -> Option<&'a mut Value>
 }
 
 // ---------------------------------------------------------------- merge and compare
+
+/// Refuse an applied configuration whose associative lists or sets repeat an element.
+pub fn check_duplicates(config: &Value) -> Result<(), ApplyError> {
+    let kind = config["kind"].as_str().unwrap_or("");
+    let mut path = Vec::new();
+    dup_walk(config, ListType::Atomic, SchemaNode::root(kind), &mut path)
+}
+
+fn dup_walk(
+    v: &Value,
+    lt: ListType,
+    node: SchemaNode,
+    path: &mut Vec<String>,
+) -> Result<(), ApplyError> {
+    match v {
+        Value::Object(m) => {
+            for (k, c) in m {
+                let (clt, cnode) = node.field(k);
+                path.push(format!("f:{k}"));
+                dup_walk(c, clt, cnode, path)?;
+                path.pop();
+            }
+        }
+        Value::Array(a) => {
+            if let Some(keys) = list_keys(a, lt) {
+                for (i, k) in keys.iter().enumerate() {
+                    if keys[..i].contains(k) {
+                        return Err(ApplyError::DuplicateKey {
+                            path: path_string(path),
+                            key: path_string(std::slice::from_ref(k)),
+                        });
+                    }
+                }
+                for (k, item) in keys.into_iter().zip(a) {
+                    path.push(k);
+                    dup_walk(item, ListType::Atomic, node, path)?;
+                    path.pop();
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
 
 /// Merge an applied configuration over a live object: maps per key, associative lists per
 /// merge key, sets by union, everything else replaced. A null in the configuration removes
@@ -987,6 +1039,7 @@ pub fn apply(
             Scope::All => {}
         }
     }
+    check_duplicates(&config)?;
     let cfg_set = object_fields(&config, scope);
     let me = ManagedEntry {
         manager: w.manager.to_string(),
@@ -1107,6 +1160,18 @@ mod tests {
         assert_eq!(
             merged["spec"]["containers"][0]["ports"],
             json!([{"containerPort": 80, "protocol": "TCP", "name": "http", "hostPort": 8}])
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_in_applied_config_are_refused() {
+        let mut cfg = deploy(1, "nginx");
+        cfg["spec"]["template"]["spec"]["containers"] =
+            json!([{"name": "c", "image": "a"}, {"name": "c", "image": "b"}]);
+        let err = apply(None, &cfg, vec![], &w("m"), false, Scope::All).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            ".spec.template.spec.containers: duplicate entries for key [name=\"c\"]"
         );
     }
 
@@ -1366,5 +1431,75 @@ mod tests {
             c.message(),
             "Apply failed with 2 conflicts: conflicts with \"a\":\n- .y\nconflicts with \"b\":\n- .x"
         );
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Objects shaped like Pods: containers (keyed by name) with ports (keyed by
+        /// port+protocol), finalizers (a set), labels (a map), scalars.
+        fn pod() -> impl Strategy<Value = Value> {
+            let name = proptest::sample::select(vec!["a", "b", "c"]);
+            let port = (
+                proptest::option::of(prop_oneof![Just(80), Just(443)]),
+                any::<bool>(),
+            );
+            let container = (name, proptest::collection::vec(port, 0..3), any::<bool>()).prop_map(
+                |(n, ports, img)| {
+                    let ports: Vec<Value> = ports
+                        .into_iter()
+                        .map(|(p, udp)| match p {
+                            Some(p) if udp => json!({"containerPort": p, "protocol": "UDP"}),
+                            Some(p) => json!({"containerPort": p}),
+                            None => json!({"name": "noport"}),
+                        })
+                        .collect();
+                    json!({"name": n, "image": if img { "x" } else { "y" }, "ports": ports})
+                },
+            );
+            (
+                proptest::collection::vec(container, 0..3),
+                proptest::collection::vec(proptest::sample::select(vec!["f1", "f2"]), 0..3),
+                proptest::option::of(0..3i64),
+            )
+                .prop_map(|(cs, fins, n)| {
+                    json!({"apiVersion": "v1", "kind": "Pod",
+                        "metadata": {"name": "p", "finalizers": fins, "labels": {"n": n}},
+                        "spec": {"containers": cs, "priority": n}})
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            #[test]
+            fn apply_never_panics_and_owns_what_it_applied(
+                live in pod(), a in pod(), b in pod(), force in any::<bool>(),
+            ) {
+                let w1 = w("m1");
+                let w2 = w("m2");
+                prop_assume!(check_duplicates(&a).is_ok());
+                let first = apply(Some(&live), &a, vec![], &w1, true, Scope::All).unwrap();
+                match apply(Some(&first.object), &b, first.managed.clone(), &w2, force, Scope::All) {
+                    Ok(out) => {
+                        let m2 = out.managed.iter().find(|e| e.manager == "m2").unwrap();
+                        // Every field m2 owns is in the object, and the encoding round-trips.
+                        for p in m2.fields.paths() {
+                            let found = p
+                                .iter()
+                                .try_fold(&out.object, |v, e| child_value(v, e));
+                            prop_assert!(found.is_some(), "{:?} not in {}", p, out.object);
+                        }
+                        let enc = encode_managed_fields(&out.managed);
+                        prop_assert_eq!(decode_managed_fields(&enc).unwrap().len(), out.managed.len());
+                    }
+                    Err(ApplyError::Conflicts(c)) => prop_assert!(!force && !c.0.is_empty()),
+                    Err(ApplyError::DuplicateKey { .. }) => prop_assert!(check_duplicates(&b).is_err()),
+                    Err(e) => prop_assert!(false, "unexpected error {e}"),
+                }
+                let _ = update(Some(&live), &b, first.managed, &w2, Scope::All);
+            }
+        }
     }
 }

@@ -1135,7 +1135,7 @@ fn track_update(
     set_managed(merged, &entries);
 }
 
-fn apply_err(e: apply::ApplyError) -> ApiError {
+fn apply_err(def: &ResourceDef, e: apply::ApplyError) -> ApiError {
     match e {
         apply::ApplyError::Conflicts(c) => {
             let causes: Vec<Value> =
@@ -1150,6 +1150,11 @@ fn apply_err(e: apply::ApplyError) -> ApiError {
                     .collect();
             ApiError::new(409, "Conflict", c.message()).with_details(json!({ "causes": causes }))
         }
+        e @ apply::ApplyError::DuplicateKey { .. } => ApiError::bad_request(format!(
+            "failed to create typed patch object ({}, Kind={}): {e}",
+            def.api_version(),
+            def.kind
+        )),
         other => ApiError::bad_request(other.to_string()),
     }
 }
@@ -1214,8 +1219,8 @@ async fn server_side_apply(
             if !matches!(w, Write::Main) {
                 return Err(ApiError::not_found(t.def, name));
             }
-            let applied =
-                apply::apply(None, &cfg, Vec::new(), &writer, force, scope).map_err(apply_err)?;
+            let applied = apply::apply(None, &cfg, Vec::new(), &writer, force, scope)
+                .map_err(|e| apply_err(t.def, e))?;
             let mut obj = applied.object;
             let (mut obj, mut warnings) = prepare_create(ctx, t, &mut obj, q).await?;
             set_managed(&mut obj, &applied.managed);
@@ -1238,8 +1243,8 @@ async fn server_side_apply(
         let old = decode_kv(&kv)?;
         let entries =
             apply::decode_managed_fields(&old["metadata"]["managedFields"]).unwrap_or_default();
-        let applied =
-            apply::apply(Some(&old), &cfg, entries, &writer, force, scope).map_err(apply_err)?;
+        let applied = apply::apply(Some(&old), &cfg, entries, &writer, force, scope)
+            .map_err(|e| apply_err(t.def, e))?;
         if let Some((out, warnings)) = commit_update(
             ctx,
             t,

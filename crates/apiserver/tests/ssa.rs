@@ -382,3 +382,23 @@ async fn dropped_port_is_removed_and_field_taken_by_update_is_kept() {
     assert_eq!(code, 200, "{o}");
     assert_eq!(o["spec"]["replicas"], 4);
 }
+
+#[tokio::test]
+async fn duplicate_list_keys_in_apply_are_400() {
+    let (_d, app) = app().await;
+    let body = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "a"}, {"name": "c", "image": "b"}]}}"#;
+    let (code, st) = raw(
+        &app,
+        "PATCH",
+        &format!("{PODS}/p?fieldManager=m"),
+        APPLY,
+        body,
+    )
+    .await;
+    assert_eq!(code, 400, "{st}");
+    assert_eq!(
+        st["message"],
+        "failed to create typed patch object (v1, Kind=Pod): .spec.containers: duplicate entries for key [name=\"c\"]"
+    );
+}
