@@ -988,6 +988,51 @@ impl Conflicts {
     }
 }
 
+/// kubectl's field manager for `kubectl apply --server-side`.
+const KUBECTL: &str = "kubectl";
+/// The annotation of client-side `kubectl apply`.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// The fields `kubectl apply --server-side` may take from other managers without conflict on an
+/// object managed by client-side apply (as upstream's last-applied manager allows): those of the
+/// last-applied configuration whose live value is still the applied one.
+fn upgradable_from_client_side(live: &Value, scope: Scope) -> Option<FieldSet> {
+    let text = live["metadata"]["annotations"][LAST_APPLIED].as_str()?;
+    let last: Value = serde_json::from_str(text).ok()?;
+    if !last.is_object() {
+        return None;
+    }
+    let cmp = compare(&last, live, scope);
+    Some(
+        object_fields(&last, scope)
+            .difference(&cmp.modified)
+            .difference(&cmp.removed),
+    )
+}
+
+/// Keep the client-side apply annotation in step with a `kubectl apply --server-side` (only
+/// when the object already has one), so that a later client-side apply sees the new config.
+fn sync_last_applied(object: &mut Value, config: &Value) {
+    if object["metadata"]["annotations"][LAST_APPLIED]
+        .as_str()
+        .is_none()
+    {
+        return;
+    }
+    let mut cfg = config.clone();
+    if let Some(a) = cfg["metadata"]["annotations"].as_object_mut() {
+        a.remove(LAST_APPLIED);
+        if a.is_empty() {
+            if let Some(m) = cfg["metadata"].as_object_mut() {
+                m.remove("annotations");
+            }
+        }
+    }
+    if let Ok(text) = serde_json::to_string(&cfg) {
+        object["metadata"]["annotations"][LAST_APPLIED] = Value::String(text + "\n");
+    }
+}
+
 /// The result of an apply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
@@ -1074,6 +1119,17 @@ pub fn apply(
             conflicts.push((e.display(), p));
         }
     }
+    let force = force
+        || (w.manager == KUBECTL
+            && !conflicts.is_empty()
+            && live.is_some_and(|l| {
+                upgradable_from_client_side(l, scope).is_some_and(|allowed| {
+                    conflicts.iter().all(|(_, p)| {
+                        let p: Vec<&str> = p.iter().map(|e| e.as_str()).collect();
+                        allowed.has(&p)
+                    })
+                })
+            }));
     if !force && !conflicts.is_empty() {
         return Err(ApplyError::Conflicts(Conflicts(
             conflicts
@@ -1090,6 +1146,9 @@ pub fn apply(
             e.fields = e.fields.difference(&changed);
         }
         e.fields = e.fields.difference(&cmp.removed);
+    }
+    if w.manager == KUBECTL {
+        sync_last_applied(&mut object, &config);
     }
     let mut me = me;
     me.fields = me.fields.difference(&cmp.removed);
@@ -1173,6 +1232,59 @@ mod tests {
             err.to_string(),
             ".spec.template.spec.containers: duplicate entries for key [name=\"c\"]"
         );
+    }
+
+    #[test]
+    fn kubectl_server_side_apply_takes_over_client_side_apply_fields() {
+        let cm = |a: &str| {
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+                "data": {"a": a}})
+        };
+        let mut live = cm("1");
+        live["metadata"]["annotations"] =
+            json!({LAST_APPLIED: serde_json::to_string(&cm("1")).unwrap()});
+        let csa = w("kubectl-client-side-apply");
+        let managed = update(None, &live, vec![], &csa, Scope::All);
+        // Another manager conflicts; kubectl does not while the live value is the applied one.
+        assert!(apply(
+            Some(&live),
+            &cm("2"),
+            managed.clone(),
+            &w("other"),
+            false,
+            Scope::All
+        )
+        .is_err());
+        let out = apply(
+            Some(&live),
+            &cm("2"),
+            managed.clone(),
+            &w("kubectl"),
+            false,
+            Scope::All,
+        )
+        .unwrap();
+        assert_eq!(out.object["data"]["a"], "2");
+        let la: Value = serde_json::from_str(
+            out.object["metadata"]["annotations"][LAST_APPLIED]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(la["data"]["a"], "2");
+        // Once someone else changed the value, it is a conflict again.
+        let mut changed = live.clone();
+        changed["data"]["a"] = json!("9");
+        let managed = update(Some(&live), &changed, managed, &w("editor"), Scope::All);
+        assert!(apply(
+            Some(&changed),
+            &cm("2"),
+            managed,
+            &w("kubectl"),
+            false,
+            Scope::All
+        )
+        .is_err());
     }
 
     #[test]

@@ -146,3 +146,29 @@ async fn kube_patch_apply_creates_conflicts_and_forces() {
         .expect("force");
     assert_eq!(forced.data.unwrap()["k"], "2");
 }
+
+#[test]
+fn kubectl_client_side_apply_upgrades_to_server_side() {
+    let c = Cluster::start();
+    let cm = |v: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  a: \"{v}\"\n  b: keep\n")
+    };
+    c.ok_stdin(&["apply", "-f", "-"], &cm("1"));
+    let shown = c.ok(&["get", "cm", "cfg", "-o", "yaml", "--show-managed-fields"]);
+    assert!(
+        shown.contains("manager: kubectl-client-side-apply"),
+        "{shown}"
+    );
+    // kubectl moves the client-side apply ownership to its server-side manager: no conflict.
+    let out = c.ok_stdin(&["apply", "--server-side", "-f", "-"], &cm("2"));
+    assert!(out.contains("configmap/cfg serverside-applied"), "{out}");
+    let a = c.ok(&["get", "cm", "cfg", "-o", "jsonpath={.data.a}"]);
+    assert_eq!(a, "2");
+    // Dropping b from the applied config removes it: kubectl now owns it through Apply.
+    c.ok_stdin(
+        &["apply", "--server-side", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  a: \"2\"\n",
+    );
+    let data = c.ok(&["get", "cm", "cfg", "-o", "jsonpath={.data}"]);
+    assert_eq!(data, r#"{"a":"2"}"#);
+}
