@@ -402,3 +402,26 @@ async fn duplicate_list_keys_in_apply_are_400() {
         "failed to create typed patch object (v1, Kind=Pod): .spec.containers: duplicate entries for key [name=\"c\"]"
     );
 }
+
+#[tokio::test]
+async fn service_ports_are_owned_by_port_and_protocol() {
+    let (_d, app) = app().await;
+    let body = r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "test-svc"},
+        "spec": {"ports": [{"port": 8080, "protocol": "UDP"}]}}"#;
+    let want = r#"{"f:spec":{"f:ports":{"k:{\"port\":8080,\"protocol\":\"UDP\"}":{".":{},"f:port":{},"f:protocol":{}}}}}"#;
+    let svcs = "/api/v1/namespaces/default/services/test-svc";
+    for m in ["apply_test", "apply_test_2"] {
+        let (code, o) = raw(
+            &app,
+            "PATCH",
+            &format!("{svcs}?fieldManager={m}"),
+            APPLY,
+            body,
+        )
+        .await;
+        assert!(code == 200 || code == 201, "{o}");
+        for e in o["metadata"]["managedFields"].as_array().unwrap() {
+            assert_eq!(serde_json::to_string(&e["fieldsV1"]).unwrap(), want, "{o}");
+        }
+    }
+}
