@@ -1,5 +1,6 @@
 //! Kubernetes apimachinery-style pure logic over [`serde_json::Value`]:
 //!
+//! * [`apply`]: server-side apply and managedFields (field sets, ownership, conflicts);
 //! * [`patch`]: JSON merge patch (RFC 7386), JSON patch (RFC 6902) and
 //!   Kubernetes strategic merge patch;
 //! * [`selector`]: label selectors and field selectors;
@@ -11,6 +12,7 @@
 //!
 //! Nothing in this crate does I/O, and nothing panics on any input.
 
+pub mod apply;
 pub mod duplicates;
 pub mod options;
 pub mod patch;

@@ -455,6 +455,41 @@ fn root_type(kind: &str) -> Ty {
     }
 }
 
+/// How server-side apply treats a list field (the `x-kubernetes-list-type` of the schema).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListType {
+    /// Replaced as a whole.
+    Atomic,
+    /// A set of primitives (`v:<value>` elements).
+    Set,
+    /// An associative list keyed by one field (`k:{"<key>":...}` elements).
+    Map(&'static str),
+}
+
+/// A position in the (partial) schema of a Kubernetes kind that the strategic merge patch
+/// knows: which lists merge, and by which key. Server-side apply walks objects with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchemaNode(Ty);
+
+impl SchemaNode {
+    /// The root of an object of `kind`.
+    pub fn root(kind: &str) -> Self {
+        SchemaNode(root_type(kind))
+    }
+
+    /// The list type of field `name` (meaningful when it holds a list) and its schema node
+    /// (of the field itself for maps, of its elements for lists).
+    pub fn field(self, name: &str) -> (ListType, SchemaNode) {
+        let meta = field_meta(self.0, name);
+        let lt = match meta.list {
+            ListStrategy::Atomic => ListType::Atomic,
+            ListStrategy::MergePrimitive => ListType::Set,
+            ListStrategy::MergeByKey(k) => ListType::Map(k),
+        };
+        (lt, SchemaNode(meta.ty))
+    }
+}
+
 /// Patch metadata of field `name` inside a value of type `ty`, following the
 /// struct tags of k8s.io/api (core/v1, apps/v1, batch/v1) and
 /// k8s.io/apimachinery meta/v1.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{SecondsFormat, Utc};
-use daas_apimachinery::patch;
 use daas_apimachinery::selector::{FieldSelector, LabelSelector};
+use daas_apimachinery::{apply, patch};
 use daas_store::{KeyValue, Store, StoreError};
 use serde_json::{json, Value};
 
@@ -48,7 +48,6 @@ pub(crate) fn encode(v: &Value) -> ApiResult<Vec<u8>> {
     if let Some(md) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
         md.remove("resourceVersion");
         md.remove("selfLink");
-        md.remove("managedFields");
     }
     serde_json::to_vec(&v).map_err(|e| ApiError::internal(e.to_string()))
 }
@@ -468,8 +467,11 @@ pub async fn create(
     q: &HashMap<String, String>,
 ) -> ApiResult<Response> {
     let mut obj = crate::request::decode_body(headers, body)?;
+    let manager = field_manager(headers, q)?;
+    let requested_managed = obj["metadata"]["managedFields"].clone();
     let dups = duplicate_fields(t.def, headers, body, &obj, q)?;
     let (mut obj, mut warnings) = prepare_create(ctx, t, &mut obj, q).await?;
+    track_create(t.def, &requested_managed, &mut obj, &manager);
     warnings.extend(dups);
     warnings.extend(admission::admit(ctx, attrs, t, None, &mut obj).await?);
     let created = if is_dry_run(q)? {
@@ -626,8 +628,13 @@ fn merge_for_update(def: &ResourceDef, old: &Value, new: Value, w: &Write) -> Ap
         let g = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
         out["metadata"]["generation"] = json!(g);
     }
-    if let Some(m) = out["metadata"].as_object_mut() {
-        m.remove("managedFields");
+    match old["metadata"].get("managedFields") {
+        Some(v) => out["metadata"]["managedFields"] = v.clone(),
+        None => {
+            if let Some(m) = out["metadata"].as_object_mut() {
+                m.remove("managedFields");
+            }
+        }
     }
     Ok(out)
 }
@@ -647,11 +654,13 @@ async fn commit_update(
     w: &Write,
     fv: FieldValidation,
     dry_run: bool,
+    tracking: &Tracking,
 ) -> ApiResult<Option<(Value, Vec<String>)>> {
     let def = t.def;
     let name = old["metadata"]["name"].as_str().unwrap_or("").to_string();
     let mut new = new;
     check_gvk(def, &mut new)?;
+    let requested_managed = new["metadata"]["managedFields"].clone();
     let (mut typed_new, warnings) = typed_decode(def, &new, fv)?;
     def.strategy.normalize(&mut typed_new);
     let mut merged = merge_for_update(def, old, typed_new, w)?;
@@ -663,6 +672,7 @@ async fn commit_update(
     if !causes.is_empty() {
         return Err(ApiError::invalid(def, &name, causes));
     }
+    track_update(def, old, &requested_managed, &mut merged, w, tracking);
     let mut warnings = warnings;
     if let (Some(attrs), Write::Main) = (adm, w) {
         warnings.extend(admission::admit(ctx, attrs, t, Some(old), &mut merged).await?);
@@ -720,11 +730,13 @@ pub async fn update(
 ) -> ApiResult<Response> {
     if t.sub.as_deref() == Some("scale") {
         let patch_body = crate::request::decode_body(headers, body)?;
-        return scale_write(ctx, t, name, ScaleOp::Replace(patch_body)).await;
+        let manager = field_manager(headers, q)?;
+        return scale_write(ctx, t, name, ScaleOp::Replace(patch_body), manager).await;
     }
     let w = write_kind(t)?;
     let fv = field_validation(q)?;
     let dry = is_dry_run(q)?;
+    let manager = field_manager(headers, q)?;
     let new = crate::request::decode_body(headers, body)?;
     let dups = duplicate_fields(t.def, headers, body, &new, q)?;
     if let Some(n) = new["metadata"]["name"].as_str() {
@@ -765,7 +777,20 @@ pub async fn update(
         if let Some(ns) = ns_of(t) {
             candidate["metadata"]["namespace"] = json!(ns);
         }
-        match commit_update(ctx, t, Some(attrs), &kv, &old, candidate, &w, fv, dry).await? {
+        match commit_update(
+            ctx,
+            t,
+            Some(attrs),
+            &kv,
+            &old,
+            candidate,
+            &w,
+            fv,
+            dry,
+            &Tracking::Update(manager.clone()),
+        )
+        .await?
+        {
             Some((out, mut warnings)) => {
                 warnings.extend(dups);
                 return Ok(with_warnings(
@@ -785,6 +810,8 @@ pub enum PatchKind {
     Json,
     Merge,
     Strategic,
+    /// Server-side apply (`application/apply-patch+yaml`).
+    Apply,
 }
 
 pub fn patch_kind(headers: &HeaderMap) -> ApiResult<PatchKind> {
@@ -796,11 +823,9 @@ pub fn patch_kind(headers: &HeaderMap) -> ApiResult<PatchKind> {
         "application/json-patch+json" => Ok(PatchKind::Json),
         "application/merge-patch+json" => Ok(PatchKind::Merge),
         "application/strategic-merge-patch+json" => Ok(PatchKind::Strategic),
-        "application/apply-patch+yaml" | "application/apply-patch+cbor" => Err(ApiError::unsupported_media(
-            "server-side apply is not supported by this server yet; use client-side kubectl apply",
-        )),
+        "application/apply-patch+yaml" => Ok(PatchKind::Apply),
         other => Err(ApiError::unsupported_media(format!(
-            "the body of the request was in an unknown format ({other}) - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json"
+            "the body of the request was in an unknown format ({other}) - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json"
         ))),
     }
 }
@@ -811,8 +836,11 @@ pub fn apply_patch(
     current: &Value,
     body: &[u8],
 ) -> ApiResult<Value> {
-    let p: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+    let p: Value = match kind {
+        PatchKind::Apply => decode_apply_body(body)?,
+        _ => serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?,
+    };
     let out = match kind {
         PatchKind::Json => {
             if !p.is_array() {
@@ -836,6 +864,8 @@ pub fn apply_patch(
             }
             patch::strategic_merge_patch(current, &p, obj_kind).map_err(patch_err)?
         }
+        // Applying to a Scale: its fields are the whole configuration (no other managers).
+        PatchKind::Apply => daas_apimachinery::apply::merge(current, &p),
     };
     let mut out = out;
     crate::request::check_shape(&mut out)?;
@@ -872,8 +902,12 @@ pub async fn patch(
     if body.is_empty() {
         return Err(ApiError::bad_request("the patch body is empty"));
     }
+    let manager = patch_options(kind, headers, q)?;
     if t.sub.as_deref() == Some("scale") {
-        return scale_write(ctx, t, name, ScaleOp::Patch(kind, body.to_vec())).await;
+        return scale_write(ctx, t, name, ScaleOp::Patch(kind, body.to_vec()), manager).await;
+    }
+    if kind == PatchKind::Apply {
+        return server_side_apply(ctx, attrs, t, name, body, q, manager).await;
     }
     let w = write_kind(t)?;
     let fv = field_validation(q)?;
@@ -892,10 +926,339 @@ pub async fn patch(
                 "metadata.name cannot be changed by a patch",
             ));
         }
-        if let Some((out, mut warnings)) =
-            commit_update(ctx, t, Some(attrs), &kv, &old, patched, &w, fv, dry).await?
+        if let Some((out, mut warnings)) = commit_update(
+            ctx,
+            t,
+            Some(attrs),
+            &kv,
+            &old,
+            patched,
+            &w,
+            fv,
+            dry,
+            &Tracking::Update(manager.clone()),
+        )
+        .await?
         {
             warnings.extend(dups);
+            return Ok(with_warnings(
+                json_response(StatusCode::OK, &out),
+                &warnings,
+            ));
+        }
+    }
+    Err(ApiError::conflict(t.def, name))
+}
+
+// ---------------------------------------------------------------- server-side apply
+
+/// How a write records `metadata.managedFields`.
+pub(crate) enum Tracking {
+    /// An Update by this manager (of the main resource or, for status writes, of `status`).
+    Update(String),
+    /// An Update by this manager through a subresource other than status (`scale`).
+    Subresource(String, &'static str),
+    /// Server-side apply computed the entries already.
+    Applied(Vec<apply::ManagedEntry>),
+}
+
+/// The longest field manager name upstream accepts.
+const MAX_FIELD_MANAGER: usize = 128;
+
+/// The field manager of a write: `fieldManager`, else the User-Agent up to its first `/` (as
+/// upstream derives it), cut to 128 characters.
+fn field_manager(headers: &HeaderMap, q: &HashMap<String, String>) -> ApiResult<String> {
+    if let Some(m) = q.get("fieldManager").filter(|m| !m.is_empty()) {
+        if m.chars().count() > MAX_FIELD_MANAGER {
+            return Err(ApiError::new(
+                422,
+                "Invalid",
+                format!("fieldManager: Too long: must have at most {MAX_FIELD_MANAGER} bytes"),
+            ));
+        }
+        if m.chars().any(|c| c.is_control()) {
+            return Err(ApiError::new(
+                422,
+                "Invalid",
+                format!("fieldManager: Invalid value: {m:?}: must be made of printable characters"),
+            ));
+        }
+        return Ok(m.clone());
+    }
+    let ua = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let prefix = ua.split('/').next().unwrap_or("");
+    Ok(prefix.chars().take(MAX_FIELD_MANAGER).collect())
+}
+
+/// PatchOptions validation: apply needs a `fieldManager`; `force` only goes with apply.
+/// Returns the field manager.
+fn patch_options(
+    kind: PatchKind,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> ApiResult<String> {
+    let invalid = |field: &str, reason: &str, msg: &str| {
+        ApiError::new(
+            422,
+            "Invalid",
+            format!("PatchOptions.meta.k8s.io \"\" is invalid: {field}: {msg}"),
+        )
+        .with_details(json!({
+            "group": "meta.k8s.io",
+            "kind": "PatchOptions",
+            "causes": [{"reason": reason, "message": msg, "field": field}],
+        }))
+    };
+    if kind == PatchKind::Apply {
+        if q.get("fieldManager").is_none_or(|m| m.is_empty()) {
+            return Err(invalid(
+                "fieldManager",
+                "FieldValueRequired",
+                "Required value: is required for apply patch",
+            ));
+        }
+    } else if q.contains_key("force") {
+        return Err(invalid(
+            "force",
+            "FieldValueForbidden",
+            "Forbidden: may not be specified for non-apply patch",
+        ));
+    }
+    field_manager(headers, q)
+}
+
+fn force_param(q: &HashMap<String, String>) -> ApiResult<bool> {
+    match q.get("force").map(|s| s.as_str()) {
+        None | Some("") | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "invalid value for force: {other:?}"
+        ))),
+    }
+}
+
+/// An apply body: YAML (JSON is YAML) holding an object.
+fn decode_apply_body(body: &[u8]) -> ApiResult<Value> {
+    let v: Value = serde_yaml::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    if !v.is_object() {
+        return Err(ApiError::bad_request(
+            "error decoding YAML: the applied configuration must be an object",
+        ));
+    }
+    Ok(v)
+}
+
+fn apply_scope(def: &ResourceDef, w: &Write) -> apply::Scope {
+    match w {
+        Write::Status => apply::Scope::Status,
+        Write::Main if def.has_sub(resources::Subresource::Status) => {
+            apply::Scope::MainWithoutStatus
+        }
+        Write::Main => apply::Scope::All,
+    }
+}
+
+fn set_managed(obj: &mut Value, entries: &[apply::ManagedEntry]) {
+    if entries.is_empty() {
+        if let Some(m) = obj["metadata"].as_object_mut() {
+            m.remove("managedFields");
+        }
+    } else {
+        obj["metadata"]["managedFields"] = apply::encode_managed_fields(entries);
+    }
+}
+
+/// The managed fields a write starts from: those the client sent if they are a valid,
+/// non-empty list (clients may edit them; `[{}]` resets them), else the live ones (a client that
+/// does not know managedFields must not drop them); invalid live ones are reset.
+fn base_managed(requested: &Value, live: &Value, subresource: bool) -> Vec<apply::ManagedEntry> {
+    let sent = requested.as_array().is_some_and(|a| !a.is_empty());
+    if sent && !subresource {
+        if let Ok(e) = apply::decode_managed_fields(requested) {
+            return e;
+        }
+    }
+    apply::decode_managed_fields(live).unwrap_or_default()
+}
+
+fn track_create(def: &ResourceDef, requested: &Value, obj: &mut Value, manager: &str) {
+    let base = base_managed(requested, &Value::Null, false);
+    let now = now_rfc3339();
+    let api_version = obj["apiVersion"].as_str().unwrap_or("").to_string();
+    let writer = apply::Writer {
+        manager,
+        subresource: "",
+        api_version: &api_version,
+        now: &now,
+    };
+    let entries = apply::update(None, obj, base, &writer, apply_scope(def, &Write::Main));
+    set_managed(obj, &entries);
+}
+
+fn track_update(
+    def: &ResourceDef,
+    old: &Value,
+    requested: &Value,
+    merged: &mut Value,
+    w: &Write,
+    tracking: &Tracking,
+) {
+    let (manager, subresource) = match tracking {
+        Tracking::Applied(entries) => return set_managed(merged, entries),
+        Tracking::Update(m) => (
+            m.as_str(),
+            match w {
+                Write::Status => "status",
+                Write::Main => "",
+            },
+        ),
+        Tracking::Subresource(m, sub) => (m.as_str(), *sub),
+    };
+    let base = base_managed(
+        requested,
+        &old["metadata"]["managedFields"],
+        !subresource.is_empty(),
+    );
+    let now = now_rfc3339();
+    let api_version = merged["apiVersion"].as_str().unwrap_or("").to_string();
+    let writer = apply::Writer {
+        manager,
+        subresource,
+        api_version: &api_version,
+        now: &now,
+    };
+    let entries = apply::update(Some(old), merged, base, &writer, apply_scope(def, w));
+    set_managed(merged, &entries);
+}
+
+fn apply_err(def: &ResourceDef, e: apply::ApplyError) -> ApiError {
+    match e {
+        apply::ApplyError::Conflicts(c) => {
+            let causes: Vec<Value> =
+                c.0.iter()
+                    .map(|x| {
+                        json!({
+                            "reason": "FieldManagerConflict",
+                            "message": format!("conflict with {}", x.manager),
+                            "field": x.path,
+                        })
+                    })
+                    .collect();
+            ApiError::new(409, "Conflict", c.message()).with_details(json!({ "causes": causes }))
+        }
+        e @ apply::ApplyError::DuplicateKey { .. } => ApiError::bad_request(format!(
+            "failed to create typed patch object ({}, Kind={}): {e}",
+            def.api_version(),
+            def.kind
+        )),
+        other => ApiError::bad_request(other.to_string()),
+    }
+}
+
+/// PATCH with `application/apply-patch+yaml`: merge the applied configuration into the live
+/// object (creating it when absent), with field ownership and conflicts.
+async fn server_side_apply(
+    ctx: &Ctx,
+    attrs: Attrs<'_>,
+    t: &ResourceTarget,
+    name: &str,
+    body: &[u8],
+    q: &HashMap<String, String>,
+    manager: String,
+) -> ApiResult<Response> {
+    let w = write_kind(t)?;
+    let fv = field_validation(q)?;
+    let dry = is_dry_run(q)?;
+    let force = force_param(q)?;
+    let mut cfg = decode_apply_body(body)?;
+    if !cfg["metadata"]["managedFields"].is_null() {
+        return Err(ApiError::bad_request("metadata.managedFields must be nil"));
+    }
+    check_gvk(t.def, &mut cfg)?;
+    match cfg["metadata"]["name"].as_str() {
+        Some(n) if n != name => {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )))
+        }
+        Some(_) => {}
+        None => cfg["metadata"]["name"] = json!(name),
+    }
+    if t.def.namespaced {
+        match cfg["metadata"]["namespace"].as_str() {
+            Some(n) if !n.is_empty() && Some(n) != t.namespace.as_deref() => {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ))
+            }
+            _ => {
+                if let Some(ns) = ns_of(t) {
+                    cfg["metadata"]["namespace"] = json!(ns);
+                }
+            }
+        }
+    }
+    let scope = apply_scope(t.def, &w);
+    let api_version = t.def.api_version();
+    for _ in 0..UPDATE_RETRIES {
+        let now = now_rfc3339();
+        let writer = apply::Writer {
+            manager: &manager,
+            subresource: match w {
+                Write::Status => "status",
+                Write::Main => "",
+            },
+            api_version: &api_version,
+            now: &now,
+        };
+        let Some(kv) = ctx.store.get(&t.def.key(ns_of(t), name)).await? else {
+            if !matches!(w, Write::Main) {
+                return Err(ApiError::not_found(t.def, name));
+            }
+            let applied = apply::apply(None, &cfg, Vec::new(), &writer, force, scope)
+                .map_err(|e| apply_err(t.def, e))?;
+            let mut obj = applied.object;
+            let (mut obj, mut warnings) = prepare_create(ctx, t, &mut obj, q).await?;
+            set_managed(&mut obj, &applied.managed);
+            warnings.extend(admission::admit(ctx, attrs, t, None, &mut obj).await?);
+            let created = if dry {
+                obj
+            } else {
+                match store_create(ctx, t.def, &obj).await {
+                    Ok(c) => c,
+                    // Created concurrently: apply to it.
+                    Err(e) if e.reason == "AlreadyExists" => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            return Ok(with_warnings(
+                json_response(StatusCode::CREATED, &created),
+                &warnings,
+            ));
+        };
+        let old = decode_kv(&kv)?;
+        let entries =
+            apply::decode_managed_fields(&old["metadata"]["managedFields"]).unwrap_or_default();
+        let applied = apply::apply(Some(&old), &cfg, entries, &writer, force, scope)
+            .map_err(|e| apply_err(t.def, e))?;
+        if let Some((out, warnings)) = commit_update(
+            ctx,
+            t,
+            Some(attrs),
+            &kv,
+            &old,
+            applied.object,
+            &w,
+            fv,
+            dry,
+            &Tracking::Applied(applied.managed),
+        )
+        .await?
+        {
             return Ok(with_warnings(
                 json_response(StatusCode::OK, &out),
                 &warnings,
@@ -937,10 +1300,12 @@ async fn scale_write(
     t: &ResourceTarget,
     name: &str,
     op: ScaleOp,
+    manager: String,
 ) -> ApiResult<Response> {
     if !t.def.has_sub(resources::Subresource::Scale) {
         return Err(ApiError::not_found_path());
     }
+    let tracking = Tracking::Subresource(manager, "scale");
     for _ in 0..UPDATE_RETRIES {
         let (old, kv) = get_object(ctx, t.def, ns_of(t), name).await?;
         let cur = scale_of(t.def, &old);
@@ -981,6 +1346,7 @@ async fn scale_write(
             &Write::Main,
             FieldValidation::Ignore,
             false,
+            &tracking,
         )
         .await?
         {
