@@ -226,7 +226,7 @@ pub async fn list(
 
 // ---------------------------------------------------------------- validation
 
-fn validate(def: &ResourceDef, obj: &Value) -> Vec<(String, String)> {
+pub(crate) fn validate(def: &ResourceDef, obj: &Value) -> Vec<(String, String)> {
     let mut causes = Vec::new();
     let name = obj["metadata"]["name"].as_str().unwrap_or("");
     for msg in registry::name_errors(def.strategy.name_rule(), name) {
@@ -664,8 +664,16 @@ async fn commit_update(
         return Err(ApiError::invalid(def, &name, causes));
     }
     let mut warnings = warnings;
-    if let (Some(attrs), Write::Main) = (adm, w) {
-        warnings.extend(admission::admit(ctx, attrs, t, Some(old), &mut merged).await?);
+    match (adm, w) {
+        (Some(attrs), Write::Main) => {
+            warnings.extend(admission::admit(ctx, attrs, t, Some(old), &mut merged).await?);
+        }
+        (Some(attrs), Write::Status) => {
+            let op = crate::webhook::Operation::Update;
+            warnings
+                .extend(admission::admit_other(ctx, attrs, t, op, old, Some(&mut merged)).await?);
+        }
+        _ => {}
     }
     let mut cmp_old = old.clone();
     cmp_old["metadata"]["resourceVersion"] = json!(null);
@@ -1013,6 +1021,7 @@ fn success_status(def: &ResourceDef, obj: &Value) -> Value {
 /// precondition stays a conflict (it fails again on retry).
 pub async fn delete(
     ctx: &Ctx,
+    attrs: Attrs<'_>,
     t: &ResourceTarget,
     name: &str,
     opts: &Value,
@@ -1020,7 +1029,7 @@ pub async fn delete(
 ) -> ApiResult<Response> {
     let mut last = None;
     for _ in 0..UPDATE_RETRIES {
-        match delete_once(ctx, t, name, opts, q).await {
+        match delete_once(ctx, attrs, t, name, opts, q).await {
             Err(e) if e.code == 409 => last = Some(e),
             other => return other,
         }
@@ -1030,6 +1039,7 @@ pub async fn delete(
 
 async fn delete_once(
     ctx: &Ctx,
+    attrs: Attrs<'_>,
     t: &ResourceTarget,
     name: &str,
     opts: &Value,
@@ -1077,8 +1087,13 @@ async fn delete_once(
             )]))
         }
     };
+    let op = crate::webhook::Operation::Delete;
+    let warnings = admission::admit_other(ctx, attrs, t, op, &obj, None).await?;
     if dry {
-        return Ok(json_response(StatusCode::OK, &obj));
+        return Ok(with_warnings(
+            json_response(StatusCode::OK, &obj),
+            &warnings,
+        ));
     }
     let mut obj = obj;
     if let (Some(f), true) = (

@@ -19,6 +19,7 @@ pub mod table;
 pub mod tls;
 pub mod typed;
 pub mod watch;
+pub mod webhook;
 
 pub use client::{LocalClient, WatchEvent};
 pub use error::{ApiError, ApiResult};
