@@ -7,7 +7,8 @@
 //! Mutating admission runs first: LimitRanger ([`crate::limitranger`]) fills a new pod's missing
 //! requests and limits from its namespace's LimitRanges and enforces their bounds; then the
 //! mutating admission webhooks ([`crate::webhook`]), whose changes are validated again by the
-//! kind's strategy. The validating admission webhooks run last.
+//! kind's strategy. ValidatingAdmissionPolicies ([`crate::policy`]) and then the validating
+//! admission webhooks run last.
 
 use serde_json::{json, Value};
 
@@ -93,6 +94,7 @@ pub async fn admit_other(
             revalidate(t.def, Some(old), n)?;
         }
     }
+    warnings.extend(crate::policy::validate(ctx, &wa, new.as_deref()).await?);
     warnings.extend(webhook::validate(ctx, &wa, new.as_deref()).await?);
     Ok(warnings)
 }
@@ -190,6 +192,7 @@ pub async fn admit(
         }
     }
     warnings.extend(pod_security(ctx, t, old, new).await?);
+    warnings.extend(crate::policy::validate(ctx, &wa, Some(new)).await?);
     warnings.extend(webhook::validate(ctx, &wa, Some(new)).await?);
     Ok(warnings)
 }

@@ -205,10 +205,55 @@ async fn webhook_matches(
     if !rules.iter().any(|r| rule_matches(r, a)) {
         return Ok(false);
     }
-    if !object_matches(&w["objectSelector"], a, obj)? {
+    if !selectors_match(ctx, &w["namespaceSelector"], &w["objectSelector"], a, obj).await? {
         return Ok(false);
     }
-    namespace_matches(ctx, &w["namespaceSelector"], a, obj).await
+    match_conditions(w, a, obj)
+}
+
+/// A webhook's `matchConditions` (CEL over `object`, `oldObject` and `request`): all must hold.
+/// One that cannot be evaluated skips the webhook under `failurePolicy: Ignore` and fails the
+/// request otherwise.
+fn match_conditions(w: &Value, a: &Attributes<'_>, obj: Option<&Value>) -> ApiResult<bool> {
+    let Some(mcs) = w["matchConditions"].as_array().filter(|m| !m.is_empty()) else {
+        return Ok(true);
+    };
+    let vars = crate::policy::Vars::new(
+        obj.cloned().unwrap_or(Value::Null),
+        a.old.cloned().unwrap_or(Value::Null),
+        crate::policy::request_var(a),
+        Value::Null,
+        Value::Null,
+    );
+    for mc in mcs {
+        match vars.eval_bool(mc["expression"].as_str().unwrap_or("")) {
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
+            Err(_) if !fails_closed(w) => return Ok(false),
+            Err(e) => {
+                return Err(ApiError::internal(format!(
+                    "Internal error occurred: failed calling webhook \"{}\": failed to evaluate match condition {:?}: {e}",
+                    w["name"].as_str().unwrap_or(""),
+                    mc["name"].as_str().unwrap_or("")
+                )))
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Do a namespaceSelector and an objectSelector (of a webhook or a policy) match the request?
+pub async fn selectors_match(
+    ctx: &Ctx,
+    namespace_selector: &Value,
+    object_selector: &Value,
+    a: &Attributes<'_>,
+    obj: Option<&Value>,
+) -> ApiResult<bool> {
+    if !object_matches(object_selector, a, obj)? {
+        return Ok(false);
+    }
+    namespace_matches(ctx, namespace_selector, a, obj).await
 }
 
 /// All webhooks of one kind of configuration, ordered by configuration name (as upstream).

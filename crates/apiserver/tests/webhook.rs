@@ -216,6 +216,15 @@ async fn webhooks_allow_deny_mutate_and_fail_per_policy() {
             webhook(&hook, "slow-ignore.test.example", "/slow", json!({"timeoutSeconds": 1, "failurePolicy": "Ignore", "objectSelector": {"matchLabels": {"hook": "slow-ignore"}}})),
             webhook(&hook, "slow-fail.test.example", "/slow", json!({"timeoutSeconds": 1, "objectSelector": {"matchLabels": {"hook": "slow-fail"}}})),
             webhook(&hook, "baduid.test.example", "/baduid", json!({})),
+            webhook(
+                &hook,
+                "cond.test.example",
+                "/deny",
+                json!({
+                    "objectSelector": {"matchLabels": {"hook": "cond"}},
+                    "matchConditions": [{"name": "not-spared", "expression": "object.metadata.name != 'spared' && request.operation == 'CREATE'"}],
+                }),
+            ),
         ],
     )
     .await;
@@ -251,6 +260,16 @@ async fn webhooks_allow_deny_mutate_and_fail_per_policy() {
         body["message"],
         "admission webhook \"deny.test.example\" denied the request: this webhook denies it"
     );
+
+    // matchConditions (CEL) decide whether the webhook is called.
+    let (code, body, _) = create(&app, "", cm("spared", "cond")).await;
+    assert_eq!(code, 201, "{body}");
+    let (code, body, _) = create(&app, "", cm("caught", "cond")).await;
+    assert_eq!(code, 403, "{body}");
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("\"cond.test.example\" denied"));
 
     // Mutated by a JSONPatch, and the stored object carries the change.
     let (code, body, _) = create(&app, "", cm("mutated", "mutate")).await;

@@ -223,9 +223,21 @@ fn validate_match_conditions(mcs: &Value, path: &str, causes: &mut Vec<Cause>) {
                 format!("Duplicate value: \"{name}\""),
             ));
         }
-        if mc["expression"].as_str().unwrap_or("").is_empty() {
-            causes.push((format!("{path}[{i}].expression"), "Required value".into()));
-        }
+        compiles(
+            &mc["expression"],
+            &format!("{path}[{i}].expression"),
+            causes,
+        );
+    }
+}
+
+/// A CEL expression: present and compiling.
+fn compiles(expr: &Value, path: &str, causes: &mut Vec<Cause>) {
+    let e = expr.as_str().unwrap_or("");
+    if e.trim().is_empty() {
+        causes.push((path.into(), "Required value".into()));
+    } else if let Err(err) = crate::policy::compile(e) {
+        causes.push((path.into(), format!("Invalid value: {e:?}: {err}")));
     }
 }
 
@@ -489,8 +501,11 @@ fn default_match_resources(m: &mut Value) {
             m[k] = v;
         }
     }
-    default_rules(&mut m["resourceRules"]);
-    default_rules(&mut m["excludeResourceRules"]);
+    for k in ["resourceRules", "excludeResourceRules"] {
+        if let Some(r) = m.get_mut(k) {
+            default_rules(r);
+        }
+    }
 }
 
 fn validate_match_resources(m: &Value, path: &str, required: bool, causes: &mut Vec<Cause>) {
@@ -556,11 +571,17 @@ impl Strategy for PolicyStrategy {
             ));
         }
         for (i, v) in list(&spec["validations"]).iter().enumerate() {
-            if v["expression"].as_str().unwrap_or("").trim().is_empty() {
-                causes.push((
-                    format!("spec.validations[{i}].expression"),
-                    "Required value".into(),
-                ));
+            compiles(
+                &v["expression"],
+                &format!("spec.validations[{i}].expression"),
+                causes,
+            );
+            if !v["messageExpression"].is_null() {
+                compiles(
+                    &v["messageExpression"],
+                    &format!("spec.validations[{i}].messageExpression"),
+                    causes,
+                );
             }
             if let Some(m) = v["message"].as_str() {
                 if m.contains('\n') {
@@ -595,6 +616,16 @@ impl Strategy for PolicyStrategy {
             causes,
         );
         validate_match_conditions(&spec["matchConditions"], "spec.matchConditions", causes);
+        for (i, v) in list(&spec["variables"]).iter().enumerate() {
+            if v["name"].as_str().unwrap_or("").is_empty() {
+                causes.push((format!("spec.variables[{i}].name"), "Required value".into()));
+            }
+            compiles(
+                &v["expression"],
+                &format!("spec.variables[{i}].expression"),
+                causes,
+            );
+        }
         let pk = &spec["paramKind"];
         if !pk.is_null() {
             for f in ["apiVersion", "kind"] {
