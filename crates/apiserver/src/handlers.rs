@@ -1029,14 +1029,17 @@ pub async fn delete(
 ) -> ApiResult<Response> {
     let mut last = None;
     for _ in 0..UPDATE_RETRIES {
-        match delete_once(ctx, attrs, t, name, opts, q).await {
+        let mut warnings = Vec::new();
+        match delete_once(ctx, attrs, t, name, opts, q, &mut warnings).await {
             Err(e) if e.code == 409 => last = Some(e),
-            other => return other,
+            other => return other.map(|r| with_warnings(r, &warnings)),
         }
     }
     Err(last.unwrap_or_else(|| ApiError::conflict(t.def, name)))
 }
 
+/// One attempt of [`delete`]; the admission webhooks' warnings go to `warnings`.
+#[allow(clippy::too_many_arguments)]
 async fn delete_once(
     ctx: &Ctx,
     attrs: Attrs<'_>,
@@ -1044,6 +1047,7 @@ async fn delete_once(
     name: &str,
     opts: &Value,
     q: &HashMap<String, String>,
+    warnings: &mut Vec<String>,
 ) -> ApiResult<Response> {
     let dry = is_delete_dry_run(q, opts)?;
     let (obj, kv) = get_object(ctx, t.def, ns_of(t), name).await?;
@@ -1088,12 +1092,9 @@ async fn delete_once(
         }
     };
     let op = crate::webhook::Operation::Delete;
-    let warnings = admission::admit_other(ctx, attrs, t, op, &obj, None).await?;
+    warnings.extend(admission::admit_other(ctx, attrs, t, op, &obj, None).await?);
     if dry {
-        return Ok(with_warnings(
-            json_response(StatusCode::OK, &obj),
-            &warnings,
-        ));
+        return Ok(json_response(StatusCode::OK, &obj));
     }
     let mut obj = obj;
     if let (Some(f), true) = (
@@ -1189,6 +1190,7 @@ async fn delete_once(
 
 pub async fn delete_collection(
     ctx: &Ctx,
+    attrs: Attrs<'_>,
     t: &ResourceTarget,
     q: &HashMap<String, String>,
     opts: &Value,
@@ -1197,7 +1199,11 @@ pub async fn delete_collection(
     let filter = Filter::from_query(t.def, q)?;
     let (items, rev) = list_objects(ctx, t.def, ns_of(t), &filter).await?;
     let mut deleted = Vec::new();
+    let mut warnings = Vec::new();
     for o in items {
+        // Each object is admitted as a DELETE of its own, as upstream's DeleteCollection does.
+        let op = crate::webhook::Operation::Delete;
+        warnings.extend(admission::admit_other(ctx, attrs, t, op, &o, None).await?);
         if dry {
             deleted.push(o);
             continue;
@@ -1213,9 +1219,10 @@ pub async fn delete_collection(
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"kind": t.def.list_kind, "apiVersion": t.def.api_version(), "metadata": {"resourceVersion": rev.to_string()}, "items": deleted}),
+    let list = json!({"kind": t.def.list_kind, "apiVersion": t.def.api_version(), "metadata": {"resourceVersion": rev.to_string()}, "items": deleted});
+    Ok(with_warnings(
+        json_response(StatusCode::OK, &list),
+        &warnings,
     ))
 }
 

@@ -305,7 +305,7 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
         (&Method::DELETE, None, None) => {
             let body = read_body(body, st.max_body).await?;
             let opts = request::delete_options(&parts.headers, &body)?;
-            handlers::delete_collection(ctx, &target, &q, &opts).await
+            handlers::delete_collection(ctx, attrs, &target, &q, &opts).await
         }
         (m, _, Some(s)) if !matches!(s, "status" | "scale" | "log" | "binding") => {
             let _ = m;

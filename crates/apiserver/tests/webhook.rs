@@ -65,13 +65,18 @@ async fn answer(path: &str, review: &Value) -> Value {
 }
 
 async fn start_hook() -> Hook {
+    start_hook_for(rcgen::SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST))).await
+}
+
+/// A webhook server whose certificate names `san`.
+async fn start_hook_for(san: rcgen::SanType) -> Hook {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.subject_alt_names = vec![rcgen::SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST))];
+    params.subject_alt_names = vec![san];
     let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cfg = rustls::ServerConfig::builder_with_provider(provider)
@@ -486,4 +491,74 @@ async fn invalid_configurations_are_refused() {
     assert_eq!(w["failurePolicy"], "Fail");
     assert_eq!(w["reinvocationPolicy"], "Never");
     assert_eq!(w["clientConfig"]["service"]["port"], 443);
+}
+
+#[tokio::test]
+async fn service_webhooks_reach_the_endpoints_and_delete_collection_is_admitted() {
+    let hook = start_hook_for(rcgen::SanType::DnsName(
+        "hook.default.svc".try_into().unwrap(),
+    ))
+    .await;
+    let (_dir, app) = app().await;
+    let (code, body) = call(
+        &app,
+        "POST",
+        "/api/v1/namespaces/default/services",
+        JSON,
+        json!({"metadata": {"name": "hook"}, "spec": {"ports": [{"name": "https", "port": 443, "targetPort": hook.addr.port()}]}}),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let mut w = webhook(&hook, "svc.test.example", "/deny", json!({}));
+    w["clientConfig"] = json!({"service": {"name": "hook", "namespace": "default", "path": "/deny"}, "caBundle": hook.ca});
+    w["rules"][0]["operations"] = json!(["CREATE"]);
+    let mut all = webhook(&hook, "deletes.test.example", "/allow", json!({}));
+    all["clientConfig"] = json!({"service": {"name": "hook", "namespace": "default", "path": "/allow"}, "caBundle": hook.ca});
+    all["rules"][0]["operations"] = json!(["DELETE"]);
+    all["objectSelector"] = json!({});
+    configure(&app, false, "svc", vec![w, all]).await;
+
+    // No endpoints yet: the call fails, and failurePolicy Fail refuses the request.
+    let (code, body, _) = create(&app, "", cm("first", "deny")).await;
+    assert_eq!(code, 500, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("no endpoints available for service \"hook\""),
+        "{body}"
+    );
+    let (code, body) = call(
+        &app,
+        "POST",
+        "/api/v1/namespaces/default/endpoints",
+        JSON,
+        json!({"metadata": {"name": "hook"}, "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": hook.addr.port()}]}]}),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    // Reached at the endpoint, verified as hook.default.svc.
+    let (code, body, _) = create(&app, "", cm("second", "deny")).await;
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(hook.seen("/deny").len(), 1);
+
+    for n in ["a", "b"] {
+        let (code, _, _) = create(&app, "", cm(n, "none")).await;
+        assert_eq!(code, 201);
+    }
+    let req = Request::builder()
+        .method("DELETE")
+        .uri("/api/v1/namespaces/default/configmaps?labelSelector=hook%3Dnone")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers().get_all("warning").iter().count(), 2);
+    let names: Vec<Value> = hook
+        .seen("/allow")
+        .iter()
+        .map(|r| r["request"]["oldObject"]["metadata"]["name"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("a"), json!("b")]);
 }
