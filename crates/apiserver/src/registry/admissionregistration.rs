@@ -548,6 +548,35 @@ impl Strategy for PolicyStrategy {
         decode_as::<ar::ValidatingAdmissionPolicy>(obj)
     }
 
+    fn columns(&self) -> Vec<super::Column> {
+        vec![
+            super::NAME,
+            ("Validations", "integer", 0),
+            ("ParamKind", "string", 0),
+            super::AGE,
+        ]
+    }
+
+    fn cells(&self, o: &Value, now: chrono::DateTime<chrono::Utc>) -> Vec<Value> {
+        let (name, age) = super::name_and_age(o, now);
+        let pk = &o["spec"]["paramKind"];
+        let param_kind = if pk.is_null() {
+            "<unset>".to_string()
+        } else {
+            format!(
+                "{}/{}",
+                crate::table::s(&pk["apiVersion"]),
+                crate::table::s(&pk["kind"])
+            )
+        };
+        vec![
+            name,
+            json!(list(&o["spec"]["validations"]).len()),
+            json!(param_kind),
+            age,
+        ]
+    }
+
     fn defaults(&self, obj: &mut Value) {
         if obj["spec"]["failurePolicy"].is_null() && obj["spec"].is_object() {
             obj["spec"]["failurePolicy"] = json!("Fail");
@@ -640,6 +669,33 @@ impl Strategy for PolicyStrategy {
 impl Strategy for BindingStrategy {
     fn decode(&self, obj: &Value) -> Result<Value, String> {
         decode_as::<ar::ValidatingAdmissionPolicyBinding>(obj)
+    }
+
+    fn columns(&self) -> Vec<super::Column> {
+        vec![
+            super::NAME,
+            ("PolicyName", "string", 0),
+            ("ParamRef", "string", 0),
+            super::AGE,
+        ]
+    }
+
+    fn cells(&self, o: &Value, now: chrono::DateTime<chrono::Utc>) -> Vec<Value> {
+        let (name, age) = super::name_and_age(o, now);
+        let pr = &o["spec"]["paramRef"];
+        let param_ref = match (pr["namespace"].as_str(), pr["name"].as_str()) {
+            _ if pr.is_null() => "<unset>".to_string(),
+            (Some(ns), Some(n)) if !ns.is_empty() && !n.is_empty() => format!("{ns}/{n}"),
+            (_, Some(n)) if !n.is_empty() => format!("*/{n}"),
+            _ if !pr["selector"].is_null() => crate::table::selector_string(&pr["selector"]),
+            _ => "<unset>".to_string(),
+        };
+        vec![
+            name,
+            json!(crate::table::s(&o["spec"]["policyName"])),
+            json!(param_ref),
+            age,
+        ]
     }
 
     fn defaults(&self, obj: &mut Value) {
@@ -770,6 +826,36 @@ mod tests {
                 "webhooks[0].rules[0].resources[0]",
                 "webhooks[0].rules[0].scope",
             ]
+        );
+    }
+
+    #[test]
+    fn table_cells_as_kubectl_prints_them() {
+        let now = chrono::Utc::now();
+        let p = json!({"metadata": {"name": "p"}, "spec": {"paramKind": {"apiVersion": "v1", "kind": "ConfigMap"}, "validations": [{}, {}]}});
+        let c = PolicyStrategy.cells(&p, now);
+        assert_eq!(
+            (c[1].clone(), c[2].clone()),
+            (json!(2), json!("v1/ConfigMap"))
+        );
+        let b = |pr: Value| {
+            BindingStrategy.cells(
+                &json!({"metadata": {"name": "b"}, "spec": {"policyName": "p", "paramRef": pr}}),
+                now,
+            )[2]
+            .clone()
+        };
+        assert_eq!(b(Value::Null), json!("<unset>"));
+        assert_eq!(b(json!({"name": "x", "namespace": "n"})), json!("n/x"));
+        assert_eq!(b(json!({"name": "x"})), json!("*/x"));
+        assert_eq!(
+            b(json!({"selector": {"matchLabels": {"a": "b"}}})),
+            json!("a=b")
+        );
+        let w = json!({"metadata": {"name": "w"}, "webhooks": [{}, {}, {}]});
+        assert_eq!(
+            WebhookConfigStrategy { mutating: false }.cells(&w, now)[1],
+            json!(3)
         );
     }
 
