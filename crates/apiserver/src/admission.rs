@@ -45,6 +45,7 @@ impl<'a> Attrs<'a> {
             operation: op,
             name,
             namespace: handlers::ns_of(t),
+            kind: None,
             user: self.user,
             old,
             dry_run: self.dry_run,
@@ -54,7 +55,21 @@ impl<'a> Attrs<'a> {
 
 /// Validate again what mutating webhooks changed, as the kind's strategy validates any write:
 /// typed decoding (pruning what the kind does not know), defaults and validation.
-fn revalidate(def: &ResourceDef, old: Option<&Value>, obj: &mut Value) -> ApiResult<()> {
+/// `before` is the object as it was sent to the webhooks: its identity (name, namespace, uid)
+/// is not theirs to change.
+fn revalidate(
+    def: &ResourceDef,
+    old: Option<&Value>,
+    before: &Value,
+    obj: &mut Value,
+) -> ApiResult<()> {
+    for f in ["name", "namespace", "uid"] {
+        if before["metadata"][f] != obj["metadata"][f] {
+            return Err(ApiError::internal(format!(
+                "Internal error occurred: admission webhooks may not change metadata.{f}"
+            )));
+        }
+    }
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
     let (mut typed, _) = crate::typed::roundtrip(def, obj).map_err(|e| {
         ApiError::internal(format!(
@@ -75,6 +90,24 @@ fn revalidate(def: &ResourceDef, old: Option<&Value>, obj: &mut Value) -> ApiRes
     Ok(())
 }
 
+/// Webhooks and policies for a write of the `scale` subresource: they see the autoscaling/v1
+/// Scale (`old`: the current one) and may change `new`'s replicas.
+pub async fn admit_scale(
+    ctx: &Ctx,
+    attrs: Attrs<'_>,
+    t: &ResourceTarget,
+    old: &Value,
+    new: &mut Value,
+) -> ApiResult<Vec<String>> {
+    let name = old["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let mut wa = attrs.webhook(t, Operation::Update, &name, Some(old));
+    wa.kind = Some(("autoscaling", "v1", "Scale"));
+    let mut warnings = webhook::mutate(ctx, &wa, Some(new)).await?;
+    warnings.extend(crate::policy::validate(ctx, &wa, Some(new)).await?);
+    warnings.extend(webhook::validate(ctx, &wa, Some(new)).await?);
+    Ok(warnings)
+}
+
 /// Mutating then validating webhooks for a write that changes no main resource: a
 /// subresource update (`pods/status`) or a DELETE (`new == None`).
 pub async fn admit_other(
@@ -91,7 +124,8 @@ pub async fn admit_other(
     let mut warnings = webhook::mutate(ctx, &wa, new.as_deref_mut()).await?;
     if let Some(n) = new.as_deref_mut() {
         if Some(&*n) != before.as_ref() {
-            revalidate(t.def, Some(old), n)?;
+            let before = before.as_ref().unwrap_or(&Value::Null);
+            revalidate(t.def, Some(old), before, n)?;
         }
     }
     warnings.extend(crate::policy::validate(ctx, &wa, new.as_deref()).await?);
@@ -164,7 +198,7 @@ pub async fn admit(
     let before = new.clone();
     let mut warnings = webhook::mutate(ctx, &wa, Some(new)).await?;
     if *new != before {
-        revalidate(t.def, old, new)?;
+        revalidate(t.def, old, &before, new)?;
     }
     let new = &*new;
     let name = name.as_str();

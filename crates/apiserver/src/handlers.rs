@@ -728,7 +728,7 @@ pub async fn update(
 ) -> ApiResult<Response> {
     if t.sub.as_deref() == Some("scale") {
         let patch_body = crate::request::decode_body(headers, body)?;
-        return scale_write(ctx, t, name, ScaleOp::Replace(patch_body)).await;
+        return scale_write(ctx, attrs, t, name, ScaleOp::Replace(patch_body)).await;
     }
     let w = write_kind(t)?;
     let fv = field_validation(q)?;
@@ -881,7 +881,7 @@ pub async fn patch(
         return Err(ApiError::bad_request("the patch body is empty"));
     }
     if t.sub.as_deref() == Some("scale") {
-        return scale_write(ctx, t, name, ScaleOp::Patch(kind, body.to_vec())).await;
+        return scale_write(ctx, attrs, t, name, ScaleOp::Patch(kind, body.to_vec())).await;
     }
     let w = write_kind(t)?;
     let fv = field_validation(q)?;
@@ -942,6 +942,7 @@ pub async fn get_scale(ctx: &Ctx, t: &ResourceTarget, name: &str) -> ApiResult<R
 
 async fn scale_write(
     ctx: &Ctx,
+    attrs: Attrs<'_>,
     t: &ResourceTarget,
     name: &str,
     op: ScaleOp,
@@ -952,10 +953,11 @@ async fn scale_write(
     for _ in 0..UPDATE_RETRIES {
         let (old, kv) = get_object(ctx, t.def, ns_of(t), name).await?;
         let cur = scale_of(t.def, &old);
-        let new_scale = match &op {
+        let mut new_scale = match &op {
             ScaleOp::Replace(v) => v.clone(),
             ScaleOp::Patch(k, body) => apply_patch(*k, "Scale", &cur, body)?,
         };
+        let warnings = admission::admit_scale(ctx, attrs, t, &cur, &mut new_scale).await?;
         if let Some(rv) = new_scale["metadata"]["resourceVersion"]
             .as_str()
             .filter(|s| !s.is_empty())
@@ -992,7 +994,10 @@ async fn scale_write(
         )
         .await?
         {
-            return Ok(json_response(StatusCode::OK, &scale_of(t.def, &out)));
+            return Ok(with_warnings(
+                json_response(StatusCode::OK, &scale_of(t.def, &out)),
+                &warnings,
+            ));
         }
     }
     Err(ApiError::conflict(t.def, name))

@@ -83,6 +83,9 @@ pub struct Attributes<'a> {
     pub name: &'a str,
     /// The namespace of a namespaced resource.
     pub namespace: Option<&'a str>,
+    /// (group, version, kind) of the object when it is not the resource's kind (a `scale`
+    /// subresource's autoscaling/v1 Scale).
+    pub kind: Option<(&'static str, &'static str, &'static str)>,
     pub user: Option<&'a User>,
     /// The stored object (UPDATE, DELETE).
     pub old: Option<&'a Value>,
@@ -274,8 +277,9 @@ async fn webhooks(ctx: &Ctx, def: &ResourceDef) -> ApiResult<Vec<Value>> {
         .collect())
 }
 
-fn gvk(def: &ResourceDef) -> Value {
-    json!({"group": def.group, "version": def.version, "kind": def.kind})
+fn gvk(a: &Attributes<'_>) -> Value {
+    let (group, version, kind) = a.kind.unwrap_or((a.def.group, a.def.version, a.def.kind));
+    json!({"group": group, "version": version, "kind": kind})
 }
 
 /// The `admission.k8s.io/v1` AdmissionReview sent for `a` with the current `obj`.
@@ -284,9 +288,9 @@ pub fn review(a: &Attributes<'_>, uid: &str, obj: Option<&Value>) -> Value {
         json!({"group": a.def.group, "version": a.def.version, "resource": a.def.plural});
     let mut req = json!({
         "uid": uid,
-        "kind": gvk(a.def),
+        "kind": gvk(a),
         "resource": resource,
-        "requestKind": gvk(a.def),
+        "requestKind": gvk(a),
         "requestResource": resource,
         "name": a.name,
         "operation": a.operation.as_str(),
@@ -727,6 +731,7 @@ mod tests {
             operation: op,
             name: "x",
             namespace: Some("ns"),
+            kind: None,
             user: None,
             old: None,
             dry_run: false,

@@ -59,6 +59,12 @@ async fn answer(path: &str, review: &Value) -> Value {
         }
         "/slow" => tokio::time::sleep(Duration::from_secs(3)).await,
         "/baduid" => resp["uid"] = json!("not-the-uid"),
+        "/rename" => {
+            let patch = json!([{"op": "replace", "path": "/metadata/name", "value": "other"}]);
+            resp["patchType"] = json!("JSONPatch");
+            resp["patch"] = json!(base64::engine::general_purpose::STANDARD
+                .encode(serde_json::to_vec(&patch).unwrap()));
+        }
         _ => {}
     }
     json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": resp})
@@ -561,4 +567,76 @@ async fn service_webhooks_reach_the_endpoints_and_delete_collection_is_admitted(
         .map(|r| r["request"]["oldObject"]["metadata"]["name"].clone())
         .collect();
     assert_eq!(names, vec![json!("a"), json!("b")]);
+}
+
+#[tokio::test]
+async fn scale_writes_are_admitted_and_identity_is_kept() {
+    let hook = start_hook().await;
+    let (_dir, app) = app().await;
+    let mut scale = webhook(
+        &hook,
+        "scale.test.example",
+        "/deny",
+        json!({"objectSelector": {}}),
+    );
+    scale["rules"] = json!([{"operations": ["UPDATE"], "apiGroups": ["apps"], "apiVersions": ["v1"], "resources": ["deployments/scale"]}]);
+    configure(&app, false, "scale", vec![scale]).await;
+    configure(
+        &app,
+        true,
+        "rename",
+        vec![webhook(&hook, "rename.test.example", "/rename", json!({}))],
+    )
+    .await;
+
+    let deploy = json!({"metadata": {"name": "web"}, "spec": {
+        "replicas": 1,
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}});
+    let (code, body) = call(
+        &app,
+        "POST",
+        "/apis/apps/v1/namespaces/default/deployments",
+        JSON,
+        deploy,
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    // The main resource is not matched by deployments/scale.
+    let (code, body) = call(
+        &app,
+        "PATCH",
+        "/apis/apps/v1/namespaces/default/deployments/web",
+        common::MERGE,
+        json!({"metadata": {"labels": {"x": "y"}}}),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = call(
+        &app,
+        "PATCH",
+        "/apis/apps/v1/namespaces/default/deployments/web/scale",
+        common::MERGE,
+        json!({"spec": {"replicas": 3}}),
+    )
+    .await;
+    assert_eq!(code, 403, "{body}");
+    let reviews = hook.seen("/deny");
+    assert_eq!(reviews.len(), 1);
+    let r = &reviews[0]["request"];
+    assert_eq!(
+        r["kind"],
+        json!({"group": "autoscaling", "version": "v1", "kind": "Scale"})
+    );
+    assert_eq!(r["subResource"], "scale");
+    assert_eq!(r["object"]["spec"]["replicas"], 3);
+    assert_eq!(r["oldObject"]["spec"]["replicas"], 1);
+
+    // A webhook may not rename what is being written.
+    let (code, body, _) = create(&app, "", cm("named", "rename")).await;
+    assert_eq!(code, 500, "{body}");
+    assert_eq!(
+        body["message"],
+        "Internal error occurred: admission webhooks may not change metadata.name"
+    );
 }
