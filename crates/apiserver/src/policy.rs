@@ -10,7 +10,9 @@
 
 use std::collections::BTreeMap;
 
-use cel::{Context, Program, Value as Cel};
+use std::sync::{Arc, OnceLock};
+
+use cel::{Context, Env, Program, Value as Cel};
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
@@ -30,9 +32,31 @@ pub enum ExprError {
     NotBool { expr: String, got: String },
 }
 
+/// The CEL environment of admission expressions: the standard library with the strings, lists
+/// and math extensions (as Kubernetes' environment has cel-go's).
+fn env() -> Arc<Env> {
+    static ENV: OnceLock<Arc<Env>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Env::stdlib();
+        for ext in [
+            cel::extensions::strings as fn(&mut Env) -> _,
+            cel::extensions::lists,
+            cel::extensions::math,
+        ] {
+            if let Err(e) = env.add_extension(ext) {
+                tracing::error!(error = ?e, "CEL extension not loaded");
+            }
+        }
+        Arc::new(env)
+    })
+    .clone()
+}
+
 /// Compile `expr`; the message upstream reports for an expression that does not compile.
 pub fn compile(expr: &str) -> Result<Program, ExprError> {
-    Program::compile(expr).map_err(|e| ExprError::Compile(e.to_string()))
+    env()
+        .compile(expr)
+        .map_err(|e| ExprError::Compile(e.to_string()))
 }
 
 /// The CEL variables of one evaluation.
@@ -57,7 +81,7 @@ impl Vars {
     }
 
     fn context(&self) -> Result<Context<'static, 'static>, String> {
-        let mut c = Context::default();
+        let mut c = Context::with_env(env());
         for (k, v) in &self.vars {
             c.add_variable(*k, v).map_err(|e| e.to_string())?;
         }
@@ -481,6 +505,10 @@ mod tests {
             .eval_bool("object.metadata.name.startsWith('we')")
             .unwrap());
         assert!(!v.eval_bool("has(object.spec.paused)").unwrap());
+        // The strings extension.
+        assert!(v
+            .eval_bool("object.metadata.name.upperAscii() == 'WEB'")
+            .unwrap());
         assert!(v.eval_bool("oldObject == null").unwrap());
         let e = v.eval_bool("object.spec.replicas").unwrap_err();
         assert!(matches!(e, ExprError::NotBool { .. }), "{e}");
