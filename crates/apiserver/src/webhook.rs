@@ -404,7 +404,12 @@ async fn resolve(ctx: &Ctx, cc: &Value) -> Result<Endpoint, CallError> {
 
 fn tls_config(cc: &Value) -> Result<rustls::ClientConfig, CallError> {
     let mut roots = rustls::RootCertStore::empty();
-    if let Some(ca) = cc["caBundle"].as_str().filter(|s| !s.is_empty()) {
+    let ca_bundle = cc["caBundle"].as_str().filter(|s| !s.is_empty());
+    if ca_bundle.is_none() {
+        // No caBundle: the public web's roots, as upstream falls back to the system's.
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    if let Some(ca) = ca_bundle {
         let pem = base64::engine::general_purpose::STANDARD
             .decode(ca)
             .map_err(|e| CallError::Config(format!("caBundle is not base64: {e}")))?;

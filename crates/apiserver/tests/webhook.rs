@@ -309,6 +309,23 @@ async fn webhooks_allow_deny_mutate_and_fail_per_policy() {
         "{msg}"
     );
 
+    // The webhook's certificate is verified: without the test CA it is not trusted.
+    let mut untrusted = webhook(
+        &hook,
+        "untrusted.test.example",
+        "/allow",
+        json!({"objectSelector": {"matchLabels": {"hook": "untrusted"}}}),
+    );
+    untrusted["clientConfig"] = json!({"url": hook.url("/allow")});
+    configure(&app, false, "untrusted", vec![untrusted]).await;
+    let (code, body, _) = create(&app, "", cm("untrusted", "untrusted")).await;
+    assert_eq!(code, 500, "{body}");
+    let msg = body["message"].as_str().unwrap();
+    assert!(
+        msg.contains("\"untrusted.test.example\"") && msg.contains("invalid peer certificate"),
+        "{msg}"
+    );
+
     // A response for another request fails the call.
     let (code, body, _) = create(&app, "", cm("bad", "baduid")).await;
     assert_eq!(code, 500, "{body}");
