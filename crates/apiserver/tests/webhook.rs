@@ -657,3 +657,47 @@ async fn scale_writes_are_admitted_and_identity_is_kept() {
         "Internal error occurred: admission webhooks may not change metadata.name"
     );
 }
+
+#[tokio::test]
+async fn if_needed_webhooks_are_reinvoked_after_later_mutations() {
+    let hook = start_hook().await;
+    let (_dir, app) = app().await;
+    let sel = json!({"objectSelector": {"matchLabels": {"hook": "reinvoke"}}});
+    let mut first = webhook(&hook, "first.test.example", "/allow", sel.clone());
+    first["reinvocationPolicy"] = json!("IfNeeded");
+    configure(&app, true, "a-first", vec![first]).await;
+    configure(
+        &app,
+        true,
+        "b-second",
+        vec![webhook(&hook, "second.test.example", "/mutate", sel)],
+    )
+    .await;
+
+    let (code, body, _) = create(&app, "", cm("again", "reinvoke")).await;
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(body["data"]["mutated"], "yes");
+    let calls = hook.seen("/allow");
+    assert_eq!(
+        calls.len(),
+        2,
+        "called once, then again after the second webhook's change"
+    );
+    assert!(calls[0]["request"]["object"]["data"]["mutated"].is_null());
+    assert_eq!(calls[1]["request"]["object"]["data"]["mutated"], "yes");
+    assert_eq!(hook.seen("/mutate").len(), 1);
+
+    // Nothing changed after it: called once.
+    let (code, body) = call(
+        &app,
+        "DELETE",
+        "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/b-second",
+        JSON,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let (code, _, _) = create(&app, "", cm("once", "reinvoke")).await;
+    assert_eq!(code, 201);
+    assert_eq!(hook.seen("/allow").len(), 3);
+}
