@@ -33,9 +33,9 @@ const MAX_RESPONSE: usize = 3 * 1024 * 1024;
 /// Why one webhook call failed (subject to the webhook's `failurePolicy`).
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
-    #[error("Post \"{url}\": {msg}")]
+    #[error("failed to call webhook: Post \"{url}\": {msg}")]
     Transport { url: String, msg: String },
-    #[error("Post \"{url}\": context deadline exceeded")]
+    #[error("failed to call webhook: Post \"{url}\": context deadline exceeded")]
     Timeout { url: String },
     #[error("failed to resolve the webhook's address: {0}")]
     Resolve(String),
@@ -548,12 +548,15 @@ async fn call(
     obj: Option<&Value>,
 ) -> Result<Answer, CallError> {
     let cc = &w["clientConfig"];
-    let ep = resolve(ctx, cc).await?;
+    let secs = w["timeoutSeconds"].as_u64().unwrap_or(10).clamp(1, 30);
+    let mut ep = resolve(ctx, cc).await?;
+    // The webhook is told its deadline, as upstream's client does.
+    ep.path = format!("{}?timeout={secs}s", ep.path);
+    ep.url = format!("{}?timeout={secs}s", ep.url);
     let tls = tls_config(cc)?;
     let uid = uuid::Uuid::new_v4().to_string();
     let body =
         serde_json::to_vec(&review(a, &uid, obj)).map_err(|e| CallError::Config(e.to_string()))?;
-    let secs = w["timeoutSeconds"].as_u64().unwrap_or(10).clamp(1, 30);
     let resp = tokio::time::timeout(Duration::from_secs(secs), post(&ep, tls, body))
         .await
         .map_err(|_| CallError::Timeout {

@@ -304,8 +304,8 @@ async fn webhooks_allow_deny_mutate_and_fail_per_policy() {
     assert_eq!(body["reason"], "InternalError");
     let msg = body["message"].as_str().unwrap();
     assert!(
-        msg.starts_with("Internal error occurred: failed calling webhook \"slow-fail.test.example\": Post \"https://127.0.0.1:")
-            && msg.ends_with("/slow\": context deadline exceeded"),
+        msg.starts_with("Internal error occurred: failed calling webhook \"slow-fail.test.example\": failed to call webhook: Post \"https://127.0.0.1:")
+            && msg.ends_with("/slow?timeout=1s\": context deadline exceeded"),
         "{msg}"
     );
 
