@@ -5,7 +5,10 @@
 //! - NodeRestriction ([`crate::nodeauthz::admit`]) for writes by nodes.
 //!
 //! Mutating admission runs first: LimitRanger ([`crate::limitranger`]) fills a new pod's missing
-//! requests and limits from its namespace's LimitRanges and enforces their bounds.
+//! requests and limits from its namespace's LimitRanges and enforces their bounds; then the
+//! mutating admission webhooks ([`crate::webhook`]), whose changes are validated again by the
+//! kind's strategy. ValidatingAdmissionPolicies ([`crate::policy`]) and then the validating
+//! admission webhooks run last.
 
 use serde_json::{json, Value};
 
@@ -17,11 +20,117 @@ use crate::registry::PodSpecAt;
 use crate::request::ResourceTarget;
 use crate::resources::{self, ResourceDef};
 use crate::server::User;
+use crate::webhook::{self, Operation};
 
 /// Who is writing. `user` is `None` for requests without an identity (none reach writes today).
 #[derive(Clone, Copy, Default)]
 pub struct Attrs<'a> {
     pub user: Option<&'a User>,
+    /// `dryRun=All`: webhooks are told, and nothing is persisted.
+    pub dry_run: bool,
+}
+
+impl<'a> Attrs<'a> {
+    /// The webhook attributes of a write of `t` named `name` (`old`: the stored object).
+    pub fn webhook(
+        &self,
+        t: &'a ResourceTarget,
+        op: Operation,
+        name: &'a str,
+        old: Option<&'a Value>,
+    ) -> webhook::Attributes<'a> {
+        webhook::Attributes {
+            def: t.def,
+            subresource: t.sub.as_deref(),
+            operation: op,
+            name,
+            namespace: handlers::ns_of(t),
+            kind: None,
+            user: self.user,
+            old,
+            dry_run: self.dry_run,
+        }
+    }
+}
+
+/// Validate again what mutating webhooks changed, as the kind's strategy validates any write:
+/// typed decoding (pruning what the kind does not know), defaults and validation.
+/// `before` is the object as it was sent to the webhooks: its identity (name, namespace, uid)
+/// is not theirs to change.
+fn revalidate(
+    def: &ResourceDef,
+    old: Option<&Value>,
+    before: &Value,
+    obj: &mut Value,
+) -> ApiResult<()> {
+    for f in ["name", "namespace", "uid"] {
+        if before["metadata"][f] != obj["metadata"][f] {
+            return Err(ApiError::internal(format!(
+                "Internal error occurred: admission webhooks may not change metadata.{f}"
+            )));
+        }
+    }
+    let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let (mut typed, _) = crate::typed::roundtrip(def, obj).map_err(|e| {
+        ApiError::internal(format!(
+            "Internal error occurred: the object mutated by admission webhooks cannot be handled as a {}: {e}",
+            def.kind
+        ))
+    })?;
+    def.strategy.normalize(&mut typed);
+    def.strategy.defaults(&mut typed);
+    let mut causes = handlers::validate(def, &typed);
+    if let Some(o) = old {
+        def.strategy.validate_update(o, &typed, &mut causes);
+    }
+    if !causes.is_empty() {
+        return Err(ApiError::invalid(def, &name, causes));
+    }
+    *obj = typed;
+    Ok(())
+}
+
+/// Webhooks and policies for a write of the `scale` subresource: they see the autoscaling/v1
+/// Scale (`old`: the current one) and may change `new`'s replicas.
+pub async fn admit_scale(
+    ctx: &Ctx,
+    attrs: Attrs<'_>,
+    t: &ResourceTarget,
+    old: &Value,
+    new: &mut Value,
+) -> ApiResult<Vec<String>> {
+    let name = old["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let mut wa = attrs.webhook(t, Operation::Update, &name, Some(old));
+    wa.kind = Some(("autoscaling", "v1", "Scale"));
+    let mut warnings = webhook::mutate(ctx, &wa, Some(new)).await?;
+    warnings.extend(crate::policy::validate(ctx, &wa, Some(new)).await?);
+    warnings.extend(webhook::validate(ctx, &wa, Some(new)).await?);
+    Ok(warnings)
+}
+
+/// Mutating then validating webhooks for a write that changes no main resource: a
+/// subresource update (`pods/status`) or a DELETE (`new == None`).
+pub async fn admit_other(
+    ctx: &Ctx,
+    attrs: Attrs<'_>,
+    t: &ResourceTarget,
+    op: Operation,
+    old: &Value,
+    mut new: Option<&mut Value>,
+) -> ApiResult<Vec<String>> {
+    let name = old["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let wa = attrs.webhook(t, op, &name, Some(old));
+    let before = new.as_deref().cloned();
+    let mut warnings = webhook::mutate(ctx, &wa, new.as_deref_mut()).await?;
+    if let Some(n) = new.as_deref_mut() {
+        if Some(&*n) != before.as_ref() {
+            let before = before.as_ref().unwrap_or(&Value::Null);
+            revalidate(t.def, Some(old), before, n)?;
+        }
+    }
+    warnings.extend(crate::policy::validate(ctx, &wa, new.as_deref()).await?);
+    warnings.extend(webhook::validate(ctx, &wa, new.as_deref()).await?);
+    Ok(warnings)
 }
 
 fn is_user_tier(u: &User) -> bool {
@@ -79,8 +188,20 @@ pub async fn admit(
             t.def.strategy.defaults(new);
         }
     }
+    let name = new["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let op = if old.is_some() {
+        Operation::Update
+    } else {
+        Operation::Create
+    };
+    let wa = attrs.webhook(t, op, &name, old);
+    let before = new.clone();
+    let mut warnings = webhook::mutate(ctx, &wa, Some(new)).await?;
+    if *new != before {
+        revalidate(t.def, old, &before, new)?;
+    }
     let new = &*new;
-    let name = new["metadata"]["name"].as_str().unwrap_or("");
+    let name = name.as_str();
     t.def.strategy.admit(ctx, old, new).await?;
     if let Some(u) = attrs.user {
         if is_user_tier(u) {
@@ -104,7 +225,10 @@ pub async fn admit(
             crate::nodeauthz::admit(node, t, old, new)?;
         }
     }
-    pod_security(ctx, t, old, new).await
+    warnings.extend(pod_security(ctx, t, old, new).await?);
+    warnings.extend(crate::policy::validate(ctx, &wa, Some(new)).await?);
+    warnings.extend(webhook::validate(ctx, &wa, Some(new)).await?);
+    Ok(warnings)
 }
 
 async fn namespace_policy(ctx: &Ctx, ns: &str) -> ApiResult<NamespacePolicy> {

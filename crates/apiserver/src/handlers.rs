@@ -225,7 +225,7 @@ pub async fn list(
 
 // ---------------------------------------------------------------- validation
 
-fn validate(def: &ResourceDef, obj: &Value) -> Vec<(String, String)> {
+pub(crate) fn validate(def: &ResourceDef, obj: &Value) -> Vec<(String, String)> {
     let mut causes = Vec::new();
     let name = obj["metadata"]["name"].as_str().unwrap_or("");
     for msg in registry::name_errors(def.strategy.name_rule(), name) {
@@ -674,8 +674,16 @@ async fn commit_update(
     }
     track_update(def, old, &requested_managed, &mut merged, w, tracking);
     let mut warnings = warnings;
-    if let (Some(attrs), Write::Main) = (adm, w) {
-        warnings.extend(admission::admit(ctx, attrs, t, Some(old), &mut merged).await?);
+    match (adm, w) {
+        (Some(attrs), Write::Main) => {
+            warnings.extend(admission::admit(ctx, attrs, t, Some(old), &mut merged).await?);
+        }
+        (Some(attrs), Write::Status) => {
+            let op = crate::webhook::Operation::Update;
+            warnings
+                .extend(admission::admit_other(ctx, attrs, t, op, old, Some(&mut merged)).await?);
+        }
+        _ => {}
     }
     let mut cmp_old = old.clone();
     cmp_old["metadata"]["resourceVersion"] = json!(null);
@@ -731,7 +739,7 @@ pub async fn update(
     if t.sub.as_deref() == Some("scale") {
         let patch_body = crate::request::decode_body(headers, body)?;
         let manager = field_manager(headers, q)?;
-        return scale_write(ctx, t, name, ScaleOp::Replace(patch_body), manager).await;
+        return scale_write(ctx, attrs, t, name, ScaleOp::Replace(patch_body), manager).await;
     }
     let w = write_kind(t)?;
     let fv = field_validation(q)?;
@@ -904,7 +912,7 @@ pub async fn patch(
     }
     let manager = patch_options(kind, headers, q)?;
     if t.sub.as_deref() == Some("scale") {
-        return scale_write(ctx, t, name, ScaleOp::Patch(kind, body.to_vec()), manager).await;
+        return scale_write(ctx, attrs, t, name, ScaleOp::Patch(kind, body.to_vec()), manager).await;
     }
     if kind == PatchKind::Apply {
         return server_side_apply(ctx, attrs, t, name, body, q, manager).await;
@@ -1297,6 +1305,7 @@ pub async fn get_scale(ctx: &Ctx, t: &ResourceTarget, name: &str) -> ApiResult<R
 
 async fn scale_write(
     ctx: &Ctx,
+    attrs: Attrs<'_>,
     t: &ResourceTarget,
     name: &str,
     op: ScaleOp,
@@ -1309,10 +1318,11 @@ async fn scale_write(
     for _ in 0..UPDATE_RETRIES {
         let (old, kv) = get_object(ctx, t.def, ns_of(t), name).await?;
         let cur = scale_of(t.def, &old);
-        let new_scale = match &op {
+        let mut new_scale = match &op {
             ScaleOp::Replace(v) => v.clone(),
             ScaleOp::Patch(k, body) => apply_patch(*k, "Scale", &cur, body)?,
         };
+        let warnings = admission::admit_scale(ctx, attrs, t, &cur, &mut new_scale).await?;
         if let Some(rv) = new_scale["metadata"]["resourceVersion"]
             .as_str()
             .filter(|s| !s.is_empty())
@@ -1350,7 +1360,10 @@ async fn scale_write(
         )
         .await?
         {
-            return Ok(json_response(StatusCode::OK, &scale_of(t.def, &out)));
+            return Ok(with_warnings(
+                json_response(StatusCode::OK, &scale_of(t.def, &out)),
+                &warnings,
+            ));
         }
     }
     Err(ApiError::conflict(t.def, name))
@@ -1379,6 +1392,7 @@ fn success_status(def: &ResourceDef, obj: &Value) -> Value {
 /// precondition stays a conflict (it fails again on retry).
 pub async fn delete(
     ctx: &Ctx,
+    attrs: Attrs<'_>,
     t: &ResourceTarget,
     name: &str,
     opts: &Value,
@@ -1386,20 +1400,25 @@ pub async fn delete(
 ) -> ApiResult<Response> {
     let mut last = None;
     for _ in 0..UPDATE_RETRIES {
-        match delete_once(ctx, t, name, opts, q).await {
+        let mut warnings = Vec::new();
+        match delete_once(ctx, attrs, t, name, opts, q, &mut warnings).await {
             Err(e) if e.code == 409 => last = Some(e),
-            other => return other,
+            other => return other.map(|r| with_warnings(r, &warnings)),
         }
     }
     Err(last.unwrap_or_else(|| ApiError::conflict(t.def, name)))
 }
 
+/// One attempt of [`delete`]; the admission webhooks' warnings go to `warnings`.
+#[allow(clippy::too_many_arguments)]
 async fn delete_once(
     ctx: &Ctx,
+    attrs: Attrs<'_>,
     t: &ResourceTarget,
     name: &str,
     opts: &Value,
     q: &HashMap<String, String>,
+    warnings: &mut Vec<String>,
 ) -> ApiResult<Response> {
     let dry = is_delete_dry_run(q, opts)?;
     let (obj, kv) = get_object(ctx, t.def, ns_of(t), name).await?;
@@ -1443,6 +1462,8 @@ async fn delete_once(
             )]))
         }
     };
+    let op = crate::webhook::Operation::Delete;
+    warnings.extend(admission::admit_other(ctx, attrs, t, op, &obj, None).await?);
     if dry {
         return Ok(json_response(StatusCode::OK, &obj));
     }
@@ -1540,6 +1561,7 @@ async fn delete_once(
 
 pub async fn delete_collection(
     ctx: &Ctx,
+    attrs: Attrs<'_>,
     t: &ResourceTarget,
     q: &HashMap<String, String>,
     opts: &Value,
@@ -1548,7 +1570,11 @@ pub async fn delete_collection(
     let filter = Filter::from_query(t.def, q)?;
     let (items, rev) = list_objects(ctx, t.def, ns_of(t), &filter).await?;
     let mut deleted = Vec::new();
+    let mut warnings = Vec::new();
     for o in items {
+        // Each object is admitted as a DELETE of its own, as upstream's DeleteCollection does.
+        let op = crate::webhook::Operation::Delete;
+        warnings.extend(admission::admit_other(ctx, attrs, t, op, &o, None).await?);
         if dry {
             deleted.push(o);
             continue;
@@ -1564,9 +1590,10 @@ pub async fn delete_collection(
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"kind": t.def.list_kind, "apiVersion": t.def.api_version(), "metadata": {"resourceVersion": rev.to_string()}, "items": deleted}),
+    let list = json!({"kind": t.def.list_kind, "apiVersion": t.def.api_version(), "metadata": {"resourceVersion": rev.to_string()}, "items": deleted});
+    Ok(with_warnings(
+        json_response(StatusCode::OK, &list),
+        &warnings,
     ))
 }
 

@@ -11,6 +11,7 @@ pub mod limitranger;
 pub mod nodeauthz;
 pub mod paging;
 pub mod podsecurity;
+pub mod policy;
 pub mod registry;
 pub mod request;
 pub mod resources;
@@ -19,6 +20,7 @@ pub mod table;
 pub mod tls;
 pub mod typed;
 pub mod watch;
+pub mod webhook;
 
 pub use client::{LocalClient, WatchEvent};
 pub use error::{ApiError, ApiResult};

@@ -134,6 +134,13 @@ pub const POD_TEMPLATES: ResourceDef = registry::podtemplate::RESOURCE;
 pub const PRIORITY_CLASSES: ResourceDef = registry::priorityclass::RESOURCE;
 pub const RUNTIME_CLASSES: ResourceDef = registry::runtimeclass::RESOURCE;
 pub const ENDPOINT_SLICES: ResourceDef = registry::endpointslice::RESOURCE;
+pub const VALIDATING_WEBHOOK_CONFIGURATIONS: ResourceDef =
+    registry::admissionregistration::VALIDATING_WEBHOOKS;
+pub const MUTATING_WEBHOOK_CONFIGURATIONS: ResourceDef =
+    registry::admissionregistration::MUTATING_WEBHOOKS;
+pub const VALIDATING_ADMISSION_POLICIES: ResourceDef = registry::admissionregistration::POLICIES;
+pub const VALIDATING_ADMISSION_POLICY_BINDINGS: ResourceDef =
+    registry::admissionregistration::BINDINGS;
 
 pub static RESOURCES: &[ResourceDef] = &[
     NAMESPACES,
@@ -154,6 +161,10 @@ pub static RESOURCES: &[ResourceDef] = &[
     RUNTIME_CLASSES,
     ENDPOINT_SLICES,
     LIMIT_RANGES,
+    VALIDATING_WEBHOOK_CONFIGURATIONS,
+    MUTATING_WEBHOOK_CONFIGURATIONS,
+    VALIDATING_ADMISSION_POLICIES,
+    VALIDATING_ADMISSION_POLICY_BINDINGS,
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
@@ -234,7 +245,8 @@ mod tests {
                 "apps",
                 "scheduling.k8s.io",
                 "node.k8s.io",
-                "discovery.k8s.io"
+                "discovery.k8s.io",
+                "admissionregistration.k8s.io"
             ]
         );
     }

@@ -255,6 +255,7 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
     }
     let attrs = Attrs {
         user: user.as_ref(),
+        dry_run: q.get("dryRun").is_some_and(|d| d == "All"),
     };
     match (&parts.method, target.name.clone(), sub.as_deref()) {
         (&Method::GET, None, _) if is_watch => {
@@ -299,12 +300,12 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
         (&Method::DELETE, Some(n), None) => {
             let body = read_body(body, st.max_body).await?;
             let opts = request::delete_options(&parts.headers, &body)?;
-            handlers::delete(ctx, &target, &n, &opts, &q).await
+            handlers::delete(ctx, attrs, &target, &n, &opts, &q).await
         }
         (&Method::DELETE, None, None) => {
             let body = read_body(body, st.max_body).await?;
             let opts = request::delete_options(&parts.headers, &body)?;
-            handlers::delete_collection(ctx, &target, &q, &opts).await
+            handlers::delete_collection(ctx, attrs, &target, &q, &opts).await
         }
         (m, _, Some(s)) if !matches!(s, "status" | "scale" | "log" | "binding") => {
             let _ = m;

@@ -19,6 +19,7 @@ use crate::error::ApiResult;
 use crate::handlers::Ctx;
 use crate::table;
 
+pub mod admissionregistration;
 pub mod configmap;
 pub mod deployment;
 pub mod endpoints;
