@@ -397,6 +397,14 @@ static BUILTIN_DEFS: LazyLock<Builtin> = LazyLock::new(|| {
     for name in kinds.values() {
         if let Some(d) = defs.get_mut(name).and_then(Value::as_object_mut) {
             d.insert("x-kubernetes-group-version-kind".into(), json!([]));
+            // k8s-openapi requires `metadata` (its structs carry it unconditionally); upstream
+            // does not, and kubectl's validation would demand it of every nested object.
+            if let Some(Value::Array(req)) = d.get_mut("required") {
+                req.retain(|r| r != "metadata");
+                if req.is_empty() {
+                    d.remove("required");
+                }
+            }
         }
     }
     for ((group, version, kind), name) in &kinds {
@@ -814,12 +822,10 @@ const DELETE_Q: &[&str] = &[
 fn operation(
     fl: Flavor,
     r: &Served,
-    action: &str,
-    id: String,
+    (action, id): (&str, String),
     query: &[&str],
     body: Option<(Value, bool)>,
-    codes: &[u16],
-    response: Value,
+    (codes, response): (&[u16], Value),
     gvk_kind: (&str, &str, &str),
 ) -> Value {
     let mut op = json!({
@@ -882,9 +888,9 @@ fn resource_paths(fl: Flavor, r: &Served, paths: &mut Map<String, Value>) {
     paths.insert(
         coll.clone(),
         json!({
-            "get": operation(fl, r, "list", format!("list{pre}{ns}{kind}"), LIST_Q, None, &[200], list.clone(), gvk),
-            "post": operation(fl, r, "post", format!("create{pre}{ns}{kind}"), WRITE_Q, Some((obj.clone(), false)), &[200, 201, 202], obj.clone(), gvk),
-            "delete": operation(fl, r, "deletecollection", format!("deletecollection{pre}{ns}{kind}"), &[LIST_Q, DELETE_Q].concat(), Some((delete_opts.clone(), false)), &[200], status.clone(), gvk),
+            "get": operation(fl, r, ("list", format!("list{pre}{ns}{kind}")), LIST_Q, None, (&[200], list.clone()), gvk),
+            "post": operation(fl, r, ("post", format!("create{pre}{ns}{kind}")), WRITE_Q, Some((obj.clone(), false)), (&[200, 201, 202], obj.clone()), gvk),
+            "delete": operation(fl, r, ("deletecollection", format!("deletecollection{pre}{ns}{kind}")), &[LIST_Q, DELETE_Q].concat(), Some((delete_opts.clone(), false)), (&[200], status.clone()), gvk),
             "parameters": coll_params,
         }),
     );
@@ -897,10 +903,10 @@ fn resource_paths(fl: Flavor, r: &Served, paths: &mut Map<String, Value>) {
     paths.insert(
         format!("{coll}/{{name}}"),
         json!({
-            "get": operation(fl, r, "get", format!("read{pre}{ns}{kind}"), &[], None, &[200], obj.clone(), gvk),
-            "put": operation(fl, r, "put", format!("replace{pre}{ns}{kind}"), WRITE_Q, Some((obj.clone(), false)), &[200, 201], obj.clone(), gvk),
-            "patch": operation(fl, r, "patch", format!("patch{pre}{ns}{kind}"), PATCH_Q, Some((patch_body.clone(), true)), &[200, 201], obj.clone(), gvk),
-            "delete": operation(fl, r, "delete", format!("delete{pre}{ns}{kind}"), DELETE_Q, Some((delete_opts, false)), &[200, 202], status, gvk),
+            "get": operation(fl, r, ("get", format!("read{pre}{ns}{kind}")), &[], None, (&[200], obj.clone()), gvk),
+            "put": operation(fl, r, ("put", format!("replace{pre}{ns}{kind}")), WRITE_Q, Some((obj.clone(), false)), (&[200, 201], obj.clone()), gvk),
+            "patch": operation(fl, r, ("patch", format!("patch{pre}{ns}{kind}")), PATCH_Q, Some((patch_body.clone(), true)), (&[200, 201], obj.clone()), gvk),
+            "delete": operation(fl, r, ("delete", format!("delete{pre}{ns}{kind}")), DELETE_Q, Some((delete_opts, false)), (&[200, 202], status), gvk),
             "parameters": item_params.clone(),
         }),
     );
@@ -908,9 +914,9 @@ fn resource_paths(fl: Flavor, r: &Served, paths: &mut Map<String, Value>) {
         paths.insert(
             format!("{coll}/{{name}}/status"),
             json!({
-                "get": operation(fl, r, "get", format!("read{pre}{ns}{kind}Status"), &[], None, &[200], obj.clone(), gvk),
-                "put": operation(fl, r, "put", format!("replace{pre}{ns}{kind}Status"), WRITE_Q, Some((obj.clone(), false)), &[200, 201], obj.clone(), gvk),
-                "patch": operation(fl, r, "patch", format!("patch{pre}{ns}{kind}Status"), PATCH_Q, Some((patch_body.clone(), true)), &[200, 201], obj.clone(), gvk),
+                "get": operation(fl, r, ("get", format!("read{pre}{ns}{kind}Status")), &[], None, (&[200], obj.clone()), gvk),
+                "put": operation(fl, r, ("put", format!("replace{pre}{ns}{kind}Status")), WRITE_Q, Some((obj.clone(), false)), (&[200, 201], obj.clone()), gvk),
+                "patch": operation(fl, r, ("patch", format!("patch{pre}{ns}{kind}Status")), PATCH_Q, Some((patch_body.clone(), true)), (&[200, 201], obj.clone()), gvk),
                 "parameters": item_params.clone(),
             }),
         );
@@ -921,9 +927,9 @@ fn resource_paths(fl: Flavor, r: &Served, paths: &mut Map<String, Value>) {
         paths.insert(
             format!("{coll}/{{name}}/scale"),
             json!({
-                "get": operation(fl, r, "get", format!("read{pre}{ns}{kind}Scale"), &[], None, &[200], scale.clone(), sgvk),
-                "put": operation(fl, r, "put", format!("replace{pre}{ns}{kind}Scale"), WRITE_Q, Some((scale.clone(), false)), &[200, 201], scale.clone(), sgvk),
-                "patch": operation(fl, r, "patch", format!("patch{pre}{ns}{kind}Scale"), PATCH_Q, Some((patch_body, true)), &[200, 201], scale, sgvk),
+                "get": operation(fl, r, ("get", format!("read{pre}{ns}{kind}Scale")), &[], None, (&[200], scale.clone()), sgvk),
+                "put": operation(fl, r, ("put", format!("replace{pre}{ns}{kind}Scale")), WRITE_Q, Some((scale.clone(), false)), (&[200, 201], scale.clone()), sgvk),
+                "patch": operation(fl, r, ("patch", format!("patch{pre}{ns}{kind}Scale")), PATCH_Q, Some((patch_body, true)), (&[200, 201], scale), sgvk),
                 "parameters": item_params,
             }),
         );
@@ -932,7 +938,7 @@ fn resource_paths(fl: Flavor, r: &Served, paths: &mut Map<String, Value>) {
         paths.insert(
             format!("{base}/{}", r.plural),
             json!({
-                "get": operation(fl, r, "list", format!("list{pre}{kind}ForAllNamespaces"), LIST_Q, None, &[200], list, gvk),
+                "get": operation(fl, r, ("list", format!("list{pre}{kind}ForAllNamespaces")), LIST_Q, None, (&[200], list), gvk),
                 "parameters": fl.query(&["pretty"]),
             }),
         );
@@ -1012,10 +1018,13 @@ pub fn build(custom: &[CustomKind]) -> Documents {
             list_def,
         });
     }
+    let mut custom_v2: BTreeMap<String, Value> = BTreeMap::new();
     for c in custom {
         let def = c.definition_name(&c.kind);
         let list_def = c.definition_name(&c.list_kind);
-        defs.insert(def.clone(), custom_schema(c));
+        let schema = custom_schema(c);
+        custom_v2.insert(def.clone(), structural_v2(schema.clone()));
+        defs.insert(def.clone(), schema);
         defs.insert(
             list_def.clone(),
             list_schema(&c.group, &c.version, &c.list_kind, &c.kind, &def),
@@ -1059,7 +1068,13 @@ pub fn build(custom: &[CustomKind]) -> Documents {
     );
     let v2_defs: Map<String, Value> = names
         .iter()
-        .filter_map(|n| defs.get(n).map(|d| (n.clone(), v2_def(n, d))))
+        .filter_map(|n| {
+            let d = custom_v2
+                .get(n)
+                .cloned()
+                .or_else(|| defs.get(n).map(|d| v2_def(n, d)))?;
+            Some((n.clone(), d))
+        })
         .collect();
     let info = json!({"title": "Kubernetes", "version": format!("v1.{KUBE_MINOR}.0")});
     let v2 = json!({
@@ -1160,6 +1175,52 @@ fn custom_schema(c: &CustomKind) -> Value {
         );
     }
     s
+}
+
+/// A CRD schema as OpenAPI v2 can carry it (upstream's structural-to-v2 conversion): no
+/// `nullable` or logical junctors, and where unknown fields are preserved no `properties`, so
+/// that v2 clients (kubectl's client-side validation) do not reject the fields kept.
+fn structural_v2(v: Value) -> Value {
+    match v {
+        Value::Object(mut m) => {
+            for k in ["allOf", "anyOf", "oneOf", "not", "nullable"] {
+                m.remove(k);
+            }
+            if m.remove("x-kubernetes-preserve-unknown-fields")
+                .and_then(|p| p.as_bool())
+                .unwrap_or(false)
+            {
+                // The root keeps the standard fields the server adds to every CRD schema.
+                let root = m.contains_key("x-kubernetes-group-version-kind");
+                match m.get_mut("properties").and_then(Value::as_object_mut) {
+                    Some(props) if root => props
+                        .retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata")),
+                    _ => {
+                        m.remove("properties");
+                    }
+                }
+                m.remove("required");
+            }
+            Value::Object(
+                m.into_iter()
+                    .map(|(k, v)| {
+                        let v = match k.as_str() {
+                            "properties" => match v {
+                                Value::Object(p) => Value::Object(
+                                    p.into_iter().map(|(k, v)| (k, structural_v2(v))).collect(),
+                                ),
+                                other => other,
+                            },
+                            "items" | "additionalProperties" => structural_v2(v),
+                            _ => v,
+                        };
+                        (k, v)
+                    })
+                    .collect(),
+            )
+        }
+        other => other,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1503,8 +1564,31 @@ mod tests {
             index["paths"]["apis/stable.example.com/v1"]["serverRelativeURL"],
             format!("/openapi/v3/apis/stable.example.com/v1?hash={hash}")
         );
+        // v2 drops what it cannot carry; v3 keeps the structural schema as given.
+        let crd = CustomKind {
+            group: "stable.example.com".into(),
+            version: "v2".into(),
+            kind: "Open".into(),
+            list_kind: "OpenList".into(),
+            plural: "opens".into(),
+            namespaced: false,
+            schema: json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": {
+                "spec": {"type": "object", "nullable": true, "x-kubernetes-preserve-unknown-fields": true, "properties": {"a": {"type": "string"}}}}}),
+        };
+        let docs2 = build(&[crd]);
+        let v2 = &docs2.v2["definitions"]["com.example.stable.v2.Open"];
+        let mut props: Vec<&String> = v2["properties"].as_object().unwrap().keys().collect();
+        props.sort();
+        assert_eq!(props, ["apiVersion", "kind", "metadata"]);
+        assert!(v2.get("x-kubernetes-preserve-unknown-fields").is_none());
+        let (bytes, _) = docs2.v3.get("apis/stable.example.com/v2").unwrap();
+        let doc: Value = serde_json::from_slice(bytes).unwrap();
+        let v3 = &doc["components"]["schemas"]["com.example.stable.v2.Open"];
+        assert_eq!(v3["x-kubernetes-preserve-unknown-fields"], true);
+        assert_eq!(v3["properties"]["spec"]["nullable"], true);
+        assert!(doc["paths"]["/apis/stable.example.com/v2/opens/{name}"]["get"].is_object());
         // The built-in set is unchanged by a CRD.
-        assert!(build(&[]).v3.get("apis/stable.example.com/v1").is_none());
+        assert!(!build(&[]).v3.contains_key("apis/stable.example.com/v1"));
     }
 
     #[test]
