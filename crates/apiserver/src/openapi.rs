@@ -53,6 +53,51 @@ impl CustomKind {
     }
 }
 
+impl CustomKind {
+    /// The versions a CustomResourceDefinition object (apiextensions.k8s.io/v1, JSON) publishes:
+    /// every served version once the CRD is Established, each with its
+    /// `schema.openAPIV3Schema`. Feed them, for all CRDs, to [`set_custom`].
+    pub fn from_crd(crd: &Value) -> Vec<CustomKind> {
+        let established = crd["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Established" && c["status"] == "True");
+        let spec = &crd["spec"];
+        let (Some(group), Some(kind), Some(plural)) = (
+            spec["group"].as_str(),
+            spec["names"]["kind"].as_str(),
+            spec["names"]["plural"].as_str(),
+        ) else {
+            return Vec::new();
+        };
+        if !established {
+            return Vec::new();
+        }
+        let list_kind = spec["names"]["listKind"]
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| format!("{kind}List"));
+        spec["versions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|v| v["served"].as_bool().unwrap_or(false))
+            .filter_map(|v| {
+                Some(CustomKind {
+                    group: group.to_string(),
+                    version: v["name"].as_str()?.to_string(),
+                    kind: kind.to_string(),
+                    list_kind: list_kind.clone(),
+                    plural: plural.to_string(),
+                    namespaced: spec["scope"] == "Namespaced",
+                    schema: v["schema"]["openAPIV3Schema"].clone(),
+                })
+            })
+            .collect()
+    }
+}
+
 type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 
 fn gen<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
@@ -1592,10 +1637,60 @@ mod tests {
     }
 
     #[test]
+    fn crd_objects_publish_their_served_versions() {
+        let mut crd = json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "crontabs.stable.example.com"},
+            "spec": {
+                "group": "stable.example.com",
+                "scope": "Namespaced",
+                "names": {"plural": "crontabs", "kind": "CronTab", "listKind": "CronTabList"},
+                "versions": [
+                    {"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object"}}},
+                    {"name": "v2", "served": false, "storage": false, "schema": {"openAPIV3Schema": {"type": "object"}}},
+                ],
+            },
+        });
+        // Not yet established: nothing is published.
+        assert!(CustomKind::from_crd(&crd).is_empty());
+        crd["status"] = json!({"conditions": [{"type": "Established", "status": "True"}]});
+        let kinds = CustomKind::from_crd(&crd);
+        assert_eq!(kinds.len(), 1);
+        assert_eq!(kinds[0].version, "v1");
+        assert!(kinds[0].namespaced);
+        assert_eq!(
+            kinds[0].definition_name("CronTab"),
+            "com.example.stable.v1.CronTab"
+        );
+        assert!(CustomKind::from_crd(&json!({"spec": {}})).is_empty());
+    }
+
+    #[test]
     fn set_custom_rebuilds_only_on_change() {
-        let before = current();
-        assert!(!set_custom(Vec::new()) || !Arc::ptr_eq(&before, &current()));
-        let again = current();
-        assert!(Arc::ptr_eq(&again, &current()));
+        // The only test touching the process-wide set.
+        let crd = CustomKind {
+            group: "live.example.com".into(),
+            version: "v1".into(),
+            kind: "Live".into(),
+            list_kind: "LiveList".into(),
+            plural: "lives".into(),
+            namespaced: false,
+            schema: json!({"type": "object"}),
+        };
+        assert!(!current().v3.contains_key("apis/live.example.com/v1"));
+        assert!(set_custom(vec![crd.clone()]));
+        let with = current();
+        assert!(with.v3.contains_key("apis/live.example.com/v1"));
+        assert!(with.v2["definitions"]["com.example.live.v1.Live"].is_object());
+        // The same set again: no rebuild, the cached documents are served.
+        assert!(!set_custom(vec![crd]));
+        assert!(Arc::ptr_eq(&with, &current()));
+        assert!(set_custom(Vec::new()));
+        let without = current();
+        assert!(!without.v3.contains_key("apis/live.example.com/v1"));
+        assert!(without.v2["definitions"]
+            .get("com.example.live.v1.Live")
+            .is_none());
     }
 }
