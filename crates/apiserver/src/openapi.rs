@@ -18,6 +18,7 @@ use schemars::{generate::SchemaSettings, JsonSchema, Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
 use crate::discovery::KUBE_MINOR;
+use crate::error::{ApiError, ApiResult};
 use crate::resources::{self, Subresource};
 
 /// The media type client-go asks for when it downloads the v2 document.
@@ -1362,10 +1363,21 @@ fn document(
         .into_response()
 }
 
-/// Answer `/openapi/v2`, `/openapi/v3` and `/openapi/v3/<gv>`; `None` for any other path or an
-/// unknown group/version (the caller answers 404).
-pub fn serve(path: &str, query: Option<&str>, headers: &HeaderMap) -> Option<Response> {
-    let docs = current();
+/// Answer `/openapi/v2`, `/openapi/v3` and `/openapi/v3/<gv>`; 404 for any other path or an
+/// unknown group/version. The documents are (re)built off the async workers.
+pub async fn serve(path: &str, query: Option<&str>, headers: &HeaderMap) -> ApiResult<Response> {
+    let docs = tokio::task::spawn_blocking(current)
+        .await
+        .map_err(|e| ApiError::internal(format!("building the OpenAPI documents: {e}")))?;
+    answer(&docs, path, query, headers).ok_or_else(ApiError::not_found_path)
+}
+
+fn answer(
+    docs: &Documents,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Option<Response> {
     match path.trim_end_matches('/') {
         "/openapi/v2" => {
             let accept = headers

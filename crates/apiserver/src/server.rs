@@ -212,8 +212,7 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
         "/api" | "/api/" => return Ok(json_response(StatusCode::OK, &discovery::core_versions())),
         "/apis" | "/apis/" => return Ok(json_response(StatusCode::OK, &discovery::group_list())),
         p if p.starts_with("/openapi/") => {
-            return crate::openapi::serve(p, parts.uri.query(), &parts.headers)
-                .ok_or_else(ApiError::not_found_path)
+            return crate::openapi::serve(p, parts.uri.query(), &parts.headers).await
         }
         _ => {}
     }
