@@ -436,4 +436,41 @@ mod tests {
         assert_eq!(get(query, 4), vec![b"watch".to_vec()]);
         assert_eq!(get(query, 6), vec![b"boolean".to_vec()]);
     }
+
+    #[test]
+    fn served_document_encodes_every_definition_and_path() {
+        let docs = crate::openapi::build(&[]);
+        let b = &docs.v2_proto;
+        let defs = &get(b, 9)[0];
+        let named = get(defs, 1);
+        let json_defs = docs.v2["definitions"].as_object().unwrap();
+        assert_eq!(named.len(), json_defs.len());
+        let names: Vec<String> = named
+            .iter()
+            .map(|n| String::from_utf8(get(n, 1)[0].clone()).unwrap())
+            .collect();
+        for k in json_defs.keys() {
+            assert!(names.contains(k), "{k}");
+        }
+        let paths = &get(b, 8)[0];
+        assert_eq!(
+            get(paths, 2).len(),
+            docs.v2["paths"].as_object().unwrap().len()
+        );
+        // The Pod definition carries its group-version-kind as a vendor extension.
+        let pod = named
+            .iter()
+            .find(|n| get(n, 1)[0] == b"io.k8s.api.core.v1.Pod")
+            .unwrap();
+        let schema = &get(pod, 2)[0];
+        let ext = get(schema, 31)
+            .into_iter()
+            .find(|e| get(e, 1)[0] == b"x-kubernetes-group-version-kind")
+            .expect("gvk extension");
+        let yaml = String::from_utf8(get(&get(&ext, 2)[0], 2)[0].clone()).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&yaml).unwrap(),
+            json!([{"group": "", "kind": "Pod", "version": "v1"}])
+        );
+    }
 }
