@@ -41,6 +41,9 @@ pub struct CustomKind {
     pub list_kind: String,
     pub plural: String,
     pub namespaced: bool,
+    /// `subresources.status` / `subresources.scale` of the version.
+    pub status: bool,
+    pub scale: bool,
     pub schema: Value,
 }
 
@@ -92,6 +95,8 @@ impl CustomKind {
                     list_kind: list_kind.clone(),
                     plural: plural.to_string(),
                     namespaced: spec["scope"] == "Namespaced",
+                    status: v["subresources"]["status"].is_object(),
+                    scale: v["subresources"]["scale"].is_object(),
                     schema: v["schema"]["openAPIV3Schema"].clone(),
                 })
             })
@@ -1081,8 +1086,8 @@ pub fn build(custom: &[CustomKind]) -> Documents {
             kind: c.kind.clone(),
             plural: c.plural.clone(),
             namespaced: c.namespaced,
-            status: c.schema.pointer("/properties/status").is_some(),
-            scale: false,
+            status: c.status,
+            scale: c.scale,
             def,
             list_def,
         });
@@ -1599,6 +1604,8 @@ mod tests {
             list_kind: "CronTabList".into(),
             plural: "crontabs".into(),
             namespaced: true,
+            status: true,
+            scale: false,
             schema: json!({"type": "object", "properties": {"spec": {"type": "object", "description": "the spec", "properties": {"cronSpec": {"type": "string"}}}}}),
         };
         let docs = build(&[crd]);
@@ -1616,6 +1623,9 @@ mod tests {
                 ["patch"]
                 .is_object()
         );
+        assert!(doc["paths"]
+            ["/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}/status"]["patch"]
+            .is_object());
         let index: Value = serde_json::from_slice(&docs.v3_index).unwrap();
         assert_eq!(
             index["paths"]["apis/stable.example.com/v1"]["serverRelativeURL"],
@@ -1629,6 +1639,8 @@ mod tests {
             list_kind: "OpenList".into(),
             plural: "opens".into(),
             namespaced: false,
+            status: false,
+            scale: true,
             schema: json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": {
                 "spec": {"type": "object", "nullable": true, "x-kubernetes-preserve-unknown-fields": true, "properties": {"a": {"type": "string"}}}}}),
         };
@@ -1644,6 +1656,12 @@ mod tests {
         assert_eq!(v3["x-kubernetes-preserve-unknown-fields"], true);
         assert_eq!(v3["properties"]["spec"]["nullable"], true);
         assert!(doc["paths"]["/apis/stable.example.com/v2/opens/{name}"]["get"].is_object());
+        let scale = &doc["paths"]["/apis/stable.example.com/v2/opens/{name}/scale"]["put"];
+        assert_eq!(scale["x-kubernetes-group-version-kind"]["kind"], "Scale");
+        assert!(doc["components"]["schemas"]["io.k8s.api.autoscaling.v1.Scale"].is_object());
+        assert!(doc["paths"]
+            .get("/apis/stable.example.com/v2/opens/{name}/status")
+            .is_none());
         // The built-in set is unchanged by a CRD.
         assert!(!build(&[]).v3.contains_key("apis/stable.example.com/v1"));
     }
@@ -1659,7 +1677,7 @@ mod tests {
                 "scope": "Namespaced",
                 "names": {"plural": "crontabs", "kind": "CronTab", "listKind": "CronTabList"},
                 "versions": [
-                    {"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object"}}},
+                    {"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object"}}, "subresources": {"status": {}}},
                     {"name": "v2", "served": false, "storage": false, "schema": {"openAPIV3Schema": {"type": "object"}}},
                 ],
             },
@@ -1671,6 +1689,7 @@ mod tests {
         assert_eq!(kinds.len(), 1);
         assert_eq!(kinds[0].version, "v1");
         assert!(kinds[0].namespaced);
+        assert!(kinds[0].status && !kinds[0].scale);
         assert_eq!(
             kinds[0].definition_name("CronTab"),
             "com.example.stable.v1.CronTab"
@@ -1688,6 +1707,8 @@ mod tests {
             list_kind: "LiveList".into(),
             plural: "lives".into(),
             namespaced: false,
+            status: false,
+            scale: false,
             schema: json!({"type": "object"}),
         };
         assert!(!current().v3.contains_key("apis/live.example.com/v1"));
