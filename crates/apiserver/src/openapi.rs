@@ -556,7 +556,7 @@ pub fn definition_name(group: &str, version: &str, kind: &str) -> Option<&'stati
 
 /// The generated built-in definition `name` in v2 form (`None` when unknown).
 pub fn builtin_definition(name: &str) -> Option<Value> {
-    BUILTIN_DEFS.defs.get(name).map(|d| to_v2(d.clone()))
+    BUILTIN_DEFS.defs.get(name).map(|d| v2_def(name, d))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -565,27 +565,16 @@ pub fn builtin_definition(name: &str) -> Option<Value> {
 const INT_OR_STRING: &str = "io.k8s.apimachinery.pkg.util.intstr.IntOrString";
 const QUANTITY: &str = "io.k8s.apimachinery.pkg.api.resource.Quantity";
 
-/// A generated definition in OpenAPI v2 form.
-fn to_v2(mut d: Value) -> Value {
+/// A generated definition in OpenAPI v2 form: int-or-string and quantity are strings, the
+/// former with upstream's `int-or-string` format.
+fn v2_def(name: &str, d: &Value) -> Value {
+    let mut d = d.clone();
     if let Some(m) = d.as_object_mut() {
-        if m.remove("x-kubernetes-int-or-string").is_some() && !m.contains_key("type") {
+        if m.remove("x-kubernetes-int-or-string").is_some() {
             m.insert("type".into(), json!("string"));
-            if m.get("description")
-                .and_then(Value::as_str)
-                .is_some_and(|s| s.starts_with("IntOrString"))
-            {
+            if name == INT_OR_STRING {
                 m.insert("format".into(), json!("int-or-string"));
             }
-        }
-    }
-    d
-}
-
-fn v2_def(name: &str, d: &Value) -> Value {
-    let mut d = to_v2(d.clone());
-    if name == INT_OR_STRING {
-        if let Some(m) = d.as_object_mut() {
-            m.insert("format".into(), json!("int-or-string"));
         }
     }
     d
@@ -1022,7 +1011,7 @@ impl Documents {
 }
 
 fn hash_hex(bytes: &[u8]) -> String {
-    // Two independent FNV-1a lanes: a content hash for ETags and cache-busting URLs.
+    // A 128-bit content hash (two 64-bit FNV-style lanes) for ETags and cache-busting URLs.
     let a = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
     });
@@ -1521,6 +1510,13 @@ mod tests {
             schemas[QUANTITY]["oneOf"],
             json!([{"type": "string"}, {"type": "number"}])
         );
+        let container = builtin_definition("io.k8s.api.core.v1.Container").unwrap();
+        assert_eq!(container["required"], json!(["name"]));
+        assert_eq!(
+            builtin_definition(INT_OR_STRING).unwrap()["format"],
+            "int-or-string"
+        );
+        assert!(builtin_definition("io.k8s.api.core.v1.Nope").is_none());
         let v2 = &docs.v2["definitions"];
         assert_eq!(v2[INT_OR_STRING]["type"], "string");
         assert_eq!(v2[INT_OR_STRING]["format"], "int-or-string");
