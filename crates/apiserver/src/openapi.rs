@@ -1525,6 +1525,20 @@ mod tests {
     }
 
     #[test]
+    fn every_patch_tag_lands_on_a_property() {
+        for (def, prop, strategy, key) in PATCH_META {
+            let p = &BUILTIN_DEFS.defs[*def]["properties"][*prop];
+            assert_eq!(p["x-kubernetes-patch-strategy"], *strategy, "{def}.{prop}");
+            assert_eq!(
+                p.get("x-kubernetes-patch-merge-key")
+                    .and_then(Value::as_str),
+                *key,
+                "{def}.{prop}"
+            );
+        }
+    }
+
+    #[test]
     fn every_ref_resolves() {
         let docs = build(&[]);
         let mut missing = Vec::new();
