@@ -9,6 +9,8 @@ pub mod files;
 pub mod handlers;
 pub mod limitranger;
 pub mod nodeauthz;
+pub mod openapi;
+pub mod openapi_proto;
 pub mod paging;
 pub mod podsecurity;
 pub mod policy;

@@ -211,16 +211,8 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
         }
         "/api" | "/api/" => return Ok(json_response(StatusCode::OK, &discovery::core_versions())),
         "/apis" | "/apis/" => return Ok(json_response(StatusCode::OK, &discovery::group_list())),
-        "/openapi/v3" | "/openapi/v3/" => {
-            return Ok(json_response(
-                StatusCode::OK,
-                &discovery::openapi_v3_index(),
-            ))
-        }
-        p if p.starts_with("/openapi/v3/") => {
-            return discovery::openapi_v3_for_path(p)
-                .map(|d| json_response(StatusCode::OK, &d))
-                .ok_or_else(ApiError::not_found_path)
+        p if p.starts_with("/openapi/") => {
+            return crate::openapi::serve(p, parts.uri.query(), &parts.headers).await
         }
         _ => {}
     }
