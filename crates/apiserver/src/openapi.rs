@@ -178,6 +178,8 @@ static BUILTIN: &[(&str, &str, &str, SchemaFn)] = {
         storage::v1::VolumeAttachment,
         admissionregistration::v1::ValidatingWebhookConfiguration,
         admissionregistration::v1::MutatingWebhookConfiguration,
+        admissionregistration::v1::ValidatingAdmissionPolicy,
+        admissionregistration::v1::ValidatingAdmissionPolicyBinding,
         flowcontrol::v1::FlowSchema,
         flowcontrol::v1::PriorityLevelConfiguration,
         k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
