@@ -29,7 +29,10 @@
 //! silently dropping user data is worse than refusing the request. Nothing
 //! here panics on any input.
 
+mod encode;
 mod schema;
+
+pub use encode::{can_encode, encode_object, watch_frame};
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -94,6 +97,24 @@ pub enum ProtobufError {
     UnsupportedContentType(String),
     #[error("protobuf message nesting is deeper than {MAX_DEPTH}")]
     TooDeep,
+    #[error("kind {kind} (apiVersion {api_version:?}) has no protobuf encoding")]
+    NoSchema { api_version: String, kind: String },
+    #[error("only objects can be encoded as protobuf")]
+    NotAnObject,
+    #[error("cannot encode field {field:?} of {message} as protobuf: expected {expected}")]
+    EncodeType {
+        message: &'static str,
+        field: &'static str,
+        expected: &'static str,
+    },
+    #[error("cannot encode field {field:?} of {message} as protobuf: {detail}")]
+    EncodeValue {
+        message: &'static str,
+        field: &'static str,
+        detail: String,
+    },
+    #[error("protobuf message is larger than 4 GiB")]
+    TooLarge,
 }
 
 type Result<T> = std::result::Result<T, ProtobufError>;
@@ -114,12 +135,15 @@ pub fn decode_object(body: &[u8]) -> Result<Value> {
     if !env.content_type.is_empty() && env.content_type != CONTENT_TYPE {
         return Err(ProtobufError::UnsupportedContentType(env.content_type));
     }
-    let msg =
-        find_kind(&env.api_version, &env.kind).ok_or_else(|| ProtobufError::UnsupportedKind {
+    let shape =
+        find_shape(&env.api_version, &env.kind).ok_or_else(|| ProtobufError::UnsupportedKind {
             api_version: env.api_version.clone(),
             kind: env.kind.clone(),
         })?;
-    let fields = decode_message(msg, env.raw, 0)?;
+    let fields = match shape {
+        Shape::Object(msg) => decode_message(msg, env.raw, 0)?,
+        Shape::List(item) => decode_list(item, env.raw)?,
+    };
     let mut obj = Map::new();
     obj.insert("apiVersion".into(), Value::String(env.api_version));
     obj.insert("kind".into(), Value::String(env.kind));
@@ -129,7 +153,62 @@ pub fn decode_object(body: &[u8]) -> Result<Value> {
 
 /// Whether [`decode_object`] knows the protobuf schema of `apiVersion`/`kind`.
 pub fn is_supported_kind(api_version: &str, kind: &str) -> bool {
-    find_kind(api_version, kind).is_some()
+    find_shape(api_version, kind).is_some()
+}
+
+/// What an `apiVersion`/`kind` is on the wire.
+#[derive(Clone, Copy)]
+pub(crate) enum Shape {
+    /// A single object of this message.
+    Object(&'static Msg),
+    /// `XList{1: ListMeta metadata, 2: repeated X items}`.
+    List(&'static Msg),
+}
+
+fn find_shape(api_version: &str, kind: &str) -> Option<Shape> {
+    if let Some(m) = find_kind(api_version, kind) {
+        return Some(Shape::Object(m));
+    }
+    let item = kind.strip_suffix("List")?;
+    schema::LIST_KINDS
+        .iter()
+        .find(|(av, k, _)| *k == item && *av == api_version)
+        .map(|(_, _, m)| Shape::List(m))
+}
+
+/// Fields of a list message: `metadata` (ListMeta) and `items`.
+fn decode_list(item: &'static Msg, buf: &[u8]) -> Result<Map<String, Value>> {
+    let list_meta = &schema::META_V1_LIST_META;
+    let mut meta: Vec<u8> = Vec::new();
+    let mut items = Vec::new();
+    let mut r = Reader::new(buf, item.name);
+    while let Some((tag, wt, value)) = r.next_field()? {
+        let name = match tag {
+            1 => "metadata",
+            2 => "items",
+            _ => {
+                return Err(ProtobufError::UnknownField {
+                    message: item.name,
+                    tag,
+                    wire_type: wt,
+                })
+            }
+        };
+        let bytes = expect_len(item.name, tag, name, wt, value)?;
+        if tag == 1 {
+            meta.extend_from_slice(bytes);
+        } else {
+            items.push(Value::Object(decode_message(item, bytes, 1)?));
+        }
+    }
+    let mut out = Map::new();
+    out.insert(
+        "metadata".into(),
+        Value::Object(decode_message(list_meta, &meta, 1)?),
+    );
+    // The API server serves an empty list as `"items": []`.
+    out.insert("items".into(), Value::Array(items));
+    Ok(out)
 }
 
 fn find_kind(api_version: &str, kind: &str) -> Option<&'static Msg> {

@@ -4314,6 +4314,275 @@ pub(super) static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_CONDITION: Msg = Msg 
 };
 
 /// Top-level kinds: (apiVersion, kind, message). apiVersion `*` matches any.
+pub(super) static CORE_V1_NODE: Msg = Msg {
+    name: "k8s.io.api.core.v1.Node",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&CORE_V1_NODE_SPEC), Value, true),
+        f(3, "status", Msg(&CORE_V1_NODE_STATUS), Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_SPEC: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeSpec",
+    fields: &[
+        f(1, "podCIDR", Str, Value, true),
+        f(2, "externalID", Str, Value, true),
+        f(3, "providerID", Str, Value, true),
+        f(4, "unschedulable", Bool, Value, true),
+        f(5, "taints", Msg(&CORE_V1_TAINT), Repeated, true),
+        f(
+            6,
+            "configSource",
+            Msg(&CORE_V1_NODE_CONFIG_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(7, "podCIDRs", Str, Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_TAINT: Msg = Msg {
+    name: "k8s.io.api.core.v1.Taint",
+    fields: &[
+        f(1, "key", Str, Value, false),
+        f(2, "value", Str, Value, true),
+        f(3, "effect", Str, Value, false),
+        f(4, "timeAdded", Time, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_CONFIG_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeConfigSource",
+    fields: &[f(
+        2,
+        "configMap",
+        Msg(&CORE_V1_CONFIG_MAP_NODE_CONFIG_SOURCE),
+        Ptr,
+        true,
+    )],
+};
+
+pub(super) static CORE_V1_CONFIG_MAP_NODE_CONFIG_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.ConfigMapNodeConfigSource",
+    fields: &[
+        f(1, "namespace", Str, Value, false),
+        f(2, "name", Str, Value, false),
+        f(3, "uid", Str, Value, true),
+        f(4, "resourceVersion", Str, Value, true),
+        f(5, "kubeletConfigKey", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_STATUS: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeStatus",
+    fields: &[
+        f(1, "capacity", Quantity, Map, true),
+        f(2, "allocatable", Quantity, Map, true),
+        f(3, "phase", Str, Value, true),
+        f(
+            4,
+            "conditions",
+            Msg(&CORE_V1_NODE_CONDITION),
+            Repeated,
+            true,
+        ),
+        f(5, "addresses", Msg(&CORE_V1_NODE_ADDRESS), Repeated, true),
+        f(
+            6,
+            "daemonEndpoints",
+            Msg(&CORE_V1_NODE_DAEMON_ENDPOINTS),
+            Value,
+            true,
+        ),
+        f(7, "nodeInfo", Msg(&CORE_V1_NODE_SYSTEM_INFO), Value, true),
+        f(8, "images", Msg(&CORE_V1_CONTAINER_IMAGE), Repeated, true),
+        f(9, "volumesInUse", Str, Repeated, true),
+        f(
+            10,
+            "volumesAttached",
+            Msg(&CORE_V1_ATTACHED_VOLUME),
+            Repeated,
+            true,
+        ),
+        f(11, "config", Msg(&CORE_V1_NODE_CONFIG_STATUS), Ptr, true),
+        f(
+            12,
+            "runtimeHandlers",
+            Msg(&CORE_V1_NODE_RUNTIME_HANDLER),
+            Repeated,
+            true,
+        ),
+        f(13, "features", Msg(&CORE_V1_NODE_FEATURES), Ptr, true),
+        f(14, "declaredFeatures", Str, Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_CONDITION: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeCondition",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "status", Str, Value, false),
+        f(3, "lastHeartbeatTime", Time, Value, true),
+        f(4, "lastTransitionTime", Time, Value, true),
+        f(5, "reason", Str, Value, true),
+        f(6, "message", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_ADDRESS: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeAddress",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "address", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_DAEMON_ENDPOINTS: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeDaemonEndpoints",
+    fields: &[f(
+        1,
+        "kubeletEndpoint",
+        Msg(&CORE_V1_DAEMON_ENDPOINT),
+        Value,
+        true,
+    )],
+};
+
+pub(super) static CORE_V1_DAEMON_ENDPOINT: Msg = Msg {
+    name: "k8s.io.api.core.v1.DaemonEndpoint",
+    fields: &[f(1, "Port", I32, Value, false)],
+};
+
+pub(super) static CORE_V1_NODE_SYSTEM_INFO: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeSystemInfo",
+    fields: &[
+        f(1, "machineID", Str, Value, false),
+        f(2, "systemUUID", Str, Value, false),
+        f(3, "bootID", Str, Value, false),
+        f(4, "kernelVersion", Str, Value, false),
+        f(5, "osImage", Str, Value, false),
+        f(6, "containerRuntimeVersion", Str, Value, false),
+        f(7, "kubeletVersion", Str, Value, false),
+        f(8, "kubeProxyVersion", Str, Value, false),
+        f(9, "operatingSystem", Str, Value, false),
+        f(10, "architecture", Str, Value, false),
+        f(11, "swap", Msg(&CORE_V1_NODE_SWAP_STATUS), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_SWAP_STATUS: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeSwapStatus",
+    fields: &[f(1, "capacity", I64, Ptr, true)],
+};
+
+pub(super) static CORE_V1_CONTAINER_IMAGE: Msg = Msg {
+    name: "k8s.io.api.core.v1.ContainerImage",
+    fields: &[
+        f(1, "names", Str, Repeated, false),
+        f(2, "sizeBytes", I64, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_ATTACHED_VOLUME: Msg = Msg {
+    name: "k8s.io.api.core.v1.AttachedVolume",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "devicePath", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_CONFIG_STATUS: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeConfigStatus",
+    fields: &[
+        f(1, "assigned", Msg(&CORE_V1_NODE_CONFIG_SOURCE), Ptr, true),
+        f(2, "active", Msg(&CORE_V1_NODE_CONFIG_SOURCE), Ptr, true),
+        f(
+            3,
+            "lastKnownGood",
+            Msg(&CORE_V1_NODE_CONFIG_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(4, "error", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_RUNTIME_HANDLER: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeRuntimeHandler",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(
+            2,
+            "features",
+            Msg(&CORE_V1_NODE_RUNTIME_HANDLER_FEATURES),
+            Ptr,
+            true,
+        ),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_RUNTIME_HANDLER_FEATURES: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeRuntimeHandlerFeatures",
+    fields: &[
+        f(1, "recursiveReadOnlyMounts", Bool, Ptr, true),
+        f(2, "userNamespaces", Bool, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_FEATURES: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeFeatures",
+    fields: &[f(1, "supplementalGroupsPolicy", Bool, Ptr, true)],
+};
+
+pub(super) static META_V1_LIST_META: Msg = Msg {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.ListMeta",
+    fields: &[
+        f(1, "selfLink", Str, Value, true),
+        f(2, "resourceVersion", Str, Value, true),
+        f(3, "continue", Str, Value, true),
+        f(4, "remainingItemCount", I64, Ptr, true),
+    ],
+};
+
+pub(super) static META_V1_STATUS: Msg = Msg {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.Status",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_LIST_META), Value, true),
+        f(2, "status", Str, Value, true),
+        f(3, "message", Str, Value, true),
+        f(4, "reason", Str, Value, true),
+        f(5, "details", Msg(&META_V1_STATUS_DETAILS), Ptr, true),
+        f(6, "code", I32, Value, true),
+    ],
+};
+
+pub(super) static META_V1_STATUS_DETAILS: Msg = Msg {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.StatusDetails",
+    fields: &[
+        f(1, "name", Str, Value, true),
+        f(2, "group", Str, Value, true),
+        f(3, "kind", Str, Value, true),
+        f(4, "causes", Msg(&META_V1_STATUS_CAUSE), Repeated, true),
+        f(5, "retryAfterSeconds", I32, Value, true),
+        f(6, "uid", Str, Value, true),
+    ],
+};
+
+pub(super) static META_V1_STATUS_CAUSE: Msg = Msg {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.StatusCause",
+    fields: &[
+        f(1, "reason", Str, Value, true),
+        f(2, "message", Str, Value, true),
+        f(3, "field", Str, Value, true),
+    ],
+};
+
+pub(super) static META_V1_PARTIAL_OBJECT_METADATA: Msg = Msg {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.PartialObjectMetadata",
+    fields: &[f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true)],
+};
+
 pub(super) static KINDS: &[(&str, &str, &Msg)] = &[
     ("v1", "Namespace", &CORE_V1_NAMESPACE),
     ("v1", "ConfigMap", &CORE_V1_CONFIG_MAP),
@@ -4410,4 +4679,108 @@ pub(super) static KINDS: &[(&str, &str, &Msg)] = &[
         &AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER,
     ),
     ("*", "DeleteOptions", &META_V1_DELETE_OPTIONS),
+    ("v1", "Node", &CORE_V1_NODE),
+    ("v1", "Status", &META_V1_STATUS),
+    (
+        "meta.k8s.io/v1",
+        "PartialObjectMetadata",
+        &META_V1_PARTIAL_OBJECT_METADATA,
+    ),
+];
+
+/// Kinds whose `<Kind>List` (`{1: ListMeta metadata, 2: repeated <Kind> items}`)
+/// is served.
+pub(super) static LIST_KINDS: &[(&str, &str, &Msg)] = &[
+    ("v1", "Namespace", &CORE_V1_NAMESPACE),
+    ("v1", "ConfigMap", &CORE_V1_CONFIG_MAP),
+    ("v1", "Secret", &CORE_V1_SECRET),
+    ("v1", "ServiceAccount", &CORE_V1_SERVICE_ACCOUNT),
+    ("v1", "Pod", &CORE_V1_POD),
+    ("v1", "PodTemplate", &CORE_V1_POD_TEMPLATE),
+    ("v1", "Service", &CORE_V1_SERVICE),
+    ("v1", "Event", &CORE_V1_EVENT),
+    ("v1", "Endpoints", &CORE_V1_ENDPOINTS),
+    ("v1", "ResourceQuota", &CORE_V1_RESOURCE_QUOTA),
+    ("v1", "LimitRange", &CORE_V1_LIMIT_RANGE),
+    (
+        "v1",
+        "PersistentVolumeClaim",
+        &CORE_V1_PERSISTENT_VOLUME_CLAIM,
+    ),
+    (
+        "v1",
+        "ReplicationController",
+        &CORE_V1_REPLICATION_CONTROLLER,
+    ),
+    ("v1", "Node", &CORE_V1_NODE),
+    ("node.k8s.io/v1", "RuntimeClass", &NODE_V1_RUNTIME_CLASS),
+    (
+        "discovery.k8s.io/v1",
+        "EndpointSlice",
+        &DISCOVERY_V1_ENDPOINT_SLICE,
+    ),
+    ("apps/v1", "Deployment", &APPS_V1_DEPLOYMENT),
+    ("apps/v1", "ReplicaSet", &APPS_V1_REPLICA_SET),
+    ("apps/v1", "StatefulSet", &APPS_V1_STATEFUL_SET),
+    ("apps/v1", "DaemonSet", &APPS_V1_DAEMON_SET),
+    (
+        "apps/v1",
+        "ControllerRevision",
+        &APPS_V1_CONTROLLER_REVISION,
+    ),
+    ("batch/v1", "Job", &BATCH_V1_JOB),
+    ("batch/v1", "CronJob", &BATCH_V1_CRON_JOB),
+    (
+        "policy/v1",
+        "PodDisruptionBudget",
+        &POLICY_V1_POD_DISRUPTION_BUDGET,
+    ),
+    ("coordination.k8s.io/v1", "Lease", &COORDINATION_V1_LEASE),
+    ("rbac.authorization.k8s.io/v1", "Role", &RBAC_V1_ROLE),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        &RBAC_V1_ROLE_BINDING,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRole",
+        &RBAC_V1_CLUSTER_ROLE,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRoleBinding",
+        &RBAC_V1_CLUSTER_ROLE_BINDING,
+    ),
+    ("networking.k8s.io/v1", "Ingress", &NETWORKING_V1_INGRESS),
+    (
+        "networking.k8s.io/v1",
+        "IngressClass",
+        &NETWORKING_V1_INGRESS_CLASS,
+    ),
+    (
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        &NETWORKING_V1_NETWORK_POLICY,
+    ),
+    (
+        "scheduling.k8s.io/v1",
+        "PriorityClass",
+        &SCHEDULING_V1_PRIORITY_CLASS,
+    ),
+    (
+        "autoscaling/v1",
+        "HorizontalPodAutoscaler",
+        &AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER,
+    ),
+    (
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        &AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER,
+    ),
+    (
+        "meta.k8s.io/v1",
+        "PartialObjectMetadata",
+        &META_V1_PARTIAL_OBJECT_METADATA,
+    ),
 ];
