@@ -156,6 +156,14 @@ pub fn is_supported_kind(api_version: &str, kind: &str) -> bool {
     find_shape(api_version, kind).is_some()
 }
 
+/// Whether some built-in kind of `apiVersion` has a protobuf schema.
+pub fn is_builtin_api_version(api_version: &str) -> bool {
+    schema::KINDS
+        .iter()
+        .chain(schema::LIST_KINDS)
+        .any(|(av, _, _)| *av == api_version)
+}
+
 /// What an `apiVersion`/`kind` is on the wire.
 #[derive(Clone, Copy)]
 pub(crate) enum Shape {
