@@ -261,6 +261,8 @@ pub(crate) enum Ty {
     Quantity,
     /// `meta/v1.FieldsV1` and `runtime.RawExtension`: `{1: raw bytes}` holding JSON.
     RawJson,
+    /// A named `[]string` (`ExtraValue`): `{1: repeated string items}`, a JSON array.
+    StringList,
     Msg(&'static Msg),
 }
 
@@ -750,6 +752,7 @@ impl Ctx {
             Ty::IntOrString => self.int_or_string(bytes),
             Ty::Quantity => self.quantity(bytes),
             Ty::RawJson => self.raw_json(bytes),
+            Ty::StringList => self.string_list(bytes),
             _ => Err(self.invalid("internal: unexpected scalar type")),
         }
     }
@@ -881,6 +884,26 @@ impl Ctx {
             Some(s) if s.is_empty() => Err(self.invalid("quantity is an empty string")),
             Some(s) => Ok(Value::String(s)),
         }
+    }
+
+    fn string_list(&self, bytes: &[u8]) -> Result<Value> {
+        let mut items = Vec::new();
+        for (_, value) in self.small_message("string list", bytes, &[1])? {
+            match value {
+                Wire::Len(b) => items.push(Value::String(utf8(
+                    self.msg.name,
+                    self.tag,
+                    self.name(),
+                    b,
+                )?)),
+                value => return Err(self.wrong_wire(&value, WT_LEN)),
+            }
+        }
+        // Go decodes an empty list as a nil slice.
+        if items.is_empty() {
+            return Ok(Value::Null);
+        }
+        Ok(Value::Array(items))
     }
 
     fn raw_json(&self, bytes: &[u8]) -> Result<Value> {

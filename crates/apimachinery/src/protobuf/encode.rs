@@ -224,7 +224,7 @@ impl FieldCtx {
         match ty {
             Ty::Str | Ty::Bytes => put_str(out, tag, ""),
             Ty::Bool | Ty::I32 | Ty::I64 => put_varint_field(out, tag, 0),
-            Ty::Time | Ty::MicroTime | Ty::RawJson => put_len(out, tag, &[]),
+            Ty::Time | Ty::MicroTime | Ty::RawJson | Ty::StringList => put_len(out, tag, &[]),
             Ty::IntOrString => {
                 let mut b = Vec::new();
                 put_varint_field(&mut b, 1, 0);
@@ -326,6 +326,20 @@ impl FieldCtx {
                 let raw = serde_json::to_vec(v).map_err(|e| self.invalid(e.to_string()))?;
                 let mut b = Vec::new();
                 put_len(&mut b, 1, &raw);
+                put_len(out, tag, &b);
+            }
+            Ty::StringList => {
+                let items = v
+                    .as_array()
+                    .ok_or_else(|| self.err("an array of strings"))?;
+                let mut b = Vec::new();
+                for it in items {
+                    put_str(
+                        &mut b,
+                        1,
+                        it.as_str().ok_or_else(|| self.err("an array of strings"))?,
+                    );
+                }
                 put_len(out, tag, &b);
             }
             Ty::Msg(m) => {

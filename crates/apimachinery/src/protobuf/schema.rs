@@ -4583,6 +4583,415 @@ pub(super) static META_V1_PARTIAL_OBJECT_METADATA: Msg = Msg {
     fields: &[f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true)],
 };
 
+pub(super) static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SubjectAccessReview",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC),
+            Value,
+            false,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.LocalSubjectAccessReview",
+    fields: AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW.fields,
+};
+
+pub(super) static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SubjectAccessReviewSpec",
+    fields: &[
+        f(
+            1,
+            "resourceAttributes",
+            Msg(&AUTHORIZATION_V1_RESOURCE_ATTRIBUTES),
+            Ptr,
+            true,
+        ),
+        f(
+            2,
+            "nonResourceAttributes",
+            Msg(&AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES),
+            Ptr,
+            true,
+        ),
+        f(3, "user", Str, Value, true),
+        f(4, "groups", Str, Repeated, true),
+        f(5, "extra", StringList, Map, true),
+        f(6, "uid", Str, Value, true),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_RESOURCE_ATTRIBUTES: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.ResourceAttributes",
+    fields: &[
+        f(1, "namespace", Str, Value, true),
+        f(2, "verb", Str, Value, true),
+        f(3, "group", Str, Value, true),
+        f(4, "version", Str, Value, true),
+        f(5, "resource", Str, Value, true),
+        f(6, "subresource", Str, Value, true),
+        f(7, "name", Str, Value, true),
+        f(
+            8,
+            "fieldSelector",
+            Msg(&AUTHORIZATION_V1_FIELD_SELECTOR_ATTRIBUTES),
+            Ptr,
+            true,
+        ),
+        f(
+            9,
+            "labelSelector",
+            Msg(&AUTHORIZATION_V1_LABEL_SELECTOR_ATTRIBUTES),
+            Ptr,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_FIELD_SELECTOR_ATTRIBUTES: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.FieldSelectorAttributes",
+    fields: &[
+        f(1, "rawSelector", Str, Value, true),
+        f(
+            2,
+            "requirements",
+            Msg(&META_V1_FIELD_SELECTOR_REQUIREMENT),
+            Repeated,
+            true,
+        ),
+    ],
+};
+
+pub(super) static META_V1_FIELD_SELECTOR_REQUIREMENT: Msg = Msg {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement",
+    fields: &[
+        f(1, "key", Str, Value, false),
+        f(2, "operator", Str, Value, false),
+        f(3, "values", Str, Repeated, true),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_LABEL_SELECTOR_ATTRIBUTES: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.LabelSelectorAttributes",
+    fields: &[
+        f(1, "rawSelector", Str, Value, true),
+        f(
+            2,
+            "requirements",
+            Msg(&META_V1_LABEL_SELECTOR_REQUIREMENT),
+            Repeated,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.NonResourceAttributes",
+    fields: &[
+        f(1, "path", Str, Value, true),
+        f(2, "verb", Str, Value, true),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SubjectAccessReviewStatus",
+    fields: &[
+        f(1, "allowed", Bool, Value, false),
+        f(2, "reason", Str, Value, true),
+        f(3, "evaluationError", Str, Value, true),
+        f(4, "denied", Bool, Value, true),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SelfSubjectAccessReview",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC),
+            Value,
+            false,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SelfSubjectAccessReviewSpec",
+    fields: &[
+        f(
+            1,
+            "resourceAttributes",
+            Msg(&AUTHORIZATION_V1_RESOURCE_ATTRIBUTES),
+            Ptr,
+            true,
+        ),
+        f(
+            2,
+            "nonResourceAttributes",
+            Msg(&AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES),
+            Ptr,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SelfSubjectRulesReview",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC),
+            Value,
+            false,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SelfSubjectRulesReviewSpec",
+    fields: &[f(1, "namespace", Str, Value, true)],
+};
+
+pub(super) static AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SubjectRulesReviewStatus",
+    fields: &[
+        f(
+            1,
+            "resourceRules",
+            Msg(&AUTHORIZATION_V1_RESOURCE_RULE),
+            Repeated,
+            false,
+        ),
+        f(
+            2,
+            "nonResourceRules",
+            Msg(&AUTHORIZATION_V1_NON_RESOURCE_RULE),
+            Repeated,
+            false,
+        ),
+        f(3, "incomplete", Bool, Value, false),
+        f(4, "evaluationError", Str, Value, true),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_RESOURCE_RULE: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.ResourceRule",
+    fields: &[
+        f(1, "verbs", Str, Repeated, false),
+        f(2, "apiGroups", Str, Repeated, true),
+        f(3, "resources", Str, Repeated, true),
+        f(4, "resourceNames", Str, Repeated, true),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_NON_RESOURCE_RULE: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.NonResourceRule",
+    fields: &[
+        f(1, "verbs", Str, Repeated, false),
+        f(2, "nonResourceURLs", Str, Repeated, true),
+    ],
+};
+
+pub(super) static AUTHENTICATION_V1_TOKEN_REVIEW: Msg = Msg {
+    name: "k8s.io.api.authentication.v1.TokenReview",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&AUTHENTICATION_V1_TOKEN_REVIEW_SPEC),
+            Value,
+            false,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&AUTHENTICATION_V1_TOKEN_REVIEW_STATUS),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHENTICATION_V1_TOKEN_REVIEW_SPEC: Msg = Msg {
+    name: "k8s.io.api.authentication.v1.TokenReviewSpec",
+    fields: &[
+        f(1, "token", Str, Value, true),
+        f(2, "audiences", Str, Repeated, true),
+    ],
+};
+
+pub(super) static AUTHENTICATION_V1_TOKEN_REVIEW_STATUS: Msg = Msg {
+    name: "k8s.io.api.authentication.v1.TokenReviewStatus",
+    fields: &[
+        f(1, "authenticated", Bool, Value, true),
+        f(2, "user", Msg(&AUTHENTICATION_V1_USER_INFO), Value, true),
+        f(3, "error", Str, Value, true),
+        f(4, "audiences", Str, Repeated, true),
+    ],
+};
+
+pub(super) static AUTHENTICATION_V1_USER_INFO: Msg = Msg {
+    name: "k8s.io.api.authentication.v1.UserInfo",
+    fields: &[
+        f(1, "username", Str, Value, true),
+        f(2, "uid", Str, Value, true),
+        f(3, "groups", Str, Repeated, true),
+        f(4, "extra", StringList, Map, true),
+    ],
+};
+
+pub(super) static AUTHENTICATION_V1_SELF_SUBJECT_REVIEW: Msg = Msg {
+    name: "k8s.io.api.authentication.v1.SelfSubjectReview",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "status",
+            Msg(&AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS: Msg = Msg {
+    name: "k8s.io.api.authentication.v1.SelfSubjectReviewStatus",
+    fields: &[f(
+        1,
+        "userInfo",
+        Msg(&AUTHENTICATION_V1_USER_INFO),
+        Value,
+        true,
+    )],
+};
+
+pub(super) static CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST: Msg = Msg {
+    name: "k8s.io.api.certificates.v1.CertificateSigningRequest",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_SPEC),
+            Value,
+            false,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_STATUS),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_SPEC: Msg = Msg {
+    name: "k8s.io.api.certificates.v1.CertificateSigningRequestSpec",
+    fields: &[
+        f(1, "request", Bytes, Value, false),
+        f(2, "username", Str, Value, true),
+        f(3, "uid", Str, Value, true),
+        f(4, "groups", Str, Repeated, true),
+        f(5, "usages", Str, Repeated, true),
+        f(6, "extra", StringList, Map, true),
+        f(7, "signerName", Str, Value, false),
+        f(8, "expirationSeconds", I32, Ptr, true),
+    ],
+};
+
+pub(super) static CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_STATUS: Msg = Msg {
+    name: "k8s.io.api.certificates.v1.CertificateSigningRequestStatus",
+    fields: &[
+        f(
+            1,
+            "conditions",
+            Msg(&CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_CONDITION),
+            Repeated,
+            true,
+        ),
+        f(2, "certificate", Bytes, Value, true),
+    ],
+};
+
+pub(super) static CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_CONDITION: Msg = Msg {
+    name: "k8s.io.api.certificates.v1.CertificateSigningRequestCondition",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "reason", Str, Value, true),
+        f(3, "message", Str, Value, true),
+        f(4, "lastUpdateTime", Time, Value, true),
+        f(5, "lastTransitionTime", Time, Value, true),
+        f(6, "status", Str, Value, false),
+    ],
+};
+
+pub(super) static EVENTS_V1_EVENT: Msg = Msg {
+    name: "k8s.io.api.events.v1.Event",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "eventTime", MicroTime, Value, false),
+        f(3, "series", Msg(&EVENTS_V1_EVENT_SERIES), Ptr, true),
+        f(4, "reportingController", Str, Value, true),
+        f(5, "reportingInstance", Str, Value, true),
+        f(6, "action", Str, Value, true),
+        f(7, "reason", Str, Value, true),
+        f(8, "regarding", Msg(&CORE_V1_OBJECT_REFERENCE), Value, true),
+        f(9, "related", Msg(&CORE_V1_OBJECT_REFERENCE), Ptr, true),
+        f(10, "note", Str, Value, true),
+        f(11, "type", Str, Value, true),
+        f(
+            12,
+            "deprecatedSource",
+            Msg(&CORE_V1_EVENT_SOURCE),
+            Value,
+            true,
+        ),
+        f(13, "deprecatedFirstTimestamp", Time, Value, true),
+        f(14, "deprecatedLastTimestamp", Time, Value, true),
+        f(15, "deprecatedCount", I32, Value, true),
+    ],
+};
+
+pub(super) static EVENTS_V1_EVENT_SERIES: Msg = Msg {
+    name: "k8s.io.api.events.v1.EventSeries",
+    fields: &[
+        f(1, "count", I32, Value, false),
+        f(2, "lastObservedTime", MicroTime, Value, false),
+    ],
+};
+
 pub(super) static KINDS: &[(&str, &str, &Msg)] = &[
     ("v1", "Namespace", &CORE_V1_NAMESPACE),
     ("v1", "ConfigMap", &CORE_V1_CONFIG_MAP),
@@ -4682,6 +5091,42 @@ pub(super) static KINDS: &[(&str, &str, &Msg)] = &[
     ("v1", "Node", &CORE_V1_NODE),
     ("v1", "Status", &META_V1_STATUS),
     (
+        "authorization.k8s.io/v1",
+        "SubjectAccessReview",
+        &AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW,
+    ),
+    (
+        "authorization.k8s.io/v1",
+        "LocalSubjectAccessReview",
+        &AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW,
+    ),
+    (
+        "authorization.k8s.io/v1",
+        "SelfSubjectAccessReview",
+        &AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW,
+    ),
+    (
+        "authorization.k8s.io/v1",
+        "SelfSubjectRulesReview",
+        &AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW,
+    ),
+    (
+        "authentication.k8s.io/v1",
+        "TokenReview",
+        &AUTHENTICATION_V1_TOKEN_REVIEW,
+    ),
+    (
+        "authentication.k8s.io/v1",
+        "SelfSubjectReview",
+        &AUTHENTICATION_V1_SELF_SUBJECT_REVIEW,
+    ),
+    (
+        "certificates.k8s.io/v1",
+        "CertificateSigningRequest",
+        &CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST,
+    ),
+    ("events.k8s.io/v1", "Event", &EVENTS_V1_EVENT),
+    (
         "meta.k8s.io/v1",
         "PartialObjectMetadata",
         &META_V1_PARTIAL_OBJECT_METADATA,
@@ -4713,6 +5158,12 @@ pub(super) static LIST_KINDS: &[(&str, &str, &Msg)] = &[
         &CORE_V1_REPLICATION_CONTROLLER,
     ),
     ("v1", "Node", &CORE_V1_NODE),
+    (
+        "certificates.k8s.io/v1",
+        "CertificateSigningRequest",
+        &CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST,
+    ),
+    ("events.k8s.io/v1", "Event", &EVENTS_V1_EVENT),
     ("node.k8s.io/v1", "RuntimeClass", &NODE_V1_RUNTIME_CLASS),
     (
         "discovery.k8s.io/v1",

@@ -1341,6 +1341,57 @@ fn response_fixtures() -> Vec<Value> {
             "items": []
         }),
         json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "metadata": {},
+            "spec": {"resourceAttributes": {"namespace": "ns", "verb": "list", "resource": "pods",
+                "fieldSelector": {"requirements": [{"key": "spec.nodeName", "operator": "In",
+                    "values": ["a"]}]}},
+                "user": "alice", "groups": ["g1", "g2"],
+                "extra": {"scopes": ["a", "b"], "z": ["1"]}, "uid": "u"},
+            "status": {"allowed": true, "reason": "RBAC: allowed"}
+        }),
+        json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+            "metadata": {}, "spec": {"namespace": "default"},
+            "status": {"resourceRules": [{"verbs": ["get"], "apiGroups": [""],
+                "resources": ["pods"]}], "nonResourceRules": [{"verbs": ["get"],
+                "nonResourceURLs": ["/api"]}], "incomplete": false}
+        }),
+        json!({
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+            "metadata": {}, "spec": {"token": "abc", "audiences": ["api"]},
+            "status": {"authenticated": true, "user": {"username": "system:serviceaccount:d:x",
+                "uid": "u", "groups": ["system:serviceaccounts"],
+                "extra": {"authentication.kubernetes.io/pod-name": ["p"]}},
+                "audiences": ["api"]}
+        }),
+        json!({
+            "apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview",
+            "metadata": {}, "status": {"userInfo": {"username": "admin",
+                "groups": ["system:masters"]}}
+        }),
+        json!({
+            "apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequestList",
+            "metadata": {"resourceVersion": "3"},
+            "items": [{"metadata": {"name": "csr"},
+                "spec": {"request": "LS0tLS1CRUdJTg==", "signerName": "kubernetes.io/kubelet-serving",
+                    "expirationSeconds": 3600, "usages": ["digital signature"],
+                    "username": "bob", "extra": {"k": ["v"]}},
+                "status": {"conditions": [{"type": "Approved", "status": "True",
+                    "reason": "OK", "lastUpdateTime": "2024-01-02T03:04:05Z"}],
+                    "certificate": "Y2VydA=="}}]
+        }),
+        json!({
+            "apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": {"name": "e", "namespace": "default"},
+            "eventTime": "2024-01-02T03:04:05.123456Z",
+            "series": {"count": 2, "lastObservedTime": "2024-01-02T03:04:06.000001Z"},
+            "reportingController": "c", "reportingInstance": "i", "action": "A",
+            "reason": "R", "regarding": {"kind": "Pod", "name": "p"},
+            "related": {"kind": "Node", "name": "n"}, "note": "hello", "type": "Normal",
+            "deprecatedCount": 3
+        }),
+        json!({
             "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList",
             "metadata": {"resourceVersion": "9"},
             "items": [{"metadata": {"name": "a", "uid": "u"}}]
