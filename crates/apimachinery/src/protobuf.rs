@@ -263,6 +263,16 @@ pub(crate) enum Ty {
     RawJson,
     /// A named `[]string` (`ExtraValue`): `{1: repeated string items}`, a JSON array.
     StringList,
+    /// `float64` (wire type 1, little-endian IEEE 754).
+    F64,
+    /// apiextensions `JSONSchemaPropsOrBool{1: allows, 2: schema}`: a JSON bool or schema.
+    SchemaOrBool(&'static Msg),
+    /// apiextensions `JSONSchemaPropsOrArray{1: schema, 2: repeated jSONSchemas}`:
+    /// a JSON schema or array of schemas.
+    SchemaOrArray(&'static Msg),
+    /// apiextensions `JSONSchemaPropsOrStringArray{1: schema, 2: repeated property}`:
+    /// a JSON schema or array of strings.
+    SchemaOrStrings(&'static Msg),
     Msg(&'static Msg),
 }
 
@@ -284,11 +294,15 @@ impl Ty {
     fn wire_type(self) -> u8 {
         match self {
             Ty::Bool | Ty::I32 | Ty::I64 => WT_VARINT,
+            Ty::F64 => WT_I64,
             _ => WT_LEN,
         }
     }
     fn is_scalar(self) -> bool {
-        matches!(self, Ty::Str | Ty::Bytes | Ty::Bool | Ty::I32 | Ty::I64)
+        matches!(
+            self,
+            Ty::Str | Ty::Bytes | Ty::Bool | Ty::I32 | Ty::I64 | Ty::F64
+        )
     }
 }
 
@@ -303,7 +317,8 @@ const WT_I32: u8 = 5;
 enum Wire<'a> {
     Varint(u64),
     Len(&'a [u8]),
-    Fixed,
+    /// An 8-byte (wire type 1) or 4-byte (wire type 5) value, little-endian.
+    Fixed(&'a [u8]),
 }
 
 struct Reader<'a> {
@@ -368,18 +383,12 @@ impl<'a> Reader<'a> {
         }
         let value = match wt {
             WT_VARINT => Wire::Varint(self.varint()?),
-            WT_I64 => {
-                self.take(8, tag)?;
-                Wire::Fixed
-            }
+            WT_I64 => Wire::Fixed(self.take(8, tag)?),
             WT_LEN => {
                 let n = self.varint()?;
                 Wire::Len(self.take(n, tag)?)
             }
-            WT_I32 => {
-                self.take(4, tag)?;
-                Wire::Fixed
-            }
+            WT_I32 => Wire::Fixed(self.take(4, tag)?),
             // Groups (3, 4) and 6, 7 never occur in Kubernetes messages.
             _ => {
                 return Err(ProtobufError::InvalidWireType {
@@ -647,6 +656,14 @@ fn decode_message(msg: &'static Msg, buf: &[u8], depth: usize) -> Result<Map<Str
     Ok(out)
 }
 
+/// A float as Go's encoding/json prints it: integral values without a fraction.
+fn float_value(f: f64) -> Option<Value> {
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        return Some(Value::from(f as i64));
+    }
+    serde_json::Number::from_f64(f).map(Value::Number)
+}
+
 fn is_zero(v: &Value) -> bool {
     match v {
         Value::String(s) => s.is_empty(),
@@ -660,7 +677,7 @@ fn is_zero(v: &Value) -> bool {
 fn zero_scalar(ty: Ty) -> Value {
     match ty {
         Ty::Bool => Value::Bool(false),
-        Ty::I32 | Ty::I64 => Value::from(0),
+        Ty::I32 | Ty::I64 | Ty::F64 => Value::from(0),
         _ => Value::String(String::new()),
     }
 }
@@ -707,7 +724,8 @@ impl Ctx {
         let got = match value {
             Wire::Varint(_) => WT_VARINT,
             Wire::Len(_) => WT_LEN,
-            Wire::Fixed => WT_I64,
+            Wire::Fixed(b) if b.len() == 4 => WT_I32,
+            Wire::Fixed(_) => WT_I64,
         };
         ProtobufError::WrongWireType {
             message: self.msg.name,
@@ -733,6 +751,13 @@ impl Ctx {
             (Ty::Bytes, Wire::Len(b)) => Ok(Value::String(
                 base64::engine::general_purpose::STANDARD.encode(b),
             )),
+            (Ty::F64, Wire::Fixed(b)) => {
+                let bytes: [u8; 8] = b
+                    .try_into()
+                    .map_err(|_| self.wrong_wire(&Wire::Fixed(b), WT_I64))?;
+                float_value(f64::from_le_bytes(bytes))
+                    .ok_or_else(|| self.invalid("float is NaN or infinite"))
+            }
             (ty, value) => Err(self.wrong_wire(&value, ty.wire_type())),
         }
     }
@@ -753,6 +778,9 @@ impl Ctx {
             Ty::Quantity => self.quantity(bytes),
             Ty::RawJson => self.raw_json(bytes),
             Ty::StringList => self.string_list(bytes),
+            Ty::SchemaOrBool(m) => self.schema_or_bool(m, bytes, depth),
+            Ty::SchemaOrArray(m) => self.schema_or_list(m, bytes, depth, false),
+            Ty::SchemaOrStrings(m) => self.schema_or_list(m, bytes, depth, true),
             _ => Err(self.invalid("internal: unexpected scalar type")),
         }
     }
@@ -883,6 +911,59 @@ impl Ctx {
             None => Ok(Value::String("0".into())),
             Some(s) if s.is_empty() => Err(self.invalid("quantity is an empty string")),
             Some(s) => Ok(Value::String(s)),
+        }
+    }
+
+    /// `{1: allows, 2: schema}`: the schema when set, else the bool.
+    fn schema_or_bool(&self, schema: &'static Msg, bytes: &[u8], depth: usize) -> Result<Value> {
+        let mut allows = false;
+        let mut found: Option<Vec<u8>> = None;
+        for (tag, value) in self.small_message("JSONSchemaPropsOrBool", bytes, &[1, 2])? {
+            match (tag, value) {
+                (1, Wire::Varint(v)) => allows = v != 0,
+                (2, Wire::Len(b)) => found.get_or_insert_with(Vec::new).extend_from_slice(b),
+                (1, value) => return Err(self.wrong_wire(&value, WT_VARINT)),
+                (_, value) => return Err(self.wrong_wire(&value, WT_LEN)),
+            }
+        }
+        match found {
+            Some(b) => Ok(Value::Object(decode_message(schema, &b, depth + 1)?)),
+            None => Ok(Value::Bool(allows)),
+        }
+    }
+
+    /// `{1: schema, 2: repeated item}`: the list when non-empty, else the schema, else null.
+    /// Items are schemas, or strings when `strings`.
+    fn schema_or_list(
+        &self,
+        schema: &'static Msg,
+        bytes: &[u8],
+        depth: usize,
+        strings: bool,
+    ) -> Result<Value> {
+        let mut one: Option<Vec<u8>> = None;
+        let mut list = Vec::new();
+        for (tag, value) in self.small_message("JSONSchemaPropsOr*", bytes, &[1, 2])? {
+            let Wire::Len(b) = value else {
+                return Err(self.wrong_wire(&value, WT_LEN));
+            };
+            match tag {
+                1 => one.get_or_insert_with(Vec::new).extend_from_slice(b),
+                _ if strings => list.push(Value::String(utf8(
+                    self.msg.name,
+                    self.tag,
+                    self.name(),
+                    b,
+                )?)),
+                _ => list.push(Value::Object(decode_message(schema, b, depth + 1)?)),
+            }
+        }
+        if !list.is_empty() {
+            return Ok(Value::Array(list));
+        }
+        match one {
+            Some(b) => Ok(Value::Object(decode_message(schema, &b, depth + 1)?)),
+            None => Ok(Value::Null),
         }
     }
 

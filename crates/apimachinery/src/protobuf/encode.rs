@@ -27,7 +27,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use super::{find_shape, Card, Field, Msg, ProtobufError, Result, Shape, Ty, MAGIC, MAX_DEPTH};
-use super::{WT_LEN, WT_VARINT};
+use super::{WT_I64, WT_LEN, WT_VARINT};
 
 /// Encode a Kubernetes object (JSON with `apiVersion` and `kind`) as
 /// `k8s\0` + `runtime.Unknown{typeMeta, raw, contentEncoding: "", contentType: ""}`.
@@ -224,6 +224,13 @@ impl FieldCtx {
         match ty {
             Ty::Str | Ty::Bytes => put_str(out, tag, ""),
             Ty::Bool | Ty::I32 | Ty::I64 => put_varint_field(out, tag, 0),
+            Ty::F64 => put_f64(out, tag, 0.0),
+            Ty::SchemaOrBool(_) => {
+                let mut b = Vec::new();
+                put_varint_field(&mut b, 1, 0);
+                put_len(out, tag, &b);
+            }
+            Ty::SchemaOrArray(_) | Ty::SchemaOrStrings(_) => put_len(out, tag, &[]),
             Ty::Time | Ty::MicroTime | Ty::RawJson | Ty::StringList => put_len(out, tag, &[]),
             Ty::IntOrString => {
                 let mut b = Vec::new();
@@ -328,6 +335,51 @@ impl FieldCtx {
                 put_len(&mut b, 1, &raw);
                 put_len(out, tag, &b);
             }
+            Ty::F64 => {
+                let f = v.as_f64().ok_or_else(|| self.err("a number"))?;
+                put_f64(out, tag, f);
+            }
+            Ty::SchemaOrBool(schema) => {
+                let mut b = Vec::new();
+                match v {
+                    Value::Bool(allows) => put_varint_field(&mut b, 1, u64::from(*allows)),
+                    Value::Object(m) => {
+                        put_varint_field(&mut b, 1, 1);
+                        let mut s = Vec::new();
+                        encode_message(schema, m, &mut s, depth + 1)?;
+                        put_len(&mut b, 2, &s);
+                    }
+                    _ => return Err(self.err("a boolean or a schema object")),
+                }
+                put_len(out, tag, &b);
+            }
+            Ty::SchemaOrArray(schema) | Ty::SchemaOrStrings(schema) => {
+                let strings = matches!(ty, Ty::SchemaOrStrings(_));
+                let mut b = Vec::new();
+                match v {
+                    Value::Object(m) => {
+                        let mut s = Vec::new();
+                        encode_message(schema, m, &mut s, depth + 1)?;
+                        put_len(&mut b, 1, &s);
+                    }
+                    Value::Array(items) => {
+                        for it in items {
+                            match (strings, it) {
+                                (true, Value::String(s)) => put_str(&mut b, 2, s),
+                                (false, Value::Object(m)) => {
+                                    let mut s = Vec::new();
+                                    encode_message(schema, m, &mut s, depth + 1)?;
+                                    put_len(&mut b, 2, &s);
+                                }
+                                (true, _) => return Err(self.err("an array of strings")),
+                                (false, _) => return Err(self.err("an array of schema objects")),
+                            }
+                        }
+                    }
+                    _ => return Err(self.err("a schema object or an array")),
+                }
+                put_len(out, tag, &b);
+            }
             Ty::StringList => {
                 let items = v
                     .as_array()
@@ -381,6 +433,11 @@ fn put_len(out: &mut Vec<u8>, tag: u32, b: &[u8]) {
     put_key(out, tag, WT_LEN);
     put_varint(out, b.len() as u64);
     out.extend_from_slice(b);
+}
+
+fn put_f64(out: &mut Vec<u8>, tag: u32, f: f64) {
+    put_key(out, tag, WT_I64);
+    out.extend_from_slice(&f.to_le_bytes());
 }
 
 fn put_str(out: &mut Vec<u8>, tag: u32, s: &str) {

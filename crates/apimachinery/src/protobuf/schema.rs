@@ -4992,6 +4992,411 @@ pub(super) static EVENTS_V1_EVENT_SERIES: Msg = Msg {
     ],
 };
 
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_SPEC),
+            Value,
+            false,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_STATUS),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_SPEC: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionSpec",
+    fields: &[
+        f(1, "group", Str, Value, false),
+        f(
+            3,
+            "names",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_NAMES),
+            Value,
+            false,
+        ),
+        f(4, "scope", Str, Value, false),
+        f(
+            7,
+            "versions",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_VERSION),
+            Repeated,
+            false,
+        ),
+        f(
+            9,
+            "conversion",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_CONVERSION),
+            Ptr,
+            true,
+        ),
+        f(10, "preserveUnknownFields", Bool, Value, true),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_NAMES: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionNames",
+    fields: &[
+        f(1, "plural", Str, Value, false),
+        f(2, "singular", Str, Value, true),
+        f(3, "shortNames", Str, Repeated, true),
+        f(4, "kind", Str, Value, false),
+        f(5, "listKind", Str, Value, true),
+        f(6, "categories", Str, Repeated, true),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_VERSION: Msg = Msg {
+    name:
+        "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionVersion",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "served", Bool, Value, false),
+        f(3, "storage", Bool, Value, false),
+        f(
+            4,
+            "schema",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_VALIDATION),
+            Ptr,
+            true,
+        ),
+        f(
+            5,
+            "subresources",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_SUBRESOURCES),
+            Ptr,
+            true,
+        ),
+        f(
+            6,
+            "additionalPrinterColumns",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_COLUMN_DEFINITION),
+            Repeated,
+            true,
+        ),
+        f(7, "deprecated", Bool, Value, true),
+        f(8, "deprecationWarning", Str, Ptr, true),
+        f(
+            9,
+            "selectableFields",
+            Msg(&APIEXTENSIONS_V1_SELECTABLE_FIELD),
+            Repeated,
+            true,
+        ),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_VALIDATION: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceValidation",
+    fields: &[f(
+        1,
+        "openAPIV3Schema",
+        Msg(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+        Ptr,
+        true,
+    )],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_SUBRESOURCES: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresources",
+    fields: &[
+        f(
+            1,
+            "status",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_SUBRESOURCE_STATUS),
+            Ptr,
+            true,
+        ),
+        f(
+            2,
+            "scale",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_SUBRESOURCE_SCALE),
+            Ptr,
+            true,
+        ),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_SUBRESOURCE_STATUS: Msg = Msg {
+    name:
+        "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceStatus",
+    fields: &[],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_SUBRESOURCE_SCALE: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceScale",
+    fields: &[
+        f(1, "specReplicasPath", Str, Value, false),
+        f(2, "statusReplicasPath", Str, Value, false),
+        f(3, "labelSelectorPath", Str, Ptr, true),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_COLUMN_DEFINITION: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceColumnDefinition",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "type", Str, Value, false),
+        f(3, "format", Str, Value, true),
+        f(4, "description", Str, Value, true),
+        f(5, "priority", I32, Value, true),
+        f(6, "jsonPath", Str, Value, false),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_SELECTABLE_FIELD: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.SelectableField",
+    fields: &[f(1, "jsonPath", Str, Value, false)],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_CONVERSION: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceConversion",
+    fields: &[
+        f(1, "strategy", Str, Value, false),
+        f(
+            2,
+            "webhook",
+            Msg(&APIEXTENSIONS_V1_WEBHOOK_CONVERSION),
+            Ptr,
+            true,
+        ),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_WEBHOOK_CONVERSION: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.WebhookConversion",
+    fields: &[
+        f(
+            2,
+            "clientConfig",
+            Msg(&APIEXTENSIONS_V1_WEBHOOK_CLIENT_CONFIG),
+            Ptr,
+            true,
+        ),
+        f(3, "conversionReviewVersions", Str, Repeated, false),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_WEBHOOK_CLIENT_CONFIG: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.WebhookClientConfig",
+    fields: &[
+        f(
+            1,
+            "service",
+            Msg(&APIEXTENSIONS_V1_SERVICE_REFERENCE),
+            Ptr,
+            true,
+        ),
+        f(2, "caBundle", Bytes, Value, true),
+        f(3, "url", Str, Ptr, true),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_SERVICE_REFERENCE: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.ServiceReference",
+    fields: &[
+        f(1, "namespace", Str, Value, false),
+        f(2, "name", Str, Value, false),
+        f(3, "path", Str, Ptr, true),
+        f(4, "port", I32, Ptr, true),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_STATUS: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionStatus",
+    fields: &[
+        f(
+            1,
+            "conditions",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_CONDITION),
+            Repeated,
+            true,
+        ),
+        f(
+            2,
+            "acceptedNames",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_NAMES),
+            Value,
+            false,
+        ),
+        f(3, "storedVersions", Str, Repeated, false),
+        f(4, "observedGeneration", I64, Value, true),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_CONDITION: Msg = Msg {
+    name:
+        "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionCondition",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "status", Str, Value, false),
+        f(3, "lastTransitionTime", Time, Value, true),
+        f(4, "reason", Str, Value, true),
+        f(5, "message", Str, Value, true),
+        f(6, "observedGeneration", I64, Value, true),
+    ],
+};
+
+/// Recursive; `default`/`example`/`enum` are raw JSON; `items`,
+/// `additionalProperties`/`additionalItems` and `dependencies` values have the
+/// either-or JSON forms of their Go types.
+pub(super) static APIEXTENSIONS_V1_JSON_SCHEMA_PROPS: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps",
+    fields: &[
+        f(1, "id", Str, Value, true),
+        f(2, "$schema", Str, Value, true),
+        f(3, "$ref", Str, Ptr, true),
+        f(4, "description", Str, Value, true),
+        f(5, "type", Str, Value, true),
+        f(6, "format", Str, Value, true),
+        f(7, "title", Str, Value, true),
+        f(8, "default", RawJson, Ptr, true),
+        f(9, "maximum", F64, Ptr, true),
+        f(10, "exclusiveMaximum", Bool, Value, true),
+        f(11, "minimum", F64, Ptr, true),
+        f(12, "exclusiveMinimum", Bool, Value, true),
+        f(13, "maxLength", I64, Ptr, true),
+        f(14, "minLength", I64, Ptr, true),
+        f(15, "pattern", Str, Value, true),
+        f(16, "maxItems", I64, Ptr, true),
+        f(17, "minItems", I64, Ptr, true),
+        f(18, "uniqueItems", Bool, Value, true),
+        f(19, "multipleOf", F64, Ptr, true),
+        f(20, "enum", RawJson, Repeated, true),
+        f(21, "maxProperties", I64, Ptr, true),
+        f(22, "minProperties", I64, Ptr, true),
+        f(23, "required", Str, Repeated, true),
+        f(
+            24,
+            "items",
+            SchemaOrArray(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Ptr,
+            true,
+        ),
+        f(
+            25,
+            "allOf",
+            Msg(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Repeated,
+            true,
+        ),
+        f(
+            26,
+            "oneOf",
+            Msg(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Repeated,
+            true,
+        ),
+        f(
+            27,
+            "anyOf",
+            Msg(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Repeated,
+            true,
+        ),
+        f(
+            28,
+            "not",
+            Msg(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Ptr,
+            true,
+        ),
+        f(
+            29,
+            "properties",
+            Msg(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Map,
+            true,
+        ),
+        f(
+            30,
+            "additionalProperties",
+            SchemaOrBool(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Ptr,
+            true,
+        ),
+        f(
+            31,
+            "patternProperties",
+            Msg(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Map,
+            true,
+        ),
+        f(
+            32,
+            "dependencies",
+            SchemaOrStrings(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Map,
+            true,
+        ),
+        f(
+            33,
+            "additionalItems",
+            SchemaOrBool(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Ptr,
+            true,
+        ),
+        f(
+            34,
+            "definitions",
+            Msg(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Map,
+            true,
+        ),
+        f(
+            35,
+            "externalDocs",
+            Msg(&APIEXTENSIONS_V1_EXTERNAL_DOCUMENTATION),
+            Ptr,
+            true,
+        ),
+        f(36, "example", RawJson, Ptr, true),
+        f(37, "nullable", Bool, Value, true),
+        f(38, "x-kubernetes-preserve-unknown-fields", Bool, Ptr, true),
+        f(39, "x-kubernetes-embedded-resource", Bool, Value, true),
+        f(40, "x-kubernetes-int-or-string", Bool, Value, true),
+        f(41, "x-kubernetes-list-map-keys", Str, Repeated, true),
+        f(42, "x-kubernetes-list-type", Str, Ptr, true),
+        f(43, "x-kubernetes-map-type", Str, Ptr, true),
+        f(
+            44,
+            "x-kubernetes-validations",
+            Msg(&APIEXTENSIONS_V1_VALIDATION_RULE),
+            Repeated,
+            true,
+        ),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_EXTERNAL_DOCUMENTATION: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.ExternalDocumentation",
+    fields: &[
+        f(1, "description", Str, Value, true),
+        f(2, "url", Str, Value, true),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_VALIDATION_RULE: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.ValidationRule",
+    fields: &[
+        f(1, "rule", Str, Value, false),
+        f(2, "message", Str, Value, true),
+        f(3, "messageExpression", Str, Value, true),
+        f(4, "reason", Str, Ptr, true),
+        f(5, "fieldPath", Str, Value, true),
+        f(6, "optionalOldSelf", Bool, Ptr, true),
+    ],
+};
+
 pub(super) static KINDS: &[(&str, &str, &Msg)] = &[
     ("v1", "Namespace", &CORE_V1_NAMESPACE),
     ("v1", "ConfigMap", &CORE_V1_CONFIG_MAP),
@@ -5127,6 +5532,11 @@ pub(super) static KINDS: &[(&str, &str, &Msg)] = &[
     ),
     ("events.k8s.io/v1", "Event", &EVENTS_V1_EVENT),
     (
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        &APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION,
+    ),
+    (
         "meta.k8s.io/v1",
         "PartialObjectMetadata",
         &META_V1_PARTIAL_OBJECT_METADATA,
@@ -5164,6 +5574,11 @@ pub(super) static LIST_KINDS: &[(&str, &str, &Msg)] = &[
         &CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST,
     ),
     ("events.k8s.io/v1", "Event", &EVENTS_V1_EVENT),
+    (
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        &APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION,
+    ),
     ("node.k8s.io/v1", "RuntimeClass", &NODE_V1_RUNTIME_CLASS),
     (
         "discovery.k8s.io/v1",

@@ -1104,11 +1104,18 @@ fn time_formatting() {
 
 #[test]
 fn schema_tags_are_sorted_and_unique() {
-    for (_, _, msg) in schema::KINDS {
-        check_sorted(msg, 0);
+    // JSONSchemaProps is recursive: visit each message once.
+    let mut seen = std::collections::HashSet::new();
+    for (_, _, msg) in schema::KINDS.iter().chain(schema::LIST_KINDS) {
+        check_sorted(msg, &mut seen);
     }
-    fn check_sorted(msg: &Msg, depth: usize) {
-        assert!(depth < 32, "schema recursion through {}", msg.name);
+    assert!(
+        seen.contains("k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps")
+    );
+    fn check_sorted(msg: &'static Msg, seen: &mut std::collections::HashSet<&'static str>) {
+        if !seen.insert(msg.name) {
+            return;
+        }
         assert!(
             msg.fields.windows(2).all(|w| w[0].tag < w[1].tag),
             "{} tags not sorted",
@@ -1122,8 +1129,12 @@ fn schema_tags_are_sorted_and_unique() {
                 msg.name,
                 f.tag
             );
-            if let Ty::Msg(m) = f.ty {
-                check_sorted(m, depth + 1);
+            match f.ty {
+                Ty::Msg(m)
+                | Ty::SchemaOrBool(m)
+                | Ty::SchemaOrArray(m)
+                | Ty::SchemaOrStrings(m) => check_sorted(m, seen),
+                _ => {}
             }
         }
     }
@@ -1390,6 +1401,71 @@ fn response_fixtures() -> Vec<Value> {
             "reason": "R", "regarding": {"kind": "Pod", "name": "p"},
             "related": {"kind": "Node", "name": "n"}, "note": "hello", "type": "Normal",
             "deprecatedCount": 3
+        }),
+        json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com", "generation": 1},
+            "spec": {
+                "group": "example.com",
+                "names": {"plural": "widgets", "singular": "widget", "kind": "Widget",
+                    "listKind": "WidgetList", "shortNames": ["wd"], "categories": ["all"]},
+                "scope": "Namespaced",
+                "versions": [{
+                    "name": "v1", "served": true, "storage": true,
+                    "deprecated": true, "deprecationWarning": "old",
+                    "schema": {"openAPIV3Schema": {
+                        "type": "object",
+                        "description": "a widget",
+                        "required": ["spec"],
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "x-kubernetes-preserve-unknown-fields": true,
+                                "properties": {
+                                    "replicas": {"type": "integer", "minimum": 0,
+                                        "maximum": 10.5, "multipleOf": 0.5, "default": 1},
+                                    "mode": {"type": "string", "enum": ["a", "b", null],
+                                        "pattern": "^[ab]$", "maxLength": 1,
+                                        "example": {"any": ["json", 1]}},
+                                    "tags": {"type": "array", "items": {"type": "string"},
+                                        "x-kubernetes-list-type": "set"},
+                                    "tuple": {"type": "array",
+                                        "items": [{"type": "string"}, {"type": "integer"}],
+                                        "additionalItems": false},
+                                    "labels": {"type": "object",
+                                        "additionalProperties": {"type": "string"},
+                                        "x-kubernetes-map-type": "granular"},
+                                    "free": {"type": "object", "additionalProperties": true},
+                                    "port": {"x-kubernetes-int-or-string": true,
+                                        "anyOf": [{"type": "integer"}, {"type": "string"}]}
+                                },
+                                "dependencies": {"a": ["b", "c"], "d": {"required": ["e"]}},
+                                "x-kubernetes-validations": [{"rule": "self.replicas >= 0",
+                                    "message": "neg", "reason": "FieldValueInvalid",
+                                    "optionalOldSelf": true}]
+                            },
+                            "status": {"type": "object", "nullable": true,
+                                "externalDocs": {"url": "https://example.com"}}
+                        }
+                    }},
+                    "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas",
+                        "statusReplicasPath": ".status.replicas"}},
+                    "additionalPrinterColumns": [{"name": "Mode", "type": "string",
+                        "jsonPath": ".spec.mode", "priority": 1}],
+                    "selectableFields": [{"jsonPath": ".spec.mode"}]
+                }],
+                "conversion": {"strategy": "Webhook", "webhook": {
+                    "clientConfig": {"service": {"namespace": "ns", "name": "conv",
+                        "path": "/convert", "port": 443}, "caBundle": "Y2E="},
+                    "conversionReviewVersions": ["v1"]}}
+            },
+            "status": {
+                "conditions": [{"type": "Established", "status": "True",
+                    "lastTransitionTime": "2024-01-02T03:04:05Z", "reason": "InitialNamesAccepted",
+                    "message": "ok"}],
+                "acceptedNames": {"plural": "widgets", "kind": "Widget"},
+                "storedVersions": ["v1"]
+            }
         }),
         json!({
             "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList",
