@@ -531,4 +531,74 @@ mod tests {
             "only the following media types are accepted: application/json;stream=watch, application/vnd.kubernetes.protobuf;stream=watch"
         );
     }
+
+    fn negotiated(method: Method, path: &str, query: Option<&str>, accept: &str) -> Negotiated {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_str(accept).unwrap());
+        Negotiated::new(&method, path, query, &h)
+    }
+
+    #[test]
+    fn endpoints_decide_the_formats() {
+        // A custom resource has no protobuf form: refused up front, with its own list.
+        let n = negotiated(
+            Method::POST,
+            "/apis/example.com/v1/namespaces/default/widgets",
+            None,
+            PROTOBUF,
+        );
+        let e = n.choice().unwrap_err();
+        assert_eq!(e.code, 406);
+        assert_eq!(
+            e.message,
+            "only the following media types are accepted: application/json, application/yaml"
+        );
+        let n = negotiated(
+            Method::GET,
+            "/apis/example.com/v1/widgets",
+            Some("watch=1"),
+            &format!("{PROTOBUF}, */*"),
+        );
+        assert_eq!(n.choice().unwrap().format, Format::Json);
+        // Built-in groups (also ones whose kinds are only in the protobuf schema).
+        for path in [
+            "/api/v1/pods",
+            "/apis/apps/v1/deployments",
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        ] {
+            let n = negotiated(Method::GET, path, None, PROTOBUF);
+            assert_eq!(n.choice().unwrap().format, Format::Protobuf, "{path}");
+        }
+        // Discovery is never refused.
+        let n = negotiated(Method::GET, "/apis/apps/v1", None, "text/html");
+        assert_eq!(n.choice().unwrap(), Choice::DEFAULT);
+        // Non-API paths are left alone.
+        let n = negotiated(Method::GET, "/version", None, "text/html");
+        assert!(!n.negotiable);
+        // watch only counts on GET.
+        let n = negotiated(Method::DELETE, "/api/v1/pods", Some("watch=true"), PROTOBUF);
+        assert!(!n.watch);
+    }
+
+    #[test]
+    fn unencodable_watch_event_becomes_error_status_frame() {
+        let frame = watch_event_frame(
+            br#"{"type":"ADDED","object":{"apiVersion":"example.com/v1","kind":"Widget"}}"#,
+        );
+        let len = u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
+        assert_eq!(len, frame.len() - 4);
+        // WatchEvent{1: "ERROR", 2: {1: k8s\0 + Unknown(v1 Status)}}
+        assert_eq!(&frame[4..11], b"\x0a\x05ERROR");
+        let pos = frame
+            .windows(4)
+            .position(|w| w == b"k8s\0")
+            .expect("embedded object");
+        let status = protobuf::decode_object(&frame[pos..]).expect("Status");
+        assert_eq!(status["kind"], "Status");
+        assert_eq!(status["code"], 500);
+        assert!(status["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Widget")));
+    }
 }
