@@ -1646,3 +1646,191 @@ proptest! {
         prop_assert_eq!(&back["spec"]["acquireTime"], &lease["spec"]["acquireTime"]);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Independent check: prost messages written from upstream's generated.proto
+// read the encoder's bytes.
+
+mod prost_check {
+    use super::*;
+    use prost::Message;
+
+    #[derive(Clone, PartialEq, Message)]
+    struct Unknown {
+        #[prost(message, optional, tag = "1")]
+        type_meta: Option<TypeMeta>,
+        #[prost(bytes = "vec", optional, tag = "2")]
+        raw: Option<Vec<u8>>,
+    }
+    #[derive(Clone, PartialEq, Message)]
+    struct TypeMeta {
+        #[prost(string, optional, tag = "1")]
+        api_version: Option<String>,
+        #[prost(string, optional, tag = "2")]
+        kind: Option<String>,
+    }
+    #[derive(Clone, PartialEq, Message)]
+    struct Crd {
+        #[prost(message, optional, tag = "2")]
+        spec: Option<CrdSpec>,
+    }
+    #[derive(Clone, PartialEq, Message)]
+    struct CrdSpec {
+        #[prost(string, optional, tag = "1")]
+        group: Option<String>,
+        #[prost(message, repeated, tag = "7")]
+        versions: Vec<CrdVersion>,
+    }
+    #[derive(Clone, PartialEq, Message)]
+    struct CrdVersion {
+        #[prost(string, optional, tag = "1")]
+        name: Option<String>,
+        #[prost(bool, optional, tag = "2")]
+        served: Option<bool>,
+        #[prost(message, optional, tag = "4")]
+        schema: Option<Validation>,
+    }
+    #[derive(Clone, PartialEq, Message)]
+    struct Validation {
+        #[prost(message, optional, tag = "1")]
+        open_apiv3_schema: Option<Props>,
+    }
+    #[derive(Clone, PartialEq, Message)]
+    struct Props {
+        #[prost(string, optional, tag = "5")]
+        r#type: Option<String>,
+        #[prost(message, optional, tag = "8")]
+        default: Option<Json>,
+        #[prost(double, optional, tag = "9")]
+        maximum: Option<f64>,
+        #[prost(int64, optional, tag = "13")]
+        max_length: Option<i64>,
+        #[prost(message, repeated, tag = "20")]
+        r#enum: Vec<Json>,
+        #[prost(message, optional, boxed, tag = "24")]
+        items: Option<Box<PropsOrArray>>,
+        #[prost(btree_map = "string, message", tag = "29")]
+        properties: std::collections::BTreeMap<String, Props>,
+        #[prost(message, optional, boxed, tag = "30")]
+        additional_properties: Option<Box<PropsOrBool>>,
+        #[prost(bool, optional, tag = "38")]
+        preserve_unknown_fields: Option<bool>,
+    }
+    #[derive(Clone, PartialEq, Message)]
+    struct Json {
+        #[prost(bytes = "vec", optional, tag = "1")]
+        raw: Option<Vec<u8>>,
+    }
+    #[derive(Clone, PartialEq, Message)]
+    struct PropsOrArray {
+        #[prost(message, optional, tag = "1")]
+        schema: Option<Props>,
+        #[prost(message, repeated, tag = "2")]
+        schemas: Vec<Props>,
+    }
+    #[derive(Clone, PartialEq, Message)]
+    struct PropsOrBool {
+        #[prost(bool, optional, tag = "1")]
+        allows: Option<bool>,
+        #[prost(message, optional, tag = "2")]
+        schema: Option<Props>,
+    }
+    #[derive(Clone, PartialEq, Message)]
+    struct Sar {
+        #[prost(message, optional, tag = "2")]
+        spec: Option<SarSpec>,
+    }
+    #[derive(Clone, PartialEq, Message)]
+    struct SarSpec {
+        #[prost(string, optional, tag = "3")]
+        user: Option<String>,
+        #[prost(btree_map = "string, message", tag = "5")]
+        extra: std::collections::BTreeMap<String, ExtraValue>,
+    }
+    #[derive(Clone, PartialEq, Message)]
+    struct ExtraValue {
+        #[prost(string, repeated, tag = "1")]
+        items: Vec<String>,
+    }
+
+    fn raw_of(obj: &Value) -> (TypeMeta, Vec<u8>) {
+        let bytes = encode_object(obj).expect("encode");
+        let u = Unknown::decode(&bytes[4..]).expect("Unknown");
+        (u.type_meta.expect("typeMeta"), u.raw.expect("raw"))
+    }
+
+    #[test]
+    fn crd_schema_types_read_by_prost() {
+        let (tm, raw) = raw_of(&json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "ws.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                "names": {"plural": "ws", "kind": "W"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object",
+                        "x-kubernetes-preserve-unknown-fields": true,
+                        "properties": {
+                            "n": {"type": "number", "maximum": 2.5, "default": 1},
+                            "s": {"type": "string", "maxLength": 3, "enum": ["a", "b"]},
+                            "l": {"type": "array", "items": {"type": "string"}},
+                            "t": {"type": "array", "items": [{"type": "string"}]},
+                            "m": {"type": "object", "additionalProperties": {"type": "integer"}},
+                            "f": {"type": "object", "additionalProperties": false}
+                        }}}}]}
+        }));
+        assert_eq!(tm.kind.as_deref(), Some("CustomResourceDefinition"));
+        let crd = Crd::decode(raw.as_slice()).expect("CRD");
+        let spec = crd.spec.expect("spec");
+        assert_eq!(spec.group.as_deref(), Some("example.com"));
+        let v = &spec.versions[0];
+        assert_eq!(v.served, Some(true));
+        let props = v
+            .schema
+            .clone()
+            .and_then(|s| s.open_apiv3_schema)
+            .expect("schema");
+        assert_eq!(props.preserve_unknown_fields, Some(true));
+        let p = &props.properties;
+        assert_eq!(p["n"].maximum, Some(2.5));
+        assert_eq!(
+            p["n"].default.clone().and_then(|j| j.raw).as_deref(),
+            Some(b"1".as_slice())
+        );
+        assert_eq!(p["s"].max_length, Some(3));
+        let e: Vec<_> = p["s"].r#enum.iter().filter_map(|j| j.raw.clone()).collect();
+        assert_eq!(e, vec![b"\"a\"".to_vec(), b"\"b\"".to_vec()]);
+        let items = p["l"].items.clone().expect("items");
+        assert_eq!(
+            items.schema.and_then(|s| s.r#type).as_deref(),
+            Some("string")
+        );
+        assert!(items.schemas.is_empty());
+        let tuple = p["t"].items.clone().expect("items");
+        assert!(tuple.schema.is_none());
+        assert_eq!(tuple.schemas.len(), 1);
+        let m = p["m"]
+            .additional_properties
+            .clone()
+            .expect("additionalProperties");
+        assert_eq!(m.allows, Some(true));
+        assert_eq!(m.schema.and_then(|s| s.r#type).as_deref(), Some("integer"));
+        let f = p["f"]
+            .additional_properties
+            .clone()
+            .expect("additionalProperties");
+        assert_eq!((f.allows, f.schema), (Some(false), None));
+    }
+
+    #[test]
+    fn extra_values_read_by_prost() {
+        let (_, raw) = raw_of(&json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "metadata": {}, "spec": {"user": "u", "extra": {"b": ["2", "3"], "a": ["1"]}}
+        }));
+        let sar = Sar::decode(raw.as_slice()).expect("SAR");
+        let spec = sar.spec.expect("spec");
+        assert_eq!(spec.user.as_deref(), Some("u"));
+        assert_eq!(spec.extra["a"].items, vec!["1"]);
+        assert_eq!(spec.extra["b"].items, vec!["2", "3"]);
+    }
+}
