@@ -425,6 +425,26 @@ async fn watch_streams_length_prefixed_watch_events() {
         );
     }
 
+    // Metadata informers: PartialObjectMetadata events in protobuf.
+    let r = env
+        .call(
+            "GET",
+            &format!("{CMS}?watch=1&timeoutSeconds=1"),
+            &format!("{PROTOBUF};as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json"),
+            "",
+            vec![],
+        )
+        .await;
+    assert_eq!(r.content_type, format!("{PROTOBUF};stream=watch"));
+    let n = u32::from_be_bytes([r.body[0], r.body[1], r.body[2], r.body[3]]) as usize;
+    let ev = WatchEvent::decode(&r.body[4..4 + n]).expect("WatchEvent");
+    let obj = ev.object.and_then(|o| o.raw).expect("object");
+    let (av, kind, _) = unwrap(&obj);
+    assert_eq!(
+        (av.as_str(), kind.as_str()),
+        ("meta.k8s.io/v1", "PartialObjectMetadata")
+    );
+
     // A JSON watch stays JSON lines.
     let r = env
         .call(
