@@ -29,7 +29,10 @@
 //! silently dropping user data is worse than refusing the request. Nothing
 //! here panics on any input.
 
+mod encode;
 mod schema;
+
+pub use encode::{can_encode, encode_object, watch_frame};
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -94,6 +97,24 @@ pub enum ProtobufError {
     UnsupportedContentType(String),
     #[error("protobuf message nesting is deeper than {MAX_DEPTH}")]
     TooDeep,
+    #[error("kind {kind} (apiVersion {api_version:?}) has no protobuf encoding")]
+    NoSchema { api_version: String, kind: String },
+    #[error("only objects can be encoded as protobuf")]
+    NotAnObject,
+    #[error("cannot encode field {field:?} of {message} as protobuf: expected {expected}")]
+    EncodeType {
+        message: &'static str,
+        field: &'static str,
+        expected: &'static str,
+    },
+    #[error("cannot encode field {field:?} of {message} as protobuf: {detail}")]
+    EncodeValue {
+        message: &'static str,
+        field: &'static str,
+        detail: String,
+    },
+    #[error("protobuf message is larger than 4 GiB")]
+    TooLarge,
 }
 
 type Result<T> = std::result::Result<T, ProtobufError>;
@@ -114,12 +135,15 @@ pub fn decode_object(body: &[u8]) -> Result<Value> {
     if !env.content_type.is_empty() && env.content_type != CONTENT_TYPE {
         return Err(ProtobufError::UnsupportedContentType(env.content_type));
     }
-    let msg =
-        find_kind(&env.api_version, &env.kind).ok_or_else(|| ProtobufError::UnsupportedKind {
+    let shape =
+        find_shape(&env.api_version, &env.kind).ok_or_else(|| ProtobufError::UnsupportedKind {
             api_version: env.api_version.clone(),
             kind: env.kind.clone(),
         })?;
-    let fields = decode_message(msg, env.raw, 0)?;
+    let fields = match shape {
+        Shape::Object(msg) => decode_message(msg, env.raw, 0)?,
+        Shape::List(item) => decode_list(item, env.raw)?,
+    };
     let mut obj = Map::new();
     obj.insert("apiVersion".into(), Value::String(env.api_version));
     obj.insert("kind".into(), Value::String(env.kind));
@@ -129,7 +153,70 @@ pub fn decode_object(body: &[u8]) -> Result<Value> {
 
 /// Whether [`decode_object`] knows the protobuf schema of `apiVersion`/`kind`.
 pub fn is_supported_kind(api_version: &str, kind: &str) -> bool {
-    find_kind(api_version, kind).is_some()
+    find_shape(api_version, kind).is_some()
+}
+
+/// Whether some built-in kind of `apiVersion` has a protobuf schema.
+pub fn is_builtin_api_version(api_version: &str) -> bool {
+    schema::KINDS
+        .iter()
+        .chain(schema::LIST_KINDS)
+        .any(|(av, _, _)| *av == api_version)
+}
+
+/// What an `apiVersion`/`kind` is on the wire.
+#[derive(Clone, Copy)]
+pub(crate) enum Shape {
+    /// A single object of this message.
+    Object(&'static Msg),
+    /// `XList{1: ListMeta metadata, 2: repeated X items}`.
+    List(&'static Msg),
+}
+
+fn find_shape(api_version: &str, kind: &str) -> Option<Shape> {
+    if let Some(m) = find_kind(api_version, kind) {
+        return Some(Shape::Object(m));
+    }
+    let item = kind.strip_suffix("List")?;
+    schema::LIST_KINDS
+        .iter()
+        .find(|(av, k, _)| *k == item && *av == api_version)
+        .map(|(_, _, m)| Shape::List(m))
+}
+
+/// Fields of a list message: `metadata` (ListMeta) and `items`.
+fn decode_list(item: &'static Msg, buf: &[u8]) -> Result<Map<String, Value>> {
+    let list_meta = &schema::META_V1_LIST_META;
+    let mut meta: Vec<u8> = Vec::new();
+    let mut items = Vec::new();
+    let mut r = Reader::new(buf, item.name);
+    while let Some((tag, wt, value)) = r.next_field()? {
+        let name = match tag {
+            1 => "metadata",
+            2 => "items",
+            _ => {
+                return Err(ProtobufError::UnknownField {
+                    message: item.name,
+                    tag,
+                    wire_type: wt,
+                })
+            }
+        };
+        let bytes = expect_len(item.name, tag, name, wt, value)?;
+        if tag == 1 {
+            meta.extend_from_slice(bytes);
+        } else {
+            items.push(Value::Object(decode_message(item, bytes, 1)?));
+        }
+    }
+    let mut out = Map::new();
+    out.insert(
+        "metadata".into(),
+        Value::Object(decode_message(list_meta, &meta, 1)?),
+    );
+    // The API server serves an empty list as `"items": []`.
+    out.insert("items".into(), Value::Array(items));
+    Ok(out)
 }
 
 fn find_kind(api_version: &str, kind: &str) -> Option<&'static Msg> {
@@ -174,6 +261,18 @@ pub(crate) enum Ty {
     Quantity,
     /// `meta/v1.FieldsV1` and `runtime.RawExtension`: `{1: raw bytes}` holding JSON.
     RawJson,
+    /// A named `[]string` (`ExtraValue`): `{1: repeated string items}`, a JSON array.
+    StringList,
+    /// `float64` (wire type 1, little-endian IEEE 754).
+    F64,
+    /// apiextensions `JSONSchemaPropsOrBool{1: allows, 2: schema}`: a JSON bool or schema.
+    SchemaOrBool(&'static Msg),
+    /// apiextensions `JSONSchemaPropsOrArray{1: schema, 2: repeated jSONSchemas}`:
+    /// a JSON schema or array of schemas.
+    SchemaOrArray(&'static Msg),
+    /// apiextensions `JSONSchemaPropsOrStringArray{1: schema, 2: repeated property}`:
+    /// a JSON schema or array of strings.
+    SchemaOrStrings(&'static Msg),
     Msg(&'static Msg),
 }
 
@@ -195,11 +294,15 @@ impl Ty {
     fn wire_type(self) -> u8 {
         match self {
             Ty::Bool | Ty::I32 | Ty::I64 => WT_VARINT,
+            Ty::F64 => WT_I64,
             _ => WT_LEN,
         }
     }
     fn is_scalar(self) -> bool {
-        matches!(self, Ty::Str | Ty::Bytes | Ty::Bool | Ty::I32 | Ty::I64)
+        matches!(
+            self,
+            Ty::Str | Ty::Bytes | Ty::Bool | Ty::I32 | Ty::I64 | Ty::F64
+        )
     }
 }
 
@@ -214,7 +317,8 @@ const WT_I32: u8 = 5;
 enum Wire<'a> {
     Varint(u64),
     Len(&'a [u8]),
-    Fixed,
+    /// An 8-byte (wire type 1) or 4-byte (wire type 5) value, little-endian.
+    Fixed(&'a [u8]),
 }
 
 struct Reader<'a> {
@@ -279,18 +383,12 @@ impl<'a> Reader<'a> {
         }
         let value = match wt {
             WT_VARINT => Wire::Varint(self.varint()?),
-            WT_I64 => {
-                self.take(8, tag)?;
-                Wire::Fixed
-            }
+            WT_I64 => Wire::Fixed(self.take(8, tag)?),
             WT_LEN => {
                 let n = self.varint()?;
                 Wire::Len(self.take(n, tag)?)
             }
-            WT_I32 => {
-                self.take(4, tag)?;
-                Wire::Fixed
-            }
+            WT_I32 => Wire::Fixed(self.take(4, tag)?),
             // Groups (3, 4) and 6, 7 never occur in Kubernetes messages.
             _ => {
                 return Err(ProtobufError::InvalidWireType {
@@ -558,6 +656,14 @@ fn decode_message(msg: &'static Msg, buf: &[u8], depth: usize) -> Result<Map<Str
     Ok(out)
 }
 
+/// A float as Go's encoding/json prints it: integral values without a fraction.
+fn float_value(f: f64) -> Option<Value> {
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        return Some(Value::from(f as i64));
+    }
+    serde_json::Number::from_f64(f).map(Value::Number)
+}
+
 fn is_zero(v: &Value) -> bool {
     match v {
         Value::String(s) => s.is_empty(),
@@ -571,7 +677,7 @@ fn is_zero(v: &Value) -> bool {
 fn zero_scalar(ty: Ty) -> Value {
     match ty {
         Ty::Bool => Value::Bool(false),
-        Ty::I32 | Ty::I64 => Value::from(0),
+        Ty::I32 | Ty::I64 | Ty::F64 => Value::from(0),
         _ => Value::String(String::new()),
     }
 }
@@ -618,7 +724,8 @@ impl Ctx {
         let got = match value {
             Wire::Varint(_) => WT_VARINT,
             Wire::Len(_) => WT_LEN,
-            Wire::Fixed => WT_I64,
+            Wire::Fixed(b) if b.len() == 4 => WT_I32,
+            Wire::Fixed(_) => WT_I64,
         };
         ProtobufError::WrongWireType {
             message: self.msg.name,
@@ -644,6 +751,13 @@ impl Ctx {
             (Ty::Bytes, Wire::Len(b)) => Ok(Value::String(
                 base64::engine::general_purpose::STANDARD.encode(b),
             )),
+            (Ty::F64, Wire::Fixed(b)) => {
+                let bytes: [u8; 8] = b
+                    .try_into()
+                    .map_err(|_| self.wrong_wire(&Wire::Fixed(b), WT_I64))?;
+                float_value(f64::from_le_bytes(bytes))
+                    .ok_or_else(|| self.invalid("float is NaN or infinite"))
+            }
             (ty, value) => Err(self.wrong_wire(&value, ty.wire_type())),
         }
     }
@@ -663,6 +777,10 @@ impl Ctx {
             Ty::IntOrString => self.int_or_string(bytes),
             Ty::Quantity => self.quantity(bytes),
             Ty::RawJson => self.raw_json(bytes),
+            Ty::StringList => self.string_list(bytes),
+            Ty::SchemaOrBool(m) => self.schema_or_bool(m, bytes, depth),
+            Ty::SchemaOrArray(m) => self.schema_or_list(m, bytes, depth, false),
+            Ty::SchemaOrStrings(m) => self.schema_or_list(m, bytes, depth, true),
             _ => Err(self.invalid("internal: unexpected scalar type")),
         }
     }
@@ -794,6 +912,79 @@ impl Ctx {
             Some(s) if s.is_empty() => Err(self.invalid("quantity is an empty string")),
             Some(s) => Ok(Value::String(s)),
         }
+    }
+
+    /// `{1: allows, 2: schema}`: the schema when set, else the bool.
+    fn schema_or_bool(&self, schema: &'static Msg, bytes: &[u8], depth: usize) -> Result<Value> {
+        let mut allows = false;
+        let mut found: Option<Vec<u8>> = None;
+        for (tag, value) in self.small_message("JSONSchemaPropsOrBool", bytes, &[1, 2])? {
+            match (tag, value) {
+                (1, Wire::Varint(v)) => allows = v != 0,
+                (2, Wire::Len(b)) => found.get_or_insert_with(Vec::new).extend_from_slice(b),
+                (1, value) => return Err(self.wrong_wire(&value, WT_VARINT)),
+                (_, value) => return Err(self.wrong_wire(&value, WT_LEN)),
+            }
+        }
+        match found {
+            Some(b) => Ok(Value::Object(decode_message(schema, &b, depth + 1)?)),
+            None => Ok(Value::Bool(allows)),
+        }
+    }
+
+    /// `{1: schema, 2: repeated item}`: the list when non-empty, else the schema, else null.
+    /// Items are schemas, or strings when `strings`.
+    fn schema_or_list(
+        &self,
+        schema: &'static Msg,
+        bytes: &[u8],
+        depth: usize,
+        strings: bool,
+    ) -> Result<Value> {
+        let mut one: Option<Vec<u8>> = None;
+        let mut list = Vec::new();
+        for (tag, value) in self.small_message("JSONSchemaPropsOr*", bytes, &[1, 2])? {
+            let Wire::Len(b) = value else {
+                return Err(self.wrong_wire(&value, WT_LEN));
+            };
+            match tag {
+                1 => one.get_or_insert_with(Vec::new).extend_from_slice(b),
+                _ if strings => list.push(Value::String(utf8(
+                    self.msg.name,
+                    self.tag,
+                    self.name(),
+                    b,
+                )?)),
+                _ => list.push(Value::Object(decode_message(schema, b, depth + 1)?)),
+            }
+        }
+        if !list.is_empty() {
+            return Ok(Value::Array(list));
+        }
+        match one {
+            Some(b) => Ok(Value::Object(decode_message(schema, &b, depth + 1)?)),
+            None => Ok(Value::Null),
+        }
+    }
+
+    fn string_list(&self, bytes: &[u8]) -> Result<Value> {
+        let mut items = Vec::new();
+        for (_, value) in self.small_message("string list", bytes, &[1])? {
+            match value {
+                Wire::Len(b) => items.push(Value::String(utf8(
+                    self.msg.name,
+                    self.tag,
+                    self.name(),
+                    b,
+                )?)),
+                value => return Err(self.wrong_wire(&value, WT_LEN)),
+            }
+        }
+        // Go decodes an empty list as a nil slice.
+        if items.is_empty() {
+            return Ok(Value::Null);
+        }
+        Ok(Value::Array(items))
     }
 
     fn raw_json(&self, bytes: &[u8]) -> Result<Value> {

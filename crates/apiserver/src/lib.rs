@@ -8,6 +8,7 @@ pub mod error;
 pub mod files;
 pub mod handlers;
 pub mod limitranger;
+pub mod negotiation;
 pub mod nodeauthz;
 pub mod openapi;
 pub mod openapi_proto;

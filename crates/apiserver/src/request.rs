@@ -142,42 +142,16 @@ pub enum As {
     PartialMetadata,
 }
 
+/// The view (object, Table, partial metadata) the `Accept` header asks for; see
+/// [`crate::negotiation`] for the serialization and the 406 rules.
 pub fn negotiate(headers: &HeaderMap) -> As {
     let accept = headers
         .get(axum::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    for range in accept.split(',') {
-        let params: Vec<(String, String)> = range
-            .split(';')
-            .skip(1)
-            .filter_map(|p| {
-                p.split_once('=')
-                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            })
-            .collect();
-        let get = |k: &str| {
-            params
-                .iter()
-                .find(|(pk, _)| pk == k)
-                .map(|(_, v)| v.as_str())
-        };
-        let media = range.split(';').next().unwrap_or("").trim();
-        if media != "application/json" && media != "*/*" {
-            continue;
-        }
-        match (get("as"), get("g"), get("v")) {
-            (Some("Table"), Some("meta.k8s.io"), Some("v1")) => return As::Table,
-            (
-                Some("PartialObjectMetadata" | "PartialObjectMetadataList"),
-                Some("meta.k8s.io"),
-                Some("v1"),
-            ) => return As::PartialMetadata,
-            (None, _, _) => return As::Object,
-            _ => continue,
-        }
-    }
-    As::Object
+    crate::negotiation::choose(accept, crate::negotiation::BUILTIN, false)
+        .map(|c| c.view)
+        .unwrap_or(As::Object)
 }
 
 /// Decode a request body (JSON or YAML by Content-Type) into a JSON object.

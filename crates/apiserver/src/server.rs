@@ -128,10 +128,12 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let resp = match handle(&st, req).await {
+    let neg = crate::negotiation::Negotiated::new(&method, &path, req.uri().query(), req.headers());
+    let resp = match handle(&st, req, &neg).await {
         Ok(r) => r,
         Err(e) => e.into_response_logged(),
     };
+    let resp = crate::negotiation::finish(&neg, resp).await;
     tracing::debug!(%method, %path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
     resp
 }
@@ -179,7 +181,11 @@ fn is_public(path: &str) -> bool {
     )
 }
 
-async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
+async fn handle(
+    st: &AppState,
+    req: Request,
+    neg: &crate::negotiation::Negotiated,
+) -> ApiResult<Response> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let user = if !is_public(&path) {
@@ -233,7 +239,8 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
         }
         Target::Resource(t) => t,
     };
-    let accept = request::negotiate(&parts.headers);
+    // 406 before anything runs; the view (object, Table, metadata) follows the chosen range.
+    let accept = neg.choice()?.view;
     let ctx = &st.ctx;
     let is_watch = q
         .get("watch")

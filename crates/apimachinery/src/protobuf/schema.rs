@@ -1,5 +1,5 @@
 //! Protobuf schema table for the Kubernetes kinds that [`super::decode_object`]
-//! understands.
+//! and [`super::encode_object`] understand.
 //!
 //! GENERATED, do not edit by hand. Source of truth: the Go struct tags
 //! (`json:"..."`, `protobuf:"..."`, pointer-ness, `omitempty`) and the
@@ -7,6 +7,14 @@
 //! (Kubernetes 1.35, a superset of every field kubectl 1.32 can send). Every
 //! message, tag number, scalar type and cardinality was cross-checked against
 //! the prost sources of the k8s-pb 0.9.0 crate (no mismatches).
+//!
+//! Added by hand in the same style (tags checked one by one against the
+//! `generated.proto` files in the kube-rs/k8s-pb repository; JSON names,
+//! pointer-ness and `omitempty` from the Go types): core/v1 Node, meta/v1
+//! ListMeta, Status, PartialObjectMetadata, authorization.k8s.io/v1 reviews,
+//! authentication.k8s.io/v1 TokenReview and SelfSubjectReview,
+//! certificates.k8s.io/v1 CertificateSigningRequest, events.k8s.io/v1 Event,
+//! apiextensions.k8s.io/v1 CustomResourceDefinition, and `LIST_KINDS`.
 //!
 //! Reading a row: `f(tag, "jsonName", type, cardinality, omitempty)`.
 
@@ -4314,6 +4322,1089 @@ pub(super) static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_CONDITION: Msg = Msg 
 };
 
 /// Top-level kinds: (apiVersion, kind, message). apiVersion `*` matches any.
+pub(super) static CORE_V1_NODE: Msg = Msg {
+    name: "k8s.io.api.core.v1.Node",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&CORE_V1_NODE_SPEC), Value, true),
+        f(3, "status", Msg(&CORE_V1_NODE_STATUS), Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_SPEC: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeSpec",
+    fields: &[
+        f(1, "podCIDR", Str, Value, true),
+        f(2, "externalID", Str, Value, true),
+        f(3, "providerID", Str, Value, true),
+        f(4, "unschedulable", Bool, Value, true),
+        f(5, "taints", Msg(&CORE_V1_TAINT), Repeated, true),
+        f(
+            6,
+            "configSource",
+            Msg(&CORE_V1_NODE_CONFIG_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(7, "podCIDRs", Str, Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_TAINT: Msg = Msg {
+    name: "k8s.io.api.core.v1.Taint",
+    fields: &[
+        f(1, "key", Str, Value, false),
+        f(2, "value", Str, Value, true),
+        f(3, "effect", Str, Value, false),
+        f(4, "timeAdded", Time, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_CONFIG_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeConfigSource",
+    fields: &[f(
+        2,
+        "configMap",
+        Msg(&CORE_V1_CONFIG_MAP_NODE_CONFIG_SOURCE),
+        Ptr,
+        true,
+    )],
+};
+
+pub(super) static CORE_V1_CONFIG_MAP_NODE_CONFIG_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.ConfigMapNodeConfigSource",
+    fields: &[
+        f(1, "namespace", Str, Value, false),
+        f(2, "name", Str, Value, false),
+        f(3, "uid", Str, Value, true),
+        f(4, "resourceVersion", Str, Value, true),
+        f(5, "kubeletConfigKey", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_STATUS: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeStatus",
+    fields: &[
+        f(1, "capacity", Quantity, Map, true),
+        f(2, "allocatable", Quantity, Map, true),
+        f(3, "phase", Str, Value, true),
+        f(
+            4,
+            "conditions",
+            Msg(&CORE_V1_NODE_CONDITION),
+            Repeated,
+            true,
+        ),
+        f(5, "addresses", Msg(&CORE_V1_NODE_ADDRESS), Repeated, true),
+        f(
+            6,
+            "daemonEndpoints",
+            Msg(&CORE_V1_NODE_DAEMON_ENDPOINTS),
+            Value,
+            true,
+        ),
+        f(7, "nodeInfo", Msg(&CORE_V1_NODE_SYSTEM_INFO), Value, true),
+        f(8, "images", Msg(&CORE_V1_CONTAINER_IMAGE), Repeated, true),
+        f(9, "volumesInUse", Str, Repeated, true),
+        f(
+            10,
+            "volumesAttached",
+            Msg(&CORE_V1_ATTACHED_VOLUME),
+            Repeated,
+            true,
+        ),
+        f(11, "config", Msg(&CORE_V1_NODE_CONFIG_STATUS), Ptr, true),
+        f(
+            12,
+            "runtimeHandlers",
+            Msg(&CORE_V1_NODE_RUNTIME_HANDLER),
+            Repeated,
+            true,
+        ),
+        f(13, "features", Msg(&CORE_V1_NODE_FEATURES), Ptr, true),
+        f(14, "declaredFeatures", Str, Repeated, true),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_CONDITION: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeCondition",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "status", Str, Value, false),
+        f(3, "lastHeartbeatTime", Time, Value, true),
+        f(4, "lastTransitionTime", Time, Value, true),
+        f(5, "reason", Str, Value, true),
+        f(6, "message", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_ADDRESS: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeAddress",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "address", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_DAEMON_ENDPOINTS: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeDaemonEndpoints",
+    fields: &[f(
+        1,
+        "kubeletEndpoint",
+        Msg(&CORE_V1_DAEMON_ENDPOINT),
+        Value,
+        true,
+    )],
+};
+
+pub(super) static CORE_V1_DAEMON_ENDPOINT: Msg = Msg {
+    name: "k8s.io.api.core.v1.DaemonEndpoint",
+    fields: &[f(1, "Port", I32, Value, false)],
+};
+
+pub(super) static CORE_V1_NODE_SYSTEM_INFO: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeSystemInfo",
+    fields: &[
+        f(1, "machineID", Str, Value, false),
+        f(2, "systemUUID", Str, Value, false),
+        f(3, "bootID", Str, Value, false),
+        f(4, "kernelVersion", Str, Value, false),
+        f(5, "osImage", Str, Value, false),
+        f(6, "containerRuntimeVersion", Str, Value, false),
+        f(7, "kubeletVersion", Str, Value, false),
+        f(8, "kubeProxyVersion", Str, Value, false),
+        f(9, "operatingSystem", Str, Value, false),
+        f(10, "architecture", Str, Value, false),
+        f(11, "swap", Msg(&CORE_V1_NODE_SWAP_STATUS), Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_SWAP_STATUS: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeSwapStatus",
+    fields: &[f(1, "capacity", I64, Ptr, true)],
+};
+
+pub(super) static CORE_V1_CONTAINER_IMAGE: Msg = Msg {
+    name: "k8s.io.api.core.v1.ContainerImage",
+    fields: &[
+        f(1, "names", Str, Repeated, false),
+        f(2, "sizeBytes", I64, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_ATTACHED_VOLUME: Msg = Msg {
+    name: "k8s.io.api.core.v1.AttachedVolume",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "devicePath", Str, Value, false),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_CONFIG_STATUS: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeConfigStatus",
+    fields: &[
+        f(1, "assigned", Msg(&CORE_V1_NODE_CONFIG_SOURCE), Ptr, true),
+        f(2, "active", Msg(&CORE_V1_NODE_CONFIG_SOURCE), Ptr, true),
+        f(
+            3,
+            "lastKnownGood",
+            Msg(&CORE_V1_NODE_CONFIG_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(4, "error", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_RUNTIME_HANDLER: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeRuntimeHandler",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(
+            2,
+            "features",
+            Msg(&CORE_V1_NODE_RUNTIME_HANDLER_FEATURES),
+            Ptr,
+            true,
+        ),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_RUNTIME_HANDLER_FEATURES: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeRuntimeHandlerFeatures",
+    fields: &[
+        f(1, "recursiveReadOnlyMounts", Bool, Ptr, true),
+        f(2, "userNamespaces", Bool, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_NODE_FEATURES: Msg = Msg {
+    name: "k8s.io.api.core.v1.NodeFeatures",
+    fields: &[f(1, "supplementalGroupsPolicy", Bool, Ptr, true)],
+};
+
+pub(super) static META_V1_LIST_META: Msg = Msg {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.ListMeta",
+    fields: &[
+        f(1, "selfLink", Str, Value, true),
+        f(2, "resourceVersion", Str, Value, true),
+        f(3, "continue", Str, Value, true),
+        f(4, "remainingItemCount", I64, Ptr, true),
+    ],
+};
+
+pub(super) static META_V1_STATUS: Msg = Msg {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.Status",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_LIST_META), Value, true),
+        f(2, "status", Str, Value, true),
+        f(3, "message", Str, Value, true),
+        f(4, "reason", Str, Value, true),
+        f(5, "details", Msg(&META_V1_STATUS_DETAILS), Ptr, true),
+        f(6, "code", I32, Value, true),
+    ],
+};
+
+pub(super) static META_V1_STATUS_DETAILS: Msg = Msg {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.StatusDetails",
+    fields: &[
+        f(1, "name", Str, Value, true),
+        f(2, "group", Str, Value, true),
+        f(3, "kind", Str, Value, true),
+        f(4, "causes", Msg(&META_V1_STATUS_CAUSE), Repeated, true),
+        f(5, "retryAfterSeconds", I32, Value, true),
+        f(6, "uid", Str, Value, true),
+    ],
+};
+
+pub(super) static META_V1_STATUS_CAUSE: Msg = Msg {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.StatusCause",
+    fields: &[
+        f(1, "reason", Str, Value, true),
+        f(2, "message", Str, Value, true),
+        f(3, "field", Str, Value, true),
+    ],
+};
+
+pub(super) static META_V1_PARTIAL_OBJECT_METADATA: Msg = Msg {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.PartialObjectMetadata",
+    fields: &[f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true)],
+};
+
+pub(super) static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SubjectAccessReview",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC),
+            Value,
+            false,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.LocalSubjectAccessReview",
+    fields: AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW.fields,
+};
+
+pub(super) static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SubjectAccessReviewSpec",
+    fields: &[
+        f(
+            1,
+            "resourceAttributes",
+            Msg(&AUTHORIZATION_V1_RESOURCE_ATTRIBUTES),
+            Ptr,
+            true,
+        ),
+        f(
+            2,
+            "nonResourceAttributes",
+            Msg(&AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES),
+            Ptr,
+            true,
+        ),
+        f(3, "user", Str, Value, true),
+        f(4, "groups", Str, Repeated, true),
+        f(5, "extra", StringList, Map, true),
+        f(6, "uid", Str, Value, true),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_RESOURCE_ATTRIBUTES: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.ResourceAttributes",
+    fields: &[
+        f(1, "namespace", Str, Value, true),
+        f(2, "verb", Str, Value, true),
+        f(3, "group", Str, Value, true),
+        f(4, "version", Str, Value, true),
+        f(5, "resource", Str, Value, true),
+        f(6, "subresource", Str, Value, true),
+        f(7, "name", Str, Value, true),
+        f(
+            8,
+            "fieldSelector",
+            Msg(&AUTHORIZATION_V1_FIELD_SELECTOR_ATTRIBUTES),
+            Ptr,
+            true,
+        ),
+        f(
+            9,
+            "labelSelector",
+            Msg(&AUTHORIZATION_V1_LABEL_SELECTOR_ATTRIBUTES),
+            Ptr,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_FIELD_SELECTOR_ATTRIBUTES: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.FieldSelectorAttributes",
+    fields: &[
+        f(1, "rawSelector", Str, Value, true),
+        f(
+            2,
+            "requirements",
+            Msg(&META_V1_FIELD_SELECTOR_REQUIREMENT),
+            Repeated,
+            true,
+        ),
+    ],
+};
+
+pub(super) static META_V1_FIELD_SELECTOR_REQUIREMENT: Msg = Msg {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement",
+    fields: &[
+        f(1, "key", Str, Value, false),
+        f(2, "operator", Str, Value, false),
+        f(3, "values", Str, Repeated, true),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_LABEL_SELECTOR_ATTRIBUTES: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.LabelSelectorAttributes",
+    fields: &[
+        f(1, "rawSelector", Str, Value, true),
+        f(
+            2,
+            "requirements",
+            Msg(&META_V1_LABEL_SELECTOR_REQUIREMENT),
+            Repeated,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.NonResourceAttributes",
+    fields: &[
+        f(1, "path", Str, Value, true),
+        f(2, "verb", Str, Value, true),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SubjectAccessReviewStatus",
+    fields: &[
+        f(1, "allowed", Bool, Value, false),
+        f(2, "reason", Str, Value, true),
+        f(3, "evaluationError", Str, Value, true),
+        f(4, "denied", Bool, Value, true),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SelfSubjectAccessReview",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC),
+            Value,
+            false,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SelfSubjectAccessReviewSpec",
+    fields: &[
+        f(
+            1,
+            "resourceAttributes",
+            Msg(&AUTHORIZATION_V1_RESOURCE_ATTRIBUTES),
+            Ptr,
+            true,
+        ),
+        f(
+            2,
+            "nonResourceAttributes",
+            Msg(&AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES),
+            Ptr,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SelfSubjectRulesReview",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC),
+            Value,
+            false,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SelfSubjectRulesReviewSpec",
+    fields: &[f(1, "namespace", Str, Value, true)],
+};
+
+pub(super) static AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SubjectRulesReviewStatus",
+    fields: &[
+        f(
+            1,
+            "resourceRules",
+            Msg(&AUTHORIZATION_V1_RESOURCE_RULE),
+            Repeated,
+            false,
+        ),
+        f(
+            2,
+            "nonResourceRules",
+            Msg(&AUTHORIZATION_V1_NON_RESOURCE_RULE),
+            Repeated,
+            false,
+        ),
+        f(3, "incomplete", Bool, Value, false),
+        f(4, "evaluationError", Str, Value, true),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_RESOURCE_RULE: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.ResourceRule",
+    fields: &[
+        f(1, "verbs", Str, Repeated, false),
+        f(2, "apiGroups", Str, Repeated, true),
+        f(3, "resources", Str, Repeated, true),
+        f(4, "resourceNames", Str, Repeated, true),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_NON_RESOURCE_RULE: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.NonResourceRule",
+    fields: &[
+        f(1, "verbs", Str, Repeated, false),
+        f(2, "nonResourceURLs", Str, Repeated, true),
+    ],
+};
+
+pub(super) static AUTHENTICATION_V1_TOKEN_REVIEW: Msg = Msg {
+    name: "k8s.io.api.authentication.v1.TokenReview",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&AUTHENTICATION_V1_TOKEN_REVIEW_SPEC),
+            Value,
+            false,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&AUTHENTICATION_V1_TOKEN_REVIEW_STATUS),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHENTICATION_V1_TOKEN_REVIEW_SPEC: Msg = Msg {
+    name: "k8s.io.api.authentication.v1.TokenReviewSpec",
+    fields: &[
+        f(1, "token", Str, Value, true),
+        f(2, "audiences", Str, Repeated, true),
+    ],
+};
+
+pub(super) static AUTHENTICATION_V1_TOKEN_REVIEW_STATUS: Msg = Msg {
+    name: "k8s.io.api.authentication.v1.TokenReviewStatus",
+    fields: &[
+        f(1, "authenticated", Bool, Value, true),
+        f(2, "user", Msg(&AUTHENTICATION_V1_USER_INFO), Value, true),
+        f(3, "error", Str, Value, true),
+        f(4, "audiences", Str, Repeated, true),
+    ],
+};
+
+pub(super) static AUTHENTICATION_V1_USER_INFO: Msg = Msg {
+    name: "k8s.io.api.authentication.v1.UserInfo",
+    fields: &[
+        f(1, "username", Str, Value, true),
+        f(2, "uid", Str, Value, true),
+        f(3, "groups", Str, Repeated, true),
+        f(4, "extra", StringList, Map, true),
+    ],
+};
+
+pub(super) static AUTHENTICATION_V1_SELF_SUBJECT_REVIEW: Msg = Msg {
+    name: "k8s.io.api.authentication.v1.SelfSubjectReview",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "status",
+            Msg(&AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS: Msg = Msg {
+    name: "k8s.io.api.authentication.v1.SelfSubjectReviewStatus",
+    fields: &[f(
+        1,
+        "userInfo",
+        Msg(&AUTHENTICATION_V1_USER_INFO),
+        Value,
+        true,
+    )],
+};
+
+pub(super) static CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST: Msg = Msg {
+    name: "k8s.io.api.certificates.v1.CertificateSigningRequest",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_SPEC),
+            Value,
+            false,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_STATUS),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_SPEC: Msg = Msg {
+    name: "k8s.io.api.certificates.v1.CertificateSigningRequestSpec",
+    fields: &[
+        f(1, "request", Bytes, Value, false),
+        f(2, "username", Str, Value, true),
+        f(3, "uid", Str, Value, true),
+        f(4, "groups", Str, Repeated, true),
+        f(5, "usages", Str, Repeated, true),
+        f(6, "extra", StringList, Map, true),
+        f(7, "signerName", Str, Value, false),
+        f(8, "expirationSeconds", I32, Ptr, true),
+    ],
+};
+
+pub(super) static CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_STATUS: Msg = Msg {
+    name: "k8s.io.api.certificates.v1.CertificateSigningRequestStatus",
+    fields: &[
+        f(
+            1,
+            "conditions",
+            Msg(&CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_CONDITION),
+            Repeated,
+            true,
+        ),
+        f(2, "certificate", Bytes, Value, true),
+    ],
+};
+
+pub(super) static CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_CONDITION: Msg = Msg {
+    name: "k8s.io.api.certificates.v1.CertificateSigningRequestCondition",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "reason", Str, Value, true),
+        f(3, "message", Str, Value, true),
+        f(4, "lastUpdateTime", Time, Value, true),
+        f(5, "lastTransitionTime", Time, Value, true),
+        f(6, "status", Str, Value, false),
+    ],
+};
+
+pub(super) static EVENTS_V1_EVENT: Msg = Msg {
+    name: "k8s.io.api.events.v1.Event",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "eventTime", MicroTime, Value, false),
+        f(3, "series", Msg(&EVENTS_V1_EVENT_SERIES), Ptr, true),
+        f(4, "reportingController", Str, Value, true),
+        f(5, "reportingInstance", Str, Value, true),
+        f(6, "action", Str, Value, true),
+        f(7, "reason", Str, Value, true),
+        f(8, "regarding", Msg(&CORE_V1_OBJECT_REFERENCE), Value, true),
+        f(9, "related", Msg(&CORE_V1_OBJECT_REFERENCE), Ptr, true),
+        f(10, "note", Str, Value, true),
+        f(11, "type", Str, Value, true),
+        f(
+            12,
+            "deprecatedSource",
+            Msg(&CORE_V1_EVENT_SOURCE),
+            Value,
+            true,
+        ),
+        f(13, "deprecatedFirstTimestamp", Time, Value, true),
+        f(14, "deprecatedLastTimestamp", Time, Value, true),
+        f(15, "deprecatedCount", I32, Value, true),
+    ],
+};
+
+pub(super) static EVENTS_V1_EVENT_SERIES: Msg = Msg {
+    name: "k8s.io.api.events.v1.EventSeries",
+    fields: &[
+        f(1, "count", I32, Value, false),
+        f(2, "lastObservedTime", MicroTime, Value, false),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_SPEC),
+            Value,
+            false,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_STATUS),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_SPEC: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionSpec",
+    fields: &[
+        f(1, "group", Str, Value, false),
+        f(
+            3,
+            "names",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_NAMES),
+            Value,
+            false,
+        ),
+        f(4, "scope", Str, Value, false),
+        f(
+            7,
+            "versions",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_VERSION),
+            Repeated,
+            false,
+        ),
+        f(
+            9,
+            "conversion",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_CONVERSION),
+            Ptr,
+            true,
+        ),
+        f(10, "preserveUnknownFields", Bool, Value, true),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_NAMES: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionNames",
+    fields: &[
+        f(1, "plural", Str, Value, false),
+        f(2, "singular", Str, Value, true),
+        f(3, "shortNames", Str, Repeated, true),
+        f(4, "kind", Str, Value, false),
+        f(5, "listKind", Str, Value, true),
+        f(6, "categories", Str, Repeated, true),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_VERSION: Msg = Msg {
+    name:
+        "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionVersion",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "served", Bool, Value, false),
+        f(3, "storage", Bool, Value, false),
+        f(
+            4,
+            "schema",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_VALIDATION),
+            Ptr,
+            true,
+        ),
+        f(
+            5,
+            "subresources",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_SUBRESOURCES),
+            Ptr,
+            true,
+        ),
+        f(
+            6,
+            "additionalPrinterColumns",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_COLUMN_DEFINITION),
+            Repeated,
+            true,
+        ),
+        f(7, "deprecated", Bool, Value, true),
+        f(8, "deprecationWarning", Str, Ptr, true),
+        f(
+            9,
+            "selectableFields",
+            Msg(&APIEXTENSIONS_V1_SELECTABLE_FIELD),
+            Repeated,
+            true,
+        ),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_VALIDATION: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceValidation",
+    fields: &[f(
+        1,
+        "openAPIV3Schema",
+        Msg(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+        Ptr,
+        true,
+    )],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_SUBRESOURCES: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresources",
+    fields: &[
+        f(
+            1,
+            "status",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_SUBRESOURCE_STATUS),
+            Ptr,
+            true,
+        ),
+        f(
+            2,
+            "scale",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_SUBRESOURCE_SCALE),
+            Ptr,
+            true,
+        ),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_SUBRESOURCE_STATUS: Msg = Msg {
+    name:
+        "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceStatus",
+    fields: &[],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_SUBRESOURCE_SCALE: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceScale",
+    fields: &[
+        f(1, "specReplicasPath", Str, Value, false),
+        f(2, "statusReplicasPath", Str, Value, false),
+        f(3, "labelSelectorPath", Str, Ptr, true),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_COLUMN_DEFINITION: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceColumnDefinition",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "type", Str, Value, false),
+        f(3, "format", Str, Value, true),
+        f(4, "description", Str, Value, true),
+        f(5, "priority", I32, Value, true),
+        f(6, "jsonPath", Str, Value, false),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_SELECTABLE_FIELD: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.SelectableField",
+    fields: &[f(1, "jsonPath", Str, Value, false)],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_CONVERSION: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceConversion",
+    fields: &[
+        f(1, "strategy", Str, Value, false),
+        f(
+            2,
+            "webhook",
+            Msg(&APIEXTENSIONS_V1_WEBHOOK_CONVERSION),
+            Ptr,
+            true,
+        ),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_WEBHOOK_CONVERSION: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.WebhookConversion",
+    fields: &[
+        f(
+            2,
+            "clientConfig",
+            Msg(&APIEXTENSIONS_V1_WEBHOOK_CLIENT_CONFIG),
+            Ptr,
+            true,
+        ),
+        f(3, "conversionReviewVersions", Str, Repeated, false),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_WEBHOOK_CLIENT_CONFIG: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.WebhookClientConfig",
+    fields: &[
+        f(
+            1,
+            "service",
+            Msg(&APIEXTENSIONS_V1_SERVICE_REFERENCE),
+            Ptr,
+            true,
+        ),
+        f(2, "caBundle", Bytes, Value, true),
+        f(3, "url", Str, Ptr, true),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_SERVICE_REFERENCE: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.ServiceReference",
+    fields: &[
+        f(1, "namespace", Str, Value, false),
+        f(2, "name", Str, Value, false),
+        f(3, "path", Str, Ptr, true),
+        f(4, "port", I32, Ptr, true),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_STATUS: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionStatus",
+    fields: &[
+        f(
+            1,
+            "conditions",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_CONDITION),
+            Repeated,
+            true,
+        ),
+        f(
+            2,
+            "acceptedNames",
+            Msg(&APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_NAMES),
+            Value,
+            false,
+        ),
+        f(3, "storedVersions", Str, Repeated, false),
+        f(4, "observedGeneration", I64, Value, true),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_CONDITION: Msg = Msg {
+    name:
+        "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionCondition",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "status", Str, Value, false),
+        f(3, "lastTransitionTime", Time, Value, true),
+        f(4, "reason", Str, Value, true),
+        f(5, "message", Str, Value, true),
+        f(6, "observedGeneration", I64, Value, true),
+    ],
+};
+
+/// Recursive; `default`/`example`/`enum` are raw JSON; `items`,
+/// `additionalProperties`/`additionalItems` and `dependencies` values have the
+/// either-or JSON forms of their Go types.
+pub(super) static APIEXTENSIONS_V1_JSON_SCHEMA_PROPS: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps",
+    fields: &[
+        f(1, "id", Str, Value, true),
+        f(2, "$schema", Str, Value, true),
+        f(3, "$ref", Str, Ptr, true),
+        f(4, "description", Str, Value, true),
+        f(5, "type", Str, Value, true),
+        f(6, "format", Str, Value, true),
+        f(7, "title", Str, Value, true),
+        f(8, "default", RawJson, Ptr, true),
+        f(9, "maximum", F64, Ptr, true),
+        f(10, "exclusiveMaximum", Bool, Value, true),
+        f(11, "minimum", F64, Ptr, true),
+        f(12, "exclusiveMinimum", Bool, Value, true),
+        f(13, "maxLength", I64, Ptr, true),
+        f(14, "minLength", I64, Ptr, true),
+        f(15, "pattern", Str, Value, true),
+        f(16, "maxItems", I64, Ptr, true),
+        f(17, "minItems", I64, Ptr, true),
+        f(18, "uniqueItems", Bool, Value, true),
+        f(19, "multipleOf", F64, Ptr, true),
+        f(20, "enum", RawJson, Repeated, true),
+        f(21, "maxProperties", I64, Ptr, true),
+        f(22, "minProperties", I64, Ptr, true),
+        f(23, "required", Str, Repeated, true),
+        f(
+            24,
+            "items",
+            SchemaOrArray(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Ptr,
+            true,
+        ),
+        f(
+            25,
+            "allOf",
+            Msg(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Repeated,
+            true,
+        ),
+        f(
+            26,
+            "oneOf",
+            Msg(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Repeated,
+            true,
+        ),
+        f(
+            27,
+            "anyOf",
+            Msg(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Repeated,
+            true,
+        ),
+        f(
+            28,
+            "not",
+            Msg(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Ptr,
+            true,
+        ),
+        f(
+            29,
+            "properties",
+            Msg(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Map,
+            true,
+        ),
+        f(
+            30,
+            "additionalProperties",
+            SchemaOrBool(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Ptr,
+            true,
+        ),
+        f(
+            31,
+            "patternProperties",
+            Msg(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Map,
+            true,
+        ),
+        f(
+            32,
+            "dependencies",
+            SchemaOrStrings(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Map,
+            true,
+        ),
+        f(
+            33,
+            "additionalItems",
+            SchemaOrBool(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Ptr,
+            true,
+        ),
+        f(
+            34,
+            "definitions",
+            Msg(&APIEXTENSIONS_V1_JSON_SCHEMA_PROPS),
+            Map,
+            true,
+        ),
+        f(
+            35,
+            "externalDocs",
+            Msg(&APIEXTENSIONS_V1_EXTERNAL_DOCUMENTATION),
+            Ptr,
+            true,
+        ),
+        f(36, "example", RawJson, Ptr, true),
+        f(37, "nullable", Bool, Value, true),
+        f(38, "x-kubernetes-preserve-unknown-fields", Bool, Ptr, true),
+        f(39, "x-kubernetes-embedded-resource", Bool, Value, true),
+        f(40, "x-kubernetes-int-or-string", Bool, Value, true),
+        f(41, "x-kubernetes-list-map-keys", Str, Repeated, true),
+        f(42, "x-kubernetes-list-type", Str, Ptr, true),
+        f(43, "x-kubernetes-map-type", Str, Ptr, true),
+        f(
+            44,
+            "x-kubernetes-validations",
+            Msg(&APIEXTENSIONS_V1_VALIDATION_RULE),
+            Repeated,
+            true,
+        ),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_EXTERNAL_DOCUMENTATION: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.ExternalDocumentation",
+    fields: &[
+        f(1, "description", Str, Value, true),
+        f(2, "url", Str, Value, true),
+    ],
+};
+
+pub(super) static APIEXTENSIONS_V1_VALIDATION_RULE: Msg = Msg {
+    name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.ValidationRule",
+    fields: &[
+        f(1, "rule", Str, Value, false),
+        f(2, "message", Str, Value, true),
+        f(3, "messageExpression", Str, Value, true),
+        f(4, "reason", Str, Ptr, true),
+        f(5, "fieldPath", Str, Value, true),
+        f(6, "optionalOldSelf", Bool, Ptr, true),
+    ],
+};
+
 pub(super) static KINDS: &[(&str, &str, &Msg)] = &[
     ("v1", "Namespace", &CORE_V1_NAMESPACE),
     ("v1", "ConfigMap", &CORE_V1_CONFIG_MAP),
@@ -4410,4 +5501,160 @@ pub(super) static KINDS: &[(&str, &str, &Msg)] = &[
         &AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER,
     ),
     ("*", "DeleteOptions", &META_V1_DELETE_OPTIONS),
+    ("v1", "Node", &CORE_V1_NODE),
+    ("v1", "Status", &META_V1_STATUS),
+    (
+        "authorization.k8s.io/v1",
+        "SubjectAccessReview",
+        &AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW,
+    ),
+    (
+        "authorization.k8s.io/v1",
+        "LocalSubjectAccessReview",
+        &AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW,
+    ),
+    (
+        "authorization.k8s.io/v1",
+        "SelfSubjectAccessReview",
+        &AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW,
+    ),
+    (
+        "authorization.k8s.io/v1",
+        "SelfSubjectRulesReview",
+        &AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW,
+    ),
+    (
+        "authentication.k8s.io/v1",
+        "TokenReview",
+        &AUTHENTICATION_V1_TOKEN_REVIEW,
+    ),
+    (
+        "authentication.k8s.io/v1",
+        "SelfSubjectReview",
+        &AUTHENTICATION_V1_SELF_SUBJECT_REVIEW,
+    ),
+    (
+        "certificates.k8s.io/v1",
+        "CertificateSigningRequest",
+        &CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST,
+    ),
+    ("events.k8s.io/v1", "Event", &EVENTS_V1_EVENT),
+    (
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        &APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION,
+    ),
+    (
+        "meta.k8s.io/v1",
+        "PartialObjectMetadata",
+        &META_V1_PARTIAL_OBJECT_METADATA,
+    ),
+];
+
+/// Kinds whose `<Kind>List` (`{1: ListMeta metadata, 2: repeated <Kind> items}`)
+/// is served.
+pub(super) static LIST_KINDS: &[(&str, &str, &Msg)] = &[
+    ("v1", "Namespace", &CORE_V1_NAMESPACE),
+    ("v1", "ConfigMap", &CORE_V1_CONFIG_MAP),
+    ("v1", "Secret", &CORE_V1_SECRET),
+    ("v1", "ServiceAccount", &CORE_V1_SERVICE_ACCOUNT),
+    ("v1", "Pod", &CORE_V1_POD),
+    ("v1", "PodTemplate", &CORE_V1_POD_TEMPLATE),
+    ("v1", "Service", &CORE_V1_SERVICE),
+    ("v1", "Event", &CORE_V1_EVENT),
+    ("v1", "Endpoints", &CORE_V1_ENDPOINTS),
+    ("v1", "ResourceQuota", &CORE_V1_RESOURCE_QUOTA),
+    ("v1", "LimitRange", &CORE_V1_LIMIT_RANGE),
+    (
+        "v1",
+        "PersistentVolumeClaim",
+        &CORE_V1_PERSISTENT_VOLUME_CLAIM,
+    ),
+    (
+        "v1",
+        "ReplicationController",
+        &CORE_V1_REPLICATION_CONTROLLER,
+    ),
+    ("v1", "Node", &CORE_V1_NODE),
+    (
+        "certificates.k8s.io/v1",
+        "CertificateSigningRequest",
+        &CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST,
+    ),
+    ("events.k8s.io/v1", "Event", &EVENTS_V1_EVENT),
+    (
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        &APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION,
+    ),
+    ("node.k8s.io/v1", "RuntimeClass", &NODE_V1_RUNTIME_CLASS),
+    (
+        "discovery.k8s.io/v1",
+        "EndpointSlice",
+        &DISCOVERY_V1_ENDPOINT_SLICE,
+    ),
+    ("apps/v1", "Deployment", &APPS_V1_DEPLOYMENT),
+    ("apps/v1", "ReplicaSet", &APPS_V1_REPLICA_SET),
+    ("apps/v1", "StatefulSet", &APPS_V1_STATEFUL_SET),
+    ("apps/v1", "DaemonSet", &APPS_V1_DAEMON_SET),
+    (
+        "apps/v1",
+        "ControllerRevision",
+        &APPS_V1_CONTROLLER_REVISION,
+    ),
+    ("batch/v1", "Job", &BATCH_V1_JOB),
+    ("batch/v1", "CronJob", &BATCH_V1_CRON_JOB),
+    (
+        "policy/v1",
+        "PodDisruptionBudget",
+        &POLICY_V1_POD_DISRUPTION_BUDGET,
+    ),
+    ("coordination.k8s.io/v1", "Lease", &COORDINATION_V1_LEASE),
+    ("rbac.authorization.k8s.io/v1", "Role", &RBAC_V1_ROLE),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        &RBAC_V1_ROLE_BINDING,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRole",
+        &RBAC_V1_CLUSTER_ROLE,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRoleBinding",
+        &RBAC_V1_CLUSTER_ROLE_BINDING,
+    ),
+    ("networking.k8s.io/v1", "Ingress", &NETWORKING_V1_INGRESS),
+    (
+        "networking.k8s.io/v1",
+        "IngressClass",
+        &NETWORKING_V1_INGRESS_CLASS,
+    ),
+    (
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        &NETWORKING_V1_NETWORK_POLICY,
+    ),
+    (
+        "scheduling.k8s.io/v1",
+        "PriorityClass",
+        &SCHEDULING_V1_PRIORITY_CLASS,
+    ),
+    (
+        "autoscaling/v1",
+        "HorizontalPodAutoscaler",
+        &AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER,
+    ),
+    (
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        &AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER,
+    ),
+    (
+        "meta.k8s.io/v1",
+        "PartialObjectMetadata",
+        &META_V1_PARTIAL_OBJECT_METADATA,
+    ),
 ];

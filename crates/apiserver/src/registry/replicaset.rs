@@ -43,7 +43,6 @@ impl Strategy for ReplicaSetStrategy {
     fn defaults(&self, obj: &mut Value) {
         let spec = obj_mut(obj, "spec");
         default_key(spec, "replicas", json!(1));
-        default_key(spec, "revisionHistoryLimit", json!(10));
         if let Some(Value::Object(tpl)) = spec.get_mut("template") {
             if let Some(Value::Object(ps)) = tpl.get_mut("spec") {
                 default_pod_spec(ps);

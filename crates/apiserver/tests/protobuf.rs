@@ -1,0 +1,763 @@
+//! Protobuf responses through the whole router, read back by an independent
+//! protobuf implementation (prost messages written from upstream's
+//! `generated.proto`), the way client-go's default content type talks to the
+//! API server: objects, lists, errors, watch streams; plus Accept negotiation
+//! (q-values, Table, YAML, 406).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use daas_apiserver::{router, ServerOptions, StaticTokens, User};
+use daas_store::{EmbeddedStore, SealingKey, Store};
+use http_body_util::BodyExt;
+use prost::Message;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const TOKEN: &str = "t0ken";
+const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
+
+// --- prost messages (proto2: every field optional), tags from upstream generated.proto.
+
+#[derive(Clone, PartialEq, Message)]
+struct Unknown {
+    #[prost(message, optional, tag = "1")]
+    type_meta: Option<TypeMeta>,
+    #[prost(bytes = "vec", optional, tag = "2")]
+    raw: Option<Vec<u8>>,
+    #[prost(string, optional, tag = "3")]
+    content_encoding: Option<String>,
+    #[prost(string, optional, tag = "4")]
+    content_type: Option<String>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct TypeMeta {
+    #[prost(string, optional, tag = "1")]
+    api_version: Option<String>,
+    #[prost(string, optional, tag = "2")]
+    kind: Option<String>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct Time {
+    #[prost(int64, optional, tag = "1")]
+    seconds: Option<i64>,
+    #[prost(int32, optional, tag = "2")]
+    nanos: Option<i32>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ObjectMeta {
+    #[prost(string, optional, tag = "1")]
+    name: Option<String>,
+    #[prost(string, optional, tag = "3")]
+    namespace: Option<String>,
+    #[prost(string, optional, tag = "5")]
+    uid: Option<String>,
+    #[prost(string, optional, tag = "6")]
+    resource_version: Option<String>,
+    #[prost(message, optional, tag = "8")]
+    creation_timestamp: Option<Time>,
+    #[prost(btree_map = "string, string", tag = "11")]
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ConfigMap {
+    #[prost(message, optional, tag = "1")]
+    metadata: Option<ObjectMeta>,
+    #[prost(btree_map = "string, string", tag = "2")]
+    data: BTreeMap<String, String>,
+    #[prost(btree_map = "string, bytes", tag = "3")]
+    binary_data: BTreeMap<String, Vec<u8>>,
+    #[prost(bool, optional, tag = "4")]
+    immutable: Option<bool>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ListMeta {
+    #[prost(string, optional, tag = "1")]
+    self_link: Option<String>,
+    #[prost(string, optional, tag = "2")]
+    resource_version: Option<String>,
+    #[prost(string, optional, tag = "3")]
+    r#continue: Option<String>,
+    #[prost(int64, optional, tag = "4")]
+    remaining_item_count: Option<i64>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ConfigMapList {
+    #[prost(message, optional, tag = "1")]
+    metadata: Option<ListMeta>,
+    #[prost(message, repeated, tag = "2")]
+    items: Vec<ConfigMap>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct Status {
+    #[prost(message, optional, tag = "1")]
+    metadata: Option<ListMeta>,
+    #[prost(string, optional, tag = "2")]
+    status: Option<String>,
+    #[prost(string, optional, tag = "3")]
+    message: Option<String>,
+    #[prost(string, optional, tag = "4")]
+    reason: Option<String>,
+    #[prost(message, optional, tag = "5")]
+    details: Option<StatusDetails>,
+    #[prost(int32, optional, tag = "6")]
+    code: Option<i32>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct StatusDetails {
+    #[prost(string, optional, tag = "1")]
+    name: Option<String>,
+    #[prost(string, optional, tag = "2")]
+    group: Option<String>,
+    #[prost(string, optional, tag = "3")]
+    kind: Option<String>,
+    #[prost(int32, optional, tag = "5")]
+    retry_after_seconds: Option<i32>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct WatchEvent {
+    #[prost(string, optional, tag = "1")]
+    r#type: Option<String>,
+    #[prost(message, optional, tag = "2")]
+    object: Option<RawExtension>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct RawExtension {
+    #[prost(bytes = "vec", optional, tag = "1")]
+    raw: Option<Vec<u8>>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct Deployment {
+    #[prost(message, optional, tag = "1")]
+    metadata: Option<ObjectMeta>,
+    #[prost(message, optional, tag = "2")]
+    spec: Option<DeploymentSpec>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct DeploymentSpec {
+    #[prost(int32, optional, tag = "1")]
+    replicas: Option<i32>,
+}
+
+/// Strip `k8s\0`, decode the envelope, return (apiVersion, kind, raw).
+fn unwrap(body: &[u8]) -> (String, String, Vec<u8>) {
+    let rest = body
+        .strip_prefix(b"k8s\0".as_slice())
+        .unwrap_or_else(|| panic!("no magic prefix: {body:02x?}"));
+    let u = Unknown::decode(rest).expect("runtime.Unknown");
+    // The real server writes both empty strings.
+    assert_eq!(u.content_encoding.as_deref(), Some(""));
+    assert_eq!(u.content_type.as_deref(), Some(""));
+    let tm = u.type_meta.expect("typeMeta");
+    (
+        tm.api_version.unwrap_or_default(),
+        tm.kind.unwrap_or_default(),
+        u.raw.expect("raw"),
+    )
+}
+
+// --- router harness.
+
+struct Env {
+    _dir: tempfile::TempDir,
+    app: axum::Router,
+}
+
+struct Resp {
+    code: StatusCode,
+    content_type: String,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
+    daas_apiserver::bootstrap(&store).await.unwrap();
+    let auth = Arc::new(StaticTokens::new(vec![(
+        TOKEN.into(),
+        User {
+            name: "admin".into(),
+            groups: vec!["system:masters".into()],
+        },
+    )]));
+    Env {
+        _dir: dir,
+        app: router(store, auth, ServerOptions::default()),
+    }
+}
+
+impl Env {
+    async fn call(&self, method: &str, path: &str, accept: &str, ct: &str, body: Vec<u8>) -> Resp {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {TOKEN}"));
+        if !accept.is_empty() {
+            req = req.header("accept", accept);
+        }
+        if !ct.is_empty() {
+            req = req.header("content-type", ct);
+        }
+        let resp = self
+            .app
+            .clone()
+            .oneshot(req.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let code = resp.status();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        Resp {
+            code,
+            content_type,
+            body,
+        }
+    }
+
+    async fn create_cm_json(&self, name: &str) -> Value {
+        let r = self
+            .call(
+                "POST",
+                "/api/v1/namespaces/default/configmaps",
+                "",
+                "application/json",
+                serde_json::to_vec(&json!({"metadata": {"name": name, "labels": {"app": "pb"}},
+                    "data": {"k": "v", "a": "b"}}))
+                .unwrap(),
+            )
+            .await;
+        assert_eq!(r.code, StatusCode::CREATED);
+        r.json()
+    }
+}
+
+const CMS: &str = "/api/v1/namespaces/default/configmaps";
+
+#[tokio::test]
+async fn get_list_and_create_in_protobuf() {
+    let env = env().await;
+    let created = env.create_cm_json("one").await;
+
+    // client-go's protobuf default.
+    let r = env
+        .call(
+            "GET",
+            &format!("{CMS}/one"),
+            &format!("{PROTOBUF}, */*"),
+            "",
+            vec![],
+        )
+        .await;
+    assert_eq!(r.code, StatusCode::OK);
+    assert_eq!(r.content_type, PROTOBUF);
+    let (av, kind, raw) = unwrap(&r.body);
+    assert_eq!((av.as_str(), kind.as_str()), ("v1", "ConfigMap"));
+    let cm = ConfigMap::decode(raw.as_slice()).expect("ConfigMap");
+    let md = cm.metadata.clone().expect("metadata");
+    assert_eq!(md.name.as_deref(), Some("one"));
+    assert_eq!(md.namespace.as_deref(), Some("default"));
+    assert_eq!(
+        md.resource_version.as_deref(),
+        created["metadata"]["resourceVersion"].as_str()
+    );
+    assert_eq!(md.uid.as_deref(), created["metadata"]["uid"].as_str());
+    assert!(md.creation_timestamp.and_then(|t| t.seconds).unwrap_or(0) > 1_600_000_000);
+    assert_eq!(md.labels.get("app").map(String::as_str), Some("pb"));
+    assert_eq!(cm.data.get("k").map(String::as_str), Some("v"));
+    assert_eq!(cm.data.len(), 2);
+    assert_eq!(cm.immutable, None);
+
+    // The same bytes decode to the JSON the server serves.
+    let back = daas_apimachinery::protobuf::decode_object(&r.body).expect("decode");
+    let json_get = env
+        .call("GET", &format!("{CMS}/one"), "", "", vec![])
+        .await
+        .json();
+    assert_eq!(back["metadata"]["name"], json_get["metadata"]["name"]);
+    assert_eq!(back["data"], json_get["data"]);
+
+    // List.
+    env.create_cm_json("two").await;
+    let r = env
+        .call("GET", &format!("{CMS}?limit=1"), PROTOBUF, "", vec![])
+        .await;
+    assert_eq!(r.code, StatusCode::OK);
+    assert_eq!(r.content_type, PROTOBUF);
+    let (av, kind, raw) = unwrap(&r.body);
+    assert_eq!((av.as_str(), kind.as_str()), ("v1", "ConfigMapList"));
+    let list = ConfigMapList::decode(raw.as_slice()).expect("ConfigMapList");
+    assert_eq!(list.items.len(), 1);
+    let lm = list.metadata.expect("list metadata");
+    assert!(!lm.resource_version.unwrap_or_default().is_empty());
+    assert!(!lm.r#continue.unwrap_or_default().is_empty());
+    assert_eq!(lm.remaining_item_count, Some(1));
+
+    // Create with a protobuf body, answer in protobuf.
+    let body = daas_apimachinery::protobuf::encode_object(&json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
+    }))
+    .expect("encode");
+    let r = env
+        .call(
+            "POST",
+            "/apis/apps/v1/namespaces/default/deployments",
+            PROTOBUF,
+            PROTOBUF,
+            body,
+        )
+        .await;
+    assert_eq!(
+        r.code,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.content_type, PROTOBUF);
+    let (av, kind, raw) = unwrap(&r.body);
+    assert_eq!((av.as_str(), kind.as_str()), ("apps/v1", "Deployment"));
+    let d = Deployment::decode(raw.as_slice()).expect("Deployment");
+    // A pointer set to zero is on the wire.
+    assert_eq!(d.spec.and_then(|s| s.replicas), Some(0));
+}
+
+#[tokio::test]
+async fn errors_are_protobuf_status() {
+    let env = env().await;
+    let r = env
+        .call(
+            "GET",
+            &format!("{CMS}/missing"),
+            &format!("{PROTOBUF}, application/json"),
+            "",
+            vec![],
+        )
+        .await;
+    assert_eq!(r.code, StatusCode::NOT_FOUND);
+    assert_eq!(r.content_type, PROTOBUF);
+    let (av, kind, raw) = unwrap(&r.body);
+    assert_eq!((av.as_str(), kind.as_str()), ("v1", "Status"));
+    let st = Status::decode(raw.as_slice()).expect("Status");
+    assert_eq!(st.status.as_deref(), Some("Failure"));
+    assert_eq!(st.reason.as_deref(), Some("NotFound"));
+    assert_eq!(st.code, Some(404));
+    assert_eq!(
+        st.message.as_deref(),
+        Some("configmaps \"missing\" not found")
+    );
+    let details = st.details.expect("details");
+    assert_eq!(details.name.as_deref(), Some("missing"));
+    assert_eq!(details.kind.as_deref(), Some("configmaps"));
+}
+
+#[tokio::test]
+async fn watch_streams_length_prefixed_watch_events() {
+    let env = env().await;
+    env.create_cm_json("w1").await;
+    env.create_cm_json("w2").await;
+    for accept in [format!("{PROTOBUF};stream=watch"), PROTOBUF.to_string()] {
+        let r = env
+            .call(
+                "GET",
+                &format!("{CMS}?watch=true&timeoutSeconds=1"),
+                &accept,
+                "",
+                vec![],
+            )
+            .await;
+        assert_eq!(r.code, StatusCode::OK);
+        assert_eq!(r.content_type, format!("{PROTOBUF};stream=watch"));
+        let mut rest = r.body.as_slice();
+        let mut names = Vec::new();
+        while !rest.is_empty() {
+            assert!(rest.len() >= 4, "truncated frame header");
+            let n = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            let frame = &rest[4..4 + n];
+            rest = &rest[4 + n..];
+            // The event itself has no envelope (raw stream serializer).
+            let ev = WatchEvent::decode(frame).expect("WatchEvent");
+            assert_eq!(ev.r#type.as_deref(), Some("ADDED"));
+            let obj = ev.object.and_then(|o| o.raw).expect("object");
+            let (av, kind, raw) = unwrap(&obj);
+            assert_eq!((av.as_str(), kind.as_str()), ("v1", "ConfigMap"));
+            let cm = ConfigMap::decode(raw.as_slice()).expect("ConfigMap");
+            names.push(cm.metadata.and_then(|m| m.name).unwrap_or_default());
+        }
+        names.sort();
+        assert!(
+            names.starts_with(&["w1".to_string(), "w2".to_string()]),
+            "{names:?}"
+        );
+    }
+
+    // Metadata informers: PartialObjectMetadata events in protobuf.
+    let r = env
+        .call(
+            "GET",
+            &format!("{CMS}?watch=1&timeoutSeconds=1"),
+            &format!("{PROTOBUF};as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json"),
+            "",
+            vec![],
+        )
+        .await;
+    assert_eq!(r.content_type, format!("{PROTOBUF};stream=watch"));
+    let n = u32::from_be_bytes([r.body[0], r.body[1], r.body[2], r.body[3]]) as usize;
+    let ev = WatchEvent::decode(&r.body[4..4 + n]).expect("WatchEvent");
+    let obj = ev.object.and_then(|o| o.raw).expect("object");
+    let (av, kind, _) = unwrap(&obj);
+    assert_eq!(
+        (av.as_str(), kind.as_str()),
+        ("meta.k8s.io/v1", "PartialObjectMetadata")
+    );
+
+    // A JSON watch stays JSON lines.
+    let r = env
+        .call(
+            "GET",
+            &format!("{CMS}?watch=true&timeoutSeconds=1"),
+            "application/json;stream=watch",
+            "",
+            vec![],
+        )
+        .await;
+    assert_eq!(r.content_type, "application/json");
+    let first = r.body.split(|b| *b == b'\n').next().unwrap_or_default();
+    let ev: Value = serde_json::from_slice(first).expect("JSON event");
+    assert_eq!(ev["type"], "ADDED");
+}
+
+#[tokio::test]
+async fn negotiation_table_yaml_and_406() {
+    let env = env().await;
+    env.create_cm_json("t").await;
+
+    // kubectl get: Table JSON even when protobuf is listed first but not for Table.
+    let r = env
+        .call(
+            "GET",
+            CMS,
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+            "",
+            vec![],
+        )
+        .await;
+    assert_eq!(r.code, StatusCode::OK);
+    assert_eq!(r.json()["kind"], "Table");
+
+    // Protobuf Table is not served; JSON alternative taken.
+    let r = env
+        .call(
+            "GET",
+            CMS,
+            &format!("{PROTOBUF};as=Table;v=v1;g=meta.k8s.io, application/json;q=0.5"),
+            "",
+            vec![],
+        )
+        .await;
+    assert_eq!(r.code, StatusCode::OK);
+    assert_eq!(r.content_type, "application/json");
+    assert_eq!(r.json()["kind"], "ConfigMapList");
+
+    // Nothing acceptable: 406 with upstream's message, before anything runs.
+    for accept in [
+        "text/html",
+        "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io",
+    ] {
+        let r = env
+            .call(
+                "POST",
+                CMS,
+                accept,
+                "application/json",
+                serde_json::to_vec(&json!({"metadata": {"name": "never"}})).unwrap(),
+            )
+            .await;
+        assert_eq!(r.code, StatusCode::NOT_ACCEPTABLE, "{accept}");
+        let st = r.json();
+        assert_eq!(st["reason"], "NotAcceptable");
+        assert_eq!(st["code"], 406);
+        assert_eq!(
+            st["message"],
+            "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf"
+        );
+    }
+    let r = env
+        .call("GET", &format!("{CMS}/never"), "", "", vec![])
+        .await;
+    assert_eq!(r.code, StatusCode::NOT_FOUND, "a refused create ran");
+
+    // q-values: YAML preferred over JSON.
+    let r = env
+        .call(
+            "GET",
+            &format!("{CMS}/t"),
+            "application/json;q=0.8, application/yaml",
+            "",
+            vec![],
+        )
+        .await;
+    assert_eq!(r.code, StatusCode::OK);
+    assert_eq!(r.content_type, "application/yaml");
+    let y: Value = serde_yaml::from_slice(&r.body).expect("YAML");
+    assert_eq!(y["metadata"]["name"], "t");
+
+    // Metadata-only lists in protobuf (garbage collector, metadata informers).
+    let r = env
+        .call(
+            "GET",
+            CMS,
+            &format!("{PROTOBUF};as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"),
+            "",
+            vec![],
+        )
+        .await;
+    assert_eq!(r.code, StatusCode::OK);
+    assert_eq!(r.content_type, PROTOBUF);
+    let obj = daas_apimachinery::protobuf::decode_object(&r.body).expect("decode");
+    assert_eq!(obj["kind"], "PartialObjectMetadataList");
+    assert!(obj["items"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|i| i["metadata"]["name"] == "t")));
+
+    // Discovery falls back to JSON (no protobuf schema for discovery documents).
+    let r = env
+        .call(
+            "GET",
+            "/api",
+            &format!("{PROTOBUF}, application/json"),
+            "",
+            vec![],
+        )
+        .await;
+    assert_eq!(r.code, StatusCode::OK);
+    assert_eq!(r.content_type, "application/json");
+}
+
+/// Every served kind, as the server stores and defaults it, is written in
+/// protobuf (no JSON fallback) to a client that accepts only protobuf, and
+/// reads back to the JSON the server serves.
+#[tokio::test]
+async fn every_served_kind_lists_in_protobuf() {
+    let env = env().await;
+    let ns = "/api/v1/namespaces/default";
+    let pod_spec = json!({"containers": [{"name": "c", "image": "busybox",
+        "command": ["sleep", "1"], "ports": [{"containerPort": 80}],
+        "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}},
+        "readinessProbe": {"httpGet": {"path": "/", "port": 80}}}]});
+    let template = json!({"metadata": {"labels": {"app": "w"}}, "spec": pod_spec});
+    let objects: Vec<(String, Value)> = vec![
+        (
+            "/api/v1/namespaces".into(),
+            json!({"metadata": {"name": "pb"}}),
+        ),
+        (
+            format!("{ns}/pods"),
+            json!({"metadata": {"name": "p"}, "spec": pod_spec}),
+        ),
+        (
+            "/api/v1/nodes".into(),
+            json!({"metadata": {"name": "n1"},
+            "spec": {"podCIDR": "10.1.0.0/24", "taints": [{"key": "k", "effect": "NoSchedule"}]},
+            "status": {"capacity": {"cpu": "2", "pods": "110"},
+                "conditions": [{"type": "Ready", "status": "True",
+                    "lastHeartbeatTime": "2024-01-02T03:04:05Z"}],
+                "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}],
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}}}}),
+        ),
+        (
+            format!("{ns}/services"),
+            json!({"metadata": {"name": "s"},
+            "spec": {"ports": [{"port": 80, "targetPort": "http"}], "selector": {"app": "w"}}}),
+        ),
+        (
+            format!("{ns}/configmaps"),
+            json!({"metadata": {"name": "c"}, "data": {"a": "b"},
+            "binaryData": {"bin": "AAE="}}),
+        ),
+        (
+            format!("{ns}/secrets"),
+            json!({"metadata": {"name": "s"}, "data": {"k": "dg=="},
+            "type": "Opaque"}),
+        ),
+        (
+            format!("{ns}/events"),
+            json!({"metadata": {"name": "e"},
+            "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
+            "reason": "R", "message": "m", "type": "Normal", "count": 1,
+            "firstTimestamp": "2024-01-02T03:04:05Z"}),
+        ),
+        (
+            format!("{ns}/serviceaccounts"),
+            json!({"metadata": {"name": "sa"}}),
+        ),
+        (
+            format!("{ns}/endpoints"),
+            json!({"metadata": {"name": "ep"},
+            "subsets": [{"addresses": [{"ip": "10.0.0.1"}], "ports": [{"port": 80}]}]}),
+        ),
+        (
+            "/apis/coordination.k8s.io/v1/namespaces/default/leases".into(),
+            json!({"metadata": {"name": "l"}, "spec": {"holderIdentity": "x",
+                "leaseDurationSeconds": 15, "renewTime": "2024-01-02T03:04:05.123456Z"}}),
+        ),
+        (
+            "/apis/apps/v1/namespaces/default/deployments".into(),
+            json!({"metadata": {"name": "d"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "w"}},
+                "template": template}}),
+        ),
+        (
+            "/apis/apps/v1/namespaces/default/replicasets".into(),
+            json!({"metadata": {"name": "rs"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "w"}},
+                "template": template}}),
+        ),
+        (
+            format!("{ns}/replicationcontrollers"),
+            json!({"metadata": {"name": "rc"},
+            "spec": {"replicas": 1, "selector": {"app": "w"}, "template": template}}),
+        ),
+        (
+            format!("{ns}/podtemplates"),
+            json!({"metadata": {"name": "pt"}, "template": template}),
+        ),
+        (
+            "/apis/scheduling.k8s.io/v1/priorityclasses".into(),
+            json!({"metadata": {"name": "high"}, "value": 1000, "description": "d"}),
+        ),
+        (
+            "/apis/node.k8s.io/v1/runtimeclasses".into(),
+            json!({"metadata": {"name": "rc"}, "handler": "runc",
+                "overhead": {"podFixed": {"cpu": "10m"}}}),
+        ),
+        (
+            "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices".into(),
+            json!({"metadata": {"name": "es"}, "addressType": "IPv4",
+                "endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": true}}],
+                "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}),
+        ),
+        (
+            format!("{ns}/limitranges"),
+            json!({"metadata": {"name": "lr"},
+            "spec": {"limits": [{"type": "Container", "default": {"cpu": "100m"}}]}}),
+        ),
+    ];
+    for (path, obj) in &objects {
+        let r = env
+            .call(
+                "POST",
+                path,
+                "",
+                "application/json",
+                serde_json::to_vec(obj).unwrap(),
+            )
+            .await;
+        assert_eq!(
+            r.code,
+            StatusCode::CREATED,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    for (path, _) in &objects {
+        let r = env.call("GET", path, PROTOBUF, "", vec![]).await;
+        assert_eq!(
+            r.code,
+            StatusCode::OK,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(
+            r.content_type,
+            PROTOBUF,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let pb = daas_apimachinery::protobuf::decode_object(&r.body)
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let json_list = env.call("GET", path, "", "", vec![]).await.json();
+        assert_eq!(pb["kind"], json_list["kind"], "{path}");
+        let names = |v: &Value| -> Vec<Value> {
+            v["items"]
+                .as_array()
+                .map(|a| a.iter().map(|i| i["metadata"]["name"].clone()).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(names(&pb), names(&json_list), "{path}");
+        assert!(!names(&pb).is_empty(), "{path}");
+        // Nothing the server serves in JSON is lost in protobuf.
+        let pb_items = pb["items"].as_array().cloned().unwrap_or_default();
+        let json_items = json_list["items"].as_array().cloned().unwrap_or_default();
+        for (p, j) in pb_items.iter().zip(&json_items) {
+            let mut want = j.clone();
+            normalize(&mut want);
+            if let Some(m) = want.as_object_mut() {
+                // In protobuf, type information is in the list's envelope only.
+                m.remove("apiVersion");
+                m.remove("kind");
+            }
+            let mut got = p.clone();
+            normalize(&mut got);
+            assert_eq!(got, want, "{path}");
+        }
+    }
+}
+
+/// Drop nulls, empty arrays/objects and zero scalars: the JSON forms Go's
+/// omitempty and protobuf's zero values make interchangeable.
+fn normalize(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.values_mut().for_each(normalize);
+            m.retain(|_, x| !is_empty(x));
+        }
+        Value::Array(a) => a.iter_mut().for_each(normalize),
+        _ => {}
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.is_empty(),
+        Value::String(s) => s.is_empty(),
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+    }
+}
