@@ -14,6 +14,7 @@ pub mod podsecurity;
 pub mod registry;
 pub mod request;
 pub mod resources;
+pub mod satoken;
 pub mod server;
 pub mod table;
 pub mod tls;
