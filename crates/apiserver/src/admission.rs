@@ -79,6 +79,9 @@ pub async fn admit(
             t.def.strategy.defaults(new);
         }
     }
+    if old.is_none() && t.def.kind == crate::registry::csr::RESOURCE.kind {
+        crate::registry::csr::stamp_requester(new, attrs.user);
+    }
     let new = &*new;
     let name = new["metadata"]["name"].as_str().unwrap_or("");
     t.def.strategy.admit(ctx, old, new).await?;

@@ -576,12 +576,14 @@ pub async fn store_create(ctx: &Ctx, def: &ResourceDef, obj: &Value) -> ApiResul
 enum Write {
     Main,
     Status,
+    Approval,
 }
 
 fn write_kind(t: &ResourceTarget) -> ApiResult<Write> {
     match t.sub.as_deref() {
         None => Ok(Write::Main),
         Some("status") if t.def.has_sub(resources::Subresource::Status) => Ok(Write::Status),
+        Some("approval") if t.def.has_sub(resources::Subresource::Approval) => Ok(Write::Approval),
         Some(_) => Err(ApiError::not_found_path()),
     }
 }
@@ -602,6 +604,7 @@ fn merge_for_update(def: &ResourceDef, old: &Value, new: Value, w: &Write) -> Ap
             n
         }
         Write::Status => def.strategy.prepare_status_update(old, new),
+        Write::Approval => crate::registry::csr::prepare_approval_update(old, new),
     };
     // Server-owned metadata is never taken from the request.
     for f in [

@@ -10,6 +10,7 @@ pub enum Subresource {
     Scale,
     Log,
     Binding,
+    Approval,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -97,6 +98,7 @@ impl ResourceDef {
                 Subresource::Scale => ("scale", "Scale", vec!["get", "patch", "update"]),
                 Subresource::Log => ("log", self.kind, vec!["get"]),
                 Subresource::Binding => ("binding", "Binding", vec!["create"]),
+                Subresource::Approval => ("approval", self.kind, vec!["get", "patch", "update"]),
             };
             let mut e = json!({
                 "name": format!("{}/{}", self.plural, name),
@@ -134,6 +136,7 @@ pub const POD_TEMPLATES: ResourceDef = registry::podtemplate::RESOURCE;
 pub const PRIORITY_CLASSES: ResourceDef = registry::priorityclass::RESOURCE;
 pub const RUNTIME_CLASSES: ResourceDef = registry::runtimeclass::RESOURCE;
 pub const ENDPOINT_SLICES: ResourceDef = registry::endpointslice::RESOURCE;
+pub const CERTIFICATE_SIGNING_REQUESTS: ResourceDef = registry::csr::RESOURCE;
 
 pub static RESOURCES: &[ResourceDef] = &[
     NAMESPACES,
@@ -154,6 +157,7 @@ pub static RESOURCES: &[ResourceDef] = &[
     RUNTIME_CLASSES,
     ENDPOINT_SLICES,
     LIMIT_RANGES,
+    CERTIFICATE_SIGNING_REQUESTS,
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
@@ -234,7 +238,8 @@ mod tests {
                 "apps",
                 "scheduling.k8s.io",
                 "node.k8s.io",
-                "discovery.k8s.io"
+                "discovery.k8s.io",
+                "certificates.k8s.io",
             ]
         );
     }

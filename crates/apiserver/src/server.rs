@@ -275,8 +275,13 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
         (&Method::GET, Some(_), _) if is_watch => {
             crate::watch::watch(ctx.clone(), &target, &q, accept).await
         }
-        (&Method::GET, Some(n), None | Some("status")) => {
-            if sub.is_some() && !target.def.has_sub(resources::Subresource::Status) {
+        (&Method::GET, Some(n), None | Some("status") | Some("approval")) => {
+            let needed = match sub.as_deref() {
+                Some("approval") => Some(resources::Subresource::Approval),
+                Some(_) => Some(resources::Subresource::Status),
+                None => None,
+            };
+            if needed.is_some_and(|s| !target.def.has_sub(s)) {
                 return Err(ApiError::not_found_path());
             }
             handlers::get(ctx, &target, &n, accept).await
@@ -327,7 +332,7 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             let out = crate::satoken::token_request(ctx, tokens, &ns, &n, &body).await?;
             Ok(json_response(StatusCode::CREATED, &out))
         }
-        (m, _, Some(s)) if !matches!(s, "status" | "scale" | "log" | "binding") => {
+        (m, _, Some(s)) if !matches!(s, "status" | "scale" | "log" | "binding" | "approval") => {
             let _ = m;
             Err(ApiError::not_found_path())
         }

@@ -20,6 +20,7 @@ use crate::handlers::Ctx;
 use crate::table;
 
 pub mod configmap;
+pub mod csr;
 pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
