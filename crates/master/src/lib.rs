@@ -335,6 +335,18 @@ impl Master {
             daas_controllers::rootca::RootCaPublisher::new(client.clone(), tls.ca_cert_pem.clone()),
             &copts,
         ));
+        // Approved client-certificate requests are signed by the same cluster CA.
+        let ca_key_path = tls.dir.join("ca.key");
+        let ca_key = std::fs::read_to_string(&ca_key_path)
+            .map_err(io(format!("reading {}", ca_key_path.display())))?;
+        let signing_ca =
+            daas_apiserver::registry::csr::SigningCa::from_pem(&tls.ca_cert_pem, &ca_key)
+                .map_err(|e| MasterError::Config(format!("cluster CA: {e}")))?;
+        background.push(daas_controllers::spawn_controller(
+            client.clone(),
+            daas_controllers::csrsigning::CsrSigner::new(client.clone(), signing_ca),
+            &copts,
+        ));
         let registration = Arc::new(std::sync::RwLock::new(None));
         let seed_state = seed::SeedState {
             enclave: enclave.clone(),
