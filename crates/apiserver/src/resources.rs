@@ -11,6 +11,8 @@ pub enum Subresource {
     Log,
     Binding,
     Approval,
+    /// `serviceaccounts/token` (TokenRequest, create only).
+    Token,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +34,7 @@ pub struct ResourceDef {
     pub strategy: &'static dyn Strategy,
 }
 
-const VERBS: [&str; 8] = [
+pub const VERBS: [&str; 8] = [
     "create",
     "delete",
     "deletecollection",
@@ -88,7 +90,7 @@ impl ResourceDef {
             "singularName": self.singular,
             "namespaced": self.namespaced,
             "kind": self.kind,
-            "verbs": VERBS,
+            "verbs": self.strategy.verbs(),
             "shortNames": self.short_names,
             "categories": self.categories,
         })];
@@ -99,6 +101,7 @@ impl ResourceDef {
                 Subresource::Log => ("log", self.kind, vec!["get"]),
                 Subresource::Binding => ("binding", "Binding", vec!["create"]),
                 Subresource::Approval => ("approval", self.kind, vec!["get", "patch", "update"]),
+                Subresource::Token => ("token", "TokenRequest", vec!["create"]),
             };
             let mut e = json!({
                 "name": format!("{}/{}", self.plural, name),
@@ -109,6 +112,10 @@ impl ResourceDef {
             });
             if *s == Subresource::Scale {
                 e["group"] = json!("autoscaling");
+                e["version"] = json!("v1");
+            }
+            if *s == Subresource::Token {
+                e["group"] = json!("authentication.k8s.io");
                 e["version"] = json!("v1");
             }
             out.push(e);
@@ -158,6 +165,7 @@ pub static RESOURCES: &[ResourceDef] = &[
     ENDPOINT_SLICES,
     LIMIT_RANGES,
     CERTIFICATE_SIGNING_REQUESTS,
+    crate::satoken::TOKEN_REVIEWS,
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
@@ -240,6 +248,7 @@ mod tests {
                 "node.k8s.io",
                 "discovery.k8s.io",
                 "certificates.k8s.io",
+                "authentication.k8s.io",
             ]
         );
     }

@@ -65,6 +65,10 @@ impl crate::registry::Strategy for TokenReviewStrategy {
     fn decode(&self, obj: &Value) -> Result<Value, String> {
         crate::registry::decode_as::<k8s_openapi::api::authentication::v1::TokenReview>(obj)
     }
+
+    fn verbs(&self) -> &'static [&'static str] {
+        &["create"]
+    }
 }
 
 /// `tokenreviews.authentication.k8s.io`: create-only, served by [`token_review`].

@@ -322,7 +322,9 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             let opts = request::delete_options(&parts.headers, &body)?;
             handlers::delete_collection(ctx, &target, &q, &opts).await
         }
-        (&Method::POST, Some(n), Some("token")) if target.def.kind == "ServiceAccount" => {
+        (&Method::POST, Some(n), Some("token"))
+            if target.def.has_sub(resources::Subresource::Token) =>
+        {
             let body = read_body(body, st.max_body).await?;
             let tokens = st
                 .service_accounts
@@ -332,7 +334,12 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             let out = crate::satoken::token_request(ctx, tokens, &ns, &n, &body).await?;
             Ok(json_response(StatusCode::CREATED, &out))
         }
-        (m, _, Some(s)) if !matches!(s, "status" | "scale" | "log" | "binding" | "approval") => {
+        (m, _, Some(s))
+            if !matches!(
+                s,
+                "status" | "scale" | "log" | "binding" | "approval" | "token"
+            ) =>
+        {
             let _ = m;
             Err(ApiError::not_found_path())
         }

@@ -432,3 +432,28 @@ async fn without_an_issuer_there_is_no_token_endpoint() {
     let (code, _, _) = call_as(&app, None, "GET", "/.well-known/openid-configuration").await;
     assert_eq!(code, 404);
 }
+
+#[tokio::test]
+async fn discovery_lists_token_request_and_token_review() {
+    let (_d, app) = app().await;
+    let (code, _, res) = call_as(&app, Some(TOKEN), "GET", "/apis/authentication.k8s.io/v1").await;
+    assert_eq!(code, 200);
+    let tr = res["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "tokenreviews")
+        .unwrap();
+    assert_eq!(tr["verbs"], json!(["create"]));
+    assert_eq!(tr["namespaced"], false);
+    let (_, _, core) = call_as(&app, Some(TOKEN), "GET", "/api/v1").await;
+    let token = core["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "serviceaccounts/token")
+        .unwrap();
+    assert_eq!(token["kind"], "TokenRequest");
+    assert_eq!(token["group"], "authentication.k8s.io");
+    assert_eq!(token["verbs"], json!(["create"]));
+}
