@@ -553,21 +553,15 @@ fn token_request_invalid(field: &str, value: Value, msg: &str) -> ApiError {
     )
 }
 
-/// `POST /api/v1/namespaces/{ns}/serviceaccounts/{name}/token`: a TokenRequest answered with a
-/// signed token (201), nothing stored.
+/// `POST /api/v1/namespaces/{ns}/serviceaccounts/{name}/token`: a TokenRequest (decoded body)
+/// answered with a signed token (201), nothing stored.
 pub async fn token_request(
     ctx: &Ctx,
     tokens: &ServiceAccountTokens,
     ns: &str,
     name: &str,
-    body: &[u8],
+    req: &Value,
 ) -> ApiResult<Value> {
-    let req: Value = if body.iter().all(|b| b.is_ascii_whitespace()) {
-        json!({})
-    } else {
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("invalid TokenRequest body: {e}")))?
-    };
     if !req.is_object() {
         return Err(ApiError::bad_request(
             "a TokenRequest must be a JSON object",
@@ -731,15 +725,14 @@ pub async fn token_request(
     }))
 }
 
-/// What a TokenReview's non-service-account path needs: the API server's whole authenticator.
+/// `POST tokenreviews` (decoded body): service-account tokens are reviewed for the requested
+/// audiences; other credentials through the API server's whole authenticator `auth`.
 pub async fn token_review(
     ctx: &Ctx,
     tokens: Option<&ServiceAccountTokens>,
     auth: &dyn Authenticator,
-    body: &[u8],
+    req: Value,
 ) -> ApiResult<Value> {
-    let req: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid TokenReview body: {e}")))?;
     if let Some(k) = req["kind"].as_str().filter(|k| *k != "TokenReview") {
         return Err(ApiError::bad_request(format!(
             "expected a TokenReview, got kind {k}"

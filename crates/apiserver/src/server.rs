@@ -226,7 +226,7 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             return service_account_discovery(st, &parts.method, &path)
         }
         "/apis/authentication.k8s.io/v1/tokenreviews" => {
-            return token_review(st, user.as_ref(), &parts.method, body).await
+            return token_review(st, user.as_ref(), &parts, body).await
         }
         p if p.starts_with("/openapi/v3/") => {
             return discovery::openapi_v3_for_path(p)
@@ -331,7 +331,12 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
                 .as_ref()
                 .ok_or_else(ApiError::not_found_path)?;
             let ns = target.namespace.clone().unwrap_or_default();
-            let out = crate::satoken::token_request(ctx, tokens, &ns, &n, &body).await?;
+            let req = if body.iter().all(|b| b.is_ascii_whitespace()) {
+                json!({})
+            } else {
+                request::decode_body(&parts.headers, &body)?
+            };
+            let out = crate::satoken::token_request(ctx, tokens, &ns, &n, &req).await?;
             Ok(json_response(StatusCode::CREATED, &out))
         }
         (m, _, Some(s))
@@ -380,9 +385,10 @@ fn service_account_discovery(st: &AppState, method: &Method, path: &str) -> ApiR
 async fn token_review(
     st: &AppState,
     user: Option<&User>,
-    method: &Method,
+    parts: &axum::http::request::Parts,
     body: Body,
 ) -> ApiResult<Response> {
+    let method = &parts.method;
     let def = &crate::satoken::TOKEN_REVIEWS;
     let t = request::ResourceTarget {
         def,
@@ -399,11 +405,12 @@ async fn token_review(
         )));
     }
     let body = read_body(body, st.max_body).await?;
+    let req = request::decode_body(&parts.headers, &body)?;
     let out = crate::satoken::token_review(
         &st.ctx,
         st.service_accounts.as_deref(),
         st.auth.as_ref(),
-        &body,
+        req,
     )
     .await?;
     Ok(json_response(StatusCode::CREATED, &out))

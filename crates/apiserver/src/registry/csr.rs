@@ -425,11 +425,14 @@ impl Strategy for CsrStrategy {
             Some(secs) => crate::table::human_duration(secs),
             None => "<none>".to_string(),
         };
-        let conds: Vec<String> = conditions(o)
+        let mut conds: Vec<String> = conditions(o)
             .iter()
             .filter(|c| c["status"] == "True")
             .map(|c| s(&c["type"]).to_string())
             .collect();
+        if !bytes_of(&o["status"]["certificate"]).is_empty() {
+            conds.push("Issued".to_string());
+        }
         let condition = if conds.is_empty() {
             "Pending".to_string()
         } else {
