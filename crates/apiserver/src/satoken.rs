@@ -711,8 +711,7 @@ pub async fn token_request(
     let token = tokens
         .sign(&claims)
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut spec_out =
-        json!({"audiences": claims.aud, "expirationSeconds": expiration, "boundObjectRef": null});
+    let mut spec_out = json!({"audiences": claims.aud, "expirationSeconds": expiration});
     if !bound.is_null() {
         spec_out["boundObjectRef"] = bound.clone();
     }
