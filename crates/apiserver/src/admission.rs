@@ -188,6 +188,9 @@ pub async fn admit(
             t.def.strategy.defaults(new);
         }
     }
+    if old.is_none() && t.def.kind == crate::registry::csr::RESOURCE.kind {
+        crate::registry::csr::stamp_requester(new, attrs.user);
+    }
     let name = new["metadata"]["name"].as_str().unwrap_or("").to_string();
     let op = if old.is_some() {
         Operation::Update

@@ -578,12 +578,25 @@ pub async fn store_create(ctx: &Ctx, def: &ResourceDef, obj: &Value) -> ApiResul
 enum Write {
     Main,
     Status,
+    Approval,
+}
+
+impl Write {
+    /// The subresource name managedFields entries record for this write.
+    fn subresource(&self) -> &'static str {
+        match self {
+            Write::Main => "",
+            Write::Status => "status",
+            Write::Approval => "approval",
+        }
+    }
 }
 
 fn write_kind(t: &ResourceTarget) -> ApiResult<Write> {
     match t.sub.as_deref() {
         None => Ok(Write::Main),
         Some("status") if t.def.has_sub(resources::Subresource::Status) => Ok(Write::Status),
+        Some("approval") if t.def.has_sub(resources::Subresource::Approval) => Ok(Write::Approval),
         Some(_) => Err(ApiError::not_found_path()),
     }
 }
@@ -604,6 +617,7 @@ fn merge_for_update(def: &ResourceDef, old: &Value, new: Value, w: &Write) -> Ap
             n
         }
         Write::Status => def.strategy.prepare_status_update(old, new),
+        Write::Approval => crate::registry::csr::prepare_approval_update(old, new),
     };
     // Server-owned metadata is never taken from the request.
     for f in [
@@ -1062,7 +1076,7 @@ fn decode_apply_body(body: &[u8]) -> ApiResult<Value> {
 
 fn apply_scope(def: &ResourceDef, w: &Write) -> apply::Scope {
     match w {
-        Write::Status => apply::Scope::Status,
+        Write::Status | Write::Approval => apply::Scope::Status,
         Write::Main if def.has_sub(resources::Subresource::Status) => {
             apply::Scope::MainWithoutStatus
         }
@@ -1119,10 +1133,7 @@ fn track_update(
         Tracking::Applied(entries) => return set_managed(merged, entries),
         Tracking::Update(m) => (
             m.as_str(),
-            match w {
-                Write::Status => "status",
-                Write::Main => "",
-            },
+            w.subresource(),
         ),
         Tracking::Subresource(m, sub) => (m.as_str(), *sub),
     };
@@ -1216,10 +1227,7 @@ async fn server_side_apply(
         let now = now_rfc3339();
         let writer = apply::Writer {
             manager: &manager,
-            subresource: match w {
-                Write::Status => "status",
-                Write::Main => "",
-            },
+            subresource: w.subresource(),
             api_version: &api_version,
             now: &now,
         };

@@ -18,6 +18,7 @@ pub mod policy;
 pub mod registry;
 pub mod request;
 pub mod resources;
+pub mod satoken;
 pub mod server;
 pub mod table;
 pub mod tls;

@@ -10,6 +10,9 @@ pub enum Subresource {
     Scale,
     Log,
     Binding,
+    Approval,
+    /// `serviceaccounts/token` (TokenRequest, create only).
+    Token,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -31,7 +34,7 @@ pub struct ResourceDef {
     pub strategy: &'static dyn Strategy,
 }
 
-const VERBS: [&str; 8] = [
+pub const VERBS: [&str; 8] = [
     "create",
     "delete",
     "deletecollection",
@@ -87,7 +90,7 @@ impl ResourceDef {
             "singularName": self.singular,
             "namespaced": self.namespaced,
             "kind": self.kind,
-            "verbs": VERBS,
+            "verbs": self.strategy.verbs(),
             "shortNames": self.short_names,
             "categories": self.categories,
         })];
@@ -97,6 +100,8 @@ impl ResourceDef {
                 Subresource::Scale => ("scale", "Scale", vec!["get", "patch", "update"]),
                 Subresource::Log => ("log", self.kind, vec!["get"]),
                 Subresource::Binding => ("binding", "Binding", vec!["create"]),
+                Subresource::Approval => ("approval", self.kind, vec!["get", "patch", "update"]),
+                Subresource::Token => ("token", "TokenRequest", vec!["create"]),
             };
             let mut e = json!({
                 "name": format!("{}/{}", self.plural, name),
@@ -107,6 +112,10 @@ impl ResourceDef {
             });
             if *s == Subresource::Scale {
                 e["group"] = json!("autoscaling");
+                e["version"] = json!("v1");
+            }
+            if *s == Subresource::Token {
+                e["group"] = json!("authentication.k8s.io");
                 e["version"] = json!("v1");
             }
             out.push(e);
@@ -141,6 +150,7 @@ pub const MUTATING_WEBHOOK_CONFIGURATIONS: ResourceDef =
 pub const VALIDATING_ADMISSION_POLICIES: ResourceDef = registry::admissionregistration::POLICIES;
 pub const VALIDATING_ADMISSION_POLICY_BINDINGS: ResourceDef =
     registry::admissionregistration::BINDINGS;
+pub const CERTIFICATE_SIGNING_REQUESTS: ResourceDef = registry::csr::RESOURCE;
 
 pub static RESOURCES: &[ResourceDef] = &[
     NAMESPACES,
@@ -165,6 +175,8 @@ pub static RESOURCES: &[ResourceDef] = &[
     MUTATING_WEBHOOK_CONFIGURATIONS,
     VALIDATING_ADMISSION_POLICIES,
     VALIDATING_ADMISSION_POLICY_BINDINGS,
+    CERTIFICATE_SIGNING_REQUESTS,
+    crate::satoken::TOKEN_REVIEWS,
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
@@ -246,7 +258,9 @@ mod tests {
                 "scheduling.k8s.io",
                 "node.k8s.io",
                 "discovery.k8s.io",
-                "admissionregistration.k8s.io"
+                "admissionregistration.k8s.io",
+                "certificates.k8s.io",
+                "authentication.k8s.io",
             ]
         );
     }

@@ -83,12 +83,15 @@ pub struct AppState {
     pub auth: Arc<dyn Authenticator>,
     pub max_body: usize,
     pub node_proxy: Option<Arc<dyn NodeProxy>>,
+    pub service_accounts: Option<Arc<crate::satoken::ServiceAccountTokens>>,
 }
 
 pub struct ServerOptions {
     pub max_body: usize,
     pub bookmark_interval: Duration,
     pub node_proxy: Option<Arc<dyn NodeProxy>>,
+    /// The service-account token issuer: TokenRequest, TokenReview and OIDC discovery need it.
+    pub service_accounts: Option<Arc<crate::satoken::ServiceAccountTokens>>,
 }
 
 impl Default for ServerOptions {
@@ -97,6 +100,7 @@ impl Default for ServerOptions {
             max_body: handlers::DEFAULT_MAX_BODY,
             bookmark_interval: Duration::from_secs(30),
             node_proxy: None,
+            service_accounts: None,
         }
     }
 }
@@ -110,6 +114,7 @@ pub fn router(store: Arc<dyn Store>, auth: Arc<dyn Authenticator>, opts: ServerO
         auth,
         max_body: opts.max_body,
         node_proxy: opts.node_proxy,
+        service_accounts: opts.service_accounts,
     };
     Router::new().fallback(dispatch).with_state(state).layer(
         tower_http::catch_panic::CatchPanicLayer::custom(panic_status),
@@ -178,7 +183,7 @@ fn is_public(path: &str) -> bool {
     matches!(
         path,
         "/version" | "/version/" | "/healthz" | "/livez" | "/readyz"
-    )
+    ) || matches!(path, crate::satoken::OIDC_PATH | crate::satoken::JWKS_PATH)
 }
 
 async fn handle(
@@ -219,6 +224,12 @@ async fn handle(
         "/apis" | "/apis/" => return Ok(json_response(StatusCode::OK, &discovery::group_list())),
         p if p.starts_with("/openapi/") => {
             return crate::openapi::serve(p, parts.uri.query(), &parts.headers).await
+        }
+        crate::satoken::OIDC_PATH | crate::satoken::JWKS_PATH => {
+            return service_account_discovery(st, &parts.method, &path)
+        }
+        "/apis/authentication.k8s.io/v1/tokenreviews" => {
+            return token_review(st, user.as_ref(), &parts, body).await
         }
         _ => {}
     }
@@ -264,8 +275,13 @@ async fn handle(
         (&Method::GET, Some(_), _) if is_watch => {
             crate::watch::watch(ctx.clone(), &target, &q, accept).await
         }
-        (&Method::GET, Some(n), None | Some("status")) => {
-            if sub.is_some() && !target.def.has_sub(resources::Subresource::Status) {
+        (&Method::GET, Some(n), None | Some("status") | Some("approval")) => {
+            let needed = match sub.as_deref() {
+                Some("approval") => Some(resources::Subresource::Approval),
+                Some(_) => Some(resources::Subresource::Status),
+                None => None,
+            };
+            if needed.is_some_and(|s| !target.def.has_sub(s)) {
                 return Err(ApiError::not_found_path());
             }
             handlers::get(ctx, &target, &n, accept).await
@@ -306,7 +322,29 @@ async fn handle(
             let opts = request::delete_options(&parts.headers, &body)?;
             handlers::delete_collection(ctx, attrs, &target, &q, &opts).await
         }
-        (m, _, Some(s)) if !matches!(s, "status" | "scale" | "log" | "binding") => {
+        (&Method::POST, Some(n), Some("token"))
+            if target.def.has_sub(resources::Subresource::Token) =>
+        {
+            let body = read_body(body, st.max_body).await?;
+            let tokens = st
+                .service_accounts
+                .as_ref()
+                .ok_or_else(ApiError::not_found_path)?;
+            let ns = target.namespace.clone().unwrap_or_default();
+            let req = if body.iter().all(|b| b.is_ascii_whitespace()) {
+                json!({})
+            } else {
+                request::decode_body(&parts.headers, &body)?
+            };
+            let out = crate::satoken::token_request(ctx, tokens, &ns, &n, &req).await?;
+            Ok(json_response(StatusCode::CREATED, &out))
+        }
+        (m, _, Some(s))
+            if !matches!(
+                s,
+                "status" | "scale" | "log" | "binding" | "approval" | "token"
+            ) =>
+        {
             let _ = m;
             Err(ApiError::not_found_path())
         }
@@ -314,6 +352,68 @@ async fn handle(
             "the server does not allow this method on the requested resource ({m})"
         ))),
     }
+}
+
+/// `GET /.well-known/openid-configuration` and `GET /openid/v1/jwks`, open to every caller as
+/// upstream's `system:service-account-issuer-discovery` binding allows.
+fn service_account_discovery(st: &AppState, method: &Method, path: &str) -> ApiResult<Response> {
+    let tokens = st
+        .service_accounts
+        .as_ref()
+        .ok_or_else(ApiError::not_found_path)?;
+    if method != Method::GET {
+        return Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({method})"
+        )));
+    }
+    let (doc, ct) = if path == crate::satoken::OIDC_PATH {
+        (tokens.openid_configuration(), "application/json")
+    } else {
+        (tokens.jwks(), "application/jwk-set+json")
+    };
+    Ok(axum::response::IntoResponse::into_response((
+        StatusCode::OK,
+        [
+            (axum::http::header::CONTENT_TYPE, ct),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        serde_json::to_vec(&doc).unwrap_or_default(),
+    )))
+}
+
+/// `POST /apis/authentication.k8s.io/v1/tokenreviews`: create-only, nothing stored.
+async fn token_review(
+    st: &AppState,
+    user: Option<&User>,
+    parts: &axum::http::request::Parts,
+    body: Body,
+) -> ApiResult<Response> {
+    let method = &parts.method;
+    let def = &crate::satoken::TOKEN_REVIEWS;
+    let t = request::ResourceTarget {
+        def,
+        namespace: None,
+        name: None,
+        sub: None,
+    };
+    if let Some(u) = user {
+        crate::authz::authorize(u, "create", &t)?;
+    }
+    if method != Method::POST {
+        return Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({method})"
+        )));
+    }
+    let body = read_body(body, st.max_body).await?;
+    let req = request::decode_body(&parts.headers, &body)?;
+    let out = crate::satoken::token_review(
+        &st.ctx,
+        st.service_accounts.as_deref(),
+        st.auth.as_ref(),
+        req,
+    )
+    .await?;
+    Ok(json_response(StatusCode::CREATED, &out))
 }
 
 /// `GET pods/{name}/log`: find the pod's node and container, then ask that node's agent.

@@ -8,6 +8,7 @@ pub mod deployment;
 pub mod gc;
 pub mod nodelifecycle;
 pub use daas_apimachinery::quantity;
+pub mod csrsigning;
 pub mod replicaset;
 pub mod rootca;
 pub mod scheduler;

@@ -199,6 +199,13 @@ struct MasterArgs {
     /// Seconds between anchors of the sealed store's revision on the ledger (rollback detection).
     #[arg(long, default_value_t = 30)]
     anchor_interval_seconds: u64,
+    /// Issuer (`iss`) of service-account tokens, served by OIDC discovery.
+    #[arg(long, default_value = daas_master::satokens::DEFAULT_ISSUER)]
+    service_account_issuer: String,
+    /// Audiences service-account tokens must carry to authenticate to the API server
+    /// (repeatable; default: the issuer).
+    #[arg(long = "api-audiences", value_delimiter = ',')]
+    api_audiences: Vec<String>,
 }
 
 #[derive(Args, Clone)]
@@ -250,6 +257,8 @@ fn master_config(a: &MasterArgs, dir: PathBuf) -> MasterConfig {
     cfg.token_cache_ttl = Duration::from_secs(a.token_cache_seconds);
     cfg.node_grace = Duration::from_secs(a.node_grace_seconds.max(1));
     cfg.anchor_interval = Duration::from_secs(a.anchor_interval_seconds.max(1));
+    cfg.service_account_issuer = a.service_account_issuer.clone();
+    cfg.api_audiences = a.api_audiences.clone();
     cfg
 }
 

@@ -9,6 +9,7 @@ pub mod enclave;
 pub mod metrics;
 pub mod nodeproxy;
 pub mod registration;
+pub mod satokens;
 pub mod seed;
 pub mod slashing;
 pub mod stakes;
@@ -75,6 +76,11 @@ pub struct MasterConfig {
     pub node_grace: Duration,
     /// How often the store revision is anchored on the ledger (when it changed).
     pub anchor_interval: Duration,
+    /// `iss` of service-account tokens and the OIDC discovery issuer (`--service-account-issuer`).
+    pub service_account_issuer: String,
+    /// Audiences the API server accepts service-account tokens for (`--api-audiences`); empty
+    /// means the issuer.
+    pub api_audiences: Vec<String>,
 }
 
 impl MasterConfig {
@@ -93,6 +99,8 @@ impl MasterConfig {
             sui_key: None,
             node_grace: Duration::from_secs(40),
             anchor_interval: Duration::from_secs(30),
+            service_account_issuer: daas_apiserver::satoken::DEFAULT_ISSUER.to_string(),
+            api_audiences: Vec::new(),
         }
     }
 }
@@ -237,10 +245,22 @@ impl Master {
                 metrics.clone(),
             ))
         });
+        let sa_tokens = satokens::issuer(
+            &store,
+            &cfg.service_account_issuer,
+            cfg.api_audiences.clone(),
+        )
+        .await?;
         let mut chain: Vec<Arc<dyn daas_apiserver::Authenticator>> = vec![static_tokens];
         if let Some(st) = &seal_tokens {
             chain.push(st.clone());
         }
+        chain.push(Arc::new(
+            daas_apiserver::satoken::ServiceAccountAuthenticator::new(
+                store.clone(),
+                sa_tokens.clone(),
+            ),
+        ));
         let auth: Arc<dyn daas_apiserver::Authenticator> = Arc::new(auth::Chain(chain));
         let api = daas_apiserver::router(
             store.clone(),
@@ -250,6 +270,7 @@ impl Master {
                 node_proxy: Some(Arc::new(nodeproxy::AgentProxy {
                     enclave: enclave.enclave.clone(),
                 })),
+                service_accounts: Some(sa_tokens),
                 ..Default::default()
             },
         );
@@ -318,6 +339,18 @@ impl Master {
         background.push(daas_controllers::spawn_controller(
             client.clone(),
             daas_controllers::serviceaccounts::ServiceAccountsController::new(client.clone()),
+            &copts,
+        ));
+        // Approved client-certificate requests are signed by the same cluster CA.
+        let ca_key_path = tls.dir.join("ca.key");
+        let ca_key = std::fs::read_to_string(&ca_key_path)
+            .map_err(io(format!("reading {}", ca_key_path.display())))?;
+        let signing_ca =
+            daas_apiserver::registry::csr::SigningCa::from_pem(&tls.ca_cert_pem, &ca_key)
+                .map_err(|e| MasterError::Config(format!("cluster CA: {e}")))?;
+        background.push(daas_controllers::spawn_controller(
+            client.clone(),
+            daas_controllers::csrsigning::CsrSigner::new(client.clone(), signing_ca),
             &copts,
         ));
         let registration = Arc::new(std::sync::RwLock::new(None));

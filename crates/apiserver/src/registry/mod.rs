@@ -21,6 +21,7 @@ use crate::table;
 
 pub mod admissionregistration;
 pub mod configmap;
+pub mod csr;
 pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
@@ -69,6 +70,11 @@ pub enum PodSpecAt {
 pub trait Strategy: std::fmt::Debug + Send + Sync {
     /// Decode through the kind's typed struct and encode again (type checking and pruning).
     fn decode(&self, obj: &Value) -> Result<Value, String>;
+
+    /// The verbs discovery lists for the kind's main resource.
+    fn verbs(&self) -> &'static [&'static str] {
+        &crate::resources::VERBS
+    }
 
     /// The rule object names must follow.
     fn name_rule(&self) -> NameRule {

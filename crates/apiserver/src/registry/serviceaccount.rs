@@ -21,7 +21,7 @@ pub const RESOURCE: ResourceDef = ResourceDef {
     namespaced: true,
     short_names: &["sa"],
     categories: &[],
-    subresources: &[],
+    subresources: &[crate::resources::Subresource::Token],
     has_spec: false,
     strategy: &ServiceAccountStrategy,
 };
