@@ -82,6 +82,7 @@ pub async fn admit(
     let new = &*new;
     let name = new["metadata"]["name"].as_str().unwrap_or("");
     t.def.strategy.admit(ctx, old, new).await?;
+    crate::rbac::admit(ctx, attrs.user, t, new).await?;
     if let Some(u) = attrs.user {
         if is_user_tier(u) {
             if let Some((spec, field)) = placed_spec(t.def, new) {

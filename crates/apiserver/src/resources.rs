@@ -31,7 +31,7 @@ pub struct ResourceDef {
     pub strategy: &'static dyn Strategy,
 }
 
-const VERBS: [&str; 8] = [
+pub(crate) const VERBS: [&str; 8] = [
     "create",
     "delete",
     "deletecollection",
@@ -87,7 +87,7 @@ impl ResourceDef {
             "singularName": self.singular,
             "namespaced": self.namespaced,
             "kind": self.kind,
-            "verbs": VERBS,
+            "verbs": self.strategy.verbs(),
             "shortNames": self.short_names,
             "categories": self.categories,
         })];
@@ -134,6 +134,10 @@ pub const POD_TEMPLATES: ResourceDef = registry::podtemplate::RESOURCE;
 pub const PRIORITY_CLASSES: ResourceDef = registry::priorityclass::RESOURCE;
 pub const RUNTIME_CLASSES: ResourceDef = registry::runtimeclass::RESOURCE;
 pub const ENDPOINT_SLICES: ResourceDef = registry::endpointslice::RESOURCE;
+pub const ROLES: ResourceDef = registry::rbac::ROLES;
+pub const CLUSTER_ROLES: ResourceDef = registry::rbac::CLUSTER_ROLES;
+pub const ROLE_BINDINGS: ResourceDef = registry::rbac::ROLE_BINDINGS;
+pub const CLUSTER_ROLE_BINDINGS: ResourceDef = registry::rbac::CLUSTER_ROLE_BINDINGS;
 
 pub static RESOURCES: &[ResourceDef] = &[
     NAMESPACES,
@@ -154,6 +158,15 @@ pub static RESOURCES: &[ResourceDef] = &[
     RUNTIME_CLASSES,
     ENDPOINT_SLICES,
     LIMIT_RANGES,
+    ROLES,
+    CLUSTER_ROLES,
+    ROLE_BINDINGS,
+    CLUSTER_ROLE_BINDINGS,
+    registry::reviews::SUBJECT_ACCESS_REVIEWS,
+    registry::reviews::SELF_SUBJECT_ACCESS_REVIEWS,
+    registry::reviews::LOCAL_SUBJECT_ACCESS_REVIEWS,
+    registry::reviews::SELF_SUBJECT_RULES_REVIEWS,
+    registry::reviews::SELF_SUBJECT_REVIEWS,
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
@@ -234,7 +247,10 @@ mod tests {
                 "apps",
                 "scheduling.k8s.io",
                 "node.k8s.io",
-                "discovery.k8s.io"
+                "discovery.k8s.io",
+                "rbac.authorization.k8s.io",
+                "authorization.k8s.io",
+                "authentication.k8s.io"
             ]
         );
     }

@@ -83,6 +83,8 @@ pub struct AppState {
     pub auth: Arc<dyn Authenticator>,
     pub max_body: usize,
     pub node_proxy: Option<Arc<dyn NodeProxy>>,
+    /// The RBAC policy, cached until an RBAC object changes.
+    pub rbac: Arc<crate::rbac::Authorizer>,
 }
 
 pub struct ServerOptions {
@@ -103,6 +105,7 @@ impl Default for ServerOptions {
 
 pub fn router(store: Arc<dyn Store>, auth: Arc<dyn Authenticator>, opts: ServerOptions) -> Router {
     let state = AppState {
+        rbac: Arc::new(crate::rbac::Authorizer::new(store.clone())),
         ctx: Arc::new(Ctx {
             store,
             bookmark_interval: opts.bookmark_interval,
@@ -194,13 +197,30 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             _ => None,
         };
         match user {
-            Some(u) => Some(u),
+            // Every authenticated identity is in system:authenticated (upstream's group adder).
+            Some(mut u) => {
+                if !u.groups.iter().any(|g| g == crate::rbac::GROUP_AUTHENTICATED) {
+                    u.groups.push(crate::rbac::GROUP_AUTHENTICATED.to_string());
+                }
+                Some(u)
+            }
             None => return Err(ApiError::unauthorized()),
         }
     } else {
         None
     };
     let q = request::query_map(parts.uri.query());
+    // Non-resource requests (discovery, OpenAPI) are authorized by path.
+    let resource_request = request::parse_path(&path)
+        .map(|t| matches!(t, Target::Resource(_)))
+        .unwrap_or(false);
+    if let Some(u) = user.as_ref().filter(|u| !crate::authz::is_master(u)) {
+        if !resource_request && !is_public(&path) {
+            let policy = st.rbac.policy().await?;
+            let verb = crate::rbac::non_resource_verb(&parts.method);
+            crate::authz::authorize_path(&policy, u, &verb, &path)?;
+        }
+    }
     match path.as_str() {
         "/version" | "/version/" => {
             return Ok(json_response(StatusCode::OK, &discovery::version()))
@@ -250,8 +270,23 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
     let sub = target.sub.clone();
     if let Some(u) = &user {
         let verb = crate::authz::verb(&parts.method, &target, is_watch);
-        crate::authz::authorize(u, verb, &target)?;
+        if !crate::authz::is_master(u) {
+            let policy = st.rbac.policy().await?;
+            crate::authz::authorize(&policy, u, verb, &target)?;
+        }
         crate::nodeauthz::authorize(ctx, u, verb, &target, &q).await?;
+    }
+    if crate::registry::reviews::is_review(target.def) {
+        return match (&parts.method, &target.name, &user) {
+            (&Method::POST, None, Some(u)) => {
+                let body = read_body(body, st.max_body).await?;
+                let policy = st.rbac.policy().await?;
+                crate::registry::reviews::create(ctx, &policy, u, &target, &body).await
+            }
+            (m, _, _) => Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({m})"
+            ))),
+        };
     }
     let attrs = Attrs {
         user: user.as_ref(),
@@ -426,6 +461,7 @@ pub async fn bootstrap(store: &Arc<dyn Store>) -> ApiResult<()> {
         }
     }
     crate::registry::priorityclass::ensure_system_classes(&ctx).await?;
+    crate::rbac::ensure_bootstrap_policy(&ctx).await?;
     Ok(())
 }
 

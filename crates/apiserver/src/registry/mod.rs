@@ -31,8 +31,10 @@ pub mod node;
 pub mod pod;
 pub mod podtemplate;
 pub mod priorityclass;
+pub mod rbac;
 pub mod replicaset;
 pub mod replicationcontroller;
+pub mod reviews;
 pub mod runtimeclass;
 pub mod secret;
 pub mod service;
@@ -51,6 +53,8 @@ pub enum NameRule {
     Subdomain,
     /// RFC 1123 label: at most 63 characters, no dots.
     Label,
+    /// A path segment (upstream `ValidatePathSegmentName`, e.g. RBAC names): not `.`/`..`, no `/` or `%`.
+    PathSegment,
 }
 
 /// Where an object of this kind carries the pod spec whose placement and security admission checks.
@@ -72,6 +76,11 @@ pub trait Strategy: std::fmt::Debug + Send + Sync {
     /// The rule object names must follow.
     fn name_rule(&self) -> NameRule {
         NameRule::Subdomain
+    }
+
+    /// The verbs discovery lists; create-only virtual resources (access reviews) override this.
+    fn verbs(&self) -> &'static [&'static str] {
+        &crate::resources::VERBS
     }
 
     /// Field-selector labels beyond `metadata.name` (and `metadata.namespace` when namespaced).
@@ -217,6 +226,7 @@ pub fn name_errors(rule: NameRule, name: &str) -> Vec<String> {
                 out.push(SUBDOMAIN_MSG.to_string());
             }
         }
+        NameRule::PathSegment => out.extend(rbac::path_segment_errors(name)),
     }
     out
 }
