@@ -111,7 +111,8 @@ pub fn node_allows(u: &User, verb: &str, t: &ResourceTarget) -> bool {
         }
         "Pod" => {
             (read && t.sub.is_none())
-                || (t.sub.as_deref() == Some("status") && matches!(verb, "get" | "update" | "patch"))
+                || (t.sub.as_deref() == Some("status")
+                    && matches!(verb, "get" | "update" | "patch"))
                 || (t.sub.is_none() && verb == "delete")
         }
         "Event" => read || matches!(verb, "create" | "update" | "patch"),
@@ -121,10 +122,13 @@ pub fn node_allows(u: &User, verb: &str, t: &ResourceTarget) -> bool {
 }
 
 /// Authorize a resource request: the privileged group, then the Node authorizer, then RBAC.
-pub fn authorize(policy: &Policy, u: &User, verb: &str, t: &ResourceTarget) -> Result<(), ApiError> {
-    if is_master(u)
-        || node_allows(u, verb, t)
-        || policy.allows(u, &Attributes::of_target(verb, t))
+pub fn authorize(
+    policy: &Policy,
+    u: &User,
+    verb: &str,
+    t: &ResourceTarget,
+) -> Result<(), ApiError> {
+    if is_master(u) || node_allows(u, verb, t) || policy.allows(u, &Attributes::of_target(verb, t))
     {
         Ok(())
     } else {
@@ -308,7 +312,9 @@ mod tests {
         let carol = user("carol", &["system:authenticated"]);
         assert!(authorize_path(&p, &carol, "get", "/apis/apps/v1").is_ok());
         assert_eq!(
-            authorize_path(&p, &nobody, "get", "/api").unwrap_err().message,
+            authorize_path(&p, &nobody, "get", "/api")
+                .unwrap_err()
+                .message,
             "forbidden: User \"x\" cannot get path \"/api\""
         );
     }

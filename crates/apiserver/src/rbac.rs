@@ -295,7 +295,7 @@ impl Binding {
     fn applies_to(&self, u: &User) -> bool {
         self.subjects.iter().any(|s| match s.kind.as_str() {
             "User" => u.name == s.name,
-            "Group" => u.groups.iter().any(|g| *g == s.name),
+            "Group" => u.groups.contains(&s.name),
             "ServiceAccount" => {
                 let ns = if s.namespace.is_empty() {
                     &self.namespace
@@ -354,16 +354,18 @@ impl Policy {
     /// Read every RBAC object; also returns the revision they were read at.
     pub async fn load(store: &dyn Store) -> ApiResult<(Self, i64)> {
         let res = store.list(PREFIX).await?;
-        let objs = res.items.iter().map(decode_kv).collect::<ApiResult<Vec<_>>>()?;
+        let objs = res
+            .items
+            .iter()
+            .map(decode_kv)
+            .collect::<ApiResult<Vec<_>>>()?;
         Ok((Policy::from_objects(&objs), res.revision))
     }
 
     fn role_rules(&self, b: &Binding) -> &[Rule] {
         let rules = match b.role_kind.as_str() {
             "ClusterRole" => self.cluster_roles.get(&b.role_name),
-            "Role" => self
-                .roles
-                .get(&(b.namespace.clone(), b.role_name.clone())),
+            "Role" => self.roles.get(&(b.namespace.clone(), b.role_name.clone())),
             _ => None,
         };
         rules.map(Vec::as_slice).unwrap_or(&[])
@@ -424,7 +426,10 @@ impl Policy {
             .find(|b| b.applies_to(u) && self.role_rules(b).iter().any(|r| r.allows(a)))?;
         Some(format!(
             "RBAC: allowed by RoleBinding \"{}/{}\" of {} \"{}\" to {}",
-            b.name, b.namespace, b.role_kind, b.role_name,
+            b.name,
+            b.namespace,
+            b.role_kind,
+            b.role_name,
             subject_desc(b, u)
         ))
     }
@@ -454,6 +459,12 @@ impl Authorizer {
             store,
             current: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// Drop the cached policy (after a write of an RBAC object through this server, so the
+    /// writer's next request sees it without waiting for the watch).
+    pub async fn invalidate(&self) {
+        *self.current.lock().await = None;
     }
 
     /// The current policy: cached until an RBAC object changes.
@@ -529,7 +540,12 @@ fn confirm_no_escalation(
 
 /// Escalation checks for a create or update of an RBAC object (upstream's `escalate` and `bind`
 /// verbs bypass them, and `system:masters` is never checked).
-pub async fn admit(ctx: &Ctx, user: Option<&User>, t: &ResourceTarget, obj: &Value) -> ApiResult<()> {
+pub async fn admit(
+    ctx: &Ctx,
+    user: Option<&User>,
+    t: &ResourceTarget,
+    obj: &Value,
+) -> ApiResult<()> {
     let Some(u) = user else { return Ok(()) };
     if t.def.group != GROUP || u.groups.iter().any(|g| g == crate::authz::GROUP_MASTERS) {
         return Ok(());
@@ -565,7 +581,11 @@ pub async fn admit(ctx: &Ctx, user: Option<&User>, t: &ResourceTarget, obj: &Val
         "RoleBinding" | "ClusterRoleBinding" => {
             let kind = crate::table::s(&obj["roleRef"]["kind"]);
             let role = crate::table::s(&obj["roleRef"]["name"]);
-            let role_resource = if kind == "Role" { "roles" } else { "clusterroles" };
+            let role_resource = if kind == "Role" {
+                "roles"
+            } else {
+                "clusterroles"
+            };
             if can("bind", role_resource, &role) {
                 return Ok(());
             }
@@ -580,7 +600,11 @@ pub async fn admit(ctx: &Ctx, user: Option<&User>, t: &ResourceTarget, obj: &Val
                 } else {
                     &resources::CLUSTER_ROLES
                 };
-                return Err(ApiError::not_found(def, &role));
+                return Err(forbidden_object(
+                    t.def,
+                    &name,
+                    &format!("{} {role:?} not found", def.qualified()),
+                ));
             };
             confirm_no_escalation(&policy, u, &namespace, rules, t.def, &name)
         }
@@ -621,7 +645,8 @@ fn aggregated(name: &str, labels: Value, to: &str) -> Value {
         "rules": []})
 }
 
-/// The rules of [`USER_NAMESPACE_ROLE`]: everything namespaced that is served, except placing
+/// The rules of [`USER_NAMESPACE_ROLE`]: the REST verbs (not `bind`, `escalate` or
+/// `impersonate`) on everything namespaced that is served, except placing
 /// pods (`pods/binding`, the scheduler's) and writing ResourceQuotas (the namespace's limits);
 /// and reading the Namespace object itself (a RoleBinding grants it only for its own namespace).
 pub fn user_namespace_rules() -> Vec<Value> {
@@ -646,7 +671,7 @@ pub fn user_namespace_rules() -> Vec<Value> {
     }
     let mut rules: Vec<Value> = by_group
         .iter()
-        .map(|(g, r)| json!({"apiGroups": [g], "resources": r, "verbs": ["*"]}))
+        .map(|(g, r)| json!({"apiGroups": [g], "resources": r, "verbs": resources::VERBS}))
         .collect();
     rules.extend(
         read_only
@@ -671,8 +696,17 @@ pub fn bootstrap_cluster_roles() -> Vec<Value> {
             json!({}),
             vec![url_rule(
                 &[
-                    "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
-                    "/openapi/*", "/readyz", "/version", "/version/",
+                    "/api",
+                    "/api/*",
+                    "/apis",
+                    "/apis/*",
+                    "/healthz",
+                    "/livez",
+                    "/openapi",
+                    "/openapi/*",
+                    "/readyz",
+                    "/version",
+                    "/version/",
                 ],
                 &["get"],
             )],
@@ -694,7 +728,11 @@ pub fn bootstrap_cluster_roles() -> Vec<Value> {
                     &["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
                     &["create"],
                 ),
-                rule(&["authentication.k8s.io"], &["selfsubjectreviews"], &["create"]),
+                rule(
+                    &["authentication.k8s.io"],
+                    &["selfsubjectreviews"],
+                    &["create"],
+                ),
             ],
         ),
         aggregated("admin", json!({}), "admin"),
@@ -704,11 +742,24 @@ pub fn bootstrap_cluster_roles() -> Vec<Value> {
             "system:aggregate-to-admin",
             agg("admin"),
             vec![
-                rule(&["authorization.k8s.io"], &["localsubjectaccessreviews"], &["create"]),
+                rule(
+                    &["authorization.k8s.io"],
+                    &["localsubjectaccessreviews"],
+                    &["create"],
+                ),
                 rule(
                     &[GROUP],
                     &["rolebindings", "roles"],
-                    &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+                    &[
+                        "create",
+                        "delete",
+                        "deletecollection",
+                        "get",
+                        "list",
+                        "patch",
+                        "update",
+                        "watch",
+                    ],
                 ),
             ],
         ),
@@ -718,21 +769,40 @@ pub fn bootstrap_cluster_roles() -> Vec<Value> {
             vec![
                 rule(
                     &[""],
-                    &["pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "secrets", "services/proxy"],
+                    &[
+                        "pods/attach",
+                        "pods/exec",
+                        "pods/portforward",
+                        "pods/proxy",
+                        "secrets",
+                        "services/proxy",
+                    ],
                     READ,
                 ),
                 rule(&[""], &["serviceaccounts"], &["impersonate"]),
                 rule(
                     &[""],
-                    &["pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy"],
+                    &[
+                        "pods",
+                        "pods/attach",
+                        "pods/exec",
+                        "pods/portforward",
+                        "pods/proxy",
+                    ],
                     WRITE,
                 ),
                 rule(&[""], &["pods/eviction"], &["create"]),
                 rule(
                     &[""],
                     &[
-                        "configmaps", "events", "persistentvolumeclaims", "replicationcontrollers",
-                        "replicationcontrollers/scale", "secrets", "serviceaccounts", "services",
+                        "configmaps",
+                        "events",
+                        "persistentvolumeclaims",
+                        "replicationcontrollers",
+                        "replicationcontrollers/scale",
+                        "secrets",
+                        "serviceaccounts",
+                        "services",
                         "services/proxy",
                     ],
                     WRITE,
@@ -741,15 +811,25 @@ pub fn bootstrap_cluster_roles() -> Vec<Value> {
                 rule(
                     &["apps"],
                     &[
-                        "daemonsets", "deployments", "deployments/rollback", "deployments/scale",
-                        "replicasets", "replicasets/scale", "statefulsets", "statefulsets/scale",
+                        "daemonsets",
+                        "deployments",
+                        "deployments/rollback",
+                        "deployments/scale",
+                        "replicasets",
+                        "replicasets/scale",
+                        "statefulsets",
+                        "statefulsets/scale",
                     ],
                     WRITE,
                 ),
                 rule(&["autoscaling"], &["horizontalpodautoscalers"], WRITE),
                 rule(&["batch"], &["cronjobs", "jobs"], WRITE),
                 rule(&["policy"], &["poddisruptionbudgets"], WRITE),
-                rule(&["networking.k8s.io"], &["ingresses", "networkpolicies"], WRITE),
+                rule(
+                    &["networking.k8s.io"],
+                    &["ingresses", "networkpolicies"],
+                    WRITE,
+                ),
                 rule(&["coordination.k8s.io"], &["leases"], WRITE),
             ],
         ),
@@ -760,9 +840,15 @@ pub fn bootstrap_cluster_roles() -> Vec<Value> {
                 rule(
                     &[""],
                     &[
-                        "configmaps", "endpoints", "persistentvolumeclaims",
-                        "persistentvolumeclaims/status", "pods", "replicationcontrollers",
-                        "replicationcontrollers/scale", "serviceaccounts", "services",
+                        "configmaps",
+                        "endpoints",
+                        "persistentvolumeclaims",
+                        "persistentvolumeclaims/status",
+                        "pods",
+                        "replicationcontrollers",
+                        "replicationcontrollers/scale",
+                        "serviceaccounts",
+                        "services",
                         "services/status",
                     ],
                     READ,
@@ -770,8 +856,14 @@ pub fn bootstrap_cluster_roles() -> Vec<Value> {
                 rule(
                     &[""],
                     &[
-                        "bindings", "events", "limitranges", "namespaces/status", "pods/log",
-                        "pods/status", "replicationcontrollers/status", "resourcequotas",
+                        "bindings",
+                        "events",
+                        "limitranges",
+                        "namespaces/status",
+                        "pods/log",
+                        "pods/status",
+                        "replicationcontrollers/status",
+                        "resourcequotas",
                         "resourcequotas/status",
                     ],
                     READ,
@@ -781,17 +873,44 @@ pub fn bootstrap_cluster_roles() -> Vec<Value> {
                 rule(
                     &["apps"],
                     &[
-                        "controllerrevisions", "daemonsets", "daemonsets/status", "deployments",
-                        "deployments/scale", "deployments/status", "replicasets",
-                        "replicasets/scale", "replicasets/status", "statefulsets",
-                        "statefulsets/scale", "statefulsets/status",
+                        "controllerrevisions",
+                        "daemonsets",
+                        "daemonsets/status",
+                        "deployments",
+                        "deployments/scale",
+                        "deployments/status",
+                        "replicasets",
+                        "replicasets/scale",
+                        "replicasets/status",
+                        "statefulsets",
+                        "statefulsets/scale",
+                        "statefulsets/status",
                     ],
                     READ,
                 ),
-                rule(&["autoscaling"], &["horizontalpodautoscalers", "horizontalpodautoscalers/status"], READ),
-                rule(&["batch"], &["cronjobs", "cronjobs/status", "jobs", "jobs/status"], READ),
-                rule(&["policy"], &["poddisruptionbudgets", "poddisruptionbudgets/status"], READ),
-                rule(&["networking.k8s.io"], &["ingresses", "ingresses/status", "networkpolicies"], READ),
+                rule(
+                    &["autoscaling"],
+                    &[
+                        "horizontalpodautoscalers",
+                        "horizontalpodautoscalers/status",
+                    ],
+                    READ,
+                ),
+                rule(
+                    &["batch"],
+                    &["cronjobs", "cronjobs/status", "jobs", "jobs/status"],
+                    READ,
+                ),
+                rule(
+                    &["policy"],
+                    &["poddisruptionbudgets", "poddisruptionbudgets/status"],
+                    READ,
+                ),
+                rule(
+                    &["networking.k8s.io"],
+                    &["ingresses", "ingresses/status", "networkpolicies"],
+                    READ,
+                ),
                 rule(&["coordination.k8s.io"], &["leases"], READ),
             ],
         ),
@@ -813,9 +932,21 @@ fn cluster_binding(name: &str, role: &str, groups: &[&str]) -> Value {
 /// The default ClusterRoleBindings.
 pub fn bootstrap_cluster_bindings() -> Vec<Value> {
     vec![
-        cluster_binding("cluster-admin", "cluster-admin", &[crate::authz::GROUP_MASTERS]),
-        cluster_binding("system:discovery", "system:discovery", &[GROUP_AUTHENTICATED]),
-        cluster_binding("system:basic-user", "system:basic-user", &[GROUP_AUTHENTICATED]),
+        cluster_binding(
+            "cluster-admin",
+            "cluster-admin",
+            &[crate::authz::GROUP_MASTERS],
+        ),
+        cluster_binding(
+            "system:discovery",
+            "system:discovery",
+            &[GROUP_AUTHENTICATED],
+        ),
+        cluster_binding(
+            "system:basic-user",
+            "system:basic-user",
+            &[GROUP_AUTHENTICATED],
+        ),
         cluster_binding(
             "system:public-info-viewer",
             "system:public-info-viewer",
@@ -856,7 +987,11 @@ async fn create_object(ctx: &Ctx, def: &'static ResourceDef, obj: &Value) -> Api
 /// may add to them, or opt out of reconciliation).
 pub async fn ensure_bootstrap_policy(ctx: &Ctx) -> ApiResult<()> {
     for (def, objs, field) in [
-        (&resources::CLUSTER_ROLES, bootstrap_cluster_roles(), "rules"),
+        (
+            &resources::CLUSTER_ROLES,
+            bootstrap_cluster_roles(),
+            "rules",
+        ),
         (
             &resources::CLUSTER_ROLE_BINDINGS,
             bootstrap_cluster_bindings(),
@@ -886,7 +1021,9 @@ pub async fn ensure_bootstrap_policy(ctx: &Ctx) -> ApiResult<()> {
                         let w = Rule::from_json(w);
                         !current.iter().any(|c| Rule::from_json(c).covers(&w))
                     } else {
-                        !current.iter().any(|c| c["kind"] == w["kind"] && c["name"] == w["name"])
+                        !current
+                            .iter()
+                            .any(|c| c["kind"] == w["kind"] && c["name"] == w["name"])
                     }
                 })
                 .collect();
@@ -897,10 +1034,7 @@ pub async fn ensure_bootstrap_policy(ctx: &Ctx) -> ApiResult<()> {
             all.extend(missing);
             have[field] = Value::Array(all);
             let bytes = handlers::encode(&have)?;
-            let _ = ctx
-                .store
-                .update(&kv.key, &bytes, kv.mod_revision)
-                .await?;
+            let _ = ctx.store.update(&kv.key, &bytes, kv.mod_revision).await?;
         }
     }
     Ok(())
@@ -949,13 +1083,16 @@ mod tests {
         assert!(!pods.allows(&res("get", "apps", "pods", "", "p")));
         // A resource does not cover its subresources.
         assert!(!pods.allows(&res("get", "", "pods", "log", "p")));
-        let sub = r(json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["pods/log", "*/status"]}));
+        let sub =
+            r(json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["pods/log", "*/status"]}));
         assert!(sub.allows(&res("get", "", "pods", "log", "")));
         assert!(sub.allows(&res("update", "apps", "deployments", "status", "d")));
         assert!(!sub.allows(&res("update", "apps", "deployments", "", "d")));
         let star = r(json!({"verbs": ["get"], "apiGroups": ["*"], "resources": ["*"]}));
         assert!(star.allows(&res("get", "x.io", "things", "sub", "")));
-        let named = r(json!({"verbs": ["get"], "apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["a"]}));
+        let named = r(
+            json!({"verbs": ["get"], "apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["a"]}),
+        );
         assert!(named.allows(&res("get", "", "configmaps", "", "a")));
         assert!(!named.allows(&res("get", "", "configmaps", "", "b")));
         assert!(!named.allows(&res("get", "", "configmaps", "", "")));
@@ -972,17 +1109,25 @@ mod tests {
     #[test]
     fn coverage_and_breakdown() {
         let owner = vec![
-            r(json!({"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods", "*/status"]})),
-            r(json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["s1"]})),
+            r(
+                json!({"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods", "*/status"]}),
+            ),
+            r(
+                json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["s1"]}),
+            ),
             r(json!({"verbs": ["get"], "nonResourceURLs": ["/logs/*"]})),
         ];
         let ok = vec![
             r(json!({"verbs": ["get"], "apiGroups": [""], "resources": ["pods", "pods/status"]})),
-            r(json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["s1"]})),
+            r(
+                json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["s1"]}),
+            ),
             r(json!({"verbs": ["get"], "nonResourceURLs": ["/logs/a"]})),
         ];
         assert!(uncovered(&owner, &ok).is_empty());
-        let too_much = vec![r(json!({"verbs": ["get", "delete"], "apiGroups": [""], "resources": ["pods", "secrets"]}))];
+        let too_much = vec![r(
+            json!({"verbs": ["get", "delete"], "apiGroups": [""], "resources": ["pods", "secrets"]}),
+        )];
         let missing: Vec<String> = uncovered(&owner, &too_much)
             .iter()
             .map(Rule::compact_string)
@@ -995,7 +1140,9 @@ mod tests {
                 "{APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"delete\"]}",
             ]
         );
-        let star = vec![r(json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}))];
+        let star = vec![r(
+            json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}),
+        )];
         assert!(uncovered(&star, &too_much).is_empty());
         // A wildcard request is only covered by a wildcard.
         assert_eq!(uncovered(&owner, &star).len(), 1);
@@ -1060,5 +1207,14 @@ mod tests {
         assert!(!allowed(&res("create", "", "pods", "binding", "p")));
         assert!(!allowed(&res("update", "", "namespaces", "", "ns")));
         assert!(allowed(&res("get", "", "namespaces", "", "ns")));
+        // No way around the escalation checks.
+        assert!(!allowed(&res("escalate", GROUP, "roles", "", "r")));
+        assert!(!allowed(&res(
+            "bind",
+            GROUP,
+            "clusterroles",
+            "",
+            "cluster-admin"
+        )));
     }
 }

@@ -135,6 +135,10 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
         Ok(r) => r,
         Err(e) => e.into_response_logged(),
     };
+    // A write of an RBAC object is seen by the next request at once (the watch follows later).
+    if method != Method::GET && path.contains("/rbac.authorization.k8s.io/") {
+        st.rbac.invalidate().await;
+    }
     tracing::debug!(%method, %path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
     resp
 }
@@ -199,7 +203,11 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
         match user {
             // Every authenticated identity is in system:authenticated (upstream's group adder).
             Some(mut u) => {
-                if !u.groups.iter().any(|g| g == crate::rbac::GROUP_AUTHENTICATED) {
+                if !u
+                    .groups
+                    .iter()
+                    .any(|g| g == crate::rbac::GROUP_AUTHENTICATED)
+                {
                     u.groups.push(crate::rbac::GROUP_AUTHENTICATED.to_string());
                 }
                 Some(u)

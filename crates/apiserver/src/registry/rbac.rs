@@ -151,7 +151,11 @@ fn validate_rule(rule: &Value, namespaced: bool, path: &str, causes: &mut Vec<Ca
         }
         return;
     }
-    if rule["apiGroups"].as_array().map(Vec::is_empty).unwrap_or(true) {
+    if rule["apiGroups"]
+        .as_array()
+        .map(Vec::is_empty)
+        .unwrap_or(true)
+    {
         causes.push((
             format!("{path}.apiGroups"),
             "Required value: resource rules must supply at least one api group".into(),
@@ -251,7 +255,10 @@ impl Strategy for BindingStrategy {
         let r = &obj["roleRef"];
         let api_group = s(&r["apiGroup"]);
         if api_group != GROUP {
-            causes.push(("roleRef.apiGroup".into(), not_supported(&api_group, &[GROUP])));
+            causes.push((
+                "roleRef.apiGroup".into(),
+                not_supported(&api_group, &[GROUP]),
+            ));
         }
         let kind = s(&r["kind"]);
         let kinds: &[&str] = if self.cluster {
@@ -415,7 +422,9 @@ mod tests {
             &cr,
             &json!({"rules": [{"verbs": ["get"], "resources": ["pods"], "nonResourceURLs": ["/x"]}]}),
         );
-        assert!(c[0].1.ends_with("rules cannot apply to both regular resources and non-resource URLs"));
+        assert!(c[0]
+            .1
+            .ends_with("rules cannot apply to both regular resources and non-resource URLs"));
         let c = causes(&cr, &json!({"aggregationRule": {}}));
         assert_eq!(c[0].0, "aggregationRule.clusterRoleSelectors");
     }

@@ -24,7 +24,7 @@ enum Review {
     SelfSubject,
     Local,
     Rules,
-    SelfReview,
+    Whoami,
 }
 
 #[derive(Debug)]
@@ -100,7 +100,7 @@ pub const SELF_SUBJECT_REVIEWS: ResourceDef = review(
     "selfsubjectreviews",
     "selfsubjectreview",
     false,
-    &ReviewStrategy(Review::SelfReview),
+    &ReviewStrategy(Review::Whoami),
 );
 
 impl Strategy for ReviewStrategy {
@@ -110,7 +110,7 @@ impl Strategy for ReviewStrategy {
             Review::SelfSubject => decode_as::<authz::SelfSubjectAccessReview>(obj),
             Review::Local => decode_as::<authz::LocalSubjectAccessReview>(obj),
             Review::Rules => decode_as::<authz::SelfSubjectRulesReview>(obj),
-            Review::SelfReview => decode_as::<authn::SelfSubjectReview>(obj),
+            Review::Whoami => decode_as::<authn::SelfSubjectReview>(obj),
         }
     }
 
@@ -138,7 +138,7 @@ impl Strategy for ReviewStrategy {
                     ));
                 }
             }
-            Review::Rules | Review::SelfReview => {}
+            Review::Rules | Review::Whoami => {}
         }
         if matches!(self.0, Review::Subject | Review::Local)
             && s(&spec["user"]).is_empty()
@@ -180,7 +180,7 @@ fn which(def: &ResourceDef) -> Option<Review> {
         (&SELF_SUBJECT_ACCESS_REVIEWS, Review::SelfSubject),
         (&LOCAL_SUBJECT_ACCESS_REVIEWS, Review::Local),
         (&SELF_SUBJECT_RULES_REVIEWS, Review::Rules),
-        (&SELF_SUBJECT_REVIEWS, Review::SelfReview),
+        (&SELF_SUBJECT_REVIEWS, Review::Whoami),
     ]
     .into_iter()
     .find(|(d, _)| d.kind == def.kind && d.group == def.group)
@@ -189,7 +189,12 @@ fn which(def: &ResourceDef) -> Option<Review> {
 
 /// The whole authorizer chain's answer for `attrs` asked by `u`: (allowed, reason). Node
 /// identities are decided by the Node authorizer (graph included) as a real request would be.
-pub async fn decide(ctx: &Ctx, policy: &Policy, u: &User, a: &Attributes) -> ApiResult<(bool, String)> {
+pub async fn decide(
+    ctx: &Ctx,
+    policy: &Policy,
+    u: &User,
+    a: &Attributes,
+) -> ApiResult<(bool, String)> {
     if crate::authz::is_master(u) {
         return Ok((true, String::new()));
     }
@@ -247,9 +252,11 @@ fn rules_status(rules: &[Rule], incomplete: bool) -> Value {
     let mut non_resource_rules = Vec::new();
     for r in rules {
         if !r.non_resource_urls.is_empty() {
-            non_resource_rules.push(json!({"verbs": r.verbs, "nonResourceURLs": r.non_resource_urls}));
+            non_resource_rules
+                .push(json!({"verbs": r.verbs, "nonResourceURLs": r.non_resource_urls}));
         } else {
-            let mut o = json!({"verbs": r.verbs, "apiGroups": r.api_groups, "resources": r.resources});
+            let mut o =
+                json!({"verbs": r.verbs, "apiGroups": r.api_groups, "resources": r.resources});
             if !r.resource_names.is_empty() {
                 o["resourceNames"] = json!(r.resource_names);
             }
@@ -271,20 +278,27 @@ pub async fn create(
     let Some(kind) = which(t.def) else {
         return Err(ApiError::not_found_path());
     };
-    let raw: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("the body of the request was in an unknown format: {e}")))?;
+    let raw: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body of the request was in an unknown format: {e}"
+        ))
+    })?;
     let mut obj = t
         .def
         .strategy
         .decode(&raw)
         .map_err(|e| ApiError::bad_request(format!("error decoding {}: {e}", t.def.kind)))?;
-    if !obj["spec"].is_object() && kind != Review::SelfReview {
+    if !obj["spec"].is_object() && kind != Review::Whoami {
         obj["spec"] = json!({});
     }
     let mut causes = Vec::new();
     t.def.strategy.validate(&obj, &mut causes);
     if !causes.is_empty() {
-        return Err(ApiError::invalid(t.def, &s(&obj["metadata"]["name"]), causes));
+        return Err(ApiError::invalid(
+            t.def,
+            &s(&obj["metadata"]["name"]),
+            causes,
+        ));
     }
     if kind == Review::Local {
         let ns = t.namespace.clone().unwrap_or_default();
@@ -302,7 +316,11 @@ pub async fn create(
                 name: s(&spec["user"]),
                 groups: spec["groups"]
                     .as_array()
-                    .map(|g| g.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                    .map(|g| {
+                        g.iter()
+                            .filter_map(|x| x.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default(),
             };
             let (allowed, reason) = decide(ctx, policy, &subject, &attributes_of(spec)).await?;
@@ -319,7 +337,9 @@ pub async fn create(
             if crate::authz::is_master(user) && rules.is_empty() {
                 st = rules_status(
                     &[
-                        Rule::from_json(&json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]})),
+                        Rule::from_json(
+                            &json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}),
+                        ),
                         Rule::from_json(&json!({"verbs": ["*"], "nonResourceURLs": ["*"]})),
                     ],
                     false,
@@ -327,7 +347,7 @@ pub async fn create(
             }
             st
         }
-        Review::SelfReview => json!({"userInfo": {"username": user.name, "groups": user.groups}}),
+        Review::Whoami => json!({"userInfo": {"username": user.name, "groups": user.groups}}),
     };
     obj["apiVersion"] = json!(t.def.api_version());
     obj["kind"] = json!(t.def.kind);
@@ -364,13 +384,19 @@ mod tests {
             &mut c,
         );
         assert_eq!(c.len(), 1);
-        assert!(c[0].1.ends_with("disallowed on this kind of request"), "{c:?}");
+        assert!(
+            c[0].1.ends_with("disallowed on this kind of request"),
+            "{c:?}"
+        );
         let mut c = Vec::new();
         ReviewStrategy(Review::SelfSubject).validate(
             &json!({"spec": {"resourceAttributes": {"verb": "get"}}}),
             &mut c,
         );
         assert!(c.is_empty());
-        assert_eq!(SELF_SUBJECT_REVIEWS.discovery_entries()[0]["verbs"], json!(["create"]));
+        assert_eq!(
+            SELF_SUBJECT_REVIEWS.discovery_entries()[0]["verbs"],
+            json!(["create"])
+        );
     }
 }
