@@ -217,6 +217,10 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
     } else {
         None
     };
+    let user = match user {
+        Some(u) => Some(impersonate(st, &parts.headers, u).await?),
+        None => None,
+    };
     let q = request::query_map(parts.uri.query());
     // Non-resource requests (discovery, OpenAPI) are authorized by path.
     let resource_request = request::parse_path(&path)
@@ -289,7 +293,8 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             (&Method::POST, None, Some(u)) => {
                 let body = read_body(body, st.max_body).await?;
                 let policy = st.rbac.policy().await?;
-                crate::registry::reviews::create(ctx, &policy, u, &target, &body).await
+                crate::registry::reviews::create(ctx, &policy, u, &target, &parts.headers, &body)
+                    .await
             }
             (m, _, _) => Err(ApiError::method_not_allowed(format!(
                 "the server does not allow this method on the requested resource ({m})"
@@ -357,6 +362,93 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             "the server does not allow this method on the requested resource ({m})"
         ))),
     }
+}
+
+/// Upstream's impersonation filter: `Impersonate-User` / `Impersonate-Group` / `Impersonate-Uid`
+/// headers make the request act as that identity, when the caller may `impersonate` each of
+/// them (users, groups, uids; service accounts by their namespace and name).
+async fn impersonate(
+    st: &AppState,
+    headers: &axum::http::HeaderMap,
+    caller: User,
+) -> ApiResult<User> {
+    let values = |h: &str| -> Vec<String> {
+        headers
+            .get_all(h)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.trim().to_string())
+            .collect()
+    };
+    let Some(name) = values("impersonate-user").into_iter().next() else {
+        if !values("impersonate-group").is_empty() || !values("impersonate-uid").is_empty() {
+            return Err(ApiError::internal(
+                "requested impersonation of groups or uid without impersonating a user",
+            ));
+        }
+        return Ok(caller);
+    };
+    let groups = values("impersonate-group");
+    let mut asks: Vec<crate::rbac::Attributes> = Vec::new();
+    let ask = |group: &str, resource: &str, namespace: &str, name: &str| crate::rbac::Attributes {
+        verb: "impersonate".into(),
+        resource_request: true,
+        namespace: namespace.into(),
+        group: group.into(),
+        resource: resource.into(),
+        name: name.into(),
+        ..Default::default()
+    };
+    match name
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|r| r.split_once(':'))
+    {
+        Some((ns, sa)) => asks.push(ask("", "serviceaccounts", ns, sa)),
+        None => asks.push(ask("", "users", "", &name)),
+    }
+    for g in &groups {
+        asks.push(ask("", "groups", "", g));
+    }
+    for uid in values("impersonate-uid") {
+        asks.push(ask("authentication.k8s.io", "uids", "", &uid));
+    }
+    if !crate::authz::is_master(&caller) {
+        let policy = st.rbac.policy().await?;
+        for a in &asks {
+            if !policy.allows(&caller, a) {
+                let scope = if a.namespace.is_empty() {
+                    "at the cluster scope".to_string()
+                } else {
+                    format!("in the namespace \"{}\"", a.namespace)
+                };
+                let qualified = if a.group.is_empty() {
+                    a.resource.clone()
+                } else {
+                    format!("{}.{}", a.resource, a.group)
+                };
+                return Err(ApiError::forbidden(format!(
+                    "{qualified} \"{}\" is forbidden: User \"{}\" cannot impersonate resource \"{}\" in API group \"{}\" {scope}",
+                    a.name, caller.name, a.resource, a.group
+                )));
+            }
+        }
+    }
+    let mut groups = groups;
+    if let Some((ns, _)) = name
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|r| r.split_once(':'))
+    {
+        if groups.is_empty() {
+            groups = vec![
+                "system:serviceaccounts".to_string(),
+                format!("system:serviceaccounts:{ns}"),
+            ];
+        }
+    }
+    if !groups.iter().any(|g| g == crate::rbac::GROUP_AUTHENTICATED) {
+        groups.push(crate::rbac::GROUP_AUTHENTICATED.to_string());
+    }
+    Ok(User { name, groups })
 }
 
 /// `GET pods/{name}/log`: find the pod's node and container, then ask that node's agent.

@@ -486,3 +486,75 @@ async fn access_reviews_answer_for_each_identity() {
         ])
     );
 }
+
+#[tokio::test]
+async fn impersonation_needs_the_impersonate_verb() {
+    let e = env().await;
+    let call_as =
+        |token: &'static str, user: &'static str, groups: &'static [&'static str], path: String| {
+            let app = e.app.clone();
+            async move {
+                let mut req = Request::builder()
+                    .uri(path)
+                    .header("authorization", format!("Bearer {token}"))
+                    .header("impersonate-user", user);
+                for g in groups {
+                    req = req.header("impersonate-group", *g);
+                }
+                let resp = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+                let code = resp.status().as_u16();
+                let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+                (
+                    code,
+                    serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+                )
+            }
+        };
+    // The admin acts as the user: the user's permissions apply.
+    let (c, _) = call_as(
+        ADMIN,
+        "daas:user:0xa11ce",
+        &["daas:namespace:u-alice"],
+        "/api/v1/namespaces/u-alice/pods".into(),
+    )
+    .await;
+    assert_eq!(c, 200);
+    let (c, b) = call_as(
+        ADMIN,
+        "daas:user:0xa11ce",
+        &["daas:namespace:u-alice"],
+        "/api/v1/namespaces/u-bob/pods".into(),
+    )
+    .await;
+    assert_eq!(c, 403, "{b}");
+    assert_eq!(b["message"], "pods is forbidden: User \"daas:user:0xa11ce\" cannot list resource \"pods\" in API group \"\" in the namespace \"u-bob\"");
+    // A service account holds what is bound to it (nothing here).
+    let (c, b) = call_as(
+        ADMIN,
+        "system:serviceaccount:u-alice:default",
+        &[],
+        "/api/v1/namespaces/u-alice/pods".into(),
+    )
+    .await;
+    assert_eq!(c, 403, "{b}");
+    assert_eq!(b["message"], "pods is forbidden: User \"system:serviceaccount:u-alice:default\" cannot list resource \"pods\" in API group \"\" in the namespace \"u-alice\"");
+    // The user may not impersonate anyone.
+    let (c, b) = call_as(
+        ALICE,
+        "admin",
+        &[],
+        "/api/v1/namespaces/u-alice/pods".into(),
+    )
+    .await;
+    assert_eq!(c, 403, "{b}");
+    assert_eq!(b["message"], "users \"admin\" is forbidden: User \"daas:user:0xa11ce\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope");
+    let (c, b) = call_as(
+        ALICE,
+        "system:serviceaccount:u-alice:default",
+        &[],
+        "/api/v1/namespaces/u-alice/pods".into(),
+    )
+    .await;
+    assert_eq!(c, 403, "{b}");
+    assert_eq!(b["message"], "serviceaccounts \"default\" is forbidden: User \"daas:user:0xa11ce\" cannot impersonate resource \"serviceaccounts\" in API group \"\" in the namespace \"u-alice\"");
+}

@@ -4410,4 +4410,270 @@ pub(super) static KINDS: &[(&str, &str, &Msg)] = &[
         &AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER,
     ),
     ("*", "DeleteOptions", &META_V1_DELETE_OPTIONS),
+    (
+        "authorization.k8s.io/v1",
+        "SubjectAccessReview",
+        &AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW,
+    ),
+    (
+        "authorization.k8s.io/v1",
+        "LocalSubjectAccessReview",
+        &AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW,
+    ),
+    (
+        "authorization.k8s.io/v1",
+        "SelfSubjectAccessReview",
+        &AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW,
+    ),
+    (
+        "authorization.k8s.io/v1",
+        "SelfSubjectRulesReview",
+        &AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW,
+    ),
+    (
+        "authentication.k8s.io/v1",
+        "SelfSubjectReview",
+        &AUTHENTICATION_V1_SELF_SUBJECT_REVIEW,
+    ),
 ];
+
+// authorization.k8s.io/v1 access reviews and authentication.k8s.io/v1 SelfSubjectReview (the
+// `extra` maps and the 1.31+ field/label selector attributes are left out: kubectl does not send
+// them, and a body that has them is refused as carrying an unknown field).
+
+pub(super) static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SubjectAccessReview",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC),
+            Value,
+            false,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.LocalSubjectAccessReview",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC),
+            Value,
+            false,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SubjectAccessReviewSpec",
+    fields: &[
+        f(
+            1,
+            "resourceAttributes",
+            Msg(&AUTHORIZATION_V1_RESOURCE_ATTRIBUTES),
+            Ptr,
+            true,
+        ),
+        f(
+            2,
+            "nonResourceAttributes",
+            Msg(&AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES),
+            Ptr,
+            true,
+        ),
+        f(3, "user", Str, Value, true),
+        f(4, "groups", Str, Repeated, true),
+        f(6, "uid", Str, Value, true),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SelfSubjectAccessReview",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC),
+            Value,
+            false,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SelfSubjectAccessReviewSpec",
+    fields: &[
+        f(
+            1,
+            "resourceAttributes",
+            Msg(&AUTHORIZATION_V1_RESOURCE_ATTRIBUTES),
+            Ptr,
+            true,
+        ),
+        f(
+            2,
+            "nonResourceAttributes",
+            Msg(&AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES),
+            Ptr,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_RESOURCE_ATTRIBUTES: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.ResourceAttributes",
+    fields: &[
+        f(1, "namespace", Str, Value, true),
+        f(2, "verb", Str, Value, true),
+        f(3, "group", Str, Value, true),
+        f(4, "version", Str, Value, true),
+        f(5, "resource", Str, Value, true),
+        f(6, "subresource", Str, Value, true),
+        f(7, "name", Str, Value, true),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.NonResourceAttributes",
+    fields: &[
+        f(1, "path", Str, Value, true),
+        f(2, "verb", Str, Value, true),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SubjectAccessReviewStatus",
+    fields: &[
+        f(1, "allowed", Bool, Value, false),
+        f(2, "reason", Str, Value, true),
+        f(3, "evaluationError", Str, Value, true),
+        f(4, "denied", Bool, Value, true),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SelfSubjectRulesReview",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC),
+            Value,
+            false,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SelfSubjectRulesReviewSpec",
+    fields: &[f(1, "namespace", Str, Value, true)],
+};
+
+pub(super) static AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.SubjectRulesReviewStatus",
+    fields: &[
+        f(
+            1,
+            "resourceRules",
+            Msg(&AUTHORIZATION_V1_RESOURCE_RULE),
+            Repeated,
+            false,
+        ),
+        f(
+            2,
+            "nonResourceRules",
+            Msg(&AUTHORIZATION_V1_NON_RESOURCE_RULE),
+            Repeated,
+            false,
+        ),
+        f(3, "incomplete", Bool, Value, false),
+        f(4, "evaluationError", Str, Value, true),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_RESOURCE_RULE: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.ResourceRule",
+    fields: &[
+        f(1, "verbs", Str, Repeated, false),
+        f(2, "apiGroups", Str, Repeated, true),
+        f(3, "resources", Str, Repeated, true),
+        f(4, "resourceNames", Str, Repeated, true),
+    ],
+};
+
+pub(super) static AUTHORIZATION_V1_NON_RESOURCE_RULE: Msg = Msg {
+    name: "k8s.io.api.authorization.v1.NonResourceRule",
+    fields: &[
+        f(1, "verbs", Str, Repeated, false),
+        f(2, "nonResourceURLs", Str, Repeated, true),
+    ],
+};
+
+pub(super) static AUTHENTICATION_V1_SELF_SUBJECT_REVIEW: Msg = Msg {
+    name: "k8s.io.api.authentication.v1.SelfSubjectReview",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "status",
+            Msg(&AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS: Msg = Msg {
+    name: "k8s.io.api.authentication.v1.SelfSubjectReviewStatus",
+    fields: &[f(
+        1,
+        "userInfo",
+        Msg(&AUTHENTICATION_V1_USER_INFO),
+        Value,
+        true,
+    )],
+};
+
+pub(super) static AUTHENTICATION_V1_USER_INFO: Msg = Msg {
+    name: "k8s.io.api.authentication.v1.UserInfo",
+    fields: &[
+        f(1, "username", Str, Value, true),
+        f(2, "uid", Str, Value, true),
+        f(3, "groups", Str, Repeated, true),
+    ],
+};

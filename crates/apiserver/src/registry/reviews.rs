@@ -273,16 +273,13 @@ pub async fn create(
     policy: &Policy,
     user: &User,
     t: &ResourceTarget,
+    headers: &axum::http::HeaderMap,
     body: &[u8],
 ) -> ApiResult<Response> {
     let Some(kind) = which(t.def) else {
         return Err(ApiError::not_found_path());
     };
-    let raw: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!(
-            "the body of the request was in an unknown format: {e}"
-        ))
-    })?;
+    let raw = crate::request::decode_body(headers, body)?;
     let mut obj = t
         .def
         .strategy
