@@ -1037,21 +1037,26 @@ pub async fn ensure_bootstrap_policy(ctx: &Ctx) -> ApiResult<()> {
             let _ = ctx.store.update(&kv.key, &bytes, kv.mod_revision).await?;
         }
     }
+    for (ns, role) in bootstrap_roles() {
+        let name = crate::table::s(&role["metadata"]["name"]);
+        let key = resources::ROLES.key(Some(ns), &name);
+        if ctx.store.get(&key).await?.is_none() {
+            create_object(ctx, &resources::ROLES, &role).await?;
+        }
+    }
     Ok(())
 }
 
-/// Create the owner RoleBinding of a user-tier namespace when it is missing.
-pub async fn ensure_user_namespace_binding(ctx: &Ctx, ns: &str) -> ApiResult<()> {
-    let def = &resources::ROLE_BINDINGS;
-    if ctx
-        .store
-        .get(&def.key(Some(ns), USER_NAMESPACE_BINDING))
-        .await?
-        .is_some()
-    {
-        return Ok(());
-    }
-    create_object(ctx, def, &user_namespace_binding(ns)).await
+/// The default namespaced Roles: (namespace, Role).
+pub fn bootstrap_roles() -> Vec<(&'static str, Value)> {
+    let mut m = meta("extension-apiserver-authentication-reader", json!({}));
+    m["namespace"] = json!("kube-system");
+    vec![(
+        "kube-system",
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": m,
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"],
+                "resourceNames": ["extension-apiserver-authentication"], "verbs": READ}]}),
+    )]
 }
 
 #[cfg(test)]

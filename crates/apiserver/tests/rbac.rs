@@ -164,6 +164,21 @@ async fn bootstrap_policy_is_served_and_admin_changeable() {
         .await;
     assert_eq!(c, 200, "{b}");
     assert_eq!(b["subjects"][0]["name"], "system:authenticated");
+    let (c, b) = e
+        .call(
+            ADMIN,
+            "GET",
+            &format!(
+                "{RBAC}/namespaces/kube-system/roles/extension-apiserver-authentication-reader"
+            ),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(c, 200, "{b}");
+    assert_eq!(
+        b["rules"][0]["resourceNames"],
+        json!(["extension-apiserver-authentication"])
+    );
     // Discovery lists the reviews as create-only.
     let (_, d) = e.call(ADMIN, "GET", AUTHZ, Value::Null).await;
     let ssar = d["resources"]
