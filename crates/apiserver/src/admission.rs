@@ -206,6 +206,7 @@ pub async fn admit(
     let new = &*new;
     let name = name.as_str();
     t.def.strategy.admit(ctx, old, new).await?;
+    crate::rbac::admit(ctx, attrs.user, t, new).await?;
     if let Some(u) = attrs.user {
         if is_user_tier(u) {
             if let Some((spec, field)) = placed_spec(t.def, new) {

@@ -1,15 +1,18 @@
-//! Authorization by identity tier (what a seal token's role grants):
+//! The authorizer chain, as upstream's `--authorization-mode=Node,RBAC` with the privileged group:
 //! - group `system:masters` (admin tier, controllers): everything;
-//! - group `daas:users` (user tier): everything inside its own namespace (group
-//!   `daas:namespace:<ns>`) except placing pods (`pods/binding`), and reading that Namespace
-//!   object (so its labels, which pick the Pod Security level, stay the master's);
 //! - group `system:nodes` (node tier, user `system:node:<name>`): what a kubelet needs — reads of
 //!   nodes, pods, services, endpoints, namespaces, leases; its own Node and Lease, pod status,
 //!   events. Secrets, ConfigMaps, ServiceAccounts and PVCs are decided by the graph in
 //!   [`crate::nodeauthz`], which also adds the per-object checks (NodeRestriction);
-//! - anyone else: nothing beyond discovery.
+//! - then RBAC ([`crate::rbac`]) for everyone: the stored roles and bindings. The user tier
+//!   (group `daas:users`) holds what the RoleBinding of its namespace group
+//!   (`daas:namespace:<ns>`) grants: by default everything inside its namespace except placing
+//!   pods (`pods/binding`), and reading that Namespace object (so its labels, which pick the Pod
+//!   Security level, stay the master's). Every authenticated identity gets discovery and the
+//!   self reviews (`system:discovery`, `system:basic-user`).
 
 use crate::error::ApiError;
+use crate::rbac::{Attributes, Policy};
 use crate::request::ResourceTarget;
 use crate::server::User;
 
@@ -82,57 +85,67 @@ pub fn forbidden_because(u: &User, verb: &str, t: &ResourceTarget, reason: &str)
     e
 }
 
-pub fn authorize(u: &User, verb: &str, t: &ResourceTarget) -> Result<(), ApiError> {
-    if in_group(u, GROUP_MASTERS) {
-        return Ok(());
+/// Is the identity in the privileged group?
+pub fn is_master(u: &User) -> bool {
+    in_group(u, GROUP_MASTERS)
+}
+
+/// The static part of the Node authorizer: what a node identity may do whatever RBAC says.
+pub fn node_allows(u: &User, verb: &str, t: &ResourceTarget) -> bool {
+    let Some(node) = node_name(u) else {
+        return false;
+    };
+    let read = matches!(verb, "get" | "list" | "watch");
+    let own = t.name.as_deref() == Some(node);
+    match t.def.kind {
+        // Decided per object by the graph (crate::nodeauthz).
+        k if crate::nodeauthz::is_graph_kind(k) => true,
+        // Create names the object in the body: NodeRestriction checks it at admission.
+        "Node" => {
+            read || (own && verb != "deletecollection") || (verb == "create" && t.name.is_none())
+        }
+        "Lease" => {
+            read || (t.namespace.as_deref() == Some(crate::nodeauthz::NODE_LEASE_NAMESPACE)
+                && ((own && matches!(verb, "get" | "update" | "patch" | "delete"))
+                    || (verb == "create" && t.name.is_none())))
+        }
+        "Pod" => {
+            (read && t.sub.is_none())
+                || (t.sub.as_deref() == Some("status")
+                    && matches!(verb, "get" | "update" | "patch"))
+                || (t.sub.is_none() && verb == "delete")
+        }
+        "Event" => read || matches!(verb, "create" | "update" | "patch"),
+        "Service" | "Endpoints" | "Namespace" => read,
+        _ => false,
     }
-    if let Some(ns) = user_namespace(u).filter(|_| in_group(u, GROUP_USERS)) {
-        let inside = t.def.namespaced && t.namespace.as_deref() == Some(ns);
-        // Placing pods is the scheduler's job: users may not bind.
-        let binding = t.def.kind == "Pod" && t.sub.as_deref() == Some("binding");
-        let own_ns_read = t.def.kind == "Namespace"
-            && t.name.as_deref() == Some(ns)
-            && t.sub.is_none()
-            && verb == "get";
-        return if (inside && !binding) || own_ns_read {
-            Ok(())
-        } else {
-            Err(forbidden(u, verb, t))
-        };
+}
+
+/// Authorize a resource request: the privileged group, then the Node authorizer, then RBAC.
+pub fn authorize(
+    policy: &Policy,
+    u: &User,
+    verb: &str,
+    t: &ResourceTarget,
+) -> Result<(), ApiError> {
+    if is_master(u) || node_allows(u, verb, t) || policy.allows(u, &Attributes::of_target(verb, t))
+    {
+        Ok(())
+    } else {
+        Err(forbidden(u, verb, t))
     }
-    if let Some(node) = node_name(u) {
-        let read = matches!(verb, "get" | "list" | "watch");
-        let own = t.name.as_deref() == Some(node);
-        let ok = match t.def.kind {
-            // Decided per object by the graph (crate::nodeauthz).
-            k if crate::nodeauthz::is_graph_kind(k) => true,
-            // Create names the object in the body: NodeRestriction checks it at admission.
-            "Node" => {
-                read || (own && verb != "deletecollection")
-                    || (verb == "create" && t.name.is_none())
-            }
-            "Lease" => {
-                read || (t.namespace.as_deref() == Some(crate::nodeauthz::NODE_LEASE_NAMESPACE)
-                    && ((own && matches!(verb, "get" | "update" | "patch" | "delete"))
-                        || (verb == "create" && t.name.is_none())))
-            }
-            "Pod" => {
-                (read && t.sub.is_none())
-                    || (t.sub.as_deref() == Some("status")
-                        && matches!(verb, "get" | "update" | "patch"))
-                    || (t.sub.is_none() && verb == "delete")
-            }
-            "Event" => read || matches!(verb, "create" | "update" | "patch"),
-            "Service" | "Endpoints" | "Namespace" => read,
-            _ => false,
-        };
-        return if ok {
-            Ok(())
-        } else {
-            Err(forbidden(u, verb, t))
-        };
+}
+
+/// Authorize a non-resource request (discovery, health, OpenAPI).
+pub fn authorize_path(policy: &Policy, u: &User, verb: &str, path: &str) -> Result<(), ApiError> {
+    if is_master(u) || policy.allows(u, &Attributes::non_resource(verb, path)) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "forbidden: User \"{}\" cannot {verb} path \"{path}\"",
+            u.name
+        )))
     }
-    Err(forbidden(u, verb, t))
 }
 
 #[cfg(test)]
@@ -164,38 +177,46 @@ mod tests {
 
     #[test]
     fn tiers() {
+        let mut objs = crate::rbac::bootstrap_cluster_roles();
+        objs.extend(crate::rbac::bootstrap_cluster_bindings());
+        objs.push(crate::rbac::user_namespace_binding("u-aaaa"));
+        let p = Policy::from_objects(&objs);
         let admin = user("a", &[GROUP_MASTERS]);
         let alice = user("daas:user:0xa", &[GROUP_USERS, "daas:namespace:u-aaaa"]);
         let node = user("system:node:n1", &[GROUP_NODES]);
         let nobody = user("x", &[]);
         let pods_own = t("", "pods", Some("u-aaaa"), None, None);
         let pods_default = t("", "pods", Some("default"), None, None);
-        assert!(authorize(&admin, "delete", &pods_default).is_ok());
-        assert!(authorize(&alice, "create", &pods_own).is_ok());
-        let e = authorize(&alice, "list", &pods_default).unwrap_err();
+        assert!(authorize(&p, &admin, "delete", &pods_default).is_ok());
+        assert!(authorize(&p, &alice, "create", &pods_own).is_ok());
+        let e = authorize(&p, &alice, "list", &pods_default).unwrap_err();
         assert_eq!(e.code, 403);
         assert_eq!(e.message, "pods is forbidden: User \"daas:user:0xa\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\"");
         assert!(authorize(
+            &p,
             &alice,
             "get",
             &t("", "namespaces", None, Some("u-aaaa"), None)
         )
         .is_ok());
-        assert!(authorize(&alice, "list", &t("", "namespaces", None, None, None)).is_err());
-        assert!(authorize(&alice, "list", &t("", "nodes", None, None, None)).is_err());
+        assert!(authorize(&p, &alice, "list", &t("", "namespaces", None, None, None)).is_err());
+        assert!(authorize(&p, &alice, "list", &t("", "nodes", None, None, None)).is_err());
         assert!(authorize(
+            &p,
             &node,
             "patch",
             &t("", "nodes", None, Some("n1"), Some("status"))
         )
         .is_ok());
         assert!(authorize(
+            &p,
             &node,
             "patch",
             &t("", "nodes", None, Some("n2"), Some("status"))
         )
         .is_err());
         assert!(authorize(
+            &p,
             &node,
             "update",
             &t(
@@ -208,6 +229,7 @@ mod tests {
         )
         .is_ok());
         assert!(authorize(
+            &p,
             &node,
             "update",
             &t(
@@ -221,31 +243,36 @@ mod tests {
         .is_err());
         // Secrets and ConfigMaps are left to the graph (nodeauthz); Deployments are not a node's business.
         assert!(authorize(
+            &p,
             &node,
             "get",
             &t("", "secrets", Some("default"), Some("s"), None)
         )
         .is_ok());
         assert!(authorize(
+            &p,
             &node,
             "list",
             &t("apps", "deployments", Some("default"), None, None)
         )
         .is_err());
-        assert!(authorize(&node, "create", &pods_default).is_err());
+        assert!(authorize(&p, &node, "create", &pods_default).is_err());
         assert!(authorize(
+            &p,
             &node,
             "create",
             &t("", "pods", Some("default"), Some("p"), Some("binding"))
         )
         .is_err());
         assert!(authorize(
+            &p,
             &node,
             "update",
             &t("", "pods", Some("default"), Some("p"), None)
         )
         .is_err());
         assert!(authorize(
+            &p,
             &node,
             "create",
             &t("coordination.k8s.io", "leases", Some("default"), None, None)
@@ -253,6 +280,7 @@ mod tests {
         .is_err());
         // Users place no pods and cannot relabel their namespace.
         let e = authorize(
+            &p,
             &alice,
             "create",
             &t("", "pods", Some("u-aaaa"), Some("p"), Some("binding")),
@@ -261,6 +289,7 @@ mod tests {
         assert_eq!(e.message, "pods \"p\" is forbidden: User \"daas:user:0xa\" cannot create resource \"pods/binding\" in API group \"\" in the namespace \"u-aaaa\"");
         for verb in ["patch", "update", "delete"] {
             let e = authorize(
+                &p,
                 &alice,
                 verb,
                 &t("", "namespaces", None, Some("u-aaaa"), None),
@@ -269,11 +298,24 @@ mod tests {
             assert_eq!(e.message, format!("namespaces \"u-aaaa\" is forbidden: User \"daas:user:0xa\" cannot {verb} resource \"namespaces\" in API group \"\" at the cluster scope"));
         }
         assert!(authorize(
+            &p,
             &alice,
             "patch",
             &t("", "namespaces", None, Some("u-aaaa"), Some("status"))
         )
         .is_err());
-        assert!(authorize(&nobody, "get", &pods_default).is_err());
+        assert!(authorize(&p, &nobody, "get", &pods_default).is_err());
+        // Without its namespace's RoleBinding a user tier identity holds nothing there.
+        let bare = Policy::from_objects(&crate::rbac::bootstrap_cluster_roles());
+        assert!(authorize(&bare, &alice, "create", &pods_own).is_err());
+        // Discovery for every authenticated identity, not for others.
+        let carol = user("carol", &["system:authenticated"]);
+        assert!(authorize_path(&p, &carol, "get", "/apis/apps/v1").is_ok());
+        assert_eq!(
+            authorize_path(&p, &nobody, "get", "/api")
+                .unwrap_err()
+                .message,
+            "forbidden: User \"x\" cannot get path \"/api\""
+        );
     }
 }

@@ -15,6 +15,7 @@ pub mod openapi_proto;
 pub mod paging;
 pub mod podsecurity;
 pub mod policy;
+pub mod rbac;
 pub mod registry;
 pub mod request;
 pub mod resources;

@@ -151,6 +151,10 @@ pub const VALIDATING_ADMISSION_POLICIES: ResourceDef = registry::admissionregist
 pub const VALIDATING_ADMISSION_POLICY_BINDINGS: ResourceDef =
     registry::admissionregistration::BINDINGS;
 pub const CERTIFICATE_SIGNING_REQUESTS: ResourceDef = registry::csr::RESOURCE;
+pub const ROLES: ResourceDef = registry::rbac::ROLES;
+pub const CLUSTER_ROLES: ResourceDef = registry::rbac::CLUSTER_ROLES;
+pub const ROLE_BINDINGS: ResourceDef = registry::rbac::ROLE_BINDINGS;
+pub const CLUSTER_ROLE_BINDINGS: ResourceDef = registry::rbac::CLUSTER_ROLE_BINDINGS;
 
 pub static RESOURCES: &[ResourceDef] = &[
     NAMESPACES,
@@ -177,6 +181,15 @@ pub static RESOURCES: &[ResourceDef] = &[
     VALIDATING_ADMISSION_POLICY_BINDINGS,
     CERTIFICATE_SIGNING_REQUESTS,
     crate::satoken::TOKEN_REVIEWS,
+    ROLES,
+    CLUSTER_ROLES,
+    ROLE_BINDINGS,
+    CLUSTER_ROLE_BINDINGS,
+    registry::reviews::SUBJECT_ACCESS_REVIEWS,
+    registry::reviews::SELF_SUBJECT_ACCESS_REVIEWS,
+    registry::reviews::LOCAL_SUBJECT_ACCESS_REVIEWS,
+    registry::reviews::SELF_SUBJECT_RULES_REVIEWS,
+    registry::reviews::SELF_SUBJECT_REVIEWS,
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
@@ -261,6 +274,8 @@ mod tests {
                 "admissionregistration.k8s.io",
                 "certificates.k8s.io",
                 "authentication.k8s.io",
+                "rbac.authorization.k8s.io",
+                "authorization.k8s.io",
             ]
         );
     }

@@ -84,6 +84,8 @@ pub struct AppState {
     pub max_body: usize,
     pub node_proxy: Option<Arc<dyn NodeProxy>>,
     pub service_accounts: Option<Arc<crate::satoken::ServiceAccountTokens>>,
+    /// The RBAC policy, cached until an RBAC object changes.
+    pub rbac: Arc<crate::rbac::Authorizer>,
 }
 
 pub struct ServerOptions {
@@ -107,6 +109,7 @@ impl Default for ServerOptions {
 
 pub fn router(store: Arc<dyn Store>, auth: Arc<dyn Authenticator>, opts: ServerOptions) -> Router {
     let state = AppState {
+        rbac: Arc::new(crate::rbac::Authorizer::new(store.clone())),
         ctx: Arc::new(Ctx {
             store,
             bookmark_interval: opts.bookmark_interval,
@@ -139,6 +142,10 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
         Err(e) => e.into_response_logged(),
     };
     let resp = crate::negotiation::finish(&neg, resp).await;
+    // A write of an RBAC object is seen by the next request at once (the watch follows later).
+    if method != Method::GET && path.contains("/rbac.authorization.k8s.io/") {
+        st.rbac.invalidate().await;
+    }
     tracing::debug!(%method, %path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
     resp
 }
@@ -205,13 +212,38 @@ async fn handle(
             _ => None,
         };
         match user {
-            Some(u) => Some(u),
+            // Every authenticated identity is in system:authenticated (upstream's group adder).
+            Some(mut u) => {
+                if !u
+                    .groups
+                    .iter()
+                    .any(|g| g == crate::rbac::GROUP_AUTHENTICATED)
+                {
+                    u.groups.push(crate::rbac::GROUP_AUTHENTICATED.to_string());
+                }
+                Some(u)
+            }
             None => return Err(ApiError::unauthorized()),
         }
     } else {
         None
     };
+    let user = match user {
+        Some(u) => Some(impersonate(st, &parts.headers, u).await?),
+        None => None,
+    };
     let q = request::query_map(parts.uri.query());
+    // Non-resource requests (discovery, OpenAPI) are authorized by path.
+    let resource_request = request::parse_path(&path)
+        .map(|t| matches!(t, Target::Resource(_)))
+        .unwrap_or(false);
+    if let Some(u) = user.as_ref().filter(|u| !crate::authz::is_master(u)) {
+        if !resource_request && !is_public(&path) {
+            let policy = st.rbac.policy().await?;
+            let verb = crate::rbac::non_resource_verb(&parts.method);
+            crate::authz::authorize_path(&policy, u, &verb, &path)?;
+        }
+    }
     match path.as_str() {
         "/version" | "/version/" => {
             return Ok(json_response(StatusCode::OK, &discovery::version()))
@@ -260,8 +292,24 @@ async fn handle(
     let sub = target.sub.clone();
     if let Some(u) = &user {
         let verb = crate::authz::verb(&parts.method, &target, is_watch);
-        crate::authz::authorize(u, verb, &target)?;
+        if !crate::authz::is_master(u) {
+            let policy = st.rbac.policy().await?;
+            crate::authz::authorize(&policy, u, verb, &target)?;
+        }
         crate::nodeauthz::authorize(ctx, u, verb, &target, &q).await?;
+    }
+    if crate::registry::reviews::is_review(target.def) {
+        return match (&parts.method, &target.name, &user) {
+            (&Method::POST, None, Some(u)) => {
+                let body = read_body(body, st.max_body).await?;
+                let policy = st.rbac.policy().await?;
+                crate::registry::reviews::create(ctx, &policy, u, &target, &parts.headers, &body)
+                    .await
+            }
+            (m, _, _) => Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({m})"
+            ))),
+        };
     }
     let attrs = Attrs {
         user: user.as_ref(),
@@ -396,8 +444,9 @@ async fn token_review(
         name: None,
         sub: None,
     };
-    if let Some(u) = user {
-        crate::authz::authorize(u, "create", &t)?;
+    if let Some(u) = user.filter(|u| !crate::authz::is_master(u)) {
+        let policy = st.rbac.policy().await?;
+        crate::authz::authorize(&policy, u, "create", &t)?;
     }
     if method != Method::POST {
         return Err(ApiError::method_not_allowed(format!(
@@ -414,6 +463,93 @@ async fn token_review(
     )
     .await?;
     Ok(json_response(StatusCode::CREATED, &out))
+}
+
+/// Upstream's impersonation filter: `Impersonate-User` / `Impersonate-Group` / `Impersonate-Uid`
+/// headers make the request act as that identity, when the caller may `impersonate` each of
+/// them (users, groups, uids; service accounts by their namespace and name).
+async fn impersonate(
+    st: &AppState,
+    headers: &axum::http::HeaderMap,
+    caller: User,
+) -> ApiResult<User> {
+    let values = |h: &str| -> Vec<String> {
+        headers
+            .get_all(h)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.trim().to_string())
+            .collect()
+    };
+    let Some(name) = values("impersonate-user").into_iter().next() else {
+        if !values("impersonate-group").is_empty() || !values("impersonate-uid").is_empty() {
+            return Err(ApiError::internal(
+                "requested impersonation of groups or uid without impersonating a user",
+            ));
+        }
+        return Ok(caller);
+    };
+    let groups = values("impersonate-group");
+    let mut asks: Vec<crate::rbac::Attributes> = Vec::new();
+    let ask = |group: &str, resource: &str, namespace: &str, name: &str| crate::rbac::Attributes {
+        verb: "impersonate".into(),
+        resource_request: true,
+        namespace: namespace.into(),
+        group: group.into(),
+        resource: resource.into(),
+        name: name.into(),
+        ..Default::default()
+    };
+    match name
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|r| r.split_once(':'))
+    {
+        Some((ns, sa)) => asks.push(ask("", "serviceaccounts", ns, sa)),
+        None => asks.push(ask("", "users", "", &name)),
+    }
+    for g in &groups {
+        asks.push(ask("", "groups", "", g));
+    }
+    for uid in values("impersonate-uid") {
+        asks.push(ask("authentication.k8s.io", "uids", "", &uid));
+    }
+    if !crate::authz::is_master(&caller) {
+        let policy = st.rbac.policy().await?;
+        for a in &asks {
+            if !policy.allows(&caller, a) {
+                let scope = if a.namespace.is_empty() {
+                    "at the cluster scope".to_string()
+                } else {
+                    format!("in the namespace \"{}\"", a.namespace)
+                };
+                let qualified = if a.group.is_empty() {
+                    a.resource.clone()
+                } else {
+                    format!("{}.{}", a.resource, a.group)
+                };
+                return Err(ApiError::forbidden(format!(
+                    "{qualified} \"{}\" is forbidden: User \"{}\" cannot impersonate resource \"{}\" in API group \"{}\" {scope}",
+                    a.name, caller.name, a.resource, a.group
+                )));
+            }
+        }
+    }
+    let mut groups = groups;
+    if let Some((ns, _)) = name
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|r| r.split_once(':'))
+    {
+        if groups.is_empty() {
+            groups = vec![
+                "system:serviceaccounts".to_string(),
+                format!("system:serviceaccounts:{ns}"),
+            ];
+        }
+    }
+    if !groups.iter().any(|g| g == crate::rbac::GROUP_AUTHENTICATED) {
+        groups.push(crate::rbac::GROUP_AUTHENTICATED.to_string());
+    }
+    Ok(User { name, groups })
 }
 
 /// `GET pods/{name}/log`: find the pod's node and container, then ask that node's agent.
@@ -524,6 +660,7 @@ pub async fn bootstrap(store: &Arc<dyn Store>) -> ApiResult<()> {
         }
     }
     crate::registry::priorityclass::ensure_system_classes(&ctx).await?;
+    crate::rbac::ensure_bootstrap_policy(&ctx).await?;
     Ok(())
 }
 

@@ -75,7 +75,11 @@ async fn csr_api_operations() {
     }
     // The requester is recorded from the caller.
     assert_eq!(created["spec"]["username"], "admin");
-    assert_eq!(created["spec"]["groups"], json!(["system:masters"]));
+    // Every authenticated caller is also in system:authenticated, as upstream records it.
+    assert_eq!(
+        created["spec"]["groups"],
+        json!(["system:masters", "system:authenticated"])
+    );
     let name = created["metadata"]["name"].as_str().unwrap().to_string();
     let one = format!("{BASE}/{name}");
     let (code, got) = call(&app, "GET", &one, JSON, Value::Null).await;

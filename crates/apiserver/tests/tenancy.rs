@@ -93,6 +93,18 @@ async fn env() -> Env {
             .await;
         assert_eq!(r.code, 201, "{}", r.body);
     }
+    // The user tier's access is RBAC: its namespace's owner RoleBinding (as the master creates it).
+    for ns in ["u-alice", "u-bob"] {
+        let r = e
+            .call(
+                ADMIN,
+                "POST",
+                &format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings"),
+                daas_apiserver::rbac::user_namespace_binding(ns),
+            )
+            .await;
+        assert_eq!(r.code, 201, "{}", r.body);
+    }
     for (ns, name) in [
         ("kube-system", "root-secret"),
         ("u-bob", "bob-secret"),

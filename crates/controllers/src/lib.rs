@@ -4,6 +4,7 @@
 //! kubectl), are level-triggered (a full reconcile on every resync tick) and are woken early by
 //! watches, which are re-established whenever they end.
 
+pub mod clusterroleaggregation;
 pub mod deployment;
 pub mod gc;
 pub mod nodelifecycle;
@@ -100,6 +101,11 @@ pub fn spawn(client: LocalClient, opts: ControllerOptions) -> Vec<JoinHandle<()>
         spawn_controller(
             client.clone(),
             tainteviction::TaintEvictionController::new(client.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            clusterroleaggregation::ClusterRoleAggregationController::new(client.clone()),
             &opts,
         ),
     ]

@@ -1320,3 +1320,85 @@ async fn replication_controller_reports_replica_failure() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_role_aggregation_fills_admin_edit_view_and_custom_roles() {
+    let e = env().await;
+    let roles = "/apis/rbac.authorization.k8s.io/v1/clusterroles";
+    let has_rule = |role: &Value, resource: &str, verb: &str| {
+        role["rules"].as_array().into_iter().flatten().any(|r| {
+            r["resources"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(resource))
+                && r["verbs"].as_array().unwrap().contains(&json!(verb))
+        })
+    };
+    // The bootstrap aggregated roles: view ⊂ edit ⊂ admin.
+    until(&e.c, "admin, edit and view aggregated", 20, || async {
+        let view =
+            e.c.get(&format!("{roles}/view"))
+                .await
+                .map_err(|e| e.message)?;
+        let edit =
+            e.c.get(&format!("{roles}/edit"))
+                .await
+                .map_err(|e| e.message)?;
+        let admin =
+            e.c.get(&format!("{roles}/admin"))
+                .await
+                .map_err(|e| e.message)?;
+        let ok = has_rule(&view, "pods", "list")
+            && !has_rule(&view, "pods", "create")
+            && has_rule(&edit, "pods", "list")
+            && has_rule(&edit, "pods", "create")
+            && !has_rule(&edit, "rolebindings", "create")
+            && has_rule(&admin, "pods", "create")
+            && has_rule(&admin, "rolebindings", "create");
+        ok.then_some(())
+            .ok_or_else(|| format!("view {view}\nedit {edit}\nadmin {admin}"))
+    })
+    .await;
+    // A custom aggregated role follows labelled roles as they come and go.
+    e.c.create(
+        roles,
+        &json!({"metadata": {"name": "monitoring"},
+            "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"example.com/aggregate-to-monitoring": "true"}}]}}),
+    )
+    .await
+    .unwrap();
+    e.c.create(
+        roles,
+        &json!({"metadata": {"name": "monitoring-endpoints", "labels": {"example.com/aggregate-to-monitoring": "true", "rbac.authorization.k8s.io/aggregate-to-view": "true"}},
+            "rules": [{"apiGroups": [""], "resources": ["endpoints", "widgets"], "verbs": ["get"]}]}),
+    )
+    .await
+    .unwrap();
+    until(&e.c, "monitoring aggregated", 20, || async {
+        let m =
+            e.c.get(&format!("{roles}/monitoring"))
+                .await
+                .map_err(|e| e.message)?;
+        let v =
+            e.c.get(&format!("{roles}/view"))
+                .await
+                .map_err(|e| e.message)?;
+        (has_rule(&m, "widgets", "get") && has_rule(&v, "widgets", "get"))
+            .then_some(())
+            .ok_or_else(|| m.to_string())
+    })
+    .await;
+    e.c.delete(&format!("{roles}/monitoring-endpoints"))
+        .await
+        .unwrap();
+    until(&e.c, "monitoring emptied", 20, || async {
+        let m =
+            e.c.get(&format!("{roles}/monitoring"))
+                .await
+                .map_err(|e| e.message)?;
+        (m["rules"].as_array().map(Vec::len).unwrap_or(0) == 0)
+            .then_some(())
+            .ok_or_else(|| m.to_string())
+    })
+    .await;
+}

@@ -485,12 +485,11 @@ type: Normal
             "jsonpath={.spec.ports[0].targetPort}"
         ])
         .contains("8080"));
-    let err = c.fails(&["create", "role", "r", "--verb=get", "--resource=pods"]);
-    assert!(
-        err.contains("could not find the requested resource")
-            || err.contains("the server doesn't have a resource type"),
-        "{err}"
-    );
+    // RBAC kinds are served (kubectl create role/rolebinding, the ROLE column).
+    c.ok(&["create", "role", "r", "--verb=get", "--resource=pods"]);
+    c.ok(&["create", "rolebinding", "rb", "--role=r", "--user=someone"]);
+    let rb = c.ok(&["get", "rolebinding", "rb"]);
+    assert!(rb.contains("rb     Role/r"), "{rb}");
 
     // Deletion with --wait, and delete of a missing object.
     c.ok(&["delete", "pod", "p2", "--wait"]);

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use daas_apiserver::authz::{
     GROUP_MASTERS, GROUP_NODES, GROUP_USERS, NAMESPACE_GROUP_PREFIX, NODE_USER_PREFIX,
 };
-use daas_apiserver::{Authenticator, LocalClient, User};
+use daas_apiserver::{rbac, Authenticator, LocalClient, User};
 use daas_ledger::contract::SealToken;
 use daas_ledger::{credential, Ledger};
 use serde_json::json;
@@ -196,15 +196,30 @@ impl SealTokenAuthenticator {
     }
 
     /// A user-tier identity gets its namespace when it makes its first real API request (not when
-    /// someone merely asks whether its credential is valid).
+    /// someone merely asks whether its credential is valid), together with the RoleBinding that
+    /// gives its namespace group the user-tier ClusterRole there. The binding is created with the
+    /// namespace only, so an admin may change or delete it for good.
     async fn ensure_namespace(&self, ns: &str) {
         let client = self.client.lock().ok().and_then(|g| g.clone());
         let Some(client) = client else { return };
         if let Ok(None) = client.get_opt(&format!("/api/v1/namespaces/{ns}")).await {
             let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"k3s-daas.io/tier": "user"}}});
-            if let Err(e) = client.create("/api/v1/namespaces", &body).await {
-                if e.code != 409 {
-                    tracing::warn!(namespace = ns, error = %e, "could not create user namespace");
+            match client.create("/api/v1/namespaces", &body).await {
+                Ok(_) => {
+                    let bindings =
+                        format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings");
+                    if let Err(e) = client
+                        .create(&bindings, &rbac::user_namespace_binding(ns))
+                        .await
+                    {
+                        if e.code != 409 {
+                            tracing::warn!(namespace = ns, error = %e, "could not bind the user namespace role");
+                        }
+                    }
+                }
+                Err(e) if e.code == 409 => {}
+                Err(e) => {
+                    tracing::warn!(namespace = ns, error = %e, "could not create user namespace")
                 }
             }
         }

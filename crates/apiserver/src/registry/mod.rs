@@ -33,8 +33,10 @@ pub mod node;
 pub mod pod;
 pub mod podtemplate;
 pub mod priorityclass;
+pub mod rbac;
 pub mod replicaset;
 pub mod replicationcontroller;
+pub mod reviews;
 pub mod runtimeclass;
 pub mod secret;
 pub mod service;
@@ -53,6 +55,8 @@ pub enum NameRule {
     Subdomain,
     /// RFC 1123 label: at most 63 characters, no dots.
     Label,
+    /// A path segment (upstream `ValidatePathSegmentName`, e.g. RBAC names): not `.`/`..`, no `/` or `%`.
+    PathSegment,
 }
 
 /// Where an object of this kind carries the pod spec whose placement and security admission checks.
@@ -71,7 +75,8 @@ pub trait Strategy: std::fmt::Debug + Send + Sync {
     /// Decode through the kind's typed struct and encode again (type checking and pruning).
     fn decode(&self, obj: &Value) -> Result<Value, String>;
 
-    /// The verbs discovery lists for the kind's main resource.
+    /// The verbs discovery lists for the kind's main resource; create-only virtual resources
+    /// (access reviews, TokenReview) override this.
     fn verbs(&self) -> &'static [&'static str] {
         &crate::resources::VERBS
     }
@@ -224,6 +229,7 @@ pub fn name_errors(rule: NameRule, name: &str) -> Vec<String> {
                 out.push(SUBDOMAIN_MSG.to_string());
             }
         }
+        NameRule::PathSegment => out.extend(rbac::path_segment_errors(name)),
     }
     out
 }
