@@ -3,6 +3,8 @@
 //! - Pod Security ([`crate::podsecurity`]) for Pods (enforced) and pod templates (warnings);
 //! - placement: a user-tier identity may not choose a pod's node (`spec.nodeName`);
 //! - NodeRestriction ([`crate::nodeauthz::admit`]) for writes by nodes.
+//! - ResourceQuota ([`crate::quota::admit`]), last: the object must fit its namespace's quotas,
+//!   whose `status.used` it is then charged to.
 //!
 //! Mutating admission runs first: LimitRanger ([`crate::limitranger`]) fills a new pod's missing
 //! requests and limits from its namespace's LimitRanges and enforces their bounds.
@@ -104,7 +106,11 @@ pub async fn admit(
             crate::nodeauthz::admit(node, t, old, new)?;
         }
     }
-    pod_security(ctx, t, old, new).await
+    let warnings = pod_security(ctx, t, old, new).await?;
+    if let Some(ns) = t.namespace.as_deref().filter(|_| t.def.namespaced) {
+        crate::quota::admit(ctx, t.def, ns, old, new).await?;
+    }
+    Ok(warnings)
 }
 
 async fn namespace_policy(ctx: &Ctx, ns: &str) -> ApiResult<NamespacePolicy> {

@@ -11,6 +11,7 @@ pub mod limitranger;
 pub mod nodeauthz;
 pub mod paging;
 pub mod podsecurity;
+pub mod quota;
 pub mod registry;
 pub mod request;
 pub mod resources;

@@ -134,6 +134,7 @@ pub const POD_TEMPLATES: ResourceDef = registry::podtemplate::RESOURCE;
 pub const PRIORITY_CLASSES: ResourceDef = registry::priorityclass::RESOURCE;
 pub const RUNTIME_CLASSES: ResourceDef = registry::runtimeclass::RESOURCE;
 pub const ENDPOINT_SLICES: ResourceDef = registry::endpointslice::RESOURCE;
+pub const RESOURCE_QUOTAS: ResourceDef = registry::resourcequota::RESOURCE;
 
 pub static RESOURCES: &[ResourceDef] = &[
     NAMESPACES,
@@ -154,6 +155,7 @@ pub static RESOURCES: &[ResourceDef] = &[
     RUNTIME_CLASSES,
     ENDPOINT_SLICES,
     LIMIT_RANGES,
+    RESOURCE_QUOTAS,
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {

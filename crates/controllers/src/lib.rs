@@ -7,6 +7,7 @@
 pub mod deployment;
 pub mod gc;
 pub mod nodelifecycle;
+pub mod quota;
 pub use daas_apimachinery::quantity;
 pub mod replicaset;
 pub mod rootca;
@@ -98,6 +99,11 @@ pub fn spawn(client: LocalClient, opts: ControllerOptions) -> Vec<JoinHandle<()>
         spawn_controller(
             client.clone(),
             tainteviction::TaintEvictionController::new(client.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            quota::QuotaController::new(client.clone()),
             &opts,
         ),
     ]

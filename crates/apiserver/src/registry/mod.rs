@@ -33,6 +33,7 @@ pub mod podtemplate;
 pub mod priorityclass;
 pub mod replicaset;
 pub mod replicationcontroller;
+pub mod resourcequota;
 pub mod runtimeclass;
 pub mod secret;
 pub mod service;
