@@ -10,6 +10,10 @@ pub enum Subresource {
     Scale,
     Log,
     Binding,
+    /// `pods/eviction` (POST a policy/v1 Eviction).
+    Eviction,
+    /// `namespaces/finalize` (PUT the namespace with its `spec.finalizers`).
+    Finalize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -97,6 +101,8 @@ impl ResourceDef {
                 Subresource::Scale => ("scale", "Scale", vec!["get", "patch", "update"]),
                 Subresource::Log => ("log", self.kind, vec!["get"]),
                 Subresource::Binding => ("binding", "Binding", vec!["create"]),
+                Subresource::Eviction => ("eviction", "Eviction", vec!["create"]),
+                Subresource::Finalize => ("finalize", self.kind, vec!["update"]),
             };
             let mut e = json!({
                 "name": format!("{}/{}", self.plural, name),
@@ -107,6 +113,10 @@ impl ResourceDef {
             });
             if *s == Subresource::Scale {
                 e["group"] = json!("autoscaling");
+                e["version"] = json!("v1");
+            }
+            if *s == Subresource::Eviction {
+                e["group"] = json!("policy");
                 e["version"] = json!("v1");
             }
             out.push(e);
@@ -135,6 +145,7 @@ pub const PRIORITY_CLASSES: ResourceDef = registry::priorityclass::RESOURCE;
 pub const RUNTIME_CLASSES: ResourceDef = registry::runtimeclass::RESOURCE;
 pub const ENDPOINT_SLICES: ResourceDef = registry::endpointslice::RESOURCE;
 pub const RESOURCE_QUOTAS: ResourceDef = registry::resourcequota::RESOURCE;
+pub const POD_DISRUPTION_BUDGETS: ResourceDef = registry::poddisruptionbudget::RESOURCE;
 
 pub static RESOURCES: &[ResourceDef] = &[
     NAMESPACES,
@@ -156,6 +167,7 @@ pub static RESOURCES: &[ResourceDef] = &[
     ENDPOINT_SLICES,
     LIMIT_RANGES,
     RESOURCE_QUOTAS,
+    POD_DISRUPTION_BUDGETS,
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
@@ -227,7 +239,13 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            vec!["pods", "pods/status", "pods/log", "pods/binding"]
+            vec![
+                "pods",
+                "pods/status",
+                "pods/log",
+                "pods/binding",
+                "pods/eviction"
+            ]
         );
         assert_eq!(
             groups(),
@@ -236,7 +254,8 @@ mod tests {
                 "apps",
                 "scheduling.k8s.io",
                 "node.k8s.io",
-                "discovery.k8s.io"
+                "discovery.k8s.io",
+                "policy"
             ]
         );
     }

@@ -288,6 +288,19 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             let body = read_body(body, st.max_body).await?;
             crate::registry::pod::bind(ctx, &target, &n, &parts.headers, &body).await
         }
+        (&Method::POST, Some(n), Some("eviction"))
+            if target.def.has_sub(resources::Subresource::Eviction) =>
+        {
+            let body = read_body(body, st.max_body).await?;
+            crate::registry::poddisruptionbudget::evict(ctx, &target, &n, &parts.headers, &body, &q)
+                .await
+        }
+        (&Method::PUT, Some(n), Some("finalize"))
+            if target.def.has_sub(resources::Subresource::Finalize) =>
+        {
+            let body = read_body(body, st.max_body).await?;
+            crate::registry::namespace::finalize(ctx, &target, &n, &parts.headers, &body).await
+        }
         (&Method::PUT, Some(n), _) => {
             let body = read_body(body, st.max_body).await?;
             handlers::update(ctx, attrs, &target, &n, &parts.headers, &body, &q).await
@@ -306,7 +319,12 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             let opts = request::delete_options(&parts.headers, &body)?;
             handlers::delete_collection(ctx, &target, &q, &opts).await
         }
-        (m, _, Some(s)) if !matches!(s, "status" | "scale" | "log" | "binding") => {
+        (m, _, Some(s))
+            if !matches!(
+                s,
+                "status" | "scale" | "log" | "binding" | "eviction" | "finalize"
+            ) =>
+        {
             let _ = m;
             Err(ApiError::not_found_path())
         }

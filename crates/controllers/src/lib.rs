@@ -5,6 +5,7 @@
 //! watches, which are re-established whenever they end.
 
 pub mod deployment;
+pub mod disruption;
 pub mod gc;
 pub mod nodelifecycle;
 pub mod quota;
@@ -104,6 +105,11 @@ pub fn spawn(client: LocalClient, opts: ControllerOptions) -> Vec<JoinHandle<()>
         spawn_controller(
             client.clone(),
             quota::QuotaController::new(client.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            disruption::DisruptionController::new(client.clone()),
             &opts,
         ),
     ]

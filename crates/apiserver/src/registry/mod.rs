@@ -29,6 +29,7 @@ pub mod limitrange;
 pub mod namespace;
 pub mod node;
 pub mod pod;
+pub mod poddisruptionbudget;
 pub mod podtemplate;
 pub mod priorityclass;
 pub mod replicaset;

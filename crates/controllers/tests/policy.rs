@@ -1,6 +1,6 @@
 //! In-process: the real router over a temporary embedded store with the controllers running:
-//! ResourceQuota usage accounting (controller) and quota admission, as the conformance tests
-//! of test/e2e/apimachinery/resource_quota.go exercise them.
+//! ResourceQuota usage accounting (controller) and quota admission, PodDisruptionBudget status
+//! and pods/eviction, namespace finalizers — as the conformance tests exercise them.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -236,4 +236,186 @@ async fn scoped_quotas_count_only_their_pods() {
         err.message,
         "pods \"be2\" is forbidden: exceeded quota: test-quota, requested: pods=1, used: pods=1, limited: pods=1"
     );
+}
+
+/// Play kubelet for a pod: Running and Ready.
+async fn run_pod(c: &LocalClient, name: &str) {
+    c.merge_patch(
+        &format!("/api/v1/namespaces/q/pods/{name}/status"),
+        &json!({"status": {"phase": "Running", "conditions": [
+            {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}),
+    )
+    .await
+    .unwrap();
+}
+
+const PDB: &str = "/apis/policy/v1/namespaces/q/poddisruptionbudgets/budget";
+
+async fn pdb_status_becomes(c: &LocalClient, want: Value) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let p = c.get(PDB).await.unwrap();
+        let st = &p["status"];
+        if want.as_object().unwrap().iter().all(|(k, v)| &st[k] == v) {
+            return p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pdb status {st} never reached {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn eviction(name: &str) -> Value {
+    json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": "q"}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disruption_budget_status_and_evictions() {
+    let e = env().await;
+    let c = &e.c;
+    for n in ["a", "b", "c"] {
+        let mut p = pod(n, json!({}));
+        p["metadata"]["labels"] = json!({"app": "web"});
+        c.create("/api/v1/namespaces/q/pods", &p).await.unwrap();
+        run_pod(c, n).await;
+    }
+    // Invalid: both bounds.
+    let err = c
+        .create(
+            "/apis/policy/v1/namespaces/q/poddisruptionbudgets",
+            &json!({
+            "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "bad"},
+            "spec": {"minAvailable": 1, "maxUnavailable": 1, "selector": {}}}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, 422);
+    c.create(
+        "/apis/policy/v1/namespaces/q/poddisruptionbudgets",
+        &json!({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "budget"},
+        "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "web"}}}}),
+    )
+    .await
+    .unwrap();
+    let p = pdb_status_becomes(
+        c,
+        json!({"observedGeneration": 1, "expectedPods": 3, "desiredHealthy": 2,
+            "currentHealthy": 3, "disruptionsAllowed": 1}),
+    )
+    .await;
+    assert_eq!(p["status"]["conditions"][0]["type"], "DisruptionAllowed");
+    assert_eq!(p["status"]["conditions"][0]["status"], "True");
+    assert_eq!(p["status"]["conditions"][0]["reason"], "SufficientPods");
+
+    // One eviction is allowed; it is charged to the budget at once.
+    let ok = c
+        .create("/api/v1/namespaces/q/pods/a/eviction", &eviction("a"))
+        .await
+        .unwrap();
+    assert_eq!(ok["status"], "Success");
+    assert!(c
+        .get_opt("/api/v1/namespaces/q/pods/a")
+        .await
+        .unwrap()
+        .is_none());
+    pdb_status_becomes(
+        c,
+        json!({"expectedPods": 2, "currentHealthy": 2, "disruptionsAllowed": 0}),
+    )
+    .await;
+    let err = c
+        .create("/api/v1/namespaces/q/pods/b/eviction", &eviction("b"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, 429);
+    assert_eq!(err.reason, "TooManyRequests");
+    assert_eq!(
+        err.message,
+        "Cannot evict pod as it would violate the pod's disruption budget."
+    );
+    let cause = &err.details.as_ref().unwrap()["causes"][0];
+    assert_eq!(cause["reason"], "DisruptionBudget");
+    assert_eq!(
+        cause["message"],
+        "The disruption budget budget needs 2 healthy pods and has 2 currently"
+    );
+    assert!(c
+        .get_opt("/api/v1/namespaces/q/pods/b")
+        .await
+        .unwrap()
+        .is_some());
+
+    // Relaxing the budget lets the eviction through once the controller has seen it.
+    c.merge_patch(PDB, &json!({"spec": {"minAvailable": 1}}))
+        .await
+        .unwrap();
+    pdb_status_becomes(
+        c,
+        json!({"observedGeneration": 2, "desiredHealthy": 1, "disruptionsAllowed": 1}),
+    )
+    .await;
+    c.create("/api/v1/namespaces/q/pods/b/eviction", &eviction("b"))
+        .await
+        .unwrap();
+    let p = pdb_status_becomes(c, json!({"currentHealthy": 1, "disruptionsAllowed": 0})).await;
+    assert_eq!(p["status"]["conditions"][0]["reason"], "InsufficientPods");
+
+    // Pods without a controller cannot be scaled against maxUnavailable: fail safe.
+    c.merge_patch(
+        PDB,
+        &json!({"spec": {"minAvailable": null, "maxUnavailable": 1}}),
+    )
+    .await
+    .unwrap();
+    let p = pdb_status_becomes(c, json!({"observedGeneration": 3, "disruptionsAllowed": 0})).await;
+    assert_eq!(p["status"]["conditions"][0]["reason"], "SyncFailed");
+
+    // No budget: a pod is simply evicted.
+    c.delete(PDB).await.unwrap();
+    c.create("/api/v1/namespaces/q/pods/c/eviction", &eviction("c"))
+        .await
+        .unwrap();
+    assert!(c
+        .get_opt("/api/v1/namespaces/q/pods/c")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_finalize_subresource() {
+    let e = env().await;
+    let c = &e.c;
+    let mut ns = c.get("/api/v1/namespaces/q").await.unwrap();
+    assert_eq!(ns["spec"]["finalizers"], json!(["kubernetes"]));
+    ns["spec"]["finalizers"] = json!(["kubernetes", "e2e.example.com/fakeFinalizer"]);
+    let out = c
+        .update("/api/v1/namespaces/q/finalize", &ns)
+        .await
+        .unwrap();
+    assert_eq!(
+        out["spec"]["finalizers"],
+        json!(["kubernetes", "e2e.example.com/fakeFinalizer"])
+    );
+    assert_eq!(
+        c.get("/api/v1/namespaces/q").await.unwrap()["spec"]["finalizers"],
+        out["spec"]["finalizers"]
+    );
+    let mut bad = out.clone();
+    bad["spec"]["finalizers"] = json!(["fake"]);
+    let err = c
+        .update("/api/v1/namespaces/q/finalize", &bad)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, 422);
+    let mut back = out.clone();
+    back["spec"]["finalizers"] = json!(["kubernetes"]);
+    let out = c
+        .update("/api/v1/namespaces/q/finalize", &back)
+        .await
+        .unwrap();
+    assert_eq!(out["spec"]["finalizers"], json!(["kubernetes"]));
 }
