@@ -146,6 +146,7 @@ pub const RUNTIME_CLASSES: ResourceDef = registry::runtimeclass::RESOURCE;
 pub const ENDPOINT_SLICES: ResourceDef = registry::endpointslice::RESOURCE;
 pub const RESOURCE_QUOTAS: ResourceDef = registry::resourcequota::RESOURCE;
 pub const POD_DISRUPTION_BUDGETS: ResourceDef = registry::poddisruptionbudget::RESOURCE;
+pub const EVENTS_V1: ResourceDef = registry::eventv1::RESOURCE;
 
 pub static RESOURCES: &[ResourceDef] = &[
     NAMESPACES,
@@ -168,6 +169,7 @@ pub static RESOURCES: &[ResourceDef] = &[
     LIMIT_RANGES,
     RESOURCE_QUOTAS,
     POD_DISRUPTION_BUDGETS,
+    EVENTS_V1,
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
@@ -255,7 +257,8 @@ mod tests {
                 "scheduling.k8s.io",
                 "node.k8s.io",
                 "discovery.k8s.io",
-                "policy"
+                "policy",
+                "events.k8s.io"
             ]
         );
     }

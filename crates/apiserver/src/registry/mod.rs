@@ -24,6 +24,7 @@ pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod event;
+pub mod eventv1;
 pub mod lease;
 pub mod limitrange;
 pub mod namespace;
