@@ -5,7 +5,7 @@
 //! debounce interval rather than a resync period.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use daas_apimachinery::quantity::value_milli;
@@ -24,7 +24,15 @@ pub struct QuotaController {
     /// released. A decrease is written only when the next pass, [`CONFIRM`] later, computes it
     /// again.
     pending: HashMap<String, Value>,
+    /// Per quota (by uid): the `spec.hard` and usage of the last pass that synced it, and when.
+    /// While neither changed, the status is left alone (as upstream, which recalculates on
+    /// spec changes and object changes, not on status writes by others) until [`FULL_RESYNC`].
+    synced: HashMap<String, (Value, Value, Instant)>,
 }
+
+/// How long a quota's status may differ from the computed one without any change of its spec
+/// or its namespace's objects before it is rewritten anyway.
+pub const FULL_RESYNC: Duration = Duration::from_secs(60);
 
 /// How long a computed decrease of usage must stand before it is written.
 pub const CONFIRM: Duration = Duration::from_millis(250);
@@ -34,6 +42,7 @@ impl QuotaController {
         QuotaController {
             client,
             pending: HashMap::new(),
+            synced: HashMap::new(),
         }
     }
 }
@@ -108,7 +117,17 @@ impl QuotaController {
                 .flat_map(|((g, p), os)| os.iter().map(move |o| (g.as_str(), p.as_str(), o)));
             let used = used_json(q, &usage_of(q, all));
             let want = desired_status(q, &used);
+            let unchanged = self.synced.get(uid(q)).is_some_and(|(hard, u, at)| {
+                *hard == q["spec"]["hard"] && *u == used && at.elapsed() < FULL_RESYNC
+            });
+            if unchanged {
+                continue;
+            }
             if same_status(&q["status"], &want) {
+                self.synced.insert(
+                    uid(q).to_string(),
+                    (q["spec"]["hard"].clone(), used, Instant::now()),
+                );
                 self.pending.remove(uid(q));
                 continue;
             }
@@ -122,7 +141,12 @@ impl QuotaController {
             nq["status"] = want;
             let p = path(CORE, ns, "resourcequotas", Some(name(q))) + "/status";
             match self.client.update(&p, &nq).await {
-                Ok(_) => {}
+                Ok(_) => {
+                    self.synced.insert(
+                        uid(q).to_string(),
+                        (q["spec"]["hard"].clone(), used, Instant::now()),
+                    );
+                }
                 // Changed or gone meanwhile: the watch brings the next pass.
                 Err(e) if e.code == 409 || e.code == 404 => {}
                 Err(e) => return Err(e),
@@ -162,6 +186,7 @@ impl Controller for QuotaController {
             .map(|q| uid(q).to_string())
             .collect();
         self.pending.retain(|u, _| live.contains(u));
+        self.synced.retain(|u, _| live.contains(u));
         let mut waiting = false;
         for (ns, qs) in by_ns {
             waiting |= self.sync_namespace(&ns, &qs).await?;

@@ -203,6 +203,22 @@ async fn quota_tracks_usage_and_admission_enforces_it() {
     c.update(QUOTA, &q).await.unwrap();
     let q = used_becomes(c, json!({"pods": "0"})).await;
     assert_eq!(q["status"]["hard"]["pods"], "5");
+
+    // A status written by someone else stands (the conformance test reads it back) until the
+    // quota's spec or the counted objects change.
+    let mut q = q;
+    q["status"]["hard"]["pods"] = json!("7");
+    c.update(&format!("{QUOTA}/status"), &q).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(c.get(QUOTA).await.unwrap()["status"]["hard"]["pods"], "7");
+    c.create(
+        "/api/v1/namespaces/q/configmaps",
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm2"}}),
+    )
+    .await
+    .unwrap();
+    let q = used_becomes(c, json!({"configmaps": "1"})).await;
+    assert_eq!(q["status"]["hard"]["pods"], "5");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
