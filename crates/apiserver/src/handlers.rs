@@ -1159,6 +1159,9 @@ async fn delete_once(
         };
     }
     let kv = t.def.strategy.before_delete(ctx, &obj, kv).await?;
+    if let Some(kept) = t.def.strategy.retained_after_delete(&kv)? {
+        return Ok(json_response(StatusCode::OK, &kept));
+    }
     match ctx.store.delete(&kv.key, Some(kv.mod_revision)).await {
         Ok(_) => {}
         Err(StoreError::Conflict { .. }) => return Err(ApiError::conflict(t.def, name)),

@@ -434,4 +434,44 @@ async fn namespace_finalize_subresource() {
         .await
         .unwrap();
     assert_eq!(out["spec"]["finalizers"], json!(["kubernetes"]));
+
+    // Deleting: the contents go at once; another finalizer keeps the namespace Terminating,
+    // closed to new content, until it is removed through finalize.
+    let mut fin = out.clone();
+    fin["spec"]["finalizers"] = json!(["kubernetes", "e2e.example.com/fakeFinalizer"]);
+    c.update("/api/v1/namespaces/q/finalize", &fin)
+        .await
+        .unwrap();
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"}});
+    c.create("/api/v1/namespaces/q/configmaps", &cm)
+        .await
+        .unwrap();
+    let ns = c.delete("/api/v1/namespaces/q").await.unwrap();
+    assert_eq!(ns["status"]["phase"], "Terminating");
+    assert_eq!(
+        ns["spec"]["finalizers"],
+        json!(["e2e.example.com/fakeFinalizer"])
+    );
+    assert!(c
+        .get_opt("/api/v1/namespaces/q/configmaps/cm")
+        .await
+        .unwrap()
+        .is_none());
+    let ns = c.get("/api/v1/namespaces/q").await.unwrap();
+    assert!(!ns["metadata"]["deletionTimestamp"].is_null());
+    let err = c
+        .create("/api/v1/namespaces/q/configmaps", &cm)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, 403);
+    assert_eq!(
+        err.message,
+        "unable to create new content in namespace q because it is being terminated"
+    );
+    let mut done = ns.clone();
+    done["spec"]["finalizers"] = json!([]);
+    c.update("/api/v1/namespaces/q/finalize", &done)
+        .await
+        .unwrap();
+    assert!(c.get_opt("/api/v1/namespaces/q").await.unwrap().is_none());
 }

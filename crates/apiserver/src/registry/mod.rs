@@ -141,6 +141,13 @@ pub trait Strategy: std::fmt::Debug + Send + Sync {
         Ok(kv)
     }
 
+    /// After [`Strategy::before_delete`]: `Some(object)` when the object (stored as `kv`) must
+    /// stay for now (e.g. a namespace with finalizers other than its own controller's); DELETE
+    /// then answers with it instead of removing it.
+    fn retained_after_delete(&self, _kv: &KeyValue) -> ApiResult<Option<Value>> {
+        Ok(None)
+    }
+
     /// Does DELETE answer with the deleted object (true) or a `Status` (false)?
     fn delete_returns_object(&self) -> bool {
         false

@@ -111,7 +111,45 @@ impl Strategy for NamespaceStrategy {
             kv
         };
         delete_namespace_contents(ctx, ns).await?;
-        Ok(kv)
+        // The contents are gone: the `kubernetes` finalizer is done. Other finalizers keep the
+        // namespace (Terminating) until they are removed through `namespaces/finalize`.
+        let current = crate::handlers::decode_kv(&kv)?;
+        let others: Vec<Value> = current["spec"]["finalizers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f.as_str() != Some(FINALIZER))
+            .cloned()
+            .collect();
+        if others.is_empty() {
+            return Ok(kv);
+        }
+        if current["spec"]["finalizers"].as_array().map(Vec::len) == Some(others.len()) {
+            return Ok(kv);
+        }
+        let mut n = current;
+        n["spec"]["finalizers"] = json!(others);
+        match ctx
+            .store
+            .update(&kv.key, &encode(&n)?, kv.mod_revision)
+            .await
+        {
+            Ok(nkv) => Ok(nkv),
+            Err(StoreError::Conflict { .. }) => Err(ApiError::conflict(&RESOURCE, ns)),
+            Err(StoreError::NotFound(_)) => Err(ApiError::not_found(&RESOURCE, ns)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn retained_after_delete(&self, kv: &KeyValue) -> ApiResult<Option<Value>> {
+        let obj = crate::handlers::decode_kv(kv)?;
+        let pending = obj["spec"]["finalizers"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|f| f.as_str() != Some(FINALIZER)));
+        if !pending {
+            return Ok(None);
+        }
+        Ok(Some(obj))
     }
 
     fn delete_returns_object(&self) -> bool {
