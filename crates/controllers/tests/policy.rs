@@ -475,3 +475,76 @@ async fn namespace_finalize_subresource() {
         .unwrap();
     assert!(c.get_opt("/api/v1/namespaces/q").await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_controller_surfaces_exceeded_quota() {
+    let e = env().await;
+    let c = &e.c;
+    c.create(
+        "/api/v1/namespaces/q/resourcequotas",
+        &json!({
+        "apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "test-quota"},
+        "spec": {"hard": {"pods": "2"}}}),
+    )
+    .await
+    .unwrap();
+    used_becomes(c, json!({"pods": "0"})).await;
+    let rcs = "/api/v1/namespaces/q/replicationcontrollers";
+    c.create(
+        rcs,
+        &json!({"apiVersion": "v1", "kind": "ReplicationController",
+        "metadata": {"name": "condition-test"},
+        "spec": {"replicas": 3, "selector": {"name": "condition-test"},
+            "template": {"metadata": {"labels": {"name": "condition-test"}},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}),
+    )
+    .await
+    .unwrap();
+    let rc_path = format!("{rcs}/condition-test");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rc = c.get(&rc_path).await.unwrap();
+        let cond = rc["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "ReplicaFailure"))
+            .cloned();
+        if let Some(cond) = cond {
+            assert_eq!(cond["status"], "True");
+            assert_eq!(cond["reason"], "FailedCreate");
+            assert!(
+                cond["message"].as_str().unwrap().contains(
+                    "exceeded quota: test-quota, requested: pods=1, used: pods=2, limited: pods=2"
+                ),
+                "{cond}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ReplicaFailure: {}",
+            rc["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    used_becomes(c, json!({"pods": "2"})).await;
+    // Within quota again: the condition goes.
+    c.merge_patch(&rc_path, &json!({"spec": {"replicas": 2}}))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rc = c.get(&rc_path).await.unwrap();
+        let failing = rc["status"]["conditions"]
+            .as_array()
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "ReplicaFailure"));
+        if !failing && rc["status"]["replicas"] == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "condition stays: {}",
+            rc["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
