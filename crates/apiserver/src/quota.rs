@@ -73,6 +73,11 @@ pub fn count_name(group: &str, plural: &str) -> String {
 
 /// The kind (group, plural) whose objects a quota resource name counts.
 pub fn kind_of(resource: &str) -> Option<(String, String)> {
+    // Storage is claimed by PersistentVolumeClaims (also per storage class:
+    // `<class>.storageclass.storage.k8s.io/requests.storage`).
+    if resource == "requests.storage" || resource.contains(".storageclass.storage.k8s.io/") {
+        return Some((String::new(), "persistentvolumeclaims".into()));
+    }
     if resource == "pods" || POD_COMPUTE.contains(&resource) || resource.starts_with("hugepages-") {
         return Some((String::new(), "pods".into()));
     }
@@ -586,6 +591,14 @@ mod tests {
             Some(("".into(), "configmaps".into()))
         );
         assert_eq!(kind_of("bogus"), None);
+        assert_eq!(
+            kind_of("requests.storage"),
+            Some(("".into(), "persistentvolumeclaims".into()))
+        );
+        assert_eq!(
+            kind_of("gold.storageclass.storage.k8s.io/requests.storage"),
+            Some(("".into(), "persistentvolumeclaims".into()))
+        );
         let u = object_usage("apps", "replicasets", &json!({}));
         assert_eq!(u["count/replicasets.apps"], 1000);
         let svc = json!({"spec": {"type": "NodePort", "ports": [{"port": 1}, {"port": 2}]}});

@@ -284,7 +284,8 @@ async fn pdb_status_becomes(c: &LocalClient, want: Value) -> Value {
 }
 
 fn eviction(name: &str) -> Value {
-    json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": "q"}})
+    json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": "q"},
+        "deleteOptions": {"gracePeriodSeconds": 0}})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -294,6 +295,8 @@ async fn disruption_budget_status_and_evictions() {
     for n in ["a", "b", "c"] {
         let mut p = pod(n, json!({}));
         p["metadata"]["labels"] = json!({"app": "web"});
+        // Bound already, so that no scheduler status write races the test's kubelet.
+        p["spec"]["nodeName"] = json!("n1");
         c.create("/api/v1/namespaces/q/pods", &p).await.unwrap();
         run_pod(c, n).await;
     }
