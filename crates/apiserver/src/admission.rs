@@ -24,6 +24,8 @@ use crate::server::User;
 #[derive(Clone, Copy, Default)]
 pub struct Attrs<'a> {
     pub user: Option<&'a User>,
+    /// A dry run: admission decides but records nothing (e.g. no quota charge).
+    pub dry_run: bool,
 }
 
 fn is_user_tier(u: &User) -> bool {
@@ -108,7 +110,7 @@ pub async fn admit(
     }
     let warnings = pod_security(ctx, t, old, new).await?;
     if let Some(ns) = t.namespace.as_deref().filter(|_| t.def.namespaced) {
-        crate::quota::admit(ctx, t.def, ns, old, new).await?;
+        crate::quota::admit(ctx, t.def, ns, old, new, !attrs.dry_run).await?;
     }
     Ok(warnings)
 }

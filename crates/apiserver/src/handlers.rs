@@ -471,6 +471,10 @@ pub async fn create(
     let dups = duplicate_fields(t.def, headers, body, &obj, q)?;
     let (mut obj, mut warnings) = prepare_create(ctx, t, &mut obj, q).await?;
     warnings.extend(dups);
+    let attrs = Attrs {
+        dry_run: is_dry_run(q)?,
+        ..attrs
+    };
     warnings.extend(admission::admit(ctx, attrs, t, None, &mut obj).await?);
     let created = if is_dry_run(q)? {
         obj
@@ -665,6 +669,7 @@ async fn commit_update(
     }
     let mut warnings = warnings;
     if let (Some(attrs), Write::Main) = (adm, w) {
+        let attrs = Attrs { dry_run, ..attrs };
         warnings.extend(admission::admit(ctx, attrs, t, Some(old), &mut merged).await?);
     }
     let mut cmp_old = old.clone();

@@ -429,13 +429,15 @@ fn missing_compute(pod: &Value, required: &[String]) -> Option<String> {
 /// of the namespace the object falls under must have room for the usage it adds; the added
 /// usage is then charged to the quotas' `status.used` (the quota controller later recomputes it
 /// from the objects themselves). Updates are charged for services only (a type change), as
-/// upstream: other kinds' usage does not change on update.
+/// upstream: other kinds' usage does not change on update. `charge: false` (a dry run) checks
+/// without charging.
 pub async fn admit(
     ctx: &Ctx,
     def: &ResourceDef,
     ns: &str,
     old: Option<&Value>,
     new: &Value,
+    charge: bool,
 ) -> ApiResult<()> {
     if def.plural == "resourcequotas" && def.group.is_empty() && old.is_some() {
         return Ok(());
@@ -524,7 +526,7 @@ pub async fn admit(
                     ),
                 ));
             }
-            if changed {
+            if changed && charge {
                 let mut q = quota.clone();
                 for (k, v) in new_used {
                     q["status"]["used"][k] = v;

@@ -255,6 +255,7 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
     }
     let attrs = Attrs {
         user: user.as_ref(),
+        ..Default::default()
     };
     match (&parts.method, target.name.clone(), sub.as_deref()) {
         (&Method::GET, None, _) if is_watch => {

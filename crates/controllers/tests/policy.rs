@@ -144,6 +144,18 @@ async fn quota_tracks_usage_and_admission_enforces_it() {
         "pods \"p3\" is forbidden: failed quota: test-quota: must specify limits.cpu for: c; requests.cpu for: c; requests.memory for: c"
     );
 
+    // A dry run is checked but not charged.
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dry"}});
+    for _ in 0..3 {
+        c.create("/api/v1/namespaces/q/configmaps?dryRun=All", &cm)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        c.get(QUOTA).await.unwrap()["status"]["used"]["configmaps"],
+        "0"
+    );
+
     // Object counts: configmaps, services, replicasets; a second quota is over `resourcequotas`.
     c.create(
         "/api/v1/namespaces/q/configmaps",
