@@ -3,6 +3,8 @@
 //! - Pod Security ([`crate::podsecurity`]) for Pods (enforced) and pod templates (warnings);
 //! - placement: a user-tier identity may not choose a pod's node (`spec.nodeName`);
 //! - NodeRestriction ([`crate::nodeauthz::admit`]) for writes by nodes.
+//! - ResourceQuota ([`crate::quota::admit`]), last: the object must fit its namespace's quotas,
+//!   whose `status.used` it is then charged to.
 //!
 //! Mutating admission runs first: LimitRanger ([`crate::limitranger`]) fills a new pod's missing
 //! requests and limits from its namespace's LimitRanges and enforces their bounds; then the
@@ -232,6 +234,10 @@ pub async fn admit(
     warnings.extend(pod_security(ctx, t, old, new).await?);
     warnings.extend(crate::policy::validate(ctx, &wa, Some(new)).await?);
     warnings.extend(webhook::validate(ctx, &wa, Some(new)).await?);
+    // ResourceQuota runs last, as upstream's admission chain orders it.
+    if let Some(ns) = t.namespace.as_deref().filter(|_| t.def.namespaced) {
+        crate::quota::admit(ctx, t.def, ns, old, new, !attrs.dry_run).await?;
+    }
     Ok(warnings)
 }
 

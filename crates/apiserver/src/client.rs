@@ -56,6 +56,7 @@ fn reason_static(r: &str) -> &'static str {
         "UnsupportedMediaType" => "UnsupportedMediaType",
         "RequestEntityTooLarge" => "RequestEntityTooLarge",
         "InternalError" => "InternalError",
+        "TooManyRequests" => "TooManyRequests",
         _ => "Unknown",
     }
 }

@@ -473,6 +473,10 @@ pub async fn create(
     let (mut obj, mut warnings) = prepare_create(ctx, t, &mut obj, q).await?;
     track_create(t.def, &requested_managed, &mut obj, &manager);
     warnings.extend(dups);
+    let attrs = Attrs {
+        dry_run: is_dry_run(q)?,
+        ..attrs
+    };
     warnings.extend(admission::admit(ctx, attrs, t, None, &mut obj).await?);
     let created = if is_dry_run(q)? {
         obj
@@ -1554,6 +1558,9 @@ async fn delete_once(
         };
     }
     let kv = t.def.strategy.before_delete(ctx, &obj, kv).await?;
+    if let Some(kept) = t.def.strategy.retained_after_delete(&kv)? {
+        return Ok(json_response(StatusCode::OK, &kept));
+    }
     match ctx.store.delete(&kv.key, Some(kv.mod_revision)).await {
         Ok(_) => {}
         Err(StoreError::Conflict { .. }) => return Err(ApiError::conflict(t.def, name)),

@@ -16,6 +16,7 @@ pub mod paging;
 pub mod podsecurity;
 pub mod policy;
 pub mod rbac;
+pub mod quota;
 pub mod registry;
 pub mod request;
 pub mod resources;

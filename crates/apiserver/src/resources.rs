@@ -13,6 +13,10 @@ pub enum Subresource {
     Approval,
     /// `serviceaccounts/token` (TokenRequest, create only).
     Token,
+    /// `pods/eviction` (POST a policy/v1 Eviction).
+    Eviction,
+    /// `namespaces/finalize` (PUT the namespace with its `spec.finalizers`).
+    Finalize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -102,6 +106,8 @@ impl ResourceDef {
                 Subresource::Binding => ("binding", "Binding", vec!["create"]),
                 Subresource::Approval => ("approval", self.kind, vec!["get", "patch", "update"]),
                 Subresource::Token => ("token", "TokenRequest", vec!["create"]),
+                Subresource::Eviction => ("eviction", "Eviction", vec!["create"]),
+                Subresource::Finalize => ("finalize", self.kind, vec!["update"]),
             };
             let mut e = json!({
                 "name": format!("{}/{}", self.plural, name),
@@ -116,6 +122,10 @@ impl ResourceDef {
             }
             if *s == Subresource::Token {
                 e["group"] = json!("authentication.k8s.io");
+                e["version"] = json!("v1");
+            }
+            if *s == Subresource::Eviction {
+                e["group"] = json!("policy");
                 e["version"] = json!("v1");
             }
             out.push(e);
@@ -155,6 +165,9 @@ pub const ROLES: ResourceDef = registry::rbac::ROLES;
 pub const CLUSTER_ROLES: ResourceDef = registry::rbac::CLUSTER_ROLES;
 pub const ROLE_BINDINGS: ResourceDef = registry::rbac::ROLE_BINDINGS;
 pub const CLUSTER_ROLE_BINDINGS: ResourceDef = registry::rbac::CLUSTER_ROLE_BINDINGS;
+pub const RESOURCE_QUOTAS: ResourceDef = registry::resourcequota::RESOURCE;
+pub const POD_DISRUPTION_BUDGETS: ResourceDef = registry::poddisruptionbudget::RESOURCE;
+pub const EVENTS_V1: ResourceDef = registry::eventv1::RESOURCE;
 
 pub static RESOURCES: &[ResourceDef] = &[
     NAMESPACES,
@@ -190,6 +203,9 @@ pub static RESOURCES: &[ResourceDef] = &[
     registry::reviews::LOCAL_SUBJECT_ACCESS_REVIEWS,
     registry::reviews::SELF_SUBJECT_RULES_REVIEWS,
     registry::reviews::SELF_SUBJECT_REVIEWS,
+    RESOURCE_QUOTAS,
+    POD_DISRUPTION_BUDGETS,
+    EVENTS_V1,
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
@@ -261,7 +277,13 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            vec!["pods", "pods/status", "pods/log", "pods/binding"]
+            vec![
+                "pods",
+                "pods/status",
+                "pods/log",
+                "pods/binding",
+                "pods/eviction"
+            ]
         );
         assert_eq!(
             groups(),
@@ -276,6 +298,8 @@ mod tests {
                 "authentication.k8s.io",
                 "rbac.authorization.k8s.io",
                 "authorization.k8s.io",
+                "policy",
+                "events.k8s.io"
             ]
         );
     }

@@ -352,6 +352,19 @@ async fn handle(
             let body = read_body(body, st.max_body).await?;
             crate::registry::pod::bind(ctx, &target, &n, &parts.headers, &body).await
         }
+        (&Method::POST, Some(n), Some("eviction"))
+            if target.def.has_sub(resources::Subresource::Eviction) =>
+        {
+            let body = read_body(body, st.max_body).await?;
+            crate::registry::poddisruptionbudget::evict(ctx, attrs, &target, &n, &parts.headers, &body, &q)
+                .await
+        }
+        (&Method::PUT, Some(n), Some("finalize"))
+            if target.def.has_sub(resources::Subresource::Finalize) =>
+        {
+            let body = read_body(body, st.max_body).await?;
+            crate::registry::namespace::finalize(ctx, &target, &n, &parts.headers, &body).await
+        }
         (&Method::PUT, Some(n), _) => {
             let body = read_body(body, st.max_body).await?;
             handlers::update(ctx, attrs, &target, &n, &parts.headers, &body, &q).await
@@ -390,7 +403,8 @@ async fn handle(
         (m, _, Some(s))
             if !matches!(
                 s,
-                "status" | "scale" | "log" | "binding" | "approval" | "token"
+                "status" | "scale" | "log" | "binding" | "approval" | "token" | "eviction"
+                    | "finalize"
             ) =>
         {
             let _ = m;

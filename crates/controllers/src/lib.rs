@@ -6,8 +6,10 @@
 
 pub mod clusterroleaggregation;
 pub mod deployment;
+pub mod disruption;
 pub mod gc;
 pub mod nodelifecycle;
+pub mod quota;
 pub use daas_apimachinery::quantity;
 pub mod csrsigning;
 pub mod replicaset;
@@ -106,6 +108,16 @@ pub fn spawn(client: LocalClient, opts: ControllerOptions) -> Vec<JoinHandle<()>
         spawn_controller(
             client.clone(),
             clusterroleaggregation::ClusterRoleAggregationController::new(client.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            quota::QuotaController::new(client.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            disruption::DisruptionController::new(client.clone()),
             &opts,
         ),
     ]

@@ -26,17 +26,20 @@ pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod event;
+pub mod eventv1;
 pub mod lease;
 pub mod limitrange;
 pub mod namespace;
 pub mod node;
 pub mod pod;
+pub mod poddisruptionbudget;
 pub mod podtemplate;
 pub mod priorityclass;
 pub mod rbac;
 pub mod replicaset;
 pub mod replicationcontroller;
 pub mod reviews;
+pub mod resourcequota;
 pub mod runtimeclass;
 pub mod secret;
 pub mod service;
@@ -148,6 +151,13 @@ pub trait Strategy: std::fmt::Debug + Send + Sync {
     /// the stored revision the removal must match (`kv`, unless this work rewrote the object).
     async fn before_delete(&self, _ctx: &Ctx, _obj: &Value, kv: KeyValue) -> ApiResult<KeyValue> {
         Ok(kv)
+    }
+
+    /// After [`Strategy::before_delete`]: `Some(object)` when the object (stored as `kv`) must
+    /// stay for now (e.g. a namespace with finalizers other than its own controller's); DELETE
+    /// then answers with it instead of removing it.
+    fn retained_after_delete(&self, _kv: &KeyValue) -> ApiResult<Option<Value>> {
+        Ok(None)
     }
 
     /// Does DELETE answer with the deleted object (true) or a `Status` (false)?

@@ -8,7 +8,11 @@ use serde_json::{json, Value};
 
 use super::{decode_as, name_and_age, Column, NameRule, Strategy, AGE, NAME};
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::{encode, now_rfc3339, Ctx};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use crate::handlers::{encode, get_object, json_response, now_rfc3339, Ctx, UPDATE_RETRIES};
+use crate::request::ResourceTarget;
 use crate::resources;
 use crate::resources::{ResourceDef, Subresource::*};
 use crate::table::s;
@@ -16,6 +20,9 @@ use crate::typed::{default_key, obj_mut};
 
 #[derive(Debug)]
 pub struct NamespaceStrategy;
+
+/// The finalizer of the namespace controller (upstream `FinalizerKubernetes`).
+pub const FINALIZER: &str = "kubernetes";
 
 /// The REST shape of Namespaces, with their strategy.
 pub const RESOURCE: ResourceDef = ResourceDef {
@@ -28,7 +35,7 @@ pub const RESOURCE: ResourceDef = ResourceDef {
     namespaced: false,
     short_names: &["ns"],
     categories: &[],
-    subresources: &[Status],
+    subresources: &[Status, Finalize],
     has_spec: true,
     strategy: &NamespaceStrategy,
 };
@@ -98,7 +105,45 @@ impl Strategy for NamespaceStrategy {
             kv
         };
         delete_namespace_contents(ctx, ns).await?;
-        Ok(kv)
+        // The contents are gone: the `kubernetes` finalizer is done. Other finalizers keep the
+        // namespace (Terminating) until they are removed through `namespaces/finalize`.
+        let current = crate::handlers::decode_kv(&kv)?;
+        let others: Vec<Value> = current["spec"]["finalizers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f.as_str() != Some(FINALIZER))
+            .cloned()
+            .collect();
+        if others.is_empty() {
+            return Ok(kv);
+        }
+        if current["spec"]["finalizers"].as_array().map(Vec::len) == Some(others.len()) {
+            return Ok(kv);
+        }
+        let mut n = current;
+        n["spec"]["finalizers"] = json!(others);
+        match ctx
+            .store
+            .update(&kv.key, &encode(&n)?, kv.mod_revision)
+            .await
+        {
+            Ok(nkv) => Ok(nkv),
+            Err(StoreError::Conflict { .. }) => Err(ApiError::conflict(&RESOURCE, ns)),
+            Err(StoreError::NotFound(_)) => Err(ApiError::not_found(&RESOURCE, ns)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn retained_after_delete(&self, kv: &KeyValue) -> ApiResult<Option<Value>> {
+        let obj = crate::handlers::decode_kv(kv)?;
+        let pending = obj["spec"]["finalizers"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|f| f.as_str() != Some(FINALIZER)));
+        if !pending {
+            return Ok(None);
+        }
+        Ok(Some(obj))
     }
 
     fn delete_returns_object(&self) -> bool {
@@ -113,6 +158,109 @@ impl Strategy for NamespaceStrategy {
         let (name, created) = name_and_age(o, now);
         vec![name, json!(s(&o["status"]["phase"])), created]
     }
+}
+
+/// Upstream `ValidateFinalizerName` for `spec.finalizers`: the standard `kubernetes` finalizer or
+/// a domain-qualified name.
+fn validate_finalizers(obj: &Value) -> Vec<(String, String)> {
+    let mut causes = Vec::new();
+    for (i, f) in obj["spec"]["finalizers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let f = s(f);
+        let qualified = f.split_once('/').is_some_and(|(d, n)| {
+            super::is_dns_subdomain(d)
+                && !n.is_empty()
+                && n.len() <= 63
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        });
+        if f != FINALIZER && !qualified {
+            causes.push((
+                format!("spec.finalizers[{i}]"),
+                format!(
+                    "Invalid value: {f:?}: name is neither a standard finalizer name nor is it fully qualified"
+                ),
+            ));
+        }
+    }
+    causes
+}
+
+/// `PUT namespaces/{name}/finalize`: replace the namespace's `spec.finalizers` (status and
+/// server-owned metadata stay as stored). A terminating namespace left without finalizers is
+/// removed.
+pub async fn finalize(
+    ctx: &Ctx,
+    t: &ResourceTarget,
+    name: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<Response> {
+    let req = crate::request::decode_body(headers, body)?;
+    if req["metadata"]["name"]
+        .as_str()
+        .is_some_and(|n| !n.is_empty() && n != name)
+    {
+        return Err(ApiError::bad_request(
+            "the name of the object does not match the name on the URL",
+        ));
+    }
+    let causes = validate_finalizers(&req);
+    if !causes.is_empty() {
+        return Err(ApiError::invalid(t.def, name, causes));
+    }
+    for _ in 0..UPDATE_RETRIES {
+        let (old, kv) = get_object(ctx, t.def, None, name).await?;
+        if let Some(rv) = req["metadata"]["resourceVersion"]
+            .as_str()
+            .filter(|r| !r.is_empty())
+        {
+            if rv != kv.mod_revision.to_string() {
+                return Err(ApiError::conflict(t.def, name));
+            }
+        }
+        let mut new = old.clone();
+        let finalizers = req["spec"]["finalizers"].clone();
+        if finalizers.as_array().is_some_and(|a| !a.is_empty()) {
+            new["spec"]["finalizers"] = finalizers;
+        } else if let Some(spec) = new["spec"].as_object_mut() {
+            spec.remove("finalizers");
+        }
+        for f in ["labels", "annotations"] {
+            if !req["metadata"][f].is_null() {
+                new["metadata"][f] = req["metadata"][f].clone();
+            }
+        }
+        let done = !new["metadata"]["deletionTimestamp"].is_null()
+            && new["spec"]["finalizers"]
+                .as_array()
+                .is_none_or(|a| a.is_empty());
+        let res = if done {
+            ctx.store
+                .delete(&kv.key, Some(kv.mod_revision))
+                .await
+                .map(|_| kv.mod_revision)
+        } else {
+            ctx.store
+                .update(&kv.key, &encode(&new)?, kv.mod_revision)
+                .await
+                .map(|nkv| nkv.mod_revision)
+        };
+        match res {
+            Ok(rev) => {
+                new["metadata"]["resourceVersion"] = json!(rev.to_string());
+                return Ok(json_response(StatusCode::OK, &new));
+            }
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(t.def, name)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::conflict(t.def, name))
 }
 
 /// The namespace controller's job, done inline: remove everything inside a namespace.
@@ -132,6 +280,20 @@ async fn delete_namespace_contents(ctx: &Ctx, ns: &str) -> ApiResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finalizer_names_are_standard_or_qualified() {
+        let ok = json!({"spec": {"finalizers": ["kubernetes", "e2e.example.com/fakeFinalizer"]}});
+        assert!(validate_finalizers(&ok).is_empty());
+        let bad = json!({"spec": {"finalizers": ["kubernetes", "fake"]}});
+        assert_eq!(
+            validate_finalizers(&bad),
+            vec![(
+                "spec.finalizers[1]".to_string(),
+                "Invalid value: \"fake\": name is neither a standard finalizer name nor is it fully qualified".to_string()
+            )]
+        );
+    }
 
     #[test]
     fn status_update_keeps_metadata_changes_and_stored_spec() {
