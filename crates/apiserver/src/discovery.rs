@@ -77,7 +77,7 @@ fn gv_path(group: &str, version: &str) -> String {
 
 fn all_group_versions() -> Vec<(&'static str, &'static str)> {
     let mut out: Vec<(&'static str, &'static str)> = Vec::new();
-    for r in resources::RESOURCES {
+    for r in resources::all() {
         if !out.contains(&(r.group, r.version)) {
             out.push((r.group, r.version));
         }

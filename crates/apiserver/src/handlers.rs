@@ -143,7 +143,11 @@ pub async fn get_object(
     name: &str,
 ) -> ApiResult<(Value, KeyValue)> {
     match ctx.store.get(&def.key(ns, name)).await? {
-        Some(kv) => Ok((decode_kv(&kv)?, kv)),
+        Some(kv) => {
+            let mut obj = decode_kv(&kv)?;
+            def.strategy.present(&mut obj);
+            Ok((obj, kv))
+        }
         None => Err(ApiError::not_found(def, name)),
     }
 }
@@ -181,7 +185,8 @@ pub async fn list_objects(
     let res = ctx.store.list(&def.prefix(ns)).await?;
     let mut items = Vec::with_capacity(res.items.len());
     for kv in &res.items {
-        let o = decode_kv(kv)?;
+        let mut o = decode_kv(kv)?;
+        def.strategy.present(&mut o);
         if filter.matches(&o) {
             items.push(o);
         }
@@ -199,7 +204,10 @@ pub async fn list(
     let filter = Filter::from_query(t.def, q)?;
     let prefix = t.def.prefix(ns_of(t));
     let params = paging::ListParams::from_query(q, &prefix)?;
-    let page = paging::list_page(ctx, &prefix, &filter, &params).await?;
+    let mut page = paging::list_page(ctx, &prefix, &filter, &params).await?;
+    for o in page.items.iter_mut() {
+        t.def.strategy.present(o);
+    }
     let rv = page.revision.to_string();
     let mut body = match accept {
         As::Table => table::table(
@@ -568,6 +576,7 @@ pub async fn store_create(ctx: &Ctx, def: &ResourceDef, obj: &Value) -> ApiResul
     let mut out = obj.clone();
     out["metadata"]["resourceVersion"] = json!(kv.mod_revision.to_string());
     def.strategy.after_create(ctx, &out).await;
+    def.strategy.after_write(ctx).await;
     Ok(out)
 }
 
@@ -686,6 +695,7 @@ async fn commit_update(
             Ok(del) => {
                 let mut out = merged;
                 out["metadata"]["resourceVersion"] = json!(del.mod_revision.to_string());
+                def.strategy.after_write(ctx).await;
                 Ok(Some((out, warnings)))
             }
             Err(StoreError::Conflict { .. }) => Ok(None),
@@ -701,6 +711,7 @@ async fn commit_update(
         Ok(nkv) => {
             let mut out = merged;
             out["metadata"]["resourceVersion"] = json!(nkv.mod_revision.to_string());
+            def.strategy.after_write(ctx).await;
             Ok(Some((out, warnings)))
         }
         Err(StoreError::Conflict { .. }) => Ok(None),
@@ -913,7 +924,7 @@ pub enum ScaleOp {
 }
 
 fn scale_of(def: &ResourceDef, obj: &Value) -> Value {
-    let sel = crate::table::selector_string(&obj["spec"]["selector"]);
+    let (spec_replicas, status_replicas, sel) = def.strategy.read_scale(obj);
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -922,8 +933,8 @@ fn scale_of(def: &ResourceDef, obj: &Value) -> Value {
             "uid": obj["metadata"]["uid"], "resourceVersion": obj["metadata"]["resourceVersion"],
             "creationTimestamp": obj["metadata"]["creationTimestamp"],
         },
-        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(def.strategy.default_replicas())},
-        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": sel},
+        "spec": {"replicas": spec_replicas},
+        "status": {"replicas": status_replicas, "selector": sel},
     })
 }
 
@@ -970,7 +981,7 @@ async fn scale_write(
                 )
             })?;
         let mut new = old.clone();
-        new["spec"]["replicas"] = json!(replicas);
+        t.def.strategy.write_scale(&mut new, replicas);
         if let Some((out, _)) = commit_update(
             ctx,
             t,
@@ -1165,6 +1176,7 @@ async fn delete_once(
         Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(t.def, name)),
         Err(e) => return Err(e.into()),
     }
+    t.def.strategy.after_write(ctx).await;
     if t.def.strategy.delete_returns_object() {
         Ok(json_response(StatusCode::OK, &obj))
     } else {

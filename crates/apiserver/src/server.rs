@@ -210,7 +210,10 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             return Ok((StatusCode::OK, "ok").into_response_ok());
         }
         "/api" | "/api/" => return Ok(json_response(StatusCode::OK, &discovery::core_versions())),
-        "/apis" | "/apis/" => return Ok(json_response(StatusCode::OK, &discovery::group_list())),
+        "/apis" | "/apis/" => {
+            crate::registry::customresource::ensure_loaded(&st.ctx.store).await?;
+            return Ok(json_response(StatusCode::OK, &discovery::group_list()));
+        }
         "/openapi/v3" | "/openapi/v3/" => {
             return Ok(json_response(
                 StatusCode::OK,
@@ -227,6 +230,7 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
     if !(path.starts_with("/api/") || path.starts_with("/apis/")) {
         return Err(ApiError::not_found_path());
     }
+    crate::registry::customresource::ensure_loaded(&st.ctx.store).await?;
     let target = match request::parse_path(&path)? {
         Target::Group { group } => {
             return discovery::group(&group)
