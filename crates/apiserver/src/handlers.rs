@@ -880,6 +880,11 @@ pub async fn patch(
     q: &HashMap<String, String>,
 ) -> ApiResult<Response> {
     let kind = patch_kind(headers)?;
+    if kind == PatchKind::Strategic && !t.def.strategy.strategic_merge() {
+        return Err(ApiError::unsupported_media(
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+        ));
+    }
     if body.is_empty() {
         return Err(ApiError::bad_request("the patch body is empty"));
     }

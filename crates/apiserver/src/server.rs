@@ -310,13 +310,22 @@ async fn handle(st: &AppState, req: Request) -> ApiResult<Response> {
             let opts = request::delete_options(&parts.headers, &body)?;
             handlers::delete_collection(ctx, &target, &q, &opts).await
         }
-        (m, _, Some(s)) if !matches!(s, "status" | "scale" | "log" | "binding") => {
-            let _ = m;
-            Err(ApiError::not_found_path())
-        }
+        (_, _, Some(s)) if !serves_sub(target.def, s) => Err(ApiError::not_found_path()),
         (m, _, _) => Err(ApiError::method_not_allowed(format!(
             "the server does not allow this method on the requested resource ({m})"
         ))),
+    }
+}
+
+/// Does the resource have the subresource `name`? (Others are 404, as upstream.)
+fn serves_sub(def: &resources::ResourceDef, name: &str) -> bool {
+    use resources::Subresource as S;
+    match name {
+        "status" => def.has_sub(S::Status),
+        "scale" => def.has_sub(S::Scale),
+        "log" => def.has_sub(S::Log),
+        "binding" => def.has_sub(S::Binding),
+        _ => false,
     }
 }
 

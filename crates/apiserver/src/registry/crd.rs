@@ -47,7 +47,10 @@ pub fn is_established(c: &Value) -> bool {
 }
 
 fn set_condition(c: &mut Value, ty: &str, status: &str, reason: &str, message: &str) {
-    let mut conds: Vec<Value> = c["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    let mut conds: Vec<Value> = c["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let now = now_rfc3339();
     match conds.iter_mut().find(|x| x["type"] == ty) {
         Some(x) => {
@@ -85,17 +88,29 @@ fn name_conflict(c: &Value, others: &[Value]) -> Option<(&'static str, String)> 
         }
         let taken = &o["status"]["acceptedNames"];
         if taken["kind"] == names["kind"] {
-            return Some(("KindConflict", format!("{} is already in use", names["kind"])));
+            return Some((
+                "KindConflict",
+                format!("{} is already in use", names["kind"]),
+            ));
         }
         if taken["listKind"] == names["listKind"] {
-            return Some(("ListKindConflict", format!("{} is already in use", names["listKind"])));
+            return Some((
+                "ListKindConflict",
+                format!("{} is already in use", names["listKind"]),
+            ));
         }
         if !names["singular"].is_null()
             && (taken["singular"] == names["singular"] || taken["plural"] == names["singular"])
         {
-            return Some(("SingularConflict", format!("{} is already in use", names["singular"])));
+            return Some((
+                "SingularConflict",
+                format!("{} is already in use", names["singular"]),
+            ));
         }
-        let theirs: Vec<&Value> = taken["shortNames"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
+        let theirs: Vec<&Value> = taken["shortNames"]
+            .as_array()
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
         for s in names["shortNames"].as_array().into_iter().flatten() {
             if theirs.contains(&s) {
                 return Some(("ShortNamesConflict", format!("{s} is already in use")));
@@ -141,7 +156,10 @@ impl Strategy for CrdStrategy {
         if !obj["status"].is_object() {
             obj["status"] = json!({});
         }
-        let mut stored: Vec<Value> = obj["status"]["storedVersions"].as_array().cloned().unwrap_or_default();
+        let mut stored: Vec<Value> = obj["status"]["storedVersions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if let Some(sv) = storage_version(obj) {
             if !stored.contains(&json!(sv)) {
                 stored.push(json!(sv));
@@ -153,7 +171,13 @@ impl Strategy for CrdStrategy {
             return;
         }
         obj["status"]["acceptedNames"] = obj["spec"]["names"].clone();
-        set_condition(obj, "NamesAccepted", "True", "NoConflicts", "no conflicts found");
+        set_condition(
+            obj,
+            "NamesAccepted",
+            "True",
+            "NoConflicts",
+            "no conflicts found",
+        );
         set_condition(
             obj,
             "Established",
@@ -171,7 +195,10 @@ impl Strategy for CrdStrategy {
         if old["spec"]["scope"] != new["spec"]["scope"] {
             causes.push((
                 "spec.scope".into(),
-                format!("Invalid value: {}: field is immutable", new["spec"]["scope"]),
+                format!(
+                    "Invalid value: {}: field is immutable",
+                    new["spec"]["scope"]
+                ),
             ));
         }
     }
@@ -185,7 +212,13 @@ impl Strategy for CrdStrategy {
         if let Some((reason, msg)) = name_conflict(obj, &others) {
             obj["status"]["acceptedNames"] = json!({"plural": "", "kind": ""});
             set_condition(obj, "NamesAccepted", "False", reason, &msg);
-            set_condition(obj, "Established", "False", "NotAccepted", "not all names are accepted");
+            set_condition(
+                obj,
+                "Established",
+                "False",
+                "NotAccepted",
+                "not all names are accepted",
+            );
         }
         Ok(())
     }
@@ -224,7 +257,10 @@ pub fn validate_crd(obj: &Value, causes: &mut Vec<Cause>) {
     if group.is_empty() {
         causes.push(("spec.group".into(), "Required value".into()));
     } else if !is_dns_subdomain(group) || !group.contains('.') {
-        causes.push(("spec.group".into(), format!("Invalid value: \"{group}\": {GROUP_MSG}")));
+        causes.push((
+            "spec.group".into(),
+            format!("Invalid value: \"{group}\": {GROUP_MSG}"),
+        ));
     }
     match spec["scope"].as_str() {
         Some("Cluster" | "Namespaced") => {}
@@ -253,12 +289,23 @@ pub fn validate_crd(obj: &Value, causes: &mut Vec<Cause>) {
     if names["kind"].as_str().is_some_and(|k| !k.is_empty()) && names["kind"] == names["listKind"] {
         causes.push((
             "spec.names.listKind".into(),
-            format!("Invalid value: {}: kind and listKind may not be the same or parameters of a list", names["listKind"]),
+            format!(
+                "Invalid value: {}: kind and listKind may not be the same or parameters of a list",
+                names["listKind"]
+            ),
         ));
     }
-    for (i, s) in names["shortNames"].as_array().into_iter().flatten().enumerate() {
+    for (i, s) in names["shortNames"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         if !s.as_str().is_some_and(is_dns_label) {
-            causes.push((format!("spec.names.shortNames[{i}]"), format!("Invalid value: {s}: a lowercase RFC 1123 label is required")));
+            causes.push((
+                format!("spec.names.shortNames[{i}]"),
+                format!("Invalid value: {s}: a lowercase RFC 1123 label is required"),
+            ));
         }
     }
     if spec["preserveUnknownFields"] == true {
@@ -269,26 +316,44 @@ pub fn validate_crd(obj: &Value, causes: &mut Vec<Cause>) {
     }
     let versions = spec["versions"].as_array().cloned().unwrap_or_default();
     if versions.is_empty() {
-        causes.push(("spec.versions".into(), "Invalid value: \"null\": must have exactly one version marked as storage version".into()));
+        causes.push((
+            "spec.versions".into(),
+            "Invalid value: \"null\": must have exactly one version marked as storage version"
+                .into(),
+        ));
     }
     let storage = versions.iter().filter(|v| v["storage"] == true).count();
     if !versions.is_empty() && storage != 1 {
         causes.push((
             "spec.versions".into(),
-            format!("Invalid value: {}: must have exactly one version marked as storage version", json!(versions.iter().map(|v| &v["name"]).collect::<Vec<_>>())),
+            format!(
+                "Invalid value: {}: must have exactly one version marked as storage version",
+                json!(versions.iter().map(|v| &v["name"]).collect::<Vec<_>>())
+            ),
         ));
     }
     if !versions.is_empty() && !versions.iter().any(|v| v["served"] == true) {
-        causes.push(("spec.versions".into(), "Invalid value: must have at least one served version".into()));
+        causes.push((
+            "spec.versions".into(),
+            "Invalid value: must have at least one served version".into(),
+        ));
     }
     let mut seen = Vec::new();
     for (i, v) in versions.iter().enumerate() {
         let p = format!("spec.versions[{i}]");
         validate_version(v, &p, &mut seen, causes);
     }
-    for (i, sv) in obj["status"]["storedVersions"].as_array().into_iter().flatten().enumerate() {
+    for (i, sv) in obj["status"]["storedVersions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         if !versions.iter().any(|v| v["name"] == *sv) {
-            causes.push((format!("status.storedVersions[{i}]"), format!("Invalid value: {sv}: must appear in spec.versions")));
+            causes.push((
+                format!("status.storedVersions[{i}]"),
+                format!("Invalid value: {sv}: must appear in spec.versions"),
+            ));
         }
     }
 }
@@ -300,26 +365,42 @@ fn validate_version(v: &Value, p: &str, seen: &mut Vec<String>, causes: &mut Vec
     } else if !is_dns_label(name) || !name.starts_with(|c: char| c.is_ascii_lowercase()) {
         causes.push((format!("{p}.name"), format!("Invalid value: \"{name}\": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')")));
     } else if seen.iter().any(|s| s == name) {
-        causes.push((format!("{p}.name"), format!("Invalid value: \"{name}\": must be unique")));
+        causes.push((
+            format!("{p}.name"),
+            format!("Invalid value: \"{name}\": must be unique"),
+        ));
     } else {
         seen.push(name.to_string());
     }
     let schema = &v["schema"]["openAPIV3Schema"];
     if !schema.is_object() {
-        causes.push((format!("{p}.schema.openAPIV3Schema"), "Required value: schemas are required".into()));
+        causes.push((
+            format!("{p}.schema.openAPIV3Schema"),
+            "Required value: schemas are required".into(),
+        ));
     } else {
         crschema::structural_errors(schema, &format!("{p}.schema.openAPIV3Schema"), causes);
     }
     if let Some(scale) = v["subresources"]["scale"].as_object() {
         let sp = format!("{p}.subresources.scale");
         match scale.get("specReplicasPath").and_then(|x| x.as_str()) {
-            None | Some("") => causes.push((format!("{sp}.specReplicasPath"), "Required value".into())),
-            Some(s) if !s.starts_with(".spec.") => causes.push((format!("{sp}.specReplicasPath"), format!("Invalid value: \"{s}\": should be a json path under .spec"))),
+            None | Some("") => {
+                causes.push((format!("{sp}.specReplicasPath"), "Required value".into()))
+            }
+            Some(s) if !s.starts_with(".spec.") => causes.push((
+                format!("{sp}.specReplicasPath"),
+                format!("Invalid value: \"{s}\": should be a json path under .spec"),
+            )),
             _ => {}
         }
         match scale.get("statusReplicasPath").and_then(|x| x.as_str()) {
-            None | Some("") => causes.push((format!("{sp}.statusReplicasPath"), "Required value".into())),
-            Some(s) if !s.starts_with(".status.") => causes.push((format!("{sp}.statusReplicasPath"), format!("Invalid value: \"{s}\": should be a json path under .status"))),
+            None | Some("") => {
+                causes.push((format!("{sp}.statusReplicasPath"), "Required value".into()))
+            }
+            Some(s) if !s.starts_with(".status.") => causes.push((
+                format!("{sp}.statusReplicasPath"),
+                format!("Invalid value: \"{s}\": should be a json path under .status"),
+            )),
             _ => {}
         }
         if let Some(s) = scale.get("labelSelectorPath").and_then(|x| x.as_str()) {
@@ -328,7 +409,12 @@ fn validate_version(v: &Value, p: &str, seen: &mut Vec<String>, causes: &mut Vec
             }
         }
     }
-    for (i, c) in v["additionalPrinterColumns"].as_array().into_iter().flatten().enumerate() {
+    for (i, c) in v["additionalPrinterColumns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let cp = format!("{p}.additionalPrinterColumns[{i}]");
         if c["name"].as_str().unwrap_or("").is_empty() {
             causes.push((format!("{cp}.name"), "Required value".into()));
@@ -381,7 +467,10 @@ mod tests {
         assert!(is_established(&o));
         // The typed decode keeps what the schema says.
         let d = CrdStrategy.decode(&o).unwrap();
-        assert_eq!(d["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["type"], "object");
+        assert_eq!(
+            d["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["type"],
+            "object"
+        );
     }
 
     #[test]
@@ -392,11 +481,19 @@ mod tests {
         o["spec"]["versions"][0]["storage"] = json!(false);
         let e = errs(&o);
         assert!(e.contains(&"metadata.name: Invalid value: \"gadgets.example.com\": must be spec.names.plural+\".\"+spec.group".to_string()), "{e:?}");
-        assert!(e.iter().any(|m| m.starts_with("spec.group: Invalid value: \"example\"")));
-        assert!(e.iter().any(|m| m.starts_with("spec.versions: Invalid value") && m.ends_with("must have exactly one version marked as storage version")));
+        assert!(e
+            .iter()
+            .any(|m| m.starts_with("spec.group: Invalid value: \"example\"")));
+        assert!(e
+            .iter()
+            .any(|m| m.starts_with("spec.versions: Invalid value")
+                && m.ends_with("must have exactly one version marked as storage version")));
         let mut o = widget_crd();
         o["spec"]["versions"][0]["schema"] = json!(null);
-        assert_eq!(errs(&o), vec!["spec.versions[0].schema.openAPIV3Schema: Required value: schemas are required"]);
+        assert_eq!(
+            errs(&o),
+            vec!["spec.versions[0].schema.openAPIV3Schema: Required value: schemas are required"]
+        );
         let mut c = Vec::new();
         let mut n = widget_crd();
         n["spec"]["scope"] = json!("Cluster");

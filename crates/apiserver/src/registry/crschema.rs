@@ -34,7 +34,10 @@ fn property_schema<'a>(schema: &'a Value, key: &str) -> Option<&'a Value> {
 /// Does the schema say which members an object may have (so others are pruned)?
 fn closes_object(schema: &Value) -> bool {
     !flag(schema, "x-kubernetes-preserve-unknown-fields")
-        && !matches!(schema["additionalProperties"], Value::Object(_) | Value::Bool(true))
+        && !matches!(
+            schema["additionalProperties"],
+            Value::Object(_) | Value::Bool(true)
+        )
 }
 
 /// Remove fields the schema does not declare (unless `x-kubernetes-preserve-unknown-fields`),
@@ -70,11 +73,9 @@ fn prune_at(obj: &mut Value, schema: &Value, path: &str, keep_meta: bool, out: &
                 }
             }
         }
-        Value::Array(items) => {
-            if schema["items"].is_object() {
-                for (i, it) in items.iter_mut().enumerate() {
-                    prune_at(it, &schema["items"], &format!("{path}[{i}]"), false, out);
-                }
+        Value::Array(items) if schema["items"].is_object() => {
+            for (i, it) in items.iter_mut().enumerate() {
+                prune_at(it, &schema["items"], &format!("{path}[{i}]"), false, out);
             }
         }
         _ => {}
@@ -100,11 +101,9 @@ pub fn apply_defaults(obj: &mut Value, schema: &Value) {
                 }
             }
         }
-        Value::Array(items) => {
-            if schema["items"].is_object() {
-                for it in items.iter_mut() {
-                    apply_defaults(it, &schema["items"]);
-                }
+        Value::Array(items) if schema["items"].is_object() => {
+            for it in items.iter_mut() {
+                apply_defaults(it, &schema["items"]);
             }
         }
         _ => {}
@@ -303,7 +302,9 @@ fn validate_string(st: &str, s: &Value, path: &str, shown: &str, causes: &mut Ve
         if len < min {
             causes.push((
                 path.to_string(),
-                format!("Invalid value: {quoted}: {shown} in body should be at least {min} chars long"),
+                format!(
+                    "Invalid value: {quoted}: {shown} in body should be at least {min} chars long"
+                ),
             ));
         }
     }
@@ -393,7 +394,10 @@ fn validate_object(m: &Map<String, Value>, s: &Value, path: &str, causes: &mut V
     if flag(s, "x-kubernetes-embedded-resource") {
         for f in ["apiVersion", "kind"] {
             if m.get(f).and_then(|v| v.as_str()).unwrap_or("").is_empty() {
-                causes.push((join(path, f), "Required value: must not be empty".to_string()));
+                causes.push((
+                    join(path, f),
+                    "Required value: must not be empty".to_string(),
+                ));
             }
         }
     }
@@ -499,7 +503,10 @@ fn structural_node(s: &Value, path: &str, root: bool, causes: &mut Vec<Cause>) {
         if let Err(e) = regex::Regex::new(p) {
             causes.push((
                 format!("{path}.pattern"),
-                format!("Invalid value: {}: must be a valid regular expression, but isn't: {e}", render(&s["pattern"])),
+                format!(
+                    "Invalid value: {}: must be a valid regular expression, but isn't: {e}",
+                    render(&s["pattern"])
+                ),
             ));
         }
     }
@@ -560,25 +567,30 @@ mod tests {
 
     #[test]
     fn bounds_enum_pattern_lengths() {
-        let c = errors(json!({"spec": {"replicas": 11, "mode": "c", "name": "A", "tags": ["x", "x", "y"]}}));
+        let c = errors(
+            json!({"spec": {"replicas": 11, "mode": "c", "name": "A", "tags": ["x", "x", "y"]}}),
+        );
         let fields: Vec<&str> = c.iter().map(|c| c.0.as_str()).collect();
         assert_eq!(
             fields,
             vec![
-                "spec.replicas",
                 "spec.mode",
                 "spec.name",
                 "spec.name",
+                "spec.replicas",
                 "spec.tags",
                 "spec.tags[1]"
             ]
         );
         assert_eq!(
-            c[0].1,
+            c[3].1,
             "Invalid value: 11: spec.replicas in body should be less than or equal to 10"
         );
-        assert_eq!(c[1].1, "Unsupported value: \"c\": supported values: \"a\", \"b\"");
-        assert!(c[3].1.ends_with("should match '^[a-z]+$'"), "{}", c[3].1);
+        assert_eq!(
+            c[0].1,
+            "Unsupported value: \"c\": supported values: \"a\", \"b\""
+        );
+        assert!(c[2].1.ends_with("should match '^[a-z]+$'"), "{}", c[2].1);
         assert_eq!(c[5].1, "Duplicate value: \"x\"");
         assert!(errors(json!({"spec": {"replicas": -1}}))[0]
             .1
@@ -589,12 +601,23 @@ mod tests {
     fn int_or_string_nullable_format_embedded() {
         assert!(errors(json!({"spec": {"replicas": 1, "port": 80, "opt": null}})).is_empty());
         assert!(errors(json!({"spec": {"replicas": 1, "port": "http"}})).is_empty());
-        assert_eq!(errors(json!({"spec": {"replicas": 1, "port": true}})).len(), 1);
-        assert_eq!(errors(json!({"spec": {"replicas": 1, "when": "yesterday"}})).len(), 1);
-        assert!(errors(json!({"spec": {"replicas": 1, "when": "2024-01-02T03:04:05Z"}})).is_empty());
+        assert_eq!(
+            errors(json!({"spec": {"replicas": 1, "port": true}})).len(),
+            1
+        );
+        assert_eq!(
+            errors(json!({"spec": {"replicas": 1, "when": "yesterday"}})).len(),
+            1
+        );
+        assert!(
+            errors(json!({"spec": {"replicas": 1, "when": "2024-01-02T03:04:05Z"}})).is_empty()
+        );
         let c = errors(json!({"spec": {"replicas": 1, "template": {"spec": {}}}}));
         let fields: Vec<&str> = c.iter().map(|c| c.0.as_str()).collect();
-        assert_eq!(fields, vec!["spec.template.apiVersion", "spec.template.kind"]);
+        assert_eq!(
+            fields,
+            vec!["spec.template.apiVersion", "spec.template.kind"]
+        );
         let c = errors(json!({"spec": {"replicas": 1, "labels": {"a": 1}}}));
         assert_eq!(c[0].0, "spec.labels.a");
     }

@@ -76,7 +76,10 @@ pub fn json_path<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
     let mut cur = obj;
     for seg in p.split('.').filter(|s| !s.is_empty()) {
         let (name, idx) = match seg.split_once('[') {
-            Some((n, rest)) => (n, rest.strip_suffix(']').and_then(|i| i.parse::<usize>().ok())),
+            Some((n, rest)) => (
+                n,
+                rest.strip_suffix(']').and_then(|i| i.parse::<usize>().ok()),
+            ),
             None => (seg, None),
         };
         if !name.is_empty() {
@@ -176,10 +179,19 @@ impl Strategy for CustomResourceStrategy {
         }
     }
 
+    fn strategic_merge(&self) -> bool {
+        false
+    }
+
     fn columns(&self) -> Vec<Column> {
         let served = self.served();
         let mut out: Vec<Column> = vec![("Name", "name", 0)];
-        out.extend(served.columns.iter().map(|c| (c.name, c.format, c.priority)));
+        out.extend(
+            served
+                .columns
+                .iter()
+                .map(|c| (c.name, c.format, c.priority)),
+        );
         out
     }
 
@@ -232,7 +244,12 @@ impl Registry {
         x
     }
 
-    fn strategy(&mut self, group: &str, version: &str, plural: &str) -> &'static CustomResourceStrategy {
+    fn strategy(
+        &mut self,
+        group: &str,
+        version: &str,
+        plural: &str,
+    ) -> &'static CustomResourceStrategy {
         let key = (group.to_string(), version.to_string(), plural.to_string());
         if let Some(s) = self.strategies.get(&key) {
             return s;
@@ -270,20 +287,31 @@ pub fn schemas() -> Vec<CrdSchema> {
 
 fn str_list(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn served_version(v: &Value, r: &mut Registry) -> Served {
     let subs = &v["subresources"];
     let scale = subs["scale"].as_object().map(|s| ScalePaths {
-        spec_replicas: s.get("specReplicasPath").and_then(|x| x.as_str()).unwrap_or("").to_string(),
+        spec_replicas: s
+            .get("specReplicasPath")
+            .and_then(|x| x.as_str())
+            .unwrap_or("")
+            .to_string(),
         status_replicas: s
             .get("statusReplicasPath")
             .and_then(|x| x.as_str())
             .unwrap_or("")
             .to_string(),
-        label_selector: s.get("labelSelectorPath").and_then(|x| x.as_str()).map(String::from),
+        label_selector: s
+            .get("labelSelectorPath")
+            .and_then(|x| x.as_str())
+            .map(String::from),
     });
     let mut columns: Vec<PrinterColumn> = v["additionalPrinterColumns"]
         .as_array()
@@ -293,7 +321,10 @@ fn served_version(v: &Value, r: &mut Registry) -> Served {
                     name: r.intern(c["name"].as_str().unwrap_or("")),
                     ty: c["type"].as_str().unwrap_or("string").to_string(),
                     format: r.intern(c["format"].as_str().unwrap_or("")),
-                    priority: c["priority"].as_u64().map(|p| p.min(255) as u8).unwrap_or(0),
+                    priority: c["priority"]
+                        .as_u64()
+                        .map(|p| p.min(255) as u8)
+                        .unwrap_or(0),
                     json_path: c["jsonPath"].as_str().unwrap_or("").to_string(),
                 })
                 .collect()
@@ -364,7 +395,20 @@ pub fn install(crds: &[Value]) {
                 let list_kind = names["listKind"].as_str().unwrap_or("");
                 let short = str_list(&names["shortNames"]);
                 let cats = str_list(&names["categories"]);
-                let key = json!([group, version, plural, singular, kind, list_kind, namespaced, short, cats, subs.contains(&Subresource::Status), subs.contains(&Subresource::Scale)]).to_string();
+                let key = json!([
+                    group,
+                    version,
+                    plural,
+                    singular,
+                    kind,
+                    list_kind,
+                    namespaced,
+                    short,
+                    cats,
+                    subs.contains(&Subresource::Status),
+                    subs.contains(&Subresource::Scale)
+                ])
+                .to_string();
                 let def = match r.defs.get(&key) {
                     Some(d) => *d,
                     None => {

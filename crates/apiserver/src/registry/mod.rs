@@ -144,6 +144,11 @@ pub trait Strategy: std::fmt::Debug + Send + Sync {
         None
     }
 
+    /// Does PATCH accept strategic merge patches (false for custom resources, as upstream)?
+    fn strategic_merge(&self) -> bool {
+        true
+    }
+
     /// Follow-up after any stored change of an object of the kind (create, update, delete).
     async fn after_write(&self, _ctx: &Ctx) {}
 
