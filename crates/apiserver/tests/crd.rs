@@ -436,3 +436,29 @@ async fn cluster_scoped_custom_resources() {
     .await;
     assert_eq!(code, 404);
 }
+
+#[tokio::test]
+async fn namespace_deletion_removes_custom_resources() {
+    let (_d, app) = app().await;
+    create_crd(&app).await;
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}});
+    assert_eq!(
+        call(&app, "POST", "/api/v1/namespaces", JSON, ns).await.0,
+        201
+    );
+    let w = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}});
+    let path = "/apis/example.com/v1/namespaces/team/widgets";
+    assert_eq!(call(&app, "POST", path, JSON, w).await.0, 201);
+    let (code, _) = call(&app, "DELETE", "/api/v1/namespaces/team", JSON, Value::Null).await;
+    assert_eq!(code, 200);
+    let (code, list) = call(
+        &app,
+        "GET",
+        "/apis/example.com/v1/widgets",
+        JSON,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(list["items"], json!([]), "{list}");
+}
