@@ -462,3 +462,28 @@ async fn namespace_deletion_removes_custom_resources() {
     assert_eq!(code, 200);
     assert_eq!(list["items"], json!([]), "{list}");
 }
+
+#[tokio::test]
+async fn defaults_added_later_apply_to_stored_objects() {
+    let (_d, app) = app().await;
+    let crd = create_crd(&app).await;
+    let w = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}});
+    assert_eq!(call(&app, "POST", WIDGETS, JSON, w).await.0, 201);
+    let mut upd = crd.clone();
+    upd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        ["shape"] = json!({"type": "string", "default": "round"});
+    let (code, body) = call(
+        &app,
+        "PUT",
+        &format!("{CRDS}/widgets.example.com"),
+        JSON,
+        upd,
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["metadata"]["generation"], 2);
+    let (_, got) = call(&app, "GET", &format!("{WIDGETS}/w"), JSON, Value::Null).await;
+    assert_eq!(got["spec"]["shape"], "round", "{got}");
+    let (_, list) = call(&app, "GET", WIDGETS, JSON, Value::Null).await;
+    assert_eq!(list["items"][0]["spec"]["shape"], "round");
+}

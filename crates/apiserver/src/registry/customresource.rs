@@ -153,8 +153,11 @@ impl Strategy for CustomResourceStrategy {
         crschema::validate(obj, &self.served().schema, causes);
     }
 
+    /// Objects read from storage get the requested version and the schema's current defaults
+    /// (upstream defaults when decoding from etcd, so defaults added later apply to old objects).
     fn present(&self, obj: &mut Value) {
         obj["apiVersion"] = json!(format!("{}/{}", self.group, self.version));
+        crschema::apply_defaults(obj, &self.served().schema);
     }
 
     fn read_scale(&self, obj: &Value) -> (i64, i64, String) {
