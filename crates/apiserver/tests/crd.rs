@@ -182,6 +182,21 @@ async fn custom_resource_crud_validation_defaults_pruning() {
         st["message"],
         "strict decoding error: unknown field \"spec.bogus\""
     );
+    let strict = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w3", "unknownMeta": 1}, "spec": {"size": 1}});
+    let (code, st) = call(
+        &app,
+        "POST",
+        &format!("{WIDGETS}?fieldValidation=Strict"),
+        JSON,
+        strict,
+    )
+    .await;
+    assert_eq!(code, 400, "{st}");
+    assert_eq!(
+        st["message"],
+        "strict decoding error: unknown field \"metadata.unknownMeta\""
+    );
 
     // Get, list, merge and JSON patches; strategic merge patch is not for custom resources.
     let (code, got) = call(&app, "GET", &format!("{WIDGETS}/w1"), JSON, Value::Null).await;

@@ -51,10 +51,17 @@ pub fn prune(obj: &mut Value, schema: &Value, root: bool) -> Vec<String> {
 fn prune_at(obj: &mut Value, schema: &Value, path: &str, keep_meta: bool, out: &mut Vec<String>) {
     match obj {
         Value::Object(m) => {
-            let keep_meta = keep_meta || flag(schema, "x-kubernetes-embedded-resource");
+            let embedded = flag(schema, "x-kubernetes-embedded-resource");
+            let keep_meta = keep_meta || embedded;
             let closed = closes_object(schema);
             let keys: Vec<String> = m.keys().cloned().collect();
             for k in keys {
+                if embedded && k == "metadata" {
+                    if let Some(md) = m.get_mut("metadata") {
+                        prune_object_meta(md, &join(path, "metadata"), out);
+                    }
+                    continue;
+                }
                 if keep_meta && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
                     continue;
                 }
@@ -79,6 +86,25 @@ fn prune_at(obj: &mut Value, schema: &Value, path: &str, keep_meta: bool, out: &
             }
         }
         _ => {}
+    }
+}
+
+/// The metadata of an embedded resource keeps only ObjectMeta's fields, as upstream prunes it.
+fn prune_object_meta(md: &mut Value, path: &str, out: &mut Vec<String>) {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    let Some(m) = md.as_object_mut() else { return };
+    let Ok(typed) = serde_json::from_value::<ObjectMeta>(Value::Object(m.clone())) else {
+        return;
+    };
+    let Ok(Value::Object(known)) = serde_json::to_value(&typed) else {
+        return;
+    };
+    let keys: Vec<String> = m.keys().cloned().collect();
+    for k in keys {
+        if !known.contains_key(&k) && !m[&k].is_null() {
+            m.remove(&k);
+            out.push(join(path, &k));
+        }
     }
 }
 
@@ -633,6 +659,13 @@ mod tests {
         });
         let pruned = prune(&mut o, &schema(), true);
         assert_eq!(pruned, vec!["extra", "spec.bogus", "spec.template.junk"]);
+        let mut sub = json!({"spec": {"replicas": 1, "template": {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "unknownSubMeta": 1}}}});
+        assert_eq!(
+            prune(&mut sub, &schema(), true),
+            vec!["spec.template.metadata.unknownSubMeta"]
+        );
+        assert_eq!(sub["spec"]["template"]["metadata"], json!({"name": "p"}));
         assert_eq!(o["spec"]["free"]["anything"]["deep"], 1);
         assert_eq!(o["spec"]["labels"]["k"], "v");
         assert_eq!(o["spec"]["template"]["metadata"]["name"], "p");
