@@ -1215,6 +1215,9 @@ pub async fn delete_collection(
             Err(e) => return Err(e.into()),
         }
     }
+    if !dry && !deleted.is_empty() {
+        t.def.strategy.after_write(ctx).await;
+    }
     Ok(json_response(
         StatusCode::OK,
         &json!({"kind": t.def.list_kind, "apiVersion": t.def.api_version(), "metadata": {"resourceVersion": rev.to_string()}, "items": deleted}),

@@ -502,3 +502,73 @@ async fn defaults_added_later_apply_to_stored_objects() {
     let (_, list) = call(&app, "GET", WIDGETS, JSON, Value::Null).await;
     assert_eq!(list["items"][0]["spec"]["shape"], "round");
 }
+
+#[tokio::test]
+async fn crd_collection_delete_by_label_removes_resources() {
+    let (_d, app) = app().await;
+    let mut crd = widget_crd();
+    crd["metadata"]["labels"] = json!({"e2e": "yes"});
+    assert_eq!(call(&app, "POST", CRDS, JSON, crd).await.0, 201);
+    let w = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}});
+    assert_eq!(call(&app, "POST", WIDGETS, JSON, w).await.0, 201);
+    let (code, list) = call(
+        &app,
+        "GET",
+        &format!("{CRDS}?labelSelector=e2e%3Dyes"),
+        JSON,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let (code, body) = call(
+        &app,
+        "DELETE",
+        &format!("{CRDS}?labelSelector=e2e%3Dyes"),
+        JSON,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(call(&app, "GET", WIDGETS, JSON, Value::Null).await.0, 404);
+    // A new CRD of the same names does not see the old objects.
+    create_crd(&app).await;
+    let (_, list) = call(&app, "GET", WIDGETS, JSON, Value::Null).await;
+    assert_eq!(list["items"], json!([]));
+}
+
+#[tokio::test]
+async fn crd_status_subresource_keeps_client_conditions() {
+    let (_d, app) = app().await;
+    create_crd(&app).await;
+    let path = format!("{CRDS}/widgets.example.com/status");
+    let (code, mut st) = call(&app, "GET", &path, JSON, Value::Null).await;
+    assert_eq!(code, 200);
+    st["status"]["conditions"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "", "status": "", "message": "updated"}));
+    let (code, upd) = call(&app, "PUT", &path, JSON, st).await;
+    assert_eq!(code, 200, "{upd}");
+    assert!(upd["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["message"] == "updated"));
+    let (code, p) = call(
+        &app,
+        "PATCH",
+        &path,
+        "application/json-patch+json",
+        json!([{"op": "add", "path": "/status/conditions", "value": [{"message": "patched"}]}]),
+    )
+    .await;
+    assert_eq!(code, 200, "{p}");
+    let conds = p["status"]["conditions"].as_array().unwrap();
+    assert!(conds.iter().any(|c| c["message"] == "patched"), "{p}");
+    // Still established and served.
+    assert!(conds
+        .iter()
+        .any(|c| c["type"] == "Established" && c["status"] == "True"));
+    assert_eq!(call(&app, "GET", WIDGETS, JSON, Value::Null).await.0, 200);
+}

@@ -223,9 +223,20 @@ impl Strategy for CrdStrategy {
         Ok(())
     }
 
+    /// Serve what the CRDs now say; the objects of a CRD deleted by a path that skipped
+    /// `before_delete` (a collection delete) are removed here.
     async fn after_write(&self, ctx: &Ctx) {
-        if let Err(e) = customresource::sync(&ctx.store).await {
-            tracing::warn!(error = %e.message, "refreshing the served custom resources failed");
+        match customresource::sync(&ctx.store).await {
+            Ok(gone) => {
+                for (group, plural) in gone {
+                    if let Err(e) = customresource::delete_all(ctx, &group, &plural).await {
+                        tracing::warn!(error = %e.message, %group, %plural, "removing custom resources failed");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e.message, "refreshing the served custom resources failed")
+            }
         }
     }
 

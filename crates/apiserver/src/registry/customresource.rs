@@ -351,7 +351,9 @@ fn served_version(v: &Value, r: &mut Registry) -> Served {
 }
 
 /// Rebuild the served custom resources from the given CRDs (the established ones are served).
-pub fn install(crds: &[Value]) {
+/// Returns the (group, plural) of resources served before whose CRD is gone: their stored
+/// objects are to be removed.
+pub fn install(crds: &[Value]) -> Vec<(String, String)> {
     with_registry(|r| {
         let mut served = Vec::new();
         let mut schemas = Vec::new();
@@ -438,8 +440,19 @@ pub fn install(crds: &[Value]) {
                 served.push(def);
             }
         }
+        let mut gone: Vec<(String, String)> = Vec::new();
+        for d in &r.served {
+            let exists = crds
+                .iter()
+                .any(|c| c["spec"]["group"] == d.group && c["spec"]["names"]["plural"] == d.plural);
+            let pair = (d.group.to_string(), d.plural.to_string());
+            if !exists && !gone.contains(&pair) {
+                gone.push(pair);
+            }
+        }
         r.served = served;
         r.schemas = schemas;
+        gone
     })
 }
 
@@ -457,15 +470,15 @@ pub async fn ensure_loaded(store: &Arc<dyn Store>) -> ApiResult<()> {
     Ok(())
 }
 
-/// Rebuild the served custom resources from the CRDs in the store.
-pub async fn sync(store: &Arc<dyn Store>) -> ApiResult<()> {
+/// Rebuild the served custom resources from the CRDs in the store; returns the (group, plural)
+/// of resources whose CRD is gone (see [`install`]).
+pub async fn sync(store: &Arc<dyn Store>) -> ApiResult<Vec<(String, String)>> {
     let res = store.list(&crd::RESOURCE.prefix(None)).await?;
     let mut crds = Vec::with_capacity(res.items.len());
     for kv in &res.items {
         crds.push(crate::handlers::decode_kv(kv)?);
     }
-    install(&crds);
-    Ok(())
+    Ok(install(&crds))
 }
 
 /// Remove every stored custom resource of a CRD (all versions share one storage prefix).
