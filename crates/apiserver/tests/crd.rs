@@ -572,3 +572,52 @@ async fn crd_status_subresource_keeps_client_conditions() {
         .any(|c| c["type"] == "Established" && c["status"] == "True"));
     assert_eq!(call(&app, "GET", WIDGETS, JSON, Value::Null).await.0, 200);
 }
+
+#[tokio::test]
+async fn conflicting_names_are_not_accepted_nor_served() {
+    let (_d, app) = app().await;
+    create_crd(&app).await;
+    // Another plural of the group claiming the kind Widget.
+    let mut dup = widget_crd();
+    dup["metadata"]["name"] = json!("gizmos.example.com");
+    dup["spec"]["names"] = json!({"plural": "gizmos", "kind": "Widget", "listKind": "GizmoList"});
+    let (code, body) = call(&app, "POST", CRDS, JSON, dup).await;
+    assert_eq!(code, 201, "{body}");
+    let conds = body["status"]["conditions"].as_array().unwrap();
+    let names = conds.iter().find(|c| c["type"] == "NamesAccepted").unwrap();
+    assert_eq!(
+        (names["status"].as_str(), names["reason"].as_str()),
+        (Some("False"), Some("KindConflict"))
+    );
+    let est = conds.iter().find(|c| c["type"] == "Established").unwrap();
+    assert_eq!(est["status"], "False");
+    assert_eq!(
+        call(
+            &app,
+            "GET",
+            "/apis/example.com/v1/namespaces/default/gizmos",
+            JSON,
+            Value::Null
+        )
+        .await
+        .0,
+        404
+    );
+    // The OpenAPI view of served custom resources lists only the accepted CRD's versions.
+    let schemas = daas_apiserver::registry::customresource::schemas();
+    let gvk: Vec<(String, String, String)> = schemas
+        .iter()
+        .map(|s| (s.group.clone(), s.version.clone(), s.kind.clone()))
+        .collect();
+    assert_eq!(
+        gvk,
+        vec![
+            ("example.com".into(), "v1".into(), "Widget".into()),
+            ("example.com".into(), "v1beta1".into(), "Widget".into())
+        ]
+    );
+    assert_eq!(
+        schemas[0].schema["properties"]["spec"]["required"],
+        json!(["size"])
+    );
+}

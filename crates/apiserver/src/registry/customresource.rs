@@ -498,6 +498,63 @@ pub async fn delete_all(ctx: &Ctx, group: &str, plural: &str) -> ApiResult<()> {
 mod tests {
     use super::*;
 
+    fn established(mut c: Value) -> Value {
+        super::super::Strategy::defaults(&crd::CrdStrategy, &mut c);
+        c
+    }
+
+    #[test]
+    fn install_serves_established_crds_and_interns_defs() {
+        let c = established(json!({
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {"group": "example.com", "scope": "Cluster",
+                "names": {"plural": "widgets", "kind": "Widget"},
+                "versions": [
+                    {"name": "v1", "served": true, "storage": true,
+                     "schema": {"openAPIV3Schema": {"type": "object"}},
+                     "subresources": {"status": {}}},
+                    {"name": "v2", "served": false, "storage": false,
+                     "schema": {"openAPIV3Schema": {"type": "object"}}}]}
+        }));
+        assert!(install(std::slice::from_ref(&c)).is_empty());
+        let first = served();
+        assert_eq!(first.len(), 1);
+        let d = first[0];
+        assert_eq!(
+            (
+                d.group,
+                d.version,
+                d.kind,
+                d.list_kind,
+                d.plural,
+                d.singular
+            ),
+            (
+                "example.com",
+                "v1",
+                "Widget",
+                "WidgetList",
+                "widgets",
+                "widget"
+            )
+        );
+        assert!(!d.namespaced);
+        assert!(d.has_sub(Subresource::Status) && !d.has_sub(Subresource::Scale));
+        // The same names are served by the same leaked definition: updates do not grow memory.
+        install(std::slice::from_ref(&c));
+        assert!(std::ptr::eq(served()[0], d));
+        // A CRD that is not established is not served; a CRD that is gone is reported.
+        let mut refused = c.clone();
+        refused["status"]["conditions"] = json!([{"type": "Established", "status": "False"}]);
+        assert!(install(&[refused]).is_empty());
+        assert!(served().is_empty());
+        install(std::slice::from_ref(&c));
+        assert_eq!(
+            install(&[]),
+            vec![("example.com".to_string(), "widgets".to_string())]
+        );
+    }
+
     #[test]
     fn json_paths() {
         let o = json!({"spec": {"replicas": 3, "list": [{"a": 1}]}, "metadata": {"name": "x"}});
