@@ -74,7 +74,7 @@ fn poll_ok(c: &Cluster, args: &[&str]) -> String {
 
 #[test]
 fn kubectl_custom_resources() {
-    let c = Cluster::start();
+    let mut c = Cluster::start();
     let out = c.ok_stdin(&["apply", "-f", "-"], CRD);
     assert!(
         out.contains(
@@ -113,6 +113,33 @@ fn kubectl_custom_resources() {
     assert!(!out.status.success());
     let err = common::stderr(&out);
     assert!(err.contains("spec.cronSpec"), "{err}");
+    // A restarted master serves the stored CRDs and their objects again.
+    c.kill();
+    c.spawn();
+    let out = poll_ok(
+        &c,
+        &[
+            "get",
+            "crontab",
+            "nightly",
+            "-o",
+            "jsonpath={.spec.cronSpec}",
+        ],
+    );
+    assert_eq!(out, "0 3 * * *");
+    // A second apply patches (kubectl sends a merge patch for custom resources).
+    let out = c.ok_stdin(
+        &["apply", "-f", "-"],
+        &CRONTAB.replace("backup:1", "backup:2"),
+    );
+    assert!(
+        out.contains("crontab.stable.example.com/nightly configured"),
+        "{out}"
+    );
+    assert_eq!(
+        c.ok(&["get", "crontab", "nightly", "-o", "jsonpath={.spec.image}"]),
+        "backup:2"
+    );
     // kubectl patch (merge) and delete.
     c.ok(&[
         "patch",
