@@ -88,6 +88,21 @@ fn kubectl_custom_resources() {
         "crd/crontabs.stable.example.com",
         "--timeout=30s",
     ]);
+    // Discovery lists the CRD kind and the new resource with its short names.
+    let ar = c.ok(&["api-resources"]);
+    let rows: Vec<Vec<&str>> = ar.lines().map(|l| l.split_whitespace().collect()).collect();
+    for want in [
+        vec![
+            "customresourcedefinitions",
+            "crd,crds",
+            "apiextensions.k8s.io/v1",
+            "false",
+            "CustomResourceDefinition",
+        ],
+        vec!["crontabs", "ct", "stable.example.com/v1", "true", "CronTab"],
+    ] {
+        assert!(rows.contains(&want), "{want:?} missing from:\n{ar}");
+    }
     let out = c.ok_stdin(&["apply", "-f", "-"], CRONTAB);
     assert!(
         out.contains("crontab.stable.example.com/nightly created"),
