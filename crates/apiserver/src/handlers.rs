@@ -631,7 +631,7 @@ fn merge_for_update(def: &ResourceDef, old: &Value, new: Value, w: &Write) -> Ap
             }
         }
     }
-    if def.has_spec && matches!(w, Write::Main) && old.get("spec") != out.get("spec") {
+    if def.has_spec && matches!(w, Write::Main) && def.strategy.generation_changed(old, &out) {
         let g = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
         out["metadata"]["generation"] = json!(g);
     }

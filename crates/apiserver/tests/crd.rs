@@ -621,3 +621,38 @@ async fn conflicting_names_are_not_accepted_nor_served() {
         json!(["size"])
     );
 }
+
+#[tokio::test]
+async fn generation_counts_changes_outside_metadata_and_status() {
+    let (_d, app) = app().await;
+    let mut crd = widget_crd();
+    // Without a status subresource, any change but metadata counts, status included.
+    crd["spec"]["versions"][0]["subresources"] = json!(null);
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["extra"] =
+        json!({"type": "string"});
+    let (code, body) = call(&app, "POST", CRDS, JSON, crd).await;
+    assert_eq!(code, 201, "{body}");
+    let w = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}});
+    assert_eq!(call(&app, "POST", WIDGETS, JSON, w).await.0, 201);
+    let path = format!("{WIDGETS}/w");
+    let (_, o) = call(
+        &app,
+        "PATCH",
+        &path,
+        MERGE,
+        json!({"metadata": {"labels": {"a": "b"}}}),
+    )
+    .await;
+    assert_eq!(o["metadata"]["generation"], 1);
+    let (_, o) = call(&app, "PATCH", &path, MERGE, json!({"extra": "x"})).await;
+    assert_eq!(o["metadata"]["generation"], 2, "{o}");
+    let (_, o) = call(
+        &app,
+        "PATCH",
+        &path,
+        MERGE,
+        json!({"status": {"phase": "Up"}}),
+    )
+    .await;
+    assert_eq!(o["metadata"]["generation"], 3, "{o}");
+}

@@ -186,6 +186,25 @@ impl Strategy for CustomResourceStrategy {
         false
     }
 
+    /// Upstream's custom resource strategy: any change outside metadata (and outside status
+    /// when the status subresource is enabled) bumps the generation.
+    fn generation_changed(&self, old: &Value, new: &Value) -> bool {
+        let status = self.served().status;
+        let strip = |v: &Value| -> Value {
+            let mut v = v.clone();
+            if let Some(m) = v.as_object_mut() {
+                m.remove("metadata");
+                m.remove("apiVersion");
+                m.remove("kind");
+                if status {
+                    m.remove("status");
+                }
+            }
+            v
+        };
+        strip(old) != strip(new)
+    }
+
     fn columns(&self) -> Vec<Column> {
         let served = self.served();
         let mut out: Vec<Column> = vec![("Name", "name", 0)];

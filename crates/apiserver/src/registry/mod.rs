@@ -144,6 +144,11 @@ pub trait Strategy: std::fmt::Debug + Send + Sync {
         None
     }
 
+    /// Does a write of the main resource change what `metadata.generation` counts (the spec)?
+    fn generation_changed(&self, old: &Value, new: &Value) -> bool {
+        old.get("spec") != new.get("spec")
+    }
+
     /// Does PATCH accept strategic merge patches (false for custom resources, as upstream)?
     fn strategic_merge(&self) -> bool {
         true
