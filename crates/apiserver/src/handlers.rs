@@ -142,7 +142,11 @@ pub async fn get_object(
     name: &str,
 ) -> ApiResult<(Value, KeyValue)> {
     match ctx.store.get(&def.key(ns, name)).await? {
-        Some(kv) => Ok((decode_kv(&kv)?, kv)),
+        Some(kv) => {
+            let mut obj = decode_kv(&kv)?;
+            def.strategy.present(&mut obj);
+            Ok((obj, kv))
+        }
         None => Err(ApiError::not_found(def, name)),
     }
 }
@@ -180,7 +184,8 @@ pub async fn list_objects(
     let res = ctx.store.list(&def.prefix(ns)).await?;
     let mut items = Vec::with_capacity(res.items.len());
     for kv in &res.items {
-        let o = decode_kv(kv)?;
+        let mut o = decode_kv(kv)?;
+        def.strategy.present(&mut o);
         if filter.matches(&o) {
             items.push(o);
         }
@@ -198,7 +203,10 @@ pub async fn list(
     let filter = Filter::from_query(t.def, q)?;
     let prefix = t.def.prefix(ns_of(t));
     let params = paging::ListParams::from_query(q, &prefix)?;
-    let page = paging::list_page(ctx, &prefix, &filter, &params).await?;
+    let mut page = paging::list_page(ctx, &prefix, &filter, &params).await?;
+    for o in page.items.iter_mut() {
+        t.def.strategy.present(o);
+    }
     let rv = page.revision.to_string();
     let mut body = match accept {
         As::Table => table::table(
@@ -574,6 +582,7 @@ pub async fn store_create(ctx: &Ctx, def: &ResourceDef, obj: &Value) -> ApiResul
     let mut out = obj.clone();
     out["metadata"]["resourceVersion"] = json!(kv.mod_revision.to_string());
     def.strategy.after_create(ctx, &out).await;
+    def.strategy.after_write(ctx).await;
     Ok(out)
 }
 
@@ -642,7 +651,7 @@ fn merge_for_update(def: &ResourceDef, old: &Value, new: Value, w: &Write) -> Ap
             }
         }
     }
-    if def.has_spec && matches!(w, Write::Main) && old.get("spec") != out.get("spec") {
+    if def.has_spec && matches!(w, Write::Main) && def.strategy.generation_changed(old, &out) {
         let g = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
         out["metadata"]["generation"] = json!(g);
     }
@@ -722,6 +731,7 @@ async fn commit_update(
             Ok(del) => {
                 let mut out = merged;
                 out["metadata"]["resourceVersion"] = json!(del.mod_revision.to_string());
+                def.strategy.after_write(ctx).await;
                 Ok(Some((out, warnings)))
             }
             Err(StoreError::Conflict { .. }) => Ok(None),
@@ -737,6 +747,7 @@ async fn commit_update(
         Ok(nkv) => {
             let mut out = merged;
             out["metadata"]["resourceVersion"] = json!(nkv.mod_revision.to_string());
+            def.strategy.after_write(ctx).await;
             Ok(Some((out, warnings)))
         }
         Err(StoreError::Conflict { .. }) => Ok(None),
@@ -925,6 +936,11 @@ pub async fn patch(
     q: &HashMap<String, String>,
 ) -> ApiResult<Response> {
     let kind = patch_kind(headers)?;
+    if kind == PatchKind::Strategic && !t.def.strategy.strategic_merge() {
+        return Err(ApiError::unsupported_media(
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+        ));
+    }
     if body.is_empty() {
         return Err(ApiError::bad_request("the patch body is empty"));
     }
@@ -1296,7 +1312,7 @@ pub enum ScaleOp {
 }
 
 fn scale_of(def: &ResourceDef, obj: &Value) -> Value {
-    let sel = crate::table::selector_string(&obj["spec"]["selector"]);
+    let (spec_replicas, status_replicas, sel) = def.strategy.read_scale(obj);
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -1305,8 +1321,8 @@ fn scale_of(def: &ResourceDef, obj: &Value) -> Value {
             "uid": obj["metadata"]["uid"], "resourceVersion": obj["metadata"]["resourceVersion"],
             "creationTimestamp": obj["metadata"]["creationTimestamp"],
         },
-        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(def.strategy.default_replicas())},
-        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": sel},
+        "spec": {"replicas": spec_replicas},
+        "status": {"replicas": status_replicas, "selector": sel},
     })
 }
 
@@ -1357,7 +1373,7 @@ async fn scale_write(
                 )
             })?;
         let mut new = old.clone();
-        new["spec"]["replicas"] = json!(replicas);
+        t.def.strategy.write_scale(&mut new, replicas);
         if let Some((out, _)) = commit_update(
             ctx,
             t,
@@ -1567,6 +1583,7 @@ async fn delete_once(
         Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(t.def, name)),
         Err(e) => return Err(e.into()),
     }
+    t.def.strategy.after_write(ctx).await;
     if t.def.strategy.delete_returns_object() {
         Ok(json_response(StatusCode::OK, &obj))
     } else {
@@ -1604,6 +1621,9 @@ pub async fn delete_collection(
             Ok(_) | Err(StoreError::NotFound(_)) => deleted.push(o),
             Err(e) => return Err(e.into()),
         }
+    }
+    if !dry && !deleted.is_empty() {
+        t.def.strategy.after_write(ctx).await;
     }
     let list = json!({"kind": t.def.list_kind, "apiVersion": t.def.api_version(), "metadata": {"resourceVersion": rev.to_string()}, "items": deleted});
     Ok(with_warnings(

@@ -168,6 +168,7 @@ pub const CLUSTER_ROLE_BINDINGS: ResourceDef = registry::rbac::CLUSTER_ROLE_BIND
 pub const RESOURCE_QUOTAS: ResourceDef = registry::resourcequota::RESOURCE;
 pub const POD_DISRUPTION_BUDGETS: ResourceDef = registry::poddisruptionbudget::RESOURCE;
 pub const EVENTS_V1: ResourceDef = registry::eventv1::RESOURCE;
+pub const CUSTOM_RESOURCE_DEFINITIONS: ResourceDef = registry::crd::RESOURCE;
 
 pub static RESOURCES: &[ResourceDef] = &[
     NAMESPACES,
@@ -206,12 +207,26 @@ pub static RESOURCES: &[ResourceDef] = &[
     RESOURCE_QUOTAS,
     POD_DISRUPTION_BUDGETS,
     EVENTS_V1,
+    CUSTOM_RESOURCE_DEFINITIONS,
 ];
+
+/// Every resource served now: the built-in kinds, then the custom resources of established CRDs.
+pub fn all() -> Vec<&'static ResourceDef> {
+    RESOURCES
+        .iter()
+        .chain(registry::customresource::served())
+        .collect()
+}
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
     RESOURCES
         .iter()
         .find(|r| r.group == group && r.version == version && r.plural == plural)
+        .or_else(|| {
+            registry::customresource::served()
+                .into_iter()
+                .find(|r| r.group == group && r.version == version && r.plural == plural)
+        })
 }
 
 pub fn by_kind(kind: &str) -> Option<&'static ResourceDef> {
@@ -221,7 +236,7 @@ pub fn by_kind(kind: &str) -> Option<&'static ResourceDef> {
 /// Group names served under /apis, in discovery order.
 pub fn groups() -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
-    for r in RESOURCES {
+    for r in all() {
         if !r.group.is_empty() && !out.contains(&r.group) {
             out.push(r.group);
         }
@@ -229,12 +244,48 @@ pub fn groups() -> Vec<&'static str> {
     out
 }
 
+/// Kubernetes' version priority (GA > beta > alpha > other, higher numbers first), as
+/// discovery orders the versions of a group.
+fn version_priority(v: &str) -> (u8, u64, u64, String) {
+    let parse = |s: &str| -> Option<(u64, u8, u64)> {
+        let rest = s.strip_prefix('v')?;
+        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let major: u64 = digits.parse().ok()?;
+        let tail = &rest[digits.len()..];
+        if tail.is_empty() {
+            return Some((major, 3, 0));
+        }
+        for (pre, rank) in [("beta", 2u8), ("alpha", 1u8)] {
+            if let Some(n) = tail.strip_prefix(pre) {
+                let minor: u64 = n.parse().ok()?;
+                return Some((major, rank, minor));
+            }
+        }
+        None
+    };
+    match parse(v) {
+        Some((major, rank, minor)) => (rank, major, minor, String::new()),
+        None => (0, 0, 0, v.to_string()),
+    }
+}
+
+/// Order of versions in discovery: highest priority first.
+pub fn by_version_priority(a: &str, b: &str) -> std::cmp::Ordering {
+    let (pa, pb) = (version_priority(a), version_priority(b));
+    (pb.0, pb.1, pb.2)
+        .cmp(&(pa.0, pa.1, pa.2))
+        .then_with(|| pa.3.cmp(&pb.3))
+}
+
 pub fn group_versions(group: &str) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
-    for r in RESOURCES.iter().filter(|r| r.group == group) {
+    for r in all().into_iter().filter(|r| r.group == group) {
         if !out.contains(&r.version) {
             out.push(r.version);
         }
+    }
+    if !RESOURCES.iter().any(|r| r.group == group) {
+        out.sort_by(|a, b| by_version_priority(a, b));
     }
     out
 }
@@ -243,14 +294,21 @@ pub fn in_group_version<'a>(
     group: &'a str,
     version: &'a str,
 ) -> impl Iterator<Item = &'static ResourceDef> + 'a {
-    RESOURCES
-        .iter()
+    all()
+        .into_iter()
         .filter(move |r| r.group == group && r.version == version)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_sort_by_kubernetes_priority() {
+        let mut v = vec!["v1alpha1", "v2beta1", "v1", "v1beta2", "foo", "v2"];
+        v.sort_by(|a, b| by_version_priority(a, b));
+        assert_eq!(v, vec!["v2", "v1", "v2beta1", "v1beta2", "v1alpha1", "foo"]);
+    }
 
     #[test]
     fn keys_do_not_collide_across_namespaces() {
@@ -299,7 +357,8 @@ mod tests {
                 "rbac.authorization.k8s.io",
                 "authorization.k8s.io",
                 "policy",
-                "events.k8s.io"
+                "events.k8s.io",
+                "apiextensions.k8s.io"
             ]
         );
     }

@@ -253,8 +253,12 @@ async fn handle(
             return Ok((StatusCode::OK, "ok").into_response_ok());
         }
         "/api" | "/api/" => return Ok(json_response(StatusCode::OK, &discovery::core_versions())),
-        "/apis" | "/apis/" => return Ok(json_response(StatusCode::OK, &discovery::group_list())),
+        "/apis" | "/apis/" => {
+            crate::registry::customresource::ensure_loaded(&st.ctx.store).await?;
+            return Ok(json_response(StatusCode::OK, &discovery::group_list()));
+        }
         p if p.starts_with("/openapi/") => {
+            crate::registry::customresource::ensure_loaded(&st.ctx.store).await?;
             return crate::openapi::serve(p, parts.uri.query(), &parts.headers).await
         }
         crate::satoken::OIDC_PATH | crate::satoken::JWKS_PATH => {
@@ -268,6 +272,7 @@ async fn handle(
     if !(path.starts_with("/api/") || path.starts_with("/apis/")) {
         return Err(ApiError::not_found_path());
     }
+    crate::registry::customresource::ensure_loaded(&st.ctx.store).await?;
     let target = match request::parse_path(&path)? {
         Target::Group { group } => {
             return discovery::group(&group)
@@ -400,16 +405,7 @@ async fn handle(
             let out = crate::satoken::token_request(ctx, tokens, &ns, &n, &req).await?;
             Ok(json_response(StatusCode::CREATED, &out))
         }
-        (m, _, Some(s))
-            if !matches!(
-                s,
-                "status" | "scale" | "log" | "binding" | "approval" | "token" | "eviction"
-                    | "finalize"
-            ) =>
-        {
-            let _ = m;
-            Err(ApiError::not_found_path())
-        }
+        (_, _, Some(s)) if !serves_sub(target.def, s) => Err(ApiError::not_found_path()),
         (m, _, _) => Err(ApiError::method_not_allowed(format!(
             "the server does not allow this method on the requested resource ({m})"
         ))),
@@ -564,6 +560,22 @@ async fn impersonate(
         groups.push(crate::rbac::GROUP_AUTHENTICATED.to_string());
     }
     Ok(User { name, groups })
+}
+
+/// Does the resource have the subresource `name`? (Others are 404, as upstream.)
+fn serves_sub(def: &resources::ResourceDef, name: &str) -> bool {
+    use resources::Subresource as S;
+    match name {
+        "status" => def.has_sub(S::Status),
+        "scale" => def.has_sub(S::Scale),
+        "log" => def.has_sub(S::Log),
+        "binding" => def.has_sub(S::Binding),
+        "approval" => def.has_sub(S::Approval),
+        "token" => def.has_sub(S::Token),
+        "eviction" => def.has_sub(S::Eviction),
+        "finalize" => def.has_sub(S::Finalize),
+        _ => false,
+    }
 }
 
 /// `GET pods/{name}/log`: find the pod's node and container, then ask that node's agent.

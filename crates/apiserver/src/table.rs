@@ -21,7 +21,11 @@ pub fn column_definitions(def: &ResourceDef) -> Value {
             .columns()
             .into_iter()
             .map(|(n, fmt, prio)| {
-                json!({"name": n, "type": col_type(n), "format": fmt, "description": n, "priority": prio})
+                let ty = def
+                    .strategy
+                    .column_type(n)
+                    .unwrap_or_else(|| col_type(n).to_string());
+                json!({"name": n, "type": ty, "format": fmt, "description": n, "priority": prio})
             })
             .collect(),
     )

@@ -83,7 +83,11 @@ struct Encoder {
 impl Encoder {
     fn event(&mut self, ty: &str, obj: &Value) -> Bytes {
         let object = match self.accept {
-            As::Object => obj.clone(),
+            As::Object => {
+                let mut o = obj.clone();
+                self.def.strategy.present(&mut o);
+                o
+            }
             As::PartialMetadata => table::partial_metadata(obj),
             As::Table => {
                 let rv = obj["metadata"]["resourceVersion"]

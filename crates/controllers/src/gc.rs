@@ -117,6 +117,30 @@ fn object_path(k: &Kind, ns: &str, n: &str) -> String {
     }
 }
 
+/// The path of an owner that is a custom resource served now (its group and kind; the version
+/// of the reference when served, else any served version of the kind).
+fn custom_owner_path(api_version: &str, kind: &str, ns: &str, name: &str) -> Option<String> {
+    let (group, version) = api_version.rsplit_once('/')?;
+    let defs = daas_apiserver::resources::all();
+    let candidates: Vec<_> = defs
+        .into_iter()
+        .filter(|d| d.group == group && d.kind == kind && !d.group.is_empty())
+        .collect();
+    let def = candidates
+        .iter()
+        .find(|d| d.version == version)
+        .or_else(|| candidates.first())?;
+    Some(if def.namespaced {
+        format!(
+            "/apis/{}/namespaces/{ns}/{}/{name}",
+            def.api_version(),
+            def.plural
+        )
+    } else {
+        format!("/apis/{}/{}/{name}", def.api_version(), def.plural)
+    })
+}
+
 fn has_finalizer(o: &Value, f: &str) -> bool {
     o["metadata"]["finalizers"]
         .as_array()
@@ -157,20 +181,20 @@ impl GarbageCollector {
         if known.contains(owner_uid) {
             return Ok(false);
         }
-        let Some(k) = kind_of(
-            r["apiVersion"].as_str().unwrap_or(""),
-            r["kind"].as_str().unwrap_or(""),
-        ) else {
-            return Ok(false); // A kind we cannot look up: assume it exists.
-        };
         let Some(owner_name) = r["name"].as_str().filter(|n| !n.is_empty()) else {
             return Ok(false);
         };
-        match self
-            .client
-            .get_opt(&object_path(k, dependent_ns, owner_name))
-            .await?
-        {
+        let av = r["apiVersion"].as_str().unwrap_or("");
+        let kind = r["kind"].as_str().unwrap_or("");
+        let path = match kind_of(av, kind) {
+            Some(k) => object_path(k, dependent_ns, owner_name),
+            // Custom resources: the kinds the API server serves now.
+            None => match custom_owner_path(av, kind, dependent_ns, owner_name) {
+                Some(p) => p,
+                None => return Ok(false), // A kind we cannot look up: assume it exists.
+            },
+        };
+        match self.client.get_opt(&path).await? {
             None => Ok(true),
             Some(o) => Ok(uid(&o) != owner_uid),
         }

@@ -22,6 +22,9 @@ use crate::table;
 pub mod admissionregistration;
 pub mod configmap;
 pub mod csr;
+pub mod crd;
+pub mod crschema;
+pub mod customresource;
 pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
@@ -130,6 +133,44 @@ pub trait Strategy: std::fmt::Debug + Send + Sync {
         n["status"] = new["status"].clone();
         n
     }
+
+    /// Rewrite an object read from the store for the endpoint it is served through (a custom
+    /// resource stored under one version and read through another gets that `apiVersion`).
+    fn present(&self, _obj: &mut Value) {}
+
+    /// The scale subresource's view: (spec replicas, status replicas, label selector).
+    fn read_scale(&self, obj: &Value) -> (i64, i64, String) {
+        (
+            obj["spec"]["replicas"]
+                .as_i64()
+                .unwrap_or(self.default_replicas()),
+            obj["status"]["replicas"].as_i64().unwrap_or(0),
+            table::selector_string(&obj["spec"]["selector"]),
+        )
+    }
+
+    /// Set the desired replicas a write of the scale subresource asks for.
+    fn write_scale(&self, obj: &mut Value, replicas: i64) {
+        obj["spec"]["replicas"] = json!(replicas);
+    }
+
+    /// The Table type of a column, when the kind declares it (custom resources' printer columns).
+    fn column_type(&self, _name: &str) -> Option<String> {
+        None
+    }
+
+    /// Does a write of the main resource change what `metadata.generation` counts (the spec)?
+    fn generation_changed(&self, old: &Value, new: &Value) -> bool {
+        old.get("spec") != new.get("spec")
+    }
+
+    /// Does PATCH accept strategic merge patches (false for custom resources, as upstream)?
+    fn strategic_merge(&self) -> bool {
+        true
+    }
+
+    /// Follow-up after any stored change of an object of the kind (create, update, delete).
+    async fn after_write(&self, _ctx: &Ctx) {}
 
     /// `spec.replicas` reported by the scale subresource when the object has none.
     fn default_replicas(&self) -> i64 {

@@ -265,7 +265,7 @@ pub async fn finalize(
 
 /// The namespace controller's job, done inline: remove everything inside a namespace.
 async fn delete_namespace_contents(ctx: &Ctx, ns: &str) -> ApiResult<()> {
-    for def in resources::RESOURCES.iter().filter(|d| d.namespaced) {
+    for def in resources::all().into_iter().filter(|d| d.namespaced) {
         let res = ctx.store.list(&def.prefix(Some(ns))).await?;
         for kv in res.items {
             match ctx.store.delete(&kv.key, None).await {
