@@ -946,7 +946,15 @@ pub async fn patch(
     }
     let manager = patch_options(kind, headers, q)?;
     if t.sub.as_deref() == Some("scale") {
-        return scale_write(ctx, attrs, t, name, ScaleOp::Patch(kind, body.to_vec()), manager).await;
+        return scale_write(
+            ctx,
+            attrs,
+            t,
+            name,
+            ScaleOp::Patch(kind, body.to_vec()),
+            manager,
+        )
+        .await;
     }
     if kind == PatchKind::Apply {
         return server_side_apply(ctx, attrs, t, name, body, q, manager).await;
@@ -1151,10 +1159,7 @@ fn track_update(
 ) {
     let (manager, subresource) = match tracking {
         Tracking::Applied(entries) => return set_managed(merged, entries),
-        Tracking::Update(m) => (
-            m.as_str(),
-            w.subresource(),
-        ),
+        Tracking::Update(m) => (m.as_str(), w.subresource()),
         Tracking::Subresource(m, sub) => (m.as_str(), *sub),
     };
     let base = base_managed(
