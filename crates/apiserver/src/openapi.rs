@@ -702,9 +702,25 @@ struct Served {
     namespaced: bool,
     status: bool,
     scale: bool,
+    /// Does PATCH take strategic merge patches? (Not for custom resources, as upstream.)
+    strategic: bool,
     /// Definition name of the kind (and of its list kind).
     def: String,
     list_def: String,
+}
+
+/// The patch media types an operation consumes (kubectl picks strategic merge patch for
+/// `kubectl apply` only when the server lists it).
+fn patch_types(strategic: bool) -> Vec<&'static str> {
+    let mut t = vec![
+        "application/apply-patch+yaml",
+        "application/json-patch+json",
+        "application/merge-patch+json",
+    ];
+    if strategic {
+        t.push("application/strategic-merge-patch+json");
+    }
+    t
 }
 
 fn camel(s: &str) -> String {
@@ -770,20 +786,15 @@ impl Flavor {
             .collect()
     }
 
-    fn body(self, schema: Value, params: &mut Vec<Value>, op: &mut Value, patch: bool) {
+    /// The request body; `patch` is `Some(strategic)` for PATCH operations.
+    fn body(self, schema: Value, params: &mut Vec<Value>, op: &mut Value, patch: Option<bool>) {
         match self {
             Flavor::V2 => params
                 .push(json!({"name": "body", "in": "body", "required": true, "schema": schema})),
             Flavor::V3 => {
-                let types: &[&str] = if patch {
-                    &[
-                        "application/apply-patch+yaml",
-                        "application/json-patch+json",
-                        "application/merge-patch+json",
-                        "application/strategic-merge-patch+json",
-                    ]
-                } else {
-                    &["*/*"]
+                let types = match patch {
+                    Some(strategic) => patch_types(strategic),
+                    None => vec!["*/*"],
                 };
                 let content: Map<String, Value> = types
                     .iter()
@@ -888,7 +899,10 @@ fn operation(
     }
     let mut params = fl.query(query);
     if let Some((schema, patch)) = body {
-        fl.body(schema, &mut params, &mut op, patch);
+        if patch && fl == Flavor::V2 {
+            op["consumes"] = json!(patch_types(r.strategic));
+        }
+        fl.body(schema, &mut params, &mut op, patch.then_some(r.strategic));
     }
     op["parameters"] = Value::Array(params);
     op["responses"] = fl.responses(codes, response);
@@ -1056,6 +1070,7 @@ pub fn build(custom: &[CustomKind]) -> Documents {
             namespaced: r.namespaced,
             status: r.has_sub(Subresource::Status),
             scale: r.has_sub(Subresource::Scale),
+            strategic: true,
             def,
             list_def,
         });
@@ -1079,6 +1094,7 @@ pub fn build(custom: &[CustomKind]) -> Documents {
             namespaced: c.namespaced,
             status: c.status,
             scale: c.scale,
+            strategic: false,
             def,
             list_def,
         });
@@ -1638,6 +1654,22 @@ mod tests {
         assert!(doc["paths"]
             ["/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}/status"]["patch"]
             .is_object());
+        // PATCH of a custom resource takes no strategic merge patch (kubectl apply then sends a
+        // merge patch); built-in kinds do.
+        let cr_patch = &doc["paths"]
+            ["/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}"]["patch"]
+            ["requestBody"]["content"];
+        assert!(cr_patch["application/merge-patch+json"].is_object());
+        assert!(cr_patch
+            .get("application/strategic-merge-patch+json")
+            .is_none());
+        let (core, _) = docs.v3.get("api/v1").expect("core");
+        let core: Value = serde_json::from_slice(core).unwrap();
+        assert!(
+            core["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"]["requestBody"]
+                ["content"]["application/strategic-merge-patch+json"]
+                .is_object()
+        );
         let index: Value = serde_json::from_slice(&docs.v3_index).unwrap();
         assert_eq!(
             index["paths"]["apis/stable.example.com/v1"]["serverRelativeURL"],
