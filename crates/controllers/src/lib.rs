@@ -18,6 +18,7 @@ pub mod scheduler;
 pub mod serviceaccounts;
 pub mod stakednodes;
 pub mod tainteviction;
+pub mod usernamespaces;
 pub mod util;
 
 pub use scheduler::STAKED_LABEL as STAKED;
@@ -65,6 +66,11 @@ pub trait Controller: Send + 'static {
     fn name(&self) -> &'static str;
     /// Collection paths whose changes should wake this controller early.
     fn watches(&self) -> Vec<String>;
+    /// A trigger outside the API (e.g. the authenticator's demand for a namespace) that also
+    /// wakes the controller.
+    fn wake(&self) -> Option<Arc<Notify>> {
+        None
+    }
     /// One full pass. `Ok(Some(d))` asks to run again within `d` (e.g. minReadySeconds timers).
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError>;
 }
@@ -147,12 +153,21 @@ impl Drop for Watchers {
 
 async fn run<C: Controller>(client: LocalClient, mut c: C, resync: Duration, debounce: Duration) {
     let notify = Arc::new(Notify::new());
-    let _watchers = Watchers(
-        c.watches()
-            .into_iter()
-            .map(|p| tokio::spawn(watch_loop(client.clone(), p, notify.clone(), c.name())))
-            .collect(),
-    );
+    let mut tasks: Vec<JoinHandle<()>> = c
+        .watches()
+        .into_iter()
+        .map(|p| tokio::spawn(watch_loop(client.clone(), p, notify.clone(), c.name())))
+        .collect();
+    if let Some(external) = c.wake() {
+        let notify = notify.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                external.notified().await;
+                notify.notify_one();
+            }
+        }));
+    }
+    let _watchers = Watchers(tasks);
     let mut failures: u32 = 0;
     let mut due = Instant::now();
     loop {

@@ -1118,6 +1118,51 @@ async fn default_service_account_in_every_namespace_and_recreated() {
     assert_ne!(first["metadata"]["uid"], again["metadata"]["uid"]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_namespaces_are_provisioned_on_demand_with_their_owner_binding() {
+    use daas_controllers::usernamespaces::{UserNamespaces, TIER_LABEL};
+    let e = env().await;
+    let demand = UserNamespaces::new();
+    let opts = ControllerOptions {
+        resync: Duration::from_secs(30),
+        ..Default::default()
+    };
+    let _ctrl =
+        daas_controllers::spawn_controller(e.c.clone(), demand.controller(e.c.clone()), &opts);
+    const BINDING: &str =
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/u-00aa/rolebindings/daas:namespace-owner";
+    // The first request of a new user waits until its namespace exists.
+    assert!(demand.ensure("u-00aa", Duration::from_secs(10)).await);
+    let ns = e.c.get("/api/v1/namespaces/u-00aa").await.unwrap();
+    assert_eq!(ns["metadata"]["labels"][TIER_LABEL], "user");
+    let b = e.c.get(BINDING).await.unwrap();
+    assert_eq!(b["roleRef"]["name"], "daas:namespace-owner");
+    assert_eq!(b["subjects"][0]["name"], "daas:namespace:u-00aa");
+    // An admin's removal of the binding sticks: it is made only with the namespace.
+    e.c.delete(BINDING).await.unwrap();
+    assert!(demand.ensure("u-00aa", Duration::from_secs(10)).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(e.c.get(BINDING).await.unwrap_err().code, 404);
+    // A deleted namespace comes back on its owner's next authentication.
+    e.c.delete("/api/v1/namespaces/u-00aa").await.unwrap();
+    until(&e.c, "namespace gone", 10, || {
+        let c = e.c.clone();
+        async move {
+            match c.get("/api/v1/namespaces/u-00aa").await {
+                Err(err) if err.code == 404 => Ok(()),
+                _ => Err("still there".to_string()),
+            }
+        }
+    })
+    .await;
+    demand.ensure("u-00aa", Duration::from_secs(10)).await;
+    until(&e.c, "namespace made again", 10, || {
+        let c = e.c.clone();
+        async move { c.get(BINDING).await.map(|_| ()).map_err(|e| e.message) }
+    })
+    .await;
+}
+
 fn rc(ns: &str, name: &str, replicas: i64) -> Value {
     json!({"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": name, "namespace": ns},
         "spec": {"replicas": replicas, "template": {"metadata": {"labels": {"name": name}},

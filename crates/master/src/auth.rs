@@ -11,12 +11,15 @@ use async_trait::async_trait;
 use daas_apiserver::authz::{
     GROUP_MASTERS, GROUP_NODES, GROUP_USERS, NAMESPACE_GROUP_PREFIX, NODE_USER_PREFIX,
 };
-use daas_apiserver::{rbac, Authenticator, LocalClient, User};
+use daas_apiserver::{Authenticator, User};
+use daas_controllers::usernamespaces::UserNamespaces;
 use daas_ledger::contract::SealToken;
 use daas_ledger::{credential, Ledger};
-use serde_json::json;
 
 use crate::metrics::Metrics;
+
+/// How long a new user's first request waits for the user-namespace controller.
+const NAMESPACE_WAIT: Duration = Duration::from_secs(5);
 
 /// Namespace of a user-tier identity: `u-` + the first 16 hex digits of its address.
 pub fn user_namespace(owner: &sui_sdk_types::Address) -> String {
@@ -83,7 +86,7 @@ pub struct SealTokenAuthenticator {
     cache_ttl: Duration,
     cache: Mutex<HashMap<String, (Validated, Instant)>>,
     metrics: Arc<Metrics>,
-    client: Mutex<Option<LocalClient>>,
+    namespaces: UserNamespaces,
 }
 
 impl SealTokenAuthenticator {
@@ -101,7 +104,7 @@ impl SealTokenAuthenticator {
             cache_ttl,
             cache: Mutex::new(HashMap::new()),
             metrics,
-            client: Mutex::new(None),
+            namespaces: UserNamespaces::new(),
         }
     }
 
@@ -110,12 +113,10 @@ impl SealTokenAuthenticator {
         &self.audience
     }
 
-    /// The client used to create a user's namespace on its first authenticated API request (set
-    /// once the router exists).
-    pub fn set_client(&self, c: LocalClient) {
-        if let Ok(mut g) = self.client.lock() {
-            *g = Some(c);
-        }
+    /// The demand for user namespaces this authenticator records; the master runs its
+    /// controller ([`UserNamespaces::controller`]).
+    pub fn user_namespaces(&self) -> UserNamespaces {
+        self.namespaces.clone()
     }
 
     /// Forget cached validations (after the master itself revoked something, e.g. a slash).
@@ -200,28 +201,11 @@ impl SealTokenAuthenticator {
     /// gives its namespace group the user-tier ClusterRole there. The binding is created with the
     /// namespace only, so an admin may change or delete it for good.
     async fn ensure_namespace(&self, ns: &str) {
-        let client = self.client.lock().ok().and_then(|g| g.clone());
-        let Some(client) = client else { return };
-        if let Ok(None) = client.get_opt(&format!("/api/v1/namespaces/{ns}")).await {
-            let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"k3s-daas.io/tier": "user"}}});
-            match client.create("/api/v1/namespaces", &body).await {
-                Ok(_) => {
-                    let bindings =
-                        format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings");
-                    if let Err(e) = client
-                        .create(&bindings, &rbac::user_namespace_binding(ns))
-                        .await
-                    {
-                        if e.code != 409 {
-                            tracing::warn!(namespace = ns, error = %e, "could not bind the user namespace role");
-                        }
-                    }
-                }
-                Err(e) if e.code == 409 => {}
-                Err(e) => {
-                    tracing::warn!(namespace = ns, error = %e, "could not create user namespace")
-                }
-            }
+        if !self.namespaces.ensure(ns, NAMESPACE_WAIT).await {
+            tracing::warn!(
+                namespace = ns,
+                "user namespace not provisioned yet; requests into it fail until it is"
+            );
         }
     }
 }

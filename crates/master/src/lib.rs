@@ -275,13 +275,18 @@ impl Master {
             },
         );
         let client = LocalClient::new(api.clone(), internal_token);
-        if let Some(st) = &seal_tokens {
-            st.set_client(client.clone());
-        }
         let copts = daas_controllers::ControllerOptions {
             resync: cfg.controller_resync,
             ..Default::default()
         };
+        // User-tier stakers' namespaces, on demand of the seal-token authenticator.
+        if let Some(st) = &seal_tokens {
+            background.push(daas_controllers::spawn_controller(
+                client.clone(),
+                st.user_namespaces().controller(client.clone()),
+                &copts,
+            ));
+        }
         background.extend(daas_controllers::spawn(client.clone(), copts.clone()));
         let slasher = match (&seal_tokens, &cfg.ledger, &cfg.sui_key) {
             (Some(st), Some(l), Some(k)) => Some(Arc::new(slashing::Slasher::new(
