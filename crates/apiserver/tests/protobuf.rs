@@ -1037,6 +1037,46 @@ async fn create_only_kinds_in_protobuf() {
         .await;
     assert_eq!(code, StatusCode::CREATED, "{ssr}");
     assert_eq!(ssr["status"]["userInfo"]["username"], "admin", "{ssr}");
+
+    // `kubectl drain`: a policy/v1 Eviction in protobuf, answered by a Status.
+    let (code, pod) = env
+        .send_pb(
+            "POST",
+            "/api/v1/namespaces/default/pods",
+            &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "evictme"},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{pod}");
+    let (code, st) = env
+        .send_pb(
+            "POST",
+            "/api/v1/namespaces/default/pods/evictme/eviction",
+            &json!({"apiVersion": "policy/v1", "kind": "Eviction",
+                "metadata": {"name": "evictme", "namespace": "default"},
+                "deleteOptions": {"gracePeriodSeconds": 0}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{st}");
+    assert_eq!(
+        (st["kind"].as_str(), st["status"].as_str()),
+        (Some("Status"), Some("Success"))
+    );
+    let r = env
+        .call(
+            "GET",
+            "/api/v1/namespaces/default/pods/evictme",
+            "",
+            "",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        r.code,
+        StatusCode::NOT_FOUND,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
 }
 
 /// `kubectl certificate approve` reads the CSR and PUTs it, with an Approved
