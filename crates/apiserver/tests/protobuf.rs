@@ -1135,3 +1135,35 @@ async fn unknown_body_media_types_get_upstreams_415() {
          application/json, application/yaml, application/vnd.kubernetes.protobuf"
     );
 }
+
+/// Conformance "Servers with support for Table transformation should return a
+/// 406 for a backend which does not implement metadata": client-go POSTs a
+/// SelfSubjectAccessReview (a protobuf body) asking for a Table back.
+#[tokio::test]
+async fn review_in_protobuf_asking_for_a_table_is_406() {
+    let env = env().await;
+    let body = daas_apimachinery::protobuf::encode_object(&json!({
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+        "metadata": {}, "spec": {"nonResourceAttributes": {"path": "/", "verb": "get"}}}))
+    .unwrap();
+    let r = env
+        .call(
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            "application/json;as=Table;v=v1;g=meta.k8s.io",
+            PROTOBUF,
+            body,
+        )
+        .await;
+    assert_eq!(
+        r.code,
+        StatusCode::NOT_ACCEPTABLE,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let st = r.json();
+    assert_eq!(
+        (st["kind"].as_str(), st["code"].as_i64()),
+        (Some("Status"), Some(406))
+    );
+}
