@@ -1038,6 +1038,71 @@ async fn create_only_kinds_in_protobuf() {
     assert_eq!(code, StatusCode::CREATED, "{ssr}");
     assert_eq!(ssr["status"]["userInfo"]["username"], "admin", "{ssr}");
 
+    // SubjectReview conformance: SubjectAccessReview and LocalSubjectAccessReview.
+    let (code, sar) = env
+        .send_pb(
+            "POST",
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            &json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                "metadata": {}, "spec": {"user": "admin", "groups": ["system:masters"],
+                    "resourceAttributes": {"verb": "list", "resource": "configmaps",
+                        "namespace": "default"}}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{sar}");
+    assert_eq!(sar["status"]["allowed"], true, "{sar}");
+    let (code, lsar) = env
+        .send_pb(
+            "POST",
+            "/apis/authorization.k8s.io/v1/namespaces/default/localsubjectaccessreviews",
+            &json!({"apiVersion": "authorization.k8s.io/v1", "kind": "LocalSubjectAccessReview",
+                "metadata": {"namespace": "default"}, "spec": {"user": "nobody",
+                    "resourceAttributes": {"verb": "list", "resource": "configmaps",
+                        "namespace": "default"}}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{lsar}");
+    assert_eq!(lsar["status"]["allowed"], false, "{lsar}");
+
+    // A scheduler binds a pod with a protobuf Binding.
+    let (code, node) = env
+        .send_pb(
+            "POST",
+            "/api/v1/nodes",
+            &json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{node}");
+    let (code, pod) = env
+        .send_pb(
+            "POST",
+            "/api/v1/namespaces/default/pods",
+            &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bindme"},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{pod}");
+    let (code, st) = env
+        .send_pb(
+            "POST",
+            "/api/v1/namespaces/default/pods/bindme/binding",
+            &json!({"apiVersion": "v1", "kind": "Binding",
+                "metadata": {"name": "bindme", "namespace": "default"},
+                "target": {"kind": "Node", "name": "n1"}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{st}");
+    let r = env
+        .call(
+            "GET",
+            "/api/v1/namespaces/default/pods/bindme",
+            "",
+            "",
+            vec![],
+        )
+        .await;
+    assert_eq!(r.json()["spec"]["nodeName"], "n1");
+
     // `kubectl drain`: a policy/v1 Eviction in protobuf, answered by a Status.
     let (code, pod) = env
         .send_pb(
