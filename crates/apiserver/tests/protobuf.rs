@@ -1232,3 +1232,42 @@ async fn review_in_protobuf_asking_for_a_table_is_406() {
         (Some("Status"), Some(406))
     );
 }
+
+/// `GetScale`/`UpdateScale` of client-go (e2e "should have a working scale
+/// subresource", `kubectl scale`): autoscaling/v1 Scale in protobuf.
+#[tokio::test]
+async fn scale_subresource_in_protobuf() {
+    let env = env().await;
+    let deps = "/apis/apps/v1/namespaces/default/deployments";
+    let (code, d) = env
+        .send_pb(
+            "POST",
+            deps,
+            &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}},
+                        "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{d}");
+    let r = env
+        .call("GET", &format!("{deps}/web/scale"), PROTOBUF, "", vec![])
+        .await;
+    assert_eq!(
+        (r.code, r.content_type.as_str()),
+        (StatusCode::OK, PROTOBUF)
+    );
+    let mut scale = daas_apimachinery::protobuf::decode_object(&r.body).unwrap();
+    assert_eq!(scale["kind"], "Scale");
+    assert_eq!(scale["spec"]["replicas"], 1);
+    scale["spec"]["replicas"] = json!(3);
+    let (code, updated) = env
+        .send_pb("PUT", &format!("{deps}/web/scale"), &scale)
+        .await;
+    assert_eq!(code, StatusCode::OK, "{updated}");
+    assert_eq!(updated["spec"]["replicas"], 3);
+    let r = env
+        .call("GET", &format!("{deps}/web"), "", "", vec![])
+        .await;
+    assert_eq!(r.json()["spec"]["replicas"], 3);
+}
