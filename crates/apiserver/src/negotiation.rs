@@ -160,6 +160,13 @@ impl Choice {
 
 /// Pick the representation for `accept` among `formats`; `None` is 406.
 pub fn choose(accept: &str, formats: &[Format], watch: bool) -> Option<Choice> {
+    choose_for(accept, formats, watch, true)
+}
+
+/// [`choose`] for an endpoint that may have no Table form (`tables` false):
+/// upstream's create-only resources (the reviews, TokenRequest, Eviction,
+/// Binding) have no table convertor, so `as=Table` is not acceptable there.
+pub fn choose_for(accept: &str, formats: &[Format], watch: bool, tables: bool) -> Option<Choice> {
     if accept.trim().is_empty() {
         return Some(Choice::DEFAULT);
     }
@@ -174,8 +181,10 @@ pub fn choose(accept: &str, formats: &[Format], watch: bool) -> Option<Choice> {
             if !matches || (watch && !format.streams()) {
                 continue;
             }
-            if let Some(view) = acceptable(&range, format) {
-                return Some(Choice { format, view });
+            match acceptable(&range, format) {
+                Some(As::Table) if !tables => {}
+                Some(view) => return Some(Choice { format, view }),
+                None => {}
             }
         }
     }
@@ -236,6 +245,8 @@ pub struct Negotiated {
     negotiable: bool,
     /// Discovery documents are never refused; they fall back to JSON.
     discovery: bool,
+    /// Does the endpoint have a Table form? (Not the create-only ones.)
+    tables: bool,
 }
 
 impl Negotiated {
@@ -257,12 +268,14 @@ impl Negotiated {
             ["apis", g, v, ..] => (false, is_builtin(g, v)),
             _ => (false, true),
         };
+        let tables = !negotiable || discovery || has_tables(path);
         Negotiated {
             accept,
             formats: if builtin { BUILTIN } else { CUSTOM },
             watch,
             negotiable,
             discovery,
+            tables,
         }
     }
 
@@ -272,12 +285,28 @@ impl Negotiated {
         if !self.negotiable || self.discovery {
             return Ok(choose(&self.accept, self.formats, self.watch).unwrap_or(Choice::DEFAULT));
         }
-        choose(&self.accept, self.formats, self.watch)
+        choose_for(&self.accept, self.formats, self.watch, self.tables)
             .ok_or_else(|| not_acceptable(self.formats, self.watch))
     }
 
     fn json_acceptable(&self) -> bool {
         self.discovery || choose(&self.accept, &[Format::Json], self.watch).is_some()
+    }
+}
+
+/// Whether the resource at `path` can be written as a Table: not a create-only
+/// resource (reviews) nor a create-only subresource (token, eviction, binding),
+/// which upstream serves without a table convertor. Unknown paths say yes (the
+/// handler answers them).
+fn has_tables(path: &str) -> bool {
+    use crate::request::{parse_path, Target};
+    match parse_path(path) {
+        Ok(Target::Resource(t)) => {
+            let create_only_sub =
+                matches!(t.sub.as_deref(), Some("token" | "eviction" | "binding"));
+            !create_only_sub && t.def.strategy.verbs().contains(&"get")
+        }
+        _ => true,
     }
 }
 
@@ -505,6 +534,41 @@ mod tests {
         let c = choose("application/yaml, application/json;q=0.1", BUILTIN, true);
         assert_eq!(c.map(|c| c.format), Some(Format::Json));
         assert_eq!(choose("application/yaml", BUILTIN, true), None);
+    }
+
+    #[test]
+    fn create_only_endpoints_have_no_table_form() {
+        let table = "application/json;as=Table;v=v1;g=meta.k8s.io";
+        assert_eq!(choose_for(table, BUILTIN, false, false), None);
+        // A fallback range still answers.
+        let c = choose_for(&format!("{table}, application/json"), BUILTIN, false, false);
+        assert_eq!(c, Some(Choice::DEFAULT));
+        assert_eq!(
+            choose_for(table, BUILTIN, false, true).map(|c| c.view),
+            Some(As::Table)
+        );
+        assert!(!has_tables(
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+        ));
+        assert!(!has_tables("/apis/authentication.k8s.io/v1/tokenreviews"));
+        assert!(!has_tables(
+            "/api/v1/namespaces/default/serviceaccounts/sa/token"
+        ));
+        assert!(!has_tables("/api/v1/namespaces/default/pods/p/eviction"));
+        assert!(has_tables("/api/v1/namespaces/default/pods"));
+        assert!(has_tables("/api/v1/namespaces/default/pods/p/status"));
+        assert!(has_tables(
+            "/apis/certificates.k8s.io/v1/certificatesigningrequests/c/approval"
+        ));
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_static(table));
+        let neg = Negotiated::new(
+            &Method::POST,
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            None,
+            &h,
+        );
+        assert_eq!(neg.choice().unwrap_err().code, 406);
     }
 
     #[test]

@@ -155,6 +155,24 @@ pub fn negotiate(headers: &HeaderMap) -> As {
 }
 
 /// Decode a request body (JSON or YAML by Content-Type) into a JSON object.
+/// The media types a built-in kind's create/update body may have, in upstream's order.
+pub const BODY_TYPES: &[&str] = &[
+    "application/json",
+    "application/yaml",
+    "application/vnd.kubernetes.protobuf",
+];
+
+/// The media types a custom resource's body may have.
+pub const CUSTOM_RESOURCE_BODY_TYPES: &[&str] = &["application/json", "application/yaml"];
+
+/// Upstream's 415 for a body in a media type the endpoint does not decode.
+fn unknown_format(accepted: &[&str]) -> ApiError {
+    ApiError::unsupported_media(format!(
+        "the body of the request was in an unknown format - accepted media types include: {}",
+        accepted.join(", ")
+    ))
+}
+
 pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
     let ct = headers
         .get(axum::http::header::CONTENT_TYPE)
@@ -170,19 +188,26 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
         "application/json" | "" | "*/*" => serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding JSON body: {e}")))?,
         "application/vnd.kubernetes.protobuf" => {
-            use daas_apimachinery::protobuf::{decode_object, ProtobufError as P};
+            use daas_apimachinery::protobuf::{
+                decode_object, is_builtin_api_version, ProtobufError as P,
+            };
             decode_object(body).map_err(|e| match e {
-                P::UnsupportedKind { .. } | P::UnsupportedEncoding(_) | P::UnsupportedContentType(_) => {
+                // Custom resources have no protobuf form: upstream's serializer for them
+                // offers JSON and YAML only.
+                P::UnsupportedKind {
+                    ref api_version, ..
+                } if !is_builtin_api_version(api_version) => {
+                    unknown_format(CUSTOM_RESOURCE_BODY_TYPES)
+                }
+                P::UnsupportedKind { .. }
+                | P::UnsupportedEncoding(_)
+                | P::UnsupportedContentType(_) => {
                     ApiError::unsupported_media(format!("{e}; send the object as application/json"))
                 }
                 other => ApiError::bad_request(format!("error decoding protobuf body: {other}")),
             })?
         }
-        other => {
-            return Err(ApiError::unsupported_media(format!(
-                "the body of the request was in an unknown format ({other}) - accepted media types include: application/json, application/yaml"
-            )))
-        }
+        _ => return Err(unknown_format(BODY_TYPES)),
     };
     let mut v = v;
     check_shape(&mut v)?;
@@ -269,6 +294,43 @@ mod tests {
                 .unwrap_err()
                 .code,
             404
+        );
+    }
+
+    #[test]
+    fn unknown_body_media_type_is_upstreams_415() {
+        let mut h = HeaderMap::new();
+        h.insert("content-type", HeaderValue::from_static("text/plain"));
+        let e = decode_body(&h, b"{}").unwrap_err();
+        assert_eq!((e.code, e.reason), (415, "UnsupportedMediaType"));
+        assert_eq!(
+            e.message,
+            "the body of the request was in an unknown format - accepted media types include: \
+             application/json, application/yaml, application/vnd.kubernetes.protobuf"
+        );
+        // A custom resource in protobuf: JSON and YAML only, as upstream's CR endpoint.
+        h.insert(
+            "content-type",
+            HeaderValue::from_static("application/vnd.kubernetes.protobuf"),
+        );
+        // `k8s\0` + Unknown{typeMeta{example.com/v1, Widget}, raw: ""}.
+        let mut tm = Vec::new();
+        for (tag, s) in [(1u8, "example.com/v1"), (2u8, "Widget")] {
+            tm.push(tag << 3 | 2);
+            tm.push(s.len() as u8);
+            tm.extend_from_slice(s.as_bytes());
+        }
+        let mut body = b"k8s\0".to_vec();
+        body.push(1 << 3 | 2);
+        body.push(tm.len() as u8);
+        body.extend_from_slice(&tm);
+        body.extend_from_slice(&[2 << 3 | 2, 0]);
+        let e = decode_body(&h, &body).unwrap_err();
+        assert_eq!(e.code, 415);
+        assert_eq!(
+            e.message,
+            "the body of the request was in an unknown format - accepted media types include: \
+             application/json, application/yaml"
         );
     }
 

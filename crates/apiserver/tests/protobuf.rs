@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use daas_apiserver::resources::{Subresource, RESOURCES};
 use daas_apiserver::{router, ServerOptions, StaticTokens, User};
 use daas_store::{EmbeddedStore, SealingKey, Store};
 use http_body_util::BodyExt;
@@ -202,9 +203,22 @@ async fn env() -> Env {
             groups: vec!["system:masters".into()],
         },
     )]));
+    let key = daas_apiserver::satoken::generate_key().unwrap();
+    let tokens = Arc::new(
+        daas_apiserver::satoken::ServiceAccountTokens::new(
+            &key,
+            daas_apiserver::satoken::DEFAULT_ISSUER,
+            vec![],
+        )
+        .unwrap(),
+    );
+    let opts = ServerOptions {
+        service_accounts: Some(tokens),
+        ..Default::default()
+    };
     Env {
         _dir: dir,
-        app: router(store, auth, ServerOptions::default()),
+        app: router(store, auth, opts),
     }
 }
 
@@ -676,7 +690,118 @@ async fn every_served_kind_lists_in_protobuf() {
             json!({"metadata": {"name": "lr"},
             "spec": {"limits": [{"type": "Container", "default": {"cpu": "100m"}}]}}),
         ),
+        (
+            format!("{ADMISSION}/validatingwebhookconfigurations"),
+            json!({"metadata": {"name": "vwc"}, "webhooks": [{"name": "v.example.com",
+                "clientConfig": {"service": {"namespace": "default", "name": "hook",
+                    "path": "/v", "port": 8443}, "caBundle": "Y2E="},
+                "rules": [{"operations": ["CREATE"], "apiGroups": ["example.com"],
+                    "apiVersions": ["v1"], "resources": ["gadgets"], "scope": "*"}],
+                "failurePolicy": "Ignore", "sideEffects": "None", "timeoutSeconds": 3,
+                "admissionReviewVersions": ["v1"],
+                "namespaceSelector": {"matchExpressions": [{"key": "x",
+                    "operator": "NotIn", "values": ["y"]}]},
+                "matchConditions": [{"name": "m", "expression": "true"}]}]}),
+        ),
+        (
+            format!("{ADMISSION}/mutatingwebhookconfigurations"),
+            json!({"metadata": {"name": "mwc"}, "webhooks": [{"name": "m.example.com",
+                "clientConfig": {"url": "https://hook.example.com/m"},
+                "rules": [{"operations": ["CREATE"], "apiGroups": ["example.com"],
+                    "apiVersions": ["v1"], "resources": ["gadgets"]}],
+                "failurePolicy": "Ignore", "sideEffects": "NoneOnDryRun",
+                "admissionReviewVersions": ["v1"], "reinvocationPolicy": "IfNeeded"}]}),
+        ),
+        (
+            format!("{ADMISSION}/validatingadmissionpolicies"),
+            json!({"metadata": {"name": "vap"}, "spec": {"failurePolicy": "Fail",
+                "matchConstraints": {"resourceRules": [{"apiGroups": ["example.com"],
+                    "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["gadgets"]}]},
+                "validations": [{"expression": "object.metadata.name != 'bad'",
+                    "message": "bad name", "reason": "Invalid"}],
+                "auditAnnotations": [{"key": "k", "valueExpression": "'v'"}],
+                "variables": [{"name": "n", "expression": "object.metadata.name"}]}}),
+        ),
+        (
+            format!("{ADMISSION}/validatingadmissionpolicybindings"),
+            json!({"metadata": {"name": "vapb"}, "spec": {"policyName": "vap",
+                "validationActions": ["Deny", "Audit"],
+                "matchResources": {"namespaceSelector": {"matchLabels": {"a": "b"}}}}}),
+        ),
+        (
+            format!("{RBAC}/namespaces/default/roles"),
+            json!({"metadata": {"name": "r"}, "rules": [{"apiGroups": [""],
+                "resources": ["pods"], "verbs": ["get"], "resourceNames": ["p"]}]}),
+        ),
+        (
+            format!("{RBAC}/namespaces/default/rolebindings"),
+            json!({"metadata": {"name": "rb"}, "roleRef": {"apiGroup":
+                "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
+                "subjects": [{"kind": "User", "name": "alice",
+                    "apiGroup": "rbac.authorization.k8s.io"},
+                    {"kind": "ServiceAccount", "name": "sa", "namespace": "default"}]}),
+        ),
+        (
+            format!("{RBAC}/clusterroles"),
+            json!({"metadata": {"name": "pb-reader"}, "rules": [{"nonResourceURLs": ["/healthz"],
+                "verbs": ["get"]}]}),
+        ),
+        (
+            format!("{RBAC}/clusterrolebindings"),
+            json!({"metadata": {"name": "pb-reader"}, "roleRef": {"apiGroup":
+                "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "pb-reader"},
+                "subjects": [{"kind": "Group", "name": "g",
+                    "apiGroup": "rbac.authorization.k8s.io"}]}),
+        ),
+        (
+            "/apis/policy/v1/namespaces/default/poddisruptionbudgets".into(),
+            json!({"metadata": {"name": "pdb"}, "spec": {"minAvailable": "50%",
+                "selector": {"matchLabels": {"app": "w"}},
+                "unhealthyPodEvictionPolicy": "AlwaysAllow"}}),
+        ),
+        (
+            "/apis/events.k8s.io/v1/namespaces/default/events".into(),
+            json!({"metadata": {"name": "ev"}, "eventTime": "2024-01-02T03:04:05.123456Z",
+                "reportingController": "c", "reportingInstance": "i", "action": "A",
+                "reason": "R", "regarding": {"kind": "Pod", "name": "p", "namespace": "default"},
+                "note": "n", "type": "Normal"}),
+        ),
+        (
+            "/apis/certificates.k8s.io/v1/certificatesigningrequests".into(),
+            json!({"metadata": {"name": "csr"}, "spec": {"request": csr_request(),
+                "signerName": "example.com/signer", "expirationSeconds": 3600,
+                "usages": ["digital signature", "client auth"]}}),
+        ),
+        (
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions".into(),
+            json!({"metadata": {"name": "gadgets.example.com"}, "spec": {"group": "example.com",
+                "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget",
+                    "listKind": "GadgetList"},
+                "scope": "Namespaced",
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                        "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}},
+                    "subresources": {"status": {}}}]}}),
+        ),
+        // Last: a quota counts what is created after it.
+        (
+            format!("{ns}/resourcequotas"),
+            json!({"metadata": {"name": "rq"}, "spec": {"hard": {"pods": "100",
+                "requests.cpu": "10"}}}),
+        ),
     ];
+    // Every listable built-in resource has an object here, so a kind added to
+    // RESOURCES without a protobuf schema (or an incomplete one) fails below.
+    let covered: Vec<(String, String)> = objects.iter().map(|(p, _)| group_plural(p)).collect();
+    for r in RESOURCES {
+        if r.strategy.verbs().contains(&"list") {
+            assert!(
+                covered.contains(&(r.group.to_string(), r.plural.to_string())),
+                "no object of {} in this test",
+                r.qualified()
+            );
+        }
+    }
     for (path, obj) in &objects {
         let r = env
             .call(
@@ -738,6 +863,65 @@ async fn every_served_kind_lists_in_protobuf() {
     }
 }
 
+const ADMISSION: &str = "/apis/admissionregistration.k8s.io/v1";
+const RBAC: &str = "/apis/rbac.authorization.k8s.io/v1";
+
+/// (group, plural) of a collection path.
+fn group_plural(path: &str) -> (String, String) {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let group = if parts[0] == "api" { "" } else { parts[1] };
+    (
+        group.to_string(),
+        parts.last().copied().unwrap_or_default().to_string(),
+    )
+}
+
+/// A base64 PEM certificate request, as `spec.request` of a CSR.
+fn csr_request() -> String {
+    use base64::Engine as _;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, "pb.example.com");
+    base64::engine::general_purpose::STANDARD
+        .encode(p.serialize_request(&key).unwrap().pem().unwrap())
+}
+
+/// Every kind the server serves, its list and the kinds of its subresources
+/// have a protobuf schema: built from `RESOURCES`, so a new kind cannot be
+/// forgotten. (Upstream has a protobuf message for each of them, the
+/// create-only reviews and TokenRequest included.)
+#[test]
+fn every_served_kind_has_a_protobuf_schema() {
+    use daas_apimachinery::protobuf::{can_encode, is_supported_kind};
+    let mut missing = Vec::new();
+    let mut check = |api_version: String, kind: String| {
+        if !(can_encode(&api_version, &kind) && is_supported_kind(&api_version, &kind)) {
+            missing.push(format!("{api_version} {kind}"));
+        }
+    };
+    for r in RESOURCES {
+        check(r.api_version(), r.kind.to_string());
+        if r.strategy.verbs().contains(&"list") {
+            check(r.api_version(), r.list_kind.to_string());
+        }
+        for sub in r.subresources {
+            let (av, kind) = match sub {
+                Subresource::Scale => ("autoscaling/v1".to_string(), "Scale"),
+                Subresource::Binding => ("v1".to_string(), "Binding"),
+                Subresource::Token => ("authentication.k8s.io/v1".to_string(), "TokenRequest"),
+                Subresource::Eviction => ("policy/v1".to_string(), "Eviction"),
+                Subresource::Status | Subresource::Approval | Subresource::Finalize => {
+                    (r.api_version(), r.kind)
+                }
+                Subresource::Log => continue,
+            };
+            check(av, kind.to_string());
+        }
+    }
+    assert!(missing.is_empty(), "no protobuf schema for: {missing:?}");
+}
+
 /// Drop nulls, empty arrays/objects and zero scalars: the JSON forms Go's
 /// omitempty and protobuf's zero values make interchangeable.
 fn normalize(v: &mut Value) {
@@ -760,4 +944,330 @@ fn is_empty(v: &Value) -> bool {
         Value::Bool(b) => !b,
         Value::Number(n) => n.as_f64() == Some(0.0),
     }
+}
+
+impl Env {
+    /// POST/PUT `obj` as a protobuf body (what client-go sends by default),
+    /// accepting protobuf back; the decoded answer.
+    async fn send_pb(&self, method: &str, path: &str, obj: &Value) -> (StatusCode, Value) {
+        let body = daas_apimachinery::protobuf::encode_object(obj)
+            .unwrap_or_else(|e| panic!("{path}: encode: {e}"));
+        let r = self.call(method, path, PROTOBUF, PROTOBUF, body).await;
+        assert_eq!(
+            r.content_type,
+            PROTOBUF,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let v = daas_apimachinery::protobuf::decode_object(&r.body)
+            .unwrap_or_else(|e| panic!("{path}: decode: {e}"));
+        (r.code, v)
+    }
+}
+
+/// The create-only kinds (reviews, TokenRequest) take a protobuf body and
+/// answer in protobuf, as client-go and kubectl talk to them.
+#[tokio::test]
+async fn create_only_kinds_in_protobuf() {
+    let env = env().await;
+    let (code, sa) = env
+        .send_pb(
+            "POST",
+            "/api/v1/namespaces/default/serviceaccounts",
+            &json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "builder"}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{sa}");
+
+    // `kubectl create token builder --duration 1h`: TokenRequest with no
+    // audiences (client-go writes the empty list as nothing).
+    let (code, tr) = env
+        .send_pb(
+            "POST",
+            "/api/v1/namespaces/default/serviceaccounts/builder/token",
+            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                "metadata": {}, "spec": {"audiences": null, "expirationSeconds": 3600}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{tr}");
+    assert_eq!(tr["kind"], "TokenRequest");
+    let token = tr["status"]["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(token.split('.').count(), 3, "{tr}");
+    assert!(tr["status"]["expirationTimestamp"].is_string(), "{tr}");
+
+    // The token reviews as the service account, in protobuf both ways.
+    let (code, rev) = env
+        .send_pb(
+            "POST",
+            "/apis/authentication.k8s.io/v1/tokenreviews",
+            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+                "metadata": {}, "spec": {"token": token}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{rev}");
+    assert_eq!(rev["status"]["authenticated"], true, "{rev}");
+    assert_eq!(
+        rev["status"]["user"]["username"],
+        "system:serviceaccount:default:builder"
+    );
+
+    let (code, ssar) = env
+        .send_pb(
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            &json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                "metadata": {}, "spec": {"resourceAttributes": {"namespace": "default",
+                    "verb": "create", "group": "admissionregistration.k8s.io",
+                    "resource": "validatingwebhookconfigurations"}}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{ssar}");
+    assert_eq!(ssar["status"]["allowed"], true, "{ssar}");
+
+    let (code, ssr) = env
+        .send_pb(
+            "POST",
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview",
+                "metadata": {}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{ssr}");
+    assert_eq!(ssr["status"]["userInfo"]["username"], "admin", "{ssr}");
+
+    // SubjectReview conformance: SubjectAccessReview and LocalSubjectAccessReview.
+    let (code, sar) = env
+        .send_pb(
+            "POST",
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            &json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                "metadata": {}, "spec": {"user": "admin", "groups": ["system:masters"],
+                    "resourceAttributes": {"verb": "list", "resource": "configmaps",
+                        "namespace": "default"}}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{sar}");
+    assert_eq!(sar["status"]["allowed"], true, "{sar}");
+    let (code, lsar) = env
+        .send_pb(
+            "POST",
+            "/apis/authorization.k8s.io/v1/namespaces/default/localsubjectaccessreviews",
+            &json!({"apiVersion": "authorization.k8s.io/v1", "kind": "LocalSubjectAccessReview",
+                "metadata": {"namespace": "default"}, "spec": {"user": "nobody",
+                    "resourceAttributes": {"verb": "list", "resource": "configmaps",
+                        "namespace": "default"}}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{lsar}");
+    assert_eq!(lsar["status"]["allowed"], false, "{lsar}");
+
+    // A scheduler binds a pod with a protobuf Binding.
+    let (code, node) = env
+        .send_pb(
+            "POST",
+            "/api/v1/nodes",
+            &json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{node}");
+    let (code, pod) = env
+        .send_pb(
+            "POST",
+            "/api/v1/namespaces/default/pods",
+            &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bindme"},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{pod}");
+    let (code, st) = env
+        .send_pb(
+            "POST",
+            "/api/v1/namespaces/default/pods/bindme/binding",
+            &json!({"apiVersion": "v1", "kind": "Binding",
+                "metadata": {"name": "bindme", "namespace": "default"},
+                "target": {"kind": "Node", "name": "n1"}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{st}");
+    let r = env
+        .call(
+            "GET",
+            "/api/v1/namespaces/default/pods/bindme",
+            "",
+            "",
+            vec![],
+        )
+        .await;
+    assert_eq!(r.json()["spec"]["nodeName"], "n1");
+
+    // `kubectl drain`: a policy/v1 Eviction in protobuf, answered by a Status.
+    let (code, pod) = env
+        .send_pb(
+            "POST",
+            "/api/v1/namespaces/default/pods",
+            &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "evictme"},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{pod}");
+    let (code, st) = env
+        .send_pb(
+            "POST",
+            "/api/v1/namespaces/default/pods/evictme/eviction",
+            &json!({"apiVersion": "policy/v1", "kind": "Eviction",
+                "metadata": {"name": "evictme", "namespace": "default"},
+                "deleteOptions": {"gracePeriodSeconds": 0}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{st}");
+    assert_eq!(
+        (st["kind"].as_str(), st["status"].as_str()),
+        (Some("Status"), Some("Success"))
+    );
+    let r = env
+        .call(
+            "GET",
+            "/api/v1/namespaces/default/pods/evictme",
+            "",
+            "",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        r.code,
+        StatusCode::NOT_FOUND,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+}
+
+/// `kubectl certificate approve` reads the CSR and PUTs it, with an Approved
+/// condition appended, to `/approval` as a protobuf body.
+#[tokio::test]
+async fn csr_approval_with_a_protobuf_body() {
+    let env = env().await;
+    let base = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
+    let (code, created) = env
+        .send_pb(
+            "POST",
+            base,
+            &json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+                "metadata": {"name": "pb-csr"}, "spec": {"request": csr_request(),
+                "signerName": "example.com/signer", "usages": ["client auth"]}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    let r = env
+        .call("GET", &format!("{base}/pb-csr"), PROTOBUF, "", vec![])
+        .await;
+    assert_eq!(r.code, StatusCode::OK);
+    let mut csr = daas_apimachinery::protobuf::decode_object(&r.body).unwrap();
+    csr["status"]["conditions"] = json!([{"type": "Approved", "status": "True",
+        "reason": "KubectlApprove", "message": "This CSR was approved by kubectl certificate approve.",
+        "lastUpdateTime": "2024-01-02T03:04:05Z"}]);
+    let (code, approved) = env
+        .send_pb("PUT", &format!("{base}/pb-csr/approval"), &csr)
+        .await;
+    assert_eq!(code, StatusCode::OK, "{approved}");
+    assert_eq!(approved["status"]["conditions"][0]["type"], "Approved");
+    assert_eq!(
+        approved["status"]["conditions"][0]["reason"],
+        "KubectlApprove"
+    );
+    // Stored: the JSON view agrees.
+    let r = env
+        .call("GET", &format!("{base}/pb-csr"), "", "", vec![])
+        .await;
+    assert_eq!(r.json()["status"]["conditions"][0]["type"], "Approved");
+}
+
+/// A body in a media type no decoder takes: upstream's 415 listing the accepted types.
+#[tokio::test]
+async fn unknown_body_media_types_get_upstreams_415() {
+    let env = env().await;
+    let r = env
+        .call("POST", CMS, "", "text/plain", b"{}".to_vec())
+        .await;
+    assert_eq!(r.code, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let st = r.json();
+    assert_eq!(st["reason"], "UnsupportedMediaType");
+    assert_eq!(
+        st["message"],
+        "the body of the request was in an unknown format - accepted media types include: \
+         application/json, application/yaml, application/vnd.kubernetes.protobuf"
+    );
+}
+
+/// Conformance "Servers with support for Table transformation should return a
+/// 406 for a backend which does not implement metadata": client-go POSTs a
+/// SelfSubjectAccessReview (a protobuf body) asking for a Table back.
+#[tokio::test]
+async fn review_in_protobuf_asking_for_a_table_is_406() {
+    let env = env().await;
+    let body = daas_apimachinery::protobuf::encode_object(&json!({
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+        "metadata": {}, "spec": {"nonResourceAttributes": {"path": "/", "verb": "get"}}}))
+    .unwrap();
+    let r = env
+        .call(
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            "application/json;as=Table;v=v1;g=meta.k8s.io",
+            PROTOBUF,
+            body,
+        )
+        .await;
+    assert_eq!(
+        r.code,
+        StatusCode::NOT_ACCEPTABLE,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let st = r.json();
+    assert_eq!(
+        (st["kind"].as_str(), st["code"].as_i64()),
+        (Some("Status"), Some(406))
+    );
+}
+
+/// `GetScale`/`UpdateScale` of client-go (e2e "should have a working scale
+/// subresource", `kubectl scale`): autoscaling/v1 Scale in protobuf.
+#[tokio::test]
+async fn scale_subresource_in_protobuf() {
+    let env = env().await;
+    let deps = "/apis/apps/v1/namespaces/default/deployments";
+    let (code, d) = env
+        .send_pb(
+            "POST",
+            deps,
+            &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}},
+                        "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{d}");
+    let r = env
+        .call("GET", &format!("{deps}/web/scale"), PROTOBUF, "", vec![])
+        .await;
+    assert_eq!(
+        (r.code, r.content_type.as_str()),
+        (StatusCode::OK, PROTOBUF)
+    );
+    let mut scale = daas_apimachinery::protobuf::decode_object(&r.body).unwrap();
+    assert_eq!(scale["kind"], "Scale");
+    assert_eq!(scale["spec"]["replicas"], 1);
+    scale["spec"]["replicas"] = json!(3);
+    let (code, updated) = env
+        .send_pb("PUT", &format!("{deps}/web/scale"), &scale)
+        .await;
+    assert_eq!(code, StatusCode::OK, "{updated}");
+    assert_eq!(updated["spec"]["replicas"], 3);
+    let r = env
+        .call("GET", &format!("{deps}/web"), "", "", vec![])
+        .await;
+    assert_eq!(r.json()["spec"]["replicas"], 3);
 }

@@ -14,7 +14,9 @@
 //! ListMeta, Status, PartialObjectMetadata, authorization.k8s.io/v1 reviews,
 //! authentication.k8s.io/v1 TokenReview and SelfSubjectReview,
 //! certificates.k8s.io/v1 CertificateSigningRequest, events.k8s.io/v1 Event,
-//! apiextensions.k8s.io/v1 CustomResourceDefinition, and `LIST_KINDS`.
+//! apiextensions.k8s.io/v1 CustomResourceDefinition, admissionregistration.k8s.io/v1
+//! webhook configurations and validating admission policies (+ bindings), and
+//! `LIST_KINDS`.
 //!
 //! Reading a row: `f(tag, "jsonName", type, cardinality, omitempty)`.
 
@@ -5405,6 +5407,407 @@ pub(super) static APIEXTENSIONS_V1_VALIDATION_RULE: Msg = Msg {
     ],
 };
 
+pub(super) static ADMISSIONREGISTRATION_V1_VALIDATING_WEBHOOK_CONFIGURATION: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.ValidatingWebhookConfiguration",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "webhooks",
+            Msg(&ADMISSIONREGISTRATION_V1_VALIDATING_WEBHOOK),
+            Repeated,
+            true,
+        ),
+    ],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_VALIDATING_WEBHOOK: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.ValidatingWebhook",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(
+            2,
+            "clientConfig",
+            Msg(&ADMISSIONREGISTRATION_V1_WEBHOOK_CLIENT_CONFIG),
+            Value,
+            false,
+        ),
+        f(
+            3,
+            "rules",
+            Msg(&ADMISSIONREGISTRATION_V1_RULE_WITH_OPERATIONS),
+            Repeated,
+            true,
+        ),
+        f(4, "failurePolicy", Str, Ptr, true),
+        f(
+            5,
+            "namespaceSelector",
+            Msg(&META_V1_LABEL_SELECTOR),
+            Ptr,
+            true,
+        ),
+        f(6, "sideEffects", Str, Ptr, false),
+        f(7, "timeoutSeconds", I32, Ptr, true),
+        f(8, "admissionReviewVersions", Str, Repeated, false),
+        f(9, "matchPolicy", Str, Ptr, true),
+        f(
+            10,
+            "objectSelector",
+            Msg(&META_V1_LABEL_SELECTOR),
+            Ptr,
+            true,
+        ),
+        f(
+            11,
+            "matchConditions",
+            Msg(&ADMISSIONREGISTRATION_V1_MATCH_CONDITION),
+            Repeated,
+            true,
+        ),
+    ],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_MUTATING_WEBHOOK_CONFIGURATION: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.MutatingWebhookConfiguration",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "webhooks",
+            Msg(&ADMISSIONREGISTRATION_V1_MUTATING_WEBHOOK),
+            Repeated,
+            true,
+        ),
+    ],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_MUTATING_WEBHOOK: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.MutatingWebhook",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(
+            2,
+            "clientConfig",
+            Msg(&ADMISSIONREGISTRATION_V1_WEBHOOK_CLIENT_CONFIG),
+            Value,
+            false,
+        ),
+        f(
+            3,
+            "rules",
+            Msg(&ADMISSIONREGISTRATION_V1_RULE_WITH_OPERATIONS),
+            Repeated,
+            true,
+        ),
+        f(4, "failurePolicy", Str, Ptr, true),
+        f(
+            5,
+            "namespaceSelector",
+            Msg(&META_V1_LABEL_SELECTOR),
+            Ptr,
+            true,
+        ),
+        f(6, "sideEffects", Str, Ptr, false),
+        f(7, "timeoutSeconds", I32, Ptr, true),
+        f(8, "admissionReviewVersions", Str, Repeated, false),
+        f(9, "matchPolicy", Str, Ptr, true),
+        f(10, "reinvocationPolicy", Str, Ptr, true),
+        f(
+            11,
+            "objectSelector",
+            Msg(&META_V1_LABEL_SELECTOR),
+            Ptr,
+            true,
+        ),
+        f(
+            12,
+            "matchConditions",
+            Msg(&ADMISSIONREGISTRATION_V1_MATCH_CONDITION),
+            Repeated,
+            true,
+        ),
+    ],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_WEBHOOK_CLIENT_CONFIG: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.WebhookClientConfig",
+    fields: &[
+        f(
+            1,
+            "service",
+            Msg(&ADMISSIONREGISTRATION_V1_SERVICE_REFERENCE),
+            Ptr,
+            true,
+        ),
+        f(2, "caBundle", Bytes, Value, true),
+        f(3, "url", Str, Ptr, true),
+    ],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_SERVICE_REFERENCE: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.ServiceReference",
+    fields: &[
+        f(1, "namespace", Str, Value, false),
+        f(2, "name", Str, Value, false),
+        f(3, "path", Str, Ptr, true),
+        f(4, "port", I32, Ptr, true),
+    ],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_RULE_WITH_OPERATIONS: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.RuleWithOperations",
+    fields: &[
+        f(1, "operations", Str, Repeated, true),
+        f(2, "", Msg(&ADMISSIONREGISTRATION_V1_RULE), Inline, false),
+    ],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_RULE: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.Rule",
+    fields: &[
+        f(1, "apiGroups", Str, Repeated, true),
+        f(2, "apiVersions", Str, Repeated, true),
+        f(3, "resources", Str, Repeated, true),
+        f(4, "scope", Str, Ptr, true),
+    ],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_MATCH_CONDITION: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.MatchCondition",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "expression", Str, Value, false),
+    ],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicy",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_SPEC),
+            Value,
+            true,
+        ),
+        f(
+            3,
+            "status",
+            Msg(&ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_STATUS),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_SPEC: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicySpec",
+    fields: &[
+        f(
+            1,
+            "paramKind",
+            Msg(&ADMISSIONREGISTRATION_V1_PARAM_KIND),
+            Ptr,
+            true,
+        ),
+        f(
+            2,
+            "matchConstraints",
+            Msg(&ADMISSIONREGISTRATION_V1_MATCH_RESOURCES),
+            Ptr,
+            true,
+        ),
+        f(
+            3,
+            "validations",
+            Msg(&ADMISSIONREGISTRATION_V1_VALIDATION),
+            Repeated,
+            true,
+        ),
+        f(4, "failurePolicy", Str, Ptr, true),
+        f(
+            5,
+            "auditAnnotations",
+            Msg(&ADMISSIONREGISTRATION_V1_AUDIT_ANNOTATION),
+            Repeated,
+            true,
+        ),
+        f(
+            6,
+            "matchConditions",
+            Msg(&ADMISSIONREGISTRATION_V1_MATCH_CONDITION),
+            Repeated,
+            true,
+        ),
+        f(
+            7,
+            "variables",
+            Msg(&ADMISSIONREGISTRATION_V1_VARIABLE),
+            Repeated,
+            true,
+        ),
+    ],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_PARAM_KIND: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.ParamKind",
+    fields: &[
+        f(1, "apiVersion", Str, Value, true),
+        f(2, "kind", Str, Value, true),
+    ],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_MATCH_RESOURCES: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.MatchResources",
+    fields: &[
+        f(
+            1,
+            "namespaceSelector",
+            Msg(&META_V1_LABEL_SELECTOR),
+            Ptr,
+            true,
+        ),
+        f(2, "objectSelector", Msg(&META_V1_LABEL_SELECTOR), Ptr, true),
+        f(
+            3,
+            "resourceRules",
+            Msg(&ADMISSIONREGISTRATION_V1_NAMED_RULE_WITH_OPERATIONS),
+            Repeated,
+            true,
+        ),
+        f(
+            4,
+            "excludeResourceRules",
+            Msg(&ADMISSIONREGISTRATION_V1_NAMED_RULE_WITH_OPERATIONS),
+            Repeated,
+            true,
+        ),
+        f(7, "matchPolicy", Str, Ptr, true),
+    ],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_NAMED_RULE_WITH_OPERATIONS: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.NamedRuleWithOperations",
+    fields: &[
+        f(1, "resourceNames", Str, Repeated, true),
+        f(
+            2,
+            "",
+            Msg(&ADMISSIONREGISTRATION_V1_RULE_WITH_OPERATIONS),
+            Inline,
+            false,
+        ),
+    ],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_VALIDATION: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.Validation",
+    fields: &[
+        f(1, "expression", Str, Value, false),
+        f(2, "message", Str, Value, true),
+        f(3, "reason", Str, Ptr, true),
+        f(4, "messageExpression", Str, Value, true),
+    ],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_AUDIT_ANNOTATION: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.AuditAnnotation",
+    fields: &[
+        f(1, "key", Str, Value, false),
+        f(2, "valueExpression", Str, Value, false),
+    ],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_VARIABLE: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.Variable",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "expression", Str, Value, false),
+    ],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_STATUS: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicyStatus",
+    fields: &[
+        f(1, "observedGeneration", I64, Value, true),
+        f(
+            2,
+            "typeChecking",
+            Msg(&ADMISSIONREGISTRATION_V1_TYPE_CHECKING),
+            Ptr,
+            true,
+        ),
+        f(3, "conditions", Msg(&META_V1_CONDITION), Repeated, true),
+    ],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_TYPE_CHECKING: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.TypeChecking",
+    fields: &[f(
+        1,
+        "expressionWarnings",
+        Msg(&ADMISSIONREGISTRATION_V1_EXPRESSION_WARNING),
+        Repeated,
+        true,
+    )],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_EXPRESSION_WARNING: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.ExpressionWarning",
+    fields: &[
+        f(2, "fieldRef", Str, Value, false),
+        f(3, "warning", Str, Value, false),
+    ],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_BINDING: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicyBinding",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "spec",
+            Msg(&ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_BINDING_SPEC),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_BINDING_SPEC: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec",
+    fields: &[
+        f(1, "policyName", Str, Value, true),
+        f(
+            2,
+            "paramRef",
+            Msg(&ADMISSIONREGISTRATION_V1_PARAM_REF),
+            Ptr,
+            true,
+        ),
+        f(
+            3,
+            "matchResources",
+            Msg(&ADMISSIONREGISTRATION_V1_MATCH_RESOURCES),
+            Ptr,
+            true,
+        ),
+        f(4, "validationActions", Str, Repeated, true),
+    ],
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_PARAM_REF: Msg = Msg {
+    name: "k8s.io.api.admissionregistration.v1.ParamRef",
+    fields: &[
+        f(1, "name", Str, Value, true),
+        f(2, "namespace", Str, Value, true),
+        f(3, "selector", Msg(&META_V1_LABEL_SELECTOR), Ptr, true),
+        f(4, "parameterNotFoundAction", Str, Ptr, true),
+    ],
+};
+
 pub(super) static KINDS: &[(&str, &str, &Msg)] = &[
     ("v1", "Namespace", &CORE_V1_NAMESPACE),
     ("v1", "ConfigMap", &CORE_V1_CONFIG_MAP),
@@ -5545,6 +5948,26 @@ pub(super) static KINDS: &[(&str, &str, &Msg)] = &[
         &APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION,
     ),
     (
+        "admissionregistration.k8s.io/v1",
+        "ValidatingWebhookConfiguration",
+        &ADMISSIONREGISTRATION_V1_VALIDATING_WEBHOOK_CONFIGURATION,
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "MutatingWebhookConfiguration",
+        &ADMISSIONREGISTRATION_V1_MUTATING_WEBHOOK_CONFIGURATION,
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicy",
+        &ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY,
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicyBinding",
+        &ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_BINDING,
+    ),
+    (
         "meta.k8s.io/v1",
         "PartialObjectMetadata",
         &META_V1_PARTIAL_OBJECT_METADATA,
@@ -5651,6 +6074,26 @@ pub(super) static LIST_KINDS: &[(&str, &str, &Msg)] = &[
         "autoscaling/v2",
         "HorizontalPodAutoscaler",
         &AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER,
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "ValidatingWebhookConfiguration",
+        &ADMISSIONREGISTRATION_V1_VALIDATING_WEBHOOK_CONFIGURATION,
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "MutatingWebhookConfiguration",
+        &ADMISSIONREGISTRATION_V1_MUTATING_WEBHOOK_CONFIGURATION,
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicy",
+        &ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY,
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicyBinding",
+        &ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_BINDING,
     ),
     (
         "meta.k8s.io/v1",

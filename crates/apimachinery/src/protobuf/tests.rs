@@ -1834,3 +1834,295 @@ mod prost_check {
         assert_eq!(spec.extra["b"].items, vec!["2", "3"]);
     }
 }
+
+// ---------------------------------------------------------------------------
+// admissionregistration.k8s.io/v1: tags as in upstream's generated.proto.
+
+fn label_selector(k: &str, v: &str) -> Enc {
+    Enc::new().entry(1, k, v)
+}
+
+fn rule_with_operations() -> Enc {
+    Enc::new().str(1, "CREATE").str(1, "UPDATE").msg(
+        2,
+        Enc::new()
+            .str(1, "example.com")
+            .str(2, "v1")
+            .str(3, "widgets")
+            .str(3, "widgets/status")
+            .str(4, "Namespaced"),
+    )
+}
+
+#[test]
+fn validating_webhook_configuration() {
+    let webhook = Enc::new()
+        .str(1, "check.example.com")
+        .msg(
+            2,
+            Enc::new()
+                .msg(
+                    1,
+                    Enc::new()
+                        .str(1, "webhooks")
+                        .str(2, "svc")
+                        .str(3, "/validate")
+                        .int(4, 8443),
+                )
+                .bytes(2, b"ca"),
+        )
+        .msg(3, rule_with_operations())
+        .str(4, "Ignore")
+        .msg(5, label_selector("team", "a"))
+        .str(6, "None")
+        .int(7, 5)
+        .str(8, "v1")
+        .str(9, "Equivalent")
+        .msg(10, label_selector("obj", "yes"))
+        .msg(11, Enc::new().str(1, "not-system").str(2, "true"));
+    let raw = Enc::new()
+        .msg(1, Enc::new().str(1, "vwc"))
+        .msg(2, webhook)
+        .msg(2, Enc::new().str(1, "minimal.example.com"));
+    let got = decode_object(&envelope(
+        "admissionregistration.k8s.io/v1",
+        "ValidatingWebhookConfiguration",
+        &raw,
+    ))
+    .expect("decode");
+    let want = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "vwc"},
+        "webhooks": [{
+            "name": "check.example.com",
+            "clientConfig": {"service": {"namespace": "webhooks", "name": "svc",
+                "path": "/validate", "port": 8443}, "caBundle": "Y2E="},
+            "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": ["example.com"],
+                "apiVersions": ["v1"], "resources": ["widgets", "widgets/status"],
+                "scope": "Namespaced"}],
+            "failurePolicy": "Ignore",
+            "matchPolicy": "Equivalent",
+            "namespaceSelector": {"matchLabels": {"team": "a"}},
+            "objectSelector": {"matchLabels": {"obj": "yes"}},
+            "sideEffects": "None",
+            "timeoutSeconds": 5,
+            "admissionReviewVersions": ["v1"],
+            "matchConditions": [{"name": "not-system", "expression": "true"}]
+        }, {
+            // Go writes the non-omitempty fields of an empty webhook.
+            "name": "minimal.example.com", "clientConfig": {},
+            "sideEffects": null, "admissionReviewVersions": null
+        }]
+    });
+    assert_eq!(got, want);
+    // And back through the encoder.
+    assert_eq!(round_trip(&got), got);
+}
+
+#[test]
+fn mutating_webhook_configuration() {
+    let webhook = Enc::new()
+        .str(1, "mutate.example.com")
+        .msg(2, Enc::new().str(3, "https://hook.example.com/m"))
+        .msg(3, rule_with_operations())
+        .str(6, "NoneOnDryRun")
+        .str(8, "v1")
+        .str(8, "v1beta1")
+        .str(10, "IfNeeded")
+        .msg(11, label_selector("obj", "yes"))
+        .msg(12, Enc::new().str(1, "c").str(2, "object != null"));
+    let raw = Enc::new().msg(1, Enc::new().str(1, "mwc")).msg(2, webhook);
+    let got = decode_object(&envelope(
+        "admissionregistration.k8s.io/v1",
+        "MutatingWebhookConfiguration",
+        &raw,
+    ))
+    .expect("decode");
+    assert_eq!(
+        got["webhooks"][0],
+        json!({
+            "name": "mutate.example.com",
+            "clientConfig": {"url": "https://hook.example.com/m"},
+            "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": ["example.com"],
+                "apiVersions": ["v1"], "resources": ["widgets", "widgets/status"],
+                "scope": "Namespaced"}],
+            "sideEffects": "NoneOnDryRun",
+            "admissionReviewVersions": ["v1", "v1beta1"],
+            "reinvocationPolicy": "IfNeeded",
+            "objectSelector": {"matchLabels": {"obj": "yes"}},
+            "matchConditions": [{"name": "c", "expression": "object != null"}]
+        })
+    );
+    assert_eq!(round_trip(&got), got);
+}
+
+fn match_resources() -> Enc {
+    Enc::new()
+        .msg(1, label_selector("env", "prod"))
+        .msg(2, label_selector("o", "1"))
+        .msg(
+            3,
+            Enc::new().str(1, "special").msg(2, rule_with_operations()),
+        )
+        .msg(4, Enc::new().msg(2, Enc::new().str(1, "DELETE")))
+        .str(7, "Exact")
+}
+
+fn match_resources_json() -> Value {
+    json!({
+        "namespaceSelector": {"matchLabels": {"env": "prod"}},
+        "objectSelector": {"matchLabels": {"o": "1"}},
+        "resourceRules": [{"resourceNames": ["special"], "operations": ["CREATE", "UPDATE"],
+            "apiGroups": ["example.com"], "apiVersions": ["v1"],
+            "resources": ["widgets", "widgets/status"], "scope": "Namespaced"}],
+        "excludeResourceRules": [{"operations": ["DELETE"]}],
+        "matchPolicy": "Exact"
+    })
+}
+
+#[test]
+fn validating_admission_policy_and_binding() {
+    let spec = Enc::new()
+        .msg(1, Enc::new().str(1, "v1").str(2, "ConfigMap"))
+        .msg(2, match_resources())
+        .msg(
+            3,
+            Enc::new()
+                .str(1, "object.spec.replicas < 5")
+                .str(2, "too many")
+                .str(3, "Invalid")
+                .str(4, "'replicas: ' + string(object.spec.replicas)"),
+        )
+        .str(4, "Fail")
+        .msg(5, Enc::new().str(1, "k").str(2, "'v'"))
+        .msg(6, Enc::new().str(1, "mc").str(2, "true"))
+        .msg(7, Enc::new().str(1, "r").str(2, "object.spec.replicas"));
+    let status = Enc::new()
+        .int(1, 3)
+        .msg(
+            2,
+            Enc::new().msg(
+                1,
+                Enc::new()
+                    .str(2, "spec.validations[0].expression")
+                    .str(3, "no such key"),
+            ),
+        )
+        .msg(
+            3,
+            Enc::new()
+                .str(1, "Ready")
+                .str(2, "True")
+                .int(3, 3)
+                .msg(4, time(1_704_164_645))
+                .str(5, "Checked")
+                .str(6, ""),
+        );
+    let raw = Enc::new()
+        .msg(1, Enc::new().str(1, "vap"))
+        .msg(2, spec)
+        .msg(3, status);
+    let got = decode_object(&envelope(
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicy",
+        &raw,
+    ))
+    .expect("decode");
+    assert_eq!(
+        got,
+        json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": "vap"},
+            "spec": {
+                "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
+                "matchConstraints": match_resources_json(),
+                "validations": [{"expression": "object.spec.replicas < 5",
+                    "message": "too many", "reason": "Invalid",
+                    "messageExpression": "'replicas: ' + string(object.spec.replicas)"}],
+                "failurePolicy": "Fail",
+                "auditAnnotations": [{"key": "k", "valueExpression": "'v'"}],
+                "matchConditions": [{"name": "mc", "expression": "true"}],
+                "variables": [{"name": "r", "expression": "object.spec.replicas"}]
+            },
+            "status": {
+                "observedGeneration": 3,
+                "typeChecking": {"expressionWarnings": [{
+                    "fieldRef": "spec.validations[0].expression", "warning": "no such key"}]},
+                "conditions": [{"type": "Ready", "status": "True", "observedGeneration": 3,
+                    "lastTransitionTime": "2024-01-02T03:04:05Z", "reason": "Checked",
+                    "message": ""}]
+            }
+        })
+    );
+    assert_eq!(round_trip(&got), got);
+
+    let raw = Enc::new().msg(1, Enc::new().str(1, "vapb")).msg(
+        2,
+        Enc::new()
+            .str(1, "vap")
+            .msg(
+                2,
+                Enc::new()
+                    .str(1, "params")
+                    .str(2, "default")
+                    .msg(3, label_selector("p", "1"))
+                    .str(4, "Deny"),
+            )
+            .msg(3, match_resources())
+            .str(4, "Deny")
+            .str(4, "Audit"),
+    );
+    let got = decode_object(&envelope(
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicyBinding",
+        &raw,
+    ))
+    .expect("decode");
+    assert_eq!(
+        got["spec"],
+        json!({
+            "policyName": "vap",
+            "paramRef": {"name": "params", "namespace": "default",
+                "selector": {"matchLabels": {"p": "1"}}, "parameterNotFoundAction": "Deny"},
+            "matchResources": match_resources_json(),
+            "validationActions": ["Deny", "Audit"]
+        })
+    );
+    assert_eq!(round_trip(&got), got);
+}
+
+#[test]
+fn admissionregistration_lists_round_trip() {
+    for (kind, item) in [
+        (
+            "ValidatingWebhookConfigurationList",
+            json!({"metadata": {"name": "a"}, "webhooks": [{"name": "w.example.com",
+                "clientConfig": {"url": "https://x"}, "sideEffects": "None",
+                "admissionReviewVersions": ["v1"]}]}),
+        ),
+        (
+            "MutatingWebhookConfigurationList",
+            json!({"metadata": {"name": "a"}, "webhooks": [{"name": "w.example.com",
+                "clientConfig": {"url": "https://x"}, "sideEffects": "None",
+                "admissionReviewVersions": ["v1"], "reinvocationPolicy": "Never"}]}),
+        ),
+        (
+            "ValidatingAdmissionPolicyList",
+            json!({"metadata": {"name": "a"}, "spec": {"validations": [{"expression": "true"}]},
+                "status": {}}),
+        ),
+        (
+            "ValidatingAdmissionPolicyBindingList",
+            json!({"metadata": {"name": "a"}, "spec": {"policyName": "p",
+                "validationActions": ["Deny"]}}),
+        ),
+    ] {
+        let list = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": kind,
+            "metadata": {"resourceVersion": "5"}, "items": [item]});
+        let mut got = round_trip(&list);
+        prune_to(&mut got, &list);
+        assert_eq!(got, list, "{kind}");
+    }
+}
