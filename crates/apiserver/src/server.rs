@@ -288,35 +288,7 @@ async fn handle(
         Target::Resource(t) => t,
     };
     // 406 before anything runs; the view (object, Table, metadata) follows the chosen range.
-    let mut accept = neg.choice()?.view;
-    // Create-only virtual resources (access reviews, TokenReview) have no table convertor: the
-    // object itself when the client also takes it, else 406.
-    if accept == request::As::Table && target.def.strategy.verbs() == ["create"] {
-        let header = parts
-            .headers
-            .get(axum::http::header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let plain = crate::negotiation::parse_accept(header).iter().any(|r| {
-            !r.params.iter().any(|(k, _)| k == "as")
-                && matches!(
-                    (r.ty.as_str(), r.subtype.as_str()),
-                    ("*", "*") | ("application", "*" | "json" | "yaml")
-                )
-        });
-        if plain {
-            accept = request::As::Object;
-        } else {
-            return Err(ApiError::new(
-                406,
-                "NotAcceptable",
-                format!(
-                    "the resource {} does not support being converted to a Table",
-                    target.def.qualified()
-                ),
-            ));
-        }
-    }
+    let accept = neg.choice()?.view;
     let ctx = &st.ctx;
     let is_watch = q
         .get("watch")

@@ -1,5 +1,5 @@
-//! Table output where a kind has none: upstream answers 406 when a client accepts only a Table
-//! from a resource that does not implement metadata (table_conversion.go [Conformance]).
+//! Table output where a kind has none: upstream's negotiation answers 406 when a client accepts
+//! only a Table from a resource without a table convertor (table_conversion.go [Conformance]).
 
 mod common;
 
@@ -19,7 +19,7 @@ async fn create_only_review_answers_406_to_a_table_only_client() {
     assert_eq!(st["reason"], "NotAcceptable");
     assert_eq!(
         st["message"],
-        "the resource selfsubjectaccessreviews.authorization.k8s.io does not support being converted to a Table"
+        "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf"
     );
     // With JSON acceptable too, the review is answered.
     let both = format!("{TABLE_ONLY}, {JSON}");
