@@ -946,7 +946,15 @@ pub async fn patch(
     }
     let manager = patch_options(kind, headers, q)?;
     if t.sub.as_deref() == Some("scale") {
-        return scale_write(ctx, attrs, t, name, ScaleOp::Patch(kind, body.to_vec()), manager).await;
+        return scale_write(
+            ctx,
+            attrs,
+            t,
+            name,
+            ScaleOp::Patch(kind, body.to_vec()),
+            manager,
+        )
+        .await;
     }
     if kind == PatchKind::Apply {
         return server_side_apply(ctx, attrs, t, name, body, q, manager).await;
@@ -1104,6 +1112,14 @@ fn apply_scope(def: &ResourceDef, w: &Write) -> apply::Scope {
     }
 }
 
+/// The apply schema of a kind, from its (owned) openAPIV3Schema when it has one.
+fn apply_schema(schema: &Option<Value>) -> apply::Schema<'_> {
+    match schema {
+        Some(s) => apply::Schema::OpenApi(Some(s)),
+        None => apply::Schema::Builtin,
+    }
+}
+
 fn set_managed(obj: &mut Value, entries: &[apply::ManagedEntry]) {
     if entries.is_empty() {
         if let Some(m) = obj["metadata"].as_object_mut() {
@@ -1131,11 +1147,13 @@ fn track_create(def: &ResourceDef, requested: &Value, obj: &mut Value, manager: 
     let base = base_managed(requested, &Value::Null, false);
     let now = now_rfc3339();
     let api_version = obj["apiVersion"].as_str().unwrap_or("").to_string();
+    let schema = def.strategy.apply_schema();
     let writer = apply::Writer {
         manager,
         subresource: "",
         api_version: &api_version,
         now: &now,
+        schema: apply_schema(&schema),
     };
     let entries = apply::update(None, obj, base, &writer, apply_scope(def, &Write::Main));
     set_managed(obj, &entries);
@@ -1151,10 +1169,7 @@ fn track_update(
 ) {
     let (manager, subresource) = match tracking {
         Tracking::Applied(entries) => return set_managed(merged, entries),
-        Tracking::Update(m) => (
-            m.as_str(),
-            w.subresource(),
-        ),
+        Tracking::Update(m) => (m.as_str(), w.subresource()),
         Tracking::Subresource(m, sub) => (m.as_str(), *sub),
     };
     let base = base_managed(
@@ -1164,11 +1179,13 @@ fn track_update(
     );
     let now = now_rfc3339();
     let api_version = merged["apiVersion"].as_str().unwrap_or("").to_string();
+    let schema = def.strategy.apply_schema();
     let writer = apply::Writer {
         manager,
         subresource,
         api_version: &api_version,
         now: &now,
+        schema: apply_schema(&schema),
     };
     let entries = apply::update(Some(old), merged, base, &writer, apply_scope(def, w));
     set_managed(merged, &entries);
@@ -1243,6 +1260,7 @@ async fn server_side_apply(
     }
     let scope = apply_scope(t.def, &w);
     let api_version = t.def.api_version();
+    let schema = t.def.strategy.apply_schema();
     for _ in 0..UPDATE_RETRIES {
         let now = now_rfc3339();
         let writer = apply::Writer {
@@ -1250,6 +1268,7 @@ async fn server_side_apply(
             subresource: w.subresource(),
             api_version: &api_version,
             now: &now,
+            schema: apply_schema(&schema),
         };
         let Some(kv) = ctx.store.get(&t.def.key(ns_of(t), name)).await? else {
             if !matches!(w, Write::Main) {

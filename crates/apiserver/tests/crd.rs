@@ -656,3 +656,98 @@ async fn generation_counts_changes_outside_metadata_and_status() {
     .await;
     assert_eq!(o["metadata"]["generation"], 3, "{o}");
 }
+
+/// Server-side apply of custom resources follows the CRD schema's list and map types (as
+/// upstream's apply.go "should work for CRDs"): a `map` list merges by its keys, a `set`
+/// merges by value, an atomic map is owned (and conflicts) as a whole.
+#[tokio::test]
+async fn server_side_apply_uses_the_crd_schema_list_types() {
+    const APPLY: &str = "application/apply-patch+yaml";
+    let (_d, app) = app().await;
+    let mut crd = widget_crd();
+    let spec = &mut crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        ["properties"];
+    spec["ports"] = json!({"type": "array", "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["containerPort", "protocol"],
+        "items": {"type": "object", "required": ["containerPort", "protocol"], "properties": {
+            "containerPort": {"type": "integer"}, "protocol": {"type": "string"},
+            "name": {"type": "string"}}}});
+    spec["tags"] = json!({"type": "array", "x-kubernetes-list-type": "set",
+        "items": {"type": "string"}});
+    spec["labels"] = json!({"type": "object", "x-kubernetes-map-type": "atomic",
+        "additionalProperties": {"type": "string"}});
+    let (code, body) = call(&app, "POST", CRDS, JSON, crd).await;
+    assert_eq!(code, 201, "{body}");
+    let path = format!("{WIDGETS}/w?fieldManager=m1");
+    let w = |spec: Value| {
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+               "spec": spec})
+    };
+    let (code, o) = call(
+        &app,
+        "PATCH",
+        &path,
+        APPLY,
+        w(
+            json!({"size": 1, "ports": [{"containerPort": 80, "protocol": "TCP", "name": "a"}],
+                 "tags": ["x"], "labels": {"k": "v"}}),
+        ),
+    )
+    .await;
+    assert_eq!(code, 201, "{o}");
+    let m2 = format!("{WIDGETS}/w?fieldManager=m2");
+    let (code, o) = call(
+        &app,
+        "PATCH",
+        &m2,
+        APPLY,
+        w(
+            json!({"ports": [{"containerPort": 80, "protocol": "UDP", "name": "b"}],
+                 "tags": ["y"]}),
+        ),
+    )
+    .await;
+    assert_eq!(code, 200, "{o}");
+    assert_eq!(
+        o["spec"]["ports"],
+        json!([{"containerPort": 80, "protocol": "TCP", "name": "a"},
+               {"containerPort": 80, "protocol": "UDP", "name": "b"}])
+    );
+    assert_eq!(o["spec"]["tags"], json!(["x", "y"]));
+    let m2_fields = o["metadata"]["managedFields"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["manager"] == "m2"))
+        .map(|e| e["fieldsV1"].clone())
+        .unwrap_or_default();
+    assert!(
+        m2_fields["f:spec"]["f:ports"]
+            .get(r#"k:{"containerPort":80,"protocol":"UDP"}"#)
+            .is_some(),
+        "{m2_fields}"
+    );
+    // The atomic map conflicts as a whole.
+    let (code, o) = call(&app, "PATCH", &m2, APPLY, w(json!({"labels": {"k2": "v"}}))).await;
+    assert_eq!(code, 409, "{o}");
+    assert_eq!(
+        o["message"],
+        "Apply failed with 1 conflict: conflict with \"m1\": .spec.labels"
+    );
+    // Duplicate keys in a map list are refused.
+    let (code, o) = call(
+        &app,
+        "PATCH",
+        &m2,
+        APPLY,
+        w(json!({"ports": [{"containerPort": 81, "protocol": "TCP"},
+                           {"containerPort": 81, "protocol": "TCP"}]})),
+    )
+    .await;
+    assert_eq!(code, 400, "{o}");
+    assert!(
+        o["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("failed to create typed patch object (example.com/v1, Kind=Widget)"),
+        "{o}"
+    );
+}

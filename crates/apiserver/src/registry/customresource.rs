@@ -137,6 +137,10 @@ impl Strategy for CustomResourceStrategy {
         Ok(out)
     }
 
+    fn apply_schema(&self) -> Option<Value> {
+        Some(self.served().schema.clone())
+    }
+
     fn defaults(&self, obj: &mut Value) {
         crschema::apply_defaults(obj, &self.served().schema);
     }
@@ -373,7 +377,11 @@ fn served_version(v: &Value, r: &mut Registry) -> Served {
 /// Returns the (group, plural) of resources served before whose CRD is gone: their stored
 /// objects are to be removed.
 pub fn install(crds: &[Value]) -> Vec<(String, String)> {
-    crate::openapi::set_custom(crds.iter().flat_map(crate::openapi::CustomKind::from_crd).collect());
+    crate::openapi::set_custom(
+        crds.iter()
+            .flat_map(crate::openapi::CustomKind::from_crd)
+            .collect(),
+    );
     with_registry(|r| {
         let mut served = Vec::new();
         let mut schemas = Vec::new();

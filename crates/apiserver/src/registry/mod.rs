@@ -21,9 +21,9 @@ use crate::table;
 
 pub mod admissionregistration;
 pub mod configmap;
-pub mod csr;
 pub mod crd;
 pub mod crschema;
+pub mod csr;
 pub mod customresource;
 pub mod deployment;
 pub mod endpoints;
@@ -41,8 +41,8 @@ pub mod priorityclass;
 pub mod rbac;
 pub mod replicaset;
 pub mod replicationcontroller;
-pub mod reviews;
 pub mod resourcequota;
+pub mod reviews;
 pub mod runtimeclass;
 pub mod secret;
 pub mod service;
@@ -99,6 +99,13 @@ pub trait Strategy: std::fmt::Debug + Send + Sync {
 
     /// Conversions applied to every write before defaults and validation (e.g. Secret stringData).
     fn normalize(&self, _obj: &mut Value) {}
+
+    /// The openAPIV3Schema server-side apply walks objects with (list and map types), for
+    /// kinds defined by a schema (custom resources); None for built-in kinds, whose list types
+    /// come from their strategic-merge metadata.
+    fn apply_schema(&self) -> Option<Value> {
+        None
+    }
 
     /// API defaults, applied on every write.
     fn defaults(&self, _obj: &mut Value) {}
