@@ -52,6 +52,14 @@ pub(crate) fn encode(v: &Value) -> ApiResult<Vec<u8>> {
     serde_json::to_vec(&v).map_err(|e| ApiError::internal(e.to_string()))
 }
 
+/// Encode an object of `def`'s version for the store, converted to the storage version (custom
+/// resources with a conversion webhook).
+pub(crate) async fn encode_stored(ctx: &Ctx, def: &ResourceDef, v: &Value) -> ApiResult<Vec<u8>> {
+    let mut v = v.clone();
+    crate::registry::crd_conversion::to_storage(ctx, def, &mut v).await?;
+    encode(&v)
+}
+
 pub fn json_response(code: StatusCode, v: &Value) -> Response {
     let body = serde_json::to_vec(v).unwrap_or_default();
     (
@@ -144,6 +152,7 @@ pub async fn get_object(
     match ctx.store.get(&def.key(ns, name)).await? {
         Some(kv) => {
             let mut obj = decode_kv(&kv)?;
+            crate::registry::crd_conversion::to_served(ctx, def, &mut obj).await?;
             def.strategy.present(&mut obj);
             Ok((obj, kv))
         }
@@ -185,6 +194,7 @@ pub async fn list_objects(
     let mut items = Vec::with_capacity(res.items.len());
     for kv in &res.items {
         let mut o = decode_kv(kv)?;
+        crate::registry::crd_conversion::to_served(ctx, def, &mut o).await?;
         def.strategy.present(&mut o);
         if filter.matches(&o) {
             items.push(o);
@@ -205,6 +215,7 @@ pub async fn list(
     let params = paging::ListParams::from_query(q, &prefix)?;
     let mut page = paging::list_page(ctx, &prefix, &filter, &params).await?;
     for o in page.items.iter_mut() {
+        crate::registry::crd_conversion::to_served(ctx, t.def, o).await?;
         t.def.strategy.present(o);
     }
     let rv = page.revision.to_string();
@@ -574,7 +585,11 @@ pub async fn store_create(ctx: &Ctx, def: &ResourceDef, obj: &Value) -> ApiResul
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
     let ns = obj["metadata"]["namespace"].as_str().map(|s| s.to_string());
     let key = def.key(ns.as_deref(), &name);
-    let kv = match ctx.store.create(&key, &encode(obj)?).await {
+    let kv = match ctx
+        .store
+        .create(&key, &encode_stored(ctx, def, obj).await?)
+        .await
+    {
         Ok(kv) => kv,
         Err(StoreError::AlreadyExists(_)) => return Err(ApiError::already_exists(def, &name)),
         Err(e) => return Err(e.into()),
@@ -741,7 +756,11 @@ async fn commit_update(
     }
     match ctx
         .store
-        .update(&kv.key, &encode(&merged)?, kv.mod_revision)
+        .update(
+            &kv.key,
+            &encode_stored(ctx, def, &merged).await?,
+            kv.mod_revision,
+        )
         .await
     {
         Ok(nkv) => {
@@ -1295,7 +1314,8 @@ async fn server_side_apply(
                 &warnings,
             ));
         };
-        let old = decode_kv(&kv)?;
+        let mut old = decode_kv(&kv)?;
+        crate::registry::crd_conversion::to_served(ctx, t.def, &mut old).await?;
         let entries =
             apply::decode_managed_fields(&old["metadata"]["managedFields"]).unwrap_or_default();
         let applied = apply::apply(Some(&old), &cfg, entries, &writer, force, scope)
@@ -1556,7 +1576,11 @@ async fn delete_once(
             marked["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
             return match ctx
                 .store
-                .update(&kv.key, &encode(&marked)?, kv.mod_revision)
+                .update(
+                    &kv.key,
+                    &encode_stored(ctx, t.def, &marked).await?,
+                    kv.mod_revision,
+                )
                 .await
             {
                 Ok(nkv) => {
@@ -1581,7 +1605,11 @@ async fn delete_once(
         marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
         return match ctx
             .store
-            .update(&kv.key, &encode(&marked)?, kv.mod_revision)
+            .update(
+                &kv.key,
+                &encode_stored(ctx, t.def, &marked).await?,
+                kv.mod_revision,
+            )
             .await
         {
             Ok(nkv) => {

@@ -354,6 +354,7 @@ pub fn validate_crd(obj: &Value, causes: &mut Vec<Cause>) {
         let p = format!("spec.versions[{i}]");
         validate_version(v, &p, &mut seen, causes);
     }
+    validate_conversion(&spec["conversion"], causes);
     for (i, sv) in obj["status"]["storedVersions"]
         .as_array()
         .into_iter()
@@ -366,6 +367,80 @@ pub fn validate_crd(obj: &Value, causes: &mut Vec<Cause>) {
                 format!("Invalid value: {sv}: must appear in spec.versions"),
             ));
         }
+    }
+}
+
+/// `spec.conversion`: a webhook is required with strategy `Webhook` (with exactly one of url or
+/// service, and its review versions) and forbidden otherwise.
+fn validate_conversion(conv: &Value, causes: &mut Vec<Cause>) {
+    let webhook = &conv["webhook"];
+    match conv["strategy"].as_str() {
+        None | Some("None") => {
+            if !webhook.is_null() {
+                causes.push((
+                    "spec.conversion.webhook".into(),
+                    "Forbidden: should not be set when strategy is not set to Webhook".into(),
+                ));
+            }
+        }
+        Some("Webhook") => {
+            if !webhook.is_object() {
+                causes.push((
+                    "spec.conversion.webhook".into(),
+                    "Required value: required when strategy is set to Webhook".into(),
+                ));
+                return;
+            }
+            let cc = &webhook["clientConfig"];
+            match (cc["url"].as_str(), cc["service"].is_object()) {
+                (Some(_), true) | (None, false) => causes.push((
+                    "spec.conversion.webhook.clientConfig".into(),
+                    "Required value: exactly one of url or service is required".into(),
+                )),
+                (Some(url), false) => {
+                    if !url.starts_with("https://") {
+                        causes.push((
+                            "spec.conversion.webhook.clientConfig.url".into(),
+                            format!(
+                                "Invalid value: \"{url}\": 'https' is the only allowed URL scheme"
+                            ),
+                        ));
+                    }
+                }
+                (None, true) => {
+                    for f in ["name", "namespace"] {
+                        if cc["service"][f].as_str().unwrap_or("").is_empty() {
+                            causes.push((
+                                format!("spec.conversion.webhook.clientConfig.service.{f}"),
+                                "Required value: service namespace and name are required".into(),
+                            ));
+                        }
+                    }
+                }
+            }
+            let versions: Vec<&str> = webhook["conversionReviewVersions"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default();
+            if versions.is_empty() {
+                causes.push((
+                    "spec.conversion.webhook.conversionReviewVersions".into(),
+                    "Required value: must contain at least one value".into(),
+                ));
+            } else if !versions.iter().any(|v| matches!(*v, "v1" | "v1beta1")) {
+                causes.push((
+                    "spec.conversion.webhook.conversionReviewVersions".into(),
+                    format!(
+                        "Invalid value: {}: must include at least one of v1, v1beta1",
+                        json!(versions)
+                    ),
+                ));
+            }
+        }
+        Some(other) => causes.push((
+            "spec.conversion.strategy".into(),
+            format!("Unsupported value: \"{other}\": supported values: \"None\", \"Webhook\""),
+        )),
     }
 }
 
@@ -510,6 +585,43 @@ mod tests {
         n["spec"]["scope"] = json!("Cluster");
         CrdStrategy.validate_update(&widget_crd(), &n, &mut c);
         assert_eq!(c[0].0, "spec.scope");
+    }
+
+    #[test]
+    fn conversion_webhook_is_required_with_strategy_webhook_and_forbidden_otherwise() {
+        let mut o = widget_crd();
+        o["spec"]["conversion"] = json!({"strategy": "Webhook"});
+        assert_eq!(
+            errs(&o),
+            vec![
+                "spec.conversion.webhook: Required value: required when strategy is set to Webhook"
+            ]
+        );
+        o["spec"]["conversion"]["webhook"] = json!({"clientConfig": {}});
+        assert_eq!(
+            errs(&o),
+            vec![
+                "spec.conversion.webhook.clientConfig: Required value: exactly one of url or service is required",
+                "spec.conversion.webhook.conversionReviewVersions: Required value: must contain at least one value",
+            ]
+        );
+        o["spec"]["conversion"]["webhook"] = json!({
+            "clientConfig": {"url": "http://h/c"}, "conversionReviewVersions": ["v2"]});
+        assert_eq!(errs(&o).len(), 2, "{:?}", errs(&o));
+        o["spec"]["conversion"]["webhook"] = json!({
+            "clientConfig": {"service": {"name": "s", "namespace": "n"}},
+            "conversionReviewVersions": ["v1"]});
+        assert!(errs(&o).is_empty(), "{:?}", errs(&o));
+        o["spec"]["conversion"]["strategy"] = json!("None");
+        assert_eq!(
+            errs(&o),
+            vec!["spec.conversion.webhook: Forbidden: should not be set when strategy is not set to Webhook"]
+        );
+        o["spec"]["conversion"] = json!({"strategy": "Other"});
+        assert_eq!(
+            errs(&o),
+            vec!["spec.conversion.strategy: Unsupported value: \"Other\": supported values: \"None\", \"Webhook\""]
+        );
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct Served {
     pub status: bool,
     pub scale: Option<ScalePaths>,
     pub columns: Vec<PrinterColumn>,
+    /// The CRD's conversion webhook (strategy `Webhook`).
+    pub conversion: Option<super::crd_conversion::Webhook>,
 }
 
 #[derive(Debug)]
@@ -370,7 +372,26 @@ fn served_version(v: &Value, r: &mut Registry) -> Served {
         status: subs["status"].is_object(),
         scale,
         columns,
+        conversion: None,
     }
+}
+
+/// The conversion webhook of the custom resource `def` (None: not a custom resource, or its
+/// CRD converts with strategy `None`).
+pub fn conversion_webhook(def: &ResourceDef) -> Option<super::crd_conversion::Webhook> {
+    let key = (
+        def.group.to_string(),
+        def.version.to_string(),
+        def.plural.to_string(),
+    );
+    let s = with_registry(|r| r.strategies.get(&key).copied())?;
+    if !std::ptr::addr_eq(
+        s as *const CustomResourceStrategy,
+        def.strategy as *const dyn Strategy,
+    ) {
+        return None;
+    }
+    s.served().conversion.clone()
 }
 
 /// Rebuild the served custom resources from the given CRDs (the established ones are served).
@@ -403,7 +424,8 @@ pub fn install(crds: &[Value]) -> Vec<(String, String)> {
                     continue;
                 }
                 let version = v["name"].as_str().unwrap_or("");
-                let state = served_version(v, r);
+                let mut state = served_version(v, r);
+                state.conversion = super::crd_conversion::Webhook::from_crd(c);
                 let strategy = r.strategy(group, version, plural);
                 let mut subs = Vec::new();
                 if state.status {

@@ -22,6 +22,7 @@ use crate::table;
 pub mod admissionregistration;
 pub mod configmap;
 pub mod crd;
+pub mod crd_conversion;
 pub mod crschema;
 pub mod csr;
 pub mod customresource;
