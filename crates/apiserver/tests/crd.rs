@@ -620,6 +620,47 @@ async fn conflicting_names_are_not_accepted_nor_served() {
         schemas[0].schema["properties"]["spec"]["required"],
         json!(["size"])
     );
+    // Renamed to names nobody holds: accepted, established and served.
+    let path = format!("{CRDS}/gizmos.example.com");
+    let (code, mut g) = call(&app, "GET", &path, JSON, Value::Null).await;
+    assert_eq!(code, 200);
+    g["spec"]["names"]["kind"] = json!("Gizmo");
+    let (code, body) = call(&app, "PUT", &path, JSON, g).await;
+    assert_eq!(code, 200, "{body}");
+    // The defaulted singular (widget) still conflicts: the condition says so.
+    let (_, mut g) = call(&app, "GET", &path, JSON, Value::Null).await;
+    let c = g["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "NamesAccepted")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (c["status"].as_str(), c["reason"].as_str()),
+        (Some("False"), Some("SingularConflict")),
+        "{g}"
+    );
+    g["spec"]["names"]["singular"] = json!("gizmo");
+    let (code, body) = call(&app, "PUT", &path, JSON, g).await;
+    assert_eq!(code, 200, "{body}");
+    let (_, g) = call(&app, "GET", &path, JSON, Value::Null).await;
+    let conds = g["status"]["conditions"].as_array().unwrap();
+    for ty in ["NamesAccepted", "Established"] {
+        let c = conds.iter().find(|c| c["type"] == ty).unwrap();
+        assert_eq!(c["status"], "True", "{g}");
+    }
+    assert_eq!(g["status"]["acceptedNames"]["kind"], "Gizmo");
+    let (code, body) = call(
+        &app,
+        "GET",
+        "/apis/example.com/v1/namespaces/default/gizmos",
+        JSON,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["kind"], "GizmoList");
 }
 
 #[tokio::test]

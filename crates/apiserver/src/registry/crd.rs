@@ -226,6 +226,9 @@ impl Strategy for CrdStrategy {
     /// Serve what the CRDs now say; the objects of a CRD deleted by a path that skipped
     /// `before_delete` (a collection delete) are removed here.
     async fn after_write(&self, ctx: &Ctx) {
+        if let Err(e) = accept_names(ctx).await {
+            tracing::warn!(error = %e.message, "re-checking refused CRD names failed");
+        }
         match customresource::sync(&ctx.store).await {
             Ok(gone) => {
                 for (group, plural) in gone {
@@ -248,6 +251,70 @@ impl Strategy for CrdStrategy {
         }
         Ok(kv)
     }
+}
+
+/// Accept the names of a CRD refused for a conflict once the conflict is gone (its names were
+/// changed, or the CRD holding them was deleted), as upstream's naming controller does: the
+/// names become accepted and the CRD established.
+async fn accept_names(ctx: &Ctx) -> ApiResult<()> {
+    let res = ctx.store.list(&RESOURCE.prefix(None)).await?;
+    let mut all = Vec::new();
+    for kv in &res.items {
+        all.push((kv, crate::handlers::decode_kv(kv)?));
+    }
+    let mut accepted: Vec<Value> = all
+        .iter()
+        .filter(|(_, c)| !refused(c))
+        .map(|(_, c)| c.clone())
+        .collect();
+    for (kv, c) in all.iter().filter(|(_, c)| refused(c)) {
+        if !c["metadata"]["deletionTimestamp"].is_null() {
+            continue;
+        }
+        let mut c = c.clone();
+        let conflict = name_conflict(&c, &accepted);
+        if let Some((reason, msg)) = &conflict {
+            // Still refused: the condition says for which name now.
+            let cond = condition(&c, "NamesAccepted").unwrap_or_default();
+            if cond["reason"] == *reason && cond["message"] == msg.as_str() {
+                continue;
+            }
+            set_condition(&mut c, "NamesAccepted", "False", reason, msg);
+        } else {
+            c["status"]["acceptedNames"] = c["spec"]["names"].clone();
+            set_condition(
+                &mut c,
+                "NamesAccepted",
+                "True",
+                "NoConflicts",
+                "no conflicts found",
+            );
+            set_condition(
+                &mut c,
+                "Established",
+                "True",
+                "InitialNamesAccepted",
+                "the initial names have been accepted",
+            );
+        }
+        match ctx
+            .store
+            .update(&kv.key, &crate::handlers::encode(&c)?, kv.mod_revision)
+            .await
+        {
+            // Two refused CRDs may claim the same names: the first one gets them.
+            Ok(_) if conflict.is_none() => accepted.push(c),
+            Ok(_) => {}
+            // Changed meanwhile: that write re-checks.
+            Err(daas_store::StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn refused(c: &Value) -> bool {
+    condition(c, "NamesAccepted").is_some_and(|x| x["status"] == "False")
 }
 
 const GROUP_MSG: &str = "should be a domain with at least one dot";
