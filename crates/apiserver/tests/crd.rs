@@ -792,3 +792,55 @@ async fn server_side_apply_uses_the_crd_schema_list_types() {
         "{o}"
     );
 }
+
+/// Requests to a `deprecated: true` version carry a Warning header: its `deprecationWarning`,
+/// else upstream's default text; other versions none.
+#[tokio::test]
+async fn deprecated_versions_warn() {
+    let (_d, app) = app().await;
+    let mut crd = widget_crd();
+    crd["spec"]["versions"][1]["deprecated"] = json!(true);
+    let (code, body) = call(&app, "POST", CRDS, JSON, crd).await;
+    assert_eq!(code, 201, "{body}");
+    let warnings = |path: &'static str| {
+        let app = app.clone();
+        async move {
+            let req = Request::builder()
+                .method("GET")
+                .uri(path)
+                .header("authorization", format!("Bearer {TOKEN}"))
+                .body(Body::empty())
+                .unwrap();
+            let resp = app.oneshot(req).await.unwrap();
+            let status = resp.status().as_u16();
+            let w: Vec<String> = resp
+                .headers()
+                .get_all("warning")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_string())
+                .collect();
+            let _ = resp.into_body().collect().await.unwrap();
+            (status, w)
+        }
+    };
+    let (code, w) = warnings("/apis/example.com/v1beta1/namespaces/default/widgets").await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        w,
+        vec!["299 - \"example.com/v1beta1 Widget is deprecated\""]
+    );
+    // Errors too (upstream warns before serving).
+    let (code, w) = warnings("/apis/example.com/v1beta1/namespaces/default/widgets/nope").await;
+    assert_eq!(code, 404);
+    assert_eq!(w.len(), 1);
+    let (_, w) = warnings("/apis/example.com/v1/namespaces/default/widgets").await;
+    assert!(w.is_empty(), "{w:?}");
+
+    let path = format!("{CRDS}/widgets.example.com");
+    let (_, mut c) = call(&app, "GET", &path, JSON, Value::Null).await;
+    c["spec"]["versions"][1]["deprecationWarning"] = json!("use example.com/v1 \"Widget\"");
+    let (code, body) = call(&app, "PUT", &path, JSON, c).await;
+    assert_eq!(code, 200, "{body}");
+    let (_, w) = warnings("/apis/example.com/v1beta1/namespaces/default/widgets").await;
+    assert_eq!(w, vec![r#"299 - "use example.com/v1 \"Widget\"""#]);
+}

@@ -525,6 +525,25 @@ fn validate_version(v: &Value, p: &str, seen: &mut Vec<String>, causes: &mut Vec
     } else {
         seen.push(name.to_string());
     }
+    if let Some(w) = v["deprecationWarning"].as_str() {
+        if v["deprecated"] != true {
+            causes.push((
+                format!("{p}.deprecationWarning"),
+                format!(
+                    "Invalid value: {}: can only be set for deprecated versions",
+                    json!(w)
+                ),
+            ));
+        } else if w.chars().count() > 256 {
+            causes.push((
+                format!("{p}.deprecationWarning"),
+                format!(
+                    "Invalid value: {}: must be <= 256 characters long",
+                    json!(w)
+                ),
+            ));
+        }
+    }
     let schema = &v["schema"]["openAPIV3Schema"];
     if !schema.is_object() {
         causes.push((
@@ -684,6 +703,14 @@ mod tests {
             errs(&o),
             vec!["spec.conversion.webhook: Forbidden: should not be set when strategy is not set to Webhook"]
         );
+        let mut d = widget_crd();
+        d["spec"]["versions"][0]["deprecationWarning"] = json!("old");
+        assert_eq!(
+            errs(&d),
+            vec!["spec.versions[0].deprecationWarning: Invalid value: \"old\": can only be set for deprecated versions"]
+        );
+        d["spec"]["versions"][0]["deprecated"] = json!(true);
+        assert!(errs(&d).is_empty(), "{:?}", errs(&d));
         o["spec"]["conversion"] = json!({"strategy": "Other"});
         assert_eq!(
             errs(&o),
