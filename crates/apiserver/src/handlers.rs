@@ -1234,6 +1234,26 @@ fn apply_err(def: &ResourceDef, e: apply::ApplyError) -> ApiError {
     }
 }
 
+/// An applied configuration of a kind defined by a schema (custom resources) may hold only
+/// fields the schema declares (or preserves), whatever the field validation, as upstream's typed
+/// patch conversion: `.path: field not declared in schema`.
+fn undeclared_fields(def: &ResourceDef, cfg: &Value) -> ApiResult<()> {
+    let (_, unknown) = typed::roundtrip(def, cfg).map_err(ApiError::bad_request)?;
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let errs: Vec<String> = unknown
+        .iter()
+        .map(|f| format!(".{f}: field not declared in schema"))
+        .collect();
+    Err(ApiError::bad_request(format!(
+        "failed to create typed patch object ({}, Kind={}): {}",
+        def.api_version(),
+        def.kind,
+        errs.join("\n")
+    )))
+}
+
 /// PATCH with `application/apply-patch+yaml`: merge the applied configuration into the live
 /// object (creating it when absent), with field ownership and conflicts.
 async fn server_side_apply(
@@ -1280,6 +1300,9 @@ async fn server_side_apply(
     let scope = apply_scope(t.def, &w);
     let api_version = t.def.api_version();
     let schema = t.def.strategy.apply_schema();
+    if schema.is_some() {
+        undeclared_fields(t.def, &cfg)?;
+    }
     for _ in 0..UPDATE_RETRIES {
         let now = now_rfc3339();
         let writer = apply::Writer {

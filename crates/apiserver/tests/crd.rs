@@ -844,3 +844,64 @@ async fn deprecated_versions_warn() {
     let (_, w) = warnings("/apis/example.com/v1beta1/namespaces/default/widgets").await;
     assert_eq!(w, vec![r#"299 - "use example.com/v1 \"Widget\"""#]);
 }
+
+/// Field validation of applied custom resources (upstream's field_validation.go CR cases):
+/// fields the schema does not declare (root, metadata) are refused with upstream's typed patch
+/// message; fields it preserves apply.
+#[tokio::test]
+async fn apply_field_validation_of_custom_resources() {
+    let (_d, app) = app().await;
+    let schema = json!({"type": "object", "properties": {"spec": {"type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+        "properties": {"foo": {"type": "string"},
+            "ports": {"type": "array", "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["containerPort", "protocol"],
+                "items": {"type": "object", "required": ["containerPort", "protocol"],
+                    "properties": {"containerPort": {"type": "integer"},
+                        "protocol": {"type": "string"}, "name": {"type": "string"}}}}}}}});
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "noxus.example.com"},
+        "spec": {"group": "example.com", "scope": "Cluster",
+            "names": {"plural": "noxus", "kind": "Noxu"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": schema}}]}
+    });
+    let (code, body) = call(&app, "POST", CRDS, JSON, crd).await;
+    assert_eq!(code, 201, "{body}");
+    let apply = |yaml: String| {
+        let app = app.clone();
+        async move {
+            let req = Request::builder()
+                .method("PATCH")
+                .uri("/apis/example.com/v1/noxus/mytest?fieldManager=m&fieldValidation=Strict")
+                .header("authorization", format!("Bearer {TOKEN}"))
+                .header("content-type", "application/apply-patch+yaml")
+                .body(Body::from(yaml))
+                .unwrap();
+            let resp = app.oneshot(req).await.unwrap();
+            let code = resp.status().as_u16();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            (code, String::from_utf8_lossy(&body).to_string())
+        }
+    };
+    let doc = |extra_root: &str, extra_meta: &str, extra_spec: &str| {
+        format!(
+            "apiVersion: example.com/v1\nkind: Noxu\nmetadata:\n  name: mytest\n{extra_meta}  finalizers:\n  - test-finalizer\n{extra_root}spec:\n{extra_spec}  foo: foo1\n  ports:\n  - name: x\n    containerPort: 80\n    protocol: TCP\n"
+        )
+    };
+    let (code, body) = apply(doc("unknownField: unknown\n", "", "")).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains(".unknownField: field not declared in schema"),
+        "{body}"
+    );
+    let (code, body) = apply(doc("", "  unknownMeta: unknown\n", "")).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains(".metadata.unknownMeta: field not declared in schema"),
+        "{body}"
+    );
+    let (code, body) = apply(doc("", "", "  unknown: uk1\n")).await;
+    assert_eq!(code, 201, "{body}");
+}
