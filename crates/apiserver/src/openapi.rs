@@ -702,6 +702,9 @@ struct Served {
     namespaced: bool,
     status: bool,
     scale: bool,
+    /// PATCH takes strategic merge patches (not custom resources, as upstream; kubectl picks
+    /// its patch type from the published content types).
+    strategic: bool,
     /// Definition name of the kind (and of its list kind).
     def: String,
     list_def: String,
@@ -889,6 +892,11 @@ fn operation(
     let mut params = fl.query(query);
     if let Some((schema, patch)) = body {
         fl.body(schema, &mut params, &mut op, patch);
+        if patch && !r.strategic {
+            if let Some(c) = op["requestBody"]["content"].as_object_mut() {
+                c.remove("application/strategic-merge-patch+json");
+            }
+        }
     }
     op["parameters"] = Value::Array(params);
     op["responses"] = fl.responses(codes, response);
@@ -1056,6 +1064,7 @@ pub fn build(custom: &[CustomKind]) -> Documents {
             namespaced: r.namespaced,
             status: r.has_sub(Subresource::Status),
             scale: r.has_sub(Subresource::Scale),
+            strategic: r.strategy.strategic_merge(),
             def,
             list_def,
         });
@@ -1079,6 +1088,7 @@ pub fn build(custom: &[CustomKind]) -> Documents {
             namespaced: c.namespaced,
             status: c.status,
             scale: c.scale,
+            strategic: false,
             def,
             list_def,
         });
