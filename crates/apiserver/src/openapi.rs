@@ -1648,6 +1648,28 @@ mod tests {
         assert!(doc["paths"]
             ["/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}/status"]["patch"]
             .is_object());
+        // kubectl sends a strategic merge patch wherever the content types list one: never for
+        // custom resources (the server refuses it with 415).
+        let content = &doc["paths"]
+            ["/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}"]["patch"]
+            ["requestBody"]["content"];
+        assert!(
+            content["application/merge-patch+json"].is_object(),
+            "{content}"
+        );
+        assert!(
+            content
+                .get("application/strategic-merge-patch+json")
+                .is_none(),
+            "{content}"
+        );
+        let (apps, _) = docs.v3.get("apis/apps/v1").unwrap();
+        let apps: Value = serde_json::from_slice(apps).unwrap();
+        assert!(
+            apps["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"]
+                ["requestBody"]["content"]["application/strategic-merge-patch+json"]
+                .is_object()
+        );
         let index: Value = serde_json::from_slice(&docs.v3_index).unwrap();
         assert_eq!(
             index["paths"]["apis/stable.example.com/v1"]["serverRelativeURL"],
