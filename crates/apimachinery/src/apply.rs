@@ -8,9 +8,13 @@
 //! * [`update`]: ownership after a non-apply write (create, update, patch);
 //! * [`apply`]: the merge of an applied configuration with conflict detection.
 //!
-//! The list types come from the strategic merge patch's knowledge of Kubernetes types
-//! ([`SchemaNode`]): lists with a patch merge key are associative, lists of primitives with
-//! a merge strategy are sets, every other list is atomic. Maps merge per key.
+//! For built-in kinds the list types come from the strategic merge patch's knowledge of
+//! Kubernetes types ([`SchemaNode`]): lists with a patch merge key are associative, lists of
+//! primitives with a merge strategy are sets, every other list is atomic. Maps merge per key.
+//! For custom resources ([`Schema::OpenApi`]) they come from the version's openAPIV3Schema:
+//! `x-kubernetes-list-type` (`atomic`, the default, `set`, `map` with
+//! `x-kubernetes-list-map-keys`) and `x-kubernetes-map-type` (`granular`, the default, or
+//! `atomic`).
 
 use std::collections::BTreeMap;
 
@@ -260,6 +264,135 @@ pub enum Scope {
     Status,
 }
 
+/// The schema server-side apply walks an object with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema<'a> {
+    /// A built-in kind: the strategic-merge knowledge of its type.
+    Builtin,
+    /// A custom resource: its version's structural openAPIV3Schema (None: no schema, every
+    /// map granular and every list atomic).
+    OpenApi(Option<&'a Value>),
+}
+
+/// How a list is merged (the `x-kubernetes-list-type`), with the keys of associative lists.
+#[derive(Debug, Clone, Copy)]
+enum Lt<'a> {
+    Atomic,
+    Set,
+    /// Keyed by a built-in strategic-merge key.
+    Builtin(&'static str),
+    /// Keyed by the `x-kubernetes-list-map-keys` of a schema.
+    Keys(&'a [Value]),
+}
+
+impl From<ListType> for Lt<'_> {
+    fn from(lt: ListType) -> Self {
+        match lt {
+            ListType::Atomic => Lt::Atomic,
+            ListType::Set => Lt::Set,
+            ListType::Map(k) => Lt::Builtin(k),
+        }
+    }
+}
+
+/// A position in an object's schema.
+#[derive(Debug, Clone, Copy)]
+enum Node<'a> {
+    Builtin(SchemaNode),
+    /// A custom resource's schema at this position; `root` when it is the object itself (its
+    /// `metadata` follows the built-in ObjectMeta).
+    Open {
+        schema: Option<&'a Value>,
+        root: bool,
+    },
+}
+
+/// What the schema says of a field: its list type, its node (of the elements, for lists),
+/// whether it is a granular map (a member itself) and whether it is atomic as a whole.
+#[derive(Debug, Clone, Copy)]
+struct Field<'a> {
+    lt: Lt<'a>,
+    node: Node<'a>,
+    granular_map: bool,
+    atomic: bool,
+}
+
+impl<'a> Node<'a> {
+    fn root(schema: Schema<'a>, kind: &str) -> Self {
+        match schema {
+            Schema::Builtin => Node::Builtin(SchemaNode::root(kind)),
+            Schema::OpenApi(s) => Node::Open {
+                schema: s.filter(|s| s.is_object()),
+                root: true,
+            },
+        }
+    }
+
+    fn field(self, name: &str) -> Field<'a> {
+        match self {
+            Node::Builtin(n) => {
+                let (lt, node) = n.field(name);
+                Field {
+                    lt: lt.into(),
+                    node: Node::Builtin(node),
+                    granular_map: is_map_field(name),
+                    atomic: false,
+                }
+            }
+            Node::Open { root: true, .. } if name == "metadata" => {
+                Node::Builtin(SchemaNode::root("")).field(name)
+            }
+            Node::Open { schema, .. } => {
+                let child = schema.and_then(|s| {
+                    s["properties"]
+                        .get(name)
+                        .or_else(|| s.get("additionalProperties").filter(|a| a.is_object()))
+                });
+                Self::open_field(child)
+            }
+        }
+    }
+
+    /// The field whose schema is `s`.
+    fn open_field(s: Option<&'a Value>) -> Field<'a> {
+        let Some(s) = s else {
+            return Field {
+                lt: Lt::Atomic,
+                node: Node::Open {
+                    schema: None,
+                    root: false,
+                },
+                granular_map: false,
+                atomic: false,
+            };
+        };
+        let lt = match s["x-kubernetes-list-type"].as_str() {
+            Some("set") => Lt::Set,
+            Some("map") => match s["x-kubernetes-list-map-keys"].as_array() {
+                Some(keys) if !keys.is_empty() => Lt::Keys(keys.as_slice()),
+                _ => Lt::Atomic,
+            },
+            _ => Lt::Atomic,
+        };
+        let node_schema = if s["type"] == "array" || s.get("items").is_some() {
+            s.get("items")
+        } else {
+            Some(s)
+        };
+        let granular_map = s.get("additionalProperties").is_some_and(|a| a.is_object())
+            && s["properties"].as_object().is_none_or(|p| p.is_empty());
+        Field {
+            lt,
+            node: Node::Open {
+                schema: node_schema.filter(|s| s.is_object()),
+                root: false,
+            },
+            granular_map,
+            atomic: s["x-kubernetes-map-type"] == "atomic",
+        }
+    }
+}
+
 /// Fields no manager owns (upstream's stripped metadata).
 const STRIPPED: &[&[&str]] = &[
     &["f:apiVersion"],
@@ -300,9 +433,14 @@ fn is_map_field(name: &str) -> bool {
 
 /// The field set of `obj` (an object of kind `obj.kind`) within `scope`.
 pub fn object_fields(obj: &Value, scope: Scope) -> FieldSet {
+    object_fields_in(obj, scope, Schema::Builtin)
+}
+
+/// The field set of `obj` within `scope`, walked with `schema`.
+pub fn object_fields_in(obj: &Value, scope: Scope, schema: Schema<'_>) -> FieldSet {
     let kind = obj["kind"].as_str().unwrap_or("");
     let mut s = match obj {
-        Value::Object(m) => map_fields(m, SchemaNode::root(kind)),
+        Value::Object(m) => map_fields(m, Node::root(schema, kind)),
         _ => FieldSet::new(),
     };
     for p in STRIPPED {
@@ -337,26 +475,24 @@ fn remove_path(s: &mut FieldSet, path: &[&str]) {
     }
 }
 
-fn map_fields(m: &Map<String, Value>, node: SchemaNode) -> FieldSet {
+fn map_fields(m: &Map<String, Value>, node: Node<'_>) -> FieldSet {
     let mut s = FieldSet::new();
     for (k, v) in m {
         if v.is_null() {
             continue;
         }
-        let (lt, child) = node.field(k);
-        s.children.insert(
-            format!("f:{k}"),
-            value_fields(v, lt, child, is_map_field(k)),
-        );
+        s.children
+            .insert(format!("f:{k}"), value_fields(v, node.field(k)));
     }
     s
 }
 
-fn value_fields(v: &Value, lt: ListType, node: SchemaNode, granular_map: bool) -> FieldSet {
+fn value_fields(v: &Value, f: Field<'_>) -> FieldSet {
+    let (lt, node) = (f.lt, f.node);
     match v {
-        Value::Object(m) if !m.is_empty() => {
+        Value::Object(m) if !m.is_empty() && !f.atomic => {
             let mut s = map_fields(m, node);
-            s.own = granular_map;
+            s.own = f.granular_map;
             s
         }
         Value::Array(a) if !a.is_empty() => match list_keys(a, lt) {
@@ -364,7 +500,7 @@ fn value_fields(v: &Value, lt: ListType, node: SchemaNode, granular_map: bool) -
                 let mut s = FieldSet::new();
                 for (key, item) in keys.into_iter().zip(a) {
                     let mut e = match (lt, item) {
-                        (ListType::Map(_), Value::Object(m)) => map_fields(m, node),
+                        (Lt::Builtin(_) | Lt::Keys(_), Value::Object(m)) => map_fields(m, node),
                         _ => FieldSet::new(),
                     };
                     e.own = true;
@@ -384,18 +520,31 @@ fn value_fields(v: &Value, lt: ListType, node: SchemaNode, granular_map: bool) -
 
 /// The encoded path element of each list item, or None when the list is atomic (or an item
 /// lacks its merge key, in which case the list is treated as atomic).
-fn list_keys(a: &[Value], lt: ListType) -> Option<Vec<String>> {
+fn list_keys(a: &[Value], lt: Lt<'_>) -> Option<Vec<String>> {
     match lt {
-        ListType::Atomic => None,
-        ListType::Set => a
+        Lt::Atomic => None,
+        Lt::Set => a
             .iter()
             .map(|v| match v {
                 Value::Object(_) | Value::Array(_) => None,
                 _ => Some(format!("v:{v}")),
             })
             .collect(),
-        ListType::Map(k) => a.iter().map(|v| key_element(v, k)).collect(),
+        Lt::Builtin(k) => a.iter().map(|v| key_element(v, k)).collect(),
+        Lt::Keys(keys) => a.iter().map(|v| schema_key_element(v, keys)).collect(),
     }
+}
+
+/// The `k:` element of an item of a list keyed by `x-kubernetes-list-map-keys` (None when the
+/// item is not an object or lacks a key field).
+fn schema_key_element(item: &Value, keys: &[Value]) -> Option<String> {
+    let mut m = Map::new();
+    for k in keys {
+        let f = k.as_str()?;
+        let v = item.as_object()?.get(f).filter(|v| !v.is_null())?;
+        m.insert(f.to_string(), v.clone());
+    }
+    Some(format!("k:{}", Value::Object(m)))
 }
 
 /// The key fields of an associative list whose strategic-merge key is `key`: ports lists are
@@ -508,23 +657,28 @@ fn child_value_mut<'a>(v: &'a mut Value, element: &str) -> Option<&'a mut Value>
 
 /// Refuse an applied configuration whose associative lists or sets repeat an element.
 pub fn check_duplicates(config: &Value) -> Result<(), ApplyError> {
+    check_duplicates_in(config, Schema::Builtin)
+}
+
+/// [`check_duplicates`] with the list types of `schema`.
+pub fn check_duplicates_in(config: &Value, schema: Schema<'_>) -> Result<(), ApplyError> {
     let kind = config["kind"].as_str().unwrap_or("");
     let mut path = Vec::new();
-    dup_walk(config, ListType::Atomic, SchemaNode::root(kind), &mut path)
+    dup_walk(config, Lt::Atomic, Node::root(schema, kind), &mut path)
 }
 
 fn dup_walk(
     v: &Value,
-    lt: ListType,
-    node: SchemaNode,
+    lt: Lt<'_>,
+    node: Node<'_>,
     path: &mut Vec<String>,
 ) -> Result<(), ApplyError> {
     match v {
         Value::Object(m) => {
             for (k, c) in m {
-                let (clt, cnode) = node.field(k);
+                let f = node.field(k);
                 path.push(format!("f:{k}"));
-                dup_walk(c, clt, cnode, path)?;
+                dup_walk(c, f.lt, f.node, path)?;
                 path.pop();
             }
         }
@@ -540,7 +694,7 @@ fn dup_walk(
                 }
                 for (k, item) in keys.into_iter().zip(a) {
                     path.push(k);
-                    dup_walk(item, ListType::Atomic, node, path)?;
+                    dup_walk(item, Lt::Atomic, node, path)?;
                     path.pop();
                 }
             }
@@ -554,25 +708,30 @@ fn dup_walk(
 /// merge key, sets by union, everything else replaced. A null in the configuration removes
 /// the field.
 pub fn merge(live: &Value, config: &Value) -> Value {
+    merge_in(live, config, Schema::Builtin)
+}
+
+/// [`merge`] with the list and map types of `schema`.
+pub fn merge_in(live: &Value, config: &Value, schema: Schema<'_>) -> Value {
     let kind = config["kind"]
         .as_str()
         .or(live["kind"].as_str())
         .unwrap_or("");
-    merge_value(live, config, ListType::Atomic, SchemaNode::root(kind))
+    merge_value(live, config, Lt::Atomic, Node::root(schema, kind), false)
 }
 
-fn merge_value(live: &Value, cfg: &Value, lt: ListType, node: SchemaNode) -> Value {
+fn merge_value(live: &Value, cfg: &Value, lt: Lt<'_>, node: Node<'_>, atomic: bool) -> Value {
     match (live, cfg) {
-        (Value::Object(l), Value::Object(c)) => {
+        (Value::Object(l), Value::Object(c)) if !atomic => {
             let mut out = l.clone();
             for (k, cv) in c {
                 if cv.is_null() {
                     out.remove(k);
                     continue;
                 }
-                let (clt, cnode) = node.field(k);
+                let f = node.field(k);
                 let merged = match l.get(k) {
-                    Some(lv) => merge_value(lv, cv, clt, cnode),
+                    Some(lv) => merge_value(lv, cv, f.lt, f.node, f.atomic),
                     None => strip_nulls(cv),
                 };
                 out.insert(k.clone(), merged);
@@ -584,7 +743,7 @@ fn merge_value(live: &Value, cfg: &Value, lt: ListType, node: SchemaNode) -> Val
                 let mut out: Vec<Value> = Vec::with_capacity(l.len() + c.len());
                 for (key, item) in lk.iter().zip(l) {
                     match ck.iter().position(|k| k == key) {
-                        Some(i) => out.push(merge_value(item, &c[i], ListType::Atomic, node)),
+                        Some(i) => out.push(merge_value(item, &c[i], Lt::Atomic, node, false)),
                         None => out.push(item.clone()),
                     }
                 }
@@ -627,8 +786,13 @@ pub struct Comparison {
 
 /// Compare two versions of an object within `scope`.
 pub fn compare(old: &Value, new: &Value, scope: Scope) -> Comparison {
-    let os = object_fields(old, scope);
-    let ns = object_fields(new, scope);
+    compare_in(old, new, scope, Schema::Builtin)
+}
+
+/// [`compare`] with the list and map types of `schema`.
+pub fn compare_in(old: &Value, new: &Value, scope: Scope, schema: Schema<'_>) -> Comparison {
+    let os = object_fields_in(old, scope, schema);
+    let ns = object_fields_in(new, scope, schema);
     let mut modified = FieldSet::new();
     modified_leaves(
         &os.intersection(&ns),
@@ -852,6 +1016,8 @@ pub struct Writer<'a> {
     pub api_version: &'a str,
     /// RFC 3339 time of the write.
     pub now: &'a str,
+    /// The schema of the written object's kind and version.
+    pub schema: Schema<'a>,
 }
 
 /// At most this many Update entries are kept; older ones merge into `ancient-changes`.
@@ -915,7 +1081,7 @@ pub fn update(
     scope: Scope,
 ) -> Vec<ManagedEntry> {
     let empty = Value::Object(Map::new());
-    let cmp = compare(old.unwrap_or(&empty), new, scope);
+    let cmp = compare_in(old.unwrap_or(&empty), new, scope, w.schema);
     let changed = cmp.modified.union(&cmp.added);
     let me = ManagedEntry {
         manager: w.manager.to_string(),
@@ -996,15 +1162,15 @@ pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration
 /// The fields `kubectl apply --server-side` may take from other managers without conflict on an
 /// object managed by client-side apply (as upstream's last-applied manager allows): those of the
 /// last-applied configuration whose live value is still the applied one.
-fn upgradable_from_client_side(live: &Value, scope: Scope) -> Option<FieldSet> {
+fn upgradable_from_client_side(live: &Value, scope: Scope, schema: Schema<'_>) -> Option<FieldSet> {
     let text = live["metadata"]["annotations"][LAST_APPLIED].as_str()?;
     let last: Value = serde_json::from_str(text).ok()?;
     if !last.is_object() {
         return None;
     }
-    let cmp = compare(&last, live, scope);
+    let cmp = compare_in(&last, live, scope, schema);
     Some(
-        object_fields(&last, scope)
+        object_fields_in(&last, scope, schema)
             .difference(&cmp.modified)
             .difference(&cmp.removed),
     )
@@ -1059,7 +1225,7 @@ pub fn apply(
     let live_obj = live.unwrap_or(&empty);
     if entries.is_empty() {
         if let Some(l) = live {
-            let fields = object_fields(l, scope);
+            let fields = object_fields_in(l, scope, w.schema);
             if !fields.is_empty() {
                 entries.push(ManagedEntry {
                     manager: "before-first-apply".into(),
@@ -1084,8 +1250,8 @@ pub fn apply(
             Scope::All => {}
         }
     }
-    check_duplicates(&config)?;
-    let cfg_set = object_fields(&config, scope);
+    check_duplicates_in(&config, w.schema)?;
+    let cfg_set = object_fields_in(&config, scope, w.schema);
     let me = ManagedEntry {
         manager: w.manager.to_string(),
         operation: Operation::Apply,
@@ -1102,7 +1268,7 @@ pub fn apply(
         .find(|e| e.same_manager(&me))
         .map(|e| (e.fields.clone(), e.time.clone()))
         .unwrap_or_default();
-    let mut object = merge(live_obj, &config);
+    let mut object = merge_in(live_obj, &config, w.schema);
     let others = entries
         .iter()
         .filter(|e| !e.same_manager(&me))
@@ -1110,7 +1276,7 @@ pub fn apply(
     let dropped = last.difference(&cfg_set).difference(&others);
     remove_fields(&mut object, &dropped);
 
-    let cmp = compare(live_obj, &object, scope);
+    let cmp = compare_in(live_obj, &object, scope, w.schema);
     let changed = cmp.modified.union(&cmp.added);
     let mut conflicts = Vec::new();
     for e in entries.iter().filter(|e| !e.same_manager(&me)) {
@@ -1123,7 +1289,7 @@ pub fn apply(
         || (w.manager == KUBECTL
             && !conflicts.is_empty()
             && live.is_some_and(|l| {
-                upgradable_from_client_side(l, scope).is_some_and(|allowed| {
+                upgradable_from_client_side(l, scope, w.schema).is_some_and(|allowed| {
                     conflicts.iter().all(|(_, p)| {
                         let p: Vec<&str> = p.iter().map(|e| e.as_str()).collect();
                         allowed.has(&p)
@@ -1176,7 +1342,128 @@ mod tests {
             subresource: "",
             api_version: "apps/v1",
             now: "2026-01-01T00:00:00Z",
+            schema: Schema::Builtin,
         }
+    }
+
+    fn cr_schema() -> Value {
+        json!({"type": "object", "properties": {
+            "spec": {"type": "object", "properties": {
+                "ports": {"type": "array", "x-kubernetes-list-type": "map",
+                          "x-kubernetes-list-map-keys": ["name", "protocol"],
+                          "items": {"type": "object", "properties": {
+                              "name": {"type": "string"}, "protocol": {"type": "string"},
+                              "port": {"type": "integer"}}}},
+                "tags": {"type": "array", "x-kubernetes-list-type": "set",
+                         "items": {"type": "string"}},
+                "args": {"type": "array", "items": {"type": "string"}},
+                "selector": {"type": "object", "x-kubernetes-map-type": "atomic",
+                             "additionalProperties": {"type": "string"}},
+                "params": {"type": "object", "additionalProperties": {"type": "string"}}}}}})
+    }
+
+    fn cr(spec: Value) -> Value {
+        json!({"apiVersion": "example.com/v1", "kind": "Widget",
+               "metadata": {"name": "w", "labels": {"a": "1"}}, "spec": spec})
+    }
+
+    #[test]
+    fn custom_resources_merge_with_their_schema_list_and_map_types() {
+        let schema = cr_schema();
+        let cw = |m: &'static str| Writer {
+            api_version: "example.com/v1",
+            schema: Schema::OpenApi(Some(&schema)),
+            ..w(m)
+        };
+        let a = apply(
+            None,
+            &cr(
+                json!({"ports": [{"name": "http", "protocol": "TCP", "port": 80}],
+                       "tags": ["x"], "args": ["a"], "selector": {"k": "v"},
+                       "params": {"p": "1"}}),
+            ),
+            Vec::new(),
+            &cw("a"),
+            false,
+            Scope::All,
+        )
+        .unwrap();
+        let fields = &a.managed[0].fields;
+        assert!(fields.has(&[
+            "f:spec",
+            "f:ports",
+            r#"k:{"name":"http","protocol":"TCP"}"#,
+            "f:port"
+        ]));
+        assert!(fields.has(&["f:spec", "f:tags", r#"v:"x""#]));
+        assert!(fields.has(&["f:spec", "f:selector"]));
+        assert!(!fields.has(&["f:spec", "f:selector", "f:k"]));
+        assert!(fields.has(&["f:spec", "f:params", "f:p"]));
+        assert!(fields.has(&["f:metadata", "f:labels", "f:a"]));
+        // A second manager adds a port, a tag, an arg and a param: the map list and the set
+        // merge, the atomic list is replaced, the atomic map too.
+        let b = apply(
+            Some(&a.object),
+            &cr(
+                json!({"ports": [{"name": "https", "protocol": "TCP", "port": 443}],
+                       "tags": ["y"], "params": {"q": "2"}}),
+            ),
+            a.managed.clone(),
+            &cw("b"),
+            false,
+            Scope::All,
+        )
+        .unwrap();
+        assert_eq!(
+            b.object["spec"]["ports"],
+            json!([{"name": "http", "protocol": "TCP", "port": 80},
+                   {"name": "https", "protocol": "TCP", "port": 443}])
+        );
+        assert_eq!(b.object["spec"]["tags"], json!(["x", "y"]));
+        assert_eq!(b.object["spec"]["params"], json!({"p": "1", "q": "2"}));
+        // The atomic list and map conflict as wholes.
+        let c = apply(
+            Some(&b.object),
+            &cr(json!({"args": ["b"], "selector": {"k2": "v"}})),
+            b.managed.clone(),
+            &cw("c"),
+            false,
+            Scope::All,
+        )
+        .unwrap_err();
+        let ApplyError::Conflicts(c) = c else {
+            panic!("{c:?}")
+        };
+        let paths: Vec<&str> = c.0.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(paths, vec![".spec.args", ".spec.selector"]);
+        let forced = apply(
+            Some(&b.object),
+            &cr(json!({"selector": {"k2": "v"}})),
+            b.managed,
+            &cw("c"),
+            true,
+            Scope::All,
+        )
+        .unwrap();
+        assert_eq!(forced.object["spec"]["selector"], json!({"k2": "v"}));
+        // Duplicate keys in a map list are refused.
+        let dup = apply(
+            None,
+            &cr(
+                json!({"ports": [{"name": "h", "protocol": "TCP"}, {"name": "h", "protocol": "TCP"}]}),
+            ),
+            Vec::new(),
+            &cw("a"),
+            false,
+            Scope::All,
+        );
+        assert!(
+            matches!(dup, Err(ApplyError::DuplicateKey { .. })),
+            "{dup:?}"
+        );
+        // Without the schema the lists are atomic: the second apply replaced them.
+        let builtin = merge(&a.object, &cr(json!({"tags": ["y"]})));
+        assert_eq!(builtin["spec"]["tags"], json!(["y"]));
     }
 
     fn deploy(replicas: i64, image: &str) -> Value {
@@ -1498,6 +1785,7 @@ mod tests {
                 subresource: "",
                 api_version: "v1",
                 now: &now,
+                schema: Schema::Builtin,
             };
             entries = update(Some(&obj), &next, entries, &w, Scope::All);
             obj = next;

@@ -52,6 +52,14 @@ pub(crate) fn encode(v: &Value) -> ApiResult<Vec<u8>> {
     serde_json::to_vec(&v).map_err(|e| ApiError::internal(e.to_string()))
 }
 
+/// Encode an object of `def`'s version for the store, converted to the storage version (custom
+/// resources with a conversion webhook).
+pub(crate) async fn encode_stored(ctx: &Ctx, def: &ResourceDef, v: &Value) -> ApiResult<Vec<u8>> {
+    let mut v = v.clone();
+    crate::registry::crd_conversion::to_storage(ctx, def, &mut v).await?;
+    encode(&v)
+}
+
 pub fn json_response(code: StatusCode, v: &Value) -> Response {
     let body = serde_json::to_vec(v).unwrap_or_default();
     (
@@ -144,6 +152,7 @@ pub async fn get_object(
     match ctx.store.get(&def.key(ns, name)).await? {
         Some(kv) => {
             let mut obj = decode_kv(&kv)?;
+            crate::registry::crd_conversion::to_served(ctx, def, &mut obj).await?;
             def.strategy.present(&mut obj);
             Ok((obj, kv))
         }
@@ -185,6 +194,7 @@ pub async fn list_objects(
     let mut items = Vec::with_capacity(res.items.len());
     for kv in &res.items {
         let mut o = decode_kv(kv)?;
+        crate::registry::crd_conversion::to_served(ctx, def, &mut o).await?;
         def.strategy.present(&mut o);
         if filter.matches(&o) {
             items.push(o);
@@ -205,6 +215,7 @@ pub async fn list(
     let params = paging::ListParams::from_query(q, &prefix)?;
     let mut page = paging::list_page(ctx, &prefix, &filter, &params).await?;
     for o in page.items.iter_mut() {
+        crate::registry::crd_conversion::to_served(ctx, t.def, o).await?;
         t.def.strategy.present(o);
     }
     let rv = page.revision.to_string();
@@ -574,7 +585,11 @@ pub async fn store_create(ctx: &Ctx, def: &ResourceDef, obj: &Value) -> ApiResul
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
     let ns = obj["metadata"]["namespace"].as_str().map(|s| s.to_string());
     let key = def.key(ns.as_deref(), &name);
-    let kv = match ctx.store.create(&key, &encode(obj)?).await {
+    let kv = match ctx
+        .store
+        .create(&key, &encode_stored(ctx, def, obj).await?)
+        .await
+    {
         Ok(kv) => kv,
         Err(StoreError::AlreadyExists(_)) => return Err(ApiError::already_exists(def, &name)),
         Err(e) => return Err(e.into()),
@@ -741,7 +756,11 @@ async fn commit_update(
     }
     match ctx
         .store
-        .update(&kv.key, &encode(&merged)?, kv.mod_revision)
+        .update(
+            &kv.key,
+            &encode_stored(ctx, def, &merged).await?,
+            kv.mod_revision,
+        )
         .await
     {
         Ok(nkv) => {
@@ -1112,6 +1131,14 @@ fn apply_scope(def: &ResourceDef, w: &Write) -> apply::Scope {
     }
 }
 
+/// The apply schema of a kind, from its (owned) openAPIV3Schema when it has one.
+fn apply_schema(schema: &Option<Value>) -> apply::Schema<'_> {
+    match schema {
+        Some(s) => apply::Schema::OpenApi(Some(s)),
+        None => apply::Schema::Builtin,
+    }
+}
+
 fn set_managed(obj: &mut Value, entries: &[apply::ManagedEntry]) {
     if entries.is_empty() {
         if let Some(m) = obj["metadata"].as_object_mut() {
@@ -1139,11 +1166,13 @@ fn track_create(def: &ResourceDef, requested: &Value, obj: &mut Value, manager: 
     let base = base_managed(requested, &Value::Null, false);
     let now = now_rfc3339();
     let api_version = obj["apiVersion"].as_str().unwrap_or("").to_string();
+    let schema = def.strategy.apply_schema();
     let writer = apply::Writer {
         manager,
         subresource: "",
         api_version: &api_version,
         now: &now,
+        schema: apply_schema(&schema),
     };
     let entries = apply::update(None, obj, base, &writer, apply_scope(def, &Write::Main));
     set_managed(obj, &entries);
@@ -1169,11 +1198,13 @@ fn track_update(
     );
     let now = now_rfc3339();
     let api_version = merged["apiVersion"].as_str().unwrap_or("").to_string();
+    let schema = def.strategy.apply_schema();
     let writer = apply::Writer {
         manager,
         subresource,
         api_version: &api_version,
         now: &now,
+        schema: apply_schema(&schema),
     };
     let entries = apply::update(Some(old), merged, base, &writer, apply_scope(def, w));
     set_managed(merged, &entries);
@@ -1201,6 +1232,26 @@ fn apply_err(def: &ResourceDef, e: apply::ApplyError) -> ApiError {
         )),
         other => ApiError::bad_request(other.to_string()),
     }
+}
+
+/// An applied configuration of a kind defined by a schema (custom resources) may hold only
+/// fields the schema declares (or preserves), whatever the field validation, as upstream's typed
+/// patch conversion: `.path: field not declared in schema`.
+fn undeclared_fields(def: &ResourceDef, cfg: &Value) -> ApiResult<()> {
+    let (_, unknown) = typed::roundtrip(def, cfg).map_err(ApiError::bad_request)?;
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let errs: Vec<String> = unknown
+        .iter()
+        .map(|f| format!(".{f}: field not declared in schema"))
+        .collect();
+    Err(ApiError::bad_request(format!(
+        "failed to create typed patch object ({}, Kind={}): {}",
+        def.api_version(),
+        def.kind,
+        errs.join("\n")
+    )))
 }
 
 /// PATCH with `application/apply-patch+yaml`: merge the applied configuration into the live
@@ -1248,6 +1299,10 @@ async fn server_side_apply(
     }
     let scope = apply_scope(t.def, &w);
     let api_version = t.def.api_version();
+    let schema = t.def.strategy.apply_schema();
+    if schema.is_some() {
+        undeclared_fields(t.def, &cfg)?;
+    }
     for _ in 0..UPDATE_RETRIES {
         let now = now_rfc3339();
         let writer = apply::Writer {
@@ -1255,6 +1310,7 @@ async fn server_side_apply(
             subresource: w.subresource(),
             api_version: &api_version,
             now: &now,
+            schema: apply_schema(&schema),
         };
         let Some(kv) = ctx.store.get(&t.def.key(ns_of(t), name)).await? else {
             if !matches!(w, Write::Main) {
@@ -1281,7 +1337,8 @@ async fn server_side_apply(
                 &warnings,
             ));
         };
-        let old = decode_kv(&kv)?;
+        let mut old = decode_kv(&kv)?;
+        crate::registry::crd_conversion::to_served(ctx, t.def, &mut old).await?;
         let entries =
             apply::decode_managed_fields(&old["metadata"]["managedFields"]).unwrap_or_default();
         let applied = apply::apply(Some(&old), &cfg, entries, &writer, force, scope)
@@ -1542,7 +1599,11 @@ async fn delete_once(
             marked["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
             return match ctx
                 .store
-                .update(&kv.key, &encode(&marked)?, kv.mod_revision)
+                .update(
+                    &kv.key,
+                    &encode_stored(ctx, t.def, &marked).await?,
+                    kv.mod_revision,
+                )
                 .await
             {
                 Ok(nkv) => {
@@ -1567,7 +1628,11 @@ async fn delete_once(
         marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
         return match ctx
             .store
-            .update(&kv.key, &encode(&marked)?, kv.mod_revision)
+            .update(
+                &kv.key,
+                &encode_stored(ctx, t.def, &marked).await?,
+                kv.mod_revision,
+            )
             .await
         {
             Ok(nkv) => {

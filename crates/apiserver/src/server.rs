@@ -142,6 +142,7 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
         Err(e) => e.into_response_logged(),
     };
     let resp = crate::negotiation::finish(&neg, resp).await;
+    let resp = crate::registry::customresource::with_deprecation_warning(&path, resp);
     // A write of an RBAC object is seen by the next request at once (the watch follows later).
     if method != Method::GET && path.contains("/rbac.authorization.k8s.io/") {
         st.rbac.invalidate().await;

@@ -540,6 +540,24 @@ pub fn parse_answer(resp: &Value, uid: &str) -> Result<Answer, CallError> {
     })
 }
 
+/// POST a review (admission or conversion) to the webhook of `client_config` (`url` or
+/// `service`, with its `caBundle`) and return its JSON answer, within `timeout`.
+pub async fn post_review(
+    ctx: &Ctx,
+    client_config: &Value,
+    review: &Value,
+    timeout: Duration,
+) -> Result<Value, CallError> {
+    let ep = resolve(ctx, client_config).await?;
+    let tls = tls_config(client_config)?;
+    let body = serde_json::to_vec(review).map_err(|e| CallError::Config(e.to_string()))?;
+    tokio::time::timeout(timeout, post(&ep, tls, body))
+        .await
+        .map_err(|_| CallError::Timeout {
+            url: ep.url.clone(),
+        })?
+}
+
 /// Call one webhook with the review of `a` / `obj`, within its timeout.
 async fn call(
     ctx: &Ctx,

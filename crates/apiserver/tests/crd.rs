@@ -620,6 +620,47 @@ async fn conflicting_names_are_not_accepted_nor_served() {
         schemas[0].schema["properties"]["spec"]["required"],
         json!(["size"])
     );
+    // Renamed to names nobody holds: accepted, established and served.
+    let path = format!("{CRDS}/gizmos.example.com");
+    let (code, mut g) = call(&app, "GET", &path, JSON, Value::Null).await;
+    assert_eq!(code, 200);
+    g["spec"]["names"]["kind"] = json!("Gizmo");
+    let (code, body) = call(&app, "PUT", &path, JSON, g).await;
+    assert_eq!(code, 200, "{body}");
+    // The defaulted singular (widget) still conflicts: the condition says so.
+    let (_, mut g) = call(&app, "GET", &path, JSON, Value::Null).await;
+    let c = g["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "NamesAccepted")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (c["status"].as_str(), c["reason"].as_str()),
+        (Some("False"), Some("SingularConflict")),
+        "{g}"
+    );
+    g["spec"]["names"]["singular"] = json!("gizmo");
+    let (code, body) = call(&app, "PUT", &path, JSON, g).await;
+    assert_eq!(code, 200, "{body}");
+    let (_, g) = call(&app, "GET", &path, JSON, Value::Null).await;
+    let conds = g["status"]["conditions"].as_array().unwrap();
+    for ty in ["NamesAccepted", "Established"] {
+        let c = conds.iter().find(|c| c["type"] == ty).unwrap();
+        assert_eq!(c["status"], "True", "{g}");
+    }
+    assert_eq!(g["status"]["acceptedNames"]["kind"], "Gizmo");
+    let (code, body) = call(
+        &app,
+        "GET",
+        "/apis/example.com/v1/namespaces/default/gizmos",
+        JSON,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["kind"], "GizmoList");
 }
 
 #[tokio::test]
@@ -655,4 +696,212 @@ async fn generation_counts_changes_outside_metadata_and_status() {
     )
     .await;
     assert_eq!(o["metadata"]["generation"], 3, "{o}");
+}
+
+/// Server-side apply of custom resources follows the CRD schema's list and map types (as
+/// upstream's apply.go "should work for CRDs"): a `map` list merges by its keys, a `set`
+/// merges by value, an atomic map is owned (and conflicts) as a whole.
+#[tokio::test]
+async fn server_side_apply_uses_the_crd_schema_list_types() {
+    const APPLY: &str = "application/apply-patch+yaml";
+    let (_d, app) = app().await;
+    let mut crd = widget_crd();
+    let spec = &mut crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        ["properties"];
+    spec["ports"] = json!({"type": "array", "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["containerPort", "protocol"],
+        "items": {"type": "object", "required": ["containerPort", "protocol"], "properties": {
+            "containerPort": {"type": "integer"}, "protocol": {"type": "string"},
+            "name": {"type": "string"}}}});
+    spec["tags"] = json!({"type": "array", "x-kubernetes-list-type": "set",
+        "items": {"type": "string"}});
+    spec["labels"] = json!({"type": "object", "x-kubernetes-map-type": "atomic",
+        "additionalProperties": {"type": "string"}});
+    let (code, body) = call(&app, "POST", CRDS, JSON, crd).await;
+    assert_eq!(code, 201, "{body}");
+    let path = format!("{WIDGETS}/w?fieldManager=m1");
+    let w = |spec: Value| {
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+               "spec": spec})
+    };
+    let (code, o) = call(
+        &app,
+        "PATCH",
+        &path,
+        APPLY,
+        w(
+            json!({"size": 1, "ports": [{"containerPort": 80, "protocol": "TCP", "name": "a"}],
+                 "tags": ["x"], "labels": {"k": "v"}}),
+        ),
+    )
+    .await;
+    assert_eq!(code, 201, "{o}");
+    let m2 = format!("{WIDGETS}/w?fieldManager=m2");
+    let (code, o) = call(
+        &app,
+        "PATCH",
+        &m2,
+        APPLY,
+        w(
+            json!({"ports": [{"containerPort": 80, "protocol": "UDP", "name": "b"}],
+                 "tags": ["y"]}),
+        ),
+    )
+    .await;
+    assert_eq!(code, 200, "{o}");
+    assert_eq!(
+        o["spec"]["ports"],
+        json!([{"containerPort": 80, "protocol": "TCP", "name": "a"},
+               {"containerPort": 80, "protocol": "UDP", "name": "b"}])
+    );
+    assert_eq!(o["spec"]["tags"], json!(["x", "y"]));
+    let m2_fields = o["metadata"]["managedFields"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["manager"] == "m2"))
+        .map(|e| e["fieldsV1"].clone())
+        .unwrap_or_default();
+    assert!(
+        m2_fields["f:spec"]["f:ports"]
+            .get(r#"k:{"containerPort":80,"protocol":"UDP"}"#)
+            .is_some(),
+        "{m2_fields}"
+    );
+    // The atomic map conflicts as a whole.
+    let (code, o) = call(&app, "PATCH", &m2, APPLY, w(json!({"labels": {"k2": "v"}}))).await;
+    assert_eq!(code, 409, "{o}");
+    assert_eq!(
+        o["message"],
+        "Apply failed with 1 conflict: conflict with \"m1\": .spec.labels"
+    );
+    // Duplicate keys in a map list are refused.
+    let (code, o) = call(
+        &app,
+        "PATCH",
+        &m2,
+        APPLY,
+        w(json!({"ports": [{"containerPort": 81, "protocol": "TCP"},
+                           {"containerPort": 81, "protocol": "TCP"}]})),
+    )
+    .await;
+    assert_eq!(code, 400, "{o}");
+    assert!(
+        o["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("failed to create typed patch object (example.com/v1, Kind=Widget)"),
+        "{o}"
+    );
+}
+
+/// Requests to a `deprecated: true` version carry a Warning header: its `deprecationWarning`,
+/// else upstream's default text; other versions none.
+#[tokio::test]
+async fn deprecated_versions_warn() {
+    let (_d, app) = app().await;
+    let mut crd = widget_crd();
+    crd["spec"]["versions"][1]["deprecated"] = json!(true);
+    let (code, body) = call(&app, "POST", CRDS, JSON, crd).await;
+    assert_eq!(code, 201, "{body}");
+    let warnings = |path: &'static str| {
+        let app = app.clone();
+        async move {
+            let req = Request::builder()
+                .method("GET")
+                .uri(path)
+                .header("authorization", format!("Bearer {TOKEN}"))
+                .body(Body::empty())
+                .unwrap();
+            let resp = app.oneshot(req).await.unwrap();
+            let status = resp.status().as_u16();
+            let w: Vec<String> = resp
+                .headers()
+                .get_all("warning")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_string())
+                .collect();
+            let _ = resp.into_body().collect().await.unwrap();
+            (status, w)
+        }
+    };
+    let (code, w) = warnings("/apis/example.com/v1beta1/namespaces/default/widgets").await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        w,
+        vec!["299 - \"example.com/v1beta1 Widget is deprecated\""]
+    );
+    // Errors too (upstream warns before serving).
+    let (code, w) = warnings("/apis/example.com/v1beta1/namespaces/default/widgets/nope").await;
+    assert_eq!(code, 404);
+    assert_eq!(w.len(), 1);
+    let (_, w) = warnings("/apis/example.com/v1/namespaces/default/widgets").await;
+    assert!(w.is_empty(), "{w:?}");
+
+    let path = format!("{CRDS}/widgets.example.com");
+    let (_, mut c) = call(&app, "GET", &path, JSON, Value::Null).await;
+    c["spec"]["versions"][1]["deprecationWarning"] = json!("use example.com/v1 \"Widget\"");
+    let (code, body) = call(&app, "PUT", &path, JSON, c).await;
+    assert_eq!(code, 200, "{body}");
+    let (_, w) = warnings("/apis/example.com/v1beta1/namespaces/default/widgets").await;
+    assert_eq!(w, vec![r#"299 - "use example.com/v1 \"Widget\"""#]);
+}
+
+/// Field validation of applied custom resources (upstream's field_validation.go CR cases):
+/// fields the schema does not declare (root, metadata) are refused with upstream's typed patch
+/// message; fields it preserves apply.
+#[tokio::test]
+async fn apply_field_validation_of_custom_resources() {
+    let (_d, app) = app().await;
+    let schema = json!({"type": "object", "properties": {"spec": {"type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+        "properties": {"foo": {"type": "string"},
+            "ports": {"type": "array", "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["containerPort", "protocol"],
+                "items": {"type": "object", "required": ["containerPort", "protocol"],
+                    "properties": {"containerPort": {"type": "integer"},
+                        "protocol": {"type": "string"}, "name": {"type": "string"}}}}}}}});
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "noxus.example.com"},
+        "spec": {"group": "example.com", "scope": "Cluster",
+            "names": {"plural": "noxus", "kind": "Noxu"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": schema}}]}
+    });
+    let (code, body) = call(&app, "POST", CRDS, JSON, crd).await;
+    assert_eq!(code, 201, "{body}");
+    let apply = |yaml: String| {
+        let app = app.clone();
+        async move {
+            let req = Request::builder()
+                .method("PATCH")
+                .uri("/apis/example.com/v1/noxus/mytest?fieldManager=m&fieldValidation=Strict")
+                .header("authorization", format!("Bearer {TOKEN}"))
+                .header("content-type", "application/apply-patch+yaml")
+                .body(Body::from(yaml))
+                .unwrap();
+            let resp = app.oneshot(req).await.unwrap();
+            let code = resp.status().as_u16();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            (code, String::from_utf8_lossy(&body).to_string())
+        }
+    };
+    let doc = |extra_root: &str, extra_meta: &str, extra_spec: &str| {
+        format!(
+            "apiVersion: example.com/v1\nkind: Noxu\nmetadata:\n  name: mytest\n{extra_meta}  finalizers:\n  - test-finalizer\n{extra_root}spec:\n{extra_spec}  foo: foo1\n  ports:\n  - name: x\n    containerPort: 80\n    protocol: TCP\n"
+        )
+    };
+    let (code, body) = apply(doc("unknownField: unknown\n", "", "")).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains(".unknownField: field not declared in schema"),
+        "{body}"
+    );
+    let (code, body) = apply(doc("", "  unknownMeta: unknown\n", "")).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains(".metadata.unknownMeta: field not declared in schema"),
+        "{body}"
+    );
+    let (code, body) = apply(doc("", "", "  unknown: uk1\n")).await;
+    assert_eq!(code, 201, "{body}");
 }

@@ -109,7 +109,46 @@ fn kind_of(api_version: &str, kind: &str) -> Option<&'static Kind> {
         .find(|k| k.kind == kind && group(k.api_version) == group(api_version))
 }
 
-fn object_path(k: &Kind, ns: &str, n: &str) -> String {
+/// A collection the collector lists: a built-in kind of [`KINDS`] or a custom resource served
+/// now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Collection {
+    kind: &'static str,
+    prefix: String,
+    plural: &'static str,
+    namespaced: bool,
+}
+
+impl From<&'static Kind> for Collection {
+    fn from(k: &'static Kind) -> Self {
+        Collection {
+            kind: k.kind,
+            prefix: k.prefix.to_string(),
+            plural: k.plural,
+            namespaced: k.namespaced,
+        }
+    }
+}
+
+/// Every collection to list: the built-in kinds and each custom resource (one served version per
+/// group and resource; objects are the same in every version).
+fn collections() -> Vec<Collection> {
+    let mut out: Vec<Collection> = KINDS.iter().map(Collection::from).collect();
+    let mut seen: HashSet<(&'static str, &'static str)> = HashSet::new();
+    for d in daas_apiserver::registry::customresource::served() {
+        if seen.insert((d.group, d.plural)) {
+            out.push(Collection {
+                kind: d.kind,
+                prefix: format!("/apis/{}", d.api_version()),
+                plural: d.plural,
+                namespaced: d.namespaced,
+            });
+        }
+    }
+    out
+}
+
+fn object_path(k: &Collection, ns: &str, n: &str) -> String {
     if k.namespaced {
         format!("{}/namespaces/{ns}/{}/{n}", k.prefix, k.plural)
     } else {
@@ -160,7 +199,7 @@ pub struct GarbageCollector {
 }
 
 struct Obj {
-    kind: &'static Kind,
+    kind: Collection,
     v: Value,
 }
 
@@ -187,7 +226,7 @@ impl GarbageCollector {
         let av = r["apiVersion"].as_str().unwrap_or("");
         let kind = r["kind"].as_str().unwrap_or("");
         let path = match kind_of(av, kind) {
-            Some(k) => object_path(k, dependent_ns, owner_name),
+            Some(k) => object_path(&Collection::from(k), dependent_ns, owner_name),
             // Custom resources: the kinds the API server serves now.
             None => match custom_owner_path(av, kind, dependent_ns, owner_name) {
                 Some(p) => p,
@@ -204,7 +243,7 @@ impl GarbageCollector {
         let patch = json!({"metadata": {"ownerReferences": keep, "resourceVersion": o.v["metadata"]["resourceVersion"]}});
         match self
             .client
-            .merge_patch(&object_path(o.kind, namespace(&o.v), name(&o.v)), &patch)
+            .merge_patch(&object_path(&o.kind, namespace(&o.v), name(&o.v)), &patch)
             .await
         {
             Ok(_) => Ok(()),
@@ -221,7 +260,7 @@ impl GarbageCollector {
         let patch = json!({"metadata": {"finalizers": keep, "resourceVersion": o.v["metadata"]["resourceVersion"]}});
         match self
             .client
-            .merge_patch(&object_path(o.kind, namespace(&o.v), name(&o.v)), &patch)
+            .merge_patch(&object_path(&o.kind, namespace(&o.v), name(&o.v)), &patch)
             .await
         {
             Ok(_) => Ok(()),
@@ -248,13 +287,19 @@ impl Controller for GarbageCollector {
 
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
         let mut objs: Vec<Obj> = Vec::new();
-        for k in KINDS {
-            for v in self
+        for k in collections() {
+            let items = match self
                 .client
                 .list(&format!("{}/{}", k.prefix, k.plural))
-                .await?
+                .await
             {
-                objs.push(Obj { kind: k, v });
+                Ok(items) => items,
+                // A custom resource whose CRD went away since: nothing to collect there.
+                Err(e) if e.code == 404 => continue,
+                Err(e) => return Err(e),
+            };
+            for v in items {
+                objs.push(Obj { kind: k.clone(), v });
             }
         }
         let known: HashSet<String> = objs.iter().map(|o| uid(&o.v).to_string()).collect();
@@ -298,7 +343,7 @@ impl Controller for GarbageCollector {
                     for d in deps.iter().filter(|d| !crate::util::is_deleting(&d.v)) {
                         self.client
                             .delete_ignore_missing(&object_path(
-                                d.kind,
+                                &d.kind,
                                 namespace(&d.v),
                                 name(&d.v),
                             ))
@@ -331,7 +376,7 @@ impl Controller for GarbageCollector {
                     "deleting object whose owners are gone"
                 );
                 self.client
-                    .delete_ignore_missing(&object_path(d.kind, namespace(&d.v), name(&d.v)))
+                    .delete_ignore_missing(&object_path(&d.kind, namespace(&d.v), name(&d.v)))
                     .await?;
                 again = true;
             } else if alive.len() < refs.len() {
@@ -359,10 +404,14 @@ mod tests {
             Some("replicationcontrollers")
         );
         assert!(kind_of("example.com/v1", "Pod").is_none());
-        let node = kind_of("v1", "Node").unwrap();
-        assert_eq!(object_path(node, "ignored", "n1"), "/api/v1/nodes/n1");
+        let node = Collection::from(kind_of("v1", "Node").unwrap());
+        assert_eq!(object_path(&node, "ignored", "n1"), "/api/v1/nodes/n1");
         assert_eq!(
-            object_path(kind_of("apps/v1", "Deployment").unwrap(), "ns", "web"),
+            object_path(
+                &Collection::from(kind_of("apps/v1", "Deployment").unwrap()),
+                "ns",
+                "web"
+            ),
             "/apis/apps/v1/namespaces/ns/deployments/web"
         );
     }

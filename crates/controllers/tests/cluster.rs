@@ -1447,3 +1447,142 @@ async fn cluster_role_aggregation_fills_admin_edit_view_and_custom_roles() {
     })
     .await;
 }
+
+/// The garbage collector collects custom resources: CR dependents of a deleted owner (built-in
+/// or custom) are deleted, and Orphan / Foreground deletion of a CR owner are carried out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_collector_handles_custom_resource_owners_and_dependents() {
+    let e = env().await;
+    let c = &e.c;
+    c.create(
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        &json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                "names": {"plural": "widgets", "kind": "Widget"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object",
+                        "x-kubernetes-preserve-unknown-fields": true}}}]}
+        }),
+    )
+    .await
+    .unwrap();
+    const WIDGETS: &str = "/apis/example.com/v1/namespaces/default/widgets";
+    let widget = |name: &str, owner: Option<&Value>| {
+        let mut w = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+                           "metadata": {"name": name}});
+        if let Some(o) = owner {
+            w["metadata"]["ownerReferences"] = json!([{
+                "apiVersion": o["apiVersion"], "kind": o["kind"],
+                "name": o["metadata"]["name"], "uid": o["metadata"]["uid"]}]);
+        }
+        w
+    };
+    let gone = |path: String| async move {
+        match c.get_opt(&path).await.unwrap() {
+            None => Ok(()),
+            Some(o) => Err(format!("{path} still there: {o}")),
+        }
+    };
+
+    // Background: a ConfigMap owner's CR dependent, and a CR owner's CR and ConfigMap dependents.
+    let cm = c
+        .create(
+            "/api/v1/namespaces/default/configmaps",
+            &json!({"metadata": {"name": "owner-cm"}}),
+        )
+        .await
+        .unwrap();
+    let mut cm = cm;
+    cm["apiVersion"] = json!("v1");
+    cm["kind"] = json!("ConfigMap");
+    c.create(WIDGETS, &widget("of-cm", Some(&cm)))
+        .await
+        .unwrap();
+    let parent = c.create(WIDGETS, &widget("parent", None)).await.unwrap();
+    c.create(WIDGETS, &widget("child", Some(&parent)))
+        .await
+        .unwrap();
+    let mut dep_cm = json!({"metadata": {"name": "dep-cm"}});
+    dep_cm["metadata"]["ownerReferences"] =
+        widget("x", Some(&parent))["metadata"]["ownerReferences"].clone();
+    c.create("/api/v1/namespaces/default/configmaps", &dep_cm)
+        .await
+        .unwrap();
+    c.delete("/api/v1/namespaces/default/configmaps/owner-cm")
+        .await
+        .unwrap();
+    c.delete(&format!("{WIDGETS}/parent")).await.unwrap();
+    until(c, "background collection", 20, || async {
+        gone(format!("{WIDGETS}/of-cm")).await?;
+        gone(format!("{WIDGETS}/child")).await?;
+        gone("/api/v1/namespaces/default/configmaps/dep-cm".into()).await
+    })
+    .await;
+
+    // Orphan: the CR owner goes, its CR dependent stays without the reference.
+    let parent = c.create(WIDGETS, &widget("parent2", None)).await.unwrap();
+    c.create(WIDGETS, &widget("kept", Some(&parent)))
+        .await
+        .unwrap();
+    assert_eq!(
+        raw_delete(
+            &e.app,
+            &format!("{WIDGETS}/parent2"),
+            r#"{"propagationPolicy":"Orphan"}"#
+        )
+        .await,
+        200
+    );
+    until(c, "orphaned", 20, || async {
+        gone(format!("{WIDGETS}/parent2")).await?;
+        let kept = c.get(&format!("{WIDGETS}/kept")).await.unwrap();
+        if kept["metadata"]["ownerReferences"]
+            .as_array()
+            .is_none_or(|a| a.is_empty())
+        {
+            Ok(())
+        } else {
+            Err(format!("{kept}"))
+        }
+    })
+    .await;
+
+    // Foreground: the CR owner waits (with its finalizer) for its CR dependent to go.
+    let parent = c.create(WIDGETS, &widget("parent3", None)).await.unwrap();
+    let mut child = widget("fg-child", Some(&parent));
+    child["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    c.create(WIDGETS, &child).await.unwrap();
+    assert_eq!(
+        raw_delete(
+            &e.app,
+            &format!("{WIDGETS}/parent3"),
+            r#"{"propagationPolicy":"Foreground"}"#
+        )
+        .await,
+        200
+    );
+    until(c, "dependent deleting", 20, || async {
+        let ch = c.get(&format!("{WIDGETS}/fg-child")).await.unwrap();
+        if ch["metadata"]["deletionTimestamp"].is_null() {
+            Err("child not being deleted yet".into())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    let p = c.get(&format!("{WIDGETS}/parent3")).await.unwrap();
+    assert_eq!(p["metadata"]["finalizers"], json!(["foregroundDeletion"]));
+    c.merge_patch(
+        &format!("{WIDGETS}/fg-child"),
+        &json!({"metadata": {"finalizers": null}}),
+    )
+    .await
+    .unwrap();
+    until(c, "foreground done", 20, || async {
+        gone(format!("{WIDGETS}/fg-child")).await?;
+        gone(format!("{WIDGETS}/parent3")).await
+    })
+    .await;
+}

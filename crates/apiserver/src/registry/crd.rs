@@ -226,6 +226,9 @@ impl Strategy for CrdStrategy {
     /// Serve what the CRDs now say; the objects of a CRD deleted by a path that skipped
     /// `before_delete` (a collection delete) are removed here.
     async fn after_write(&self, ctx: &Ctx) {
+        if let Err(e) = accept_names(ctx).await {
+            tracing::warn!(error = %e.message, "re-checking refused CRD names failed");
+        }
         match customresource::sync(&ctx.store).await {
             Ok(gone) => {
                 for (group, plural) in gone {
@@ -248,6 +251,70 @@ impl Strategy for CrdStrategy {
         }
         Ok(kv)
     }
+}
+
+/// Accept the names of a CRD refused for a conflict once the conflict is gone (its names were
+/// changed, or the CRD holding them was deleted), as upstream's naming controller does: the
+/// names become accepted and the CRD established.
+async fn accept_names(ctx: &Ctx) -> ApiResult<()> {
+    let res = ctx.store.list(&RESOURCE.prefix(None)).await?;
+    let mut all = Vec::new();
+    for kv in &res.items {
+        all.push((kv, crate::handlers::decode_kv(kv)?));
+    }
+    let mut accepted: Vec<Value> = all
+        .iter()
+        .filter(|(_, c)| !refused(c))
+        .map(|(_, c)| c.clone())
+        .collect();
+    for (kv, c) in all.iter().filter(|(_, c)| refused(c)) {
+        if !c["metadata"]["deletionTimestamp"].is_null() {
+            continue;
+        }
+        let mut c = c.clone();
+        let conflict = name_conflict(&c, &accepted);
+        if let Some((reason, msg)) = &conflict {
+            // Still refused: the condition says for which name now.
+            let cond = condition(&c, "NamesAccepted").unwrap_or_default();
+            if cond["reason"] == *reason && cond["message"] == msg.as_str() {
+                continue;
+            }
+            set_condition(&mut c, "NamesAccepted", "False", reason, msg);
+        } else {
+            c["status"]["acceptedNames"] = c["spec"]["names"].clone();
+            set_condition(
+                &mut c,
+                "NamesAccepted",
+                "True",
+                "NoConflicts",
+                "no conflicts found",
+            );
+            set_condition(
+                &mut c,
+                "Established",
+                "True",
+                "InitialNamesAccepted",
+                "the initial names have been accepted",
+            );
+        }
+        match ctx
+            .store
+            .update(&kv.key, &crate::handlers::encode(&c)?, kv.mod_revision)
+            .await
+        {
+            // Two refused CRDs may claim the same names: the first one gets them.
+            Ok(_) if conflict.is_none() => accepted.push(c),
+            Ok(_) => {}
+            // Changed meanwhile: that write re-checks.
+            Err(daas_store::StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn refused(c: &Value) -> bool {
+    condition(c, "NamesAccepted").is_some_and(|x| x["status"] == "False")
 }
 
 const GROUP_MSG: &str = "should be a domain with at least one dot";
@@ -354,6 +421,7 @@ pub fn validate_crd(obj: &Value, causes: &mut Vec<Cause>) {
         let p = format!("spec.versions[{i}]");
         validate_version(v, &p, &mut seen, causes);
     }
+    validate_conversion(&spec["conversion"], causes);
     for (i, sv) in obj["status"]["storedVersions"]
         .as_array()
         .into_iter()
@@ -366,6 +434,80 @@ pub fn validate_crd(obj: &Value, causes: &mut Vec<Cause>) {
                 format!("Invalid value: {sv}: must appear in spec.versions"),
             ));
         }
+    }
+}
+
+/// `spec.conversion`: a webhook is required with strategy `Webhook` (with exactly one of url or
+/// service, and its review versions) and forbidden otherwise.
+fn validate_conversion(conv: &Value, causes: &mut Vec<Cause>) {
+    let webhook = &conv["webhook"];
+    match conv["strategy"].as_str() {
+        None | Some("None") => {
+            if !webhook.is_null() {
+                causes.push((
+                    "spec.conversion.webhook".into(),
+                    "Forbidden: should not be set when strategy is not set to Webhook".into(),
+                ));
+            }
+        }
+        Some("Webhook") => {
+            if !webhook.is_object() {
+                causes.push((
+                    "spec.conversion.webhook".into(),
+                    "Required value: required when strategy is set to Webhook".into(),
+                ));
+                return;
+            }
+            let cc = &webhook["clientConfig"];
+            match (cc["url"].as_str(), cc["service"].is_object()) {
+                (Some(_), true) | (None, false) => causes.push((
+                    "spec.conversion.webhook.clientConfig".into(),
+                    "Required value: exactly one of url or service is required".into(),
+                )),
+                (Some(url), false) => {
+                    if !url.starts_with("https://") {
+                        causes.push((
+                            "spec.conversion.webhook.clientConfig.url".into(),
+                            format!(
+                                "Invalid value: \"{url}\": 'https' is the only allowed URL scheme"
+                            ),
+                        ));
+                    }
+                }
+                (None, true) => {
+                    for f in ["name", "namespace"] {
+                        if cc["service"][f].as_str().unwrap_or("").is_empty() {
+                            causes.push((
+                                format!("spec.conversion.webhook.clientConfig.service.{f}"),
+                                "Required value: service namespace and name are required".into(),
+                            ));
+                        }
+                    }
+                }
+            }
+            let versions: Vec<&str> = webhook["conversionReviewVersions"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default();
+            if versions.is_empty() {
+                causes.push((
+                    "spec.conversion.webhook.conversionReviewVersions".into(),
+                    "Required value: must contain at least one value".into(),
+                ));
+            } else if !versions.iter().any(|v| matches!(*v, "v1" | "v1beta1")) {
+                causes.push((
+                    "spec.conversion.webhook.conversionReviewVersions".into(),
+                    format!(
+                        "Invalid value: {}: must include at least one of v1, v1beta1",
+                        json!(versions)
+                    ),
+                ));
+            }
+        }
+        Some(other) => causes.push((
+            "spec.conversion.strategy".into(),
+            format!("Unsupported value: \"{other}\": supported values: \"None\", \"Webhook\""),
+        )),
     }
 }
 
@@ -382,6 +524,25 @@ fn validate_version(v: &Value, p: &str, seen: &mut Vec<String>, causes: &mut Vec
         ));
     } else {
         seen.push(name.to_string());
+    }
+    if let Some(w) = v["deprecationWarning"].as_str() {
+        if v["deprecated"] != true {
+            causes.push((
+                format!("{p}.deprecationWarning"),
+                format!(
+                    "Invalid value: {}: can only be set for deprecated versions",
+                    json!(w)
+                ),
+            ));
+        } else if w.chars().count() > 256 {
+            causes.push((
+                format!("{p}.deprecationWarning"),
+                format!(
+                    "Invalid value: {}: must be <= 256 characters long",
+                    json!(w)
+                ),
+            ));
+        }
     }
     let schema = &v["schema"]["openAPIV3Schema"];
     if !schema.is_object() {
@@ -510,6 +671,51 @@ mod tests {
         n["spec"]["scope"] = json!("Cluster");
         CrdStrategy.validate_update(&widget_crd(), &n, &mut c);
         assert_eq!(c[0].0, "spec.scope");
+    }
+
+    #[test]
+    fn conversion_webhook_is_required_with_strategy_webhook_and_forbidden_otherwise() {
+        let mut o = widget_crd();
+        o["spec"]["conversion"] = json!({"strategy": "Webhook"});
+        assert_eq!(
+            errs(&o),
+            vec![
+                "spec.conversion.webhook: Required value: required when strategy is set to Webhook"
+            ]
+        );
+        o["spec"]["conversion"]["webhook"] = json!({"clientConfig": {}});
+        assert_eq!(
+            errs(&o),
+            vec![
+                "spec.conversion.webhook.clientConfig: Required value: exactly one of url or service is required",
+                "spec.conversion.webhook.conversionReviewVersions: Required value: must contain at least one value",
+            ]
+        );
+        o["spec"]["conversion"]["webhook"] = json!({
+            "clientConfig": {"url": "http://h/c"}, "conversionReviewVersions": ["v2"]});
+        assert_eq!(errs(&o).len(), 2, "{:?}", errs(&o));
+        o["spec"]["conversion"]["webhook"] = json!({
+            "clientConfig": {"service": {"name": "s", "namespace": "n"}},
+            "conversionReviewVersions": ["v1"]});
+        assert!(errs(&o).is_empty(), "{:?}", errs(&o));
+        o["spec"]["conversion"]["strategy"] = json!("None");
+        assert_eq!(
+            errs(&o),
+            vec!["spec.conversion.webhook: Forbidden: should not be set when strategy is not set to Webhook"]
+        );
+        let mut d = widget_crd();
+        d["spec"]["versions"][0]["deprecationWarning"] = json!("old");
+        assert_eq!(
+            errs(&d),
+            vec!["spec.versions[0].deprecationWarning: Invalid value: \"old\": can only be set for deprecated versions"]
+        );
+        d["spec"]["versions"][0]["deprecated"] = json!(true);
+        assert!(errs(&d).is_empty(), "{:?}", errs(&d));
+        o["spec"]["conversion"] = json!({"strategy": "Other"});
+        assert_eq!(
+            errs(&o),
+            vec!["spec.conversion.strategy: Unsupported value: \"Other\": supported values: \"None\", \"Webhook\""]
+        );
     }
 
     #[test]

@@ -47,6 +47,10 @@ pub struct Served {
     pub status: bool,
     pub scale: Option<ScalePaths>,
     pub columns: Vec<PrinterColumn>,
+    /// The CRD's conversion webhook (strategy `Webhook`).
+    pub conversion: Option<super::crd_conversion::Webhook>,
+    /// The warning of a `deprecated: true` version.
+    pub deprecation: Option<String>,
 }
 
 #[derive(Debug)]
@@ -135,6 +139,10 @@ impl Strategy for CustomResourceStrategy {
             out["metadata"] = decode_metadata(md)?;
         }
         Ok(out)
+    }
+
+    fn apply_schema(&self) -> Option<Value> {
+        Some(self.served().schema.clone())
     }
 
     fn defaults(&self, obj: &mut Value) {
@@ -366,7 +374,76 @@ fn served_version(v: &Value, r: &mut Registry) -> Served {
         status: subs["status"].is_object(),
         scale,
         columns,
+        conversion: None,
+        deprecation: None,
     }
+}
+
+/// The warning requests to version `v` get when it is deprecated: its `deprecationWarning`, or
+/// upstream's default `<group>/<version> <Kind> is deprecated`.
+fn deprecation(v: &Value, group: &str, kind: &str) -> Option<String> {
+    if v["deprecated"] != true {
+        return None;
+    }
+    Some(match v["deprecationWarning"].as_str() {
+        Some(w) => w.to_string(),
+        None => format!(
+            "{group}/{} {kind} is deprecated",
+            v["name"].as_str().unwrap_or("")
+        ),
+    })
+}
+
+/// The served strategy of the custom resource `def` (None for built-in kinds).
+fn strategy_of(def: &ResourceDef) -> Option<&'static CustomResourceStrategy> {
+    let key = (
+        def.group.to_string(),
+        def.version.to_string(),
+        def.plural.to_string(),
+    );
+    let s = with_registry(|r| r.strategies.get(&key).copied())?;
+    std::ptr::addr_eq(
+        s as *const CustomResourceStrategy,
+        def.strategy as *const dyn Strategy,
+    )
+    .then_some(s)
+}
+
+/// Add the deprecation warning of a deprecated custom resource version to the response of a
+/// request to it (any verb and outcome, as upstream's CRD handler).
+pub fn with_deprecation_warning(
+    path: &str,
+    mut resp: axum::response::Response,
+) -> axum::response::Response {
+    let Ok(crate::request::Target::Resource(t)) = crate::request::parse_path(path) else {
+        return resp;
+    };
+    let Some(w) = strategy_of(t.def).and_then(|s| s.served().deprecation.clone()) else {
+        return resp;
+    };
+    let escaped = w.replace('\\', "\\\\").replace('"', "\\\"");
+    if let Ok(h) = axum::http::HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
+        resp.headers_mut().append("warning", h);
+    }
+    resp
+}
+
+/// The conversion webhook of the custom resource `def` (None: not a custom resource, or its
+/// CRD converts with strategy `None`).
+pub fn conversion_webhook(def: &ResourceDef) -> Option<super::crd_conversion::Webhook> {
+    let key = (
+        def.group.to_string(),
+        def.version.to_string(),
+        def.plural.to_string(),
+    );
+    let s = with_registry(|r| r.strategies.get(&key).copied())?;
+    if !std::ptr::addr_eq(
+        s as *const CustomResourceStrategy,
+        def.strategy as *const dyn Strategy,
+    ) {
+        return None;
+    }
+    s.served().conversion.clone()
 }
 
 /// Rebuild the served custom resources from the given CRDs (the established ones are served).
@@ -399,7 +476,9 @@ pub fn install(crds: &[Value]) -> Vec<(String, String)> {
                     continue;
                 }
                 let version = v["name"].as_str().unwrap_or("");
-                let state = served_version(v, r);
+                let mut state = served_version(v, r);
+                state.conversion = super::crd_conversion::Webhook::from_crd(c);
+                state.deprecation = deprecation(v, group, kind);
                 let strategy = r.strategy(group, version, plural);
                 let mut subs = Vec::new();
                 if state.status {

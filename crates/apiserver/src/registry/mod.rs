@@ -22,6 +22,7 @@ use crate::table;
 pub mod admissionregistration;
 pub mod configmap;
 pub mod crd;
+pub mod crd_conversion;
 pub mod crschema;
 pub mod csr;
 pub mod customresource;
@@ -99,6 +100,13 @@ pub trait Strategy: std::fmt::Debug + Send + Sync {
 
     /// Conversions applied to every write before defaults and validation (e.g. Secret stringData).
     fn normalize(&self, _obj: &mut Value) {}
+
+    /// The openAPIV3Schema server-side apply walks objects with (list and map types), for
+    /// kinds defined by a schema (custom resources); None for built-in kinds, whose list types
+    /// come from their strategic-merge metadata.
+    fn apply_schema(&self) -> Option<Value> {
+        None
+    }
 
     /// API defaults, applied on every write.
     fn defaults(&self, _obj: &mut Value) {}
