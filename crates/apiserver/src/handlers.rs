@@ -43,6 +43,11 @@ pub fn decode_kv(kv: &KeyValue) -> ApiResult<Value> {
     Ok(v)
 }
 
+/// `v` (in `def`'s served form) encoded in its storage form.
+pub(crate) fn encode_for(def: &ResourceDef, v: &Value) -> ApiResult<Vec<u8>> {
+    encode(&def.strategy.to_storage(v.clone()))
+}
+
 pub(crate) fn encode(v: &Value) -> ApiResult<Vec<u8>> {
     let mut v = v.clone();
     if let Some(md) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
@@ -203,10 +208,8 @@ pub async fn list(
     let filter = Filter::from_query(t.def, q)?;
     let prefix = t.def.prefix(ns_of(t));
     let params = paging::ListParams::from_query(q, &prefix)?;
-    let mut page = paging::list_page(ctx, &prefix, &filter, &params).await?;
-    for o in page.items.iter_mut() {
-        t.def.strategy.present(o);
-    }
+    let present = |o: &mut Value| t.def.strategy.present(o);
+    let page = paging::list_page(ctx, &prefix, &filter, &params, &present).await?;
     let rv = page.revision.to_string();
     let mut body = match accept {
         As::Table => table::table(
@@ -544,7 +547,8 @@ pub async fn prepare_create(
     // selector defaults from its template); they are applied again after prepare_create below.
     def.strategy.defaults(&mut obj);
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
-    let causes = validate(def, &obj);
+    let mut causes = validate(def, &obj);
+    def.strategy.validate_create(&obj, &mut causes);
     if !causes.is_empty() {
         return Err(ApiError::invalid(def, &name, causes));
     }
@@ -574,7 +578,7 @@ pub async fn store_create(ctx: &Ctx, def: &ResourceDef, obj: &Value) -> ApiResul
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
     let ns = obj["metadata"]["namespace"].as_str().map(|s| s.to_string());
     let key = def.key(ns.as_deref(), &name);
-    let kv = match ctx.store.create(&key, &encode(obj)?).await {
+    let kv = match ctx.store.create(&key, &encode_for(def, obj)?).await {
         Ok(kv) => kv,
         Err(StoreError::AlreadyExists(_)) => return Err(ApiError::already_exists(def, &name)),
         Err(e) => return Err(e.into()),
@@ -741,7 +745,7 @@ async fn commit_update(
     }
     match ctx
         .store
-        .update(&kv.key, &encode(&merged)?, kv.mod_revision)
+        .update(&kv.key, &encode_for(def, &merged)?, kv.mod_revision)
         .await
     {
         Ok(nkv) => {
@@ -946,7 +950,15 @@ pub async fn patch(
     }
     let manager = patch_options(kind, headers, q)?;
     if t.sub.as_deref() == Some("scale") {
-        return scale_write(ctx, attrs, t, name, ScaleOp::Patch(kind, body.to_vec()), manager).await;
+        return scale_write(
+            ctx,
+            attrs,
+            t,
+            name,
+            ScaleOp::Patch(kind, body.to_vec()),
+            manager,
+        )
+        .await;
     }
     if kind == PatchKind::Apply {
         return server_side_apply(ctx, attrs, t, name, body, q, manager).await;
@@ -1151,10 +1163,7 @@ fn track_update(
 ) {
     let (manager, subresource) = match tracking {
         Tracking::Applied(entries) => return set_managed(merged, entries),
-        Tracking::Update(m) => (
-            m.as_str(),
-            w.subresource(),
-        ),
+        Tracking::Update(m) => (m.as_str(), w.subresource()),
         Tracking::Subresource(m, sub) => (m.as_str(), *sub),
     };
     let base = base_managed(
@@ -1537,7 +1546,7 @@ async fn delete_once(
             marked["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
             return match ctx
                 .store
-                .update(&kv.key, &encode(&marked)?, kv.mod_revision)
+                .update(&kv.key, &encode_for(t.def, &marked)?, kv.mod_revision)
                 .await
             {
                 Ok(nkv) => {
@@ -1562,7 +1571,7 @@ async fn delete_once(
         marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
         return match ctx
             .store
-            .update(&kv.key, &encode(&marked)?, kv.mod_revision)
+            .update(&kv.key, &encode_for(t.def, &marked)?, kv.mod_revision)
             .await
         {
             Ok(nkv) => {

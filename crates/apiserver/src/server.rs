@@ -259,7 +259,7 @@ async fn handle(
         }
         p if p.starts_with("/openapi/") => {
             crate::registry::customresource::ensure_loaded(&st.ctx.store).await?;
-            return crate::openapi::serve(p, parts.uri.query(), &parts.headers).await
+            return crate::openapi::serve(p, parts.uri.query(), &parts.headers).await;
         }
         crate::satoken::OIDC_PATH | crate::satoken::JWKS_PATH => {
             return service_account_discovery(st, &parts.method, &path)
@@ -361,8 +361,16 @@ async fn handle(
             if target.def.has_sub(resources::Subresource::Eviction) =>
         {
             let body = read_body(body, st.max_body).await?;
-            crate::registry::poddisruptionbudget::evict(ctx, attrs, &target, &n, &parts.headers, &body, &q)
-                .await
+            crate::registry::poddisruptionbudget::evict(
+                ctx,
+                attrs,
+                &target,
+                &n,
+                &parts.headers,
+                &body,
+                &q,
+            )
+            .await
         }
         (&Method::PUT, Some(n), Some("finalize"))
             if target.def.has_sub(resources::Subresource::Finalize) =>

@@ -373,7 +373,11 @@ fn served_version(v: &Value, r: &mut Registry) -> Served {
 /// Returns the (group, plural) of resources served before whose CRD is gone: their stored
 /// objects are to be removed.
 pub fn install(crds: &[Value]) -> Vec<(String, String)> {
-    crate::openapi::set_custom(crds.iter().flat_map(crate::openapi::CustomKind::from_crd).collect());
+    crate::openapi::set_custom(
+        crds.iter()
+            .flat_map(crate::openapi::CustomKind::from_crd)
+            .collect(),
+    );
     with_registry(|r| {
         let mut served = Vec::new();
         let mut schemas = Vec::new();
