@@ -43,6 +43,7 @@ pub fn decode_kv(kv: &KeyValue) -> ApiResult<Value> {
     Ok(v)
 }
 
+/// `v` encoded for the store as it is (server-owned metadata dropped).
 pub(crate) fn encode(v: &Value) -> ApiResult<Vec<u8>> {
     let mut v = v.clone();
     if let Some(md) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
@@ -52,10 +53,11 @@ pub(crate) fn encode(v: &Value) -> ApiResult<Vec<u8>> {
     serde_json::to_vec(&v).map_err(|e| ApiError::internal(e.to_string()))
 }
 
-/// Encode an object of `def`'s version for the store, converted to the storage version (custom
+/// Encode an object of `def`'s served form for the store: in the storage form of the resource it
+/// shares a store with (events.k8s.io Events), converted to the storage version (custom
 /// resources with a conversion webhook).
 pub(crate) async fn encode_stored(ctx: &Ctx, def: &ResourceDef, v: &Value) -> ApiResult<Vec<u8>> {
-    let mut v = v.clone();
+    let mut v = def.strategy.to_storage(v.clone());
     crate::registry::crd_conversion::to_storage(ctx, def, &mut v).await?;
     encode(&v)
 }
@@ -213,10 +215,20 @@ pub async fn list(
     let filter = Filter::from_query(t.def, q)?;
     let prefix = t.def.prefix(ns_of(t));
     let params = paging::ListParams::from_query(q, &prefix)?;
-    let mut page = paging::list_page(ctx, &prefix, &filter, &params).await?;
-    for o in page.items.iter_mut() {
-        crate::registry::crd_conversion::to_served(ctx, t.def, o).await?;
-        t.def.strategy.present(o);
+    // Objects are shown in the requested version before selectors see them (events.k8s.io over
+    // the core Event store); a conversion webhook runs after the page is cut.
+    let webhook = crate::registry::customresource::conversion_webhook(t.def).is_some();
+    let present = |o: &mut Value| {
+        if !webhook {
+            t.def.strategy.present(o)
+        }
+    };
+    let mut page = paging::list_page(ctx, &prefix, &filter, &params, &present).await?;
+    if webhook {
+        for o in page.items.iter_mut() {
+            crate::registry::crd_conversion::to_served(ctx, t.def, o).await?;
+            t.def.strategy.present(o);
+        }
     }
     let rv = page.revision.to_string();
     let mut body = match accept {
@@ -555,7 +567,8 @@ pub async fn prepare_create(
     // selector defaults from its template); they are applied again after prepare_create below.
     def.strategy.defaults(&mut obj);
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
-    let causes = validate(def, &obj);
+    let mut causes = validate(def, &obj);
+    def.strategy.validate_create(&obj, &mut causes);
     if !causes.is_empty() {
         return Err(ApiError::invalid(def, &name, causes));
     }

@@ -383,6 +383,7 @@ pub async fn list_page(
     prefix: &str,
     filter: &Filter,
     p: &ListParams,
+    present: &(dyn Fn(&mut Value) + Sync),
 ) -> ApiResult<Page> {
     let Some(limit) = p.limit else {
         let res = read_all(ctx, prefix, p).await?;
@@ -395,7 +396,8 @@ pub async fn list_page(
         };
         let mut items = Vec::new();
         for kv in &res.items[first..] {
-            let obj = decode_kv(kv)?;
+            let mut obj = decode_kv(kv)?;
+            present(&mut obj);
             if filter.matches(&obj) {
                 items.push(obj);
             }
@@ -439,7 +441,8 @@ pub async fn list_page(
                     remaining_item_count: unfiltered.then_some(left),
                 });
             }
-            let obj = decode_kv(kv)?;
+            let mut obj = decode_kv(kv)?;
+            present(&mut obj);
             if filter.matches(&obj) {
                 items.push(obj);
             }

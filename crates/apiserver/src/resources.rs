@@ -73,6 +73,9 @@ impl ResourceDef {
 
     /// Storage key prefix for all objects of this resource (optionally in one namespace).
     pub fn prefix(&self, namespace: Option<&str>) -> String {
+        if let Some(shared) = self.strategy.storage_resource() {
+            return shared.prefix(namespace);
+        }
         let g = if self.group.is_empty() {
             "core"
         } else {

@@ -83,11 +83,7 @@ struct Encoder {
 impl Encoder {
     fn event(&mut self, ty: &str, obj: &Value) -> Bytes {
         let object = match self.accept {
-            As::Object => {
-                let mut o = obj.clone();
-                self.def.strategy.present(&mut o);
-                o
-            }
+            As::Object => obj.clone(),
             As::PartialMetadata => table::partial_metadata(obj),
             As::Table => {
                 let rv = obj["metadata"]["resourceVersion"]
@@ -126,6 +122,7 @@ fn line(v: &Value) -> Bytes {
 
 /// Translate a store event into the watch event a filtered client must see.
 fn translate(
+    def: &ResourceDef,
     ev: &Event,
     filter: &Filter,
     name: Option<&str>,
@@ -133,13 +130,18 @@ fn translate(
     let obj = {
         let mut o = decode_kv(&ev.kv)?;
         o["metadata"]["resourceVersion"] = json!(ev.kv.mod_revision.to_string());
+        def.strategy.present(&mut o);
         o
     };
     let matches =
         |o: &Value| filter.matches(o) && name.map(|n| o["metadata"]["name"] == n).unwrap_or(true);
     let now = matches(&obj);
     let before = match &ev.prev {
-        Some(p) => matches(&decode_kv(p)?),
+        Some(p) => {
+            let mut prev = decode_kv(p)?;
+            def.strategy.present(&mut prev);
+            matches(&prev)
+        }
         None => false,
     };
     Ok(match ev.kind {
@@ -226,7 +228,7 @@ pub async fn watch(
                 ev = rx.recv() => {
                     let Some(ev) = ev else { break };
                     last_rv = ev.kv.mod_revision;
-                    match translate(&ev, &filter, name.as_deref()) {
+                    match translate(def, &ev, &filter, name.as_deref()) {
                         Ok(Some((ty, obj))) => {
                             if tx.send(Ok(enc.event(ty, &obj))).await.is_err() { break; }
                         }

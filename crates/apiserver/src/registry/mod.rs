@@ -118,6 +118,9 @@ pub trait Strategy: std::fmt::Debug + Send + Sync {
     fn validate(&self, _obj: &Value, _causes: &mut Vec<Cause>) {}
 
     /// Extra validation of an update against the stored object.
+    /// Rules that hold only for a new object (after [`Strategy::validate`]).
+    fn validate_create(&self, _obj: &Value, _causes: &mut Vec<Cause>) {}
+
     fn validate_update(&self, _old: &Value, _new: &Value, _causes: &mut Vec<Cause>) {}
 
     /// Server-side allocation on create that needs the store (e.g. a Service's cluster IP).
@@ -145,6 +148,21 @@ pub trait Strategy: std::fmt::Debug + Send + Sync {
     /// Rewrite an object read from the store for the endpoint it is served through (a custom
     /// resource stored under one version and read through another gets that `apiVersion`).
     fn present(&self, _obj: &mut Value) {}
+
+    /// The resource whose storage this one shares, when it has none of its own (events.k8s.io
+    /// Events live under core Events' keys, as upstream serves both from one store). Objects are
+    /// kept in that resource's form: [`Strategy::to_storage`] converts on write and
+    /// [`Strategy::present`] on read.
+    fn storage_resource(&self) -> Option<&'static crate::resources::ResourceDef> {
+        None
+    }
+
+    /// Convert an object in this resource's served form into its storage form (the identity
+    /// unless [`Strategy::storage_resource`] names another resource). Must accept an object
+    /// already in storage form.
+    fn to_storage(&self, obj: Value) -> Value {
+        obj
+    }
 
     /// The scale subresource's view: (spec replicas, status replicas, label selector).
     fn read_scale(&self, obj: &Value) -> (i64, i64, String) {
