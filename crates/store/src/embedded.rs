@@ -559,63 +559,13 @@ impl Store for EmbeddedStore {
     }
 
     async fn list_at(&self, prefix: &str, revision: Revision) -> Result<ListResult> {
-        let prefix = prefix.to_string();
-        self.blocking(move |s| {
-            let txn = s.db.begin_read().map_err(be)?;
-            let meta = txn.open_table(META).map_err(be)?;
-            let read = |name: &str| -> Result<Revision> {
-                Ok(meta.get(name).map_err(be)?.map(|g| g.value()).unwrap_or(0))
-            };
-            let (current, compacted) = (read(META_REVISION)?, read(META_COMPACTED)?);
-            if revision < compacted {
-                return Err(StoreError::Compacted {
-                    requested: revision,
-                    compacted,
-                });
-            }
-            if revision > current {
-                return Err(StoreError::FutureRevision {
-                    requested: revision,
-                    current,
-                });
-            }
-            // Live records under the prefix in this snapshot, then every later write undone,
-            // newest first: history is contiguous above the compacted revision.
-            let kv = txn.open_table(KV).map_err(be)?;
-            let mut records = std::collections::BTreeMap::new();
-            for item in kv.range(prefix.as_str()..).map_err(be)? {
-                let (k, v) = item.map_err(be)?;
-                let k = k.value();
-                if !k.starts_with(prefix.as_str()) {
-                    break;
-                }
-                records.insert(k.to_string(), KeyRecord::decode(v.value())?);
-            }
-            if revision < current {
-                let history = txn.open_table(HISTORY).map_err(be)?;
-                for item in history
-                    .range((revision + 1) as u64..=current as u64)
-                    .map_err(be)?
-                    .rev()
-                {
-                    let (_, raw) = item.map_err(be)?;
-                    let h = HistoryRecord::decode(raw.value())?;
-                    if !h.key.starts_with(prefix.as_str()) {
-                        continue;
-                    }
-                    match h.prev {
-                        Some(prev) => records.insert(h.key, prev),
-                        None => records.remove(&h.key),
-                    };
-                }
-            }
-            let items = records
-                .iter()
-                .map(|(k, rec)| s.kv_from(k, rec))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(ListResult { items, revision })
+        let page = self
+            .list_range(prefix, "", usize::MAX, Some(revision))
+            .await?;
+        Ok(ListResult {
+            items: page.items,
+            revision: page.revision,
         })
-        .await
     }
 
     async fn list_range(
@@ -656,7 +606,7 @@ impl Store for EmbeddedStore {
             let in_range = |k: &str| k.starts_with(prefix.as_str());
             if revision == current {
                 // The live table is the snapshot: unseal the page, only count the rest.
-                let mut items = Vec::with_capacity(limit);
+                let mut items = Vec::with_capacity(limit.min(1024));
                 let mut remaining = 0;
                 for item in kv.range(from.as_str()..).map_err(be)? {
                     let (k, v) = item.map_err(be)?;
