@@ -3,16 +3,12 @@
 //! `caBundle`) converts between v1 (`spec.name`, the storage version) and v2 (`spec.fullName`).
 
 mod common;
+mod hookserver;
 
-use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use base64::Engine;
 use common::{app, call, JSON, MERGE};
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 
 const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
@@ -22,7 +18,7 @@ const V2: &str = "/apis/example.com/v2/namespaces/default/widgets";
 struct Hook {
     addr: SocketAddr,
     ca: String,
-    seen: Arc<Mutex<Vec<Value>>>,
+    seen: Arc<Mutex<Vec<(String, Value)>>>,
 }
 
 /// Convert one widget to `desired`: v1's `spec.name` is v2's `spec.fullName`.
@@ -63,63 +59,15 @@ fn answer(path: &str, review: &Value) -> Value {
 }
 
 async fn start_hook() -> Hook {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.subject_alt_names = vec![rcgen::SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST))];
-    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        )
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let seen2 = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                return;
-            };
-            let acceptor = acceptor.clone();
-            let seen = seen2.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let seen = seen.clone();
-                    async move {
-                        let path = req.uri().path().to_string();
-                        let body = req.into_body().collect().await.unwrap().to_bytes();
-                        let review: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                        seen.lock().unwrap().push(review.clone());
-                        let out = answer(&path, &review);
-                        Ok::<_, Infallible>(hyper::Response::new(Full::new(bytes::Bytes::from(
-                            serde_json::to_vec(&out).unwrap(),
-                        ))))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), svc)
-                    .await;
-            });
-        }
-    });
+    let server = hookserver::start(
+        rcgen::SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        |path: String, review: Value| async move { answer(&path, &review) },
+    )
+    .await;
     Hook {
-        addr,
-        ca: base64::engine::general_purpose::STANDARD.encode(ca.pem()),
-        seen,
+        addr: server.addr,
+        ca: server.ca,
+        seen: server.seen,
     }
 }
 
@@ -175,7 +123,7 @@ async fn conversion_webhook_converts_reads_and_writes_between_versions() {
     assert_eq!(o["metadata"]["labels"]["converted-from"], "example.com.v1");
     {
         let seen = hook.seen.lock().unwrap();
-        let review = seen.last().unwrap();
+        let (_, review) = seen.last().unwrap();
         assert_eq!(review["apiVersion"], "apiextensions.k8s.io/v1");
         assert_eq!(review["kind"], "ConversionReview");
         assert_eq!(review["request"]["desiredAPIVersion"], "example.com/v2");
@@ -194,7 +142,7 @@ async fn conversion_webhook_converts_reads_and_writes_between_versions() {
     assert_eq!(code, 201, "{o}");
     assert_eq!(o["spec"], json!({"fullName": "beta"}));
     assert_eq!(
-        hook.seen.lock().unwrap().last().unwrap()["request"]["desiredAPIVersion"],
+        hook.seen.lock().unwrap().last().unwrap().1["request"]["desiredAPIVersion"],
         "example.com/v1"
     );
     let (_, o) = call(&app, "GET", &format!("{V1}/b"), JSON, Value::Null).await;
