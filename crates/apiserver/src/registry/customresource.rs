@@ -573,9 +573,15 @@ pub async fn ensure_loaded(store: &Arc<dyn Store>) -> ApiResult<()> {
     Ok(())
 }
 
+/// Serializes [`sync`]: a read of the CRDs and its install happen together, so a pass that read
+/// an older set can never install it over a newer one (which would stop serving a just-created
+/// CRD, or report a live CRD's resources as gone).
+static SYNC: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Rebuild the served custom resources from the CRDs in the store; returns the (group, plural)
 /// of resources whose CRD is gone (see [`install`]).
 pub async fn sync(store: &Arc<dyn Store>) -> ApiResult<Vec<(String, String)>> {
+    let _one_at_a_time = SYNC.lock().await;
     let res = store.list(&crd::RESOURCE.prefix(None)).await?;
     let mut crds = Vec::with_capacity(res.items.len());
     for kv in &res.items {
