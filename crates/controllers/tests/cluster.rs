@@ -4,55 +4,23 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use daas_apiserver::{router, LocalClient, ServerOptions, StaticTokens, User};
+use daas_apiserver::LocalClient;
 use daas_controllers::stakednodes::{
     NodeStake, StakeDirectory, StakeLookupError, StakedNodeController, ADDRESS_ANNOTATION,
 };
 use daas_controllers::{ControllerOptions, STAKED};
-use daas_store::{EmbeddedStore, SealingKey, Store};
 use serde_json::{json, Value};
 
-struct Env {
-    _dir: tempfile::TempDir,
-    c: LocalClient,
-    app: axum::Router,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
-}
+mod common;
+use common::Env;
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
-    daas_apiserver::bootstrap(&store).await.unwrap();
-    let auth = Arc::new(StaticTokens::new(vec![(
-        "tok".into(),
-        User {
-            name: "system:kube-controller-manager".into(),
-            groups: vec!["system:masters".into()],
-        },
-    )]));
-    let app = router(store, auth, ServerOptions::default());
-    let c = LocalClient::new(app.clone(), "tok");
-    let opts = ControllerOptions {
+    common::with_controllers(ControllerOptions {
         resync: Duration::from_secs(2),
         event_interval: Duration::from_millis(500),
         ..Default::default()
-    };
-    let tasks = daas_controllers::spawn(c.clone(), opts);
-    Env {
-        _dir: dir,
-        c,
-        app,
-        tasks,
-    }
+    })
+    .await
 }
 
 async fn add_node(c: &LocalClient, name: &str, staked: bool, taints: Value, extra_labels: Value) {

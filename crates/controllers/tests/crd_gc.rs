@@ -1,32 +1,20 @@
 //! In-process: the garbage collector follows owner references to custom resources.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use daas_apiserver::{router, LocalClient, ServerOptions, StaticTokens, User};
 use daas_controllers::ControllerOptions;
-use daas_store::{EmbeddedStore, SealingKey, Store};
 use serde_json::json;
+
+mod common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dependents_of_a_deleted_custom_resource_are_collected() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
-    daas_apiserver::bootstrap(&store).await.unwrap();
-    let auth = Arc::new(StaticTokens::new(vec![(
-        "tok".into(),
-        User {
-            name: "admin".into(),
-            groups: vec!["system:masters".into()],
-        },
-    )]));
-    let c = LocalClient::new(router(store, auth, ServerOptions::default()), "tok");
-    let opts = ControllerOptions {
+    let e = common::with_controllers(ControllerOptions {
         resync: Duration::from_secs(1),
         ..Default::default()
-    };
-    let tasks = daas_controllers::spawn(c.clone(), opts);
+    })
+    .await;
+    let c = &e.c;
 
     let crd = json!({
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
@@ -68,8 +56,5 @@ async fn dependents_of_a_deleted_custom_resource_are_collected() {
     while c.get_opt(cm).await.unwrap().is_some() {
         assert!(Instant::now() < deadline, "dependent not collected");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    for t in tasks {
-        t.abort();
     }
 }

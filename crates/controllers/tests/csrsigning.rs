@@ -1,7 +1,6 @@
 //! The CSR signer against the real router: approve -> certificate from the cluster CA; deny ->
 //! nothing; a request the signer's rules refuse -> Failed.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
@@ -9,11 +8,12 @@ use base64::Engine;
 use daas_apiserver::registry::csr::{
     SigningCa, KUBE_APISERVER_CLIENT, KUBE_APISERVER_CLIENT_KUBELET,
 };
-use daas_apiserver::{router, LocalClient, ServerOptions, StaticTokens, TlsMaterial, User};
+use daas_apiserver::{LocalClient, TlsMaterial};
 use daas_controllers::csrsigning::CsrSigner;
 use daas_controllers::ControllerOptions;
-use daas_store::{EmbeddedStore, SealingKey, Store};
 use serde_json::{json, Value};
+
+mod common;
 
 const CSRS: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
 
@@ -53,26 +53,21 @@ async fn wait_for(c: &LocalClient, name: &str, f: impl Fn(&Value) -> bool) -> Va
 
 #[tokio::test]
 async fn approved_requests_are_signed_by_the_cluster_ca() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
-    daas_apiserver::bootstrap(&store).await.unwrap();
-    let auth = Arc::new(StaticTokens::new(vec![(
-        "tok".into(),
-        User {
-            name: "admin".into(),
-            groups: vec!["system:masters".into()],
-        },
-    )]));
-    let c = LocalClient::new(router(store, auth, ServerOptions::default()), "tok");
-    let tls = TlsMaterial::load_or_generate(&dir.path().join("tls"), &[]).unwrap();
-    let key = std::fs::read_to_string(dir.path().join("tls/ca.key")).unwrap();
+    let mut e = common::api().await;
+    let c = e.c.clone();
+    let dir = e.dir.path().to_path_buf();
+    let tls = TlsMaterial::load_or_generate(&dir.join("tls"), &[]).unwrap();
+    let key = std::fs::read_to_string(dir.join("tls/ca.key")).unwrap();
     let ca = SigningCa::from_pem(&tls.ca_cert_pem, &key).unwrap();
     let opts = ControllerOptions {
         resync: Duration::from_millis(200),
         ..Default::default()
     };
-    let task = daas_controllers::spawn_controller(c.clone(), CsrSigner::new(c.clone(), ca), &opts);
+    e.tasks.push(daas_controllers::spawn_controller(
+        c.clone(),
+        CsrSigner::new(c.clone(), ca),
+        &opts,
+    ));
 
     for o in [
         csr(
@@ -150,5 +145,4 @@ async fn approved_requests_are_signed_by_the_cluster_ca() {
         let o = c.get(&format!("{CSRS}/{n}")).await.unwrap();
         assert!(o["status"]["certificate"].is_null(), "{o}");
     }
-    task.abort();
 }

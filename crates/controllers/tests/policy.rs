@@ -2,59 +2,29 @@
 //! ResourceQuota usage accounting (controller) and quota admission, PodDisruptionBudget status
 //! and pods/eviction, namespace finalizers — as the conformance tests exercise them.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use daas_apiserver::{router, LocalClient, ServerOptions, StaticTokens, User};
+use daas_apiserver::LocalClient;
 use daas_controllers::ControllerOptions;
-use daas_store::{EmbeddedStore, SealingKey, Store};
 use serde_json::{json, Value};
 
-struct Env {
-    _dir: tempfile::TempDir,
-    c: LocalClient,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
-}
+mod common;
+use common::Env;
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
-    daas_apiserver::bootstrap(&store).await.unwrap();
-    let auth = Arc::new(StaticTokens::new(vec![(
-        "tok".into(),
-        User {
-            name: "system:kube-controller-manager".into(),
-            groups: vec!["system:masters".into()],
-        },
-    )]));
-    let app = router(store, auth, ServerOptions::default());
-    let c = LocalClient::new(app, "tok");
-    let opts = ControllerOptions {
+    let e = common::with_controllers(ControllerOptions {
         // Long resync: status must follow from watches, not from periodic passes.
         resync: Duration::from_secs(60),
         ..Default::default()
-    };
-    let tasks = daas_controllers::spawn(c.clone(), opts);
-    c.create(
+    })
+    .await;
+    e.c.create(
         "/api/v1/namespaces",
         &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "q"}}),
     )
     .await
     .unwrap();
-    Env {
-        _dir: dir,
-        c,
-        tasks,
-    }
+    e
 }
 
 const QUOTA: &str = "/api/v1/namespaces/q/resourcequotas/test-quota";
