@@ -17,7 +17,7 @@ cleanup() {
   rm -rf "$T"
 }
 trap cleanup EXIT
-"$BIN" up --data-dir "$T/m" --listen 127.0.0.1:0 --chain-listen 127.0.0.1:0 > "$T/up.log" 2>&1 & UP_PID=$!
+"$BIN" up --no-agent --data-dir "$T/m" --listen 127.0.0.1:0 --chain-listen 127.0.0.1:0 > "$T/up.log" 2>&1 & UP_PID=$!
 for _ in $(seq 300); do [ -f "$T/m/kubeconfig.yaml" ] && break; sleep 0.1; done
 sleep 1
 N=$N GETS=$GETS python3 - "$T/m/kubeconfig.yaml" <<'PY'

@@ -22,7 +22,7 @@ cleanup() {
 trap cleanup EXIT
 now() { date +%s.%N; }
 
-"$BIN" up --data-dir "$T/m" --listen 127.0.0.1:0 --chain-listen 127.0.0.1:0 > "$T/up.log" 2>&1 & UP_PID=$!
+"$BIN" up --no-agent --data-dir "$T/m" --listen 127.0.0.1:0 --chain-listen 127.0.0.1:0 > "$T/up.log" 2>&1 & UP_PID=$!
 for _ in $(seq 200); do [ -f "$T/m/chain-url" ] && break; sleep 0.1; done
 export KUBECONFIG=$T/m/kubeconfig.yaml HOME=$T
 CHAIN=$(cat "$T/m/chain-url")

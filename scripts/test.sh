@@ -20,6 +20,8 @@ have curl || need+=(curl)
 have bc || need+=(bc)
 have ip || need+=(iproute2)
 have pgrep || need+=(procps)
+# `daas install` units are checked with systemd-analyze verify.
+have systemd-analyze || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && have apt-get; then
     apt-get update -qq
@@ -33,6 +35,14 @@ have kubectl || { echo "kubectl is required (expected at /usr/bin/kubectl)" >&2;
 have node && have npm || { echo "node and npm are required for the @mysten/sui cross-check" >&2; exit 1; }
 
 cargo fmt --all --check
+
+# Building the daas binary (default features) needs no system packages: no protoc anywhere in its
+# build graph (the agent's CRI bindings are checked in; only the store's etcd feature needs it).
+if cargo tree -p daas -e normal,build --prefix none | grep -qE '^(prost-build|tonic-prost-build|protobuf-src) '; then
+  echo "daas's build graph needs protoc (prost-build): it must build without system packages" >&2
+  exit 1
+fi
+PROTOC=/bin/false cargo build -p daas
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 if cargo nextest --version >/dev/null 2>&1; then

@@ -164,7 +164,7 @@ async fn kube_client(
     Ok(kube::Client::try_from(kc)?)
 }
 
-fn mem_total_bytes() -> u64 {
+pub(crate) fn mem_total_bytes() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|s| {
@@ -475,7 +475,12 @@ struct Tracked {
     resolved: Option<PodSpecLite>,
     /// Refused by node admission (the Warning event is recorded once).
     rejected: bool,
+    /// When the pod's configMap/secret/downwardAPI/projected volumes were last written.
+    volumes_synced: Option<Instant>,
 }
+
+/// How often a running pod's atomic-writer volumes are synced (new content, token renewal).
+const VOLUME_SYNC: Duration = Duration::from_secs(60);
 
 /// Watch the pods bound to this node and keep the runtime in line with them.
 async fn pod_sync(
@@ -507,6 +512,7 @@ async fn pod_sync(
                         start_backoff: None,
                         resolved: None,
                         rejected: false,
+                        volumes_synced: None,
                     },
                 );
             }
@@ -586,6 +592,7 @@ async fn reconcile(
             start_backoff: None,
             resolved: None,
             rejected: false,
+            volumes_synced: None,
         });
         t.pod = pod.clone();
         let pods_ns: Api<Pod> = Api::namespaced(api.clone().into_client(), &ns);
@@ -683,6 +690,7 @@ async fn reconcile(
                 Ok(_) => {
                     t.started = true;
                     t.start_backoff = None;
+                    t.volumes_synced = Some(Instant::now());
                     t.resolved = Some(spec.clone());
                     metrics.inc(
                         "daas_agent_pod_starts_total",
@@ -738,6 +746,18 @@ async fn reconcile(
             .is_ok()
             {
                 t.resolved = Some(resolved);
+            }
+        }
+        if t.started
+            && !terminal
+            && t.volumes_synced
+                .is_none_or(|at| at.elapsed() >= VOLUME_SYNC)
+        {
+            t.volumes_synced = Some(Instant::now());
+            if let Err(e) =
+                crate::volumes::refresh(&api.clone().into_client(), pod, &cfg.data_dir).await
+            {
+                tracing::info!(pod = %name, error = %e, "volume sync failed; keeping the current content");
             }
         }
         // Restart policy.

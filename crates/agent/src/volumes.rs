@@ -1,6 +1,10 @@
 //! What the kubelet does before a pod starts: resolve `env[].valueFrom` / `envFrom` and prepare
-//! volumes (emptyDir, hostPath, configMap, secret) as host directories bind-mounted into the
-//! containers. Anything not supported is refused with a clear message (the pod then shows
+//! volumes (emptyDir, hostPath, configMap, secret, downwardAPI, projected with secret, configMap,
+//! downwardAPI and serviceAccountToken sources) as host directories bind-mounted into the
+//! containers. configMap, secret, downwardAPI and projected volumes are written like the
+//! kubelet's atomic writer (a timestamped directory behind a `..data` symlink swapped in one
+//! rename) and synced again while the pod runs ([`refresh`]); a projected token is requested as
+//! the node (a TokenRequest bound to the pod) and renewed after 80% of its lifetime or 24h. Anything not supported is refused with a clear message (the pod then shows
 //! CreateContainerConfigError), never silently dropped. hostPath, configMap and secret volumes are
 //! always mounted read-only; hostPaths over the agent's own files are refused (again, after
 //! creating `DirectoryOrCreate` paths and resolving `subPath`s, so a symlink cannot sneak one in).
@@ -8,10 +12,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, DownwardAPIVolumeFile, KeyToPath, Pod, ResourceFieldSelector, Secret,
+    ServiceAccountTokenProjection, Volume,
+};
 use kube::Api;
 
-use crate::runtime::{MountLite, PodSpecLite};
+use crate::runtime::{parse_cpu_millis, parse_memory_bytes, MountLite, PodSpecLite};
 use crate::security::NodeAdmission;
 
 async fn config_map(
@@ -197,47 +204,655 @@ async fn resolve_env(
     Ok(env)
 }
 
-fn write_files(
-    dir: &Path,
-    data: &BTreeMap<String, Vec<u8>>,
-    items: Option<&Vec<k8s_openapi::api::core::v1::KeyToPath>>,
+/// One file of a volume's content: bytes and permission bits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileProjection {
+    data: Vec<u8>,
     mode: u32,
+}
+
+/// A volume's whole content, by relative path.
+type Payload = BTreeMap<String, FileProjection>;
+
+/// Who owns the files of a volume, as upstream's `fsGroup` (and, for a projected token, the
+/// pod's common `runAsUser`) sets it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Ownership {
+    user: Option<u32>,
+    group: Option<u32>,
+}
+
+fn check_rel_path(rel: &str) -> Result<(), String> {
+    if rel.is_empty()
+        || rel.starts_with('/')
+        || rel.starts_with("..")
+        || rel.split('/').any(|p| p == ".." || p.is_empty())
+    {
+        return Err(format!("invalid item path {rel:?}"));
+    }
+    Ok(())
+}
+
+fn mode_of(m: Option<i32>, default: u32) -> u32 {
+    m.map(|m| (m as u32) & 0o777).unwrap_or(default)
+}
+
+/// ConfigMap / Secret keys as files: all keys, or only `items` (a missing key is an error
+/// unless the source is optional).
+fn project_keys(
+    what: &str,
+    data: &BTreeMap<String, Vec<u8>>,
+    items: Option<&Vec<KeyToPath>>,
+    default_mode: u32,
+    optional: bool,
+    payload: &mut Payload,
 ) -> Result<(), String> {
-    let io = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let files: Vec<(String, String)> = match items {
-        Some(items) => items
-            .iter()
-            .map(|i| (i.key.clone(), i.path.clone()))
-            .collect(),
-        None => data.keys().map(|k| (k.clone(), k.clone())).collect(),
-    };
-    for (key, rel) in files {
-        if rel.starts_with('/') || rel.split('/').any(|p| p == "..") {
-            return Err(format!("invalid item path {rel:?}"));
+    match items {
+        Some(items) => {
+            for i in items {
+                check_rel_path(&i.path)?;
+                match data.get(&i.key) {
+                    Some(b) => {
+                        payload.insert(
+                            i.path.clone(),
+                            FileProjection {
+                                data: b.clone(),
+                                mode: mode_of(i.mode, default_mode),
+                            },
+                        );
+                    }
+                    None if optional => {}
+                    None => return Err(format!("{what} references non-existent key: {}", i.key)),
+                }
+            }
         }
-        let Some(bytes) = data.get(&key) else {
-            return Err(format!("key {key} not found"));
-        };
-        let path = dir.join(&rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
-        }
-        std::fs::write(&path, bytes).map_err(|e| io(&path, e))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-                .map_err(|e| io(&path, e))?;
+        None => {
+            for (k, b) in data {
+                check_rel_path(k)?;
+                payload.insert(
+                    k.clone(),
+                    FileProjection {
+                        data: b.clone(),
+                        mode: default_mode,
+                    },
+                );
+            }
         }
     }
     Ok(())
+}
+
+/// Go's `%q` of a string, as upstream's `fieldpath.FormatMap` quotes values.
+fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\x0c' => out.push_str("\\f"),
+            '\x0b' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `key="value"` lines, sorted by key, without a trailing newline (upstream `FormatMap`).
+fn format_map(m: Option<&BTreeMap<String, String>>) -> String {
+    m.map(|m| {
+        m.iter()
+            .map(|(k, v)| format!("{k}={}", go_quote(v)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+    .unwrap_or_default()
+}
+
+/// The node's allocatable CPU (millicores) and memory (bytes): the default of an unset limit.
+#[derive(Debug, Clone, Copy)]
+pub struct Allocatable {
+    pub cpu_millis: u64,
+    pub memory_bytes: u64,
+}
+
+impl Allocatable {
+    /// What this machine offers (as the agent reports it in the Node's `status.allocatable`).
+    pub fn of_host() -> Allocatable {
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as u64;
+        Allocatable {
+            cpu_millis: cpus * 1000,
+            memory_bytes: crate::agent::mem_total_bytes(),
+        }
+    }
+}
+
+/// The value of a `resourceFieldRef` (upstream `ExtractContainerResourceValue` with limits
+/// defaulting to node allocatable), rounded up to whole `divisor`s.
+fn resource_field(
+    pod: &Pod,
+    r: &ResourceFieldSelector,
+    alloc: &Allocatable,
+) -> Result<String, String> {
+    let spec = pod.spec.as_ref().ok_or("pod has no spec")?;
+    let cname = r.container_name.as_deref().unwrap_or_default();
+    let c = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .find(|c| c.name == cname)
+        .ok_or_else(|| format!("container {cname:?} not found for resourceFieldRef"))?;
+    let res = c.resources.as_ref();
+    let get = |which: &str, key: &str| -> Option<String> {
+        let m = if which == "limits" {
+            res.and_then(|r| r.limits.as_ref())
+        } else {
+            res.and_then(|r| r.requests.as_ref())
+        };
+        m.and_then(|m| m.get(key)).map(|q| q.0.clone())
+    };
+    let divisor = r.divisor.as_ref().map(|q| q.0.as_str()).unwrap_or("1");
+    let (which, key) = r
+        .resource
+        .split_once('.')
+        .ok_or_else(|| format!("unsupported container resource: {}", r.resource))?;
+    if !matches!(which, "limits" | "requests") {
+        return Err(format!("unsupported container resource: {}", r.resource));
+    }
+    let bad = |q: &str| format!("resourceFieldRef {}: invalid quantity {q:?}", r.resource);
+    let ceil_div = |a: u64, b: u64| -> Result<String, String> {
+        if b == 0 {
+            return Err(format!(
+                "resourceFieldRef {}: divisor must be positive",
+                r.resource
+            ));
+        }
+        Ok(a.div_ceil(b).to_string())
+    };
+    match key {
+        "cpu" => {
+            let v = match get(which, "cpu") {
+                Some(q) => parse_cpu_millis(&q).ok_or_else(|| bad(&q))?,
+                None if which == "limits" => alloc.cpu_millis,
+                None => 0,
+            };
+            ceil_div(v, parse_cpu_millis(divisor).ok_or_else(|| bad(divisor))?)
+        }
+        "memory" => {
+            let v = match get(which, "memory") {
+                Some(q) => parse_memory_bytes(&q).ok_or_else(|| bad(&q))?,
+                None if which == "limits" => alloc.memory_bytes,
+                None => 0,
+            };
+            ceil_div(v, parse_memory_bytes(divisor).ok_or_else(|| bad(divisor))?)
+        }
+        _ => Err(format!("unsupported container resource: {}", r.resource)),
+    }
+}
+
+/// The files of a downwardAPI volume (or projected source).
+fn project_downward(
+    pod: &Pod,
+    items: &[DownwardAPIVolumeFile],
+    default_mode: u32,
+    alloc: &Allocatable,
+    payload: &mut Payload,
+) -> Result<(), String> {
+    for i in items {
+        check_rel_path(&i.path)?;
+        let value = match (&i.field_ref, &i.resource_field_ref) {
+            (Some(f), None) => match f.field_path.as_str() {
+                "metadata.labels" => format_map(pod.metadata.labels.as_ref()),
+                "metadata.annotations" => format_map(pod.metadata.annotations.as_ref()),
+                p if p.starts_with("metadata.") => field_ref(pod, p)?,
+                p => return Err(format!("downwardAPI volume: fieldRef {p} is not supported")),
+            },
+            (None, Some(r)) => resource_field(pod, r, alloc)?,
+            _ => {
+                return Err(format!(
+                    "downwardAPI item {}: exactly one of fieldRef and resourceFieldRef is required",
+                    i.path
+                ))
+            }
+        };
+        payload.insert(
+            i.path.clone(),
+            FileProjection {
+                data: value.into_bytes(),
+                mode: mode_of(i.mode, default_mode),
+            },
+        );
+    }
+    Ok(())
+}
+
+/// The `runAsUser` every container of the pod runs with, if they agree (upstream `FsUserFrom`).
+fn common_run_as_user(pod: &Pod) -> Option<u32> {
+    let spec = pod.spec.as_ref()?;
+    let pod_user = spec.security_context.as_ref().and_then(|s| s.run_as_user);
+    let mut users = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .map(|c| {
+            c.security_context
+                .as_ref()
+                .and_then(|s| s.run_as_user)
+                .or(pod_user)
+        });
+    let first = users.next()??;
+    users
+        .all(|u| u == Some(first))
+        .then_some(first)
+        .and_then(|u| u32::try_from(u).ok())
+}
+
+fn fs_group(pod: &Pod) -> Option<u32> {
+    pod.spec
+        .as_ref()?
+        .security_context
+        .as_ref()?
+        .fs_group
+        .and_then(|g| u32::try_from(g).ok())
+}
+
+/// When a token issued at `iat` expiring at `exp` is due for renewal: after 80% of its lifetime
+/// or 24h, whichever comes first (upstream's kubelet token manager).
+pub fn token_refresh_at(iat: i64, exp: i64) -> i64 {
+    let ttl = (exp - iat).max(0);
+    iat + (ttl * 8 / 10).min(24 * 3600)
+}
+
+/// `iat` and `exp` of a JWT (unverified: the agent only decides whether to renew its own token).
+fn jwt_times(token: &[u8]) -> Option<(i64, i64)> {
+    use base64::Engine;
+    let s = std::str::from_utf8(token).ok()?;
+    let payload = s.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some((v["iat"].as_i64()?, v["exp"].as_i64()?))
+}
+
+/// A token for the pod's ServiceAccount bound to the pod, requested as this node; `current` (the
+/// token in the volume now) is kept while it is not yet due for renewal.
+async fn service_account_token(
+    client: &kube::Client,
+    pod: &Pod,
+    src: &ServiceAccountTokenProjection,
+    current: Option<&[u8]>,
+) -> Result<Vec<u8>, String> {
+    let now = chrono::Utc::now().timestamp();
+    if let Some(cur) = current {
+        if let Some((iat, exp)) = jwt_times(cur) {
+            if now < token_refresh_at(iat, exp) && now < exp {
+                return Ok(cur.to_vec());
+            }
+        }
+    }
+    let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+    let sa = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.service_account_name.as_deref())
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default");
+    let mut spec = serde_json::json!({
+        "expirationSeconds": src.expiration_seconds.unwrap_or(3600),
+        "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": name, "uid": uid},
+    });
+    if let Some(aud) = src.audience.as_deref().filter(|a| !a.is_empty()) {
+        spec["audiences"] = serde_json::json!([aud]);
+    }
+    let body = serde_json::json!({
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec,
+    });
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(format!(
+            "/api/v1/namespaces/{ns}/serviceaccounts/{sa}/token"
+        ))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    let out: serde_json::Value = client
+        .request(req)
+        .await
+        .map_err(|e| format!("requesting a token for serviceaccount {ns}/{sa}: {e}"))?;
+    out["status"]["token"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .map(|t| t.as_bytes().to_vec())
+        .ok_or_else(|| format!("the TokenRequest for serviceaccount {ns}/{sa} returned no token"))
+}
+
+fn io_err(p: &Path, e: std::io::Error) -> String {
+    format!("{}: {e}", p.display())
+}
+
+/// The files under `dir` (recursively), by relative path.
+fn read_tree(dir: &Path) -> Option<Payload> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Payload::new();
+    let mut stack = vec![(dir.to_path_buf(), String::new())];
+    while let Some((d, prefix)) = stack.pop() {
+        for e in std::fs::read_dir(&d).ok()? {
+            let e = e.ok()?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let rel = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let md = std::fs::symlink_metadata(e.path()).ok()?;
+            if md.is_dir() {
+                stack.push((e.path(), rel));
+            } else {
+                let data = std::fs::read(e.path()).ok()?;
+                out.insert(
+                    rel,
+                    FileProjection {
+                        data,
+                        mode: md.permissions().mode() & 0o777,
+                    },
+                );
+            }
+        }
+    }
+    Some(out)
+}
+
+/// The payload as it lands on disk: with an fsGroup, files are group-readable (upstream
+/// `SetVolumeOwnership` for read-only volumes).
+fn effective(payload: &Payload, own: Ownership) -> Payload {
+    payload
+        .iter()
+        .map(|(k, f)| {
+            let mode = if own.group.is_some() {
+                f.mode | 0o440
+            } else {
+                f.mode
+            };
+            (
+                k.clone(),
+                FileProjection {
+                    data: f.data.clone(),
+                    mode,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Write `payload` into `dir` as upstream's atomic writer does: the files go into a new
+/// timestamped directory `..<time>`, the `..data` symlink is swapped to it in one rename, and
+/// each top-level name is a symlink through `..data`; so a container sees either the old or the
+/// new content, never a mix. Returns whether anything changed.
+fn write_atomic(dir: &Path, payload: &Payload, own: Ownership) -> Result<bool, String> {
+    use std::os::unix::fs::PermissionsExt;
+    for rel in payload.keys() {
+        check_rel_path(rel)?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    let want = effective(payload, own);
+    let data_link = dir.join("..data");
+    let old = std::fs::read_link(&data_link).ok();
+    let unchanged = old
+        .as_ref()
+        .and_then(|o| read_tree(&dir.join(o)))
+        .map(|have| have == want)
+        .unwrap_or(false);
+    let top: std::collections::BTreeSet<String> = payload
+        .keys()
+        .map(|k| k.split('/').next().unwrap_or(k).to_string())
+        .collect();
+    if !unchanged {
+        let now = chrono::Utc::now();
+        let ts_name = format!("..{}", now.format("%Y_%m_%d_%H_%M_%S.%9f"));
+        let ts = dir.join(&ts_name);
+        std::fs::create_dir(&ts).map_err(|e| io_err(&ts, e))?;
+        let chown = |p: &Path, user: Option<u32>| -> Result<(), String> {
+            if user.is_some() || own.group.is_some() {
+                std::os::unix::fs::chown(p, user, own.group).map_err(|e| io_err(p, e))?;
+            }
+            Ok(())
+        };
+        let dir_mode = if own.group.is_some() { 0o2755 } else { 0o755 };
+        let set = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m))
+                .map_err(|e| io_err(p, e))
+        };
+        set(&ts, dir_mode)?;
+        chown(&ts, None)?;
+        for (rel, f) in &want {
+            let path = ts.join(rel);
+            if let Some(parent) = path.parent().filter(|p| !p.exists()) {
+                std::fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
+                let mut p = parent;
+                while p != ts {
+                    set(p, dir_mode)?;
+                    chown(p, None)?;
+                    p = p.parent().unwrap_or(&ts);
+                }
+            }
+            std::fs::write(&path, &f.data).map_err(|e| io_err(&path, e))?;
+            set(&path, f.mode)?;
+            chown(&path, own.user)?;
+        }
+        let tmp = dir.join("..data_tmp");
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&ts_name, &tmp).map_err(|e| io_err(&tmp, e))?;
+        std::fs::rename(&tmp, &data_link).map_err(|e| io_err(&data_link, e))?;
+        if let Some(o) = &old {
+            let o = dir.join(o);
+            if o.parent() == Some(dir) {
+                let _ = std::fs::remove_dir_all(o);
+            }
+        }
+    }
+    // User-visible names: symlinks through `..data`; names no longer in the payload go.
+    for e in std::fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
+        let e = e.map_err(|e| io_err(dir, e))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("..") || top.contains(&name) {
+            continue;
+        }
+        let p = e.path();
+        let md = std::fs::symlink_metadata(&p).map_err(|e| io_err(&p, e))?;
+        if md.is_dir() {
+            std::fs::remove_dir_all(&p).map_err(|e| io_err(&p, e))?;
+        } else {
+            std::fs::remove_file(&p).map_err(|e| io_err(&p, e))?;
+        }
+    }
+    for name in &top {
+        let p = dir.join(name);
+        let target = Path::new("..data").join(name);
+        match std::fs::symlink_metadata(&p) {
+            Ok(md) if md.file_type().is_symlink() => {
+                if std::fs::read_link(&p).ok().as_deref() == Some(target.as_path()) {
+                    continue;
+                }
+                std::fs::remove_file(&p).map_err(|e| io_err(&p, e))?;
+            }
+            // Written directly by an older agent: replaced by the link.
+            Ok(md) if md.is_dir() => std::fs::remove_dir_all(&p).map_err(|e| io_err(&p, e))?,
+            Ok(_) => std::fs::remove_file(&p).map_err(|e| io_err(&p, e))?,
+            Err(_) => {}
+        }
+        std::os::unix::fs::symlink(&target, &p).map_err(|e| io_err(&p, e))?;
+    }
+    Ok(!unchanged)
 }
 
 fn set_mode(p: &Path, mode: u32) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
         .map_err(|e| format!("{}: {e}", p.display()))
+}
+
+/// The content of an atomic-writer volume (configMap, secret, downwardAPI, projected), or `None`
+/// for other kinds.
+async fn payload_of(
+    client: &kube::Client,
+    pod: &Pod,
+    ns: &str,
+    v: &Volume,
+    dir: &Path,
+    alloc: &Allocatable,
+) -> Result<Option<(Payload, Ownership)>, String> {
+    let group = fs_group(pod);
+    let mut payload = Payload::new();
+    let mut own = Ownership { user: None, group };
+    if let Some(cm) = &v.config_map {
+        let mode = mode_of(cm.default_mode, 0o644);
+        let optional = cm.optional.unwrap_or(false);
+        match config_map(client, ns, &cm.name).await? {
+            Some(d) => project_keys(
+                &format!("configmap {:?}", cm.name),
+                &d,
+                cm.items.as_ref(),
+                mode,
+                optional,
+                &mut payload,
+            )?,
+            None if optional => {}
+            None => return Err(format!("configmap \"{}\" not found", cm.name)),
+        }
+    } else if let Some(s) = &v.secret {
+        let name = s.secret_name.clone().unwrap_or_default();
+        let mode = mode_of(s.default_mode, 0o644);
+        let optional = s.optional.unwrap_or(false);
+        match secret(client, ns, &name).await? {
+            Some(d) => project_keys(
+                &format!("secret {name:?}"),
+                &d,
+                s.items.as_ref(),
+                mode,
+                optional,
+                &mut payload,
+            )?,
+            None if optional => {}
+            None => return Err(format!("secret \"{name}\" not found")),
+        }
+    } else if let Some(d) = &v.downward_api {
+        let mode = mode_of(d.default_mode, 0o644);
+        project_downward(
+            pod,
+            d.items.as_deref().unwrap_or_default(),
+            mode,
+            alloc,
+            &mut payload,
+        )?;
+    } else if let Some(p) = &v.projected {
+        let mode = mode_of(p.default_mode, 0o644);
+        for src in p.sources.iter().flatten() {
+            if let Some(cm) = &src.config_map {
+                let optional = cm.optional.unwrap_or(false);
+                match config_map(client, ns, &cm.name).await? {
+                    Some(d) => project_keys(
+                        &format!("configmap {:?}", cm.name),
+                        &d,
+                        cm.items.as_ref(),
+                        mode,
+                        optional,
+                        &mut payload,
+                    )?,
+                    None if optional => {}
+                    None => return Err(format!("configmap \"{}\" not found", cm.name)),
+                }
+            } else if let Some(s) = &src.secret {
+                let optional = s.optional.unwrap_or(false);
+                match secret(client, ns, &s.name).await? {
+                    Some(d) => project_keys(
+                        &format!("secret {:?}", s.name),
+                        &d,
+                        s.items.as_ref(),
+                        mode,
+                        optional,
+                        &mut payload,
+                    )?,
+                    None if optional => {}
+                    None => return Err(format!("secret \"{}\" not found", s.name)),
+                }
+            } else if let Some(d) = &src.downward_api {
+                project_downward(
+                    pod,
+                    d.items.as_deref().unwrap_or_default(),
+                    mode,
+                    alloc,
+                    &mut payload,
+                )?;
+            } else if let Some(t) = &src.service_account_token {
+                check_rel_path(&t.path)?;
+                let current = std::fs::read(dir.join("..data").join(&t.path)).ok();
+                let token = service_account_token(client, pod, t, current.as_deref()).await?;
+                // Upstream: the token is private to its owner when an fsUser/fsGroup is set.
+                let user = common_run_as_user(pod);
+                let tmode = if user.is_some() || group.is_some() {
+                    0o600
+                } else {
+                    mode
+                };
+                own.user = user;
+                payload.insert(
+                    t.path.clone(),
+                    FileProjection {
+                        data: token,
+                        mode: tmode,
+                    },
+                );
+            } else {
+                return Err(format!(
+                    "volume {}: this projected volume source is not supported by this agent yet",
+                    v.name
+                ));
+            }
+        }
+    } else {
+        return Ok(None);
+    }
+    Ok(Some((payload, own)))
+}
+
+/// Write the atomic-writer volumes of a pod again (new ConfigMap/Secret content, a token due
+/// for renewal): the kubelet's periodic volume sync. Volumes that cannot be read now keep their
+/// content.
+pub async fn refresh(client: &kube::Client, pod: &Pod, data_dir: &Path) -> Result<(), String> {
+    let (Some(pspec), Some(uid)) = (pod.spec.as_ref(), pod.metadata.uid.as_deref()) else {
+        return Ok(());
+    };
+    let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let root = pod_volumes_dir(data_dir, uid);
+    let alloc = Allocatable::of_host();
+    let mut first_err = None;
+    for v in pspec.volumes.iter().flatten() {
+        let dir = root.join(&v.name);
+        match payload_of(client, pod, ns, v, &dir, &alloc).await {
+            Ok(Some((payload, own))) => {
+                if let Err(e) = write_atomic(&dir, &payload, own) {
+                    first_err.get_or_insert(e);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    first_err.map_or(Ok(()), Err)
 }
 
 /// Directory holding the volumes of pod `uid`.
@@ -270,6 +885,7 @@ pub async fn prepare(
         return Err("init containers are not supported by this agent yet".into());
     }
     let root = pod_volumes_dir(data_dir, &spec.uid);
+    let alloc = Allocatable::of_host();
     let mut dirs: BTreeMap<String, (PathBuf, bool)> = BTreeMap::new();
     for v in pspec.volumes.iter().flatten() {
         let dir = root.join(&v.name);
@@ -296,37 +912,11 @@ pub async fn prepare(
             // The host's files are never writable from a pod.
             dirs.insert(v.name.clone(), (p, true));
             continue;
-        } else if let Some(cm) = &v.config_map {
-            match config_map(client, &ns, &cm.name).await? {
-                Some(d) => write_files(
-                    &dir,
-                    &d,
-                    cm.items.as_ref(),
-                    cm.default_mode.unwrap_or(0o644) as u32,
-                )?,
-                None if cm.optional.unwrap_or(false) => {
-                    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?
-                }
-                None => return Err(format!("configmap \"{}\" not found", cm.name)),
-            }
-            readonly_source = true;
-        } else if let Some(s) = &v.secret {
-            let name = s.secret_name.clone().unwrap_or_default();
-            match secret(client, &ns, &name).await? {
-                Some(d) => write_files(
-                    &dir,
-                    &d,
-                    s.items.as_ref(),
-                    s.default_mode.unwrap_or(0o644) as u32,
-                )?,
-                None if s.optional.unwrap_or(false) => {
-                    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?
-                }
-                None => return Err(format!("secret \"{name}\" not found")),
-            }
+        } else if let Some((payload, own)) = payload_of(client, pod, &ns, v, &dir, &alloc).await? {
+            write_atomic(&dir, &payload, own)?;
             readonly_source = true;
         } else {
-            return Err(format!("volume {}: only emptyDir, hostPath, configMap and secret volumes are supported by this agent yet", v.name));
+            return Err(format!("volume {}: only emptyDir, hostPath, configMap, secret, downwardAPI and projected volumes are supported by this agent yet", v.name));
         }
         dirs.insert(v.name.clone(), (dir, readonly_source));
     }
@@ -369,4 +959,193 @@ pub async fn prepare(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn file(data: &str, mode: u32) -> FileProjection {
+        FileProjection {
+            data: data.as_bytes().to_vec(),
+            mode,
+        }
+    }
+
+    fn pod(v: serde_json::Value) -> Pod {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn atomic_writer_swaps_data_and_links() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("vol");
+        let mut p = Payload::new();
+        p.insert("a".into(), file("one", 0o644));
+        p.insert("sub/b".into(), file("two", 0o600));
+        assert!(write_atomic(&dir, &p, Ownership::default()).unwrap());
+        let first = std::fs::read_link(dir.join("..data")).unwrap();
+        assert!(first.to_string_lossy().starts_with(".."));
+        assert_eq!(
+            std::fs::read_link(dir.join("a")).unwrap(),
+            Path::new("..data/a")
+        );
+        assert_eq!(std::fs::read_to_string(dir.join("sub/b")).unwrap(), "two");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.join("sub/b")), 0o600);
+        assert_eq!(mode(&dir.join("a")), 0o644);
+
+        // Unchanged content: nothing is rewritten.
+        assert!(!write_atomic(&dir, &p, Ownership::default()).unwrap());
+        assert_eq!(std::fs::read_link(dir.join("..data")).unwrap(), first);
+
+        // New content: a new timestamped dir, the old one gone, removed names unlinked.
+        let mut q = Payload::new();
+        q.insert("a".into(), file("three", 0o644));
+        assert!(write_atomic(&dir, &q, Ownership::default()).unwrap());
+        let second = std::fs::read_link(dir.join("..data")).unwrap();
+        assert_ne!(first, second);
+        assert!(!dir.join(&first).exists());
+        assert_eq!(std::fs::read_to_string(dir.join("a")).unwrap(), "three");
+        assert!(std::fs::symlink_metadata(dir.join("sub")).is_err());
+    }
+
+    #[test]
+    fn atomic_writer_refuses_escaping_paths() {
+        let tmp = tempfile::tempdir().unwrap();
+        for bad in ["../x", "/etc/passwd", "a/../../x", "..data", "", "a//b"] {
+            let mut p = Payload::new();
+            p.insert(bad.into(), file("x", 0o644));
+            assert!(
+                write_atomic(&tmp.path().join("v"), &p, Ownership::default()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn fs_group_makes_files_group_readable() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("vol");
+        let mut p = Payload::new();
+        p.insert("token".into(), file("t", 0o600));
+        let own = Ownership {
+            user: None,
+            group: Some(1234),
+        };
+        write_atomic(&dir, &p, own).unwrap();
+        let md = std::fs::metadata(dir.join("token")).unwrap();
+        assert_eq!(md.permissions().mode() & 0o777, 0o640);
+        if unsafe { libc::geteuid() } == 0 {
+            use std::os::unix::fs::MetadataExt;
+            assert_eq!(md.gid(), 1234);
+        }
+    }
+
+    #[test]
+    fn downward_api_files() {
+        let p = pod(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "ns", "uid": "u-1",
+                "labels": {"b": "2", "a": "x\"y"}, "annotations": {"k": "v"}},
+            "spec": {"containers": [{"name": "c", "image": "i",
+                "resources": {"limits": {"memory": "64Mi"}, "requests": {"cpu": "250m"}}}]}
+        }));
+        let items: Vec<DownwardAPIVolumeFile> = serde_json::from_value(serde_json::json!([
+            {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+            {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}, "mode": 0o400},
+            {"path": "d/ns", "fieldRef": {"fieldPath": "metadata.namespace"}},
+            {"path": "uid", "fieldRef": {"fieldPath": "metadata.uid"}},
+            {"path": "ann", "fieldRef": {"fieldPath": "metadata.annotations['k']"}},
+            {"path": "mem", "resourceFieldRef": {"containerName": "c", "resource": "limits.memory", "divisor": "1Mi"}},
+            {"path": "cpu_limit", "resourceFieldRef": {"containerName": "c", "resource": "limits.cpu"}},
+            {"path": "cpu_req", "resourceFieldRef": {"containerName": "c", "resource": "requests.cpu", "divisor": "1m"}},
+            {"path": "mem_default", "resourceFieldRef": {"containerName": "c", "resource": "requests.memory"}},
+        ]))
+        .unwrap();
+        let alloc = Allocatable {
+            cpu_millis: 3500,
+            memory_bytes: 1 << 30,
+        };
+        let mut out = Payload::new();
+        project_downward(&p, &items, 0o644, &alloc, &mut out).unwrap();
+        let get = |k: &str| String::from_utf8(out[k].data.clone()).unwrap();
+        assert_eq!(get("labels"), "a=\"x\\\"y\"\nb=\"2\"");
+        assert_eq!(get("name"), "p");
+        assert_eq!(out["name"].mode, 0o400);
+        assert_eq!(out["d/ns"].mode, 0o644);
+        assert_eq!(get("d/ns"), "ns");
+        assert_eq!(get("uid"), "u-1");
+        assert_eq!(get("ann"), "v");
+        assert_eq!(get("mem"), "64");
+        // No CPU limit: node allocatable (3.5 cores), rounded up to whole cores.
+        assert_eq!(get("cpu_limit"), "4");
+        assert_eq!(get("cpu_req"), "250");
+        assert_eq!(get("mem_default"), "0");
+
+        for bad in [
+            serde_json::json!([{"path": "x", "fieldRef": {"fieldPath": "spec.nodeName"}}]),
+            serde_json::json!([{"path": "x", "resourceFieldRef": {"containerName": "nope", "resource": "limits.cpu"}}]),
+            serde_json::json!([{"path": "x", "resourceFieldRef": {"containerName": "c", "resource": "limits.gpu"}}]),
+            serde_json::json!([{"path": "../x", "fieldRef": {"fieldPath": "metadata.name"}}]),
+        ] {
+            let items: Vec<DownwardAPIVolumeFile> = serde_json::from_value(bad.clone()).unwrap();
+            assert!(
+                project_downward(&p, &items, 0o644, &alloc, &mut Payload::new()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_items_and_optional() {
+        let mut data = BTreeMap::new();
+        data.insert("k1".to_string(), b"v1".to_vec());
+        data.insert("k2".to_string(), b"v2".to_vec());
+        let items: Vec<KeyToPath> = serde_json::from_value(serde_json::json!([
+            {"key": "k1", "path": "p/one", "mode": 0o400}
+        ]))
+        .unwrap();
+        let mut out = Payload::new();
+        project_keys("cm", &data, Some(&items), 0o644, false, &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out["p/one"], file("v1", 0o400));
+        let missing: Vec<KeyToPath> =
+            serde_json::from_value(serde_json::json!([{"key": "nope", "path": "x"}])).unwrap();
+        assert!(project_keys("cm", &data, Some(&missing), 0o644, false, &mut out).is_err());
+        assert!(project_keys("cm", &data, Some(&missing), 0o644, true, &mut out).is_ok());
+        let mut all = Payload::new();
+        project_keys("cm", &data, None, 0o640, false, &mut all).unwrap();
+        assert_eq!(all["k2"], file("v2", 0o640));
+    }
+
+    #[test]
+    fn token_renewal_time() {
+        // 80% of an hour.
+        assert_eq!(token_refresh_at(1000, 1000 + 3600), 1000 + 2880);
+        // At most 24h, however long the token lives.
+        assert_eq!(token_refresh_at(0, 7 * 86400), 86400);
+        use base64::Engine;
+        let claims =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"iat":100,"exp":3700}"#);
+        assert_eq!(
+            jwt_times(format!("h.{claims}.s").as_bytes()),
+            Some((100, 3700))
+        );
+        assert_eq!(jwt_times(b"not a jwt"), None);
+    }
+
+    #[test]
+    fn run_as_user_shared_by_all_containers() {
+        let p = pod(serde_json::json!({"spec": {
+            "securityContext": {"runAsUser": 1000},
+            "containers": [{"name": "a"}, {"name": "b", "securityContext": {"runAsUser": 1000}}]}}));
+        assert_eq!(common_run_as_user(&p), Some(1000));
+        let p = pod(serde_json::json!({"spec": {
+            "securityContext": {"runAsUser": 1000},
+            "containers": [{"name": "a"}, {"name": "b", "securityContext": {"runAsUser": 7}}]}}));
+        assert_eq!(common_run_as_user(&p), None);
+        let p = pod(serde_json::json!({"spec": {"containers": [{"name": "a"}]}}));
+        assert_eq!(common_run_as_user(&p), None);
+    }
 }

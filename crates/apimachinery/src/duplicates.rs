@@ -27,14 +27,56 @@ pub fn json_duplicate_fields(body: &[u8]) -> Vec<String> {
 /// (e.g. `serde_yaml::Deserializer::from_slice`). Keys that are scalars other
 /// than strings (YAML `1:`, `true:`) are compared in their text form.
 pub fn duplicate_fields_in<'de, D: Deserializer<'de>>(d: D) -> Vec<String> {
-    let found = RefCell::new(Vec::new());
+    let walk = Walk::default();
     // A syntax error ends the walk; what was found so far is still right.
     let _ = Node {
         path: String::new(),
-        found: &found,
+        walk: &walk,
     }
     .deserialize(d);
-    found.into_inner()
+    walk.found.into_inner()
+}
+
+/// At most this many repeated keys are located (each costs one more walk of the document).
+pub const MAX_LOCATED: usize = 32;
+
+/// Each repeated key of a document (up to [`MAX_LOCATED`]), in document order, as Go's
+/// `%#v` shows it (`"foo"`, `true`, `1`), with the error the deserializer raised when the walk
+/// stopped at that key: a deserializer that knows positions (`serde_yaml`) puts the key's
+/// location in it, for messages such as YAML's `line 11: key "foo" already set in map`.
+/// `make` opens the document afresh for each walk.
+pub fn located_duplicate_keys<'de, D, F>(mut make: F) -> Vec<(String, D::Error)>
+where
+    D: Deserializer<'de>,
+    F: FnMut() -> D,
+{
+    let total = duplicate_fields_in(make()).len().min(MAX_LOCATED);
+    let mut out = Vec::with_capacity(total);
+    for n in 0..total {
+        let walk = Walk {
+            stop_at: Some(n),
+            ..Walk::default()
+        };
+        let res = Node {
+            path: String::new(),
+            walk: &walk,
+        }
+        .deserialize(make());
+        match (res, walk.stopped.into_inner()) {
+            (Err(e), Some(key)) => out.push((key, e)),
+            _ => break,
+        }
+    }
+    out
+}
+
+/// The state of one walk: the duplicate paths found, and, when the walk is to stop at the
+/// `stop_at`-th duplicate key, that key once reached.
+#[derive(Default)]
+struct Walk {
+    found: RefCell<Vec<String>>,
+    stop_at: Option<usize>,
+    stopped: RefCell<Option<String>>,
 }
 
 /// The message Kubernetes uses for one duplicate field.
@@ -45,7 +87,7 @@ pub fn duplicate_field_message(path: &str) -> String {
 /// A value at `path`; walking it records the duplicate keys below it.
 struct Node<'a> {
     path: String,
-    found: &'a RefCell<Vec<String>>,
+    walk: &'a Walk,
 }
 
 impl<'de> DeserializeSeed<'de> for Node<'_> {
@@ -94,7 +136,7 @@ impl<'de> Visitor<'de> for Node<'_> {
         loop {
             let child = Node {
                 path: format!("{}[{i}]", self.path),
-                found: self.found,
+                walk: self.walk,
             };
             if seq.next_element_seed(child)?.is_none() {
                 return Ok(());
@@ -105,18 +147,25 @@ impl<'de> Visitor<'de> for Node<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut seen: HashSet<String> = HashSet::new();
-        while let Some(key) = map.next_key_seed(Key)? {
+        loop {
+            let stop = self.walk.stop_at == Some(self.walk.found.borrow().len());
+            let seed = Key {
+                stop_on: stop.then_some((&seen, self.walk)),
+            };
+            let Some(key) = map.next_key_seed(seed)? else {
+                break;
+            };
             let child = if self.path.is_empty() {
                 key.clone()
             } else {
                 format!("{}.{key}", self.path)
             };
             if !seen.insert(key) {
-                self.found.borrow_mut().push(child.clone());
+                self.walk.found.borrow_mut().push(child.clone());
             }
             map.next_value_seed(Node {
                 path: child,
-                found: self.found,
+                walk: self.walk,
             })?;
         }
         Ok(())
@@ -129,39 +178,55 @@ impl<'de> Visitor<'de> for Node<'_> {
     }
 }
 
-/// An object key, as text.
-struct Key;
+/// An object key, as text. With `stop_on`, a key already in the set ends the walk with an
+/// error raised at it, after noting it (as Go's `%#v` shows it) in the walk.
+struct Key<'a> {
+    stop_on: Option<(&'a HashSet<String>, &'a Walk)>,
+}
 
-impl<'de> DeserializeSeed<'de> for Key {
+impl Key<'_> {
+    fn key<E: de::Error>(self, text: String, go: impl FnOnce() -> String) -> Result<String, E> {
+        if let Some((seen, walk)) = self.stop_on {
+            if seen.contains(&text) {
+                *walk.stopped.borrow_mut() = Some(go());
+                return Err(E::custom("duplicate key"));
+            }
+        }
+        Ok(text)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Key<'_> {
     type Value = String;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl Visitor<'_> for Key {
+impl Visitor<'_> for Key<'_> {
     type Value = String;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a scalar key")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-        Ok(v.to_string())
+        let quoted = || serde_json::to_string(v).unwrap_or_else(|_| format!("{v:?}"));
+        self.key(v.to_string(), quoted)
     }
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
-        Ok(v.to_string())
+        self.key(v.to_string(), || v.to_string())
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-        Ok(v.to_string())
+        self.key(v.to_string(), || v.to_string())
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-        Ok(v.to_string())
+        self.key(v.to_string(), || v.to_string())
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
-        Ok(v.to_string())
+        self.key(v.to_string(), || v.to_string())
     }
     fn visit_unit<E: de::Error>(self) -> Result<String, E> {
-        Ok("null".to_string())
+        self.key("null".to_string(), || "<nil>".to_string())
     }
 }
 

@@ -19,6 +19,7 @@ pub mod patch;
 pub mod protobuf;
 pub mod quantity;
 pub mod selector;
+pub mod validation;
 
 pub use duplicates::json_duplicate_fields;
 pub use options::{decode_delete_options, DeleteOptionsError};

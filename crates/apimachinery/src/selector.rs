@@ -39,95 +39,26 @@ impl SelectorError {
 // Label key / value validation (k8s.io/apimachinery/pkg/util/validation)
 // ---------------------------------------------------------------------------
 
-const QUALIFIED_NAME_MAX_LEN: usize = 63;
-const LABEL_VALUE_MAX_LEN: usize = 63;
-const DNS1123_SUBDOMAIN_MAX_LEN: usize = 253;
-
-/// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`
-fn is_qualified_name_part(s: &str) -> bool {
-    let b = s.as_bytes();
-    match (b.first(), b.last()) {
-        (Some(f), Some(l)) => {
-            f.is_ascii_alphanumeric()
-                && l.is_ascii_alphanumeric()
-                && b.iter()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-        }
-        _ => false,
-    }
-}
-
-/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*`
-fn is_dns1123_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= DNS1123_SUBDOMAIN_MAX_LEN
-        && s.split('.').all(|label| {
-            let b = label.as_bytes();
-            match (b.first(), b.last()) {
-                (Some(f), Some(l)) => {
-                    (f.is_ascii_lowercase() || f.is_ascii_digit())
-                        && (l.is_ascii_lowercase() || l.is_ascii_digit())
-                        && b.iter()
-                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-                }
-                _ => false,
-            }
-        })
-}
-
 /// Validates a label key (a Kubernetes "qualified name": optional DNS
 /// subdomain prefix and `/`, then a name of at most 63 characters).
 pub fn validate_label_key(key: &str) -> Result<(), SelectorError> {
-    let invalid = |why: &str| {
-        Err(SelectorError::new(format!(
+    match crate::validation::qualified_name(key).into_iter().next() {
+        Some(why) => Err(SelectorError::new(format!(
             "invalid label key {key:?}: {why}"
-        )))
-    };
-    let (prefix, name) = match key.split_once('/') {
-        Some((p, n)) => (Some(p), n),
-        None => (None, key),
-    };
-    if let Some(p) = prefix {
-        if p.is_empty() {
-            return invalid("prefix part must be non-empty");
-        }
-        if !is_dns1123_subdomain(p) {
-            return invalid(
-                "prefix part must be a lowercase RFC 1123 subdomain of at most 253 characters (e.g. 'example.com')",
-            );
-        }
+        ))),
+        None => Ok(()),
     }
-    if name.is_empty() {
-        return invalid("name part must be non-empty");
-    }
-    if name.len() > QUALIFIED_NAME_MAX_LEN {
-        return invalid("name part must be no more than 63 characters");
-    }
-    if !is_qualified_name_part(name) {
-        return invalid(
-            "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
-        );
-    }
-    Ok(())
 }
 
 /// Validates a label value (empty, or at most 63 characters of
 /// alphanumerics, `-`, `_`, `.` starting and ending alphanumeric).
 pub fn validate_label_value(value: &str) -> Result<(), SelectorError> {
-    if value.is_empty() {
-        return Ok(());
+    match crate::validation::label_value(value).into_iter().next() {
+        Some(why) => Err(SelectorError::new(format!(
+            "invalid label value {value:?}: {why}"
+        ))),
+        None => Ok(()),
     }
-    if value.len() > LABEL_VALUE_MAX_LEN {
-        return Err(SelectorError::new(format!(
-            "invalid label value {value:?}: must be no more than 63 characters"
-        )));
-    }
-    if !is_qualified_name_part(value) {
-        return Err(SelectorError::new(format!(
-            "invalid label value {value:?}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
-        )));
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------

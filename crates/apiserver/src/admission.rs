@@ -7,7 +7,8 @@
 //!   whose `status.used` it is then charged to.
 //!
 //! Mutating admission runs first: LimitRanger ([`crate::limitranger`]) fills a new pod's missing
-//! requests and limits from its namespace's LimitRanges and enforces their bounds; then the
+//! requests and limits from its namespace's LimitRanges and enforces their bounds; ServiceAccount
+//! ([`crate::saadmission`]) defaults a new pod's ServiceAccount and mounts its token; then the
 //! mutating admission webhooks ([`crate::webhook`]), whose changes are validated again by the
 //! kind's strategy. ValidatingAdmissionPolicies ([`crate::policy`]) and then the validating
 //! admission webhooks run last.
@@ -140,7 +141,7 @@ fn is_user_tier(u: &User) -> bool {
         && !u.groups.iter().any(|g| g == authz::GROUP_MASTERS)
 }
 
-fn forbidden(t: &ResourceTarget, name: &str, why: &str) -> ApiError {
+pub(crate) fn forbidden(t: &ResourceTarget, name: &str, why: &str) -> ApiError {
     ApiError::forbidden(format!(
         "{} \"{name}\" is forbidden: {why}",
         t.def.qualified()
@@ -186,12 +187,14 @@ pub async fn admit(
     if old.is_none() && t.def.strategy.pod_spec_at() == Some(PodSpecAt::Pod) {
         if let Some(ns) = t.namespace.as_deref().filter(|_| t.def.namespaced) {
             crate::limitranger::admit_pod(ctx, ns, new).await?;
+            crate::saadmission::admit_pod(ctx, t, ns, new).await?;
             // Derived fields (a pod's QoS class) follow the requests and limits just set.
             t.def.strategy.defaults(new);
         }
     }
     if old.is_none() && t.def.kind == crate::registry::csr::RESOURCE.kind {
         crate::registry::csr::stamp_requester(new, attrs.user);
+        crate::registry::csr::restrict_subject(new)?;
     }
     let name = new["metadata"]["name"].as_str().unwrap_or("").to_string();
     let op = if old.is_some() {

@@ -101,11 +101,19 @@ impl ApiError {
     }
 
     pub fn invalid(def: &ResourceDef, name: &str, causes: Vec<(String, String)>) -> Self {
-        let msg = causes
-            .iter()
-            .map(|(f, m)| format!("{f}: {m}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        // Upstream's aggregate: one error alone, several in brackets.
+        let parts: Vec<String> = causes.iter().map(|(f, m)| format!("{f}: {m}")).collect();
+        let msg = if parts.len() == 1 {
+            parts.join("")
+        } else {
+            format!("[{}]", parts.join(", "))
+        };
+        // The qualified kind (`Deployment.apps`), as upstream's GroupKind prints it.
+        let kind = if def.group.is_empty() {
+            def.kind.to_string()
+        } else {
+            format!("{}.{}", def.kind, def.group)
+        };
         let causes_json: Vec<Value> = causes
             .iter()
             .map(|(f, m)| json!({"reason": cause_reason(m), "message": m, "field": f}))
@@ -113,7 +121,7 @@ impl ApiError {
         Self::new(
             422,
             "Invalid",
-            format!("{} \"{}\" is invalid: {}", def.kind, name, msg),
+            format!("{kind} \"{name}\" is invalid: {msg}"),
         )
         .with_details(json!({
             "name": name, "group": def.group, "kind": def.kind, "causes": causes_json

@@ -28,6 +28,11 @@ pub struct Ctx {
     pub store: Arc<dyn Store>,
     /// How often idle watches with allowWatchBookmarks get a BOOKMARK.
     pub bookmark_interval: std::time::Duration,
+    /// Webhook configurations and admission policies, cached until they change.
+    pub admission: Arc<crate::watchcache::AdmissionCaches>,
+    /// The Service cluster-IP and node-port ranges (`--service-cluster-ip-range`,
+    /// `--service-node-port-range`).
+    pub service_ranges: crate::registry::ipalloc::ServiceRanges,
 }
 
 pub fn now_rfc3339() -> String {
@@ -74,7 +79,11 @@ pub fn json_response(code: StatusCode, v: &Value) -> Response {
 
 fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
     for w in warnings {
-        let escaped = w.replace('\\', "\\\\").replace('"', "\\\"");
+        // A header holds no line breaks: Go's net/http turns them into spaces.
+        let escaped = w
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace(['\r', '\n'], " ");
         if let Ok(h) = HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
             resp.headers_mut().append("warning", h);
         }
@@ -193,15 +202,16 @@ pub async fn list_objects(
     filter: &Filter,
 ) -> ApiResult<(Vec<Value>, i64)> {
     let res = ctx.store.list(&def.prefix(ns)).await?;
-    let mut items = Vec::with_capacity(res.items.len());
-    for kv in &res.items {
-        let mut o = decode_kv(kv)?;
-        crate::registry::crd_conversion::to_served(ctx, def, &mut o).await?;
-        def.strategy.present(&mut o);
-        if filter.matches(&o) {
-            items.push(o);
-        }
+    let mut items = res
+        .items
+        .iter()
+        .map(decode_kv)
+        .collect::<ApiResult<Vec<_>>>()?;
+    crate::registry::crd_conversion::all_to_served(ctx, def, &mut items).await?;
+    for o in items.iter_mut() {
+        def.strategy.present(o);
     }
+    items.retain(|o| filter.matches(o));
     Ok((items, res.revision))
 }
 
@@ -216,20 +226,39 @@ pub async fn list(
     let prefix = t.def.prefix(ns_of(t));
     let params = paging::ListParams::from_query(q, &prefix)?;
     // Objects are shown in the requested version before selectors see them (events.k8s.io over
-    // the core Event store); a conversion webhook runs after the page is cut.
+    // the core Event store). A conversion webhook runs after the page is cut, in one review: the
+    // field selectors (name and namespace, which conversion keeps) cut the page, the label
+    // selector (labels a webhook may change) sees the converted objects, so a page may come
+    // shorter than its limit.
     let webhook = crate::registry::customresource::conversion_webhook(t.def).is_some();
     let present = |o: &mut Value| {
         if !webhook {
             t.def.strategy.present(o)
         }
     };
-    let mut page = paging::list_page(ctx, &prefix, &filter, &params, &present).await?;
-    if webhook {
+    let page = if webhook {
+        let Filter { labels, fields } = filter;
+        let stored = Filter {
+            labels: None,
+            fields,
+        };
+        let mut page = paging::list_page(ctx, &prefix, &stored, &params, &present).await?;
+        crate::registry::crd_conversion::all_to_served(ctx, t.def, &mut page.items).await?;
         for o in page.items.iter_mut() {
-            crate::registry::crd_conversion::to_served(ctx, t.def, o).await?;
             t.def.strategy.present(o);
         }
-    }
+        let served = Filter {
+            labels,
+            fields: None,
+        };
+        if served.labels.is_some() {
+            page.items.retain(|o| served.matches(o));
+            page.remaining_item_count = None;
+        }
+        page
+    } else {
+        paging::list_page(ctx, &prefix, &filter, &params, &present).await?
+    };
     let rv = page.revision.to_string();
     let mut body = match accept {
         As::Table => table::table(
@@ -265,29 +294,92 @@ pub(crate) fn validate(def: &ResourceDef, obj: &Value) -> Vec<(String, String)> 
             format!("Invalid value: \"{name}\": {msg}"),
         ));
     }
-    if let Some(labels) = obj["metadata"]["labels"].as_object() {
-        for (k, v) in labels {
-            let val = v.as_str().unwrap_or("");
-            if val.len() > 63
-                || !val
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-                || !(val.is_empty()
-                    || (val.as_bytes()[0].is_ascii_alphanumeric()
-                        && val.as_bytes()[val.len() - 1].is_ascii_alphanumeric()))
-            {
-                causes.push(("metadata.labels".to_string(), format!("Invalid value: \"{val}\": a valid label value must be 63 characters or less and must be empty or begin and end with an alphanumeric character")));
-            }
-            if k.is_empty() || k.len() > 316 {
+    validate_object_meta(&obj["metadata"], &mut causes);
+    def.strategy.validate(obj, &mut causes);
+    causes
+}
+
+/// Upstream ValidateObjectMeta's label, annotation and owner-reference rules.
+fn validate_object_meta(meta: &Value, causes: &mut Vec<(String, String)>) {
+    use daas_apimachinery::validation as v;
+    let shown = |s: &str| format!("{s:?}");
+    if let Some(labels) = meta["labels"].as_object() {
+        for (k, val) in labels {
+            for m in v::qualified_name(k) {
                 causes.push((
                     "metadata.labels".into(),
-                    format!("Invalid value: \"{k}\": invalid label key"),
+                    format!("Invalid value: {}: {m}", shown(k)),
+                ));
+            }
+            let val = val.as_str().unwrap_or("");
+            for m in v::label_value(val) {
+                causes.push((
+                    "metadata.labels".into(),
+                    format!("Invalid value: {}: {m}", shown(val)),
                 ));
             }
         }
     }
-    def.strategy.validate(obj, &mut causes);
-    causes
+    if let Some(annotations) = meta["annotations"].as_object() {
+        let mut total = 0usize;
+        for (k, val) in annotations {
+            for m in v::qualified_name(&k.to_ascii_lowercase()) {
+                causes.push((
+                    "metadata.annotations".into(),
+                    format!("Invalid value: {}: {m}", shown(k)),
+                ));
+            }
+            total += k.len() + val.as_str().map(str::len).unwrap_or(0);
+        }
+        const MAX: usize = 256 * 1024;
+        if total > MAX {
+            causes.push((
+                "metadata.annotations".into(),
+                format!("Too long: must have at most {MAX} bytes"),
+            ));
+        }
+    }
+    let refs = meta["ownerReferences"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    for r in refs {
+        for f in ["apiVersion", "kind", "name", "uid"] {
+            if r[f].as_str().unwrap_or("").is_empty() {
+                let msg = match f {
+                    "uid" => "Invalid value: \"\": uid must not be empty".to_string(),
+                    "apiVersion" => "Invalid value: \"\": version must not be empty".to_string(),
+                    "kind" => "Invalid value: \"\": kind must not be empty".to_string(),
+                    _ => "Invalid value: \"\": name must not be empty".to_string(),
+                };
+                causes.push((format!("metadata.ownerReferences.{f}"), msg));
+            }
+        }
+    }
+    let controllers: Vec<&Value> = refs
+        .iter()
+        .filter(|r| r["controller"].as_bool() == Some(true))
+        .collect();
+    if controllers.len() > 1 {
+        let names: Vec<String> = controllers
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}/{}",
+                    r["kind"].as_str().unwrap_or(""),
+                    r["name"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        causes.push((
+            "metadata.ownerReferences".into(),
+            format!(
+                "Invalid value: {:?}: Only one reference can have Controller set to true. Found \"true\" in references for {}",
+                names.join(","),
+                names.join(" and ")
+            ),
+        ));
+    }
 }
 
 // ---------------------------------------------------------------- create
@@ -392,19 +484,16 @@ fn duplicate_fields(
         .and_then(|ct| ct.split(';').next())
         .unwrap_or("")
         .trim();
-    let paths = match media {
-        "application/json" | "" | "*/*" => daas_apimachinery::json_duplicate_fields(body),
+    let dups: Vec<String> = match media {
+        "application/json" | "" | "*/*" => daas_apimachinery::json_duplicate_fields(body)
+            .iter()
+            .map(|p| daas_apimachinery::duplicates::duplicate_field_message(p))
+            .collect(),
         "application/yaml" | "application/x-yaml" | "text/yaml" => {
-            daas_apimachinery::duplicates::duplicate_fields_in(
-                serde_yaml::Deserializer::from_slice(body),
-            )
+            yaml_duplicate_keys(body).into_iter().collect()
         }
         _ => Vec::new(),
     };
-    let dups: Vec<String> = paths
-        .iter()
-        .map(|p| daas_apimachinery::duplicates::duplicate_field_message(p))
-        .collect();
     if dups.is_empty() {
         return Ok(dups);
     }
@@ -415,17 +504,61 @@ fn duplicate_fields(
             let unknown = typed::roundtrip(def, obj)
                 .map(|(_, u)| u)
                 .unwrap_or_default();
-            let msgs: Vec<String> = unknown
-                .iter()
-                .map(|f| format!("unknown field \"{f}\""))
-                .chain(dups)
-                .collect();
+            let unknown = unknown.iter().map(|f| format!("unknown field \"{f}\""));
+            // Upstream converts YAML strictly before decoding: its error comes first.
+            let msgs: Vec<String> = if media.ends_with("json") || media.is_empty() || media == "*/*"
+            {
+                unknown.chain(dups).collect()
+            } else {
+                dups.into_iter().chain(unknown).collect()
+            };
             Err(ApiError::bad_request(format!(
                 "strict decoding error: {}",
                 msgs.join(", ")
             )))
         }
     }
+}
+
+/// Repeated keys of a YAML body as upstream's strict YAML-to-JSON conversion reports them
+/// (sigs.k8s.io/yaml over go-yaml): `error converting YAML to JSON: yaml: unmarshal errors:`
+/// then one `  line N: key "x" already set in map` line per repeated key (N: the line of the
+/// repetition); None when no key repeats.
+pub(crate) fn yaml_duplicate_keys(body: &[u8]) -> Option<String> {
+    let found = daas_apimachinery::duplicates::located_duplicate_keys(|| {
+        serde_yaml::Deserializer::from_slice(body)
+    });
+    if found.is_empty() {
+        return None;
+    }
+    let lines: Vec<String> = found
+        .iter()
+        .map(|(key, e)| {
+            let line = e.location().map_or(0, |l| l.line());
+            format!("  line {line}: key {key} already set in map")
+        })
+        .collect();
+    Some(format!(
+        "error converting YAML to JSON: yaml: unmarshal errors:\n{}",
+        lines.join("\n")
+    ))
+}
+
+/// Repeated keys of a server-side apply body under the request's field validation: `Strict`
+/// refuses it with upstream's `error strict decoding YAML: ...`, `Warn` returns the warning.
+fn apply_duplicate_keys(body: &[u8], fv: FieldValidation) -> ApiResult<Vec<String>> {
+    if fv == FieldValidation::Ignore {
+        return Ok(Vec::new());
+    }
+    let Some(msg) = yaml_duplicate_keys(body) else {
+        return Ok(Vec::new());
+    };
+    if fv == FieldValidation::Strict {
+        return Err(ApiError::bad_request(format!(
+            "error strict decoding YAML: {msg}"
+        )));
+    }
+    Ok(vec![msg])
 }
 
 /// Duplicate keys in a merge or strategic merge patch body, under the request's field
@@ -462,7 +595,8 @@ fn generated_name(prefix: &str) -> String {
     format!("{}{}", &prefix[..cut], random_suffix(5))
 }
 
-fn random_suffix(n: usize) -> String {
+/// `n` random characters of upstream's name generator alphabet.
+pub(crate) fn random_suffix(n: usize) -> String {
     use rand::Rng;
     const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::thread_rng();
@@ -510,6 +644,7 @@ pub async fn create(
     };
     warnings.extend(admission::admit(ctx, attrs, t, None, &mut obj).await?);
     let created = if is_dry_run(q)? {
+        t.def.strategy.reserve(ctx, None, &mut obj, true).await?;
         obj
     } else {
         store_create(ctx, t.def, &obj).await?
@@ -598,16 +733,24 @@ pub async fn store_create(ctx: &Ctx, def: &ResourceDef, obj: &Value) -> ApiResul
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
     let ns = obj["metadata"]["namespace"].as_str().map(|s| s.to_string());
     let key = def.key(ns.as_deref(), &name);
-    let kv = match ctx
-        .store
-        .create(&key, &encode_stored(ctx, def, obj).await?)
-        .await
-    {
-        Ok(kv) => kv,
-        Err(StoreError::AlreadyExists(_)) => return Err(ApiError::already_exists(def, &name)),
-        Err(e) => return Err(e.into()),
+    let mut obj = obj.clone();
+    def.strategy.reserve(ctx, None, &mut obj, false).await?;
+    let written = match encode_stored(ctx, def, &obj).await {
+        Ok(bytes) => ctx.store.create(&key, &bytes).await.map_err(|e| match e {
+            StoreError::AlreadyExists(_) => ApiError::already_exists(def, &name),
+            e => e.into(),
+        }),
+        Err(e) => Err(e),
     };
-    let mut out = obj.clone();
+    let kv = match written {
+        Ok(kv) => kv,
+        Err(e) => {
+            // A failed create gives back what it reserved.
+            def.strategy.release(ctx, &obj, None).await;
+            return Err(e);
+        }
+    };
+    let mut out = obj;
     out["metadata"]["resourceVersion"] = json!(kv.mod_revision.to_string());
     def.strategy.after_create(ctx, &out).await;
     def.strategy.after_write(ctx).await;
@@ -647,6 +790,7 @@ fn merge_for_update(def: &ResourceDef, old: &Value, new: Value, w: &Write) -> Ap
     let mut out = match w {
         Write::Main => {
             let mut n = new;
+            def.strategy.prepare_update(old, &mut n);
             if def.has_sub(resources::Subresource::Status) {
                 n["status"] = old["status"].clone();
                 if n["status"].is_null() {
@@ -729,6 +873,12 @@ async fn commit_update(
     }
     track_update(def, old, &requested_managed, &mut merged, w, tracking);
     let mut warnings = warnings;
+    if let (Some(attrs), Write::Approval | Write::Status) = (&adm, w) {
+        if def.kind == crate::registry::csr::RESOURCE.kind {
+            crate::registry::csr::admit_write(ctx, attrs.user, w.subresource(), old, &merged)
+                .await?;
+        }
+    }
     match (adm, w) {
         (Some(attrs), Write::Main) => {
             warnings.extend(admission::admit(ctx, attrs, t, Some(old), &mut merged).await?);
@@ -739,6 +889,11 @@ async fn commit_update(
                 .extend(admission::admit_other(ctx, attrs, t, op, old, Some(&mut merged)).await?);
         }
         _ => {}
+    }
+    if matches!(w, Write::Main) {
+        def.strategy
+            .reserve(ctx, Some(old), &mut merged, dry_run)
+            .await?;
     }
     let mut cmp_old = old.clone();
     cmp_old["metadata"]["resourceVersion"] = json!(null);
@@ -754,9 +909,15 @@ async fn commit_update(
         .as_array()
         .map(|a| a.is_empty())
         .unwrap_or(true);
-    if !merged["metadata"]["deletionTimestamp"].is_null() && finalizers_empty {
-        return match ctx.store.delete(&kv.key, Some(kv.mod_revision)).await {
+    if !merged["metadata"]["deletionTimestamp"].is_null()
+        && finalizers_empty
+        && !def.strategy.pending_finalizers(&merged)
+    {
+        let res = ctx.store.delete(&kv.key, Some(kv.mod_revision)).await;
+        def.strategy.release(ctx, &merged, Some(old)).await;
+        return match res {
             Ok(del) => {
+                def.strategy.release(ctx, old, None).await;
                 let mut out = merged;
                 out["metadata"]["resourceVersion"] = json!(del.mod_revision.to_string());
                 def.strategy.after_write(ctx).await;
@@ -767,15 +928,20 @@ async fn commit_update(
             Err(e) => Err(e.into()),
         };
     }
-    match ctx
-        .store
-        .update(
-            &kv.key,
-            &encode_stored(ctx, def, &merged).await?,
-            kv.mod_revision,
-        )
-        .await
-    {
+    let encoded = match encode_stored(ctx, def, &merged).await {
+        Ok(b) => b,
+        Err(e) => {
+            def.strategy.release(ctx, &merged, Some(old)).await;
+            return Err(e);
+        }
+    };
+    let res = ctx.store.update(&kv.key, &encoded, kv.mod_revision).await;
+    match &res {
+        // Matching holdings move from the old object to the new one; the rest is given back.
+        Ok(_) => def.strategy.release(ctx, old, Some(&merged)).await,
+        Err(_) => def.strategy.release(ctx, &merged, Some(old)).await,
+    }
+    match res {
         Ok(nkv) => {
             let mut out = merged;
             out["metadata"]["resourceVersion"] = json!(nkv.mod_revision.to_string());
@@ -1283,6 +1449,7 @@ async fn server_side_apply(
     let dry = is_dry_run(q)?;
     let force = force_param(q)?;
     let mut cfg = decode_apply_body(body)?;
+    let dups = apply_duplicate_keys(body, fv)?;
     if !cfg["metadata"]["managedFields"].is_null() {
         return Err(ApiError::bad_request("metadata.managedFields must be nil"));
     }
@@ -1333,9 +1500,11 @@ async fn server_side_apply(
                 .map_err(|e| apply_err(t.def, e))?;
             let mut obj = applied.object;
             let (mut obj, mut warnings) = prepare_create(ctx, t, &mut obj, q).await?;
+            warnings.splice(0..0, dups.iter().cloned());
             set_managed(&mut obj, &applied.managed);
             warnings.extend(admission::admit(ctx, attrs, t, None, &mut obj).await?);
             let created = if dry {
+                t.def.strategy.reserve(ctx, None, &mut obj, true).await?;
                 obj
             } else {
                 match store_create(ctx, t.def, &obj).await {
@@ -1370,6 +1539,7 @@ async fn server_side_apply(
         )
         .await?
         {
+            let warnings: Vec<String> = dups.iter().cloned().chain(warnings).collect();
             return Ok(with_warnings(
                 json_response(StatusCode::OK, &out),
                 &warnings,
@@ -1666,6 +1836,7 @@ async fn delete_once(
         Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(t.def, name)),
         Err(e) => return Err(e.into()),
     }
+    t.def.strategy.release(ctx, &obj, None).await;
     t.def.strategy.after_write(ctx).await;
     if t.def.strategy.delete_returns_object() {
         Ok(json_response(StatusCode::OK, &obj))
@@ -1681,32 +1852,38 @@ pub async fn delete_collection(
     q: &HashMap<String, String>,
     opts: &Value,
 ) -> ApiResult<Response> {
-    let dry = is_delete_dry_run(q, opts)?;
+    is_delete_dry_run(q, opts)?;
     let filter = Filter::from_query(t.def, q)?;
     let (items, rev) = list_objects(ctx, t.def, ns_of(t), &filter).await?;
     let mut deleted = Vec::new();
     let mut warnings = Vec::new();
     for o in items {
-        // Each object is admitted as a DELETE of its own, as upstream's DeleteCollection does.
-        let op = crate::webhook::Operation::Delete;
-        warnings.extend(admission::admit_other(ctx, attrs, t, op, &o, None).await?);
-        if dry {
-            deleted.push(o);
-            continue;
-        }
+        // Each object goes through the DELETE of one object (admission, dry run, graceful
+        // deletion, finalizers, propagation), as upstream's DeleteCollection does.
         let name = o["metadata"]["name"].as_str().unwrap_or("").to_string();
-        let ns = o["metadata"]["namespace"].as_str().map(|s| s.to_string());
-        match ctx
-            .store
-            .delete(&t.def.key(ns.as_deref(), &name), None)
-            .await
-        {
-            Ok(_) | Err(StoreError::NotFound(_)) => deleted.push(o),
-            Err(e) => return Err(e.into()),
+        let item = ResourceTarget {
+            def: t.def,
+            namespace: o["metadata"]["namespace"].as_str().map(str::to_string),
+            name: Some(name.clone()),
+            sub: None,
+        };
+        let mut last = None;
+        let mut outcome = None;
+        for _ in 0..UPDATE_RETRIES {
+            match delete_once(ctx, attrs, &item, &name, opts, q, &mut warnings).await {
+                Err(e) if e.code == 409 => last = Some(e),
+                other => {
+                    outcome = Some(other);
+                    break;
+                }
+            }
         }
-    }
-    if !dry && !deleted.is_empty() {
-        t.def.strategy.after_write(ctx).await;
+        match outcome {
+            Some(Ok(_)) => deleted.push(o),
+            Some(Err(e)) if e.code == 404 => {}
+            Some(Err(e)) => return Err(e),
+            None => return Err(last.unwrap_or_else(|| ApiError::conflict(t.def, &name))),
+        }
     }
     let list = json!({"kind": t.def.list_kind, "apiVersion": t.def.api_version(), "metadata": {"resourceVersion": rev.to_string()}, "items": deleted});
     Ok(with_warnings(
@@ -1728,6 +1905,34 @@ impl TapMsg for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_yaml_keys_are_reported_with_their_lines_as_go_yaml_does() {
+        let body = b"\napiVersion: v1\nkind: X\nspec:\n  foo: 1\n  bar: [1]\n  foo: 2\n  m: {true: 1, true: 2}\n  bar: {}\n";
+        assert_eq!(
+            yaml_duplicate_keys(body).unwrap(),
+            "error converting YAML to JSON: yaml: unmarshal errors:\n  \
+             line 7: key \"foo\" already set in map\n  \
+             line 8: key true already set in map\n  \
+             line 9: key \"bar\" already set in map"
+        );
+        assert_eq!(yaml_duplicate_keys(b"a: 1\nb: {a: 1}\n"), None);
+        assert!(matches!(
+            apply_duplicate_keys(b"a: 1\na: 2\n", FieldValidation::Strict),
+            Err(e) if e.message == "error strict decoding YAML: error converting YAML to JSON: yaml: unmarshal errors:\n  line 2: key \"a\" already set in map"
+        ));
+        assert_eq!(
+            apply_duplicate_keys(b"a: 1\na: 2\n", FieldValidation::Warn)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            apply_duplicate_keys(b"a: 1\na: 2\n", FieldValidation::Ignore)
+                .unwrap()
+                .is_empty()
+        );
+    }
 
     #[test]
     fn generated_names_fit_a_dns_label() {

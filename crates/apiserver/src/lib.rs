@@ -20,18 +20,21 @@ pub mod rbac;
 pub mod registry;
 pub mod request;
 pub mod resources;
+pub mod saadmission;
 pub mod satoken;
 pub mod server;
 pub mod table;
 pub mod tls;
 pub mod typed;
 pub mod watch;
+pub mod watchcache;
 pub mod webhook;
+pub mod x509;
 
 pub use client::{LocalClient, WatchEvent};
 pub use error::{ApiError, ApiResult};
 pub use server::{
-    bootstrap, router, serve_tls, serve_tls_with, spawn_compactor, Authenticator, NodeProxy,
-    ServeOptions, ServerOptions, StaticTokens, User,
+    bootstrap, bootstrap_with, router, serve_tls, serve_tls_with, spawn_compactor, Authenticator,
+    NodeProxy, ServeOptions, ServerOptions, StaticTokens, User,
 };
 pub use tls::TlsMaterial;

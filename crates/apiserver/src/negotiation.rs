@@ -211,6 +211,44 @@ fn acceptable(range: &MediaRange, format: Format) -> Option<As> {
     }
 }
 
+/// Which aggregated discovery document (`v2` or `v2beta1`, JSON or protobuf) an `Accept` header
+/// asks for, if it asks for one before anything the legacy document satisfies. Ranges are tried
+/// in order as upstream negotiates: a JSON or protobuf range (or `*/*`, which is JSON) with
+/// `as=APIGroupDiscoveryList;g=apidiscovery.k8s.io` and a served `v` picks the aggregated
+/// document; a range without `as`/`g`/`v` that JSON, YAML or protobuf satisfies picks the
+/// legacy one (`None`); anything else (an unknown version, YAML, another type) is skipped.
+pub fn aggregated_discovery(accept: &str) -> Option<(Format, &'static str)> {
+    for range in parse_accept(accept) {
+        let (a, g, v) = (range.param("as"), range.param("g"), range.param("v"));
+        if a.is_none() && g.is_none() && v.is_none() {
+            let legacy = BUILTIN.iter().any(|f| {
+                let (ty, sub) = f.media_type().split_once('/').unwrap_or(("", ""));
+                (range.ty == ty && (range.subtype == sub || range.subtype == "*"))
+                    || (range.ty == "*" && range.subtype == "*")
+            });
+            if legacy {
+                return None;
+            }
+            continue;
+        }
+        let format = match (range.ty.as_str(), range.subtype.as_str()) {
+            ("application", "json") | ("*", "*") => Format::Json,
+            ("application", "vnd.kubernetes.protobuf") => Format::Protobuf,
+            _ => continue,
+        };
+        if a != Some("APIGroupDiscoveryList") || g != Some("apidiscovery.k8s.io") {
+            continue;
+        }
+        if let Some(version) = crate::discovery::AGGREGATED_VERSIONS
+            .iter()
+            .find(|served| Some(**served) == v)
+        {
+            return Some((format, version));
+        }
+    }
+    None
+}
+
 /// Upstream's 406 for an endpoint writing `formats`.
 pub fn not_acceptable(formats: &[Format], watch: bool) -> ApiError {
     let types: Vec<String> = formats
@@ -329,7 +367,12 @@ pub async fn finish(neg: &Negotiated, resp: Response) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.split(';').next().unwrap_or("").trim() == JSON);
-    if !is_json {
+    let aggregated = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("as=APIGroupDiscoveryList"));
+    if !is_json || aggregated {
         return resp;
     }
     let format = match neg.choice() {
@@ -463,6 +506,45 @@ mod tests {
         assert_eq!(r[0].param("stream"), Some("watch"));
         assert_eq!(r[1].subtype, "json");
         assert_eq!(r[2].ty, "*");
+    }
+
+    #[test]
+    fn aggregated_discovery_is_picked_in_range_order() {
+        let agg = |v: &str| {
+            format!("application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList")
+        };
+        assert_eq!(aggregated_discovery(&agg("v2")), Some((Format::Json, "v2")));
+        assert_eq!(
+            aggregated_discovery(&format!("{},application/json", agg("v2beta1"))),
+            Some((Format::Json, "v2beta1"))
+        );
+        // Unknown versions and YAML are skipped; a plain range first means the legacy document.
+        assert_eq!(
+            aggregated_discovery(&format!("{},{}", agg("v3"), agg("v2"))),
+            Some((Format::Json, "v2"))
+        );
+        assert_eq!(
+            aggregated_discovery(&format!("application/json,{}", agg("v2"))),
+            None
+        );
+        assert_eq!(
+            aggregated_discovery(
+                "application/yaml;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+            ),
+            None
+        );
+        assert_eq!(
+            aggregated_discovery(
+                "application/vnd.kubernetes.protobuf;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+            ),
+            Some((Format::Protobuf, "v2"))
+        );
+        // A wrong `as` or group is not the aggregated document.
+        assert_eq!(
+            aggregated_discovery("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupList"),
+            None
+        );
+        assert_eq!(aggregated_discovery(""), None);
     }
 
     #[test]

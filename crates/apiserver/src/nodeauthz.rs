@@ -310,6 +310,59 @@ pub fn admit(node: &str, t: &ResourceTarget, old: Option<&Value>, new: &Value) -
     }
 }
 
+/// NodeRestriction for a TokenRequest by a node (`serviceaccounts/<sa>/token`): the token must
+/// be bound to a pod (`boundObjectRef` with kind Pod, a name and a uid) that exists with that
+/// uid and is scheduled on this node. (The graph authorizer already required a pod on this node
+/// using the ServiceAccount.)
+pub async fn admit_token_request(
+    ctx: &Ctx,
+    node: &str,
+    t: &ResourceTarget,
+    sa: &str,
+    req: &Value,
+) -> ApiResult<()> {
+    let r = &req["spec"]["boundObjectRef"];
+    let field = |k: &str| r[k].as_str().unwrap_or("");
+    if !r.is_object()
+        || field("apiVersion") != "v1"
+        || field("kind") != "Pod"
+        || field("name").is_empty()
+    {
+        return Err(forbidden_obj(
+            t,
+            sa,
+            "node requested token not bound to a pod".into(),
+        ));
+    }
+    if field("uid").is_empty() {
+        return Err(forbidden_obj(
+            t,
+            sa,
+            "node requested token with a pod binding without a uid".into(),
+        ));
+    }
+    let (pod, _) =
+        handlers::get_object(ctx, &resources::PODS, t.namespace.as_deref(), field("name")).await?;
+    if pod["metadata"]["uid"].as_str() != Some(field("uid")) {
+        return Err(forbidden_obj(
+            t,
+            sa,
+            format!(
+                "the UID in the bound object reference ({}) does not match the UID in record. The object might have been deleted and then recreated",
+                field("uid")
+            ),
+        ));
+    }
+    if pod["spec"]["nodeName"].as_str() != Some(node) {
+        return Err(forbidden_obj(
+            t,
+            sa,
+            "node requested token bound to a pod scheduled on a different node".into(),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@
 //! (`Audit`); an expression that does not evaluate to a bool fails per the policy's
 //! `failurePolicy`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use std::sync::{Arc, OnceLock};
 
@@ -52,11 +52,94 @@ fn env() -> Arc<Env> {
     .clone()
 }
 
+thread_local! {
+    /// CEL compilations made on this thread (tests count them).
+    static COMPILATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many CEL expressions this thread compiled so far.
+pub fn compilations() -> u64 {
+    COMPILATIONS.with(|c| c.get())
+}
+
 /// Compile `expr`; the message upstream reports for an expression that does not compile.
 pub fn compile(expr: &str) -> Result<Program, ExprError> {
+    COMPILATIONS.with(|c| c.set(c.get() + 1));
     env()
         .compile(expr)
         .map_err(|e| ExprError::Compile(e.to_string()))
+}
+
+/// CEL programs compiled once per generation of the cached policies or webhook configurations
+/// (see [`crate::watchcache`]), by expression text. An expression that does not compile is not
+/// kept: evaluating it compiles it again and reports the error.
+#[derive(Default)]
+pub struct Programs(HashMap<String, Arc<Program>>);
+
+impl Programs {
+    /// Compile `expr` unless it already is.
+    pub fn add(&mut self, expr: &str) {
+        if expr.is_empty() || self.0.contains_key(expr) {
+            return;
+        }
+        if let Ok(p) = compile(expr) {
+            self.0.insert(expr.to_string(), Arc::new(p));
+        }
+    }
+
+    /// The `expression` (and `messageExpression`) of every entry of `list`.
+    pub fn add_all(&mut self, list: &Value) {
+        for e in list.as_array().into_iter().flatten() {
+            for f in ["expression", "messageExpression"] {
+                if let Some(x) = e[f].as_str() {
+                    self.add(x);
+                }
+            }
+        }
+    }
+
+    fn get(&self, expr: &str) -> Option<Arc<Program>> {
+        self.0.get(expr).cloned()
+    }
+}
+
+/// The bindings (in name order) and policies, as cached with their compiled programs.
+pub struct PolicySet {
+    bindings: Vec<Value>,
+    policies: Vec<Value>,
+    programs: Arc<Programs>,
+}
+
+impl PolicySet {
+    /// Read the policies and bindings; the revision to watch from is the earlier of the two
+    /// reads (both are under [`crate::watchcache::ADMISSION_PREFIX`]).
+    async fn load(ctx: &Ctx) -> ApiResult<(PolicySet, i64)> {
+        let all = Filter {
+            labels: None,
+            fields: None,
+        };
+        let (mut bindings, brev) = handlers::list_objects(ctx, &BINDINGS, None, &all).await?;
+        bindings.sort_by(|x, y| {
+            x["metadata"]["name"]
+                .as_str()
+                .cmp(&y["metadata"]["name"].as_str())
+        });
+        let (policies, prev) = handlers::list_objects(ctx, &POLICIES, None, &all).await?;
+        let mut programs = Programs::default();
+        for p in &policies {
+            for f in ["variables", "matchConditions", "validations"] {
+                programs.add_all(&p["spec"][f]);
+            }
+        }
+        Ok((
+            PolicySet {
+                bindings,
+                policies,
+                programs: Arc::new(programs),
+            },
+            brev.min(prev),
+        ))
+    }
 }
 
 /// The CEL variables of one evaluation.
@@ -64,6 +147,8 @@ pub struct Vars {
     vars: BTreeMap<&'static str, Value>,
     /// `variables.<name>` of the policy, evaluated in order.
     variables: serde_json::Map<String, Value>,
+    /// Compiled programs to use instead of compiling.
+    programs: Option<Arc<Programs>>,
 }
 
 impl Vars {
@@ -77,7 +162,14 @@ impl Vars {
         Vars {
             vars,
             variables: serde_json::Map::new(),
+            programs: None,
         }
+    }
+
+    /// Evaluate with the programs compiled in `programs` (others are compiled when evaluated).
+    pub fn with_programs(mut self, programs: Arc<Programs>) -> Self {
+        self.programs = Some(programs);
+        self
     }
 
     fn context(&self) -> Result<Context<'static, 'static>, String> {
@@ -92,7 +184,10 @@ impl Vars {
 
     /// Evaluate `expr` to a CEL value.
     pub fn eval(&self, expr: &str) -> Result<Cel, ExprError> {
-        let p = compile(expr)?;
+        let p = match self.programs.as_ref().and_then(|ps| ps.get(expr)) {
+            Some(p) => p,
+            None => Arc::new(compile(expr)?),
+        };
         let eval_err = |msg: String| ExprError::Eval {
             expr: expr.to_string(),
             msg,
@@ -157,6 +252,10 @@ pub fn request_var(a: &Attributes<'_>) -> Value {
         m.remove("object");
         m.remove("oldObject");
     }
+    // CEL sees a typed UserInfo: `extra` is a map even when empty.
+    if let Some(info) = r["userInfo"].as_object_mut() {
+        info.entry("extra").or_insert_with(|| json!({}));
+    }
     r
 }
 
@@ -213,22 +312,17 @@ pub async fn validate(
     if !a.admissible() {
         return Ok(Vec::new());
     }
-    let all = Filter {
-        labels: None,
-        fields: None,
-    };
-    let (mut bindings, _) = handlers::list_objects(ctx, &BINDINGS, None, &all).await?;
-    if bindings.is_empty() {
+    let set = ctx
+        .admission
+        .policies
+        .get(&ctx.store, || PolicySet::load(ctx))
+        .await?;
+    if set.bindings.is_empty() {
         return Ok(Vec::new());
     }
-    bindings.sort_by(|x, y| {
-        x["metadata"]["name"]
-            .as_str()
-            .cmp(&y["metadata"]["name"].as_str())
-    });
-    let (policies, _) = handlers::list_objects(ctx, &POLICIES, None, &all).await?;
+    let (bindings, policies) = (&set.bindings, &set.policies);
     let mut warnings = Vec::new();
-    for b in &bindings {
+    for b in bindings {
         let bname = b["metadata"]["name"].as_str().unwrap_or("");
         let Some(p) = policies
             .iter()
@@ -272,7 +366,8 @@ pub async fn validate(
             request_var(a),
             params,
             ns_obj,
-        );
+        )
+        .with_programs(set.programs.clone());
         for f in evaluate(p, &mut vars, pname, bname) {
             if actions.contains(&"Deny") {
                 return Err(deny_error(a, &f));
@@ -494,6 +589,30 @@ mod tests {
             json!({"max": 3}),
             Value::Null,
         )
+    }
+
+    #[test]
+    fn programs_are_compiled_once_and_reused() {
+        let mut ps = Programs::default();
+        ps.add_all(&json!([
+            {"expression": "object.a == 1", "messageExpression": "'a is ' + string(object.a)"},
+            {"expression": "object.("},
+        ]));
+        ps.add("object.a == 1");
+        let ps = Arc::new(ps);
+        let before = compilations();
+        let v = vars(json!({"a": 1})).with_programs(ps.clone());
+        for _ in 0..3 {
+            assert!(v.eval_bool("object.a == 1").unwrap());
+            assert!(
+                matches!(v.eval("'a is ' + string(object.a)"), Ok(Cel::String(s)) if *s == "a is 1")
+            );
+        }
+        assert_eq!(compilations(), before, "no compilation for kept programs");
+        // One that did not compile is compiled (and reported) when evaluated; others too.
+        assert!(matches!(v.eval("object.("), Err(ExprError::Compile(_))));
+        assert!(v.eval_bool("object.a != 1").is_ok_and(|b| !b));
+        assert_eq!(compilations(), before + 2);
     }
 
     #[test]

@@ -6,7 +6,6 @@
 //! a watch on the RBAC prefix reports a change: requests do not scan the store.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use daas_store::Store;
@@ -18,6 +17,7 @@ use crate::registry::rbac::{strs, GROUP};
 use crate::request::ResourceTarget;
 use crate::resources::{self, ResourceDef};
 use crate::server::User;
+use crate::watchcache::WatchCache;
 
 /// Storage prefix of every RBAC object.
 pub const PREFIX: &str = "/registry/rbac.authorization.k8s.io/";
@@ -25,6 +25,11 @@ pub const GROUP_AUTHENTICATED: &str = "system:authenticated";
 pub const GROUP_UNAUTHENTICATED: &str = "system:unauthenticated";
 /// The ClusterRole every user-tier namespace binds for its owner group.
 pub const USER_NAMESPACE_ROLE: &str = "daas:namespace-owner";
+/// The ClusterRole holding the base rules of [`USER_NAMESPACE_ROLE`] (which aggregates it).
+pub const USER_NAMESPACE_BASE_ROLE: &str = "daas:aggregate-to-namespace-owner";
+/// The label of the ClusterRoles aggregated into [`USER_NAMESPACE_ROLE`] besides those labelled
+/// as upstream's `aggregate-to-admin`/`-edit`/`-view` (the base role carries it).
+pub const AGGREGATE_TO_NAMESPACE_OWNER: &str = "k3s-daas.io/aggregate-to-namespace-owner";
 /// The RoleBinding (in each user namespace) of [`USER_NAMESPACE_ROLE`].
 pub const USER_NAMESPACE_BINDING: &str = "daas:namespace-owner";
 const AUTOUPDATE: &str = "rbac.authorization.kubernetes.io/autoupdate";
@@ -371,6 +376,47 @@ impl Policy {
         rules.map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// Why a binding's role reference yields no rules, as upstream's rule resolver reports it
+    /// (`GetRoleReferenceRules`): the referenced role is missing, or the kind is unknown.
+    fn role_ref_error(&self, b: &Binding) -> Option<String> {
+        match b.role_kind.as_str() {
+            "ClusterRole" if !self.cluster_roles.contains_key(&b.role_name) => Some(format!(
+                "clusterrole.rbac.authorization.k8s.io {:?} not found",
+                b.role_name
+            )),
+            "Role"
+                if !self
+                    .roles
+                    .contains_key(&(b.namespace.clone(), b.role_name.clone())) =>
+            {
+                Some(format!(
+                    "role.rbac.authorization.k8s.io {:?} not found",
+                    b.role_name
+                ))
+            }
+            "ClusterRole" | "Role" => None,
+            other => Some(format!("unsupported role reference kind: {other:?}")),
+        }
+    }
+
+    /// The resolution errors met while gathering `u`'s rules in `namespace` ("" = cluster-wide
+    /// only): one per binding that applies to `u` but whose role cannot be resolved,
+    /// ClusterRoleBindings first. Upstream RBAC reports them in a SubjectAccessReview's reason
+    /// (`RBAC: <errors>`, when not allowed) and a SelfSubjectRulesReview's `evaluationError`.
+    pub fn resolution_errors(&self, u: &User, namespace: &str) -> Vec<String> {
+        let namespaced = (!namespace.is_empty())
+            .then(|| self.role_bindings.get(namespace))
+            .flatten()
+            .into_iter()
+            .flatten();
+        self.cluster_bindings
+            .iter()
+            .chain(namespaced)
+            .filter(|b| b.applies_to(u))
+            .filter_map(|b| self.role_ref_error(b))
+            .collect()
+    }
+
     /// Visit the rules that apply to `u` in `namespace` ("" = cluster-wide only) until `f` says stop;
     /// `f` also gets the binding's name and kind (for SelfSubjectRulesReview and reasons).
     fn visit(&self, u: &User, namespace: &str, mut f: impl FnMut(&Rule) -> bool) -> bool {
@@ -435,6 +481,22 @@ impl Policy {
     }
 }
 
+/// Upstream's `utilerrors.Aggregate` message: one error as itself, several de-duplicated and
+/// joined as `[a, b]`, none as "".
+pub fn aggregate_errors(errs: &[String]) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for e in errs {
+        if !seen.contains(&e.as_str()) {
+            seen.push(e);
+        }
+    }
+    match seen.as_slice() {
+        [] => String::new(),
+        [one] => one.to_string(),
+        many => format!("[{}]", many.join(", ")),
+    }
+}
+
 fn subject_desc(b: &Binding, u: &User) -> String {
     b.subjects
         .iter()
@@ -450,50 +512,32 @@ fn subject_desc(b: &Binding, u: &User) -> String {
 /// Keeps a [`Policy`] until a change under [`PREFIX`] is seen by a watch.
 pub struct Authorizer {
     store: Arc<dyn Store>,
-    current: tokio::sync::Mutex<Option<(Arc<Policy>, Arc<AtomicBool>)>>,
+    cache: WatchCache<Policy>,
 }
 
 impl Authorizer {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Authorizer {
             store,
-            current: tokio::sync::Mutex::new(None),
+            cache: WatchCache::new(PREFIX),
         }
     }
 
     /// Drop the cached policy (after a write of an RBAC object through this server, so the
     /// writer's next request sees it without waiting for the watch).
     pub async fn invalidate(&self) {
-        *self.current.lock().await = None;
+        self.cache.invalidate().await;
     }
 
     /// The current policy: cached until an RBAC object changes.
     pub async fn policy(&self) -> ApiResult<Arc<Policy>> {
-        let mut cur = self.current.lock().await;
-        if let Some((p, stale)) = cur.as_ref() {
-            if !stale.load(Ordering::Acquire) {
-                return Ok(p.clone());
-            }
-        }
-        let (p, rev) = Policy::load(self.store.as_ref()).await?;
-        let p = Arc::new(p);
-        // Cache only while a watch reports changes after the revision read.
-        match self.store.watch(PREFIX, rev).await {
-            Ok(mut rx) => {
-                let stale = Arc::new(AtomicBool::new(false));
-                let flag = stale.clone();
-                tokio::spawn(async move {
-                    let _ = rx.recv().await;
-                    flag.store(true, Ordering::Release);
-                });
-                *cur = Some((p.clone(), stale));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "RBAC policy not cached: watch failed");
-                *cur = None;
-            }
-        }
-        Ok(p)
+        let store = self.store.clone();
+        self.cache
+            .get(
+                &self.store,
+                || async move { Policy::load(store.as_ref()).await },
+            )
+            .await
     }
 }
 
@@ -914,8 +958,33 @@ pub fn bootstrap_cluster_roles() -> Vec<Value> {
                 rule(&["coordination.k8s.io"], &["leases"], READ),
             ],
         ),
-        cluster_role(USER_NAMESPACE_ROLE, json!({}), user_namespace_rules()),
+        cluster_role(
+            USER_NAMESPACE_BASE_ROLE,
+            json!({AGGREGATE_TO_NAMESPACE_OWNER: "true"}),
+            user_namespace_rules(),
+        ),
+        user_namespace_role(),
     ]
+}
+
+/// [`USER_NAMESPACE_ROLE`]: aggregated (by the ClusterRole aggregation controller) from its base
+/// role and from the ClusterRoles an admin labels `rbac.authorization.k8s.io/aggregate-to-admin`,
+/// `-edit` or `-view` (as a CRD's author ships them, so that users may use its custom resources
+/// in their namespaces). The bootstrap roles carrying those labels (upstream's
+/// `system:aggregate-to-*`, `edit`, `view`) are left out: they would add what the user tier is
+/// deliberately denied (impersonating service accounts). Created with its base rules, which the
+/// aggregation keeps.
+pub fn user_namespace_role() -> Value {
+    let mut selectors = vec![json!({"matchLabels": {AGGREGATE_TO_NAMESPACE_OWNER: "true"}})];
+    for to in ["admin", "edit", "view"] {
+        selectors.push(json!({
+            "matchLabels": {format!("rbac.authorization.k8s.io/aggregate-to-{to}"): "true"},
+            "matchExpressions": [{"key": "kubernetes.io/bootstrapping", "operator": "DoesNotExist"}],
+        }));
+    }
+    let mut role = cluster_role(USER_NAMESPACE_ROLE, json!({}), user_namespace_rules());
+    role["aggregationRule"] = json!({ "clusterRoleSelectors": selectors });
+    role
 }
 
 fn cluster_binding(name: &str, role: &str, groups: &[&str]) -> Value {
@@ -1005,9 +1074,28 @@ pub async fn ensure_bootstrap_policy(ctx: &Ctx) -> ApiResult<()> {
                 continue;
             };
             let mut have = decode_kv(&kv)?;
-            if have["metadata"]["annotations"][AUTOUPDATE] == "false"
-                || want["aggregationRule"].is_object()
-            {
+            if have["metadata"]["annotations"][AUTOUPDATE] == "false" {
+                continue;
+            }
+            if let Some(want_sel) = want["aggregationRule"]["clusterRoleSelectors"].as_array() {
+                // An aggregated role's rules are the aggregation's; its selectors get the ones
+                // it lacks (a role made before it aggregated gets its aggregationRule).
+                let have_sel = have["aggregationRule"]["clusterRoleSelectors"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let missing: Vec<Value> = want_sel
+                    .iter()
+                    .filter(|s| !have_sel.contains(s))
+                    .cloned()
+                    .collect();
+                if !missing.is_empty() {
+                    let mut all = have_sel;
+                    all.extend(missing);
+                    have["aggregationRule"] = json!({ "clusterRoleSelectors": all });
+                    let bytes = handlers::encode(&have)?;
+                    let _ = ctx.store.update(&kv.key, &bytes, kv.mod_revision).await?;
+                }
                 continue;
             }
             let current = have[field].as_array().cloned().unwrap_or_default();
@@ -1154,6 +1242,39 @@ mod tests {
     }
 
     #[test]
+    fn unresolvable_role_references_are_reported_for_applicable_bindings() {
+        let objs = vec![
+            json!({"kind": "ClusterRoleBinding", "metadata": {"name": "gone"},
+                "roleRef": {"kind": "ClusterRole", "name": "missing"},
+                "subjects": [{"kind": "User", "name": "erin"}]}),
+            json!({"kind": "ClusterRoleBinding", "metadata": {"name": "other"},
+                "roleRef": {"kind": "ClusterRole", "name": "missing-too"},
+                "subjects": [{"kind": "User", "name": "frank"}]}),
+            json!({"kind": "RoleBinding", "metadata": {"name": "rb", "namespace": "a"},
+                "roleRef": {"kind": "Role", "name": "nope"},
+                "subjects": [{"kind": "User", "name": "erin"}]}),
+        ];
+        let p = Policy::from_objects(&objs);
+        let erin = User {
+            name: "erin".into(),
+            groups: vec![],
+            ..Default::default()
+        };
+        assert_eq!(
+            p.resolution_errors(&erin, ""),
+            vec!["clusterrole.rbac.authorization.k8s.io \"missing\" not found"]
+        );
+        let errs = p.resolution_errors(&erin, "a");
+        assert_eq!(
+            aggregate_errors(&errs),
+            "[clusterrole.rbac.authorization.k8s.io \"missing\" not found, role.rbac.authorization.k8s.io \"nope\" not found]"
+        );
+        assert!(p.resolution_errors(&erin, "b").len() == 1);
+        assert_eq!(aggregate_errors(&[]), "");
+        assert_eq!(aggregate_errors(&["x".into(), "x".into()]), "x");
+    }
+
+    #[test]
     fn bindings_apply_by_subject_and_namespace() {
         let objs = vec![
             json!({"kind": "Role", "metadata": {"name": "reader", "namespace": "a"},
@@ -1174,14 +1295,17 @@ mod tests {
         let sa = User {
             name: "system:serviceaccount:a:sa".into(),
             groups: vec![],
+            ..Default::default()
         };
         let team = User {
             name: "dave".into(),
             groups: vec!["team".into()],
+            ..Default::default()
         };
         let carol = User {
             name: "carol".into(),
             groups: vec![],
+            ..Default::default()
         };
         let mut a = res("get", "", "pods", "", "");
         a.namespace = "a".into();

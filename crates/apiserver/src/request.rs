@@ -134,6 +134,48 @@ fn pct_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The header prefix naming one impersonated `extra` key (upstream's `Impersonate-Extra-`).
+pub const IMPERSONATE_EXTRA_PREFIX: &str = "impersonate-extra-";
+
+/// Go's `url.PathUnescape`: `%XX` escapes decoded (`+` stays `+`); `None` on a malformed
+/// escape or a result that is not UTF-8.
+fn path_unescape(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The `extra` an impersonating request asks for: one entry per `Impersonate-Extra-<key>` header
+/// (each header line one value, in order), the key lower-cased and then percent-decoded as
+/// upstream does (a key that does not decode is used as sent). Keys come back sorted.
+pub fn impersonated_extra(headers: &HeaderMap) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (name, value) in headers {
+        let Some(encoded) = name.as_str().strip_prefix(IMPERSONATE_EXTRA_PREFIX) else {
+            continue;
+        };
+        let Ok(value) = value.to_str() else {
+            continue;
+        };
+        let lower = encoded.to_ascii_lowercase();
+        let key = path_unescape(&lower).unwrap_or(lower);
+        out.entry(key).or_default().push(value.trim().to_string());
+    }
+    out
+}
+
 /// Requested response representation, from the Accept header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum As {
@@ -250,6 +292,29 @@ pub fn check_shape(v: &mut Value) -> ApiResult<()> {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    #[test]
+    fn impersonated_extra_keys_are_lowercased_and_unescaped() {
+        let mut h = HeaderMap::new();
+        h.append("Impersonate-Extra-Scopes", HeaderValue::from_static("view"));
+        h.append(
+            "impersonate-extra-scopes",
+            HeaderValue::from_static("development"),
+        );
+        h.append(
+            "Impersonate-Extra-Example.com%2fProject",
+            HeaderValue::from_static("p1"),
+        );
+        h.append("impersonate-extra-bad%zz", HeaderValue::from_static("x"));
+        h.append("impersonate-user", HeaderValue::from_static("jane"));
+        let extra = impersonated_extra(&h);
+        assert_eq!(extra.len(), 3, "{extra:?}");
+        assert_eq!(extra["scopes"], ["view", "development"]);
+        assert_eq!(extra["example.com/project"], ["p1"]);
+        assert_eq!(extra["bad%zz"], ["x"]);
+        assert_eq!(path_unescape("a%2Fb+c").as_deref(), Some("a/b+c"));
+        assert_eq!(path_unescape("a%2"), None);
+    }
 
     fn rt(p: &str) -> ResourceTarget {
         match parse_path(p).unwrap() {

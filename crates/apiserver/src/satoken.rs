@@ -196,12 +196,14 @@ impl Claims {
                 format!("{SA_GROUP}:{ns}"),
                 "system:authenticated".to_string(),
             ],
+            uid: self.kubernetes.serviceaccount.uid.clone(),
+            extra: self.extra(),
         }
     }
 
     /// `user.extra` of the identity (the bound pod).
-    pub fn extra(&self) -> HashMap<String, Vec<String>> {
-        let mut out = HashMap::new();
+    pub fn extra(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        let mut out = std::collections::BTreeMap::new();
         if let Some(p) = &self.kubernetes.pod {
             out.insert(EXTRA_POD_NAME.to_string(), vec![p.name.clone()]);
             out.insert(EXTRA_POD_UID.to_string(), vec![p.uid.clone()]);
@@ -477,6 +479,8 @@ impl ServiceAccountAuthenticator {
             ctx: Ctx {
                 store,
                 bookmark_interval: std::time::Duration::from_secs(30),
+                admission: Default::default(),
+                service_ranges: Default::default(),
             },
             tokens,
         }
@@ -553,6 +557,25 @@ fn token_request_invalid(field: &str, value: Value, msg: &str) -> ApiError {
     )
 }
 
+/// The request's `dryRun` query value: absent or empty is a real request, `All` a dry run;
+/// anything else is upstream's CreateOptions validation error (422).
+pub fn dry_run(q: &HashMap<String, String>) -> ApiResult<bool> {
+    match q.get("dryRun").map(String::as_str) {
+        None | Some("") => Ok(false),
+        Some("All") => Ok(true),
+        Some(other) => {
+            let m = format!("Unsupported value: []string{{{other:?}}}: supported values: \"All\"");
+            Err(ApiError::new(
+                422,
+                "Invalid",
+                format!("CreateOptions.meta.k8s.io \"\" is invalid: dryRun: {m}"),
+            )
+            .with_details(json!({"group": "meta.k8s.io", "kind": "CreateOptions",
+                "causes": [{"reason": "FieldValueNotSupported", "message": m, "field": "dryRun"}]})))
+        }
+    }
+}
+
 /// `POST /api/v1/namespaces/{ns}/serviceaccounts/{name}/token`: a TokenRequest (decoded body)
 /// answered with a signed token (201), nothing stored.
 pub async fn token_request(
@@ -561,6 +584,21 @@ pub async fn token_request(
     ns: &str,
     name: &str,
     req: &Value,
+) -> ApiResult<Value> {
+    token_request_with(ctx, tokens, ns, name, req, false).await
+}
+
+/// [`token_request`], or its dry run (`dry_run`): every check of a real request runs (validation,
+/// the service account and bound object lookups, UID preconditions) and the answer has the same
+/// shape and expiration, but no token is signed: `status.token` is empty. (Upstream signs one
+/// even on a dry run; a dry run here never hands out a usable credential.)
+pub async fn token_request_with(
+    ctx: &Ctx,
+    tokens: &ServiceAccountTokens,
+    ns: &str,
+    name: &str,
+    req: &Value,
+    dry_run: bool,
 ) -> ApiResult<Value> {
     if !req.is_object() {
         return Err(ApiError::bad_request(
@@ -604,11 +642,15 @@ pub async fn token_request(
         ));
     }
     if expiration > MAX_EXPIRATION {
-        return Err(token_request_invalid(
-            "spec.expirationSeconds",
-            json!(expiration),
-            "may not specify a duration larger than 2^32 seconds",
-        ));
+        // Upstream's field.TooLong (v1.28): the value is not shown.
+        let m = format!("Too long: may not be longer than {MAX_EXPIRATION}");
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            format!("TokenRequest.authentication.k8s.io \"\" is invalid: spec.expirationSeconds: {m}"),
+        )
+        .with_details(json!({"group": "authentication.k8s.io", "kind": "TokenRequest",
+            "causes": [{"reason": "FieldValueTooLong", "message": m, "field": "spec.expirationSeconds"}]})));
     }
     let audiences: Vec<String> = match &spec["audiences"] {
         Value::Null => Vec::new(),
@@ -708,9 +750,13 @@ pub async fn token_request(
     }
     let now = now_secs();
     let claims = Claims::new(tokens.issuer(), audiences, now, expiration, claim);
-    let token = tokens
-        .sign(&claims)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let token = if dry_run {
+        String::new()
+    } else {
+        tokens
+            .sign(&claims)
+            .map_err(|e| ApiError::internal(e.to_string()))?
+    };
     let mut spec_out = json!({"audiences": claims.aud, "expirationSeconds": expiration});
     if !bound.is_null() {
         spec_out["boundObjectRef"] = bound.clone();
@@ -764,12 +810,7 @@ pub async fn token_review(
                 let u = claims.user();
                 status = json!({
                     "authenticated": true,
-                    "user": {
-                        "username": u.name,
-                        "uid": claims.kubernetes.serviceaccount.uid,
-                        "groups": u.groups,
-                        "extra": claims.extra(),
-                    },
+                    "user": u.user_info(),
                     "audiences": shared,
                 });
             }
@@ -795,7 +836,7 @@ pub async fn token_review(
             } else if let Some(u) = auth.authenticate(token).await {
                 status = json!({
                     "authenticated": true,
-                    "user": {"username": u.name, "groups": u.groups},
+                    "user": u.user_info(),
                     "audiences": shared,
                 });
             }

@@ -1,6 +1,6 @@
 //! HTTP routing, authentication, TLS serving and cluster bootstrap objects.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,11 +24,39 @@ use crate::handlers::{self, json_response, Ctx};
 use crate::request::{self, Target};
 use crate::resources;
 
-/// An authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An authenticated caller (upstream's `user.Info`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct User {
     pub name: String,
+    /// The identity's unique id, when its authenticator knows one (service accounts); else empty.
+    pub uid: String,
     pub groups: Vec<String>,
+    /// Additional attributes (`authentication.kubernetes.io/pod-name`, impersonated extras, ...).
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+impl User {
+    /// A user with a name and groups, no uid or extras.
+    pub fn new(name: impl Into<String>, groups: Vec<String>) -> Self {
+        User {
+            name: name.into(),
+            groups,
+            ..Default::default()
+        }
+    }
+
+    /// `userInfo` as authentication.k8s.io/v1 `UserInfo` (AdmissionReview, SelfSubjectReview,
+    /// TokenReview): `uid` and `extra` only when set.
+    pub fn user_info(&self) -> serde_json::Value {
+        let mut info = json!({"username": self.name, "groups": self.groups});
+        if !self.uid.is_empty() {
+            info["uid"] = json!(self.uid);
+        }
+        if !self.extra.is_empty() {
+            info["extra"] = json!(self.extra);
+        }
+        info
+    }
 }
 
 /// Turns a bearer token into a user (seal tokens plug in here).
@@ -86,6 +114,8 @@ pub struct AppState {
     pub service_accounts: Option<Arc<crate::satoken::ServiceAccountTokens>>,
     /// The RBAC policy, cached until an RBAC object changes.
     pub rbac: Arc<crate::rbac::Authorizer>,
+    /// Authenticates TLS client certificates; without it they are ignored.
+    pub client_certs: Option<Arc<crate::x509::ClientCertAuthenticator>>,
 }
 
 pub struct ServerOptions {
@@ -94,6 +124,10 @@ pub struct ServerOptions {
     pub node_proxy: Option<Arc<dyn NodeProxy>>,
     /// The service-account token issuer: TokenRequest, TokenReview and OIDC discovery need it.
     pub service_accounts: Option<Arc<crate::satoken::ServiceAccountTokens>>,
+    /// Client certificates signed by this CA authenticate (`TlsMaterial::client_cert_authenticator`).
+    pub client_certs: Option<Arc<crate::x509::ClientCertAuthenticator>>,
+    /// Service cluster-IP and node-port ranges the allocators use.
+    pub service_ranges: crate::registry::ipalloc::ServiceRanges,
 }
 
 impl Default for ServerOptions {
@@ -103,6 +137,8 @@ impl Default for ServerOptions {
             bookmark_interval: Duration::from_secs(30),
             node_proxy: None,
             service_accounts: None,
+            client_certs: None,
+            service_ranges: Default::default(),
         }
     }
 }
@@ -113,11 +149,14 @@ pub fn router(store: Arc<dyn Store>, auth: Arc<dyn Authenticator>, opts: ServerO
         ctx: Arc::new(Ctx {
             store,
             bookmark_interval: opts.bookmark_interval,
+            admission: Default::default(),
+            service_ranges: opts.service_ranges,
         }),
         auth,
         max_body: opts.max_body,
         node_proxy: opts.node_proxy,
         service_accounts: opts.service_accounts,
+        client_certs: opts.client_certs,
     };
     Router::new().fallback(dispatch).with_state(state).layer(
         tower_http::catch_panic::CatchPanicLayer::custom(panic_status),
@@ -146,6 +185,10 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
     // A write of an RBAC object is seen by the next request at once (the watch follows later).
     if method != Method::GET && path.contains("/rbac.authorization.k8s.io/") {
         st.rbac.invalidate().await;
+    }
+    // So is a write of a webhook configuration or an admission policy.
+    if method != Method::GET && path.contains("/admissionregistration.k8s.io/") {
+        st.ctx.admission.invalidate().await;
     }
     tracing::debug!(%method, %path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
     resp
@@ -202,16 +245,7 @@ async fn handle(
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let user = if !is_public(&path) {
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| t.trim().to_string());
-        let user = match token {
-            Some(t) if !t.is_empty() => st.auth.authenticate(&t).await,
-            _ => None,
-        };
+        let user = authenticate(st, &parts).await;
         match user {
             // Every authenticated identity is in system:authenticated (upstream's group adder).
             Some(mut u) => {
@@ -253,9 +287,17 @@ async fn handle(
             st.ctx.store.current_revision().await?;
             return Ok((StatusCode::OK, "ok").into_response_ok());
         }
-        "/api" | "/api/" => return Ok(json_response(StatusCode::OK, &discovery::core_versions())),
+        "/api" | "/api/" => {
+            if let Some(r) = discovery::serve_aggregated(true, &parts.headers) {
+                return Ok(r);
+            }
+            return Ok(json_response(StatusCode::OK, &discovery::core_versions()));
+        }
         "/apis" | "/apis/" => {
             crate::registry::customresource::ensure_loaded(&st.ctx.store).await?;
+            if let Some(r) = discovery::serve_aggregated(false, &parts.headers) {
+                return Ok(r);
+            }
             return Ok(json_response(StatusCode::OK, &discovery::group_list()));
         }
         p if p.starts_with("/openapi/") => {
@@ -400,6 +442,7 @@ async fn handle(
         (&Method::POST, Some(n), Some("token"))
             if target.def.has_sub(resources::Subresource::Token) =>
         {
+            let dry_run = crate::satoken::dry_run(&q)?;
             let body = read_body(body, st.max_body).await?;
             let tokens = st
                 .service_accounts
@@ -411,7 +454,11 @@ async fn handle(
             } else {
                 request::decode_body(&parts.headers, &body)?
             };
-            let out = crate::satoken::token_request(ctx, tokens, &ns, &n, &req).await?;
+            if let Some(node) = user.as_ref().and_then(crate::authz::node_name) {
+                crate::nodeauthz::admit_token_request(ctx, node, &target, &n, &req).await?;
+            }
+            let out =
+                crate::satoken::token_request_with(ctx, tokens, &ns, &n, &req, dry_run).await?;
             Ok(json_response(StatusCode::CREATED, &out))
         }
         (_, _, Some(s)) if !serves_sub(target.def, s) => Err(ApiError::not_found_path()),
@@ -419,6 +466,30 @@ async fn handle(
             "the server does not allow this method on the requested resource ({m})"
         ))),
     }
+}
+
+/// Upstream's authenticator union, x509 first: a client certificate that verifies against the
+/// client CA, else the bearer token. A certificate that does not verify (expired, another CA)
+/// authenticates no one; the token may still.
+#[tracing::instrument(level = "debug", skip_all)]
+async fn authenticate(st: &AppState, parts: &axum::http::request::Parts) -> Option<User> {
+    if let (Some(certs), Some(x509)) = (
+        parts.extensions.get::<crate::x509::PeerCertificates>(),
+        st.client_certs.as_ref(),
+    ) {
+        match x509.authenticate(&certs.0) {
+            Ok(u) => return Some(u),
+            Err(e) => tracing::info!(error = %e, "client certificate refused"),
+        }
+    }
+    let token = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())?;
+    st.auth.authenticate(token).await
 }
 
 /// `GET /.well-known/openid-configuration` and `GET /openid/v1/jwks`, open to every caller as
@@ -485,8 +556,10 @@ async fn token_review(
 }
 
 /// Upstream's impersonation filter: `Impersonate-User` / `Impersonate-Group` / `Impersonate-Uid`
-/// headers make the request act as that identity, when the caller may `impersonate` each of
-/// them (users, groups, uids; service accounts by their namespace and name).
+/// / `Impersonate-Extra-<key>` headers make the request act as that identity, when the caller may
+/// `impersonate` each of them (users, groups, uids; service accounts by their namespace and
+/// name; each extra value as `userextras/<key>` named by the value). The extras are read again
+/// from the headers where they are reported ([`request::impersonated_extra`]).
 async fn impersonate(
     st: &AppState,
     headers: &axum::http::HeaderMap,
@@ -500,10 +573,14 @@ async fn impersonate(
             .map(|v| v.trim().to_string())
             .collect()
     };
+    let extra = request::impersonated_extra(headers);
     let Some(name) = values("impersonate-user").into_iter().next() else {
-        if !values("impersonate-group").is_empty() || !values("impersonate-uid").is_empty() {
+        if !values("impersonate-group").is_empty()
+            || !values("impersonate-uid").is_empty()
+            || !extra.is_empty()
+        {
             return Err(ApiError::internal(
-                "requested impersonation of groups or uid without impersonating a user",
+                "requested impersonation of groups, extra or uid without impersonating a user",
             ));
         }
         return Ok(caller);
@@ -529,6 +606,14 @@ async fn impersonate(
     for g in &groups {
         asks.push(ask("", "groups", "", g));
     }
+    // Each extra value is checked on its own: `userextras/<key>` named by the value.
+    for (key, vals) in &extra {
+        for v in vals {
+            let mut a = ask("authentication.k8s.io", "userextras", "", v);
+            a.subresource = key.clone();
+            asks.push(a);
+        }
+    }
     for uid in values("impersonate-uid") {
         asks.push(ask("authentication.k8s.io", "uids", "", &uid));
     }
@@ -546,9 +631,14 @@ async fn impersonate(
                 } else {
                     format!("{}.{}", a.resource, a.group)
                 };
+                let resource = if a.subresource.is_empty() {
+                    a.resource.clone()
+                } else {
+                    format!("{}/{}", a.resource, a.subresource)
+                };
                 return Err(ApiError::forbidden(format!(
-                    "{qualified} \"{}\" is forbidden: User \"{}\" cannot impersonate resource \"{}\" in API group \"{}\" {scope}",
-                    a.name, caller.name, a.resource, a.group
+                    "{qualified} \"{}\" is forbidden: User \"{}\" cannot impersonate resource \"{resource}\" in API group \"{}\" {scope}",
+                    a.name, caller.name, a.group
                 )));
             }
         }
@@ -568,7 +658,16 @@ async fn impersonate(
     if !groups.iter().any(|g| g == crate::rbac::GROUP_AUTHENTICATED) {
         groups.push(crate::rbac::GROUP_AUTHENTICATED.to_string());
     }
-    Ok(User { name, groups })
+    let uid = values("impersonate-uid")
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    Ok(User {
+        name,
+        uid,
+        groups,
+        extra,
+    })
 }
 
 /// Does the resource have the subresource `name`? (Others are 404, as upstream.)
@@ -652,9 +751,20 @@ impl OkResponse for (StatusCode, &'static str) {
 /// Objects every cluster has: system namespaces, their default service accounts, the
 /// `kubernetes` service, and the system PriorityClasses.
 pub async fn bootstrap(store: &Arc<dyn Store>) -> ApiResult<()> {
+    bootstrap_with(store, &Default::default()).await
+}
+
+/// [`bootstrap`] for a cluster with the given Service ranges (the `kubernetes` Service gets the
+/// first address of the cluster-IP range).
+pub async fn bootstrap_with(
+    store: &Arc<dyn Store>,
+    ranges: &crate::registry::ipalloc::ServiceRanges,
+) -> ApiResult<()> {
     let ctx = Ctx {
         store: store.clone(),
         bookmark_interval: Duration::from_secs(30),
+        admission: Default::default(),
+        service_ranges: ranges.clone(),
     };
     let ns_def = &resources::NAMESPACES;
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
@@ -680,7 +790,7 @@ pub async fn bootstrap(store: &Arc<dyn Store>) -> ApiResult<()> {
     {
         let mut svc = json!({"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
-            "spec": {"clusterIP": "10.43.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}});
+            "spec": {"clusterIP": ranges.first_ip().to_string(), "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}});
         let t = request::ResourceTarget {
             def: svc_def,
             namespace: Some("default".into()),
@@ -878,19 +988,37 @@ pub async fn serve_tls_with(
                         return;
                     }
                 };
-            serve_connection(stream, peer, router, &opts).await;
+            let certs = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .filter(|c| !c.is_empty())
+                .map(|c| {
+                    crate::x509::PeerCertificates(Arc::new(
+                        c.iter().map(|c| c.clone().into_owned()).collect(),
+                    ))
+                });
+            serve_connection(stream, peer, router, certs, &opts).await;
         });
     }
 }
 
-async fn serve_connection<S>(stream: S, peer: SocketAddr, router: Router, opts: &ServeOptions)
-where
+async fn serve_connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    router: Router,
+    certs: Option<crate::x509::PeerCertificates>,
+    opts: &ServeOptions,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     let activity = Activity::new();
     let tracked = activity.clone();
-    let svc = tower::service_fn(move |req: Request| {
+    let svc = tower::service_fn(move |mut req: Request| {
+        if let Some(c) = &certs {
+            req.extensions_mut().insert(c.clone());
+        }
         let guard = tracked.begin();
         let router = router.clone();
         async move {

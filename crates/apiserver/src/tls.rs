@@ -17,6 +17,8 @@ pub enum TlsError {
     },
     #[error("tls material in {0} is unreadable: {1}")]
     Parse(PathBuf, String),
+    #[error("client CA: {0}")]
+    ClientCa(#[from] crate::x509::X509Error),
     #[error("rustls configuration: {0}")]
     Rustls(#[from] rustls::Error),
 }
@@ -138,6 +140,15 @@ impl TlsMaterial {
         }
     }
 
+    /// The authenticator of client certificates issued by the cluster CA.
+    pub fn client_cert_authenticator(
+        &self,
+    ) -> Result<Arc<crate::x509::ClientCertAuthenticator>, TlsError> {
+        Ok(Arc::new(crate::x509::ClientCertAuthenticator::from_ca_pem(
+            &self.ca_cert_pem,
+        )?))
+    }
+
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
         // Serve the chain [leaf, CA]: attested clients learn the CA from the handshake.
         let chain_pem = format!("{}{}", self.server_cert_pem, self.ca_cert_pem);
@@ -152,7 +163,11 @@ impl TlsMaterial {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
+            // Client certificates are optional (tokens keep working); the chain is judged per
+            // request against the cluster CA (crate::x509).
+            .with_client_cert_verifier(Arc::new(crate::x509::RequestClientCert::from_ca_pem(
+                &self.ca_cert_pem,
+            )?))
             .with_single_cert(certs, key)?;
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Arc::new(cfg))

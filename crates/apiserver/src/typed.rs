@@ -65,12 +65,12 @@ pub(crate) fn default_pod_spec(spec: &mut Map<String, Value>) {
     default_key(spec, "schedulerName", json!("default-scheduler"));
     default_key(spec, "terminationGracePeriodSeconds", json!(30));
     default_key(spec, "securityContext", json!({}));
+    // The deprecated alias; a pod's `default` comes from ServiceAccount admission
+    // (crate::saadmission), as upstream (templates and mirror pods keep it unset).
     if spec.get("serviceAccountName").is_none() {
-        let sa = spec
-            .get("serviceAccount")
-            .cloned()
-            .unwrap_or(json!("default"));
-        spec.insert("serviceAccountName".into(), sa);
+        if let Some(sa) = spec.get("serviceAccount").cloned() {
+            spec.insert("serviceAccountName".into(), sa);
+        }
     }
     for list in ["containers", "initContainers"] {
         if let Some(Value::Array(cs)) = spec.get_mut(list) {

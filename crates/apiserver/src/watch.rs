@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::{decode_kv, list_objects, Ctx, Filter};
+use crate::handlers::{decode_kv, Ctx, Filter};
+use crate::registry::crd_conversion;
 use crate::request::{As, ResourceTarget};
 use crate::resources::ResourceDef;
 use crate::table::{self, IncludeObject};
@@ -120,25 +121,30 @@ fn line(v: &Value) -> Bytes {
     Bytes::from(b)
 }
 
-/// Translate a store event into the watch event a filtered client must see.
-fn translate(
+/// Translate a store event into the watch event a filtered client must see: both the object and
+/// its previous state as served (converted to the requested version by a custom resource's
+/// conversion webhook, one review per event) before the selectors see them. The previous state is
+/// converted only for a label selector: conversion keeps names and namespaces.
+async fn translate(
+    ctx: &Ctx,
     def: &ResourceDef,
     ev: &Event,
     filter: &Filter,
     name: Option<&str>,
 ) -> ApiResult<Option<(&'static str, Value)>> {
-    let obj = {
-        let mut o = decode_kv(&ev.kv)?;
-        o["metadata"]["resourceVersion"] = json!(ev.kv.mod_revision.to_string());
-        def.strategy.present(&mut o);
-        o
-    };
+    let mut obj = decode_kv(&ev.kv)?;
+    obj["metadata"]["resourceVersion"] = json!(ev.kv.mod_revision.to_string());
+    crd_conversion::to_served(ctx, def, &mut obj).await?;
+    def.strategy.present(&mut obj);
     let matches =
         |o: &Value| filter.matches(o) && name.map(|n| o["metadata"]["name"] == n).unwrap_or(true);
     let now = matches(&obj);
     let before = match &ev.prev {
         Some(p) => {
             let mut prev = decode_kv(p)?;
+            if filter.labels.is_some() {
+                crd_conversion::to_served(ctx, def, &mut prev).await?;
+            }
             def.strategy.present(&mut prev);
             matches(&prev)
         }
@@ -153,6 +159,11 @@ fn translate(
             (false, false) => None,
         },
     })
+}
+
+/// The ERROR event ending a watch.
+fn error_event(e: &ApiError) -> Bytes {
+    line(&json!({"type": "ERROR", "object": e.to_status()}))
 }
 
 pub async fn watch(
@@ -182,31 +193,41 @@ pub async fn watch(
     let start_rev = match params.start {
         Start::After(rv) => rv,
         Start::CurrentState => {
-            let (items, rev) = list_objects(&ctx, def, ns.as_deref(), &filter).await?;
+            // The current state in one conversion review; a failed conversion ends the watch
+            // with an ERROR event, as a failure of a later event does.
+            let res = ctx.store.list(&prefix).await?;
+            let mut items = res
+                .items
+                .iter()
+                .map(decode_kv)
+                .collect::<ApiResult<Vec<_>>>()?;
+            if let Err(e) = crd_conversion::all_to_served(&ctx, def, &mut items).await {
+                tracing::warn!(resource = def.plural, error = %e, "watch: initial conversion failed");
+                return Ok(stream_response(Body::from(error_event(&e))));
+            }
+            for o in items.iter_mut() {
+                def.strategy.present(o);
+            }
             for o in items.iter().filter(|o| {
-                name.as_deref()
-                    .map(|n| o["metadata"]["name"] == n)
-                    .unwrap_or(true)
+                filter.matches(o)
+                    && name
+                        .as_deref()
+                        .map(|n| o["metadata"]["name"] == n)
+                        .unwrap_or(true)
             }) {
                 initial.push(enc.event("ADDED", o));
             }
             if params.send_initial_end_bookmark {
-                initial.push(enc.bookmark(rev, true));
+                initial.push(enc.bookmark(res.revision, true));
             }
-            rev
+            res.revision
         }
     };
     let mut rx = match ctx.store.watch(&prefix, start_rev).await {
         Ok(rx) => rx,
         Err(e) => {
             let err: ApiError = e.into();
-            let body = line(&json!({"type": "ERROR", "object": err.to_status()}));
-            return Ok((
-                StatusCode::OK,
-                [(axum::http::header::CONTENT_TYPE, "application/json")],
-                body,
-            )
-                .into_response());
+            return Ok(stream_response(Body::from(error_event(&err))));
         }
     };
 
@@ -228,13 +249,14 @@ pub async fn watch(
                 ev = rx.recv() => {
                     let Some(ev) = ev else { break };
                     last_rv = ev.kv.mod_revision;
-                    match translate(def, &ev, &filter, name.as_deref()) {
+                    match translate(&ctx, def, &ev, &filter, name.as_deref()).await {
                         Ok(Some((ty, obj))) => {
                             if tx.send(Ok(enc.event(ty, &obj))).await.is_err() { break; }
                         }
                         Ok(None) => {}
                         Err(e) => {
-                            let _ = tx.send(Ok(line(&json!({"type": "ERROR", "object": e.to_status()})))).await;
+                            tracing::warn!(resource = def.plural, error = %e, "watch ended");
+                            let _ = tx.send(Ok(error_event(&e))).await;
                             break;
                         }
                     }
@@ -248,10 +270,14 @@ pub async fn watch(
         }
     });
     let stream = tokio_stream::wrappers::ReceiverStream::new(out_rx);
-    Ok((
+    Ok(stream_response(Body::from_stream(stream)))
+}
+
+fn stream_response(body: Body) -> Response {
+    (
         StatusCode::OK,
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        Body::from_stream(stream),
+        body,
     )
-        .into_response())
+        .into_response()
 }

@@ -201,6 +201,7 @@ fn object_matches(sel: &Value, a: &Attributes<'_>, obj: Option<&Value>) -> ApiRe
 async fn webhook_matches(
     ctx: &Ctx,
     w: &Value,
+    programs: &Arc<crate::policy::Programs>,
     a: &Attributes<'_>,
     obj: Option<&Value>,
 ) -> ApiResult<bool> {
@@ -211,13 +212,18 @@ async fn webhook_matches(
     if !selectors_match(ctx, &w["namespaceSelector"], &w["objectSelector"], a, obj).await? {
         return Ok(false);
     }
-    match_conditions(w, a, obj)
+    match_conditions(w, programs, a, obj)
 }
 
 /// A webhook's `matchConditions` (CEL over `object`, `oldObject` and `request`): all must hold.
 /// One that cannot be evaluated skips the webhook under `failurePolicy: Ignore` and fails the
 /// request otherwise.
-fn match_conditions(w: &Value, a: &Attributes<'_>, obj: Option<&Value>) -> ApiResult<bool> {
+fn match_conditions(
+    w: &Value,
+    programs: &Arc<crate::policy::Programs>,
+    a: &Attributes<'_>,
+    obj: Option<&Value>,
+) -> ApiResult<bool> {
     let Some(mcs) = w["matchConditions"].as_array().filter(|m| !m.is_empty()) else {
         return Ok(true);
     };
@@ -227,7 +233,8 @@ fn match_conditions(w: &Value, a: &Attributes<'_>, obj: Option<&Value>) -> ApiRe
         crate::policy::request_var(a),
         Value::Null,
         Value::Null,
-    );
+    )
+    .with_programs(programs.clone());
     for mc in mcs {
         match vars.eval_bool(mc["expression"].as_str().unwrap_or("")) {
             Ok(true) => {}
@@ -259,22 +266,49 @@ pub async fn selectors_match(
     namespace_matches(ctx, namespace_selector, a, obj).await
 }
 
-/// All webhooks of one kind of configuration, ordered by configuration name (as upstream).
-async fn webhooks(ctx: &Ctx, def: &ResourceDef) -> ApiResult<Vec<Value>> {
+/// The webhooks of one kind of configuration, ordered by configuration name (as upstream),
+/// with their `matchConditions` compiled: cached (see [`crate::watchcache`]).
+pub struct Hooks {
+    pub hooks: Vec<Value>,
+    programs: Arc<crate::policy::Programs>,
+}
+
+async fn load_hooks(ctx: &Ctx, def: &ResourceDef) -> ApiResult<(Hooks, i64)> {
     let filter = handlers::Filter {
         labels: None,
         fields: None,
     };
-    let (mut configs, _) = handlers::list_objects(ctx, def, None, &filter).await?;
+    let (mut configs, rev) = handlers::list_objects(ctx, def, None, &filter).await?;
     configs.sort_by(|a, b| {
         a["metadata"]["name"]
             .as_str()
             .cmp(&b["metadata"]["name"].as_str())
     });
-    Ok(configs
+    let hooks: Vec<Value> = configs
         .iter()
         .flat_map(|c| c["webhooks"].as_array().cloned().unwrap_or_default())
-        .collect())
+        .collect();
+    let mut programs = crate::policy::Programs::default();
+    for w in &hooks {
+        programs.add_all(&w["matchConditions"]);
+    }
+    Ok((
+        Hooks {
+            hooks,
+            programs: Arc::new(programs),
+        },
+        rev,
+    ))
+}
+
+/// All webhooks of one kind of configuration, from the cache.
+async fn webhooks(ctx: &Ctx, def: &'static ResourceDef) -> ApiResult<Arc<Hooks>> {
+    let cache = if std::ptr::eq(def, &MUTATING_WEBHOOKS) {
+        &ctx.admission.mutating_webhooks
+    } else {
+        &ctx.admission.validating_webhooks
+    };
+    cache.get(&ctx.store, || load_hooks(ctx, def)).await
 }
 
 fn gvk(a: &Attributes<'_>) -> Value {
@@ -294,7 +328,7 @@ pub fn review(a: &Attributes<'_>, uid: &str, obj: Option<&Value>) -> Value {
         "requestResource": resource,
         "name": a.name,
         "operation": a.operation.as_str(),
-        "userInfo": a.user.map(|u| json!({"username": u.name, "groups": u.groups})).unwrap_or(json!({})),
+        "userInfo": a.user.map(User::user_info).unwrap_or(json!({})),
         "object": obj.cloned().unwrap_or(Value::Null),
         "oldObject": a.old.cloned().unwrap_or(Value::Null),
         "dryRun": a.dry_run,
@@ -652,12 +686,13 @@ pub async fn mutate(
     if !a.admissible() {
         return Ok(Vec::new());
     }
-    let hooks = webhooks(ctx, &MUTATING_WEBHOOKS).await?;
+    let cached = webhooks(ctx, &MUTATING_WEBHOOKS).await?;
+    let hooks = &cached.hooks;
     let mut warnings = Vec::new();
     // (webhook index, the object as it was sent) of the IfNeeded webhooks called.
     let mut reinvoke: Vec<(usize, Option<Value>)> = Vec::new();
     for (i, w) in hooks.iter().enumerate() {
-        if !webhook_matches(ctx, w, a, obj.as_deref()).await? {
+        if !webhook_matches(ctx, w, &cached.programs, a, obj.as_deref()).await? {
             continue;
         }
         if w["reinvocationPolicy"] == "IfNeeded" {
@@ -716,8 +751,9 @@ pub async fn validate(
         return Ok(Vec::new());
     }
     let mut matching = Vec::new();
-    for w in webhooks(ctx, &VALIDATING_WEBHOOKS).await? {
-        if webhook_matches(ctx, &w, a, obj).await? {
+    let cached = webhooks(ctx, &VALIDATING_WEBHOOKS).await?;
+    for w in &cached.hooks {
+        if webhook_matches(ctx, w, &cached.programs, a, obj).await? {
             matching.push(w);
         }
     }
@@ -818,6 +854,7 @@ mod tests {
         let user = User {
             name: "alice".into(),
             groups: vec!["g".into()],
+            ..Default::default()
         };
         let mut a = attrs(&resources::CONFIG_MAPS, Operation::Update, None);
         a.old = Some(&old);

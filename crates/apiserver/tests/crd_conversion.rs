@@ -237,3 +237,169 @@ async fn conversion_webhook_configuration_is_validated() {
         .unwrap()
         .contains("spec.conversion.webhook: Forbidden"));
 }
+
+async fn labelled(app: &axum::Router, version: &str, name: &str, spec: Value, tier: &str) {
+    let path = if version == "v1" { V1 } else { V2 };
+    let mut w = widget(version, name, spec);
+    w["metadata"]["labels"] = json!({"tier": tier});
+    let (code, o) = call(app, "POST", path, JSON, w).await;
+    assert_eq!(code, 201, "{o}");
+}
+
+#[tokio::test]
+async fn watches_and_selectors_see_objects_as_converted() {
+    let hook = start_hook().await;
+    let (_d, app) = app().await;
+    let (code, body) = call(&app, "POST", CRDS, JSON, crd(&hook, "/convert")).await;
+    assert_eq!(code, 201, "{body}");
+    labelled(&app, "v1", "a", json!({"name": "alpha"}), "front").await;
+    labelled(&app, "v1", "b", json!({"name": "beta"}), "back").await;
+
+    // The label `converted-from` exists only on the converted objects: a list selecting on it
+    // sees them as served, in pages too.
+    let sel = "labelSelector=converted-from%3Dexample.com.v1";
+    let (code, list) = call(&app, "GET", &format!("{V2}?{sel}"), JSON, Value::Null).await;
+    assert_eq!(code, 200, "{list}");
+    assert_eq!(list["items"].as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(list["items"][0]["spec"], json!({"fullName": "alpha"}));
+    let (_, list) = call(&app, "GET", &format!("{V1}?{sel}"), JSON, Value::Null).await;
+    assert_eq!(
+        list["items"],
+        json!([]),
+        "no conversion to the stored version"
+    );
+    let (_, page) = call(
+        &app,
+        "GET",
+        &format!("{V2}?{sel},tier%3Dback&limit=1"),
+        JSON,
+        Value::Null,
+    )
+    .await;
+    let mut names: Vec<Value> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].clone())
+        .collect();
+    if let Some(c) = page["metadata"]["continue"].as_str() {
+        let (_, rest) = call(
+            &app,
+            "GET",
+            &format!("{V2}?{sel},tier%3Dback&limit=1&continue={c}"),
+            JSON,
+            Value::Null,
+        )
+        .await;
+        names.extend(
+            rest["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["metadata"]["name"].clone()),
+        );
+    }
+    assert_eq!(names, vec![json!("b")]);
+
+    // A watch through v2: the initial events and the later ones come converted, batched for the
+    // initial state; the selector sees the converted labels.
+    let reviews_before = hook.seen.lock().unwrap().len();
+    let resp = common::watch_open(&app, &format!("{V2}?watch=true&timeoutSeconds=2&{sel}")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        hook.seen.lock().unwrap().len(),
+        reviews_before + 1,
+        "one review for the initial state"
+    );
+    let (code, o) = call(
+        &app,
+        "PATCH",
+        &format!("{V1}/a"),
+        MERGE,
+        json!({"spec": {"name": "alpha2"}}),
+    )
+    .await;
+    assert_eq!(code, 200, "{o}");
+    labelled(&app, "v2", "c", json!({"fullName": "gamma"}), "front").await;
+    let (code, _) = call(&app, "DELETE", &format!("{V1}/b"), JSON, Value::Null).await;
+    assert_eq!(code, 200);
+    let events = common::watch_events(resp).await;
+    let seen: Vec<(String, String, Value)> = events
+        .iter()
+        .map(|e| {
+            assert_eq!(e["object"]["apiVersion"], "example.com/v2", "{e}");
+            (
+                e["type"].as_str().unwrap().to_string(),
+                e["object"]["metadata"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                e["object"]["spec"].clone(),
+            )
+        })
+        .collect();
+    let ev = |t: &str, n: &str, s: Value| (t.to_string(), n.to_string(), s);
+    assert_eq!(
+        seen,
+        vec![
+            ev("ADDED", "a", json!({"fullName": "alpha"})),
+            ev("ADDED", "b", json!({"fullName": "beta"})),
+            ev("MODIFIED", "a", json!({"fullName": "alpha2"})),
+            ev("ADDED", "c", json!({"fullName": "gamma"})),
+            ev("DELETED", "b", json!({"fullName": "beta"})),
+        ]
+    );
+
+    // A watch in the storage version needs no conversion; with the converted-only label it
+    // selects nothing.
+    let resp = common::watch_open(&app, &format!("{V1}?watch=true&timeoutSeconds=1&{sel}")).await;
+    assert!(common::watch_events(resp).await.is_empty());
+
+    // A failing webhook ends the watch with an ERROR event carrying a 500 Status: at once for
+    // the initial state, and at the first event needing conversion for a watch from a revision.
+    let rv = call(&app, "GET", V1, JSON, Value::Null).await.1["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, mut c) = call(
+        &app,
+        "GET",
+        &format!("{CRDS}/widgets.example.com"),
+        JSON,
+        Value::Null,
+    )
+    .await;
+    c["spec"]["conversion"]["webhook"]["clientConfig"]["url"] =
+        json!(format!("https://{}/fail", hook.addr));
+    let (code, body) = call(&app, "PUT", &format!("{CRDS}/widgets.example.com"), JSON, c).await;
+    assert_eq!(code, 200, "{body}");
+    let resp = common::watch_open(&app, &format!("{V2}?watch=true&timeoutSeconds=5")).await;
+    assert_eq!(resp.status(), 200);
+    let events = common::watch_events(resp).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "ERROR");
+    assert_eq!(events[0]["object"]["code"], 500);
+    assert_eq!(events[0]["object"]["reason"], "InternalError");
+    assert_eq!(
+        events[0]["object"]["message"],
+        "conversion webhook for example.com/v1, Kind=Widget failed: cannot convert today"
+    );
+    let resp = common::watch_open(
+        &app,
+        &format!("{V2}?watch=true&timeoutSeconds=5&resourceVersion={rv}"),
+    )
+    .await;
+    let (code, _) = call(
+        &app,
+        "PATCH",
+        &format!("{V1}/c"),
+        MERGE,
+        json!({"spec": {"name": "g2"}}),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let events = common::watch_events(resp).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "ERROR");
+    assert_eq!(events[0]["object"]["code"], 500);
+}

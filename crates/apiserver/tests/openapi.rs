@@ -5,8 +5,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::Request;
-use common::{app, TOKEN};
-use http_body_util::BodyExt;
+use common::{app, get_with_headers};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -29,27 +28,7 @@ impl Answer {
 }
 
 async fn get(app: &axum::Router, path: &str, headers: &[(&str, &str)]) -> Answer {
-    let mut req = Request::builder()
-        .method("GET")
-        .uri(path)
-        .header("authorization", format!("Bearer {TOKEN}"));
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = app
-        .clone()
-        .oneshot(req.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let code = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes()
-        .to_vec();
+    let (code, headers, body) = get_with_headers(app, path, headers).await;
     Answer {
         code,
         headers,

@@ -33,6 +33,7 @@ async fn app() -> App {
         User {
             name: "admin".into(),
             groups: vec!["system:masters".into()],
+            ..Default::default()
         },
     )]));
     let app = App {

@@ -201,6 +201,7 @@ async fn env() -> Env {
         User {
             name: "admin".into(),
             groups: vec!["system:masters".into()],
+            ..Default::default()
         },
     )]));
     let key = daas_apiserver::satoken::generate_key().unwrap();
@@ -216,10 +217,23 @@ async fn env() -> Env {
         service_accounts: Some(tokens),
         ..Default::default()
     };
-    Env {
+    let env = Env {
         _dir: dir,
         app: router(store, auth, opts),
-    }
+    };
+    // The serviceaccount controller's `default` account, which pods need (no controllers here).
+    let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
+    let r = env
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/serviceaccounts",
+            "application/json",
+            "application/json",
+            serde_json::to_vec(&sa).unwrap(),
+        )
+        .await;
+    assert_eq!(r.code, StatusCode::CREATED);
+    env
 }
 
 impl Env {

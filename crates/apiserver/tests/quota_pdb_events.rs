@@ -34,7 +34,7 @@ async fn events_k8s_io_lifecycle() {
     assert_eq!(code, 422, "{st}");
     assert_eq!(
         st["message"],
-        "Event \"bad\" is invalid: type: Invalid value: \"Odd\": has invalid value, must be Normal or Warning"
+        "Event.events.k8s.io \"bad\" is invalid: type: Invalid value: \"Odd\": has invalid value, must be Normal or Warning"
     );
 
     let (code, e) = call(

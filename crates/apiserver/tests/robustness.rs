@@ -35,6 +35,7 @@ fn env() -> Env {
             User {
                 name: "admin".into(),
                 groups: vec!["system:masters".into()],
+                ..Default::default()
             },
         )]));
         router(store, auth, ServerOptions::default())

@@ -49,6 +49,7 @@ async fn env() -> Env {
     let user = |name: &str, groups: &[&str]| User {
         name: name.into(),
         groups: groups.iter().map(|g| g.to_string()).collect(),
+        ..Default::default()
     };
     let auth = Arc::new(StaticTokens::new(vec![
         (ADMIN.into(), user("admin", &["system:masters"])),
@@ -132,6 +133,16 @@ async fn env() -> Env {
             .await;
         assert_eq!(r.code, 201, "{}", r.body);
     }
+    // The serviceaccount controller's `default` account (no controllers run here).
+    let r = e
+        .call(
+            ADMIN,
+            "POST",
+            "/api/v1/namespaces/u-alice/serviceaccounts",
+            json!({"metadata": {"name": "default"}}),
+        )
+        .await;
+    assert_eq!(r.code, 201, "{}", r.body);
     // A restricted pod on n1 that uses Secret "db" and ConfigMap "app"; one on n2 that uses "unrelated".
     let mut p = restricted_pod("web");
     p["spec"]["nodeName"] = json!("n1");
@@ -233,10 +244,13 @@ async fn user_cannot_run_root_pods_or_place_them() {
     assert_eq!(r.code, 201, "{}", r.body);
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
 
-    // Updates are checked too: making the pod privileged is refused.
+    // Updates cannot make the pod privileged: a running pod's spec is immutable (upstream's
+    // validation refuses the change before Pod Security sees it).
     let r = e.call_ct(ALICE, "PATCH", &format!("{pods}/ok"), "application/json-patch+json",
         json!([{"op": "add", "path": "/spec/containers/0/securityContext/privileged", "value": true}])).await;
-    r.refused(403, "pods \"ok\" is forbidden: violates PodSecurity \"restricted:latest\": privileged (container \"c\" must not set securityContext.privileged=true)");
+    assert_eq!(r.code, 422, "{}", r.body);
+    assert!(r.body["message"].as_str().unwrap_or("").starts_with(
+        "Pod \"ok\" is invalid: spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`"), "{}", r.body);
     // ... while a metadata-only change is fine.
     let r = e
         .call_ct(
@@ -262,7 +276,16 @@ async fn user_cannot_run_root_pods_or_place_them() {
             json!({"spec": {"nodeName": "n1"}}),
         )
         .await;
-    r.refused(403, "pods \"ok\" is forbidden: spec.nodeName: Forbidden: user \"daas:user:0xa11ce\" may not choose the node of a pod (\"n1\"); pods are placed by the scheduler");
+    // (On update, a pod's nodeName is immutable for everyone: upstream's validation refuses it.)
+    assert_eq!(r.code, 422, "{}", r.body);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("spec.nodeName: null -> \"n1\""),
+        "{}",
+        r.body
+    );
     let r = e.call(ALICE, "POST", &format!("{pods}/ok/binding"), json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "ok"}, "target": {"kind": "Node", "name": "n1"}})).await;
     r.refused(403, "pods \"ok\" is forbidden: User \"daas:user:0xa11ce\" cannot create resource \"pods/binding\" in API group \"\" in the namespace \"u-alice\"");
     let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {
@@ -329,6 +352,15 @@ async fn workload_templates_and_warn_label_give_warnings() {
     );
 
     // Namespace "base": enforce baseline, warn restricted.
+    let r = e
+        .call(
+            ADMIN,
+            "POST",
+            "/api/v1/namespaces/base/serviceaccounts",
+            json!({"metadata": {"name": "default"}}),
+        )
+        .await;
+    assert_eq!(r.code, 201, "{}", r.body);
     let r = e.call(ADMIN, "POST", "/api/v1/namespaces/base/pods", json!({"metadata": {"name": "plain"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})).await;
     assert_eq!(r.code, 201, "{}", r.body);
     assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
@@ -352,6 +384,15 @@ async fn workload_templates_and_warn_label_give_warnings() {
     );
 
     // Unlabelled system namespaces stay privileged for the admin.
+    let r = e
+        .call(
+            ADMIN,
+            "POST",
+            "/api/v1/namespaces/kube-system/serviceaccounts",
+            json!({"metadata": {"name": "default"}}),
+        )
+        .await;
+    assert_eq!(r.code, 201, "{}", r.body);
     let r = e
         .call(
             ADMIN,
@@ -605,4 +646,79 @@ async fn node_writes_only_its_own_node_lease_and_pods() {
         let r = e.call(NODE, "GET", path, Value::Null).await;
         assert_eq!(r.code, 200, "{path}: {}", r.body);
     }
+}
+
+/// Deleting or finalizing a namespace is the admin's (and the namespace controller's): a user
+/// tier, even in its own namespace, a node and an unknown caller are refused; an admin's DELETE
+/// only marks the namespace Terminating, which then refuses the owner's new content.
+#[tokio::test]
+async fn namespace_deletion_and_finalize_are_refused_to_tenants_and_nodes() {
+    let e = env().await;
+    e.call(ALICE, "DELETE", "/api/v1/namespaces/u-alice", Value::Null).await.refused(403,
+        "namespaces \"u-alice\" is forbidden: User \"daas:user:0xa11ce\" cannot delete resource \"namespaces\" in API group \"\" at the cluster scope");
+    e.call(NODE, "DELETE", "/api/v1/namespaces/u-bob", Value::Null).await.refused(403,
+        "namespaces \"u-bob\" is forbidden: User \"system:node:n1\" cannot delete resource \"namespaces\" in API group \"\" at the cluster scope");
+    let fin = json!({"metadata": {"name": "u-alice"}, "spec": {"finalizers": []}});
+    e.call(ALICE, "PUT", "/api/v1/namespaces/u-alice/finalize", fin.clone()).await.refused(403,
+        "namespaces \"u-alice\" is forbidden: User \"daas:user:0xa11ce\" cannot update resource \"namespaces/finalize\" in API group \"\" at the cluster scope");
+    e.call(NODE, "PUT", "/api/v1/namespaces/u-alice/finalize", fin.clone()).await.refused(403,
+        "namespaces \"u-alice\" is forbidden: User \"system:node:n1\" cannot update resource \"namespaces/finalize\" in API group \"\" at the cluster scope");
+    let r = e
+        .call(
+            "no-such-token",
+            "DELETE",
+            "/api/v1/namespaces/u-alice",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(r.code, 401, "{}", r.body);
+    // The system namespaces may not be deleted, not even by the admin.
+    for ns in ["default", "kube-system", "kube-public"] {
+        e.call(
+            ADMIN,
+            "DELETE",
+            &format!("/api/v1/namespaces/{ns}"),
+            Value::Null,
+        )
+        .await
+        .refused(
+            403,
+            &format!("namespaces \"{ns}\" is forbidden: this namespace may not be deleted"),
+        );
+    }
+    // Nothing of that changed the namespace.
+    let r = e
+        .call(ADMIN, "GET", "/api/v1/namespaces/u-alice", Value::Null)
+        .await;
+    assert_eq!(r.body["status"]["phase"], "Active");
+    assert!(r.body["metadata"]["deletionTimestamp"].is_null());
+    let r = e
+        .call(ADMIN, "DELETE", "/api/v1/namespaces/u-alice", Value::Null)
+        .await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    assert_eq!(r.body["status"]["phase"], "Terminating");
+    e.call(
+        ALICE,
+        "POST",
+        "/api/v1/namespaces/u-alice/configmaps",
+        json!({"metadata": {"name": "late"}}),
+    )
+    .await
+    .refused(
+        403,
+        "unable to create new content in namespace u-alice because it is being terminated",
+    );
+    // Its contents stay until the namespace controller removes them.
+    let r = e
+        .call(
+            ADMIN,
+            "GET",
+            "/api/v1/namespaces/u-alice/configmaps/app",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    // The finalize subresource is refused to the owner on the Terminating namespace as well.
+    e.call(ALICE, "PUT", "/api/v1/namespaces/u-alice/finalize", fin).await.refused(403,
+        "namespaces \"u-alice\" is forbidden: User \"daas:user:0xa11ce\" cannot update resource \"namespaces/finalize\" in API group \"\" at the cluster scope");
 }

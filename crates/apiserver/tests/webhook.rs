@@ -132,11 +132,25 @@ fn cm(name: &str, hook: &str) -> Value {
 
 /// A create of `body` in `default`: code, body and Warning headers.
 async fn create(app: &axum::Router, query: &str, body: Value) -> (u16, Value, Vec<String>) {
-    let req = Request::builder()
+    create_with(app, query, &[], body).await
+}
+
+/// [`create`] with extra request headers (impersonation).
+async fn create_with(
+    app: &axum::Router,
+    query: &str,
+    headers: &[(&str, &str)],
+    body: Value,
+) -> (u16, Value, Vec<String>) {
+    let mut req = Request::builder()
         .method("POST")
         .uri(format!("/api/v1/namespaces/default/configmaps{query}"))
         .header("authorization", format!("Bearer {TOKEN}"))
-        .header("content-type", JSON)
+        .header("content-type", JSON);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req
         .body(Body::from(serde_json::to_vec(&body).unwrap()))
         .unwrap();
     let resp = app.clone().oneshot(req).await.unwrap();
@@ -209,8 +223,31 @@ async fn webhooks_allow_deny_mutate_and_fail_per_policy() {
         json!({"group": "", "version": "v1", "resource": "configmaps"})
     );
     assert_eq!(r["userInfo"]["username"], "admin");
+    assert!(r["userInfo"].get("extra").is_none(), "{r}");
     assert_eq!(r["dryRun"], true);
     assert_eq!(r["object"]["data"]["a"], "1");
+    // An impersonated identity's uid and extras reach the webhook's userInfo.
+    let (code, body, _) = create_with(
+        &app,
+        "?dryRun=All",
+        &[
+            ("impersonate-user", "jane"),
+            ("impersonate-group", "system:masters"),
+            ("impersonate-uid", "u-1"),
+            ("impersonate-extra-scopes", "view"),
+            ("impersonate-extra-scopes", "edit"),
+        ],
+        cm("allowed-extra", "allow"),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let reviews = hook.seen("/allow");
+    assert_eq!(reviews.len(), 2);
+    assert_eq!(
+        reviews[1]["request"]["userInfo"],
+        json!({"username": "jane", "uid": "u-1", "groups": ["system:masters", "system:authenticated"],
+            "extra": {"scopes": ["view", "edit"]}})
+    );
 
     // Denied with the webhook's status.
     let (code, body, _) = create(&app, "", cm("denied", "deny")).await;
@@ -649,4 +686,78 @@ async fn if_needed_webhooks_are_reinvoked_after_later_mutations() {
     let (code, _, _) = create(&app, "", cm("once", "reinvoke")).await;
     assert_eq!(code, 201);
     assert_eq!(hook.seen("/allow").len(), 3);
+}
+
+/// The configurations are cached per server: a write through this server right after creating
+/// (or deleting) a configuration is already subject to it (no stale window), and another server
+/// over the same store (another master), whose cache was warm, picks the change up from its
+/// store watch; so does this one for a change made straight in the store.
+#[tokio::test]
+async fn cached_configurations_follow_writes_here_and_in_the_store() {
+    let hook = start_hook().await;
+    let (_dir, store, app) = common::app_with_store().await;
+    let other = common::admin_router(&store);
+    // Both caches warm: nothing configured yet.
+    for (i, a) in [&app, &other].into_iter().enumerate() {
+        let (code, body, _) = create(a, "", cm(&format!("warm{i}"), "deny")).await;
+        assert_eq!(code, 201, "{body}");
+    }
+    configure(
+        &app,
+        false,
+        "denier",
+        vec![webhook(&hook, "deny.example.com", "/deny", json!({}))],
+    )
+    .await;
+    let (code, body, _) = create(&app, "", cm("at-once", "deny")).await;
+    assert_eq!(code, 403, "no stale window here: {body}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (code, body, _) = create(&other, "", cm("elsewhere", "deny")).await;
+        if code == 403 {
+            break;
+        }
+        assert_eq!(code, 201, "{body}");
+        let (code, _) = call(
+            &other,
+            "DELETE",
+            "/api/v1/namespaces/default/configmaps/elsewhere",
+            JSON,
+            Value::Null,
+        )
+        .await;
+        assert_eq!(code, 200);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other server never saw it"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Deleted straight in the store (as another master would): this server follows.
+    store
+        .delete(
+            "/registry/admissionregistration.k8s.io/validatingwebhookconfigurations/denier",
+            None,
+        )
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while create(&app, "", cm("after", "deny")).await.0 != 201 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the store change was never seen"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A mutating configuration made on the other server applies there at once.
+    configure(
+        &other,
+        true,
+        "mutator",
+        vec![webhook(&hook, "mutate.example.com", "/mutate", json!({}))],
+    )
+    .await;
+    let (code, body, _) = create(&other, "", cm("mutated", "mutate")).await;
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(body["data"]["mutated"], "yes");
 }

@@ -239,15 +239,19 @@ impl GarbageCollector {
         }
     }
 
-    async fn patch_refs(&self, o: &Obj, keep: Vec<Value>) -> Result<(), ApiError> {
+    /// Set `o`'s owner references to `keep`, on the version this pass read. `Ok(false)` when `o`
+    /// changed since (409): the caller must not act as if the references were written.
+    async fn patch_refs(&self, o: &Obj, keep: Vec<Value>) -> Result<bool, ApiError> {
         let patch = json!({"metadata": {"ownerReferences": keep, "resourceVersion": o.v["metadata"]["resourceVersion"]}});
         match self
             .client
             .merge_patch(&object_path(&o.kind, namespace(&o.v), name(&o.v)), &patch)
             .await
         {
-            Ok(_) => Ok(()),
-            Err(e) if e.code == 404 || e.code == 409 => Ok(()),
+            Ok(_) => Ok(true),
+            // Gone: nothing left to orphan.
+            Err(e) if e.code == 404 => Ok(true),
+            Err(e) if e.code == 409 => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -316,6 +320,10 @@ impl Controller for GarbageCollector {
                 .filter(|d| refs_to(&d.v, owner_uid))
                 .collect();
             if has_finalizer(&owner.v, ORPHAN_FINALIZER) {
+                // The owner may go only once every dependent really lost its reference: a
+                // dependent that changed since this pass read it (409) is retried on the next
+                // pass, or, with the owner gone, it would be collected as an orphan's dependent.
+                let mut all_orphaned = true;
                 for d in &deps {
                     let keep: Vec<Value> = d.v["metadata"]["ownerReferences"]
                         .as_array()
@@ -326,7 +334,11 @@ impl Controller for GarbageCollector {
                                 .collect()
                         })
                         .unwrap_or_default();
-                    self.patch_refs(d, keep).await?;
+                    all_orphaned &= self.patch_refs(d, keep).await?;
+                }
+                if !all_orphaned {
+                    again = true;
+                    continue;
                 }
                 tracing::info!(
                     kind = owner.kind.kind,
@@ -380,7 +392,10 @@ impl Controller for GarbageCollector {
                     .await?;
                 again = true;
             } else if alive.len() < refs.len() {
-                self.patch_refs(d, alive).await?;
+                // A conflict is retried on a later pass (this one's copy is stale).
+                if !self.patch_refs(d, alive).await? {
+                    again = true;
+                }
             }
         }
         // Cascades take several passes (Deployment → ReplicaSets → Pods); run again soon.

@@ -8,6 +8,8 @@ pub mod clusterroleaggregation;
 pub mod deployment;
 pub mod disruption;
 pub mod gc;
+pub mod kubernetesservice;
+pub mod namespace;
 pub mod nodelifecycle;
 pub mod quota;
 pub use daas_apimachinery::quantity;
@@ -16,6 +18,7 @@ pub mod replicaset;
 pub mod rootca;
 pub mod scheduler;
 pub mod serviceaccounts;
+pub mod servicerepair;
 pub mod stakednodes;
 pub mod tainteviction;
 pub mod usernamespaces;
@@ -124,6 +127,11 @@ pub fn spawn(client: LocalClient, opts: ControllerOptions) -> Vec<JoinHandle<()>
         spawn_controller(
             client.clone(),
             disruption::DisruptionController::new(client.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            namespace::NamespaceController::new(client.clone()),
             &opts,
         ),
     ]

@@ -34,6 +34,11 @@ pub struct NodeLifecycleController {
     client: LocalClient,
     grace: Duration,
     handler: Option<Arc<dyn NodeFailureHandler>>,
+    /// When this controller started: a node is given the whole grace period from then, as
+    /// upstream's node controller probes every node afresh when it starts (a cluster restarted
+    /// after a longer stop must not declare its nodes dead, and slash them, before they could
+    /// renew their Leases).
+    started: chrono::DateTime<Utc>,
 }
 
 impl NodeLifecycleController {
@@ -46,16 +51,23 @@ impl NodeLifecycleController {
             client,
             grace,
             handler,
+            started: Utc::now(),
         }
     }
 }
 
-/// Seconds since the node last proved liveness (Lease renewTime, else Node creation).
-fn silence(node: &Value, lease: Option<&Value>, now: chrono::DateTime<Utc>) -> Option<i64> {
+/// Seconds since the node last proved liveness (Lease renewTime, else Node creation), counted
+/// from no earlier than `since` (the controller's start).
+fn silence(
+    node: &Value,
+    lease: Option<&Value>,
+    since: chrono::DateTime<Utc>,
+    now: chrono::DateTime<Utc>,
+) -> Option<i64> {
     let last = lease
         .and_then(|l| util::parse_time(&l["spec"]["renewTime"]))
         .or_else(|| util::parse_time(&node["metadata"]["creationTimestamp"]))?;
-    Some((now - last).num_seconds())
+    Some((now - last.max(since)).num_seconds())
 }
 
 fn has_unreachable_taint(node: &Value) -> bool {
@@ -101,7 +113,7 @@ impl Controller for NodeLifecycleController {
         for node in &nodes {
             let name = util::name(node).to_string();
             let lease = leases.iter().find(|l| util::name(l) == name);
-            let Some(silent) = silence(node, lease, now) else {
+            let Some(silent) = silence(node, lease, self.started, now) else {
                 continue;
             };
             let path = format!("{CORE}/nodes/{name}");
@@ -212,8 +224,14 @@ mod tests {
         };
         let node = json!({"metadata": {"creationTimestamp": ts(100)}});
         let lease = json!({"spec": {"renewTime": ts(5)}});
-        assert_eq!(silence(&node, Some(&lease), now), Some(5));
-        assert_eq!(silence(&node, None, now), Some(100));
+        let long_ago = now - chrono::Duration::days(1);
+        assert_eq!(silence(&node, Some(&lease), long_ago, now), Some(5));
+        assert_eq!(silence(&node, None, long_ago, now), Some(100));
+        // A controller that started 20 s ago counts a node silent for 100 s as silent for 20 s:
+        // the node gets a whole grace period after a cluster restart.
+        let started = now - chrono::Duration::seconds(20);
+        assert_eq!(silence(&node, None, started, now), Some(20));
+        assert_eq!(silence(&node, Some(&lease), started, now), Some(5));
         let tainted = json!({"spec": {"taints": [{"key": UNREACHABLE_TAINT, "effect": "NoSchedule"}, {"key": "x", "effect": "NoSchedule"}]}});
         assert!(has_unreachable_taint(&tainted));
         assert_eq!(taints_without_unreachable(&tainted).len(), 1);

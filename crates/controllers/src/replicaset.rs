@@ -349,8 +349,28 @@ impl ReplicaSetController {
         result.map(|_| requeue)
     }
 
+    /// Whether `rs` may still adopt: read afresh, it exists with the same uid and is not being
+    /// deleted (upstream's RecheckDeletionTimestamp). The list this pass works from can be older
+    /// than an orphaning delete; adopting then would hand the pod a dangling owner, and the
+    /// garbage collector would delete it.
+    async fn can_adopt(&self, rs: &Value) -> bool {
+        let p = util::path(
+            self.kind.prefix,
+            namespace(rs),
+            self.kind.plural,
+            Some(name(rs)),
+        );
+        match self.client.get(&p).await {
+            Ok(fresh) => uid(&fresh) == uid(rs) && !util::is_deleting(&fresh),
+            Err(_) => false,
+        }
+    }
+
     /// Take ownership of a matching orphan (optimistic on its resourceVersion).
     async fn adopt(&self, rs: &Value, pod: &Value) -> Option<Value> {
+        if !self.can_adopt(rs).await {
+            return None;
+        }
         let mut refs: Vec<Value> = pod["metadata"]["ownerReferences"]
             .as_array()
             .cloned()

@@ -1554,3 +1554,187 @@ async fn garbage_collector_handles_custom_resource_owners_and_dependents() {
     })
     .await;
 }
+
+/// A CRD author's ClusterRole labelled `aggregate-to-admin` extends the user tier's
+/// `daas:namespace-owner` through the aggregation controller: before the label a user may not
+/// touch the custom resource, after it the user may in its own namespace, never in another
+/// user's namespace nor cluster-wide; an identity without a namespace stays refused.
+#[tokio::test]
+async fn aggregate_to_admin_roles_extend_the_user_namespace_role() {
+    use daas_apiserver::rbac::{user_namespace_binding, USER_NAMESPACE_ROLE};
+    use daas_apiserver::User;
+    use daas_controllers::clusterroleaggregation::ClusterRoleAggregationController;
+    let user = |token: &str, name: &str, groups: &[&str]| {
+        (
+            token.to_string(),
+            User {
+                name: name.into(),
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+                ..Default::default()
+            },
+        )
+    };
+    let e = common::api_with_users(vec![
+        user(
+            "alice",
+            "daas:user:0xa11ce",
+            &["daas:users", "daas:namespace:u-alice"],
+        ),
+        user(
+            "bob",
+            "daas:user:0xb0b",
+            &["daas:users", "daas:namespace:u-bob"],
+        ),
+        user("carol", "carol", &[]),
+    ])
+    .await;
+    let opts = ControllerOptions {
+        resync: Duration::from_secs(30),
+        ..Default::default()
+    };
+    let _agg = daas_controllers::spawn_controller(
+        e.c.clone(),
+        ClusterRoleAggregationController::new(e.c.clone()),
+        &opts,
+    );
+    for ns in ["u-alice", "u-bob"] {
+        e.c.create(
+            "/api/v1/namespaces",
+            &json!({"metadata": {"name": ns, "labels": {"k3s-daas.io/tier": "user"}}}),
+        )
+        .await
+        .unwrap();
+        e.c.create(
+            &format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings"),
+            &user_namespace_binding(ns),
+        )
+        .await
+        .unwrap();
+    }
+    e.c.create(
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        &json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                "names": {"plural": "widgets", "kind": "Widget"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object",
+                        "x-kubernetes-preserve-unknown-fields": true}}}]}}),
+    )
+    .await
+    .unwrap();
+    let widgets = |ns: &str| format!("/apis/example.com/v1/namespaces/{ns}/widgets");
+    let widget = |name: &str| {
+        json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": name}, "spec": {"size": 1}})
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while e.c.list(&widgets("u-alice")).await.is_err() {
+        assert!(Instant::now() < deadline, "the CRD is never served");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let alice = LocalClient::new(e.app.clone(), "alice");
+    let bob = LocalClient::new(e.app.clone(), "bob");
+    let carol = LocalClient::new(e.app.clone(), "carol");
+
+    // Before any role mentions widgets: refused.
+    let err = alice
+        .create(&widgets("u-alice"), &widget("w"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, 403, "{err:?}");
+    // An unlabelled role aggregates nothing.
+    let role = |name: &str, labels: Value, resource: &str| {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": name, "labels": labels},
+            "rules": [{"apiGroups": ["example.com"], "resources": [resource],
+                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}]})
+    };
+    const ROLES: &str = "/apis/rbac.authorization.k8s.io/v1/clusterroles";
+    e.c.create(ROLES, &role("gadgets-unlabelled", json!({}), "gadgets"))
+        .await
+        .unwrap();
+
+    // The author's role labelled aggregate-to-admin: the aggregation extends the user role.
+    e.c.create(
+        ROLES,
+        &role(
+            "widgets-admin",
+            json!({"rbac.authorization.k8s.io/aggregate-to-admin": "true"}),
+            "widgets",
+        ),
+    )
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match alice.create(&widgets("u-alice"), &widget("w")).await {
+            Ok(_) => break,
+            Err(err) => {
+                assert_eq!(err.code, 403, "{err:?}");
+                assert!(Instant::now() < deadline, "never aggregated");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    let owner =
+        e.c.get(&format!("{ROLES}/{USER_NAMESPACE_ROLE}"))
+            .await
+            .unwrap();
+    let rules = owner["rules"].as_array().unwrap();
+    assert!(rules
+        .iter()
+        .any(|r| r["apiGroups"] == json!(["example.com"])));
+    assert!(
+        !rules.iter().any(|r| r["resources"] == json!(["gadgets"])),
+        "the unlabelled role is not aggregated: {rules:?}"
+    );
+    assert!(
+        !rules.iter().any(|r| r["resources"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!("serviceaccounts")))
+            && r["verbs"]
+                .as_array()
+                .is_some_and(|v| v.contains(&json!("impersonate")))),
+        "the bootstrap aggregate-to-* roles stay out: {rules:?}"
+    );
+    alice
+        .get(&format!("{}/w", widgets("u-alice")))
+        .await
+        .unwrap();
+    // Bob uses his own namespace; neither may touch the other's, nor list across namespaces.
+    bob.create(&widgets("u-bob"), &widget("b")).await.unwrap();
+    for (c, ns) in [(&alice, "u-bob"), (&bob, "u-alice")] {
+        assert_eq!(
+            c.create(&widgets(ns), &widget("x")).await.unwrap_err().code,
+            403
+        );
+        assert_eq!(c.list(&widgets(ns)).await.unwrap_err().code, 403);
+    }
+    assert_eq!(
+        alice
+            .delete(&format!("{}/b", widgets("u-bob")))
+            .await
+            .unwrap_err()
+            .code,
+        403
+    );
+    assert_eq!(
+        alice
+            .list("/apis/example.com/v1/widgets")
+            .await
+            .unwrap_err()
+            .code,
+        403
+    );
+    // An identity owning no namespace stays refused everywhere.
+    assert_eq!(carol.list(&widgets("u-alice")).await.unwrap_err().code, 403);
+    assert_eq!(
+        carol
+            .create(&widgets("u-alice"), &widget("c"))
+            .await
+            .unwrap_err()
+            .code,
+        403
+    );
+}

@@ -11,6 +11,12 @@ use daas_ledger::keys::SuiKeypair;
 use daas_ledger::{EmbeddedLedger, GenesisConfig, Ledger};
 use daas_master::{Master, MasterConfig, Measurement};
 
+mod config_file;
+mod install;
+mod report;
+mod up;
+use up::UpArgs;
+
 #[derive(Parser)]
 #[command(
     name = "daas",
@@ -18,6 +24,9 @@ use daas_master::{Master, MasterConfig, Measurement};
     about = "K3s-DaaS: decentralized Kubernetes on Sui stake"
 )]
 struct Cli {
+    /// On failure print the whole cause chain (and usage), not just one line.
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -25,7 +34,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run a local all-in-one cluster (embedded ledger + master) and write a kubeconfig.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Run the control plane (API server, controllers) in its enclave.
     #[command(alias = "server")]
     Master(MasterArgs),
@@ -98,6 +107,10 @@ enum Cmd {
         #[arg(long, default_value = "staker-config.json")]
         config: PathBuf,
     },
+    /// Write systemd units, a config file and an environment file for a master or a staker host.
+    Install(install::InstallArgs),
+    /// Remove what `daas install` wrote (it stops nothing; the data directories stay).
+    Uninstall(install::UninstallArgs),
     /// Show the stake record and seal tokens of an address.
     Account {
         #[command(flatten)]
@@ -168,6 +181,10 @@ struct JoinArgs {
 
 #[derive(Args, Clone)]
 struct MasterArgs {
+    /// YAML or JSON file of settings: keys are the long flag names (`listen`, `data-dir`,
+    /// `tls-san`, ...); flags on the command line win.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Where state, keys and certificates live (default: ~/.k3s-daas).
     #[arg(long, env = "DAAS_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -206,18 +223,12 @@ struct MasterArgs {
     /// (repeatable; default: the issuer).
     #[arg(long = "api-audiences", value_delimiter = ',')]
     api_audiences: Vec<String>,
-}
-
-#[derive(Args, Clone)]
-struct UpArgs {
-    #[command(flatten)]
-    master: MasterArgs,
-    /// Length of a ledger epoch (lockups and token expiry count epochs).
-    #[arg(long, default_value_t = 3600)]
-    epoch_seconds: u64,
-    /// Where the embedded ledger's HTTP API listens (port 0 picks one).
-    #[arg(long, default_value = "127.0.0.1:9100")]
-    chain_listen: SocketAddr,
+    /// IPv4 CIDR Services get their cluster IPs from (the first one is the `kubernetes` Service's).
+    #[arg(long, default_value = daas_master::DEFAULT_CLUSTER_IP_RANGE)]
+    service_cluster_ip_range: String,
+    /// Port range NodePort and LoadBalancer Services get their node ports from (FIRST-LAST).
+    #[arg(long, default_value = daas_master::DEFAULT_NODE_PORT_RANGE)]
+    service_node_port_range: String,
 }
 
 #[derive(Args, Clone)]
@@ -259,6 +270,8 @@ fn master_config(a: &MasterArgs, dir: PathBuf) -> MasterConfig {
     cfg.anchor_interval = Duration::from_secs(a.anchor_interval_seconds.max(1));
     cfg.service_account_issuer = a.service_account_issuer.clone();
     cfg.api_audiences = a.api_audiences.clone();
+    cfg.service_cluster_ip_range = a.service_cluster_ip_range.clone();
+    cfg.service_node_port_range = a.service_node_port_range.clone();
     cfg
 }
 
@@ -288,68 +301,6 @@ fn open_embedded_ledger(
     let ledger = EmbeddedLedger::open(dir.join("ledger").join("ledger.redb"), &genesis)
         .map_err(|e| anyhow::anyhow!("opening the embedded ledger: {e}"))?;
     Ok((ledger, admin))
-}
-
-async fn run_up(a: UpArgs) -> Result<()> {
-    let dir = default_data_dir(a.master.data_dir.clone());
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (embedded, admin) = open_embedded_ledger(
-        &dir,
-        a.epoch_seconds,
-        &format!("https://{}", a.master.listen),
-    )?;
-    let ledger: Arc<dyn Ledger> = Arc::new(embedded.clone());
-    let master_key = load_or_create_key(&dir.join("ledger").join("master.key"))?;
-    let mut cfg = master_config(&a.master, dir.clone());
-    cfg.ledger = Some(ledger.clone());
-    cfg.sui_key = Some(master_key.clone());
-    let master = Master::start(cfg).await?;
-    let chain_url = serve_chain(ledger.clone(), a.chain_listen).await?;
-    std::fs::write(dir.join("chain-url"), &chain_url)?;
-    // The local ledger trusts the AWS Nitro root and, because this is the operator's own machine,
-    // the simulated enclave's dev root; then the master registers its enclave key on chain.
-    embedded.set_attestation_verifier(Arc::new(daas_master::registration::TeeVerifier {
-        roots: vec![daas_tee::RootCert::aws_nitro(), master.enclave.root.clone()],
-    }));
-    let reg = daas_master::registration::register(
-        ledger.clone(),
-        &admin,
-        &master_key,
-        &master.enclave,
-        &dir.join("ledger").join("enclave.json"),
-    )
-    .await
-    .context("registering the enclave on the ledger")?;
-    master.set_registration(reg.clone());
-    let d = ledger
-        .deployment()
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!(
-        "K3s-DaaS API server listening on {} (enclave: {})",
-        master.url, master.enclave.kind
-    );
-    println!(
-        "Embedded ledger: package {}, staking pool {}, admin {}",
-        d.package,
-        d.pool.id,
-        admin.address()
-    );
-    println!(
-        "Enclave {} registered on the ledger (config {})",
-        reg.enclave.id, reg.config.id
-    );
-    println!(
-        "Cluster id {} (credential audience {})",
-        master.cluster_id,
-        daas_ledger::credential::audience(&master.cluster_id)
-    );
-    println!("Ledger API: {chain_url} (SUI_RPC_ENDPOINT)");
-    println!(
-        "Use it with:\n  export KUBECONFIG={}\n  kubectl get namespaces",
-        master.kubeconfig_path.display()
-    );
-    serve(master).await
 }
 
 /// Serve the ledger's HTTP API; returns its URL.
@@ -554,11 +505,28 @@ fn attest_policy(
     )?)
 }
 
+/// The staker host's configuration; a missing file says how to get one.
+fn load_staker_config(path: &Path) -> Result<daas_agent::config::AgentConfig> {
+    use daas_agent::config::{AgentConfig, ConfigError};
+    AgentConfig::load(path, &|k| std::env::var(k).ok()).map_err(|e| {
+        let missing = matches!(&e, ConfigError::Io { source, .. }
+            if source.kind() == std::io::ErrorKind::NotFound);
+        if missing {
+            report::with_hint(
+                e.into(),
+                "write a staker-config.json (README: staker quickstart) or pass --config FILE",
+            )
+        } else {
+            e.into()
+        }
+    })
+}
+
 async fn run_agent(path: &Path) -> Result<()> {
     use daas_agent::runtime::{
         ContainerdRuntime, ManagedContainerd, ManagedContainerdConfig, Runtime,
     };
-    let cfg = daas_agent::config::AgentConfig::load(path, &|k| std::env::var(k).ok())?;
+    let cfg = load_staker_config(path)?;
     let ledger: Arc<dyn Ledger> = Arc::new(
         daas_ledger::remote::RemoteLedger::new(&cfg.ledger_url)
             .map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -628,7 +596,12 @@ async fn serve(master: Master) -> Result<()> {
         r = master.serve() => r.context("serving")?,
         _ = shutdown_signal() => tracing::info!("shutting down"),
     }
-    // Anchor the final revision so that the next start is checked against it.
+    anchor_on_shutdown(anchorer).await;
+    Ok(())
+}
+
+/// Anchors the final store revision so that the next start is checked against it.
+async fn anchor_on_shutdown(anchorer: Option<Arc<daas_master::anchor::Anchorer>>) {
     if let Some(a) = anchorer {
         match a.anchor_now().await {
             Ok(Some(rev)) => tracing::info!(revision = rev, "store revision anchored on shutdown"),
@@ -636,7 +609,6 @@ async fn serve(master: Master) -> Result<()> {
             Err(e) => tracing::warn!(error = %e, "anchoring the store revision on shutdown failed"),
         }
     }
-    Ok(())
 }
 
 async fn run_attest(a: AttestArgs, chain: Option<String>) -> Result<()> {
@@ -695,17 +667,83 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+/// Parses the command line; `daas master|up --config FILE` adds the file's settings as flags
+/// before the typed ones.
+fn parse_cli(args: Vec<std::ffi::OsString>) -> Result<Cli> {
+    let cli = Cli::try_parse_from(&args)?;
+    let (config, command) = match &cli.cmd {
+        Cmd::Master(m) => (m.config.clone(), "master"),
+        Cmd::Up(u) => (u.master.config.clone(), "up"),
+        _ => (None, ""),
+    };
+    let Some(path) = config else {
+        return Ok(cli);
+    };
+    let file_args = config_file::args_from_file(&path, command)?;
+    let merged = config_file::merge(&args, file_args);
+    Cli::try_parse_from(merged).with_context(|| format!("applying config file {}", path.display()))
+}
+
+fn main() -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let verbose = args.iter().skip(1).any(|a| a == "-v" || a == "--verbose");
+    report::install_panic_hook(verbose);
+    let cli = match parse_cli(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            return match e.downcast_ref::<clap::Error>() {
+                // --help and --version print as clap has them, on stdout.
+                Some(c) if !c.use_stderr() => {
+                    let _ = c.print();
+                    ExitCode::SUCCESS
+                }
+                Some(c) if verbose => {
+                    let _ = c.print();
+                    ExitCode::from(2)
+                }
+                Some(c) => {
+                    eprintln!("{}", report::usage_line(c));
+                    ExitCode::from(2)
+                }
+                None if verbose => {
+                    eprintln!("{}", report::verbose(&e));
+                    ExitCode::from(2)
+                }
+                None => {
+                    eprintln!("{}", report::one_line(&e));
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .and_then(|rt| rt.block_on(run(cli)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if verbose {
+                eprintln!("{}", report::verbose(&e));
+            } else {
+                eprintln!("{}", report::one_line(&e));
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Up(a) => run_up(a).await,
+        Cmd::Up(a) => up::run_up(*a).await,
         Cmd::Master(a) => run_master(a).await,
         Cmd::Kubeconfig { data_dir } => {
             let p = default_data_dir(data_dir).join("kubeconfig.yaml");
@@ -794,7 +832,7 @@ async fn main() -> Result<()> {
         Cmd::Token(a) => run_token(a).await,
         Cmd::Agent { config } => run_agent(&config).await,
         Cmd::Leave { config } => {
-            let cfg = daas_agent::config::AgentConfig::load(&config, &|k| std::env::var(k).ok())?;
+            let cfg = load_staker_config(&config)?;
             let ledger: Arc<dyn Ledger> = Arc::new(
                 daas_ledger::remote::RemoteLedger::new(&cfg.ledger_url)
                     .map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -809,7 +847,16 @@ async fn main() -> Result<()> {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("--address: {e}"))?;
             let l = remote(&chain)?;
-            let stake = l.stake(addr).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let stake = l
+                .stake(addr)
+                .await
+                .map_err(anyhow::Error::new)
+                .with_context(|| {
+                    format!(
+                        "reading the stake of {addr} from the ledger at {}",
+                        chain.chain
+                    )
+                })?;
             let mut tokens = Vec::new();
             for t in l
                 .seal_tokens_of(addr)
@@ -832,5 +879,30 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Join(a) => run_join(a).await,
+        Cmd::Install(a) => {
+            let exe = std::env::current_exe().context("finding this executable")?;
+            let done = install::install(&a, &exe)?;
+            for p in &done.written {
+                println!("wrote {}", p.display());
+            }
+            for p in &done.kept {
+                println!("kept {} (already there)", p.display());
+            }
+            println!(
+                "start it with: systemctl daemon-reload && systemctl enable --now {}",
+                done.unit
+            );
+            Ok(())
+        }
+        Cmd::Uninstall(a) => {
+            let removed = install::uninstall(&a)?;
+            if removed.is_empty() {
+                println!("nothing to uninstall under {}", a.root.display());
+            }
+            for p in &removed {
+                println!("removed {}", p.display());
+            }
+            Ok(())
+        }
     }
 }

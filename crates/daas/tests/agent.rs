@@ -467,3 +467,139 @@ spec:
         &a2,
     );
 }
+
+/// The text of `log` between the lines `==<name>==` and `==end-<name>==`.
+fn section(log: &str, name: &str) -> Option<String> {
+    let start = format!("=={name}==\n");
+    let end = format!("\n==end-{name}==");
+    let from = log.find(&start)? + start.len();
+    let to = from + log[from..].find(&end)?;
+    Some(log[from..to].to_string())
+}
+
+fn token_review(c: &Cluster, token: &str) -> serde_json::Value {
+    let review = serde_json::json!({"apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenReview", "spec": {"token": token}});
+    let out = c.ok_stdin(&["create", "-f", "-", "-o", "json"], &review.to_string());
+    serde_json::from_str(&out).expect("TokenReview JSON")
+}
+
+#[test]
+fn pod_gets_its_service_account_token_and_downward_api() {
+    let c = Cluster::start_with(&["--chain-listen", "127.0.0.1:0"]);
+    let a = start_agent(&c, "worker-1", 1);
+    wait_node_ready(&c, &a, "worker-1");
+    // The serviceaccount and root-CA controllers fill the namespace.
+    wait_for(
+        &c,
+        "default ServiceAccount and kube-root-ca.crt",
+        Duration::from_secs(30),
+        || {
+            c.kubectl(&["get", "serviceaccount", "default"])
+                .status
+                .success()
+                && c.kubectl(&["get", "configmap", "kube-root-ca.crt"])
+                    .status
+                    .success()
+        },
+        &a,
+    );
+    let sa = "/var/run/secrets/kubernetes.io/serviceaccount";
+    let pod = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: creds, labels: {{app: creds, tier: back-end}}}}
+spec:
+  containers:
+  - name: main
+    image: localhost/k3s-daas/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, "for f in namespace ca.crt token; do echo ==$f==; cat {sa}/$f; echo; echo ==end-$f==; done; echo ==labels==; cat /etc/podinfo/labels; echo; echo ==end-labels==; sleep 3600"]
+    volumeMounts: [{{name: podinfo, mountPath: /etc/podinfo}}]
+  volumes:
+  - name: podinfo
+    downwardAPI:
+      items: [{{path: labels, fieldRef: {{fieldPath: metadata.labels}}}}]
+"#
+    );
+    c.ok_stdin(&["apply", "-f", "-"], &pod);
+    wait_for(
+        &c,
+        "pod printed its credentials",
+        Duration::from_secs(90),
+        || stdout(&c.kubectl(&["logs", "creds"])).contains("==end-labels=="),
+        &a,
+    );
+    let log = stdout(&c.kubectl(&["logs", "creds"]));
+    let spec = c.ok(&["get", "pod", "creds", "-o", "json"]);
+    let spec: serde_json::Value = serde_json::from_str(&spec).unwrap();
+    assert_eq!(spec["spec"]["serviceAccountName"], "default");
+    assert!(spec["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["name"].as_str().unwrap().starts_with("kube-api-access-")));
+
+    assert_eq!(
+        section(&log, "namespace").as_deref(),
+        Some("default"),
+        "{log}"
+    );
+    let ca = c.ok(&[
+        "get",
+        "configmap",
+        "kube-root-ca.crt",
+        "-o",
+        "jsonpath={.data.ca\\.crt}",
+    ]);
+    assert!(ca.contains("BEGIN CERTIFICATE"), "{ca}");
+    assert_eq!(section(&log, "ca.crt").unwrap().trim(), ca.trim(), "{log}");
+    assert_eq!(
+        section(&log, "labels").as_deref(),
+        Some("app=\"creds\"\ntier=\"back-end\""),
+        "{log}"
+    );
+    let token = section(&log, "token").unwrap();
+    let v = token_review(&c, &token);
+    assert_eq!(v["status"]["authenticated"], true, "{v}");
+    assert_eq!(
+        v["status"]["user"]["username"], "system:serviceaccount:default:default",
+        "{v}"
+    );
+    assert_eq!(
+        v["status"]["user"]["extra"]["authentication.kubernetes.io/pod-name"],
+        serde_json::json!(["creds"]),
+        "{v}"
+    );
+
+    // A pod opting out gets no credentials.
+    let quiet = r#"apiVersion: v1
+kind: Pod
+metadata: {name: quiet}
+spec:
+  automountServiceAccountToken: false
+  containers:
+  - name: main
+    image: localhost/k3s-daas/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, "ls /var/run/secrets/kubernetes.io/serviceaccount || echo no-credentials; sleep 3600"]
+"#;
+    c.ok_stdin(&["apply", "-f", "-"], quiet);
+    wait_for(
+        &c,
+        "opted-out pod ran",
+        Duration::from_secs(90),
+        || stdout(&c.kubectl(&["logs", "quiet"])).contains("no-credentials"),
+        &a,
+    );
+
+    // The token dies with its pod.
+    c.ok(&["delete", "pod", "creds", "--wait=true", "--timeout=60s"]);
+    wait_for(
+        &c,
+        "token of the deleted pod refused",
+        Duration::from_secs(90),
+        || token_review(&c, &token)["status"]["authenticated"] != true,
+        &a,
+    );
+}

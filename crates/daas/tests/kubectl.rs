@@ -236,7 +236,14 @@ fn kubectl_deployment_lifecycle() {
         &["apply", "-f", "-"],
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: shop}\ndata: {a: b}\n",
     );
-    c.ok(&["delete", "ns", "shop", "--wait", "--timeout=30s"]);
+    // The namespace controller empties it, then the namespace goes; kubectl waits for that.
+    let out = c.ok(&["delete", "ns", "shop", "--wait", "--timeout=30s"]);
+    assert!(out.contains("namespace \"shop\" deleted"), "{out}");
+    let err = c.fails(&["get", "ns", "shop"]);
+    assert!(
+        err.contains(r#"Error from server (NotFound): namespaces "shop" not found"#),
+        "{err}"
+    );
     // What is left are the root CA ConfigMaps of the remaining namespaces.
     let left = c.ok(&[
         "get",
@@ -345,6 +352,64 @@ type: Normal
     assert!(
         svc.contains("10.43.") && svc.contains("80/TCP") && svc.contains("app=a"),
         "{svc}"
+    );
+    // The `kubernetes` Service, its Endpoints and EndpointSlice point at this API server.
+    let k = c.ok(&["get", "svc", "kubernetes"]);
+    assert!(
+        k.contains("ClusterIP") && k.contains("10.43.0.1") && k.contains("443/TCP"),
+        "{k}"
+    );
+    let port = c.server_url().rsplit(':').next().unwrap().to_string();
+    let ep = poll(
+        &c,
+        &[
+            "get",
+            "endpoints",
+            "kubernetes",
+            "-o",
+            "jsonpath={.subsets[0].ports[0].port}",
+        ],
+        "kubernetes endpoints",
+        |o| o.trim() == port,
+    );
+    assert_eq!(ep.trim(), port);
+    let slice = poll(
+        &c,
+        &[
+            "get",
+            "endpointslices",
+            "-l",
+            "kubernetes.io/service-name=kubernetes",
+            "-o",
+            "jsonpath={.items[*].ports[0].port}",
+        ],
+        "kubernetes endpointslice",
+        |o| o.trim() == port,
+    );
+    assert_eq!(slice.trim(), port);
+    // Node ports: a requested one is reserved, a second request for it is refused.
+    c.ok(&[
+        "create",
+        "service",
+        "nodeport",
+        "np1",
+        "--tcp=80:80",
+        "--node-port=30080",
+    ]);
+    assert!(c.ok(&["get", "svc", "np1"]).contains("80:30080/TCP"));
+    let taken = c.fails(&[
+        "create",
+        "service",
+        "nodeport",
+        "np2",
+        "--tcp=80:80",
+        "--node-port=30080",
+    ]);
+    assert!(
+        taken.contains(
+            "spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated"
+        ),
+        "{taken}"
     );
     assert!(c
         .ok(&["get", "secret", "s", "-o", "jsonpath={.data.password}"])
@@ -597,6 +662,7 @@ fn state_survives_kill_and_is_sealed_on_disk() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_daas"))
         .args([
             "up",
+            "--no-agent",
             "--listen",
             "127.0.0.1:0",
             "--chain-listen",
@@ -864,4 +930,163 @@ fn kubectl_replication_controller_scale_and_cascades() {
         "pods deleted",
         |o| count(o) == 0,
     );
+}
+
+const GADGET_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.disco.example.com
+spec:
+  group: disco.example.com
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget, shortNames: [gd]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"#;
+
+/// The discovery requests (`/api`, `/apis`, `/api/v1`, `/apis/<g>/<v>`) in kubectl's `-v=6` log.
+fn discovery_requests(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| {
+            // Both log styles: `GET https://... 200 OK` and `url="https://..."`.
+            let start = l.find("https://")?;
+            let url = l[start..]
+                .split(|c: char| c == '"' || c.is_whitespace())
+                .next()?;
+            let path = url.splitn(4, '/').nth(3).map(|p| format!("/{p}"))?;
+            let path = path.split('?').next().unwrap_or("").to_string();
+            let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+            let discovery = matches!(
+                segs.as_slice(),
+                ["api"] | ["apis"] | ["api", _] | ["apis", _, _]
+            );
+            (discovery && l.contains("GET")).then_some(path)
+        })
+        .collect()
+}
+
+#[test]
+fn kubectl_discovery_is_one_aggregated_request_per_root() {
+    let c = Cluster::start();
+    c.ok_stdin(&["apply", "-f", "-"], GADGET_CRD);
+    let cache = c.data_dir().join("fresh-cache");
+    let cache = cache.to_str().unwrap();
+    // A fresh cache: kubectl asks /api and /apis for the aggregated documents and nothing else.
+    let out = c.kubectl(&["api-resources", "-v=6", "--cache-dir", cache]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let stdout = common::stdout(&out);
+    for want in ["gadgets", "deployments", "pods", "serviceaccounts"] {
+        assert!(stdout.contains(want), "{want} missing from\n{stdout}");
+    }
+    let gadgets = stdout.lines().find(|l| l.starts_with("gadgets")).unwrap();
+    assert!(
+        gadgets.contains(" gd ") && gadgets.contains("disco.example.com/v1"),
+        "{gadgets}"
+    );
+    let requests = discovery_requests(&common::stderr(&out));
+    assert_eq!(requests, ["/api", "/apis"], "{}", common::stderr(&out));
+
+    // `kubectl get` by short name with another fresh cache resolves through the same two requests.
+    let cache2 = c.data_dir().join("fresh-cache-2");
+    let cache2 = cache2.to_str().unwrap();
+    let out = c.kubectl(&["get", "gd", "-A", "-v=6", "--cache-dir", cache2]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let requests = discovery_requests(&common::stderr(&out));
+    assert_eq!(requests, ["/api", "/apis"], "{}", common::stderr(&out));
+}
+
+/// A client certificate obtained through a CSR (created, approved by the admin, signed by the
+/// master's signing controller) works as a kubectl credential: `kubectl auth whoami` names the
+/// CN and the O group, and RBAC decides what it may do.
+#[test]
+fn kubectl_with_a_client_certificate_from_a_csr() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let c = Cluster::start();
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    p.distinguished_name.push(rcgen::DnType::CommonName, "erin");
+    p.distinguished_name
+        .push(rcgen::DnType::OrganizationName, "devs");
+    let request = p
+        .serialize_request(&key)
+        .expect("csr")
+        .pem()
+        .expect("csr pem");
+    let csr = format!(
+        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: erin\nspec:\n  request: {}\n  signerName: kubernetes.io/kube-apiserver-client\n  expirationSeconds: 3600\n  usages: [digital signature, client auth]\n",
+        b64.encode(request)
+    );
+    c.ok_stdin(&["apply", "-f", "-"], &csr);
+    assert!(c
+        .ok(&["certificate", "approve", "erin"])
+        .contains("approved"));
+    let mut cert = String::new();
+    for _ in 0..100 {
+        cert = c.ok(&["get", "csr", "erin", "-o", "jsonpath={.status.certificate}"]);
+        if !cert.trim().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!cert.trim().is_empty(), "CSR was not signed:\n{}", c.log());
+    let ca = c.ok(&[
+        "config",
+        "view",
+        "--raw",
+        "-o",
+        "jsonpath={.clusters[0].cluster.certificate-authority-data}",
+    ]);
+    let kubeconfig = c.data_dir().join("erin.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority-data: {}\nusers:\n- name: erin\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n- name: erin\n  context: {{cluster: c, user: erin}}\ncurrent-context: erin\n",
+            c.server_url(),
+            ca.trim(),
+            cert.trim(),
+            b64.encode(key.serialize_pem())
+        ),
+    )
+    .expect("write kubeconfig");
+    let who = c.kubectl_as(&kubeconfig, &["auth", "whoami"]);
+    let out = common::stdout(&who);
+    assert!(who.status.success(), "{}", common::stderr(&who));
+    assert!(out.contains("erin"), "{out}");
+    assert!(out.contains("devs"), "{out}");
+    assert!(out.contains("system:authenticated"), "{out}");
+    // Nothing is granted to erin or devs: RBAC refuses (403, not 401).
+    let denied = c.kubectl_as(&kubeconfig, &["get", "pods", "-n", "default"]);
+    assert!(!denied.status.success());
+    let err = common::stderr(&denied);
+    assert!(
+        err.contains("User \"erin\" cannot list resource \"pods\""),
+        "{err}"
+    );
+    // Bound to view in default, erin can list there.
+    c.ok(&[
+        "create",
+        "rolebinding",
+        "devs-read",
+        "-n",
+        "default",
+        "--clusterrole=view",
+        "--group=devs",
+    ]);
+    let mut listed = false;
+    for _ in 0..50 {
+        if c.kubectl_as(&kubeconfig, &["get", "pods", "-n", "default"])
+            .status
+            .success()
+        {
+            listed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(listed, "view binding did not take effect");
 }

@@ -117,4 +117,39 @@ fn kubectl_auth_can_i_and_whoami() {
     );
     c.ok(&["delete", "rolebinding", "daas:namespace-owner", "-n", &ns]);
     assert_eq!(can_i(&c, Some(alice), &["create", "pods", "-n", &ns]), "no");
+
+    // ---- impersonation with extras (kubeconfig `as` / `as-user-extra`): client-go
+    // percent-encodes the key in the header name.
+    let impersonating = |kubeconfig: &std::path::Path, name: &str| {
+        let text = std::fs::read_to_string(kubeconfig).unwrap();
+        assert_eq!(text.matches("  user:\n").count(), 1, "{text}");
+        let text = text.replace(
+            "  user:\n",
+            "  user:\n    as: jane\n    as-user-extra:\n      example.com/project: [p1]\n      scopes: [view, dev]\n",
+        );
+        let path = c.data_dir().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let admin_as_jane = impersonating(&c.kubeconfig(), "admin-as-jane.yaml");
+    let o = c.kubectl_as(&admin_as_jane, &["auth", "whoami", "-o", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let who: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(who["status"]["userInfo"]["username"], "jane", "{who}");
+    assert_eq!(
+        who["status"]["userInfo"]["extra"],
+        serde_json::json!({"example.com/project": ["p1"], "scopes": ["view", "dev"]}),
+        "{who}"
+    );
+    // The user tier may not impersonate at all (kubectl shows the server's refusal).
+    let alice_as_jane = impersonating(alice, "alice-as-jane.yaml");
+    let o = c.kubectl_as(&alice_as_jane, &["get", "pods", "-n", &ns]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains(&format!(
+            "users \"jane\" is forbidden: User \"daas:user:{addr}\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope"
+        )),
+        "{}",
+        stderr(&o)
+    );
 }

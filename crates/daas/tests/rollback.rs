@@ -77,6 +77,7 @@ fn rolled_back_store_is_refused_and_the_newest_one_starts() {
     let _ = std::fs::remove_file(&kubeconfig);
     let mut child = Command::new(env!("CARGO_BIN_EXE_daas"))
         .arg("up")
+        .arg("--no-agent")
         .arg("--data-dir")
         .arg(c.data_dir())
         .args(["--listen", "127.0.0.1:0", "--chain-listen", "127.0.0.1:0"])

@@ -420,7 +420,9 @@ fn silent_node_is_tainted_evicted_and_slashed() {
     // A pod bound to the node, to be evicted.
     c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata: {name: victim}\nspec:\n  nodeName: bob-node\n  containers: [{name: c, image: busybox}]\n");
     // NodeRestriction on pods: status of its own pods only.
-    c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata: {name: elsewhere}\nspec:\n  nodeName: other-node\n  containers: [{name: c, image: busybox}]\n");
+    // (Bound to a node name with no Node: `other-node` above has no Lease, so with a 3 s grace it is
+    // soon unreachable and its pods are evicted, which raced with the checks below on a busy machine.)
+    c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata: {name: elsewhere}\nspec:\n  nodeName: ghost-node\n  containers: [{name: c, image: busybox}]\n");
     let running = r#"{"status":{"phase":"Running"}}"#;
     let o = c.kubectl_as(
         &kc,

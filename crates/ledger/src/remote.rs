@@ -107,11 +107,10 @@ impl RemoteLedger {
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| LedgerError::Backend(format!("request {url}: {e}")))?;
         let fut = async {
-            let resp = self
-                .client
-                .request(req)
-                .await
-                .map_err(|e| LedgerError::Backend(format!("request {url}: {e}")))?;
+            let resp =
+                self.client.request(req).await.map_err(|e| {
+                    LedgerError::Backend(format!("request {url}: {}", with_causes(&e)))
+                })?;
             let status = resp.status();
             let limited = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE_BYTES);
             let bytes = limited
@@ -371,5 +370,42 @@ impl Ledger for RemoteLedger {
     async fn faucet(&self, address: Address, amount: u64) -> Result<ObjectReference, LedgerError> {
         self.post("/v1/faucet", &FaucetRequest { address, amount })
             .await
+    }
+}
+
+/// An error and its sources on one line (the HTTP client's own message hides the cause, e.g.
+/// "client error (Connect)" without "Connection refused").
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !out.ends_with(&m) {
+            out.push_str(": ");
+            out.push_str(&m);
+        }
+        cur = c.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod cause_tests {
+    use super::with_causes;
+
+    #[test]
+    fn sources_are_appended_once() {
+        let root = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let outer = std::io::Error::other(root);
+        // io::Error::other displays its inner error, so the repeat is dropped.
+        assert_eq!(with_causes(&outer), "refused");
+        #[derive(Debug, thiserror::Error)]
+        #[error("client error (Connect)")]
+        struct Wrap(#[source] std::io::Error);
+        let e = Wrap(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "tcp connect error",
+        ));
+        assert_eq!(with_causes(&e), "client error (Connect): tcp connect error");
     }
 }

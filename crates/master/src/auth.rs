@@ -39,14 +39,17 @@ pub fn identity(token: &SealToken) -> Option<User> {
                 format!("{NAMESPACE_GROUP_PREFIX}{}", user_namespace(&token.owner)),
                 auth,
             ],
+            ..Default::default()
         }),
         1 if !token.node_id.is_empty() => Some(User {
             name: format!("{NODE_USER_PREFIX}{}", token.node_id),
             groups: vec![GROUP_NODES.into(), auth],
+            ..Default::default()
         }),
         2 => Some(User {
             name: format!("daas:admin:{}", token.owner),
             groups: vec![GROUP_MASTERS.into(), auth],
+            ..Default::default()
         }),
         _ => None,
     }

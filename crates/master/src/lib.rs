@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use daas_apiserver::registry::ipalloc::{DEFAULT_CLUSTER_IP_RANGE, DEFAULT_NODE_PORT_RANGE};
 use daas_apiserver::{LocalClient, ServerOptions, StaticTokens, TlsMaterial, User};
 use daas_store::{EmbeddedStore, SealingKey, Store};
 
@@ -81,6 +82,10 @@ pub struct MasterConfig {
     /// Audiences the API server accepts service-account tokens for (`--api-audiences`); empty
     /// means the issuer.
     pub api_audiences: Vec<String>,
+    /// Service cluster-IP range, an IPv4 CIDR (`--service-cluster-ip-range`).
+    pub service_cluster_ip_range: String,
+    /// Service node-port range, `FIRST-LAST` (`--service-node-port-range`).
+    pub service_node_port_range: String,
 }
 
 impl MasterConfig {
@@ -101,8 +106,38 @@ impl MasterConfig {
             anchor_interval: Duration::from_secs(30),
             service_account_issuer: daas_apiserver::satoken::DEFAULT_ISSUER.to_string(),
             api_audiences: Vec::new(),
+            service_cluster_ip_range: daas_apiserver::registry::ipalloc::DEFAULT_CLUSTER_IP_RANGE
+                .to_string(),
+            service_node_port_range: daas_apiserver::registry::ipalloc::DEFAULT_NODE_PORT_RANGE
+                .to_string(),
         }
     }
+}
+
+/// The address the `kubernetes` Endpoints advertise, as kube-apiserver's default advertise
+/// address: the listen address when it is neither unspecified nor loopback (endpoints may not be
+/// loopback), else the first IP among the certificate's SANs that is neither, else the address of
+/// the interface holding the default route (no packet is sent), else the listen address.
+pub fn advertise_address(listen: std::net::IpAddr, sans: &[String]) -> std::net::IpAddr {
+    if !listen.is_unspecified() && !listen.is_loopback() {
+        return listen;
+    }
+    if let Some(ip) = sans
+        .iter()
+        .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
+        .find(|ip| !ip.is_loopback() && !ip.is_unspecified())
+    {
+        return ip;
+    }
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| {
+            s.connect("192.0.2.1:9")?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_unspecified() && !ip.is_loopback())
+        .unwrap_or(listen)
 }
 
 /// Wall-clock time in milliseconds since the Unix epoch.
@@ -191,6 +226,11 @@ impl Master {
     /// admin kubeconfig.
     pub async fn start(cfg: MasterConfig) -> Result<Master, MasterError> {
         let dir = cfg.data_dir.clone();
+        let service_ranges = daas_apiserver::registry::ipalloc::ServiceRanges::parse(
+            &cfg.service_cluster_ip_range,
+            &cfg.service_node_port_range,
+        )
+        .map_err(|e| MasterError::Config(e.to_string()))?;
         private_dir(&dir)?;
         let enclave = enclave::open_simulated(&dir.join("tee"), &cfg.measurement)?;
         let key = SealingKey::from_bytes(enclave.enclave.sealing_key());
@@ -210,7 +250,7 @@ impl Master {
             }
             None => 0,
         };
-        daas_apiserver::bootstrap(&store).await?;
+        daas_apiserver::bootstrap_with(&store, &service_ranges).await?;
         let cluster_id = seed::cluster_id(&store).await?;
         let mut background = vec![daas_apiserver::spawn_compactor(
             store.clone(),
@@ -227,6 +267,7 @@ impl Master {
                 User {
                     name: "k3s-daas-admin".into(),
                     groups: vec!["system:masters".into()],
+                    ..Default::default()
                 },
             ),
             (
@@ -234,6 +275,7 @@ impl Master {
                 User {
                     name: "system:kube-controller-manager".into(),
                     groups: vec!["system:masters".into()],
+                    ..Default::default()
                 },
             ),
         ]));
@@ -262,6 +304,7 @@ impl Master {
             ),
         ));
         let auth: Arc<dyn daas_apiserver::Authenticator> = Arc::new(auth::Chain(chain));
+        let tls = TlsMaterial::load_or_generate(&dir.join("tls"), &cfg.tls_sans)?;
         let api = daas_apiserver::router(
             store.clone(),
             auth.clone(),
@@ -271,6 +314,8 @@ impl Master {
                     enclave: enclave.enclave.clone(),
                 })),
                 service_accounts: Some(sa_tokens),
+                client_certs: Some(tls.client_cert_authenticator()?),
+                service_ranges: service_ranges.clone(),
                 ..Default::default()
             },
         );
@@ -288,6 +333,19 @@ impl Master {
             ));
         }
         background.extend(daas_controllers::spawn(client.clone(), copts.clone()));
+        // Service IP and node-port reservations are reconciled with the Services.
+        background.push(daas_controllers::spawn_controller(
+            client.clone(),
+            daas_controllers::servicerepair::ServiceRepair::new(
+                client.clone(),
+                daas_apiserver::registry::ipalloc::Allocators::new(
+                    store.clone(),
+                    service_ranges.clone(),
+                ),
+                Duration::from_secs(60),
+            ),
+            &copts,
+        ));
         let slasher = match (&seal_tokens, &cfg.ledger, &cfg.sui_key) {
             (Some(st), Some(l), Some(k)) => Some(Arc::new(slashing::Slasher::new(
                 daas_ledger::wallet::Wallet::new(l.clone(), k.clone()),
@@ -333,7 +391,6 @@ impl Master {
             &copts,
         ));
 
-        let tls = TlsMaterial::load_or_generate(&dir.join("tls"), &cfg.tls_sans)?;
         // Every namespace gets kube-root-ca.crt with the CA that signs the API server's certificate.
         background.push(daas_controllers::spawn_controller(
             client.clone(),
@@ -364,7 +421,7 @@ impl Master {
             tls_cert_sha256: seed::tls_binding(&tls.server_cert_der()?),
             store: store.clone(),
             metrics: metrics.clone(),
-            client,
+            client: client.clone(),
             ledger: cfg.ledger.clone(),
             tokens: seal_tokens,
             auth,
@@ -388,6 +445,17 @@ impl Master {
             addr.ip().to_string()
         };
         let url = format!("https://{host}:{}", addr.port());
+        // The `kubernetes` Service, its Endpoints and EndpointSlice point at this API server.
+        background.push(daas_controllers::spawn_controller(
+            client.clone(),
+            daas_controllers::kubernetesservice::KubernetesServiceController::new(
+                client.clone(),
+                service_ranges.first_ip(),
+                advertise_address(addr.ip(), &cfg.tls_sans),
+                addr.port(),
+            ),
+            &copts,
+        ));
         let kubeconfig_path = dir.join("kubeconfig.yaml");
         write_private(
             &kubeconfig_path,
@@ -430,5 +498,23 @@ impl Master {
         daas_apiserver::serve_tls(self.listener, self.tls, self.app)
             .await
             .map_err(io("serving"))
+    }
+}
+
+#[cfg(test)]
+mod advertise_tests {
+    use super::advertise_address;
+
+    #[test]
+    fn advertise_address_is_never_loopback_when_another_is_known() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(advertise_address(ip("10.1.2.3"), &[]), ip("10.1.2.3"));
+        let sans = vec![
+            "localhost".to_string(),
+            "127.0.0.1".into(),
+            "203.0.113.7".into(),
+        ];
+        assert_eq!(advertise_address(ip("127.0.0.1"), &sans), ip("203.0.113.7"));
+        assert_eq!(advertise_address(ip("0.0.0.0"), &sans), ip("203.0.113.7"));
     }
 }

@@ -4,12 +4,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::cri_api as cri;
+use super::cri_api::image_service_client::ImageServiceClient;
+use super::cri_api::runtime_service_client::RuntimeServiceClient;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hyper_util::rt::TokioIo;
-use k8s_cri::v1 as cri;
-use k8s_cri::v1::image_service_client::ImageServiceClient;
-use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::security::{is_safe_sysctl, normalize_capability, RUNTIME_DEFAULT_CAPABILITIES};

@@ -7,6 +7,7 @@
 
 mod containerd;
 mod cri;
+pub mod cri_api;
 pub mod image;
 pub mod log;
 mod spec;

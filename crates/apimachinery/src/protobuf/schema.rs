@@ -5974,9 +5974,110 @@ pub(super) static KINDS: &[(&str, &str, &Msg)] = &[
     ),
 ];
 
+// apidiscovery.k8s.io/v2 and v2beta1 (aggregated discovery), added by hand: tags from
+// staging/src/k8s.io/api/apidiscovery/v2/generated.proto (v2beta1 has the same messages and
+// tags), JSON names and omitempty from the Go types. Served as `APIGroupDiscoveryList` (a list
+// of `APIGroupDiscovery`, see `LIST_KINDS`).
+
+pub(super) static META_V1_GROUP_VERSION_KIND: Msg = Msg {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.GroupVersionKind",
+    fields: &[
+        f(1, "group", Str, Value, false),
+        f(2, "version", Str, Value, false),
+        f(3, "kind", Str, Value, false),
+    ],
+};
+
+pub(super) static APIDISCOVERY_V2_API_GROUP_DISCOVERY: Msg = Msg {
+    name: "k8s.io.api.apidiscovery.v2.APIGroupDiscovery",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(
+            2,
+            "versions",
+            Msg(&APIDISCOVERY_V2_API_VERSION_DISCOVERY),
+            Repeated,
+            true,
+        ),
+    ],
+};
+
+pub(super) static APIDISCOVERY_V2_API_VERSION_DISCOVERY: Msg = Msg {
+    name: "k8s.io.api.apidiscovery.v2.APIVersionDiscovery",
+    fields: &[
+        f(1, "version", Str, Value, false),
+        f(
+            2,
+            "resources",
+            Msg(&APIDISCOVERY_V2_API_RESOURCE_DISCOVERY),
+            Repeated,
+            true,
+        ),
+        f(3, "freshness", Str, Value, true),
+    ],
+};
+
+pub(super) static APIDISCOVERY_V2_API_RESOURCE_DISCOVERY: Msg = Msg {
+    name: "k8s.io.api.apidiscovery.v2.APIResourceDiscovery",
+    fields: &[
+        f(1, "resource", Str, Value, false),
+        f(
+            2,
+            "responseKind",
+            Msg(&META_V1_GROUP_VERSION_KIND),
+            Ptr,
+            false,
+        ),
+        f(3, "scope", Str, Value, false),
+        f(4, "singularResource", Str, Value, false),
+        f(5, "verbs", Str, Repeated, false),
+        f(6, "shortNames", Str, Repeated, true),
+        f(7, "categories", Str, Repeated, true),
+        f(
+            8,
+            "subresources",
+            Msg(&APIDISCOVERY_V2_API_SUBRESOURCE_DISCOVERY),
+            Repeated,
+            true,
+        ),
+    ],
+};
+
+pub(super) static APIDISCOVERY_V2_API_SUBRESOURCE_DISCOVERY: Msg = Msg {
+    name: "k8s.io.api.apidiscovery.v2.APISubresourceDiscovery",
+    fields: &[
+        f(1, "subresource", Str, Value, false),
+        f(
+            2,
+            "responseKind",
+            Msg(&META_V1_GROUP_VERSION_KIND),
+            Ptr,
+            true,
+        ),
+        f(
+            3,
+            "acceptedTypes",
+            Msg(&META_V1_GROUP_VERSION_KIND),
+            Repeated,
+            true,
+        ),
+        f(4, "verbs", Str, Repeated, false),
+    ],
+};
+
 /// Kinds whose `<Kind>List` (`{1: ListMeta metadata, 2: repeated <Kind> items}`)
 /// is served.
 pub(super) static LIST_KINDS: &[(&str, &str, &Msg)] = &[
+    (
+        "apidiscovery.k8s.io/v2",
+        "APIGroupDiscovery",
+        &APIDISCOVERY_V2_API_GROUP_DISCOVERY,
+    ),
+    (
+        "apidiscovery.k8s.io/v2beta1",
+        "APIGroupDiscovery",
+        &APIDISCOVERY_V2_API_GROUP_DISCOVERY,
+    ),
     ("v1", "Namespace", &CORE_V1_NAMESPACE),
     ("v1", "ConfigMap", &CORE_V1_CONFIG_MAP),
     ("v1", "Secret", &CORE_V1_SECRET),

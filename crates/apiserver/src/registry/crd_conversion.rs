@@ -229,6 +229,46 @@ pub async fn to_served(ctx: &Ctx, def: &ResourceDef, obj: &mut Value) -> ApiResu
     convert(ctx, def, obj, &def.api_version()).await
 }
 
+/// Convert stored objects to the version `def` serves in one ConversionReview (lists and the
+/// initial events of a watch), as upstream converts a list in one call. The objects needing no
+/// conversion are left alone; a failure is the 500 of [`to_served`], naming the first object's
+/// version.
+pub async fn all_to_served(ctx: &Ctx, def: &ResourceDef, objs: &mut [Value]) -> ApiResult<()> {
+    let Some(hook) = super::customresource::conversion_webhook(def) else {
+        return Ok(());
+    };
+    let desired = def.api_version();
+    let idx: Vec<usize> = objs
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| {
+            o["apiVersion"]
+                .as_str()
+                .is_some_and(|v| !v.is_empty() && v != desired)
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let Some(&first) = idx.first() else {
+        return Ok(());
+    };
+    let from = objs[first]["apiVersion"].as_str().unwrap_or("").to_string();
+    let kind = objs[first]["kind"].as_str().unwrap_or(def.kind).to_string();
+    let originals: Vec<Value> = idx.iter().map(|&i| objs[i].clone()).collect();
+    let out = call(ctx, &hook, &originals, &desired).await.map_err(|e| {
+        ApiError::internal(format!(
+            "conversion webhook for {from}, Kind={kind} failed: {e}"
+        ))
+    })?;
+    for (i, mut c) in idx.into_iter().zip(out) {
+        let rv = objs[i]["metadata"]["resourceVersion"].clone();
+        if !rv.is_null() {
+            c["metadata"]["resourceVersion"] = rv;
+        }
+        objs[i] = c;
+    }
+    Ok(())
+}
+
 /// Convert an object of `def`'s version to the storage version (for writes).
 pub async fn to_storage(ctx: &Ctx, def: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
     let Some(hook) = super::customresource::conversion_webhook(def) else {

@@ -18,6 +18,8 @@ use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate};
 
 use super::{decode_as, Cause, Column, Strategy};
+use crate::authz::GROUP_MASTERS;
+use crate::error::ApiError;
 use crate::resources::{ResourceDef, Subresource};
 use crate::server::User;
 use crate::table::s;
@@ -242,7 +244,102 @@ pub fn stamp_requester(obj: &mut Value, user: Option<&User>) {
     if let Some(u) = user {
         spec["username"] = json!(u.name);
         spec["groups"] = json!(u.groups);
+        if !u.uid.is_empty() {
+            spec["uid"] = json!(u.uid);
+        }
+        if !u.extra.is_empty() {
+            spec["extra"] = json!(u.extra);
+        }
     }
+}
+
+fn forbidden(obj: &Value, why: &str) -> ApiError {
+    let name = s(&obj["metadata"]["name"]);
+    ApiError::forbidden(format!(
+        "{} \"{name}\" is forbidden: {why}",
+        RESOURCE.qualified()
+    ))
+    .with_details(json!({"name": name, "group": RESOURCE.group, "kind": RESOURCE.plural}))
+}
+
+/// The subject organizations of the request in `csr` (none when it does not parse; validation
+/// refuses such a request anyway).
+fn requested_orgs(csr: &Value) -> Vec<String> {
+    let Ok(der) = parse_request(&bytes_of(&csr["spec"]["request"])) else {
+        return Vec::new();
+    };
+    let Ok((_, req)) = X509CertificationRequest::from_der(&der) else {
+        return Vec::new();
+    };
+    req.certification_request_info
+        .subject
+        .iter_organization()
+        .filter_map(|a| a.as_str().ok())
+        .map(String::from)
+        .collect()
+}
+
+/// Upstream's CertificateSubjectRestriction admission: no one may ask the
+/// `kubernetes.io/kube-apiserver-client` signer for a `system:masters` certificate.
+pub fn restrict_subject(csr: &Value) -> Result<(), ApiError> {
+    if csr["spec"]["signerName"].as_str() == Some(KUBE_APISERVER_CLIENT)
+        && requested_orgs(csr).iter().any(|o| o == GROUP_MASTERS)
+    {
+        return Err(forbidden(
+            csr,
+            &format!(
+                "use of {KUBE_APISERVER_CLIENT} signer with {GROUP_MASTERS} group is not allowed"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// May `u` `verb` (approve, sign) requests of `signer`: `signers` named by the signer, or by its
+/// domain wildcard `<domain>/*` (upstream's `isAuthorizedForSignerName`).
+fn may_for_signer(policy: &crate::rbac::Policy, u: &User, verb: &str, signer: &str) -> bool {
+    if crate::authz::is_master(u) {
+        return true;
+    }
+    let ask = |name: String| crate::rbac::Attributes {
+        verb: verb.into(),
+        resource_request: true,
+        group: RESOURCE.group.into(),
+        resource: "signers".into(),
+        name,
+        ..Default::default()
+    };
+    policy.allows(u, &ask(signer.to_string()))
+        || signer
+            .split_once('/')
+            .is_some_and(|(domain, _)| policy.allows(u, &ask(format!("{domain}/*"))))
+}
+
+/// Upstream's CertificateApproval and CertificateSigning admission: a write of
+/// `certificatesigningrequests/approval` needs `approve` on the request's signer, and a change
+/// of `status.certificate` needs `sign` on it.
+pub async fn admit_write(
+    ctx: &crate::handlers::Ctx,
+    user: Option<&User>,
+    subresource: &str,
+    old: &Value,
+    new: &Value,
+) -> Result<(), ApiError> {
+    let Some(u) = user else { return Ok(()) };
+    let verb = match subresource {
+        "approval" => "approve",
+        "status" if old["status"]["certificate"] != new["status"]["certificate"] => "sign",
+        _ => return Ok(()),
+    };
+    let signer = s(&new["spec"]["signerName"]);
+    let (policy, _) = crate::rbac::Policy::load(ctx.store.as_ref()).await?;
+    if may_for_signer(&policy, u, verb, &signer) {
+        return Ok(());
+    }
+    Err(forbidden(
+        new,
+        &format!("user not permitted to {verb} requests with signerName {signer:?}"),
+    ))
 }
 
 impl Strategy for CsrStrategy {

@@ -32,7 +32,12 @@ pub const RESOURCE: ResourceDef = ResourceDef {
 };
 
 impl Strategy for DeploymentStrategy {
+    fn validate_update(&self, old: &Value, new: &Value, causes: &mut Vec<Cause>) {
+        super::validate_selector_immutable(old, new, causes);
+    }
+
     fn decode(&self, obj: &Value) -> Result<Value, String> {
+        super::podspec::check_quantities(&obj["spec"]["template"]["spec"])?;
         decode_as::<apps::Deployment>(obj)
     }
 

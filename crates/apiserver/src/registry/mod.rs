@@ -31,12 +31,14 @@ pub mod endpoints;
 pub mod endpointslice;
 pub mod event;
 pub mod eventv1;
+pub mod ipalloc;
 pub mod lease;
 pub mod limitrange;
 pub mod namespace;
 pub mod node;
 pub mod pod;
 pub mod poddisruptionbudget;
+pub mod podspec;
 pub mod podtemplate;
 pub mod priorityclass;
 pub mod rbac;
@@ -114,6 +116,10 @@ pub trait Strategy: std::fmt::Debug + Send + Sync {
     /// Reset what a client may not set on create (e.g. the status of a workload).
     fn prepare_create(&self, _obj: &mut Value) {}
 
+    /// Carry over from the stored object what an update of the main resource may leave out
+    /// (upstream PrepareForUpdate; e.g. a Service's allocated cluster IP).
+    fn prepare_update(&self, _old: &Value, _new: &mut Value) {}
+
     /// Kind-specific validation of a complete object (create and update).
     fn validate(&self, _obj: &Value, _causes: &mut Vec<Cause>) {}
 
@@ -123,10 +129,29 @@ pub trait Strategy: std::fmt::Debug + Send + Sync {
 
     fn validate_update(&self, _old: &Value, _new: &Value, _causes: &mut Vec<Cause>) {}
 
-    /// Server-side allocation on create that needs the store (e.g. a Service's cluster IP).
+    /// Server-side filling-in on create that needs the store (reservations that must be given
+    /// back when the write fails belong in [`Strategy::reserve`]).
     async fn allocate(&self, _ctx: &Ctx, _obj: &mut Value) -> ApiResult<()> {
         Ok(())
     }
+
+    /// Reserve in the store what the object being written needs (a Service's cluster IP and
+    /// node ports), just before it is stored: on create (`old == None`) and on updates of the
+    /// main resource. `check_only` (dry run) reserves nothing but reports what would fail.
+    /// What it reserved is given back with [`Strategy::release`] when the write fails.
+    async fn reserve(
+        &self,
+        _ctx: &Ctx,
+        _old: Option<&Value>,
+        _new: &mut Value,
+        _check_only: bool,
+    ) -> ApiResult<()> {
+        Ok(())
+    }
+
+    /// Release what `obj` holds and `keep` does not (after a delete: `keep == None`; after an
+    /// update: the old object against the new one; after a failed write: the other way round).
+    async fn release(&self, _ctx: &Ctx, _obj: &Value, _keep: Option<&Value>) {}
 
     /// Admission checks of the kind that need the store (upstream's kind-specific admission
     /// plugins, e.g. the single default PriorityClass), on create (`old == None`) and update.
@@ -225,6 +250,13 @@ pub trait Strategy: std::fmt::Debug + Send + Sync {
     /// then answers with it instead of removing it.
     fn retained_after_delete(&self, _kv: &KeyValue) -> ApiResult<Option<Value>> {
         Ok(None)
+    }
+
+    /// Finalizers outside `metadata.finalizers` that keep an object being deleted (a
+    /// namespace's `spec.finalizers`): an update that empties `metadata.finalizers` removes the
+    /// object only when this is false.
+    fn pending_finalizers(&self, _obj: &Value) -> bool {
+        false
     }
 
     /// Does DELETE answer with the deleted object (true) or a `Status` (false)?
@@ -377,52 +409,21 @@ pub fn validate_immutable(old: &Value, new: &Value, fields: &[&str], causes: &mu
     }
 }
 
-/// Validation of a pod spec at `path` (containers, restart policy).
-pub fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<Cause>) {
-    match spec["containers"].as_array() {
-        Some(cs) if !cs.is_empty() => {
-            let mut seen = std::collections::HashSet::new();
-            for (i, c) in cs.iter().enumerate() {
-                let name = c["name"].as_str().unwrap_or("");
-                if name.is_empty() {
-                    causes.push((
-                        format!("{path}.containers[{i}].name"),
-                        "Required value".into(),
-                    ));
-                } else if !is_dns_label(name) {
-                    causes.push((
-                        format!("{path}.containers[{i}].name"),
-                        format!(
-                            "Invalid value: \"{name}\": a lowercase RFC 1123 label is required"
-                        ),
-                    ));
-                } else if !seen.insert(name.to_string()) {
-                    causes.push((
-                        format!("{path}.containers[{i}].name"),
-                        format!("Duplicate value: \"{name}\""),
-                    ));
-                }
-                if c["image"]
-                    .as_str()
-                    .map(|s| s.trim().is_empty())
-                    .unwrap_or(true)
-                {
-                    causes.push((
-                        format!("{path}.containers[{i}].image"),
-                        "Required value".into(),
-                    ));
-                }
-            }
-        }
-        _ => causes.push((format!("{path}.containers"), "Required value".into())),
-    }
-    if let Some(rp) = spec["restartPolicy"].as_str() {
-        if !["Always", "OnFailure", "Never"].contains(&rp) {
-            causes.push((
-                format!("{path}.restartPolicy"),
-                format!("Unsupported value: \"{rp}\": supported values: \"Always\", \"OnFailure\", \"Never\""),
-            ));
-        }
+pub use podspec::validate_pod_spec;
+
+/// apps/v1 workloads may not change their selector (upstream ValidateDeploymentUpdate and
+/// ValidateReplicaSetUpdate).
+pub fn validate_selector_immutable(old: &Value, new: &Value, causes: &mut Vec<Cause>) {
+    let (o, n) = (&old["spec"]["selector"], &new["spec"]["selector"]);
+    let same = match (LabelSelector::from_json(o), LabelSelector::from_json(n)) {
+        (Ok(a), Ok(b)) => a.to_string() == b.to_string(),
+        _ => o == n,
+    };
+    if !same {
+        causes.push((
+            "spec.selector".into(),
+            format!("Invalid value: {n}: field is immutable"),
+        ));
     }
 }
 
@@ -470,6 +471,130 @@ pub fn validate_workload(obj: &Value, causes: &mut Vec<Cause>) {
         "spec.template.spec",
         causes,
     );
+    let tpl = &obj["spec"]["template"]["spec"];
+    if let Some(rp) = tpl["restartPolicy"].as_str().filter(|rp| *rp != "Always") {
+        causes.push((
+            "spec.template.spec.restartPolicy".into(),
+            format!("Unsupported value: {rp:?}: supported values: \"Always\""),
+        ));
+    }
+    if !tpl["activeDeadlineSeconds"].is_null() {
+        causes.push((
+            "spec.template.spec.activeDeadlineSeconds".into(),
+            "Forbidden: activeDeadlineSeconds in ReplicaSet is not Supported".into(),
+        ));
+    }
+    for f in ["minReadySeconds", "revisionHistoryLimit"] {
+        if let Some(n) = obj["spec"][f].as_i64().filter(|n| *n < 0) {
+            causes.push((
+                format!("spec.{f}"),
+                format!("Invalid value: {n}: must be greater than or equal to 0"),
+            ));
+        }
+    }
+    if let Some(d) = obj["spec"]["progressDeadlineSeconds"].as_i64() {
+        if d <= obj["spec"]["minReadySeconds"].as_i64().unwrap_or(0) {
+            causes.push((
+                "spec.progressDeadlineSeconds".into(),
+                format!("Invalid value: {d}: must be greater than minReadySeconds"),
+            ));
+        }
+    }
+    validate_deployment_strategy(&obj["spec"]["strategy"], causes);
+}
+
+/// A `maxSurge`/`maxUnavailable` value: a non-negative integer or a percentage.
+fn int_or_percent(path: &str, v: &Value, causes: &mut Vec<Cause>) -> Option<(i64, bool)> {
+    match v {
+        Value::Null => None,
+        Value::Number(n) => {
+            let n = n.as_i64().unwrap_or(-1);
+            if n < 0 {
+                causes.push((
+                    path.to_string(),
+                    format!("Invalid value: {n}: must be greater than or equal to 0"),
+                ));
+                return None;
+            }
+            Some((n, false))
+        }
+        Value::String(s) => {
+            let num = s
+                .strip_suffix('%')
+                .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+            match num.and_then(|d| d.parse::<i64>().ok()) {
+                Some(n) => Some((n, true)),
+                None => {
+                    causes.push((
+                        path.to_string(),
+                        format!("Invalid value: {s:?}: a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"),
+                    ));
+                    None
+                }
+            }
+        }
+        other => {
+            causes.push((
+                path.to_string(),
+                format!("Invalid value: {other}: must be an integer or percentage"),
+            ));
+            None
+        }
+    }
+}
+
+/// Upstream ValidateDeploymentStrategy (only set for Deployments; ReplicaSets have none).
+fn validate_deployment_strategy(st: &Value, causes: &mut Vec<Cause>) {
+    if st.is_null() {
+        return;
+    }
+    let ty = st["type"].as_str().unwrap_or("RollingUpdate");
+    match ty {
+        "Recreate" => {
+            if !st["rollingUpdate"].is_null() {
+                causes.push((
+                    "spec.strategy.rollingUpdate".into(),
+                    "Forbidden: may not be specified when strategy `type` is 'Recreate'".into(),
+                ));
+            }
+        }
+        "RollingUpdate" => {
+            let ru = &st["rollingUpdate"];
+            let surge = int_or_percent(
+                "spec.strategy.rollingUpdate.maxSurge",
+                &ru["maxSurge"],
+                causes,
+            );
+            let unavail = int_or_percent(
+                "spec.strategy.rollingUpdate.maxUnavailable",
+                &ru["maxUnavailable"],
+                causes,
+            );
+            if let Some((u, true)) = unavail {
+                if u > 100 {
+                    causes.push((
+                        "spec.strategy.rollingUpdate.maxUnavailable".into(),
+                        format!("Invalid value: \"{u}%\": must not be greater than 100%"),
+                    ));
+                }
+            }
+            if matches!(surge, Some((0, _))) && matches!(unavail, Some((0, _))) {
+                causes.push((
+                    "spec.strategy.rollingUpdate.maxUnavailable".into(),
+                    format!(
+                        "Invalid value: {}: may not be 0 when `maxSurge` is 0",
+                        ru["maxUnavailable"]
+                    ),
+                ));
+            }
+        }
+        other => causes.push((
+            "spec.strategy.type".into(),
+            format!(
+                "Unsupported value: {other:?}: supported values: \"Recreate\", \"RollingUpdate\""
+            ),
+        )),
+    }
 }
 
 /// Cells shared by workload tables: container names, images and the selector.
@@ -551,5 +676,76 @@ mod tests {
         let mut causes = Vec::new();
         validate_immutable(&json!({"data": {}}), &new, &["data"], &mut causes);
         assert!(causes.is_empty());
+    }
+
+    fn workload_causes(spec_extra: Value) -> Vec<Cause> {
+        let mut d = json!({"spec": {"selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+        for (k, v) in spec_extra.as_object().unwrap() {
+            d["spec"][k] = v.clone();
+        }
+        let mut causes = Vec::new();
+        validate_workload(&d, &mut causes);
+        causes
+    }
+
+    #[test]
+    fn deployment_strategy_and_template_rules() {
+        assert!(workload_causes(json!({"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 1}}})).is_empty());
+        assert_eq!(
+            workload_causes(
+                json!({"strategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": "0%"}}})
+            ),
+            vec![(
+                "spec.strategy.rollingUpdate.maxUnavailable".to_string(),
+                "Invalid value: \"0%\": may not be 0 when `maxSurge` is 0".to_string()
+            )]
+        );
+        assert_eq!(
+            workload_causes(json!({"strategy": {"rollingUpdate": {"maxUnavailable": "150%"}}}))[0]
+                .1,
+            "Invalid value: \"150%\": must not be greater than 100%"
+        );
+        assert!(
+            workload_causes(json!({"strategy": {"rollingUpdate": {"maxSurge": "x%"}}}))[0]
+                .1
+                .contains("a valid percent string")
+        );
+        assert_eq!(
+            workload_causes(json!({"strategy": {"type": "Recreate", "rollingUpdate": {}}}))[0].0,
+            "spec.strategy.rollingUpdate"
+        );
+        assert_eq!(
+            workload_causes(json!({"strategy": {"type": "Blue"}}))[0].1,
+            "Unsupported value: \"Blue\": supported values: \"Recreate\", \"RollingUpdate\""
+        );
+        assert_eq!(
+            workload_causes(json!({"progressDeadlineSeconds": 5, "minReadySeconds": 10}))[0],
+            (
+                "spec.progressDeadlineSeconds".to_string(),
+                "Invalid value: 5: must be greater than minReadySeconds".to_string()
+            )
+        );
+        assert_eq!(
+            workload_causes(json!({"revisionHistoryLimit": -1}))[0].0,
+            "spec.revisionHistoryLimit"
+        );
+        let mut never = workload_causes(json!({}));
+        assert!(never.is_empty());
+        let mut d = json!({"spec": {"selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}}}});
+        validate_workload(&d, &mut never);
+        assert_eq!(
+            never,
+            vec![(
+                "spec.template.spec.restartPolicy".to_string(),
+                "Unsupported value: \"Never\": supported values: \"Always\"".to_string()
+            )]
+        );
+        d["spec"]["template"]["spec"]["restartPolicy"] = json!("Always");
+        d["spec"]["template"]["spec"]["activeDeadlineSeconds"] = json!(5);
+        let mut c = Vec::new();
+        validate_workload(&d, &mut c);
+        assert_eq!(c[0].0, "spec.template.spec.activeDeadlineSeconds");
     }
 }

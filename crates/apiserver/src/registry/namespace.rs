@@ -13,13 +13,15 @@ use axum::response::Response;
 
 use crate::handlers::{encode, get_object, json_response, now_rfc3339, Ctx, UPDATE_RETRIES};
 use crate::request::ResourceTarget;
-use crate::resources;
 use crate::resources::{ResourceDef, Subresource::*};
 use crate::table::s;
 use crate::typed::{default_key, obj_mut};
 
 #[derive(Debug)]
 pub struct NamespaceStrategy;
+
+/// Namespaces that may not be deleted (upstream NamespaceLifecycle's immortal namespaces).
+pub const IMMORTAL: [&str; 3] = ["default", "kube-system", "kube-public"];
 
 /// The finalizer of the namespace controller (upstream `FinalizerKubernetes`).
 pub const FINALIZER: &str = "kubernetes";
@@ -80,52 +82,34 @@ impl Strategy for NamespaceStrategy {
         false
     }
 
-    /// Terminating first, so that nothing (e.g. the root CA publisher) can create content in the
-    /// namespace while it is being emptied; then the contents go.
+    /// The first DELETE only marks the namespace: deletionTimestamp and phase Terminating (so
+    /// that nothing can create content in it any more). The namespace controller
+    /// (daas-controllers `namespace`) then deletes the contents through the API and removes
+    /// its `kubernetes` finalizer through `namespaces/{name}/finalize`, which removes the
+    /// namespace once no finalizer is left.
     async fn before_delete(&self, ctx: &Ctx, obj: &Value, kv: KeyValue) -> ApiResult<KeyValue> {
         let Some(ns) = obj["metadata"]["name"].as_str() else {
             return Ok(kv);
         };
-        let kv = if obj["metadata"]["deletionTimestamp"].is_null() {
-            let mut marked = obj.clone();
+        if IMMORTAL.contains(&ns) {
+            return Err(ApiError::forbidden(format!(
+                "namespaces \"{ns}\" is forbidden: this namespace may not be deleted"
+            )));
+        }
+        if !obj["metadata"]["deletionTimestamp"].is_null()
+            && obj["status"]["phase"] == json!("Terminating")
+        {
+            return Ok(kv);
+        }
+        let mut marked = obj.clone();
+        if marked["metadata"]["deletionTimestamp"].is_null() {
             marked["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
             marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-            marked["status"]["phase"] = json!("Terminating");
-            match ctx
-                .store
-                .update(&kv.key, &encode(&marked)?, kv.mod_revision)
-                .await
-            {
-                Ok(nkv) => nkv,
-                Err(StoreError::Conflict { .. }) => return Err(ApiError::conflict(&RESOURCE, ns)),
-                Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(&RESOURCE, ns)),
-                Err(e) => return Err(e.into()),
-            }
-        } else {
-            kv
-        };
-        delete_namespace_contents(ctx, ns).await?;
-        // The contents are gone: the `kubernetes` finalizer is done. Other finalizers keep the
-        // namespace (Terminating) until they are removed through `namespaces/finalize`.
-        let current = crate::handlers::decode_kv(&kv)?;
-        let others: Vec<Value> = current["spec"]["finalizers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|f| f.as_str() != Some(FINALIZER))
-            .cloned()
-            .collect();
-        if others.is_empty() {
-            return Ok(kv);
         }
-        if current["spec"]["finalizers"].as_array().map(Vec::len) == Some(others.len()) {
-            return Ok(kv);
-        }
-        let mut n = current;
-        n["spec"]["finalizers"] = json!(others);
+        marked["status"]["phase"] = json!("Terminating");
         match ctx
             .store
-            .update(&kv.key, &encode(&n)?, kv.mod_revision)
+            .update(&kv.key, &encode(&marked)?, kv.mod_revision)
             .await
         {
             Ok(nkv) => Ok(nkv),
@@ -135,15 +119,18 @@ impl Strategy for NamespaceStrategy {
         }
     }
 
+    /// A namespace stays (Terminating) while any `spec.finalizers` remain.
     fn retained_after_delete(&self, kv: &KeyValue) -> ApiResult<Option<Value>> {
-        let obj = crate::handlers::decode_kv(kv)?;
-        let pending = obj["spec"]["finalizers"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|f| f.as_str() != Some(FINALIZER)));
-        if !pending {
+        let mut obj = crate::handlers::decode_kv(kv)?;
+        if !pending_spec_finalizers(&obj) {
             return Ok(None);
         }
+        obj["metadata"]["resourceVersion"] = json!(kv.mod_revision.to_string());
         Ok(Some(obj))
+    }
+
+    fn pending_finalizers(&self, obj: &Value) -> bool {
+        pending_spec_finalizers(obj)
     }
 
     fn delete_returns_object(&self) -> bool {
@@ -158,6 +145,13 @@ impl Strategy for NamespaceStrategy {
         let (name, created) = name_and_age(o, now);
         vec![name, json!(s(&o["status"]["phase"])), created]
     }
+}
+
+/// Does the namespace still wait for any of its `spec.finalizers`?
+fn pending_spec_finalizers(obj: &Value) -> bool {
+    obj["spec"]["finalizers"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
 }
 
 /// Upstream `ValidateFinalizerName` for `spec.finalizers`: the standard `kubernetes` finalizer or
@@ -236,7 +230,8 @@ pub async fn finalize(
             }
         }
         let done = !new["metadata"]["deletionTimestamp"].is_null()
-            && new["spec"]["finalizers"]
+            && !pending_spec_finalizers(&new)
+            && new["metadata"]["finalizers"]
                 .as_array()
                 .is_none_or(|a| a.is_empty());
         let res = if done {
@@ -261,20 +256,6 @@ pub async fn finalize(
         }
     }
     Err(ApiError::conflict(t.def, name))
-}
-
-/// The namespace controller's job, done inline: remove everything inside a namespace.
-async fn delete_namespace_contents(ctx: &Ctx, ns: &str) -> ApiResult<()> {
-    for def in resources::all().into_iter().filter(|d| d.namespaced) {
-        let res = ctx.store.list(&def.prefix(Some(ns))).await?;
-        for kv in res.items {
-            match ctx.store.delete(&kv.key, None).await {
-                Ok(_) | Err(StoreError::NotFound(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

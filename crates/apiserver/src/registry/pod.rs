@@ -41,6 +41,7 @@ pub const RESOURCE: ResourceDef = ResourceDef {
 #[async_trait::async_trait]
 impl Strategy for PodStrategy {
     fn decode(&self, obj: &Value) -> Result<Value, String> {
+        super::podspec::check_quantities(&obj["spec"])?;
         decode_as::<core::Pod>(obj)
     }
 
@@ -73,6 +74,10 @@ impl Strategy for PodStrategy {
 
     fn validate(&self, obj: &Value, causes: &mut Vec<Cause>) {
         validate_pod_spec(&obj["spec"], "spec", causes);
+    }
+
+    fn validate_update(&self, old: &Value, new: &Value, causes: &mut Vec<Cause>) {
+        super::podspec::validate_pod_update(old, new, causes);
     }
 
     /// A pod running on a node is deleted gracefully: it gets a deletionTimestamp and its grace

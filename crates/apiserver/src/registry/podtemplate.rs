@@ -30,6 +30,7 @@ pub const RESOURCE: ResourceDef = ResourceDef {
 
 impl Strategy for PodTemplateStrategy {
     fn decode(&self, obj: &Value) -> Result<Value, String> {
+        super::podspec::check_quantities(&obj["template"]["spec"])?;
         decode_as::<core::PodTemplate>(obj)
     }
 

@@ -53,6 +53,7 @@ fn go_string_map(v: &Value) -> String {
 
 impl Strategy for ReplicationControllerStrategy {
     fn decode(&self, obj: &Value) -> Result<Value, String> {
+        super::podspec::check_quantities(&obj["spec"]["template"]["spec"])?;
         decode_as::<core::ReplicationController>(obj)
     }
 

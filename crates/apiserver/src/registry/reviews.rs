@@ -187,16 +187,29 @@ fn which(def: &ResourceDef) -> Option<Review> {
     .map(|(_, r)| r)
 }
 
-/// The whole authorizer chain's answer for `attrs` asked by `u`: (allowed, reason). Node
-/// identities are decided by the Node authorizer (graph included) as a real request would be.
-pub async fn decide(
-    ctx: &Ctx,
-    policy: &Policy,
-    u: &User,
-    a: &Attributes,
-) -> ApiResult<(bool, String)> {
+/// The whole authorizer chain's answer to an access review.
+#[derive(Debug, Default, PartialEq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// An authorizer refused outright (no later authorizer is asked). In this chain only the
+    /// Node authorizer's graph does that: a node identity's request for a graph kind is refused
+    /// by it even where RBAC would allow (upstream's Node authorizer answers "no opinion" and
+    /// RBAC follows, but no RBAC rule is bound to nodes there). RBAC itself never denies.
+    pub denied: bool,
+    pub reason: String,
+    /// An authorizer could not evaluate the request. RBAC reports unresolvable role references
+    /// in `reason` instead (as upstream's RBAC authorizer does), so this stays empty today.
+    pub evaluation_error: String,
+}
+
+/// The whole authorizer chain's answer for `attrs` asked by `u`. Node identities are decided by
+/// the Node authorizer (graph included) as a real request would be.
+pub async fn decide(ctx: &Ctx, policy: &Policy, u: &User, a: &Attributes) -> ApiResult<Decision> {
     if crate::authz::is_master(u) {
-        return Ok((true, String::new()));
+        return Ok(Decision {
+            allowed: true,
+            ..Default::default()
+        });
     }
     if a.resource_request && crate::authz::node_name(u).is_some() {
         if let Some(def) = resources::RESOURCES
@@ -213,8 +226,15 @@ pub async fn decide(
                 let q = std::collections::HashMap::new();
                 return Ok(
                     match crate::nodeauthz::authorize(ctx, u, &a.verb, &t, &q).await {
-                        Ok(()) => (true, String::new()),
-                        Err(e) if e.code == 403 => (false, e.message),
+                        Ok(()) => Decision {
+                            allowed: true,
+                            ..Default::default()
+                        },
+                        Err(e) if e.code == 403 => Decision {
+                            denied: true,
+                            reason: e.message,
+                            ..Default::default()
+                        },
                         Err(e) => return Err(e),
                     },
                 );
@@ -222,8 +242,23 @@ pub async fn decide(
         }
     }
     Ok(match policy.reason(u, a) {
-        Some(r) => (true, r),
-        None => (false, String::new()),
+        Some(reason) => Decision {
+            allowed: true,
+            reason,
+            ..Default::default()
+        },
+        None => {
+            // Upstream RBAC's "no opinion" names the role references it could not resolve.
+            let errs = policy.resolution_errors(u, &a.namespace);
+            Decision {
+                reason: if errs.is_empty() {
+                    String::new()
+                } else {
+                    format!("RBAC: {}", crate::rbac::aggregate_errors(&errs))
+                },
+                ..Default::default()
+            }
+        }
     })
 }
 
@@ -319,18 +354,45 @@ pub async fn create(
                             .collect()
                     })
                     .unwrap_or_default(),
+                uid: s(&spec["uid"]),
+                extra: spec["extra"]
+                    .as_object()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| {
+                                let vals = v
+                                    .as_array()
+                                    .map(|a| {
+                                        a.iter()
+                                            .filter_map(|x| x.as_str().map(String::from))
+                                            .collect()
+                                    })
+                                    .unwrap_or_default();
+                                (k.clone(), vals)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             };
-            let (allowed, reason) = decide(ctx, policy, &subject, &attributes_of(spec)).await?;
-            access_status(allowed, reason)
+            access_status(decide(ctx, policy, &subject, &attributes_of(spec)).await?)
         }
         Review::SelfSubject => {
-            let (allowed, reason) = decide(ctx, policy, user, &attributes_of(&obj["spec"])).await?;
-            access_status(allowed, reason)
+            access_status(decide(ctx, policy, user, &attributes_of(&obj["spec"])).await?)
         }
         Review::Rules => {
             let ns = s(&obj["spec"]["namespace"]);
             let rules = policy.rules_for(user, &ns);
-            let mut st = rules_status(&rules, crate::authz::node_name(user).is_some());
+            // As upstream's union of the Node and RBAC authorizers: a node's rules are never
+            // fully enumerated; unresolvable role references make the list incomplete too.
+            let mut errs = Vec::new();
+            if crate::authz::node_name(user).is_some() {
+                errs.push("node authorizer does not support user rule resolution".to_string());
+            }
+            errs.extend(policy.resolution_errors(user, &ns));
+            let mut st = rules_status(&rules, !errs.is_empty());
+            if !errs.is_empty() {
+                st["evaluationError"] = json!(crate::rbac::aggregate_errors(&errs));
+            }
             if crate::authz::is_master(user) && rules.is_empty() {
                 st = rules_status(
                     &[
@@ -344,7 +406,10 @@ pub async fn create(
             }
             st
         }
-        Review::Whoami => json!({"userInfo": {"username": user.name, "groups": user.groups}}),
+        Review::Whoami => {
+            let info = user.user_info();
+            json!({"userInfo": info})
+        }
     };
     obj["apiVersion"] = json!(t.def.api_version());
     obj["kind"] = json!(t.def.kind);
@@ -356,10 +421,18 @@ pub async fn create(
     Ok(json_response(StatusCode::CREATED, &obj))
 }
 
-fn access_status(allowed: bool, reason: String) -> Value {
-    let mut st = json!({"allowed": allowed});
-    if !reason.is_empty() {
-        st["reason"] = json!(reason);
+/// A `SubjectAccessReviewStatus`: `denied`, `reason` and `evaluationError` only when set
+/// (upstream's omitempty).
+fn access_status(d: Decision) -> Value {
+    let mut st = json!({"allowed": d.allowed});
+    if d.denied {
+        st["denied"] = json!(true);
+    }
+    if !d.reason.is_empty() {
+        st["reason"] = json!(d.reason);
+    }
+    if !d.evaluation_error.is_empty() {
+        st["evaluationError"] = json!(d.evaluation_error);
     }
     st
 }

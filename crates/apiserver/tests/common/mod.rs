@@ -18,16 +18,47 @@ pub const MERGE: &str = "application/merge-patch+json";
 
 /// A bootstrapped API server whose only caller is a cluster admin holding [`TOKEN`].
 pub async fn app() -> (tempfile::TempDir, axum::Router) {
+    let (dir, _, app) = app_with_store().await;
+    (dir, app)
+}
+
+/// [`app`] with its store, for writes straight to the store (as another master's) and for
+/// more servers over it ([`admin_router`]).
+pub async fn app_with_store() -> (tempfile::TempDir, Arc<dyn Store>, axum::Router) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
         Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
     daas_apiserver::bootstrap(&store).await.unwrap();
+    let app = admin_router(&store);
+    default_service_account(&app, "default").await;
+    (dir, store, app)
+}
+
+/// One more API server over `store` (its own caches), for the admin holding [`TOKEN`].
+pub fn admin_router(store: &Arc<dyn Store>) -> axum::Router {
     let admin = User {
         name: "admin".into(),
         groups: vec!["system:masters".into()],
+        ..Default::default()
     };
     let auth = Arc::new(StaticTokens::new(vec![(TOKEN.into(), admin)]));
-    (dir, router(store, auth, ServerOptions::default()))
+    router(store.clone(), auth, ServerOptions::default())
+}
+
+/// The `default` ServiceAccount of `ns`, as the serviceaccount controller makes it (pods need it;
+/// no controllers run in these tests).
+pub async fn default_service_account(app: &axum::Router, ns: &str) {
+    let sa = serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "default"}});
+    let (code, out) = call(
+        app,
+        "POST",
+        &format!("/api/v1/namespaces/{ns}/serviceaccounts"),
+        JSON,
+        sa,
+    )
+    .await;
+    assert_eq!(code, 201, "{out}");
 }
 
 /// One request as the admin; the answer's code and JSON body (null when it is not JSON).
@@ -69,4 +100,49 @@ pub async fn call(
 ) -> (u16, Value) {
     let body = (!body.is_null()).then_some(body);
     call_accept(app, method, path, ct, JSON, body).await
+}
+
+/// One GET as the admin with extra request headers; the answer's code, headers and raw body.
+pub async fn get_with_headers(
+    app: &axum::Router,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, axum::http::HeaderMap, Vec<u8>) {
+    let mut req = Request::builder()
+        .method("GET")
+        .uri(path)
+        .header("authorization", format!("Bearer {TOKEN}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let code = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (code, headers, bytes.to_vec())
+}
+
+/// Open a watch (`path` with `watch=true`, best with a `timeoutSeconds`) as the admin; the
+/// events are read with [`watch_events`] once the stream ends.
+pub async fn watch_open(app: &axum::Router, path: &str) -> axum::response::Response {
+    let req = Request::builder()
+        .uri(path)
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    app.clone().oneshot(req).await.unwrap()
+}
+
+/// The events of a watch response, read until its stream ends.
+pub async fn watch_events(resp: axum::response::Response) -> Vec<Value> {
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
 }

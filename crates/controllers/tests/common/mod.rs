@@ -14,6 +14,8 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     pub c: LocalClient,
     pub app: axum::Router,
+    /// The store under the API server, for state only the master sees (allocator reservations).
+    pub store: Arc<dyn Store>,
     pub tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -27,23 +29,41 @@ impl Drop for Env {
 
 /// The API server alone: no controller runs until the test starts some.
 pub async fn api() -> Env {
+    api_with_users(Vec::new()).await
+}
+
+/// [`api`] also authenticating `users` (token, identity), for clients made with
+/// `LocalClient::new(env.app.clone(), token)`.
+pub async fn api_with_users(users: Vec<(String, User)>) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
         Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
     daas_apiserver::bootstrap(&store).await.unwrap();
-    let auth = Arc::new(StaticTokens::new(vec![(
+    let mut tokens = vec![(
         "tok".into(),
         User {
             name: "system:kube-controller-manager".into(),
             groups: vec!["system:masters".into()],
+            ..Default::default()
         },
-    )]));
-    let app = router(store, auth, ServerOptions::default());
+    )];
+    tokens.extend(users);
+    let auth = Arc::new(StaticTokens::new(tokens));
+    let app = router(store.clone(), auth, ServerOptions::default());
     let c = LocalClient::new(app.clone(), "tok");
+    // The `default` ServiceAccount the serviceaccount controller makes, which pods need.
+    c.create(
+        "/api/v1/namespaces/default/serviceaccounts",
+        &serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": "default"}}),
+    )
+    .await
+    .unwrap();
     Env {
         dir,
         c,
         app,
+        store,
         tasks: Vec::new(),
     }
 }
@@ -51,6 +71,12 @@ pub async fn api() -> Env {
 /// The API server with every built-in controller running under `opts`.
 pub async fn with_controllers(opts: ControllerOptions) -> Env {
     let mut e = api().await;
-    e.tasks = daas_controllers::spawn(e.c.clone(), opts);
+    e.tasks = daas_controllers::spawn(e.c.clone(), opts.clone());
+    // Every namespace's `default` ServiceAccount, which pods need (the master runs it beside these).
+    e.tasks.push(daas_controllers::spawn_controller(
+        e.c.clone(),
+        daas_controllers::serviceaccounts::ServiceAccountsController::new(e.c.clone()),
+        &opts,
+    ));
     e
 }

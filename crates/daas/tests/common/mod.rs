@@ -12,6 +12,9 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     child: Option<Child>,
     pub extra_args: Vec<String>,
+    /// Let `daas up` start its local worker (default: `--no-agent`, so tests stay independent
+    /// of the host's containerd and do not collide on its bridge and ports).
+    pub local_agent: bool,
 }
 
 impl Cluster {
@@ -20,12 +23,22 @@ impl Cluster {
     }
 
     pub fn start_with(extra: &[&str]) -> Cluster {
+        Self::start_opts(extra, false)
+    }
+
+    /// `daas up` with its local staked worker (needs root and containerd).
+    pub fn start_with_local_agent(extra: &[&str]) -> Cluster {
+        Self::start_opts(extra, true)
+    }
+
+    fn start_opts(extra: &[&str], local_agent: bool) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("home")).expect("home dir");
         let mut c = Cluster {
             dir,
             child: None,
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            local_agent,
         };
         c.spawn();
         c
@@ -52,6 +65,11 @@ impl Cluster {
                 &[][..]
             } else {
                 &["--chain-listen", "127.0.0.1:0"][..]
+            })
+            .args(if self.local_agent {
+                &[][..]
+            } else {
+                &["--no-agent"][..]
             })
             .args(&self.extra_args)
             .env("RUST_LOG", "info,daas_apiserver=debug")
@@ -81,6 +99,36 @@ impl Cluster {
                 stderr(&out),
                 self.log()
             );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGINT (Ctrl-C) the server; returns its exit status once it exited (panics after
+    /// `timeout`).
+    pub fn interrupt(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        self.signal(libc::SIGINT, timeout)
+    }
+
+    /// Sends `sig` to the server; returns its exit status once it exited (panics after `timeout`).
+    pub fn signal(&mut self, sig: i32, timeout: Duration) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("server running");
+        // SAFETY: kill(2) on the pid of our own child.
+        unsafe {
+            libc::kill(c.id() as i32, sig);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = c.try_wait().expect("wait for daas up") {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                panic!(
+                    "daas up did not exit within {timeout:?} of signal {sig}; log:\n{}",
+                    self.log()
+                );
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -257,12 +305,44 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.kill();
+        if self.local_agent {
+            // A failed test may leave the local worker's containerd, shims and mounts behind.
+            for pid in pids_with(&self.dir.path().to_string_lossy()) {
+                // SAFETY: kill(2) on a pid whose command line names this test's directory.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            daas_agent::runtime::unmount_all_under(self.dir.path());
+            if let Some(i) = self.extra_args.iter().position(|a| a == "--bridge-name") {
+                if let Some(b) = self.extra_args.get(i + 1) {
+                    let _ = Command::new("ip").args(["link", "del", b]).output();
+                }
+            }
+        }
         // DAAS_KEEP_TEST_DIRS=1 keeps the data dirs and logs of a run for a post-mortem.
         if std::env::var_os("DAAS_KEEP_TEST_DIRS").is_some() {
             let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
             eprintln!("kept test dir {}", dir.keep().display());
         }
     }
+}
+
+/// Pids of the processes (other than this one) whose command line contains `needle`.
+pub fn pids_with(needle: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if pid != me && String::from_utf8_lossy(&cmd).contains(needle) {
+            out.push(pid);
+        }
+    }
+    out
 }
 
 /// Run the `daas` binary under test.
