@@ -151,6 +151,9 @@ pub const LEASES: ResourceDef = registry::lease::RESOURCE;
 pub const LIMIT_RANGES: ResourceDef = registry::limitrange::RESOURCE;
 pub const DEPLOYMENTS: ResourceDef = registry::deployment::RESOURCE;
 pub const REPLICA_SETS: ResourceDef = registry::replicaset::RESOURCE;
+pub const STATEFUL_SETS: ResourceDef = registry::statefulset::RESOURCE;
+pub const DAEMON_SETS: ResourceDef = registry::daemonset::RESOURCE;
+pub const CONTROLLER_REVISIONS: ResourceDef = registry::controllerrevision::RESOURCE;
 pub const REPLICATION_CONTROLLERS: ResourceDef = registry::replicationcontroller::RESOURCE;
 pub const POD_TEMPLATES: ResourceDef = registry::podtemplate::RESOURCE;
 pub const PRIORITY_CLASSES: ResourceDef = registry::priorityclass::RESOURCE;
@@ -186,6 +189,9 @@ pub static RESOURCES: &[ResourceDef] = &[
     LEASES,
     DEPLOYMENTS,
     REPLICA_SETS,
+    STATEFUL_SETS,
+    DAEMON_SETS,
+    CONTROLLER_REVISIONS,
     REPLICATION_CONTROLLERS,
     POD_TEMPLATES,
     PRIORITY_CLASSES,

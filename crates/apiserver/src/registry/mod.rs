@@ -21,11 +21,13 @@ use crate::table;
 
 pub mod admissionregistration;
 pub mod configmap;
+pub mod controllerrevision;
 pub mod crd;
 pub mod crd_conversion;
 pub mod crschema;
 pub mod csr;
 pub mod customresource;
+pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
@@ -50,6 +52,7 @@ pub mod runtimeclass;
 pub mod secret;
 pub mod service;
 pub mod serviceaccount;
+pub mod statefulset;
 
 /// A field error: (field path, message as `field.Error` renders it after the path).
 pub type Cause = (String, String);
