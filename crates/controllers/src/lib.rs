@@ -8,18 +8,21 @@ pub mod clusterroleaggregation;
 pub mod deployment;
 pub mod disruption;
 pub mod gc;
+pub mod history;
 pub mod kubernetesservice;
 pub mod namespace;
 pub mod nodelifecycle;
 pub mod quota;
 pub use daas_apimachinery::quantity;
 pub mod csrsigning;
+pub mod daemonset;
 pub mod replicaset;
 pub mod rootca;
 pub mod scheduler;
 pub mod serviceaccounts;
 pub mod servicerepair;
 pub mod stakednodes;
+pub mod statefulset;
 pub mod tainteviction;
 pub mod usernamespaces;
 pub mod util;
@@ -132,6 +135,16 @@ pub fn spawn(client: LocalClient, opts: ControllerOptions) -> Vec<JoinHandle<()>
         spawn_controller(
             client.clone(),
             namespace::NamespaceController::new(client.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            statefulset::StatefulSetController::new(client.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            daemonset::DaemonSetController::new(client.clone(), &opts),
             &opts,
         ),
     ]
