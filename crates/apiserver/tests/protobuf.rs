@@ -676,6 +676,27 @@ async fn every_served_kind_lists_in_protobuf() {
                 "template": template}}),
         ),
         (
+            "/apis/apps/v1/namespaces/default/statefulsets".into(),
+            json!({"metadata": {"name": "sts"},
+            "spec": {"replicas": 2, "serviceName": "w", "selector": {"matchLabels": {"app": "w"}},
+                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 1}},
+                "volumeClaimTemplates": [{"metadata": {"name": "data"},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}],
+                "template": template}}),
+        ),
+        (
+            "/apis/apps/v1/namespaces/default/daemonsets".into(),
+            json!({"metadata": {"name": "ds"},
+            "spec": {"selector": {"matchLabels": {"app": "w"}}, "minReadySeconds": 3,
+                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
+                "template": template}}),
+        ),
+        (
+            "/apis/apps/v1/namespaces/default/controllerrevisions".into(),
+            json!({"metadata": {"name": "sts-abc"}, "revision": 3,
+            "data": {"spec": {"template": {"$patch": "replace", "metadata": {"labels": {"app": "w"}}}}}}),
+        ),
+        (
             format!("{ns}/replicationcontrollers"),
             json!({"metadata": {"name": "rc"},
             "spec": {"replicas": 1, "selector": {"app": "w"}, "template": template}}),

@@ -174,10 +174,6 @@ impl Strategy for StatefulSetStrategy {
         }
         if let Some(Value::Array(claims)) = spec.get_mut("volumeClaimTemplates") {
             for c in claims.iter_mut() {
-                if let Value::Object(m) = c {
-                    default_key(m, "apiVersion", json!("v1"));
-                    default_key(m, "kind", json!("PersistentVolumeClaim"));
-                }
                 let cs = obj_mut(c, "spec");
                 default_key(cs, "volumeMode", json!("Filesystem"));
                 let st = obj_mut(c, "status");
