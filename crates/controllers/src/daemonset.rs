@@ -331,13 +331,13 @@ impl DaemonSetController {
                         .as_str()
                         .cmp(&b["metadata"]["creationTimestamp"].as_str())
                 });
-                if active.iter().any(|p| is_new(p)) {
+                if active.iter().any(&is_new) {
                     inc(&mut st, "updatedNumberScheduled");
                 }
-                if active.iter().any(|p| util::pod_ready(p)) {
+                if active.iter().any(util::pod_ready) {
                     inc(&mut st, "numberReady");
                 }
-                if active.iter().any(|p| available(p)) {
+                if active.iter().any(&available) {
                     inc(&mut st, "numberAvailable");
                 }
                 active.iter().for_each(&mut wait);
@@ -376,7 +376,7 @@ impl DaemonSetController {
             }
             let mut unavailable = kept
                 .iter()
-                .filter(|(_, ps)| !ps.iter().any(|p| available(p)))
+                .filter(|(_, ps)| !ps.iter().any(&available))
                 .count() as i64
                 + to_create.len() as i64;
             let mut surging = kept.iter().filter(|(_, ps)| ps.len() > 1).count() as i64;
