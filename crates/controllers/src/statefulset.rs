@@ -445,9 +445,10 @@ impl StatefulSetController {
         for ord in start..end {
             match pods.get(&ord) {
                 None => {
-                    // Upstream newVersionedStatefulSetPod: below the partition (or OnDelete) pods
-                    // are made at the current revision.
-                    let (tpl, rev) = if cur_name != upd_name && (!rolling || ord < partition) {
+                    // Upstream newVersionedStatefulSetPod: below the partition of a rolling
+                    // update pods are made at the current revision; otherwise (and with
+                    // OnDelete, where a deleted pod comes back updated) at the update revision.
+                    let (tpl, rev) = if cur_name != upd_name && rolling && ord < start + partition {
                         (&cur_tpl, cur_name)
                     } else {
                         (&upd_tpl, upd_name)

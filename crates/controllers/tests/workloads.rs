@@ -394,3 +394,102 @@ async fn daemonset_runs_on_eligible_nodes_and_rolls() {
         .unwrap();
     assert_eq!(revs.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_statefulset_on_delete_and_unserved_claims() {
+    let e = env().await;
+    let c = &e.c;
+    add_node(c, "n1", true, json!(null)).await;
+    let sts = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+        "spec": {"replicas": 3, "serviceName": "db", "podManagementPolicy": "Parallel",
+            "updateStrategy": {"type": "OnDelete"},
+            "selector": {"matchLabels": {"app": "db"}},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}],
+            "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "c", "image": "db:1",
+                "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}}}});
+    c.create(&format!("{APPS}/statefulsets"), &sts)
+        .await
+        .unwrap();
+    // Parallel: all three exist while none is ready.
+    let none = |_: &str| false;
+    until(c, "3 pods at once", &none, || async {
+        let live = live_pods(c, "db-").await;
+        (live == names(&["db-0", "db-1", "db-2"]))
+            .then_some(())
+            .ok_or(format!("{live:?}"))
+    })
+    .await;
+    let p = pod(c, "db-1").await;
+    assert_eq!(
+        p["spec"]["volumes"][0],
+        json!({"name": "data", "persistentVolumeClaim": {"claimName": "data-db-1"}})
+    );
+    // PersistentVolumeClaims are not served here: the StatefulSet says so in an event.
+    until(c, "claims event", &none, || async {
+        let evs = c.list(&format!("{NS}/events")).await.unwrap();
+        evs.iter()
+            .any(|e| {
+                e["involvedObject"]["name"] == "db"
+                    && e["type"] == "Warning"
+                    && e["message"]
+                        .as_str()
+                        .unwrap_or("")
+                        .contains("PersistentVolumeClaims are not served")
+            })
+            .then_some(())
+            .ok_or(format!("{evs:?}"))
+    })
+    .await;
+    let all = |_: &str| true;
+    until(c, "3 ready", &all, || async {
+        let s = sts_status_of(c, "db").await;
+        (s["readyReplicas"] == 3)
+            .then_some(())
+            .ok_or(format!("{s}"))
+    })
+    .await;
+    // OnDelete: a new template replaces nothing until a pod is deleted.
+    c.merge_patch(
+        &format!("{APPS}/statefulsets/db"),
+        &json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "db:2",
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}}}}),
+    )
+    .await
+    .unwrap();
+    until(c, "update revision observed", &all, || async {
+        let s = sts_status_of(c, "db").await;
+        (s["observedGeneration"] == 2
+            && s["currentRevision"] != s["updateRevision"]
+            && s["updatedReplicas"] == 0)
+            .then_some(())
+            .ok_or(format!("{s}"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for n in ["db-0", "db-1", "db-2"] {
+        assert_eq!(
+            pod(c, n).await["spec"]["containers"][0]["image"],
+            "db:1",
+            "{n}"
+        );
+    }
+    c.delete(&format!("{NS}/pods/db-1")).await.unwrap();
+    until(c, "db-1 recreated at the new revision", &all, || async {
+        let p = pod(c, "db-1").await;
+        let s = sts_status_of(c, "db").await;
+        (p["spec"]["containers"][0]["image"] == "db:2"
+            && s["updatedReplicas"] == 1
+            && s["readyReplicas"] == 3)
+            .then_some(())
+            .ok_or(format!("{s}"))
+    })
+    .await;
+    assert_eq!(
+        pod(c, "db-0").await["spec"]["containers"][0]["image"],
+        "db:1"
+    );
+}
+
+async fn sts_status_of(c: &LocalClient, name: &str) -> Value {
+    c.get(&format!("{APPS}/statefulsets/{name}")).await.unwrap()["status"].clone()
+}
