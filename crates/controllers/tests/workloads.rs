@@ -493,3 +493,87 @@ async fn parallel_statefulset_on_delete_and_unserved_claims() {
 async fn sts_status_of(c: &LocalClient, name: &str) -> Value {
     c.get(&format!("{APPS}/statefulsets/{name}")).await.unwrap()["status"].clone()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemonset_surge_rollout_and_history_limit() {
+    let e = env().await;
+    let c = &e.c;
+    add_node(c, "n1", true, json!(null)).await;
+    add_node(c, "n2", true, json!(null)).await;
+    let ds = json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+        "spec": {"revisionHistoryLimit": 1, "selector": {"matchLabels": {"app": "agent"}},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {"metadata": {"labels": {"app": "agent"}}, "spec": {"containers": [{"name": "c", "image": "agent:1"}]}}}});
+    c.create(&format!("{APPS}/daemonsets"), &ds).await.unwrap();
+    let all = |_: &str| true;
+    let status =
+        || async { c.get(&format!("{APPS}/daemonsets/agent")).await.unwrap()["status"].clone() };
+    until(c, "2 available", &all, || async {
+        let st = status().await;
+        (st["numberAvailable"] == 2)
+            .then_some(())
+            .ok_or(format!("{st}"))
+    })
+    .await;
+    for (gen, img) in [(2, "agent:2"), (3, "agent:3"), (4, "agent:4")] {
+        c.merge_patch(
+            &format!("{APPS}/daemonsets/agent"),
+            &json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": img}]}}}}),
+        )
+        .await
+        .unwrap();
+        // Surge: a node's old pod goes only once its new one is available, so every node keeps an
+        // available pod throughout.
+        let min_available = std::cell::Cell::new(2i64);
+        until(c, img, &all, || {
+            let min_available = &min_available;
+            async move {
+                let pods = c.list(&format!("{NS}/pods")).await.unwrap();
+                let mut nodes_up = BTreeSet::new();
+                for p in pods.iter().filter(|p| {
+                    p["metadata"]["deletionTimestamp"].is_null()
+                        && p["status"]["phase"] == "Running"
+                }) {
+                    nodes_up.insert(p["spec"]["nodeName"].as_str().unwrap_or("").to_string());
+                }
+                min_available.set(min_available.get().min(nodes_up.len() as i64));
+                let st = status().await;
+                let done = pods
+                    .iter()
+                    .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+                    .count()
+                    == 2
+                    && pods
+                        .iter()
+                        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+                        .all(|p| p["spec"]["containers"][0]["image"] == img);
+                (done
+                    && st["updatedNumberScheduled"] == 2
+                    && st["numberAvailable"] == 2
+                    && st["observedGeneration"] == gen)
+                    .then_some(())
+                    .ok_or(format!("{st}"))
+            }
+        })
+        .await;
+        assert_eq!(
+            min_available.get(),
+            2,
+            "a node was left without a running daemon pod during {img}"
+        );
+    }
+    // History: the live revision plus revisionHistoryLimit (1) older ones.
+    until(c, "history truncated", &all, || async {
+        let revs = c
+            .list(&format!("{APPS}/controllerrevisions"))
+            .await
+            .unwrap();
+        let mut nums: Vec<i64> = revs
+            .iter()
+            .map(|r| r["revision"].as_i64().unwrap_or(0))
+            .collect();
+        nums.sort();
+        (nums == [3, 4]).then_some(()).ok_or(format!("{nums:?}"))
+    })
+    .await;
+}
