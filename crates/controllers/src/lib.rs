@@ -8,6 +8,7 @@ pub mod clusterroleaggregation;
 pub mod deployment;
 pub mod disruption;
 pub mod gc;
+pub mod job;
 pub mod kubernetesservice;
 pub mod namespace;
 pub mod nodelifecycle;
@@ -132,6 +133,11 @@ pub fn spawn(client: LocalClient, opts: ControllerOptions) -> Vec<JoinHandle<()>
         spawn_controller(
             client.clone(),
             namespace::NamespaceController::new(client.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            job::JobController::new(client.clone()),
             &opts,
         ),
     ]
