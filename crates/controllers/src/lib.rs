@@ -5,6 +5,7 @@
 //! watches, which are re-established whenever they end.
 
 pub mod clusterroleaggregation;
+pub mod cronjob;
 pub mod deployment;
 pub mod disruption;
 pub mod gc;
