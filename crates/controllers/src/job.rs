@@ -705,7 +705,7 @@ impl Controller for JobController {
             by_ns.entry(namespace(p)).or_default().push(p.clone());
         }
         // Pods whose Job is gone keep no tracking finalizer (upstream's orphan cleanup).
-        let live: HashSet<&str> = jobs.iter().map(|j| uid(j)).collect();
+        let live: HashSet<&str> = jobs.iter().map(uid).collect();
         for p in pods.iter().filter(|p| has_finalizer(p)) {
             let owner = util::controller_ref(p);
             let orphan = match owner {
