@@ -13,6 +13,7 @@
 //! parallelism, a finished Job) lose their finalizer first and are not counted.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -31,13 +32,74 @@ const COMPONENT: &str = "job-controller";
 /// Why a Job failed: (condition and event reason, message).
 type Failure = (String, String);
 
+/// Upstream's pod failure back-off: the first replacement after a failure waits this long,
+/// doubling with each further failure since the last success, up to [`MAX_POD_BACKOFF`].
+pub const DEFAULT_POD_BACKOFF: Duration = Duration::from_secs(10);
+pub const MAX_POD_BACKOFF: Duration = Duration::from_secs(360);
+
+/// Failures of a Job's pods since its last success, and when the last one was counted.
+#[derive(Debug, Clone, Copy)]
+struct BackoffRecord {
+    failures: u32,
+    last: DateTime<Utc>,
+}
+
 pub struct JobController {
     client: LocalClient,
+    backoff_base: Duration,
+    backoff_max: Duration,
+    backoff: Mutex<HashMap<String, BackoffRecord>>,
 }
 
 impl JobController {
     pub fn new(client: LocalClient) -> Self {
-        JobController { client }
+        Self::with_pod_backoff(client, DEFAULT_POD_BACKOFF, MAX_POD_BACKOFF)
+    }
+
+    /// The controller with another pod failure back-off (tests use short ones).
+    pub fn with_pod_backoff(client: LocalClient, base: Duration, max: Duration) -> Self {
+        JobController {
+            client,
+            backoff_base: base,
+            backoff_max: max,
+            backoff: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Record counted pods; returns how long new pods must still wait.
+    fn backoff_wait(
+        &self,
+        job_uid: &str,
+        succeeded: usize,
+        failed: usize,
+        now: DateTime<Utc>,
+    ) -> Option<Duration> {
+        let mut m = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        if succeeded > 0 {
+            m.remove(job_uid);
+        }
+        if failed > 0 {
+            let r = m.entry(job_uid.to_string()).or_insert(BackoffRecord {
+                failures: 0,
+                last: now,
+            });
+            r.failures = r.failures.saturating_add(failed as u32);
+            r.last = now;
+        }
+        let r = m.get(job_uid)?;
+        let delay = self
+            .backoff_base
+            .saturating_mul(1u32 << (r.failures.saturating_sub(1)).min(16))
+            .min(self.backoff_max);
+        let until = r.last + chrono::Duration::from_std(delay).unwrap_or_default();
+        (until > now).then(|| (until - now).to_std().unwrap_or_default())
+    }
+
+    fn forget(&self, job_uid: &str) {
+        self.backoff
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(job_uid);
     }
 
     async fn event(&self, job: &Value, ty: &str, reason: &str, msg: &str) {
@@ -113,6 +175,7 @@ impl JobController {
 
     /// A finished Job: release its pods and delete it once its TTL ran out.
     async fn finished(&self, job: &Value, pods: &[&Value]) -> Result<Option<Duration>, ApiError> {
+        self.forget(uid(job));
         for p in pods.iter().filter(|p| has_finalizer(p)) {
             self.remove_finalizer(p).await?;
         }
@@ -240,6 +303,7 @@ impl JobController {
             .collect();
         succeeded += moved_s.len() as i64;
         failed += moved_f.len() as i64;
+        let backoff = self.backoff_wait(job_uid, moved_s.len(), moved_f.len(), now);
         for u in &moved_s {
             uncounted_s.remove(u);
         }
@@ -379,6 +443,16 @@ impl JobController {
                 }
             }
             let mut made = 0;
+            let want = match backoff {
+                // Replacements wait out the failure back-off.
+                Some(wait) if !want.is_empty() => {
+                    requeue = Some(
+                        requeue.map(|r| r.min(wait)).unwrap_or(wait) + Duration::from_millis(20),
+                    );
+                    Vec::new()
+                }
+                _ => want,
+            };
             for idx in want {
                 let pod = pod_from_template(job, idx);
                 match self
@@ -706,6 +780,10 @@ impl Controller for JobController {
         }
         // Pods whose Job is gone keep no tracking finalizer (upstream's orphan cleanup).
         let live: HashSet<&str> = jobs.iter().map(uid).collect();
+        self.backoff
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|u, _| live.contains(u.as_str()));
         for p in pods.iter().filter(|p| has_finalizer(p)) {
             let owner = util::controller_ref(p);
             let orphan = match owner {

@@ -21,7 +21,11 @@ async fn env() -> Env {
     };
     e.tasks.push(daas_controllers::spawn_controller(
         e.c.clone(),
-        JobController::new(e.c.clone()),
+        JobController::with_pod_backoff(
+            e.c.clone(),
+            Duration::from_millis(50),
+            Duration::from_secs(1),
+        ),
         &opts,
     ));
     e
@@ -412,4 +416,43 @@ async fn work_queue_job_completes_when_one_pod_succeeded_and_none_runs() {
     finish(c, &pods[1], "Succeeded", 0).await;
     let j = wait_condition(c, "queue", "Complete").await;
     assert_eq!(j["status"]["succeeded"], 2);
+}
+
+#[tokio::test]
+async fn replacements_wait_out_the_failure_backoff() {
+    let mut e = common::api().await;
+    let opts = ControllerOptions {
+        resync: Duration::from_millis(200),
+        ..Default::default()
+    };
+    e.tasks.push(daas_controllers::spawn_controller(
+        e.c.clone(),
+        JobController::with_pod_backoff(
+            e.c.clone(),
+            Duration::from_millis(1500),
+            Duration::from_secs(10),
+        ),
+        &opts,
+    ));
+    let c = &e.c;
+    c.create(JOBS, &job("slowretry", json!({"backoffLimit": 3})))
+        .await
+        .unwrap();
+    let p = wait_active(c, "slowretry", 1).await;
+    let failed_at = Instant::now();
+    finish(c, &p[0], "Failed", 1).await;
+    wait_for("failure counted", || async {
+        (get_job(c, "slowretry").await["status"]["failed"] == 1).then_some(())
+    })
+    .await;
+    // No replacement during the back-off...
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(active_pods(c, "slowretry").await.is_empty());
+    // ...then one.
+    wait_active(c, "slowretry", 1).await;
+    assert!(
+        failed_at.elapsed() >= Duration::from_millis(1400),
+        "{:?}",
+        failed_at.elapsed()
+    );
 }

@@ -123,6 +123,26 @@ fn kubectl_runs_a_job_to_completion_and_manages_cronjobs() {
     );
     let err = c.fails(&["create", "job", "pi", "--image=busybox"]);
     assert!(err.contains("jobs.batch \"pi\" already exists"), "{err}");
+    // Discovery: the batch kinds with their short name; `get all` lists them.
+    let ar = c.ok(&["api-resources", "--api-group=batch"]);
+    assert!(
+        ar.lines().any(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w == ["cronjobs", "cj", "batch/v1", "true", "CronJob"]
+        }),
+        "{ar}"
+    );
+    assert!(
+        ar.lines().any(
+            |l| l.split_whitespace().collect::<Vec<_>>() == ["jobs", "batch/v1", "true", "Job"]
+        ),
+        "{ar}"
+    );
+    let all = c.ok(&["get", "all"]);
+    assert!(
+        all.contains("job.batch/pi") && all.contains("cronjob.batch/hello"),
+        "{all}"
+    );
     // A caller with a token nobody issued gets nothing.
     let out = c.kubectl(&["get", "jobs", "-A", "--token=nope"]);
     let err = common::stderr(&out);
