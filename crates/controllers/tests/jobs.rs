@@ -456,3 +456,40 @@ async fn replacements_wait_out_the_failure_backoff() {
         failed_at.elapsed()
     );
 }
+
+#[tokio::test]
+async fn deleting_a_job_releases_and_removes_its_pods() {
+    let mut e = env().await;
+    let opts = ControllerOptions {
+        resync: Duration::from_millis(300),
+        ..Default::default()
+    };
+    e.tasks.push(daas_controllers::spawn_controller(
+        e.c.clone(),
+        daas_controllers::gc::GarbageCollector::new(e.c.clone()),
+        &opts,
+    ));
+    let c = &e.c;
+    c.create(
+        JOBS,
+        &job("gone", json!({"parallelism": 2, "completions": 2})),
+    )
+    .await
+    .unwrap();
+    wait_active(c, "gone", 2).await;
+    c.call_delete_with(
+        &format!("{JOBS}/gone"),
+        &json!({"propagationPolicy": "Background"}),
+    )
+    .await
+    .unwrap();
+    // The collector deletes the pods; the tracking finalizer does not keep them.
+    wait_for("pods removed", || async {
+        c.list("/api/v1/namespaces/default/pods")
+            .await
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+}
