@@ -493,3 +493,26 @@ async fn deleting_a_job_releases_and_removes_its_pods() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_running_job_settles_without_rewrites() {
+    let e = env().await;
+    let c = &e.c;
+    c.create(
+        JOBS,
+        &job(
+            "steady",
+            json!({"completionMode": "Indexed", "completions": 2, "parallelism": 2}),
+        ),
+    )
+    .await
+    .unwrap();
+    wait_active(c, "steady", 2).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let rv = get_job(c, "steady").await["metadata"]["resourceVersion"].clone();
+    // Several resyncs later the status is unchanged: no write loop.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let j = get_job(c, "steady").await;
+    assert_eq!(j["metadata"]["resourceVersion"], rv, "{}", j["status"]);
+    assert_eq!(j["status"]["active"], 2);
+}
