@@ -157,6 +157,10 @@ fn placed_spec<'v>(def: &ResourceDef, obj: &'v Value) -> Option<(&'v Value, &'st
             &obj["spec"]["template"]["spec"],
             "spec.template.spec.nodeName",
         )),
+        PodSpecAt::JobTemplate => Some((
+            &obj["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+            "spec.jobTemplate.spec.template.spec.nodeName",
+        )),
     }
 }
 
@@ -165,6 +169,10 @@ fn pod_template<'v>(def: &ResourceDef, obj: &'v Value) -> Option<(&'v Value, &'v
     match def.strategy.pod_spec_at()? {
         PodSpecAt::Template => {
             let t = &obj["spec"]["template"];
+            Some((&t["metadata"], &t["spec"]))
+        }
+        PodSpecAt::JobTemplate => {
+            let t = &obj["spec"]["jobTemplate"]["spec"]["template"];
             Some((&t["metadata"], &t["spec"]))
         }
         PodSpecAt::Pod => None,

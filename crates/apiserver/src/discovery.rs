@@ -247,6 +247,7 @@ mod tests {
         );
         assert_eq!(resource_list("", "v1")["groupVersion"], "v1");
         assert!(group("apps").is_some());
-        assert!(group("batch").is_none());
+        assert!(group("batch").is_some());
+        assert!(group("autoscaling").is_none());
     }
 }

@@ -175,6 +175,8 @@ pub const RESOURCE_QUOTAS: ResourceDef = registry::resourcequota::RESOURCE;
 pub const POD_DISRUPTION_BUDGETS: ResourceDef = registry::poddisruptionbudget::RESOURCE;
 pub const EVENTS_V1: ResourceDef = registry::eventv1::RESOURCE;
 pub const CUSTOM_RESOURCE_DEFINITIONS: ResourceDef = registry::crd::RESOURCE;
+pub const JOBS: ResourceDef = registry::job::RESOURCE;
+pub const CRON_JOBS: ResourceDef = registry::cronjob::RESOURCE;
 
 pub static RESOURCES: &[ResourceDef] = &[
     NAMESPACES,
@@ -217,6 +219,8 @@ pub static RESOURCES: &[ResourceDef] = &[
     POD_DISRUPTION_BUDGETS,
     EVENTS_V1,
     CUSTOM_RESOURCE_DEFINITIONS,
+    JOBS,
+    CRON_JOBS,
 ];
 
 /// Every resource served now: the built-in kinds, then the custom resources of established CRDs.
@@ -367,7 +371,8 @@ mod tests {
                 "authorization.k8s.io",
                 "policy",
                 "events.k8s.io",
-                "apiextensions.k8s.io"
+                "apiextensions.k8s.io",
+                "batch"
             ]
         );
     }

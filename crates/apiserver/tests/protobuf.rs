@@ -818,6 +818,22 @@ async fn every_served_kind_lists_in_protobuf() {
                         "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}},
                     "subresources": {"status": {}}}]}}),
         ),
+        (
+            "/apis/batch/v1/namespaces/default/jobs".into(),
+            json!({"metadata": {"name": "j"}, "spec": {"completions": 2, "parallelism": 1,
+                "completionMode": "Indexed", "ttlSecondsAfterFinished": 60,
+                "podFailurePolicy": {"rules": [{"action": "FailJob",
+                    "onExitCodes": {"containerName": "c", "operator": "In", "values": [42]}},
+                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]},
+                "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}),
+        ),
+        (
+            "/apis/batch/v1/namespaces/default/cronjobs".into(),
+            json!({"metadata": {"name": "cj"}, "spec": {"schedule": "@hourly", "timeZone": "Europe/Berlin",
+                "concurrencyPolicy": "Forbid", "startingDeadlineSeconds": 30,
+                "jobTemplate": {"metadata": {"labels": {"app": "cj"}}, "spec": {"backoffLimit": 2,
+                    "template": {"spec": {"restartPolicy": "OnFailure", "containers": [{"name": "c", "image": "busybox"}]}}}}}}),
+        ),
         // Last: a quota counts what is created after it.
         (
             format!("{ns}/resourcequotas"),

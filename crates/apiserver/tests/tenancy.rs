@@ -722,3 +722,121 @@ async fn namespace_deletion_and_finalize_are_refused_to_tenants_and_nodes() {
     e.call(ALICE, "PUT", "/api/v1/namespaces/u-alice/finalize", fin).await.refused(403,
         "namespaces \"u-alice\" is forbidden: User \"daas:user:0xa11ce\" cannot update resource \"namespaces/finalize\" in API group \"\" at the cluster scope");
 }
+
+/// batch/v1: a tenant runs Jobs and CronJobs in its own namespace only; nodes run none; the
+/// anonymous caller nothing; a template may not pick its node; validation answers 422.
+#[tokio::test]
+async fn jobs_and_cronjobs_stay_in_the_tenants_namespace() {
+    let e = env().await;
+    let job = |name: &str| {
+        json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name}, "spec": {
+            "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}})
+    };
+    let cj = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"}, "spec": {
+        "schedule": "@daily", "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "OnFailure",
+            "containers": [{"name": "c", "image": "busybox"}]}}}}}});
+    let r = e
+        .call(
+            ALICE,
+            "POST",
+            "/apis/batch/v1/namespaces/u-alice/jobs",
+            job("mine"),
+        )
+        .await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    assert_eq!(r.body["spec"]["backoffLimit"], 6);
+    let r = e
+        .call(
+            ALICE,
+            "POST",
+            "/apis/batch/v1/namespaces/u-alice/cronjobs",
+            cj.clone(),
+        )
+        .await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    e.call(ALICE, "POST", "/apis/batch/v1/namespaces/u-bob/jobs", job("theirs")).await.refused(403,
+        "jobs.batch is forbidden: User \"daas:user:0xa11ce\" cannot create resource \"jobs\" in API group \"batch\" in the namespace \"u-bob\"");
+    e.call(ALICE, "POST", "/apis/batch/v1/namespaces/u-bob/cronjobs", cj.clone()).await.refused(403,
+        "cronjobs.batch is forbidden: User \"daas:user:0xa11ce\" cannot create resource \"cronjobs\" in API group \"batch\" in the namespace \"u-bob\"");
+    e.call(ALICE, "GET", "/apis/batch/v1/jobs", Value::Null).await.refused(403,
+        "jobs.batch is forbidden: User \"daas:user:0xa11ce\" cannot list resource \"jobs\" in API group \"batch\" at the cluster scope");
+    e.call(NODE, "POST", "/apis/batch/v1/namespaces/u-alice/jobs", job("n")).await.refused(403,
+        "jobs.batch is forbidden: User \"system:node:n1\" cannot create resource \"jobs\" in API group \"batch\" in the namespace \"u-alice\"");
+    e.call(NODE, "DELETE", "/apis/batch/v1/namespaces/u-alice/jobs/mine", Value::Null).await.refused(403,
+        "jobs.batch \"mine\" is forbidden: User \"system:node:n1\" cannot delete resource \"jobs\" in API group \"batch\" in the namespace \"u-alice\"");
+    let r = e
+        .call(
+            "no-such-token",
+            "POST",
+            "/apis/batch/v1/namespaces/u-alice/jobs",
+            job("anon"),
+        )
+        .await;
+    assert_eq!(r.code, 401, "{}", r.body);
+    let mut pinned = job("pinned");
+    pinned["spec"]["template"]["spec"]["nodeName"] = json!("n1");
+    e.call(ALICE, "POST", "/apis/batch/v1/namespaces/u-alice/jobs", pinned).await.refused(403,
+        "jobs.batch \"pinned\" is forbidden: spec.template.spec.nodeName: Forbidden: user \"daas:user:0xa11ce\" may not choose the node of a pod (\"n1\"); pods are placed by the scheduler");
+    let mut pinned = cj.clone();
+    pinned["metadata"]["name"] = json!("pinned");
+    pinned["spec"]["jobTemplate"]["spec"]["template"]["spec"]["nodeName"] = json!("n1");
+    e.call(ALICE, "POST", "/apis/batch/v1/namespaces/u-alice/cronjobs", pinned).await.refused(403,
+        "cronjobs.batch \"pinned\" is forbidden: spec.jobTemplate.spec.template.spec.nodeName: Forbidden: user \"daas:user:0xa11ce\" may not choose the node of a pod (\"n1\"); pods are placed by the scheduler");
+    let mut always = job("always");
+    always["spec"]["template"]["spec"]["restartPolicy"] = json!("Always");
+    let r = e
+        .call(
+            ALICE,
+            "POST",
+            "/apis/batch/v1/namespaces/u-alice/jobs",
+            always,
+        )
+        .await;
+    assert_eq!(r.code, 422, "{}", r.body);
+    assert_eq!(r.body["reason"], "Invalid");
+    assert_eq!(r.body["message"], "Job.batch \"always\" is invalid: spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\"");
+    // The template is immutable once the Job exists.
+    let r = e.call_ct(ALICE, "PATCH", "/apis/batch/v1/namespaces/u-alice/jobs/mine", "application/merge-patch+json",
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})).await;
+    assert_eq!(r.code, 422, "{}", r.body);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.template: Invalid value: "),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("field is immutable"),
+        "{}",
+        r.body
+    );
+    // A tenant can still suspend its Job.
+    let r = e
+        .call_ct(
+            ALICE,
+            "PATCH",
+            "/apis/batch/v1/namespaces/u-alice/jobs/mine",
+            "application/merge-patch+json",
+            json!({"spec": {"suspend": true}}),
+        )
+        .await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    let mut bad = cj.clone();
+    bad["metadata"]["name"] = json!("bad");
+    bad["spec"]["schedule"] = json!("every now and then");
+    let r = e
+        .call(
+            ALICE,
+            "POST",
+            "/apis/batch/v1/namespaces/u-alice/cronjobs",
+            bad,
+        )
+        .await;
+    assert_eq!(r.code, 422, "{}", r.body);
+    assert!(r.body["message"].as_str().unwrap().starts_with("CronJob.batch \"bad\" is invalid: spec.schedule: Invalid value: \"every now and then\": "), "{}", r.body);
+}

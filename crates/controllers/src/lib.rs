@@ -5,10 +5,12 @@
 //! watches, which are re-established whenever they end.
 
 pub mod clusterroleaggregation;
+pub mod cronjob;
 pub mod deployment;
 pub mod disruption;
 pub mod gc;
 pub mod history;
+pub mod job;
 pub mod kubernetesservice;
 pub mod namespace;
 pub mod nodelifecycle;
@@ -145,6 +147,16 @@ pub fn spawn(client: LocalClient, opts: ControllerOptions) -> Vec<JoinHandle<()>
         spawn_controller(
             client.clone(),
             daemonset::DaemonSetController::new(client.clone(), &opts),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            job::JobController::new(client.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            cronjob::CronJobController::new(client.clone()),
             &opts,
         ),
     ]

@@ -24,6 +24,7 @@ pub mod configmap;
 pub mod controllerrevision;
 pub mod crd;
 pub mod crd_conversion;
+pub mod cronjob;
 pub mod crschema;
 pub mod csr;
 pub mod customresource;
@@ -34,6 +35,7 @@ pub mod endpointslice;
 pub mod event;
 pub mod eventv1;
 pub mod ipalloc;
+pub mod job;
 pub mod lease;
 pub mod limitrange;
 pub mod namespace;
@@ -78,6 +80,8 @@ pub enum PodSpecAt {
     Pod,
     /// A workload with a pod template at `spec.template`.
     Template,
+    /// A CronJob: the pod template at `spec.jobTemplate.spec.template`.
+    JobTemplate,
 }
 
 /// What the generic handlers need to know about one kind. Every method but [`Strategy::decode`]
