@@ -42,6 +42,12 @@ if cargo tree -p daas -e normal,build --prefix none | grep -qE '^(prost-build|to
   echo "daas's build graph needs protoc (prost-build): it must build without system packages" >&2
   exit 1
 fi
+# The agent links only what it shares with the master (daas-protocol), never the master itself,
+# the API server, the store or the controllers.
+if cargo tree -p daas-agent -e normal --prefix none | grep -qE '^daas-(master|apiserver|store|controllers) '; then
+  echo "daas-agent depends on the master side (daas-master/apiserver/store/controllers): use daas-protocol" >&2
+  exit 1
+fi
 PROTOC=/bin/false cargo build -p daas
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 

@@ -154,7 +154,7 @@ pub fn restrict_to_owner(path: &Path) -> Result<(), ConfigError> {
 /// Writes a secret (credential, private key) atomically with mode 0600: a temporary file created
 /// 0600 next to it, then renamed over it. No moment where others can read it.
 pub fn write_private_file(path: &Path, data: &[u8]) -> Result<(), ConfigError> {
-    daas_apiserver::files::write_private(path, data).map_err(io_err(path))
+    daas_protocol::files::write_private(path, data).map_err(io_err(path))
 }
 
 /// Node names follow Kubernetes object naming (RFC 1123 subdomain).

@@ -28,7 +28,7 @@ pub const RUNTIME_DEFAULT_CAPABILITIES: [&str; 14] = [
     "SETFCAP",
 ];
 
-pub use daas_apiserver::podsecurity::SAFE_SYSCTLS;
+pub use daas_protocol::sysctl::SAFE_SYSCTLS;
 
 /// The `reason` of a refused pod's status and event.
 pub const REJECT_REASON: &str = "Forbidden";

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use base64::Engine;
-use daas_master::nodeproxy::{request_message, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use daas_protocol::nodeproxy::{request_message, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt};
@@ -31,7 +31,7 @@ pub struct KubeletState {
     pub master_key: VerifyingKey,
     /// uid of each pod by (namespace, name), maintained by the pod sync loop.
     pub pods: Arc<std::sync::Mutex<HashMap<(String, String), String>>>,
-    pub metrics: Arc<daas_master::metrics::Metrics>,
+    pub metrics: Arc<daas_protocol::metrics::Metrics>,
 }
 
 /// Serving certificate of the agent: self-signed, kept in the data dir; returns (cert PEM, key PEM, sha256 of DER).
@@ -73,7 +73,7 @@ fn authorized(st: &KubeletState, uri: &Uri, headers: &HeaderMap) -> Result<(), R
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| reject(StatusCode::UNAUTHORIZED, "missing request timestamp"))?;
-    let now = daas_master::now_ms();
+    let now = daas_protocol::now_ms();
     if now.abs_diff(ts) > MAX_SKEW_MS {
         return Err(reject(
             StatusCode::UNAUTHORIZED,
@@ -230,7 +230,7 @@ async fn stream_log(
 
 /// `GET /metrics` (Prometheus): the agent's counters plus pods known to the runtime by sandbox state.
 async fn metrics(State(st): State<KubeletState>) -> Response {
-    use daas_master::metrics::Gauge;
+    use daas_protocol::metrics::Gauge;
     let mut gauges = Vec::new();
     if let Ok(pods) = st.runtime.list_pods().await {
         let ready = pods
@@ -287,7 +287,7 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let app = router(st);
     let h = tokio::spawn(async move {
-        let _ = daas_apiserver::serve_tls(listener, Arc::new(cfg), app).await;
+        let _ = daas_protocol::serve::serve_tls(listener, Arc::new(cfg), app).await;
     });
     Ok((addr, h))
 }

@@ -5,7 +5,7 @@ pub mod authz;
 pub mod client;
 pub mod discovery;
 pub mod error;
-pub mod files;
+pub use daas_protocol::files;
 pub mod handlers;
 pub mod limitranger;
 pub mod negotiation;

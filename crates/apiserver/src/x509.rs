@@ -33,9 +33,7 @@ pub enum X509Error {
     NoCommonName,
 }
 
-/// The chain a TLS client presented, attached to each request of its connection.
-#[derive(Debug, Clone)]
-pub struct PeerCertificates(pub Arc<Vec<CertificateDer<'static>>>);
+pub use daas_protocol::serve::PeerCertificates;
 
 fn webpki_verifier(ca_pem: &str) -> Result<Arc<dyn ClientCertVerifier>, X509Error> {
     let mut roots = rustls::RootCertStore::empty();

@@ -3,17 +3,19 @@
 //! into the enclave's attestation document, and the seed endpoints sit next to the Kubernetes API.
 
 pub mod anchor;
-pub mod attested;
 pub mod auth;
 pub mod enclave;
-pub mod metrics;
 pub mod nodeproxy;
 pub mod registration;
 pub mod satokens;
 pub mod seed;
 pub mod slashing;
 pub mod stakes;
-pub mod tlsverify;
+
+#[cfg(test)]
+mod attested_tests;
+
+pub use daas_protocol::{attested, metrics, now_ms, tlsverify};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -138,14 +140,6 @@ pub fn advertise_address(listen: std::net::IpAddr, sans: &[String]) -> std::net:
         .ok()
         .filter(|ip| !ip.is_unspecified() && !ip.is_loopback())
         .unwrap_or(listen)
-}
-
-/// Wall-clock time in milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// Read a secret file, or create it with `make` (mode 0600).

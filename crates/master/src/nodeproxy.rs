@@ -15,15 +15,9 @@ use rustls::pki_types::ServerName;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// Annotation on the Node: hex SHA-256 of the agent's serving certificate (DER).
-pub const KUBELET_CERT_ANNOTATION: &str = "k3s-daas.io/kubelet-cert-sha256";
-pub const SIGNATURE_HEADER: &str = "x-daas-signature";
-pub const TIMESTAMP_HEADER: &str = "x-daas-timestamp";
-
-/// Bytes the master signs for a request to an agent.
-pub fn request_message(method: &str, path_and_query: &str, timestamp_ms: u64) -> Vec<u8> {
-    format!("k3s-daas-node-request\n{method}\n{path_and_query}\n{timestamp_ms}").into_bytes()
-}
+pub use daas_protocol::nodeproxy::{
+    request_message, KUBELET_CERT_ANNOTATION, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
 
 pub struct AgentProxy {
     pub enclave: Arc<dyn Enclave>,

@@ -21,7 +21,6 @@ use base64::Engine;
 use daas_apiserver::LocalClient;
 use daas_store::Store;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use crate::enclave::EnclaveHandle;
 use crate::metrics::{Gauge, Metrics};
@@ -71,9 +70,7 @@ impl SeedState {
     }
 }
 
-pub fn tls_binding(cert_der: &[u8]) -> [u8; 32] {
-    Sha256::digest(cert_der).into()
-}
+pub use daas_protocol::tls_binding;
 
 pub fn router(state: SeedState) -> Router {
     Router::new()

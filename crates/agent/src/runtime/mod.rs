@@ -8,6 +8,8 @@
 mod containerd;
 mod cri;
 pub mod cri_api;
+#[cfg(test)]
+pub mod fake;
 pub mod image;
 pub mod log;
 mod spec;

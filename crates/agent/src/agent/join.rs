@@ -1,0 +1,260 @@
+//! Joining the cluster: attest the master before any credential leaves the host, write the
+//! credential, build the Kubernetes client, register and start the node's tasks; and leaving it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use daas_ledger::wallet::Wallet;
+use daas_ledger::{credential, tx, Ledger};
+use daas_protocol::attested::{attest, AttestationPolicy, AttestedMaster};
+use daas_protocol::now_ms;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use serde_json::json;
+
+use super::node::{node_status, register_node, renew_lease};
+use super::stake::{ensure_seal_token, ensure_stake};
+use super::{pods, AgentError};
+use crate::config::AgentConfig;
+use crate::runtime::Runtime;
+use crate::server::{self, KubeletState};
+
+/// Credential lifetime; it is rewritten well before it expires.
+const CREDENTIAL_TTL_MS: u64 = 10 * 60 * 1000;
+const CREDENTIAL_REFRESH: Duration = Duration::from_secs(4 * 60);
+
+/// The master's measurement is pinned by the ledger's registered enclave configuration (plus any
+/// `expected_pcrs` of the config file); without a registered configuration the agent refuses to
+/// join unless `expected_pcrs` are given.
+fn policy(cfg: &AgentConfig, ledger: &Arc<dyn Ledger>) -> Result<AttestationPolicy, AgentError> {
+    AttestationPolicy::from_options(
+        cfg.trust_root.as_deref(),
+        cfg.expected_pcrs.iter().map(|(i, v)| (*i, v.as_str())),
+        Some(ledger.clone()),
+    )
+    .map_err(|e| AgentError::Other(e.to_string()))
+}
+
+/// Write a fresh credential for the attested master's cluster (its audience) to the token file
+/// kube re-reads.
+fn write_credential(
+    cfg: &AgentConfig,
+    master: &AttestedMaster,
+    token: sui_sdk_types::Address,
+    path: &std::path::Path,
+) -> Result<(), AgentError> {
+    let c = credential::issue(
+        &cfg.key,
+        token,
+        &master.audience(),
+        now_ms(),
+        CREDENTIAL_TTL_MS,
+    )?;
+    // Mode 0600 from the start: the credential is a bearer token.
+    Ok(crate::config::write_private_file(path, c.as_bytes())?)
+}
+
+async fn kube_client(
+    m: &AttestedMaster,
+    token_file: &std::path::Path,
+) -> Result<kube::Client, AgentError> {
+    let url: http::Uri = m
+        .url
+        .parse()
+        .map_err(|e| AgentError::Other(format!("master url: {e}")))?;
+    let mut kc = kube::Config::new(url);
+    let der = rustls::pki_types::pem::PemObject::pem_slice_iter(m.ca_pem.as_bytes())
+        .filter_map(|c: Result<rustls::pki_types::CertificateDer<'static>, _>| c.ok())
+        .map(|c| c.to_vec())
+        .collect::<Vec<_>>();
+    kc.root_cert = Some(der);
+    kc.auth_info.token_file = Some(token_file.display().to_string());
+    kc.default_namespace = "default".into();
+    Ok(kube::Client::try_from(kc)?)
+}
+
+/// Everything the agent runs, once joined.
+pub struct Joined {
+    pub client: kube::Client,
+    pub master: AttestedMaster,
+    pub kubelet_addr: std::net::SocketAddr,
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Stake, get a seal token, verify the master, register the Node and start heartbeats and pod sync.
+pub async fn join(
+    cfg: AgentConfig,
+    ledger: Arc<dyn Ledger>,
+    runtime: Arc<dyn Runtime>,
+) -> Result<Joined, AgentError> {
+    cfg.secure_files()?;
+    let wallet = Wallet::new(ledger.clone(), cfg.key.clone());
+    if let Some(pkg) = &cfg.contract_address {
+        let d = ledger.deployment().await?;
+        if pkg.to_lowercase() != d.package.to_string().to_lowercase() {
+            return Err(AgentError::Other(format!(
+                "contract_address {pkg} is not the package this ledger runs ({})",
+                d.package
+            )));
+        }
+    }
+    ensure_stake(&wallet, &cfg).await?;
+    let token = ensure_seal_token(&wallet).await?;
+
+    // Attested TLS before any credential leaves this host.
+    let master = attest(&cfg.master_url, &policy(&cfg, &ledger)?).await?;
+    let master_key = master
+        .attestation
+        .public_key
+        .as_ref()
+        .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
+        .and_then(|k| ed25519_dalek::VerifyingKey::from_bytes(&k).ok())
+        .ok_or_else(|| {
+            AgentError::Other("the master's attestation carries no Ed25519 public key".into())
+        })?;
+    tracing::info!(master = %master.url, cluster = %master.cluster_id, source = ?master.measurement_source, "master attestation verified");
+
+    let token_file = cfg.data_dir.join("credential.token");
+    write_credential(&cfg, &master, token, &token_file)?;
+    let client = kube_client(&master, &token_file).await?;
+
+    let pods = Arc::new(std::sync::Mutex::new(HashMap::new()));
+    let (cert_pem, key_pem, cert_sha) =
+        server::serving_identity(&cfg.data_dir.join("pki"), cfg.node_ip)
+            .map_err(|e| AgentError::Other(format!("kubelet certificate: {e}")))?;
+    let metrics = Arc::new(daas_protocol::metrics::Metrics::new());
+    let st = KubeletState {
+        runtime: runtime.clone(),
+        master_key,
+        pods: pods.clone(),
+        metrics: metrics.clone(),
+    };
+    let (kubelet_addr, server_task) = server::serve(cfg.kubelet_listen, &cert_pem, &key_pem, st)
+        .await
+        .map_err(|e| AgentError::Other(format!("kubelet endpoint {}: {e}", cfg.kubelet_listen)))?;
+
+    let nodes: Api<Node> = Api::all(client.clone());
+    register_node(&nodes, &cfg, kubelet_addr.port(), &cert_sha).await?;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    renew_lease(&leases, &cfg.node_id, cfg.heartbeat).await?;
+    tracing::info!(node = %cfg.node_id, kubelet = %kubelet_addr, "node registered");
+
+    let mut tasks = vec![server_task];
+    // Credential refresh.
+    {
+        let cfg = cfg.clone();
+        let master = master.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(CREDENTIAL_REFRESH).await;
+                if let Err(e) = write_credential(&cfg, &master, token, &token_file) {
+                    tracing::warn!(error = %e, "credential refresh failed");
+                }
+            }
+        }));
+    }
+    // Heartbeat: Lease every period, Node status every third.
+    {
+        let cfg = cfg.clone();
+        let port = kubelet_addr.port();
+        let metrics = metrics.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n: u64 = 0;
+            loop {
+                tokio::time::sleep(cfg.heartbeat).await;
+                n += 1;
+                let ok = match renew_lease(&leases, &cfg.node_id, cfg.heartbeat).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lease renewal failed");
+                        false
+                    }
+                };
+                metrics.inc(
+                    "daas_agent_lease_renewals_total",
+                    "Lease renewals (the heartbeat) by result.",
+                    &[("result", if ok { "ok" } else { "error" })],
+                    1.0,
+                );
+                if n.is_multiple_of(3) {
+                    let status = json!({"status": node_status(&cfg, port, true)});
+                    if let Err(e) = nodes
+                        .patch_status(&cfg.node_id, &PatchParams::default(), &Patch::Merge(status))
+                        .await
+                    {
+                        tracing::warn!(error = %e, "node status update failed");
+                    }
+                }
+            }
+        }));
+    }
+    tasks.push(tokio::spawn(pods::pod_sync(
+        client.clone(),
+        cfg.clone(),
+        runtime,
+        pods,
+        metrics,
+    )));
+    Ok(Joined {
+        client,
+        master,
+        kubelet_addr,
+        tasks,
+    })
+}
+
+/// Leave the cluster: cordon the node, evict its pods (their controllers recreate them on other
+/// nodes), then start the unstake lockup on the ledger. Withdraw with `daas withdraw` once the
+/// lockup is over.
+pub async fn drain_and_unstake(
+    cfg: AgentConfig,
+    ledger: Arc<dyn Ledger>,
+) -> Result<u64, AgentError> {
+    cfg.secure_files()?;
+    let wallet = Wallet::new(ledger.clone(), cfg.key.clone());
+    let token = ensure_seal_token(&wallet).await?;
+    let master = attest(&cfg.master_url, &policy(&cfg, &ledger)?).await?;
+    let token_file = cfg.data_dir.join("credential.token");
+    write_credential(&cfg, &master, token, &token_file)?;
+    let client = kube_client(&master, &token_file).await?;
+    let nodes: Api<Node> = Api::all(client.clone());
+    nodes
+        .patch(
+            &cfg.node_id,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"unschedulable": true}})),
+        )
+        .await?;
+    tracing::info!(node = %cfg.node_id, "cordoned");
+    let pods: Api<Pod> = Api::all(client.clone());
+    let lp = kube::api::ListParams::default().fields(&format!("spec.nodeName={}", cfg.node_id));
+    for p in pods.list(&lp).await?.items {
+        let (Some(ns), Some(name)) = (p.metadata.namespace.clone(), p.metadata.name.clone()) else {
+            continue;
+        };
+        let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        match api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => tracing::info!(pod = %format!("{ns}/{name}"), "evicted"),
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // Wait (bounded) until the pods are gone, so workloads move before the stake stops validating.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if pods.list(&lp).await?.items.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    wallet.execute(tx::request_unstake).await?;
+    let unlock = ledger
+        .stake(wallet.address())
+        .await?
+        .map(|r| r.unlock_epoch)
+        .unwrap_or_default();
+    tracing::info!(unlock_epoch = unlock, "unstake requested");
+    Ok(unlock)
+}

@@ -1,0 +1,524 @@
+//! Pod sync: watch the pods bound to this node and drive each through its [`PodState`] (see
+//! [`state`] for the transitions). [`PodWorker`] carries out the transitions' actions against the
+//! [`Runtime`] and a [`PodApi`] (the Kubernetes side: status writes, events, volumes).
+
+pub mod state;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Pod, PodStatus};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use super::AgentError;
+use crate::config::AgentConfig;
+use crate::runtime::{PodSpecLite, Runtime};
+use crate::security::{NodeAdmission, Rejection, REJECT_REASON};
+use daas_protocol::metrics::Metrics;
+
+pub use state::{Action, Backoff, Phase, PodState};
+
+/// How often a running pod's atomic-writer volumes are synced (new content, token renewal).
+pub const VOLUME_SYNC: Duration = Duration::from_secs(60);
+/// Grace period for pods that vanished from the API without a graceful deletion.
+const GONE_GRACE: Duration = Duration::from_secs(5);
+
+/// (namespace, name) → uid of the pods on this node (the kubelet endpoint resolves logs with it).
+pub type PodIndex = Arc<Mutex<HashMap<(String, String), String>>>;
+
+/// The Kubernetes side of pod sync.
+#[async_trait]
+pub trait PodApi: Send + Sync {
+    /// Write the pod's status.
+    async fn write_status(&self, pod: &Pod, status: &PodStatus) -> Result<(), AgentError>;
+    /// Delete the pod object for good (grace 0) once its containers are gone.
+    async fn final_delete(&self, pod: &Pod) -> Result<(), AgentError>;
+    /// Record the Warning event of a pod refused by node admission.
+    async fn record_rejection(&self, pod: &Pod, rejection: &Rejection) -> Result<(), AgentError>;
+    /// Resolve env sources and write volumes into `spec`; `Err(why)` while something is missing.
+    async fn prepare_volumes(
+        &self,
+        pod: &Pod,
+        spec: &mut PodSpecLite,
+        admission: &NodeAdmission,
+    ) -> Result<(), String>;
+    /// Rewrite the pod's configMap/secret/downwardAPI/projected volumes.
+    async fn refresh_volumes(&self, pod: &Pod) -> Result<(), String>;
+}
+
+/// [`PodApi`] on the API server through the agent's credential.
+pub struct KubePodApi {
+    pub client: kube::Client,
+    pub data_dir: PathBuf,
+    pub node_id: String,
+}
+
+#[async_trait]
+impl PodApi for KubePodApi {
+    async fn write_status(&self, pod: &Pod, status: &PodStatus) -> Result<(), AgentError> {
+        let (ns, name) = ns_name(pod);
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        api.patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn final_delete(&self, pod: &Pod) -> Result<(), AgentError> {
+        let (ns, name) = ns_name(pod);
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let dp = DeleteParams {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        };
+        api.delete(&name, &dp).await?;
+        Ok(())
+    }
+
+    async fn record_rejection(&self, pod: &Pod, rejection: &Rejection) -> Result<(), AgentError> {
+        let (ns, name) = ns_name(pod);
+        let now = chrono::Utc::now();
+        let at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let event = json!({
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": format!("{name}.{:x}", now.timestamp_nanos_opt().unwrap_or_default()), "namespace": ns},
+            "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": ns, "name": name,
+                "uid": pod.metadata.uid.clone().unwrap_or_default()},
+            "type": "Warning",
+            "reason": REJECT_REASON,
+            "message": rejection.message(),
+            "source": {"component": "kubelet", "host": self.node_id},
+            "reportingComponent": "kubelet",
+            "reportingInstance": self.node_id,
+            "firstTimestamp": at,
+            "lastTimestamp": at,
+            "count": 1,
+        });
+        let ev: k8s_openapi::api::core::v1::Event = serde_json::from_value(event)
+            .map_err(|e| AgentError::Other(format!("building the rejection event: {e}")))?;
+        let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(self.client.clone(), &ns);
+        api.create(&PostParams::default(), &ev).await?;
+        Ok(())
+    }
+
+    async fn prepare_volumes(
+        &self,
+        pod: &Pod,
+        spec: &mut PodSpecLite,
+        admission: &NodeAdmission,
+    ) -> Result<(), String> {
+        crate::volumes::prepare(&self.client, pod, spec, &self.data_dir, admission).await
+    }
+
+    async fn refresh_volumes(&self, pod: &Pod) -> Result<(), String> {
+        crate::volumes::refresh(&self.client, pod, &self.data_dir).await
+    }
+}
+
+fn ns_name(pod: &Pod) -> (String, String) {
+    (
+        pod.metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into()),
+        pod.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
+/// One pod as the worker tracks it.
+struct Tracked {
+    state: PodState,
+    /// The last status written (transition times left out), to write only on change.
+    last_status: Option<PodStatus>,
+    /// The spec as started (env resolved, volumes mounted), reused for container restarts.
+    resolved: Option<PodSpecLite>,
+    /// When the pod's atomic-writer volumes were last written.
+    volumes_synced: Option<Instant>,
+}
+
+impl Tracked {
+    fn new(state: PodState) -> Tracked {
+        Tracked {
+            state,
+            last_status: None,
+            resolved: None,
+            volumes_synced: None,
+        }
+    }
+}
+
+/// Keeps the runtime in line with the pods bound to this node.
+pub struct PodWorker {
+    runtime: Arc<dyn Runtime>,
+    api: Arc<dyn PodApi>,
+    admission: NodeAdmission,
+    metrics: Arc<Metrics>,
+    data_dir: PathBuf,
+    host_ip: String,
+    index: PodIndex,
+    tracked: HashMap<String, Tracked>,
+}
+
+impl PodWorker {
+    pub fn new(
+        runtime: Arc<dyn Runtime>,
+        api: Arc<dyn PodApi>,
+        admission: NodeAdmission,
+        metrics: Arc<Metrics>,
+        data_dir: PathBuf,
+        host_ip: String,
+        index: PodIndex,
+    ) -> PodWorker {
+        PodWorker {
+            runtime,
+            api,
+            admission,
+            metrics,
+            data_dir,
+            host_ip,
+            index,
+            tracked: HashMap::new(),
+        }
+    }
+
+    /// Re-adopt what the runtime already runs (agent restart): those pods are Running.
+    pub async fn adopt(&mut self) {
+        match self.runtime.list_pods().await {
+            Ok(list) => {
+                for p in list {
+                    tracing::info!(pod = %format!("{}/{}", p.namespace, p.name), "found running pod from before restart");
+                    self.tracked.insert(
+                        p.uid.clone(),
+                        Tracked::new(PodState::Running {
+                            restarts: BTreeMap::new(),
+                        }),
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "listing runtime pods failed"),
+        }
+    }
+
+    /// The state of pod `uid`, if tracked.
+    pub fn state(&self, uid: &str) -> Option<&PodState> {
+        self.tracked.get(uid).map(|t| &t.state)
+    }
+
+    /// One pass over the desired pods (uid → pod) at `now`.
+    pub async fn reconcile(&mut self, desired: &BTreeMap<String, Pod>, now: Instant) {
+        // Pods gone from the API: stop and remove.
+        let gone: Vec<String> = self
+            .tracked
+            .keys()
+            .filter(|u| !desired.contains_key(*u))
+            .cloned()
+            .collect();
+        for uid in gone {
+            let _ = self.runtime.stop_pod(&uid, GONE_GRACE).await;
+            if let Err(e) = self.runtime.remove_pod(&uid).await {
+                tracing::warn!(%uid, error = %e, "removing pod failed");
+            }
+            let _ = std::fs::remove_dir_all(crate::volumes::pod_volumes_dir(&self.data_dir, &uid));
+            self.tracked.remove(&uid);
+        }
+        for (uid, pod) in desired {
+            if let Ok(mut ix) = self.index.lock() {
+                let (ns, name) = ns_name(pod);
+                ix.insert((ns, name), uid.clone());
+            }
+            let mut t = self
+                .tracked
+                .remove(uid)
+                .unwrap_or_else(|| Tracked::new(PodState::New));
+            self.sync_pod(uid, pod, &mut t, now).await;
+            self.tracked.insert(uid.clone(), t);
+        }
+    }
+
+    async fn sync_pod(&self, uid: &str, pod: &Pod, t: &mut Tracked, now: Instant) {
+        let name = pod.metadata.name.as_deref().unwrap_or_default();
+        if pod.metadata.deletion_timestamp.is_some() {
+            let grace = pod
+                .metadata
+                .deletion_grace_period_seconds
+                .unwrap_or(30)
+                .max(0) as u64;
+            let (next, actions) = state::on_deleted(Duration::from_secs(grace));
+            t.state = next;
+            self.apply(uid, pod, t, None, actions).await;
+            return;
+        }
+        let api_final =
+            Phase::terminal_from_api(pod.status.as_ref().and_then(|s| s.phase.as_deref()));
+        let spec = match PodSpecLite::from_pod(pod) {
+            Ok(s) => s,
+            Err(e) => {
+                let (next, actions) = state::on_invalid_spec(&e.to_string());
+                t.state = next;
+                self.apply(uid, pod, t, None, actions).await;
+                return;
+            }
+        };
+        if !t.state.started() {
+            if let Some(p) = api_final {
+                // Finished before this agent saw it run (e.g. removed while the agent was down).
+                t.state = PodState::Terminated(p);
+            } else if !t.state.backing_off(now) {
+                self.start(uid, pod, &spec, t, now).await;
+            }
+        }
+        if !t.state.started() {
+            return;
+        }
+        let Ok(rs) = self.runtime.pod_status(uid).await else {
+            return;
+        };
+        if t.resolved.is_none() {
+            // Adopted after an agent restart: resolve env and volumes again for future restarts.
+            let mut resolved = spec.clone();
+            if self
+                .api
+                .prepare_volumes(pod, &mut resolved, &self.admission)
+                .await
+                .is_ok()
+            {
+                t.resolved = Some(resolved);
+            }
+        }
+        if matches!(t.state, PodState::Running { .. })
+            && api_final.is_none()
+            && t.volumes_synced
+                .is_none_or(|at| now.saturating_duration_since(at) >= VOLUME_SYNC)
+        {
+            t.volumes_synced = Some(now);
+            if let Err(e) = self.api.refresh_volumes(pod).await {
+                tracing::info!(pod = %name, error = %e, "volume sync failed; keeping the current content");
+            }
+        }
+        let (next, mut actions) = state::on_observed(
+            std::mem::replace(&mut t.state, PodState::New),
+            &spec,
+            &rs,
+            api_final,
+            now,
+        );
+        t.state = next;
+        let start_time = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.start_time.as_ref())
+            .is_none()
+            .then(chrono::Utc::now);
+        let status =
+            state::running_status(&spec, &rs, &self.host_ip, start_time, chrono::Utc::now());
+        actions.push(Action::WriteStatus(Box::new(status)));
+        let restart_spec = t.resolved.clone().unwrap_or(spec);
+        self.apply(uid, pod, t, Some(&restart_spec), actions).await;
+    }
+
+    /// Admission, volumes, then the sandbox and containers.
+    async fn start(&self, uid: &str, pod: &Pod, spec: &PodSpecLite, t: &mut Tracked, now: Instant) {
+        let name = pod.metadata.name.as_deref().unwrap_or_default();
+        let current = std::mem::replace(&mut t.state, PodState::New);
+        // Node admission first: a pod that could reach the host gets nothing created, not even
+        // its hostPath directories.
+        if let Err(rejection) = self.admission.check(pod) {
+            tracing::warn!(pod = %name, reason = %rejection, "pod rejected by node admission");
+            let (next, actions) = state::on_admission_refused(current, rejection.status_message());
+            t.state = next;
+            for a in &actions {
+                if *a == Action::RecordRejection {
+                    self.metrics.inc(
+                        "daas_agent_pod_rejections_total",
+                        "Pods refused by node admission.",
+                        &[],
+                        1.0,
+                    );
+                    if let Err(e) = self.api.record_rejection(pod, &rejection).await {
+                        tracing::warn!(pod = %name, error = %e, "recording the rejection event failed");
+                    }
+                }
+            }
+            let rest = actions
+                .into_iter()
+                .filter(|a| *a != Action::RecordRejection)
+                .collect();
+            self.apply(uid, pod, t, None, rest).await;
+            return;
+        }
+        let mut resolved = spec.clone();
+        if let Err(why) = self
+            .api
+            .prepare_volumes(pod, &mut resolved, &self.admission)
+            .await
+        {
+            tracing::info!(pod = %name, reason = %why, "pod cannot start yet");
+            let (next, actions) = state::on_volumes_missing(current, spec, why, &self.host_ip, now);
+            t.state = next;
+            self.apply(uid, pod, t, None, actions).await;
+            return;
+        }
+        let result = self.runtime.run_pod(&resolved).await;
+        match &result {
+            Ok(_) => {
+                self.metrics.inc(
+                    "daas_agent_pod_starts_total",
+                    "Pods started in the container runtime.",
+                    &[],
+                    1.0,
+                );
+                t.volumes_synced = Some(now);
+                t.resolved = Some(resolved.clone());
+            }
+            Err(e) => {
+                tracing::warn!(pod = %name, error = %e, "starting pod failed");
+                self.metrics.inc(
+                    "daas_agent_pod_start_failures_total",
+                    "Failed pod starts.",
+                    &[],
+                    1.0,
+                );
+            }
+        }
+        let (next, actions) = state::on_start(
+            current,
+            &resolved,
+            result.as_ref().map(|_| ()),
+            &self.host_ip,
+            now,
+        );
+        t.state = next;
+        self.apply(uid, pod, t, None, actions).await;
+    }
+
+    /// Carry out a transition's actions.
+    async fn apply(
+        &self,
+        uid: &str,
+        pod: &Pod,
+        t: &mut Tracked,
+        restart_spec: Option<&PodSpecLite>,
+        actions: Vec<Action>,
+    ) {
+        let name = pod.metadata.name.as_deref().unwrap_or_default();
+        for a in actions {
+            match a {
+                Action::RecordRejection => {}
+                Action::RestartContainer(c) => {
+                    let Some(spec) = restart_spec else { continue };
+                    if let Err(e) = self.runtime.restart_container(spec, &c).await {
+                        tracing::warn!(pod = %name, container = %c, error = %e, "restart failed");
+                    }
+                    self.metrics.inc(
+                        "daas_agent_container_restarts_total",
+                        "Container restarts by the restart policy.",
+                        &[],
+                        1.0,
+                    );
+                }
+                Action::StopPod(grace) => {
+                    let _ = self.runtime.stop_pod(uid, grace).await;
+                }
+                Action::RemovePod => {
+                    let _ = self.runtime.remove_pod(uid).await;
+                    let _ = std::fs::remove_dir_all(crate::volumes::pod_volumes_dir(
+                        &self.data_dir,
+                        uid,
+                    ));
+                }
+                Action::FinalDelete => {
+                    if let Err(e) = self.api.final_delete(pod).await {
+                        tracing::debug!(pod = %name, error = %e, "final delete failed");
+                    }
+                }
+                Action::WriteStatus(status) => {
+                    let cmp = state::comparable(&status);
+                    if t.last_status.as_ref() == Some(&cmp) {
+                        continue;
+                    }
+                    match self.api.write_status(pod, &status).await {
+                        Ok(()) => t.last_status = Some(cmp),
+                        Err(e) => {
+                            tracing::debug!(pod = %name, error = %e, "status update failed")
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Watch the pods bound to this node and keep the runtime in line with them.
+pub(super) async fn pod_sync(
+    client: kube::Client,
+    cfg: AgentConfig,
+    runtime: Arc<dyn Runtime>,
+    index: PodIndex,
+    metrics: Arc<Metrics>,
+) {
+    let api: Api<Pod> = Api::all(client.clone());
+    let wc =
+        kube::runtime::watcher::Config::default().fields(&format!("spec.nodeName={}", cfg.node_id));
+    let mut stream = kube::runtime::watcher(api, wc).boxed();
+    let mut desired: BTreeMap<String, Pod> = BTreeMap::new();
+    let mut init: Option<BTreeMap<String, Pod>> = None;
+    let admission = NodeAdmission::for_agent(
+        &cfg.data_dir,
+        cfg.key_file.as_deref(),
+        cfg.config_file.as_deref(),
+        cfg.containerd_socket.as_deref(),
+    );
+    let pod_api = Arc::new(KubePodApi {
+        client,
+        data_dir: cfg.data_dir.clone(),
+        node_id: cfg.node_id.clone(),
+    });
+    let mut worker = PodWorker::new(
+        runtime,
+        pod_api,
+        admission,
+        metrics,
+        cfg.data_dir.clone(),
+        cfg.node_ip.to_string(),
+        index,
+    );
+    worker.adopt().await;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            ev = stream.next() => {
+                match ev {
+                    Some(Ok(kube::runtime::watcher::Event::Apply(p))) | Some(Ok(kube::runtime::watcher::Event::InitApply(p))) => {
+                        if let Some(uid) = p.metadata.uid.clone() {
+                            match &mut init { Some(m) => { m.insert(uid, p); } None => { desired.insert(uid, p); } }
+                        }
+                    }
+                    Some(Ok(kube::runtime::watcher::Event::Delete(p))) => {
+                        if let Some(uid) = &p.metadata.uid { desired.remove(uid); }
+                    }
+                    Some(Ok(kube::runtime::watcher::Event::Init)) => init = Some(BTreeMap::new()),
+                    Some(Ok(kube::runtime::watcher::Event::InitDone)) => { if let Some(m) = init.take() { desired = m; } }
+                    Some(Err(e)) => { tracing::debug!(error = %e, "pod watch error; retrying"); tokio::time::sleep(Duration::from_secs(1)).await; }
+                    None => break,
+                }
+            }
+            _ = tick.tick() => {
+                if init.is_none() {
+                    worker.reconcile(&desired, Instant::now()).await;
+                }
+            }
+        }
+    }
+}

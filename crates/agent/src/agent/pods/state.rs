@@ -1,0 +1,499 @@
+//! A pod's life on this node as an explicit state machine (krustlet-style: one state per stage,
+//! transitions as functions). Every transition takes the current state plus what was observed
+//! (node admission's verdict, volume preparation, the runtime's answer, the runtime's pod status)
+//! and returns the next state and the [`Action`]s to carry out, so the policy (start back-off,
+//! restart back-off, phases, status) is testable without containerd or an API server.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::{
+    ContainerState as K8sContainerState, ContainerStateRunning, ContainerStateTerminated,
+    ContainerStateWaiting, ContainerStatus, HostIP, PodCondition, PodIP, PodStatus,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::runtime::{ContainerState, PodRuntimeStatus, PodSpecLite, RestartPolicy, RuntimeError};
+
+/// First wait after a missing ConfigMap/Secret/volume source, doubled up to [`VOLUME_RETRY_MAX`].
+pub const VOLUME_RETRY_FIRST: Duration = Duration::from_secs(2);
+pub const VOLUME_RETRY_MAX: Duration = Duration::from_secs(60);
+/// First wait after a failed sandbox/container creation, doubled up to [`START_RETRY_MAX`].
+pub const START_RETRY_FIRST: Duration = Duration::from_secs(5);
+pub const START_RETRY_MAX: Duration = Duration::from_secs(300);
+/// Container restart back-off: the first restart is immediate, then 10s, 20s, ... up to 5 minutes
+/// (the kubelet's CrashLoopBackOff).
+pub const RESTART_BACKOFF_FIRST: Duration = Duration::from_secs(10);
+pub const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// Not before `until`; `delay` is the wait that led there (the next one doubles it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub until: Instant,
+    pub delay: Duration,
+}
+
+impl Backoff {
+    /// The back-off after one more failure: `first` the first time, then doubled up to `max`.
+    fn after(prev: Option<Backoff>, now: Instant, first: Duration, max: Duration) -> Backoff {
+        let delay = prev.map(|b| (b.delay * 2).min(max)).unwrap_or(first);
+        Backoff {
+            until: now + delay,
+            delay,
+        }
+    }
+}
+
+/// Pod phase as Kubernetes reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pending => "Pending",
+            Phase::Running => "Running",
+            Phase::Succeeded => "Succeeded",
+            Phase::Failed => "Failed",
+        }
+    }
+
+    /// The phase the API reports, if it is a final one.
+    pub fn terminal_from_api(phase: Option<&str>) -> Option<Phase> {
+        match phase {
+            Some("Succeeded") => Some(Phase::Succeeded),
+            Some("Failed") => Some(Phase::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// Where a pod bound to this node stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodState {
+    /// Seen, nothing created yet: node admission, volumes and the sandbox come next.
+    New,
+    /// An env source or volume (ConfigMap, Secret, ...) is not there yet; retried after `retry`.
+    WaitingForVolumes { retry: Backoff, why: String },
+    /// Creating the sandbox or a container failed (image pull, config); retried after `retry`.
+    StartBackOff {
+        retry: Backoff,
+        reason: &'static str,
+        message: String,
+    },
+    /// Refused by node admission (reported Failed; the Warning event was recorded on entry).
+    Rejected { message: String },
+    /// Sandbox and containers created. Containers that exit are restarted per restartPolicy;
+    /// `restarts` holds each container's back-off (not before, current delay).
+    Running { restarts: BTreeMap<String, Backoff> },
+    /// Deleted in the API: being stopped (with its grace period) and removed.
+    Terminating,
+    /// Finished (all containers exited and none is to be restarted, or the API says so).
+    Terminated(Phase),
+}
+
+impl PodState {
+    /// Whether the pod has (or had) a sandbox in the runtime to observe.
+    pub fn started(&self) -> bool {
+        matches!(self, PodState::Running { .. } | PodState::Terminated(_))
+    }
+
+    /// A not-yet-started pod waiting out a back-off at `now`.
+    pub fn backing_off(&self, now: Instant) -> bool {
+        match self {
+            PodState::WaitingForVolumes { retry, .. } | PodState::StartBackOff { retry, .. } => {
+                now < retry.until
+            }
+            _ => false,
+        }
+    }
+
+    fn start_backoff(&self) -> Option<Backoff> {
+        match self {
+            PodState::WaitingForVolumes { retry, .. } | PodState::StartBackOff { retry, .. } => {
+                Some(*retry)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What the pod worker must do after a transition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Record the node-admission Warning event (once per rejection).
+    RecordRejection,
+    /// Restart the exited container (a new attempt) with the resolved spec.
+    RestartContainer(String),
+    /// Stop the pod's containers (SIGKILL after the grace period) and its sandbox.
+    StopPod(Duration),
+    /// Remove the pod's sandbox, containers and volumes.
+    RemovePod,
+    /// Delete the pod object with grace 0 (the kubelet's final delete).
+    FinalDelete,
+    /// Write this status (the worker skips it when it equals the last one written).
+    WriteStatus(Box<PodStatus>),
+}
+
+/// Node admission's verdict on a pod that is not started.
+pub fn on_admission_refused(state: PodState, status_message: String) -> (PodState, Vec<Action>) {
+    let mut actions = Vec::new();
+    if !matches!(state, PodState::Rejected { .. }) {
+        actions.push(Action::RecordRejection);
+    }
+    actions.push(Action::WriteStatus(Box::new(failed_status(
+        crate::security::REJECT_REASON,
+        &status_message,
+    ))));
+    (
+        PodState::Rejected {
+            message: status_message,
+        },
+        actions,
+    )
+}
+
+/// Volumes or env sources could not be prepared: wait with back-off, report
+/// CreateContainerConfigError on every container.
+pub fn on_volumes_missing(
+    state: PodState,
+    spec: &PodSpecLite,
+    why: String,
+    host_ip: &str,
+    now: Instant,
+) -> (PodState, Vec<Action>) {
+    let retry = Backoff::after(
+        state.start_backoff(),
+        now,
+        VOLUME_RETRY_FIRST,
+        VOLUME_RETRY_MAX,
+    );
+    let status = pending_status(spec, "CreateContainerConfigError", &why, host_ip);
+    (
+        PodState::WaitingForVolumes { retry, why },
+        vec![Action::WriteStatus(Box::new(status))],
+    )
+}
+
+/// The runtime's answer to creating the pod.
+pub fn on_start(
+    state: PodState,
+    spec: &PodSpecLite,
+    result: Result<(), &RuntimeError>,
+    host_ip: &str,
+    now: Instant,
+) -> (PodState, Vec<Action>) {
+    let e = match result {
+        Ok(()) => {
+            return (
+                PodState::Running {
+                    restarts: BTreeMap::new(),
+                },
+                vec![],
+            )
+        }
+        Err(e) => e,
+    };
+    let message = e.to_string();
+    let pull = matches!(
+        e,
+        RuntimeError::ImageNotPresent(_)
+            | RuntimeError::Cri {
+                call: "PullImage",
+                ..
+            }
+    ) || message.contains("pull")
+        || message.contains("not present");
+    let pulled_before = matches!(
+        &state,
+        PodState::StartBackOff {
+            reason: "ErrImagePull" | "ImagePullBackOff",
+            ..
+        }
+    );
+    let reason = match e {
+        RuntimeError::NonRootPolicy(_) => "CreateContainerConfigError",
+        _ if pull && pulled_before => "ImagePullBackOff",
+        _ if pull => "ErrImagePull",
+        _ => "CreateContainerError",
+    };
+    let retry = Backoff::after(
+        state.start_backoff(),
+        now,
+        START_RETRY_FIRST,
+        START_RETRY_MAX,
+    );
+    let status = pending_status(spec, reason, &message, host_ip);
+    (
+        PodState::StartBackOff {
+            retry,
+            reason,
+            message,
+        },
+        vec![Action::WriteStatus(Box::new(status))],
+    )
+}
+
+/// The runtime's status of a started pod: restart exited containers per restartPolicy (with
+/// back-off), finish the pod when nothing is to run any more. `api_final`: the phase the API
+/// already reports, if final (then nothing restarts).
+pub fn on_observed(
+    state: PodState,
+    spec: &PodSpecLite,
+    rs: &PodRuntimeStatus,
+    api_final: Option<Phase>,
+    now: Instant,
+) -> (PodState, Vec<Action>) {
+    let mut restarts = match state {
+        PodState::Terminated(p) => return (PodState::Terminated(p), vec![]),
+        PodState::Running { restarts } => restarts,
+        _ => BTreeMap::new(),
+    };
+    if let Some(p) = api_final {
+        return (PodState::Terminated(p), vec![]);
+    }
+    let mut actions = Vec::new();
+    for c in &rs.containers {
+        let ContainerState::Exited { code, .. } = &c.state else {
+            continue;
+        };
+        if !spec.restart_policy.should_restart(*code) {
+            continue;
+        }
+        let due = restarts.get(&c.name).is_none_or(|b| now >= b.until);
+        if due {
+            actions.push(Action::RestartContainer(c.name.clone()));
+            let delay = match restarts.get(&c.name) {
+                None => RESTART_BACKOFF_FIRST,
+                Some(b) => (b.delay * 2).min(RESTART_BACKOFF_MAX),
+            };
+            restarts.insert(
+                c.name.clone(),
+                Backoff {
+                    until: now + delay,
+                    delay,
+                },
+            );
+        }
+    }
+    match phase_of(spec, rs) {
+        p @ (Phase::Succeeded | Phase::Failed) => (PodState::Terminated(p), actions),
+        _ => (PodState::Running { restarts }, actions),
+    }
+}
+
+/// The pod was deleted in the API: stop it with its grace period (at most 30s), remove it, and
+/// delete the object for good.
+pub fn on_deleted(grace: Duration) -> (PodState, Vec<Action>) {
+    (
+        PodState::Terminating,
+        vec![
+            Action::StopPod(grace.min(Duration::from_secs(30))),
+            Action::RemovePod,
+            Action::FinalDelete,
+        ],
+    )
+}
+
+/// The spec cannot be run at all.
+pub fn on_invalid_spec(message: &str) -> (PodState, Vec<Action>) {
+    (
+        PodState::Terminated(Phase::Failed),
+        vec![Action::WriteStatus(Box::new(failed_status(
+            "InvalidSpec",
+            message,
+        )))],
+    )
+}
+
+// ------------------------------------------------------------------------------------- status
+
+/// Kubernetes time (second precision, as the kubelet reports it).
+pub fn k8s_time(t: DateTime<Utc>) -> Time {
+    Time(k8s_openapi::jiff::Timestamp::from_second(t.timestamp()).unwrap_or_default())
+}
+
+fn failed_status(reason: &str, message: &str) -> PodStatus {
+    PodStatus {
+        phase: Some(Phase::Failed.as_str().into()),
+        reason: Some(reason.into()),
+        message: Some(message.into()),
+        ..Default::default()
+    }
+}
+
+/// Nothing is running yet: every container waits with `reason`.
+pub fn pending_status(spec: &PodSpecLite, reason: &str, message: &str, host_ip: &str) -> PodStatus {
+    let statuses = spec
+        .containers
+        .iter()
+        .map(|c| ContainerStatus {
+            name: c.name.clone(),
+            image: c.image.clone(),
+            image_id: String::new(),
+            ready: false,
+            restart_count: 0,
+            started: Some(false),
+            state: Some(K8sContainerState {
+                waiting: Some(ContainerStateWaiting {
+                    reason: Some(reason.into()),
+                    message: Some(message.into()),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect();
+    PodStatus {
+        phase: Some(Phase::Pending.as_str().into()),
+        host_ip: Some(host_ip.into()),
+        container_statuses: Some(statuses),
+        ..Default::default()
+    }
+}
+
+/// The phase the runtime's container states give under the pod's restartPolicy.
+pub fn phase_of(spec: &PodSpecLite, rs: &PodRuntimeStatus) -> Phase {
+    let (mut running, mut ok, mut failed) = (0, 0, 0);
+    for c in &spec.containers {
+        match rs
+            .containers
+            .iter()
+            .find(|x| x.name == c.name)
+            .map(|r| &r.state)
+        {
+            Some(ContainerState::Running { .. }) => running += 1,
+            Some(ContainerState::Exited { code: 0, .. }) => ok += 1,
+            Some(ContainerState::Exited { .. }) => failed += 1,
+            _ => {}
+        }
+    }
+    let n = spec.containers.len();
+    if running == n {
+        Phase::Running
+    } else if ok + failed == n && n > 0 {
+        match spec.restart_policy {
+            RestartPolicy::Never if failed > 0 => Phase::Failed,
+            RestartPolicy::Never | RestartPolicy::OnFailure if failed == 0 => Phase::Succeeded,
+            _ => Phase::Running,
+        }
+    } else if running > 0 || ok + failed > 0 {
+        Phase::Running
+    } else {
+        Phase::Pending
+    }
+}
+
+/// The status of a started pod from the runtime's view. `start_time`: none if the API already
+/// has one (it is set once).
+pub fn running_status(
+    spec: &PodSpecLite,
+    rs: &PodRuntimeStatus,
+    host_ip: &str,
+    start_time: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> PodStatus {
+    let mut statuses = Vec::new();
+    let mut running = 0;
+    for c in &spec.containers {
+        let r = rs.containers.iter().find(|x| x.name == c.name);
+        let (state, ready) = match r.map(|r| &r.state) {
+            Some(ContainerState::Running { started_at }) => {
+                running += 1;
+                (
+                    K8sContainerState {
+                        running: Some(ContainerStateRunning {
+                            started_at: Some(k8s_time(*started_at)),
+                        }),
+                        ..Default::default()
+                    },
+                    true,
+                )
+            }
+            Some(ContainerState::Exited {
+                code,
+                reason,
+                finished_at,
+            }) => {
+                let reason = match (reason.is_empty(), *code) {
+                    (false, _) => reason.clone(),
+                    (true, 0) => "Completed".into(),
+                    (true, _) => "Error".into(),
+                };
+                (
+                    K8sContainerState {
+                        terminated: Some(ContainerStateTerminated {
+                            exit_code: *code,
+                            reason: Some(reason),
+                            finished_at: Some(k8s_time(*finished_at)),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                    false,
+                )
+            }
+            Some(ContainerState::Waiting { reason }) => (waiting(reason), false),
+            None => (waiting("ContainerCreating"), false),
+        };
+        statuses.push(ContainerStatus {
+            name: c.name.clone(),
+            image: c.image.clone(),
+            image_id: r.map(|r| r.image_id.clone()).unwrap_or_default(),
+            container_id: Some(r.map(|r| r.container_id.clone()).unwrap_or_default()),
+            restart_count: r.map(|r| r.restart_count as i32).unwrap_or(0),
+            ready,
+            started: Some(ready),
+            state: Some(state),
+            ..Default::default()
+        });
+    }
+    let all_ready = running == spec.containers.len() && running > 0;
+    let cond = |t: &str, ok: bool| PodCondition {
+        type_: t.into(),
+        status: if ok { "True" } else { "False" }.into(),
+        last_transition_time: Some(k8s_time(now)),
+        ..Default::default()
+    };
+    PodStatus {
+        phase: Some(phase_of(spec, rs).as_str().into()),
+        host_ip: Some(host_ip.into()),
+        host_ips: Some(vec![HostIP { ip: host_ip.into() }]),
+        conditions: Some(vec![
+            cond("PodScheduled", true),
+            cond("Initialized", true),
+            cond("ContainersReady", all_ready),
+            cond("Ready", all_ready),
+        ]),
+        container_statuses: Some(statuses),
+        start_time: start_time.map(k8s_time),
+        pod_ip: rs.ip.clone(),
+        pod_ips: rs.ip.clone().map(|ip| vec![PodIP { ip }]),
+        ..Default::default()
+    }
+}
+
+fn waiting(reason: &str) -> K8sContainerState {
+    K8sContainerState {
+        waiting: Some(ContainerStateWaiting {
+            reason: Some(reason.into()),
+            message: None,
+        }),
+        ..Default::default()
+    }
+}
+
+/// A status compared for "changed?": transition times do not count.
+pub fn comparable(status: &PodStatus) -> PodStatus {
+    let mut s = status.clone();
+    for c in s.conditions.iter_mut().flatten() {
+        c.last_transition_time = None;
+    }
+    s
+}

@@ -1,0 +1,455 @@
+//! The pod worker against the recording fake runtime and a recording Kubernetes side.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::{Pod, PodStatus};
+use serde_json::json;
+
+use super::state::{self, RESTART_BACKOFF_FIRST, START_RETRY_FIRST, VOLUME_RETRY_FIRST};
+use super::*;
+use crate::runtime::fake::{Call, FakeRuntime};
+use crate::security::ProtectedPath;
+
+/// What the worker told the API server.
+#[derive(Default)]
+struct RecordingApi {
+    statuses: Mutex<Vec<(String, PodStatus)>>,
+    rejections: Mutex<Vec<String>>,
+    deleted: Mutex<Vec<String>>,
+    /// Pod names whose volumes cannot be prepared yet.
+    missing_volumes: Mutex<BTreeSet<String>>,
+}
+
+impl RecordingApi {
+    fn statuses_of(&self, name: &str) -> Vec<PodStatus> {
+        self.statuses
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
+    fn last(&self, name: &str) -> PodStatus {
+        self.statuses_of(name).pop().expect("a status was written")
+    }
+}
+
+#[async_trait]
+impl PodApi for RecordingApi {
+    async fn write_status(&self, pod: &Pod, status: &PodStatus) -> Result<(), AgentError> {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        self.statuses.lock().unwrap().push((name, status.clone()));
+        Ok(())
+    }
+    async fn final_delete(&self, pod: &Pod) -> Result<(), AgentError> {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        self.deleted.lock().unwrap().push(name);
+        Ok(())
+    }
+    async fn record_rejection(&self, pod: &Pod, rejection: &Rejection) -> Result<(), AgentError> {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        self.rejections
+            .lock()
+            .unwrap()
+            .push(format!("{name}: {}", rejection.message()));
+        Ok(())
+    }
+    async fn prepare_volumes(
+        &self,
+        pod: &Pod,
+        _spec: &mut PodSpecLite,
+        _admission: &NodeAdmission,
+    ) -> Result<(), String> {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        if self.missing_volumes.lock().unwrap().contains(&name) {
+            return Err(format!("configmap \"cfg-{name}\" not found"));
+        }
+        Ok(())
+    }
+    async fn refresh_volumes(&self, _pod: &Pod) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+struct Harness {
+    rt: Arc<FakeRuntime>,
+    api: Arc<RecordingApi>,
+    worker: PodWorker,
+    desired: BTreeMap<String, Pod>,
+    now: Instant,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = Arc::new(FakeRuntime::new());
+        let api = Arc::new(RecordingApi::default());
+        let admission = NodeAdmission::new([ProtectedPath {
+            path: dir.path().to_path_buf(),
+            what: "the agent's data",
+        }]);
+        let worker = PodWorker::new(
+            rt.clone(),
+            api.clone(),
+            admission,
+            Arc::new(Metrics::new()),
+            dir.path().to_path_buf(),
+            "192.0.2.10".into(),
+            Arc::new(Mutex::new(HashMap::new())),
+        );
+        Harness {
+            rt,
+            api,
+            worker,
+            desired: BTreeMap::new(),
+            now: Instant::now(),
+            _dir: dir,
+        }
+    }
+
+    fn add(&mut self, pod: Pod) {
+        let uid = pod.metadata.uid.clone().unwrap();
+        self.desired.insert(uid, pod);
+    }
+
+    /// One reconcile pass `advance` after the previous one.
+    async fn tick(&mut self, advance: Duration) {
+        self.now += advance;
+        self.worker.reconcile(&self.desired, self.now).await;
+    }
+
+    fn restarts(&self, uid: &str) -> usize {
+        self.rt
+            .calls()
+            .iter()
+            .filter(|c| matches!(c, Call::RestartContainer { uid: u, .. } if u == uid))
+            .count()
+    }
+}
+
+fn pod(name: &str, restart_policy: &str, image: &str) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": "ns", "uid": format!("uid-{name}")},
+        "spec": {"restartPolicy": restart_policy, "nodeName": "n1",
+            "containers": [{"name": "main", "image": image}]},
+    }))
+    .unwrap()
+}
+
+fn container_state(s: &PodStatus) -> k8s_openapi::api::core::v1::ContainerState {
+    s.container_statuses.as_ref().unwrap()[0]
+        .state
+        .clone()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_pod_starts_and_reports_running() {
+    let mut h = Harness::new();
+    h.add(pod("web", "Always", "busybox:1.36"));
+    h.tick(Duration::ZERO).await;
+    assert!(h.rt.calls().contains(&Call::RunPod("uid-web".into())));
+    assert!(matches!(
+        h.worker.state("uid-web"),
+        Some(PodState::Running { .. })
+    ));
+    let s = h.api.last("web");
+    assert_eq!(s.phase.as_deref(), Some("Running"));
+    assert_eq!(s.host_ip.as_deref(), Some("192.0.2.10"));
+    assert!(s.pod_ip.is_some());
+    assert!(s.start_time.is_some());
+    assert!(container_state(&s).running.is_some());
+    let ready = s.conditions.as_ref().unwrap();
+    assert!(ready.iter().all(|c| c.status == "True"), "{ready:?}");
+    // Nothing changed: no second write, and the pod is not started twice.
+    h.tick(Duration::from_secs(1)).await;
+    assert_eq!(h.api.statuses_of("web").len(), 1);
+    let runs =
+        h.rt.calls()
+            .iter()
+            .filter(|c| matches!(c, Call::RunPod(_)))
+            .count();
+    assert_eq!(runs, 1);
+}
+
+#[tokio::test]
+async fn always_restarts_an_exited_container_with_back_off() {
+    let mut h = Harness::new();
+    h.add(pod("crash", "Always", "busybox:1.36"));
+    h.tick(Duration::ZERO).await;
+    // First exit: restarted at once.
+    h.rt.exit("uid-crash", "main", 1);
+    h.tick(Duration::from_secs(1)).await;
+    assert_eq!(h.restarts("uid-crash"), 1);
+    assert_eq!(h.rt.restarts("uid-crash", "main"), Some(1));
+    // Second exit: not before the first back-off (10s) is over.
+    h.rt.exit("uid-crash", "main", 1);
+    h.tick(Duration::from_secs(1)).await;
+    assert_eq!(h.restarts("uid-crash"), 1, "restarted inside the back-off");
+    let s = h.api.last("crash");
+    assert_eq!(s.phase.as_deref(), Some("Running"));
+    let t = container_state(&s).terminated.expect("reported terminated");
+    assert_eq!((t.exit_code, t.reason.as_deref()), (1, Some("Error")));
+    h.tick(RESTART_BACKOFF_FIRST).await;
+    assert_eq!(h.restarts("uid-crash"), 2);
+    // The back-off doubles: 20s now.
+    h.rt.exit("uid-crash", "main", 0);
+    h.tick(Duration::from_secs(15)).await;
+    assert_eq!(h.restarts("uid-crash"), 2);
+    h.tick(Duration::from_secs(6)).await;
+    assert_eq!(h.restarts("uid-crash"), 3);
+    match h.worker.state("uid-crash") {
+        Some(PodState::Running { restarts }) => {
+            assert_eq!(restarts["main"].delay, Duration::from_secs(40))
+        }
+        other => panic!("{other:?}"),
+    }
+    // The status of a pass shows what the runtime reported before that pass's restarts.
+    h.tick(Duration::from_secs(1)).await;
+    let s = h.api.last("crash");
+    assert_eq!(s.container_statuses.as_ref().unwrap()[0].restart_count, 3);
+    assert!(container_state(&s).running.is_some());
+}
+
+#[tokio::test]
+async fn on_failure_succeeds_on_zero_and_restarts_on_error() {
+    let mut h = Harness::new();
+    h.add(pod("ok", "OnFailure", "busybox:1.36"));
+    h.add(pod("bad", "OnFailure", "busybox:1.36"));
+    h.tick(Duration::ZERO).await;
+    h.rt.exit("uid-ok", "main", 0);
+    h.rt.exit("uid-bad", "main", 2);
+    h.tick(Duration::from_secs(1)).await;
+    assert_eq!(h.restarts("uid-ok"), 0);
+    assert_eq!(h.restarts("uid-bad"), 1);
+    assert_eq!(
+        h.worker.state("uid-ok"),
+        Some(&PodState::Terminated(Phase::Succeeded))
+    );
+    let s = h.api.last("ok");
+    assert_eq!(s.phase.as_deref(), Some("Succeeded"));
+    let t = container_state(&s).terminated.unwrap();
+    assert_eq!((t.exit_code, t.reason.as_deref()), (0, Some("Completed")));
+    assert_eq!(h.api.last("bad").phase.as_deref(), Some("Running"));
+}
+
+#[tokio::test]
+async fn never_fails_on_error_and_succeeds_on_zero() {
+    let mut h = Harness::new();
+    h.add(pod("fail", "Never", "busybox:1.36"));
+    h.add(pod("done", "Never", "busybox:1.36"));
+    h.tick(Duration::ZERO).await;
+    h.rt.exit("uid-fail", "main", 3);
+    h.rt.exit("uid-done", "main", 0);
+    h.tick(Duration::from_secs(1)).await;
+    h.tick(RESTART_BACKOFF_FIRST * 10).await;
+    assert_eq!(h.restarts("uid-fail") + h.restarts("uid-done"), 0);
+    assert_eq!(h.api.last("fail").phase.as_deref(), Some("Failed"));
+    assert_eq!(h.api.last("done").phase.as_deref(), Some("Succeeded"));
+    assert_eq!(
+        h.worker.state("uid-fail"),
+        Some(&PodState::Terminated(Phase::Failed))
+    );
+}
+
+#[tokio::test]
+async fn an_image_pull_failure_backs_off_then_starts() {
+    let mut h = Harness::new();
+    h.rt.fail_pull("registry.invalid/nope:1");
+    h.add(pod("pull", "Always", "registry.invalid/nope:1"));
+    h.tick(Duration::ZERO).await;
+    let s = h.api.last("pull");
+    assert_eq!(s.phase.as_deref(), Some("Pending"));
+    let w = container_state(&s).waiting.unwrap();
+    assert_eq!(w.reason.as_deref(), Some("ErrImagePull"));
+    assert!(w.message.unwrap().contains("registry.invalid/nope:1"));
+    // Inside the back-off: no new attempt.
+    h.tick(Duration::from_secs(1)).await;
+    let runs = |h: &Harness| {
+        h.rt.calls()
+            .iter()
+            .filter(|c| matches!(c, Call::RunPod(_)))
+            .count()
+    };
+    assert_eq!(runs(&h), 1);
+    h.tick(START_RETRY_FIRST).await;
+    assert_eq!(runs(&h), 2);
+    let w = container_state(&h.api.last("pull")).waiting.unwrap();
+    assert_eq!(w.reason.as_deref(), Some("ImagePullBackOff"));
+    match h.worker.state("uid-pull") {
+        Some(PodState::StartBackOff { retry, reason, .. }) => {
+            assert_eq!(
+                (*reason, retry.delay),
+                ("ImagePullBackOff", START_RETRY_FIRST * 2)
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // The image appears: the next attempt after the back-off starts the pod.
+    h.rt.allow_pull("registry.invalid/nope:1");
+    h.tick(START_RETRY_FIRST * 2).await;
+    assert_eq!(h.api.last("pull").phase.as_deref(), Some("Running"));
+}
+
+#[tokio::test]
+async fn missing_volumes_wait_with_create_container_config_error() {
+    let mut h = Harness::new();
+    h.api.missing_volumes.lock().unwrap().insert("cfg".into());
+    h.add(pod("cfg", "Always", "busybox:1.36"));
+    h.tick(Duration::ZERO).await;
+    assert!(!h.rt.has_pod("uid-cfg"));
+    let w = container_state(&h.api.last("cfg")).waiting.unwrap();
+    assert_eq!(w.reason.as_deref(), Some("CreateContainerConfigError"));
+    assert!(matches!(
+        h.worker.state("uid-cfg"),
+        Some(PodState::WaitingForVolumes { retry, .. }) if retry.delay == VOLUME_RETRY_FIRST
+    ));
+    h.api.missing_volumes.lock().unwrap().clear();
+    h.tick(VOLUME_RETRY_FIRST).await;
+    assert!(h.rt.has_pod("uid-cfg"));
+}
+
+#[tokio::test]
+async fn node_admission_rejects_once_and_creates_nothing() {
+    let mut h = Harness::new();
+    let mut p = pod("hostnet", "Always", "busybox:1.36");
+    p.spec.as_mut().unwrap().host_network = Some(true);
+    h.add(p);
+    h.tick(Duration::ZERO).await;
+    h.tick(Duration::from_secs(1)).await;
+    assert!(!h.rt.calls().iter().any(|c| matches!(c, Call::RunPod(_))));
+    assert_eq!(h.api.rejections.lock().unwrap().len(), 1, "one event");
+    assert_eq!(h.api.statuses_of("hostnet").len(), 1, "one status write");
+    let s = h.api.last("hostnet");
+    assert_eq!(
+        (s.phase.as_deref(), s.reason.as_deref()),
+        (Some("Failed"), Some(crate::security::REJECT_REASON))
+    );
+}
+
+#[tokio::test]
+async fn deletion_stops_with_the_grace_period_and_removes() {
+    let mut h = Harness::new();
+    h.add(pod("del", "Always", "busybox:1.36"));
+    h.tick(Duration::ZERO).await;
+    let p = h.desired.get_mut("uid-del").unwrap();
+    p.metadata.deletion_timestamp = Some(state::k8s_time(chrono::Utc::now()));
+    p.metadata.deletion_grace_period_seconds = Some(7);
+    h.tick(Duration::from_secs(1)).await;
+    let calls = h.rt.calls();
+    let stop = calls
+        .iter()
+        .position(|c| {
+            *c == Call::StopPod {
+                uid: "uid-del".into(),
+                grace: Duration::from_secs(7),
+            }
+        })
+        .expect("stopped with the pod's grace period");
+    let remove = calls
+        .iter()
+        .position(|c| *c == Call::RemovePod("uid-del".into()))
+        .expect("removed");
+    assert!(stop < remove);
+    assert!(!h.rt.has_pod("uid-del"));
+    assert_eq!(*h.api.deleted.lock().unwrap(), vec!["del".to_string()]);
+    assert_eq!(h.worker.state("uid-del"), Some(&PodState::Terminating));
+    // A grace period above 30s is cut to 30s; the object going away untracks the pod.
+    h.desired.clear();
+    h.tick(Duration::from_secs(1)).await;
+    assert_eq!(h.worker.state("uid-del"), None);
+    assert_eq!(
+        state::on_deleted(Duration::from_secs(600)).1[0],
+        Action::StopPod(Duration::from_secs(30))
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_spec_fails_the_pod() {
+    let mut h = Harness::new();
+    let mut p = pod("nocontainers", "Always", "busybox:1.36");
+    p.spec.as_mut().unwrap().containers.clear();
+    h.add(p);
+    h.tick(Duration::ZERO).await;
+    let s = h.api.last("nocontainers");
+    assert_eq!(
+        (s.phase.as_deref(), s.reason.as_deref()),
+        (Some("Failed"), Some("InvalidSpec"))
+    );
+    assert!(!h.rt.calls().iter().any(|c| matches!(c, Call::RunPod(_))));
+}
+
+#[tokio::test]
+async fn adopted_pods_are_not_started_again() {
+    let mut h = Harness::new();
+    h.add(pod("old", "Always", "busybox:1.36"));
+    h.tick(Duration::ZERO).await;
+    // A new worker (agent restart) over the same runtime.
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = PodWorker::new(
+        h.rt.clone(),
+        h.api.clone(),
+        NodeAdmission::new([]),
+        Arc::new(Metrics::new()),
+        dir.path().to_path_buf(),
+        "192.0.2.10".into(),
+        Arc::new(Mutex::new(HashMap::new())),
+    );
+    w.adopt().await;
+    w.reconcile(&h.desired, h.now).await;
+    let runs =
+        h.rt.calls()
+            .iter()
+            .filter(|c| matches!(c, Call::RunPod(_)))
+            .count();
+    assert_eq!(runs, 1);
+    assert!(matches!(w.state("uid-old"), Some(PodState::Running { .. })));
+}
+
+#[test]
+fn transitions_without_a_runtime() {
+    let now = Instant::now();
+    let spec = PodSpecLite {
+        uid: "u".into(),
+        containers: vec![crate::runtime::ContainerSpecLite {
+            name: "c".into(),
+            image: "i".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let e = crate::runtime::RuntimeError::NonRootPolicy("image runs as root".into());
+    let (s, a) = state::on_start(PodState::New, &spec, Err(&e), "h", now);
+    assert!(matches!(
+        s,
+        PodState::StartBackOff {
+            reason: "CreateContainerConfigError",
+            ..
+        }
+    ));
+    assert_eq!(a.len(), 1);
+    let e = crate::runtime::RuntimeError::Timeout("sandbox".into());
+    let (s, _) = state::on_start(s, &spec, Err(&e), "h", now);
+    match s {
+        PodState::StartBackOff { reason, retry, .. } => {
+            assert_eq!(reason, "CreateContainerError");
+            assert_eq!(retry.delay, START_RETRY_FIRST * 2);
+            assert!(PodState::StartBackOff {
+                reason,
+                retry,
+                message: String::new()
+            }
+            .backing_off(now));
+        }
+        other => panic!("{other:?}"),
+    }
+    let (s, a) = state::on_admission_refused(PodState::New, "no".into());
+    assert_eq!(a[0], Action::RecordRejection);
+    let (_, a) = state::on_admission_refused(s, "no".into());
+    assert!(!a.contains(&Action::RecordRejection));
+}
