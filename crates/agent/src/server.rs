@@ -1,4 +1,5 @@
-//! The agent's HTTPS endpoint (the kubelet's port): container logs for `kubectl logs [-f]`.
+//! The agent's HTTPS endpoint (the kubelet's port): container logs for `kubectl logs [-f]` and
+//! exec sessions (`streaming`).
 //! Only the attested master may call it: each request carries a fresh signature by the master's
 //! enclave key (learned from its attestation document).
 
@@ -67,7 +68,7 @@ fn reject(code: StatusCode, msg: &str) -> Response {
 }
 
 #[allow(clippy::result_large_err)] // the ready-made rejection response; built once per refused request
-fn authorized(st: &KubeletState, uri: &Uri, headers: &HeaderMap) -> Result<(), Response> {
+pub(crate) fn authorized(st: &KubeletState, uri: &Uri, headers: &HeaderMap) -> Result<(), Response> {
     let ts: u64 = headers
         .get(TIMESTAMP_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -134,8 +135,25 @@ async fn container_logs(
         Some("true") | Some("1")
     );
     let tail: Option<usize> = q.get("tailLines").and_then(|t| t.parse().ok());
+    let since = q
+        .get("sinceSeconds")
+        .and_then(|s| s.parse::<i64>().ok())
+        .map(|s| chrono::Utc::now() - chrono::Duration::seconds(s))
+        .or_else(|| {
+            q.get("sinceTime")
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc))
+        });
+    let limit: Option<usize> = q.get("limitBytes").and_then(|t| t.parse().ok());
+    let opts = LogOptions {
+        follow,
+        timestamps,
+        tail,
+        since,
+        limit,
+    };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(64);
-    tokio::spawn(stream_log(path, follow, timestamps, tail, tx));
+    tokio::spawn(stream_log(path, opts, tx));
     Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "text/plain")
@@ -145,8 +163,48 @@ async fn container_logs(
         .unwrap_or_else(|_| reject(StatusCode::INTERNAL_SERVER_ERROR, "response"))
 }
 
-fn render(line: &str, timestamps: bool) -> Option<String> {
+/// `kubectl logs` options the agent applies (tail first, then since, then the byte limit, as
+/// the kubelet does).
+#[derive(Debug, Clone, Copy, Default)]
+struct LogOptions {
+    follow: bool,
+    timestamps: bool,
+    tail: Option<usize>,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    limit: Option<usize>,
+}
+
+/// Sends rendered lines until the byte limit is reached; false once nothing more may be sent.
+struct LogSink {
+    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+    left: Option<usize>,
+}
+
+impl LogSink {
+    async fn send(&mut self, mut s: String) -> bool {
+        if let Some(left) = self.left.as_mut() {
+            if s.len() >= *left {
+                let mut cut = *left;
+                while !s.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                s.truncate(cut);
+                *left = 0;
+                let _ = self.tx.send(Ok(bytes::Bytes::from(s))).await;
+                return false;
+            }
+            *left -= s.len();
+        }
+        self.tx.send(Ok(bytes::Bytes::from(s))).await.is_ok()
+    }
+}
+
+fn render(line: &str, opts: &LogOptions) -> Option<String> {
+    let timestamps = opts.timestamps;
     let l = parse_cri_log_line(line)?;
+    if opts.since.is_some_and(|since| l.timestamp < since) {
+        return None;
+    }
     let mut out = String::new();
     if timestamps {
         out.push_str(
@@ -165,11 +223,17 @@ fn render(line: &str, timestamps: bool) -> Option<String> {
 /// Send the log file's lines (message part), then keep following it if asked.
 async fn stream_log(
     path: std::path::PathBuf,
-    follow: bool,
-    timestamps: bool,
-    tail: Option<usize>,
+    opts: LogOptions,
     tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
 ) {
+    let LogOptions { follow, tail, .. } = opts;
+    let mut sink = LogSink {
+        tx: tx.clone(),
+        left: opts.limit,
+    };
+    if sink.left == Some(0) {
+        return;
+    }
     let Ok(file) = tokio::fs::File::open(&path).await else {
         let _ = tx.send(Ok(bytes::Bytes::new())).await;
         return;
@@ -193,8 +257,8 @@ async fn stream_log(
     }
     let skip = tail.map(|t| lines.len().saturating_sub(t)).unwrap_or(0);
     for l in &lines[skip..] {
-        if let Some(s) = render(l.trim_end_matches('\n'), timestamps) {
-            if tx.send(Ok(bytes::Bytes::from(s))).await.is_err() {
+        if let Some(s) = render(l.trim_end_matches('\n'), &opts) {
+            if !sink.send(s).await {
                 return;
             }
         }
@@ -215,8 +279,8 @@ async fn stream_log(
             Ok(_) => {
                 pending.push_str(&buf);
                 if pending.ends_with('\n') {
-                    if let Some(s) = render(pending.trim_end_matches('\n'), timestamps) {
-                        if tx.send(Ok(bytes::Bytes::from(s))).await.is_err() {
+                    if let Some(s) = render(pending.trim_end_matches('\n'), &opts) {
+                        if !sink.send(s).await {
                             return;
                         }
                     }
@@ -256,6 +320,7 @@ async fn metrics(State(st): State<KubeletState>) -> Response {
 pub fn router(st: KubeletState) -> Router {
     Router::new()
         .route("/containerLogs/{ns}/{pod}/{container}", get(container_logs))
+        .route("/exec/{ns}/{pod}", get(crate::streaming::exec))
         .route("/metrics", get(metrics))
         .with_state(st)
 }

@@ -17,6 +17,9 @@ pub enum Subresource {
     Eviction,
     /// `namespaces/finalize` (PUT the namespace with its `spec.finalizers`).
     Finalize,
+    /// `pods/exec` and `pods/attach` (a WebSocket stream to the node).
+    Exec,
+    Attach,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -111,6 +114,8 @@ impl ResourceDef {
                 Subresource::Token => ("token", "TokenRequest", vec!["create"]),
                 Subresource::Eviction => ("eviction", "Eviction", vec!["create"]),
                 Subresource::Finalize => ("finalize", self.kind, vec!["update"]),
+                Subresource::Exec => ("exec", "PodExecOptions", vec!["create", "get"]),
+                Subresource::Attach => ("attach", "PodAttachOptions", vec!["create", "get"]),
             };
             let mut e = json!({
                 "name": format!("{}/{}", self.plural, name),

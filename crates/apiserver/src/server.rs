@@ -103,6 +103,23 @@ pub trait NodeProxy: Send + Sync + 'static {
         container: &str,
         query: &str,
     ) -> ApiResult<Response>;
+
+    /// Open an exec or attach stream to `container` of pod `namespace/pod` on `node`; `query`
+    /// carries the validated options ([`crate::streaming::StreamOptions::node_query`]).
+    async fn container_stream(
+        &self,
+        _node: &serde_json::Value,
+        kind: crate::streaming::StreamKind,
+        _namespace: &str,
+        _pod: &str,
+        _query: &str,
+    ) -> ApiResult<crate::streaming::NodeStream> {
+        Err(ApiError::new(
+            503,
+            "ServiceUnavailable",
+            format!("this node proxy cannot open pods/{} streams", kind.path()),
+        ))
+    }
 }
 
 #[derive(Clone)]
@@ -242,7 +259,7 @@ async fn handle(
     req: Request,
     neg: &crate::negotiation::Negotiated,
 ) -> ApiResult<Response> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let user = if !is_public(&path) {
         let user = authenticate(st, &parts).await;
@@ -389,6 +406,16 @@ async fn handle(
         }
         (&Method::GET, Some(n), Some("log")) if target.def.has_sub(resources::Subresource::Log) => {
             pod_logs(st, &target, &n, &q, parts.uri.query().unwrap_or("")).await
+        }
+        (&Method::GET | &Method::POST, Some(n), Some(sub @ ("exec" | "attach")))
+            if target.def.has_sub(resources::Subresource::Exec) =>
+        {
+            let kind = if sub == "exec" {
+                crate::streaming::StreamKind::Exec
+            } else {
+                crate::streaming::StreamKind::Attach
+            };
+            pod_stream(st, &mut parts, &target, &n, kind).await
         }
         (&Method::POST, None, None) => {
             let body = read_body(body, st.max_body).await?;
@@ -682,8 +709,88 @@ fn serves_sub(def: &resources::ResourceDef, name: &str) -> bool {
         "token" => def.has_sub(S::Token),
         "eviction" => def.has_sub(S::Eviction),
         "finalize" => def.has_sub(S::Finalize),
+        "exec" => def.has_sub(S::Exec),
+        "attach" => def.has_sub(S::Attach),
         _ => false,
     }
+}
+
+/// `pods/{name}/exec|attach`: validate the options, find the pod's node and container, open
+/// the stream to that node's agent, then answer the client's WebSocket upgrade and join the two.
+async fn pod_stream(
+    st: &AppState,
+    parts: &mut axum::http::request::Parts,
+    t: &request::ResourceTarget,
+    name: &str,
+    kind: crate::streaming::StreamKind,
+) -> ApiResult<Response> {
+    let opts = crate::streaming::StreamOptions::parse(kind, parts.uri.query().unwrap_or(""))?;
+    let ns = t.namespace.clone().unwrap_or_default();
+    let (pod, _) = handlers::get_object(&st.ctx, t.def, Some(&ns), name).await?;
+    if matches!(pod["status"]["phase"].as_str(), Some("Succeeded" | "Failed")) {
+        return Err(ApiError::bad_request(format!(
+            "cannot {} into a container in a completed pod; current phase is {}",
+            kind.path(),
+            pod["status"]["phase"].as_str().unwrap_or_default()
+        )));
+    }
+    let (node, container) = pod_node_container(st, &pod, name, opts.container.as_ref()).await?;
+    let ws = crate::streaming::upgrade(parts)?;
+    let proxy = node_proxy(st)?;
+    let stream = proxy
+        .container_stream(&node, kind, &ns, name, &opts.node_query(&container))
+        .await?;
+    Ok(crate::streaming::join(ws, stream))
+}
+
+fn node_proxy(st: &AppState) -> ApiResult<&Arc<dyn NodeProxy>> {
+    st.node_proxy.as_ref().ok_or_else(|| {
+        ApiError::new(
+            503,
+            "ServiceUnavailable",
+            "this API server cannot reach nodes (no node proxy configured)",
+        )
+    })
+}
+
+/// The Node object `pod` runs on and the container a request names (the only one if unnamed).
+async fn pod_node_container(
+    st: &AppState,
+    pod: &serde_json::Value,
+    name: &str,
+    container: Option<&String>,
+) -> ApiResult<(serde_json::Value, String)> {
+    let node_name = pod["spec"]["nodeName"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("pod {name} does not have a host assigned"))
+        })?;
+    let names: Vec<String> = pod["spec"]["containers"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c["name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let container = match container.filter(|c| !c.is_empty()) {
+        Some(c) if names.contains(c) => c.clone(),
+        Some(c) => {
+            return Err(ApiError::bad_request(format!(
+                "container {c} is not valid for pod {name}"
+            )))
+        }
+        None if names.len() == 1 => names[0].clone(),
+        None => {
+            return Err(ApiError::bad_request(format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                names.join(" ")
+            )))
+        }
+    };
+    let (node, _) = handlers::get_object(&st.ctx, &resources::NODES, None, node_name).await?;
+    Ok((node, container))
 }
 
 /// `GET pods/{name}/log`: find the pod's node and container, then ask that node's agent.
