@@ -68,7 +68,11 @@ fn reject(code: StatusCode, msg: &str) -> Response {
 }
 
 #[allow(clippy::result_large_err)] // the ready-made rejection response; built once per refused request
-pub(crate) fn authorized(st: &KubeletState, uri: &Uri, headers: &HeaderMap) -> Result<(), Response> {
+pub(crate) fn authorized(
+    st: &KubeletState,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<(), Response> {
     let ts: u64 = headers
         .get(TIMESTAMP_HEADER)
         .and_then(|v| v.to_str().ok())

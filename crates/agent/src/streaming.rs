@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::Stdio;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -63,11 +64,16 @@ pub async fn exec(
     UrlPath((ns, pod)): UrlPath<(String, String)>,
     uri: Uri,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    // The signature is checked before anything else, upgrade or not.
     if let Err(r) = authorized(&st, &uri, &headers) {
         return r;
     }
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => return e.into_response(),
+    };
     let opts = parse(uri.query().unwrap_or(""));
     if opts.command.is_empty() || opts.container.is_empty() {
         return reject(
@@ -183,7 +189,12 @@ async fn session(socket: WebSocket, mut cmd: tokio::process::Command, opts: Exec
                 return;
             }
         }
-        let _ = ws_tx.send(Message::Close(None)).await;
+        let _ = ws_tx
+            .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                code: axum::extract::ws::close_code::NORMAL,
+                reason: Default::default(),
+            })))
+            .await;
     });
     let mut pty_fd = None;
     let mut stdin: Option<Box<dyn tokio::io::AsyncWrite + Unpin + Send>> = None;

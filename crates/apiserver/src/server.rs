@@ -727,7 +727,10 @@ async fn pod_stream(
     let opts = crate::streaming::StreamOptions::parse(kind, parts.uri.query().unwrap_or(""))?;
     let ns = t.namespace.clone().unwrap_or_default();
     let (pod, _) = handlers::get_object(&st.ctx, t.def, Some(&ns), name).await?;
-    if matches!(pod["status"]["phase"].as_str(), Some("Succeeded" | "Failed")) {
+    if matches!(
+        pod["status"]["phase"].as_str(),
+        Some("Succeeded" | "Failed")
+    ) {
         return Err(ApiError::bad_request(format!(
             "cannot {} into a container in a completed pod; current phase is {}",
             kind.path(),

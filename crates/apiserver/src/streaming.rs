@@ -49,10 +49,7 @@ pub fn query_pairs(raw: &str) -> Vec<(String, String)> {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (
-                crate::request::pct_decode(k),
-                crate::request::pct_decode(v),
-            )
+            (crate::request::pct_decode(k), crate::request::pct_decode(v))
         })
         .collect()
 }
@@ -179,7 +176,12 @@ async fn relay(socket: WebSocket, node: NodeStream) {
                 return;
             }
         }
-        let _ = client_tx.send(Message::Close(None)).await;
+        let _ = client_tx
+            .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                code: axum::extract::ws::close_code::NORMAL,
+                reason: Default::default(),
+            })))
+            .await;
     };
     // The node's end (process exited, error Status sent) finishes the session; the client's
     // going away drops `to_node`, which ends it on the node.

@@ -65,7 +65,14 @@ spec:
     );
 
     // Output on both streams and the exit code.
-    let o = c.kubectl(&["exec", "shell", "--", "sh", "-c", "echo hi; echo oops >&2; exit 3"]);
+    let o = c.kubectl(&[
+        "exec",
+        "shell",
+        "--",
+        "sh",
+        "-c",
+        "echo hi; echo oops >&2; exit 3",
+    ]);
     assert_eq!(stdout(&o), "hi\n", "{}", stderr(&o));
     assert!(stderr(&o).contains("oops"), "{}", stderr(&o));
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
@@ -74,7 +81,15 @@ spec:
 
     // Piped stdin reaches the process and its end closes the process's stdin.
     let o = c.kubectl_stdin(
-        &["exec", "-i", "shell", "--", "sh", "-c", "wc -l; cat /etc/hostname"],
+        &[
+            "exec",
+            "-i",
+            "shell",
+            "--",
+            "sh",
+            "-c",
+            "wc -l; cat /etc/hostname",
+        ],
         "a\nb\nc\n",
     );
     assert!(o.status.success(), "{}", stderr(&o));
@@ -92,22 +107,28 @@ spec:
         .env("HOME", c.dir.path().join("home"))
         .output()
         .expect("python3");
-    assert!(
-        o.status.success(),
-        "{}\n{}",
-        stdout(&o),
-        stderr(&o)
-    );
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
 
     // kubectl cp both ways (tar over exec).
     let local = c.dir.path().join("upload.txt");
     std::fs::write(&local, "copied in\n").expect("write");
-    c.ok(&["cp", local.to_str().expect("utf-8"), "shell:/tmp/upload.txt"]);
+    c.ok(&[
+        "cp",
+        local.to_str().expect("utf-8"),
+        "shell:/tmp/upload.txt",
+    ]);
     assert_eq!(
         c.ok(&["exec", "shell", "--", "cat", "/tmp/upload.txt"]),
         "copied in\n"
     );
-    c.ok(&["exec", "shell", "--", "sh", "-c", "echo from the pod > /tmp/down.txt"]);
+    c.ok(&[
+        "exec",
+        "shell",
+        "--",
+        "sh",
+        "-c",
+        "echo from the pod > /tmp/down.txt",
+    ]);
     let down = c.dir.path().join("down.txt");
     c.ok(&["cp", "shell:/tmp/down.txt", down.to_str().expect("utf-8")]);
     assert_eq!(
@@ -117,7 +138,13 @@ spec:
 
     // Refusals: bad options and a missing container (400).
     let raw = |q: &str| format!("{EXEC_PATH}?{q}");
-    let e = c.fails(&["create", "--raw", &raw("command=ls&container=main"), "-f", "/dev/null"]);
+    let e = c.fails(&[
+        "create",
+        "--raw",
+        &raw("command=ls&container=main"),
+        "-f",
+        "/dev/null",
+    ]);
     assert!(
         e.contains("you must specify at least 1 of stdin, stdout, stderr"),
         "{e}"
@@ -125,7 +152,10 @@ spec:
     let e = c.fails(&["create", "--raw", &raw("stdout=true"), "-f", "/dev/null"]);
     assert!(e.contains("at least one command"), "{e}");
     let e = c.fails(&["exec", "shell", "-c", "nope", "--", "ls"]);
-    assert!(e.contains("container nope is not valid for pod shell"), "{e}");
+    assert!(
+        e.contains("container nope is not valid for pod shell"),
+        "{e}"
+    );
     // Not an upgrade (SPDY is not spoken): 400 after authorization.
     let e = c.fails(&[
         "create",
@@ -148,10 +178,7 @@ spec:
         "-f",
         "/dev/null",
     ]);
-    assert!(
-        e.contains("Forbidden") || e.contains("forbidden"),
-        "{e}"
-    );
+    assert!(e.contains("Forbidden") || e.contains("forbidden"), "{e}");
     assert!(e.contains("pods/exec"), "{e}");
     // Nor may a staked tenant into another namespace's pod (403).
     let chain = std::fs::read_to_string(c.data_dir().join("chain-url"))

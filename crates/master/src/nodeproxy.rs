@@ -110,7 +110,9 @@ impl AgentProxy {
     /// Signature headers for a GET of `path_and_query`.
     fn sign_get(&self, path_and_query: &str) -> (String, String) {
         let ts = crate::now_ms();
-        let sig = self.enclave.sign(&request_message("GET", path_and_query, ts));
+        let sig = self
+            .enclave
+            .sign(&request_message("GET", path_and_query, ts));
         (
             ts.to_string(),
             base64::engine::general_purpose::STANDARD.encode(sig),
@@ -127,11 +129,7 @@ fn refused(status: u16, body: Option<Vec<u8>>) -> ApiError {
     match status {
         400 => ApiError::bad_request(msg),
         404 => ApiError::new(404, "NotFound", msg),
-        _ => ApiError::new(
-            500,
-            "InternalError",
-            format!("error from the node: {msg}"),
-        ),
+        _ => ApiError::new(500, "InternalError", format!("error from the node: {msg}")),
     }
 }
 
