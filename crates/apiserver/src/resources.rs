@@ -17,8 +17,9 @@ pub enum Subresource {
     Eviction,
     /// `namespaces/finalize` (PUT the namespace with its `spec.finalizers`).
     Finalize,
-    /// `pods/exec` and `pods/attach` (a WebSocket stream to the node).
+    /// `pods/exec` (a WebSocket stream to the node).
     Exec,
+    /// `pods/attach`; no agent serves it yet, so no resource lists it.
     Attach,
 }
 
@@ -348,7 +349,8 @@ mod tests {
                 "pods/status",
                 "pods/log",
                 "pods/binding",
-                "pods/eviction"
+                "pods/eviction",
+                "pods/exec"
             ]
         );
         assert_eq!(

@@ -90,7 +90,7 @@ impl Authenticator for StaticTokens {
     }
 }
 
-/// Reaches the agent ("kubelet") on a node, for `pods/log`.
+/// Reaches the agent ("kubelet") on a node, for `pods/log` and `pods/exec`.
 #[async_trait]
 pub trait NodeProxy: Send + Sync + 'static {
     /// Stream the log of `container` of pod `namespace/pod` from `node` (the Node object);
@@ -408,7 +408,7 @@ async fn handle(
             pod_logs(st, &target, &n, &q, parts.uri.query().unwrap_or("")).await
         }
         (&Method::GET | &Method::POST, Some(n), Some(sub @ ("exec" | "attach")))
-            if target.def.has_sub(resources::Subresource::Exec) =>
+            if serves_sub(target.def, sub) =>
         {
             let kind = if sub == "exec" {
                 crate::streaming::StreamKind::Exec
@@ -806,44 +806,8 @@ async fn pod_logs(
 ) -> ApiResult<Response> {
     let ns = t.namespace.clone().unwrap_or_default();
     let (pod, _) = handlers::get_object(&st.ctx, t.def, Some(&ns), name).await?;
-    let node_name = pod["spec"]["nodeName"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            ApiError::bad_request(format!("pod {name} does not have a host assigned"))
-        })?;
-    let names: Vec<String> = pod["spec"]["containers"]
-        .as_array()
-        .map(|cs| {
-            cs.iter()
-                .filter_map(|c| c["name"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    let container = match q.get("container").filter(|c| !c.is_empty()) {
-        Some(c) if names.contains(c) => c.clone(),
-        Some(c) => {
-            return Err(ApiError::bad_request(format!(
-                "container {c} is not valid for pod {name}"
-            )))
-        }
-        None if names.len() == 1 => names[0].clone(),
-        None => {
-            return Err(ApiError::bad_request(format!(
-                "a container name must be specified for pod {name}, choose one of: [{}]",
-                names.join(" ")
-            )))
-        }
-    };
-    let node_def = &resources::NODES;
-    let (node, _) = handlers::get_object(&st.ctx, node_def, None, node_name).await?;
-    let proxy = st.node_proxy.as_ref().ok_or_else(|| {
-        ApiError::new(
-            503,
-            "ServiceUnavailable",
-            "this API server cannot reach nodes (no node proxy configured)",
-        )
-    })?;
+    let (node, container) = pod_node_container(st, &pod, name, q.get("container")).await?;
+    let proxy = node_proxy(st)?;
     proxy
         .container_logs(&node, &ns, name, &container, raw_query)
         .await

@@ -1,4 +1,4 @@
-//! The master reaching a node's agent (`kubectl logs`). The agent's serving certificate is pinned
+//! The master reaching a node's agent (`kubectl logs`, `kubectl exec` over a WebSocket). The agent's serving certificate is pinned
 //! by the SHA-256 the node published on its Node object (only the node itself may write that
 //! object), and every request carries a signature by the master's enclave key, which the agent
 //! learned when it verified the master's attestation.
