@@ -130,6 +130,25 @@ async fn container_logs(
         Ok(p) => p,
         Err(e) => return reject(StatusCode::NOT_FOUND, &e.to_string()),
     };
+    let previous = matches!(
+        q.get("previous").map(|s| s.as_str()),
+        Some("true") | Some("1")
+    );
+    let path = if previous {
+        match previous_log(&path) {
+            Some(p) => p,
+            None => {
+                return reject(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "previous terminated container {container:?} in pod {pod:?} not found"
+                    ),
+                )
+            }
+        }
+    } else {
+        path
+    };
     let follow = matches!(
         q.get("follow").map(|s| s.as_str()),
         Some("true") | Some("1")
@@ -165,6 +184,14 @@ async fn container_logs(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         ))
         .unwrap_or_else(|_| reject(StatusCode::INTERNAL_SERVER_ERROR, "response"))
+}
+
+/// The log of the instance before the one logging to `current` (`<attempt>.log` in the same
+/// directory), if it exists.
+fn previous_log(current: &Path) -> Option<std::path::PathBuf> {
+    let attempt: u32 = current.file_stem()?.to_str()?.parse().ok()?;
+    let prev = current.with_file_name(format!("{}.log", attempt.checked_sub(1)?));
+    prev.exists().then_some(prev)
 }
 
 /// `kubectl logs` options the agent applies (tail first, then since, then the byte limit, as
@@ -365,6 +392,16 @@ pub async fn serve(
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn previous_log_is_the_attempt_before() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (zero, one) = (dir.path().join("0.log"), dir.path().join("1.log"));
+        assert_eq!(previous_log(&zero), None);
+        assert_eq!(previous_log(&one), None);
+        std::fs::write(&zero, "x").expect("write");
+        assert_eq!(previous_log(&one), Some(zero));
+    }
 
     #[test]
     fn serving_key_is_private() {

@@ -248,6 +248,12 @@ spec:
         stamp.len() > 20 && stamp.contains('T') && stamp.ends_with('Z'),
         "{stamp}"
     );
+    // No earlier instance: upstream's 400.
+    let e = c.fails(&["logs", "shell", "--previous"]);
+    assert!(
+        e.contains("previous terminated container \"main\" in pod \"shell\" not found"),
+        "{e}"
+    );
     drop(a);
     let _ = std::io::stdout().flush();
 }

@@ -120,7 +120,7 @@ impl AgentProxy {
     }
 }
 
-/// The agent's answer to a refused stream request, as the Status the client gets.
+/// The agent's answer to a refused request, as the Status the client gets.
 fn refused(status: u16, body: Option<Vec<u8>>) -> ApiError {
     let msg = body
         .map(|b| String::from_utf8_lossy(&b).trim().to_string())
@@ -226,6 +226,17 @@ impl NodeProxy for AgentProxy {
             .map_err(unavailable)?;
         let resp = sender.send_request(req).await.map_err(unavailable)?;
         let status = resp.status();
+        if !status.is_success() {
+            // The agent's refusal (e.g. no previous instance) becomes the Status kubectl shows.
+            use http_body_util::BodyExt;
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes().to_vec())
+                .ok();
+            return Err(refused(status.as_u16(), body));
+        }
         let (parts, body) = resp.into_parts();
         let mut out = Response::new(Body::new(body));
         *out.status_mut() = status;
