@@ -1,4 +1,5 @@
-//! The agent's HTTPS endpoint (the kubelet's port): container logs for `kubectl logs [-f]`.
+//! The agent's HTTPS endpoint (the kubelet's port): container logs for `kubectl logs [-f]` and
+//! exec sessions (`streaming`).
 //! Only the attested master may call it: each request carries a fresh signature by the master's
 //! enclave key (learned from its attestation document).
 
@@ -67,7 +68,11 @@ fn reject(code: StatusCode, msg: &str) -> Response {
 }
 
 #[allow(clippy::result_large_err)] // the ready-made rejection response; built once per refused request
-fn authorized(st: &KubeletState, uri: &Uri, headers: &HeaderMap) -> Result<(), Response> {
+pub(crate) fn authorized(
+    st: &KubeletState,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<(), Response> {
     let ts: u64 = headers
         .get(TIMESTAMP_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -125,6 +130,25 @@ async fn container_logs(
         Ok(p) => p,
         Err(e) => return reject(StatusCode::NOT_FOUND, &e.to_string()),
     };
+    let previous = matches!(
+        q.get("previous").map(|s| s.as_str()),
+        Some("true") | Some("1")
+    );
+    let path = if previous {
+        match previous_log(&path) {
+            Some(p) => p,
+            None => {
+                return reject(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "previous terminated container {container:?} in pod {pod:?} not found"
+                    ),
+                )
+            }
+        }
+    } else {
+        path
+    };
     let follow = matches!(
         q.get("follow").map(|s| s.as_str()),
         Some("true") | Some("1")
@@ -134,8 +158,25 @@ async fn container_logs(
         Some("true") | Some("1")
     );
     let tail: Option<usize> = q.get("tailLines").and_then(|t| t.parse().ok());
+    let since = q
+        .get("sinceSeconds")
+        .and_then(|s| s.parse::<i64>().ok())
+        .map(|s| chrono::Utc::now() - chrono::Duration::seconds(s))
+        .or_else(|| {
+            q.get("sinceTime")
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc))
+        });
+    let limit: Option<usize> = q.get("limitBytes").and_then(|t| t.parse().ok());
+    let opts = LogOptions {
+        follow,
+        timestamps,
+        tail,
+        since,
+        limit,
+    };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(64);
-    tokio::spawn(stream_log(path, follow, timestamps, tail, tx));
+    tokio::spawn(stream_log(path, opts, tx));
     Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "text/plain")
@@ -145,8 +186,56 @@ async fn container_logs(
         .unwrap_or_else(|_| reject(StatusCode::INTERNAL_SERVER_ERROR, "response"))
 }
 
-fn render(line: &str, timestamps: bool) -> Option<String> {
+/// The log of the instance before the one logging to `current` (`<attempt>.log` in the same
+/// directory), if it exists.
+fn previous_log(current: &Path) -> Option<std::path::PathBuf> {
+    let attempt: u32 = current.file_stem()?.to_str()?.parse().ok()?;
+    let prev = current.with_file_name(format!("{}.log", attempt.checked_sub(1)?));
+    prev.exists().then_some(prev)
+}
+
+/// `kubectl logs` options the agent applies (tail first, then since, then the byte limit, as
+/// the kubelet does).
+#[derive(Debug, Clone, Copy, Default)]
+struct LogOptions {
+    follow: bool,
+    timestamps: bool,
+    tail: Option<usize>,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    limit: Option<usize>,
+}
+
+/// Sends rendered lines until the byte limit is reached; false once nothing more may be sent.
+struct LogSink {
+    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+    left: Option<usize>,
+}
+
+impl LogSink {
+    async fn send(&mut self, mut s: String) -> bool {
+        if let Some(left) = self.left.as_mut() {
+            if s.len() >= *left {
+                let mut cut = *left;
+                while !s.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                s.truncate(cut);
+                *left = 0;
+                let _ = self.tx.send(Ok(bytes::Bytes::from(s))).await;
+                return false;
+            }
+            *left -= s.len();
+        }
+        self.tx.send(Ok(bytes::Bytes::from(s))).await.is_ok()
+    }
+}
+
+fn render(line: &str, opts: &LogOptions) -> Option<String> {
+    let timestamps = opts.timestamps;
     let l = parse_cri_log_line(line)?;
+    if opts.since.is_some_and(|since| l.timestamp < since) {
+        return None;
+    }
     let mut out = String::new();
     if timestamps {
         out.push_str(
@@ -165,11 +254,17 @@ fn render(line: &str, timestamps: bool) -> Option<String> {
 /// Send the log file's lines (message part), then keep following it if asked.
 async fn stream_log(
     path: std::path::PathBuf,
-    follow: bool,
-    timestamps: bool,
-    tail: Option<usize>,
+    opts: LogOptions,
     tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
 ) {
+    let LogOptions { follow, tail, .. } = opts;
+    let mut sink = LogSink {
+        tx: tx.clone(),
+        left: opts.limit,
+    };
+    if sink.left == Some(0) {
+        return;
+    }
     let Ok(file) = tokio::fs::File::open(&path).await else {
         let _ = tx.send(Ok(bytes::Bytes::new())).await;
         return;
@@ -193,8 +288,8 @@ async fn stream_log(
     }
     let skip = tail.map(|t| lines.len().saturating_sub(t)).unwrap_or(0);
     for l in &lines[skip..] {
-        if let Some(s) = render(l.trim_end_matches('\n'), timestamps) {
-            if tx.send(Ok(bytes::Bytes::from(s))).await.is_err() {
+        if let Some(s) = render(l.trim_end_matches('\n'), &opts) {
+            if !sink.send(s).await {
                 return;
             }
         }
@@ -215,8 +310,8 @@ async fn stream_log(
             Ok(_) => {
                 pending.push_str(&buf);
                 if pending.ends_with('\n') {
-                    if let Some(s) = render(pending.trim_end_matches('\n'), timestamps) {
-                        if tx.send(Ok(bytes::Bytes::from(s))).await.is_err() {
+                    if let Some(s) = render(pending.trim_end_matches('\n'), &opts) {
+                        if !sink.send(s).await {
                             return;
                         }
                     }
@@ -256,6 +351,7 @@ async fn metrics(State(st): State<KubeletState>) -> Response {
 pub fn router(st: KubeletState) -> Router {
     Router::new()
         .route("/containerLogs/{ns}/{pod}/{container}", get(container_logs))
+        .route("/exec/{ns}/{pod}", get(crate::streaming::exec))
         .route("/metrics", get(metrics))
         .with_state(st)
 }
@@ -296,6 +392,16 @@ pub async fn serve(
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn previous_log_is_the_attempt_before() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (zero, one) = (dir.path().join("0.log"), dir.path().join("1.log"));
+        assert_eq!(previous_log(&zero), None);
+        assert_eq!(previous_log(&one), None);
+        std::fs::write(&zero, "x").expect("write");
+        assert_eq!(previous_log(&one), Some(zero));
+    }
 
     #[test]
     fn serving_key_is_private() {

@@ -25,6 +25,11 @@ pub const NODE_USER_PREFIX: &str = "system:node:";
 /// The Kubernetes verb of a request.
 pub fn verb(method: &axum::http::Method, t: &ResourceTarget, watch: bool) -> &'static str {
     use axum::http::Method;
+    // A stream is a create whatever the method: kubectl's WebSocket GET needs the same `create`
+    // on pods/exec as the SPDY POST did (upstream's AuthorizePodWebsocketUpgradeCreatePermission).
+    if matches!(t.sub.as_deref(), Some("exec" | "attach" | "portforward")) {
+        return "create";
+    }
     match (method, t.name.is_some()) {
         (&Method::GET, _) if watch => "watch",
         (&Method::GET, true) => "get",

@@ -23,6 +23,7 @@ pub mod resources;
 pub mod saadmission;
 pub mod satoken;
 pub mod server;
+pub mod streaming;
 pub mod table;
 pub mod tls;
 pub mod typed;

@@ -108,7 +108,7 @@ pub fn query_map(query: Option<&str>) -> HashMap<String, String> {
     out
 }
 
-fn pct_decode(s: &str) -> String {
+pub(crate) fn pct_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

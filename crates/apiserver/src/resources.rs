@@ -17,6 +17,10 @@ pub enum Subresource {
     Eviction,
     /// `namespaces/finalize` (PUT the namespace with its `spec.finalizers`).
     Finalize,
+    /// `pods/exec` (a WebSocket stream to the node).
+    Exec,
+    /// `pods/attach`; no agent serves it yet, so no resource lists it.
+    Attach,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -111,6 +115,8 @@ impl ResourceDef {
                 Subresource::Token => ("token", "TokenRequest", vec!["create"]),
                 Subresource::Eviction => ("eviction", "Eviction", vec!["create"]),
                 Subresource::Finalize => ("finalize", self.kind, vec!["update"]),
+                Subresource::Exec => ("exec", "PodExecOptions", vec!["create", "get"]),
+                Subresource::Attach => ("attach", "PodAttachOptions", vec!["create", "get"]),
             };
             let mut e = json!({
                 "name": format!("{}/{}", self.plural, name),
@@ -353,7 +359,8 @@ mod tests {
                 "pods/status",
                 "pods/log",
                 "pods/binding",
-                "pods/eviction"
+                "pods/eviction",
+                "pods/exec"
             ]
         );
         assert_eq!(

@@ -89,7 +89,7 @@ impl Authenticator for StaticTokens {
     }
 }
 
-/// Reaches the agent ("kubelet") on a node, for `pods/log`.
+/// Reaches the agent ("kubelet") on a node, for `pods/log` and `pods/exec`.
 #[async_trait]
 pub trait NodeProxy: Send + Sync + 'static {
     /// Stream the log of `container` of pod `namespace/pod` from `node` (the Node object);
@@ -102,6 +102,23 @@ pub trait NodeProxy: Send + Sync + 'static {
         container: &str,
         query: &str,
     ) -> ApiResult<Response>;
+
+    /// Open an exec or attach stream to `container` of pod `namespace/pod` on `node`; `query`
+    /// carries the validated options ([`crate::streaming::StreamOptions::node_query`]).
+    async fn container_stream(
+        &self,
+        _node: &serde_json::Value,
+        kind: crate::streaming::StreamKind,
+        _namespace: &str,
+        _pod: &str,
+        _query: &str,
+    ) -> ApiResult<crate::streaming::NodeStream> {
+        Err(ApiError::new(
+            503,
+            "ServiceUnavailable",
+            format!("this node proxy cannot open pods/{} streams", kind.path()),
+        ))
+    }
 }
 
 #[derive(Clone)]
@@ -241,7 +258,7 @@ async fn handle(
     req: Request,
     neg: &crate::negotiation::Negotiated,
 ) -> ApiResult<Response> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let user = if !is_public(&path) {
         let user = authenticate(st, &parts).await;
@@ -388,6 +405,16 @@ async fn handle(
         }
         (&Method::GET, Some(n), Some("log")) if target.def.has_sub(resources::Subresource::Log) => {
             pod_logs(st, &target, &n, &q, parts.uri.query().unwrap_or("")).await
+        }
+        (&Method::GET | &Method::POST, Some(n), Some(sub @ ("exec" | "attach")))
+            if serves_sub(target.def, sub) =>
+        {
+            let kind = if sub == "exec" {
+                crate::streaming::StreamKind::Exec
+            } else {
+                crate::streaming::StreamKind::Attach
+            };
+            pod_stream(st, &mut parts, &target, &n, kind).await
         }
         (&Method::POST, None, None) => {
             let body = read_body(body, st.max_body).await?;
@@ -681,20 +708,60 @@ fn serves_sub(def: &resources::ResourceDef, name: &str) -> bool {
         "token" => def.has_sub(S::Token),
         "eviction" => def.has_sub(S::Eviction),
         "finalize" => def.has_sub(S::Finalize),
+        "exec" => def.has_sub(S::Exec),
+        "attach" => def.has_sub(S::Attach),
         _ => false,
     }
 }
 
-/// `GET pods/{name}/log`: find the pod's node and container, then ask that node's agent.
-async fn pod_logs(
+/// `pods/{name}/exec|attach`: validate the options, find the pod's node and container, open
+/// the stream to that node's agent, then answer the client's WebSocket upgrade and join the two.
+async fn pod_stream(
     st: &AppState,
+    parts: &mut axum::http::request::Parts,
     t: &request::ResourceTarget,
     name: &str,
-    q: &HashMap<String, String>,
-    raw_query: &str,
+    kind: crate::streaming::StreamKind,
 ) -> ApiResult<Response> {
+    let opts = crate::streaming::StreamOptions::parse(kind, parts.uri.query().unwrap_or(""))?;
     let ns = t.namespace.clone().unwrap_or_default();
     let (pod, _) = handlers::get_object(&st.ctx, t.def, Some(&ns), name).await?;
+    if matches!(
+        pod["status"]["phase"].as_str(),
+        Some("Succeeded" | "Failed")
+    ) {
+        return Err(ApiError::bad_request(format!(
+            "cannot {} into a container in a completed pod; current phase is {}",
+            kind.path(),
+            pod["status"]["phase"].as_str().unwrap_or_default()
+        )));
+    }
+    let (node, container) = pod_node_container(st, &pod, name, opts.container.as_ref()).await?;
+    let ws = crate::streaming::upgrade(parts)?;
+    let proxy = node_proxy(st)?;
+    let stream = proxy
+        .container_stream(&node, kind, &ns, name, &opts.node_query(&container))
+        .await?;
+    Ok(crate::streaming::join(ws, stream))
+}
+
+fn node_proxy(st: &AppState) -> ApiResult<&Arc<dyn NodeProxy>> {
+    st.node_proxy.as_ref().ok_or_else(|| {
+        ApiError::new(
+            503,
+            "ServiceUnavailable",
+            "this API server cannot reach nodes (no node proxy configured)",
+        )
+    })
+}
+
+/// The Node object `pod` runs on and the container a request names (the only one if unnamed).
+async fn pod_node_container(
+    st: &AppState,
+    pod: &serde_json::Value,
+    name: &str,
+    container: Option<&String>,
+) -> ApiResult<(serde_json::Value, String)> {
     let node_name = pod["spec"]["nodeName"]
         .as_str()
         .filter(|s| !s.is_empty())
@@ -709,7 +776,7 @@ async fn pod_logs(
                 .collect()
         })
         .unwrap_or_default();
-    let container = match q.get("container").filter(|c| !c.is_empty()) {
+    let container = match container.filter(|c| !c.is_empty()) {
         Some(c) if names.contains(c) => c.clone(),
         Some(c) => {
             return Err(ApiError::bad_request(format!(
@@ -724,15 +791,22 @@ async fn pod_logs(
             )))
         }
     };
-    let node_def = &resources::NODES;
-    let (node, _) = handlers::get_object(&st.ctx, node_def, None, node_name).await?;
-    let proxy = st.node_proxy.as_ref().ok_or_else(|| {
-        ApiError::new(
-            503,
-            "ServiceUnavailable",
-            "this API server cannot reach nodes (no node proxy configured)",
-        )
-    })?;
+    let (node, _) = handlers::get_object(&st.ctx, &resources::NODES, None, node_name).await?;
+    Ok((node, container))
+}
+
+/// `GET pods/{name}/log`: find the pod's node and container, then ask that node's agent.
+async fn pod_logs(
+    st: &AppState,
+    t: &request::ResourceTarget,
+    name: &str,
+    q: &HashMap<String, String>,
+    raw_query: &str,
+) -> ApiResult<Response> {
+    let ns = t.namespace.clone().unwrap_or_default();
+    let (pod, _) = handlers::get_object(&st.ctx, t.def, Some(&ns), name).await?;
+    let (node, container) = pod_node_container(st, &pod, name, q.get("container")).await?;
+    let proxy = node_proxy(st)?;
     proxy
         .container_logs(&node, &ns, name, &container, raw_query)
         .await

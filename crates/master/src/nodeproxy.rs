@@ -1,4 +1,4 @@
-//! The master reaching a node's agent (`kubectl logs`). The agent's serving certificate is pinned
+//! The master reaching a node's agent (`kubectl logs`, `kubectl exec` over a WebSocket). The agent's serving certificate is pinned
 //! by the SHA-256 the node published on its Node object (only the node itself may write that
 //! object), and every request carries a signature by the master's enclave key, which the agent
 //! learned when it verified the master's attestation.
@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::response::Response;
 use base64::Engine;
+use daas_apiserver::streaming::{NodeStream, StreamKind};
 use daas_apiserver::{ApiError, ApiResult, NodeProxy};
 use daas_tee::Enclave;
 use rustls::pki_types::ServerName;
@@ -68,8 +69,126 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
+/// TLS to the agent at `addr:port`, accepting only the certificate whose SHA-256 is `pin`.
+async fn connect_pinned(
+    addr: &str,
+    port: u16,
+    pin: [u8; 32],
+) -> ApiResult<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let cfg = crate::tlsverify::CertCheck::new(
+        Arc::new(rustls::crypto::ring::default_provider()),
+        move |leaf, _| {
+            let got: [u8; 32] = Sha256::digest(leaf.as_ref()).into();
+            if got == pin {
+                Ok(())
+            } else {
+                Err(rustls::Error::General(
+                    "node certificate does not match the pinned SHA-256".into(),
+                ))
+            }
+        },
+    )
+    .client_config()
+    .map_err(unavailable)?;
+    let tcp = tokio::net::TcpStream::connect((addr, port))
+        .await
+        .map_err(unavailable)?;
+    let server_name = ServerName::try_from(addr.to_string()).map_err(unavailable)?;
+    tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(server_name, tcp)
+        .await
+        .map_err(unavailable)
+}
+
+impl AgentProxy {
+    /// Signature headers for a GET of `path_and_query`.
+    fn sign_get(&self, path_and_query: &str) -> (String, String) {
+        let ts = crate::now_ms();
+        let sig = self
+            .enclave
+            .sign(&request_message("GET", path_and_query, ts));
+        (
+            ts.to_string(),
+            base64::engine::general_purpose::STANDARD.encode(sig),
+        )
+    }
+}
+
+/// The agent's answer to a refused request, as the Status the client gets.
+fn refused(status: u16, body: Option<Vec<u8>>) -> ApiError {
+    let msg = body
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| format!("the node refused the stream (HTTP {status})"));
+    match status {
+        400 => ApiError::bad_request(msg),
+        404 => ApiError::new(404, "NotFound", msg),
+        _ => ApiError::new(500, "InternalError", format!("error from the node: {msg}")),
+    }
+}
+
 #[async_trait]
 impl NodeProxy for AgentProxy {
+    async fn container_stream(
+        &self,
+        node: &Value,
+        kind: StreamKind,
+        ns: &str,
+        pod: &str,
+        query: &str,
+    ) -> ApiResult<NodeStream> {
+        use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, Message};
+        let (addr, port, pin) = node_endpoint(node)?;
+        let tls = connect_pinned(&addr, port, pin).await?;
+        let path = format!("/{}/{ns}/{pod}?{query}", kind.path());
+        let (ts, sig) = self.sign_get(&path);
+        let mut req = format!("wss://{addr}:{port}{path}")
+            .into_client_request()
+            .map_err(unavailable)?;
+        let h = req.headers_mut();
+        h.insert(TIMESTAMP_HEADER, ts.parse().map_err(unavailable)?);
+        h.insert(SIGNATURE_HEADER, sig.parse().map_err(unavailable)?);
+        let (ws, _) = match tokio_tungstenite::client_async(req, tls).await {
+            Ok(ok) => ok,
+            Err(tungstenite::Error::Http(resp)) => {
+                let status = resp.status().as_u16();
+                return Err(refused(status, resp.into_body()));
+            }
+            Err(e) => return Err(unavailable(e)),
+        };
+        let (to_node, mut to_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+        let (from_tx, from_node) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+        tokio::spawn(async move {
+            use futures::{SinkExt, StreamExt};
+            let (mut tx, mut rx) = ws.split();
+            let up = async move {
+                while let Some(data) = to_rx.recv().await {
+                    if tx.send(Message::Binary(data.into())).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = tx.send(Message::Close(None)).await;
+            };
+            let down = async move {
+                while let Some(Ok(msg)) = rx.next().await {
+                    let data = match msg {
+                        Message::Binary(b) => b.to_vec(),
+                        Message::Close(_) => break,
+                        _ => continue,
+                    };
+                    if from_tx.send(data).await.is_err() {
+                        break;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = up => {}
+                _ = down => {}
+            }
+        });
+        Ok(NodeStream { to_node, from_node })
+    }
+
     async fn container_logs(
         &self,
         node: &Value,
@@ -79,29 +198,7 @@ impl NodeProxy for AgentProxy {
         query: &str,
     ) -> ApiResult<Response> {
         let (addr, port, pin) = node_endpoint(node)?;
-        let cfg = crate::tlsverify::CertCheck::new(
-            Arc::new(rustls::crypto::ring::default_provider()),
-            move |leaf, _| {
-                let got: [u8; 32] = Sha256::digest(leaf.as_ref()).into();
-                if got == pin {
-                    Ok(())
-                } else {
-                    Err(rustls::Error::General(
-                        "node certificate does not match the pinned SHA-256".into(),
-                    ))
-                }
-            },
-        )
-        .client_config()
-        .map_err(unavailable)?;
-        let tcp = tokio::net::TcpStream::connect((addr.as_str(), port))
-            .await
-            .map_err(unavailable)?;
-        let server_name = ServerName::try_from(addr.clone()).map_err(unavailable)?;
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
-            .connect(server_name, tcp)
-            .await
-            .map_err(unavailable)?;
+        let tls = connect_pinned(&addr, port, pin).await?;
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
                 .await
@@ -114,19 +211,26 @@ impl NodeProxy for AgentProxy {
             path.push('?');
             path.push_str(query);
         }
-        let ts = crate::now_ms();
-        let sig = self.enclave.sign(&request_message("GET", &path, ts));
+        let (ts, sig) = self.sign_get(&path);
         let req = hyper::Request::get(&path)
             .header("host", format!("{addr}:{port}"))
-            .header(TIMESTAMP_HEADER, ts.to_string())
-            .header(
-                SIGNATURE_HEADER,
-                base64::engine::general_purpose::STANDARD.encode(sig),
-            )
+            .header(TIMESTAMP_HEADER, ts)
+            .header(SIGNATURE_HEADER, sig)
             .body(http_body_util::Empty::<bytes::Bytes>::new())
             .map_err(unavailable)?;
         let resp = sender.send_request(req).await.map_err(unavailable)?;
         let status = resp.status();
+        if !status.is_success() {
+            // The agent's refusal (e.g. no previous instance) becomes the Status kubectl shows.
+            use http_body_util::BodyExt;
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes().to_vec())
+                .ok();
+            return Err(refused(status.as_u16(), body));
+        }
         let (parts, body) = resp.into_parts();
         let mut out = Response::new(Body::new(body));
         *out.status_mut() = status;

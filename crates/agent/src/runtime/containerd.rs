@@ -384,7 +384,11 @@ impl ManagedContainerd {
 
     /// A CRI client for this containerd, writing pod logs below `<data_dir>/pods`.
     pub async fn runtime(&self) -> Result<ContainerdRuntime> {
-        ContainerdRuntime::connect(self.config.socket_path(), self.config.log_root()).await
+        Ok(
+            ContainerdRuntime::connect(self.config.socket_path(), self.config.log_root())
+                .await?
+                .with_ctr(&self.config.ctr_bin),
+        )
     }
 
     /// SIGKILLs containerd without any cleanup (simulates a crash; shims and containers keep running).

@@ -132,6 +132,8 @@ pub struct ContainerdRuntime {
     channel: Channel,
     socket: PathBuf,
     log_root: PathBuf,
+    /// containerd's `ctr`, which runs exec sessions (see [`Runtime::exec_command`]).
+    ctr: PathBuf,
 }
 
 fn nanos_to_time(n: i64) -> DateTime<Utc> {
@@ -212,7 +214,14 @@ impl ContainerdRuntime {
             channel,
             socket,
             log_root: log_root.into(),
+            ctr: "/usr/bin/ctr".into(),
         })
+    }
+
+    /// Use this `ctr` binary for exec sessions (default `/usr/bin/ctr`).
+    pub fn with_ctr(mut self, ctr: impl Into<PathBuf>) -> Self {
+        self.ctr = ctr.into();
+        self
     }
 
     pub fn socket(&self) -> &Path {
@@ -881,6 +890,53 @@ impl Runtime for ContainerdRuntime {
                 }
             })
             .collect())
+    }
+
+    /// `ctr task exec` in containerd's CRI namespace: unlike the CRI streaming server of
+    /// containerd 1.6 (SPDY, or WebSocket up to v4 which cannot half-close stdin) it passes stdin
+    /// EOF on, and it exits with the process's exit code.
+    async fn exec_command(
+        &self,
+        uid: &str,
+        container: &str,
+        command: &[String],
+        tty: bool,
+    ) -> Result<tokio::process::Command> {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let st = self.pod_status(uid).await?;
+        let c = st
+            .containers
+            .into_iter()
+            .find(|c| c.name == container)
+            .ok_or_else(|| RuntimeError::ContainerNotFound {
+                uid: uid.to_string(),
+                container: container.to_string(),
+            })?;
+        if !matches!(c.state, ContainerState::Running { .. }) {
+            return Err(RuntimeError::ContainerNotRunning {
+                container: container.to_string(),
+            });
+        }
+        let id = c
+            .container_id
+            .strip_prefix("containerd://")
+            .unwrap_or(&c.container_id)
+            .to_string();
+        let exec_id = format!(
+            "daas-exec-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let mut cmd = tokio::process::Command::new(&self.ctr);
+        cmd.arg("--address")
+            .arg(&self.socket)
+            .args(["--namespace", "k8s.io", "task", "exec", "--exec-id"])
+            .arg(exec_id);
+        if tty {
+            cmd.arg("--tty");
+        }
+        cmd.arg("--").arg(id).args(command).kill_on_drop(true);
+        Ok(cmd)
     }
 
     async fn log_path(&self, uid: &str, container: &str) -> Result<PathBuf> {

@@ -69,6 +69,10 @@ pub enum RuntimeError {
     InvalidSpec(String),
     #[error("timed out: {0}")]
     Timeout(String),
+    #[error("container {container} is not running")]
+    ContainerNotRunning { container: String },
+    #[error("this runtime does not support {0}")]
+    Unsupported(&'static str),
 }
 
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
@@ -336,4 +340,17 @@ pub trait Runtime: Send + Sync {
 
     /// CRI log file of the latest instance of `container` in the pod.
     async fn log_path(&self, uid: &str, container: &str) -> Result<PathBuf>;
+
+    /// A command that, when spawned, runs `command` in the running `container` of the pod (its
+    /// stdio is the process's stdio; with `tty` its stdin must be a terminal) and exits with the
+    /// process's exit code.
+    async fn exec_command(
+        &self,
+        _uid: &str,
+        _container: &str,
+        _command: &[String],
+        _tty: bool,
+    ) -> Result<tokio::process::Command> {
+        Err(RuntimeError::Unsupported("exec"))
+    }
 }

@@ -1,0 +1,362 @@
+//! `kubectl exec` on the agent: a WebSocket from the master (signed like every request to the
+//! agent) carrying `v5.channel.k8s.io` messages: 0 stdin, 1 stdout, 2 stderr, 3 the final
+//! Status, 4 terminal size, 255 close (`[255, 0]` ends stdin). The process runs through
+//! [`Runtime::exec_command`](crate::runtime::Runtime::exec_command).
+
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::Stdio;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::server::{authorized, KubeletState};
+
+const STDIN: u8 = 0;
+const STDOUT: u8 = 1;
+const STDERR: u8 = 2;
+const ERROR: u8 = 3;
+const RESIZE: u8 = 4;
+const CLOSE: u8 = 255;
+
+/// Options the master passes on (already validated there).
+#[derive(Debug, Default)]
+struct ExecOptions {
+    container: String,
+    command: Vec<String>,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    tty: bool,
+}
+
+fn parse(raw: &str) -> ExecOptions {
+    let mut o = ExecOptions::default();
+    for (k, v) in daas_apiserver::streaming::query_pairs(raw) {
+        let on = v == "true" || v == "1";
+        match k.as_str() {
+            "container" => o.container = v,
+            "command" => o.command.push(v),
+            "stdin" => o.stdin = on,
+            "stdout" => o.stdout = on,
+            "stderr" => o.stderr = on,
+            "tty" => o.tty = on,
+            _ => {}
+        }
+    }
+    o
+}
+
+fn reject(code: StatusCode, msg: String) -> Response {
+    (code, msg).into_response()
+}
+
+/// `GET /exec/{ns}/{pod}?container=..&command=..&stdin=..&stdout=..&stderr=..&tty=..` (WebSocket).
+pub async fn exec(
+    State(st): State<KubeletState>,
+    UrlPath((ns, pod)): UrlPath<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    // The signature is checked before anything else, upgrade or not.
+    if let Err(r) = authorized(&st, &uri, &headers) {
+        return r;
+    }
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => return e.into_response(),
+    };
+    let opts = parse(uri.query().unwrap_or(""));
+    if opts.command.is_empty() || opts.container.is_empty() {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            "a container and a command are required".into(),
+        );
+    }
+    let uid = st
+        .pods
+        .lock()
+        .ok()
+        .and_then(|p| p.get(&(ns.clone(), pod.clone())).cloned());
+    let Some(uid) = uid else {
+        return reject(
+            StatusCode::NOT_FOUND,
+            format!("pod {ns}/{pod} is not running on this node"),
+        );
+    };
+    let cmd = match st
+        .runtime
+        .exec_command(&uid, &opts.container, &opts.command, opts.tty)
+        .await
+    {
+        Ok(c) => c,
+        Err(e @ crate::runtime::RuntimeError::ContainerNotFound { .. }) => {
+            return reject(StatusCode::NOT_FOUND, e.to_string())
+        }
+        Err(e @ crate::runtime::RuntimeError::ContainerNotRunning { .. }) => {
+            return reject(StatusCode::BAD_REQUEST, e.to_string())
+        }
+        Err(e) => return reject(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    ws.on_upgrade(move |socket| session(socket, cmd, opts))
+}
+
+/// The final Status (channel 3), as the kubelet writes it.
+fn exit_status(command: &[String], code: Option<i32>, spawn_error: Option<String>) -> Vec<u8> {
+    let status = match (code, spawn_error) {
+        (_, Some(e)) => json!({"metadata": {}, "status": "Failure", "reason": "InternalError",
+            "message": format!("error executing command {command:?}: {e}")}),
+        (Some(0), None) => json!({"metadata": {}, "status": "Success"}),
+        (code, None) => {
+            let n = code.unwrap_or(137);
+            json!({"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+                "message": format!("command terminated with non-zero exit code: error executing command {command:?}, exit code {n}"),
+                "details": {"causes": [{"reason": "ExitCode", "message": n.to_string()}]}})
+        }
+    };
+    let mut out = vec![ERROR];
+    out.extend_from_slice(status.to_string().as_bytes());
+    out
+}
+
+/// A pseudo-terminal: (controller, terminal) ends.
+fn open_pty() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let (mut m, mut s) = (0, 0);
+    // SAFETY: openpty writes two descriptors into the out-parameters; the rest are null (defaults).
+    let r = unsafe {
+        libc::openpty(
+            &mut m,
+            &mut s,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just opened and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) })
+}
+
+fn set_size(fd: i32, width: u16, height: u16) {
+    let ws = libc::winsize {
+        ws_row: height,
+        ws_col: width,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize from the pointer; fd is a pty the caller owns.
+    unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
+}
+
+/// Forward a reader to the socket as `channel` messages until it ends.
+fn pump(
+    mut r: impl AsyncRead + Unpin + Send + 'static,
+    channel: u8,
+    tx: mpsc::Sender<Vec<u8>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match r.read(&mut buf[1..]).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    buf[0] = channel;
+                    if tx.send(buf[..=n].to_vec()).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    })
+}
+
+async fn session(socket: WebSocket, mut cmd: tokio::process::Command, opts: ExecOptions) {
+    let (mut ws_tx, mut ws_rx) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(16);
+    let writer = tokio::spawn(async move {
+        while let Some(m) = out_rx.recv().await {
+            if ws_tx.send(Message::Binary(m.into())).await.is_err() {
+                return;
+            }
+        }
+        let _ = ws_tx
+            .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                code: axum::extract::ws::close_code::NORMAL,
+                reason: Default::default(),
+            })))
+            .await;
+    });
+    let mut pty_fd = None;
+    let mut stdin: Option<Box<dyn tokio::io::AsyncWrite + Unpin + Send>> = None;
+    let mut pumps = Vec::new();
+    let spawned = if opts.tty {
+        match open_pty() {
+            Ok((controller, terminal)) => {
+                let spawn = (|| {
+                    let t = |f: &OwnedFd| f.try_clone().map(Stdio::from);
+                    cmd.stdin(t(&terminal)?)
+                        .stdout(t(&terminal)?)
+                        .stderr(t(&terminal)?);
+                    // SAFETY: only async-signal-safe calls between fork and exec.
+                    unsafe {
+                        cmd.pre_exec(|| {
+                            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                                return Err(std::io::Error::last_os_error());
+                            }
+                            Ok(())
+                        });
+                    }
+                    cmd.spawn()
+                })();
+                drop(terminal);
+                drop(cmd);
+                spawn.and_then(|child| {
+                    pty_fd = Some(controller.as_raw_fd());
+                    let file = std::fs::File::from(controller);
+                    let w = tokio::fs::File::from_std(file.try_clone()?);
+                    let r = tokio::fs::File::from_std(file);
+                    if opts.stdout {
+                        pumps.push(pump(r, STDOUT, out_tx.clone()));
+                    }
+                    if opts.stdin {
+                        stdin = Some(Box::new(w));
+                    }
+                    Ok(child)
+                })
+            }
+            Err(e) => Err(e),
+        }
+    } else {
+        cmd.stdin(if opts.stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(if opts.stdout {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stderr(if opts.stderr {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        cmd.spawn().map(|mut child| {
+            if let Some(o) = child.stdout.take() {
+                pumps.push(pump(o, STDOUT, out_tx.clone()));
+            }
+            if let Some(e) = child.stderr.take() {
+                pumps.push(pump(e, STDERR, out_tx.clone()));
+            }
+            if let Some(i) = child.stdin.take() {
+                stdin = Some(Box::new(i));
+            }
+            child
+        })
+    };
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = out_tx
+                .send(exit_status(&opts.command, None, Some(e.to_string())))
+                .await;
+            drop(out_tx);
+            let _ = writer.await;
+            return;
+        }
+    };
+    let code = loop {
+        tokio::select! {
+            st = child.wait() => break st.ok().and_then(|s| s.code()),
+            msg = ws_rx.next() => {
+                let data = match msg {
+                    Some(Ok(Message::Binary(b))) => b.to_vec(),
+                    Some(Ok(Message::Text(t))) => t.as_bytes().to_vec(),
+                    Some(Ok(_)) => continue,
+                    // The client went away: end the process.
+                    Some(Err(_)) | None => {
+                        let _ = child.start_kill();
+                        break child.wait().await.ok().and_then(|s| s.code());
+                    }
+                };
+                match data.split_first() {
+                    Some((&STDIN, rest)) => {
+                        if let Some(w) = stdin.as_mut() {
+                            if w.write_all(rest).await.is_err() || w.flush().await.is_err() {
+                                stdin = None;
+                            }
+                        }
+                    }
+                    Some((&RESIZE, rest)) => {
+                        let size: HashMap<String, u16> =
+                            serde_json::from_slice(rest).unwrap_or_default();
+                        if let (Some(fd), Some(w), Some(h)) =
+                            (pty_fd, size.get("Width"), size.get("Height"))
+                        {
+                            set_size(fd, *w, *h);
+                        }
+                    }
+                    Some((&CLOSE, [STDIN, ..])) => {
+                        if opts.tty {
+                            // End of input on a terminal is its EOF character.
+                            if let Some(w) = stdin.as_mut() {
+                                let _ = w.write_all(&[4]).await;
+                                let _ = w.flush().await;
+                            }
+                        } else {
+                            stdin = None;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    };
+    drop(stdin);
+    for p in pumps {
+        // A terminal's controller end may stay readable while a background process holds it.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), p).await;
+    }
+    let _ = out_tx.send(exit_status(&opts.command, code, None)).await;
+    drop(out_tx);
+    let _ = writer.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_code_in_status_causes() {
+        let cmd = vec!["sh".to_string(), "-c".to_string(), "exit 3".to_string()];
+        let s = exit_status(&cmd, Some(3), None);
+        assert_eq!(s[0], ERROR);
+        let v: serde_json::Value = serde_json::from_slice(&s[1..]).expect("json");
+        assert_eq!(v["status"], "Failure");
+        assert_eq!(v["reason"], "NonZeroExitCode");
+        assert_eq!(v["details"]["causes"][0]["reason"], "ExitCode");
+        assert_eq!(v["details"]["causes"][0]["message"], "3");
+        let ok: serde_json::Value =
+            serde_json::from_slice(&exit_status(&cmd, Some(0), None)[1..]).expect("json");
+        assert_eq!(ok["status"], "Success");
+    }
+
+    #[test]
+    fn options_from_query() {
+        let o = parse("container=c&stdin=true&stdout=true&stderr=false&tty=true&command=sh&command=-c&command=a%20b");
+        assert_eq!(o.container, "c");
+        assert_eq!(o.command, vec!["sh", "-c", "a b"]);
+        assert!(o.stdin && o.stdout && !o.stderr && o.tty);
+    }
+}
