@@ -39,7 +39,7 @@ struct ExecOptions {
 
 fn parse(raw: &str) -> ExecOptions {
     let mut o = ExecOptions::default();
-    for (k, v) in daas_apiserver::streaming::query_pairs(raw) {
+    for (k, v) in daas_protocol::query::query_pairs(raw) {
         let on = v == "true" || v == "1";
         match k.as_str() {
             "container" => o.container = v,

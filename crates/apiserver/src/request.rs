@@ -108,31 +108,7 @@ pub fn query_map(query: Option<&str>) -> HashMap<String, String> {
     out
 }
 
-pub(crate) fn pct_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(
-                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                    16,
-                ) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+pub(crate) use daas_protocol::query::pct_decode;
 
 /// The header prefix naming one impersonated `extra` key (upstream's `Impersonate-Extra-`).
 pub const IMPERSONATE_EXTRA_PREFIX: &str = "impersonate-extra-";

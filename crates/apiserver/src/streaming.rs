@@ -43,16 +43,7 @@ pub struct StreamOptions {
     pub tty: bool,
 }
 
-/// Every `key=value` pair of a query string, decoded, repeated keys kept in order.
-pub fn query_pairs(raw: &str) -> Vec<(String, String)> {
-    raw.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (crate::request::pct_decode(k), crate::request::pct_decode(v))
-        })
-        .collect()
-}
+pub use daas_protocol::query::query_pairs;
 
 fn flag(name: &str, v: &str) -> ApiResult<bool> {
     match v {

@@ -6,6 +6,7 @@ pub mod attested;
 pub mod files;
 pub mod metrics;
 pub mod nodeproxy;
+pub mod query;
 pub mod serve;
 pub mod sysctl;
 pub mod tlsverify;
