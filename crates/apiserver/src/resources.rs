@@ -172,6 +172,10 @@ pub const RESOURCE_QUOTAS: ResourceDef = registry::resourcequota::RESOURCE;
 pub const POD_DISRUPTION_BUDGETS: ResourceDef = registry::poddisruptionbudget::RESOURCE;
 pub const EVENTS_V1: ResourceDef = registry::eventv1::RESOURCE;
 pub const CUSTOM_RESOURCE_DEFINITIONS: ResourceDef = registry::crd::RESOURCE;
+pub const PERSISTENT_VOLUMES: ResourceDef = registry::persistentvolume::PERSISTENT_VOLUMES;
+pub const PERSISTENT_VOLUME_CLAIMS: ResourceDef =
+    registry::persistentvolume::PERSISTENT_VOLUME_CLAIMS;
+pub const STORAGE_CLASSES: ResourceDef = registry::storageclass::RESOURCE;
 
 pub static RESOURCES: &[ResourceDef] = &[
     NAMESPACES,
@@ -211,6 +215,9 @@ pub static RESOURCES: &[ResourceDef] = &[
     POD_DISRUPTION_BUDGETS,
     EVENTS_V1,
     CUSTOM_RESOURCE_DEFINITIONS,
+    PERSISTENT_VOLUMES,
+    PERSISTENT_VOLUME_CLAIMS,
+    STORAGE_CLASSES,
 ];
 
 /// Every resource served now: the built-in kinds, then the custom resources of established CRDs.
@@ -361,7 +368,8 @@ mod tests {
                 "authorization.k8s.io",
                 "policy",
                 "events.k8s.io",
-                "apiextensions.k8s.io"
+                "apiextensions.k8s.io",
+                "storage.k8s.io"
             ]
         );
     }

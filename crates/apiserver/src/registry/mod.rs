@@ -36,6 +36,7 @@ pub mod lease;
 pub mod limitrange;
 pub mod namespace;
 pub mod node;
+pub mod persistentvolume;
 pub mod pod;
 pub mod poddisruptionbudget;
 pub mod podspec;
@@ -50,6 +51,7 @@ pub mod runtimeclass;
 pub mod secret;
 pub mod service;
 pub mod serviceaccount;
+pub mod storageclass;
 
 /// A field error: (field path, message as `field.Error` renders it after the path).
 pub type Cause = (String, String);
