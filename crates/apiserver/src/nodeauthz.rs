@@ -1,8 +1,10 @@
 //! What a node (`system:node:<name>`, group `system:nodes`) may touch, like upstream's
 //! graph-based Node authorizer and the NodeRestriction admission plugin:
 //! - Secrets, ConfigMaps, PersistentVolumeClaims and ServiceAccounts (and
-//!   `serviceaccounts/token`) only when a pod bound to the node references them; a list or watch
-//!   only when narrowed to one such object by `fieldSelector=metadata.name=<name>`;
+//!   `serviceaccounts/token`) only when a pod bound to the node references them, and a
+//!   PersistentVolume only when it is bound to such a claim (claimRef and the claim's
+//!   volumeName agree); a list or watch only when narrowed to one such object by
+//!   `fieldSelector=metadata.name=<name>`;
 //! - writes to pods (status, delete) only for pods bound to the node;
 //! - its own Node object only, without setting, changing or removing restricted labels or taints;
 //! - its own Lease in `kube-node-lease` only.
@@ -25,7 +27,7 @@ pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 pub fn is_graph_kind(kind: &str) -> bool {
     matches!(
         kind,
-        "Secret" | "ConfigMap" | "PersistentVolumeClaim" | "ServiceAccount"
+        "Secret" | "ConfigMap" | "PersistentVolumeClaim" | "PersistentVolume" | "ServiceAccount"
     )
 }
 
@@ -90,7 +92,8 @@ fn selected_name(q: &HashMap<String, String>) -> Option<String> {
         .then(|| v.trim().to_string())
 }
 
-/// Is there a pod bound to `node` in `ns` that references `kind`/`name`?
+/// Is there a pod bound to `node` in `ns` that references `kind`/`name`? A PersistentVolume
+/// (cluster-scoped) is reached through the claim it is bound to.
 async fn has_relationship(
     ctx: &Ctx,
     node: &str,
@@ -98,6 +101,41 @@ async fn has_relationship(
     kind: &str,
     name: &str,
 ) -> ApiResult<bool> {
+    if kind == "PersistentVolume" {
+        let pv = match handlers::get_object(ctx, &resources::PERSISTENT_VOLUMES, None, name).await {
+            Ok((pv, _)) => pv,
+            Err(e) if e.code == 404 => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let claim_ns = pv["spec"]["claimRef"]["namespace"].as_str().unwrap_or("");
+        let claim = pv["spec"]["claimRef"]["name"].as_str().unwrap_or("");
+        if claim_ns.is_empty() || claim.is_empty() {
+            return Ok(false);
+        }
+        let pvc = match handlers::get_object(
+            ctx,
+            &resources::PERSISTENT_VOLUME_CLAIMS,
+            Some(claim_ns),
+            claim,
+        )
+        .await
+        {
+            Ok((pvc, _)) => pvc,
+            Err(e) if e.code == 404 => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if pvc["spec"]["volumeName"].as_str() != Some(name) {
+            return Ok(false);
+        }
+        return Box::pin(has_relationship(
+            ctx,
+            node,
+            claim_ns,
+            "PersistentVolumeClaim",
+            claim,
+        ))
+        .await;
+    }
     let pods = resources::by_kind("Pod").ok_or_else(|| ApiError::internal("pod type missing"))?;
     let all = handlers::Filter {
         labels: None,

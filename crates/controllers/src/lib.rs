@@ -11,6 +11,7 @@ pub mod gc;
 pub mod kubernetesservice;
 pub mod namespace;
 pub mod nodelifecycle;
+pub mod persistentvolume;
 pub mod quota;
 pub use daas_apimachinery::quantity;
 pub mod csrsigning;
@@ -132,6 +133,11 @@ pub fn spawn(client: LocalClient, opts: ControllerOptions) -> Vec<JoinHandle<()>
         spawn_controller(
             client.clone(),
             namespace::NamespaceController::new(client.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            persistentvolume::PersistentVolumeController::new(client.clone()),
             &opts,
         ),
     ]
