@@ -23,6 +23,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use daas_apimachinery::quantity::value_milli;
 use daas_apimachinery::selector::{labels_from_value, LabelSelector};
+pub use daas_apiserver::registry::persistentvolume::{
+    local_path_node, CLEANUP_FINALIZER, HOSTNAME_LABEL, LOCAL_PATH_PREFIX,
+};
 use daas_apiserver::registry::persistentvolume::{PVC_PROTECTION, PV_PROTECTION};
 use daas_apiserver::registry::storageclass::LOCAL_PATH_PROVISIONER;
 use daas_apiserver::{ApiError, LocalClient};
@@ -37,12 +40,6 @@ pub const SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
 pub const PROVISIONED_BY: &str = "pv.kubernetes.io/provisioned-by";
 /// Set on a claim once the binder bound it.
 pub const BIND_COMPLETED: &str = "pv.kubernetes.io/bind-completed";
-/// The virtual root of local-path volumes (mapped by each agent onto `<data dir>/storage`).
-pub const LOCAL_PATH_PREFIX: &str = "/var/lib/k3s-daas/storage";
-/// Keeps a local-path volume until the node holding its data has removed it.
-pub const CLEANUP_FINALIZER: &str = "k3s-daas.io/local-path-cleanup";
-/// The node label local-path volumes are pinned by (agents set it to their node name).
-pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
 
 const COMPONENT: &str = "persistentvolume-controller";
 const STORAGE_CLASSES: &str = "/apis/storage.k8s.io/v1/storageclasses";

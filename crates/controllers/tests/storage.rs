@@ -70,7 +70,18 @@ const PODS: &str = "/api/v1/namespaces/default/pods";
 
 #[tokio::test]
 async fn local_path_waits_for_the_first_consumer_provisions_on_its_node_and_reclaims() {
-    let env = common::with_controllers(opts()).await;
+    let node_user = |n: &str| {
+        (
+            n.to_string(),
+            User {
+                name: format!("system:node:{n}"),
+                groups: vec!["system:nodes".into(), "system:authenticated".into()],
+                ..Default::default()
+            },
+        )
+    };
+    let mut env = common::api_with_users(vec![node_user("n1"), node_user("n2")]).await;
+    env.tasks = daas_controllers::spawn(env.c.clone(), opts());
     let c = &env.c;
     add_node(c, "n1").await;
     add_node(c, "n2").await;
@@ -199,10 +210,18 @@ async fn local_path_waits_for_the_first_consumer_provisions_on_its_node_and_recl
     // Only the node's cleanup finalizer is left (pv-protection went with the binding).
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(c.get_opt(&pv_path).await.unwrap().is_some());
-    // The node removes the data and its finalizer.
+    // Only the node the volume is pinned to may clear the finalizer, and change nothing else.
+    let n1 = LocalClient::new(env.app.clone(), "n1");
+    let n2 = LocalClient::new(env.app.clone(), "n2");
     let mut done = pv.clone();
     done["metadata"]["finalizers"] = json!([]);
-    c.update(&pv_path, &done).await.unwrap();
+    assert_eq!(n1.update(&pv_path, &done).await.unwrap_err().code, 403);
+    let mut sneaky = done.clone();
+    sneaky["spec"]["persistentVolumeReclaimPolicy"] = json!("Retain");
+    let e = n2.update(&pv_path, &sneaky).await.unwrap_err();
+    assert_eq!(e.code, 403, "{}", e.message);
+    assert_eq!(n2.get(&pv_path).await.unwrap()["metadata"]["name"], pv_name);
+    n2.update(&pv_path, &done).await.unwrap();
     assert!(c.get_opt(&pv_path).await.unwrap().is_none());
 }
 
