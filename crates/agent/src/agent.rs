@@ -548,6 +548,7 @@ async fn pod_sync(
                 if init.is_none() {
                     reconcile(&api, &runtime, &desired, &mut tracked, &index, &cfg, &metrics, &admission).await;
                 }
+                crate::volumes::reclaim(&client, &cfg.node_id, &cfg.data_dir).await;
             }
         }
     }
