@@ -52,7 +52,10 @@ spec:
 "#,
     );
     let pvc = c.ok(&["get", "pvc", "data"]);
-    assert!(pvc.contains("Pending") && pvc.contains("local-path"), "{pvc}");
+    assert!(
+        pvc.contains("Pending") && pvc.contains("local-path"),
+        "{pvc}"
+    );
 
     c.ok_stdin(
         &["apply", "-f", "-"],
@@ -91,6 +94,51 @@ spec:
         &a,
     );
 
+    // An admin's hostPath volume outside the agent's storage directory is refused by the agent.
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        r#"apiVersion: v1
+kind: PersistentVolume
+metadata: {name: escape}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  hostPath: {path: /etc}
+  claimRef: {namespace: default, name: evil}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: evil}
+spec:
+  storageClassName: ""
+  volumeName: escape
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+"#,
+    );
+    let escaper = pod("escaper", "ls /data").replace("claimName: data", "claimName: evil");
+    c.ok_stdin(&["apply", "-f", "-"], &escaper);
+    wait_for(
+        &c,
+        "the escaping volume refused",
+        Duration::from_secs(60),
+        || {
+            let w = c.ok(&[
+                "get",
+                "pod",
+                "escaper",
+                "-o",
+                "jsonpath={.status.containerStatuses[0].state.waiting.reason} {.status.containerStatuses[0].state.waiting.message}",
+            ]);
+            w.contains("CreateContainerConfigError")
+                && w.contains("path \"/etc\" is outside the agent's storage directory")
+        },
+        &a,
+    );
+    c.ok(&["delete", "pod", "escaper", "--wait=true"]);
+    c.ok(&["delete", "pvc", "evil", "--wait=true"]);
+    c.ok(&["delete", "pv", "escape", "--wait=true"]);
+
     c.ok(&["delete", "pod", "reader", "--wait=true"]);
     c.ok(&["delete", "pvc", "data", "--wait=true"]);
     wait_for(
@@ -98,7 +146,9 @@ spec:
         "the volume and its data removed",
         Duration::from_secs(60),
         || {
-            stdout(&c.kubectl(&["get", "pv", "-o", "name"])).trim().is_empty()
+            stdout(&c.kubectl(&["get", "pv", "-o", "name"]))
+                .trim()
+                .is_empty()
                 && !host_dir.exists()
         },
         &a,
