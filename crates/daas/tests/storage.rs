@@ -75,6 +75,38 @@ spec:
         pvs.contains(&pv) && pvs.contains("Bound") && pvs.contains("default/data"),
         "{pvs}"
     );
+    let header = |out: &str| {
+        out.lines()
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        header(&pvs),
+        "NAME CAPACITY ACCESS MODES RECLAIM POLICY STATUS CLAIM STORAGECLASS REASON AGE"
+    );
+    assert_eq!(
+        header(&c.ok(&["get", "pvc"])),
+        "NAME STATUS VOLUME CAPACITY ACCESS MODES STORAGECLASS AGE"
+    );
+    assert_eq!(
+        header(&sc),
+        "NAME PROVISIONER RECLAIMPOLICY VOLUMEBINDINGMODE ALLOWVOLUMEEXPANSION AGE"
+    );
+    let ar = c.ok(&["api-resources"]);
+    for want in [
+        "persistentvolumeclaims pvc v1 true PersistentVolumeClaim",
+        "persistentvolumes pv v1 false PersistentVolume",
+        "storageclasses sc storage.k8s.io/v1 false StorageClass",
+    ] {
+        assert!(
+            ar.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") == want),
+            "{want} missing from:\n{ar}"
+        );
+    }
     let host_dir = a.dir.join("data").join("storage").join(&pv);
     wait_for(
         &c,
