@@ -12,8 +12,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use daas_protocol::localpath::{local_path_node, CLEANUP_FINALIZER, LOCAL_PATH_PREFIX};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, DownwardAPIVolumeFile, KeyToPath, Pod, ResourceFieldSelector, Secret,
+    ConfigMap, Container, DownwardAPIVolumeFile, KeyToPath, Node, NodeSelectorRequirement,
+    PersistentVolume, PersistentVolumeClaim, Pod, ResourceFieldSelector, Secret,
     ServiceAccountTokenProjection, Volume,
 };
 use kube::Api;
@@ -860,6 +862,193 @@ pub fn pod_volumes_dir(data_dir: &Path, uid: &str) -> PathBuf {
     data_dir.join("volumes").join(uid)
 }
 
+/// Where this agent keeps the data of local-path volumes: `<data dir>/storage/<pv name>`.
+pub fn storage_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("storage")
+}
+
+/// The host directory of a volume whose path is `path`: only the master's virtual local-path
+/// root (`LOCAL_PATH_PREFIX/<one component>`) is accepted, mapped onto [`storage_dir`]. Any
+/// other path (an admin's hostPath volume, `..`, nested components) is refused.
+pub fn local_volume_dir(data_dir: &Path, pv: &str, path: &str) -> Result<PathBuf, String> {
+    let rest = path
+        .strip_prefix(LOCAL_PATH_PREFIX)
+        .and_then(|r| r.strip_prefix('/'))
+        .filter(|r| !r.is_empty() && !r.contains('/') && *r != "." && *r != "..");
+    match rest {
+        Some(r) => Ok(storage_dir(data_dir).join(r)),
+        None => Err(format!(
+            "persistentvolume {pv:?}: path {path:?} is outside the agent's storage directory ({LOCAL_PATH_PREFIX}/<name>)"
+        )),
+    }
+}
+
+/// Does the volume's required node affinity admit `node` (true without one)?
+fn volume_fits_node(pv: &PersistentVolume, node: &Node) -> bool {
+    let Some(req) = pv
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_affinity.as_ref())
+        .and_then(|a| a.required.as_ref())
+    else {
+        return true;
+    };
+    let labels = node.metadata.labels.clone().unwrap_or_default();
+    let node_name = node.metadata.name.clone().unwrap_or_default();
+    let matches = |r: &NodeSelectorRequirement, value: Option<&str>| {
+        let values = r.values.clone().unwrap_or_default();
+        match r.operator.as_str() {
+            "In" => value.is_some_and(|v| values.iter().any(|x| x == v)),
+            "NotIn" => value.is_none_or(|v| !values.iter().any(|x| x == v)),
+            "Exists" => value.is_some(),
+            "DoesNotExist" => value.is_none(),
+            op @ ("Gt" | "Lt") => {
+                let (Some(v), [b]) = (value.and_then(|v| v.parse::<i64>().ok()), &values[..])
+                else {
+                    return false;
+                };
+                let Ok(b) = b.parse::<i64>() else {
+                    return false;
+                };
+                if op == "Gt" {
+                    v > b
+                } else {
+                    v < b
+                }
+            }
+            _ => false,
+        }
+    };
+    req.node_selector_terms.iter().any(|term| {
+        let exprs = term.match_expressions.clone().unwrap_or_default();
+        let fields = term.match_fields.clone().unwrap_or_default();
+        (!exprs.is_empty() || !fields.is_empty())
+            && exprs
+                .iter()
+                .all(|r| matches(r, labels.get(&r.key).map(String::as_str)))
+            && fields.iter().all(|r| {
+                let v = (r.key == "metadata.name").then_some(node_name.as_str());
+                matches(r, v)
+            })
+    })
+}
+
+/// A `persistentVolumeClaim` volume: claim -> bound volume -> its directory on this node
+/// (created if missing). Refused: an unbound claim, a volume whose node affinity does not match
+/// this node, a path outside the agent's storage directory (also after resolving symlinks).
+async fn claim_dir(
+    client: &kube::Client,
+    pod: &Pod,
+    ns: &str,
+    claim: &str,
+    data_dir: &Path,
+) -> Result<PathBuf, String> {
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+    let pvc = pvcs
+        .get(claim)
+        .await
+        .map_err(|e| format!("persistentvolumeclaim {claim:?}: {e}"))?;
+    let bound = pvc.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound");
+    let pv_name = pvc
+        .spec
+        .as_ref()
+        .and_then(|s| s.volume_name.clone())
+        .filter(|v| !v.is_empty() && bound)
+        .ok_or_else(|| format!("persistentvolumeclaim {claim:?} is not bound"))?;
+    let pv = Api::<PersistentVolume>::all(client.clone())
+        .get(&pv_name)
+        .await
+        .map_err(|e| format!("persistentvolume {pv_name:?}: {e}"))?;
+    let node_name = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .unwrap_or_default();
+    let node = Api::<Node>::all(client.clone())
+        .get(&node_name)
+        .await
+        .map_err(|e| format!("node {node_name:?}: {e}"))?;
+    if !volume_fits_node(&pv, &node) {
+        return Err(format!(
+            "persistentvolume {pv_name:?}: node affinity does not match node {node_name:?}"
+        ));
+    }
+    let spec = pv.spec.as_ref();
+    let path = spec
+        .and_then(|s| s.local.as_ref().map(|l| l.path.clone()))
+        .or_else(|| spec.and_then(|s| s.host_path.as_ref().map(|h| h.path.clone())))
+        .ok_or_else(|| {
+            format!("persistentvolume {pv_name:?}: only local and hostPath volumes are supported by this agent")
+        })?;
+    let dir = local_volume_dir(data_dir, &pv_name, &path)?;
+    if !dir.exists() {
+        std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+        // World-writable like an emptyDir, so containers running as any user can use it.
+        set_mode(&dir, 0o777)?;
+    }
+    let root = storage_dir(data_dir)
+        .canonicalize()
+        .map_err(|e| io_err(&storage_dir(data_dir), e))?;
+    let real = dir.canonicalize().map_err(|e| io_err(&dir, e))?;
+    if real.parent() != Some(root.as_path()) {
+        return Err(format!(
+            "persistentvolume {pv_name:?}: {} resolves outside the agent's storage directory",
+            dir.display()
+        ));
+    }
+    Ok(real)
+}
+
+/// Reclaim Delete on this node: the data of local-path volumes being deleted (pinned to this
+/// node, carrying the cleanup finalizer) is removed, then the finalizer, which lets the volume
+/// go.
+pub async fn reclaim(client: &kube::Client, node: &str, data_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(storage_dir(data_dir)) else {
+        return;
+    };
+    let pvs: Api<PersistentVolume> = Api::all(client.clone());
+    for entry in entries.flatten() {
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let pv = match pvs.get(&name).await {
+            Ok(pv) => pv,
+            // Gone or not ours to read (the node reads only its own local-path volumes): the
+            // data stays; only a volume this node can see being deleted is cleaned up.
+            Err(e) => {
+                tracing::debug!(volume = %name, error = %e, "volume lookup failed");
+                continue;
+            }
+        };
+        let json = serde_json::to_value(&pv).unwrap_or_default();
+        let deleting = pv.metadata.deletion_timestamp.is_some();
+        let finalizers = pv.metadata.finalizers.clone().unwrap_or_default();
+        if !deleting
+            || !finalizers.iter().any(|f| f == CLEANUP_FINALIZER)
+            || local_path_node(&json) != Some(node)
+        {
+            continue;
+        }
+        if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+            tracing::warn!(volume = %name, error = %e, "removing volume data failed");
+            continue;
+        }
+        let mut done = pv.clone();
+        done.metadata.finalizers = Some(
+            finalizers
+                .into_iter()
+                .filter(|f| f != CLEANUP_FINALIZER)
+                .collect(),
+        );
+        match pvs.replace(&name, &Default::default(), &done).await {
+            Ok(_) => tracing::info!(volume = %name, "volume data deleted"),
+            Err(e) => {
+                tracing::warn!(volume = %name, error = %e, "clearing the cleanup finalizer failed")
+            }
+        }
+    }
+}
+
 /// Fill `spec` (env and mounts) from the pod's env sources and volumes.
 pub async fn prepare(
     client: &kube::Client,
@@ -912,11 +1101,15 @@ pub async fn prepare(
             // The host's files are never writable from a pod.
             dirs.insert(v.name.clone(), (p, true));
             continue;
+        } else if let Some(c) = &v.persistent_volume_claim {
+            let host = claim_dir(client, pod, &ns, &c.claim_name, data_dir).await?;
+            dirs.insert(v.name.clone(), (host, c.read_only.unwrap_or(false)));
+            continue;
         } else if let Some((payload, own)) = payload_of(client, pod, &ns, v, &dir, &alloc).await? {
             write_atomic(&dir, &payload, own)?;
             readonly_source = true;
         } else {
-            return Err(format!("volume {}: only emptyDir, hostPath, configMap, secret, downwardAPI and projected volumes are supported by this agent yet", v.name));
+            return Err(format!("volume {}: only emptyDir, hostPath, configMap, secret, downwardAPI, projected and persistentVolumeClaim volumes are supported by this agent yet", v.name));
         }
         dirs.insert(v.name.clone(), (dir, readonly_source));
     }
@@ -1117,6 +1310,48 @@ mod tests {
         let mut all = Payload::new();
         project_keys("cm", &data, None, 0o640, false, &mut all).unwrap();
         assert_eq!(all["k2"], file("v2", 0o640));
+    }
+
+    #[test]
+    fn local_volume_paths_stay_in_the_storage_dir() {
+        let data = Path::new("/data");
+        assert_eq!(
+            local_volume_dir(data, "pv", &format!("{LOCAL_PATH_PREFIX}/pvc-1")).unwrap(),
+            PathBuf::from("/data/storage/pvc-1")
+        );
+        for bad in [
+            "/etc".to_string(),
+            "/".to_string(),
+            LOCAL_PATH_PREFIX.to_string(),
+            format!("{LOCAL_PATH_PREFIX}/"),
+            format!("{LOCAL_PATH_PREFIX}/.."),
+            format!("{LOCAL_PATH_PREFIX}/a/b"),
+            format!("{LOCAL_PATH_PREFIX}/../../etc"),
+            format!("{LOCAL_PATH_PREFIX}x/pvc-1"),
+        ] {
+            let e = local_volume_dir(data, "pv", &bad).unwrap_err();
+            assert!(
+                e.contains("is outside the agent's storage directory"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn volume_node_affinity() {
+        let pv: PersistentVolume = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "pv"},
+            "spec": {"nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": ["n1"]}]}]}}}}))
+        .unwrap();
+        let node = |n: &str| -> Node {
+            serde_json::from_value(serde_json::json!({"metadata": {"name": n,
+                "labels": {"kubernetes.io/hostname": n}}}))
+            .unwrap()
+        };
+        assert!(volume_fits_node(&pv, &node("n1")));
+        assert!(!volume_fits_node(&pv, &node("n2")));
+        assert!(volume_fits_node(&PersistentVolume::default(), &node("n2")));
     }
 
     #[test]

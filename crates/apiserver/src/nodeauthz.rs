@@ -1,8 +1,11 @@
 //! What a node (`system:node:<name>`, group `system:nodes`) may touch, like upstream's
 //! graph-based Node authorizer and the NodeRestriction admission plugin:
 //! - Secrets, ConfigMaps, PersistentVolumeClaims and ServiceAccounts (and
-//!   `serviceaccounts/token`) only when a pod bound to the node references them; a list or watch
-//!   only when narrowed to one such object by `fieldSelector=metadata.name=<name>`;
+//!   `serviceaccounts/token`) only when a pod bound to the node references them, and a
+//!   PersistentVolume only when it is bound to such a claim (claimRef and the claim's
+//!   volumeName agree) or is a local-path volume pinned to the node, whose cleanup finalizer
+//!   (alone) the node may remove; a list or watch only when narrowed to one such object by
+//!   `fieldSelector=metadata.name=<name>`;
 //! - writes to pods (status, delete) only for pods bound to the node;
 //! - its own Node object only, without setting, changing or removing restricted labels or taints;
 //! - its own Lease in `kube-node-lease` only.
@@ -14,6 +17,7 @@ use serde_json::Value;
 use crate::authz;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{self, Ctx};
+use crate::registry::persistentvolume::{local_path_node, CLEANUP_FINALIZER};
 use crate::request::ResourceTarget;
 use crate::resources;
 use crate::server::User;
@@ -25,7 +29,7 @@ pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 pub fn is_graph_kind(kind: &str) -> bool {
     matches!(
         kind,
-        "Secret" | "ConfigMap" | "PersistentVolumeClaim" | "ServiceAccount"
+        "Secret" | "ConfigMap" | "PersistentVolumeClaim" | "PersistentVolume" | "ServiceAccount"
     )
 }
 
@@ -90,7 +94,8 @@ fn selected_name(q: &HashMap<String, String>) -> Option<String> {
         .then(|| v.trim().to_string())
 }
 
-/// Is there a pod bound to `node` in `ns` that references `kind`/`name`?
+/// Is there a pod bound to `node` in `ns` that references `kind`/`name`? A PersistentVolume
+/// (cluster-scoped) is reached through the claim it is bound to.
 async fn has_relationship(
     ctx: &Ctx,
     node: &str,
@@ -98,6 +103,45 @@ async fn has_relationship(
     kind: &str,
     name: &str,
 ) -> ApiResult<bool> {
+    if kind == "PersistentVolume" {
+        let pv = match handlers::get_object(ctx, &resources::PERSISTENT_VOLUMES, None, name).await {
+            Ok((pv, _)) => pv,
+            Err(e) if e.code == 404 => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if local_path_node(&pv) == Some(node) {
+            // Its own local-path volumes: the node cleans up their data after release.
+            return Ok(true);
+        }
+        let claim_ns = pv["spec"]["claimRef"]["namespace"].as_str().unwrap_or("");
+        let claim = pv["spec"]["claimRef"]["name"].as_str().unwrap_or("");
+        if claim_ns.is_empty() || claim.is_empty() {
+            return Ok(false);
+        }
+        let pvc = match handlers::get_object(
+            ctx,
+            &resources::PERSISTENT_VOLUME_CLAIMS,
+            Some(claim_ns),
+            claim,
+        )
+        .await
+        {
+            Ok((pvc, _)) => pvc,
+            Err(e) if e.code == 404 => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if pvc["spec"]["volumeName"].as_str() != Some(name) {
+            return Ok(false);
+        }
+        return Box::pin(has_relationship(
+            ctx,
+            node,
+            claim_ns,
+            "PersistentVolumeClaim",
+            claim,
+        ))
+        .await;
+    }
     let pods = resources::by_kind("Pod").ok_or_else(|| ApiError::internal("pod type missing"))?;
     let all = handlers::Filter {
         labels: None,
@@ -120,6 +164,26 @@ pub async fn authorize(
     let Some(node) = authz::node_name(u) else {
         return Ok(());
     };
+    if t.def.kind == "PersistentVolume" && matches!(verb, "update" | "patch") && t.sub.is_none() {
+        // The node holding a local-path volume's data clears its cleanup finalizer (what else
+        // the write may change is checked by NodeRestriction in `admit`).
+        if let Some(name) = &t.name {
+            let pv = match handlers::get_object(ctx, t.def, None, name).await {
+                Ok((pv, _)) => Some(pv),
+                Err(e) if e.code == 404 => None,
+                Err(e) => return Err(e),
+            };
+            if pv.as_ref().and_then(local_path_node) == Some(node) {
+                return Ok(());
+            }
+        }
+        return Err(authz::forbidden_because(
+            u,
+            verb,
+            t,
+            "can only update local-path volumes on itself",
+        ));
+    }
     if is_graph_kind(t.def.kind) {
         let token_request =
             t.def.kind == "ServiceAccount" && t.sub.as_deref() == Some("token") && verb == "create";
@@ -302,6 +366,49 @@ pub fn admit(node: &str, t: &ResourceTarget, old: Option<&Value>, new: &Value) -
                     t,
                     name,
                     "can only access node lease with the same name as the requesting node".into(),
+                ));
+            }
+            Ok(())
+        }
+        "PersistentVolume" => {
+            // Only removing the local-path cleanup finalizer of a volume being deleted.
+            let Some(old) = old else {
+                return Err(forbidden_obj(t, name, "node may not create volumes".into()));
+            };
+            let without = |o: &Value| {
+                let mut o = o.clone();
+                if let Some(m) = o["metadata"].as_object_mut() {
+                    for k in [
+                        "finalizers",
+                        "resourceVersion",
+                        "managedFields",
+                        "generation",
+                    ] {
+                        m.remove(k);
+                    }
+                }
+                o
+            };
+            let finalizers = |o: &Value| -> Vec<String> {
+                o["metadata"]["finalizers"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|f| f.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let mut expected = finalizers(old);
+            expected.retain(|f| f != CLEANUP_FINALIZER);
+            if old["metadata"]["deletionTimestamp"].is_null()
+                || without(old) != without(new)
+                || finalizers(new) != expected
+            {
+                return Err(forbidden_obj(
+                    t,
+                    name,
+                    format!("node \"{node}\" may only remove the {CLEANUP_FINALIZER} finalizer of a volume being deleted"),
                 ));
             }
             Ok(())

@@ -32,6 +32,9 @@ pub const USER_NAMESPACE_BASE_ROLE: &str = "daas:aggregate-to-namespace-owner";
 pub const AGGREGATE_TO_NAMESPACE_OWNER: &str = "k3s-daas.io/aggregate-to-namespace-owner";
 /// The RoleBinding (in each user namespace) of [`USER_NAMESPACE_ROLE`].
 pub const USER_NAMESPACE_BINDING: &str = "daas:namespace-owner";
+/// The ClusterRole (and its binding to the user tier) letting tenants read StorageClasses, which
+/// they name in their claims; PersistentVolumes stay admin-only (a hostPath PV is a host escape).
+pub const STORAGE_CLASS_READER_ROLE: &str = "daas:storageclass-reader";
 const AUTOUPDATE: &str = "rbac.authorization.kubernetes.io/autoupdate";
 
 /// What a request asks, as RBAC sees it (upstream `authorizer.Attributes`).
@@ -959,6 +962,11 @@ pub fn bootstrap_cluster_roles() -> Vec<Value> {
             ],
         ),
         cluster_role(
+            STORAGE_CLASS_READER_ROLE,
+            json!({}),
+            vec![rule(&["storage.k8s.io"], &["storageclasses"], READ)],
+        ),
+        cluster_role(
             USER_NAMESPACE_BASE_ROLE,
             json!({AGGREGATE_TO_NAMESPACE_OWNER: "true"}),
             user_namespace_rules(),
@@ -1020,6 +1028,11 @@ pub fn bootstrap_cluster_bindings() -> Vec<Value> {
             "system:public-info-viewer",
             "system:public-info-viewer",
             &[GROUP_AUTHENTICATED, GROUP_UNAUTHENTICATED],
+        ),
+        cluster_binding(
+            STORAGE_CLASS_READER_ROLE,
+            STORAGE_CLASS_READER_ROLE,
+            &[crate::authz::GROUP_USERS],
         ),
     ]
 }

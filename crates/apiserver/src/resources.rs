@@ -183,6 +183,10 @@ pub const EVENTS_V1: ResourceDef = registry::eventv1::RESOURCE;
 pub const CUSTOM_RESOURCE_DEFINITIONS: ResourceDef = registry::crd::RESOURCE;
 pub const JOBS: ResourceDef = registry::job::RESOURCE;
 pub const CRON_JOBS: ResourceDef = registry::cronjob::RESOURCE;
+pub const PERSISTENT_VOLUMES: ResourceDef = registry::persistentvolume::PERSISTENT_VOLUMES;
+pub const PERSISTENT_VOLUME_CLAIMS: ResourceDef =
+    registry::persistentvolume::PERSISTENT_VOLUME_CLAIMS;
+pub const STORAGE_CLASSES: ResourceDef = registry::storageclass::RESOURCE;
 
 pub static RESOURCES: &[ResourceDef] = &[
     NAMESPACES,
@@ -227,6 +231,9 @@ pub static RESOURCES: &[ResourceDef] = &[
     CUSTOM_RESOURCE_DEFINITIONS,
     JOBS,
     CRON_JOBS,
+    PERSISTENT_VOLUMES,
+    PERSISTENT_VOLUME_CLAIMS,
+    STORAGE_CLASSES,
 ];
 
 /// Every resource served now: the built-in kinds, then the custom resources of established CRDs.
@@ -379,7 +386,8 @@ mod tests {
                 "policy",
                 "events.k8s.io",
                 "apiextensions.k8s.io",
-                "batch"
+                "batch",
+                "storage.k8s.io"
             ]
         );
     }

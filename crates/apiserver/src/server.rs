@@ -878,6 +878,7 @@ pub async fn bootstrap_with(
         }
     }
     crate::registry::priorityclass::ensure_system_classes(&ctx).await?;
+    crate::registry::storageclass::ensure_local_path_class(&ctx).await?;
     crate::rbac::ensure_bootstrap_policy(&ctx).await?;
     Ok(())
 }

@@ -834,6 +834,31 @@ async fn every_served_kind_lists_in_protobuf() {
                 "jobTemplate": {"metadata": {"labels": {"app": "cj"}}, "spec": {"backoffLimit": 2,
                     "template": {"spec": {"restartPolicy": "OnFailure", "containers": [{"name": "c", "image": "busybox"}]}}}}}}),
         ),
+        (
+            "/api/v1/persistentvolumes".into(),
+            json!({"metadata": {"name": "pv", "labels": {"tier": "a"}}, "spec": {
+                "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Delete", "storageClassName": "local-path",
+                "mountOptions": ["noatime"],
+                "local": {"path": "/var/lib/k3s-daas/storage/pv"},
+                "claimRef": {"namespace": "default", "name": "data"},
+                "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                    {"key": "kubernetes.io/hostname", "operator": "In", "values": ["n1"]}]}]}}}}),
+        ),
+        (
+            format!("{ns}/persistentvolumeclaims"),
+            json!({"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+                "selector": {"matchLabels": {"tier": "a"}}}}),
+        ),
+        (
+            "/apis/storage.k8s.io/v1/storageclasses".into(),
+            json!({"metadata": {"name": "fast"}, "provisioner": "example.com/fast",
+                "parameters": {"type": "ssd"}, "allowVolumeExpansion": true,
+                "mountOptions": ["noatime"],
+                "allowedTopologies": [{"matchLabelExpressions": [{"key": "zone",
+                    "values": ["a", "b"]}]}]}),
+        ),
         // Last: a quota counts what is created after it.
         (
             format!("{ns}/resourcequotas"),

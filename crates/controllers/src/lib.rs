@@ -14,6 +14,7 @@ pub mod job;
 pub mod kubernetesservice;
 pub mod namespace;
 pub mod nodelifecycle;
+pub mod persistentvolume;
 pub mod quota;
 pub use daas_apimachinery::quantity;
 pub mod csrsigning;
@@ -157,6 +158,11 @@ pub fn spawn(client: LocalClient, opts: ControllerOptions) -> Vec<JoinHandle<()>
         spawn_controller(
             client.clone(),
             cronjob::CronJobController::new(client.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            persistentvolume::PersistentVolumeController::new(client.clone()),
             &opts,
         ),
     ]

@@ -10,6 +10,7 @@ use daas_apiserver::{ApiError, LocalClient};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use crate::persistentvolume::{pod_claims, select_node, ClaimState, VolumeView};
 use crate::quantity::value_milli;
 use crate::util::{self, best_effort, condition, name, namespace, now_rfc3339, uid, CORE};
 use crate::{Controller, ControllerOptions};
@@ -299,13 +300,27 @@ pub fn pick_node<'a>(
     used: &HashMap<String, Resources>,
     staked_label: &str,
 ) -> Result<&'a Value, Vec<Vec<String>>> {
+    pick_node_with(pod, nodes, used, staked_label, |_| Vec::new())
+}
+
+/// [`pick_node`] with a further per-node filter (`extra` gives its reasons; empty = fits).
+pub fn pick_node_with<'a>(
+    pod: &Value,
+    nodes: &'a [Value],
+    used: &HashMap<String, Resources>,
+    staked_label: &str,
+    extra: impl Fn(&Value) -> Vec<String>,
+) -> Result<&'a Value, Vec<Vec<String>>> {
     let want = pod_requests(pod);
     let mut best: Option<(f64, &Value)> = None;
     let mut reasons = Vec::new();
     let zero = Resources::default();
     for n in nodes {
         let u = used.get(name(n)).unwrap_or(&zero);
-        let r = unfit_reasons(pod, n, u, staked_label);
+        let mut r = unfit_reasons(pod, n, u, staked_label);
+        if r.is_empty() {
+            r = extra(n);
+        }
         if !r.is_empty() {
             reasons.push(r);
             continue;
@@ -445,8 +460,42 @@ impl Controller for Scheduler {
             .retain(|u, _| pending_uids.contains(u.as_str()));
         let mut unschedulable = 0usize;
         let staked = self.opts.staked_label.clone();
+        let volumes = if pending.iter().any(|p| !pod_claims(p).is_empty()) {
+            Some(VolumeView::load(&self.client).await?)
+        } else {
+            None
+        };
+        let mut waiting = false;
         for pod in pending {
-            match pick_node(pod, &nodes, &used, &staked) {
+            // The VolumeBinding plugin: claims must exist; a pod goes only where its bound
+            // volumes are; WaitForFirstConsumer claims get the chosen node and the pod is bound
+            // only once the binder or provisioner has bound them.
+            let claims = match &volumes {
+                Some(v) => v.state(pod),
+                None => ClaimState::Bound,
+            };
+            if let ClaimState::Unschedulable(msg) = &claims {
+                unschedulable += 1;
+                let msg = format!("0/{} nodes are available: {msg}.", nodes.len());
+                self.mark_unschedulable(pod, &msg).await;
+                continue;
+            }
+            let picked = pick_node_with(pod, &nodes, &used, &staked, |n| {
+                volumes
+                    .as_ref()
+                    .map(|v| v.node_reasons(pod, n))
+                    .unwrap_or_default()
+            });
+            match picked {
+                Ok(node) if claims != ClaimState::Bound => {
+                    if let ClaimState::Delayed(to_select) = &claims {
+                        if let Err(e) = select_node(&self.client, pod, to_select, name(node)).await
+                        {
+                            tracing::warn!(pod = name(pod), error = %e.message, "could not select a node for the pod's claims");
+                        }
+                    }
+                    waiting = true;
+                }
                 Ok(node) => {
                     let node_name = name(node).to_string();
                     let binding = json!({"apiVersion": "v1", "kind": "Binding",
@@ -492,6 +541,10 @@ impl Controller for Scheduler {
                     self.mark_unschedulable(pod, &msg).await;
                 }
             }
+        }
+        if waiting {
+            // Claims being bound for a pod: look again soon (claims are not watched).
+            return Ok(Some(Duration::from_millis(200)));
         }
         // Unschedulable pods are retried on any pod/node change and at least this often.
         Ok((unschedulable > 0).then(|| self.opts.event_interval.max(Duration::from_secs(1))))

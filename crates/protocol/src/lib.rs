@@ -4,6 +4,7 @@
 
 pub mod attested;
 pub mod files;
+pub mod localpath;
 pub mod metrics;
 pub mod nodeproxy;
 pub mod query;

@@ -5808,6 +5808,243 @@ pub(super) static ADMISSIONREGISTRATION_V1_PARAM_REF: Msg = Msg {
     ],
 };
 
+// core/v1 PersistentVolume and storage.k8s.io/v1 StorageClass, added by hand (tags from the
+// k8s.io/api generated.proto files). PersistentVolumeSource carries the sources whose messages
+// the pod VolumeSource shares, plus `local` and `csi`; the removed in-tree plugins with
+// PV-only messages (glusterfs, rbd, iscsi, cinder, cephfs, flexVolume, azureFile, scaleIO,
+// storageos) are not decoded.
+pub(super) static CORE_V1_PERSISTENT_VOLUME: Msg = Msg {
+    name: "k8s.io.api.core.v1.PersistentVolume",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "spec", Msg(&CORE_V1_PERSISTENT_VOLUME_SPEC), Value, true),
+        f(
+            3,
+            "status",
+            Msg(&CORE_V1_PERSISTENT_VOLUME_STATUS),
+            Value,
+            true,
+        ),
+    ],
+};
+
+pub(super) static CORE_V1_PERSISTENT_VOLUME_SPEC: Msg = Msg {
+    name: "k8s.io.api.core.v1.PersistentVolumeSpec",
+    fields: &[
+        f(1, "capacity", Quantity, Map, true),
+        f(2, "", Msg(&CORE_V1_PERSISTENT_VOLUME_SOURCE), Inline, false),
+        f(3, "accessModes", Str, Repeated, true),
+        f(4, "claimRef", Msg(&CORE_V1_OBJECT_REFERENCE), Ptr, true),
+        f(5, "persistentVolumeReclaimPolicy", Str, Value, true),
+        f(6, "storageClassName", Str, Value, true),
+        f(7, "mountOptions", Str, Repeated, true),
+        f(8, "volumeMode", Str, Ptr, true),
+        f(
+            9,
+            "nodeAffinity",
+            Msg(&CORE_V1_VOLUME_NODE_AFFINITY),
+            Ptr,
+            true,
+        ),
+        f(10, "volumeAttributesClassName", Str, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_PERSISTENT_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.PersistentVolumeSource",
+    fields: &[
+        f(
+            1,
+            "gcePersistentDisk",
+            Msg(&CORE_V1_GCEPERSISTENT_DISK_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            2,
+            "awsElasticBlockStore",
+            Msg(&CORE_V1_AWSELASTIC_BLOCK_STORE_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            3,
+            "hostPath",
+            Msg(&CORE_V1_HOST_PATH_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(5, "nfs", Msg(&CORE_V1_NFSVOLUME_SOURCE), Ptr, true),
+        f(10, "fc", Msg(&CORE_V1_FCVOLUME_SOURCE), Ptr, true),
+        f(
+            11,
+            "flocker",
+            Msg(&CORE_V1_FLOCKER_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            14,
+            "vsphereVolume",
+            Msg(&CORE_V1_VSPHERE_VIRTUAL_DISK_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            15,
+            "quobyte",
+            Msg(&CORE_V1_QUOBYTE_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            16,
+            "azureDisk",
+            Msg(&CORE_V1_AZURE_DISK_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            17,
+            "photonPersistentDisk",
+            Msg(&CORE_V1_PHOTON_PERSISTENT_DISK_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(
+            18,
+            "portworxVolume",
+            Msg(&CORE_V1_PORTWORX_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+        f(20, "local", Msg(&CORE_V1_LOCAL_VOLUME_SOURCE), Ptr, true),
+        f(
+            22,
+            "csi",
+            Msg(&CORE_V1_CSIPERSISTENT_VOLUME_SOURCE),
+            Ptr,
+            true,
+        ),
+    ],
+};
+
+pub(super) static CORE_V1_LOCAL_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.LocalVolumeSource",
+    fields: &[
+        f(1, "path", Str, Value, false),
+        f(2, "fsType", Str, Ptr, true),
+    ],
+};
+
+pub(super) static CORE_V1_SECRET_REFERENCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.SecretReference",
+    fields: &[
+        f(1, "name", Str, Value, true),
+        f(2, "namespace", Str, Value, true),
+    ],
+};
+
+pub(super) static CORE_V1_CSIPERSISTENT_VOLUME_SOURCE: Msg = Msg {
+    name: "k8s.io.api.core.v1.CSIPersistentVolumeSource",
+    fields: &[
+        f(1, "driver", Str, Value, false),
+        f(2, "volumeHandle", Str, Value, false),
+        f(3, "readOnly", Bool, Value, true),
+        f(4, "fsType", Str, Value, true),
+        f(5, "volumeAttributes", Str, Map, true),
+        f(
+            6,
+            "controllerPublishSecretRef",
+            Msg(&CORE_V1_SECRET_REFERENCE),
+            Ptr,
+            true,
+        ),
+        f(
+            7,
+            "nodeStageSecretRef",
+            Msg(&CORE_V1_SECRET_REFERENCE),
+            Ptr,
+            true,
+        ),
+        f(
+            8,
+            "nodePublishSecretRef",
+            Msg(&CORE_V1_SECRET_REFERENCE),
+            Ptr,
+            true,
+        ),
+        f(
+            9,
+            "controllerExpandSecretRef",
+            Msg(&CORE_V1_SECRET_REFERENCE),
+            Ptr,
+            true,
+        ),
+        f(
+            10,
+            "nodeExpandSecretRef",
+            Msg(&CORE_V1_SECRET_REFERENCE),
+            Ptr,
+            true,
+        ),
+    ],
+};
+
+pub(super) static CORE_V1_VOLUME_NODE_AFFINITY: Msg = Msg {
+    name: "k8s.io.api.core.v1.VolumeNodeAffinity",
+    fields: &[f(1, "required", Msg(&CORE_V1_NODE_SELECTOR), Ptr, true)],
+};
+
+pub(super) static CORE_V1_PERSISTENT_VOLUME_STATUS: Msg = Msg {
+    name: "k8s.io.api.core.v1.PersistentVolumeStatus",
+    fields: &[
+        f(1, "phase", Str, Value, true),
+        f(2, "message", Str, Value, true),
+        f(3, "reason", Str, Value, true),
+        f(4, "lastPhaseTransitionTime", Time, Ptr, true),
+    ],
+};
+
+pub(super) static STORAGE_V1_STORAGE_CLASS: Msg = Msg {
+    name: "k8s.io.api.storage.v1.StorageClass",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "provisioner", Str, Value, false),
+        f(3, "parameters", Str, Map, true),
+        f(4, "reclaimPolicy", Str, Ptr, true),
+        f(5, "mountOptions", Str, Repeated, true),
+        f(6, "allowVolumeExpansion", Bool, Ptr, true),
+        f(7, "volumeBindingMode", Str, Ptr, true),
+        f(
+            8,
+            "allowedTopologies",
+            Msg(&CORE_V1_TOPOLOGY_SELECTOR_TERM),
+            Repeated,
+            true,
+        ),
+    ],
+};
+
+pub(super) static CORE_V1_TOPOLOGY_SELECTOR_TERM: Msg = Msg {
+    name: "k8s.io.api.core.v1.TopologySelectorTerm",
+    fields: &[f(
+        1,
+        "matchLabelExpressions",
+        Msg(&CORE_V1_TOPOLOGY_SELECTOR_LABEL_REQUIREMENT),
+        Repeated,
+        true,
+    )],
+};
+
+pub(super) static CORE_V1_TOPOLOGY_SELECTOR_LABEL_REQUIREMENT: Msg = Msg {
+    name: "k8s.io.api.core.v1.TopologySelectorLabelRequirement",
+    fields: &[
+        f(1, "key", Str, Value, false),
+        f(2, "values", Str, Repeated, false),
+    ],
+};
+
 pub(super) static KINDS: &[(&str, &str, &Msg)] = &[
     ("v1", "Namespace", &CORE_V1_NAMESPACE),
     ("v1", "ConfigMap", &CORE_V1_CONFIG_MAP),
@@ -5832,6 +6069,12 @@ pub(super) static KINDS: &[(&str, &str, &Msg)] = &[
     ),
     ("v1", "Binding", &CORE_V1_BINDING),
     ("node.k8s.io/v1", "RuntimeClass", &NODE_V1_RUNTIME_CLASS),
+    ("v1", "PersistentVolume", &CORE_V1_PERSISTENT_VOLUME),
+    (
+        "storage.k8s.io/v1",
+        "StorageClass",
+        &STORAGE_V1_STORAGE_CLASS,
+    ),
     (
         "discovery.k8s.io/v1",
         "EndpointSlice",
@@ -6112,6 +6355,12 @@ pub(super) static LIST_KINDS: &[(&str, &str, &Msg)] = &[
         &APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION,
     ),
     ("node.k8s.io/v1", "RuntimeClass", &NODE_V1_RUNTIME_CLASS),
+    ("v1", "PersistentVolume", &CORE_V1_PERSISTENT_VOLUME),
+    (
+        "storage.k8s.io/v1",
+        "StorageClass",
+        &STORAGE_V1_STORAGE_CLASS,
+    ),
     (
         "discovery.k8s.io/v1",
         "EndpointSlice",

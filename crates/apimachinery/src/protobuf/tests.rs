@@ -2126,3 +2126,70 @@ fn admissionregistration_lists_round_trip() {
         assert_eq!(got, list, "{kind}");
     }
 }
+
+#[test]
+fn persistent_volume_and_storage_class() {
+    // PersistentVolume: the inline PersistentVolumeSource is message 2 of the spec.
+    let spec = Enc::new()
+        .entry_msg(1, "storage", qty("1Gi"))
+        .msg(2, Enc::new().msg(20, Enc::new().str(1, "/var/lib/x")))
+        .str(3, "ReadWriteOnce")
+        .msg(4, Enc::new().str(2, "ns").str(3, "data"))
+        .str(5, "Delete")
+        .str(6, "local-path")
+        .str(8, "Filesystem")
+        .msg(
+            9,
+            Enc::new().msg(
+                1,
+                Enc::new().msg(
+                    1,
+                    Enc::new().msg(
+                        1,
+                        Enc::new()
+                            .str(1, "kubernetes.io/hostname")
+                            .str(2, "In")
+                            .str(3, "n1"),
+                    ),
+                ),
+            ),
+        );
+    let raw = Enc::new()
+        .msg(1, Enc::new().str(1, "pv1"))
+        .msg(2, spec)
+        .msg(3, Enc::new().str(1, "Bound"));
+    let got = decode_object(&envelope("v1", "PersistentVolume", &raw)).expect("decode");
+    let want = json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv1"},
+        "spec": {"capacity": {"storage": "1Gi"}, "local": {"path": "/var/lib/x"},
+                 "accessModes": ["ReadWriteOnce"], "claimRef": {"namespace": "ns", "name": "data"},
+                 "persistentVolumeReclaimPolicy": "Delete", "storageClassName": "local-path",
+                 "volumeMode": "Filesystem",
+                 "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                     {"key": "kubernetes.io/hostname", "operator": "In", "values": ["n1"]}]}]}}},
+        "status": {"phase": "Bound"}});
+    assert_eq!(got, want);
+    assert_eq!(
+        decode_object(&encode_object(&want).expect("encode")).expect("again"),
+        want
+    );
+
+    let raw = Enc::new()
+        .msg(1, Enc::new().str(1, "local-path"))
+        .str(2, "k3s-daas.io/local-path")
+        .entry(3, "k", "v")
+        .str(4, "Delete")
+        .int(6, 1)
+        .str(7, "WaitForFirstConsumer")
+        .msg(8, Enc::new().msg(1, Enc::new().str(1, "zone").str(2, "a")));
+    let got = decode_object(&envelope("storage.k8s.io/v1", "StorageClass", &raw)).expect("decode");
+    let want = json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": "local-path"}, "provisioner": "k3s-daas.io/local-path",
+        "parameters": {"k": "v"}, "reclaimPolicy": "Delete", "allowVolumeExpansion": true,
+        "volumeBindingMode": "WaitForFirstConsumer",
+        "allowedTopologies": [{"matchLabelExpressions": [{"key": "zone", "values": ["a"]}]}]});
+    assert_eq!(got, want);
+    assert_eq!(
+        decode_object(&encode_object(&want).expect("encode")).expect("again"),
+        want
+    );
+}

@@ -40,6 +40,7 @@ pub mod lease;
 pub mod limitrange;
 pub mod namespace;
 pub mod node;
+pub mod persistentvolume;
 pub mod pod;
 pub mod poddisruptionbudget;
 pub mod podspec;
@@ -55,6 +56,7 @@ pub mod secret;
 pub mod service;
 pub mod serviceaccount;
 pub mod statefulset;
+pub mod storageclass;
 
 /// A field error: (field path, message as `field.Error` renders it after the path).
 pub type Cause = (String, String);

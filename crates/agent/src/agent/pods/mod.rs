@@ -480,6 +480,7 @@ pub(super) async fn pod_sync(
         cfg.config_file.as_deref(),
         cfg.containerd_socket.as_deref(),
     );
+    let reclaim_client = client.clone();
     let pod_api = Arc::new(KubePodApi {
         client,
         data_dir: cfg.data_dir.clone(),
@@ -496,6 +497,8 @@ pub(super) async fn pod_sync(
     );
     worker.adopt().await;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // Local-path volumes released by their claims are cleaned up every few ticks.
+    let mut ticks: u64 = 0;
     loop {
         tokio::select! {
             ev = stream.next() => {
@@ -517,6 +520,10 @@ pub(super) async fn pod_sync(
             _ = tick.tick() => {
                 if init.is_none() {
                     worker.reconcile(&desired, Instant::now()).await;
+                }
+                ticks += 1;
+                if ticks % 5 == 1 {
+                    crate::volumes::reclaim(&reclaim_client, &cfg.node_id, &cfg.data_dir).await;
                 }
             }
         }
