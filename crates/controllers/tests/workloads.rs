@@ -396,7 +396,7 @@ async fn daemonset_runs_on_eligible_nodes_and_rolls() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn parallel_statefulset_on_delete_and_unserved_claims() {
+async fn parallel_statefulset_on_delete_and_its_claims() {
     let e = env().await;
     let c = &e.c;
     add_node(c, "n1", true, json!(null)).await;
@@ -424,17 +424,29 @@ async fn parallel_statefulset_on_delete_and_unserved_claims() {
         p["spec"]["volumes"][0],
         json!({"name": "data", "persistentVolumeClaim": {"claimName": "data-db-1"}})
     );
-    // PersistentVolumeClaims are not served here: the StatefulSet says so in an event.
-    until(c, "claims event", &none, || async {
+    // Each pod's claim is made from the template, named <claim>-<sts>-<ordinal>, with the
+    // StatefulSet's selector labels, and the StatefulSet records it.
+    until(c, "claims made", &none, || async {
+        let claims = c.list(&format!("{NS}/persistentvolumeclaims")).await.unwrap();
+        let mut made: Vec<String> = claims
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == "db")
+            .filter(|p| p["spec"]["resources"]["requests"]["storage"] == "1Gi")
+            .filter_map(|p| p["metadata"]["name"].as_str().map(String::from))
+            .collect();
+        made.sort();
+        (made == ["data-db-0", "data-db-1", "data-db-2"])
+            .then_some(())
+            .ok_or(format!("{made:?}"))
+    })
+    .await;
+    until(c, "claim event", &none, || async {
         let evs = c.list(&format!("{NS}/events")).await.unwrap();
         evs.iter()
             .any(|e| {
                 e["involvedObject"]["name"] == "db"
-                    && e["type"] == "Warning"
-                    && e["message"]
-                        .as_str()
-                        .unwrap_or("")
-                        .contains("PersistentVolumeClaims are not served")
+                    && e["reason"] == "SuccessfulCreate"
+                    && e["message"] == "create Claim data-db-1 Pod db-1 in StatefulSet db success"
             })
             .then_some(())
             .ok_or(format!("{evs:?}"))

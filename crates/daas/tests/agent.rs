@@ -66,7 +66,7 @@ spec:
     );
     let wide = c.ok(&["get", "pod", "hello", "-o", "wide"]);
     assert!(
-        wide.contains("worker-1") && wide.contains("10.243.1."),
+        wide.contains("worker-1") && wide.contains(&a.pod_prefix),
         "{wide}"
     );
     assert!(wide.contains("1/1"), "{wide}");

@@ -12,6 +12,50 @@ pub struct Agent {
     pub dir: PathBuf,
     pub config: PathBuf,
     pub bridge: String,
+    /// This agent's claim on its bridge index (see [`claim_index`]), released on drop.
+    pub claim: PathBuf,
+    /// Its pod CIDR's prefix, e.g. `10.243.7.`.
+    pub pod_prefix: String,
+}
+
+/// Where test processes claim agent indexes (bridge `daase<n>`, pod CIDR `10.243.<n>.0/24`):
+/// tests run in parallel processes, and two agents on one bridge would share addresses and
+/// tear down each other's network.
+const CLAIMS: &str = "/tmp/k3s-daas-test-agents";
+
+/// Claim an agent index no running test holds, trying `hint` first. A claim is a file created
+/// exclusively holding the claimer's pid; a claim whose process is gone is taken over.
+pub fn claim_index(hint: u8) -> (u8, PathBuf) {
+    std::fs::create_dir_all(CLAIMS).unwrap();
+    let me = std::process::id().to_string();
+    let candidates = std::iter::once(hint).chain((1..=250u8).filter(move |n| *n != hint));
+    for n in candidates {
+        let path = PathBuf::from(CLAIMS).join(n.to_string());
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    f.write_all(me.as_bytes()).unwrap();
+                    return (n, path);
+                }
+                Err(_) => {
+                    let owner = std::fs::read_to_string(&path).unwrap_or_default();
+                    let alive = !owner.is_empty()
+                        && std::path::Path::new(&format!("/proc/{}", owner.trim())).exists();
+                    if alive {
+                        break;
+                    }
+                    // The claimer died without releasing it: take it over (once).
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+    }
+    panic!("no free agent index under {CLAIMS}");
 }
 
 impl Agent {
@@ -93,12 +137,15 @@ impl Drop for Agent {
         let _ = Command::new("ip")
             .args(["link", "del", &self.bridge])
             .output();
+        let _ = std::fs::remove_file(&self.claim);
     }
 }
 
-/// Stake a fresh node key and start an agent for `node`.
-pub fn start_agent(c: &Cluster, node: &str, index: u8) -> Agent {
+/// Stake a fresh node key and start an agent for `node`, on agent index `hint` unless another
+/// running test holds it (then on a free one).
+pub fn start_agent(c: &Cluster, node: &str, hint: u8) -> Agent {
     assert!(unsafe_is_root(), "the agent test needs root (containerd)");
+    let (index, claim) = claim_index(hint);
     let chain = std::fs::read_to_string(c.data_dir().join("chain-url"))
         .unwrap()
         .trim()
@@ -148,6 +195,8 @@ pub fn start_agent(c: &Cluster, node: &str, index: u8) -> Agent {
         dir,
         config: path,
         bridge,
+        claim,
+        pod_prefix: format!("10.243.{index}."),
     };
     a.spawn();
     a
