@@ -427,7 +427,10 @@ async fn parallel_statefulset_on_delete_and_its_claims() {
     // Each pod's claim is made from the template, named <claim>-<sts>-<ordinal>, with the
     // StatefulSet's selector labels, and the StatefulSet records it.
     until(c, "claims made", &none, || async {
-        let claims = c.list(&format!("{NS}/persistentvolumeclaims")).await.unwrap();
+        let claims = c
+            .list(&format!("{NS}/persistentvolumeclaims"))
+            .await
+            .unwrap();
         let mut made: Vec<String> = claims
             .iter()
             .filter(|p| p["metadata"]["labels"]["app"] == "db")
