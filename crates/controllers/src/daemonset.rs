@@ -6,7 +6,7 @@
 //! replace old pods within `maxUnavailable` (or surge new ones within `maxSurge`); template
 //! history is kept as ControllerRevisions; status as upstream.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -495,35 +495,18 @@ impl Controller for DaemonSetController {
             .client
             .list(&format!("{APPS}/controllerrevisions"))
             .await?;
-        let mut pods_by_ns: HashMap<&str, Vec<Value>> = HashMap::new();
-        for p in &pods {
-            pods_by_ns.entry(namespace(p)).or_default().push(p.clone());
-        }
+        let pods_by_ns = util::by_namespace(&pods);
         let empty = Vec::new();
-        let mut requeue: Option<Duration> = None;
-        let mut err = None;
+        let mut pass = util::Pass::default();
         for ds in &all {
-            match self
-                .sync(
-                    ds,
-                    &nodes,
-                    pods_by_ns.get(namespace(ds)).unwrap_or(&empty),
-                    &revisions,
-                )
-                .await
-            {
-                Ok(Some(d)) => requeue = Some(requeue.map(|r| r.min(d)).unwrap_or(d)),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(name = name(ds), namespace = namespace(ds), error = %e.message, "daemonset sync failed");
-                    err.get_or_insert(e);
-                }
-            }
+            let pods = pods_by_ns.get(namespace(ds)).unwrap_or(&empty);
+            pass.record(
+                "daemonset",
+                ds,
+                self.sync(ds, &nodes, pods, &revisions).await,
+            );
         }
-        match err {
-            Some(e) => Err(e),
-            None => Ok(requeue),
-        }
+        pass.finish()
     }
 }
 

@@ -2,7 +2,6 @@
 //! rolling updates within maxSurge/maxUnavailable, Recreate, scaling, revision annotations,
 //! history cleanup and the status/conditions `kubectl rollout status` reads.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -924,39 +923,19 @@ impl Controller for DeploymentController {
         } else {
             Vec::new()
         };
-        let mut rs_by_ns: HashMap<&str, Vec<Value>> = HashMap::new();
-        for rs in &rss {
-            rs_by_ns.entry(namespace(rs)).or_default().push(rs.clone());
-        }
-        let mut pods_by_ns: HashMap<&str, Vec<Value>> = HashMap::new();
-        for p in &pods {
-            pods_by_ns.entry(namespace(p)).or_default().push(p.clone());
-        }
+        let rs_by_ns = util::by_namespace(&rss);
+        let pods_by_ns = util::by_namespace(&pods);
         let empty = Vec::new();
-        let mut requeue: Option<Duration> = None;
-        let mut err = None;
+        let mut pass = util::Pass::default();
         for d in &deploys {
             let ns = namespace(d);
-            match self
-                .sync(
-                    d,
-                    rs_by_ns.get(ns).unwrap_or(&empty),
-                    pods_by_ns.get(ns).unwrap_or(&empty),
-                )
-                .await
-            {
-                Ok(Some(r)) => requeue = Some(requeue.map(|x| x.min(r)).unwrap_or(r)),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(deployment = name(d), namespace = ns, error = %e.message, "sync failed");
-                    err.get_or_insert(e);
-                }
-            }
+            let (rss, pods) = (
+                rs_by_ns.get(ns).unwrap_or(&empty),
+                pods_by_ns.get(ns).unwrap_or(&empty),
+            );
+            pass.record("deployment", d, self.sync(d, rss, pods).await);
         }
-        match err {
-            Some(e) => Err(e),
-            None => Ok(requeue),
-        }
+        pass.finish()
     }
 }
 

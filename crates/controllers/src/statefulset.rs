@@ -5,7 +5,7 @@
 //! rolling updates from the highest ordinal down to the partition, one pod at a time, waiting
 //! for readiness (or none, `OnDelete`); template history as ControllerRevisions; status.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -552,34 +552,14 @@ impl Controller for StatefulSetController {
             .client
             .list(&format!("{APPS}/controllerrevisions"))
             .await?;
-        let mut pods_by_ns: HashMap<&str, Vec<Value>> = HashMap::new();
-        for p in &pods {
-            pods_by_ns.entry(namespace(p)).or_default().push(p.clone());
-        }
+        let pods_by_ns = util::by_namespace(&pods);
         let empty = Vec::new();
-        let mut requeue: Option<Duration> = None;
-        let mut err = None;
+        let mut pass = util::Pass::default();
         for sts in &all {
-            match self
-                .sync(
-                    sts,
-                    pods_by_ns.get(namespace(sts)).unwrap_or(&empty),
-                    &revisions,
-                )
-                .await
-            {
-                Ok(Some(d)) => requeue = Some(requeue.map(|r| r.min(d)).unwrap_or(d)),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(name = name(sts), namespace = namespace(sts), error = %e.message, "statefulset sync failed");
-                    err.get_or_insert(e);
-                }
-            }
+            let pods = pods_by_ns.get(namespace(sts)).unwrap_or(&empty);
+            pass.record("statefulset", sts, self.sync(sts, pods, &revisions).await);
         }
-        match err {
-            Some(e) => Err(e),
-            None => Ok(requeue),
-        }
+        pass.finish()
     }
 }
 

@@ -1,5 +1,6 @@
 //! Small helpers over JSON objects shared by the controllers.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -261,6 +262,45 @@ pub async fn record_event(
             .await
             .map(|_| ()),
         Err(e) => Err(e),
+    }
+}
+
+/// Objects grouped by namespace, for passes that sync each owner against its namespace's objects.
+pub fn by_namespace(objs: &[Value]) -> HashMap<&str, Vec<Value>> {
+    let mut m: HashMap<&str, Vec<Value>> = HashMap::new();
+    for o in objs {
+        m.entry(namespace(o)).or_default().push(o.clone());
+    }
+    m
+}
+
+/// The outcome of a pass that syncs many objects: it goes on after a failure, keeps the first
+/// error, and asks to run again at the earliest requeue any object wanted.
+#[derive(Debug, Default)]
+pub struct Pass {
+    requeue: Option<Duration>,
+    err: Option<ApiError>,
+}
+
+impl Pass {
+    /// Record one object's sync result (`kind` names the controller in the log).
+    pub fn record(&mut self, kind: &str, obj: &Value, r: Result<Option<Duration>, ApiError>) {
+        match r {
+            Ok(Some(d)) => self.requeue = Some(self.requeue.map_or(d, |r| r.min(d))),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(kind, name = name(obj), namespace = namespace(obj), error = %e.message, "sync failed");
+                self.err.get_or_insert(e);
+            }
+        }
+    }
+
+    /// The pass's result: the first error, else the earliest requeue.
+    pub fn finish(self) -> Result<Option<Duration>, ApiError> {
+        match self.err {
+            Some(e) => Err(e),
+            None => Ok(self.requeue),
+        }
     }
 }
 
