@@ -19,6 +19,8 @@ struct RecordingApi {
     statuses: Mutex<Vec<(String, PodStatus)>>,
     rejections: Mutex<Vec<String>>,
     deleted: Mutex<Vec<String>>,
+    /// (pod name, "<type> <reason>: <message>") of the events recorded.
+    events: Mutex<Vec<(String, String)>>,
     /// Pod names whose volumes cannot be prepared yet.
     missing_volumes: Mutex<BTreeSet<String>>,
 }
@@ -56,6 +58,23 @@ impl PodApi for RecordingApi {
             .lock()
             .unwrap()
             .push(format!("{name}: {}", rejection.message()));
+        Ok(())
+    }
+    async fn record_event(
+        &self,
+        pod: &Pod,
+        warning: bool,
+        reason: &str,
+        message: &str,
+    ) -> Result<(), AgentError> {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        self.events.lock().unwrap().push((
+            name,
+            format!(
+                "{} {reason}: {message}",
+                if warning { "Warning" } else { "Normal" }
+            ),
+        ));
         Ok(())
     }
     async fn prepare_volumes(
