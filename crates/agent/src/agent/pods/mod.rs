@@ -367,7 +367,7 @@ impl PodWorker {
             .and_then(|s| s.start_time.as_ref())
             .is_none()
             .then(chrono::Utc::now);
-        let status = state::running_status(
+        let mut status = state::running_status(
             &spec,
             &rs,
             &probes,
@@ -375,6 +375,20 @@ impl PodWorker {
             start_time,
             chrono::Utc::now(),
         );
+        // A condition keeps its transition time while its status stays (minReadySeconds counts
+        // from it).
+        let before = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
+        for c in status.conditions.iter_mut().flatten() {
+            if let Some(b) = before
+                .into_iter()
+                .flatten()
+                .find(|b| b.type_ == c.type_ && b.status == c.status)
+            {
+                if b.last_transition_time.is_some() {
+                    c.last_transition_time = b.last_transition_time.clone();
+                }
+            }
+        }
         actions.push(Action::WriteStatus(Box::new(status)));
         let restart_spec = t.resolved.clone().unwrap_or(spec);
         self.apply(uid, pod, t, Some(&restart_spec), actions).await;
