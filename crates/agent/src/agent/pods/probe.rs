@@ -456,13 +456,13 @@ fn with<R>(shared: &SharedRef, f: impl FnOnce(&mut Shared) -> R) -> R {
 pub struct Prober {
     runtime: Arc<dyn Runtime>,
     shared: SharedRef,
-    /// pod uid → container id → task.
-    tasks: HashMap<String, HashMap<String, JoinHandle<()>>>,
+    /// pod uid → container id → task (none for a container without probes or hooks).
+    tasks: HashMap<String, HashMap<String, Option<JoinHandle<()>>>>,
 }
 
 impl Drop for Prober {
     fn drop(&mut self) {
-        for t in self.tasks.values().flat_map(|m| m.values()) {
+        for t in self.tasks.values().flat_map(|m| m.values()).flatten() {
             t.abort();
         }
     }
@@ -486,21 +486,19 @@ impl Prober {
             .filter(|c| matches!(c.state, ContainerState::Running { .. }))
             .map(|c| (c.container_id.as_str(), c.name.as_str()))
             .collect();
+        let shared = &self.shared;
         tasks.retain(|id, t| {
             let keep = running.contains_key(id.as_str());
             if !keep {
-                t.abort();
+                if let Some(t) = t {
+                    t.abort();
+                }
+                with(shared, |s| s.states.remove(id));
             }
             keep
         });
-        with(&self.shared, |s| {
-            s.states.retain(|id, _| {
-                running.contains_key(id.as_str())
-                    || !rs.containers.iter().any(|c| &c.container_id == id)
-            })
-        });
         for (id, name) in running {
-            if tasks.contains_key(id) || with(&self.shared, |s| s.states.contains_key(id)) {
+            if tasks.contains_key(id) {
                 continue;
             }
             let probes = k8s_container(pod, name)
@@ -517,6 +515,7 @@ impl Prober {
                         },
                     )
                 });
+                tasks.insert(id.to_string(), None);
                 continue;
             }
             with(&self.shared, |s| {
@@ -534,7 +533,7 @@ impl Prober {
                 probes,
                 self.shared.clone(),
             ));
-            tasks.insert(id.to_string(), task);
+            tasks.insert(id.to_string(), Some(task));
         }
     }
 
@@ -571,7 +570,9 @@ impl Prober {
         if let Some(tasks) = self.tasks.remove(uid) {
             with(&self.shared, |s| {
                 for (id, t) in tasks {
-                    t.abort();
+                    if let Some(t) = t {
+                        t.abort();
+                    }
                     s.states.remove(&id);
                 }
             });
