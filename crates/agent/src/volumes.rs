@@ -1065,14 +1065,6 @@ pub async fn prepare(
     let Some(pspec) = pod.spec.as_ref() else {
         return Ok(());
     };
-    if pspec
-        .init_containers
-        .as_ref()
-        .map(|v| !v.is_empty())
-        .unwrap_or(false)
-    {
-        return Err("init containers are not supported by this agent yet".into());
-    }
     let root = pod_volumes_dir(data_dir, &spec.uid);
     let alloc = Allocatable::of_host();
     let mut dirs: BTreeMap<String, (PathBuf, bool)> = BTreeMap::new();
@@ -1113,7 +1105,16 @@ pub async fn prepare(
         }
         dirs.insert(v.name.clone(), (dir, readonly_source));
     }
-    for (k8s_c, c) in pspec.containers.iter().zip(spec.containers.iter_mut()) {
+    let all_k8s = pspec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(&pspec.containers);
+    let all_lite = spec
+        .init_containers
+        .iter_mut()
+        .chain(spec.containers.iter_mut());
+    for (k8s_c, c) in all_k8s.zip(all_lite) {
         c.env = resolve_env(client, pod, &ns, k8s_c).await?;
         for m in k8s_c.volume_mounts.iter().flatten() {
             let (host, ro) = dirs.get(&m.name).ok_or_else(|| {

@@ -15,7 +15,7 @@ use tonic::transport::{Channel, Endpoint, Uri};
 use crate::security::{is_safe_sysctl, normalize_capability, RUNTIME_DEFAULT_CAPABILITIES};
 
 use super::{
-    ContainerRuntimeStatus, ContainerSpecLite, ContainerState, ImageRef, PodHandle,
+    ContainerRuntimeStatus, ContainerSpecLite, ContainerState, ExecOutput, ImageRef, PodHandle,
     PodRuntimeStatus, PodSpecLite, PodSummary, PullPolicy, Result, Runtime, RuntimeError,
     SandboxState, LABEL_CONTAINER_NAME, LABEL_MANAGED_BY, LABEL_POD_NAME, LABEL_POD_NAMESPACE,
     LABEL_POD_UID, MANAGED_BY_VALUE,
@@ -172,7 +172,7 @@ fn validate(spec: &PodSpecLite) -> Result<()> {
         )));
     }
     let mut seen = std::collections::HashSet::new();
-    for c in &spec.containers {
+    for c in spec.init_containers.iter().chain(spec.containers.iter()) {
         if !valid_name(&c.name) || !seen.insert(c.name.as_str()) {
             return Err(RuntimeError::InvalidSpec(format!(
                 "bad or duplicate container name {:?}",
@@ -512,7 +512,7 @@ impl ContainerdRuntime {
         Ok(id)
     }
 
-    async fn stop_container(&self, id: &str, grace: Duration) -> Result<()> {
+    async fn stop_container_id(&self, id: &str, grace: Duration) -> Result<()> {
         self.rt()
             .stop_container(cri::StopContainerRequest {
                 container_id: id.to_string(),
@@ -520,6 +520,58 @@ impl ContainerdRuntime {
             })
             .await
             .map_err(|s| RuntimeError::cri("StopContainer", s))?;
+        Ok(())
+    }
+
+    /// Replaces the latest instance of `container` (init or app) by a new one and starts it.
+    async fn replace_container(&self, spec: &PodSpecLite, container: &str) -> Result<()> {
+        validate(spec)?;
+        let c = spec
+            .container(container)
+            .ok_or_else(|| RuntimeError::ContainerNotFound {
+                uid: spec.uid.clone(),
+                container: container.to_string(),
+            })?;
+        let sb = self.current_sandbox(&spec.uid).await?;
+        if sb.state() != cri::PodSandboxState::SandboxReady {
+            return Err(RuntimeError::Containerd(format!(
+                "sandbox of pod {} is not ready",
+                spec.uid
+            )));
+        }
+        let all = self.containers_of(&sb.id).await?;
+        let mine: Vec<cri::Container> = all
+            .into_iter()
+            .filter(|x| x.metadata.as_ref().is_some_and(|m| m.name == container))
+            .collect();
+        let latest = Self::latest_by_name(mine.clone()).remove(container);
+        let attempt = latest
+            .as_ref()
+            .and_then(|l| l.metadata.as_ref())
+            .map(|m| m.attempt + 1)
+            .unwrap_or(0);
+        if let Some(l) = &latest {
+            if l.state() == cri::ContainerState::ContainerRunning {
+                self.stop_container_id(&l.id, Duration::from_secs(10))
+                    .await?;
+            }
+        }
+        // Keep the latest instance (for `logs --previous`), remove older ones.
+        for old in mine
+            .iter()
+            .filter(|x| Some(&x.id) != latest.as_ref().map(|l| &l.id))
+        {
+            self.rt()
+                .remove_container(cri::RemoveContainerRequest {
+                    container_id: old.id.clone(),
+                })
+                .await
+                .map_err(|s| RuntimeError::cri("RemoveContainer", s))?;
+        }
+        let attempt0 = sb.metadata.as_ref().map(|m| m.attempt).unwrap_or(0);
+        let sandbox_config = self.sandbox_config(spec, attempt0);
+        self.create_and_start(&sb.id, &sandbox_config, spec, c, attempt)
+            .await?;
         Ok(())
     }
 
@@ -669,7 +721,13 @@ impl Runtime for ContainerdRuntime {
             }
         };
         let have = Self::latest_by_name(self.containers_of(&sandbox_id).await?);
-        for c in &spec.containers {
+        // Init containers come first, one at a time: the caller drives them.
+        let app = if spec.init_containers.is_empty() {
+            spec.containers.as_slice()
+        } else {
+            &[]
+        };
+        for c in app {
             if have.contains_key(&c.name) {
                 continue;
             }
@@ -755,55 +813,61 @@ impl Runtime for ContainerdRuntime {
     }
 
     async fn restart_container(&self, spec: &PodSpecLite, container: &str) -> Result<()> {
-        validate(spec)?;
-        let c = spec
-            .containers
-            .iter()
-            .find(|c| c.name == container)
+        self.replace_container(spec, container).await
+    }
+
+    async fn start_container(&self, spec: &PodSpecLite, container: &str) -> Result<()> {
+        self.replace_container(spec, container).await
+    }
+
+    async fn stop_container(&self, uid: &str, container: &str, grace: Duration) -> Result<()> {
+        let sb = self.current_sandbox(uid).await?;
+        let latest = Self::latest_by_name(self.containers_of(&sb.id).await?).remove(container);
+        match latest {
+            Some(c) if c.state() == cri::ContainerState::ContainerRunning => {
+                self.stop_container_id(&c.id, grace).await
+            }
+            Some(_) => Ok(()),
+            None => Err(RuntimeError::ContainerNotFound {
+                uid: uid.to_string(),
+                container: container.to_string(),
+            }),
+        }
+    }
+
+    async fn exec_sync(
+        &self,
+        uid: &str,
+        container: &str,
+        cmd: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput> {
+        let sb = self.current_sandbox(uid).await?;
+        let c = Self::latest_by_name(self.containers_of(&sb.id).await?)
+            .remove(container)
+            .filter(|c| c.state() == cri::ContainerState::ContainerRunning)
             .ok_or_else(|| RuntimeError::ContainerNotFound {
-                uid: spec.uid.clone(),
+                uid: uid.to_string(),
                 container: container.to_string(),
             })?;
-        let sb = self.current_sandbox(&spec.uid).await?;
-        if sb.state() != cri::PodSandboxState::SandboxReady {
-            return Err(RuntimeError::Containerd(format!(
-                "sandbox of pod {} is not ready",
-                spec.uid
-            )));
-        }
-        let all = self.containers_of(&sb.id).await?;
-        let mine: Vec<cri::Container> = all
-            .into_iter()
-            .filter(|x| x.metadata.as_ref().is_some_and(|m| m.name == container))
-            .collect();
-        let latest = Self::latest_by_name(mine.clone()).remove(container);
-        let attempt = latest
-            .as_ref()
-            .and_then(|l| l.metadata.as_ref())
-            .map(|m| m.attempt + 1)
-            .unwrap_or(0);
-        if let Some(l) = &latest {
-            if l.state() == cri::ContainerState::ContainerRunning {
-                self.stop_container(&l.id, Duration::from_secs(10)).await?;
-            }
-        }
-        // Keep the latest instance (for `logs --previous`), remove older ones.
-        for old in mine
-            .iter()
-            .filter(|x| Some(&x.id) != latest.as_ref().map(|l| &l.id))
-        {
-            self.rt()
-                .remove_container(cri::RemoveContainerRequest {
-                    container_id: old.id.clone(),
-                })
-                .await
-                .map_err(|s| RuntimeError::cri("RemoveContainer", s))?;
-        }
-        let attempt0 = sb.metadata.as_ref().map(|m| m.attempt).unwrap_or(0);
-        let sandbox_config = self.sandbox_config(spec, attempt0);
-        self.create_and_start(&sb.id, &sandbox_config, spec, c, attempt)
-            .await?;
-        Ok(())
+        let secs = timeout.as_secs().max(1);
+        let mut rt = self.rt();
+        let call = rt.exec_sync(cri::ExecSyncRequest {
+            container_id: c.id.clone(),
+            cmd: cmd.to_vec(),
+            timeout: secs as i64,
+        });
+        // containerd enforces the timeout; this one only guards against a hung CRI call.
+        let r = tokio::time::timeout(Duration::from_secs(secs + 5), call)
+            .await
+            .map_err(|_| RuntimeError::Timeout(format!("exec in {container} after {secs}s")))?
+            .map_err(|s| RuntimeError::cri("ExecSync", s))?
+            .into_inner();
+        Ok(ExecOutput {
+            exit_code: r.exit_code,
+            stdout: r.stdout,
+            stderr: r.stderr,
+        })
     }
 
     async fn stop_pod(&self, uid: &str, grace: Duration) -> Result<()> {
@@ -812,7 +876,7 @@ impl Runtime for ContainerdRuntime {
             let stops = containers
                 .iter()
                 .filter(|c| c.state() == cri::ContainerState::ContainerRunning)
-                .map(|c| self.stop_container(&c.id, grace));
+                .map(|c| self.stop_container_id(&c.id, grace));
             for r in futures::future::join_all(stops).await {
                 r?;
             }

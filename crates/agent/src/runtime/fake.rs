@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 
 use super::{
-    ContainerRuntimeStatus, ContainerState, ImageRef, PodHandle, PodRuntimeStatus, PodSpecLite,
-    PodSummary, PullPolicy, Result, Runtime, RuntimeError, SandboxState,
+    ContainerRuntimeStatus, ContainerState, ExecOutput, ImageRef, PodHandle, PodRuntimeStatus,
+    PodSpecLite, PodSummary, PullPolicy, Result, Runtime, RuntimeError, SandboxState,
 };
 
 /// One call the fake received.
@@ -21,11 +21,34 @@ pub enum Call {
     EnsureImage(String),
     RunPod(String),
     PodStatus(String),
-    RestartContainer { uid: String, container: String },
-    StopPod { uid: String, grace: Duration },
+    RestartContainer {
+        uid: String,
+        container: String,
+    },
+    StartContainer {
+        uid: String,
+        container: String,
+    },
+    StopContainer {
+        uid: String,
+        container: String,
+        grace: Duration,
+    },
+    ExecSync {
+        uid: String,
+        container: String,
+        cmd: Vec<String>,
+    },
+    StopPod {
+        uid: String,
+        grace: Duration,
+    },
     RemovePod(String),
     ListPods,
-    LogPath { uid: String, container: String },
+    LogPath {
+        uid: String,
+        container: String,
+    },
 }
 
 struct FakeContainer {
@@ -46,6 +69,8 @@ struct Inner {
     calls: Vec<Call>,
     pods: BTreeMap<String, FakePod>,
     unpullable: BTreeSet<String>,
+    /// Exit code of commands run in (uid, container); 0 when not scripted.
+    exec_codes: BTreeMap<(String, String), i32>,
 }
 
 #[derive(Default)]
@@ -90,6 +115,22 @@ impl FakeRuntime {
                 finished_at: Utc::now(),
             };
         }
+    }
+
+    /// Commands run in container `container` of pod `uid` exit with `code` from now on.
+    pub fn set_exec(&self, uid: &str, container: &str, code: i32) {
+        self.lock()
+            .exec_codes
+            .insert((uid.to_string(), container.to_string()), code);
+    }
+
+    /// Whether `container` of pod `uid` runs now.
+    pub fn running(&self, uid: &str, container: &str) -> bool {
+        self.lock()
+            .pods
+            .get(uid)
+            .and_then(|p| p.containers.get(container))
+            .is_some_and(|c| matches!(c.state, ContainerState::Running { .. }))
     }
 
     /// Restarts of `container` so far.
@@ -145,8 +186,12 @@ impl Runtime for FakeRuntime {
             return Err(Self::pull_error(&c.image));
         }
         let n = g.pods.len() + 2;
-        let containers = spec
-            .containers
+        let app = if spec.init_containers.is_empty() {
+            spec.containers.as_slice()
+        } else {
+            &[]
+        };
+        let containers = app
             .iter()
             .map(|c| {
                 (
@@ -227,6 +272,113 @@ impl Runtime for FakeRuntime {
             started_at: Utc::now(),
         };
         Ok(())
+    }
+
+    async fn start_container(&self, spec: &PodSpecLite, container: &str) -> Result<()> {
+        let mut g = self.lock();
+        g.calls.push(Call::StartContainer {
+            uid: spec.uid.clone(),
+            container: container.to_string(),
+        });
+        let c = spec
+            .container(container)
+            .ok_or_else(|| RuntimeError::ContainerNotFound {
+                uid: spec.uid.clone(),
+                container: container.to_string(),
+            })?;
+        if g.unpullable.contains(&c.image) {
+            return Err(Self::pull_error(&c.image));
+        }
+        let image = c.image.clone();
+        let p = g
+            .pods
+            .get_mut(&spec.uid)
+            .ok_or_else(|| RuntimeError::PodNotFound(spec.uid.clone()))?;
+        let state = ContainerState::Running {
+            started_at: Utc::now(),
+        };
+        match p.containers.get_mut(container) {
+            Some(c) => {
+                c.restarts += 1;
+                c.state = state;
+            }
+            None => {
+                p.containers.insert(
+                    container.to_string(),
+                    FakeContainer {
+                        image,
+                        state,
+                        restarts: 0,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn stop_container(&self, uid: &str, container: &str, grace: Duration) -> Result<()> {
+        let mut g = self.lock();
+        g.calls.push(Call::StopContainer {
+            uid: uid.to_string(),
+            container: container.to_string(),
+            grace,
+        });
+        let c = g
+            .pods
+            .get_mut(uid)
+            .and_then(|p| p.containers.get_mut(container))
+            .ok_or_else(|| RuntimeError::ContainerNotFound {
+                uid: uid.to_string(),
+                container: container.to_string(),
+            })?;
+        if matches!(c.state, ContainerState::Running { .. }) {
+            c.state = ContainerState::Exited {
+                code: 137,
+                reason: String::new(),
+                finished_at: Utc::now(),
+            };
+        }
+        Ok(())
+    }
+
+    async fn exec_sync(
+        &self,
+        uid: &str,
+        container: &str,
+        cmd: &[String],
+        _timeout: Duration,
+    ) -> Result<ExecOutput> {
+        let mut g = self.lock();
+        g.calls.push(Call::ExecSync {
+            uid: uid.to_string(),
+            container: container.to_string(),
+            cmd: cmd.to_vec(),
+        });
+        let running = g
+            .pods
+            .get(uid)
+            .and_then(|p| p.containers.get(container))
+            .is_some_and(|c| matches!(c.state, ContainerState::Running { .. }));
+        if !running {
+            return Err(RuntimeError::ContainerNotFound {
+                uid: uid.to_string(),
+                container: container.to_string(),
+            });
+        }
+        let code = g
+            .exec_codes
+            .get(&(uid.to_string(), container.to_string()))
+            .copied()
+            .unwrap_or(0);
+        Ok(ExecOutput {
+            exit_code: code,
+            stdout: Vec::new(),
+            stderr: if code == 0 {
+                Vec::new()
+            } else {
+                format!("exit status {code}").into_bytes()
+            },
+        })
     }
 
     async fn stop_pod(&self, uid: &str, grace: Duration) -> Result<()> {

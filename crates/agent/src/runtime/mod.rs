@@ -207,6 +207,9 @@ pub struct ContainerSpecLite {
     pub limits: ResourceLimits,
     pub mounts: Vec<MountLite>,
     pub security: ContainerSecurity,
+    /// An init container with `restartPolicy: Always` (a sidecar): started in order with the
+    /// other init containers, kept running and restarted, never waited on for completion.
+    pub sidecar: bool,
 }
 
 /// The part of a Kubernetes pod the runtime needs; see [`PodSpecLite::from_pod`].
@@ -215,6 +218,8 @@ pub struct PodSpecLite {
     pub uid: String,
     pub namespace: String,
     pub name: String,
+    /// `initContainers`, in order (the kubelet logic starts them one at a time).
+    pub init_containers: Vec<ContainerSpecLite>,
     pub containers: Vec<ContainerSpecLite>,
     pub restart_policy: RestartPolicy,
     /// Extra labels copied to the sandbox (the pod's labels).
@@ -226,6 +231,24 @@ pub struct PodSpecLite {
     pub sysctls: BTreeMap<String, String>,
     /// `shareProcessNamespace`: one PID namespace for the pod instead of one per container.
     pub share_process_namespace: bool,
+}
+
+impl PodSpecLite {
+    /// The init or app container named `name`.
+    pub fn container(&self, name: &str) -> Option<&ContainerSpecLite> {
+        self.init_containers
+            .iter()
+            .chain(self.containers.iter())
+            .find(|c| c.name == name)
+    }
+}
+
+/// What a command run in a container by [`Runtime::exec_sync`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub exit_code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
 }
 
 /// Reference to an image present in the runtime.
@@ -318,8 +341,9 @@ pub trait Runtime: Send + Sync {
     /// the image is present).
     async fn ensure_image(&self, image: &str, pull_policy: PullPolicy) -> Result<ImageRef>;
 
-    /// Creates the pod sandbox (with CNI networking), then creates and starts all containers (pulling their images
-    /// according to their pull policy).
+    /// Creates the pod sandbox (with CNI networking), then creates and starts all app containers (pulling their
+    /// images according to their pull policy). A pod with init containers gets only its sandbox: the caller starts
+    /// the init containers and then the app containers one at a time with [`Runtime::start_container`].
     async fn run_pod(&self, spec: &PodSpecLite) -> Result<PodHandle>;
 
     /// Status of the pod with this uid (latest sandbox; latest instance of each container).
@@ -328,6 +352,23 @@ pub trait Runtime: Send + Sync {
     /// Replaces the (exited) container `container` of the pod by a new instance with attempt + 1 and starts it.
     /// The caller decides when, according to the restart policy and back-off.
     async fn restart_container(&self, spec: &PodSpecLite, container: &str) -> Result<()>;
+
+    /// Creates and starts a new instance (attempt + 1, or 0 for the first) of the init or app container
+    /// `container` in the pod's existing sandbox. A running instance is stopped first.
+    async fn start_container(&self, spec: &PodSpecLite, container: &str) -> Result<()>;
+
+    /// Stops the running instance of `container` (SIGTERM, SIGKILL after `grace`); the instance is kept
+    /// (it reports its exit), a no-op if it does not run.
+    async fn stop_container(&self, uid: &str, container: &str, grace: Duration) -> Result<()>;
+
+    /// Runs `cmd` in the running instance of `container` and waits for it (at most `timeout`).
+    async fn exec_sync(
+        &self,
+        uid: &str,
+        container: &str,
+        cmd: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput>;
 
     /// Stops all containers (SIGTERM, SIGKILL after `grace`) and the sandbox (network torn down).
     async fn stop_pod(&self, uid: &str, grace: Duration) -> Result<()>;

@@ -124,6 +124,7 @@ fn container_lite(c: &Container, pod: Option<&PodSecurityContext>) -> Result<Con
         },
         mounts: Vec::new(),
         security: container_security(c, pod),
+        sidecar: c.restart_policy.as_deref() == Some("Always"),
     })
 }
 
@@ -151,6 +152,12 @@ impl PodSpecLite {
             .iter()
             .map(|c| container_lite(c, spec.security_context.as_ref()))
             .collect::<Result<Vec<_>>>()?;
+        let init_containers = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .map(|c| container_lite(c, spec.security_context.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
         if containers.is_empty() {
             return Err(RuntimeError::InvalidSpec(format!(
                 "pod {name} has no containers"
@@ -160,6 +167,7 @@ impl PodSpecLite {
             uid,
             namespace: meta.namespace.clone().unwrap_or_else(|| "default".into()),
             name: name.clone(),
+            init_containers,
             containers,
             restart_policy: RestartPolicy::from_k8s(spec.restart_policy.as_deref()),
             labels: meta.labels.clone().unwrap_or_default(),

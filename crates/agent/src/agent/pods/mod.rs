@@ -2,6 +2,7 @@
 //! [`state`] for the transitions). [`PodWorker`] carries out the transitions' actions against the
 //! [`Runtime`] and a [`PodApi`] (the Kubernetes side: status writes, events, volumes).
 
+pub mod probe;
 pub mod state;
 
 #[cfg(test)]
@@ -43,6 +44,14 @@ pub trait PodApi: Send + Sync {
     async fn final_delete(&self, pod: &Pod) -> Result<(), AgentError>;
     /// Record the Warning event of a pod refused by node admission.
     async fn record_rejection(&self, pod: &Pod, rejection: &Rejection) -> Result<(), AgentError>;
+    /// Record an event on the pod (probe failures, container kills, failed hooks).
+    async fn record_event(
+        &self,
+        pod: &Pod,
+        warning: bool,
+        reason: &str,
+        message: &str,
+    ) -> Result<(), AgentError>;
     /// Resolve env sources and write volumes into `spec`; `Err(why)` while something is missing.
     async fn prepare_volumes(
         &self,
@@ -87,6 +96,17 @@ impl PodApi for KubePodApi {
     }
 
     async fn record_rejection(&self, pod: &Pod, rejection: &Rejection) -> Result<(), AgentError> {
+        self.record_event(pod, true, REJECT_REASON, &rejection.message())
+            .await
+    }
+
+    async fn record_event(
+        &self,
+        pod: &Pod,
+        warning: bool,
+        reason: &str,
+        message: &str,
+    ) -> Result<(), AgentError> {
         let (ns, name) = ns_name(pod);
         let now = chrono::Utc::now();
         let at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -96,9 +116,9 @@ impl PodApi for KubePodApi {
             "metadata": {"name": format!("{name}.{:x}", now.timestamp_nanos_opt().unwrap_or_default()), "namespace": ns},
             "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": ns, "name": name,
                 "uid": pod.metadata.uid.clone().unwrap_or_default()},
-            "type": "Warning",
-            "reason": REJECT_REASON,
-            "message": rejection.message(),
+            "type": if warning { "Warning" } else { "Normal" },
+            "reason": reason,
+            "message": message,
             "source": {"component": "kubelet", "host": self.node_id},
             "reportingComponent": "kubelet",
             "reportingInstance": self.node_id,
@@ -107,7 +127,7 @@ impl PodApi for KubePodApi {
             "count": 1,
         });
         let ev: k8s_openapi::api::core::v1::Event = serde_json::from_value(event)
-            .map_err(|e| AgentError::Other(format!("building the rejection event: {e}")))?;
+            .map_err(|e| AgentError::Other(format!("building the event: {e}")))?;
         let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(self.client.clone(), &ns);
         api.create(&PostParams::default(), &ev).await?;
         Ok(())
@@ -169,6 +189,7 @@ pub struct PodWorker {
     host_ip: String,
     index: PodIndex,
     tracked: HashMap<String, Tracked>,
+    prober: Mutex<probe::Prober>,
 }
 
 impl PodWorker {
@@ -182,6 +203,7 @@ impl PodWorker {
         index: PodIndex,
     ) -> PodWorker {
         PodWorker {
+            prober: Mutex::new(probe::Prober::new(runtime.clone())),
             runtime,
             api,
             admission,
@@ -211,6 +233,10 @@ impl PodWorker {
         }
     }
 
+    fn prober(&self) -> std::sync::MutexGuard<'_, probe::Prober> {
+        self.prober.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The state of pod `uid`, if tracked.
     pub fn state(&self, uid: &str) -> Option<&PodState> {
         self.tracked.get(uid).map(|t| &t.state)
@@ -226,6 +252,7 @@ impl PodWorker {
             .cloned()
             .collect();
         for uid in gone {
+            self.prober().forget(&uid);
             let _ = self.runtime.stop_pod(&uid, GONE_GRACE).await;
             if let Err(e) = self.runtime.remove_pod(&uid).await {
                 tracing::warn!(%uid, error = %e, "removing pod failed");
@@ -255,6 +282,7 @@ impl PodWorker {
                 .deletion_grace_period_seconds
                 .unwrap_or(30)
                 .max(0) as u64;
+            self.prober().forget(uid);
             let (next, actions) = state::on_deleted(Duration::from_secs(grace));
             t.state = next;
             self.apply(uid, pod, t, None, actions).await;
@@ -307,10 +335,28 @@ impl PodWorker {
                 tracing::info!(pod = %name, error = %e, "volume sync failed; keeping the current content");
             }
         }
+        let probes = {
+            let mut prober = self.prober();
+            if api_final.is_none() {
+                prober.sync(pod, &rs);
+            }
+            prober.view(&rs)
+        };
+        let events = self.prober().take_events(uid);
+        for e in events {
+            if let Err(err) = self
+                .api
+                .record_event(pod, e.warning, e.reason, &e.message)
+                .await
+            {
+                tracing::debug!(pod = %name, error = %err, "recording a probe event failed");
+            }
+        }
         let (next, mut actions) = state::on_observed(
             std::mem::replace(&mut t.state, PodState::New),
             &spec,
             &rs,
+            &probes,
             api_final,
             now,
         );
@@ -321,8 +367,28 @@ impl PodWorker {
             .and_then(|s| s.start_time.as_ref())
             .is_none()
             .then(chrono::Utc::now);
-        let status =
-            state::running_status(&spec, &rs, &self.host_ip, start_time, chrono::Utc::now());
+        let mut status = state::running_status(
+            &spec,
+            &rs,
+            &probes,
+            &self.host_ip,
+            start_time,
+            chrono::Utc::now(),
+        );
+        // A condition keeps its transition time while its status stays (minReadySeconds counts
+        // from it).
+        let before = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
+        for c in status.conditions.iter_mut().flatten() {
+            if let Some(b) = before
+                .into_iter()
+                .flatten()
+                .find(|b| b.type_ == c.type_ && b.status == c.status)
+            {
+                if b.last_transition_time.is_some() {
+                    c.last_transition_time = b.last_transition_time.clone();
+                }
+            }
+        }
         actions.push(Action::WriteStatus(Box::new(status)));
         let restart_spec = t.resolved.clone().unwrap_or(spec);
         self.apply(uid, pod, t, Some(&restart_spec), actions).await;
@@ -428,8 +494,48 @@ impl PodWorker {
                         1.0,
                     );
                 }
+                Action::StartContainer(c) => {
+                    let Some(spec) = restart_spec else { continue };
+                    if let Err(e) = self.runtime.start_container(spec, &c).await {
+                        tracing::warn!(pod = %name, container = %c, error = %e, "starting the container failed");
+                    }
+                }
+                Action::StopContainer {
+                    name: c,
+                    grace,
+                    message,
+                } => {
+                    if let Some(m) = &message {
+                        if let Err(e) = self.api.record_event(pod, false, "Killing", m).await {
+                            tracing::debug!(pod = %name, error = %e, "recording the Killing event failed");
+                        }
+                    }
+                    let grace = grace.unwrap_or_else(|| pod_grace(pod));
+                    // Stopping waits up to the grace period: not on the pod loop.
+                    let rt = self.runtime.clone();
+                    let uid = uid.to_string();
+                    tokio::spawn(async move {
+                        if let Err(e) = rt.stop_container(&uid, &c, grace).await {
+                            tracing::warn!(%uid, container = %c, error = %e, "stopping the container failed");
+                        }
+                    });
+                }
                 Action::StopPod(grace) => {
-                    let _ = self.runtime.stop_pod(uid, grace).await;
+                    // preStop hooks first, within the grace period; SIGTERM gets what is left.
+                    let started = Instant::now();
+                    let hooks = match self.runtime.pod_status(uid).await {
+                        Ok(rs) => probe::run_pre_stop(self.runtime.clone(), pod, &rs, grace).await,
+                        Err(_) => 0,
+                    };
+                    // As the kubelet: at least 2s for SIGTERM after the hooks.
+                    let left = if hooks == 0 {
+                        grace
+                    } else {
+                        grace
+                            .saturating_sub(started.elapsed())
+                            .max(Duration::from_secs(2))
+                    };
+                    let _ = self.runtime.stop_pod(uid, left).await;
                 }
                 Action::RemovePod => {
                     let _ = self.runtime.remove_pod(uid).await;
@@ -458,6 +564,16 @@ impl PodWorker {
             }
         }
     }
+}
+
+/// The pod's `terminationGracePeriodSeconds` (default 30s).
+fn pod_grace(pod: &Pod) -> Duration {
+    let s = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.termination_grace_period_seconds)
+        .unwrap_or(30);
+    Duration::from_secs(s.max(0) as u64)
 }
 
 /// Watch the pods bound to this node and keep the runtime in line with them.

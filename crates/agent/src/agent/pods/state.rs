@@ -14,7 +14,10 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::runtime::{ContainerState, PodRuntimeStatus, PodSpecLite, RestartPolicy, RuntimeError};
+use super::probe::ProbeState;
+use crate::runtime::{
+    ContainerSpecLite, ContainerState, PodRuntimeStatus, PodSpecLite, RestartPolicy, RuntimeError,
+};
 
 /// First wait after a missing ConfigMap/Secret/volume source, doubled up to [`VOLUME_RETRY_MAX`].
 pub const VOLUME_RETRY_FIRST: Duration = Duration::from_secs(2);
@@ -131,6 +134,15 @@ pub enum Action {
     RecordRejection,
     /// Restart the exited container (a new attempt) with the resolved spec.
     RestartContainer(String),
+    /// Create and start the (init or app) container for the first time.
+    StartContainer(String),
+    /// Stop the running container (failed liveness/startup probe or postStart hook, or a sidecar
+    /// of a finished pod); `message`: the `Killing` event's, if one is recorded.
+    StopContainer {
+        name: String,
+        grace: Option<Duration>,
+        message: Option<String>,
+    },
     /// Stop the pod's containers (SIGKILL after the grace period) and its sandbox.
     StopPod(Duration),
     /// Remove the pod's sandbox, containers and volumes.
@@ -240,13 +252,90 @@ pub fn on_start(
     )
 }
 
-/// The runtime's status of a started pod: restart exited containers per restartPolicy (with
-/// back-off), finish the pod when nothing is to run any more. `api_final`: the phase the API
-/// already reports, if final (then nothing restarts).
+/// How far the init containers got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitProgress {
+    /// All init containers completed (sidecars: running and started), or the app containers
+    /// already exist.
+    Done,
+    /// Waiting for the init container with this index.
+    At(usize),
+    /// A regular init container failed and the restartPolicy is Never: the pod failed.
+    Failed(String),
+}
+
+fn status_of<'a>(rs: &'a PodRuntimeStatus, name: &str) -> Option<&'a ContainerState> {
+    rs.containers
+        .iter()
+        .find(|c| c.name == name)
+        .map(|c| &c.state)
+}
+
+/// The init containers' progress from the runtime's view.
+pub fn init_progress(
+    spec: &PodSpecLite,
+    rs: &PodRuntimeStatus,
+    probes: &BTreeMap<String, ProbeState>,
+) -> InitProgress {
+    let app_started = spec
+        .containers
+        .iter()
+        .any(|c| status_of(rs, &c.name).is_some());
+    for (i, ic) in spec.init_containers.iter().enumerate() {
+        match status_of(rs, &ic.name) {
+            Some(ContainerState::Exited { code: 0, .. }) if !ic.sidecar => continue,
+            Some(ContainerState::Exited { .. })
+                if !ic.sidecar && spec.restart_policy == RestartPolicy::Never =>
+            {
+                return InitProgress::Failed(ic.name.clone());
+            }
+            Some(ContainerState::Running { .. })
+                if ic.sidecar && probes.get(&ic.name).is_some_and(|p| p.started) =>
+            {
+                continue
+            }
+            // A sidecar that stopped later is restarted, it does not hold the pod back.
+            _ if app_started => continue,
+            _ => return InitProgress::At(i),
+        }
+    }
+    InitProgress::Done
+}
+
+/// Adds a restart of `name` to `actions` if its back-off is over, and advances the back-off.
+fn restart_due(
+    restarts: &mut BTreeMap<String, Backoff>,
+    name: &str,
+    now: Instant,
+    actions: &mut Vec<Action>,
+) {
+    if restarts.get(name).is_some_and(|b| now < b.until) {
+        return;
+    }
+    actions.push(Action::RestartContainer(name.to_string()));
+    let delay = match restarts.get(name) {
+        None => RESTART_BACKOFF_FIRST,
+        Some(b) => (b.delay * 2).min(RESTART_BACKOFF_MAX),
+    };
+    restarts.insert(
+        name.to_string(),
+        Backoff {
+            until: now + delay,
+            delay,
+        },
+    );
+}
+
+/// The runtime's status of a started pod: run the init containers in order, then the app
+/// containers; restart exited containers per restartPolicy (with back-off); stop containers
+/// whose liveness/startup probe or postStart hook failed; finish the pod when nothing is to run
+/// any more. `probes`: the probe verdicts of the running containers (by name). `api_final`: the
+/// phase the API already reports, if final (then nothing restarts).
 pub fn on_observed(
     state: PodState,
     spec: &PodSpecLite,
     rs: &PodRuntimeStatus,
+    probes: &BTreeMap<String, ProbeState>,
     api_final: Option<Phase>,
     now: Instant,
 ) -> (PodState, Vec<Action>) {
@@ -259,31 +348,69 @@ pub fn on_observed(
         return (PodState::Terminated(p), vec![]);
     }
     let mut actions = Vec::new();
-    for c in &rs.containers {
-        let ContainerState::Exited { code, .. } = &c.state else {
-            continue;
-        };
-        if !spec.restart_policy.should_restart(*code) {
-            continue;
-        }
-        let due = restarts.get(&c.name).is_none_or(|b| now >= b.until);
-        if due {
-            actions.push(Action::RestartContainer(c.name.clone()));
-            let delay = match restarts.get(&c.name) {
-                None => RESTART_BACKOFF_FIRST,
-                Some(b) => (b.delay * 2).min(RESTART_BACKOFF_MAX),
-            };
-            restarts.insert(
-                c.name.clone(),
-                Backoff {
-                    until: now + delay,
-                    delay,
-                },
-            );
+    // Failed probes and hooks: stop the container; the restart policy takes it from there.
+    for (name, p) in probes {
+        if let Some(k) = &p.kill {
+            actions.push(Action::StopContainer {
+                name: name.clone(),
+                grace: k.grace,
+                message: Some(k.message.clone()),
+            });
         }
     }
-    match phase_of(spec, rs) {
-        p @ (Phase::Succeeded | Phase::Failed) => (PodState::Terminated(p), actions),
+    let progress = init_progress(spec, rs, probes);
+    // Sidecars are restarted whatever the pod's restartPolicy.
+    for ic in spec.init_containers.iter().filter(|c| c.sidecar) {
+        if let Some(ContainerState::Exited { .. }) = status_of(rs, &ic.name) {
+            restart_due(&mut restarts, &ic.name, now, &mut actions);
+        }
+    }
+    match &progress {
+        InitProgress::At(i) => {
+            let ic = &spec.init_containers[*i];
+            match status_of(rs, &ic.name) {
+                None => actions.push(Action::StartContainer(ic.name.clone())),
+                // Failed (exit 0 would be done, Never would be Failed): again, with back-off.
+                Some(ContainerState::Exited { .. }) if !ic.sidecar => {
+                    restart_due(&mut restarts, &ic.name, now, &mut actions)
+                }
+                _ => {}
+            }
+        }
+        InitProgress::Failed(_) => {}
+        InitProgress::Done => {
+            for c in &spec.containers {
+                match status_of(rs, &c.name) {
+                    None => actions.push(Action::StartContainer(c.name.clone())),
+                    Some(ContainerState::Exited { code, .. })
+                        if spec.restart_policy.should_restart(*code) =>
+                    {
+                        restart_due(&mut restarts, &c.name, now, &mut actions)
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    match phase_of(spec, rs, &progress) {
+        p @ (Phase::Succeeded | Phase::Failed) => {
+            // The pod is done: its sidecars go too.
+            for ic in spec.init_containers.iter().rev() {
+                if matches!(
+                    status_of(rs, &ic.name),
+                    Some(ContainerState::Running { .. })
+                ) {
+                    actions.push(Action::StopContainer {
+                        name: ic.name.clone(),
+                        grace: None,
+                        message: None,
+                    });
+                }
+            }
+            actions
+                .retain(|a| !matches!(a, Action::RestartContainer(_) | Action::StartContainer(_)));
+            (PodState::Terminated(p), actions)
+        }
         _ => (PodState::Running { restarts }, actions),
     }
 }
@@ -358,16 +485,17 @@ pub fn pending_status(spec: &PodSpecLite, reason: &str, message: &str, host_ip: 
     }
 }
 
-/// The phase the runtime's container states give under the pod's restartPolicy.
-pub fn phase_of(spec: &PodSpecLite, rs: &PodRuntimeStatus) -> Phase {
+/// The phase the runtime's container states give under the pod's restartPolicy (sidecars do
+/// not count).
+pub fn phase_of(spec: &PodSpecLite, rs: &PodRuntimeStatus, init: &InitProgress) -> Phase {
+    match init {
+        InitProgress::Failed(_) => return Phase::Failed,
+        InitProgress::At(_) => return Phase::Pending,
+        InitProgress::Done => {}
+    }
     let (mut running, mut ok, mut failed) = (0, 0, 0);
     for c in &spec.containers {
-        match rs
-            .containers
-            .iter()
-            .find(|x| x.name == c.name)
-            .map(|r| &r.state)
-        {
+        match status_of(rs, &c.name) {
             Some(ContainerState::Running { .. }) => running += 1,
             Some(ContainerState::Exited { code: 0, .. }) => ok += 1,
             Some(ContainerState::Exited { .. }) => failed += 1,
@@ -390,87 +518,145 @@ pub fn phase_of(spec: &PodSpecLite, rs: &PodRuntimeStatus) -> Phase {
     }
 }
 
+/// The Kubernetes status of one container from the runtime's view; `waiting_reason` when it
+/// was not created yet.
+fn container_status(
+    c: &ContainerSpecLite,
+    rs: &PodRuntimeStatus,
+    probe: Option<&ProbeState>,
+    init: bool,
+    waiting_reason: &str,
+) -> ContainerStatus {
+    let r = rs.containers.iter().find(|x| x.name == c.name);
+    let (state, ready, started) = match r.map(|r| &r.state) {
+        Some(ContainerState::Running { started_at }) => {
+            let p = probe.cloned().unwrap_or_default();
+            (
+                K8sContainerState {
+                    running: Some(ContainerStateRunning {
+                        started_at: Some(k8s_time(*started_at)),
+                    }),
+                    ..Default::default()
+                },
+                p.ready && (!init || c.sidecar),
+                p.started,
+            )
+        }
+        Some(ContainerState::Exited {
+            code,
+            reason,
+            finished_at,
+        }) => {
+            let reason = match (reason.is_empty(), *code) {
+                (false, _) => reason.clone(),
+                (true, 0) => "Completed".into(),
+                (true, _) => "Error".into(),
+            };
+            (
+                K8sContainerState {
+                    terminated: Some(ContainerStateTerminated {
+                        exit_code: *code,
+                        reason: Some(reason),
+                        finished_at: Some(k8s_time(*finished_at)),
+                        container_id: r.map(|r| r.container_id.clone()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                // A completed init container counts as ready.
+                init && !c.sidecar && *code == 0,
+                false,
+            )
+        }
+        Some(ContainerState::Waiting { reason }) => (waiting(reason), false, false),
+        None => (waiting(waiting_reason), false, false),
+    };
+    ContainerStatus {
+        name: c.name.clone(),
+        image: c.image.clone(),
+        image_id: r.map(|r| r.image_id.clone()).unwrap_or_default(),
+        container_id: r.map(|r| r.container_id.clone()),
+        restart_count: r.map(|r| r.restart_count as i32).unwrap_or(0),
+        ready,
+        started: Some(started),
+        state: Some(state),
+        ..Default::default()
+    }
+}
+
 /// The status of a started pod from the runtime's view. `start_time`: none if the API already
 /// has one (it is set once).
 pub fn running_status(
     spec: &PodSpecLite,
     rs: &PodRuntimeStatus,
+    probes: &BTreeMap<String, ProbeState>,
     host_ip: &str,
     start_time: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> PodStatus {
-    let mut statuses = Vec::new();
-    let mut running = 0;
-    for c in &spec.containers {
-        let r = rs.containers.iter().find(|x| x.name == c.name);
-        let (state, ready) = match r.map(|r| &r.state) {
-            Some(ContainerState::Running { started_at }) => {
-                running += 1;
-                (
-                    K8sContainerState {
-                        running: Some(ContainerStateRunning {
-                            started_at: Some(k8s_time(*started_at)),
-                        }),
-                        ..Default::default()
-                    },
-                    true,
-                )
-            }
-            Some(ContainerState::Exited {
-                code,
-                reason,
-                finished_at,
-            }) => {
-                let reason = match (reason.is_empty(), *code) {
-                    (false, _) => reason.clone(),
-                    (true, 0) => "Completed".into(),
-                    (true, _) => "Error".into(),
-                };
-                (
-                    K8sContainerState {
-                        terminated: Some(ContainerStateTerminated {
-                            exit_code: *code,
-                            reason: Some(reason),
-                            finished_at: Some(k8s_time(*finished_at)),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    },
-                    false,
-                )
-            }
-            Some(ContainerState::Waiting { reason }) => (waiting(reason), false),
-            None => (waiting("ContainerCreating"), false),
-        };
-        statuses.push(ContainerStatus {
-            name: c.name.clone(),
-            image: c.image.clone(),
-            image_id: r.map(|r| r.image_id.clone()).unwrap_or_default(),
-            container_id: Some(r.map(|r| r.container_id.clone()).unwrap_or_default()),
-            restart_count: r.map(|r| r.restart_count as i32).unwrap_or(0),
-            ready,
-            started: Some(ready),
-            state: Some(state),
-            ..Default::default()
-        });
-    }
-    let all_ready = running == spec.containers.len() && running > 0;
-    let cond = |t: &str, ok: bool| PodCondition {
+    let progress = init_progress(spec, rs, probes);
+    let init_statuses: Vec<ContainerStatus> = spec
+        .init_containers
+        .iter()
+        .map(|c| container_status(c, rs, probes.get(&c.name), true, "PodInitializing"))
+        .collect();
+    let app_waiting = if spec.init_containers.is_empty() {
+        "ContainerCreating"
+    } else {
+        "PodInitializing"
+    };
+    let statuses: Vec<ContainerStatus> = spec
+        .containers
+        .iter()
+        .map(|c| container_status(c, rs, probes.get(&c.name), false, app_waiting))
+        .collect();
+    let initialized = progress == InitProgress::Done;
+    let unready: Vec<&str> = statuses
+        .iter()
+        .filter(|s| !s.ready)
+        .map(|s| s.name.as_str())
+        .collect();
+    let incomplete: Vec<&str> = init_statuses
+        .iter()
+        .filter(|s| !(s.ready || s.started == Some(true)))
+        .map(|s| s.name.as_str())
+        .collect();
+    let cond = |t: &str, ok: bool, reason: &str, message: String| PodCondition {
         type_: t.into(),
         status: if ok { "True" } else { "False" }.into(),
         last_transition_time: Some(k8s_time(now)),
+        reason: (!ok).then(|| reason.to_string()),
+        message: (!ok).then_some(message),
         ..Default::default()
     };
+    let list = |v: &[&str]| format!("[{}]", v.join(" "));
+    let all_ready = unready.is_empty() && !statuses.is_empty();
     PodStatus {
-        phase: Some(phase_of(spec, rs).as_str().into()),
+        phase: Some(phase_of(spec, rs, &progress).as_str().into()),
         host_ip: Some(host_ip.into()),
         host_ips: Some(vec![HostIP { ip: host_ip.into() }]),
         conditions: Some(vec![
-            cond("PodScheduled", true),
-            cond("Initialized", true),
-            cond("ContainersReady", all_ready),
-            cond("Ready", all_ready),
+            cond("PodScheduled", true, "", String::new()),
+            cond(
+                "Initialized",
+                initialized,
+                "ContainersNotInitialized",
+                format!("containers with incomplete status: {}", list(&incomplete)),
+            ),
+            cond(
+                "ContainersReady",
+                all_ready,
+                "ContainersNotReady",
+                format!("containers with unready status: {}", list(&unready)),
+            ),
+            cond(
+                "Ready",
+                all_ready && initialized,
+                "ContainersNotReady",
+                format!("containers with unready status: {}", list(&unready)),
+            ),
         ]),
+        init_container_statuses: (!init_statuses.is_empty()).then_some(init_statuses),
         container_statuses: Some(statuses),
         start_time: start_time.map(k8s_time),
         pod_ip: rs.ip.clone(),

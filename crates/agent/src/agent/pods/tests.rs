@@ -19,6 +19,8 @@ struct RecordingApi {
     statuses: Mutex<Vec<(String, PodStatus)>>,
     rejections: Mutex<Vec<String>>,
     deleted: Mutex<Vec<String>>,
+    /// (pod name, "<type> <reason>: <message>") of the events recorded.
+    events: Mutex<Vec<(String, String)>>,
     /// Pod names whose volumes cannot be prepared yet.
     missing_volumes: Mutex<BTreeSet<String>>,
 }
@@ -56,6 +58,23 @@ impl PodApi for RecordingApi {
             .lock()
             .unwrap()
             .push(format!("{name}: {}", rejection.message()));
+        Ok(())
+    }
+    async fn record_event(
+        &self,
+        pod: &Pod,
+        warning: bool,
+        reason: &str,
+        message: &str,
+    ) -> Result<(), AgentError> {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        self.events.lock().unwrap().push((
+            name,
+            format!(
+                "{} {reason}: {message}",
+                if warning { "Warning" } else { "Normal" }
+            ),
+        ));
         Ok(())
     }
     async fn prepare_volumes(
@@ -452,4 +471,388 @@ fn transitions_without_a_runtime() {
     assert_eq!(a[0], Action::RecordRejection);
     let (_, a) = state::on_admission_refused(s, "no".into());
     assert!(!a.contains(&Action::RecordRejection));
+}
+
+// ------------------------------------------------------------ init containers, probes, hooks
+
+fn pod_json(name: &str, spec: serde_json::Value) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": "ns", "uid": format!("uid-{name}")},
+        "spec": spec,
+    }))
+    .unwrap()
+}
+
+fn starts(h: &Harness, uid: &str) -> Vec<String> {
+    h.rt.calls()
+        .iter()
+        .filter_map(|c| match c {
+            Call::StartContainer { uid: u, container } if u == uid => Some(container.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn condition(s: &PodStatus, t: &str) -> String {
+    s.conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == t)
+        .map(|c| c.status.clone())
+        .unwrap_or_default()
+}
+
+fn events(h: &Harness, name: &str) -> Vec<String> {
+    h.api
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, e)| e.clone())
+        .collect()
+}
+
+impl Harness {
+    /// Lets `d` of (paused) tokio time pass, so probe tasks run, then reconciles.
+    async fn settle(&mut self, d: Duration) {
+        tokio::time::sleep(d).await;
+        self.tick(d).await;
+        // Container stops run in their own tasks.
+        for _ in 0..5 {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+fn two_inits(name: &str, policy: &str) -> Pod {
+    pod_json(
+        name,
+        json!({"restartPolicy": policy, "nodeName": "n1",
+            "initContainers": [{"name": "a", "image": "busybox:1.36"}, {"name": "b", "image": "busybox:1.36"}],
+            "containers": [{"name": "main", "image": "busybox:1.36"}]}),
+    )
+}
+
+#[tokio::test]
+async fn init_containers_run_one_after_another_then_the_app() {
+    let mut h = Harness::new();
+    h.add(two_inits("init", "Always"));
+    h.tick(Duration::ZERO).await;
+    // The sandbox is created without containers; the first init container starts.
+    assert!(h.rt.calls().contains(&Call::RunPod("uid-init".into())));
+    assert_eq!(starts(&h, "uid-init"), vec!["a"]);
+    h.tick(Duration::from_secs(1)).await;
+    let s = h.api.last("init");
+    assert_eq!(s.phase.as_deref(), Some("Pending"));
+    assert_eq!(condition(&s, "Initialized"), "False");
+    assert_eq!(condition(&s, "Ready"), "False");
+    let inits = s.init_container_statuses.clone().unwrap();
+    assert!(inits[0].state.as_ref().unwrap().running.is_some());
+    let b_wait = inits[1].state.as_ref().unwrap().waiting.clone().unwrap();
+    assert_eq!(b_wait.reason.as_deref(), Some("PodInitializing"));
+    let main_wait = container_state(&s).waiting.unwrap();
+    assert_eq!(main_wait.reason.as_deref(), Some("PodInitializing"));
+    // b waits for a to finish.
+    assert_eq!(starts(&h, "uid-init"), vec!["a"]);
+    h.rt.exit("uid-init", "a", 0);
+    h.tick(Duration::from_secs(1)).await;
+    assert_eq!(starts(&h, "uid-init"), vec!["a", "b"]);
+    h.rt.exit("uid-init", "b", 0);
+    h.tick(Duration::from_secs(1)).await;
+    assert_eq!(starts(&h, "uid-init"), vec!["a", "b", "main"]);
+    h.tick(Duration::from_secs(1)).await;
+    let s = h.api.last("init");
+    assert_eq!(s.phase.as_deref(), Some("Running"));
+    assert_eq!(condition(&s, "Initialized"), "True");
+    assert_eq!(condition(&s, "Ready"), "True");
+    let inits = s.init_container_statuses.unwrap();
+    for i in &inits {
+        let t = i.state.as_ref().unwrap().terminated.clone().unwrap();
+        assert_eq!((t.exit_code, t.reason.as_deref()), (0, Some("Completed")));
+        assert!(i.ready, "a completed init container is ready");
+    }
+    // Nothing runs twice.
+    h.tick(Duration::from_secs(1)).await;
+    assert_eq!(starts(&h, "uid-init").len(), 3);
+    assert_eq!(h.restarts("uid-init"), 0);
+}
+
+#[tokio::test]
+async fn a_failed_init_container_fails_a_never_pod() {
+    let mut h = Harness::new();
+    h.add(two_inits("never", "Never"));
+    h.tick(Duration::ZERO).await;
+    h.rt.exit("uid-never", "a", 3);
+    h.tick(Duration::from_secs(1)).await;
+    let s = h.api.last("never");
+    assert_eq!(s.phase.as_deref(), Some("Failed"));
+    assert_eq!(
+        h.worker.state("uid-never"),
+        Some(&PodState::Terminated(Phase::Failed))
+    );
+    let t = s.init_container_statuses.unwrap()[0]
+        .state
+        .clone()
+        .unwrap()
+        .terminated
+        .unwrap();
+    assert_eq!((t.exit_code, t.reason.as_deref()), (3, Some("Error")));
+    h.tick(RESTART_BACKOFF_FIRST * 4).await;
+    assert_eq!(starts(&h, "uid-never"), vec!["a"], "b and main never start");
+    assert_eq!(h.restarts("uid-never"), 0);
+}
+
+#[tokio::test]
+async fn a_failed_init_container_is_retried_with_back_off_under_on_failure() {
+    let mut h = Harness::new();
+    h.add(two_inits("retry", "OnFailure"));
+    h.tick(Duration::ZERO).await;
+    h.rt.exit("uid-retry", "a", 1);
+    h.tick(Duration::from_secs(1)).await;
+    assert_eq!(h.restarts("uid-retry"), 1);
+    let s = h.api.last("retry");
+    assert_eq!(s.phase.as_deref(), Some("Pending"));
+    h.rt.exit("uid-retry", "a", 1);
+    h.tick(Duration::from_secs(1)).await;
+    assert_eq!(h.restarts("uid-retry"), 1, "retried inside the back-off");
+    h.tick(RESTART_BACKOFF_FIRST).await;
+    assert_eq!(h.restarts("uid-retry"), 2);
+    assert_eq!(h.rt.restarts("uid-retry", "a"), Some(2));
+    // Then it succeeds: b follows.
+    h.rt.exit("uid-retry", "a", 0);
+    h.tick(Duration::from_secs(1)).await;
+    assert_eq!(starts(&h, "uid-retry"), vec!["a", "b"]);
+}
+
+#[tokio::test]
+async fn a_sidecar_keeps_running_and_is_restarted_and_stopped_with_the_pod() {
+    let mut h = Harness::new();
+    h.add(pod_json(
+        "side",
+        json!({"restartPolicy": "Never", "nodeName": "n1",
+            "initContainers": [
+                {"name": "proxy", "image": "busybox:1.36", "restartPolicy": "Always"},
+                {"name": "setup", "image": "busybox:1.36"}],
+            "containers": [{"name": "main", "image": "busybox:1.36"}]}),
+    ));
+    h.tick(Duration::ZERO).await;
+    assert_eq!(starts(&h, "uid-side"), vec!["proxy"]);
+    // Not waited on for completion: setup follows while proxy runs.
+    h.tick(Duration::from_secs(1)).await;
+    assert_eq!(starts(&h, "uid-side"), vec!["proxy", "setup"]);
+    h.rt.exit("uid-side", "setup", 0);
+    h.tick(Duration::from_secs(1)).await;
+    assert_eq!(starts(&h, "uid-side"), vec!["proxy", "setup", "main"]);
+    h.tick(Duration::from_secs(1)).await;
+    let s = h.api.last("side");
+    assert_eq!(s.phase.as_deref(), Some("Running"));
+    assert_eq!(condition(&s, "Initialized"), "True");
+    let proxy = &s.init_container_statuses.as_ref().unwrap()[0];
+    assert!(proxy.ready && proxy.started == Some(true), "{proxy:?}");
+    // The sidecar is restarted although the pod's policy is Never.
+    h.rt.exit("uid-side", "proxy", 1);
+    h.tick(Duration::from_secs(1)).await;
+    assert_eq!(h.rt.restarts("uid-side", "proxy"), Some(1));
+    assert!(h.rt.running("uid-side", "proxy"));
+    // main finishes: the pod succeeds and its sidecar is stopped.
+    h.rt.exit("uid-side", "main", 0);
+    h.tick(Duration::from_secs(1)).await;
+    tokio::task::yield_now().await;
+    assert_eq!(h.api.last("side").phase.as_deref(), Some("Succeeded"));
+    assert!(h
+        .rt
+        .calls()
+        .iter()
+        .any(|c| matches!(c, Call::StopContainer { container, .. } if container == "proxy")));
+    assert!(!h.rt.running("uid-side", "proxy"));
+}
+
+fn probed(name: &str, container: serde_json::Value) -> Pod {
+    let mut c = json!({"name": "main", "image": "busybox:1.36"});
+    for (k, v) in container.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    pod_json(
+        name,
+        json!({"restartPolicy": "Always", "nodeName": "n1", "containers": [c]}),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn readiness_probe_drives_ready() {
+    let mut h = Harness::new();
+    h.add(probed(
+        "ready",
+        json!({"readinessProbe": {"exec": {"command": ["test", "-f", "/tmp/ready"]},
+            "periodSeconds": 1, "failureThreshold": 1}}),
+    ));
+    h.rt.set_exec("uid-ready", "main", 1);
+    h.tick(Duration::ZERO).await;
+    h.settle(Duration::from_secs(2)).await;
+    let s = h.api.last("ready");
+    assert_eq!(s.phase.as_deref(), Some("Running"));
+    assert_eq!(condition(&s, "Ready"), "False");
+    assert_eq!(condition(&s, "ContainersReady"), "False");
+    let c = &s.container_statuses.as_ref().unwrap()[0];
+    assert!(!c.ready && c.started == Some(true));
+    let ready_cond = s
+        .conditions
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .cloned();
+    assert_eq!(
+        ready_cond.and_then(|c| c.message).as_deref(),
+        Some("containers with unready status: [main]")
+    );
+    assert!(events(&h, "ready")
+        .iter()
+        .any(|e| e.starts_with("Warning Unhealthy: Readiness probe failed: ")));
+    assert!(h.rt.calls().contains(&Call::ExecSync {
+        uid: "uid-ready".into(),
+        container: "main".into(),
+        cmd: vec!["test".into(), "-f".into(), "/tmp/ready".into()],
+    }));
+    // The probe passes: Ready.
+    h.rt.set_exec("uid-ready", "main", 0);
+    h.settle(Duration::from_secs(2)).await;
+    let s = h.api.last("ready");
+    assert_eq!(condition(&s, "Ready"), "True");
+    assert!(s.container_statuses.unwrap()[0].ready);
+    // And fails again: not Ready, nothing restarted (readiness never kills).
+    h.rt.set_exec("uid-ready", "main", 1);
+    h.settle(Duration::from_secs(2)).await;
+    assert_eq!(condition(&h.api.last("ready"), "Ready"), "False");
+    assert_eq!(h.restarts("uid-ready"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn liveness_failure_kills_and_restarts_the_container() {
+    let mut h = Harness::new();
+    h.add(probed(
+        "live",
+        json!({"livenessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1,
+            "failureThreshold": 2, "terminationGracePeriodSeconds": 4}}),
+    ));
+    h.tick(Duration::ZERO).await;
+    h.settle(Duration::from_secs(1)).await;
+    // Passing: nothing happens.
+    assert!(!h
+        .rt
+        .calls()
+        .iter()
+        .any(|c| matches!(c, Call::StopContainer { .. })));
+    assert_eq!(condition(&h.api.last("live"), "Ready"), "True");
+    h.rt.set_exec("uid-live", "main", 1);
+    h.settle(Duration::from_secs(3)).await;
+    assert!(h.rt.calls().contains(&Call::StopContainer {
+        uid: "uid-live".into(),
+        container: "main".into(),
+        grace: Duration::from_secs(4),
+    }));
+    let ev = events(&h, "live");
+    assert!(
+        ev.iter()
+            .any(|e| e.starts_with("Warning Unhealthy: Liveness probe failed: ")),
+        "{ev:?}"
+    );
+    assert!(
+        ev.contains(
+            &"Normal Killing: Container main failed liveness probe, will be restarted".to_string()
+        ),
+        "{ev:?}"
+    );
+    // The killed container is restarted by the restart policy, with a fresh probe.
+    h.settle(Duration::from_secs(1)).await;
+    assert_eq!(h.rt.restarts("uid-live", "main"), Some(1));
+    h.rt.set_exec("uid-live", "main", 0);
+    h.settle(Duration::from_secs(3)).await;
+    assert_eq!(h.rt.restarts("uid-live", "main"), Some(1));
+    let s = h.api.last("live");
+    assert_eq!(s.container_statuses.unwrap()[0].restart_count, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn startup_probe_gates_readiness_and_liveness() {
+    let mut h = Harness::new();
+    h.add(probed(
+        "startup",
+        json!({"startupProbe": {"exec": {"command": ["started"]}, "periodSeconds": 1, "failureThreshold": 30},
+               "livenessProbe": {"exec": {"command": ["alive"]}, "periodSeconds": 1, "failureThreshold": 1}}),
+    ));
+    h.rt.set_exec("uid-startup", "main", 1);
+    h.tick(Duration::ZERO).await;
+    h.settle(Duration::from_secs(5)).await;
+    let s = h.api.last("startup");
+    let c = &s.container_statuses.as_ref().unwrap()[0];
+    assert!(!c.ready && c.started == Some(false), "{c:?}");
+    // The failing liveness command never ran: liveness waits for the startup probe.
+    assert!(!h
+        .rt
+        .calls()
+        .iter()
+        .any(|c| matches!(c, Call::ExecSync { cmd, .. } if cmd[0] == "alive")));
+    assert!(!h
+        .rt
+        .calls()
+        .iter()
+        .any(|c| matches!(c, Call::StopContainer { .. })));
+    h.rt.set_exec("uid-startup", "main", 0);
+    h.settle(Duration::from_secs(2)).await;
+    let s = h.api.last("startup");
+    let c = &s.container_statuses.as_ref().unwrap()[0];
+    assert!(c.ready && c.started == Some(true), "{c:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_post_start_hook_kills_the_container() {
+    let mut h = Harness::new();
+    h.add(probed(
+        "hook",
+        json!({"lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", "exit 2"]}}}}),
+    ));
+    h.rt.set_exec("uid-hook", "main", 2);
+    h.tick(Duration::ZERO).await;
+    // Until the hook is done the container is not started.
+    assert!(!h.api.last("hook").container_statuses.unwrap()[0]
+        .started
+        .unwrap());
+    h.settle(Duration::from_secs(1)).await;
+    let ev = events(&h, "hook");
+    assert!(
+        ev.iter()
+            .any(|e| e.starts_with("Warning FailedPostStartHook: ")),
+        "{ev:?}"
+    );
+    assert!(h
+        .rt
+        .calls()
+        .iter()
+        .any(|c| matches!(c, Call::StopContainer { container, .. } if container == "main")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn pre_stop_runs_before_the_pod_is_stopped() {
+    let mut h = Harness::new();
+    h.add(probed(
+        "prestop",
+        json!({"lifecycle": {"preStop": {"exec": {"command": ["touch", "/tmp/bye"]}}}}),
+    ));
+    h.tick(Duration::ZERO).await;
+    let p = h.desired.get_mut("uid-prestop").unwrap();
+    p.metadata.deletion_timestamp = Some(state::k8s_time(chrono::Utc::now()));
+    p.metadata.deletion_grace_period_seconds = Some(10);
+    h.tick(Duration::from_secs(1)).await;
+    let calls = h.rt.calls();
+    let hook = calls
+        .iter()
+        .position(|c| matches!(c, Call::ExecSync { cmd, .. } if cmd[0] == "touch"))
+        .expect("preStop ran");
+    let stop = calls
+        .iter()
+        .position(|c| matches!(c, Call::StopPod { .. }))
+        .expect("stopped");
+    assert!(hook < stop);
 }
