@@ -88,6 +88,7 @@ impl FakeRuntime {
                 code,
                 reason: String::new(),
                 finished_at: Utc::now(),
+                message: None,
             };
         }
     }
@@ -246,6 +247,7 @@ impl Runtime for FakeRuntime {
                     code: 137,
                     reason: String::new(),
                     finished_at: Utc::now(),
+                    message: None,
                 };
             }
         }

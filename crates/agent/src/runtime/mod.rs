@@ -8,10 +8,12 @@
 mod containerd;
 mod cri;
 pub mod cri_api;
+pub mod expand;
 #[cfg(test)]
 pub mod fake;
 pub mod image;
 pub mod log;
+pub mod podfiles;
 mod spec;
 
 use std::collections::BTreeMap;
@@ -25,7 +27,7 @@ pub use containerd::{mounts_under, unmount_all_under, ManagedContainerd, Managed
 pub use cri::ContainerdRuntime;
 pub use image::{BUSYBOX_IMAGE, PAUSE_IMAGE};
 pub use log::{parse_cri_log_line, read_messages, CriLogLine, CriLogReader, LogStream};
-pub use spec::{parse_cpu_millis, parse_memory_bytes};
+pub use spec::{parse_cpu_millis, parse_memory_bytes, resolve_container, ResolvedContainer};
 
 /// Label/annotation keys put on sandboxes and containers so a restarted agent can re-adopt its pods.
 pub const LABEL_POD_UID: &str = "io.kubernetes.pod.uid";
@@ -146,6 +148,8 @@ impl RestartPolicy {
 /// Resource limits of one container.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResourceLimits {
+    /// CPU request in millicores (the cgroup's cpu shares; none: the minimum, as BestEffort).
+    pub cpu_request_millis: Option<u64>,
     /// CPU limit in millicores (`500m` = 500, `2` = 2000).
     pub cpu_millis: Option<u64>,
     /// Memory limit in bytes.
@@ -188,6 +192,36 @@ impl Default for ContainerSecurity {
     }
 }
 
+/// Where the value of one environment variable comes from, as far as the runtime must know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvValue {
+    /// `env[].value`: `$(VAR)` references are expanded against the variables defined before it
+    /// and the service variables.
+    Literal(String),
+    /// Resolved from `envFrom` or `valueFrom`: used as is.
+    Resolved(String),
+    /// `status.podIP`: known once the sandbox has its network.
+    PodIp,
+    /// `status.podIPs`: all the pod's IPs, comma-separated.
+    PodIps,
+}
+
+/// One environment variable of a container, in the order the pod declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvVarLite {
+    pub name: String,
+    pub value: EnvValue,
+}
+
+impl EnvVarLite {
+    pub fn literal(name: impl Into<String>, value: impl Into<String>) -> EnvVarLite {
+        EnvVarLite {
+            name: name.into(),
+            value: EnvValue::Literal(value.into()),
+        }
+    }
+}
+
 /// The part of a Kubernetes container the runtime needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerSpecLite {
@@ -198,11 +232,18 @@ pub struct ContainerSpecLite {
     pub command: Vec<String>,
     /// Kubernetes `args` (overrides the image cmd).
     pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
+    /// envFrom, then env, in order (a later definition of a name replaces the earlier one); see
+    /// [`resolve_container`].
+    pub env: Vec<EnvVarLite>,
     pub working_dir: Option<String>,
     pub limits: ResourceLimits,
     pub mounts: Vec<MountLite>,
     pub security: ContainerSecurity,
+    /// `terminationMessagePath`: a per-instance file under [`PodSpecLite::pod_dir`] is mounted
+    /// there and read when the container exits.
+    pub termination_message_path: Option<String>,
+    /// `terminationMessagePolicy: FallbackToLogsOnError`.
+    pub termination_message_fallback: bool,
 }
 
 /// The part of a Kubernetes pod the runtime needs; see [`PodSpecLite::from_pod`].
@@ -222,6 +263,24 @@ pub struct PodSpecLite {
     pub sysctls: BTreeMap<String, String>,
     /// `shareProcessNamespace`: one PID namespace for the pod instead of one per container.
     pub share_process_namespace: bool,
+    /// `<SVC>_SERVICE_HOST`, ... of the services the pod sees (enableServiceLinks), sorted.
+    pub service_env: Vec<(String, String)>,
+    /// The kubelet-managed `/etc/hosts`, written and mounted once the pod IP is known.
+    pub etc_hosts: Option<EtcHosts>,
+    /// Host directory for the pod's per-container files (termination messages).
+    pub pod_dir: Option<PathBuf>,
+}
+
+/// The kubelet-managed `/etc/hosts` of a pod.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EtcHosts {
+    /// Host file mounted at `/etc/hosts` in every container.
+    pub path: PathBuf,
+    pub hostname: String,
+    /// `<hostname>.<subdomain>.<namespace>.svc.<cluster domain>` when the pod has a subdomain.
+    pub fqdn: Option<String>,
+    /// `hostAliases`: IP and its names.
+    pub aliases: Vec<(String, Vec<String>)>,
 }
 
 /// Reference to an image present in the runtime.
@@ -256,6 +315,9 @@ pub enum ContainerState {
         code: i32,
         reason: String,
         finished_at: DateTime<Utc>,
+        /// The termination message (the file at `terminationMessagePath`, or the log's tail
+        /// under `FallbackToLogsOnError`).
+        message: Option<String>,
     },
     Waiting {
         reason: String,

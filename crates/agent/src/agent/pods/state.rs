@@ -420,6 +420,7 @@ pub fn running_status(
                 code,
                 reason,
                 finished_at,
+                message,
             }) => {
                 let reason = match (reason.is_empty(), *code) {
                     (false, _) => reason.clone(),
@@ -431,6 +432,7 @@ pub fn running_status(
                         terminated: Some(ContainerStateTerminated {
                             exit_code: *code,
                             reason: Some(reason),
+                            message: message.clone(),
                             finished_at: Some(k8s_time(*finished_at)),
                             ..Default::default()
                         }),
