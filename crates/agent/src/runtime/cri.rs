@@ -387,13 +387,15 @@ impl ContainerdRuntime {
         labels.insert(LABEL_CONTAINER_NAME.to_string(), c.name.clone());
         let mut annotations = labels.clone();
         annotations.insert(ANNOTATION_IMAGE.to_string(), c.image.clone());
-        let mut resources = cri::LinuxContainerResources::default();
         // Upstream MilliCPUToShares: the request (none: the minimum of 2), quota from the limit.
-        resources.cpu_shares = c
-            .limits
-            .cpu_request_millis
-            .map(|m| ((m as i64) * 1024 / 1000).max(2))
-            .unwrap_or(2);
+        let mut resources = cri::LinuxContainerResources {
+            cpu_shares: c
+                .limits
+                .cpu_request_millis
+                .map(|m| ((m as i64) * 1024 / 1000).max(2))
+                .unwrap_or(2),
+            ..Default::default()
+        };
         if let Some(m) = c.limits.cpu_millis {
             resources.cpu_period = CPU_PERIOD;
             resources.cpu_quota = ((m as i64) * CPU_PERIOD / 1000).max(1000);
@@ -597,6 +599,9 @@ impl ContainerdRuntime {
         attempt: u32,
         pod_ips: &[String],
     ) -> Result<String> {
+        if !super::valid_image_reference(&c.image) {
+            return Err(RuntimeError::InvalidImageName(c.image.clone()));
+        }
         let image = self.ensure_image(&c.image, c.pull_policy).await?;
         verify_run_as_non_root(spec, c, &image)?;
         let termination_file = Self::termination_file(spec, c, attempt)?;

@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 
 pub use containerd::{mounts_under, unmount_all_under, ManagedContainerd, ManagedContainerdConfig};
 pub use cri::ContainerdRuntime;
-pub use image::{BUSYBOX_IMAGE, PAUSE_IMAGE};
+pub use image::{valid_image_reference, BUSYBOX_IMAGE, PAUSE_IMAGE};
 pub use log::{parse_cri_log_line, read_messages, CriLogLine, CriLogReader, LogStream};
 pub use spec::{parse_cpu_millis, parse_memory_bytes, resolve_container, ResolvedContainer};
 
@@ -58,6 +58,9 @@ pub enum RuntimeError {
     Containerd(String),
     #[error("command `{command}` failed: {message}")]
     Command { command: String, message: String },
+    /// The image is not a valid reference (the kubelet's InvalidImageName).
+    #[error("Failed to apply default image tag {0:?}: couldn't parse image reference {0:?}: invalid reference format")]
+    InvalidImageName(String),
     #[error("image {0} is not present and pull policy is Never")]
     ImageNotPresent(String),
     #[error("pod {0} not found")]

@@ -219,6 +219,7 @@ pub fn on_start(
     );
     let reason = match e {
         RuntimeError::NonRootPolicy(_) => "CreateContainerConfigError",
+        RuntimeError::InvalidImageName(_) => "InvalidImageName",
         _ if pull && pulled_before => "ImagePullBackOff",
         _ if pull => "ErrImagePull",
         _ => "CreateContainerError",

@@ -453,3 +453,35 @@ fn transitions_without_a_runtime() {
     let (_, a) = state::on_admission_refused(s, "no".into());
     assert!(!a.contains(&Action::RecordRejection));
 }
+
+#[test]
+fn an_invalid_image_name_waits_with_kubelets_reason_and_message() {
+    let spec = PodSpecLite {
+        uid: "u".into(),
+        containers: vec![crate::runtime::ContainerSpecLite {
+            name: "c".into(),
+            image: "Bad Image!".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let e = crate::runtime::RuntimeError::InvalidImageName("Bad Image!".into());
+    let (s, a) = state::on_start(PodState::New, &spec, Err(&e), "h", Instant::now());
+    assert!(matches!(
+        s,
+        PodState::StartBackOff {
+            reason: "InvalidImageName",
+            ..
+        }
+    ));
+    let Action::WriteStatus(status) = &a[0] else {
+        panic!("{a:?}")
+    };
+    let w = container_state(status).waiting.expect("waiting");
+    assert_eq!(w.reason.as_deref(), Some("InvalidImageName"));
+    assert_eq!(
+        w.message.as_deref(),
+        Some("Failed to apply default image tag \"Bad Image!\": couldn't parse image reference \"Bad Image!\": invalid reference format")
+    );
+    assert_eq!(status.phase.as_deref(), Some("Pending"));
+}
