@@ -1068,8 +1068,23 @@ pub async fn prepare(
                     ));
                 }
                 if !target.exists() {
+                    // Upstream SafeMakeDir: new directories get the volume root's mode.
+                    use std::os::unix::fs::PermissionsExt;
+                    let mode = std::fs::metadata(&real_base)
+                        .map_err(|e| format!("{}: {e}", real_base.display()))?
+                        .permissions()
+                        .mode()
+                        & 0o7777;
+                    let missing: Vec<PathBuf> = target
+                        .ancestors()
+                        .take_while(|p| *p != real_base && !p.exists())
+                        .map(Path::to_path_buf)
+                        .collect();
                     std::fs::create_dir_all(&target)
                         .map_err(|e| format!("{}: {e}", target.display()))?;
+                    for d in missing {
+                        set_mode(&d, mode)?;
+                    }
                 }
                 host = target;
             }
