@@ -163,6 +163,35 @@ async fn termination_message(st: &cri::ContainerStatus) -> Option<String> {
     (!message.is_empty()).then_some(message)
 }
 
+/// A CRI container status in the runtime's terms.
+async fn runtime_state(st: &cri::ContainerStatus) -> ContainerState {
+    match st.state() {
+        cri::ContainerState::ContainerRunning => ContainerState::Running {
+            started_at: nanos_to_time(st.started_at),
+        },
+        cri::ContainerState::ContainerExited => ContainerState::Exited {
+            code: st.exit_code,
+            reason: if st.reason.is_empty() {
+                if st.exit_code == 0 {
+                    "Completed".into()
+                } else {
+                    "Error".into()
+                }
+            } else {
+                st.reason.clone()
+            },
+            finished_at: nanos_to_time(st.finished_at),
+            message: termination_message(st).await,
+        },
+        cri::ContainerState::ContainerCreated => ContainerState::Waiting {
+            reason: "ContainerCreated".into(),
+        },
+        cri::ContainerState::ContainerUnknown => ContainerState::Waiting {
+            reason: "Unknown".into(),
+        },
+    }
+}
+
 /// CRI v1 client for containerd.
 #[derive(Clone)]
 pub struct ContainerdRuntime {
@@ -823,33 +852,30 @@ impl Runtime for ContainerdRuntime {
             .and_then(|s| s.network)
             .map(|n| n.ip)
             .filter(|ip| !ip.is_empty());
+        let all = self.containers_of(&sb.id).await?;
         let mut containers = Vec::new();
-        for (name, c) in Self::latest_by_name(self.containers_of(&sb.id).await?) {
+        for (name, c) in Self::latest_by_name(all.clone()) {
             let st = self.container_status(&c.id).await?;
-            let state = match st.state() {
-                cri::ContainerState::ContainerRunning => ContainerState::Running {
-                    started_at: nanos_to_time(st.started_at),
+            let state = runtime_state(&st).await;
+            // The previous instance (kept for `logs --previous`) gives lastState.
+            let attempt = c.metadata.as_ref().map(|m| m.attempt).unwrap_or(0);
+            let previous = Self::latest_by_name(
+                all.iter()
+                    .filter(|x| {
+                        x.metadata
+                            .as_ref()
+                            .is_some_and(|m| m.name == name && m.attempt < attempt)
+                    })
+                    .cloned()
+                    .collect(),
+            )
+            .remove(&name);
+            let last_state = match previous {
+                Some(p) => match self.container_status(&p.id).await {
+                    Ok(pst) => Some(runtime_state(&pst).await),
+                    Err(_) => None,
                 },
-                cri::ContainerState::ContainerExited => ContainerState::Exited {
-                    code: st.exit_code,
-                    reason: if st.reason.is_empty() {
-                        if st.exit_code == 0 {
-                            "Completed".into()
-                        } else {
-                            "Error".into()
-                        }
-                    } else {
-                        st.reason.clone()
-                    },
-                    finished_at: nanos_to_time(st.finished_at),
-                    message: termination_message(&st).await,
-                },
-                cri::ContainerState::ContainerCreated => ContainerState::Waiting {
-                    reason: "ContainerCreated".into(),
-                },
-                cri::ContainerState::ContainerUnknown => ContainerState::Waiting {
-                    reason: "Unknown".into(),
-                },
+                None => None,
             };
             let image = st
                 .annotations
@@ -865,6 +891,7 @@ impl Runtime for ContainerdRuntime {
                 image_id: st.image_ref.clone(),
                 container_id: format!("containerd://{}", st.id),
                 log_path: PathBuf::from(&st.log_path),
+                last_state,
             });
         }
         Ok(PodRuntimeStatus {

@@ -204,6 +204,7 @@ impl Runtime for FakeRuntime {
                     image_id: format!("sha256:{}", hex::encode(c.image.as_bytes())),
                     container_id: format!("containerd://{uid}-{name}-{}", c.restarts),
                     log_path: PathBuf::from(format!("/fake/{uid}/{name}/{}.log", c.restarts)),
+                    last_state: None,
                 })
                 .collect(),
         })

@@ -342,6 +342,8 @@ pub struct ContainerRuntimeStatus {
     pub container_id: String,
     /// CRI log file of this instance.
     pub log_path: PathBuf,
+    /// The state of the previous instance, if it is still there (Kubernetes `lastState`).
+    pub last_state: Option<ContainerState>,
 }
 
 /// Sandbox state as CRI reports it.

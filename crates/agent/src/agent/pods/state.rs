@@ -417,31 +417,7 @@ pub fn running_status(
                     true,
                 )
             }
-            Some(ContainerState::Exited {
-                code,
-                reason,
-                finished_at,
-                message,
-            }) => {
-                let reason = match (reason.is_empty(), *code) {
-                    (false, _) => reason.clone(),
-                    (true, 0) => "Completed".into(),
-                    (true, _) => "Error".into(),
-                };
-                (
-                    K8sContainerState {
-                        terminated: Some(ContainerStateTerminated {
-                            exit_code: *code,
-                            reason: Some(reason),
-                            message: message.clone(),
-                            finished_at: Some(k8s_time(*finished_at)),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    },
-                    false,
-                )
-            }
+            Some(exited @ ContainerState::Exited { .. }) => (terminated(exited), false),
             Some(ContainerState::Waiting { reason }) => (waiting(reason), false),
             None => (waiting("ContainerCreating"), false),
         };
@@ -454,6 +430,10 @@ pub fn running_status(
             ready,
             started: Some(ready),
             state: Some(state),
+            last_state: r
+                .and_then(|r| r.last_state.as_ref())
+                .map(terminated)
+                .filter(|s| s.terminated.is_some()),
             ..Default::default()
         });
     }
@@ -478,6 +458,34 @@ pub fn running_status(
         start_time: start_time.map(k8s_time),
         pod_ip: rs.ip.clone(),
         pod_ips: rs.ip.clone().map(|ip| vec![PodIP { ip }]),
+        ..Default::default()
+    }
+}
+
+/// The `terminated` state of an exited container instance (empty for other states).
+fn terminated(state: &ContainerState) -> K8sContainerState {
+    let ContainerState::Exited {
+        code,
+        reason,
+        finished_at,
+        message,
+    } = state
+    else {
+        return K8sContainerState::default();
+    };
+    let reason = match (reason.is_empty(), *code) {
+        (false, _) => reason.clone(),
+        (true, 0) => "Completed".into(),
+        (true, _) => "Error".into(),
+    };
+    K8sContainerState {
+        terminated: Some(ContainerStateTerminated {
+            exit_code: *code,
+            reason: Some(reason),
+            message: message.clone(),
+            finished_at: Some(k8s_time(*finished_at)),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
