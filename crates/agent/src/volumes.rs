@@ -14,16 +14,16 @@ use std::path::{Path, PathBuf};
 
 use daas_protocol::localpath::{local_path_node, CLEANUP_FINALIZER, LOCAL_PATH_PREFIX};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, DownwardAPIVolumeFile, KeyToPath, Node, NodeSelectorRequirement,
-    PersistentVolume, PersistentVolumeClaim, Pod, ResourceFieldSelector, Secret,
+    ConfigMap, DownwardAPIVolumeFile, KeyToPath, Node, NodeSelectorRequirement, PersistentVolume,
+    PersistentVolumeClaim, Pod, ResourceFieldSelector, Secret,
     ServiceAccountTokenProjection, Volume,
 };
 use kube::Api;
 
-use crate::runtime::{parse_cpu_millis, parse_memory_bytes, MountLite, PodSpecLite};
+use crate::runtime::{parse_cpu_millis, parse_memory_bytes, EtcHosts, MountLite, PodSpecLite};
 use crate::security::NodeAdmission;
 
-async fn config_map(
+pub(crate) async fn config_map(
     client: &kube::Client,
     ns: &str,
     name: &str,
@@ -47,7 +47,7 @@ async fn config_map(
     }))
 }
 
-async fn secret(
+pub(crate) async fn secret(
     client: &kube::Client,
     ns: &str,
     name: &str,
@@ -71,7 +71,7 @@ async fn secret(
     }))
 }
 
-fn field_ref(pod: &Pod, path: &str) -> Result<String, String> {
+pub(crate) fn field_ref(pod: &Pod, path: &str) -> Result<String, String> {
     let md = &pod.metadata;
     let label = |prefix: &str, map: &Option<BTreeMap<String, String>>| {
         path.strip_prefix(prefix)
@@ -114,96 +114,6 @@ fn field_ref(pod: &Pod, path: &str) -> Result<String, String> {
             .unwrap_or_default(),
         other => return Err(format!("fieldRef {other} is not supported")),
     })
-}
-
-fn utf8(name: &str, key: &str, b: &[u8]) -> Result<String, String> {
-    String::from_utf8(b.to_vec()).map_err(|_| format!("key {key} of {name} is not UTF-8 text"))
-}
-
-async fn resolve_env(
-    client: &kube::Client,
-    pod: &Pod,
-    ns: &str,
-    c: &Container,
-) -> Result<Vec<(String, String)>, String> {
-    let mut env: Vec<(String, String)> = Vec::new();
-    let set = |env: &mut Vec<(String, String)>, k: String, v: String| {
-        env.retain(|(n, _)| *n != k);
-        env.push((k, v));
-    };
-    for from in c.env_from.iter().flatten() {
-        let prefix = from.prefix.clone().unwrap_or_default();
-        let (data, what, optional) = if let Some(r) = &from.config_map_ref {
-            (
-                config_map(client, ns, &r.name).await?,
-                format!("configmap \"{}\"", r.name),
-                r.optional.unwrap_or(false),
-            )
-        } else if let Some(r) = &from.secret_ref {
-            (
-                secret(client, ns, &r.name).await?,
-                format!("secret \"{}\"", r.name),
-                r.optional.unwrap_or(false),
-            )
-        } else {
-            continue;
-        };
-        match data {
-            Some(d) => {
-                for (k, v) in d {
-                    set(&mut env, format!("{prefix}{k}"), utf8(&what, &k, &v)?);
-                }
-            }
-            None if optional => {}
-            None => return Err(format!("{what} not found")),
-        }
-    }
-    for e in c.env.iter().flatten() {
-        let value = match (&e.value, &e.value_from) {
-            (_, Some(from)) => {
-                if let Some(r) = &from.config_map_key_ref {
-                    match config_map(client, ns, &r.name)
-                        .await?
-                        .and_then(|d| d.get(&r.key).cloned())
-                    {
-                        Some(v) => utf8(&r.name, &r.key, &v)?,
-                        None if r.optional.unwrap_or(false) => continue,
-                        None => {
-                            return Err(format!(
-                                "couldn't find key {} in ConfigMap {ns}/{}",
-                                r.key, r.name
-                            ))
-                        }
-                    }
-                } else if let Some(r) = &from.secret_key_ref {
-                    match secret(client, ns, &r.name)
-                        .await?
-                        .and_then(|d| d.get(&r.key).cloned())
-                    {
-                        Some(v) => utf8(&r.name, &r.key, &v)?,
-                        None if r.optional.unwrap_or(false) => continue,
-                        None => {
-                            return Err(format!(
-                                "couldn't find key {} in Secret {ns}/{}",
-                                r.key, r.name
-                            ))
-                        }
-                    }
-                } else if let Some(f) = &from.field_ref {
-                    field_ref(pod, &f.field_path)?
-                } else {
-                    return Err(format!(
-                        "env {}: this valueFrom source is not supported",
-                        e.name
-                    ));
-                }
-            }
-            (Some(v), None) => v.clone(),
-            (None, None) => String::new(),
-        };
-        set(&mut env, e.name.clone(), value);
-    }
-    Ok(env)
 }
 
 /// One file of a volume's content: bytes and permission bits.
@@ -340,7 +250,7 @@ impl Allocatable {
 
 /// The value of a `resourceFieldRef` (upstream `ExtractContainerResourceValue` with limits
 /// defaulting to node allocatable), rounded up to whole `divisor`s.
-fn resource_field(
+pub(crate) fn resource_field(
     pod: &Pod,
     r: &ResourceFieldSelector,
     alloc: &Allocatable,
@@ -456,6 +366,20 @@ fn common_run_as_user(pod: &Pod) -> Option<u32> {
         .all(|u| u == Some(first))
         .then_some(first)
         .and_then(|u| u32::try_from(u).ok())
+}
+
+/// The sum of the containers' memory limits, if every container has one (the default size of a
+/// memory-backed emptyDir).
+fn pod_memory_limit(pod: &Pod) -> Option<u64> {
+    let spec = pod.spec.as_ref()?;
+    spec.containers.iter().try_fold(0u64, |sum, c| {
+        let q = c.resources.as_ref()?.limits.as_ref()?.get("memory")?;
+        Some(sum.saturating_add(parse_memory_bytes(&q.0)?))
+    })
+}
+
+fn chown_group(p: &Path, gid: u32) -> Result<(), String> {
+    std::os::unix::fs::chown(p, None, Some(gid)).map_err(|e| format!("{}: {e}", p.display()))
 }
 
 fn fs_group(pod: &Pod) -> Option<u32> {
@@ -1050,12 +974,146 @@ pub async fn reclaim(client: &kube::Client, node: &str, data_dir: &Path) {
 }
 
 /// Fill `spec` (env and mounts) from the pod's env sources and volumes.
+/// The cluster DNS domain of pod FQDNs.
+pub const CLUSTER_DOMAIN: &str = "cluster.local";
+
+/// Upstream's cap on a pod's FQDN used as its hostname (`setHostnameAsFQDN`).
+const MAX_FQDN_HOSTNAME: usize = 64;
+
+/// Hostname, FQDN and host aliases of the pod's managed `/etc/hosts` (upstream
+/// `GeneratePodHostNameAndDomain`), and the sandbox hostname (the FQDN under
+/// `setHostnameAsFQDN`).
+pub fn pod_hosts(pod: &Pod, path: PathBuf) -> Result<(EtcHosts, String), String> {
+    let spec = pod.spec.as_ref().ok_or("pod has no spec")?;
+    let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let hostname: String = spec
+        .hostname
+        .clone()
+        .filter(|h| !h.is_empty())
+        .or_else(|| pod.metadata.name.clone())
+        .unwrap_or_default()
+        .chars()
+        .take(63)
+        .collect::<String>()
+        .trim_end_matches(['-', '.'])
+        .to_string();
+    let fqdn = spec
+        .subdomain
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|sub| format!("{hostname}.{sub}.{ns}.svc.{CLUSTER_DOMAIN}"));
+    let sandbox_hostname = match (&fqdn, spec.set_hostname_as_fqdn) {
+        (Some(f), Some(true)) => {
+            if f.len() > MAX_FQDN_HOSTNAME {
+                return Err(format!("failed to construct FQDN from pod hostname and cluster domain, FQDN {f} is too long ({MAX_FQDN_HOSTNAME} characters is the max, {} characters requested)", f.len()));
+            }
+            f.clone()
+        }
+        _ => hostname.clone(),
+    };
+    let aliases = spec
+        .host_aliases
+        .iter()
+        .flatten()
+        .map(|a| (a.ip.clone(), a.hostnames.clone().unwrap_or_default()))
+        .collect();
+    Ok((
+        EtcHosts {
+            path,
+            hostname,
+            fqdn,
+            aliases,
+        },
+        sandbox_hostname,
+    ))
+}
+
+/// Upstream's checks of a `subPath` (after `subPathExpr` expansion).
+pub fn check_sub_path(sub: &str) -> Result<(), String> {
+    if sub.starts_with('/') {
+        return Err(format!(
+            "error SubPath `{sub}` must not be an absolute path"
+        ));
+    }
+    if sub.split('/').any(|p| p == "..") {
+        return Err(format!(
+            "unable to provision SubPath `{sub}`: must not contain '..'"
+        ));
+    }
+    Ok(())
+}
+
+/// `subPathExpr` with the container's variables (upstream `ExpandContainerVolumeMounts`): a
+/// reference to a variable that is unset or empty is an error.
+pub fn expand_sub_path_expr(expr: &str, env: &[(String, String)]) -> Result<String, String> {
+    let missing = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    let out =
+        crate::runtime::expand::expand(expr, &|k| match env.iter().rev().find(|(n, _)| n == k) {
+            Some((_, v)) if !v.is_empty() => Some(v.clone()),
+            _ => {
+                missing.borrow_mut().insert(k.to_string());
+                Some(String::new())
+            }
+        });
+    let missing = missing.into_inner();
+    if !missing.is_empty() {
+        return Err(format!(
+            "missing value for {}",
+            missing.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(out)
+}
+
+/// Mount a tmpfs of `size` bytes (none: unlimited) at `dir` unless one is there already.
+fn mount_tmpfs(dir: &Path, size: Option<u64>) -> Result<(), String> {
+    if crate::runtime::mounts_under(dir).iter().any(|m| m == dir) {
+        return Ok(());
+    }
+    let target = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+        .map_err(|_| format!("{}: path has a NUL byte", dir.display()))?;
+    let opts = match size {
+        Some(b) => format!("mode=0777,size={b}"),
+        None => "mode=0777".to_string(),
+    };
+    let opts = std::ffi::CString::new(opts).map_err(|e| e.to_string())?;
+    let fstype = c"tmpfs";
+    // SAFETY: valid NUL-terminated strings; flags restrict the mount.
+    let rc = unsafe {
+        libc::mount(
+            fstype.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            opts.as_ptr().cast(),
+        )
+    };
+    if rc != 0 {
+        return Err(format!(
+            "mounting tmpfs at {}: {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+/// Unmount the pod's memory-backed volumes and remove its volume directories.
+pub fn remove_pod_volumes(data_dir: &Path, uid: &str) {
+    let root = pod_volumes_dir(data_dir, uid);
+    crate::runtime::unmount_all_under(&root);
+    let _ = std::fs::remove_dir_all(root);
+}
+
+/// Fill `spec` (env and mounts) from the pod's env sources and volumes. `host_ip`: the node's
+/// IP (`status.hostIP`).
 pub async fn prepare(
     client: &kube::Client,
     pod: &Pod,
     spec: &mut PodSpecLite,
     data_dir: &Path,
     admission: &NodeAdmission,
+    host_ip: &str,
 ) -> Result<(), String> {
     let ns = pod
         .metadata
@@ -1071,10 +1129,36 @@ pub async fn prepare(
     for v in pspec.volumes.iter().flatten() {
         let dir = root.join(&v.name);
         let readonly_source;
-        if v.empty_dir.is_some() {
+        if let Some(ed) = &v.empty_dir {
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            // World-writable like the kubelet's, so containers running as any user can use it.
-            set_mode(&dir, 0o777)?;
+            match ed.medium.as_deref() {
+                None | Some("") => {}
+                Some("Memory") => {
+                    let size = match ed.size_limit.as_ref() {
+                        Some(q) => Some(parse_memory_bytes(&q.0).ok_or_else(|| {
+                            format!("volume {}: invalid sizeLimit {:?}", v.name, q.0)
+                        })?),
+                        // Upstream: the pod's memory limit, or what the node has.
+                        None => Some(pod_memory_limit(pod).unwrap_or(alloc.memory_bytes)),
+                    };
+                    mount_tmpfs(&dir, size.filter(|s| *s > 0))?;
+                }
+                Some(m) => {
+                    return Err(format!(
+                        "volume {}: emptyDir medium {m} is not supported by this agent",
+                        v.name
+                    ))
+                }
+            }
+            // World-writable like the kubelet's, so containers running as any user can use it;
+            // with fsGroup, owned by that group and inherited by new files (setgid).
+            match fs_group(pod) {
+                Some(g) => {
+                    chown_group(&dir, g)?;
+                    set_mode(&dir, 0o2777)?;
+                }
+                None => set_mode(&dir, 0o777)?,
+            }
             readonly_source = false;
         } else if let Some(h) = &v.host_path {
             if let Some(bad) = admission.check_host_path(&v.name, &h.path) {
@@ -1105,6 +1189,15 @@ pub async fn prepare(
         }
         dirs.insert(v.name.clone(), (dir, readonly_source));
     }
+    spec.service_env = crate::podenv::service_env(client, pod).await?;
+    let pod_dir = root.join("..pod");
+    std::fs::create_dir_all(&pod_dir).map_err(|e| format!("{}: {e}", pod_dir.display()))?;
+    if pspec.host_network != Some(true) {
+        let (hosts, hostname) = pod_hosts(pod, pod_dir.join("etc-hosts"))?;
+        spec.hostname = Some(hostname);
+        spec.etc_hosts = Some(hosts);
+    }
+    spec.pod_dir = Some(pod_dir);
     let all_k8s = pspec
         .init_containers
         .iter()
@@ -1115,7 +1208,22 @@ pub async fn prepare(
         .iter_mut()
         .chain(spec.containers.iter_mut());
     for (k8s_c, c) in all_k8s.zip(all_lite) {
-        c.env = resolve_env(client, pod, &ns, k8s_c).await?;
+        c.env = crate::podenv::resolve_env(client, pod, &ns, k8s_c, host_ip, &alloc).await?;
+        // Known before the sandbox: everything but the pod IPs (subPathExpr cannot use those).
+        let known_env = {
+            let mut probe = c.clone();
+            probe.env.retain(|e| {
+                !matches!(
+                    e.value,
+                    crate::runtime::EnvValue::PodIp | crate::runtime::EnvValue::PodIps
+                )
+            });
+            let snapshot = PodSpecLite {
+                service_env: spec.service_env.clone(),
+                ..Default::default()
+            };
+            crate::runtime::resolve_container(&snapshot, &probe, &[]).env
+        };
         for m in k8s_c.volume_mounts.iter().flatten() {
             let (host, ro) = dirs.get(&m.name).ok_or_else(|| {
                 format!(
@@ -1123,11 +1231,26 @@ pub async fn prepare(
                     k8s_c.name, m.name
                 )
             })?;
-            let mut host = host.clone();
-            if let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
-                if sub.starts_with('/') || sub.split('/').any(|p| p == "..") {
-                    return Err(format!("invalid subPath {sub:?}"));
+            match m.mount_propagation.as_deref() {
+                None | Some("") | Some("None") => {}
+                Some(p) => {
+                    return Err(format!(
+                        "container {}: volumeMount {}: mountPropagation {p} is not allowed on this node",
+                        k8s_c.name, m.name
+                    ))
                 }
+            }
+            let mut host = host.clone();
+            let sub = match (
+                m.sub_path.as_deref().filter(|s| !s.is_empty()),
+                m.sub_path_expr.as_deref().filter(|s| !s.is_empty()),
+            ) {
+                (Some(s), _) => Some(s.to_string()),
+                (None, Some(expr)) => Some(expand_sub_path_expr(expr, &known_env)?),
+                (None, None) => None,
+            };
+            if let Some(sub) = sub.as_deref().filter(|s| !s.is_empty()) {
+                check_sub_path(sub)?;
                 // A symlink inside the volume must not lead out of it (checked before creating).
                 let real_base = host
                     .canonicalize()
@@ -1140,8 +1263,23 @@ pub async fn prepare(
                     ));
                 }
                 if !target.exists() {
+                    // Upstream SafeMakeDir: new directories get the volume root's mode.
+                    use std::os::unix::fs::PermissionsExt;
+                    let mode = std::fs::metadata(&real_base)
+                        .map_err(|e| format!("{}: {e}", real_base.display()))?
+                        .permissions()
+                        .mode()
+                        & 0o7777;
+                    let missing: Vec<PathBuf> = target
+                        .ancestors()
+                        .take_while(|p| *p != real_base && !p.exists())
+                        .map(Path::to_path_buf)
+                        .collect();
                     std::fs::create_dir_all(&target)
                         .map_err(|e| format!("{}: {e}", target.display()))?;
+                    for d in missing {
+                        set_mode(&d, mode)?;
+                    }
                 }
                 host = target;
             }
@@ -1353,6 +1491,94 @@ mod tests {
         assert!(volume_fits_node(&pv, &node("n1")));
         assert!(!volume_fits_node(&pv, &node("n2")));
         assert!(volume_fits_node(&PersistentVolume::default(), &node("n2")));
+    }
+
+    #[test]
+    fn hosts_hostname_and_fqdn() {
+        let p = pod(serde_json::json!({
+            "metadata": {"name": "web-0", "namespace": "ns"},
+            "spec": {"hostname": "h", "subdomain": "sub",
+                "hostAliases": [{"ip": "123.45.67.89", "hostnames": ["foo.remote", "bar.remote"]}],
+                "containers": [{"name": "c"}]}}));
+        let (h, sandbox) = pod_hosts(&p, "/x".into()).unwrap();
+        assert_eq!(h.hostname, "h");
+        assert_eq!(h.fqdn.as_deref(), Some("h.sub.ns.svc.cluster.local"));
+        assert_eq!(sandbox, "h");
+        assert_eq!(
+            h.aliases,
+            vec![(
+                "123.45.67.89".to_string(),
+                vec!["foo.remote".to_string(), "bar.remote".to_string()]
+            )]
+        );
+        let p = pod(serde_json::json!({
+            "metadata": {"name": "web-0", "namespace": "ns"},
+            "spec": {"subdomain": "sub", "setHostnameAsFQDN": true, "containers": [{"name": "c"}]}}));
+        let (h, sandbox) = pod_hosts(&p, "/x".into()).unwrap();
+        assert_eq!(h.hostname, "web-0");
+        assert_eq!(sandbox, "web-0.sub.ns.svc.cluster.local");
+        // Too long an FQDN as the hostname is refused, as upstream.
+        let long = "a".repeat(60);
+        let p = pod(serde_json::json!({
+            "metadata": {"name": long, "namespace": "ns"},
+            "spec": {"subdomain": "sub", "setHostnameAsFQDN": true, "containers": [{"name": "c"}]}}));
+        let err = pod_hosts(&p, "/x".into()).unwrap_err();
+        assert!(
+            err.contains("is too long (64 characters is the max"),
+            "{err}"
+        );
+        // No subdomain: no FQDN; a long pod name is cut to 63 characters.
+        let p = pod(serde_json::json!({
+            "metadata": {"name": "b".repeat(70), "namespace": "ns"},
+            "spec": {"containers": [{"name": "c"}]}}));
+        let (h, _) = pod_hosts(&p, "/x".into()).unwrap();
+        assert_eq!((h.hostname.len(), h.fqdn), (63, None));
+    }
+
+    #[test]
+    fn sub_path_checks_and_expr() {
+        for ok in ["a", "a/b", "a..b", "..a", "a/.../b"] {
+            assert!(check_sub_path(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(
+            check_sub_path("/etc").unwrap_err(),
+            "error SubPath `/etc` must not be an absolute path"
+        );
+        for bad in ["..", "../x", "a/../../x", "a/.."] {
+            assert!(
+                check_sub_path(bad)
+                    .unwrap_err()
+                    .contains("must not contain '..'"),
+                "{bad}"
+            );
+        }
+        let env = vec![
+            ("POD_NAME".to_string(), "web-0".to_string()),
+            ("EMPTY".to_string(), String::new()),
+        ];
+        assert_eq!(
+            expand_sub_path_expr("logs/$(POD_NAME)", &env).unwrap(),
+            "logs/web-0"
+        );
+        assert_eq!(
+            expand_sub_path_expr("$$(POD_NAME)", &env).unwrap(),
+            "$(POD_NAME)"
+        );
+        assert_eq!(
+            expand_sub_path_expr("$(NOPE)/$(EMPTY)/$(POD_NAME)", &env).unwrap_err(),
+            "missing value for EMPTY, NOPE"
+        );
+    }
+
+    #[test]
+    fn memory_volume_default_size() {
+        let p = pod(serde_json::json!({"spec": {"containers": [
+            {"name": "a", "resources": {"limits": {"memory": "64Mi"}}},
+            {"name": "b", "resources": {"limits": {"memory": "32Mi"}}}]}}));
+        assert_eq!(pod_memory_limit(&p), Some(96 << 20));
+        let p = pod(serde_json::json!({"spec": {"containers": [
+            {"name": "a", "resources": {"limits": {"memory": "64Mi"}}}, {"name": "b"}]}}));
+        assert_eq!(pod_memory_limit(&p), None);
     }
 
     #[test]

@@ -282,7 +282,9 @@ fn images_and_pod_to_completion_with_logs_env_args_restart() {
                 &["sh", "-c"],
                 &["echo hello-$GREETING from $(pwd); echo oops >&2"],
             );
-            hello.env = vec![("GREETING".into(), "world".into())];
+            hello.env = vec![daas_agent::runtime::EnvVarLite::literal(
+                "GREETING", "world",
+            )];
             hello.working_dir = Some("/tmp".into());
             let fail = busybox("fail", &["sh", "-c", "echo attempt; exit 3"], &[]);
             let spec = pod(
@@ -370,6 +372,7 @@ fn long_running_pod_gets_ip_limits_follows_logs_and_is_removed() {
                 &[],
             );
             ticker.limits = ResourceLimits {
+                cpu_request_millis: Some(250),
                 cpu_millis: Some(250),
                 memory_bytes: Some(64 << 20),
             };

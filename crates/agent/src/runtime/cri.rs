@@ -14,8 +14,12 @@ use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::security::{is_safe_sysctl, normalize_capability, RUNTIME_DEFAULT_CAPABILITIES};
 
+use super::log::read_messages;
+use super::podfiles::{etc_hosts_content, log_tail, read_at_most, MAX_TERMINATION_MESSAGE_BYTES};
+use super::spec::resolve_container;
 use super::{
-    ContainerRuntimeStatus, ContainerSpecLite, ContainerState, ExecOutput, ImageRef, PodHandle,
+    ContainerRuntimeStatus, ContainerSpecLite, ContainerState, ExecOutput, ImageRef, MountLite,
+    PodHandle,
     PodRuntimeStatus, PodSpecLite, PodSummary, PullPolicy, Result, Runtime, RuntimeError,
     SandboxState, LABEL_CONTAINER_NAME, LABEL_MANAGED_BY, LABEL_POD_NAME, LABEL_POD_NAMESPACE,
     LABEL_POD_UID, MANAGED_BY_VALUE,
@@ -23,6 +27,9 @@ use super::{
 
 /// Annotation carrying the image as written in the pod spec.
 const ANNOTATION_IMAGE: &str = "k3s-daas.io/image";
+/// Annotations carrying the termination message settings (as the kubelet's).
+const ANNOTATION_TERMINATION_PATH: &str = "io.kubernetes.container.terminationMessagePath";
+const ANNOTATION_TERMINATION_POLICY: &str = "io.kubernetes.container.terminationMessagePolicy";
 /// cgroupfs parent of all pods (`/sys/fs/cgroup/<controller>/daas/pod<uid>/<container id>`).
 const CGROUP_ROOT: &str = "/daas";
 const CPU_PERIOD: i64 = 100_000;
@@ -123,6 +130,66 @@ fn verify_run_as_non_root(
             c.name
         ))),
         (Some(_), _) => Ok(()),
+    }
+}
+
+/// The kubelet's termination message of an exited container: the runtime's message, then the
+/// file at `terminationMessagePath` (its last 4096 bytes), or under `FallbackToLogsOnError` and a
+/// non-zero exit with an empty file, the log's tail.
+async fn termination_message(st: &cri::ContainerStatus) -> Option<String> {
+    let path = st.annotations.get(ANNOTATION_TERMINATION_PATH);
+    let fallback = st
+        .annotations
+        .get(ANNOTATION_TERMINATION_POLICY)
+        .is_some_and(|p| p == "FallbackToLogsOnError")
+        && st.exit_code != 0
+        && st.reason != "ContainerCannotRun";
+    let mut text = path
+        .and_then(|p| st.mounts.iter().find(|m| &m.container_path == p))
+        .map(|m| read_at_most(Path::new(&m.host_path), MAX_TERMINATION_MESSAGE_BYTES))
+        .unwrap_or_default();
+    if text.is_empty() && fallback && !st.log_path.is_empty() {
+        if let Ok(lines) = read_messages(&st.log_path).await {
+            let lines: Vec<String> = lines.into_iter().map(|l| l.message).collect();
+            text = log_tail(&lines);
+        }
+    }
+    let mut message = st.message.clone();
+    if !text.is_empty() {
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    (!message.is_empty()).then_some(message)
+}
+
+/// A CRI container status in the runtime's terms.
+async fn runtime_state(st: &cri::ContainerStatus) -> ContainerState {
+    match st.state() {
+        cri::ContainerState::ContainerRunning => ContainerState::Running {
+            started_at: nanos_to_time(st.started_at),
+        },
+        cri::ContainerState::ContainerExited => ContainerState::Exited {
+            code: st.exit_code,
+            reason: if st.reason.is_empty() {
+                if st.exit_code == 0 {
+                    "Completed".into()
+                } else {
+                    "Error".into()
+                }
+            } else {
+                st.reason.clone()
+            },
+            finished_at: nanos_to_time(st.finished_at),
+            message: termination_message(st).await,
+        },
+        cri::ContainerState::ContainerCreated => ContainerState::Waiting {
+            reason: "ContainerCreated".into(),
+        },
+        cri::ContainerState::ContainerUnknown => ContainerState::Waiting {
+            reason: "Unknown".into(),
+        },
     }
 }
 
@@ -345,23 +412,64 @@ impl ContainerdRuntime {
         }
     }
 
+    /// The CRI config of one container instance. `pod_ips`: the sandbox's IPs (for
+    /// `status.podIP` env and `$(VAR)` expansion); `termination_file`: the host file mounted at
+    /// the container's `terminationMessagePath`.
     fn container_config(
         spec: &PodSpecLite,
         c: &ContainerSpecLite,
         attempt: u32,
+        pod_ips: &[String],
+        termination_file: Option<&Path>,
     ) -> cri::ContainerConfig {
         let mut labels = Self::ids(spec);
         labels.insert(LABEL_CONTAINER_NAME.to_string(), c.name.clone());
         let mut annotations = labels.clone();
         annotations.insert(ANNOTATION_IMAGE.to_string(), c.image.clone());
-        let mut resources = cri::LinuxContainerResources::default();
+        // Upstream MilliCPUToShares: the request (none: the minimum of 2), quota from the limit.
+        let mut resources = cri::LinuxContainerResources {
+            cpu_shares: c
+                .limits
+                .cpu_request_millis
+                .map(|m| ((m as i64) * 1024 / 1000).max(2))
+                .unwrap_or(2),
+            ..Default::default()
+        };
         if let Some(m) = c.limits.cpu_millis {
             resources.cpu_period = CPU_PERIOD;
             resources.cpu_quota = ((m as i64) * CPU_PERIOD / 1000).max(1000);
-            resources.cpu_shares = ((m as i64) * 1024 / 1000).max(2);
         }
         if let Some(b) = c.limits.memory_bytes {
             resources.memory_limit_in_bytes = b.min(i64::MAX as u64) as i64;
+        }
+        let resolved = resolve_container(spec, c, pod_ips);
+        let mut mounts: Vec<MountLite> = c.mounts.clone();
+        if let (Some(path), Some(file)) = (&c.termination_message_path, termination_file) {
+            annotations.insert(ANNOTATION_TERMINATION_PATH.to_string(), path.clone());
+            mounts.push(MountLite {
+                host_path: file.to_path_buf(),
+                container_path: path.clone(),
+                readonly: false,
+            });
+        }
+        annotations.insert(
+            ANNOTATION_TERMINATION_POLICY.to_string(),
+            if c.termination_message_fallback {
+                "FallbackToLogsOnError"
+            } else {
+                "File"
+            }
+            .to_string(),
+        );
+        if let Some(h) = &spec.etc_hosts {
+            // The pod's own mount at /etc/hosts wins, as upstream.
+            if !mounts.iter().any(|m| m.container_path == "/etc/hosts") {
+                mounts.push(MountLite {
+                    host_path: h.path.clone(),
+                    container_path: "/etc/hosts".into(),
+                    readonly: false,
+                });
+            }
         }
         cri::ContainerConfig {
             metadata: Some(cri::ContainerMetadata {
@@ -372,22 +480,18 @@ impl ContainerdRuntime {
                 image: c.image.clone(),
                 ..Default::default()
             }),
-            command: c.command.clone(),
-            args: c.args.clone(),
+            command: resolved.command,
+            args: resolved.args,
             working_dir: c.working_dir.clone().unwrap_or_default(),
-            envs: c
+            envs: resolved
                 .env
-                .iter()
-                .map(|(k, v)| cri::KeyValue {
-                    key: k.clone(),
-                    value: v.clone(),
-                })
+                .into_iter()
+                .map(|(key, value)| cri::KeyValue { key, value })
                 .collect(),
             labels,
             annotations,
             log_path: format!("{}/{attempt}.log", c.name),
-            mounts: c
-                .mounts
+            mounts: mounts
                 .iter()
                 .map(|m| cri::Mount {
                     container_path: m.container_path.clone(),
@@ -481,6 +585,50 @@ impl ContainerdRuntime {
         out
     }
 
+    /// The sandbox's IPs (primary first).
+    async fn sandbox_ips(&self, sandbox_id: &str) -> Result<Vec<String>> {
+        let st = self
+            .rt()
+            .pod_sandbox_status(cri::PodSandboxStatusRequest {
+                pod_sandbox_id: sandbox_id.to_string(),
+                verbose: false,
+            })
+            .await
+            .map_err(|s| RuntimeError::cri("PodSandboxStatus", s))?
+            .into_inner()
+            .status;
+        Ok(st
+            .and_then(|s| s.network)
+            .map(|n| {
+                std::iter::once(n.ip)
+                    .chain(n.additional_ips.into_iter().map(|i| i.ip))
+                    .filter(|ip| !ip.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// A fresh, world-writable termination-message file for one container instance (upstream
+    /// creates one per instance under the pod's directory).
+    fn termination_file(
+        spec: &PodSpecLite,
+        c: &ContainerSpecLite,
+        attempt: u32,
+    ) -> Result<Option<PathBuf>> {
+        let (Some(dir), Some(_)) = (&spec.pod_dir, &c.termination_message_path) else {
+            return Ok(None);
+        };
+        let dir = dir.join("containers").join(&c.name);
+        std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io(&dir, e))?;
+        let file = dir.join(format!("{attempt}"));
+        std::fs::write(&file, b"").map_err(|e| RuntimeError::io(&file, e))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666))
+            .map_err(|e| RuntimeError::io(&file, e))?;
+        Ok(Some(file))
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn create_and_start(
         &self,
         sandbox_id: &str,
@@ -488,14 +636,25 @@ impl ContainerdRuntime {
         spec: &PodSpecLite,
         c: &ContainerSpecLite,
         attempt: u32,
+        pod_ips: &[String],
     ) -> Result<String> {
+        if !super::valid_image_reference(&c.image) {
+            return Err(RuntimeError::InvalidImageName(c.image.clone()));
+        }
         let image = self.ensure_image(&c.image, c.pull_policy).await?;
         verify_run_as_non_root(spec, c, &image)?;
+        let termination_file = Self::termination_file(spec, c, attempt)?;
         let id = self
             .rt()
             .create_container(cri::CreateContainerRequest {
                 pod_sandbox_id: sandbox_id.to_string(),
-                config: Some(Self::container_config(spec, c, attempt)),
+                config: Some(Self::container_config(
+                    spec,
+                    c,
+                    attempt,
+                    pod_ips,
+                    termination_file.as_deref(),
+                )),
                 sandbox_config: Some(sandbox_config.clone()),
             })
             .await
@@ -570,7 +729,8 @@ impl ContainerdRuntime {
         }
         let attempt0 = sb.metadata.as_ref().map(|m| m.attempt).unwrap_or(0);
         let sandbox_config = self.sandbox_config(spec, attempt0);
-        self.create_and_start(&sb.id, &sandbox_config, spec, c, attempt)
+        let pod_ips = self.sandbox_ips(&sb.id).await?;
+        self.create_and_start(&sb.id, &sandbox_config, spec, c, attempt, &pod_ips)
             .await?;
         Ok(())
     }
@@ -720,6 +880,11 @@ impl Runtime for ContainerdRuntime {
                 id
             }
         };
+        let pod_ips = self.sandbox_ips(&sandbox_id).await?;
+        if let Some(h) = &spec.etc_hosts {
+            let content = etc_hosts_content(h, &pod_ips);
+            std::fs::write(&h.path, content).map_err(|e| RuntimeError::io(&h.path, e))?;
+        }
         let have = Self::latest_by_name(self.containers_of(&sandbox_id).await?);
         // Init containers come first, one at a time: the caller drives them.
         let app = if spec.init_containers.is_empty() {
@@ -731,7 +896,7 @@ impl Runtime for ContainerdRuntime {
             if have.contains_key(&c.name) {
                 continue;
             }
-            self.create_and_start(&sandbox_id, &sandbox_config, spec, c, 0)
+            self.create_and_start(&sandbox_id, &sandbox_config, spec, c, 0, &pod_ips)
                 .await?;
         }
         Ok(PodHandle {
@@ -756,32 +921,30 @@ impl Runtime for ContainerdRuntime {
             .and_then(|s| s.network)
             .map(|n| n.ip)
             .filter(|ip| !ip.is_empty());
+        let all = self.containers_of(&sb.id).await?;
         let mut containers = Vec::new();
-        for (name, c) in Self::latest_by_name(self.containers_of(&sb.id).await?) {
+        for (name, c) in Self::latest_by_name(all.clone()) {
             let st = self.container_status(&c.id).await?;
-            let state = match st.state() {
-                cri::ContainerState::ContainerRunning => ContainerState::Running {
-                    started_at: nanos_to_time(st.started_at),
+            let state = runtime_state(&st).await;
+            // The previous instance (kept for `logs --previous`) gives lastState.
+            let attempt = c.metadata.as_ref().map(|m| m.attempt).unwrap_or(0);
+            let previous = Self::latest_by_name(
+                all.iter()
+                    .filter(|x| {
+                        x.metadata
+                            .as_ref()
+                            .is_some_and(|m| m.name == name && m.attempt < attempt)
+                    })
+                    .cloned()
+                    .collect(),
+            )
+            .remove(&name);
+            let last_state = match previous {
+                Some(p) => match self.container_status(&p.id).await {
+                    Ok(pst) => Some(runtime_state(&pst).await),
+                    Err(_) => None,
                 },
-                cri::ContainerState::ContainerExited => ContainerState::Exited {
-                    code: st.exit_code,
-                    reason: if st.reason.is_empty() {
-                        if st.exit_code == 0 {
-                            "Completed".into()
-                        } else {
-                            "Error".into()
-                        }
-                    } else {
-                        st.reason.clone()
-                    },
-                    finished_at: nanos_to_time(st.finished_at),
-                },
-                cri::ContainerState::ContainerCreated => ContainerState::Waiting {
-                    reason: "ContainerCreated".into(),
-                },
-                cri::ContainerState::ContainerUnknown => ContainerState::Waiting {
-                    reason: "Unknown".into(),
-                },
+                None => None,
             };
             let image = st
                 .annotations
@@ -797,6 +960,7 @@ impl Runtime for ContainerdRuntime {
                 image_id: st.image_ref.clone(),
                 container_id: format!("containerd://{}", st.id),
                 log_path: PathBuf::from(&st.log_path),
+                last_state,
             });
         }
         Ok(PodRuntimeStatus {
@@ -1103,7 +1267,7 @@ mod tests {
             readonly_rootfs: true,
         };
         let spec = pod(vec![c.clone()]);
-        let cfg = ContainerdRuntime::container_config(&spec, &c, 2);
+        let cfg = ContainerdRuntime::container_config(&spec, &c, 2, &[], None);
         let sc = cfg
             .linux
             .and_then(|l| l.security_context)
@@ -1136,7 +1300,7 @@ mod tests {
 
         // Defaults: the runtime default capability set, root, writable root filesystem.
         let plain = container();
-        let cfg = ContainerdRuntime::container_config(&spec, &plain, 0);
+        let cfg = ContainerdRuntime::container_config(&spec, &plain, 0, &[], None);
         let sc = cfg
             .linux
             .and_then(|l| l.security_context)
@@ -1151,6 +1315,136 @@ mod tests {
         );
         assert!(sc.no_new_privs && !sc.privileged && !sc.readonly_rootfs);
         assert_eq!(sc.run_as_user, None);
+    }
+
+    #[test]
+    fn container_env_resources_and_pod_files() {
+        use crate::runtime::{EnvValue, EnvVarLite, EtcHosts, ResourceLimits};
+        let mut c = container();
+        c.command = vec!["sh".into(), "-c".into()];
+        c.args = vec!["echo $(POD_IP) $(KUBERNETES_SERVICE_HOST) $$(X)".into()];
+        c.env = vec![EnvVarLite {
+            name: "POD_IP".into(),
+            value: EnvValue::PodIp,
+        }];
+        c.limits = ResourceLimits {
+            cpu_request_millis: Some(250),
+            cpu_millis: Some(500),
+            memory_bytes: Some(64 << 20),
+        };
+        c.termination_message_path = Some("/dev/termination-log".into());
+        c.termination_message_fallback = true;
+        let mut spec = pod(vec![c.clone()]);
+        spec.service_env = vec![("KUBERNETES_SERVICE_HOST".into(), "10.43.0.1".into())];
+        spec.etc_hosts = Some(EtcHosts {
+            path: "/pods/u/etc-hosts".into(),
+            hostname: "p".into(),
+            ..Default::default()
+        });
+        let ips = vec!["10.42.0.9".to_string()];
+        let cfg = ContainerdRuntime::container_config(
+            &spec,
+            &c,
+            0,
+            &ips,
+            Some(Path::new("/pods/u/containers/c/0")),
+        );
+        assert_eq!(cfg.args, vec!["echo 10.42.0.9 10.43.0.1 $(X)"]);
+        let env: BTreeMap<_, _> = cfg.envs.iter().map(|kv| (&kv.key, &kv.value)).collect();
+        assert_eq!(
+            env.get(&"POD_IP".to_string()).map(|s| s.as_str()),
+            Some("10.42.0.9")
+        );
+        let r = cfg.linux.and_then(|l| l.resources).expect("resources");
+        assert_eq!(r.cpu_shares, 256);
+        assert_eq!((r.cpu_quota, r.cpu_period), (50_000, 100_000));
+        assert_eq!(r.memory_limit_in_bytes, 64 << 20);
+        let mount = |p: &str| cfg.mounts.iter().find(|m| m.container_path == p).cloned();
+        assert_eq!(
+            mount("/dev/termination-log").map(|m| m.host_path),
+            Some("/pods/u/containers/c/0".to_string())
+        );
+        assert_eq!(
+            mount("/etc/hosts").map(|m| m.host_path),
+            Some("/pods/u/etc-hosts".to_string())
+        );
+        assert_eq!(
+            cfg.annotations
+                .get(ANNOTATION_TERMINATION_POLICY)
+                .map(|s| s.as_str()),
+            Some("FallbackToLogsOnError")
+        );
+
+        // No request: BestEffort's minimal shares, no quota; a pod's own /etc/hosts mount wins.
+        let mut plain = container();
+        plain.mounts.push(MountLite {
+            host_path: "/srv/hosts".into(),
+            container_path: "/etc/hosts".into(),
+            readonly: true,
+        });
+        let cfg = ContainerdRuntime::container_config(&spec, &plain, 0, &ips, None);
+        let r = cfg.linux.and_then(|l| l.resources).expect("resources");
+        assert_eq!((r.cpu_shares, r.cpu_quota), (2, 0));
+        let hosts: Vec<_> = cfg
+            .mounts
+            .iter()
+            .filter(|m| m.container_path == "/etc/hosts")
+            .collect();
+        assert_eq!(hosts.len(), 1);
+        assert_eq!(hosts[0].host_path, "/srv/hosts");
+    }
+
+    #[tokio::test]
+    async fn termination_message_from_file_or_log() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("t");
+        let log = tmp.path().join("0.log");
+        std::fs::write(
+            &log,
+            "2024-01-01T00:00:00.000000000Z stdout F first\n2024-01-01T00:00:01.000000000Z stderr F boom\n",
+        )
+        .unwrap();
+        let status = |policy: &str, code: i32| cri::ContainerStatus {
+            exit_code: code,
+            log_path: log.display().to_string(),
+            annotations: HashMap::from([
+                (
+                    ANNOTATION_TERMINATION_PATH.to_string(),
+                    "/dev/termination-log".to_string(),
+                ),
+                (
+                    ANNOTATION_TERMINATION_POLICY.to_string(),
+                    policy.to_string(),
+                ),
+            ]),
+            mounts: vec![cri::Mount {
+                container_path: "/dev/termination-log".into(),
+                host_path: file.display().to_string(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        std::fs::write(&file, "").unwrap();
+        assert_eq!(termination_message(&status("File", 1)).await, None);
+        assert_eq!(
+            termination_message(&status("FallbackToLogsOnError", 1))
+                .await
+                .as_deref(),
+            Some("first\nboom\n")
+        );
+        // Success: the log is not used.
+        assert_eq!(
+            termination_message(&status("FallbackToLogsOnError", 0)).await,
+            None
+        );
+        // The file wins over the log.
+        std::fs::write(&file, "DONE").unwrap();
+        assert_eq!(
+            termination_message(&status("FallbackToLogsOnError", 1))
+                .await
+                .as_deref(),
+            Some("DONE")
+        );
     }
 
     #[test]

@@ -113,6 +113,7 @@ impl FakeRuntime {
                 code,
                 reason: String::new(),
                 finished_at: Utc::now(),
+                message: None,
             };
         }
     }
@@ -248,6 +249,7 @@ impl Runtime for FakeRuntime {
                     image_id: format!("sha256:{}", hex::encode(c.image.as_bytes())),
                     container_id: format!("containerd://{uid}-{name}-{}", c.restarts),
                     log_path: PathBuf::from(format!("/fake/{uid}/{name}/{}.log", c.restarts)),
+                    last_state: None,
                 })
                 .collect(),
         })
@@ -336,6 +338,7 @@ impl Runtime for FakeRuntime {
                 code: 137,
                 reason: String::new(),
                 finished_at: Utc::now(),
+                message: None,
             };
         }
         Ok(())
@@ -398,6 +401,7 @@ impl Runtime for FakeRuntime {
                     code: 137,
                     reason: String::new(),
                     finished_at: Utc::now(),
+                    message: None,
                 };
             }
         }

@@ -436,3 +436,141 @@ mod tests {
         assert_eq!(names, vec!["bin/", "bin/tool", "bin/alias"]);
     }
 }
+
+fn path_component_ok(p: &str) -> bool {
+    // alpha-numeric (separator alpha-numeric)*, separator: `.`, `_`, `__` or dashes.
+    let b = p.as_bytes();
+    if b.is_empty() || !b[0].is_ascii_lowercase() && !b[0].is_ascii_digit() {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && matches!(b[i], b'.' | b'_' | b'-') {
+            i += 1;
+        }
+        let sep = &p[start..i];
+        let sep_ok = matches!(sep, "." | "_" | "__") || sep.bytes().all(|c| c == b'-');
+        if !sep_ok || i == b.len() || !(b[i].is_ascii_lowercase() || b[i].is_ascii_digit()) {
+            return false;
+        }
+    }
+    true
+}
+
+fn domain_ok(d: &str) -> bool {
+    let (host, port) = match d.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (d, None),
+    };
+    if port.is_some_and(|p| p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit())) {
+        return false;
+    }
+    !host.is_empty()
+        && host.split('.').all(|c| {
+            !c.is_empty()
+                && c.bytes().all(|x| x.is_ascii_alphanumeric() || x == b'-')
+                && !c.starts_with('-')
+                && !c.ends_with('-')
+        })
+}
+
+/// Whether `image` is a valid image reference (the distribution reference grammar the kubelet
+/// parses before pulling; a bad one is the container's `InvalidImageName`).
+pub fn valid_image_reference(image: &str) -> bool {
+    if image.is_empty() || image.len() > 255 + 128 + 80 {
+        return false;
+    }
+    let (rest, digest) = match image.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (image, None),
+    };
+    if let Some(d) = digest {
+        let Some((alg, hex)) = d.split_once(':') else {
+            return false;
+        };
+        let alg_ok = alg.starts_with(|c: char| c.is_ascii_alphabetic())
+            && alg
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'+' | b'.'));
+        if !alg_ok || hex.len() < 32 || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return false;
+        }
+    }
+    // A tag follows the last `:` after the last `/`.
+    let slash = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
+    let (name, tag) = match rest[slash..].find(':') {
+        Some(i) => (&rest[..slash + i], Some(&rest[slash + i + 1..])),
+        None => (rest, None),
+    };
+    if let Some(t) = tag {
+        let ok = !t.is_empty()
+            && t.len() <= 128
+            && t.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            && t.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+        if !ok {
+            return false;
+        }
+    }
+    if name.is_empty() || name.len() > 255 {
+        return false;
+    }
+    let mut parts: Vec<&str> = name.split('/').collect();
+    if parts.len() > 1 {
+        let first = parts[0];
+        if first.contains(['.', ':']) || first == "localhost" || first != first.to_lowercase() {
+            if !domain_ok(first) {
+                return false;
+            }
+            parts.remove(0);
+        }
+    }
+    parts.iter().all(|p| path_component_ok(p))
+}
+
+#[cfg(test)]
+mod reference_tests {
+    use super::valid_image_reference;
+
+    #[test]
+    fn image_references() {
+        for ok in [
+            "busybox",
+            "busybox:1.36",
+            "library/busybox:latest",
+            "docker.io/library/busybox",
+            "localhost/k3s-daas/busybox:latest",
+            "localhost:5000/a_b/c__d/e-f--g.h:v1.0-rc_1",
+            "registry.k8s.io/pause:3.9",
+            "busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "busybox:1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(valid_image_reference(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "Busybox",
+            "busybox:",
+            "busybox:-tag",
+            "bu sy",
+            "busybox@sha256:abc",
+            "-busybox",
+            "a//b",
+            "busybox:a:b",
+            "example.com:port/x",
+            "a/b.",
+            "a/b..c",
+            "a/b___c",
+            ":tag",
+            "invalid image!",
+        ] {
+            assert!(!valid_image_reference(bad), "{bad}");
+        }
+    }
+}

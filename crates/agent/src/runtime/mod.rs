@@ -8,10 +8,12 @@
 mod containerd;
 mod cri;
 pub mod cri_api;
+pub mod expand;
 #[cfg(test)]
 pub mod fake;
 pub mod image;
 pub mod log;
+pub mod podfiles;
 mod spec;
 
 use std::collections::BTreeMap;
@@ -23,9 +25,9 @@ use chrono::{DateTime, Utc};
 
 pub use containerd::{mounts_under, unmount_all_under, ManagedContainerd, ManagedContainerdConfig};
 pub use cri::ContainerdRuntime;
-pub use image::{BUSYBOX_IMAGE, PAUSE_IMAGE};
+pub use image::{valid_image_reference, BUSYBOX_IMAGE, PAUSE_IMAGE};
 pub use log::{parse_cri_log_line, read_messages, CriLogLine, CriLogReader, LogStream};
-pub use spec::{parse_cpu_millis, parse_memory_bytes};
+pub use spec::{parse_cpu_millis, parse_memory_bytes, resolve_container, ResolvedContainer};
 
 /// Label/annotation keys put on sandboxes and containers so a restarted agent can re-adopt its pods.
 pub const LABEL_POD_UID: &str = "io.kubernetes.pod.uid";
@@ -56,6 +58,9 @@ pub enum RuntimeError {
     Containerd(String),
     #[error("command `{command}` failed: {message}")]
     Command { command: String, message: String },
+    /// The image is not a valid reference (the kubelet's InvalidImageName).
+    #[error("Failed to apply default image tag {0:?}: couldn't parse image reference {0:?}: invalid reference format")]
+    InvalidImageName(String),
     #[error("image {0} is not present and pull policy is Never")]
     ImageNotPresent(String),
     #[error("pod {0} not found")]
@@ -150,6 +155,8 @@ impl RestartPolicy {
 /// Resource limits of one container.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResourceLimits {
+    /// CPU request in millicores (the cgroup's cpu shares; none: the minimum, as BestEffort).
+    pub cpu_request_millis: Option<u64>,
     /// CPU limit in millicores (`500m` = 500, `2` = 2000).
     pub cpu_millis: Option<u64>,
     /// Memory limit in bytes.
@@ -192,6 +199,36 @@ impl Default for ContainerSecurity {
     }
 }
 
+/// Where the value of one environment variable comes from, as far as the runtime must know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvValue {
+    /// `env[].value`: `$(VAR)` references are expanded against the variables defined before it
+    /// and the service variables.
+    Literal(String),
+    /// Resolved from `envFrom` or `valueFrom`: used as is.
+    Resolved(String),
+    /// `status.podIP`: known once the sandbox has its network.
+    PodIp,
+    /// `status.podIPs`: all the pod's IPs, comma-separated.
+    PodIps,
+}
+
+/// One environment variable of a container, in the order the pod declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvVarLite {
+    pub name: String,
+    pub value: EnvValue,
+}
+
+impl EnvVarLite {
+    pub fn literal(name: impl Into<String>, value: impl Into<String>) -> EnvVarLite {
+        EnvVarLite {
+            name: name.into(),
+            value: EnvValue::Literal(value.into()),
+        }
+    }
+}
+
 /// The part of a Kubernetes container the runtime needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerSpecLite {
@@ -202,7 +239,9 @@ pub struct ContainerSpecLite {
     pub command: Vec<String>,
     /// Kubernetes `args` (overrides the image cmd).
     pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
+    /// envFrom, then env, in order (a later definition of a name replaces the earlier one); see
+    /// [`resolve_container`].
+    pub env: Vec<EnvVarLite>,
     pub working_dir: Option<String>,
     pub limits: ResourceLimits,
     pub mounts: Vec<MountLite>,
@@ -210,6 +249,11 @@ pub struct ContainerSpecLite {
     /// An init container with `restartPolicy: Always` (a sidecar): started in order with the
     /// other init containers, kept running and restarted, never waited on for completion.
     pub sidecar: bool,
+    /// `terminationMessagePath`: a per-instance file under [`PodSpecLite::pod_dir`] is mounted
+    /// there and read when the container exits.
+    pub termination_message_path: Option<String>,
+    /// `terminationMessagePolicy: FallbackToLogsOnError`.
+    pub termination_message_fallback: bool,
 }
 
 /// The part of a Kubernetes pod the runtime needs; see [`PodSpecLite::from_pod`].
@@ -231,6 +275,24 @@ pub struct PodSpecLite {
     pub sysctls: BTreeMap<String, String>,
     /// `shareProcessNamespace`: one PID namespace for the pod instead of one per container.
     pub share_process_namespace: bool,
+    /// `<SVC>_SERVICE_HOST`, ... of the services the pod sees (enableServiceLinks), sorted.
+    pub service_env: Vec<(String, String)>,
+    /// The kubelet-managed `/etc/hosts`, written and mounted once the pod IP is known.
+    pub etc_hosts: Option<EtcHosts>,
+    /// Host directory for the pod's per-container files (termination messages).
+    pub pod_dir: Option<PathBuf>,
+}
+
+/// The kubelet-managed `/etc/hosts` of a pod.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EtcHosts {
+    /// Host file mounted at `/etc/hosts` in every container.
+    pub path: PathBuf,
+    pub hostname: String,
+    /// `<hostname>.<subdomain>.<namespace>.svc.<cluster domain>` when the pod has a subdomain.
+    pub fqdn: Option<String>,
+    /// `hostAliases`: IP and its names.
+    pub aliases: Vec<(String, Vec<String>)>,
 }
 
 impl PodSpecLite {
@@ -283,6 +345,9 @@ pub enum ContainerState {
         code: i32,
         reason: String,
         finished_at: DateTime<Utc>,
+        /// The termination message (the file at `terminationMessagePath`, or the log's tail
+        /// under `FallbackToLogsOnError`).
+        message: Option<String>,
     },
     Waiting {
         reason: String,
@@ -304,6 +369,8 @@ pub struct ContainerRuntimeStatus {
     pub container_id: String,
     /// CRI log file of this instance.
     pub log_path: PathBuf,
+    /// The state of the previous instance, if it is still there (Kubernetes `lastState`).
+    pub last_state: Option<ContainerState>,
 }
 
 /// Sandbox state as CRI reports it.

@@ -3,9 +3,10 @@
 use k8s_openapi::api::core::v1::{Container, Pod, PodSecurityContext};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+use super::expand::expand;
 use super::{
-    ContainerSecurity, ContainerSpecLite, PodSpecLite, PullPolicy, ResourceLimits, RestartPolicy,
-    Result, RuntimeError,
+    ContainerSecurity, ContainerSpecLite, EnvValue, EnvVarLite, PodSpecLite, PullPolicy,
+    ResourceLimits, RestartPolicy, Result, RuntimeError,
 };
 use crate::security::{effective_capabilities, is_safe_sysctl};
 
@@ -103,12 +104,23 @@ fn container_lite(c: &Container, pod: Option<&PodSecurityContext>) -> Result<Con
         })?),
         None => None,
     };
+    let cpu_request_millis = match quantity(
+        c.resources.as_ref().and_then(|r| r.requests.as_ref()),
+        "cpu",
+    ) {
+        Some(q) => Some(parse_cpu_millis(q).ok_or_else(|| {
+            RuntimeError::InvalidSpec(format!("container {}: bad cpu request {q:?}", c.name))
+        })?),
+        // As the API server defaults it: the request is the limit.
+        None => cpu_millis,
+    };
     let env = c
         .env
         .iter()
         .flatten()
         // valueFrom (secrets, configmaps, field refs) is resolved by the caller; only literal values here.
-        .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
+        .filter(|e| e.value_from.is_none())
+        .map(|e| EnvVarLite::literal(&e.name, e.value.clone().unwrap_or_default()))
         .collect();
     Ok(ContainerSpecLite {
         name: c.name.clone(),
@@ -119,13 +131,74 @@ fn container_lite(c: &Container, pod: Option<&PodSecurityContext>) -> Result<Con
         env,
         working_dir: c.working_dir.clone().filter(|w| !w.is_empty()),
         limits: ResourceLimits {
+            cpu_request_millis,
             cpu_millis,
             memory_bytes,
         },
         mounts: Vec::new(),
         security: container_security(c, pod),
         sidecar: c.restart_policy.as_deref() == Some("Always"),
+        termination_message_path: Some(
+            c.termination_message_path
+                .clone()
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| DEFAULT_TERMINATION_MESSAGE_PATH.to_string()),
+        ),
+        termination_message_fallback: c.termination_message_policy.as_deref()
+            == Some("FallbackToLogsOnError"),
     })
+}
+
+/// Where the termination message is read from when the pod does not say.
+pub const DEFAULT_TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
+
+/// A container as it is created: its final environment and its command and args with `$(VAR)`
+/// references expanded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedContainer {
+    pub env: Vec<(String, String)>,
+    pub command: Vec<String>,
+    pub args: Vec<String>,
+}
+
+/// The kubelet's `makeEnvironmentVariables` and `ExpandContainerCommandAndArgs`: the container's
+/// variables in order (literal values expanded against the variables before them, then the
+/// service variables), service variables not defined by the pod appended; then `$(VAR)` in
+/// command and args expanded against the whole environment. `pod_ips`: the sandbox's IPs.
+pub fn resolve_container(
+    pod: &PodSpecLite,
+    c: &ContainerSpecLite,
+    pod_ips: &[String],
+) -> ResolvedContainer {
+    let mut env: Vec<(String, String)> = Vec::with_capacity(c.env.len() + pod.service_env.len());
+    for e in &c.env {
+        let value = match &e.value {
+            EnvValue::Literal(v) => {
+                let lookup = |name: &str| {
+                    env.iter()
+                        .rev()
+                        .find(|(n, _)| n == name)
+                        .or_else(|| pod.service_env.iter().find(|(n, _)| n == name))
+                        .map(|(_, v)| v.clone())
+                };
+                expand(v, &lookup)
+            }
+            EnvValue::Resolved(v) => v.clone(),
+            EnvValue::PodIp => pod_ips.first().cloned().unwrap_or_default(),
+            EnvValue::PodIps => pod_ips.join(","),
+        };
+        env.retain(|(n, _)| *n != e.name);
+        env.push((e.name.clone(), value));
+    }
+    for (k, v) in &pod.service_env {
+        if !env.iter().any(|(n, _)| n == k) {
+            env.push((k.clone(), v.clone()));
+        }
+    }
+    let lookup = |name: &str| env.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let command = c.command.iter().map(|s| expand(s, &lookup)).collect();
+    let args = c.args.iter().map(|s| expand(s, &lookup)).collect();
+    ResolvedContainer { env, command, args }
 }
 
 impl PodSpecLite {
@@ -194,6 +267,9 @@ impl PodSpecLite {
                 .map(|s| (s.name.replace('/', "."), s.value.clone()))
                 .collect(),
             share_process_namespace: spec.share_process_namespace.unwrap_or(false),
+            service_env: Vec::new(),
+            etc_hosts: None,
+            pod_dir: None,
         })
     }
 }
@@ -239,11 +315,17 @@ mod tests {
         assert_eq!(c.pull_policy, PullPolicy::IfNotPresent);
         assert_eq!(c.command, vec!["sh", "-c"]);
         assert_eq!(c.args, vec!["echo hi"]);
-        assert_eq!(c.env, vec![("A".to_string(), "1".to_string())]);
+        assert_eq!(c.env, vec![EnvVarLite::literal("A", "1")]);
+        assert_eq!(
+            c.termination_message_path.as_deref(),
+            Some("/dev/termination-log")
+        );
+        assert!(!c.termination_message_fallback);
         assert_eq!(c.working_dir.as_deref(), Some("/tmp"));
         assert_eq!(
             c.limits,
             ResourceLimits {
+                cpu_request_millis: Some(250),
                 cpu_millis: Some(250),
                 memory_bytes: Some(32 << 20)
             }
@@ -260,6 +342,59 @@ mod tests {
             PullPolicy::from_k8s(None, "localhost:5000/busybox:1"),
             PullPolicy::IfNotPresent
         );
+    }
+
+    #[test]
+    fn env_order_expansion_and_pod_ip() {
+        let pod = PodSpecLite {
+            service_env: vec![
+                ("KUBERNETES_SERVICE_HOST".into(), "10.43.0.1".into()),
+                ("OVERRIDDEN".into(), "from-service".into()),
+            ],
+            ..Default::default()
+        };
+        let c = ContainerSpecLite {
+            env: vec![
+                EnvVarLite {
+                    name: "FROM_CM".into(),
+                    value: EnvValue::Resolved("$(KUBERNETES_SERVICE_HOST)".into()),
+                },
+                EnvVarLite::literal("LATER_REF", "$(DEFINED_LATER)"),
+                EnvVarLite::literal("API", "https://$(KUBERNETES_SERVICE_HOST):443"),
+                EnvVarLite {
+                    name: "POD_IP".into(),
+                    value: EnvValue::PodIp,
+                },
+                EnvVarLite::literal("URL", "http://$(POD_IP):8080/$$(POD_IP)"),
+                EnvVarLite::literal("DEFINED_LATER", "x"),
+                EnvVarLite::literal("OVERRIDDEN", "from-pod"),
+                EnvVarLite {
+                    name: "IPS".into(),
+                    value: EnvValue::PodIps,
+                },
+            ],
+            command: vec!["echo".into(), "$(URL)".into()],
+            args: vec!["$(OVERRIDDEN)".into(), "$(NOPE)".into(), "$(IPS)".into()],
+            ..Default::default()
+        };
+        let ips = vec!["10.42.0.7".to_string(), "fd00::7".to_string()];
+        let r = resolve_container(&pod, &c, &ips);
+        let get = |k: &str| r.env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        // valueFrom values are not expanded; references to later variables stay as written.
+        assert_eq!(get("FROM_CM"), Some("$(KUBERNETES_SERVICE_HOST)"));
+        assert_eq!(get("LATER_REF"), Some("$(DEFINED_LATER)"));
+        assert_eq!(get("API"), Some("https://10.43.0.1:443"));
+        assert_eq!(get("URL"), Some("http://10.42.0.7:8080/$(POD_IP)"));
+        assert_eq!(get("OVERRIDDEN"), Some("from-pod"));
+        assert_eq!(get("IPS"), Some("10.42.0.7,fd00::7"));
+        assert_eq!(get("KUBERNETES_SERVICE_HOST"), Some("10.43.0.1"));
+        // The pod's variables first, in order, then the services'.
+        let names: Vec<&str> = r.env.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names.first(), Some(&"FROM_CM"));
+        assert_eq!(names.last(), Some(&"KUBERNETES_SERVICE_HOST"));
+        assert_eq!(names.iter().filter(|n| **n == "OVERRIDDEN").count(), 1);
+        assert_eq!(r.command, vec!["echo", "http://10.42.0.7:8080/$(POD_IP)"]);
+        assert_eq!(r.args, vec!["from-pod", "$(NOPE)", "10.42.0.7,fd00::7"]);
     }
 
     #[test]

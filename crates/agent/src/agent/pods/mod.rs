@@ -68,6 +68,8 @@ pub struct KubePodApi {
     pub client: kube::Client,
     pub data_dir: PathBuf,
     pub node_id: String,
+    /// The node's IP (`status.hostIP` in the downward API).
+    pub host_ip: String,
 }
 
 #[async_trait]
@@ -139,7 +141,15 @@ impl PodApi for KubePodApi {
         spec: &mut PodSpecLite,
         admission: &NodeAdmission,
     ) -> Result<(), String> {
-        crate::volumes::prepare(&self.client, pod, spec, &self.data_dir, admission).await
+        crate::volumes::prepare(
+            &self.client,
+            pod,
+            spec,
+            &self.data_dir,
+            admission,
+            &self.host_ip,
+        )
+        .await
     }
 
     async fn refresh_volumes(&self, pod: &Pod) -> Result<(), String> {
@@ -257,7 +267,7 @@ impl PodWorker {
             if let Err(e) = self.runtime.remove_pod(&uid).await {
                 tracing::warn!(%uid, error = %e, "removing pod failed");
             }
-            let _ = std::fs::remove_dir_all(crate::volumes::pod_volumes_dir(&self.data_dir, &uid));
+            crate::volumes::remove_pod_volumes(&self.data_dir, &uid);
             self.tracked.remove(&uid);
         }
         for (uid, pod) in desired {
@@ -539,10 +549,7 @@ impl PodWorker {
                 }
                 Action::RemovePod => {
                     let _ = self.runtime.remove_pod(uid).await;
-                    let _ = std::fs::remove_dir_all(crate::volumes::pod_volumes_dir(
-                        &self.data_dir,
-                        uid,
-                    ));
+                    crate::volumes::remove_pod_volumes(&self.data_dir, uid);
                 }
                 Action::FinalDelete => {
                     if let Err(e) = self.api.final_delete(pod).await {
@@ -601,6 +608,7 @@ pub(super) async fn pod_sync(
         client,
         data_dir: cfg.data_dir.clone(),
         node_id: cfg.node_id.clone(),
+        host_ip: cfg.node_ip.to_string(),
     });
     let mut worker = PodWorker::new(
         runtime,

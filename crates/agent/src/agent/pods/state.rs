@@ -231,6 +231,7 @@ pub fn on_start(
     );
     let reason = match e {
         RuntimeError::NonRootPolicy(_) => "CreateContainerConfigError",
+        RuntimeError::InvalidImageName(_) => "InvalidImageName",
         _ if pull && pulled_before => "ImagePullBackOff",
         _ if pull => "ErrImagePull",
         _ => "CreateContainerError",
@@ -542,31 +543,13 @@ fn container_status(
                 p.started,
             )
         }
-        Some(ContainerState::Exited {
-            code,
-            reason,
-            finished_at,
-        }) => {
-            let reason = match (reason.is_empty(), *code) {
-                (false, _) => reason.clone(),
-                (true, 0) => "Completed".into(),
-                (true, _) => "Error".into(),
-            };
-            (
-                K8sContainerState {
-                    terminated: Some(ContainerStateTerminated {
-                        exit_code: *code,
-                        reason: Some(reason),
-                        finished_at: Some(k8s_time(*finished_at)),
-                        container_id: r.map(|r| r.container_id.clone()),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                },
-                // A completed init container counts as ready.
-                init && !c.sidecar && *code == 0,
-                false,
-            )
+        Some(exited @ ContainerState::Exited { code, .. }) => {
+            let mut t = terminated(exited);
+            if let Some(t) = t.terminated.as_mut() {
+                t.container_id = r.map(|r| r.container_id.clone());
+            }
+            // A completed init container counts as ready.
+            (t, init && !c.sidecar && *code == 0, false)
         }
         Some(ContainerState::Waiting { reason }) => (waiting(reason), false, false),
         None => (waiting(waiting_reason), false, false),
@@ -580,6 +563,10 @@ fn container_status(
         ready,
         started: Some(started),
         state: Some(state),
+        last_state: r
+            .and_then(|r| r.last_state.as_ref())
+            .map(terminated)
+            .filter(|s| s.terminated.is_some()),
         ..Default::default()
     }
 }
@@ -661,6 +648,34 @@ pub fn running_status(
         start_time: start_time.map(k8s_time),
         pod_ip: rs.ip.clone(),
         pod_ips: rs.ip.clone().map(|ip| vec![PodIP { ip }]),
+        ..Default::default()
+    }
+}
+
+/// The `terminated` state of an exited container instance (empty for other states).
+fn terminated(state: &ContainerState) -> K8sContainerState {
+    let ContainerState::Exited {
+        code,
+        reason,
+        finished_at,
+        message,
+    } = state
+    else {
+        return K8sContainerState::default();
+    };
+    let reason = match (reason.is_empty(), *code) {
+        (false, _) => reason.clone(),
+        (true, 0) => "Completed".into(),
+        (true, _) => "Error".into(),
+    };
+    K8sContainerState {
+        terminated: Some(ContainerStateTerminated {
+            exit_code: *code,
+            reason: Some(reason),
+            message: message.clone(),
+            finished_at: Some(k8s_time(*finished_at)),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }

@@ -856,3 +856,101 @@ async fn pre_stop_runs_before_the_pod_is_stopped() {
         .expect("stopped");
     assert!(hook < stop);
 }
+
+#[test]
+fn an_invalid_image_name_waits_with_kubelets_reason_and_message() {
+    let spec = PodSpecLite {
+        uid: "u".into(),
+        containers: vec![crate::runtime::ContainerSpecLite {
+            name: "c".into(),
+            image: "Bad Image!".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let e = crate::runtime::RuntimeError::InvalidImageName("Bad Image!".into());
+    let (s, a) = state::on_start(PodState::New, &spec, Err(&e), "h", Instant::now());
+    assert!(matches!(
+        s,
+        PodState::StartBackOff {
+            reason: "InvalidImageName",
+            ..
+        }
+    ));
+    let Action::WriteStatus(status) = &a[0] else {
+        panic!("{a:?}")
+    };
+    let w = container_state(status).waiting.expect("waiting");
+    assert_eq!(w.reason.as_deref(), Some("InvalidImageName"));
+    assert_eq!(
+        w.message.as_deref(),
+        Some("Failed to apply default image tag \"Bad Image!\": couldn't parse image reference \"Bad Image!\": invalid reference format")
+    );
+    assert_eq!(status.phase.as_deref(), Some("Pending"));
+}
+
+#[test]
+fn termination_message_and_last_state_are_reported() {
+    use crate::runtime::{ContainerRuntimeStatus, ContainerState, PodRuntimeStatus, SandboxState};
+    let spec = PodSpecLite {
+        uid: "u".into(),
+        containers: vec![crate::runtime::ContainerSpecLite {
+            name: "c".into(),
+            image: "i".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let at = chrono::Utc::now();
+    let rs = PodRuntimeStatus {
+        uid: "u".into(),
+        sandbox_id: "s".into(),
+        sandbox_state: SandboxState::Ready,
+        ip: Some("10.42.0.3".into()),
+        containers: vec![ContainerRuntimeStatus {
+            name: "c".into(),
+            state: ContainerState::Exited {
+                code: 2,
+                reason: String::new(),
+                finished_at: at,
+                message: Some("second".into()),
+            },
+            restart_count: 1,
+            image: "i".into(),
+            image_id: "sha256:i".into(),
+            container_id: "containerd://x".into(),
+            log_path: "/x".into(),
+            last_state: Some(ContainerState::Exited {
+                code: 1,
+                reason: String::new(),
+                finished_at: at,
+                message: Some("first".into()),
+            }),
+        }],
+    };
+    let status = state::running_status(&spec, &rs, &Default::default(), "h", None, at);
+    let cs = &status.container_statuses.as_ref().unwrap()[0];
+    let now = cs
+        .state
+        .as_ref()
+        .and_then(|s| s.terminated.as_ref())
+        .unwrap();
+    assert_eq!(
+        (now.exit_code, now.reason.as_deref(), now.message.as_deref()),
+        (2, Some("Error"), Some("second"))
+    );
+    let last = cs
+        .last_state
+        .as_ref()
+        .and_then(|s| s.terminated.as_ref())
+        .unwrap();
+    assert_eq!(
+        (last.exit_code, last.message.as_deref()),
+        (1, Some("first"))
+    );
+    // A running previous instance is not a lastState.
+    let mut rs2 = rs.clone();
+    rs2.containers[0].last_state = Some(ContainerState::Running { started_at: at });
+    let status = state::running_status(&spec, &rs2, &Default::default(), "h", None, at);
+    assert!(status.container_statuses.unwrap()[0].last_state.is_none());
+}
