@@ -5,4 +5,5 @@ pub mod config;
 pub mod runtime;
 pub mod security;
 pub mod server;
+pub mod stats;
 pub mod volumes;

@@ -32,6 +32,9 @@ pub struct KubeletState {
     /// uid of each pod by (namespace, name), maintained by the pod sync loop.
     pub pods: Arc<std::sync::Mutex<HashMap<(String, String), String>>>,
     pub metrics: Arc<daas_protocol::metrics::Metrics>,
+    /// Resource usage of the node and its pods (`/stats/summary`, `/metrics/resource`).
+    pub stats: Arc<crate::stats::Collector>,
+    pub node_name: String,
 }
 
 /// Serving certificate of the agent: self-signed, kept in the data dir; returns (cert PEM, key PEM, sha256 of DER).
@@ -253,9 +256,43 @@ async fn metrics(State(st): State<KubeletState>) -> Response {
         .into_response()
 }
 
+/// `GET /stats/summary`: the kubelet's Summary API (node, pods and containers; CPU and memory).
+async fn stats_summary(State(st): State<KubeletState>, uri: Uri, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&st, &uri, &headers) {
+        return r;
+    }
+    let summary = st
+        .stats
+        .collect(&st.node_name, st.runtime.as_ref(), false)
+        .await;
+    axum::Json(summary.to_json()).into_response()
+}
+
+/// `GET /metrics/resource`: the same usage in the Prometheus text format, as the kubelet serves it.
+async fn metrics_resource(
+    State(st): State<KubeletState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorized(&st, &uri, &headers) {
+        return r;
+    }
+    let summary = st
+        .stats
+        .collect(&st.node_name, st.runtime.as_ref(), false)
+        .await;
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        summary.to_prometheus(),
+    )
+        .into_response()
+}
+
 pub fn router(st: KubeletState) -> Router {
     Router::new()
         .route("/containerLogs/{ns}/{pod}/{container}", get(container_logs))
+        .route("/stats/summary", get(stats_summary))
+        .route("/metrics/resource", get(metrics_resource))
         .route("/metrics", get(metrics))
         .with_state(st)
 }

@@ -883,6 +883,23 @@ impl Runtime for ContainerdRuntime {
             .collect())
     }
 
+    async fn list_images(&self) -> Result<Vec<super::NodeImage>> {
+        let images = self
+            .img()
+            .list_images(cri::ListImagesRequest { filter: None })
+            .await
+            .map_err(|s| RuntimeError::cri("ListImages", s))?
+            .into_inner()
+            .images;
+        Ok(images
+            .into_iter()
+            .map(|i| super::NodeImage {
+                names: i.repo_digests.into_iter().chain(i.repo_tags).collect(),
+                size_bytes: i.size,
+            })
+            .collect())
+    }
+
     async fn log_path(&self, uid: &str, container: &str) -> Result<PathBuf> {
         let st = self.pod_status(uid).await?;
         st.containers

@@ -307,6 +307,14 @@ pub struct PodSummary {
     pub created_at: DateTime<Utc>,
 }
 
+/// An image present in the runtime (for the Node's `status.images`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeImage {
+    /// Repo digests then tags, as the kubelet lists them.
+    pub names: Vec<String>,
+    pub size_bytes: u64,
+}
+
 /// The seam between the kubelet logic and containers.
 #[async_trait]
 pub trait Runtime: Send + Sync {
@@ -336,4 +344,7 @@ pub trait Runtime: Send + Sync {
 
     /// CRI log file of the latest instance of `container` in the pod.
     async fn log_path(&self, uid: &str, container: &str) -> Result<PathBuf>;
+
+    /// Images present in the runtime with their sizes.
+    async fn list_images(&self) -> Result<Vec<NodeImage>>;
 }
