@@ -221,6 +221,8 @@ pub static RESOURCES: &[ResourceDef] = &[
     CUSTOM_RESOURCE_DEFINITIONS,
     JOBS,
     CRON_JOBS,
+    registry::metrics::NODE_METRICS,
+    registry::metrics::POD_METRICS,
 ];
 
 /// Every resource served now: the built-in kinds, then the custom resources of established CRDs.
@@ -372,7 +374,8 @@ mod tests {
                 "policy",
                 "events.k8s.io",
                 "apiextensions.k8s.io",
-                "batch"
+                "batch",
+                "metrics.k8s.io"
             ]
         );
     }

@@ -68,16 +68,13 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
-#[async_trait]
-impl NodeProxy for AgentProxy {
-    async fn container_logs(
+impl AgentProxy {
+    /// A signed `GET path` to the agent of `node` over TLS pinned to its published certificate.
+    async fn signed_get(
         &self,
         node: &Value,
-        ns: &str,
-        pod: &str,
-        container: &str,
-        query: &str,
-    ) -> ApiResult<Response> {
+        path: &str,
+    ) -> ApiResult<hyper::Response<hyper::body::Incoming>> {
         let (addr, port, pin) = node_endpoint(node)?;
         let cfg = crate::tlsverify::CertCheck::new(
             Arc::new(rustls::crypto::ring::default_provider()),
@@ -109,14 +106,9 @@ impl NodeProxy for AgentProxy {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        let mut path = format!("/containerLogs/{ns}/{pod}/{container}");
-        if !query.is_empty() {
-            path.push('?');
-            path.push_str(query);
-        }
         let ts = crate::now_ms();
-        let sig = self.enclave.sign(&request_message("GET", &path, ts));
-        let req = hyper::Request::get(&path)
+        let sig = self.enclave.sign(&request_message("GET", path, ts));
+        let req = hyper::Request::get(path)
             .header("host", format!("{addr}:{port}"))
             .header(TIMESTAMP_HEADER, ts.to_string())
             .header(
@@ -125,7 +117,26 @@ impl NodeProxy for AgentProxy {
             )
             .body(http_body_util::Empty::<bytes::Bytes>::new())
             .map_err(unavailable)?;
-        let resp = sender.send_request(req).await.map_err(unavailable)?;
+        sender.send_request(req).await.map_err(unavailable)
+    }
+}
+
+#[async_trait]
+impl NodeProxy for AgentProxy {
+    async fn container_logs(
+        &self,
+        node: &Value,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        query: &str,
+    ) -> ApiResult<Response> {
+        let mut path = format!("/containerLogs/{ns}/{pod}/{container}");
+        if !query.is_empty() {
+            path.push('?');
+            path.push_str(query);
+        }
+        let resp = self.signed_get(node, &path).await?;
         let status = resp.status();
         let (parts, body) = resp.into_parts();
         let mut out = Response::new(Body::new(body));
@@ -135,5 +146,24 @@ impl NodeProxy for AgentProxy {
                 .insert(axum::http::header::CONTENT_TYPE, ct.clone());
         }
         Ok(out)
+    }
+
+    async fn node_get(&self, node: &Value, path: &str) -> ApiResult<Vec<u8>> {
+        use http_body_util::BodyExt;
+        let resp = self.signed_get(node, path).await?;
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(unavailable)?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(unavailable(format!(
+                "{path}: {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            )));
+        }
+        Ok(body.to_vec())
     }
 }
