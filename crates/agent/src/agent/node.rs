@@ -165,7 +165,7 @@ pub fn capacity_allocatable(cfg: &AgentConfig, h: &HostFacts) -> (Value, Value) 
         .saturating_sub(EVICTION_MEMORY_AVAILABLE);
     let eph = h.fs_capacity - h.fs_capacity * EVICTION_NODEFS_PERCENT / 100;
     let allocatable = json!({
-        "cpu": if cpu_m % 1000 == 0 { (cpu_m / 1000).to_string() } else { format!("{cpu_m}m") },
+        "cpu": if cpu_m.is_multiple_of(1000) { (cpu_m / 1000).to_string() } else { format!("{cpu_m}m") },
         "memory": format!("{}Ki", mem / 1024),
         "ephemeral-storage": eph.to_string(),
         "pods": "110",
@@ -225,7 +225,7 @@ pub(super) fn node_status(
     }));
     // Largest first, at most 50, as the kubelet reports them.
     let mut images = host.images.clone();
-    images.sort_by(|a, b| b.size_bytes.cmp(&a.size_bytes));
+    images.sort_by_key(|i| std::cmp::Reverse(i.size_bytes));
     let images: Vec<Value> = images
         .iter()
         .filter(|i| !i.names.is_empty())
