@@ -151,17 +151,18 @@ pub fn pressure_conditions(h: &HostFacts) -> [(&'static str, bool, &'static str,
 }
 
 /// Capacity and allocatable (capacity minus the system reservation and the hard eviction thresholds).
-pub fn capacity_allocatable(cfg: &AgentConfig, h: &HostFacts) -> (Value, Value) {
+/// `reserved` is the host's (millicores, bytes) (`system_reserved_*` in the staker config).
+pub fn capacity_allocatable(reserved: (u64, u64), h: &HostFacts) -> (Value, Value) {
     let capacity = json!({
         "cpu": h.cpus.to_string(),
         "memory": format!("{}Ki", h.mem_total / 1024),
         "ephemeral-storage": format!("{}Ki", h.fs_capacity / 1024),
         "pods": "110",
     });
-    let cpu_m = (h.cpus * 1000).saturating_sub(cfg.system_reserved_cpu_millis);
+    let cpu_m = (h.cpus * 1000).saturating_sub(reserved.0);
     let mem = h
         .mem_total
-        .saturating_sub(cfg.system_reserved_memory_bytes)
+        .saturating_sub(reserved.1)
         .saturating_sub(EVICTION_MEMORY_AVAILABLE);
     let eph = h.fs_capacity - h.fs_capacity * EVICTION_NODEFS_PERCENT / 100;
     let allocatable = json!({
@@ -200,7 +201,13 @@ pub(super) fn node_status(
         .unwrap_or_default()
         .trim()
         .to_string();
-    let (capacity, allocatable) = capacity_allocatable(cfg, host);
+    let (capacity, allocatable) = capacity_allocatable(
+        (
+            cfg.system_reserved_cpu_millis,
+            cfg.system_reserved_memory_bytes,
+        ),
+        host,
+    );
     let now = now_rfc3339();
     let mut conditions: Vec<Value> = pressure_conditions(host)
         .into_iter()
@@ -380,6 +387,35 @@ mod tests {
         h.fs_available = 10 << 30;
         h.pids_in_use = 900;
         assert!(pressure_conditions(&h).iter().all(|c| !c.1));
+    }
+
+    #[test]
+    fn allocatable_is_capacity_minus_reservation_and_eviction() {
+        let (cap, alloc) = capacity_allocatable((0, 0), &facts());
+        assert_eq!(cap["cpu"], "2");
+        assert_eq!(cap["memory"], "4194304Ki");
+        assert_eq!(cap["ephemeral-storage"], "104857600Ki");
+        assert_eq!(cap["pods"], "110");
+        assert_eq!(alloc["cpu"], "2");
+        // 4Gi - memory.available<100Mi.
+        assert_eq!(
+            alloc["memory"],
+            format!("{}Ki", 4 * 1024 * 1024 - 100 * 1024)
+        );
+        // 90% of the filesystem (nodefs.available<10%).
+        assert_eq!(alloc["ephemeral-storage"], (90u64 << 30).to_string());
+        let (_, alloc) = capacity_allocatable((250, 512 << 20), &facts());
+        assert_eq!(alloc["cpu"], "1750m");
+        assert_eq!(
+            alloc["memory"],
+            format!("{}Ki", 4 * 1024 * 1024 - 612 * 1024)
+        );
+        // A reservation larger than the host leaves nothing, never a negative quantity.
+        let (_, alloc) = capacity_allocatable((5000, 8 << 30), &facts());
+        assert_eq!(
+            (alloc["cpu"].as_str(), alloc["memory"].as_str()),
+            (Some("0"), Some("0Ki"))
+        );
     }
 
     #[test]
