@@ -84,6 +84,7 @@ spec:
     assert!(by_label.contains("busy"), "{by_label}");
 
     let top_node = c.ok(&["top", "node"]);
+    eprintln!("{containers}\n{top_node}");
     let (ncpu, nmem) = top_row(&top_node, "worker-m").unwrap_or_else(|| panic!("{top_node}"));
     assert!(ncpu > 0 && nmem > 0, "{top_node}");
 
@@ -134,6 +135,8 @@ spec:
     assert!(st["allocatable"]["memory"].is_string(), "{st}");
     assert_ne!(st["allocatable"]["memory"], st["capacity"]["memory"]);
     assert!(!st["nodeInfo"]["kernelVersion"].as_str().unwrap().is_empty());
+    let rt = st["nodeInfo"]["containerRuntimeVersion"].as_str().unwrap();
+    assert!(rt.starts_with("containerd://") && rt.len() > 13, "{rt}");
     let ip = c.ok(&["get", "pod", "busy", "-o", "jsonpath={.status.podIP}"]);
     assert!(ip.starts_with("10.243.7."), "{ip}");
 

@@ -44,6 +44,8 @@ pub struct HostFacts {
     pub pid_max: u64,
     pub pids_in_use: u64,
     pub images: Vec<NodeImage>,
+    /// `containerd://<version>` as CRI reports it; empty when the runtime did not answer.
+    pub runtime_version: String,
 }
 
 fn statvfs(path: &std::path::Path) -> Option<(u64, u64)> {
@@ -79,7 +81,9 @@ impl HostFacts {
                 Vec::new()
             }
         };
+        let runtime_version = runtime.runtime_version().await.unwrap_or_default();
         HostFacts {
+            runtime_version,
             cpus: std::thread::available_parallelism()
                 .map(|n| n.get() as u64)
                 .unwrap_or(1),
@@ -269,7 +273,7 @@ pub(super) fn node_status(
             "machineID": machine_id, "systemUUID": "", "bootID": boot_id,
             "kernelVersion": kernel,
             "osImage": os_image,
-            "containerRuntimeVersion": "containerd://1.6",
+            "containerRuntimeVersion": host.runtime_version,
             "kubeletVersion": format!("v1.33.0-daas.{}", env!("CARGO_PKG_VERSION")),
             "kubeProxyVersion": "",
             "operatingSystem": std::env::consts::OS,
@@ -360,6 +364,7 @@ mod tests {
             pid_max: 1000,
             pids_in_use: 100,
             images: Vec::new(),
+            runtime_version: String::new(),
         }
     }
 

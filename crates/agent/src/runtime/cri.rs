@@ -883,6 +883,11 @@ impl Runtime for ContainerdRuntime {
             .collect())
     }
 
+    async fn runtime_version(&self) -> Result<String> {
+        let (name, version) = self.version().await?;
+        Ok(format!("{name}://{}", version.trim_start_matches('v')))
+    }
+
     async fn list_images(&self) -> Result<Vec<super::NodeImage>> {
         let images = self
             .img()

@@ -279,6 +279,10 @@ impl Runtime for FakeRuntime {
             .collect())
     }
 
+    async fn runtime_version(&self) -> Result<String> {
+        Ok("fake://0.0.0".to_string())
+    }
+
     async fn list_images(&self) -> Result<Vec<super::NodeImage>> {
         let g = self.lock();
         let images: BTreeSet<String> = g

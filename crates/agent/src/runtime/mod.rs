@@ -347,4 +347,7 @@ pub trait Runtime: Send + Sync {
 
     /// Images present in the runtime with their sizes.
     async fn list_images(&self) -> Result<Vec<NodeImage>>;
+
+    /// `<name>://<version>` of the runtime, as the Node's `nodeInfo.containerRuntimeVersion`.
+    async fn runtime_version(&self) -> Result<String>;
 }
