@@ -334,6 +334,93 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    /// The stats endpoints answer the master's signature only: unsigned 401, another key's or a
+    /// signature over another path 403, a stale timestamp 401; the master's signature 200.
+    #[tokio::test]
+    async fn stats_endpoints_need_the_masters_signature() {
+        use axum::http::Request;
+        use ed25519_dalek::{Signer, SigningKey};
+        use tower::ServiceExt;
+        let master = SigningKey::from_bytes(&[7u8; 32]);
+        let intruder = SigningKey::from_bytes(&[9u8; 32]);
+        let st = KubeletState {
+            runtime: Arc::new(crate::runtime::fake::FakeRuntime::new()),
+            master_key: master.verifying_key(),
+            pods: Default::default(),
+            metrics: Arc::new(daas_protocol::metrics::Metrics::new()),
+            stats: Arc::new(crate::stats::Collector::host()),
+            node_name: "n1".into(),
+        };
+        let app = router(st);
+        async fn call(
+            app: &Router,
+            path: &str,
+            signed: Option<(&SigningKey, &str, u64)>,
+        ) -> (u16, String) {
+            let mut req = Request::get(path);
+            if let Some((key, over, ts)) = signed {
+                let sig = key.sign(&request_message("GET", over, ts));
+                req = req.header(TIMESTAMP_HEADER, ts.to_string()).header(
+                    SIGNATURE_HEADER,
+                    base64::engine::general_purpose::STANDARD.encode(sig.to_bytes()),
+                );
+            }
+            let resp = app
+                .clone()
+                .oneshot(req.body(Body::empty()).expect("request"))
+                .await
+                .expect("response");
+            let code = resp.status().as_u16();
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .expect("body");
+            (code, String::from_utf8_lossy(&body).to_string())
+        }
+        let now = daas_protocol::now_ms();
+        for path in ["/stats/summary", "/metrics/resource"] {
+            assert_eq!(call(&app, path, None).await.0, 401, "{path}");
+            assert_eq!(
+                call(&app, path, Some((&intruder, path, now))).await.0,
+                403,
+                "{path}"
+            );
+            assert_eq!(
+                call(&app, path, Some((&master, "/containerLogs/a/b/c", now)))
+                    .await
+                    .0,
+                403,
+                "{path}"
+            );
+            assert_eq!(
+                call(&app, path, Some((&master, path, now - 120_000)))
+                    .await
+                    .0,
+                401,
+                "{path}"
+            );
+        }
+        let (code, body) = call(
+            &app,
+            "/stats/summary",
+            Some((&master, "/stats/summary", now)),
+        )
+        .await;
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(v["node"]["nodeName"], "n1");
+        let (code, body) = call(
+            &app,
+            "/metrics/resource",
+            Some((&master, "/metrics/resource", now)),
+        )
+        .await;
+        assert_eq!(code, 200, "{body}");
+        assert!(
+            body.contains("# TYPE node_cpu_usage_seconds_total counter"),
+            "{body}"
+        );
+    }
+
     #[test]
     fn serving_key_is_private() {
         let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
