@@ -77,6 +77,12 @@ pub struct StakerConfigFile {
     /// Name of the CNI bridge of the managed containerd (default daas0; unique per agent on a host).
     #[serde(default)]
     pub bridge_name: Option<String>,
+    /// CPU in millicores kept for the host (the kubelet's `--system-reserved cpu`); default 0.
+    #[serde(default)]
+    pub system_reserved_cpu_millis: Option<u64>,
+    /// Memory in MiB kept for the host (the kubelet's `--system-reserved memory`); default 0.
+    #[serde(default)]
+    pub system_reserved_memory_mib: Option<u64>,
 }
 
 fn default_runtime() -> String {
@@ -104,6 +110,9 @@ pub struct AgentConfig {
     pub pod_cidr: String,
     pub heartbeat: std::time::Duration,
     pub bridge_name: String,
+    /// Resources kept for the host: allocatable = capacity - reserved - hard eviction threshold.
+    pub system_reserved_cpu_millis: u64,
+    pub system_reserved_memory_bytes: u64,
     /// The key file (`sui_key_file`), kept 0600 and out of reach of pods.
     pub key_file: Option<PathBuf>,
     /// The config file this was loaded from (it may hold the private key), kept out of reach of pods.
@@ -305,6 +314,11 @@ impl AgentConfig {
             images_dir: f.images_dir.map(|p| rel(&p)),
             pod_cidr: f.pod_cidr.unwrap_or_else(|| "10.42.1.0/24".into()),
             heartbeat: std::time::Duration::from_secs(f.heartbeat_seconds.unwrap_or(10).max(1)),
+            system_reserved_cpu_millis: f.system_reserved_cpu_millis.unwrap_or(0),
+            system_reserved_memory_bytes: f
+                .system_reserved_memory_mib
+                .unwrap_or(0)
+                .saturating_mul(1024 * 1024),
             bridge_name: f.bridge_name.unwrap_or_else(|| "daas0".into()),
             key_file: f.sui_key_file.as_ref().map(rel),
             config_file: None,

@@ -7,4 +7,5 @@ pub mod runtime;
 pub mod security;
 pub mod server;
 pub mod streaming;
+pub mod stats;
 pub mod volumes;

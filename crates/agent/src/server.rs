@@ -33,6 +33,9 @@ pub struct KubeletState {
     /// uid of each pod by (namespace, name), maintained by the pod sync loop.
     pub pods: Arc<std::sync::Mutex<HashMap<(String, String), String>>>,
     pub metrics: Arc<daas_protocol::metrics::Metrics>,
+    /// Resource usage of the node and its pods (`/stats/summary`, `/metrics/resource`).
+    pub stats: Arc<crate::stats::Collector>,
+    pub node_name: String,
 }
 
 /// Serving certificate of the agent: self-signed, kept in the data dir; returns (cert PEM, key PEM, sha256 of DER).
@@ -348,10 +351,44 @@ async fn metrics(State(st): State<KubeletState>) -> Response {
         .into_response()
 }
 
+/// `GET /stats/summary`: the kubelet's Summary API (node, pods and containers; CPU and memory).
+async fn stats_summary(State(st): State<KubeletState>, uri: Uri, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&st, &uri, &headers) {
+        return r;
+    }
+    let summary = st
+        .stats
+        .collect(&st.node_name, st.runtime.as_ref(), false)
+        .await;
+    axum::Json(summary.to_json()).into_response()
+}
+
+/// `GET /metrics/resource`: the same usage in the Prometheus text format, as the kubelet serves it.
+async fn metrics_resource(
+    State(st): State<KubeletState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorized(&st, &uri, &headers) {
+        return r;
+    }
+    let summary = st
+        .stats
+        .collect(&st.node_name, st.runtime.as_ref(), false)
+        .await;
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        summary.to_prometheus(),
+    )
+        .into_response()
+}
+
 pub fn router(st: KubeletState) -> Router {
     Router::new()
         .route("/containerLogs/{ns}/{pod}/{container}", get(container_logs))
         .route("/exec/{ns}/{pod}", get(crate::streaming::exec))
+        .route("/stats/summary", get(stats_summary))
+        .route("/metrics/resource", get(metrics_resource))
         .route("/metrics", get(metrics))
         .with_state(st)
 }
@@ -392,6 +429,93 @@ pub async fn serve(
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    /// The stats endpoints answer the master's signature only: unsigned 401, another key's or a
+    /// signature over another path 403, a stale timestamp 401; the master's signature 200.
+    #[tokio::test]
+    async fn stats_endpoints_need_the_masters_signature() {
+        use axum::http::Request;
+        use ed25519_dalek::{Signer, SigningKey};
+        use tower::ServiceExt;
+        let master = SigningKey::from_bytes(&[7u8; 32]);
+        let intruder = SigningKey::from_bytes(&[9u8; 32]);
+        let st = KubeletState {
+            runtime: Arc::new(crate::runtime::fake::FakeRuntime::new()),
+            master_key: master.verifying_key(),
+            pods: Default::default(),
+            metrics: Arc::new(daas_protocol::metrics::Metrics::new()),
+            stats: Arc::new(crate::stats::Collector::host()),
+            node_name: "n1".into(),
+        };
+        let app = router(st);
+        async fn call(
+            app: &Router,
+            path: &str,
+            signed: Option<(&SigningKey, &str, u64)>,
+        ) -> (u16, String) {
+            let mut req = Request::get(path);
+            if let Some((key, over, ts)) = signed {
+                let sig = key.sign(&request_message("GET", over, ts));
+                req = req.header(TIMESTAMP_HEADER, ts.to_string()).header(
+                    SIGNATURE_HEADER,
+                    base64::engine::general_purpose::STANDARD.encode(sig.to_bytes()),
+                );
+            }
+            let resp = app
+                .clone()
+                .oneshot(req.body(Body::empty()).expect("request"))
+                .await
+                .expect("response");
+            let code = resp.status().as_u16();
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .expect("body");
+            (code, String::from_utf8_lossy(&body).to_string())
+        }
+        let now = daas_protocol::now_ms();
+        for path in ["/stats/summary", "/metrics/resource"] {
+            assert_eq!(call(&app, path, None).await.0, 401, "{path}");
+            assert_eq!(
+                call(&app, path, Some((&intruder, path, now))).await.0,
+                403,
+                "{path}"
+            );
+            assert_eq!(
+                call(&app, path, Some((&master, "/containerLogs/a/b/c", now)))
+                    .await
+                    .0,
+                403,
+                "{path}"
+            );
+            assert_eq!(
+                call(&app, path, Some((&master, path, now - 120_000)))
+                    .await
+                    .0,
+                401,
+                "{path}"
+            );
+        }
+        let (code, body) = call(
+            &app,
+            "/stats/summary",
+            Some((&master, "/stats/summary", now)),
+        )
+        .await;
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(v["node"]["nodeName"], "n1");
+        let (code, body) = call(
+            &app,
+            "/metrics/resource",
+            Some((&master, "/metrics/resource", now)),
+        )
+        .await;
+        assert_eq!(code, 200, "{body}");
+        assert!(
+            body.contains("# TYPE node_cpu_usage_seconds_total counter"),
+            "{body}"
+        );
+    }
 
     #[test]
     fn previous_log_is_the_attempt_before() {

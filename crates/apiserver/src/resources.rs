@@ -234,6 +234,8 @@ pub static RESOURCES: &[ResourceDef] = &[
     PERSISTENT_VOLUMES,
     PERSISTENT_VOLUME_CLAIMS,
     STORAGE_CLASSES,
+    registry::metrics::NODE_METRICS,
+    registry::metrics::POD_METRICS,
 ];
 
 /// Every resource served now: the built-in kinds, then the custom resources of established CRDs.
@@ -387,7 +389,8 @@ mod tests {
                 "events.k8s.io",
                 "apiextensions.k8s.io",
                 "batch",
-                "storage.k8s.io"
+                "storage.k8s.io",
+                "metrics.k8s.io"
             ]
         );
     }

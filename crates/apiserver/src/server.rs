@@ -119,6 +119,9 @@ pub trait NodeProxy: Send + Sync + 'static {
             format!("this node proxy cannot open pods/{} streams", kind.path()),
         ))
     }
+    /// The body of a signed `GET path` to the agent of `node` (e.g. `/stats/summary`); a
+    /// non-success answer is an error.
+    async fn node_get(&self, node: &serde_json::Value, path: &str) -> ApiResult<Vec<u8>>;
 }
 
 #[derive(Clone)]
@@ -127,6 +130,8 @@ pub struct AppState {
     pub auth: Arc<dyn Authenticator>,
     pub max_body: usize,
     pub node_proxy: Option<Arc<dyn NodeProxy>>,
+    /// Node summaries behind `metrics.k8s.io` (one resolution window).
+    pub metrics_cache: Arc<crate::registry::metrics::Cache>,
     pub service_accounts: Option<Arc<crate::satoken::ServiceAccountTokens>>,
     /// The RBAC policy, cached until an RBAC object changes.
     pub rbac: Arc<crate::rbac::Authorizer>,
@@ -171,6 +176,7 @@ pub fn router(store: Arc<dyn Store>, auth: Arc<dyn Authenticator>, opts: ServerO
         auth,
         max_body: opts.max_body,
         node_proxy: opts.node_proxy,
+        metrics_cache: Default::default(),
         service_accounts: opts.service_accounts,
         client_certs: opts.client_certs,
     };
@@ -371,6 +377,24 @@ async fn handle(
                     .await
             }
             (m, _, _) => Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({m})"
+            ))),
+        };
+    }
+    if crate::registry::metrics::is_metrics(target.def) {
+        return match (&parts.method, is_watch) {
+            (&Method::GET, false) => {
+                crate::registry::metrics::serve(
+                    ctx,
+                    st.node_proxy.as_deref(),
+                    &st.metrics_cache,
+                    &target,
+                    &q,
+                    accept,
+                )
+                .await
+            }
+            (m, _) => Err(ApiError::method_not_allowed(format!(
                 "the server does not allow this method on the requested resource ({m})"
             ))),
         };

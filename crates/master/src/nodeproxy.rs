@@ -112,6 +112,31 @@ impl AgentProxy {
             base64::engine::general_purpose::STANDARD.encode(sig),
         )
     }
+
+    /// A signed `GET path` to the agent of `node` over TLS pinned to its published certificate.
+    async fn signed_get(
+        &self,
+        node: &Value,
+        path: &str,
+    ) -> ApiResult<hyper::Response<hyper::body::Incoming>> {
+        let (addr, port, pin) = node_endpoint(node)?;
+        let tls = connect_pinned(&addr, port, pin).await?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+                .await
+                .map_err(unavailable)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let (ts, sig) = self.sign_get(path);
+        let req = hyper::Request::get(path)
+            .header("host", format!("{addr}:{port}"))
+            .header(TIMESTAMP_HEADER, ts)
+            .header(SIGNATURE_HEADER, sig)
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .map_err(unavailable)?;
+        sender.send_request(req).await.map_err(unavailable)
+    }
 }
 
 /// The agent's answer to a refused request, as the Status the client gets.
@@ -197,28 +222,12 @@ impl NodeProxy for AgentProxy {
         container: &str,
         query: &str,
     ) -> ApiResult<Response> {
-        let (addr, port, pin) = node_endpoint(node)?;
-        let tls = connect_pinned(&addr, port, pin).await?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-                .await
-                .map_err(unavailable)?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
         let mut path = format!("/containerLogs/{ns}/{pod}/{container}");
         if !query.is_empty() {
             path.push('?');
             path.push_str(query);
         }
-        let (ts, sig) = self.sign_get(&path);
-        let req = hyper::Request::get(&path)
-            .header("host", format!("{addr}:{port}"))
-            .header(TIMESTAMP_HEADER, ts)
-            .header(SIGNATURE_HEADER, sig)
-            .body(http_body_util::Empty::<bytes::Bytes>::new())
-            .map_err(unavailable)?;
-        let resp = sender.send_request(req).await.map_err(unavailable)?;
+        let resp = self.signed_get(node, &path).await?;
         let status = resp.status();
         if !status.is_success() {
             // The agent's refusal (e.g. no previous instance) becomes the Status kubectl shows.
@@ -239,5 +248,24 @@ impl NodeProxy for AgentProxy {
                 .insert(axum::http::header::CONTENT_TYPE, ct.clone());
         }
         Ok(out)
+    }
+
+    async fn node_get(&self, node: &Value, path: &str) -> ApiResult<Vec<u8>> {
+        use http_body_util::BodyExt;
+        let resp = self.signed_get(node, path).await?;
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(unavailable)?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(unavailable(format!(
+                "{path}: {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            )));
+        }
+        Ok(body.to_vec())
     }
 }

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 
-use super::node::{node_status, register_node, renew_lease};
+use super::node::{node_status, register_node, renew_lease, ConditionTimes, HostFacts};
 use super::stake::{ensure_seal_token, ensure_stake};
 use super::{pods, AgentError};
 use crate::config::AgentConfig;
@@ -125,23 +125,48 @@ pub async fn join(
         server::serving_identity(&cfg.data_dir.join("pki"), cfg.node_ip)
             .map_err(|e| AgentError::Other(format!("kubelet certificate: {e}")))?;
     let metrics = Arc::new(daas_protocol::metrics::Metrics::new());
+    let stats = Arc::new(crate::stats::Collector::host());
     let st = KubeletState {
         runtime: runtime.clone(),
         master_key,
         pods: pods.clone(),
         metrics: metrics.clone(),
+        stats: stats.clone(),
+        node_name: cfg.node_id.clone(),
     };
     let (kubelet_addr, server_task) = server::serve(cfg.kubelet_listen, &cert_pem, &key_pem, st)
         .await
         .map_err(|e| AgentError::Other(format!("kubelet endpoint {}: {e}", cfg.kubelet_listen)))?;
 
     let nodes: Api<Node> = Api::all(client.clone());
-    register_node(&nodes, &cfg, kubelet_addr.port(), &cert_sha).await?;
+    let mut times = ConditionTimes::default();
+    let host = HostFacts::gather(&cfg, runtime.as_ref()).await;
+    register_node(
+        &nodes,
+        &cfg,
+        kubelet_addr.port(),
+        &cert_sha,
+        &host,
+        &mut times,
+    )
+    .await?;
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
     renew_lease(&leases, &cfg.node_id, cfg.heartbeat).await?;
     tracing::info!(node = %cfg.node_id, kubelet = %kubelet_addr, "node registered");
 
     let mut tasks = vec![server_task];
+    // Usage sampler: the base of the CPU rates the stats endpoints report.
+    {
+        let stats = stats.clone();
+        let runtime = runtime.clone();
+        let node = cfg.node_id.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                stats.collect(&node, runtime.as_ref(), true).await;
+                tokio::time::sleep(crate::stats::SAMPLE_INTERVAL).await;
+            }
+        }));
+    }
     // Credential refresh.
     {
         let cfg = cfg.clone();
@@ -160,6 +185,7 @@ pub async fn join(
         let cfg = cfg.clone();
         let port = kubelet_addr.port();
         let metrics = metrics.clone();
+        let runtime = runtime.clone();
         tasks.push(tokio::spawn(async move {
             let mut n: u64 = 0;
             loop {
@@ -179,7 +205,9 @@ pub async fn join(
                     1.0,
                 );
                 if n.is_multiple_of(3) {
-                    let status = json!({"status": node_status(&cfg, port, true)});
+                    let host = HostFacts::gather(&cfg, runtime.as_ref()).await;
+                    let status =
+                        json!({"status": node_status(&cfg, port, true, &host, &mut times)});
                     if let Err(e) = nodes
                         .patch_status(&cfg.node_id, &PatchParams::default(), &Patch::Merge(status))
                         .await

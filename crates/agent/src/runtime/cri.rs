@@ -1167,6 +1167,28 @@ impl Runtime for ContainerdRuntime {
         Ok(cmd)
     }
 
+    async fn runtime_version(&self) -> Result<String> {
+        let (name, version) = self.version().await?;
+        Ok(format!("{name}://{}", version.trim_start_matches('v')))
+    }
+
+    async fn list_images(&self) -> Result<Vec<super::NodeImage>> {
+        let images = self
+            .img()
+            .list_images(cri::ListImagesRequest { filter: None })
+            .await
+            .map_err(|s| RuntimeError::cri("ListImages", s))?
+            .into_inner()
+            .images;
+        Ok(images
+            .into_iter()
+            .map(|i| super::NodeImage {
+                names: i.repo_digests.into_iter().chain(i.repo_tags).collect(),
+                size_bytes: i.size,
+            })
+            .collect())
+    }
+
     async fn log_path(&self, uid: &str, container: &str) -> Result<PathBuf> {
         let st = self.pod_status(uid).await?;
         st.containers

@@ -435,6 +435,26 @@ impl Runtime for FakeRuntime {
             .collect())
     }
 
+    async fn runtime_version(&self) -> Result<String> {
+        Ok("fake://0.0.0".to_string())
+    }
+
+    async fn list_images(&self) -> Result<Vec<super::NodeImage>> {
+        let g = self.lock();
+        let images: BTreeSet<String> = g
+            .pods
+            .values()
+            .flat_map(|p| p.containers.values().map(|c| c.image.clone()))
+            .collect();
+        Ok(images
+            .into_iter()
+            .map(|i| super::NodeImage {
+                size_bytes: i.len() as u64 * 1024,
+                names: vec![i],
+            })
+            .collect())
+    }
+
     async fn log_path(&self, uid: &str, container: &str) -> Result<PathBuf> {
         let mut g = self.lock();
         g.calls.push(Call::LogPath {

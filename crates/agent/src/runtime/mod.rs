@@ -401,6 +401,14 @@ pub struct PodSummary {
     pub created_at: DateTime<Utc>,
 }
 
+/// An image present in the runtime (for the Node's `status.images`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeImage {
+    /// Repo digests then tags, as the kubelet lists them.
+    pub names: Vec<String>,
+    pub size_bytes: u64,
+}
+
 /// The seam between the kubelet logic and containers.
 #[async_trait]
 pub trait Runtime: Send + Sync {
@@ -461,4 +469,9 @@ pub trait Runtime: Send + Sync {
     ) -> Result<tokio::process::Command> {
         Err(RuntimeError::Unsupported("exec"))
     }
+    /// Images present in the runtime with their sizes.
+    async fn list_images(&self) -> Result<Vec<NodeImage>>;
+
+    /// `<name>://<version>` of the runtime, as the Node's `nodeInfo.containerRuntimeVersion`.
+    async fn runtime_version(&self) -> Result<String>;
 }

@@ -38,6 +38,7 @@ pub mod ipalloc;
 pub mod job;
 pub mod lease;
 pub mod limitrange;
+pub mod metrics;
 pub mod namespace;
 pub mod node;
 pub mod persistentvolume;
