@@ -352,6 +352,10 @@ pub fn router(st: KubeletState) -> Router {
     Router::new()
         .route("/containerLogs/{ns}/{pod}/{container}", get(container_logs))
         .route("/exec/{ns}/{pod}", get(crate::streaming::exec))
+        .route(
+            "/portForward/{ns}/{pod}",
+            get(crate::streaming::port_forward),
+        )
         .route("/metrics", get(metrics))
         .with_state(st)
 }
