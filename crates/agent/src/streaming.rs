@@ -191,11 +191,8 @@ async fn relay_tcp(socket: WebSocket, tcp: tokio::net::TcpStream) {
                 Message::Binary(b) if b.is_empty() => {
                     let _ = wr.shutdown().await;
                 }
-                Message::Binary(b) => {
-                    if wr.write_all(&b).await.is_err() {
-                        break;
-                    }
-                }
+                Message::Binary(b) if wr.write_all(&b).await.is_err() => break,
+                Message::Binary(_) => {}
                 Message::Close(_) => break,
                 _ => {}
             }
