@@ -256,6 +256,13 @@ spec:
         )),
         "401"
     );
+    // Nor a port-forward the master did not sign.
+    assert_eq!(
+        code(&format!(
+            "https://127.0.0.1:{port}/portForward/default/web?port=8080"
+        )),
+        "401"
+    );
 
     // kubectl logs options.
     let logs = |args: &[&str]| {
