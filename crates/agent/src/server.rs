@@ -389,6 +389,10 @@ pub fn router(st: KubeletState) -> Router {
         .route("/exec/{ns}/{pod}", get(crate::streaming::exec))
         .route("/stats/summary", get(stats_summary))
         .route("/metrics/resource", get(metrics_resource))
+        .route(
+            "/portForward/{ns}/{pod}",
+            get(crate::streaming::port_forward),
+        )
         .route("/metrics", get(metrics))
         .with_state(st)
 }

@@ -109,6 +109,125 @@ pub async fn exec(
     ws.on_upgrade(move |socket| session(socket, cmd, opts))
 }
 
+/// `GET /portForward/{ns}/{pod}?port=N` (WebSocket): one TCP connection to the pod's port.
+/// Binary messages carry the bytes both ways; an empty message from the master half-closes
+/// the connection (kubectl's end of input); the socket closes when the pod's side does. The
+/// connection is made before the upgrade, so a closed port is refused with its error.
+pub async fn port_forward(
+    State(st): State<KubeletState>,
+    UrlPath((ns, pod)): UrlPath<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    if let Err(r) = authorized(&st, &uri, &headers) {
+        return r;
+    }
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => return e.into_response(),
+    };
+    let port = daas_protocol::query::query_pairs(uri.query().unwrap_or(""))
+        .into_iter()
+        .find(|(k, _)| k == "port")
+        .and_then(|(_, v)| v.parse::<u16>().ok())
+        .filter(|p| *p > 0);
+    let Some(port) = port else {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            "a port between 1 and 65535 is required".into(),
+        );
+    };
+    let uid = st
+        .pods
+        .lock()
+        .ok()
+        .and_then(|p| p.get(&(ns.clone(), pod.clone())).cloned());
+    let Some(uid) = uid else {
+        return reject(
+            StatusCode::NOT_FOUND,
+            format!("pod {ns}/{pod} is not running on this node"),
+        );
+    };
+    let ip = match st.runtime.pod_status(&uid).await {
+        Ok(s) => s.ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok()),
+        Err(e) => return reject(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let Some(ip) = ip else {
+        return reject(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("pod {ns}/{pod} has no IP address"),
+        );
+    };
+    let tcp = match tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tokio::net::TcpStream::connect((ip, port)),
+    )
+    .await
+    {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            return reject(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("failed to connect to {ip}:{port} of pod {ns}/{pod}: {e}"),
+            )
+        }
+        Err(_) => {
+            return reject(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("timed out connecting to {ip}:{port} of pod {ns}/{pod}"),
+            )
+        }
+    };
+    ws.on_upgrade(move |socket| relay_tcp(socket, tcp))
+}
+
+async fn relay_tcp(socket: WebSocket, tcp: tokio::net::TcpStream) {
+    let (mut ws_tx, mut ws_rx) = socket.split();
+    let (mut rd, mut wr) = tcp.into_split();
+    let up = async move {
+        while let Some(Ok(msg)) = ws_rx.next().await {
+            match msg {
+                Message::Binary(b) if b.is_empty() => {
+                    let _ = wr.shutdown().await;
+                }
+                Message::Binary(b) if wr.write_all(&b).await.is_err() => break,
+                Message::Binary(_) => {}
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    };
+    let down = async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if ws_tx
+                        .send(Message::Binary(buf[..n].to_vec().into()))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = ws_tx
+            .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                code: axum::extract::ws::close_code::NORMAL,
+                reason: Default::default(),
+            })))
+            .await;
+    };
+    // The pod closing its side ends the forwarded connection; so does the master going away.
+    tokio::select! {
+        _ = down => {}
+        _ = up => {}
+    }
+}
+
 /// The final Status (channel 3), as the kubelet writes it.
 fn exit_status(command: &[String], code: Option<i32>, spawn_error: Option<String>) -> Vec<u8> {
     let status = match (code, spawn_error) {

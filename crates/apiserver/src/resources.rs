@@ -21,6 +21,8 @@ pub enum Subresource {
     Exec,
     /// `pods/attach`; no agent serves it yet, so no resource lists it.
     Attach,
+    /// `pods/portforward` (SPDY/3.1, plain or tunneled in a WebSocket).
+    PortForward,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -117,6 +119,11 @@ impl ResourceDef {
                 Subresource::Finalize => ("finalize", self.kind, vec!["update"]),
                 Subresource::Exec => ("exec", "PodExecOptions", vec!["create", "get"]),
                 Subresource::Attach => ("attach", "PodAttachOptions", vec!["create", "get"]),
+                Subresource::PortForward => (
+                    "portforward",
+                    "PodPortForwardOptions",
+                    vec!["create", "get"],
+                ),
             };
             let mut e = json!({
                 "name": format!("{}/{}", self.plural, name),
@@ -369,7 +376,8 @@ mod tests {
                 "pods/log",
                 "pods/binding",
                 "pods/eviction",
-                "pods/exec"
+                "pods/exec",
+                "pods/portforward"
             ]
         );
         assert_eq!(

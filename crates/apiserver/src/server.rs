@@ -122,6 +122,23 @@ pub trait NodeProxy: Send + Sync + 'static {
     /// The body of a signed `GET path` to the agent of `node` (e.g. `/stats/summary`); a
     /// non-success answer is an error.
     async fn node_get(&self, node: &serde_json::Value, path: &str) -> ApiResult<Vec<u8>>;
+
+    /// Open a TCP connection to `port` of pod `namespace/pod` on `node`: bytes both ways as
+    /// messages; an empty message to the node half-closes the connection (the client's end of
+    /// input), and the stream from the node ends when the pod's side closes.
+    async fn port_forward(
+        &self,
+        _node: &serde_json::Value,
+        _namespace: &str,
+        _pod: &str,
+        _port: u16,
+    ) -> ApiResult<crate::streaming::NodeStream> {
+        Err(ApiError::new(
+            503,
+            "ServiceUnavailable",
+            "this node proxy cannot open pods/portforward streams",
+        ))
+    }
 }
 
 #[derive(Clone)]
@@ -440,6 +457,11 @@ async fn handle(
             };
             pod_stream(st, &mut parts, &target, &n, kind).await
         }
+        (&Method::GET | &Method::POST, Some(n), Some("portforward"))
+            if serves_sub(target.def, "portforward") =>
+        {
+            pod_portforward(st, &mut parts, &target, &n).await
+        }
         (&Method::POST, None, None) => {
             let body = read_body(body, st.max_body).await?;
             handlers::create(ctx, attrs, &target, &parts.headers, &body, &q).await
@@ -734,6 +756,7 @@ fn serves_sub(def: &resources::ResourceDef, name: &str) -> bool {
         "finalize" => def.has_sub(S::Finalize),
         "exec" => def.has_sub(S::Exec),
         "attach" => def.has_sub(S::Attach),
+        "portforward" => def.has_sub(S::PortForward),
         _ => false,
     }
 }
@@ -767,6 +790,38 @@ async fn pod_stream(
         .container_stream(&node, kind, &ns, name, &opts.node_query(&container))
         .await?;
     Ok(crate::streaming::join(ws, stream))
+}
+
+/// `pods/{name}/portforward`: validate the ports, find the pod's node, then answer kubectl's
+/// upgrade and open one node stream per forwarded connection.
+async fn pod_portforward(
+    st: &AppState,
+    parts: &mut axum::http::request::Parts,
+    t: &request::ResourceTarget,
+    name: &str,
+) -> ApiResult<Response> {
+    crate::portforward::parse_ports(parts.uri.query().unwrap_or(""))?;
+    let ns = t.namespace.clone().unwrap_or_default();
+    let (pod, _) = handlers::get_object(&st.ctx, t.def, Some(&ns), name).await?;
+    let node_name = pod["spec"]["nodeName"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("pod {name} does not have a host assigned"))
+        })?;
+    let (node, _) = handlers::get_object(&st.ctx, &resources::NODES, None, node_name).await?;
+    let proxy = node_proxy(st)?.clone();
+    let (pod_ns, pod_name) = (ns.clone(), name.to_string());
+    let opener: crate::portforward::Opener = Arc::new(move |port: u16| {
+        let (proxy, node, ns, pod) = (
+            proxy.clone(),
+            node.clone(),
+            pod_ns.clone(),
+            pod_name.clone(),
+        );
+        Box::pin(async move { proxy.port_forward(&node, &ns, &pod, port).await })
+    });
+    crate::portforward::respond(parts, opener, format!("{ns}/{name}"))
 }
 
 fn node_proxy(st: &AppState) -> ApiResult<&Arc<dyn NodeProxy>> {

@@ -1001,7 +1001,10 @@ fn every_served_kind_has_a_protobuf_schema() {
                 Subresource::Status | Subresource::Approval | Subresource::Finalize => {
                     (r.api_version(), r.kind)
                 }
-                Subresource::Log | Subresource::Exec | Subresource::Attach => continue,
+                Subresource::Log
+                | Subresource::Exec
+                | Subresource::Attach
+                | Subresource::PortForward => continue,
             };
             check(av, kind.to_string());
         }

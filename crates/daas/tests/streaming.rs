@@ -11,6 +11,7 @@ use std::time::Duration;
 use common::agent::{start_agent, wait_for, wait_node_ready};
 use common::{stderr, stdout, Cluster};
 
+const PF_PATH: &str = "/api/v1/namespaces/default/pods/web/portforward";
 const EXEC_PATH: &str = "/api/v1/namespaces/default/pods/shell/exec";
 
 /// `kubectl exec -it shell -- sh` driven through a pseudo-terminal: type a line, read its echo.
@@ -54,15 +55,35 @@ spec:
     image: localhost/k3s-daas/busybox:latest
     imagePullPolicy: IfNotPresent
     command: [sh, -c, "echo first; echo second; echo third; sleep 3600"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  containers:
+  - name: httpd
+    image: localhost/k3s-daas/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, "mkdir -p /www && echo served-by-web > /www/index.html && exec httpd -f -p 8080 -h /www"]
 "#;
     c.ok_stdin(&["apply", "-f", "-"], pod);
     wait_for(
         &c,
         "pod Running",
         Duration::from_secs(90),
-        || c.ok(&["get", "pod", "shell", "-o", "jsonpath={.status.phase}"]) == "Running",
+        || {
+            c.ok(&[
+                "get",
+                "pod",
+                "shell",
+                "web",
+                "-o",
+                "jsonpath={.items[*].status.phase}",
+            ]) == "Running Running"
+        },
         &a,
     );
+    port_forward_checks(&c);
 
     // Output on both streams and the exit code.
     let o = c.kubectl(&[
@@ -199,6 +220,12 @@ spec:
     );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("forbidden"), "{}", stderr(&o));
+    // Nor forward a port of another namespace's pod (403; kubectl's own port-forward already
+    // stops at reading the pod).
+    let o = c.kubectl_as(&kc, &["create", "--raw", PF_PATH, "-f", "/dev/null"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("forbidden"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("pods/portforward"), "{}", stderr(&o));
     // Unauthenticated: 401.
     let code = |url: &str| {
         let o = Command::new("curl")
@@ -229,6 +256,13 @@ spec:
         )),
         "401"
     );
+    // Nor a port-forward the master did not sign.
+    assert_eq!(
+        code(&format!(
+            "https://127.0.0.1:{port}/portForward/default/web?port=8080"
+        )),
+        "401"
+    );
 
     // kubectl logs options.
     let logs = |args: &[&str]| {
@@ -256,4 +290,141 @@ spec:
     );
     drop(a);
     let _ = std::io::stdout().flush();
+}
+
+/// A running `kubectl port-forward`: its local port, and its stderr in a file.
+struct PortForward {
+    child: std::process::Child,
+    port: u16,
+    stderr: std::path::PathBuf,
+}
+
+impl PortForward {
+    /// `kubectl port-forward pod/web :<remote>`; with `websockets` false kubectl speaks plain
+    /// SPDY (its fallback) instead of SPDY tunneled in a WebSocket.
+    fn start(c: &Cluster, remote: u16, websockets: bool) -> PortForward {
+        use std::io::BufRead;
+        let stderr = c.dir.path().join(format!("pf-{remote}-{websockets}.err"));
+        let mut child = c
+            .kubectl_cmd(&["port-forward", "pod/web", &format!(":{remote}")])
+            .env(
+                "KUBECTL_PORT_FORWARD_WEBSOCKETS",
+                if websockets { "true" } else { "false" },
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("kubectl port-forward");
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        out.read_line(&mut line).expect("read");
+        // "Forwarding from 127.0.0.1:NNNNN -> 8080"
+        let port = line
+            .split_whitespace()
+            .nth(2)
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "no local port in {line:?}: {}",
+                    std::fs::read_to_string(&stderr).unwrap_or_default()
+                )
+            });
+        // Keep draining stdout ("Handling connection for ...") so kubectl never blocks.
+        std::thread::spawn(move || for _ in out.lines() {});
+        PortForward {
+            child,
+            port,
+            stderr,
+        }
+    }
+
+    /// One HTTP/1.0 GET through the forwarded port: the whole response.
+    fn get(&self) -> String {
+        use std::io::Read;
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        s.write_all(b"GET /index.html HTTP/1.0\r\nHost: web\r\n\r\n")
+            .expect("request");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for PortForward {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn port_forward_checks(c: &Cluster) {
+    // Both of kubectl's transports, two connections each.
+    for websockets in [true, false] {
+        let pf = PortForward::start(c, 8080, websockets);
+        for _ in 0..2 {
+            let resp = pf.get();
+            assert!(
+                resp.starts_with("HTTP/1.") && resp.contains(" 200 "),
+                "websockets={websockets}: {resp:?}; {}",
+                pf.stderr()
+            );
+            assert!(resp.ends_with("served-by-web\n"), "{resp:?}");
+        }
+    }
+    // Nothing listens on 81: kubectl reports the node's error for the connection.
+    let pf = PortForward::start(c, 81, true);
+    let resp = pf.get();
+    assert!(resp.is_empty(), "{resp:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !pf.stderr().contains("error forwarding port 81") && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let e = pf.stderr();
+    assert!(e.contains("an error occurred forwarding"), "{e}");
+    assert!(
+        e.contains("error forwarding port 81 to pod default/web") && e.contains("refused"),
+        "{e}"
+    );
+    drop(pf);
+
+    // Not an upgrade: 400 after authorization; a bad port: 400.
+    let e = c.fails(&["create", "--raw", PF_PATH, "-f", "/dev/null"]);
+    assert!(e.contains("Upgrade request required"), "{e}");
+    let e = c.fails(&[
+        "create",
+        "--raw",
+        &format!("{PF_PATH}?ports=0"),
+        "-f",
+        "/dev/null",
+    ]);
+    assert!(e.contains("must be > 0"), "{e}");
+    // A node identity may not forward (403).
+    let e = c.fails(&[
+        "--as",
+        "system:node:worker-1",
+        "--as-group",
+        "system:nodes",
+        "port-forward",
+        "pod/web",
+        ":8080",
+    ]);
+    assert!(e.contains("forbidden"), "{e}");
+    assert!(e.contains("pods/portforward"), "{e}");
+    // Unauthenticated: 401.
+    let o = Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"])
+        .arg(format!("{}{PF_PATH}", c.server_url()))
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl");
+    assert_eq!(stdout(&o), "401");
 }

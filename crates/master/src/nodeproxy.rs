@@ -152,21 +152,14 @@ fn refused(status: u16, body: Option<Vec<u8>>) -> ApiError {
     }
 }
 
-#[async_trait]
-impl NodeProxy for AgentProxy {
-    async fn container_stream(
-        &self,
-        node: &Value,
-        kind: StreamKind,
-        ns: &str,
-        pod: &str,
-        query: &str,
-    ) -> ApiResult<NodeStream> {
+impl AgentProxy {
+    /// A signed WebSocket to the agent at `path`: each binary message one way is one message
+    /// on the [`NodeStream`].
+    async fn open_stream(&self, node: &Value, path: &str) -> ApiResult<NodeStream> {
         use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, Message};
         let (addr, port, pin) = node_endpoint(node)?;
         let tls = connect_pinned(&addr, port, pin).await?;
-        let path = format!("/{}/{ns}/{pod}?{query}", kind.path());
-        let (ts, sig) = self.sign_get(&path);
+        let (ts, sig) = self.sign_get(path);
         let mut req = format!("wss://{addr}:{port}{path}")
             .into_client_request()
             .map_err(unavailable)?;
@@ -212,6 +205,32 @@ impl NodeProxy for AgentProxy {
             }
         });
         Ok(NodeStream { to_node, from_node })
+    }
+}
+
+#[async_trait]
+impl NodeProxy for AgentProxy {
+    async fn container_stream(
+        &self,
+        node: &Value,
+        kind: StreamKind,
+        ns: &str,
+        pod: &str,
+        query: &str,
+    ) -> ApiResult<NodeStream> {
+        let path = format!("/{}/{ns}/{pod}?{query}", kind.path());
+        self.open_stream(node, &path).await
+    }
+
+    async fn port_forward(
+        &self,
+        node: &Value,
+        ns: &str,
+        pod: &str,
+        port: u16,
+    ) -> ApiResult<NodeStream> {
+        self.open_stream(node, &format!("/portForward/{ns}/{pod}?port={port}"))
+            .await
     }
 
     async fn container_logs(

@@ -33,7 +33,7 @@ pub const RESOURCE: ResourceDef = ResourceDef {
     namespaced: true,
     short_names: &["po"],
     categories: &["all"],
-    subresources: &[Status, Log, Binding, Eviction, Exec],
+    subresources: &[Status, Log, Binding, Eviction, Exec, PortForward],
     has_spec: true,
     strategy: &PodStrategy,
 };
