@@ -6,6 +6,6 @@ pub mod podenv;
 pub mod runtime;
 pub mod security;
 pub mod server;
-pub mod streaming;
 pub mod stats;
+pub mod streaming;
 pub mod volumes;

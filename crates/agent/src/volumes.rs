@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use daas_protocol::localpath::{local_path_node, CLEANUP_FINALIZER, LOCAL_PATH_PREFIX};
 use k8s_openapi::api::core::v1::{
     ConfigMap, DownwardAPIVolumeFile, KeyToPath, Node, NodeSelectorRequirement, PersistentVolume,
-    PersistentVolumeClaim, Pod, ResourceFieldSelector, Secret,
-    ServiceAccountTokenProjection, Volume,
+    PersistentVolumeClaim, Pod, ResourceFieldSelector, Secret, ServiceAccountTokenProjection,
+    Volume,
 };
 use kube::Api;
 

@@ -19,10 +19,9 @@ use super::podfiles::{etc_hosts_content, log_tail, read_at_most, MAX_TERMINATION
 use super::spec::resolve_container;
 use super::{
     ContainerRuntimeStatus, ContainerSpecLite, ContainerState, ExecOutput, ImageRef, MountLite,
-    PodHandle,
-    PodRuntimeStatus, PodSpecLite, PodSummary, PullPolicy, Result, Runtime, RuntimeError,
-    SandboxState, LABEL_CONTAINER_NAME, LABEL_MANAGED_BY, LABEL_POD_NAME, LABEL_POD_NAMESPACE,
-    LABEL_POD_UID, MANAGED_BY_VALUE,
+    PodHandle, PodRuntimeStatus, PodSpecLite, PodSummary, PullPolicy, Result, Runtime,
+    RuntimeError, SandboxState, LABEL_CONTAINER_NAME, LABEL_MANAGED_BY, LABEL_POD_NAME,
+    LABEL_POD_NAMESPACE, LABEL_POD_UID, MANAGED_BY_VALUE,
 };
 
 /// Annotation carrying the image as written in the pod spec.
