@@ -36,6 +36,9 @@ have node && have npm || { echo "node and npm are required for the @mysten/sui c
 
 cargo fmt --all --check
 
+# A one-off build: incremental artifacts would only take disk (gigabytes) and time.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 # Building the daas binary (default features) needs no system packages: no protoc anywhere in its
 # build graph (the agent's CRI bindings are checked in; only the store's etcd feature needs it).
 if cargo tree -p daas -e normal,build --prefix none | grep -qE '^(prost-build|tonic-prost-build|protobuf-src) '; then

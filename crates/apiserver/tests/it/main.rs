@@ -1,0 +1,33 @@
+//! All integration tests of this crate in one test binary (one link, one executable on disk);
+//! nextest still runs every test in its own process.
+
+mod common;
+mod hookserver;
+mod apps;
+mod batch;
+mod connections;
+mod crd;
+mod crd_conversion;
+mod csr;
+mod discovery;
+mod events_shared;
+mod kinds;
+mod limitrange;
+mod metrics;
+mod openapi;
+mod paging;
+mod policy;
+mod protobuf;
+mod quota_pdb_events;
+mod rbac;
+mod registry;
+mod replicationcontroller;
+mod robustness;
+mod saadmission;
+mod satoken;
+mod services;
+mod ssa;
+mod table_views;
+mod tenancy;
+mod webhook;
+mod wire;

@@ -1,0 +1,14 @@
+//! All integration tests of this crate in one test binary (one link, one executable on disk);
+//! nextest still runs every test in its own process.
+
+mod common;
+mod cluster;
+mod crd_gc;
+mod cronjobs;
+mod csrsigning;
+mod jobs;
+mod namespace;
+mod policy;
+mod services;
+mod storage;
+mod workloads;

@@ -1,0 +1,175 @@
+//! End-to-end: the controllers inside a real `daas up` process, driven by the real kubectl; the
+//! test plays kubelet with `kubectl patch --subresource=status`.
+
+use crate::common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{stderr, stdout, Cluster};
+
+const NODES: &str = r#"apiVersion: v1
+kind: Node
+metadata:
+  name: node-1
+  labels: {k3s-daas.io/staked: "true", kubernetes.io/hostname: node-1}
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: node-2
+  labels: {k3s-daas.io/staked: "true", kubernetes.io/hostname: node-2}
+"#;
+
+const DEPLOYMENT: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.27
+        resources:
+          requests: {cpu: 100m, memory: 64Mi}
+"#;
+
+const NODE_STATUS: &str = r#"{"status":{"capacity":{"cpu":"4","memory":"8Gi","pods":"110"},"allocatable":{"cpu":"4","memory":"8Gi","pods":"110"},"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status"}]}}"#;
+
+const POD_STATUS: &str = r#"{"status":{"phase":"Running","podIP":"10.42.0.7","conditions":[{"type":"PodScheduled","status":"True"},{"type":"Initialized","status":"True"},{"type":"ContainersReady","status":"True"},{"type":"Ready","status":"True"}],"containerStatuses":[{"name":"nginx","image":"nginx:1.27","imageID":"","ready":true,"started":true,"restartCount":0,"state":{"running":{"startedAt":"2025-01-01T00:00:00Z"}}}]}}"#;
+
+#[test]
+fn deployment_rolls_out_onto_staked_nodes() {
+    let c = Cluster::start();
+    c.ok_stdin(&["apply", "-f", "-"], NODES);
+    for n in ["node-1", "node-2"] {
+        c.ok(&[
+            "patch",
+            "node",
+            n,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            NODE_STATUS,
+        ]);
+    }
+    let out = c.ok_stdin(&["apply", "-f", "-"], DEPLOYMENT);
+    assert!(out.contains("deployment.apps/web created"), "{out}");
+
+    // Kubelet: mark pods bound to our nodes Running/Ready.
+    let stop = Arc::new(AtomicBool::new(false));
+    let kubelet = {
+        let stop = stop.clone();
+        let kubeconfig = c.kubeconfig();
+        let home = c.dir.path().join("home");
+        std::thread::spawn(move || {
+            let kubectl = |args: &[&str]| {
+                std::process::Command::new("kubectl")
+                    .args(args)
+                    .env("KUBECONFIG", &kubeconfig)
+                    .env("HOME", &home)
+                    .output()
+            };
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(out) = kubectl(&[
+                    "get",
+                    "pods",
+                    "-o",
+                    r#"jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase} {.metadata.deletionTimestamp}{"\n"}{end}"#,
+                ]) else {
+                    break;
+                };
+                for line in String::from_utf8_lossy(&out.stdout).lines() {
+                    let f: Vec<&str> = line.split_whitespace().collect();
+                    if f.len() == 4 && f[1].starts_with("node-") {
+                        // Terminating: the containers are "stopped", finish the deletion.
+                        let _ = kubectl(&[
+                            "delete",
+                            "pod",
+                            f[0],
+                            "--grace-period=0",
+                            "--force",
+                            "--wait=false",
+                        ]);
+                    } else if f.len() == 3 && f[1].starts_with("node-") && f[2] != "Running" {
+                        let _ = kubectl(&[
+                            "patch",
+                            "pod",
+                            f[0],
+                            "--subresource=status",
+                            "--type=merge",
+                            "-p",
+                            POD_STATUS,
+                        ]);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        })
+    };
+
+    let out = c.kubectl(&["rollout", "status", "deploy/web", "--timeout=60s"]);
+    assert!(
+        out.status.success(),
+        "rollout status failed: {}\n{}\n{}",
+        stdout(&out),
+        stderr(&out),
+        c.log()
+    );
+    assert!(
+        stdout(&out).contains("successfully rolled out"),
+        "{}",
+        stdout(&out)
+    );
+
+    let wide = c.ok(&["get", "pods", "-o", "wide"]);
+    let rows: Vec<&str> = wide.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{wide}");
+    let mut used = std::collections::BTreeSet::new();
+    for r in &rows {
+        let f: Vec<&str> = r.split_whitespace().collect();
+        assert!(f[0].starts_with("web-"), "{wide}");
+        assert_eq!((f[1], f[2]), ("1/1", "Running"), "{wide}");
+        assert!(f[6] == "node-1" || f[6] == "node-2", "{wide}");
+        used.insert(f[6].to_string());
+    }
+    assert_eq!(used.len(), 2, "pods are spread over both nodes: {wide}");
+    let deploy = c.ok(&["get", "deploy", "web"]);
+    assert!(
+        deploy
+            .lines()
+            .nth(1)
+            .map(|l| l.split_whitespace().nth(1) == Some("3/3"))
+            .unwrap_or(false),
+        "{deploy}"
+    );
+    let events = c.ok(&["get", "events", "--field-selector", "reason=Scheduled"]);
+    assert!(
+        events.contains("Successfully assigned default/web-"),
+        "{events}"
+    );
+
+    // Deleting the Deployment cascades; bound pods terminate gracefully (the kubelet finishes them).
+    c.ok(&["delete", "deploy", "web"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pods = c.ok(&["get", "pods,rs", "-o", "name"]);
+        if pods.trim().is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pods/replicasets left after deleting the deployment: {pods}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = kubelet.join();
+}
