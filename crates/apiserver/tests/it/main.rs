@@ -1,16 +1,16 @@
 //! All integration tests of this crate in one test binary (one link, one executable on disk);
 //! nextest still runs every test in its own process.
 
-mod common;
-mod hookserver;
 mod apps;
 mod batch;
+mod common;
 mod connections;
 mod crd;
 mod crd_conversion;
 mod csr;
 mod discovery;
 mod events_shared;
+mod hookserver;
 mod kinds;
 mod limitrange;
 mod metrics;

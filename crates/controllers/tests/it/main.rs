@@ -1,8 +1,8 @@
 //! All integration tests of this crate in one test binary (one link, one executable on disk);
 //! nextest still runs every test in its own process.
 
-mod common;
 mod cluster;
+mod common;
 mod crd_gc;
 mod cronjobs;
 mod csrsigning;

@@ -1,13 +1,13 @@
 //! All integration tests of this crate in one test binary (one link, one executable on disk);
 //! nextest still runs every test in its own process.
 
-mod common;
 mod admission;
 mod agent;
 mod agent_security;
 mod attestation;
 mod batch;
 mod cli;
+mod common;
 mod containerenv;
 mod containers;
 mod controllers;
