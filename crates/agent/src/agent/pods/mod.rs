@@ -70,6 +70,34 @@ pub struct KubePodApi {
     pub node_id: String,
     /// The node's IP (`status.hostIP` in the downward API).
     pub host_ip: String,
+    /// Events already recorded, so a repeat raises the count of the same Event (client-go's
+    /// event correlator) instead of creating another.
+    pub recorded: Mutex<EventCache>,
+}
+
+/// Recorded events by (pod uid, type, reason, message): the Event's name and count.
+#[derive(Default)]
+pub struct EventCache {
+    entries: HashMap<(String, bool, String, String), (String, i32)>,
+}
+
+impl EventCache {
+    /// Most distinct events remembered; the cache starts over past it.
+    const MAX: usize = 4096;
+
+    /// The event to update for a repeat, with its new count; none for a first occurrence.
+    fn repeat(&mut self, key: &(String, bool, String, String)) -> Option<(String, i32)> {
+        let e = self.entries.get_mut(key)?;
+        e.1 += 1;
+        Some(e.clone())
+    }
+
+    fn remember(&mut self, key: (String, bool, String, String), name: String) {
+        if self.entries.len() >= Self::MAX {
+            self.entries.clear();
+        }
+        self.entries.insert(key, (name, 1));
+    }
 }
 
 #[async_trait]
@@ -112,10 +140,35 @@ impl PodApi for KubePodApi {
         let (ns, name) = ns_name(pod);
         let now = chrono::Utc::now();
         let at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(self.client.clone(), &ns);
+        let key = (
+            pod.metadata.uid.clone().unwrap_or_default(),
+            warning,
+            reason.to_string(),
+            message.to_string(),
+        );
+        let repeat = self
+            .recorded
+            .lock()
+            .map_err(|_| AgentError::Other("event cache poisoned".into()))?
+            .repeat(&key);
+        if let Some((event, count)) = repeat {
+            let patch = json!({"count": count, "lastTimestamp": at});
+            match api
+                .patch(&event, &PatchParams::default(), &Patch::Merge(patch))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                // Gone (expired or deleted): recorded anew below.
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let event_name = format!("{name}.{:x}", now.timestamp_nanos_opt().unwrap_or_default());
         let event = json!({
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"name": format!("{name}.{:x}", now.timestamp_nanos_opt().unwrap_or_default()), "namespace": ns},
+            "metadata": {"name": event_name, "namespace": ns},
             "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": ns, "name": name,
                 "uid": pod.metadata.uid.clone().unwrap_or_default()},
             "type": if warning { "Warning" } else { "Normal" },
@@ -130,8 +183,10 @@ impl PodApi for KubePodApi {
         });
         let ev: k8s_openapi::api::core::v1::Event = serde_json::from_value(event)
             .map_err(|e| AgentError::Other(format!("building the event: {e}")))?;
-        let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(self.client.clone(), &ns);
         api.create(&PostParams::default(), &ev).await?;
+        if let Ok(mut c) = self.recorded.lock() {
+            c.remember(key, event_name);
+        }
         Ok(())
     }
 
@@ -377,10 +432,12 @@ impl PodWorker {
             .and_then(|s| s.start_time.as_ref())
             .is_none()
             .then(chrono::Utc::now);
+        let crash_loops = state::crash_loops(&t.state, now);
         let mut status = state::running_status(
             &spec,
             &rs,
             &probes,
+            &crash_loops,
             &self.host_ip,
             start_time,
             chrono::Utc::now(),
@@ -556,6 +613,15 @@ impl PodWorker {
                         tracing::debug!(pod = %name, error = %e, "final delete failed");
                     }
                 }
+                Action::RecordEvent {
+                    warning,
+                    reason,
+                    message,
+                } => {
+                    if let Err(e) = self.api.record_event(pod, warning, reason, &message).await {
+                        tracing::debug!(pod = %name, reason, error = %e, "recording an event failed");
+                    }
+                }
                 Action::WriteStatus(status) => {
                     let cmp = state::comparable(&status);
                     if t.last_status.as_ref() == Some(&cmp) {
@@ -609,6 +675,7 @@ pub(super) async fn pod_sync(
         data_dir: cfg.data_dir.clone(),
         node_id: cfg.node_id.clone(),
         host_ip: cfg.node_ip.to_string(),
+        recorded: Mutex::new(EventCache::default()),
     });
     let mut worker = PodWorker::new(
         runtime,

@@ -35,6 +35,8 @@ pub const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(300);
 pub struct Backoff {
     pub until: Instant,
     pub delay: Duration,
+    /// The `BackOff` event of this wait was recorded.
+    pub announced: bool,
 }
 
 impl Backoff {
@@ -44,6 +46,7 @@ impl Backoff {
         Backoff {
             until: now + delay,
             delay,
+            announced: false,
         }
     }
 }
@@ -151,6 +154,40 @@ pub enum Action {
     FinalDelete,
     /// Write this status (the worker skips it when it equals the last one written).
     WriteStatus(Box<PodStatus>),
+    /// Record an event on the pod (a Warning or Normal one), as the kubelet does.
+    RecordEvent {
+        warning: bool,
+        reason: &'static str,
+        message: String,
+    },
+}
+
+/// The kubelet's way of naming a pod in messages: `name_namespace(uid)`.
+pub fn pod_ref(spec: &PodSpecLite) -> String {
+    format!("{}_{}({})", spec.name, spec.namespace, spec.uid)
+}
+
+/// A duration as Go prints one (`10s`, `1m20s`, `5m0s`), as in the kubelet's messages.
+pub fn go_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{}s", s / 60, s % 60),
+        _ => format!("{}h{}m{}s", s / 3600, (s % 3600) / 60, s % 60),
+    }
+}
+
+/// The containers of a running pod held by the restart back-off at `now`, with the current
+/// delay: they are reported Waiting with reason `CrashLoopBackOff`.
+pub fn crash_loops(state: &PodState, now: Instant) -> BTreeMap<String, Duration> {
+    match state {
+        PodState::Running { restarts } => restarts
+            .iter()
+            .filter(|(_, b)| now < b.until)
+            .map(|(n, b)| (n.clone(), b.delay))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
 }
 
 /// Node admission's verdict on a pod that is not started.
@@ -188,8 +225,18 @@ pub fn on_volumes_missing(
     );
     let status = pending_status(spec, "CreateContainerConfigError", &why, host_ip);
     (
-        PodState::WaitingForVolumes { retry, why },
-        vec![Action::WriteStatus(Box::new(status))],
+        PodState::WaitingForVolumes {
+            retry,
+            why: why.clone(),
+        },
+        vec![
+            Action::RecordEvent {
+                warning: true,
+                reason: "Failed",
+                message: format!("Error: {why}"),
+            },
+            Action::WriteStatus(Box::new(status)),
+        ],
     )
 }
 
@@ -243,14 +290,71 @@ pub fn on_start(
         START_RETRY_MAX,
     );
     let status = pending_status(spec, reason, &message, host_ip);
+    let mut actions = start_failure_events(spec, e, reason, &message);
+    actions.push(Action::WriteStatus(Box::new(status)));
     (
         PodState::StartBackOff {
             retry,
             reason,
             message,
         },
-        vec![Action::WriteStatus(Box::new(status))],
+        actions,
     )
+}
+
+/// The kubelet's events for a pod whose containers could not be started.
+fn start_failure_events(
+    spec: &PodSpecLite,
+    e: &RuntimeError,
+    reason: &'static str,
+    message: &str,
+) -> Vec<Action> {
+    let warn = |reason: &'static str, message: String| Action::RecordEvent {
+        warning: true,
+        reason,
+        message,
+    };
+    // The image concerned: named by the error, else the first container's whose image the
+    // message mentions, else the first container's.
+    let image = match e {
+        RuntimeError::ImageNotPresent(i) | RuntimeError::InvalidImageName(i) => i.clone(),
+        _ => spec
+            .init_containers
+            .iter()
+            .chain(&spec.containers)
+            .map(|c| c.image.clone())
+            .find(|i| message.contains(i.as_str()))
+            .or_else(|| {
+                spec.init_containers
+                    .iter()
+                    .chain(&spec.containers)
+                    .next()
+                    .map(|c| c.image.clone())
+            })
+            .unwrap_or_default(),
+    };
+    match reason {
+        "ErrImagePull" => vec![
+            warn(
+                "Failed",
+                format!("Failed to pull image {image:?}: {message}"),
+            ),
+            warn("Failed", "Error: ErrImagePull".into()),
+        ],
+        "ImagePullBackOff" => vec![
+            Action::RecordEvent {
+                warning: false,
+                reason: "BackOff",
+                message: format!("Back-off pulling image {image:?}"),
+            },
+            warn("Failed", "Error: ImagePullBackOff".into()),
+        ],
+        "InvalidImageName" => vec![
+            warn("InspectFailed", message.to_string()),
+            warn("Failed", "Error: InvalidImageName".into()),
+        ],
+        _ => vec![warn("Failed", format!("Error: {message}"))],
+    }
 }
 
 /// How far the init containers got.
@@ -306,11 +410,24 @@ pub fn init_progress(
 /// Adds a restart of `name` to `actions` if its back-off is over, and advances the back-off.
 fn restart_due(
     restarts: &mut BTreeMap<String, Backoff>,
+    spec: &PodSpecLite,
     name: &str,
     now: Instant,
     actions: &mut Vec<Action>,
 ) {
-    if restarts.get(name).is_some_and(|b| now < b.until) {
+    if let Some(b) = restarts.get_mut(name).filter(|b| now < b.until) {
+        // Held by the back-off (CrashLoopBackOff): said once per wait, as the kubelet's event.
+        if !b.announced {
+            b.announced = true;
+            actions.push(Action::RecordEvent {
+                warning: true,
+                reason: "BackOff",
+                message: format!(
+                    "Back-off restarting failed container {name} in pod {}",
+                    pod_ref(spec)
+                ),
+            });
+        }
         return;
     }
     actions.push(Action::RestartContainer(name.to_string()));
@@ -323,6 +440,7 @@ fn restart_due(
         Backoff {
             until: now + delay,
             delay,
+            announced: false,
         },
     );
 }
@@ -363,7 +481,7 @@ pub fn on_observed(
     // Sidecars are restarted whatever the pod's restartPolicy.
     for ic in spec.init_containers.iter().filter(|c| c.sidecar) {
         if let Some(ContainerState::Exited { .. }) = status_of(rs, &ic.name) {
-            restart_due(&mut restarts, &ic.name, now, &mut actions);
+            restart_due(&mut restarts, spec, &ic.name, now, &mut actions);
         }
     }
     match &progress {
@@ -373,7 +491,7 @@ pub fn on_observed(
                 None => actions.push(Action::StartContainer(ic.name.clone())),
                 // Failed (exit 0 would be done, Never would be Failed): again, with back-off.
                 Some(ContainerState::Exited { .. }) if !ic.sidecar => {
-                    restart_due(&mut restarts, &ic.name, now, &mut actions)
+                    restart_due(&mut restarts, spec, &ic.name, now, &mut actions)
                 }
                 _ => {}
             }
@@ -386,7 +504,7 @@ pub fn on_observed(
                     Some(ContainerState::Exited { code, .. })
                         if spec.restart_policy.should_restart(*code) =>
                     {
-                        restart_due(&mut restarts, &c.name, now, &mut actions)
+                        restart_due(&mut restarts, spec, &c.name, now, &mut actions)
                     }
                     _ => {}
                 }
@@ -520,13 +638,14 @@ pub fn phase_of(spec: &PodSpecLite, rs: &PodRuntimeStatus, init: &InitProgress) 
 }
 
 /// The Kubernetes status of one container from the runtime's view; `waiting_reason` when it
-/// was not created yet.
+/// was not created yet; `backoff`: the restart back-off (CrashLoopBackOff) holding it, if any.
 fn container_status(
     c: &ContainerSpecLite,
     rs: &PodRuntimeStatus,
     probe: Option<&ProbeState>,
     init: bool,
     waiting_reason: &str,
+    backoff: Option<(Duration, &str)>,
 ) -> ContainerStatus {
     let r = rs.containers.iter().find(|x| x.name == c.name);
     let (state, ready, started) = match r.map(|r| &r.state) {
@@ -554,6 +673,27 @@ fn container_status(
         Some(ContainerState::Waiting { reason }) => (waiting(reason), false, false),
         None => (waiting(waiting_reason), false, false),
     };
+    let mut last_state = r
+        .and_then(|r| r.last_state.as_ref())
+        .map(terminated)
+        .filter(|s| s.terminated.is_some());
+    let mut state = state;
+    if let (Some((delay, pod)), true) = (backoff, state.terminated.is_some()) {
+        // Exited and held by the restart back-off: the kubelet reports it waiting, the exited
+        // instance as its last state.
+        last_state = Some(state);
+        state = K8sContainerState {
+            waiting: Some(ContainerStateWaiting {
+                reason: Some("CrashLoopBackOff".into()),
+                message: Some(format!(
+                    "back-off {} restarting failed container={} pod={pod}",
+                    go_duration(delay),
+                    c.name
+                )),
+            }),
+            ..Default::default()
+        };
+    }
     ContainerStatus {
         name: c.name.clone(),
         image: c.image.clone(),
@@ -563,29 +703,32 @@ fn container_status(
         ready,
         started: Some(started),
         state: Some(state),
-        last_state: r
-            .and_then(|r| r.last_state.as_ref())
-            .map(terminated)
-            .filter(|s| s.terminated.is_some()),
+        last_state,
         ..Default::default()
     }
 }
 
 /// The status of a started pod from the runtime's view. `start_time`: none if the API already
-/// has one (it is set once).
+/// has one (it is set once). `crash_loops`: the containers held by the restart back-off
+/// ([`crash_loops`]).
 pub fn running_status(
     spec: &PodSpecLite,
     rs: &PodRuntimeStatus,
     probes: &BTreeMap<String, ProbeState>,
+    crash_loops: &BTreeMap<String, Duration>,
     host_ip: &str,
     start_time: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> PodStatus {
     let progress = init_progress(spec, rs, probes);
+    let pod = pod_ref(spec);
     let init_statuses: Vec<ContainerStatus> = spec
         .init_containers
         .iter()
-        .map(|c| container_status(c, rs, probes.get(&c.name), true, "PodInitializing"))
+        .map(|c| {
+            let b = crash_loops.get(&c.name).map(|d| (*d, pod.as_str()));
+            container_status(c, rs, probes.get(&c.name), true, "PodInitializing", b)
+        })
         .collect();
     let app_waiting = if spec.init_containers.is_empty() {
         "ContainerCreating"
@@ -595,7 +738,10 @@ pub fn running_status(
     let statuses: Vec<ContainerStatus> = spec
         .containers
         .iter()
-        .map(|c| container_status(c, rs, probes.get(&c.name), false, app_waiting))
+        .map(|c| {
+            let b = crash_loops.get(&c.name).map(|d| (*d, pod.as_str()));
+            container_status(c, rs, probes.get(&c.name), false, app_waiting, b)
+        })
         .collect();
     let initialized = progress == InitProgress::Done;
     let unready: Vec<&str> = statuses

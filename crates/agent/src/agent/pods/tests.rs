@@ -212,8 +212,33 @@ async fn always_restarts_an_exited_container_with_back_off() {
     assert_eq!(h.restarts("uid-crash"), 1, "restarted inside the back-off");
     let s = h.api.last("crash");
     assert_eq!(s.phase.as_deref(), Some("Running"));
-    let t = container_state(&s).terminated.expect("reported terminated");
+    // Held by the back-off: waiting in CrashLoopBackOff, the exited instance as lastState.
+    let w = container_state(&s).waiting.expect("reported waiting");
+    assert_eq!(w.reason.as_deref(), Some("CrashLoopBackOff"));
+    assert_eq!(
+        w.message.as_deref(),
+        Some("back-off 10s restarting failed container=main pod=crash_ns(uid-crash)")
+    );
+    let cs = &s.container_statuses.as_ref().unwrap()[0];
+    let t = cs
+        .last_state
+        .clone()
+        .unwrap()
+        .terminated
+        .expect("last state");
     assert_eq!((t.exit_code, t.reason.as_deref()), (1, Some("Error")));
+    assert!(!cs.ready);
+    h.tick(Duration::from_secs(1)).await;
+    // One BackOff event per wait, however many passes it holds.
+    let backoffs = |h: &Harness| {
+        events(h, "crash")
+            .iter()
+            .filter(|e| {
+                *e == "Warning BackOff: Back-off restarting failed container main in pod crash_ns(uid-crash)"
+            })
+            .count()
+    };
+    assert_eq!(backoffs(&h), 1, "{:?}", events(&h, "crash"));
     h.tick(RESTART_BACKOFF_FIRST).await;
     assert_eq!(h.restarts("uid-crash"), 2);
     // The back-off doubles: 20s now.
@@ -309,6 +334,19 @@ async fn an_image_pull_failure_backs_off_then_starts() {
         }
         other => panic!("{other:?}"),
     }
+    // The kubelet's events: Failed (pull error, then ErrImagePull), then BackOff and
+    // ImagePullBackOff.
+    let ev = events(&h, "pull");
+    assert!(
+        ev[0].starts_with("Warning Failed: Failed to pull image \"registry.invalid/nope:1\": "),
+        "{ev:?}"
+    );
+    assert_eq!(ev[1], "Warning Failed: Error: ErrImagePull");
+    assert_eq!(
+        ev[2],
+        "Normal BackOff: Back-off pulling image \"registry.invalid/nope:1\""
+    );
+    assert_eq!(ev[3], "Warning Failed: Error: ImagePullBackOff");
     // The image appears: the next attempt after the back-off starts the pod.
     h.rt.allow_pull("registry.invalid/nope:1");
     h.tick(START_RETRY_FIRST * 2).await;
@@ -324,6 +362,11 @@ async fn missing_volumes_wait_with_create_container_config_error() {
     assert!(!h.rt.has_pod("uid-cfg"));
     let w = container_state(&h.api.last("cfg")).waiting.unwrap();
     assert_eq!(w.reason.as_deref(), Some("CreateContainerConfigError"));
+    let ev = events(&h, "cfg");
+    assert_eq!(
+        ev,
+        vec![format!("Warning Failed: Error: {}", w.message.unwrap())]
+    );
     assert!(matches!(
         h.worker.state("uid-cfg"),
         Some(PodState::WaitingForVolumes { retry, .. }) if retry.delay == VOLUME_RETRY_FIRST
@@ -451,7 +494,16 @@ fn transitions_without_a_runtime() {
             ..
         }
     ));
-    assert_eq!(a.len(), 1);
+    assert_eq!(
+        a[0],
+        Action::RecordEvent {
+            warning: true,
+            reason: "Failed",
+            message: "Error: image runs as root".into()
+        }
+    );
+    assert!(matches!(a[1], Action::WriteStatus(_)));
+    assert_eq!(a.len(), 2);
     let e = crate::runtime::RuntimeError::Timeout("sandbox".into());
     let (s, _) = state::on_start(s, &spec, Err(&e), "h", now);
     match s {
@@ -877,7 +929,22 @@ fn an_invalid_image_name_waits_with_kubelets_reason_and_message() {
             ..
         }
     ));
-    let Action::WriteStatus(status) = &a[0] else {
+    assert!(matches!(
+        &a[0],
+        Action::RecordEvent {
+            reason: "InspectFailed",
+            ..
+        }
+    ));
+    assert_eq!(
+        a[1],
+        Action::RecordEvent {
+            warning: true,
+            reason: "Failed",
+            message: "Error: InvalidImageName".into()
+        }
+    );
+    let Action::WriteStatus(status) = &a[2] else {
         panic!("{a:?}")
     };
     let w = container_state(status).waiting.expect("waiting");
@@ -928,7 +995,15 @@ fn termination_message_and_last_state_are_reported() {
             }),
         }],
     };
-    let status = state::running_status(&spec, &rs, &Default::default(), "h", None, at);
+    let status = state::running_status(
+        &spec,
+        &rs,
+        &Default::default(),
+        &Default::default(),
+        "h",
+        None,
+        at,
+    );
     let cs = &status.container_statuses.as_ref().unwrap()[0];
     let now = cs
         .state
@@ -951,6 +1026,27 @@ fn termination_message_and_last_state_are_reported() {
     // A running previous instance is not a lastState.
     let mut rs2 = rs.clone();
     rs2.containers[0].last_state = Some(ContainerState::Running { started_at: at });
-    let status = state::running_status(&spec, &rs2, &Default::default(), "h", None, at);
+    let status = state::running_status(
+        &spec,
+        &rs2,
+        &Default::default(),
+        &Default::default(),
+        "h",
+        None,
+        at,
+    );
     assert!(status.container_statuses.unwrap()[0].last_state.is_none());
+}
+
+#[test]
+fn durations_print_as_go_does() {
+    for (secs, s) in [
+        (0, "0s"),
+        (10, "10s"),
+        (80, "1m20s"),
+        (300, "5m0s"),
+        (3725, "1h2m5s"),
+    ] {
+        assert_eq!(state::go_duration(Duration::from_secs(secs)), s);
+    }
 }
