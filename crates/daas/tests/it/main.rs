@@ -27,3 +27,4 @@ mod tenancy;
 mod trust;
 mod up;
 mod workloads;
+mod workloads_nodes;
