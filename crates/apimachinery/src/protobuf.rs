@@ -259,6 +259,8 @@ pub(crate) enum Ty {
     MicroTime,
     IntOrString,
     Quantity,
+    /// `meta/v1.Duration`: `{1: int64 nanoseconds}`, in JSON Go's duration string (`"15s"`).
+    Duration,
     /// `meta/v1.FieldsV1` and `runtime.RawExtension`: `{1: raw bytes}` holding JSON.
     RawJson,
     /// A named `[]string` (`ExtraValue`): `{1: repeated string items}`, a JSON array.
@@ -776,6 +778,7 @@ impl Ctx {
             Ty::MicroTime => self.time(bytes, true),
             Ty::IntOrString => self.int_or_string(bytes),
             Ty::Quantity => self.quantity(bytes),
+            Ty::Duration => self.duration(bytes),
             Ty::RawJson => self.raw_json(bytes),
             Ty::StringList => self.string_list(bytes),
             Ty::SchemaOrBool(m) => self.schema_or_bool(m, bytes, depth),
@@ -914,6 +917,17 @@ impl Ctx {
         }
     }
 
+    fn duration(&self, bytes: &[u8]) -> Result<Value> {
+        let mut nanos = 0i64;
+        for (_, value) in self.small_message("Duration", bytes, &[1])? {
+            match value {
+                Wire::Varint(v) => nanos = v as i64,
+                value => return Err(self.wrong_wire(&value, WT_VARINT)),
+            }
+        }
+        Ok(Value::String(go_duration_string(nanos)))
+    }
+
     /// `{1: allows, 2: schema}`: the schema when set, else the bool.
     fn schema_or_bool(&self, schema: &'static Msg, bytes: &[u8], depth: usize) -> Result<Value> {
         let mut allows = false;
@@ -1016,6 +1030,91 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Go's `time.Duration.String()`: `"0s"`, `"1.5ms"`, `"15s"`, `"1m30s"`, `"1h0m0.5s"`.
+pub fn go_duration_string(nanos: i64) -> String {
+    let neg = nanos < 0;
+    let n = nanos.unsigned_abs();
+    let frac = |v: u64, unit: u64| -> String {
+        let (whole, rest) = (v / unit, v % unit);
+        if rest == 0 {
+            return whole.to_string();
+        }
+        let digits = unit.ilog10() as usize;
+        let f = format!("{rest:0digits$}");
+        format!("{whole}.{}", f.trim_end_matches('0'))
+    };
+    let body = if n == 0 {
+        "0s".to_string()
+    } else if n < 1_000 {
+        format!("{n}ns")
+    } else if n < 1_000_000 {
+        format!("{}µs", frac(n, 1_000))
+    } else if n < 1_000_000_000 {
+        format!("{}ms", frac(n, 1_000_000))
+    } else {
+        let secs = n / 1_000_000_000;
+        let sub = n % 1_000_000_000;
+        let s = frac((secs % 60) * 1_000_000_000 + sub, 1_000_000_000);
+        match (secs / 3600, (secs % 3600) / 60) {
+            (0, 0) => format!("{s}s"),
+            (0, m) => format!("{m}m{s}s"),
+            (h, m) => format!("{h}h{m}m{s}s"),
+        }
+    };
+    if neg {
+        format!("-{body}")
+    } else {
+        body
+    }
+}
+
+/// Go's `time.ParseDuration`: decimal numbers with units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`
+/// (`"1h2m3.5s"`, `"-1.5ms"`, `"0"`); nanoseconds, or none if malformed or out of range.
+pub fn parse_go_duration(s: &str) -> Option<i64> {
+    let (neg, mut rest) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if rest == "0" {
+        return Some(0);
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total: f64 = 0.0;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let num = &rest[..num_len];
+        if num.is_empty() || num == "." {
+            return None;
+        }
+        let v: f64 = num.parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += v * scale;
+    }
+    if total > i64::MAX as f64 {
+        return None;
+    }
+    let n = total.round() as i64;
+    Some(if neg { -n } else { n })
 }
 
 #[cfg(test)]

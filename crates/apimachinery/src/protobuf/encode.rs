@@ -231,7 +231,9 @@ impl FieldCtx {
                 put_len(out, tag, &b);
             }
             Ty::SchemaOrArray(_) | Ty::SchemaOrStrings(_) => put_len(out, tag, &[]),
-            Ty::Time | Ty::MicroTime | Ty::RawJson | Ty::StringList => put_len(out, tag, &[]),
+            Ty::Time | Ty::MicroTime | Ty::RawJson | Ty::StringList | Ty::Duration => {
+                put_len(out, tag, &[])
+            }
             Ty::IntOrString => {
                 let mut b = Vec::new();
                 put_varint_field(&mut b, 1, 0);
@@ -327,6 +329,16 @@ impl FieldCtx {
                 };
                 let mut b = Vec::new();
                 put_str(&mut b, 1, &s);
+                put_len(out, tag, &b);
+            }
+            Ty::Duration => {
+                let s = v.as_str().ok_or_else(|| self.err("a duration string"))?;
+                let nanos = super::parse_go_duration(s)
+                    .ok_or_else(|| self.invalid(format!("invalid duration {s:?}")))?;
+                let mut b = Vec::new();
+                if nanos != 0 {
+                    put_varint_field(&mut b, 1, nanos as u64);
+                }
                 put_len(out, tag, &b);
             }
             Ty::RawJson => {

@@ -6045,7 +6045,54 @@ pub(super) static CORE_V1_TOPOLOGY_SELECTOR_LABEL_REQUIREMENT: Msg = Msg {
     ],
 };
 
+// metrics.k8s.io/v1beta1 (served by the master from the agents' statistics), added by hand:
+// tags from k8s.io/metrics/pkg/apis/metrics/v1beta1/generated.proto, JSON names and omitempty
+// from the Go types.
+pub(super) static METRICS_V1BETA1_NODE_METRICS: Msg = Msg {
+    name: "k8s.io.metrics.pkg.apis.metrics.v1beta1.NodeMetrics",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "timestamp", Time, Value, false),
+        f(3, "window", Duration, Value, false),
+        f(4, "usage", Quantity, Map, false),
+    ],
+};
+
+pub(super) static METRICS_V1BETA1_POD_METRICS: Msg = Msg {
+    name: "k8s.io.metrics.pkg.apis.metrics.v1beta1.PodMetrics",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "timestamp", Time, Value, false),
+        f(3, "window", Duration, Value, false),
+        f(
+            4,
+            "containers",
+            Msg(&METRICS_V1BETA1_CONTAINER_METRICS),
+            Repeated,
+            false,
+        ),
+    ],
+};
+
+pub(super) static METRICS_V1BETA1_CONTAINER_METRICS: Msg = Msg {
+    name: "k8s.io.metrics.pkg.apis.metrics.v1beta1.ContainerMetrics",
+    fields: &[
+        f(1, "name", Str, Value, false),
+        f(2, "usage", Quantity, Map, false),
+    ],
+};
+
 pub(super) static KINDS: &[(&str, &str, &Msg)] = &[
+    (
+        "metrics.k8s.io/v1beta1",
+        "NodeMetrics",
+        &METRICS_V1BETA1_NODE_METRICS,
+    ),
+    (
+        "metrics.k8s.io/v1beta1",
+        "PodMetrics",
+        &METRICS_V1BETA1_POD_METRICS,
+    ),
     ("v1", "Namespace", &CORE_V1_NAMESPACE),
     ("v1", "ConfigMap", &CORE_V1_CONFIG_MAP),
     ("v1", "Secret", &CORE_V1_SECRET),
@@ -6311,6 +6358,16 @@ pub(super) static APIDISCOVERY_V2_API_SUBRESOURCE_DISCOVERY: Msg = Msg {
 /// Kinds whose `<Kind>List` (`{1: ListMeta metadata, 2: repeated <Kind> items}`)
 /// is served.
 pub(super) static LIST_KINDS: &[(&str, &str, &Msg)] = &[
+    (
+        "metrics.k8s.io/v1beta1",
+        "NodeMetrics",
+        &METRICS_V1BETA1_NODE_METRICS,
+    ),
+    (
+        "metrics.k8s.io/v1beta1",
+        "PodMetrics",
+        &METRICS_V1BETA1_POD_METRICS,
+    ),
     (
         "apidiscovery.k8s.io/v2",
         "APIGroupDiscovery",

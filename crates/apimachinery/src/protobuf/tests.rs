@@ -2193,3 +2193,48 @@ fn persistent_volume_and_storage_class() {
         want
     );
 }
+
+#[test]
+fn go_durations_print_and_parse_as_go() {
+    use super::{go_duration_string as show, parse_go_duration as parse};
+    for (nanos, s) in [
+        (0, "0s"),
+        (1, "1ns"),
+        (1_500, "1.5µs"),
+        (1_500_000, "1.5ms"),
+        (15_000_000_000, "15s"),
+        (10_062_000_000, "10.062s"),
+        (90_000_000_000, "1m30s"),
+        (3_600_000_000_000, "1h0m0s"),
+        (3_661_500_000_000, "1h1m1.5s"),
+        (-2_000_000_000, "-2s"),
+    ] {
+        assert_eq!(show(nanos), s, "{nanos}");
+        assert_eq!(parse(s), Some(nanos), "{s}");
+    }
+    assert_eq!(parse("1h2m"), Some(3_720_000_000_000));
+    assert_eq!(parse("2us"), Some(2_000));
+    assert_eq!(parse("0"), Some(0));
+    for bad in ["", "1", "s", "1x", "1.s5", "--1s", "."] {
+        assert_eq!(parse(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn metrics_round_trip_with_their_window() {
+    let pod = json!({
+        "apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics",
+        "metadata": {"name": "web", "namespace": "ns", "creationTimestamp": "2026-12-01T00:00:00Z"},
+        "timestamp": "2026-12-01T00:00:10Z", "window": "15.5s",
+        "containers": [{"name": "main", "usage": {"cpu": "250m", "memory": "12Mi"}}]});
+    let back = decode_object(&encode_object(&pod).unwrap()).unwrap();
+    assert_eq!(back, pod);
+    let list = json!({
+        "apiVersion": "metrics.k8s.io/v1beta1", "kind": "NodeMetricsList",
+        "metadata": {"resourceVersion": "7"},
+        "items": [{"metadata": {"name": "n1", "creationTimestamp": "2026-12-01T00:00:00Z"},
+            "timestamp": "2026-12-01T00:00:10Z", "window": "1m0s",
+            "usage": {"cpu": "1", "memory": "2Gi"}}]});
+    let back = decode_object(&encode_object(&list).unwrap()).unwrap();
+    assert_eq!(back, list);
+}

@@ -425,3 +425,48 @@ async fn who_may_read_metrics() {
         .await;
     assert_eq!(code, 200, "{out}");
 }
+
+/// kubectl and client-go ask for protobuf first: metrics lists and objects come back in it and
+/// decode to what JSON gives (the window as Go's duration string).
+#[tokio::test]
+async fn metrics_in_protobuf() {
+    let e = env().await;
+    for path in [
+        "/apis/metrics.k8s.io/v1beta1/nodes",
+        "/apis/metrics.k8s.io/v1beta1/nodes/n1",
+        "/apis/metrics.k8s.io/v1beta1/pods",
+    ] {
+        let json = e.admin("GET", path, Value::Null).await;
+        let req = Request::builder()
+            .method("GET")
+            .uri(path)
+            .header("accept", "application/vnd.kubernetes.protobuf")
+            .header("authorization", format!("Bearer {ADMIN}"))
+            .body(Body::empty())
+            .unwrap();
+        let resp = e.app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{path}");
+        assert_eq!(
+            resp.headers()["content-type"],
+            "application/vnd.kubernetes.protobuf",
+            "{path}"
+        );
+        let b = resp.into_body().collect().await.unwrap().to_bytes();
+        let decoded = daas_apimachinery::protobuf::decode_object(&b).unwrap();
+        assert_eq!(decoded["kind"], json["kind"], "{path}");
+        let items = |v: &Value| v["items"].as_array().map(|a| a.len());
+        assert_eq!(items(&decoded), items(&json), "{path}");
+        let first = |v: &Value| {
+            if v["items"].is_array() {
+                v["items"][0].clone()
+            } else {
+                v.clone()
+            }
+        };
+        let (d, j) = (first(&decoded), first(&json));
+        assert_eq!(d["metadata"]["name"], j["metadata"]["name"], "{path}");
+        assert_eq!(d["window"], j["window"], "{path}");
+        assert_eq!(d["usage"], j["usage"], "{path}");
+        assert_eq!(d["containers"], j["containers"], "{path}");
+    }
+}
