@@ -218,8 +218,11 @@ fn silent_node_is_tainted_evicted_and_slashed() {
         "127.0.0.1:0",
         "--token-cache-seconds",
         "0",
+        // Long enough for the node's checks below on a loaded machine (each kubectl call can take
+        // a second there), short enough to wait out: at 3 s the node was declared dead, slashed and
+        // its token refused halfway through them.
         "--node-grace-seconds",
-        "3",
+        "10",
     ]);
     let chain = c.chain_url();
     let master = c.server_url();
@@ -420,7 +423,7 @@ fn silent_node_is_tainted_evicted_and_slashed() {
     // A pod bound to the node, to be evicted.
     c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata: {name: victim}\nspec:\n  nodeName: bob-node\n  containers: [{name: c, image: busybox}]\n");
     // NodeRestriction on pods: status of its own pods only.
-    // (Bound to a node name with no Node: `other-node` above has no Lease, so with a 3 s grace it is
+    // (Bound to a node name with no Node: `other-node` above has no Lease, so with a short grace it is
     // soon unreachable and its pods are evicted, which raced with the checks below on a busy machine.)
     c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata: {name: elsewhere}\nspec:\n  nodeName: ghost-node\n  containers: [{name: c, image: busybox}]\n");
     let running = r#"{"status":{"phase":"Running"}}"#;
@@ -461,7 +464,7 @@ fn silent_node_is_tainted_evicted_and_slashed() {
         stderr(&o)
     );
 
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let ready = c.ok(&[
             "get",
