@@ -83,6 +83,36 @@ pub struct StakerConfigFile {
     /// Memory in MiB kept for the host (the kubelet's `--system-reserved memory`); default 0.
     #[serde(default)]
     pub system_reserved_memory_mib: Option<u64>,
+    /// Graceful node shutdown (the kubelet's `shutdownGracePeriod`): on SIGTERM the node is
+    /// marked not ready and its pods are stopped within this many seconds before the agent
+    /// exits; 0 (the default, as the kubelet's) stops the agent at once.
+    #[serde(default)]
+    pub shutdown_grace_period_seconds: Option<u64>,
+    /// The part of it kept for critical pods (`shutdownGracePeriodCriticalPods`), stopped after
+    /// the others; default 0.
+    #[serde(default)]
+    pub shutdown_grace_period_critical_pods_seconds: Option<u64>,
+}
+
+/// The graceful node shutdown windows (upstream `shutdownGracePeriod` and
+/// `shutdownGracePeriodCriticalPods`): regular pods get `total - critical`, critical pods then
+/// get `critical`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShutdownGrace {
+    pub total: std::time::Duration,
+    pub critical: std::time::Duration,
+}
+
+impl ShutdownGrace {
+    /// Whether a shutdown drains the node at all.
+    pub fn enabled(&self) -> bool {
+        !self.total.is_zero()
+    }
+
+    /// The window of the regular pods.
+    pub fn regular(&self) -> std::time::Duration {
+        self.total.saturating_sub(self.critical)
+    }
 }
 
 fn default_runtime() -> String {
@@ -113,6 +143,8 @@ pub struct AgentConfig {
     /// Resources kept for the host: allocatable = capacity - reserved - hard eviction threshold.
     pub system_reserved_cpu_millis: u64,
     pub system_reserved_memory_bytes: u64,
+    /// Graceful node shutdown on SIGTERM (disabled when zero).
+    pub shutdown: ShutdownGrace,
     /// The key file (`sui_key_file`), kept 0600 and out of reach of pods.
     pub key_file: Option<PathBuf>,
     /// The config file this was loaded from (it may hold the private key), kept out of reach of pods.
@@ -319,6 +351,19 @@ impl AgentConfig {
                 .system_reserved_memory_mib
                 .unwrap_or(0)
                 .saturating_mul(1024 * 1024),
+            shutdown: {
+                let total = f.shutdown_grace_period_seconds.unwrap_or(0);
+                let critical = f.shutdown_grace_period_critical_pods_seconds.unwrap_or(0);
+                if critical > total {
+                    return Err(ConfigError::Invalid(format!(
+                        "shutdown_grace_period_critical_pods_seconds ({critical}) must not exceed shutdown_grace_period_seconds ({total})"
+                    )));
+                }
+                ShutdownGrace {
+                    total: std::time::Duration::from_secs(total),
+                    critical: std::time::Duration::from_secs(critical),
+                }
+            },
             bridge_name: f.bridge_name.unwrap_or_else(|| "daas0".into()),
             key_file: f.sui_key_file.as_ref().map(rel),
             config_file: None,

@@ -575,9 +575,8 @@ async fn run_agent(path: &Path) -> Result<()> {
             }
         }
     }
-    for t in joined.tasks {
-        t.abort();
-    }
+    // Graceful node shutdown when configured (pods stopped and reported), then the tasks end.
+    joined.shutdown().await;
     if let Some(mut m) = managed {
         m.shutdown().await;
     }

@@ -334,7 +334,7 @@ impl LocalAgent {
             bridge: a.bridge_name.clone(),
             managed,
             runtime,
-            tasks: joined.tasks,
+            tasks: joined.tasks.into_iter().chain([joined.pod_sync]).collect(),
         })
     }
 

@@ -80,7 +80,33 @@ pub struct Joined {
     pub client: kube::Client,
     pub master: AttestedMaster,
     pub kubelet_addr: std::net::SocketAddr,
+    /// Heartbeats, node status and the kubelet endpoint.
     pub tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Pod sync; on [`Joined::shutdown`] it drains the node first.
+    pub pod_sync: tokio::task::JoinHandle<()>,
+    shutdown_tx: tokio::sync::watch::Sender<bool>,
+    grace: crate::config::ShutdownGrace,
+}
+
+impl Joined {
+    /// Leave: with a shutdown grace period configured (the kubelet's graceful node shutdown),
+    /// the heartbeats stop, the node is reported not ready and its pods are stopped (regular
+    /// ones, then critical ones, each within its window) and reported Failed; then every task
+    /// ends.
+    pub async fn shutdown(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        let mut pod_sync = self.pod_sync;
+        if self.grace.enabled() && self.shutdown_tx.send(true).is_ok() {
+            // The windows, plus time for the status writes.
+            let limit = self.grace.total + std::time::Duration::from_secs(5);
+            if tokio::time::timeout(limit, &mut pod_sync).await.is_err() {
+                tracing::warn!("the node drain did not finish within the shutdown grace period");
+            }
+        }
+        pod_sync.abort();
+    }
 }
 
 /// Stake, get a seal token, verify the master, register the Node and start heartbeats and pod sync.
@@ -218,18 +244,24 @@ pub async fn join(
             }
         }));
     }
-    tasks.push(tokio::spawn(pods::pod_sync(
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let grace = cfg.shutdown;
+    let pod_sync = tokio::spawn(pods::pod_sync(
         client.clone(),
         cfg.clone(),
         runtime,
         pods,
         metrics,
-    )));
+        shutdown_rx,
+    ));
     Ok(Joined {
         client,
         master,
         kubelet_addr,
         tasks,
+        pod_sync,
+        shutdown_tx,
+        grace,
     })
 }
 

@@ -15,6 +15,7 @@ mod crd;
 mod kube_client;
 mod kubectl;
 mod metrics;
+mod node_shutdown;
 mod openapi;
 mod rbac;
 mod rollback;

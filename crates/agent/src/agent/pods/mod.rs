@@ -257,7 +257,114 @@ pub struct PodWorker {
     prober: Mutex<probe::Prober>,
 }
 
+/// Status message of the pods a graceful node shutdown stopped (upstream's).
+pub const NODE_SHUTDOWN_MESSAGE: &str = "Pod was terminated in response to imminent node shutdown.";
+
+/// A pod the graceful node shutdown stops last (upstream: priority at or above
+/// system-cluster-critical's, or one of the two system priority classes).
+fn is_critical(pod: &Pod) -> bool {
+    let spec = pod.spec.as_ref();
+    spec.and_then(|s| s.priority)
+        .is_some_and(|p| p >= 2_000_000_000)
+        || matches!(
+            spec.and_then(|s| s.priority_class_name.as_deref()),
+            Some("system-node-critical" | "system-cluster-critical")
+        )
+}
+
 impl PodWorker {
+    /// Stop the pod: its preStop hooks first, within `grace`; SIGTERM gets what is left, at
+    /// least `min_term` after hooks ran.
+    async fn stop_with_hooks(&self, uid: &str, pod: &Pod, grace: Duration, min_term: Duration) {
+        let started = Instant::now();
+        let hooks = match self.runtime.pod_status(uid).await {
+            Ok(rs) => probe::run_pre_stop(self.runtime.clone(), pod, &rs, grace).await,
+            Err(_) => 0,
+        };
+        let left = if hooks == 0 {
+            grace
+        } else {
+            grace.saturating_sub(started.elapsed()).max(min_term)
+        };
+        if let Err(e) = self.runtime.stop_pod(uid, left).await {
+            tracing::warn!(%uid, error = %e, "stopping the pod failed");
+        }
+    }
+
+    /// Graceful node shutdown (the kubelet's): the running pods are stopped, regular ones first
+    /// then critical ones, each within its window (and its own grace period), with their
+    /// preStop hooks, and reported Failed with reason `Terminated` and a `DisruptionTarget`
+    /// condition.
+    pub async fn shutdown_node(
+        &mut self,
+        desired: &BTreeMap<String, Pod>,
+        grace: crate::config::ShutdownGrace,
+    ) {
+        let (critical, regular): (Vec<_>, Vec<_>) = desired
+            .iter()
+            .filter(|(uid, _)| {
+                self.tracked
+                    .get(*uid)
+                    .is_some_and(|t| matches!(t.state, PodState::Running { .. }))
+            })
+            .partition(|(_, p)| is_critical(p));
+        for (group, window) in [(regular, grace.regular()), (critical, grace.critical)] {
+            let stops = group
+                .into_iter()
+                .map(|(uid, pod)| self.shutdown_pod(uid, pod, window));
+            futures::future::join_all(stops).await;
+        }
+        for t in self.tracked.values_mut() {
+            if matches!(t.state, PodState::Running { .. }) {
+                t.state = PodState::Terminated(Phase::Failed);
+            }
+        }
+    }
+
+    async fn shutdown_pod(&self, uid: &str, pod: &Pod, window: Duration) {
+        let name = pod.metadata.name.as_deref().unwrap_or_default();
+        self.prober().forget(uid);
+        self.stop_with_hooks(uid, pod, pod_grace(pod).min(window), Duration::ZERO)
+            .await;
+        let now = chrono::Utc::now();
+        let mut status = match (
+            PodSpecLite::from_pod(pod),
+            self.runtime.pod_status(uid).await,
+        ) {
+            (Ok(spec), Ok(rs)) => state::running_status(
+                &spec,
+                &rs,
+                &BTreeMap::new(),
+                &BTreeMap::new(),
+                &self.host_ip,
+                None,
+                now,
+            ),
+            _ => PodStatus::default(),
+        };
+        status.phase = Some(Phase::Failed.as_str().into());
+        status.reason = Some("Terminated".into());
+        status.message = Some(NODE_SHUTDOWN_MESSAGE.into());
+        let conditions = status.conditions.get_or_insert_with(Vec::new);
+        for c in conditions.iter_mut() {
+            if c.type_ == "Ready" || c.type_ == "ContainersReady" {
+                c.status = "False".into();
+                c.reason = Some("PodFailed".into());
+            }
+        }
+        conditions.push(k8s_openapi::api::core::v1::PodCondition {
+            type_: "DisruptionTarget".into(),
+            status: "True".into(),
+            reason: Some("TerminationByKubelet".into()),
+            message: Some(NODE_SHUTDOWN_MESSAGE.into()),
+            last_transition_time: Some(state::k8s_time(now)),
+            ..Default::default()
+        });
+        if let Err(e) = self.api.write_status(pod, &status).await {
+            tracing::warn!(pod = %name, error = %e, "reporting the shut-down pod failed");
+        }
+    }
+
     pub fn new(
         runtime: Arc<dyn Runtime>,
         api: Arc<dyn PodApi>,
@@ -588,21 +695,9 @@ impl PodWorker {
                     });
                 }
                 Action::StopPod(grace) => {
-                    // preStop hooks first, within the grace period; SIGTERM gets what is left.
-                    let started = Instant::now();
-                    let hooks = match self.runtime.pod_status(uid).await {
-                        Ok(rs) => probe::run_pre_stop(self.runtime.clone(), pod, &rs, grace).await,
-                        Err(_) => 0,
-                    };
                     // As the kubelet: at least 2s for SIGTERM after the hooks.
-                    let left = if hooks == 0 {
-                        grace
-                    } else {
-                        grace
-                            .saturating_sub(started.elapsed())
-                            .max(Duration::from_secs(2))
-                    };
-                    let _ = self.runtime.stop_pod(uid, left).await;
+                    self.stop_with_hooks(uid, pod, grace, Duration::from_secs(2))
+                        .await;
                 }
                 Action::RemovePod => {
                     let _ = self.runtime.remove_pod(uid).await;
@@ -656,8 +751,10 @@ pub(super) async fn pod_sync(
     runtime: Arc<dyn Runtime>,
     index: PodIndex,
     metrics: Arc<Metrics>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let api: Api<Pod> = Api::all(client.clone());
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
     let wc =
         kube::runtime::watcher::Config::default().fields(&format!("spec.nodeName={}", cfg.node_id));
     let mut stream = kube::runtime::watcher(api, wc).boxed();
@@ -707,6 +804,25 @@ pub(super) async fn pod_sync(
                     Some(Err(e)) => { tracing::debug!(error = %e, "pod watch error; retrying"); tokio::time::sleep(Duration::from_secs(1)).await; }
                     None => break,
                 }
+            }
+            changed = shutdown.changed() => {
+                if changed.is_ok() && *shutdown.borrow() {
+                    tracing::info!(grace = ?cfg.shutdown, "node shutting down: stopping its pods");
+                    let not_ready = json!({"status": {"conditions": [{
+                        "type": "Ready", "status": "False", "reason": "KubeletNotReady",
+                        "message": "node is shutting down",
+                        "lastHeartbeatTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        "lastTransitionTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    }]}});
+                    if let Err(e) = nodes
+                        .patch_status(&cfg.node_id, &PatchParams::default(), &Patch::Strategic(not_ready))
+                        .await
+                    {
+                        tracing::warn!(error = %e, "reporting the node not ready failed");
+                    }
+                    worker.shutdown_node(&desired, cfg.shutdown).await;
+                }
+                break;
             }
             _ = tick.tick() => {
                 if init.is_none() {

@@ -1050,3 +1050,65 @@ fn durations_print_as_go_does() {
         assert_eq!(state::go_duration(Duration::from_secs(secs)), s);
     }
 }
+
+#[tokio::test]
+async fn node_shutdown_stops_regular_then_critical_pods_and_reports_them() {
+    let mut h = Harness::new();
+    h.add(pod("app", "Always", "busybox:1.36"));
+    h.add(pod_json(
+        "dns",
+        json!({"restartPolicy": "Always", "nodeName": "n1",
+            "priorityClassName": "system-node-critical", "terminationGracePeriodSeconds": 2,
+            "containers": [{"name": "main", "image": "busybox:1.36"}]}),
+    ));
+    h.add(pod("done", "Never", "busybox:1.36"));
+    h.tick(Duration::ZERO).await;
+    h.rt.exit("uid-done", "main", 0);
+    h.tick(Duration::from_secs(1)).await;
+    assert_eq!(h.api.last("done").phase.as_deref(), Some("Succeeded"));
+    let grace = crate::config::ShutdownGrace {
+        total: Duration::from_secs(10),
+        critical: Duration::from_secs(4),
+    };
+    h.worker.shutdown_node(&h.desired, grace).await;
+    let stops: Vec<(String, Duration)> =
+        h.rt.calls()
+            .iter()
+            .filter_map(|c| match c {
+                Call::StopPod { uid, grace } => Some((uid.clone(), *grace)),
+                _ => None,
+            })
+            .collect();
+    // Regular pods first, within min(their grace, total - critical); critical ones after,
+    // within min(their grace, critical); a finished pod is left alone.
+    assert_eq!(
+        stops,
+        vec![
+            ("uid-app".to_string(), Duration::from_secs(6)),
+            ("uid-dns".to_string(), Duration::from_secs(2)),
+        ]
+    );
+    for name in ["app", "dns"] {
+        let s = h.api.last(name);
+        assert_eq!(s.phase.as_deref(), Some("Failed"), "{name}");
+        assert_eq!(s.reason.as_deref(), Some("Terminated"));
+        assert_eq!(s.message.as_deref(), Some(NODE_SHUTDOWN_MESSAGE));
+        let conds = s.conditions.unwrap();
+        let dt = conds
+            .iter()
+            .find(|c| c.type_ == "DisruptionTarget")
+            .unwrap();
+        assert_eq!(
+            (dt.status.as_str(), dt.reason.as_deref()),
+            ("True", Some("TerminationByKubelet"))
+        );
+        let ready = conds.iter().find(|c| c.type_ == "Ready").unwrap();
+        assert_eq!(ready.status, "False");
+    }
+    assert_eq!(h.api.last("done").phase.as_deref(), Some("Succeeded"));
+    // Nothing is restarted afterwards.
+    assert!(matches!(
+        h.worker.state("uid-app"),
+        Some(PodState::Terminated(Phase::Failed))
+    ));
+}

@@ -144,6 +144,11 @@ impl Drop for Agent {
 /// Stake a fresh node key and start an agent for `node`, on agent index `hint` unless another
 /// running test holds it (then on a free one).
 pub fn start_agent(c: &Cluster, node: &str, hint: u8) -> Agent {
+    start_agent_with(c, node, hint, serde_json::json!({}))
+}
+
+/// [`start_agent`] with more staker-config keys (`extra`, an object).
+pub fn start_agent_with(c: &Cluster, node: &str, hint: u8, extra: serde_json::Value) -> Agent {
     assert!(unsafe_is_root(), "the agent test needs root (containerd)");
     let (index, claim) = claim_index(hint);
     let chain = std::fs::read_to_string(c.data_dir().join("chain-url"))
@@ -188,6 +193,10 @@ pub fn start_agent(c: &Cluster, node: &str, hint: u8) -> Agent {
         "bridge_name": bridge,
         "heartbeat_seconds": 2,
     });
+    let mut config = config;
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        config[k] = v.clone();
+    }
     let path = dir.join("staker-config.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
     let mut a = Agent {
