@@ -428,9 +428,14 @@ async fn handle(
         (&Method::GET, Some(_), _) if is_watch => {
             crate::watch::watch(ctx.clone(), &target, &q, accept).await
         }
-        (&Method::GET, Some(n), None | Some("status") | Some("approval")) => {
+        (
+            &Method::GET,
+            Some(n),
+            None | Some("status") | Some("approval") | Some("ephemeralcontainers"),
+        ) => {
             let needed = match sub.as_deref() {
                 Some("approval") => Some(resources::Subresource::Approval),
+                Some("ephemeralcontainers") => Some(resources::Subresource::EphemeralContainers),
                 Some(_) => Some(resources::Subresource::Status),
                 None => None,
             };
@@ -756,6 +761,7 @@ fn serves_sub(def: &resources::ResourceDef, name: &str) -> bool {
         "finalize" => def.has_sub(S::Finalize),
         "exec" => def.has_sub(S::Exec),
         "attach" => def.has_sub(S::Attach),
+        "ephemeralcontainers" => def.has_sub(S::EphemeralContainers),
         "portforward" => def.has_sub(S::PortForward),
         _ => false,
     }
