@@ -861,8 +861,16 @@ async fn pod_node_container(
                 .collect()
         })
         .unwrap_or_default();
+    // Any container may be named: app, init or ephemeral (upstream podHasContainerWithName).
+    let named = |c: &str| {
+        ["containers", "initContainers", "ephemeralContainers"]
+            .iter()
+            .filter_map(|f| pod["spec"][*f].as_array())
+            .flatten()
+            .any(|x| x["name"].as_str() == Some(c))
+    };
     let container = match container.filter(|c| !c.is_empty()) {
-        Some(c) if names.contains(c) => c.clone(),
+        Some(c) if named(c) => c.clone(),
         Some(c) => {
             return Err(ApiError::bad_request(format!(
                 "container {c} is not valid for pod {name}"
