@@ -621,6 +621,26 @@ mod tests {
         assert_eq!(ok["status"], "Success");
     }
 
+    #[tokio::test]
+    async fn only_loopback_stream_server_urls_are_followed() {
+        for url in [
+            "https://127.0.0.1:1/attach/x",
+            "http://10.0.0.1:1/attach/x",
+            "http://example.com:80/attach/x",
+            "file:///etc/passwd",
+        ] {
+            assert!(connect_stream_server(url).await.is_err(), "{url}");
+        }
+        // A loopback server that is not there: a connection error, not a panic.
+        let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = free.local_addr().expect("addr").port();
+        drop(free);
+        let e = connect_stream_server(&format!("http://127.0.0.1:{port}/attach/x"))
+            .await
+            .expect_err("nothing listens");
+        assert!(!e.is_empty());
+    }
+
     #[test]
     fn options_from_query() {
         let o = parse("container=c&stdin=true&stdout=true&stderr=false&tty=true&command=sh&command=-c&command=a%20b");

@@ -1331,6 +1331,18 @@ mod tests {
     }
 
     #[test]
+    fn container_stdio_settings_reach_cri() {
+        let mut c = container();
+        let cfg = ContainerdRuntime::container_config(&pod(vec![c.clone()]), &c, 0, &[], None);
+        assert!(!cfg.stdin && !cfg.stdin_once && !cfg.tty);
+        c.stdin = true;
+        c.stdin_once = true;
+        c.tty = true;
+        let cfg = ContainerdRuntime::container_config(&pod(vec![c.clone()]), &c, 0, &[], None);
+        assert!(cfg.stdin && cfg.stdin_once && cfg.tty);
+    }
+
+    #[test]
     #[allow(deprecated)]
     fn container_is_hardened() {
         let mut c = container();

@@ -411,3 +411,44 @@ async fn only_authorized_identities_add_ephemeral_containers() {
         .await;
     assert_eq!(code, 404);
 }
+
+#[tokio::test]
+async fn only_authorized_identities_attach() {
+    let e = env().await;
+    let path = "/api/v1/namespaces/u-bob/pods/web/attach?stdin=true&stdout=true";
+    let (code, _) = e.call("", "GET", path, Value::Null).await;
+    assert_eq!(code, 401);
+    let (code, body) = e.call(ALICE, "GET", path, Value::Null).await;
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(
+        body["message"],
+        "pods \"web\" is forbidden: User \"daas:user:0xa11ce\" cannot create resource \"pods/attach\" in API group \"\" in the namespace \"u-bob\""
+    );
+    let (code, body) = e.call(NODE, "POST", path, Value::Null).await;
+    assert_eq!(code, 403, "{body}");
+    // In its own namespace the tenant is authorized; the options are then validated (400).
+    let (code, body) = e
+        .call(
+            ALICE,
+            "GET",
+            "/api/v1/namespaces/u-alice/pods/web/attach?container=c",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(
+        body["message"],
+        "you must specify at least 1 of stdin, stdout, stderr"
+    );
+    // A container the pod does not have: 400, as upstream.
+    let (code, body) = e
+        .call(
+            ALICE,
+            "GET",
+            "/api/v1/namespaces/u-alice/pods/web/attach?container=nope&stdout=true",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(body["message"], "container nope is not valid for pod web");
+}
