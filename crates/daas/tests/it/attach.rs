@@ -14,13 +14,13 @@ use common::{stderr, stdout, Cluster};
 
 const IMAGE: &str = "localhost/k3s-daas/busybox:latest";
 
-/// `kubectl attach -it tty` driven through a pseudo-terminal: type a line, read its output,
-/// resize, then exit the shell (which ends the container and the attach).
+/// A kubectl command (argv[1:]) driven through a pseudo-terminal: type a line, read its
+/// output and the terminal size, then exit the shell (which ends the container and the session).
 const PTY_DRIVER: &str = r#"
 import os, pty, sys, time, select, fcntl, termios, struct
 pid, fd = pty.fork()
 if pid == 0:
-    os.execvp("timeout", ["timeout", "60", "kubectl", "attach", "-it", "tty"])
+    os.execvp("timeout", ["timeout", "60", "kubectl"] + sys.argv[1:])
 fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
 out = b""
 def read_until(needle, secs):
@@ -35,13 +35,23 @@ def read_until(needle, secs):
                 break
     return needle in out
 time.sleep(2.0)
-os.write(fd, b"echo typed-$((40+2)); stty size\r")
-ok = read_until(b"typed-42", 20) and read_until(b"33 111", 10)
+os.write(fd, b"echo typed-$((40+2)); stty size; ps\r")
+ok = read_until(b"typed-42", 20) and read_until(b"33 111", 10) and read_until(b"PID", 10)
 os.write(fd, b"exit 0\r")
 _, status = os.waitpid(pid, 0)
 sys.stdout.write(out.decode(errors="replace"))
 sys.exit(0 if ok else 1)
 "#;
+
+fn pty_kubectl(c: &Cluster, args: &[&str]) -> Output {
+    Command::new("python3")
+        .args(["-c", PTY_DRIVER])
+        .args(args)
+        .env("KUBECONFIG", c.kubeconfig())
+        .env("HOME", c.dir.path().join("home"))
+        .output()
+        .expect("python3")
+}
 
 fn kubectl_timed(c: &Cluster, args: &[&str], input: Option<&str>) -> Output {
     let mut child = Command::new("timeout")
@@ -150,12 +160,7 @@ spec:
     );
 
     // Attach with a terminal (and its size, channel 4).
-    let o = Command::new("python3")
-        .args(["-c", PTY_DRIVER])
-        .env("KUBECONFIG", c.kubeconfig())
-        .env("HOME", c.dir.path().join("home"))
-        .output()
-        .expect("python3");
+    let o = pty_kubectl(&c, &["attach", "-it", "tty"]);
     assert!(
         o.status.success(),
         "{}\n{}\n{}",
@@ -252,6 +257,31 @@ spec:
         ]),
         "0 Running 0"
     );
+    // `kubectl debug -it`: a terminal in a second ephemeral container.
+    let o = pty_kubectl(
+        &c,
+        &[
+            "debug",
+            "-it",
+            "target",
+            "--image",
+            IMAGE,
+            "--image-pull-policy=IfNotPresent",
+            "--target=app",
+            "-c",
+            "dbg-tty",
+            "--",
+            "sh",
+        ],
+    );
+    assert!(
+        o.status.success(),
+        "{}\n{}\n{}",
+        stdout(&o),
+        stderr(&o),
+        a.log()
+    );
+    assert!(stdout(&o).contains("sleep 3600"), "{}", stdout(&o));
     // An ephemeral container cannot be removed.
     let o = c.kubectl(&[
         "patch",
