@@ -387,6 +387,7 @@ pub fn router(st: KubeletState) -> Router {
     Router::new()
         .route("/containerLogs/{ns}/{pod}/{container}", get(container_logs))
         .route("/exec/{ns}/{pod}", get(crate::streaming::exec))
+        .route("/attach/{ns}/{pod}", get(crate::streaming::attach))
         .route("/stats/summary", get(stats_summary))
         .route("/metrics/resource", get(metrics_resource))
         .route(

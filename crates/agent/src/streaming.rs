@@ -1,4 +1,4 @@
-//! `kubectl exec` on the agent: a WebSocket from the master (signed like every request to the
+//! `kubectl exec` (and `kubectl attach`, see [`attach`]) on the agent: a WebSocket from the master (signed like every request to the
 //! agent) carrying `v5.channel.k8s.io` messages: 0 stdin, 1 stdout, 2 stderr, 3 the final
 //! Status, 4 terminal size, 255 close (`[255, 0]` ends stdin). The process runs through
 //! [`Runtime::exec_command`](crate::runtime::Runtime::exec_command).
@@ -107,6 +107,156 @@ pub async fn exec(
         Err(e) => return reject(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
     ws.on_upgrade(move |socket| session(socket, cmd, opts))
+}
+
+/// `GET /attach/{ns}/{pod}?container=..&stdin=..&stdout=..&stderr=..&tty=..` (WebSocket): the
+/// running container's own stdio, through the runtime's streaming server (CRI `Attach`, a
+/// `v4.channel.k8s.io` WebSocket on the node's loopback). Messages pass through with their
+/// channel byte; v4 has no half-close, so the end of the client's stdin becomes the terminal's
+/// EOF character on a tty and is otherwise dropped (the session ends when the container's
+/// output does, or when the client goes away).
+pub async fn attach(
+    State(st): State<KubeletState>,
+    UrlPath((ns, pod)): UrlPath<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    if let Err(r) = authorized(&st, &uri, &headers) {
+        return r;
+    }
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => return e.into_response(),
+    };
+    let opts = parse(uri.query().unwrap_or(""));
+    if opts.container.is_empty() || !(opts.stdin || opts.stdout || opts.stderr) {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            "a container and at least one of stdin, stdout, stderr are required".into(),
+        );
+    }
+    let uid = st
+        .pods
+        .lock()
+        .ok()
+        .and_then(|p| p.get(&(ns.clone(), pod.clone())).cloned());
+    let Some(uid) = uid else {
+        return reject(
+            StatusCode::NOT_FOUND,
+            format!("pod {ns}/{pod} is not running on this node"),
+        );
+    };
+    let streams = crate::runtime::AttachStreams {
+        stdin: opts.stdin,
+        stdout: opts.stdout,
+        stderr: opts.stderr,
+        tty: opts.tty,
+    };
+    let url = match st.runtime.attach_url(&uid, &opts.container, streams).await {
+        Ok(u) => u,
+        Err(e @ crate::runtime::RuntimeError::ContainerNotFound { .. }) => {
+            return reject(StatusCode::NOT_FOUND, e.to_string())
+        }
+        Err(e @ crate::runtime::RuntimeError::ContainerNotRunning { .. }) => {
+            return reject(StatusCode::BAD_REQUEST, e.to_string())
+        }
+        Err(e) => return reject(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let runtime_ws = match connect_stream_server(&url).await {
+        Ok(w) => w,
+        Err(e) => {
+            return reject(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("attaching to container {}: {e}", opts.container),
+            )
+        }
+    };
+    let tty = opts.tty;
+    ws.on_upgrade(move |socket| relay_attach(socket, runtime_ws, tty))
+}
+
+type RuntimeSocket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// Open the runtime's streaming-server URL (`http://127.0.0.1:PORT/attach/TOKEN`) as a
+/// `v4.channel.k8s.io` WebSocket. Only loopback plain-HTTP URLs are followed.
+async fn connect_stream_server(url: &str) -> Result<RuntimeSocket, String> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("unexpected streaming URL {url:?}"))?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let addr: std::net::SocketAddr = authority
+        .parse()
+        .map_err(|_| format!("unexpected streaming server address {authority:?}"))?;
+    if !addr.ip().is_loopback() {
+        return Err(format!("streaming server {addr} is not on the loopback"));
+    }
+    let mut req = format!("ws://{authority}{path}")
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        http::HeaderValue::from_static("v4.channel.k8s.io"),
+    );
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (ws, _) = tokio_tungstenite::client_async(req, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(ws)
+}
+
+async fn relay_attach(socket: WebSocket, runtime: RuntimeSocket, tty: bool) {
+    use tokio_tungstenite::tungstenite::Message as RtMessage;
+    let (mut master_tx, mut master_rx) = socket.split();
+    let (mut rt_tx, mut rt_rx) = runtime.split();
+    let up = async move {
+        while let Some(Ok(msg)) = master_rx.next().await {
+            let data = match msg {
+                Message::Binary(b) => b.to_vec(),
+                Message::Text(t) => t.as_bytes().to_vec(),
+                Message::Close(_) => break,
+                _ => continue,
+            };
+            let out = match data.split_first() {
+                Some((&CLOSE, [STDIN, ..])) if tty => vec![STDIN, 4],
+                Some((&CLOSE, _)) => continue,
+                Some((&STDIN | &RESIZE, _)) => data,
+                _ => continue,
+            };
+            if rt_tx.send(RtMessage::Binary(out.into())).await.is_err() {
+                break;
+            }
+        }
+        let _ = rt_tx.send(RtMessage::Close(None)).await;
+    };
+    let down = async move {
+        while let Some(Ok(msg)) = rt_rx.next().await {
+            let data = match msg {
+                RtMessage::Binary(b) => b.to_vec(),
+                RtMessage::Text(t) => t.as_bytes().to_vec(),
+                RtMessage::Close(_) => break,
+                _ => continue,
+            };
+            if master_tx.send(Message::Binary(data.into())).await.is_err() {
+                return;
+            }
+        }
+        let _ = master_tx
+            .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                code: axum::extract::ws::close_code::NORMAL,
+                reason: Default::default(),
+            })))
+            .await;
+    };
+    // The container's output ending (its process exited; the runtime sent the final Status)
+    // ends the session; so does the master going away.
+    tokio::select! {
+        _ = down => {}
+        _ = up => {}
+    }
 }
 
 /// `GET /portForward/{ns}/{pod}?port=N` (WebSocket): one TCP connection to the pod's port.
@@ -469,6 +619,26 @@ mod tests {
         let ok: serde_json::Value =
             serde_json::from_slice(&exit_status(&cmd, Some(0), None)[1..]).expect("json");
         assert_eq!(ok["status"], "Success");
+    }
+
+    #[tokio::test]
+    async fn only_loopback_stream_server_urls_are_followed() {
+        for url in [
+            "https://127.0.0.1:1/attach/x",
+            "http://10.0.0.1:1/attach/x",
+            "http://example.com:80/attach/x",
+            "file:///etc/passwd",
+        ] {
+            assert!(connect_stream_server(url).await.is_err(), "{url}");
+        }
+        // A loopback server that is not there: a connection error, not a panic.
+        let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = free.local_addr().expect("addr").port();
+        drop(free);
+        let e = connect_stream_server(&format!("http://127.0.0.1:{port}/attach/x"))
+            .await
+            .expect_err("nothing listens");
+        assert!(!e.is_empty());
     }
 
     #[test]

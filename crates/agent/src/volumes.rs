@@ -1198,15 +1198,23 @@ pub async fn prepare(
         spec.etc_hosts = Some(hosts);
     }
     spec.pod_dir = Some(pod_dir);
+    let ephemeral: Vec<k8s_openapi::api::core::v1::Container> = pspec
+        .ephemeral_containers
+        .iter()
+        .flatten()
+        .map(crate::runtime::ephemeral_as_container)
+        .collect();
     let all_k8s = pspec
         .init_containers
         .iter()
         .flatten()
-        .chain(&pspec.containers);
+        .chain(&pspec.containers)
+        .chain(&ephemeral);
     let all_lite = spec
         .init_containers
         .iter_mut()
-        .chain(spec.containers.iter_mut());
+        .chain(spec.containers.iter_mut())
+        .chain(spec.ephemeral_containers.iter_mut());
     for (k8s_c, c) in all_k8s.zip(all_lite) {
         c.env = crate::podenv::resolve_env(client, pod, &ns, k8s_c, host_ip, &alloc).await?;
         // Known before the sandbox: everything but the pod IPs (subPathExpr cannot use those).

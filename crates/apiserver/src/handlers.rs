@@ -763,6 +763,8 @@ enum Write {
     Main,
     Status,
     Approval,
+    /// `pods/ephemeralcontainers`: only `spec.ephemeralContainers` is taken from the request.
+    EphemeralContainers,
 }
 
 impl Write {
@@ -772,6 +774,7 @@ impl Write {
             Write::Main => "",
             Write::Status => "status",
             Write::Approval => "approval",
+            Write::EphemeralContainers => "ephemeralcontainers",
         }
     }
 }
@@ -781,6 +784,11 @@ fn write_kind(t: &ResourceTarget) -> ApiResult<Write> {
         None => Ok(Write::Main),
         Some("status") if t.def.has_sub(resources::Subresource::Status) => Ok(Write::Status),
         Some("approval") if t.def.has_sub(resources::Subresource::Approval) => Ok(Write::Approval),
+        Some("ephemeralcontainers")
+            if t.def.has_sub(resources::Subresource::EphemeralContainers) =>
+        {
+            Ok(Write::EphemeralContainers)
+        }
         Some(_) => Err(ApiError::not_found_path()),
     }
 }
@@ -803,6 +811,21 @@ fn merge_for_update(def: &ResourceDef, old: &Value, new: Value, w: &Write) -> Ap
         }
         Write::Status => def.strategy.prepare_status_update(old, new),
         Write::Approval => crate::registry::csr::prepare_approval_update(old, new),
+        Write::EphemeralContainers => {
+            // Upstream dropNonEphemeralContainerUpdates: the stored pod with the request's
+            // ephemeral containers (and its resourceVersion precondition).
+            let mut n = old.clone();
+            n["metadata"]["resourceVersion"] = new["metadata"]["resourceVersion"].clone();
+            match new["spec"].get("ephemeralContainers") {
+                Some(e) if !e.is_null() => n["spec"]["ephemeralContainers"] = e.clone(),
+                _ => {
+                    if let Some(s) = n["spec"].as_object_mut() {
+                        s.remove("ephemeralContainers");
+                    }
+                }
+            }
+            n
+        }
     };
     // Server-owned metadata is never taken from the request.
     for f in [
@@ -867,7 +890,16 @@ async fn commit_update(
     // field gets it back rather than leaving it unset).
     def.strategy.defaults(&mut merged);
     let mut causes = validate(def, &merged);
-    def.strategy.validate_update(old, &merged, &mut causes);
+    match w {
+        Write::EphemeralContainers => {
+            crate::registry::podspec::validate_ephemeral_containers_update(
+                old,
+                &merged,
+                &mut causes,
+            )
+        }
+        _ => def.strategy.validate_update(old, &merged, &mut causes),
+    }
     if !causes.is_empty() {
         return Err(ApiError::invalid(def, &name, causes));
     }
@@ -880,7 +912,8 @@ async fn commit_update(
         }
     }
     match (adm, w) {
-        (Some(attrs), Write::Main) => {
+        // New ephemeral containers go through the whole chain (Pod Security checks them).
+        (Some(attrs), Write::Main | Write::EphemeralContainers) => {
             warnings.extend(admission::admit(ctx, attrs, t, Some(old), &mut merged).await?);
         }
         (Some(attrs), Write::Status) => {
@@ -1303,6 +1336,7 @@ fn decode_apply_body(body: &[u8]) -> ApiResult<Value> {
 fn apply_scope(def: &ResourceDef, w: &Write) -> apply::Scope {
     match w {
         Write::Status | Write::Approval => apply::Scope::Status,
+        Write::EphemeralContainers => apply::Scope::MainWithoutStatus,
         Write::Main if def.has_sub(resources::Subresource::Status) => {
             apply::Scope::MainWithoutStatus
         }

@@ -19,8 +19,10 @@ pub enum Subresource {
     Finalize,
     /// `pods/exec` (a WebSocket stream to the node).
     Exec,
-    /// `pods/attach`; no agent serves it yet, so no resource lists it.
+    /// `pods/attach` (a WebSocket stream to the running container's own stdio).
     Attach,
+    /// `pods/ephemeralcontainers` (get/update/patch the pod; only adds ephemeral containers).
+    EphemeralContainers,
     /// `pods/portforward` (SPDY/3.1, plain or tunneled in a WebSocket).
     PortForward,
 }
@@ -119,6 +121,11 @@ impl ResourceDef {
                 Subresource::Finalize => ("finalize", self.kind, vec!["update"]),
                 Subresource::Exec => ("exec", "PodExecOptions", vec!["create", "get"]),
                 Subresource::Attach => ("attach", "PodAttachOptions", vec!["create", "get"]),
+                Subresource::EphemeralContainers => (
+                    "ephemeralcontainers",
+                    self.kind,
+                    vec!["get", "patch", "update"],
+                ),
                 Subresource::PortForward => (
                     "portforward",
                     "PodPortForwardOptions",
@@ -377,7 +384,9 @@ mod tests {
                 "pods/binding",
                 "pods/eviction",
                 "pods/exec",
-                "pods/portforward"
+                "pods/attach",
+                "pods/portforward",
+                "pods/ephemeralcontainers"
             ]
         );
         assert_eq!(

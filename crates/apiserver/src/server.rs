@@ -428,9 +428,14 @@ async fn handle(
         (&Method::GET, Some(_), _) if is_watch => {
             crate::watch::watch(ctx.clone(), &target, &q, accept).await
         }
-        (&Method::GET, Some(n), None | Some("status") | Some("approval")) => {
+        (
+            &Method::GET,
+            Some(n),
+            None | Some("status") | Some("approval") | Some("ephemeralcontainers"),
+        ) => {
             let needed = match sub.as_deref() {
                 Some("approval") => Some(resources::Subresource::Approval),
+                Some("ephemeralcontainers") => Some(resources::Subresource::EphemeralContainers),
                 Some(_) => Some(resources::Subresource::Status),
                 None => None,
             };
@@ -756,6 +761,7 @@ fn serves_sub(def: &resources::ResourceDef, name: &str) -> bool {
         "finalize" => def.has_sub(S::Finalize),
         "exec" => def.has_sub(S::Exec),
         "attach" => def.has_sub(S::Attach),
+        "ephemeralcontainers" => def.has_sub(S::EphemeralContainers),
         "portforward" => def.has_sub(S::PortForward),
         _ => false,
     }
@@ -855,8 +861,16 @@ async fn pod_node_container(
                 .collect()
         })
         .unwrap_or_default();
+    // Any container may be named: app, init or ephemeral (upstream podHasContainerWithName).
+    let named = |c: &str| {
+        ["containers", "initContainers", "ephemeralContainers"]
+            .iter()
+            .filter_map(|f| pod["spec"][*f].as_array())
+            .flatten()
+            .any(|x| x["name"].as_str() == Some(c))
+    };
     let container = match container.filter(|c| !c.is_empty()) {
-        Some(c) if names.contains(c) => c.clone(),
+        Some(c) if named(c) => c.clone(),
         Some(c) => {
             return Err(ApiError::bad_request(format!(
                 "container {c} is not valid for pod {name}"

@@ -72,7 +72,7 @@ pub(crate) fn default_pod_spec(spec: &mut Map<String, Value>) {
             spec.insert("serviceAccountName".into(), sa);
         }
     }
-    for list in ["containers", "initContainers"] {
+    for list in ["containers", "initContainers", "ephemeralContainers"] {
         if let Some(Value::Array(cs)) = spec.get_mut(list) {
             for c in cs.iter_mut() {
                 let Value::Object(c) = c else { continue };

@@ -505,6 +505,9 @@ impl ContainerdRuntime {
                 resources: Some(resources),
                 security_context: Some(container_security_context(spec, c)),
             }),
+            stdin: c.stdin,
+            stdin_once: c.stdin_once,
+            tty: c.tty,
             ..Default::default()
         }
     }
@@ -643,17 +646,32 @@ impl ContainerdRuntime {
         let image = self.ensure_image(&c.image, c.pull_policy).await?;
         verify_run_as_non_root(spec, c, &image)?;
         let termination_file = Self::termination_file(spec, c, attempt)?;
+        let mut config =
+            Self::container_config(spec, c, attempt, pod_ips, termination_file.as_deref());
+        if let Some(target) = &c.target_container {
+            // An ephemeral container with a target joins the target's PID namespace (as the
+            // kubelet does with NamespaceMode TARGET).
+            let running = Self::latest_by_name(self.containers_of(sandbox_id).await?)
+                .remove(target)
+                .filter(|t| t.state() == cri::ContainerState::ContainerRunning)
+                .ok_or_else(|| RuntimeError::ContainerNotRunning {
+                    container: target.clone(),
+                })?;
+            if let Some(ns) = config
+                .linux
+                .as_mut()
+                .and_then(|l| l.security_context.as_mut())
+                .and_then(|sc| sc.namespace_options.as_mut())
+            {
+                ns.pid = cri::NamespaceMode::Target as i32;
+                ns.target_id = running.id;
+            }
+        }
         let id = self
             .rt()
             .create_container(cri::CreateContainerRequest {
                 pod_sandbox_id: sandbox_id.to_string(),
-                config: Some(Self::container_config(
-                    spec,
-                    c,
-                    attempt,
-                    pod_ips,
-                    termination_file.as_deref(),
-                )),
+                config: Some(config),
                 sandbox_config: Some(sandbox_config.clone()),
             })
             .await
@@ -1166,6 +1184,47 @@ impl Runtime for ContainerdRuntime {
         Ok(cmd)
     }
 
+    /// CRI `Attach`: containerd's streaming server URL for this container's stdio.
+    async fn attach_url(
+        &self,
+        uid: &str,
+        container: &str,
+        streams: super::AttachStreams,
+    ) -> Result<String> {
+        let st = self.pod_status(uid).await?;
+        let c = st
+            .containers
+            .into_iter()
+            .find(|c| c.name == container)
+            .ok_or_else(|| RuntimeError::ContainerNotFound {
+                uid: uid.to_string(),
+                container: container.to_string(),
+            })?;
+        if !matches!(c.state, ContainerState::Running { .. }) {
+            return Err(RuntimeError::ContainerNotRunning {
+                container: container.to_string(),
+            });
+        }
+        let id = c
+            .container_id
+            .strip_prefix("containerd://")
+            .unwrap_or(&c.container_id)
+            .to_string();
+        Ok(self
+            .rt()
+            .attach(cri::AttachRequest {
+                container_id: id,
+                stdin: streams.stdin,
+                tty: streams.tty,
+                stdout: streams.stdout,
+                stderr: streams.stderr && !streams.tty,
+            })
+            .await
+            .map_err(|s| RuntimeError::cri("Attach", s))?
+            .into_inner()
+            .url)
+    }
+
     async fn runtime_version(&self) -> Result<String> {
         let (name, version) = self.version().await?;
         Ok(format!("{name}://{}", version.trim_start_matches('v')))
@@ -1269,6 +1328,18 @@ mod tests {
             .and_then(|s| s.namespace_options)
             .expect("namespaces");
         assert_eq!(ns.pid, cri::NamespaceMode::Pod as i32);
+    }
+
+    #[test]
+    fn container_stdio_settings_reach_cri() {
+        let mut c = container();
+        let cfg = ContainerdRuntime::container_config(&pod(vec![c.clone()]), &c, 0, &[], None);
+        assert!(!cfg.stdin && !cfg.stdin_once && !cfg.tty);
+        c.stdin = true;
+        c.stdin_once = true;
+        c.tty = true;
+        let cfg = ContainerdRuntime::container_config(&pod(vec![c.clone()]), &c, 0, &[], None);
+        assert!(cfg.stdin && cfg.stdin_once && cfg.tty);
     }
 
     #[test]

@@ -27,7 +27,10 @@ pub use containerd::{mounts_under, unmount_all_under, ManagedContainerd, Managed
 pub use cri::ContainerdRuntime;
 pub use image::{valid_image_reference, BUSYBOX_IMAGE, PAUSE_IMAGE};
 pub use log::{parse_cri_log_line, read_messages, CriLogLine, CriLogReader, LogStream};
-pub use spec::{parse_cpu_millis, parse_memory_bytes, resolve_container, ResolvedContainer};
+pub use spec::{
+    ephemeral_as_container, parse_cpu_millis, parse_memory_bytes, resolve_container,
+    ResolvedContainer,
+};
 
 /// Label/annotation keys put on sandboxes and containers so a restarted agent can re-adopt its pods.
 pub const LABEL_POD_UID: &str = "io.kubernetes.pod.uid";
@@ -254,6 +257,14 @@ pub struct ContainerSpecLite {
     pub termination_message_path: Option<String>,
     /// `terminationMessagePolicy: FallbackToLogsOnError`.
     pub termination_message_fallback: bool,
+    /// `stdin`: the container gets a stdin stream (that `kubectl attach` can write to).
+    pub stdin: bool,
+    /// `stdinOnce`: stdin is closed when the first attached client detaches.
+    pub stdin_once: bool,
+    /// `tty`: the container's stdio is a terminal.
+    pub tty: bool,
+    /// An ephemeral container's `targetContainerName`: it joins that container's PID namespace.
+    pub target_container: Option<String>,
 }
 
 /// The part of a Kubernetes pod the runtime needs; see [`PodSpecLite::from_pod`].
@@ -265,6 +276,9 @@ pub struct PodSpecLite {
     /// `initContainers`, in order (the kubelet logic starts them one at a time).
     pub init_containers: Vec<ContainerSpecLite>,
     pub containers: Vec<ContainerSpecLite>,
+    /// `ephemeralContainers` (`kubectl debug`): started once in the running sandbox, never
+    /// restarted, not counted for the pod's phase or readiness.
+    pub ephemeral_containers: Vec<ContainerSpecLite>,
     pub restart_policy: RestartPolicy,
     /// Extra labels copied to the sandbox (the pod's labels).
     pub labels: BTreeMap<String, String>,
@@ -296,11 +310,12 @@ pub struct EtcHosts {
 }
 
 impl PodSpecLite {
-    /// The init or app container named `name`.
+    /// The init, app or ephemeral container named `name`.
     pub fn container(&self, name: &str) -> Option<&ContainerSpecLite> {
         self.init_containers
             .iter()
             .chain(self.containers.iter())
+            .chain(self.ephemeral_containers.iter())
             .find(|c| c.name == name)
     }
 }
@@ -409,6 +424,15 @@ pub struct NodeImage {
     pub size_bytes: u64,
 }
 
+/// Which of a container's streams an attach wants.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AttachStreams {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub tty: bool,
+}
+
 /// The seam between the kubelet logic and containers.
 #[async_trait]
 pub trait Runtime: Send + Sync {
@@ -468,6 +492,18 @@ pub trait Runtime: Send + Sync {
         _tty: bool,
     ) -> Result<tokio::process::Command> {
         Err(RuntimeError::Unsupported("exec"))
+    }
+
+    /// The URL of the runtime's streaming server that attaches to the stdio of the running
+    /// `container` of the pod (CRI `Attach`): a single-use WebSocket (`v4.channel.k8s.io`)
+    /// endpoint. `tty` must be the container's own setting.
+    async fn attach_url(
+        &self,
+        _uid: &str,
+        _container: &str,
+        _streams: AttachStreams,
+    ) -> Result<String> {
+        Err(RuntimeError::Unsupported("attach"))
     }
     /// Images present in the runtime with their sizes.
     async fn list_images(&self) -> Result<Vec<NodeImage>>;

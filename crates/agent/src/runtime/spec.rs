@@ -1,6 +1,6 @@
 //! Conversion of Kubernetes pods into [`PodSpecLite`] and resource quantity parsing.
 
-use k8s_openapi::api::core::v1::{Container, Pod, PodSecurityContext};
+use k8s_openapi::api::core::v1::{Container, EphemeralContainer, Pod, PodSecurityContext};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::expand::expand;
@@ -146,7 +146,35 @@ fn container_lite(c: &Container, pod: Option<&PodSecurityContext>) -> Result<Con
         ),
         termination_message_fallback: c.termination_message_policy.as_deref()
             == Some("FallbackToLogsOnError"),
+        stdin: c.stdin.unwrap_or(false),
+        stdin_once: c.stdin_once.unwrap_or(false),
+        tty: c.tty.unwrap_or(false),
+        target_container: None,
     })
+}
+
+/// An ephemeral container as the [`Container`] it is run as (the fields it shares with one;
+/// ports, probes, lifecycle and resources are refused by the API server).
+pub fn ephemeral_as_container(e: &EphemeralContainer) -> Container {
+    Container {
+        name: e.name.clone(),
+        image: e.image.clone(),
+        image_pull_policy: e.image_pull_policy.clone(),
+        command: e.command.clone(),
+        args: e.args.clone(),
+        env: e.env.clone(),
+        env_from: e.env_from.clone(),
+        working_dir: e.working_dir.clone(),
+        volume_mounts: e.volume_mounts.clone(),
+        volume_devices: e.volume_devices.clone(),
+        security_context: e.security_context.clone(),
+        stdin: e.stdin,
+        stdin_once: e.stdin_once,
+        tty: e.tty,
+        termination_message_path: e.termination_message_path.clone(),
+        termination_message_policy: e.termination_message_policy.clone(),
+        ..Default::default()
+    }
 }
 
 /// Where the termination message is read from when the pod does not say.
@@ -231,6 +259,17 @@ impl PodSpecLite {
             .flatten()
             .map(|c| container_lite(c, spec.security_context.as_ref()))
             .collect::<Result<Vec<_>>>()?;
+        let ephemeral_containers = spec
+            .ephemeral_containers
+            .iter()
+            .flatten()
+            .map(|e| {
+                let mut c =
+                    container_lite(&ephemeral_as_container(e), spec.security_context.as_ref())?;
+                c.target_container = e.target_container_name.clone().filter(|t| !t.is_empty());
+                Ok(c)
+            })
+            .collect::<Result<Vec<_>>>()?;
         if containers.is_empty() {
             return Err(RuntimeError::InvalidSpec(format!(
                 "pod {name} has no containers"
@@ -242,6 +281,7 @@ impl PodSpecLite {
             name: name.clone(),
             init_containers,
             containers,
+            ephemeral_containers,
             restart_policy: RestartPolicy::from_k8s(spec.restart_policy.as_deref()),
             labels: meta.labels.clone().unwrap_or_default(),
             hostname: spec.hostname.clone().or(Some(name)),

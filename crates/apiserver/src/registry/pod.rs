@@ -33,7 +33,16 @@ pub const RESOURCE: ResourceDef = ResourceDef {
     namespaced: true,
     short_names: &["po"],
     categories: &["all"],
-    subresources: &[Status, Log, Binding, Eviction, Exec, PortForward],
+    subresources: &[
+        Status,
+        Log,
+        Binding,
+        Eviction,
+        Exec,
+        Attach,
+        PortForward,
+        EphemeralContainers,
+    ],
     has_spec: true,
     strategy: &PodStrategy,
 };
@@ -74,6 +83,19 @@ impl Strategy for PodStrategy {
 
     fn validate(&self, obj: &Value, causes: &mut Vec<Cause>) {
         validate_pod_spec(&obj["spec"], "spec", causes);
+    }
+
+    /// Ephemeral containers are only added through `pods/ephemeralcontainers`.
+    fn validate_create(&self, obj: &Value, causes: &mut Vec<Cause>) {
+        if obj["spec"]["ephemeralContainers"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
+            causes.push((
+                "spec.ephemeralContainers".into(),
+                "Forbidden: cannot create pods with ephemeral containers".into(),
+            ));
+        }
     }
 
     fn validate_update(&self, old: &Value, new: &Value, causes: &mut Vec<Cause>) {

@@ -925,6 +925,137 @@ fn validate_containers(
     }
 }
 
+/// Fields of a Container an ephemeral container may not set (upstream's allow list of
+/// `EphemeralContainerCommon`, the rest): they serve the workload, not a debugging session.
+const EPHEMERAL_FORBIDDEN_FIELDS: [&str; 9] = [
+    "ports",
+    "resources",
+    "resizePolicy",
+    "restartPolicy",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+    "lifecycle",
+    "restartPolicyRules",
+];
+
+/// Upstream validateEphemeralContainers: each is a valid container (env, mounts, pull policy,
+/// security context) named uniquely among all the pod's containers, targeting an existing
+/// init or app container, with no workload-only field set and no subPath mounts.
+fn validate_ephemeral_containers(
+    spec: &Value,
+    path: &str,
+    volumes: &BTreeSet<String>,
+    names: &mut BTreeSet<String>,
+    causes: &mut Vec<Cause>,
+) {
+    let others: BTreeSet<String> = names.clone();
+    for (i, c) in arr(&spec["ephemeralContainers"]).iter().enumerate() {
+        let cp = format!("{path}.ephemeralContainers[{i}]");
+        unique_label_name(&format!("{cp}.name"), str_of(&c["name"]), names, causes);
+        if str_of(&c["image"]).trim().is_empty() {
+            required(format!("{cp}.image"), causes);
+        }
+        if let Some(pp) = c["imagePullPolicy"].as_str() {
+            let ok = ["Always", "IfNotPresent", "Never"];
+            if !ok.contains(&pp) {
+                unsupported(format!("{cp}.imagePullPolicy"), pp, &ok, causes);
+            }
+        }
+        if let Some(tmp) = c["terminationMessagePolicy"].as_str() {
+            let ok = ["File", "FallbackToLogsOnError"];
+            if !ok.contains(&tmp) {
+                unsupported(format!("{cp}.terminationMessagePolicy"), tmp, &ok, causes);
+            }
+        }
+        validate_env(&cp, c, causes);
+        validate_mounts(&cp, c, volumes, causes);
+        if let Some(t) = c["targetContainerName"].as_str().filter(|t| !t.is_empty()) {
+            if !others.contains(t) {
+                causes.push((
+                    format!("{cp}.targetContainerName"),
+                    format!("Not found: {t:?}"),
+                ));
+            }
+        }
+        for f in EPHEMERAL_FORBIDDEN_FIELDS {
+            let set = match &c[f] {
+                Value::Null => false,
+                Value::Object(m) => !m.is_empty(),
+                Value::Array(a) => !a.is_empty(),
+                Value::String(s) => !s.is_empty(),
+                _ => true,
+            };
+            if set {
+                causes.push((
+                    format!("{cp}.{f}"),
+                    "Forbidden: cannot be set for an Ephemeral Container".into(),
+                ));
+            }
+        }
+        for (j, m) in arr(&c["volumeMounts"]).iter().enumerate() {
+            for f in ["subPath", "subPathExpr"] {
+                if !str_of(&m[f]).is_empty() {
+                    causes.push((
+                        format!("{cp}.volumeMounts[{j}].{f}"),
+                        "Forbidden: cannot be set for an Ephemeral Container".into(),
+                    ));
+                }
+            }
+        }
+        for f in ["runAsUser", "runAsGroup"] {
+            if let Some(n) = c["securityContext"][f].as_i64() {
+                for m in v::inclusive_range(n, 0, MAX_INT32) {
+                    invalid(format!("{cp}.securityContext.{f}"), &json!(n), &m, causes);
+                }
+            }
+        }
+    }
+}
+
+/// Upstream ValidatePodEphemeralContainersUpdate: existing ephemeral containers may be neither
+/// removed nor changed (only new ones added); static pods take none.
+pub fn validate_ephemeral_containers_update(old: &Value, new: &Value, causes: &mut Vec<Cause>) {
+    if old["metadata"]["annotations"]
+        .get("kubernetes.io/config.mirror")
+        .is_some()
+    {
+        causes.push((
+            String::new(),
+            "Forbidden: static pods do not support ephemeral containers".into(),
+        ));
+        return;
+    }
+    let news = arr(&new["spec"]["ephemeralContainers"]);
+    for o in arr(&old["spec"]["ephemeralContainers"]) {
+        let name = str_of(&o["name"]);
+        match news.iter().find(|n| str_of(&n["name"]) == name) {
+            None => causes.push((
+                "spec.ephemeralContainers".into(),
+                format!("Forbidden: existing ephemeral containers {name:?} may not be removed\n"),
+            )),
+            Some(n) => {
+                let mut diffs = Vec::new();
+                diff_paths(
+                    &format!("spec.ephemeralContainers[{name}]"),
+                    o,
+                    n,
+                    &mut diffs,
+                );
+                if !diffs.is_empty() {
+                    causes.push((
+                        "spec.ephemeralContainers".into(),
+                        format!(
+                            "Forbidden: existing ephemeral containers {name:?} may not be changed\n{}",
+                            diffs.join("\n")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+}
+
 fn validate_tolerations(spec: &Value, path: &str, causes: &mut Vec<Cause>) {
     for (i, t) in arr(&spec["tolerations"]).iter().enumerate() {
         let p = format!("{path}.tolerations[{i}]");
@@ -1006,6 +1137,7 @@ pub fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<Cause>) {
         &mut names,
         causes,
     );
+    validate_ephemeral_containers(spec, path, &volumes, &mut names, causes);
     if let Some(rp) = spec["restartPolicy"].as_str() {
         let ok = ["Always", "OnFailure", "Never"];
         if !ok.contains(&rp) {

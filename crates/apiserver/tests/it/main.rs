@@ -9,6 +9,7 @@ mod crd;
 mod crd_conversion;
 mod csr;
 mod discovery;
+mod ephemeral;
 mod events_shared;
 mod hookserver;
 mod kinds;

@@ -1000,9 +1000,10 @@ fn every_served_kind_has_a_protobuf_schema() {
                 Subresource::Binding => ("v1".to_string(), "Binding"),
                 Subresource::Token => ("authentication.k8s.io/v1".to_string(), "TokenRequest"),
                 Subresource::Eviction => ("policy/v1".to_string(), "Eviction"),
-                Subresource::Status | Subresource::Approval | Subresource::Finalize => {
-                    (r.api_version(), r.kind)
-                }
+                Subresource::Status
+                | Subresource::Approval
+                | Subresource::Finalize
+                | Subresource::EphemeralContainers => (r.api_version(), r.kind),
                 Subresource::Log
                 | Subresource::Exec
                 | Subresource::Attach

@@ -4,6 +4,7 @@
 mod admission;
 mod agent;
 mod agent_security;
+mod attach;
 mod attestation;
 mod batch;
 mod cli;

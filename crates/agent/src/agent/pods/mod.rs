@@ -485,8 +485,22 @@ impl PodWorker {
         let Ok(rs) = self.runtime.pod_status(uid).await else {
             return;
         };
+        let ephemeral_names = |s: &PodSpecLite| -> Vec<String> {
+            s.ephemeral_containers
+                .iter()
+                .map(|c| c.name.clone())
+                .collect()
+        };
+        if t.resolved
+            .as_ref()
+            .is_some_and(|r| ephemeral_names(r) != ephemeral_names(&spec))
+        {
+            // Ephemeral containers were added (`kubectl debug`): resolve their env and mounts.
+            t.resolved = None;
+        }
         if t.resolved.is_none() {
-            // Adopted after an agent restart: resolve env and volumes again for future restarts.
+            // Adopted after an agent restart (or new ephemeral containers): resolve env and
+            // volumes again for future starts.
             let mut resolved = spec.clone();
             if self
                 .api

@@ -498,6 +498,12 @@ pub fn on_observed(
         }
         InitProgress::Failed(_) => {}
         InitProgress::Done => {
+            // Ephemeral containers are started once, in order, and never restarted.
+            for e in &spec.ephemeral_containers {
+                if status_of(rs, &e.name).is_none() {
+                    actions.push(Action::StartContainer(e.name.clone()));
+                }
+            }
             for c in &spec.containers {
                 match status_of(rs, &c.name) {
                     None => actions.push(Action::StartContainer(c.name.clone())),
@@ -743,6 +749,16 @@ pub fn running_status(
             container_status(c, rs, probes.get(&c.name), false, app_waiting, b)
         })
         .collect();
+    // Ephemeral containers are never ready and never restarted.
+    let ephemeral_statuses: Vec<ContainerStatus> = spec
+        .ephemeral_containers
+        .iter()
+        .map(|c| {
+            let mut s = container_status(c, rs, None, false, "ContainerCreating", None);
+            s.ready = false;
+            s
+        })
+        .collect();
     let initialized = progress == InitProgress::Done;
     let unready: Vec<&str> = statuses
         .iter()
@@ -791,6 +807,8 @@ pub fn running_status(
         ]),
         init_container_statuses: (!init_statuses.is_empty()).then_some(init_statuses),
         container_statuses: Some(statuses),
+        ephemeral_container_statuses: (!ephemeral_statuses.is_empty())
+            .then_some(ephemeral_statuses),
         start_time: start_time.map(k8s_time),
         pod_ip: rs.ip.clone(),
         pod_ips: rs.ip.clone().map(|ip| vec![PodIP { ip }]),

@@ -1112,3 +1112,96 @@ async fn node_shutdown_stops_regular_then_critical_pods_and_reports_them() {
         Some(PodState::Terminated(Phase::Failed))
     ));
 }
+
+fn with_ephemeral(mut p: Pod, name: &str, target: Option<&str>) -> Pod {
+    let spec = p.spec.as_mut().unwrap();
+    let mut e: k8s_openapi::api::core::v1::EphemeralContainer = serde_json::from_value(json!({
+        "name": name, "image": "busybox:1.36", "stdin": true, "tty": true,
+        "command": ["sh"]}))
+    .unwrap();
+    e.target_container_name = target.map(str::to_string);
+    spec.ephemeral_containers
+        .get_or_insert_with(Vec::new)
+        .push(e);
+    p
+}
+
+fn ephemeral_state(s: &PodStatus, name: &str) -> k8s_openapi::api::core::v1::ContainerStatus {
+    s.ephemeral_container_statuses
+        .iter()
+        .flatten()
+        .find(|c| c.name == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no ephemeral status for {name}: {s:?}"))
+}
+
+#[tokio::test]
+async fn an_added_ephemeral_container_starts_once_and_is_never_restarted() {
+    let mut h = Harness::new();
+    h.add(pod("dbg", "Always", "busybox:1.36"));
+    h.tick(Duration::ZERO).await;
+    assert!(h.api.last("dbg").ephemeral_container_statuses.is_none());
+    // `kubectl debug` adds one to the running pod.
+    let p = with_ephemeral(
+        pod("dbg", "Always", "busybox:1.36"),
+        "debugger",
+        Some("main"),
+    );
+    h.add(p);
+    h.tick(Duration::from_secs(1)).await;
+    assert_eq!(starts(&h, "uid-dbg"), vec!["debugger"]);
+    assert!(h.rt.running("uid-dbg", "debugger"));
+    h.tick(Duration::from_secs(1)).await;
+    let s = h.api.last("dbg");
+    let e = ephemeral_state(&s, "debugger");
+    assert!(e.state.as_ref().unwrap().running.is_some(), "{e:?}");
+    assert!(!e.ready);
+    // Not among the app containers, and the pod stays Running and Ready.
+    assert_eq!(s.container_statuses.as_ref().unwrap().len(), 1);
+    assert_eq!(s.phase.as_deref(), Some("Running"));
+    assert_eq!(condition(&s, "Ready"), "True");
+    // It exits (even with an error, under restartPolicy Always): never restarted.
+    h.rt.exit("uid-dbg", "debugger", 3);
+    for _ in 0..3 {
+        h.tick(RESTART_BACKOFF_FIRST * 2).await;
+    }
+    assert_eq!(starts(&h, "uid-dbg"), vec!["debugger"]);
+    assert_eq!(h.rt.restarts("uid-dbg", "debugger"), Some(0));
+    assert_eq!(h.restarts("uid-dbg"), 0);
+    let s = h.api.last("dbg");
+    let t = ephemeral_state(&s, "debugger").state.unwrap().terminated;
+    assert_eq!(t.map(|t| t.exit_code), Some(3));
+    assert_eq!(s.phase.as_deref(), Some("Running"));
+    assert!(h.rt.running("uid-dbg", "main"));
+}
+
+#[tokio::test]
+async fn ephemeral_containers_are_not_started_in_a_finished_pod() {
+    let mut h = Harness::new();
+    h.add(pod("done", "Never", "busybox:1.36"));
+    h.tick(Duration::ZERO).await;
+    h.rt.exit("uid-done", "main", 0);
+    h.tick(Duration::from_secs(1)).await;
+    assert_eq!(h.api.last("done").phase.as_deref(), Some("Succeeded"));
+    h.add(with_ephemeral(
+        pod("done", "Never", "busybox:1.36"),
+        "late",
+        None,
+    ));
+    h.tick(Duration::from_secs(1)).await;
+    assert!(starts(&h, "uid-done").is_empty());
+}
+
+#[test]
+fn ephemeral_container_spec_keeps_stdin_tty_and_target() {
+    let p = with_ephemeral(pod("x", "Always", "busybox:1.36"), "d", Some("main"));
+    let spec = PodSpecLite::from_pod(&p).unwrap();
+    assert_eq!(spec.containers.len(), 1);
+    let d = spec
+        .container("d")
+        .expect("ephemeral container found by name");
+    assert!(d.stdin && d.tty && !d.stdin_once);
+    assert_eq!(d.target_container.as_deref(), Some("main"));
+    assert_eq!(d.command, vec!["sh"]);
+    assert!(!spec.containers[0].stdin && spec.containers[0].target_container.is_none());
+}
