@@ -403,6 +403,7 @@ mod tests {
                 "events.k8s.io",
                 "apiextensions.k8s.io",
                 "batch",
+                "autoscaling",
                 "storage.k8s.io",
                 "metrics.k8s.io"
             ]

@@ -140,7 +140,10 @@ fn not_supported(path: &str, v: &Value, supported: &[&str], causes: &mut Vec<Cau
     let list: Vec<String> = supported.iter().map(|x| format!("{x:?}")).collect();
     causes.push((
         path.into(),
-        format!("Unsupported value: {v}: supported values: {}", list.join(", ")),
+        format!(
+            "Unsupported value: {v}: supported values: {}",
+            list.join(", ")
+        ),
     ));
 }
 
@@ -202,7 +205,11 @@ fn validate_target(t: &Value, path: &str, causes: &mut Vec<Cause>) {
 fn validate_identifier(m: &Value, path: &str, causes: &mut Vec<Cause>) {
     let name = s(&m["name"]);
     if name.is_empty() {
-        required(&format!("{path}.name"), "must specify a metric name", causes);
+        required(
+            &format!("{path}.name"),
+            "must specify a metric name",
+            causes,
+        );
     } else {
         for msg in super::rbac::path_segment_errors(&name) {
             field_invalid(&format!("{path}.name"), &json!(name), &msg, causes);
@@ -242,7 +249,11 @@ fn validate_source(kind: &str, src: &Value, path: &str, causes: &mut Vec<Cause>)
             if kind == "containerResource" {
                 let c = s(&src["container"]);
                 if c.is_empty() {
-                    required(&format!("{path}.container"), "must specify a container", causes);
+                    required(
+                        &format!("{path}.container"),
+                        "must specify a container",
+                        causes,
+                    );
                 } else if !super::is_dns_label(&c) {
                     field_invalid(
                         &format!("{path}.container"),
@@ -316,7 +327,13 @@ fn validate_source(kind: &str, src: &Value, path: &str, causes: &mut Vec<Cause>)
     }
 }
 
-const METRIC_TYPES: [&str; 5] = ["ContainerResource", "External", "Object", "Pods", "Resource"];
+const METRIC_TYPES: [&str; 5] = [
+    "ContainerResource",
+    "External",
+    "Object",
+    "Pods",
+    "Resource",
+];
 
 /// Upstream `validateMetricSpec`.
 fn validate_metric(m: &Value, path: &str, causes: &mut Vec<Cause>) {
@@ -339,10 +356,16 @@ fn validate_metric(m: &Value, path: &str, causes: &mut Vec<Cause>) {
             ""
         }
     };
-    let present: Vec<&str> = ["object", "external", "pods", "resource", "containerResource"]
-        .into_iter()
-        .filter(|k| m[*k].is_object())
-        .collect();
+    let present: Vec<&str> = [
+        "object",
+        "external",
+        "pods",
+        "resource",
+        "containerResource",
+    ]
+    .into_iter()
+    .filter(|k| m[*k].is_object())
+    .collect();
     if let Some(first) = present.first() {
         validate_source(first, &m[*first], &format!("{path}.{first}"), causes);
     }
@@ -477,12 +500,7 @@ fn validate_spec(spec: &Value, causes: &mut Vec<Cause>) {
     if causes.len() > before {
         return;
     }
-    for (i, m) in spec["metrics"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, m) in spec["metrics"].as_array().into_iter().flatten().enumerate() {
         validate_metric(m, &format!("spec.metrics[{i}]"), causes);
     }
     if causes.len() > before {
@@ -578,10 +596,7 @@ pub fn format_metrics(specs: &Value, statuses: &Value) -> String {
                     let cur = status(i, k)
                         .map(|st| qty(&st["current"]["averageValue"]))
                         .unwrap_or_else(|| "<unknown>".into());
-                    format!(
-                        "{name}: {cur}/{}",
-                        qty(&src["target"]["averageValue"])
-                    )
+                    format!("{name}: {cur}/{}", qty(&src["target"]["averageValue"]))
                 } else {
                     let cur = status(i, k)
                         .and_then(|st| st["current"]["averageUtilization"].as_i64())
@@ -689,14 +704,25 @@ fn metric_spec_to_v1(m: &Value) -> Value {
     if let Some(r) = m["resource"].as_object().map(|_| &m["resource"]) {
         let mut o = Map::new();
         put(&mut o, "name", &r["name"]);
-        put(&mut o, "targetAverageUtilization", &r["target"]["averageUtilization"]);
+        put(
+            &mut o,
+            "targetAverageUtilization",
+            &r["target"]["averageUtilization"],
+        );
         put(&mut o, "targetAverageValue", &r["target"]["averageValue"]);
         out.insert("resource".into(), Value::Object(o));
     }
-    if let Some(r) = m["containerResource"].as_object().map(|_| &m["containerResource"]) {
+    if let Some(r) = m["containerResource"]
+        .as_object()
+        .map(|_| &m["containerResource"])
+    {
         let mut o = Map::new();
         put(&mut o, "name", &r["name"]);
-        put(&mut o, "targetAverageUtilization", &r["target"]["averageUtilization"]);
+        put(
+            &mut o,
+            "targetAverageUtilization",
+            &r["target"]["averageUtilization"],
+        );
         put(&mut o, "targetAverageValue", &r["target"]["averageValue"]);
         put(&mut o, "container", &r["container"]);
         out.insert("containerResource".into(), Value::Object(o));
@@ -827,7 +853,11 @@ fn metric_status_to_v1(m: &Value) -> Value {
         if let Some(r) = m[k].as_object().map(|_| &m[k]) {
             let mut o = Map::new();
             put(&mut o, "name", &r["name"]);
-            put(&mut o, "currentAverageUtilization", &r["current"]["averageUtilization"]);
+            put(
+                &mut o,
+                "currentAverageUtilization",
+                &r["current"]["averageUtilization"],
+            );
             o.insert(
                 "currentAverageValue".into(),
                 if r["current"]["averageValue"].is_null() {
@@ -947,7 +977,11 @@ fn rules_from_go(r: &Value) -> Value {
         return Value::Null;
     }
     let mut o = Map::new();
-    put(&mut o, "stabilizationWindowSeconds", &r["StabilizationWindowSeconds"]);
+    put(
+        &mut o,
+        "stabilizationWindowSeconds",
+        &r["StabilizationWindowSeconds"],
+    );
     put(&mut o, "selectPolicy", &r["SelectPolicy"]);
     if let Some(ps) = r["Policies"].as_array() {
         o.insert(
@@ -1294,9 +1328,11 @@ mod tests {
             vec!["spec.metrics[0].pods: Required value: must populate information for the given metric source"]
         );
         assert_eq!(
-            check(json!({"scaleTargetRef": target_ref(), "maxReplicas": 3, "metrics": [
+            check(
+                json!({"scaleTargetRef": target_ref(), "maxReplicas": 3, "metrics": [
                 {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 5}},
-                 "pods": {"metric": {"name": "qps"}, "target": {"type": "AverageValue", "averageValue": "1"}}}]})),
+                 "pods": {"metric": {"name": "qps"}, "target": {"type": "AverageValue", "averageValue": "1"}}}]})
+            ),
             vec!["spec.metrics[0].pods: Forbidden: must populate the given metric source only"]
         );
         assert_eq!(

@@ -11,6 +11,7 @@ mod csr;
 mod discovery;
 mod events_shared;
 mod hookserver;
+mod hpa;
 mod kinds;
 mod limitrange;
 mod metrics;
