@@ -68,6 +68,8 @@ pub struct MasterConfig {
     pub compact_interval: Duration,
     pub measurement: Measurement,
     pub controller_resync: Duration,
+    /// How often each HorizontalPodAutoscaler is synced (15 s, as upstream).
+    pub hpa_sync_period: Duration,
     /// The ledger holding stakes and seal tokens (embedded or remote). Without one, only the admin
     /// token authenticates.
     pub ledger: Option<Arc<dyn daas_ledger::Ledger>>,
@@ -101,6 +103,7 @@ impl MasterConfig {
             compact_interval: Duration::from_secs(300),
             measurement: Measurement::Release,
             controller_resync: Duration::from_secs(10),
+            hpa_sync_period: daas_controllers::hpa::DEFAULT_SYNC_PERIOD,
             ledger: None,
             token_cache_ttl: Duration::from_secs(10),
             sui_key: None,
@@ -316,6 +319,7 @@ impl Master {
         let client = LocalClient::new(api.clone(), internal_token);
         let copts = daas_controllers::ControllerOptions {
             resync: cfg.controller_resync,
+            hpa_sync_period: cfg.hpa_sync_period,
             ..Default::default()
         };
         // User-tier stakers' namespaces, on demand of the seal-token authenticator.
