@@ -217,6 +217,10 @@ struct MasterArgs {
     /// `--horizontal-pod-autoscaler-sync-period`).
     #[arg(long, default_value_t = 15)]
     horizontal_pod_autoscaler_sync_period_seconds: u64,
+    /// Seconds metrics.k8s.io reuses a node's stats summary (metrics-server's
+    /// `--metric-resolution`).
+    #[arg(long, default_value_t = 15)]
+    metric_resolution_seconds: u64,
     /// Seconds between anchors of the sealed store's revision on the ledger (rollback detection).
     #[arg(long, default_value_t = 30)]
     anchor_interval_seconds: u64,

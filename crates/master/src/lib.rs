@@ -70,6 +70,8 @@ pub struct MasterConfig {
     pub controller_resync: Duration,
     /// How often each HorizontalPodAutoscaler is synced (15 s, as upstream).
     pub hpa_sync_period: Duration,
+    /// How long metrics.k8s.io reuses a node's stats summary (15 s, as metrics-server).
+    pub metric_resolution: Duration,
     /// The ledger holding stakes and seal tokens (embedded or remote). Without one, only the admin
     /// token authenticates.
     pub ledger: Option<Arc<dyn daas_ledger::Ledger>>,
@@ -104,6 +106,7 @@ impl MasterConfig {
             measurement: Measurement::Release,
             controller_resync: Duration::from_secs(10),
             hpa_sync_period: daas_controllers::hpa::DEFAULT_SYNC_PERIOD,
+            metric_resolution: daas_apiserver::registry::metrics::RESOLUTION,
             ledger: None,
             token_cache_ttl: Duration::from_secs(10),
             sui_key: None,
@@ -313,6 +316,7 @@ impl Master {
                 service_accounts: Some(sa_tokens),
                 client_certs: Some(tls.client_cert_authenticator()?),
                 service_ranges: service_ranges.clone(),
+                metrics_resolution: cfg.metric_resolution,
                 ..Default::default()
             },
         );
