@@ -12,6 +12,7 @@ mod containerenv;
 mod containers;
 mod controllers;
 mod crd;
+mod hpa;
 mod kube_client;
 mod kubectl;
 mod metrics;
