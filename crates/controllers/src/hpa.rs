@@ -623,10 +623,12 @@ pub struct HpaController {
     synced: HashMap<String, (tokio::time::Instant, i64)>,
 }
 
-/// Why a metric could not be computed: the condition reason and the error.
+/// Why a metric could not be computed: the condition reason, the error, and how upstream's
+/// `computeReplicasForMetric` names the metric when it wraps the error.
 struct MetricError {
     reason: &'static str,
     err: String,
+    value: String,
 }
 
 fn parse_window(v: &Value) -> chrono::Duration {
@@ -793,6 +795,7 @@ impl HpaController {
                 return Err(MetricError {
                     reason: "InvalidMetricSourceType",
                     err: format!("unknown metric source type {other:?}"),
+                    value: format!("{other} metric value"),
                 })
             }
         };
@@ -804,7 +807,16 @@ impl HpaController {
         } else {
             "FailedGetContainerResourceMetric"
         };
-        let fail = |err: String| MetricError { reason, err };
+        let value = if ty == "Resource" {
+            format!("{resource} resource metric value")
+        } else {
+            format!("{resource} container metric value")
+        };
+        let fail = |err: String| MetricError {
+            reason,
+            err,
+            value: value.clone(),
+        };
         let ns = namespace(hpa);
         let now = self.clock.now();
         let cpu = resource == "cpu";
@@ -1061,18 +1073,10 @@ impl HpaController {
                     &ts,
                 );
                 let msg = format!(
-                    "invalid metrics ({} invalid out of {}), first error is: failed to get {} resource metric value: {}",
+                    "invalid metrics ({} invalid out of {}), first error is: failed to get {}: {}",
                     invalid.len(),
                     specs.len(),
-                    specs
-                        .first()
-                        .map(|m| {
-                            m["resource"]["name"]
-                                .as_str()
-                                .or(m["containerResource"]["name"].as_str())
-                                .unwrap_or("")
-                        })
-                        .unwrap_or(""),
+                    first.value,
                     first.err
                 );
                 self.event(hpa, "Warning", "FailedComputeMetricsReplicas", &msg)

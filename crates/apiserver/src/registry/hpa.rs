@@ -996,14 +996,13 @@ fn rules_from_go(r: &Value) -> Value {
     Value::Object(o)
 }
 
-fn annotations_mut(obj: &mut Value) -> &mut Map<String, Value> {
-    if !obj["metadata"]["annotations"].is_object() {
-        obj["metadata"]["annotations"] = json!({});
+/// Set one annotation, making `metadata.annotations` an object first if it is not one.
+fn set_annotation(obj: &mut Value, key: &str, value: Value) {
+    let ann = &mut obj["metadata"]["annotations"];
+    if !ann.is_object() {
+        *ann = json!({});
     }
-    match obj["metadata"]["annotations"].as_object_mut() {
-        Some(m) => m,
-        None => unreachable!("annotations were just made an object"),
-    }
+    ann[key] = value;
 }
 
 fn drop_round_trip(obj: &mut Value) {
@@ -1080,12 +1079,12 @@ pub fn v2_to_v1(v2: &Value) -> Value {
     let enc = |v: &Value| serde_json::to_string(v).unwrap_or_default();
     if !others.is_empty() {
         let v = enc(&json!(others));
-        annotations_mut(&mut out).insert(METRIC_SPECS_ANNOTATION.into(), json!(v));
+        set_annotation(&mut out, METRIC_SPECS_ANNOTATION, json!(v));
     }
     if !current.is_empty() {
         let cm: Vec<Value> = current.iter().map(metric_status_to_v1).collect();
         let v = enc(&json!(cm));
-        annotations_mut(&mut out).insert(METRIC_STATUSES_ANNOTATION.into(), json!(v));
+        set_annotation(&mut out, METRIC_STATUSES_ANNOTATION, json!(v));
     }
     if spec["behavior"].is_object() {
         let b = json!({
@@ -1093,11 +1092,11 @@ pub fn v2_to_v1(v2: &Value) -> Value {
             "ScaleDown": rules_to_go(&spec["behavior"]["scaleDown"]),
         });
         let v = enc(&b);
-        annotations_mut(&mut out).insert(BEHAVIOR_ANNOTATION.into(), json!(v));
+        set_annotation(&mut out, BEHAVIOR_ANNOTATION, json!(v));
     }
     if let Some(conds) = st["conditions"].as_array().filter(|c| !c.is_empty()) {
         let v = enc(&json!(conds));
-        annotations_mut(&mut out).insert(CONDITIONS_ANNOTATION.into(), json!(v));
+        set_annotation(&mut out, CONDITIONS_ANNOTATION, json!(v));
     }
     out
 }
@@ -1210,9 +1209,7 @@ impl Strategy for HpaV1Strategy {
         // The v1 form's status also lives in annotations: take those from the request.
         for k in [METRIC_STATUSES_ANNOTATION, CONDITIONS_ANNOTATION] {
             match new["metadata"]["annotations"].get(k) {
-                Some(v) => {
-                    annotations_mut(&mut n).insert(k.into(), v.clone());
-                }
+                Some(v) => set_annotation(&mut n, k, v.clone()),
                 None => {
                     if let Some(a) = n["metadata"]["annotations"].as_object_mut() {
                         a.remove(k);

@@ -324,6 +324,37 @@ async fn v2_defaults_and_v1_view_of_the_same_object() {
     .unwrap();
     assert_eq!(conds[0]["reason"], "SucceededRescale");
 
+    // A status write through v1: its conditions ride in the annotation, and land in v2.
+    let mut st1 = v1.clone();
+    st1["status"]["desiredReplicas"] = json!(4);
+    st1["metadata"]["annotations"]["autoscaling.alpha.kubernetes.io/conditions"] = json!(
+        r#"[{"type":"ScalingActive","status":"False","reason":"FailedGetResourceMetric","message":"m","lastTransitionTime":"2026-01-02T00:00:00Z"}]"#
+    );
+    let (code, out) = e
+        .call(
+            ADMIN,
+            "PUT",
+            &format!("{V1}/u-alice/horizontalpodautoscalers/web/status"),
+            st1,
+        )
+        .await;
+    assert_eq!(code, 200, "{out}");
+    let (_, v2) = e
+        .call(
+            ADMIN,
+            "GET",
+            &format!("{V2}/u-alice/horizontalpodautoscalers/web"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(v2["status"]["desiredReplicas"], 4, "{v2}");
+    assert_eq!(
+        v2["status"]["conditions"][0]["reason"],
+        "FailedGetResourceMetric"
+    );
+    assert_eq!(v2["status"]["currentMetrics"][1]["resource"]["name"], "cpu");
+    assert!(v2["metadata"]["annotations"].is_null(), "{v2}");
+
     // `kubectl get hpa`'s columns, through either version.
     for base in [V2, V1] {
         let (code, t) = e
