@@ -248,6 +248,9 @@ mod tests {
         assert_eq!(resource_list("", "v1")["groupVersion"], "v1");
         assert!(group("apps").is_some());
         assert!(group("batch").is_some());
-        assert!(group("autoscaling").is_none());
+        assert_eq!(
+            group("autoscaling").expect("autoscaling")["preferredVersion"]["groupVersion"],
+            "autoscaling/v2"
+        );
     }
 }

@@ -157,6 +157,8 @@ static BUILTIN: &[(&str, &str, &str, SchemaFn)] = {
         policy::v1::PodDisruptionBudget,
         policy::v1::Eviction,
         autoscaling::v1::Scale,
+        autoscaling::v1::HorizontalPodAutoscaler,
+        autoscaling::v2::HorizontalPodAutoscaler,
         rbac::v1::Role,
         rbac::v1::ClusterRole,
         rbac::v1::RoleBinding,

@@ -197,6 +197,8 @@ pub const EVENTS_V1: ResourceDef = registry::eventv1::RESOURCE;
 pub const CUSTOM_RESOURCE_DEFINITIONS: ResourceDef = registry::crd::RESOURCE;
 pub const JOBS: ResourceDef = registry::job::RESOURCE;
 pub const CRON_JOBS: ResourceDef = registry::cronjob::RESOURCE;
+pub const HORIZONTAL_POD_AUTOSCALERS: ResourceDef = registry::hpa::RESOURCE;
+pub const HORIZONTAL_POD_AUTOSCALERS_V1: ResourceDef = registry::hpa::RESOURCE_V1;
 pub const PERSISTENT_VOLUMES: ResourceDef = registry::persistentvolume::PERSISTENT_VOLUMES;
 pub const PERSISTENT_VOLUME_CLAIMS: ResourceDef =
     registry::persistentvolume::PERSISTENT_VOLUME_CLAIMS;
@@ -245,6 +247,10 @@ pub static RESOURCES: &[ResourceDef] = &[
     CUSTOM_RESOURCE_DEFINITIONS,
     JOBS,
     CRON_JOBS,
+    // autoscaling/v2 first: discovery lists a built-in group's versions in this order, and v2
+    // is the preferred version (as upstream).
+    HORIZONTAL_POD_AUTOSCALERS,
+    HORIZONTAL_POD_AUTOSCALERS_V1,
     PERSISTENT_VOLUMES,
     PERSISTENT_VOLUME_CLAIMS,
     STORAGE_CLASSES,
@@ -406,6 +412,7 @@ mod tests {
                 "events.k8s.io",
                 "apiextensions.k8s.io",
                 "batch",
+                "autoscaling",
                 "storage.k8s.io",
                 "metrics.k8s.io"
             ]

@@ -166,6 +166,8 @@ pub struct ServerOptions {
     pub client_certs: Option<Arc<crate::x509::ClientCertAuthenticator>>,
     /// Service cluster-IP and node-port ranges the allocators use.
     pub service_ranges: crate::registry::ipalloc::ServiceRanges,
+    /// How long metrics.k8s.io reuses a node's summary (metrics-server's `--metric-resolution`).
+    pub metrics_resolution: Duration,
 }
 
 impl Default for ServerOptions {
@@ -177,6 +179,7 @@ impl Default for ServerOptions {
             service_accounts: None,
             client_certs: None,
             service_ranges: Default::default(),
+            metrics_resolution: crate::registry::metrics::RESOLUTION,
         }
     }
 }
@@ -193,7 +196,9 @@ pub fn router(store: Arc<dyn Store>, auth: Arc<dyn Authenticator>, opts: ServerO
         auth,
         max_body: opts.max_body,
         node_proxy: opts.node_proxy,
-        metrics_cache: Default::default(),
+        metrics_cache: Arc::new(crate::registry::metrics::Cache::new(
+            opts.metrics_resolution,
+        )),
         service_accounts: opts.service_accounts,
         client_certs: opts.client_certs,
     };

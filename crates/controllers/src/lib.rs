@@ -10,6 +10,7 @@ pub mod deployment;
 pub mod disruption;
 pub mod gc;
 pub mod history;
+pub mod hpa;
 pub mod job;
 pub mod kubernetesservice;
 pub mod namespace;
@@ -55,6 +56,9 @@ pub struct ControllerOptions {
     pub debounce: Duration,
     /// Only nodes with this label set to "true" run workloads.
     pub staked_label: String,
+    /// How often the HPA controller syncs each HorizontalPodAutoscaler (upstream
+    /// `--horizontal-pod-autoscaler-sync-period`, 15 s).
+    pub hpa_sync_period: Duration,
 }
 
 impl Default for ControllerOptions {
@@ -65,6 +69,7 @@ impl Default for ControllerOptions {
             event_interval: Duration::from_secs(10),
             debounce: Duration::from_millis(20),
             staked_label: scheduler::STAKED_LABEL.into(),
+            hpa_sync_period: hpa::DEFAULT_SYNC_PERIOD,
         }
     }
 }
@@ -163,6 +168,15 @@ pub fn spawn(client: LocalClient, opts: ControllerOptions) -> Vec<JoinHandle<()>
         spawn_controller(
             client.clone(),
             persistentvolume::PersistentVolumeController::new(client.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            hpa::HpaController::with(
+                client.clone(),
+                std::sync::Arc::new(cronjob::SystemClock),
+                opts.hpa_sync_period,
+            ),
             &opts,
         ),
     ]

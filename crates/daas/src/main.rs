@@ -213,6 +213,14 @@ struct MasterArgs {
     /// Seconds without a Lease renewal before a node is declared dead (tainted, evicted, slashed).
     #[arg(long, default_value_t = 40)]
     node_grace_seconds: u64,
+    /// Seconds between two syncs of each HorizontalPodAutoscaler (upstream's
+    /// `--horizontal-pod-autoscaler-sync-period`).
+    #[arg(long, default_value_t = 15)]
+    horizontal_pod_autoscaler_sync_period_seconds: u64,
+    /// Seconds metrics.k8s.io reuses a node's stats summary (metrics-server's
+    /// `--metric-resolution`).
+    #[arg(long, default_value_t = 15)]
+    metric_resolution_seconds: u64,
     /// Seconds between anchors of the sealed store's revision on the ledger (rollback detection).
     #[arg(long, default_value_t = 30)]
     anchor_interval_seconds: u64,
@@ -267,6 +275,8 @@ fn master_config(a: &MasterArgs, dir: PathBuf) -> MasterConfig {
     cfg.measurement = a.enclave_measurement.clone();
     cfg.token_cache_ttl = Duration::from_secs(a.token_cache_seconds);
     cfg.node_grace = Duration::from_secs(a.node_grace_seconds.max(1));
+    cfg.hpa_sync_period =
+        Duration::from_secs(a.horizontal_pod_autoscaler_sync_period_seconds.max(1));
     cfg.anchor_interval = Duration::from_secs(a.anchor_interval_seconds.max(1));
     cfg.service_account_issuer = a.service_account_issuer.clone();
     cfg.api_audiences = a.api_audiences.clone();

@@ -68,6 +68,10 @@ pub struct MasterConfig {
     pub compact_interval: Duration,
     pub measurement: Measurement,
     pub controller_resync: Duration,
+    /// How often each HorizontalPodAutoscaler is synced (15 s, as upstream).
+    pub hpa_sync_period: Duration,
+    /// How long metrics.k8s.io reuses a node's stats summary (15 s, as metrics-server).
+    pub metric_resolution: Duration,
     /// The ledger holding stakes and seal tokens (embedded or remote). Without one, only the admin
     /// token authenticates.
     pub ledger: Option<Arc<dyn daas_ledger::Ledger>>,
@@ -101,6 +105,8 @@ impl MasterConfig {
             compact_interval: Duration::from_secs(300),
             measurement: Measurement::Release,
             controller_resync: Duration::from_secs(10),
+            hpa_sync_period: daas_controllers::hpa::DEFAULT_SYNC_PERIOD,
+            metric_resolution: daas_apiserver::registry::metrics::RESOLUTION,
             ledger: None,
             token_cache_ttl: Duration::from_secs(10),
             sui_key: None,
@@ -310,12 +316,14 @@ impl Master {
                 service_accounts: Some(sa_tokens),
                 client_certs: Some(tls.client_cert_authenticator()?),
                 service_ranges: service_ranges.clone(),
+                metrics_resolution: cfg.metric_resolution,
                 ..Default::default()
             },
         );
         let client = LocalClient::new(api.clone(), internal_token);
         let copts = daas_controllers::ControllerOptions {
             resync: cfg.controller_resync,
+            hpa_sync_period: cfg.hpa_sync_period,
             ..Default::default()
         };
         // User-tier stakers' namespaces, on demand of the seal-token authenticator.

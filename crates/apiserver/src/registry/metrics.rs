@@ -75,14 +75,29 @@ pub fn is_metrics(def: &ResourceDef) -> bool {
     def.group == GROUP
 }
 
-/// The summaries fetched from each node, reused for [`RESOLUTION`]; a node that did not answer
-/// is not asked again within the window either (a slow node would otherwise delay every request).
-#[derive(Default)]
+/// The summaries fetched from each node, reused for one resolution window ([`RESOLUTION`] by
+/// default); a node that did not answer is not asked again within the window either (a slow node
+/// would otherwise delay every request).
 pub struct Cache {
     nodes: Mutex<HashMap<String, (Instant, Option<Value>)>>,
+    resolution: Duration,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache::new(RESOLUTION)
+    }
 }
 
 impl Cache {
+    /// A cache reusing summaries for `resolution` (metrics-server's `--metric-resolution`).
+    pub fn new(resolution: Duration) -> Self {
+        Cache {
+            nodes: Mutex::new(HashMap::new()),
+            resolution,
+        }
+    }
+
     async fn summary(&self, proxy: &dyn NodeProxy, node: &Value) -> Option<Value> {
         let name = node["metadata"]["name"].as_str()?.to_string();
         if let Some((at, v)) = self
@@ -91,7 +106,7 @@ impl Cache {
             .unwrap_or_else(|e| e.into_inner())
             .get(&name)
         {
-            if at.elapsed() < RESOLUTION {
+            if at.elapsed() < self.resolution {
                 return v.clone();
             }
         }

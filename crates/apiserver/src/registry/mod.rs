@@ -34,6 +34,7 @@ pub mod endpoints;
 pub mod endpointslice;
 pub mod event;
 pub mod eventv1;
+pub mod hpa;
 pub mod ipalloc;
 pub mod job;
 pub mod lease;

@@ -677,7 +677,7 @@ fn validate_mounts(cp: &str, c: &Value, volumes: &BTreeSet<String>, causes: &mut
     }
 }
 
-fn is_standard_container_resource(name: &str) -> bool {
+pub(crate) fn is_standard_container_resource(name: &str) -> bool {
     matches!(name, "cpu" | "memory" | "ephemeral-storage") || name.starts_with("hugepages-")
 }
 

@@ -12,6 +12,7 @@ mod discovery;
 mod ephemeral;
 mod events_shared;
 mod hookserver;
+mod hpa;
 mod kinds;
 mod limitrange;
 mod metrics;

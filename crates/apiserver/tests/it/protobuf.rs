@@ -835,6 +835,26 @@ async fn every_served_kind_lists_in_protobuf() {
                     "template": {"spec": {"restartPolicy": "OnFailure", "containers": [{"name": "c", "image": "busybox"}]}}}}}}),
         ),
         (
+            "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers".into(),
+            json!({"metadata": {"name": "hpa2"}, "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "minReplicas": 2, "maxReplicas": 7,
+                "metrics": [
+                    {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}}},
+                    {"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "512Mi"}}},
+                    {"type": "Pods", "pods": {"metric": {"name": "qps", "selector": {"matchLabels": {"a": "b"}}},
+                        "target": {"type": "AverageValue", "averageValue": "10"}}},
+                    {"type": "External", "external": {"metric": {"name": "queue"}, "target": {"type": "Value", "value": "30"}}}],
+                "behavior": {"scaleDown": {"stabilizationWindowSeconds": 60,
+                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 30}]}}}}),
+        ),
+        (
+            "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers".into(),
+            json!({"metadata": {"name": "hpa1"}, "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "maxReplicas": 3, "targetCPUUtilizationPercentage": 40}}),
+        ),
+        (
             "/api/v1/persistentvolumes".into(),
             json!({"metadata": {"name": "pv", "labels": {"tier": "a"}}, "spec": {
                 "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],

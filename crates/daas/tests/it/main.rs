@@ -13,6 +13,7 @@ mod containerenv;
 mod containers;
 mod controllers;
 mod crd;
+mod hpa;
 mod kube_client;
 mod kubectl;
 mod metrics;

@@ -35,6 +35,12 @@ pub async fn api() -> Env {
 /// [`api`] also authenticating `users` (token, identity), for clients made with
 /// `LocalClient::new(env.app.clone(), token)`.
 pub async fn api_with_users(users: Vec<(String, User)>) -> Env {
+    api_with_options(users, ServerOptions::default()).await
+}
+
+/// [`api_with_users`] with the API server built from `server` (e.g. a node proxy behind
+/// metrics.k8s.io).
+pub async fn api_with_options(users: Vec<(String, User)>, server: ServerOptions) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
         Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
@@ -49,7 +55,7 @@ pub async fn api_with_users(users: Vec<(String, User)>) -> Env {
     )];
     tokens.extend(users);
     let auth = Arc::new(StaticTokens::new(tokens));
-    let app = router(store.clone(), auth, ServerOptions::default());
+    let app = router(store.clone(), auth, server);
     let c = LocalClient::new(app.clone(), "tok");
     // The `default` ServiceAccount the serviceaccount controller makes, which pods need.
     c.create(
@@ -70,7 +76,12 @@ pub async fn api_with_users(users: Vec<(String, User)>) -> Env {
 
 /// The API server with every built-in controller running under `opts`.
 pub async fn with_controllers(opts: ControllerOptions) -> Env {
-    let mut e = api().await;
+    with_controllers_on(opts, ServerOptions::default()).await
+}
+
+/// [`with_controllers`] over an API server built from `server`.
+pub async fn with_controllers_on(opts: ControllerOptions, server: ServerOptions) -> Env {
+    let mut e = api_with_options(Vec::new(), server).await;
     e.tasks = daas_controllers::spawn(e.c.clone(), opts.clone());
     // Every namespace's `default` ServiceAccount, which pods need (the master runs it beside these).
     e.tasks.push(daas_controllers::spawn_controller(
