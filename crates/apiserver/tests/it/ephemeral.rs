@@ -2,19 +2,13 @@
 //! containers (validated as upstream validateEphemeralContainers), never remove or change them;
 //! the main resource cannot touch them; each identity tries what it must not do.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::Request;
-use daas_apiserver::{router, ServerOptions, StaticTokens, User};
-use daas_store::{EmbeddedStore, SealingKey, Store};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-const ADMIN: &str = "admin-token";
-const ALICE: &str = "alice-token";
-const NODE: &str = "node-token";
+use crate::common::{self, ADMIN, ALICE, NODE};
 const SMP: &str = "application/strategic-merge-patch+json";
 
 struct Env {
@@ -23,59 +17,9 @@ struct Env {
 }
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
-    daas_apiserver::bootstrap(&store).await.unwrap();
-    let user = |name: &str, groups: &[&str]| User {
-        name: name.into(),
-        groups: groups.iter().map(|g| g.to_string()).collect(),
-        ..Default::default()
-    };
-    let auth = Arc::new(StaticTokens::new(vec![
-        (ADMIN.into(), user("admin", &["system:masters"])),
-        (
-            ALICE.into(),
-            user(
-                "daas:user:0xa11ce",
-                &[
-                    "daas:users",
-                    "daas:namespace:u-alice",
-                    "system:authenticated",
-                ],
-            ),
-        ),
-        (
-            NODE.into(),
-            user("system:node:n1", &["system:nodes", "system:authenticated"]),
-        ),
-    ]));
-    let e = Env {
-        _dir: dir,
-        app: router(store, auth, ServerOptions::default()),
-    };
-    for (ns, labels) in [
-        ("u-alice", json!({"k3s-daas.io/tier": "user"})),
-        ("u-bob", json!({"k3s-daas.io/tier": "user"})),
-    ] {
-        let (code, body) = e
-            .call(
-                ADMIN,
-                "POST",
-                "/api/v1/namespaces",
-                json!({"metadata": {"name": ns, "labels": labels}}),
-            )
-            .await;
-        assert_eq!(code, 201, "{body}");
-        let (code, body) = e
-            .call(
-                ADMIN,
-                "POST",
-                &format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings"),
-                daas_apiserver::rbac::user_namespace_binding(ns),
-            )
-            .await;
-        assert_eq!(code, 201, "{body}");
+    let (dir, app) = common::tenancy_app().await;
+    let e = Env { _dir: dir, app };
+    for ns in ["u-alice", "u-bob"] {
         let (code, body) = e
             .call(
                 ADMIN,

@@ -3,19 +3,13 @@
 //! status subresource, `kubectl get hpa` columns, discovery, and who may write HPAs (user tier
 //! only in its namespace, node identity not at all, anonymous not at all).
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::Request;
-use daas_apiserver::{router, ServerOptions, StaticTokens, User};
-use daas_store::{EmbeddedStore, SealingKey, Store};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-const ADMIN: &str = "admin-token";
-const ALICE: &str = "alice-token";
-const NODE: &str = "node-token";
+use crate::common::{self, ADMIN, ALICE, NODE};
 const V2: &str = "/apis/autoscaling/v2/namespaces";
 const V1: &str = "/apis/autoscaling/v1/namespaces";
 
@@ -72,58 +66,8 @@ impl Env {
 }
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
-    daas_apiserver::bootstrap(&store).await.unwrap();
-    let user = |name: &str, groups: &[&str]| User {
-        name: name.into(),
-        groups: groups.iter().map(|g| g.to_string()).collect(),
-        ..Default::default()
-    };
-    let auth = Arc::new(StaticTokens::new(vec![
-        (ADMIN.into(), user("admin", &["system:masters"])),
-        (
-            ALICE.into(),
-            user(
-                "daas:user:0xa11ce",
-                &[
-                    "daas:users",
-                    "daas:namespace:u-alice",
-                    "system:authenticated",
-                ],
-            ),
-        ),
-        (
-            NODE.into(),
-            user("system:node:n1", &["system:nodes", "system:authenticated"]),
-        ),
-    ]));
-    let e = Env {
-        _dir: dir,
-        app: router(store, auth, ServerOptions::default()),
-    };
-    for ns in ["u-alice", "u-bob"] {
-        let (code, body) = e
-            .call(
-                ADMIN,
-                "POST",
-                "/api/v1/namespaces",
-                json!({"metadata": {"name": ns, "labels": {"k3s-daas.io/tier": "user"}}}),
-            )
-            .await;
-        assert_eq!(code, 201, "{body}");
-        let (code, body) = e
-            .call(
-                ADMIN,
-                "POST",
-                &format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings"),
-                daas_apiserver::rbac::user_namespace_binding(ns),
-            )
-            .await;
-        assert_eq!(code, 201, "{body}");
-    }
-    e
+    let (dir, app) = common::tenancy_app().await;
+    Env { _dir: dir, app }
 }
 
 fn hpa_v2(name: &str) -> Value {

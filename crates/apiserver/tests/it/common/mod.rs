@@ -146,3 +146,85 @@ pub async fn watch_events(resp: axum::response::Response) -> Vec<Value> {
         .map(|l| serde_json::from_slice(l).unwrap())
         .collect()
 }
+
+/// Tokens of the identities of [`tenancy_app`].
+pub const ADMIN: &str = "admin-token";
+pub const ALICE: &str = "alice-token";
+pub const NODE: &str = "node-token";
+
+/// An authenticated user with `groups`.
+pub fn user(name: &str, groups: &[&str]) -> User {
+    User {
+        name: name.into(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+/// One request holding `token` (empty: anonymous) with content type `ct`; the answer's code and
+/// JSON body (null when it is not JSON). A null `body` sends none.
+pub async fn call_as(
+    app: &axum::Router,
+    token: &str,
+    method: &str,
+    path: &str,
+    ct: &str,
+    body: Value,
+) -> (u16, Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", ct);
+    if !token.is_empty() {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    let body = if body.is_null() {
+        Body::empty()
+    } else {
+        Body::from(serde_json::to_vec(&body).unwrap())
+    };
+    let resp = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    let code = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// A bootstrapped API server over a fresh store for an admin ([`ADMIN`]), the user-tier tenant
+/// alice ([`ALICE`], namespace `u-alice`) and node `n1` ([`NODE`]), with the user namespaces
+/// `u-alice` and `u-bob` labelled and bound as the master makes them.
+pub async fn tenancy_app() -> (tempfile::TempDir, axum::Router) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
+    daas_apiserver::bootstrap(&store).await.unwrap();
+    let auth = Arc::new(StaticTokens::new(vec![
+        (ADMIN.into(), user("admin", &["system:masters"])),
+        (
+            ALICE.into(),
+            user(
+                "daas:user:0xa11ce",
+                &[
+                    "daas:users",
+                    "daas:namespace:u-alice",
+                    "system:authenticated",
+                ],
+            ),
+        ),
+        (
+            NODE.into(),
+            user("system:node:n1", &["system:nodes", "system:authenticated"]),
+        ),
+    ]));
+    let app = router(store, auth, ServerOptions::default());
+    for ns in ["u-alice", "u-bob"] {
+        let ns_obj = serde_json::json!({"metadata": {"name": ns,
+            "labels": {"k3s-daas.io/tier": "user"}}});
+        let (code, body) = call_as(&app, ADMIN, "POST", "/api/v1/namespaces", JSON, ns_obj).await;
+        assert_eq!(code, 201, "{body}");
+        let binding = daas_apiserver::rbac::user_namespace_binding(ns);
+        let path = format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings");
+        let (code, body) = call_as(&app, ADMIN, "POST", &path, JSON, binding).await;
+        assert_eq!(code, 201, "{body}");
+    }
+    (dir, app)
+}
