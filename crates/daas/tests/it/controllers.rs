@@ -41,8 +41,6 @@ spec:
           requests: {cpu: 100m, memory: 64Mi}
 "#;
 
-const NODE_STATUS: &str = r#"{"status":{"capacity":{"cpu":"4","memory":"8Gi","pods":"110"},"allocatable":{"cpu":"4","memory":"8Gi","pods":"110"},"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status"}]}}"#;
-
 const POD_STATUS: &str = r#"{"status":{"phase":"Running","podIP":"10.42.0.7","conditions":[{"type":"PodScheduled","status":"True"},{"type":"Initialized","status":"True"},{"type":"ContainersReady","status":"True"},{"type":"Ready","status":"True"}],"containerStatuses":[{"name":"nginx","image":"nginx:1.27","imageID":"","ready":true,"started":true,"restartCount":0,"state":{"running":{"startedAt":"2025-01-01T00:00:00Z"}}}]}}"#;
 
 #[test]
@@ -57,7 +55,7 @@ fn deployment_rolls_out_onto_staked_nodes() {
             "--subresource=status",
             "--type=merge",
             "-p",
-            NODE_STATUS,
+            common::NODE_STATUS,
         ]);
     }
     let out = c.ok_stdin(&["apply", "-f", "-"], DEPLOYMENT);
@@ -65,55 +63,7 @@ fn deployment_rolls_out_onto_staked_nodes() {
 
     // Kubelet: mark pods bound to our nodes Running/Ready.
     let stop = Arc::new(AtomicBool::new(false));
-    let kubelet = {
-        let stop = stop.clone();
-        let kubeconfig = c.kubeconfig();
-        let home = c.dir.path().join("home");
-        std::thread::spawn(move || {
-            let kubectl = |args: &[&str]| {
-                std::process::Command::new("kubectl")
-                    .args(args)
-                    .env("KUBECONFIG", &kubeconfig)
-                    .env("HOME", &home)
-                    .output()
-            };
-            while !stop.load(Ordering::Relaxed) {
-                let Ok(out) = kubectl(&[
-                    "get",
-                    "pods",
-                    "-o",
-                    r#"jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase} {.metadata.deletionTimestamp}{"\n"}{end}"#,
-                ]) else {
-                    break;
-                };
-                for line in String::from_utf8_lossy(&out.stdout).lines() {
-                    let f: Vec<&str> = line.split_whitespace().collect();
-                    if f.len() == 4 && f[1].starts_with("node-") {
-                        // Terminating: the containers are "stopped", finish the deletion.
-                        let _ = kubectl(&[
-                            "delete",
-                            "pod",
-                            f[0],
-                            "--grace-period=0",
-                            "--force",
-                            "--wait=false",
-                        ]);
-                    } else if f.len() == 3 && f[1].starts_with("node-") && f[2] != "Running" {
-                        let _ = kubectl(&[
-                            "patch",
-                            "pod",
-                            f[0],
-                            "--subresource=status",
-                            "--type=merge",
-                            "-p",
-                            POD_STATUS,
-                        ]);
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(300));
-            }
-        })
-    };
+    let kubelet = common::play_kubelet(&c, stop.clone(), POD_STATUS);
 
     let out = c.kubectl(&["rollout", "status", "deploy/web", "--timeout=60s"]);
     assert!(

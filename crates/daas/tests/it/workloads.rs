@@ -6,7 +6,6 @@ use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::{stderr, stdout, Cluster};
 
@@ -57,58 +56,7 @@ spec:
         image: agent:1
 "#;
 
-const NODE_STATUS: &str = r#"{"status":{"capacity":{"cpu":"4","memory":"8Gi","pods":"110"},"allocatable":{"cpu":"4","memory":"8Gi","pods":"110"},"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status"}]}}"#;
-
 const POD_STATUS: &str = r#"{"status":{"phase":"Running","podIP":"10.42.0.7","conditions":[{"type":"PodScheduled","status":"True"},{"type":"Initialized","status":"True"},{"type":"ContainersReady","status":"True"},{"type":"Ready","status":"True"}]}}"#;
-
-/// Play kubelet until `stop`: bound pods become Running/Ready, terminating ones finish.
-fn kubelet(c: &Cluster, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    let kubeconfig = c.kubeconfig();
-    let home = c.dir.path().join("home");
-    std::thread::spawn(move || {
-        let kubectl = |args: &[&str]| {
-            std::process::Command::new("kubectl")
-                .args(args)
-                .env("KUBECONFIG", &kubeconfig)
-                .env("HOME", &home)
-                .output()
-        };
-        while !stop.load(Ordering::Relaxed) {
-            let Ok(out) = kubectl(&[
-                "get",
-                "pods",
-                "-o",
-                r#"jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase} {.metadata.deletionTimestamp}{"\n"}{end}"#,
-            ]) else {
-                break;
-            };
-            for line in String::from_utf8_lossy(&out.stdout).lines() {
-                let f: Vec<&str> = line.split_whitespace().collect();
-                if f.len() == 4 && f[1].starts_with("node-") {
-                    let _ = kubectl(&[
-                        "delete",
-                        "pod",
-                        f[0],
-                        "--grace-period=0",
-                        "--force",
-                        "--wait=false",
-                    ]);
-                } else if f.len() == 3 && f[1].starts_with("node-") && f[2] != "Running" {
-                    let _ = kubectl(&[
-                        "patch",
-                        "pod",
-                        f[0],
-                        "--subresource=status",
-                        "--type=merge",
-                        "-p",
-                        POD_STATUS,
-                    ]);
-                }
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    })
-}
 
 #[track_caller]
 fn rollout_status(c: &Cluster, what: &str) -> String {
@@ -144,7 +92,7 @@ fn statefulset_and_daemonset_with_kubectl_rollout() {
             "--subresource=status",
             "--type=merge",
             "-p",
-            NODE_STATUS,
+            common::NODE_STATUS,
         ]);
         c.ok(&["label", "node", n, "kubernetes.io/os=linux"]);
     }
@@ -152,7 +100,7 @@ fn statefulset_and_daemonset_with_kubectl_rollout() {
     assert!(out.contains("statefulset.apps/web created"), "{out}");
     assert!(out.contains("daemonset.apps/agent created"), "{out}");
     let stop = Arc::new(AtomicBool::new(false));
-    let k = kubelet(&c, stop.clone());
+    let k = common::play_kubelet(&c, stop.clone(), POD_STATUS);
 
     let out = rollout_status(&c, "sts/web");
     assert!(

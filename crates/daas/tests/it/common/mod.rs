@@ -446,3 +446,60 @@ pub fn file_contains(path: &Path, needle: &[u8]) -> bool {
     let data = std::fs::read(path).unwrap_or_default();
     data.windows(needle.len()).any(|w| w == needle)
 }
+
+/// The status of a ready node, for tests that play its kubelet.
+pub const NODE_STATUS: &str = r#"{"status":{"capacity":{"cpu":"4","memory":"8Gi","pods":"110"},"allocatable":{"cpu":"4","memory":"8Gi","pods":"110"},"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status"}]}}"#;
+
+/// Play the kubelet of the `node-*` nodes until `stop`, for controller tests without a real agent:
+/// pods bound to them get `pod_status` (a status merge patch), terminating ones finish.
+pub fn play_kubelet(
+    c: &Cluster,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pod_status: &'static str,
+) -> std::thread::JoinHandle<()> {
+    let kubeconfig = c.kubeconfig();
+    let home = c.dir.path().join("home");
+    std::thread::spawn(move || {
+        let kubectl = |args: &[&str]| {
+            std::process::Command::new("kubectl")
+                .args(args)
+                .env("KUBECONFIG", &kubeconfig)
+                .env("HOME", &home)
+                .output()
+        };
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok(out) = kubectl(&[
+                "get",
+                "pods",
+                "-o",
+                r#"jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase} {.metadata.deletionTimestamp}{"\n"}{end}"#,
+            ]) else {
+                break;
+            };
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                if f.len() == 4 && f[1].starts_with("node-") {
+                    let _ = kubectl(&[
+                        "delete",
+                        "pod",
+                        f[0],
+                        "--grace-period=0",
+                        "--force",
+                        "--wait=false",
+                    ]);
+                } else if f.len() == 3 && f[1].starts_with("node-") && f[2] != "Running" {
+                    let _ = kubectl(&[
+                        "patch",
+                        "pod",
+                        f[0],
+                        "--subresource=status",
+                        "--type=merge",
+                        "-p",
+                        pod_status,
+                    ]);
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    })
+}
