@@ -35,8 +35,10 @@ def read_until(needle, secs):
                 break
     return needle in out
 time.sleep(2.0)
-os.write(fd, b"echo typed-$((40+2)); stty size; ps\r")
-ok = read_until(b"typed-42", 20) and read_until(b"33 111", 10) and read_until(b"PID", 10)
+os.write(fd, b"echo typed-$((40+2)); stty size; ps; echo done-$((1+1))\r")
+# done-2 comes after all of ps's lines (the typed line echoes "done-$((1+1))", not "done-2").
+ok = read_until(b"typed-42", 20) and read_until(b"33 111", 10) and read_until(b"done-2", 10)
+ok = ok and b"PID" in out
 os.write(fd, b"exit 0\r")
 _, status = os.waitpid(pid, 0)
 sys.stdout.write(out.decode(errors="replace"))
