@@ -58,6 +58,31 @@ fn reject(code: StatusCode, msg: String) -> Response {
     (code, msg).into_response()
 }
 
+/// The uid of pod `ns/pod` on this node, or the 404 the master relays.
+fn pod_uid(st: &KubeletState, ns: &str, pod: &str) -> Result<String, Response> {
+    st.pods
+        .lock()
+        .ok()
+        .and_then(|p| p.get(&(ns.to_string(), pod.to_string())).cloned())
+        .ok_or_else(|| {
+            reject(
+                StatusCode::NOT_FOUND,
+                format!("pod {ns}/{pod} is not running on this node"),
+            )
+        })
+}
+
+/// A runtime error opening a stream as the answer: no such container 404, not running 400.
+fn runtime_refusal(e: crate::runtime::RuntimeError) -> Response {
+    use crate::runtime::RuntimeError as E;
+    let code = match e {
+        E::ContainerNotFound { .. } => StatusCode::NOT_FOUND,
+        E::ContainerNotRunning { .. } => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    reject(code, e.to_string())
+}
+
 /// `GET /exec/{ns}/{pod}?container=..&command=..&stdin=..&stdout=..&stderr=..&tty=..` (WebSocket).
 pub async fn exec(
     State(st): State<KubeletState>,
@@ -81,16 +106,9 @@ pub async fn exec(
             "a container and a command are required".into(),
         );
     }
-    let uid = st
-        .pods
-        .lock()
-        .ok()
-        .and_then(|p| p.get(&(ns.clone(), pod.clone())).cloned());
-    let Some(uid) = uid else {
-        return reject(
-            StatusCode::NOT_FOUND,
-            format!("pod {ns}/{pod} is not running on this node"),
-        );
+    let uid = match pod_uid(&st, &ns, &pod) {
+        Ok(uid) => uid,
+        Err(r) => return r,
     };
     let cmd = match st
         .runtime
@@ -98,13 +116,7 @@ pub async fn exec(
         .await
     {
         Ok(c) => c,
-        Err(e @ crate::runtime::RuntimeError::ContainerNotFound { .. }) => {
-            return reject(StatusCode::NOT_FOUND, e.to_string())
-        }
-        Err(e @ crate::runtime::RuntimeError::ContainerNotRunning { .. }) => {
-            return reject(StatusCode::BAD_REQUEST, e.to_string())
-        }
-        Err(e) => return reject(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => return runtime_refusal(e),
     };
     ws.on_upgrade(move |socket| session(socket, cmd, opts))
 }
@@ -136,16 +148,9 @@ pub async fn attach(
             "a container and at least one of stdin, stdout, stderr are required".into(),
         );
     }
-    let uid = st
-        .pods
-        .lock()
-        .ok()
-        .and_then(|p| p.get(&(ns.clone(), pod.clone())).cloned());
-    let Some(uid) = uid else {
-        return reject(
-            StatusCode::NOT_FOUND,
-            format!("pod {ns}/{pod} is not running on this node"),
-        );
+    let uid = match pod_uid(&st, &ns, &pod) {
+        Ok(uid) => uid,
+        Err(r) => return r,
     };
     let streams = crate::runtime::AttachStreams {
         stdin: opts.stdin,
@@ -155,13 +160,7 @@ pub async fn attach(
     };
     let url = match st.runtime.attach_url(&uid, &opts.container, streams).await {
         Ok(u) => u,
-        Err(e @ crate::runtime::RuntimeError::ContainerNotFound { .. }) => {
-            return reject(StatusCode::NOT_FOUND, e.to_string())
-        }
-        Err(e @ crate::runtime::RuntimeError::ContainerNotRunning { .. }) => {
-            return reject(StatusCode::BAD_REQUEST, e.to_string())
-        }
-        Err(e) => return reject(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => return runtime_refusal(e),
     };
     let runtime_ws = match connect_stream_server(&url).await {
         Ok(w) => w,
@@ -288,16 +287,9 @@ pub async fn port_forward(
             "a port between 1 and 65535 is required".into(),
         );
     };
-    let uid = st
-        .pods
-        .lock()
-        .ok()
-        .and_then(|p| p.get(&(ns.clone(), pod.clone())).cloned());
-    let Some(uid) = uid else {
-        return reject(
-            StatusCode::NOT_FOUND,
-            format!("pod {ns}/{pod} is not running on this node"),
-        );
+    let uid = match pod_uid(&st, &ns, &pod) {
+        Ok(uid) => uid,
+        Err(r) => return r,
     };
     let ip = match st.runtime.pod_status(&uid).await {
         Ok(s) => s.ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok()),
