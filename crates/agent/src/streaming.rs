@@ -58,18 +58,20 @@ fn reject(code: StatusCode, msg: String) -> Response {
     (code, msg).into_response()
 }
 
-/// The uid of pod `ns/pod` on this node, or the 404 the master relays.
-fn pod_uid(st: &KubeletState, ns: &str, pod: &str) -> Result<String, Response> {
+/// The uid of pod `ns/pod` on this node.
+fn pod_uid(st: &KubeletState, ns: &str, pod: &str) -> Option<String> {
     st.pods
         .lock()
         .ok()
         .and_then(|p| p.get(&(ns.to_string(), pod.to_string())).cloned())
-        .ok_or_else(|| {
-            reject(
-                StatusCode::NOT_FOUND,
-                format!("pod {ns}/{pod} is not running on this node"),
-            )
-        })
+}
+
+/// The 404 the master relays for a pod this node does not run.
+fn not_on_node(ns: &str, pod: &str) -> Response {
+    reject(
+        StatusCode::NOT_FOUND,
+        format!("pod {ns}/{pod} is not running on this node"),
+    )
 }
 
 /// A runtime error opening a stream as the answer: no such container 404, not running 400.
@@ -106,9 +108,8 @@ pub async fn exec(
             "a container and a command are required".into(),
         );
     }
-    let uid = match pod_uid(&st, &ns, &pod) {
-        Ok(uid) => uid,
-        Err(r) => return r,
+    let Some(uid) = pod_uid(&st, &ns, &pod) else {
+        return not_on_node(&ns, &pod);
     };
     let cmd = match st
         .runtime
@@ -148,9 +149,8 @@ pub async fn attach(
             "a container and at least one of stdin, stdout, stderr are required".into(),
         );
     }
-    let uid = match pod_uid(&st, &ns, &pod) {
-        Ok(uid) => uid,
-        Err(r) => return r,
+    let Some(uid) = pod_uid(&st, &ns, &pod) else {
+        return not_on_node(&ns, &pod);
     };
     let streams = crate::runtime::AttachStreams {
         stdin: opts.stdin,
@@ -287,9 +287,8 @@ pub async fn port_forward(
             "a port between 1 and 65535 is required".into(),
         );
     };
-    let uid = match pod_uid(&st, &ns, &pod) {
-        Ok(uid) => uid,
-        Err(r) => return r,
+    let Some(uid) = pod_uid(&st, &ns, &pod) else {
+        return not_on_node(&ns, &pod);
     };
     let ip = match st.runtime.pod_status(&uid).await {
         Ok(s) => s.ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok()),
