@@ -317,14 +317,17 @@ async fn suspend_deletes_active_pods_and_resume_recreates_them() {
         .await
         .unwrap();
     wait_active(c, "sus", 2).await;
-    let j = get_job(c, "sus").await;
-    let cond = j["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Suspended")
-        .unwrap()
-        .clone();
+    // The pods and the condition are written in separate steps: wait for the condition too.
+    let suspended = |j: &Value| {
+        j["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "Suspended").cloned())
+    };
+    let cond = wait_for("sus resumed", || async {
+        let j = get_job(c, "sus").await;
+        suspended(&j).filter(|c| c["status"] == "False")
+    })
+    .await;
     assert_eq!(
         (cond["status"].as_str(), cond["reason"].as_str()),
         (Some("False"), Some("JobResumed"))

@@ -801,6 +801,7 @@ pub(super) async fn pod_sync(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     // Local-path volumes released by their claims are cleaned up every few ticks.
     let mut ticks: u64 = 0;
+    let mut shutdown_open = true;
     loop {
         tokio::select! {
             ev = stream.next() => {
@@ -819,8 +820,13 @@ pub(super) async fn pod_sync(
                     None => break,
                 }
             }
-            changed = shutdown.changed() => {
-                if changed.is_ok() && *shutdown.borrow() {
+            changed = shutdown.changed(), if shutdown_open => {
+                if changed.is_err() {
+                    // Nobody can ask for a drain any more (the caller stops the tasks itself).
+                    shutdown_open = false;
+                    continue;
+                }
+                if *shutdown.borrow() {
                     tracing::info!(grace = ?cfg.shutdown, "node shutting down: stopping its pods");
                     let not_ready = json!({"status": {"conditions": [{
                         "type": "Ready", "status": "False", "reason": "KubeletNotReady",
@@ -835,8 +841,8 @@ pub(super) async fn pod_sync(
                         tracing::warn!(error = %e, "reporting the node not ready failed");
                     }
                     worker.shutdown_node(&desired, cfg.shutdown).await;
+                    break;
                 }
-                break;
             }
             _ = tick.tick() => {
                 if init.is_none() {
