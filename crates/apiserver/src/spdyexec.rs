@@ -346,7 +346,11 @@ fn take_sizes(buf: &mut Vec<u8>) -> Result<Vec<Vec<u8>>, ()> {
             }
         }
     }
-    let used = used + buf[used..].iter().take_while(|b| b.is_ascii_whitespace()).count();
+    let used = used
+        + buf[used..]
+            .iter()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
     buf.drain(..used);
     Ok(out)
 }

@@ -89,7 +89,10 @@ fn error_stream_per_version() {
         error_stream_bytes(Version::V4, fail).as_deref(),
         Some(&fail[..])
     );
-    assert_eq!(error_stream_bytes(Version::V4, ok).as_deref(), Some(&ok[..]));
+    assert_eq!(
+        error_stream_bytes(Version::V4, ok).as_deref(),
+        Some(&ok[..])
+    );
     assert_eq!(
         error_stream_bytes(Version::V3, fail).as_deref(),
         Some(&b"command terminated with non-zero exit code: exit code 3"[..])
@@ -134,7 +137,10 @@ impl Client {
     }
 }
 
-fn start(version: Version, opts: StreamOptions) -> (Client, mpsc::Receiver<Vec<u8>>, mpsc::Sender<Vec<u8>>) {
+fn start(
+    version: Version,
+    opts: StreamOptions,
+) -> (Client, mpsc::Receiver<Vec<u8>>, mpsc::Sender<Vec<u8>>) {
     let (client, server) = tokio::io::duplex(1 << 16);
     let (to_node, node_in) = mpsc::channel(16);
     let (node_out, from_node) = mpsc::channel(16);
