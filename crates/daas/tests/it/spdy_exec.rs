@@ -1,0 +1,138 @@
+//! End-to-end: `kubectl exec` and `kubectl attach` over SPDY/3.1 (kubectl's fallback, forced
+//! with `KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false`; the transport of client-go's SPDY executor)
+//! through the master to a real agent and containerd: piped stdin, output on both streams, the
+//! exit code. Needs root (see tests/agent.rs).
+
+use crate::common;
+
+use std::io::Write;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use common::agent::{start_agent, wait_for, wait_node_ready};
+use common::{stderr, stdout, Cluster};
+
+const IMAGE: &str = "localhost/k3s-daas/busybox:latest";
+
+/// kubectl with WebSocket remote command turned off (SPDY only), stdin piped from `input`.
+fn spdy_kubectl(c: &Cluster, args: &[&str], input: Option<&str>) -> Output {
+    let mut cmd = c.kubectl_cmd(&[&["--request-timeout=0"][..], args].concat());
+    cmd.env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run kubectl");
+    if let Some(i) = input {
+        let mut w = child.stdin.take().expect("stdin");
+        w.write_all(i.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().expect("kubectl output")
+}
+
+#[test]
+fn exec_and_attach_over_spdy_through_the_agent() {
+    let c = Cluster::start_with(&["--chain-listen", "127.0.0.1:0"]);
+    let a = start_agent(&c, "worker-spdy", 23);
+    wait_node_ready(&c, &a, "worker-spdy");
+    let pods = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: shell}}
+spec:
+  containers:
+  - name: main
+    image: {IMAGE}
+    imagePullPolicy: IfNotPresent
+    command: [sleep, "3600"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: echoer}}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: {IMAGE}
+    imagePullPolicy: IfNotPresent
+    stdin: true
+    command: [sh, -c, 'while read l; do echo "echo:$l"; echo "err:$l" >&2; [ "$l" = quit ] && exit 0; done']
+"#
+    );
+    c.ok_stdin(&["apply", "-f", "-"], &pods);
+    wait_for(
+        &c,
+        "pods Running",
+        Duration::from_secs(90),
+        || {
+            c.ok(&[
+                "get",
+                "pod",
+                "shell",
+                "echoer",
+                "-o",
+                "jsonpath={.items[*].status.phase}",
+            ]) == "Running Running"
+        },
+        &a,
+    );
+
+    // Piped stdin through `cat`; kubectl's log shows the SPDY upgrade it made.
+    let o = spdy_kubectl(
+        &c,
+        &["-v=8", "exec", "-i", "shell", "--", "cat"],
+        Some("one\ntwo\n"),
+    );
+    assert!(o.status.success(), "{}\n{}", stderr(&o), a.log());
+    assert_eq!(stdout(&o), "one\ntwo\n", "{}", stderr(&o));
+    assert!(stderr(&o).contains("SPDY/3.1"), "{}", stderr(&o));
+
+    // Output on both streams and the exit code.
+    let o = spdy_kubectl(
+        &c,
+        &[
+            "exec",
+            "shell",
+            "--",
+            "sh",
+            "-c",
+            "echo hi; echo oops >&2; exit 3",
+        ],
+        None,
+    );
+    assert_eq!(stdout(&o), "hi\n", "{}", stderr(&o));
+    assert!(stderr(&o).contains("oops"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+
+    // Attach: stdin reaches the container, its exit ends the session.
+    let o = spdy_kubectl(&c, &["attach", "-i", "echoer"], Some("ping\nquit\n"));
+    assert!(o.status.success(), "{}\n{}", stderr(&o), a.log());
+    assert_eq!(stdout(&o), "echo:ping\necho:quit\n", "{}", stderr(&o));
+    assert!(stderr(&o).contains("err:ping"), "{}", stderr(&o));
+
+    // A node identity may not exec over SPDY either.
+    let o = spdy_kubectl(
+        &c,
+        &[
+            "--as",
+            "system:node:worker-spdy",
+            "--as-group",
+            "system:nodes",
+            "exec",
+            "shell",
+            "--",
+            "true",
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("cannot create resource \"pods/exec\""),
+        "{}",
+        stderr(&o)
+    );
+    drop(a);
+}
