@@ -311,11 +311,10 @@ async fn client_to_node<R: AsyncRead + Unpin>(
                     }
                 }
             }
-            Frame::RstStream { stream_id, .. } => {
-                if Some(stream_id) == stdin {
-                    stdin = None;
-                    let _ = to_node.send(vec![CLOSE, STDIN]).await;
-                }
+            // A reset stdin ends the process's input as a FIN does.
+            Frame::RstStream { stream_id, .. } if Some(stream_id) == stdin => {
+                stdin = None;
+                let _ = to_node.send(vec![CLOSE, STDIN]).await;
             }
             Frame::Ping { id } => {
                 let _ = out.send(Frame::Ping { id }).await;
