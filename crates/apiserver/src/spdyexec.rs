@@ -148,7 +148,8 @@ pub fn respond(
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                session(hyper_util::rt::TokioIo::new(upgraded), version, opts, node).await;
+                let io = hyper_util::rt::TokioIo::new(upgraded);
+                session(io, version, opts, node, STREAM_CREATION_TIMEOUT).await;
             }
             Err(e) => tracing::debug!("exec upgrade failed: {e}"),
         }
@@ -178,9 +179,15 @@ fn expected_streams(version: Version, opts: &StreamOptions) -> usize {
         + usize::from(opts.tty && version.supports_resize())
 }
 
-/// Serve one upgraded connection until the command ends or the client goes away.
-pub async fn session<S>(io: S, version: Version, opts: StreamOptions, node: NodeStream)
-where
+/// Serve one upgraded connection until the command ends or the client goes away; a client that
+/// has not created the expected streams within `creation_timeout` is disconnected.
+pub async fn session<S>(
+    io: S,
+    version: Version,
+    opts: StreamOptions,
+    node: NodeStream,
+    creation_timeout: Duration,
+) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (r, mut w) = tokio::io::split(io);
@@ -207,7 +214,13 @@ where
     let (ready_tx, ready_rx) = oneshot::channel::<Outputs>();
     let expected = expected_streams(version, &opts);
     let up = client_to_node(&mut r, out_tx.clone(), to_node, expected, ready_tx);
-    let down = node_to_client(out_tx.clone(), from_node, ready_rx, version);
+    let down = node_to_client(
+        out_tx.clone(),
+        from_node,
+        ready_rx,
+        version,
+        creation_timeout,
+    );
     drop(out_tx);
     // The node's end (command exited, Status written) or the client's finishes the session;
     // dropping `to_node` with the client's end stops the command's stream on the node.
@@ -361,8 +374,9 @@ async fn node_to_client(
     mut from_node: mpsc::Receiver<Vec<u8>>,
     ready: oneshot::Receiver<Outputs>,
     version: Version,
+    creation_timeout: Duration,
 ) {
-    let outputs = match tokio::time::timeout(STREAM_CREATION_TIMEOUT, ready).await {
+    let outputs = match tokio::time::timeout(creation_timeout, ready).await {
         Ok(Ok(o)) => o,
         Ok(Err(_)) => return,
         Err(_) => {

@@ -137,10 +137,13 @@ impl Client {
     }
 }
 
-fn start(
-    version: Version,
-    opts: StreamOptions,
-) -> (Client, mpsc::Receiver<Vec<u8>>, mpsc::Sender<Vec<u8>>) {
+type Started = (Client, mpsc::Receiver<Vec<u8>>, mpsc::Sender<Vec<u8>>);
+
+fn start(version: Version, opts: StreamOptions) -> Started {
+    start_with(version, opts, STREAM_CREATION_TIMEOUT)
+}
+
+fn start_with(version: Version, opts: StreamOptions, creation_timeout: Duration) -> Started {
     let (client, server) = tokio::io::duplex(1 << 16);
     let (to_node, node_in) = mpsc::channel(16);
     let (node_out, from_node) = mpsc::channel(16);
@@ -149,6 +152,7 @@ fn start(
         version,
         opts,
         NodeStream { to_node, from_node },
+        creation_timeout,
     ));
     let (r, w) = tokio::io::split(client);
     let c = Client {
@@ -303,6 +307,30 @@ async fn client_going_away_ends_the_node_stream() {
     assert_eq!(c.next().await, Some(Frame::Ping { id: 9 }));
     drop(c);
     // The session drops its sender to the node.
+    let end = tokio::time::timeout(Duration::from_secs(5), node_in.recv())
+        .await
+        .expect("node stream ends");
+    assert!(end.is_none());
+}
+
+#[tokio::test]
+async fn a_client_that_never_creates_its_streams_is_disconnected() {
+    let opts = StreamOptions {
+        stdin: true,
+        stdout: true,
+        command: vec!["cat".into()],
+        ..Default::default()
+    };
+    let (mut c, mut node_in, node_out) = start_with(Version::V4, opts, Duration::from_millis(200));
+    node_out
+        .send(b"\x01never seen".to_vec())
+        .await
+        .expect("out");
+    // Only the error stream: stdin and stdout never come.
+    c.open(1, "error").await;
+    assert!(matches!(c.next().await, Some(Frame::SynReply { .. })));
+    // The connection ends without output, and the node's stream is let go.
+    assert_eq!(c.next().await, None);
     let end = tokio::time::timeout(Duration::from_secs(5), node_in.recv())
         .await
         .expect("node stream ends");
