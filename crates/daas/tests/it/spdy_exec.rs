@@ -107,6 +107,34 @@ spec:
     assert!(stderr(&o).contains("oops"), "{}", stderr(&o));
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
 
+    // kubectl cp (tar over exec) both ways with 1 MiB: large stdin and stdout over SPDY.
+    let big: String = (0..16384).map(|i| format!("{i:063}\n")).collect();
+    let local = c.dir.path().join("big.txt");
+    std::fs::write(&local, &big).expect("write");
+    let o = spdy_kubectl(
+        &c,
+        &["cp", local.to_str().expect("utf-8"), "shell:/tmp/big.txt"],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = spdy_kubectl(
+        &c,
+        &["exec", "shell", "--", "sh", "-c", "wc -c < /tmp/big.txt"],
+        None,
+    );
+    assert_eq!(stdout(&o).trim(), "1048576", "{}", stderr(&o));
+    let back = c.dir.path().join("back.txt");
+    let o = spdy_kubectl(
+        &c,
+        &["cp", "shell:/tmp/big.txt", back.to_str().expect("utf-8")],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        std::fs::read_to_string(&back).expect("copied back") == big,
+        "1 MiB did not round-trip"
+    );
+
     // Attach: stdin reaches the container, its exit ends the session.
     let o = spdy_kubectl(&c, &["attach", "-i", "echoer"], Some("ping\nquit\n"));
     assert!(o.status.success(), "{}\n{}", stderr(&o), a.log());
