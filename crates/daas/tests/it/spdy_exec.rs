@@ -6,13 +6,42 @@
 use crate::common;
 
 use std::io::Write;
-use std::process::{Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::agent::{start_agent, wait_for, wait_node_ready};
 use common::{stderr, stdout, Cluster};
 
 const IMAGE: &str = "localhost/k3s-daas/busybox:latest";
+
+/// `kubectl exec -it shell -- sh` over SPDY in a pseudo-terminal of 33 rows and 111 columns:
+/// the shell sees that size (the resize stream), echoes a typed line, and exits 7.
+const PTY_DRIVER: &str = r#"
+import os, pty, sys, time, select, fcntl, termios, struct
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("timeout", ["timeout", "60", "kubectl", "exec", "-it", "shell", "--", "sh"])
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
+out = b""
+def read_until(needle, secs):
+    global out
+    end = time.time() + secs
+    while time.time() < end and needle not in out:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                break
+    return needle in out
+time.sleep(1.0)
+os.write(fd, b"echo typed-$((40+2)); stty size\r")
+ok = read_until(b"typed-42", 20) and read_until(b"33 111", 10)
+os.write(fd, b"exit 7\r")
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(0 if ok and os.WEXITSTATUS(status) == 7 else 1)
+"#;
 
 /// kubectl with WebSocket remote command turned off (SPDY only), stdin piped from `input`.
 fn spdy_kubectl(c: &Cluster, args: &[&str], input: Option<&str>) -> Output {
@@ -106,6 +135,16 @@ spec:
     assert_eq!(stdout(&o), "hi\n", "{}", stderr(&o));
     assert!(stderr(&o).contains("oops"), "{}", stderr(&o));
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+
+    // A terminal: its size reaches the shell, typed input comes back, the exit code too.
+    let o = Command::new("python3")
+        .args(["-c", PTY_DRIVER])
+        .env("KUBECONFIG", c.kubeconfig())
+        .env("HOME", c.dir.path().join("home"))
+        .env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
+        .output()
+        .expect("python3");
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
 
     // kubectl cp (tar over exec) both ways with 1 MiB: large stdin and stdout over SPDY.
     let big: String = (0..16384).map(|i| format!("{i:063}\n")).collect();
