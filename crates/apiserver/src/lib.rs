@@ -25,6 +25,7 @@ pub mod saadmission;
 pub mod satoken;
 pub mod server;
 pub mod spdy;
+pub mod spdyexec;
 pub mod streaming;
 pub mod table;
 pub mod tls;

@@ -55,7 +55,7 @@ fn parse_port(p: &str) -> Result<u16, String> {
     }
 }
 
-fn is_upgrade_to(parts: &Parts, proto: &str) -> bool {
+pub(crate) fn is_upgrade_to(parts: &Parts, proto: &str) -> bool {
     parts
         .headers
         .get(header::UPGRADE)

@@ -773,7 +773,8 @@ fn serves_sub(def: &resources::ResourceDef, name: &str) -> bool {
 }
 
 /// `pods/{name}/exec|attach`: validate the options, find the pod's node and container, open
-/// the stream to that node's agent, then answer the client's WebSocket upgrade and join the two.
+/// the stream to that node's agent, then answer the client's upgrade (WebSocket, or SPDY/3.1 as
+/// client-go's SPDY executor asks) and join the two.
 async fn pod_stream(
     st: &AppState,
     parts: &mut axum::http::request::Parts,
@@ -795,12 +796,28 @@ async fn pod_stream(
         )));
     }
     let (node, container) = pod_node_container(st, &pod, name, opts.container.as_ref()).await?;
-    let ws = crate::streaming::upgrade(parts)?;
+    // The client's upgrade is checked (and its SPDY protocol version negotiated) before the
+    // node is reached.
+    enum Client {
+        WebSocket(axum::extract::ws::WebSocketUpgrade),
+        Spdy(crate::spdyexec::Version, hyper::upgrade::OnUpgrade),
+    }
+    let client = if crate::spdyexec::is_spdy_upgrade(parts) {
+        match crate::spdyexec::handshake(parts)? {
+            crate::spdyexec::Handshake::Accepted(v, on_upgrade) => Client::Spdy(v, on_upgrade),
+            crate::spdyexec::Handshake::Refused(resp) => return Ok(resp),
+        }
+    } else {
+        Client::WebSocket(crate::streaming::upgrade(parts)?)
+    };
     let proxy = node_proxy(st)?;
     let stream = proxy
         .container_stream(&node, kind, &ns, name, &opts.node_query(&container))
         .await?;
-    Ok(crate::streaming::join(ws, stream))
+    Ok(match client {
+        Client::WebSocket(ws) => crate::streaming::join(ws, stream),
+        Client::Spdy(v, on_upgrade) => crate::spdyexec::respond(v, on_upgrade, opts, stream),
+    })
 }
 
 /// `pods/{name}/portforward`: validate the ports, find the pod's node, then answer kubectl's

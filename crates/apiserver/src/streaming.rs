@@ -2,7 +2,8 @@
 //! (`v5.channel.k8s.io`, or `v4.channel.k8s.io`) from the client is joined to a stream the
 //! [`NodeProxy`](crate::NodeProxy) opens to the pod's node. Messages pass through unchanged: each
 //! binary message is one channel byte (0 stdin, 1 stdout, 2 stderr, 3 error Status, 4 resize,
-//! 255 close) followed by its data.
+//! 255 close) followed by its data. Clients that speak SPDY/3.1 instead are served by
+//! [`crate::spdyexec`].
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::FromRequestParts;
@@ -125,8 +126,8 @@ pub struct NodeStream {
     pub from_node: mpsc::Receiver<Vec<u8>>,
 }
 
-/// The client's WebSocket upgrade, or 400 as upstream for a request that is not one (kubectl's
-/// SPDY fallback lands here).
+/// The client's WebSocket upgrade, or 400 as upstream for a request that is not one (a SPDY
+/// upgrade is served by [`crate::spdyexec`] instead).
 pub fn upgrade(parts: &mut Parts) -> ApiResult<WebSocketUpgrade> {
     let fut = WebSocketUpgrade::from_request_parts(parts, &());
     // The extractor only inspects headers and extensions; it never waits.

@@ -28,6 +28,7 @@ mod robustness;
 mod saadmission;
 mod satoken;
 mod services;
+mod spdyexec;
 mod ssa;
 mod table_views;
 mod tenancy;

@@ -22,6 +22,7 @@ mod openapi;
 mod rbac;
 mod rollback;
 mod satoken;
+mod spdy_exec;
 mod ssa;
 mod staking;
 mod storage;

@@ -177,7 +177,7 @@ spec:
         e.contains("container nope is not valid for pod shell"),
         "{e}"
     );
-    // Not an upgrade (SPDY is not spoken): 400 after authorization.
+    // Not an upgrade at all: 400 after authorization.
     let e = c.fails(&[
         "create",
         "--raw",
