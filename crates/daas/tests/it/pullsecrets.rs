@@ -1,7 +1,8 @@
 //! End-to-end (issue 12, image pull secrets): `daas up` plus one real `daas agent` with
 //! containerd; a real docker-registry (distribution) with htpasswd basic auth; real kubectl.
 //! A pod naming the right `kubernetes.io/dockerconfigjson` secret pulls and runs (also with a
-//! missing secret named before it); no secret or a wrong password ends in an image pull error.
+//! missing secret named before it); no secret or a wrong password ends in an image pull error;
+//! a secret created after the pod is used by the next pull retry.
 //! The password never shows in the agent's log. Needs root (see agent.rs).
 
 use crate::common;
@@ -123,6 +124,7 @@ fn image_pull_secrets_authenticate_pulls() {
         ("missing-first", &["no-such-secret", "regcred"][..]),
         ("anonymous", &[][..]),
         ("wrong", &["wrongcred"][..]),
+        ("late", &["latecred"][..]),
     ] {
         c.ok_stdin(&["apply", "-f", "-"], &pod(name, secrets));
     }
@@ -136,7 +138,7 @@ fn image_pull_secrets_authenticate_pulls() {
         );
         assert_eq!(stdout(&c.kubectl(&["logs", name])).trim(), "pulled-ok");
     }
-    for name in ["anonymous", "wrong"] {
+    for name in ["anonymous", "wrong", "late"] {
         wait_for(
             &c,
             &format!("{name} ErrImagePull"),
@@ -156,6 +158,28 @@ fn image_pull_secrets_authenticate_pulls() {
             "Pending"
         );
     }
+    // The secret is read again on each pull attempt: created now, the next retry succeeds.
+    c.ok(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "latecred",
+        &format!("--docker-server={reg}"),
+        "--docker-username=puller",
+        &format!("--docker-password={PASSWORD}"),
+    ]);
+    wait_for(
+        &c,
+        "late Succeeded",
+        Duration::from_secs(60),
+        || jsonpath(&c, "pod/late", "{.status.phase}") == "Succeeded",
+        &a,
+    );
+    assert_eq!(
+        jsonpath(&c, "pod/anonymous", "{.status.phase}"),
+        "Pending",
+        "no credentials: still not pulled"
+    );
     let log = a.log();
     assert!(!log.contains(PASSWORD), "password in the agent log");
     assert!(
