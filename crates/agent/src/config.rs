@@ -68,6 +68,9 @@ pub struct StakerConfigFile {
     /// Air-gap image tarballs imported at start (like K3s' agent/images).
     #[serde(default)]
     pub images_dir: Option<PathBuf>,
+    /// Registries (`host:port`) the node's containerd reaches over plain HTTP.
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
     /// Pod CIDR of this node, e.g. 10.42.1.0/24.
     #[serde(default)]
     pub pod_cidr: Option<String>,
@@ -137,6 +140,7 @@ pub struct AgentConfig {
     pub node_ip: IpAddr,
     pub kubelet_listen: SocketAddr,
     pub images_dir: Option<PathBuf>,
+    pub insecure_registries: Vec<String>,
     pub pod_cidr: String,
     pub heartbeat: std::time::Duration,
     pub bridge_name: String,
@@ -344,6 +348,7 @@ impl AgentConfig {
             node_ip,
             kubelet_listen: SocketAddr::new(node_ip, f.kubelet_port.unwrap_or(10250)),
             images_dir: f.images_dir.map(|p| rel(&p)),
+            insecure_registries: f.insecure_registries,
             pod_cidr: f.pod_cidr.unwrap_or_else(|| "10.42.1.0/24".into()),
             heartbeat: std::time::Duration::from_secs(f.heartbeat_seconds.unwrap_or(10).max(1)),
             system_reserved_cpu_millis: f.system_reserved_cpu_millis.unwrap_or(0),

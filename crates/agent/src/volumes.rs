@@ -20,6 +20,7 @@ use k8s_openapi::api::core::v1::{
 };
 use kube::Api;
 
+use crate::runtime::pullsecrets::PullKeyring;
 use crate::runtime::{parse_cpu_millis, parse_memory_bytes, EtcHosts, MountLite, PodSpecLite};
 use crate::security::NodeAdmission;
 
@@ -69,6 +70,64 @@ pub(crate) async fn secret(
         }
         out
     }))
+}
+
+/// The registry credentials of the pod's `imagePullSecrets`. As the kubelet, a missing or
+/// unreadable secret is not fatal (logged; the pull goes on without it); a malformed one is
+/// skipped with the reason (never its content).
+async fn pull_keyring(
+    client: &kube::Client,
+    ns: &str,
+    pspec: &k8s_openapi::api::core::v1::PodSpec,
+) -> PullKeyring {
+    let mut keyring = PullKeyring::default();
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    for name in pspec
+        .image_pull_secrets
+        .iter()
+        .flatten()
+        .map(|r| r.name.as_str())
+        .filter(|n| !n.is_empty())
+    {
+        let s = match api.get_opt(name).await {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                tracing::warn!(
+                    namespace = ns,
+                    secret = name,
+                    "imagePullSecret not found; pulling without it"
+                );
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(namespace = ns, secret = name, error = %e, "reading imagePullSecret failed; pulling without it");
+                continue;
+            }
+        };
+        let mut data: BTreeMap<String, Vec<u8>> = s
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect();
+        for (k, v) in s.string_data.unwrap_or_default() {
+            data.insert(k, v.into_bytes());
+        }
+        let secret_type = s.type_.unwrap_or_default();
+        match keyring.add_secret(&secret_type, &data) {
+            Ok(0) => tracing::warn!(
+                namespace = ns,
+                secret = name,
+                secret_type,
+                "imagePullSecret holds no registry credentials; ignored"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(namespace = ns, secret = name, error = %e, "imagePullSecret skipped")
+            }
+        }
+    }
+    keyring
 }
 
 pub(crate) fn field_ref(pod: &Pod, path: &str) -> Result<String, String> {
@@ -1190,6 +1249,7 @@ pub async fn prepare(
         dirs.insert(v.name.clone(), (dir, readonly_source));
     }
     spec.service_env = crate::podenv::service_env(client, pod).await?;
+    spec.pull_keyring = pull_keyring(client, &ns, pspec).await;
     let pod_dir = root.join("..pod");
     std::fs::create_dir_all(&pod_dir).map_err(|e| format!("{}: {e}", pod_dir.display()))?;
     if pspec.host_network != Some(true) {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use daas_agent::runtime::pullsecrets::PullKeyring;
 use daas_agent::runtime::{
     image::OciImageBuilder, mounts_under, parse_cri_log_line, read_messages, unmount_all_under,
     ContainerSpecLite, ContainerState, ContainerdRuntime, CriLogReader, ManagedContainerd,
@@ -261,16 +262,20 @@ fn images_and_pod_to_completion_with_logs_env_args_restart() {
             // Local images are present and never pulled for IfNotPresent/Never ("localhost/..." has no registry).
             for img in [PAUSE_IMAGE, BUSYBOX_IMAGE] {
                 let r = rt
-                    .ensure_image(img, PullPolicy::Never)
+                    .ensure_image(img, PullPolicy::Never, &PullKeyring::default())
                     .await
                     .expect("local image present");
                 assert!(r.id.starts_with("sha256:"), "{r:?}");
-                rt.ensure_image(img, PullPolicy::IfNotPresent)
+                rt.ensure_image(img, PullPolicy::IfNotPresent, &PullKeyring::default())
                     .await
                     .expect("present, no pull");
             }
             match rt
-                .ensure_image("localhost/k3s-daas/absent:1", PullPolicy::Never)
+                .ensure_image(
+                    "localhost/k3s-daas/absent:1",
+                    PullPolicy::Never,
+                    &PullKeyring::default(),
+                )
                 .await
             {
                 Err(RuntimeError::ImageNotPresent(_)) => {}
@@ -512,6 +517,11 @@ struct Registry {
 
 impl Registry {
     fn start(dir: &Path) -> Registry {
+        Self::start_with_auth(dir, None)
+    }
+
+    /// With `basic`: htpasswd (bcrypt) basic auth for that user and password.
+    fn start_with_auth(dir: &Path, basic: Option<(&str, &str)>) -> Registry {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("bind")
             .local_addr()
@@ -521,14 +531,20 @@ impl Registry {
         let storage = dir.join("registry-data");
         std::fs::create_dir_all(&storage).expect("registry dir");
         let cfg = dir.join("registry.yml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
-                storage.display()
-            ),
-        )
-        .expect("registry config");
+        let mut yaml = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+            storage.display()
+        );
+        if let Some((user, password)) = basic {
+            let hash = bcrypt::hash(password, 5).expect("bcrypt");
+            let htpasswd = dir.join("htpasswd");
+            std::fs::write(&htpasswd, format!("{user}:{hash}\n")).expect("htpasswd");
+            yaml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        std::fs::write(&cfg, yaml).expect("registry config");
         let child = std::process::Command::new("/usr/bin/docker-registry")
             .arg("serve")
             .arg(&cfg)
@@ -580,7 +596,11 @@ fn airgap_archives_imported_and_registry_pull() {
             Box::pin(async move {
                 let rt = &fx.rt;
                 let hello = rt
-                    .ensure_image("localhost/airgap/hello:1", PullPolicy::Never)
+                    .ensure_image(
+                        "localhost/airgap/hello:1",
+                        PullPolicy::Never,
+                        &PullKeyring::default(),
+                    )
                     .await
                     .expect("air-gap image");
                 assert!(hello.id.starts_with("sha256:"));
@@ -599,16 +619,19 @@ fn airgap_archives_imported_and_registry_pull() {
                     "skopeo copy: {}",
                     String::from_utf8_lossy(&out.stderr)
                 );
-                match rt.ensure_image(&remote, PullPolicy::Never).await {
+                match rt
+                    .ensure_image(&remote, PullPolicy::Never, &PullKeyring::default())
+                    .await
+                {
                     Err(RuntimeError::ImageNotPresent(_)) => {}
                     other => panic!("expected ImageNotPresent before the pull, got {other:?}"),
                 }
                 let local = rt
-                    .ensure_image(BUSYBOX_IMAGE, PullPolicy::Never)
+                    .ensure_image(BUSYBOX_IMAGE, PullPolicy::Never, &PullKeyring::default())
                     .await
                     .expect("busybox");
                 let pulled = rt
-                    .ensure_image(&remote, PullPolicy::IfNotPresent)
+                    .ensure_image(&remote, PullPolicy::IfNotPresent, &PullKeyring::default())
                     .await
                     .expect("pull from registry");
                 assert_eq!(pulled.id, local.id, "same config digest");
@@ -630,6 +653,101 @@ fn airgap_archives_imported_and_registry_pull() {
                 let st = wait_for(rt, &spec.uid, "exited", |s| exited(s, "remote").is_some()).await;
                 assert_eq!(exited(&st, "remote"), Some((0, "Completed".to_string())));
                 assert_eq!(st.containers[0].image, remote);
+            })
+        },
+    );
+    drop(registry);
+}
+
+fn keyring(auths: &[(&str, &str, &str)]) -> PullKeyring {
+    let mut k = PullKeyring::default();
+    for (server, user, password) in auths {
+        let cfg = serde_json::json!({"auths": {*server: {"username": user, "password": password}}});
+        let data = std::collections::BTreeMap::from([(
+            ".dockerconfigjson".to_string(),
+            cfg.to_string().into_bytes(),
+        )]);
+        k.add_secret("kubernetes.io/dockerconfigjson", &data)
+            .expect("pull secret");
+    }
+    k
+}
+
+#[test]
+fn pull_secrets_authenticate_to_a_basic_auth_registry() {
+    require_environment();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let registry = Registry::start_with_auth(tmp.path(), Some(("puller", "s3cret")));
+    let reg = registry.addr.clone();
+    let reg_cfg = reg.clone();
+    with_fixture_cfg(
+        5,
+        |_, cfg| cfg.insecure_registries = vec![reg_cfg],
+        |fx| {
+            Box::pin(async move {
+                let rt = &fx.rt;
+                let archive = fx.config.data_dir.join("images").join("busybox.tar");
+                let remote = format!("{reg}/private/busybox:1");
+                let push = |creds: Option<&str>| {
+                    let mut cmd = std::process::Command::new("skopeo");
+                    cmd.args(["copy", "--dest-tls-verify=false"]);
+                    if let Some(c) = creds {
+                        cmd.arg(format!("--dest-creds={c}"));
+                    }
+                    cmd.arg(format!("oci-archive:{}", archive.display()))
+                        .arg(format!("docker://{remote}"))
+                        .output()
+                        .expect("run skopeo")
+                };
+                assert!(!push(None).status.success(), "anonymous push refused");
+                let out = push(Some("puller:s3cret"));
+                assert!(
+                    out.status.success(),
+                    "skopeo copy: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+
+                let is_pull_error = |r: Result<_, RuntimeError>| {
+                    matches!(
+                        r,
+                        Err(RuntimeError::Cri {
+                            call: "PullImage",
+                            ..
+                        })
+                    )
+                };
+                // No credentials, credentials for another registry (anonymous), a wrong password.
+                for k in [
+                    PullKeyring::default(),
+                    keyring(&[("other.example.com", "puller", "s3cret")]),
+                    keyring(&[(&reg, "puller", "wrong")]),
+                    keyring(&[(&format!("{reg}/elsewhere"), "puller", "s3cret")]),
+                ] {
+                    let r = rt.ensure_image(&remote, PullPolicy::Always, &k).await;
+                    assert!(is_pull_error(r), "pull with {k:?} must fail");
+                }
+                // A wrong one first, then the right one (longer path first): the right one wins.
+                let k = keyring(&[
+                    (&format!("http://{reg}/private"), "puller", "wrong"),
+                    (&reg, "puller", "s3cret"),
+                ]);
+                assert_eq!(k.lookup(&remote).len(), 2);
+                let pulled = rt
+                    .ensure_image(&remote, PullPolicy::Always, &k)
+                    .await
+                    .expect("pull with the pull secret");
+                assert!(pulled.id.starts_with("sha256:"), "{pulled:?}");
+
+                // Through a pod: the spec's keyring is used for its containers' pulls.
+                let mut c = busybox("private", &["sh", "-c", "echo authed"], &[]);
+                c.image = remote.clone();
+                c.pull_policy = PullPolicy::Always;
+                let mut spec = pod("uid-private-5", "private", RestartPolicy::Never, vec![c]);
+                spec.pull_keyring = keyring(&[(&reg, "puller", "s3cret")]);
+                rt.run_pod(&spec).await.expect("run_pod with pull secret");
+                let st =
+                    wait_for(rt, &spec.uid, "exited", |s| exited(s, "private").is_some()).await;
+                assert_eq!(exited(&st, "private"), Some((0, "Completed".to_string())));
             })
         },
     );

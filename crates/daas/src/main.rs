@@ -549,6 +549,7 @@ async fn run_agent(path: &Path) -> Result<()> {
             mc.pod_cidr = cfg.pod_cidr.clone();
             mc.bridge_name = cfg.bridge_name.clone();
             mc.images_dir = cfg.images_dir.clone();
+            mc.insecure_registries = cfg.insecure_registries.clone();
             let m = ManagedContainerd::start(mc)
                 .await
                 .context("starting containerd")?;

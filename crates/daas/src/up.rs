@@ -316,6 +316,7 @@ impl LocalAgent {
         mc.pod_cidr = cfg.pod_cidr.clone();
         mc.bridge_name = cfg.bridge_name.clone();
         mc.images_dir = cfg.images_dir.clone();
+        mc.insecure_registries = cfg.insecure_registries.clone();
         let managed = ManagedContainerd::start(mc)
             .await
             .context("starting containerd")?;

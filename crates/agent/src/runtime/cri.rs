@@ -16,6 +16,7 @@ use crate::security::{is_safe_sysctl, normalize_capability, RUNTIME_DEFAULT_CAPA
 
 use super::log::read_messages;
 use super::podfiles::{etc_hosts_content, log_tail, read_at_most, MAX_TERMINATION_MESSAGE_BYTES};
+use super::pullsecrets::PullKeyring;
 use super::spec::resolve_container;
 use super::{
     ContainerRuntimeStatus, ContainerSpecLite, ContainerState, ExecOutput, ImageRef, MountLite,
@@ -643,7 +644,9 @@ impl ContainerdRuntime {
         if !super::valid_image_reference(&c.image) {
             return Err(RuntimeError::InvalidImageName(c.image.clone()));
         }
-        let image = self.ensure_image(&c.image, c.pull_policy).await?;
+        let image = self
+            .ensure_image(&c.image, c.pull_policy, &spec.pull_keyring)
+            .await?;
         verify_run_as_non_root(spec, c, &image)?;
         let termination_file = Self::termination_file(spec, c, attempt)?;
         let mut config =
@@ -782,6 +785,26 @@ impl ContainerdRuntime {
             .ok_or_else(|| RuntimeError::Containerd(format!("no status for container {id}")))
     }
 
+    async fn pull_once(
+        &self,
+        image: &str,
+        auth: Option<cri::AuthConfig>,
+    ) -> std::result::Result<String, tonic::Status> {
+        Ok(self
+            .img()
+            .pull_image(cri::PullImageRequest {
+                image: Some(cri::ImageSpec {
+                    image: image.to_string(),
+                    ..Default::default()
+                }),
+                auth,
+                sandbox_config: None,
+            })
+            .await?
+            .into_inner()
+            .image_ref)
+    }
+
     async fn image_status(&self, image: &str) -> Result<Option<cri::Image>> {
         Ok(self
             .img()
@@ -812,7 +835,12 @@ fn image_ref(name: &str, img: cri::Image) -> ImageRef {
 
 #[async_trait]
 impl Runtime for ContainerdRuntime {
-    async fn ensure_image(&self, image: &str, pull_policy: PullPolicy) -> Result<ImageRef> {
+    async fn ensure_image(
+        &self,
+        image: &str,
+        pull_policy: PullPolicy,
+        keyring: &PullKeyring,
+    ) -> Result<ImageRef> {
         if pull_policy != PullPolicy::Always {
             if let Some(img) = self.image_status(image).await? {
                 return Ok(image_ref(image, img));
@@ -821,21 +849,37 @@ impl Runtime for ContainerdRuntime {
                 return Err(RuntimeError::ImageNotPresent(image.to_string()));
             }
         }
-        tracing::info!(image, "pulling image");
-        let pulled = self
-            .img()
-            .pull_image(cri::PullImageRequest {
-                image: Some(cri::ImageSpec {
-                    image: image.to_string(),
-                    ..Default::default()
-                }),
-                auth: None,
-                sandbox_config: None,
-            })
-            .await
-            .map_err(|s| RuntimeError::cri("PullImage", s))?
-            .into_inner()
-            .image_ref;
+        let creds = keyring.lookup(image);
+        tracing::info!(image, credentials = creds.len(), "pulling image");
+        // As the kubelet: each matching credential in turn, the first success wins; none
+        // matching: anonymous.
+        let auths: Vec<Option<cri::AuthConfig>> = if creds.is_empty() {
+            vec![None]
+        } else {
+            creds
+                .iter()
+                .map(|c| {
+                    Some(cri::AuthConfig {
+                        username: c.username.clone(),
+                        password: c.password.clone(),
+                        identity_token: c.identity_token.clone(),
+                        // Left empty as the kubelet does: containerd drops credentials whose
+                        // server address differs from the host it resolved.
+                        ..Default::default()
+                    })
+                })
+                .collect()
+        };
+        let mut attempts = auths.into_iter();
+        let mut res = self.pull_once(image, attempts.next().flatten()).await;
+        for auth in attempts {
+            match &res {
+                Ok(_) => break,
+                Err(s) => tracing::debug!(image, error = %s.message(), "pull attempt failed"),
+            }
+            res = self.pull_once(image, auth).await;
+        }
+        let pulled = res.map_err(|s| RuntimeError::cri("PullImage", s))?;
         match self.image_status(&pulled).await? {
             Some(img) => Ok(image_ref(image, img)),
             None => Ok(ImageRef {

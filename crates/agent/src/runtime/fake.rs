@@ -160,7 +160,12 @@ impl FakeRuntime {
 
 #[async_trait]
 impl Runtime for FakeRuntime {
-    async fn ensure_image(&self, image: &str, _pull_policy: PullPolicy) -> Result<ImageRef> {
+    async fn ensure_image(
+        &self,
+        image: &str,
+        _pull_policy: PullPolicy,
+        _keyring: &super::pullsecrets::PullKeyring,
+    ) -> Result<ImageRef> {
         let mut g = self.lock();
         g.calls.push(Call::EnsureImage(image.to_string()));
         if g.unpullable.contains(image) {

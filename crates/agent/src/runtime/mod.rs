@@ -14,6 +14,7 @@ pub mod fake;
 pub mod image;
 pub mod log;
 pub mod podfiles;
+pub mod pullsecrets;
 mod spec;
 
 use std::collections::BTreeMap;
@@ -295,6 +296,9 @@ pub struct PodSpecLite {
     pub etc_hosts: Option<EtcHosts>,
     /// Host directory for the pod's per-container files (termination messages).
     pub pod_dir: Option<PathBuf>,
+    /// Registry credentials from the pod's `imagePullSecrets` (in memory only; `Debug` shows
+    /// only the registries).
+    pub pull_keyring: pullsecrets::PullKeyring,
 }
 
 /// The kubelet-managed `/etc/hosts` of a pod.
@@ -437,8 +441,14 @@ pub struct AttachStreams {
 #[async_trait]
 pub trait Runtime: Send + Sync {
     /// Makes sure `image` is present according to `pull_policy` (IfNotPresent/Never never touch the network if
-    /// the image is present).
-    async fn ensure_image(&self, image: &str, pull_policy: PullPolicy) -> Result<ImageRef>;
+    /// the image is present). A pull tries the `keyring`'s credentials matching `image` in turn (the
+    /// first success wins), or pulls anonymously when none match.
+    async fn ensure_image(
+        &self,
+        image: &str,
+        pull_policy: PullPolicy,
+        keyring: &pullsecrets::PullKeyring,
+    ) -> Result<ImageRef>;
 
     /// Creates the pod sandbox (with CNI networking), then creates and starts all app containers (pulling their
     /// images according to their pull policy). A pod with init containers gets only its sandbox: the caller starts

@@ -284,6 +284,8 @@ impl PodSpecLite {
             ephemeral_containers,
             restart_policy: RestartPolicy::from_k8s(spec.restart_policy.as_deref()),
             labels: meta.labels.clone().unwrap_or_default(),
+            // Read from the pod's imagePullSecrets when the pod is prepared (needs the API).
+            pull_keyring: Default::default(),
             hostname: spec.hostname.clone().or(Some(name)),
             supplemental_groups: {
                 let psc = spec.security_context.as_ref();

@@ -840,3 +840,90 @@ async fn jobs_and_cronjobs_stay_in_the_tenants_namespace() {
     assert_eq!(r.code, 422, "{}", r.body);
     assert!(r.body["message"].as_str().unwrap().starts_with("CronJob.batch \"bad\" is invalid: spec.schedule: Invalid value: \"every now and then\": "), "{}", r.body);
 }
+
+#[tokio::test]
+async fn node_reads_the_image_pull_secrets_of_its_pods_only() {
+    let e = env().await;
+    let nr = "no relationship found between node 'n1' and this object";
+    let auths =
+        json!({"auths": {"reg.example.com": {"username": "u", "password": "p"}}}).to_string();
+    for name in ["regcred", "sa-regcred", "other-regcred", "pending-regcred"] {
+        let r = e
+            .call(
+                ADMIN,
+                "POST",
+                "/api/v1/namespaces/u-alice/secrets",
+                json!({"metadata": {"name": name}, "type": "kubernetes.io/dockerconfigjson",
+                       "stringData": {".dockerconfigjson": auths}}),
+            )
+            .await;
+        assert_eq!(r.code, 201, "{}", r.body);
+    }
+    let r = e
+        .call(
+            ADMIN,
+            "POST",
+            "/api/v1/namespaces/u-alice/serviceaccounts",
+            json!({"metadata": {"name": "robot"}, "imagePullSecrets": [{"name": "sa-regcred"}]}),
+        )
+        .await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    // On n1: one naming its pull secret, one getting it from its ServiceAccount (admission);
+    // on n2 and unscheduled: the others.
+    for (pod, node, secret) in [
+        ("pulls", Some("n1"), Some("regcred")),
+        ("sa-pulls", Some("n1"), None),
+        ("pulls-elsewhere", Some("n2"), Some("other-regcred")),
+        ("pending", None, Some("pending-regcred")),
+    ] {
+        let mut p = restricted_pod(pod);
+        if let Some(n) = node {
+            p["spec"]["nodeName"] = json!(n);
+        }
+        match secret {
+            Some(s) => p["spec"]["imagePullSecrets"] = json!([{"name": s}]),
+            None => p["spec"]["serviceAccountName"] = json!("robot"),
+        }
+        let r = e
+            .call(ADMIN, "POST", "/api/v1/namespaces/u-alice/pods", p)
+            .await;
+        assert_eq!(r.code, 201, "{}", r.body);
+    }
+    for name in ["regcred", "sa-regcred"] {
+        let r = e
+            .call(
+                NODE,
+                "GET",
+                &format!("/api/v1/namespaces/u-alice/secrets/{name}"),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(r.code, 200, "{name}: {}", r.body);
+        assert_eq!(r.body["type"], "kubernetes.io/dockerconfigjson");
+    }
+    for name in ["other-regcred", "pending-regcred"] {
+        e.call(NODE, "GET", &format!("/api/v1/namespaces/u-alice/secrets/{name}"), Value::Null).await.refused(403,
+            &format!("secrets \"{name}\" is forbidden: User \"system:node:n1\" cannot get resource \"secrets\" in API group \"\" in the namespace \"u-alice\": {nr}"));
+    }
+    let r = e
+        .call(
+            "no-such-token",
+            "GET",
+            "/api/v1/namespaces/u-alice/secrets/regcred",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(r.code, 401, "{}", r.body);
+    // Once the pod is gone, so is the access to its pull secret.
+    let r = e
+        .call(
+            ADMIN,
+            "DELETE",
+            "/api/v1/namespaces/u-alice/pods/pulls?gracePeriodSeconds=0",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    e.call(NODE, "GET", "/api/v1/namespaces/u-alice/secrets/regcred", Value::Null).await.refused(403,
+        &format!("secrets \"regcred\" is forbidden: User \"system:node:n1\" cannot get resource \"secrets\" in API group \"\" in the namespace \"u-alice\": {nr}"));
+}

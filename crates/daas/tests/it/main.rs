@@ -19,6 +19,7 @@ mod kubectl;
 mod metrics;
 mod node_shutdown;
 mod openapi;
+mod pullsecrets;
 mod rbac;
 mod rollback;
 mod satoken;
