@@ -94,7 +94,9 @@ spec:
     image: {IMAGE}
     imagePullPolicy: IfNotPresent
     stdin: true
-    command: [sh, -c, 'while read l; do echo "echo:$l"; echo "err:$l" >&2; [ "$l" = quit ] && exit 0; done']
+    # `sleep 1`: containerd (1.6) wires an attach's stdin before its stdout, so what the
+    # container writes at once in answer to input can miss the stdout of that attach.
+    command: [sh, -c, 'while read l; do sleep 1; echo "echo:$l"; echo "err:$l" >&2; [ "$l" = quit ] && exit 0; done']
 ---
 apiVersion: v1
 kind: Pod
