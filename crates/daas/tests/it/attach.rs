@@ -188,7 +188,7 @@ spec:
             "--",
             "sh",
             "-c",
-            "read l; echo got $l",
+            "read l; sleep 1; echo got $l",
         ],
         Some("hello\n"),
     );
@@ -205,6 +205,7 @@ spec:
         stdout(&o)
     );
 
+    // (`sleep 1` after reading: see the echoer.)
     // `kubectl debug`: an ephemeral container in the target container's PID namespace sees
     // its pid 1; it runs once and is reported in ephemeralContainerStatuses.
     let o = kubectl_timed(
@@ -222,7 +223,7 @@ spec:
             "--",
             "sh",
             "-c",
-            "read go; ps",
+            "read go; sleep 1; ps",
         ],
         Some("go\n"),
     );
