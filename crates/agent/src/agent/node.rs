@@ -194,6 +194,19 @@ impl ConditionTimes {
     }
 }
 
+/// The status patch of a node going down (graceful node shutdown): its Ready condition turns
+/// False, as the kubelet reports it, with the other conditions left as they are (a strategic
+/// merge by condition type).
+pub(super) fn shutting_down_status() -> Value {
+    let now = now_rfc3339();
+    json!({"status": {"conditions": [{
+        "type": "Ready", "status": "False", "reason": "KubeletNotReady",
+        "message": "node is shutting down",
+        "lastHeartbeatTime": now,
+        "lastTransitionTime": now,
+    }]}})
+}
+
 pub(super) fn node_status(
     cfg: &AgentConfig,
     kubelet_port: u16,

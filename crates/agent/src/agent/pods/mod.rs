@@ -828,12 +828,7 @@ pub(super) async fn pod_sync(
                 }
                 if *shutdown.borrow() {
                     tracing::info!(grace = ?cfg.shutdown, "node shutting down: stopping its pods");
-                    let not_ready = json!({"status": {"conditions": [{
-                        "type": "Ready", "status": "False", "reason": "KubeletNotReady",
-                        "message": "node is shutting down",
-                        "lastHeartbeatTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                        "lastTransitionTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    }]}});
+                    let not_ready = super::node::shutting_down_status();
                     if let Err(e) = nodes
                         .patch_status(&cfg.node_id, &PatchParams::default(), &Patch::Strategic(not_ready))
                         .await
