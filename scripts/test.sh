@@ -19,6 +19,9 @@ have docker-registry || need+=(docker-registry)
 have curl || need+=(curl)
 have bc || need+=(bc)
 have ip || need+=(iproute2)
+have nsenter || need+=(util-linux)
+# Service rules and network policies are programmed with nft.
+have nft || need+=(nftables)
 have pgrep || need+=(procps)
 # `daas install` units are checked with systemd-analyze verify.
 have systemd-analyze || need+=(systemd)

@@ -17,6 +17,7 @@ mod hpa;
 mod kube_client;
 mod kubectl;
 mod metrics;
+mod netlab;
 mod node_shutdown;
 mod openapi;
 mod pullsecrets;

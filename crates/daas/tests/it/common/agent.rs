@@ -16,6 +16,8 @@ pub struct Agent {
     pub claim: PathBuf,
     /// Its pod CIDR's prefix, e.g. `10.243.7.`.
     pub pod_prefix: String,
+    /// The network namespace it runs in (a [`super::netlab::Lab`] node), none: the host's.
+    pub netns: Option<String>,
 }
 
 /// Where test processes claim agent indexes (bridge `daase<n>`, pod CIDR `10.243.<n>.0/24`):
@@ -66,14 +68,17 @@ impl Agent {
     pub fn spawn(&mut self) {
         let log = std::fs::File::create(self.dir.join("agent.log")).unwrap();
         self.child = Some(
-            Command::new(env!("CARGO_BIN_EXE_daas"))
-                .args(["agent", "--config"])
-                .arg(&self.config)
-                .env("RUST_LOG", "info")
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap(),
+            match &self.netns {
+                Some(ns) => super::netlab::Lab::cmd_in(ns, env!("CARGO_BIN_EXE_daas")),
+                None => Command::new(env!("CARGO_BIN_EXE_daas")),
+            }
+            .args(["agent", "--config"])
+            .arg(&self.config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
         );
     }
 
@@ -134,10 +139,13 @@ impl Drop for Agent {
             .output();
         std::thread::sleep(Duration::from_millis(200));
         daas_agent::runtime::unmount_all_under(&self.dir);
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.bridge])
-            .output();
-        let _ = std::fs::remove_file(&self.claim);
+        if self.netns.is_none() {
+            // (A lab node's bridge goes with its namespace.)
+            let _ = Command::new("ip")
+                .args(["link", "del", &self.bridge])
+                .output();
+            let _ = std::fs::remove_file(&self.claim);
+        }
     }
 }
 
@@ -206,6 +214,7 @@ pub fn start_agent_with(c: &Cluster, node: &str, hint: u8, extra: serde_json::Va
         bridge,
         claim,
         pod_prefix: format!("10.243.{index}."),
+        netns: None,
     };
     a.spawn();
     a

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod netlab;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -15,6 +16,9 @@ pub struct Cluster {
     /// Let `daas up` start its local worker (default: `--no-agent`, so tests stay independent
     /// of the host's containerd and do not collide on its bridge and ports).
     pub local_agent: bool,
+    /// The network namespace the server and this cluster's kubectl run in (a [`netlab::Lab`]'s
+    /// LAN); none: the host's, on 127.0.0.1.
+    pub netns: Option<String>,
 }
 
 impl Cluster {
@@ -39,9 +43,33 @@ impl Cluster {
             child: None,
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
             local_agent,
+            netns: None,
         };
         c.spawn();
         c
+    }
+
+    /// `daas up --no-agent` with `args` (which name the listen addresses) in namespace `netns`.
+    pub fn start_netns(args: &[&str], netns: &str) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("home")).expect("home dir");
+        let mut c = Cluster {
+            dir,
+            child: None,
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+            local_agent: false,
+            netns: Some(netns.to_string()),
+        };
+        c.spawn();
+        c
+    }
+
+    /// A command running `program` in this cluster's network namespace.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        match &self.netns {
+            Some(ns) => netlab::Lab::cmd_in(ns, program),
+            None => Command::new(program),
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -56,12 +84,18 @@ impl Cluster {
     pub fn spawn(&mut self) {
         let _ = std::fs::remove_file(self.kubeconfig());
         let log = std::fs::File::create(self.dir.path().join("server.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_daas"))
+        let has = |flag: &str| self.extra_args.iter().any(|a| a == flag);
+        let child = self
+            .command(env!("CARGO_BIN_EXE_daas"))
             .arg("up")
             .arg("--data-dir")
             .arg(self.data_dir())
-            .args(["--listen", "127.0.0.1:0"])
-            .args(if self.extra_args.iter().any(|a| a == "--chain-listen") {
+            .args(if has("--listen") {
+                &[][..]
+            } else {
+                &["--listen", "127.0.0.1:0"][..]
+            })
+            .args(if has("--chain-listen") {
                 &[][..]
             } else {
                 &["--chain-listen", "127.0.0.1:0"][..]
@@ -177,7 +211,7 @@ impl Cluster {
 
     /// kubectl with another identity's kubeconfig.
     pub fn kubectl_as(&self, kubeconfig: &Path, args: &[&str]) -> Output {
-        Command::new("kubectl")
+        self.command("kubectl")
             .args(args)
             .env("KUBECONFIG", kubeconfig)
             .env("HOME", self.dir.path().join("home"))
@@ -234,7 +268,7 @@ impl Cluster {
     }
 
     pub fn kubectl_cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("kubectl");
+        let mut cmd = self.command("kubectl");
         cmd.args(args)
             .env("KUBECONFIG", self.kubeconfig())
             .env("HOME", self.dir.path().join("home"))

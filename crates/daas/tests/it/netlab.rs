@@ -1,0 +1,96 @@
+//! The network lab itself (see `common::netlab`): a master in the LAN namespace and two agents in
+//! their own node namespaces join, run a pod each, and the master reaches each kubelet at its node
+//! address (`kubectl exec` and logs); a pod reaches the LAN through its node. Nothing of it is
+//! visible in the host's network namespace. Needs root and containerd/runc/CNI plugins.
+
+use crate::common;
+
+use std::time::Duration;
+
+use common::agent::{wait_for, wait_node_ready};
+use common::netlab::{start_agent_in, Lab, LAN_GATEWAY};
+use common::{stdout, Cluster};
+
+const IMAGE: &str = "localhost/k3s-daas/busybox:latest";
+
+fn pod_on(name: &str, node: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  nodeName: {node}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: {IMAGE}
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, "echo up on $(hostname); sleep 3600"]
+"#
+    )
+}
+
+#[test]
+fn agents_in_their_own_namespaces_join_a_master_on_the_lan() {
+    let mut lab = Lab::new();
+    let c = Cluster::start_in(&lab, &[]);
+    assert!(c.server_url().contains(&LAN_GATEWAY.to_string()));
+    let a1 = start_agent_in(&c, &mut lab, "lab-a", 1, serde_json::json!({}));
+    let a2 = start_agent_in(&c, &mut lab, "lab-b", 2, serde_json::json!({}));
+    wait_node_ready(&c, &a1, "lab-a");
+    wait_node_ready(&c, &a2, "lab-b");
+    let ip = stdout(&c.kubectl(&[
+        "get",
+        "node",
+        "lab-b",
+        "-o",
+        "jsonpath={.status.addresses[?(@.type==\"InternalIP\")].address}",
+    ]));
+    assert_eq!(ip, Lab::node_ip(2).to_string());
+
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        &format!("{}---\n{}", pod_on("pa", "lab-a"), pod_on("pb", "lab-b")),
+    );
+    for (pod, a) in [("pa", &a1), ("pb", &a2)] {
+        wait_for(
+            &c,
+            &format!("{pod} running"),
+            Duration::from_secs(60),
+            || {
+                stdout(&c.kubectl(&["get", "pod", pod, "-o", "jsonpath={.status.phase}"]))
+                    == "Running"
+            },
+            a,
+        );
+    }
+    // The master reaches each kubelet on the LAN.
+    let out = c.ok(&["exec", "pb", "--", "cat", "/etc/hostname"]);
+    assert_eq!(out.trim(), "pb");
+    wait_for(
+        &c,
+        "pa's log",
+        Duration::from_secs(20),
+        || c.ok(&["logs", "pa"]).contains("up on pa"),
+        &a1,
+    );
+    // A pod reaches the LAN through its node (masqueraded): the master's health endpoint.
+    let port = c.server_url().rsplit(':').next().unwrap().to_string();
+    let out = c.kubectl(&[
+        "exec",
+        "pa",
+        "--",
+        "sh",
+        "-c",
+        &format!("nc -w 3 {LAN_GATEWAY} {port} </dev/null && echo reached"),
+    ]);
+    assert_eq!(stdout(&out).trim(), "reached", "{}", common::stderr(&out));
+    // None of it is in the host's namespace.
+    let host = stdout(
+        &std::process::Command::new("ip")
+            .args(["-o", "addr"])
+            .output()
+            .unwrap(),
+    );
+    assert!(!host.contains("172.30.0."), "{host}");
+}
