@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod config;
+pub mod net;
 pub mod podenv;
 pub mod runtime;
 pub mod security;
