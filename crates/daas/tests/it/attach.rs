@@ -35,7 +35,9 @@ def read_until(needle, secs):
                 break
     return needle in out
 time.sleep(2.0)
-os.write(fd, b"echo typed-$((40+2)); stty size; ps; echo done-$((1+1))\r")
+# kubectl attach/debug first sends a size one larger than the terminal's, then the real one (to
+# force a redraw): wait for the real one to arrive before printing it.
+os.write(fd, b"echo typed-$((40+2)); for i in 1 2 3 4 5 6 7 8 9 10; do [ \"$(stty size)\" = \"$((32+1)) $((110+1))\" ] && break; sleep 0.3; done; stty size; ps; echo done-$((1+1))\r")
 # done-2 comes after all of ps's lines (the typed line echoes "done-$((1+1))", not "done-2").
 ok = read_until(b"typed-42", 20) and read_until(b"33 111", 10) and read_until(b"done-2", 10)
 ok = ok and b"PID" in out
