@@ -32,8 +32,8 @@ pub fn verb(method: &axum::http::Method, t: &ResourceTarget, watch: bool) -> &'s
     }
     match (method, t.name.is_some()) {
         (&Method::GET, _) if watch => "watch",
-        (&Method::GET, true) => "get",
-        (&Method::GET, false) => "list",
+        (&Method::GET | &Method::HEAD, true) => "get",
+        (&Method::GET | &Method::HEAD, false) => "list",
         (&Method::POST, _) => "create",
         (&Method::PUT, _) => "update",
         (&Method::PATCH, _) => "patch",

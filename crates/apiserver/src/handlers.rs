@@ -33,6 +33,9 @@ pub struct Ctx {
     /// The Service cluster-IP and node-port ranges (`--service-cluster-ip-range`,
     /// `--service-node-port-range`).
     pub service_ranges: crate::registry::ipalloc::ServiceRanges,
+    /// Reaches pods through their nodes' agents (webhooks served by a Service; see
+    /// [`crate::egress`]); without it, pods are dialled directly.
+    pub node_proxy: Option<Arc<dyn crate::server::NodeProxy>>,
 }
 
 pub fn now_rfc3339() -> String {

@@ -66,7 +66,8 @@ pub fn parse_path(path: &str) -> ApiResult<Target> {
             if !def.namespaced {
                 return Err(ApiError::not_found_path());
             }
-            if tail.len() > 2 {
+            // `.../<name>/proxy/<path...>`: the path goes to the pod (see `crate::proxy`).
+            if tail.len() > 2 && tail.get(1) != Some(&"proxy") {
                 return Err(ApiError::not_found_path());
             }
             ResourceTarget {

@@ -25,6 +25,8 @@ pub enum Subresource {
     EphemeralContainers,
     /// `pods/portforward` (SPDY/3.1, plain or tunneled in a WebSocket).
     PortForward,
+    /// `pods/proxy`, `services/proxy`: HTTP to the pod (a Service's endpoint) through its node.
+    Proxy,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -110,6 +112,7 @@ impl ResourceDef {
             "categories": self.categories,
         })];
         for s in self.subresources {
+            let proxy_kind = format!("{}ProxyOptions", self.kind);
             let (name, kind, verbs): (&str, &str, Vec<&str>) = match s {
                 Subresource::Status => ("status", self.kind, vec!["get", "patch", "update"]),
                 Subresource::Scale => ("scale", "Scale", vec!["get", "patch", "update"]),
@@ -130,6 +133,11 @@ impl ResourceDef {
                     "portforward",
                     "PodPortForwardOptions",
                     vec!["create", "get"],
+                ),
+                Subresource::Proxy => (
+                    "proxy",
+                    proxy_kind.as_str(),
+                    vec!["create", "delete", "get", "patch", "update"],
                 ),
             };
             let mut e = json!({
@@ -392,6 +400,7 @@ mod tests {
                 "pods/exec",
                 "pods/attach",
                 "pods/portforward",
+                "pods/proxy",
                 "pods/ephemeralcontainers"
             ]
         );

@@ -481,6 +481,7 @@ impl ServiceAccountAuthenticator {
                 bookmark_interval: std::time::Duration::from_secs(30),
                 admission: Default::default(),
                 service_ranges: Default::default(),
+                node_proxy: None,
             },
             tokens,
         }

@@ -192,6 +192,7 @@ pub fn router(store: Arc<dyn Store>, auth: Arc<dyn Authenticator>, opts: ServerO
             bookmark_interval: opts.bookmark_interval,
             admission: Default::default(),
             service_ranges: opts.service_ranges,
+            node_proxy: opts.node_proxy.clone(),
         }),
         auth,
         max_body: opts.max_body,
@@ -471,6 +472,18 @@ async fn handle(
             if serves_sub(target.def, "portforward") =>
         {
             pod_portforward(st, &mut parts, &target, &n).await
+        }
+        (_, Some(n), Some("proxy")) if serves_sub(target.def, "proxy") => {
+            crate::proxy::serve(
+                ctx,
+                st.node_proxy.as_ref(),
+                &parts,
+                body,
+                st.max_body,
+                &target,
+                &n,
+            )
+            .await
         }
         (&Method::POST, None, None) => {
             let body = read_body(body, st.max_body).await?;
@@ -768,6 +781,7 @@ fn serves_sub(def: &resources::ResourceDef, name: &str) -> bool {
         "attach" => def.has_sub(S::Attach),
         "ephemeralcontainers" => def.has_sub(S::EphemeralContainers),
         "portforward" => def.has_sub(S::PortForward),
+        "proxy" => def.has_sub(S::Proxy),
         _ => false,
     }
 }
@@ -953,6 +967,7 @@ pub async fn bootstrap_with(
         bookmark_interval: Duration::from_secs(30),
         admission: Default::default(),
         service_ranges: ranges.clone(),
+        node_proxy: None,
     };
     let ns_def = &resources::NAMESPACES;
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {

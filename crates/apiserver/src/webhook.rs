@@ -352,7 +352,7 @@ pub fn review(a: &Attributes<'_>, uid: &str, obj: Option<&Value>) -> Value {
 
 /// Where one call goes: address to dial, TLS server name, request path and the URL for messages.
 struct Endpoint {
-    addr: String,
+    target: crate::egress::Target,
     server_name: String,
     path: String,
     url: String,
@@ -371,13 +371,12 @@ async fn resolve(ctx: &Ctx, cc: &Value) -> Result<Endpoint, CallError> {
             .trim_end_matches(']')
             .to_string();
         let port = u.port_u16().unwrap_or(443);
-        let addr = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
         return Ok(Endpoint {
-            addr,
+            target: crate::egress::Target {
+                ip: host.clone(),
+                port,
+                pod: None,
+            },
             server_name: host,
             path: u
                 .path_and_query()
@@ -411,25 +410,36 @@ async fn resolve(ctx: &Ctx, cc: &Value) -> Result<Endpoint, CallError> {
     let port_name = sp["name"].as_str().unwrap_or("");
     let target = eps["subsets"].as_array().and_then(|subsets| {
         subsets.iter().find_map(|ss| {
-            let ip = ss["addresses"].as_array()?.first()?["ip"].as_str()?;
+            let a = ss["addresses"].as_array()?.first()?;
             let ports = ss["ports"].as_array()?;
             let p = ports
                 .iter()
                 .find(|p| p["name"].as_str().unwrap_or("") == port_name)
                 .or_else(|| (ports.len() == 1).then(|| &ports[0]))?;
-            Some((ip.to_string(), p["port"].as_i64()?))
+            // A pod behind the address is reached through its node's agent.
+            let node = a["nodeName"].as_str().unwrap_or("");
+            let pod = (a["targetRef"]["kind"] == "Pod" && !node.is_empty()).then(|| {
+                (
+                    a["targetRef"]["namespace"]
+                        .as_str()
+                        .unwrap_or(ns)
+                        .to_string(),
+                    a["targetRef"]["name"].as_str().unwrap_or("").to_string(),
+                    node.to_string(),
+                )
+            });
+            Some(crate::egress::Target {
+                ip: a["ip"].as_str()?.to_string(),
+                port: u16::try_from(p["port"].as_i64()?).ok()?,
+                pod,
+            })
         })
     });
-    let (ip, tport) = target.ok_or_else(|| {
+    let target = target.ok_or_else(|| {
         CallError::Resolve(format!("no endpoints available for service \"{name}\""))
     })?;
-    let addr = if ip.contains(':') {
-        format!("[{ip}]:{tport}")
-    } else {
-        format!("{ip}:{tport}")
-    };
     Ok(Endpoint {
-        addr,
+        target,
         server_name: format!("{name}.{ns}.svc"),
         path,
         url,
@@ -462,14 +472,19 @@ fn tls_config(cc: &Value) -> Result<rustls::ClientConfig, CallError> {
         .with_no_client_auth())
 }
 
-async fn post(ep: &Endpoint, tls: rustls::ClientConfig, body: Vec<u8>) -> Result<Value, CallError> {
+async fn post(
+    ctx: &Ctx,
+    ep: &Endpoint,
+    tls: rustls::ClientConfig,
+    body: Vec<u8>,
+) -> Result<Value, CallError> {
     let transport = |msg: String| CallError::Transport {
         url: ep.url.clone(),
         msg,
     };
-    let tcp = tokio::net::TcpStream::connect(&ep.addr)
+    let tcp = crate::egress::connect(ctx, ctx.node_proxy.as_ref(), &ep.target)
         .await
-        .map_err(|e| transport(format!("dial tcp {}: {e}", ep.addr)))?;
+        .map_err(|e| transport(e.to_string()))?;
     let name = ServerName::try_from(ep.server_name.clone())
         .map_err(|e| CallError::Config(format!("server name {:?}: {e}", ep.server_name)))?;
     let stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
@@ -585,7 +600,7 @@ pub async fn post_review(
     let ep = resolve(ctx, client_config).await?;
     let tls = tls_config(client_config)?;
     let body = serde_json::to_vec(review).map_err(|e| CallError::Config(e.to_string()))?;
-    tokio::time::timeout(timeout, post(&ep, tls, body))
+    tokio::time::timeout(timeout, post(ctx, &ep, tls, body))
         .await
         .map_err(|_| CallError::Timeout {
             url: ep.url.clone(),
@@ -609,7 +624,7 @@ async fn call(
     let uid = uuid::Uuid::new_v4().to_string();
     let body =
         serde_json::to_vec(&review(a, &uid, obj)).map_err(|e| CallError::Config(e.to_string()))?;
-    let resp = tokio::time::timeout(Duration::from_secs(secs), post(&ep, tls, body))
+    let resp = tokio::time::timeout(Duration::from_secs(secs), post(ctx, &ep, tls, body))
         .await
         .map_err(|_| CallError::Timeout {
             url: ep.url.clone(),

@@ -41,6 +41,7 @@ pub const RESOURCE: ResourceDef = ResourceDef {
         Exec,
         Attach,
         PortForward,
+        Proxy,
         EphemeralContainers,
     ],
     has_spec: true,

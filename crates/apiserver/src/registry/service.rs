@@ -32,7 +32,7 @@ pub const RESOURCE: ResourceDef = ResourceDef {
     namespaced: true,
     short_names: &["svc"],
     categories: &["all"],
-    subresources: &[Status],
+    subresources: &[Status, Proxy],
     has_spec: true,
     strategy: &ServiceStrategy,
 };

@@ -20,6 +20,7 @@ mod openapi;
 mod paging;
 mod policy;
 mod protobuf;
+mod proxy;
 mod quota_pdb_events;
 mod rbac;
 mod registry;

@@ -1027,7 +1027,8 @@ fn every_served_kind_has_a_protobuf_schema() {
                 Subresource::Log
                 | Subresource::Exec
                 | Subresource::Attach
-                | Subresource::PortForward => continue,
+                | Subresource::PortForward
+                | Subresource::Proxy => continue,
             };
             check(av, kind.to_string());
         }

@@ -20,6 +20,7 @@ mod metrics;
 mod netlab;
 mod node_shutdown;
 mod openapi;
+mod proxy;
 mod pullsecrets;
 mod rbac;
 mod rollback;
