@@ -3,8 +3,9 @@
 //!
 //! The master is not on the pod network (it runs in an enclave, possibly on a host with no route to
 //! any staker's pods), so, like K3s' egress selector in "agent" mode, a connection to a pod goes
-//! through the agent of the pod's node: the node proxy's port-forward stream into the pod's network
-//! namespace (the agent is attested and every request to it is signed). A target without a node
+//! through the agent of the pod's node: the node proxy's port-forward stream, for which the agent
+//! connects to the pod's IP from its node (the agent's certificate is pinned and every request to
+//! it is signed by the enclave key). A target without a node
 //! (e.g. an Endpoints address with no pod behind it) is dialled directly.
 
 use std::sync::Arc;

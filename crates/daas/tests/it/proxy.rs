@@ -1,7 +1,7 @@
 //! `pods/proxy` and `services/proxy` on a real cluster in the network lab: the master (in the LAN
 //! namespace) has no route to the pod network, yet `kubectl get --raw .../proxy/...` reaches a
-//! busybox httpd in a pod, because the master goes through the pod's node agent (port-forward into
-//! the pod). Needs root and containerd/runc/CNI plugins.
+//! busybox httpd in a pod, because the master goes through the pod's node agent (which connects to
+//! the pod's IP from its node). Needs root and containerd/runc/CNI plugins.
 
 use crate::common;
 
