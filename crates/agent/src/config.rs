@@ -71,6 +71,9 @@ pub struct StakerConfigFile {
     /// Registries (`host:port`) the node's containerd reaches over plain HTTP.
     #[serde(default)]
     pub insecure_registries: Vec<String>,
+    /// Let pods publish `hostPort`s on this host's addresses (refused by default).
+    #[serde(default)]
+    pub allow_host_ports: bool,
     /// Pod CIDR of this node, e.g. 10.42.1.0/24.
     #[serde(default)]
     pub pod_cidr: Option<String>,
@@ -141,6 +144,8 @@ pub struct AgentConfig {
     pub kubelet_listen: SocketAddr,
     pub images_dir: Option<PathBuf>,
     pub insecure_registries: Vec<String>,
+    /// Pods may publish `hostPort`s (the staker's opt-in; node admission refuses them otherwise).
+    pub allow_host_ports: bool,
     pub pod_cidr: String,
     pub heartbeat: std::time::Duration,
     pub bridge_name: String,
@@ -349,6 +354,7 @@ impl AgentConfig {
             kubelet_listen: SocketAddr::new(node_ip, f.kubelet_port.unwrap_or(10250)),
             images_dir: f.images_dir.map(|p| rel(&p)),
             insecure_registries: f.insecure_registries,
+            allow_host_ports: f.allow_host_ports,
             pod_cidr: f.pod_cidr.unwrap_or_else(|| "10.42.1.0/24".into()),
             heartbeat: std::time::Duration::from_secs(f.heartbeat_seconds.unwrap_or(10).max(1)),
             system_reserved_cpu_millis: f.system_reserved_cpu_millis.unwrap_or(0),

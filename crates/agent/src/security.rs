@@ -315,6 +315,8 @@ pub fn resolve_host_path(path: &Path) -> PathBuf {
 #[derive(Debug, Clone)]
 pub struct NodeAdmission {
     protected: Vec<ProtectedPath>,
+    /// The staker lets pods publish host ports (`allow_host_ports`).
+    host_ports: bool,
 }
 
 impl NodeAdmission {
@@ -343,7 +345,16 @@ impl NodeAdmission {
                 }
             }
         }
-        NodeAdmission { protected }
+        NodeAdmission {
+            protected,
+            host_ports: false,
+        }
+    }
+
+    /// Also admit pods publishing `hostPort`s on the node (the staker's opt-in).
+    pub fn allowing_host_ports(mut self, allow: bool) -> NodeAdmission {
+        self.host_ports = allow;
+        self
     }
 
     /// The admission of an agent with this data directory, key file and containerd socket.
@@ -494,7 +505,7 @@ impl NodeAdmission {
             };
             check_container(&cref, sc, &mut v);
             for p in ports.into_iter().flatten() {
-                if let Some(port) = p.host_port.filter(|p| *p != 0) {
+                if let Some(port) = p.host_port.filter(|p| *p != 0 && !self.host_ports) {
                     v.push(Violation::HostPort {
                         container: cref.clone(),
                         port,
@@ -622,6 +633,28 @@ mod tests {
             "volumes": [{"name": "s", "hostPath": {"path": scratch}}, {"name": "e", "emptyDir": {}}],
         }));
         assert_eq!(a.check(&ok), Ok(()));
+    }
+
+    #[test]
+    fn host_ports_only_when_the_staker_allows_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spec = serde_json::json!({"containers": [{"name": "c", "image": "x",
+            "ports": [{"containerPort": 80, "hostPort": 8080}]}]});
+        assert_eq!(
+            violations(&admission(dir.path()), spec.clone()),
+            vec![Violation::HostPort {
+                container: c("c"),
+                port: 8080
+            }]
+        );
+        let allowing = admission(dir.path()).allowing_host_ports(true);
+        assert_eq!(violations(&allowing, spec), vec![]);
+        // The opt-in is about ports only: the host's network stays refused.
+        let v = violations(
+            &allowing,
+            serde_json::json!({"hostNetwork": true, "containers": [{"name": "c", "image": "x"}]}),
+        );
+        assert_eq!(v, vec![Violation::HostNetwork]);
     }
 
     #[test]

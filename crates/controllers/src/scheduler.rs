@@ -18,12 +18,14 @@ use crate::{Controller, ControllerOptions};
 /// Nodes must carry `k3s-daas.io/staked=true` to run workloads.
 pub const STAKED_LABEL: &str = "k3s-daas.io/staked";
 
-/// Requested or allocatable resources: cpu and memory in milli-units, pods as a count.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// Requested or allocatable resources: cpu and memory in milli-units, pods as a count, and the
+/// host ports taken.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Resources {
     pub cpu: i128,
     pub memory: i128,
     pub pods: i128,
+    pub host_ports: Vec<HostPort>,
 }
 
 impl Resources {
@@ -31,7 +33,50 @@ impl Resources {
         self.cpu += o.cpu;
         self.memory += o.memory;
         self.pods += o.pods;
+        self.host_ports.extend(o.host_ports.iter().cloned());
     }
+}
+
+/// A container port bound on the node (`hostPort`), as kube-scheduler's NodePorts plugin sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    /// `hostIP`, `0.0.0.0` when unset (every address).
+    pub ip: String,
+    pub protocol: String,
+    pub port: i64,
+}
+
+impl HostPort {
+    /// Two bindings collide on the same protocol and port when either is on every address or
+    /// both are on the same one.
+    pub fn conflicts(&self, o: &HostPort) -> bool {
+        let any = |ip: &str| ip == "0.0.0.0" || ip == "::";
+        self.protocol == o.protocol
+            && self.port == o.port
+            && (any(&self.ip) || any(&o.ip) || self.ip == o.ip)
+    }
+}
+
+/// The host ports a pod's containers ask for.
+pub fn pod_host_ports(pod: &Value) -> Vec<HostPort> {
+    let spec = &pod["spec"];
+    ["initContainers", "containers"]
+        .iter()
+        .flat_map(|k| spec[*k].as_array().into_iter().flatten())
+        .flat_map(|c| c["ports"].as_array().into_iter().flatten())
+        .filter_map(|p| {
+            let port = p["hostPort"].as_i64().filter(|p| *p > 0)?;
+            Some(HostPort {
+                ip: p["hostIP"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or("0.0.0.0")
+                    .to_string(),
+                protocol: p["protocol"].as_str().unwrap_or("TCP").to_string(),
+                port,
+            })
+        })
+        .collect()
 }
 
 fn container_request(c: &Value, res: &str) -> i128 {
@@ -62,6 +107,7 @@ pub fn pod_requests(pod: &Value) -> Resources {
         cpu,
         memory: mem,
         pods: 1,
+        host_ports: pod_host_ports(pod),
     }
 }
 
@@ -76,6 +122,7 @@ pub fn node_allocatable(node: &Value) -> Resources {
         cpu: get("cpu"),
         memory: get("memory"),
         pods: get("pods") / 1000,
+        host_ports: Vec::new(),
     }
 }
 
@@ -252,6 +299,13 @@ pub fn unfit_reasons(
     let want = pod_requests(pod);
     let have = node_allocatable(node);
     let mut out = Vec::new();
+    if want
+        .host_ports
+        .iter()
+        .any(|w| used.host_ports.iter().any(|u| u.conflicts(w)))
+    {
+        out.push("node(s) didn't have free ports for the requested pod ports".to_string());
+    }
     if used.pods + want.pods > have.pods {
         out.push("Too many pods".to_string());
     }
@@ -563,6 +617,54 @@ mod tests {
     }
 
     #[test]
+    fn host_ports_conflict_only_on_the_same_protocol_port_and_address() {
+        let n = node("b", json!({STAKED_LABEL: "true"}), json!(null));
+        let with = |ports: Value| json!({"spec": {"containers": [{"name": "c", "ports": ports}]}});
+        let taken = pod_requests(&with(json!([
+            {"containerPort": 80, "hostPort": 8080},
+            {"containerPort": 53, "hostPort": 5353, "protocol": "UDP", "hostIP": "10.0.0.1"},
+        ])));
+        assert_eq!(taken.host_ports.len(), 2);
+        assert_eq!(taken.host_ports[0].ip, "0.0.0.0");
+        let busy = "node(s) didn't have free ports for the requested pod ports";
+        for (ports, fits) in [
+            // Same port and protocol on every address: taken.
+            (json!([{"containerPort": 1, "hostPort": 8080}]), false),
+            // A specific address inside "every address": taken.
+            (
+                json!([{"containerPort": 1, "hostPort": 8080, "hostIP": "10.0.0.2"}]),
+                false,
+            ),
+            // Another protocol, another port, or no host port: free.
+            (
+                json!([{"containerPort": 1, "hostPort": 8080, "protocol": "UDP"}]),
+                true,
+            ),
+            (json!([{"containerPort": 1, "hostPort": 8081}]), true),
+            (json!([{"containerPort": 8080}]), true),
+            // UDP 5353 on 10.0.0.1 taken; on 10.0.0.2 free; on every address taken.
+            (
+                json!([{"containerPort": 1, "hostPort": 5353, "protocol": "UDP", "hostIP": "10.0.0.1"}]),
+                false,
+            ),
+            (
+                json!([{"containerPort": 1, "hostPort": 5353, "protocol": "UDP", "hostIP": "10.0.0.2"}]),
+                true,
+            ),
+            (
+                json!([{"containerPort": 1, "hostPort": 5353, "protocol": "UDP"}]),
+                false,
+            ),
+        ] {
+            let reasons = unfit_reasons(&with(ports.clone()), &n, &taken, STAKED_LABEL);
+            assert_eq!(reasons.is_empty(), fits, "{ports}: {reasons:?}");
+            if !fits {
+                assert_eq!(reasons, vec![busy]);
+            }
+        }
+    }
+
+    #[test]
     fn tolerations() {
         let taint = json!({"key": "dedicated", "value": "gpu", "effect": "NoSchedule"});
         assert!(tolerates(
@@ -635,6 +737,7 @@ mod tests {
             cpu: 1000,
             memory: 0,
             pods: 1,
+            ..Default::default()
         };
         assert_eq!(
             unfit_reasons(&pod, &n, &used, STAKED_LABEL),
@@ -644,6 +747,7 @@ mod tests {
             cpu: 0,
             memory: 3584 * 1024 * 1024 * 1000,
             pods: 110,
+            ..Default::default()
         };
         assert_eq!(
             unfit_reasons(&pod, &n, &full, STAKED_LABEL),
@@ -747,6 +851,7 @@ mod tests {
                 cpu: 0,
                 memory: 0,
                 pods: 1,
+                ..Default::default()
             },
         );
         assert_eq!(

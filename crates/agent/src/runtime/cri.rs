@@ -388,6 +388,21 @@ impl ContainerdRuntime {
             }),
             hostname: hostname.chars().take(63).collect(),
             log_directory: log_dir.to_string_lossy().into_owned(),
+            // hostPorts: the CNI portmap plugin DNATs them to the pod.
+            port_mappings: spec
+                .host_ports
+                .iter()
+                .map(|p| cri::PortMapping {
+                    protocol: match p.protocol {
+                        super::PortProtocol::Tcp => cri::Protocol::Tcp,
+                        super::PortProtocol::Udp => cri::Protocol::Udp,
+                        super::PortProtocol::Sctp => cri::Protocol::Sctp,
+                    } as i32,
+                    container_port: p.container_port,
+                    host_port: p.host_port,
+                    host_ip: p.host_ip.clone(),
+                })
+                .collect(),
             labels,
             annotations: Self::ids(spec),
             linux: Some(cri::LinuxPodSandboxConfig {
@@ -1372,6 +1387,29 @@ mod tests {
             .and_then(|s| s.namespace_options)
             .expect("namespaces");
         assert_eq!(ns.pid, cri::NamespaceMode::Pod as i32);
+    }
+
+    #[test]
+    fn host_ports_become_the_sandbox_port_mappings() {
+        let spec = PodSpecLite {
+            host_ports: vec![super::super::HostPortMapping {
+                protocol: super::super::PortProtocol::Udp,
+                container_port: 53,
+                host_port: 5353,
+                host_ip: "10.0.0.1".into(),
+            }],
+            ..pod(vec![container()])
+        };
+        let cfg = ContainerdRuntime::build_sandbox_config(PathBuf::from("/logs/p"), &spec, 0);
+        assert_eq!(
+            cfg.port_mappings,
+            vec![cri::PortMapping {
+                protocol: cri::Protocol::Udp as i32,
+                container_port: 53,
+                host_port: 5353,
+                host_ip: "10.0.0.1".into(),
+            }]
+        );
     }
 
     #[test]

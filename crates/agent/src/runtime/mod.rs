@@ -299,6 +299,38 @@ pub struct PodSpecLite {
     /// Registry credentials from the pod's `imagePullSecrets` (in memory only; `Debug` shows
     /// only the registries).
     pub pull_keyring: pullsecrets::PullKeyring,
+    /// Container ports published on the node (`hostPort`).
+    pub host_ports: Vec<HostPortMapping>,
+}
+
+/// A container port published on the node (`hostPort`): the CNI `portmap` plugin forwards
+/// `host_ip:host_port` (every node address when `host_ip` is empty) to the pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPortMapping {
+    pub protocol: PortProtocol,
+    pub container_port: i32,
+    pub host_port: i32,
+    pub host_ip: String,
+}
+
+/// A container port's protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortProtocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl PortProtocol {
+    /// `TCP` (the default), `UDP` or `SCTP`.
+    pub fn from_k8s(p: Option<&str>) -> Option<PortProtocol> {
+        match p.unwrap_or("TCP") {
+            "TCP" => Some(PortProtocol::Tcp),
+            "UDP" => Some(PortProtocol::Udp),
+            "SCTP" => Some(PortProtocol::Sctp),
+            _ => None,
+        }
+    }
 }
 
 /// The kubelet-managed `/etc/hosts` of a pod.

@@ -5,8 +5,8 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::expand::expand;
 use super::{
-    ContainerSecurity, ContainerSpecLite, EnvValue, EnvVarLite, PodSpecLite, PullPolicy,
-    ResourceLimits, RestartPolicy, Result, RuntimeError,
+    ContainerSecurity, ContainerSpecLite, EnvValue, EnvVarLite, HostPortMapping, PodSpecLite,
+    PortProtocol, PullPolicy, ResourceLimits, RestartPolicy, Result, RuntimeError,
 };
 use crate::security::{effective_capabilities, is_safe_sysctl};
 
@@ -275,6 +275,27 @@ impl PodSpecLite {
                 "pod {name} has no containers"
             )));
         }
+        let host_ports = spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+            .flat_map(|c| c.ports.iter().flatten())
+            .filter(|p| p.host_port.is_some_and(|h| h > 0))
+            .map(|p| {
+                let protocol = PortProtocol::from_k8s(p.protocol.as_deref()).ok_or_else(|| {
+                    RuntimeError::InvalidSpec(format!(
+                        "pod {name}: unsupported port protocol {:?}",
+                        p.protocol.as_deref().unwrap_or("")
+                    ))
+                })?;
+                Ok(HostPortMapping {
+                    protocol,
+                    container_port: p.container_port,
+                    host_port: p.host_port.unwrap_or(0),
+                    host_ip: p.host_ip.clone().unwrap_or_default(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(PodSpecLite {
             uid,
             namespace: meta.namespace.clone().unwrap_or_else(|| "default".into()),
@@ -312,6 +333,7 @@ impl PodSpecLite {
             service_env: Vec::new(),
             etc_hosts: None,
             pod_dir: None,
+            host_ports,
         })
     }
 }
@@ -332,6 +354,47 @@ mod tests {
         assert_eq!(parse_memory_bytes("1.5Gi"), Some(1610612736));
         assert_eq!(parse_memory_bytes("-1"), None);
         assert_eq!(parse_memory_bytes("12Qi"), None);
+    }
+
+    #[test]
+    fn host_ports_from_pod() {
+        let pod = |ports: serde_json::Value| -> Pod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "p", "uid": "u"},
+                "spec": {"containers": [{"name": "c", "image": "i", "ports": ports}]}}))
+            .unwrap()
+        };
+        let spec = PodSpecLite::from_pod(&pod(serde_json::json!([
+            {"containerPort": 80, "hostPort": 8080},
+            {"containerPort": 53, "hostPort": 5353, "protocol": "UDP", "hostIP": "10.0.0.1"},
+            {"containerPort": 9090}
+        ])))
+        .unwrap();
+        assert_eq!(
+            spec.host_ports,
+            vec![
+                HostPortMapping {
+                    protocol: PortProtocol::Tcp,
+                    container_port: 80,
+                    host_port: 8080,
+                    host_ip: String::new()
+                },
+                HostPortMapping {
+                    protocol: PortProtocol::Udp,
+                    container_port: 53,
+                    host_port: 5353,
+                    host_ip: "10.0.0.1".into()
+                }
+            ]
+        );
+        // Bad input is refused with the reason, never half-applied.
+        let bad = PodSpecLite::from_pod(&pod(serde_json::json!([
+            {"containerPort": 80, "hostPort": 8080, "protocol": "QUIC"}
+        ])));
+        assert!(
+            matches!(&bad, Err(RuntimeError::InvalidSpec(m)) if m.contains("QUIC")),
+            "{bad:?}"
+        );
     }
 
     #[test]

@@ -94,3 +94,84 @@ fn agents_in_their_own_namespaces_join_a_master_on_the_lan() {
     );
     assert!(!host.contains("172.30.0."), "{host}");
 }
+
+/// `hostPort`: a pod's port published on its node's address (CNI portmap) is reached from the LAN;
+/// a second pod asking for the same port and protocol stays Pending with kube-scheduler's reason,
+/// while the same port over UDP is scheduled.
+#[test]
+fn host_ports_are_published_on_the_node_and_never_double_booked() {
+    let mut lab = Lab::new();
+    let c = Cluster::start_in(&lab, &[]);
+    let a = start_agent_in(
+        &c,
+        &mut lab,
+        "hp-a",
+        1,
+        serde_json::json!({"allow_host_ports": true}),
+    );
+    wait_node_ready(&c, &a, "hp-a");
+    let pod = |name: &str, proto: &str| {
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: httpd
+    image: {IMAGE}
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, "mkdir -p /www && echo served-by-{name} > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    ports: [{{containerPort: 8080, hostPort: 18080, protocol: {proto}}}]
+"#
+        )
+    };
+    c.ok_stdin(&["apply", "-f", "-"], &pod("first", "TCP"));
+    wait_for(
+        &c,
+        "first running",
+        Duration::from_secs(60),
+        || {
+            stdout(&c.kubectl(&["get", "pod", "first", "-o", "jsonpath={.status.phase}"]))
+                == "Running"
+        },
+        &a,
+    );
+    let url = format!("http://{}:18080/", Lab::node_ip(1));
+    wait_for(
+        &c,
+        "the host port from the LAN",
+        Duration::from_secs(20),
+        || {
+            stdout(&Lab::run_in(&lab.lan, "curl", &["-s", "-m", "2", &url])).trim()
+                == "served-by-first"
+        },
+        &a,
+    );
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        &format!("{}---\n{}", pod("second", "TCP"), pod("third", "UDP")),
+    );
+    wait_for(
+        &c,
+        "second unschedulable, third running",
+        Duration::from_secs(60),
+        || {
+            let cond = stdout(&c.kubectl(&[
+                "get",
+                "pod",
+                "second",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"PodScheduled\")].message}",
+            ]));
+            cond.contains("node(s) didn't have free ports for the requested pod ports")
+                && stdout(&c.kubectl(&["get", "pod", "third", "-o", "jsonpath={.status.phase}"]))
+                    == "Running"
+        },
+        &a,
+    );
+    assert_eq!(
+        stdout(&c.kubectl(&["get", "pod", "second", "-o", "jsonpath={.spec.nodeName}"])),
+        ""
+    );
+}

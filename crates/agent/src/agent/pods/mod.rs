@@ -779,7 +779,8 @@ pub(super) async fn pod_sync(
         cfg.key_file.as_deref(),
         cfg.config_file.as_deref(),
         cfg.containerd_socket.as_deref(),
-    );
+    )
+    .allowing_host_ports(cfg.allow_host_ports);
     let reclaim_client = client.clone();
     let pod_api = Arc::new(KubePodApi {
         client,
