@@ -90,8 +90,9 @@ impl Controller for ServiceLbController {
                 "{}/status",
                 util::path(CORE, util::namespace(&svc), "services", Some(util::name(&svc)))
             );
+            // (A merge patch removes a key with null.)
             let lb = if target.as_array().is_some_and(|a| a.is_empty()) {
-                json!({})
+                json!({ "ingress": null })
             } else {
                 json!({ "ingress": target })
             };

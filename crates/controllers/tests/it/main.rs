@@ -5,6 +5,7 @@ mod cluster;
 mod common;
 mod crd_gc;
 mod cronjobs;
+mod endpoints;
 mod csrsigning;
 mod hpa;
 mod jobs;
