@@ -33,7 +33,9 @@ pub const MAX_ADDRESSES: usize = 1000;
 
 /// The Service's selector, if it has a non-empty one (selectorless Services are the user's).
 pub fn selector(svc: &Value) -> Option<&Map<String, Value>> {
-    svc["spec"]["selector"].as_object().filter(|m| !m.is_empty())
+    svc["spec"]["selector"]
+        .as_object()
+        .filter(|m| !m.is_empty())
 }
 
 /// Services whose endpoints the controllers compute: with a selector, and not ExternalName.
@@ -57,7 +59,9 @@ pub fn pod_in_endpoints(pod: &Value, include_terminating: bool) -> bool {
     if util::pod_terminated(pod) {
         return false;
     }
-    let has_ip = pod["status"]["podIP"].as_str().is_some_and(|s| !s.is_empty())
+    let has_ip = pod["status"]["podIP"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty())
         || pod["status"]["podIPs"]
             .as_array()
             .is_some_and(|a| !a.is_empty());
@@ -387,7 +391,10 @@ impl Controller for EndpointsController {
         let mut pass = Pass::default();
         let mut present = HashSet::new();
         for svc in &services {
-            let key = (util::namespace(svc).to_string(), util::name(svc).to_string());
+            let key = (
+                util::namespace(svc).to_string(),
+                util::name(svc).to_string(),
+            );
             present.insert(key.clone());
             if !wants_endpoints(svc) {
                 // A Service that lost its selector keeps whatever Endpoints it has: the user's.
@@ -406,8 +413,8 @@ impl Controller for EndpointsController {
             if present.contains(key) {
                 continue;
             }
-            let ours = self.known.contains(key)
-                || !ep["metadata"]["annotations"][TRIGGER_TIME].is_null();
+            let ours =
+                self.known.contains(key) || !ep["metadata"]["annotations"][TRIGGER_TIME].is_null();
             if ours {
                 let r = self
                     .client

@@ -185,9 +185,9 @@ pub async fn reconcile_slices(
 }
 
 fn metadata(meta: &SliceMeta, base: Option<&Value>, stamp: bool) -> Value {
-    let mut m = base.cloned().unwrap_or_else(|| {
-        json!({"generateName": meta.generate_name, "namespace": meta.namespace})
-    });
+    let mut m = base.cloned().unwrap_or_else(
+        || json!({"generateName": meta.generate_name, "namespace": meta.namespace}),
+    );
     m["labels"] = Value::Object(meta.labels.clone());
     let mut ann = meta.annotations.clone();
     let old_stamp = base.and_then(|b| b["annotations"][TRIGGER_TIME].as_str());
@@ -402,7 +402,10 @@ impl Controller for EndpointSliceController {
             .iter()
             .filter(|s| endpoints::wants_endpoints(s) && !util::is_deleting(s))
         {
-            let key = (util::namespace(svc).to_string(), util::name(svc).to_string());
+            let key = (
+                util::namespace(svc).to_string(),
+                util::name(svc).to_string(),
+            );
             let none = Vec::new();
             let pods = pods_by_ns.get(key.0.as_str()).unwrap_or(&none);
             let existing = slices.remove(&key).unwrap_or_default();
@@ -462,7 +465,11 @@ mod tests {
         gone["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
         let (groups, fams) = service_groups(
             &svc,
-            &[pod("a", "10.0.0.1", true), gone, pod("c", "10.0.0.3", false)],
+            &[
+                pod("a", "10.0.0.1", true),
+                gone,
+                pod("c", "10.0.0.3", false),
+            ],
             &zones,
         );
         assert_eq!(fams, vec!["IPv4"]);

@@ -181,14 +181,8 @@ impl Controller for EndpointSliceMirroringController {
                 .into_iter()
                 .partition(|s| util::controlled_by(s, util::uid(ep)));
             slices.insert(key, stale);
-            let r = reconcile_slices(
-                &self.client,
-                &mirror_meta(ep),
-                mirror_groups(ep),
-                &[],
-                mine,
-            )
-            .await;
+            let r = reconcile_slices(&self.client, &mirror_meta(ep), mirror_groups(ep), &[], mine)
+                .await;
             let r = match r {
                 Err(e) if e.code == 409 => Ok(Some(Duration::from_millis(100))),
                 Err(e) if e.code == 403 && e.message.contains("being terminated") => Ok(None),
@@ -221,12 +215,12 @@ mod tests {
     #[test]
     fn subsets_become_groups_by_family_and_ports() {
         let ep = json!({"metadata": {"name": "ext", "namespace": "ns", "uid": "u1",
-                "labels": {"a": "b"}, "annotations": {LAST_APPLIED: "{}", "x": "y"}},
-            "subsets": [
-                {"addresses": [{"ip": "192.0.2.1", "nodeName": "n1"}, {"ip": "bogus"}],
-                 "notReadyAddresses": [{"ip": "2001:db8::1"}],
-                 "ports": [{"name": "http", "port": 80}]},
-            ]});
+            "labels": {"a": "b"}, "annotations": {LAST_APPLIED: "{}", "x": "y"}},
+        "subsets": [
+            {"addresses": [{"ip": "192.0.2.1", "nodeName": "n1"}, {"ip": "bogus"}],
+             "notReadyAddresses": [{"ip": "2001:db8::1"}],
+             "ports": [{"name": "http", "port": 80}]},
+        ]});
         let groups = mirror_groups(&ep);
         assert_eq!(groups.len(), 2);
         assert_eq!(groups[0].address_type, "IPv4");
@@ -248,7 +242,10 @@ mod tests {
         assert_eq!(meta.labels[MANAGED_BY_LABEL], CONTROLLER_NAME);
         assert_eq!(meta.labels[SERVICE_NAME_LABEL], "ext");
         assert_eq!(meta.labels["a"], "b");
-        assert_eq!(meta.annotations, json!({"x": "y"}).as_object().unwrap().clone());
+        assert_eq!(
+            meta.annotations,
+            json!({"x": "y"}).as_object().unwrap().clone()
+        );
         assert_eq!(meta.owner["kind"], "Endpoints");
     }
 

@@ -88,7 +88,12 @@ impl Controller for ServiceLbController {
             }
             let path = format!(
                 "{}/status",
-                util::path(CORE, util::namespace(&svc), "services", Some(util::name(&svc)))
+                util::path(
+                    CORE,
+                    util::namespace(&svc),
+                    "services",
+                    Some(util::name(&svc))
+                )
             );
             // (A merge patch removes a key with null.)
             let lb = if target.as_array().is_some_and(|a| a.is_empty()) {

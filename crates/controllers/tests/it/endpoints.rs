@@ -316,7 +316,10 @@ async fn headless_hostnames_and_published_not_ready_addresses() {
         (ep["subsets"][0]["addresses"].as_array()?.len() == 2).then_some(ep)
     })
     .await;
-    assert_eq!(ep["metadata"]["labels"]["service.kubernetes.io/headless"], "");
+    assert_eq!(
+        ep["metadata"]["labels"]["service.kubernetes.io/headless"],
+        ""
+    );
     let s = &ep["subsets"][0];
     assert!(s["notReadyAddresses"].is_null());
     assert_eq!(s["ports"], json!([{"port": 5432, "protocol": "TCP"}]));
@@ -332,7 +335,10 @@ async fn headless_hostnames_and_published_not_ready_addresses() {
         slices[0]["metadata"]["labels"]["service.kubernetes.io/headless"],
         ""
     );
-    assert_eq!(slices[0]["ports"], json!([{"name": "", "port": 5432, "protocol": "TCP"}]));
+    assert_eq!(
+        slices[0]["ports"],
+        json!([{"name": "", "port": 5432, "protocol": "TCP"}])
+    );
     let e0 = slices[0]["endpoints"]
         .as_array()
         .unwrap()
@@ -431,7 +437,10 @@ async fn more_than_a_hundred_endpoints_are_split_into_slices() {
         .collect();
     assert_eq!(addrs.len(), 150);
     for s in &slices {
-        assert_eq!(s["ports"], json!([{"name": "", "port": 80, "protocol": "TCP"}]));
+        assert_eq!(
+            s["ports"],
+            json!([{"name": "", "port": 80, "protocol": "TCP"}])
+        );
     }
     let ep = c.get(&format!("{NS}/endpoints/big")).await.unwrap();
     assert_eq!(ep["subsets"][0]["addresses"].as_array().unwrap().len(), 150);
@@ -452,7 +461,9 @@ async fn selectorless_services_keep_user_endpoints_which_are_mirrored() {
         "subsets": [{"addresses": [{"ip": "192.0.2.7"}, {"ip": "192.0.2.8"}],
             "notReadyAddresses": [{"ip": "192.0.2.9"}],
             "ports": [{"name": "pg", "port": 5432}]}]});
-    c.create(&format!("{NS}/endpoints"), &user_ep).await.unwrap();
+    c.create(&format!("{NS}/endpoints"), &user_ep)
+        .await
+        .unwrap();
     let s = until("mirrored slice", || async {
         let s = slices_of(&c, "ext", MIRROR).await;
         (s.len() == 1).then(|| s[0].clone())
@@ -461,7 +472,10 @@ async fn selectorless_services_keep_user_endpoints_which_are_mirrored() {
     assert_eq!(s["addressType"], "IPv4");
     assert_eq!(s["metadata"]["labels"]["team"], "x");
     assert_eq!(s["metadata"]["ownerReferences"][0]["kind"], "Endpoints");
-    assert_eq!(s["ports"], json!([{"name": "pg", "port": 5432, "protocol": "TCP"}]));
+    assert_eq!(
+        s["ports"],
+        json!([{"name": "pg", "port": 5432, "protocol": "TCP"}])
+    );
     let conds: Vec<(String, bool)> = s["endpoints"]
         .as_array()
         .unwrap()
@@ -495,7 +509,8 @@ async fn selectorless_services_keep_user_endpoints_which_are_mirrored() {
     .unwrap();
     until("edit mirrored", || async {
         let s = slices_of(&c, "ext", MIRROR).await;
-        (s.len() == 1 && s[0]["endpoints"].as_array()?.len() == 1
+        (s.len() == 1
+            && s[0]["endpoints"].as_array()?.len() == 1
             && s[0]["endpoints"][0]["addresses"][0] == "192.0.2.20")
             .then_some(())
     })
@@ -537,12 +552,15 @@ async fn node(c: &LocalClient, name: &str, ip: &str, staked: bool, ready: bool) 
 
 async fn node_status(c: &LocalClient, name: &str, ip: &str, ready: bool) {
     let now = chrono::Utc::now().to_rfc3339();
-    c.merge_patch(&format!("/api/v1/nodes/{name}/status"), &json!({"status": {
+    c.merge_patch(
+        &format!("/api/v1/nodes/{name}/status"),
+        &json!({"status": {
         "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
         "conditions": [{"type": "Ready", "status": if ready { "True" } else { "Unknown" },
-            "lastHeartbeatTime": now, "lastTransitionTime": now}]}}))
-        .await
-        .unwrap();
+            "lastHeartbeatTime": now, "lastTransitionTime": now}]}}),
+    )
+    .await
+    .unwrap();
 }
 
 fn ingress_of(svc: &Value) -> Vec<String> {
@@ -692,13 +710,13 @@ async fn tenants_and_nodes_cannot_write_others_endpoints() {
     .await
     .unwrap();
     assert_eq!(code(bob.create(&eps("u-bob"), &ep("web")).await), 200);
-    assert_eq!(code(bob.create(&slices("u-bob"), &slice("web-1")).await), 200);
+    assert_eq!(
+        code(bob.create(&slices("u-bob"), &slice("web-1")).await),
+        200
+    );
 
     // Alice may not write (nor read) them, nor add her own to his namespace.
-    let e = alice
-        .create(&eps("u-bob"), &ep("web2"))
-        .await
-        .unwrap_err();
+    let e = alice.create(&eps("u-bob"), &ep("web2")).await.unwrap_err();
     assert_eq!(e.code, 403);
     assert_eq!(e.reason, "Forbidden");
     assert_eq!(
@@ -762,6 +780,30 @@ async fn tenants_and_nodes_cannot_write_others_endpoints() {
     assert_eq!(code(alice.list("/api/v1/endpoints").await), 403);
     // In her own namespace she may (selectorless Services are hers to fill).
     assert_eq!(code(alice.create(&eps("u-alice"), &ep("mine")).await), 200);
+    // But even there the load balancer status is the master's (the node proxies forward the
+    // addresses it lists): she reads it, and may not write it.
+    alice
+        .create(
+            "/api/v1/namespaces/u-alice/services",
+            &json!({"metadata": {"name": "lb"}, "spec": {"type": "LoadBalancer",
+                "ports": [{"port": 80}]}}),
+        )
+        .await
+        .unwrap();
+    let st = "/api/v1/namespaces/u-alice/services/lb/status";
+    assert_eq!(code(alice.get(st).await), 200);
+    let e = alice
+        .merge_patch(
+            st,
+            &json!({"status": {"loadBalancer": {"ingress": [{"ip": "1.1.1.1"}]}}}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, 403);
+    assert_eq!(
+        e.message,
+        "services \"lb\" is forbidden: User \"daas:user:0xa11ce\" cannot patch resource \"services/status\" in API group \"\" in the namespace \"u-alice\""
+    );
 
     // A node reads endpoints and slices (its proxy needs them) but writes none.
     assert_eq!(code(node.list("/api/v1/endpoints").await), 200);
@@ -798,10 +840,7 @@ async fn tenants_and_nodes_cannot_write_others_endpoints() {
         403
     );
     assert_eq!(
-        code(
-            node.delete(&format!("{}/web-1", slices("u-bob")))
-                .await
-        ),
+        code(node.delete(&format!("{}/web-1", slices("u-bob"))).await),
         403
     );
     assert_eq!(
