@@ -142,7 +142,9 @@ pub async fn reconcile_slices(
         let rest: Vec<Value> = rest.collect();
         let mut kept_placeholder = false;
         for (s, eps) in slots {
-            if eps.is_empty() && !(placeholder && !kept_placeholder) {
+            // The first empty slice of a Service without endpoints stays as its placeholder.
+            let placeholder_slot = placeholder && !kept_placeholder;
+            if eps.is_empty() && !placeholder_slot {
                 deletes.push(s);
                 continue;
             }

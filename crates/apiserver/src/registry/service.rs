@@ -176,10 +176,10 @@ fn external_ip_cell(o: &Value) -> String {
             if lb.len() > 16 {
                 lb = format!("{}...", lb.chars().take(13).collect::<String>());
             }
-            let all: Vec<String> = (!lb.is_empty())
-                .then(|| lb.split(',').map(String::from).collect::<Vec<_>>())
-                .unwrap_or_default()
-                .into_iter()
+            let all: Vec<String> = lb
+                .split(',')
+                .filter(|a| !a.is_empty())
+                .map(String::from)
                 .chain(external)
                 .collect();
             if all.is_empty() {
