@@ -1,8 +1,8 @@
 //! The authorizer chain, as upstream's `--authorization-mode=Node,RBAC` with the privileged group:
 //! - group `system:masters` (admin tier, controllers): everything;
 //! - group `system:nodes` (node tier, user `system:node:<name>`): what a kubelet needs — reads of
-//!   nodes, pods, services, endpoints, namespaces, leases; its own Node and Lease, pod status,
-//!   events. Secrets, ConfigMaps, ServiceAccounts and PVCs are decided by the graph in
+//!   nodes, pods, services, endpoints, endpointslices, namespaces, leases; its own Node and
+//!   Lease, pod status, events. Secrets, ConfigMaps, ServiceAccounts and PVCs are decided by the graph in
 //!   [`crate::nodeauthz`], which also adds the per-object checks (NodeRestriction);
 //! - then RBAC ([`crate::rbac`]) for everyone: the stored roles and bindings. The user tier
 //!   (group `daas:users`) holds what the RoleBinding of its namespace group
@@ -121,7 +121,9 @@ pub fn node_allows(u: &User, verb: &str, t: &ResourceTarget) -> bool {
                 || (t.sub.is_none() && verb == "delete")
         }
         "Event" => read || matches!(verb, "create" | "update" | "patch"),
-        "Service" | "Endpoints" | "Namespace" => read,
+        // The node proxy follows Services through their EndpointSlices (upstream binds
+        // kube-proxy to `system:node-proxier` for that).
+        "Service" | "Endpoints" | "EndpointSlice" | "Namespace" => read,
         _ => false,
     }
 }
@@ -207,6 +209,26 @@ mod tests {
         .is_ok());
         assert!(authorize(&p, &alice, "list", &t("", "namespaces", None, None, None)).is_err());
         assert!(authorize(&p, &alice, "list", &t("", "nodes", None, None, None)).is_err());
+        // A node reads Endpoints and EndpointSlices (its proxy), and writes neither.
+        let slices = t(
+            "discovery.k8s.io",
+            "endpointslices",
+            Some("default"),
+            None,
+            None,
+        );
+        let endpoints = t("", "endpoints", Some("default"), None, None);
+        for verb in ["list", "watch"] {
+            assert!(authorize(&p, &node, verb, &slices).is_ok());
+            assert!(authorize(&p, &node, verb, &endpoints).is_ok());
+        }
+        for verb in ["create", "deletecollection"] {
+            assert_eq!(authorize(&p, &node, verb, &slices).unwrap_err().code, 403);
+            assert_eq!(
+                authorize(&p, &node, verb, &endpoints).unwrap_err().code,
+                403
+            );
+        }
         assert!(authorize(
             &p,
             &node,

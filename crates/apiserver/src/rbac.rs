@@ -692,9 +692,15 @@ fn aggregated(name: &str, labels: Value, to: &str) -> Value {
         "rules": []})
 }
 
+/// Subresources a tenant may read but not write: a Service's load-balancer status is the
+/// master's (ServiceLB), since the node proxies forward the addresses it lists (as upstream's
+/// `edit`/`admin` roles, which only read `services/status`).
+pub const USER_READ_ONLY_SUBRESOURCES: &[&str] = &["services/status"];
+
 /// The rules of [`USER_NAMESPACE_ROLE`]: the REST verbs (not `bind`, `escalate` or
 /// `impersonate`) on everything namespaced that is served, except placing
-/// pods (`pods/binding`, the scheduler's) and writing ResourceQuotas (the namespace's limits);
+/// pods (`pods/binding`, the scheduler's), writing ResourceQuotas (the namespace's limits) and
+/// writing [`USER_READ_ONLY_SUBRESOURCES`];
 /// and reading the Namespace object itself (a RoleBinding grants it only for its own namespace).
 pub fn user_namespace_rules() -> Vec<Value> {
     let mut by_group: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -709,10 +715,21 @@ pub fn user_namespace_rules() -> Vec<Value> {
         if !e.contains(&d.plural.to_string()) {
             e.push(d.plural.to_string());
         }
+        let mut status_reads = Vec::new();
         for s in d.discovery_entries().iter().skip(1) {
             let n = crate::table::s(&s["name"]);
-            if n != "pods/binding" && !e.contains(&n) {
+            if USER_READ_ONLY_SUBRESOURCES.contains(&n.as_str()) {
+                status_reads.push(n);
+            } else if n != "pods/binding" && !e.contains(&n) {
                 e.push(n);
+            }
+        }
+        if !status_reads.is_empty() {
+            let ro = read_only.entry(d.group).or_default();
+            for n in status_reads {
+                if !ro.contains(&n) {
+                    ro.push(n);
+                }
             }
         }
     }

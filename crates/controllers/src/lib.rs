@@ -1,5 +1,5 @@
 //! K3s-DaaS controllers: the scheduler, Deployment, ReplicaSet and ReplicationController
-//! controllers, the garbage collector, NoExecute taint eviction and (spawned by the master with
+//! controllers, Endpoints/EndpointSlice (and mirroring) and ServiceLB, the garbage collector, NoExecute taint eviction and (spawned by the master with
 //! the cluster CA) the root CA publisher. They talk to the API server only through [`LocalClient`] (the full router, like
 //! kubectl), are level-triggered (a full reconcile on every resync tick) and are woken early by
 //! watches, which are re-established whenever they end.
@@ -8,6 +8,9 @@ pub mod clusterroleaggregation;
 pub mod cronjob;
 pub mod deployment;
 pub mod disruption;
+pub mod endpoints;
+pub mod endpointslice;
+pub mod endpointslicemirroring;
 pub mod gc;
 pub mod history;
 pub mod hpa;
@@ -24,6 +27,7 @@ pub mod replicaset;
 pub mod rootca;
 pub mod scheduler;
 pub mod serviceaccounts;
+pub mod servicelb;
 pub mod servicerepair;
 pub mod stakednodes;
 pub mod statefulset;
@@ -177,6 +181,26 @@ pub fn spawn(client: LocalClient, opts: ControllerOptions) -> Vec<JoinHandle<()>
                 std::sync::Arc::new(cronjob::SystemClock),
                 opts.hpa_sync_period,
             ),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            endpoints::EndpointsController::new(client.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            endpointslice::EndpointSliceController::new(client.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            endpointslicemirroring::EndpointSliceMirroringController::new(client.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            servicelb::ServiceLbController::new(client.clone(), opts.staked_label.clone()),
             &opts,
         ),
     ]

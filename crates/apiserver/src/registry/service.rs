@@ -138,19 +138,58 @@ impl Strategy for ServiceStrategy {
 
     fn cells(&self, o: &Value, now: DateTime<Utc>) -> Vec<Value> {
         let (name, created) = name_and_age(o, now);
-        let ext = o["spec"]["externalIPs"]
-            .as_array()
-            .map(|a| a.iter().map(s).collect::<Vec<_>>().join(","))
-            .unwrap_or_default();
         vec![
             name,
             json!(s(&o["spec"]["type"])),
             json!(or_none(s(&o["spec"]["clusterIP"]))),
-            json!(or_none(ext)),
+            json!(external_ip_cell(o)),
             json!(service_ports(o)),
             created,
             json!(map_selector(&o["spec"]["selector"])),
         ]
+    }
+}
+
+/// The External-IP column (upstream printers `getServiceExternalIP`, not wide): external IPs;
+/// for a LoadBalancer also its ingress addresses (cut to 13 characters and `...` past 16), or
+/// `<pending>` while it has none; for ExternalName the name.
+fn external_ip_cell(o: &Value) -> String {
+    let external: Vec<String> = o["spec"]["externalIPs"]
+        .as_array()
+        .map(|a| a.iter().map(s).collect())
+        .unwrap_or_default();
+    match o["spec"]["type"].as_str().unwrap_or("ClusterIP") {
+        "ClusterIP" | "NodePort" => or_none(external.join(",")),
+        "LoadBalancer" => {
+            let mut lb: String = o["status"]["loadBalancer"]["ingress"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|i| {
+                    i["ip"]
+                        .as_str()
+                        .filter(|v| !v.is_empty())
+                        .or_else(|| i["hostname"].as_str().filter(|v| !v.is_empty()))
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+            if lb.len() > 16 {
+                lb = format!("{}...", lb.chars().take(13).collect::<String>());
+            }
+            let all: Vec<String> = lb
+                .split(',')
+                .filter(|a| !a.is_empty())
+                .map(String::from)
+                .chain(external)
+                .collect();
+            if all.is_empty() {
+                "<pending>".into()
+            } else {
+                all.join(",")
+            }
+        }
+        "ExternalName" => s(&o["spec"]["externalName"]),
+        _ => "<unknown>".into(),
     }
 }
 
@@ -675,5 +714,21 @@ mod tests {
         let c = ServiceStrategy.cells(&svc, Utc::now());
         assert_eq!(c[4], "80/TCP,30:31000/UDP");
         assert_eq!(c[6], "app=web");
+        assert_eq!(c[3], "<none>");
+    }
+
+    #[test]
+    fn external_ip_column_shows_load_balancer_ingress() {
+        let mut lb = json!({"spec": {"type": "LoadBalancer"}});
+        assert_eq!(external_ip_cell(&lb), "<pending>");
+        lb["status"] = json!({"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}});
+        assert_eq!(external_ip_cell(&lb), "192.0.2.1");
+        lb["spec"]["externalIPs"] = json!(["198.51.100.1"]);
+        assert_eq!(external_ip_cell(&lb), "192.0.2.1,198.51.100.1");
+        lb["status"]["loadBalancer"]["ingress"] = json!([{"ip": "192.0.2.1"}, {"ip": "192.0.2.2"}]);
+        lb["spec"]["externalIPs"] = Value::Null;
+        assert_eq!(external_ip_cell(&lb), "192.0.2.1,192...");
+        let ext = json!({"spec": {"type": "ExternalName", "externalName": "db.example.com"}});
+        assert_eq!(external_ip_cell(&ext), "db.example.com");
     }
 }

@@ -6,6 +6,7 @@ mod common;
 mod crd_gc;
 mod cronjobs;
 mod csrsigning;
+mod endpoints;
 mod hpa;
 mod jobs;
 mod namespace;
