@@ -206,9 +206,13 @@ async fn named_ports_resolve_per_pod_readiness_splits_addresses_and_terminating_
     let s_udp = by_ports(json!([{"name": "metrics", "port": 9100, "protocol": "TCP"}]));
     assert_eq!(ips(&s_udp["addresses"]), ["10.42.0.3"]);
 
-    // The slices: one per port set, with conditions, owned by the Service.
-    let slices = slices_of(&c, "web", MANAGER).await;
-    assert_eq!(slices.len(), 3, "{slices:?}");
+    // The slices: one per port set, with conditions, owned by the Service. (Their controller
+    // runs on its own: wait for it too.)
+    let slices = until("three slices", || async {
+        let s = slices_of(&c, "web", MANAGER).await;
+        (s.len() == 3).then_some(s)
+    })
+    .await;
     for s in &slices {
         assert_eq!(s["addressType"], "IPv4");
         assert_eq!(s["metadata"]["ownerReferences"][0]["kind"], "Service");
@@ -329,8 +333,11 @@ async fn headless_hostnames_and_published_not_ready_addresses() {
     let db1 = addrs.iter().find(|a| a["ip"] == "10.42.0.11").unwrap();
     assert!(db1["hostname"].is_null());
 
-    let slices = slices_of(&c, "db", MANAGER).await;
-    assert_eq!(slices.len(), 1);
+    let slices = until("the slice of both", || async {
+        let s = slices_of(&c, "db", MANAGER).await;
+        (s.len() == 1 && s[0]["endpoints"].as_array()?.len() == 2).then_some(s)
+    })
+    .await;
     assert_eq!(
         slices[0]["metadata"]["labels"]["service.kubernetes.io/headless"],
         ""
