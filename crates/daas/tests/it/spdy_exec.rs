@@ -88,9 +88,10 @@ spec:
     image: {IMAGE}
     imagePullPolicy: IfNotPresent
     stdin: true
-    # `sleep 1`: containerd (1.6) wires an attach's stdin before its stdout, so what the
+    # `sleep 1` (before answering and before exiting): containerd (1.6) wires an attach's stdin
+    # before its stdout and drops the last stdout of a container that exits at once, so what the
     # container writes at once in answer to input can miss the stdout of that attach.
-    command: [sh, -c, 'while read l; do sleep 1; echo "echo:$l"; echo "err:$l" >&2; [ "$l" = quit ] && exit 0; done']
+    command: [sh, -c, 'while read l; do sleep 1; echo "echo:$l"; echo "err:$l" >&2; [ "$l" = quit ] && sleep 1 && exit 0; done']
 "#
     );
     c.ok_stdin(&["apply", "-f", "-"], &pods);
