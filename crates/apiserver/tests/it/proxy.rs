@@ -15,15 +15,14 @@ use axum::http::Request;
 use axum::response::Response;
 use daas_apiserver::error::{ApiError, ApiResult};
 use daas_apiserver::streaming::NodeStream;
-use daas_apiserver::{router, NodeProxy, ServerOptions, StaticTokens};
-use daas_store::{EmbeddedStore, SealingKey, Store};
+use daas_apiserver::{NodeProxy, ServerOptions};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tower::ServiceExt;
 
-use crate::common::{call_as, user, ADMIN, ALICE, JSON, NODE};
+use crate::common::{call_as, tenancy_app_with, ADMIN, ALICE, JSON, NODE};
 
 /// A node whose port-forward streams connect to local servers, one per (namespace, pod, port).
 #[derive(Default)]
@@ -146,45 +145,13 @@ struct Env {
 }
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
-    daas_apiserver::bootstrap(&store).await.unwrap();
-    let auth = Arc::new(StaticTokens::new(vec![
-        (ADMIN.into(), user("admin", &["system:masters"])),
-        (
-            ALICE.into(),
-            user(
-                "daas:user:0xa11ce",
-                &[
-                    "daas:users",
-                    "daas:namespace:u-alice",
-                    "system:authenticated",
-                ],
-            ),
-        ),
-        (
-            NODE.into(),
-            user("system:node:n1", &["system:nodes", "system:authenticated"]),
-        ),
-    ]));
     let node = Arc::new(Node::default());
-    let app = router(
-        store,
-        auth,
-        ServerOptions {
-            node_proxy: Some(node.clone()),
-            ..Default::default()
-        },
-    );
+    let (dir, app) = tenancy_app_with(ServerOptions {
+        node_proxy: Some(node.clone()),
+        ..Default::default()
+    })
+    .await;
     for ns in ["u-alice", "u-bob"] {
-        let ns_obj = json!({"metadata": {"name": ns, "labels": {"k3s-daas.io/tier": "user"}}});
-        let (code, body) = call_as(&app, ADMIN, "POST", "/api/v1/namespaces", JSON, ns_obj).await;
-        assert_eq!(code, 201, "{body}");
-        let binding = daas_apiserver::rbac::user_namespace_binding(ns);
-        let path = format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings");
-        let (code, body) = call_as(&app, ADMIN, "POST", &path, JSON, binding).await;
-        assert_eq!(code, 201, "{body}");
         let sa = json!({"metadata": {"name": "default"}});
         let path = format!("/api/v1/namespaces/{ns}/serviceaccounts");
         call_as(&app, ADMIN, "POST", &path, JSON, sa).await;

@@ -193,6 +193,11 @@ pub async fn call_as(
 /// alice ([`ALICE`], namespace `u-alice`) and node `n1` ([`NODE`]), with the user namespaces
 /// `u-alice` and `u-bob` labelled and bound as the master makes them.
 pub async fn tenancy_app() -> (tempfile::TempDir, axum::Router) {
+    tenancy_app_with(ServerOptions::default()).await
+}
+
+/// [`tenancy_app`] with these server options (e.g. a node proxy).
+pub async fn tenancy_app_with(opts: ServerOptions) -> (tempfile::TempDir, axum::Router) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
         Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
@@ -215,7 +220,7 @@ pub async fn tenancy_app() -> (tempfile::TempDir, axum::Router) {
             user("system:node:n1", &["system:nodes", "system:authenticated"]),
         ),
     ]));
-    let app = router(store, auth, ServerOptions::default());
+    let app = router(store, auth, opts);
     for ns in ["u-alice", "u-bob"] {
         let ns_obj = serde_json::json!({"metadata": {"name": ns,
             "labels": {"k3s-daas.io/tier": "user"}}});
