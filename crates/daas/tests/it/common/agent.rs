@@ -159,54 +159,17 @@ pub fn start_agent(c: &Cluster, node: &str, hint: u8) -> Agent {
 pub fn start_agent_with(c: &Cluster, node: &str, hint: u8, extra: serde_json::Value) -> Agent {
     assert!(unsafe_is_root(), "the agent test needs root (containerd)");
     let (index, claim) = claim_index(hint);
-    let chain = std::fs::read_to_string(c.data_dir().join("chain-url"))
-        .unwrap()
-        .trim()
-        .to_string();
-    let kc = std::fs::read_to_string(c.kubeconfig()).unwrap();
-    let master = kc
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("server: "))
-        .unwrap()
-        .to_string();
-    let dir = c.dir.path().join(format!("agent-{node}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = dir.join("node.key");
-    let addr = daas_ok(&["keygen", "--out", key.to_str().unwrap()])
-        .trim()
-        .to_string();
-    daas_ok(&[
-        "faucet",
-        "--chain",
-        &chain,
-        "--address",
-        &addr,
-        "--amount",
-        "5000000000",
-    ]);
     let bridge = format!("daase{index}");
-    let config = serde_json::json!({
-        "node_id": node,
-        "sui_wallet_address": addr,
-        "sui_key_file": key,
-        "sui_rpc_endpoint": chain,
-        "stake_amount": 1000,
-        "nautilus_endpoint": master,
-        "container_runtime": "containerd",
-        "min_stake_amount": 1000,
-        "data_dir": dir.join("data"),
-        "trust_root": c.data_dir().join("tee").join("trusted-root.pem"),
-        "kubelet_port": 0,
-        "pod_cidr": format!("10.243.{index}.0/24"),
-        "bridge_name": bridge,
-        "heartbeat_seconds": 2,
-    });
-    let mut config = config;
-    for (k, v) in extra.as_object().into_iter().flatten() {
-        config[k] = v.clone();
-    }
-    let path = dir.join("staker-config.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let (dir, path) = write_agent_config(
+        c,
+        node,
+        serde_json::json!({
+            "kubelet_port": 0,
+            "pod_cidr": format!("10.243.{index}.0/24"),
+            "bridge_name": bridge,
+        }),
+        extra,
+    );
     let mut a = Agent {
         child: None,
         dir,
@@ -218,6 +181,63 @@ pub fn start_agent_with(c: &Cluster, node: &str, hint: u8, extra: serde_json::Va
     };
     a.spawn();
     a
+}
+
+/// A funded node key for `node` and its agent's staker config, written under the cluster's
+/// directory: the keys every test agent shares, then `net` (where it sits on the network), then
+/// the test's `extra`. The faucet runs where the cluster's kubectl does (its network namespace).
+/// Returns the agent's directory and the config file.
+pub fn write_agent_config(
+    c: &Cluster,
+    node: &str,
+    net: serde_json::Value,
+    extra: serde_json::Value,
+) -> (PathBuf, PathBuf) {
+    let chain = c.chain_url();
+    let dir = c.dir.path().join(format!("agent-{node}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("node.key");
+    let addr = daas_ok(&["keygen", "--out", key.to_str().unwrap()])
+        .trim()
+        .to_string();
+    let o = c
+        .command(env!("CARGO_BIN_EXE_daas"))
+        .args([
+            "faucet",
+            "--chain",
+            &chain,
+            "--address",
+            &addr,
+            "--amount",
+            "5000000000",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "faucet: {}", super::stderr(&o));
+    let mut config = serde_json::json!({
+        "node_id": node,
+        "sui_wallet_address": addr,
+        "sui_key_file": key,
+        "sui_rpc_endpoint": chain,
+        "stake_amount": 1000,
+        "nautilus_endpoint": c.server_url(),
+        "container_runtime": "containerd",
+        "min_stake_amount": 1000,
+        "data_dir": dir.join("data"),
+        "trust_root": c.data_dir().join("tee").join("trusted-root.pem"),
+        "heartbeat_seconds": 2,
+    });
+    for (k, v) in net
+        .as_object()
+        .into_iter()
+        .flatten()
+        .chain(extra.as_object().into_iter().flatten())
+    {
+        config[k] = v.clone();
+    }
+    let path = dir.join("staker-config.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    (dir, path)
 }
 
 pub fn unsafe_is_root() -> bool {

@@ -16,8 +16,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::agent::{unsafe_is_root, Agent};
-use super::{daas_ok, stderr, Cluster};
+use super::agent::{unsafe_is_root, write_agent_config, Agent};
+use super::{stderr, Cluster};
 
 /// The master's address on the LAN.
 pub const LAN_GATEWAY: Ipv4Addr = Ipv4Addr::new(172, 30, 0, 1);
@@ -174,48 +174,17 @@ pub fn start_agent_in(
     extra: serde_json::Value,
 ) -> Agent {
     let ns = lab.add_node(i);
-    let chain = c.chain_url();
-    let dir = c.dir.path().join(format!("agent-{node}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = dir.join("node.key");
-    let addr = daas_ok(&["keygen", "--out", key.to_str().unwrap()])
-        .trim()
-        .to_string();
-    let o = Lab::cmd_in(&lab.lan, env!("CARGO_BIN_EXE_daas"))
-        .args([
-            "faucet",
-            "--chain",
-            &chain,
-            "--address",
-            &addr,
-            "--amount",
-            "5000000000",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "faucet: {}", stderr(&o));
-    let mut config = serde_json::json!({
-        "node_id": node,
-        "sui_wallet_address": addr,
-        "sui_key_file": key,
-        "sui_rpc_endpoint": chain,
-        "stake_amount": 1000,
-        "nautilus_endpoint": c.server_url(),
-        "container_runtime": "containerd",
-        "min_stake_amount": 1000,
-        "data_dir": dir.join("data"),
-        "trust_root": c.data_dir().join("tee").join("trusted-root.pem"),
-        "node_ip": Lab::node_ip(i).to_string(),
-        "kubelet_port": 10250,
-        "pod_cidr": format!("10.42.{i}.0/24"),
-        "bridge_name": "daas0",
-        "heartbeat_seconds": 2,
-    });
-    for (k, v) in extra.as_object().into_iter().flatten() {
-        config[k] = v.clone();
-    }
-    let path = dir.join("staker-config.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let (dir, path) = write_agent_config(
+        c,
+        node,
+        serde_json::json!({
+            "node_ip": Lab::node_ip(i).to_string(),
+            "kubelet_port": 10250,
+            "pod_cidr": format!("10.42.{i}.0/24"),
+            "bridge_name": "daas0",
+        }),
+        extra,
+    );
     let mut a = Agent {
         child: None,
         dir,
