@@ -247,7 +247,8 @@ async fn forward(
         .await
         .map_err(|e| reach(e.to_string()))?;
     let conn: Box<dyn egress::Conn> = if scheme == "https" {
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(insecure_tls()));
+        let tls = insecure_tls().map_err(|e| reach(format!("tls: {e}")))?;
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(tls));
         let name = rustls::pki_types::ServerName::try_from(target.ip.clone())
             .map_err(|e| reach(e.to_string()))?;
         Box::new(
@@ -304,65 +305,11 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
 }
 
 /// TLS to a pod without verifying its certificate, as upstream's proxy transport does for pods
-/// and Services (their serving certificates are not issued for their IPs).
-fn insecure_tls() -> rustls::ClientConfig {
+/// and Services (their serving certificates are not issued for their IPs); the handshake's
+/// signatures are still checked.
+fn insecure_tls() -> Result<rustls::ClientConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default protocol versions")
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
-    cfg.dangerous()
-        .set_certificate_verifier(Arc::new(AnyCertificate(provider)));
-    cfg
-}
-
-#[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+    daas_protocol::tlsverify::CertCheck::new(provider, |_, _| Ok(())).client_config()
 }
 
 #[cfg(test)]
