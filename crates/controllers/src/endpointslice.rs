@@ -74,6 +74,35 @@ fn without(m: &Map<String, Value>, key: &str) -> Map<String, Value> {
     m.remove(key);
     m
 }
+/// A slice reconcile's outcome for the pass: a write conflict retries soon, a namespace being
+/// terminated is left alone.
+pub fn slice_outcome(r: Result<(), ApiError>) -> Result<Option<Duration>, ApiError> {
+    match r {
+        Err(e) if e.code == 409 => Ok(Some(Duration::from_millis(100))),
+        Err(e) if e.code == 403 && e.message.contains("being terminated") => Ok(None),
+        other => other.map(|_| None),
+    }
+}
+
+/// Delete slices nothing wants any more, recording each outcome in `pass`.
+pub async fn delete_slices(
+    client: &LocalClient,
+    slices: impl IntoIterator<Item = Value>,
+    pass: &mut Pass,
+) {
+    for s in slices {
+        let r = client
+            .delete_ignore_missing(&util::path(
+                DISCOVERY,
+                util::namespace(&s),
+                "endpointslices",
+                Some(util::name(&s)),
+            ))
+            .await
+            .map(|_| None);
+        pass.record("EndpointSlice", &s, r);
+    }
+}
 
 /// Bring the slices of one owner (`existing`, all carrying its managed-by and service-name
 /// labels) to `groups`. `families` get an empty placeholder slice when they have no endpoints.
@@ -419,27 +448,11 @@ impl Controller for EndpointSliceController {
             let (groups, families) = service_groups(svc, pods, &zones);
             let meta = service_meta(svc, pods);
             let r = reconcile_slices(&self.client, &meta, groups, &families, mine).await;
-            let r = match r {
-                Err(e) if e.code == 409 => Ok(Some(Duration::from_millis(100))),
-                Err(e) if e.code == 403 && e.message.contains("being terminated") => Ok(None),
-                other => other.map(|_| None),
-            };
+            let r = slice_outcome(r);
             pass.record("Service", svc, r);
         }
         // Managed slices without a Service that wants them.
-        for s in slices.into_values().flatten() {
-            let r = self
-                .client
-                .delete_ignore_missing(&util::path(
-                    DISCOVERY,
-                    util::namespace(&s),
-                    "endpointslices",
-                    Some(util::name(&s)),
-                ))
-                .await
-                .map(|_| None);
-            pass.record("EndpointSlice", &s, r);
-        }
+        delete_slices(&self.client, slices.into_values().flatten(), &mut pass).await;
         pass.finish()
     }
 }

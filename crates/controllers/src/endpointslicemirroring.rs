@@ -16,8 +16,8 @@ use serde_json::{json, Map, Value};
 
 use crate::endpoints::{self, TRIGGER_TIME};
 use crate::endpointslice::{
-    endpoint_key, managed_slices, reconcile_slices, Group, SliceMeta, DISCOVERY, MANAGED_BY_LABEL,
-    SERVICE_NAME_LABEL,
+    delete_slices, endpoint_key, managed_slices, reconcile_slices, slice_outcome, Group, SliceMeta,
+    DISCOVERY, MANAGED_BY_LABEL, SERVICE_NAME_LABEL,
 };
 use crate::util::{self, Pass, CORE};
 use crate::Controller;
@@ -183,27 +183,11 @@ impl Controller for EndpointSliceMirroringController {
             slices.insert(key, stale);
             let r = reconcile_slices(&self.client, &mirror_meta(ep), mirror_groups(ep), &[], mine)
                 .await;
-            let r = match r {
-                Err(e) if e.code == 409 => Ok(Some(Duration::from_millis(100))),
-                Err(e) if e.code == 403 && e.message.contains("being terminated") => Ok(None),
-                other => other.map(|_| None),
-            };
+            let r = slice_outcome(r);
             pass.record("Endpoints", ep, r);
         }
         // Mirrored slices of Endpoints that are gone or no longer mirrored.
-        for s in slices.into_values().flatten() {
-            let r = self
-                .client
-                .delete_ignore_missing(&util::path(
-                    DISCOVERY,
-                    util::namespace(&s),
-                    "endpointslices",
-                    Some(util::name(&s)),
-                ))
-                .await
-                .map(|_| None);
-            pass.record("EndpointSlice", &s, r);
-        }
+        delete_slices(&self.client, slices.into_values().flatten(), &mut pass).await;
         pass.finish()
     }
 }
