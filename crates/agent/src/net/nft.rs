@@ -1,7 +1,7 @@
 //! nftables tables owned by the agent, applied atomically with the `nft` binary.
 //!
 //! Each networking part owns whole tables ([`Table`]): applying one sends a single `nft -f -`
-//! transaction that creates the table if missing, flushes it and declares its full contents, so
+//! transaction that creates the table if missing, deletes it and declares its full contents, so
 //! the kernel switches from the old rules to the new ones at once and a re-apply repairs any
 //! manual change. Nothing outside the agent's own tables is ever touched.
 
@@ -51,11 +51,12 @@ impl Table {
     }
 
     /// The `nft -f` script replacing the table atomically: declare (creating it if missing),
-    /// flush, then declare its contents.
+    /// delete, then declare its contents. A delete rather than a flush: `flush table` keeps the
+    /// elements of sets and maps, so an element added by hand would survive a re-apply.
     pub fn script(&self) -> String {
         let (f, n) = (self.family, &self.name);
         format!(
-            "table {f} {n}\nflush table {f} {n}\ntable {f} {n} {{\n{}\n}}\n",
+            "table {f} {n}\ndelete table {f} {n}\ntable {f} {n} {{\n{}\n}}\n",
             self.body
         )
     }
@@ -84,6 +85,9 @@ pub trait Firewall: Send + Sync {
     async fn apply(&self, table: &Table) -> Result<(), NftError>;
     /// Delete a table (no error when it does not exist).
     async fn remove(&self, family: Family, name: &str) -> Result<(), NftError>;
+    /// The table as the kernel has it now (`nft list table`), or `None` when it does not exist:
+    /// how a part notices that its rules were changed or removed behind its back.
+    async fn list(&self, family: Family, name: &str) -> Result<Option<String>, NftError>;
 }
 
 /// The real firewall: the `nft` binary, in the agent's network namespace (or, for tests, in
@@ -155,6 +159,34 @@ impl Firewall for NftCli {
         let script = format!("table {family} {name}\ndelete table {family} {name}\n");
         self.run(&script, family, name).await
     }
+
+    async fn list(&self, family: Family, name: &str) -> Result<Option<String>, NftError> {
+        let spawn = |source| NftError::Spawn {
+            bin: self.bin.clone(),
+            source,
+        };
+        let mut c = self.command();
+        c.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped());
+        let out = c
+            .args(["list", "table", &family.to_string(), name])
+            .output()
+            .await
+            .map_err(spawn)?;
+        if out.status.success() {
+            return Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()));
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if stderr.contains("No such file or directory") {
+            Ok(None)
+        } else {
+            Err(NftError::Refused {
+                family,
+                name: name.to_string(),
+                stderr,
+            })
+        }
+    }
 }
 
 /// A firewall that records what it was asked to program (for unit tests of the parts).
@@ -191,6 +223,10 @@ impl Firewall for RecordingFirewall {
         }
         Ok(())
     }
+
+    async fn list(&self, family: Family, name: &str) -> Result<Option<String>, NftError> {
+        Ok(self.table(family, name).map(|t| t.body))
+    }
 }
 
 #[cfg(test)]
@@ -206,7 +242,7 @@ mod tests {
         );
         assert_eq!(
             t.script(),
-            "table ip daas-test\nflush table ip daas-test\ntable ip daas-test {\nchain c { type filter hook input priority 0; }\n}\n"
+            "table ip daas-test\ndelete table ip daas-test\ntable ip daas-test {\nchain c { type filter hook input priority 0; }\n}\n"
         );
     }
 
@@ -285,9 +321,33 @@ mod tests {
             .status()
             .unwrap();
         assert!(o.success());
-        assert!(list().contains("9999"));
+        let o = std::process::Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{ns}"))
+            .args([
+                "--",
+                "nft",
+                "add",
+                "element",
+                "inet",
+                "daas-test",
+                "allowed",
+                "{",
+                "10.9.9.9",
+                "}",
+            ])
+            .status()
+            .unwrap();
+        assert!(o.success());
+        assert!(list().contains("9999") && list().contains("10.9.9.9"));
+        assert!(nft
+            .list(Family::Inet, "daas-test")
+            .await
+            .unwrap()
+            .is_some_and(|t| t.contains("10.9.9.9")));
         nft.apply(&t).await.unwrap();
+        // Both the hand-made rule and the hand-added set element are gone.
         assert!(!list().contains("9999"), "{}", list());
+        assert!(!list().contains("10.9.9.9"), "{}", list());
         // Bad input: nft's own message, and the table is left as it was.
         let bad = Table::new(Family::Inet, "daas-test", "chain input { bogus }");
         match nft.apply(&bad).await {
@@ -297,6 +357,7 @@ mod tests {
         assert!(list().contains("10.0.0.1"), "{}", list());
         nft.remove(Family::Inet, "daas-test").await.unwrap();
         assert!(!list().contains("daas-test"));
+        assert_eq!(nft.list(Family::Inet, "daas-test").await.unwrap(), None);
         nft.remove(Family::Inet, "daas-test").await.unwrap();
         ip(&["netns", "del", &ns]);
     }
