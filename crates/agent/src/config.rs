@@ -98,6 +98,23 @@ pub struct StakerConfigFile {
     /// the others; default 0.
     #[serde(default)]
     pub shutdown_grace_period_critical_pods_seconds: Option<u64>,
+    /// The cluster DNS domain (default `cluster.local`).
+    #[serde(default)]
+    pub cluster_domain: Option<String>,
+    /// The cluster DNS Service IP written into pods' resolv.conf (default 10.43.0.10).
+    #[serde(default)]
+    pub cluster_dns: Option<IpAddr>,
+    /// The node's resolver configuration: the `Default` dnsPolicy and the default forwarders
+    /// (default /etc/resolv.conf).
+    #[serde(default)]
+    pub resolv_conf: Option<PathBuf>,
+    /// Upstream servers (`ip` or `ip:port`) of the node's DNS server for names outside the
+    /// cluster domain (default: the nameservers of `resolv_conf`).
+    #[serde(default)]
+    pub dns_forwarders: Option<Vec<String>>,
+    /// Run the node's cluster DNS server on the node gateway address (default true).
+    #[serde(default)]
+    pub cluster_dns_server: Option<bool>,
 }
 
 /// The graceful node shutdown windows (upstream `shutdownGracePeriod` and
@@ -158,6 +175,80 @@ pub struct AgentConfig {
     pub key_file: Option<PathBuf>,
     /// The config file this was loaded from (it may hold the private key), kept out of reach of pods.
     pub config_file: Option<PathBuf>,
+    /// Cluster DNS: domain, Service IP, the node's resolv.conf, forwarders and whether the node
+    /// runs its DNS server.
+    pub dns: DnsSettings,
+}
+
+/// The node's cluster DNS settings (the kubelet's `clusterDomain`, `clusterDNS` and
+/// `resolvConf`, plus the node DNS server's forwarders).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsSettings {
+    pub cluster_domain: String,
+    pub cluster_dns: IpAddr,
+    pub resolv_conf: PathBuf,
+    /// Explicit upstream servers; empty: the nameservers of `resolv_conf`.
+    pub forwarders: Vec<SocketAddr>,
+    pub server: bool,
+}
+
+impl Default for DnsSettings {
+    fn default() -> Self {
+        DnsSettings {
+            cluster_domain: "cluster.local".into(),
+            cluster_dns: IpAddr::from([10, 43, 0, 10]),
+            resolv_conf: PathBuf::from("/etc/resolv.conf"),
+            forwarders: Vec::new(),
+            server: true,
+        }
+    }
+}
+
+/// An upstream DNS server given as `ip` (port 53) or `ip:port` (`[v6]:port`).
+pub fn parse_dns_server(s: &str) -> Option<SocketAddr> {
+    let s = s.trim();
+    s.parse::<SocketAddr>()
+        .ok()
+        .or_else(|| s.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
+}
+
+fn resolve_dns(f: &StakerConfigFile, base: &Path) -> Result<DnsSettings, ConfigError> {
+    let d = DnsSettings::default();
+    let cluster_domain = match &f.cluster_domain {
+        Some(dom) => {
+            let dom = dom.trim_end_matches('.').to_ascii_lowercase();
+            if !valid_node_name(&dom) {
+                return Err(ConfigError::Invalid(format!(
+                    "cluster_domain {dom:?} must be a lowercase DNS name"
+                )));
+            }
+            dom
+        }
+        None => d.cluster_domain,
+    };
+    let forwarders = f
+        .dns_forwarders
+        .iter()
+        .flatten()
+        .map(|s| {
+            parse_dns_server(s).ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "dns_forwarders: {s:?} is not an IP address or IP:port"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(DnsSettings {
+        cluster_domain,
+        cluster_dns: f.cluster_dns.unwrap_or(d.cluster_dns),
+        resolv_conf: match &f.resolv_conf {
+            Some(p) if p.is_absolute() => p.clone(),
+            Some(p) => base.join(p),
+            None => d.resolv_conf,
+        },
+        forwarders,
+        server: f.cluster_dns_server.unwrap_or(true),
+    })
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -306,6 +397,7 @@ impl AgentConfig {
                 )));
             }
         }
+        let dns = resolve_dns(&f, base)?;
         let ledger_url = env("SUI_RPC_ENDPOINT").unwrap_or(f.sui_rpc_endpoint);
         let master_url = env("NAUTILUS_ENDPOINT").unwrap_or(f.nautilus_endpoint);
         let min_stake_amount = match env("MIN_STAKE_AMOUNT") {
@@ -378,6 +470,7 @@ impl AgentConfig {
             bridge_name: f.bridge_name.unwrap_or_else(|| "daas0".into()),
             key_file: f.sui_key_file.as_ref().map(rel),
             config_file: None,
+            dns,
         })
     }
 }
@@ -449,6 +542,39 @@ mod tests {
         let bad: Result<StakerConfigFile, _> =
             serde_json::from_value(serde_json::json!({"node_id": "a", "typo_field": 1}));
         assert!(bad.is_err());
+        assert!(err(serde_json::json!({"dns_forwarders": ["nope"]})).contains("dns_forwarders"));
+        assert!(err(serde_json::json!({"cluster_domain": "Bad_Domain"})).contains("cluster_domain"));
+    }
+
+    #[test]
+    fn dns_settings_default_and_explicit() {
+        let no_env = |_: &str| None;
+        let c =
+            AgentConfig::resolve(file(serde_json::json!({})), Path::new("/etc"), &no_env).unwrap();
+        assert_eq!(c.dns, DnsSettings::default());
+        let c = AgentConfig::resolve(
+            file(
+                serde_json::json!({"cluster_domain": "corp.example.", "cluster_dns": "10.43.0.53",
+                "resolv_conf": "resolv.conf", "dns_forwarders": ["192.0.2.1", "192.0.2.2:5353"],
+                "cluster_dns_server": false}),
+            ),
+            Path::new("/etc/daas"),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(
+            c.dns,
+            DnsSettings {
+                cluster_domain: "corp.example".into(),
+                cluster_dns: "10.43.0.53".parse().unwrap(),
+                resolv_conf: PathBuf::from("/etc/daas/resolv.conf"),
+                forwarders: vec![
+                    "192.0.2.1:53".parse().unwrap(),
+                    "192.0.2.2:5353".parse().unwrap()
+                ],
+                server: false,
+            }
+        );
     }
 
     #[test]

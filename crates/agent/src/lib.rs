@@ -4,6 +4,7 @@ pub mod agent;
 pub mod config;
 pub mod net;
 pub mod podenv;
+pub mod resolvconf;
 pub mod runtime;
 pub mod security;
 pub mod server;

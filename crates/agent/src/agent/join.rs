@@ -181,6 +181,8 @@ pub async fn join(
     tracing::info!(node = %cfg.node_id, kubelet = %kubelet_addr, "node registered");
 
     let mut tasks = vec![server_task];
+    // Cluster DNS on the node gateway address.
+    tasks.extend(crate::net::dns::spawn(client.clone(), &cfg));
     // Usage sampler: the base of the CPU rates the stats endpoints report.
     {
         let stats = stats.clone();

@@ -405,6 +405,11 @@ impl ContainerdRuntime {
                 .collect(),
             labels,
             annotations: Self::ids(spec),
+            dns_config: spec.dns.as_ref().map(|d| cri::DnsConfig {
+                servers: d.servers.clone(),
+                searches: d.searches.clone(),
+                options: d.options.clone(),
+            }),
             linux: Some(cri::LinuxPodSandboxConfig {
                 cgroup_parent: format!("{CGROUP_ROOT}/pod{}", spec.uid),
                 security_context: Some(cri::LinuxSandboxSecurityContext {
@@ -1387,6 +1392,29 @@ mod tests {
             .and_then(|s| s.namespace_options)
             .expect("namespaces");
         assert_eq!(ns.pid, cri::NamespaceMode::Pod as i32);
+    }
+
+    #[test]
+    fn dns_becomes_the_sandbox_dns_config() {
+        let plain = ContainerdRuntime::build_sandbox_config(PathBuf::from("/l"), &pod(vec![]), 0);
+        assert_eq!(plain.dns_config, None);
+        let spec = PodSpecLite {
+            dns: Some(crate::resolvconf::PodDns {
+                servers: vec!["10.43.0.10".into()],
+                searches: vec!["ns.svc.cluster.local".into()],
+                options: vec!["ndots:5".into()],
+            }),
+            ..pod(vec![])
+        };
+        let cfg = ContainerdRuntime::build_sandbox_config(PathBuf::from("/l"), &spec, 0);
+        assert_eq!(
+            cfg.dns_config,
+            Some(cri::DnsConfig {
+                servers: vec!["10.43.0.10".into()],
+                searches: vec!["ns.svc.cluster.local".into()],
+                options: vec!["ndots:5".into()],
+            })
+        );
     }
 
     #[test]

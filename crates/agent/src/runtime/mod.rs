@@ -301,6 +301,9 @@ pub struct PodSpecLite {
     pub pull_keyring: pullsecrets::PullKeyring,
     /// Container ports published on the node (`hostPort`).
     pub host_ports: Vec<HostPortMapping>,
+    /// The pod's resolv.conf from its `dnsPolicy` and `dnsConfig` (none: the runtime copies the
+    /// host's).
+    pub dns: Option<crate::resolvconf::PodDns>,
 }
 
 /// A container port published on the node (`hostPort`): the CNI `portmap` plugin forwards

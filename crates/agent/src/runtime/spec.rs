@@ -334,6 +334,7 @@ impl PodSpecLite {
             etc_hosts: None,
             pod_dir: None,
             host_ports,
+            dns: None,
         })
     }
 }

@@ -255,6 +255,8 @@ pub struct PodWorker {
     index: PodIndex,
     tracked: HashMap<String, Tracked>,
     prober: Mutex<probe::Prober>,
+    /// Cluster DNS settings for pods' resolv.conf (none: the runtime's default, the host's).
+    dns: Option<crate::config::DnsSettings>,
 }
 
 /// Status message of the pods a graceful node shutdown stopped (upstream's).
@@ -384,7 +386,14 @@ impl PodWorker {
             host_ip,
             index,
             tracked: HashMap::new(),
+            dns: None,
         }
+    }
+
+    /// Give pods the resolv.conf of their `dnsPolicy` with these cluster DNS settings.
+    pub fn with_dns(mut self, dns: crate::config::DnsSettings) -> PodWorker {
+        self.dns = Some(dns);
+        self
     }
 
     /// Re-adopt what the runtime already runs (agent restart): those pods are Running.
@@ -624,6 +633,10 @@ impl PodWorker {
             self.apply(uid, pod, t, None, actions).await;
             return;
         }
+        if let Some(dns) = &self.dns {
+            let host = crate::resolvconf::HostResolvConf::read(&dns.resolv_conf);
+            resolved.dns = Some(crate::resolvconf::pod_dns(pod, dns, &host));
+        }
         let result = self.runtime.run_pod(&resolved).await;
         match &result {
             Ok(_) => {
@@ -797,7 +810,8 @@ pub(super) async fn pod_sync(
         cfg.data_dir.clone(),
         cfg.node_ip.to_string(),
         index,
-    );
+    )
+    .with_dns(cfg.dns.clone());
     worker.adopt().await;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     // Local-path volumes released by their claims are cleaned up every few ticks.
