@@ -15,6 +15,7 @@ pub mod gc;
 pub mod history;
 pub mod hpa;
 pub mod job;
+pub mod kubedns;
 pub mod kubernetesservice;
 pub mod namespace;
 pub mod nodelifecycle;

@@ -458,6 +458,15 @@ impl Master {
             ),
             &copts,
         ));
+        // The cluster DNS Service `kube-system/kube-dns` (served by every node's DNS server).
+        background.push(daas_controllers::spawn_controller(
+            client.clone(),
+            daas_controllers::kubedns::KubeDnsController::new(
+                client.clone(),
+                daas_controllers::kubedns::default_cluster_dns(service_ranges.first_ip()),
+            ),
+            &copts,
+        ));
         let kubeconfig_path = dir.join("kubeconfig.yaml");
         write_private(
             &kubeconfig_path,

@@ -231,3 +231,88 @@ async fn kubernetes_service_endpoints_and_slice_point_at_the_master() {
     let svc = env.c.get(&format!("{SVCS}/kubernetes")).await.unwrap();
     assert_eq!(svc["spec"]["clusterIP"], "10.43.0.1");
 }
+
+/// The cluster DNS Service: created at 10.43.0.10 without a selector, and repaired when its
+/// ports, type, selector or labels are edited, its cluster IP changed or it is deleted.
+#[tokio::test]
+async fn kube_dns_service_is_kept_at_the_cluster_dns_ip() {
+    use daas_controllers::kubedns::{default_cluster_dns, KubeDnsController};
+    const DNS: &str = "/api/v1/namespaces/kube-system/services/kube-dns";
+    let env = common::api().await;
+    let ip = default_cluster_dns(ServiceRanges::default().first_ip());
+    let mut k = KubeDnsController::new(env.c.clone(), ip);
+    k.reconcile().await.unwrap();
+    let check = |svc: &Value| {
+        assert_eq!(svc["spec"]["clusterIP"], "10.43.0.10", "{svc}");
+        assert_eq!(svc["spec"]["type"], "ClusterIP", "{svc}");
+        assert!(
+            svc["spec"]["selector"]
+                .as_object()
+                .is_none_or(|s| s.is_empty()),
+            "{svc}"
+        );
+        assert_eq!(svc["metadata"]["labels"]["k8s-app"], "kube-dns", "{svc}");
+        let ports: Vec<(String, String, i64)> = svc["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap().to_string(),
+                    p["protocol"].as_str().unwrap().to_string(),
+                    p["port"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            ports,
+            [
+                ("dns".to_string(), "UDP".to_string(), 53),
+                ("dns-tcp".to_string(), "TCP".to_string(), 53)
+            ]
+        );
+    };
+    check(&env.c.get(DNS).await.unwrap());
+    // A second pass changes nothing.
+    let rv = env.c.get(DNS).await.unwrap()["metadata"]["resourceVersion"].clone();
+    k.reconcile().await.unwrap();
+    assert_eq!(
+        env.c.get(DNS).await.unwrap()["metadata"]["resourceVersion"],
+        rv
+    );
+    // Edited: ports, selector, labels.
+    env.c
+        .merge_patch(
+            DNS,
+            &json!({"metadata": {"labels": {"k8s-app": "other"}},
+                "spec": {"selector": {"app": "x"}, "ports": [{"name": "web", "port": 80, "protocol": "TCP"}]}}),
+        )
+        .await
+        .unwrap();
+    k.reconcile().await.unwrap();
+    check(&env.c.get(DNS).await.unwrap());
+    // Made a NodePort.
+    env.c
+        .merge_patch(DNS, &json!({"spec": {"type": "NodePort"}}))
+        .await
+        .unwrap();
+    k.reconcile().await.unwrap();
+    let svc = env.c.get(DNS).await.unwrap();
+    check(&svc);
+    assert!(svc["spec"]["ports"][0]["nodePort"].is_null(), "{svc}");
+    // Deleted, and recreated by someone else at another IP.
+    env.c.delete(DNS).await.unwrap();
+    env.c
+        .create(
+            "/api/v1/namespaces/kube-system/services",
+            &json!({"metadata": {"name": "kube-dns"}, "spec": {"clusterIP": "10.43.0.99",
+                "ports": [{"port": 53, "protocol": "UDP"}]}}),
+        )
+        .await
+        .unwrap();
+    k.reconcile().await.unwrap();
+    check(&env.c.get(DNS).await.unwrap());
+    env.c.delete(DNS).await.unwrap();
+    k.reconcile().await.unwrap();
+    check(&env.c.get(DNS).await.unwrap());
+}
