@@ -1112,6 +1112,100 @@ fn validate_tolerations(spec: &Value, path: &str, causes: &mut Vec<Cause>) {
     }
 }
 
+/// A string list as upstream prints it in messages (Go's `%#v`: `[]string{"a", "b"}`).
+fn go_strings(v: &Value) -> String {
+    let items: Vec<String> = arr(v).iter().map(|s| format!("{:?}", str_of(s))).collect();
+    format!("[]string{{{}}}", items.join(", "))
+}
+
+/// Upstream `MaxDNSNameservers`, `MaxDNSSearchPaths` and `MaxDNSSearchListChars`.
+const MAX_DNS_NAMESERVERS: usize = 3;
+const MAX_DNS_SEARCH_PATHS: usize = 32;
+const MAX_DNS_SEARCH_CHARS: usize = 2048;
+
+/// Upstream `validatePodDNSConfig`: `dnsPolicy: None` needs a `dnsConfig` with a nameserver;
+/// at most 3 nameservers, each an IP address; at most 32 search paths and 2048 characters of
+/// search list, each path a DNS subdomain (a trailing dot allowed); options named.
+fn validate_dns_config(spec: &Value, path: &str, causes: &mut Vec<Cause>) {
+    let p = format!("{path}.dnsConfig");
+    let cfg = &spec["dnsConfig"];
+    if spec["dnsPolicy"] == "None" {
+        if cfg.is_null() {
+            causes.push((
+                p,
+                "Required value: must provide `dnsConfig` when `dnsPolicy` is None".into(),
+            ));
+            return;
+        }
+        if arr(&cfg["nameservers"]).is_empty() {
+            causes.push((
+                format!("{p}.nameservers"),
+                "Required value: must provide at least one DNS nameserver when `dnsPolicy` is None"
+                    .into(),
+            ));
+            return;
+        }
+    }
+    if cfg.is_null() {
+        return;
+    }
+    let servers = arr(&cfg["nameservers"]);
+    if servers.len() > MAX_DNS_NAMESERVERS {
+        causes.push((
+            format!("{p}.nameservers"),
+            format!(
+                "Invalid value: {}: must not have more than {MAX_DNS_NAMESERVERS} nameservers",
+                go_strings(&cfg["nameservers"])
+            ),
+        ));
+    }
+    for (i, ns) in servers.iter().enumerate() {
+        if str_of(ns).parse::<std::net::IpAddr>().is_err() {
+            invalid(
+                format!("{p}.nameservers[{i}]"),
+                ns,
+                "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+                causes,
+            );
+        }
+    }
+    let searches = arr(&cfg["searches"]);
+    if searches.len() > MAX_DNS_SEARCH_PATHS {
+        causes.push((
+            format!("{p}.searches"),
+            format!(
+                "Invalid value: {}: must not have more than {MAX_DNS_SEARCH_PATHS} search paths",
+                go_strings(&cfg["searches"])
+            ),
+        ));
+    }
+    let chars =
+        searches.iter().map(|s| str_of(s).len()).sum::<usize>() + searches.len().saturating_sub(1);
+    if chars > MAX_DNS_SEARCH_CHARS {
+        causes.push((
+            format!("{p}.searches"),
+            format!(
+                "Invalid value: {}: must not have more than {MAX_DNS_SEARCH_CHARS} characters (including spaces) in the search list",
+                go_strings(&cfg["searches"])
+            ),
+        ));
+    }
+    for (i, s) in searches.iter().enumerate() {
+        let name = str_of(s).strip_suffix('.').unwrap_or(str_of(s));
+        for m in v::dns1123_subdomain(name) {
+            invalid(format!("{p}.searches[{i}]"), &json!(name), &m, causes);
+        }
+    }
+    for (i, o) in arr(&cfg["options"]).iter().enumerate() {
+        if str_of(&o["name"]).is_empty() {
+            causes.push((
+                format!("{p}.options[{i}]"),
+                "Required value: must not be empty".into(),
+            ));
+        }
+    }
+}
+
 /// Upstream ValidatePodSpec (the parts this server's kinds exercise).
 pub fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<Cause>) {
     let volumes = validate_volumes(spec, path, causes);
@@ -1145,26 +1239,13 @@ pub fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<Cause>) {
         }
     }
     if let Some(dp) = spec["dnsPolicy"].as_str() {
-        let ok = ["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"];
+        // Upstream lists them sorted.
+        let ok = ["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"];
         if !ok.contains(&dp) {
             unsupported(format!("{path}.dnsPolicy"), dp, &ok, causes);
         }
-        if dp == "None" && spec["dnsConfig"].is_null() {
-            causes.push((
-                format!("{path}.dnsConfig"),
-                "Required value: must provide `dnsConfig` when `dnsPolicy` is None".into(),
-            ));
-        }
     }
-    let ns = arr(&spec["dnsConfig"]["nameservers"]);
-    if ns.len() > 3 {
-        invalid(
-            format!("{path}.dnsConfig.nameservers"),
-            &spec["dnsConfig"]["nameservers"],
-            "must not have more than 3 nameservers",
-            causes,
-        );
-    }
+    validate_dns_config(spec, path, causes);
     if let Some(sel) = spec["nodeSelector"].as_object() {
         for (k, val) in sel {
             for m in v::qualified_name(k) {
@@ -1625,6 +1706,78 @@ mod tests {
             json!({"containers": [{"name": "c", "image": "i", "volumeMounts": [{"name": "v", "mountPath": "/a"}, {"name": "v", "mountPath": "/a"}]}], "volumes": [{"name": "v", "emptyDir": {}}]}),
         );
         assert_eq!(f, "spec.containers[0].volumeMounts[1].mountPath");
+    }
+
+    #[test]
+    fn dns_policy_and_config() {
+        let base = |extra: Value| {
+            let mut s = json!({"containers": [{"name": "c", "image": "i"}]});
+            for (k, v) in extra.as_object().unwrap() {
+                s[k] = v.clone();
+            }
+            s
+        };
+        assert!(errs(base(
+            json!({"dnsPolicy": "None", "dnsConfig": {"nameservers": ["192.0.2.1"],
+            "searches": ["a.example."], "options": [{"name": "ndots", "value": "2"}]}})
+        ))
+        .is_empty());
+        let (f, m) = one(base(json!({"dnsPolicy": "Sometimes"})));
+        assert_eq!(
+            (f.as_str(), m.as_str()),
+            ("spec.dnsPolicy", "Unsupported value: \"Sometimes\": supported values: \"ClusterFirst\", \"ClusterFirstWithHostNet\", \"Default\", \"None\"")
+        );
+        let (f, m) = one(base(
+            json!({"dnsPolicy": "None", "dnsConfig": {"searches": ["a"]}}),
+        ));
+        assert_eq!(
+            (f.as_str(), m.as_str()),
+            (
+                "spec.dnsConfig.nameservers",
+                "Required value: must provide at least one DNS nameserver when `dnsPolicy` is None"
+            )
+        );
+        let (f, m) = one(base(
+            json!({"dnsConfig": {"nameservers": ["1.1.1.1", "1.1.1.2", "1.1.1.3", "1.1.1.4"]}}),
+        ));
+        assert_eq!(
+            (f.as_str(), m.as_str()),
+            ("spec.dnsConfig.nameservers", "Invalid value: []string{\"1.1.1.1\", \"1.1.1.2\", \"1.1.1.3\", \"1.1.1.4\"}: must not have more than 3 nameservers")
+        );
+        let (f, m) = one(base(json!({"dnsConfig": {"nameservers": ["dns.example"]}})));
+        assert_eq!(
+            (f.as_str(), m.as_str()),
+            ("spec.dnsConfig.nameservers[0]", "Invalid value: \"dns.example\": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")
+        );
+        let many: Vec<String> = (0..33).map(|i| format!("s{i}")).collect();
+        let (f, m) = one(base(json!({"dnsConfig": {"searches": many}})));
+        assert_eq!(f, "spec.dnsConfig.searches");
+        assert!(
+            m.ends_with("must not have more than 32 search paths"),
+            "{m}"
+        );
+        let long: Vec<String> = (0..11)
+            .map(|i| format!("{i}{}", "x".repeat(62)))
+            .map(|l| format!("{l}.{l}.{l}.example"))
+            .collect();
+        let (f, m) = one(base(json!({"dnsConfig": {"searches": long}})));
+        assert_eq!(f, "spec.dnsConfig.searches");
+        assert!(
+            m.ends_with(
+                "must not have more than 2048 characters (including spaces) in the search list"
+            ),
+            "{m}"
+        );
+        let (f, _) = one(base(json!({"dnsConfig": {"searches": ["Bad_Search"]}})));
+        assert_eq!(f, "spec.dnsConfig.searches[0]");
+        let (f, m) = one(base(json!({"dnsConfig": {"options": [{"value": "1"}]}})));
+        assert_eq!(
+            (f.as_str(), m.as_str()),
+            (
+                "spec.dnsConfig.options[0]",
+                "Required value: must not be empty"
+            )
+        );
     }
 
     #[test]

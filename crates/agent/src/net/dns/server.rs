@@ -11,7 +11,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{watch, Semaphore};
@@ -43,6 +44,19 @@ pub struct Resolver {
     pub allowed: Vec<Cidr>,
     /// Per upstream server.
     pub timeout: Duration,
+}
+
+/// A query id for the upstream (unpredictable enough that an off-path answer does not match).
+fn rand_id() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.finish() as u16
 }
 
 fn error_response(id: u16, op: OpCode, code: ResponseCode) -> Option<Vec<u8>> {
@@ -105,13 +119,17 @@ impl Resolver {
                 resp.add_name_servers(zone.soa());
             }
             Answer::Records {
-                answers,
+                mut answers,
                 additionals,
             } => {
                 resp.set_authoritative(true);
                 if answers.is_empty() {
                     resp.add_name_servers(zone.soa());
                 }
+                let chased = self
+                    .chase(&zone, &answers, query.query_type(), transport)
+                    .await;
+                answers.extend(chased);
                 resp.add_answers(answers).add_additionals(additionals);
             }
         }
@@ -131,6 +149,42 @@ impl Resolver {
             return resp.truncate().to_vec().ok();
         }
         Some(out)
+    }
+
+    /// An ExternalName's CNAME asked for A/AAAA: the target's addresses too (from the zone, or
+    /// from upstream), as CoreDNS does, so stub resolvers that do not follow CNAMEs get them.
+    async fn chase(
+        &self,
+        zone: &Zone,
+        answers: &[Record],
+        qtype: RecordType,
+        transport: Transport,
+    ) -> Vec<Record> {
+        let target = match answers {
+            [only] if matches!(qtype, RecordType::A | RecordType::AAAA) => match only.data() {
+                RData::CNAME(t) => t.0.clone(),
+                _ => return Vec::new(),
+            },
+            _ => return Vec::new(),
+        };
+        match zone.resolve(&target, qtype) {
+            Answer::Records { answers, .. } => answers,
+            Answer::NxDomain => Vec::new(),
+            Answer::Forward => {
+                let mut q = Message::new();
+                q.set_id(rand_id())
+                    .set_recursion_desired(true)
+                    .add_query(Query::query(target, qtype));
+                let Ok(bytes) = q.to_vec() else {
+                    return Vec::new();
+                };
+                self.forward(&bytes, transport)
+                    .await
+                    .and_then(|r| Message::from_vec(&r).ok())
+                    .map(|mut m| m.take_answers())
+                    .unwrap_or_default()
+            }
+        }
     }
 
     /// Ask the upstream servers in turn; the first answer wins.
@@ -303,8 +357,7 @@ pub async fn serve_tcp(listener: TcpListener, resolver: Arc<Resolver>) {
 
 /// A query message (for the tests).
 #[cfg(test)]
-fn query_bytes(name: &str, qtype: hickory_proto::rr::RecordType, id: u16) -> Vec<u8> {
-    use hickory_proto::op::Query;
+fn query_bytes(name: &str, qtype: RecordType, id: u16) -> Vec<u8> {
     use hickory_proto::rr::Name;
     let mut m = Message::new();
     m.set_id(id)
@@ -316,14 +369,17 @@ fn query_bytes(name: &str, qtype: hickory_proto::rr::RecordType, id: u16) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_proto::rr::{RData, Record, RecordType};
 
     fn resolver(forwarders: Vec<SocketAddr>) -> Resolver {
         let svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "web", "namespace": "default"},
             "spec": {"clusterIP": "10.43.0.20", "ports": [{"name": "http", "port": 80}]}}))
         .unwrap();
-        let zone = Zone::build("cluster.local", &[svc], &[]);
+        let ext: k8s_openapi::api::core::v1::Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "ext", "namespace": "default"},
+            "spec": {"type": "ExternalName", "externalName": "api.external.example"}}))
+        .unwrap();
+        let zone = Zone::build("cluster.local", &[svc, ext], &[]);
         let (_tx, rx) = watch::channel(Arc::new(zone));
         Resolver {
             zone: rx,
@@ -433,6 +489,14 @@ mod tests {
             &RData::A("192.0.2.7".parse().unwrap())
         );
         assert!(!m.authoritative());
+        // An ExternalName's target is looked up upstream.
+        let m = ask(&r, "ext.default.svc.cluster.local.", RecordType::A, pod()).await;
+        assert_eq!(m.answers().len(), 2, "{m:?}");
+        assert_eq!(m.answers()[0].record_type(), RecordType::CNAME);
+        assert_eq!(
+            m.answers()[1].data(),
+            &RData::A("192.0.2.7".parse().unwrap())
+        );
 
         let r = resolver(vec![dead.local_addr().unwrap()]);
         let m = ask(&r, "external.example.", RecordType::A, pod()).await;
