@@ -305,6 +305,13 @@ fn pods_resolve_cluster_names_at_their_node() {
     assert!(out.contains("Address: 192.0.2.7"), "{out}");
     let out = lookup(&["unknown.example"]);
     assert!(out.contains("NXDOMAIN"), "{out}");
+    // A deleted Service's name goes away.
+    c.ok(&["delete", "svc", "web"]);
+    expect(
+        "the deleted Service gone",
+        &["web.default.svc.cluster.local"],
+        "NXDOMAIN",
+    );
 
     // A client outside the cluster (the LAN, routed to the node) is refused: no open resolver.
     let r = Lab::run_in(
@@ -319,7 +326,7 @@ fn pods_resolve_cluster_names_at_their_node() {
         ],
     );
     assert!(r.status.success(), "{}", stderr(&r));
-    for name in ["web.default.svc.cluster.local", "www.external.test"] {
+    for name in ["db.default.svc.cluster.local", "www.external.test"] {
         let o = Lab::run_in(&lab.lan, "busybox", &["nslookup", name, GATEWAY]);
         let out = format!("{}{}", stdout(&o), stderr(&o));
         assert!(out.contains("REFUSED"), "{name}: {out}");
