@@ -1033,7 +1033,7 @@ pub async fn reclaim(client: &kube::Client, node: &str, data_dir: &Path) {
 }
 
 /// Fill `spec` (env and mounts) from the pod's env sources and volumes.
-/// The cluster DNS domain of pod FQDNs.
+/// The default cluster DNS domain of pod FQDNs (config `cluster_domain`).
 pub const CLUSTER_DOMAIN: &str = "cluster.local";
 
 /// Upstream's cap on a pod's FQDN used as its hostname (`setHostnameAsFQDN`).
@@ -1042,7 +1042,11 @@ const MAX_FQDN_HOSTNAME: usize = 64;
 /// Hostname, FQDN and host aliases of the pod's managed `/etc/hosts` (upstream
 /// `GeneratePodHostNameAndDomain`), and the sandbox hostname (the FQDN under
 /// `setHostnameAsFQDN`).
-pub fn pod_hosts(pod: &Pod, path: PathBuf) -> Result<(EtcHosts, String), String> {
+pub fn pod_hosts(
+    pod: &Pod,
+    path: PathBuf,
+    cluster_domain: &str,
+) -> Result<(EtcHosts, String), String> {
     let spec = pod.spec.as_ref().ok_or("pod has no spec")?;
     let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
     let hostname: String = spec
@@ -1060,7 +1064,7 @@ pub fn pod_hosts(pod: &Pod, path: PathBuf) -> Result<(EtcHosts, String), String>
         .subdomain
         .as_deref()
         .filter(|s| !s.is_empty())
-        .map(|sub| format!("{hostname}.{sub}.{ns}.svc.{CLUSTER_DOMAIN}"));
+        .map(|sub| format!("{hostname}.{sub}.{ns}.svc.{cluster_domain}"));
     let sandbox_hostname = match (&fqdn, spec.set_hostname_as_fqdn) {
         (Some(f), Some(true)) => {
             if f.len() > MAX_FQDN_HOSTNAME {
@@ -1173,6 +1177,7 @@ pub async fn prepare(
     data_dir: &Path,
     admission: &NodeAdmission,
     host_ip: &str,
+    cluster_domain: &str,
 ) -> Result<(), String> {
     let ns = pod
         .metadata
@@ -1253,7 +1258,7 @@ pub async fn prepare(
     let pod_dir = root.join("..pod");
     std::fs::create_dir_all(&pod_dir).map_err(|e| format!("{}: {e}", pod_dir.display()))?;
     if pspec.host_network != Some(true) {
-        let (hosts, hostname) = pod_hosts(pod, pod_dir.join("etc-hosts"))?;
+        let (hosts, hostname) = pod_hosts(pod, pod_dir.join("etc-hosts"), cluster_domain)?;
         spec.hostname = Some(hostname);
         spec.etc_hosts = Some(hosts);
     }
@@ -1568,7 +1573,7 @@ mod tests {
             "spec": {"hostname": "h", "subdomain": "sub",
                 "hostAliases": [{"ip": "123.45.67.89", "hostnames": ["foo.remote", "bar.remote"]}],
                 "containers": [{"name": "c"}]}}));
-        let (h, sandbox) = pod_hosts(&p, "/x".into()).unwrap();
+        let (h, sandbox) = pod_hosts(&p, "/x".into(), CLUSTER_DOMAIN).unwrap();
         assert_eq!(h.hostname, "h");
         assert_eq!(h.fqdn.as_deref(), Some("h.sub.ns.svc.cluster.local"));
         assert_eq!(sandbox, "h");
@@ -1582,7 +1587,7 @@ mod tests {
         let p = pod(serde_json::json!({
             "metadata": {"name": "web-0", "namespace": "ns"},
             "spec": {"subdomain": "sub", "setHostnameAsFQDN": true, "containers": [{"name": "c"}]}}));
-        let (h, sandbox) = pod_hosts(&p, "/x".into()).unwrap();
+        let (h, sandbox) = pod_hosts(&p, "/x".into(), CLUSTER_DOMAIN).unwrap();
         assert_eq!(h.hostname, "web-0");
         assert_eq!(sandbox, "web-0.sub.ns.svc.cluster.local");
         // Too long an FQDN as the hostname is refused, as upstream.
@@ -1590,7 +1595,7 @@ mod tests {
         let p = pod(serde_json::json!({
             "metadata": {"name": long, "namespace": "ns"},
             "spec": {"subdomain": "sub", "setHostnameAsFQDN": true, "containers": [{"name": "c"}]}}));
-        let err = pod_hosts(&p, "/x".into()).unwrap_err();
+        let err = pod_hosts(&p, "/x".into(), CLUSTER_DOMAIN).unwrap_err();
         assert!(
             err.contains("is too long (64 characters is the max"),
             "{err}"
@@ -1599,7 +1604,7 @@ mod tests {
         let p = pod(serde_json::json!({
             "metadata": {"name": "b".repeat(70), "namespace": "ns"},
             "spec": {"containers": [{"name": "c"}]}}));
-        let (h, _) = pod_hosts(&p, "/x".into()).unwrap();
+        let (h, _) = pod_hosts(&p, "/x".into(), CLUSTER_DOMAIN).unwrap();
         assert_eq!((h.hostname.len(), h.fqdn), (63, None));
     }
 

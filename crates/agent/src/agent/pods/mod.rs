@@ -70,6 +70,8 @@ pub struct KubePodApi {
     pub node_id: String,
     /// The node's IP (`status.hostIP` in the downward API).
     pub host_ip: String,
+    /// The cluster DNS domain of pods' FQDNs in their `/etc/hosts`.
+    pub cluster_domain: String,
     /// Events already recorded, so a repeat raises the count of the same Event (client-go's
     /// event correlator) instead of creating another.
     pub recorded: Mutex<EventCache>,
@@ -203,6 +205,7 @@ impl PodApi for KubePodApi {
             &self.data_dir,
             admission,
             &self.host_ip,
+            &self.cluster_domain,
         )
         .await
     }
@@ -800,6 +803,7 @@ pub(super) async fn pod_sync(
         data_dir: cfg.data_dir.clone(),
         node_id: cfg.node_id.clone(),
         host_ip: cfg.node_ip.to_string(),
+        cluster_domain: cfg.dns.cluster_domain.clone(),
         recorded: Mutex::new(EventCache::default()),
     });
     let mut worker = PodWorker::new(
