@@ -736,4 +736,46 @@ mod tests {
             Answer::Forward
         );
     }
+
+    /// 1,000 Services with a slice each: the zone rebuild after a change and lookups stay well
+    /// under what a watch burst and a pod's queries need (printed; the bounds are loose for
+    /// debug builds on a busy machine).
+    #[test]
+    fn a_thousand_services() {
+        let services: Vec<Service> = (0..1000)
+            .map(|i| {
+                svc(
+                    json!({"metadata": {"name": format!("s{i}"), "namespace": "load"},
+                    "spec": {"clusterIP": format!("10.43.{}.{}", 10 + i / 250, i % 250 + 1),
+                        "ports": [{"name": "http", "port": 80}]}}),
+                )
+            })
+            .collect();
+        let slices: Vec<EndpointSlice> = (0..1000)
+            .map(|i| {
+                serde_json::from_value(json!({
+                    "metadata": {"name": format!("s{i}-x"), "namespace": "load",
+                        "labels": {"kubernetes.io/service-name": format!("s{i}")}},
+                    "addressType": "IPv4", "ports": [{"name": "http", "port": 8080}],
+                    "endpoints": [{"addresses": [format!("10.42.{}.{}", i / 250, i % 250 + 2)]}]}))
+                .unwrap()
+            })
+            .collect();
+        let t = std::time::Instant::now();
+        let z = Zone::build("cluster.local", &services, &slices);
+        let build = t.elapsed();
+        let t = std::time::Instant::now();
+        for i in 0..10_000 {
+            let a = q(
+                &z,
+                &format!("s{}.load.svc.cluster.local.", i % 1000),
+                RecordType::A,
+            );
+            assert_eq!(data(&a).len(), 1);
+        }
+        let lookups = t.elapsed();
+        println!("zone of 1000 services: built in {build:?}; 10000 lookups in {lookups:?}");
+        assert!(build < std::time::Duration::from_secs(2), "{build:?}");
+        assert!(lookups < std::time::Duration::from_secs(5), "{lookups:?}");
+    }
 }
