@@ -98,6 +98,12 @@ pub struct StakerConfigFile {
     /// the others; default 0.
     #[serde(default)]
     pub shutdown_grace_period_critical_pods_seconds: Option<u64>,
+    /// Port of the built-in ingress proxy's HTTP listener on `node_ip` (default 80; 0 disables).
+    #[serde(default)]
+    pub ingress_http_port: Option<u16>,
+    /// Port of its HTTPS listener (default 443; 0 disables).
+    #[serde(default)]
+    pub ingress_https_port: Option<u16>,
 }
 
 /// The graceful node shutdown windows (upstream `shutdownGracePeriod` and
@@ -158,6 +164,9 @@ pub struct AgentConfig {
     pub key_file: Option<PathBuf>,
     /// The config file this was loaded from (it may hold the private key), kept out of reach of pods.
     pub config_file: Option<PathBuf>,
+    /// The ingress proxy's HTTP and HTTPS ports on `node_ip` (0: that listener is off).
+    pub ingress_http_port: u16,
+    pub ingress_https_port: u16,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -378,6 +387,8 @@ impl AgentConfig {
             bridge_name: f.bridge_name.unwrap_or_else(|| "daas0".into()),
             key_file: f.sui_key_file.as_ref().map(rel),
             config_file: None,
+            ingress_http_port: f.ingress_http_port.unwrap_or(80),
+            ingress_https_port: f.ingress_https_port.unwrap_or(443),
         })
     }
 }
@@ -398,6 +409,21 @@ mod tests {
             v[k] = val.clone();
         }
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn ingress_ports_default_to_80_and_443_and_0_disables() {
+        let no_env = |_: &str| None;
+        let c =
+            AgentConfig::resolve(file(serde_json::json!({})), Path::new("/etc"), &no_env).unwrap();
+        assert_eq!((c.ingress_http_port, c.ingress_https_port), (80, 443));
+        let c = AgentConfig::resolve(
+            file(serde_json::json!({"ingress_http_port": 8080, "ingress_https_port": 0})),
+            Path::new("/etc"),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!((c.ingress_http_port, c.ingress_https_port), (8080, 0));
     }
 
     #[test]

@@ -2,4 +2,5 @@
 //! network policies and the built-in ingress proxy. Each part is a module here, started by
 //! [`crate::agent::join`] once the node is registered.
 
+pub mod ingress;
 pub mod nft;
