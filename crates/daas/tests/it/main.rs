@@ -15,6 +15,7 @@ mod controllers;
 mod crd;
 mod endpoints;
 mod hpa;
+mod ingress;
 mod kube_client;
 mod kubectl;
 mod metrics;

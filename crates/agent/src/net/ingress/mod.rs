@@ -41,7 +41,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use routes::{Route, RoundRobin, Snapshot};
+use routes::{RoundRobin, Route, Snapshot};
 use tls::{Served, SniResolver};
 
 /// How often the TLS Secrets named by Ingresses are looked at again.

@@ -350,14 +350,16 @@ mod tests {
                 .unwrap(),
             )],
             slices: vec![Arc::new(
-                serde_json::from_value(json!({"metadata": {"name": "api-x", "namespace": "default",
+                serde_json::from_value(
+                    json!({"metadata": {"name": "api-x", "namespace": "default",
                         "labels": {"kubernetes.io/service-name": "api"}},
                     "addressType": "IPv4",
                     "ports": [{"name": "http", "port": 8080}, {"name": "admin", "port": 9000}],
                     "endpoints": [
                         {"addresses": ["10.42.1.5"], "conditions": {"ready": true}},
                         {"addresses": ["10.42.1.4"]},
-                        {"addresses": ["10.42.1.6"], "conditions": {"ready": false}}]}))
+                        {"addresses": ["10.42.1.6"], "conditions": {"ready": false}}]}),
+                )
                 .unwrap(),
             )],
         }
@@ -423,7 +425,10 @@ mod tests {
             r("bar.example.com", "/x"),
             backend("wild", PortRef::Number(80))
         );
-        assert_eq!(r("unknown.test", "/any/x"), backend("any", PortRef::Number(80)));
+        assert_eq!(
+            r("unknown.test", "/any/x"),
+            backend("any", PortRef::Number(80))
+        );
         assert_eq!(
             r("unknown.test", "/"),
             backend("fallback", PortRef::Number(80))
@@ -461,7 +466,10 @@ mod tests {
         assert_eq!(s.endpoints(&b(PortRef::Number(80))), want);
         assert_eq!(
             s.endpoints(&b(PortRef::Number(81))),
-            vec!["10.42.1.4:9000".parse::<SocketAddr>().unwrap(), "10.42.1.5:9000".parse().unwrap()]
+            vec![
+                "10.42.1.4:9000".parse::<SocketAddr>().unwrap(),
+                "10.42.1.5:9000".parse().unwrap()
+            ]
         );
         assert!(s.endpoints(&b(PortRef::Number(82))).is_empty());
         let missing = Backend {

@@ -25,10 +25,7 @@ fn backend_at(l: TcpListener, name: &'static str) -> SocketAddr {
             h("x-forwarded-for"),
             h("x-forwarded-proto"),
             h("x-forwarded-host"),
-            req.uri()
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("")
+            req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("")
         )
     });
     tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
@@ -46,12 +43,14 @@ fn service(name: &str, port: u16) -> Arc<Service> {
 fn slice(svc: &str, eps: &[SocketAddr]) -> Arc<EndpointSlice> {
     let port = eps.first().map(|e| e.port()).unwrap_or(1);
     Arc::new(
-        serde_json::from_value(json!({"metadata": {"name": format!("{svc}-1"), "namespace": "web",
+        serde_json::from_value(
+            json!({"metadata": {"name": format!("{svc}-1"), "namespace": "web",
             "labels": {"kubernetes.io/service-name": svc}},
         "addressType": "IPv4",
         "ports": [{"name": "http", "port": port}],
         "endpoints": eps.iter().map(|e| json!({"addresses": [e.ip().to_string()],
-            "conditions": {"ready": true}})).collect::<Vec<_>>()}))
+            "conditions": {"ready": true}})).collect::<Vec<_>>()}),
+        )
         .unwrap(),
     )
 }
@@ -143,14 +142,7 @@ async fn routes_by_host_and_path_to_ready_endpoints_round_robin() {
 
 #[test]
 fn host_of_a_request() {
-    let r = |h: &str| {
-        request_host(
-            &Request::get("/")
-                .header(HOST, h)
-                .body(())
-                .unwrap(),
-        )
-    };
+    let r = |h: &str| request_host(&Request::get("/").header(HOST, h).body(()).unwrap());
     assert_eq!(r("A.Example.COM:80"), "a.example.com");
     assert_eq!(r("[::1]:8080"), "::1");
     assert_eq!(r("x.test."), "x.test");

@@ -107,9 +107,8 @@ mod tests {
         let r = SniResolver::default();
         assert!(r.choose(Some("a.example.com")).is_none());
         r.set(vec![w.clone(), a.clone(), d.clone()]);
-        let is = |got: Option<Arc<CertifiedKey>>, want: &Served| {
-            Arc::ptr_eq(&got.unwrap(), &want.key)
-        };
+        let is =
+            |got: Option<Arc<CertifiedKey>>, want: &Served| Arc::ptr_eq(&got.unwrap(), &want.key);
         assert!(is(r.choose(Some("a.example.com")), &a));
         assert!(is(r.choose(Some("A.Example.com.")), &a));
         assert!(is(r.choose(Some("b.example.com")), &w));
