@@ -142,6 +142,67 @@ fn ingress_routes_two_hosts_and_a_path_with_tls_from_a_secret() {
         },
         &a,
     );
+    // kubectl: discovery, tables (short name `ing`), the built-in class marked default.
+    let ar = c.ok(&["api-resources", "--api-group=networking.k8s.io"]);
+    assert!(
+        ar.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
+            == [
+                "ingresses",
+                "ing",
+                "networking.k8s.io/v1",
+                "true",
+                "Ingress"
+            ]),
+        "{ar}"
+    );
+    assert!(
+        ar.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
+            == [
+                "ingressclasses",
+                "networking.k8s.io/v1",
+                "false",
+                "IngressClass"
+            ]),
+        "{ar}"
+    );
+    let table = c.ok(&["get", "ing", "site"]);
+    let row: Vec<&str> = table
+        .lines()
+        .nth(1)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        row[..6],
+        [
+            "site",
+            "daas",
+            "web.example.com,*.api.example.com",
+            node_ip.as_str(),
+            "80,",
+            "443"
+        ],
+        "{table}"
+    );
+    let classes = c.ok(&["get", "ingressclass"]);
+    assert!(
+        classes
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()[..2]
+                == ["daas", "k3s-daas.io/ingress"]),
+        "{classes}"
+    );
+    // Upstream validation through kubectl.
+    let out = c.kubectl_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: bad}\nspec:\n  rules:\n  - host: \"10.0.0.1\"\n    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}\n",
+    );
+    assert!(!out.status.success());
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("spec.rules[0].host: Invalid value: \"10.0.0.1\": must be a DNS name, not an IP address"),
+        "{err}"
+    );
     let curl = |args: &[&str]| stdout(&Lab::run_in(&lab.lan, "curl", args));
     let http = |host: &str, p: &str| {
         curl(&[
