@@ -115,6 +115,12 @@ pub struct StakerConfigFile {
     /// Run the node's cluster DNS server on the node gateway address (default true).
     #[serde(default)]
     pub cluster_dns_server: Option<bool>,
+    /// Port of the built-in ingress proxy's HTTP listener on `node_ip` (default 80; 0 disables).
+    #[serde(default)]
+    pub ingress_http_port: Option<u16>,
+    /// Port of its HTTPS listener (default 443; 0 disables).
+    #[serde(default)]
+    pub ingress_https_port: Option<u16>,
 }
 
 /// The graceful node shutdown windows (upstream `shutdownGracePeriod` and
@@ -178,6 +184,9 @@ pub struct AgentConfig {
     /// Cluster DNS: domain, Service IP, the node's resolv.conf, forwarders and whether the node
     /// runs its DNS server.
     pub dns: DnsSettings,
+    /// The ingress proxy's HTTP and HTTPS ports on `node_ip` (0: that listener is off).
+    pub ingress_http_port: u16,
+    pub ingress_https_port: u16,
 }
 
 /// The node's cluster DNS settings (the kubelet's `clusterDomain`, `clusterDNS` and
@@ -471,6 +480,8 @@ impl AgentConfig {
             key_file: f.sui_key_file.as_ref().map(rel),
             config_file: None,
             dns,
+            ingress_http_port: f.ingress_http_port.unwrap_or(80),
+            ingress_https_port: f.ingress_https_port.unwrap_or(443),
         })
     }
 }
@@ -491,6 +502,21 @@ mod tests {
             v[k] = val.clone();
         }
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn ingress_ports_default_to_80_and_443_and_0_disables() {
+        let no_env = |_: &str| None;
+        let c =
+            AgentConfig::resolve(file(serde_json::json!({})), Path::new("/etc"), &no_env).unwrap();
+        assert_eq!((c.ingress_http_port, c.ingress_https_port), (80, 443));
+        let c = AgentConfig::resolve(
+            file(serde_json::json!({"ingress_http_port": 8080, "ingress_https_port": 0})),
+            Path::new("/etc"),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!((c.ingress_http_port, c.ingress_https_port), (8080, 0));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The authorizer chain, as upstream's `--authorization-mode=Node,RBAC` with the privileged group:
 //! - group `system:masters` (admin tier, controllers): everything;
 //! - group `system:nodes` (node tier, user `system:node:<name>`): what a kubelet needs — reads of
-//!   nodes, pods, services, endpoints, endpointslices, namespaces, leases; its own Node and
+//!   nodes, pods, services, endpoints, endpointslices, namespaces, leases, ingresses and
+//!   ingressclasses; its own Node and
 //!   Lease, pod status, events. Secrets, ConfigMaps, ServiceAccounts and PVCs are decided by the graph in
 //!   [`crate::nodeauthz`], which also adds the per-object checks (NodeRestriction);
 //! - then RBAC ([`crate::rbac`]) for everyone: the stored roles and bindings. The user tier
@@ -124,6 +125,9 @@ pub fn node_allows(u: &User, verb: &str, t: &ResourceTarget) -> bool {
         // The node proxy follows Services through their EndpointSlices (upstream binds
         // kube-proxy to `system:node-proxier` for that).
         "Service" | "Endpoints" | "EndpointSlice" | "Namespace" => read,
+        // The node's ingress proxy routes by Ingresses of its class (the TLS Secrets they name
+        // are decided by the graph).
+        "Ingress" | "IngressClass" => read && t.sub.is_none(),
         _ => false,
     }
 }
@@ -306,6 +310,30 @@ mod tests {
             &t("coordination.k8s.io", "leases", Some("default"), None, None)
         )
         .is_err());
+        // A node reads Ingresses and IngressClasses (its ingress proxy) and writes neither.
+        let ings = ResourceTarget {
+            def: find("networking.k8s.io", "v1", "ingresses").unwrap(),
+            namespace: Some("default".into()),
+            name: Some("web".into()),
+            sub: None,
+        };
+        assert!(authorize(&p, &node, "get", &ings).is_ok());
+        for verb in ["update", "delete"] {
+            assert_eq!(authorize(&p, &node, verb, &ings).unwrap_err().code, 403);
+        }
+        let mut ing_status = ings.clone();
+        ing_status.sub = Some("status".into());
+        for verb in ["get", "patch"] {
+            assert_eq!(
+                authorize(&p, &node, verb, &ing_status).unwrap_err().code,
+                403
+            );
+        }
+        let classes = t("networking.k8s.io", "ingressclasses", None, None, None);
+        assert!(authorize(&p, &node, "watch", &classes).is_ok());
+        assert!(authorize(&p, &node, "create", &classes).is_err());
+        assert!(authorize(&p, &alice, "create", &classes).is_err());
+        assert!(authorize(&p, &nobody, "list", &classes).is_err());
         // Users place no pods and cannot relabel their namespace.
         let e = authorize(
             &p,

@@ -5,7 +5,8 @@
 //!   PersistentVolume only when it is bound to such a claim (claimRef and the claim's
 //!   volumeName agree) or is a local-path volume pinned to the node, whose cleanup finalizer
 //!   (alone) the node may remove; a list or watch only when narrowed to one such object by
-//!   `fieldSelector=metadata.name=<name>`;
+//!   `fieldSelector=metadata.name=<name>`; and a Secret also when an Ingress of the built-in
+//!   class (`daas`, served by every node's ingress proxy) names it in `spec.tls`;
 //! - writes to pods (status, delete) only for pods bound to the node;
 //! - its own Node object only, without setting, changing or removing restricted labels or taints;
 //! - its own Lease in `kube-node-lease` only.
@@ -17,6 +18,7 @@ use serde_json::Value;
 use crate::authz;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{self, Ctx};
+use crate::registry::ingress;
 use crate::registry::persistentvolume::{local_path_node, CLEANUP_FINALIZER};
 use crate::request::ResourceTarget;
 use crate::resources;
@@ -148,9 +150,25 @@ async fn has_relationship(
         fields: None,
     };
     let (items, _) = handlers::list_objects(ctx, pods, Some(ns), &all).await?;
-    Ok(items
+    if items
         .iter()
-        .any(|p| p["spec"]["nodeName"].as_str() == Some(node) && pod_references(p, kind, name)))
+        .any(|p| p["spec"]["nodeName"].as_str() == Some(node) && pod_references(p, kind, name))
+    {
+        return Ok(true);
+    }
+    if kind == "Secret" {
+        // Every node runs the built-in ingress proxy: it reads the TLS Secrets named by the
+        // Ingresses of its class in that namespace, and no other.
+        let (ings, _) = handlers::list_objects(ctx, &resources::INGRESSES, Some(ns), &all).await?;
+        return Ok(ings.iter().any(|i| ingress_references_secret(i, name)));
+    }
+    Ok(false)
+}
+
+/// Does `ing`, an Ingress of the built-in class, name Secret `name` in its `spec.tls`?
+pub fn ingress_references_secret(ing: &Value, name: &str) -> bool {
+    ingress::class_of(ing) == Some(ingress::DAAS_CLASS)
+        && ingress::tls_secret_names(ing).any(|n| n == name)
 }
 
 /// The graph part of the Node authorizer, after the static checks of [`authz::authorize`].

@@ -35,6 +35,9 @@ pub const USER_NAMESPACE_BINDING: &str = "daas:namespace-owner";
 /// The ClusterRole (and its binding to the user tier) letting tenants read StorageClasses, which
 /// they name in their claims; PersistentVolumes stay admin-only (a hostPath PV is a host escape).
 pub const STORAGE_CLASS_READER_ROLE: &str = "daas:storageclass-reader";
+/// The ClusterRole (and its binding to every authenticated identity) letting anyone read
+/// IngressClasses, which Ingresses name; writing them stays admin-only.
+pub const INGRESS_CLASS_READER_ROLE: &str = "daas:ingressclass-reader";
 const AUTOUPDATE: &str = "rbac.authorization.kubernetes.io/autoupdate";
 
 /// What a request asks, as RBAC sees it (upstream `authorizer.Attributes`).
@@ -695,7 +698,7 @@ fn aggregated(name: &str, labels: Value, to: &str) -> Value {
 /// Subresources a tenant may read but not write: a Service's load-balancer status is the
 /// master's (ServiceLB), since the node proxies forward the addresses it lists (as upstream's
 /// `edit`/`admin` roles, which only read `services/status`).
-pub const USER_READ_ONLY_SUBRESOURCES: &[&str] = &["services/status"];
+pub const USER_READ_ONLY_SUBRESOURCES: &[&str] = &["services/status", "ingresses/status"];
 
 /// The rules of [`USER_NAMESPACE_ROLE`]: the REST verbs (not `bind`, `escalate` or
 /// `impersonate`) on everything namespaced that is served, except placing
@@ -984,6 +987,11 @@ pub fn bootstrap_cluster_roles() -> Vec<Value> {
             vec![rule(&["storage.k8s.io"], &["storageclasses"], READ)],
         ),
         cluster_role(
+            INGRESS_CLASS_READER_ROLE,
+            json!({}),
+            vec![rule(&["networking.k8s.io"], &["ingressclasses"], READ)],
+        ),
+        cluster_role(
             USER_NAMESPACE_BASE_ROLE,
             json!({AGGREGATE_TO_NAMESPACE_OWNER: "true"}),
             user_namespace_rules(),
@@ -1050,6 +1058,11 @@ pub fn bootstrap_cluster_bindings() -> Vec<Value> {
             STORAGE_CLASS_READER_ROLE,
             STORAGE_CLASS_READER_ROLE,
             &[crate::authz::GROUP_USERS],
+        ),
+        cluster_binding(
+            INGRESS_CLASS_READER_ROLE,
+            INGRESS_CLASS_READER_ROLE,
+            &[GROUP_AUTHENTICATED],
         ),
     ]
 }

@@ -211,6 +211,8 @@ pub const PERSISTENT_VOLUMES: ResourceDef = registry::persistentvolume::PERSISTE
 pub const PERSISTENT_VOLUME_CLAIMS: ResourceDef =
     registry::persistentvolume::PERSISTENT_VOLUME_CLAIMS;
 pub const STORAGE_CLASSES: ResourceDef = registry::storageclass::RESOURCE;
+pub const INGRESSES: ResourceDef = registry::ingress::INGRESSES;
+pub const INGRESS_CLASSES: ResourceDef = registry::ingress::INGRESS_CLASSES;
 
 pub static RESOURCES: &[ResourceDef] = &[
     NAMESPACES,
@@ -262,6 +264,8 @@ pub static RESOURCES: &[ResourceDef] = &[
     PERSISTENT_VOLUMES,
     PERSISTENT_VOLUME_CLAIMS,
     STORAGE_CLASSES,
+    INGRESSES,
+    INGRESS_CLASSES,
     registry::metrics::NODE_METRICS,
     registry::metrics::POD_METRICS,
 ];
@@ -423,6 +427,7 @@ mod tests {
                 "batch",
                 "autoscaling",
                 "storage.k8s.io",
+                "networking.k8s.io",
                 "metrics.k8s.io"
             ]
         );

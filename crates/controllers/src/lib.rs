@@ -14,6 +14,7 @@ pub mod endpointslicemirroring;
 pub mod gc;
 pub mod history;
 pub mod hpa;
+pub mod ingress;
 pub mod job;
 pub mod kubedns;
 pub mod kubernetesservice;
@@ -202,6 +203,11 @@ pub fn spawn(client: LocalClient, opts: ControllerOptions) -> Vec<JoinHandle<()>
         spawn_controller(
             client.clone(),
             servicelb::ServiceLbController::new(client.clone(), opts.staked_label.clone()),
+            &opts,
+        ),
+        spawn_controller(
+            client.clone(),
+            ingress::IngressController::new(client.clone(), opts.staked_label.clone()),
             &opts,
         ),
     ]

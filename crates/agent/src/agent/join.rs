@@ -183,6 +183,15 @@ pub async fn join(
     let mut tasks = vec![server_task];
     // Cluster DNS on the node gateway address.
     tasks.extend(crate::net::dns::spawn(client.clone(), &cfg));
+    // The built-in ingress proxy on the node's address.
+    tasks.extend(crate::net::ingress::start(
+        &client,
+        crate::net::ingress::IngressConfig {
+            node_ip: cfg.node_ip,
+            http_port: cfg.ingress_http_port,
+            https_port: cfg.ingress_https_port,
+        },
+    ));
     // Usage sampler: the base of the CPU rates the stats endpoints report.
     {
         let stats = stats.clone();

@@ -3,4 +3,5 @@
 //! [`crate::agent::join`] once the node is registered.
 
 pub mod dns;
+pub mod ingress;
 pub mod nft;

@@ -35,6 +35,7 @@ pub mod endpointslice;
 pub mod event;
 pub mod eventv1;
 pub mod hpa;
+pub mod ingress;
 pub mod ipalloc;
 pub mod job;
 pub mod lease;

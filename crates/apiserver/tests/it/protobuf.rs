@@ -879,6 +879,26 @@ async fn every_served_kind_lists_in_protobuf() {
                 "allowedTopologies": [{"matchLabelExpressions": [{"key": "zone",
                     "values": ["a", "b"]}]}]}),
         ),
+        (
+            "/apis/networking.k8s.io/v1/ingressclasses".into(),
+            json!({"metadata": {"name": "pb-class", "annotations":
+                {"ingressclass.kubernetes.io/is-default-class": "true"}},
+                "spec": {"controller": "example.com/ingress", "parameters": {"apiGroup":
+                    "example.com", "kind": "Params", "name": "p", "scope": "Namespace",
+                    "namespace": "default"}}}),
+        ),
+        (
+            "/apis/networking.k8s.io/v1/namespaces/default/ingresses".into(),
+            json!({"metadata": {"name": "ing"}, "spec": {"ingressClassName": "pb-class",
+                "defaultBackend": {"resource": {"apiGroup": "example.com", "kind": "Bucket",
+                    "name": "b"}},
+                "tls": [{"hosts": ["a.example.com", "*.b.example.com"], "secretName": "t"}],
+                "rules": [{"host": "a.example.com", "http": {"paths": [
+                    {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web",
+                        "port": {"name": "http"}}}},
+                    {"path": "/x", "pathType": "Exact", "backend": {"service": {"name": "web",
+                        "port": {"number": 8080}}}}]}}, {"host": "*.b.example.com"}]}}),
+        ),
         // Last: a quota counts what is created after it.
         (
             format!("{ns}/resourcequotas"),

@@ -927,3 +927,152 @@ async fn node_reads_the_image_pull_secrets_of_its_pods_only() {
     e.call(NODE, "GET", "/api/v1/namespaces/u-alice/secrets/regcred", Value::Null).await.refused(403,
         &format!("secrets \"regcred\" is forbidden: User \"system:node:n1\" cannot get resource \"secrets\" in API group \"\" in the namespace \"u-alice\": {nr}"));
 }
+
+/// Ingresses and IngressClasses: tenants own Ingresses in their namespace (defaulted to the
+/// default class) but not their status; IngressClasses are read by everyone and written by
+/// admins only; a node reads Ingresses and exactly the TLS Secrets that Ingresses of the built-in
+/// class name, and no other Secret.
+#[tokio::test]
+async fn ingresses_are_tenant_owned_classes_admin_only_and_nodes_read_only_their_tls_secrets() {
+    use daas_apiserver::registry::ingress::daas_class;
+    let e = env().await;
+    let nr = "no relationship found between node 'n1' and this object";
+    let classes = "/apis/networking.k8s.io/v1/ingressclasses";
+    let ing = |name: &str, class: Option<&str>, secret: &str| {
+        let mut i = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": name},
+            "spec": {"tls": [{"hosts": ["a.example.com"], "secretName": secret}],
+                "rules": [{"host": "a.example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+                    "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}});
+        if let Some(c) = class {
+            i["spec"]["ingressClassName"] = json!(c);
+        }
+        i
+    };
+    // Only an admin writes IngressClasses.
+    e.call(ALICE, "POST", classes, daas_class()).await.refused(403,
+        "ingressclasses.networking.k8s.io is forbidden: User \"daas:user:0xa11ce\" cannot create resource \"ingressclasses\" in API group \"networking.k8s.io\" at the cluster scope");
+    e.call(NODE, "POST", classes, daas_class()).await.refused(403,
+        "ingressclasses.networking.k8s.io is forbidden: User \"system:node:n1\" cannot create resource \"ingressclasses\" in API group \"networking.k8s.io\" at the cluster scope");
+    let r = e.call(ADMIN, "POST", classes, daas_class()).await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    let mut other = daas_class();
+    other["metadata"] = json!({"name": "other"});
+    other["spec"]["controller"] = json!("example.com/other");
+    let r = e.call(ADMIN, "POST", classes, other).await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    e.call(ALICE, "DELETE", &format!("{classes}/daas"), Value::Null).await.refused(403,
+        "ingressclasses.networking.k8s.io \"daas\" is forbidden: User \"daas:user:0xa11ce\" cannot delete resource \"ingressclasses\" in API group \"networking.k8s.io\" at the cluster scope");
+    // ... and everyone authenticated reads them; anonymous callers are refused.
+    for who in [ALICE, NODE] {
+        let r = e.call(who, "GET", classes, Value::Null).await;
+        assert_eq!(r.code, 200, "{}", r.body);
+        assert_eq!(r.body["items"].as_array().unwrap().len(), 2);
+    }
+    assert_eq!(
+        e.call("no-such-token", "GET", classes, Value::Null)
+            .await
+            .code,
+        401
+    );
+
+    let r = e
+        .call(
+            ALICE,
+            "POST",
+            "/api/v1/namespaces/u-alice/secrets",
+            json!({"metadata": {"name": "web-tls"}, "stringData": {"k": "v"}}),
+        )
+        .await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    // Before any Ingress names it, the node cannot read it.
+    e.call(NODE, "GET", "/api/v1/namespaces/u-alice/secrets/web-tls", Value::Null).await.refused(403,
+        &format!("secrets \"web-tls\" is forbidden: User \"system:node:n1\" cannot get resource \"secrets\" in API group \"\" in the namespace \"u-alice\": {nr}"));
+    // A tenant's Ingress without a class gets the default one; one naming another class keeps it.
+    let mine = "/apis/networking.k8s.io/v1/namespaces/u-alice/ingresses";
+    let r = e
+        .call(ALICE, "POST", mine, ing("web", None, "web-tls"))
+        .await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    assert_eq!(r.body["spec"]["ingressClassName"], "daas");
+    let r = e
+        .call(
+            ALICE,
+            "POST",
+            mine,
+            ing("foreign", Some("other"), "unrelated"),
+        )
+        .await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    assert_eq!(r.body["spec"]["ingressClassName"], "other");
+    // Upstream validation, 422.
+    let mut bad = ing("bad", None, "web-tls");
+    bad["spec"]["rules"][0]["http"]["paths"][0]["path"] = json!("relative");
+    let r = e.call(ALICE, "POST", mine, bad).await;
+    assert_eq!(r.code, 422, "{}", r.body);
+    assert_eq!(
+        r.body["message"],
+        "Ingress.networking.k8s.io \"bad\" is invalid: spec.rules[0].http.paths[0].path: Invalid value: \"relative\": must be an absolute path"
+    );
+    // Not in another tenant's namespace, and not its own status (the controller's).
+    e.call(ALICE, "POST", "/apis/networking.k8s.io/v1/namespaces/u-bob/ingresses", ing("web", None, "bob-secret")).await.refused(403,
+        "ingresses.networking.k8s.io is forbidden: User \"daas:user:0xa11ce\" cannot create resource \"ingresses\" in API group \"networking.k8s.io\" in the namespace \"u-bob\"");
+    e.call_ct(ALICE, "PATCH", &format!("{mine}/web/status"), "application/merge-patch+json",
+        json!({"status": {"loadBalancer": {"ingress": [{"ip": "6.6.6.6"}]}}})).await.refused(403,
+        "ingresses.networking.k8s.io \"web\" is forbidden: User \"daas:user:0xa11ce\" cannot patch resource \"ingresses/status\" in API group \"networking.k8s.io\" in the namespace \"u-alice\"");
+    let r = e
+        .call(ALICE, "GET", &format!("{mine}/web/status"), Value::Null)
+        .await;
+    assert_eq!(r.code, 200, "{}", r.body);
+
+    // A node lists Ingresses everywhere (its proxy) but writes none.
+    let r = e
+        .call(
+            NODE,
+            "GET",
+            "/apis/networking.k8s.io/v1/ingresses",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 2);
+    e.call(NODE, "POST", mine, ing("n", None, "web-tls")).await.refused(403,
+        "ingresses.networking.k8s.io is forbidden: User \"system:node:n1\" cannot create resource \"ingresses\" in API group \"networking.k8s.io\" in the namespace \"u-alice\"");
+    e.call_ct(NODE, "PATCH", &format!("{mine}/web/status"), "application/merge-patch+json",
+        json!({"status": {"loadBalancer": {"ingress": [{"ip": "6.6.6.6"}]}}})).await.refused(403,
+        "ingresses.networking.k8s.io \"web\" is forbidden: User \"system:node:n1\" cannot patch resource \"ingresses/status\" in API group \"networking.k8s.io\" in the namespace \"u-alice\"");
+    // The TLS Secret of a `daas` Ingress is readable by the node (get, or a list narrowed to it).
+    let r = e
+        .call(
+            NODE,
+            "GET",
+            "/api/v1/namespaces/u-alice/secrets/web-tls",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    let r = e
+        .call(
+            NODE,
+            "GET",
+            "/api/v1/namespaces/u-alice/secrets?fieldSelector=metadata.name%3Dweb-tls",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    // Not a Secret named only by an Ingress of another class, nor one in another namespace,
+    // nor all Secrets at once.
+    e.call(NODE, "GET", "/api/v1/namespaces/u-alice/secrets/unrelated", Value::Null).await.refused(403,
+        &format!("secrets \"unrelated\" is forbidden: User \"system:node:n1\" cannot get resource \"secrets\" in API group \"\" in the namespace \"u-alice\": {nr}"));
+    e.call(NODE, "GET", "/api/v1/namespaces/u-bob/secrets/db", Value::Null).await.refused(403,
+        &format!("secrets \"db\" is forbidden: User \"system:node:n1\" cannot get resource \"secrets\" in API group \"\" in the namespace \"u-bob\": {nr}"));
+    e.call(NODE, "GET", "/api/v1/namespaces/u-alice/secrets", Value::Null).await.refused(403,
+        "secrets is forbidden: User \"system:node:n1\" cannot list resource \"secrets\" in API group \"\" in the namespace \"u-alice\": No Object name found");
+    // Once the Ingress is gone, so is the access.
+    let r = e
+        .call(ALICE, "DELETE", &format!("{mine}/web"), Value::Null)
+        .await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    e.call(NODE, "GET", "/api/v1/namespaces/u-alice/secrets/web-tls", Value::Null).await.refused(403,
+        &format!("secrets \"web-tls\" is forbidden: User \"system:node:n1\" cannot get resource \"secrets\" in API group \"\" in the namespace \"u-alice\": {nr}"));
+}

@@ -8,6 +8,7 @@ mod cronjobs;
 mod csrsigning;
 mod endpoints;
 mod hpa;
+mod ingress;
 mod jobs;
 mod namespace;
 mod policy;

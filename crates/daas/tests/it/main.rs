@@ -16,6 +16,7 @@ mod crd;
 mod dns;
 mod endpoints;
 mod hpa;
+mod ingress;
 mod kube_client;
 mod kubectl;
 mod metrics;
