@@ -17,6 +17,7 @@ pub mod hpa;
 pub mod job;
 pub mod kubernetesservice;
 pub mod namespace;
+pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod persistentvolume;
 pub mod quota;

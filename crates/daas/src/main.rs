@@ -237,6 +237,12 @@ struct MasterArgs {
     /// Port range NodePort and LoadBalancer Services get their node ports from (FIRST-LAST).
     #[arg(long, default_value = daas_master::DEFAULT_NODE_PORT_RANGE)]
     service_node_port_range: String,
+    /// IPv4 CIDR of the pod network; every node gets its pod CIDR from it.
+    #[arg(long, default_value = daas_master::DEFAULT_CLUSTER_CIDR)]
+    cluster_cidr: String,
+    /// Prefix length of each node's pod CIDR inside `--cluster-cidr`.
+    #[arg(long, default_value_t = daas_master::DEFAULT_NODE_CIDR_MASK_SIZE)]
+    node_cidr_mask_size: u8,
 }
 
 #[derive(Args, Clone)]
@@ -282,6 +288,8 @@ fn master_config(a: &MasterArgs, dir: PathBuf) -> MasterConfig {
     cfg.api_audiences = a.api_audiences.clone();
     cfg.service_cluster_ip_range = a.service_cluster_ip_range.clone();
     cfg.service_node_port_range = a.service_node_port_range.clone();
+    cfg.cluster_cidr = a.cluster_cidr.clone();
+    cfg.node_cidr_mask_size = a.node_cidr_mask_size;
     cfg
 }
 
