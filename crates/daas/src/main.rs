@@ -540,6 +540,18 @@ fn load_staker_config(path: &Path) -> Result<daas_agent::config::AgentConfig> {
     })
 }
 
+/// Writes the managed containerd's CNI conflist once the node's pod CIDR is known.
+fn cni_setup(
+    mut mc: daas_agent::runtime::ManagedContainerdConfig,
+) -> daas_agent::agent::CniSetup {
+    Box::new(move |cidr, mtu| {
+        mc.pod_cidr = Some(cidr.to_string());
+        mc.mtu = mtu;
+        mc.write_cni_conflist()
+            .map_err(daas_agent::agent::AgentError::from)
+    })
+}
+
 async fn run_agent(path: &Path) -> Result<()> {
     use daas_agent::runtime::{
         ContainerdRuntime, ManagedContainerd, ManagedContainerdConfig, Runtime,
@@ -550,6 +562,7 @@ async fn run_agent(path: &Path) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))?,
     );
     let mut managed = None;
+    let mut cni = None;
     let runtime: Arc<dyn Runtime> = match &cfg.containerd_socket {
         Some(sock) => Arc::new(ContainerdRuntime::connect(sock, cfg.data_dir.join("pods")).await?),
         None => {
@@ -558,16 +571,17 @@ async fn run_agent(path: &Path) -> Result<()> {
             mc.bridge_name = cfg.bridge_name.clone();
             mc.images_dir = cfg.images_dir.clone();
             mc.insecure_registries = cfg.insecure_registries.clone();
-            let m = ManagedContainerd::start(mc)
+            let m = ManagedContainerd::start(mc.clone())
                 .await
                 .context("starting containerd")?;
             let rt = Arc::new(m.runtime().await?);
             managed = Some(m);
+            cni = Some(cni_setup(mc));
             rt
         }
     };
     let node = cfg.node_id.clone();
-    let joined = daas_agent::agent::join(cfg, ledger, runtime).await?;
+    let joined = daas_agent::agent::join(cfg, ledger, runtime, cni).await?;
     println!(
         "node {node} joined {} (kubelet endpoint {})",
         joined.master.url, joined.kubelet_addr
@@ -584,7 +598,9 @@ async fn run_agent(path: &Path) -> Result<()> {
                 if let Some(m) = managed.as_mut() {
                     if m.exited() {
                         tracing::warn!("containerd exited; restarting it");
-                        let cfg = m.config().clone();
+                        let mut cfg = m.config().clone();
+                        // The conflist written once the pod CIDR was known stays as it is.
+                        cfg.pod_cidr = None;
                         match ManagedContainerd::start(cfg).await {
                             Ok(n) => *m = n,
                             Err(e) => tracing::error!(error = %e, "restarting containerd failed"),
