@@ -653,11 +653,17 @@ mod tests {
         let mut with_cidr = mk("n1", json!({}));
         with_cidr["spec"] = json!({"podCIDR": "10.42.1.0/24", "podCIDRs": ["10.42.1.0/24"]});
         assert!(admit("n1", &nodes, None, &with_cidr).is_ok());
-        for (before, after) in [(&mk("n1", json!({})), &with_cidr), (&with_cidr, &mk("n1", json!({})))] {
+        for (before, after) in [
+            (&mk("n1", json!({})), &with_cidr),
+            (&with_cidr, &mk("n1", json!({}))),
+        ] {
             let e = admit("n1", &nodes, Some(before), after).unwrap_err();
             assert_eq!(
                 (e.code, e.message.as_str()),
-                (403, "nodes \"n1\" is forbidden: node \"n1\" is not allowed to modify its pod CIDR")
+                (
+                    403,
+                    "nodes \"n1\" is forbidden: node \"n1\" is not allowed to modify its pod CIDR"
+                )
             );
         }
 

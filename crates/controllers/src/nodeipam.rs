@@ -42,7 +42,9 @@ pub enum CidrError {
     Syntax(String),
     #[error("{0:?} has host bits set")]
     HostBits(String),
-    #[error("node CIDR mask size {mask} must be at least the cluster CIDR's /{cluster} and at most /30")]
+    #[error(
+        "node CIDR mask size {mask} must be at least the cluster CIDR's /{cluster} and at most /30"
+    )]
     MaskSize { mask: u8, cluster: u8 },
 }
 
@@ -236,7 +238,12 @@ pub fn plan(set: &mut CidrSet, nodes: &[Value]) -> BTreeMap<String, NodeDecision
     // Oldest first: of two Nodes claiming one range, the one registered first keeps it.
     let mut order: Vec<&Value> = nodes.iter().collect();
     order.sort_by(|a, b| {
-        let t = |n: &Value| n["metadata"]["creationTimestamp"].as_str().unwrap_or("").to_string();
+        let t = |n: &Value| {
+            n["metadata"]["creationTimestamp"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        };
         t(a).cmp(&t(b))
             .then_with(|| util::name(a).cmp(util::name(b)))
     });
@@ -278,7 +285,10 @@ pub fn plan(set: &mut CidrSet, nodes: &[Value]) -> BTreeMap<String, NodeDecision
                 Some(c) => {
                     // The resourceVersion makes the assignment conditional: a Node changed
                     // since the list is looked at again in the next pass.
-                    meta.insert("resourceVersion".into(), n["metadata"]["resourceVersion"].clone());
+                    meta.insert(
+                        "resourceVersion".into(),
+                        n["metadata"]["resourceVersion"].clone(),
+                    );
                     let c = c.to_string();
                     out.insert(
                         name.to_string(),
@@ -436,11 +446,18 @@ mod tests {
             "10.42.0.0/16".parse::<Ipv4Cidr>().unwrap().to_string(),
             "10.42.0.0/16"
         );
-        for bad in ["10.42.0.0", "10.42.0.0/33", "10.42.0/16", "x/8", "10.42.0.0/+1", ""] {
-            assert!(matches!(
-                bad.parse::<Ipv4Cidr>(),
-                Err(CidrError::Syntax(_))
-            ), "{bad}");
+        for bad in [
+            "10.42.0.0",
+            "10.42.0.0/33",
+            "10.42.0/16",
+            "x/8",
+            "10.42.0.0/+1",
+            "",
+        ] {
+            assert!(
+                matches!(bad.parse::<Ipv4Cidr>(), Err(CidrError::Syntax(_))),
+                "{bad}"
+            );
         }
         assert_eq!(
             "10.42.1.0/16".parse::<Ipv4Cidr>(),
@@ -453,7 +470,10 @@ mod tests {
         assert!(c.contains("10.42.255.1".parse().unwrap()));
         assert!(matches!(
             CidrSet::new(c, 8),
-            Err(CidrError::MaskSize { mask: 8, cluster: 16 })
+            Err(CidrError::MaskSize {
+                mask: 8,
+                cluster: 16
+            })
         ));
     }
 
@@ -487,7 +507,10 @@ mod tests {
         }
         // Once everything is assigned and annotated, a pass changes nothing.
         let mut done: Vec<Value> = nodes.clone();
-        for (n, c) in done.iter_mut().zip(["10.42.1.0/24", "10.42.0.0/24", "10.42.2.0/24"]) {
+        for (n, c) in done
+            .iter_mut()
+            .zip(["10.42.1.0/24", "10.42.0.0/24", "10.42.2.0/24"])
+        {
             n["spec"] = json!({"podCIDR": c, "podCIDRs": [c]});
             n["metadata"]["annotations"] = json!({CLUSTER_CIDR_ANNOTATION: "10.42.0.0/16"});
         }
@@ -496,7 +519,9 @@ mod tests {
         done.remove(0);
         done.push(node("d", "2026-01-01T00:00:03Z", None));
         let p = plan(&mut s, &done);
-        assert!(matches!(&p["d"], NodeDecision::Patch(v) if v["spec"]["podCIDR"] == "10.42.3.0/24"));
+        assert!(
+            matches!(&p["d"], NodeDecision::Patch(v) if v["spec"]["podCIDR"] == "10.42.3.0/24")
+        );
     }
 
     #[test]
@@ -511,9 +536,15 @@ mod tests {
             node("e", "2026-01-01T00:00:04Z", None),
         ];
         let p = plan(&mut s, &nodes);
-        assert!(matches!(&p["b"], NodeDecision::Conflict(w, _) if w == "10.42.0.0/24 is already assigned to node a"));
-        assert!(matches!(&p["c"], NodeDecision::Conflict(w, _) if w.contains("not a /24 inside the cluster CIDR 10.42.0.0/23")));
-        assert!(matches!(&p["d"], NodeDecision::Patch(v) if v["spec"]["podCIDR"] == "10.42.1.0/24"));
+        assert!(
+            matches!(&p["b"], NodeDecision::Conflict(w, _) if w == "10.42.0.0/24 is already assigned to node a")
+        );
+        assert!(
+            matches!(&p["c"], NodeDecision::Conflict(w, _) if w.contains("not a /24 inside the cluster CIDR 10.42.0.0/23"))
+        );
+        assert!(
+            matches!(&p["d"], NodeDecision::Patch(v) if v["spec"]["podCIDR"] == "10.42.1.0/24")
+        );
         assert!(matches!(&p["e"], NodeDecision::Exhausted(Some(_))));
         // The first claimant keeps its range.
         assert!(matches!(&p["a"], NodeDecision::Patch(v) if v["spec"].is_null()));

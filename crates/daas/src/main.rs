@@ -541,9 +541,7 @@ fn load_staker_config(path: &Path) -> Result<daas_agent::config::AgentConfig> {
 }
 
 /// Writes the managed containerd's CNI conflist once the node's pod CIDR is known.
-fn cni_setup(
-    mut mc: daas_agent::runtime::ManagedContainerdConfig,
-) -> daas_agent::agent::CniSetup {
+fn cni_setup(mut mc: daas_agent::runtime::ManagedContainerdConfig) -> daas_agent::agent::CniSetup {
     Box::new(move |cidr, mtu| {
         mc.pod_cidr = Some(cidr.to_string());
         mc.mtu = mtu;

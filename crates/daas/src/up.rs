@@ -329,8 +329,8 @@ impl LocalAgent {
             runtime.clone() as Arc<dyn Runtime>,
             Some(crate::cni_setup(mc)),
         )
-            .await
-            .context("joining the local worker")?;
+        .await
+        .context("joining the local worker")?;
         println!(
             "Local worker {node} staked and joined (kubelet {}); try:\n  kubectl create deployment web --image={LOCAL_IMAGE} -- sleep 3600",
             joined.kubelet_addr

@@ -23,8 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use daas_apiserver::registry::ipalloc::{DEFAULT_CLUSTER_IP_RANGE, DEFAULT_NODE_PORT_RANGE};
-pub use daas_controllers::nodeipam::{DEFAULT_CLUSTER_CIDR, DEFAULT_NODE_CIDR_MASK_SIZE};
 use daas_apiserver::{LocalClient, ServerOptions, StaticTokens, TlsMaterial, User};
+pub use daas_controllers::nodeipam::{DEFAULT_CLUSTER_CIDR, DEFAULT_NODE_CIDR_MASK_SIZE};
 use daas_store::{EmbeddedStore, SealingKey, Store};
 
 pub use enclave::{EnclaveHandle, Measurement};

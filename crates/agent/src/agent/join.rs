@@ -195,8 +195,7 @@ pub async fn join(
         None => {
             // Stay alive meanwhile: a node that never renews its Lease is declared dead.
             let keepalive = {
-                let (leases, node, period) =
-                    (leases.clone(), cfg.node_id.clone(), cfg.heartbeat);
+                let (leases, node, period) = (leases.clone(), cfg.node_id.clone(), cfg.heartbeat);
                 tokio::spawn(async move {
                     loop {
                         tokio::time::sleep(period).await;

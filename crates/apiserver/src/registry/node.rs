@@ -84,7 +84,9 @@ impl Strategy for NodeStrategy {
             if !single.is_empty() && single != first {
                 causes.push((
                     "spec.podCIDR".into(),
-                    format!("Invalid value: \"{single}\": must be the first entry of spec.podCIDRs"),
+                    format!(
+                        "Invalid value: \"{single}\": must be the first entry of spec.podCIDRs"
+                    ),
                 ));
             }
         }
@@ -154,9 +156,7 @@ fn valid_cidr(c: &str) -> bool {
         return false;
     };
     match addr.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(a)) if len <= 32 => {
-            u32::from(a).checked_shl(len).unwrap_or(0) == 0
-        }
+        Ok(std::net::IpAddr::V4(a)) if len <= 32 => u32::from(a).checked_shl(len).unwrap_or(0) == 0,
         Ok(std::net::IpAddr::V6(a)) if len <= 128 => {
             u128::from(a).checked_shl(len).unwrap_or(0) == 0
         }

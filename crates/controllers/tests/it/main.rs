@@ -10,6 +10,7 @@ mod endpoints;
 mod hpa;
 mod jobs;
 mod namespace;
+mod nodeipam;
 mod policy;
 mod services;
 mod storage;

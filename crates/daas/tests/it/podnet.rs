@@ -42,15 +42,10 @@ fn ask(c: &Cluster, from: &str, ip: &str, port: u16) -> String {
         "--",
         "sh",
         "-c",
-        &format!(
-            "printf 'GET /cgi-bin/ip HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {ip} {port} | tail -n 1"
-        ),
+        &format!("printf 'GET /cgi-bin/ip HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {ip} {port} | tail -n 1"),
     ]);
     // busybox httpd listens on IPv6 too: an IPv4 client shows as `[::ffff:a.b.c.d]`.
-    stdout(&o)
-        .trim()
-        .replace("[::ffff:", "")
-        .replace(']', "")
+    stdout(&o).trim().replace("[::ffff:", "").replace(']', "")
 }
 
 fn jsonpath(c: &Cluster, args: &[&str], path: &str) -> String {
@@ -61,7 +56,10 @@ fn jsonpath(c: &Cluster, args: &[&str], path: &str) -> String {
 }
 
 /// A busybox httpd in the LAN namespace telling each client its source address; killed on drop.
-struct LanEcho(Child, tempfile::TempDir);
+struct LanEcho {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
 
 impl LanEcho {
     fn start(lab: &Lab, port: u16) -> LanEcho {
@@ -81,14 +79,14 @@ impl LanEcho {
             .arg(dir.path())
             .spawn()
             .unwrap();
-        LanEcho(child, dir)
+        LanEcho { child, _dir: dir }
     }
 }
 
 impl Drop for LanEcho {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -113,8 +111,20 @@ fn pods_on_two_nodes_reach_each_other_over_the_overlay_with_master_assigned_cidr
     let mut lab = Lab::new();
     let c = Cluster::start_in(&lab, &[]);
     // No pod_cidr in the agents' configs: the master assigns them.
-    let a1 = start_agent_in(&c, &mut lab, "pn-a", 1, serde_json::json!({"pod_cidr": null}));
-    let a2 = start_agent_in(&c, &mut lab, "pn-b", 2, serde_json::json!({"pod_cidr": null}));
+    let a1 = start_agent_in(
+        &c,
+        &mut lab,
+        "pn-a",
+        1,
+        serde_json::json!({"pod_cidr": null}),
+    );
+    let a2 = start_agent_in(
+        &c,
+        &mut lab,
+        "pn-b",
+        2,
+        serde_json::json!({"pod_cidr": null}),
+    );
     wait_node_ready(&c, &a1, "pn-a");
     wait_node_ready(&c, &a2, "pn-b");
 
@@ -168,8 +178,14 @@ fn pods_on_two_nodes_reach_each_other_over_the_overlay_with_master_assigned_cidr
     let ip_a = jsonpath(&c, &["get", "pod", "pa"], "{.status.podIP}");
     let ip_b = jsonpath(&c, &["get", "pod", "pb"], "{.status.podIP}");
     // Each pod's address comes from its node's assigned range.
-    assert!(ip_a.starts_with(cidr_a.trim_end_matches("0/24")), "{ip_a} {cidr_a}");
-    assert!(ip_b.starts_with(cidr_b.trim_end_matches("0/24")), "{ip_b} {cidr_b}");
+    assert!(
+        ip_a.starts_with(cidr_a.trim_end_matches("0/24")),
+        "{ip_a} {cidr_a}"
+    );
+    assert!(
+        ip_b.starts_with(cidr_b.trim_end_matches("0/24")),
+        "{ip_b} {cidr_b}"
+    );
 
     // Pod to pod across the nodes, both ways, and the server sees the client's pod IP (no
     // masquerade inside the cluster CIDR).
@@ -186,10 +202,17 @@ fn pods_on_two_nodes_reach_each_other_over_the_overlay_with_master_assigned_cidr
                     ("ip", &["neigh"][..]),
                     ("bridge", &["fdb", "show", "dev", "daas.1"][..]),
                     ("nft", &["list", "ruleset"][..]),
-                    ("sysctl", &["net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter"][..]),
+                    (
+                        "sysctl",
+                        &["net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter"][..],
+                    ),
                 ] {
                     let o = Lab::run_in(&ns, p, a);
-                    diag.push_str(&format!("--- node {i}: {p} {a:?}\n{}{}\n", stdout(&o), stderr(&o)));
+                    diag.push_str(&format!(
+                        "--- node {i}: {p} {a:?}\n{}{}\n",
+                        stdout(&o),
+                        stderr(&o)
+                    ));
                 }
             }
             let o = c.kubectl(&["exec", "pa", "--", "sh", "-c", &format!("ip addr; ip route; ping -c 1 -W 2 {ip_b}; printf 'GET /cgi-bin/ip HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {ip_b} 8080")]);
@@ -214,12 +237,21 @@ fn pods_on_two_nodes_reach_each_other_over_the_overlay_with_master_assigned_cidr
     let ns_a = lab.node_ns(1);
     let table = in_ns(&ns_a, "nft", &["list", "table", "ip", "daas-podnet"]);
     assert!(table.contains("masquerade"), "{table}");
-    assert!(table.contains(&format!("ip saddr {cidr_a} ip daddr 10.42.0.0/16 return")), "{table}");
+    assert!(
+        table.contains(&format!("ip saddr {cidr_a} ip daddr 10.42.0.0/16 return")),
+        "{table}"
+    );
 
     // The overlay as programmed on node a: device, route, neighbour, forwarding entry.
     let link = in_ns(&ns_a, "ip", &["-d", "link", "show", "daas.1"]);
-    assert!(link.contains("vxlan id 1") && link.contains("dstport 8472"), "{link}");
-    assert!(link.contains(&format!("local {}", Lab::node_ip(1))), "{link}");
+    assert!(
+        link.contains("vxlan id 1") && link.contains("dstport 8472"),
+        "{link}"
+    );
+    assert!(
+        link.contains(&format!("local {}", Lab::node_ip(1))),
+        "{link}"
+    );
     let mac_b = jsonpath(
         &c,
         &["get", "node", "pn-b"],
@@ -227,13 +259,23 @@ fn pods_on_two_nodes_reach_each_other_over_the_overlay_with_master_assigned_cidr
     );
     let vtep_b = cidr_b.trim_end_matches("/24").to_string();
     let fdb = in_ns(&ns_a, "bridge", &["fdb", "show", "dev", "daas.1"]);
-    assert!(fdb.contains(&format!("{mac_b} dst {}", Lab::node_ip(2))), "{fdb}");
+    assert!(
+        fdb.contains(&format!("{mac_b} dst {}", Lab::node_ip(2))),
+        "{fdb}"
+    );
     let neigh = in_ns(&ns_a, "ip", &["neigh", "show", "dev", "daas.1"]);
-    assert!(neigh.contains(&format!("{vtep_b} lladdr {mac_b} PERMANENT")), "{neigh}");
+    assert!(
+        neigh.contains(&format!("{vtep_b} lladdr {mac_b} PERMANENT")),
+        "{neigh}"
+    );
 
     // Tampering: the route to b's pods deleted by hand is put back by the agent.
     let route = || in_ns(&ns_a, "ip", &["route", "show", &cidr_b]);
-    assert!(route().contains(&format!("via {vtep_b} dev daas.1")), "{}", route());
+    assert!(
+        route().contains(&format!("via {vtep_b} dev daas.1")),
+        "{}",
+        route()
+    );
     in_ns(&ns_a, "ip", &["route", "del", &cidr_b, "dev", "daas.1"]);
     assert_eq!(route().trim(), "");
     wait_for(
@@ -260,7 +302,9 @@ fn pods_on_two_nodes_reach_each_other_over_the_overlay_with_master_assigned_cidr
     // Its own: the pod CIDR is immutable once set (422, before NodeRestriction's 403 for a
     // node that tries to set it after registration).
     // (`-v=6` logs each request with its response status.)
-    let o = as_node(&["-v=6", "patch", "node", "pn-a", "--type", "merge", "-p", patch]);
+    let o = as_node(&[
+        "-v=6", "patch", "node", "pn-a", "--type", "merge", "-p", patch,
+    ]);
     assert!(
         stderr(&o).contains("status=\"422 Unprocessable Entity\"")
             && stderr(&o).contains("spec.podCIDRs: Forbidden: node updates may not change podCIDR"),
@@ -268,7 +312,9 @@ fn pods_on_two_nodes_reach_each_other_over_the_overlay_with_master_assigned_cidr
         stderr(&o)
     );
     // Another node's: the Node authorizer (403).
-    let o = as_node(&["-v=6", "patch", "node", "pn-b", "--type", "merge", "-p", patch]);
+    let o = as_node(&[
+        "-v=6", "patch", "node", "pn-b", "--type", "merge", "-p", patch,
+    ]);
     assert!(
         stderr(&o).contains("status=\"403 Forbidden\"")
             && stderr(&o).contains("Error from server (Forbidden)")
@@ -277,7 +323,9 @@ fn pods_on_two_nodes_reach_each_other_over_the_overlay_with_master_assigned_cidr
         stderr(&o)
     );
     // The admin: the same rule (422).
-    let o = c.kubectl(&["-v=6", "patch", "node", "pn-b", "--type", "merge", "-p", patch]);
+    let o = c.kubectl(&[
+        "-v=6", "patch", "node", "pn-b", "--type", "merge", "-p", patch,
+    ]);
     assert!(
         stderr(&o).contains("status=\"422 Unprocessable Entity\"")
             && stderr(&o).contains(
@@ -299,8 +347,15 @@ fn pods_on_two_nodes_reach_each_other_over_the_overlay_with_master_assigned_cidr
         "-p",
         patch,
     ]);
-    assert!(stderr(&o).contains("status=\"401 Unauthorized\""), "{}", stderr(&o));
-    assert_eq!(jsonpath(&c, &["get", "node", "pn-b"], "{.spec.podCIDR}"), cidr_b);
+    assert!(
+        stderr(&o).contains("status=\"401 Unauthorized\""),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        jsonpath(&c, &["get", "node", "pn-b"], "{.spec.podCIDR}"),
+        cidr_b
+    );
 
     // A node deleted: its route, neighbour and forwarding entry leave the other node.
     c.ok(&["delete", "pod", "pb", "--wait=false"]);

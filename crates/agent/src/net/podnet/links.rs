@@ -142,7 +142,10 @@ impl IpCli {
 #[async_trait]
 impl Links for IpCli {
     async fn ensure_vxlan(&self, v: &Vxlan) -> Result<String, LinkError> {
-        let current = match self.json(&self.ip, &["-j", "-d", "link", "show", &v.name]).await {
+        let current = match self
+            .json(&self.ip, &["-j", "-d", "link", "show", &v.name])
+            .await
+        {
             Ok(l) => l.into_iter().next(),
             Err(e) if Self::missing(&e) => None,
             Err(e) => return Err(e),
@@ -162,8 +165,18 @@ impl Links for IpCli {
         if !matches {
             let (vni, port, local) = (v.vni.to_string(), v.port.to_string(), v.local.to_string());
             self.ip(&[
-                "link", "add", &v.name, "type", "vxlan", "id", &vni, "local", &local, "dstport",
-                &port, "nolearning",
+                "link",
+                "add",
+                &v.name,
+                "type",
+                "vxlan",
+                "id",
+                &vni,
+                "local",
+                &local,
+                "dstport",
+                &port,
+                "nolearning",
             ])
             .await?;
         }
@@ -345,7 +358,16 @@ impl Links for IpCli {
     async fn delete_fdb(&self, dev: &str, f: &Fdb) -> Result<(), LinkError> {
         self.run(
             &self.bridge,
-            &["fdb", "del", &f.mac, "dev", dev, "dst", &f.dst.to_string(), "self"],
+            &[
+                "fdb",
+                "del",
+                &f.mac,
+                "dev",
+                dev,
+                "dst",
+                &f.dst.to_string(),
+                "self",
+            ],
         )
         .await
         .map(|_| ())
@@ -353,7 +375,10 @@ impl Links for IpCli {
 
     async fn mtu_of(&self, ip: Ipv4Addr) -> Result<Option<u32>, LinkError> {
         let l = self
-            .json(&self.ip, &["-j", "-4", "addr", "show", "to", &format!("{ip}/32")])
+            .json(
+                &self.ip,
+                &["-j", "-4", "addr", "show", "to", &format!("{ip}/32")],
+            )
             .await?;
         Ok(l.first()
             .and_then(|l| l["mtu"].as_u64())

@@ -264,7 +264,8 @@ impl PodNetwork {
         };
         if !self.cfg.overlay() {
             self.links.remove_link(VXLAN_DEVICE).await?;
-            return Ok(published.map(|_| json!({"metadata": {"annotations": {VTEP_MAC_ANNOTATION: null}}})));
+            return Ok(published
+                .map(|_| json!({"metadata": {"annotations": {VTEP_MAC_ANNOTATION: null}}})));
         }
         let mtu = self.pod_mtu().await?.unwrap_or(1450);
         let mac = self
@@ -426,7 +427,10 @@ mod tests {
         .unwrap()
     }
 
-    fn net(ip: &str, backend: Backend) -> (PodNetwork, Arc<RecordingLinks>, Arc<RecordingFirewall>) {
+    fn net(
+        ip: &str,
+        backend: Backend,
+    ) -> (PodNetwork, Arc<RecordingLinks>, Arc<RecordingFirewall>) {
         let links = Arc::new(RecordingLinks::default());
         let fw = Arc::new(RecordingFirewall::default());
         let p = PodNetwork::new(
@@ -445,7 +449,10 @@ mod tests {
 
     #[test]
     fn cidrs_and_table_names() {
-        assert_eq!(parse_cidr("10.42.3.0/24"), Some((Ipv4Addr::new(10, 42, 3, 0), 24)));
+        assert_eq!(
+            parse_cidr("10.42.3.0/24"),
+            Some((Ipv4Addr::new(10, 42, 3, 0), 24))
+        );
         assert_eq!(parse_cidr("10.42.3.1/24"), None);
         assert_eq!(parse_cidr("10.42.3.0/33"), None);
         assert_eq!(parse_cidr("fd00::/64"), None);
@@ -458,12 +465,27 @@ mod tests {
         let (mut p, links, fw) = net("172.30.0.11", Backend::Vxlan);
         let mut nodes = vec![
             node("a", Some("10.42.1.0/24"), "172.30.0.11", None),
-            node("b", Some("10.42.2.0/24"), "172.30.0.12", Some("02:AA:00:00:00:02")),
-            node("c", Some("10.42.3.0/24"), "172.30.0.13", Some("02:aa:00:00:00:03")),
+            node(
+                "b",
+                Some("10.42.2.0/24"),
+                "172.30.0.12",
+                Some("02:AA:00:00:00:02"),
+            ),
+            node(
+                "c",
+                Some("10.42.3.0/24"),
+                "172.30.0.13",
+                Some("02:aa:00:00:00:03"),
+            ),
             // Not (yet) a peer: no VTEP MAC, no pod CIDR, a loopback address.
             node("d", Some("10.42.4.0/24"), "172.30.0.14", None),
             node("e", None, "172.30.0.15", Some("02:aa:00:00:00:05")),
-            node("f", Some("10.42.6.0/24"), "127.0.0.1", Some("02:aa:00:00:00:06")),
+            node(
+                "f",
+                Some("10.42.6.0/24"),
+                "127.0.0.1",
+                Some("02:aa:00:00:00:06"),
+            ),
         ];
         let patch = p.sync(&nodes).await.unwrap();
         // The node publishes its device's MAC.
@@ -473,29 +495,62 @@ mod tests {
         );
         let s = links.snapshot();
         let dev = s.device.clone().unwrap();
-        assert_eq!((dev.name.as_str(), dev.vni, dev.port), (VXLAN_DEVICE, 1, 8472));
+        assert_eq!(
+            (dev.name.as_str(), dev.vni, dev.port),
+            (VXLAN_DEVICE, 1, 8472)
+        );
         assert_eq!(dev.local, Ipv4Addr::new(172, 30, 0, 11));
         assert_eq!(dev.address, Ipv4Addr::new(10, 42, 1, 0));
         assert_eq!(dev.mtu, 1450);
-        let routes: Vec<_> = s.routes.iter().map(|r| (r.dst.as_str(), r.via.to_string())).collect();
+        let routes: Vec<_> = s
+            .routes
+            .iter()
+            .map(|r| (r.dst.as_str(), r.via.to_string()))
+            .collect();
         assert_eq!(
             routes,
-            [("10.42.2.0/24", "10.42.2.0".to_string()), ("10.42.3.0/24", "10.42.3.0".to_string())]
+            [
+                ("10.42.2.0/24", "10.42.2.0".to_string()),
+                ("10.42.3.0/24", "10.42.3.0".to_string())
+            ]
         );
-        let neigh: Vec<_> = s.neighbours.iter().map(|n| (n.ip.to_string(), n.mac.as_str())).collect();
+        let neigh: Vec<_> = s
+            .neighbours
+            .iter()
+            .map(|n| (n.ip.to_string(), n.mac.as_str()))
+            .collect();
         assert_eq!(
             neigh,
-            [("10.42.2.0".to_string(), "02:aa:00:00:00:02"), ("10.42.3.0".to_string(), "02:aa:00:00:00:03")]
+            [
+                ("10.42.2.0".to_string(), "02:aa:00:00:00:02"),
+                ("10.42.3.0".to_string(), "02:aa:00:00:00:03")
+            ]
         );
-        let fdb: Vec<_> = s.fdb.iter().map(|f| (f.mac.as_str(), f.dst.to_string())).collect();
+        let fdb: Vec<_> = s
+            .fdb
+            .iter()
+            .map(|f| (f.mac.as_str(), f.dst.to_string()))
+            .collect();
         assert_eq!(
             fdb,
-            [("02:aa:00:00:00:02", "172.30.0.12".to_string()), ("02:aa:00:00:00:03", "172.30.0.13".to_string())]
+            [
+                ("02:aa:00:00:00:02", "172.30.0.12".to_string()),
+                ("02:aa:00:00:00:03", "172.30.0.13".to_string())
+            ]
         );
         // Masquerade: pod traffic leaving the cluster CIDR only.
         let t = fw.table(Family::Ip, TABLE).unwrap();
-        assert!(t.body.contains("ip saddr 10.42.1.0/24 ip daddr 10.42.0.0/16 return"), "{}", t.body);
-        assert!(t.body.contains("ip saddr 10.42.1.0/24 masquerade"), "{}", t.body);
+        assert!(
+            t.body
+                .contains("ip saddr 10.42.1.0/24 ip daddr 10.42.0.0/16 return"),
+            "{}",
+            t.body
+        );
+        assert!(
+            t.body.contains("ip saddr 10.42.1.0/24 masquerade"),
+            "{}",
+            t.body
+        );
 
         // A second pass with nothing changed changes nothing.
         nodes[0] = node("a", Some("10.42.1.0/24"), "172.30.0.11", Some(RECORDED_MAC));
@@ -507,8 +562,12 @@ mod tests {
         {
             let mut st = links.state.lock().unwrap();
             st.routes.retain(|r| r.dst != "10.42.2.0/24");
-            st.neighbours.retain(|n| n.ip != Ipv4Addr::new(10, 42, 3, 0));
-            st.neighbours.insert(Neighbour { ip: Ipv4Addr::new(10, 42, 3, 0), mac: "02:bb:00:00:00:00".into() });
+            st.neighbours
+                .retain(|n| n.ip != Ipv4Addr::new(10, 42, 3, 0));
+            st.neighbours.insert(Neighbour {
+                ip: Ipv4Addr::new(10, 42, 3, 0),
+                mac: "02:bb:00:00:00:00".into(),
+            });
         }
         p.sync(&nodes).await.unwrap();
         let s2 = links.snapshot();
@@ -517,22 +576,46 @@ mod tests {
 
         // Node c leaves, node b moves to another address: c's entries go, b's follow.
         nodes.retain(|n| n.metadata.name.as_deref() != Some("c"));
-        nodes[1] = node("b", Some("10.42.2.0/24"), "172.30.0.22", Some("02:aa:00:00:00:02"));
+        nodes[1] = node(
+            "b",
+            Some("10.42.2.0/24"),
+            "172.30.0.22",
+            Some("02:aa:00:00:00:02"),
+        );
         p.sync(&nodes).await.unwrap();
         let s = links.snapshot();
         assert_eq!(s.routes.len(), 1);
         assert_eq!(s.neighbours.len(), 1);
-        let fdb: Vec<_> = s.fdb.iter().map(|f| (f.mac.as_str(), f.dst.to_string())).collect();
+        let fdb: Vec<_> = s
+            .fdb
+            .iter()
+            .map(|f| (f.mac.as_str(), f.dst.to_string()))
+            .collect();
         assert_eq!(fdb, [("02:aa:00:00:00:02", "172.30.0.22".to_string())]);
     }
 
     #[tokio::test]
     async fn no_overlay_on_loopback_or_with_backend_none() {
-        for (ip, backend) in [("127.0.0.1", Backend::Vxlan), ("172.30.0.11", Backend::None)] {
+        for (ip, backend) in [
+            ("127.0.0.1", Backend::Vxlan),
+            ("172.30.0.11", Backend::None),
+        ] {
             let (mut p, links, fw) = net(ip, backend);
             let mut me = node("a", Some("10.42.1.0/24"), ip, Some("02:aa:00:00:00:01"));
-            me.metadata.annotations.as_mut().unwrap().remove(CLUSTER_CIDR_ANNOTATION);
-            let nodes = vec![me, node("b", Some("10.42.2.0/24"), "172.30.0.12", Some("02:aa:00:00:00:02"))];
+            me.metadata
+                .annotations
+                .as_mut()
+                .unwrap()
+                .remove(CLUSTER_CIDR_ANNOTATION);
+            let nodes = vec![
+                me,
+                node(
+                    "b",
+                    Some("10.42.2.0/24"),
+                    "172.30.0.12",
+                    Some("02:aa:00:00:00:02"),
+                ),
+            ];
             // A stale VTEP MAC annotation is withdrawn.
             assert_eq!(
                 p.sync(&nodes).await.unwrap(),
@@ -543,7 +626,9 @@ mod tests {
             // Masquerade still applies; without the annotation the pod CIDR stands in for the
             // cluster CIDR.
             let t = fw.table(Family::Ip, TABLE).unwrap();
-            assert!(t.body.contains("ip saddr 10.42.1.0/24 ip daddr 10.42.1.0/24 return"));
+            assert!(t
+                .body
+                .contains("ip saddr 10.42.1.0/24 ip daddr 10.42.1.0/24 return"));
         }
     }
 
