@@ -143,7 +143,7 @@ impl Strategy for NodeStrategy {
 pub fn pod_cidrs(node: &Value) -> Vec<String> {
     node["spec"]["podCIDRs"]
         .as_array()
-        .map(|a| a.iter().map(|v| s(v)).collect())
+        .map(|a| a.iter().map(s).collect())
         .unwrap_or_default()
 }
 
