@@ -379,6 +379,15 @@ impl LocalAgent {
             .args(["link", "del", &self.bridge])
             .output()
             .await;
+        if let Err(e) = daas_agent::net::podnet::teardown(
+            &self.bridge,
+            &daas_agent::net::nft::NftCli::default(),
+            &daas_agent::net::podnet::links::IpCli::default(),
+        )
+        .await
+        {
+            tracing::warn!(error = %e, "removing the pod network's rules");
+        }
         tracing::info!("local worker stopped");
     }
 }

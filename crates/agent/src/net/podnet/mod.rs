@@ -363,6 +363,19 @@ impl PodNetwork {
     }
 }
 
+/// Remove what [`PodNetwork`] made on this host for the bridge `bridge` (its masquerade table
+/// and the VXLAN device): for a node whose pods are all stopped (`daas up`'s local worker on
+/// shutdown). `daas agent` leaves them, as its containers outlive it.
+pub async fn teardown(
+    bridge: &str,
+    firewall: &dyn Firewall,
+    links: &dyn Links,
+) -> Result<(), PodNetError> {
+    firewall.remove(Family::Ip, &table_name(bridge)).await?;
+    links.remove_link(VXLAN_DEVICE).await?;
+    Ok(())
+}
+
 /// Wait until the master's nodeipam controller has given this Node a pod CIDR.
 pub async fn assigned_pod_cidr(api: &Api<Node>, node: &str) -> Result<String, kube::Error> {
     let mut n: u64 = 0;
@@ -630,6 +643,20 @@ mod tests {
                 .body
                 .contains("ip saddr 10.42.1.0/24 ip daddr 10.42.1.0/24 return"));
         }
+    }
+
+    #[tokio::test]
+    async fn teardown_removes_the_table_and_the_device() {
+        let (mut p, links, fw) = net("172.30.0.11", Backend::Vxlan);
+        p.sync(&[node("a", Some("10.42.1.0/24"), "172.30.0.11", None)])
+            .await
+            .unwrap();
+        assert!(links.snapshot().device.is_some());
+        teardown("daas0", fw.as_ref(), links.as_ref())
+            .await
+            .unwrap();
+        assert!(links.snapshot().device.is_none());
+        assert!(fw.table(Family::Ip, TABLE).is_none());
     }
 
     #[tokio::test]
