@@ -74,9 +74,12 @@ pub struct StakerConfigFile {
     /// Let pods publish `hostPort`s on this host's addresses (refused by default).
     #[serde(default)]
     pub allow_host_ports: bool,
-    /// Pod CIDR of this node, e.g. 10.42.1.0/24.
+    /// Pod CIDR of this node, e.g. 10.42.1.0/24; absent or null: the master assigns one.
     #[serde(default)]
     pub pod_cidr: Option<String>,
+    /// The pod network between nodes: `vxlan` (default) or `none`.
+    #[serde(default)]
+    pub flannel_backend: Option<crate::net::podnet::Backend>,
     /// Seconds between Lease renewals (the seed's heartbeat; default 10).
     #[serde(default)]
     pub heartbeat_seconds: Option<u64>,
@@ -169,7 +172,10 @@ pub struct AgentConfig {
     pub insecure_registries: Vec<String>,
     /// Pods may publish `hostPort`s (the staker's opt-in; node admission refuses them otherwise).
     pub allow_host_ports: bool,
-    pub pod_cidr: String,
+    /// This node's pod CIDR; `None`: wait for the master's assignment before setting up CNI.
+    pub pod_cidr: Option<String>,
+    /// The overlay between nodes (`flannel_backend`).
+    pub flannel_backend: crate::net::podnet::Backend,
     pub heartbeat: std::time::Duration,
     pub bridge_name: String,
     /// Resources kept for the host: allocatable = capacity - reserved - hard eviction threshold.
@@ -456,7 +462,15 @@ impl AgentConfig {
             images_dir: f.images_dir.map(|p| rel(&p)),
             insecure_registries: f.insecure_registries,
             allow_host_ports: f.allow_host_ports,
-            pod_cidr: f.pod_cidr.unwrap_or_else(|| "10.42.1.0/24".into()),
+            pod_cidr: match f.pod_cidr {
+                Some(c) if crate::net::podnet::parse_cidr(&c).is_none() => {
+                    return Err(ConfigError::Invalid(format!(
+                        "pod_cidr {c:?} must be an IPv4 CIDR such as 10.42.1.0/24"
+                    )))
+                }
+                c => c,
+            },
+            flannel_backend: f.flannel_backend.unwrap_or_default(),
             heartbeat: std::time::Duration::from_secs(f.heartbeat_seconds.unwrap_or(10).max(1)),
             system_reserved_cpu_millis: f.system_reserved_cpu_millis.unwrap_or(0),
             system_reserved_memory_bytes: f
@@ -517,6 +531,41 @@ mod tests {
         )
         .unwrap();
         assert_eq!((c.ingress_http_port, c.ingress_https_port), (8080, 0));
+    }
+
+    #[test]
+    fn pod_cidr_and_flannel_backend() {
+        let no_env = |_: &str| None;
+        let c =
+            AgentConfig::resolve(file(serde_json::json!({})), Path::new("/etc"), &no_env).unwrap();
+        assert_eq!(c.pod_cidr, None);
+        assert_eq!(c.flannel_backend, crate::net::podnet::Backend::Vxlan);
+        let c = AgentConfig::resolve(
+            file(serde_json::json!({"pod_cidr": null, "flannel_backend": "none"})),
+            Path::new("/etc"),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(c.pod_cidr, None);
+        assert_eq!(c.flannel_backend, crate::net::podnet::Backend::None);
+        let c = AgentConfig::resolve(
+            file(serde_json::json!({"pod_cidr": "10.42.7.0/24"})),
+            Path::new("/etc"),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(c.pod_cidr.as_deref(), Some("10.42.7.0/24"));
+        let e = AgentConfig::resolve(
+            file(serde_json::json!({"pod_cidr": "10.42.7.1/24"})),
+            Path::new("/etc"),
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("must be an IPv4 CIDR"), "{e}");
+        let bad: Result<StakerConfigFile, _> = serde_json::from_value(serde_json::json!({
+            "node_id": "w", "sui_rpc_endpoint": "x", "stake_amount": 1,
+            "nautilus_endpoint": "https://x", "flannel_backend": "wireguard"}));
+        assert!(bad.is_err());
     }
 
     #[test]

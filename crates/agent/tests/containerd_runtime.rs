@@ -67,7 +67,7 @@ impl Fixture {
             .tempdir()
             .expect("tempdir");
         let mut config = ManagedContainerdConfig::new(dir.path().join("agent"));
-        config.pod_cidr = format!("10.242.{n}.0/24");
+        config.pod_cidr = Some(format!("10.242.{n}.0/24"));
         config.bridge_name = format!("daast{n}");
         customize(dir.path(), &mut config);
         let t = Instant::now();

@@ -366,6 +366,19 @@ pub fn admit(node: &str, t: &ResourceTarget, old: Option<&Value>, new: &Value) -
                     name,
                     format!("node \"{node}\" is not allowed to modify taints"),
                 )),
+                // A node names its pod CIDR only when it registers; after that the master's
+                // nodeipam controller assigns it (a node setting it later could claim another
+                // node's range).
+                Some(o)
+                    if o["spec"]["podCIDR"] != new["spec"]["podCIDR"]
+                        || o["spec"]["podCIDRs"] != new["spec"]["podCIDRs"] =>
+                {
+                    Err(forbidden_obj(
+                        t,
+                        name,
+                        format!("node \"{node}\" is not allowed to modify its pod CIDR"),
+                    ))
+                }
                 _ => Ok(()),
             }
         }
@@ -654,6 +667,23 @@ mod tests {
             e.message,
             "nodes \"n1\" is forbidden: node \"n1\" is not allowed to modify taints"
         );
+        // The pod CIDR: named at registration, never set or changed by the node afterwards.
+        let mut with_cidr = mk("n1", json!({}));
+        with_cidr["spec"] = json!({"podCIDR": "10.42.1.0/24", "podCIDRs": ["10.42.1.0/24"]});
+        assert!(admit("n1", &nodes, None, &with_cidr).is_ok());
+        for (before, after) in [
+            (&mk("n1", json!({})), &with_cidr),
+            (&with_cidr, &mk("n1", json!({}))),
+        ] {
+            let e = admit("n1", &nodes, Some(before), after).unwrap_err();
+            assert_eq!(
+                (e.code, e.message.as_str()),
+                (
+                    403,
+                    "nodes \"n1\" is forbidden: node \"n1\" is not allowed to modify its pod CIDR"
+                )
+            );
+        }
 
         let leases = target("Lease", Some(NODE_LEASE_NAMESPACE));
         assert!(admit("n1", &leases, None, &json!({"metadata": {"name": "n1"}})).is_ok());

@@ -19,6 +19,7 @@ pub mod job;
 pub mod kubedns;
 pub mod kubernetesservice;
 pub mod namespace;
+pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod persistentvolume;
 pub mod quota;

@@ -237,6 +237,12 @@ struct MasterArgs {
     /// Port range NodePort and LoadBalancer Services get their node ports from (FIRST-LAST).
     #[arg(long, default_value = daas_master::DEFAULT_NODE_PORT_RANGE)]
     service_node_port_range: String,
+    /// IPv4 CIDR of the pod network; every node gets its pod CIDR from it.
+    #[arg(long, default_value = daas_master::DEFAULT_CLUSTER_CIDR)]
+    cluster_cidr: String,
+    /// Prefix length of each node's pod CIDR inside `--cluster-cidr`.
+    #[arg(long, default_value_t = daas_master::DEFAULT_NODE_CIDR_MASK_SIZE)]
+    node_cidr_mask_size: u8,
 }
 
 #[derive(Args, Clone)]
@@ -282,6 +288,8 @@ fn master_config(a: &MasterArgs, dir: PathBuf) -> MasterConfig {
     cfg.api_audiences = a.api_audiences.clone();
     cfg.service_cluster_ip_range = a.service_cluster_ip_range.clone();
     cfg.service_node_port_range = a.service_node_port_range.clone();
+    cfg.cluster_cidr = a.cluster_cidr.clone();
+    cfg.node_cidr_mask_size = a.node_cidr_mask_size;
     cfg
 }
 
@@ -532,6 +540,16 @@ fn load_staker_config(path: &Path) -> Result<daas_agent::config::AgentConfig> {
     })
 }
 
+/// Writes the managed containerd's CNI conflist once the node's pod CIDR is known.
+fn cni_setup(mut mc: daas_agent::runtime::ManagedContainerdConfig) -> daas_agent::agent::CniSetup {
+    Box::new(move |cidr, mtu| {
+        mc.pod_cidr = Some(cidr.to_string());
+        mc.mtu = mtu;
+        mc.write_cni_conflist()
+            .map_err(daas_agent::agent::AgentError::from)
+    })
+}
+
 async fn run_agent(path: &Path) -> Result<()> {
     use daas_agent::runtime::{
         ContainerdRuntime, ManagedContainerd, ManagedContainerdConfig, Runtime,
@@ -542,6 +560,7 @@ async fn run_agent(path: &Path) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))?,
     );
     let mut managed = None;
+    let mut cni = None;
     let runtime: Arc<dyn Runtime> = match &cfg.containerd_socket {
         Some(sock) => Arc::new(ContainerdRuntime::connect(sock, cfg.data_dir.join("pods")).await?),
         None => {
@@ -550,16 +569,17 @@ async fn run_agent(path: &Path) -> Result<()> {
             mc.bridge_name = cfg.bridge_name.clone();
             mc.images_dir = cfg.images_dir.clone();
             mc.insecure_registries = cfg.insecure_registries.clone();
-            let m = ManagedContainerd::start(mc)
+            let m = ManagedContainerd::start(mc.clone())
                 .await
                 .context("starting containerd")?;
             let rt = Arc::new(m.runtime().await?);
             managed = Some(m);
+            cni = Some(cni_setup(mc));
             rt
         }
     };
     let node = cfg.node_id.clone();
-    let joined = daas_agent::agent::join(cfg, ledger, runtime).await?;
+    let joined = daas_agent::agent::join(cfg, ledger, runtime, cni).await?;
     println!(
         "node {node} joined {} (kubelet endpoint {})",
         joined.master.url, joined.kubelet_addr
@@ -576,7 +596,9 @@ async fn run_agent(path: &Path) -> Result<()> {
                 if let Some(m) = managed.as_mut() {
                     if m.exited() {
                         tracing::warn!("containerd exited; restarting it");
-                        let cfg = m.config().clone();
+                        let mut cfg = m.config().clone();
+                        // The conflist written once the pod CIDR was known stays as it is.
+                        cfg.pod_cidr = None;
                         match ManagedContainerd::start(cfg).await {
                             Ok(n) => *m = n,
                             Err(e) => tracing::error!(error = %e, "restarting containerd failed"),

@@ -317,15 +317,20 @@ impl LocalAgent {
         mc.bridge_name = cfg.bridge_name.clone();
         mc.images_dir = cfg.images_dir.clone();
         mc.insecure_registries = cfg.insecure_registries.clone();
-        let managed = ManagedContainerd::start(mc)
+        let managed = ManagedContainerd::start(mc.clone())
             .await
             .context("starting containerd")?;
         tag_local_image(&managed).await?;
         let runtime = Arc::new(managed.runtime().await?);
         let node = cfg.node_id.clone();
-        let joined = daas_agent::agent::join(cfg, ledger, runtime.clone() as Arc<dyn Runtime>)
-            .await
-            .context("joining the local worker")?;
+        let joined = daas_agent::agent::join(
+            cfg,
+            ledger,
+            runtime.clone() as Arc<dyn Runtime>,
+            Some(crate::cni_setup(mc)),
+        )
+        .await
+        .context("joining the local worker")?;
         println!(
             "Local worker {node} staked and joined (kubelet {}); try:\n  kubectl create deployment web --image={LOCAL_IMAGE} -- sleep 3600",
             joined.kubelet_addr
@@ -374,6 +379,15 @@ impl LocalAgent {
             .args(["link", "del", &self.bridge])
             .output()
             .await;
+        if let Err(e) = daas_agent::net::podnet::teardown(
+            &self.bridge,
+            &daas_agent::net::nft::NftCli::default(),
+            &daas_agent::net::podnet::links::IpCli::default(),
+        )
+        .await
+        {
+            tracing::warn!(error = %e, "removing the pod network's rules");
+        }
         tracing::info!("local worker stopped");
     }
 }
@@ -655,7 +669,7 @@ mod tests {
         assert_eq!(cfg.containerd_socket, None);
         assert_eq!(
             (
-                cfg.pod_cidr.as_str(),
+                cfg.pod_cidr.as_deref().unwrap_or_default(),
                 cfg.bridge_name.as_str(),
                 cfg.kubelet_listen.port()
             ),

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 pub use daas_apiserver::registry::ipalloc::{DEFAULT_CLUSTER_IP_RANGE, DEFAULT_NODE_PORT_RANGE};
 use daas_apiserver::{LocalClient, ServerOptions, StaticTokens, TlsMaterial, User};
+pub use daas_controllers::nodeipam::{DEFAULT_CLUSTER_CIDR, DEFAULT_NODE_CIDR_MASK_SIZE};
 use daas_store::{EmbeddedStore, SealingKey, Store};
 
 pub use enclave::{EnclaveHandle, Measurement};
@@ -92,6 +93,10 @@ pub struct MasterConfig {
     pub service_cluster_ip_range: String,
     /// Service node-port range, `FIRST-LAST` (`--service-node-port-range`).
     pub service_node_port_range: String,
+    /// Pod network of the cluster, an IPv4 CIDR nodes get their pod CIDRs from (`--cluster-cidr`).
+    pub cluster_cidr: String,
+    /// Prefix length of each node's pod CIDR (`--node-cidr-mask-size`).
+    pub node_cidr_mask_size: u8,
 }
 
 impl MasterConfig {
@@ -118,6 +123,8 @@ impl MasterConfig {
                 .to_string(),
             service_node_port_range: daas_apiserver::registry::ipalloc::DEFAULT_NODE_PORT_RANGE
                 .to_string(),
+            cluster_cidr: daas_controllers::nodeipam::DEFAULT_CLUSTER_CIDR.to_string(),
+            node_cidr_mask_size: daas_controllers::nodeipam::DEFAULT_NODE_CIDR_MASK_SIZE,
         }
     }
 }
@@ -380,6 +387,18 @@ impl Master {
                 &copts,
             ));
         }
+        // Pod CIDRs for Nodes (kube-controller-manager's nodeipam range allocator).
+        let ipam = daas_controllers::nodeipam::NodeIpamController::new(
+            client.clone(),
+            &cfg.cluster_cidr,
+            cfg.node_cidr_mask_size,
+        )
+        .map_err(|e| MasterError::Config(format!("--cluster-cidr/--node-cidr-mask-size: {e}")))?;
+        background.push(daas_controllers::spawn_controller(
+            client.clone(),
+            ipam,
+            &copts,
+        ));
         let handler = slasher
             .clone()
             .map(|s| s as Arc<dyn daas_controllers::nodelifecycle::NodeFailureHandler>);

@@ -75,6 +75,10 @@ async fn kube_client(
     Ok(kube::Client::try_from(kc)?)
 }
 
+/// Sets up the container runtime's pod network once the node's pod CIDR is known: called with
+/// the pod CIDR and the MTU pods should use (`None`: the CNI default), before any pod starts.
+pub type CniSetup = Box<dyn FnOnce(&str, Option<u32>) -> Result<(), AgentError> + Send>;
+
 /// Everything the agent runs, once joined.
 pub struct Joined {
     pub client: kube::Client,
@@ -109,11 +113,14 @@ impl Joined {
     }
 }
 
-/// Stake, get a seal token, verify the master, register the Node and start heartbeats and pod sync.
+/// Stake, get a seal token, verify the master, register the Node, wait for its pod CIDR (when
+/// the config names none), set up the pod network (`cni`, then the overlay and masquerade of
+/// [`crate::net::podnet`]) and start heartbeats and pod sync.
 pub async fn join(
     cfg: AgentConfig,
     ledger: Arc<dyn Ledger>,
     runtime: Arc<dyn Runtime>,
+    cni: Option<CniSetup>,
 ) -> Result<Joined, AgentError> {
     cfg.secure_files()?;
     let wallet = Wallet::new(ledger.clone(), cfg.key.clone());
@@ -181,8 +188,51 @@ pub async fn join(
     tracing::info!(node = %cfg.node_id, kubelet = %kubelet_addr, "node registered");
 
     let mut tasks = vec![server_task];
+    // The pod network: the pod CIDR (configured, or assigned by the master), CNI, then the
+    // overlay and masquerade, before any pod is started.
+    let pod_cidr = match &cfg.pod_cidr {
+        Some(c) => c.clone(),
+        None => {
+            // Stay alive meanwhile: a node that never renews its Lease is declared dead.
+            let keepalive = {
+                let (leases, node, period) = (leases.clone(), cfg.node_id.clone(), cfg.heartbeat);
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(period).await;
+                        if let Err(e) = renew_lease(&leases, &node, period).await {
+                            tracing::warn!(error = %e, "lease renewal failed");
+                        }
+                    }
+                })
+            };
+            let c = crate::net::podnet::assigned_pod_cidr(&nodes, &cfg.node_id).await;
+            keepalive.abort();
+            let c = c?;
+            tracing::info!(node = %cfg.node_id, pod_cidr = %c, "pod CIDR assigned by the master");
+            c
+        }
+    };
+    let mut podnet = crate::net::podnet::PodNetwork::new(
+        crate::net::podnet::PodNetConfig {
+            node_name: cfg.node_id.clone(),
+            node_ip: cfg.node_ip,
+            pod_cidr: pod_cidr.clone(),
+            backend: cfg.flannel_backend,
+            table: crate::net::podnet::table_name(&cfg.bridge_name),
+        },
+        Arc::new(crate::net::podnet::links::IpCli::default()),
+        Arc::new(crate::net::nft::NftCli::default()),
+    );
+    if let Some(setup) = cni {
+        let mtu = podnet
+            .pod_mtu()
+            .await
+            .map_err(|e| AgentError::Other(format!("pod network: {e}")))?;
+        setup(&pod_cidr, mtu)?;
+    }
+    tasks.push(crate::net::podnet::spawn(client.clone(), podnet));
     // Cluster DNS on the node gateway address.
-    tasks.extend(crate::net::dns::spawn(client.clone(), &cfg));
+    tasks.extend(crate::net::dns::spawn(client.clone(), &cfg, &pod_cidr));
     // The built-in ingress proxy on the node's address.
     tasks.extend(crate::net::ingress::start(
         &client,

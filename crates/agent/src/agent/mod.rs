@@ -11,7 +11,7 @@ pub mod node;
 pub mod pods;
 pub mod stake;
 
-pub use join::{drain_and_unstake, join, Joined};
+pub use join::{drain_and_unstake, join, CniSetup, Joined};
 pub(crate) use node::mem_total_bytes;
 pub use stake::{ensure_seal_token, ensure_stake, ROLE_NODE};
 

@@ -315,9 +315,13 @@ pub(super) async fn register_node(
     });
     match api.get_opt(&cfg.node_id).await? {
         None => {
+            // Without a configured pod CIDR the master's nodeipam controller assigns one.
+            let spec = match &cfg.pod_cidr {
+                Some(c) => json!({"podCIDR": c, "podCIDRs": [c]}),
+                None => json!({}),
+            };
             let node: Node = serde_json::from_value(
-                json!({"apiVersion": "v1", "kind": "Node", "metadata": meta,
-                "spec": {"podCIDR": cfg.pod_cidr, "podCIDRs": [cfg.pod_cidr]}}),
+                json!({"apiVersion": "v1", "kind": "Node", "metadata": meta, "spec": spec}),
             )
             .map_err(|e| AgentError::Other(e.to_string()))?;
             api.create(&PostParams::default(), &node).await?;

@@ -5,3 +5,4 @@
 pub mod dns;
 pub mod ingress;
 pub mod nft;
+pub mod podnet;

@@ -17,8 +17,13 @@ pub struct ManagedContainerdConfig {
     pub containerd_bin: PathBuf,
     pub ctr_bin: PathBuf,
     pub cni_bin_dir: PathBuf,
-    /// Pod CIDR of this node (host-local IPAM range), e.g. `10.42.<n>.0/24`.
-    pub pod_cidr: String,
+    /// Pod CIDR of this node (host-local IPAM range), e.g. `10.42.<n>.0/24`. `None` until the
+    /// master assigned it: containerd then starts without a CNI configuration (network not
+    /// ready) and [`ManagedContainerdConfig::write_cni_conflist`] adds it later.
+    pub pod_cidr: Option<String>,
+    /// MTU of the pods' interfaces and bridge (`None`: the CNI default; the VXLAN overlay needs
+    /// 50 bytes less than the node's network).
+    pub mtu: Option<u32>,
     /// Linux bridge the pods attach to (at most 15 characters).
     pub bridge_name: String,
     /// Static busybox binary used for the sandbox and test images.
@@ -41,7 +46,8 @@ impl ManagedContainerdConfig {
             containerd_bin: "/usr/bin/containerd".into(),
             ctr_bin: "/usr/bin/ctr".into(),
             cni_bin_dir: "/usr/lib/cni".into(),
-            pod_cidr: "10.42.0.0/24".into(),
+            pod_cidr: Some("10.42.0.0/24".into()),
+            mtu: None,
             bridge_name: "daas0".into(),
             busybox: DEFAULT_BUSYBOX.into(),
             images_dir: None,
@@ -54,7 +60,7 @@ impl ManagedContainerdConfig {
 
     /// Pod CIDR `10.42.<n>.0/24` for node index `n`.
     pub fn with_node_index(mut self, n: u8) -> Self {
-        self.pod_cidr = format!("10.42.{n}.0/24");
+        self.pod_cidr = Some(format!("10.42.{n}.0/24"));
         self
     }
 
@@ -140,10 +146,32 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         out
     }
 
-    /// The generated CNI conflist: bridge (gateway, masquerade) with host-local IPAM on the pod CIDR, then portmap.
+    fn conflist_path(&self) -> PathBuf {
+        self.cni_conf_dir().join("10-daas.conflist")
+    }
+
+    /// Write the CNI conflist for the pod CIDR (containerd picks up a new or changed one
+    /// without a restart). Nothing to write while the pod CIDR is unknown.
+    pub fn write_cni_conflist(&self) -> Result<()> {
+        let Some(rendered) = self.render_cni_conflist() else {
+            return Ok(());
+        };
+        let dir = self.cni_conf_dir();
+        mkdir(&dir)?;
+        let path = self.conflist_path();
+        // Write then rename: containerd never reads a half-written file.
+        let tmp = dir.join(".10-daas.conflist.tmp");
+        std::fs::write(&tmp, rendered).map_err(|e| RuntimeError::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| RuntimeError::io(&path, e))
+    }
+
+    /// The generated CNI conflist: bridge (gateway) with host-local IPAM on the pod CIDR, then
+    /// portmap; `None` while the pod CIDR is unknown. No `ipMasq`: the agent's `ip daas-podnet`
+    /// table is the one owner of pod masquerading (`net::podnet`).
     /// (containerd's CRI plugin brings up `lo` in every pod itself with the `loopback` plugin from `bin_dir`.)
-    pub fn render_cni_conflist(&self) -> String {
-        let conf = serde_json::json!({
+    pub fn render_cni_conflist(&self) -> Option<String> {
+        let pod_cidr = self.pod_cidr.as_ref()?;
+        let mut conf = serde_json::json!({
             "cniVersion": "1.0.0",
             "name": "daas-pods",
             "plugins": [
@@ -151,11 +179,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                     "type": "bridge",
                     "bridge": self.bridge_name,
                     "isGateway": true,
-                    "ipMasq": true,
+                    "ipMasq": false,
                     "hairpinMode": true,
                     "ipam": {
                         "type": "host-local",
-                        "ranges": [[{"subnet": self.pod_cidr}]],
+                        "ranges": [[{"subnet": pod_cidr}]],
                         "routes": [{"dst": "0.0.0.0/0"}],
                         "dataDir": self.data_dir.join("cni").join("networks").to_string_lossy(),
                     }
@@ -163,7 +191,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                 {"type": "portmap", "capabilities": {"portMappings": true}}
             ]
         });
-        serde_json::to_string_pretty(&conf).unwrap_or_default()
+        if let Some(mtu) = self.mtu {
+            conf["plugins"][0]["mtu"] = serde_json::json!(mtu);
+        }
+        serde_json::to_string_pretty(&conf).ok()
     }
 }
 
@@ -220,9 +251,7 @@ impl ManagedContainerd {
         }
         std::fs::write(config.config_path(), config.render_config())
             .map_err(|e| RuntimeError::io(config.config_path(), e))?;
-        let conflist = config.cni_conf_dir().join("10-daas.conflist");
-        std::fs::write(&conflist, config.render_cni_conflist())
-            .map_err(|e| RuntimeError::io(&conflist, e))?;
+        config.write_cni_conflist()?;
 
         Self::kill_stale(&config).await;
         let socket = config.socket_path();
@@ -323,7 +352,16 @@ impl ManagedContainerd {
                 match ContainerdRuntime::connect(self.config.socket_path(), self.config.log_root())
                     .await
                 {
-                    Ok(rt) => match rt.ready().await {
+                    // Without a CNI configuration yet (pod CIDR not assigned), the network is
+                    // not ready until the agent writes one: wait for the runtime only.
+                    Ok(rt) => match rt
+                        .ready_conditions(if self.config.conflist_path().exists() {
+                            &["RuntimeReady", "NetworkReady"]
+                        } else {
+                            &["RuntimeReady"]
+                        })
+                        .await
+                    {
                         Ok(()) => return Ok(()),
                         Err(e) => last = e.to_string(),
                     },
@@ -534,16 +572,35 @@ mod tests {
         ] {
             assert!(toml.contains(needle), "missing {needle:?} in\n{toml}");
         }
-        let net: serde_json::Value = serde_json::from_str(&c.render_cni_conflist()).expect("json");
+        let net: serde_json::Value =
+            serde_json::from_str(&c.render_cni_conflist().expect("a pod CIDR")).expect("json");
         assert_eq!(net["plugins"][0]["type"], "bridge");
         assert_eq!(net["plugins"][0]["bridge"], "daas0");
         assert_eq!(net["plugins"][0]["isGateway"], true);
-        assert_eq!(net["plugins"][0]["ipMasq"], true);
+        // Masquerading is the agent's `ip daas-podnet` table's, not the bridge plugin's.
+        assert_eq!(net["plugins"][0]["ipMasq"], false);
+        assert!(net["plugins"][0].get("mtu").is_none());
         assert_eq!(
             net["plugins"][0]["ipam"]["ranges"][0][0]["subnet"],
             "10.42.7.0/24"
         );
         assert_eq!(net["plugins"][1]["type"], "portmap");
+        c.mtu = Some(1450);
+        let net: serde_json::Value =
+            serde_json::from_str(&c.render_cni_conflist().expect("a pod CIDR")).expect("json");
+        assert_eq!(net["plugins"][0]["mtu"], 1450);
+        // No pod CIDR yet: no conflist (and nothing is written).
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut c = ManagedContainerdConfig::new(dir.path());
+        c.pod_cidr = None;
+        assert!(c.render_cni_conflist().is_none());
+        c.write_cni_conflist().expect("no-op");
+        assert!(!c.conflist_path().exists());
+        c.pod_cidr = Some("10.42.9.0/24".into());
+        c.write_cni_conflist().expect("write");
+        assert!(std::fs::read_to_string(c.conflist_path())
+            .expect("conflist")
+            .contains("10.42.9.0/24"));
     }
 
     #[test]

@@ -322,6 +322,12 @@ impl ContainerdRuntime {
 
     /// Ok when CRI reports both `RuntimeReady` and `NetworkReady`.
     pub async fn ready(&self) -> Result<()> {
+        self.ready_conditions(&["RuntimeReady", "NetworkReady"])
+            .await
+    }
+
+    /// Whether each of the CRI status conditions `want` is true.
+    pub async fn ready_conditions(&self, want: &[&str]) -> Result<()> {
         let st = self
             .rt()
             .status(cri::StatusRequest { verbose: false })
@@ -329,8 +335,8 @@ impl ContainerdRuntime {
             .map_err(|s| RuntimeError::cri("Status", s))?
             .into_inner();
         let conds = st.status.map(|s| s.conditions).unwrap_or_default();
-        for want in ["RuntimeReady", "NetworkReady"] {
-            match conds.iter().find(|c| c.r#type == want) {
+        for want in want {
+            match conds.iter().find(|c| c.r#type == *want) {
                 Some(c) if c.status => {}
                 Some(c) => {
                     return Err(RuntimeError::Containerd(format!(

@@ -11,6 +11,7 @@ mod hpa;
 mod ingress;
 mod jobs;
 mod namespace;
+mod nodeipam;
 mod policy;
 mod services;
 mod storage;

@@ -23,6 +23,7 @@ mod metrics;
 mod netlab;
 mod node_shutdown;
 mod openapi;
+mod podnet;
 mod proxy;
 mod pullsecrets;
 mod rbac;

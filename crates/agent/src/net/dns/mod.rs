@@ -126,14 +126,18 @@ pub fn upstreams(cfg: &AgentConfig, gateway: IpAddr) -> Vec<SocketAddr> {
         .collect()
 }
 
-/// Start the node's DNS server (unless `cluster_dns_server` is off): the zone kept from watches
+/// Start the node's DNS server on the gateway of `pod_cidr` (unless `cluster_dns_server` is off): the zone kept from watches
 /// of Services and EndpointSlices, and the UDP and TCP listeners. A failure to bind is reported
 /// and leaves the node without a DNS server rather than failing the join.
-pub fn spawn(client: kube::Client, cfg: &AgentConfig) -> Vec<tokio::task::JoinHandle<()>> {
+pub fn spawn(
+    client: kube::Client,
+    cfg: &AgentConfig,
+    pod_cidr: &str,
+) -> Vec<tokio::task::JoinHandle<()>> {
     if !cfg.dns.server {
         return Vec::new();
     }
-    let gw = match gateway(&cfg.pod_cidr) {
+    let gw = match gateway(pod_cidr) {
         Ok(g) => g,
         Err(e) => {
             tracing::warn!(error = %e, "no cluster DNS server on this node");
@@ -158,7 +162,7 @@ pub fn spawn(client: kube::Client, cfg: &AgentConfig) -> Vec<tokio::task::JoinHa
         },
         Cidr::host(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)),
     ];
-    if let Ok(c) = cfg.pod_cidr.parse::<Cidr>() {
+    if let Ok(c) = pod_cidr.parse::<Cidr>() {
         allowed.push(c);
     }
     let forwarders = upstreams(cfg, gw);

@@ -144,6 +144,15 @@ impl Drop for Agent {
             let _ = Command::new("ip")
                 .args(["link", "del", &self.bridge])
                 .output();
+            // The agent's pod masquerade table in the host's namespace (see `net::podnet`).
+            let _ = Command::new("nft")
+                .args([
+                    "delete",
+                    "table",
+                    "ip",
+                    &daas_agent::net::podnet::table_name(&self.bridge),
+                ])
+                .output();
             let _ = std::fs::remove_file(&self.claim);
         }
     }
