@@ -211,6 +211,7 @@ pub const PERSISTENT_VOLUMES: ResourceDef = registry::persistentvolume::PERSISTE
 pub const PERSISTENT_VOLUME_CLAIMS: ResourceDef =
     registry::persistentvolume::PERSISTENT_VOLUME_CLAIMS;
 pub const STORAGE_CLASSES: ResourceDef = registry::storageclass::RESOURCE;
+pub const NETWORK_POLICIES: ResourceDef = registry::networkpolicy::RESOURCE;
 
 pub static RESOURCES: &[ResourceDef] = &[
     NAMESPACES,
@@ -262,6 +263,7 @@ pub static RESOURCES: &[ResourceDef] = &[
     PERSISTENT_VOLUMES,
     PERSISTENT_VOLUME_CLAIMS,
     STORAGE_CLASSES,
+    NETWORK_POLICIES,
     registry::metrics::NODE_METRICS,
     registry::metrics::POD_METRICS,
 ];
