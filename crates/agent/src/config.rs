@@ -74,6 +74,10 @@ pub struct StakerConfigFile {
     /// Let pods publish `hostPort`s on this host's addresses (refused by default).
     #[serde(default)]
     pub allow_host_ports: bool,
+    /// Do not enforce NetworkPolicies on this node (the `inet daas-policy` table is removed);
+    /// default false (enforced).
+    #[serde(default)]
+    pub disable_network_policy: bool,
     /// Pod CIDR of this node, e.g. 10.42.1.0/24.
     #[serde(default)]
     pub pod_cidr: Option<String>,
@@ -146,6 +150,8 @@ pub struct AgentConfig {
     pub insecure_registries: Vec<String>,
     /// Pods may publish `hostPort`s (the staker's opt-in; node admission refuses them otherwise).
     pub allow_host_ports: bool,
+    /// NetworkPolicies are not enforced on this node (`disable_network_policy`).
+    pub disable_network_policy: bool,
     pub pod_cidr: String,
     pub heartbeat: std::time::Duration,
     pub bridge_name: String,
@@ -355,6 +361,7 @@ impl AgentConfig {
             images_dir: f.images_dir.map(|p| rel(&p)),
             insecure_registries: f.insecure_registries,
             allow_host_ports: f.allow_host_ports,
+            disable_network_policy: f.disable_network_policy,
             pod_cidr: f.pod_cidr.unwrap_or_else(|| "10.42.1.0/24".into()),
             heartbeat: std::time::Duration::from_secs(f.heartbeat_seconds.unwrap_or(10).max(1)),
             system_reserved_cpu_millis: f.system_reserved_cpu_millis.unwrap_or(0),

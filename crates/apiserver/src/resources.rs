@@ -425,6 +425,7 @@ mod tests {
                 "batch",
                 "autoscaling",
                 "storage.k8s.io",
+                "networking.k8s.io",
                 "metrics.k8s.io"
             ]
         );
