@@ -879,6 +879,17 @@ async fn every_served_kind_lists_in_protobuf() {
                 "allowedTopologies": [{"matchLabelExpressions": [{"key": "zone",
                     "values": ["a", "b"]}]}]}),
         ),
+        (
+            "/apis/networking.k8s.io/v1/namespaces/default/networkpolicies".into(),
+            json!({"metadata": {"name": "np"}, "spec": {
+                "podSelector": {"matchLabels": {"app": "w"}},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"t": "a"}},
+                    "podSelector": {}}, {"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}],
+                    "ports": [{"protocol": "TCP", "port": 80, "endPort": 90}, {"port": "http"}]}],
+                "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "db"}}}],
+                    "ports": [{"protocol": "UDP", "port": 53}]}]}}),
+        ),
         // Last: a quota counts what is created after it.
         (
             format!("{ns}/resourcequotas"),
