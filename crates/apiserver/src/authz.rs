@@ -237,7 +237,10 @@ mod tests {
         for verb in ["get", "list", "watch"] {
             assert!(authorize(&p, &node, verb, &netpols).is_ok());
             assert_eq!(authorize(&p, &alice, verb, &netpols).unwrap_err().code, 403);
-            assert_eq!(authorize(&p, &nobody, verb, &netpols).unwrap_err().code, 403);
+            assert_eq!(
+                authorize(&p, &nobody, verb, &netpols).unwrap_err().code,
+                403
+            );
         }
         for verb in ["create", "update", "patch", "delete", "deletecollection"] {
             assert_eq!(authorize(&p, &node, verb, &netpols).unwrap_err().code, 403);

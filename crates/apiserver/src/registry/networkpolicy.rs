@@ -57,7 +57,11 @@ fn mask(ip: IpAddr, len: u8) -> IpAddr {
             IpAddr::V4((u32::from(a) & m).into())
         }
         IpAddr::V6(a) => {
-            let m = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+            let m = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
             IpAddr::V6((u128::from(a) & m).into())
         }
     }
@@ -74,7 +78,9 @@ fn validate_port(p: &Value, path: &str, causes: &mut Vec<Cause>) {
         if !["TCP", "UDP", "SCTP"].contains(&proto) {
             causes.push((
                 format!("{path}.protocol"),
-                format!("Unsupported value: {proto:?}: supported values: \"TCP\", \"UDP\", \"SCTP\""),
+                format!(
+                    "Unsupported value: {proto:?}: supported values: \"TCP\", \"UDP\", \"SCTP\""
+                ),
             ));
         }
     }
@@ -83,7 +89,10 @@ fn validate_port(p: &Value, path: &str, causes: &mut Vec<Cause>) {
         Value::Number(n) => {
             let port = n.as_i64().unwrap_or(0);
             for m in port_num(port) {
-                causes.push((format!("{path}.port"), format!("Invalid value: {port}: {m}")));
+                causes.push((
+                    format!("{path}.port"),
+                    format!("Invalid value: {port}: {m}"),
+                ));
             }
             if let Some(end) = end {
                 if end < port {
@@ -93,7 +102,10 @@ fn validate_port(p: &Value, path: &str, causes: &mut Vec<Cause>) {
                     ));
                 }
                 for m in port_num(end) {
-                    causes.push((format!("{path}.endPort"), format!("Invalid value: {end}: {m}")));
+                    causes.push((
+                        format!("{path}.endPort"),
+                        format!("Invalid value: {end}: {m}"),
+                    ));
                 }
             }
         }
@@ -101,18 +113,25 @@ fn validate_port(p: &Value, path: &str, causes: &mut Vec<Cause>) {
             if let Some(end) = end {
                 causes.push((
                     format!("{path}.endPort"),
-                    format!("Invalid value: {end}: may not be specified when `port` is non-numeric"),
+                    format!(
+                        "Invalid value: {end}: may not be specified when `port` is non-numeric"
+                    ),
                 ));
             }
             for m in port_name(name) {
-                causes.push((format!("{path}.port"), format!("Invalid value: {name:?}: {m}")));
+                causes.push((
+                    format!("{path}.port"),
+                    format!("Invalid value: {name:?}: {m}"),
+                ));
             }
         }
         _ => {
             if let Some(end) = end {
                 causes.push((
                     format!("{path}.endPort"),
-                    format!("Invalid value: {end}: may not be specified when `port` is not specified"),
+                    format!(
+                        "Invalid value: {end}: may not be specified when `port` is not specified"
+                    ),
                 ));
             }
         }
@@ -345,7 +364,10 @@ mod tests {
             {"ipBlock": {}},
             {"podSelector": {"matchExpressions": [{"key": "a", "operator": "Bogus"}]}}
         ]}]}));
-        assert_eq!(errs[0], "spec.egress[0].to[0]: Required value: must specify a peer");
+        assert_eq!(
+            errs[0],
+            "spec.egress[0].to[0]: Required value: must specify a peer"
+        );
         assert_eq!(
             errs[1],
             "spec.egress[0].to[1]: Forbidden: may not specify both ipBlock and another peer"

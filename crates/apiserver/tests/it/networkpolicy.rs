@@ -26,7 +26,15 @@ async fn tenants_own_their_policies_and_nodes_only_read_them() {
     let (_dir, app) = tenancy_app().await;
 
     // Discovery lists the kind with its short name.
-    let (code, body) = call_as(&app, ALICE, "GET", "/apis/networking.k8s.io/v1", "", Value::Null).await;
+    let (code, body) = call_as(
+        &app,
+        ALICE,
+        "GET",
+        "/apis/networking.k8s.io/v1",
+        "",
+        Value::Null,
+    )
+    .await;
     assert_eq!(code, 200, "{body}");
     let np = body["resources"]
         .as_array()
@@ -47,7 +55,8 @@ async fn tenants_own_their_policies_and_nodes_only_read_them() {
 
     // An invalid one is refused with upstream's field errors (422).
     let mut bad = policy("bad");
-    bad["spec"]["ingress"][0]["from"] = json!([{"ipBlock": {"cidr": "10.0.0.0/16", "except": ["10.1.0.0/24"]}, "podSelector": {}}]);
+    bad["spec"]["ingress"][0]["from"] =
+        json!([{"ipBlock": {"cidr": "10.0.0.0/16", "except": ["10.1.0.0/24"]}, "podSelector": {}}]);
     bad["spec"]["ingress"][0]["ports"] = json!([{"port": "http", "endPort": 90}]);
     let (code, body) = call_as(&app, ALICE, "POST", ALICE_NP, JSON, bad).await;
     assert_eq!(code, 422, "{body}");
@@ -75,7 +84,10 @@ async fn tenants_own_their_policies_and_nodes_only_read_them() {
         ("GET", BOB_NP.to_string()),
         ("GET", format!("{BOB_NP}/bobs")),
         ("DELETE", format!("{BOB_NP}/bobs")),
-        ("GET", "/apis/networking.k8s.io/v1/networkpolicies".to_string()),
+        (
+            "GET",
+            "/apis/networking.k8s.io/v1/networkpolicies".to_string(),
+        ),
     ] {
         let (code, body) = call_as(&app, ALICE, method, &path, JSON, Value::Null).await;
         assert_eq!(code, 403, "{method} {path}: {body}");
@@ -95,7 +107,15 @@ async fn tenants_own_their_policies_and_nodes_only_read_them() {
     assert_eq!(body["items"].as_array().map(Vec::len), Some(2), "{body}");
     let (code, body) = call_as(&app, NODE, "POST", ALICE_NP, JSON, policy("n")).await;
     assert_eq!(code, 403, "{body}");
-    let (code, body) = call_as(&app, NODE, "DELETE", &format!("{ALICE_NP}/db"), JSON, Value::Null).await;
+    let (code, body) = call_as(
+        &app,
+        NODE,
+        "DELETE",
+        &format!("{ALICE_NP}/db"),
+        JSON,
+        Value::Null,
+    )
+    .await;
     assert_eq!(code, 403, "{body}");
 
     // Unauthenticated: 401.
@@ -103,12 +123,31 @@ async fn tenants_own_their_policies_and_nodes_only_read_them() {
     assert_eq!(code, 401, "{body}");
 
     // The tenant deletes its own.
-    let (code, body) = call_as(&app, ALICE, "DELETE", &format!("{ALICE_NP}/db"), JSON, Value::Null).await;
+    let (code, body) = call_as(
+        &app,
+        ALICE,
+        "DELETE",
+        &format!("{ALICE_NP}/db"),
+        JSON,
+        Value::Null,
+    )
+    .await;
     assert_eq!(code, 200, "{body}");
 
     // Namespaces carry upstream's name label (what namespaceSelectors match on).
-    let (code, body) = call_as(&app, ADMIN, "GET", "/api/v1/namespaces/u-bob", "", Value::Null).await;
+    let (code, body) = call_as(
+        &app,
+        ADMIN,
+        "GET",
+        "/api/v1/namespaces/u-bob",
+        "",
+        Value::Null,
+    )
+    .await;
     assert_eq!(code, 200, "{body}");
-    assert_eq!(body["metadata"]["labels"]["kubernetes.io/metadata.name"], "u-bob");
+    assert_eq!(
+        body["metadata"]["labels"]["kubernetes.io/metadata.name"],
+        "u-bob"
+    );
     assert_eq!(body["metadata"]["labels"]["k3s-daas.io/tier"], "user");
 }

@@ -118,10 +118,13 @@ fn network_policies_deny_allow_and_are_repaired_and_lifted() {
         ips.insert(pod, ip.trim().to_string());
     }
     let (web, other) = (ips["web"].clone(), ips["other"].clone());
-    let wait = |what: &str, f: &dyn Fn() -> bool| wait_for(&c, what, Duration::from_secs(20), f, &a);
+    let wait =
+        |what: &str, f: &dyn Fn() -> bool| wait_for(&c, what, Duration::from_secs(20), f, &a);
 
     // No policy: everyone reaches everyone.
-    wait("near reaches web", &|| reach(&c, "np-srv", "near", &web, 8080));
+    wait("near reaches web", &|| {
+        reach(&c, "np-srv", "near", &web, 8080)
+    });
     assert!(reach(&c, "np-cli", "far", &web, 8080));
     assert!(reach(&c, "np-srv", "near", &other, 8080));
 
@@ -136,10 +139,15 @@ spec:
 "#,
     );
     let listed = c.ok(&["get", "netpol", "-n", "np-srv"]);
-    assert!(listed.contains("default-deny") && listed.contains("<none>"), "{listed}");
+    assert!(
+        listed.contains("default-deny") && listed.contains("<none>"),
+        "{listed}"
+    );
     let described = c.ok(&["describe", "networkpolicy", "-n", "np-srv", "default-deny"]);
     assert!(described.contains("PodSelector"), "{described}");
-    wait("near blocked from web", &|| !reach(&c, "np-srv", "near", &web, 8080));
+    wait("near blocked from web", &|| {
+        !reach(&c, "np-srv", "near", &web, 8080)
+    });
     assert!(!reach(&c, "np-cli", "far", &web, 8080));
     assert!(!reach(&c, "np-srv", "near", &other, 8080));
 
@@ -170,10 +178,21 @@ spec:
     ports: [{port: http}]
 "#,
     );
-    wait("near reaches web:http", &|| reach(&c, "np-srv", "near", &web, 8080));
-    assert!(!reach(&c, "np-srv", "near", &web, 8081), "another port stays blocked");
-    assert!(!reach(&c, "np-srv", "near", &other, 8080), "another pod stays blocked");
-    assert!(!reach(&c, "np-cli", "far", &web, 8080), "another namespace stays blocked");
+    wait("near reaches web:http", &|| {
+        reach(&c, "np-srv", "near", &web, 8080)
+    });
+    assert!(
+        !reach(&c, "np-srv", "near", &web, 8081),
+        "another port stays blocked"
+    );
+    assert!(
+        !reach(&c, "np-srv", "near", &other, 8080),
+        "another pod stays blocked"
+    );
+    assert!(
+        !reach(&c, "np-cli", "far", &web, 8080),
+        "another namespace stays blocked"
+    );
 
     // namespaceSelector (by upstream's name label) combined with a podSelector.
     c.ok_stdin(
@@ -190,7 +209,9 @@ spec:
     ports: [{port: 8080, endPort: 8081}]
 "#,
     );
-    wait("far reaches web", &|| reach(&c, "np-cli", "far", &web, 8080));
+    wait("far reaches web", &|| {
+        reach(&c, "np-cli", "far", &web, 8080)
+    });
     assert!(reach(&c, "np-cli", "far", &web, 8081));
     assert!(!reach(&c, "np-cli", "far", &other, 8080));
 
@@ -199,7 +220,13 @@ spec:
     let route = Lab::run_in(
         &lan,
         "ip",
-        &["route", "add", "10.42.1.0/24", "via", &Lab::node_ip(1).to_string()],
+        &[
+            "route",
+            "add",
+            "10.42.1.0/24",
+            "via",
+            &Lab::node_ip(1).to_string(),
+        ],
     );
     assert!(route.status.success(), "{}", common::stderr(&route));
     let curl = |ip: &str| {
@@ -259,12 +286,20 @@ spec:
 "#,
     );
     wait("far cut off from the LAN", &|| !far_to_lan());
-    assert!(reach(&c, "np-cli", "far", &web, 8080), "egress to pods allowed");
-    assert!(!reach(&c, "np-cli", "far", &web, 8081), "egress port not allowed");
+    assert!(
+        reach(&c, "np-cli", "far", &web, 8080),
+        "egress to pods allowed"
+    );
+    assert!(
+        !reach(&c, "np-cli", "far", &web, 8081),
+        "egress port not allowed"
+    );
 
     // Deleting the policies restores access.
     c.ok(&["delete", "networkpolicy", "--all", "-n", "np-srv"]);
-    wait("near reaches other again", &|| reach(&c, "np-srv", "near", &other, 8080));
+    wait("near reaches other again", &|| {
+        reach(&c, "np-srv", "near", &other, 8080)
+    });
     assert!(reach(&c, "np-srv", "near", &web, 8081));
     assert!(curl(&web));
     c.ok(&["delete", "networkpolicy", "far-egress", "-n", "np-cli"]);

@@ -103,7 +103,10 @@ impl Enforcer {
             return Ok(false);
         }
         if drifted {
-            tracing::warn!(table = TABLE, "policy table changed outside the agent; re-applying");
+            tracing::warn!(
+                table = TABLE,
+                "policy table changed outside the agent; re-applying"
+            );
         }
         self.fw.apply(&want).await?;
         self.listed = self.fw.list(FAMILY, TABLE).await?;
@@ -213,7 +216,8 @@ mod tests {
     async fn sync_applies_on_change_and_repairs_drift() {
         let fw = Arc::new(RecordingFirewall::default());
         let mut e = Enforcer::new(fw.clone());
-        let deny = json!([{"metadata": {"namespace": "a", "name": "d"}, "spec": {"podSelector": {}}}]);
+        let deny =
+            json!([{"metadata": {"namespace": "a", "name": "d"}, "spec": {"podSelector": {}}}]);
         assert!(e.sync(&snap(deny.clone())).await.unwrap());
         assert!(fw.table(FAMILY, TABLE).unwrap().body.contains("jump ing-0"));
         // Unchanged: nothing to do.

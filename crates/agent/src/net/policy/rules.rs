@@ -67,7 +67,10 @@ impl PodView<'_> {
             .flat_map(|c| c.ports.iter().flatten())
             .filter(|p| {
                 p.name.as_deref() == Some(name)
-                    && p.protocol.as_deref().unwrap_or("TCP").eq_ignore_ascii_case(proto)
+                    && p.protocol
+                        .as_deref()
+                        .unwrap_or("TCP")
+                        .eq_ignore_ascii_case(proto)
             })
             .map(|p| p.container_port)
             .collect()
@@ -189,7 +192,11 @@ fn masked(ip: IpAddr, len: u8) -> IpAddr {
             IpAddr::V4((u32::from(a) & m).into())
         }
         IpAddr::V6(a) => {
-            let m = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+            let m = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
             IpAddr::V6((u128::from(a) & m).into())
         }
     }
@@ -416,11 +423,7 @@ pub fn table(snap: &Snapshot) -> Table {
     let mut chains = String::new();
     let mut n = 0usize;
     for target in cx.pods.iter().filter(|v| {
-        v.pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.node_name.as_deref())
-            == Some(snap.node.as_str())
+        v.pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(snap.node.as_str())
     }) {
         for dir in [Dir::Egress, Dir::Ingress] {
             let mut lines: Vec<String> = Vec::new();
@@ -567,8 +570,14 @@ mod tests {
     #[test]
     fn default_deny_ingress_isolates_every_local_pod_of_the_namespace() {
         let b = body(vec![np("a", "deny", json!({"podSelector": {}}))]);
-        assert!(b.contains("ip daddr 10.42.1.3 jump ing-0 comment \"a/db\""), "{b}");
-        assert!(b.contains("ip daddr 10.42.1.2 jump ing-1 comment \"a/web\""), "{b}");
+        assert!(
+            b.contains("ip daddr 10.42.1.3 jump ing-0 comment \"a/db\""),
+            "{b}"
+        );
+        assert!(
+            b.contains("ip daddr 10.42.1.2 jump ing-1 comment \"a/web\""),
+            "{b}"
+        );
         assert!(b.contains("\tchain ing-0 {\n\t\tdrop\n\t}"), "{b}");
         // Remote pods are their node's business; egress is not isolated.
         assert!(!b.contains("10.42.2.2"), "{b}");
@@ -593,11 +602,20 @@ mod tests {
             ),
         ]);
         let ing = b.split("chain ing-0 {").nth(1).unwrap();
-        assert!(b.contains("ip daddr 10.42.1.3 jump ing-0 comment \"a/db\""), "{b}");
+        assert!(
+            b.contains("ip daddr 10.42.1.3 jump ing-0 comment \"a/db\""),
+            "{b}"
+        );
         assert!(!b.contains("10.42.1.2 jump"), "web is not selected: {b}");
         // Only same-namespace pods match a bare podSelector (a/remote, not b/client).
-        assert!(ing.contains("\t\tip saddr 10.42.2.2 tcp dport 5432 accept\n"), "{b}");
-        assert!(ing.contains("\t\tip saddr 10.42.2.2 udp dport 6000-6010 accept\n"), "{b}");
+        assert!(
+            ing.contains("\t\tip saddr 10.42.2.2 tcp dport 5432 accept\n"),
+            "{b}"
+        );
+        assert!(
+            ing.contains("\t\tip saddr 10.42.2.2 udp dport 6000-6010 accept\n"),
+            "{b}"
+        );
         // Named ports from the target's containers; an unknown name allows nothing.
         assert!(ing.contains("\t\ttcp dport 8080 accept\n"), "{b}");
         assert!(ing.contains("\t\tudp dport 5353 accept\n"), "{b}");
@@ -636,11 +654,20 @@ mod tests {
                 {"ports": [{"port": "dns", "protocol": "UDP"}]}
             ]}),
         )]);
-        assert!(b.contains("ip saddr 10.42.1.2 jump egr-1 comment \"a/web\""), "{b}");
+        assert!(
+            b.contains("ip saddr 10.42.1.2 jump egr-1 comment \"a/web\""),
+            "{b}"
+        );
         assert!(!b.contains("ing-"), "egress only: {b}");
         let egr = b.split("chain egr-1 {").nth(1).unwrap();
-        assert!(egr.contains("\t\tip daddr 10.42.0.0/16 ip daddr != 10.42.2.0/24 return\n"), "{b}");
-        assert!(egr.contains("\t\tip6 daddr 2001:db8::/32 tcp dport 443 return\n"), "{b}");
+        assert!(
+            egr.contains("\t\tip daddr 10.42.0.0/16 ip daddr != 10.42.2.0/24 return\n"),
+            "{b}"
+        );
+        assert!(
+            egr.contains("\t\tip6 daddr 2001:db8::/32 tcp dport 443 return\n"),
+            "{b}"
+        );
         // The named port in every destination pod having it.
         assert!(
             egr.contains("\t\tip daddr { 10.42.1.2, 10.42.1.3, 10.42.2.2, 10.42.2.3 } udp dport 5353 return\n"),
@@ -652,13 +679,24 @@ mod tests {
     #[test]
     fn policy_types_decide_isolation() {
         // Egress-only policy with no rules: egress denied, ingress untouched.
-        let b = body(vec![np("a", "p", json!({"podSelector": {"matchLabels": {"app": "db"}}, "policyTypes": ["Egress"]}))]);
+        let b = body(vec![np(
+            "a",
+            "p",
+            json!({"podSelector": {"matchLabels": {"app": "db"}}, "policyTypes": ["Egress"]}),
+        )]);
         assert!(b.contains("ip saddr 10.42.1.3 jump egr-0"), "{b}");
         assert!(!b.contains("ing-"), "{b}");
         // Defaulted: egress rules make it Ingress+Egress.
-        let b = body(vec![np("a", "p", json!({"podSelector": {"matchLabels": {"app": "db"}}, "egress": [{}]}))]);
+        let b = body(vec![np(
+            "a",
+            "p",
+            json!({"podSelector": {"matchLabels": {"app": "db"}}, "egress": [{}]}),
+        )]);
         assert!(b.contains("jump egr-0") && b.contains("jump ing-0"), "{b}");
-        assert!(b.contains("\tchain egr-0 {\n\t\treturn\n\t\tdrop\n\t}"), "{b}");
+        assert!(
+            b.contains("\tchain egr-0 {\n\t\treturn\n\t\tdrop\n\t}"),
+            "{b}"
+        );
         // A policy of another namespace never selects.
         let b = body(vec![np("b", "p", json!({"podSelector": {}}))]);
         assert!(!b.contains("jump"), "{b}");
@@ -667,8 +705,16 @@ mod tests {
     #[test]
     fn output_is_stable_whatever_the_input_order() {
         let pols = vec![
-            np("a", "x", json!({"podSelector": {}, "ingress": [{"from": [{"podSelector": {}}]}]})),
-            np("a", "y", json!({"podSelector": {}, "policyTypes": ["Egress"]})),
+            np(
+                "a",
+                "x",
+                json!({"podSelector": {}, "ingress": [{"from": [{"podSelector": {}}]}]}),
+            ),
+            np(
+                "a",
+                "y",
+                json!({"podSelector": {}, "policyTypes": ["Egress"]}),
+            ),
         ];
         let mut s = snap(pols.clone());
         let one = table(&s).body;
