@@ -171,7 +171,7 @@ pub async fn run(client: kube::Client, node: String, fw: Arc<dyn Firewall>) {
                     Ok(false) => {}
                     Err(e) => {
                         tracing::warn!(error = %e, "applying the network policy table failed");
-                        next = Instant::now() + Duration::from_secs(1);
+                        // Retried at the next resync (or change).
                     }
                 }
             }
