@@ -299,4 +299,75 @@ mod tests {
         assert!(listed.contains("jump ing-0"), "{listed}");
         assert!(listed.contains("udp dport 1000-2000"), "{listed}");
     }
+
+    /// Scale: 250 local pods, 1,000 remote ones, 100 policies (each selecting a tenth of the
+    /// pods with a pod-selector peer and a port) generated and applied by the real nft in a
+    /// namespace made for the test; the times are printed (run with --nocapture).
+    #[tokio::test]
+    async fn a_large_cluster_is_generated_and_applied() {
+        if !is_root()
+            || std::process::Command::new("nft")
+                .arg("-v")
+                .output()
+                .is_err()
+        {
+            eprintln!("skipped: needs root and nft");
+            return;
+        }
+        let mut pods = Vec::new();
+        for i in 0..1250u32 {
+            let node = if i < 250 { "n1" } else { "n2" };
+            pods.push(
+                serde_json::from_value(json!({
+                    "metadata": {"namespace": "a", "name": format!("p{i}"),
+                        "labels": {"shard": (i % 10).to_string(), "role": (i % 7).to_string()}},
+                    "spec": {"nodeName": node, "containers": []},
+                    "status": {"phase": "Running",
+                        "podIP": format!("10.42.{}.{}", 1 + i / 250, 2 + i % 250)}
+                }))
+                .unwrap(),
+            );
+        }
+        let policies = (0..100u32)
+            .map(|i| {
+                serde_json::from_value(json!({"metadata": {"namespace": "a", "name": format!("np{i}")},
+                    "spec": {"podSelector": {"matchLabels": {"shard": (i % 10).to_string()}},
+                        "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": (i % 7).to_string()}}}],
+                            "ports": [{"port": 1000 + i, "protocol": "TCP"}]}]}}))
+                .unwrap()
+            })
+            .collect();
+        let snap = Snapshot {
+            node: "n1".into(),
+            pods,
+            namespaces: vec![],
+            policies,
+        };
+        let t0 = std::time::Instant::now();
+        let table = rules::table(&snap);
+        let generated = t0.elapsed();
+        let ns = format!("daas-npl-{}", std::process::id());
+        assert!(std::process::Command::new("ip")
+            .args(["netns", "add", &ns])
+            .status()
+            .unwrap()
+            .success());
+        let fw = crate::net::nft::NftCli {
+            netns: Some(ns.clone()),
+            ..Default::default()
+        };
+        let t1 = std::time::Instant::now();
+        let res = fw.apply(&table).await;
+        let applied = t1.elapsed();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &ns])
+            .status();
+        res.unwrap();
+        let rules = table.body.lines().count();
+        eprintln!(
+            "policy table: {rules} lines, generated in {generated:?}, applied in {applied:?}"
+        );
+        assert_eq!(table.body.matches(" jump ing-").count(), 250);
+        assert!(table.body.contains("ip saddr @peers-0 tcp dport"));
+    }
 }

@@ -8,14 +8,18 @@
 //! - chain `egr-N`: the union of the egress rules of every policy selecting the pod, each line
 //!   ending in `return` (allowed: go on to the destination's ingress check), then `drop`;
 //! - chain `ing-N`: the union of the ingress rules selecting the pod, each line `accept`, then
-//!   `drop`.
+//!   `drop`;
+//! - sets `peers-N`: the addresses of a pod/namespace-selector peer of more than one pod,
+//!   declared once and shared by the chains of every pod the peer appears for.
 //!
 //! Only pods with an IP, not on the host network and not finished are selected or matched as
 //! peers (host-network pods share their node's address, which policies never restrict).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::rc::Rc;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::networking::v1::{
@@ -161,7 +165,8 @@ impl Dir {
 enum Peer<'a> {
     /// No `from`/`to`: everything.
     All,
-    Pods(Vec<&'a PodView<'a>>),
+    /// The pods a selector peer selects, with the peer's cache key.
+    Pods(usize, Vec<&'a PodView<'a>>),
     Block {
         cidr: (IpAddr, u8),
         except: Vec<(IpAddr, u8)>,
@@ -227,6 +232,13 @@ fn set<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
 struct Cx<'a> {
     pods: Vec<PodView<'a>>,
     ns_labels: BTreeMap<&'a str, BTreeMap<String, String>>,
+    /// The pods (indices into `pods`) each pod/namespace-selector peer selects, by the peer's
+    /// address: a peer does not depend on the pod it guards, so it is resolved once.
+    selected: RefCell<HashMap<usize, Rc<Vec<usize>>>>,
+    /// The address matches of each selector peer (same key), shared by every pod it guards.
+    exprs: RefCell<HashMap<usize, Rc<Vec<String>>>>,
+    /// Named sets declared for peers of more than one pod.
+    sets: RefCell<String>,
 }
 
 impl<'a> Cx<'a> {
@@ -234,6 +246,27 @@ impl<'a> Cx<'a> {
         let mut l = self.ns_labels.get(ns).cloned().unwrap_or_default();
         l.insert(NS_NAME_LABEL.into(), ns.into());
         l
+    }
+
+    fn select(&self, policy_ns: &str, p: &NetworkPolicyPeer) -> Vec<usize> {
+        let mut ns_ok: HashMap<&str, bool> = HashMap::new();
+        self.pods
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| {
+                let in_ns = match &p.namespace_selector {
+                    Some(sel) => *ns_ok
+                        .entry(v.ns)
+                        .or_insert_with(|| selects(sel, &self.ns_labels(v.ns))),
+                    None => v.ns == policy_ns,
+                };
+                in_ns
+                    && p.pod_selector
+                        .as_ref()
+                        .is_none_or(|sel| selects(sel, &v.labels))
+            })
+            .map(|(i, _)| i)
+            .collect()
     }
 
     fn peer(&'a self, policy_ns: &str, p: &NetworkPolicyPeer) -> Option<Peer<'a>> {
@@ -249,20 +282,20 @@ impl<'a> Cx<'a> {
         if p.pod_selector.is_none() && p.namespace_selector.is_none() {
             return None;
         }
-        let pods = self
-            .pods
-            .iter()
-            .filter(|v| match &p.namespace_selector {
-                Some(sel) => selects(sel, &self.ns_labels(v.ns)),
-                None => v.ns == policy_ns,
-            })
-            .filter(|v| {
-                p.pod_selector
-                    .as_ref()
-                    .is_none_or(|sel| selects(sel, &v.labels))
-            })
-            .collect();
-        Some(Peer::Pods(pods))
+        let key = p as *const NetworkPolicyPeer as usize;
+        let cached = self.selected.borrow().get(&key).cloned();
+        let idx = match cached {
+            Some(v) => v,
+            None => {
+                let v = Rc::new(self.select(policy_ns, p));
+                self.selected.borrow_mut().insert(key, v.clone());
+                v
+            }
+        };
+        Some(Peer::Pods(
+            key,
+            idx.iter().map(|&i| &self.pods[i]).collect(),
+        ))
     }
 }
 
@@ -311,15 +344,32 @@ fn rule_lines(
     let peer_exprs = |peer: &Peer<'_>| -> Vec<String> {
         match peer {
             Peer::All => vec![String::new()],
-            Peer::Pods(ps) => {
+            Peer::Pods(key, ps) => {
+                if let Some(e) = cx.exprs.borrow().get(key) {
+                    return e.as_ref().clone();
+                }
                 let mut by_fam: BTreeMap<&str, BTreeSet<IpAddr>> = BTreeMap::new();
                 for v in ps {
                     by_fam.entry(fam(&v.ip)).or_default().insert(v.ip);
                 }
-                by_fam
-                    .into_iter()
-                    .map(|(f, ips)| format!("{f} {addr} {} ", set(ips)))
-                    .collect()
+                let mut out = Vec::new();
+                for (f, ips) in by_fam {
+                    if ips.len() == 1 {
+                        out.push(format!("{f} {addr} {} ", set(ips)));
+                        continue;
+                    }
+                    let mut sets = cx.sets.borrow_mut();
+                    let name = format!("peers-{}", sets.matches("\tset ").count());
+                    let ty = if f == "ip" { "ipv4_addr" } else { "ipv6_addr" };
+                    let _ = writeln!(
+                        sets,
+                        "\tset {name} {{\n\t\ttype {ty}\n\t\telements = {}\n\t}}",
+                        set(ips)
+                    );
+                    out.push(format!("{f} {addr} @{name} "));
+                }
+                cx.exprs.borrow_mut().insert(*key, Rc::new(out.clone()));
+                out
             }
             Peer::Block { cidr, except } => {
                 let f = fam(&cidr.0);
@@ -363,7 +413,7 @@ fn rule_lines(
                 PortMatch::Named(proto, name) => {
                     let dests: Vec<&PodView<'_>> = match peer {
                         Peer::All => cx.pods.iter().collect(),
-                        Peer::Pods(ps) => ps.clone(),
+                        Peer::Pods(_, ps) => ps.clone(),
                         Peer::Block { cidr, except } => cx
                             .pods
                             .iter()
@@ -412,6 +462,9 @@ pub fn table(snap: &Snapshot) -> Table {
                 ))
             })
             .collect(),
+        selected: RefCell::new(HashMap::new()),
+        exprs: RefCell::new(HashMap::new()),
+        sets: RefCell::new(String::new()),
     };
     let mut policies: Vec<&NetworkPolicy> = snap.policies.iter().collect();
     policies.sort_by(|a, b| {
@@ -498,8 +551,9 @@ pub fn table(snap: &Snapshot) -> Table {
         }
         n += 1;
     }
+    let sets = cx.sets.take();
     let body = format!(
-        "\tchain forward {{\n\t\ttype filter hook forward priority filter; policy accept;\n\t\tct state established,related accept\n{forward_egress}{forward_ingress}\t}}\n{chains}"
+        "{sets}\tchain forward {{\n\t\ttype filter hook forward priority filter; policy accept;\n\t\tct state established,related accept\n{forward_egress}{forward_ingress}\t}}\n{chains}"
     );
     Table::new(FAMILY, TABLE, body)
 }
@@ -718,6 +772,14 @@ mod tests {
         ];
         let mut s = snap(pols.clone());
         let one = table(&s).body;
+        // A peer of several pods is a named set, declared once and shared by every pod it
+        // guards.
+        assert!(
+            one.starts_with("\tset peers-0 {\n\t\ttype ipv4_addr\n\t\telements = { 10.42.1.2, 10.42.1.3, 10.42.2.2 }\n\t}\n"),
+            "{one}"
+        );
+        assert_eq!(one.matches("ip saddr @peers-0 accept").count(), 2, "{one}");
+        assert_eq!(one.matches("\tset ").count(), 1, "{one}");
         s.pods.reverse();
         s.policies.reverse();
         s.namespaces.reverse();
