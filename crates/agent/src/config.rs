@@ -74,6 +74,10 @@ pub struct StakerConfigFile {
     /// Let pods publish `hostPort`s on this host's addresses (refused by default).
     #[serde(default)]
     pub allow_host_ports: bool,
+    /// Do not enforce NetworkPolicies on this node (the `inet daas-policy` table is removed);
+    /// default false (enforced).
+    #[serde(default)]
+    pub disable_network_policy: bool,
     /// Pod CIDR of this node, e.g. 10.42.1.0/24; absent or null: the master assigns one.
     #[serde(default)]
     pub pod_cidr: Option<String>,
@@ -176,6 +180,8 @@ pub struct AgentConfig {
     pub pod_cidr: Option<String>,
     /// The overlay between nodes (`flannel_backend`).
     pub flannel_backend: crate::net::podnet::Backend,
+    /// NetworkPolicies are not enforced on this node (`disable_network_policy`).
+    pub disable_network_policy: bool,
     pub heartbeat: std::time::Duration,
     pub bridge_name: String,
     /// Resources kept for the host: allocatable = capacity - reserved - hard eviction threshold.
@@ -471,6 +477,7 @@ impl AgentConfig {
                 c => c,
             },
             flannel_backend: f.flannel_backend.unwrap_or_default(),
+            disable_network_policy: f.disable_network_policy,
             heartbeat: std::time::Duration::from_secs(f.heartbeat_seconds.unwrap_or(10).max(1)),
             system_reserved_cpu_millis: f.system_reserved_cpu_millis.unwrap_or(0),
             system_reserved_memory_bytes: f

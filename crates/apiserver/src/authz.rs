@@ -1,8 +1,8 @@
 //! The authorizer chain, as upstream's `--authorization-mode=Node,RBAC` with the privileged group:
 //! - group `system:masters` (admin tier, controllers): everything;
 //! - group `system:nodes` (node tier, user `system:node:<name>`): what a kubelet needs — reads of
-//!   nodes, pods, services, endpoints, endpointslices, namespaces, leases, ingresses and
-//!   ingressclasses; its own Node and
+//!   nodes, pods, services, endpoints, endpointslices, namespaces, leases, ingresses,
+//!   ingressclasses and networkpolicies; its own Node and
 //!   Lease, pod status, events. Secrets, ConfigMaps, ServiceAccounts and PVCs are decided by the graph in
 //!   [`crate::nodeauthz`], which also adds the per-object checks (NodeRestriction);
 //! - then RBAC ([`crate::rbac`]) for everyone: the stored roles and bindings. The user tier
@@ -128,6 +128,9 @@ pub fn node_allows(u: &User, verb: &str, t: &ResourceTarget) -> bool {
         // The node's ingress proxy routes by Ingresses of its class (the TLS Secrets they name
         // are decided by the graph).
         "Ingress" | "IngressClass" => read && t.sub.is_none(),
+        // The node enforces the policies of its pods (net::policy of the agent), as upstream
+        // binds kube-router/Calico's node agents to read them.
+        "NetworkPolicy" => read,
         _ => false,
     }
 }
@@ -225,6 +228,26 @@ mod tests {
         for verb in ["list", "watch"] {
             assert!(authorize(&p, &node, verb, &slices).is_ok());
             assert!(authorize(&p, &node, verb, &endpoints).is_ok());
+        }
+        // A node reads NetworkPolicies (it enforces them) and writes none; a tenant reads
+        // none outside its namespace.
+        let netpols = t(
+            "networking.k8s.io",
+            "networkpolicies",
+            Some("default"),
+            None,
+            None,
+        );
+        for verb in ["get", "list", "watch"] {
+            assert!(authorize(&p, &node, verb, &netpols).is_ok());
+            assert_eq!(authorize(&p, &alice, verb, &netpols).unwrap_err().code, 403);
+            assert_eq!(
+                authorize(&p, &nobody, verb, &netpols).unwrap_err().code,
+                403
+            );
+        }
+        for verb in ["create", "update", "patch", "delete", "deletecollection"] {
+            assert_eq!(authorize(&p, &node, verb, &netpols).unwrap_err().code, 403);
         }
         for verb in ["create", "deletecollection"] {
             assert_eq!(authorize(&p, &node, verb, &slices).unwrap_err().code, 403);

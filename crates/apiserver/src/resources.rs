@@ -213,6 +213,7 @@ pub const PERSISTENT_VOLUME_CLAIMS: ResourceDef =
 pub const STORAGE_CLASSES: ResourceDef = registry::storageclass::RESOURCE;
 pub const INGRESSES: ResourceDef = registry::ingress::INGRESSES;
 pub const INGRESS_CLASSES: ResourceDef = registry::ingress::INGRESS_CLASSES;
+pub const NETWORK_POLICIES: ResourceDef = registry::networkpolicy::RESOURCE;
 
 pub static RESOURCES: &[ResourceDef] = &[
     NAMESPACES,
@@ -266,6 +267,7 @@ pub static RESOURCES: &[ResourceDef] = &[
     STORAGE_CLASSES,
     INGRESSES,
     INGRESS_CLASSES,
+    NETWORK_POLICIES,
     registry::metrics::NODE_METRICS,
     registry::metrics::POD_METRICS,
 ];

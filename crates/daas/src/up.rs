@@ -375,6 +375,8 @@ impl LocalAgent {
         if !unmounted.is_empty() {
             tracing::info!(count = unmounted.len(), "unmounted leftovers");
         }
+        // Its pods are gone: so is the reason for their NetworkPolicy table.
+        daas_agent::net::policy::disable(&daas_agent::net::nft::NftCli::default()).await;
         let _ = tokio::process::Command::new("ip")
             .args(["link", "del", &self.bridge])
             .output()

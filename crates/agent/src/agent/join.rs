@@ -305,6 +305,19 @@ pub async fn join(
             }
         }));
     }
+    // NetworkPolicy enforcement for this node's pods (the `inet daas-policy` table).
+    {
+        let fw: Arc<dyn crate::net::nft::Firewall> = Arc::new(crate::net::nft::NftCli::default());
+        if cfg.disable_network_policy {
+            crate::net::policy::disable(fw.as_ref()).await;
+        } else {
+            tasks.push(tokio::spawn(crate::net::policy::run(
+                client.clone(),
+                cfg.node_id.clone(),
+                fw,
+            )));
+        }
+    }
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let grace = cfg.shutdown;
     let pod_sync = tokio::spawn(pods::pod_sync(

@@ -6,3 +6,4 @@ pub mod dns;
 pub mod ingress;
 pub mod nft;
 pub mod podnet;
+pub mod policy;

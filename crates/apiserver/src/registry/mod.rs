@@ -42,6 +42,7 @@ pub mod lease;
 pub mod limitrange;
 pub mod metrics;
 pub mod namespace;
+pub mod networkpolicy;
 pub mod node;
 pub mod persistentvolume;
 pub mod pod;

@@ -23,6 +23,9 @@ pub struct NamespaceStrategy;
 /// Namespaces that may not be deleted (upstream NamespaceLifecycle's immortal namespaces).
 pub const IMMORTAL: [&str; 3] = ["default", "kube-system", "kube-public"];
 
+/// The label upstream keeps equal to every namespace's name.
+pub const NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
 /// The finalizer of the namespace controller (upstream `FinalizerKubernetes`).
 pub const FINALIZER: &str = "kubernetes";
 
@@ -57,6 +60,14 @@ impl Strategy for NamespaceStrategy {
     }
 
     fn defaults(&self, obj: &mut Value) {
+        // Upstream sets the immutable `kubernetes.io/metadata.name` label on every namespace
+        // (NetworkPolicy namespaceSelectors pick namespaces by name with it).
+        if let Some(name) = obj["metadata"]["name"].as_str().map(str::to_string) {
+            if !name.is_empty() {
+                let meta = &mut obj["metadata"];
+                obj_mut(meta, "labels").insert(NAME_LABEL.into(), json!(name));
+            }
+        }
         default_key(obj_mut(obj, "spec"), "finalizers", json!(["kubernetes"]));
         default_key(obj_mut(obj, "status"), "phase", json!("Active"));
     }

@@ -16,6 +16,7 @@ mod hpa;
 mod kinds;
 mod limitrange;
 mod metrics;
+mod networkpolicy;
 mod openapi;
 mod paging;
 mod policy;

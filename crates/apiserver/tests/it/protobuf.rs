@@ -899,6 +899,17 @@ async fn every_served_kind_lists_in_protobuf() {
                     {"path": "/x", "pathType": "Exact", "backend": {"service": {"name": "web",
                         "port": {"number": 8080}}}}]}}, {"host": "*.b.example.com"}]}}),
         ),
+        (
+            "/apis/networking.k8s.io/v1/namespaces/default/networkpolicies".into(),
+            json!({"metadata": {"name": "np"}, "spec": {
+                "podSelector": {"matchLabels": {"app": "w"}},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"t": "a"}},
+                    "podSelector": {}}, {"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}],
+                    "ports": [{"protocol": "TCP", "port": 80, "endPort": 90}, {"port": "http"}]}],
+                "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "db"}}}],
+                    "ports": [{"protocol": "UDP", "port": 53}]}]}}),
+        ),
         // Last: a quota counts what is created after it.
         (
             format!("{ns}/resourcequotas"),

@@ -21,6 +21,7 @@ mod kube_client;
 mod kubectl;
 mod metrics;
 mod netlab;
+mod netpol;
 mod node_shutdown;
 mod openapi;
 mod podnet;
