@@ -3,3 +3,4 @@
 //! [`crate::agent::join`] once the node is registered.
 
 pub mod nft;
+pub mod proxy;
