@@ -92,6 +92,8 @@ impl TlsMaterial {
             "localhost".to_string(),
             "kubernetes".to_string(),
             "kubernetes.default".to_string(),
+            "kubernetes.default.svc".to_string(),
+            "kubernetes.default.svc.cluster.local".to_string(),
         ];
         let mut ips: Vec<IpAddr> = vec![IpAddr::from([127, 0, 0, 1])];
         for n in extra_sans {

@@ -167,6 +167,9 @@ pub fn start_agent_with(c: &Cluster, node: &str, hint: u8, extra: serde_json::Va
             "kubelet_port": 0,
             "pod_cidr": format!("10.243.{index}.0/24"),
             "bridge_name": bridge,
+            // Agents in the host's network namespace share its nftables: only lab agents (in
+            // their own namespaces) program Services.
+            "service_proxy": false,
         }),
         extra,
     );
