@@ -257,6 +257,23 @@ spec:
     assert!(fetch_from(&c, "client", &web, 3).contains("served-by-web-"));
     assert!(a.log().contains("re-applied"), "{}", a.log());
 
+    // An agent restart (its table deleted while it was down) rebuilds the rules.
+    let mut a = a;
+    a.stop();
+    let o = Lab::run_in(&node_ns, "nft", &["delete", "table", "ip", "daas-proxy"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    a.spawn();
+    wait_for(
+        &c,
+        "the rules rebuilt after a restart",
+        Duration::from_secs(60),
+        || {
+            nft_table(&node_ns).is_some_and(|t| t.contains("numgen random"))
+                && fetch_from(&c, "client", &web, 3).contains("served-by-web-")
+        },
+        &a,
+    );
+
     // A backend gone: the Service only uses the other one.
     c.ok(&["delete", "pod", "web-2", "--wait=true"]);
     wait_for(
