@@ -108,7 +108,10 @@ async fn main() {
         .flatten()
         .map(|l| l.lines().count())
         .unwrap_or(0);
-    println!("services={count} service_ports={} table_lines={listed}", ports.len());
+    println!(
+        "services={count} service_ports={} table_lines={listed}",
+        ports.len()
+    );
     println!("model_ms={model_ms:.1}");
     println!("generate_ms={gen_ms:.1}");
     println!("first_apply_ms={apply_ms:.1}");

@@ -426,7 +426,7 @@ mod tests {
                 "externalIPs": ["192.0.2.9"],
                 "ports": [{"name": "http", "port": 80, "nodePort": 30080}]},
             "status": {"loadBalancer": {"ingress": [{"ip": "172.30.0.12"}, {"ip": "172.30.0.11"}]}}}));
-        let ports = service_ports(&[s.clone()], &[web_slice()], "a", GW);
+        let ports = service_ports(std::slice::from_ref(&s), &[web_slice()], "a", GW);
         let p = ports.iter().find(|p| p.name == "web").unwrap();
         assert_eq!(p.affinity_seconds, Some(DEFAULT_AFFINITY_SECONDS));
         assert_eq!(
