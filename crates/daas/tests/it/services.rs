@@ -154,6 +154,33 @@ spec:
   ports: [{{port: 80, targetPort: 8080}}]
 ---
 apiVersion: v1
+kind: Pod
+metadata: {{name: unready, labels: {{app: unready}}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: httpd
+    image: {IMAGE}
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, "mkdir -p /www && echo served-by-unready > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    readinessProbe: {{exec: {{command: ["false"]}}, periodSeconds: 1}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: unready-published}}
+spec:
+  selector: {{app: unready}}
+  publishNotReadyAddresses: true
+  ports: [{{port: 80, targetPort: 8080}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: unready}}
+spec:
+  selector: {{app: unready}}
+  ports: [{{port: 80, targetPort: 8080}}]
+---
+apiVersion: v1
 kind: Service
 metadata: {{name: empty}}
 spec:
@@ -241,6 +268,40 @@ spec:
     assert!(all.contains("rc=1"), "{all}");
     assert!(all.contains("refused"), "{all}");
     assert!(took < Duration::from_secs(4), "took {took:?}: {all}");
+
+    // publishNotReadyAddresses: a pod that is not ready is used by the Service publishing it,
+    // and only by it.
+    wait_for(
+        &c,
+        "unready running",
+        Duration::from_secs(60),
+        || {
+            stdout(&c.kubectl(&["get", "pod", "unready", "-o", "jsonpath={.status.phase}"]))
+                == "Running"
+        },
+        &a,
+    );
+    let published = format!("{}:80", cluster_ip(&c, "unready-published"));
+    wait_for(
+        &c,
+        "the unready pod through publishNotReadyAddresses",
+        Duration::from_secs(30),
+        || fetch_from(&c, "client", &published, 1).contains("served-by-unready"),
+        &a,
+    );
+    let o = c.kubectl(&[
+        "exec",
+        "client",
+        "--",
+        "sh",
+        "-c",
+        &format!(
+            "nc -w 3 {} 80 </dev/null; echo rc=$?",
+            cluster_ip(&c, "unready")
+        ),
+    ]);
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(all.contains("rc=1") && all.contains("refused"), "{all}");
 
     // Tampering: the table deleted by hand is back within proxy_sync_seconds, and works.
     assert!(nft_table(&node_ns).is_some_and(|t| t.contains("numgen random")));
