@@ -128,6 +128,13 @@ pub struct StakerConfigFile {
     /// Port of its HTTPS listener (default 443; 0 disables).
     #[serde(default)]
     pub ingress_https_port: Option<u16>,
+    /// Program Services on this node (table `ip daas-proxy`); default true.
+    #[serde(default)]
+    pub service_proxy: Option<bool>,
+    /// Seconds between checks that the Service rules in the kernel are still the expected ones
+    /// (repairing them when not); default 10.
+    #[serde(default)]
+    pub proxy_sync_seconds: Option<u64>,
 }
 
 /// The graceful node shutdown windows (upstream `shutdownGracePeriod` and
@@ -189,6 +196,10 @@ pub struct AgentConfig {
     pub system_reserved_memory_bytes: u64,
     /// Graceful node shutdown on SIGTERM (disabled when zero).
     pub shutdown: ShutdownGrace,
+    /// Whether the node programs Services (`service_proxy`).
+    pub service_proxy: bool,
+    /// Period of the Service rules' drift check (`proxy_sync_seconds`).
+    pub proxy_sync: std::time::Duration,
     /// The key file (`sui_key_file`), kept 0600 and out of reach of pods.
     pub key_file: Option<PathBuf>,
     /// The config file this was loaded from (it may hold the private key), kept out of reach of pods.
@@ -498,6 +509,8 @@ impl AgentConfig {
                 }
             },
             bridge_name: f.bridge_name.unwrap_or_else(|| "daas0".into()),
+            service_proxy: f.service_proxy.unwrap_or(true),
+            proxy_sync: std::time::Duration::from_secs(f.proxy_sync_seconds.unwrap_or(10).max(1)),
             key_file: f.sui_key_file.as_ref().map(rel),
             config_file: None,
             dns,
@@ -583,6 +596,8 @@ mod tests {
         assert_eq!(c.node_id, "worker-1");
         assert_eq!(c.min_stake_amount, 1000);
         assert_eq!(c.data_dir, PathBuf::from("/etc/daas-agent-worker-1"));
+        assert!(c.service_proxy);
+        assert_eq!(c.proxy_sync, std::time::Duration::from_secs(10));
         let env = |k: &str| match k {
             "SUI_RPC_ENDPOINT" => Some("http://ledger:1".to_string()),
             "NAUTILUS_ENDPOINT" => Some("https://master:2".to_string()),

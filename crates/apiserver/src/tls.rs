@@ -92,6 +92,8 @@ impl TlsMaterial {
             "localhost".to_string(),
             "kubernetes".to_string(),
             "kubernetes.default".to_string(),
+            "kubernetes.default.svc".to_string(),
+            "kubernetes.default.svc.cluster.local".to_string(),
         ];
         let mut ips: Vec<IpAddr> = vec![IpAddr::from([127, 0, 0, 1])];
         for n in extra_sans {
@@ -197,5 +199,37 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600, "{f} mode {mode:o}");
         }
         assert!(a.server_config().is_ok());
+    }
+
+    /// In-cluster clients reach the API server as `kubernetes.default.svc` (and the other names
+    /// of the `kubernetes` Service) or by its IP, given as an extra SAN.
+    #[test]
+    fn serving_certificate_names_the_kubernetes_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = TlsMaterial::load_or_generate(dir.path(), &["10.43.0.1".into()]).unwrap();
+        let der = x509_parser::pem::parse_x509_pem(m.server_cert_pem.as_bytes())
+            .unwrap()
+            .1
+            .contents;
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+        let san = cert.subject_alternative_name().unwrap().unwrap().value;
+        let names: Vec<String> = san
+            .general_names
+            .iter()
+            .map(|n| match n {
+                x509_parser::extensions::GeneralName::DNSName(d) => d.to_string(),
+                x509_parser::extensions::GeneralName::IPAddress(ip) => format!("{ip:?}"),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        for want in [
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+            "[10, 43, 0, 1]",
+        ] {
+            assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
+        }
     }
 }

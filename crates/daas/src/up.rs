@@ -390,6 +390,17 @@ impl LocalAgent {
         {
             tracing::warn!(error = %e, "removing the pod network's rules");
         }
+        // With the pods gone, their Service rules go too.
+        {
+            use daas_agent::net::nft::Firewall as _;
+            use daas_agent::net::proxy::rules;
+            if let Err(e) = daas_agent::net::nft::NftCli::default()
+                .remove(rules::FAMILY, rules::TABLE)
+                .await
+            {
+                tracing::debug!(error = %e, "removing the service rules");
+            }
+        }
         tracing::info!("local worker stopped");
     }
 }

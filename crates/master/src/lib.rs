@@ -311,7 +311,10 @@ impl Master {
             ),
         ));
         let auth: Arc<dyn daas_apiserver::Authenticator> = Arc::new(auth::Chain(chain));
-        let tls = TlsMaterial::load_or_generate(&dir.join("tls"), &cfg.tls_sans)?;
+        // In-cluster clients reach the API server at the `kubernetes` Service's IP.
+        let mut sans = cfg.tls_sans.clone();
+        sans.push(service_ranges.first_ip().to_string());
+        let tls = TlsMaterial::load_or_generate(&dir.join("tls"), &sans)?;
         let api = daas_apiserver::router(
             store.clone(),
             auth.clone(),

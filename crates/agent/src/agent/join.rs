@@ -318,6 +318,23 @@ pub async fn join(
             )));
         }
     }
+    // Services on this node (kube-proxy's job).
+    if cfg.service_proxy {
+        match crate::net::proxy::wellknown::node_gateway(&pod_cidr) {
+            Some(node_gateway) => tasks.push(tokio::spawn(crate::net::proxy::run(
+                client.clone(),
+                Arc::new(crate::net::nft::NftCli::default()),
+                crate::net::proxy::ProxyConfig {
+                    node_name: cfg.node_id.clone(),
+                    node_gateway,
+                    sync_period: cfg.proxy_sync,
+                },
+            ))),
+            None => {
+                tracing::warn!(pod_cidr = %pod_cidr, "no IPv4 node gateway in the pod CIDR; Services are not programmed on this node")
+            }
+        }
+    }
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let grace = cfg.shutdown;
     let pod_sync = tokio::spawn(pods::pod_sync(

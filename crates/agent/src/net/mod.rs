@@ -7,3 +7,4 @@ pub mod ingress;
 pub mod nft;
 pub mod podnet;
 pub mod policy;
+pub mod proxy;

@@ -30,6 +30,7 @@ mod pullsecrets;
 mod rbac;
 mod rollback;
 mod satoken;
+mod services;
 mod spdy_exec;
 mod ssa;
 mod staking;

@@ -176,6 +176,12 @@ pub fn start_agent_with(c: &Cluster, node: &str, hint: u8, extra: serde_json::Va
             "kubelet_port": 0,
             "pod_cidr": format!("10.243.{index}.0/24"),
             "bridge_name": bridge,
+            // Agents in the host's network namespace share its nftables and addresses: only lab
+            // agents (in their own namespaces) program Services and policies and serve ingress.
+            "service_proxy": false,
+            "disable_network_policy": true,
+            "ingress_http_port": 0,
+            "ingress_https_port": 0,
         }),
         extra,
     );
