@@ -22,6 +22,7 @@ mod kubectl;
 mod metrics;
 mod netlab;
 mod netpol;
+mod network;
 mod node_shutdown;
 mod openapi;
 mod podnet;
