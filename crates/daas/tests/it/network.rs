@@ -41,8 +41,7 @@ fn get_from(c: &Cluster, pod: &str, host: &str) -> String {
 }
 
 fn get_port(c: &Cluster, pod: &str, host: &str, port: u16) -> String {
-    let script =
-        format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port} | tail -n 1");
+    let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port} | tail -n 1");
     stdout(&c.kubectl(&["exec", pod, "--", "sh", "-c", &script]))
         .trim()
         .to_string()
