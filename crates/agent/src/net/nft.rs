@@ -229,6 +229,54 @@ impl Firewall for RecordingFirewall {
     }
 }
 
+/// A network namespace made for one test, with the real `nft` in it; deleted when dropped (also
+/// when the test fails). `None` (and a "skipped" line) without root or without `nft`.
+#[cfg(test)]
+pub(crate) struct ScratchNetns {
+    pub name: String,
+}
+
+#[cfg(test)]
+impl ScratchNetns {
+    pub(crate) fn new(tag: &str) -> Option<ScratchNetns> {
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() == 0 };
+        if !root
+            || std::process::Command::new("nft")
+                .arg("-v")
+                .output()
+                .is_err()
+        {
+            eprintln!("skipped: needs root and nft");
+            return None;
+        }
+        let name = format!("daas-{tag}-{}", std::process::id());
+        let ok = std::process::Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ip netns add {name}");
+        Some(ScratchNetns { name })
+    }
+
+    /// The real firewall inside this namespace.
+    pub(crate) fn nft(&self) -> NftCli {
+        NftCli {
+            netns: Some(self.name.clone()),
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+impl Drop for ScratchNetns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,32 +304,14 @@ mod tests {
         assert!(f.table(Family::Inet, "a").is_none());
     }
 
-    fn is_root() -> bool {
-        // SAFETY: geteuid has no preconditions.
-        unsafe { libc::geteuid() == 0 }
-    }
-
     /// The real `nft` in a namespace made for the test: apply, repair after tampering, reject
     /// bad input with nft's message, remove.
     #[tokio::test]
     async fn nft_applies_repairs_and_removes_tables_in_a_namespace() {
-        if !is_root()
-            || std::process::Command::new("nft")
-                .arg("-v")
-                .output()
-                .is_err()
-        {
-            eprintln!("skipped: needs root and nft");
+        let Some(scratch) = ScratchNetns::new("nft") else {
             return;
-        }
-        let ns = format!("daas-nft-{}", std::process::id());
-        let ip = |args: &[&str]| {
-            std::process::Command::new("ip")
-                .args(args)
-                .status()
-                .unwrap()
         };
-        assert!(ip(&["netns", "add", &ns]).success());
+        let ns = scratch.name.clone();
         let list = || {
             let o = std::process::Command::new("nsenter")
                 .arg(format!("--net=/run/netns/{ns}"))
@@ -290,10 +320,7 @@ mod tests {
                 .unwrap();
             String::from_utf8_lossy(&o.stdout).to_string()
         };
-        let nft = NftCli {
-            netns: Some(ns.clone()),
-            ..Default::default()
-        };
+        let nft = scratch.nft();
         let t = Table::new(
             Family::Inet,
             "daas-test",
@@ -359,6 +386,5 @@ mod tests {
         assert!(!list().contains("daas-test"));
         assert_eq!(nft.list(Family::Inet, "daas-test").await.unwrap(), None);
         nft.remove(Family::Inet, "daas-test").await.unwrap();
-        ip(&["netns", "del", &ns]);
     }
 }

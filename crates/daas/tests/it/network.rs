@@ -10,29 +10,11 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::agent::{wait_for, wait_node_ready, Agent};
+use common::agent::{wait_for, wait_node_ready, wait_pods_ready};
 use common::netlab::{start_agent_in, Lab};
 use common::{stdout, Cluster};
 
 const IMAGE: &str = "localhost/k3s-daas/busybox:latest";
-
-fn wait_ready(c: &Cluster, a: &Agent, pod: &str) {
-    wait_for(
-        c,
-        &format!("{pod} running and ready"),
-        Duration::from_secs(90),
-        || {
-            stdout(&c.kubectl(&[
-                "get",
-                "pod",
-                pod,
-                "-o",
-                "jsonpath={.status.phase}/{.status.conditions[?(@.type==\"Ready\")].status}",
-            ])) == "Running/True"
-        },
-        a,
-    );
-}
 
 /// One HTTP GET from `pod` to `host` port 80 with busybox nc (name resolution by the pod's own
 /// resolv.conf); the last line of the reply, or "" on failure.
@@ -119,9 +101,8 @@ spec:
 "#
         ),
     );
-    wait_ready(&c, &b, "db");
-    wait_ready(&c, &a, "web");
-    wait_ready(&c, &a, "stranger");
+    wait_pods_ready(&c, &b, &["db"]);
+    wait_pods_ready(&c, &a, &["web", "stranger"]);
     let db_ip = stdout(&c.kubectl(&["get", "pod", "db", "-o", "jsonpath={.status.podIP}"]));
     let cluster_ip = stdout(&c.kubectl(&["get", "svc", "db", "-o", "jsonpath={.spec.clusterIP}"]));
     // The master gave the nodes different pod CIDRs; the database lives in node b's.

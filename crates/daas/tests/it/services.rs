@@ -10,7 +10,7 @@ use crate::common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::agent::{wait_for, wait_node_ready, Agent};
+use common::agent::{wait_for, wait_node_ready, wait_pods_ready};
 use common::netlab::{start_agent_in, Lab};
 use common::{stderr, stdout, Cluster};
 
@@ -55,26 +55,6 @@ spec:
     hostPath: {{path: /usr/bin/kubectl, type: File}}
 "#
     )
-}
-
-fn wait_running(c: &Cluster, a: &Agent, pods: &[&str]) {
-    for pod in pods {
-        wait_for(
-            c,
-            &format!("{pod} running and ready"),
-            Duration::from_secs(90),
-            || {
-                stdout(&c.kubectl(&[
-                    "get",
-                    "pod",
-                    pod,
-                    "-o",
-                    "jsonpath={.status.phase}/{.status.conditions[?(@.type==\"Ready\")].status}",
-                ])) == "Running/True"
-            },
-            a,
-        );
-    }
 }
 
 fn cluster_ip(c: &Cluster, svc: &str) -> String {
@@ -192,7 +172,7 @@ spec:
             client("client", None)
         ),
     );
-    wait_running(&c, &a, &["web-1", "web-2", "client"]);
+    wait_pods_ready(&c, &a, &["web-1", "web-2", "client"]);
     let web = format!("{}:80", cluster_ip(&c, "web"));
 
     // ClusterIP: both backends answer, on both (named and numbered) ports.
@@ -379,7 +359,7 @@ fn in_cluster_kubectl_lists_pods_through_the_kubernetes_service() {
             client("nobody", Some("nobody"))
         ),
     );
-    wait_running(&c, &a, &["reader", "nobody"]);
+    wait_pods_ready(&c, &a, &["reader", "nobody"]);
     // The pod sees the kubernetes Service in its environment.
     let env = c.ok(&["exec", "reader", "--", "env"]);
     assert!(env.contains("KUBERNETES_SERVICE_HOST=10.43.0.1"), "{env}");

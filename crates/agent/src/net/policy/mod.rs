@@ -255,33 +255,13 @@ mod tests {
         }
     }
 
-    fn is_root() -> bool {
-        // SAFETY: geteuid has no preconditions.
-        unsafe { libc::geteuid() == 0 }
-    }
-
     /// The generated table is accepted by the real nft (in a namespace made for the test).
     #[tokio::test]
     async fn real_nft_accepts_the_generated_table() {
-        if !is_root()
-            || std::process::Command::new("nft")
-                .arg("-v")
-                .output()
-                .is_err()
-        {
-            eprintln!("skipped: needs root and nft");
+        let Some(scratch) = crate::net::nft::ScratchNetns::new("np") else {
             return;
-        }
-        let ns = format!("daas-np-{}", std::process::id());
-        assert!(std::process::Command::new("ip")
-            .args(["netns", "add", &ns])
-            .status()
-            .unwrap()
-            .success());
-        let fw = Arc::new(crate::net::nft::NftCli {
-            netns: Some(ns.clone()),
-            ..Default::default()
-        });
+        };
+        let fw = Arc::new(scratch.nft());
         let mut e = Enforcer::new(fw.clone());
         let pols = json!([
             {"metadata": {"namespace": "a", "name": "i"}, "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"],
@@ -291,9 +271,6 @@ mod tests {
         ]);
         let res = e.sync(&snap(pols)).await;
         let listed = fw.list(FAMILY, TABLE).await;
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &ns])
-            .status();
         assert!(res.unwrap());
         let listed = listed.unwrap().unwrap();
         assert!(listed.contains("jump ing-0"), "{listed}");
@@ -305,15 +282,9 @@ mod tests {
     /// namespace made for the test; the times are printed (run with --nocapture).
     #[tokio::test]
     async fn a_large_cluster_is_generated_and_applied() {
-        if !is_root()
-            || std::process::Command::new("nft")
-                .arg("-v")
-                .output()
-                .is_err()
-        {
-            eprintln!("skipped: needs root and nft");
+        let Some(scratch) = crate::net::nft::ScratchNetns::new("npl") else {
             return;
-        }
+        };
         let mut pods = Vec::new();
         for i in 0..1250u32 {
             let node = if i < 250 { "n1" } else { "n2" };
@@ -346,22 +317,10 @@ mod tests {
         let t0 = std::time::Instant::now();
         let table = rules::table(&snap);
         let generated = t0.elapsed();
-        let ns = format!("daas-npl-{}", std::process::id());
-        assert!(std::process::Command::new("ip")
-            .args(["netns", "add", &ns])
-            .status()
-            .unwrap()
-            .success());
-        let fw = crate::net::nft::NftCli {
-            netns: Some(ns.clone()),
-            ..Default::default()
-        };
+        let fw = scratch.nft();
         let t1 = std::time::Instant::now();
         let res = fw.apply(&table).await;
         let applied = t1.elapsed();
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &ns])
-            .status();
         res.unwrap();
         let rules = table.body.lines().count();
         eprintln!(

@@ -426,37 +426,16 @@ mod tests {
         );
     }
 
-    fn is_root() -> bool {
-        // SAFETY: geteuid has no preconditions.
-        unsafe { libc::geteuid() == 0 }
-    }
-
     /// The generated table is accepted by the real `nft` (in a namespace made for the test), and
     /// its listing is stable: a second sync finds nothing to repair.
     #[tokio::test]
     async fn real_nft_accepts_the_table_and_its_listing_is_stable() {
-        use crate::net::nft::{Firewall, NftCli};
+        use crate::net::nft::{Firewall, ScratchNetns};
         use crate::net::proxy::sync::{Programmer, SyncOutcome};
-        if !is_root()
-            || std::process::Command::new("nft")
-                .arg("-v")
-                .output()
-                .is_err()
-        {
-            eprintln!("skipped: needs root and nft");
+        let Some(scratch) = ScratchNetns::new("pxr") else {
             return;
-        }
-        let ns = format!("daas-pxr-{}", std::process::id());
-        let ok = std::process::Command::new("ip")
-            .args(["netns", "add", &ns])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-        let nft = std::sync::Arc::new(NftCli {
-            netns: Some(ns.clone()),
-            ..Default::default()
-        });
+        };
+        let nft = std::sync::Arc::new(scratch.nft());
         let mut ports = dns_ports(Ipv4Addr::new(10, 42, 3, 1));
         let mut a = web();
         a.affinity_seconds = Some(60);
@@ -482,9 +461,6 @@ mod tests {
         let listed = nft.list(FAMILY, TABLE).await;
         nft.remove(FAMILY, TABLE).await.unwrap();
         let r3 = p.sync(t.clone(), true).await;
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &ns])
-            .status();
         assert_eq!(r1.unwrap(), SyncOutcome::Applied, "{}", t.body);
         assert_eq!(r2.unwrap(), SyncOutcome::Unchanged);
         assert!(listed.unwrap().unwrap().contains("numgen random mod 2"));

@@ -287,6 +287,27 @@ pub fn wait_node_ready(c: &Cluster, a: &Agent, node: &str) {
     }
 }
 
+/// Wait (90 s at most) until each of `pods` is Running with its Ready condition True.
+pub fn wait_pods_ready(c: &Cluster, a: &Agent, pods: &[&str]) {
+    for pod in pods {
+        wait_for(
+            c,
+            &format!("{pod} running and ready"),
+            Duration::from_secs(90),
+            || {
+                stdout(&c.kubectl(&[
+                    "get",
+                    "pod",
+                    pod,
+                    "-o",
+                    "jsonpath={.status.phase}/{.status.conditions[?(@.type==\"Ready\")].status}",
+                ])) == "Running/True"
+            },
+            a,
+        );
+    }
+}
+
 pub fn wait_for(c: &Cluster, what: &str, timeout: Duration, f: impl Fn() -> bool, a: &Agent) {
     let deadline = Instant::now() + timeout;
     while !f() {
