@@ -22,6 +22,8 @@ have ip || need+=(iproute2)
 have nsenter || need+=(util-linux)
 # Service rules and network policies are programmed with nft.
 have nft || need+=(nftables)
+# Stale UDP flows of Services are deleted with conntrack.
+have conntrack || need+=(conntrack)
 # The CNI portmap plugin (hostPort) programs iptables.
 have iptables || need+=(iptables)
 have pgrep || need+=(procps)

@@ -324,6 +324,7 @@ pub async fn join(
             Some(node_gateway) => tasks.push(tokio::spawn(crate::net::proxy::run(
                 client.clone(),
                 Arc::new(crate::net::nft::NftCli::default()),
+                Arc::new(crate::net::proxy::conntrack::ConntrackCli::default()),
                 crate::net::proxy::ProxyConfig {
                     node_name: cfg.node_id.clone(),
                     node_gateway,

@@ -2,7 +2,8 @@
 //! caches of both, a re-apply on every change (debounced), and a periodic comparison of the
 //! kernel's table with the last applied one, so a table changed or deleted behind the agent's
 //! back is repaired within `proxy_sync_seconds`. After an agent restart the first apply happens
-//! once both caches are complete (the old table keeps serving until then).
+//! once both caches are complete (the old table keeps serving until then). After each apply, the
+//! UDP conntrack entries the change made stale are deleted ([`super::conntrack`]).
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -15,7 +16,8 @@ use kube::runtime::{reflector, watcher, WatchStreamExt};
 use kube::Api;
 use tracing::Instrument;
 
-use super::model::service_ports;
+use super::conntrack::{run_flushes, stale_flushes, Conntrack};
+use super::model::{service_ports, ServicePort};
 use super::rules::{self, normalize_listing};
 use crate::net::nft::{Firewall, NftError, Table};
 
@@ -94,7 +96,12 @@ impl Programmer {
 }
 
 /// Run the node proxy until the task is aborted.
-pub async fn run(client: kube::Client, fw: Arc<dyn Firewall>, cfg: ProxyConfig) {
+pub async fn run(
+    client: kube::Client,
+    fw: Arc<dyn Firewall>,
+    ct: Arc<dyn Conntrack>,
+    cfg: ProxyConfig,
+) {
     let span = tracing::info_span!("service_proxy", node = %cfg.node_name);
     async move {
         let (svc_reader, svc_writer) = reflector::store::<Service>();
@@ -140,6 +147,9 @@ pub async fn run(client: kube::Client, fw: Arc<dyn Firewall>, cfg: ProxyConfig) 
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut dirty = true;
         let mut failing = false;
+        // The ports of the last successful apply (empty at start, as kube-proxy: a UDP Service
+        // with endpoints counts as new after a restart).
+        let mut programmed: Vec<ServicePort> = Vec::new();
         loop {
             if dirty {
                 // Let a burst of changes settle.
@@ -148,12 +158,13 @@ pub async fn run(client: kube::Client, fw: Arc<dyn Firewall>, cfg: ProxyConfig) 
                     tokio::time::timeout_at(settle.into(), changes.next()).await
                 {}
             }
-            let want = rules::table(&service_ports(
+            let ports = service_ports(
                 &svc_reader.state(),
                 &slice_reader.state(),
                 &cfg.node_name,
                 cfg.node_gateway,
-            ));
+            );
+            let want = rules::table(&ports);
             let started = Instant::now();
             let outcome = programmer.sync(want, !dirty || failing).await;
             match &outcome {
@@ -173,6 +184,18 @@ pub async fn run(client: kube::Client, fw: Arc<dyn Firewall>, cfg: ProxyConfig) 
                 Err(_) => {}
             }
             failing = outcome.is_err();
+            if outcome.is_ok() && ports != programmed {
+                let flushes = stale_flushes(&programmed, &ports);
+                if !flushes.is_empty() {
+                    let failed = run_flushes(ct.as_ref(), &flushes).await;
+                    tracing::debug!(
+                        flushes = flushes.len(),
+                        failed,
+                        "stale UDP conntrack entries deleted"
+                    );
+                }
+                programmed = ports;
+            }
             dirty = false;
             tokio::select! {
                 c = changes.next() => match c {
