@@ -1,7 +1,8 @@
 //! Services on the nodes (the agent's `ip daas-proxy` table) in the network lab, with real
 //! containerd, nft and kubectl: ClusterIP round-robin over both backends, hairpin, NodePort and a
 //! ServiceLB LoadBalancer reached from the LAN, ClientIP session affinity, a Service without
-//! endpoints refused at once, the table repaired after it is deleted by hand; an in-cluster
+//! endpoints refused at once, the table repaired after it is deleted by hand; a UDP client flow
+//! following a replaced backend (stale conntrack entries deleted); an in-cluster
 //! kubectl listing pods through the `kubernetes` Service with its bound token (403 without RBAC);
 //! and the refusals around Services for tenants and nodes. Needs root and containerd/runc/CNI.
 
@@ -559,4 +560,138 @@ fn tenants_and_nodes_cannot_write_others_services() {
         "jsonpath={.status.loadBalancer}",
     ]));
     assert!(!lb.contains("203.0.113.66"), "{lb}");
+}
+
+/// A UDP echo-like backend: python from the host's `/usr` (hostPath, read-only), started through
+/// the host's dynamic loader, answering every datagram on 5353 with `served-by-<name>`.
+fn udp_backend(name: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, labels: {{app: udp}}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: udp
+    image: {IMAGE}
+    imagePullPolicy: IfNotPresent
+    env: [{{name: PYTHONHOME, value: /usr}}]
+    command:
+    - /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
+    - /usr/bin/python3
+    - -c
+    - |
+      import socket
+      s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+      s.bind(("0.0.0.0", 5353))
+      while True:
+          _, peer = s.recvfrom(512)
+          s.sendto(b"served-by-{name}", peer)
+    volumeMounts: [{{name: usr, mountPath: /usr, readOnly: true}}]
+  volumes:
+  - name: usr
+    hostPath: {{path: /usr, type: Directory}}
+"#
+    )
+}
+
+/// kube-proxy's stale UDP conntrack cleanup: a client that keeps sending from one source port
+/// to a UDP Service keeps its conntrack entry (and the backend chosen for its first datagram)
+/// for as long as it sends; when that backend is replaced by a new pod, the agent deletes the
+/// entries (reply source: the removed endpoint; original destination: the Service, when it gets
+/// an endpoint again), so the client's next datagrams reach the new backend.
+#[test]
+fn udp_flows_follow_a_replaced_backend() {
+    let mut lab = Lab::new();
+    let c = Cluster::start_in(&lab, &[]);
+    let a = start_agent_in(&c, &mut lab, "udp-a", 1, serde_json::json!({}));
+    wait_node_ready(&c, &a, "udp-a");
+    let node_ns = lab.node_ns(1);
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        &format!(
+            r#"{}---
+apiVersion: v1
+kind: Service
+metadata: {{name: udp}}
+spec:
+  selector: {{app: udp}}
+  ports: [{{name: u, port: 53, targetPort: 5353, protocol: UDP}}]
+"#,
+            udp_backend("udp-1")
+        ),
+    );
+    wait_pods_ready(&c, &a, &["udp-1"]);
+    let ip = cluster_ip(&c, "udp");
+    // The client: from the node's namespace, one socket bound to a fixed port, a datagram every
+    // 200 ms, each answer (or "timeout") on its own line.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("client.log");
+    let script = format!(
+        r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 40053))
+s.settimeout(0.2)
+while True:
+    try:
+        s.sendto(b"ping", ("{ip}", 53))
+        d, _ = s.recvfrom(512)
+        print(d.decode(), flush=True)
+    except OSError as e:
+        print("error", e, flush=True)
+        import time; time.sleep(0.2)
+"#
+    );
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _client = Kill(
+        Lab::cmd_in(&node_ns, "python3")
+            .args(["-c", &script])
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3"),
+    );
+    let tail = || {
+        let s = std::fs::read_to_string(&log).unwrap_or_default();
+        s.lines()
+            .rev()
+            .take(5)
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    wait_for(
+        &c,
+        "the client answered by udp-1",
+        Duration::from_secs(30),
+        || tail().first().is_some_and(|l| l == "served-by-udp-1"),
+        &a,
+    );
+
+    // Replace the backend: udp-1 gone, udp-2 (a new address) behind the same Service.
+    c.ok(&["delete", "pod", "udp-1", "--wait=true"]);
+    c.ok_stdin(&["apply", "-f", "-"], &udp_backend("udp-2"));
+    wait_pods_ready(&c, &a, &["udp-2"]);
+    wait_for(
+        &c,
+        "the same client flow answered by udp-2",
+        Duration::from_secs(30),
+        || tail().iter().all(|l| l == "served-by-udp-2"),
+        &a,
+    );
+    // The flow the client uses now points at udp-2's address.
+    let udp2 = stdout(&c.kubectl(&["get", "pod", "udp-2", "-o", "jsonpath={.status.podIP}"]));
+    let o = Lab::run_in(
+        &node_ns,
+        "conntrack",
+        &["-L", "-p", "udp", "--orig-port-src", "40053"],
+    );
+    let flows = stdout(&o);
+    assert!(flows.contains(&format!("src={udp2} ")), "{flows}");
 }

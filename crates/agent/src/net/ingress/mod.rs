@@ -5,7 +5,9 @@
 //! Requests are routed by host and path as upstream specifies ([`routes`]) to a ready endpoint
 //! of the backend Service (round robin over its EndpointSlices' ready pod IPs at the target
 //! port), with `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host`; the Host header is
-//! passed through. No rule: 404; no ready endpoint: 503; an endpoint that refuses: 502. HTTPS
+//! passed through. A request with `Connection: upgrade` (WebSocket and other HTTP/1.1 upgrades)
+//! is forwarded with its `Upgrade` header and, on `101 Switching Protocols`, the two upgraded
+//! connections are spliced byte for byte. No rule: 404; no ready endpoint: 503; an endpoint that refuses: 502. HTTPS
 //! picks the certificate by SNI from the TLS Secrets the Ingresses name ([`tls`]); the node may
 //! read those Secrets and no others (the API server's Node authorizer).
 //!
@@ -253,10 +255,19 @@ impl<V: ClusterView> Proxy<V> {
             Err(_) => return text(StatusCode::BAD_REQUEST, "400 bad request path"),
         };
         let original_host = req.headers().get(HOST).cloned();
+        let upgrade = upgrade_protocol(req.headers());
         *req.uri_mut() = uri;
         let h = req.headers_mut();
         for name in HOP_BY_HOP {
             h.remove(name);
+        }
+        if let Some(protocol) = &upgrade {
+            // The one hop-by-hop exchange that is forwarded: the client asks to switch protocols.
+            h.insert(
+                http::header::CONNECTION,
+                HeaderValue::from_static("upgrade"),
+            );
+            h.insert(http::header::UPGRADE, protocol.clone());
         }
         let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
             Some(prev) => format!("{prev}, {}", peer.ip()),
@@ -272,6 +283,9 @@ impl<V: ClusterView> Proxy<V> {
         if let Some(orig) = original_host {
             h.insert(HeaderName::from_static("x-forwarded-host"), orig.clone());
             h.insert(HOST, orig);
+        }
+        if let Some(protocol) = upgrade {
+            return self.upgrade(req, ep, protocol).await;
         }
         match self.client.request(req).await {
             Ok(resp) => {
@@ -291,6 +305,101 @@ impl<V: ClusterView> Proxy<V> {
     }
 }
 
+/// The protocol a request asks to switch to (`Connection: upgrade` with an `Upgrade` header,
+/// e.g. WebSocket), if any.
+fn upgrade_protocol(h: &http::HeaderMap) -> Option<HeaderValue> {
+    let asks = h
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| h.get(http::header::UPGRADE).cloned())
+        .flatten()
+}
+
+impl<V: ClusterView> Proxy<V> {
+    /// Forward an upgrade request over a connection of its own to the backend; on `101
+    /// Switching Protocols`, answer the client with it and splice the two upgraded connections
+    /// until either side closes. Any other answer is passed back as a plain response.
+    async fn upgrade(
+        &self,
+        mut req: Request<Incoming>,
+        ep: SocketAddr,
+        protocol: HeaderValue,
+    ) -> Response<Body> {
+        let client_side = hyper::upgrade::on(&mut req);
+        let bad_gateway = |e: &dyn std::fmt::Display| {
+            tracing::warn!(endpoint = %ep, error = %e, "ingress upgrade backend unreachable");
+            text(StatusCode::BAD_GATEWAY, "502 bad gateway")
+        };
+        let stream =
+            match tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(ep))
+                .await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return bad_gateway(&e),
+                Err(e) => return bad_gateway(&e),
+            };
+        let _ = stream.set_nodelay(true);
+        let (mut sender, conn) = match hyper::client::conn::http1::handshake::<_, Incoming>(
+            TokioIo::new(stream),
+        )
+        .await
+        {
+            Ok(c) => c,
+            Err(e) => return bad_gateway(&e),
+        };
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!(error = %e, "ingress upgrade backend connection ended");
+            }
+        });
+        let mut resp = match sender.send_request(req).await {
+            Ok(r) => r,
+            Err(e) => return bad_gateway(&e),
+        };
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            let (mut parts, body) = resp.into_parts();
+            for name in HOP_BY_HOP {
+                if name != "transfer-encoding" {
+                    parts.headers.remove(name);
+                }
+            }
+            return Response::from_parts(parts, body.boxed());
+        }
+        let backend_side = hyper::upgrade::on(&mut resp);
+        let span = tracing::debug_span!("ingress_upgrade", endpoint = %ep, protocol = ?protocol);
+        tokio::spawn(
+            async move {
+                match tokio::try_join!(client_side, backend_side) {
+                    Ok((c, b)) => {
+                        let (mut c, mut b) = (TokioIo::new(c), TokioIo::new(b));
+                        match tokio::io::copy_bidirectional(&mut c, &mut b).await {
+                            Ok((up, down)) => {
+                                tracing::debug!(up, down, "upgraded connection closed")
+                            }
+                            Err(e) => tracing::debug!(error = %e, "upgraded connection ended"),
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "upgrade not completed"),
+                }
+            }
+            .instrument(span),
+        );
+        let (mut parts, body) = resp.into_parts();
+        for name in HOP_BY_HOP {
+            parts.headers.remove(name);
+        }
+        parts.headers.insert(
+            http::header::CONNECTION,
+            HeaderValue::from_static("upgrade"),
+        );
+        parts.headers.insert(http::header::UPGRADE, protocol);
+        Response::from_parts(parts, body.boxed())
+    }
+}
+
 /// Serve one accepted connection (plain or TLS) with the proxy.
 async fn serve_conn<V, IO>(proxy: Arc<Proxy<V>>, io: IO, peer: SocketAddr, proto: &'static str)
 where
@@ -304,6 +413,7 @@ where
     });
     if let Err(e) = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades()
         .await
     {
         tracing::debug!(%peer, error = %e, "ingress connection ended");

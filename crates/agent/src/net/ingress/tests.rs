@@ -147,3 +147,84 @@ fn host_of_a_request() {
     assert_eq!(r("[::1]:8080"), "::1");
     assert_eq!(r("x.test."), "x.test");
 }
+
+/// A WebSocket backend (a real server handshake, then an echo of every text message with its
+/// name) and a plain HTTP request to it, through the proxy: the upgrade is passed through and
+/// the two connections are spliced; a request without `Connection: upgrade` stays plain HTTP.
+#[tokio::test]
+async fn websocket_upgrades_are_passed_through_and_spliced() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let wl = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ws_addr = wl.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = wl.accept().await {
+            tokio::spawn(async move {
+                // A request that is not an upgrade is refused by the handshake: the socket closes.
+                let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else {
+                    return;
+                };
+                while let Some(Ok(m)) = ws.next().await {
+                    if let Message::Text(t) = m {
+                        if ws
+                            .send(Message::text(format!("ws-backend echo {}", t.as_str())))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let plain = backend("127.0.0.1", "plain").await;
+    let view = Snapshot {
+        ingresses: vec![Arc::new(
+            serde_json::from_value(json!({"metadata": {"name": "ws", "namespace": "web"},
+            "spec": {"ingressClassName": "daas", "rules": [
+                {"host": "ws.example.com", "http": {"paths": [
+                    {"path": "/ws", "pathType": "Prefix", "backend": {"service": {"name": "ws", "port": {"number": 80}}}},
+                    {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "plain", "port": {"number": 80}}}}]}}]}}))
+            .unwrap(),
+        )],
+        services: vec![service("ws", ws_addr.port()), service("plain", plain.port())],
+        slices: vec![slice("ws", &[ws_addr]), slice("plain", &[plain])],
+    };
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let task = tokio::spawn(serve(l, Proxy::new(view), None));
+
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut ws, resp) = tokio_tungstenite::client_async("ws://ws.example.com/ws/chat", tcp)
+        .await
+        .expect("the WebSocket handshake through the proxy");
+    assert_eq!(resp.status(), 101);
+    for i in 0..3 {
+        ws.send(Message::text(format!("hello {i}"))).await.unwrap();
+        let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("an answer")
+            .expect("open")
+            .unwrap();
+        assert_eq!(
+            m.into_text().unwrap().as_str(),
+            format!("ws-backend echo hello {i}")
+        );
+    }
+    ws.close(None).await.unwrap();
+
+    // A plain request on the same host is still proxied as HTTP, without upgrade headers.
+    let (code, body) = get(addr, "ws.example.com", "/x").await;
+    assert_eq!(code, 200);
+    assert!(body.starts_with("plain ws.example.com "), "{body}");
+
+    // A WebSocket handshake to a backend that does not upgrade gets the backend's answer.
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let err = tokio_tungstenite::client_async("ws://ws.example.com/plain", tcp)
+        .await
+        .expect_err("no upgrade");
+    assert!(err.to_string().contains("200"), "{err}");
+    task.abort();
+}
