@@ -3,14 +3,15 @@
 //! path, reached with curl from the LAN namespace (the cluster's "host network") at the node's
 //! address; an unknown host is a 404, a Service without endpoints a 503, and HTTPS serves the
 //! certificate of the Secret named in `spec.tls` (made here with rcgen, checked by curl against
-//! the test CA). The Ingress's status carries the node's address. Needs root and
+//! the test CA). The Ingress's status carries the node's address. An HTTP Upgrade (what
+//! WebSocket uses) is passed through to a pod and spliced. Needs root and
 //! containerd/runc/CNI plugins.
 
 use crate::common;
 
 use std::time::Duration;
 
-use common::agent::{wait_for, wait_node_ready};
+use common::agent::{wait_for, wait_node_ready, wait_pods_ready};
 use common::netlab::{start_agent_in, Lab};
 use common::{stdout, Cluster};
 
@@ -285,5 +286,128 @@ fn ingress_routes_two_hosts_and_a_path_with_tls_from_a_secret() {
     assert!(
         err.contains("SSL") || err.contains("certificate") || err.contains("subject"),
         "a host the certificate does not name must fail verification: {err}"
+    );
+}
+
+/// An upgrading backend in a pod: python from the host's `/usr` (hostPath, read-only) through
+/// the host's dynamic loader; a request with `Upgrade: echo` gets `101 Switching Protocols` and
+/// then every chunk back prefixed with `echo-from-pod:`; anything else gets 400.
+const UPGRADE_BACKEND: &str = r#"apiVersion: v1
+kind: Pod
+metadata: {name: upg, labels: {app: upg}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: upg
+    image: localhost/k3s-daas/busybox:latest
+    imagePullPolicy: IfNotPresent
+    env: [{name: PYTHONHOME, value: /usr}]
+    command:
+    - /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
+    - /usr/bin/python3
+    - -c
+    - |
+      import socket, threading
+      s = socket.socket()
+      s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+      s.bind(("0.0.0.0", 8080))
+      s.listen()
+      def serve(c):
+          buf = b""
+          while b"\r\n\r\n" not in buf:
+              d = c.recv(1024)
+              if not d:
+                  return c.close()
+              buf += d
+          if b"\r\nupgrade: echo\r\n" not in buf.split(b"\r\n\r\n")[0].lower() + b"\r\n":
+              c.sendall(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 11\r\nconnection: close\r\n\r\nno upgrade\n")
+              return c.close()
+          c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+          while True:
+              d = c.recv(1024)
+              if not d:
+                  break
+              c.sendall(b"echo-from-pod:" + d)
+          c.close()
+      while True:
+          c, _ = s.accept()
+          threading.Thread(target=serve, args=(c,), daemon=True).start()
+    ports: [{containerPort: 8080}]
+    readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+    volumeMounts: [{name: usr, mountPath: /usr, readOnly: true}]
+  volumes:
+  - name: usr
+    hostPath: {path: /usr, type: Directory}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: upg}
+spec:
+  selector: {app: upg}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: upg}
+spec:
+  ingressClassName: daas
+  rules:
+  - host: upg.example.com
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: upg, port: {number: 80}}}}]}
+"#;
+
+/// HTTP Upgrade (what WebSocket uses) through the node's ingress proxy: a client on the LAN sends
+/// `Connection: Upgrade`, the pod answers 101, and bytes then flow both ways over the spliced
+/// connection; without the upgrade headers the same backend answers 400 through the proxy.
+#[test]
+fn ingress_passes_an_http_upgrade_through() {
+    let mut lab = Lab::new();
+    let c = Cluster::start_in(&lab, &[]);
+    let a = start_agent_in(&c, &mut lab, "ingu-a", 1, serde_json::json!({}));
+    wait_node_ready(&c, &a, "ingu-a");
+    let node_ip = Lab::node_ip(1).to_string();
+    c.ok_stdin(&["apply", "-f", "-"], UPGRADE_BACKEND);
+    wait_pods_ready(&c, &a, &["upg"]);
+    let client = |upgrade: bool| {
+        let headers = if upgrade {
+            "Connection: Upgrade\\r\\nUpgrade: echo\\r\\n"
+        } else {
+            ""
+        };
+        let script = format!(
+            r#"
+import socket
+c = socket.create_connection(("{node_ip}", 80), timeout=3)
+c.sendall(b"GET /chat HTTP/1.1\r\nHost: upg.example.com\r\n{headers}\r\n")
+buf = b""
+while b"\r\n\r\n" not in buf:
+    d = c.recv(1024)
+    if not d:
+        break
+    buf += d
+head, _, rest = buf.partition(b"\r\n\r\n")
+print(head.split(b"\r\n")[0].decode())
+if b" 101 " in head:
+    for m in (b"one", b"two"):
+        c.sendall(m)
+        print(c.recv(1024).decode())
+"#
+        );
+        stdout(&Lab::run_in(&lab.lan, "python3", &["-c", &script]))
+    };
+    wait_for(
+        &c,
+        "the upgrade through the ingress",
+        Duration::from_secs(30),
+        || client(true).starts_with("HTTP/1.1 101"),
+        &a,
+    );
+    assert_eq!(
+        client(true),
+        "HTTP/1.1 101 Switching Protocols\necho-from-pod:one\necho-from-pod:two\n"
+    );
+    assert_eq!(
+        client(false).lines().next(),
+        Some("HTTP/1.1 400 Bad Request")
     );
 }
