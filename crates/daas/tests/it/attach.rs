@@ -208,7 +208,7 @@ spec:
         stdout(&o)
     );
 
-    // (`sleep 1` after reading: see the echoer.)
+    // (`sleep 1` after reading and before exiting: see the echoer.)
     // `kubectl debug`: an ephemeral container in the target container's PID namespace sees
     // its pid 1; it runs once and is reported in ephemeralContainerStatuses.
     let o = kubectl_timed(
@@ -226,7 +226,7 @@ spec:
             "--",
             "sh",
             "-c",
-            "read go; sleep 1; ps",
+            "read go; sleep 1; ps; sleep 1",
         ],
         Some("go\n"),
     );
