@@ -444,11 +444,12 @@ fn wireguard_backend_carries_pod_traffic_encrypted_over_udp_51820() {
     // Counters on node a's LAN interface: WireGuard, VXLAN, and plaintext pod traffic.
     let rules = "table inet wgtest {\n\
         counter wg {}\n counter vx {}\n counter plain {}\n\
+        set seen { type ipv4_addr . ipv4_addr . inet_proto . inet_service; flags dynamic; }\n\
         chain out { type filter hook postrouting priority 0; policy accept;\n\
         oifname \"eth0\" udp dport 51820 counter name wg\n\
         oifname \"eth0\" udp dport 8472 counter name vx\n\
-        oifname \"eth0\" ip daddr 10.42.0.0/16 counter name plain\n\
-        oifname \"eth0\" ip saddr 10.42.0.0/16 counter name plain\n } }\n";
+        oifname \"eth0\" ip daddr 10.42.0.0/16 add @seen { ip saddr . ip daddr . meta l4proto . th dport } counter name plain\n\
+        oifname \"eth0\" ip saddr 10.42.0.0/16 add @seen { ip saddr . ip daddr . meta l4proto . th dport } counter name plain\n }\n}\n";
     let mut child = Lab::cmd_in(&ns_a, "nft")
         .args(["-f", "-"])
         .stdin(std::process::Stdio::piped())
@@ -502,15 +503,14 @@ fn wireguard_backend_carries_pod_traffic_encrypted_over_udp_51820() {
 
     // A bulk transfer pod to pod: all of it crosses the LAN as WireGuard datagrams.
     let before = counter(&ns_a, "wg");
-    let server = c.kubectl(&[
-        "exec",
-        "pb",
-        "--",
-        "sh",
-        "-c",
-        "(nc -l -p 9000 > /tmp/got &) ; sleep 0.5",
-    ]);
-    assert!(server.status.success(), "{}", stderr(&server));
+    // The receiver: `nc -l` in pb, counting what it got, in a kubectl exec of its own.
+    let server = c
+        .kubectl_cmd(&["exec", "pb", "--", "sh", "-c", "nc -l -p 9000 | wc -c"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
     const MB: u64 = 8;
     let t0 = std::time::Instant::now();
     let o = c.kubectl(&[
@@ -523,8 +523,16 @@ fn wireguard_backend_carries_pod_traffic_encrypted_over_udp_51820() {
     ]);
     let took = t0.elapsed();
     assert!(o.status.success(), "{}", stderr(&o));
-    let got = jsonpath_size(&c);
-    assert_eq!(got, MB * 1048576, "bytes received by pb");
+    let received = server.wait_with_output().unwrap();
+    let got: u64 = stdout(&received).trim().parse().unwrap_or(0);
+    assert_eq!(
+        got,
+        MB * 1048576,
+        "bytes received by pb ({}); sender: {}\nagent a log:\n{}",
+        stderr(&received),
+        stderr(&o),
+        a1.log()
+    );
     let after = counter(&ns_a, "wg");
     eprintln!(
         "wireguard: {MB} MiB pod to pod in {:.2}s ({:.1} MiB/s, including kubectl exec)",
@@ -556,19 +564,4 @@ fn wireguard_backend_carries_pod_traffic_encrypted_over_udp_51820() {
     );
     let _ = o;
     assert_eq!(ask(&c, "pa", &ip_b, 8080), format!("pb {ip_a}"));
-}
-
-/// The size of `/tmp/got` in pod pb, once the transfer finished.
-fn jsonpath_size(c: &Cluster) -> u64 {
-    let mut last = 0;
-    for _ in 0..20 {
-        let o = c.kubectl(&["exec", "pb", "--", "sh", "-c", "wc -c < /tmp/got"]);
-        let n: u64 = stdout(&o).trim().parse().unwrap_or(0);
-        if n == last && n > 0 {
-            return n;
-        }
-        last = n;
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    last
 }
