@@ -301,12 +301,19 @@ impl PodNetwork {
             self.links.ensure_tun(wg::TUN_DEVICE, net, mtu).await?;
             let peers = wg::peers(&self.cfg.node_name, self.cfg.node_ip, nodes);
             tunnel.set_peers(&peers);
+            // The whole cluster CIDR goes into the tunnel too, so pod traffic to a node that is
+            // not (yet) a peer is dropped by the packet loop instead of leaving in plaintext by
+            // the default route; each peer's pod CIDR is routed via its VTEP address.
             let routes: BTreeSet<Route> = peers
                 .iter()
                 .map(|p| Route {
                     dst: p.pod_cidr.clone(),
                     via: p.net,
                 })
+                .chain((cluster != self.cfg.pod_cidr).then(|| Route {
+                    dst: cluster.clone(),
+                    via: wg::CATCH_ALL_NEXT_HOP,
+                }))
                 .collect();
             self.program_routes(wg::TUN_DEVICE, &routes).await?;
             let key = tunnel.public_key();
@@ -827,6 +834,7 @@ mod tests {
         assert_eq!(
             routes,
             [
+                ("10.42.0.0/16", "169.254.42.1".to_string()),
                 ("10.42.2.0/24", "10.42.2.0".to_string()),
                 ("10.42.3.0/24", "10.42.3.0".to_string())
             ]
@@ -862,7 +870,7 @@ mod tests {
             .iter()
             .map(|r| r.dst.clone())
             .collect();
-        assert_eq!(routes, ["10.42.2.0/24"]);
+        assert_eq!(routes, ["10.42.0.0/16", "10.42.2.0/24"]);
         let peers: Vec<_> = tunnel
             .peers
             .lock()

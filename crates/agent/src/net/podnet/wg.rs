@@ -39,6 +39,9 @@ pub const DEFAULT_PORT: u16 = 51820;
 /// Bytes the encapsulation adds (outer IPv4 20 + UDP 8 + WireGuard 32, rounded up like wg-quick
 /// does for IPv6 outer headers).
 pub const OVERHEAD: u32 = 80;
+/// The next hop of the route sending the whole cluster CIDR into the tunnel (a label on the
+/// point-to-point TUN device, outside every pod CIDR so it is never a local address).
+pub const CATCH_ALL_NEXT_HOP: Ipv4Addr = Ipv4Addr::new(169, 254, 42, 1);
 /// The private key file in the agent's data dir.
 pub const KEY_FILE: &str = "wireguard.key";
 /// How often the tunnels' timers run (handshake retries, keepalives, rekeys).
