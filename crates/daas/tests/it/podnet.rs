@@ -505,7 +505,9 @@ fn wireguard_backend_carries_pod_traffic_encrypted_over_udp_51820() {
     let before = counter(&ns_a, "wg");
     // The receiver: `nc -l` in pb, counting what it got, in a kubectl exec of its own.
     let server = c
-        .kubectl_cmd(&["exec", "pb", "--", "sh", "-c", "nc -l -p 9000 | wc -c"])
+        .kubectl_cmd(&["exec", "pb", "--", "sh", "-c", // busybox nc exits when its stdin ends and the peer half-closes, cutting the
+            // transfer: its stdin is a FIFO held open by a background sleep.
+            "rm -f /tmp/f; mkfifo /tmp/f; (sleep 20 > /tmp/f 2>/dev/null &); nc -l -p 9000 < /tmp/f | wc -c"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
