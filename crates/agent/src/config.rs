@@ -81,9 +81,12 @@ pub struct StakerConfigFile {
     /// Pod CIDR of this node, e.g. 10.42.1.0/24; absent or null: the master assigns one.
     #[serde(default)]
     pub pod_cidr: Option<String>,
-    /// The pod network between nodes: `vxlan` (default) or `none`.
+    /// The pod network between nodes: `vxlan` (default), `wireguard` (encrypted) or `none`.
     #[serde(default)]
     pub flannel_backend: Option<crate::net::podnet::Backend>,
+    /// UDP port of the `wireguard` backend (default 51820).
+    #[serde(default)]
+    pub wireguard_port: Option<u16>,
     /// Seconds between Lease renewals (the seed's heartbeat; default 10).
     #[serde(default)]
     pub heartbeat_seconds: Option<u64>,
@@ -187,6 +190,8 @@ pub struct AgentConfig {
     pub pod_cidr: Option<String>,
     /// The overlay between nodes (`flannel_backend`).
     pub flannel_backend: crate::net::podnet::Backend,
+    /// UDP port of the `wireguard` backend (`wireguard_port`).
+    pub wireguard_port: u16,
     /// NetworkPolicies are not enforced on this node (`disable_network_policy`).
     pub disable_network_policy: bool,
     pub heartbeat: std::time::Duration,
@@ -488,6 +493,10 @@ impl AgentConfig {
                 c => c,
             },
             flannel_backend: f.flannel_backend.unwrap_or_default(),
+            wireguard_port: f
+                .wireguard_port
+                .filter(|p| *p != 0)
+                .unwrap_or(crate::net::podnet::wg::DEFAULT_PORT),
             disable_network_policy: f.disable_network_policy,
             heartbeat: std::time::Duration::from_secs(f.heartbeat_seconds.unwrap_or(10).max(1)),
             system_reserved_cpu_millis: f.system_reserved_cpu_millis.unwrap_or(0),
@@ -582,9 +591,18 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("must be an IPv4 CIDR"), "{e}");
+        assert_eq!(c.wireguard_port, 51820);
+        let c = AgentConfig::resolve(
+            file(serde_json::json!({"flannel_backend": "wireguard", "wireguard_port": 51999})),
+            Path::new("/etc"),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(c.flannel_backend, crate::net::podnet::Backend::Wireguard);
+        assert_eq!(c.wireguard_port, 51999);
         let bad: Result<StakerConfigFile, _> = serde_json::from_value(serde_json::json!({
             "node_id": "w", "sui_rpc_endpoint": "x", "stake_amount": 1,
-            "nautilus_endpoint": "https://x", "flannel_backend": "wireguard"}));
+            "nautilus_endpoint": "https://x", "flannel_backend": "host-gw"}));
         assert!(bad.is_err());
     }
 

@@ -219,10 +219,26 @@ pub async fn join(
             pod_cidr: pod_cidr.clone(),
             backend: cfg.flannel_backend,
             table: crate::net::podnet::table_name(&cfg.bridge_name),
+            wireguard_port: cfg.wireguard_port,
         },
         Arc::new(crate::net::podnet::links::IpCli::default()),
         Arc::new(crate::net::nft::NftCli::default()),
     );
+    if let (crate::net::podnet::Backend::Wireguard, std::net::IpAddr::V4(local)) =
+        (cfg.flannel_backend, cfg.node_ip)
+    {
+        if podnet.config().overlay() {
+            use crate::net::podnet::wg;
+            let tunnel = wg::load_or_create_key(&cfg.data_dir)
+                .and_then(|key| wg::WgTunnel::open(key, local, cfg.wireguard_port))
+                .map_err(|e| AgentError::Other(format!("pod network: {e}")))?;
+            tunnel
+                .start()
+                .map_err(|e| AgentError::Other(format!("pod network: wireguard threads: {e}")))?;
+            tracing::info!(port = cfg.wireguard_port, public_key = %wg::Tunnel::public_key(tunnel.as_ref()), "wireguard tunnel up");
+            podnet = podnet.with_tunnel(tunnel);
+        }
+    }
     if let Some(setup) = cni {
         let mtu = podnet
             .pod_mtu()

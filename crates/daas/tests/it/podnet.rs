@@ -378,3 +378,192 @@ fn pods_on_two_nodes_reach_each_other_over_the_overlay_with_master_assigned_cidr
         &a1,
     );
 }
+
+/// Bytes and packets of the named counter of table `inet wgtest` in `ns`.
+fn counter(ns: &str, name: &str) -> (u64, u64) {
+    let out = in_ns(
+        ns,
+        "nft",
+        &["-j", "list", "counter", "inet", "wgtest", name],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let c = v["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|o| o.get("counter"))
+        .unwrap_or_else(|| panic!("{out}"))
+        .clone();
+    (c["packets"].as_u64().unwrap(), c["bytes"].as_u64().unwrap())
+}
+
+#[test]
+fn wireguard_backend_carries_pod_traffic_encrypted_over_udp_51820() {
+    let mut lab = Lab::new();
+    let c = Cluster::start_in(&lab, &[]);
+    let cfg = serde_json::json!({"pod_cidr": null, "flannel_backend": "wireguard"});
+    let a1 = start_agent_in(&c, &mut lab, "wg-a", 1, cfg.clone());
+    let a2 = start_agent_in(&c, &mut lab, "wg-b", 2, cfg);
+    wait_node_ready(&c, &a1, "wg-a");
+    wait_node_ready(&c, &a2, "wg-b");
+    let key_ann = "{.metadata.annotations.networking\\.k3s-daas\\.io/wireguard-public-key}";
+    let ep_ann = "{.metadata.annotations.networking\\.k3s-daas\\.io/wireguard-endpoint}";
+    wait_for(
+        &c,
+        "both nodes publish a WireGuard key and endpoint",
+        Duration::from_secs(30),
+        || {
+            [("wg-a", 1), ("wg-b", 2)].iter().all(|(n, i)| {
+                jsonpath(&c, &["get", "node", n], key_ann).len() == 44
+                    && jsonpath(&c, &["get", "node", n], ep_ann)
+                        == format!("{}:51820", Lab::node_ip(*i))
+            })
+        },
+        &a1,
+    );
+    // No VXLAN: no VTEP MAC published, no VXLAN device; the key file is private.
+    assert_eq!(
+        jsonpath(
+            &c,
+            &["get", "node", "wg-a"],
+            "{.metadata.annotations.networking\\.k3s-daas\\.io/vtep-mac}"
+        ),
+        ""
+    );
+    let ns_a = lab.node_ns(1);
+    assert!(!Lab::run_in(&ns_a, "ip", &["link", "show", "daas.1"])
+        .status
+        .success());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(a1.dir.join("data").join("wireguard.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // Counters on node a's LAN interface: WireGuard, VXLAN, and plaintext pod traffic.
+    let rules = "table inet wgtest {\n\
+        counter wg {}\n counter vx {}\n counter plain {}\n\
+        set seen { type ipv4_addr . ipv4_addr . inet_proto . inet_service; flags dynamic; }\n\
+        chain out { type filter hook postrouting priority 0; policy accept;\n\
+        oifname \"eth0\" udp dport 51820 counter name wg\n\
+        oifname \"eth0\" udp dport 8472 counter name vx\n\
+        oifname \"eth0\" ip daddr 10.42.0.0/16 add @seen { ip saddr . ip daddr . meta l4proto . th dport } counter name plain\n\
+        oifname \"eth0\" ip saddr 10.42.0.0/16 add @seen { ip saddr . ip daddr . meta l4proto . th dport } counter name plain\n }\n}\n";
+    let mut child = Lab::cmd_in(&ns_a, "nft")
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(rules.as_bytes())
+            .unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        &format!("{}---\n{}", echo_pod("pa", "wg-a"), echo_pod("pb", "wg-b")),
+    );
+    wait_running(&c, "pa", &a1);
+    wait_running(&c, "pb", &a2);
+    let ip_a = jsonpath(&c, &["get", "pod", "pa"], "{.status.podIP}");
+    let ip_b = jsonpath(&c, &["get", "pod", "pb"], "{.status.podIP}");
+    let cidr_b = jsonpath(&c, &["get", "node", "wg-b"], "{.spec.podCIDR}");
+
+    // Pod to pod across the nodes, both ways, with the pods' own addresses.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while ask(&c, "pa", &ip_b, 8080) != format!("pb {ip_a}") {
+        if std::time::Instant::now() > deadline {
+            let mut diag = diagnostics(&lab, &c, &ip_b);
+            for i in [1, 2] {
+                let o = Lab::run_in(&lab.node_ns(i), "ip", &["-s", "link", "show", "daas-wg"]);
+                diag.push_str(&format!(
+                    "--- node {i} daas-wg\n{}{}\n",
+                    stdout(&o),
+                    stderr(&o)
+                ));
+            }
+            panic!(
+                "pa does not reach pb over wireguard\n{diag}\nagent a log:\n{}\nagent b log:\n{}",
+                a1.log(),
+                a2.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(ask(&c, "pb", &ip_a, 8080), format!("pa {ip_b}"));
+    let route = in_ns(&ns_a, "ip", &["route", "show", &cidr_b]);
+    assert!(route.contains("dev daas-wg"), "{route}");
+
+    // A bulk transfer pod to pod: all of it crosses the LAN as WireGuard datagrams.
+    let before = counter(&ns_a, "wg");
+    // The receiver: `nc -l` in pb, counting what it got, in a kubectl exec of its own.
+    let server = c
+        .kubectl_cmd(&["exec", "pb", "--", "sh", "-c", // busybox nc exits when its stdin ends and the peer half-closes, cutting the
+            // transfer: its stdin is a FIFO held open by a background sleep.
+            "rm -f /tmp/f; mkfifo /tmp/f; (sleep 20 > /tmp/f 2>/dev/null &); nc -l -p 9000 < /tmp/f | wc -c"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    const MB: u64 = 8;
+    let t0 = std::time::Instant::now();
+    let o = c.kubectl(&[
+        "exec",
+        "pa",
+        "--",
+        "sh",
+        "-c",
+        &format!("dd if=/dev/zero bs=1048576 count={MB} 2>/dev/null | nc -w 2 {ip_b} 9000"),
+    ]);
+    let took = t0.elapsed();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let received = server.wait_with_output().unwrap();
+    let got: u64 = stdout(&received).trim().parse().unwrap_or(0);
+    assert_eq!(
+        got,
+        MB * 1048576,
+        "bytes received by pb ({}); sender: {}\nagent a log:\n{}",
+        stderr(&received),
+        stderr(&o),
+        a1.log()
+    );
+    let after = counter(&ns_a, "wg");
+    eprintln!(
+        "wireguard: {MB} MiB pod to pod in {:.2}s ({:.1} MiB/s, including kubectl exec)",
+        took.as_secs_f64(),
+        MB as f64 / took.as_secs_f64()
+    );
+    assert!(
+        after.1 - before.1 >= MB * 1048576,
+        "UDP 51820 bytes {before:?} -> {after:?}"
+    );
+    assert_eq!(counter(&ns_a, "vx").0, 0, "no VXLAN packets");
+    assert_eq!(
+        counter(&ns_a, "plain").0,
+        0,
+        "no plaintext pod packets on the LAN"
+    );
+
+    // A datagram from an endpoint that is no Node's is ignored; the tunnel keeps working.
+    let o = Lab::run_in(
+        &lab.lan,
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "printf 'not wireguard' | /bin/busybox nc -u -w 1 {} 51820",
+                Lab::node_ip(1)
+            ),
+        ],
+    );
+    let _ = o;
+    assert_eq!(ask(&c, "pa", &ip_b, 8080), format!("pb {ip_a}"));
+}

@@ -77,6 +77,9 @@ pub trait Links: Send + Sync {
     async fn delete_fdb(&self, dev: &str, f: &Fdb) -> Result<(), LinkError>;
     /// The MTU of the interface holding `ip` (the VXLAN device's is 50 bytes less).
     async fn mtu_of(&self, ip: Ipv4Addr) -> Result<Option<u32>, LinkError>;
+    /// Set the MTU of the (already open) TUN device `name`, bring it up and give it the
+    /// VTEP address `address`/32.
+    async fn ensure_tun(&self, name: &str, address: Ipv4Addr, mtu: u32) -> Result<(), LinkError>;
 }
 
 /// iproute2 in the agent's network namespace.
@@ -221,6 +224,14 @@ impl Links for IpCli {
             Err(e) if Self::missing(&e) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    async fn ensure_tun(&self, name: &str, address: Ipv4Addr, mtu: u32) -> Result<(), LinkError> {
+        self.ip(&["link", "set", name, "mtu", &mtu.to_string(), "up"])
+            .await?;
+        let addr = format!("{address}/32");
+        self.ip(&["addr", "replace", &addr, "dev", name]).await?;
+        Ok(())
     }
 
     async fn routes(&self, dev: &str) -> Result<Vec<Route>, LinkError> {
@@ -395,6 +406,8 @@ pub struct RecordingLinks {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct LinkState {
     pub device: Option<Vxlan>,
+    /// The TUN device of the WireGuard backend: name, address, MTU.
+    pub tun: Option<(String, Ipv4Addr, u32)>,
     pub routes: BTreeSet<Route>,
     pub neighbours: BTreeSet<Neighbour>,
     pub fdb: BTreeSet<Fdb>,
@@ -509,5 +522,16 @@ impl Links for RecordingLinks {
 
     async fn mtu_of(&self, _ip: Ipv4Addr) -> Result<Option<u32>, LinkError> {
         Ok(Some(1500))
+    }
+
+    async fn ensure_tun(&self, name: &str, address: Ipv4Addr, mtu: u32) -> Result<(), LinkError> {
+        self.with(|s| {
+            let want = (name.to_string(), address, mtu);
+            if s.tun.as_ref() != Some(&want) {
+                s.calls.push(format!("ensure tun {name}"));
+                s.tun = Some(want);
+            }
+        });
+        Ok(())
     }
 }

@@ -14,6 +14,7 @@
 //!   IPs. It is the only masquerade of pod traffic (the CNI bridge's `ipMasq` is off).
 
 pub mod links;
+pub mod wg;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -51,6 +52,8 @@ pub enum Backend {
     /// A VXLAN overlay between the nodes.
     #[default]
     Vxlan,
+    /// An encrypted userspace WireGuard tunnel between the nodes (see [`wg`]).
+    Wireguard,
     /// No overlay: pods reach only pods of their own node (unless the operator routes the pod
     /// CIDRs some other way).
     None,
@@ -64,6 +67,8 @@ pub enum PodNetError {
     Nft(#[from] NftError),
     #[error("kubernetes API: {0}")]
     Kube(#[from] kube::Error),
+    #[error("wireguard: {0}")]
+    Wg(#[from] wg::WgError),
     #[error("pod CIDR {0:?} is not an IPv4 CIDR")]
     Cidr(String),
 }
@@ -87,6 +92,8 @@ pub struct PodNetConfig {
     /// The masquerade table's name: [`TABLE`], or a per-bridge name when several agents share
     /// one network namespace (see [`table_name`]).
     pub table: String,
+    /// The UDP port of the WireGuard backend (`wireguard_port`).
+    pub wireguard_port: u16,
 }
 
 /// [`TABLE`] for the default bridge `daas0`; `daas-podnet-<bridge>` for any other, so two
@@ -102,7 +109,7 @@ pub fn table_name(bridge: &str) -> String {
 impl PodNetConfig {
     /// Whether this node takes part in the overlay.
     pub fn overlay(&self) -> bool {
-        self.backend == Backend::Vxlan
+        self.backend != Backend::None
             && matches!(self.node_ip, IpAddr::V4(ip) if !ip.is_loopback() && !ip.is_unspecified())
     }
 }
@@ -118,7 +125,7 @@ pub struct Peer {
 }
 
 /// A Node's InternalIP (IPv4).
-fn internal_ip(n: &Node) -> Option<Ipv4Addr> {
+pub(crate) fn internal_ip(n: &Node) -> Option<Ipv4Addr> {
     n.status
         .as_ref()?
         .addresses
@@ -202,6 +209,7 @@ pub struct PodNetwork {
     firewall: Arc<dyn Firewall>,
     applied: Option<Table>,
     mtu: Option<u32>,
+    tunnel: Option<Arc<dyn wg::Tunnel>>,
 }
 
 /// What a pass wants changed on the node's own Node object.
@@ -215,7 +223,15 @@ impl PodNetwork {
             firewall,
             applied: None,
             mtu: None,
+            tunnel: None,
         }
+    }
+
+    /// The WireGuard backend's packet loop (required by `flannel_backend: "wireguard"`; without
+    /// it that backend makes no tunnel).
+    pub fn with_tunnel(mut self, tunnel: Arc<dyn wg::Tunnel>) -> Self {
+        self.tunnel = Some(tunnel);
+        self
     }
 
     pub fn config(&self) -> &PodNetConfig {
@@ -233,7 +249,12 @@ impl PodNetwork {
         }
         if self.mtu.is_none() {
             let base = self.links.mtu_of(ip).await?.unwrap_or(1500);
-            self.mtu = Some(base.saturating_sub(VXLAN_OVERHEAD).max(576));
+            let overhead = if self.cfg.backend == Backend::Wireguard {
+                wg::OVERHEAD
+            } else {
+                VXLAN_OVERHEAD
+            };
+            self.mtu = Some(base.saturating_sub(overhead).max(576));
         }
         Ok(self.mtu)
     }
@@ -266,6 +287,46 @@ impl PodNetwork {
             self.links.remove_link(VXLAN_DEVICE).await?;
             return Ok(published
                 .map(|_| json!({"metadata": {"annotations": {VTEP_MAC_ANNOTATION: null}}})));
+        }
+        if self.cfg.backend == Backend::Wireguard {
+            self.links.remove_link(VXLAN_DEVICE).await?;
+            let mut patch = serde_json::Map::new();
+            if published.is_some() {
+                patch.insert(VTEP_MAC_ANNOTATION.into(), serde_json::Value::Null);
+            }
+            let Some(tunnel) = self.tunnel.clone() else {
+                return Ok(None);
+            };
+            let mtu = self.pod_mtu().await?.unwrap_or(1420);
+            self.links.ensure_tun(wg::TUN_DEVICE, net, mtu).await?;
+            let peers = wg::peers(&self.cfg.node_name, self.cfg.node_ip, nodes);
+            tunnel.set_peers(&peers);
+            // The whole cluster CIDR goes into the tunnel too, so pod traffic to a node that is
+            // not (yet) a peer is dropped by the packet loop instead of leaving in plaintext by
+            // the default route; each peer's pod CIDR is routed via its VTEP address.
+            let routes: BTreeSet<Route> = peers
+                .iter()
+                .map(|p| Route {
+                    dst: p.pod_cidr.clone(),
+                    via: p.net,
+                })
+                .chain((cluster != self.cfg.pod_cidr).then(|| Route {
+                    dst: cluster.clone(),
+                    via: wg::CATCH_ALL_NEXT_HOP,
+                }))
+                .collect();
+            self.program_routes(wg::TUN_DEVICE, &routes).await?;
+            let key = tunnel.public_key();
+            let endpoint = format!("{local}:{}", self.cfg.wireguard_port);
+            for (k, v) in [
+                (wg::PUBLIC_KEY_ANNOTATION, key),
+                (wg::ENDPOINT_ANNOTATION, endpoint),
+            ] {
+                if my_annotations.as_ref().and_then(|a| a.get(k)) != Some(&v) {
+                    patch.insert(k.into(), v.into());
+                }
+            }
+            return Ok((!patch.is_empty()).then(|| json!({"metadata": {"annotations": patch}})));
         }
         let mtu = self.pod_mtu().await?.unwrap_or(1450);
         let mac = self
@@ -348,15 +409,25 @@ impl PodNetwork {
         for n in want_neigh.difference(&have) {
             l.replace_neighbour(dev, n).await?;
         }
+        self.program_routes(dev, &want_routes).await
+    }
+
+    /// Make the routes on `dev` exactly `want_routes`.
+    async fn program_routes(
+        &self,
+        dev: &str,
+        want_routes: &BTreeSet<Route>,
+    ) -> Result<(), PodNetError> {
+        let l = &self.links;
         let have: BTreeSet<Route> = l.routes(dev).await?.into_iter().collect();
-        for r in have.difference(&want_routes) {
+        for r in have.difference(want_routes) {
             if !want_routes.iter().any(|w| w.dst == r.dst) {
-                tracing::info!(dst = %r.dst, "removing overlay route");
+                tracing::info!(dst = %r.dst, dev, "removing overlay route");
                 l.delete_route(dev, r).await?;
             }
         }
         for r in want_routes.difference(&have) {
-            tracing::info!(dst = %r.dst, via = %r.via, "programming overlay route");
+            tracing::info!(dst = %r.dst, via = %r.via, dev, "programming overlay route");
             l.replace_route(dev, r).await?;
         }
         Ok(())
@@ -453,6 +524,7 @@ mod tests {
                 pod_cidr: "10.42.1.0/24".into(),
                 backend,
                 table: TABLE.into(),
+                wireguard_port: wg::DEFAULT_PORT,
             },
             links.clone(),
             fw.clone(),
@@ -643,6 +715,189 @@ mod tests {
                 .body
                 .contains("ip saddr 10.42.1.0/24 ip daddr 10.42.1.0/24 return"));
         }
+    }
+
+    fn wg_node(
+        name: &str,
+        cidr: &str,
+        ip: &str,
+        key: Option<&str>,
+        endpoint: Option<&str>,
+    ) -> Node {
+        let mut n = node(name, Some(cidr), ip, None);
+        let a = n.metadata.annotations.as_mut().unwrap();
+        if let Some(k) = key {
+            a.insert(wg::PUBLIC_KEY_ANNOTATION.into(), k.into());
+        }
+        if let Some(e) = endpoint {
+            a.insert(wg::ENDPOINT_ANNOTATION.into(), e.into());
+        }
+        n
+    }
+
+    #[tokio::test]
+    async fn wireguard_peers_need_a_published_key_and_endpoint_and_get_routes_on_the_tun() {
+        let (p, links, fw) = net("172.30.0.11", Backend::Wireguard);
+        let tunnel = Arc::new(wg::RecordingTunnel::default());
+        let mut p = p.with_tunnel(tunnel.clone());
+        let key_b = wg::encode_key(&boringtun::x25519::PublicKey::from([2u8; 32]));
+        let key_c = wg::encode_key(&boringtun::x25519::PublicKey::from([3u8; 32]));
+        let mut nodes = vec![
+            node(
+                "a",
+                Some("10.42.1.0/24"),
+                "172.30.0.11",
+                Some("02:aa:00:00:00:01"),
+            ),
+            wg_node(
+                "b",
+                "10.42.2.0/24",
+                "172.30.0.12",
+                Some(&key_b),
+                Some("172.30.0.12:51820"),
+            ),
+            wg_node(
+                "c",
+                "10.42.3.0/24",
+                "172.30.0.13",
+                Some(&key_c),
+                Some("172.30.0.13:51999"),
+            ),
+            // Never peers: no key, a key that is not 32 bytes, an endpoint that is not the
+            // node's InternalIP, no endpoint.
+            wg_node(
+                "d",
+                "10.42.4.0/24",
+                "172.30.0.14",
+                None,
+                Some("172.30.0.14:51820"),
+            ),
+            wg_node(
+                "e",
+                "10.42.5.0/24",
+                "172.30.0.15",
+                Some("AAAA"),
+                Some("172.30.0.15:51820"),
+            ),
+            wg_node(
+                "f",
+                "10.42.6.0/24",
+                "172.30.0.16",
+                Some(&key_b),
+                Some("192.0.2.1:51820"),
+            ),
+            wg_node("g", "10.42.7.0/24", "172.30.0.17", Some(&key_c), None),
+        ];
+        let patch = p.sync(&nodes).await.unwrap();
+        // The node publishes its key and endpoint and withdraws its stale VTEP MAC.
+        assert_eq!(
+            patch,
+            Some(json!({"metadata": {"annotations": {
+                VTEP_MAC_ANNOTATION: null,
+                wg::PUBLIC_KEY_ANNOTATION: wg::RECORDED_KEY,
+                wg::ENDPOINT_ANNOTATION: "172.30.0.11:51820",
+            }}}))
+        );
+        let s = links.snapshot();
+        assert!(
+            s.device.is_none(),
+            "no VXLAN device with the wireguard backend"
+        );
+        assert_eq!(
+            s.tun,
+            Some((
+                wg::TUN_DEVICE.to_string(),
+                Ipv4Addr::new(10, 42, 1, 0),
+                1420
+            ))
+        );
+        let peers: Vec<_> = tunnel
+            .peers
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| (p.node.clone(), p.endpoint.to_string(), p.public_key))
+            .collect();
+        let pk = |b: u8| *boringtun::x25519::PublicKey::from([b; 32]).as_bytes();
+        assert_eq!(
+            peers,
+            [
+                ("b".to_string(), "172.30.0.12:51820".to_string(), pk(2)),
+                ("c".to_string(), "172.30.0.13:51999".to_string(), pk(3))
+            ]
+        );
+        let routes: Vec<_> = s
+            .routes
+            .iter()
+            .map(|r| (r.dst.as_str(), r.via.to_string()))
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                ("10.42.0.0/16", "169.254.42.1".to_string()),
+                ("10.42.2.0/24", "10.42.2.0".to_string()),
+                ("10.42.3.0/24", "10.42.3.0".to_string())
+            ]
+        );
+        assert!(fw.table(Family::Ip, TABLE).is_some());
+
+        // Published: the next pass asks for no change and touches nothing.
+        let a = nodes[0].metadata.annotations.as_mut().unwrap();
+        a.remove(VTEP_MAC_ANNOTATION);
+        a.insert(wg::PUBLIC_KEY_ANNOTATION.into(), wg::RECORDED_KEY.into());
+        a.insert(wg::ENDPOINT_ANNOTATION.into(), "172.30.0.11:51820".into());
+        let calls = links.snapshot().calls.len();
+        assert_eq!(p.sync(&nodes).await.unwrap(), None);
+        assert_eq!(links.snapshot().calls.len(), calls);
+
+        // A deleted route is put back; a node that withdraws its key loses its peer and route.
+        links
+            .state
+            .lock()
+            .unwrap()
+            .routes
+            .retain(|r| r.dst != "10.42.2.0/24");
+        nodes[2]
+            .metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .remove(wg::PUBLIC_KEY_ANNOTATION);
+        p.sync(&nodes).await.unwrap();
+        let routes: Vec<_> = links
+            .snapshot()
+            .routes
+            .iter()
+            .map(|r| r.dst.clone())
+            .collect();
+        assert_eq!(routes, ["10.42.0.0/16", "10.42.2.0/24"]);
+        let peers: Vec<_> = tunnel
+            .peers
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| p.node.clone())
+            .collect();
+        assert_eq!(peers, ["b"]);
+    }
+
+    #[tokio::test]
+    async fn wireguard_without_a_tunnel_programs_nothing() {
+        let (mut p, links, _fw) = net("172.30.0.11", Backend::Wireguard);
+        let key = wg::encode_key(&boringtun::x25519::PublicKey::from([2u8; 32]));
+        let nodes = vec![
+            node("a", Some("10.42.1.0/24"), "172.30.0.11", None),
+            wg_node(
+                "b",
+                "10.42.2.0/24",
+                "172.30.0.12",
+                Some(&key),
+                Some("172.30.0.12:51820"),
+            ),
+        ];
+        assert_eq!(p.sync(&nodes).await.unwrap(), None);
+        let s = links.snapshot();
+        assert!(s.tun.is_none() && s.routes.is_empty());
     }
 
     #[tokio::test]
