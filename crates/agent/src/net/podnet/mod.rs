@@ -135,40 +135,59 @@ pub(crate) fn internal_ip(n: &Node) -> Option<Ipv4Addr> {
         .find_map(|a| a.address.parse().ok())
 }
 
-/// The peers of `me` among `nodes`: every other Node with an IPv4 pod CIDR, a non-loopback
-/// InternalIP and a VTEP MAC.
+/// A Node that may be a peer of `me` (whatever the backend): another, live Node with an IPv4
+/// pod CIDR and a non-loopback InternalIP other than `my_ip`.
+pub struct PeerNode<'a> {
+    pub name: &'a str,
+    /// The pod CIDR as the Node gives it, and its network address and prefix.
+    pub pod_cidr: &'a String,
+    pub net: Ipv4Addr,
+    pub prefix: u8,
+    pub node_ip: Ipv4Addr,
+    pub annotations: Option<&'a std::collections::BTreeMap<String, String>>,
+}
+
+/// [`PeerNode`] of `n`, if it is one.
+pub fn peer_node<'a>(me: &str, my_ip: IpAddr, n: &'a Node) -> Option<PeerNode<'a>> {
+    let name = n.metadata.name.as_deref()?;
+    if name == me || n.metadata.deletion_timestamp.is_some() {
+        return None;
+    }
+    let spec = n.spec.as_ref()?;
+    let pod_cidr = spec
+        .pod_cidrs
+        .iter()
+        .flatten()
+        .chain(spec.pod_cidr.iter())
+        .find(|c| parse_cidr(c).is_some())?;
+    let (net, prefix) = parse_cidr(pod_cidr)?;
+    let node_ip = internal_ip(n)?;
+    if node_ip.is_loopback() || IpAddr::V4(node_ip) == my_ip {
+        return None;
+    }
+    Some(PeerNode {
+        name,
+        pod_cidr,
+        net,
+        prefix,
+        node_ip,
+        annotations: n.metadata.annotations.as_ref(),
+    })
+}
+
+/// The VXLAN peers of `me` among `nodes`: every [`PeerNode`] with a VTEP MAC.
 pub fn peers(me: &str, my_ip: IpAddr, nodes: &[Node]) -> Vec<Peer> {
     let mut out: Vec<Peer> = nodes
         .iter()
         .filter_map(|n| {
-            let name = n.metadata.name.as_deref()?;
-            if name == me || n.metadata.deletion_timestamp.is_some() {
-                return None;
-            }
-            let spec = n.spec.as_ref()?;
-            let cidr = spec
-                .pod_cidrs
-                .iter()
-                .flatten()
-                .chain(spec.pod_cidr.iter())
-                .find(|c| parse_cidr(c).is_some())?;
-            let (vtep, _) = parse_cidr(cidr)?;
-            let node_ip = internal_ip(n)?;
-            if node_ip.is_loopback() || IpAddr::V4(node_ip) == my_ip {
-                return None;
-            }
-            let mac = n
-                .metadata
-                .annotations
-                .as_ref()?
-                .get(VTEP_MAC_ANNOTATION)?
-                .to_lowercase();
+            let p = peer_node(me, my_ip, n)?;
+            let mac = p.annotations?.get(VTEP_MAC_ANNOTATION)?.to_lowercase();
             valid_mac(&mac).then(|| Peer {
-                node: name.to_string(),
-                pod_cidr: cidr.clone(),
-                vtep,
+                node: p.name.to_string(),
+                pod_cidr: p.pod_cidr.clone(),
+                vtep: p.net,
                 mac,
-                node_ip,
+                node_ip: p.node_ip,
             })
         })
         .collect();

@@ -26,8 +26,6 @@ use boringtun::noise::{Tunn, TunnResult};
 use boringtun::x25519::{PublicKey, StaticSecret};
 use k8s_openapi::api::core::v1::Node;
 
-use super::{internal_ip, parse_cidr};
-
 /// Node annotation with the node's WireGuard public key (base64, as `wg` prints it).
 pub const PUBLIC_KEY_ANNOTATION: &str = "networking.k3s-daas.io/wireguard-public-key";
 /// Node annotation with the node's WireGuard endpoint (`<node_ip>:<port>`).
@@ -146,30 +144,15 @@ pub fn peers(me: &str, my_ip: IpAddr, nodes: &[Node]) -> Vec<WgPeer> {
     let mut out: Vec<WgPeer> = nodes
         .iter()
         .filter_map(|n| {
-            let name = n.metadata.name.as_deref()?;
-            if name == me || n.metadata.deletion_timestamp.is_some() {
-                return None;
-            }
-            let spec = n.spec.as_ref()?;
-            let cidr = spec
-                .pod_cidrs
-                .iter()
-                .flatten()
-                .chain(spec.pod_cidr.iter())
-                .find(|c| parse_cidr(c).is_some())?;
-            let (net, prefix) = parse_cidr(cidr)?;
-            let node_ip = internal_ip(n)?;
-            if node_ip.is_loopback() || IpAddr::V4(node_ip) == my_ip {
-                return None;
-            }
-            let ann = n.metadata.annotations.as_ref()?;
+            let p = super::peer_node(me, my_ip, n)?;
+            let ann = p.annotations?;
             let public_key = decode_key(ann.get(PUBLIC_KEY_ANNOTATION)?)?;
             let endpoint: SocketAddrV4 = ann.get(ENDPOINT_ANNOTATION)?.parse().ok()?;
-            (*endpoint.ip() == node_ip && endpoint.port() != 0).then(|| WgPeer {
-                node: name.to_string(),
-                pod_cidr: cidr.clone(),
-                net,
-                prefix,
+            (*endpoint.ip() == p.node_ip && endpoint.port() != 0).then(|| WgPeer {
+                node: p.name.to_string(),
+                pod_cidr: p.pod_cidr.clone(),
+                net: p.net,
+                prefix: p.prefix,
                 public_key,
                 endpoint,
             })
