@@ -25,7 +25,7 @@ have nft || need+=(nftables)
 # Stale UDP flows of Services are deleted with conntrack.
 have conntrack || need+=(conntrack)
 # The UDP Service e2e test runs the host's python3 (client in a node namespace, backends from a read-only /usr).
-have python3 || need+=(python3)
+[ -x /usr/bin/python3 ] || need+=(python3)
 # The CNI portmap plugin (hostPort) programs iptables.
 have iptables || need+=(iptables)
 have pgrep || need+=(procps)
