@@ -4,6 +4,7 @@
 
 pub mod anchor;
 pub mod auth;
+pub mod clusterkey;
 pub mod enclave;
 pub mod nodeproxy;
 pub mod registration;
