@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod etcd;
 pub mod netlab;
 
 use std::io::{BufRead, BufReader};
