@@ -197,6 +197,22 @@ mod tests {
     }
 
     #[test]
+    fn joining_settings_come_from_the_file() {
+        let file = args_from_str(
+            "server: https://10.0.0.1:6443\nenclave-dev-root: /var/lib/platform\n",
+            Path::new("c.yaml"),
+            "master",
+        )
+        .expect("ok");
+        let merged = merge(&os(&["daas", "master"]), file);
+        let crate::Cmd::Master(m) = crate::Cli::try_parse_from(merged).expect("parses").cmd else {
+            panic!("not master")
+        };
+        assert_eq!(m.server.as_deref(), Some("https://10.0.0.1:6443"));
+        assert_eq!(m.enclave_dev_root, Some(PathBuf::from("/var/lib/platform")));
+    }
+
+    #[test]
     fn json_is_accepted_too() {
         let file = args_from_str(r#"{"listen": "0.0.0.0:6443"}"#, Path::new("c.json"), "up")
             .expect("json config");

@@ -37,7 +37,7 @@ enum Cmd {
     Up(Box<UpArgs>),
     /// Run the control plane (API server, controllers) in its enclave.
     #[command(alias = "server")]
-    Master(MasterArgs),
+    Master(Box<MasterArgs>),
     /// Print the admin kubeconfig of a data directory.
     Kubeconfig {
         #[arg(long, env = "DAAS_DATA_DIR")]
@@ -207,6 +207,16 @@ struct MasterArgs {
     /// executable) or 96 hex characters.
     #[arg(long, default_value = "release")]
     enclave_measurement: Measurement,
+    /// Directory of the simulated enclave's dev root (the simulated platform vendor's root;
+    /// created there if absent; default `<data>/tee`). Masters of one cluster on one simulated
+    /// platform share it, so their attestation documents verify against one root.
+    #[arg(long)]
+    enclave_dev_root: Option<PathBuf>,
+    /// A running master of the cluster to join (https://host:port, k3s' `--server`): when this
+    /// data dir keeps no cluster key yet, it is fetched from that master (which verifies this
+    /// enclave's attestation) before the store is opened.
+    #[arg(long)]
+    server: Option<String>,
     /// Seconds a validated seal-token credential is trusted before asking the ledger again.
     #[arg(long, default_value_t = 10)]
     token_cache_seconds: u64,
@@ -279,6 +289,7 @@ fn master_config(a: &MasterArgs, dir: PathBuf) -> MasterConfig {
     cfg.retain_revisions = a.retain_revisions;
     cfg.compact_interval = Duration::from_secs(a.compact_seconds.max(1));
     cfg.measurement = a.enclave_measurement.clone();
+    cfg.enclave_dev_root = a.enclave_dev_root.clone();
     cfg.token_cache_ttl = Duration::from_secs(a.token_cache_seconds);
     cfg.node_grace = Duration::from_secs(a.node_grace_seconds.max(1));
     cfg.hpa_sync_period =
@@ -618,8 +629,27 @@ async fn run_agent(path: &Path) -> Result<()> {
 
 async fn run_master(a: MasterArgs) -> Result<()> {
     let dir = default_data_dir(a.data_dir.clone());
-    let master = Master::start(master_config(&a, dir)).await?;
+    let cfg = master_config(&a, dir);
+    if let Some(server) = &a.server {
+        obtain_cluster_key(server, &cfg).await?;
+    }
+    let master = Master::start(cfg).await?;
     serve(master).await
+}
+
+/// `--server`: the cluster key from a running master, before the store is opened.
+async fn obtain_cluster_key(server: &str, cfg: &MasterConfig) -> Result<()> {
+    daas_master::private_dir(&cfg.data_dir)?;
+    let tee = cfg.data_dir.join("tee");
+    let enclave = daas_master::enclave::open_simulated_with_root(
+        &tee,
+        &cfg.measurement,
+        cfg.enclave_dev_root.as_deref(),
+    )?;
+    daas_master::keyshare::obtain_if_absent(server, &enclave, &tee)
+        .await
+        .with_context(|| format!("getting the cluster key from {server}"))?;
+    Ok(())
 }
 
 async fn serve(master: Master) -> Result<()> {
@@ -776,7 +806,7 @@ fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Up(a) => up::run_up(*a).await,
-        Cmd::Master(a) => run_master(a).await,
+        Cmd::Master(a) => run_master(*a).await,
         Cmd::Kubeconfig { data_dir } => {
             let p = default_data_dir(data_dir).join("kubeconfig.yaml");
             let s = std::fs::read_to_string(&p).with_context(|| {

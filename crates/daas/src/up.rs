@@ -459,6 +459,11 @@ fn kill_processes_under(dir: &Path) {
 }
 
 pub(crate) async fn run_up(a: UpArgs) -> Result<()> {
+    // `up` starts a new cluster with its own ledger; joining a running one is `daas master --server`.
+    anyhow::ensure!(
+        a.master.server.is_none(),
+        "--server joins a running cluster: use `daas master --server URL`"
+    );
     let dir = default_data_dir(a.master.data_dir.clone());
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let (embedded, admin) = open_embedded_ledger(

@@ -57,6 +57,17 @@ pub struct EnclaveHandle {
 }
 
 pub fn open_simulated(dir: &Path, m: &Measurement) -> Result<EnclaveHandle, MasterError> {
+    open_simulated_with_root(dir, m, None)
+}
+
+/// The simulated enclave in `dir`; its dev root (the simulated platform vendor's root) is kept in
+/// `dev_root` when given (`--enclave-dev-root`, shared by the masters of one "platform" so their
+/// documents verify against one root), else in `dir`.
+pub fn open_simulated_with_root(
+    dir: &Path,
+    m: &Measurement,
+    dev_root: Option<&Path>,
+) -> Result<EnclaveHandle, MasterError> {
     let measurement = match m {
         Measurement::Binary => {
             SimulatedEnclave::current_exe_measurement().map_err(MasterError::Tee)?
@@ -64,8 +75,9 @@ pub fn open_simulated(dir: &Path, m: &Measurement) -> Result<EnclaveHandle, Mast
         Measurement::Release => release_measurement(),
         Measurement::Fixed(x) => *x,
     };
-    let sim = SimulatedEnclave::open_with_measurement(dir.to_path_buf(), measurement)
-        .map_err(MasterError::Tee)?;
+    let sim =
+        SimulatedEnclave::open_with_root(dir.to_path_buf(), measurement, dev_root.unwrap_or(dir))
+            .map_err(MasterError::Tee)?;
     let root = sim.dev_root();
     let root_pem = sim.dev_root_pem().to_string();
     Ok(EnclaveHandle {

@@ -6,6 +6,7 @@ pub mod anchor;
 pub mod auth;
 pub mod clusterkey;
 pub mod enclave;
+pub mod keyshare;
 pub mod nodeproxy;
 pub mod registration;
 pub mod satokens;
@@ -26,7 +27,7 @@ use std::time::Duration;
 pub use daas_apiserver::registry::ipalloc::{DEFAULT_CLUSTER_IP_RANGE, DEFAULT_NODE_PORT_RANGE};
 use daas_apiserver::{LocalClient, ServerOptions, StaticTokens, TlsMaterial, User};
 pub use daas_controllers::nodeipam::{DEFAULT_CLUSTER_CIDR, DEFAULT_NODE_CIDR_MASK_SIZE};
-use daas_store::{EmbeddedStore, SealingKey, Store};
+use daas_store::{EmbeddedStore, Store};
 
 pub use enclave::{EnclaveHandle, Measurement};
 
@@ -53,6 +54,8 @@ pub enum MasterError {
     RolledBack { store: i64, anchored: u64 },
     #[error("state anchor: {0}")]
     Anchor(#[from] anchor::AnchorError),
+    #[error("cluster key: {0}")]
+    ClusterKey(#[from] clusterkey::ClusterKeyError),
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> MasterError {
@@ -69,6 +72,8 @@ pub struct MasterConfig {
     pub retain_revisions: i64,
     pub compact_interval: Duration,
     pub measurement: Measurement,
+    /// Where the simulated enclave's dev root lives (`--enclave-dev-root`; default `<data>/tee`).
+    pub enclave_dev_root: Option<PathBuf>,
     pub controller_resync: Duration,
     /// How often each HorizontalPodAutoscaler is synced (15 s, as upstream).
     pub hpa_sync_period: Duration,
@@ -110,6 +115,7 @@ impl MasterConfig {
             retain_revisions: 10_000,
             compact_interval: Duration::from_secs(300),
             measurement: Measurement::Release,
+            enclave_dev_root: None,
             controller_resync: Duration::from_secs(10),
             hpa_sync_period: daas_controllers::hpa::DEFAULT_SYNC_PERIOD,
             metric_resolution: daas_apiserver::registry::metrics::RESOLUTION,
@@ -240,8 +246,14 @@ impl Master {
         )
         .map_err(|e| MasterError::Config(e.to_string()))?;
         private_dir(&dir)?;
-        let enclave = enclave::open_simulated(&dir.join("tee"), &cfg.measurement)?;
-        let key = SealingKey::from_bytes(enclave.enclave.sealing_key());
+        let enclave = enclave::open_simulated_with_root(
+            &dir.join("tee"),
+            &cfg.measurement,
+            cfg.enclave_dev_root.as_deref(),
+        )?;
+        // The cluster's key (kept sealed by a master that joined), else this enclave's own.
+        let cluster_key = clusterkey::resolve(&dir.join("tee"), enclave.enclave.as_ref())?;
+        let key = cluster_key.sealing_key();
         let db = dir.join("state.redb");
         let store: Arc<dyn Store> = Arc::new(
             tokio::task::spawn_blocking(move || EmbeddedStore::open(&db, key))
@@ -453,7 +465,9 @@ impl Master {
             cluster_id: cluster_id.clone(),
             registration: registration.clone(),
         };
+        let keyshare = Arc::new(keyshare::KeyShareServer::new(&enclave, cluster_key));
         let app = seed::router(seed_state)
+            .merge(keyshare::router(keyshare))
             .merge(api)
             .layer(axum::middleware::from_fn_with_state(
                 metrics,

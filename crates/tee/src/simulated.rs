@@ -55,6 +55,7 @@ const SIM_PCR_COUNT: u16 = 16;
 /// Simulated Nitro-style enclave.
 pub struct SimulatedEnclave {
     dir: PathBuf,
+    root_dir: PathBuf,
     image_measurement: [u8; PCR_LEN],
     pcrs: Pcrs,
     module_id: String,
@@ -301,11 +302,26 @@ impl SimulatedEnclave {
         image_measurement: [u8; PCR_LEN],
     ) -> Result<Self, TeeError> {
         let dir = dir.into();
+        let root_dir = dir.clone();
+        Self::open_with_root(dir, image_measurement, &root_dir)
+    }
+
+    /// Like [`SimulatedEnclave::open_with_measurement`], with the dev root (the simulated
+    /// platform vendor's root) kept in `root_dir` ([`DEV_ROOT_CERT_FILE`], [`DEV_ROOT_KEY_FILE`],
+    /// created there if absent) instead of `dir`: enclaves on one simulated "platform" share it,
+    /// so each one's documents verify against the same root.
+    pub fn open_with_root(
+        dir: impl Into<PathBuf>,
+        image_measurement: [u8; PCR_LEN],
+        root_dir: &Path,
+    ) -> Result<Self, TeeError> {
+        let dir = dir.into();
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        fs::create_dir_all(root_dir).map_err(io_err(root_dir))?;
         let pcrs = Self::pcrs_for_measurement(&image_measurement);
         let master = load_or_create_master(&dir.join(SEALED_KEY_FILE), &pcrs)?;
         let sealing_key = sealing_key_from_master(&master);
-        let (root_issuer, root_key, root, root_pem) = load_or_create_root(&dir)?;
+        let (root_issuer, root_key, root, root_pem) = load_or_create_root(root_dir)?;
 
         let mut rnd = [0u8; 8];
         rand::rngs::OsRng.fill_bytes(&mut rnd);
@@ -329,6 +345,7 @@ impl SimulatedEnclave {
         let identity = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
         Ok(Self {
             dir,
+            root_dir: root_dir.to_path_buf(),
             image_measurement,
             pcrs,
             module_id,
@@ -352,7 +369,7 @@ impl SimulatedEnclave {
     }
 
     pub fn dev_root_path(&self) -> PathBuf {
-        self.dir.join(DEV_ROOT_CERT_FILE)
+        self.root_dir.join(DEV_ROOT_CERT_FILE)
     }
 
     pub fn image_measurement(&self) -> [u8; PCR_LEN] {

@@ -202,3 +202,34 @@ fn default_measurement_is_the_running_executable() {
         SimulatedEnclave::pcrs_for_measurement(&M1).get(0)
     );
 }
+
+#[test]
+fn enclaves_sharing_a_dev_root_dir_verify_against_one_root() {
+    let platform = tempfile::tempdir().expect("tempdir");
+    let (a_dir, b_dir) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    let a = SimulatedEnclave::open_with_root(a_dir.path(), M1, platform.path()).expect("open a");
+    let b = SimulatedEnclave::open_with_root(b_dir.path(), M1, platform.path()).expect("open b");
+    // The root lives in the platform directory only, and is the same for both.
+    assert!(platform.path().join(DEV_ROOT_CERT_FILE).exists());
+    assert!(platform.path().join(DEV_ROOT_KEY_FILE).exists());
+    assert!(!a_dir.path().join(DEV_ROOT_KEY_FILE).exists());
+    assert_eq!(a.dev_root(), b.dev_root());
+    assert_eq!(a.dev_root_path(), platform.path().join(DEV_ROOT_CERT_FILE));
+    let expected = a.measurement().expect(&[0, 1, 2]);
+    let doc = b.attestation(None, Some(b"n")).expect("attestation");
+    verify_attestation(&doc, &[a.dev_root()], now_ms(), &expected)
+        .expect("b verifies under a's root");
+    // Each enclave keeps its own sealing key.
+    assert_ne!(a.sealing_key(), b.sealing_key());
+    // An enclave with its own root (another "platform") does not verify under the shared one.
+    let c_dir = tempfile::tempdir().expect("tempdir");
+    let c = SimulatedEnclave::open_with_measurement(c_dir.path(), M1).expect("open c");
+    let doc = c.attestation(None, None).expect("attestation");
+    assert_eq!(
+        verify_attestation(&doc, &[a.dev_root()], now_ms(), &expected),
+        Err(AttestationError::UntrustedRoot)
+    );
+}

@@ -17,6 +17,7 @@ mod dns;
 mod endpoints;
 mod hpa;
 mod ingress;
+mod keyshare;
 mod kube_client;
 mod kubectl;
 mod metrics;
