@@ -18,6 +18,7 @@ pub mod ingress;
 pub mod job;
 pub mod kubedns;
 pub mod kubernetesservice;
+pub mod leaderelection;
 pub mod namespace;
 pub mod nodeipam;
 pub mod nodelifecycle;
