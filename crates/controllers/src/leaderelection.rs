@@ -76,7 +76,9 @@ impl Timings {
     /// at least 1 s.
     pub fn validate(&self) -> Result<(), ElectionError> {
         if self.retry_period.is_zero() {
-            return Err(ElectionError::Timings("retry period must be greater than zero"));
+            return Err(ElectionError::Timings(
+                "retry period must be greater than zero",
+            ));
         }
         if self.lease_duration < Duration::from_secs(1) {
             return Err(ElectionError::Timings("lease duration must be at least 1s"));
@@ -148,6 +150,43 @@ impl ElectionConfig {
     fn path(&self) -> String {
         format!("{}/{}", self.collection(), self.name)
     }
+}
+
+/// A duration flag as upstream writes them (Go's `time.ParseDuration` subset): `15s`, `500ms`,
+/// `1m30s`, `2h`; a bare number is seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err("empty duration".into());
+    }
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("{s:?}: missing unit"))?;
+        let (num, tail) = rest.split_at(num_end);
+        let value: f64 = num.parse().map_err(|_| format!("{s:?}: bad number"))?;
+        let unit_end = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_end);
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(format!("{s:?}: unknown unit {unit:?}")),
+        };
+        total += Duration::try_from_secs_f64(value * scale).map_err(|e| format!("{s:?}: {e}"))?;
+        rest = tail;
+    }
+    Ok(total)
 }
 
 /// A Lease's MicroTime (RFC 3339 with microseconds).
@@ -447,7 +486,9 @@ async fn drive<F>(
             match tokio::time::timeout(t.renew_deadline, el.try_acquire_or_renew()).await {
                 Ok(Ok(true)) => break,
                 Ok(Ok(false)) => {}
-                Ok(Err(e)) => tracing::warn!(parent: &span, error = %e, "acquiring the lease failed"),
+                Ok(Err(e)) => {
+                    tracing::warn!(parent: &span, error = %e, "acquiring the lease failed")
+                }
                 Err(_) => tracing::warn!(parent: &span, "acquiring the lease timed out"),
             }
             tokio::select! {
@@ -486,7 +527,9 @@ async fn drive<F>(
                     tracing::warn!(parent: &span, "the lease was taken by another candidate");
                     break false;
                 }
-                Ok(Err(e)) => tracing::warn!(parent: &span, error = %e, "renewing the lease failed"),
+                Ok(Err(e)) => {
+                    tracing::warn!(parent: &span, error = %e, "renewing the lease failed")
+                }
                 Err(_) => tracing::warn!(parent: &span, "renewing the lease timed out"),
             }
         };
@@ -496,7 +539,9 @@ async fn drive<F>(
             match tokio::time::timeout(t.renew_deadline, el.release()).await {
                 Ok(Ok(true)) => tracing::info!(parent: &span, "lease released"),
                 Ok(Ok(false)) => {}
-                Ok(Err(e)) => tracing::warn!(parent: &span, error = %e, "releasing the lease failed"),
+                Ok(Err(e)) => {
+                    tracing::warn!(parent: &span, error = %e, "releasing the lease failed")
+                }
                 Err(_) => tracing::warn!(parent: &span, "releasing the lease timed out"),
             }
             return;

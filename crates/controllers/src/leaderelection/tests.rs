@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use super::*;
 
-const PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager";
+const PATH: &str =
+    "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager";
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -206,8 +207,7 @@ async fn of_concurrent_writers_exactly_one_wins() {
     let mut a = e.elector("a_1");
     assert!(a.try_acquire_or_renew().await.unwrap());
     e.at(100);
-    let mut electors: Vec<LeaderElector> =
-        (0..6).map(|i| e.elector(&format!("c_{i}"))).collect();
+    let mut electors: Vec<LeaderElector> = (0..6).map(|i| e.elector(&format!("c_{i}"))).collect();
     let wins = futures::future::join_all(electors.iter_mut().map(|el| el.try_acquire_or_renew()))
         .await
         .into_iter()
@@ -284,15 +284,14 @@ async fn renew_deadline_stops_the_group_before_the_lease_expires() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     e.at(9);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(a.is_leader(), "within the renew deadline the leader keeps leading");
+    assert!(
+        a.is_leader(),
+        "within the renew deadline the leader keeps leading"
+    );
     assert_eq!(pa.running.load(Ordering::SeqCst), 1);
     e.at(10);
     until("a stops leading", || !a.is_leader()).await;
-    assert_eq!(
-        pa.running.load(Ordering::SeqCst),
-        0,
-        "the group is stopped"
-    );
+    assert_eq!(pa.running.load(Ordering::SeqCst), 0, "the group is stopped");
     // The group stopped at 10 s; nobody may take the lease before 15 s.
     let mut b = e.elector("b_2");
     e.at(14);
@@ -357,4 +356,16 @@ fn live_holder_reads_the_lease() {
         live_holder(&serde_json::json!({"spec": {"holderIdentity": "a"}}), now),
         None
     );
+}
+
+#[test]
+fn durations_parse_as_upstream_flags() {
+    assert_eq!(parse_duration("15s").unwrap(), Duration::from_secs(15));
+    assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+    assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+    assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+    assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+    assert!(parse_duration("").is_err());
+    assert!(parse_duration("10x").is_err());
+    assert!(parse_duration("s").is_err());
 }
