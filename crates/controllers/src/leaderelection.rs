@@ -40,7 +40,7 @@ pub enum ElectionError {
     Api {
         lease: String,
         #[source]
-        source: ApiError,
+        source: Box<ApiError>,
     },
     #[error("leader election timings: {0}")]
     Timings(&'static str),
@@ -243,7 +243,7 @@ impl LeaderElector {
     fn api(&self, source: ApiError) -> ElectionError {
         ElectionError::Api {
             lease: self.cfg.lease_id(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -376,6 +376,21 @@ impl Drop for Group {
     }
 }
 
+/// Publishes leadership; reports "not leading" when the driver ends or is aborted.
+struct Leading(watch::Sender<bool>);
+
+impl Leading {
+    fn set(&self, v: bool) {
+        self.0.send_replace(v);
+    }
+}
+
+impl Drop for Leading {
+    fn drop(&mut self) {
+        self.0.send_replace(false);
+    }
+}
+
 /// A running election: the driver task, whether it currently leads, and a graceful stop.
 /// Dropping it aborts the driver and the group without releasing the Lease (as a crash would).
 pub struct Elected {
@@ -434,7 +449,7 @@ where
     let (lead_tx, lead_rx) = watch::channel(false);
     let lease = cfg.lease_id();
     let identity = cfg.identity.clone();
-    let task = tokio::spawn(drive(client, cfg, start, stop_rx, lead_tx));
+    let task = tokio::spawn(drive(client, cfg, start, stop_rx, Leading(lead_tx)));
     Elected {
         lease,
         identity,
@@ -467,7 +482,7 @@ async fn drive<F>(
     cfg: ElectionConfig,
     start: F,
     mut stop: watch::Receiver<bool>,
-    leading: watch::Sender<bool>,
+    leading: Leading,
 ) where
     F: Fn() -> Vec<JoinHandle<()>> + Send + Sync + 'static,
 {
@@ -501,7 +516,7 @@ async fn drive<F>(
         };
         tracing::info!(parent: &span, "became leader");
         let group = Group(start());
-        leading.send_replace(true);
+        leading.set(true);
         // Leader: renew every retry period; give up once the renew deadline has passed.
         let graceful = loop {
             let elapsed = since(clock.as_ref(), last_renew);
@@ -534,7 +549,7 @@ async fn drive<F>(
             }
         };
         group.stop().await;
-        leading.send_replace(false);
+        leading.set(false);
         if graceful {
             match tokio::time::timeout(t.renew_deadline, el.release()).await {
                 Ok(Ok(true)) => tracing::info!(parent: &span, "lease released"),

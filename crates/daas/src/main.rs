@@ -37,7 +37,7 @@ enum Cmd {
     Up(Box<UpArgs>),
     /// Run the control plane (API server, controllers) in its enclave.
     #[command(alias = "server")]
-    Master(MasterArgs),
+    Master(Box<MasterArgs>),
     /// Print the admin kubeconfig of a data directory.
     Kubeconfig {
         #[arg(long, env = "DAAS_DATA_DIR")]
@@ -805,7 +805,7 @@ fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Up(a) => up::run_up(*a).await,
-        Cmd::Master(a) => run_master(a).await,
+        Cmd::Master(a) => run_master(*a).await,
         Cmd::Kubeconfig { data_dir } => {
             let p = default_data_dir(data_dir).join("kubeconfig.yaml");
             let s = std::fs::read_to_string(&p).with_context(|| {
