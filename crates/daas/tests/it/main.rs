@@ -19,6 +19,7 @@ mod hpa;
 mod ingress;
 mod kube_client;
 mod kubectl;
+mod leader;
 mod metrics;
 mod netlab;
 mod netpol;
