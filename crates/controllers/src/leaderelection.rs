@@ -112,6 +112,10 @@ pub struct ElectionConfig {
     pub identity: String,
     pub timings: Timings,
     pub clock: Arc<dyn Clock>,
+    /// Holders whose identity starts with this are earlier runs of this candidate (e.g.
+    /// `<master id>_`, the id derived from host and data directory): their Lease is taken at
+    /// once instead of after expiry, so a restarted single master leads as soon as it is up.
+    pub reclaim_prefix: Option<String>,
 }
 
 impl ElectionConfig {
@@ -123,6 +127,7 @@ impl ElectionConfig {
             identity: identity.into(),
             timings: Timings::default(),
             clock: Arc::new(SystemClock),
+            reclaim_prefix: None,
         }
     }
 
@@ -133,6 +138,11 @@ impl ElectionConfig {
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    pub fn with_reclaim_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.reclaim_prefix = Some(prefix.into());
         self
     }
 
@@ -285,7 +295,13 @@ impl LeaderElector {
         let spec = &lease["spec"];
         self.transitions = spec["leaseTransitions"].as_i64().unwrap_or(0);
         let ours = spec["holderIdentity"].as_str() == Some(self.cfg.identity.as_str());
-        if !ours && live_holder(&lease, now).is_some() {
+        let predecessor = |h: &str| {
+            self.cfg
+                .reclaim_prefix
+                .as_deref()
+                .is_some_and(|p| !p.is_empty() && h.starts_with(p))
+        };
+        if !ours && live_holder(&lease, now).is_some_and(|h| !predecessor(h)) {
             self.last_renew = None;
             return Ok(false);
         }

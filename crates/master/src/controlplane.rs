@@ -10,7 +10,9 @@
 //!   Service's endpoint reconciler over the fresh identity Leases, and the user-namespace
 //!   controller (its demand is recorded by this master's authenticator, in memory).
 //!
-//! A single master wins both elections at once and behaves as without election.
+//! A single master wins both elections at once and behaves as without election; restarted
+//! after a crash (same host and data directory, so the same master id) it reclaims the Leases
+//! of its previous run at once instead of waiting for them to expire.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
@@ -271,7 +273,8 @@ impl ControlPlane {
             client.clone(),
             ElectionConfig::new(leaderelection::CONTROLLER_MANAGER_LEASE, identity.clone())
                 .with_timings(le.timings)
-                .with_clock(clock.clone()),
+                .with_clock(clock.clone())
+                .with_reclaim_prefix(format!("{master_id}_")),
             move || set.spawn(),
         );
         let sched_client = client.clone();
@@ -279,7 +282,8 @@ impl ControlPlane {
             client.clone(),
             ElectionConfig::new(leaderelection::SCHEDULER_LEASE, identity.clone())
                 .with_timings(le.timings)
-                .with_clock(clock),
+                .with_clock(clock)
+                .with_reclaim_prefix(format!("{master_id}_")),
             move || {
                 vec![daas_controllers::spawn_scheduler(
                     sched_client.clone(),

@@ -369,3 +369,27 @@ fn durations_parse_as_upstream_flags() {
     assert!(parse_duration("10x").is_err());
     assert!(parse_duration("s").is_err());
 }
+
+#[tokio::test]
+async fn a_restarted_candidate_reclaims_its_predecessors_lease_at_once() {
+    let e = env().await;
+    let mut old = e.elector("m1_aaaa");
+    assert!(old.try_acquire_or_renew().await.unwrap());
+    e.at(1);
+    // Another master does not match the prefix and must wait for expiry.
+    let mut other = LeaderElector::new(
+        e.client(),
+        e.cfg("m2_cccc", Timings::default())
+            .with_reclaim_prefix("m2_"),
+    );
+    assert!(!other.try_acquire_or_renew().await.unwrap());
+    let mut new = LeaderElector::new(
+        e.client(),
+        e.cfg("m1_bbbb", Timings::default())
+            .with_reclaim_prefix("m1_"),
+    );
+    assert!(new.try_acquire_or_renew().await.unwrap());
+    let l = e.lease().await;
+    assert_eq!(l["spec"]["holderIdentity"], "m1_bbbb");
+    assert_eq!(l["spec"]["leaseTransitions"], 1);
+}

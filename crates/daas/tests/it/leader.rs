@@ -1,7 +1,7 @@
 //! Leader election of a real `daas` master: it takes the `kube-controller-manager` and
 //! `kube-scheduler` Leases at once, keeps an identity Lease that the `kubernetes` Endpoints are
 //! made from, releases its Leases on SIGTERM (a restarted master leads at once, long before the
-//! lease duration), and nobody but the control plane writes these Leases: a user-tier staker and
+//! lease duration; after SIGKILL it reclaims its own previous run's Leases), and nobody but the control plane writes these Leases: a user-tier staker and
 //! a node get 403, an unauthenticated client 401.
 
 use std::path::Path;
@@ -136,6 +136,12 @@ fn a_master_leads_at_once_lists_itself_and_hands_over_on_sigterm() {
     // once instead of waiting out the 60 s lease.
     let status = c.signal(libc::SIGTERM, Duration::from_secs(30));
     assert!(status.success(), "{status:?}");
+    let log = c.log();
+    assert_eq!(
+        log.matches("lease released").count(),
+        2,
+        "both Leases are released on SIGTERM; log:\n{log}"
+    );
     let restarted = Instant::now();
     c.spawn();
     wait(&c, "a new holder", Duration::from_secs(30), || {
@@ -151,10 +157,33 @@ fn a_master_leads_at_once_lists_itself_and_hands_over_on_sigterm() {
     assert_eq!(cm["spec"]["leaseTransitions"], 1);
     let new_identity = cm["spec"]["holderIdentity"].as_str().unwrap();
     // Same host and data dir: the same master id, another process.
-    assert!(new_identity.starts_with(&format!("{id}_")), "{new_identity}");
+    assert!(
+        new_identity.starts_with(&format!("{id}_")),
+        "{new_identity}"
+    );
     wait(&c, "the scheduler lease", Duration::from_secs(20), || {
         holder(&c, "kube-scheduler") == new_identity
     });
+    let new_identity = new_identity.to_string();
+
+    // SIGKILL: nothing is released, but the restarted master (same host and data dir, so the
+    // same master id) reclaims the Lease of its own previous run instead of waiting 60 s.
+    c.kill();
+    let restarted = Instant::now();
+    c.spawn();
+    wait(&c, "a third holder", Duration::from_secs(30), || {
+        let h = holder(&c, "kube-controller-manager");
+        !h.is_empty() && h != new_identity
+    });
+    assert!(
+        restarted.elapsed() < Duration::from_secs(40),
+        "took {:?}",
+        restarted.elapsed()
+    );
+    assert_eq!(
+        lease(&c, "kube-controller-manager")["spec"]["leaseTransitions"],
+        2
+    );
 }
 
 fn refused(c: &Cluster, kubeconfig: &Path, args: &[&str], needle: &str) {
@@ -184,7 +213,14 @@ fn only_the_control_plane_writes_its_leases() {
     let (bob_key, _) = c.staker(
         &chain,
         "bob",
-        &["--amount", "1000", "--role", "node", "--node-id", "bob-node"],
+        &[
+            "--amount",
+            "1000",
+            "--role",
+            "node",
+            "--node-id",
+            "bob-node",
+        ],
     );
     let (bob, _) = c.join(&chain, &bob_key);
     let forged = c.dir.path().join("forged.yaml");
