@@ -209,7 +209,13 @@ fn only_the_control_plane_writes_its_leases() {
         .unwrap()
         .to_string();
     let (alice_key, _) = c.staker(&chain, "alice", &["--amount", "200", "--role", "user"]);
-    let (alice, _) = c.join(&chain, &alice_key);
+    let (alice, joined) = c.join(&chain, &alice_key);
+    let alice_ns = joined
+        .split("namespace ")
+        .nth(1)
+        .expect("user namespace in join output")
+        .trim_end_matches([')', '\n'])
+        .to_string();
     let (bob_key, _) = c.staker(
         &chain,
         "bob",
@@ -256,6 +262,21 @@ fn only_the_control_plane_writes_its_leases() {
         }
         refused(&c, kc, &["create", "-f", forged], "(Forbidden)");
     }
+    // In her own namespace alice may write Leases, but one that claims to be an API server
+    // identity names no master: only kube-system's count.
+    let own = c.dir.path().join("own.yaml");
+    std::fs::write(
+        &own,
+        "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: kube-apiserver-evil\n  labels: {apiserver.kubernetes.io/identity: kube-apiserver}\n  annotations: {k3s-daas.io/advertise-address: 203.0.113.66, k3s-daas.io/advertise-port: \"6443\"}\nspec: {holderIdentity: kube-apiserver-evil, leaseDurationSeconds: 3600}\n",
+    )
+    .unwrap();
+    let o = c.kubectl_as(
+        &alice,
+        &["create", "-n", &alice_ns, "-f", own.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Several identity renewals (1 s) wake the endpoint reconciler meanwhile.
+    std::thread::sleep(Duration::from_secs(3));
     // No credential at all.
     let anon = c.kubectl(&[
         "--token",
