@@ -335,6 +335,31 @@ impl LeaderElector {
         }
     }
 
+    /// Record a `LeaderElection` Event on the Lease (`<identity> became leader`, ...), as
+    /// upstream's event recorder does; best effort.
+    pub async fn event(&self, what: &str) {
+        let lease = match self.client.get(&self.cfg.path()).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::debug!(error = %e, "no leader election event: lease unreadable");
+                return;
+            }
+        };
+        let message = format!("{} {what}", self.cfg.identity);
+        if let Err(e) = crate::util::record_event(
+            &self.client,
+            &lease,
+            "Normal",
+            "LeaderElection",
+            &message,
+            "daas-master",
+        )
+        .await
+        {
+            tracing::debug!(error = %e, "recording the leader election event failed");
+        }
+    }
+
     /// Give the Lease up (upstream's `release`): when we still hold it, write an empty holder
     /// with a 1 s duration so the next candidate takes it at once. `Ok(false)`: not ours.
     pub async fn release(&mut self) -> Result<bool, ElectionError> {
@@ -533,6 +558,7 @@ async fn drive<F>(
         tracing::info!(parent: &span, "became leader");
         let group = Group(start());
         leading.set(true);
+        let _ = tokio::time::timeout(t.retry_period, el.event("became leader")).await;
         // Leader: renew every retry period; give up once the renew deadline has passed.
         let graceful = loop {
             let elapsed = since(clock.as_ref(), last_renew);
@@ -566,6 +592,7 @@ async fn drive<F>(
         };
         group.stop().await;
         leading.set(false);
+        let _ = tokio::time::timeout(t.retry_period, el.event("stopped leading")).await;
         if graceful {
             match tokio::time::timeout(t.renew_deadline, el.release()).await {
                 Ok(Ok(true)) => tracing::info!(parent: &span, "lease released"),

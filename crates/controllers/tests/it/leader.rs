@@ -175,6 +175,18 @@ async fn one_controller_set_runs_and_the_other_takes_over_when_it_dies() {
         .unwrap();
     assert_eq!(lease["spec"]["leaseTransitions"], 1);
     assert_eq!(lease["spec"]["leaseDurationSeconds"], 2);
+    // Each take-over is an Event on the Lease, as upstream records it.
+    let events: Vec<String> = c2
+        .list("/api/v1/namespaces/kube-system/events?fieldSelector=reason%3DLeaderElection")
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e["involvedObject"]["kind"] == "Lease")
+        .map(|e| e["message"].as_str().unwrap_or("").to_string())
+        .collect();
+    for m in ["master-a_1 became leader", "master-b_2 became leader"] {
+        assert!(events.iter().any(|e| e == m), "{m}: {events:?}");
+    }
     sampler.abort();
     assert!(!both.load(Ordering::SeqCst), "both sets ran at once");
 }
