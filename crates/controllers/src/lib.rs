@@ -18,6 +18,7 @@ pub mod ingress;
 pub mod job;
 pub mod kubedns;
 pub mod kubernetesservice;
+pub mod leaderelection;
 pub mod namespace;
 pub mod nodeipam;
 pub mod nodelifecycle;
@@ -96,14 +97,29 @@ pub trait Controller: Send + 'static {
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError>;
 }
 
-/// Start every controller. Each returned task runs until aborted.
+/// Start every controller, the scheduler included. Each returned task runs until aborted.
 pub fn spawn(client: LocalClient, opts: ControllerOptions) -> Vec<JoinHandle<()>> {
+    let mut tasks = vec![spawn_scheduler(client.clone(), &opts)];
+    tasks.extend(spawn_controller_manager(client, opts));
+    tasks
+}
+
+/// Start the scheduler (its own leader-elected group, as kube-scheduler).
+pub fn spawn_scheduler(client: LocalClient, opts: &ControllerOptions) -> JoinHandle<()> {
+    spawn_controller(
+        client.clone(),
+        scheduler::Scheduler::new(client, opts.clone()),
+        opts,
+    )
+}
+
+/// Start the generic controllers of kube-controller-manager (everything [`spawn`] starts but
+/// the scheduler). Each returned task runs until aborted.
+pub fn spawn_controller_manager(
+    client: LocalClient,
+    opts: ControllerOptions,
+) -> Vec<JoinHandle<()>> {
     vec![
-        spawn_controller(
-            client.clone(),
-            scheduler::Scheduler::new(client.clone(), opts.clone()),
-            &opts,
-        ),
         spawn_controller(
             client.clone(),
             replicaset::ReplicaSetController::new(client.clone()),

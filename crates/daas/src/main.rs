@@ -253,6 +253,23 @@ struct MasterArgs {
     /// Prefix length of each node's pod CIDR inside `--cluster-cidr`.
     #[arg(long, default_value_t = daas_master::DEFAULT_NODE_CIDR_MASK_SIZE)]
     node_cidr_mask_size: u8,
+    /// How long a non-leader waits after the leader's last renewal of the controller and
+    /// scheduler Leases before taking them (upstream's flag; `15s`, `500ms`, ...).
+    #[arg(long, default_value = "15s", value_parser = daas_master::controlplane::parse_duration)]
+    leader_elect_lease_duration: Duration,
+    /// How long the leader retries renewing before it stops its controllers.
+    #[arg(long, default_value = "10s", value_parser = daas_master::controlplane::parse_duration)]
+    leader_elect_renew_deadline: Duration,
+    /// How often candidates try to acquire and the leader renews.
+    #[arg(long, default_value = "2s", value_parser = daas_master::controlplane::parse_duration)]
+    leader_elect_retry_period: Duration,
+    /// How often this master renews its identity Lease `kube-system/kube-apiserver-<id>`.
+    #[arg(long, default_value = "10s", value_parser = daas_master::controlplane::parse_duration)]
+    identity_lease_renew_interval: Duration,
+    /// Masters whose identity Lease was renewed within this long are the `kubernetes`
+    /// Service's endpoints.
+    #[arg(long, default_value = "15s", value_parser = daas_master::controlplane::parse_duration)]
+    endpoint_ttl: Duration,
 }
 
 #[derive(Args, Clone)]
@@ -301,6 +318,15 @@ fn master_config(a: &MasterArgs, dir: PathBuf) -> MasterConfig {
     cfg.service_node_port_range = a.service_node_port_range.clone();
     cfg.cluster_cidr = a.cluster_cidr.clone();
     cfg.node_cidr_mask_size = a.node_cidr_mask_size;
+    cfg.leader_election = daas_master::controlplane::LeaderElection {
+        timings: daas_master::controlplane::ElectionTimings {
+            lease_duration: a.leader_elect_lease_duration,
+            renew_deadline: a.leader_elect_renew_deadline,
+            retry_period: a.leader_elect_retry_period,
+        },
+        identity_renew_interval: a.identity_lease_renew_interval,
+        endpoint_ttl: a.endpoint_ttl,
+    };
     cfg
 }
 
@@ -654,10 +680,13 @@ async fn obtain_cluster_key(server: &str, cfg: &MasterConfig) -> Result<()> {
 
 async fn serve(master: Master) -> Result<()> {
     let anchorer = master.anchorer.clone();
+    let control_plane = master.control_plane.clone();
     tokio::select! {
         r = master.serve() => r.context("serving")?,
         _ = shutdown_signal() => tracing::info!("shutting down"),
     }
+    // Release the Leases so another master takes over at once.
+    control_plane.shutdown().await;
     anchor_on_shutdown(anchorer).await;
     Ok(())
 }

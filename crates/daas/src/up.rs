@@ -525,6 +525,7 @@ pub(crate) async fn run_up(a: UpArgs) -> Result<()> {
 
     let master_url = master.url.clone();
     let anchorer = master.anchorer.clone();
+    let control_plane = master.control_plane.clone();
     let mut server = tokio::spawn(master.serve());
     let stop = shutdown_signal();
     tokio::pin!(stop);
@@ -576,6 +577,8 @@ pub(crate) async fn run_up(a: UpArgs) -> Result<()> {
     if let Some(la) = agent {
         la.shutdown().await;
     }
+    // Release the leader Leases so another master takes over at once.
+    control_plane.shutdown().await;
     server.abort();
     crate::anchor_on_shutdown(anchorer).await;
     result

@@ -5,6 +5,7 @@
 pub mod anchor;
 pub mod auth;
 pub mod clusterkey;
+pub mod controlplane;
 pub mod enclave;
 pub mod keyshare;
 pub mod nodeproxy;
@@ -103,6 +104,8 @@ pub struct MasterConfig {
     pub cluster_cidr: String,
     /// Prefix length of each node's pod CIDR (`--node-cidr-mask-size`).
     pub node_cidr_mask_size: u8,
+    /// Leader election of the controllers and scheduler, identity Lease and endpoint TTL.
+    pub leader_election: controlplane::LeaderElection,
 }
 
 impl MasterConfig {
@@ -132,6 +135,7 @@ impl MasterConfig {
                 .to_string(),
             cluster_cidr: daas_controllers::nodeipam::DEFAULT_CLUSTER_CIDR.to_string(),
             node_cidr_mask_size: daas_controllers::nodeipam::DEFAULT_NODE_CIDR_MASK_SIZE,
+            leader_election: controlplane::LeaderElection::default(),
         }
     }
 }
@@ -228,6 +232,8 @@ pub struct Master {
     pub anchorer: Option<Arc<anchor::Anchorer>>,
     /// The cluster id (kept in the sealed store); credentials carry `k3s-daas:<cluster id>`.
     pub cluster_id: String,
+    /// Leader elections and per-master tasks; `shutdown()` releases the Leases.
+    pub control_plane: Arc<controlplane::ControlPlane>,
     registration: Arc<std::sync::RwLock<Option<registration::Registration>>>,
     listener: tokio::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
@@ -272,11 +278,7 @@ impl Master {
         };
         daas_apiserver::bootstrap_with(&store, &service_ranges).await?;
         let cluster_id = seed::cluster_id(&store).await?;
-        let mut background = vec![daas_apiserver::spawn_compactor(
-            store.clone(),
-            cfg.compact_interval,
-            cfg.retain_revisions,
-        )];
+        let mut background: Vec<tokio::task::JoinHandle<()>> = Vec::new();
 
         let admin_token = secret_file(&dir.join("admin.token"), || random_hex(32))?;
         let internal_token = random_hex(32);
@@ -357,20 +359,6 @@ impl Master {
                 &copts,
             ));
         }
-        background.extend(daas_controllers::spawn(client.clone(), copts.clone()));
-        // Service IP and node-port reservations are reconciled with the Services.
-        background.push(daas_controllers::spawn_controller(
-            client.clone(),
-            daas_controllers::servicerepair::ServiceRepair::new(
-                client.clone(),
-                daas_apiserver::registry::ipalloc::Allocators::new(
-                    store.clone(),
-                    service_ranges.clone(),
-                ),
-                Duration::from_secs(60),
-            ),
-            &copts,
-        ));
         let slasher = match (&seal_tokens, &cfg.ledger, &cfg.sui_key) {
             (Some(st), Some(l), Some(k)) => Some(Arc::new(slashing::Slasher::new(
                 daas_ledger::wallet::Wallet::new(l.clone(), k.clone()),
@@ -381,77 +369,39 @@ impl Master {
             _ => None,
         };
         let anchorer = match (&cfg.ledger, &cfg.sui_key) {
-            (Some(l), Some(k)) => {
-                let a = Arc::new(anchor::Anchorer::new(
-                    daas_ledger::wallet::Wallet::new(l.clone(), k.clone()),
-                    enclave.clone(),
-                    store.clone(),
-                    metrics.clone(),
-                    anchored,
-                ));
-                background.push(a.clone().spawn(cfg.anchor_interval));
-                Some(a)
-            }
+            (Some(l), Some(k)) => Some(Arc::new(anchor::Anchorer::new(
+                daas_ledger::wallet::Wallet::new(l.clone(), k.clone()),
+                enclave.clone(),
+                store.clone(),
+                metrics.clone(),
+                anchored,
+            ))),
             _ => None,
         };
-        if let Some(l) = &cfg.ledger {
-            // Nodes never label themselves staked (NodeRestriction refuses it): the ledger decides.
-            let stakes = Arc::new(stakes::LedgerStakes(l.clone()));
-            background.push(daas_controllers::spawn_controller(
-                client.clone(),
-                daas_controllers::stakednodes::StakedNodeController::new(client.clone(), stakes),
-                &copts,
-            ));
-        }
-        // Pod CIDRs for Nodes (kube-controller-manager's nodeipam range allocator).
-        let ipam = daas_controllers::nodeipam::NodeIpamController::new(
-            client.clone(),
-            &cfg.cluster_cidr,
-            cfg.node_cidr_mask_size,
-        )
-        .map_err(|e| MasterError::Config(format!("--cluster-cidr/--node-cidr-mask-size: {e}")))?;
-        background.push(daas_controllers::spawn_controller(
-            client.clone(),
-            ipam,
-            &copts,
-        ));
-        let handler = slasher
-            .clone()
-            .map(|s| s as Arc<dyn daas_controllers::nodelifecycle::NodeFailureHandler>);
-        background.push(daas_controllers::spawn_controller(
-            client.clone(),
-            daas_controllers::nodelifecycle::NodeLifecycleController::new(
-                client.clone(),
-                cfg.node_grace,
-                handler,
-            ),
-            &copts,
-        ));
-
-        // Every namespace gets kube-root-ca.crt with the CA that signs the API server's certificate.
-        background.push(daas_controllers::spawn_controller(
-            client.clone(),
-            daas_controllers::rootca::RootCaPublisher::new(client.clone(), tls.ca_cert_pem.clone()),
-            &copts,
-        ));
-        // Every namespace gets its `default` ServiceAccount.
-        background.push(daas_controllers::spawn_controller(
-            client.clone(),
-            daas_controllers::serviceaccounts::ServiceAccountsController::new(client.clone()),
-            &copts,
-        ));
-        // Approved client-certificate requests are signed by the same cluster CA.
         let ca_key_path = tls.dir.join("ca.key");
-        let ca_key = std::fs::read_to_string(&ca_key_path)
-            .map_err(io(format!("reading {}", ca_key_path.display())))?;
-        let signing_ca =
-            daas_apiserver::registry::csr::SigningCa::from_pem(&tls.ca_cert_pem, &ca_key)
-                .map_err(|e| MasterError::Config(format!("cluster CA: {e}")))?;
-        background.push(daas_controllers::spawn_controller(
-            client.clone(),
-            daas_controllers::csrsigning::CsrSigner::new(client.clone(), signing_ca),
-            &copts,
-        ));
+        // The controllers, compactor and anchorer run on the master leading the
+        // `kube-controller-manager` Lease (started once the port is bound).
+        let controllers = controlplane::ControllerSet {
+            client: client.clone(),
+            opts: copts.clone(),
+            store: store.clone(),
+            compact_interval: cfg.compact_interval,
+            retain_revisions: cfg.retain_revisions,
+            service_ranges: service_ranges.clone(),
+            node_grace: cfg.node_grace,
+            node_failures: slasher.clone().map(|s| s as _),
+            stakes: cfg
+                .ledger
+                .clone()
+                .map(|l| Arc::new(stakes::LedgerStakes(l)) as _),
+            anchorer: anchorer.clone().map(|a| (a, cfg.anchor_interval)),
+            cluster_cidr: cfg.cluster_cidr.clone(),
+            node_cidr_mask_size: cfg.node_cidr_mask_size,
+            ca_cert_pem: tls.ca_cert_pem.clone(),
+            ca_key_pem: std::fs::read_to_string(&ca_key_path)
+                .map_err(io(format!("reading {}", ca_key_path.display())))?,
+        };
+        controllers.validate()?;
         let registration = Arc::new(std::sync::RwLock::new(None));
         let seed_state = seed::SeedState {
             enclave: enclave.clone(),
@@ -484,26 +434,18 @@ impl Master {
             addr.ip().to_string()
         };
         let url = format!("https://{host}:{}", addr.port());
-        // The `kubernetes` Service, its Endpoints and EndpointSlice point at this API server.
-        background.push(daas_controllers::spawn_controller(
-            client.clone(),
-            daas_controllers::kubernetesservice::KubernetesServiceController::new(
-                client.clone(),
-                service_ranges.first_ip(),
-                advertise_address(addr.ip(), &cfg.tls_sans),
-                addr.port(),
-            ),
-            &copts,
-        ));
-        // The cluster DNS Service `kube-system/kube-dns` (served by every node's DNS server).
-        background.push(daas_controllers::spawn_controller(
-            client.clone(),
-            daas_controllers::kubedns::KubeDnsController::new(
-                client.clone(),
-                daas_controllers::kubedns::default_cluster_dns(service_ranges.first_ip()),
-            ),
-            &copts,
-        ));
+        // Leader-elected groups; the `kubernetes` Service lists every live master.
+        let control_plane = Arc::new(controlplane::ControlPlane::start(
+            controllers,
+            &cfg.leader_election,
+            &controlplane::master_id(&dir),
+            controlplane::Advertise {
+                cluster_ip: service_ranges.first_ip(),
+                address: advertise_address(addr.ip(), &cfg.tls_sans),
+                port: addr.port(),
+            },
+            std::mem::take(&mut background),
+        )?);
         let kubeconfig_path = dir.join("kubeconfig.yaml");
         write_private(
             &kubeconfig_path,
@@ -520,6 +462,7 @@ impl Master {
             enclave,
             slasher,
             anchorer,
+            control_plane,
             listener,
             tls: tls.server_config()?,
             app,

@@ -10,6 +10,7 @@ mod endpoints;
 mod hpa;
 mod ingress;
 mod jobs;
+mod leader;
 mod namespace;
 mod nodeipam;
 mod policy;

@@ -20,6 +20,7 @@ mod ingress;
 mod keyshare;
 mod kube_client;
 mod kubectl;
+mod leader;
 mod metrics;
 mod netlab;
 mod netpol;
