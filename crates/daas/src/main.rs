@@ -11,6 +11,7 @@ use daas_ledger::keys::SuiKeypair;
 use daas_ledger::{EmbeddedLedger, GenesisConfig, Ledger};
 use daas_master::{Master, MasterConfig, Measurement};
 
+mod backends;
 mod config_file;
 mod install;
 mod report;
@@ -243,6 +244,8 @@ struct MasterArgs {
     /// Prefix length of each node's pod CIDR inside `--cluster-cidr`.
     #[arg(long, default_value_t = daas_master::DEFAULT_NODE_CIDR_MASK_SIZE)]
     node_cidr_mask_size: u8,
+    #[command(flatten)]
+    backends: backends::BackendArgs,
 }
 
 #[derive(Args, Clone)]
@@ -272,13 +275,14 @@ fn default_data_dir(arg: Option<PathBuf>) -> PathBuf {
     })
 }
 
-fn master_config(a: &MasterArgs, dir: PathBuf) -> MasterConfig {
-    let mut cfg = MasterConfig::new(dir, a.listen);
+/// The master's configuration with its enclave and datastore opened (the ledger is the caller's).
+async fn master_config(a: &MasterArgs, dir: PathBuf) -> Result<MasterConfig> {
+    let (enclave, store) = a.backends.open(&dir, &a.enclave_measurement).await?;
+    let mut cfg = MasterConfig::new(dir, a.listen, store, enclave);
     cfg.tls_sans = a.tls_san.clone();
     cfg.bookmark_interval = Duration::from_secs(a.bookmark_seconds.max(1));
     cfg.retain_revisions = a.retain_revisions;
     cfg.compact_interval = Duration::from_secs(a.compact_seconds.max(1));
-    cfg.measurement = a.enclave_measurement.clone();
     cfg.token_cache_ttl = Duration::from_secs(a.token_cache_seconds);
     cfg.node_grace = Duration::from_secs(a.node_grace_seconds.max(1));
     cfg.hpa_sync_period =
@@ -290,7 +294,7 @@ fn master_config(a: &MasterArgs, dir: PathBuf) -> MasterConfig {
     cfg.service_node_port_range = a.service_node_port_range.clone();
     cfg.cluster_cidr = a.cluster_cidr.clone();
     cfg.node_cidr_mask_size = a.node_cidr_mask_size;
-    cfg
+    Ok(cfg)
 }
 
 fn load_or_create_key(path: &Path) -> Result<SuiKeypair> {
@@ -618,7 +622,9 @@ async fn run_agent(path: &Path) -> Result<()> {
 
 async fn run_master(a: MasterArgs) -> Result<()> {
     let dir = default_data_dir(a.data_dir.clone());
-    let master = Master::start(master_config(&a, dir)).await?;
+    let mut cfg = master_config(&a, dir).await?;
+    cfg.ledger = a.backends.ledger()?;
+    let master = Master::start(cfg).await?;
     serve(master).await
 }
 

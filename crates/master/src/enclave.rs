@@ -57,15 +57,16 @@ pub struct EnclaveHandle {
 }
 
 pub fn open_simulated(dir: &Path, m: &Measurement) -> Result<EnclaveHandle, MasterError> {
+    simulated(dir, m).map_err(MasterError::Tee)
+}
+
+pub(crate) fn simulated(dir: &Path, m: &Measurement) -> Result<EnclaveHandle, daas_tee::TeeError> {
     let measurement = match m {
-        Measurement::Binary => {
-            SimulatedEnclave::current_exe_measurement().map_err(MasterError::Tee)?
-        }
+        Measurement::Binary => SimulatedEnclave::current_exe_measurement()?,
         Measurement::Release => release_measurement(),
         Measurement::Fixed(x) => *x,
     };
-    let sim = SimulatedEnclave::open_with_measurement(dir.to_path_buf(), measurement)
-        .map_err(MasterError::Tee)?;
+    let sim = SimulatedEnclave::open_with_measurement(dir.to_path_buf(), measurement)?;
     let root = sim.dev_root();
     let root_pem = sim.dev_root_pem().to_string();
     Ok(EnclaveHandle {

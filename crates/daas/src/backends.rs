@@ -1,0 +1,83 @@
+//! The backend flags of `daas master` (and `daas up`): which enclave, which datastore, which
+//! ledger. Names follow k3s where it has them (`--datastore-endpoint`, `--datastore-cafile`,
+//! `--datastore-certfile`, `--datastore-keyfile`); every flag is also a `--config` file key.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+use daas_master::backends::{
+    self, DatastoreConfig, EnclaveKind, LedgerKind, DEFAULT_DATASTORE_PREFIX,
+};
+use daas_master::{EnclaveHandle, Measurement};
+
+#[derive(Args, Clone, Debug)]
+pub struct BackendArgs {
+    /// etcd client URLs of the cluster's datastore, comma-separated
+    /// (`https://etcd1:2379,https://etcd2:2379`). Absent: the embedded store in the data directory.
+    #[arg(long = "datastore-endpoint", value_delimiter = ',')]
+    pub datastore_endpoint: Vec<String>,
+    /// CA certificate (PEM) that signed etcd's serving certificate.
+    #[arg(long)]
+    pub datastore_cafile: Option<PathBuf>,
+    /// Client certificate (PEM) this master presents to etcd (etcd's `--client-cert-auth`).
+    #[arg(long)]
+    pub datastore_certfile: Option<PathBuf>,
+    /// Private key (PEM) of `--datastore-certfile`.
+    #[arg(long)]
+    pub datastore_keyfile: Option<PathBuf>,
+    /// etcd key prefix every key of this cluster lives under.
+    #[arg(long, default_value = DEFAULT_DATASTORE_PREFIX)]
+    pub datastore_prefix: String,
+    /// Enclave backend: `simulated` (development root) or `nitro` (AWS Nitro Enclave, /dev/nsm).
+    #[arg(long, default_value = "simulated")]
+    pub enclave: EnclaveKind,
+    /// Ledger holding stakes and seal tokens: `embedded` (the `daas chain` / `daas up` HTTP API
+    /// at --sui-rpc) or `sui` (a Sui fullnode's gRPC API at --sui-rpc). Absent: no ledger, only
+    /// the admin token, client certificates and service accounts authenticate.
+    #[arg(long)]
+    pub ledger: Option<LedgerKind>,
+    /// Endpoint of the ledger named by --ledger.
+    #[arg(long)]
+    pub sui_rpc: Option<String>,
+    /// With `--ledger sui`: JSON file with the ids of the published package (`package`, `pool`,
+    /// `gateway`, optionally `admin_cap`, `enclave_config`).
+    #[arg(long)]
+    pub sui_deployment: Option<PathBuf>,
+}
+
+impl BackendArgs {
+    pub fn datastore(&self) -> Result<DatastoreConfig, backends::BackendError> {
+        DatastoreConfig::from_flags(
+            &self.datastore_endpoint,
+            self.datastore_cafile.clone(),
+            self.datastore_certfile.clone(),
+            self.datastore_keyfile.clone(),
+            Some(self.datastore_prefix.clone()),
+        )
+    }
+
+    /// Open the enclave and the datastore (sealed under the cluster key).
+    pub async fn open(
+        &self,
+        data_dir: &Path,
+        measurement: &Measurement,
+    ) -> Result<(EnclaveHandle, Arc<dyn backends::Store>), daas_master::MasterError> {
+        let ds = self.datastore()?;
+        backends::open_enclave_and_store(data_dir, self.enclave, measurement, &ds).await
+    }
+
+    /// The ledger of `--ledger`/`--sui-rpc`, if any.
+    pub fn ledger(&self) -> Result<Option<Arc<dyn daas_ledger::Ledger>>, backends::BackendError> {
+        backends::open_ledger(
+            self.ledger,
+            self.sui_rpc.as_deref(),
+            self.sui_deployment.as_deref(),
+        )
+    }
+
+    /// Whether any ledger flag was given (`daas up` runs its own ledger and takes none).
+    pub fn names_a_ledger(&self) -> bool {
+        self.ledger.is_some() || self.sui_rpc.is_some() || self.sui_deployment.is_some()
+    }
+}
