@@ -81,3 +81,62 @@ impl BackendArgs {
         self.ledger.is_some() || self.sui_rpc.is_some() || self.sui_deployment.is_some()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+    use std::path::Path;
+
+    use clap::Parser;
+
+    use super::*;
+
+    fn master(file: &str, typed: &[&str]) -> crate::MasterArgs {
+        let file = crate::config_file::args_from_str(file, Path::new("c.yaml"), "master")
+            .expect("valid config");
+        let typed: Vec<OsString> = typed.iter().map(OsString::from).collect();
+        let merged = crate::config_file::merge(&typed, file);
+        match crate::Cli::try_parse_from(merged).expect("parses").cmd {
+            crate::Cmd::Master(m) => m,
+            _ => panic!("not master"),
+        }
+    }
+
+    /// The backend flags are config-file keys too; a list or a comma list of endpoints.
+    #[test]
+    fn backend_flags_from_the_config_file_and_the_command_line() {
+        let m = master(
+            "datastore-endpoint: [https://e1:2379, https://e2:2379]\ndatastore-cafile: /etc/etcd/ca.crt\ndatastore-certfile: /etc/etcd/c.crt\ndatastore-keyfile: /etc/etcd/c.key\nenclave: nitro\nledger: embedded\nsui-rpc: http://chain:9100\n",
+            &["daas", "master"],
+        );
+        let ds = m.backends.datastore().expect("datastore");
+        assert_eq!(ds.endpoints, vec!["https://e1:2379", "https://e2:2379"]);
+        assert_eq!(ds.prefix, DEFAULT_DATASTORE_PREFIX);
+        assert_eq!(ds.cafile.as_deref(), Some(Path::new("/etc/etcd/ca.crt")));
+        assert_eq!(m.backends.enclave, EnclaveKind::Nitro);
+        assert_eq!(m.backends.ledger, Some(LedgerKind::Embedded));
+        assert!(m.backends.ledger().expect("ledger").is_some());
+        let m = master(
+            "",
+            &[
+                "daas",
+                "master",
+                "--datastore-endpoint",
+                "http://a:2379,http://b:2379",
+                "--datastore-prefix",
+                "/other/",
+            ],
+        );
+        let ds = m.backends.datastore().expect("datastore");
+        assert_eq!(ds.endpoints, vec!["http://a:2379", "http://b:2379"]);
+        assert_eq!(ds.prefix, "/other/");
+        assert_eq!(m.backends.enclave, EnclaveKind::Simulated);
+        assert!(m.backends.ledger().expect("no ledger").is_none());
+        // Defaults: the embedded store, the simulated enclave, no ledger.
+        let m = master("", &["daas", "master"]);
+        assert!(m.backends.datastore().expect("datastore").is_embedded());
+        assert!(!m.backends.names_a_ledger());
+        let bad = crate::Cli::try_parse_from(["daas", "master", "--enclave", "sgx"]);
+        assert!(bad.is_err());
+    }
+}
