@@ -67,6 +67,32 @@ impl BackendArgs {
         backends::open_enclave_and_store(data_dir, self.enclave, measurement, &ds).await
     }
 
+    /// [`BackendArgs::open`], with what to do about a datastore that cannot be reached.
+    pub async fn open_explained(
+        &self,
+        data_dir: &Path,
+        measurement: &Measurement,
+    ) -> anyhow::Result<(EnclaveHandle, Arc<dyn backends::Store>)> {
+        self.open(data_dir, measurement).await.map_err(|e| {
+            use daas_master::MasterError;
+            use daas_master::backends::StoreError;
+            let hint = match &e {
+                MasterError::Backend(backends::BackendError::Datastore {
+                    source: StoreError::Unseal(_),
+                    ..
+                }) => Some("this etcd prefix belongs to another cluster: join it from a running master, or use another --datastore-prefix"),
+                MasterError::Backend(backends::BackendError::Datastore { .. }) => Some(
+                    "check --datastore-endpoint, and that etcd trusts the CA of --datastore-certfile (its --trusted-ca-file) and --datastore-cafile is the CA of etcd's serving certificate",
+                ),
+                _ => None,
+            };
+            match hint {
+                Some(h) => crate::report::with_hint(e.into(), h),
+                None => e.into(),
+            }
+        })
+    }
+
     /// The ledger of `--ledger`/`--sui-rpc`, if any.
     pub fn ledger(&self) -> Result<Option<Arc<dyn daas_ledger::Ledger>>, backends::BackendError> {
         backends::open_ledger(
@@ -97,7 +123,7 @@ mod tests {
         let typed: Vec<OsString> = typed.iter().map(OsString::from).collect();
         let merged = crate::config_file::merge(&typed, file);
         match crate::Cli::try_parse_from(merged).expect("parses").cmd {
-            crate::Cmd::Master(m) => m,
+            crate::Cmd::Master(m) => *m,
             _ => panic!("not master"),
         }
     }

@@ -38,7 +38,7 @@ enum Cmd {
     Up(Box<UpArgs>),
     /// Run the control plane (API server, controllers) in its enclave.
     #[command(alias = "server")]
-    Master(MasterArgs),
+    Master(Box<MasterArgs>),
     /// Print the admin kubeconfig of a data directory.
     Kubeconfig {
         #[arg(long, env = "DAAS_DATA_DIR")]
@@ -277,7 +277,10 @@ fn default_data_dir(arg: Option<PathBuf>) -> PathBuf {
 
 /// The master's configuration with its enclave and datastore opened (the ledger is the caller's).
 async fn master_config(a: &MasterArgs, dir: PathBuf) -> Result<MasterConfig> {
-    let (enclave, store) = a.backends.open(&dir, &a.enclave_measurement).await?;
+    let (enclave, store) = a
+        .backends
+        .open_explained(&dir, &a.enclave_measurement)
+        .await?;
     let mut cfg = MasterConfig::new(dir, a.listen, store, enclave);
     cfg.tls_sans = a.tls_san.clone();
     cfg.bookmark_interval = Duration::from_secs(a.bookmark_seconds.max(1));
@@ -782,7 +785,7 @@ fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Up(a) => up::run_up(*a).await,
-        Cmd::Master(a) => run_master(a).await,
+        Cmd::Master(a) => run_master(*a).await,
         Cmd::Kubeconfig { data_dir } => {
             let p = default_data_dir(data_dir).join("kubeconfig.yaml");
             let s = std::fs::read_to_string(&p).with_context(|| {

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use daas_store::{SealingKey, Store};
+pub use daas_store::{SealingKey, Store, StoreError};
 
 use crate::enclave::{EnclaveHandle, Measurement};
 

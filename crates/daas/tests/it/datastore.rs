@@ -427,6 +427,7 @@ fn master_on_tls_etcd_keeps_state_sealed_and_refuses_wrong_credentials_and_keys(
     // the datastore.
     let mut no_cert = MasterProc::spawn(&t.join("master-nocert"), &datastore(None));
     let (st, log) = no_cert.wait_exit(Duration::from_secs(90));
+    eprintln!("without a client certificate: {}", log.trim());
     assert!(!st.success());
     assert!(log.contains(&format!("datastore {}", etcd.url)), "{log}");
     // A client certificate from another CA: the same.
@@ -435,6 +436,7 @@ fn master_on_tls_etcd_keeps_state_sealed_and_refuses_wrong_credentials_and_keys(
         &datastore(Some((&rogue_crt, &rogue_key))),
     );
     let (st, log) = rogue.wait_exit(Duration::from_secs(90));
+    eprintln!("with a foreign client certificate: {}", log.trim());
     assert!(!st.success());
     assert!(log.contains(&format!("datastore {}", etcd.url)), "{log}");
     // A valid client certificate but another enclave (its own sealing key, no cluster key
@@ -455,6 +457,7 @@ fn master_on_tls_etcd_keeps_state_sealed_and_refuses_wrong_credentials_and_keys(
         &datastore(Some((&cli_crt, &cli_key))),
     );
     let (st, log) = stranger.wait_exit(Duration::from_secs(60));
+    eprintln!("with another sealing key: {}", log.trim());
     assert!(!st.success());
     assert!(log.contains("wrong sealing key"), "{log}");
     assert!(log.contains(&format!("datastore {}", etcd.url)), "{log}");
