@@ -663,3 +663,58 @@ fn masters_on_one_etcd_share_the_cluster_ca_and_admin_token() {
     a.stop();
     b.stop();
 }
+
+/// `daas master --ledger embedded --sui-rpc URL` asks the embedded ledger served by another
+/// process (`daas up` here) about seal tokens: a staker's credential for this master's cluster
+/// authenticates; one minted for another cluster (audience) is refused with 401.
+#[test]
+fn master_takes_the_embedded_ledger_over_http() {
+    let c = common::Cluster::start();
+    let chain = c.chain_url();
+    let (key, _) = c.staker(&chain, "alice", &["--amount", "200", "--role", "user"]);
+    let dir = c.dir.path().join("master-2");
+    let mut m = MasterProc::spawn(
+        &dir,
+        &[
+            "--ledger".to_string(),
+            "embedded".into(),
+            "--sui-rpc".into(),
+            chain.clone(),
+            // Another cluster on the same ledger: its own enclave configuration (the store
+            // revision anchored on the ledger is the first cluster's).
+            "--enclave-measurement".into(),
+            "ab".repeat(48),
+        ],
+    );
+    m.wait_ready();
+    let health: serde_json::Value = serde_json::from_str(&kubectl_ok(
+        &m.kubeconfig(),
+        &["get", "--raw", "/api/v1/health"],
+    ))
+    .expect("health JSON");
+    let audience = health["audience"].as_str().expect("audience").to_string();
+    assert_ne!(audience, c.audience(), "a second cluster");
+    let admin_kc = std::fs::read_to_string(m.kubeconfig()).expect("kubeconfig");
+    let admin_token = std::fs::read_to_string(dir.join("admin.token")).expect("token");
+    let as_alice = |aud: &str| -> Output {
+        let cred = common::daas_ok(&[
+            "token",
+            "--chain",
+            &chain,
+            "--key",
+            key.to_str().expect("utf-8"),
+            "--audience",
+            aud,
+        ]);
+        let kc = c.dir.path().join("alice-at-master-2.yaml");
+        std::fs::write(&kc, admin_kc.replace(admin_token.trim(), cred.trim())).expect("write");
+        kubectl(&kc, &["get", "--raw", "/api"])
+    };
+    let o = as_alice(&audience);
+    assert!(o.status.success(), "{}\n{}", stderr(&o), m.log());
+    let o = as_alice(&c.audience());
+    assert!(!o.status.success());
+    // kubectl's wording of a 401 on a raw request.
+    assert!(stderr(&o).contains("(Unauthorized)"), "{}", stderr(&o));
+    m.stop();
+}
