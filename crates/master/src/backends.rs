@@ -430,17 +430,28 @@ pub async fn open_enclave_and_store(
     datastore: &DatastoreConfig,
 ) -> Result<(EnclaveHandle, Arc<dyn Store>), crate::MasterError> {
     crate::private_dir(data_dir)?;
-    let tee_dir = data_dir.join("tee");
-    let handle = open_enclave(enclave, &tee_dir, measurement)?;
-    let key = crate::clusterkey::resolve(&tee_dir, handle.enclave.as_ref())?;
+    let handle = open_enclave(enclave, &data_dir.join("tee"), measurement)?;
+    let store = open_cluster_store(data_dir, &handle, datastore).await?;
+    Ok((handle, store))
+}
+
+/// The datastore sealed under the cluster key this enclave keeps in `<data>/tee` (its own
+/// sealing key when it holds none). A master joining a running cluster saves the key it was
+/// handed ([`crate::clusterkey::save`]) between [`open_enclave`] and this call.
+pub async fn open_cluster_store(
+    data_dir: &Path,
+    enclave: &EnclaveHandle,
+    datastore: &DatastoreConfig,
+) -> Result<Arc<dyn Store>, crate::MasterError> {
+    let key = crate::clusterkey::resolve(&data_dir.join("tee"), enclave.enclave.as_ref())?;
     let store = open_store(datastore, data_dir, key.sealing_key()).await?;
     tracing::info!(
-        enclave = handle.kind,
+        enclave = enclave.kind,
         datastore = %datastore.describe(data_dir),
         key_id = %key.sealing_key().key_id_hex(),
         "backends open"
     );
-    Ok((handle, store))
+    Ok(store)
 }
 
 impl crate::MasterConfig {
@@ -634,5 +645,36 @@ mod tests {
             open_store(&tls, d.path(), SealingKey::from_bytes([1; 32])).await,
             Err(BackendError::Datastore { .. })
         ));
+    }
+
+    /// A second master on the same etcd opens the store only with the cluster key saved in its
+    /// own enclave directory (what `--join` does after the attested handoff); with its own
+    /// enclave's key it gets the Unseal error.
+    #[cfg(feature = "etcd")]
+    #[tokio::test]
+    async fn a_second_enclave_needs_the_cluster_key() {
+        let etcd = daas_store::etcd_server::EtcdProcess::start().await.unwrap();
+        let ds =
+            DatastoreConfig::from_flags(&[etcd.endpoint().to_string()], None, None, None, None)
+                .unwrap();
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let m = Measurement::Release;
+        let (ea, sa) = open_enclave_and_store(a.path(), EnclaveKind::Simulated, &m, &ds)
+            .await
+            .unwrap();
+        sa.create("/registry/x", b"1").await.unwrap();
+        let eb = open_enclave(EnclaveKind::Simulated, &b.path().join("tee"), &m).unwrap();
+        match open_cluster_store(b.path(), &eb, &ds).await {
+            Err(crate::MasterError::Backend(BackendError::Datastore {
+                source: StoreError::Unseal(_),
+                ..
+            })) => {}
+            Err(e) => panic!("expected Unseal, got {e}"),
+            Ok(_) => panic!("opened with another enclave's key"),
+        }
+        let key = crate::clusterkey::resolve(&a.path().join("tee"), ea.enclave.as_ref()).unwrap();
+        crate::clusterkey::save(&b.path().join("tee"), eb.enclave.as_ref(), &key).unwrap();
+        let sb = open_cluster_store(b.path(), &eb, &ds).await.unwrap();
+        assert_eq!(sb.get("/registry/x").await.unwrap().unwrap().value, b"1");
     }
 }
