@@ -43,4 +43,4 @@ pub use server::{
     bootstrap, bootstrap_with, router, serve_tls, serve_tls_with, spawn_compactor, Authenticator,
     NodeProxy, ServeOptions, ServerOptions, StaticTokens, User,
 };
-pub use tls::TlsMaterial;
+pub use tls::{ClusterCa, TlsMaterial};

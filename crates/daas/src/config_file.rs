@@ -66,7 +66,11 @@ pub fn args_from_file(path: &Path, command: &str) -> Result<Vec<OsString>, Confi
     args_from_str(&text, path, command)
 }
 
-fn args_from_str(text: &str, path: &Path, command: &str) -> Result<Vec<OsString>, ConfigFileError> {
+pub(crate) fn args_from_str(
+    text: &str,
+    path: &Path,
+    command: &str,
+) -> Result<Vec<OsString>, ConfigFileError> {
     let value: serde_yaml::Value =
         serde_yaml::from_str(text).map_err(|source| ConfigFileError::Parse {
             path: path.to_path_buf(),

@@ -11,6 +11,7 @@ use daas_ledger::keys::SuiKeypair;
 use daas_ledger::{EmbeddedLedger, GenesisConfig, Ledger};
 use daas_master::{Master, MasterConfig, Measurement};
 
+mod backends;
 mod config_file;
 mod install;
 mod report;
@@ -270,6 +271,8 @@ struct MasterArgs {
     /// Service's endpoints.
     #[arg(long, default_value = "15s", value_parser = daas_master::controlplane::parse_duration)]
     endpoint_ttl: Duration,
+    #[command(flatten)]
+    backends: backends::BackendArgs,
 }
 
 #[derive(Args, Clone)]
@@ -299,14 +302,22 @@ fn default_data_dir(arg: Option<PathBuf>) -> PathBuf {
     })
 }
 
-fn master_config(a: &MasterArgs, dir: PathBuf) -> MasterConfig {
-    let mut cfg = MasterConfig::new(dir, a.listen);
+/// The master's configuration with its enclave and datastore opened (the ledger is the caller's).
+async fn master_config(a: &MasterArgs, dir: PathBuf) -> Result<MasterConfig> {
+    let (enclave, store) = a
+        .backends
+        .open_explained(
+            &dir,
+            &a.enclave_measurement,
+            a.enclave_dev_root.as_deref(),
+            a.server.as_deref(),
+        )
+        .await?;
+    let mut cfg = MasterConfig::new(dir, a.listen, store, enclave);
     cfg.tls_sans = a.tls_san.clone();
     cfg.bookmark_interval = Duration::from_secs(a.bookmark_seconds.max(1));
     cfg.retain_revisions = a.retain_revisions;
     cfg.compact_interval = Duration::from_secs(a.compact_seconds.max(1));
-    cfg.measurement = a.enclave_measurement.clone();
-    cfg.enclave_dev_root = a.enclave_dev_root.clone();
     cfg.token_cache_ttl = Duration::from_secs(a.token_cache_seconds);
     cfg.node_grace = Duration::from_secs(a.node_grace_seconds.max(1));
     cfg.hpa_sync_period =
@@ -327,7 +338,7 @@ fn master_config(a: &MasterArgs, dir: PathBuf) -> MasterConfig {
         identity_renew_interval: a.identity_lease_renew_interval,
         endpoint_ttl: a.endpoint_ttl,
     };
-    cfg
+    Ok(cfg)
 }
 
 fn load_or_create_key(path: &Path) -> Result<SuiKeypair> {
@@ -655,27 +666,10 @@ async fn run_agent(path: &Path) -> Result<()> {
 
 async fn run_master(a: MasterArgs) -> Result<()> {
     let dir = default_data_dir(a.data_dir.clone());
-    let cfg = master_config(&a, dir);
-    if let Some(server) = &a.server {
-        obtain_cluster_key(server, &cfg).await?;
-    }
+    let mut cfg = master_config(&a, dir).await?;
+    cfg.ledger = a.backends.ledger()?;
     let master = Master::start(cfg).await?;
     serve(master).await
-}
-
-/// `--server`: the cluster key from a running master, before the store is opened.
-async fn obtain_cluster_key(server: &str, cfg: &MasterConfig) -> Result<()> {
-    daas_master::private_dir(&cfg.data_dir)?;
-    let tee = cfg.data_dir.join("tee");
-    let enclave = daas_master::enclave::open_simulated_with_root(
-        &tee,
-        &cfg.measurement,
-        cfg.enclave_dev_root.as_deref(),
-    )?;
-    daas_master::keyshare::obtain_if_absent(server, &enclave, &tee)
-        .await
-        .with_context(|| format!("getting the cluster key from {server}"))?;
-    Ok(())
 }
 
 async fn serve(master: Master) -> Result<()> {

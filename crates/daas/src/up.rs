@@ -465,6 +465,9 @@ pub(crate) async fn run_up(a: UpArgs) -> Result<()> {
         "--server joins a running cluster: use `daas master --server URL`"
     );
     let dir = default_data_dir(a.master.data_dir.clone());
+    if a.master.backends.names_a_ledger() {
+        anyhow::bail!("daas up runs its own embedded ledger: --ledger, --sui-rpc and --sui-deployment are for daas master");
+    }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let (embedded, admin) = open_embedded_ledger(
         &dir,
@@ -473,7 +476,7 @@ pub(crate) async fn run_up(a: UpArgs) -> Result<()> {
     )?;
     let ledger: Arc<dyn Ledger> = Arc::new(embedded.clone());
     let master_key = load_or_create_key(&dir.join("ledger").join("master.key"))?;
-    let mut cfg = master_config(&a.master, dir.clone());
+    let mut cfg = master_config(&a.master, dir.clone()).await?;
     cfg.ledger = Some(ledger.clone());
     cfg.sui_key = Some(master_key.clone());
     let master = Master::start(cfg).await?;

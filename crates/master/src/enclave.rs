@@ -68,16 +68,21 @@ pub fn open_simulated_with_root(
     m: &Measurement,
     dev_root: Option<&Path>,
 ) -> Result<EnclaveHandle, MasterError> {
+    simulated(dir, m, dev_root).map_err(MasterError::Tee)
+}
+
+pub(crate) fn simulated(
+    dir: &Path,
+    m: &Measurement,
+    dev_root: Option<&Path>,
+) -> Result<EnclaveHandle, daas_tee::TeeError> {
     let measurement = match m {
-        Measurement::Binary => {
-            SimulatedEnclave::current_exe_measurement().map_err(MasterError::Tee)?
-        }
+        Measurement::Binary => SimulatedEnclave::current_exe_measurement()?,
         Measurement::Release => release_measurement(),
         Measurement::Fixed(x) => *x,
     };
     let sim =
-        SimulatedEnclave::open_with_root(dir.to_path_buf(), measurement, dev_root.unwrap_or(dir))
-            .map_err(MasterError::Tee)?;
+        SimulatedEnclave::open_with_root(dir.to_path_buf(), measurement, dev_root.unwrap_or(dir))?;
     let root = sim.dev_root();
     let root_pem = sim.dev_root_pem().to_string();
     Ok(EnclaveHandle {

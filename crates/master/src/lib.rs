@@ -4,7 +4,9 @@
 
 pub mod anchor;
 pub mod auth;
+pub mod backends;
 pub mod clusterkey;
+pub mod clusterstate;
 pub mod controlplane;
 pub mod enclave;
 pub mod keyshare;
@@ -28,7 +30,7 @@ use std::time::Duration;
 pub use daas_apiserver::registry::ipalloc::{DEFAULT_CLUSTER_IP_RANGE, DEFAULT_NODE_PORT_RANGE};
 use daas_apiserver::{LocalClient, ServerOptions, StaticTokens, TlsMaterial, User};
 pub use daas_controllers::nodeipam::{DEFAULT_CLUSTER_CIDR, DEFAULT_NODE_CIDR_MASK_SIZE};
-use daas_store::{EmbeddedStore, Store};
+use daas_store::Store;
 
 pub use enclave::{EnclaveHandle, Measurement};
 
@@ -55,6 +57,8 @@ pub enum MasterError {
     RolledBack { store: i64, anchored: u64 },
     #[error("state anchor: {0}")]
     Anchor(#[from] anchor::AnchorError),
+    #[error(transparent)]
+    Backend(#[from] backends::BackendError),
     #[error("cluster key: {0}")]
     ClusterKey(#[from] clusterkey::ClusterKeyError),
 }
@@ -64,17 +68,20 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> MasterError 
     move |source| MasterError::Io { context, source }
 }
 
+/// Everything a master runs with. The backends are opened by the caller (see [`backends`] and
+/// [`MasterConfig::embedded`]); [`Master::start`] picks none of them.
 #[derive(Clone)]
 pub struct MasterConfig {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    /// The sealed state store (embedded redb or etcd), sealed under the cluster key.
+    pub store: Arc<dyn Store>,
+    /// The enclave this master runs in (simulated or Nitro).
+    pub enclave: EnclaveHandle,
     pub tls_sans: Vec<String>,
     pub bookmark_interval: Duration,
     pub retain_revisions: i64,
     pub compact_interval: Duration,
-    pub measurement: Measurement,
-    /// Where the simulated enclave's dev root lives (`--enclave-dev-root`; default `<data>/tee`).
-    pub enclave_dev_root: Option<PathBuf>,
     pub controller_resync: Duration,
     /// How often each HorizontalPodAutoscaler is synced (15 s, as upstream).
     pub hpa_sync_period: Duration,
@@ -109,16 +116,21 @@ pub struct MasterConfig {
 }
 
 impl MasterConfig {
-    pub fn new(data_dir: PathBuf, listen: SocketAddr) -> Self {
+    pub fn new(
+        data_dir: PathBuf,
+        listen: SocketAddr,
+        store: Arc<dyn Store>,
+        enclave: EnclaveHandle,
+    ) -> Self {
         MasterConfig {
             data_dir,
             listen,
+            store,
+            enclave,
             tls_sans: Vec::new(),
             bookmark_interval: Duration::from_secs(30),
             retain_revisions: 10_000,
             compact_interval: Duration::from_secs(300),
-            measurement: Measurement::Release,
-            enclave_dev_root: None,
             controller_resync: Duration::from_secs(10),
             hpa_sync_period: daas_controllers::hpa::DEFAULT_SYNC_PERIOD,
             metric_resolution: daas_apiserver::registry::metrics::RESOLUTION,
@@ -242,8 +254,8 @@ pub struct Master {
 }
 
 impl Master {
-    /// Open the enclave and the sealed store, bootstrap the cluster, bind the port and write the
-    /// admin kubeconfig.
+    /// Bootstrap the cluster in the configured store, bind the port and write the admin
+    /// kubeconfig.
     pub async fn start(cfg: MasterConfig) -> Result<Master, MasterError> {
         let dir = cfg.data_dir.clone();
         let service_ranges = daas_apiserver::registry::ipalloc::ServiceRanges::parse(
@@ -252,21 +264,10 @@ impl Master {
         )
         .map_err(|e| MasterError::Config(e.to_string()))?;
         private_dir(&dir)?;
-        let enclave = enclave::open_simulated_with_root(
-            &dir.join("tee"),
-            &cfg.measurement,
-            cfg.enclave_dev_root.as_deref(),
-        )?;
-        // The cluster's key (kept sealed by a master that joined), else this enclave's own.
+        let enclave = cfg.enclave.clone();
+        let store = cfg.store.clone();
+        // The key the store is sealed with, which this master shares with masters that join.
         let cluster_key = clusterkey::resolve(&dir.join("tee"), enclave.enclave.as_ref())?;
-        let key = cluster_key.sealing_key();
-        let db = dir.join("state.redb");
-        let store: Arc<dyn Store> = Arc::new(
-            tokio::task::spawn_blocking(move || EmbeddedStore::open(&db, key))
-                .await
-                .map_err(|e| MasterError::Config(format!("store open task: {e}")))??,
-        );
-        restrict(&dir.join("state.redb"), 0o600)?;
         // Rollback detection, before anything writes to the store.
         let anchored = match &cfg.ledger {
             Some(l) => {
@@ -280,7 +281,10 @@ impl Master {
         let cluster_id = seed::cluster_id(&store).await?;
         let mut background: Vec<tokio::task::JoinHandle<()>> = Vec::new();
 
-        let admin_token = secret_file(&dir.join("admin.token"), || random_hex(32))?;
+        // Shared by every master of the cluster (sealed store); this master's copy for its
+        // operator, as before.
+        let admin_token = clusterstate::admin_token(&store, &dir.join("admin.token")).await?;
+        write_private(&dir.join("admin.token"), admin_token.as_bytes())?;
         let internal_token = random_hex(32);
         let metrics = Arc::new(metrics::Metrics::new());
         let static_tokens = Arc::new(StaticTokens::new(vec![
@@ -329,7 +333,8 @@ impl Master {
         // In-cluster clients reach the API server at the `kubernetes` Service's IP.
         let mut sans = cfg.tls_sans.clone();
         sans.push(service_ranges.first_ip().to_string());
-        let tls = TlsMaterial::load_or_generate(&dir.join("tls"), &sans)?;
+        let cluster_ca = clusterstate::cluster_ca(&store, &dir.join("tls")).await?;
+        let tls = TlsMaterial::load_or_issue(&dir.join("tls"), &cluster_ca, &sans)?;
         let api = daas_apiserver::router(
             store.clone(),
             auth.clone(),
@@ -378,7 +383,6 @@ impl Master {
             ))),
             _ => None,
         };
-        let ca_key_path = tls.dir.join("ca.key");
         // The controllers, compactor and anchorer run on the master leading the
         // `kube-controller-manager` Lease (started once the port is bound).
         let controllers = controlplane::ControllerSet {
@@ -398,8 +402,7 @@ impl Master {
             cluster_cidr: cfg.cluster_cidr.clone(),
             node_cidr_mask_size: cfg.node_cidr_mask_size,
             ca_cert_pem: tls.ca_cert_pem.clone(),
-            ca_key_pem: std::fs::read_to_string(&ca_key_path)
-                .map_err(io(format!("reading {}", ca_key_path.display())))?,
+            ca_key_pem: cluster_ca.key_pem.clone(),
         };
         controllers.validate()?;
         let registration = Arc::new(std::sync::RwLock::new(None));

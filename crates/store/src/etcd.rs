@@ -41,6 +41,86 @@ fn is_future(e: &etcd_client::Error) -> bool {
         .contains("required revision is a future revision")
 }
 
+/// PEM material for a TLS connection to etcd: the CA that signed etcd's serving certificate and
+/// this client's certificate and key (etcd's `--client-cert-auth`).
+#[derive(Clone, Default)]
+pub struct EtcdTls {
+    pub ca_pem: Option<Vec<u8>>,
+    /// Client certificate and its private key (both PEM).
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for EtcdTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdTls")
+            .field("ca", &self.ca_pem.is_some())
+            .field("client_certificate", &self.identity.is_some())
+            .finish()
+    }
+}
+
+/// How [`EtcdStore::connect_with`] reaches etcd.
+#[derive(Clone, Debug)]
+pub struct EtcdOptions {
+    /// TLS for `https://` endpoints (required for them; `http://` endpoints take none).
+    pub tls: Option<EtcdTls>,
+    /// Bound on connecting and the sealing-key check together.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for EtcdOptions {
+    fn default() -> Self {
+        EtcdOptions {
+            tls: None,
+            timeout: std::time::Duration::from_secs(20),
+        }
+    }
+}
+
+impl EtcdOptions {
+    fn connect_options(&self, endpoints: &[String]) -> Result<etcd_client::ConnectOptions> {
+        let https = endpoints
+            .iter()
+            .filter(|e| e.starts_with("https://"))
+            .count();
+        if https != 0 && https != endpoints.len() {
+            return Err(StoreError::Backend(
+                "etcd: endpoints mix http:// and https://".into(),
+            ));
+        }
+        let opts = etcd_client::ConnectOptions::new()
+            .with_connect_timeout(self.timeout)
+            .with_keep_alive(
+                std::time::Duration::from_secs(10),
+                std::time::Duration::from_secs(5),
+            );
+        match (&self.tls, https > 0) {
+            (None, false) => Ok(opts),
+            (Some(_), false) => Err(StoreError::Backend(
+                "etcd: TLS files given but the endpoints are not https://".into(),
+            )),
+            (None, true) => Err(StoreError::Backend(
+                "etcd: https:// endpoints need a CA file (the CA of etcd's serving certificate)"
+                    .into(),
+            )),
+            (Some(t), true) => {
+                let ca = t.ca_pem.as_ref().ok_or_else(|| {
+                    StoreError::Backend(
+                        "etcd: https:// endpoints need a CA file (the CA of etcd's serving certificate)"
+                            .into(),
+                    )
+                })?;
+                let mut tls = etcd_client::TlsOptions::new()
+                    .ca_certificate(etcd_client::Certificate::from_pem(ca));
+                if let Some((cert, key)) = &t.identity {
+                    tls = tls.identity(etcd_client::Identity::from_pem(cert, key));
+                }
+                Ok(opts.with_tls(tls))
+            }
+        }
+    }
+}
+
 /// Store backed by an etcd v3 cluster.
 pub struct EtcdStore {
     client: Client,
@@ -83,14 +163,47 @@ impl EtcdStore {
         key: SealingKey,
         prefix: impl Into<String>,
     ) -> Result<EtcdStore> {
-        let client = Client::connect(endpoints, None).await.map_err(be)?;
-        let store = EtcdStore {
-            client,
-            key,
-            prefix: prefix.into(),
-            compacted_hint: AtomicI64::new(0),
+        Self::connect_with(endpoints, key, prefix, &EtcdOptions::default()).await
+    }
+
+    /// [`EtcdStore::connect`] with TLS (a client certificate, as kube-apiserver's
+    /// `--etcd-certfile`/`--etcd-keyfile`/`--etcd-cafile`) and a bound on how long connecting
+    /// and the sealing-key check may take.
+    pub async fn connect_with<E: AsRef<str>, S: AsRef<[E]>>(
+        endpoints: S,
+        key: SealingKey,
+        prefix: impl Into<String>,
+        opts: &EtcdOptions,
+    ) -> Result<EtcdStore> {
+        let eps: Vec<String> = endpoints
+            .as_ref()
+            .iter()
+            .map(|e| e.as_ref().to_string())
+            .collect();
+        if eps.is_empty() {
+            return Err(StoreError::Backend("etcd: no endpoint given".into()));
+        }
+        let connect_opts = opts.connect_options(&eps)?;
+        let timeout = opts.timeout;
+        let prefix = prefix.into();
+        let fut = async move {
+            let client = Client::connect(&eps, Some(connect_opts))
+                .await
+                .map_err(be)?;
+            let store = EtcdStore {
+                client,
+                key,
+                prefix,
+                compacted_hint: AtomicI64::new(0),
+            };
+            store.check_key().await?;
+            Ok::<_, StoreError>(store)
         };
-        store.check_key().await?;
+        let store = tokio::time::timeout(timeout, fut).await.map_err(|_| {
+            StoreError::Backend(format!(
+                "etcd: no answer within {timeout:?} (endpoint down, or TLS refused?)"
+            ))
+        })??;
         info!(prefix = %store.prefix, key_id = %store.key.key_id_hex(), "etcd store connected");
         Ok(store)
     }

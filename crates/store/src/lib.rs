@@ -23,7 +23,7 @@ pub mod etcd_server;
 
 pub use embedded::{EmbeddedStore, WATCH_CHANNEL_CAPACITY};
 #[cfg(feature = "etcd")]
-pub use etcd::EtcdStore;
+pub use etcd::{EtcdOptions, EtcdStore, EtcdTls};
 pub use seal::SealingKey;
 
 pub type Revision = i64;

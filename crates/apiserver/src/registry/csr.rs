@@ -616,6 +616,11 @@ impl SigningCa {
         Ok(SigningCa { cert, key })
     }
 
+    /// The CA as rcgen's issuer of other certificates (the API server's serving certificate).
+    pub(crate) fn issuer(&self) -> (&rcgen::Certificate, &KeyPair) {
+        (&self.cert, &self.key)
+    }
+
     /// Sign an approved request of a built-in signer: checks the signer's rules (upstream
     /// `isKubeletClient`/`validAPIServerClientUsages`), then issues a certificate (PEM) valid
     /// from five minutes ago for `spec.expirationSeconds` (at most a year).

@@ -705,12 +705,13 @@ fn secrets_on_disk_are_owner_only() {
         "admin.token",
         "state.redb",
         "tls/server.key",
-        "tls/ca.key",
         "ledger/admin.key",
         "ledger/master.key",
     ] {
         assert_eq!(mode(&d.join(f)), 0o600, "{f}");
     }
+    // The cluster CA's key is shared by every master through the sealed store: never on disk.
+    assert!(!d.join("tls/ca.key").exists(), "CA key on disk");
     // A data dir left open by an older release is tightened at the next start.
     c.kill();
     use std::os::unix::fs::PermissionsExt as _;

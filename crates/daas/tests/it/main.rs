@@ -13,6 +13,7 @@ mod containerenv;
 mod containers;
 mod controllers;
 mod crd;
+mod datastore;
 mod dns;
 mod endpoints;
 mod hpa;
