@@ -4,13 +4,16 @@
 
 pub mod anchor;
 pub mod auth;
+pub mod blobstore;
 pub mod clusterkey;
 pub mod enclave;
+pub mod httpcall;
 pub mod nodeproxy;
 pub mod registration;
 pub mod satokens;
 pub mod seed;
 pub mod slashing;
+pub mod snapshot;
 pub mod stakes;
 
 #[cfg(test)]
@@ -26,7 +29,7 @@ use std::time::Duration;
 pub use daas_apiserver::registry::ipalloc::{DEFAULT_CLUSTER_IP_RANGE, DEFAULT_NODE_PORT_RANGE};
 use daas_apiserver::{LocalClient, ServerOptions, StaticTokens, TlsMaterial, User};
 pub use daas_controllers::nodeipam::{DEFAULT_CLUSTER_CIDR, DEFAULT_NODE_CIDR_MASK_SIZE};
-use daas_store::{EmbeddedStore, SealingKey, Store};
+use daas_store::{EmbeddedStore, Store};
 
 pub use enclave::{EnclaveHandle, Measurement};
 
@@ -98,6 +101,8 @@ pub struct MasterConfig {
     pub cluster_cidr: String,
     /// Prefix length of each node's pod CIDR (`--node-cidr-mask-size`).
     pub node_cidr_mask_size: u8,
+    /// Scheduled sealed snapshots (None: only on request, `POST /api/v1/snapshots`).
+    pub snapshots: Option<snapshot::Schedule>,
 }
 
 impl MasterConfig {
@@ -126,6 +131,7 @@ impl MasterConfig {
                 .to_string(),
             cluster_cidr: daas_controllers::nodeipam::DEFAULT_CLUSTER_CIDR.to_string(),
             node_cidr_mask_size: daas_controllers::nodeipam::DEFAULT_NODE_CIDR_MASK_SIZE,
+            snapshots: None,
         }
     }
 }
@@ -241,7 +247,9 @@ impl Master {
         .map_err(|e| MasterError::Config(e.to_string()))?;
         private_dir(&dir)?;
         let enclave = enclave::open_simulated(&dir.join("tee"), &cfg.measurement)?;
-        let key = SealingKey::from_bytes(enclave.enclave.sealing_key());
+        let cluster_key = clusterkey::resolve(&dir.join("tee"), enclave.enclave.as_ref())
+            .map_err(|e| MasterError::Config(e.to_string()))?;
+        let key = cluster_key.sealing_key();
         let db = dir.join("state.redb");
         let store: Arc<dyn Store> = Arc::new(
             tokio::task::spawn_blocking(move || EmbeddedStore::open(&db, key))
@@ -441,6 +449,7 @@ impl Master {
             &copts,
         ));
         let registration = Arc::new(std::sync::RwLock::new(None));
+        let seed_state_auth = auth.clone();
         let seed_state = seed::SeedState {
             enclave: enclave.clone(),
             tls_cert_sha256: seed::tls_binding(&tls.server_cert_der()?),
@@ -449,11 +458,25 @@ impl Master {
             client: client.clone(),
             ledger: cfg.ledger.clone(),
             tokens: seal_tokens,
-            auth,
+            auth: auth.clone(),
             cluster_id: cluster_id.clone(),
             registration: registration.clone(),
         };
+        let snapshotter = Arc::new(snapshot::Snapshotter {
+            store: store.clone(),
+            enclave: enclave.clone(),
+            cluster_key,
+            cluster_id: cluster_id.clone(),
+            ledger: cfg.ledger.clone(),
+            registration: registration.clone(),
+        });
+        background.extend(
+            cfg.snapshots
+                .clone()
+                .and_then(|s| snapshot::spawn(snapshotter.clone(), s)),
+        );
         let app = seed::router(seed_state)
+            .merge(snapshot::router(snapshotter, seed_state_auth))
             .merge(api)
             .layer(axum::middleware::from_fn_with_state(
                 metrics,
