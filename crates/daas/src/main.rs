@@ -14,6 +14,7 @@ use daas_master::{Master, MasterConfig, Measurement};
 mod config_file;
 mod install;
 mod report;
+mod snapshot_cli;
 mod up;
 use up::UpArgs;
 
@@ -111,6 +112,11 @@ enum Cmd {
     Install(install::InstallArgs),
     /// Remove what `daas install` wrote (it stops nothing; the data directories stay).
     Uninstall(install::UninstallArgs),
+    /// Sealed snapshots: save from a running master, list, restore into a new data directory.
+    Snapshot {
+        #[command(subcommand)]
+        cmd: snapshot_cli::SnapshotCmd,
+    },
     /// Show the stake record and seal tokens of an address.
     Account {
         #[command(flatten)]
@@ -243,6 +249,8 @@ struct MasterArgs {
     /// Prefix length of each node's pod CIDR inside `--cluster-cidr`.
     #[arg(long, default_value_t = daas_master::DEFAULT_NODE_CIDR_MASK_SIZE)]
     node_cidr_mask_size: u8,
+    #[command(flatten)]
+    snapshot: snapshot_cli::ScheduleArgs,
 }
 
 #[derive(Args, Clone)]
@@ -290,6 +298,7 @@ fn master_config(a: &MasterArgs, dir: PathBuf) -> MasterConfig {
     cfg.service_node_port_range = a.service_node_port_range.clone();
     cfg.cluster_cidr = a.cluster_cidr.clone();
     cfg.node_cidr_mask_size = a.node_cidr_mask_size;
+    cfg.snapshots = a.snapshot.schedule(&cfg.data_dir);
     cfg
 }
 
@@ -911,6 +920,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Join(a) => run_join(a).await,
+        Cmd::Snapshot { cmd } => snapshot_cli::run(cmd, default_data_dir).await,
         Cmd::Install(a) => {
             let exe = std::env::current_exe().context("finding this executable")?;
             let done = install::install(&a, &exe)?;
