@@ -537,7 +537,7 @@ fn write_index(dir: &Path, entries: &[IndexEntry]) -> Result<(), SnapshotError> 
     daas_apiserver::files::write_private(&path, &b).map_err(io(&path))
 }
 
-/// Keep `file` in `dir` (push it to `blobs` first if given), then delete all but the newest
+/// Keep `file` in `dir` (pushed to `blobs` first if given), then delete all but the newest
 /// `retention` snapshots (0 keeps all). Returns the new index entry.
 pub async fn keep(
     dir: &Path,
@@ -546,15 +546,17 @@ pub async fn keep(
     blobs: Option<&dyn BlobStore>,
     retention: usize,
 ) -> Result<IndexEntry, SnapshotError> {
+    // Push first: from here on nothing awaits, so a shutdown cannot leave a file without its
+    // index entry or beyond the retention.
+    let blob_id = match blobs {
+        Some(b) => Some(b.put(Bytes::from(file.clone())).await?),
+        None => None,
+    };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let name = file_name(header);
     let path = dir.join(&name);
     daas_apiserver::files::write_private(&path, &file).map_err(io(&path))?;
     let bytes = file.len() as u64;
-    let blob_id = match blobs {
-        Some(b) => Some(b.put(Bytes::from(file)).await?),
-        None => None,
-    };
     let entry = IndexEntry {
         file: name,
         revision: header.revision,

@@ -32,6 +32,7 @@ mod rbac;
 mod rollback;
 mod satoken;
 mod services;
+mod snapshot;
 mod spdy_exec;
 mod ssa;
 mod staking;
