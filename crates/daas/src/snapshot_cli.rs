@@ -110,6 +110,11 @@ pub struct RestoreArgs {
     /// anchored there, so the master's rollback check passes.
     #[arg(long, env = "SUI_RPC_ENDPOINT")]
     pub chain: Option<String>,
+    /// If the target store is already past the snapshot's first revision (e.g. an embedded-store
+    /// snapshot restored into etcd), move every revision up by one offset instead of refusing
+    /// (resourceVersions then change; clients re-list).
+    #[arg(long)]
+    pub shift_revisions: bool,
 }
 
 pub async fn run(cmd: SnapshotCmd, data_dir: impl Fn(Option<PathBuf>) -> PathBuf) -> Result<()> {
@@ -327,7 +332,10 @@ async fn restore(a: RestoreArgs) -> Result<()> {
         &tee_dir,
         enclave.enclave.as_ref(),
         store.as_ref(),
-        ledger_floor,
+        snapshot::RestoreOptions {
+            ledger_floor,
+            shift_revisions: a.shift_revisions,
+        },
     )
     .await?;
     println!(
@@ -338,6 +346,7 @@ async fn restore(a: RestoreArgs) -> Result<()> {
             "snapshot_revision": r.header.revision,
             "floor": r.floor,
             "revision": r.revision,
+            "shifted_by": r.shifted_by,
             "keys": r.header.keys,
         }))?
     );

@@ -658,6 +658,8 @@ pub struct Restored {
     /// Store revision after the restore.
     pub revision: i64,
     pub floor: i64,
+    /// Offset added to every revision ([`RestoreOptions::shift_revisions`]); 0 normally.
+    pub shifted_by: i64,
 }
 
 /// Open `file` in `enclave` (the new master's, in `tee_dir`) and return its contents and the
@@ -671,33 +673,57 @@ pub fn open_for(
     open(file, enclave, existing.as_ref())
 }
 
+/// How [`restore`] loads a snapshot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RestoreOptions {
+    /// The revision anchored on the ledger the new master will use (see
+    /// [`crate::anchor::anchored_revision`]); 0 without a ledger.
+    pub ledger_floor: u64,
+    /// If the target store is already past the snapshot's first revision (an etcd cluster
+    /// starts at revision 1 and the key canary takes one more, while an embedded store's first
+    /// write is revision 1), move every revision up by the same offset instead of refusing.
+    /// Order is kept but resourceVersions change: clients re-list, as after any etcd restore.
+    pub shift_revisions: bool,
+}
+
 /// Restore `contents` into the EMPTY `store` (opened with `contents.cluster_key`) and keep the
-/// cluster key in `tee_dir`. The floor is `max(ledger_floor, the snapshot's anchored revision)`:
-/// pass the revision anchored on the ledger now (see [`crate::anchor::anchored_revision`]) when the
-/// new master will run with a ledger, so its rollback check passes.
+/// cluster key in `tee_dir`. The floor is `max(ledger floor, the snapshot's anchored revision)`,
+/// so the new master's rollback check passes.
 pub async fn restore(
-    contents: Contents,
+    mut contents: Contents,
     tee_dir: &Path,
     enclave: &dyn Enclave,
     store: &dyn Store,
-    ledger_floor: u64,
+    opts: RestoreOptions,
 ) -> Result<Restored, SnapshotError> {
     let anchored = contents
         .header
         .ledger
         .as_ref()
         .map_or(0, |l| l.anchored_revision);
-    let floor = i64::try_from(ledger_floor.max(anchored)).unwrap_or(i64::MAX);
+    let floor = i64::try_from(opts.ledger_floor.max(anchored)).unwrap_or(i64::MAX);
+    let mut shifted_by = 0;
+    if opts.shift_revisions {
+        let current = store.current_revision().await?;
+        if let Some(first) = contents.items.iter().map(|kv| kv.mod_revision).min() {
+            shifted_by = (current + 1 - first).max(0);
+        }
+        for kv in &mut contents.items {
+            kv.mod_revision += shifted_by;
+            kv.create_revision += shifted_by;
+        }
+    }
     store
-        .restore(contents.items, contents.header.revision, floor)
+        .restore(contents.items, contents.header.revision + shifted_by, floor)
         .await?;
     crate::clusterkey::save(tee_dir, enclave, &contents.cluster_key)?;
     let revision = store.current_revision().await?;
-    tracing::info!(revision, floor, cluster_id = %contents.header.cluster_id, "snapshot restored");
+    tracing::info!(revision, floor, shifted_by, cluster_id = %contents.header.cluster_id, "snapshot restored");
     Ok(Restored {
         header: contents.header,
         revision,
         floor,
+        shifted_by,
     })
 }
 
@@ -904,8 +930,12 @@ mod tests {
         let store =
             daas_store::EmbeddedStore::open(&b.path().join("state.redb"), key.sealing_key())
                 .unwrap();
-        let r = restore(contents, &tee, &eb, &store, 20).await.unwrap();
-        assert_eq!((r.floor, r.revision), (20, 20));
+        let opts = RestoreOptions {
+            ledger_floor: 20,
+            shift_revisions: false,
+        };
+        let r = restore(contents, &tee, &eb, &store, opts).await.unwrap();
+        assert_eq!((r.floor, r.revision, r.shifted_by), (20, 20, 0));
         let kv = store
             .get("/registry/configmaps/default/a")
             .await
@@ -922,11 +952,58 @@ mod tests {
         );
         let again = open_for(&file, &tee, &eb).unwrap();
         assert!(matches!(
-            restore(again, &tee, &eb, &store, 0).await,
+            restore(again, &tee, &eb, &store, RestoreOptions::default()).await,
             Err(SnapshotError::Store(
                 daas_store::StoreError::RestoreNotEmpty(_)
             ))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_store_past_the_first_revision_refuses_unless_shifting() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let ea = enclave(a.path(), 1);
+        let key = ClusterKey::from_bytes([9; 32]);
+        let file = snap(&ea, &key);
+        let store =
+            daas_store::EmbeddedStore::open(&b.path().join("state.redb"), key.sealing_key())
+                .unwrap();
+        // Revision 3 and empty, like an etcd that saw other writes.
+        for _ in 0..3 {
+            store.create("/x", b"x").await.unwrap();
+            store.delete("/x", None).await.ok();
+        }
+        let current = store.current_revision().await.unwrap();
+        let contents = open(&file, &ea, None).unwrap();
+        assert!(matches!(
+            restore(
+                contents.clone(),
+                b.path(),
+                &ea,
+                &store,
+                RestoreOptions::default()
+            )
+            .await,
+            Err(SnapshotError::Store(
+                daas_store::StoreError::RestoreRevision { .. }
+            ))
+        ));
+        let opts = RestoreOptions {
+            ledger_floor: 0,
+            shift_revisions: true,
+        };
+        let r = restore(contents, b.path(), &ea, &store, opts)
+            .await
+            .unwrap();
+        // The first item (mod revision 1) lands right after the store's revision.
+        assert_eq!(r.shifted_by, current);
+        let kv = store
+            .get("/registry/configmaps/default/a")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(kv.mod_revision, 5 + current);
+        assert_eq!(r.revision, 6 + current);
     }
 
     #[tokio::test]

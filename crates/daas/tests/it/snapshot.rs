@@ -6,6 +6,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use daas_master::blobstore::{self, BlobStore, DirBlobStore, WalrusHttp};
+use daas_master::Measurement;
+use daas_store::etcd_server::EtcdProcess;
+use daas_store::{EtcdStore, Store};
 use serde_json::Value;
 
 use crate::common::{daas, daas_ok, file_contains, stderr, stdout, Cluster};
@@ -292,6 +295,8 @@ fn save_wipe_restore_brings_back_every_object_and_resource_version() {
     let mut c = Cluster::unstarted(&[]);
     same_platform(&a, &c.data_dir());
     let other_platform = tempfile::tempdir().expect("tempdir");
+    let etcd_master = work.path().join("etcd-master");
+    same_platform(&a, &etcd_master);
     drop(a);
 
     // Refusals: another measurement, another platform.
@@ -406,4 +411,110 @@ fn save_wipe_restore_brings_back_every_object_and_resource_version() {
     ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
+    drop(c);
+
+    // Onto a new master set on etcd: the keys land with their mod revisions, sealed.
+    let etcd = blobs.rt.block_on(EtcdProcess::start()).expect("start etcd");
+    let prefix = "/snap-test/";
+    let to_etcd = |extra: &[&str]| {
+        let mut args = vec![
+            "snapshot",
+            "restore",
+            "--from",
+            file.to_str().expect("utf-8"),
+            "--data-dir",
+            etcd_master.to_str().expect("utf-8"),
+            "--datastore-endpoint",
+            etcd.endpoint(),
+            "--datastore-prefix",
+            prefix,
+        ];
+        args.extend_from_slice(extra);
+        daas(&args)
+    };
+    // The embedded store's first write is revision 1; etcd is past it: refused unless shifted.
+    let o = to_etcd(&[]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("already at revision"), "{}", stderr(&o));
+    let o = to_etcd(&["--shift-revisions"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = json(&stdout(&o));
+    let shift = r["shifted_by"].as_i64().expect("shifted_by");
+    assert!(shift > 0, "{r}");
+    assert!(
+        r["revision"].as_i64().expect("rev") >= saved["revision"].as_i64().expect("rev") + shift,
+        "{r}"
+    );
+    // Read back as that master will: its enclave unseals the cluster key the restore kept.
+    let enclave =
+        daas_master::enclave::open_simulated(&etcd_master.join("tee"), &Measurement::Release)
+            .expect("enclave");
+    let key = daas_master::clusterkey::load(&etcd_master.join("tee"), enclave.enclave.as_ref())
+        .expect("cluster key")
+        .expect("kept by the restore");
+    let store = blobs
+        .rt
+        .block_on(EtcdStore::connect(
+            [etcd.endpoint()],
+            key.sealing_key(),
+            prefix,
+        ))
+        .expect("connect");
+    let items = blobs.rt.block_on(store.list("")).expect("list").items;
+    assert_eq!(items.len() as i64, saved["keys"].as_i64().expect("keys"));
+    for (name, (rv, _, _)) in &before {
+        let (kind, n) = name.split_once('/').expect("kind/name");
+        let kv = items
+            .iter()
+            .find(|kv| {
+                kv.key.contains(&format!("{}s/", kind.to_lowercase()))
+                    && kv.key.ends_with(&format!("/snap/{n}"))
+            })
+            .unwrap_or_else(|| panic!("{name} not restored into etcd"));
+        assert_eq!(
+            kv.mod_revision - shift,
+            rv.parse::<i64>().expect("rv"),
+            "{name}"
+        );
+    }
+    // And the "host operator" of etcd finds no secret in its data dir.
+    let data = etcd.data_dir().expect("etcd data dir");
+    let mut stack = vec![data];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            stack.extend(
+                std::fs::read_dir(&p)
+                    .expect("dir")
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        } else {
+            assert!(
+                !file_contains(&p, CANARY.as_bytes()),
+                "{} holds the canary",
+                p.display()
+            );
+        }
+    }
+    // A second master set restoring into the same (now non-empty) prefix is refused.
+    let again = work.path().join("etcd-master-2");
+    std::fs::create_dir_all(again.join("tee")).expect("tee");
+    for f in [daas_tee::DEV_ROOT_CERT_FILE, daas_tee::DEV_ROOT_KEY_FILE] {
+        std::fs::copy(etcd_master.join("tee").join(f), again.join("tee").join(f)).expect("copy");
+    }
+    let o = daas(&[
+        "snapshot",
+        "restore",
+        "--from",
+        file.to_str().expect("utf-8"),
+        "--data-dir",
+        again.to_str().expect("utf-8"),
+        "--datastore-endpoint",
+        etcd.endpoint(),
+        "--datastore-prefix",
+        prefix,
+        "--shift-revisions",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
 }
