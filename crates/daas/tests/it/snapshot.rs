@@ -118,6 +118,8 @@ fn save_wipe_restore_brings_back_every_object_and_resource_version() {
         "2",
         "--snapshot-publisher",
         &blobs.url,
+        "--anchor-interval-seconds",
+        "1",
     ]);
     let work = tempfile::tempdir().expect("tempdir");
 
@@ -240,6 +242,45 @@ fn save_wipe_restore_brings_back_every_object_and_resource_version() {
         assert!(!file_contains(&e.path(), CANARY.as_bytes()));
         assert!(!file_contains(&e.path(), b"cm1"));
     }
+
+    // With a ledger, the restored revision is raised to the revision anchored there: write on,
+    // let the master anchor past the snapshot, restore the older snapshot against that ledger.
+    let snap_rev = saved["revision"].as_i64().expect("revision");
+    for i in 0..3 {
+        a.ok(&["create", "configmap", &format!("later{i}"), "-n", "default"]);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let anchored = loop {
+        let m = a.ok(&["get", "--raw", "/metrics"]);
+        let v = m
+            .lines()
+            .find_map(|l| l.strip_prefix("daas_state_anchored_revision "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0) as i64;
+        if v > snap_rev {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not anchored past {snap_rev}: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let floored = work.path().join("floored");
+    same_platform(&a, &floored);
+    let r = json(&daas_ok(&[
+        "snapshot",
+        "restore",
+        "--from",
+        file.to_str().expect("utf-8"),
+        "--data-dir",
+        floored.to_str().expect("utf-8"),
+        "--chain",
+        &chain,
+    ]));
+    let floor = r["floor"].as_i64().expect("floor");
+    assert!(floor >= anchored, "{r} (anchored {anchored})");
+    assert!(r["revision"].as_i64().expect("revision") >= floor, "{r}");
 
     // Scheduled snapshots: retention keeps the newest 2, each in the blob store.
     let snap_dir = a.data_dir().join("snapshots");
