@@ -757,6 +757,7 @@ mod tests {
     use super::*;
     use crate::conformance;
     use crate::etcd_server::EtcdProcess;
+    use std::time::Duration;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn etcd_conformance_suite() {
@@ -790,6 +791,40 @@ mod tests {
             assert!(!kv.key().windows(7).any(|w| w == b"padding"));
             assert!(!kv.value().windows(10).any(|w| w == b"v1-updated"));
         }
+    }
+
+    /// A snapshot of a long-lived cluster has large revision gaps: padding is pipelined.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn etcd_restore_pads_large_revision_gaps() {
+        let etcd = EtcdProcess::start().await.expect("start etcd");
+        let store = EtcdStore::connect([etcd.endpoint()], SealingKey::generate(), "/daas/")
+            .await
+            .expect("connect");
+        let kv = |key: &str, rev: Revision| KeyValue {
+            key: key.into(),
+            value: b"v".to_vec(),
+            create_revision: rev,
+            mod_revision: rev,
+            version: 1,
+        };
+        let t = std::time::Instant::now();
+        store
+            .restore(vec![kv("/a", 10), kv("/b", 3000)], 4000, 5000)
+            .await
+            .expect("restore");
+        let took = t.elapsed();
+        eprintln!("padded ~5000 revisions in {took:?}");
+        assert_eq!(
+            store.get("/b").await.expect("get").expect("b").mod_revision,
+            3000
+        );
+        assert_eq!(
+            store.get("/a").await.expect("get").expect("a").mod_revision,
+            10
+        );
+        assert!(store.current_revision().await.expect("rev") >= 5000);
+        assert_eq!(store.list("").await.expect("list").items.len(), 2);
+        assert!(took < Duration::from_secs(120), "{took:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
