@@ -88,8 +88,9 @@ pub struct RestoreArgs {
     /// Snapshot file.
     #[arg(long, conflicts_with = "blob_id", required_unless_present = "blob_id")]
     pub from: Option<PathBuf>,
-    /// Blob id of the snapshot in the cold tier (with --aggregator).
-    #[arg(long, requires = "aggregator")]
+    /// Blob id of the snapshot in the cold tier (with --aggregator). Walrus ids are unpadded
+    /// base64url and may start with `-`.
+    #[arg(long, requires = "aggregator", allow_hyphen_values = true)]
     pub blob_id: Option<String>,
     /// Walrus aggregator URL.
     #[arg(long)]

@@ -439,12 +439,13 @@ fn save_wipe_restore_brings_back_every_object_and_resource_version() {
     assert_eq!(r["snapshot_revision"], saved["revision"], "{r}");
     c.spawn();
     assert_eq!(objects(&c, "snap"), before);
-    // An unknown blob id is an error, not an empty restore.
+    // An unknown blob id is an error, not an empty restore (ids may start with '-').
+    let unknown = format!("-{}", &blobstore::content_id(b"nothing")[1..]);
     let o = daas(&[
         "snapshot",
         "restore",
         "--blob-id",
-        &blobstore::content_id(b"nothing"),
+        &unknown,
         "--aggregator",
         &blobs.url,
         "--data-dir",
