@@ -11,8 +11,9 @@ use daas_master::backends::{
 };
 use daas_master::{EnclaveHandle, Measurement};
 
+/// Where the cluster's state lives: `daas master` and `daas snapshot restore` take the same flags.
 #[derive(Args, Clone, Debug)]
-pub struct BackendArgs {
+pub struct DatastoreArgs {
     /// etcd client URLs of the cluster's datastore, comma-separated
     /// (`https://etcd1:2379,https://etcd2:2379`). Absent: the embedded store in the data directory.
     #[arg(long = "datastore-endpoint", value_delimiter = ',')]
@@ -29,6 +30,24 @@ pub struct BackendArgs {
     /// etcd key prefix every key of this cluster lives under.
     #[arg(long, default_value = DEFAULT_DATASTORE_PREFIX)]
     pub datastore_prefix: String,
+}
+
+impl DatastoreArgs {
+    pub fn config(&self) -> Result<DatastoreConfig, backends::BackendError> {
+        DatastoreConfig::from_flags(
+            &self.datastore_endpoint,
+            self.datastore_cafile.clone(),
+            self.datastore_certfile.clone(),
+            self.datastore_keyfile.clone(),
+            Some(self.datastore_prefix.clone()),
+        )
+    }
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct BackendArgs {
+    #[command(flatten)]
+    pub datastore: DatastoreArgs,
     /// Enclave backend: `simulated` (development root) or `nitro` (AWS Nitro Enclave, /dev/nsm).
     #[arg(long, default_value = "simulated")]
     pub enclave: EnclaveKind,
@@ -48,13 +67,7 @@ pub struct BackendArgs {
 
 impl BackendArgs {
     pub fn datastore(&self) -> Result<DatastoreConfig, backends::BackendError> {
-        DatastoreConfig::from_flags(
-            &self.datastore_endpoint,
-            self.datastore_cafile.clone(),
-            self.datastore_certfile.clone(),
-            self.datastore_keyfile.clone(),
-            Some(self.datastore_prefix.clone()),
-        )
+        self.datastore.config()
     }
 
     /// Open the enclave and the datastore (sealed under the cluster key). The simulated

@@ -15,6 +15,7 @@ mod backends;
 mod config_file;
 mod install;
 mod report;
+mod snapshot_cli;
 mod up;
 use up::UpArgs;
 
@@ -112,6 +113,11 @@ enum Cmd {
     Install(install::InstallArgs),
     /// Remove what `daas install` wrote (it stops nothing; the data directories stay).
     Uninstall(install::UninstallArgs),
+    /// Sealed snapshots: save from a running master, list, restore into a new data directory.
+    Snapshot {
+        #[command(subcommand)]
+        cmd: snapshot_cli::SnapshotCmd,
+    },
     /// Show the stake record and seal tokens of an address.
     Account {
         #[command(flatten)]
@@ -273,6 +279,8 @@ struct MasterArgs {
     endpoint_ttl: Duration,
     #[command(flatten)]
     backends: backends::BackendArgs,
+    #[command(flatten)]
+    snapshot: snapshot_cli::ScheduleArgs,
 }
 
 #[derive(Args, Clone)]
@@ -338,6 +346,7 @@ async fn master_config(a: &MasterArgs, dir: PathBuf) -> Result<MasterConfig> {
         identity_renew_interval: a.identity_lease_renew_interval,
         endpoint_ttl: a.endpoint_ttl,
     };
+    cfg.snapshots = a.snapshot.schedule(&cfg.data_dir);
     Ok(cfg)
 }
 
@@ -964,6 +973,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Join(a) => run_join(a).await,
+        Cmd::Snapshot { cmd } => snapshot_cli::run(cmd, default_data_dir).await,
         Cmd::Install(a) => {
             let exe = std::env::current_exe().context("finding this executable")?;
             let done = install::install(&a, &exe)?;

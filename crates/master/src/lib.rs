@@ -5,16 +5,19 @@
 pub mod anchor;
 pub mod auth;
 pub mod backends;
+pub mod blobstore;
 pub mod clusterkey;
 pub mod clusterstate;
 pub mod controlplane;
 pub mod enclave;
+pub mod httpcall;
 pub mod keyshare;
 pub mod nodeproxy;
 pub mod registration;
 pub mod satokens;
 pub mod seed;
 pub mod slashing;
+pub mod snapshot;
 pub mod stakes;
 
 #[cfg(test)]
@@ -113,6 +116,8 @@ pub struct MasterConfig {
     pub node_cidr_mask_size: u8,
     /// Leader election of the controllers and scheduler, identity Lease and endpoint TTL.
     pub leader_election: controlplane::LeaderElection,
+    /// Scheduled sealed snapshots (None: only on request, `POST /api/v1/snapshots`).
+    pub snapshots: Option<snapshot::Schedule>,
 }
 
 impl MasterConfig {
@@ -148,6 +153,7 @@ impl MasterConfig {
             cluster_cidr: daas_controllers::nodeipam::DEFAULT_CLUSTER_CIDR.to_string(),
             node_cidr_mask_size: daas_controllers::nodeipam::DEFAULT_NODE_CIDR_MASK_SIZE,
             leader_election: controlplane::LeaderElection::default(),
+            snapshots: None,
         }
     }
 }
@@ -406,6 +412,7 @@ impl Master {
         };
         controllers.validate()?;
         let registration = Arc::new(std::sync::RwLock::new(None));
+        let seed_state_auth = auth.clone();
         let seed_state = seed::SeedState {
             enclave: enclave.clone(),
             tls_cert_sha256: seed::tls_binding(&tls.server_cert_der()?),
@@ -414,13 +421,27 @@ impl Master {
             client: client.clone(),
             ledger: cfg.ledger.clone(),
             tokens: seal_tokens,
-            auth,
+            auth: auth.clone(),
             cluster_id: cluster_id.clone(),
             registration: registration.clone(),
         };
-        let keyshare = Arc::new(keyshare::KeyShareServer::new(&enclave, cluster_key));
+        let keyshare = Arc::new(keyshare::KeyShareServer::new(&enclave, cluster_key.clone()));
+        let snapshotter = Arc::new(snapshot::Snapshotter {
+            store: store.clone(),
+            enclave: enclave.clone(),
+            cluster_key,
+            cluster_id: cluster_id.clone(),
+            ledger: cfg.ledger.clone(),
+            registration: registration.clone(),
+        });
+        background.extend(
+            cfg.snapshots
+                .clone()
+                .and_then(|s| snapshot::spawn(snapshotter.clone(), s)),
+        );
         let app = seed::router(seed_state)
             .merge(keyshare::router(keyshare))
+            .merge(snapshot::router(snapshotter, seed_state_auth))
             .merge(api)
             .layer(axum::middleware::from_fn_with_state(
                 metrics,

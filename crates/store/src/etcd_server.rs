@@ -140,6 +140,11 @@ impl EtcdProcess {
         &self.client_url
     }
 
+    /// etcd's data directory (`--data-dir`), e.g. to check that nothing readable is stored.
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self.data.as_ref().map(|d| d.path().join("data"))
+    }
+
     /// Process id of the etcd child.
     pub fn pid(&self) -> u32 {
         self.child.id()

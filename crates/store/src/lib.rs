@@ -98,6 +98,22 @@ pub enum StoreError {
     Unseal(String),
     #[error("storage backend error: {0}")]
     Backend(String),
+    /// A restore needs an empty target (`what` names the first thing found).
+    #[error("restore target is not empty: {0}")]
+    RestoreNotEmpty(String),
+    /// A restore cannot give `key` its mod revision: the target is already at `current`.
+    #[error(
+        "cannot restore {key} at revision {wanted}: the store is already at revision {current}"
+    )]
+    RestoreRevision {
+        key: String,
+        wanted: Revision,
+        current: Revision,
+    },
+    /// The items handed to a restore are not a snapshot (duplicate key, revision 0, or a mod
+    /// revision above the snapshot's).
+    #[error("invalid restore input: {0}")]
+    RestoreInput(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -148,4 +164,49 @@ pub trait Store: Send + Sync + 'static {
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchReceiver>;
     /// Discard history at and below `revision` (live keys are kept).
     async fn compact(&self, revision: Revision) -> Result<()>;
+    /// Load a snapshot (`items` as read by `list_at("", revision)`) into an EMPTY store, each
+    /// key keeping its `mod_revision` (the Kubernetes resourceVersion); afterwards the store's
+    /// revision is at least `max(revision, floor)` and history before it is compacted away.
+    /// RestoreNotEmpty if a key exists; RestoreRevision if the store's revision is already at
+    /// or beyond an item's mod revision; RestoreInput for a malformed snapshot.
+    /// (The etcd backend cannot choose `create_revision`/`version`: there they equal the mod
+    /// revision and 1.)
+    async fn restore(
+        &self,
+        items: Vec<KeyValue>,
+        revision: Revision,
+        floor: Revision,
+    ) -> Result<()>;
+}
+
+/// Checks shared by the backends: keys unique, every mod revision in `1..=revision`. Returns the
+/// items sorted by mod revision and the target revision `max(revision, floor)`.
+pub(crate) fn restore_plan(
+    mut items: Vec<KeyValue>,
+    revision: Revision,
+    floor: Revision,
+) -> Result<(Vec<KeyValue>, Revision)> {
+    let mut seen = std::collections::HashSet::new();
+    for kv in &items {
+        if !seen.insert(kv.key.as_str()) {
+            return Err(StoreError::RestoreInput(format!(
+                "duplicate key {}",
+                kv.key
+            )));
+        }
+        if kv.create_revision < 1 || kv.create_revision > kv.mod_revision || kv.version < 1 {
+            return Err(StoreError::RestoreInput(format!(
+                "key {} has create revision {} / version {} inconsistent with mod revision {}",
+                kv.key, kv.create_revision, kv.version, kv.mod_revision
+            )));
+        }
+        if kv.mod_revision < 1 || kv.mod_revision > revision {
+            return Err(StoreError::RestoreInput(format!(
+                "key {} has mod revision {} outside 1..={revision}",
+                kv.key, kv.mod_revision
+            )));
+        }
+    }
+    items.sort_by_key(|kv| kv.mod_revision);
+    Ok((items, revision.max(floor)))
 }

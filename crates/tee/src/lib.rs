@@ -52,6 +52,13 @@ pub enum TeeError {
     Encoding(String),
     #[error("nitro secure module error: {0}")]
     Nsm(String),
+    /// The backend cannot provide this operation (e.g. a measurement-bound key on Nitro, which
+    /// needs AWS KMS with an attestation-conditioned key policy).
+    #[error("unsupported by the {backend} enclave: {what}")]
+    Unsupported {
+        backend: &'static str,
+        what: &'static str,
+    },
 }
 
 /// An enclave runtime (simulated or AWS Nitro).
@@ -71,6 +78,11 @@ pub trait Enclave: Send + Sync {
     ) -> Result<Vec<u8>, TeeError>;
     /// Current measurement registers.
     fn measurement(&self) -> Pcrs;
+    /// 32-byte key that every enclave with the SAME measurement on the same platform derives,
+    /// and no other: what a snapshot seals the cluster key under, so a new master set (fresh
+    /// data directories, same image and platform) can open it. Simulated: derived from the dev
+    /// root (platform) key and PCR0..2. Nitro: [`TeeError::Unsupported`] (needs KMS).
+    fn measurement_key(&self) -> Result<[u8; 32], TeeError>;
 }
 
 impl<E: Enclave + ?Sized> Enclave for std::sync::Arc<E> {
@@ -92,6 +104,9 @@ impl<E: Enclave + ?Sized> Enclave for std::sync::Arc<E> {
     }
     fn measurement(&self) -> Pcrs {
         (**self).measurement()
+    }
+    fn measurement_key(&self) -> Result<[u8; 32], TeeError> {
+        (**self).measurement_key()
     }
 }
 

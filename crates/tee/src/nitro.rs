@@ -183,6 +183,14 @@ impl Enclave for NitroEnclave {
     fn measurement(&self) -> Pcrs {
         self.pcrs.clone()
     }
+
+    fn measurement_key(&self) -> Result<[u8; 32], TeeError> {
+        Err(TeeError::Unsupported {
+            backend: "nitro",
+            what:
+                "a measurement-bound key needs AWS KMS with an attestation-conditioned key policy",
+        })
+    }
 }
 
 #[cfg(test)]

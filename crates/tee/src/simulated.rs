@@ -60,6 +60,7 @@ pub struct SimulatedEnclave {
     pcrs: Pcrs,
     module_id: String,
     sealing_key: [u8; 32],
+    measurement_key: [u8; 32],
     identity: ed25519_dalek::SigningKey,
     root: RootCert,
     root_pem: String,
@@ -205,6 +206,19 @@ fn sealing_key_from_master(master: &[u8; 32]) -> [u8; 32] {
     okm
 }
 
+/// The key every simulated enclave under the same dev root (the platform) with the same PCR0..2
+/// derives: HKDF-SHA256 of the dev root's private key and the measurement.
+fn measurement_key_for(root_key: &KeyPair, pcrs: &Pcrs) -> [u8; 32] {
+    let mut ikm = root_key.serialize_der();
+    for i in 0..3 {
+        ikm.extend_from_slice(pcrs.get(i).map(|v| &v[..]).unwrap_or(&[0u8; PCR_LEN]));
+    }
+    let hk = Hkdf::<Sha256>::new(Some(b"k3s-daas/tee/sim/measurement-key/v1"), &ikm);
+    let mut okm = [0u8; 32];
+    let _ = hk.expand(b"measurement-bound key", &mut okm);
+    okm
+}
+
 fn load_or_create_master(path: &Path, pcrs: &Pcrs) -> Result<[u8; 32], TeeError> {
     let cipher = Aes256Gcm::new(&wrap_key(pcrs).into());
     if path.exists() {
@@ -322,6 +336,7 @@ impl SimulatedEnclave {
         let master = load_or_create_master(&dir.join(SEALED_KEY_FILE), &pcrs)?;
         let sealing_key = sealing_key_from_master(&master);
         let (root_issuer, root_key, root, root_pem) = load_or_create_root(root_dir)?;
+        let measurement_key = measurement_key_for(&root_key, &pcrs);
 
         let mut rnd = [0u8; 8];
         rand::rngs::OsRng.fill_bytes(&mut rnd);
@@ -350,6 +365,7 @@ impl SimulatedEnclave {
             pcrs,
             module_id,
             sealing_key,
+            measurement_key,
             identity,
             root,
             root_pem,
@@ -462,5 +478,52 @@ impl Enclave for SimulatedEnclave {
 
     fn measurement(&self) -> Pcrs {
         self.pcrs.clone()
+    }
+
+    fn measurement_key(&self) -> Result<[u8; 32], TeeError> {
+        Ok(self.measurement_key)
+    }
+}
+
+#[cfg(test)]
+mod measurement_key_tests {
+    use super::*;
+
+    fn copy_root(from: &Path, to: &Path) {
+        fs::create_dir_all(to).unwrap();
+        for f in [DEV_ROOT_CERT_FILE, DEV_ROOT_KEY_FILE] {
+            fs::copy(from.join(f), to.join(f)).unwrap();
+        }
+    }
+
+    #[test]
+    fn same_platform_and_measurement_share_it_nothing_else_does() {
+        let (a, b, c) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        let ea = SimulatedEnclave::open_with_measurement(a.path(), [1; PCR_LEN]).unwrap();
+        copy_root(a.path(), b.path());
+        let eb = SimulatedEnclave::open_with_measurement(b.path(), [1; PCR_LEN]).unwrap();
+        // Same platform root and measurement: the same key, though each has its own sealing key.
+        assert_eq!(ea.measurement_key().unwrap(), eb.measurement_key().unwrap());
+        assert_ne!(ea.sealing_key(), eb.sealing_key());
+        assert_ne!(ea.measurement_key().unwrap(), ea.sealing_key());
+        // Another measurement on the same platform.
+        copy_root(a.path(), &c.path().join("m2"));
+        let other_m =
+            SimulatedEnclave::open_with_measurement(c.path().join("m2"), [2; PCR_LEN]).unwrap();
+        assert_ne!(
+            ea.measurement_key().unwrap(),
+            other_m.measurement_key().unwrap()
+        );
+        // Same measurement on another platform (its own dev root).
+        let other_p =
+            SimulatedEnclave::open_with_measurement(c.path().join("p2"), [1; PCR_LEN]).unwrap();
+        assert_ne!(
+            ea.measurement_key().unwrap(),
+            other_p.measurement_key().unwrap()
+        );
     }
 }

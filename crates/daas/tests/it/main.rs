@@ -35,6 +35,7 @@ mod rbac;
 mod rollback;
 mod satoken;
 mod services;
+mod snapshot;
 mod spdy_exec;
 mod ssa;
 mod staking;

@@ -50,6 +50,20 @@ impl Cluster {
         c
     }
 
+    /// A cluster whose data directory exists but whose server is not started yet (prepare the
+    /// data directory, e.g. restore a snapshot into it, then call [`Cluster::spawn`]).
+    pub fn unstarted(extra: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("home")).expect("home dir");
+        Cluster {
+            dir,
+            child: None,
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            local_agent: false,
+            netns: None,
+        }
+    }
+
     /// `daas up --no-agent` with `args` (which name the listen addresses) in namespace `netns`.
     pub fn start_netns(args: &[&str], netns: &str) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
