@@ -73,7 +73,11 @@ pub struct AttestedCluster {
 }
 
 /// Checks that `m` belongs to the cluster `expected` (first announced by `first_url`).
-pub fn same_cluster(first_url: &str, expected: &str, m: &AttestedMaster) -> Result<(), ClusterError> {
+pub fn same_cluster(
+    first_url: &str,
+    expected: &str,
+    m: &AttestedMaster,
+) -> Result<(), ClusterError> {
     if m.cluster_id == expected {
         Ok(())
     } else {
@@ -197,8 +201,8 @@ mod tests {
         assert!(e.to_string().contains("different clusters"), "{e}");
 
         // A master with another measurement fails attestation: a verdict, not "unreachable".
-        let bad = TestMaster::start_with_measurement(&ca, dir.path(), "cluster-one", "m", [9; 48])
-            .await;
+        let bad =
+            TestMaster::start_with_measurement(&ca, dir.path(), "cluster-one", "m", [9; 48]).await;
         let e = attest_all(&[a.url.clone(), bad.url.clone()], &policy, false)
             .await
             .expect_err("bad measurement");
@@ -209,7 +213,7 @@ mod tests {
 
         // An unreachable master is deferred (agent) or refused (require_all); none reachable fails.
         let mut down = TestMaster::start(&ca, dir.path(), "cluster-one", "d").await;
-        down.stop();
+        down.stop().await;
         let c = attest_all(&[down.url.clone(), a.url.clone()], &policy, false)
             .await
             .expect("one reachable");

@@ -19,8 +19,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine;
-use futures::StreamExt;
 use daas_tee::{Enclave, ExpectedPcrs, SimulatedEnclave, PCR_LEN};
+use futures::StreamExt;
 use serde_json::json;
 
 use crate::attested::AttestationPolicy;
@@ -109,6 +109,19 @@ impl TestMaster {
         name: &str,
         measurement: [u8; PCR_LEN],
     ) -> TestMaster {
+        Self::start_at(ca, dir, cluster_id, name, measurement, None).await
+    }
+
+    /// A master on a given address (`None`: a free port): e.g. another process, with its own
+    /// certificate and enclave, where a stopped master was.
+    pub async fn start_at(
+        ca: &TestCa,
+        dir: &Path,
+        cluster_id: &str,
+        name: &str,
+        measurement: [u8; PCR_LEN],
+        addr: Option<SocketAddr>,
+    ) -> TestMaster {
         // The sealed enclave state is bound to the measurement; another measurement gets its
         // own directory holding the same dev root (so only the measurement differs).
         let tee = if measurement == TEST_MEASUREMENT {
@@ -140,9 +153,7 @@ impl TestMaster {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .expect("server config");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = bind(addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))).await;
         let addr = listener.local_addr().expect("addr");
         let mut m = TestMaster {
             url: format!("https://127.0.0.1:{}", addr.port()),
@@ -198,25 +209,19 @@ impl TestMaster {
         }));
     }
 
-    /// Close the listener and every connection (a killed master).
-    pub fn stop(&mut self) {
+    /// Close the listener and every connection (a killed master); returns once they are closed.
+    pub async fn stop(&mut self) {
         if let Some(t) = self.task.take() {
             t.abort();
+            let _ = t.await;
         }
     }
 
     /// Serve again on the same address with the same certificate and enclave.
     pub async fn restart(&mut self) {
-        self.stop();
-        // The aborted task releases the listener asynchronously; retry the bind briefly.
-        for _ in 0..100 {
-            if let Ok(l) = tokio::net::TcpListener::bind(self.addr).await {
-                self.serve(l);
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        panic!("cannot bind {} again", self.addr);
+        self.stop().await;
+        let l = bind(self.addr).await;
+        self.serve(l);
     }
 
     /// The policy a client uses for masters of [`TEST_MEASUREMENT`]: this enclave's dev root and
@@ -247,9 +252,22 @@ impl TestMaster {
     }
 }
 
+/// Bind `addr`; a just-stopped master's listener is released asynchronously, so retry briefly.
+async fn bind(addr: SocketAddr) -> tokio::net::TcpListener {
+    for _ in 0..100 {
+        if let Ok(l) = tokio::net::TcpListener::bind(addr).await {
+            return l;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("cannot bind {addr}");
+}
+
 impl Drop for TestMaster {
     fn drop(&mut self) {
-        self.stop();
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
     }
 }
 
@@ -258,10 +276,7 @@ async fn attestation(
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
     let nonce = q.get("nonce").and_then(|n| hex::decode(n).ok());
-    match st
-        .enclave
-        .attestation(Some(&st.binding), nonce.as_deref())
-    {
+    match st.enclave.attestation(Some(&st.binding), nonce.as_deref()) {
         Ok(doc) => Json(json!({
             "kind": "simulated",
             "document": base64::engine::general_purpose::STANDARD.encode(doc),
@@ -301,9 +316,17 @@ async fn api(State(st): State<St>, method: Method, uri: Uri, headers: HeaderMap)
     let watch = uri
         .query()
         .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
+    if (rest.is_empty() || rest == "/") && method == Method::POST {
+        return (
+            StatusCode::CREATED,
+            Json(configmap(&st, "created", &method, &headers)),
+        )
+            .into_response();
+    }
     if rest.is_empty() || rest == "/" {
         if watch {
-            let ev = json!({"type": "ADDED", "object": configmap(&st, &st.name, &method, &headers)});
+            let ev =
+                json!({"type": "ADDED", "object": configmap(&st, &st.name, &method, &headers)});
             // One event, then the watch stays open.
             let first = futures::stream::once(async move {
                 Ok::<_, std::io::Error>(bytes::Bytes::from(format!("{ev}\n")))
@@ -329,4 +352,3 @@ async fn api(State(st): State<St>, method: Method, uri: Uri, headers: HeaderMap)
     };
     (code, Json(configmap(&st, name, &method, &headers))).into_response()
 }
-
