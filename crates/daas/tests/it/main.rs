@@ -15,6 +15,7 @@ mod controllers;
 mod crd;
 mod dns;
 mod endpoints;
+mod failover;
 mod hpa;
 mod ingress;
 mod kube_client;
