@@ -386,8 +386,9 @@ async fn agent_client_fails_over_during_writes() {
     // A stream of writes; each is retried until acknowledged (409: an earlier attempt landed).
     let acked = Arc::new(Mutex::new(Vec::<(String, Instant)>::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let writer = {
-        let (api, acked, stop) = (api.clone(), acked.clone(), stop.clone());
+        let (api, acked, stop, failed) = (api.clone(), acked.clone(), stop.clone(), failed.clone());
         tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
@@ -399,7 +400,10 @@ async fn agent_client_fails_over_during_writes() {
                     match api.create(&PostParams::default(), &cm).await {
                         Ok(_) => break,
                         Err(kube::Error::Api(e)) if e.code == 409 => break,
-                        Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                        Err(_) => {
+                            failed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(50)).await
+                        }
                     }
                 }
                 acked.lock().expect("acked").push((name, Instant::now()));
@@ -424,6 +428,11 @@ async fn agent_client_fails_over_during_writes() {
         .find(|(_, t)| *t > cut)
         .map(|(_, t)| t.duration_since(cut))
         .expect("no write after the cut");
+    eprintln!(
+        "failover: {} writes acknowledged ({before} before the cut), first acknowledged write {resumed:?} after the cut, {} failed attempts retried by the caller",
+        acked.len(),
+        failed.load(std::sync::atomic::Ordering::SeqCst)
+    );
     assert!(
         resumed < Duration::from_secs(5),
         "writes resumed after {resumed:?}"
