@@ -462,8 +462,8 @@ impl MasterSet {
             out.push(cur);
         }
         for want in [(true, false), (true, true), (false, false), (false, true)] {
-            for i in 0..n {
-                if states[i] == want && !out.contains(&i) {
+            for (i, st) in states.iter().enumerate() {
+                if *st == want && !out.contains(&i) {
                     out.push(i);
                 }
             }

@@ -481,3 +481,96 @@ async fn agent_client_fails_over_during_writes() {
     watch.abort();
     prober.abort();
 }
+
+/// A real `daas agent` (root, containerd) configured with two paths to its master
+/// (`nautilus_endpoint` as a list, the first current): the first path is cut while it runs; its
+/// Lease keeps being renewed (the node stays Ready), a pod created afterwards is started, a pod
+/// deleted afterwards is stopped (the agent's watches came back on the other path), and the
+/// master still reaches it for logs.
+#[test]
+fn agent_keeps_its_node_ready_when_its_master_goes_away() {
+    use common::agent::{start_agent_with, wait_for, wait_node_ready, wait_pods_ready};
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let c = Cluster::start_with(&["--token-cache-seconds", "2"]);
+    let direct = c.server_url();
+    let mut fwd = rt.block_on(Forwarder::start(addr_of(&direct), None));
+    let a = start_agent_with(
+        &c,
+        "fo-worker",
+        41,
+        serde_json::json!({"nautilus_endpoint": [fwd.url(), direct]}),
+    );
+    wait_node_ready(&c, &a, "fo-worker");
+    let pod = |name: &str| {
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  nodeName: fo-worker
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: localhost/k3s-daas/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, "echo {name} up; sleep 3600"]
+"#
+        )
+    };
+    c.ok_stdin(&["apply", "-f", "-"], &pod("before"));
+    wait_pods_ready(&c, &a, &["before"]);
+    let renew = || {
+        c.ok(&[
+            "get",
+            "lease",
+            "fo-worker",
+            "-n",
+            "kube-node-lease",
+            "-o",
+            "jsonpath={.spec.renewTime}",
+        ])
+    };
+
+    let last = renew();
+    let cut = Instant::now();
+    rt.block_on(fwd.stop());
+    // The heartbeat (every 2 s) goes on through the other path within 5 s of the cut.
+    wait_for(
+        &c,
+        "a Lease renewal after the cut",
+        Duration::from_secs(5),
+        || renew() != last,
+        &a,
+    );
+    let renewed_after = cut.elapsed();
+    // Pods are still served: a new one starts, an old one is stopped on delete.
+    c.ok_stdin(&["apply", "-f", "-"], &pod("after"));
+    wait_pods_ready(&c, &a, &["after"]);
+    c.ok(&["delete", "pod", "before", "--wait=false"]);
+    wait_for(
+        &c,
+        "the deleted pod gone",
+        Duration::from_secs(30),
+        || !stdout(&c.kubectl(&["get", "pods", "-o", "name"])).contains("pod/before"),
+        &a,
+    );
+    // The master still reaches the node (its requests are signed by its attested enclave key).
+    wait_for(
+        &c,
+        "logs of the new pod",
+        Duration::from_secs(20),
+        || stdout(&c.kubectl(&["logs", "after"])).contains("after up"),
+        &a,
+    );
+    // And the node stayed Ready all along.
+    let ready = c.ok(&[
+        "get",
+        "node",
+        "fo-worker",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+    ]);
+    assert_eq!(ready, "True");
+    assert!(a.log().contains("master down; failing over"), "{}", a.log());
+    eprintln!("failover: first Lease renewal {renewed_after:?} after the cut");
+}
