@@ -515,6 +515,8 @@ mod tests {
         )
         .await;
         assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(v["node"]["nodeName"], "n1");
         let (code, body) = call(
             &app,
             "/stats/summary",
@@ -532,8 +534,6 @@ mod tests {
             (code, body.as_str()),
             (403, "signature is not from an attested master")
         );
-        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
-        assert_eq!(v["node"]["nodeName"], "n1");
         let (code, body) = call(
             &app,
             "/metrics/resource",

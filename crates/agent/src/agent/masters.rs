@@ -496,11 +496,26 @@ impl MasterSet {
         }
     }
 
+    /// Master `i` answered: it is up, and becomes current when the current one is not usable
+    /// (a late answer from another master does not undo the prober's switch back).
     fn mark_up(&self, i: usize) {
         self.0.slots[i].lock().down = false;
-        let prev = self.0.current.swap(i, Ordering::SeqCst);
-        if prev != i {
-            tracing::info!(from = %self.0.slots[prev.min(self.0.slots.len() - 1)].url, to = %self.0.slots[i].url, "now using master");
+        let cur = self.current();
+        if cur == i {
+            return;
+        }
+        let usable = {
+            let s = self.0.slots[cur].lock();
+            s.conn.is_some() && !s.down
+        };
+        if !usable
+            && self
+                .0
+                .current
+                .compare_exchange(cur, i, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            tracing::info!(from = %self.0.slots[cur].url, to = %self.0.slots[i].url, "now using master");
         }
     }
 
