@@ -42,8 +42,9 @@ pub struct StakerConfigFile {
     /// Package id of the k3s_daas Move package (checked against the ledger).
     #[serde(default)]
     pub contract_address: Option<String>,
-    /// The master (Nautilus TEE) URL.
-    pub nautilus_endpoint: String,
+    /// The master (Nautilus TEE) URL, or a list of the URLs of the cluster's masters (HA: the
+    /// agent attests each and fails over between them).
+    pub nautilus_endpoint: Endpoints,
     /// `containerd` (the agent starts and configures its own) or a path to a containerd socket.
     #[serde(default = "default_runtime")]
     pub container_runtime: String,
@@ -161,6 +162,54 @@ impl ShutdownGrace {
     }
 }
 
+/// `nautilus_endpoint`: one URL (the seed's form) or a list of them.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Endpoints {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Endpoints {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Endpoints::One(s) => vec![s],
+            Endpoints::Many(v) => v,
+        }
+    }
+}
+
+/// The master URLs: from `NAUTILUS_ENDPOINT` (comma-separated) when set, else the file's; each
+/// must be https, at least one, none twice.
+pub fn master_urls(file: Endpoints, env: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let urls: Vec<String> = match env {
+        Some(e) => e.split(',').map(str::to_string).collect(),
+        None => file.into_vec(),
+    }
+    .into_iter()
+    .map(|u| u.trim().trim_end_matches('/').to_string())
+    .filter(|u| !u.is_empty())
+    .collect();
+    if urls.is_empty() {
+        return Err(ConfigError::Invalid(
+            "nautilus_endpoint names no master URL".into(),
+        ));
+    }
+    for (i, u) in urls.iter().enumerate() {
+        if !u.starts_with("https://") || u.len() == "https://".len() {
+            return Err(ConfigError::Invalid(format!(
+                "nautilus_endpoint {u:?} must be an https:// URL"
+            )));
+        }
+        if urls[..i].contains(u) {
+            return Err(ConfigError::Invalid(format!(
+                "nautilus_endpoint lists {u:?} twice"
+            )));
+        }
+    }
+    Ok(urls)
+}
+
 fn default_runtime() -> String {
     "containerd".into()
 }
@@ -174,7 +223,10 @@ pub struct AgentConfig {
     pub stake_amount: u64,
     pub min_stake_amount: u64,
     pub contract_address: Option<String>,
-    pub master_url: String,
+    /// The cluster's masters (`nautilus_endpoint`), in order of preference; at least one.
+    pub master_urls: Vec<String>,
+    /// Timeouts of the failover between masters (defaults; not in the file).
+    pub failover: crate::agent::masters::FailoverConfig,
     /// None: manage a private containerd; Some(socket): use that one.
     pub containerd_socket: Option<PathBuf>,
     pub data_dir: PathBuf,
@@ -294,7 +346,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("node_id", &self.node_id)
             .field("address", &self.key.address())
             .field("ledger_url", &self.ledger_url)
-            .field("master_url", &self.master_url)
+            .field("master_urls", &self.master_urls)
             .field("stake_amount", &self.stake_amount)
             .finish()
     }
@@ -436,7 +488,7 @@ impl AgentConfig {
         }
         let dns = resolve_dns(&f, base)?;
         let ledger_url = env("SUI_RPC_ENDPOINT").unwrap_or(f.sui_rpc_endpoint);
-        let master_url = env("NAUTILUS_ENDPOINT").unwrap_or(f.nautilus_endpoint);
+        let master_urls = master_urls(f.nautilus_endpoint, env("NAUTILUS_ENDPOINT"))?;
         let min_stake_amount = match env("MIN_STAKE_AMOUNT") {
             Some(v) => v.parse().map_err(|_| {
                 ConfigError::Invalid(format!("MIN_STAKE_AMOUNT={v:?} is not a number"))
@@ -447,11 +499,6 @@ impl AgentConfig {
             return Err(ConfigError::Invalid(format!(
                 "stake_amount {} is below the minimum stake of {min_stake_amount} MIST for a node",
                 f.stake_amount
-            )));
-        }
-        if !master_url.starts_with("https://") {
-            return Err(ConfigError::Invalid(format!(
-                "nautilus_endpoint {master_url:?} must be an https:// URL"
             )));
         }
         let containerd_socket = match f.container_runtime.as_str() {
@@ -471,7 +518,8 @@ impl AgentConfig {
             stake_amount: f.stake_amount,
             min_stake_amount,
             contract_address: f.contract_address,
-            master_url,
+            master_urls,
+            failover: Default::default(),
             containerd_socket,
             data_dir: f
                 .data_dir
@@ -631,11 +679,65 @@ mod tests {
         assert_eq!(
             (
                 c.ledger_url.as_str(),
-                c.master_url.as_str(),
+                c.master_urls.join(","),
                 c.min_stake_amount
             ),
-            ("http://ledger:1", "https://master:2", 500)
+            ("http://ledger:1", "https://master:2".to_string(), 500)
         );
+    }
+
+    #[test]
+    fn several_masters_as_a_list_or_a_comma_separated_env() {
+        let no_env = |_: &str| None;
+        // The seed's single string still works.
+        let c =
+            AgentConfig::resolve(file(serde_json::json!({})), Path::new("/etc"), &no_env).unwrap();
+        assert_eq!(c.master_urls, vec!["https://127.0.0.1:6443".to_string()]);
+        // A list, in order of preference (a trailing slash is dropped).
+        let c = AgentConfig::resolve(
+            file(serde_json::json!({"nautilus_endpoint": ["https://m1:6443/", "https://m2:6443"]})),
+            Path::new("/etc"),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(c.master_urls, vec!["https://m1:6443", "https://m2:6443"]);
+        assert_eq!(c.failover, crate::agent::masters::FailoverConfig::default());
+        // NAUTILUS_ENDPOINT, comma-separated, replaces the file's list.
+        let env = |k: &str| {
+            (k == "NAUTILUS_ENDPOINT").then(|| "https://a:1, https://b:2,https://c:3".to_string())
+        };
+        let c = AgentConfig::resolve(file(serde_json::json!({})), Path::new("/"), &env).unwrap();
+        assert_eq!(
+            c.master_urls,
+            vec!["https://a:1", "https://b:2", "https://c:3"]
+        );
+        // Every URL must be https, there must be one, and none twice.
+        let err = |v: serde_json::Value| {
+            AgentConfig::resolve(
+                file(serde_json::json!({"nautilus_endpoint": v})),
+                Path::new("/"),
+                &no_env,
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        assert!(err(serde_json::json!(["https://a:1", "http://b:2"]))
+            .contains("\"http://b:2\" must be an https:// URL"));
+        assert!(err(serde_json::json!([])).contains("names no master"));
+        assert!(err(serde_json::json!(["https://a:1", "https://a:1/"])).contains("twice"));
+        assert!(err(serde_json::json!("https://")).contains("https:// URL"));
+        let bad_env =
+            |k: &str| (k == "NAUTILUS_ENDPOINT").then(|| "https://a:1,http://b".to_string());
+        assert!(
+            AgentConfig::resolve(file(serde_json::json!({})), Path::new("/"), &bad_env)
+                .unwrap_err()
+                .to_string()
+                .contains("\"http://b\"")
+        );
+        let bad: Result<StakerConfigFile, _> = serde_json::from_value(serde_json::json!({
+            "node_id": "w", "sui_rpc_endpoint": "x", "stake_amount": 1,
+            "nautilus_endpoint": 7}));
+        assert!(bad.is_err());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The agent's HTTPS endpoint (the kubelet's port): container logs for `kubectl logs [-f]` and
 //! exec sessions (`streaming`).
-//! Only the attested master may call it: each request carries a fresh signature by the master's
-//! enclave key (learned from its attestation document).
+//! Only attested masters may call it: each request carries a fresh signature by the enclave key
+//! of one of the cluster's masters (learned from its attestation document, see
+//! `agent::masters::MasterKeys`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,7 +18,7 @@ use axum::routing::get;
 use axum::Router;
 use base64::Engine;
 use daas_protocol::nodeproxy::{request_message, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use ed25519_dalek::Signature;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt};
 
@@ -29,7 +30,8 @@ const MAX_SKEW_MS: u64 = 60_000;
 #[derive(Clone)]
 pub struct KubeletState {
     pub runtime: Arc<dyn Runtime>,
-    pub master_key: VerifyingKey,
+    /// The enclave keys of the attested masters.
+    pub master_keys: crate::agent::masters::MasterKeys,
     /// uid of each pod by (namespace, name), maintained by the pod sync loop.
     pub pods: Arc<std::sync::Mutex<HashMap<(String, String), String>>>,
     pub metrics: Arc<daas_protocol::metrics::Metrics>,
@@ -98,14 +100,14 @@ pub(crate) fn authorized(
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or(uri.path());
-    st.master_key
-        .verify(&request_message("GET", pq, ts), &sig)
-        .map_err(|_| {
-            reject(
-                StatusCode::FORBIDDEN,
-                "signature is not from the attested master",
-            )
-        })
+    if st.master_keys.verify(&request_message("GET", pq, ts), &sig) {
+        Ok(())
+    } else {
+        Err(reject(
+            StatusCode::FORBIDDEN,
+            "signature is not from an attested master",
+        ))
+    }
 }
 
 async fn container_logs(
@@ -435,18 +437,24 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    /// The stats endpoints answer the master's signature only: unsigned 401, another key's or a
-    /// signature over another path 403, a stale timestamp 401; the master's signature 200.
+    /// The stats endpoints answer the attested masters' signatures only: unsigned 401, another
+    /// key's or a signature over another path 403, a stale timestamp 401; the signature of any
+    /// attested master of the cluster 200.
     #[tokio::test]
     async fn stats_endpoints_need_the_masters_signature() {
         use axum::http::Request;
         use ed25519_dalek::{Signer, SigningKey};
         use tower::ServiceExt;
         let master = SigningKey::from_bytes(&[7u8; 32]);
+        // A second attested master of the cluster (HA): its signatures are accepted too.
+        let second = SigningKey::from_bytes(&[8u8; 32]);
         let intruder = SigningKey::from_bytes(&[9u8; 32]);
         let st = KubeletState {
             runtime: Arc::new(crate::runtime::fake::FakeRuntime::new()),
-            master_key: master.verifying_key(),
+            master_keys: crate::agent::masters::MasterKeys::from_keys([
+                master.verifying_key(),
+                second.verifying_key(),
+            ]),
             pods: Default::default(),
             metrics: Arc::new(daas_protocol::metrics::Metrics::new()),
             stats: Arc::new(crate::stats::Collector::host()),
@@ -509,6 +517,23 @@ mod tests {
         assert_eq!(code, 200, "{body}");
         let v: serde_json::Value = serde_json::from_str(&body).expect("json");
         assert_eq!(v["node"]["nodeName"], "n1");
+        let (code, body) = call(
+            &app,
+            "/stats/summary",
+            Some((&second, "/stats/summary", now)),
+        )
+        .await;
+        assert_eq!(code, 200, "{body}");
+        let (code, body) = call(
+            &app,
+            "/stats/summary",
+            Some((&intruder, "/stats/summary", now)),
+        )
+        .await;
+        assert_eq!(
+            (code, body.as_str()),
+            (403, "signature is not from an attested master")
+        );
         let (code, body) = call(
             &app,
             "/metrics/resource",

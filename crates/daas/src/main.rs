@@ -14,6 +14,7 @@ use daas_master::{Master, MasterConfig, Measurement};
 mod backends;
 mod config_file;
 mod install;
+mod joinconfig;
 mod report;
 mod snapshot_cli;
 mod up;
@@ -285,9 +286,15 @@ struct MasterArgs {
 
 #[derive(Args, Clone)]
 struct AttestArgs {
-    /// Master URL (https://host:port).
-    #[arg(long, env = "NAUTILUS_ENDPOINT")]
-    server: String,
+    /// Master URL (https://host:port); repeat it (or comma-separate NAUTILUS_ENDPOINT) for
+    /// every master of an HA cluster: each is attested and all must announce one cluster id.
+    #[arg(
+        long,
+        env = "NAUTILUS_ENDPOINT",
+        value_delimiter = ',',
+        required = true
+    )]
+    server: Vec<String>,
     /// PEM root to trust for attestation documents in addition to the AWS Nitro root (the
     /// simulated enclave's dev root, `<data>/tee/trusted-root.pem`). Only for development.
     #[arg(long)]
@@ -532,36 +539,51 @@ async fn run_join(a: JoinArgs) -> Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .context("token vanished")?;
-    let policy = attest_policy(&a.attest, Some(w.ledger.clone()))?;
-    let m = daas_master::attested::attest(&a.attest.server, &policy).await?;
-    // The cluster id came over the attested connection and was checked to be [a-z0-9-]{1,64},
-    // so it is safe to write into the kubeconfig.
-    let audience = m.audience();
-    use base64::Engine;
-    let ca = base64::engine::general_purpose::STANDARD.encode(m.ca_pem.as_bytes());
-    let exe = std::env::current_exe()?;
-    let key = std::fs::canonicalize(&a.wallet.key)?;
+    let c = attest_servers(&a.attest, Some(w.ledger.clone())).await?;
     let ns = if t.role == 0 {
         daas_master::auth::user_namespace(&w.address())
     } else {
         "default".to_string()
     };
-    let kc = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: k3s-daas\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\nusers:\n- name: {addr}\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {exe}\n      args: [token, --exec, --chain, {chain}, --key, {key}, --audience, \"{audience}\"]\n      interactiveMode: Never\ncontexts:\n- name: k3s-daas\n  context:\n    cluster: k3s-daas\n    user: {addr}\n    namespace: {ns}\ncurrent-context: k3s-daas\n",
-        m.url,
-        addr = w.address(),
-        exe = exe.display(),
-        chain = a.wallet.chain.chain,
-        key = key.display(),
-    );
+    let user = joinconfig::JoinUser {
+        name: w.address().to_string(),
+        exe: std::env::current_exe()?.display().to_string(),
+        chain: a.wallet.chain.chain.clone(),
+        key: std::fs::canonicalize(&a.wallet.key)?.display().to_string(),
+        // The cluster id came over the attested connections, the same from every master.
+        audience: daas_ledger::credential::audience(&c.cluster_id),
+        namespace: ns.clone(),
+    };
+    let masters: Vec<(String, String)> = c
+        .attested
+        .iter()
+        .map(|m| (m.url.clone(), m.ca_pem.clone()))
+        .collect();
+    let kc = joinconfig::render(&masters, &user)?;
     std::fs::write(&a.out, kc).with_context(|| format!("writing {}", a.out.display()))?;
+    let urls: Vec<&str> = masters.iter().map(|(u, _)| u.as_str()).collect();
     println!(
         "attested {} (cluster {}) and wrote {} (namespace {ns})",
-        m.url,
-        m.cluster_id,
+        urls.join(", "),
+        c.cluster_id,
         a.out.display()
     );
     Ok(())
+}
+
+/// Attest every `--server` (all must verify and announce one cluster id).
+async fn attest_servers(
+    a: &AttestArgs,
+    ledger: Option<Arc<dyn Ledger>>,
+) -> Result<daas_protocol::cluster::AttestedCluster> {
+    let policy = attest_policy(a, ledger)?;
+    let urls: Vec<String> = a
+        .server
+        .iter()
+        .map(|u| u.trim().trim_end_matches('/').to_string())
+        .filter(|u| !u.is_empty())
+        .collect();
+    Ok(daas_protocol::cluster::attest_all(&urls, &policy, true).await?)
 }
 
 fn attest_policy(
@@ -710,8 +732,32 @@ async fn run_attest(a: AttestArgs, chain: Option<String>) -> Result<()> {
         Some(c) => Some(remote(&ChainRef { chain: c })?),
         None => None,
     };
-    let policy = attest_policy(&a, ledger)?;
-    let m = daas_master::attested::attest(&a.server, &policy).await?;
+    let c = attest_servers(&a, ledger).await?;
+    let mut out = Vec::new();
+    for m in &c.attested {
+        out.push(attest_report(m));
+    }
+    // One server: its report; several: the list of reports (one cluster id).
+    let out = match <[_; 1]>::try_from(out) {
+        Ok([one]) => one,
+        Err(all) => serde_json::Value::Array(all),
+    };
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    if let Some(path) = &a.ca_out {
+        // Masters of one cluster share its CA; distinct ones (if any) are all written.
+        let mut cas: Vec<&str> = Vec::new();
+        for m in &c.attested {
+            if !cas.contains(&m.ca_pem.as_str()) {
+                cas.push(&m.ca_pem);
+            }
+        }
+        std::fs::write(path, cas.concat())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn attest_report(m: &daas_master::attested::AttestedMaster) -> serde_json::Value {
     let source = match &m.measurement_source {
         daas_master::attested::MeasurementSource::Ledger { config, enclave } => {
             serde_json::json!({"ledger": {"enclave_config": config, "enclave": enclave}})
@@ -724,9 +770,7 @@ async fn run_attest(a: AttestArgs, chain: Option<String>) -> Result<()> {
         .iter()
         .map(|(i, v)| (i.to_string(), serde_json::json!(hex::encode(v))))
         .collect();
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&serde_json::json!({
+    serde_json::json!({
             "server": m.url,
             "verified": true,
             "module_id": m.attestation.module_id,
@@ -736,12 +780,7 @@ async fn run_attest(a: AttestArgs, chain: Option<String>) -> Result<()> {
             "measurement_pinned_by": source,
             "cluster_id": m.cluster_id,
             "audience": m.audience(),
-        }))?
-    );
-    if let Some(out) = &a.ca_out {
-        std::fs::write(out, &m.ca_pem).with_context(|| format!("writing {}", out.display()))?;
-    }
-    Ok(())
+    })
 }
 
 async fn shutdown_signal() {

@@ -700,7 +700,7 @@ mod tests {
             ("10.42.7.0/24", "daasx", 0)
         );
         assert_eq!(cfg.data_dir, dir.path().join("data"));
-        assert_eq!(cfg.master_url, "https://127.0.0.1:6443");
+        assert_eq!(cfg.master_urls, ["https://127.0.0.1:6443"]);
     }
 
     #[test]

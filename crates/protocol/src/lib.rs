@@ -3,6 +3,7 @@
 //! signing, the HTTPS accept loop, the metrics primitives, owner-only files and the safe sysctls.
 
 pub mod attested;
+pub mod cluster;
 pub mod files;
 pub mod localpath;
 pub mod metrics;
@@ -10,6 +11,8 @@ pub mod nodeproxy;
 pub mod query;
 pub mod serve;
 pub mod sysctl;
+#[cfg(any(test, feature = "testmaster"))]
+pub mod testmaster;
 pub mod tlsverify;
 
 use sha2::{Digest, Sha256};

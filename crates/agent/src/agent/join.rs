@@ -1,5 +1,6 @@
-//! Joining the cluster: attest the master before any credential leaves the host, write the
-//! credential, build the Kubernetes client, register and start the node's tasks; and leaving it.
+//! Joining the cluster: attest the masters before any credential leaves the host, write the
+//! credential, build the Kubernetes client (failing over between the masters, see
+//! [`super::masters`]), register and start the node's tasks; and leaving it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,13 +8,14 @@ use std::time::{Duration, Instant};
 
 use daas_ledger::wallet::Wallet;
 use daas_ledger::{credential, tx, Ledger};
-use daas_protocol::attested::{attest, AttestationPolicy, AttestedMaster};
+use daas_protocol::attested::{AttestationPolicy, AttestedMaster};
 use daas_protocol::now_ms;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 
+use super::masters::{Bearer, MasterSet};
 use super::node::{node_status, register_node, renew_lease, ConditionTimes, HostFacts};
 use super::stake::{ensure_seal_token, ensure_stake};
 use super::{pods, AgentError};
@@ -24,6 +26,9 @@ use crate::server::{self, KubeletState};
 /// Credential lifetime; it is rewritten well before it expires.
 const CREDENTIAL_TTL_MS: u64 = 10 * 60 * 1000;
 const CREDENTIAL_REFRESH: Duration = Duration::from_secs(4 * 60);
+/// Lease renewal attempts per heartbeat, and the pause between two.
+const LEASE_RETRIES: u32 = 5;
+const LEASE_RETRY_DELAY: Duration = Duration::from_millis(200);
 
 /// The master's measurement is pinned by the ledger's registered enclave configuration (plus any
 /// `expected_pcrs` of the config file); without a registered configuration the agent refuses to
@@ -37,42 +42,46 @@ fn policy(cfg: &AgentConfig, ledger: &Arc<dyn Ledger>) -> Result<AttestationPoli
     .map_err(|e| AgentError::Other(e.to_string()))
 }
 
-/// Write a fresh credential for the attested master's cluster (its audience) to the token file
-/// kube re-reads.
+/// Write a fresh credential for the cluster (its audience `k3s-daas:<cluster id>`, the same for
+/// every master) to the token file the client reads for each request.
 fn write_credential(
     cfg: &AgentConfig,
-    master: &AttestedMaster,
+    audience: &str,
     token: sui_sdk_types::Address,
     path: &std::path::Path,
 ) -> Result<(), AgentError> {
-    let c = credential::issue(
-        &cfg.key,
-        token,
-        &master.audience(),
-        now_ms(),
-        CREDENTIAL_TTL_MS,
-    )?;
+    let c = credential::issue(&cfg.key, token, audience, now_ms(), CREDENTIAL_TTL_MS)?;
     // Mode 0600 from the start: the credential is a bearer token.
     Ok(crate::config::write_private_file(path, c.as_bytes())?)
 }
 
-async fn kube_client(
-    m: &AttestedMaster,
-    token_file: &std::path::Path,
-) -> Result<kube::Client, AgentError> {
-    let url: http::Uri = m
-        .url
-        .parse()
-        .map_err(|e| AgentError::Other(format!("master url: {e}")))?;
-    let mut kc = kube::Config::new(url);
-    let der = rustls::pki_types::pem::PemObject::pem_slice_iter(m.ca_pem.as_bytes())
-        .filter_map(|c: Result<rustls::pki_types::CertificateDer<'static>, _>| c.ok())
-        .map(|c| c.to_vec())
-        .collect::<Vec<_>>();
-    kc.root_cert = Some(der);
-    kc.auth_info.token_file = Some(token_file.display().to_string());
-    kc.default_namespace = "default".into();
-    Ok(kube::Client::try_from(kc)?)
+/// Attest the configured masters (at least one must verify, all verified ones must be of one
+/// cluster), write the credential and build the failover client with its prober.
+async fn connect(
+    cfg: &AgentConfig,
+    ledger: &Arc<dyn Ledger>,
+    token: sui_sdk_types::Address,
+) -> Result<(MasterSet, AttestedMaster, kube::Client), AgentError> {
+    // Attested TLS before any credential leaves this host.
+    let token_file = cfg.data_dir.join("credential.token");
+    let masters = MasterSet::attest(
+        &cfg.master_urls,
+        policy(cfg, ledger)?,
+        Bearer::File(token_file.clone()),
+        cfg.failover,
+    )
+    .await?;
+    let master = masters
+        .attested()
+        .into_iter()
+        .next()
+        .ok_or_else(|| AgentError::Other("no master attested".into()))?;
+    for m in masters.attested() {
+        tracing::info!(master = %m.url, cluster = %m.cluster_id, source = ?m.measurement_source, "master attestation verified");
+    }
+    write_credential(cfg, &masters.audience(), token, &token_file)?;
+    let client = masters.kube_client();
+    Ok((masters, master, client))
 }
 
 /// Sets up the container runtime's pod network once the node's pod CIDR is known: called with
@@ -82,7 +91,10 @@ pub type CniSetup = Box<dyn FnOnce(&str, Option<u32>) -> Result<(), AgentError> 
 /// Everything the agent runs, once joined.
 pub struct Joined {
     pub client: kube::Client,
+    /// The first master attested at join.
     pub master: AttestedMaster,
+    /// Every master of the cluster (attested, or to attest when it answers) and the failover.
+    pub masters: MasterSet,
     pub kubelet_addr: std::net::SocketAddr,
     /// Heartbeats, node status and the kubelet endpoint.
     pub tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -136,22 +148,8 @@ pub async fn join(
     ensure_stake(&wallet, &cfg).await?;
     let token = ensure_seal_token(&wallet).await?;
 
-    // Attested TLS before any credential leaves this host.
-    let master = attest(&cfg.master_url, &policy(&cfg, &ledger)?).await?;
-    let master_key = master
-        .attestation
-        .public_key
-        .as_ref()
-        .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
-        .and_then(|k| ed25519_dalek::VerifyingKey::from_bytes(&k).ok())
-        .ok_or_else(|| {
-            AgentError::Other("the master's attestation carries no Ed25519 public key".into())
-        })?;
-    tracing::info!(master = %master.url, cluster = %master.cluster_id, source = ?master.measurement_source, "master attestation verified");
-
+    let (masters, master, client) = connect(&cfg, &ledger, token).await?;
     let token_file = cfg.data_dir.join("credential.token");
-    write_credential(&cfg, &master, token, &token_file)?;
-    let client = kube_client(&master, &token_file).await?;
 
     let pods = Arc::new(std::sync::Mutex::new(HashMap::new()));
     let (cert_pem, key_pem, cert_sha) =
@@ -161,7 +159,7 @@ pub async fn join(
     let stats = Arc::new(crate::stats::Collector::host());
     let st = KubeletState {
         runtime: runtime.clone(),
-        master_key,
+        master_keys: masters.keys(),
         pods: pods.clone(),
         metrics: metrics.clone(),
         stats: stats.clone(),
@@ -187,7 +185,7 @@ pub async fn join(
     renew_lease(&leases, &cfg.node_id, cfg.heartbeat).await?;
     tracing::info!(node = %cfg.node_id, kubelet = %kubelet_addr, "node registered");
 
-    let mut tasks = vec![server_task];
+    let mut tasks = vec![server_task, masters.spawn_prober()];
     // The pod network: the pod CIDR (configured, or assigned by the master), CNI, then the
     // overlay and masquerade, before any pod is started.
     let pod_cidr = match &cfg.pod_cidr {
@@ -270,14 +268,14 @@ pub async fn join(
             }
         }));
     }
-    // Credential refresh.
+    // Credential refresh: signed here, for the cluster's audience, whichever master serves.
     {
         let cfg = cfg.clone();
-        let master = master.clone();
+        let audience = masters.audience();
         tasks.push(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(CREDENTIAL_REFRESH).await;
-                if let Err(e) = write_credential(&cfg, &master, token, &token_file) {
+                if let Err(e) = write_credential(&cfg, &audience, token, &token_file) {
                     tracing::warn!(error = %e, "credential refresh failed");
                 }
             }
@@ -294,13 +292,21 @@ pub async fn join(
             loop {
                 tokio::time::sleep(cfg.heartbeat).await;
                 n += 1;
-                let ok = match renew_lease(&leases, &cfg.node_id, cfg.heartbeat).await {
-                    Ok(()) => true,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "lease renewal failed");
-                        false
+                // A renewal that fails (its master died mid-request) is retried at once on the
+                // next master, like the kubelet's lease controller retries an update.
+                let mut ok = false;
+                for attempt in 0..LEASE_RETRIES {
+                    match renew_lease(&leases, &cfg.node_id, cfg.heartbeat).await {
+                        Ok(()) => {
+                            ok = true;
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, attempt, "lease renewal failed");
+                            tokio::time::sleep(LEASE_RETRY_DELAY).await;
+                        }
                     }
-                };
+                }
                 metrics.inc(
                     "daas_agent_lease_renewals_total",
                     "Lease renewals (the heartbeat) by result.",
@@ -365,6 +371,7 @@ pub async fn join(
     Ok(Joined {
         client,
         master,
+        masters,
         kubelet_addr,
         tasks,
         pod_sync,
@@ -383,10 +390,7 @@ pub async fn drain_and_unstake(
     cfg.secure_files()?;
     let wallet = Wallet::new(ledger.clone(), cfg.key.clone());
     let token = ensure_seal_token(&wallet).await?;
-    let master = attest(&cfg.master_url, &policy(&cfg, &ledger)?).await?;
-    let token_file = cfg.data_dir.join("credential.token");
-    write_credential(&cfg, &master, token, &token_file)?;
-    let client = kube_client(&master, &token_file).await?;
+    let (_masters, _master, client) = connect(&cfg, &ledger, token).await?;
     let nodes: Api<Node> = Api::all(client.clone());
     nodes
         .patch(

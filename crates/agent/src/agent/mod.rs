@@ -3,10 +3,13 @@
 //! - [`stake`]: the node stake and the seal token on the ledger;
 //! - [`join`]: attestation of the master, the credential, the Kubernetes client, joining and
 //!   leaving (drain and unstake);
+//! - [`masters`]: the attested masters of the cluster and the Kubernetes client that fails over
+//!   between them;
 //! - [`node`]: the Node object (status, registration) and the Lease heartbeat;
 //! - [`pods`]: the pod sync loop, each pod driven through an explicit [`pods::PodState`].
 
 pub mod join;
+pub mod masters;
 pub mod node;
 pub mod pods;
 pub mod stake;
@@ -23,6 +26,8 @@ pub enum AgentError {
     Ledger(#[from] daas_ledger::LedgerError),
     #[error("attestation of the master failed, refusing to send credentials: {0}")]
     Attestation(#[from] daas_protocol::attested::AttestError),
+    #[error("masters: {0}")]
+    Masters(#[from] masters::MastersError),
     #[error("kubernetes API: {0}")]
     Kube(#[from] kube::Error),
     #[error("runtime: {0}")]

@@ -16,6 +16,7 @@ mod crd;
 mod datastore;
 mod dns;
 mod endpoints;
+mod failover;
 mod hpa;
 mod ingress;
 mod keyshare;

@@ -141,9 +141,18 @@ fn audience_and_validate_endpoint_authorization() {
         "--out",
         alice_kc.to_str().unwrap(),
     ]);
-    assert!(std::fs::read_to_string(&alice_kc)
+    let kc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&alice_kc).unwrap()).unwrap();
+    let args: Vec<&str> = kc["users"][0]["user"]["exec"]["args"]
+        .as_sequence()
         .unwrap()
-        .contains(&format!("--audience, \"{aud}\"")));
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(
+        args.windows(2).any(|w| w == ["--audience", aud.as_str()]),
+        "{args:?}"
+    );
     let bob_kc = c.dir.path().join("bob.kubeconfig");
     daas_ok(&[
         "join",
