@@ -19,13 +19,17 @@ use super::common::{daas_ok, file_contains, server_url_of, stderr, stdout};
 const MEASUREMENT: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
 
 /// Leader election timings of the test masters (upstream's defaults are 15 s / 10 s / 2 s).
-const LEASE_ARGS: [&str; 6] = [
+const LEASE_ARGS: [&str; 10] = [
     "--leader-elect-lease-duration",
-    "4s",
-    "--leader-elect-renew-deadline",
     "3s",
+    "--leader-elect-renew-deadline",
+    "2s",
     "--leader-elect-retry-period",
+    "500ms",
+    "--identity-lease-renew-interval",
     "1s",
+    "--endpoint-ttl",
+    "3s",
 ];
 
 struct Proc {
@@ -118,7 +122,12 @@ fn start_master(
         .arg(&data)
         .args(["--datastore-endpoint", &etcd.endpoints()])
         .args(["--ledger", "embedded", "--sui-rpc", chain])
-        .args(["--enclave", "simulated", "--enclave-measurement", MEASUREMENT])
+        .args([
+            "--enclave",
+            "simulated",
+            "--enclave-measurement",
+            MEASUREMENT,
+        ])
         .arg("--enclave-dev-root")
         .arg(dir.join("platform"))
         .args(["--node-grace-seconds", "20"])
@@ -221,16 +230,19 @@ fn killing_the_leader_master_loses_no_write_and_the_other_takes_over() {
     let kc = dir.path().join("kubeconfig");
     write_kubeconfig(
         &kc,
-        &[
-            masters[0].as_ref().unwrap(),
-            masters[1].as_ref().unwrap(),
-        ],
+        &[masters[0].as_ref().unwrap(), masters[1].as_ref().unwrap()],
     );
     // Both masters serve the same cluster: an object written through one is read through the other.
-    assert!(kubectl(&kc, Some("m0"), &["create", "configmap", "through-m0"])
-        .status
-        .success());
-    let o = kubectl(&kc, Some("m1"), &["get", "configmap", "through-m0", "-o", "json"]);
+    assert!(
+        kubectl(&kc, Some("m0"), &["create", "configmap", "through-m0"])
+            .status
+            .success()
+    );
+    let o = kubectl(
+        &kc,
+        Some("m1"),
+        &["get", "configmap", "through-m0", "-o", "json"],
+    );
     assert_eq!(json(&o)["metadata"]["name"], "through-m0");
 
     // A canary in a Secret and a ConfigMap, to look for in etcd's files later.
@@ -244,26 +256,19 @@ fn killing_the_leader_master_loses_no_write_and_the_other_takes_over() {
         assert!(o.status.success(), "{}", stderr(&o));
     }
 
-    // A staked agent that knows both masters.
-    let agent = start_ha_agent(dir.path(), &chain, &masters);
+    // Who leads the controllers? (The master killed below.)
+    let leader = leading_master(&kc, "m0", &masters);
+    let other = 1 - leader;
+    eprintln!("m{leader} leads the controllers");
+
+    // A staked agent that knows both masters, the leader first (the one it uses while it is up).
+    let agent = start_ha_agent(dir.path(), &chain, &masters, leader);
     wait(
         "the node is Ready",
         Duration::from_secs(90),
         || node_ready(&kc, "m0", "ha-node"),
         &agent,
     );
-
-    // Who leads the controllers?
-    let holder = lease_holder(&kc, "m0", "kube-controller-manager");
-    let leader = masters
-        .iter()
-        .position(|m| {
-            m.as_ref()
-                .map(|m| holder.contains(&master_identity(m)))
-                .unwrap_or(false)
-        })
-        .unwrap_or_else(|| panic!("lease holder {holder:?} is neither master"));
-    let other = 1 - leader;
     let other_ctx = format!("m{other}");
 
     // A stream of writes, alternating masters, failing over on errors: acknowledged names recorded.
@@ -304,7 +309,11 @@ fn killing_the_leader_master_loses_no_write_and_the_other_takes_over() {
     // kubectl through the other master answers and writes within 5 s.
     let mut served = None;
     while killed.elapsed() < Duration::from_secs(5) {
-        let o = kubectl(&kc, Some(&other_ctx), &["create", "configmap", "after-kill"]);
+        let o = kubectl(
+            &kc,
+            Some(&other_ctx),
+            &["create", "configmap", "after-kill"],
+        );
         if o.status.success() {
             served = Some(killed.elapsed());
             break;
@@ -317,13 +326,20 @@ fn killing_the_leader_master_loses_no_write_and_the_other_takes_over() {
             masters[other].as_ref().unwrap().proc_.log()
         )
     });
-    eprintln!("write through the surviving master {:?} after the kill", served);
+    eprintln!(
+        "write through the surviving master {:?} after the kill",
+        served
+    );
 
     // The agent renews its node Lease through the other master within 5 s of the kill.
     let deadline = killed + Duration::from_secs(5) + Duration::from_secs(2);
     loop {
         let now = node_lease_renew(&kc, &other_ctx, "ha-node");
         if now != lease_before && !now.is_empty() {
+            eprintln!(
+                "node Lease renewed through the surviving master {:?} after the kill",
+                killed.elapsed()
+            );
             break;
         }
         assert!(
@@ -360,7 +376,11 @@ fn killing_the_leader_master_loses_no_write_and_the_other_takes_over() {
         "the ReplicaSet's pod runs after the failover",
         Duration::from_secs(90),
         || {
-            let o = kubectl(&kc, Some(&other_ctx), &["get", "pods", "-l", "app=af", "-o", "json"]);
+            let o = kubectl(
+                &kc,
+                Some(&other_ctx),
+                &["get", "pods", "-l", "app=af", "-o", "json"],
+            );
             o.status.success()
                 && json(&o)["items"]
                     .as_array()
@@ -369,17 +389,21 @@ fn killing_the_leader_master_loses_no_write_and_the_other_takes_over() {
         },
         &agent,
     );
-    let holder = lease_holder(&kc, &other_ctx, "kube-controller-manager");
-    assert!(
-        holder.contains(&master_identity(masters[other].as_ref().unwrap())),
-        "the surviving master leads now: {holder}"
+    assert_eq!(
+        leading_master(&kc, &other_ctx, &masters),
+        other,
+        "the surviving master leads the controllers now"
     );
 
     // No acknowledged write is lost.
     stop.store(true, Ordering::SeqCst);
     writer.join().unwrap();
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 5, "the stream wrote too little: {}", acked.len());
+    assert!(
+        acked.len() > 5,
+        "the stream wrote too little: {}",
+        acked.len()
+    );
     let o = kubectl(&kc, Some(&other_ctx), &["get", "configmaps", "-o", "json"]);
     let names: std::collections::HashSet<String> = json(&o)["items"]
         .as_array()
@@ -419,17 +443,47 @@ fn walk(d: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The identity a master holds leases with (its identity Lease names it).
-fn master_identity(m: &MasterProc) -> String {
-    // The master writes its leader-election identity into its data dir.
-    std::fs::read_to_string(m.data.join("identity"))
+/// Which master holds the controller Lease: its holder is `<master id>_<random>`, and the
+/// master's identity Lease `kube-apiserver-<master id>` names the port it serves on.
+fn leading_master(kc: &Path, ctx: &str, masters: &[Option<MasterProc>; 2]) -> usize {
+    let holder = lease_holder(kc, ctx, "kube-controller-manager");
+    let id = holder
+        .rsplit_once('_')
+        .map(|(id, _)| id.to_string())
+        .unwrap_or_else(|| panic!("lease holder {holder:?} is not <master id>_<random>"));
+    let o = kubectl(
+        kc,
+        Some(ctx),
+        &[
+            "get",
+            "lease",
+            "-n",
+            "kube-system",
+            &format!("kube-apiserver-{id}"),
+            "-o",
+            "json",
+        ],
+    );
+    let port = json(&o)["metadata"]["annotations"]["k3s-daas.io/advertise-port"]
+        .as_str()
         .unwrap_or_default()
-        .trim()
-        .to_string()
+        .to_string();
+    masters
+        .iter()
+        .position(|m| {
+            m.as_ref()
+                .map(|m| m.url().ends_with(&format!(":{port}")))
+                .unwrap_or(false)
+        })
+        .unwrap_or_else(|| panic!("lease holder {holder:?} (port {port:?}) is neither master"))
 }
 
 fn lease_holder(kc: &Path, ctx: &str, name: &str) -> String {
-    let o = kubectl(kc, Some(ctx), &["get", "lease", "-n", "kube-system", name, "-o", "json"]);
+    let o = kubectl(
+        kc,
+        Some(ctx),
+        &["get", "lease", "-n", "kube-system", name, "-o", "json"],
+    );
     json(&o)["spec"]["holderIdentity"]
         .as_str()
         .unwrap_or_default()
@@ -437,7 +491,11 @@ fn lease_holder(kc: &Path, ctx: &str, name: &str) -> String {
 }
 
 fn node_lease_renew(kc: &Path, ctx: &str, node: &str) -> String {
-    let o = kubectl(kc, Some(ctx), &["get", "lease", "-n", "kube-node-lease", node, "-o", "json"]);
+    let o = kubectl(
+        kc,
+        Some(ctx),
+        &["get", "lease", "-n", "kube-node-lease", node, "-o", "json"],
+    );
     if !o.status.success() {
         return String::new();
     }
@@ -462,12 +520,21 @@ fn node_ready(kc: &Path, ctx: &str, node: &str) -> bool {
 fn wait(what: &str, timeout: Duration, f: impl Fn() -> bool, a: &Agent) {
     let deadline = Instant::now() + timeout;
     while !f() {
-        assert!(Instant::now() < deadline, "{what}: timed out; agent log:\n{}", a.log());
+        assert!(
+            Instant::now() < deadline,
+            "{what}: timed out; agent log:\n{}",
+            a.log()
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
 }
 
-fn start_ha_agent(dir: &Path, chain: &str, masters: &[Option<MasterProc>; 2]) -> Agent {
+fn start_ha_agent(
+    dir: &Path,
+    chain: &str,
+    masters: &[Option<MasterProc>; 2],
+    first: usize,
+) -> Agent {
     let (index, claim) = claim_index(60);
     let bridge = format!("daase{index}");
     let adir = dir.join("agent");
@@ -477,7 +544,13 @@ fn start_ha_agent(dir: &Path, chain: &str, masters: &[Option<MasterProc>; 2]) ->
         .trim()
         .to_string();
     daas_ok(&[
-        "faucet", "--chain", chain, "--address", &addr, "--amount", "5000000000",
+        "faucet",
+        "--chain",
+        chain,
+        "--address",
+        &addr,
+        "--amount",
+        "5000000000",
     ]);
     let m: [u8; 48] = hex::decode(MEASUREMENT).unwrap().try_into().unwrap();
     let pcrs = daas_tee::SimulatedEnclave::pcrs_for_measurement(&m);
@@ -489,9 +562,9 @@ fn start_ha_agent(dir: &Path, chain: &str, masters: &[Option<MasterProc>; 2]) ->
             )
         })
         .collect();
-    let endpoints: Vec<String> = masters
+    let endpoints: Vec<String> = [first, 1 - first]
         .iter()
-        .map(|m| m.as_ref().unwrap().url())
+        .map(|i| masters[*i].as_ref().unwrap().url())
         .collect();
     let config = serde_json::json!({
         "node_id": "ha-node",

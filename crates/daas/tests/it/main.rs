@@ -17,6 +17,7 @@ mod datastore;
 mod dns;
 mod endpoints;
 mod failover;
+mod ha;
 mod hpa;
 mod ingress;
 mod keyshare;
