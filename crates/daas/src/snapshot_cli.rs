@@ -80,7 +80,7 @@ pub enum SnapshotCmd {
         data_dir: Option<PathBuf>,
     },
     /// Restore a snapshot into a NEW data directory (before its master's first start).
-    Restore(RestoreArgs),
+    Restore(Box<RestoreArgs>),
 }
 
 #[derive(Args)]
@@ -132,7 +132,7 @@ pub async fn run(cmd: SnapshotCmd, data_dir: impl Fn(Option<PathBuf>) -> PathBuf
             snapshot_dir,
             data_dir: d,
         } => ls(&snapshot_dir.unwrap_or_else(|| data_dir(d).join("snapshots"))),
-        SnapshotCmd::Restore(a) => restore(a).await,
+        SnapshotCmd::Restore(a) => restore(*a).await,
     }
 }
 

@@ -106,6 +106,8 @@ pub struct ControllerSet {
     pub node_cidr_mask_size: u8,
     pub ca_cert_pem: String,
     pub ca_key_pem: String,
+    /// Scheduled snapshots: one master of the cluster takes them.
+    pub snapshots: Option<(Arc<crate::snapshot::Snapshotter>, crate::snapshot::Schedule)>,
 }
 
 impl ControllerSet {
@@ -149,6 +151,9 @@ impl ControllerSet {
         ));
         if let Some((a, every)) = &self.anchorer {
             tasks.push(a.clone().spawn(*every));
+        }
+        if let Some((s, schedule)) = &self.snapshots {
+            tasks.extend(crate::snapshot::spawn(s.clone(), schedule.clone()));
         }
         if let Some(stakes) = &self.stakes {
             tasks.push(spawn_controller(

@@ -389,8 +389,17 @@ impl Master {
             ))),
             _ => None,
         };
-        // The controllers, compactor and anchorer run on the master leading the
-        // `kube-controller-manager` Lease (started once the port is bound).
+        let registration = Arc::new(std::sync::RwLock::new(None));
+        let snapshotter = Arc::new(snapshot::Snapshotter {
+            store: store.clone(),
+            enclave: enclave.clone(),
+            cluster_key: cluster_key.clone(),
+            cluster_id: cluster_id.clone(),
+            ledger: cfg.ledger.clone(),
+            registration: registration.clone(),
+        });
+        // The controllers, compactor, anchorer and snapshot schedule run on the master leading
+        // the `kube-controller-manager` Lease (started once the port is bound).
         let controllers = controlplane::ControllerSet {
             client: client.clone(),
             opts: copts.clone(),
@@ -409,9 +418,9 @@ impl Master {
             node_cidr_mask_size: cfg.node_cidr_mask_size,
             ca_cert_pem: tls.ca_cert_pem.clone(),
             ca_key_pem: cluster_ca.key_pem.clone(),
+            snapshots: cfg.snapshots.clone().map(|s| (snapshotter.clone(), s)),
         };
         controllers.validate()?;
-        let registration = Arc::new(std::sync::RwLock::new(None));
         let seed_state_auth = auth.clone();
         let seed_state = seed::SeedState {
             enclave: enclave.clone(),
@@ -426,19 +435,6 @@ impl Master {
             registration: registration.clone(),
         };
         let keyshare = Arc::new(keyshare::KeyShareServer::new(&enclave, cluster_key.clone()));
-        let snapshotter = Arc::new(snapshot::Snapshotter {
-            store: store.clone(),
-            enclave: enclave.clone(),
-            cluster_key,
-            cluster_id: cluster_id.clone(),
-            ledger: cfg.ledger.clone(),
-            registration: registration.clone(),
-        });
-        background.extend(
-            cfg.snapshots
-                .clone()
-                .and_then(|s| snapshot::spawn(snapshotter.clone(), s)),
-        );
         let app = seed::router(seed_state)
             .merge(keyshare::router(keyshare))
             .merge(snapshot::router(snapshotter, seed_state_auth))
