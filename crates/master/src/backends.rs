@@ -310,7 +310,15 @@ async fn open_etcd(cfg: &DatastoreConfig, key: SealingKey) -> Result<Arc<dyn Sto
             endpoints: cfg.endpoints.join(","),
             source,
         })?;
-    Ok(Arc::new(store))
+    // Watches are served from one etcd watch through a window of recent events (the cacher).
+    let cached =
+        daas_store::FanoutStore::start(Arc::new(store), daas_store::fanout::DEFAULT_WINDOW)
+            .await
+            .map_err(|source| BackendError::Datastore {
+                endpoints: cfg.endpoints.join(","),
+                source,
+            })?;
+    Ok(Arc::new(cached))
 }
 
 #[cfg(not(feature = "etcd"))]

@@ -14,6 +14,7 @@ mod codec;
 pub mod embedded;
 #[cfg(feature = "etcd")]
 pub mod etcd;
+pub mod fanout;
 pub mod seal;
 
 #[cfg(test)]
@@ -24,6 +25,7 @@ pub mod etcd_server;
 pub use embedded::{EmbeddedStore, WATCH_CHANNEL_CAPACITY};
 #[cfg(feature = "etcd")]
 pub use etcd::{EtcdOptions, EtcdStore, EtcdTls};
+pub use fanout::FanoutStore;
 pub use seal::SealingKey;
 
 pub type Revision = i64;
