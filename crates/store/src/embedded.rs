@@ -7,19 +7,28 @@
 //! - `meta`: `revision`, `compacted`.
 //! - `meta_bytes`: a sealed canary used to reject a wrong sealing key at open.
 //!
-//! Writers serialise on one mutex that also guards the watcher list. A write commits (default
-//! redb durability: fsync before `commit` returns), bumps the revision and fans the event out to
-//! live watchers, all under that mutex. `watch` registers its live channel and takes a redb read
-//! snapshot under the same mutex, then replays history from the snapshot before forwarding live
-//! events, so replay and live meet exactly at the snapshot revision (no gap, no duplicate).
+//! Group commit: a writer seals its value, queues the operation (create/update/delete with its
+//! precondition) to the store's one committer thread and awaits the answer. The committer takes
+//! the first queued operation, then the writer mutex (which also guards the watcher list), then
+//! everything else queued by then (at most [`MAX_BATCH_OPS`] operations / about
+//! [`MAX_BATCH_BYTES`] bytes), and applies them in queue order in ONE redb write transaction: each
+//! operation is checked against the state left by the ones before it and takes the next revision,
+//! a failed precondition fails that operation alone (same error as a lone write) and takes no
+//! revision. One durable commit (default redb durability: fsync before `commit` returns) covers
+//! the batch; only then are the writers answered and the events fanned out to live watchers, in
+//! revision order, still under the mutex. Writes arriving while a commit is in flight form the
+//! next batch; a lone writer waits for no timer (the committer commits as soon as the queue is
+//! drained). `watch` registers its live channel and takes a redb read snapshot under the same
+//! mutex, then replays history from the snapshot before forwarding live events, so replay and
+//! live meet exactly at the snapshot revision (no gap, no duplicate).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use crate::codec::{HistoryRecord, KeyRecord};
@@ -47,6 +56,11 @@ pub const WATCH_CHANNEL_CAPACITY: usize = 4096;
 const REPLAY_CHUNK: usize = 1024;
 /// File name used when `open` is given a directory.
 pub const DEFAULT_FILE_NAME: &str = "store.redb";
+/// Most write operations one durable commit takes from the queue.
+pub const MAX_BATCH_OPS: usize = 256;
+/// The committer stops taking operations into a batch once their sealed values reach this size
+/// (a single larger write still commits, alone).
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
 
 fn be<E: std::fmt::Display>(e: E) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -72,6 +86,8 @@ struct Shared {
     /// Mirrors of `state.revision`/`state.compacted` readable without the writer lock.
     revision: AtomicI64,
     compacted: AtomicI64,
+    /// Durable write commits so far (each holds one batch of writes).
+    commits: AtomicU64,
     path: PathBuf,
 }
 
@@ -79,6 +95,48 @@ struct Shared {
 #[derive(Clone)]
 pub struct EmbeddedStore {
     shared: Arc<Shared>,
+    committer: Arc<Committer>,
+}
+
+/// The write queue and the committer thread draining it. Dropping the last handle closes the
+/// queue and joins the thread, so the redb file is closed when the store is dropped.
+struct Committer {
+    queue: Option<std::sync::mpsc::Sender<Pending>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                error!("store committer thread panicked");
+            }
+        }
+    }
+}
+
+/// One queued write: the operation, its sealed value (and the plaintext to answer with), and
+/// where its outcome goes once the batch holding it is durable.
+struct Pending {
+    key: String,
+    sealed: Option<Vec<u8>>,
+    plaintext: Option<Vec<u8>>,
+    op: WriteOp,
+    reply: oneshot::Sender<Result<KeyValue>>,
+}
+
+impl Pending {
+    fn size(&self) -> usize {
+        self.key.len() + self.sealed.as_ref().map_or(0, Vec::len)
+    }
+}
+
+/// An accepted write inside a batch: the key's new record and its previous one.
+struct Applied {
+    kind: EventKind,
+    new: KeyRecord,
+    prev: Option<KeyRecord>,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -90,6 +148,7 @@ impl std::fmt::Debug for EmbeddedStore {
     }
 }
 
+#[derive(Clone, Copy, Debug)]
 enum WriteOp {
     Create,
     Update { expected: Revision },
@@ -161,21 +220,41 @@ impl EmbeddedStore {
         txn.commit().map_err(be)?;
         info!(path = %file.display(), revision, compacted, key_id = %key.key_id_hex(), "embedded store opened");
 
+        let shared = Arc::new(Shared {
+            db,
+            key,
+            state: Mutex::new(WriterState {
+                revision,
+                compacted,
+                watchers: Vec::new(),
+                next_watcher_id: 1,
+            }),
+            revision: AtomicI64::new(revision),
+            compacted: AtomicI64::new(compacted),
+            commits: AtomicU64::new(0),
+            path: file,
+        });
+        let (queue, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("daas-store-commit".into())
+            .spawn({
+                let shared = shared.clone();
+                move || run_committer(&shared, &rx)
+            })
+            .map_err(|e| StoreError::Backend(format!("start the store committer: {e}")))?;
         Ok(EmbeddedStore {
-            shared: Arc::new(Shared {
-                db,
-                key,
-                state: Mutex::new(WriterState {
-                    revision,
-                    compacted,
-                    watchers: Vec::new(),
-                    next_watcher_id: 1,
-                }),
-                revision: AtomicI64::new(revision),
-                compacted: AtomicI64::new(compacted),
-                path: file,
+            shared,
+            committer: Arc::new(Committer {
+                queue: Some(queue),
+                thread: Some(thread),
             }),
         })
+    }
+
+    /// Durable write commits since the store was opened. Concurrent writers share commits, so
+    /// this grows slower than the revision under load.
+    pub fn commit_count(&self) -> u64 {
+        self.shared.commits.load(Ordering::Relaxed)
     }
 
     /// Path of the redb file.
@@ -202,15 +281,40 @@ impl EmbeddedStore {
     }
 
     async fn write(&self, key: &str, value: Option<&[u8]>, op: WriteOp) -> Result<KeyValue> {
-        // Seal outside the writer lock.
+        // Seal outside the writer lock and the committer.
         let sealed = match value {
             Some(v) => Some(self.shared.key.seal(key.as_bytes(), v)?),
             None => None,
         };
-        let plaintext = value.map(|v| v.to_vec());
-        let key = key.to_string();
-        self.blocking(move |s| s.write(key, sealed, plaintext, op))
-            .await
+        let answer = self.enqueue(key.to_string(), sealed, value.map(<[u8]>::to_vec), op)?;
+        answer.await.map_err(|_| {
+            StoreError::Backend("the store committer stopped before answering".into())
+        })?
+    }
+
+    /// Queue one write for the committer; the receiver yields its outcome once durable.
+    fn enqueue(
+        &self,
+        key: String,
+        sealed: Option<Vec<u8>>,
+        plaintext: Option<Vec<u8>>,
+        op: WriteOp,
+    ) -> Result<oneshot::Receiver<Result<KeyValue>>> {
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            key,
+            sealed,
+            plaintext,
+            op,
+            reply,
+        };
+        self.committer
+            .queue
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("the store is closed".into()))?
+            .send(pending)
+            .map_err(|_| StoreError::Backend("the store committer has stopped".into()))?;
+        Ok(answer)
     }
 }
 
@@ -231,107 +335,129 @@ impl Shared {
         })
     }
 
-    fn write(
+    /// Apply `batch` in queue order in one redb write transaction and commit it durably once
+    /// (nothing is committed when every operation was refused). Each accepted operation takes
+    /// the next revision; a refused one (failed precondition) takes none and leaves the others
+    /// alone. Returns each operation's outcome and the last revision used. An `Err` means nothing
+    /// of the batch is durable (the transaction was dropped, so redb rolled it back).
+    fn apply_batch(
         &self,
-        key: String,
-        sealed: Option<Vec<u8>>,
-        plaintext: Option<Vec<u8>>,
-        op: WriteOp,
-    ) -> Result<KeyValue> {
-        let mut st = self.lock();
-        let rev = st.revision + 1;
+        base: Revision,
+        batch: &mut [Pending],
+    ) -> Result<(Vec<Result<Applied>>, Revision)> {
         let txn = self.db.begin_write().map_err(be)?;
-        let (kind, new, prev) = {
+        let mut rev = base;
+        let outcomes = {
             let mut kv = txn.open_table(KV).map_err(be)?;
-            let existing = match kv.get(key.as_str()).map_err(be)? {
-                Some(g) => Some(KeyRecord::decode(g.value())?),
-                None => None,
-            };
-            let (kind, new, prev) = match op {
-                WriteOp::Create => {
-                    if existing.is_some() {
-                        return Err(StoreError::AlreadyExists(key));
-                    }
-                    let sealed =
-                        sealed.ok_or_else(|| StoreError::Backend("create without value".into()))?;
-                    (
-                        EventKind::Put,
-                        KeyRecord {
-                            create_revision: rev,
-                            mod_revision: rev,
-                            version: 1,
-                            sealed,
-                        },
-                        None,
-                    )
-                }
-                WriteOp::Update { expected } => {
-                    let cur = existing.ok_or_else(|| StoreError::NotFound(key.clone()))?;
-                    if cur.mod_revision != expected {
-                        return Err(StoreError::Conflict {
-                            key,
-                            expected,
-                            actual: cur.mod_revision,
-                        });
-                    }
-                    let sealed =
-                        sealed.ok_or_else(|| StoreError::Backend("update without value".into()))?;
-                    let new = KeyRecord {
-                        create_revision: cur.create_revision,
-                        mod_revision: rev,
-                        version: cur.version + 1,
-                        sealed,
-                    };
-                    (EventKind::Put, new, Some(cur))
-                }
-                WriteOp::Delete { expected } => {
-                    let cur = existing.ok_or_else(|| StoreError::NotFound(key.clone()))?;
-                    if let Some(expected) = expected {
-                        if cur.mod_revision != expected {
-                            return Err(StoreError::Conflict {
-                                key,
-                                expected,
-                                actual: cur.mod_revision,
-                            });
-                        }
-                    }
-                    // The history keeps the last value only once (in `prev`).
-                    let new = KeyRecord {
-                        create_revision: cur.create_revision,
-                        mod_revision: rev,
-                        version: cur.version,
-                        sealed: Vec::new(),
-                    };
-                    (EventKind::Delete, new, Some(cur))
-                }
-            };
-            match kind {
-                EventKind::Put => {
-                    kv.insert(key.as_str(), new.encode().as_slice())
-                        .map_err(be)?;
-                }
-                EventKind::Delete => {
-                    kv.remove(key.as_str()).map_err(be)?;
-                }
-            }
-            let hist = HistoryRecord {
-                kind,
-                key: key.clone(),
-                kv: new,
-                prev,
-            };
             let mut history = txn.open_table(HISTORY).map_err(be)?;
-            history
-                .insert(rev as u64, hist.encode().as_slice())
-                .map_err(be)?;
-            let mut meta = txn.open_table(META).map_err(be)?;
-            meta.insert(META_REVISION, rev).map_err(be)?;
-            (hist.kind, hist.kv, hist.prev)
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for p in batch.iter_mut() {
+                // The table already holds the earlier operations of this batch, so each
+                // precondition sees exactly the state a sequential writer would have seen.
+                let existing = match kv.get(p.key.as_str()).map_err(be)? {
+                    Some(g) => KeyRecord::decode(g.value()).map(Some),
+                    None => Ok(None),
+                };
+                let applied = match existing
+                    .and_then(|e| decide(&p.key, e, p.sealed.take(), p.op, rev + 1))
+                {
+                    Ok(a) => a,
+                    Err(refused) => {
+                        outcomes.push(Err(refused));
+                        continue;
+                    }
+                };
+                rev += 1;
+                match applied.kind {
+                    EventKind::Put => {
+                        kv.insert(p.key.as_str(), applied.new.encode().as_slice())
+                            .map_err(be)?;
+                    }
+                    EventKind::Delete => {
+                        kv.remove(p.key.as_str()).map_err(be)?;
+                    }
+                }
+                let hist = HistoryRecord {
+                    kind: applied.kind,
+                    key: p.key.clone(),
+                    kv: applied.new,
+                    prev: applied.prev,
+                };
+                history
+                    .insert(rev as u64, hist.encode().as_slice())
+                    .map_err(be)?;
+                outcomes.push(Ok(Applied {
+                    kind: hist.kind,
+                    new: hist.kv,
+                    prev: hist.prev,
+                }));
+            }
+            if rev > base {
+                let mut meta = txn.open_table(META).map_err(be)?;
+                meta.insert(META_REVISION, rev).map_err(be)?;
+            }
+            outcomes
         };
-        txn.commit().map_err(be)?;
-        st.revision = rev;
-        self.revision.store(rev, Ordering::Release);
+        if rev > base {
+            // Default redb durability: fsync before `commit` returns.
+            txn.commit().map_err(be)?;
+            self.commits.fetch_add(1, Ordering::Relaxed);
+        } else {
+            txn.abort().map_err(be)?;
+        }
+        Ok((outcomes, rev))
+    }
 
+    /// Commit one batch under the writer lock, then answer its writers and fan the events out,
+    /// both in revision order. No writer is answered before the commit holding its write returned.
+    fn commit_batch(&self, st: &mut WriterState, mut batch: Vec<Pending>) {
+        let base = st.revision;
+        let (outcomes, last) = match self.apply_batch(base, &mut batch) {
+            Ok(r) => r,
+            Err(e) => {
+                // Nothing of the batch is durable, and a refusal may have been judged against a
+                // write that was rolled back: every writer of the batch gets the backend error.
+                let msg = match e {
+                    StoreError::Backend(m) => m,
+                    other => other.to_string(),
+                };
+                error!(ops = batch.len(), error = %msg, "store commit failed");
+                for p in batch {
+                    let _ = p.reply.send(Err(StoreError::Backend(msg.clone())));
+                }
+                return;
+            }
+        };
+        st.revision = last;
+        self.revision.store(last, Ordering::Release);
+        debug!(
+            ops = batch.len(),
+            revisions = last - base,
+            revision = last,
+            "batch committed"
+        );
+        for (p, outcome) in batch.into_iter().zip(outcomes) {
+            let Pending {
+                key,
+                plaintext,
+                reply,
+                ..
+            } = p;
+            let answer = outcome.map(|applied| self.acknowledge(st, key, plaintext, applied));
+            // A writer that went away (its future dropped) still had its write committed.
+            let _ = reply.send(answer);
+        }
+    }
+
+    /// After the commit: the acknowledged KeyValue of one write, its event fanned out to watchers.
+    fn acknowledge(
+        &self,
+        st: &mut WriterState,
+        key: String,
+        plaintext: Option<Vec<u8>>,
+        applied: Applied,
+    ) -> KeyValue {
+        let Applied { kind, new, prev } = applied;
         // Build the acknowledged KeyValue (and the event) from plaintext we already hold; the
         // previous value is only unsealed if a delete must return it or a watcher wants it.
         let wants_event = st.watchers.iter().any(|w| key.starts_with(&w.prefix));
@@ -369,13 +495,13 @@ impl Shared {
                     kv: kv.clone(),
                     prev: prev_kv,
                 };
-                fan_out(&mut st, &ev);
+                fan_out(st, &ev);
             }
         } else if st.watchers.iter().any(|w| w.tx.is_closed()) {
             st.watchers.retain(|w| !w.tx.is_closed());
         }
-        debug!(key = %kv.key, revision = rev, ?kind, "write committed");
-        Ok(kv)
+        debug!(key = %kv.key, revision = kv.mod_revision, ?kind, "write committed");
+        kv
     }
 
     fn read_history_chunk(
@@ -427,6 +553,109 @@ impl Shared {
             },
             prev,
         })
+    }
+}
+
+/// The committer thread: one batch per durable commit, until every handle is dropped.
+fn run_committer(shared: &Shared, queue: &std::sync::mpsc::Receiver<Pending>) {
+    while let Ok(first) = queue.recv() {
+        let mut st = shared.lock();
+        // Everything queued while the previous commit ran (or while waiting for the lock) joins
+        // this batch; an empty queue ends it at once.
+        let mut bytes = first.size();
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH_OPS && bytes < MAX_BATCH_BYTES {
+            match queue.try_recv() {
+                Ok(p) => {
+                    bytes += p.size();
+                    batch.push(p);
+                }
+                Err(_) => break,
+            }
+        }
+        let ops = batch.len();
+        // A panic fails this batch's writers (their reply senders drop) but not the store: the
+        // revision only moves after a successful commit.
+        let commit = std::panic::AssertUnwindSafe(|| shared.commit_batch(&mut st, batch));
+        if std::panic::catch_unwind(commit).is_err() {
+            error!(ops, "store commit panicked; its writers get an error");
+        }
+    }
+    debug!(path = %shared.path.display(), "store committer stopped");
+}
+
+/// The precondition of one write against the key's current record: the key's new record at
+/// `rev`, or the refusal a lone write gets (AlreadyExists, NotFound, Conflict).
+fn decide(
+    key: &str,
+    existing: Option<KeyRecord>,
+    sealed: Option<Vec<u8>>,
+    op: WriteOp,
+    rev: Revision,
+) -> Result<Applied> {
+    match op {
+        WriteOp::Create => {
+            if existing.is_some() {
+                return Err(StoreError::AlreadyExists(key.to_string()));
+            }
+            let sealed =
+                sealed.ok_or_else(|| StoreError::Backend("create without value".into()))?;
+            Ok(Applied {
+                kind: EventKind::Put,
+                new: KeyRecord {
+                    create_revision: rev,
+                    mod_revision: rev,
+                    version: 1,
+                    sealed,
+                },
+                prev: None,
+            })
+        }
+        WriteOp::Update { expected } => {
+            let cur = existing.ok_or_else(|| StoreError::NotFound(key.to_string()))?;
+            if cur.mod_revision != expected {
+                return Err(StoreError::Conflict {
+                    key: key.to_string(),
+                    expected,
+                    actual: cur.mod_revision,
+                });
+            }
+            let sealed =
+                sealed.ok_or_else(|| StoreError::Backend("update without value".into()))?;
+            Ok(Applied {
+                kind: EventKind::Put,
+                new: KeyRecord {
+                    create_revision: cur.create_revision,
+                    mod_revision: rev,
+                    version: cur.version + 1,
+                    sealed,
+                },
+                prev: Some(cur),
+            })
+        }
+        WriteOp::Delete { expected } => {
+            let cur = existing.ok_or_else(|| StoreError::NotFound(key.to_string()))?;
+            if let Some(expected) = expected {
+                if cur.mod_revision != expected {
+                    return Err(StoreError::Conflict {
+                        key: key.to_string(),
+                        expected,
+                        actual: cur.mod_revision,
+                    });
+                }
+            }
+            // The history keeps the last value only once (in `prev`).
+            Ok(Applied {
+                kind: EventKind::Delete,
+                new: KeyRecord {
+                    create_revision: cur.create_revision,
+                    mod_revision: rev,
+                    version: cur.version,
+                    sealed: Vec::new(),
+                },
+                prev: Some(cur),
+            })
+        }
     }
 }
 
@@ -1101,5 +1330,336 @@ mod tests {
                 expect += 1;
             }
         }
+    }
+
+    /// Queue one write directly (as `write` does) and hand back its answer.
+    fn queue(
+        store: &EmbeddedStore,
+        key: &str,
+        value: Option<&[u8]>,
+        op: WriteOp,
+    ) -> oneshot::Receiver<Result<KeyValue>> {
+        let sealed = value.map(|v| store.shared.key.seal(key.as_bytes(), v).expect("seal"));
+        store
+            .enqueue(key.to_string(), sealed, value.map(<[u8]>::to_vec), op)
+            .expect("enqueue")
+    }
+
+    /// A scripted mix of writes on two keys: accepted ones and every kind of refusal, some of
+    /// them refused only because of an earlier write in the same script.
+    fn script() -> Vec<(&'static str, Option<&'static [u8]>, WriteOp)> {
+        use WriteOp::{Create, Delete, Update};
+        vec![
+            ("/g/a", Some(b"a1"), Create),                    // rev 1
+            ("/g/a", Some(b"again"), Create),                 // AlreadyExists
+            ("/g/a", Some(b"a2"), Update { expected: 1 }),    // rev 2
+            ("/g/a", Some(b"stale"), Update { expected: 1 }), // Conflict (actual 2)
+            ("/g/b", None, Delete { expected: None }),        // NotFound
+            ("/g/b", Some(b"b?"), Update { expected: 0 }),    // NotFound
+            ("/g/b", Some(b"b1"), Create),                    // rev 3
+            ("/g/b", None, Delete { expected: Some(2) }),     // Conflict (actual 3)
+            ("/g/a", None, Delete { expected: Some(2) }),     // rev 4
+            ("/g/a", Some(b"a3"), Create),                    // rev 5, version 1 again
+            ("/g/a", Some(b"a4"), Update { expected: 2 }),    // Conflict (actual 5)
+            ("/g/b", None, Delete { expected: None }),        // rev 6
+            ("/g/b", Some(b"b2"), Create),                    // rev 7
+            ("/g/a", Some(b"a5"), Update { expected: 5 }),    // rev 8
+            ("/g/b", Some(b"b3"), Update { expected: 7 }),    // rev 9
+        ]
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_writes_share_one_commit_and_behave_as_sequential() {
+        // The same script, one write at a time on one store ...
+        let (_d1, seq, _) = open_tmp();
+        let mut expected = Vec::new();
+        for (key, value, op) in script() {
+            expected.push(format!(
+                "{:?}",
+                queue(&seq, key, value, op).await.expect("answer")
+            ));
+        }
+        assert_eq!(
+            seq.commit_count(),
+            9,
+            "one commit per accepted sequential write"
+        );
+
+        // ... and all queued together on another: the committer cannot start the batch while
+        // the writer lock is held, so it takes the whole queue into one transaction.
+        let (_d2, grouped, _) = open_tmp();
+        let mut watch = grouped.watch("/g/", 0).await.expect("watch");
+        let answers: Vec<_> = {
+            let _writer_lock = grouped.shared.lock();
+            script()
+                .into_iter()
+                .map(|(key, value, op)| queue(&grouped, key, value, op))
+                .collect()
+        };
+        let mut got = Vec::new();
+        let mut accepted = Vec::new();
+        for answer in answers {
+            let res = answer.await.expect("answer");
+            got.push(format!("{res:?}"));
+            if let Ok(kv) = res {
+                accepted.push(kv);
+            }
+        }
+        assert_eq!(
+            got, expected,
+            "grouped outcomes differ from sequential ones"
+        );
+        assert_eq!(
+            grouped.commit_count(),
+            1,
+            "the queued writes share one commit"
+        );
+        assert_eq!(grouped.current_revision().await.expect("rev"), 9);
+        // Every refusal kind is in the script, with the same error as a lone write.
+        let refused: Vec<_> = got.iter().filter(|g| g.starts_with("Err")).collect();
+        assert_eq!(refused.len(), 6, "{refused:?}");
+        assert!(got[1].contains("AlreadyExists(\"/g/a\")"), "{}", got[1]);
+        assert!(got[3].contains("expected: 1, actual: 2"), "{}", got[3]);
+        assert!(got[4].contains("NotFound(\"/g/b\")"), "{}", got[4]);
+        assert!(got[7].contains("expected: 2, actual: 3"), "{}", got[7]);
+        assert!(got[10].contains("expected: 2, actual: 5"), "{}", got[10]);
+        // Revisions unique and dense, events in revision order, each the acknowledged write.
+        let revs: Vec<_> = accepted.iter().map(|kv| kv.mod_revision).collect();
+        assert_eq!(revs, (1..=9).collect::<Vec<_>>());
+        for kv in &accepted {
+            let ev = watch.recv().await.expect("event");
+            assert_eq!(&ev.kv, kv);
+        }
+        // Both stores hold the same state and history.
+        assert_eq!(
+            grouped.list_at("/g/", 5).await.expect("list"),
+            seq.list_at("/g/", 5).await.expect("list")
+        );
+        assert_eq!(
+            grouped.list("/g/").await.expect("list"),
+            seq.list("/g/").await.expect("list")
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batch_of_refusals_commits_nothing() {
+        let (_dir, store, _) = open_tmp();
+        store.create("/r/a", b"1").await.expect("create");
+        assert_eq!(store.commit_count(), 1);
+        let answers: Vec<_> = {
+            let _writer_lock = store.shared.lock();
+            vec![
+                queue(&store, "/r/a", Some(b"x"), WriteOp::Create),
+                queue(&store, "/r/a", Some(b"x"), WriteOp::Update { expected: 7 }),
+                queue(&store, "/r/b", None, WriteOp::Delete { expected: None }),
+            ]
+        };
+        for answer in answers {
+            assert!(answer.await.expect("answer").is_err());
+        }
+        assert_eq!(store.commit_count(), 1, "refused writes must not commit");
+        assert_eq!(store.current_revision().await.expect("rev"), 1);
+        let kv = store.create("/r/b", b"2").await.expect("create");
+        assert_eq!(kv.mod_revision, 2);
+    }
+
+    /// What one writer did and what it got back.
+    struct Done {
+        op: WriteOp,
+        key: String,
+        value: Vec<u8>,
+        res: Result<KeyValue>,
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writers_on_overlapping_keys() {
+        const WRITERS: usize = 16;
+        const OPS: usize = 40;
+        const KEYS: u64 = 5;
+        let (_dir, store, _) = open_tmp();
+        let mut watch = store.watch("/o/", 0).await.expect("watch");
+
+        // Each writer's first write is queued while another thread holds the writer lock, so
+        // those 16 writes are certain to share a commit; the rest race freely.
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let locker = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let _writer_lock = store.shared.lock();
+                locked_tx.send(()).expect("locked");
+                let _ = release_rx.recv();
+            })
+        };
+        locked_rx.recv().expect("lock taken");
+        let first_queued = Arc::new(tokio::sync::Barrier::new(WRITERS + 1));
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let s = store.clone();
+                let first_queued = first_queued.clone();
+                tokio::spawn(async move {
+                    let mut done = Vec::new();
+                    let value = format!("w{w}-first").into_bytes();
+                    let key = format!("/o/own-{w:02}");
+                    let answer = queue(&s, &key, Some(&value), WriteOp::Create);
+                    first_queued.wait().await;
+                    let res = answer.await.expect("answer");
+                    done.push(Done {
+                        op: WriteOp::Create,
+                        key,
+                        value,
+                        res,
+                    });
+                    // A small LCG per writer: reproducible ops on a few shared keys.
+                    let mut x = w as u64 * 7919 + 1;
+                    for i in 0..OPS {
+                        x = x
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        let key = format!("/o/k{}", (x >> 33) % KEYS);
+                        let value = format!("w{w}-{i}").into_bytes();
+                        let cur = s.get(&key).await.expect("get");
+                        let op = match (cur, (x >> 40) % 4) {
+                            (None, _) => WriteOp::Create,
+                            (Some(c), 0) => WriteOp::Delete {
+                                expected: Some(c.mod_revision),
+                            },
+                            (Some(_), 1) => WriteOp::Delete { expected: None },
+                            // A stale expectation: must be a Conflict.
+                            (Some(c), 2) => WriteOp::Update {
+                                expected: c.mod_revision - 1,
+                            },
+                            (Some(c), _) => WriteOp::Update {
+                                expected: c.mod_revision,
+                            },
+                        };
+                        let res = match op {
+                            WriteOp::Create => s.create(&key, &value).await,
+                            WriteOp::Update { expected } => s.update(&key, &value, expected).await,
+                            WriteOp::Delete { expected } => s.delete(&key, expected).await,
+                        };
+                        done.push(Done {
+                            op,
+                            key,
+                            value,
+                            res,
+                        });
+                    }
+                    done
+                })
+            })
+            .collect();
+        first_queued.wait().await;
+        release_tx.send(()).expect("release");
+        locker.join().expect("locker");
+        let mut all = Vec::new();
+        for w in writers {
+            all.extend(w.await.expect("writer"));
+        }
+
+        let end = store.current_revision().await.expect("rev");
+        let mut by_rev = std::collections::BTreeMap::new();
+        for d in &all {
+            if let Ok(kv) = &d.res {
+                assert_eq!(kv.key, d.key);
+                assert!(
+                    by_rev.insert(kv.mod_revision, d).is_none(),
+                    "revision {} twice",
+                    kv.mod_revision
+                );
+            }
+        }
+        // Unique and dense: every revision 1..=end belongs to exactly one acknowledged write.
+        assert_eq!(
+            by_rev.keys().copied().collect::<Vec<_>>(),
+            (1..=end).collect::<Vec<_>>()
+        );
+        let commits = store.commit_count();
+        assert!(
+            commits <= end as u64 - (WRITERS as u64 - 1),
+            "the first writes of the {WRITERS} writers share a commit: {commits} commits for {end} writes"
+        );
+
+        // Replay the events (in revision order) against a model: each accepted write's
+        // precondition held against the state left by every write before it.
+        let mut model: std::collections::BTreeMap<String, KeyValue> = Default::default();
+        for rev in 1..=end {
+            let ev = watch.recv().await.expect("event");
+            assert_eq!(ev.kv.mod_revision, rev, "events in revision order");
+            let d = by_rev[&rev];
+            let before = model.get(&d.key).cloned();
+            assert_eq!(ev.prev, before, "previous state of revision {rev}");
+            match d.op {
+                WriteOp::Create => {
+                    assert!(before.is_none(), "create of a live key at {rev}");
+                    assert_eq!(ev.kind, EventKind::Put);
+                    assert_eq!((ev.kv.create_revision, ev.kv.version), (rev, 1));
+                }
+                WriteOp::Update { expected } => {
+                    let b = before.expect("update of a live key");
+                    assert_eq!(b.mod_revision, expected, "update precondition at {rev}");
+                    assert_eq!(ev.kind, EventKind::Put);
+                    assert_eq!(
+                        (ev.kv.create_revision, ev.kv.version),
+                        (b.create_revision, b.version + 1)
+                    );
+                }
+                WriteOp::Delete { expected } => {
+                    let b = before.expect("delete of a live key");
+                    if let Some(e) = expected {
+                        assert_eq!(b.mod_revision, e, "delete precondition at {rev}");
+                    }
+                    assert_eq!(ev.kind, EventKind::Delete);
+                    assert_eq!(ev.kv.value, b.value);
+                }
+            }
+            assert_eq!(
+                Some(&ev.kv),
+                d.res.as_ref().ok(),
+                "event {rev} is the acknowledged write"
+            );
+            match ev.kind {
+                EventKind::Put => {
+                    assert_eq!(ev.kv.value, d.value);
+                    model.insert(d.key.clone(), ev.kv.clone());
+                }
+                EventKind::Delete => {
+                    model.remove(&d.key);
+                }
+            }
+        }
+        // Refusals are the ones a sequential store gives: a stale update conflicts with a real
+        // revision of the key; nothing else fails.
+        let mut refused = 0;
+        for d in all.iter().filter(|d| d.res.is_err()) {
+            refused += 1;
+            match (&d.res, d.op) {
+                (
+                    Err(StoreError::Conflict {
+                        key,
+                        expected,
+                        actual,
+                    }),
+                    _,
+                ) => {
+                    assert_eq!(key, &d.key);
+                    assert_ne!(expected, actual);
+                    let real = by_rev.get(actual).map(|w| w.key.as_str());
+                    assert_eq!(
+                        real,
+                        Some(key.as_str()),
+                        "conflict names revision {actual}, not one of {key}"
+                    );
+                }
+                (Err(StoreError::AlreadyExists(k) | StoreError::NotFound(k)), _) => {
+                    assert_eq!(k, &d.key)
+                }
+                (other, op) => panic!("unexpected outcome of {op:?}: {other:?}"),
+            }
+        }
+        assert!(refused > 0, "the stale updates must have been refused");
+        // The final state is the model's.
+        let listed = store.list("/o/").await.expect("list");
+        assert_eq!(listed.items, model.into_values().collect::<Vec<_>>());
     }
 }
