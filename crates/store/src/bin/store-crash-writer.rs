@@ -1,16 +1,56 @@
 //! Test helper for crash-durability tests: opens an embedded store and writes keys forever,
-//! printing `ACK <key> <value>` on stdout after each acknowledged write.
+//! printing `ACK <key> <value> <revision> <commits>` on stdout after each acknowledged write
+//! (`commits`: the store's durable commits so far).
 //!
-//! Usage: store-crash-writer <store-dir> <64-hex-char sealing key> [max-writes]
+//! Usage: store-crash-writer <store-dir> <64-hex-char sealing key> [max-writes] [writers]
+//!
+//! With several writers (default 1) the writes run concurrently, so they share group commits;
+//! their ACK lines interleave.
 
+use std::cell::Cell;
 use std::io::Write;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use daas_store::{EmbeddedStore, SealingKey, Store};
 
 fn usage() -> ! {
-    eprintln!("usage: store-crash-writer <store-dir> <hex-key> [max-writes]");
+    eprintln!("usage: store-crash-writer <store-dir> <hex-key> [max-writes] [writers]");
     std::process::exit(2)
+}
+
+/// Write `/crash/<i>` for every `i` taken from `next` until `max`; 0 when done (or stdout
+/// closed), 1 on a store error.
+async fn writer(store: EmbeddedStore, next: Rc<Cell<u64>>, max: u64) -> i32 {
+    let stdout = std::io::stdout();
+    loop {
+        let i = next.get();
+        if i >= max {
+            return 0;
+        }
+        next.set(i + 1);
+        let key = format!("/crash/{i:08}");
+        let value = format!("value-{i}-{}", "x".repeat((i % 64) as usize));
+        let kv = match store.create(&key, value.as_bytes()).await {
+            Ok(kv) => kv,
+            Err(e) => {
+                eprintln!("write {key}: {e}");
+                return 1;
+            }
+        };
+        let mut out = stdout.lock();
+        if writeln!(
+            out,
+            "ACK {key} {value} {} {}",
+            kv.mod_revision,
+            store.commit_count()
+        )
+        .and_then(|_| out.flush())
+        .is_err()
+        {
+            return 0;
+        }
+    }
 }
 
 fn main() {
@@ -24,6 +64,13 @@ fn main() {
         Some(s) => s.parse().unwrap_or_else(|_| usage()),
         None => u64::MAX,
     };
+    let writers: usize = match args.next() {
+        Some(s) => match s.parse() {
+            Ok(n) if n > 0 => n,
+            _ => usage(),
+        },
+        None => 1,
+    };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -34,7 +81,7 @@ fn main() {
             std::process::exit(1)
         }
     };
-    let code = rt.block_on(async move {
+    let code = tokio::task::LocalSet::new().block_on(&rt, async move {
         let store = match EmbeddedStore::open(&dir, key) {
             Ok(s) => s,
             Err(e) => {
@@ -42,28 +89,15 @@ fn main() {
                 return 1;
             }
         };
-        let stdout = std::io::stdout();
-        let mut i = 0u64;
-        while i < max {
-            let key = format!("/crash/{i:08}");
-            let value = format!("value-{i}-{}", "x".repeat((i % 64) as usize));
-            let kv = match store.create(&key, value.as_bytes()).await {
-                Ok(kv) => kv,
-                Err(e) => {
-                    eprintln!("write {key}: {e}");
-                    return 1;
-                }
-            };
-            let mut out = stdout.lock();
-            if writeln!(out, "ACK {key} {value} {}", kv.mod_revision)
-                .and_then(|_| out.flush())
-                .is_err()
-            {
-                return 0;
-            }
-            i += 1;
+        let next = Rc::new(Cell::new(0u64));
+        let tasks: Vec<_> = (0..writers)
+            .map(|_| tokio::task::spawn_local(writer(store.clone(), next.clone(), max)))
+            .collect();
+        let mut code = 0;
+        for t in tasks {
+            code = code.max(t.await.unwrap_or(1));
         }
-        0
+        code
     });
     std::process::exit(code)
 }
