@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, error, info, warn};
+use tracing::{debug, debug_span, error, info, warn};
 
 use crate::codec::{HistoryRecord, KeyRecord};
 use crate::seal::SealingKey;
@@ -574,6 +574,7 @@ fn run_committer(shared: &Shared, queue: &std::sync::mpsc::Receiver<Pending>) {
             }
         }
         let ops = batch.len();
+        let _span = debug_span!("store_commit", ops).entered();
         // A panic fails this batch's writers (their reply senders drop) but not the store: the
         // revision only moves after a successful commit.
         let commit = std::panic::AssertUnwindSafe(|| shared.commit_batch(&mut st, batch));
