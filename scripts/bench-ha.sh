@@ -22,7 +22,7 @@ cleanup() {
 trap cleanup EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_file() { for _ in $(seq 600); do [ -f "$1" ] && return 0; sleep 0.1; done; echo "no $1" >&2; exit 1; }
+wait_file() { for _ in $(seq 600); do [ -f "$1" ] && return 0; sleep 0.1; done; echo "no $1" >&2; for f in "$T"/*.log; do echo "== $f" >&2; tail -n 5 "$f" >&2; done; exit 1; }
 
 # 1 master, embedded store.
 "$BIN" up --no-agent --data-dir "$T/single" --listen 127.0.0.1:0 --chain-listen 127.0.0.1:0 > "$T/single.log" 2>&1 &
@@ -48,7 +48,7 @@ done
 "$BIN" chain --data-dir "$T/chain" --listen 127.0.0.1:0 > "$T/chain.out" 2> "$T/chain.log" &
 PIDS+=($!)
 for _ in $(seq 300); do grep -q http "$T/chain.out" 2>/dev/null && break; sleep 0.1; done
-CHAIN=$(grep -o 'http://[0-9.:]*' "$T/chain.out" | head -1)
+CHAIN=$(grep -o 'http://[0-9.]*:[0-9]*' "$T/chain.out" | head -1)
 common=(--listen 127.0.0.1:0 --datastore-endpoint "$CLIENTS" --ledger embedded --sui-rpc "$CHAIN"
         --enclave-dev-root "$T/platform")
 "$BIN" master --data-dir "$T/m0" "${common[@]}" > "$T/m0.log" 2>&1 &
