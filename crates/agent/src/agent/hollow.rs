@@ -154,6 +154,7 @@ fn node_config(cfg: &HollowConfig, name: &str) -> Result<AgentConfig, AgentError
     let mut c = AgentConfig::resolve(file, &dir, &|_| None)?;
     c.heartbeat = cfg.heartbeat;
     c.key_file = Some(key_file);
+    c.secure_files()?;
     Ok(c)
 }
 
@@ -468,7 +469,9 @@ async fn sync_pod(
         match api.delete(&name, &dp).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "confirming a deletion failed"),
+            Err(e) => {
+                tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "confirming a deletion failed")
+            }
         }
         ips.release(&uid);
         running.remove(&uid);
@@ -496,7 +499,9 @@ async fn sync_pod(
         Ok(_) => {
             running.insert(uid);
         }
-        Err(e) => tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "pod status write failed"),
+        Err(e) => {
+            tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "pod status write failed")
+        }
     }
 }
 
@@ -545,6 +550,9 @@ mod tests {
         let phases: Vec<f64> = (0..100).map(|i| jitter(&format!("h-{i}"), i)).collect();
         assert!(phases.iter().all(|p| (0.0..1.0).contains(p)));
         let early = phases.iter().filter(|p| **p < 0.5).count();
-        assert!((20..80).contains(&early), "{early} of 100 in the first half");
+        assert!(
+            (20..80).contains(&early),
+            "{early} of 100 in the first half"
+        );
     }
 }
