@@ -44,6 +44,15 @@ const FAUCET_AMOUNT: u64 = 5_000_000_000;
 /// Credential lifetime and refresh, as the agent's.
 const CREDENTIAL_TTL_MS: u64 = 10 * 60 * 1000;
 const CREDENTIAL_REFRESH: Duration = Duration::from_secs(4 * 60);
+/// Attempts to join one node before the whole run fails.
+const JOIN_ATTEMPTS: u32 = 5;
+/// Timeouts of each node's client: one process of many nodes on a loaded host waits longer for
+/// a connection than an agent would before counting the master as down.
+const HOLLOW_FAILOVER: FailoverConfig = FailoverConfig {
+    connect_timeout: Duration::from_secs(10),
+    response_timeout: Duration::from_secs(60),
+    probe_interval: Duration::from_secs(2),
+};
 /// The kubelet port hollow Nodes announce (nothing listens: hollow nodes have no kubelet API).
 const HOLLOW_KUBELET_PORT: u16 = 10250;
 
@@ -195,9 +204,30 @@ pub async fn run_hollow(
             let name = cfg.node_name(i);
             let span = tracing::info_span!("hollow_join", node = %name);
             async move {
-                join_one(&cfg, i, &name, ledger, policy, &masters, &cluster_id)
+                // A join that fails (the master or ledger overloaded by the other joins) is
+                // retried; it resumes where it stopped (stake, token and Node are kept).
+                let mut attempt = 0;
+                loop {
+                    match join_one(
+                        &cfg,
+                        i,
+                        &name,
+                        ledger.clone(),
+                        policy.clone(),
+                        &masters,
+                        &cluster_id,
+                    )
                     .await
-                    .map_err(|e| AgentError::Other(format!("hollow node {name}: {e}")))
+                    {
+                        Ok(r) => break Ok(r),
+                        Err(e) if attempt + 1 < JOIN_ATTEMPTS => {
+                            attempt += 1;
+                            tracing::warn!(error = %e, attempt, "hollow join failed; retrying");
+                            tokio::time::sleep(Duration::from_secs(attempt as u64)).await;
+                        }
+                        Err(e) => break Err(AgentError::Other(format!("hollow node {name}: {e}"))),
+                    }
+                }
             }
             .instrument(span)
         })
@@ -246,7 +276,7 @@ async fn join_one(
         },
         policy,
         Bearer::File(token_file.clone()),
-        FailoverConfig::default(),
+        HOLLOW_FAILOVER,
     )?;
     let audience = set.audience();
     write_credential(&cfg, &audience, token, &token_file)?;

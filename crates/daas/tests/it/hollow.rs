@@ -239,7 +239,11 @@ fn hollow_nodes_run_pods_fail_over_and_stay_confined() {
     for (pod, node, _, ip) in &before {
         assert!(names.contains(&node.as_str()), "{pod} on {node}");
         let cidr = c.ok(&["get", "node", node, "-o", "jsonpath={.spec.podCIDR}"]);
-        let prefix = cidr.rsplitn(2, '.').nth(1).unwrap_or_default().to_string();
+        let prefix = cidr
+            .rsplit_once('.')
+            .map(|x| x.0)
+            .unwrap_or_default()
+            .to_string();
         assert!(
             ip.starts_with(&format!("{prefix}.")),
             "{pod}: {ip} not in {cidr}"
