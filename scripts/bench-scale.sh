@@ -35,8 +35,8 @@ for _ in $(seq 600); do [ -f "$T/m/kubeconfig.yaml" ] && [ -f "$T/m/chain-url" ]
 sleep 1
 CHAIN=$(cat "$T/m/chain-url")
 SERVER=$(sed -n 's/^ *server: //p' "$T/m/kubeconfig.yaml" | head -1)
-hollow() { # prefix count
-  "$BIN" hollow --chain "$CHAIN" --server "$SERVER" --trust-root "$T/m/tee/trusted-root.pem" \
+hollow() { # prefix count source-ip-base (each node its own loopback address)
+  "$BIN" hollow --source-ip-base "$3" --chain "$CHAIN" --server "$SERVER" --trust-root "$T/m/tee/trusted-root.pem" \
     --data-dir "$T/h-$1" --name-prefix "$1" --count "$2" --join-concurrency 16 > "$T/h-$1.out" 2> "$T/h-$1.log"
 }
 wait_ready() { # prefix
@@ -47,10 +47,10 @@ wait_ready() { # prefix
   echo "hollow $1 did not get ready"; tail -20 "$T/h-$1.log"; exit 1
 }
 t0=$(date +%s.%N)
-hollow h "$N" & HOLLOW_PID=$!
+hollow h "$N" 127.1.0.1 & HOLLOW_PID=$!
 wait_ready h
 echo "joined $N hollow nodes in $(python3 -c "print(f'{$(date +%s.%N)-$t0:.1f}')") s (stake, seal token, attested join, Node, Lease)"
-hollow victim 1 & VICTIM_PID=$!
+hollow victim 1 127.200.0.1 & VICTIM_PID=$!
 wait_ready victim
 N=$N P=$P UP_PID=$UP_PID VICTIM_PID=$VICTIM_PID NODE_GRACE=$NODE_GRACE python3 - "$T/m/kubeconfig.yaml" <<'PY'
 import base64, http.client, json, os, re, signal, ssl, sys, tempfile, threading, time

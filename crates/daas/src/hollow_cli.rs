@@ -41,6 +41,10 @@ pub struct HollowArgs {
     /// Nodes staking and registering at the same time (bounds the load on the ledger).
     #[arg(long, default_value_t = 16)]
     join_concurrency: usize,
+    /// Node i uses this address plus i as its InternalIP and connection source (e.g. 127.1.0.1
+    /// for many nodes on one host: each gets its own loopback address).
+    #[arg(long)]
+    source_ip_base: Option<std::net::Ipv4Addr>,
     /// Node stake in MIST.
     #[arg(long, default_value_t = 1000)]
     stake_amount: u64,
@@ -69,6 +73,7 @@ pub async fn run(a: HollowArgs, stop: impl std::future::Future<Output = ()>) -> 
     cfg.status_every = a.status_every;
     cfg.join_concurrency = a.join_concurrency;
     cfg.stake_amount = a.stake_amount;
+    cfg.source_ip_base = a.source_ip_base;
     let started = std::time::Instant::now();
     let nodes = run_hollow(cfg, ledger).await?;
     println!(

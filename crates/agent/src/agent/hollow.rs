@@ -52,6 +52,7 @@ const HOLLOW_FAILOVER: FailoverConfig = FailoverConfig {
     connect_timeout: Duration::from_secs(10),
     response_timeout: Duration::from_secs(60),
     probe_interval: Duration::from_secs(2),
+    local_address: None,
 };
 /// The kubelet port hollow Nodes announce (nothing listens: hollow nodes have no kubelet API).
 const HOLLOW_KUBELET_PORT: u16 = 10250;
@@ -76,6 +77,11 @@ pub struct HollowConfig {
     /// Nodes staking / registering at the same time.
     pub join_concurrency: usize,
     pub stake_amount: u64,
+    /// Node `i` uses `source_ip_base + i` as its InternalIP and as the source address of its
+    /// connections (e.g. 127.1.0.1: distinct loopback addresses, so the master's per-client-IP
+    /// connection limit applies per node as it would in a real cluster). `None`: 127.0.0.1 and
+    /// the system's choice.
+    pub source_ip_base: Option<Ipv4Addr>,
 }
 
 impl HollowConfig {
@@ -92,7 +98,14 @@ impl HollowConfig {
             status_every: 6,
             join_concurrency: 16,
             stake_amount: 1000,
+            source_ip_base: None,
         }
+    }
+
+    /// Node `i`'s address (see [`HollowConfig::source_ip_base`]).
+    pub fn node_ip(&self, i: usize) -> Option<Ipv4Addr> {
+        self.source_ip_base
+            .map(|b| Ipv4Addr::from(u32::from(b).wrapping_add(i as u32)))
     }
 
     pub fn node_name(&self, i: usize) -> String {
@@ -142,7 +155,7 @@ fn load_or_create_key(path: &Path) -> Result<SuiKeypair, AgentError> {
 }
 
 /// The node's agent configuration, resolved from a staker config like an agent's.
-fn node_config(cfg: &HollowConfig, name: &str) -> Result<AgentConfig, AgentError> {
+fn node_config(cfg: &HollowConfig, index: usize, name: &str) -> Result<AgentConfig, AgentError> {
     let dir = cfg.data_dir.join(name);
     crate::config::ensure_private_dir(&dir)?;
     let key_file = dir.join("node.key");
@@ -156,7 +169,7 @@ fn node_config(cfg: &HollowConfig, name: &str) -> Result<AgentConfig, AgentError
         "data_dir": dir.join("data"),
         "trust_root": cfg.trust_root,
         "expected_pcrs": cfg.expected_pcrs,
-        "node_ip": "127.0.0.1",
+        "node_ip": cfg.node_ip(index).unwrap_or(Ipv4Addr::LOCALHOST).to_string(),
         "heartbeat_seconds": cfg.heartbeat.as_secs().max(1),
     }))
     .map_err(|e| AgentError::Other(format!("hollow staker config: {e}")))?;
@@ -254,7 +267,7 @@ async fn join_one(
     masters: &[AttestedMaster],
     cluster_id: &str,
 ) -> Result<(String, Vec<tokio::task::JoinHandle<()>>), AgentError> {
-    let cfg = node_config(hcfg, name)?;
+    let cfg = node_config(hcfg, index, name)?;
     let wallet = Wallet::new(ledger.clone(), cfg.key.clone());
     let staked = ledger
         .stake(wallet.address())
@@ -276,7 +289,10 @@ async fn join_one(
         },
         policy,
         Bearer::File(token_file.clone()),
-        HOLLOW_FAILOVER,
+        FailoverConfig {
+            local_address: hcfg.node_ip(index).map(std::net::IpAddr::V4),
+            ..HOLLOW_FAILOVER
+        },
     )?;
     let audience = set.audience();
     write_credential(&cfg, &audience, token, &token_file)?;
@@ -350,7 +366,7 @@ async fn join_one(
     }
     let span = tracing::info_span!("hollow_pods", node = %name);
     tasks.push(tokio::spawn(
-        pod_loop(client, name.to_string(), cidr).instrument(span),
+        pod_loop(client, name.to_string(), cidr, cfg.node_ip.to_string()).instrument(span),
     ));
     Ok((name.to_string(), tasks))
 }
@@ -445,7 +461,7 @@ pub fn running_status(pod: &Pod, pod_ip: Ipv4Addr, host_ip: &str, now: &str) -> 
 
 /// The node's pods: each bound pod is reported Running once; a pod being deleted is deleted
 /// with grace 0 (its "containers" stopped at once).
-async fn pod_loop(client: kube::Client, node: String, cidr: String) {
+async fn pod_loop(client: kube::Client, node: String, cidr: String, host_ip: String) {
     let Some(mut ips) = PodIps::new(&cidr) else {
         tracing::error!(pod_cidr = %cidr, "hollow node: unusable pod CIDR; pods stay Pending");
         return;
@@ -459,7 +475,7 @@ async fn pod_loop(client: kube::Client, node: String, cidr: String) {
         use kube::runtime::watcher::Event;
         match ev {
             Ok(Event::Apply(p)) | Ok(Event::InitApply(p)) => {
-                sync_pod(&client, &node, &p, &mut ips, &mut running).await;
+                sync_pod(&client, &node, &host_ip, &p, &mut ips, &mut running).await;
             }
             Ok(Event::Delete(p)) => {
                 if let Some(uid) = &p.metadata.uid {
@@ -479,6 +495,7 @@ async fn pod_loop(client: kube::Client, node: String, cidr: String) {
 async fn sync_pod(
     client: &kube::Client,
     node: &str,
+    host_ip: &str,
     p: &Pod,
     ips: &mut PodIps,
     running: &mut BTreeSet<String>,
@@ -517,7 +534,7 @@ async fn sync_pod(
         return;
     };
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let status = running_status(p, ip, "127.0.0.1", &now);
+    let status = running_status(p, ip, host_ip, &now);
     match api
         .patch_status(
             &name,

@@ -12,7 +12,7 @@ use crate::common::Cluster;
 struct Hollow(Child);
 
 impl Hollow {
-    fn start(c: &Cluster, prefix: &str, count: usize) -> Hollow {
+    fn start(c: &Cluster, prefix: &str, count: usize, source_ip_base: &str) -> Hollow {
         let log = std::fs::File::create(c.dir.path().join(format!("hollow-{prefix}.log")))
             .expect("log file");
         let root = c.data_dir().join("tee").join("trusted-root.pem");
@@ -26,6 +26,7 @@ impl Hollow {
             ])
             .args(["--count", &count.to_string(), "--name-prefix", prefix])
             .args(["--heartbeat-seconds", "2", "--status-every", "3"])
+            .args(["--source-ip-base", source_ip_base])
             .arg("--trust-root")
             .arg(root)
             .arg("--data-dir")
@@ -123,8 +124,8 @@ fn kubectl_token(c: &Cluster, token: &str, args: &[&str]) -> std::process::Outpu
 #[test]
 fn hollow_nodes_run_pods_fail_over_and_stay_confined() {
     let c = Cluster::start_with(&["--node-grace-seconds", "8"]);
-    let mut a = Hollow::start(&c, "ha", 4);
-    let mut b = Hollow::start(&c, "hb", 1);
+    let mut a = Hollow::start(&c, "ha", 4, "127.3.0.1");
+    let mut b = Hollow::start(&c, "hb", 1, "127.4.0.1");
     let names = ["ha-0", "ha-1", "ha-2", "ha-3", "hb-0"];
     wait_until("5 Ready hollow nodes", Duration::from_secs(120), || {
         let r = node_ready(&c);
@@ -132,7 +133,15 @@ fn hollow_nodes_run_pods_fail_over_and_stay_confined() {
             .iter()
             .all(|n| r.iter().any(|(m, s)| m == n && s == "True"))
     });
-    // Every node got its own pod CIDR and holds a Lease.
+    // Every node got its own pod CIDR and address and holds a Lease.
+    let ip = c.ok(&[
+        "get",
+        "node",
+        "ha-2",
+        "-o",
+        "jsonpath={.status.addresses[0].address}",
+    ]);
+    assert_eq!(ip, "127.3.0.3");
     for n in names {
         let cidr = c.ok(&["get", "node", n, "-o", "jsonpath={.spec.podCIDR}"]);
         assert!(cidr.contains('/'), "{n}: pod CIDR {cidr:?}");
