@@ -36,7 +36,7 @@ sleep 1
 CHAIN=$(cat "$T/m/chain-url")
 SERVER=$(sed -n 's/^ *server: //p' "$T/m/kubeconfig.yaml" | head -1)
 hollow() { # prefix count source-ip-base (each node its own loopback address)
-  "$BIN" hollow --source-ip-base "$3" --chain "$CHAIN" --server "$SERVER" --trust-root "$T/m/tee/trusted-root.pem" \
+  exec "$BIN" hollow --source-ip-base "$3" --chain "$CHAIN" --server "$SERVER" --trust-root "$T/m/tee/trusted-root.pem" \
     --data-dir "$T/h-$1" --name-prefix "$1" --count "$2" --join-concurrency 16 > "$T/h-$1.out" 2> "$T/h-$1.log"
 }
 wait_ready() { # prefix
