@@ -13,6 +13,7 @@ use daas_master::{Master, MasterConfig, Measurement};
 
 mod backends;
 mod config_file;
+mod hollow_cli;
 mod install;
 mod joinconfig;
 mod report;
@@ -105,6 +106,8 @@ enum Cmd {
         #[arg(long, default_value = "staker-config.json")]
         config: PathBuf,
     },
+    /// Run N simulated staked nodes in one process (scale tests; no containers).
+    Hollow(Box<hollow_cli::HollowArgs>),
     /// Leave the cluster as a staker host: cordon, evict pods, then start the unstake lockup.
     Leave {
         #[arg(long, default_value = "staker-config.json")]
@@ -964,6 +967,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Token(a) => run_token(a).await,
         Cmd::Agent { config } => run_agent(&config).await,
+        Cmd::Hollow(a) => hollow_cli::run(*a, shutdown_signal()).await,
         Cmd::Leave { config } => {
             let cfg = load_staker_config(&config)?;
             let ledger: Arc<dyn Ledger> = Arc::new(

@@ -49,6 +49,9 @@ pub struct FailoverConfig {
     pub response_timeout: Duration,
     /// How often downed and not yet attested masters are checked.
     pub probe_interval: Duration,
+    /// Source address of the connections (`None`: the system's choice). Hollow nodes each use
+    /// their own loopback address, as nodes of a cluster each have their own IP.
+    pub local_address: Option<std::net::IpAddr>,
 }
 
 impl Default for FailoverConfig {
@@ -57,6 +60,7 @@ impl Default for FailoverConfig {
             connect_timeout: Duration::from_secs(1),
             response_timeout: Duration::from_secs(30),
             probe_interval: Duration::from_secs(2),
+            local_address: None,
         }
     }
 }
@@ -379,7 +383,7 @@ impl MasterSet {
     fn install(&self, i: usize, m: AttestedMaster) -> Result<Arc<Conn>, MastersError> {
         let key = enclave_key(&m)?;
         let stale = Arc::new(AtomicBool::new(false));
-        let client = pinned_client(&m, self.0.cfg.connect_timeout, stale.clone())?;
+        let client = pinned_client(&m, &self.0.cfg, stale.clone())?;
         self.0.keys.insert(&m.url, key);
         let conn = Arc::new(Conn {
             master: m,
@@ -645,9 +649,10 @@ impl tower::Service<Uri> for BoundedConnector {
 /// its attestation bound.
 fn pinned_client(
     m: &AttestedMaster,
-    connect_timeout: Duration,
+    cfg: &FailoverConfig,
     stale: Arc<AtomicBool>,
 ) -> Result<HttpClient, MastersError> {
+    let connect_timeout = cfg.connect_timeout;
     let pinned = m.server_cert_der.clone();
     let tls = daas_protocol::tlsverify::CertCheck::new(
         Arc::new(rustls::crypto::ring::default_provider()),
@@ -671,6 +676,7 @@ fn pinned_client(
     http.enforce_http(false);
     http.set_connect_timeout(Some(connect_timeout));
     http.set_nodelay(true);
+    http.set_local_address(cfg.local_address);
     http.set_keepalive(Some(Duration::from_secs(15)));
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
@@ -702,6 +708,7 @@ mod tests {
             response_timeout: Duration::from_secs(5),
             // Tests call probe_once themselves unless they spawn the prober.
             probe_interval: Duration::from_millis(100),
+            local_address: None,
         }
     }
 

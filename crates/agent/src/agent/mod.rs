@@ -8,6 +8,7 @@
 //! - [`node`]: the Node object (status, registration) and the Lease heartbeat;
 //! - [`pods`]: the pod sync loop, each pod driven through an explicit [`pods::PodState`].
 
+pub mod hollow;
 pub mod join;
 pub mod masters;
 pub mod node;

@@ -18,6 +18,7 @@ mod dns;
 mod endpoints;
 mod failover;
 mod ha;
+mod hollow;
 mod hpa;
 mod ingress;
 mod keyshare;
