@@ -145,6 +145,21 @@ pub async fn call(
     }
 }
 
+/// One HTTP/1.1 request over an established connection (plain TCP or TLS).
+async fn send<S>(
+    io: S,
+    req: Request<Full<Bytes>>,
+) -> Result<hyper::Response<hyper::body::Incoming>, hyper::Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    sender.send_request(req).await
+}
+
 async fn call_inner(
     method: Method,
     url: &str,
@@ -193,28 +208,11 @@ async fn call_inner(
                 url: url.to_string(),
                 msg: e.to_string(),
             })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| transport(e.to_string()))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        sender
-            .send_request(req)
-            .await
-            .map_err(|e| transport(e.to_string()))?
+        send(stream, req).await
     } else {
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-            .await
-            .map_err(|e| transport(e.to_string()))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        sender
-            .send_request(req)
-            .await
-            .map_err(|e| transport(e.to_string()))?
-    };
+        send(tcp, req).await
+    }
+    .map_err(|e| transport(e.to_string()))?;
     let status = resp.status();
     let body = http_body_util::Limited::new(resp.into_body(), limit)
         .collect()
