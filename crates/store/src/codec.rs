@@ -125,6 +125,20 @@ impl HistoryRecord {
         out
     }
 
+    /// The encoding of this entry with no previous state (the write-ahead log's record: replay
+    /// reads the previous state from the live table).
+    pub fn encode_without_prev(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(2 + 4 + self.key.len() + 28 + self.kv.sealed.len());
+        out.push(match self.kind {
+            EventKind::Put => 1,
+            EventKind::Delete => 2,
+        });
+        put_bytes(&mut out, self.key.as_bytes());
+        put_record(&mut out, &self.kv);
+        out.push(0);
+        out
+    }
+
     pub fn decode(buf: &[u8]) -> Result<Self, StoreError> {
         let mut r = Reader {
             buf,

@@ -27,12 +27,15 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
+};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, debug_span, error, info, warn};
 
 use crate::codec::{HistoryRecord, KeyRecord};
 use crate::seal::SealingKey;
+use crate::wal::{self, CrashPoint, Wal};
 use crate::{
     Event, EventKind, KeyValue, ListResult, RangeResult, Result, Revision, Store, StoreError,
     WatchReceiver,
@@ -77,6 +80,25 @@ struct WriterState {
     compacted: Revision,
     watchers: Vec<Watcher>,
     next_watcher_id: u64,
+    wal: Wal,
+}
+
+/// Tuning of [`EmbeddedStore::open_with`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EmbeddedOptions {
+    /// Size of the write-ahead log file (`<redb file>.wal`), zero-filled at creation. Each
+    /// batch of writes is one appended frame made durable by one `fdatasync`; when the log is
+    /// full, the batch that does not fit is committed durably into redb (a checkpoint) and the
+    /// log starts over. Larger: fewer checkpoints, a longer replay after a crash.
+    pub wal_bytes: u64,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        EmbeddedOptions {
+            wal_bytes: wal::DEFAULT_WAL_BYTES,
+        }
+    }
 }
 
 struct Shared {
@@ -88,6 +110,8 @@ struct Shared {
     compacted: AtomicI64,
     /// Durable write commits so far (each holds one batch of writes).
     commits: AtomicU64,
+    /// Checkpoints so far (durable redb commits that let the write-ahead log start over).
+    checkpoints: AtomicU64,
     path: PathBuf,
 }
 
@@ -161,6 +185,18 @@ impl EmbeddedStore {
     ///
     /// Fails with `StoreError::Unseal` if the store was created under another sealing key.
     pub fn open(path: &Path, key: SealingKey) -> Result<EmbeddedStore> {
+        Self::open_with(path, key, EmbeddedOptions::default())
+    }
+
+    /// [`EmbeddedStore::open`] with explicit options. Replays the write-ahead log: writes that
+    /// were acknowledged before a crash but not yet checkpointed into redb are applied again.
+    /// Fails with `StoreError::WalCorrupt` if the log is damaged before its end (a torn last
+    /// frame, never acknowledged, is discarded instead).
+    pub fn open_with(
+        path: &Path,
+        key: SealingKey,
+        options: EmbeddedOptions,
+    ) -> Result<EmbeddedStore> {
         let file = if path.is_dir() {
             path.join(DEFAULT_FILE_NAME)
         } else {
@@ -218,7 +254,15 @@ impl EmbeddedStore {
             (revision, compacted)
         };
         txn.commit().map_err(be)?;
-        info!(path = %file.display(), revision, compacted, key_id = %key.key_id_hex(), "embedded store opened");
+        // The sealing key is verified: now the log can be read (and a torn tail discarded).
+        let (mut wal, recovered) =
+            Wal::open(&wal::wal_path(&file), key.clone(), options.wal_bytes, revision)?;
+        let durable = revision;
+        let revision = replay(&db, &file, recovered.frames, revision)?;
+        // Everything in the log is in redb durably now: a new cycle starts at offset 0.
+        wal.restart();
+        info!(path = %file.display(), revision, replayed = revision - durable, compacted,
+            torn_tail = recovered.torn.is_some(), key_id = %key.key_id_hex(), "embedded store opened");
 
         let shared = Arc::new(Shared {
             db,
@@ -228,10 +272,12 @@ impl EmbeddedStore {
                 compacted,
                 watchers: Vec::new(),
                 next_watcher_id: 1,
+                wal,
             }),
             revision: AtomicI64::new(revision),
             compacted: AtomicI64::new(compacted),
             commits: AtomicU64::new(0),
+            checkpoints: AtomicU64::new(0),
             path: file,
         });
         let (queue, rx) = std::sync::mpsc::channel();
@@ -257,9 +303,20 @@ impl EmbeddedStore {
         self.shared.commits.load(Ordering::Relaxed)
     }
 
+    /// Checkpoints since the store was opened (durable redb commits after which the
+    /// write-ahead log started over).
+    pub fn checkpoint_count(&self) -> u64 {
+        self.shared.checkpoints.load(Ordering::Relaxed)
+    }
+
     /// Path of the redb file.
     pub fn path(&self) -> &Path {
         &self.shared.path
+    }
+
+    /// Path of the write-ahead log next to the redb file.
+    pub fn wal_path(&self) -> PathBuf {
+        wal::wal_path(&self.shared.path)
     }
 
     /// Number of registered live watchers (closed ones are pruned lazily on the next write).
@@ -335,18 +392,24 @@ impl Shared {
         })
     }
 
-    /// Apply `batch` in queue order in one redb write transaction and commit it durably once
-    /// (nothing is committed when every operation was refused). Each accepted operation takes
+    /// Apply `batch` in queue order in one redb write transaction and make it durable once
+    /// (nothing is written when every operation was refused). Each accepted operation takes
     /// the next revision; a refused one (failed precondition) takes none and leaves the others
-    /// alone. Returns each operation's outcome and the last revision used. An `Err` means nothing
-    /// of the batch is durable (the transaction was dropped, so redb rolled it back).
+    /// alone. Durable means one frame appended to the write-ahead log and `fdatasync`ed, after
+    /// which the transaction is committed to redb without a sync (visible to readers, persisted
+    /// by the next checkpoint). A batch that does not fit in the log's free space is committed
+    /// into redb durably instead: that is the checkpoint, and the log starts over. Returns each
+    /// operation's outcome and the last revision used. An `Err` means the batch is not
+    /// acknowledged (the transaction was dropped, so redb rolled it back).
     fn apply_batch(
         &self,
+        wal: &mut Wal,
         base: Revision,
         batch: &mut [Pending],
     ) -> Result<(Vec<Result<Applied>>, Revision)> {
-        let txn = self.db.begin_write().map_err(be)?;
+        let mut txn = self.db.begin_write().map_err(be)?;
         let mut rev = base;
+        let mut payload = Vec::new();
         let outcomes = {
             let mut kv = txn.open_table(KV).map_err(be)?;
             let mut history = txn.open_table(HISTORY).map_err(be)?;
@@ -386,6 +449,7 @@ impl Shared {
                 history
                     .insert(rev as u64, hist.encode().as_slice())
                     .map_err(be)?;
+                wal::push_record(&mut payload, &hist);
                 outcomes.push(Ok(Applied {
                     kind: hist.kind,
                     new: hist.kv,
@@ -398,13 +462,32 @@ impl Shared {
             }
             outcomes
         };
-        if rev > base {
-            // Default redb durability: fsync before `commit` returns.
-            txn.commit().map_err(be)?;
-            self.commits.fetch_add(1, Ordering::Relaxed);
-        } else {
+        if rev == base {
             txn.abort().map_err(be)?;
+            return Ok((outcomes, rev));
         }
+        let count = u32::try_from(rev - base)
+            .map_err(|_| StoreError::Backend("write batch too large".into()))?;
+        let frame = wal.frame(base + 1, count, &payload)?;
+        if wal.fits(frame.len()) {
+            wal.append(&frame)?;
+            txn.set_durability(Durability::None).map_err(be)?;
+            if let Err(e) = txn.commit() {
+                // The frame is durable but redb did not take the batch: the revisions it used
+                // cannot be handed out again, so the log takes no more writes.
+                wal.fail(format!("redb commit after log append: {e}"));
+                return Err(be(e));
+            }
+        } else {
+            // Default redb durability: fsync before `commit` returns. Everything committed
+            // before without a sync is durable with it, so the log can start over.
+            txn.commit().map_err(be)?;
+            wal::crash_point(CrashPoint::AfterCheckpoint, || {});
+            wal.restart();
+            self.checkpoints.fetch_add(1, Ordering::Relaxed);
+            debug!(revision = rev, "checkpoint: write-ahead log restarts");
+        }
+        self.commits.fetch_add(1, Ordering::Relaxed);
         Ok((outcomes, rev))
     }
 
@@ -412,7 +495,7 @@ impl Shared {
     /// both in revision order. No writer is answered before the commit holding its write returned.
     fn commit_batch(&self, st: &mut WriterState, mut batch: Vec<Pending>) {
         let base = st.revision;
-        let (outcomes, last) = match self.apply_batch(base, &mut batch) {
+        let (outcomes, last) = match self.apply_batch(&mut st.wal, base, &mut batch) {
             Ok(r) => r,
             Err(e) => {
                 // Nothing of the batch is durable, and a refusal may have been judged against a
@@ -554,6 +637,76 @@ impl Shared {
             prev,
         })
     }
+}
+
+/// Apply the log's frames above `durable` (redb's revision) to redb in one durable commit, each
+/// record as the writer applied it: the previous state comes from the live table. Returns the
+/// store's revision afterwards.
+fn replay(
+    db: &Database,
+    file: &Path,
+    frames: Vec<wal::Frame>,
+    durable: Revision,
+) -> Result<Revision> {
+    let corrupt = |offset: u64, reason: &'static str| StoreError::WalCorrupt {
+        path: wal::wal_path(file),
+        offset,
+        reason,
+    };
+    if !frames
+        .iter()
+        .any(|f| f.first + f.records.len() as Revision > durable + 1)
+    {
+        return Ok(durable);
+    }
+    let txn = db.begin_write().map_err(be)?;
+    let mut rev = durable;
+    {
+        let mut kv = txn.open_table(KV).map_err(be)?;
+        let mut history = txn.open_table(HISTORY).map_err(be)?;
+        for frame in frames {
+            for rec in frame.records {
+                let r = rec.kv.mod_revision;
+                if r <= durable {
+                    continue;
+                }
+                if r != rev + 1 {
+                    return Err(corrupt(frame.offset, "gap in logged revisions"));
+                }
+                let prev = match kv.get(rec.key.as_str()).map_err(be)? {
+                    Some(g) => Some(KeyRecord::decode(g.value())?),
+                    None => None,
+                };
+                match rec.kind {
+                    EventKind::Put => {
+                        kv.insert(rec.key.as_str(), rec.kv.encode().as_slice())
+                            .map_err(be)?;
+                    }
+                    EventKind::Delete => {
+                        if prev.is_none() {
+                            return Err(corrupt(frame.offset, "logged delete of a missing key"));
+                        }
+                        kv.remove(rec.key.as_str()).map_err(be)?;
+                    }
+                }
+                let hist = HistoryRecord {
+                    kind: rec.kind,
+                    key: rec.key,
+                    kv: rec.kv,
+                    prev,
+                };
+                history
+                    .insert(r as u64, hist.encode().as_slice())
+                    .map_err(be)?;
+                rev = r;
+            }
+        }
+        let mut meta = txn.open_table(META).map_err(be)?;
+        meta.insert(META_REVISION, rev).map_err(be)?;
+    }
+    txn.commit().map_err(be)?;
+    info!(path = %file.display(), from = durable + 1, to = rev, "write-ahead log replayed");
+    Ok(rev)
 }
 
 /// The committer thread: one batch per durable commit, until every handle is dropped.
@@ -996,6 +1149,9 @@ impl Store for EmbeddedStore {
                 meta.insert(META_COMPACTED, revision).map_err(be)?;
             }
             txn.commit().map_err(be)?;
+            // A durable redb commit holds everything logged so far.
+            st.wal.restart();
+            s.checkpoints.fetch_add(1, Ordering::Relaxed);
             st.compacted = revision;
             s.compacted.store(revision, Ordering::Release);
             info!(revision, "history compacted");
@@ -1059,6 +1215,9 @@ impl Store for EmbeddedStore {
                 rev
             };
             txn.commit().map_err(be)?;
+            // Durable, and above every logged revision: the log starts over.
+            st.wal.restart();
+            s.checkpoints.fetch_add(1, Ordering::Relaxed);
             st.revision = rev;
             st.compacted = rev;
             s.revision.store(rev, Ordering::Release);

@@ -16,13 +16,14 @@ pub mod embedded;
 pub mod etcd;
 pub mod fanout;
 pub mod seal;
+pub mod wal;
 
 #[cfg(test)]
 pub(crate) mod conformance;
 #[cfg(feature = "etcd")]
 pub mod etcd_server;
 
-pub use embedded::{EmbeddedStore, WATCH_CHANNEL_CAPACITY};
+pub use embedded::{EmbeddedOptions, EmbeddedStore, WATCH_CHANNEL_CAPACITY};
 #[cfg(feature = "etcd")]
 pub use etcd::{EtcdOptions, EtcdStore, EtcdTls};
 pub use fanout::FanoutStore;
@@ -111,6 +112,14 @@ pub enum StoreError {
         key: String,
         wanted: Revision,
         current: Revision,
+    },
+    /// The embedded store's write-ahead log is damaged in a way that would lose acknowledged
+    /// writes if ignored (a torn last frame is not this: it is discarded at open).
+    #[error("write-ahead log {path} is corrupt at offset {offset}: {reason}")]
+    WalCorrupt {
+        path: std::path::PathBuf,
+        offset: u64,
+        reason: &'static str,
     },
     /// The items handed to a restore are not a snapshot (duplicate key, revision 0, or a mod
     /// revision above the snapshot's).
