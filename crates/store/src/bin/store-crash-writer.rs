@@ -1,18 +1,24 @@
 //! Test helper for crash-durability tests: opens an embedded store and writes keys forever,
-//! printing `ACK <key> <value> <revision> <commits>` on stdout after each acknowledged write
-//! (`commits`: the store's durable commits so far).
+//! printing `ACK <key> <value> <revision> <commits> <checkpoints>` on stdout after each
+//! acknowledged write (`commits`: the store's durable commits so far; `checkpoints`: times the
+//! write-ahead log started over).
 //!
 //! Usage: store-crash-writer <store-dir> <64-hex-char sealing key> [max-writes] [writers]
 //!
 //! With several writers (default 1) the writes run concurrently, so they share group commits;
 //! their ACK lines interleave.
+//!
+//! Environment: `STORE_WAL_BYTES` sets the write-ahead log size (small: frequent checkpoints);
+//! `STORE_CRASH_POINT=<mid-append|after-append|after-checkpoint>:<n>` makes the process abort
+//! the (n+1)-th time it reaches that point (see `daas_store::wal::CrashPoint`).
 
 use std::cell::Cell;
 use std::io::Write;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use daas_store::{EmbeddedStore, SealingKey, Store};
+use daas_store::wal::{set_crash_point, CrashPoint};
+use daas_store::{EmbeddedOptions, EmbeddedStore, SealingKey, Store};
 
 fn usage() -> ! {
     eprintln!("usage: store-crash-writer <store-dir> <hex-key> [max-writes] [writers]");
@@ -41,9 +47,10 @@ async fn writer(store: EmbeddedStore, next: Rc<Cell<u64>>, max: u64) -> i32 {
         let mut out = stdout.lock();
         if writeln!(
             out,
-            "ACK {key} {value} {} {}",
+            "ACK {key} {value} {} {} {}",
             kv.mod_revision,
-            store.commit_count()
+            store.commit_count(),
+            store.checkpoint_count()
         )
         .and_then(|_| out.flush())
         .is_err()
@@ -71,6 +78,20 @@ fn main() {
         },
         None => 1,
     };
+    let mut options = EmbeddedOptions::default();
+    if let Ok(v) = std::env::var("STORE_WAL_BYTES") {
+        options.wal_bytes = v.parse().unwrap_or_else(|_| usage());
+    }
+    if let Ok(v) = std::env::var("STORE_CRASH_POINT") {
+        let (point, after) = v.split_once(':').unwrap_or_else(|| usage());
+        let point = match point {
+            "mid-append" => CrashPoint::MidAppend,
+            "after-append" => CrashPoint::AfterAppend,
+            "after-checkpoint" => CrashPoint::AfterCheckpoint,
+            _ => usage(),
+        };
+        set_crash_point(point, after.parse().unwrap_or_else(|_| usage()));
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -82,7 +103,7 @@ fn main() {
         }
     };
     let code = tokio::task::LocalSet::new().block_on(&rt, async move {
-        let store = match EmbeddedStore::open(&dir, key) {
+        let store = match EmbeddedStore::open_with(&dir, key, options) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("open: {e}");
