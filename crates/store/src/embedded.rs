@@ -49,6 +49,8 @@ const META_BYTES: TableDefinition<&str, &[u8]> = TableDefinition::new("meta_byte
 const META_REVISION: &str = "revision";
 const META_COMPACTED: &str = "compacted";
 const KEY_CHECK: &str = "sealing_key_check";
+/// Random id binding the write-ahead log to this redb file (see [`crate::wal`]).
+const LOG_ID: &str = "wal_id";
 const KEY_CHECK_AAD: &[u8] = b"\0daas-store/sealing-key-check";
 const KEY_CHECK_PLAINTEXT: &[u8] = b"daas-store sealing key check v1";
 
@@ -213,7 +215,7 @@ impl EmbeddedStore {
             .map_err(|e| StoreError::Backend(format!("open {}: {e}", file.display())))?;
 
         let txn = db.begin_write().map_err(be)?;
-        let (revision, compacted) = {
+        let (revision, compacted, log_id) = {
             txn.open_table(KV).map_err(be)?;
             txn.open_table(HISTORY).map_err(be)?;
             let meta = txn.open_table(META).map_err(be)?;
@@ -251,12 +253,23 @@ impl EmbeddedStore {
                     mb.insert(KEY_CHECK, sealed.as_slice()).map_err(be)?;
                 }
             }
-            (revision, compacted)
+            let stored_id = mb.get(LOG_ID).map_err(be)?.map(|g| g.value().to_vec());
+            let log_id = match stored_id {
+                Some(id) => <[u8; wal::LOG_ID_LEN]>::try_from(id.as_slice())
+                    .map_err(|_| StoreError::Backend("malformed write-ahead log id".into()))?,
+                None => {
+                    let mut id = [0u8; wal::LOG_ID_LEN];
+                    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+                    mb.insert(LOG_ID, id.as_slice()).map_err(be)?;
+                    id
+                }
+            };
+            (revision, compacted, log_id)
         };
         txn.commit().map_err(be)?;
         // The sealing key is verified: now the log can be read (and a torn tail discarded).
         let (mut wal, recovered) =
-            Wal::open(&wal::wal_path(&file), key.clone(), options.wal_bytes, revision)?;
+            Wal::open(&wal::wal_path(&file), key.clone(), log_id, options.wal_bytes, revision)?;
         let durable = revision;
         let revision = replay(&db, &file, recovered.frames, revision)?;
         // Everything in the log is in redb durably now: a new cycle starts at offset 0.
@@ -489,6 +502,19 @@ impl Shared {
         }
         self.commits.fetch_add(1, Ordering::Relaxed);
         Ok((outcomes, rev))
+    }
+
+    /// A durable redb commit of the current state, after which the log starts over.
+    fn checkpoint(&self, st: &mut WriterState) -> Result<()> {
+        let txn = self.db.begin_write().map_err(be)?;
+        {
+            let mut meta = txn.open_table(META).map_err(be)?;
+            meta.insert(META_REVISION, st.revision).map_err(be)?;
+        }
+        txn.commit().map_err(be)?;
+        st.wal.restart();
+        self.checkpoints.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Commit one batch under the writer lock, then answer its writers and fan the events out,
@@ -733,6 +759,14 @@ fn run_committer(shared: &Shared, queue: &std::sync::mpsc::Receiver<Pending>) {
         let commit = std::panic::AssertUnwindSafe(|| shared.commit_batch(&mut st, batch));
         if std::panic::catch_unwind(commit).is_err() {
             error!(ops, "store commit panicked; its writers get an error");
+        }
+    }
+    // Clean close: one durable redb commit, so the redb file alone holds every write and the
+    // next open has nothing to replay.
+    let mut st = shared.lock();
+    if !st.wal.is_failed() {
+        if let Err(e) = shared.checkpoint(&mut st) {
+            warn!(path = %shared.path.display(), error = %e, "checkpoint at close failed; the next open replays the log");
         }
     }
     debug!(path = %shared.path.display(), "store committer stopped");

@@ -10,9 +10,12 @@
 //! | payload: AES-256-GCM sealed (AAD = the first 20 header bytes) list of records
 //! ```
 //!
-//! `check` is the first 8 bytes of SHA-256 over the 20 header bytes before it, so a frame
-//! boundary can be recognised without the key; the sealed payload hides keys as well as values
-//! from whoever reads the file, and authenticates the whole frame. A record is the history entry
+//! `check` is the first 8 bytes of SHA-256 over the store's log id and the 20 header bytes
+//! before it, so a frame boundary can be recognised without the key. The log id is a random
+//! value kept in the redb file: a log that belongs to another redb file (a store file copied in
+//! without its log) has no frame this store recognises and is ignored, never replayed into the
+//! wrong store. The sealed payload (AAD: the log id and the header) hides keys as well as
+//! values from whoever reads the file, and authenticates the whole frame. A record is the history entry
 //! of one write without its previous state (kind, key, new record with its revision); replay
 //! recomputes the previous state from the live table, as the writer did.
 //!
@@ -52,8 +55,14 @@ fn io_err(path: &Path, what: &str, e: std::io::Error) -> StoreError {
     StoreError::Backend(format!("{what} {}: {e}", path.display()))
 }
 
-fn header_check(body: &[u8]) -> [u8; 8] {
-    let digest = Sha256::digest(body);
+/// Length of the random id binding a log to its redb file.
+pub(crate) const LOG_ID_LEN: usize = 16;
+
+fn header_check(id: &[u8; LOG_ID_LEN], body: &[u8]) -> [u8; 8] {
+    let mut h = Sha256::new();
+    h.update(id);
+    h.update(body);
+    let digest = h.finalize();
     let mut out = [0u8; 8];
     out.copy_from_slice(&digest[..8]);
     out
@@ -80,9 +89,9 @@ struct Header {
 }
 
 impl Header {
-    fn parse(buf: &[u8], at: usize) -> Option<Header> {
+    fn parse(id: &[u8; LOG_ID_LEN], buf: &[u8], at: usize) -> Option<Header> {
         let h = buf.get(at..at.checked_add(HEADER_LEN)?)?;
-        if &h[..4] != MAGIC || h[HEADER_BODY..] != header_check(&h[..HEADER_BODY]) {
+        if &h[..4] != MAGIC || h[HEADER_BODY..] != header_check(id, &h[..HEADER_BODY]) {
             return None;
         }
         let first = i64_at(h, 8);
@@ -125,6 +134,7 @@ pub(crate) struct Wal {
     file: File,
     path: PathBuf,
     key: SealingKey,
+    id: [u8; LOG_ID_LEN],
     offset: u64,
     len: u64,
     /// Set after a failed append: the file's state is unknown, so no further write is taken.
@@ -156,6 +166,7 @@ impl Wal {
     pub(crate) fn open(
         path: &Path,
         key: SealingKey,
+        id: [u8; LOG_ID_LEN],
         size: u64,
         durable: Revision,
     ) -> Result<(Wal, Recovered), StoreError> {
@@ -189,6 +200,7 @@ impl Wal {
             file,
             path: path.to_path_buf(),
             key,
+            id,
             offset: 0,
             len,
             failed: None,
@@ -210,7 +222,7 @@ impl Wal {
         let mut at = 0usize;
         // Where the chain ends and how far a bad frame there claims to reach.
         let bad_extent = loop {
-            let Some(h) = Header::parse(buf, at) else {
+            let Some(h) = Header::parse(&self.id, buf, at) else {
                 break if buf.get(at..).is_some_and(|rest| {
                     rest.iter().take(HEADER_LEN).any(|&b| b != 0)
                 }) {
@@ -232,7 +244,7 @@ impl Wal {
             };
             let records = match self
                 .key
-                .unseal(&buf[at..at + HEADER_BODY], sealed)
+                .unseal(&self.aad(&buf[at..at + HEADER_BODY]), sealed)
                 .ok()
                 .and_then(|p| decode_records(&p, h))
             {
@@ -254,7 +266,7 @@ impl Wal {
         // middle: refuse rather than drop what follows.
         if let Some(later) = (at + 1..buf.len().saturating_sub(HEADER_LEN - 1))
             .filter(|&i| &buf[i..i + 4] == MAGIC)
-            .find(|&i| Header::parse(buf, i).is_some_and(|h| h.last() > known))
+            .find(|&i| Header::parse(&self.id, buf, i).is_some_and(|h| h.last() > known))
         {
             warn!(path = %self.path.display(), damaged = at, later, "write-ahead log damaged");
             return Err(self.corrupt(
@@ -303,12 +315,19 @@ impl Wal {
         out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(&first.to_le_bytes());
         out.extend_from_slice(&count.to_le_bytes());
-        let check = header_check(&out[..HEADER_BODY]);
+        let check = header_check(&self.id, &out[..HEADER_BODY]);
         out.extend_from_slice(&check);
-        let sealed = self.key.seal(&out[..HEADER_BODY], payload)?;
+        let sealed = self.key.seal(&self.aad(&out[..HEADER_BODY]), payload)?;
         debug_assert_eq!(sealed.len(), sealed_len);
         out.extend_from_slice(&sealed);
         Ok(out)
+    }
+
+    fn aad(&self, body: &[u8]) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(LOG_ID_LEN + body.len());
+        aad.extend_from_slice(&self.id);
+        aad.extend_from_slice(body);
+        aad
     }
 
     /// Whether a frame of `n` bytes fits after the current end of the log.
@@ -347,6 +366,11 @@ impl Wal {
                 Err(io_err(&self.path, "append to", e))
             }
         }
+    }
+
+    /// Whether an append failed (or the store gave up on the log).
+    pub(crate) fn is_failed(&self) -> bool {
+        self.failed.is_some()
     }
 
     /// Refuse every later append (the store's state no longer matches the log).
@@ -448,6 +472,8 @@ mod tests {
     use crate::codec::KeyRecord;
     use crate::EventKind;
 
+    const ID: [u8; LOG_ID_LEN] = [7; LOG_ID_LEN];
+
     fn rec(key: &str, rev: Revision, value: &[u8]) -> HistoryRecord {
         HistoryRecord {
             kind: EventKind::Put,
@@ -492,24 +518,24 @@ mod tests {
     #[test]
     fn frames_come_back_in_order_and_the_file_is_preallocated() {
         let (_d, path, key) = setup();
-        let (mut wal, rec0) = Wal::open(&path, key.clone(), 64 << 10, 0).expect("open");
+        let (mut wal, rec0) = Wal::open(&path, key.clone(), ID, 64 << 10, 0).expect("open");
         assert!(rec0.frames.is_empty() && rec0.torn.is_none());
         assert_eq!(std::fs::metadata(&path).expect("stat").len(), 64 << 10);
         append(&mut wal, 1, 3, b"a");
         append(&mut wal, 4, 1, b"b");
         drop(wal);
-        let (_, got) = Wal::open(&path, key.clone(), 64 << 10, 0).expect("reopen");
+        let (_, got) = Wal::open(&path, key.clone(), ID, 64 << 10, 0).expect("reopen");
         assert_eq!(revs(&got), vec![1, 2, 3, 4]);
         assert_eq!(got.frames[1].records[0].kv.sealed, b"b");
         // The caller says redb already holds up to 4: the frames still read, nothing is missing.
-        let (_, got) = Wal::open(&path, key, 64 << 10, 4).expect("reopen");
+        let (_, got) = Wal::open(&path, key, ID, 64 << 10, 4).expect("reopen");
         assert_eq!(revs(&got), vec![1, 2, 3, 4]);
     }
 
     #[test]
     fn a_new_cycle_ends_before_the_older_cycles_leftovers() {
         let (_d, path, key) = setup();
-        let (mut wal, _) = Wal::open(&path, key.clone(), 64 << 10, 0).expect("open");
+        let (mut wal, _) = Wal::open(&path, key.clone(), ID, 64 << 10, 0).expect("open");
         for r in 1..=10 {
             append(&mut wal, r, 1, &[0u8; 100]);
         }
@@ -518,14 +544,14 @@ mod tests {
         append(&mut wal, 11, 1, b"x");
         append(&mut wal, 12, 1, b"y");
         drop(wal);
-        let (_, got) = Wal::open(&path, key, 64 << 10, 10).expect("reopen");
+        let (_, got) = Wal::open(&path, key, ID, 64 << 10, 10).expect("reopen");
         assert_eq!(revs(&got), vec![11, 12]);
     }
 
     #[test]
     fn torn_last_frame_is_zeroed_and_the_next_open_is_clean() {
         let (_d, path, key) = setup();
-        let (mut wal, _) = Wal::open(&path, key.clone(), 64 << 10, 0).expect("open");
+        let (mut wal, _) = Wal::open(&path, key.clone(), ID, 64 << 10, 0).expect("open");
         append(&mut wal, 1, 2, b"a");
         let (at, len) = append(&mut wal, 3, 2, b"b");
         drop(wal);
@@ -534,12 +560,12 @@ mod tests {
         f.write_all_at(&vec![0u8; len / 2], at + (len / 2) as u64)
             .expect("tear");
         drop(f);
-        let (_, got) = Wal::open(&path, key.clone(), 64 << 10, 0).expect("reopen");
+        let (_, got) = Wal::open(&path, key.clone(), ID, 64 << 10, 0).expect("reopen");
         assert_eq!(revs(&got), vec![1, 2]);
         assert_eq!(got.torn, Some((at, len as u64)));
         let bytes = std::fs::read(&path).expect("read");
         assert!(bytes[at as usize..].iter().all(|&b| b == 0), "torn bytes left");
-        let (_, again) = Wal::open(&path, key, 64 << 10, 0).expect("third open");
+        let (_, again) = Wal::open(&path, key, ID, 64 << 10, 0).expect("third open");
         assert_eq!(revs(&again), vec![1, 2]);
         assert!(again.torn.is_none());
     }
@@ -547,7 +573,7 @@ mod tests {
     #[test]
     fn a_damaged_frame_before_newer_ones_fails_with_a_typed_error() {
         let (_d, path, key) = setup();
-        let (mut wal, _) = Wal::open(&path, key.clone(), 64 << 10, 0).expect("open");
+        let (mut wal, _) = Wal::open(&path, key.clone(), ID, 64 << 10, 0).expect("open");
         append(&mut wal, 1, 1, b"a");
         let (at, _) = append(&mut wal, 2, 1, b"b");
         append(&mut wal, 3, 1, b"c");
@@ -557,7 +583,7 @@ mod tests {
             let mut bytes = before.clone();
             bytes[at as usize + flip] ^= 0x80;
             std::fs::write(&path, &bytes).expect("write");
-            match Wal::open(&path, key.clone(), 64 << 10, 0) {
+            match Wal::open(&path, key.clone(), ID, 64 << 10, 0) {
                 Err(StoreError::WalCorrupt { offset, .. }) => assert_eq!(offset, at, "flip {flip}"),
                 other => panic!("flip {flip}: expected WalCorrupt, got {other:?}"),
             }
@@ -569,11 +595,11 @@ mod tests {
     #[test]
     fn a_log_that_starts_past_the_durable_revision_is_refused() {
         let (_d, path, key) = setup();
-        let (mut wal, _) = Wal::open(&path, key.clone(), 64 << 10, 0).expect("open");
+        let (mut wal, _) = Wal::open(&path, key.clone(), ID, 64 << 10, 0).expect("open");
         append(&mut wal, 5, 1, b"a");
         drop(wal);
         assert!(matches!(
-            Wal::open(&path, key, 64 << 10, 2),
+            Wal::open(&path, key, ID, 64 << 10, 2),
             Err(StoreError::WalCorrupt { .. })
         ));
     }
@@ -581,7 +607,7 @@ mod tests {
     #[test]
     fn the_host_reading_the_log_sees_no_keys_and_no_values() {
         let (_d, path, key) = setup();
-        let (mut wal, _) = Wal::open(&path, key.clone(), 64 << 10, 0).expect("open");
+        let (mut wal, _) = Wal::open(&path, key.clone(), ID, 64 << 10, 0).expect("open");
         let mut payload = Vec::new();
         push_record(&mut payload, &rec("/registry/secrets/topsecret", 1, b"hunter2-plaintext"));
         let frame = wal.frame(1, 1, &payload).expect("frame");
@@ -596,14 +622,26 @@ mod tests {
             );
         }
         // Another key cannot read it (the frame does not authenticate: it reads as torn).
-        let (_, got) = Wal::open(&path, SealingKey::generate(), 64 << 10, 0).expect("open");
+        let (_, got) = Wal::open(&path, SealingKey::generate(), ID, 64 << 10, 0).expect("open");
+        assert!(got.frames.is_empty());
+    }
+
+    #[test]
+    fn another_stores_log_is_ignored_not_replayed() {
+        let (_d, path, key) = setup();
+        let (mut wal, _) = Wal::open(&path, key.clone(), ID, 64 << 10, 0).expect("open");
+        append(&mut wal, 1, 2, b"a");
+        append(&mut wal, 3, 2, b"b");
+        drop(wal);
+        // Same key, another redb file (another id): nothing of this log is its own.
+        let (_, got) = Wal::open(&path, key.clone(), [9; LOG_ID_LEN], 64 << 10, 0).expect("open");
         assert!(got.frames.is_empty());
     }
 
     #[test]
     fn an_append_after_a_failure_is_refused() {
         let (_d, path, key) = setup();
-        let (mut wal, _) = Wal::open(&path, key, 64 << 10, 0).expect("open");
+        let (mut wal, _) = Wal::open(&path, key, ID, 64 << 10, 0).expect("open");
         wal.fail("disk on fire".into());
         let frame = wal.frame(1, 1, b"").expect("frame");
         assert!(matches!(wal.append(&frame), Err(StoreError::Backend(_))));
