@@ -440,7 +440,10 @@ fn a_joining_master_gets_the_cluster_key_only_from_an_attested_master() {
     // with its own key cannot open that copy.
     a.stop();
     b.stop();
-    std::fs::copy(a.data.join("state.redb"), b.data.join("state.redb")).expect("copy store");
+    // The store is `state.redb` and its write-ahead log.
+    for f in ["state.redb", "state.redb.wal"] {
+        std::fs::copy(a.data.join(f), b.data.join(f)).expect("copy store");
+    }
     let b = MasterProc::start(dir, "b", &platform, &[]);
     assert_eq!(b.health()["cluster_id"], a_cluster.as_str());
     let v = b.ok(&["get", "configmap", "canary", "-o", "jsonpath={.data.k}"]);
@@ -449,7 +452,9 @@ fn a_joining_master_gets_the_cluster_key_only_from_an_attested_master() {
     // E: a first master of its own (its own key), then given A's store.
     let mut e = MasterProc::start(dir, "e", &platform, &[]);
     e.stop();
-    std::fs::copy(a.data.join("state.redb"), e.data.join("state.redb")).expect("copy store");
+    for f in ["state.redb", "state.redb.wal"] {
+        std::fs::copy(a.data.join(f), e.data.join(f)).expect("copy store");
+    }
     let mut e = MasterProc::spawn(dir, "e", &platform, &[]);
     let st = e.wait_exit(Duration::from_secs(60));
     assert!(

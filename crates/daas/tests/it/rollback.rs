@@ -24,9 +24,13 @@ fn rolled_back_store_is_refused_and_the_newest_one_starts() {
     let mut c = Cluster::start_with(&args);
     c.ok(&["create", "configmap", "before-copy", "--from-literal=k=v"]);
     c.kill();
+    // The store is two files: `state.redb` and its write-ahead log `state.redb.wal`.
     let state = c.data_dir().join("state.redb");
+    let log = c.data_dir().join("state.redb.wal");
     let old = c.dir.path().join("old-state.redb");
+    let old_log = c.dir.path().join("old-state.redb.wal");
     std::fs::copy(&state, &old).expect("copy the store aside");
+    std::fs::copy(&log, &old_log).expect("copy its log aside");
 
     // Second run on the same store: more objects, anchored past the copy's revision.
     c.spawn();
@@ -69,10 +73,33 @@ fn rolled_back_store_is_refused_and_the_newest_one_starts() {
     };
     c.kill();
 
-    // The host rolls the store back (only the store: not the ledger).
+    // The host rolls the store file back but keeps the newer log: the store refuses to open
+    // (the log starts after the revision the store file holds).
     let newest = c.dir.path().join("newest-state.redb");
+    let newest_log = c.dir.path().join("newest-state.redb.wal");
     std::fs::copy(&state, &newest).expect("keep the newest store");
+    std::fs::copy(&log, &newest_log).expect("keep the newest log");
     std::fs::copy(&old, &state).expect("roll the store back");
+    let out = Command::new(env!("CARGO_BIN_EXE_daas"))
+        .arg("up")
+        .arg("--no-agent")
+        .arg("--data-dir")
+        .arg(c.data_dir())
+        .args(["--listen", "127.0.0.1:0", "--chain-listen", "127.0.0.1:0"])
+        .args(args)
+        .output()
+        .expect("run daas up");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("write-ahead log"),
+        "daas up must refuse a store file older than its log; stderr:\n{err}"
+    );
+    // The refusal changed nothing: put the newest log back to be sure, then roll both back.
+    std::fs::copy(&newest_log, &log).expect("newest log back");
+
+    // The host rolls the store back (store and log: not the ledger).
+    std::fs::copy(&old, &state).expect("roll the store back");
+    std::fs::copy(&old_log, &log).expect("roll the log back");
     let kubeconfig = c.kubeconfig();
     let _ = std::fs::remove_file(&kubeconfig);
     let mut child = Command::new(env!("CARGO_BIN_EXE_daas"))
@@ -140,6 +167,7 @@ fn rolled_back_store_is_refused_and_the_newest_one_starts() {
 
     // The newest store starts again, with everything in it.
     std::fs::copy(&newest, &state).expect("put the newest store back");
+    std::fs::copy(&newest_log, &log).expect("put the newest log back");
     c.spawn();
     c.ok(&["get", "configmap", "before-copy"]);
     c.ok(&["get", "configmap", "after-copy-4"]);
