@@ -2,7 +2,7 @@
 # Build the store benchmark in release mode and run it: embedded redb store vs a real etcd
 # (started on 127.0.0.1 with a temporary data dir, killed at the end).
 # Usage: scripts/bench-store.sh [--ops N] [--value-size BYTES] [--concurrency C] [--rounds R]
-# The concurrent-create row is re-run --rounds times (default 5), embedded and etcd alternating;
+# The concurrent-create row is re-run --rounds times (default 7), embedded and etcd alternating;
 # the last line is the median ratio of those rounds against the 1.5x target.
 # Needs: etcd (PATH or $ETCD_BIN), protoc + libprotobuf-dev (etcd-client builds its protos).
 set -euo pipefail

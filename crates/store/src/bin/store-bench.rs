@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use daas_store::etcd_server::EtcdProcess;
-use daas_store::{EmbeddedStore, EtcdStore, SealingKey, Store};
+use daas_store::{EmbeddedOptions, EmbeddedStore, EtcdStore, SealingKey, Store};
 
 struct Opts {
     ops: usize,
@@ -28,7 +28,7 @@ fn parse() -> Opts {
         ops: 2000,
         value_size: 256,
         concurrency: 16,
-        rounds: 5,
+        rounds: 7,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -237,12 +237,18 @@ fn main() -> DynResult<()> {
     rt.block_on(async move {
         let key = SealingKey::generate();
         println!(
-            "store-bench: ops={} value_size={}B concurrency={} (values sealed with AES-256-GCM in both)",
-            o.ops, o.value_size, o.concurrency
+            "store-bench: ops={} value_size={}B concurrency={} rounds={} (values sealed with AES-256-GCM in both)",
+            o.ops, o.value_size, o.concurrency, o.rounds
         );
 
         let dir = tempfile::tempdir()?;
-        let opened = EmbeddedStore::open(dir.path(), key.clone())?;
+        // STORE_BENCH_WAL_BYTES=0: no room in the log, every batch is a durable redb commit
+        // (the store before the write-ahead log), for comparison.
+        let mut options = EmbeddedOptions::default();
+        if let Ok(v) = std::env::var("STORE_BENCH_WAL_BYTES") {
+            options.wal_bytes = v.parse()?;
+        }
+        let opened = EmbeddedStore::open_with(dir.path(), key.clone(), options)?;
         let embedded: Arc<dyn Store> = Arc::new(opened.clone());
         eprintln!("running embedded (redb at {}) ...", dir.path().display());
         let emb = run(embedded.clone(), &o).await?;
