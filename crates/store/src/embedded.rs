@@ -268,8 +268,13 @@ impl EmbeddedStore {
         };
         txn.commit().map_err(be)?;
         // The sealing key is verified: now the log can be read (and a torn tail discarded).
-        let (mut wal, recovered) =
-            Wal::open(&wal::wal_path(&file), key.clone(), log_id, options.wal_bytes, revision)?;
+        let (mut wal, recovered) = Wal::open(
+            &wal::wal_path(&file),
+            key.clone(),
+            log_id,
+            options.wal_bytes,
+            revision,
+        )?;
         let durable = revision;
         let revision = replay(&db, &file, recovered.frames, revision)?;
         // Everything in the log is in redb durably now: a new cycle starts at offset 0.
@@ -1419,7 +1424,9 @@ mod tests {
                         let k = format!("/w/{w}/{i}");
                         let kv = s.create(&k, &[b'v'; 100]).await.expect("create");
                         if i % 3 == 0 {
-                            s.update(&k, b"updated", kv.mod_revision).await.expect("update");
+                            s.update(&k, b"updated", kv.mod_revision)
+                                .await
+                                .expect("update");
                         } else if i % 3 == 1 {
                             s.delete(&k, None).await.expect("delete");
                         }
@@ -1429,7 +1436,11 @@ mod tests {
             for t in tasks {
                 t.await.expect("writer");
             }
-            assert!(store.checkpoint_count() >= 3, "checkpoints: {}", store.checkpoint_count());
+            assert!(
+                store.checkpoint_count() >= 3,
+                "checkpoints: {}",
+                store.checkpoint_count()
+            );
             store.compact(100).await.expect("compact");
             store.create("/after/compact", b"x").await.expect("create");
             let rev = store.current_revision().await.expect("rev");
@@ -1452,12 +1463,17 @@ mod tests {
                 .await
                 .expect("restore");
             for i in 0..30 {
-                dst.create(&format!("/post/{i}"), &[b'p'; 200]).await.expect("create");
+                dst.create(&format!("/post/{i}"), &[b'p'; 200])
+                    .await
+                    .expect("create");
             }
         }
         let dst = EmbeddedStore::open_with(dir2.path(), key, small).expect("reopen restored");
         assert_eq!(dst.current_revision().await.expect("rev"), revision + 30);
-        assert_eq!(dst.list("/w/").await.expect("list").items.len(), listed.items.len() - 1);
+        assert_eq!(
+            dst.list("/w/").await.expect("list").items.len(),
+            listed.items.len() - 1
+        );
         assert_eq!(dst.list("/post/").await.expect("list").items.len(), 30);
     }
 

@@ -179,10 +179,7 @@ impl Wal {
             .mode(0o600)
             .open(path)
             .map_err(|e| io_err(path, "open", e))?;
-        let mut len = file
-            .metadata()
-            .map_err(|e| io_err(path, "stat", e))?
-            .len();
+        let mut len = file.metadata().map_err(|e| io_err(path, "stat", e))?.len();
         if len < size {
             fill_zeros(&mut file, path, len, size)?;
             len = size;
@@ -223,9 +220,10 @@ impl Wal {
         // Where the chain ends and how far a bad frame there claims to reach.
         let bad_extent = loop {
             let Some(h) = Header::parse(&self.id, buf, at) else {
-                break if buf.get(at..).is_some_and(|rest| {
-                    rest.iter().take(HEADER_LEN).any(|&b| b != 0)
-                }) {
+                break if buf
+                    .get(at..)
+                    .is_some_and(|rest| rest.iter().take(HEADER_LEN).any(|&b| b != 0))
+                {
                     Some(HEADER_LEN)
                 } else {
                     None
@@ -564,7 +562,10 @@ mod tests {
         assert_eq!(revs(&got), vec![1, 2]);
         assert_eq!(got.torn, Some((at, len as u64)));
         let bytes = std::fs::read(&path).expect("read");
-        assert!(bytes[at as usize..].iter().all(|&b| b == 0), "torn bytes left");
+        assert!(
+            bytes[at as usize..].iter().all(|&b| b == 0),
+            "torn bytes left"
+        );
         let (_, again) = Wal::open(&path, key, ID, 64 << 10, 0).expect("third open");
         assert_eq!(revs(&again), vec![1, 2]);
         assert!(again.torn.is_none());
@@ -609,7 +610,10 @@ mod tests {
         let (_d, path, key) = setup();
         let (mut wal, _) = Wal::open(&path, key.clone(), ID, 64 << 10, 0).expect("open");
         let mut payload = Vec::new();
-        push_record(&mut payload, &rec("/registry/secrets/topsecret", 1, b"hunter2-plaintext"));
+        push_record(
+            &mut payload,
+            &rec("/registry/secrets/topsecret", 1, b"hunter2-plaintext"),
+        );
         let frame = wal.frame(1, 1, &payload).expect("frame");
         wal.append(&frame).expect("append");
         drop(wal);

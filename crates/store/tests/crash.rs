@@ -216,7 +216,11 @@ async fn torn_last_frame_is_discarded_and_the_store_goes_on() {
     // `/crash/after` came right after the 40 acknowledged writes.
     let store = open(dir.path()).expect("second reopen: torn tail no longer there");
     assert!(store.get("/crash/00000040").await.expect("get").is_none());
-    let after = store.get("/crash/after").await.expect("get").expect("after");
+    let after = store
+        .get("/crash/after")
+        .await
+        .expect("get")
+        .expect("after");
     assert_eq!(after.mod_revision, 41);
 }
 
@@ -250,7 +254,10 @@ async fn crash_right_after_a_checkpoint_loses_nothing() {
         ],
     );
     assert!(!status.success(), "the writer should have aborted");
-    assert!(acked.iter().any(|a| a.checkpoints == 3), "three checkpoints before the crash");
+    assert!(
+        acked.iter().any(|a| a.checkpoints == 3),
+        "three checkpoints before the crash"
+    );
     check_nothing_acknowledged_lost(dir.path(), &acked).await;
 }
 
@@ -268,7 +275,11 @@ async fn damaged_frame_in_the_middle_of_the_log_fails_the_open() {
     let wal_path = dir.path().join("store.redb.wal");
     let mut wal = std::fs::read(&wal_path).expect("read log");
     let frames = frame_offsets(&wal);
-    assert_eq!(frames.len(), 21, "one frame per write, the last one unanswered");
+    assert_eq!(
+        frames.len(),
+        21,
+        "one frame per write, the last one unanswered"
+    );
     // The host flips one byte inside the 10th frame's sealed payload.
     let victim = frames[9];
     wal[victim + 40] ^= 0x01;

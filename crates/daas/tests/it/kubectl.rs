@@ -647,7 +647,12 @@ fn state_survives_kill_and_is_sealed_on_disk() {
         ));
     }
     let log = c.data_dir().join("state.redb.wal");
-    assert!(std::fs::metadata(&log).map(|m| m.len() > 0).unwrap_or(false), "no log");
+    assert!(
+        std::fs::metadata(&log)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false),
+        "no log"
+    );
     assert!(!common::file_contains(&log, b"configmaps"));
     c.spawn();
     assert_eq!(
