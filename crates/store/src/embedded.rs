@@ -1,11 +1,12 @@
 //! Embedded single-node backend on redb.
 //!
-//! Layout (one redb file):
+//! Layout (one redb file, plus its write-ahead log `<file>.wal`, see [`crate::wal`]):
 //! - `kv`: key -> [`KeyRecord`] (create/mod revision, version, sealed value) for live keys.
 //! - `history`: revision -> [`HistoryRecord`] (kind, key, sealed value, previous state). Every write
 //!   adds exactly one entry, so history is contiguous above the compacted revision.
 //! - `meta`: `revision`, `compacted`.
-//! - `meta_bytes`: a sealed canary used to reject a wrong sealing key at open.
+//! - `meta_bytes`: a sealed canary used to reject a wrong sealing key at open, and the random id
+//!   binding the write-ahead log to this file.
 //!
 //! Group commit: a writer seals its value, queues the operation (create/update/delete with its
 //! precondition) to the store's one committer thread and awaits the answer. The committer takes
@@ -14,9 +15,14 @@
 //! [`MAX_BATCH_BYTES`] bytes), and applies them in queue order in ONE redb write transaction: each
 //! operation is checked against the state left by the ones before it and takes the next revision,
 //! a failed precondition fails that operation alone (same error as a lone write) and takes no
-//! revision. One durable commit (default redb durability: fsync before `commit` returns) covers
-//! the batch; only then are the writers answered and the events fanned out to live watchers, in
-//! revision order, still under the mutex. Writes arriving while a commit is in flight form the
+//! revision. One durable commit covers the batch: the batch's history entries go to the
+//! write-ahead log as ONE sealed frame and one `fdatasync`, then the redb transaction commits
+//! without a sync (`Durability::None`: visible to readers, made durable by the next checkpoint).
+//! A batch that does not fit in the log's free space commits into redb durably instead (a
+//! checkpoint, as do compaction, restore and a clean close) and the log starts over. Opening
+//! replays the log's frames above redb's durable revision. Only after the durable step are the
+//! writers answered and the events fanned out to live watchers, in revision order, still under
+//! the mutex. Writes arriving while a commit is in flight form the
 //! next batch; a lone writer waits for no timer (the committer commits as soon as the queue is
 //! drained). `watch` registers its live channel and takes a redb read snapshot under the same
 //! mutex, then replays history from the snapshot before forwarding live events, so replay and
