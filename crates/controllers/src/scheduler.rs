@@ -567,6 +567,7 @@ impl Controller for Scheduler {
                                 .add(&pod_requests(pod));
                             self.reported.remove(uid(pod));
                             tracing::debug!(pod = name(pod), namespace = namespace(pod), node = %node_name, "bound");
+                            podstart_bound(namespace(pod), name(pod));
                             let msg = format!(
                                 "Successfully assigned {}/{} to {node_name}",
                                 namespace(pod),
@@ -603,6 +604,17 @@ impl Controller for Scheduler {
         // Unschedulable pods are retried on any pod/node change and at least this often.
         Ok((unschedulable > 0).then(|| self.opts.event_interval.max(Duration::from_secs(1))))
     }
+}
+
+/// The bind's pod start-up timing mark (see `daas_protocol::podstart`, which this crate does
+/// not link: same target and fields).
+fn podstart_bound(namespace: &str, name: &str) {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    tracing::info!(target: "daas::podstart", pod = %format_args!("{namespace}/{name}"),
+        stage = "bound", t = %format_args!("{t:.6}"), "podstart");
 }
 
 #[cfg(test)]
