@@ -653,7 +653,9 @@ pub async fn create(
         let created = store_create(ctx, t.def, &obj).await?;
         if t.def.group.is_empty() && t.def.plural == "pods" {
             daas_protocol::podstart::mark(
-                created["metadata"]["namespace"].as_str().unwrap_or_default(),
+                created["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default(),
                 created["metadata"]["name"].as_str().unwrap_or_default(),
                 "created",
             );

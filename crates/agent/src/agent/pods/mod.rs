@@ -357,7 +357,6 @@ impl PodWorker {
             }
         }
     }
-
 }
 
 impl WorkerCore {
@@ -404,7 +403,6 @@ impl WorkerCore {
             tracing::warn!(pod = %name, error = %e, "reporting the shut-down pod failed");
         }
     }
-
 }
 
 impl PodWorker {
