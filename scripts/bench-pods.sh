@@ -9,9 +9,10 @@
 # --pods N (env N): pods per run (default 20). --debug (env PROFILE=debug): use the debug build
 # instead of building the release binary; DAAS_BIN=<path> uses that binary as is.
 # Besides the totals it prints where the time goes: the `daas::podstart` marks the API server
-# (created), the scheduler (bound) and the agent (seen, sandbox, started, running) log, as p50/p99
-# seconds since the apply started and p50/p99 of each stage's own share. The last line is the
-# ratio against the peer.
+# (created), the scheduler (bound) and the agent (seen, volumes, sandbox, started, running)
+# log, as p50/p99 seconds since the apply started and p50/p99 of each stage's own share. The
+# last line is the ratio against the peer. Running is observed through one `kubectl get -w`
+# (not a polling loop, whose process starts would compete with the pods for the CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-20}
@@ -70,15 +71,18 @@ done
 for i in $(seq "$N"); do
   printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: bench-%s, labels: {bench: daas}}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - {name: c, image: localhost/k3s-daas/busybox:latest, imagePullPolicy: IfNotPresent, command: [sleep, "3600"]}\n---\n' "$i"
 done > "$T/pods.yaml"
+exec 3< <(exec kubectl get pods -l bench=daas -w -o 'jsonpath={.metadata.name} {.status.phase}{"\n"}')
+WATCH_PID=$!
+sleep 1
 START=$(now)
 kubectl apply -f "$T/pods.yaml" >/dev/null
 declare -A DONE=()
 while [ ${#DONE[@]} -lt "$N" ]; do
-  while read -r name phase; do
-    if [ "$phase" = Running ] && [ -z "${DONE[$name]:-}" ]; then DONE[$name]=$(now); fi
-  done < <(kubectl get pods -l bench=daas -o 'jsonpath={range .items[*]}{.metadata.name} {.status.phase}{"\n"}{end}')
-  sleep 0.1
+  if ! read -r -t 600 -u 3 name phase; then echo "pods not Running within 600 s" >&2; exit 1; fi
+  if [ "$phase" = Running ] && [ -z "${DONE[$name]:-}" ]; then DONE[$name]=$(now); fi
 done
+kill "$WATCH_PID" 2>/dev/null || true
+exec 3<&-
 for k in "${!DONE[@]}"; do echo "${DONE[$k]} - $START" | bc; done | sort -n > "$T/daas.txt"
 APPLY=$START
 
@@ -116,7 +120,7 @@ cat "$T/up.log" "$T/agent.log" | sed 's/\x1b\[[0-9;]*m//g' | { grep 'daas::podst
       }
       if (pod != "" && st != "" && t != "" && !((pod, st) in seen)) { seen[pod, st]=1; print pod, st, t - start }
     }' > "$T/marks.txt"
-STAGES="created bound seen sandbox started running"
+STAGES="created bound seen volumes sandbox started running"
 if [ -s "$T/marks.txt" ]; then
   printf '%-34s %8s %8s %8s %8s\n' "stage (s since apply; own share)" p50 p99 "share50" "share99"
   prev=""

@@ -573,16 +573,25 @@ impl Controller for Scheduler {
                                 namespace(pod),
                                 name(pod)
                             );
-                            let r = util::record_event(
-                                &self.client,
-                                pod,
-                                "Normal",
-                                "Scheduled",
-                                &msg,
-                                &self.opts.scheduler_name,
-                            )
-                            .await;
-                            best_effort("Scheduled event", r).await;
+                            // Off the bind loop: the next pod's bind does not wait for
+                            // this event's write.
+                            let (client, involved, source) = (
+                                self.client.clone(),
+                                (*pod).clone(),
+                                self.opts.scheduler_name.clone(),
+                            );
+                            tokio::spawn(async move {
+                                let r = util::record_event(
+                                    &client,
+                                    &involved,
+                                    "Normal",
+                                    "Scheduled",
+                                    &msg,
+                                    &source,
+                                )
+                                .await;
+                                best_effort("Scheduled event", r).await;
+                            });
                         }
                         Err(e) if e.code == 404 || e.code == 409 => {}
                         Err(e) => {

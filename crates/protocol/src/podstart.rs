@@ -1,11 +1,13 @@
 //! Pod start-up timing marks: one `info` event at target `daas::podstart` per stage a pod passes
 //! on its way from `kubectl apply` to Running (API create, scheduler bind, agent sees it,
-//! sandbox ready, containers started, Running status accepted), with the wall-clock time `t` in
+//! env and volumes ready, sandbox ready, containers started, Running status accepted), with the wall-clock time `t` in
 //! seconds since the Unix epoch so marks from the master's and the agent's logs line up.
 //! `scripts/bench-pods.sh` parses them; `RUST_LOG=info,daas::podstart=off` silences them.
 
 /// The stages, in the order a pod passes them.
-pub const STAGES: [&str; 6] = ["created", "bound", "seen", "sandbox", "started", "running"];
+pub const STAGES: [&str; 7] = [
+    "created", "bound", "seen", "volumes", "sandbox", "started", "running",
+];
 
 /// Seconds since the Unix epoch, microsecond precision (0 if the clock is before it).
 pub fn epoch_seconds() -> f64 {

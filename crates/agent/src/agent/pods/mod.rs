@@ -749,6 +749,7 @@ impl WorkerCore {
             self.apply(uid, pod, t, None, actions).await;
             return;
         }
+        daas_protocol::podstart::mark(&spec.namespace, &spec.name, "volumes");
         if let Some(dns) = &self.dns {
             let host = crate::resolvconf::HostResolvConf::read(&dns.resolv_conf);
             resolved.dns = Some(crate::resolvconf::pod_dns(pod, dns, &host));
