@@ -3,11 +3,38 @@
 # `daas agent`, reported as p50/p99, next to a peer run in the same go: the same containers
 # started directly with `ctr run` on the agent's own containerd (no API server, scheduler or
 # kubelet logic). Needs root, containerd, runc, CNI plugins and busybox-static (see scripts/test.sh).
+#
+#   scripts/bench-pods.sh [--pods N] [--debug]
+#
+# --pods N (env N): pods per run (default 20). --debug (env PROFILE=debug): use the debug build
+# instead of building the release binary; DAAS_BIN=<path> uses that binary as is.
+# Besides the totals it prints where the time goes: the `daas::podstart` marks the API server
+# (created), the scheduler (bound) and the agent (seen, volumes, sandbox, started, running)
+# log, as p50/p99 seconds since the apply started and p50/p99 of each stage's own share. The
+# last line is the ratio against the peer. Running is observed through one `kubectl get -w`
+# (not a polling loop, whose process starts would compete with the pods for the CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-20}
-cargo build --release -q -p daas
-BIN=$PWD/target/release/daas
+PROFILE=${PROFILE:-release}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --pods) N=$2; shift 2 ;;
+    --pods=*) N=${1#--pods=}; shift ;;
+    --debug) PROFILE=debug; shift ;;
+    *) echo "usage: $0 [--pods N] [--debug]" >&2; exit 2 ;;
+  esac
+done
+if [ -n "${DAAS_BIN:-}" ]; then
+  BIN=$DAAS_BIN
+elif [ "$PROFILE" = debug ]; then
+  CARGO_INCREMENTAL=0 cargo build -q -p daas
+  BIN=$PWD/target/debug/daas
+else
+  CARGO_INCREMENTAL=0 cargo build --release -q -p daas
+  BIN=$PWD/target/release/daas
+fi
+export RUST_LOG=${RUST_LOG:-info}
 T=$(mktemp -d)
 UP_PID=""; AGENT_PID=""
 cleanup() {
@@ -44,16 +71,20 @@ done
 for i in $(seq "$N"); do
   printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: bench-%s, labels: {bench: daas}}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - {name: c, image: localhost/k3s-daas/busybox:latest, imagePullPolicy: IfNotPresent, command: [sleep, "3600"]}\n---\n' "$i"
 done > "$T/pods.yaml"
+exec 3< <(exec kubectl get pods -l bench=daas -w -o 'jsonpath={.metadata.name} {.status.phase}{"\n"}')
+WATCH_PID=$!
+sleep 1
 START=$(now)
 kubectl apply -f "$T/pods.yaml" >/dev/null
 declare -A DONE=()
 while [ ${#DONE[@]} -lt "$N" ]; do
-  while read -r name phase; do
-    if [ "$phase" = Running ] && [ -z "${DONE[$name]:-}" ]; then DONE[$name]=$(now); fi
-  done < <(kubectl get pods -l bench=daas -o 'jsonpath={range .items[*]}{.metadata.name} {.status.phase}{"\n"}{end}')
-  sleep 0.1
+  if ! read -r -t 600 -u 3 name phase; then echo "pods not Running within 600 s" >&2; exit 1; fi
+  if [ "$phase" = Running ] && [ -z "${DONE[$name]:-}" ]; then DONE[$name]=$(now); fi
 done
+kill "$WATCH_PID" 2>/dev/null || true
+exec 3<&-
 for k in "${!DONE[@]}"; do echo "${DONE[$k]} - $START" | bc; done | sort -n > "$T/daas.txt"
+APPLY=$START
 
 # Peer: the same containers started directly on the agent's containerd, N at once.
 SOCK=$T/agent/runtime/containerd/containerd.sock
@@ -76,9 +107,42 @@ for i in $(seq "$N"); do
 done
 
 pct() { awk -v p="$2" '{a[NR]=$1} END {i=int((NR*p+99)/100); if (i<1) i=1; printf "%.3f", a[i]}' "$1"; }
+
+# Where the time goes: each bench pod's first mark per stage, from both logs.
+cat "$T/up.log" "$T/agent.log" | sed 's/\x1b\[[0-9;]*m//g' | { grep 'daas::podstart' || true; } \
+  | awk -v start="$APPLY" '{
+      pod=""; st=""; t="";
+      for (i=1; i<=NF; i++) {
+        gsub(/"/, "", $i);
+        if ($i ~ /^pod=default\/bench-/) pod=substr($i, 13);
+        else if ($i ~ /^stage=/) st=substr($i, 7);
+        else if ($i ~ /^t=/) t=substr($i, 3);
+      }
+      if (pod != "" && st != "" && t != "" && !((pod, st) in seen)) { seen[pod, st]=1; print pod, st, t - start }
+    }' > "$T/marks.txt"
+STAGES="created bound seen volumes sandbox started running"
+if [ -s "$T/marks.txt" ]; then
+  printf '%-34s %8s %8s %8s %8s\n' "stage (s since apply; own share)" p50 p99 "share50" "share99"
+  prev=""
+  for st in $STAGES; do
+    awk -v s="$st" '$2==s {print $3}' "$T/marks.txt" | sort -n > "$T/stage-$st.txt"
+    [ -s "$T/stage-$st.txt" ] || continue
+    if [ -n "$prev" ]; then
+      awk -v s="$st" -v p="$prev" '$2==p {a[$1]=$3} $2==s {b[$1]=$3} END {for (k in b) if (k in a) print b[k]-a[k]}' \
+        "$T/marks.txt" | sort -n > "$T/share-$st.txt"
+    else
+      cp "$T/stage-$st.txt" "$T/share-$st.txt"
+    fi
+    printf '%-34s %8s %8s %8s %8s\n' "  $st ($(wc -l < "$T/stage-$st.txt") pods)" \
+      "$(pct "$T/stage-$st.txt" 50)" "$(pct "$T/stage-$st.txt" 99)" \
+      "$(pct "$T/share-$st.txt" 50)" "$(pct "$T/share-$st.txt" 99)"
+    prev=$st
+  done
+fi
 D50=$(pct "$T/daas.txt" 50); D99=$(pct "$T/daas.txt" 99)
 C50=$(pct "$T/ctr.txt" 50); C99=$(pct "$T/ctr.txt" 99)
 printf '%-34s %8s %8s\n' "$N pods, seconds from start" p50 p99
 printf '%-34s %8s %8s\n' "daas (kubectl apply -> Running)" "$D50" "$D99"
 printf '%-34s %8s %8s\n' "peer (ctr run on same containerd)" "$C50" "$C99"
+printf 'load average: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-34s %8s %8s\n' "ratio daas/peer" "$(echo "scale=2; $D50/$C50" | bc)" "$(echo "scale=2; $D99/$C99" | bc)"

@@ -1189,72 +1189,85 @@ pub async fn prepare(
     };
     let root = pod_volumes_dir(data_dir, &spec.uid);
     let alloc = Allocatable::of_host();
-    let mut dirs: BTreeMap<String, (PathBuf, bool)> = BTreeMap::new();
-    for v in pspec.volumes.iter().flatten() {
-        let dir = root.join(&v.name);
-        let readonly_source;
-        if let Some(ed) = &v.empty_dir {
-            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            match ed.medium.as_deref() {
-                None | Some("") => {}
-                Some("Memory") => {
-                    let size = match ed.size_limit.as_ref() {
-                        Some(q) => Some(parse_memory_bytes(&q.0).ok_or_else(|| {
-                            format!("volume {}: invalid sizeLimit {:?}", v.name, q.0)
-                        })?),
-                        // Upstream: the pod's memory limit, or what the node has.
-                        None => Some(pod_memory_limit(pod).unwrap_or(alloc.memory_bytes)),
-                    };
-                    mount_tmpfs(&dir, size.filter(|s| *s > 0))?;
+    // The volumes, the Service environment and the pull credentials need separate API reads:
+    // made concurrently, as pod start waits for all three.
+    let volumes = async {
+        let mut dirs: BTreeMap<String, (PathBuf, bool)> = BTreeMap::new();
+        for v in pspec.volumes.iter().flatten() {
+            let dir = root.join(&v.name);
+            let readonly_source;
+            if let Some(ed) = &v.empty_dir {
+                std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                match ed.medium.as_deref() {
+                    None | Some("") => {}
+                    Some("Memory") => {
+                        let size = match ed.size_limit.as_ref() {
+                            Some(q) => Some(parse_memory_bytes(&q.0).ok_or_else(|| {
+                                format!("volume {}: invalid sizeLimit {:?}", v.name, q.0)
+                            })?),
+                            // Upstream: the pod's memory limit, or what the node has.
+                            None => Some(pod_memory_limit(pod).unwrap_or(alloc.memory_bytes)),
+                        };
+                        mount_tmpfs(&dir, size.filter(|s| *s > 0))?;
+                    }
+                    Some(m) => {
+                        return Err(format!(
+                            "volume {}: emptyDir medium {m} is not supported by this agent",
+                            v.name
+                        ))
+                    }
                 }
-                Some(m) => {
-                    return Err(format!(
-                        "volume {}: emptyDir medium {m} is not supported by this agent",
-                        v.name
-                    ))
+                // World-writable like the kubelet's, so containers running as any user can use it;
+                // with fsGroup, owned by that group and inherited by new files (setgid).
+                match fs_group(pod) {
+                    Some(g) => {
+                        chown_group(&dir, g)?;
+                        set_mode(&dir, 0o2777)?;
+                    }
+                    None => set_mode(&dir, 0o777)?,
                 }
-            }
-            // World-writable like the kubelet's, so containers running as any user can use it;
-            // with fsGroup, owned by that group and inherited by new files (setgid).
-            match fs_group(pod) {
-                Some(g) => {
-                    chown_group(&dir, g)?;
-                    set_mode(&dir, 0o2777)?;
+                readonly_source = false;
+            } else if let Some(h) = &v.host_path {
+                if let Some(bad) = admission.check_host_path(&v.name, &h.path) {
+                    return Err(format!("hostPath volumes ({bad})"));
                 }
-                None => set_mode(&dir, 0o777)?,
+                let p = PathBuf::from(&h.path);
+                if matches!(h.type_.as_deref(), Some("DirectoryOrCreate")) {
+                    std::fs::create_dir_all(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                } else if !p.exists() && !matches!(h.type_.as_deref(), None | Some("")) {
+                    return Err(format!("hostPath {} does not exist", h.path));
+                }
+                // Checked again now that it exists: a symlink resolves to where it points.
+                if let Some(bad) = admission.check_host_path(&v.name, &h.path) {
+                    return Err(format!("hostPath volumes ({bad})"));
+                }
+                // The host's files are never writable from a pod.
+                dirs.insert(v.name.clone(), (p, true));
+                continue;
+            } else if let Some(c) = &v.persistent_volume_claim {
+                let host = claim_dir(client, pod, &ns, &c.claim_name, data_dir).await?;
+                dirs.insert(v.name.clone(), (host, c.read_only.unwrap_or(false)));
+                continue;
+            } else if let Some((payload, own)) =
+                payload_of(client, pod, &ns, v, &dir, &alloc).await?
+            {
+                write_atomic(&dir, &payload, own)?;
+                readonly_source = true;
+            } else {
+                return Err(format!("volume {}: only emptyDir, hostPath, configMap, secret, downwardAPI, projected and persistentVolumeClaim volumes are supported by this agent yet", v.name));
             }
-            readonly_source = false;
-        } else if let Some(h) = &v.host_path {
-            if let Some(bad) = admission.check_host_path(&v.name, &h.path) {
-                return Err(format!("hostPath volumes ({bad})"));
-            }
-            let p = PathBuf::from(&h.path);
-            if matches!(h.type_.as_deref(), Some("DirectoryOrCreate")) {
-                std::fs::create_dir_all(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-            } else if !p.exists() && !matches!(h.type_.as_deref(), None | Some("")) {
-                return Err(format!("hostPath {} does not exist", h.path));
-            }
-            // Checked again now that it exists: a symlink resolves to where it points.
-            if let Some(bad) = admission.check_host_path(&v.name, &h.path) {
-                return Err(format!("hostPath volumes ({bad})"));
-            }
-            // The host's files are never writable from a pod.
-            dirs.insert(v.name.clone(), (p, true));
-            continue;
-        } else if let Some(c) = &v.persistent_volume_claim {
-            let host = claim_dir(client, pod, &ns, &c.claim_name, data_dir).await?;
-            dirs.insert(v.name.clone(), (host, c.read_only.unwrap_or(false)));
-            continue;
-        } else if let Some((payload, own)) = payload_of(client, pod, &ns, v, &dir, &alloc).await? {
-            write_atomic(&dir, &payload, own)?;
-            readonly_source = true;
-        } else {
-            return Err(format!("volume {}: only emptyDir, hostPath, configMap, secret, downwardAPI, projected and persistentVolumeClaim volumes are supported by this agent yet", v.name));
+            dirs.insert(v.name.clone(), (dir, readonly_source));
         }
-        dirs.insert(v.name.clone(), (dir, readonly_source));
-    }
-    spec.service_env = crate::podenv::service_env(client, pod).await?;
-    spec.pull_keyring = pull_keyring(client, &ns, pspec).await;
+        Ok::<_, String>(dirs)
+    };
+    let (dirs, service_env, keyring) = tokio::join!(
+        volumes,
+        crate::podenv::service_env(client, pod),
+        pull_keyring(client, &ns, pspec)
+    );
+    let dirs = dirs?;
+    spec.service_env = service_env?;
+    spec.pull_keyring = keyring;
     let pod_dir = root.join("..pod");
     std::fs::create_dir_all(&pod_dir).map_err(|e| format!("{}: {e}", pod_dir.display()))?;
     if pspec.host_network != Some(true) {

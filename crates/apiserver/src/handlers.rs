@@ -650,7 +650,17 @@ pub async fn create(
         t.def.strategy.reserve(ctx, None, &mut obj, true).await?;
         obj
     } else {
-        store_create(ctx, t.def, &obj).await?
+        let created = store_create(ctx, t.def, &obj).await?;
+        if t.def.group.is_empty() && t.def.plural == "pods" {
+            daas_protocol::podstart::mark(
+                created["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default(),
+                created["metadata"]["name"].as_str().unwrap_or_default(),
+                "created",
+            );
+        }
+        created
     };
     Ok(with_warnings(
         json_response(StatusCode::CREATED, &created),

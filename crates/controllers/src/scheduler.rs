@@ -567,21 +567,31 @@ impl Controller for Scheduler {
                                 .add(&pod_requests(pod));
                             self.reported.remove(uid(pod));
                             tracing::debug!(pod = name(pod), namespace = namespace(pod), node = %node_name, "bound");
+                            podstart_bound(namespace(pod), name(pod));
                             let msg = format!(
                                 "Successfully assigned {}/{} to {node_name}",
                                 namespace(pod),
                                 name(pod)
                             );
-                            let r = util::record_event(
-                                &self.client,
-                                pod,
-                                "Normal",
-                                "Scheduled",
-                                &msg,
-                                &self.opts.scheduler_name,
-                            )
-                            .await;
-                            best_effort("Scheduled event", r).await;
+                            // Off the bind loop: the next pod's bind does not wait for
+                            // this event's write.
+                            let (client, involved, source) = (
+                                self.client.clone(),
+                                (*pod).clone(),
+                                self.opts.scheduler_name.clone(),
+                            );
+                            tokio::spawn(async move {
+                                let r = util::record_event(
+                                    &client,
+                                    &involved,
+                                    "Normal",
+                                    "Scheduled",
+                                    &msg,
+                                    &source,
+                                )
+                                .await;
+                                best_effort("Scheduled event", r).await;
+                            });
                         }
                         Err(e) if e.code == 404 || e.code == 409 => {}
                         Err(e) => {
@@ -603,6 +613,17 @@ impl Controller for Scheduler {
         // Unschedulable pods are retried on any pod/node change and at least this often.
         Ok((unschedulable > 0).then(|| self.opts.event_interval.max(Duration::from_secs(1))))
     }
+}
+
+/// The bind's pod start-up timing mark (see `daas_protocol::podstart`, which this crate does
+/// not link: same target and fields).
+fn podstart_bound(namespace: &str, name: &str) {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    tracing::info!(target: "daas::podstart", pod = %format_args!("{namespace}/{name}"),
+        stage = "bound", t = %format_args!("{t:.6}"), "podstart");
 }
 
 #[cfg(test)]

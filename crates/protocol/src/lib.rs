@@ -8,6 +8,7 @@ pub mod files;
 pub mod localpath;
 pub mod metrics;
 pub mod nodeproxy;
+pub mod podstart;
 pub mod query;
 pub mod serve;
 pub mod sysctl;

@@ -964,6 +964,7 @@ impl Runtime for ContainerdRuntime {
                     .into_inner()
                     .pod_sandbox_id;
                 tracing::info!(pod = %spec.uid, name = %spec.name, sandbox = %id, "sandbox running");
+                daas_protocol::podstart::mark(&spec.namespace, &spec.name, "sandbox");
                 id
             }
         };

@@ -76,6 +76,58 @@ struct Inner {
 #[derive(Default)]
 pub struct FakeRuntime {
     inner: Mutex<Inner>,
+    /// When set, `run_pod` waits at this gate (tests of concurrent starts).
+    gate: Mutex<Option<std::sync::Arc<StartGate>>>,
+}
+
+/// Holds `run_pod` calls until released: counts those waiting, lets them through one permit
+/// each.
+pub struct StartGate {
+    entered: std::sync::atomic::AtomicUsize,
+    arrived: tokio::sync::Notify,
+    release: tokio::sync::Semaphore,
+}
+
+impl Default for StartGate {
+    fn default() -> StartGate {
+        StartGate {
+            entered: Default::default(),
+            arrived: Default::default(),
+            release: tokio::sync::Semaphore::new(0),
+        }
+    }
+}
+
+impl StartGate {
+    /// Wait until `n` starts have reached the gate.
+    pub async fn wait_entered(&self, n: usize) {
+        loop {
+            let arrived = self.arrived.notified();
+            if self.entered.load(std::sync::atomic::Ordering::SeqCst) >= n {
+                return;
+            }
+            arrived.await;
+        }
+    }
+
+    /// Starts that reached the gate so far.
+    pub fn entered(&self) -> usize {
+        self.entered.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Let `n` starts through.
+    pub fn release(&self, n: usize) {
+        self.release.add_permits(n);
+    }
+
+    async fn pass(&self) {
+        self.entered
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.arrived.notify_waiters();
+        if let Ok(p) = self.release.acquire().await {
+            p.forget();
+        }
+    }
 }
 
 impl FakeRuntime {
@@ -85,6 +137,13 @@ impl FakeRuntime {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hold every later `run_pod` at the returned gate until it lets it through.
+    pub fn gate_starts(&self) -> std::sync::Arc<StartGate> {
+        let gate = std::sync::Arc::new(StartGate::default());
+        *self.gate.lock().unwrap_or_else(|e| e.into_inner()) = Some(gate.clone());
+        gate
     }
 
     /// Every call so far, in order.
@@ -182,6 +241,10 @@ impl Runtime for FakeRuntime {
     }
 
     async fn run_pod(&self, spec: &PodSpecLite) -> Result<PodHandle> {
+        let gate = self.gate.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(gate) = gate {
+            gate.pass().await;
+        }
         let mut g = self.lock();
         g.calls.push(Call::RunPod(spec.uid.clone()));
         if let Some(c) = spec

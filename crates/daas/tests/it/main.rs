@@ -32,6 +32,7 @@ mod network;
 mod node_shutdown;
 mod openapi;
 mod podnet;
+mod podstart;
 mod proxy;
 mod pullsecrets;
 mod rbac;

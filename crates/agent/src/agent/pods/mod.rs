@@ -8,7 +8,7 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -247,19 +247,38 @@ impl Tracked {
     }
 }
 
-/// Keeps the runtime in line with the pods bound to this node.
+/// Keeps the runtime in line with the pods bound to this node. Each pod is synced by its own
+/// task (as the kubelet's pod workers): one pod's sandbox creation, image check or stop does
+/// not hold up the others, and a pod is never synced by two tasks at once.
 pub struct PodWorker {
+    core: Arc<WorkerCore>,
+    index: PodIndex,
+    /// The pods not being synced right now.
+    tracked: HashMap<String, Tracked>,
+    /// The syncs in flight; each hands its pod's state back when it ends (none: removed).
+    syncs: tokio::task::JoinSet<(String, Option<Tracked>)>,
+    /// uid of each sync in flight, by task.
+    busy: HashMap<tokio::task::Id, String>,
+}
+
+/// What the per-pod sync tasks share.
+pub struct WorkerCore {
     runtime: Arc<dyn Runtime>,
     api: Arc<dyn PodApi>,
     admission: NodeAdmission,
     metrics: Arc<Metrics>,
     data_dir: PathBuf,
     host_ip: String,
-    index: PodIndex,
-    tracked: HashMap<String, Tracked>,
     prober: Mutex<probe::Prober>,
     /// Cluster DNS settings for pods' resolv.conf (none: the runtime's default, the host's).
     dns: Option<crate::config::DnsSettings>,
+}
+
+impl std::ops::Deref for PodWorker {
+    type Target = WorkerCore;
+    fn deref(&self) -> &WorkerCore {
+        &self.core
+    }
 }
 
 /// Status message of the pods a graceful node shutdown stopped (upstream's).
@@ -277,7 +296,7 @@ fn is_critical(pod: &Pod) -> bool {
         )
 }
 
-impl PodWorker {
+impl WorkerCore {
     /// Stop the pod: its preStop hooks first, within `grace`; SIGTERM gets what is left, at
     /// least `min_term` after hooks ran.
     async fn stop_with_hooks(&self, uid: &str, pod: &Pod, grace: Duration, min_term: Duration) {
@@ -296,6 +315,18 @@ impl PodWorker {
         }
     }
 
+    /// A pod gone from the API: stop it (within [`GONE_GRACE`]) and remove it.
+    async fn remove_gone(&self, uid: &str) {
+        self.prober().forget(uid);
+        let _ = self.runtime.stop_pod(uid, GONE_GRACE).await;
+        if let Err(e) = self.runtime.remove_pod(uid).await {
+            tracing::warn!(%uid, error = %e, "removing pod failed");
+        }
+        crate::volumes::remove_pod_volumes(&self.data_dir, uid);
+    }
+}
+
+impl PodWorker {
     /// Graceful node shutdown (the kubelet's): the running pods are stopped, regular ones first
     /// then critical ones, each within its window (and its own grace period), with their
     /// preStop hooks, and reported Failed with reason `Terminated` and a `DisruptionTarget`
@@ -305,6 +336,7 @@ impl PodWorker {
         desired: &BTreeMap<String, Pod>,
         grace: crate::config::ShutdownGrace,
     ) {
+        self.wait_all().await;
         let (critical, regular): (Vec<_>, Vec<_>) = desired
             .iter()
             .filter(|(uid, _)| {
@@ -316,7 +348,7 @@ impl PodWorker {
         for (group, window) in [(regular, grace.regular()), (critical, grace.critical)] {
             let stops = group
                 .into_iter()
-                .map(|(uid, pod)| self.shutdown_pod(uid, pod, window));
+                .map(|(uid, pod)| self.core.shutdown_pod(uid, pod, window));
             futures::future::join_all(stops).await;
         }
         for t in self.tracked.values_mut() {
@@ -325,7 +357,9 @@ impl PodWorker {
             }
         }
     }
+}
 
+impl WorkerCore {
     async fn shutdown_pod(&self, uid: &str, pod: &Pod, window: Duration) {
         let name = pod.metadata.name.as_deref().unwrap_or_default();
         self.prober().forget(uid);
@@ -369,7 +403,9 @@ impl PodWorker {
             tracing::warn!(pod = %name, error = %e, "reporting the shut-down pod failed");
         }
     }
+}
 
+impl PodWorker {
     pub fn new(
         runtime: Arc<dyn Runtime>,
         api: Arc<dyn PodApi>,
@@ -380,22 +416,30 @@ impl PodWorker {
         index: PodIndex,
     ) -> PodWorker {
         PodWorker {
-            prober: Mutex::new(probe::Prober::new(runtime.clone())),
-            runtime,
-            api,
-            admission,
-            metrics,
-            data_dir,
-            host_ip,
+            core: Arc::new(WorkerCore {
+                prober: Mutex::new(probe::Prober::new(runtime.clone())),
+                runtime,
+                api,
+                admission,
+                metrics,
+                data_dir,
+                host_ip,
+                dns: None,
+            }),
             index,
             tracked: HashMap::new(),
-            dns: None,
+            syncs: tokio::task::JoinSet::new(),
+            busy: HashMap::new(),
         }
     }
 
-    /// Give pods the resolv.conf of their `dnsPolicy` with these cluster DNS settings.
+    /// Give pods the resolv.conf of their `dnsPolicy` with these cluster DNS settings (before
+    /// the first sync).
     pub fn with_dns(mut self, dns: crate::config::DnsSettings) -> PodWorker {
-        self.dns = Some(dns);
+        match Arc::get_mut(&mut self.core) {
+            Some(core) => core.dns = Some(dns),
+            None => tracing::warn!("pod DNS settings given after syncs started; ignored"),
+        }
         self
     }
 
@@ -417,17 +461,28 @@ impl PodWorker {
         }
     }
 
-    fn prober(&self) -> std::sync::MutexGuard<'_, probe::Prober> {
-        self.prober.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The state of pod `uid`, if tracked.
+    /// The state of pod `uid`, if tracked and not being synced right now.
     pub fn state(&self, uid: &str) -> Option<&PodState> {
         self.tracked.get(uid).map(|t| &t.state)
     }
 
-    /// One pass over the desired pods (uid → pod) at `now`.
+    /// One pass over the desired pods (uid → pod) at `now`: every pod synced, concurrently,
+    /// and all those syncs finished.
     pub async fn reconcile(&mut self, desired: &BTreeMap<String, Pod>, now: Instant) {
+        self.dispatch(desired, None, now);
+        self.wait_all().await;
+    }
+
+    /// Start a sync task for each desired pod (only those in `only`, when given) and each pod
+    /// gone from `desired`, skipping pods whose sync is still in flight. Returns the uids
+    /// dispatched.
+    pub fn dispatch(
+        &mut self,
+        desired: &BTreeMap<String, Pod>,
+        only: Option<&HashSet<String>>,
+        now: Instant,
+    ) -> Vec<String> {
+        let mut dispatched = Vec::new();
         // Pods gone from the API: stop and remove.
         let gone: Vec<String> = self
             .tracked
@@ -436,26 +491,84 @@ impl PodWorker {
             .cloned()
             .collect();
         for uid in gone {
-            self.prober().forget(&uid);
-            let _ = self.runtime.stop_pod(&uid, GONE_GRACE).await;
-            if let Err(e) = self.runtime.remove_pod(&uid).await {
-                tracing::warn!(%uid, error = %e, "removing pod failed");
-            }
-            crate::volumes::remove_pod_volumes(&self.data_dir, &uid);
             self.tracked.remove(&uid);
+            let core = self.core.clone();
+            let u = uid.clone();
+            let task = self.syncs.spawn(async move {
+                core.remove_gone(&u).await;
+                (u, None)
+            });
+            self.busy.insert(task.id(), uid.clone());
+            dispatched.push(uid);
         }
+        let in_flight: HashSet<&String> = self.busy.values().collect();
+        let mut to_sync = Vec::new();
         for (uid, pod) in desired {
             if let Ok(mut ix) = self.index.lock() {
                 let (ns, name) = ns_name(pod);
                 ix.insert((ns, name), uid.clone());
             }
+            if in_flight.contains(uid) || only.is_some_and(|o| !o.contains(uid)) {
+                continue;
+            }
+            to_sync.push((uid.clone(), pod.clone()));
+        }
+        for (uid, pod) in to_sync {
             let mut t = self
                 .tracked
-                .remove(uid)
+                .remove(&uid)
                 .unwrap_or_else(|| Tracked::new(PodState::New));
-            self.sync_pod(uid, pod, &mut t, now).await;
-            self.tracked.insert(uid.clone(), t);
+            let core = self.core.clone();
+            let u = uid.clone();
+            let task = self.syncs.spawn(async move {
+                core.sync_pod(&u, &pod, &mut t, now).await;
+                (u, Some(t))
+            });
+            self.busy.insert(task.id(), uid.clone());
+            dispatched.push(uid);
         }
+        dispatched
+    }
+
+    /// Is a sync in flight?
+    pub fn syncing(&self) -> bool {
+        !self.syncs.is_empty()
+    }
+
+    /// Is pod `uid`'s sync in flight?
+    pub fn is_busy(&self, uid: &str) -> bool {
+        self.busy.values().any(|u| u == uid)
+    }
+
+    /// Wait for the next sync to end and take its pod's state back; its uid (none when no sync
+    /// is in flight).
+    pub async fn next_done(&mut self) -> Option<String> {
+        match self.syncs.join_next_with_id().await? {
+            Ok((id, (uid, t))) => {
+                self.busy.remove(&id);
+                if let Some(t) = t {
+                    self.tracked.insert(uid.clone(), t);
+                }
+                Some(uid)
+            }
+            Err(e) => {
+                // A sync that panicked: its state is lost, the pod is synced afresh next time.
+                let uid = self.busy.remove(&e.id());
+                tracing::error!(uid = ?uid, error = %e, "pod sync task failed");
+                uid
+            }
+        }
+    }
+
+    /// Wait for every sync in flight.
+    pub async fn wait_all(&mut self) {
+        while self.next_done().await.is_some() {}
+    }
+}
+
+impl WorkerCore {
+    fn prober(&self) -> std::sync::MutexGuard<'_, probe::Prober> {
+        self.prober.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn sync_pod(&self, uid: &str, pod: &Pod, t: &mut Tracked, now: Instant) {
@@ -636,6 +749,7 @@ impl PodWorker {
             self.apply(uid, pod, t, None, actions).await;
             return;
         }
+        daas_protocol::podstart::mark(&spec.namespace, &spec.name, "volumes");
         if let Some(dns) = &self.dns {
             let host = crate::resolvconf::HostResolvConf::read(&dns.resolv_conf);
             resolved.dns = Some(crate::resolvconf::pod_dns(pod, dns, &host));
@@ -643,6 +757,7 @@ impl PodWorker {
         let result = self.runtime.run_pod(&resolved).await;
         match &result {
             Ok(_) => {
+                daas_protocol::podstart::mark(&spec.namespace, &spec.name, "started");
                 self.metrics.inc(
                     "daas_agent_pod_starts_total",
                     "Pods started in the container runtime.",
@@ -752,8 +867,18 @@ impl PodWorker {
                     if t.last_status.as_ref() == Some(&cmp) {
                         continue;
                     }
+                    let was_running = t
+                        .last_status
+                        .as_ref()
+                        .is_some_and(|s| s.phase.as_deref() == Some("Running"));
                     match self.api.write_status(pod, &status).await {
-                        Ok(()) => t.last_status = Some(cmp),
+                        Ok(()) => {
+                            if !was_running && status.phase.as_deref() == Some("Running") {
+                                let (ns, n) = ns_name(pod);
+                                daas_protocol::podstart::mark(&ns, &n, "running");
+                            }
+                            t.last_status = Some(cmp);
+                        }
                         Err(e) => {
                             tracing::debug!(pod = %name, error = %e, "status update failed")
                         }
@@ -774,7 +899,27 @@ fn pod_grace(pod: &Pod) -> Duration {
     Duration::from_secs(s.max(0) as u64)
 }
 
-/// Watch the pods bound to this node and keep the runtime in line with them.
+/// How long a change to a pod waits for more changes (a batch of pods bound together) before
+/// it is acted on.
+const SYNC_DEBOUNCE: Duration = Duration::from_millis(5);
+
+/// Does this watched version of a pod need a sync before the next tick: a new pod, a spec
+/// change, or a deletion started? Status-only updates (mostly this agent's own writes) wait
+/// for the tick.
+fn needs_sync(before: Option<&Pod>, now: &Pod) -> bool {
+    match before {
+        None => true,
+        Some(b) => {
+            b.spec != now.spec
+                || b.metadata.deletion_timestamp != now.metadata.deletion_timestamp
+                || b.metadata.deletion_grace_period_seconds
+                    != now.metadata.deletion_grace_period_seconds
+        }
+    }
+}
+
+/// Watch the pods bound to this node and keep the runtime in line with them: each pod is
+/// synced by its own task as soon as it changes, and every pod at least once a second.
 pub(super) async fn pod_sync(
     client: kube::Client,
     cfg: AgentConfig,
@@ -821,22 +966,70 @@ pub(super) async fn pod_sync(
     // Local-path volumes released by their claims are cleaned up every few ticks.
     let mut ticks: u64 = 0;
     let mut shutdown_open = true;
+    // Pods with a change to act on (new, spec changed, deleted), synced at `soon`; those whose
+    // sync is in flight stay here until it ends.
+    let mut dirty: HashSet<String> = HashSet::new();
+    let mut soon: Option<tokio::time::Instant> = None;
     loop {
+        let due = soon.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             ev = stream.next() => {
                 match ev {
                     Some(Ok(kube::runtime::watcher::Event::Apply(p))) | Some(Ok(kube::runtime::watcher::Event::InitApply(p))) => {
                         if let Some(uid) = p.metadata.uid.clone() {
-                            match &mut init { Some(m) => { m.insert(uid, p); } None => { desired.insert(uid, p); } }
+                            match &mut init {
+                                Some(m) => { m.insert(uid, p); }
+                                None => {
+                                    if needs_sync(desired.get(&uid), &p) {
+                                        if !desired.contains_key(&uid) {
+                                            let (ns, name) = ns_name(&p);
+                                            daas_protocol::podstart::mark(&ns, &name, "seen");
+                                        }
+                                        dirty.insert(uid.clone());
+                                        soon.get_or_insert_with(|| tokio::time::Instant::now() + SYNC_DEBOUNCE);
+                                    }
+                                    desired.insert(uid, p);
+                                }
+                            }
                         }
                     }
                     Some(Ok(kube::runtime::watcher::Event::Delete(p))) => {
-                        if let Some(uid) = &p.metadata.uid { desired.remove(uid); }
+                        if let Some(uid) = &p.metadata.uid {
+                            desired.remove(uid);
+                            dirty.insert(uid.clone());
+                            soon.get_or_insert_with(|| tokio::time::Instant::now() + SYNC_DEBOUNCE);
+                        }
                     }
                     Some(Ok(kube::runtime::watcher::Event::Init)) => init = Some(BTreeMap::new()),
-                    Some(Ok(kube::runtime::watcher::Event::InitDone)) => { if let Some(m) = init.take() { desired = m; } }
+                    Some(Ok(kube::runtime::watcher::Event::InitDone)) => {
+                        if let Some(m) = init.take() {
+                            desired = m;
+                            // Everything may have changed while the watch was down.
+                            dirty.extend(desired.keys().cloned());
+                            soon.get_or_insert_with(tokio::time::Instant::now);
+                        }
+                    }
                     Some(Err(e)) => { tracing::debug!(error = %e, "pod watch error; retrying"); tokio::time::sleep(Duration::from_secs(1)).await; }
                     None => break,
+                }
+            }
+            _ = tokio::time::sleep_until(due), if soon.is_some() => {
+                soon = None;
+                if init.is_none() {
+                    for uid in worker.dispatch(&desired, Some(&dirty), Instant::now()) {
+                        dirty.remove(&uid);
+                    }
+                    // Gone pods are dispatched whatever `dirty` holds; a dirty pod neither
+                    // desired nor tracked has nothing left to do.
+                    dirty.retain(|u| desired.contains_key(u) || worker.is_busy(u));
+                }
+            }
+            done = worker.next_done(), if worker.syncing() => {
+                // A pod that changed while its sync ran is synced again now.
+                if let Some(uid) = done {
+                    if dirty.contains(&uid) {
+                        soon.get_or_insert_with(tokio::time::Instant::now);
+                    }
                 }
             }
             changed = shutdown.changed(), if shutdown_open => {
@@ -860,7 +1053,9 @@ pub(super) async fn pod_sync(
             }
             _ = tick.tick() => {
                 if init.is_none() {
-                    worker.reconcile(&desired, Instant::now()).await;
+                    for uid in worker.dispatch(&desired, None, Instant::now()) {
+                        dirty.remove(&uid);
+                    }
                 }
                 ticks += 1;
                 if ticks % 5 == 1 {

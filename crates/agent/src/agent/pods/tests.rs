@@ -1205,3 +1205,77 @@ fn ephemeral_container_spec_keeps_stdin_tty_and_target() {
     assert_eq!(d.command, vec!["sh"]);
     assert!(!spec.containers[0].stdin && spec.containers[0].target_container.is_none());
 }
+
+#[tokio::test]
+async fn pods_bound_together_start_concurrently_each_in_its_own_sandbox() {
+    let mut h = Harness::new();
+    let gate = h.rt.gate_starts();
+    for i in 0..10 {
+        h.add(pod(&format!("p{i}"), "Always", "busybox:1.36"));
+    }
+    let dispatched = h.worker.dispatch(&h.desired, None, h.now);
+    assert_eq!(dispatched.len(), 10);
+    // All ten starts are in the runtime at once: a serial worker would never get past one.
+    tokio::time::timeout(Duration::from_secs(10), gate.wait_entered(10))
+        .await
+        .expect("all starts in flight together");
+    // A pod whose start is in flight is not synced a second time.
+    assert!(h.worker.dispatch(&h.desired, None, h.now).is_empty());
+    gate.release(10);
+    h.worker.wait_all().await;
+    let mut ips = BTreeSet::new();
+    for i in 0..10 {
+        let uid = format!("uid-p{i}");
+        assert!(
+            matches!(h.worker.state(&uid), Some(PodState::Running { .. })),
+            "{uid}: {:?}",
+            h.worker.state(&uid)
+        );
+        let s = h.api.last(&format!("p{i}"));
+        assert_eq!(s.phase.as_deref(), Some("Running"));
+        ips.insert(s.pod_ip.clone().expect("pod IP"));
+    }
+    assert_eq!(ips.len(), 10, "distinct pod IPs: {ips:?}");
+    let runs =
+        h.rt.calls()
+            .iter()
+            .filter(|c| matches!(c, Call::RunPod(_)))
+            .count();
+    assert_eq!(runs, 10, "one sandbox per pod, no duplicate start");
+}
+
+#[tokio::test]
+async fn a_pod_deleted_while_its_sandbox_is_created_leaves_nothing_behind() {
+    let mut h = Harness::new();
+    let gate = h.rt.gate_starts();
+    h.add(pod("late", "Always", "busybox:1.36"));
+    h.add(pod("stay", "Always", "busybox:1.36"));
+    h.worker.dispatch(&h.desired, None, h.now);
+    tokio::time::timeout(Duration::from_secs(10), gate.wait_entered(2))
+        .await
+        .expect("both starts in flight");
+    // The pod object goes away (force delete) while its start is in the runtime.
+    h.desired.remove("uid-late");
+    let again = h.worker.dispatch(&h.desired, None, h.now);
+    assert!(
+        again.is_empty(),
+        "nothing to do until the start ends: {again:?}"
+    );
+    assert!(!h.rt.calls().contains(&Call::RemovePod("uid-late".into())));
+    gate.release(2);
+    h.worker.wait_all().await;
+    assert!(h.rt.has_pod("uid-late"), "the start itself completed");
+    // The next pass (the loop runs one as soon as the sync ends) removes it.
+    h.tick(Duration::from_secs(1)).await;
+    assert!(
+        !h.rt.has_pod("uid-late"),
+        "sandbox of the deleted pod removed"
+    );
+    assert!(h.rt.calls().contains(&Call::RemovePod("uid-late".into())));
+    assert_eq!(h.worker.state("uid-late"), None);
+    assert!(h.rt.has_pod("uid-stay"));
+    assert!(matches!(
+        h.worker.state("uid-stay"),
+        Some(PodState::Running { .. })
+    ));
+}

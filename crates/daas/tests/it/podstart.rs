@@ -1,0 +1,209 @@
+//! End-to-end: pods bound together start concurrently on one real `daas agent` (containerd,
+//! runc, CNI) and concurrency does not break cleanup. Correctness only, nothing timed: every pod
+//! reaches Running in its own sandbox with its own IP, a pod force-deleted while its sandbox is
+//! being created leaves no sandbox and no IP behind, and deleting all pods at once frees all.
+//! Needs root and containerd/runc/containernetworking-plugins/busybox-static.
+
+use crate::common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::agent::{start_agent, wait_for, wait_node_ready, Agent};
+use common::{stdout, Cluster};
+
+const PODS: usize = 10;
+
+fn ctr(a: &Agent, args: &[&str]) -> String {
+    let sock = a.dir.join("data/runtime/containerd/containerd.sock");
+    let o = Command::new("ctr")
+        .arg("-a")
+        .arg(&sock)
+        .args(["-n", "k8s.io"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "ctr {args:?}: {}", common::stderr(&o));
+    stdout(&o)
+}
+
+/// The sandbox containers of the agent's containerd, optionally those of one pod uid.
+fn sandboxes(a: &Agent, pod_uid: Option<&str>) -> Vec<String> {
+    let mut filter = r#"labels."io.cri-containerd.kind"==sandbox"#.to_string();
+    if let Some(uid) = pod_uid {
+        filter.push_str(&format!(r#",labels."io.kubernetes.pod.uid"=={uid}"#));
+    }
+    ctr(a, &["containers", "ls", "-q", &filter])
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// The host-local IPAM directory of the agent's pod network (one file per allocated IP).
+fn ipam_dir(dir: &Path) -> Option<PathBuf> {
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        if p.ends_with("cni/networks/daas-pods") {
+            return Some(p);
+        }
+        if p.is_dir() && !p.is_symlink() {
+            // Skip containerd's own trees: the IPAM directory sits near the top.
+            if p.components().count() > dir.components().count() + 4 {
+                continue;
+            }
+            if let Some(found) = ipam_dir(&p) {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
+/// Pod IPs the agent's IPAM holds.
+fn allocated_ips(a: &Agent) -> BTreeSet<String> {
+    let Some(dir) = ipam_dir(&a.dir) else {
+        return BTreeSet::new();
+    };
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| n.parse::<std::net::Ipv4Addr>().is_ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn pod_yaml(name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, labels: {{app: many}}}}\nspec:\n  \
+         terminationGracePeriodSeconds: 1\n  containers:\n  - {{name: c, image: \
+         localhost/k3s-daas/busybox:latest, imagePullPolicy: IfNotPresent, command: [sleep, \
+         \"3600\"]}}\n---\n"
+    )
+}
+
+#[test]
+fn pods_bound_together_all_run_and_a_pod_deleted_mid_start_leaves_nothing() {
+    let c = Cluster::start_with(&["--chain-listen", "127.0.0.1:0"]);
+    let a = start_agent(&c, "worker-ps", 5);
+    wait_node_ready(&c, &a, "worker-ps");
+
+    let mut all: String = (0..PODS).map(|i| pod_yaml(&format!("many-{i}"))).collect();
+    all.push_str(&pod_yaml("doomed").replace("app: many", "app: doomed"));
+    c.ok_stdin(&["apply", "-f", "-"], &all);
+
+    // Force-delete `doomed` as soon as the agent has seen it, while its sandbox is being made.
+    // (The log may be colored: match the parts, not `pod=default/doomed`.)
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !a.log().lines().any(|l| {
+        l.contains("daas::podstart") && l.contains("default/doomed") && l.contains("\"seen\"")
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "agent never saw doomed:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let doomed_uid = c.ok(&["get", "pod", "doomed", "-o", "jsonpath={.metadata.uid}"]);
+    c.ok(&["delete", "pod", "doomed", "--grace-period=0", "--force"]);
+
+    let names: Vec<String> = (0..PODS).map(|i| format!("many-{i}")).collect();
+    wait_for(
+        &c,
+        "all pods Running",
+        Duration::from_secs(240),
+        || {
+            let phases = c.ok(&[
+                "get",
+                "pods",
+                "-l",
+                "app=many",
+                "-o",
+                "jsonpath={range .items[*]}{.status.phase}{\"\\n\"}{end}",
+            ]);
+            phases.lines().filter(|p| *p == "Running").count() == PODS
+        },
+        &a,
+    );
+    let rows = c.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=many",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.podIP} \
+         {.status.containerStatuses[0].containerID} {.status.containerStatuses[0].ready}{\"\\n\"}{end}",
+    ]);
+    let mut ips = BTreeSet::new();
+    let mut containers = BTreeSet::new();
+    for name in &names {
+        let row = rows
+            .lines()
+            .find(|l| l.split(' ').next() == Some(name.as_str()))
+            .unwrap_or_else(|| panic!("{name} missing:\n{rows}"));
+        let f: Vec<&str> = row.split(' ').collect();
+        assert_eq!(f.len(), 5, "{row}");
+        assert_eq!(f[1], "worker-ps", "{row}");
+        assert!(
+            f[2].starts_with(&a.pod_prefix),
+            "pod IP in the node's CIDR: {row}"
+        );
+        assert!(f[3].starts_with("containerd://"), "{row}");
+        assert_eq!(f[4], "true", "{row}");
+        ips.insert(f[2].to_string());
+        containers.insert(f[3].to_string());
+    }
+    assert_eq!(ips.len(), PODS, "distinct pod IPs:\n{rows}");
+    assert_eq!(containers.len(), PODS, "distinct containers:\n{rows}");
+
+    // Each pod has its own sandbox; the deleted one ends with none and its IP released.
+    wait_for(
+        &c,
+        "doomed pod's sandbox and IP gone",
+        Duration::from_secs(60),
+        || sandboxes(&a, Some(&doomed_uid)).is_empty() && allocated_ips(&a) == ips,
+        &a,
+    );
+    let uids: BTreeSet<String> = names
+        .iter()
+        .map(|n| c.ok(&["get", "pod", n, "-o", "jsonpath={.metadata.uid}"]))
+        .collect();
+    assert_eq!(uids.len(), PODS);
+    for uid in &uids {
+        assert_eq!(
+            sandboxes(&a, Some(uid)).len(),
+            1,
+            "one sandbox for pod {uid}"
+        );
+    }
+    assert_eq!(sandboxes(&a, None).len(), PODS, "no extra sandbox");
+    let doomed = c.kubectl(&["get", "pod", "doomed"]);
+    assert!(!doomed.status.success(), "doomed still exists");
+    assert!(
+        common::stderr(&doomed).contains("NotFound"),
+        "{}",
+        common::stderr(&doomed)
+    );
+
+    // Deleting them all at once frees every sandbox and address.
+    c.ok(&[
+        "delete",
+        "pods",
+        "-l",
+        "app=many",
+        "--wait=true",
+        "--timeout=120s",
+    ]);
+    wait_for(
+        &c,
+        "all sandboxes and IPs released",
+        Duration::from_secs(60),
+        || sandboxes(&a, None).is_empty() && allocated_ips(&a).is_empty(),
+        &a,
+    );
+}
