@@ -50,7 +50,8 @@ trap cleanup EXIT
 now() { date +%s.%N; }
 
 "$BIN" up --no-agent --data-dir "$T/m" --listen 127.0.0.1:0 --chain-listen 127.0.0.1:0 > "$T/up.log" 2>&1 & UP_PID=$!
-for _ in $(seq 200); do [ -f "$T/m/chain-url" ] && break; sleep 0.1; done
+for _ in $(seq 1200); do [ -f "$T/m/chain-url" ] && break; kill -0 "$UP_PID" 2>/dev/null || { cat "$T/up.log" >&2; exit 1; }; sleep 0.1; done
+[ -f "$T/m/chain-url" ] || { echo "master not up within 120 s" >&2; exit 1; }
 export KUBECONFIG=$T/m/kubeconfig.yaml HOME=$T
 CHAIN=$(cat "$T/m/chain-url")
 MASTER=$(awk '/server:/{print $2}' "$KUBECONFIG")
