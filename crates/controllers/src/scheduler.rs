@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use daas_apiserver::{ApiError, LocalClient};
 use serde_json::{json, Value};
 use tokio::time::Instant;
@@ -270,6 +271,25 @@ pub fn unfit_reasons(
     used: &Resources,
     staked_label: &str,
 ) -> Vec<String> {
+    unfit_reasons_for(
+        pod,
+        node,
+        used,
+        staked_label,
+        &pod_requests(pod),
+        &node_allocatable(node),
+    )
+}
+
+/// [`unfit_reasons`] with the pod's requests and the node's allocatable already computed.
+pub fn unfit_reasons_for(
+    pod: &Value,
+    node: &Value,
+    used: &Resources,
+    staked_label: &str,
+    want: &Resources,
+    have: &Resources,
+) -> Vec<String> {
     if node["metadata"]["labels"][staked_label].as_str() != Some("true") {
         return vec![format!(
             "node(s) didn't have the {staked_label}=true label (not staked)"
@@ -296,8 +316,6 @@ pub fn unfit_reasons(
     if !node_selector_matches(pod, node) {
         return vec!["node(s) didn't match Pod's node affinity/selector".into()];
     }
-    let want = pod_requests(pod);
-    let have = node_allocatable(node);
     let mut out = Vec::new();
     if want
         .host_ports
@@ -365,13 +383,61 @@ pub fn pick_node_with<'a>(
     staked_label: &str,
     extra: impl Fn(&Value) -> Vec<String>,
 ) -> Result<&'a Value, Vec<Vec<String>>> {
+    let alloc: Vec<Resources> = nodes.iter().map(node_allocatable).collect();
+    let sample = NodeSample {
+        start: 0,
+        feasible: nodes.len(),
+    };
+    pick_node_sampled(pod, nodes, &alloc, used, staked_label, extra, sample).map(|(n, _)| n)
+}
+
+/// How many feasible nodes the scheduler looks for before it scores (upstream
+/// `numFeasibleNodesToFind` with the adaptive `percentageOfNodesToScore`: every node below 100,
+/// else 50% less 1% per 125 nodes, at least 5% and at least 100 nodes).
+pub fn feasible_nodes_to_find(total: usize) -> usize {
+    const MIN_FEASIBLE: usize = 100;
+    if total < MIN_FEASIBLE {
+        return total;
+    }
+    let percent = 50usize.saturating_sub(total / 125).max(5);
+    (total * percent / 100).max(MIN_FEASIBLE)
+}
+
+/// Which nodes one scheduling attempt filters: from `start` (rotating between pods so every node
+/// gets its turn, as upstream's `nextStartNodeIndex`), until `feasible` nodes fit.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeSample {
+    pub start: usize,
+    pub feasible: usize,
+}
+
+/// Pick the least-loaded node among the first `sample.feasible` feasible nodes found from
+/// `sample.start` (ties broken by name); returns it and where the next search starts, or, when
+/// no node fits, every node's reasons. `alloc[i]` is `node_allocatable(&nodes[i])`.
+pub fn pick_node_sampled<'a>(
+    pod: &Value,
+    nodes: &'a [Value],
+    alloc: &[Resources],
+    used: &HashMap<String, Resources>,
+    staked_label: &str,
+    extra: impl Fn(&Value) -> Vec<String>,
+    sample: NodeSample,
+) -> Result<(&'a Value, usize), Vec<Vec<String>>> {
     let want = pod_requests(pod);
     let mut best: Option<(f64, &Value)> = None;
     let mut reasons = Vec::new();
     let zero = Resources::default();
-    for n in nodes {
+    let none = Resources::default();
+    let total = nodes.len();
+    let mut found = 0usize;
+    let mut processed = 0usize;
+    for i in 0..total {
+        processed += 1;
+        let idx = (sample.start + i) % total;
+        let n = &nodes[idx];
+        let have = alloc.get(idx).unwrap_or(&none);
         let u = used.get(name(n)).unwrap_or(&zero);
-        let mut r = unfit_reasons(pod, n, u, staked_label);
+        let mut r = unfit_reasons_for(pod, n, u, staked_label, &want, have);
         if r.is_empty() {
             r = extra(n);
         }
@@ -379,7 +445,8 @@ pub fn pick_node_with<'a>(
             reasons.push(r);
             continue;
         }
-        let score = load_score(u, &want, &node_allocatable(n));
+        found += 1;
+        let score = load_score(u, &want, have);
         let better = match best {
             None => true,
             Some((s, b)) => score < s - 1e-12 || ((score - s).abs() <= 1e-12 && name(n) < name(b)),
@@ -387,15 +454,28 @@ pub fn pick_node_with<'a>(
         if better {
             best = Some((score, n));
         }
+        if found >= sample.feasible.max(1) {
+            break;
+        }
     }
-    best.map(|(_, n)| n).ok_or(reasons)
+    let next = if total == 0 {
+        0
+    } else {
+        (sample.start + processed) % total
+    };
+    best.map(|(_, n)| (n, next)).ok_or(reasons)
 }
+
+/// Bindings in flight at once (each is a store write and an event).
+const BIND_CONCURRENCY: usize = 64;
 
 pub struct Scheduler {
     client: LocalClient,
     opts: ControllerOptions,
     /// Last FailedScheduling report per pod uid: message and when.
     reported: HashMap<String, (String, Instant)>,
+    /// Where the next pod's node search starts (upstream `nextStartNodeIndex`).
+    next_start: usize,
 }
 
 impl Scheduler {
@@ -404,6 +484,7 @@ impl Scheduler {
             client,
             opts,
             reported: HashMap::new(),
+            next_start: 0,
         }
     }
 
@@ -520,6 +601,11 @@ impl Controller for Scheduler {
             None
         };
         let mut waiting = false;
+        let alloc: Vec<Resources> = nodes.iter().map(node_allocatable).collect();
+        let feasible = feasible_nodes_to_find(nodes.len());
+        // Decisions are made one pod at a time (each sees the pods placed before it in `used`);
+        // the bindings are then written concurrently.
+        let mut binds: Vec<(Value, String)> = Vec::new();
         for pod in pending {
             // The VolumeBinding plugin: claims must exist; a pod goes only where its bound
             // volumes are; WaitForFirstConsumer claims get the chosen node and the pod is bound
@@ -534,11 +620,27 @@ impl Controller for Scheduler {
                 self.mark_unschedulable(pod, &msg).await;
                 continue;
             }
-            let picked = pick_node_with(pod, &nodes, &used, &staked, |n| {
-                volumes
-                    .as_ref()
-                    .map(|v| v.node_reasons(pod, n))
-                    .unwrap_or_default()
+            let sample = NodeSample {
+                start: self.next_start,
+                feasible,
+            };
+            let picked = pick_node_sampled(
+                pod,
+                &nodes,
+                &alloc,
+                &used,
+                &staked,
+                |n| {
+                    volumes
+                        .as_ref()
+                        .map(|v| v.node_reasons(pod, n))
+                        .unwrap_or_default()
+                },
+                sample,
+            )
+            .map(|(node, next)| {
+                self.next_start = next;
+                node
             });
             match picked {
                 Ok(node) if claims != ClaimState::Bound => {
@@ -552,42 +654,10 @@ impl Controller for Scheduler {
                 }
                 Ok(node) => {
                     let node_name = name(node).to_string();
-                    let binding = json!({"apiVersion": "v1", "kind": "Binding",
-                        "metadata": {"name": name(pod), "namespace": namespace(pod)},
-                        "target": {"apiVersion": "v1", "kind": "Node", "name": node_name}});
-                    let p = format!(
-                        "{CORE}/namespaces/{}/pods/{}/binding",
-                        namespace(pod),
-                        name(pod)
-                    );
-                    match self.client.create(&p, &binding).await {
-                        Ok(_) => {
-                            used.entry(node_name.clone())
-                                .or_default()
-                                .add(&pod_requests(pod));
-                            self.reported.remove(uid(pod));
-                            tracing::debug!(pod = name(pod), namespace = namespace(pod), node = %node_name, "bound");
-                            let msg = format!(
-                                "Successfully assigned {}/{} to {node_name}",
-                                namespace(pod),
-                                name(pod)
-                            );
-                            let r = util::record_event(
-                                &self.client,
-                                pod,
-                                "Normal",
-                                "Scheduled",
-                                &msg,
-                                &self.opts.scheduler_name,
-                            )
-                            .await;
-                            best_effort("Scheduled event", r).await;
-                        }
-                        Err(e) if e.code == 404 || e.code == 409 => {}
-                        Err(e) => {
-                            tracing::warn!(pod = name(pod), node = %node_name, error = %e.message, "binding failed")
-                        }
-                    }
+                    used.entry(node_name.clone())
+                        .or_default()
+                        .add(&pod_requests(pod));
+                    binds.push((pod.clone(), node_name));
                 }
                 Err(reasons) => {
                     unschedulable += 1;
@@ -596,12 +666,64 @@ impl Controller for Scheduler {
                 }
             }
         }
+        let futs: Vec<_> = binds
+            .into_iter()
+            .map(|(pod, node_name)| {
+                let client = self.client.clone();
+                let scheduler_name = self.opts.scheduler_name.clone();
+                async move {
+                    bind(&client, &pod, &node_name, &scheduler_name)
+                        .await
+                        .then(|| uid(&pod).to_string())
+                }
+            })
+            .collect();
+        let bound: Vec<Option<String>> = futures::stream::iter(futs)
+            .buffer_unordered(BIND_CONCURRENCY)
+            .collect()
+            .await;
+        let bound: Vec<String> = bound.into_iter().flatten().collect();
+        for u in bound {
+            self.reported.remove(&u);
+        }
         if waiting {
             // Claims being bound for a pod: look again soon (claims are not watched).
             return Ok(Some(Duration::from_millis(200)));
         }
         // Unschedulable pods are retried on any pod/node change and at least this often.
         Ok((unschedulable > 0).then(|| self.opts.event_interval.max(Duration::from_secs(1))))
+    }
+}
+
+/// Bind `pod` to `node_name` (the Binding subresource, which refuses a pod already bound) and
+/// record the Scheduled event; whether the binding was written.
+async fn bind(client: &LocalClient, pod: &Value, node_name: &str, scheduler_name: &str) -> bool {
+    let binding = json!({"apiVersion": "v1", "kind": "Binding",
+        "metadata": {"name": name(pod), "namespace": namespace(pod)},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": node_name}});
+    let p = format!(
+        "{CORE}/namespaces/{}/pods/{}/binding",
+        namespace(pod),
+        name(pod)
+    );
+    match client.create(&p, &binding).await {
+        Ok(_) => {
+            tracing::debug!(pod = name(pod), namespace = namespace(pod), node = %node_name, "bound");
+            let msg = format!(
+                "Successfully assigned {}/{} to {node_name}",
+                namespace(pod),
+                name(pod)
+            );
+            let r =
+                util::record_event(client, pod, "Normal", "Scheduled", &msg, scheduler_name).await;
+            best_effort("Scheduled event", r).await;
+            true
+        }
+        Err(e) if e.code == 404 || e.code == 409 => false,
+        Err(e) => {
+            tracing::warn!(pod = name(pod), node = %node_name, error = %e.message, "binding failed");
+            false
+        }
     }
 }
 
