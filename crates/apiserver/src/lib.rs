@@ -9,6 +9,7 @@ pub mod error;
 pub use daas_protocol::files;
 pub mod handlers;
 pub mod limitranger;
+mod listshare;
 pub mod negotiation;
 pub mod nodeauthz;
 pub mod openapi;
