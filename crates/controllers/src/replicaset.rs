@@ -497,8 +497,7 @@ impl Controller for ReplicaSetController {
         for rs in &rss {
             let mut candidates: Vec<&Value> = by_owner.get(uid(rs)).cloned().unwrap_or_default();
             candidates.extend(orphans.get(namespace(rs)).into_iter().flatten().copied());
-            match self.sync(rs, &candidates).await
-            {
+            match self.sync(rs, &candidates).await {
                 Ok(Some(d)) => requeue = Some(requeue.map(|r| r.min(d)).unwrap_or(d)),
                 Ok(None) => {}
                 Err(e) => {
@@ -517,6 +516,35 @@ impl Controller for ReplicaSetController {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn slow_start_doubles_batches_and_stops_after_a_failing_one() {
+        use std::sync::atomic::{AtomicUsize, Ordering as AO};
+        let calls = AtomicUsize::new(0);
+        let (ok, err) = slow_start_batch(50, 1, |_| {
+            calls.fetch_add(1, AO::SeqCst);
+            async { Ok::<u8, ()>(1) }
+        })
+        .await;
+        assert_eq!((ok.len(), err, calls.load(AO::SeqCst)), (50, None, 50));
+        // Calls 0..=6 succeed; the batch holding call 7 (calls 7..=14 of batches 1,2,4,8)
+        // fails, and nothing starts after it.
+        let calls = AtomicUsize::new(0);
+        let (ok, err) = slow_start_batch(50, 1, |i| {
+            calls.fetch_add(1, AO::SeqCst);
+            async move {
+                if i >= 7 {
+                    Err(i)
+                } else {
+                    Ok(i)
+                }
+            }
+        })
+        .await;
+        assert_eq!(ok, (0..7).collect::<Vec<_>>());
+        assert_eq!(err, Some(7));
+        assert_eq!(calls.load(AO::SeqCst), 15, "1 + 2 + 4 + 8 calls started");
+    }
 
     #[test]
     fn surplus_deletion_prefers_unscheduled_then_unready_then_newest() {

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use daas_apiserver::{ApiError, LocalClient};
+use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -990,6 +990,44 @@ mod tests {
             failure_message(0, &[]),
             "no nodes available to schedule pods"
         );
+    }
+
+    #[test]
+    fn samples_nodes_at_scale_and_rotates_the_start() {
+        assert_eq!(feasible_nodes_to_find(50), 50);
+        assert_eq!(feasible_nodes_to_find(100), 100);
+        // 1,000 nodes: 50 - 8 = 42%.
+        assert_eq!(feasible_nodes_to_find(1000), 420);
+        // 5,000 nodes: 50 - 40 = 10%; 10,000: at least 5%.
+        assert_eq!(feasible_nodes_to_find(5000), 500);
+        assert_eq!(feasible_nodes_to_find(10000), 500);
+        let ready = json!([{"type": "Ready", "status": "True"}]);
+        let nodes: Vec<Value> = (0..10)
+            .map(|i| json!({"metadata": {"name": format!("n{i}"), "labels": {STAKED_LABEL: "true"}},
+                "status": {"conditions": ready, "allocatable": {"cpu": "1", "memory": "1Gi", "pods": "10"}}}))
+            .collect();
+        let alloc: Vec<Resources> = nodes.iter().map(node_allocatable).collect();
+        let pod = json!({"spec": {"containers": [{"name": "c"}]}});
+        let used = HashMap::new();
+        let pick = |start| {
+            let s = NodeSample { start, feasible: 3 };
+            pick_node_sampled(&pod, &nodes, &alloc, &used, STAKED_LABEL, |_| vec![], s)
+                .map(|(n, next)| (name(n).to_string(), next))
+                .unwrap()
+        };
+        // Equal load: the first name among the 3 nodes filtered from the start wins.
+        assert_eq!(pick(0), ("n0".to_string(), 3));
+        assert_eq!(pick(3), ("n3".to_string(), 6));
+        assert_eq!(pick(8), ("n0".to_string(), 1));
+        // No node fits: every node was looked at and each gives its reasons.
+        let big = json!({"spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "2"}}}]}});
+        let s = NodeSample {
+            start: 4,
+            feasible: 3,
+        };
+        let reasons = pick_node_sampled(&big, &nodes, &alloc, &used, STAKED_LABEL, |_| vec![], s)
+            .unwrap_err();
+        assert_eq!(reasons.len(), 10);
     }
 
     #[test]

@@ -19,13 +19,16 @@ async fn add_node(c: &LocalClient, name: &str, pods: u32) {
         "labels": {"kubernetes.io/hostname": name, STAKED: "true"}}});
     c.create("/api/v1/nodes", &node).await.unwrap();
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    c.merge_patch(&format!("/api/v1/nodes/{name}/status"), &json!({"status": {
+    c.merge_patch(
+        &format!("/api/v1/nodes/{name}/status"),
+        &json!({"status": {
         "capacity": {"cpu": "64", "memory": "256Gi", "pods": pods.to_string()},
         "allocatable": {"cpu": "64", "memory": "256Gi", "pods": pods.to_string()},
         "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-            "lastHeartbeatTime": now, "lastTransitionTime": now}]}}))
-        .await
-        .unwrap();
+            "lastHeartbeatTime": now, "lastTransitionTime": now}]}}),
+    )
+    .await
+    .unwrap();
 }
 
 /// Every pod ever created in `ns` (by name) and every node each pod was seen bound to.
@@ -45,7 +48,10 @@ fn record(c: &LocalClient, ns: &str) -> (Arc<Mutex<Seen>>, tokio::task::JoinHand
     let task = tokio::spawn(async move {
         let mut w = Box::pin(c.watch(&path).await.unwrap());
         while let Some(ev) = w.next().await {
-            let name = ev.object["metadata"]["name"].as_str().unwrap_or("").to_string();
+            let name = ev.object["metadata"]["name"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
             let mut s = s.lock().unwrap();
             if ev.kind == "ADDED" {
                 s.created.insert(name.clone());
@@ -152,7 +158,10 @@ async fn replicaset_of_50_makes_exactly_50_and_scale_down_deletes_exactly_the_su
         .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(after.len(), 7);
-    assert!(after.is_subset(&before), "scale-down replaced pods: {after:?}");
+    assert!(
+        after.is_subset(&before),
+        "scale-down replaced pods: {after:?}"
+    );
     assert_eq!(
         seen.lock().unwrap().created.len(),
         50,
@@ -192,9 +201,10 @@ async fn failing_creates_stop_the_batch_and_never_overshoot() {
             .get("/apis/apps/v1/namespaces/quota/replicasets/web")
             .await
             .unwrap();
-        let failed = rs["status"]["conditions"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|x| x["type"] == "ReplicaFailure" && x["reason"] == "FailedCreate"));
+        let failed = rs["status"]["conditions"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|x| x["type"] == "ReplicaFailure" && x["reason"] == "FailedCreate")
+        });
         (n == 20 && failed)
             .then_some(())
             .ok_or(format!("{n} pods, failure condition {failed}"))
@@ -280,7 +290,9 @@ async fn scheduler_binds_each_pod_once_and_never_over_a_nodes_capacity() {
                 })
             })
             .count();
-        (unsched == 40).then_some(()).ok_or(format!("{unsched} unschedulable"))
+        (unsched == 40)
+            .then_some(())
+            .ok_or(format!("{unsched} unschedulable"))
     })
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
