@@ -35,6 +35,7 @@ pub mod tls;
 pub mod typed;
 pub mod watch;
 pub mod watchcache;
+mod watchprefilter;
 pub mod webhook;
 pub mod x509;
 
