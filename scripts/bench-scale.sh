@@ -42,6 +42,8 @@ hollow() { # prefix count source-ip-base (each node its own loopback address)
 wait_ready() { # prefix
   for _ in $(seq 36000); do
     grep -q "nodes ready" "$T/h-$1.out" 2>/dev/null && { cat "$T/h-$1.out"; return 0; }
+    # The hollow process gave up (e.g. the master did not attest in time): stop waiting.
+    grep -q "^error:" "$T/h-$1.log" 2>/dev/null && break
     sleep 0.1
   done
   echo "hollow $1 did not get ready"; tail -20 "$T/h-$1.log"; exit 1
