@@ -42,6 +42,8 @@ hollow() { # prefix count source-ip-base (each node its own loopback address)
 wait_ready() { # prefix
   for _ in $(seq 36000); do
     grep -q "nodes ready" "$T/h-$1.out" 2>/dev/null && { cat "$T/h-$1.out"; return 0; }
+    # The hollow process gave up (e.g. the master did not attest in time): stop waiting.
+    grep -q "^error:" "$T/h-$1.log" 2>/dev/null && break
     sleep 0.1
   done
   echo "hollow $1 did not get ready"; tail -20 "$T/h-$1.log"; exit 1
@@ -49,7 +51,7 @@ wait_ready() { # prefix
 t0=$(date +%s.%N)
 hollow h "$N" 127.1.0.1 & HOLLOW_PID=$!
 wait_ready h
-echo "joined $N hollow nodes in $(python3 -c "print(f'{$(date +%s.%N)-$t0:.1f}')") s (stake, seal token, attested join, Node, Lease)"
+echo "joined $N hollow nodes in $(python3 -c "t=$(date +%s.%N)-$t0; print(f'{t:.1f} s ({$N/t:.2f} nodes/s)')") (stake, seal token, attested join, Node, Lease)"
 hollow victim 1 127.200.0.1 & VICTIM_PID=$!
 wait_ready victim
 N=$N P=$P UP_PID=$UP_PID VICTIM_PID=$VICTIM_PID NODE_GRACE=$NODE_GRACE python3 - "$T/m/kubeconfig.yaml" <<'PY'
@@ -78,8 +80,14 @@ def call(c, method, path, body=None, ctype="application/json", ok=(200, 201, 202
     if body is not None:
         h["Content-Type"] = ctype
         body = json.dumps(body)
-    c.request(method, path, body=body, headers=h)
-    r = c.getresponse()
+    try:
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+    except (OSError, http.client.HTTPException):
+        # The server closed an idle keep-alive connection: reconnect once (same object).
+        c.close()
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
     data = r.read()
     if r.status not in ok:
         raise SystemExit(f"{method} {path}: {r.status} {data[:300]!r}")
@@ -204,9 +212,12 @@ rollout = time.time() - t_start
 rss_loaded = rss_mb()
 with lock:
     b_times = sorted(bound.values())
+    c_times = sorted(created.values())
     startup = [running[n] - created[n] for n in running if n in created]
     nr = len(running)
 sched = (len(b_times) - 1) / (b_times[-1] - b_times[0]) if len(b_times) > 1 else float("nan")
+rs_rate = (len(c_times) - 1) / (c_times[-1] - c_times[0]) if len(c_times) > 1 else float("nan")
+print(f"ReplicaSet controller: {rs_rate:.1f} pods/s created ({len(c_times)} pods)")
 print(f"{nr}/{P} pods Running after {rollout:.1f} s; scheduler {sched:.1f} pods/s bound ({len(b_times)} bound)")
 print(f"pod startup (create -> Running): p50 {pct(startup, .5):.2f} s, p99 {pct(startup, .99):.2f} s")
 print(f"API mutating: p50 {pct(mut, .5)*1000:.1f} ms, p99 {pct(mut, .99)*1000:.1f} ms ({len(mut)} calls); "

@@ -15,6 +15,8 @@ use crate::error::ApiError;
 pub struct LocalClient {
     router: Router,
     token: String,
+    /// Concurrent lists of one path (every controller listing every pod) share one read.
+    lists: std::sync::Arc<crate::listshare::ListShare>,
 }
 
 /// A watch event as the API serves it.
@@ -66,6 +68,7 @@ impl LocalClient {
         LocalClient {
             router,
             token: token.into(),
+            lists: Default::default(),
         }
     }
 
@@ -126,9 +129,18 @@ impl LocalClient {
         }
     }
 
+    /// The items of a list; concurrent calls for the same path may share one read that began
+    /// after each of them (see [`crate::listshare`]).
     pub async fn list(&self, path: &str) -> Result<Vec<Value>, ApiError> {
-        let v = self.get(path).await?;
-        Ok(v["items"].as_array().cloned().unwrap_or_default())
+        self.lists
+            .list(path, || async {
+                let mut v = self.get(path).await?;
+                Ok(match v["items"].take() {
+                    Value::Array(items) => items,
+                    _ => Vec::new(),
+                })
+            })
+            .await
     }
 
     pub async fn create(&self, collection: &str, obj: &Value) -> Result<Value, ApiError> {

@@ -9,6 +9,7 @@ pub mod error;
 pub use daas_protocol::files;
 pub mod handlers;
 pub mod limitranger;
+mod listshare;
 pub mod negotiation;
 pub mod nodeauthz;
 pub mod openapi;
@@ -34,6 +35,7 @@ pub mod tls;
 pub mod typed;
 pub mod watch;
 pub mod watchcache;
+mod watchprefilter;
 pub mod webhook;
 pub mod x509;
 

@@ -233,6 +233,7 @@ pub async fn watch(
 
     let (tx, out_rx) = mpsc::channel::<Result<Bytes, Infallible>>(256);
     let bookmark_every = ctx.bookmark_interval;
+    let prefilter = crate::watchprefilter::needle(def, &filter);
     tokio::spawn(async move {
         for b in initial {
             if tx.send(Ok(b)).await.is_err() {
@@ -249,6 +250,11 @@ pub async fn watch(
                 ev = rx.recv() => {
                     let Some(ev) = ev else { break };
                     last_rv = ev.kv.mod_revision;
+                    if let Some(n) = &prefilter {
+                        if !crate::watchprefilter::may_match(n, &ev.kv.value, ev.prev.as_ref().map(|p| p.value.as_slice())) {
+                            continue;
+                        }
+                    }
                     match translate(&ctx, def, &ev, &filter, name.as_deref()).await {
                         Ok(Some((ty, obj))) => {
                             if tx.send(Ok(enc.event(ty, &obj))).await.is_err() { break; }

@@ -70,6 +70,47 @@ impl ReplicaKind {
 
 pub const REPLICA_FAILURE: &str = "ReplicaFailure";
 
+/// At most this many pods are created or deleted in one sync (upstream `BurstReplicas`).
+pub const BURST_REPLICAS: usize = 500;
+/// The first slow-start batch (upstream `SlowStartInitialBatchSize`).
+pub const SLOW_START_INITIAL_BATCH: usize = 1;
+
+/// Run `f` `count` times in batches of `initial`, `2 * initial`, `4 * initial`, ... calls in
+/// flight together, stopping after the first batch with a failure (upstream `slowStartBatch`).
+/// Returns the successes and the first error; no call is started after a failed batch.
+pub async fn slow_start_batch<T, E, F, Fut>(
+    count: usize,
+    initial: usize,
+    mut f: F,
+) -> (Vec<T>, Option<E>)
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut done = Vec::with_capacity(count);
+    let mut started = 0;
+    let mut batch = initial.max(1);
+    while started < count {
+        let n = batch.min(count - started);
+        let outcomes = futures::future::join_all((started..started + n).map(&mut f)).await;
+        started += n;
+        let mut first_err = None;
+        for o in outcomes {
+            match o {
+                Ok(v) => done.push(v),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if first_err.is_some() {
+            return (done, first_err);
+        }
+        batch = batch.saturating_mul(2);
+    }
+    (done, None)
+}
+
 pub struct ReplicaSetController {
     client: LocalClient,
     kind: &'static ReplicaKind,
@@ -207,7 +248,9 @@ impl ReplicaSetController {
         ReplicaSetController { client, kind }
     }
 
-    async fn sync(&self, rs: &Value, pods: &[Value]) -> Result<Option<Duration>, ApiError> {
+    /// Sync one ReplicaSet; `pods` are the pods it controls and the orphans of its namespace
+    /// (pods controlled by anything else can neither be owned nor adopted).
+    async fn sync(&self, rs: &Value, pods: &[&Value]) -> Result<Option<Duration>, ApiError> {
         if util::is_deleting(rs) {
             return Ok(None);
         }
@@ -226,7 +269,7 @@ impl ReplicaSetController {
             let matches = !selector.is_everything() && selector.matches_object(p);
             if controlled_by(p, rs_uid) {
                 if matches || util::is_deleting(p) {
-                    owned.push(p.clone());
+                    owned.push((*p).clone());
                 } else {
                     self.release(p, rs_uid).await;
                 }
@@ -241,82 +284,88 @@ impl ReplicaSetController {
         let mut result: Result<(), ApiError> = Ok(());
         let mut failure: Option<(&str, String)> = None;
         if active.len() < want {
+            // Upstream's slow start: batches of 1, 2, 4, ... creates in flight at once, at most
+            // BURST_REPLICAS per sync; a failing batch stops the rest (quota, admission), so a
+            // broken template costs one failed create, not `replicas` of them. Every create has
+            // finished (or failed) before the next sync relists, so nothing is created twice.
             let template = pod_from_template(k, rs);
-            for _ in active.len()..want {
-                match self
-                    .client
-                    .create(&util::path(CORE, ns, "pods", None), &template)
-                    .await
-                {
-                    Ok(p) => {
-                        let msg = format!("Created pod: {}", name(&p));
-                        best_effort(
-                            "event",
-                            util::record_event(
-                                &self.client,
-                                rs,
-                                "Normal",
-                                "SuccessfulCreate",
-                                &msg,
-                                k.component,
-                            )
-                            .await,
+            let path = util::path(CORE, ns, "pods", None);
+            let count = (want - active.len()).min(BURST_REPLICAS);
+            let (created, err) = slow_start_batch(count, SLOW_START_INITIAL_BATCH, |_| {
+                let (template, path) = (&template, &path);
+                async move {
+                    let p = self.client.create(path, template).await?;
+                    let msg = format!("Created pod: {}", name(&p));
+                    best_effort(
+                        "event",
+                        util::record_event(
+                            &self.client,
+                            rs,
+                            "Normal",
+                            "SuccessfulCreate",
+                            &msg,
+                            k.component,
                         )
-                        .await;
-                        active.push(p);
-                    }
-                    Err(e) => {
-                        let msg = format!("Error creating: {}", e.message);
-                        failure = Some(("FailedCreate", e.message.clone()));
-                        best_effort(
-                            "event",
-                            util::record_event(
-                                &self.client,
-                                rs,
-                                "Warning",
-                                "FailedCreate",
-                                &msg,
-                                k.component,
-                            )
-                            .await,
-                        )
-                        .await;
-                        result = Err(e);
-                        break;
-                    }
+                        .await,
+                    )
+                    .await;
+                    Ok::<Value, ApiError>(p)
                 }
+            })
+            .await;
+            active.extend(created);
+            if let Some(e) = err {
+                let msg = format!("Error creating: {}", e.message);
+                failure = Some(("FailedCreate", e.message.clone()));
+                best_effort(
+                    "event",
+                    util::record_event(
+                        &self.client,
+                        rs,
+                        "Warning",
+                        "FailedCreate",
+                        &msg,
+                        k.component,
+                    )
+                    .await,
+                )
+                .await;
+                result = Err(e);
             }
         } else if active.len() > want {
             active.sort_by(deletion_order);
-            let surplus = active.len() - want;
+            let surplus = (active.len() - want).min(BURST_REPLICAS);
             let victims: Vec<Value> = active.drain(..surplus).collect();
-            for p in victims {
-                match self
+            // Deletes all go at once (upstream deletes the whole diff in parallel).
+            let outcomes = futures::future::join_all(victims.into_iter().map(|p| async move {
+                let r = self
                     .client
                     .delete_ignore_missing(&util::path(CORE, ns, "pods", Some(name(&p))))
-                    .await
-                {
-                    Ok(()) => {
-                        let msg = format!("Deleted pod: {}", name(&p));
-                        best_effort(
-                            "event",
-                            util::record_event(
-                                &self.client,
-                                rs,
-                                "Normal",
-                                "SuccessfulDelete",
-                                &msg,
-                                k.component,
-                            )
-                            .await,
+                    .await;
+                if r.is_ok() {
+                    let msg = format!("Deleted pod: {}", name(&p));
+                    best_effort(
+                        "event",
+                        util::record_event(
+                            &self.client,
+                            rs,
+                            "Normal",
+                            "SuccessfulDelete",
+                            &msg,
+                            k.component,
                         )
-                        .await;
-                    }
-                    Err(e) => {
-                        active.push(p);
-                        failure = Some(("FailedDelete", e.message.clone()));
-                        result = Err(e);
-                    }
+                        .await,
+                    )
+                    .await;
+                }
+                (p, r)
+            }))
+            .await;
+            for (p, r) in outcomes {
+                if let Err(e) = r {
+                    active.push(p);
+                    failure = Some(("FailedDelete", e.message.clone()));
+                    result = Err(e);
                 }
             }
         }
@@ -433,18 +482,22 @@ impl Controller for ReplicaSetController {
             .list(&format!("{}/{}", self.kind.prefix, self.kind.plural))
             .await?;
         let pods = self.client.list(&format!("{CORE}/pods")).await?;
-        let mut by_ns: HashMap<&str, Vec<Value>> = HashMap::new();
+        // Index once per pass: pods by controller uid, orphans by namespace. Each ReplicaSet then
+        // looks only at its own pods and the orphans it might adopt, not at every pod.
+        let mut by_owner: HashMap<&str, Vec<&Value>> = HashMap::new();
+        let mut orphans: HashMap<&str, Vec<&Value>> = HashMap::new();
         for p in &pods {
-            by_ns.entry(namespace(p)).or_default().push(p.clone());
+            match controller_ref(p).and_then(|r| r["uid"].as_str()) {
+                Some(owner) => by_owner.entry(owner).or_default().push(p),
+                None => orphans.entry(namespace(p)).or_default().push(p),
+            }
         }
-        let empty = Vec::new();
         let mut requeue: Option<Duration> = None;
         let mut err: Option<ApiError> = None;
         for rs in &rss {
-            match self
-                .sync(rs, by_ns.get(namespace(rs)).unwrap_or(&empty))
-                .await
-            {
+            let mut candidates: Vec<&Value> = by_owner.get(uid(rs)).cloned().unwrap_or_default();
+            candidates.extend(orphans.get(namespace(rs)).into_iter().flatten().copied());
+            match self.sync(rs, &candidates).await {
                 Ok(Some(d)) => requeue = Some(requeue.map(|r| r.min(d)).unwrap_or(d)),
                 Ok(None) => {}
                 Err(e) => {
@@ -463,6 +516,35 @@ impl Controller for ReplicaSetController {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn slow_start_doubles_batches_and_stops_after_a_failing_one() {
+        use std::sync::atomic::{AtomicUsize, Ordering as AO};
+        let calls = AtomicUsize::new(0);
+        let (ok, err) = slow_start_batch(50, 1, |_| {
+            calls.fetch_add(1, AO::SeqCst);
+            async { Ok::<u8, ()>(1) }
+        })
+        .await;
+        assert_eq!((ok.len(), err, calls.load(AO::SeqCst)), (50, None, 50));
+        // Calls 0..=6 succeed; the batch holding call 7 (calls 7..=14 of batches 1,2,4,8)
+        // fails, and nothing starts after it.
+        let calls = AtomicUsize::new(0);
+        let (ok, err) = slow_start_batch(50, 1, |i| {
+            calls.fetch_add(1, AO::SeqCst);
+            async move {
+                if i >= 7 {
+                    Err(i)
+                } else {
+                    Ok(i)
+                }
+            }
+        })
+        .await;
+        assert_eq!(ok, (0..7).collect::<Vec<_>>());
+        assert_eq!(err, Some(7));
+        assert_eq!(calls.load(AO::SeqCst), 15, "1 + 2 + 4 + 8 calls started");
+    }
 
     #[test]
     fn surplus_deletion_prefers_unscheduled_then_unready_then_newest() {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use daas_apiserver::{ApiError, LocalClient};
+use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -270,6 +271,25 @@ pub fn unfit_reasons(
     used: &Resources,
     staked_label: &str,
 ) -> Vec<String> {
+    unfit_reasons_for(
+        pod,
+        node,
+        used,
+        staked_label,
+        &pod_requests(pod),
+        &node_allocatable(node),
+    )
+}
+
+/// [`unfit_reasons`] with the pod's requests and the node's allocatable already computed.
+pub fn unfit_reasons_for(
+    pod: &Value,
+    node: &Value,
+    used: &Resources,
+    staked_label: &str,
+    want: &Resources,
+    have: &Resources,
+) -> Vec<String> {
     if node["metadata"]["labels"][staked_label].as_str() != Some("true") {
         return vec![format!(
             "node(s) didn't have the {staked_label}=true label (not staked)"
@@ -296,8 +316,6 @@ pub fn unfit_reasons(
     if !node_selector_matches(pod, node) {
         return vec!["node(s) didn't match Pod's node affinity/selector".into()];
     }
-    let want = pod_requests(pod);
-    let have = node_allocatable(node);
     let mut out = Vec::new();
     if want
         .host_ports
@@ -365,13 +383,61 @@ pub fn pick_node_with<'a>(
     staked_label: &str,
     extra: impl Fn(&Value) -> Vec<String>,
 ) -> Result<&'a Value, Vec<Vec<String>>> {
+    let alloc: Vec<Resources> = nodes.iter().map(node_allocatable).collect();
+    let sample = NodeSample {
+        start: 0,
+        feasible: nodes.len(),
+    };
+    pick_node_sampled(pod, nodes, &alloc, used, staked_label, extra, sample).map(|(n, _)| n)
+}
+
+/// How many feasible nodes the scheduler looks for before it scores (upstream
+/// `numFeasibleNodesToFind` with the adaptive `percentageOfNodesToScore`: every node below 100,
+/// else 50% less 1% per 125 nodes, at least 5% and at least 100 nodes).
+pub fn feasible_nodes_to_find(total: usize) -> usize {
+    const MIN_FEASIBLE: usize = 100;
+    if total < MIN_FEASIBLE {
+        return total;
+    }
+    let percent = 50usize.saturating_sub(total / 125).max(5);
+    (total * percent / 100).max(MIN_FEASIBLE)
+}
+
+/// Which nodes one scheduling attempt filters: from `start` (rotating between pods so every node
+/// gets its turn, as upstream's `nextStartNodeIndex`), until `feasible` nodes fit.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeSample {
+    pub start: usize,
+    pub feasible: usize,
+}
+
+/// Pick the least-loaded node among the first `sample.feasible` feasible nodes found from
+/// `sample.start` (ties broken by name); returns it and where the next search starts, or, when
+/// no node fits, every node's reasons. `alloc[i]` is `node_allocatable(&nodes[i])`.
+pub fn pick_node_sampled<'a>(
+    pod: &Value,
+    nodes: &'a [Value],
+    alloc: &[Resources],
+    used: &HashMap<String, Resources>,
+    staked_label: &str,
+    extra: impl Fn(&Value) -> Vec<String>,
+    sample: NodeSample,
+) -> Result<(&'a Value, usize), Vec<Vec<String>>> {
     let want = pod_requests(pod);
     let mut best: Option<(f64, &Value)> = None;
     let mut reasons = Vec::new();
     let zero = Resources::default();
-    for n in nodes {
+    let none = Resources::default();
+    let total = nodes.len();
+    let mut found = 0usize;
+    let mut processed = 0usize;
+    for i in 0..total {
+        processed += 1;
+        let idx = (sample.start + i) % total;
+        let n = &nodes[idx];
+        let have = alloc.get(idx).unwrap_or(&none);
         let u = used.get(name(n)).unwrap_or(&zero);
-        let mut r = unfit_reasons(pod, n, u, staked_label);
+        let mut r = unfit_reasons_for(pod, n, u, staked_label, &want, have);
         if r.is_empty() {
             r = extra(n);
         }
@@ -379,7 +445,8 @@ pub fn pick_node_with<'a>(
             reasons.push(r);
             continue;
         }
-        let score = load_score(u, &want, &node_allocatable(n));
+        found += 1;
+        let score = load_score(u, &want, have);
         let better = match best {
             None => true,
             Some((s, b)) => score < s - 1e-12 || ((score - s).abs() <= 1e-12 && name(n) < name(b)),
@@ -387,15 +454,28 @@ pub fn pick_node_with<'a>(
         if better {
             best = Some((score, n));
         }
+        if found >= sample.feasible.max(1) {
+            break;
+        }
     }
-    best.map(|(_, n)| n).ok_or(reasons)
+    let next = if total == 0 {
+        0
+    } else {
+        (sample.start + processed) % total
+    };
+    best.map(|(_, n)| (n, next)).ok_or(reasons)
 }
+
+/// Bindings in flight at once (each is a store write and an event).
+const BIND_CONCURRENCY: usize = 64;
 
 pub struct Scheduler {
     client: LocalClient,
     opts: ControllerOptions,
     /// Last FailedScheduling report per pod uid: message and when.
     reported: HashMap<String, (String, Instant)>,
+    /// Where the next pod's node search starts (upstream `nextStartNodeIndex`).
+    next_start: usize,
 }
 
 impl Scheduler {
@@ -404,6 +484,7 @@ impl Scheduler {
             client,
             opts,
             reported: HashMap::new(),
+            next_start: 0,
         }
     }
 
@@ -520,6 +601,11 @@ impl Controller for Scheduler {
             None
         };
         let mut waiting = false;
+        let alloc: Vec<Resources> = nodes.iter().map(node_allocatable).collect();
+        let feasible = feasible_nodes_to_find(nodes.len());
+        // Decisions are made one pod at a time (each sees the pods placed before it in `used`);
+        // the bindings are then written concurrently.
+        let mut binds: Vec<(Value, String)> = Vec::new();
         for pod in pending {
             // The VolumeBinding plugin: claims must exist; a pod goes only where its bound
             // volumes are; WaitForFirstConsumer claims get the chosen node and the pod is bound
@@ -534,11 +620,27 @@ impl Controller for Scheduler {
                 self.mark_unschedulable(pod, &msg).await;
                 continue;
             }
-            let picked = pick_node_with(pod, &nodes, &used, &staked, |n| {
-                volumes
-                    .as_ref()
-                    .map(|v| v.node_reasons(pod, n))
-                    .unwrap_or_default()
+            let sample = NodeSample {
+                start: self.next_start,
+                feasible,
+            };
+            let picked = pick_node_sampled(
+                pod,
+                &nodes,
+                &alloc,
+                &used,
+                &staked,
+                |n| {
+                    volumes
+                        .as_ref()
+                        .map(|v| v.node_reasons(pod, n))
+                        .unwrap_or_default()
+                },
+                sample,
+            )
+            .map(|(node, next)| {
+                self.next_start = next;
+                node
             });
             match picked {
                 Ok(node) if claims != ClaimState::Bound => {
@@ -552,52 +654,10 @@ impl Controller for Scheduler {
                 }
                 Ok(node) => {
                     let node_name = name(node).to_string();
-                    let binding = json!({"apiVersion": "v1", "kind": "Binding",
-                        "metadata": {"name": name(pod), "namespace": namespace(pod)},
-                        "target": {"apiVersion": "v1", "kind": "Node", "name": node_name}});
-                    let p = format!(
-                        "{CORE}/namespaces/{}/pods/{}/binding",
-                        namespace(pod),
-                        name(pod)
-                    );
-                    match self.client.create(&p, &binding).await {
-                        Ok(_) => {
-                            used.entry(node_name.clone())
-                                .or_default()
-                                .add(&pod_requests(pod));
-                            self.reported.remove(uid(pod));
-                            tracing::debug!(pod = name(pod), namespace = namespace(pod), node = %node_name, "bound");
-                            podstart_bound(namespace(pod), name(pod));
-                            let msg = format!(
-                                "Successfully assigned {}/{} to {node_name}",
-                                namespace(pod),
-                                name(pod)
-                            );
-                            // Off the bind loop: the next pod's bind does not wait for
-                            // this event's write.
-                            let (client, involved, source) = (
-                                self.client.clone(),
-                                (*pod).clone(),
-                                self.opts.scheduler_name.clone(),
-                            );
-                            tokio::spawn(async move {
-                                let r = util::record_event(
-                                    &client,
-                                    &involved,
-                                    "Normal",
-                                    "Scheduled",
-                                    &msg,
-                                    &source,
-                                )
-                                .await;
-                                best_effort("Scheduled event", r).await;
-                            });
-                        }
-                        Err(e) if e.code == 404 || e.code == 409 => {}
-                        Err(e) => {
-                            tracing::warn!(pod = name(pod), node = %node_name, error = %e.message, "binding failed")
-                        }
-                    }
+                    used.entry(node_name.clone())
+                        .or_default()
+                        .add(&pod_requests(pod));
+                    binds.push((pod.clone(), node_name));
                 }
                 Err(reasons) => {
                     unschedulable += 1;
@@ -605,6 +665,26 @@ impl Controller for Scheduler {
                     self.mark_unschedulable(pod, &msg).await;
                 }
             }
+        }
+        let futs: Vec<_> = binds
+            .into_iter()
+            .map(|(pod, node_name)| {
+                let client = self.client.clone();
+                let scheduler_name = self.opts.scheduler_name.clone();
+                async move {
+                    bind(&client, &pod, &node_name, &scheduler_name)
+                        .await
+                        .then(|| uid(&pod).to_string())
+                }
+            })
+            .collect();
+        let bound: Vec<Option<String>> = futures::stream::iter(futs)
+            .buffer_unordered(BIND_CONCURRENCY)
+            .collect()
+            .await;
+        let bound: Vec<String> = bound.into_iter().flatten().collect();
+        for u in bound {
+            self.reported.remove(&u);
         }
         if waiting {
             // Claims being bound for a pod: look again soon (claims are not watched).
@@ -624,6 +704,39 @@ fn podstart_bound(namespace: &str, name: &str) {
         .unwrap_or(0.0);
     tracing::info!(target: "daas::podstart", pod = %format_args!("{namespace}/{name}"),
         stage = "bound", t = %format_args!("{t:.6}"), "podstart");
+}
+
+/// Bind `pod` to `node_name` (the Binding subresource, which refuses a pod already bound) and
+/// record the Scheduled event; whether the binding was written.
+async fn bind(client: &LocalClient, pod: &Value, node_name: &str, scheduler_name: &str) -> bool {
+    let binding = json!({"apiVersion": "v1", "kind": "Binding",
+        "metadata": {"name": name(pod), "namespace": namespace(pod)},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": node_name}});
+    let p = format!(
+        "{CORE}/namespaces/{}/pods/{}/binding",
+        namespace(pod),
+        name(pod)
+    );
+    match client.create(&p, &binding).await {
+        Ok(_) => {
+            tracing::debug!(pod = name(pod), namespace = namespace(pod), node = %node_name, "bound");
+            podstart_bound(namespace(pod), name(pod));
+            let msg = format!(
+                "Successfully assigned {}/{} to {node_name}",
+                namespace(pod),
+                name(pod)
+            );
+            let r =
+                util::record_event(client, pod, "Normal", "Scheduled", &msg, scheduler_name).await;
+            best_effort("Scheduled event", r).await;
+            true
+        }
+        Err(e) if e.code == 404 || e.code == 409 => false,
+        Err(e) => {
+            tracing::warn!(pod = name(pod), node = %node_name, error = %e.message, "binding failed");
+            false
+        }
+    }
 }
 
 #[cfg(test)]
@@ -889,6 +1002,44 @@ mod tests {
             failure_message(0, &[]),
             "no nodes available to schedule pods"
         );
+    }
+
+    #[test]
+    fn samples_nodes_at_scale_and_rotates_the_start() {
+        assert_eq!(feasible_nodes_to_find(50), 50);
+        assert_eq!(feasible_nodes_to_find(100), 100);
+        // 1,000 nodes: 50 - 8 = 42%.
+        assert_eq!(feasible_nodes_to_find(1000), 420);
+        // 5,000 nodes: 50 - 40 = 10%; 10,000: at least 5%.
+        assert_eq!(feasible_nodes_to_find(5000), 500);
+        assert_eq!(feasible_nodes_to_find(10000), 500);
+        let ready = json!([{"type": "Ready", "status": "True"}]);
+        let nodes: Vec<Value> = (0..10)
+            .map(|i| json!({"metadata": {"name": format!("n{i}"), "labels": {STAKED_LABEL: "true"}},
+                "status": {"conditions": ready, "allocatable": {"cpu": "1", "memory": "1Gi", "pods": "10"}}}))
+            .collect();
+        let alloc: Vec<Resources> = nodes.iter().map(node_allocatable).collect();
+        let pod = json!({"spec": {"containers": [{"name": "c"}]}});
+        let used = HashMap::new();
+        let pick = |start| {
+            let s = NodeSample { start, feasible: 3 };
+            pick_node_sampled(&pod, &nodes, &alloc, &used, STAKED_LABEL, |_| vec![], s)
+                .map(|(n, next)| (name(n).to_string(), next))
+                .unwrap()
+        };
+        // Equal load: the first name among the 3 nodes filtered from the start wins.
+        assert_eq!(pick(0), ("n0".to_string(), 3));
+        assert_eq!(pick(3), ("n3".to_string(), 6));
+        assert_eq!(pick(8), ("n0".to_string(), 1));
+        // No node fits: every node was looked at and each gives its reasons.
+        let big = json!({"spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "2"}}}]}});
+        let s = NodeSample {
+            start: 4,
+            feasible: 3,
+        };
+        let reasons = pick_node_sampled(&big, &nodes, &alloc, &used, STAKED_LABEL, |_| vec![], s)
+            .unwrap_err();
+        assert_eq!(reasons.len(), 10);
     }
 
     #[test]

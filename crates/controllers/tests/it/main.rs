@@ -14,6 +14,7 @@ mod leader;
 mod namespace;
 mod nodeipam;
 mod policy;
+mod scale;
 mod services;
 mod storage;
 mod workloads;
