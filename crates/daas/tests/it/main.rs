@@ -45,6 +45,7 @@ mod staking;
 mod storage;
 mod streaming;
 mod tenancy;
+mod token;
 mod trust;
 mod up;
 mod workloads;
