@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Token-validation benchmark (issue 15): `daas up --no-agent` (embedded ledger + master), one
 # node-tier staker with a seal token and a short-lived `daas1.` credential, then a closed-loop
-# client (crates/master/examples/token_bench.rs: C keep-alive TLS connections, one request after
-# the other for S seconds each) against the same server:
+# client (`daas bench-http`, crates/daas/src/bench_http.rs: C keep-alive TLS connections, one
+# request after the other for S seconds each) against the same server:
 #   health             GET  /api/v1/health (unauthenticated: the reference)
 #   validate/admin     POST /api/v1/seal-token/validate, admin token, body = the node's credential
 #   validate/node      POST /api/v1/seal-token/validate, the node validating its own credential
@@ -11,16 +11,17 @@
 # Prints req/s, p50, p99 per row, the client's and the master's CPU time per request (so a
 # saturated client shows), the ledger lookups made while the cache was warm, and as the last line
 # the ratios to /health and the p99 < 2 ms check.
-# C=16 S=5 by default; DAAS_BIN=path runs that master binary instead of the one just built.
+# C=16 S=5 by default; DAAS_BIN=path runs that master binary (the client is always the one just
+# built); NO_BUILD=1 skips the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 C=${C:-16}
 S=${S:-5}
+TTL=${TTL:-10} # --token-cache-seconds: a credential is re-checked on the ledger (2 reads) once per TTL
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
-# One build for both (the same feature set as `cargo build --release -p daas`).
-cargo build --release -q -p daas --bin daas -p daas-master --example token_bench
-BIN=${DAAS_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/daas}
-CLIENT=${CARGO_TARGET_DIR:-$PWD/target}/release/examples/token_bench
+[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p daas
+CLIENT_BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/daas
+BIN=${DAAS_BIN:-$CLIENT_BIN}
 T=$(mktemp -d)
 UP_PID=""
 cleanup() {
@@ -29,7 +30,8 @@ cleanup() {
   rm -rf "$T"
 }
 trap cleanup EXIT
-"$BIN" up --no-agent --data-dir "$T/m" --listen 127.0.0.1:0 --chain-listen 127.0.0.1:0 > "$T/up.log" 2>&1 & UP_PID=$!
+"$BIN" up --no-agent --data-dir "$T/m" --listen 127.0.0.1:0 --chain-listen 127.0.0.1:0 \
+  --token-cache-seconds "$TTL" > "$T/up.log" 2>&1 & UP_PID=$!
 for _ in $(seq 600); do [ -f "$T/m/kubeconfig.yaml" ] && [ -f "$T/m/chain-url" ] && break; sleep 0.1; done
 [ -f "$T/m/kubeconfig.yaml" ] || { echo "daas up did not start"; tail -20 "$T/up.log"; exit 1; }
 sleep 1
@@ -58,14 +60,14 @@ ledger_lookups() { # ledger reads for seal-token validation (a master without th
     awk '/^daas_token_ledger_calls_total/ {s+=$2; f=1} /^daas_token_validations_total\{result="valid"\}/ {v+=$2} END {print f ? s : 2*v}'
 }
 row() { # name method path bearer-file body-file
-  local args=(--url "$SERVER" --ca "$T/ca.pem" --connections "$C" --seconds "$S" --name "$1" --method "$2" --path "$3")
+  local args=(--url "$SERVER" --ca "$T/ca.pem" --name "$1" --method "$2" --path "$3")
   [ -n "$4" ] && args+=(--bearer-file "$4")
   [ -n "$5" ] && args+=(--body-file "$5")
   local c0 l0 c1 l1
   # One request first, so the cache is warm before the measured phase.
-  "$CLIENT" "${args[@]}" --connections 1 --seconds 0.2 --warmup 0 > /dev/null
+  "$CLIENT_BIN" bench-http "${args[@]}" --connections 1 --seconds 0.2 --warmup 0 > /dev/null
   l0=$(ledger_lookups); c0=$(master_cpu)
-  "$CLIENT" "${args[@]}" > "$T/row.json"
+  "$CLIENT_BIN" bench-http "${args[@]}" --connections "$C" --seconds "$S" > "$T/row.json"
   c1=$(master_cpu); l1=$(ledger_lookups)
   python3 - "$T/row.json" "$c0" "$c1" "$l0" "$l1" >> "$T/rows.jsonl" <<'PY'
 import json, sys
@@ -84,9 +86,10 @@ row get-ns/admin GET /api/v1/namespaces/default "$T/admin.token" ""
 row get-node/node GET "/api/v1/nodes/$NODE" "$T/node.cred" ""
 row health GET /api/v1/health "" ""
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 - "$T/rows.jsonl" <<'PY'
-import json, sys
+TTL=$TTL python3 - "$T/rows.jsonl" <<'PY'
+import json, math, os, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+ttl = float(os.environ["TTL"])
 print(f"{'row':<16}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'client us/req':>15}{'master us/req':>15}{'ledger calls':>14}")
 for r in rows:
     n = max(r["requests"], 1)
@@ -101,8 +104,11 @@ ratios = " ".join(f"{r['name']}={r['rps'] / health:.2f}x" for r in auth)
 worst = min(r["rps"] / health for r in auth)
 p99 = max(r["p99_ms"] for r in auth)
 lookups = sum(r["ledger_lookups"] for r in auth)
+# Warm means within the TTL: each credential (one per row) may be re-checked (2 ledger reads) once
+# per TTL; more would mean the cache is not serving it.
+allowed = sum(2 * math.ceil((r["seconds"] + 2) / ttl) for r in auth)
 errors = sum(r["errors"] for r in rows)
-ok = worst >= 0.9 and p99 < 2.0 and lookups == 0 and errors == 0
+ok = worst >= 0.9 and p99 < 2.0 and lookups <= allowed and errors == 0
 print(f"ratio to /health: {ratios}; worst {worst:.2f}x (goal >= 0.90), p99 max {p99:.2f} ms (goal < 2 ms), "
-      f"warm ledger calls {lookups:.0f}, errors {errors}: {'PASS' if ok else 'FAIL'}")
+      f"ledger calls {lookups:.0f} (at most {allowed} = 2 per credential per {ttl:.0f} s TTL), errors {errors}: {'PASS' if ok else 'FAIL'}")
 PY
