@@ -193,9 +193,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         .strip_prefix("https://")
         .context("--url must be https://host:port")?;
     let authority = rest.split('/').next().unwrap_or(rest).to_string();
-    let (host, port) = authority
-        .rsplit_once(':')
-        .context("--url needs a port")?;
+    let (host, port) = authority.rsplit_once(':').context("--url needs a port")?;
     let port: u16 = port.parse().context("--url port")?;
     let mut roots = rustls::RootCertStore::empty();
     let pem = std::fs::read(&a.ca).with_context(|| format!("reading {}", a.ca.display()))?;
