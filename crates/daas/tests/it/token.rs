@@ -139,7 +139,9 @@ fn warm_cache_no_ledger_calls_revocation_within_ttl_and_refusals() {
     // Refusals: no credential, a tampered signature, another cluster's audience.
     let anonymous = kubeconfig_with(&c, "anonymous", None);
     let o = validate(&anonymous);
-    assert!(!o.status.success());
+    assert!(!o.status.success(), "anonymous validation: {}", stdout(&o));
+    let o = get_node(&c, &anonymous, node);
+    assert!(!o.status.success(), "anonymous read: {}", stdout(&o));
     assert!(stderr(&o).contains("Unauthorized"), "{}", stderr(&o));
     let mut tampered = cred.clone().into_bytes();
     let i = tampered.len() - 4;
