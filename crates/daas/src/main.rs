@@ -12,6 +12,7 @@ use daas_ledger::{EmbeddedLedger, GenesisConfig, Ledger};
 use daas_master::{Master, MasterConfig, Measurement};
 
 mod backends;
+mod bench_http;
 mod config_file;
 mod hollow_cli;
 mod install;
@@ -108,6 +109,9 @@ enum Cmd {
     },
     /// Run N simulated staked nodes in one process (scale tests; no containers).
     Hollow(Box<hollow_cli::HollowArgs>),
+    /// HTTP load client of scripts/bench-token.sh.
+    #[command(hide = true)]
+    BenchHttp(Box<bench_http::BenchArgs>),
     /// Leave the cluster as a staker host: cordon, evict pods, then start the unstake lockup.
     Leave {
         #[arg(long, default_value = "staker-config.json")]
@@ -968,6 +972,7 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Token(a) => run_token(a).await,
         Cmd::Agent { config } => run_agent(&config).await,
         Cmd::Hollow(a) => hollow_cli::run(*a, shutdown_signal()).await,
+        Cmd::BenchHttp(a) => bench_http::run(*a).await,
         Cmd::Leave { config } => {
             let cfg = load_staker_config(&config)?;
             let ledger: Arc<dyn Ledger> = Arc::new(

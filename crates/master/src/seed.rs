@@ -200,12 +200,13 @@ async fn caller(
             .any(|g| g == daas_apiserver::authz::GROUP_MASTERS)
     };
     if bearer.starts_with(daas_ledger::credential::PREFIX) {
-        let v = tokens.validate(bearer).await.ok()?;
+        let (c, _) = tokens.check(bearer).await.ok()?;
+        let v = &c.validated;
         if is_admin(&v.user.groups) {
             return Some(Caller::Admin);
         }
         return Some(Caller::Owner {
-            name: v.user.name,
+            name: v.user.name.clone(),
             owner: Some(v.token.owner),
         });
     }
@@ -272,26 +273,46 @@ async fn validate_token(
             );
         }
     }
-    let ts = crate::now_ms();
-    match tokens.validate(cred).await {
-        Ok(ok) => Json(json!({
-            "enclave_signature": hex::encode(st.enclave.enclave.sign(&validation_message(ts, &ok.token.id, &ok.token.owner, true, ok.token.role, ok.token.expiry_epoch))),
-            "timestamp_ms": ts,
-            "valid": true,
-            "username": ok.user.name,
-            "groups": ok.user.groups,
-            "seal_token": ok.token.id.to_string(),
-            "owner": ok.token.owner.to_string(),
-            "role": ok.token.role,
-            "node_id": ok.token.node_id,
-            "permissions": ok.token.permissions,
-            "expiry_epoch": ok.token.expiry_epoch,
-            "credential_expires_ms": ok.expires_ms,
-        }))
-        .into_response(),
+    match tokens.check(cred).await {
+        // Signed once per ledger confirmation and shared while it is cached: `timestamp_ms` is
+        // when the ledger confirmed the token, so the signature never claims a fresher check.
+        Ok((c, _)) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            c.memo(|c| signed_validation(&st, c)),
+        )
+            .into_response(),
         // The check itself succeeded: the answer is "not valid", with the reason.
         Err(e) => Json(json!({"valid": false, "error": e.to_string()})).into_response(),
     }
+}
+
+/// The answer to a valid credential, signed by the enclave key over [`validation_message`] at
+/// the time the ledger confirmed the token.
+fn signed_validation(st: &SeedState, c: &crate::auth::Checked) -> bytes::Bytes {
+    let (ok, ts) = (&c.validated, c.checked_ms);
+    let msg = validation_message(
+        ts,
+        &ok.token.id,
+        &ok.token.owner,
+        true,
+        ok.token.role,
+        ok.token.expiry_epoch,
+    );
+    let body = json!({
+        "enclave_signature": hex::encode(st.enclave.enclave.sign(&msg)),
+        "timestamp_ms": ts,
+        "valid": true,
+        "username": ok.user.name,
+        "groups": ok.user.groups,
+        "seal_token": ok.token.id.to_string(),
+        "owner": ok.token.owner.to_string(),
+        "role": ok.token.role,
+        "node_id": ok.token.node_id,
+        "permissions": ok.token.permissions,
+        "expiry_epoch": ok.token.expiry_epoch,
+        "credential_expires_ms": ok.expires_ms,
+    });
+    bytes::Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
 }
 
 /// Intent scope of enclave-signed token validation answers.
@@ -370,8 +391,8 @@ async fn heartbeat(
             "this master has no ledger configured".into(),
         );
     };
-    let user = match tokens.validate(bearer(&headers).unwrap_or("")).await {
-        Ok(v) => v.user,
+    let user = match tokens.check(bearer(&headers).unwrap_or("")).await {
+        Ok((c, _)) => c.validated.user.clone(),
         Err(e) => return api_error(401, "Unauthorized", e.to_string()),
     };
     if daas_apiserver::authz::node_name(&user) != Some(id.as_str()) {
@@ -513,6 +534,9 @@ async fn metrics(State(st): State<SeedState>) -> Response {
             )
             .set(&[], rev as f64),
         );
+    }
+    if let Some(t) = &st.tokens {
+        t.publish_metrics();
     }
     let body = st.metrics.render(&gauges);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()

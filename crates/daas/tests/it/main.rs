@@ -46,6 +46,7 @@ mod staking;
 mod storage;
 mod streaming;
 mod tenancy;
+mod token;
 mod trust;
 mod up;
 mod workloads;
