@@ -19,12 +19,15 @@ pub struct EtcdCluster {
     pub members: Vec<EtcdMember>,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `n` distinct free ports: every listener is held until all are chosen, so the kernel cannot hand
+/// the same ephemeral port out twice (it did: two members on one peer URL).
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 /// `GET /health` on a member's client URL answers `{"health":"true"}` once it has a leader.
@@ -56,7 +59,8 @@ impl EtcdCluster {
             "daas-test-{}",
             dir.path().file_name().unwrap().to_string_lossy()
         );
-        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let free = free_ports(2 * n);
+        let ports: Vec<(u16, u16)> = free.chunks(2).map(|c| (c[0], c[1])).collect();
         let initial = ports
             .iter()
             .enumerate()
