@@ -296,19 +296,7 @@ impl ReplicaSetController {
                 async move {
                     let p = self.client.create(path, template).await?;
                     let msg = format!("Created pod: {}", name(&p));
-                    best_effort(
-                        "event",
-                        util::record_event(
-                            &self.client,
-                            rs,
-                            "Normal",
-                            "SuccessfulCreate",
-                            &msg,
-                            k.component,
-                        )
-                        .await,
-                    )
-                    .await;
+                    self.event(rs, "Normal", "SuccessfulCreate", &msg).await;
                     Ok::<Value, ApiError>(p)
                 }
             })
@@ -317,19 +305,7 @@ impl ReplicaSetController {
             if let Some(e) = err {
                 let msg = format!("Error creating: {}", e.message);
                 failure = Some(("FailedCreate", e.message.clone()));
-                best_effort(
-                    "event",
-                    util::record_event(
-                        &self.client,
-                        rs,
-                        "Warning",
-                        "FailedCreate",
-                        &msg,
-                        k.component,
-                    )
-                    .await,
-                )
-                .await;
+                self.event(rs, "Warning", "FailedCreate", &msg).await;
                 result = Err(e);
             }
         } else if active.len() > want {
@@ -344,19 +320,7 @@ impl ReplicaSetController {
                     .await;
                 if r.is_ok() {
                     let msg = format!("Deleted pod: {}", name(&p));
-                    best_effort(
-                        "event",
-                        util::record_event(
-                            &self.client,
-                            rs,
-                            "Normal",
-                            "SuccessfulDelete",
-                            &msg,
-                            k.component,
-                        )
-                        .await,
-                    )
-                    .await;
+                    self.event(rs, "Normal", "SuccessfulDelete", &msg).await;
                 }
                 (p, r)
             }))
@@ -402,6 +366,12 @@ impl ReplicaSetController {
     /// deleted (upstream's RecheckDeletionTimestamp). The list this pass works from can be older
     /// than an orphaning delete; adopting then would hand the pod a dangling owner, and the
     /// garbage collector would delete it.
+    /// Record an event on `rs` as this kind's controller (best effort: a failed write is logged).
+    async fn event(&self, rs: &Value, type_: &str, reason: &str, msg: &str) {
+        let r = util::record_event(&self.client, rs, type_, reason, msg, self.kind.component).await;
+        best_effort("event", r).await;
+    }
+
     async fn can_adopt(&self, rs: &Value) -> bool {
         let p = util::path(
             self.kind.prefix,

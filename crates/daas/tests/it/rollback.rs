@@ -18,6 +18,18 @@ fn gauge(metrics: &str, name: &str) -> Option<f64> {
     })
 }
 
+/// `daas up --no-agent` on the cluster's data dir with `args`, not yet run.
+fn up(c: &Cluster, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_daas"));
+    cmd.arg("up")
+        .arg("--no-agent")
+        .arg("--data-dir")
+        .arg(c.data_dir())
+        .args(["--listen", "127.0.0.1:0", "--chain-listen", "127.0.0.1:0"])
+        .args(args);
+    cmd
+}
+
 #[test]
 fn rolled_back_store_is_refused_and_the_newest_one_starts() {
     let args = ["--anchor-interval-seconds", "1"];
@@ -80,15 +92,7 @@ fn rolled_back_store_is_refused_and_the_newest_one_starts() {
     std::fs::copy(&state, &newest).expect("keep the newest store");
     std::fs::copy(&log, &newest_log).expect("keep the newest log");
     std::fs::copy(&old, &state).expect("roll the store back");
-    let out = Command::new(env!("CARGO_BIN_EXE_daas"))
-        .arg("up")
-        .arg("--no-agent")
-        .arg("--data-dir")
-        .arg(c.data_dir())
-        .args(["--listen", "127.0.0.1:0", "--chain-listen", "127.0.0.1:0"])
-        .args(args)
-        .output()
-        .expect("run daas up");
+    let out = up(&c, &args).output().expect("run daas up");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("write-ahead log"),
@@ -102,13 +106,7 @@ fn rolled_back_store_is_refused_and_the_newest_one_starts() {
     std::fs::copy(&old_log, &log).expect("roll the log back");
     let kubeconfig = c.kubeconfig();
     let _ = std::fs::remove_file(&kubeconfig);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_daas"))
-        .arg("up")
-        .arg("--no-agent")
-        .arg("--data-dir")
-        .arg(c.data_dir())
-        .args(["--listen", "127.0.0.1:0", "--chain-listen", "127.0.0.1:0"])
-        .args(args)
+    let mut child = up(&c, &args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
