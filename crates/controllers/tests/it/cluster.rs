@@ -789,15 +789,17 @@ async fn no_execute_taints_evict_by_toleration_seconds() {
     let taint = json!({"key": "example.com/evict", "value": "yes", "effect": "NoExecute"});
     let mut timed = taint.clone();
     timed["timeAdded"] = json!(now());
+    // node-b first: the pass that evicts node-a's untolerating pod lists the nodes after both
+    // taints, so it has already scheduled node-b's eviction when the test untaints node-b.
     c.merge_patch(
-        "/api/v1/nodes/node-a",
-        &json!({"spec": {"taints": [timed]}}),
+        "/api/v1/nodes/node-b",
+        &json!({"spec": {"taints": [taint]}}),
     )
     .await
     .unwrap();
     c.merge_patch(
-        "/api/v1/nodes/node-b",
-        &json!({"spec": {"taints": [taint]}}),
+        "/api/v1/nodes/node-a",
+        &json!({"spec": {"taints": [timed]}}),
     )
     .await
     .unwrap();
