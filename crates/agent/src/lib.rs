@@ -1,6 +1,7 @@
 //! K3s-DaaS worker agent.
 
 pub mod agent;
+pub mod apireads;
 pub mod config;
 pub mod net;
 pub mod podenv;

@@ -244,16 +244,28 @@ pub async fn service_env(
         .unwrap_or(true);
     let list = |n: &str| {
         let api: Api<Service> = Api::namespaced(client.clone(), n);
-        async move {
+        let read = async move {
             api.list(&ListParams::default())
                 .await
                 .map(|l| l.items)
                 .map_err(|e| format!("listing services: {e}"))
+        };
+        let key = ("services", n.to_string(), String::new());
+        async move {
+            match crate::apireads::shared() {
+                Some((reads, fresh_after)) => reads.services.run(key, fresh_after, read).await,
+                None => read.await,
+            }
         }
     };
-    let mut all = list("default").await?;
+    // The two lists concurrently (pod start waits for both).
+    let mut all;
     if ns != "default" && enable {
-        all.extend(list(ns).await?);
+        let (d, own) = tokio::join!(list("default"), list(ns));
+        all = d?;
+        all.extend(own?);
+    } else {
+        all = list("default").await?;
     }
     Ok(service_env_vars(&services_for_pod(all, ns, enable)))
 }

@@ -29,9 +29,24 @@ pub(crate) async fn config_map(
     ns: &str,
     name: &str,
 ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let read = read_config_map(client.clone(), ns.to_string(), name.to_string());
+    match crate::apireads::shared() {
+        Some((reads, fresh_after)) => {
+            let key = ("configmap", ns.to_string(), name.to_string());
+            reads.objects.run(key, fresh_after, read).await
+        }
+        None => read.await,
+    }
+}
+
+async fn read_config_map(
+    client: kube::Client,
+    ns: String,
+    name: String,
+) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+    let api: Api<ConfigMap> = Api::namespaced(client, &ns);
     let cm = api
-        .get_opt(name)
+        .get_opt(&name)
         .await
         .map_err(|e| format!("reading configmap {name}: {e}"))?;
     Ok(cm.map(|cm| {
@@ -53,9 +68,24 @@ pub(crate) async fn secret(
     ns: &str,
     name: &str,
 ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let read = read_secret(client.clone(), ns.to_string(), name.to_string());
+    match crate::apireads::shared() {
+        Some((reads, fresh_after)) => {
+            let key = ("secret", ns.to_string(), name.to_string());
+            reads.objects.run(key, fresh_after, read).await
+        }
+        None => read.await,
+    }
+}
+
+async fn read_secret(
+    client: kube::Client,
+    ns: String,
+    name: String,
+) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+    let api: Api<Secret> = Api::namespaced(client, &ns);
     let s = api
-        .get_opt(name)
+        .get_opt(&name)
         .await
         .map_err(|e| format!("reading secret {name}: {e}"))?;
     Ok(s.map(|s| {
@@ -743,73 +773,105 @@ async fn payload_of(
         )?;
     } else if let Some(p) = &v.projected {
         let mode = mode_of(p.default_mode, 0o644);
-        for src in p.sources.iter().flatten() {
-            if let Some(cm) = &src.config_map {
-                let optional = cm.optional.unwrap_or(false);
-                match config_map(client, ns, &cm.name).await? {
-                    Some(d) => project_keys(
-                        &format!("configmap {:?}", cm.name),
-                        &d,
-                        cm.items.as_ref(),
+        let sources: Vec<_> = p.sources.iter().flatten().collect();
+        // The sources' API reads (the pod's token, the CA ConfigMap) run concurrently; the
+        // results are projected in order.
+        let fetched = futures::future::try_join_all(
+            sources
+                .iter()
+                .map(|src| fetch_projection(client, pod, ns, dir, src)),
+        )
+        .await?;
+        for (src, got) in sources.into_iter().zip(fetched) {
+            match got {
+                Fetched::Keys(data) => {
+                    let (what, items, optional) = if let Some(cm) = &src.config_map {
+                        (format!("configmap {:?}", cm.name), cm.items.as_ref(), cm.optional)
+                    } else if let Some(s) = &src.secret {
+                        (format!("secret {:?}", s.name), s.items.as_ref(), s.optional)
+                    } else {
+                        continue;
+                    };
+                    let optional = optional.unwrap_or(false);
+                    match data {
+                        Some(d) => project_keys(&what, &d, items, mode, optional, &mut payload)?,
+                        None if optional => {}
+                        None => return Err(format!("{what} not found")),
+                    }
+                }
+                Fetched::Token(token) => {
+                    let Some(t) = &src.service_account_token else {
+                        continue;
+                    };
+                    // Upstream: the token is private to its owner when an fsUser/fsGroup is set.
+                    let user = common_run_as_user(pod);
+                    let tmode = if user.is_some() || group.is_some() {
+                        0o600
+                    } else {
+                        mode
+                    };
+                    own.user = user;
+                    payload.insert(
+                        t.path.clone(),
+                        FileProjection {
+                            data: token,
+                            mode: tmode,
+                        },
+                    );
+                }
+                Fetched::Nothing => match &src.downward_api {
+                    Some(d) => project_downward(
+                        pod,
+                        d.items.as_deref().unwrap_or_default(),
                         mode,
-                        optional,
+                        alloc,
                         &mut payload,
                     )?,
-                    None if optional => {}
-                    None => return Err(format!("configmap \"{}\" not found", cm.name)),
-                }
-            } else if let Some(s) = &src.secret {
-                let optional = s.optional.unwrap_or(false);
-                match secret(client, ns, &s.name).await? {
-                    Some(d) => project_keys(
-                        &format!("secret {:?}", s.name),
-                        &d,
-                        s.items.as_ref(),
-                        mode,
-                        optional,
-                        &mut payload,
-                    )?,
-                    None if optional => {}
-                    None => return Err(format!("secret \"{}\" not found", s.name)),
-                }
-            } else if let Some(d) = &src.downward_api {
-                project_downward(
-                    pod,
-                    d.items.as_deref().unwrap_or_default(),
-                    mode,
-                    alloc,
-                    &mut payload,
-                )?;
-            } else if let Some(t) = &src.service_account_token {
-                check_rel_path(&t.path)?;
-                let current = std::fs::read(dir.join("..data").join(&t.path)).ok();
-                let token = service_account_token(client, pod, t, current.as_deref()).await?;
-                // Upstream: the token is private to its owner when an fsUser/fsGroup is set.
-                let user = common_run_as_user(pod);
-                let tmode = if user.is_some() || group.is_some() {
-                    0o600
-                } else {
-                    mode
-                };
-                own.user = user;
-                payload.insert(
-                    t.path.clone(),
-                    FileProjection {
-                        data: token,
-                        mode: tmode,
-                    },
-                );
-            } else {
-                return Err(format!(
-                    "volume {}: this projected volume source is not supported by this agent yet",
-                    v.name
-                ));
+                    None => {
+                        return Err(format!(
+                            "volume {}: this projected volume source is not supported by this agent yet",
+                            v.name
+                        ))
+                    }
+                },
             }
         }
     } else {
         return Ok(None);
     }
     Ok(Some((payload, own)))
+}
+
+/// What one projected source needed from the API.
+enum Fetched {
+    /// ConfigMap or Secret data (`None`: not found).
+    Keys(crate::apireads::KeyData),
+    /// The pod's ServiceAccount token.
+    Token(Vec<u8>),
+    /// Nothing (downward API, unsupported sources).
+    Nothing,
+}
+
+/// The API read of one projected source.
+async fn fetch_projection(
+    client: &kube::Client,
+    pod: &Pod,
+    ns: &str,
+    dir: &Path,
+    src: &k8s_openapi::api::core::v1::VolumeProjection,
+) -> Result<Fetched, String> {
+    if let Some(cm) = &src.config_map {
+        Ok(Fetched::Keys(config_map(client, ns, &cm.name).await?))
+    } else if let Some(s) = &src.secret {
+        Ok(Fetched::Keys(secret(client, ns, &s.name).await?))
+    } else if let Some(t) = &src.service_account_token {
+        check_rel_path(&t.path)?;
+        let current = std::fs::read(dir.join("..data").join(&t.path)).ok();
+        let token = service_account_token(client, pod, t, current.as_deref()).await?;
+        Ok(Fetched::Token(token))
+    } else {
+        Ok(Fetched::Nothing)
+    }
 }
 
 /// Write the atomic-writer volumes of a pod again (new ConfigMap/Secret content, a token due

@@ -658,6 +658,63 @@ impl ContainerdRuntime {
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// The pod's ready sandbox, created (with a new attempt, dead ones removed) when there is
+    /// none, and its config.
+    async fn ensure_sandbox(&self, spec: &PodSpecLite) -> Result<(String, cri::PodSandboxConfig)> {
+        let existing = self.sandboxes(Some(&spec.uid)).await?;
+        let ready = existing
+            .iter()
+            .find(|s| s.state() == cri::PodSandboxState::SandboxReady);
+        // The ready sandbox's own attempt, or the next one for a new sandbox.
+        let attempt = match ready {
+            Some(s) => s.metadata.as_ref().map(|m| m.attempt).unwrap_or(0),
+            None => existing
+                .iter()
+                .filter_map(|s| s.metadata.as_ref())
+                .map(|m| m.attempt + 1)
+                .max()
+                .unwrap_or(0),
+        };
+        let sandbox_config = self.sandbox_config(spec, attempt);
+        let sandbox_id = match ready {
+            Some(s) => s.id.clone(),
+            None => {
+                // Dead sandboxes of this pod (e.g. after a host reboot) are replaced by a new attempt.
+                for old in &existing {
+                    tracing::info!(pod = %spec.uid, sandbox = %old.id, "removing dead sandbox");
+                    self.rt()
+                        .stop_pod_sandbox(cri::StopPodSandboxRequest {
+                            pod_sandbox_id: old.id.clone(),
+                        })
+                        .await
+                        .map_err(|s| RuntimeError::cri("StopPodSandbox", s))?;
+                    self.rt()
+                        .remove_pod_sandbox(cri::RemovePodSandboxRequest {
+                            pod_sandbox_id: old.id.clone(),
+                        })
+                        .await
+                        .map_err(|s| RuntimeError::cri("RemovePodSandbox", s))?;
+                }
+                let log_dir = self.pod_log_dir(spec);
+                std::fs::create_dir_all(&log_dir).map_err(|e| RuntimeError::io(&log_dir, e))?;
+                let id = self
+                    .rt()
+                    .run_pod_sandbox(cri::RunPodSandboxRequest {
+                        config: Some(sandbox_config.clone()),
+                        runtime_handler: String::new(),
+                    })
+                    .await
+                    .map_err(|s| RuntimeError::cri("RunPodSandbox", s))?
+                    .into_inner()
+                    .pod_sandbox_id;
+                tracing::info!(pod = %spec.uid, name = %spec.name, sandbox = %id, "sandbox running");
+                daas_protocol::podstart::mark(&spec.namespace, &spec.name, "sandbox");
+                id
+            }
+        };
+        Ok((sandbox_id, sandbox_config))
+    }
+
     async fn create_and_start(
         &self,
         sandbox_id: &str,
@@ -919,55 +976,14 @@ impl Runtime for ContainerdRuntime {
         }
     }
 
+    async fn prepare_sandbox(&self, spec: &PodSpecLite) -> Result<()> {
+        validate(spec)?;
+        self.ensure_sandbox(spec).await.map(|_| ())
+    }
+
     async fn run_pod(&self, spec: &PodSpecLite) -> Result<PodHandle> {
         validate(spec)?;
-        let existing = self.sandboxes(Some(&spec.uid)).await?;
-        let ready = existing
-            .iter()
-            .find(|s| s.state() == cri::PodSandboxState::SandboxReady);
-        let attempt = existing
-            .iter()
-            .filter_map(|s| s.metadata.as_ref())
-            .map(|m| m.attempt + 1)
-            .max()
-            .unwrap_or(0);
-        let sandbox_config = self.sandbox_config(spec, attempt);
-        let sandbox_id = match ready {
-            Some(s) => s.id.clone(),
-            None => {
-                // Dead sandboxes of this pod (e.g. after a host reboot) are replaced by a new attempt.
-                for old in &existing {
-                    tracing::info!(pod = %spec.uid, sandbox = %old.id, "removing dead sandbox");
-                    self.rt()
-                        .stop_pod_sandbox(cri::StopPodSandboxRequest {
-                            pod_sandbox_id: old.id.clone(),
-                        })
-                        .await
-                        .map_err(|s| RuntimeError::cri("StopPodSandbox", s))?;
-                    self.rt()
-                        .remove_pod_sandbox(cri::RemovePodSandboxRequest {
-                            pod_sandbox_id: old.id.clone(),
-                        })
-                        .await
-                        .map_err(|s| RuntimeError::cri("RemovePodSandbox", s))?;
-                }
-                let log_dir = self.pod_log_dir(spec);
-                std::fs::create_dir_all(&log_dir).map_err(|e| RuntimeError::io(&log_dir, e))?;
-                let id = self
-                    .rt()
-                    .run_pod_sandbox(cri::RunPodSandboxRequest {
-                        config: Some(sandbox_config.clone()),
-                        runtime_handler: String::new(),
-                    })
-                    .await
-                    .map_err(|s| RuntimeError::cri("RunPodSandbox", s))?
-                    .into_inner()
-                    .pod_sandbox_id;
-                tracing::info!(pod = %spec.uid, name = %spec.name, sandbox = %id, "sandbox running");
-                daas_protocol::podstart::mark(&spec.namespace, &spec.name, "sandbox");
-                id
-            }
-        };
+        let (sandbox_id, sandbox_config) = self.ensure_sandbox(spec).await?;
         let pod_ips = self.sandbox_ips(&sandbox_id).await?;
         if let Some(h) = &spec.etc_hosts {
             let content = etc_hosts_content(h, &pod_ips);

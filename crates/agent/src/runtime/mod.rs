@@ -490,6 +490,15 @@ pub trait Runtime: Send + Sync {
     /// the init containers and then the app containers one at a time with [`Runtime::start_container`].
     async fn run_pod(&self, spec: &PodSpecLite) -> Result<PodHandle>;
 
+    /// Creates the pod sandbox (with CNI networking) ahead of [`Runtime::run_pod`], which then
+    /// reuses it, so the sandbox can come up while the pod's volumes are read. `spec` needs what
+    /// the sandbox is made of (hostname, DNS, ports, security context), not the volumes or env.
+    /// Default: nothing (run_pod creates the sandbox).
+    async fn prepare_sandbox(&self, spec: &PodSpecLite) -> Result<()> {
+        let _ = spec;
+        Ok(())
+    }
+
     /// Status of the pod with this uid (latest sandbox; latest instance of each container).
     async fn pod_status(&self, uid: &str) -> Result<PodRuntimeStatus>;
 

@@ -53,11 +53,14 @@ pub trait PodApi: Send + Sync {
         message: &str,
     ) -> Result<(), AgentError>;
     /// Resolve env sources and write volumes into `spec`; `Err(why)` while something is missing.
+    /// `fresh_after`: when the pod's change was seen; API reads started since may be shared
+    /// with other pods' (see [`crate::apireads`]).
     async fn prepare_volumes(
         &self,
         pod: &Pod,
         spec: &mut PodSpecLite,
         admission: &NodeAdmission,
+        fresh_after: Instant,
     ) -> Result<(), String>;
     /// Rewrite the pod's configMap/secret/downwardAPI/projected volumes.
     async fn refresh_volumes(&self, pod: &Pod) -> Result<(), String>;
@@ -75,6 +78,8 @@ pub struct KubePodApi {
     /// Events already recorded, so a repeat raises the count of the same Event (client-go's
     /// event correlator) instead of creating another.
     pub recorded: Mutex<EventCache>,
+    /// API reads shared by pods started together.
+    pub reads: Arc<crate::apireads::SharedReads>,
 }
 
 /// Recorded events by (pod uid, type, reason, message): the Event's name and count.
@@ -197,8 +202,9 @@ impl PodApi for KubePodApi {
         pod: &Pod,
         spec: &mut PodSpecLite,
         admission: &NodeAdmission,
+        fresh_after: Instant,
     ) -> Result<(), String> {
-        crate::volumes::prepare(
+        let prepare = crate::volumes::prepare(
             &self.client,
             pod,
             spec,
@@ -206,8 +212,8 @@ impl PodApi for KubePodApi {
             admission,
             &self.host_ip,
             &self.cluster_domain,
-        )
-        .await
+        );
+        crate::apireads::scope(self.reads.clone(), fresh_after, prepare).await
     }
 
     async fn refresh_volumes(&self, pod: &Pod) -> Result<(), String> {
@@ -629,7 +635,7 @@ impl WorkerCore {
             let mut resolved = spec.clone();
             if self
                 .api
-                .prepare_volumes(pod, &mut resolved, &self.admission)
+                .prepare_volumes(pod, &mut resolved, &self.admission, now)
                 .await
                 .is_ok()
             {
@@ -738,11 +744,28 @@ impl WorkerCore {
             return;
         }
         let mut resolved = spec.clone();
-        if let Err(why) = self
-            .api
-            .prepare_volumes(pod, &mut resolved, &self.admission)
-            .await
-        {
+        // DNS settings are local: known before the sandbox.
+        let dns = self.dns.as_ref().map(|dns| {
+            let host = crate::resolvconf::HostResolvConf::read(&dns.resolv_conf);
+            crate::resolvconf::pod_dns(pod, dns, &host)
+        });
+        // The sandbox (netns, CNI) comes up while the volumes' API reads run (upstream mounts
+        // volumes first; the sandbox needs none of them). `run_pod` then reuses it.
+        let early = early_sandbox_spec(pod, spec, dns.clone(), self.dns.as_ref());
+        let sandbox = async {
+            if let Some(early) = &early {
+                if let Err(e) = self.runtime.prepare_sandbox(early).await {
+                    // run_pod tries again and reports it.
+                    tracing::debug!(pod = %name, error = %e, "creating the sandbox early failed");
+                }
+            }
+        };
+        let (volumes, ()) = tokio::join!(
+            self.api
+                .prepare_volumes(pod, &mut resolved, &self.admission, now),
+            sandbox
+        );
+        if let Err(why) = volumes {
             tracing::info!(pod = %name, reason = %why, "pod cannot start yet");
             let (next, actions) = state::on_volumes_missing(current, spec, why, &self.host_ip, now);
             t.state = next;
@@ -750,9 +773,8 @@ impl WorkerCore {
             return;
         }
         daas_protocol::podstart::mark(&spec.namespace, &spec.name, "volumes");
-        if let Some(dns) = &self.dns {
-            let host = crate::resolvconf::HostResolvConf::read(&dns.resolv_conf);
-            resolved.dns = Some(crate::resolvconf::pod_dns(pod, dns, &host));
+        if dns.is_some() {
+            resolved.dns = dns;
         }
         let result = self.runtime.run_pod(&resolved).await;
         match &result {
@@ -889,6 +911,27 @@ impl WorkerCore {
     }
 }
 
+/// What the pod's sandbox is made of, before its volumes are prepared: `spec` with the DNS
+/// settings and the hostname `volumes::prepare` gives it (none when that fails: the sandbox then
+/// waits for the volumes).
+fn early_sandbox_spec(
+    pod: &Pod,
+    spec: &PodSpecLite,
+    dns: Option<crate::resolvconf::PodDns>,
+    settings: Option<&crate::config::DnsSettings>,
+) -> Option<PodSpecLite> {
+    let mut early = spec.clone();
+    if dns.is_some() {
+        early.dns = dns;
+    }
+    if pod.spec.as_ref().and_then(|s| s.host_network) != Some(true) {
+        let domain = settings.map_or("cluster.local", |d| d.cluster_domain.as_str());
+        let (_, hostname) = crate::volumes::pod_hosts(pod, PathBuf::new(), domain).ok()?;
+        early.hostname = Some(hostname);
+    }
+    Some(early)
+}
+
 /// The pod's `terminationGracePeriodSeconds` (default 30s).
 fn pod_grace(pod: &Pod) -> Duration {
     let s = pod
@@ -950,6 +993,7 @@ pub(super) async fn pod_sync(
         host_ip: cfg.node_ip.to_string(),
         cluster_domain: cfg.dns.cluster_domain.clone(),
         recorded: Mutex::new(EventCache::default()),
+        reads: Arc::default(),
     });
     let mut worker = PodWorker::new(
         runtime,

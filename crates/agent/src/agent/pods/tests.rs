@@ -82,6 +82,7 @@ impl PodApi for RecordingApi {
         pod: &Pod,
         _spec: &mut PodSpecLite,
         _admission: &NodeAdmission,
+        _fresh_after: std::time::Instant,
     ) -> Result<(), String> {
         let name = pod.metadata.name.clone().unwrap_or_default();
         if self.missing_volumes.lock().unwrap().contains(&name) {
