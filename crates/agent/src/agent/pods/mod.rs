@@ -760,11 +760,17 @@ impl WorkerCore {
                 }
             }
         };
-        let (volumes, ()) = tokio::join!(
-            self.api
-                .prepare_volumes(pod, &mut resolved, &self.admission, now),
-            sandbox
-        );
+        let volumes = async {
+            let r = self
+                .api
+                .prepare_volumes(pod, &mut resolved, &self.admission, now)
+                .await;
+            if r.is_ok() {
+                daas_protocol::podstart::mark(&spec.namespace, &spec.name, "volumes");
+            }
+            r
+        };
+        let (volumes, ()) = tokio::join!(volumes, sandbox);
         if let Err(why) = volumes {
             tracing::info!(pod = %name, reason = %why, "pod cannot start yet");
             let (next, actions) = state::on_volumes_missing(current, spec, why, &self.host_ip, now);
@@ -772,7 +778,6 @@ impl WorkerCore {
             self.apply(uid, pod, t, None, actions).await;
             return;
         }
-        daas_protocol::podstart::mark(&spec.namespace, &spec.name, "volumes");
         if dns.is_some() {
             resolved.dns = dns;
         }
