@@ -10,9 +10,12 @@
 # instead of building the release binary; DAAS_BIN=<path> uses that binary as is.
 # Besides the totals it prints where the time goes: the `daas::podstart` marks the API server
 # (created), the scheduler (bound) and the agent (seen, volumes, sandbox, started, running)
-# log, as p50/p99 seconds since the apply started and p50/p99 of each stage's own share. The
-# last line is the ratio against the peer. Running is observed through one `kubectl get -w`
-# (not a polling loop, whose process starts would compete with the pods for the CPU).
+# log, as p50/p99 seconds since the apply started and p50/p99 of each stage's own share (the
+# agent creates the sandbox while it reads the volumes, so those two shares overlap; "agent
+# total" is seen -> running), and the CPU seconds the master, the agent and its containerd
+# spent between the apply and the last Running. The last line is the ratio against the peer.
+# Running is observed through one `kubectl get -w` (not a polling loop, whose process starts
+# would compete with the pods for the CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-20}
@@ -75,6 +78,13 @@ done > "$T/pods.yaml"
 exec 3< <(exec kubectl get pods -l bench=daas -w -o 'jsonpath={.metadata.name} {.status.phase}{"\n"}')
 WATCH_PID=$!
 sleep 1
+# CPU seconds (user + system) the master, the agent and its containerd spend on the run.
+CONTAINERD_PID=""
+for p in $(pgrep -f -- "$T/agent/runtime" || true); do
+  [ "$(cat "/proc/$p/comm" 2>/dev/null)" = containerd ] && CONTAINERD_PID=$p
+done
+cpu() { [ -n "$1" ] && awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+CPU0="$(cpu "$UP_PID") $(cpu "$AGENT_PID") $(cpu "$CONTAINERD_PID")"
 START=$(now)
 kubectl apply -f "$T/pods.yaml" >/dev/null
 declare -A DONE=()
@@ -82,6 +92,7 @@ while [ ${#DONE[@]} -lt "$N" ]; do
   if ! read -r -t 600 -u 3 name phase; then echo "pods not Running within 600 s" >&2; exit 1; fi
   if [ "$phase" = Running ] && [ -z "${DONE[$name]:-}" ]; then DONE[$name]=$(now); fi
 done
+CPU1="$(cpu "$UP_PID") $(cpu "$AGENT_PID") $(cpu "$CONTAINERD_PID")"
 kill "$WATCH_PID" 2>/dev/null || true
 exec 3<&-
 for k in "${!DONE[@]}"; do echo "${DONE[$k]} - $START" | bc; done | sort -n > "$T/daas.txt"
@@ -139,7 +150,15 @@ if [ -s "$T/marks.txt" ]; then
       "$(pct "$T/share-$st.txt" 50)" "$(pct "$T/share-$st.txt" 99)"
     prev=$st
   done
+  # The agent's whole share (its stages overlap: the sandbox comes up while volumes are read).
+  awk '$2=="seen" {a[$1]=$3} $2=="running" {b[$1]=$3} END {for (k in b) if (k in a) print b[k]-a[k]}' \
+    "$T/marks.txt" | sort -n > "$T/share-agent.txt"
+  if [ -s "$T/share-agent.txt" ]; then
+    printf '%-34s %8s %8s %8s %8s\n' "  agent total (seen -> running)" "" "" \
+      "$(pct "$T/share-agent.txt" 50)" "$(pct "$T/share-agent.txt" 99)"
+  fi
 fi
+echo "$CPU0 $CPU1" | awk '{printf "CPU seconds during the run: master %.2f, agent %.2f, containerd %.2f\n", $4-$1, $5-$2, $6-$3}'
 D50=$(pct "$T/daas.txt" 50); D99=$(pct "$T/daas.txt" 99)
 C50=$(pct "$T/ctr.txt" 50); C99=$(pct "$T/ctr.txt" 99)
 printf '%-34s %8s %8s\n' "$N pods, seconds from start" p50 p99

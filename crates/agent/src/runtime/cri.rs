@@ -1009,6 +1009,56 @@ impl Runtime for ContainerdRuntime {
         })
     }
 
+    async fn pod_fingerprints(&self) -> Result<Option<HashMap<String, u64>>> {
+        use std::hash::{Hash, Hasher};
+        let mut rt = self.rt();
+        let (sandboxes, containers) = tokio::join!(
+            self.sandboxes(None),
+            rt.list_containers(cri::ListContainersRequest { filter: None })
+        );
+        let containers = containers
+            .map_err(|s| RuntimeError::cri("ListContainers", s))?
+            .into_inner()
+            .containers;
+        // (sandbox id or container's sandbox id, id, state, attempt), sorted, per pod uid.
+        let mut by_uid: HashMap<String, Vec<(String, String, i32, u32)>> = HashMap::new();
+        let mut uid_of: HashMap<String, String> = HashMap::new();
+        for sb in sandboxes? {
+            let Some(uid) = sb.metadata.as_ref().map(|m| m.uid.clone()) else {
+                continue;
+            };
+            let attempt = sb.metadata.as_ref().map(|m| m.attempt).unwrap_or(0);
+            uid_of.insert(sb.id.clone(), uid.clone());
+            by_uid
+                .entry(uid)
+                .or_default()
+                .push((sb.id.clone(), String::new(), sb.state, attempt));
+        }
+        for c in containers {
+            let Some(uid) = uid_of.get(&c.pod_sandbox_id) else {
+                continue;
+            };
+            let attempt = c.metadata.as_ref().map(|m| m.attempt).unwrap_or(0);
+            by_uid.entry(uid.clone()).or_default().push((
+                c.pod_sandbox_id.clone(),
+                c.id.clone(),
+                c.state,
+                attempt,
+            ));
+        }
+        Ok(Some(
+            by_uid
+                .into_iter()
+                .map(|(uid, mut items)| {
+                    items.sort();
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    items.hash(&mut h);
+                    (uid, h.finish())
+                })
+                .collect(),
+        ))
+    }
+
     async fn pod_status(&self, uid: &str) -> Result<PodRuntimeStatus> {
         let sb = self.current_sandbox(uid).await?;
         let sst = self

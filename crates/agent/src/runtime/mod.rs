@@ -499,6 +499,14 @@ pub trait Runtime: Send + Sync {
         Ok(())
     }
 
+    /// A fingerprint of each pod's sandboxes and containers (ids, states, attempts), by pod
+    /// uid, from one listing of all of them (the kubelet's PLEG relist): a pod whose fingerprint
+    /// has not changed had no sandbox or container created, started, exited or removed.
+    /// `None`: not supported (then every pod is synced on every tick).
+    async fn pod_fingerprints(&self) -> Result<Option<std::collections::HashMap<String, u64>>> {
+        Ok(None)
+    }
+
     /// Status of the pod with this uid (latest sandbox; latest instance of each container).
     async fn pod_status(&self, uid: &str) -> Result<PodRuntimeStatus>;
 

@@ -29,6 +29,10 @@ pub use state::{Action, Backoff, Phase, PodState};
 
 /// How often a running pod's atomic-writer volumes are synced (new content, token renewal).
 pub const VOLUME_SYNC: Duration = Duration::from_secs(60);
+/// A steady pod (all containers running, no probes, its Running status written) whose
+/// containers did not change is synced again after this long, not on every tick (upstream's
+/// pod workers resync periodically; the PLEG relist wakes them on a container change).
+pub const STEADY_RESYNC: Duration = Duration::from_secs(10);
 /// Grace period for pods that vanished from the API without a graceful deletion.
 const GONE_GRACE: Duration = Duration::from_secs(5);
 
@@ -240,6 +244,12 @@ struct Tracked {
     resolved: Option<PodSpecLite>,
     /// When the pod's atomic-writer volumes were last written.
     volumes_synced: Option<Instant>,
+    /// The last sync left the pod steady: Running, every container running, no probes, and
+    /// that status written. Such a pod is synced on a tick only when its runtime fingerprint
+    /// changed or [`STEADY_RESYNC`] passed.
+    steady: bool,
+    /// The runtime fingerprint when the last tick sync was dispatched, and that time.
+    dispatched: Option<(u64, Instant)>,
 }
 
 impl Tracked {
@@ -249,6 +259,8 @@ impl Tracked {
             last_status: None,
             resolved: None,
             volumes_synced: None,
+            steady: false,
+            dispatched: None,
         }
     }
 }
@@ -475,17 +487,19 @@ impl PodWorker {
     /// One pass over the desired pods (uid → pod) at `now`: every pod synced, concurrently,
     /// and all those syncs finished.
     pub async fn reconcile(&mut self, desired: &BTreeMap<String, Pod>, now: Instant) {
-        self.dispatch(desired, None, now);
+        self.dispatch(desired, None, None, now);
         self.wait_all().await;
     }
 
     /// Start a sync task for each desired pod (only those in `only`, when given) and each pod
-    /// gone from `desired`, skipping pods whose sync is still in flight. Returns the uids
-    /// dispatched.
+    /// gone from `desired`, skipping pods whose sync is still in flight, and steady pods whose
+    /// runtime fingerprint (in `fingerprints`, when given) did not change since their last
+    /// sync, within [`STEADY_RESYNC`]. Returns the uids dispatched.
     pub fn dispatch(
         &mut self,
         desired: &BTreeMap<String, Pod>,
         only: Option<&HashSet<String>>,
+        fingerprints: Option<&HashMap<String, u64>>,
         now: Instant,
     ) -> Vec<String> {
         let mut dispatched = Vec::new();
@@ -517,13 +531,25 @@ impl PodWorker {
             if in_flight.contains(uid) || only.is_some_and(|o| !o.contains(uid)) {
                 continue;
             }
-            to_sync.push((uid.clone(), pod.clone()));
+            let fingerprint = fingerprints.and_then(|f| f.get(uid)).copied();
+            if let (Some(fp), Some(t)) = (fingerprint, self.tracked.get(uid)) {
+                if t.steady
+                    && t.dispatched.is_some_and(|(was, at)| {
+                        was == fp && now.saturating_duration_since(at) < STEADY_RESYNC
+                    })
+                {
+                    continue;
+                }
+            }
+            to_sync.push((uid.clone(), pod.clone(), fingerprint));
         }
-        for (uid, pod) in to_sync {
+        for (uid, pod, fingerprint) in to_sync {
             let mut t = self
                 .tracked
                 .remove(&uid)
                 .unwrap_or_else(|| Tracked::new(PodState::New));
+            // Only a tick's sync (which saw every pod's fingerprint) may start a steady period.
+            t.dispatched = fingerprint.map(|fp| (fp, now));
             let core = self.core.clone();
             let u = uid.clone();
             let task = self.syncs.spawn(async move {
@@ -579,6 +605,7 @@ impl WorkerCore {
 
     async fn sync_pod(&self, uid: &str, pod: &Pod, t: &mut Tracked, now: Instant) {
         let name = pod.metadata.name.as_deref().unwrap_or_default();
+        t.steady = false;
         if pod.metadata.deletion_timestamp.is_some() {
             let grace = pod
                 .metadata
@@ -708,9 +735,21 @@ impl WorkerCore {
                 }
             }
         }
+        let all_running = !rs.containers.is_empty()
+            && rs
+                .containers
+                .iter()
+                .all(|c| matches!(c.state, crate::runtime::ContainerState::Running { .. }));
+        let written = state::comparable(&status);
         actions.push(Action::WriteStatus(Box::new(status)));
         let restart_spec = t.resolved.clone().unwrap_or(spec);
         self.apply(uid, pod, t, Some(&restart_spec), actions).await;
+        t.steady = matches!(t.state, PodState::Running { .. })
+            && api_final.is_none()
+            && all_running
+            && rs.sandbox_state == crate::runtime::SandboxState::Ready
+            && !probe::has_probes(pod)
+            && t.last_status.as_ref() == Some(&written);
     }
 
     /// Admission, volumes, then the sandbox and containers.
@@ -1065,7 +1104,7 @@ pub(super) async fn pod_sync(
             _ = tokio::time::sleep_until(due), if soon.is_some() => {
                 soon = None;
                 if init.is_none() {
-                    for uid in worker.dispatch(&desired, Some(&dirty), Instant::now()) {
+                    for uid in worker.dispatch(&desired, Some(&dirty), None, Instant::now()) {
                         dirty.remove(&uid);
                     }
                     // Gone pods are dispatched whatever `dirty` holds; a dirty pod neither
@@ -1102,7 +1141,16 @@ pub(super) async fn pod_sync(
             }
             _ = tick.tick() => {
                 if init.is_none() {
-                    for uid in worker.dispatch(&desired, None, Instant::now()) {
+                    // One listing of every sandbox and container: steady pods with no change
+                    // are left alone (an error: every pod is synced).
+                    let fingerprints = match worker.runtime.pod_fingerprints().await {
+                        Ok(f) => f,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "listing the runtime's pods failed");
+                            None
+                        }
+                    };
+                    for uid in worker.dispatch(&desired, None, fingerprints.as_ref(), Instant::now()) {
                         dirty.remove(&uid);
                     }
                 }

@@ -194,6 +194,31 @@ pub fn container_probes(c: &Container) -> ContainerProbes {
     }
 }
 
+/// Does any container of `pod` (init, app or ephemeral) have a startup, readiness or liveness
+/// probe or a postStart hook (their results reach the status on the next sync)?
+pub fn has_probes(pod: &Pod) -> bool {
+    let Some(spec) = pod.spec.as_ref() else {
+        return false;
+    };
+    let eph = spec.ephemeral_containers.iter().flatten().any(|c| {
+        c.startup_probe.is_some()
+            || c.readiness_probe.is_some()
+            || c.liveness_probe.is_some()
+            || c.lifecycle.as_ref().is_some_and(|l| l.post_start.is_some())
+    });
+    eph || spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers)
+        .any(|c| {
+            c.startup_probe.is_some()
+                || c.readiness_probe.is_some()
+                || c.liveness_probe.is_some()
+                || c.lifecycle.as_ref().is_some_and(|l| l.post_start.is_some())
+        })
+}
+
 /// The init (sidecar) or app container of `pod` named `name`.
 pub fn k8s_container<'a>(pod: &'a Pod, name: &str) -> Option<&'a Container> {
     let spec = pod.spec.as_ref()?;

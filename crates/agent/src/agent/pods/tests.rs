@@ -1,6 +1,6 @@
 //! The pod worker against the recording fake runtime and a recording Kubernetes side.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -1214,14 +1214,14 @@ async fn pods_bound_together_start_concurrently_each_in_its_own_sandbox() {
     for i in 0..10 {
         h.add(pod(&format!("p{i}"), "Always", "busybox:1.36"));
     }
-    let dispatched = h.worker.dispatch(&h.desired, None, h.now);
+    let dispatched = h.worker.dispatch(&h.desired, None, None, h.now);
     assert_eq!(dispatched.len(), 10);
     // All ten starts are in the runtime at once: a serial worker would never get past one.
     tokio::time::timeout(Duration::from_secs(10), gate.wait_entered(10))
         .await
         .expect("all starts in flight together");
     // A pod whose start is in flight is not synced a second time.
-    assert!(h.worker.dispatch(&h.desired, None, h.now).is_empty());
+    assert!(h.worker.dispatch(&h.desired, None, None, h.now).is_empty());
     gate.release(10);
     h.worker.wait_all().await;
     let mut ips = BTreeSet::new();
@@ -1251,13 +1251,13 @@ async fn a_pod_deleted_while_its_sandbox_is_created_leaves_nothing_behind() {
     let gate = h.rt.gate_starts();
     h.add(pod("late", "Always", "busybox:1.36"));
     h.add(pod("stay", "Always", "busybox:1.36"));
-    h.worker.dispatch(&h.desired, None, h.now);
+    h.worker.dispatch(&h.desired, None, None, h.now);
     tokio::time::timeout(Duration::from_secs(10), gate.wait_entered(2))
         .await
         .expect("both starts in flight");
     // The pod object goes away (force delete) while its start is in the runtime.
     h.desired.remove("uid-late");
-    let again = h.worker.dispatch(&h.desired, None, h.now);
+    let again = h.worker.dispatch(&h.desired, None, None, h.now);
     assert!(
         again.is_empty(),
         "nothing to do until the start ends: {again:?}"
@@ -1279,4 +1279,107 @@ async fn a_pod_deleted_while_its_sandbox_is_created_leaves_nothing_behind() {
         h.worker.state("uid-stay"),
         Some(PodState::Running { .. })
     ));
+}
+
+/// One tick with these runtime fingerprints `advance` after the previous one; the pods synced.
+async fn tick_with(h: &mut Harness, advance: Duration, fps: &[(&str, u64)]) -> Vec<String> {
+    h.now += advance;
+    let fps: HashMap<String, u64> = fps.iter().map(|(u, f)| (u.to_string(), *f)).collect();
+    let synced = h.worker.dispatch(&h.desired, None, Some(&fps), h.now);
+    h.worker.wait_all().await;
+    synced
+}
+
+#[tokio::test]
+async fn a_steady_pod_is_synced_again_only_on_a_runtime_change_or_the_resync() {
+    let mut h = Harness::new();
+    h.add(pod("quiet", "Always", "busybox:1.36"));
+    h.tick(Duration::ZERO).await;
+    assert_eq!(h.api.last("quiet").phase.as_deref(), Some("Running"));
+    // The first tick with a fingerprint syncs it (nothing known yet), later ones leave it.
+    assert_eq!(
+        tick_with(&mut h, Duration::from_secs(1), &[("uid-quiet", 1)]).await,
+        ["uid-quiet"]
+    );
+    assert!(
+        tick_with(&mut h, Duration::from_secs(1), &[("uid-quiet", 1)])
+            .await
+            .is_empty()
+    );
+    assert!(
+        tick_with(&mut h, Duration::from_secs(1), &[("uid-quiet", 1)])
+            .await
+            .is_empty()
+    );
+    // The container exits: the fingerprint changes, the pod is synced and restarted.
+    h.rt.exit("uid-quiet", "main", 1);
+    assert_eq!(
+        tick_with(&mut h, Duration::from_secs(1), &[("uid-quiet", 2)]).await,
+        ["uid-quiet"]
+    );
+    assert_eq!(h.restarts("uid-quiet"), 1, "restarted on the change");
+    // Just restarted (not yet seen running): synced again on the next tick even with the same print.
+    assert_eq!(
+        tick_with(&mut h, Duration::from_secs(1), &[("uid-quiet", 2)]).await,
+        ["uid-quiet"]
+    );
+    assert!(
+        tick_with(&mut h, Duration::from_secs(1), &[("uid-quiet", 2)])
+            .await
+            .is_empty()
+    );
+    // Without a change it is still synced once per STEADY_RESYNC.
+    assert_eq!(
+        tick_with(&mut h, STEADY_RESYNC, &[("uid-quiet", 2)]).await,
+        ["uid-quiet"]
+    );
+    // A pod the listing does not show (or a runtime without fingerprints) is always synced.
+    assert_eq!(
+        tick_with(&mut h, Duration::from_secs(1), &[]).await,
+        ["uid-quiet"]
+    );
+    h.now += Duration::from_secs(1);
+    assert_eq!(
+        h.worker.dispatch(&h.desired, None, None, h.now),
+        ["uid-quiet"]
+    );
+    h.worker.wait_all().await;
+}
+
+#[tokio::test]
+async fn pods_with_probes_or_a_deletion_are_never_left_alone() {
+    let mut h = Harness::new();
+    let mut probed = pod("probed", "Always", "busybox:1.36");
+    probed.spec.as_mut().unwrap().containers[0].readiness_probe =
+        Some(serde_json::from_value(json!({"exec": {"command": ["true"]}})).unwrap());
+    h.add(probed);
+    h.add(pod("doomed", "Always", "busybox:1.36"));
+    h.tick(Duration::ZERO).await;
+    let fps = [("uid-probed", 7), ("uid-doomed", 8)];
+    assert_eq!(
+        tick_with(&mut h, Duration::from_secs(1), &fps).await.len(),
+        2
+    );
+    // The probed pod is synced on every tick (its probe results reach the status), the
+    // other is steady.
+    assert_eq!(
+        tick_with(&mut h, Duration::from_secs(1), &fps).await,
+        ["uid-probed"]
+    );
+    // A deletion (a spec change through the watch) is dispatched as dirty, fingerprint or not.
+    let doomed = h.desired.get_mut("uid-doomed").unwrap();
+    doomed.metadata.deletion_timestamp = Some(state::k8s_time(chrono::Utc::now()));
+    doomed.metadata.deletion_grace_period_seconds = Some(1);
+    let only: HashSet<String> = ["uid-doomed".to_string()].into();
+    h.now += Duration::from_secs(1);
+    assert_eq!(
+        h.worker.dispatch(&h.desired, Some(&only), None, h.now),
+        ["uid-doomed"]
+    );
+    h.worker.wait_all().await;
+    assert!(h
+        .rt
+        .calls()
+        .iter()
+        .any(|c| matches!(c, Call::StopPod { uid, .. } if uid == "uid-doomed")));
 }
