@@ -956,14 +956,26 @@ impl WorkerCore {
 }
 
 /// What the pod's sandbox is made of, before its volumes are prepared: `spec` with the DNS
-/// settings and the hostname `volumes::prepare` gives it (none when that fails: the sandbox then
-/// waits for the volumes).
+/// settings and the hostname `volumes::prepare` gives it. None (the sandbox then waits for the
+/// volumes, as upstream) when that fails or the pod has hostPath or claim volumes.
 fn early_sandbox_spec(
     pod: &Pod,
     spec: &PodSpecLite,
     dns: Option<crate::resolvconf::PodDns>,
     settings: Option<&crate::config::DnsSettings>,
 ) -> Option<PodSpecLite> {
+    // Claims and host paths are checked while the volumes are prepared: such pods get their
+    // sandbox only once those passed.
+    let risky = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.as_ref())
+        .into_iter()
+        .flatten()
+        .any(|v| v.host_path.is_some() || v.persistent_volume_claim.is_some());
+    if risky {
+        return None;
+    }
     let mut early = spec.clone();
     if dns.is_some() {
         early.dns = dns;
