@@ -11,6 +11,7 @@ pub mod handlers;
 pub mod limitranger;
 mod listshare;
 pub mod negotiation;
+pub mod objectcache;
 pub mod nodeauthz;
 pub mod openapi;
 pub mod openapi_proto;
