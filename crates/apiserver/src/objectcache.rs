@@ -359,7 +359,13 @@ mod tests {
             .await
             .unwrap();
         let rev = caught_up(&c, &store).await;
-        c.insert("/registry/a", kv.mod_revision, GV, Bytes::from("old"), read_from);
+        c.insert(
+            "/registry/a",
+            kv.mod_revision,
+            GV,
+            Bytes::from("old"),
+            read_from,
+        );
         assert_eq!(c.lookup("/registry/a", GV, rev), None);
         assert_eq!(c.stats().entries, 0);
     }

@@ -197,11 +197,10 @@ pub fn router(store: Arc<dyn Store>, auth: Arc<dyn Authenticator>, opts: ServerO
             service_ranges: opts.service_ranges,
             node_proxy: opts.node_proxy.clone(),
             // (A runtime runs its watch; a router built outside one has no cache.)
-            objects: (opts.object_cache_bytes > 0
-                && tokio::runtime::Handle::try_current().is_ok())
-            .then(|| {
-                crate::objectcache::ObjectCache::spawn(store.clone(), opts.object_cache_bytes)
-            }),
+            objects: (opts.object_cache_bytes > 0 && tokio::runtime::Handle::try_current().is_ok())
+                .then(|| {
+                    crate::objectcache::ObjectCache::spawn(store.clone(), opts.object_cache_bytes)
+                }),
             store,
         }),
         auth,

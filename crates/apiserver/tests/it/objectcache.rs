@@ -118,7 +118,11 @@ async fn a_write_through_another_master_is_seen_by_the_next_read() {
             .unwrap();
         let (code, body) = get(&app, ADMIN, path).await;
         assert_eq!(code, 200, "{body}");
-        assert_eq!(body["data"]["n"], i.to_string(), "read {i} after the store write");
+        assert_eq!(
+            body["data"]["n"],
+            i.to_string(),
+            "read {i} after the store write"
+        );
         assert_eq!(
             body["metadata"]["resourceVersion"],
             kv.mod_revision.to_string()
@@ -195,4 +199,3 @@ async fn a_cached_object_is_served_only_to_who_may_read_it() {
         assert_eq!(code, 401);
     }
 }
-
