@@ -8,19 +8,27 @@
 #   validate/node      POST /api/v1/seal-token/validate, the node validating its own credential
 #   get-ns/admin       GET  /api/v1/namespaces/default, admin (static) token
 #   get-node/node      GET  /api/v1/nodes/<node>, the node's seal-token credential
+#   create-cm/admin    POST /api/v1/namespaces/default/configmaps (generateName), admin: a create's
+#                      cost (after the second /health row; not part of the goal, writes fsync)
+#   create-pod/admin   POST /api/v1/namespaces/default/pods (generateName), admin: the admission
+#                      chain of `kubectl apply`'s create (limits, service account, pod security,
+#                      quota); CREATE_S seconds (default 2), as each pod lands on the scheduler
 # Prints req/s, p50, p99 per row, the client's and the master's CPU time per request (so a
 # saturated client shows), the ledger lookups made while the cache was warm, and as the last line
 # the ratios to /health and the p99 < 2 ms check.
 # C=16 S=5 by default; DAAS_BIN=path runs that master binary (the client is always the one just
-# built); NO_BUILD=1 skips the release build.
+# built); NO_BUILD=1 skips the build; PROFILE=debug uses (and builds) target/debug instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 C=${C:-16}
 S=${S:-5}
+CREATE_S=${CREATE_S:-2}
+PROFILE=${PROFILE:-release}
 TTL=${TTL:-10} # --token-cache-seconds: a credential is re-checked on the ledger (2 reads) once per TTL
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
-[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p daas
-CLIENT_BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/daas
+if [ "$PROFILE" = release ]; then PROFILE_FLAG=--release; else PROFILE_FLAG=; fi
+[ -n "${NO_BUILD:-}" ] || cargo build $PROFILE_FLAG -q -p daas
+CLIENT_BIN=${CARGO_TARGET_DIR:-$PWD/target}/$PROFILE/daas
 BIN=${DAAS_BIN:-$CLIENT_BIN}
 T=$(mktemp -d)
 UP_PID=""
@@ -59,15 +67,15 @@ ledger_lookups() { # ledger reads for seal-token validation (a master without th
   curl -H "Authorization: Bearer $(cat "$T/admin.token")" "$SERVER/metrics" |
     awk '/^daas_token_ledger_calls_total/ {s+=$2; f=1} /^daas_token_validations_total\{result="valid"\}/ {v+=$2} END {print f ? s : 2*v}'
 }
-row() { # name method path bearer-file body-file
-  local args=(--url "$SERVER" --ca "$T/ca.pem" --name "$1" --method "$2" --path "$3")
+row() { # name method path bearer-file body-file [expected status [seconds]]
+  local args=(--url "$SERVER" --ca "$T/ca.pem" --name "$1" --method "$2" --path "$3" --expect "${6:-200}")
   [ -n "$4" ] && args+=(--bearer-file "$4")
   [ -n "$5" ] && args+=(--body-file "$5")
   local c0 l0 c1 l1
   # One request first, so the cache is warm before the measured phase.
   "$CLIENT_BIN" bench-http "${args[@]}" --connections 1 --seconds 0.2 --warmup 0 > /dev/null
   l0=$(ledger_lookups); c0=$(master_cpu)
-  "$CLIENT_BIN" bench-http "${args[@]}" --connections "$C" --seconds "$S" > "$T/row.json"
+  "$CLIENT_BIN" bench-http "${args[@]}" --connections "$C" --seconds "${7:-$S}" > "$T/row.json"
   c1=$(master_cpu); l1=$(ledger_lookups)
   python3 - "$T/row.json" "$c0" "$c1" "$l0" "$l1" >> "$T/rows.jsonl" <<'PY'
 import json, sys
@@ -85,6 +93,10 @@ row validate/node POST /api/v1/seal-token/validate "$T/node.cred" "$T/validate.j
 row get-ns/admin GET /api/v1/namespaces/default "$T/admin.token" ""
 row get-node/node GET "/api/v1/nodes/$NODE" "$T/node.cred" ""
 row health GET /api/v1/health "" ""
+echo '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"generateName":"bench-"},"data":{"k":"v"}}' > "$T/cm.json"
+echo '{"apiVersion":"v1","kind":"Pod","metadata":{"generateName":"bench-"},"spec":{"containers":[{"name":"c","image":"registry.k8s.io/pause:3.10"}]}}' > "$T/pod.json"
+row create-cm/admin POST /api/v1/namespaces/default/configmaps "$T/admin.token" "$T/cm.json" 201 "$CREATE_S"
+row create-pod/admin POST /api/v1/namespaces/default/pods "$T/admin.token" "$T/pod.json" 201 "$CREATE_S"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 TTL=$TTL python3 - "$T/rows.jsonl" <<'PY'
 import json, math, os, sys
@@ -99,7 +111,9 @@ for r in rows:
         print(f"  first error: {r['first_error']}")
 # The reference: the better of the two /health rows (before and after the others).
 health = max(r["rps"] for r in rows if r["name"] == "health")
-auth = [r for r in rows if r["name"] != "health"]
+auth = [r for r in rows if r["name"] != "health" and not r["name"].startswith("create-")]
+creates = " ".join(f"{r['name']}={r['rps'] / health:.2f}x" for r in rows if r["name"].startswith("create-"))
+print(f"creates (not in the goal) to /health: {creates}")
 ratios = " ".join(f"{r['name']}={r['rps'] / health:.2f}x" for r in auth)
 worst = min(r["rps"] / health for r in auth)
 p99 = max(r["p99_ms"] for r in auth)

@@ -254,8 +254,8 @@ pub async fn admit(
 
 async fn namespace_policy(ctx: &Ctx, ns: &str) -> ApiResult<NamespacePolicy> {
     let def = &resources::NAMESPACES;
-    match handlers::get_object(ctx, def, None, ns).await {
-        Ok((obj, _)) => Ok(NamespacePolicy::of(Some(&obj))),
+    match handlers::read_object(ctx, def, None, ns).await {
+        Ok(obj) => Ok(NamespacePolicy::of(Some(&obj))),
         Err(e) if e.code == 404 => Ok(NamespacePolicy::of(None)),
         Err(e) => Err(e),
     }

@@ -36,6 +36,9 @@ pub struct Ctx {
     /// Reaches pods through their nodes' agents (webhooks served by a Service; see
     /// [`crate::egress`]); without it, pods are dialled directly.
     pub node_proxy: Option<Arc<dyn crate::server::NodeProxy>>,
+    /// Encoded objects served to GETs without a store read (see [`crate::objectcache`]); None:
+    /// every GET reads the store.
+    pub objects: Option<Arc<crate::objectcache::ObjectCache>>,
 }
 
 pub fn now_rfc3339() -> String {
@@ -177,8 +180,73 @@ pub async fn get_object(
 // ---------------------------------------------------------------- get / list
 
 pub async fn get(ctx: &Ctx, t: &ResourceTarget, name: &str, accept: As) -> ApiResult<Response> {
+    if let (As::Object, Some(cache)) = (accept, ctx.objects.as_ref()) {
+        // A custom resource's served form follows its CRD (defaults, conversion webhook), which
+        // may change after the object was read: read (and convert) it every time.
+        if !crate::registry::customresource::is_custom(t.def) {
+            return get_cached(ctx, cache, t, name).await;
+        }
+    }
     let (obj, _) = get_object(ctx, t.def, ns_of(t), name).await?;
     Ok(render_one(t.def, obj, accept))
+}
+
+/// [`get`] of the object's JSON through the object cache (see [`crate::objectcache`]).
+async fn get_cached(
+    ctx: &Ctx,
+    cache: &crate::objectcache::ObjectCache,
+    t: &ResourceTarget,
+    name: &str,
+) -> ApiResult<Response> {
+    let body = cached_body(ctx, cache, t.def, ns_of(t), name).await?;
+    Ok((
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
+}
+
+/// The JSON of an object as [`get_object`] reads it, from the object cache when it holds the
+/// current one (a built-in resource: the caller checked).
+#[tracing::instrument(level = "debug", skip_all, fields(hit))]
+async fn cached_body(
+    ctx: &Ctx,
+    cache: &crate::objectcache::ObjectCache,
+    def: &ResourceDef,
+    ns: Option<&str>,
+    name: &str,
+) -> ApiResult<bytes::Bytes> {
+    let key = def.key(ns, name);
+    let gv = (def.group, def.version);
+    let current = ctx.store.current_revision().await?;
+    if let Some(body) = cache.lookup(&key, gv, current) {
+        tracing::Span::current().record("hit", true);
+        return Ok(body);
+    }
+    let (obj, kv) = get_object(ctx, def, ns, name).await?;
+    let body = bytes::Bytes::from(
+        serde_json::to_vec(&obj).map_err(|e| ApiError::internal(e.to_string()))?,
+    );
+    cache.insert(&key, kv.mod_revision, gv, body.clone(), current);
+    Ok(body)
+}
+
+/// [`get_object`]'s object (without its store record) for the server's own reads on request
+/// paths (a create's namespace and service account), through the object cache when there is one.
+pub async fn read_object(
+    ctx: &Ctx,
+    def: &ResourceDef,
+    ns: Option<&str>,
+    name: &str,
+) -> ApiResult<Value> {
+    match ctx.objects.as_ref() {
+        Some(cache) if !crate::registry::customresource::is_custom(def) => {
+            let body = cached_body(ctx, cache, def, ns, name).await?;
+            serde_json::from_slice(&body).map_err(|e| ApiError::internal(e.to_string()))
+        }
+        _ => Ok(get_object(ctx, def, ns, name).await?.0),
+    }
 }
 
 fn render_one(def: &ResourceDef, obj: Value, accept: As) -> Response {
@@ -610,10 +678,9 @@ pub(crate) fn random_suffix(n: usize) -> String {
 
 async fn ensure_namespace_usable(ctx: &Ctx, ns: &str) -> ApiResult<()> {
     let def = &resources::NAMESPACES;
-    match ctx.store.get(&def.key(None, ns)).await? {
-        None => Err(ApiError::not_found(def, ns)),
-        Some(kv) => {
-            let o = decode_kv(&kv)?;
+    match read_object(ctx, def, None, ns).await {
+        Err(e) => Err(e),
+        Ok(o) => {
             if !o["metadata"]["deletionTimestamp"].is_null() {
                 Err(ApiError::forbidden(format!(
                     "unable to create new content in namespace {ns} because it is being terminated"

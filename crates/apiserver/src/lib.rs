@@ -12,6 +12,7 @@ pub mod limitranger;
 mod listshare;
 pub mod negotiation;
 pub mod nodeauthz;
+pub mod objectcache;
 pub mod openapi;
 pub mod openapi_proto;
 pub mod paging;

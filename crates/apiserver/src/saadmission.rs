@@ -178,8 +178,8 @@ async fn service_account(ctx: &Ctx, ns: &str, name: &str) -> ApiResult<Value> {
         if i > 0 {
             tokio::time::sleep(pause).await;
         }
-        match handlers::get_object(ctx, &resources::SERVICE_ACCOUNTS, Some(ns), name).await {
-            Ok((sa, _)) => return Ok(sa),
+        match handlers::read_object(ctx, &resources::SERVICE_ACCOUNTS, Some(ns), name).await {
+            Ok(sa) => return Ok(sa),
             Err(e) if e.code == 404 => last = Some(e),
             Err(e) => return Err(e),
         }

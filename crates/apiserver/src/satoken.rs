@@ -482,6 +482,7 @@ impl ServiceAccountAuthenticator {
                 admission: Default::default(),
                 service_ranges: Default::default(),
                 node_proxy: None,
+                objects: None,
             },
             tokens,
         }

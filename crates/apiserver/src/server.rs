@@ -168,6 +168,9 @@ pub struct ServerOptions {
     pub service_ranges: crate::registry::ipalloc::ServiceRanges,
     /// How long metrics.k8s.io reuses a node's summary (metrics-server's `--metric-resolution`).
     pub metrics_resolution: Duration,
+    /// The bound of the encoded-object cache GETs are served from (0: none; see
+    /// [`crate::objectcache`]).
+    pub object_cache_bytes: usize,
 }
 
 impl Default for ServerOptions {
@@ -180,6 +183,7 @@ impl Default for ServerOptions {
             client_certs: None,
             service_ranges: Default::default(),
             metrics_resolution: crate::registry::metrics::RESOLUTION,
+            object_cache_bytes: crate::objectcache::DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -188,11 +192,16 @@ pub fn router(store: Arc<dyn Store>, auth: Arc<dyn Authenticator>, opts: ServerO
     let state = AppState {
         rbac: Arc::new(crate::rbac::Authorizer::new(store.clone())),
         ctx: Arc::new(Ctx {
-            store,
             bookmark_interval: opts.bookmark_interval,
             admission: Default::default(),
             service_ranges: opts.service_ranges,
             node_proxy: opts.node_proxy.clone(),
+            // (A runtime runs its watch; a router built outside one has no cache.)
+            objects: (opts.object_cache_bytes > 0 && tokio::runtime::Handle::try_current().is_ok())
+                .then(|| {
+                    crate::objectcache::ObjectCache::spawn(store.clone(), opts.object_cache_bytes)
+                }),
+            store,
         }),
         auth,
         max_body: opts.max_body,
@@ -968,6 +977,7 @@ pub async fn bootstrap_with(
         admission: Default::default(),
         service_ranges: ranges.clone(),
         node_proxy: None,
+        objects: None,
     };
     let ns_def = &resources::NAMESPACES;
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {

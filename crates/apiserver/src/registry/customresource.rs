@@ -428,6 +428,18 @@ pub fn with_deprecation_warning(
     resp
 }
 
+/// Is `def` a custom resource (served from a CRD)?
+pub fn is_custom(def: &ResourceDef) -> bool {
+    with_registry(|r| {
+        r.strategies.values().any(|s| {
+            std::ptr::addr_eq(
+                *s as *const CustomResourceStrategy,
+                def.strategy as *const dyn Strategy,
+            )
+        })
+    })
+}
+
 /// The conversion webhook of the custom resource `def` (None: not a custom resource, or its
 /// CRD converts with strategy `None`).
 pub fn conversion_webhook(def: &ResourceDef) -> Option<super::crd_conversion::Webhook> {

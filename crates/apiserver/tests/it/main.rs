@@ -17,6 +17,7 @@ mod kinds;
 mod limitrange;
 mod metrics;
 mod networkpolicy;
+mod objectcache;
 mod openapi;
 mod paging;
 mod policy;
