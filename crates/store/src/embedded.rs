@@ -1592,6 +1592,136 @@ mod tests {
         assert_eq!(store.watcher_count(), 0);
     }
 
+    fn on_node(node: &str) -> Vec<u8> {
+        format!(r#"{{"metadata":{{"name":"p"}},"spec":{{"nodeName":"{node}"}}}}"#).into_bytes()
+    }
+
+    async fn next(rx: &mut WatchReceiver) -> Arc<Event> {
+        tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+            .await
+            .expect("event in time")
+            .expect("watch open")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_routed_watch_is_offered_only_the_events_naming_its_node() {
+        let (_dir, store, _) = open_tmp();
+        let start = store.current_revision().await.expect("rev");
+        let route = |n: &str| WatchRoute::new("nodeName", n);
+        let mut n1 = store
+            .watch_routed("/pods/", start, route("n1"))
+            .await
+            .expect("watch");
+        // Many other nodes' watches, and one unrouted watch of every pod.
+        let mut others = Vec::new();
+        for i in 2..200 {
+            others.push(
+                store
+                    .watch_routed("/pods/", start, route(&format!("n{i}")))
+                    .await
+                    .expect("watch"),
+            );
+        }
+        let mut all = store.watch("/pods/", start).await.expect("watch");
+        assert_eq!(store.routed_watcher_count(), 199);
+        let a = store.create("/pods/a", &on_node("n2")).await.expect("a");
+        store.create("/pods/b", &on_node("n1")).await.expect("b");
+        // A pod with n1 only as a label value (no nodeName member) and on node n10: not
+        // offered to n1.
+        store
+            .create(
+                "/pods/c",
+                br#"{"metadata":{"labels":{"x":"n1"}},"spec":{"nodeName":"n10"}}"#,
+            )
+            .await
+            .expect("c");
+        // a moves from n2 to n1 (its previous state names n2, its new one n1); b is deleted.
+        store
+            .update("/pods/a", &on_node("n1"), a.mod_revision)
+            .await
+            .expect("move");
+        store.delete("/pods/b", None).await.expect("delete");
+        let got: Vec<(String, EventKind)> = {
+            let mut v = Vec::new();
+            for _ in 0..3 {
+                let ev = next(&mut n1).await;
+                v.push((ev.kv.key.clone(), ev.kind));
+            }
+            v
+        };
+        assert_eq!(
+            got,
+            vec![
+                ("/pods/b".to_string(), EventKind::Put),
+                ("/pods/a".to_string(), EventKind::Put),
+                ("/pods/b".to_string(), EventKind::Delete),
+            ]
+        );
+        assert!(n1.try_recv().is_err(), "n1 was offered another node's pod");
+        for _ in 0..5 {
+            next(&mut all).await;
+        }
+        // n2 saw a's creation and its move away; n10 saw c; the rest nothing.
+        assert_eq!(next(&mut others[0]).await.kv.key, "/pods/a");
+        assert_eq!(next(&mut others[0]).await.kind, EventKind::Put);
+        assert!(others[0].try_recv().is_err());
+        assert_eq!(next(&mut others[8]).await.kv.key, "/pods/c");
+        for (i, rx) in others.iter_mut().enumerate() {
+            if i != 0 && i != 8 {
+                assert!(rx.try_recv().is_err(), "node n{} got an event", i + 2);
+            }
+        }
+        // One event, one allocation: every watcher holds the same one.
+        let x = store.create("/pods/d", &on_node("n1")).await.expect("d");
+        let (e1, e2) = (next(&mut n1).await, next(&mut all).await);
+        assert_eq!(e1.kv, x);
+        assert!(Arc::ptr_eq(&e1, &e2), "the event was copied per watcher");
+        // Gone watchers are pruned (once their forwarders noticed).
+        drop(others);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while store.routed_watcher_count() != 1 {
+            assert!(std::time::Instant::now() < deadline, "gone watchers kept");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_routed_watcher_is_dropped_and_can_watch_again_from_where_it_was() {
+        let (_dir, store, _) = open_tmp();
+        let route = WatchRoute::new("nodeName", "n1");
+        let mut slow = store
+            .watch_routed("/s/", 0, route.clone())
+            .await
+            .expect("watch");
+        let total = 2 * WATCH_CHANNEL_CAPACITY + 50;
+        let v = on_node("n1");
+        let w = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+            for i in 0..total {
+                store
+                    .create(&format!("/s/{i:06}"), &v)
+                    .await
+                    .expect("create");
+            }
+        })
+        .await;
+        assert!(w.is_ok(), "writers blocked by a slow routed watcher");
+        let mut last = 0;
+        while let Some(ev) = slow.recv().await {
+            assert_eq!(ev.kv.mod_revision, last + 1, "contiguous before the drop");
+            last = ev.kv.mod_revision;
+        }
+        assert!((last as usize) < total, "not dropped: got all {last}");
+        assert_eq!(store.routed_watcher_count(), 0);
+        // Watching again from the last revision it saw gives the rest, in order.
+        let mut again = store
+            .watch_routed("/s/", last, route)
+            .await
+            .expect("rewatch");
+        for rev in last + 1..=total as i64 {
+            assert_eq!(next(&mut again).await.kv.mod_revision, rev);
+        }
+    }
+
     #[tokio::test]
     async fn dropped_receivers_are_cleaned_up() {
         let (_dir, store, _) = open_tmp();

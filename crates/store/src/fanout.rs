@@ -422,6 +422,52 @@ mod tests {
         }
     }
 
+    async fn recv(rx: &mut WatchReceiver) -> Arc<Event> {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn routed_watches_get_their_nodes_events_and_share_one_copy() {
+        let (_d, inner) = embedded();
+        let s = FanoutStore::start(inner.clone(), 64).await.unwrap();
+        let pod = |n: &str| format!(r#"{{"spec":{{"nodeName":"{n}"}}}}"#).into_bytes();
+        let start = s.current_revision().await.unwrap();
+        let mut n1 = s
+            .watch_routed("/pods/", start, WatchRoute::new("nodeName", "n1"))
+            .await
+            .unwrap();
+        let mut n2 = s
+            .watch_routed("/pods/", start, WatchRoute::new("nodeName", "n2"))
+            .await
+            .unwrap();
+        let mut all = s.watch("/pods/", start).await.unwrap();
+        assert_eq!(s.routed_subscriber_count(), 2);
+        assert_eq!(inner.watcher_count(), 1, "one backend watch feeds them all");
+        s.create("/pods/x", &pod("n2")).await.unwrap();
+        let kv = s.create("/pods/y", &pod("n1")).await.unwrap();
+        let e1 = recv(&mut n1).await;
+        assert_eq!(e1.kv, kv);
+        assert_eq!(recv(&mut n2).await.kv.key, "/pods/x");
+        recv(&mut all).await;
+        assert!(
+            Arc::ptr_eq(&e1, &recv(&mut all).await),
+            "copied per watcher"
+        );
+        assert!(n1.try_recv().is_err() && n2.try_recv().is_err());
+        // A routed watch from inside the window replays (a superset) and then goes live.
+        let mut late = s
+            .watch_routed("/pods/", start, WatchRoute::new("nodeName", "n1"))
+            .await
+            .unwrap();
+        assert_eq!(recv(&mut late).await.kv.key, "/pods/x");
+        assert_eq!(recv(&mut late).await.kv.key, "/pods/y");
+        s.create("/pods/z", &pod("n1")).await.unwrap();
+        assert_eq!(recv(&mut late).await.kv.key, "/pods/z");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn older_than_the_window_goes_to_the_backend() {
         let (_d, inner) = embedded();
