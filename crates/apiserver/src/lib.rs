@@ -6,6 +6,7 @@ pub mod client;
 pub mod discovery;
 pub mod egress;
 pub mod error;
+pub mod eventttl;
 pub use daas_protocol::files;
 pub mod handlers;
 pub mod limitranger;

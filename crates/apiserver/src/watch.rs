@@ -223,7 +223,9 @@ pub async fn watch(
             res.revision
         }
     };
-    let mut rx = match ctx.store.watch(&prefix, start_rev).await {
+    // One node's pods: the store offers this watch only the events naming that node.
+    let route = crate::watchprefilter::route(def, &filter);
+    let mut rx = match ctx.store.watch_routed(&prefix, start_rev, route).await {
         Ok(rx) => rx,
         Err(e) => {
             let err: ApiError = e.into();

@@ -4,31 +4,43 @@
 //! node. A stored pod is compact JSON, so a pod on node X contains the bytes `"nodeName":"X"`; an
 //! event whose object and previous state both lack them matches the selector neither now nor
 //! before, and yields no watch event. A false positive only costs the full decode.
+//!
+//! The same test, handed to the store as a [`WatchRoute`], lets the store offer a pod event only
+//! to the watches of the nodes it names (found in a map), instead of to every node's watch: one
+//! pod write costs O(1) node watches, not O(nodes). The prefilter stays for the events a store
+//! offers anyway (a replay from history, a backend that does not route).
 
 use memchr::memmem::Finder;
 
 use daas_apimachinery::selector::FieldOperator;
+use daas_store::WatchRoute;
 
 use crate::handlers::Filter;
 use crate::resources::ResourceDef;
 
-/// The bytes every matching stored object contains, when the watch has such a test.
-pub(crate) fn needle(def: &ResourceDef, filter: &Filter) -> Option<Finder<'static>> {
+/// The store route of a watch on one node's pods (see the module documentation).
+pub(crate) fn route(def: &ResourceDef, filter: &Filter) -> Option<WatchRoute> {
+    WatchRoute::new("nodeName", node_of(def, filter)?)
+}
+
+/// The node a pod watch is restricted to by `spec.nodeName=<node>`, when it is one JSON writes
+/// as it is (node names are DNS names).
+fn node_of<'a>(def: &ResourceDef, filter: &'a Filter) -> Option<&'a str> {
     if def.plural != "pods" || !def.group.is_empty() {
         return None;
     }
     let req = filter.fields.as_ref()?.requirements().iter().find(|r| {
         r.field == "spec.nodeName" && r.operator == FieldOperator::Equals && !r.value.is_empty()
     })?;
-    // Only values JSON writes as they are (node names are DNS names).
-    if !req
-        .value
+    req.value
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':'))
-    {
-        return None;
-    }
-    let bytes = format!("\"nodeName\":\"{}\"", req.value).into_bytes();
+        .then_some(req.value.as_str())
+}
+
+/// The bytes every matching stored object contains, when the watch has such a test.
+pub(crate) fn needle(def: &ResourceDef, filter: &Filter) -> Option<Finder<'static>> {
+    let bytes = format!("\"nodeName\":\"{}\"", node_of(def, filter)?).into_bytes();
     Some(Finder::new(&bytes).into_owned())
 }
 

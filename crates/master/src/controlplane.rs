@@ -137,6 +137,12 @@ impl ControllerSet {
             self.compact_interval,
             self.retain_revisions,
         ));
+        // Events expire after kube-apiserver's default --event-ttl (1 h).
+        tasks.push(daas_apiserver::eventttl::spawn_event_expiry(
+            self.store.clone(),
+            daas_apiserver::eventttl::DEFAULT_EVENT_TTL,
+            Duration::from_secs(60),
+        ));
         tasks.push(spawn_controller(
             c.clone(),
             daas_controllers::servicerepair::ServiceRepair::new(

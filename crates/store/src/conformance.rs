@@ -12,7 +12,7 @@ const RECV_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn recv(rx: &mut crate::WatchReceiver) -> Event {
     match tokio::time::timeout(RECV_TIMEOUT, rx.recv()).await {
-        Ok(Some(ev)) => ev,
+        Ok(Some(ev)) => Event::clone(&ev),
         Ok(None) => panic!("watch ended unexpectedly"),
         Err(_) => panic!("timed out waiting for a watch event"),
     }

@@ -40,6 +40,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, debug_span, error, info, warn};
 
 use crate::codec::{HistoryRecord, KeyRecord};
+use crate::route::{Subscribers, WatchRoute};
 use crate::seal::SealingKey;
 use crate::wal::{self, CrashPoint, Wal};
 use crate::{
@@ -63,6 +64,8 @@ const KEY_CHECK_PLAINTEXT: &[u8] = b"daas-store sealing key check v1";
 /// Capacity of each watcher's channel. A watcher whose live queue fills up is dropped (its
 /// receiver ends) instead of blocking writers.
 pub const WATCH_CHANNEL_CAPACITY: usize = 4096;
+/// Every this many revisions, watchers whose receiver is gone are pruned (see `acknowledge`).
+const PRUNE_EVERY: Revision = 64;
 /// History entries scanned per blocking step while replaying a watch.
 const REPLAY_CHUNK: usize = 1024;
 /// File name used when `open` is given a directory.
@@ -80,13 +83,13 @@ fn be<E: std::fmt::Display>(e: E) -> StoreError {
 struct Watcher {
     id: u64,
     prefix: String,
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<Arc<Event>>,
 }
 
 struct WriterState {
     revision: Revision,
     compacted: Revision,
-    watchers: Vec<Watcher>,
+    watchers: Subscribers<Watcher>,
     next_watcher_id: u64,
     wal: Wal,
 }
@@ -99,12 +102,21 @@ pub struct EmbeddedOptions {
     /// full, the batch that does not fit is committed durably into redb (a checkpoint) and the
     /// log starts over. Larger: fewer checkpoints, a longer replay after a crash.
     pub wal_bytes: u64,
+    /// Memory redb may use to cache database pages (its own default is 1 GiB, which a busy
+    /// store's pages, history included, fill: the master's RSS grew towards it with the cluster).
+    /// Pages beyond it are read from the file (the kernel's page cache, reclaimable).
+    pub cache_bytes: usize,
 }
+
+/// Default [`EmbeddedOptions::cache_bytes`]: room for the live objects of a 1,000-node,
+/// 10,000-pod cluster, not for its whole history.
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
         EmbeddedOptions {
             wal_bytes: wal::DEFAULT_WAL_BYTES,
+            cache_bytes: DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -217,7 +229,9 @@ impl EmbeddedStore {
                 })?;
             }
         }
-        let db = Database::create(&file)
+        let db = redb::Builder::new()
+            .set_cache_size(options.cache_bytes)
+            .create(&file)
             .map_err(|e| StoreError::Backend(format!("open {}: {e}", file.display())))?;
 
         let txn = db.begin_write().map_err(be)?;
@@ -294,7 +308,7 @@ impl EmbeddedStore {
             state: Mutex::new(WriterState {
                 revision,
                 compacted,
-                watchers: Vec::new(),
+                watchers: Subscribers::default(),
                 next_watcher_id: 1,
                 wal,
             }),
@@ -346,8 +360,15 @@ impl EmbeddedStore {
     /// Number of registered live watchers (closed ones are pruned lazily on the next write).
     pub fn watcher_count(&self) -> usize {
         let mut st = self.shared.lock();
-        st.watchers.retain(|w| !w.tx.is_closed());
+        st.watchers.retain_all(|w| !w.tx.is_closed());
         st.watchers.len()
+    }
+
+    /// Live watchers registered with a [`WatchRoute`] (tests, metrics).
+    pub fn routed_watcher_count(&self) -> usize {
+        let mut st = self.shared.lock();
+        st.watchers.retain_all(|w| !w.tx.is_closed());
+        st.watchers.routed_len()
     }
 
     async fn blocking<T, F>(&self, f: F) -> Result<T>
@@ -580,7 +601,7 @@ impl Shared {
         let Applied { kind, new, prev } = applied;
         // Build the acknowledged KeyValue (and the event) from plaintext we already hold; the
         // previous value is only unsealed if a delete must return it or a watcher wants it.
-        let wants_event = st.watchers.iter().any(|w| key.starts_with(&w.prefix));
+        let wants_event = st.watchers.any(|w| key.starts_with(&w.prefix));
         let prev_kv = match (&prev, kind == EventKind::Delete || wants_event) {
             (Some(p), true) => match self.kv_from(&key, p) {
                 Ok(kv) => Some(kv),
@@ -608,17 +629,19 @@ impl Shared {
         if wants_event {
             if prev.is_some() && prev_kv.is_none() {
                 // Do not hand watchers an event with a made-up previous state: end them.
-                st.watchers.retain(|w| !kv.key.starts_with(&w.prefix));
+                st.watchers.retain_all(|w| !kv.key.starts_with(&w.prefix));
             } else {
-                let ev = Event {
+                let ev = Arc::new(Event {
                     kind,
                     kv: kv.clone(),
                     prev: prev_kv,
-                };
+                });
                 fan_out(st, &ev);
             }
-        } else if st.watchers.iter().any(|w| w.tx.is_closed()) {
-            st.watchers.retain(|w| !w.tx.is_closed());
+        } else if kv.mod_revision % PRUNE_EVERY == 0 {
+            // Watchers that went away are dropped when an event is offered to them; a routed
+            // one may see no event for long, so every so often all of them are checked.
+            st.watchers.retain_all(|w| !w.tx.is_closed());
         }
         debug!(key = %kv.key, revision = kv.mod_revision, ?kind, "write committed");
         kv
@@ -858,8 +881,9 @@ fn decide(
     }
 }
 
-fn fan_out(st: &mut WriterState, ev: &Event) {
-    st.watchers.retain(|w| {
+fn fan_out(st: &mut WriterState, ev: &Arc<Event>) {
+    let prev = ev.prev.as_ref().map(|p| p.value.as_slice());
+    st.watchers.deliver(&ev.kv.value, prev, |w| {
         if !ev.kv.key.starts_with(&w.prefix) {
             return !w.tx.is_closed();
         }
@@ -885,8 +909,8 @@ async fn forward(
     after: Revision,
     upto: Revision,
     snapshot: Option<ReadTransaction>,
-    mut live: mpsc::Receiver<Event>,
-    out: mpsc::Sender<Event>,
+    mut live: mpsc::Receiver<Arc<Event>>,
+    out: mpsc::Sender<Arc<Event>>,
 ) {
     if let Some(snap) = snapshot {
         let snap = Arc::new(snap);
@@ -913,7 +937,7 @@ async fn forward(
             }
             cursor = next;
             for ev in events {
-                if out.send(ev).await.is_err() {
+                if out.send(Arc::new(ev)).await.is_err() {
                     return;
                 }
             }
@@ -1127,6 +1151,15 @@ impl Store for EmbeddedStore {
     }
 
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchReceiver> {
+        self.watch_routed(prefix, after, None).await
+    }
+
+    async fn watch_routed(
+        &self,
+        prefix: &str,
+        after: Revision,
+        route: Option<WatchRoute>,
+    ) -> Result<WatchReceiver> {
         let after = after.max(0);
         let p = prefix.to_string();
         let (snapshot, upto, live_rx) = self
@@ -1155,7 +1188,7 @@ impl Store for EmbeddedStore {
                 let id = st.next_watcher_id;
                 st.next_watcher_id += 1;
                 debug!(watcher = id, prefix = %p, after, upto = st.revision, "watch registered");
-                st.watchers.push(Watcher { id, prefix: p, tx });
+                st.watchers.push(route, Watcher { id, prefix: p, tx });
                 Ok((snapshot, st.revision, rx))
             })
             .await?;
@@ -1419,7 +1452,10 @@ mod tests {
     async fn small_log_checkpoints_and_reopens_with_everything() {
         let dir = tempfile::tempdir().expect("tempdir");
         let key = SealingKey::generate();
-        let small = EmbeddedOptions { wal_bytes: 4096 };
+        let small = EmbeddedOptions {
+            wal_bytes: 4096,
+            ..Default::default()
+        };
         let (revision, listed) = {
             let store = EmbeddedStore::open_with(dir.path(), key.clone(), small).expect("open");
             let mut tasks = Vec::new();
@@ -1554,6 +1590,136 @@ mod tests {
         );
         assert!(n >= WATCH_CHANNEL_CAPACITY);
         assert_eq!(store.watcher_count(), 0);
+    }
+
+    fn on_node(node: &str) -> Vec<u8> {
+        format!(r#"{{"metadata":{{"name":"p"}},"spec":{{"nodeName":"{node}"}}}}"#).into_bytes()
+    }
+
+    async fn next(rx: &mut WatchReceiver) -> Arc<Event> {
+        tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+            .await
+            .expect("event in time")
+            .expect("watch open")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_routed_watch_is_offered_only_the_events_naming_its_node() {
+        let (_dir, store, _) = open_tmp();
+        let start = store.current_revision().await.expect("rev");
+        let route = |n: &str| WatchRoute::new("nodeName", n);
+        let mut n1 = store
+            .watch_routed("/pods/", start, route("n1"))
+            .await
+            .expect("watch");
+        // Many other nodes' watches, and one unrouted watch of every pod.
+        let mut others = Vec::new();
+        for i in 2..200 {
+            others.push(
+                store
+                    .watch_routed("/pods/", start, route(&format!("n{i}")))
+                    .await
+                    .expect("watch"),
+            );
+        }
+        let mut all = store.watch("/pods/", start).await.expect("watch");
+        assert_eq!(store.routed_watcher_count(), 199);
+        let a = store.create("/pods/a", &on_node("n2")).await.expect("a");
+        store.create("/pods/b", &on_node("n1")).await.expect("b");
+        // A pod with n1 only as a label value (no nodeName member) and on node n10: not
+        // offered to n1.
+        store
+            .create(
+                "/pods/c",
+                br#"{"metadata":{"labels":{"x":"n1"}},"spec":{"nodeName":"n10"}}"#,
+            )
+            .await
+            .expect("c");
+        // a moves from n2 to n1 (its previous state names n2, its new one n1); b is deleted.
+        store
+            .update("/pods/a", &on_node("n1"), a.mod_revision)
+            .await
+            .expect("move");
+        store.delete("/pods/b", None).await.expect("delete");
+        let got: Vec<(String, EventKind)> = {
+            let mut v = Vec::new();
+            for _ in 0..3 {
+                let ev = next(&mut n1).await;
+                v.push((ev.kv.key.clone(), ev.kind));
+            }
+            v
+        };
+        assert_eq!(
+            got,
+            vec![
+                ("/pods/b".to_string(), EventKind::Put),
+                ("/pods/a".to_string(), EventKind::Put),
+                ("/pods/b".to_string(), EventKind::Delete),
+            ]
+        );
+        assert!(n1.try_recv().is_err(), "n1 was offered another node's pod");
+        for _ in 0..5 {
+            next(&mut all).await;
+        }
+        // n2 saw a's creation and its move away; n10 saw c; the rest nothing.
+        assert_eq!(next(&mut others[0]).await.kv.key, "/pods/a");
+        assert_eq!(next(&mut others[0]).await.kind, EventKind::Put);
+        assert!(others[0].try_recv().is_err());
+        assert_eq!(next(&mut others[8]).await.kv.key, "/pods/c");
+        for (i, rx) in others.iter_mut().enumerate() {
+            if i != 0 && i != 8 {
+                assert!(rx.try_recv().is_err(), "node n{} got an event", i + 2);
+            }
+        }
+        // One event, one allocation: every watcher holds the same one.
+        let x = store.create("/pods/d", &on_node("n1")).await.expect("d");
+        let (e1, e2) = (next(&mut n1).await, next(&mut all).await);
+        assert_eq!(e1.kv, x);
+        assert!(Arc::ptr_eq(&e1, &e2), "the event was copied per watcher");
+        // Gone watchers are pruned (once their forwarders noticed).
+        drop(others);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while store.routed_watcher_count() != 1 {
+            assert!(std::time::Instant::now() < deadline, "gone watchers kept");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_routed_watcher_is_dropped_and_can_watch_again_from_where_it_was() {
+        let (_dir, store, _) = open_tmp();
+        let route = WatchRoute::new("nodeName", "n1");
+        let mut slow = store
+            .watch_routed("/s/", 0, route.clone())
+            .await
+            .expect("watch");
+        let total = 2 * WATCH_CHANNEL_CAPACITY + 50;
+        let v = on_node("n1");
+        let w = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+            for i in 0..total {
+                store
+                    .create(&format!("/s/{i:06}"), &v)
+                    .await
+                    .expect("create");
+            }
+        })
+        .await;
+        assert!(w.is_ok(), "writers blocked by a slow routed watcher");
+        let mut last = 0;
+        while let Some(ev) = slow.recv().await {
+            assert_eq!(ev.kv.mod_revision, last + 1, "contiguous before the drop");
+            last = ev.kv.mod_revision;
+        }
+        assert!((last as usize) < total, "not dropped: got all {last}");
+        assert_eq!(store.routed_watcher_count(), 0);
+        // Watching again from the last revision it saw gives the rest, in order.
+        let mut again = store
+            .watch_routed("/s/", last, route)
+            .await
+            .expect("rewatch");
+        for rev in last + 1..=total as i64 {
+            assert_eq!(next(&mut again).await.kv.mod_revision, rev);
+        }
     }
 
     #[tokio::test]
@@ -1946,5 +2112,77 @@ mod tests {
         // The final state is the model's.
         let listed = store.list("/o/").await.expect("list");
         assert_eq!(listed.items, model.into_values().collect::<Vec<_>>());
+    }
+
+    /// Measurement, not a check (run by hand): the process's RSS after a cluster-sized write
+    /// load, under the cache size in `STORE_CACHE_MB` (default: the store's default).
+    /// `STORE_CACHE_MB=1024 cargo test -p daas-store --lib rss_after_a_cluster_sized_load -- --ignored --nocapture`
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore]
+    async fn rss_after_a_cluster_sized_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = std::env::var("STORE_CACHE_MB")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .map(|mb| mb << 20)
+            .unwrap_or(DEFAULT_CACHE_BYTES);
+        let opts = EmbeddedOptions {
+            cache_bytes: cache,
+            ..Default::default()
+        };
+        let store = Arc::new(
+            EmbeddedStore::open_with(dir.path(), SealingKey::generate(), opts).expect("open"),
+        );
+        let rss = || {
+            std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("VmRSS:"))
+                        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                })
+                .unwrap_or(0)
+                / 1024
+        };
+        let before = rss();
+        let value = vec![b'x'; 3000];
+        let mut tasks = Vec::new();
+        for w in 0..16 {
+            let (store, value) = (store.clone(), value.clone());
+            tasks.push(tokio::spawn(async move {
+                for i in 0..625 {
+                    let k = format!("/registry/pods/ns/p-{w}-{i}");
+                    let mut kv = store.create(&k, &value).await.expect("create");
+                    for _ in 0..3 {
+                        kv = store
+                            .update(&k, &value, kv.mod_revision)
+                            .await
+                            .expect("update");
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.expect("writer");
+        }
+        for _ in 0..3 {
+            assert_eq!(
+                store
+                    .list("/registry/pods/")
+                    .await
+                    .expect("list")
+                    .items
+                    .len(),
+                10_000
+            );
+        }
+        let size = std::fs::metadata(dir.path().join(DEFAULT_FILE_NAME))
+            .map(|m| m.len() >> 20)
+            .unwrap_or(0);
+        println!(
+            "cache {} MiB: RSS {before} MB -> {} MB after 10,000 keys x 4 writes of 3 KB (file {size} MiB)",
+            cache >> 20,
+            rss()
+        );
     }
 }

@@ -706,7 +706,7 @@ impl Store for EtcdStore {
                 for ev in resp.events() {
                     match this.convert_event(ev) {
                         Ok(Some(ev)) => {
-                            if tx.send(ev).await.is_err() {
+                            if tx.send(std::sync::Arc::new(ev)).await.is_err() {
                                 return;
                             }
                         }

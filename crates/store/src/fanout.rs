@@ -19,6 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
+use crate::route::{Subscribers, WatchRoute};
 use crate::{
     Event, KeyValue, ListResult, RangeResult, Result, Revision, Store, StoreError, WatchReceiver,
     WATCH_CHANNEL_CAPACITY,
@@ -26,20 +27,22 @@ use crate::{
 
 /// Events kept for replay by default.
 pub const DEFAULT_WINDOW: usize = 8192;
+/// Every this many revisions, watchers whose receiver is gone are pruned.
+const PRUNE_EVERY: Revision = 64;
 
 struct Subscriber {
     prefix: String,
     /// Deliver only events after this revision (a watch from beyond the window's end).
     after: Revision,
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<Arc<Event>>,
 }
 
 struct Window {
     /// Every event with a revision in `(floor, last]`, in order.
-    events: VecDeque<Event>,
+    events: VecDeque<Arc<Event>>,
     floor: Revision,
     last: Revision,
-    subscribers: Vec<Subscriber>,
+    subscribers: Subscribers<Subscriber>,
 }
 
 fn revision(ev: &Event) -> Revision {
@@ -47,15 +50,20 @@ fn revision(ev: &Event) -> Revision {
 }
 
 impl Window {
-    fn push(&mut self, ev: Event, capacity: usize) {
+    fn push(&mut self, ev: Arc<Event>, capacity: usize) {
         let rev = revision(&ev);
-        self.subscribers.retain(|s| {
+        let prev = ev.prev.as_ref().map(|p| p.value.as_slice());
+        self.subscribers.deliver(&ev.kv.value, prev, |s| {
             if rev <= s.after || !ev.kv.key.starts_with(&s.prefix) {
                 return !s.tx.is_closed();
             }
             // Full: the watcher fell behind; dropping its sender ends its stream.
             s.tx.try_send(ev.clone()).is_ok()
         });
+        if rev % PRUNE_EVERY == 0 {
+            // A routed watcher may be offered no event for long: drop those that went away.
+            self.subscribers.retain_all(|s| !s.tx.is_closed());
+        }
         self.last = self.last.max(rev);
         self.events.push_back(ev);
         while self.events.len() > capacity {
@@ -107,7 +115,7 @@ impl FanoutStore {
             events: VecDeque::new(),
             floor: rev,
             last: rev,
-            subscribers: Vec::new(),
+            subscribers: Subscribers::default(),
         }));
         let pump = tokio::spawn(pump(inner.clone(), window.clone(), rx, capacity));
         Ok(FanoutStore {
@@ -121,7 +129,21 @@ impl FanoutStore {
     pub fn subscriber_count(&self) -> usize {
         self.window
             .lock()
-            .map(|w| w.subscribers.iter().filter(|s| !s.tx.is_closed()).count())
+            .map(|mut w| {
+                w.subscribers.retain_all(|s| !s.tx.is_closed());
+                w.subscribers.len()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Of those, the watchers registered with a [`WatchRoute`].
+    pub fn routed_subscriber_count(&self) -> usize {
+        self.window
+            .lock()
+            .map(|mut w| {
+                w.subscribers.retain_all(|s| !s.tx.is_closed());
+                w.subscribers.routed_len()
+            })
             .unwrap_or(0)
     }
 }
@@ -211,13 +233,22 @@ impl Store for FanoutStore {
     }
 
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchReceiver> {
+        self.watch_routed(prefix, after, None).await
+    }
+
+    async fn watch_routed(
+        &self,
+        prefix: &str,
+        after: Revision,
+        route: Option<WatchRoute>,
+    ) -> Result<WatchReceiver> {
         let (floor, last) = {
             let w = self.window.lock().map_err(|_| poisoned())?;
             (w.floor, w.last)
         };
         if after < floor {
             // Older than the window: the backend's own history (or its Compacted).
-            return self.inner.watch(prefix, after).await;
+            return self.inner.watch_routed(prefix, after, route).await;
         }
         if after > last {
             // Possibly written through this store but not yet seen by the backend watch.
@@ -235,7 +266,7 @@ impl Store for FanoutStore {
                 // The window moved on while the lock was released.
                 None
             } else {
-                let replay: Vec<Event> = w
+                let replay: Vec<Arc<Event>> = w
                     .events
                     .iter()
                     .filter(|ev| revision(ev) > after && ev.kv.key.starts_with(prefix))
@@ -246,17 +277,20 @@ impl Store for FanoutStore {
                     // Cannot fail: the channel has room for the whole replay.
                     let _ = tx.try_send(ev);
                 }
-                w.subscribers.push(Subscriber {
-                    prefix: prefix.to_string(),
-                    after,
-                    tx,
-                });
+                w.subscribers.push(
+                    route.clone(),
+                    Subscriber {
+                        prefix: prefix.to_string(),
+                        after,
+                        tx,
+                    },
+                );
                 Some(rx)
             }
         };
         match registered {
             Some(rx) => Ok(rx),
-            None => self.inner.watch(prefix, after).await,
+            None => self.inner.watch_routed(prefix, after, route).await,
         }
     }
 
@@ -386,6 +420,52 @@ mod tests {
                 .unwrap();
             assert_eq!(ev.kv.key, format!("/k/{i:05}"));
         }
+    }
+
+    async fn recv(rx: &mut WatchReceiver) -> Arc<Event> {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn routed_watches_get_their_nodes_events_and_share_one_copy() {
+        let (_d, inner) = embedded();
+        let s = FanoutStore::start(inner.clone(), 64).await.unwrap();
+        let pod = |n: &str| format!(r#"{{"spec":{{"nodeName":"{n}"}}}}"#).into_bytes();
+        let start = s.current_revision().await.unwrap();
+        let mut n1 = s
+            .watch_routed("/pods/", start, WatchRoute::new("nodeName", "n1"))
+            .await
+            .unwrap();
+        let mut n2 = s
+            .watch_routed("/pods/", start, WatchRoute::new("nodeName", "n2"))
+            .await
+            .unwrap();
+        let mut all = s.watch("/pods/", start).await.unwrap();
+        assert_eq!(s.routed_subscriber_count(), 2);
+        assert_eq!(inner.watcher_count(), 1, "one backend watch feeds them all");
+        s.create("/pods/x", &pod("n2")).await.unwrap();
+        let kv = s.create("/pods/y", &pod("n1")).await.unwrap();
+        let e1 = recv(&mut n1).await;
+        assert_eq!(e1.kv, kv);
+        assert_eq!(recv(&mut n2).await.kv.key, "/pods/x");
+        recv(&mut all).await;
+        assert!(
+            Arc::ptr_eq(&e1, &recv(&mut all).await),
+            "copied per watcher"
+        );
+        assert!(n1.try_recv().is_err() && n2.try_recv().is_err());
+        // A routed watch from inside the window replays (a superset) and then goes live.
+        let mut late = s
+            .watch_routed("/pods/", start, WatchRoute::new("nodeName", "n1"))
+            .await
+            .unwrap();
+        assert_eq!(recv(&mut late).await.kv.key, "/pods/x");
+        assert_eq!(recv(&mut late).await.kv.key, "/pods/y");
+        s.create("/pods/z", &pod("n1")).await.unwrap();
+        assert_eq!(recv(&mut late).await.kv.key, "/pods/z");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

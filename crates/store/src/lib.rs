@@ -15,6 +15,7 @@ pub mod embedded;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 pub mod fanout;
+pub mod route;
 pub mod seal;
 pub mod wal;
 
@@ -27,6 +28,7 @@ pub use embedded::{EmbeddedOptions, EmbeddedStore, WATCH_CHANNEL_CAPACITY};
 #[cfg(feature = "etcd")]
 pub use etcd::{EtcdOptions, EtcdStore, EtcdTls};
 pub use fanout::FanoutStore;
+pub use route::WatchRoute;
 pub use seal::SealingKey;
 
 pub type Revision = i64;
@@ -131,7 +133,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Receiving end of a watch. Events arrive in revision order. The stream ends (recv returns None)
 /// when the store shuts down or when the watcher fell too far behind; the consumer then re-lists.
-pub type WatchReceiver = tokio::sync::mpsc::Receiver<Event>;
+/// One event is shared by every watcher it is delivered to (one allocation however many
+/// watchers queue it).
+pub type WatchReceiver = tokio::sync::mpsc::Receiver<std::sync::Arc<Event>>;
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -173,6 +177,19 @@ pub trait Store: Send + Sync + 'static {
     /// Stream every event on keys starting with `prefix` whose revision is greater than `after`.
     /// Compacted if `after` is older than the compacted revision; FutureRevision if beyond current.
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchReceiver>;
+    /// [`Store::watch`] with a routing hint (see [`route`]): a store may offer the watcher only
+    /// the events whose value or previous value holds the route's JSON member, found through
+    /// an index instead of by offering every event to every watcher. The consumer still
+    /// filters: a store may ignore the route (this default does).
+    async fn watch_routed(
+        &self,
+        prefix: &str,
+        after: Revision,
+        route: Option<WatchRoute>,
+    ) -> Result<WatchReceiver> {
+        let _ = route;
+        self.watch(prefix, after).await
+    }
     /// Discard history at and below `revision` (live keys are kept).
     async fn compact(&self, revision: Revision) -> Result<()>;
     /// Load a snapshot (`items` as read by `list_at("", revision)`) into an EMPTY store, each

@@ -236,6 +236,46 @@ fn hollow_nodes_run_pods_fail_over_and_stay_confined() {
         crate::common::stderr(&anon)
     );
 
+    // ha-0's own pod watch, as its agent holds it (fieldSelector spec.nodeName=ha-0, routed by
+    // the store to that node only), open before the pods exist: every event it carries must be
+    // one of ha-0's pods, and it must carry all of them.
+    let mut own_watch = c
+        .command("kubectl")
+        .args(["--server", &c.server_url(), "--token", token])
+        .arg("--insecure-skip-tls-verify=true")
+        .args([
+            "get",
+            "pods",
+            "-n",
+            "default",
+            "--field-selector",
+            "spec.nodeName=ha-0",
+        ])
+        .args(["-w", "--no-headers"])
+        .args([
+            "-o",
+            "custom-columns=NAME:.metadata.name,NODE:.spec.nodeName",
+        ])
+        .env("KUBECONFIG", c.dir.path().join("no-kubeconfig"))
+        .env("HOME", c.dir.path().join("home"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl watch");
+    // Adversary: the node may not watch Secrets (only get the ones its pods reference).
+    let secrets = kubectl_token(
+        &c,
+        token,
+        &["get", "secrets", "-A", "-w", "--request-timeout=5s"],
+    );
+    assert!(!secrets.status.success());
+    assert!(
+        crate::common::stderr(&secrets).contains("Forbidden"),
+        "node watching secrets: {}",
+        crate::common::stderr(&secrets)
+    );
+    std::thread::sleep(Duration::from_secs(2));
+
     // 20 pods, all Running on hollow nodes with an address from their node's pod CIDR.
     c.ok_stdin(&["apply", "-f", "-"], DEPLOYMENT);
     wait_until("20 Running pods", Duration::from_secs(120), || {
@@ -258,6 +298,27 @@ fn hollow_nodes_run_pods_fail_over_and_stay_confined() {
             "{pod}: {ip} not in {cidr}"
         );
     }
+    // Give the watch a moment for the last status writes, then read what it carried.
+    std::thread::sleep(Duration::from_secs(3));
+    let _ = own_watch.kill();
+    let out = own_watch.wait_with_output().expect("watch output");
+    let carried = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut seen = std::collections::BTreeSet::new();
+    for l in carried.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        assert_eq!(f.get(1), Some(&"ha-0"), "ha-0's watch carried {l:?}");
+        seen.insert(f.first().map(|s| s.to_string()).unwrap_or_default());
+    }
+    let on_a0: std::collections::BTreeSet<String> = before
+        .iter()
+        .filter(|p| p.1 == "ha-0")
+        .map(|p| p.0.clone())
+        .collect();
+    assert!(
+        on_a0.is_subset(&seen),
+        "ha-0's watch missed its pods: saw {seen:?}, ha-0 runs {on_a0:?} ({})",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let on_b: Vec<_> = before.iter().filter(|p| p.1 == "hb-0").collect();
     assert!(!on_b.is_empty(), "no pod was scheduled on hb-0: {before:?}");
 
