@@ -14,6 +14,7 @@ pub mod endpointslicemirroring;
 pub mod gc;
 pub mod history;
 pub mod hpa;
+pub mod informer;
 pub mod ingress;
 pub mod job;
 pub mod kubedns;
@@ -91,6 +92,11 @@ pub trait Controller: Send + 'static {
     /// A trigger outside the API (e.g. the authenticator's demand for a namespace) that also
     /// wakes the controller.
     fn wake(&self) -> Option<Arc<Notify>> {
+        None
+    }
+    /// The shared caches this controller reads: the [`watches`](Self::watches) paths they serve
+    /// wake it from the cache (after the change is applied) instead of from a watch of its own.
+    fn informers(&self) -> Option<&informer::Informers> {
         None
     }
     /// One full pass. `Ok(Some(d))` asks to run again within `d` (e.g. minReadySeconds timers).
@@ -254,11 +260,21 @@ impl Drop for Watchers {
 
 async fn run<C: Controller>(client: LocalClient, mut c: C, resync: Duration, debounce: Duration) {
     let notify = Arc::new(Notify::new());
-    let mut tasks: Vec<JoinHandle<()>> = c
-        .watches()
-        .into_iter()
-        .map(|p| tokio::spawn(watch_loop(client.clone(), p, notify.clone(), c.name())))
-        .collect();
+    let mut tasks: Vec<JoinHandle<()>> = Vec::new();
+    for p in c.watches() {
+        let cached = c
+            .informers()
+            .map(|i| i.subscribe(&p, &notify))
+            .unwrap_or(false);
+        if !cached {
+            tasks.push(tokio::spawn(watch_loop(
+                client.clone(),
+                p,
+                notify.clone(),
+                c.name(),
+            )));
+        }
+    }
     if let Some(external) = c.wake() {
         let notify = notify.clone();
         tasks.push(tokio::spawn(async move {
