@@ -39,9 +39,12 @@ const RETRY: Duration = Duration::from_millis(500);
 
 /// An immutable view of one cache: the objects in key (namespace/name) order, the
 /// resourceVersion applied, and indexes built on first use and shared by every reader of this
-/// view.
+/// view. Cloning it is cheap (one shared allocation).
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot(Arc<Frozen>);
+
 #[derive(Debug, Default)]
-pub struct Snapshot {
+struct Frozen {
     items: Vec<Arc<Value>>,
     revision: i64,
     by_owner: OnceLock<HashMap<String, Vec<usize>>>,
@@ -52,11 +55,30 @@ pub struct Snapshot {
 impl std::ops::Deref for Snapshot {
     type Target = [Arc<Value>];
     fn deref(&self) -> &[Arc<Value>] {
-        &self.items
+        &self.0.items
     }
 }
 
-fn index_by(items: &[Arc<Value>], key: impl Fn(&Value) -> Option<&str>) -> HashMap<String, Vec<usize>> {
+impl<'a> IntoIterator for &'a Snapshot {
+    type Item = &'a Arc<Value>;
+    type IntoIter = std::slice::Iter<'a, Arc<Value>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.items.iter()
+    }
+}
+
+impl IntoIterator for Snapshot {
+    type Item = Arc<Value>;
+    type IntoIter = std::vec::IntoIter<Arc<Value>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.items.clone().into_iter()
+    }
+}
+
+fn index_by(
+    items: &[Arc<Value>],
+    key: impl Fn(&Value) -> Option<&str>,
+) -> HashMap<String, Vec<usize>> {
     let mut m: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, o) in items.iter().enumerate() {
         if let Some(k) = key(o) {
@@ -68,26 +90,31 @@ fn index_by(items: &[Arc<Value>], key: impl Fn(&Value) -> Option<&str>) -> HashM
 
 impl Snapshot {
     pub fn new(items: Vec<Arc<Value>>, revision: i64) -> Self {
-        Snapshot {
+        Snapshot(Arc::new(Frozen {
             items,
             revision,
             ..Default::default()
-        }
+        }))
     }
 
     /// The resourceVersion this view has applied (0 for a direct list without one).
     pub fn revision(&self) -> i64 {
-        self.revision
+        self.0.revision
+    }
+
+    /// The objects as plain references.
+    pub fn values(&self) -> Vec<&Value> {
+        self.0.items.iter().map(|o| &**o).collect()
     }
 
     fn pick<'a>(&'a self, idx: Option<&'a Vec<usize>>) -> impl Iterator<Item = &'a Arc<Value>> {
-        idx.into_iter().flatten().map(move |i| &self.items[*i])
+        idx.into_iter().flatten().map(move |i| &self.0.items[*i])
     }
 
     /// Objects whose controller ownerReference has this uid.
     pub fn controlled_by<'a>(&'a self, owner_uid: &str) -> impl Iterator<Item = &'a Arc<Value>> {
-        let idx = self.by_owner.get_or_init(|| {
-            index_by(&self.items, |o| {
+        let idx = self.0.by_owner.get_or_init(|| {
+            index_by(&self.0.items, |o| {
                 util::controller_ref(o).and_then(|r| r["uid"].as_str())
             })
         });
@@ -96,8 +123,8 @@ impl Snapshot {
 
     /// Objects (pods) with this `spec.nodeName`.
     pub fn on_node<'a>(&'a self, node: &str) -> impl Iterator<Item = &'a Arc<Value>> {
-        let idx = self.by_node.get_or_init(|| {
-            index_by(&self.items, |o| {
+        let idx = self.0.by_node.get_or_init(|| {
+            index_by(&self.0.items, |o| {
                 o["spec"]["nodeName"].as_str().filter(|n| !n.is_empty())
             })
         });
@@ -107,8 +134,9 @@ impl Snapshot {
     /// Objects in this namespace.
     pub fn in_namespace<'a>(&'a self, ns: &str) -> impl Iterator<Item = &'a Arc<Value>> {
         let idx = self
+            .0
             .by_namespace
-            .get_or_init(|| index_by(&self.items, |o| o["metadata"]["namespace"].as_str()));
+            .get_or_init(|| index_by(&self.0.items, |o| o["metadata"]["namespace"].as_str()));
         self.pick(idx.get(ns))
     }
 }
@@ -190,7 +218,7 @@ struct State {
     objects: BTreeMap<String, Arc<Value>>,
     revision: i64,
     synced: bool,
-    snapshot: Option<Arc<Snapshot>>,
+    snapshot: Option<Snapshot>,
     pending: Vec<Pending>,
     subscribers: Vec<Weak<Notify>>,
 }
@@ -212,14 +240,11 @@ impl State {
         }
     }
 
-    fn snapshot(&mut self) -> Arc<Snapshot> {
+    fn snapshot(&mut self) -> Snapshot {
         if let Some(s) = &self.snapshot {
             return s.clone();
         }
-        let s = Arc::new(Snapshot::new(
-            self.objects.values().cloned().collect(),
-            self.revision,
-        ));
+        let s = Snapshot::new(self.objects.values().cloned().collect(), self.revision);
         self.snapshot = Some(s.clone());
         s
     }
@@ -325,7 +350,7 @@ impl Informer {
 
     /// The cache once it has met every expectation of writes made before this call, or `None`
     /// after `wait` (the stale expectations are dropped and the cache re-lists).
-    pub async fn read(&self, wait: Duration) -> Option<Arc<Snapshot>> {
+    pub async fn read(&self, wait: Duration) -> Option<Snapshot> {
         let deadline = Instant::now() + wait;
         let mut rx = self.applied.subscribe();
         let started = Instant::now();
@@ -337,7 +362,10 @@ impl Informer {
                     return Some(st.snapshot());
                 }
             }
-            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
                 let mut st = self.lock();
                 st.pending.retain(|p| p.at > started);
                 drop(st);
@@ -547,17 +575,14 @@ impl Informers {
 
     /// The objects of `path`: from its cache once that has caught up with this client's
     /// writes, else (no cache, or it did not catch up in time) listed directly.
-    pub async fn list(&self, path: &str) -> Result<Arc<Snapshot>, ApiError> {
+    pub async fn list(&self, path: &str) -> Result<Snapshot, ApiError> {
         if let Some(inf) = self.informer(path) {
             if let Some(s) = inf.read(READ_WAIT).await {
                 return Ok(s);
             }
         }
         let items = self.client.list(path).await?;
-        Ok(Arc::new(Snapshot::new(
-            items.into_iter().map(Arc::new).collect(),
-            0,
-        )))
+        Ok(Snapshot::new(items.into_iter().map(Arc::new).collect(), 0))
     }
 }
 

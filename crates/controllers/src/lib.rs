@@ -112,9 +112,10 @@ pub fn spawn(client: LocalClient, opts: ControllerOptions) -> Vec<JoinHandle<()>
 
 /// Start the scheduler (its own leader-elected group, as kube-scheduler).
 pub fn spawn_scheduler(client: LocalClient, opts: &ControllerOptions) -> JoinHandle<()> {
+    let informers = informer::Informers::new(client.clone());
     spawn_controller(
         client.clone(),
-        scheduler::Scheduler::new(client, opts.clone()),
+        scheduler::Scheduler::new(client, opts.clone()).with_informers(informers),
         opts,
     )
 }
@@ -125,10 +126,12 @@ pub fn spawn_controller_manager(
     client: LocalClient,
     opts: ControllerOptions,
 ) -> Vec<JoinHandle<()>> {
+    // One set of shared caches for the group (a controller holding it keeps them running).
+    let inf = informer::Informers::new(client.clone());
     vec![
         spawn_controller(
             client.clone(),
-            replicaset::ReplicaSetController::new(client.clone()),
+            replicaset::ReplicaSetController::new(client.clone()).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
@@ -136,22 +139,23 @@ pub fn spawn_controller_manager(
             replicaset::ReplicaSetController::for_kind(
                 client.clone(),
                 &replicaset::REPLICATION_CONTROLLER,
-            ),
+            )
+            .with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
             client.clone(),
-            deployment::DeploymentController::new(client.clone()),
+            deployment::DeploymentController::new(client.clone()).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
             client.clone(),
-            gc::GarbageCollector::new(client.clone()),
+            gc::GarbageCollector::new(client.clone()).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
             client.clone(),
-            tainteviction::TaintEvictionController::new(client.clone()),
+            tainteviction::TaintEvictionController::new(client.clone()).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
@@ -161,12 +165,12 @@ pub fn spawn_controller_manager(
         ),
         spawn_controller(
             client.clone(),
-            quota::QuotaController::new(client.clone()),
+            quota::QuotaController::new(client.clone()).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
             client.clone(),
-            disruption::DisruptionController::new(client.clone()),
+            disruption::DisruptionController::new(client.clone()).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
@@ -176,17 +180,17 @@ pub fn spawn_controller_manager(
         ),
         spawn_controller(
             client.clone(),
-            statefulset::StatefulSetController::new(client.clone()),
+            statefulset::StatefulSetController::new(client.clone()).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
             client.clone(),
-            daemonset::DaemonSetController::new(client.clone(), &opts),
+            daemonset::DaemonSetController::new(client.clone(), &opts).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
             client.clone(),
-            job::JobController::new(client.clone()),
+            job::JobController::new(client.clone()).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
@@ -210,12 +214,12 @@ pub fn spawn_controller_manager(
         ),
         spawn_controller(
             client.clone(),
-            endpoints::EndpointsController::new(client.clone()),
+            endpoints::EndpointsController::new(client.clone()).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
             client.clone(),
-            endpointslice::EndpointSliceController::new(client.clone()),
+            endpointslice::EndpointSliceController::new(client.clone()).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
