@@ -249,11 +249,16 @@ impl State {
         s
     }
 
-    fn changed(&mut self) {
-        self.snapshot = None;
+    /// Drop the expectations the cache now meets.
+    fn settle(&mut self) {
         let mut pending = std::mem::take(&mut self.pending);
         pending.retain(|p| !self.met(&p.expect));
         self.pending = pending;
+    }
+
+    fn changed(&mut self) {
+        self.snapshot = None;
+        self.settle();
         self.subscribers.retain(|w| match w.upgrade() {
             Some(n) => {
                 n.notify_one();
@@ -329,7 +334,15 @@ impl Informer {
                 "DELETED" => {
                     st.objects.remove(&key_of(&object));
                 }
-                "BOOKMARK" => {}
+                "BOOKMARK" => {
+                    // Progress only: waiters may be satisfied, nothing changed for subscribers.
+                    st.revision = st.revision.max(rv);
+                    st.snapshot = None;
+                    st.settle();
+                    drop(st);
+                    self.bump();
+                    return;
+                }
                 _ => return,
             }
             st.revision = st.revision.max(rv);
@@ -376,57 +389,65 @@ impl Informer {
         }
     }
 
+    /// The cache as it is now, without waiting for anything.
+    pub fn peek(&self) -> Snapshot {
+        self.lock().snapshot()
+    }
+
     /// Keep the cache fed: list, then watch from the list's revision; re-list on an error
-    /// event, a failing watch or a request to.
-    async fn run(self: Arc<Self>, client: LocalClient) {
+    /// event, a failing watch or a request to. `listed`: the cache already holds a list (start
+    /// by watching from its revision).
+    async fn run(self: Arc<Self>, client: LocalClient, mut listed: bool) {
         loop {
-            let (items, rv) = match client.list_with_revision(&self.path).await {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::warn!(path = %self.path, error = %e.message, "informer list failed; retrying");
-                    tokio::time::sleep(RETRY).await;
-                    continue;
-                }
-            };
-            let rv: i64 = rv.parse().unwrap_or(0);
-            self.replace(items, rv);
-            // Watch until an error asks for a fresh list.
-            loop {
-                let from = self.lock().revision;
-                let uri = format!(
-                    "{}?resourceVersion={from}&allowWatchBookmarks=true",
-                    self.path
-                );
-                let stream = match client.watch(&uri).await {
-                    Ok(s) => s,
+            if !listed {
+                match client.list_with_revision(&self.path).await {
+                    Ok((items, rv)) => self.replace(items, rv.parse().unwrap_or(0)),
                     Err(e) => {
-                        tracing::debug!(path = %self.path, code = e.code, error = %e.message, "informer watch failed; re-listing");
+                        tracing::warn!(path = %self.path, error = %e.message, "informer list failed; retrying");
                         tokio::time::sleep(RETRY).await;
-                        break;
+                        continue;
                     }
-                };
-                let mut stream = Box::pin(stream);
-                let mut relist = false;
-                loop {
-                    tokio::select! {
-                        ev = stream.next() => match ev {
-                            Some(ev) if ev.kind == "ERROR" => {
-                                tracing::debug!(path = %self.path, status = %ev.object, "informer watch error; re-listing");
-                                relist = true;
-                                break;
-                            }
-                            Some(ev) => self.apply(&ev.kind, ev.object),
-                            None => break,
-                        },
-                        _ = self.relist.notified() => {
-                            relist = true;
-                            break;
+                }
+            }
+            listed = self.watch(&client).await;
+        }
+    }
+
+    /// Follow one watch from the applied revision until it ends; whether the cache may go on
+    /// from there (false: list again).
+    async fn watch(&self, client: &LocalClient) -> bool {
+        let from = self.lock().revision;
+        let uri = format!(
+            "{}?resourceVersion={from}&allowWatchBookmarks=true",
+            self.path
+        );
+        let stream = match client.watch(&uri).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(path = %self.path, code = e.code, error = %e.message, "informer watch failed; re-listing");
+                tokio::time::sleep(RETRY).await;
+                return false;
+            }
+        };
+        let mut stream = Box::pin(stream);
+        let opened = Instant::now();
+        loop {
+            tokio::select! {
+                ev = stream.next() => match ev {
+                    Some(ev) if ev.kind == "ERROR" => {
+                        tracing::debug!(path = %self.path, status = %ev.object, "informer watch error; re-listing");
+                        return false;
+                    }
+                    Some(ev) => self.apply(&ev.kind, ev.object),
+                    // The watch timed out: resume where it stopped (not in a tight loop).
+                    None => {
+                        if opened.elapsed() < RETRY {
+                            tokio::time::sleep(RETRY).await;
                         }
+                        return true;
                     }
-                }
-                if relist {
-                    break;
-                }
+                },
+                _ = self.relist.notified() => return false,
             }
         }
     }
@@ -556,7 +577,7 @@ impl Informers {
         let mut caches = shared.caches.lock().unwrap_or_else(|p| p.into_inner());
         let (inf, _) = caches.entry(path.to_string()).or_insert_with(|| {
             let inf = Informer::new(path.to_string());
-            let h = tokio::spawn(inf.clone().run(shared.client.clone()));
+            let h = tokio::spawn(inf.clone().run(shared.client.clone(), false));
             (inf, h)
         });
         Some(inf.clone())
