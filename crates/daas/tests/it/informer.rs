@@ -107,7 +107,7 @@ fn replicaset_scaled_up_and_down_quickly_never_overshoots() {
             "--output-watch-events",
             "--no-headers",
             "-o",
-            "custom-columns=NAME:.metadata.name,DEL:.metadata.deletionTimestamp",
+            "custom-columns=EV:.type,NAME:.object.metadata.name,DEL:.object.metadata.deletionTimestamp",
         ],
     );
     std::thread::sleep(Duration::from_millis(500));
@@ -142,11 +142,13 @@ fn replicaset_scaled_up_and_down_quickly_never_overshoots() {
         }
         assert!(
             Instant::now() < deadline,
-            "did not settle at 30 live pods: {} live, {} created, {} watch lines\n{}",
+            "did not settle at 30 live pods: {} live, {} created, {} watch lines\n{}\n{}\n{}",
             seen.live(),
             seen.created.len(),
             seen.lines,
-            c.ok(&["get", "pods", "-l", "app=burst", "-o", "wide"])
+            c.ok(&["get", "pods", "-l", "app=burst", "-o", "wide"]),
+            c.ok(&["get", "nodes", "-o", "wide"]),
+            c.ok(&["get", "events"]),
         );
         std::thread::sleep(Duration::from_millis(100));
     }
