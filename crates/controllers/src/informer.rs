@@ -152,9 +152,9 @@ struct Addr {
 fn parse_path(uri: &str) -> Option<Addr> {
     let path = uri.split('?').next()?;
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let gv = match segs.first()? {
-        &"api" => 2,
-        &"apis" => 3,
+    let gv = match *segs.first()? {
+        "api" => 2,
+        "apis" => 3,
         _ => return None,
     };
     if segs.len() <= gv || segs[..gv].iter().any(|s| s.is_empty()) {
@@ -453,9 +453,12 @@ impl Informer {
     }
 }
 
+/// A running cache and the task feeding it.
+type Running = (Arc<Informer>, JoinHandle<()>);
+
 struct Shared {
     client: LocalClient,
-    caches: Mutex<HashMap<String, (Arc<Informer>, JoinHandle<()>)>>,
+    caches: Mutex<HashMap<String, Running>>,
 }
 
 impl Drop for Shared {

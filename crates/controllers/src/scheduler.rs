@@ -1068,7 +1068,7 @@ mod tests {
             .map(|i| json!({"metadata": {"name": format!("n{i}"), "labels": {STAKED_LABEL: "true"}},
                 "status": {"conditions": ready, "allocatable": {"cpu": "1", "memory": "1Gi", "pods": "10"}}}))
             .collect();
-        let alloc: Vec<Resources> = nodes.iter().map(|n| node_allocatable(n)).collect();
+        let alloc: Vec<Resources> = nodes.iter().map(node_allocatable).collect();
         let pod = json!({"spec": {"containers": [{"name": "c"}]}});
         let used = HashMap::new();
         let pick = |start| {
