@@ -5,7 +5,7 @@
 # apply until every pod is Running, and the wall time. With BEFORE_BIN=path it runs the same
 # against that binary first and prints the ratio (after/before) as the last line.
 # DAAS_BIN=path skips the debug build; ROUNDS (default 3) rollouts per binary, each its own
-# Deployment (created, Running, deleted).
+# Deployment (created, Running, deleted). Per-round lines go to stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-4}
@@ -50,7 +50,7 @@ spec:
       sleep 0.05
     done
     c1=$(awk '{print $14+$15}' "/proc/$UP_PID/stat"); w1=$(date +%s.%N)
-    python3 -c "print(f'  round $r: master CPU {($c1-$c0)/$TCK:.2f} s, apply -> {$P} Running {$w1-$w0:.2f} s')"
+    python3 -c "print(f'  round $r: master CPU {($c1-$c0)/$TCK:.2f} s, apply -> {$P} Running {$w1-$w0:.2f} s')" >&2
     total=$(python3 -c "print($total + ($c1-$c0)/$TCK)")
     kubectl delete deploy "cpu$r" --wait=false > /dev/null
     sleep 5
@@ -60,10 +60,10 @@ spec:
 
 if [ -n "${BEFORE_BIN:-}" ]; then
   echo "before ($BEFORE_BIN), load: $(cut -d' ' -f1-3 /proc/loadavg)"
-  before=$(run "$BEFORE_BIN" | tee /dev/stderr | sed -n 's/^mean //p')
+  before=$(run "$BEFORE_BIN" | sed -n 's/^mean //p')
 fi
 echo "after ($BIN), load: $(cut -d' ' -f1-3 /proc/loadavg)"
-after=$(run "$BIN" | tee /dev/stderr | sed -n 's/^mean //p')
+after=$(run "$BIN" | sed -n 's/^mean //p')
 if [ -n "${BEFORE_BIN:-}" ]; then
   python3 -c "print(f'master CPU per {$P}-pod rollout: {$after:.2f} s vs {$before:.2f} s before: {$after/$before:.2f}x')"
 else
