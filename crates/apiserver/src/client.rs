@@ -17,6 +17,15 @@ pub struct LocalClient {
     token: String,
     /// Concurrent lists of one path (every controller listing every pod) share one read.
     lists: std::sync::Arc<crate::listshare::ListShare>,
+    /// Told about every successful write (an informer cache uses it for read-your-writes).
+    observer: Option<std::sync::Arc<dyn WriteObserver>>,
+}
+
+/// Sees the result of each successful write (`POST`, `PUT`, `PATCH`, `DELETE`) made through a
+/// [`LocalClient`] it is attached to: the method, the request path and the decoded response
+/// (the written object, or a `Status`).
+pub trait WriteObserver: Send + Sync + 'static {
+    fn written(&self, method: &str, uri: &str, response: &Value);
 }
 
 /// A watch event as the API serves it.
@@ -69,7 +78,31 @@ impl LocalClient {
             router,
             token: token.into(),
             lists: Default::default(),
+            observer: None,
         }
+    }
+
+    /// The same client, reporting its successful writes to `observer`.
+    pub fn with_write_observer(&self, observer: std::sync::Arc<dyn WriteObserver>) -> Self {
+        LocalClient {
+            observer: Some(observer),
+            ..self.clone()
+        }
+    }
+
+    /// A whole list (not shared with concurrent lists) with the list's `resourceVersion`: the
+    /// store revision it was read at, where a watch can resume.
+    pub async fn list_with_revision(&self, path: &str) -> Result<(Vec<Value>, String), ApiError> {
+        let mut v = self.get(path).await?;
+        let rv = v["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let items = match v["items"].take() {
+            Value::Array(items) => items,
+            _ => Vec::new(),
+        };
+        Ok((items, rv))
     }
 
     async fn send(
@@ -112,8 +145,14 @@ impl LocalClient {
         if !code.is_success() {
             return Err(status_error(code, &bytes));
         }
-        serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::internal(format!("response is not JSON: {e}")))
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::internal(format!("response is not JSON: {e}")))?;
+        if method != "GET" {
+            if let Some(o) = &self.observer {
+                o.written(method, uri, &v);
+            }
+        }
+        Ok(v)
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, ApiError> {

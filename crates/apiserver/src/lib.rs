@@ -41,7 +41,7 @@ mod watchprefilter;
 pub mod webhook;
 pub mod x509;
 
-pub use client::{LocalClient, WatchEvent};
+pub use client::{LocalClient, WatchEvent, WriteObserver};
 pub use error::{ApiError, ApiResult};
 pub use server::{
     bootstrap, bootstrap_with, router, serve_tls, serve_tls_with, spawn_compactor, Authenticator,

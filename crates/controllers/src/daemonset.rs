@@ -143,12 +143,24 @@ pub fn new_pod(ds: &Value, hash: &str, node: &str) -> Value {
 
 pub struct DaemonSetController {
     client: LocalClient,
+    informers: crate::informer::Informers,
     staked_label: String,
+}
+
+impl DaemonSetController {
+    /// Read the collections the shared caches serve from them (and write through their client,
+    /// so reads see this controller's own writes).
+    pub fn with_informers(mut self, informers: crate::informer::Informers) -> Self {
+        self.client = informers.client();
+        self.informers = informers;
+        self
+    }
 }
 
 impl DaemonSetController {
     pub fn new(client: LocalClient, opts: &ControllerOptions) -> Self {
         DaemonSetController {
+            informers: crate::informer::Informers::direct(client.clone()),
             client,
             staked_label: opts.staked_label.clone(),
         }
@@ -238,7 +250,7 @@ impl DaemonSetController {
     async fn sync(
         &self,
         ds: &Value,
-        nodes: &[Value],
+        nodes: &[std::sync::Arc<Value>],
         pods: &[Value],
         revisions: &[Value],
     ) -> Result<Option<Duration>, ApiError> {
@@ -471,6 +483,10 @@ impl DaemonSetController {
 
 #[async_trait]
 impl Controller for DaemonSetController {
+    fn informers(&self) -> Option<&crate::informer::Informers> {
+        self.informers.is_shared().then_some(&self.informers)
+    }
+
     fn name(&self) -> &'static str {
         "daemonset"
     }
@@ -485,12 +501,12 @@ impl Controller for DaemonSetController {
     }
 
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
-        let all = self.client.list(&format!("{APPS}/daemonsets")).await?;
+        let all = self.informers.list(&format!("{APPS}/daemonsets")).await?;
         if all.is_empty() {
             return Ok(None);
         }
-        let nodes = self.client.list(&format!("{CORE}/nodes")).await?;
-        let pods = self.client.list(&format!("{CORE}/pods")).await?;
+        let nodes = self.informers.list(&format!("{CORE}/nodes")).await?;
+        let pods = self.informers.list(&format!("{CORE}/pods")).await?;
         let revisions = self
             .client
             .list(&format!("{APPS}/controllerrevisions"))

@@ -307,6 +307,17 @@ fn set_condition(
 
 pub struct DeploymentController {
     client: LocalClient,
+    informers: crate::informer::Informers,
+}
+
+impl DeploymentController {
+    /// Read the collections the shared caches serve from them (and write through their client,
+    /// so reads see this controller's own writes).
+    pub fn with_informers(mut self, informers: crate::informer::Informers) -> Self {
+        self.client = informers.client();
+        self.informers = informers;
+        self
+    }
 }
 
 struct Rs {
@@ -316,7 +327,10 @@ struct Rs {
 
 impl DeploymentController {
     pub fn new(client: LocalClient) -> Self {
-        DeploymentController { client }
+        DeploymentController {
+            informers: crate::informer::Informers::direct(client.clone()),
+            client,
+        }
     }
 
     /// Set a ReplicaSet's size, and its desired/max-replicas annotations to the Deployment's
@@ -901,6 +915,10 @@ impl DeploymentController {
 
 #[async_trait]
 impl Controller for DeploymentController {
+    fn informers(&self) -> Option<&crate::informer::Informers> {
+        self.informers.is_shared().then_some(&self.informers)
+    }
+
     fn name(&self) -> &'static str {
         "deployment"
     }
@@ -910,18 +928,18 @@ impl Controller for DeploymentController {
     }
 
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
-        let deploys = self.client.list(&format!("{APPS}/deployments")).await?;
+        let deploys = self.informers.list(&format!("{APPS}/deployments")).await?;
         if deploys.is_empty() {
             return Ok(None);
         }
-        let rss = self.client.list(&format!("{APPS}/replicasets")).await?;
+        let rss = self.informers.list(&format!("{APPS}/replicasets")).await?;
         let need_pods = deploys
             .iter()
             .any(|d| d["spec"]["strategy"]["type"] == "Recreate");
         let pods = if need_pods {
-            self.client.list(&format!("{CORE}/pods")).await?
+            self.informers.list(&format!("{CORE}/pods")).await?
         } else {
-            Vec::new()
+            crate::informer::Snapshot::default()
         };
         let rs_by_ns = util::by_namespace(&rss);
         let pods_by_ns = util::by_namespace(&pods);

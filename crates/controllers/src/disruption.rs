@@ -27,11 +27,25 @@ pub const DELETION_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub struct DisruptionController {
     client: LocalClient,
+    informers: crate::informer::Informers,
+}
+
+impl DisruptionController {
+    /// Read the collections the shared caches serve from them (and write through their client,
+    /// so reads see this controller's own writes).
+    pub fn with_informers(mut self, informers: crate::informer::Informers) -> Self {
+        self.client = informers.client();
+        self.informers = informers;
+        self
+    }
 }
 
 impl DisruptionController {
     pub fn new(client: LocalClient) -> Self {
-        DisruptionController { client }
+        DisruptionController {
+            informers: crate::informer::Informers::direct(client.clone()),
+            client,
+        }
     }
 }
 
@@ -173,7 +187,11 @@ impl DisruptionController {
     }
 
     /// Bring one budget's status up to date; returns when it must be looked at again.
-    async fn sync(&self, pdb: &Value, all_pods: &[Value]) -> Result<Option<Duration>, ApiError> {
+    async fn sync(
+        &self,
+        pdb: &Value,
+        all_pods: &[std::sync::Arc<Value>],
+    ) -> Result<Option<Duration>, ApiError> {
         let ns = namespace(pdb);
         let sel = &pdb["spec"]["selector"];
         let selector = if sel.is_null() {
@@ -183,6 +201,7 @@ impl DisruptionController {
         };
         let pods: Vec<&Value> = all_pods
             .iter()
+            .map(|p| &**p)
             .filter(|p| namespace(p) == ns)
             .filter(|p| selector.as_ref().is_some_and(|s| s.matches_object(p)))
             .collect();
@@ -245,6 +264,10 @@ impl DisruptionController {
 
 #[async_trait]
 impl Controller for DisruptionController {
+    fn informers(&self) -> Option<&crate::informer::Informers> {
+        self.informers.is_shared().then_some(&self.informers)
+    }
+
     fn name(&self) -> &'static str {
         "disruption"
     }
@@ -267,7 +290,7 @@ impl Controller for DisruptionController {
         if pdbs.is_empty() {
             return Ok(None);
         }
-        let pods = self.client.list(&format!("{CORE}/pods")).await?;
+        let pods = self.informers.list(&format!("{CORE}/pods")).await?;
         let mut next: Option<Duration> = None;
         for pdb in &pdbs {
             if let Some(d) = self.sync(pdb, &pods).await? {

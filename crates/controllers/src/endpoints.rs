@@ -285,13 +285,25 @@ pub fn desired_subsets(svc: &Value, pods: &[Value]) -> (Vec<Value>, bool) {
 
 pub struct EndpointsController {
     client: LocalClient,
+    informers: crate::informer::Informers,
     /// Services (namespace/name) seen with a selector: their Endpoints go when they go.
     known: HashSet<(String, String)>,
 }
 
 impl EndpointsController {
+    /// Read the collections the shared caches serve from them (and write through their client,
+    /// so reads see this controller's own writes).
+    pub fn with_informers(mut self, informers: crate::informer::Informers) -> Self {
+        self.client = informers.client();
+        self.informers = informers;
+        self
+    }
+}
+
+impl EndpointsController {
     pub fn new(client: LocalClient) -> Self {
         EndpointsController {
+            informers: crate::informer::Informers::direct(client.clone()),
             client,
             known: HashSet::new(),
         }
@@ -367,6 +379,10 @@ impl EndpointsController {
 
 #[async_trait]
 impl Controller for EndpointsController {
+    fn informers(&self) -> Option<&crate::informer::Informers> {
+        self.informers.is_shared().then_some(&self.informers)
+    }
+
     fn name(&self) -> &'static str {
         "endpoints"
     }
@@ -380,13 +396,13 @@ impl Controller for EndpointsController {
     }
 
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
-        let services = self.client.list(&format!("{CORE}/services")).await?;
-        let pods = self.client.list(&format!("{CORE}/pods")).await?;
-        let endpoints = self.client.list(&format!("{CORE}/endpoints")).await?;
+        let services = self.informers.list(&format!("{CORE}/services")).await?;
+        let pods = self.informers.list(&format!("{CORE}/pods")).await?;
+        let endpoints = self.informers.list(&format!("{CORE}/endpoints")).await?;
         let pods_by_ns = util::by_namespace(&pods);
         let eps: BTreeMap<(String, String), &Value> = endpoints
             .iter()
-            .map(|e| ((util::namespace(e).into(), util::name(e).into()), e))
+            .map(|e| ((util::namespace(e).into(), util::name(e).into()), &**e))
             .collect();
         let mut pass = Pass::default();
         let mut present = HashSet::new();

@@ -390,16 +390,34 @@ pub async fn managed_slices(
 
 pub struct EndpointSliceController {
     client: LocalClient,
+    informers: crate::informer::Informers,
+}
+
+impl EndpointSliceController {
+    /// Read the collections the shared caches serve from them (and write through their client,
+    /// so reads see this controller's own writes).
+    pub fn with_informers(mut self, informers: crate::informer::Informers) -> Self {
+        self.client = informers.client();
+        self.informers = informers;
+        self
+    }
 }
 
 impl EndpointSliceController {
     pub fn new(client: LocalClient) -> Self {
-        EndpointSliceController { client }
+        EndpointSliceController {
+            informers: crate::informer::Informers::direct(client.clone()),
+            client,
+        }
     }
 }
 
 #[async_trait]
 impl Controller for EndpointSliceController {
+    fn informers(&self) -> Option<&crate::informer::Informers> {
+        self.informers.is_shared().then_some(&self.informers)
+    }
+
     fn name(&self) -> &'static str {
         "endpointslice"
     }
@@ -414,8 +432,8 @@ impl Controller for EndpointSliceController {
     }
 
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
-        let services = self.client.list(&format!("{CORE}/services")).await?;
-        let pods = self.client.list(&format!("{CORE}/pods")).await?;
+        let services = self.informers.list(&format!("{CORE}/services")).await?;
+        let pods = self.informers.list(&format!("{CORE}/pods")).await?;
         let zones: HashMap<String, String> = self
             .client
             .list(&format!("{CORE}/nodes"))

@@ -196,16 +196,30 @@ fn refs_to(o: &Value, owner_uid: &str) -> bool {
 
 pub struct GarbageCollector {
     client: LocalClient,
+    informers: crate::informer::Informers,
+}
+
+impl GarbageCollector {
+    /// Read the collections the shared caches serve from them (and write through their client,
+    /// so reads see this controller's own writes).
+    pub fn with_informers(mut self, informers: crate::informer::Informers) -> Self {
+        self.client = informers.client();
+        self.informers = informers;
+        self
+    }
 }
 
 struct Obj {
     kind: Collection,
-    v: Value,
+    v: std::sync::Arc<Value>,
 }
 
 impl GarbageCollector {
     pub fn new(client: LocalClient) -> Self {
-        GarbageCollector { client }
+        GarbageCollector {
+            informers: crate::informer::Informers::direct(client.clone()),
+            client,
+        }
     }
 
     /// Is the referenced owner really gone? Checked live, so objects created after our list
@@ -276,6 +290,10 @@ impl GarbageCollector {
 
 #[async_trait]
 impl Controller for GarbageCollector {
+    fn informers(&self) -> Option<&crate::informer::Informers> {
+        self.informers.is_shared().then_some(&self.informers)
+    }
+
     fn name(&self) -> &'static str {
         "garbage-collector"
     }
@@ -291,12 +309,22 @@ impl Controller for GarbageCollector {
 
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
         let mut objs: Vec<Obj> = Vec::new();
-        for k in collections() {
-            let items = match self
-                .client
-                .list(&format!("{}/{}", k.prefix, k.plural))
-                .await
-            {
+        let builtin = KINDS.len();
+        for (i, k) in collections().into_iter().enumerate() {
+            let path = format!("{}/{}", k.prefix, k.plural);
+            // Built-in kinds from the shared caches; custom resources (which come and go)
+            // listed directly.
+            let listed = if i < builtin {
+                self.informers.list(&path).await
+            } else {
+                self.client.list(&path).await.map(|items| {
+                    crate::informer::Snapshot::new(
+                        items.into_iter().map(std::sync::Arc::new).collect(),
+                        0,
+                    )
+                })
+            };
+            let items = match listed {
                 Ok(items) => items,
                 // A custom resource whose CRD went away since: nothing to collect there.
                 Err(e) if e.code == 404 => continue,

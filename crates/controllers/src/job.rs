@@ -46,9 +46,20 @@ struct BackoffRecord {
 
 pub struct JobController {
     client: LocalClient,
+    informers: crate::informer::Informers,
     backoff_base: Duration,
     backoff_max: Duration,
     backoff: Mutex<HashMap<String, BackoffRecord>>,
+}
+
+impl JobController {
+    /// Read the collections the shared caches serve from them (and write through their client,
+    /// so reads see this controller's own writes).
+    pub fn with_informers(mut self, informers: crate::informer::Informers) -> Self {
+        self.client = informers.client();
+        self.informers = informers;
+        self
+    }
 }
 
 impl JobController {
@@ -59,6 +70,7 @@ impl JobController {
     /// The controller with another pod failure back-off (tests use short ones).
     pub fn with_pod_backoff(client: LocalClient, base: Duration, max: Duration) -> Self {
         JobController {
+            informers: crate::informer::Informers::direct(client.clone()),
             client,
             backoff_base: base,
             backoff_max: max,
@@ -763,6 +775,10 @@ pub fn pod_from_template(job: &Value, idx: Option<i64>) -> Value {
 
 #[async_trait]
 impl Controller for JobController {
+    fn informers(&self) -> Option<&crate::informer::Informers> {
+        self.informers.is_shared().then_some(&self.informers)
+    }
+
     fn name(&self) -> &'static str {
         "job"
     }
@@ -772,14 +788,14 @@ impl Controller for JobController {
     }
 
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
-        let jobs = self.client.list(&format!("{BATCH}/jobs")).await?;
-        let pods = self.client.list(&format!("{CORE}/pods")).await?;
+        let jobs = self.informers.list(&format!("{BATCH}/jobs")).await?;
+        let pods = self.informers.list(&format!("{CORE}/pods")).await?;
         let mut by_ns: HashMap<&str, Vec<Value>> = HashMap::new();
         for p in &pods {
-            by_ns.entry(namespace(p)).or_default().push(p.clone());
+            by_ns.entry(namespace(p)).or_default().push((**p).clone());
         }
         // Pods whose Job is gone keep no tracking finalizer (upstream's orphan cleanup).
-        let live: HashSet<&str> = jobs.iter().map(uid).collect();
+        let live: HashSet<&str> = jobs.iter().map(|j| uid(j)).collect();
         self.backoff
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -14,6 +14,7 @@ pub mod endpointslicemirroring;
 pub mod gc;
 pub mod history;
 pub mod hpa;
+pub mod informer;
 pub mod ingress;
 pub mod job;
 pub mod kubedns;
@@ -93,6 +94,11 @@ pub trait Controller: Send + 'static {
     fn wake(&self) -> Option<Arc<Notify>> {
         None
     }
+    /// The shared caches this controller reads: the [`watches`](Self::watches) paths they serve
+    /// wake it from the cache (after the change is applied) instead of from a watch of its own.
+    fn informers(&self) -> Option<&informer::Informers> {
+        None
+    }
     /// One full pass. `Ok(Some(d))` asks to run again within `d` (e.g. minReadySeconds timers).
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError>;
 }
@@ -106,9 +112,10 @@ pub fn spawn(client: LocalClient, opts: ControllerOptions) -> Vec<JoinHandle<()>
 
 /// Start the scheduler (its own leader-elected group, as kube-scheduler).
 pub fn spawn_scheduler(client: LocalClient, opts: &ControllerOptions) -> JoinHandle<()> {
+    let informers = informer::Informers::new(client.clone());
     spawn_controller(
         client.clone(),
-        scheduler::Scheduler::new(client, opts.clone()),
+        scheduler::Scheduler::new(client, opts.clone()).with_informers(informers),
         opts,
     )
 }
@@ -119,10 +126,12 @@ pub fn spawn_controller_manager(
     client: LocalClient,
     opts: ControllerOptions,
 ) -> Vec<JoinHandle<()>> {
+    // One set of shared caches for the group (a controller holding it keeps them running).
+    let inf = informer::Informers::new(client.clone());
     vec![
         spawn_controller(
             client.clone(),
-            replicaset::ReplicaSetController::new(client.clone()),
+            replicaset::ReplicaSetController::new(client.clone()).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
@@ -130,22 +139,23 @@ pub fn spawn_controller_manager(
             replicaset::ReplicaSetController::for_kind(
                 client.clone(),
                 &replicaset::REPLICATION_CONTROLLER,
-            ),
+            )
+            .with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
             client.clone(),
-            deployment::DeploymentController::new(client.clone()),
+            deployment::DeploymentController::new(client.clone()).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
             client.clone(),
-            gc::GarbageCollector::new(client.clone()),
+            gc::GarbageCollector::new(client.clone()).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
             client.clone(),
-            tainteviction::TaintEvictionController::new(client.clone()),
+            tainteviction::TaintEvictionController::new(client.clone()).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
@@ -155,12 +165,12 @@ pub fn spawn_controller_manager(
         ),
         spawn_controller(
             client.clone(),
-            quota::QuotaController::new(client.clone()),
+            quota::QuotaController::new(client.clone()).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
             client.clone(),
-            disruption::DisruptionController::new(client.clone()),
+            disruption::DisruptionController::new(client.clone()).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
@@ -170,17 +180,17 @@ pub fn spawn_controller_manager(
         ),
         spawn_controller(
             client.clone(),
-            statefulset::StatefulSetController::new(client.clone()),
+            statefulset::StatefulSetController::new(client.clone()).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
             client.clone(),
-            daemonset::DaemonSetController::new(client.clone(), &opts),
+            daemonset::DaemonSetController::new(client.clone(), &opts).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
             client.clone(),
-            job::JobController::new(client.clone()),
+            job::JobController::new(client.clone()).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
@@ -204,12 +214,12 @@ pub fn spawn_controller_manager(
         ),
         spawn_controller(
             client.clone(),
-            endpoints::EndpointsController::new(client.clone()),
+            endpoints::EndpointsController::new(client.clone()).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
             client.clone(),
-            endpointslice::EndpointSliceController::new(client.clone()),
+            endpointslice::EndpointSliceController::new(client.clone()).with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
@@ -254,11 +264,21 @@ impl Drop for Watchers {
 
 async fn run<C: Controller>(client: LocalClient, mut c: C, resync: Duration, debounce: Duration) {
     let notify = Arc::new(Notify::new());
-    let mut tasks: Vec<JoinHandle<()>> = c
-        .watches()
-        .into_iter()
-        .map(|p| tokio::spawn(watch_loop(client.clone(), p, notify.clone(), c.name())))
-        .collect();
+    let mut tasks: Vec<JoinHandle<()>> = Vec::new();
+    for p in c.watches() {
+        let cached = c
+            .informers()
+            .map(|i| i.subscribe(&p, &notify))
+            .unwrap_or(false);
+        if !cached {
+            tasks.push(tokio::spawn(watch_loop(
+                client.clone(),
+                p,
+                notify.clone(),
+                c.name(),
+            )));
+        }
+    }
     if let Some(external) = c.wake() {
         let notify = notify.clone();
         tasks.push(tokio::spawn(async move {

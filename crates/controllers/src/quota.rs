@@ -19,6 +19,7 @@ use crate::Controller;
 
 pub struct QuotaController {
     client: LocalClient,
+    informers: crate::informer::Informers,
     /// Lowered usage per quota (by uid) seen in one pass and not yet written: admission charges
     /// a quota just before the object is stored, so a pass between the two sees usage that seems
     /// released. A decrease is written only when the next pass, [`CONFIRM`] later, computes it
@@ -28,6 +29,16 @@ pub struct QuotaController {
     /// While neither changed, the status is left alone (as upstream, which recalculates on
     /// spec changes and object changes, not on status writes by others) until [`FULL_RESYNC`].
     synced: HashMap<String, (Value, Value, Instant)>,
+}
+
+impl QuotaController {
+    /// Read the collections the shared caches serve from them (and write through their client,
+    /// so reads see this controller's own writes).
+    pub fn with_informers(mut self, informers: crate::informer::Informers) -> Self {
+        self.client = informers.client();
+        self.informers = informers;
+        self
+    }
 }
 
 /// How long a quota's status may differ from the computed one without any change of its spec
@@ -40,6 +51,7 @@ pub const CONFIRM: Duration = Duration::from_millis(250);
 impl QuotaController {
     pub fn new(client: LocalClient) -> Self {
         QuotaController {
+            informers: crate::informer::Informers::direct(client.clone()),
             client,
             pending: HashMap::new(),
             synced: HashMap::new(),
@@ -167,6 +179,10 @@ fn same_status(have: &Value, want: &Value) -> bool {
 
 #[async_trait]
 impl Controller for QuotaController {
+    fn informers(&self) -> Option<&crate::informer::Informers> {
+        self.informers.is_shared().then_some(&self.informers)
+    }
+
     fn name(&self) -> &'static str {
         "resourcequota"
     }
@@ -178,10 +194,16 @@ impl Controller for QuotaController {
     }
 
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
-        let quotas = self.client.list(&format!("{CORE}/resourcequotas")).await?;
+        let quotas = self
+            .informers
+            .list(&format!("{CORE}/resourcequotas"))
+            .await?;
         let mut by_ns: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for q in quotas {
-            by_ns.entry(namespace(&q).to_string()).or_default().push(q);
+            by_ns
+                .entry(namespace(&q).to_string())
+                .or_default()
+                .push((*q).clone());
         }
         let live: BTreeSet<String> = by_ns
             .values()

@@ -15,6 +15,7 @@ use daas_apimachinery::selector::{LabelSelector, SelectorError};
 use daas_apiserver::{ApiError, LocalClient};
 use serde_json::{json, Value};
 
+use crate::informer::Informers;
 use crate::util::{
     self, best_effort, controlled_by, controller_ref, name, namespace, uid, APPS, CORE,
 };
@@ -114,6 +115,7 @@ where
 pub struct ReplicaSetController {
     client: LocalClient,
     kind: &'static ReplicaKind,
+    informers: Informers,
 }
 
 /// Order in which surplus pods are deleted: unscheduled first, then pending, then not ready,
@@ -245,7 +247,19 @@ impl ReplicaSetController {
 
     /// The same controller for another kind with replicas (ReplicationControllers).
     pub fn for_kind(client: LocalClient, kind: &'static ReplicaKind) -> Self {
-        ReplicaSetController { client, kind }
+        ReplicaSetController {
+            informers: Informers::direct(client.clone()),
+            client,
+            kind,
+        }
+    }
+
+    /// Read ReplicaSets and pods from shared caches (and write through their client, so a
+    /// pass never counts pods from a cache older than the previous pass's creates and deletes).
+    pub fn with_informers(mut self, informers: Informers) -> Self {
+        self.client = informers.client();
+        self.informers = informers;
+        self
     }
 
     /// Sync one ReplicaSet; `pods` are the pods it controls and the orphans of its namespace
@@ -446,26 +460,29 @@ impl Controller for ReplicaSetController {
         ]
     }
 
+    fn informers(&self) -> Option<&Informers> {
+        self.informers.is_shared().then_some(&self.informers)
+    }
+
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
         let rss = self
-            .client
+            .informers
             .list(&format!("{}/{}", self.kind.prefix, self.kind.plural))
             .await?;
-        let pods = self.client.list(&format!("{CORE}/pods")).await?;
-        // Index once per pass: pods by controller uid, orphans by namespace. Each ReplicaSet then
-        // looks only at its own pods and the orphans it might adopt, not at every pod.
-        let mut by_owner: HashMap<&str, Vec<&Value>> = HashMap::new();
+        let pods = self.informers.list(&format!("{CORE}/pods")).await?;
+        // Pods by controller uid come from the snapshot's shared index; orphans are grouped by
+        // namespace once per pass. Each ReplicaSet then looks only at its own pods and the
+        // orphans it might adopt, not at every pod.
         let mut orphans: HashMap<&str, Vec<&Value>> = HashMap::new();
-        for p in &pods {
-            match controller_ref(p).and_then(|r| r["uid"].as_str()) {
-                Some(owner) => by_owner.entry(owner).or_default().push(p),
-                None => orphans.entry(namespace(p)).or_default().push(p),
+        for p in pods.iter() {
+            if controller_ref(p).is_none() {
+                orphans.entry(namespace(p)).or_default().push(p);
             }
         }
         let mut requeue: Option<Duration> = None;
         let mut err: Option<ApiError> = None;
-        for rs in &rss {
-            let mut candidates: Vec<&Value> = by_owner.get(uid(rs)).cloned().unwrap_or_default();
+        for rs in rss.iter() {
+            let mut candidates: Vec<&Value> = pods.controlled_by(uid(rs)).map(|p| &**p).collect();
             candidates.extend(orphans.get(namespace(rs)).into_iter().flatten().copied());
             match self.sync(rs, &candidates).await {
                 Ok(Some(d)) => requeue = Some(requeue.map(|r| r.min(d)).unwrap_or(d)),

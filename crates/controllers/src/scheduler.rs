@@ -11,6 +11,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use crate::informer::Informers;
 use crate::persistentvolume::{pod_claims, select_node, ClaimState, VolumeView};
 use crate::quantity::value_milli;
 use crate::util::{self, best_effort, condition, name, namespace, now_rfc3339, uid, CORE};
@@ -414,9 +415,9 @@ pub struct NodeSample {
 /// Pick the least-loaded node among the first `sample.feasible` feasible nodes found from
 /// `sample.start` (ties broken by name); returns it and where the next search starts, or, when
 /// no node fits, every node's reasons. `alloc[i]` is `node_allocatable(&nodes[i])`.
-pub fn pick_node_sampled<'a>(
+pub fn pick_node_sampled<'a, N: std::borrow::Borrow<Value>>(
     pod: &Value,
-    nodes: &'a [Value],
+    nodes: &'a [N],
     alloc: &[Resources],
     used: &HashMap<String, Resources>,
     staked_label: &str,
@@ -434,7 +435,7 @@ pub fn pick_node_sampled<'a>(
     for i in 0..total {
         processed += 1;
         let idx = (sample.start + i) % total;
-        let n = &nodes[idx];
+        let n: &Value = nodes[idx].borrow();
         let have = alloc.get(idx).unwrap_or(&none);
         let u = used.get(name(n)).unwrap_or(&zero);
         let mut r = unfit_reasons_for(pod, n, u, staked_label, &want, have);
@@ -476,16 +477,34 @@ pub struct Scheduler {
     reported: HashMap<String, (String, Instant)>,
     /// Where the next pod's node search starts (upstream `nextStartNodeIndex`).
     next_start: usize,
+    /// Where pods and nodes are read from.
+    informers: Informers,
+    /// Pods this scheduler bound that the pod cache may still show unbound (upstream's assumed
+    /// pods): uid -> node and when. Their requests count on that node and they are not
+    /// scheduled again until the cache shows them bound or gone, or the entry expires.
+    assumed: HashMap<String, (String, Instant)>,
 }
+
+/// How long a bound pod counts as assumed while the cache still shows it unbound.
+const ASSUME_TTL: Duration = Duration::from_secs(30);
 
 impl Scheduler {
     pub fn new(client: LocalClient, opts: ControllerOptions) -> Self {
         Scheduler {
+            informers: Informers::direct(client.clone()),
             client,
             opts,
             reported: HashMap::new(),
             next_start: 0,
+            assumed: HashMap::new(),
         }
+    }
+
+    /// Read pods and nodes from shared caches (and write through their client).
+    pub fn with_informers(mut self, informers: Informers) -> Self {
+        self.client = informers.client();
+        self.informers = informers;
+        self
     }
 
     fn is_ours(&self, pod: &Value) -> bool {
@@ -562,12 +581,38 @@ impl Controller for Scheduler {
         vec![format!("{CORE}/pods"), format!("{CORE}/nodes")]
     }
 
+    fn informers(&self) -> Option<&Informers> {
+        self.informers.is_shared().then_some(&self.informers)
+    }
+
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
-        let nodes = self.client.list(&format!("{CORE}/nodes")).await?;
-        let pods = self.client.list(&format!("{CORE}/pods")).await?;
+        let nodes = self.informers.list(&format!("{CORE}/nodes")).await?;
+        let pods = self.informers.list(&format!("{CORE}/pods")).await?;
         let mut used: HashMap<String, Resources> = HashMap::new();
-        for p in &pods {
-            if let Some(n) = p["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
+        // Assumed pods the cache shows bound, gone or finished are settled.
+        let now = Instant::now();
+        let mut seen: HashMap<&str, &Value> = HashMap::new();
+        for p in pods.iter() {
+            if self.assumed.contains_key(uid(p)) {
+                seen.insert(uid(p), p);
+            }
+        }
+        self.assumed.retain(|u, (_, at)| {
+            now.duration_since(*at) < ASSUME_TTL
+                && seen
+                    .get(u.as_str())
+                    .map(|p| {
+                        p["spec"]["nodeName"].as_str().unwrap_or("").is_empty()
+                            && util::pod_active(p)
+                    })
+                    .unwrap_or(false)
+        });
+        for p in pods.iter() {
+            let node = p["spec"]["nodeName"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .or_else(|| self.assumed.get(uid(p)).map(|(n, _)| n.as_str()));
+            if let Some(n) = node {
                 if !util::pod_terminated(p) {
                     used.entry(n.to_string()).or_default().add(&pod_requests(p));
                 }
@@ -575,7 +620,9 @@ impl Controller for Scheduler {
         }
         let mut pending: Vec<&Value> = pods
             .iter()
+            .map(|p| &**p)
             .filter(|p| p["spec"]["nodeName"].as_str().unwrap_or("").is_empty())
+            .filter(|p| !self.assumed.contains_key(uid(p)))
             .filter(|p| util::pod_active(p) && self.is_ours(p))
             .collect();
         pending.sort_by(|a, b| {
@@ -601,7 +648,7 @@ impl Controller for Scheduler {
             None
         };
         let mut waiting = false;
-        let alloc: Vec<Resources> = nodes.iter().map(node_allocatable).collect();
+        let alloc: Vec<Resources> = nodes.iter().map(|n| node_allocatable(n)).collect();
         let feasible = feasible_nodes_to_find(nodes.len());
         // Decisions are made one pod at a time (each sees the pods placed before it in `used`);
         // the bindings are then written concurrently.
@@ -674,17 +721,20 @@ impl Controller for Scheduler {
                 async move {
                     bind(&client, &pod, &node_name, &scheduler_name)
                         .await
-                        .then(|| uid(&pod).to_string())
+                        .then(|| (uid(&pod).to_string(), node_name))
                 }
             })
             .collect();
-        let bound: Vec<Option<String>> = futures::stream::iter(futs)
+        let bound: Vec<Option<(String, String)>> = futures::stream::iter(futs)
             .buffer_unordered(BIND_CONCURRENCY)
             .collect()
             .await;
-        let bound: Vec<String> = bound.into_iter().flatten().collect();
-        for u in bound {
+        let now = Instant::now();
+        for (u, node) in bound.into_iter().flatten() {
             self.reported.remove(&u);
+            if self.informers.is_shared() {
+                self.assumed.insert(u, (node, now));
+            }
         }
         if waiting {
             // Claims being bound for a pod: look again soon (claims are not watched).

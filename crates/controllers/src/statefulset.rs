@@ -100,13 +100,25 @@ pub fn new_pod(sts: &Value, template: &Value, revision: &str, ordinal: i64) -> V
 
 pub struct StatefulSetController {
     client: LocalClient,
+    informers: crate::informer::Informers,
     /// StatefulSets (uid) already told that claims cannot be made (PVCs are not served).
     claims_reported: HashSet<String>,
 }
 
 impl StatefulSetController {
+    /// Read the collections the shared caches serve from them (and write through their client,
+    /// so reads see this controller's own writes).
+    pub fn with_informers(mut self, informers: crate::informer::Informers) -> Self {
+        self.client = informers.client();
+        self.informers = informers;
+        self
+    }
+}
+
+impl StatefulSetController {
     pub fn new(client: LocalClient) -> Self {
         StatefulSetController {
+            informers: crate::informer::Informers::direct(client.clone()),
             client,
             claims_reported: HashSet::new(),
         }
@@ -530,6 +542,10 @@ impl StatefulSetController {
 
 #[async_trait]
 impl Controller for StatefulSetController {
+    fn informers(&self) -> Option<&crate::informer::Informers> {
+        self.informers.is_shared().then_some(&self.informers)
+    }
+
     fn name(&self) -> &'static str {
         "statefulset"
     }
@@ -543,11 +559,11 @@ impl Controller for StatefulSetController {
     }
 
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
-        let all = self.client.list(&format!("{APPS}/statefulsets")).await?;
+        let all = self.informers.list(&format!("{APPS}/statefulsets")).await?;
         if all.is_empty() {
             return Ok(None);
         }
-        let pods = self.client.list(&format!("{CORE}/pods")).await?;
+        let pods = self.informers.list(&format!("{CORE}/pods")).await?;
         let revisions = self
             .client
             .list(&format!("{APPS}/controllerrevisions"))

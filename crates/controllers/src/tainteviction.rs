@@ -215,6 +215,7 @@ pub async fn evict_untolerating(client: &LocalClient, node: &Value) -> Result<us
 /// Watches nodes and pods; evicts pods per their tolerations of NoExecute taints.
 pub struct TaintEvictionController {
     client: LocalClient,
+    informers: crate::informer::Informers,
     /// First time a taint without `timeAdded` was seen, by node and taint.
     first_seen: HashMap<String, DateTime<Utc>>,
     /// Pods with a timed eviction pending (by uid), for the cancel event.
@@ -222,8 +223,19 @@ pub struct TaintEvictionController {
 }
 
 impl TaintEvictionController {
+    /// Read the collections the shared caches serve from them (and write through their client,
+    /// so reads see this controller's own writes).
+    pub fn with_informers(mut self, informers: crate::informer::Informers) -> Self {
+        self.client = informers.client();
+        self.informers = informers;
+        self
+    }
+}
+
+impl TaintEvictionController {
     pub fn new(client: LocalClient) -> Self {
         TaintEvictionController {
+            informers: crate::informer::Informers::direct(client.clone()),
             client,
             first_seen: HashMap::new(),
             pending: HashMap::new(),
@@ -233,6 +245,10 @@ impl TaintEvictionController {
 
 #[async_trait]
 impl Controller for TaintEvictionController {
+    fn informers(&self) -> Option<&crate::informer::Informers> {
+        self.informers.is_shared().then_some(&self.informers)
+    }
+
     fn name(&self) -> &'static str {
         "taint-eviction"
     }
@@ -243,7 +259,7 @@ impl Controller for TaintEvictionController {
 
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
         let now = Utc::now();
-        let nodes = self.client.list(&format!("{CORE}/nodes")).await?;
+        let nodes = self.informers.list(&format!("{CORE}/nodes")).await?;
         // Taint times per node; the first-seen clock only for taints still present.
         let mut seen_keys = HashSet::new();
         let mut tainted: HashMap<&str, (Vec<(&Value, DateTime<Utc>)>, bool)> = HashMap::new();
@@ -273,7 +289,7 @@ impl Controller for TaintEvictionController {
             return Ok(None);
         }
 
-        let pods = self.client.list(&format!("{CORE}/pods")).await?;
+        let pods = self.informers.list(&format!("{CORE}/pods")).await?;
         let mut next: Option<Duration> = None;
         let mut still_pending = HashMap::new();
         let mut err = None;
@@ -291,7 +307,7 @@ impl Controller for TaintEvictionController {
                     if !self.pending.contains_key(&pod_uid) {
                         tracing::info!(pod = %pod_ref(p), %node, at = %at, "pod tolerates the NoExecute taint for a while; eviction scheduled");
                     }
-                    still_pending.insert(pod_uid, p.clone());
+                    still_pending.insert(pod_uid, (**p).clone());
                     let left = (at - now).to_std().unwrap_or_default();
                     // A little past the deadline, so the next pass finds it due.
                     let wake = left + Duration::from_millis(50);

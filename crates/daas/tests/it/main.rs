@@ -20,6 +20,7 @@ mod failover;
 mod ha;
 mod hollow;
 mod hpa;
+mod informer;
 mod ingress;
 mod keyshare;
 mod kube_client;
