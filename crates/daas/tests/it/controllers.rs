@@ -9,19 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::{stderr, stdout, Cluster};
 
-const NODES: &str = r#"apiVersion: v1
-kind: Node
-metadata:
-  name: node-1
-  labels: {k3s-daas.io/staked: "true", kubernetes.io/hostname: node-1}
----
-apiVersion: v1
-kind: Node
-metadata:
-  name: node-2
-  labels: {k3s-daas.io/staked: "true", kubernetes.io/hostname: node-2}
-"#;
-
 const DEPLOYMENT: &str = r#"apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -46,18 +33,7 @@ const POD_STATUS: &str = r#"{"status":{"phase":"Running","podIP":"10.42.0.7","co
 #[test]
 fn deployment_rolls_out_onto_staked_nodes() {
     let c = Cluster::start();
-    c.ok_stdin(&["apply", "-f", "-"], NODES);
-    for n in ["node-1", "node-2"] {
-        c.ok(&[
-            "patch",
-            "node",
-            n,
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            common::NODE_STATUS,
-        ]);
-    }
+    c.add_ready_staked_nodes();
     let out = c.ok_stdin(&["apply", "-f", "-"], DEPLOYMENT);
     assert!(out.contains("deployment.apps/web created"), "{out}");
 

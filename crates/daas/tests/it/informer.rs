@@ -9,19 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::{Cluster, Streaming};
 
-const NODES: &str = r#"apiVersion: v1
-kind: Node
-metadata:
-  name: node-1
-  labels: {k3s-daas.io/staked: "true", kubernetes.io/hostname: node-1}
----
-apiVersion: v1
-kind: Node
-metadata:
-  name: node-2
-  labels: {k3s-daas.io/staked: "true", kubernetes.io/hostname: node-2}
-"#;
-
 const RS: &str = r#"apiVersion: apps/v1
 kind: ReplicaSet
 metadata:
@@ -83,18 +70,7 @@ impl Seen {
 #[test]
 fn replicaset_scaled_up_and_down_quickly_never_overshoots() {
     let c = Cluster::start();
-    c.ok_stdin(&["apply", "-f", "-"], NODES);
-    for n in ["node-1", "node-2"] {
-        c.ok(&[
-            "patch",
-            "node",
-            n,
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            common::NODE_STATUS,
-        ]);
-    }
+    c.add_ready_staked_nodes();
     c.ok_stdin(&["apply", "-f", "-"], RS);
     let watch = Streaming::start(
         &c,

@@ -9,19 +9,6 @@ use std::sync::Arc;
 
 use common::{stderr, stdout, Cluster};
 
-const NODES: &str = r#"apiVersion: v1
-kind: Node
-metadata:
-  name: node-1
-  labels: {k3s-daas.io/staked: "true", kubernetes.io/hostname: node-1}
----
-apiVersion: v1
-kind: Node
-metadata:
-  name: node-2
-  labels: {k3s-daas.io/staked: "true", kubernetes.io/hostname: node-2}
-"#;
-
 const WORKLOADS: &str = r#"apiVersion: apps/v1
 kind: StatefulSet
 metadata:
@@ -83,17 +70,8 @@ fn image(c: &Cluster, what: &str) -> String {
 #[test]
 fn statefulset_and_daemonset_with_kubectl_rollout() {
     let c = Cluster::start();
-    c.ok_stdin(&["apply", "-f", "-"], NODES);
+    c.add_ready_staked_nodes();
     for n in ["node-1", "node-2"] {
-        c.ok(&[
-            "patch",
-            "node",
-            n,
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            common::NODE_STATUS,
-        ]);
         c.ok(&["label", "node", n, "kubernetes.io/os=linux"]);
     }
     let out = c.ok_stdin(&["apply", "-f", "-"], WORKLOADS);

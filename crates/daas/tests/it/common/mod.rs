@@ -23,6 +23,22 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// Apply [`TWO_STAKED_NODES`] and report both nodes Ready (the test plays their kubelets).
+    pub fn add_ready_staked_nodes(&self) {
+        self.ok_stdin(&["apply", "-f", "-"], TWO_STAKED_NODES);
+        for n in ["node-1", "node-2"] {
+            self.ok(&[
+                "patch",
+                "node",
+                n,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                NODE_STATUS,
+            ]);
+        }
+    }
+
     pub fn start() -> Cluster {
         Self::start_with(&[])
     }
@@ -495,6 +511,20 @@ pub fn file_contains(path: &Path, needle: &[u8]) -> bool {
     let data = std::fs::read(path).unwrap_or_default();
     data.windows(needle.len()).any(|w| w == needle)
 }
+
+/// Two staked Node objects (node-1, node-2) for tests that play kubelet themselves.
+pub const TWO_STAKED_NODES: &str = r#"apiVersion: v1
+kind: Node
+metadata:
+  name: node-1
+  labels: {k3s-daas.io/staked: "true", kubernetes.io/hostname: node-1}
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: node-2
+  labels: {k3s-daas.io/staked: "true", kubernetes.io/hostname: node-2}
+"#;
 
 /// The status of a ready node, for tests that play its kubelet.
 pub const NODE_STATUS: &str = r#"{"status":{"capacity":{"cpu":"4","memory":"8Gi","pods":"110"},"allocatable":{"cpu":"4","memory":"8Gi","pods":"110"},"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status"}]}}"#;
