@@ -4,39 +4,14 @@
 
 use std::sync::Arc;
 
-use daas_apiserver::{router, ServerOptions, StaticTokens};
-use daas_store::{EmbeddedStore, SealingKey, Store};
+use daas_apiserver::ServerOptions;
+use daas_store::Store;
 use serde_json::{json, Value};
 
-use crate::common::{call_as, user, ADMIN, ALICE, JSON, MERGE, NODE};
+use crate::common::{call_as, tenancy_env_with, ADMIN, ALICE, JSON, MERGE, NODE};
 
 async fn env() -> (tempfile::TempDir, Arc<dyn Store>, axum::Router) {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
-    daas_apiserver::bootstrap(&store).await.unwrap();
-    let auth = Arc::new(StaticTokens::new(vec![
-        (ADMIN.into(), user("admin", &["system:masters"])),
-        (
-            ALICE.into(),
-            user(
-                "daas:user:0xa11ce",
-                &["daas:users", "daas:namespace:u-alice"],
-            ),
-        ),
-        (NODE.into(), user("system:node:n1", &["system:nodes"])),
-    ]));
-    let app = router(store.clone(), auth, ServerOptions::default());
-    for ns in ["u-alice", "u-bob"] {
-        let ns_obj = json!({"metadata": {"name": ns, "labels": {"k3s-daas.io/tier": "user"}}});
-        let (code, body) = call_as(&app, ADMIN, "POST", "/api/v1/namespaces", JSON, ns_obj).await;
-        assert_eq!(code, 201, "{body}");
-        let binding = daas_apiserver::rbac::user_namespace_binding(ns);
-        let path = format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings");
-        let (code, body) = call_as(&app, ADMIN, "POST", &path, JSON, binding).await;
-        assert_eq!(code, 201, "{body}");
-    }
-    (dir, store, app)
+    tenancy_env_with(ServerOptions::default()).await
 }
 
 async fn get(app: &axum::Router, token: &str, path: &str) -> (u16, Value) {

@@ -198,6 +198,15 @@ pub async fn tenancy_app() -> (tempfile::TempDir, axum::Router) {
 
 /// [`tenancy_app`] with these server options (e.g. a node proxy).
 pub async fn tenancy_app_with(opts: ServerOptions) -> (tempfile::TempDir, axum::Router) {
+    let (dir, _store, app) = tenancy_env_with(opts).await;
+    (dir, app)
+}
+
+/// [`tenancy_app_with`], also returning the store under the server (to write as another master
+/// would, or to read what the host sees).
+pub async fn tenancy_env_with(
+    opts: ServerOptions,
+) -> (tempfile::TempDir, Arc<dyn Store>, axum::Router) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
         Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
@@ -220,7 +229,7 @@ pub async fn tenancy_app_with(opts: ServerOptions) -> (tempfile::TempDir, axum::
             user("system:node:n1", &["system:nodes", "system:authenticated"]),
         ),
     ]));
-    let app = router(store, auth, opts);
+    let app = router(store.clone(), auth, opts);
     for ns in ["u-alice", "u-bob"] {
         let ns_obj = serde_json::json!({"metadata": {"name": ns,
             "labels": {"k3s-daas.io/tier": "user"}}});
@@ -231,5 +240,5 @@ pub async fn tenancy_app_with(opts: ServerOptions) -> (tempfile::TempDir, axum::
         let (code, body) = call_as(&app, ADMIN, "POST", &path, JSON, binding).await;
         assert_eq!(code, 201, "{body}");
     }
-    (dir, app)
+    (dir, store, app)
 }
