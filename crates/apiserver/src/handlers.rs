@@ -705,6 +705,13 @@ pub async fn create(
     let manager = field_manager(headers, q)?;
     let requested_managed = obj["metadata"]["managedFields"].clone();
     let dups = duplicate_fields(t.def, headers, body, &obj, q)?;
+    let generate_prefix = match (
+        obj["metadata"]["name"].as_str().unwrap_or(""),
+        obj["metadata"]["generateName"].as_str(),
+    ) {
+        ("", Some(prefix)) if !prefix.is_empty() => Some(prefix.to_string()),
+        _ => None,
+    };
     let (mut obj, mut warnings) = prepare_create(ctx, t, &mut obj, q).await?;
     track_create(t.def, &requested_managed, &mut obj, &manager);
     warnings.extend(dups);
@@ -717,7 +724,7 @@ pub async fn create(
         t.def.strategy.reserve(ctx, None, &mut obj, true).await?;
         obj
     } else {
-        let created = store_create(ctx, t.def, &obj).await?;
+        let created = create_generated(ctx, t.def, obj, generate_prefix.as_deref()).await?;
         if t.def.group.is_empty() && t.def.plural == "pods" {
             daas_protocol::podstart::mark(
                 created["metadata"]["namespace"]
@@ -733,6 +740,33 @@ pub async fn create(
         json_response(StatusCode::CREATED, &created),
         &warnings,
     ))
+}
+
+/// How many names a create with `generateName` tries before it answers 409 (upstream's
+/// RetryGenerateName: `maxNameGenerationCreateAttempts`).
+const GENERATE_NAME_ATTEMPTS: usize = 8;
+
+/// [`store_create`]; when the name was generated from `prefix` and is taken, retry with a fresh
+/// one (a collision of the 5 random characters is the server's business, not the client's).
+async fn create_generated(
+    ctx: &Ctx,
+    def: &ResourceDef,
+    mut obj: Value,
+    prefix: Option<&str>,
+) -> ApiResult<Value> {
+    let mut attempt = 1;
+    loop {
+        match store_create(ctx, def, &obj).await {
+            Err(e) if e.reason == "AlreadyExists" && attempt < GENERATE_NAME_ATTEMPTS => {
+                let Some(prefix) = prefix else {
+                    return Err(e);
+                };
+                attempt += 1;
+                obj["metadata"]["name"] = json!(generated_name(prefix));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Validate, default and stamp a new object (shared by create and controllers).
@@ -2019,6 +2053,49 @@ impl TapMsg for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_taken_generated_name_is_retried_and_a_taken_given_name_is_409() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            daas_store::EmbeddedStore::open(
+                &dir.path().join("s.redb"),
+                daas_store::SealingKey::generate(),
+            )
+            .unwrap(),
+        );
+        let ctx = Ctx {
+            store: store.clone(),
+            bookmark_interval: std::time::Duration::from_secs(30),
+            admission: Default::default(),
+            service_ranges: Default::default(),
+            node_proxy: None,
+            objects: None,
+        };
+        let def = &crate::registry::configmap::RESOURCE;
+        let cm = |name: &str| {
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": name, "namespace": "default", "generateName": "gen-"}})
+        };
+        store_create(&ctx, def, &cm("gen-taken")).await.unwrap();
+        // The name drawn first is taken: the server draws another one.
+        let out = create_generated(&ctx, def, cm("gen-taken"), Some("gen-"))
+            .await
+            .unwrap();
+        let name = out["metadata"]["name"].as_str().unwrap();
+        assert!(name.starts_with("gen-") && name != "gen-taken", "{name}");
+        assert_eq!(name.len(), "gen-".len() + 5, "{name}");
+        // A name the client chose is never replaced.
+        let e = create_generated(&ctx, def, cm("gen-taken"), None)
+            .await
+            .unwrap_err();
+        assert_eq!((e.code, e.reason), (409, "AlreadyExists"));
+        let kept = store
+            .get(&def.key(Some("default"), "gen-taken"))
+            .await
+            .unwrap();
+        assert!(kept.is_some());
+    }
 
     #[test]
     fn repeated_yaml_keys_are_reported_with_their_lines_as_go_yaml_does() {
