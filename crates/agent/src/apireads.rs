@@ -6,82 +6,54 @@
 //! Freshness: a caller passes `fresh_after`, the instant its pod's change was seen on the watch,
 //! and joins only a read that *started* at or after it. Any write acknowledged before the pod was
 //! created (a ConfigMap edited, then a pod applied) is then visible to the shared read, exactly
-//! as to a read of the pod's own; a read that started earlier is never reused. Nothing is kept
-//! once a read ends (no TTL cache, nothing to invalidate). Keys carry the namespace and name, so
-//! a pod only ever receives what a read of its own namespace's object returned; TokenRequests
-//! are bound to one pod and never shared.
+//! as to a read of the pod's own; a caller that finds an older read in flight waits for it and
+//! shares the next one. Nothing is kept once the last caller of a key leaves (no TTL cache,
+//! nothing to invalidate). Keys carry the namespace and name, so a pod only ever receives what a
+//! read of its own namespace's object returned; TokenRequests are bound to one pod and never
+//! shared. The coalescing itself is [`daas_apimachinery::singleflight`], shared with the API
+//! server's in-process client.
 //!
 //! [`scope`] makes a [`SharedReads`] and the caller's `fresh_after` current for a future (a
 //! task-local), and the read helpers (`volumes::config_map`, `volumes::secret`,
 //! `podenv::service_env`) go through [`shared`]; outside a scope they read directly.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
-use futures::future::{BoxFuture, FutureExt, Shared};
+use daas_apimachinery::singleflight::Singleflight;
 use k8s_openapi::api::core::v1::Service;
 
 /// What a read is of: (kind, namespace, name); the name is empty for a list.
 pub type ReadKey = (&'static str, String, String);
 
-type Flight<V> = (Instant, Shared<BoxFuture<'static, Result<V, String>>>);
-
-/// The reads in flight of one kind of value.
-pub struct Flights<V: Clone> {
-    inflight: Mutex<HashMap<ReadKey, Flight<V>>>,
-    started: AtomicU64,
-    joined: AtomicU64,
+/// The reads in flight of one kind of value (a [`Singleflight`] keyed by [`ReadKey`]).
+pub struct Flights<V> {
+    inner: Singleflight<ReadKey, Result<V, String>>,
 }
 
-impl<V: Clone> Default for Flights<V> {
+impl<V> Default for Flights<V> {
     fn default() -> Self {
         Flights {
-            inflight: Mutex::new(HashMap::new()),
-            started: AtomicU64::new(0),
-            joined: AtomicU64::new(0),
+            inner: Singleflight::default(),
         }
     }
 }
 
-impl<V: Clone + Send + Sync + 'static> Flights<V> {
-    /// The result of `read` for `key`: the read already in flight for `key` when it started at
-    /// or after `fresh_after`, else `read` itself (which others may then join).
+impl<V: Clone> Flights<V> {
+    /// The result of `read` for `key`, or of a read of `key` another pod sync started at or
+    /// after `fresh_after`.
     pub async fn run<F>(&self, key: ReadKey, fresh_after: Instant, read: F) -> Result<V, String>
     where
-        F: Future<Output = Result<V, String>> + Send + 'static,
+        F: Future<Output = Result<V, String>>,
     {
-        let flight = {
-            let mut m = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
-            match m.get(&key) {
-                Some((at, f)) if *at >= fresh_after => {
-                    self.joined.fetch_add(1, Ordering::Relaxed);
-                    f.clone()
-                }
-                _ => {
-                    self.started.fetch_add(1, Ordering::Relaxed);
-                    let f = read.boxed().shared();
-                    m.insert(key.clone(), (Instant::now(), f.clone()));
-                    f
-                }
-            }
-        };
-        let out = flight.clone().await;
-        let mut m = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
-        if m.get(&key).is_some_and(|(_, f)| f.ptr_eq(&flight)) {
-            m.remove(&key);
-        }
-        out
+        self.inner.run(key, fresh_after, || read).await
     }
 
     /// (reads started, reads joined) so far.
     pub fn counts(&self) -> (u64, u64) {
-        (
-            self.started.load(Ordering::Relaxed),
-            self.joined.load(Ordering::Relaxed),
-        )
+        self.inner.counts()
     }
 }
 
@@ -114,7 +86,7 @@ pub fn shared() -> Option<(Arc<SharedReads>, Instant)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
     fn key(ns: &str, name: &str) -> ReadKey {
@@ -149,7 +121,7 @@ mod tests {
         // Every caller got the one read's value.
         assert!(out.iter().all(|r| r.as_ref() == Ok(&0)), "{out:?}");
         assert_eq!(f.counts(), (1, 19));
-        assert!(f.inflight.lock().unwrap().is_empty(), "nothing kept");
+        assert_eq!(f.inner.active_keys(), 0, "nothing kept");
     }
 
     #[tokio::test]
@@ -163,44 +135,6 @@ mod tests {
         let (a, b, c) = tokio::join!(a, b, c);
         assert_eq!((a, b, c), (Ok(1), Ok(2), Ok(3)));
         assert_eq!(calls.load(Ordering::SeqCst), 3);
-    }
-
-    #[tokio::test]
-    async fn a_read_started_before_the_pod_was_seen_is_not_reused() {
-        let f: Arc<Flights<u32>> = Arc::default();
-        let calls = Arc::new(AtomicUsize::new(0));
-        let early = Instant::now();
-        let first = f.run(key("a", "cm"), early, read(&calls, 1));
-        let later = async {
-            // The ConfigMap changes, then the pod is seen: its read must start afresh.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            let seen = Instant::now();
-            f.run(key("a", "cm"), seen, read(&calls, 2)).await
-        };
-        let (a, b) = tokio::join!(first, later);
-        assert_eq!((a, b), (Ok(1), Ok(2)));
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
-        // Reads after the first ended start anew too (nothing cached).
-        assert_eq!(f.run(key("a", "cm"), early, read(&calls, 3)).await, Ok(3));
-        assert_eq!(calls.load(Ordering::SeqCst), 3);
-    }
-
-    #[tokio::test]
-    async fn errors_are_shared_and_not_kept() {
-        let f: Arc<Flights<u32>> = Arc::default();
-        let since = Instant::now();
-        let fail = async {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            Err::<u32, _>("boom".to_string())
-        };
-        let calls = Arc::new(AtomicUsize::new(0));
-        let (a, b) = tokio::join!(
-            f.run(key("a", "cm"), since, fail),
-            f.run(key("a", "cm"), since, read(&calls, 9))
-        );
-        assert_eq!(a, Err("boom".into()));
-        assert_eq!(b, Err("boom".into()));
-        assert_eq!(f.run(key("a", "cm"), since, read(&calls, 7)).await, Ok(7));
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@
 //! * [`options`]: `DeleteOptions` bodies in JSON or protobuf;
 //! * [`duplicates`]: duplicate keys in a raw JSON body (strict field validation).
 //! * [`quantity`]: resource quantities ("500m", "1.5Gi") as integer milli-units.
+//! * [`singleflight`]: keyed read coalescing that only shares reads started after the caller asked.
 //!
 //! Nothing in this crate does I/O, and nothing panics on any input.
 
@@ -19,6 +20,7 @@ pub mod patch;
 pub mod protobuf;
 pub mod quantity;
 pub mod selector;
+pub mod singleflight;
 pub mod validation;
 
 pub use duplicates::json_duplicate_fields;

@@ -2,79 +2,37 @@
 //! collections (every pod, every node) on every change; when several ask for the same path at
 //! the same time, one list serves them all. Linearizable as a list of its own: a caller only
 //! takes the result of a list that *started after* the caller asked, so the result holds every
-//! write acknowledged before the call.
+//! write acknowledged before the call. The coalescing is [`daas_apimachinery::singleflight`].
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Instant;
 
+use daas_apimachinery::singleflight::Singleflight;
 use serde_json::Value;
 
 use crate::error::ApiError;
 
-type Shared = Arc<Result<Vec<Value>, ApiError>>;
-
-#[derive(Default)]
-struct Slot {
-    /// Lists started on this path so far (the generation of the newest).
-    started: AtomicU64,
-    /// Callers inside [`ListShare::list`] for this path; the last one out drops the result.
-    callers: AtomicUsize,
-    /// One list at a time per path; callers queue here (FIFO).
-    run: tokio::sync::Mutex<()>,
-    /// The newest finished list and its generation.
-    last: Mutex<Option<(u64, Shared)>>,
-}
-
 /// Per-path list coalescing (see the module docs).
 #[derive(Default)]
 pub(crate) struct ListShare {
-    slots: Mutex<HashMap<String, Arc<Slot>>>,
+    /// Results are shared behind an `Arc` (the list is copied once per caller, not per joiner).
+    flights: Singleflight<String, Arc<Result<Vec<Value>, ApiError>>>,
 }
 
 impl ListShare {
-    fn slot(&self, path: &str) -> Arc<Slot> {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots.entry(path.to_string()).or_default().clone()
-    }
-
     /// The list of `path`, run by `fetch` or shared with a list that started after this call.
     pub(crate) async fn list<F, Fut>(&self, path: &str, fetch: F) -> Result<Vec<Value>, ApiError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Vec<Value>, ApiError>>,
     {
-        let slot = self.slot(path);
-        slot.callers.fetch_add(1, Ordering::SeqCst);
-        // Any list whose generation is at least `want` started after this point.
-        let want = slot.started.load(Ordering::SeqCst) + 1;
-        let out = {
-            let _turn = slot.run.lock().await;
-            let done = slot
-                .last
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone()
-                .filter(|(gen, _)| *gen >= want);
-            match done {
-                Some((_, shared)) => shared,
-                None => {
-                    let gen = slot.started.fetch_add(1, Ordering::SeqCst) + 1;
-                    let shared: Shared = Arc::new(fetch().await);
-                    *slot.last.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some((gen, shared.clone()));
-                    shared
-                }
-            }
-        };
-        if slot.callers.fetch_sub(1, Ordering::SeqCst) == 1 {
-            // Nobody waits for this path: do not keep a large list alive in between.
-            let mut last = slot.last.lock().unwrap_or_else(|e| e.into_inner());
-            if slot.callers.load(Ordering::SeqCst) == 0 {
-                *last = None;
-            }
-        }
+        let out = self
+            .flights
+            .run(path.to_string(), Instant::now(), || async {
+                Arc::new(fetch().await)
+            })
+            .await;
         (*out).clone()
     }
 }
@@ -83,7 +41,7 @@ impl ListShare {
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::sync::atomic::AtomicU32;
+    use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::Duration;
 
     #[tokio::test]
