@@ -185,9 +185,17 @@ fn overloaded_master_slashes_no_honest_staker() {
     }
     let log = c.log();
     assert!(!log.contains("node slashed"), "{log}");
+    // Not even marked Unknown: after the stop the controller either noticed its own stall and
+    // gave every node a fresh grace period, or lost and won back its leader Lease and started
+    // afresh (also a fresh grace period for every node). Code that compared the nodes' renewTime
+    // with the master's clock declared both dead here.
     assert!(
-        log.contains("node lifecycle controller stalled"),
-        "the stall went unnoticed\n{log}"
+        seen_unknown.is_empty(),
+        "honest nodes declared dead after the master's stop: {seen_unknown:?}\n{log}"
+    );
+    eprintln!(
+        "stall noticed by the controller: {}",
+        log.contains("node lifecycle controller stalled")
     );
     wait_until(
         &c,
