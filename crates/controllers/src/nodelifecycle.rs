@@ -1,11 +1,29 @@
-//! Node lifecycle: a node whose Lease in `kube-node-lease` has not been renewed for the grace
-//! period becomes Ready=Unknown, is tainted unreachable (NoSchedule and NoExecute), the pods that
-//! do not tolerate that are evicted at once through [`crate::tainteviction`] (the one owner of
-//! taint-based eviction, which also evicts tolerating pods when their `tolerationSeconds` run out),
-//! and the failure is reported once to a
-//! [`NodeFailureHandler`] (the master slashes the node's stake). A node that renews its Lease again
-//! gets the taints removed.
+//! Node lifecycle (upstream's node lifecycle controller, plus a slashing guard).
+//!
+//! A node is *silent* when this controller has not observed a newer Lease `renewTime` in
+//! `kube-node-lease` nor a changed Ready `lastHeartbeatTime` for the grace period, measured on the
+//! master's monotonic clock from when it saw them ([`health::HealthMap`], upstream's
+//! `probeTimestamp`), never by comparing the node-written time with the master's wall clock; a
+//! node first seen (and every node when this controller starts) counts from then.
+//!
+//! A silent node at once becomes Ready=Unknown and gets the `unreachable` NoSchedule taint. Its
+//! NoExecute taint, which evicts its pods through [`crate::tainteviction`], goes through the
+//! zone's rate limiter (`topology.kubernetes.io/zone`): [`EvictionConfig::eviction_rate`] nodes/s,
+//! the secondary rate in a partially disrupted large zone, none in a partially disrupted small
+//! one, and none anywhere when every zone is fully disrupted (upstream assumes the master is the
+//! one cut off and takes the NoExecute taints off again).
+//!
+//! Slashing takes real money, so a node is reported to the [`NodeFailureHandler`] (the master
+//! slashes its stake) only when (a) its eviction was admitted by the rate limiter (it carries the
+//! NoExecute taint), (b) its zone is not fully disrupted, (c) the master is not lagging
+//! ([`health::MasterLag`]: this controller stalled within the last grace period, Lease renewals
+//! reach it late, or it hears no node at all), and (d) it has been continuously silent for the
+//! grace period plus [`EvictionConfig::slash_delay`]. A deferred report is retried on the next
+//! pass, never dropped. A node heard again gets its taints removed.
 
+pub mod health;
+
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +31,9 @@ use async_trait::async_trait;
 use chrono::Utc;
 use daas_apiserver::{ApiError, LocalClient};
 use serde_json::{json, Value};
+
+use health::{Census, Disruption, HealthMap, LagMonitor, ZoneState, Zones};
+pub use health::{Clock, EvictionConfig, ManualClock, MonotonicClock};
 
 use crate::tainteviction;
 use crate::util::{self, CORE};
@@ -22,23 +43,48 @@ pub const UNREACHABLE_TAINT: &str = "node.kubernetes.io/unreachable";
 /// Set when the failure was reported (so it is reported once per outage).
 pub const FAILED_ANNOTATION: &str = "k3s-daas.io/failure-reported-at";
 const COMPONENT: &str = "node-controller";
+const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases";
+
+/// Why a node failure could not be reported.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeFailureError {
+    /// The Node object has no name (nothing to report; not retried).
+    #[error("node object has no metadata.name")]
+    NoName,
+    /// No stake backs the node: there is nothing to slash (not retried).
+    #[error("no stake holds node {node:?}")]
+    NotStaked { node: String },
+    /// The handler's backend failed (ledger, enclave not registered yet, ...); retried.
+    #[error("{0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl NodeFailureError {
+    /// Whether a later pass should report the failure again.
+    pub fn retry(&self) -> bool {
+        matches!(self, NodeFailureError::Backend(_))
+    }
+}
 
 /// What happens when a node is declared dead (e.g. a slashing report).
 #[async_trait]
 pub trait NodeFailureHandler: Send + Sync + 'static {
-    /// Called once per outage. An error is logged and the report retried on the next pass.
-    async fn node_failed(&self, node: &Value, reason: &str) -> Result<(), String>;
+    /// Called once per outage. A retryable error is logged and the report retried on the next
+    /// pass.
+    async fn node_failed(&self, node: &Value, reason: &str) -> Result<(), NodeFailureError>;
 }
 
 pub struct NodeLifecycleController {
     client: LocalClient,
     grace: Duration,
     handler: Option<Arc<dyn NodeFailureHandler>>,
-    /// When this controller started: a node is given the whole grace period from then, as
-    /// upstream's node controller probes every node afresh when it starts (a cluster restarted
-    /// after a longer stop must not declare its nodes dead, and slash them, before they could
-    /// renew their Leases).
-    started: chrono::DateTime<Utc>,
+    cfg: EvictionConfig,
+    clock: Arc<dyn Clock>,
+    health: HealthMap,
+    zones: Zones,
+    lag: LagMonitor,
+    /// The last master lag logged (so a long deferral is logged when it starts, not every pass).
+    logged_lag: bool,
 }
 
 impl NodeLifecycleController {
@@ -51,42 +97,81 @@ impl NodeLifecycleController {
             client,
             grace,
             handler,
-            started: Utc::now(),
+            cfg: EvictionConfig::default(),
+            clock: Arc::new(MonotonicClock),
+            health: HealthMap::default(),
+            zones: Zones::default(),
+            lag: LagMonitor::new(grace),
+            logged_lag: false,
         }
+    }
+
+    /// Eviction rates, zone thresholds and the slash delay.
+    pub fn with_eviction(mut self, cfg: EvictionConfig) -> Self {
+        self.cfg = cfg;
+        self
+    }
+
+    /// The monotonic clock silence is measured on (tests inject a [`ManualClock`]).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 }
 
-/// Seconds since the node last proved liveness (Lease renewTime, else Node creation), counted
-/// from no earlier than `since` (the controller's start).
-fn silence(
-    node: &Value,
-    lease: Option<&Value>,
-    since: chrono::DateTime<Utc>,
-    now: chrono::DateTime<Utc>,
-) -> Option<i64> {
-    let last = lease
-        .and_then(|l| util::parse_time(&l["spec"]["renewTime"]))
-        .or_else(|| util::parse_time(&node["metadata"]["creationTimestamp"]))?;
-    Some((now - last.max(since)).num_seconds())
-}
-
-fn has_unreachable_taint(node: &Value) -> bool {
-    node["spec"]["taints"]
-        .as_array()
-        .map(|ts| ts.iter().any(|t| t["key"] == UNREACHABLE_TAINT))
-        .unwrap_or(false)
-}
-
-fn taints_without_unreachable(node: &Value) -> Vec<Value> {
+fn has_taint(node: &Value, effect: &str) -> bool {
     node["spec"]["taints"]
         .as_array()
         .map(|ts| {
             ts.iter()
-                .filter(|t| t["key"] != UNREACHABLE_TAINT)
+                .any(|t| t["key"] == UNREACHABLE_TAINT && t["effect"] == effect)
+        })
+        .unwrap_or(false)
+}
+
+fn has_unreachable_taint(node: &Value) -> bool {
+    has_taint(node, "NoSchedule") || has_taint(node, "NoExecute")
+}
+
+/// The node's taints without the unreachable ones of `effects`.
+fn taints_without(node: &Value, effects: &[&str]) -> Vec<Value> {
+    node["spec"]["taints"]
+        .as_array()
+        .map(|ts| {
+            ts.iter()
+                .filter(|t| {
+                    !(t["key"] == UNREACHABLE_TAINT && effects.iter().any(|e| t["effect"] == *e))
+                })
                 .cloned()
                 .collect()
         })
         .unwrap_or_default()
+}
+
+fn taints_without_unreachable(node: &Value) -> Vec<Value> {
+    taints_without(node, &["NoSchedule", "NoExecute"])
+}
+
+/// The node's taints plus the unreachable taint with `effect`.
+fn taints_with(node: &Value, effect: &str) -> Vec<Value> {
+    let mut taints = taints_without(node, &[effect]);
+    taints.push(
+        json!({"key": UNREACHABLE_TAINT, "effect": effect, "timeAdded": util::now_rfc3339()}),
+    );
+    taints
+}
+
+fn ready_status(node: &Value) -> &str {
+    util::condition(node, "Ready")
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or("")
+}
+
+/// One node as seen in this pass.
+struct Seen {
+    node: Value,
+    zone: String,
+    silent: Duration,
 }
 
 #[async_trait]
@@ -96,37 +181,93 @@ impl Controller for NodeLifecycleController {
     }
 
     fn watches(&self) -> Vec<String> {
-        vec![
-            format!("{CORE}/nodes"),
-            "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases".into(),
-        ]
+        vec![format!("{CORE}/nodes"), LEASES.into()]
     }
 
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
-        let now = Utc::now();
+        let now = self.clock.now();
+        if let Some(gap) = self.lag.pass(now) {
+            tracing::warn!(
+                gap_s = gap.as_secs_f64(),
+                "node lifecycle controller stalled (master overloaded or stopped): every node gets a fresh grace period and slashing waits"
+            );
+            self.health.reset_all(now);
+        }
         let nodes = self.client.list(&format!("{CORE}/nodes")).await?;
-        let leases = self
-            .client
-            .list("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases")
-            .await?;
-        let grace = self.grace.as_secs() as i64;
-        for node in &nodes {
-            let name = util::name(node).to_string();
-            let lease = leases.iter().find(|l| util::name(l) == name);
-            let Some(silent) = silence(node, lease, self.started, now) else {
+        let leases = self.client.list(LEASES).await?;
+        let wall = Utc::now();
+        let renewals: HashMap<&str, Option<chrono::DateTime<Utc>>> = leases
+            .iter()
+            .map(|l| (util::name(l), util::parse_time(&l["spec"]["renewTime"])))
+            .collect();
+        let names: std::collections::HashSet<String> =
+            nodes.iter().map(|n| util::name(n).to_string()).collect();
+        self.health.retain(|n| names.contains(n));
+
+        // Observe every node and take each zone's census.
+        let mut seen = Vec::with_capacity(nodes.len());
+        let mut census: HashMap<String, Census> = HashMap::new();
+        for node in nodes {
+            let name = util::name(&node).to_string();
+            if name.is_empty() {
                 continue;
-            };
+            }
+            let renew = renewals.get(name.as_str()).copied().flatten();
+            let heartbeat = util::condition(&node, "Ready")
+                .and_then(|c| c["lastHeartbeatTime"].as_str())
+                .map(str::to_string);
+            let silent = self
+                .health
+                .observe(&name, renew, heartbeat.as_deref(), wall, now);
+            let zone = health::zone_of(&node);
+            let c = census.entry(zone.clone()).or_default();
+            if silent <= self.grace && ready_status(&node) == "True" {
+                c.ready += 1;
+            } else {
+                c.not_ready += 1;
+            }
+            seen.push(Seen { node, zone, silent });
+        }
+
+        // Zone states and their eviction rates (upstream handleDisruption).
+        match self.zones.update(&census, &self.cfg, now) {
+            Disruption::Entered => {
+                tracing::warn!(
+                    nodes = seen.len(),
+                    "no node is Ready in any zone: assuming the master is cut off, stopping all evictions and slashing"
+                );
+                for s in &mut seen {
+                    if has_taint(&s.node, "NoExecute") {
+                        let path = format!("{CORE}/nodes/{}", util::name(&s.node));
+                        let taints = taints_without(&s.node, &["NoExecute"]);
+                        s.node = self
+                            .client
+                            .merge_patch(&path, &json!({"spec": {"taints": taints}}))
+                            .await?;
+                    }
+                }
+            }
+            Disruption::Exited => {
+                tracing::info!("some node is Ready again: leaving master disruption mode, every node gets a fresh grace period");
+                self.health.reset_all(now);
+                for s in &mut seen {
+                    s.silent = Duration::ZERO;
+                }
+            }
+            Disruption::None => {}
+        }
+
+        // Mark silent nodes Unknown and unschedulable at once; queue their NoExecute taint.
+        for s in &mut seen {
+            let name = util::name(&s.node).to_string();
             let path = format!("{CORE}/nodes/{name}");
-            if silent > grace {
-                if !util::condition(node, "Ready")
-                    .map(|c| c["status"] == "Unknown")
-                    .unwrap_or(false)
-                {
-                    tracing::warn!(node = %name, silent_s = silent, "node stopped renewing its lease");
+            if s.silent > self.grace {
+                if ready_status(&s.node) != "Unknown" {
+                    tracing::warn!(node = %name, silent_s = s.silent.as_secs(), "node stopped renewing its lease");
                     let msg = "Kubelet stopped posting node status.";
                     let cond = json!({"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown", "message": msg,
-                        "lastHeartbeatTime": node_last_heartbeat(node), "lastTransitionTime": util::now_rfc3339()});
-                    let mut conds: Vec<Value> = node["status"]["conditions"]
+                        "lastHeartbeatTime": node_last_heartbeat(&s.node), "lastTransitionTime": util::now_rfc3339()});
+                    let mut conds: Vec<Value> = s.node["status"]["conditions"]
                         .as_array()
                         .cloned()
                         .unwrap_or_default();
@@ -140,7 +281,7 @@ impl Controller for NodeLifecycleController {
                         .await?;
                     let _ = util::record_event(
                         &self.client,
-                        node,
+                        &s.node,
                         "Normal",
                         "NodeNotReady",
                         &format!("Node {name} status is now: NodeNotReady"),
@@ -148,50 +289,29 @@ impl Controller for NodeLifecycleController {
                     )
                     .await;
                 }
-                let tainted = if has_unreachable_taint(node) {
-                    node.clone()
-                } else {
-                    let mut taints = taints_without_unreachable(node);
-                    for effect in ["NoSchedule", "NoExecute"] {
-                        taints.push(json!({"key": UNREACHABLE_TAINT, "effect": effect, "timeAdded": util::now_rfc3339()}));
-                    }
-                    self.client
+                if !has_taint(&s.node, "NoSchedule") {
+                    let taints = taints_with(&s.node, "NoSchedule");
+                    s.node = self
+                        .client
                         .merge_patch(&path, &json!({"spec": {"taints": taints}}))
-                        .await?
-                };
-                let evicted = tainteviction::evict_untolerating(&self.client, &tainted).await?;
-                if evicted > 0 {
-                    tracing::info!(node = %name, evicted, "evicted pods from unreachable node");
+                        .await?;
                 }
-                if node["metadata"]["annotations"][FAILED_ANNOTATION].is_null() {
-                    let reason = format!("no heartbeat for {silent}s (grace {grace}s)");
-                    let reported = match &self.handler {
-                        Some(h) => match h.node_failed(node, &reason).await {
-                            Ok(()) => true,
-                            Err(e) => {
-                                tracing::warn!(node = %name, error = %e, "reporting the node failure failed; will retry");
-                                false
-                            }
-                        },
-                        None => true,
-                    };
-                    if reported {
-                        self.client
-                            .merge_patch(&path, &json!({"metadata": {"annotations": {FAILED_ANNOTATION: util::now_rfc3339()}}}))
-                            .await?;
-                    }
+                if !has_taint(&s.node, "NoExecute") {
+                    self.zones.enqueue(&s.zone, &name);
                 }
-            } else if has_unreachable_taint(node)
-                || !node["metadata"]["annotations"][FAILED_ANNOTATION].is_null()
+            } else if has_unreachable_taint(&s.node)
+                || !s.node["metadata"]["annotations"][FAILED_ANNOTATION].is_null()
             {
-                // Back: lease renewed within the grace period.
-                let taints = taints_without_unreachable(node);
-                self.client
+                // Back: heard within the grace period.
+                self.zones.remove(&name);
+                let taints = taints_without_unreachable(&s.node);
+                s.node = self
+                    .client
                     .merge_patch(&path, &json!({"metadata": {"annotations": {FAILED_ANNOTATION: null}}, "spec": {"taints": taints}}))
                     .await?;
                 let _ = util::record_event(
                     &self.client,
-                    node,
+                    &s.node,
                     "Normal",
                     "NodeReady",
                     &format!("Node {name} status is now: NodeReady"),
@@ -200,8 +320,110 @@ impl Controller for NodeLifecycleController {
                 .await;
             }
         }
+
+        // NoExecute taints as the zones' rate limiters admit them (upstream
+        // doNoExecuteTaintingPass); the taint evicts the pods that do not tolerate it.
+        let grace = self.grace;
+        let waiting: std::collections::HashSet<String> = seen
+            .iter()
+            .filter(|s| s.silent > grace && !has_taint(&s.node, "NoExecute"))
+            .map(|s| util::name(&s.node).to_string())
+            .collect();
+        for name in self.zones.admit(now, |n| waiting.contains(n)) {
+            let Some(s) = seen.iter_mut().find(|s| util::name(&s.node) == name) else {
+                continue;
+            };
+            tracing::warn!(node = %name, zone = %s.zone, silent_s = s.silent.as_secs(), "eviction admitted: tainting the unreachable node NoExecute");
+            let taints = taints_with(&s.node, "NoExecute");
+            s.node = self
+                .client
+                .merge_patch(
+                    &format!("{CORE}/nodes/{name}"),
+                    &json!({"spec": {"taints": taints}}),
+                )
+                .await?;
+        }
+        for s in seen
+            .iter()
+            .filter(|s| s.silent > grace && has_taint(&s.node, "NoExecute"))
+        {
+            let evicted = tainteviction::evict_untolerating(&self.client, &s.node).await?;
+            if evicted > 0 {
+                tracing::info!(node = %util::name(&s.node), evicted, "evicted pods from unreachable node");
+            }
+        }
+
+        self.report_failures(&seen, now).await?;
         // Check again when the quietest healthy node would cross the grace period.
         Ok(Some(Duration::from_secs(1)))
+    }
+}
+
+impl NodeLifecycleController {
+    /// The slashing guard: report a node only when its eviction was admitted, its zone is not
+    /// fully disrupted, it has been silent for grace + slash delay, and the master is not
+    /// lagging. Deferred reports are retried on the next pass.
+    async fn report_failures(
+        &mut self,
+        seen: &[Seen],
+        now: std::time::Instant,
+    ) -> Result<(), ApiError> {
+        let slash_after = self.grace + self.cfg.slash_delay(self.grace);
+        let lag = self.lag.lag(&self.health, now);
+        if lag.is_none() {
+            self.logged_lag = false;
+        }
+        for s in seen {
+            if s.silent <= self.grace
+                || !has_taint(&s.node, "NoExecute")
+                || !s.node["metadata"]["annotations"][FAILED_ANNOTATION].is_null()
+                || s.silent < slash_after
+            {
+                continue;
+            }
+            let name = util::name(&s.node);
+            if self.zones.all_disrupted()
+                || self.zones.state(&s.zone) == Some(ZoneState::FullDisruption)
+            {
+                tracing::debug!(node = %name, zone = %s.zone, "zone fully disrupted: not reporting the node failure");
+                continue;
+            }
+            if let Some(l) = lag {
+                if !self.logged_lag {
+                    tracing::warn!(node = %name, lag = %l, "master lagging: node failure reports (slashing) deferred");
+                    self.logged_lag = true;
+                }
+                continue;
+            }
+            let reason = format!(
+                "no heartbeat observed for {}s (grace {}s)",
+                s.silent.as_secs(),
+                self.grace.as_secs()
+            );
+            let reported = match &self.handler {
+                Some(h) => match h.node_failed(&s.node, &reason).await {
+                    Ok(()) => true,
+                    Err(e) if e.retry() => {
+                        tracing::warn!(node = %name, error = %e, "reporting the node failure failed; will retry");
+                        false
+                    }
+                    Err(e) => {
+                        tracing::info!(node = %name, error = %e, "node failure not reportable");
+                        true
+                    }
+                },
+                None => true,
+            };
+            if reported {
+                self.client
+                    .merge_patch(
+                        &format!("{CORE}/nodes/{name}"),
+                        &json!({"metadata": {"annotations": {FAILED_ANNOTATION: util::now_rfc3339()}}}),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -216,24 +438,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn silence_from_lease_or_creation() {
-        let now = Utc::now();
-        let ts = |s: i64| {
-            (now - chrono::Duration::seconds(s))
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-        };
-        let node = json!({"metadata": {"creationTimestamp": ts(100)}});
-        let lease = json!({"spec": {"renewTime": ts(5)}});
-        let long_ago = now - chrono::Duration::days(1);
-        assert_eq!(silence(&node, Some(&lease), long_ago, now), Some(5));
-        assert_eq!(silence(&node, None, long_ago, now), Some(100));
-        // A controller that started 20 s ago counts a node silent for 100 s as silent for 20 s:
-        // the node gets a whole grace period after a cluster restart.
-        let started = now - chrono::Duration::seconds(20);
-        assert_eq!(silence(&node, None, started, now), Some(20));
-        assert_eq!(silence(&node, Some(&lease), started, now), Some(5));
-        let tainted = json!({"spec": {"taints": [{"key": UNREACHABLE_TAINT, "effect": "NoSchedule"}, {"key": "x", "effect": "NoSchedule"}]}});
+    fn taint_helpers() {
+        let tainted = json!({"spec": {"taints": [
+            {"key": UNREACHABLE_TAINT, "effect": "NoSchedule"},
+            {"key": UNREACHABLE_TAINT, "effect": "NoExecute"},
+            {"key": "x", "effect": "NoSchedule"}]}});
         assert!(has_unreachable_taint(&tainted));
+        assert!(has_taint(&tainted, "NoExecute"));
         assert_eq!(taints_without_unreachable(&tainted).len(), 1);
+        assert_eq!(taints_without(&tainted, &["NoExecute"]).len(), 2);
+        let only_ns = json!({"spec": {"taints": taints_without(&tainted, &["NoExecute"])}});
+        assert!(!has_taint(&only_ns, "NoExecute"));
+        let again = taints_with(&only_ns, "NoSchedule");
+        assert_eq!(
+            again
+                .iter()
+                .filter(|t| t["key"] == UNREACHABLE_TAINT)
+                .count(),
+            1
+        );
     }
 }

@@ -238,6 +238,23 @@ struct MasterArgs {
     /// Seconds without a Lease renewal before a node is declared dead (tainted, evicted, slashed).
     #[arg(long, default_value_t = 40)]
     node_grace_seconds: u64,
+    /// Nodes per second whose pods are evicted (NoExecute taint) in a healthy zone.
+    #[arg(long, default_value_t = 0.1)]
+    node_eviction_rate: f64,
+    /// Nodes per second evicted in a partially disrupted zone larger than
+    /// `--large-cluster-size-threshold` (smaller ones: none).
+    #[arg(long, default_value_t = 0.01)]
+    secondary_node_eviction_rate: f64,
+    /// Fraction of not-Ready nodes (at least 3) that makes a zone partially disrupted.
+    #[arg(long, default_value_t = 0.55)]
+    unhealthy_zone_threshold: f64,
+    /// Nodes a zone needs for the secondary eviction rate (smaller zones stop evicting).
+    #[arg(long, default_value_t = 50)]
+    large_cluster_size_threshold: usize,
+    /// Seconds a node must stay silent beyond `--node-grace-seconds` (and be evicted) before its
+    /// stake is slashed (default: twice the grace period).
+    #[arg(long)]
+    node_slash_delay_seconds: Option<u64>,
     /// Seconds between two syncs of each HorizontalPodAutoscaler (upstream's
     /// `--horizontal-pod-autoscaler-sync-period`).
     #[arg(long, default_value_t = 15)]
@@ -342,6 +359,13 @@ async fn master_config(a: &MasterArgs, dir: PathBuf) -> Result<MasterConfig> {
     cfg.compact_interval = Duration::from_secs(a.compact_seconds.max(1));
     cfg.token_cache_ttl = Duration::from_secs(a.token_cache_seconds);
     cfg.node_grace = Duration::from_secs(a.node_grace_seconds.max(1));
+    cfg.node_eviction = daas_master::NodeEvictionConfig {
+        eviction_rate: a.node_eviction_rate,
+        secondary_eviction_rate: a.secondary_node_eviction_rate,
+        unhealthy_zone_threshold: a.unhealthy_zone_threshold,
+        large_cluster_size_threshold: a.large_cluster_size_threshold,
+        slash_delay: a.node_slash_delay_seconds.map(Duration::from_secs),
+    };
     cfg.hpa_sync_period =
         Duration::from_secs(a.horizontal_pod_autoscaler_sync_period_seconds.max(1));
     cfg.anchor_interval = Duration::from_secs(a.anchor_interval_seconds.max(1));

@@ -99,6 +99,8 @@ pub struct ControllerSet {
     pub retain_revisions: i64,
     pub service_ranges: daas_apiserver::registry::ipalloc::ServiceRanges,
     pub node_grace: Duration,
+    /// Eviction rates, zone thresholds and the slash delay of the node lifecycle controller.
+    pub node_eviction: daas_controllers::nodelifecycle::EvictionConfig,
     pub node_failures: Option<Arc<dyn daas_controllers::nodelifecycle::NodeFailureHandler>>,
     pub stakes: Option<Arc<dyn daas_controllers::stakednodes::StakeDirectory>>,
     pub anchorer: Option<(Arc<crate::anchor::Anchorer>, Duration)>,
@@ -182,7 +184,8 @@ impl ControllerSet {
                 c.clone(),
                 self.node_grace,
                 self.node_failures.clone(),
-            ),
+            )
+            .with_eviction(self.node_eviction.clone()),
             opts,
         ));
         tasks.push(spawn_controller(

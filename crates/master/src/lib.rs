@@ -33,6 +33,7 @@ use std::time::Duration;
 pub use daas_apiserver::registry::ipalloc::{DEFAULT_CLUSTER_IP_RANGE, DEFAULT_NODE_PORT_RANGE};
 use daas_apiserver::{LocalClient, ServerOptions, StaticTokens, TlsMaterial, User};
 pub use daas_controllers::nodeipam::{DEFAULT_CLUSTER_CIDR, DEFAULT_NODE_CIDR_MASK_SIZE};
+pub use daas_controllers::nodelifecycle::EvictionConfig as NodeEvictionConfig;
 use daas_store::Store;
 
 pub use enclave::{EnclaveHandle, Measurement};
@@ -99,6 +100,9 @@ pub struct MasterConfig {
     pub sui_key: Option<daas_ledger::keys::SuiKeypair>,
     /// A node that has not renewed its Lease for this long is declared dead.
     pub node_grace: Duration,
+    /// Node eviction rates, zone disruption thresholds and the slash delay (upstream's
+    /// `--node-eviction-rate`, ...).
+    pub node_eviction: daas_controllers::nodelifecycle::EvictionConfig,
     /// How often the store revision is anchored on the ledger (when it changed).
     pub anchor_interval: Duration,
     /// `iss` of service-account tokens and the OIDC discovery issuer (`--service-account-issuer`).
@@ -143,6 +147,7 @@ impl MasterConfig {
             token_cache_ttl: Duration::from_secs(10),
             sui_key: None,
             node_grace: Duration::from_secs(40),
+            node_eviction: Default::default(),
             anchor_interval: Duration::from_secs(30),
             service_account_issuer: daas_apiserver::satoken::DEFAULT_ISSUER.to_string(),
             api_audiences: Vec::new(),
@@ -408,6 +413,7 @@ impl Master {
             retain_revisions: cfg.retain_revisions,
             service_ranges: service_ranges.clone(),
             node_grace: cfg.node_grace,
+            node_eviction: cfg.node_eviction.clone(),
             node_failures: slasher.clone().map(|s| s as _),
             stakes: cfg
                 .ledger

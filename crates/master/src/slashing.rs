@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use daas_controllers::nodelifecycle::NodeFailureHandler;
+use daas_controllers::nodelifecycle::{NodeFailureError, NodeFailureHandler};
 use daas_ledger::wallet::Wallet;
 use daas_ledger::{contract, tx};
 use serde_json::Value;
@@ -109,13 +109,39 @@ impl Slasher {
     }
 }
 
+impl From<SlashError> for NodeFailureError {
+    fn from(e: SlashError) -> Self {
+        match e {
+            SlashError::NoName => NodeFailureError::NoName,
+            SlashError::NoStake(node) => NodeFailureError::NotStaked { node },
+            e => NodeFailureError::Backend(Box::new(e)),
+        }
+    }
+}
+
 #[async_trait]
 impl NodeFailureHandler for Slasher {
-    async fn node_failed(&self, node: &Value, reason: &str) -> Result<(), String> {
+    async fn node_failed(&self, node: &Value, reason: &str) -> Result<(), NodeFailureError> {
         let name = node["metadata"]["name"].as_str().unwrap_or("");
-        self.slash_node(name, reason)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        self.slash_node(name, reason).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slash_errors_map_to_typed_failures() {
+        assert!(matches!(
+            NodeFailureError::from(SlashError::NoStake("n".into())),
+            NodeFailureError::NotStaked { node } if node == "n"
+        ));
+        assert!(!NodeFailureError::from(SlashError::NoName).retry());
+        // Not registered yet: retried on a later pass, not dropped.
+        let e = NodeFailureError::from(SlashError::NotRegistered);
+        assert!(e.retry());
+        assert!(e.to_string().contains("not registered"), "{e}");
     }
 }

@@ -900,6 +900,34 @@ async fn unreachable_node_evicts_only_untolerating_pods() {
     let e = env().await;
     let c = &e.c;
     add_node(c, "silent", true, json!(null), json!({})).await;
+    // A second node that keeps renewing its Lease: with every node silent the controller would
+    // assume it is the one cut off and evict nothing (upstream's master disruption mode).
+    add_node(c, "alive", true, json!(null), json!({})).await;
+    let _ = c
+        .create(
+            "/api/v1/namespaces",
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-node-lease"}}),
+        )
+        .await;
+    let renewer = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            let leases = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases";
+            loop {
+                let t = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+                let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": "alive", "namespace": "kube-node-lease"},
+                    "spec": {"holderIdentity": "alive", "renewTime": t}});
+                if c.merge_patch(&format!("{leases}/alive"), &lease)
+                    .await
+                    .is_err()
+                {
+                    let _ = c.create(leases, &lease).await;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
     let tolerant = json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"}]);
     for p in [
         bound_pod("victim", "silent", json!([])),
@@ -915,6 +943,7 @@ async fn unreachable_node_evicts_only_untolerating_pods() {
             self.0.abort();
         }
     }
+    let _renewer = Abort(renewer);
     let _lifecycle = Abort(daas_controllers::spawn_controller(
         c.clone(),
         daas_controllers::nodelifecycle::NodeLifecycleController::new(

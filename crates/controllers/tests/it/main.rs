@@ -13,6 +13,7 @@ mod jobs;
 mod leader;
 mod namespace;
 mod nodeipam;
+mod nodelifecycle;
 mod policy;
 mod scale;
 mod services;

@@ -321,6 +321,8 @@ fn killed_node_is_slashed_and_its_pods_move() {
         "0",
         "--node-grace-seconds",
         "10",
+        "--node-slash-delay-seconds",
+        "2",
     ]);
     let chain = std::fs::read_to_string(c.data_dir().join("chain-url"))
         .unwrap()

@@ -26,6 +26,7 @@ mod keyshare;
 mod kube_client;
 mod kubectl;
 mod leader;
+mod lifecycle;
 mod metrics;
 mod netlab;
 mod netpol;

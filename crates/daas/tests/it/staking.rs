@@ -223,6 +223,8 @@ fn silent_node_is_tainted_evicted_and_slashed() {
         // its token refused halfway through them.
         "--node-grace-seconds",
         "10",
+        "--node-slash-delay-seconds",
+        "2",
     ]);
     let chain = c.chain_url();
     let master = c.server_url();
@@ -377,6 +379,18 @@ fn silent_node_is_tainted_evicted_and_slashed() {
     let o = c.kubectl_as(&kc, &["label", "node", "other-node", "x=y"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("forbidden"), "{}", stderr(&o));
+    // other-node stays alive (Ready, Lease renewed): with every node silent the master would
+    // assume it is the one cut off and neither evict nor slash anyone.
+    c.ok(&[
+        "patch",
+        "node",
+        "other-node",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady"}]}}"#,
+    ]);
+    let _alive = crate::lifecycle::KeepAlive::start(&c, "other-node");
     // The seed heartbeat endpoint renews the node's Lease; only that node may call it.
     let empty = dir.join("empty.json");
     std::fs::write(&empty, "{}").unwrap();
@@ -423,8 +437,7 @@ fn silent_node_is_tainted_evicted_and_slashed() {
     // A pod bound to the node, to be evicted.
     c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata: {name: victim}\nspec:\n  nodeName: bob-node\n  containers: [{name: c, image: busybox}]\n");
     // NodeRestriction on pods: status of its own pods only.
-    // (Bound to a node name with no Node: `other-node` above has no Lease, so with a short grace it is
-    // soon unreachable and its pods are evicted, which raced with the checks below on a busy machine.)
+    // (Bound to a node name with no Node, so no node lifecycle action races with the checks below.)
     c.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata: {name: elsewhere}\nspec:\n  nodeName: ghost-node\n  containers: [{name: c, image: busybox}]\n");
     let running = r#"{"status":{"phase":"Running"}}"#;
     let o = c.kubectl_as(

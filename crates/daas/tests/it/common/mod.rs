@@ -198,6 +198,11 @@ impl Cluster {
         }
     }
 
+    /// The server's process id (while it runs), e.g. to SIGSTOP it.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// SIGKILL the server (no graceful shutdown).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
