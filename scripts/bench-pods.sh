@@ -93,6 +93,7 @@ while [ ${#DONE[@]} -lt "$N" ]; do
   if [ "$phase" = Running ] && [ -z "${DONE[$name]:-}" ]; then DONE[$name]=$(now); fi
 done
 CPU1="$(cpu "$UP_PID") $(cpu "$AGENT_PID") $(cpu "$CONTAINERD_PID")"
+DAAS_END=$(now)
 kill "$WATCH_PID" 2>/dev/null || true
 exec 3<&-
 for k in "${!DONE[@]}"; do echo "${DONE[$k]} - $START" | bc; done | sort -n > "$T/daas.txt"
@@ -108,6 +109,7 @@ for i in $(seq "$N"); do
   PEERS+=($!)
 done > "$T/ctr.txt"
 wait "${PEERS[@]}"
+PEER_END=$(now)
 sort -n -o "$T/ctr.txt" "$T/ctr.txt"
 for i in $(seq "$N"); do
   ctr -a "$SOCK" -n k8s.io tasks kill -s SIGKILL "peer-$i" >/dev/null 2>&1
@@ -164,5 +166,8 @@ C50=$(pct "$T/ctr.txt" 50); C99=$(pct "$T/ctr.txt" 99)
 printf '%-34s %8s %8s\n' "$N pods, seconds from start" p50 p99
 printf '%-34s %8s %8s\n' "daas (kubectl apply -> Running)" "$D50" "$D99"
 printf '%-34s %8s %8s\n' "peer (ctr run on same containerd)" "$C50" "$C99"
+# The two windows in wall-clock seconds, to cut a system-wide profile (`perf record -a -k
+# CLOCK_REALTIME`, then `perf report --time A,B`) to the run and to its peer.
+printf 'windows (epoch s): daas %s %s peer %s %s\n' "$APPLY" "$DAAS_END" "$START" "$PEER_END"
 printf 'load average: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-34s %8s %8s\n' "ratio daas/peer" "$(echo "scale=2; $D50/$C50" | bc)" "$(echo "scale=2; $D99/$C99" | bc)"

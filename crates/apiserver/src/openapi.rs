@@ -1305,6 +1305,19 @@ pub fn set_custom(mut kinds: Vec<CustomKind>) -> bool {
     true
 }
 
+/// Build the documents for the current set of custom kinds now, on a thread of its own, so
+/// the first client after a start or a CRD change (kubectl's apply validation fetches
+/// `/openapi/v3`) does not wait for the build. A request meanwhile waits for this build
+/// instead of starting its own.
+pub fn prewarm() {
+    let spawned = std::thread::Builder::new()
+        .name("openapi-build".into())
+        .spawn(|| drop(current()));
+    if let Err(e) = spawned {
+        tracing::debug!(error = %e, "building the OpenAPI documents ahead failed to start");
+    }
+}
+
 /// The documents for the current set of custom kinds (built at most once per change).
 pub fn current() -> Arc<Documents> {
     let (gen, kinds) = {

@@ -679,6 +679,7 @@ async fn run_agent(path: &Path) -> Result<()> {
             mc.bridge_name = cfg.bridge_name.clone();
             mc.images_dir = cfg.images_dir.clone();
             mc.insecure_registries = cfg.insecure_registries.clone();
+            mc.host_ports = cfg.allow_host_ports;
             let m = ManagedContainerd::start(mc.clone())
                 .await
                 .context("starting containerd")?;

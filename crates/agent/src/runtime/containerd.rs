@@ -37,6 +37,10 @@ pub struct ManagedContainerdConfig {
     pub insecure_registries: Vec<String>,
     /// containerd log level (`info`, `debug`, ...).
     pub log_level: String,
+    /// Pods may publish `hostPort`s: the CNI chain ends with `portmap`. When false the chain is
+    /// bridge only (one plugin exec less per pod start and stop), unless this data directory
+    /// ever had `portmap` in its chain (see [`ManagedContainerdConfig::render_cni_conflist`]).
+    pub host_ports: bool,
 }
 
 impl ManagedContainerdConfig {
@@ -55,6 +59,7 @@ impl ManagedContainerdConfig {
             startup_timeout: Duration::from_secs(60),
             insecure_registries: Vec::new(),
             log_level: "info".into(),
+            host_ports: true,
         }
     }
 
@@ -150,6 +155,18 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         self.cni_conf_dir().join("10-daas.conflist")
     }
 
+    /// Marker: a conflist with `portmap` was written for this data directory. Pods started
+    /// then may hold host-port rules that only `portmap`'s DEL removes, so `portmap` stays in
+    /// the chain from then on, whatever `host_ports` says later.
+    fn portmap_marker(&self) -> PathBuf {
+        self.data_dir.join("cni").join("portmap-used")
+    }
+
+    /// Does the chain need `portmap`: host ports allowed now, or ever before on this data dir.
+    fn wants_portmap(&self) -> bool {
+        self.host_ports || self.portmap_marker().exists()
+    }
+
     /// Write the CNI conflist for the pod CIDR (containerd picks up a new or changed one
     /// without a restart). Nothing to write while the pod CIDR is unknown.
     pub fn write_cni_conflist(&self) -> Result<()> {
@@ -158,6 +175,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         };
         let dir = self.cni_conf_dir();
         mkdir(&dir)?;
+        if self.wants_portmap() {
+            // Before the conflist: a crash in between leaves portmap in, never out.
+            let marker = self.portmap_marker();
+            std::fs::write(&marker, b"").map_err(|e| RuntimeError::io(&marker, e))?;
+        }
         let path = self.conflist_path();
         // Write then rename: containerd never reads a half-written file.
         let tmp = dir.join(".10-daas.conflist.tmp");
@@ -166,7 +188,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     }
 
     /// The generated CNI conflist: bridge (gateway) with host-local IPAM on the pod CIDR, then
-    /// portmap; `None` while the pod CIDR is unknown. No `ipMasq`: the agent's `ip daas-podnet`
+    /// portmap when pods may publish host ports (`host_ports`, or portmap was in this data
+    /// directory's chain before: its DEL must still run for pods started then); `None` while
+    /// the pod CIDR is unknown. No `ipMasq`: the agent's `ip daas-podnet`
     /// table is the one owner of pod masquerading (`net::podnet`).
     /// (containerd's CRI plugin brings up `lo` in every pod itself with the `loopback` plugin from `bin_dir`.)
     pub fn render_cni_conflist(&self) -> Option<String> {
@@ -187,10 +211,16 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                         "routes": [{"dst": "0.0.0.0/0"}],
                         "dataDir": self.data_dir.join("cni").join("networks").to_string_lossy(),
                     }
-                },
-                {"type": "portmap", "capabilities": {"portMappings": true}}
+                }
             ]
         });
+        if self.wants_portmap() {
+            if let Some(plugins) = conf["plugins"].as_array_mut() {
+                plugins.push(
+                    serde_json::json!({"type": "portmap", "capabilities": {"portMappings": true}}),
+                );
+            }
+        }
         if let Some(mtu) = self.mtu {
             conf["plugins"][0]["mtu"] = serde_json::json!(mtu);
         }
@@ -601,6 +631,40 @@ mod tests {
         assert!(std::fs::read_to_string(c.conflist_path())
             .expect("conflist")
             .contains("10.42.9.0/24"));
+    }
+
+    #[test]
+    fn portmap_only_while_host_ports_are_or_were_allowed() {
+        let plugins = |c: &ManagedContainerdConfig| -> Vec<String> {
+            let net: serde_json::Value =
+                serde_json::from_str(&c.render_cni_conflist().expect("a pod CIDR")).expect("json");
+            net["plugins"]
+                .as_array()
+                .expect("plugins")
+                .iter()
+                .map(|p| p["type"].as_str().unwrap_or_default().to_string())
+                .collect()
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut c = ManagedContainerdConfig::new(dir.path().join("fresh"));
+        c.host_ports = false;
+        assert_eq!(plugins(&c), ["bridge"]);
+        c.write_cni_conflist().expect("write");
+        assert!(!c.portmap_marker().exists());
+        let written = std::fs::read_to_string(c.conflist_path()).expect("conflist");
+        assert!(!written.contains("portmap"), "{written}");
+
+        // Host ports allowed once: portmap is in the chain and stays there when they are
+        // refused later (pods started meanwhile may hold host-port rules only its DEL removes).
+        let mut c = ManagedContainerdConfig::new(dir.path().join("used"));
+        assert!(c.host_ports, "the default keeps portmap");
+        c.write_cni_conflist().expect("write");
+        assert_eq!(plugins(&c), ["bridge", "portmap"]);
+        c.host_ports = false;
+        assert_eq!(plugins(&c), ["bridge", "portmap"]);
+        c.write_cni_conflist().expect("write");
+        let written = std::fs::read_to_string(c.conflist_path()).expect("conflist");
+        assert!(written.contains("portmap"), "{written}");
     }
 
     #[test]

@@ -467,6 +467,8 @@ pub fn install(crds: &[Value]) -> Vec<(String, String)> {
             .flat_map(crate::openapi::CustomKind::from_crd)
             .collect(),
     );
+    // Built ahead of the first client (a no-op when the set did not change).
+    crate::openapi::prewarm();
     with_registry(|r| {
         let mut served = Vec::new();
         let mut schemas = Vec::new();

@@ -62,6 +62,14 @@ fn ipam_dir(dir: &Path) -> Option<PathBuf> {
     None
 }
 
+/// The agent's CNI conflist (the one containerd's CRI plugin reads).
+fn conflist(dir: &Path) -> Option<PathBuf> {
+    let ipam = ipam_dir(dir)?;
+    // <cni>/networks/daas-pods -> <cni>/net.d/10-daas.conflist
+    let cni = ipam.parent()?.parent()?;
+    Some(cni.join("net.d").join("10-daas.conflist"))
+}
+
 /// Pod IPs the agent's IPAM holds.
 fn allocated_ips(a: &Agent) -> BTreeSet<String> {
     let Some(dir) = ipam_dir(&a.dir) else {
@@ -159,6 +167,12 @@ fn pods_bound_together_all_run_and_a_pod_deleted_mid_start_leaves_nothing() {
         containers.insert(f[3].to_string());
     }
     assert_eq!(ips.len(), PODS, "distinct pod IPs:\n{rows}");
+    // This agent refuses hostPorts: its CNI chain has no portmap (one plugin exec less per pod
+    // start and stop); the pods got their addresses all the same, and give them back below.
+    let chain = std::fs::read_to_string(conflist(&a.dir).expect("the agent's IPAM directory"))
+        .expect("the agent's conflist");
+    assert!(chain.contains("\"bridge\""), "{chain}");
+    assert!(!chain.contains("portmap"), "{chain}");
     assert_eq!(containers.len(), PODS, "distinct containers:\n{rows}");
 
     // Each pod has its own sandbox; the deleted one ends with none and its IP released.
