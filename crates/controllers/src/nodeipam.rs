@@ -233,10 +233,13 @@ pub enum NodeDecision {
 }
 
 /// One pass over `nodes`: the decisions, by node name. Pure, for unit tests.
-pub fn plan(set: &mut CidrSet, nodes: &[Value]) -> BTreeMap<String, NodeDecision> {
+pub fn plan<N: std::borrow::Borrow<Value>>(
+    set: &mut CidrSet,
+    nodes: &[N],
+) -> BTreeMap<String, NodeDecision> {
     set.clear();
     // Oldest first: of two Nodes claiming one range, the one registered first keeps it.
-    let mut order: Vec<&Value> = nodes.iter().collect();
+    let mut order: Vec<&Value> = nodes.iter().map(|n| n.borrow()).collect();
     order.sort_by(|a, b| {
         let t = |n: &Value| {
             n["metadata"]["creationTimestamp"]
@@ -318,6 +321,7 @@ pub fn plan(set: &mut CidrSet, nodes: &[Value]) -> BTreeMap<String, NodeDecision
 pub struct NodeIpamController {
     client: LocalClient,
     set: CidrSet,
+    informers: crate::informer::Informers,
 }
 
 impl NodeIpamController {
@@ -325,9 +329,17 @@ impl NodeIpamController {
     pub fn new(client: LocalClient, cluster_cidr: &str, mask: u8) -> Result<Self, CidrError> {
         let cluster: Ipv4Cidr = cluster_cidr.parse()?;
         Ok(NodeIpamController {
+            informers: crate::informer::Informers::direct(client.clone()),
             client,
             set: CidrSet::new(cluster, mask)?,
         })
+    }
+
+    /// Read Nodes from the shared caches (woken by the cache, not by a watch of its own).
+    pub fn with_informers(mut self, informers: crate::informer::Informers) -> Self {
+        self.client = informers.client();
+        self.informers = informers;
+        self
     }
 }
 
@@ -343,13 +355,17 @@ impl Controller for NodeIpamController {
         vec![format!("{CORE}/nodes")]
     }
 
+    fn informers(&self) -> Option<&crate::informer::Informers> {
+        self.informers.is_shared().then_some(&self.informers)
+    }
+
     #[tracing::instrument(name = "nodeipam", skip_all)]
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
-        let nodes = self.client.list(&format!("{CORE}/nodes")).await?;
-        let by_name: BTreeMap<&str, &Value> = nodes.iter().map(|n| (util::name(n), n)).collect();
+        let nodes = self.informers.list(&format!("{CORE}/nodes")).await?;
+        let by_name: BTreeMap<&str, &Value> = nodes.iter().map(|n| (util::name(n), &**n)).collect();
         let mut retry = None;
         let mut first_err = None;
-        for (name, decision) in plan(&mut self.set, &nodes) {
+        for (name, decision) in plan(&mut self.set, &nodes[..]) {
             let path = format!("{CORE}/nodes/{name}");
             let Some(node) = by_name.get(name.as_str()) else {
                 continue;
