@@ -16,5 +16,6 @@ mod nodeipam;
 mod policy;
 mod scale;
 mod services;
+mod shared;
 mod storage;
 mod workloads;
