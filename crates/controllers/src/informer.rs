@@ -98,6 +98,11 @@ impl Snapshot {
         }))
     }
 
+    /// Whether both are the same view of one cache (nothing applied in between).
+    pub fn same(&self, other: &Snapshot) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// The resourceVersion this view has applied (0 for a direct list without one).
     pub fn revision(&self) -> i64 {
         self.0.revision
