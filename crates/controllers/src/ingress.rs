@@ -87,9 +87,15 @@ impl Controller for IngressController {
         let mut pass = Pass::default();
         let class = self.ensure_class().await;
         pass.record("IngressClass", &daas_class(), class.map(|_| None));
-        let nodes = self.informers.list(&format!("{CORE}/nodes")).await?;
-        let want = crate::servicelb::ingress(&nodes, &self.staked_label);
-        for ing in self.client.list(&format!("{NETWORKING}/ingresses")).await? {
+        let ingresses = self.client.list(&format!("{NETWORKING}/ingresses")).await?;
+        // The nodes' addresses only when an Ingress of ours is there to publish them on.
+        let want = if ingresses.iter().any(|i| ours(i) && !util::is_deleting(i)) {
+            let nodes = self.informers.list(&format!("{CORE}/nodes")).await?;
+            crate::servicelb::ingress(&nodes, &self.staked_label)
+        } else {
+            json!([])
+        };
+        for ing in ingresses {
             if !ours(&ing) || util::is_deleting(&ing) {
                 continue;
             }

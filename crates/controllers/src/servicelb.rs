@@ -80,10 +80,17 @@ impl Controller for ServiceLbController {
     }
 
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
-        let nodes = self.informers.list(&format!("{CORE}/nodes")).await?;
-        let want = ingress(&nodes, &self.staked_label);
+        let services = self.client.list(&format!("{CORE}/services")).await?;
+        // The nodes' addresses only when a Service is published (at 1,000 nodes, working
+        // them out on every Node status update cost more than everything else here).
+        let want = if services.iter().any(wants_lb) {
+            let nodes = self.informers.list(&format!("{CORE}/nodes")).await?;
+            ingress(&nodes, &self.staked_label)
+        } else {
+            json!([])
+        };
         let mut pass = Pass::default();
-        for svc in self.client.list(&format!("{CORE}/services")).await? {
+        for svc in services {
             let classless = svc["spec"]["loadBalancerClass"]
                 .as_str()
                 .is_none_or(|c| c.is_empty());
