@@ -12,7 +12,8 @@
 #    Ready=Unknown and until its pods run elsewhere;
 # and checks the Kubernetes SLOs as the last line: mutating API p99 < 1 s, pod startup p99 < 5 s.
 # N=100 P=1000 for a quick run; DAAS_BIN=path skips the release build; NODE_GRACE (seconds, 40);
-# JOIN_TIMEOUT (seconds, 3600) bounds the join; LOG_DIR=dir keeps the master's and the hollow
+# JOIN_TIMEOUT (seconds, 3600) bounds the join; ROLLOUT_TIMEOUT (seconds, max(600, P/5)) the
+# wait for every pod Running; LOG_DIR=dir keeps the master's and the hollow
 # processes' logs. Every phase is bounded and the SLO line is printed even when one times out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,7 +66,7 @@ wait_ready h
 echo "joined $N hollow nodes in $(python3 -c "t=$(date +%s.%N)-$t0; print(f'{t:.1f} s ({$N/t:.2f} nodes/s)')") (stake, seal token, attested join, Node, Lease)"
 hollow victim 1 127.200.0.1 & VICTIM_PID=$!
 wait_ready victim
-DATA_DIR=$T/m N=$N P=$P UP_PID=$UP_PID VICTIM_PID=$VICTIM_PID NODE_GRACE=$NODE_GRACE python3 - "$T/m/kubeconfig.yaml" <<'PY'
+DATA_DIR=$T/m N=$N P=$P ROLLOUT_TIMEOUT=${ROLLOUT_TIMEOUT:-} UP_PID=$UP_PID VICTIM_PID=$VICTIM_PID NODE_GRACE=$NODE_GRACE python3 - "$T/m/kubeconfig.yaml" <<'PY'
 import base64, http.client, json, os, re, signal, ssl, sys, tempfile, threading, time
 
 cfg = open(sys.argv[1]).read()
@@ -217,7 +218,7 @@ for d in range(deps):
         print(f"creating Deployment d{d} failed: {e}")
         break
 print(f"created {deps} Deployments ({P} pods) in {time.time() - t_start:.1f} s")
-deadline = time.time() + max(600, P * 0.2)
+deadline = time.time() + (int(os.environ["ROLLOUT_TIMEOUT"]) if os.environ.get("ROLLOUT_TIMEOUT") else max(600, P * 0.2))
 while time.time() < deadline:
     with lock:
         if len(running) >= P:

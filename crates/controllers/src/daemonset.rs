@@ -251,7 +251,7 @@ impl DaemonSetController {
         &self,
         ds: &Value,
         nodes: &[std::sync::Arc<Value>],
-        pods: &[Value],
+        pods: &[&Value],
         revisions: &[Value],
     ) -> Result<Option<Duration>, ApiError> {
         if util::is_deleting(ds) {
@@ -274,7 +274,7 @@ impl DaemonSetController {
         let mut by_node: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for p in pods {
             let ours = if controlled_by(p, uid(ds)) {
-                Some(p.clone())
+                Some((*p).clone())
             } else if controller_ref(p).is_none()
                 && selector.matches_object(p)
                 && util::pod_active(p)

@@ -526,8 +526,8 @@ impl DeploymentController {
     async fn sync(
         &self,
         d: &Value,
-        rss: &[Value],
-        pods: &[Value],
+        rss: &[&Value],
+        pods: &[&Value],
     ) -> Result<Option<Duration>, ApiError> {
         if util::is_deleting(d) {
             return Ok(None);
@@ -553,7 +553,7 @@ impl DeploymentController {
             if controlled_by(rs, d_uid) {
                 owned.push(Rs {
                     spec: spec_replicas(rs),
-                    obj: rs.clone(),
+                    obj: (*rs).clone(),
                 });
             } else if controller_ref(rs).is_none() && selector.matches_object(rs) {
                 let mut refs: Vec<Value> = rs["metadata"]["ownerReferences"]

@@ -209,7 +209,10 @@ pub fn service_labels(svc: &Value) -> Map<String, Value> {
 
 /// The subsets of a Service's Endpoints from the pods of its namespace, and whether addresses
 /// were cut to fit [`MAX_ADDRESSES`].
-pub fn desired_subsets(svc: &Value, pods: &[Value]) -> (Vec<Value>, bool) {
+pub fn desired_subsets<P: std::borrow::Borrow<Value>>(
+    svc: &Value,
+    pods: &[P],
+) -> (Vec<Value>, bool) {
     let Some(sel) = selector(svc) else {
         return (Vec::new(), false);
     };
@@ -219,7 +222,7 @@ pub fn desired_subsets(svc: &Value, pods: &[Value]) -> (Vec<Value>, bool) {
     // Port set (canonical) -> (ports, ready addresses, not-ready addresses), by sort key.
     type Subset = (Vec<Value>, BTreeMap<String, Value>, BTreeMap<String, Value>);
     let mut subsets: BTreeMap<String, Subset> = BTreeMap::new();
-    for pod in pods {
+    for pod in pods.iter().map(|p| p.borrow()) {
         if util::namespace(pod) != util::namespace(svc)
             || !selects(sel, pod)
             || !pod_in_endpoints(pod, publish)
@@ -312,7 +315,7 @@ impl EndpointsController {
     async fn sync(
         &self,
         svc: &Value,
-        pods: &[Value],
+        pods: &[&Value],
         current: Option<&Value>,
     ) -> Result<Option<Duration>, ApiError> {
         let ns = util::namespace(svc);
@@ -336,6 +339,7 @@ impl EndpointsController {
             Some(sel) => pods
                 .iter()
                 .filter(|p| util::namespace(p) == ns && selects(sel, p))
+                .copied()
                 .collect(),
             None => Vec::new(),
         };

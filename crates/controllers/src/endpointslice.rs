@@ -312,7 +312,7 @@ pub fn pod_endpoint(
 /// The desired groups of a Service from the pods of its namespace.
 pub fn service_groups(
     svc: &Value,
-    pods: &[Value],
+    pods: &[&Value],
     zones: &HashMap<String, String>,
 ) -> (Vec<Group>, Vec<String>) {
     let families = endpoints::service_families(svc);
@@ -346,7 +346,7 @@ pub fn service_groups(
 }
 
 /// The owner metadata of the slices of Service `svc`.
-pub fn service_meta(svc: &Value, pods: &[Value]) -> SliceMeta {
+pub fn service_meta(svc: &Value, pods: &[&Value]) -> SliceMeta {
     let mut labels = endpoints::service_labels(svc);
     labels.insert(SERVICE_NAME_LABEL.into(), json!(util::name(svc)));
     labels.insert(MANAGED_BY_LABEL.into(), json!(CONTROLLER_NAME));
@@ -361,7 +361,10 @@ pub fn service_meta(svc: &Value, pods: &[Value]) -> SliceMeta {
         labels,
         annotations: Map::new(),
         owner: util::owner_ref(svc, "v1", "Service"),
-        trigger_time: endpoints::trigger_time(svc, selected.unwrap_or_default().into_iter()),
+        trigger_time: endpoints::trigger_time(
+            svc,
+            selected.unwrap_or_default().into_iter().copied(),
+        ),
     }
 }
 
@@ -435,7 +438,7 @@ impl Controller for EndpointSliceController {
         let services = self.informers.list(&format!("{CORE}/services")).await?;
         let pods = self.informers.list(&format!("{CORE}/pods")).await?;
         let zones: HashMap<String, String> = self
-            .client
+            .informers
             .list(&format!("{CORE}/nodes"))
             .await?
             .iter()
@@ -499,9 +502,9 @@ mod tests {
         let (groups, fams) = service_groups(
             &svc,
             &[
-                pod("a", "10.0.0.1", true),
-                gone,
-                pod("c", "10.0.0.3", false),
+                &pod("a", "10.0.0.1", true),
+                &gone,
+                &pod("c", "10.0.0.3", false),
             ],
             &zones,
         );

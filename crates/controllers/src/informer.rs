@@ -30,6 +30,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::util;
+use crate::workqueue::WorkQueue;
 
 /// The longest a read waits for the cache to catch up with this client's own writes before it
 /// lists directly.
@@ -97,6 +98,11 @@ impl Snapshot {
         }))
     }
 
+    /// Whether both are the same view of one cache (nothing applied in between).
+    pub fn same(&self, other: &Snapshot) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// The resourceVersion this view has applied (0 for a direct list without one).
     pub fn revision(&self) -> i64 {
         self.0.revision
@@ -129,6 +135,15 @@ impl Snapshot {
             })
         });
         self.pick(idx.get(node))
+    }
+
+    /// The object with this key (`namespace/name`, `/name` for a cluster-scoped one).
+    pub fn get(&self, key: &str) -> Option<&Arc<Value>> {
+        let items = &self.0.items;
+        items
+            .binary_search_by(|o| key_of(o).as_str().cmp(key))
+            .ok()
+            .map(|i| &items[i])
     }
 
     /// Objects in this namespace.
@@ -221,6 +236,8 @@ struct State {
     snapshot: Option<Snapshot>,
     pending: Vec<Pending>,
     subscribers: Vec<Weak<Notify>>,
+    /// Work queues fed with the key of every changed object.
+    queues: Vec<Weak<WorkQueue>>,
 }
 
 impl State {
@@ -254,6 +271,28 @@ impl State {
         let mut pending = std::mem::take(&mut self.pending);
         pending.retain(|p| !self.met(&p.expect));
         self.pending = pending;
+    }
+
+    /// Queue these keys on every live work queue.
+    fn queue_keys(&mut self, keys: impl FnOnce() -> Vec<String>) {
+        if self.queues.is_empty() {
+            return;
+        }
+        let mut live = Vec::new();
+        self.queues.retain(|w| match w.upgrade() {
+            Some(q) => {
+                live.push(q);
+                true
+            }
+            None => false,
+        });
+        if live.is_empty() {
+            return;
+        }
+        let keys = keys();
+        for q in live {
+            q.add_all(keys.iter().cloned());
+        }
     }
 
     fn changed(&mut self) {
@@ -307,14 +346,37 @@ impl Informer {
         self.lock().subscribers.push(Arc::downgrade(n));
     }
 
+    /// Queue the key of every object changed from now on on `q` (and every key now: a new
+    /// consumer has seen nothing yet). The queue is held weakly.
+    pub fn queue_keys(&self, q: &Arc<WorkQueue>) {
+        let mut st = self.lock();
+        st.queues.push(Arc::downgrade(q));
+        if st.synced {
+            q.add_all(st.objects.keys().cloned());
+        }
+    }
+
     /// Replace the whole cache with a fresh list.
     pub fn replace(&self, items: Vec<Value>, revision: i64) {
         {
             let mut st = self.lock();
-            st.objects = items
+            let objects: BTreeMap<String, Arc<Value>> = items
                 .into_iter()
                 .map(|o| (key_of(&o), Arc::new(o)))
                 .collect();
+            let mut keys: Vec<String> = Vec::new();
+            if !st.queues.is_empty() {
+                // Every key before and after the list: what vanished must be seen gone.
+                keys.extend(
+                    st.objects
+                        .keys()
+                        .filter(|k| !objects.contains_key(*k))
+                        .cloned(),
+                );
+                keys.extend(objects.keys().cloned());
+            }
+            st.objects = objects;
+            st.queue_keys(|| std::mem::take(&mut keys));
             st.revision = revision;
             st.synced = true;
             st.changed();
@@ -329,10 +391,14 @@ impl Informer {
             let mut st = self.lock();
             match kind {
                 "ADDED" | "MODIFIED" => {
-                    st.objects.insert(key_of(&object), Arc::new(object));
+                    let key = key_of(&object);
+                    st.queue_keys(|| vec![key.clone()]);
+                    st.objects.insert(key, Arc::new(object));
                 }
                 "DELETED" => {
-                    st.objects.remove(&key_of(&object));
+                    let key = key_of(&object);
+                    st.objects.remove(&key);
+                    st.queue_keys(|| vec![key]);
                 }
                 "BOOKMARK" => {
                     // Progress only: waiters may be satisfied, nothing changed for subscribers.
@@ -591,6 +657,18 @@ impl Informers {
         match self.informer(path) {
             Some(inf) => {
                 inf.subscribe(n);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Feed `q` with the key of every object of `path` that changes (and every key now); false
+    /// if no cache serves it.
+    pub fn queue_keys(&self, path: &str, q: &Arc<WorkQueue>) -> bool {
+        match self.informer(path) {
+            Some(inf) => {
+                inf.queue_keys(q);
                 true
             }
             None => false,

@@ -22,14 +22,23 @@ pub const NETWORKING: &str = "/apis/networking.k8s.io/v1";
 pub struct IngressController {
     client: LocalClient,
     staked_label: String,
+    informers: crate::informer::Informers,
 }
 
 impl IngressController {
     pub fn new(client: LocalClient, staked_label: impl Into<String>) -> Self {
         IngressController {
+            informers: crate::informer::Informers::direct(client.clone()),
             client,
             staked_label: staked_label.into(),
         }
+    }
+
+    /// Read nodes from the shared caches (woken by the cache, not by a watch of its own).
+    pub fn with_informers(mut self, informers: crate::informer::Informers) -> Self {
+        self.client = informers.client();
+        self.informers = informers;
+        self
     }
 
     /// Create the built-in class when it is missing (an admin's changes to it are kept).
@@ -70,13 +79,23 @@ impl Controller for IngressController {
         ]
     }
 
+    fn informers(&self) -> Option<&crate::informer::Informers> {
+        self.informers.is_shared().then_some(&self.informers)
+    }
+
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
         let mut pass = Pass::default();
         let class = self.ensure_class().await;
         pass.record("IngressClass", &daas_class(), class.map(|_| None));
-        let nodes = self.client.list(&format!("{CORE}/nodes")).await?;
-        let want = crate::servicelb::ingress(&nodes, &self.staked_label);
-        for ing in self.client.list(&format!("{NETWORKING}/ingresses")).await? {
+        let ingresses = self.client.list(&format!("{NETWORKING}/ingresses")).await?;
+        // The nodes' addresses only when an Ingress of ours is there to publish them on.
+        let want = if ingresses.iter().any(|i| ours(i) && !util::is_deleting(i)) {
+            let nodes = self.informers.list(&format!("{CORE}/nodes")).await?;
+            crate::servicelb::ingress(&nodes, &self.staked_label)
+        } else {
+            json!([])
+        };
+        for ing in ingresses {
             if !ours(&ing) || util::is_deleting(&ing) {
                 continue;
             }

@@ -219,11 +219,12 @@ impl JobController {
         }
     }
 
-    async fn sync(&self, job: &Value, all_pods: &[Value]) -> Result<Option<Duration>, ApiError> {
+    async fn sync(&self, job: &Value, all_pods: &[&Value]) -> Result<Option<Duration>, ApiError> {
         let job_uid = uid(job);
         let pods: Vec<&Value> = all_pods
             .iter()
             .filter(|p| controlled_by(p, job_uid))
+            .copied()
             .collect();
         if util::is_deleting(job) {
             for p in pods.iter().filter(|p| has_finalizer(p)) {
@@ -790,10 +791,7 @@ impl Controller for JobController {
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
         let jobs = self.informers.list(&format!("{BATCH}/jobs")).await?;
         let pods = self.informers.list(&format!("{CORE}/pods")).await?;
-        let mut by_ns: HashMap<&str, Vec<Value>> = HashMap::new();
-        for p in &pods {
-            by_ns.entry(namespace(p)).or_default().push((**p).clone());
-        }
+        let by_ns = util::by_namespace(&pods);
         // Pods whose Job is gone keep no tracking finalizer (upstream's orphan cleanup).
         let live: HashSet<&str> = jobs.iter().map(|j| uid(j)).collect();
         self.backoff

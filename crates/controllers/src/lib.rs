@@ -39,6 +39,7 @@ pub mod statefulset;
 pub mod tainteviction;
 pub mod usernamespaces;
 pub mod util;
+pub mod workqueue;
 
 pub use scheduler::STAKED_LABEL as STAKED;
 
@@ -103,31 +104,47 @@ pub trait Controller: Send + 'static {
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError>;
 }
 
-/// Start every controller, the scheduler included. Each returned task runs until aborted.
+/// Start every controller, the scheduler included, on one set of shared caches. Each returned
+/// task runs until aborted.
 pub fn spawn(client: LocalClient, opts: ControllerOptions) -> Vec<JoinHandle<()>> {
-    let mut tasks = vec![spawn_scheduler(client.clone(), &opts)];
-    tasks.extend(spawn_controller_manager(client, opts));
+    let inf = informer::Informers::new(client.clone());
+    let mut tasks = vec![spawn_scheduler_with(&inf, &opts)];
+    tasks.extend(spawn_controller_manager_with(&inf, client, opts));
     tasks
 }
 
-/// Start the scheduler (its own leader-elected group, as kube-scheduler).
+/// Start the scheduler (its own leader-elected group, as kube-scheduler) on caches of its own.
 pub fn spawn_scheduler(client: LocalClient, opts: &ControllerOptions) -> JoinHandle<()> {
-    let informers = informer::Informers::new(client.clone());
+    spawn_scheduler_with(&informer::Informers::new(client), opts)
+}
+
+/// Start the scheduler reading from (and writing through the client of) `inf`: a master
+/// running both groups hands both the same caches, so 10,000 pods are held and decoded once.
+pub fn spawn_scheduler_with(inf: &informer::Informers, opts: &ControllerOptions) -> JoinHandle<()> {
+    let client = inf.client();
     spawn_controller(
         client.clone(),
-        scheduler::Scheduler::new(client, opts.clone()).with_informers(informers),
+        scheduler::Scheduler::new(client, opts.clone()).with_informers(inf.clone()),
         opts,
     )
 }
 
 /// Start the generic controllers of kube-controller-manager (everything [`spawn`] starts but
-/// the scheduler). Each returned task runs until aborted.
+/// the scheduler) on caches of their own. Each returned task runs until aborted.
 pub fn spawn_controller_manager(
     client: LocalClient,
     opts: ControllerOptions,
 ) -> Vec<JoinHandle<()>> {
-    // One set of shared caches for the group (a controller holding it keeps them running).
-    let inf = informer::Informers::new(client.clone());
+    spawn_controller_manager_with(&informer::Informers::new(client.clone()), client, opts)
+}
+
+/// Start the generic controllers of kube-controller-manager on the shared caches `inf` (a
+/// controller holding them keeps them running); those without caches use `client`.
+pub fn spawn_controller_manager_with(
+    inf: &informer::Informers,
+    client: LocalClient,
+    opts: ControllerOptions,
+) -> Vec<JoinHandle<()>> {
     vec![
         spawn_controller(
             client.clone(),
@@ -200,7 +217,8 @@ pub fn spawn_controller_manager(
         ),
         spawn_controller(
             client.clone(),
-            persistentvolume::PersistentVolumeController::new(client.clone()),
+            persistentvolume::PersistentVolumeController::new(client.clone())
+                .with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
@@ -229,12 +247,14 @@ pub fn spawn_controller_manager(
         ),
         spawn_controller(
             client.clone(),
-            servicelb::ServiceLbController::new(client.clone(), opts.staked_label.clone()),
+            servicelb::ServiceLbController::new(client.clone(), opts.staked_label.clone())
+                .with_informers(inf.clone()),
             &opts,
         ),
         spawn_controller(
             client.clone(),
-            ingress::IngressController::new(client.clone(), opts.staked_label.clone()),
+            ingress::IngressController::new(client.clone(), opts.staked_label.clone())
+                .with_informers(inf.clone()),
             &opts,
         ),
     ]

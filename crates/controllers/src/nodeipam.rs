@@ -20,6 +20,7 @@ use daas_apiserver::{ApiError, LocalClient};
 use serde_json::{json, Map, Value};
 
 use crate::util::{self, CORE};
+use crate::workqueue::{Resync, WorkQueue};
 use crate::Controller;
 
 /// Node annotation holding the cluster (pod) CIDR.
@@ -233,10 +234,13 @@ pub enum NodeDecision {
 }
 
 /// One pass over `nodes`: the decisions, by node name. Pure, for unit tests.
-pub fn plan(set: &mut CidrSet, nodes: &[Value]) -> BTreeMap<String, NodeDecision> {
+pub fn plan<N: std::borrow::Borrow<Value>>(
+    set: &mut CidrSet,
+    nodes: &[N],
+) -> BTreeMap<String, NodeDecision> {
     set.clear();
     // Oldest first: of two Nodes claiming one range, the one registered first keeps it.
-    let mut order: Vec<&Value> = nodes.iter().collect();
+    let mut order: Vec<&Value> = nodes.iter().map(|n| n.borrow()).collect();
     order.sort_by(|a, b| {
         let t = |n: &Value| {
             n["metadata"]["creationTimestamp"]
@@ -318,6 +322,22 @@ pub fn plan(set: &mut CidrSet, nodes: &[Value]) -> BTreeMap<String, NodeDecision
 pub struct NodeIpamController {
     client: LocalClient,
     set: CidrSet,
+    informers: crate::informer::Informers,
+    /// With shared caches: the Nodes changed since the last pass. A pass runs only when one of
+    /// them lacks its range or annotation, a retry is due, or every [`FULL_RESYNC`]; Node
+    /// status updates (17 a second from 1,000 nodes) otherwise each planned every Node again.
+    queue: Option<std::sync::Arc<WorkQueue>>,
+    resync: Resync,
+    retry_at: Option<tokio::time::Instant>,
+}
+
+/// How often a queue-fed allocator plans every Node even when none changed in a way it cares for.
+pub const FULL_RESYNC: Duration = Duration::from_secs(30);
+
+/// Whether the allocator has work for this Node: no range yet, or not annotated with `cluster`.
+pub fn needs_allocation(node: &Value, cluster: &str) -> bool {
+    (node_pod_cidrs(node).is_empty() && !util::is_deleting(node))
+        || node["metadata"]["annotations"][CLUSTER_CIDR_ANNOTATION].as_str() != Some(cluster)
 }
 
 impl NodeIpamController {
@@ -325,9 +345,24 @@ impl NodeIpamController {
     pub fn new(client: LocalClient, cluster_cidr: &str, mask: u8) -> Result<Self, CidrError> {
         let cluster: Ipv4Cidr = cluster_cidr.parse()?;
         Ok(NodeIpamController {
+            informers: crate::informer::Informers::direct(client.clone()),
             client,
             set: CidrSet::new(cluster, mask)?,
+            queue: None,
+            resync: Resync::new(FULL_RESYNC),
+            retry_at: None,
         })
+    }
+
+    /// Read Nodes from the shared caches (woken by the cache, not by a watch of its own).
+    pub fn with_informers(mut self, informers: crate::informer::Informers) -> Self {
+        let q = std::sync::Arc::new(WorkQueue::default());
+        if informers.queue_keys(&format!("{CORE}/nodes"), &q) {
+            self.queue = Some(q);
+        }
+        self.client = informers.client();
+        self.informers = informers;
+        self
     }
 }
 
@@ -343,13 +378,34 @@ impl Controller for NodeIpamController {
         vec![format!("{CORE}/nodes")]
     }
 
+    fn informers(&self) -> Option<&crate::informer::Informers> {
+        self.informers.is_shared().then_some(&self.informers)
+    }
+
     #[tracing::instrument(name = "nodeipam", skip_all)]
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
-        let nodes = self.client.list(&format!("{CORE}/nodes")).await?;
-        let by_name: BTreeMap<&str, &Value> = nodes.iter().map(|n| (util::name(n), n)).collect();
+        let nodes = self.informers.list(&format!("{CORE}/nodes")).await?;
+        if let Some(q) = &self.queue {
+            let changed = q.take_ready();
+            let cluster = self.set.cluster().to_string();
+            let retry_due = self
+                .retry_at
+                .is_some_and(|t| t <= tokio::time::Instant::now());
+            let work = changed
+                .iter()
+                .any(|k| nodes.get(k).is_some_and(|n| needs_allocation(n, &cluster)));
+            if !work && !retry_due && !self.resync.due() {
+                let left = self.resync.remaining();
+                return Ok(Some(match self.retry_at {
+                    Some(t) => left.min(t.saturating_duration_since(tokio::time::Instant::now())),
+                    None => left,
+                }));
+            }
+        }
+        let by_name: BTreeMap<&str, &Value> = nodes.iter().map(|n| (util::name(n), &**n)).collect();
         let mut retry = None;
         let mut first_err = None;
-        for (name, decision) in plan(&mut self.set, &nodes) {
+        for (name, decision) in plan(&mut self.set, &nodes[..]) {
             let path = format!("{CORE}/nodes/{name}");
             let Some(node) = by_name.get(name.as_str()) else {
                 continue;
@@ -416,6 +472,12 @@ impl Controller for NodeIpamController {
                 }
             }
         }
+        // A failed write is retried by a full pass (the run loop's backoff wakes it).
+        let now = tokio::time::Instant::now();
+        self.retry_at = match &first_err {
+            Some(_) => Some(now),
+            None => retry.map(|d| now + d),
+        };
         match first_err {
             Some(e) => Err(e),
             None => Ok(retry),
@@ -426,6 +488,22 @@ impl Controller for NodeIpamController {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_nodes_without_a_range_or_annotation_need_the_allocator() {
+        let cluster = "10.42.0.0/16";
+        let mut n = json!({"metadata": {"name": "n1"}, "spec": {}});
+        assert!(needs_allocation(&n, cluster), "no range yet");
+        n["spec"]["podCIDR"] = json!("10.42.1.0/24");
+        n["spec"]["podCIDRs"] = json!(["10.42.1.0/24"]);
+        assert!(needs_allocation(&n, cluster), "not annotated");
+        n["metadata"]["annotations"] = json!({CLUSTER_CIDR_ANNOTATION: cluster});
+        assert!(
+            !needs_allocation(&n, cluster),
+            "a status update of a done Node"
+        );
+        assert!(needs_allocation(&n, "10.0.0.0/8"), "another cluster CIDR");
+    }
 
     fn node(name: &str, created: &str, cidr: Option<&str>) -> Value {
         let mut n = json!({"metadata": {"name": name, "creationTimestamp": created,

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use daas_apimachinery::selector::{LabelSelector, SelectorError};
 use daas_apiserver::{ApiError, LocalClient};
+use futures::StreamExt;
 use serde_json::{json, Value};
 
 use crate::informer::Informers;
@@ -73,6 +74,8 @@ pub const REPLICA_FAILURE: &str = "ReplicaFailure";
 
 /// At most this many pods are created or deleted in one sync (upstream `BurstReplicas`).
 pub const BURST_REPLICAS: usize = 500;
+/// ReplicaSets synced at once in a pass (upstream `--concurrent-replicaset-syncs`, 5).
+pub const CONCURRENT_SYNCS: usize = 5;
 /// The first slow-start batch (upstream `SlowStartInitialBatchSize`).
 pub const SLOW_START_INITIAL_BATCH: usize = 1;
 
@@ -481,10 +484,26 @@ impl Controller for ReplicaSetController {
         }
         let mut requeue: Option<Duration> = None;
         let mut err: Option<ApiError> = None;
+        // Up to CONCURRENT_SYNCS ReplicaSets at once (upstream --concurrent-replicaset-syncs):
+        // one ReplicaSet's slow-start batches wait for their commits, 100 of them one after
+        // the other made pod creation crawl at scale.
+        let this = &*self;
+        let orphans = &orphans;
+        let pods = &pods;
+        let mut futs = Vec::with_capacity(rss.len());
         for rs in rss.iter() {
+            let rs: &Value = rs;
             let mut candidates: Vec<&Value> = pods.controlled_by(uid(rs)).map(|p| &**p).collect();
             candidates.extend(orphans.get(namespace(rs)).into_iter().flatten().copied());
-            match self.sync(rs, &candidates).await {
+            futs.push(async move { (rs, this.sync(rs, &candidates).await) });
+        }
+        let outcomes: Vec<(&Value, Result<Option<Duration>, ApiError>)> =
+            futures::stream::iter(futs)
+                .buffered(CONCURRENT_SYNCS)
+                .collect()
+                .await;
+        for (rs, outcome) in outcomes {
+            match outcome {
                 Ok(Some(d)) => requeue = Some(requeue.map(|r| r.min(d)).unwrap_or(d)),
                 Ok(None) => {}
                 Err(e) => {

@@ -20,14 +20,23 @@ use crate::Controller;
 pub struct ServiceLbController {
     client: LocalClient,
     staked_label: String,
+    informers: crate::informer::Informers,
 }
 
 impl ServiceLbController {
     pub fn new(client: LocalClient, staked_label: impl Into<String>) -> Self {
         ServiceLbController {
+            informers: crate::informer::Informers::direct(client.clone()),
             client,
             staked_label: staked_label.into(),
         }
+    }
+
+    /// Read nodes from the shared caches (woken by the cache, not by a watch of its own).
+    pub fn with_informers(mut self, informers: crate::informer::Informers) -> Self {
+        self.client = informers.client();
+        self.informers = informers;
+        self
     }
 }
 
@@ -40,9 +49,10 @@ pub fn wants_lb(svc: &Value) -> bool {
 }
 
 /// The ingress entries for these nodes: InternalIPs of the Ready staked ones, in address order.
-pub fn ingress(nodes: &[Value], staked_label: &str) -> Value {
+pub fn ingress<N: std::borrow::Borrow<Value>>(nodes: &[N], staked_label: &str) -> Value {
     let ips: BTreeSet<IpAddr> = nodes
         .iter()
+        .map(|n| n.borrow())
         .filter(|n| {
             n["metadata"]["labels"][staked_label].as_str() == Some("true")
                 && util::condition_true(n, "Ready")
@@ -65,11 +75,22 @@ impl Controller for ServiceLbController {
         vec![format!("{CORE}/services"), format!("{CORE}/nodes")]
     }
 
+    fn informers(&self) -> Option<&crate::informer::Informers> {
+        self.informers.is_shared().then_some(&self.informers)
+    }
+
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
-        let nodes = self.client.list(&format!("{CORE}/nodes")).await?;
-        let want = ingress(&nodes, &self.staked_label);
+        let services = self.client.list(&format!("{CORE}/services")).await?;
+        // The nodes' addresses only when a Service is published (at 1,000 nodes, working
+        // them out on every Node status update cost more than everything else here).
+        let want = if services.iter().any(wants_lb) {
+            let nodes = self.informers.list(&format!("{CORE}/nodes")).await?;
+            ingress(&nodes, &self.staked_label)
+        } else {
+            json!([])
+        };
         let mut pass = Pass::default();
-        for svc in self.client.list(&format!("{CORE}/services")).await? {
+        for svc in services {
             let classless = svc["spec"]["loadBalancerClass"]
                 .as_str()
                 .is_none_or(|c| c.is_empty());

@@ -15,8 +15,10 @@ use async_trait::async_trait;
 use daas_apiserver::{ApiError, LocalClient};
 use serde_json::{json, Map, Value};
 
+use crate::informer::Informers;
 use crate::scheduler::STAKED_LABEL;
 use crate::util::{self, CORE};
+use crate::workqueue::{Resync, WorkQueue};
 use crate::Controller;
 
 /// Annotation naming the Sui address whose stake backs the node.
@@ -50,11 +52,60 @@ pub trait StakeDirectory: Send + Sync + 'static {
 pub struct StakedNodeController {
     client: LocalClient,
     directory: Arc<dyn StakeDirectory>,
+    informers: Informers,
+    /// With shared caches: the Nodes that changed since the last pass (only those are looked up
+    /// in the ledger; every Node is, once per [`LEDGER_RESYNC`]).
+    queue: Option<Arc<WorkQueue>>,
+    resync: Resync,
 }
+
+/// How often every Node's stake is looked up again (stakes change on the ledger, which sends no
+/// events), when only changed Nodes are looked up in between.
+pub const LEDGER_RESYNC: Duration = Duration::from_secs(30);
 
 impl StakedNodeController {
     pub fn new(client: LocalClient, directory: Arc<dyn StakeDirectory>) -> Self {
-        StakedNodeController { client, directory }
+        StakedNodeController {
+            informers: Informers::direct(client.clone()),
+            client,
+            directory,
+            queue: None,
+            resync: Resync::new(LEDGER_RESYNC),
+        }
+    }
+
+    /// Read Nodes from the shared caches and look up only the Nodes that changed (plus all of
+    /// them every [`LEDGER_RESYNC`]): at 1,000 nodes each Node status update otherwise cost a
+    /// list of every Node and a ledger lookup for each.
+    pub fn with_informers(mut self, informers: Informers) -> Self {
+        let q = Arc::new(WorkQueue::default());
+        if informers.queue_keys(&format!("{CORE}/nodes"), &q) {
+            self.queue = Some(q);
+        }
+        self.client = informers.client();
+        self.informers = informers;
+        self
+    }
+
+    /// Bring one Node's marks in line with its stake.
+    async fn sync(&self, node: &Value) -> Result<(), ApiError> {
+        let name = util::name(node).to_string();
+        let stake = self.directory.node_stake(&name).await.map_err(|e| {
+            tracing::warn!(node = %name, error = %e, "stake lookup failed");
+            ApiError::new(503, "ServiceUnavailable", e.to_string())
+        })?;
+        if let Some(patch) = label_patch(node, &stake) {
+            tracing::info!(node = %name, ?stake, "updating staked-node labels from the ledger");
+            match self
+                .client
+                .merge_patch(&format!("{CORE}/nodes/{name}"), &patch)
+                .await
+            {
+                Err(e) if e.code != 404 => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
 
@@ -101,39 +152,47 @@ impl Controller for StakedNodeController {
         vec![format!("{CORE}/nodes")]
     }
 
+    fn informers(&self) -> Option<&Informers> {
+        self.informers.is_shared().then_some(&self.informers)
+    }
+
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
-        let mut first_err = None;
-        for node in self.client.list(&format!("{CORE}/nodes")).await? {
-            let name = util::name(&node).to_string();
-            let stake = match self.directory.node_stake(&name).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(node = %name, error = %e, "stake lookup failed");
-                    first_err.get_or_insert(ApiError::new(
-                        503,
-                        "ServiceUnavailable",
-                        e.to_string(),
-                    ));
-                    continue;
+        let nodes = self.informers.list(&format!("{CORE}/nodes")).await?;
+        let Some(q) = self.queue.clone() else {
+            // No caches: every Node, every pass.
+            let mut first_err = None;
+            for node in nodes.iter() {
+                if let Err(e) = self.sync(node).await {
+                    first_err.get_or_insert(e);
                 }
+            }
+            return first_err.map_or(Ok(None), Err);
+        };
+        let mut keys = q.take_ready();
+        if self.resync.due() {
+            keys = nodes
+                .iter()
+                .map(|n| format!("/{}", util::name(n)))
+                .collect();
+        }
+        for key in keys {
+            let Some(node) = nodes.get(&key) else {
+                q.forget(&key);
+                continue;
             };
-            if let Some(patch) = label_patch(&node, &stake) {
-                tracing::info!(node = %name, ?stake, "updating staked-node labels from the ledger");
-                if let Err(e) = self
-                    .client
-                    .merge_patch(&format!("{CORE}/nodes/{name}"), &patch)
-                    .await
-                {
-                    if e.code != 404 {
-                        first_err.get_or_insert(e);
-                    }
+            match self.sync(node).await {
+                Ok(()) => q.forget(&key),
+                Err(e) => {
+                    let d = q.requeue_failed(key);
+                    tracing::warn!(node = util::name(node), code = e.code, error = %e.message, retry_in = ?d, "staked-node sync failed");
                 }
             }
         }
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(None),
+        let mut next = self.resync.remaining();
+        if let Some(due) = q.next_due() {
+            next = next.min(due.saturating_duration_since(tokio::time::Instant::now()));
         }
+        Ok(Some(next))
     }
 }
 

@@ -275,7 +275,7 @@ impl StatefulSetController {
     async fn sync(
         &mut self,
         sts: &Value,
-        pods: &[Value],
+        pods: &[&Value],
         revisions: &[Value],
     ) -> Result<Option<Duration>, ApiError> {
         if util::is_deleting(sts) {
@@ -315,7 +315,7 @@ impl StatefulSetController {
         let mut by_ordinal: BTreeMap<i64, Value> = BTreeMap::new();
         for p in pods {
             let ours = if controlled_by(p, uid(sts)) {
-                Some(p.clone())
+                Some((*p).clone())
             } else if controller_ref(p).is_none()
                 && selector.matches_object(p)
                 && util::pod_active(p)

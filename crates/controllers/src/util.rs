@@ -266,11 +266,11 @@ pub async fn record_event(
 }
 
 /// Objects grouped by namespace, for passes that sync each owner against its namespace's objects.
-pub fn by_namespace<T: std::borrow::Borrow<Value>>(objs: &[T]) -> HashMap<&str, Vec<Value>> {
-    let mut m: HashMap<&str, Vec<Value>> = HashMap::new();
+pub fn by_namespace<T: std::borrow::Borrow<Value>>(objs: &[T]) -> HashMap<&str, Vec<&Value>> {
+    let mut m: HashMap<&str, Vec<&Value>> = HashMap::new();
     for o in objs {
         let o: &Value = o.borrow();
-        m.entry(namespace(o)).or_default().push(o.clone());
+        m.entry(namespace(o)).or_default().push(o);
     }
     m
 }

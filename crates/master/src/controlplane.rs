@@ -22,6 +22,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use daas_apiserver::{ApiError, LocalClient};
 use daas_controllers::cronjob::{Clock, SystemClock};
+use daas_controllers::informer::Informers;
 use daas_controllers::kubernetesservice::{
     self, ADDRESS_ANNOTATION, IDENTITY_LABEL, IDENTITY_LABEL_VALUE, PORT_ANNOTATION,
 };
@@ -129,11 +130,19 @@ impl ControllerSet {
         Ok(())
     }
 
-    /// Start the group (kube-controller-manager's controllers, compactor, anchorer).
+    /// Start the group (kube-controller-manager's controllers, compactor, anchorer) on caches
+    /// of its own.
     pub fn spawn(&self) -> Vec<JoinHandle<()>> {
+        self.spawn_on(&Informers::new(self.client.clone()))
+    }
+
+    /// Start the group reading from the shared caches `inf` (the master hands the scheduler
+    /// the same ones).
+    pub fn spawn_on(&self, inf: &Informers) -> Vec<JoinHandle<()>> {
         let c = &self.client;
         let opts = &self.opts;
-        let mut tasks = daas_controllers::spawn_controller_manager(c.clone(), opts.clone());
+        let mut tasks =
+            daas_controllers::spawn_controller_manager_with(inf, c.clone(), opts.clone());
         tasks.push(daas_apiserver::spawn_compactor(
             self.store.clone(),
             self.compact_interval,
@@ -166,7 +175,8 @@ impl ControllerSet {
         if let Some(stakes) = &self.stakes {
             tasks.push(spawn_controller(
                 c.clone(),
-                daas_controllers::stakednodes::StakedNodeController::new(c.clone(), stakes.clone()),
+                daas_controllers::stakednodes::StakedNodeController::new(c.clone(), stakes.clone())
+                    .with_informers(inf.clone()),
                 opts,
             ));
         }
@@ -175,7 +185,11 @@ impl ControllerSet {
             &self.cluster_cidr,
             self.node_cidr_mask_size,
         ) {
-            Ok(ipam) => tasks.push(spawn_controller(c.clone(), ipam, opts)),
+            Ok(ipam) => tasks.push(spawn_controller(
+                c.clone(),
+                ipam.with_informers(inf.clone()),
+                opts,
+            )),
             Err(e) => tracing::error!(error = %e, "nodeipam controller not started"),
         }
         tasks.push(spawn_controller(
@@ -283,27 +297,25 @@ impl ControlPlane {
             .with_peers(le.endpoint_ttl, clock.clone()),
             &opts,
         ));
+        // One set of shared caches (pods, nodes, ...) for both groups: each collection is
+        // listed, watched and held once in this master.
+        let informers = Informers::new(client.clone());
+        let cm_informers = informers.clone();
         let cm = run_elected(
             client.clone(),
             ElectionConfig::new(leaderelection::CONTROLLER_MANAGER_LEASE, identity.clone())
                 .with_timings(le.timings)
                 .with_clock(clock.clone())
                 .with_reclaim_prefix(format!("{master_id}_")),
-            move || set.spawn(),
+            move || set.spawn_on(&cm_informers),
         );
-        let sched_client = client.clone();
         let sched = run_elected(
             client.clone(),
             ElectionConfig::new(leaderelection::SCHEDULER_LEASE, identity.clone())
                 .with_timings(le.timings)
                 .with_clock(clock)
                 .with_reclaim_prefix(format!("{master_id}_")),
-            move || {
-                vec![daas_controllers::spawn_scheduler(
-                    sched_client.clone(),
-                    &opts,
-                )]
-            },
+            move || vec![daas_controllers::spawn_scheduler_with(&informers, &opts)],
         );
         tracing::info!(%identity, %identity_lease, "control plane started");
         Ok(ControlPlane {

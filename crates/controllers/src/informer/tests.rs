@@ -139,6 +139,41 @@ fn applies_added_modified_deleted_in_order() {
 }
 
 #[test]
+fn changed_keys_feed_work_queues_and_snapshots_find_by_key() {
+    let inf = Informer::new(PODS.into());
+    inf.replace(vec![ev_obj("a", "ua", 5), ev_obj("b", "ub", 5)], 5);
+    let q = Arc::new(WorkQueue::default());
+    inf.queue_keys(&q);
+    // A new consumer starts with every key.
+    assert_eq!(q.take_ready(), ["default/a", "default/b"]);
+    inf.apply("MODIFIED", ev_obj("b", "ub", 6));
+    inf.apply("MODIFIED", ev_obj("b", "ub", 7));
+    inf.apply("ADDED", ev_obj("c", "uc", 8));
+    inf.apply("BOOKMARK", json!({"metadata": {"resourceVersion": "9"}}));
+    assert_eq!(
+        q.take_ready(),
+        ["default/b", "default/c"],
+        "deduplicated, in order"
+    );
+    inf.apply("DELETED", ev_obj("a", "ua", 10));
+    assert_eq!(q.take_ready(), ["default/a"], "a deletion is a change");
+    // A re-list queues what vanished and what is there.
+    inf.replace(vec![ev_obj("b", "ub", 11), ev_obj("d", "ud", 11)], 11);
+    assert_eq!(
+        q.take_ready(),
+        ["default/c", "default/b", "default/d"],
+        "c vanished in the re-list"
+    );
+    let s = inf.peek();
+    assert_eq!(s.get("default/d").map(|o| util::uid(o)), Some("ud"));
+    assert!(s.get("default/c").is_none());
+    // A dropped queue is no longer fed.
+    drop(q);
+    inf.apply("ADDED", ev_obj("e", "ue", 12));
+    assert_eq!(inf.lock().queues.len(), 0);
+}
+
+#[test]
 fn snapshots_are_shared_until_a_change() {
     let inf = Informer::new(PODS.into());
     let mut owned = ev_obj("p", "up", 3);

@@ -17,5 +17,6 @@ mod nodelifecycle;
 mod policy;
 mod scale;
 mod services;
+mod shared;
 mod storage;
 mod workloads;
