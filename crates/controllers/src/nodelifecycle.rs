@@ -35,6 +35,7 @@ use serde_json::{json, Value};
 use health::{Census, Disruption, HealthMap, LagMonitor, ZoneState, Zones};
 pub use health::{Clock, EvictionConfig, ManualClock, MonotonicClock};
 
+use crate::informer::Informers;
 use crate::tainteviction;
 use crate::util::{self, CORE};
 use crate::Controller;
@@ -44,6 +45,8 @@ pub const UNREACHABLE_TAINT: &str = "node.kubernetes.io/unreachable";
 pub const FAILED_ANNOTATION: &str = "k3s-daas.io/failure-reported-at";
 const COMPONENT: &str = "node-controller";
 const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases";
+const ALL_LEASES: &str = "/apis/coordination.k8s.io/v1/leases";
+const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 
 /// Why a node failure could not be reported.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +79,9 @@ pub trait NodeFailureHandler: Send + Sync + 'static {
 
 pub struct NodeLifecycleController {
     client: LocalClient,
+    /// Where Nodes and Leases are read from: the shared caches in the controller manager (at
+    /// 1,000 nodes a direct list of every Node and Lease per pass was its largest cost).
+    informers: Informers,
     grace: Duration,
     handler: Option<Arc<dyn NodeFailureHandler>>,
     cfg: EvictionConfig,
@@ -94,6 +100,7 @@ impl NodeLifecycleController {
         handler: Option<Arc<dyn NodeFailureHandler>>,
     ) -> Self {
         NodeLifecycleController {
+            informers: Informers::direct(client.clone()),
             client,
             grace,
             handler,
@@ -103,6 +110,27 @@ impl NodeLifecycleController {
             zones: Zones::default(),
             lag: LagMonitor::new(grace),
             logged_lag: false,
+        }
+    }
+
+    /// Read Nodes and Leases from the shared caches (and write through their client).
+    pub fn with_informers(mut self, informers: Informers) -> Self {
+        self.client = informers.client();
+        self.informers = informers;
+        self
+    }
+
+    /// The node Leases: from the cluster-wide Lease cache when there is one (caches serve only
+    /// cluster-wide collections), else listed in `kube-node-lease`.
+    async fn node_leases(&self) -> Result<Vec<Arc<Value>>, ApiError> {
+        if self.informers.serves(ALL_LEASES) {
+            let all = self.informers.list(ALL_LEASES).await?;
+            Ok(all
+                .into_iter()
+                .filter(|l| l["metadata"]["namespace"] == NODE_LEASE_NAMESPACE)
+                .collect())
+        } else {
+            Ok(self.informers.list(LEASES).await?.into_iter().collect())
         }
     }
 
@@ -169,7 +197,7 @@ fn ready_status(node: &Value) -> &str {
 
 /// One node as seen in this pass.
 struct Seen {
-    node: Value,
+    node: Arc<Value>,
     zone: String,
     silent: Duration,
 }
@@ -180,8 +208,14 @@ impl Controller for NodeLifecycleController {
         "node-lifecycle"
     }
 
+    /// None: a pass runs every second (upstream's `--node-monitor-period`, 5 s), not on every
+    /// Lease renewal (100 a second at 1,000 nodes).
     fn watches(&self) -> Vec<String> {
-        vec![format!("{CORE}/nodes"), LEASES.into()]
+        Vec::new()
+    }
+
+    fn informers(&self) -> Option<&Informers> {
+        self.informers.is_shared().then_some(&self.informers)
     }
 
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
@@ -193,8 +227,8 @@ impl Controller for NodeLifecycleController {
             );
             self.health.reset_all(now);
         }
-        let nodes = self.client.list(&format!("{CORE}/nodes")).await?;
-        let leases = self.client.list(LEASES).await?;
+        let nodes = self.informers.list(&format!("{CORE}/nodes")).await?;
+        let leases = self.node_leases().await?;
         let wall = Utc::now();
         let renewals: HashMap<&str, Option<chrono::DateTime<Utc>>> = leases
             .iter()
@@ -240,10 +274,11 @@ impl Controller for NodeLifecycleController {
                     if has_taint(&s.node, "NoExecute") {
                         let path = format!("{CORE}/nodes/{}", util::name(&s.node));
                         let taints = taints_without(&s.node, &["NoExecute"]);
-                        s.node = self
-                            .client
-                            .merge_patch(&path, &json!({"spec": {"taints": taints}}))
-                            .await?;
+                        s.node = Arc::new(
+                            self.client
+                                .merge_patch(&path, &json!({"spec": {"taints": taints}}))
+                                .await?,
+                        );
                     }
                 }
             }
@@ -291,10 +326,11 @@ impl Controller for NodeLifecycleController {
                 }
                 if !has_taint(&s.node, "NoSchedule") {
                     let taints = taints_with(&s.node, "NoSchedule");
-                    s.node = self
-                        .client
-                        .merge_patch(&path, &json!({"spec": {"taints": taints}}))
-                        .await?;
+                    s.node = Arc::new(
+                        self.client
+                            .merge_patch(&path, &json!({"spec": {"taints": taints}}))
+                            .await?,
+                    );
                 }
                 if !has_taint(&s.node, "NoExecute") {
                     self.zones.enqueue(&s.zone, &name);
@@ -305,10 +341,10 @@ impl Controller for NodeLifecycleController {
                 // Back: heard within the grace period.
                 self.zones.remove(&name);
                 let taints = taints_without_unreachable(&s.node);
-                s.node = self
+                s.node = Arc::new(self
                     .client
                     .merge_patch(&path, &json!({"metadata": {"annotations": {FAILED_ANNOTATION: null}}, "spec": {"taints": taints}}))
-                    .await?;
+                    .await?);
                 let _ = util::record_event(
                     &self.client,
                     &s.node,
@@ -335,13 +371,14 @@ impl Controller for NodeLifecycleController {
             };
             tracing::warn!(node = %name, zone = %s.zone, silent_s = s.silent.as_secs(), "eviction admitted: tainting the unreachable node NoExecute");
             let taints = taints_with(&s.node, "NoExecute");
-            s.node = self
-                .client
-                .merge_patch(
-                    &format!("{CORE}/nodes/{name}"),
-                    &json!({"spec": {"taints": taints}}),
-                )
-                .await?;
+            s.node = Arc::new(
+                self.client
+                    .merge_patch(
+                        &format!("{CORE}/nodes/{name}"),
+                        &json!({"spec": {"taints": taints}}),
+                    )
+                    .await?,
+            );
         }
         for s in seen
             .iter()

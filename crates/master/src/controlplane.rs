@@ -199,7 +199,8 @@ impl ControllerSet {
                 self.node_grace,
                 self.node_failures.clone(),
             )
-            .with_eviction(self.node_eviction.clone()),
+            .with_eviction(self.node_eviction.clone())
+            .with_informers(inf.clone()),
             opts,
         ));
         tasks.push(spawn_controller(

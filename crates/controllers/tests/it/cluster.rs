@@ -944,13 +944,17 @@ async fn unreachable_node_evicts_only_untolerating_pods() {
         }
     }
     let _renewer = Abort(renewer);
+    let informers = daas_controllers::informer::Informers::new(c.clone());
+    assert!(informers.serves("/apis/coordination.k8s.io/v1/leases"));
     let _lifecycle = Abort(daas_controllers::spawn_controller(
         c.clone(),
+        // Nodes and Leases from the shared caches, as in the master.
         daas_controllers::nodelifecycle::NodeLifecycleController::new(
             c.clone(),
             Duration::from_secs(1),
             None,
-        ),
+        )
+        .with_informers(informers),
         &ControllerOptions::default(),
     ));
     let deadline = Instant::now() + Duration::from_secs(15);
