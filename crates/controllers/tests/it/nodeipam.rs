@@ -74,12 +74,13 @@ async fn nodes_get_pod_cidrs_that_nobody_changes_afterwards() {
     ));
     let c = env.c.clone();
     let n1 = LocalClient::new(env.app.clone(), "n1");
-    // n1 registers itself without a pod CIDR; n2 brings its own (inside the cluster CIDR).
-    n1.create("/api/v1/nodes", &node("n1", None)).await.unwrap();
+    // n2 brings its own pod CIDR (inside the cluster CIDR); then n1 registers itself without
+    // one. (In the other order the allocator may hand n1 the first range before n2 exists.)
     c.create("/api/v1/nodes", &node("n2", Some("10.42.0.0/24")))
         .await
         .unwrap();
     assert_eq!(wait_cidr(&c, "n2").await, "10.42.0.0/24");
+    n1.create("/api/v1/nodes", &node("n1", None)).await.unwrap();
     assert_eq!(wait_cidr(&c, "n1").await, "10.42.1.0/24");
     let got = c.get("/api/v1/nodes/n1").await.unwrap();
     assert_eq!(got["spec"]["podCIDRs"], json!(["10.42.1.0/24"]));
