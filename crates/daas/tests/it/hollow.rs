@@ -3,52 +3,10 @@
 //! killed hollow process's node goes Unknown within the grace period and its pods move to the
 //! live nodes; a hollow node cannot write another node's Lease or status (403).
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::hollow::Hollow;
 use crate::common::Cluster;
-
-/// A `daas hollow` process, killed when dropped (also when the test fails).
-struct Hollow(Child);
-
-impl Hollow {
-    fn start(c: &Cluster, prefix: &str, count: usize, source_ip_base: &str) -> Hollow {
-        let log = std::fs::File::create(c.dir.path().join(format!("hollow-{prefix}.log")))
-            .expect("log file");
-        let root = c.data_dir().join("tee").join("trusted-root.pem");
-        let child = Command::new(env!("CARGO_BIN_EXE_daas"))
-            .args([
-                "hollow",
-                "--chain",
-                &c.chain_url(),
-                "--server",
-                &c.server_url(),
-            ])
-            .args(["--count", &count.to_string(), "--name-prefix", prefix])
-            .args(["--heartbeat-seconds", "2", "--status-every", "3"])
-            .args(["--source-ip-base", source_ip_base])
-            .arg("--trust-root")
-            .arg(root)
-            .arg("--data-dir")
-            .arg(c.dir.path().join(format!("hollow-{prefix}")))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn daas hollow");
-        Hollow(child)
-    }
-
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Hollow {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
@@ -124,8 +82,8 @@ fn kubectl_token(c: &Cluster, token: &str, args: &[&str]) -> std::process::Outpu
 #[test]
 fn hollow_nodes_run_pods_fail_over_and_stay_confined() {
     let c = Cluster::start_with(&["--node-grace-seconds", "8"]);
-    let mut a = Hollow::start(&c, "ha", 4, "127.3.0.1");
-    let mut b = Hollow::start(&c, "hb", 1, "127.4.0.1");
+    let mut a = Hollow::start(&c, "ha", 4, "127.3.0.1", 3);
+    let mut b = Hollow::start(&c, "hb", 1, "127.4.0.1", 3);
     let names = ["ha-0", "ha-1", "ha-2", "ha-3", "hb-0"];
     wait_until("5 Ready hollow nodes", Duration::from_secs(120), || {
         let r = node_ready(&c);

@@ -3,56 +3,15 @@
 //! Ready; a staker whose node really stopped is Unknown within the grace period, its pod is
 //! evicted and its stake is cut on the ledger, while the heartbeating node's stake is untouched.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::hollow::Hollow;
 use crate::common::{daas_ok, Cluster};
 
 const GRACE: u64 = 8;
-
-/// A `daas hollow` process, killed when dropped.
-struct Hollow(Child);
-
-impl Hollow {
-    fn start(c: &Cluster, prefix: &str, count: usize, source_ip_base: &str) -> Hollow {
-        let log = std::fs::File::create(c.dir.path().join(format!("hollow-{prefix}.log")))
-            .expect("log file");
-        let root = c.data_dir().join("tee").join("trusted-root.pem");
-        let child = Command::new(env!("CARGO_BIN_EXE_daas"))
-            .args([
-                "hollow",
-                "--chain",
-                &c.chain_url(),
-                "--server",
-                &c.server_url(),
-            ])
-            .args(["--count", &count.to_string(), "--name-prefix", prefix])
-            .args(["--heartbeat-seconds", "2", "--status-every", "2"])
-            .args(["--source-ip-base", source_ip_base])
-            .arg("--trust-root")
-            .arg(root)
-            .arg("--data-dir")
-            .arg(c.dir.path().join(format!("hollow-{prefix}")))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn daas hollow");
-        Hollow(child)
-    }
-
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Hollow {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// Sends SIGCONT to a stopped server when dropped (also when the test fails).
 struct Resume(u32);
@@ -141,7 +100,7 @@ fn start_cluster() -> Cluster {
 #[test]
 fn overloaded_master_slashes_no_honest_staker() {
     let c = start_cluster();
-    let _h = Hollow::start(&c, "ov", 2, "127.5.0.1");
+    let _h = Hollow::start(&c, "ov", 2, "127.5.0.1", 2);
     let nodes = ["ov-0", "ov-1"];
     wait_until(&c, "2 Ready hollow nodes", Duration::from_secs(120), || {
         nodes.iter().all(|n| ready(&c, n) == "True")
@@ -217,8 +176,8 @@ fn overloaded_master_slashes_no_honest_staker() {
 #[test]
 fn stopped_staker_is_unknown_evicted_and_slashed_the_live_one_is_not() {
     let c = start_cluster();
-    let mut dead = Hollow::start(&c, "sa", 1, "127.6.0.1");
-    let _live = Hollow::start(&c, "sb", 1, "127.7.0.1");
+    let mut dead = Hollow::start(&c, "sa", 1, "127.6.0.1", 2);
+    let _live = Hollow::start(&c, "sb", 1, "127.7.0.1", 2);
     wait_until(&c, "sa-0 and sb-0 Ready", Duration::from_secs(120), || {
         ready(&c, "sa-0") == "True" && ready(&c, "sb-0") == "True"
     });

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod etcd;
+pub mod hollow;
 pub mod netlab;
 
 use std::io::{BufRead, BufReader};
