@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::common::hollow::Hollow;
-use crate::common::{daas_ok, Cluster};
+use crate::common::Cluster;
 
 const GRACE: u64 = 8;
 
@@ -38,14 +38,7 @@ fn wait_until(c: &Cluster, what: &str, timeout: Duration, mut f: impl FnMut() ->
 }
 
 fn ready(c: &Cluster, node: &str) -> String {
-    let o = c.kubectl(&[
-        "get",
-        "node",
-        node,
-        "-o",
-        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
-    ]);
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
+    crate::common::node_ready(c, node)
 }
 
 fn taints(c: &Cluster, node: &str) -> String {
@@ -75,15 +68,9 @@ fn owner(c: &Cluster, node: &str) -> String {
 
 /// The stake's `slashed_total` on the ledger.
 fn slashed_total(c: &Cluster, addr: &str) -> u64 {
-    let acct: serde_json::Value = serde_json::from_str(&daas_ok(&[
-        "account",
-        "--chain",
-        &c.chain_url(),
-        "--address",
-        addr,
-    ]))
-    .expect("account JSON");
-    acct["stake"]["slashed_total"].as_u64().unwrap_or(0)
+    crate::common::account(c, addr)["stake"]["slashed_total"]
+        .as_u64()
+        .unwrap_or(0)
 }
 
 fn start_cluster() -> Cluster {

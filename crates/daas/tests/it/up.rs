@@ -102,14 +102,7 @@ fn up_runs_a_deployment_on_its_local_worker_and_ctrl_c_stops_everything() {
     )
     .expect("staker config JSON");
     let addr = cfg["sui_wallet_address"].as_str().expect("address");
-    let account: serde_json::Value = serde_json::from_str(&common::daas_ok(&[
-        "account",
-        "--chain",
-        &c.chain_url(),
-        "--address",
-        addr,
-    ]))
-    .expect("account JSON");
+    let account = common::account(&c, addr);
     assert_eq!(account["stake"]["node_id"], "upnode", "{account}");
     assert_eq!(account["stake"]["role"], 1, "{account}");
 

@@ -267,14 +267,7 @@ pub fn unsafe_is_root() -> bool {
 pub fn wait_node_ready(c: &Cluster, a: &Agent, node: &str) {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let o = c.kubectl(&[
-            "get",
-            "node",
-            node,
-            "-o",
-            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
-        ]);
-        if stdout(&o) == "True" {
+        if super::node_ready(c, node) == "True" {
             return;
         }
         assert!(

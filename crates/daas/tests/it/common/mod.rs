@@ -437,6 +437,25 @@ pub fn daas_ok(args: &[&str]) -> String {
     stdout(&o)
 }
 
+/// `daas account` of `addr` on the cluster's ledger, as JSON.
+#[track_caller]
+pub fn account(c: &Cluster, addr: &str) -> serde_json::Value {
+    let out = daas_ok(&["account", "--chain", &c.chain_url(), "--address", addr]);
+    serde_json::from_str(&out).expect("account JSON")
+}
+
+/// The status of a Node's Ready condition ("True", "False", "Unknown"; empty if none).
+pub fn node_ready(c: &Cluster, node: &str) -> String {
+    let o = c.kubectl(&[
+        "get",
+        "node",
+        node,
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+    ]);
+    stdout(&o).trim().to_string()
+}
+
 /// The API server URL a kubeconfig names.
 pub fn server_url_of(kubeconfig: &Path) -> String {
     let kc = std::fs::read_to_string(kubeconfig).expect("kubeconfig");
