@@ -8,7 +8,9 @@
 //!
 //! Mutating admission runs first: LimitRanger ([`crate::limitranger`]) fills a new pod's missing
 //! requests and limits from its namespace's LimitRanges and enforces their bounds; ServiceAccount
-//! ([`crate::saadmission`]) defaults a new pod's ServiceAccount and mounts its token; then the
+//! ([`crate::saadmission`]) defaults a new pod's ServiceAccount and mounts its token;
+//! DefaultTolerationSeconds ([`crate::defaulttolerations`]) gives it bounded tolerations of the
+//! not-ready and unreachable NoExecute taints; then the
 //! mutating admission webhooks ([`crate::webhook`]), whose changes are validated again by the
 //! kind's strategy. ValidatingAdmissionPolicies ([`crate::policy`]) and then the validating
 //! admission webhooks run last.
@@ -196,6 +198,7 @@ pub async fn admit(
         if let Some(ns) = t.namespace.as_deref().filter(|_| t.def.namespaced) {
             crate::limitranger::admit_pod(ctx, ns, new).await?;
             crate::saadmission::admit_pod(ctx, t, ns, new).await?;
+            ctx.default_tolerations.admit_pod(new);
             // Derived fields (a pod's QoS class) follow the requests and limits just set.
             t.def.strategy.defaults(new);
         }

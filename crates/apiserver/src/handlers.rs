@@ -39,6 +39,8 @@ pub struct Ctx {
     /// Encoded objects served to GETs without a store read (see [`crate::objectcache`]); None:
     /// every GET reads the store.
     pub objects: Option<Arc<crate::objectcache::ObjectCache>>,
+    /// The tolerations of the node lifecycle taints new pods get (DefaultTolerationSeconds).
+    pub default_tolerations: crate::defaulttolerations::DefaultTolerations,
 }
 
 pub fn now_rfc3339() -> String {
@@ -2071,6 +2073,7 @@ mod tests {
             service_ranges: Default::default(),
             node_proxy: None,
             objects: None,
+            default_tolerations: Default::default(),
         };
         let def = &crate::registry::configmap::RESOURCE;
         let cm = |name: &str| {

@@ -3,6 +3,7 @@
 pub mod admission;
 pub mod authz;
 pub mod client;
+pub mod defaulttolerations;
 pub mod discovery;
 pub mod egress;
 pub mod error;

@@ -483,6 +483,7 @@ impl ServiceAccountAuthenticator {
                 service_ranges: Default::default(),
                 node_proxy: None,
                 objects: None,
+                default_tolerations: Default::default(),
             },
             tokens,
         }

@@ -171,6 +171,9 @@ pub struct ServerOptions {
     /// The bound of the encoded-object cache GETs are served from (0: none; see
     /// [`crate::objectcache`]).
     pub object_cache_bytes: usize,
+    /// tolerationSeconds of the not-ready/unreachable tolerations new pods get
+    /// (`--default-not-ready-toleration-seconds`, `--default-unreachable-toleration-seconds`).
+    pub default_tolerations: crate::defaulttolerations::DefaultTolerations,
 }
 
 impl Default for ServerOptions {
@@ -184,6 +187,7 @@ impl Default for ServerOptions {
             service_ranges: Default::default(),
             metrics_resolution: crate::registry::metrics::RESOLUTION,
             object_cache_bytes: crate::objectcache::DEFAULT_MAX_BYTES,
+            default_tolerations: Default::default(),
         }
     }
 }
@@ -195,6 +199,7 @@ pub fn router(store: Arc<dyn Store>, auth: Arc<dyn Authenticator>, opts: ServerO
             bookmark_interval: opts.bookmark_interval,
             admission: Default::default(),
             service_ranges: opts.service_ranges,
+            default_tolerations: opts.default_tolerations,
             node_proxy: opts.node_proxy.clone(),
             // (A runtime runs its watch; a router built outside one has no cache.)
             objects: (opts.object_cache_bytes > 0 && tokio::runtime::Handle::try_current().is_ok())
@@ -978,6 +983,7 @@ pub async fn bootstrap_with(
         service_ranges: ranges.clone(),
         node_proxy: None,
         objects: None,
+        default_tolerations: Default::default(),
     };
     let ns_def = &resources::NAMESPACES;
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {

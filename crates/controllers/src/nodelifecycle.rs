@@ -6,20 +6,25 @@
 //! `probeTimestamp`), never by comparing the node-written time with the master's wall clock; a
 //! node first seen (and every node when this controller starts) counts from then.
 //!
-//! A silent node at once becomes Ready=Unknown and gets the `unreachable` NoSchedule taint. Its
-//! NoExecute taint, which evicts its pods through [`crate::tainteviction`], goes through the
-//! zone's rate limiter (`topology.kubernetes.io/zone`): [`EvictionConfig::eviction_rate`] nodes/s,
-//! the secondary rate in a partially disrupted large zone, none in a partially disrupted small
-//! one, and none anywhere when every zone is fully disrupted (upstream assumes the master is the
-//! one cut off and takes the NoExecute taints off again).
+//! A silent node at once becomes Ready=Unknown and gets the `unreachable` NoSchedule taint; a node
+//! still heard but reporting Ready=False (e.g. shutting down) gets the `not-ready` one. The
+//! NoExecute taint of the same key, which has [`crate::tainteviction`] evict the pods that do not
+//! tolerate it (new pods tolerate both for 300 s by default: the API server's
+//! DefaultTolerationSeconds admission), goes through the zone's rate limiter
+//! (`topology.kubernetes.io/zone`): [`EvictionConfig::eviction_rate`] nodes/s, the secondary rate
+//! in a partially disrupted large zone, none in a partially disrupted small one, and none
+//! anywhere when every zone is fully disrupted (upstream assumes the master is the one cut off
+//! and takes the NoExecute taints off again).
 //!
 //! Slashing takes real money, so a node is reported to the [`NodeFailureHandler`] (the master
 //! slashes its stake) only when (a) its eviction was admitted by the rate limiter (it carries the
-//! NoExecute taint), (b) its zone is not fully disrupted, (c) the master is not lagging
+//! unreachable NoExecute taint), (b) its zone is not fully disrupted, (c) the master is not lagging
 //! ([`health::MasterLag`]: this controller stalled within the last grace period, Lease renewals
 //! reach it late, or it hears no node at all), and (d) it has been continuously silent for the
 //! grace period plus [`EvictionConfig::slash_delay`]. A deferred report is retried on the next
-//! pass, never dropped. A node heard again gets its taints removed.
+//! pass, never dropped. A node that is not-ready but heard is never reported. A node heard again
+//! and Ready gets its taints removed; one going from unreachable to not-ready or back has its
+//! NoExecute taint swapped at once (its eviction was already admitted), as upstream does.
 
 pub mod health;
 
@@ -36,11 +41,11 @@ use health::{Census, Disruption, HealthMap, LagMonitor, ZoneState, Zones};
 pub use health::{Clock, EvictionConfig, ManualClock, MonotonicClock};
 
 use crate::informer::Informers;
-use crate::tainteviction;
 use crate::util::{self, CORE};
 use crate::Controller;
 
 pub const UNREACHABLE_TAINT: &str = "node.kubernetes.io/unreachable";
+pub const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
 /// Set when the failure was reported (so it is reported once per outage).
 pub const FAILED_ANNOTATION: &str = "k3s-daas.io/failure-reported-at";
 const COMPONENT: &str = "node-controller";
@@ -147,28 +152,56 @@ impl NodeLifecycleController {
     }
 }
 
-fn has_taint(node: &Value, effect: &str) -> bool {
+/// What a node's health calls for: the taints of this controller it must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Health {
+    /// Heard within the grace period and Ready (or not saying otherwise): none.
+    Healthy,
+    /// Heard, but reporting Ready=False (e.g. shutting down): `not-ready`.
+    NotReady,
+    /// Silent for longer than the grace period: `unreachable`.
+    Unreachable,
+}
+
+impl Health {
+    /// The key of its taints, and of the other state's (which it replaces).
+    fn keys(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Health::Healthy => None,
+            Health::NotReady => Some((NOT_READY_TAINT, UNREACHABLE_TAINT)),
+            Health::Unreachable => Some((UNREACHABLE_TAINT, NOT_READY_TAINT)),
+        }
+    }
+}
+
+fn has(node: &Value, key: &str, effect: &str) -> bool {
     node["spec"]["taints"]
         .as_array()
-        .map(|ts| {
-            ts.iter()
-                .any(|t| t["key"] == UNREACHABLE_TAINT && t["effect"] == effect)
-        })
+        .map(|ts| ts.iter().any(|t| t["key"] == key && t["effect"] == effect))
         .unwrap_or(false)
 }
 
-fn has_unreachable_taint(node: &Value) -> bool {
-    has_taint(node, "NoSchedule") || has_taint(node, "NoExecute")
+/// The unreachable taint with `effect`.
+fn has_taint(node: &Value, effect: &str) -> bool {
+    has(node, UNREACHABLE_TAINT, effect)
 }
 
-/// The node's taints without the unreachable ones of `effects`.
+/// Whether the node carries any taint of this controller.
+fn has_lifecycle_taint(node: &Value) -> bool {
+    [UNREACHABLE_TAINT, NOT_READY_TAINT]
+        .iter()
+        .any(|k| has(node, k, "NoSchedule") || has(node, k, "NoExecute"))
+}
+
+/// The node's taints without this controller's taints of `effects` (both keys).
 fn taints_without(node: &Value, effects: &[&str]) -> Vec<Value> {
     node["spec"]["taints"]
         .as_array()
         .map(|ts| {
             ts.iter()
                 .filter(|t| {
-                    !(t["key"] == UNREACHABLE_TAINT && effects.iter().any(|e| t["effect"] == *e))
+                    !((t["key"] == UNREACHABLE_TAINT || t["key"] == NOT_READY_TAINT)
+                        && effects.iter().any(|e| t["effect"] == *e))
                 })
                 .cloned()
                 .collect()
@@ -176,16 +209,15 @@ fn taints_without(node: &Value, effects: &[&str]) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-fn taints_without_unreachable(node: &Value) -> Vec<Value> {
+fn taints_without_lifecycle(node: &Value) -> Vec<Value> {
     taints_without(node, &["NoSchedule", "NoExecute"])
 }
 
-/// The node's taints plus the unreachable taint with `effect`.
-fn taints_with(node: &Value, effect: &str) -> Vec<Value> {
+/// The node's taints with `key`'s taint of `effect`, replacing this controller's other taint of
+/// that effect (upstream swaps not-ready and unreachable in one update).
+fn taints_with(node: &Value, key: &str, effect: &str) -> Vec<Value> {
     let mut taints = taints_without(node, &[effect]);
-    taints.push(
-        json!({"key": UNREACHABLE_TAINT, "effect": effect, "timeAdded": util::now_rfc3339()}),
-    );
+    taints.push(json!({"key": key, "effect": effect, "timeAdded": util::now_rfc3339()}));
     taints
 }
 
@@ -200,6 +232,18 @@ struct Seen {
     node: Arc<Value>,
     zone: String,
     silent: Duration,
+}
+
+impl Seen {
+    fn health(&self, grace: Duration) -> Health {
+        if self.silent > grace {
+            Health::Unreachable
+        } else if ready_status(&self.node) == "False" {
+            Health::NotReady
+        } else {
+            Health::Healthy
+        }
+    }
 }
 
 #[async_trait]
@@ -271,7 +315,8 @@ impl Controller for NodeLifecycleController {
                     "no node is Ready in any zone: assuming the master is cut off, stopping all evictions and slashing"
                 );
                 for s in &mut seen {
-                    if has_taint(&s.node, "NoExecute") {
+                    if has_taint(&s.node, "NoExecute") || has(&s.node, NOT_READY_TAINT, "NoExecute")
+                    {
                         let path = format!("{CORE}/nodes/{}", util::name(&s.node));
                         let taints = taints_without(&s.node, &["NoExecute"]);
                         s.node = Arc::new(
@@ -292,85 +337,114 @@ impl Controller for NodeLifecycleController {
             Disruption::None => {}
         }
 
-        // Mark silent nodes Unknown and unschedulable at once; queue their NoExecute taint.
+        // Taint by health: NoSchedule at once (upstream doNoScheduleTaintingPass); NoExecute
+        // through the zone's rate limiter, or at once when it replaces the other lifecycle
+        // taint's NoExecute (an eviction already admitted for this outage).
+        let grace = self.grace;
         for s in &mut seen {
             let name = util::name(&s.node).to_string();
             let path = format!("{CORE}/nodes/{name}");
-            if s.silent > self.grace {
-                if ready_status(&s.node) != "Unknown" {
-                    tracing::warn!(node = %name, silent_s = s.silent.as_secs(), "node stopped renewing its lease");
-                    let msg = "Kubelet stopped posting node status.";
-                    let cond = json!({"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown", "message": msg,
-                        "lastHeartbeatTime": node_last_heartbeat(&s.node), "lastTransitionTime": util::now_rfc3339()});
-                    let mut conds: Vec<Value> = s.node["status"]["conditions"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default();
-                    conds.retain(|c| c["type"] != "Ready");
-                    conds.push(cond);
-                    self.client
-                        .merge_patch(
-                            &format!("{path}/status"),
-                            &json!({"status": {"conditions": conds}}),
-                        )
-                        .await?;
-                    let _ = util::record_event(
-                        &self.client,
-                        &s.node,
-                        "Normal",
-                        "NodeNotReady",
-                        &format!("Node {name} status is now: NodeNotReady"),
-                        COMPONENT,
+            let health = s.health(grace);
+            if health == Health::Unreachable && ready_status(&s.node) != "Unknown" {
+                tracing::warn!(node = %name, silent_s = s.silent.as_secs(), "node stopped renewing its lease");
+                let msg = "Kubelet stopped posting node status.";
+                let cond = json!({"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown", "message": msg,
+                    "lastHeartbeatTime": node_last_heartbeat(&s.node), "lastTransitionTime": util::now_rfc3339()});
+                let mut conds: Vec<Value> = s.node["status"]["conditions"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                conds.retain(|c| c["type"] != "Ready");
+                conds.push(cond);
+                self.client
+                    .merge_patch(
+                        &format!("{path}/status"),
+                        &json!({"status": {"conditions": conds}}),
                     )
-                    .await;
-                }
-                if !has_taint(&s.node, "NoSchedule") {
-                    let taints = taints_with(&s.node, "NoSchedule");
-                    s.node = Arc::new(
-                        self.client
-                            .merge_patch(&path, &json!({"spec": {"taints": taints}}))
-                            .await?,
-                    );
-                }
-                if !has_taint(&s.node, "NoExecute") {
-                    self.zones.enqueue(&s.zone, &name);
-                }
-            } else if has_unreachable_taint(&s.node)
-                || !s.node["metadata"]["annotations"][FAILED_ANNOTATION].is_null()
-            {
-                // Back: heard within the grace period.
-                self.zones.remove(&name);
-                let taints = taints_without_unreachable(&s.node);
-                s.node = Arc::new(self
-                    .client
-                    .merge_patch(&path, &json!({"metadata": {"annotations": {FAILED_ANNOTATION: null}}, "spec": {"taints": taints}}))
-                    .await?);
+                    .await?;
                 let _ = util::record_event(
                     &self.client,
                     &s.node,
                     "Normal",
-                    "NodeReady",
-                    &format!("Node {name} status is now: NodeReady"),
+                    "NodeNotReady",
+                    &format!("Node {name} status is now: NodeNotReady"),
                     COMPONENT,
                 )
                 .await;
             }
+            let reported = !s.node["metadata"]["annotations"][FAILED_ANNOTATION].is_null();
+            let Some((key, other)) = health.keys() else {
+                if has_lifecycle_taint(&s.node) || reported {
+                    // Back: heard within the grace period and not reporting Ready=False.
+                    self.zones.remove(&name);
+                    let taints = taints_without_lifecycle(&s.node);
+                    s.node = Arc::new(self
+                        .client
+                        .merge_patch(&path, &json!({"metadata": {"annotations": {FAILED_ANNOTATION: null}}, "spec": {"taints": taints}}))
+                        .await?);
+                    let _ = util::record_event(
+                        &self.client,
+                        &s.node,
+                        "Normal",
+                        "NodeReady",
+                        &format!("Node {name} status is now: NodeReady"),
+                        COMPONENT,
+                    )
+                    .await;
+                }
+                continue;
+            };
+            if health == Health::NotReady && reported {
+                // Heard again after its failure was reported: a new outage gets a new report.
+                s.node = Arc::new(
+                    self.client
+                        .merge_patch(
+                            &path,
+                            &json!({"metadata": {"annotations": {FAILED_ANNOTATION: null}}}),
+                        )
+                        .await?,
+                );
+            }
+            if !has(&s.node, key, "NoSchedule") || has(&s.node, other, "NoSchedule") {
+                let taints = taints_with(&s.node, key, "NoSchedule");
+                s.node = Arc::new(
+                    self.client
+                        .merge_patch(&path, &json!({"spec": {"taints": taints}}))
+                        .await?,
+                );
+            }
+            if has(&s.node, other, "NoExecute") {
+                tracing::info!(node = %name, from = other, to = key, "swapping the node's NoExecute taint");
+                let taints = taints_with(&s.node, key, "NoExecute");
+                s.node = Arc::new(
+                    self.client
+                        .merge_patch(&path, &json!({"spec": {"taints": taints}}))
+                        .await?,
+                );
+            } else if !has(&s.node, key, "NoExecute") {
+                self.zones.enqueue(&s.zone, &name);
+            }
         }
 
         // NoExecute taints as the zones' rate limiters admit them (upstream
-        // doNoExecuteTaintingPass); the taint evicts the pods that do not tolerate it.
-        let grace = self.grace;
-        let waiting: std::collections::HashSet<String> = seen
+        // doNoExecuteTaintingPass); the taint eviction controller then evicts the pods that do
+        // not tolerate it (or whose tolerationSeconds ran out).
+        let waiting: HashMap<String, &'static str> = seen
             .iter()
-            .filter(|s| s.silent > grace && !has_taint(&s.node, "NoExecute"))
-            .map(|s| util::name(&s.node).to_string())
+            .filter_map(|s| {
+                let (key, _) = s.health(grace).keys()?;
+                (!has(&s.node, key, "NoExecute")).then(|| (util::name(&s.node).to_string(), key))
+            })
             .collect();
-        for name in self.zones.admit(now, |n| waiting.contains(n)) {
-            let Some(s) = seen.iter_mut().find(|s| util::name(&s.node) == name) else {
+        for name in self.zones.admit(now, |n| waiting.contains_key(n)) {
+            let (Some(s), Some(key)) = (
+                seen.iter_mut().find(|s| util::name(&s.node) == name),
+                waiting.get(&name).copied(),
+            ) else {
                 continue;
             };
-            tracing::warn!(node = %name, zone = %s.zone, silent_s = s.silent.as_secs(), "eviction admitted: tainting the unreachable node NoExecute");
-            let taints = taints_with(&s.node, "NoExecute");
+            tracing::warn!(node = %name, zone = %s.zone, taint = key, silent_s = s.silent.as_secs(), "eviction admitted: tainting the node NoExecute");
+            let taints = taints_with(&s.node, key, "NoExecute");
             s.node = Arc::new(
                 self.client
                     .merge_patch(
@@ -379,15 +453,6 @@ impl Controller for NodeLifecycleController {
                     )
                     .await?,
             );
-        }
-        for s in seen
-            .iter()
-            .filter(|s| s.silent > grace && has_taint(&s.node, "NoExecute"))
-        {
-            let evicted = tainteviction::evict_untolerating(&self.client, &s.node).await?;
-            if evicted > 0 {
-                tracing::info!(node = %util::name(&s.node), evicted, "evicted pods from unreachable node");
-            }
         }
 
         self.report_failures(&seen, now).await?;
@@ -480,13 +545,13 @@ mod tests {
             {"key": UNREACHABLE_TAINT, "effect": "NoSchedule"},
             {"key": UNREACHABLE_TAINT, "effect": "NoExecute"},
             {"key": "x", "effect": "NoSchedule"}]}});
-        assert!(has_unreachable_taint(&tainted));
+        assert!(has_lifecycle_taint(&tainted));
         assert!(has_taint(&tainted, "NoExecute"));
-        assert_eq!(taints_without_unreachable(&tainted).len(), 1);
+        assert_eq!(taints_without_lifecycle(&tainted).len(), 1);
         assert_eq!(taints_without(&tainted, &["NoExecute"]).len(), 2);
         let only_ns = json!({"spec": {"taints": taints_without(&tainted, &["NoExecute"])}});
         assert!(!has_taint(&only_ns, "NoExecute"));
-        let again = taints_with(&only_ns, "NoSchedule");
+        let again = taints_with(&only_ns, UNREACHABLE_TAINT, "NoSchedule");
         assert_eq!(
             again
                 .iter()
@@ -494,5 +559,36 @@ mod tests {
                 .count(),
             1
         );
+        // Swapping: not-ready replaces unreachable of the same effect, other taints stay.
+        let swapped =
+            json!({"spec": {"taints": taints_with(&tainted, NOT_READY_TAINT, "NoExecute")}});
+        assert!(has(&swapped, NOT_READY_TAINT, "NoExecute"));
+        assert!(!has(&swapped, UNREACHABLE_TAINT, "NoExecute"));
+        assert!(has(&swapped, UNREACHABLE_TAINT, "NoSchedule"));
+        assert!(has(&swapped, "x", "NoSchedule"));
+        assert!(!has_lifecycle_taint(
+            &json!({"spec": {"taints": [{"key": "x", "effect": "NoExecute"}]}})
+        ));
+    }
+
+    #[test]
+    fn health_follows_silence_then_the_ready_condition() {
+        let grace = Duration::from_secs(40);
+        let seen = |ready: &str, silent: u64| Seen {
+            node: Arc::new(json!({"status": {"conditions": [{"type": "Ready", "status": ready}]}})),
+            zone: String::new(),
+            silent: Duration::from_secs(silent),
+        };
+        assert_eq!(seen("True", 10).health(grace), Health::Healthy);
+        assert_eq!(seen("False", 10).health(grace), Health::NotReady);
+        // Our own Unknown, while the node is heard again before it posts its status: healthy.
+        assert_eq!(seen("Unknown", 10).health(grace), Health::Healthy);
+        assert_eq!(seen("False", 41).health(grace), Health::Unreachable);
+        assert_eq!(seen("True", 41).health(grace), Health::Unreachable);
+        assert_eq!(
+            Health::NotReady.keys(),
+            Some((NOT_READY_TAINT, UNREACHABLE_TAINT))
+        );
+        assert_eq!(Health::Healthy.keys(), None);
     }
 }

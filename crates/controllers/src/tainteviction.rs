@@ -6,7 +6,8 @@
 //! `tolerationSeconds` stays. Removing the taint in time cancels the eviction.
 //!
 //! This module is the one owner of taint-based eviction: the node lifecycle controller only
-//! taints an unreachable node and asks [`evict_untolerating`] to evict at once what must go. Pods
+//! taints an unreachable or not-ready node (woken by the Node's change, this controller evicts
+//! what must go, so each pod is evicted once). Pods
 //! on an unreachable node are deleted without a grace period (no kubelet is left to stop them);
 //! elsewhere the pod's own grace period applies.
 //!
@@ -180,36 +181,6 @@ fn action(pod: &Value, v: Verdict, unreachable: bool) -> Option<bool> {
         return (unreachable && graceful).then_some(true);
     }
     Some(unreachable)
-}
-
-/// Evict at once the pods on `node` that its NoExecute taints do not let stay (untolerated, or
-/// tolerated for a time that has run out by the taints' `timeAdded`). Used by the node lifecycle
-/// controller right after it taints an unreachable node; timed evictions are left to
-/// [`TaintEvictionController`]. Returns how many pods were evicted.
-pub async fn evict_untolerating(client: &LocalClient, node: &Value) -> Result<usize, ApiError> {
-    let now = Utc::now();
-    let taints: Vec<(&Value, DateTime<Utc>)> = no_execute_taints(node)
-        .into_iter()
-        .map(|t| (t, util::parse_time(&t["timeAdded"]).unwrap_or(now)))
-        .collect();
-    if taints.is_empty() {
-        return Ok(0);
-    }
-    let unreachable = node_unreachable(node);
-    let pods = client
-        .list(&format!(
-            "{CORE}/pods?fieldSelector=spec.nodeName%3D{}",
-            name(node)
-        ))
-        .await?;
-    let mut n = 0;
-    for p in &pods {
-        if let Some(force) = action(p, verdict(p, &taints, now), unreachable) {
-            evict(client, p, force).await?;
-            n += 1;
-        }
-    }
-    Ok(n)
 }
 
 /// Watches nodes and pods; evicts pods per their tolerations of NoExecute taints.

@@ -255,6 +255,14 @@ struct MasterArgs {
     /// stake is slashed (default: twice the grace period).
     #[arg(long)]
     node_slash_delay_seconds: Option<u64>,
+    /// tolerationSeconds of the `node.kubernetes.io/not-ready:NoExecute` toleration every new pod
+    /// without one gets (upstream's DefaultTolerationSeconds admission).
+    #[arg(long, default_value_t = daas_master::DEFAULT_TOLERATION_SECONDS)]
+    default_not_ready_toleration_seconds: u32,
+    /// tolerationSeconds of the `node.kubernetes.io/unreachable:NoExecute` toleration every new
+    /// pod without one gets: how long its pods stay bound to a silent node.
+    #[arg(long, default_value_t = daas_master::DEFAULT_TOLERATION_SECONDS)]
+    default_unreachable_toleration_seconds: u32,
     /// Seconds between two syncs of each HorizontalPodAutoscaler (upstream's
     /// `--horizontal-pod-autoscaler-sync-period`).
     #[arg(long, default_value_t = 15)]
@@ -365,6 +373,10 @@ async fn master_config(a: &MasterArgs, dir: PathBuf) -> Result<MasterConfig> {
         unhealthy_zone_threshold: a.unhealthy_zone_threshold,
         large_cluster_size_threshold: a.large_cluster_size_threshold,
         slash_delay: a.node_slash_delay_seconds.map(Duration::from_secs),
+    };
+    cfg.default_tolerations = daas_master::DefaultTolerations {
+        not_ready_seconds: a.default_not_ready_toleration_seconds,
+        unreachable_seconds: a.default_unreachable_toleration_seconds,
     };
     cfg.hpa_sync_period =
         Duration::from_secs(a.horizontal_pod_autoscaler_sync_period_seconds.max(1));

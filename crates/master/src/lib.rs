@@ -30,6 +30,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use daas_apiserver::defaulttolerations::DefaultTolerations;
+pub use daas_apiserver::defaulttolerations::DEFAULT_SECONDS as DEFAULT_TOLERATION_SECONDS;
 pub use daas_apiserver::registry::ipalloc::{DEFAULT_CLUSTER_IP_RANGE, DEFAULT_NODE_PORT_RANGE};
 use daas_apiserver::{LocalClient, ServerOptions, StaticTokens, TlsMaterial, User};
 pub use daas_controllers::nodeipam::{DEFAULT_CLUSTER_CIDR, DEFAULT_NODE_CIDR_MASK_SIZE};
@@ -91,6 +93,9 @@ pub struct MasterConfig {
     pub hpa_sync_period: Duration,
     /// How long metrics.k8s.io reuses a node's stats summary (15 s, as metrics-server).
     pub metric_resolution: Duration,
+    /// tolerationSeconds of the not-ready/unreachable tolerations new pods get (upstream's
+    /// DefaultTolerationSeconds admission, 300 s each).
+    pub default_tolerations: daas_apiserver::defaulttolerations::DefaultTolerations,
     /// The ledger holding stakes and seal tokens (embedded or remote). Without one, only the admin
     /// token authenticates.
     pub ledger: Option<Arc<dyn daas_ledger::Ledger>>,
@@ -143,6 +148,7 @@ impl MasterConfig {
             controller_resync: Duration::from_secs(10),
             hpa_sync_period: daas_controllers::hpa::DEFAULT_SYNC_PERIOD,
             metric_resolution: daas_apiserver::registry::metrics::RESOLUTION,
+            default_tolerations: Default::default(),
             ledger: None,
             token_cache_ttl: Duration::from_secs(10),
             sui_key: None,
@@ -358,6 +364,7 @@ impl Master {
                 client_certs: Some(tls.client_cert_authenticator()?),
                 service_ranges: service_ranges.clone(),
                 metrics_resolution: cfg.metric_resolution,
+                default_tolerations: cfg.default_tolerations,
                 ..Default::default()
             },
         );

@@ -347,14 +347,25 @@ async fn pod_specs_are_validated_and_immutable() {
     )
     .await;
     assert_eq!(code, 201, "{st}");
-    // The image may change; the environment may not.
+    // The image may change; the environment may not. Tolerations may only be added (the ones
+    // DefaultTolerationSeconds gave it stay).
+    assert_eq!(
+        st["spec"]["tolerations"].as_array().map(Vec::len),
+        Some(2),
+        "{st}"
+    );
+    let mut tolerations = st["spec"]["tolerations"].clone();
+    tolerations
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"operator": "Exists"}));
     let path = format!("{PODS}/p");
     let (code, st) = call(
         &app,
         "PATCH",
         &path,
         MERGE,
-        json!({"spec": {"activeDeadlineSeconds": 60, "tolerations": [{"operator": "Exists"}]}}),
+        json!({"spec": {"activeDeadlineSeconds": 60, "tolerations": tolerations}}),
     )
     .await;
     assert_eq!(code, 200, "{st}");

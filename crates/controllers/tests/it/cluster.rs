@@ -893,11 +893,27 @@ async fn no_execute_taints_evict_by_toleration_seconds() {
 }
 
 /// The node lifecycle controller taints a silent node unreachable and leaves eviction to the
-/// taint eviction rules: an untolerating pod is deleted at once without a grace period (no
-/// kubelet is left to stop it), a pod tolerating `unreachable` (like a DaemonSet's) stays.
+/// taint eviction controller: a pod whose toleration has run out (0 s) is deleted at once without
+/// a grace period (no kubelet is left to stop it), one with the admission's default toleration
+/// (`--default-unreachable-toleration-seconds`, here 6 s) after that time, and a pod tolerating
+/// `unreachable` forever (like a DaemonSet's) stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_node_evicts_only_untolerating_pods() {
-    let e = env().await;
+    let e = common::with_controllers_on(
+        ControllerOptions {
+            resync: Duration::from_secs(2),
+            event_interval: Duration::from_millis(500),
+            ..Default::default()
+        },
+        daas_apiserver::ServerOptions {
+            default_tolerations: daas_apiserver::defaulttolerations::DefaultTolerations {
+                not_ready_seconds: 300,
+                unreachable_seconds: 6,
+            },
+            ..Default::default()
+        },
+    )
+    .await;
     let c = &e.c;
     add_node(c, "silent", true, json!(null), json!({})).await;
     // A second node that keeps renewing its Lease: with every node silent the controller would
@@ -929,13 +945,27 @@ async fn unreachable_node_evicts_only_untolerating_pods() {
         })
     };
     let tolerant = json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"}]);
+    let zero = json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 0}]);
     for p in [
         bound_pod("victim", "silent", json!([])),
+        bound_pod("zero", "silent", zero),
         bound_pod("tolerant", "silent", tolerant),
     ] {
-        c.create("/api/v1/namespaces/default/pods", &p)
+        let created = c
+            .create("/api/v1/namespaces/default/pods", &p)
             .await
             .unwrap();
+        // Each unreachable toleration is kept as given; only the victim gets the default.
+        let unreachable: Vec<&Value> = created["spec"]["tolerations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["key"] == "node.kubernetes.io/unreachable")
+            .collect();
+        assert_eq!(unreachable.len(), 1, "{created}");
+        if created["metadata"]["name"] == "victim" {
+            assert_eq!(unreachable[0]["tolerationSeconds"], 6, "{created}");
+        }
     }
     struct Abort(tokio::task::JoinHandle<()>);
     impl Drop for Abort {
@@ -957,27 +987,62 @@ async fn unreachable_node_evicts_only_untolerating_pods() {
         .with_informers(informers),
         &ControllerOptions::default(),
     ));
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let names: Vec<String> = pods_of_group(c)
+    let names = || async {
+        pods_of_group(c)
             .await
             .iter()
             .map(|p| p["metadata"]["name"].as_str().unwrap_or("").to_string())
-            .collect();
-        if names == vec!["tolerant".to_string()] {
+            .collect::<Vec<String>>()
+    };
+    // "zero" goes at once once the node is tainted NoExecute.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let tainted_at = loop {
+        let now = names().await;
+        if !now.contains(&"zero".to_string()) {
+            let node = c.get("/api/v1/nodes/silent").await.unwrap();
+            let added = node["spec"]["taints"]
+                .as_array()
+                .and_then(|ts| {
+                    ts.iter().find(|t| {
+                        t["key"] == "node.kubernetes.io/unreachable" && t["effect"] == "NoExecute"
+                    })
+                })
+                .and_then(|t| t["timeAdded"].as_str())
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .unwrap_or_else(|| panic!("zero evicted without the NoExecute taint: {node}"));
+            break added;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "zero not deleted outright: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The victim stays for its 6 s default toleration (checked while surely within them)...
+    let since = chrono::Utc::now().signed_duration_since(tainted_at);
+    if since < chrono::Duration::seconds(4) {
+        assert!(
+            names().await.contains(&"victim".to_string()),
+            "victim evicted before its toleration ran out"
+        );
+    }
+    // ... then goes.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = names().await;
+        if now == vec!["tolerant".to_string()] {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "victim not deleted outright: {names:?}"
+            "victim not deleted after its toleration: {now:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let node = c.get("/api/v1/nodes/silent").await.unwrap();
-    let taints = node["spec"]["taints"].to_string();
+    let evicted_after = chrono::Utc::now().signed_duration_since(tainted_at);
     assert!(
-        taints.contains("node.kubernetes.io/unreachable") && taints.contains("NoExecute"),
-        "{taints}"
+        evicted_after >= chrono::Duration::seconds(6),
+        "victim evicted {evicted_after} after the taint"
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let p = c

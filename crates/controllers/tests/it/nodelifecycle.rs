@@ -1,17 +1,20 @@
 //! The node lifecycle controller against the real API server, one pass at a time on a manual
 //! clock: silence counted from observation, NoExecute taints through the zone rate limiter, no
 //! evictions or reports when every node is down, and the slashing guard (grace + slash delay,
-//! deferral after a stall of the controller).
+//! deferral after a stall of the controller), the not-ready taints of a node reporting
+//! Ready=False, and the pods evicted once by the taint eviction controller.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use daas_apiserver::LocalClient;
+use daas_apiserver::defaulttolerations::DefaultTolerations;
+use daas_apiserver::{LocalClient, ServerOptions};
 use daas_controllers::nodelifecycle::{
     EvictionConfig, ManualClock, NodeFailureError, NodeFailureHandler, NodeLifecycleController,
-    FAILED_ANNOTATION, UNREACHABLE_TAINT,
+    FAILED_ANNOTATION, NOT_READY_TAINT, UNREACHABLE_TAINT,
 };
+use daas_controllers::tainteviction::TaintEvictionController;
 use daas_controllers::Controller;
 use serde_json::{json, Value};
 
@@ -74,12 +77,13 @@ async fn node(c: &LocalClient, name: &str) -> Value {
 }
 
 fn has_taint(node: &Value, effect: &str) -> bool {
+    has(node, UNREACHABLE_TAINT, effect)
+}
+
+fn has(node: &Value, key: &str, effect: &str) -> bool {
     node["spec"]["taints"]
         .as_array()
-        .map(|ts| {
-            ts.iter()
-                .any(|t| t["key"] == UNREACHABLE_TAINT && t["effect"] == effect)
-        })
+        .map(|ts| ts.iter().any(|t| t["key"] == key && t["effect"] == effect))
         .unwrap_or(false)
 }
 
@@ -92,8 +96,20 @@ fn ready(node: &Value) -> String {
         .to_string()
 }
 
+/// An API server whose new pods tolerate an unreachable node for 0 s (evicted at once) and a
+/// not-ready one for the upstream 300 s (`--default-unreachable-toleration-seconds 0`).
 async fn env() -> common::Env {
-    let e = common::api().await;
+    let e = common::api_with_options(
+        Vec::new(),
+        ServerOptions {
+            default_tolerations: DefaultTolerations {
+                not_ready_seconds: 300,
+                unreachable_seconds: 0,
+            },
+            ..Default::default()
+        },
+    )
+    .await;
     let _ = e
         .c
         .create(
@@ -146,6 +162,11 @@ async fn silent_node_is_evicted_then_reported_after_the_slash_delay_and_a_stall_
     clock.advance(Duration::from_secs(1));
     renew(c, "alive", 11).await;
     ctl.reconcile().await.unwrap();
+    // The taint eviction controller (woken by the taint) evicts the pod.
+    TaintEvictionController::new(c.clone())
+        .reconcile()
+        .await
+        .unwrap();
     let dead = node(c, "dead").await;
     assert_eq!(ready(&dead), "Unknown", "{dead}");
     assert!(
@@ -261,4 +282,116 @@ async fn every_node_down_means_no_eviction_and_no_report() {
         assert!(!has_taint(&node(c, n).await, "NoExecute"));
     }
     assert!(rec.reported().is_empty());
+}
+
+async fn set_ready(c: &LocalClient, name: &str, status: &str, tick: i64) {
+    c.merge_patch(
+        &format!("/api/v1/nodes/{name}/status"),
+        &json!({"status": {"conditions": [{"type": "Ready", "status": status,
+            "reason": if status == "True" { "KubeletReady" } else { "KubeletNotReady" },
+            "lastHeartbeatTime": ts(tick)}]}}),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_ready_node_is_tainted_not_ready_never_reported_and_swapped_when_silent() {
+    let e = env().await;
+    let c = &e.c;
+    for n in ["a", "b", "sick"] {
+        add_node(c, n).await;
+    }
+    // A pod on the sick node: admission gave it the default tolerations (not-ready: 300 s).
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "tenant", "namespace": "default"},
+        "spec": {"nodeName": "sick", "containers": [{"name": "c", "image": "busybox"}]}});
+    let created = c
+        .create("/api/v1/namespaces/default/pods", &pod)
+        .await
+        .unwrap();
+    let tolerations = created["spec"]["tolerations"].to_string();
+    assert!(
+        tolerations.contains(NOT_READY_TAINT) && tolerations.contains("300"),
+        "{tolerations}"
+    );
+    let clock = Arc::new(ManualClock::new());
+    let rec = Arc::new(Recorder::default());
+    let mut ctl = controller(c, &clock, &rec, 1);
+    let mut evictor = TaintEvictionController::new(c.clone());
+    ctl.reconcile().await.unwrap();
+    // sick keeps renewing but reports Ready=False (e.g. shutting down).
+    set_ready(c, "sick", "False", 1).await;
+    for t in 1..=30 {
+        clock.advance(Duration::from_secs(1));
+        for n in ["a", "b", "sick"] {
+            renew(c, n, t).await;
+        }
+        ctl.reconcile().await.unwrap();
+        evictor.reconcile().await.unwrap();
+    }
+    let sick = node(c, "sick").await;
+    assert!(
+        has(&sick, NOT_READY_TAINT, "NoSchedule") && has(&sick, NOT_READY_TAINT, "NoExecute"),
+        "{sick}"
+    );
+    assert!(!has_taint(&sick, "NoSchedule"), "{sick}");
+    assert_eq!(ready(&sick), "False");
+    // Heard: never reported (slashed), and its pod tolerates not-ready for 300 s.
+    assert!(rec.reported().is_empty(), "{:?}", rec.reported());
+    let p = c
+        .get("/api/v1/namespaces/default/pods/tenant")
+        .await
+        .unwrap();
+    assert!(p["metadata"]["deletionTimestamp"].is_null(), "{p}");
+    // Ready again: the taints go.
+    set_ready(c, "sick", "True", 31).await;
+    clock.advance(Duration::from_secs(1));
+    ctl.reconcile().await.unwrap();
+    let sick = node(c, "sick").await;
+    assert!(
+        !has(&sick, NOT_READY_TAINT, "NoSchedule") && !has(&sick, NOT_READY_TAINT, "NoExecute"),
+        "{sick}"
+    );
+    // Not ready again (its NoExecute taint admitted: a token is free after 30 s), then silent:
+    // the not-ready taints are swapped for unreachable ones at once, the pod (unreachable: 0 s)
+    // is evicted, and the node is reported after grace + delay.
+    set_ready(c, "sick", "False", 32).await;
+    for t in 32..=40 {
+        clock.advance(Duration::from_secs(1));
+        for n in ["a", "b", "sick"] {
+            renew(c, n, t).await;
+        }
+        ctl.reconcile().await.unwrap();
+    }
+    assert!(has(&node(c, "sick").await, NOT_READY_TAINT, "NoExecute"));
+    for t in 41..=52 {
+        clock.advance(Duration::from_secs(1));
+        for n in ["a", "b"] {
+            renew(c, n, t).await;
+        }
+        ctl.reconcile().await.unwrap();
+    }
+    let sick = node(c, "sick").await;
+    assert_eq!(ready(&sick), "Unknown", "{sick}");
+    assert!(
+        has_taint(&sick, "NoSchedule") && has_taint(&sick, "NoExecute"),
+        "{sick}"
+    );
+    assert!(
+        !has(&sick, NOT_READY_TAINT, "NoSchedule") && !has(&sick, NOT_READY_TAINT, "NoExecute"),
+        "{sick}"
+    );
+    evictor.reconcile().await.unwrap();
+    assert!(c
+        .get("/api/v1/namespaces/default/pods/tenant")
+        .await
+        .is_err());
+    for t in 53..=60 {
+        clock.advance(Duration::from_secs(1));
+        for n in ["a", "b"] {
+            renew(c, n, t).await;
+        }
+        ctl.reconcile().await.unwrap();
+    }
+    assert_eq!(rec.reported(), vec!["sick".to_string()]);
 }

@@ -323,6 +323,9 @@ fn killed_node_is_slashed_and_its_pods_move() {
         "10",
         "--node-slash-delay-seconds",
         "2",
+        // Pods tolerate the unreachable node for 1 s (upstream's default: 300 s).
+        "--default-unreachable-toleration-seconds",
+        "1",
     ]);
     let chain = std::fs::read_to_string(c.data_dir().join("chain-url"))
         .unwrap()

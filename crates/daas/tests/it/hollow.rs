@@ -81,7 +81,12 @@ fn kubectl_token(c: &Cluster, token: &str, args: &[&str]) -> std::process::Outpu
 
 #[test]
 fn hollow_nodes_run_pods_fail_over_and_stay_confined() {
-    let c = Cluster::start_with(&["--node-grace-seconds", "8"]);
+    let c = Cluster::start_with(&[
+        "--node-grace-seconds",
+        "8",
+        "--default-unreachable-toleration-seconds",
+        "0",
+    ]);
     let mut a = Hollow::start(&c, "ha", 4, "127.3.0.1", 3);
     let mut b = Hollow::start(&c, "hb", 1, "127.4.0.1", 3);
     let names = ["ha-0", "ha-1", "ha-2", "ha-3", "hb-0"];

@@ -81,6 +81,9 @@ fn start_cluster() -> Cluster {
         &GRACE.to_string(),
         "--node-slash-delay-seconds",
         "2",
+        // Pods leave a silent node at once (upstream's default tolerates it for 300 s).
+        "--default-unreachable-toleration-seconds",
+        "0",
     ])
 }
 

@@ -225,6 +225,8 @@ fn silent_node_is_tainted_evicted_and_slashed() {
         "10",
         "--node-slash-delay-seconds",
         "2",
+        "--default-unreachable-toleration-seconds",
+        "0",
     ]);
     let chain = c.chain_url();
     let master = c.server_url();
