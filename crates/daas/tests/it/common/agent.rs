@@ -1,6 +1,6 @@
 //! A real `daas agent` (its own containerd, runc, CNI) joined to a test [`Cluster`]. Needs root.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -137,6 +137,9 @@ impl Drop for Agent {
             .arg("-f")
             .arg(self.dir.to_string_lossy().as_ref())
             .output();
+        // A container whose shim died first (killed above) outlives it: kill what is left in
+        // the cgroups of this agent's pods.
+        kill_pod_cgroups(&self.dir.join("data/pods"));
         std::thread::sleep(Duration::from_millis(200));
         daas_agent::runtime::unmount_all_under(&self.dir);
         if self.netns.is_none() {
@@ -155,6 +158,50 @@ impl Drop for Agent {
                 .output();
             let _ = std::fs::remove_file(&self.claim);
         }
+    }
+}
+
+/// SIGKILL every process left in the cgroups (`<controller>/daas/pod<uid>/...`, cgroup v1 and
+/// v2) of the pods whose log directories (`<ns>_<name>_<uid>`) are under `log_root`.
+fn kill_pod_cgroups(log_root: &Path) {
+    let Ok(pods) = std::fs::read_dir(log_root) else {
+        return;
+    };
+    let uids: Vec<String> = pods
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.rsplit('_').next().map(str::to_string)
+        })
+        .filter(|u| !u.is_empty())
+        .collect();
+    let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    let mut roots: Vec<PathBuf> = controllers.flatten().map(|e| e.path()).collect();
+    roots.push(PathBuf::from("/sys/fs/cgroup"));
+    fn procs(dir: &Path, out: &mut Vec<i32>) {
+        if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        }
+        if let Ok(children) = std::fs::read_dir(dir) {
+            for c in children.flatten() {
+                if c.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    procs(&c.path(), out);
+                }
+            }
+        }
+    }
+    let mut pids = Vec::new();
+    for root in &roots {
+        for uid in &uids {
+            procs(&root.join("daas").join(format!("pod{uid}")), &mut pids);
+        }
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    for pid in pids {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).output();
     }
 }
 
