@@ -444,7 +444,11 @@ async fn a_renewal_that_lands_late_keeps_the_leader() {
     assert!(watched.is_err(), "leadership changed during a late renewal");
     assert!(!slow.load(Ordering::SeqCst), "the slow write happened");
     assert!(a.is_leader());
-    assert_eq!(pa.started.load(Ordering::SeqCst), 1, "the group never restarted");
+    assert_eq!(
+        pa.started.load(Ordering::SeqCst),
+        1,
+        "the group never restarted"
+    );
     assert_eq!(pa.running.load(Ordering::SeqCst), 1);
     assert!(renew_time(&e.lease().await) > before + chrono::Duration::seconds(3));
     let m = metrics.render(&[]);
@@ -480,7 +484,11 @@ async fn a_stalled_caller_runtime_does_not_stall_renewals_on_the_election_runtim
     );
     until("a leads", || a.is_leader()).await;
     until("the group runs", || ran_on.lock().unwrap().is_some()).await;
-    assert_eq!(*ran_on.lock().unwrap(), Some(main), "the group runs on the caller's runtime");
+    assert_eq!(
+        *ran_on.lock().unwrap(),
+        Some(main),
+        "the group runs on the caller's runtime"
+    );
     // Block the caller's (current-thread) runtime for longer than the renew deadline: on the
     // shared runtime no renewal could run, on its own runtime the leader keeps renewing.
     let blocked_at = Utc::now();
