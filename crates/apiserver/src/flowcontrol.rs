@@ -13,8 +13,12 @@
 //!   (`--max-requests-inflight` + `--max-mutating-requests-inflight`, as upstream when APF is on),
 //!   proportional to upstream's nominal concurrency shares (system 30, node-high 40,
 //!   leader-election 10, workload-high 40, workload-low 100, global-default 20, catch-all 5), at
-//!   least one seat each. A level never borrows another level's seats, so a flood in one level
-//!   cannot delay another.
+//!   least one seat each. A level always gets its own seats; beyond them it borrows seats other
+//!   levels lend (upstream's `lendablePercent`: system 33 %, node-high 25 %, workload-high 50 %,
+//!   workload-low 90 %, global-default 50 %) while fewer than the server's limit run in all, so
+//!   an idle server does not queue a busy level, and a flood in one level cannot take another
+//!   level's own seats (borrowing does not preempt: a lender's request may run above the
+//!   server limit until borrowed seats come back).
 //! - a request that finds its level busy waits in its flow's queue; the level dispatches freed
 //!   seats round-robin over the flows with queued requests (fair queuing with equal-cost
 //!   requests), so one user's flood leaves another user's requests a fair turn.
@@ -88,6 +92,18 @@ impl PriorityLevel {
             PriorityLevel::WorkloadLow => 100,
             PriorityLevel::GlobalDefault => 20,
             PriorityLevel::CatchAll => 5,
+        }
+    }
+
+    /// Upstream's `lendablePercent`: the share of this level's seats other levels may borrow
+    /// while they are idle.
+    pub fn lendable_percent(self) -> u32 {
+        match self {
+            PriorityLevel::Exempt | PriorityLevel::LeaderElection | PriorityLevel::CatchAll => 0,
+            PriorityLevel::System => 33,
+            PriorityLevel::NodeHigh => 25,
+            PriorityLevel::WorkloadHigh | PriorityLevel::GlobalDefault => 50,
+            PriorityLevel::WorkloadLow => 90,
         }
     }
 
@@ -361,6 +377,16 @@ impl FlowControlConfig {
     }
 }
 
+impl FlowControlConfig {
+    /// Seats the levels lend in all: `round(seats * lendablePercent / 100)` summed.
+    pub fn lendable_seats(&self) -> usize {
+        PriorityLevel::LIMITED
+            .iter()
+            .map(|l| (self.level_limit(*l) * l.lendable_percent() as usize + 50) / 100)
+            .sum()
+    }
+}
+
 /// Why a request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rejection {
@@ -401,6 +427,8 @@ struct Waiter {
 #[derive(Default)]
 struct LevelState {
     executing: usize,
+    /// Of the executing requests, how many run on seats borrowed from idle levels.
+    borrowed: usize,
     queued: usize,
     flows: HashMap<String, VecDeque<Waiter>>,
     /// Flows with waiting requests, in the order they get their next turn.
@@ -409,12 +437,10 @@ struct LevelState {
 }
 
 impl LevelState {
-    /// Hand freed seats to waiting requests, one flow at a time.
-    fn dispatch(&mut self, limit: usize) {
-        while self.executing < limit {
-            let Some(flow) = self.turns.pop_front() else {
-                return;
-            };
+    /// The next waiting request, one flow at a time (round-robin over the flows).
+    fn next_waiter(&mut self) -> Option<Waiter> {
+        loop {
+            let flow = self.turns.pop_front()?;
             let Some(queue) = self.flows.get_mut(&flow) else {
                 continue;
             };
@@ -428,10 +454,7 @@ impl LevelState {
             } else {
                 self.turns.push_back(flow);
             }
-            // A waiter that gave up (its request was dropped) frees its turn.
-            if w.grant.send(()).is_ok() {
-                self.executing += 1;
-            }
+            return Some(w);
         }
     }
 
@@ -453,8 +476,40 @@ impl LevelState {
     }
 }
 
+/// The seats every level shares: how many run in all, how many of them are borrowed.
+struct Pool {
+    server_limit: usize,
+    lendable: usize,
+    state: Mutex<(usize, usize)>,
+}
+
+impl Pool {
+    /// Count a seat; a borrowed one only while the server has room and lenders have seats.
+    fn take(&self, borrow: bool) -> bool {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (total, borrowed) = &mut *st;
+        if borrow && (*total >= self.server_limit || *borrowed >= self.lendable) {
+            return false;
+        }
+        *total += 1;
+        if borrow {
+            *borrowed += 1;
+        }
+        true
+    }
+
+    fn put(&self, borrowed_seat: bool) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.0 = st.0.saturating_sub(1);
+        if borrowed_seat {
+            st.1 = st.1.saturating_sub(1);
+        }
+    }
+}
+
 struct Level {
     limit: usize,
+    pool: Arc<Pool>,
     state: Mutex<LevelState>,
 }
 
@@ -463,10 +518,53 @@ impl Level {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Take one of the level's own seats, else borrow one.
+    fn try_take(&self, st: &mut LevelState) -> bool {
+        if st.executing < self.limit {
+            self.pool.take(false);
+        } else if self.pool.take(true) {
+            st.borrowed += 1;
+        } else {
+            return false;
+        }
+        st.executing += 1;
+        true
+    }
+
+    fn give_back(&self, st: &mut LevelState) {
+        st.executing = st.executing.saturating_sub(1);
+        let borrowed = st.borrowed > 0;
+        if borrowed {
+            st.borrowed -= 1;
+        }
+        self.pool.put(borrowed);
+    }
+
+    /// Hand free seats to waiting requests.
+    fn dispatch(&self, st: &mut LevelState) {
+        while st.queued > 0 && self.try_take(st) {
+            let granted = loop {
+                match st.next_waiter() {
+                    // A waiter that gave up (its request was dropped) frees its turn.
+                    Some(w) => {
+                        if w.grant.send(()).is_ok() {
+                            break true;
+                        }
+                    }
+                    None => break false,
+                }
+            };
+            if !granted {
+                self.give_back(st);
+                return;
+            }
+        }
+    }
+
     fn release(&self) {
         let mut st = self.lock();
-        st.executing = st.executing.saturating_sub(1);
-        st.dispatch(self.limit);
+        self.give_back(&mut st);
+        self.dispatch(&mut st);
     }
 }
 
@@ -514,11 +612,17 @@ impl FlowControl {
         classifier: Arc<dyn Classifier>,
     ) -> Result<Self, FlowControlError> {
         cfg.validate()?;
+        let pool = Arc::new(Pool {
+            server_limit: cfg.server_concurrency_limit(),
+            lendable: cfg.lendable_seats(),
+            state: Mutex::default(),
+        });
         let levels = PriorityLevel::LIMITED
             .iter()
             .map(|l| {
                 Arc::new(Level {
                     limit: cfg.level_limit(*l),
+                    pool: pool.clone(),
                     state: Mutex::default(),
                 })
             })
@@ -579,8 +683,7 @@ impl FlowControl {
         let started = Instant::now();
         let (id, granted): (u64, oneshot::Receiver<()>) = {
             let mut st = level.lock();
-            if st.executing < level.limit && st.queued == 0 {
-                st.executing += 1;
+            if st.queued == 0 && level.try_take(&mut st) {
                 drop(st);
                 self.dispatched(&classification, started, true);
                 return Ok(Seat {
@@ -691,8 +794,8 @@ impl Drop for QueuedGuard<'_> {
             // The receiver is alive until this returns, so a waiter that is gone was granted.
             if !st.withdraw(self.flow, self.id) {
                 // It was granted a seat nobody will use: hand it on.
-                st.executing = st.executing.saturating_sub(1);
-                st.dispatch(self.level.limit);
+                self.level.give_back(&mut st);
+                self.level.dispatch(&mut st);
             }
         }
     }

@@ -320,3 +320,54 @@ async fn a_full_level_leaves_other_levels_and_exempt_requests_alone() {
     }
     assert_eq!(fc.queued(PriorityLevel::GlobalDefault), 0);
 }
+
+#[tokio::test]
+async fn a_busy_level_borrows_idle_seats_up_to_the_server_limit() {
+    let cfg = FlowControlConfig {
+        max_requests_inflight: 10,
+        max_mutating_requests_inflight: 0,
+        request_wait_limit: Duration::from_millis(50),
+        ..Default::default()
+    };
+    assert_eq!(cfg.level_limit(PriorityLevel::GlobalDefault), 1);
+    assert_eq!(cfg.lendable_seats(), 9);
+    let fc = FlowControl::new(cfg, Arc::new(BootstrapClassifier)).unwrap();
+    let alice = user("alice", &["system:authenticated"]);
+    let mut seats = Vec::new();
+    for i in 0..10 {
+        let s = tokio::time::timeout(Duration::from_millis(10), fc.admit(&get(&alice)))
+            .await
+            .unwrap_or_else(|_| panic!("request {i} queued on an idle server"))
+            .unwrap();
+        seats.push(s);
+    }
+    assert_eq!(fc.executing(PriorityLevel::GlobalDefault), 10);
+    // The server limit is reached: the next one waits, and times out.
+    assert_eq!(fc.admit(&get(&alice)).await.unwrap_err().code, 429);
+    // Another level's own seats were never lent away.
+    let node = user("system:node:n1", &NODES);
+    let lease = RequestDigest::new(
+        Some(&node),
+        &Method::PUT,
+        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1",
+        None,
+    );
+    let n = tokio::time::timeout(Duration::from_millis(10), fc.admit(&lease))
+        .await
+        .expect("node-high's own seat")
+        .unwrap();
+    drop(n);
+    // Borrowed seats come back.
+    seats.truncate(1);
+    assert_eq!(fc.executing(PriorityLevel::GlobalDefault), 1);
+    drop(seats);
+    assert_eq!(fc.executing(PriorityLevel::GlobalDefault), 0);
+    for _ in 0..10 {
+        seats_again(&fc, &alice).await;
+    }
+}
+
+async fn seats_again(fc: &FlowControl, alice: &User) {
+    let s = fc.admit(&get(alice)).await.unwrap();
+    assert!(s.holds_seat());
+}
