@@ -206,12 +206,25 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self.to_status()).unwrap_or_default();
-        (
+        let mut resp = (
             code,
             [(axum::http::header::CONTENT_TYPE, "application/json")],
             body,
         )
-            .into_response()
+            .into_response();
+        // Upstream answers 429 with `Retry-After` (details.retryAfterSeconds, else 1 s).
+        if self.code == 429 {
+            let secs = self
+                .details
+                .as_ref()
+                .and_then(|d| d["retryAfterSeconds"].as_u64())
+                .unwrap_or(1);
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
+        resp
     }
 }
 

@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod egress;
 pub mod error;
 pub mod eventttl;
+pub mod flowcontrol;
 pub use daas_protocol::files;
 pub mod handlers;
 pub mod limitranger;

@@ -154,6 +154,8 @@ pub struct AppState {
     pub rbac: Arc<crate::rbac::Authorizer>,
     /// Authenticates TLS client certificates; without it they are ignored.
     pub client_certs: Option<Arc<crate::x509::ClientCertAuthenticator>>,
+    /// API priority and fairness; None: no limits.
+    pub flow_control: Option<Arc<crate::flowcontrol::FlowControl>>,
 }
 
 pub struct ServerOptions {
@@ -174,6 +176,8 @@ pub struct ServerOptions {
     /// tolerationSeconds of the not-ready/unreachable tolerations new pods get
     /// (`--default-not-ready-toleration-seconds`, `--default-unreachable-toleration-seconds`).
     pub default_tolerations: crate::defaulttolerations::DefaultTolerations,
+    /// API priority and fairness (see [`crate::flowcontrol`]); None: no concurrency limits.
+    pub flow_control: Option<Arc<crate::flowcontrol::FlowControl>>,
 }
 
 impl Default for ServerOptions {
@@ -188,6 +192,7 @@ impl Default for ServerOptions {
             metrics_resolution: crate::registry::metrics::RESOLUTION,
             object_cache_bytes: crate::objectcache::DEFAULT_MAX_BYTES,
             default_tolerations: Default::default(),
+            flow_control: None,
         }
     }
 }
@@ -216,6 +221,7 @@ pub fn router(store: Arc<dyn Store>, auth: Arc<dyn Authenticator>, opts: ServerO
         )),
         service_accounts: opts.service_accounts,
         client_certs: opts.client_certs,
+        flow_control: opts.flow_control,
     };
     Router::new().fallback(dispatch).with_state(state).layer(
         tower_http::catch_panic::CatchPanicLayer::custom(panic_status),
@@ -324,6 +330,19 @@ async fn handle(
     };
     let user = match user {
         Some(u) => Some(impersonate(st, &parts.headers, u).await?),
+        None => None,
+    };
+    // Priority and fairness: held until the response is built.
+    let _seat = match &st.flow_control {
+        Some(fc) => Some(
+            fc.admit(&crate::flowcontrol::RequestDigest::new(
+                user.as_ref(),
+                &parts.method,
+                &path,
+                parts.uri.query(),
+            ))
+            .await?,
+        ),
         None => None,
     };
     let q = request::query_map(parts.uri.query());

@@ -14,6 +14,7 @@ use daas_master::{Master, MasterConfig, Measurement};
 mod backends;
 mod bench_http;
 mod config_file;
+mod flowcontrol_cli;
 mod hollow_cli;
 mod install;
 mod joinconfig;
@@ -314,6 +315,8 @@ struct MasterArgs {
     backends: backends::BackendArgs,
     #[command(flatten)]
     snapshot: snapshot_cli::ScheduleArgs,
+    #[command(flatten)]
+    flow_control: flowcontrol_cli::FlowControlArgs,
 }
 
 #[derive(Args, Clone)]
@@ -397,6 +400,7 @@ async fn master_config(a: &MasterArgs, dir: PathBuf) -> Result<MasterConfig> {
         endpoint_ttl: a.endpoint_ttl,
     };
     cfg.snapshots = a.snapshot.schedule(&cfg.data_dir);
+    cfg.flow_control = a.flow_control.config()?;
     Ok(cfg)
 }
 

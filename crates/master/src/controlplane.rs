@@ -26,7 +26,9 @@ use daas_controllers::informer::Informers;
 use daas_controllers::kubernetesservice::{
     self, ADDRESS_ANNOTATION, IDENTITY_LABEL, IDENTITY_LABEL_VALUE, PORT_ANNOTATION,
 };
-use daas_controllers::leaderelection::{self, micro_time, run_elected, Elected, ElectionConfig};
+use daas_controllers::leaderelection::{
+    self, micro_time, run_elected_on, Elected, ElectionConfig, ElectionRuntime,
+};
 use daas_controllers::{spawn_controller, ControllerOptions};
 use daas_store::Store;
 use serde_json::{json, Value};
@@ -264,6 +266,7 @@ impl ControlPlane {
         master_id: &str,
         advertise: Advertise,
         per_master: Vec<JoinHandle<()>>,
+        metrics: Option<Arc<crate::metrics::Metrics>>,
     ) -> Result<ControlPlane, crate::MasterError> {
         le.timings
             .validate()
@@ -302,20 +305,34 @@ impl ControlPlane {
         // listed, watched and held once in this master.
         let informers = Informers::new(client.clone());
         let cm_informers = informers.clone();
-        let cm = run_elected(
-            client.clone(),
-            ElectionConfig::new(leaderelection::CONTROLLER_MANAGER_LEASE, identity.clone())
+        // The elections renew on a runtime of their own: a loaded main runtime cannot make
+        // them miss the renew deadline.
+        let election_rt = ElectionRuntime::start("daas-leader-election").map_err(|source| {
+            crate::MasterError::Io {
+                context: "starting the leader election thread".into(),
+                source,
+            }
+        })?;
+        let election = |name: &str| {
+            let cfg = ElectionConfig::new(name, identity.clone())
                 .with_timings(le.timings)
                 .with_clock(clock.clone())
-                .with_reclaim_prefix(format!("{master_id}_")),
+                .with_reclaim_prefix(format!("{master_id}_"));
+            match &metrics {
+                Some(m) => cfg.with_metrics(m.clone()),
+                None => cfg,
+            }
+        };
+        let cm = run_elected_on(
+            &election_rt,
+            client.clone(),
+            election(leaderelection::CONTROLLER_MANAGER_LEASE),
             move || set.spawn_on(&cm_informers),
         );
-        let sched = run_elected(
+        let sched = run_elected_on(
+            &election_rt,
             client.clone(),
-            ElectionConfig::new(leaderelection::SCHEDULER_LEASE, identity.clone())
-                .with_timings(le.timings)
-                .with_clock(clock)
-                .with_reclaim_prefix(format!("{master_id}_")),
+            election(leaderelection::SCHEDULER_LEASE),
             move || vec![daas_controllers::spawn_scheduler_with(&informers, &opts)],
         );
         tracing::info!(%identity, %identity_lease, "control plane started");

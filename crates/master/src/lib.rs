@@ -23,6 +23,7 @@ pub mod stakes;
 #[cfg(test)]
 mod attested_tests;
 
+pub use daas_apiserver::flowcontrol;
 pub use daas_protocol::{attested, metrics, now_ms, tlsverify};
 
 use std::net::SocketAddr;
@@ -67,6 +68,22 @@ pub enum MasterError {
     Backend(#[from] backends::BackendError),
     #[error("cluster key: {0}")]
     ClusterKey(#[from] clusterkey::ClusterKeyError),
+}
+
+/// The API server's priority and fairness, counting into `metrics`.
+fn flowcontrol(
+    cfg: &MasterConfig,
+    metrics: &Arc<metrics::Metrics>,
+) -> Result<Option<Arc<daas_apiserver::flowcontrol::FlowControl>>, MasterError> {
+    use daas_apiserver::flowcontrol::{BootstrapClassifier, FlowControl};
+    cfg.flow_control
+        .clone()
+        .map(|c| {
+            FlowControl::new(c, Arc::new(BootstrapClassifier))
+                .map(|f| Arc::new(f.with_metrics(metrics.clone())))
+                .map_err(|e| MasterError::Config(e.to_string()))
+        })
+        .transpose()
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> MasterError {
@@ -127,6 +144,8 @@ pub struct MasterConfig {
     pub leader_election: controlplane::LeaderElection,
     /// Scheduled sealed snapshots (None: only on request, `POST /api/v1/snapshots`).
     pub snapshots: Option<snapshot::Schedule>,
+    /// API priority and fairness (`--max-requests-inflight`, ...); None: no limits.
+    pub flow_control: Option<daas_apiserver::flowcontrol::FlowControlConfig>,
 }
 
 impl MasterConfig {
@@ -164,6 +183,7 @@ impl MasterConfig {
             cluster_cidr: daas_controllers::nodeipam::DEFAULT_CLUSTER_CIDR.to_string(),
             node_cidr_mask_size: daas_controllers::nodeipam::DEFAULT_NODE_CIDR_MASK_SIZE,
             leader_election: controlplane::LeaderElection::default(),
+            flow_control: Some(Default::default()),
             snapshots: None,
         }
     }
@@ -365,6 +385,7 @@ impl Master {
                 service_ranges: service_ranges.clone(),
                 metrics_resolution: cfg.metric_resolution,
                 default_tolerations: cfg.default_tolerations,
+                flow_control: flowcontrol(&cfg, &metrics)?,
                 ..Default::default()
             },
         );
@@ -453,7 +474,7 @@ impl Master {
             .merge(snapshot::router(snapshotter, seed_state_auth))
             .merge(api)
             .layer(axum::middleware::from_fn_with_state(
-                metrics,
+                metrics.clone(),
                 seed::record_requests,
             ));
 
@@ -478,6 +499,7 @@ impl Master {
                 port: addr.port(),
             },
             std::mem::take(&mut background),
+            Some(metrics),
         )?);
         let kubeconfig_path = dir.join("kubeconfig.yaml");
         write_private(

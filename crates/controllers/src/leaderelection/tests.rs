@@ -393,3 +393,112 @@ async fn a_restarted_candidate_reclaims_its_predecessors_lease_at_once() {
     assert_eq!(l["spec"]["holderIdentity"], "m1_bbbb");
     assert_eq!(l["spec"]["leaseTransitions"], 1);
 }
+
+/// A client whose lease writes are applied at once but answered `delay` later while `slow` is
+/// set (a renewal that runs late although its write landed).
+fn slow_writes(e: &Env, slow: Arc<AtomicBool>, delay: Duration) -> LocalClient {
+    let app = e.app.clone().layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let slow = slow.clone();
+            async move {
+                let put = req.method() == axum::http::Method::PUT;
+                let resp = next.run(req).await;
+                if put && slow.swap(false, Ordering::SeqCst) {
+                    tokio::time::sleep(delay).await;
+                }
+                resp
+            }
+        },
+    ));
+    LocalClient::new(app, "tok")
+}
+
+fn renew_time(lease: &Value) -> DateTime<Utc> {
+    parse_time(&lease["spec"]["renewTime"]).unwrap()
+}
+
+#[tokio::test]
+async fn a_renewal_that_lands_late_keeps_the_leader() {
+    let e = env().await;
+    let slow = Arc::new(AtomicBool::new(false));
+    let timings = Timings {
+        lease_duration: Duration::from_secs(6),
+        renew_deadline: Duration::from_secs(2),
+        retry_period: Duration::from_millis(500),
+    };
+    let cfg = ElectionConfig::new(CONTROLLER_MANAGER_LEASE, "a_1").with_timings(timings);
+    let metrics = Arc::new(Metrics::new());
+    let pa = Arc::new(Probe::default());
+    let a = run_elected(
+        slow_writes(&e, slow.clone(), Duration::from_millis(2500)),
+        cfg.with_metrics(metrics.clone()),
+        group(&pa),
+    );
+    until("a leads", || a.is_leader()).await;
+    let before = renew_time(&e.lease().await);
+    // The next renewal's write lands, but its answer comes after the renew deadline.
+    slow.store(true, Ordering::SeqCst);
+    let mut leadership = a.leadership();
+    assert!(*leadership.borrow_and_update());
+    let watched = tokio::time::timeout(Duration::from_secs(5), leadership.changed()).await;
+    assert!(watched.is_err(), "leadership changed during a late renewal");
+    assert!(!slow.load(Ordering::SeqCst), "the slow write happened");
+    assert!(a.is_leader());
+    assert_eq!(
+        pa.started.load(Ordering::SeqCst),
+        1,
+        "the group never restarted"
+    );
+    assert_eq!(pa.running.load(Ordering::SeqCst), 1);
+    assert!(renew_time(&e.lease().await) > before + chrono::Duration::seconds(3));
+    let m = metrics.render(&[]);
+    assert!(
+        m.contains("leader_election_renewals_total{lease=\"kube-system/kube-controller-manager\",result=\"renewed\"}"),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_caller_runtime_does_not_stall_renewals_on_the_election_runtime() {
+    let e = env().await;
+    let timings = Timings {
+        lease_duration: Duration::from_secs(4),
+        renew_deadline: Duration::from_secs(2),
+        retry_period: Duration::from_millis(200),
+    };
+    let rt = ElectionRuntime::start("test-elections").unwrap();
+    let main = tokio::runtime::Handle::current().id();
+    let ran_on = Arc::new(std::sync::Mutex::new(None));
+    let seen = ran_on.clone();
+    let a = run_elected_on(
+        &rt,
+        e.client(),
+        ElectionConfig::new(CONTROLLER_MANAGER_LEASE, "a_1").with_timings(timings),
+        move || {
+            let seen = seen.clone();
+            vec![tokio::spawn(async move {
+                *seen.lock().unwrap() = Some(tokio::runtime::Handle::current().id());
+                std::future::pending::<()>().await
+            })]
+        },
+    );
+    until("a leads", || a.is_leader()).await;
+    until("the group runs", || ran_on.lock().unwrap().is_some()).await;
+    assert_eq!(
+        *ran_on.lock().unwrap(),
+        Some(main),
+        "the group runs on the caller's runtime"
+    );
+    // Block the caller's (current-thread) runtime for longer than the renew deadline: on the
+    // shared runtime no renewal could run, on its own runtime the leader keeps renewing.
+    let blocked_at = Utc::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let renewed = renew_time(&e.lease().await);
+    assert!(
+        renewed > blocked_at + chrono::Duration::seconds(2),
+        "last renewal {renewed}, blocked at {blocked_at}"
+    );
+    assert!(a.is_leader());
+    a.shutdown().await;
+    assert_eq!(e.lease().await["spec"]["holderIdentity"], "");
+}

@@ -17,6 +17,7 @@ mod datastore;
 mod dns;
 mod endpoints;
 mod failover;
+mod flowcontrol;
 mod ha;
 mod hollow;
 mod hpa;
