@@ -903,13 +903,8 @@ impl Controller for Scheduler {
                         }
                     }
                     // Claims being bound for a pod: look again soon (claims are not watched).
-                    self.queue.backoff(
-                        &key,
-                        prio,
-                        created,
-                        now,
-                        Some(Duration::from_millis(200)),
-                    );
+                    self.queue
+                        .backoff(&key, prio, created, now, Some(Duration::from_millis(200)));
                 }
                 Ok(node) => {
                     self.cache
@@ -927,10 +922,17 @@ impl Controller for Scheduler {
         }
         self.last = stats;
         if stats.attempted > 0 || stats.full {
-            tracing::debug!(observed = stats.observed, attempted = stats.attempted,
-                binds = stats.binds, unschedulable = stats.unschedulable, full = stats.full,
-                in_flight = self.in_flight.len(), assumed = self.cache.assumed_len(),
-                parked = self.queue.unschedulable_len(), "scheduling pass");
+            tracing::debug!(
+                observed = stats.observed,
+                attempted = stats.attempted,
+                binds = stats.binds,
+                unschedulable = stats.unschedulable,
+                full = stats.full,
+                in_flight = self.in_flight.len(),
+                assumed = self.cache.assumed_len(),
+                parked = self.queue.unschedulable_len(),
+                "scheduling pass"
+            );
         }
         // Come back when a parked pod is due, a binding may have failed, or a resync is due.
         let mut next = self.resync.remaining();

@@ -150,7 +150,10 @@ async fn concurrent_decisions_never_overcommit_and_unschedulable_pods_retry_on_c
     let msg1 = "0/1 nodes are available: 1 Too many pods.";
     eventually("10 bound, 30 unschedulable", || async {
         let pods = e.pods().await;
-        let bound = pods.iter().filter(|p| p["spec"]["nodeName"] == "n1").count();
+        let bound = pods
+            .iter()
+            .filter(|p| p["spec"]["nodeName"] == "n1")
+            .count();
         let unsched = pods
             .iter()
             .filter(|p| {
@@ -177,11 +180,15 @@ async fn concurrent_decisions_never_overcommit_and_unschedulable_pods_retry_on_c
     let msg2 = "0/2 nodes are available: 2 Too many pods.";
     eventually("n2 filled", || async {
         let m = e.placement().await;
-        assert!(count(&m, "n1") <= 10 && count(&m, "n2") <= 10, "overcommitted: {m:?}");
+        assert!(
+            count(&m, "n1") <= 10 && count(&m, "n2") <= 10,
+            "overcommitted: {m:?}"
+        );
         count(&m, "n2") == 10
-            && e.pods().await.iter().any(|p| {
-                condition(p, "PodScheduled").is_some_and(|c| c["message"] == msg2)
-            })
+            && e.pods()
+                .await
+                .iter()
+                .any(|p| condition(p, "PodScheduled").is_some_and(|c| c["message"] == msg2))
     })
     .await;
 
@@ -205,19 +212,28 @@ async fn concurrent_decisions_never_overcommit_and_unschedulable_pods_retry_on_c
     }
     eventually("n1 refilled", || async {
         let m = e.placement().await;
-        assert!(count(&m, "n1") <= 10 && count(&m, "n2") <= 10, "overcommitted: {m:?}");
+        assert!(
+            count(&m, "n1") <= 10 && count(&m, "n2") <= 10,
+            "overcommitted: {m:?}"
+        );
         count(&m, "n1") == 10 && count(&m, "") == 16
     })
     .await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let m = e.placement().await;
-    assert_eq!((count(&m, "n1"), count(&m, "n2"), count(&m, "")), (10, 10, 16));
+    assert_eq!(
+        (count(&m, "n1"), count(&m, "n2"), count(&m, "")),
+        (10, 10, 16)
+    );
 
     // Every pod was bound once: one Scheduled event per bound pod, none for the deleted ones
     // twice.
     let mut scheduled: HashMap<String, usize> = HashMap::new();
     for ev in e.events("Scheduled").await {
-        let pod = ev["involvedObject"]["name"].as_str().unwrap_or("").to_string();
+        let pod = ev["involvedObject"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         *scheduled.entry(pod).or_default() += 1;
     }
     assert_eq!(scheduled.len(), 24, "{scheduled:?}");

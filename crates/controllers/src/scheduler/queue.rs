@@ -364,7 +364,10 @@ impl SchedCache {
     }
 
     fn add(&mut self, key: &str, c: Counted) {
-        self.used.entry(c.node.clone()).or_default().add(&c.requests);
+        self.used
+            .entry(c.node.clone())
+            .or_default()
+            .add(&c.requests);
         self.pods.insert(key.to_string(), c);
     }
 }
@@ -494,7 +497,10 @@ mod tests {
         c.assume("ns/a", "u1", "n1", res(100), t0);
         c.assume("ns/b", "u2", "n1", res(100), t0 + Duration::from_secs(20));
         c.bound("ns/c", "u3", "n1", res(100));
-        assert_eq!(c.expire(t0 + Duration::from_secs(29), ASSUME), Vec::<String>::new());
+        assert_eq!(
+            c.expire(t0 + Duration::from_secs(29), ASSUME),
+            Vec::<String>::new()
+        );
         assert_eq!(c.expire(t0 + Duration::from_secs(30), ASSUME), vec!["ns/a"]);
         assert_eq!(c.used()["n1"].cpu, 200);
         assert_eq!(c.assumed_len(), 1);
