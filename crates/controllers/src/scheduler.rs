@@ -2,19 +2,22 @@
 //! the least-loaded feasible node; pods that fit nowhere get `PodScheduled=False/Unschedulable`
 //! and a deduplicated `FailedScheduling` event.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use daas_apiserver::{ApiError, LocalClient};
-use futures::StreamExt;
 use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::informer::Informers;
+use crate::informer::{Informers, Snapshot};
 use crate::persistentvolume::{pod_claims, select_node, ClaimState, VolumeView};
 use crate::quantity::value_milli;
 use crate::util::{self, best_effort, condition, name, namespace, now_rfc3339, uid, CORE};
+use crate::workqueue::{Resync, WorkQueue};
 use crate::{Controller, ControllerOptions};
 
 /// Nodes must carry `k3s-daas.io/staked=true` to run workloads.
@@ -36,6 +39,18 @@ impl Resources {
         self.memory += o.memory;
         self.pods += o.pods;
         self.host_ports.extend(o.host_ports.iter().cloned());
+    }
+
+    /// Take back what [`Resources::add`] added (each host port binding once).
+    fn sub(&mut self, o: &Resources) {
+        self.cpu -= o.cpu;
+        self.memory -= o.memory;
+        self.pods -= o.pods;
+        for hp in &o.host_ports {
+            if let Some(i) = self.host_ports.iter().position(|h| h == hp) {
+                self.host_ports.swap_remove(i);
+            }
+        }
     }
 }
 
@@ -236,6 +251,11 @@ fn term_matches(term: &Value, labels: &BTreeMap<String, String>, node_name: &str
 
 /// `spec.nodeSelector` and required node affinity.
 pub fn node_selector_matches(pod: &Value, node: &Value) -> bool {
+    let req =
+        &pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
+    if pod["spec"]["nodeSelector"].is_null() && !req.is_object() {
+        return true; // Nothing to match (most pods): skip reading the node's labels.
+    }
     let labels = daas_apimachinery::selector::labels_from_value(&node["metadata"]["labels"]);
     if let Some(sel) = pod["spec"]["nodeSelector"].as_object() {
         if !sel.iter().all(|(k, v)| {
@@ -247,8 +267,6 @@ pub fn node_selector_matches(pod: &Value, node: &Value) -> bool {
             return false;
         }
     }
-    let req =
-        &pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
     if req.is_object() {
         let terms = req["nodeSelectorTerms"]
             .as_array()
@@ -470,6 +488,45 @@ pub fn pick_node_sampled<'a, N: std::borrow::Borrow<Value>>(
 /// Bindings in flight at once (each is a store write and an event).
 const BIND_CONCURRENCY: usize = 64;
 
+#[cfg(test)]
+mod itests;
+mod queue;
+pub use queue::{SchedCache, SchedQueue};
+
+/// How a binding ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BindOutcome {
+    Bound,
+    /// 404/409: the pod is gone or already bound; the pod cache will tell.
+    Refused,
+    /// Any other error: retry after a backoff.
+    Failed,
+}
+
+/// The result of one binding task.
+#[derive(Debug)]
+struct BindResult {
+    key: String,
+    uid: String,
+    priority: i64,
+    created: String,
+    outcome: BindOutcome,
+}
+
+/// What each pass did, for `RUST_LOG=daas_controllers::scheduler=debug` and the tests.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PassStats {
+    /// Changed pods looked at.
+    pub observed: usize,
+    /// Pods a decision was tried for.
+    pub attempted: usize,
+    /// Bindings started.
+    pub binds: usize,
+    pub unschedulable: usize,
+    /// Whether every pod was looked at (start, periodic resync, or no shared cache).
+    pub full: bool,
+}
+
 pub struct Scheduler {
     client: LocalClient,
     opts: ControllerOptions,
@@ -479,35 +536,77 @@ pub struct Scheduler {
     next_start: usize,
     /// Where pods and nodes are read from.
     informers: Informers,
-    /// Pods this scheduler bound that the pod cache may still show unbound (upstream's assumed
-    /// pods): uid -> node and when. Their requests count on that node and they are not
-    /// scheduled again until the cache shows them bound or gone, or the entry expires.
-    assumed: HashMap<String, (String, Instant)>,
-    /// The pod cache view of the last pass that left nothing to schedule: while the cache shows
-    /// no change since, a pass (woken by a Node update, 17 a second from 1,000 nodes) has
-    /// nothing to do, since Node changes matter only to pending pods.
-    idle_at: Option<crate::informer::Snapshot>,
+    /// Keys of the pods whose cache entry changed (fed by the shared pod cache); `None` without
+    /// a shared cache: every pass looks at every pod.
+    changed: Option<Arc<WorkQueue>>,
+    /// Pending pods waiting for a decision.
+    queue: SchedQueue,
+    /// Requests committed per node, bound and assumed pods (upstream's scheduler cache).
+    cache: SchedCache,
+    /// Keys whose binding is being written.
+    in_flight: HashSet<String>,
+    /// The binding tasks (aborted with the scheduler, e.g. when it loses its Lease).
+    binds: JoinSet<BindResult>,
+    bind_slots: Arc<Semaphore>,
+    /// Keys to look at again next pass (a refused binding, an expired assumption).
+    recheck: Vec<String>,
+    /// The Nodes last scheduled against and their allocatable.
+    nodes_seen: Option<(Snapshot, Arc<Vec<Resources>>)>,
+    resync: Resync,
+    /// What the last pass did.
+    pub last: PassStats,
 }
 
 /// How long a bound pod counts as assumed while the cache still shows it unbound.
 const ASSUME_TTL: Duration = Duration::from_secs(30);
 
+/// A pod's place in the active queue: priority and creation time.
+fn order_of(pod: &Value) -> (i64, &str) {
+    (
+        pod["spec"]["priority"].as_i64().unwrap_or(0),
+        pod["metadata"]["creationTimestamp"].as_str().unwrap_or(""),
+    )
+}
+
+fn node_name_of(pod: &Value) -> Option<&str> {
+    pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty())
+}
+
+fn key_of(pod: &Value) -> String {
+    format!("{}/{}", namespace(pod), name(pod))
+}
+
 impl Scheduler {
     pub fn new(client: LocalClient, opts: ControllerOptions) -> Self {
+        let max_unschedulable = opts.event_interval.max(Duration::from_secs(1));
+        let resync = Resync::new(opts.resync.max(Duration::from_secs(1)));
         Scheduler {
             informers: Informers::direct(client.clone()),
             client,
             opts,
             reported: HashMap::new(),
             next_start: 0,
-            assumed: HashMap::new(),
-            idle_at: None,
+            changed: None,
+            queue: SchedQueue::new(max_unschedulable),
+            cache: SchedCache::default(),
+            in_flight: HashSet::new(),
+            binds: JoinSet::new(),
+            bind_slots: Arc::new(Semaphore::new(BIND_CONCURRENCY)),
+            recheck: Vec::new(),
+            nodes_seen: None,
+            resync,
+            last: PassStats::default(),
         }
     }
 
-    /// Read pods and nodes from shared caches (and write through their client).
+    /// Read pods and nodes from shared caches (and write through their client); the pod cache
+    /// feeds this scheduler the keys of the pods that change.
     pub fn with_informers(mut self, informers: Informers) -> Self {
         self.client = informers.client();
+        let q = Arc::new(WorkQueue::new(Default::default()));
+        self.changed = informers
+            .queue_keys(&format!("{CORE}/pods"), &q)
+            .then_some(q);
         self.informers = informers;
         self
     }
@@ -516,6 +615,74 @@ impl Scheduler {
         match pod["spec"]["schedulerName"].as_str() {
             None | Some("") => true,
             Some(s) => s == self.opts.scheduler_name,
+        }
+    }
+
+    /// Bring the cache and the queue up to date with one pod as the pod cache shows it.
+    fn observe(&mut self, key: &str, pod: Option<&Value>, now: Instant) {
+        let Some(p) = pod else {
+            if self.cache.remove(key) {
+                self.queue.cluster_changed(now);
+            }
+            self.queue.delete(key);
+            return;
+        };
+        if let Some(node) = node_name_of(p) {
+            self.queue.delete(key);
+            self.reported.remove(uid(p));
+            if util::pod_terminated(p) {
+                if self.cache.remove(key) {
+                    self.queue.cluster_changed(now);
+                }
+            } else {
+                self.cache.bound(key, uid(p), node, pod_requests(p));
+            }
+            return;
+        }
+        if !util::pod_active(p) {
+            if self.cache.remove(key) {
+                self.queue.cluster_changed(now);
+            }
+            self.queue.delete(key);
+            self.reported.remove(uid(p));
+            return;
+        }
+        if self.cache.is_assumed(key, uid(p)) || self.in_flight.contains(key) {
+            return; // Decided; the cache has not shown the binding yet.
+        }
+        if self.cache.remove(key) {
+            // Counted for an older pod of that name.
+            self.queue.cluster_changed(now);
+        }
+        if !self.is_ours(p) {
+            self.queue.delete(key);
+            return;
+        }
+        let (prio, created) = order_of(p);
+        self.queue.add(key, prio, created);
+    }
+
+    /// Take the finished bindings into account.
+    fn reap(&mut self, now: Instant) {
+        while let Some(done) = self.binds.try_join_next() {
+            let Ok(r) = done else {
+                continue; // Aborted or panicked: its key comes back by expiry.
+            };
+            self.in_flight.remove(&r.key);
+            if r.outcome == BindOutcome::Bound {
+                self.reported.remove(&r.uid);
+                continue;
+            }
+            if self.cache.is_assumed(&r.key, &r.uid) {
+                self.cache.remove(&r.key);
+                self.queue.cluster_changed(now);
+            }
+            if r.outcome == BindOutcome::Failed {
+                // Retry after its backoff, unless the cache shows it bound or gone by then.
+                self.queue
+                    .backoff(&r.key, r.priority, &r.created, now, None);
+            }
+            self.recheck.push(r.key);
         }
     }
 
@@ -574,6 +741,26 @@ impl Scheduler {
             best_effort("FailedScheduling event", r).await;
         }
     }
+
+    /// Start writing the binding of `pod` to `node` (at most [`BIND_CONCURRENCY`] at once).
+    fn spawn_bind(&mut self, key: String, pod: Arc<Value>, node: String) {
+        self.in_flight.insert(key.clone());
+        let client = self.client.clone();
+        let scheduler_name = self.opts.scheduler_name.clone();
+        let slots = self.bind_slots.clone();
+        self.binds.spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            let outcome = bind(&client, &pod, &node, &scheduler_name).await;
+            let (priority, created) = order_of(&pod);
+            BindResult {
+                key,
+                uid: uid(&pod).to_string(),
+                priority,
+                created: created.to_string(),
+                outcome,
+            }
+        });
+    }
 }
 
 #[async_trait]
@@ -593,90 +780,97 @@ impl Controller for Scheduler {
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
         let nodes = self.informers.list(&format!("{CORE}/nodes")).await?;
         let pods = self.informers.list(&format!("{CORE}/pods")).await?;
-        if self.idle_at.as_ref().is_some_and(|s| s.same(&pods)) {
-            return Ok(None);
-        }
-        self.idle_at = None;
-        let mut used: HashMap<String, Resources> = HashMap::new();
-        // Assumed pods the cache shows bound, gone or finished are settled.
         let now = Instant::now();
-        let mut seen: HashMap<&str, &Value> = HashMap::new();
-        for p in pods.iter() {
-            if self.assumed.contains_key(uid(p)) {
-                seen.insert(uid(p), p);
+        let mut stats = PassStats::default();
+        self.reap(now);
+        // Nodes changed: anything unschedulable may fit now.
+        let alloc = match &self.nodes_seen {
+            Some((seen, alloc)) if seen.same(&nodes) => alloc.clone(),
+            _ => {
+                let alloc: Arc<Vec<Resources>> =
+                    Arc::new(nodes.iter().map(|n| node_allocatable(n)).collect());
+                self.nodes_seen = Some((nodes.clone(), alloc.clone()));
+                self.queue.cluster_changed(now);
+                alloc
+            }
+        };
+        // The pods that changed since the last pass, or every pod.
+        let full = self.changed.is_none() || self.resync.due();
+        stats.full = full;
+        if full {
+            if let Some(q) = &self.changed {
+                q.take_ready();
+            }
+            let mut known: HashSet<String> = self.cache.keys().into_iter().collect();
+            known.extend(self.queue.keys());
+            for p in pods.iter() {
+                let key = key_of(p);
+                known.remove(&key);
+                self.observe(&key, Some(p), now);
+                stats.observed += 1;
+            }
+            for key in known {
+                self.observe(&key, None, now);
+            }
+            self.recheck.clear();
+        } else {
+            let mut keys = self
+                .changed
+                .as_ref()
+                .map(|q| q.take_ready())
+                .unwrap_or_default();
+            keys.append(&mut self.recheck);
+            for key in keys {
+                let p = pods.get(&key).cloned();
+                self.observe(&key, p.as_deref(), now);
+                stats.observed += 1;
             }
         }
-        self.assumed.retain(|u, (_, at)| {
-            now.duration_since(*at) < ASSUME_TTL
-                && seen
-                    .get(u.as_str())
-                    .map(|p| {
-                        p["spec"]["nodeName"].as_str().unwrap_or("").is_empty()
-                            && util::pod_active(p)
-                    })
-                    .unwrap_or(false)
-        });
-        for p in pods.iter() {
-            let node = p["spec"]["nodeName"]
-                .as_str()
-                .filter(|n| !n.is_empty())
-                .or_else(|| self.assumed.get(uid(p)).map(|(n, _)| n.as_str()));
-            if let Some(n) = node {
-                if !util::pod_terminated(p) {
-                    used.entry(n.to_string()).or_default().add(&pod_requests(p));
-                }
-            }
+        // Assumptions the cache never confirmed: look at those pods again.
+        for key in self.cache.expire(now, ASSUME_TTL) {
+            self.queue.cluster_changed(now);
+            let p = pods.get(&key).cloned();
+            self.observe(&key, p.as_deref(), now);
         }
-        let mut pending: Vec<&Value> = pods
-            .iter()
-            .map(|p| &**p)
-            .filter(|p| p["spec"]["nodeName"].as_str().unwrap_or("").is_empty())
-            .filter(|p| !self.assumed.contains_key(uid(p)))
-            .filter(|p| util::pod_active(p) && self.is_ours(p))
-            .collect();
-        pending.sort_by(|a, b| {
-            let pa = a["spec"]["priority"].as_i64().unwrap_or(0);
-            let pb = b["spec"]["priority"].as_i64().unwrap_or(0);
-            pb.cmp(&pa)
-                .then_with(|| {
-                    a["metadata"]["creationTimestamp"]
-                        .as_str()
-                        .cmp(&b["metadata"]["creationTimestamp"].as_str())
-                })
-                .then_with(|| name(a).cmp(name(b)))
-        });
-        if pending.is_empty() && self.assumed.is_empty() {
-            self.idle_at = Some(pods.clone());
-        }
-        let pending_uids: std::collections::HashSet<&str> =
-            pending.iter().map(|p| uid(p)).collect();
-        self.reported
-            .retain(|u, _| pending_uids.contains(u.as_str()));
-        let mut unschedulable = 0usize;
+        self.queue.flush(now);
+        let keys = self.queue.pop_all();
         let staked = self.opts.staked_label.clone();
-        let volumes = if pending.iter().any(|p| !pod_claims(p).is_empty()) {
+        let feasible = feasible_nodes_to_find(nodes.len());
+        let candidates: Vec<(String, Arc<Value>)> = keys
+            .into_iter()
+            .filter_map(|k| pods.get(&k).cloned().map(|p| (k, p)))
+            .collect();
+        let volumes = if candidates.iter().any(|(_, p)| !pod_claims(p).is_empty()) {
             Some(VolumeView::load(&self.client).await?)
         } else {
             None
         };
-        let mut waiting = false;
-        let alloc: Vec<Resources> = nodes.iter().map(|n| node_allocatable(n)).collect();
-        let feasible = feasible_nodes_to_find(nodes.len());
-        // Decisions are made one pod at a time (each sees the pods placed before it in `used`);
-        // the bindings are then written concurrently.
-        let mut binds: Vec<(Value, String)> = Vec::new();
-        for pod in pending {
+        // Decisions are made one pod at a time against the committed requests (bound and
+        // assumed pods); the bindings are written in the background.
+        for (key, pod) in candidates {
+            // Still pending and ours (it may have changed since it was queued)?
+            if node_name_of(&pod).is_some()
+                || !util::pod_active(&pod)
+                || !self.is_ours(&pod)
+                || self.in_flight.contains(&key)
+                || self.cache.is_assumed(&key, uid(&pod))
+            {
+                continue;
+            }
+            stats.attempted += 1;
+            let (prio, created) = order_of(&pod);
             // The VolumeBinding plugin: claims must exist; a pod goes only where its bound
             // volumes are; WaitForFirstConsumer claims get the chosen node and the pod is bound
             // only once the binder or provisioner has bound them.
             let claims = match &volumes {
-                Some(v) => v.state(pod),
+                Some(v) => v.state(&pod),
                 None => ClaimState::Bound,
             };
             if let ClaimState::Unschedulable(msg) = &claims {
-                unschedulable += 1;
+                stats.unschedulable += 1;
+                self.queue.unschedulable(&key, prio, created, now);
                 let msg = format!("0/{} nodes are available: {msg}.", nodes.len());
-                self.mark_unschedulable(pod, &msg).await;
+                self.mark_unschedulable(&pod, &msg).await;
                 continue;
             }
             let sample = NodeSample {
@@ -684,76 +878,74 @@ impl Controller for Scheduler {
                 feasible,
             };
             let picked = pick_node_sampled(
-                pod,
+                &pod,
                 &nodes,
                 &alloc,
-                &used,
+                self.cache.used(),
                 &staked,
                 |n| {
                     volumes
                         .as_ref()
-                        .map(|v| v.node_reasons(pod, n))
+                        .map(|v| v.node_reasons(&pod, n))
                         .unwrap_or_default()
                 },
                 sample,
             )
             .map(|(node, next)| {
                 self.next_start = next;
-                node
+                name(node).to_string()
             });
             match picked {
                 Ok(node) if claims != ClaimState::Bound => {
                     if let ClaimState::Delayed(to_select) = &claims {
-                        if let Err(e) = select_node(&self.client, pod, to_select, name(node)).await
-                        {
-                            tracing::warn!(pod = name(pod), error = %e.message, "could not select a node for the pod's claims");
+                        if let Err(e) = select_node(&self.client, &pod, to_select, &node).await {
+                            tracing::warn!(pod = name(&pod), error = %e.message, "could not select a node for the pod's claims");
                         }
                     }
-                    waiting = true;
+                    // Claims being bound for a pod: look again soon (claims are not watched).
+                    self.queue
+                        .backoff(&key, prio, created, now, Some(Duration::from_millis(200)));
                 }
                 Ok(node) => {
-                    let node_name = name(node).to_string();
-                    used.entry(node_name.clone())
-                        .or_default()
-                        .add(&pod_requests(pod));
-                    binds.push((pod.clone(), node_name));
+                    self.cache
+                        .assume(&key, uid(&pod), &node, pod_requests(&pod), now);
+                    stats.binds += 1;
+                    self.spawn_bind(key, pod, node);
                 }
                 Err(reasons) => {
-                    unschedulable += 1;
+                    stats.unschedulable += 1;
+                    self.queue.unschedulable(&key, prio, created, now);
                     let msg = failure_message(nodes.len(), &reasons);
-                    self.mark_unschedulable(pod, &msg).await;
+                    self.mark_unschedulable(&pod, &msg).await;
                 }
             }
         }
-        let futs: Vec<_> = binds
-            .into_iter()
-            .map(|(pod, node_name)| {
-                let client = self.client.clone();
-                let scheduler_name = self.opts.scheduler_name.clone();
-                async move {
-                    bind(&client, &pod, &node_name, &scheduler_name)
-                        .await
-                        .then(|| (uid(&pod).to_string(), node_name))
-                }
-            })
-            .collect();
-        let bound: Vec<Option<(String, String)>> = futures::stream::iter(futs)
-            .buffer_unordered(BIND_CONCURRENCY)
-            .collect()
-            .await;
-        let now = Instant::now();
-        for (u, node) in bound.into_iter().flatten() {
-            self.reported.remove(&u);
-            if self.informers.is_shared() {
-                self.assumed.insert(u, (node, now));
-            }
+        self.last = stats;
+        if stats.attempted > 0 || stats.full {
+            tracing::debug!(
+                observed = stats.observed,
+                attempted = stats.attempted,
+                binds = stats.binds,
+                unschedulable = stats.unschedulable,
+                full = stats.full,
+                in_flight = self.in_flight.len(),
+                assumed = self.cache.assumed_len(),
+                parked = self.queue.unschedulable_len(),
+                "scheduling pass"
+            );
         }
-        if waiting {
-            // Claims being bound for a pod: look again soon (claims are not watched).
-            return Ok(Some(Duration::from_millis(200)));
+        // Come back when a parked pod is due, a binding may have failed, or a resync is due.
+        let mut next = self.resync.remaining();
+        if let Some(at) = self.queue.next_due(now) {
+            next = next.min(at.saturating_duration_since(now));
         }
-        // Unschedulable pods are retried on any pod/node change and at least this often.
-        Ok((unschedulable > 0).then(|| self.opts.event_interval.max(Duration::from_secs(1))))
+        if !self.in_flight.is_empty() || !self.recheck.is_empty() {
+            next = next.min(Duration::from_millis(100));
+        }
+        if self.cache.assumed_len() > 0 {
+            next = next.min(ASSUME_TTL);
+        }
+        Ok(Some(next.max(Duration::from_millis(10))))
     }
 }
 
@@ -770,7 +962,12 @@ fn podstart_bound(namespace: &str, name: &str) {
 
 /// Bind `pod` to `node_name` (the Binding subresource, which refuses a pod already bound) and
 /// record the Scheduled event; whether the binding was written.
-async fn bind(client: &LocalClient, pod: &Value, node_name: &str, scheduler_name: &str) -> bool {
+async fn bind(
+    client: &LocalClient,
+    pod: &Value,
+    node_name: &str,
+    scheduler_name: &str,
+) -> BindOutcome {
     let binding = json!({"apiVersion": "v1", "kind": "Binding",
         "metadata": {"name": name(pod), "namespace": namespace(pod)},
         "target": {"apiVersion": "v1", "kind": "Node", "name": node_name}});
@@ -791,12 +988,12 @@ async fn bind(client: &LocalClient, pod: &Value, node_name: &str, scheduler_name
             let r =
                 util::record_event(client, pod, "Normal", "Scheduled", &msg, scheduler_name).await;
             best_effort("Scheduled event", r).await;
-            true
+            BindOutcome::Bound
         }
-        Err(e) if e.code == 404 || e.code == 409 => false,
+        Err(e) if e.code == 404 || e.code == 409 => BindOutcome::Refused,
         Err(e) => {
             tracing::warn!(pod = name(pod), node = %node_name, error = %e.message, "binding failed");
-            false
+            BindOutcome::Failed
         }
     }
 }
