@@ -410,6 +410,12 @@ impl Informer {
         })
     }
 
+    /// A cache nobody feeds (tests apply events by hand).
+    #[cfg(test)]
+    pub(crate) fn for_test(path: &str) -> Arc<Self> {
+        Self::new(path.to_string())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -773,6 +773,62 @@ mod tests {
     }
 
     #[test]
+    fn a_pod_change_queues_its_owner_or_the_owners_that_might_adopt_it() {
+        let pod = |owner: Option<(&str, &str, &str)>| {
+            let mut p = json!({"metadata": {"name": "p", "namespace": "ns"}});
+            if let Some((av, kind, name)) = owner {
+                p["metadata"]["ownerReferences"] = json!([
+                    {"apiVersion": "v1", "kind": "Service", "name": "x", "uid": "x"},
+                    {"apiVersion": av, "kind": kind, "name": name, "uid": "u", "controller": true}
+                ]);
+            }
+            p
+        };
+        let none = |_: &str| -> Vec<String> { panic!("not an orphan") };
+        let rs_a = pod(Some(("apps/v1", "ReplicaSet", "a")));
+        let rs_b = pod(Some(("apps/v1", "ReplicaSet", "b")));
+        assert_eq!(
+            owner_keys_of_change(&REPLICA_SET, None, Some(&rs_a), none),
+            ["ns/a"]
+        );
+        assert_eq!(
+            owner_keys_of_change(&REPLICA_SET, Some(&rs_a), Some(&rs_a), none),
+            ["ns/a"],
+            "deduplicated"
+        );
+        assert_eq!(
+            owner_keys_of_change(&REPLICA_SET, Some(&rs_a), Some(&rs_b), none),
+            ["ns/a", "ns/b"],
+            "the old and the new owner"
+        );
+        assert_eq!(
+            owner_keys_of_change(&REPLICA_SET, Some(&rs_a), None, none),
+            ["ns/a"],
+            "deleted"
+        );
+        // Another kind's pod (or another group's ReplicaSet) concerns no ReplicaSet.
+        let rc = pod(Some(("v1", "ReplicationController", "a")));
+        let other = pod(Some(("example.com/v1", "ReplicaSet", "a")));
+        assert!(owner_keys_of_change(&REPLICA_SET, None, Some(&rc), none).is_empty());
+        assert!(owner_keys_of_change(&REPLICA_SET, None, Some(&other), none).is_empty());
+        assert_eq!(
+            owner_keys_of_change(&REPLICATION_CONTROLLER, None, Some(&rc), none),
+            ["ns/a"]
+        );
+        // An orphan: every owner of its namespace; released by a: a too (once).
+        let orphan = pod(None);
+        let all = |ns: &str| vec![format!("{ns}/a"), format!("{ns}/c")];
+        assert_eq!(
+            owner_keys_of_change(&REPLICA_SET, None, Some(&orphan), all),
+            ["ns/a", "ns/c"]
+        );
+        assert_eq!(
+            owner_keys_of_change(&REPLICA_SET, Some(&rs_a), Some(&orphan), all),
+            ["ns/a", "ns/c"]
+        );
+    }
+
+    #[test]
     fn template_to_pod() {
         let rs = json!({"metadata": {"name": "web-abc", "namespace": "ns", "uid": "u1"},
             "spec": {"template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
