@@ -232,6 +232,9 @@ struct Pending {
 /// exist / is gone); returns false once its consumer is gone (it is then dropped).
 pub type ChangeHandler = Arc<dyn Fn(Option<&Value>, Option<&Value>) -> bool + Send + Sync>;
 
+/// One applied change: the object before and after it.
+type Change = (Option<Arc<Value>>, Option<Arc<Value>>);
+
 /// Keys kept up to date as events apply, so a per-object sync reads its few objects without a
 /// snapshot (and its indexes) over the whole collection.
 #[derive(Default)]
@@ -464,7 +467,7 @@ impl Informer {
                 );
                 keys.extend(objects.keys().cloned());
             }
-            let changes: Vec<(Option<Arc<Value>>, Option<Arc<Value>>)> = if st.handlers.is_empty() {
+            let changes: Vec<Change> = if st.handlers.is_empty() {
                 Vec::new()
             } else {
                 let mut ch: Vec<_> = st
@@ -496,7 +499,7 @@ impl Informer {
     /// Apply one watch event (`ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK`), in order.
     pub fn apply(&self, kind: &str, object: Value) {
         let rv = rv_of(&object);
-        let change: (Option<Arc<Value>>, Option<Arc<Value>>);
+        let change: Change;
         let handlers: Vec<ChangeHandler>;
         {
             let mut st = self.lock();
@@ -535,11 +538,7 @@ impl Informer {
 
     /// Hand each change to every handler (outside the lock: a handler may read other caches);
     /// drop the handlers whose consumer is gone.
-    fn dispatch(
-        &self,
-        handlers: &[ChangeHandler],
-        changes: &[(Option<Arc<Value>>, Option<Arc<Value>>)],
-    ) {
+    fn dispatch(&self, handlers: &[ChangeHandler], changes: &[Change]) {
         if handlers.is_empty() || changes.is_empty() {
             return;
         }
@@ -563,7 +562,7 @@ impl Informer {
     /// for every object now: a new consumer has seen nothing yet). `h` returns false once its
     /// consumer is gone. This is how a controller maps a pod change to its owner's key.
     pub fn on_change(&self, h: ChangeHandler) {
-        let now: Vec<(Option<Arc<Value>>, Option<Arc<Value>>)> = {
+        let now: Vec<Change> = {
             let mut st = self.lock();
             st.handlers.push(h.clone());
             if st.synced {

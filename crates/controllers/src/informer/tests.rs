@@ -460,7 +460,8 @@ fn change_handlers_see_before_and_after_and_are_dropped_when_their_consumer_is()
     use std::sync::Mutex as M;
     let inf = Informer::new(PODS.into());
     inf.replace(vec![owned("a", Some("r1"), 5)], 5);
-    let seen: Arc<M<Vec<(Option<String>, Option<String>)>>> = Arc::default();
+    type Seen = Vec<(Option<String>, Option<String>)>;
+    let seen: Arc<M<Seen>> = Arc::default();
     let alive = Arc::new(());
     let (s, w) = (seen.clone(), Arc::downgrade(&alive));
     let rv = |o: Option<&Value>| {
