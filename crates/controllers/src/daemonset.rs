@@ -483,6 +483,16 @@ impl DaemonSetController {
 
 #[async_trait]
 impl Controller for DaemonSetController {
+    fn wake_filters(&self) -> Vec<(String, crate::wakefilter::WakeFilter)> {
+        vec![
+            (
+                format!("{CORE}/pods"),
+                crate::wakefilter::controlled_by_kinds(&["DaemonSet"]),
+            ),
+            (format!("{CORE}/nodes"), crate::wakefilter::node_changed()),
+        ]
+    }
+
     fn informers(&self) -> Option<&crate::informer::Informers> {
         self.informers.is_shared().then_some(&self.informers)
     }

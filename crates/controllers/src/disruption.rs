@@ -264,6 +264,16 @@ impl DisruptionController {
 
 #[async_trait]
 impl Controller for DisruptionController {
+    fn wake_filters(&self) -> Vec<(String, crate::wakefilter::WakeFilter)> {
+        vec![(
+            format!("{CORE}/pods"),
+            crate::wakefilter::in_namespaces_with(
+                &self.informers,
+                &format!("{POLICY}/poddisruptionbudgets"),
+            ),
+        )]
+    }
+
     fn informers(&self) -> Option<&crate::informer::Informers> {
         self.informers.is_shared().then_some(&self.informers)
     }

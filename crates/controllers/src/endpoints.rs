@@ -383,6 +383,13 @@ impl EndpointsController {
 
 #[async_trait]
 impl Controller for EndpointsController {
+    fn wake_filters(&self) -> Vec<(String, crate::wakefilter::WakeFilter)> {
+        vec![(
+            format!("{CORE}/pods"),
+            crate::wakefilter::in_namespaces_with(&self.informers, &format!("{CORE}/services")),
+        )]
+    }
+
     fn informers(&self) -> Option<&crate::informer::Informers> {
         self.informers.is_shared().then_some(&self.informers)
     }

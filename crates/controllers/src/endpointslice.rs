@@ -417,6 +417,16 @@ impl EndpointSliceController {
 
 #[async_trait]
 impl Controller for EndpointSliceController {
+    fn wake_filters(&self) -> Vec<(String, crate::wakefilter::WakeFilter)> {
+        vec![
+            (
+                format!("{CORE}/pods"),
+                crate::wakefilter::in_namespaces_with(&self.informers, &format!("{CORE}/services")),
+            ),
+            (format!("{CORE}/nodes"), crate::wakefilter::node_changed()),
+        ]
+    }
+
     fn informers(&self) -> Option<&crate::informer::Informers> {
         self.informers.is_shared().then_some(&self.informers)
     }

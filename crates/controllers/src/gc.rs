@@ -290,6 +290,13 @@ impl GarbageCollector {
 
 #[async_trait]
 impl Controller for GarbageCollector {
+    fn wake_filters(&self) -> Vec<(String, crate::wakefilter::WakeFilter)> {
+        vec![(
+            "/api/v1/pods".into(),
+            crate::wakefilter::ownership_or_deletion(),
+        )]
+    }
+
     fn informers(&self) -> Option<&crate::informer::Informers> {
         self.informers.is_shared().then_some(&self.informers)
     }

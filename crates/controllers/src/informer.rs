@@ -18,7 +18,7 @@
 //!   So a ReplicaSet controller that created or deleted pods never counts from a cache that
 //!   predates its own writes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -228,9 +228,67 @@ struct Pending {
     at: Instant,
 }
 
+/// Called after each applied change with the object before and after it (`None`: it did not
+/// exist / is gone); returns false once its consumer is gone (it is then dropped).
+pub type ChangeHandler = Arc<dyn Fn(Option<&Value>, Option<&Value>) -> bool + Send + Sync>;
+
+/// One applied change: the object before and after it.
+type Change = (Option<Arc<Value>>, Option<Arc<Value>>);
+
+/// Keys kept up to date as events apply, so a per-object sync reads its few objects without a
+/// snapshot (and its indexes) over the whole collection.
+#[derive(Default)]
+struct Index {
+    /// Keys of objects with a controller ownerReference, by the owner's uid.
+    by_owner: HashMap<String, BTreeSet<String>>,
+    /// Keys of objects without a controller ownerReference, by namespace.
+    orphans: HashMap<String, BTreeSet<String>>,
+}
+
+impl Index {
+    fn slot(&mut self, o: &Value) -> (&mut HashMap<String, BTreeSet<String>>, String) {
+        match util::controller_ref(o).and_then(|r| r["uid"].as_str()) {
+            Some(u) => (&mut self.by_owner, u.to_string()),
+            None => (
+                &mut self.orphans,
+                o["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            ),
+        }
+    }
+
+    fn add(&mut self, key: &str, o: &Value) {
+        let (m, k) = self.slot(o);
+        m.entry(k).or_default().insert(key.to_string());
+    }
+
+    fn remove(&mut self, key: &str, o: &Value) {
+        let (m, k) = self.slot(o);
+        if let Some(set) = m.get_mut(&k) {
+            set.remove(key);
+            if set.is_empty() {
+                m.remove(&k);
+            }
+        }
+    }
+
+    fn rebuild(objects: &BTreeMap<String, Arc<Value>>) -> Index {
+        let mut ix = Index::default();
+        for (k, o) in objects {
+            ix.add(k, o);
+        }
+        ix
+    }
+}
+
 #[derive(Default)]
 struct State {
     objects: BTreeMap<String, Arc<Value>>,
+    index: Index,
+    /// Per-event consumers (work queues keyed by something else than the object's own key).
+    handlers: Vec<ChangeHandler>,
     revision: i64,
     synced: bool,
     snapshot: Option<Snapshot>,
@@ -295,6 +353,33 @@ impl State {
         }
     }
 
+    fn put(&mut self, key: String, o: Arc<Value>) -> Option<Arc<Value>> {
+        let old = self.objects.insert(key.clone(), o.clone());
+        if let Some(old) = &old {
+            self.index.remove(&key, old);
+        }
+        self.index.add(&key, &o);
+        old
+    }
+
+    fn take(&mut self, key: &str) -> Option<Arc<Value>> {
+        let old = self.objects.remove(key);
+        if let Some(o) = &old {
+            self.index.remove(key, o);
+        }
+        old
+    }
+
+    /// The objects whose keys are in `keys`.
+    fn pick<'a>(
+        &'a self,
+        keys: Option<&'a BTreeSet<String>>,
+    ) -> impl Iterator<Item = Arc<Value>> + 'a {
+        keys.into_iter()
+            .flatten()
+            .filter_map(|k| self.objects.get(k).cloned())
+    }
+
     fn changed(&mut self) {
         self.snapshot = None;
         self.settle();
@@ -328,6 +413,12 @@ impl Informer {
         })
     }
 
+    /// A cache nobody feeds (tests apply events by hand).
+    #[cfg(test)]
+    pub(crate) fn for_test(path: &str) -> Arc<Self> {
+        Self::new(path.to_string())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -358,6 +449,7 @@ impl Informer {
 
     /// Replace the whole cache with a fresh list.
     pub fn replace(&self, items: Vec<Value>, revision: i64) {
+        let handlers: Vec<ChangeHandler>;
         {
             let mut st = self.lock();
             let objects: BTreeMap<String, Arc<Value>> = items
@@ -375,11 +467,31 @@ impl Informer {
                 );
                 keys.extend(objects.keys().cloned());
             }
+            let changes: Vec<Change> = if st.handlers.is_empty() {
+                Vec::new()
+            } else {
+                let mut ch: Vec<_> = st
+                    .objects
+                    .iter()
+                    .filter(|(k, _)| !objects.contains_key(*k))
+                    .map(|(_, o)| (Some(o.clone()), None))
+                    .collect();
+                ch.extend(
+                    objects
+                        .iter()
+                        .map(|(k, o)| (st.objects.get(k).cloned(), Some(o.clone()))),
+                );
+                ch
+            };
+            st.index = Index::rebuild(&objects);
             st.objects = objects;
             st.queue_keys(|| std::mem::take(&mut keys));
             st.revision = revision;
             st.synced = true;
             st.changed();
+            handlers = st.handlers.clone();
+            drop(st);
+            self.dispatch(&handlers, &changes);
         }
         self.bump();
     }
@@ -387,18 +499,23 @@ impl Informer {
     /// Apply one watch event (`ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK`), in order.
     pub fn apply(&self, kind: &str, object: Value) {
         let rv = rv_of(&object);
+        let change: Change;
+        let handlers: Vec<ChangeHandler>;
         {
             let mut st = self.lock();
             match kind {
                 "ADDED" | "MODIFIED" => {
                     let key = key_of(&object);
                     st.queue_keys(|| vec![key.clone()]);
-                    st.objects.insert(key, Arc::new(object));
+                    let new = Arc::new(object);
+                    let old = st.put(key, new.clone());
+                    change = (old, Some(new));
                 }
                 "DELETED" => {
                     let key = key_of(&object);
-                    st.objects.remove(&key);
+                    let old = st.take(&key);
                     st.queue_keys(|| vec![key]);
+                    change = (old.or_else(|| Some(Arc::new(object))), None);
                 }
                 "BOOKMARK" => {
                     // Progress only: waiters may be satisfied, nothing changed for subscribers.
@@ -413,8 +530,94 @@ impl Informer {
             }
             st.revision = st.revision.max(rv);
             st.changed();
+            handlers = st.handlers.clone();
         }
+        self.dispatch(&handlers, std::slice::from_ref(&change));
         self.bump();
+    }
+
+    /// Hand each change to every handler (outside the lock: a handler may read other caches);
+    /// drop the handlers whose consumer is gone.
+    fn dispatch(&self, handlers: &[ChangeHandler], changes: &[Change]) {
+        if handlers.is_empty() || changes.is_empty() {
+            return;
+        }
+        let mut dead: Vec<&ChangeHandler> = Vec::new();
+        for h in handlers {
+            let alive = changes
+                .iter()
+                .all(|(old, new)| h(old.as_deref(), new.as_deref()));
+            if !alive {
+                dead.push(h);
+            }
+        }
+        if !dead.is_empty() {
+            self.lock()
+                .handlers
+                .retain(|h| !dead.iter().any(|d| Arc::ptr_eq(d, h)));
+        }
+    }
+
+    /// Call `h` with (before, after) for every change applied from now on (and `(None, obj)`
+    /// for every object now: a new consumer has seen nothing yet). `h` returns false once its
+    /// consumer is gone. This is how a controller maps a pod change to its owner's key.
+    pub fn on_change(&self, h: ChangeHandler) {
+        let now: Vec<Change> = {
+            let mut st = self.lock();
+            st.handlers.push(h.clone());
+            if st.synced {
+                st.objects
+                    .values()
+                    .map(|o| (None, Some(o.clone())))
+                    .collect()
+            } else {
+                Vec::new()
+            }
+        };
+        self.dispatch(&[h], &now);
+    }
+
+    /// The objects controlled by `owner_uid` and, with `orphans_in`, the objects of that
+    /// namespace without a controller, once the cache has caught up with this client's writes
+    /// (`None` after `wait`, as [`Informer::read`]).
+    pub async fn select(
+        &self,
+        wait: Duration,
+        owner_uid: &str,
+        orphans_in: Option<&str>,
+    ) -> Option<Vec<Arc<Value>>> {
+        self.read_with(wait, |st| {
+            let mut out: Vec<Arc<Value>> = st.pick(st.index.by_owner.get(owner_uid)).collect();
+            if let Some(ns) = orphans_in {
+                out.extend(st.pick(st.index.orphans.get(ns)));
+            }
+            out
+        })
+        .await
+    }
+
+    /// The object with `key`, once the cache has caught up with this client's writes.
+    pub async fn get(&self, wait: Duration, key: &str) -> Option<Option<Arc<Value>>> {
+        self.read_with(wait, |st| st.objects.get(key).cloned())
+            .await
+    }
+
+    /// Entries held now: objects, index entries (owner and orphan keys), live handlers and
+    /// pending expectations (for /metrics and tests).
+    pub fn stats(&self) -> CacheStats {
+        let st = self.lock();
+        CacheStats {
+            objects: st.objects.len(),
+            index_keys: st.index.by_owner.values().map(BTreeSet::len).sum::<usize>()
+                + st.index.orphans.values().map(BTreeSet::len).sum::<usize>(),
+            handlers: st.handlers.len(),
+            pending: st.pending.len(),
+            snapshot_held: st
+                .snapshot
+                .as_ref()
+                .map(|s| Arc::strong_count(&s.0) - 1)
+                .unwrap_or(0),
+        }
     }
 
     fn expect(&self, e: Expect) {
@@ -430,6 +633,11 @@ impl Informer {
     /// The cache once it has met every expectation of writes made before this call, or `None`
     /// after `wait` (the stale expectations are dropped and the cache re-lists).
     pub async fn read(&self, wait: Duration) -> Option<Snapshot> {
+        self.read_with(wait, State::snapshot).await
+    }
+
+    /// `f` over the cache once it has met every expectation of writes made before this call.
+    async fn read_with<T>(&self, wait: Duration, f: impl FnOnce(&mut State) -> T) -> Option<T> {
         let deadline = Instant::now() + wait;
         let mut rx = self.applied.subscribe();
         let started = Instant::now();
@@ -438,7 +646,7 @@ impl Informer {
                 let mut st = self.lock();
                 let blocking = st.pending.iter().any(|p| p.at <= started) || !st.synced;
                 if !blocking {
-                    return Some(st.snapshot());
+                    return Some(f(&mut st));
                 }
             }
             if tokio::time::timeout_at(deadline, rx.changed())
@@ -517,6 +725,17 @@ impl Informer {
             }
         }
     }
+}
+
+/// What one cache holds (see [`Informer::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub objects: usize,
+    pub index_keys: usize,
+    pub handlers: usize,
+    pub pending: usize,
+    /// Readers holding the current snapshot (besides the cache).
+    pub snapshot_held: usize,
 }
 
 /// A running cache and the task feeding it.
@@ -673,6 +892,80 @@ impl Informers {
             }
             None => false,
         }
+    }
+
+    /// Call `h` for every change of an object of `path` (see [`Informer::on_change`]); false
+    /// if no cache serves it.
+    pub fn on_change(&self, path: &str, h: ChangeHandler) -> bool {
+        match self.informer(path) {
+            Some(inf) => {
+                inf.on_change(h);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The objects of `path` controlled by `owner_uid`, plus (with `orphans_in`) those of that
+    /// namespace without a controller: from the cache's kept index once it has caught up with
+    /// this client's writes, else from a direct list.
+    pub async fn select(
+        &self,
+        path: &str,
+        owner_uid: &str,
+        orphans_in: Option<&str>,
+    ) -> Result<Vec<Arc<Value>>, ApiError> {
+        if let Some(inf) = self.informer(path) {
+            if let Some(v) = inf.select(READ_WAIT, owner_uid, orphans_in).await {
+                return Ok(v);
+            }
+        }
+        let items = self.client.list(path).await?;
+        Ok(items
+            .into_iter()
+            .filter(|o| match util::controller_ref(o) {
+                Some(r) => r["uid"].as_str() == Some(owner_uid),
+                None => orphans_in
+                    .is_some_and(|ns| o["metadata"]["namespace"].as_str().unwrap_or("") == ns),
+            })
+            .map(Arc::new)
+            .collect())
+    }
+
+    /// The object of `path` with `key` (`namespace/name`), from the cache once it has caught
+    /// up with this client's writes, else read directly.
+    pub async fn get(&self, path: &str, key: &str) -> Result<Option<Arc<Value>>, ApiError> {
+        if let Some(inf) = self.informer(path) {
+            if let Some(v) = inf.get(READ_WAIT, key).await {
+                return Ok(v);
+            }
+        }
+        let (ns, name) = key.split_once('/').unwrap_or(("", key));
+        let (prefix, plural) = path.rsplit_once('/').unwrap_or(("", path));
+        let uri = if ns.is_empty() {
+            format!("{prefix}/{plural}/{name}")
+        } else {
+            format!("{prefix}/namespaces/{ns}/{plural}/{name}")
+        };
+        match self.client.get(&uri).await {
+            Ok(v) => Ok(Some(Arc::new(v))),
+            Err(e) if e.code == 404 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What every running cache holds, by collection path.
+    pub fn stats(&self) -> Vec<(String, CacheStats)> {
+        let Some(shared) = &self.shared else {
+            return Vec::new();
+        };
+        let caches = shared.caches.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<(String, CacheStats)> = caches
+            .iter()
+            .map(|(p, (i, _))| (p.clone(), i.stats()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     /// The objects of `path`: from its cache once that has caught up with this client's

@@ -79,6 +79,10 @@ impl Controller for IngressController {
         ]
     }
 
+    fn wake_filters(&self) -> Vec<(String, crate::wakefilter::WakeFilter)> {
+        vec![(format!("{CORE}/nodes"), crate::wakefilter::node_changed())]
+    }
+
     fn informers(&self) -> Option<&crate::informer::Informers> {
         self.informers.is_shared().then_some(&self.informers)
     }

@@ -776,6 +776,13 @@ pub fn pod_from_template(job: &Value, idx: Option<i64>) -> Value {
 
 #[async_trait]
 impl Controller for JobController {
+    fn wake_filters(&self) -> Vec<(String, crate::wakefilter::WakeFilter)> {
+        vec![(
+            format!("{CORE}/pods"),
+            crate::wakefilter::controlled_by_kinds(&["Job"]),
+        )]
+    }
+
     fn informers(&self) -> Option<&crate::informer::Informers> {
         self.informers.is_shared().then_some(&self.informers)
     }

@@ -39,6 +39,7 @@ pub mod statefulset;
 pub mod tainteviction;
 pub mod usernamespaces;
 pub mod util;
+pub mod wakefilter;
 pub mod workqueue;
 
 pub use scheduler::STAKED_LABEL as STAKED;
@@ -94,6 +95,12 @@ pub trait Controller: Send + 'static {
     /// wakes the controller.
     fn wake(&self) -> Option<Arc<Notify>> {
         None
+    }
+    /// [`watches`](Self::watches) paths whose changes wake this controller only when the filter
+    /// says the change concerns it (served from the shared caches; without them, or for a path
+    /// no cache serves, every change wakes it).
+    fn wake_filters(&self) -> Vec<(String, wakefilter::WakeFilter)> {
+        Vec::new()
     }
     /// The shared caches this controller reads: the [`watches`](Self::watches) paths they serve
     /// wake it from the cache (after the change is applied) instead of from a watch of its own.
@@ -285,7 +292,28 @@ impl Drop for Watchers {
 async fn run<C: Controller>(client: LocalClient, mut c: C, resync: Duration, debounce: Duration) {
     let notify = Arc::new(Notify::new());
     let mut tasks: Vec<JoinHandle<()>> = Vec::new();
+    let mut filtered: Vec<String> = Vec::new();
+    if let Some(inf) = c.informers() {
+        for (p, f) in c.wake_filters() {
+            let w = Arc::downgrade(&notify);
+            let h: informer::ChangeHandler = Arc::new(move |old, new| match w.upgrade() {
+                Some(n) => {
+                    if f(old, new) {
+                        n.notify_one();
+                    }
+                    true
+                }
+                None => false,
+            });
+            if inf.on_change(&p, h) {
+                filtered.push(p);
+            }
+        }
+    }
     for p in c.watches() {
+        if filtered.contains(&p) {
+            continue;
+        }
         let cached = c
             .informers()
             .map(|i| i.subscribe(&p, &notify))

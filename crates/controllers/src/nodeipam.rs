@@ -411,9 +411,15 @@ impl Controller for NodeIpamController {
                 continue;
             };
             let patch = match decision {
-                NodeDecision::Patch(p) => {
+                NodeDecision::Patch(mut p) => {
                     if let Some(c) = p["spec"]["podCIDR"].as_str() {
                         tracing::info!(node = %name, cidr = c, "assigning pod CIDR");
+                        // Only onto the Node this plan saw: a plan from a cache older than a
+                        // previous assignment must not give the Node a second range (the
+                        // first would leak); the conflict retries from a fresh read.
+                        if let Some(rv) = node["metadata"]["resourceVersion"].as_str() {
+                            p["metadata"]["resourceVersion"] = json!(rv);
+                        }
                     }
                     Some(p)
                 }

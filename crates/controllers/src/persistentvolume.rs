@@ -594,6 +594,10 @@ impl Controller for PersistentVolumeController {
         ]
     }
 
+    fn wake_filters(&self) -> Vec<(String, crate::wakefilter::WakeFilter)> {
+        vec![(format!("{CORE}/pods"), crate::wakefilter::pod_uses_claims())]
+    }
+
     fn informers(&self) -> Option<&crate::informer::Informers> {
         self.informers.is_shared().then_some(&self.informers)
     }

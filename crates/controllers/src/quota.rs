@@ -179,6 +179,20 @@ fn same_status(have: &Value, want: &Value) -> bool {
 
 #[async_trait]
 impl Controller for QuotaController {
+    fn wake_filters(&self) -> Vec<(String, crate::wakefilter::WakeFilter)> {
+        // An object counts only where a ResourceQuota is (a new or deleted quota itself always
+        // wakes the controller).
+        let quotas = format!("{CORE}/resourcequotas");
+        self.watches()
+            .into_iter()
+            .filter(|p| *p != quotas)
+            .map(|p| {
+                let f = crate::wakefilter::in_namespaces_with(&self.informers, &quotas);
+                (p, f)
+            })
+            .collect()
+    }
+
     fn informers(&self) -> Option<&crate::informer::Informers> {
         self.informers.is_shared().then_some(&self.informers)
     }

@@ -5,8 +5,10 @@
 //! served and in the selector: a `LabelSelector` for ReplicaSets, a plain label map for
 //! ReplicationControllers (see [`ReplicaKind`]).
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,11 +17,13 @@ use daas_apimachinery::selector::{LabelSelector, SelectorError};
 use daas_apiserver::{ApiError, LocalClient};
 use futures::StreamExt;
 use serde_json::{json, Value};
+use tokio::sync::Notify;
 
-use crate::informer::Informers;
+use crate::informer::{ChangeHandler, Informers};
 use crate::util::{
     self, best_effort, controlled_by, controller_ref, name, namespace, uid, APPS, CORE,
 };
+use crate::workqueue::{Resync, WorkQueue};
 use crate::Controller;
 
 /// What differs between the kinds this controller runs.
@@ -119,6 +123,61 @@ pub struct ReplicaSetController {
     client: LocalClient,
     kind: &'static ReplicaKind,
     informers: Informers,
+    /// With shared caches: the keys of the ReplicaSets to sync (their own changes and those of
+    /// their pods), fed by the caches once the first pass runs.
+    queue: Option<Arc<WorkQueue>>,
+    /// Poked when a key is queued (the controller loop's wake-up).
+    wake: Arc<Notify>,
+    /// Every ReplicaSet is synced this often anyway (upstream's resync period).
+    resync: Resync,
+}
+
+/// How often a queue-driven ReplicaSet controller syncs every ReplicaSet anyway.
+pub const RESYNC: Duration = Duration::from_secs(30);
+
+/// The keys (`namespace/name`) of the owners of kind `k` a change of `pod` concerns: its
+/// controller (before and after the change: an owner that lost or gained the pod). An orphan
+/// (no controller) concerns every owner of its namespace that might adopt it: `orphan_owners`
+/// lists them.
+pub fn owner_keys_of_change(
+    k: &ReplicaKind,
+    old: Option<&Value>,
+    new: Option<&Value>,
+    orphan_owners: impl Fn(&str) -> Vec<String>,
+) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    let mut orphan_ns: Option<&str> = None;
+    for p in [old, new].into_iter().flatten() {
+        match controller_ref(p) {
+            Some(r) => {
+                let group = |av: &str| {
+                    av.rsplit_once('/')
+                        .map(|(g, _)| g.to_string())
+                        .unwrap_or_default()
+                };
+                if r["kind"] == k.kind
+                    && group(r["apiVersion"].as_str().unwrap_or("")) == group(k.api_version)
+                {
+                    if let Some(n) = r["name"].as_str() {
+                        let key = format!("{}/{n}", namespace(p));
+                        if !keys.contains(&key) {
+                            keys.push(key);
+                        }
+                    }
+                }
+            }
+            None => orphan_ns = Some(namespace(p)),
+        }
+    }
+    // An orphan that is still around (or just went away) may be adopted by any owner there.
+    if let Some(ns) = orphan_ns {
+        for key in orphan_owners(ns) {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    keys
 }
 
 /// Order in which surplus pods are deleted: unscheduled first, then pending, then not ready,
@@ -254,6 +313,9 @@ impl ReplicaSetController {
             informers: Informers::direct(client.clone()),
             client,
             kind,
+            queue: None,
+            wake: Arc::new(Notify::new()),
+            resync: Resync::new(RESYNC),
         }
     }
 
@@ -268,6 +330,7 @@ impl ReplicaSetController {
     /// Sync one ReplicaSet; `pods` are the pods it controls and the orphans of its namespace
     /// (pods controlled by anything else can neither be owned nor adopted).
     async fn sync(&self, rs: &Value, pods: &[&Value]) -> Result<Option<Duration>, ApiError> {
+        // The pods are borrowed from the cache; only pods this sync creates or adopts are owned.
         if util::is_deleting(rs) {
             return Ok(None);
         }
@@ -281,22 +344,23 @@ impl ReplicaSetController {
         };
         let ns = namespace(rs);
         let rs_uid = uid(rs);
-        let mut owned: Vec<Value> = Vec::new();
+        let mut owned: Vec<Cow<'_, Value>> = Vec::new();
         for p in pods {
             let matches = !selector.is_everything() && selector.matches_object(p);
             if controlled_by(p, rs_uid) {
                 if matches || util::is_deleting(p) {
-                    owned.push((*p).clone());
+                    owned.push(Cow::Borrowed(*p));
                 } else {
                     self.release(p, rs_uid).await;
                 }
             } else if controller_ref(p).is_none() && matches && util::pod_active(p) {
                 if let Some(adopted) = self.adopt(rs, p).await {
-                    owned.push(adopted);
+                    owned.push(Cow::Owned(adopted));
                 }
             }
         }
-        let mut active: Vec<Value> = owned.into_iter().filter(util::pod_active).collect();
+        let mut active: Vec<Cow<'_, Value>> =
+            owned.into_iter().filter(|p| util::pod_active(p)).collect();
         let want = rs["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
         let mut result: Result<(), ApiError> = Ok(());
         let mut failure: Option<(&str, String)> = None;
@@ -318,7 +382,7 @@ impl ReplicaSetController {
                 }
             })
             .await;
-            active.extend(created);
+            active.extend(created.into_iter().map(Cow::Owned));
             if let Some(e) = err {
                 let msg = format!("Error creating: {}", e.message);
                 failure = Some(("FailedCreate", e.message.clone()));
@@ -326,9 +390,9 @@ impl ReplicaSetController {
                 result = Err(e);
             }
         } else if active.len() > want {
-            active.sort_by(deletion_order);
+            active.sort_by(|a, b| deletion_order(a, b));
             let surplus = (active.len() - want).min(BURST_REPLICAS);
-            let victims: Vec<Value> = active.drain(..surplus).collect();
+            let victims: Vec<Cow<'_, Value>> = active.drain(..surplus).collect();
             // Deletes all go at once (upstream deletes the whole diff in parallel).
             let outcomes = futures::future::join_all(victims.into_iter().map(|p| async move {
                 let r = self
@@ -350,7 +414,7 @@ impl ReplicaSetController {
                 }
             }
         }
-        let refs: Vec<&Value> = active.iter().collect();
+        let refs: Vec<&Value> = active.iter().map(|p| &**p).collect();
         let now = Utc::now();
         let (mut status, requeue) = compute_status(rs, &refs, now);
         let conditions = failure_conditions(
@@ -457,10 +521,18 @@ impl Controller for ReplicaSetController {
     }
 
     fn watches(&self) -> Vec<String> {
+        if self.informers.is_shared() {
+            // Woken by its work queue (fed by the caches), not by every change.
+            return Vec::new();
+        }
         vec![
             format!("{}/{}", self.kind.prefix, self.kind.plural),
             format!("{CORE}/pods"),
         ]
+    }
+
+    fn wake(&self) -> Option<Arc<Notify>> {
+        self.informers.is_shared().then(|| self.wake.clone())
     }
 
     fn informers(&self) -> Option<&Informers> {
@@ -468,6 +540,127 @@ impl Controller for ReplicaSetController {
     }
 
     async fn reconcile(&mut self) -> Result<Option<Duration>, ApiError> {
+        if self.informers.is_shared() {
+            return self.reconcile_queued().await;
+        }
+        self.reconcile_all().await
+    }
+}
+
+impl ReplicaSetController {
+    fn owners_path(&self) -> String {
+        format!("{}/{}", self.kind.prefix, self.kind.plural)
+    }
+
+    /// The work queue, fed from the caches on first use: a change of an owner queues its key,
+    /// a change of a pod queues its controller's key (or, for an orphan, the keys of the owners
+    /// of its namespace that might adopt it).
+    fn queue(&mut self) -> Arc<WorkQueue> {
+        if let Some(q) = &self.queue {
+            return q.clone();
+        }
+        let q = Arc::new(WorkQueue::default());
+        q.subscribe(&self.wake);
+        let owners = self.owners_path();
+        self.informers.queue_keys(&owners, &q);
+        let owners_cache = self.informers.informer(&owners);
+        let weak: Weak<WorkQueue> = Arc::downgrade(&q);
+        let kind = self.kind;
+        let h: ChangeHandler = Arc::new(move |old, new| {
+            let Some(q) = weak.upgrade() else {
+                return false;
+            };
+            let keys = owner_keys_of_change(kind, old, new, |ns| {
+                owners_cache
+                    .as_ref()
+                    .map(|c| {
+                        c.peek()
+                            .in_namespace(ns)
+                            .map(|o| format!("{ns}/{}", name(o)))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            });
+            if !keys.is_empty() {
+                q.add_all(keys);
+            }
+            true
+        });
+        self.informers.on_change(&format!("{CORE}/pods"), h);
+        self.queue = Some(q.clone());
+        q
+    }
+
+    /// Sync the ReplicaSets whose keys are queued (every one when the resync is due), up to
+    /// CONCURRENT_SYNCS at once; a failed sync comes back after its backoff.
+    async fn reconcile_queued(&mut self) -> Result<Option<Duration>, ApiError> {
+        let q = self.queue();
+        let owners = self.owners_path();
+        let mut keys = q.take_ready();
+        if self.resync.due() {
+            let all = self.informers.list(&owners).await?;
+            let have: std::collections::HashSet<String> = keys.iter().cloned().collect();
+            keys.extend(
+                all.iter()
+                    .map(|o| format!("{}/{}", namespace(o), name(o)))
+                    .filter(|k| !have.contains(k)),
+            );
+        }
+        let this = &*self;
+        let pods_path = format!("{CORE}/pods");
+        let outcomes: Vec<(String, Result<Option<Duration>, ApiError>)> =
+            futures::stream::iter(keys.into_iter().map(|key| {
+                let (owners, pods_path) = (&owners, &pods_path);
+                async move {
+                    let r = this.sync_key(owners, pods_path, &key).await;
+                    (key, r)
+                }
+            }))
+            .buffer_unordered(CONCURRENT_SYNCS)
+            .collect()
+            .await;
+        for (key, outcome) in outcomes {
+            match outcome {
+                Ok(again) => {
+                    q.forget(&key);
+                    if let Some(d) = again {
+                        q.add_after(key, d);
+                    }
+                }
+                Err(e) => {
+                    let delay = q.requeue_failed(key.clone());
+                    tracing::warn!(kind = self.kind.kind, key = %key, error = %e.message, retry_in = ?delay, "sync failed");
+                }
+            }
+        }
+        let mut next = self.resync.remaining();
+        if let Some(due) = q.next_due() {
+            next = next.min(due.saturating_duration_since(tokio::time::Instant::now()));
+        }
+        Ok(Some(next))
+    }
+
+    /// Sync the ReplicaSet with `key` from the caches: its own pods and the orphans of its
+    /// namespace, read once the caches have caught up with this controller's writes.
+    async fn sync_key(
+        &self,
+        owners: &str,
+        pods_path: &str,
+        key: &str,
+    ) -> Result<Option<Duration>, ApiError> {
+        let Some(rs) = self.informers.get(owners, key).await? else {
+            return Ok(None);
+        };
+        let pods = self
+            .informers
+            .select(pods_path, uid(&rs), Some(namespace(&rs)))
+            .await?;
+        let refs: Vec<&Value> = pods.iter().map(|p| &**p).collect();
+        self.sync(&rs, &refs).await
+    }
+
+    /// One pass over every ReplicaSet (without shared caches).
+    async fn reconcile_all(&mut self) -> Result<Option<Duration>, ApiError> {
         let rss = self
             .informers
             .list(&format!("{}/{}", self.kind.prefix, self.kind.plural))
@@ -576,6 +769,62 @@ mod tests {
                 "new-ready",
                 "old-ready"
             ]
+        );
+    }
+
+    #[test]
+    fn a_pod_change_queues_its_owner_or_the_owners_that_might_adopt_it() {
+        let pod = |owner: Option<(&str, &str, &str)>| {
+            let mut p = json!({"metadata": {"name": "p", "namespace": "ns"}});
+            if let Some((av, kind, name)) = owner {
+                p["metadata"]["ownerReferences"] = json!([
+                    {"apiVersion": "v1", "kind": "Service", "name": "x", "uid": "x"},
+                    {"apiVersion": av, "kind": kind, "name": name, "uid": "u", "controller": true}
+                ]);
+            }
+            p
+        };
+        let none = |_: &str| -> Vec<String> { panic!("not an orphan") };
+        let rs_a = pod(Some(("apps/v1", "ReplicaSet", "a")));
+        let rs_b = pod(Some(("apps/v1", "ReplicaSet", "b")));
+        assert_eq!(
+            owner_keys_of_change(&REPLICA_SET, None, Some(&rs_a), none),
+            ["ns/a"]
+        );
+        assert_eq!(
+            owner_keys_of_change(&REPLICA_SET, Some(&rs_a), Some(&rs_a), none),
+            ["ns/a"],
+            "deduplicated"
+        );
+        assert_eq!(
+            owner_keys_of_change(&REPLICA_SET, Some(&rs_a), Some(&rs_b), none),
+            ["ns/a", "ns/b"],
+            "the old and the new owner"
+        );
+        assert_eq!(
+            owner_keys_of_change(&REPLICA_SET, Some(&rs_a), None, none),
+            ["ns/a"],
+            "deleted"
+        );
+        // Another kind's pod (or another group's ReplicaSet) concerns no ReplicaSet.
+        let rc = pod(Some(("v1", "ReplicationController", "a")));
+        let other = pod(Some(("example.com/v1", "ReplicaSet", "a")));
+        assert!(owner_keys_of_change(&REPLICA_SET, None, Some(&rc), none).is_empty());
+        assert!(owner_keys_of_change(&REPLICA_SET, None, Some(&other), none).is_empty());
+        assert_eq!(
+            owner_keys_of_change(&REPLICATION_CONTROLLER, None, Some(&rc), none),
+            ["ns/a"]
+        );
+        // An orphan: every owner of its namespace; released by a: a too (once).
+        let orphan = pod(None);
+        let all = |ns: &str| vec![format!("{ns}/a"), format!("{ns}/c")];
+        assert_eq!(
+            owner_keys_of_change(&REPLICA_SET, None, Some(&orphan), all),
+            ["ns/a", "ns/c"]
+        );
+        assert_eq!(
+            owner_keys_of_change(&REPLICA_SET, Some(&rs_a), Some(&orphan), all),
+            ["ns/a", "ns/c"]
         );
     }
 

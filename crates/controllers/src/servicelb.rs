@@ -75,6 +75,10 @@ impl Controller for ServiceLbController {
         vec![format!("{CORE}/services"), format!("{CORE}/nodes")]
     }
 
+    fn wake_filters(&self) -> Vec<(String, crate::wakefilter::WakeFilter)> {
+        vec![(format!("{CORE}/nodes"), crate::wakefilter::node_changed())]
+    }
+
     fn informers(&self) -> Option<&crate::informer::Informers> {
         self.informers.is_shared().then_some(&self.informers)
     }

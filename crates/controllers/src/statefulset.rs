@@ -542,6 +542,13 @@ impl StatefulSetController {
 
 #[async_trait]
 impl Controller for StatefulSetController {
+    fn wake_filters(&self) -> Vec<(String, crate::wakefilter::WakeFilter)> {
+        vec![(
+            format!("{CORE}/pods"),
+            crate::wakefilter::controlled_by_kinds(&["StatefulSet"]),
+        )]
+    }
+
     fn informers(&self) -> Option<&crate::informer::Informers> {
         self.informers.is_shared().then_some(&self.informers)
     }

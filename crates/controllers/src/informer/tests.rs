@@ -392,3 +392,108 @@ async fn an_unsynced_cache_blocks_reads_until_listed() {
         .unwrap();
     assert_eq!(names(&s), ["x"]);
 }
+
+fn owned(name: &str, owner_uid: Option<&str>, rv: i64) -> Value {
+    let mut o = ev_obj(name, &format!("u-{name}"), rv);
+    if let Some(u) = owner_uid {
+        o["metadata"]["ownerReferences"] =
+            json!([{"kind": "ReplicaSet", "name": "rs", "uid": u, "controller": true}]);
+    }
+    o
+}
+
+#[tokio::test]
+async fn the_owner_index_follows_adds_moves_deletes_and_relists() {
+    let inf = Informer::new(PODS.into());
+    inf.replace(
+        vec![
+            owned("a", Some("r1"), 5),
+            owned("b", Some("r1"), 5),
+            owned("o", None, 5),
+        ],
+        5,
+    );
+    let sel = |uid: &'static str, ns: Option<&'static str>| {
+        let inf = inf.clone();
+        async move {
+            let mut v: Vec<String> = inf
+                .select(Duration::from_millis(10), uid, ns)
+                .await
+                .unwrap()
+                .iter()
+                .map(|o| util::name(o).to_string())
+                .collect();
+            v.sort();
+            v
+        }
+    };
+    assert_eq!(sel("r1", None).await, ["a", "b"]);
+    assert_eq!(
+        sel("r1", Some("default")).await,
+        ["a", "b", "o"],
+        "with the orphans"
+    );
+    assert_eq!(sel("r1", Some("other")).await, ["a", "b"]);
+    // b moves to r2 (released and adopted), the orphan is adopted by r1, a goes away.
+    inf.apply("MODIFIED", owned("b", Some("r2"), 6));
+    inf.apply("MODIFIED", owned("o", Some("r1"), 7));
+    inf.apply("DELETED", owned("a", Some("r1"), 8));
+    assert_eq!(sel("r1", Some("default")).await, ["o"]);
+    assert_eq!(sel("r2", None).await, ["b"]);
+    assert_eq!(inf.stats().index_keys, 2);
+    assert_eq!(inf.stats().objects, 2);
+    // A re-list rebuilds it.
+    inf.replace(vec![owned("x", None, 9)], 9);
+    assert!(sel("r1", None).await.is_empty());
+    assert_eq!(sel("none", Some("default")).await, ["x"]);
+    assert_eq!(
+        inf.get(Duration::from_millis(10), "default/x")
+            .await
+            .unwrap()
+            .map(|o| util::uid(&o).to_string()),
+        Some("u-x".into())
+    );
+}
+
+#[test]
+fn change_handlers_see_before_and_after_and_are_dropped_when_their_consumer_is() {
+    use std::sync::Mutex as M;
+    let inf = Informer::new(PODS.into());
+    inf.replace(vec![owned("a", Some("r1"), 5)], 5);
+    type Seen = Vec<(Option<String>, Option<String>)>;
+    let seen: Arc<M<Seen>> = Arc::default();
+    let alive = Arc::new(());
+    let (s, w) = (seen.clone(), Arc::downgrade(&alive));
+    let rv = |o: Option<&Value>| {
+        o.map(|o| {
+            o["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+    };
+    inf.on_change(Arc::new(move |old, new| {
+        if w.upgrade().is_none() {
+            return false;
+        }
+        s.lock().unwrap().push((rv(old), rv(new)));
+        true
+    }));
+    inf.apply("MODIFIED", owned("a", Some("r1"), 6));
+    inf.apply("ADDED", owned("b", None, 7));
+    inf.apply("DELETED", owned("a", Some("r1"), 8));
+    inf.apply("BOOKMARK", json!({"metadata": {"resourceVersion": "9"}}));
+    let s = |n: i32| Some(n.to_string());
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [(None, s(5)), (s(5), s(6)), (None, s(7)), (s(6), None),],
+        "existing objects first, then each change with the object before it; no bookmark"
+    );
+    // A re-list reports what vanished and what is there.
+    seen.lock().unwrap().clear();
+    inf.replace(vec![owned("c", None, 10)], 10);
+    assert_eq!(*seen.lock().unwrap(), [(s(7), None), (None, s(10))]);
+    drop(alive);
+    inf.apply("ADDED", owned("d", None, 11));
+    assert_eq!(inf.stats().handlers, 0, "dropped once its consumer is gone");
+}

@@ -383,11 +383,15 @@ async fn unschedulable_pod_stays_pending_with_one_event() {
         }
     })
     .await;
-    let evs = c.list("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dpicky,reason%3DScheduled").await.unwrap();
-    assert_eq!(
-        evs[0]["message"],
-        "Successfully assigned default/picky to node-ssd"
-    );
+    // The Scheduled event is written after the binding (in batches): wait for it.
+    until(c, "Scheduled event", 20, || async {
+        let evs = c.list("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dpicky,reason%3DScheduled").await.map_err(|e| e.message)?;
+        match evs.first() {
+            Some(ev) if ev["message"] == "Successfully assigned default/picky to node-ssd" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
