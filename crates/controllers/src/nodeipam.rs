@@ -412,8 +412,7 @@ impl Controller for NodeIpamController {
             };
             let patch = match decision {
                 NodeDecision::Patch(mut p) => {
-                    if let Some(c) = p["spec"]["podCIDR"].as_str() {
-                        tracing::info!(node = %name, cidr = c, "assigning pod CIDR");
+                    if p["spec"]["podCIDR"].is_string() {
                         // Only onto the Node this plan saw: a plan from a cache older than a
                         // previous assignment must not give the Node a second range (the
                         // first would leak); the conflict retries from a fresh read.
@@ -468,9 +467,16 @@ impl Controller for NodeIpamController {
             };
             if let Some(p) = patch {
                 match self.client.merge_patch(&path, &p).await {
-                    Ok(_) => {}
+                    Ok(_) => {
+                        if let Some(c) = p["spec"]["podCIDR"].as_str() {
+                            tracing::info!(node = %name, cidr = c, "assigned pod CIDR");
+                        }
+                    }
                     Err(e) if e.code == 404 => {}
-                    Err(e) if e.code == 409 => retry = Some(Duration::from_millis(200)),
+                    Err(e) if e.code == 409 => {
+                        tracing::debug!(node = %name, "the Node changed since this plan; planning again");
+                        retry = Some(Duration::from_millis(200))
+                    }
                     Err(e) => {
                         tracing::warn!(node = %name, error = %e.message, "updating node");
                         first_err.get_or_insert(e);
