@@ -95,12 +95,7 @@ async fn a_flooding_user_gets_429_while_admin_nodes_and_leader_leases_are_served
     }
     let (alice_key, _) = c.staker(&chain, "alice", &["--amount", "200", "--role", "user"]);
     let (alice_kc, joined) = c.join(&chain, &alice_key);
-    let alice_ns = joined
-        .split("namespace ")
-        .nth(1)
-        .expect("user namespace in join output")
-        .trim_end_matches([')', '\n'])
-        .to_string();
+    let alice_ns = crate::common::joined_namespace(&joined);
     let (bob_key, _) = c.staker(
         &chain,
         "bob",

@@ -210,12 +210,7 @@ fn only_the_control_plane_writes_its_leases() {
         .to_string();
     let (alice_key, _) = c.staker(&chain, "alice", &["--amount", "200", "--role", "user"]);
     let (alice, joined) = c.join(&chain, &alice_key);
-    let alice_ns = joined
-        .split("namespace ")
-        .nth(1)
-        .expect("user namespace in join output")
-        .trim_end_matches([')', '\n'])
-        .to_string();
+    let alice_ns = crate::common::joined_namespace(&joined);
     let (bob_key, _) = c.staker(
         &chain,
         "bob",

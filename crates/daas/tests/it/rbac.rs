@@ -53,12 +53,7 @@ fn kubectl_auth_can_i_and_whoami() {
     // ---- a user-tier staker
     let (key, addr) = c.staker(&chain, "alice", &["--amount", "200", "--role", "user"]);
     let (alice, out) = c.join(&chain, &key);
-    let ns = out
-        .split("namespace ")
-        .nth(1)
-        .unwrap()
-        .trim_end_matches([')', '\n'])
-        .to_string();
+    let ns = crate::common::joined_namespace(&out);
     assert!(ns.starts_with("u-"), "{out}");
     let who = c.kubectl_as(&alice, &["auth", "whoami"]);
     let table = stdout(&who);

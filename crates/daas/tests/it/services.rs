@@ -429,12 +429,7 @@ fn tenants_and_nodes_cannot_write_others_services() {
         c.join(&chain, &key)
     };
     let (alice, out) = join("alice", &["--amount", "200", "--role", "user"]);
-    let alice_ns = out
-        .split("namespace ")
-        .nth(1)
-        .unwrap()
-        .trim_end_matches([')', '\n'])
-        .to_string();
+    let alice_ns = crate::common::joined_namespace(&out);
     let (mallory, _) = join("mallory", &["--amount", "200", "--role", "user"]);
     let (node, _) = join(
         "node",

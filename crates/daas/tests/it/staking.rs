@@ -95,12 +95,7 @@ fn stake_token_and_kubectl_with_seal_token() {
         "--out",
         kc.to_str().unwrap(),
     ]);
-    let ns = out
-        .split("namespace ")
-        .nth(1)
-        .unwrap()
-        .trim_end_matches([')', '\n'])
-        .to_string();
+    let ns = crate::common::joined_namespace(&out);
     assert!(ns.starts_with("u-"), "{out}");
     let o = c.kubectl_as(&kc, &["create", "configmap", "mine", "--from-literal=a=b"]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -57,12 +57,7 @@ fn users_and_nodes_stay_in_their_lanes() {
 
     // ---- a staked user
     let (alice, out) = staked(&c, &chain, "alice", &["--amount", "200", "--role", "user"]);
-    let ns = out
-        .split("namespace ")
-        .nth(1)
-        .unwrap()
-        .trim_end_matches([')', '\n'])
-        .to_string();
+    let ns = crate::common::joined_namespace(&out);
     assert!(ns.starts_with("u-"), "{out}");
 
     let root = file(&c, "root.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: root}\nspec:\n  hostNetwork: true\n  hostPID: true\n  containers:\n  - name: c\n    image: busybox\n    securityContext: {privileged: true}\n    volumeMounts: [{name: host, mountPath: /host}]\n  volumes:\n  - name: host\n    hostPath: {path: /}\n");

@@ -607,3 +607,13 @@ pub fn play_kubelet(
         }
     })
 }
+
+/// The user-tier namespace `daas join` reports ("... (namespace u-...)").
+pub fn joined_namespace(join_output: &str) -> String {
+    join_output
+        .split("namespace ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no user namespace in the join output: {join_output}"))
+        .trim_end_matches([')', '\n'])
+        .to_string()
+}
