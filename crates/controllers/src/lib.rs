@@ -37,6 +37,8 @@ pub mod servicerepair;
 pub mod stakednodes;
 pub mod statefulset;
 pub mod tainteviction;
+#[cfg(test)]
+mod testapi;
 pub mod usernamespaces;
 pub mod util;
 pub mod wakefilter;

@@ -4,53 +4,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use daas_apiserver::{router, LocalClient, ServerOptions, StaticTokens, User};
-use daas_store::{EmbeddedStore, SealingKey, Store};
+use daas_apiserver::LocalClient;
 use serde_json::{json, Value};
 
 use super::*;
 
 const PODS: &str = "/api/v1/pods";
 
-struct Env {
-    _dir: tempfile::TempDir,
-    store: Arc<dyn Store>,
-    app: axum::Router,
-}
+type Env = crate::testapi::TestApi;
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
-    daas_apiserver::bootstrap(&store).await.unwrap();
-    let auth = Arc::new(StaticTokens::new(vec![(
-        "tok".into(),
-        User {
-            name: "system:kube-controller-manager".into(),
-            groups: vec!["system:masters".into()],
-            ..Default::default()
-        },
-    )]));
-    let e = Env {
-        app: router(store.clone(), auth, ServerOptions::default()),
-        store,
-        _dir: dir,
-    };
-    // Pods need their service account (no controller makes it here).
-    e.client()
-        .create(
-            "/api/v1/namespaces/default/serviceaccounts",
-            &json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}),
-        )
-        .await
-        .unwrap();
-    e
-}
-
-impl Env {
-    fn client(&self) -> LocalClient {
-        LocalClient::new(self.app.clone(), "tok")
-    }
+    let api = Env::new("system:kube-controller-manager").await;
+    api.default_service_account("default").await;
+    api
 }
 
 fn pod(name: &str) -> Value {

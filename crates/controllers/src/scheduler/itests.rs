@@ -4,11 +4,8 @@
 //! changes (a node joins, a pod leaves).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use daas_apiserver::{router, LocalClient, ServerOptions, StaticTokens, User};
-use daas_store::{EmbeddedStore, SealingKey, Store};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -17,43 +14,15 @@ use crate::ControllerOptions;
 
 const NS: &str = "default";
 
-struct Env {
-    _dir: tempfile::TempDir,
-    app: axum::Router,
-}
+type Env = crate::testapi::TestApi;
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
-    daas_apiserver::bootstrap(&store).await.unwrap();
-    let auth = Arc::new(StaticTokens::new(vec![(
-        "tok".into(),
-        User {
-            name: "system:kube-scheduler".into(),
-            groups: vec!["system:masters".into()],
-            ..Default::default()
-        },
-    )]));
-    let e = Env {
-        app: router(store, auth, ServerOptions::default()),
-        _dir: dir,
-    };
-    e.client()
-        .create(
-            &format!("/api/v1/namespaces/{NS}/serviceaccounts"),
-            &json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}),
-        )
-        .await
-        .unwrap();
-    e
+    let api = Env::new("system:kube-scheduler").await;
+    api.default_service_account(NS).await;
+    api
 }
 
 impl Env {
-    fn client(&self) -> LocalClient {
-        LocalClient::new(self.app.clone(), "tok")
-    }
-
     async fn node(&self, n: &str, pods: u32) {
         let c = self.client();
         c.create(
