@@ -1112,6 +1112,142 @@ mod tests {
     }
 
     #[test]
+    fn economy_layouts_match_spec() {
+        let key = SuiKeypair::from_seed([5; 32]);
+        let ctx = TxContext::new(key.address(), vec![oref(0x11, 7)]);
+        let d = deployment();
+        let market = |m: bool| Input::Shared(sui_sdk_types::SharedInput::new(addr(0xb5), 4, m));
+        // deposit: SplitCoins(GasCoin, [amount]) then economy::deposit(market mut, coin)
+        let tx = deposit(&ctx, &d, 500).expect("build");
+        let p = pt(&tx);
+        assert_eq!(
+            p.inputs,
+            vec![Input::Pure(500u64.to_le_bytes().to_vec()), market(true)]
+        );
+        match &p.commands[..] {
+            [Command::SplitCoins(_), Command::MoveCall(c)] => {
+                assert_eq!(
+                    (c.module.as_str(), c.function.as_str()),
+                    ("economy", "deposit")
+                );
+                assert_eq!(
+                    c.arguments,
+                    vec![Argument::Input(1), Argument::NestedResult(0, 0)]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        for (tx, function) in [
+            (
+                withdraw_escrow(&ctx, &d, 9).expect("build"),
+                "withdraw_escrow",
+            ),
+            (
+                withdraw_earnings(&ctx, &d, 9).expect("build"),
+                "withdraw_earnings",
+            ),
+        ] {
+            let p = pt(&tx);
+            assert_eq!(
+                p.inputs,
+                vec![market(true), Input::Pure(9u64.to_le_bytes().to_vec())]
+            );
+            match &p.commands[..] {
+                [Command::MoveCall(c)] => {
+                    assert_eq!(
+                        (c.module.as_str(), c.function.as_str()),
+                        ("economy", function)
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let tx = set_prices(&ctx, &d, 1, 2, 3).expect("build");
+        let p = pt(&tx);
+        assert_eq!(p.inputs[1], market(true));
+        assert_eq!(p.inputs.len(), 5);
+        let tx = withdraw_treasury(&ctx, &d, 7).expect("build");
+        match &pt(&tx).commands[..] {
+            [Command::MoveCall(c)] => {
+                assert_eq!(
+                    (c.module.as_str(), c.function.as_str()),
+                    ("staking", "withdraw_treasury")
+                );
+                assert_eq!(c.arguments.len(), 3);
+            }
+            other => panic!("{other:?}"),
+        }
+        // settle: market mut, pool, config, enclave (immutable), then 12 pure arguments
+        let config = SharedRef {
+            id: addr(0xb3),
+            initial_shared_version: 5,
+        };
+        let enclave = SharedRef {
+            id: addr(0xb4),
+            initial_shared_version: 9,
+        };
+        let report =
+            UsageReport::new(addr(0xb5), 4, 10, 20).with_line(crate::contract::UsageLine {
+                user: addr(0x77),
+                node_id: "n".into(),
+                generation: 1,
+                cpu_ms: 2,
+                mem_mib_s: 3,
+                pod_s: 4,
+                uptime_ms: 5,
+            });
+        let tx = settle(&ctx, &d, &config, &enclave, &report, 99, &[8; 64]).expect("build");
+        let p = pt(&tx);
+        let vec1 = |v: u64| {
+            let mut b = vec![1u8];
+            b.extend(v.to_le_bytes());
+            Input::Pure(b)
+        };
+        let mut users = vec![1u8];
+        users.extend([0x77; 32]);
+        assert_eq!(
+            p.inputs,
+            vec![
+                market(true),
+                Input::Shared(sui_sdk_types::SharedInput::new(addr(0xb0), 3, false)),
+                Input::Shared(sui_sdk_types::SharedInput::new(addr(0xb3), 5, false)),
+                Input::Shared(sui_sdk_types::SharedInput::new(addr(0xb4), 9, false)),
+                Input::Pure(4u64.to_le_bytes().to_vec()),
+                Input::Pure(10u64.to_le_bytes().to_vec()),
+                Input::Pure(20u64.to_le_bytes().to_vec()),
+                Input::Pure(users),
+                Input::Pure(vec![1, 1, b'n']),
+                vec1(1),
+                vec1(2),
+                vec1(3),
+                vec1(4),
+                vec1(5),
+                Input::Pure(99u64.to_le_bytes().to_vec()),
+                Input::Pure(pure_bytes(&[8; 64])),
+            ]
+        );
+        match &p.commands[..] {
+            [Command::MoveCall(c)] => {
+                assert_eq!(
+                    (c.module.as_str(), c.function.as_str()),
+                    ("economy", "settle")
+                );
+                assert_eq!(
+                    c.arguments,
+                    (0..16).map(Argument::Input).collect::<Vec<_>>()
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut none = d.clone();
+        none.market = None;
+        assert!(matches!(
+            deposit(&ctx, &none, 1),
+            Err(TxError::MissingObject("market"))
+        ));
+    }
+
+    #[test]
     fn enclave_config_admin_calls_are_in_staking() {
         let key = SuiKeypair::from_seed([5; 32]);
         let ctx = TxContext::new(key.address(), vec![oref(0x11, 7)]);

@@ -121,6 +121,20 @@ fn cases() -> Vec<Case> {
     let doc: Vec<u8> = (0..1200u32).map(|i| (i % 251) as u8).collect();
     let mut out = vec![
         (
+            "deposit",
+            &alice,
+            b(tx::deposit(&user, &d, 2_500_000)),
+            vec!["economy::deposit"],
+            vec![("u64", "2500000".to_string())],
+        ),
+        (
+            "withdraw_escrow",
+            &alice,
+            b(tx::withdraw_escrow(&user, &d, 4_294_967_301)),
+            vec!["economy::withdraw_escrow"],
+            vec![("u64", "4294967301".to_string())],
+        ),
+        (
             "stake",
             &alice,
             b(tx::stake(&user, &d, 1_000_000, 1, "worker-ü-1")),
