@@ -264,7 +264,6 @@ public entry fun set_prices(
 /// u64); a line is skipped (`UsageSkipped`, nothing charged) if the node id has no holder in the
 /// pool, the holder's stake is not Active, the generation differs, or the user has no account;
 /// otherwise min(cost, balance) moves from the escrow to the operator's earnings (`Charged`).
-#[allow(unused_variable)]
 public entry fun settle(
     market: &mut Market,
     pool: &StakingPool,
