@@ -1483,6 +1483,80 @@ mod tests {
     }
 
     #[test]
+    fn economy_layouts_and_events() {
+        // economy::Market { id, 3 prices, last_period, escrow, payouts, accounts: Table, earnings: Table }
+        let bytes = bcs::to_bytes(&(
+            addr(7),
+            (1000u64, 1u64, 1000u64, 4u64),
+            (500u64, 25u64),
+            (addr(8), 2u64),
+            (addr(9), 1u64),
+        ))
+        .unwrap();
+        let m = decode_market(&bytes).unwrap();
+        assert_eq!((m.accounts_table, m.earnings_table), (addr(8), addr(9)));
+        let ContractObject::Market(market) = decode_contract_object("Market", &bytes).unwrap()
+        else {
+            panic!("not a market")
+        };
+        assert_eq!(
+            (
+                market.id,
+                market.price_cpu,
+                market.last_period,
+                market.escrow,
+                market.payouts
+            ),
+            (addr(7), 1000, 4, 500, 25)
+        );
+        assert!(market.accounts.is_empty());
+        assert!(decode_market(&bytes[..bytes.len() - 1]).is_err());
+        // Field<address, Account>: uid, key, five u64
+        let field = bcs::to_bytes(&(addr(1), addr(2), [5u64, 6, 7, 8, 9])).unwrap();
+        assert_eq!(
+            decode_five_u64_field(&field, "Account").unwrap(),
+            [5, 6, 7, 8, 9]
+        );
+        assert!(decode_five_u64_field(&field[1..], "Account").is_err());
+        let charged =
+            bcs::to_bytes(&(3u64, addr(1), "w-1".to_string(), addr(2), 1562u64, 1000u64)).unwrap();
+        assert_eq!(
+            decode_event("economy", "Charged", &charged).unwrap(),
+            Some(Event::Charged {
+                period: 3,
+                user: addr(1),
+                node_id: "w-1".into(),
+                operator: addr(2),
+                cost: 1562,
+                charged: 1000
+            })
+        );
+        let settled = bcs::to_bytes(&(3u64, 2u64, 2562u64, 9u64)).unwrap();
+        assert!(matches!(
+            decode_event("economy", "Settled", &settled).unwrap(),
+            Some(Event::Settled {
+                charged_total: 2562,
+                ..
+            })
+        ));
+        let skipped =
+            bcs::to_bytes(&(3u64, addr(1), "w".to_string(), "not_active".to_string())).unwrap();
+        assert!(matches!(
+            decode_event("economy", "UsageSkipped", &skipped).unwrap(),
+            Some(Event::UsageSkipped { reason, .. }) if reason == "not_active"
+        ));
+        let dep = bcs::to_bytes(&(addr(1), 10u64, 20u64)).unwrap();
+        assert!(matches!(
+            decode_event("economy", "Deposited", &dep).unwrap(),
+            Some(Event::Deposited { balance: 20, .. })
+        ));
+        assert_eq!(abort_name("economy", 309), "ELengthMismatch");
+        assert_eq!(abort_name("staking", 14), "EInsufficientTreasury");
+        let t = StructTag::from_str(&format!("{}::economy::Market", addr(0xaa))).unwrap();
+        assert_eq!(classify(&t, &addr(0xaa)), Some("Market"));
+    }
+
+    #[test]
     fn classify_types() {
         let pkg = addr(0xaa);
         let t = StructTag::from_str(&format!("{pkg}::k8s_gateway::SealToken")).unwrap();
