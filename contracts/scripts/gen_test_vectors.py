@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Regenerates the Ed25519 test vectors hard-coded in tests/slash_tests.move and
-tests/enclave_tests.move.
+"""Regenerates the Ed25519 test vectors hard-coded in tests/slash_tests.move,
+tests/enclave_tests.move and tests/economy_tests.move (usage reports, intent 3).
 
 The enclave signs the BCS encoding of
     IntentMessage { intent: u8, timestamp_ms: u64, data: SlashReport { node: address, node_id: String,
@@ -102,6 +102,77 @@ def anchor_vectors() -> None:
     print(f'const ANCHOR_SIG: vector<u8> =\n    x"{sk.sign(msg).hex()}";')
 
 
+USAGE_INTENT = 3
+MAX_U64 = 2**64 - 1
+USER = 0xA11CE  # economy_tests.move's USER
+
+
+def market_id_of_first_object() -> bytes:
+    """The id of the first object created in a test scenario's first transaction.
+
+    `test_scenario::begin` uses `tx_context::new_from_hint(sender, 0, ..)` whose tx hash is
+    bcs(0u64) padded with zeros (32 zero bytes); Sui derives object ids as
+    blake2b256(0xf1 || tx_hash || u64 LE ids_created).
+    """
+    return hashlib.blake2b(bytes([0xF1]) + bytes(32) + (0).to_bytes(8, "little"), digest_size=32).digest()
+
+
+def bcs_vec(items, enc) -> bytes:
+    return uleb128(len(items)) + b"".join(enc(i) for i in items)
+
+
+def u64(n: int) -> bytes:
+    return n.to_bytes(8, "little")
+
+
+def usage_message(
+    timestamp_ms, market_id, period, start, end, users, node_ids, generations, cpu, mem, pod, uptime
+) -> bytes:
+    """BCS(IntentMessage { 3, timestamp_ms, UsageReport { market_id: ID, period, period_start_ms,
+    period_end_ms, users, node_ids, generations, cpu_ms, mem_mib_s, pod_s, uptime_ms } })."""
+    return (
+        bytes([USAGE_INTENT])
+        + u64(timestamp_ms)
+        + market_id
+        + u64(period)
+        + u64(start)
+        + u64(end)
+        + bcs_vec(users, lambda a: a.to_bytes(32, "big"))
+        + bcs_vec(node_ids, bcs_string)
+        + bcs_vec(generations, u64)
+        + bcs_vec(cpu, u64)
+        + bcs_vec(mem, u64)
+        + bcs_vec(pod, u64)
+        + bcs_vec(uptime, u64)
+    )
+
+
+# (constant name, period, start, end, users, node_ids, generations, cpu_ms, mem_mib_s, pod_s,
+#  uptime_ms) of the vectors in tests/economy_tests.move.
+USAGE_VECTORS = [
+    ("USAGE_P1", 1, 0, 60_000, [USER, USER], ["worker-1", "worker-2"], [1, 1], [1500, 999],
+     [2500, 1], [60, 1], [60_000, 60_000]),
+    ("USAGE_P2", 2, 60_000, 120_000, [USER, USER], ["worker-1", "worker-2"], [1, 1], [1000, 1000],
+     [0, 0], [0, 0], [60_000, 60_000]),
+    ("USAGE_MISMATCH", 3, 120_000, 180_000, [USER], ["worker-2"], [1], [1000], [0], [0, 0],
+     [60_000]),
+    ("USAGE_OVERFLOW", 3, 120_000, 180_000, [USER, USER, USER], ["worker-2"] * 3, [1, 1, 1],
+     [1000, 1000, MAX_U64], [0, 0, 0], [0, 0, MAX_U64], [60_000] * 3),
+]
+
+
+def usage_vectors() -> None:
+    seed = hashlib.sha256(b"k3s-daas test enclave key").digest()
+    sk = Ed25519PrivateKey.from_private_bytes(seed)
+    market_id = market_id_of_first_object()
+    print(f"// market id = {market_id.hex()}")
+    for name, *fields in USAGE_VECTORS:
+        msg = usage_message(TIMESTAMP_MS, market_id, *fields)
+        print(f"// {name}: msg = {msg.hex()}")
+        print(f'const {name}_SIG: vector<u8> =\n    x"{sk.sign(msg).hex()}";')
+
+
 if __name__ == "__main__":
     anchor_vectors()
     main()
+    usage_vectors()

@@ -37,6 +37,8 @@ const ENodeIdTaken: u64 = 12;
 /// The slash report's node id, generation or nonce differs from the record's node id,
 /// generation or slash count (a report about an earlier stake, or one already used).
 const EStaleReport: u64 = 13;
+/// `withdraw_treasury` of more than the slashed balance (the treasury).
+const EInsufficientTreasury: u64 = 14;
 
 // === Constants ===
 
@@ -147,6 +149,13 @@ public struct Slashed has copy, drop {
     remaining: u64,
     reason: String,
     epoch: u64,
+}
+
+public struct TreasuryWithdrawn has copy, drop {
+    recipient: address,
+    amount: u64,
+    /// Slashed balance left in the treasury.
+    remaining: u64,
 }
 
 // === Init ===
@@ -379,6 +388,22 @@ public entry fun slash(
     pool.slashed.join(penalty_balance);
 
     event::emit(Slashed { staker: node, penalty, remaining, reason, epoch });
+}
+
+/// Admin: pays `amount` of the slashed stake (the treasury, `pool.slashed`) to the sender.
+/// `EInsufficientTreasury` if `amount` exceeds it.
+#[allow(lint(self_transfer))]
+public entry fun withdraw_treasury(
+    _cap: &AdminCap,
+    pool: &mut StakingPool,
+    amount: u64,
+    ctx: &mut TxContext,
+) {
+    assert!(amount <= pool.slashed.value(), EInsufficientTreasury);
+    let recipient = ctx.sender();
+    let payout = coin::from_balance(pool.slashed.split(amount), ctx);
+    transfer::public_transfer(payout, recipient);
+    event::emit(TreasuryWithdrawn { recipient, amount, remaining: pool.slashed.value() });
 }
 
 /// Admin: creates and shares an `enclave::EnclaveConfig` (version 0) pinning PCR0..2.

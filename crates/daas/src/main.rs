@@ -17,6 +17,7 @@ use daas_master::{Master, MasterConfig, Measurement};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod account_cli;
 mod backends;
 mod bench_http;
 mod config_file;
@@ -133,13 +134,14 @@ enum Cmd {
         #[command(subcommand)]
         cmd: snapshot_cli::SnapshotCmd,
     },
-    /// Show the stake record and seal tokens of an address.
-    Account {
-        #[command(flatten)]
-        chain: ChainRef,
-        #[arg(long)]
-        address: String,
-    },
+    /// Show an address's escrow, earnings, stake, slashes, seal tokens and last settlements.
+    Account(account_cli::AccountArgs),
+    /// Move SUI into your escrow on the ledger's market (pays for your pods).
+    Deposit(account_cli::DepositArgs),
+    /// Withdraw unspent escrow.
+    WithdrawEscrow(account_cli::WithdrawArgs),
+    /// Withdraw a node operator's earnings.
+    WithdrawEarnings(account_cli::WithdrawArgs),
 }
 
 #[derive(Args, Clone)]
@@ -1031,42 +1033,10 @@ async fn run(cli: Cli) -> Result<()> {
             println!("node {node} drained; stake unlocks at epoch {unlock} (then `daas withdraw`)");
             Ok(())
         }
-        Cmd::Account { chain, address } => {
-            let addr: sui_sdk_types::Address = address
-                .parse()
-                .map_err(|e| anyhow::anyhow!("--address: {e}"))?;
-            let l = remote(&chain)?;
-            let stake = l
-                .stake(addr)
-                .await
-                .map_err(anyhow::Error::new)
-                .with_context(|| {
-                    format!(
-                        "reading the stake of {addr} from the ledger at {}",
-                        chain.chain
-                    )
-                })?;
-            let mut tokens = Vec::new();
-            for t in l
-                .seal_tokens_of(addr)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-            {
-                let valid = l
-                    .seal_token_valid(t.id)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                tokens.push(serde_json::json!({"token": t, "valid": valid}));
-            }
-            let epoch = l.epoch().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(
-                    &serde_json::json!({"address": addr, "epoch": epoch, "stake": stake, "seal_tokens": tokens})
-                )?
-            );
-            Ok(())
-        }
+        Cmd::Account(a) => account_cli::run_account(a).await,
+        Cmd::Deposit(a) => account_cli::run_deposit(a).await,
+        Cmd::WithdrawEscrow(a) => account_cli::run_withdraw_escrow(a).await,
+        Cmd::WithdrawEarnings(a) => account_cli::run_withdraw_earnings(a).await,
         Cmd::Join(a) => run_join(a).await,
         Cmd::Snapshot { cmd } => snapshot_cli::run(cmd, default_data_dir).await,
         Cmd::Install(a) => {

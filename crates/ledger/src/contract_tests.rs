@@ -1325,3 +1325,240 @@ fn move_test_vectors_match_the_port() {
     let sig: Ed25519Signature = key.sign(&anchor);
     assert_eq!(hex::encode(sig.inner()), "56a1d20e6ad4f0a753b64711e2f95cab5889d500be220912e9f4f4f38ee684b01122bcb538e850860d33c0e5de49c8310da8f9ca48516ec06e48a7114ef2e00b");
 }
+
+// ---------------------------------------------------------------------------------------------
+// economy (issue 16)
+
+fn market() -> Market {
+    market_init(&mut ctx(addr(0xad), 0))
+}
+
+#[test]
+fn economy_abort_codes_and_modules() {
+    use ContractError::*;
+    for (e, code, name) in [
+        (InsufficientBalance, 301, "EInsufficientBalance"),
+        (BadUsageReport, 302, "EBadUsageReport"),
+        (ReplayedReport, 303, "EReplayedReport"),
+        (StaleUsageEnclave, 304, "EStaleEnclave"),
+        (Overflow, 305, "EOverflow"),
+        (ZeroAmount, 306, "EZeroAmount"),
+        (NoAccount, 307, "ENoAccount"),
+        (NoEarnings, 308, "ENoEarnings"),
+        (LengthMismatch, 309, "ELengthMismatch"),
+    ] {
+        assert_eq!(
+            (e.module(), e.code(), e.name()),
+            ("economy", Some(code), name)
+        );
+    }
+    assert_eq!(
+        (
+            InsufficientTreasury.module(),
+            InsufficientTreasury.code(),
+            InsufficientTreasury.name()
+        ),
+        ("staking", Some(14), "EInsufficientTreasury")
+    );
+}
+
+#[test]
+fn usage_cost_rounds_down_per_line_and_overflows_to_eoverflow() {
+    let m = market();
+    assert_eq!((m.price_cpu, m.price_mem, m.price_pod), (1000, 1, 1000));
+    // 1 MIST per CPU-ms and per pod-second at the default prices
+    assert_eq!(m.cost(1, 0, 0), Ok(1));
+    assert_eq!(m.cost(0, 0, 1), Ok(1));
+    // 999 MiB-seconds cost 0.999 MIST: rounded down to 0
+    assert_eq!(m.cost(0, 999, 0), Ok(0));
+    assert_eq!(m.cost(1500, 2500, 60), Ok(1562));
+    assert_eq!(m.cost(u64::MAX, 0, 0), Ok(u64::MAX));
+    assert_eq!(m.cost(u64::MAX, 1000, 0), Err(ContractError::Overflow));
+    assert_eq!(
+        usage_cost(u64::MAX, u64::MAX, u64::MAX, u64::MAX, u64::MAX, u64::MAX),
+        Err(ContractError::Overflow)
+    );
+    assert_eq!(usage_cost(u64::MAX, 0, 0, 1000, 0, 0), Ok(u64::MAX));
+}
+
+#[test]
+fn deposit_and_withdrawals_keep_escrow_equal_to_balances() {
+    let mut m = market();
+    let alice = addr(0xa1);
+    let mut c = ctx(alice, 0);
+    assert_eq!(
+        deposit(&mut m, coin(0), &mut c),
+        Err(ContractError::ZeroAmount)
+    );
+    deposit(&mut m, coin(500), &mut c).unwrap();
+    deposit(&mut m, coin(700), &mut c).unwrap();
+    assert_eq!(c.deleted, vec![addr(0xcc), addr(0xcc)]);
+    assert_eq!(m.escrow, 1200);
+    assert_eq!(balance_of(&m, &alice), 1200);
+    assert_eq!(
+        withdraw_escrow(&mut m, 1201, &mut c),
+        Err(ContractError::InsufficientBalance)
+    );
+    assert_eq!(
+        withdraw_escrow(&mut m, 0, &mut c),
+        Err(ContractError::ZeroAmount)
+    );
+    withdraw_escrow(&mut m, 200, &mut c).unwrap();
+    assert!(matches!(
+        c.new_objects.last(),
+        Some(NewObject::Transferred { object: ContractObject::Coin(Coin { value: 200, .. }), recipient }) if *recipient == alice
+    ));
+    assert_eq!((m.escrow, balance_of(&m, &alice)), (1000, 1000));
+    let mut other = ctx(addr(0xb2), 0);
+    assert_eq!(
+        withdraw_escrow(&mut m, 1, &mut other),
+        Err(ContractError::NoAccount)
+    );
+    assert_eq!(
+        withdraw_earnings(&mut m, 1, &mut other),
+        Err(ContractError::NoEarnings)
+    );
+    // overflow of the account balance
+    m.accounts.get_mut(&alice).unwrap().balance = u64::MAX - 5;
+    m.escrow = u64::MAX - 5;
+    assert_eq!(
+        deposit(&mut m, coin(6), &mut c),
+        Err(ContractError::Overflow)
+    );
+    assert_eq!(balance_of(&m, &alice), u64::MAX - 5);
+}
+
+#[test]
+fn usage_report_message_layout() {
+    let r = UsageReport::new(addr(9), 7, 100, 200).with_line(UsageLine {
+        user: addr(1),
+        node_id: "n".into(),
+        generation: 2,
+        cpu_ms: 3,
+        mem_mib_s: 4,
+        pod_s: 5,
+        uptime_ms: 6,
+    });
+    let mut expected = vec![USAGE_INTENT];
+    expected.extend(77u64.to_le_bytes());
+    expected.extend([9u8; 32]);
+    for v in [7u64, 100, 200] {
+        expected.extend(v.to_le_bytes());
+    }
+    expected.push(1);
+    expected.extend([1u8; 32]);
+    expected.extend([1, 1, b'n']);
+    for v in [2u64, 3, 4, 5, 6] {
+        expected.push(1);
+        expected.extend(v.to_le_bytes());
+    }
+    assert_eq!(r.signing_bytes(77), expected);
+    assert_eq!(usage_report_message(&r, 77), expected);
+    assert_eq!(r.lines(), Some(1));
+    let mut bad = r.clone();
+    bad.pod_s.clear();
+    assert_eq!(bad.lines(), None);
+}
+
+#[test]
+fn settle_in_the_port_is_atomic_and_ordered() {
+    let (cap, mut pool, _) = setup();
+    let (config, enclave) = enclave_setup(&cap);
+    let node = addr(0xb0);
+    stake(
+        &mut pool,
+        coin(2000),
+        ROLE_NODE,
+        "w1".into(),
+        &mut ctx(node, 0),
+    )
+    .unwrap();
+    let mut m = market();
+    let user = addr(0xa1);
+    deposit(&mut m, coin(10_000), &mut ctx(user, 0)).unwrap();
+    let line = |cpu: u64, pod: u64| UsageLine {
+        user,
+        node_id: "w1".into(),
+        generation: 1,
+        cpu_ms: cpu,
+        mem_mib_s: 0,
+        pod_s: pod,
+        uptime_ms: 1000,
+    };
+    let report = UsageReport::new(m.id, 1, 0, 1000)
+        .with_line(line(100, 0))
+        .with_line(line(200, 0))
+        .with_line(line(u64::MAX, u64::MAX));
+    let sig = |r: &UsageReport| {
+        let s: Ed25519Signature = enclave_key().sign(&r.signing_bytes(5));
+        s.inner().to_vec()
+    };
+    let before = m.clone();
+    let mut c = ctx(addr(0xad), 0);
+    assert_eq!(
+        settle(
+            &mut m,
+            &pool,
+            &config,
+            &enclave,
+            &report,
+            5,
+            &sig(&report),
+            &mut c
+        ),
+        Err(ContractError::Overflow)
+    );
+    assert_eq!(m, before);
+    assert!(c.events.is_empty());
+    // the signature covers the market id and the timestamp
+    let ok = UsageReport::new(m.id, 1, 0, 1000).with_line(line(100, 0));
+    assert_eq!(
+        settle(&mut m, &pool, &config, &enclave, &ok, 6, &sig(&ok), &mut c),
+        Err(ContractError::BadUsageReport)
+    );
+    settle(&mut m, &pool, &config, &enclave, &ok, 5, &sig(&ok), &mut c).unwrap();
+    assert_eq!(
+        (balance_of(&m, &user), earnings_balance(&m, &node)),
+        (9900, 100)
+    );
+    assert_eq!(
+        settle(&mut m, &pool, &config, &enclave, &ok, 5, &sig(&ok), &mut c),
+        Err(ContractError::ReplayedReport)
+    );
+}
+
+/// tests/economy_tests.move's market id and usage-report signatures
+/// (contracts/scripts/gen_test_vectors.py) are the Rust port's.
+#[test]
+fn move_usage_vectors_match_the_port() {
+    // The first object of a test scenario's first transaction: tx hash = 32 zero bytes.
+    let market_id = TxContext::new(addr(0xad), 0, 0, Digest::new([0; 32])).fresh_id();
+    assert_eq!(
+        hex::encode(market_id.as_bytes()),
+        "034401905bebdf8c04f3cd5f04f442a39372c8dc321c29edfb4f9cb30b23ab96"
+    );
+    let mut user = [0u8; 32];
+    user[29..].copy_from_slice(&[0x0a, 0x11, 0xce]);
+    let user = Address::new(user);
+    let l = |node: &str, cpu: u64, mem: u64, pod: u64| UsageLine {
+        user,
+        node_id: node.into(),
+        generation: 1,
+        cpu_ms: cpu,
+        mem_mib_s: mem,
+        pod_s: pod,
+        uptime_ms: 60_000,
+    };
+    let p1 = UsageReport::new(market_id, 1, 0, 60_000)
+        .with_line(l("worker-1", 1500, 2500, 60))
+        .with_line(l("worker-2", 999, 1, 1));
+    let msg = p1.signing_bytes(1_700_000_000_000);
+    assert_eq!(hex::encode(&msg), "030068e5cf8b010000034401905bebdf8c04f3cd5f04f442a39372c8dc321c29edfb4f9cb30b23ab960100000000000000000000000000000060ea0000000000000200000000000000000000000000000000000000000000000000000000000a11ce00000000000000000000000000000000000000000000000000000000000a11ce0208776f726b65722d3108776f726b65722d32020100000000000000010000000000000002dc05000000000000e70300000000000002c4090000000000000100000000000000023c0000000000000001000000000000000260ea00000000000060ea000000000000");
+    let seed: [u8; 32] =
+        hex::decode("4cd9c59825bc57baf0a0e07d811146e74fdc407c4369754369e7269a9af396cd")
+            .unwrap()
+            .try_into()
+            .unwrap();
+    let sig: Ed25519Signature = Ed25519PrivateKey::new(seed).sign(&msg);
+    assert_eq!(hex::encode(sig.inner()), "3811ef3b1ad8af22b3e9f2722ae111262d6f47e62bfdb599408f67484d902cce4503af53805748dd7de48bda73e11b1d738bb4709a0f8db5255a618bc2aeaa06");
+}

@@ -92,6 +92,10 @@ fn cases() -> Vec<Case> {
             id: addr(0xb3),
             initial_shared_version: 6,
         }),
+        market: Some(SharedRef {
+            id: addr(0xb5),
+            initial_shared_version: 8,
+        }),
     };
     let config = d.enclave_config.expect("enclave config");
     let enclave = SharedRef {
@@ -116,6 +120,20 @@ fn cases() -> Vec<Case> {
     };
     let doc: Vec<u8> = (0..1200u32).map(|i| (i % 251) as u8).collect();
     let mut out = vec![
+        (
+            "deposit",
+            &alice,
+            b(tx::deposit(&user, &d, 2_500_000)),
+            vec!["economy::deposit"],
+            vec![("u64", "2500000".to_string())],
+        ),
+        (
+            "withdraw_escrow",
+            &alice,
+            b(tx::withdraw_escrow(&user, &d, 4_294_967_301)),
+            vec!["economy::withdraw_escrow"],
+            vec![("u64", "4294967301".to_string())],
+        ),
         (
             "stake",
             &alice,

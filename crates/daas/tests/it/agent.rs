@@ -275,6 +275,8 @@ spec:
         chain,
         "--address",
         cfg["sui_wallet_address"].as_str().unwrap(),
+        "-o",
+        "json",
     ]))
     .unwrap();
     assert_eq!(acct["stake"]["status"], 1, "unbonding: {acct}");
@@ -437,6 +439,8 @@ spec:
                 &chain,
                 "--address",
                 &addr_a,
+                "-o",
+                "json",
             ]))
             .unwrap();
             acct["stake"]["status"] == 2 && acct["stake"]["amount"] == 900

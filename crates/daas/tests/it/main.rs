@@ -1,6 +1,7 @@
 //! All integration tests of this crate in one test binary (one link, one executable on disk);
 //! nextest still runs every test in its own process.
 
+mod account;
 mod admission;
 mod agent;
 mod agent_security;

@@ -518,8 +518,16 @@ fn silent_node_is_tainted_evicted_and_slashed() {
     );
 
     // The ledger shows the slashed stake (10% by default) and the token no longer validates.
-    let acct: serde_json::Value =
-        serde_json::from_str(&daas_ok(&["account", "--chain", &chain, "--address", &bob])).unwrap();
+    let acct: serde_json::Value = serde_json::from_str(&daas_ok(&[
+        "account",
+        "--chain",
+        &chain,
+        "--address",
+        &bob,
+        "-o",
+        "json",
+    ]))
+    .unwrap();
     assert_eq!(acct["stake"]["status"], 2, "{acct}");
     assert_eq!(acct["stake"]["amount"], 900, "{acct}");
     assert_eq!(acct["stake"]["slashed_total"], 100, "{acct}");

@@ -440,7 +440,15 @@ pub fn daas_ok(args: &[&str]) -> String {
 /// `daas account` of `addr` on the cluster's ledger, as JSON.
 #[track_caller]
 pub fn account(c: &Cluster, addr: &str) -> serde_json::Value {
-    let out = daas_ok(&["account", "--chain", &c.chain_url(), "--address", addr]);
+    let out = daas_ok(&[
+        "account",
+        "--chain",
+        &c.chain_url(),
+        "--address",
+        addr,
+        "-o",
+        "json",
+    ]);
     serde_json::from_str(&out).expect("account JSON")
 }
 
