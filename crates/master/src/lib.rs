@@ -5,6 +5,7 @@
 pub mod anchor;
 pub mod auth;
 pub mod backends;
+pub mod billing;
 pub mod blobstore;
 pub mod clusterkey;
 pub mod clusterstate;
