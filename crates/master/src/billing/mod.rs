@@ -9,6 +9,7 @@
 //! namespace's `daas.io/v1` Usage `current` is refreshed and the [`enforcer`] scales dry
 //! namespaces to zero after the grace period (and back when funded).
 
+pub mod adapter;
 pub mod enforcer;
 pub mod ledger;
 pub mod meter;
