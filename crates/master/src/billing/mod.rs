@@ -415,3 +415,39 @@ pub enum PublishError {
     #[error("api: {0}")]
     Api(#[from] daas_apiserver::ApiError),
 }
+
+/// The master's billing, when configured and it has a ledger, a Sui key (pays for settlements)
+/// and the seal-token authenticator (which knows the users behind the user namespaces).
+pub fn build(
+    cfg: &crate::MasterConfig,
+    seal_tokens: &Option<Arc<crate::auth::SealTokenAuthenticator>>,
+    client: &LocalClient,
+    enclave: &crate::EnclaveHandle,
+    registration: &Arc<RwLock<Option<crate::registration::Registration>>>,
+    metrics: &Arc<Metrics>,
+) -> Option<Arc<Billing>> {
+    let (Some(config), Some(ledger), Some(key), Some(tokens)) =
+        (&cfg.billing, &cfg.ledger, &cfg.sui_key, seal_tokens)
+    else {
+        return None;
+    };
+    let real = adapter::LedgerBilling {
+        wallet: daas_ledger::wallet::Wallet::new(ledger.clone(), key.clone()),
+        enclave: enclave.clone(),
+        registration: registration.clone(),
+    };
+    let stats = stats::ClusterStats::new(
+        client.clone(),
+        Arc::new(crate::nodeproxy::AgentProxy {
+            enclave: enclave.enclave.clone(),
+        }),
+    );
+    Some(Arc::new(Billing::new(
+        config.clone(),
+        Arc::new(real),
+        Arc::new(stats),
+        client.clone(),
+        tokens.owners(),
+        metrics.clone(),
+    )))
+}
