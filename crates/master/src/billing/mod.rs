@@ -451,3 +451,6 @@ pub fn build(
         metrics.clone(),
     )))
 }
+
+#[cfg(test)]
+mod tests;
