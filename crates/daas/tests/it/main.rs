@@ -15,6 +15,7 @@ mod controllers;
 mod crd;
 mod datastore;
 mod dns;
+mod economy;
 mod endpoints;
 mod failover;
 mod flowcontrol;
