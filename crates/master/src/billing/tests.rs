@@ -340,10 +340,11 @@ async fn unknown_owner_is_carried_and_read_back_from_usage() {
     assert!(ledger.state.lock().unwrap().settlements.is_empty());
     owners.record(carol);
     b.settle(6_000).await;
-    let s = ledger.state.lock().unwrap();
-    assert_eq!(s.settlements.len(), 1);
-    assert_eq!(s.settlements[0].lines[0].cpu_ms, 1000);
-    drop(s);
+    {
+        let s = ledger.state.lock().unwrap();
+        assert_eq!(s.settlements.len(), 1);
+        assert_eq!(s.settlements[0].lines[0].cpu_ms, 1000);
+    }
     // A new master (no authenticator history) finds the owner in the Usage object.
     let fresh = Billing::new(
         config(60_000),
