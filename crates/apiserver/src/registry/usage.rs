@@ -53,12 +53,15 @@ pub fn may_write(user: Option<&crate::User>) -> bool {
 #[schemars(rename = "io.daas.v1.Usage")]
 pub struct Usage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub api_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub kind: Option<String>,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "UsageStatus")]
     pub status: Option<UsageStatus>,
 }
 
@@ -68,18 +71,23 @@ pub struct Usage {
 pub struct UsageStatus {
     /// The user's ledger address (0x...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub user: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "UsageAccount")]
     pub account: Option<UsageAccount>,
     /// The period being metered now (the next one to settle).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64")]
     pub period: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub current: Vec<UsageLine>,
     /// Estimated cost (MIST) of `current` at the ledger's prices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64")]
     pub estimated_cost: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "LastSettlement")]
     pub last_settlement: Option<LastSettlement>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<UsageCondition>,
@@ -115,6 +123,7 @@ pub struct LastSettlement {
     /// MIST charged to this user in that settlement.
     pub charged: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Time")]
     pub time: Option<Time>,
 }
 
@@ -126,10 +135,13 @@ pub struct UsageCondition {
     pub type_: String,
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Time")]
     pub last_transition_time: Option<Time>,
 }
 
@@ -227,6 +239,40 @@ mod tests {
         };
         assert!(!may_write(Some(&forged)));
         assert!(!may_write(None));
+    }
+
+    #[test]
+    fn openapi_schema_has_no_nullable_types() {
+        // kubectl's OpenAPI v2 parser refuses definitions with several types (Option's
+        // ["string", "null"]).
+        fn walk(v: &Value, path: &str) {
+            match v {
+                Value::Object(m) => {
+                    assert!(!m.get("type").is_some_and(Value::is_array), "{path}: {v}");
+                    assert!(
+                        !m.contains_key("anyOf") && !m.contains_key("oneOf"),
+                        "{path}: {v}"
+                    );
+                    for (k, x) in m {
+                        walk(x, &format!("{path}.{k}"));
+                    }
+                }
+                Value::Array(a) => a.iter().for_each(|x| walk(x, path)),
+                _ => {}
+            }
+        }
+        for name in [
+            "io.daas.v1.Usage",
+            "io.daas.v1.UsageStatus",
+            "io.daas.v1.UsageLine",
+            "io.daas.v1.UsageCondition",
+            "io.daas.v1.LastSettlement",
+            "io.daas.v1.UsageAccount",
+        ] {
+            let d = crate::openapi::builtin_definition(name)
+                .unwrap_or_else(|| panic!("no definition {name}"));
+            walk(&d, name);
+        }
     }
 
     #[test]
