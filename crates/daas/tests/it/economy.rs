@@ -272,6 +272,29 @@ fn users_pay_nodes_earn_slashed_nodes_stop_and_dry_escrow_scales_to_zero() {
             .unwrap()
             >= 1
     );
+    let yaml = jsonpath(
+        &c,
+        &alice_kc,
+        &["get", "usage", "current", "-n", &ns_a, "-o", "yaml"],
+    );
+    assert!(
+        yaml.contains("kind: Usage") && yaml.contains("type: Funded"),
+        "{yaml}"
+    );
+    // A watch sees the object (and its updates at each settlement).
+    let watched = jsonpath(
+        &c,
+        &alice_kc,
+        &[
+            "get",
+            "--raw",
+            &format!("/apis/daas.io/v1/namespaces/{ns_a}/usages?watch=1&timeoutSeconds=6"),
+        ],
+    );
+    assert!(
+        watched.contains("\"type\":\"ADDED\"") && watched.contains("\"type\":\"MODIFIED\""),
+        "{watched}"
+    );
     let table = jsonpath(&c, &alice_kc, &["get", "usage", "-n", &ns_a]);
     assert!(
         table.contains("FUNDED") && table.contains("current"),

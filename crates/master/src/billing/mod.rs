@@ -329,11 +329,13 @@ impl Billing {
         market: &ledger::MarketView,
         current: &Metered,
     ) -> Result<(), PublishError> {
-        let owner = self.owner(ns).await;
-        let account = match owner {
-            Some(a) => self.ledger.account(a).await?,
-            None => None,
+        // A namespace whose user is not known yet (no authentication seen since this master
+        // started, no Usage object naming it) is neither judged nor published: unknown is not
+        // "no account".
+        let Some(owner) = self.owner(ns).await else {
+            return Ok(());
         };
+        let account = self.ledger.account(owner).await?;
         let funded = account.is_some_and(|a| a.balance > 0);
         let (running, suspended) = enforcer::survey(&self.client, ns).await?;
         let action = {
@@ -365,7 +367,7 @@ impl Billing {
         }
         let last = self.inner.lock().await.last.get(ns).copied();
         let status = usage::Status {
-            user: owner,
+            user: Some(owner),
             account,
             prices: market.prices,
             period: market.last_period + 1,

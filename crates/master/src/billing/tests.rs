@@ -336,8 +336,10 @@ async fn unknown_owner_is_carried_and_read_back_from_usage() {
     stats.set("n1", &[(&ns_c, "c1")], 1_000_000_000);
     b.meter(5_000).await;
     b.settle(5_000).await;
-    // Owner unknown: nothing settled, the usage waits.
+    // Owner unknown: nothing settled, the usage waits; the namespace is not judged (no Usage).
     assert!(ledger.state.lock().unwrap().settlements.is_empty());
+    let usage_c = format!("/apis/daas.io/v1/namespaces/{ns_c}/usages/current");
+    assert!(cm.get_opt(&usage_c).await.unwrap().is_none());
     owners.record(carol);
     b.settle(6_000).await;
     {
