@@ -276,6 +276,22 @@ mod tests {
     }
 
     #[test]
+    fn namespace_owners_may_only_read_usage() {
+        let rules = crate::rbac::user_namespace_rules();
+        let naming: Vec<&Value> = rules
+            .iter()
+            .filter(|r| {
+                r["resources"]
+                    .as_array()
+                    .is_some_and(|rs| rs.iter().any(|x| x == "usages"))
+            })
+            .collect();
+        assert_eq!(naming.len(), 1, "{rules:?}");
+        assert_eq!(naming[0]["apiGroups"], json!([GROUP]));
+        assert_eq!(naming[0]["verbs"], json!(["get", "list", "watch"]));
+    }
+
+    #[test]
     fn table_cells_show_funding() {
         let o = json!({"metadata": {"name": "current", "creationTimestamp": "2026-01-01T00:00:00Z"},
             "status": {"account": {"balance": 5, "spent": 4}, "estimatedCost": 3,
