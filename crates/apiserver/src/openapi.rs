@@ -185,6 +185,7 @@ static BUILTIN: &[(&str, &str, &str, SchemaFn)] = {
         flowcontrol::v1::FlowSchema,
         flowcontrol::v1::PriorityLevelConfiguration,
         k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+        crate::registry::usage::Usage,
     ]
 };
 

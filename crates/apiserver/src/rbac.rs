@@ -709,7 +709,7 @@ pub fn user_namespace_rules() -> Vec<Value> {
     let mut by_group: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut read_only: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for d in resources::RESOURCES.iter().filter(|d| d.namespaced) {
-        let target = if d.plural == "resourcequotas" {
+        let target = if d.plural == "resourcequotas" || crate::registry::usage::is_usage(d) {
             &mut read_only
         } else {
             &mut by_group

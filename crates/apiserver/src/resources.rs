@@ -270,6 +270,7 @@ pub static RESOURCES: &[ResourceDef] = &[
     NETWORK_POLICIES,
     registry::metrics::NODE_METRICS,
     registry::metrics::POD_METRICS,
+    registry::usage::RESOURCE,
 ];
 
 /// Every resource served now: the built-in kinds, then the custom resources of established CRDs.
@@ -430,7 +431,8 @@ mod tests {
                 "autoscaling",
                 "storage.k8s.io",
                 "networking.k8s.io",
-                "metrics.k8s.io"
+                "metrics.k8s.io",
+                "daas.io"
             ]
         );
     }

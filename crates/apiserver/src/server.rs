@@ -416,6 +416,16 @@ async fn handle(
         .map(|w| w == "true" || w == "1")
         .unwrap_or(false);
     let sub = target.sub.clone();
+    // Usage is read-only but for the master's billing loop (405 as upstream's read-only kinds).
+    if crate::registry::usage::is_usage(target.def)
+        && !matches!(parts.method, Method::GET)
+        && !crate::registry::usage::may_write(user.as_ref())
+    {
+        return Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({})",
+            parts.method
+        )));
+    }
     if let Some(u) = &user {
         let verb = crate::authz::verb(&parts.method, &target, is_watch);
         if !crate::authz::is_master(u) {

@@ -20,6 +20,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod account_cli;
 mod backends;
 mod bench_http;
+mod billing_cli;
 mod config_file;
 mod flowcontrol_cli;
 mod hollow_cli;
@@ -325,6 +326,8 @@ struct MasterArgs {
     snapshot: snapshot_cli::ScheduleArgs,
     #[command(flatten)]
     flow_control: flowcontrol_cli::FlowControlArgs,
+    #[command(flatten)]
+    billing: billing_cli::BillingArgs,
 }
 
 #[derive(Args, Clone)]
@@ -409,6 +412,7 @@ async fn master_config(a: &MasterArgs, dir: PathBuf) -> Result<MasterConfig> {
     };
     cfg.snapshots = a.snapshot.schedule(&cfg.data_dir);
     cfg.flow_control = a.flow_control.config()?;
+    cfg.billing = a.billing.config()?;
     Ok(cfg)
 }
 

@@ -199,6 +199,7 @@ pub struct SealTokenAuthenticator {
     counters: Counters,
     metrics: Arc<Metrics>,
     namespaces: UserNamespaces,
+    owners: crate::billing::Owners,
 }
 
 impl SealTokenAuthenticator {
@@ -218,6 +219,7 @@ impl SealTokenAuthenticator {
             counters: Counters::default(),
             metrics,
             namespaces: UserNamespaces::new(),
+            owners: Default::default(),
         }
     }
 
@@ -230,6 +232,11 @@ impl SealTokenAuthenticator {
     /// controller ([`UserNamespaces::controller`]).
     pub fn user_namespaces(&self) -> UserNamespaces {
         self.namespaces.clone()
+    }
+
+    /// The user addresses behind the user namespaces, as validated (for billing).
+    pub fn owners(&self) -> crate::billing::Owners {
+        self.owners.clone()
     }
 
     /// Forget cached validations (after the master itself revoked something, e.g. a slash).
@@ -369,6 +376,7 @@ impl Authenticator for SealTokenAuthenticator {
         let (c, fresh) = self.check(bearer).await.ok()?;
         let v = &c.validated;
         if fresh && v.token.role == 0 {
+            self.owners.record(v.token.owner);
             self.ensure_namespace(&user_namespace(&v.token.owner)).await;
         }
         Some(v.user.clone())

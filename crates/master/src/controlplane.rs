@@ -113,6 +113,8 @@ pub struct ControllerSet {
     pub ca_key_pem: String,
     /// Scheduled snapshots: one master of the cluster takes them.
     pub snapshots: Option<(Arc<crate::snapshot::Snapshotter>, crate::snapshot::Schedule)>,
+    /// Metering and settlement: one master of the cluster bills.
+    pub billing: Option<Arc<crate::billing::Billing>>,
 }
 
 impl ControllerSet {
@@ -173,6 +175,9 @@ impl ControllerSet {
         }
         if let Some((s, schedule)) = &self.snapshots {
             tasks.extend(crate::snapshot::spawn(s.clone(), schedule.clone()));
+        }
+        if let Some(b) = &self.billing {
+            tasks.push(b.clone().spawn());
         }
         if let Some(stakes) = &self.stakes {
             tasks.push(spawn_controller(

@@ -5,6 +5,7 @@
 pub mod anchor;
 pub mod auth;
 pub mod backends;
+pub mod billing;
 pub mod blobstore;
 pub mod clusterkey;
 pub mod clusterstate;
@@ -146,6 +147,8 @@ pub struct MasterConfig {
     pub snapshots: Option<snapshot::Schedule>,
     /// API priority and fairness (`--max-requests-inflight`, ...); None: no limits.
     pub flow_control: Option<daas_apiserver::flowcontrol::FlowControlConfig>,
+    /// Metering, settlement and dry-escrow enforcement (needs a ledger and a Sui key); None: off.
+    pub billing: Option<billing::BillingConfig>,
 }
 
 impl MasterConfig {
@@ -185,6 +188,7 @@ impl MasterConfig {
             leader_election: controlplane::LeaderElection::default(),
             flow_control: Some(Default::default()),
             snapshots: None,
+            billing: Some(Default::default()),
         }
     }
 }
@@ -423,6 +427,14 @@ impl Master {
             _ => None,
         };
         let registration = Arc::new(std::sync::RwLock::new(None));
+        let billing = billing::build(
+            &cfg,
+            &seal_tokens,
+            &client,
+            &enclave,
+            &registration,
+            &metrics,
+        );
         let snapshotter = Arc::new(snapshot::Snapshotter {
             store: store.clone(),
             enclave: enclave.clone(),
@@ -453,6 +465,7 @@ impl Master {
             ca_cert_pem: tls.ca_cert_pem.clone(),
             ca_key_pem: cluster_ca.key_pem.clone(),
             snapshots: cfg.snapshots.clone().map(|s| (snapshotter.clone(), s)),
+            billing,
         };
         controllers.validate()?;
         let seed_state_auth = auth.clone();

@@ -61,6 +61,7 @@ pub mod service;
 pub mod serviceaccount;
 pub mod statefulset;
 pub mod storageclass;
+pub mod usage;
 
 /// A field error: (field path, message as `field.Error` renders it after the path).
 pub type Cause = (String, String);

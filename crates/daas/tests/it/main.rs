@@ -16,6 +16,7 @@ mod controllers;
 mod crd;
 mod datastore;
 mod dns;
+mod economy;
 mod endpoints;
 mod failover;
 mod flowcontrol;
