@@ -18,8 +18,7 @@ use common::agent::{start_agent, wait_for, wait_node_ready, Agent};
 use common::{daas_ok, stderr, stdout, Cluster};
 use daas_ledger::contract::Event;
 use daas_ledger::remote::RemoteLedger;
-use daas_ledger::wallet::Wallet;
-use daas_ledger::{keys::SuiKeypair, tx, Ledger};
+use daas_ledger::Ledger;
 use sui_sdk_types::Address;
 
 const RESTRICTED: &str = "      securityContext: {runAsNonRoot: true, runAsUser: 1000, seccompProfile: {type: RuntimeDefault}}\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: c\n        image: localhost/k3s-daas/busybox:latest\n        imagePullPolicy: IfNotPresent\n        command: [sh, -c, \"sleep 3600\"]\n        resources: {requests: {cpu: 100m, memory: 16Mi}}\n        securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n";
@@ -31,6 +30,7 @@ fn deployment(name: &str, replicas: u32) -> String {
 struct Chain {
     rt: tokio::runtime::Runtime,
     ledger: Arc<dyn Ledger>,
+    url: String,
 }
 
 impl Chain {
@@ -38,27 +38,49 @@ impl Chain {
         Chain {
             rt: tokio::runtime::Runtime::new().expect("runtime"),
             ledger: Arc::new(RemoteLedger::new(url).expect("ledger")),
+            url: url.to_string(),
         }
     }
 
-    fn wallet(&self, key: &Path) -> Wallet {
-        Wallet::new(self.ledger.clone(), SuiKeypair::load(key).expect("key"))
-    }
-
+    /// `daas deposit` (the CLI a user runs).
     fn deposit(&self, key: &Path, amount: u64) {
-        let w = self.wallet(key);
-        self.rt
-            .block_on(w.execute(|ctx, d| tx::deposit(ctx, d, amount)))
-            .expect("deposit");
+        let out = daas_ok(&[
+            "deposit",
+            "--chain",
+            &self.url,
+            "--key",
+            key.to_str().unwrap(),
+            "--amount",
+            &amount.to_string(),
+        ]);
+        assert!(out.contains("escrow balance"), "{out}");
     }
 
-    /// Withdraw `amount` of escrow; the abort code when refused.
-    fn withdraw(&self, key: &Path, amount: u64) -> Result<(), Option<u64>> {
-        let w = self.wallet(key);
-        self.rt
-            .block_on(w.execute(|ctx, d| tx::withdraw_escrow(ctx, d, amount)))
-            .map(|_| ())
-            .map_err(|e| e.abort().map(|(_, c)| c))
+    /// `daas withdraw-escrow` of `amount` (or `--all`); the abort code when refused, as the CLI
+    /// prints it ("... with EName (code)").
+    fn withdraw(&self, key: &Path, amount: Option<u64>) -> Result<(), Option<u64>> {
+        self.cli_withdraw("withdraw-escrow", key, amount)
+    }
+
+    fn cli_withdraw(&self, cmd: &str, key: &Path, amount: Option<u64>) -> Result<(), Option<u64>> {
+        let amount = amount.map(|a| a.to_string());
+        let mut args = vec![cmd, "--chain", &self.url, "--key", key.to_str().unwrap()];
+        match &amount {
+            Some(a) => args.extend(["--amount", a.as_str()]),
+            None => args.push("--all"),
+        }
+        let o = common::daas(&args);
+        if o.status.success() {
+            return Ok(());
+        }
+        let err = stderr(&o);
+        // "... aborted in economy::<fn> with EName (code)"
+        Err(err
+            .split_once("aborted in ")
+            .and_then(|(_, t)| t.split_once(" with "))
+            .and_then(|(_, t)| t.split_once('('))
+            .and_then(|(_, t)| t.split_once(')'))
+            .and_then(|(c, _)| c.trim().parse().ok()))
     }
 
     fn account(&self, a: Address) -> Option<daas_ledger::contract::Account> {
@@ -178,7 +200,10 @@ fn users_pay_nodes_earn_slashed_nodes_stop_and_dry_escrow_scales_to_zero() {
     const DEPOSIT: u64 = 50_000_000;
     chain.deposit(&alice_key, DEPOSIT);
     // A withdrawal above the balance is refused (EInsufficientBalance).
-    assert_eq!(chain.withdraw(&alice_key, DEPOSIT + 1), Err(Some(301)));
+    assert_eq!(
+        chain.withdraw(&alice_key, Some(DEPOSIT + 1)),
+        Err(Some(301))
+    );
 
     let o = apply_as(&c, &alice_kc, &ns_a, &deployment("web", 2));
     assert!(o.status.success(), "{}", stderr(&o));
@@ -400,17 +425,26 @@ fn users_pay_nodes_earn_slashed_nodes_stop_and_dry_escrow_scales_to_zero() {
         },
         &a2,
     );
-    let events = c.ok(&[
-        "get",
-        "events",
-        "-n",
-        &ns_b,
-        "--field-selector",
-        "reason=EscrowFunded",
-        "-o",
-        "jsonpath={.items[*].type}",
-    ]);
-    assert!(events.contains("Normal"), "{events}");
+    // The Event is written after the restoring patch.
+    wait_for(
+        &c,
+        "bob's EscrowFunded event",
+        Duration::from_secs(20),
+        || {
+            stdout(&c.kubectl(&[
+                "get",
+                "events",
+                "-n",
+                &ns_b,
+                "--field-selector",
+                "reason=EscrowFunded",
+                "-o",
+                "jsonpath={.items[*].type}",
+            ]))
+            .contains("Normal")
+        },
+        &a2,
+    );
     let cond = jsonpath(
         &c,
         &bob_kc,
@@ -435,6 +469,8 @@ fn users_pay_nodes_earn_slashed_nodes_stop_and_dry_escrow_scales_to_zero() {
             &url,
             "--address",
             &a.to_string(),
+            "-o",
+            "json",
         ]))
         .unwrap()
     };
@@ -505,12 +541,61 @@ fn users_pay_nodes_earn_slashed_nodes_stop_and_dry_escrow_scales_to_zero() {
         rest = now;
     }
     assert!(rest > 0 && rest < DEPOSIT);
-    chain.withdraw(&alice_key, rest).expect("withdraw the rest");
+    chain.withdraw(&alice_key, None).expect("withdraw the rest");
     let acct = chain.account(alice).unwrap();
     assert_eq!(acct.balance, 0, "{acct:?}");
     assert_eq!(acct.spent + rest, DEPOSIT);
     // Nothing left: a further withdrawal is refused.
-    assert_eq!(chain.withdraw(&alice_key, 1), Err(Some(301)));
+    assert_eq!(chain.withdraw(&alice_key, Some(1)), Err(Some(301)));
+    // `daas account` lists the settlement lines that charged her.
+    let acct = daas_ok(&[
+        "account",
+        "--chain",
+        &url,
+        "--address",
+        &alice.to_string(),
+        "--settlements",
+        "50",
+        "-o",
+        "json",
+    ]);
+    let acct: serde_json::Value = serde_json::from_str(&acct).expect("account JSON");
+    assert_eq!(acct["escrow"]["balance"], 0, "{acct}");
+    let settlements = acct["settlements"].to_string();
+    assert!(settlements.contains("Charged"), "{acct}");
+
+    // ---- Node b's operator takes its earnings out with `daas withdraw-earnings`; the user
+    // cannot take them (she has no earnings) and the operator cannot take more than it has.
+    let b_key = a2.dir.join("node.key");
+    let earned = |op| {
+        chain
+            .rt
+            .block_on(chain.ledger.earnings(op))
+            .expect("earnings")
+            .expect("node b has earnings")
+    };
+    let before = earned(op_b);
+    assert!(before.balance > 0, "{before:?}");
+    assert_eq!(
+        chain.cli_withdraw("withdraw-earnings", &alice_key, Some(1)),
+        Err(Some(308)),
+        "a user with no earnings gets ENoEarnings"
+    );
+    assert_eq!(
+        chain.cli_withdraw(
+            "withdraw-earnings",
+            &b_key,
+            Some(before.balance + 1_000_000_000)
+        ),
+        Err(Some(301)),
+        "above the earnings balance: EInsufficientBalance"
+    );
+    chain
+        .cli_withdraw("withdraw-earnings", &b_key, None)
+        .expect("node b withdraws its earnings");
+    let after = earned(op_b);
+    assert!(after.withdrawn >= before.balance, "{before:?} -> {after:?}");
+    assert_eq!(after.earned, after.balance + after.withdrawn, "{after:?}");
     let metrics = c.ok(&["get", "--raw", "/metrics"]);
     assert!(
         metrics.contains("daas_settlements_total{result=\"ok\"}"),
