@@ -89,7 +89,28 @@ fn expr_metrics(expr: &str) -> BTreeSet<String> {
             i = k + 1;
             continue;
         }
-        if call || matches!(word.as_str(), "and" | "or" | "unless" | "offset" | "bool") {
+        // Aggregations may be followed by `by (...)` rather than their argument.
+        let keyword = matches!(
+            word.as_str(),
+            "and"
+                | "or"
+                | "unless"
+                | "offset"
+                | "bool"
+                | "sum"
+                | "min"
+                | "max"
+                | "avg"
+                | "count"
+                | "group"
+                | "stddev"
+                | "stdvar"
+                | "topk"
+                | "bottomk"
+                | "quantile"
+                | "count_values"
+        );
+        if call || keyword {
             continue;
         }
         out.insert(word);
@@ -132,11 +153,21 @@ impl Prometheus {
             .stderr(log)
             .spawn()
             .expect("start /usr/bin/prometheus (Debian package prometheus)");
-        Prometheus {
+        let p = Prometheus {
             child,
             url: format!("http://127.0.0.1:{port}"),
             _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while get(&format!("{}/-/ready", p.url), None).0 != 200 {
+            assert!(
+                Instant::now() < deadline,
+                "prometheus never became ready:\n{}",
+                p.log()
+            );
+            std::thread::sleep(Duration::from_millis(300));
         }
+        p
     }
 
     fn log(&self) -> String {
