@@ -160,7 +160,8 @@ fn console_in_headless_chromium() {
         "return document.getElementById('login-error').textContent.includes('401')",
         json!([]),
     );
-    b.js("document.getElementById('token').focus()", json!([]));
+    // The field has the focus again, its text selected: typing replaces it.
+    assert_eq!(b.js("return document.activeElement.id", json!([])), "token");
     b.keys(&format!("{admin}\u{E007}"));
     b.wait_js(
         "the node row",

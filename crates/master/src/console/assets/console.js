@@ -217,13 +217,22 @@ async function loadNodeExtra() {
 
 function startNodes() {
   watch('/api/v1/nodes', {
-    reset(items) { state.nodes = new Map(items.map((n) => [n.metadata.name, n])); forbidden('nodes-forbidden'); renderNodes(); },
+    reset(items) {
+      state.nodes = new Map(items.map((n) => [n.metadata.name, n]));
+      forbidden('nodes-forbidden');
+      $('nodes-wrap').hidden = false;
+      renderNodes();
+    },
     event(type, n) {
       if (type === 'DELETED') state.nodes.delete(n.metadata.name); else state.nodes.set(n.metadata.name, n);
       renderNodes();
     },
     live() {},
-    error(e) { forbidden('nodes-forbidden', e, 'list nodes'); $('nodes-summary').textContent = 'not available'; renderNodes(); },
+    error(e) {
+      forbidden('nodes-forbidden', e, 'list nodes');
+      $('nodes-wrap').hidden = true;
+      $('nodes-summary').textContent = 'not available';
+    },
   });
   loadNodeExtra();
   state.timers.push(setInterval(loadNodeExtra, 5000), setInterval(tickHeartbeats, 1000));
@@ -376,21 +385,32 @@ async function loadAttestation() {
   try { a = await api('/api/v1/console/attestation'); } catch (e) { forbidden('att-forbidden', e, 'read the attestation'); return; }
   forbidden('att-forbidden');
   const v = a.verified || {};
-  const kv = [];
-  const add = (k, val, attrs) => kv.push(el('dt', {}, k), el('dd', attrs || {}, val));
-  add('Enclave kind', a.kind, { class: 'plain', dataset: { field: 'kind' } });
-  for (const i of Object.keys(a.pcrs || {}).sort((x, y) => x - y)) add('PCR' + i, a.pcrs[i], { dataset: { pcr: i } });
-  add('Public key', a.public_key, { dataset: { field: 'public_key' } });
-  add('TLS certificate SHA-256', a.tls_certificate_sha256, { dataset: { field: 'tls' } });
-  add('Cluster', a.cluster_id);
-  add('Registered on the ledger', el('span', {}, yes(v.registered), v.reason ? ' ' + v.reason : ''), { class: 'plain', dataset: { field: 'registered' } });
-  if (v.enclave_object_id) add('Enclave object', v.enclave_object_id);
-  if (v.enclave_config_id) add('Enclave config', v.enclave_config_id + ' (' + (v.config_name || '') + ')');
-  if (v.config_version !== undefined) add('Config version', 'ledger v' + v.config_version + ', enclave registered at v' + v.enclave_config_version, { class: 'plain' });
-  if (v.current !== undefined) add('Current (not stale)', yes(v.current), { class: 'plain', dataset: { field: 'current' } });
-  if (v.pcrs_match !== undefined) add('PCRs match the config', yes(v.pcrs_match), { class: 'plain' });
-  if (v.public_key_matches !== undefined) add('Key matches the ledger', yes(v.public_key_matches), { class: 'plain' });
-  $('att').replaceChildren(...kv);
+  const main = [];
+  const add = (list, k, val, attrs) => list.push(el('dt', {}, k), el('dd', attrs || {}, val));
+  add(main, 'Enclave kind', a.kind, { class: 'plain', dataset: { field: 'kind' } });
+  add(main, 'Registered on the ledger', el('span', {}, yes(v.registered), v.reason ? ' ' + v.reason : ''), { class: 'plain', dataset: { field: 'registered' } });
+  if (v.current !== undefined) add(main, 'Current (not stale)', yes(v.current), { class: 'plain', dataset: { field: 'current' } });
+  if (v.pcrs_match !== undefined) add(main, 'PCRs match the config', yes(v.pcrs_match), { class: 'plain' });
+  if (v.public_key_matches !== undefined) add(main, 'Key matches the ledger', yes(v.public_key_matches), { class: 'plain' });
+  if (v.config_version !== undefined) add(main, 'Config version', 'ledger v' + v.config_version + ', enclave registered at v' + v.enclave_config_version, { class: 'plain' });
+  if (v.enclave_object_id) add(main, 'Enclave object', v.enclave_object_id);
+  if (v.enclave_config_id) add(main, 'Enclave config', v.enclave_config_id + (v.config_name ? ' (' + v.config_name + ')' : ''));
+  add(main, 'Public key', a.public_key, { dataset: { field: 'public_key' } });
+  add(main, 'TLS certificate SHA-256', a.tls_certificate_sha256, { dataset: { field: 'tls' } });
+  add(main, 'Cluster', a.cluster_id);
+  // PCRs: the measured ones in full, the all-zero (unused) ones folded away.
+  const zeros = [];
+  for (const i of Object.keys(a.pcrs || {}).sort((x, y) => x - y)) {
+    const val = a.pcrs[i];
+    add(/^0*$/.test(val) ? zeros : main, 'PCR' + i, val, { dataset: { pcr: i } });
+  }
+  const parts = [el('dl', { class: 'kv' }, ...main)];
+  if (zeros.length) {
+    parts.push(el('details', { class: 'zeros' },
+      el('summary', {}, (zeros.length / 2) + ' more PCRs, all zero (unused)'),
+      el('dl', { class: 'kv' }, ...zeros)));
+  }
+  $('att').replaceChildren(...parts);
   const ok = v.registered && v.current && v.pcrs_match && v.public_key_matches;
   $('att-summary').textContent = ok ? 'verified against the ledger' : 'not verified' + (v.reason ? ': ' + v.reason : '');
 }
@@ -435,7 +455,7 @@ async function signIn(token) {
   loadEvents();
   loadAttestation();
   state.timers.push(setInterval(loadEvents, 10000), setInterval(loadAttestation, 30000));
-  $('main').focus();
+  $('main').focus({ preventScroll: true });
 }
 
 function signOut() {
@@ -461,7 +481,9 @@ document.addEventListener('DOMContentLoaded', () => {
       $('token').value = '';
     } catch (e) {
       $('login-error').textContent = e.message;
+      // Back to the field with its text selected: typing replaces it.
       $('token').focus();
+      $('token').select();
     }
   });
   $('logout').addEventListener('click', signOut);
