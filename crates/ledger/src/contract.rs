@@ -20,6 +20,7 @@ pub type ObjectId = Address;
 pub const MODULE_STAKING: &str = "staking";
 pub const MODULE_GATEWAY: &str = "k8s_gateway";
 pub const MODULE_ENCLAVE: &str = "enclave";
+pub const MODULE_ECONOMY: &str = "economy";
 /// The Sui framework module whose native aborts when a Nitro attestation document is invalid.
 pub const MODULE_NITRO: &str = "nitro_attestation";
 
@@ -45,6 +46,26 @@ pub const BPS_DENOMINATOR: u64 = 10_000;
 pub const SLASH_INTENT: u8 = 1;
 /// Intent scope of a state anchor (store revision) signed by the master's enclave.
 pub const STATE_ANCHOR_INTENT: u8 = 2;
+/// Intent scope of a usage report (settlement) signed by the master's enclave.
+pub const USAGE_INTENT: u8 = 3;
+
+/// Default price per 1000 CPU-milliseconds (per CPU-second), MIST.
+pub const DEFAULT_PRICE_CPU: u64 = 1000;
+/// Default price per 1000 MiB-seconds of working-set memory, MIST.
+pub const DEFAULT_PRICE_MEM: u64 = 1;
+/// Default price per 1000 pod-seconds, MIST.
+pub const DEFAULT_PRICE_POD: u64 = 1000;
+/// Prices are per this many units of usage.
+pub const PRICE_UNIT: u64 = 1000;
+
+/// `UsageSkipped.reason`: the node id has no holder in `pool.node_owners`.
+pub const SKIP_NO_STAKE: &str = "no_stake";
+/// `UsageSkipped.reason`: the holder's record is not Active (slashed or unbonding).
+pub const SKIP_NOT_ACTIVE: &str = "not_active";
+/// `UsageSkipped.reason`: the line's stake generation differs from the record's.
+pub const SKIP_GENERATION: &str = "generation";
+/// `UsageSkipped.reason`: the user has no escrow account.
+pub const SKIP_NO_ACCOUNT: &str = "no_account";
 
 pub const PERMISSION_USER: &str = "namespace:own";
 pub const PERMISSION_NODE: &str = "node:self";
@@ -84,6 +105,8 @@ pub enum ContractError {
         "staking::EStaleReport (13): slashing report does not match the stake's node id, generation or slash count"
     )]
     StaleReport,
+    #[error("staking::EInsufficientTreasury (14): amount above the slashed balance (treasury)")]
+    InsufficientTreasury,
     // k8s_gateway
     #[error("k8s_gateway::ENoActiveStake (101): sender has no active stake")]
     NoActiveStake,
@@ -102,6 +125,25 @@ pub enum ContractError {
     BadAnchor,
     #[error("enclave::ERevisionRollback (205): revision is below the anchored revision")]
     RevisionRollback,
+    // economy
+    #[error("economy::EInsufficientBalance (301): amount above the balance")]
+    InsufficientBalance,
+    #[error("economy::EBadUsageReport (302): usage report not signed by the enclave")]
+    BadUsageReport,
+    #[error("economy::EReplayedReport (303): period is not after the last settled period")]
+    ReplayedReport,
+    #[error("economy::EStaleEnclave (304): enclave is not current for the enclave config")]
+    StaleUsageEnclave,
+    #[error("economy::EOverflow (305): amount overflows u64")]
+    Overflow,
+    #[error("economy::EZeroAmount (306): amount must be positive")]
+    ZeroAmount,
+    #[error("economy::ENoAccount (307): no escrow account for the address")]
+    NoAccount,
+    #[error("economy::ENoEarnings (308): no earnings record for the address")]
+    NoEarnings,
+    #[error("economy::ELengthMismatch (309): usage report vectors differ in length")]
+    LengthMismatch,
     // sui::nitro_attestation natives
     #[error(
         "nitro_attestation::ENotSupported (0): no attestation verifier configured in this ledger"
@@ -121,9 +163,11 @@ impl ContractError {
         match self {
             InsufficientStake | InvalidRole | MissingNodeId | RoleMismatch | NoStake
             | NotActive | StillActive | Locked | InvalidConfig | BadReport | AlreadySlashed
-            | NodeIdTaken | StaleReport => MODULE_STAKING,
+            | NodeIdTaken | StaleReport | InsufficientTreasury => MODULE_STAKING,
             NoActiveStake | NotOwner | InvalidTtl => MODULE_GATEWAY,
             InvalidPcrs | InvalidPk | StaleEnclave | BadAnchor | RevisionRollback => MODULE_ENCLAVE,
+            InsufficientBalance | BadUsageReport | ReplayedReport | StaleUsageEnclave
+            | Overflow | ZeroAmount | NoAccount | NoEarnings | LengthMismatch => MODULE_ECONOMY,
             AttestationUnsupported | AttestationInvalid(_) => MODULE_NITRO,
             Arithmetic { module } => module,
         }
@@ -146,6 +190,16 @@ impl ContractError {
             AlreadySlashed => 11,
             NodeIdTaken => 12,
             StaleReport => 13,
+            InsufficientTreasury => 14,
+            InsufficientBalance => 301,
+            BadUsageReport => 302,
+            ReplayedReport => 303,
+            StaleUsageEnclave => 304,
+            Overflow => 305,
+            ZeroAmount => 306,
+            NoAccount => 307,
+            NoEarnings => 308,
+            LengthMismatch => 309,
             NoActiveStake => 101,
             NotOwner => 102,
             InvalidTtl => 103,
@@ -177,6 +231,16 @@ impl ContractError {
             AlreadySlashed => "EAlreadySlashed",
             NodeIdTaken => "ENodeIdTaken",
             StaleReport => "EStaleReport",
+            InsufficientTreasury => "EInsufficientTreasury",
+            InsufficientBalance => "EInsufficientBalance",
+            BadUsageReport => "EBadUsageReport",
+            ReplayedReport => "EReplayedReport",
+            StaleUsageEnclave => "EStaleEnclave",
+            Overflow => "EOverflow",
+            ZeroAmount => "EZeroAmount",
+            NoAccount => "ENoAccount",
+            NoEarnings => "ENoEarnings",
+            LengthMismatch => "ELengthMismatch",
             NoActiveStake => "ENoActiveStake",
             NotOwner => "ENotOwner",
             InvalidTtl => "EInvalidTtl",
@@ -370,6 +434,53 @@ pub enum Event {
         revision: u64,
         timestamp_ms: u64,
     },
+    // staking (treasury)
+    TreasuryWithdrawn {
+        recipient: Address,
+        amount: u64,
+        remaining: u64,
+    },
+    // economy
+    Deposited {
+        user: Address,
+        amount: u64,
+        balance: u64,
+    },
+    EscrowWithdrawn {
+        user: Address,
+        amount: u64,
+        balance: u64,
+    },
+    EarningsWithdrawn {
+        operator: Address,
+        amount: u64,
+        balance: u64,
+    },
+    PricesSet {
+        price_cpu: u64,
+        price_mem: u64,
+        price_pod: u64,
+    },
+    Charged {
+        period: u64,
+        user: Address,
+        node_id: String,
+        operator: Address,
+        cost: u64,
+        charged: u64,
+    },
+    UsageSkipped {
+        period: u64,
+        user: Address,
+        node_id: String,
+        reason: String,
+    },
+    Settled {
+        period: u64,
+        lines: u64,
+        charged_total: u64,
+        epoch: u64,
+    },
 }
 
 impl Event {
@@ -379,9 +490,17 @@ impl Event {
             Event::Staked { .. }
             | Event::UnstakeRequested { .. }
             | Event::Withdrawn { .. }
-            | Event::Slashed { .. } => MODULE_STAKING,
+            | Event::Slashed { .. }
+            | Event::TreasuryWithdrawn { .. } => MODULE_STAKING,
             Event::SealTokenIssued { .. } | Event::SealTokenRevoked { .. } => MODULE_GATEWAY,
             Event::EnclaveRegistered { .. } | Event::StateAnchored { .. } => MODULE_ENCLAVE,
+            Event::Deposited { .. }
+            | Event::EscrowWithdrawn { .. }
+            | Event::EarningsWithdrawn { .. }
+            | Event::PricesSet { .. }
+            | Event::Charged { .. }
+            | Event::UsageSkipped { .. }
+            | Event::Settled { .. } => MODULE_ECONOMY,
         }
     }
 
@@ -396,6 +515,14 @@ impl Event {
             Event::SealTokenRevoked { .. } => "SealTokenRevoked",
             Event::EnclaveRegistered { .. } => "EnclaveRegistered",
             Event::StateAnchored { .. } => "StateAnchored",
+            Event::TreasuryWithdrawn { .. } => "TreasuryWithdrawn",
+            Event::Deposited { .. } => "Deposited",
+            Event::EscrowWithdrawn { .. } => "EscrowWithdrawn",
+            Event::EarningsWithdrawn { .. } => "EarningsWithdrawn",
+            Event::PricesSet { .. } => "PricesSet",
+            Event::Charged { .. } => "Charged",
+            Event::UsageSkipped { .. } => "UsageSkipped",
+            Event::Settled { .. } => "Settled",
         }
     }
 }
@@ -425,6 +552,7 @@ pub enum ContractObject {
     SealToken(SealToken),
     EnclaveConfig(EnclaveConfig),
     Enclave(Enclave),
+    Market(Market),
 }
 
 impl ContractObject {
@@ -437,6 +565,7 @@ impl ContractObject {
             ContractObject::SealToken(o) => o.id,
             ContractObject::EnclaveConfig(o) => o.id,
             ContractObject::Enclave(o) => o.id,
+            ContractObject::Market(o) => o.id,
         }
     }
 }
@@ -484,16 +613,16 @@ impl TxContext {
         self.ids_created
     }
 
-    fn emit(&mut self, event: Event) {
+    pub(crate) fn emit(&mut self, event: Event) {
         self.events.push(event);
     }
 
-    fn transfer(&mut self, object: ContractObject, recipient: Address) {
+    pub(crate) fn transfer(&mut self, object: ContractObject, recipient: Address) {
         self.new_objects
             .push(NewObject::Transferred { object, recipient });
     }
 
-    fn share(&mut self, object: ContractObject) {
+    pub(crate) fn share(&mut self, object: ContractObject) {
         self.new_objects.push(NewObject::Shared(object));
     }
 }
@@ -888,6 +1017,32 @@ pub fn slash(
     Ok(())
 }
 
+/// `staking::withdraw_treasury(admin_cap, pool, amount)`: pays `amount` of the slashed stake (the
+/// treasury) to the sender as a new coin. `EInsufficientTreasury` if `amount` exceeds it.
+pub fn withdraw_treasury(
+    _cap: &AdminCap,
+    pool: &mut StakingPool,
+    amount: u64,
+    ctx: &mut TxContext,
+) -> Result<(), ContractError> {
+    if amount > pool.slashed {
+        return Err(ContractError::InsufficientTreasury);
+    }
+    pool.slashed -= amount;
+    let recipient = ctx.sender;
+    let coin = Coin {
+        id: ctx.fresh_id(),
+        value: amount,
+    };
+    ctx.transfer(ContractObject::Coin(coin), recipient);
+    ctx.emit(Event::TreasuryWithdrawn {
+        recipient,
+        amount,
+        remaining: pool.slashed,
+    });
+    Ok(())
+}
+
 pub fn stake_amount(pool: &StakingPool, addr: &Address) -> u64 {
     pool.stakes.get(addr).map_or(0, |r| r.amount)
 }
@@ -1198,6 +1353,8 @@ pub fn verify_signature<P: Serialize>(
     };
     key.verify(&bytes, &Ed25519Signature::new(sig)).is_ok()
 }
+
+pub use crate::economy::*;
 
 #[cfg(test)]
 #[path = "contract_tests.rs"]

@@ -19,7 +19,7 @@ use crate::contract::{
 };
 use crate::tx::{self, Deployment, SharedRef, SignedTransaction, VerifiedTransaction};
 use crate::types::{
-    ExecutionFailure, ExecutionStatus, LedgerObject, ObjectData, ObjectKind, Owner,
+    EventRecord, ExecutionFailure, ExecutionStatus, LedgerObject, ObjectData, ObjectKind, Owner,
     TransactionEffects,
 };
 use crate::{Ledger, LedgerError};
@@ -33,6 +33,11 @@ const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
 const EFFECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("effects");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const META_KEY: &str = "meta";
+/// Id of the `economy::Market` (a separate key: ledgers created before the economy get their
+/// market when they are next opened).
+const MARKET_KEY: &str = "market";
+/// Event log: sequence number -> BCS [`EventRecord`] (for `recent_events`).
+const EVENT_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("event_log");
 
 /// Source of wall-clock time (ms since the Unix epoch).
 pub trait Clock: Send + Sync {
@@ -104,6 +109,9 @@ struct Meta {
 struct State {
     objects: BTreeMap<ObjectId, LedgerObject>,
     meta: Meta,
+    market: ObjectId,
+    /// Next key of the event log.
+    next_event: u64,
 }
 
 struct Shared {
@@ -186,7 +194,49 @@ impl EmbeddedLedger {
                     let o: LedgerObject = bcs::from_bytes(v.value()).map_err(codec)?;
                     objects.insert(o.id, o);
                 }
-                State { objects, meta }
+                let m = r.open_table(META).map_err(storage)?;
+                let market = match m.get(MARKET_KEY).map_err(storage)? {
+                    Some(v) => Some(bcs::from_bytes::<ObjectId>(v.value()).map_err(codec)?),
+                    None => None,
+                };
+                let next_event = match r.open_table(EVENT_LOG) {
+                    Ok(t) => t
+                        .last()
+                        .map_err(storage)?
+                        .map_or(0, |(k, _)| k.value().saturating_add(1)),
+                    Err(redb::TableError::TableDoesNotExist(_)) => 0,
+                    Err(e) => return Err(storage(e)),
+                };
+                drop(m);
+                drop(t);
+                drop(r);
+                let market = match market {
+                    Some(id) => id,
+                    None => {
+                        // A ledger created before the economy: create its market now.
+                        let o = genesis_market(&meta);
+                        let w = db.begin_write().map_err(storage)?;
+                        {
+                            let mut t = w.open_table(OBJECTS).map_err(storage)?;
+                            let bytes = bcs::to_bytes(&o).map_err(codec)?;
+                            t.insert(o.id.as_bytes(), bytes.as_slice())
+                                .map_err(storage)?;
+                            let mut m = w.open_table(META).map_err(storage)?;
+                            let bytes = bcs::to_bytes(&o.id).map_err(codec)?;
+                            m.insert(MARKET_KEY, bytes.as_slice()).map_err(storage)?;
+                        }
+                        w.commit().map_err(storage)?;
+                        let id = o.id;
+                        objects.insert(id, o);
+                        id
+                    }
+                };
+                State {
+                    objects,
+                    meta,
+                    market,
+                    next_event,
+                }
             }
             None => {
                 let state = build_genesis(genesis, clock.now_ms())?;
@@ -199,9 +249,12 @@ impl EmbeddedLedger {
                             .map_err(storage)?;
                     }
                     w.open_table(EFFECTS).map_err(storage)?;
+                    w.open_table(EVENT_LOG).map_err(storage)?;
                     let mut m = w.open_table(META).map_err(storage)?;
                     let bytes = bcs::to_bytes(&state.meta).map_err(codec)?;
                     m.insert(META_KEY, bytes.as_slice()).map_err(storage)?;
+                    let bytes = bcs::to_bytes(&state.market).map_err(codec)?;
+                    m.insert(MARKET_KEY, bytes.as_slice()).map_err(storage)?;
                 }
                 w.commit().map_err(storage)?;
                 state
@@ -366,6 +419,43 @@ impl EmbeddedLedger {
         Ok(coins)
     }
 
+    /// The `economy::Market`.
+    pub fn market_now(&self) -> Result<contract::Market, LedgerError> {
+        let s = self.lock()?;
+        market_of(&s).cloned()
+    }
+
+    /// The escrow account of `user`.
+    pub fn account_of(&self, user: &Address) -> Result<Option<contract::Account>, LedgerError> {
+        let s = self.lock()?;
+        Ok(market_of(&s)?.accounts.get(user).cloned())
+    }
+
+    /// The earnings of node operator `operator`.
+    pub fn earnings_of(
+        &self,
+        operator: &Address,
+    ) -> Result<Option<contract::Earnings>, LedgerError> {
+        let s = self.lock()?;
+        Ok(market_of(&s)?.earnings.get(operator).cloned())
+    }
+
+    /// The last `limit` events of executed transactions, newest first.
+    pub fn recent_events_now(&self, limit: usize) -> Result<Vec<EventRecord>, LedgerError> {
+        let r = self.shared.db.begin_read().map_err(storage)?;
+        let t = match r.open_table(EVENT_LOG) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(storage(e)),
+        };
+        let mut out = Vec::new();
+        for entry in t.iter().map_err(storage)?.rev().take(limit) {
+            let (_, v) = entry.map_err(storage)?;
+            out.push(bcs::from_bytes(v.value()).map_err(codec)?);
+        }
+        Ok(out)
+    }
+
     /// Effects of an executed transaction.
     pub fn effects(&self, digest: &Digest) -> Result<Option<TransactionEffects>, LedgerError> {
         let r = self.shared.db.begin_read().map_err(storage)?;
@@ -450,8 +540,21 @@ impl EmbeddedLedger {
             let mut m = w.open_table(META).map_err(storage)?;
             let bytes = bcs::to_bytes(&meta).map_err(codec)?;
             m.insert(META_KEY, bytes.as_slice()).map_err(storage)?;
+            let mut log = w.open_table(EVENT_LOG).map_err(storage)?;
+            for (i, event) in outcome.effects.events.iter().enumerate() {
+                let record = EventRecord {
+                    digest: verified.digest,
+                    timestamp_ms: now_ms,
+                    sender: verified.sender,
+                    event: event.clone(),
+                };
+                let bytes = bcs::to_bytes(&record).map_err(codec)?;
+                log.insert(s.next_event + i as u64, bytes.as_slice())
+                    .map_err(storage)?;
+            }
         }
         w.commit().map_err(storage)?;
+        s.next_event += outcome.effects.events.len() as u64;
         for o in outcome.written {
             s.objects.insert(o.id, o);
         }
@@ -523,6 +626,33 @@ fn pool_of(s: &State) -> Result<&contract::StakingPool, LedgerError> {
     }
 }
 
+fn market_of(s: &State) -> Result<&contract::Market, LedgerError> {
+    match s.objects.get(&s.market).map(|o| &o.data) {
+        Some(ObjectData::Move(ContractObject::Market(m))) => Ok(m),
+        _ => Err(LedgerError::Storage("market missing".into())),
+    }
+}
+
+/// The `economy::Market` of a ledger (as if shared by `economy::init` at genesis), with an id
+/// derived from the genesis digest.
+fn genesis_market(meta: &Meta) -> LedgerObject {
+    let mut h = sui_sdk_types::hash::Hasher::new();
+    h.update(b"k3s-daas economy");
+    h.update(meta.genesis_digest.inner());
+    let digest = h.finalize();
+    let mut ctx = contract::TxContext::new(Address::ZERO, 0, 0, digest);
+    let market = contract::market_init(&mut ctx);
+    LedgerObject::new(
+        market.id,
+        1,
+        Owner::Shared {
+            initial_shared_version: 1,
+        },
+        digest,
+        ObjectData::Move(ContractObject::Market(market)),
+    )
+}
+
 fn shared_ref(s: &State, id: &ObjectId) -> Result<SharedRef, LedgerError> {
     match s.objects.get(id).map(|o| o.owner) {
         Some(Owner::Shared {
@@ -545,6 +675,7 @@ fn deployment_of(s: &State) -> Result<Deployment, LedgerError> {
             Some(id) => Some(shared_ref(s, id)?),
             None => None,
         },
+        market: Some(shared_ref(s, &s.market)?),
     })
 }
 
@@ -568,7 +699,12 @@ fn build_genesis(g: &GenesisConfig, now_ms: u64) -> Result<State, LedgerError> {
         package,
         Owner::Immutable,
         ObjectData::Package {
-            modules: vec!["enclave".into(), "k8s_gateway".into(), "staking".into()],
+            modules: vec![
+                "economy".into(),
+                "enclave".into(),
+                "k8s_gateway".into(),
+                "staking".into(),
+            ],
         },
     );
     let meta_ids = (pool.id, gateway.id, cap.id);
@@ -610,20 +746,26 @@ fn build_genesis(g: &GenesisConfig, now_ms: u64) -> Result<State, LedgerError> {
             ObjectData::Move(ContractObject::Coin(contract::Coin { id, value: *value })),
         );
     }
+    let meta = Meta {
+        package,
+        pool: meta_ids.0,
+        gateway: meta_ids.1,
+        admin_cap: meta_ids.2,
+        enclave_config,
+        epoch: 0,
+        epoch_start_ms: now_ms,
+        epoch_duration_ms: g.epoch_duration.map(|d| d.as_millis() as u64),
+        mint_nonce: 0,
+        genesis_digest: digest,
+    };
+    let market = genesis_market(&meta);
+    let market_id = market.id;
+    objects.insert(market_id, market);
     Ok(State {
         objects,
-        meta: Meta {
-            package,
-            pool: meta_ids.0,
-            gateway: meta_ids.1,
-            admin_cap: meta_ids.2,
-            enclave_config,
-            epoch: 0,
-            epoch_start_ms: now_ms,
-            epoch_duration_ms: g.epoch_duration.map(|d| d.as_millis() as u64),
-            mint_nonce: 0,
-            genesis_digest: digest,
-        },
+        meta,
+        market: market_id,
+        next_event: 0,
     })
 }
 
@@ -1371,6 +1513,20 @@ impl Machine<'_> {
         Ok((id, c))
     }
 
+    fn market(
+        &mut self,
+        arg: &Argument,
+        idx: u16,
+        mutable: bool,
+    ) -> Result<(ObjectId, contract::Market), ExecutionFailure> {
+        let id = self.borrow(arg, idx, mutable)?;
+        let m = self.typed(&id, idx, "Market", |o| match o {
+            ContractObject::Market(m) => Some(m),
+            _ => None,
+        })?;
+        Ok((id, m))
+    }
+
     fn put(&mut self, id: ObjectId, data: ContractObject) {
         if let Some(w) = self.objects.get_mut(&id) {
             w.data = data;
@@ -1393,6 +1549,11 @@ impl Machine<'_> {
             ("staking", "create_enclave_config") => 5,
             ("staking", "update_pcrs") => 5,
             ("enclave", "register_enclave_raw") => 2,
+            ("staking", "withdraw_treasury") => 3,
+            ("economy", "deposit") => 2,
+            ("economy", "withdraw_escrow") | ("economy", "withdraw_earnings") => 2,
+            ("economy", "set_prices") => 5,
+            ("economy", "settle") => 16,
             _ => {
                 return Err(ExecutionFailure::FunctionNotFound {
                     module: module.to_string(),
@@ -1546,6 +1707,90 @@ impl Machine<'_> {
                 contract::register_enclave_raw(&cfg, &document, self.verifier, &mut self.ctx)
                     .map_err(abort)?;
             }
+            ("staking", "withdraw_treasury") => {
+                let cap = self.cap(&a[0], 0)?;
+                let (pool_id, mut pool) = self.pool(&a[1], 1, true)?;
+                let amount: u64 = decode(&self.pure(&a[2], 2)?, 2, "u64")?;
+                contract::withdraw_treasury(&cap, &mut pool, amount, &mut self.ctx)
+                    .map_err(abort)?;
+                self.put(pool_id, ContractObject::StakingPool(pool));
+            }
+            ("economy", "deposit") => {
+                let (market_id, mut market) = self.market(&a[0], 0, true)?;
+                let coin_id = self.take(&a[1], 1, false)?;
+                let coin = self.typed(&coin_id, 1, "Coin<SUI>", |o| match o {
+                    ContractObject::Coin(c) => Some(c),
+                    _ => None,
+                })?;
+                contract::deposit(&mut market, coin, &mut self.ctx).map_err(abort)?;
+                self.put(market_id, ContractObject::Market(market));
+            }
+            ("economy", "withdraw_escrow") | ("economy", "withdraw_earnings") => {
+                let (market_id, mut market) = self.market(&a[0], 0, true)?;
+                let amount: u64 = decode(&self.pure(&a[1], 1)?, 1, "u64")?;
+                if function == "withdraw_escrow" {
+                    contract::withdraw_escrow(&mut market, amount, &mut self.ctx)
+                } else {
+                    contract::withdraw_earnings(&mut market, amount, &mut self.ctx)
+                }
+                .map_err(abort)?;
+                self.put(market_id, ContractObject::Market(market));
+            }
+            ("economy", "set_prices") => {
+                let cap = self.cap(&a[0], 0)?;
+                let (market_id, mut market) = self.market(&a[1], 1, true)?;
+                let mut v = [0u64; 3];
+                for (i, slot) in v.iter_mut().enumerate() {
+                    let idx = i as u16 + 2;
+                    *slot = decode(&self.pure(&a[i + 2], idx)?, idx, "u64")?;
+                }
+                contract::set_prices(&cap, &mut market, v[0], v[1], v[2], &mut self.ctx)
+                    .map_err(abort)?;
+                self.put(market_id, ContractObject::Market(market));
+            }
+            ("economy", "settle") => {
+                let (market_id, mut market) = self.market(&a[0], 0, true)?;
+                let (_, pool) = self.pool(&a[1], 1, false)?;
+                let (_, config) = self.config(&a[2], 2, false)?;
+                let enclave_id = self.borrow(&a[3], 3, false)?;
+                let enclave = self.typed(&enclave_id, 3, "Enclave", |o| match o {
+                    ContractObject::Enclave(e) => Some(e),
+                    _ => None,
+                })?;
+                let u64_at = |m: &mut Self, i: usize| -> Result<u64, ExecutionFailure> {
+                    decode(&m.pure(&a[i], i as u16)?, i as u16, "u64")
+                };
+                let u64s_at = |m: &mut Self, i: usize| -> Result<Vec<u64>, ExecutionFailure> {
+                    decode(&m.pure(&a[i], i as u16)?, i as u16, "vector<u64>")
+                };
+                let report = contract::UsageReport {
+                    market_id: market.id,
+                    period: u64_at(self, 4)?,
+                    period_start_ms: u64_at(self, 5)?,
+                    period_end_ms: u64_at(self, 6)?,
+                    users: decode(&self.pure(&a[7], 7)?, 7, "vector<address>")?,
+                    node_ids: decode(&self.pure(&a[8], 8)?, 8, "vector<String>")?,
+                    generations: u64s_at(self, 9)?,
+                    cpu_ms: u64s_at(self, 10)?,
+                    mem_mib_s: u64s_at(self, 11)?,
+                    pod_s: u64s_at(self, 12)?,
+                    uptime_ms: u64s_at(self, 13)?,
+                };
+                let ts = u64_at(self, 14)?;
+                let sig: Vec<u8> = decode(&self.pure(&a[15], 15)?, 15, "vector<u8>")?;
+                contract::settle(
+                    &mut market,
+                    &pool,
+                    &config,
+                    &enclave,
+                    &report,
+                    ts,
+                    &sig,
+                    &mut self.ctx,
+                )
+                .map_err(abort)?;
+                self.put(market_id, ContractObject::Market(market));
+            }
             _ => {
                 return Err(ExecutionFailure::FunctionNotFound {
                     module: module.to_string(),
@@ -1614,6 +1859,22 @@ impl Ledger for EmbeddedLedger {
 
     async fn transaction(&self, digest: Digest) -> Result<Option<TransactionEffects>, LedgerError> {
         self.effects(&digest)
+    }
+
+    async fn market(&self) -> Result<Option<contract::Market>, LedgerError> {
+        self.market_now().map(Some)
+    }
+
+    async fn account(&self, user: Address) -> Result<Option<contract::Account>, LedgerError> {
+        self.account_of(&user)
+    }
+
+    async fn earnings(&self, operator: Address) -> Result<Option<contract::Earnings>, LedgerError> {
+        self.earnings_of(&operator)
+    }
+
+    async fn recent_events(&self, limit: usize) -> Result<Vec<EventRecord>, LedgerError> {
+        self.recent_events_now(limit)
     }
 
     async fn faucet(&self, address: Address, amount: u64) -> Result<ObjectReference, LedgerError> {

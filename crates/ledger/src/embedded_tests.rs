@@ -1347,3 +1347,667 @@ async fn anchor_state_transactions() {
         41
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// issue 16: the economy (escrow, settlement, earnings, treasury) with real signed transactions
+
+/// An env with an enclave, two staked nodes (bob: "node-b", carol: "node-c") and alice's escrow.
+struct Econ {
+    e: Env,
+    carol: SuiKeypair,
+    enclave_key: Ed25519PrivateKey,
+    enclave: SharedRef,
+    config: SharedRef,
+}
+
+const ECON_DEPOSIT: u64 = 1_000_000;
+
+fn econ() -> Econ {
+    let e = env();
+    let carol = SuiKeypair::from_seed([4; 32]);
+    e.ledger.mint(carol.address(), START).unwrap();
+    let enclave_key = Ed25519PrivateKey::new([9; 32]);
+    let enclave = e
+        .ledger
+        .insert_enclave_for_tests(*enclave_key.public_key().inner())
+        .unwrap();
+    let config = e.d().enclave_config.unwrap();
+    assert!(e.stake(&e.bob, 2000, 1, "node-b").status.is_success());
+    assert!(e.stake(&carol, 2000, 1, "node-c").status.is_success());
+    let fx = e.run(
+        &e.alice,
+        tx::deposit(&e.tcx(&e.alice), &e.d(), ECON_DEPOSIT).unwrap(),
+    );
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    Econ {
+        e,
+        carol,
+        enclave_key,
+        enclave,
+        config,
+    }
+}
+
+fn line(
+    user: Address,
+    node: &str,
+    generation: u64,
+    cpu: u64,
+    mem: u64,
+    pod: u64,
+) -> contract::UsageLine {
+    contract::UsageLine {
+        user,
+        node_id: node.into(),
+        generation,
+        cpu_ms: cpu,
+        mem_mib_s: mem,
+        pod_s: pod,
+        uptime_ms: 60_000,
+    }
+}
+
+impl Econ {
+    fn market_id(&self) -> ObjectId {
+        self.e.d().market.expect("market").id
+    }
+
+    fn report(&self, period: u64, lines: Vec<contract::UsageLine>) -> contract::UsageReport {
+        let mut r = contract::UsageReport::new(
+            self.market_id(),
+            period,
+            period * 60_000,
+            (period + 1) * 60_000,
+        );
+        for l in lines {
+            r.push(l);
+        }
+        r
+    }
+
+    /// `settle` of `report` signed by `key`, submitted by the admin (anyone may submit).
+    fn settle_signed_by(
+        &self,
+        report: &contract::UsageReport,
+        key: &Ed25519PrivateKey,
+    ) -> TransactionEffects {
+        let ts = 1_700_000_000_000 + report.period;
+        let sig: Ed25519Signature = key.sign(&report.signing_bytes(ts));
+        let t = tx::settle(
+            &self.e.tcx(&self.e.admin),
+            &self.e.d(),
+            &self.config,
+            &self.enclave,
+            report,
+            ts,
+            sig.inner(),
+        )
+        .unwrap();
+        self.e.run(&self.e.admin, t)
+    }
+
+    fn settle(&self, report: &contract::UsageReport) -> TransactionEffects {
+        self.settle_signed_by(report, &self.enclave_key)
+    }
+
+    fn account(&self, who: &SuiKeypair) -> Option<contract::Account> {
+        self.e.ledger.account_of(&who.address()).unwrap()
+    }
+
+    fn earnings(&self, who: &SuiKeypair) -> Option<contract::Earnings> {
+        self.e.ledger.earnings_of(&who.address()).unwrap()
+    }
+}
+
+#[test]
+fn market_at_genesis_has_default_prices() {
+    let e = env();
+    let d = e.d();
+    let m = d.market.expect("market in the deployment");
+    assert_eq!(m.initial_shared_version, 1);
+    let market = e.ledger.market_now().unwrap();
+    assert_eq!(market.id, m.id);
+    assert_eq!(
+        (market.price_cpu, market.price_mem, market.price_pod),
+        (1000, 1, 1000)
+    );
+    assert_eq!(
+        (market.last_period, market.escrow, market.payouts),
+        (0, 0, 0)
+    );
+    let o = e.ledger.object(&m.id).unwrap().unwrap();
+    assert_eq!(o.kind(), ObjectKind::Market);
+    assert!(o.type_name(&d.package).ends_with("::economy::Market"));
+}
+
+#[test]
+fn deposit_top_up_and_withdraw_escrow() {
+    let e = env();
+    let before = e.balance(&e.alice);
+    let fx = e.run(
+        &e.alice,
+        tx::deposit(&e.tcx(&e.alice), &e.d(), 5000).unwrap(),
+    );
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    assert_eq!(
+        fx.events,
+        vec![contract::Event::Deposited {
+            user: e.alice.address(),
+            amount: 5000,
+            balance: 5000
+        }]
+    );
+    let fx = e.run(
+        &e.alice,
+        tx::deposit(&e.tcx(&e.alice), &e.d(), 3000).unwrap(),
+    );
+    assert!(fx.status.is_success());
+    let acct = e.ledger.account_of(&e.alice.address()).unwrap().unwrap();
+    assert_eq!((acct.balance, acct.deposited, acct.spent), (8000, 8000, 0));
+    assert_eq!(e.balance(&e.alice), before - 8000 - 2 * FEE);
+    // withdraw part
+    let fx = e.run(
+        &e.alice,
+        tx::withdraw_escrow(&e.tcx(&e.alice), &e.d(), 2000).unwrap(),
+    );
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    assert_eq!(
+        fx.events,
+        vec![contract::Event::EscrowWithdrawn {
+            user: e.alice.address(),
+            amount: 2000,
+            balance: 6000
+        }]
+    );
+    assert_eq!(e.balance(&e.alice), before - 6000 - 3 * FEE);
+    assert_eq!(e.ledger.market_now().unwrap().escrow, 6000);
+    // refusals: above the balance, zero, no account, no earnings; nothing changes
+    let market = e.ledger.market_now().unwrap();
+    type Build = fn(&Tcx, &Deployment) -> Result<Transaction, tx::TxError>;
+    let cases: [(&SuiKeypair, Build, u64); 5] = [
+        (&e.alice, |c, d| tx::withdraw_escrow(c, d, 6001), 301),
+        (&e.alice, |c, d| tx::withdraw_escrow(c, d, 0), 306),
+        (&e.alice, |c, d| tx::deposit(c, d, 0), 306),
+        (&e.bob, |c, d| tx::withdraw_escrow(c, d, 1), 307),
+        (&e.alice, |c, d| tx::withdraw_earnings(c, d, 1), 308),
+    ];
+    for (who, build, abort) in cases {
+        let fx = e.run(who, build(&e.tcx(who), &e.d()).unwrap());
+        assert_eq!(
+            fx.status.abort(),
+            Some(("economy", abort)),
+            "{:?}",
+            fx.status
+        );
+        assert!(fx.events.is_empty() && fx.created.is_empty());
+    }
+    assert_eq!(e.ledger.market_now().unwrap(), market);
+    // the refused withdrawal names the abort
+    let fx = e.run(
+        &e.alice,
+        tx::withdraw_escrow(&e.tcx(&e.alice), &e.d(), 10_000).unwrap(),
+    );
+    match fx.status {
+        ExecutionStatus::Failure {
+            error: ExecutionFailure::MoveAbort { function, name, .. },
+            ..
+        } => assert_eq!(
+            (function.as_str(), name.as_str()),
+            ("withdraw_escrow", "EInsufficientBalance")
+        ),
+        other => panic!("{other:?}"),
+    }
+    // everything can be withdrawn
+    let fx = e.run(
+        &e.alice,
+        tx::withdraw_escrow(&e.tcx(&e.alice), &e.d(), 6000).unwrap(),
+    );
+    assert!(fx.status.is_success());
+    assert_eq!(e.ledger.market_now().unwrap().escrow, 0);
+}
+
+#[test]
+fn deposit_overflow_is_eoverflow() {
+    let e = env();
+    // Alice's escrow close to u64::MAX, then one more deposit overflows the account balance.
+    e.ledger.mint(e.alice.address(), u64::MAX - START).unwrap();
+    let big = u64::MAX - START;
+    let coins = e.ledger.coins_of(&e.alice.address()).unwrap();
+    let fx = e.run(
+        &e.alice,
+        tx::deposit(
+            &Tcx::new(e.alice.address(), vec![coins[0].0.clone()]),
+            &e.d(),
+            big - DEFAULT_GAS_BUDGET_MARGIN,
+        )
+        .unwrap(),
+    );
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    let have = e
+        .ledger
+        .account_of(&e.alice.address())
+        .unwrap()
+        .unwrap()
+        .balance;
+    // a second coin large enough to overflow the account
+    e.ledger.mint(e.alice.address(), u64::MAX - 10).unwrap();
+    let coins = e.ledger.coins_of(&e.alice.address()).unwrap();
+    let amount = u64::MAX - have + 1;
+    assert!(coins[0].1 > amount + DEFAULT_GAS_BUDGET_MARGIN);
+    let fx = e.run(
+        &e.alice,
+        tx::deposit(
+            &Tcx::new(e.alice.address(), vec![coins[0].0.clone()]),
+            &e.d(),
+            amount,
+        )
+        .unwrap(),
+    );
+    assert_eq!(fx.status.abort(), Some(("economy", 305)), "{:?}", fx.status);
+    assert_eq!(
+        e.ledger
+            .account_of(&e.alice.address())
+            .unwrap()
+            .unwrap()
+            .balance,
+        have
+    );
+}
+
+const DEFAULT_GAS_BUDGET_MARGIN: u64 = 2 * tx::DEFAULT_GAS_BUDGET;
+
+#[test]
+fn settle_charges_escrow_and_pays_operators_with_documented_rounding() {
+    let x = econ();
+    let e = &x.e;
+    let alice = e.alice.address();
+    // line 1: (1500*1000 + 2500*1 + 60*1000) / 1000 = 1562.5 -> 1562
+    // line 2: (999*1000 + 1*1 + 1*1000) / 1000 = 1000.001 -> 1000
+    let r = x.report(
+        1,
+        vec![
+            line(alice, "node-b", 1, 1500, 2500, 60),
+            line(alice, "node-c", 1, 999, 1, 1),
+        ],
+    );
+    let fx = x.settle(&r);
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    let epoch = e.ledger.current_epoch().unwrap();
+    assert_eq!(
+        fx.events,
+        vec![
+            contract::Event::Charged {
+                period: 1,
+                user: alice,
+                node_id: "node-b".into(),
+                operator: e.bob.address(),
+                cost: 1562,
+                charged: 1562
+            },
+            contract::Event::Charged {
+                period: 1,
+                user: alice,
+                node_id: "node-c".into(),
+                operator: x.carol.address(),
+                cost: 1000,
+                charged: 1000
+            },
+            contract::Event::Settled {
+                period: 1,
+                lines: 2,
+                charged_total: 2562,
+                epoch
+            },
+        ]
+    );
+    let acct = x.account(&e.alice).unwrap();
+    assert_eq!(
+        (acct.balance, acct.spent, acct.last_period, acct.last_charge),
+        (ECON_DEPOSIT - 2562, 2562, 1, 1000)
+    );
+    let b = x.earnings(&e.bob).unwrap();
+    assert_eq!(
+        (b.balance, b.earned, b.uptime_ms, b.last_period),
+        (1562, 1562, 60_000, 1)
+    );
+    assert_eq!(x.earnings(&x.carol).unwrap().balance, 1000);
+    let m = e.ledger.market_now().unwrap();
+    assert_eq!(
+        (m.escrow, m.payouts, m.last_period),
+        (ECON_DEPOSIT - 2562, 2562, 1)
+    );
+    // the console / CLI view: newest first
+    let recent = e.ledger.recent_events_now(3).unwrap();
+    assert_eq!(recent.len(), 3);
+    assert!(matches!(
+        recent[0].event,
+        contract::Event::Settled { period: 1, .. }
+    ));
+    assert_eq!(recent[0].digest, fx.digest);
+    assert!(matches!(
+        recent[2].event,
+        contract::Event::Charged { cost: 1562, .. }
+    ));
+
+    // replaying the same signed report: EReplayedReport, nothing changes
+    let fx = x.settle(&r);
+    assert_eq!(fx.status.abort(), Some(("economy", 303)));
+    // a forged report (signed by another key): EBadUsageReport
+    let forged = x.report(2, vec![line(alice, "node-b", 1, 1_000_000, 0, 0)]);
+    let fx = x.settle_signed_by(&forged, &Ed25519PrivateKey::new([7; 32]));
+    assert_eq!(fx.status.abort(), Some(("economy", 302)));
+    // a report signed for another market id: EBadUsageReport
+    let mut other = forged.clone();
+    other.market_id = e.d().pool.id;
+    let fx = x.settle(&other);
+    assert_eq!(fx.status.abort(), Some(("economy", 302)));
+    assert_eq!(e.ledger.market_now().unwrap(), m);
+
+    // operators withdraw their earnings; above the balance is refused
+    let before = e.balance(&e.bob);
+    let fx = e.run(
+        &e.bob,
+        tx::withdraw_earnings(&e.tcx(&e.bob), &e.d(), 1563).unwrap(),
+    );
+    assert_eq!(fx.status.abort(), Some(("economy", 301)));
+    let fx = e.run(
+        &e.bob,
+        tx::withdraw_earnings(&e.tcx(&e.bob), &e.d(), 1562).unwrap(),
+    );
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    assert_eq!(e.balance(&e.bob), before + 1562 - 2 * FEE);
+    let b = x.earnings(&e.bob).unwrap();
+    assert_eq!((b.balance, b.earned, b.withdrawn), (0, 1562, 1562));
+    assert_eq!(e.ledger.market_now().unwrap().payouts, 1000);
+}
+
+#[test]
+fn settle_skips_slashed_nodes_stale_generations_and_users_without_account() {
+    let x = econ();
+    let e = &x.e;
+    let alice = e.alice.address();
+    // slash carol's node
+    e.ledger.advance_epoch().unwrap();
+    let rep = e.report(x.carol.address(), "NotReady", 1);
+    let sig: Ed25519Signature = x.enclave_key.sign(&contract::slash_report_message(&rep, 5));
+    let t = tx::slash(
+        &e.tcx(&e.admin),
+        &e.d(),
+        &x.config,
+        &x.enclave,
+        &rep,
+        5,
+        sig.inner(),
+    )
+    .unwrap();
+    assert!(e.run(&e.admin, t).status.is_success());
+    let r = x.report(
+        1,
+        vec![
+            line(alice, "node-b", 1, 1000, 0, 0),
+            line(alice, "node-c", 1, 1000, 0, 0),
+            line(alice, "node-b", 2, 1000, 0, 0),
+            line(e.bob.address(), "node-b", 1, 1000, 0, 0),
+            line(alice, "node-x", 1, 1000, 0, 0),
+        ],
+    );
+    let fx = x.settle(&r);
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    let skipped: Vec<_> = fx
+        .events
+        .iter()
+        .filter_map(|ev| match ev {
+            contract::Event::UsageSkipped {
+                node_id, reason, ..
+            } => Some((node_id.as_str(), reason.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        skipped,
+        vec![
+            ("node-c", "not_active"),
+            ("node-b", "generation"),
+            ("node-b", "no_account"),
+            ("node-x", "no_stake"),
+        ]
+    );
+    assert_eq!(x.account(&e.alice).unwrap().balance, ECON_DEPOSIT - 1000);
+    assert_eq!(x.earnings(&e.bob).unwrap().balance, 1000);
+    assert!(
+        x.earnings(&x.carol).is_none(),
+        "a slashed node earns nothing"
+    );
+    // the slashed stake is the treasury; only the AdminCap holder withdraws it
+    let slashed = e.ledger.pool().unwrap().slashed;
+    assert_eq!(slashed, 200);
+    let fx = e.run(
+        &e.admin,
+        tx::withdraw_treasury(&e.tcx(&e.admin), &e.d(), slashed + 1).unwrap(),
+    );
+    assert_eq!(fx.status.abort(), Some(("staking", 14)));
+    // bob names the admin's cap: refused before execution (not his object)
+    let t = tx::withdraw_treasury(&e.tcx(&e.bob), &e.d(), 1).unwrap();
+    assert!(matches!(
+        e.ledger.execute_signed(&tx::sign(&t, &e.bob).unwrap()),
+        Err(LedgerError::NotOwned { .. })
+    ));
+    let before = e.balance(&e.admin);
+    let fx = e.run(
+        &e.admin,
+        tx::withdraw_treasury(&e.tcx(&e.admin), &e.d(), 150).unwrap(),
+    );
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    assert_eq!(
+        fx.events,
+        vec![contract::Event::TreasuryWithdrawn {
+            recipient: e.admin.address(),
+            amount: 150,
+            remaining: 50
+        }]
+    );
+    assert_eq!(e.balance(&e.admin), before + 150 - FEE);
+    assert_eq!(e.ledger.pool().unwrap().slashed, 50);
+}
+
+#[test]
+fn settle_charges_at_most_the_balance() {
+    let x = econ();
+    let e = &x.e;
+    let alice = e.alice.address();
+    // cost 2_000_000 > deposit: the whole balance is charged
+    let r = x.report(1, vec![line(alice, "node-b", 1, 2_000_000, 0, 0)]);
+    let fx = x.settle(&r);
+    assert!(fx.status.is_success());
+    assert!(fx.events.contains(&contract::Event::Charged {
+        period: 1,
+        user: alice,
+        node_id: "node-b".into(),
+        operator: e.bob.address(),
+        cost: 2_000_000,
+        charged: ECON_DEPOSIT
+    }));
+    assert_eq!(x.account(&e.alice).unwrap().balance, 0);
+    assert_eq!(x.earnings(&e.bob).unwrap().balance, ECON_DEPOSIT);
+}
+
+#[test]
+fn settle_refusals_stale_enclave_length_mismatch_overflow() {
+    let x = econ();
+    let e = &x.e;
+    let alice = e.alice.address();
+    let m0 = e.ledger.market_now().unwrap();
+    // length mismatch
+    let mut r = x.report(1, vec![line(alice, "node-b", 1, 1, 1, 1)]);
+    r.pod_s.push(5);
+    assert_eq!(x.settle(&r).status.abort(), Some(("economy", 309)));
+    // overflow with huge usage: (MAX*1000 + MAX*1000) / 1000 > u64::MAX
+    let r = x.report(1, vec![line(alice, "node-b", 1, u64::MAX, 0, u64::MAX)]);
+    assert_eq!(x.settle(&r).status.abort(), Some(("economy", 305)));
+    // overflow with huge prices
+    let fx = e.run(
+        &e.admin,
+        tx::set_prices(&e.tcx(&e.admin), &e.d(), u64::MAX, u64::MAX, u64::MAX).unwrap(),
+    );
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    assert_eq!(
+        fx.events,
+        vec![contract::Event::PricesSet {
+            price_cpu: u64::MAX,
+            price_mem: u64::MAX,
+            price_pod: u64::MAX
+        }]
+    );
+    let r = x.report(1, vec![line(alice, "node-b", 1, 2000, 0, 0)]);
+    assert_eq!(x.settle(&r).status.abort(), Some(("economy", 305)));
+    // only the AdminCap holder sets prices
+    let t = tx::set_prices(&e.tcx(&e.alice), &e.d(), 1, 1, 1).unwrap();
+    assert!(matches!(
+        e.ledger.execute_signed(&tx::sign(&t, &e.alice).unwrap()),
+        Err(LedgerError::NotOwned { .. })
+    ));
+    let fx = e.run(
+        &e.admin,
+        tx::set_prices(&e.tcx(&e.admin), &e.d(), 1000, 1, 1000).unwrap(),
+    );
+    assert!(fx.status.is_success());
+    // stale enclave after update_pcrs (checked before the signature)
+    let fx = e.run(
+        &e.admin,
+        tx::update_pcrs(&e.tcx(&e.admin), &e.d(), &[5; 48], &[1; 48], &[2; 48]).unwrap(),
+    );
+    assert!(fx.status.is_success());
+    let r = x.report(1, vec![line(alice, "node-b", 1, 1000, 0, 0)]);
+    assert_eq!(x.settle(&r).status.abort(), Some(("economy", 304)));
+    let forged = x.settle_signed_by(&r, &Ed25519PrivateKey::new([7; 32]));
+    assert_eq!(forged.status.abort(), Some(("economy", 304)));
+    let m = e.ledger.market_now().unwrap();
+    assert_eq!(
+        (m.escrow, m.payouts, m.last_period, &m.accounts, &m.earnings),
+        (
+            m0.escrow,
+            m0.payouts,
+            m0.last_period,
+            &m0.accounts,
+            &m0.earnings
+        )
+    );
+}
+
+#[test]
+fn settle_aborting_on_the_third_line_changes_nothing() {
+    let x = econ();
+    let e = &x.e;
+    let alice = e.alice.address();
+    let market = e.ledger.market_now().unwrap();
+    let pool = e.ledger.pool().unwrap();
+    let r = x.report(
+        1,
+        vec![
+            line(alice, "node-b", 1, 1000, 0, 0),
+            line(alice, "node-c", 1, 1000, 0, 0),
+            line(alice, "node-b", 1, u64::MAX, 0, u64::MAX),
+        ],
+    );
+    let fx = x.settle(&r);
+    assert_eq!(fx.status.abort(), Some(("economy", 305)));
+    assert_eq!(
+        fx.status,
+        ExecutionStatus::Failure {
+            command: Some(0),
+            error: ExecutionFailure::MoveAbort {
+                module: "economy".into(),
+                function: "settle".into(),
+                code: 305,
+                name: "EOverflow".into(),
+                message: contract::ContractError::Overflow.to_string(),
+            }
+        }
+    );
+    assert!(fx.events.is_empty());
+    assert_eq!(e.ledger.market_now().unwrap(), market);
+    assert_eq!(e.ledger.pool().unwrap(), pool);
+    assert!(x.earnings(&e.bob).is_none() && x.earnings(&x.carol).is_none());
+    assert_eq!(x.account(&e.alice).unwrap().balance, ECON_DEPOSIT);
+    // the same period settles once the report is valid
+    let r = x.report(1, vec![line(alice, "node-b", 1, 1000, 0, 0)]);
+    assert!(x.settle(&r).status.is_success());
+}
+
+#[tokio::test]
+async fn economy_reads_through_the_ledger_trait_and_http() {
+    let x = econ();
+    let e = &x.e;
+    let r = x.report(1, vec![line(e.alice.address(), "node-b", 1, 1000, 0, 0)]);
+    assert!(x.settle(&r).status.is_success());
+    let local: Arc<dyn Ledger> = Arc::new(e.ledger.clone());
+    let app = crate::http::router(local.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let remote = crate::RemoteLedger::new(&format!("http://{addr}")).unwrap();
+    for l in [local, Arc::new(remote) as Arc<dyn Ledger>] {
+        let m = l.market().await.unwrap().unwrap();
+        assert_eq!(m, e.ledger.market_now().unwrap());
+        let a = l.account(e.alice.address()).await.unwrap().unwrap();
+        assert_eq!(a.balance, ECON_DEPOSIT - 1000);
+        assert!(l.account(e.bob.address()).await.unwrap().is_none());
+        assert_eq!(
+            l.earnings(e.bob.address()).await.unwrap().unwrap().earned,
+            1000
+        );
+        assert!(l.earnings(e.alice.address()).await.unwrap().is_none());
+        let ev = l.recent_events(2).await.unwrap();
+        assert_eq!(ev, e.ledger.recent_events_now(2).unwrap());
+        assert!(matches!(ev[0].event, contract::Event::Settled { .. }));
+        assert_eq!(l.deployment().await.unwrap().market, e.d().market);
+    }
+    server.abort();
+}
+
+#[test]
+fn market_survives_reopen_and_old_ledgers_get_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.redb");
+    let admin = SuiKeypair::from_seed([1; 32]);
+    let alice = SuiKeypair::from_seed([2; 32]);
+    let bob = SuiKeypair::from_seed([3; 32]);
+    let g = genesis(&admin, &alice, &bob);
+    let market_id;
+    {
+        let l = EmbeddedLedger::open(&path, &g).unwrap();
+        let d = l.deployment_now().unwrap();
+        market_id = d.market.unwrap().id;
+        let gas = vec![l.coins_of(&alice.address()).unwrap()[0].0.clone()];
+        let t = tx::deposit(&Tcx::new(alice.address(), gas), &d, 777).unwrap();
+        assert!(l
+            .execute_signed(&tx::sign(&t, &alice).unwrap())
+            .unwrap()
+            .status
+            .is_success());
+    }
+    let l = EmbeddedLedger::open(&path, &g).unwrap();
+    assert_eq!(l.deployment_now().unwrap().market.unwrap().id, market_id);
+    assert_eq!(
+        l.account_of(&alice.address()).unwrap().unwrap().balance,
+        777
+    );
+    assert_eq!(l.recent_events_now(10).unwrap().len(), 1);
+    // a ledger written before the economy (no market key): the market appears on open
+    drop(l);
+    {
+        let db = Database::create(&path).unwrap();
+        let w = db.begin_write().unwrap();
+        {
+            let mut m = w.open_table(META).unwrap();
+            m.remove(MARKET_KEY).unwrap();
+            let mut t = w.open_table(OBJECTS).unwrap();
+            t.remove(market_id.as_bytes()).unwrap();
+        }
+        w.commit().unwrap();
+    }
+    let l = EmbeddedLedger::open(&path, &g).unwrap();
+    let m = l.market_now().unwrap();
+    assert_eq!(m.id, market_id, "same deterministic id");
+    assert!(m.accounts.is_empty());
+}

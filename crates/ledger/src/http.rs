@@ -14,6 +14,11 @@
 //! - `POST /v1/transactions` `{tx_bytes, signatures}` (Base64, Sui wire format) → [`TransactionEffects`]
 //! - `GET  /v1/transactions/{digest}` → [`TransactionEffects`]
 //! - `POST /v1/faucet` `{address, amount}` → `ObjectReference` (embedded ledger only)
+//! - `GET  /v1/market` → [`Market`] (`economy::Market`: prices, last period, escrow, payouts,
+//!   accounts, earnings)
+//! - `GET  /v1/accounts/{address}` → [`Account`] (the address's escrow account)
+//! - `GET  /v1/earnings/{address}` → [`Earnings`] (the node operator's earnings)
+//! - `GET  /v1/events?limit=N` → `[EventRecord]` (newest first; default 50, at most 1000)
 //!
 //! Errors are `{error, kind, ...}` ([`ErrorBody`]): a missing object or record is 404 with kind
 //! `not_found`; malformed requests are 400 (`bad_request`, or `invalid_transaction` with a
@@ -34,9 +39,9 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sui_sdk_types::{Address, Digest, ObjectReference};
 
-use crate::contract::{ObjectId, SealToken, StakeRecord};
+use crate::contract::{Account, Earnings, Market, ObjectId, SealToken, StakeRecord};
 use crate::tx::{self, Deployment, SignedTransaction, TxError};
-use crate::types::{LedgerObject, TransactionEffects};
+use crate::types::{EventRecord, LedgerObject, TransactionEffects};
 use crate::{Ledger, LedgerError};
 
 /// `GET /v1/epoch`.
@@ -346,6 +351,10 @@ pub fn router(ledger: Arc<dyn Ledger>) -> Router {
         .route("/v1/transactions", post(execute))
         .route("/v1/transactions/{digest}", get(transaction))
         .route("/v1/faucet", post(faucet))
+        .route("/v1/market", get(market))
+        .route("/v1/accounts/{address}", get(account))
+        .route("/v1/earnings/{address}", get(earnings))
+        .route("/v1/events", get(events))
         .fallback(|| async {
             ApiError {
                 status: StatusCode::NOT_FOUND,
@@ -466,4 +475,46 @@ async fn faucet(State(l): State<Shared>, body: Bytes) -> ApiResult<ObjectReferen
         return Err(ApiError::bad_request("amount must be positive"));
     }
     Ok(Json(l.faucet(req.address, req.amount).await?))
+}
+
+/// Default and largest `limit` of `GET /v1/events`.
+pub const DEFAULT_EVENTS_LIMIT: usize = 50;
+pub const MAX_EVENTS_LIMIT: usize = 1000;
+
+async fn market(State(l): State<Shared>) -> ApiResult<Market> {
+    match l.market().await? {
+        Some(m) => Ok(Json(m)),
+        None => Err(ApiError::not_found("the deployment has no market")),
+    }
+}
+
+async fn account(State(l): State<Shared>, Path(address): Path<String>) -> ApiResult<Account> {
+    let address = parse_address(&address, "address")?;
+    match l.account(address).await? {
+        Some(a) => Ok(Json(a)),
+        None => Err(ApiError::not_found(format!(
+            "{address} has no escrow account"
+        ))),
+    }
+}
+
+async fn earnings(State(l): State<Shared>, Path(address): Path<String>) -> ApiResult<Earnings> {
+    let address = parse_address(&address, "address")?;
+    match l.earnings(address).await? {
+        Some(e) => Ok(Json(e)),
+        None => Err(ApiError::not_found(format!("{address} has no earnings"))),
+    }
+}
+
+async fn events(
+    State(l): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Vec<EventRecord>> {
+    let limit = match q.get("limit") {
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| ApiError::bad_request(format!("limit {v:?} is not a number")))?,
+        None => DEFAULT_EVENTS_LIMIT,
+    };
+    Ok(Json(l.recent_events(limit.min(MAX_EVENTS_LIMIT)).await?))
 }

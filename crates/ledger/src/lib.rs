@@ -6,6 +6,7 @@ pub mod tx;
 
 pub mod contract;
 pub mod credential;
+pub mod economy;
 pub mod embedded;
 pub mod http;
 pub mod remote;
@@ -14,13 +15,15 @@ pub mod sui;
 pub mod types;
 pub mod wallet;
 
+pub use contract::{Account, Earnings, Market, UsageLine, UsageReport};
 pub use contract::{AttestationVerifier, AttestedEnclave, ObjectId, SealToken, StakeRecord};
 pub use embedded::{EmbeddedLedger, GenesisConfig};
 pub use remote::RemoteLedger;
 #[cfg(feature = "sui")]
 pub use sui::{SuiConfig, SuiLedger};
 pub use types::{
-    ExecutionFailure, ExecutionStatus, LedgerObject, ObjectKind, Owner, TransactionEffects,
+    EventRecord, ExecutionFailure, ExecutionStatus, LedgerObject, ObjectKind, Owner,
+    TransactionEffects,
 };
 
 use sui_sdk_types::{Address, Digest, ObjectReference};
@@ -125,4 +128,33 @@ pub trait Ledger: Send + Sync {
     async fn transaction(&self, digest: Digest) -> Result<Option<TransactionEffects>, LedgerError>;
     /// Mints a SUI coin for local use (embedded ledger only; others return `Unsupported`).
     async fn faucet(&self, address: Address, amount: u64) -> Result<ObjectReference, LedgerError>;
+    /// The `economy::Market` (prices, last settled period, escrow and payout totals, and, where
+    /// the backend can list them, the accounts and earnings); `None` if the deployment has none.
+    async fn market(&self) -> Result<Option<contract::Market>, LedgerError> {
+        Err(LedgerError::Unsupported(
+            "this ledger backend cannot read the market".into(),
+        ))
+    }
+    /// The escrow account of `user` in the market.
+    async fn account(&self, _user: Address) -> Result<Option<contract::Account>, LedgerError> {
+        Err(LedgerError::Unsupported(
+            "this ledger backend cannot read escrow accounts".into(),
+        ))
+    }
+    /// The earnings of node operator `operator` in the market.
+    async fn earnings(
+        &self,
+        _operator: Address,
+    ) -> Result<Option<contract::Earnings>, LedgerError> {
+        Err(LedgerError::Unsupported(
+            "this ledger backend cannot read earnings".into(),
+        ))
+    }
+    /// The last `limit` events of the package (stakes, slashes, deposits, settlements, ...),
+    /// newest first.
+    async fn recent_events(&self, _limit: usize) -> Result<Vec<EventRecord>, LedgerError> {
+        Err(LedgerError::Unsupported(
+            "this ledger backend cannot list recent events".into(),
+        ))
+    }
 }

@@ -17,12 +17,12 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sui_sdk_types::{Address, Digest, ObjectReference};
 
-use crate::contract::{ObjectId, SealToken, StakeRecord};
+use crate::contract::{Account, Earnings, Market, ObjectId, SealToken, StakeRecord};
 use crate::http::{
     CoinEntry, EpochInfo, ErrorBody, ExecuteRequest, FaucetRequest, NodeStake, Validity,
 };
 use crate::tx::{Deployment, SignedTransaction, TxError};
-use crate::types::{LedgerObject, TransactionEffects};
+use crate::types::{EventRecord, LedgerObject, TransactionEffects};
 use crate::{Ledger, LedgerError};
 
 /// Default per-request timeout.
@@ -370,6 +370,22 @@ impl Ledger for RemoteLedger {
     async fn faucet(&self, address: Address, amount: u64) -> Result<ObjectReference, LedgerError> {
         self.post("/v1/faucet", &FaucetRequest { address, amount })
             .await
+    }
+
+    async fn market(&self) -> Result<Option<Market>, LedgerError> {
+        self.get_opt("/v1/market").await
+    }
+
+    async fn account(&self, user: Address) -> Result<Option<Account>, LedgerError> {
+        self.get_opt(&format!("/v1/accounts/{user}")).await
+    }
+
+    async fn earnings(&self, operator: Address) -> Result<Option<Earnings>, LedgerError> {
+        self.get_opt(&format!("/v1/earnings/{operator}")).await
+    }
+
+    async fn recent_events(&self, limit: usize) -> Result<Vec<EventRecord>, LedgerError> {
+        self.get(&format!("/v1/events?limit={limit}")).await
     }
 }
 

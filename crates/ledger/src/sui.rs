@@ -34,6 +34,10 @@
 //! - gRPC errors other than "not found" on reads become `LedgerError::Backend` (the fullnode's
 //!   refusal reasons are not mapped to the specific `LedgerError` variants).
 //! - [`Ledger::faucet`] is `Unsupported` (use the network's faucet).
+//! - Economy: [`Ledger::market`] returns the market with empty `accounts`/`earnings` maps (read
+//!   them per address with [`Ledger::account`] / [`Ledger::earnings`], dynamic fields of the
+//!   market's tables); [`Ledger::recent_events`] is `Unsupported` (the fullnode gRPC API has no
+//!   event query; use an indexer).
 //! - [`Ledger::execute`] verifies the transaction locally first ([`crate::tx::verify`]: a single
 //!   Ed25519 signature by the sender), so sponsored or multisig transactions are refused.
 
@@ -63,6 +67,9 @@ pub struct SuiConfig {
     pub gateway: ObjectId,
     pub admin_cap: Option<ObjectId>,
     pub enclave_config: Option<ObjectId>,
+    /// `economy::Market` (shared); absent for a package published before the economy.
+    #[serde(default)]
+    pub market: Option<ObjectId>,
 }
 
 /// A ledger on a Sui network (see the module documentation for what is approximated).
@@ -341,6 +348,7 @@ fn classify(tag: &StructTag, package: &Address) -> Option<&'static str> {
         ("k8s_gateway", "SealToken") => Some("SealToken"),
         ("enclave", "EnclaveConfig") => Some("EnclaveConfig"),
         ("enclave", "Enclave") => Some("Enclave"),
+        ("economy", "Market") => Some("Market"),
         _ => None,
     }
 }
@@ -514,6 +522,54 @@ pub(crate) fn decode_node_owner_field(bytes: &[u8]) -> Result<(String, Address),
     Ok((key, owner))
 }
 
+pub(crate) struct DecodedMarket {
+    pub(crate) json: Value,
+    pub(crate) accounts_table: ObjectId,
+    pub(crate) earnings_table: ObjectId,
+}
+
+/// `economy::Market { id, price_cpu, price_mem, price_pod, last_period, escrow: Balance,
+/// payouts: Balance, accounts: Table { id, size }, earnings: Table { id, size } }` (the tables'
+/// entries are read one by one: `accounts` and `earnings` of the result are empty).
+pub(crate) fn decode_market(bytes: &[u8]) -> Result<DecodedMarket, LedgerError> {
+    let mut r = BcsReader::new(bytes);
+    let id = r.address()?;
+    let price_cpu = r.u64()?;
+    let price_mem = r.u64()?;
+    let price_pod = r.u64()?;
+    let last_period = r.u64()?;
+    let escrow = r.u64()?;
+    let payouts = r.u64()?;
+    let accounts_table = r.address()?;
+    let _size = r.u64()?;
+    let earnings_table = r.address()?;
+    let _size = r.u64()?;
+    r.end("Market")?;
+    let json = json!({
+        "id": id, "price_cpu": price_cpu, "price_mem": price_mem, "price_pod": price_pod,
+        "last_period": last_period, "escrow": escrow, "payouts": payouts, "accounts": {},
+        "earnings": {},
+    });
+    Ok(DecodedMarket {
+        json,
+        accounts_table,
+        earnings_table,
+    })
+}
+
+/// The contents of a `Field<address, Account>` or `Field<address, Earnings>` (five u64 each).
+pub(crate) fn decode_five_u64_field(bytes: &[u8], what: &str) -> Result<[u64; 5], LedgerError> {
+    let mut r = BcsReader::new(bytes);
+    let _uid = r.address()?;
+    let _key = r.address()?;
+    let mut v = [0u64; 5];
+    for slot in v.iter_mut() {
+        *slot = r.u64()?;
+    }
+    r.end(what)?;
+    Ok(v)
+}
+
 pub(crate) struct DecodedPool {
     pub(crate) json: Value,
     pub(crate) table_id: ObjectId,
@@ -622,6 +678,11 @@ pub(crate) fn decode_contract_object(
             let config_id = r.address()?;
             json!({ "id": id, "pk": pk, "config_version": config_version, "owner": owner, "config_id": config_id })
         }
+        "Market" => {
+            let m = decode_market(bytes)?;
+            r.pos = bytes.len();
+            m.json
+        }
         other => return Err(LedgerError::Unsupported(format!("Move type {other}"))),
     };
     r.end(kind)?;
@@ -685,6 +746,48 @@ pub(crate) fn decode_event(
             let revision = r.u64()?;
             json!({ "config_id": config_id, "revision": revision, "timestamp_ms": r.u64()? })
         }
+        ("staking", "TreasuryWithdrawn") => {
+            let recipient = r.address()?;
+            let amount = r.u64()?;
+            json!({ "recipient": recipient, "amount": amount, "remaining": r.u64()? })
+        }
+        ("economy", "Deposited") | ("economy", "EscrowWithdrawn") => {
+            let user = r.address()?;
+            let amount = r.u64()?;
+            json!({ "user": user, "amount": amount, "balance": r.u64()? })
+        }
+        ("economy", "EarningsWithdrawn") => {
+            let operator = r.address()?;
+            let amount = r.u64()?;
+            json!({ "operator": operator, "amount": amount, "balance": r.u64()? })
+        }
+        ("economy", "PricesSet") => {
+            let price_cpu = r.u64()?;
+            let price_mem = r.u64()?;
+            json!({ "price_cpu": price_cpu, "price_mem": price_mem, "price_pod": r.u64()? })
+        }
+        ("economy", "Charged") => {
+            let period = r.u64()?;
+            let user = r.address()?;
+            let node_id = r.string()?;
+            let operator = r.address()?;
+            let cost = r.u64()?;
+            json!({ "period": period, "user": user, "node_id": node_id, "operator": operator,
+                    "cost": cost, "charged": r.u64()? })
+        }
+        ("economy", "UsageSkipped") => {
+            let period = r.u64()?;
+            let user = r.address()?;
+            let node_id = r.string()?;
+            json!({ "period": period, "user": user, "node_id": node_id, "reason": r.string()? })
+        }
+        ("economy", "Settled") => {
+            let period = r.u64()?;
+            let lines = r.u64()?;
+            let charged_total = r.u64()?;
+            json!({ "period": period, "lines": lines, "charged_total": charged_total,
+                    "epoch": r.u64()? })
+        }
         _ => return Ok(None),
     };
     r.end(name)?;
@@ -707,6 +810,16 @@ fn abort_name(module: &str, code: u64) -> &'static str {
         ("staking", 11) => "EAlreadySlashed",
         ("staking", 12) => "ENodeIdTaken",
         ("staking", 13) => "EStaleReport",
+        ("staking", 14) => "EInsufficientTreasury",
+        ("economy", 301) => "EInsufficientBalance",
+        ("economy", 302) => "EBadUsageReport",
+        ("economy", 303) => "EReplayedReport",
+        ("economy", 304) => "EStaleEnclave",
+        ("economy", 305) => "EOverflow",
+        ("economy", 306) => "EZeroAmount",
+        ("economy", 307) => "ENoAccount",
+        ("economy", 308) => "ENoEarnings",
+        ("economy", 309) => "ELengthMismatch",
         ("k8s_gateway", 101) => "ENoActiveStake",
         ("k8s_gateway", 102) => "ENotOwner",
         ("k8s_gateway", 103) => "EInvalidTtl",
@@ -876,12 +989,17 @@ impl Ledger for SuiLedger {
             Some(id) => Some(self.shared_ref(id, "enclave config").await?),
             None => None,
         };
+        let market = match &self.config.market {
+            Some(id) => Some(self.shared_ref(id, "market").await?),
+            None => None,
+        };
         Ok(Deployment {
             package: self.config.package,
             pool,
             gateway,
             admin_cap,
             enclave_config,
+            market,
         })
     }
 
@@ -1051,6 +1169,96 @@ impl Ledger for SuiLedger {
         Err(LedgerError::Unsupported(
             "faucet on a Sui network (use the network's faucet)".into(),
         ))
+    }
+
+    async fn market(&self) -> Result<Option<crate::contract::Market>, LedgerError> {
+        let Some(id) = self.config.market else {
+            return Ok(None);
+        };
+        match self.fetch(&id).await? {
+            Some(o) => {
+                let m = decode_market(contents(&o)?)?;
+                from_json(m.json, "Market").map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn account(
+        &self,
+        user: Address,
+    ) -> Result<Option<crate::contract::Account>, LedgerError> {
+        let Some(table) = self.market_tables().await?.map(|t| t.0) else {
+            return Ok(None);
+        };
+        Ok(self
+            .five_u64_entry(&table, user, "Account")
+            .await?
+            .map(|v| crate::contract::Account {
+                balance: v[0],
+                deposited: v[1],
+                spent: v[2],
+                last_period: v[3],
+                last_charge: v[4],
+            }))
+    }
+
+    async fn earnings(
+        &self,
+        operator: Address,
+    ) -> Result<Option<crate::contract::Earnings>, LedgerError> {
+        let Some(table) = self.market_tables().await?.map(|t| t.1) else {
+            return Ok(None);
+        };
+        Ok(self
+            .five_u64_entry(&table, operator, "Earnings")
+            .await?
+            .map(|v| crate::contract::Earnings {
+                balance: v[0],
+                earned: v[1],
+                withdrawn: v[2],
+                uptime_ms: v[3],
+                last_period: v[4],
+            }))
+    }
+
+    async fn recent_events(
+        &self,
+        _limit: usize,
+    ) -> Result<Vec<crate::types::EventRecord>, LedgerError> {
+        Err(LedgerError::Unsupported(
+            "recent events on a Sui network: the fullnode gRPC API has no event query (use an indexer)"
+                .into(),
+        ))
+    }
+}
+
+impl SuiLedger {
+    /// The market's `accounts` and `earnings` table ids (`None` without a market).
+    async fn market_tables(&self) -> Result<Option<(ObjectId, ObjectId)>, LedgerError> {
+        let Some(id) = self.config.market else {
+            return Ok(None);
+        };
+        let o = self
+            .fetch(&id)
+            .await?
+            .ok_or(LedgerError::ObjectNotFound(id))?;
+        let m = decode_market(contents(&o)?)?;
+        Ok(Some((m.accounts_table, m.earnings_table)))
+    }
+
+    async fn five_u64_entry(
+        &self,
+        table: &ObjectId,
+        key: Address,
+        what: &str,
+    ) -> Result<Option<[u64; 5]>, LedgerError> {
+        let bytes = bcs::to_bytes(&key).map_err(|e| backend("bcs address", e))?;
+        let field_id = table.derive_dynamic_child_id(&TypeTag::Address, &bytes);
+        match self.fetch(&field_id).await? {
+            Some(o) => decode_five_u64_field(contents(&o)?, what).map(Some),
+            None => Ok(None),
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use sui_sdk_types::{
 };
 use sui_transaction_builder::{Function, ObjectInput, TransactionBuilder};
 
-use crate::contract::SlashReport;
+use crate::contract::{SlashReport, UsageReport};
 use crate::keys::SuiKeypair;
 
 /// Sui's reference gas price on the embedded ledger (MIST per gas unit).
@@ -33,6 +33,7 @@ pub const MAX_TX_BYTES: usize = 128 * 1024;
 pub const MODULE_STAKING: &str = "staking";
 pub const MODULE_GATEWAY: &str = "k8s_gateway";
 pub const MODULE_ENCLAVE: &str = "enclave";
+pub const MODULE_ECONOMY: &str = "economy";
 
 /// Errors building, signing or verifying transactions and personal messages.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +77,9 @@ pub struct Deployment {
     pub admin_cap: Option<ObjectReference>,
     /// `enclave::EnclaveConfig` (shared), once created.
     pub enclave_config: Option<SharedRef>,
+    /// `economy::Market` (shared); `None` for a package published before the economy.
+    #[serde(default)]
+    pub market: Option<SharedRef>,
 }
 
 /// Sender and gas of a transaction to build.
@@ -191,6 +195,10 @@ fn admin_cap(d: &Deployment) -> Result<&ObjectReference, TxError> {
     d.admin_cap
         .as_ref()
         .ok_or(TxError::MissingObject("admin_cap"))
+}
+
+fn market(d: &Deployment) -> Result<&SharedRef, TxError> {
+    d.market.as_ref().ok_or(TxError::MissingObject("market"))
 }
 
 fn enclave_config(d: &Deployment) -> Result<&SharedRef, TxError> {
@@ -431,6 +439,152 @@ pub fn register_enclave_raw(
     b.move_call(
         call(d.package, MODULE_ENCLAVE, "register_enclave_raw"),
         vec![config, doc],
+    );
+    finish(b)
+}
+
+// ---------------------------------------------------------------------------------------------
+// economy (and the staking treasury)
+
+/// BCS of a Move `vector<u64>`.
+pub fn pure_u64s(v: &[u64]) -> Vec<u8> {
+    bcs::to_bytes(v).unwrap_or_default()
+}
+
+/// BCS of a Move `vector<address>`.
+pub fn pure_addresses(v: &[Address]) -> Vec<u8> {
+    bcs::to_bytes(v).unwrap_or_default()
+}
+
+/// BCS of a Move `vector<String>`.
+pub fn pure_strings(v: &[String]) -> Vec<u8> {
+    bcs::to_bytes(v).unwrap_or_default()
+}
+
+/// `SplitCoins(GasCoin, [amount])` → `economy::deposit(market mut, coin)`.
+pub fn deposit(ctx: &TxContext, d: &Deployment, amount: u64) -> Result<Transaction, TxError> {
+    let market = market(d)?;
+    let mut b = ctx.builder();
+    let gas = b.gas();
+    let amt = b.pure_bytes(pure_u64(amount));
+    let coins = b.split_coins(gas, vec![amt]);
+    let market = shared(&mut b, market, true);
+    let mut args = vec![market];
+    args.extend(coins);
+    b.move_call(call(d.package, MODULE_ECONOMY, "deposit"), args);
+    finish(b)
+}
+
+/// `economy::withdraw_escrow(market mut, amount: u64)`.
+pub fn withdraw_escrow(
+    ctx: &TxContext,
+    d: &Deployment,
+    amount: u64,
+) -> Result<Transaction, TxError> {
+    let market = market(d)?;
+    let mut b = ctx.builder();
+    let market = shared(&mut b, market, true);
+    let amount = b.pure_bytes(pure_u64(amount));
+    b.move_call(
+        call(d.package, MODULE_ECONOMY, "withdraw_escrow"),
+        vec![market, amount],
+    );
+    finish(b)
+}
+
+/// `economy::withdraw_earnings(market mut, amount: u64)`.
+pub fn withdraw_earnings(
+    ctx: &TxContext,
+    d: &Deployment,
+    amount: u64,
+) -> Result<Transaction, TxError> {
+    let market = market(d)?;
+    let mut b = ctx.builder();
+    let market = shared(&mut b, market, true);
+    let amount = b.pure_bytes(pure_u64(amount));
+    b.move_call(
+        call(d.package, MODULE_ECONOMY, "withdraw_earnings"),
+        vec![market, amount],
+    );
+    finish(b)
+}
+
+/// `economy::set_prices(admin_cap, market mut, price_cpu, price_mem, price_pod: u64)`.
+pub fn set_prices(
+    ctx: &TxContext,
+    d: &Deployment,
+    price_cpu: u64,
+    price_mem: u64,
+    price_pod: u64,
+) -> Result<Transaction, TxError> {
+    let cap = admin_cap(d)?;
+    let market = market(d)?;
+    let mut b = ctx.builder();
+    let cap = owned(&mut b, cap);
+    let market = shared(&mut b, market, true);
+    let mut args = vec![cap, market];
+    for v in [price_cpu, price_mem, price_pod] {
+        args.push(b.pure_bytes(pure_u64(v)));
+    }
+    b.move_call(call(d.package, MODULE_ECONOMY, "set_prices"), args);
+    finish(b)
+}
+
+/// `economy::settle(market mut, pool, config, enclave, period, period_start_ms, period_end_ms,
+/// users: vector<address>, node_ids: vector<String>, generations, cpu_ms, mem_mib_s, pod_s,
+/// uptime_ms: vector<u64>, timestamp_ms: u64, signature: vector<u8>)` for `report` (its
+/// `market_id` is not an argument). Pool, config and enclave are shared, immutable.
+pub fn settle(
+    ctx: &TxContext,
+    d: &Deployment,
+    config: &SharedRef,
+    enclave: &SharedRef,
+    report: &UsageReport,
+    timestamp_ms: u64,
+    signature: &[u8],
+) -> Result<Transaction, TxError> {
+    let market = market(d)?;
+    let mut b = ctx.builder();
+    let mut args = vec![
+        shared(&mut b, market, true),
+        shared(&mut b, &d.pool, false),
+        shared(&mut b, config, false),
+        shared(&mut b, enclave, false),
+    ];
+    for v in [report.period, report.period_start_ms, report.period_end_ms] {
+        args.push(b.pure_bytes(pure_u64(v)));
+    }
+    args.push(b.pure_bytes(pure_addresses(&report.users)));
+    args.push(b.pure_bytes(pure_strings(&report.node_ids)));
+    for v in [
+        &report.generations,
+        &report.cpu_ms,
+        &report.mem_mib_s,
+        &report.pod_s,
+        &report.uptime_ms,
+    ] {
+        args.push(b.pure_bytes(pure_u64s(v)));
+    }
+    args.push(b.pure_bytes(pure_u64(timestamp_ms)));
+    args.push(b.pure_bytes(pure_bytes(signature)));
+    b.move_call(call(d.package, MODULE_ECONOMY, "settle"), args);
+    finish(b)
+}
+
+/// `staking::withdraw_treasury(admin_cap, pool mut, amount: u64)`.
+pub fn withdraw_treasury(
+    ctx: &TxContext,
+    d: &Deployment,
+    amount: u64,
+) -> Result<Transaction, TxError> {
+    let cap = admin_cap(d)?;
+    let mut b = ctx.builder();
+    let cap = owned(&mut b, cap);
+    let pool = shared(&mut b, &d.pool, true);
+    let amount = b.pure_bytes(pure_u64(amount));
+    b.move_call(
+        call(d.package, MODULE_STAKING, "withdraw_treasury"),
+        vec![cap, pool, amount],
     );
     finish(b)
 }
@@ -690,6 +844,10 @@ mod tests {
             enclave_config: Some(SharedRef {
                 id: addr(0xb3),
                 initial_shared_version: 5,
+            }),
+            market: Some(SharedRef {
+                id: addr(0xb5),
+                initial_shared_version: 4,
             }),
         }
     }

@@ -34,6 +34,7 @@ pub enum ObjectKind {
     SealToken,
     EnclaveConfig,
     Enclave,
+    Market,
 }
 
 /// An object with its Sui metadata.
@@ -98,6 +99,7 @@ impl LedgerObject {
                 ContractObject::SealToken(_) => ObjectKind::SealToken,
                 ContractObject::EnclaveConfig(_) => ObjectKind::EnclaveConfig,
                 ContractObject::Enclave(_) => ObjectKind::Enclave,
+                ContractObject::Market(_) => ObjectKind::Market,
             },
         }
     }
@@ -114,6 +116,7 @@ impl LedgerObject {
             ObjectKind::SealToken => format!("0x{p}::k8s_gateway::SealToken"),
             ObjectKind::EnclaveConfig => format!("0x{p}::enclave::EnclaveConfig"),
             ObjectKind::Enclave => format!("0x{p}::enclave::Enclave"),
+            ObjectKind::Market => format!("0x{p}::economy::Market"),
         }
     }
 
@@ -131,6 +134,17 @@ impl LedgerObject {
             _ => None,
         }
     }
+}
+
+/// An event of an executed transaction, as kept in the ledger's event log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// The transaction that emitted it.
+    pub digest: Digest,
+    /// When the transaction was executed (ms since the Unix epoch; the checkpoint time on Sui).
+    pub timestamp_ms: u64,
+    pub sender: Address,
+    pub event: Event,
 }
 
 /// Why a transaction's commands failed (it still paid gas and its digest is recorded).

@@ -92,6 +92,10 @@ fn cases() -> Vec<Case> {
             id: addr(0xb3),
             initial_shared_version: 6,
         }),
+        market: Some(SharedRef {
+            id: addr(0xb5),
+            initial_shared_version: 8,
+        }),
     };
     let config = d.enclave_config.expect("enclave config");
     let enclave = SharedRef {
