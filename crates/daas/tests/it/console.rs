@@ -198,6 +198,8 @@ fn console_in_headless_chromium() {
     );
     let row = row.as_str().unwrap_or_default().to_string();
     assert!(row.contains("ago") && row.contains("MIST"), "{row}");
+    // The operator's earnings in the market (nothing settled yet).
+    assert!(row.contains("0 MIST (0 earned)"), "{row}");
 
     // The attestation panel shows the PCRs the master reports in /api/v1/health.
     let (_, health) = get(&url, "/api/v1/health", None);
@@ -228,10 +230,10 @@ fn console_in_headless_chromium() {
     );
     // The ledger events show the node's stake.
     b.wait_js(
-        "a Staked event",
+        "the node's Staked event from the ledger's event log",
         Duration::from_secs(20),
-        "return !!document.querySelector('tr[data-event=\"Staked\"]')",
-        json!([]),
+        "return [...document.querySelectorAll('tr[data-event=\"Staked\"]')].some((r) => r.textContent.includes(arguments[0]) && r.textContent.includes('Z'))",
+        json!([node]),
     );
 
     let art = artifacts_dir();

@@ -42,13 +42,74 @@ fn record_json(owner: &str, r: &StakeRecord) -> Value {
     })
 }
 
-/// The stake holding `node` and its operator (`null` when no live stake holds it).
+/// The stake holding `node` and its operator, with the operator's earnings in the market
+/// (`null` when no live stake holds it; no `earnings` when the backend cannot read them).
 pub async fn node_stake(ledger: &dyn Ledger, node: &str) -> Value {
     match ledger.node_stake(node).await {
-        Ok(Some((owner, r))) => record_json(&owner.to_string(), &r),
+        Ok(Some((owner, r))) => {
+            let mut v = record_json(&owner.to_string(), &r);
+            match ledger.earnings(owner).await {
+                Ok(Some(e)) => {
+                    v["earnings"] = json!({"balance": e.balance, "earned": e.earned,
+                        "withdrawn": e.withdrawn, "uptime_ms": e.uptime_ms,
+                        "last_period": e.last_period})
+                }
+                // Never paid yet: nothing earned.
+                Ok(None) => {
+                    v["earnings"] = json!({"balance": 0, "earned": 0, "withdrawn": 0,
+                        "uptime_ms": 0, "last_period": 0})
+                }
+                Err(_) => {}
+            }
+            v
+        }
         Ok(None) => Value::Null,
         Err(e) => json!({"error": e.to_string()}),
     }
+}
+
+/// An event as the console shows it: `kind` (the Move event struct) and its fields, roles by
+/// name, plus the transaction digest, time and sender.
+pub fn event_json(r: &daas_ledger::EventRecord) -> Value {
+    let (kind, mut fields) = match serde_json::to_value(&r.event) {
+        Ok(Value::Object(m)) if m.len() == 1 => {
+            let (k, v) = m.into_iter().next().unwrap_or_default();
+            (k, v)
+        }
+        Ok(Value::String(k)) => (k, json!({})),
+        _ => ("Unknown".to_string(), json!({})),
+    };
+    if !fields.is_object() {
+        fields = json!({});
+    }
+    if let Some(role) = fields["role"].as_u64() {
+        fields["role"] = json!(role_name(role as u8));
+    }
+    // The penalty of a slash is its amount.
+    if let Some(p) = fields.get("penalty").cloned() {
+        fields["amount"] = p;
+    }
+    if let Some(pk) = fields.get_mut("pk") {
+        *pk = json!(pk
+            .as_array()
+            .map(|b| b
+                .iter()
+                .filter_map(Value::as_u64)
+                .map(|x| format!("{x:02x}"))
+                .collect::<String>())
+            .unwrap_or_default());
+    }
+    fields["kind"] = json!(kind);
+    fields["digest"] = json!(r.digest.to_string());
+    fields["timestamp_ms"] = json!(r.timestamp_ms);
+    fields["sender"] = json!(r.sender.to_string());
+    fields
+}
+
+/// Events the console leaves out: the periodic state anchors would push every movement of money
+/// out of the list.
+fn shown(e: &contract::Event) -> bool {
+    !matches!(e, contract::Event::StateAnchored { .. })
 }
 
 /// The stake pool as the ledger holds it now.
@@ -64,9 +125,28 @@ async fn pool(ledger: &dyn Ledger) -> Result<Option<contract::StakingPool>, Stri
     }))
 }
 
-/// The ledger's movements, newest first: for every stake record its stake (role, amount,
-/// status) and, when it was slashed, the slash (epoch, total, count), ordered by epoch.
+/// The ledger's recent movements, newest first: its event log where the backend has one
+/// (stakes, slashes, deposits, charges, settlements, withdrawals), else what the stake records
+/// tell (each stake and its slashes, by epoch).
 pub async fn events(ledger: &dyn Ledger, limit: usize) -> Value {
+    let treasury = pool(ledger).await.ok().flatten().map(|p| p.slashed);
+    match ledger.recent_events(limit.saturating_mul(4)).await {
+        Ok(recs) => {
+            let items: Vec<Value> = recs
+                .iter()
+                .filter(|r| shown(&r.event))
+                .take(limit)
+                .map(event_json)
+                .collect();
+            json!({"items": items, "source": "events", "treasury": treasury})
+        }
+        Err(_) => stake_history(ledger, limit).await,
+    }
+}
+
+/// The stake records as events: for every record its stake (role, amount, status) and, when
+/// it was slashed, the slash (epoch, total, count), newest epoch first.
+async fn stake_history(ledger: &dyn Ledger, limit: usize) -> Value {
     let pool = match pool(ledger).await {
         Ok(Some(p)) => p,
         Ok(None) => return json!({"items": [], "source": "stake-records"}),
@@ -154,4 +234,52 @@ pub async fn verify_registration(
         "pcrs_match": pcrs_match,
         "anchored_revision": config.anchored_revision,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_flat_with_names() {
+        let r = daas_ledger::EventRecord {
+            digest: sui_sdk_types::Digest::new([1; 32]),
+            timestamp_ms: 7,
+            sender: sui_sdk_types::Address::ZERO,
+            event: contract::Event::Staked {
+                staker: sui_sdk_types::Address::ZERO,
+                role: contract::ROLE_NODE,
+                node_id: "n1".into(),
+                amount: 1000,
+                total: 1000,
+                generation: 1,
+            },
+        };
+        let v = event_json(&r);
+        assert_eq!(v["kind"], "Staked");
+        assert_eq!(v["role"], "node");
+        assert_eq!(v["node_id"], "n1");
+        assert_eq!(v["amount"], 1000);
+        assert_eq!(v["timestamp_ms"], 7);
+        let r = daas_ledger::EventRecord {
+            event: contract::Event::Slashed {
+                staker: sui_sdk_types::Address::ZERO,
+                penalty: 100,
+                remaining: 900,
+                reason: "dead".into(),
+                epoch: 3,
+            },
+            ..r
+        };
+        let v = event_json(&r);
+        assert_eq!(
+            (v["kind"].as_str(), v["amount"].as_u64()),
+            (Some("Slashed"), Some(100))
+        );
+        assert!(!shown(&contract::Event::StateAnchored {
+            config_id: sui_sdk_types::Address::ZERO,
+            revision: 1,
+            timestamp_ms: 1
+        }));
+    }
 }

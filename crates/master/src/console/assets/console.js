@@ -352,7 +352,11 @@ async function startPods() {
 
 // ---------------------------------------------------------------- ledger events
 
-const EVENT_KIND = { Staked: 'info', Slashed: 'bad', Deposited: 'ok', Charged: 'warn', Settled: 'ok', EarningsWithdrawn: 'muted', EscrowWithdrawn: 'muted' };
+const EVENT_KIND = {
+  Staked: 'info', Slashed: 'bad', Deposited: 'ok', Charged: 'warn', Settled: 'ok', UsageSkipped: 'warn',
+  EarningsWithdrawn: 'muted', EscrowWithdrawn: 'muted', TreasuryWithdrawn: 'muted', Withdrawn: 'muted',
+  UnstakeRequested: 'warn', PricesSet: 'info',
+};
 
 async function loadEvents() {
   let r;
@@ -360,19 +364,21 @@ async function loadEvents() {
   forbidden('events-forbidden');
   const items = r.items || [];
   const rows = items.map((ev) => {
-    const who = ev.node_id ? ev.node_id : (ev.user || ev.operator || ev.address || '');
+    const addr = ev.user || ev.operator || ev.staker || ev.owner || ev.recipient || ev.address || '';
+    const who = ev.node_id ? ev.node_id : addr;
     const amount = ev.amount !== undefined ? ev.amount : (ev.charged !== undefined ? ev.charged : ev.charged_total);
     const when = ev.timestamp_ms ? new Date(ev.timestamp_ms).toISOString().replace('T', ' ').slice(0, 19) + 'Z' : (ev.epoch !== undefined ? 'epoch ' + ev.epoch : '');
-    const detail = [ev.role, ev.status, ev.period !== undefined ? 'period ' + ev.period : null].filter(Boolean).join(', ');
+    const detail = [ev.role, ev.status, ev.reason, ev.period !== undefined ? 'period ' + ev.period : null,
+      ev.lines !== undefined ? ev.lines + ' lines' : null].filter(Boolean).join(', ');
     return el('tr', { dataset: { event: ev.kind } },
       cell('Event', el('span', {}, badge(ev.kind, EVENT_KIND[ev.kind]), detail ? el('span', { class: 'muted' }, ' ' + detail) : null)),
-      cell('Who', el('span', { class: ev.node_id ? '' : 'mono', title: ev.address || ev.user || '' }, ev.node_id ? who : short(who, 8))),
+      cell('Who', el('span', { class: ev.node_id ? '' : 'mono', title: addr }, ev.node_id ? who : (who ? short(who, 8) : '\u2014'))),
       cell('Amount (MIST)', fmt(amount), 'num'),
       cell('When', when));
   });
   if (!rows.length) rows.push(el('tr', { class: 'empty' }, el('td', { colspan: 4 }, 'No ledger events yet.')));
   $('events-body').replaceChildren(...rows);
-  const extra = r.treasury !== undefined ? ' \u00b7 treasury ' + fmt(r.treasury) + ' MIST' : '';
+  const extra = r.treasury !== undefined && r.treasury !== null ? ' \u00b7 treasury ' + fmt(r.treasury) + ' MIST' : '';
   $('events-summary').textContent = items.length + ' recent' + extra;
 }
 
