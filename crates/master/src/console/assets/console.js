@@ -347,7 +347,6 @@ async function startPods() {
     p.hidden = false;
     watch('/api/v1/namespaces/' + encodeURIComponent(ns) + '/pods', podHandlers());
   }
-  $('ns-filter').addEventListener('change', renderPods);
 }
 
 // ---------------------------------------------------------------- ledger events
@@ -464,8 +463,18 @@ async function signIn(token) {
   $('main').focus({ preventScroll: true });
 }
 
+// Forget everything the previous identity saw: nothing of it may stay in the page.
+function clearPanels() {
+  for (const id of ['nodes-body', 'pods-groups', 'events-body', 'att']) $(id).replaceChildren();
+  for (const id of ['nodes-summary', 'pods-summary', 'events-summary', 'att-summary', 'pods-live']) $(id).textContent = '';
+  for (const id of ['nodes-forbidden', 'pods-forbidden', 'events-forbidden', 'att-forbidden']) $(id).hidden = true;
+  $('nodes-wrap').hidden = false;
+  $('ns-filter').replaceChildren(el('option', { value: '' }, 'All namespaces'));
+}
+
 function signOut() {
   stopAll();
+  clearPanels();
   sessionStorage.removeItem(KEY);
   state.token = null;
   $('dash').hidden = true;
@@ -493,6 +502,7 @@ document.addEventListener('DOMContentLoaded', () => {
     }
   });
   $('logout').addEventListener('click', signOut);
+  $('ns-filter').addEventListener('change', renderPods);
   const saved = sessionStorage.getItem(KEY);
   if (saved) signIn(saved).catch(() => signOut());
   else $('token').focus();
