@@ -232,7 +232,7 @@ fn console_in_headless_chromium() {
     b.wait_js(
         "the node's Staked event from the ledger's event log",
         Duration::from_secs(20),
-        "return [...document.querySelectorAll('tr[data-event=\"Staked\"]')].some((r) => r.textContent.includes(arguments[0]) && r.textContent.includes('Z'))",
+        "return [...document.querySelectorAll('tr[data-event=\"Staked\"]')].some((r) => r.textContent.includes(arguments[0]) && !!r.querySelector('time[datetime]'))",
         json!([node]),
     );
 

@@ -366,7 +366,10 @@ async function loadEvents() {
     const addr = ev.user || ev.operator || ev.staker || ev.owner || ev.recipient || ev.address || '';
     const who = ev.node_id ? ev.node_id : addr;
     const amount = ev.amount !== undefined ? ev.amount : (ev.charged !== undefined ? ev.charged : ev.charged_total);
-    const when = ev.timestamp_ms ? new Date(ev.timestamp_ms).toISOString().replace('T', ' ').slice(0, 19) + 'Z' : (ev.epoch !== undefined ? 'epoch ' + ev.epoch : '');
+    const iso = ev.timestamp_ms ? new Date(ev.timestamp_ms).toISOString() : null;
+    const today = new Date().toISOString().slice(0, 10);
+    const when = iso ? el('time', { datetime: iso, title: iso }, iso.slice(0, 10) === today ? iso.slice(11, 19) + 'Z' : iso.slice(0, 10))
+      : (ev.epoch !== undefined ? 'epoch ' + ev.epoch : '');
     const detail = [ev.role, ev.status, ev.reason, ev.period !== undefined ? 'period ' + ev.period : null,
       ev.lines !== undefined ? ev.lines + ' lines' : null].filter(Boolean).join(', ');
     return el('tr', { dataset: { event: ev.kind } },
