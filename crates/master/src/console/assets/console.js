@@ -13,6 +13,7 @@ const state = {
   podScope: null,        // null: cluster-wide; else the only namespace this identity may list
   timers: [],
   watchers: [],
+  session: 0,           // bumped on every sign-in and sign-out: late answers of an old session are dropped
 };
 
 // ---------------------------------------------------------------- DOM helpers
@@ -119,6 +120,8 @@ class Watcher {
       } catch (e) {
         if (this.stopped) return;
         if (e.status === 410) { rv = null; continue; }
+        // Kept for diagnosis (the page shows the latest one).
+        (window.daasWatchErrors = window.daasWatchErrors || []).push(this.path + ': ' + (e.status || '') + ' ' + e.message + ' @' + new Date().toISOString());
         this.h.live(false, e);
         if (e.status === 401 || e.status === 403) { this.h.error(e); return; }
         await new Promise((r) => setTimeout(r, 2000));
@@ -332,12 +335,20 @@ async function ownNamespace() {
   } catch (_) { return null; }
 }
 
-async function startPods() {
+async function startPods(attempt) {
+  const session = state.session;
   try {
     await api('/api/v1/pods?limit=1');
     state.podScope = null;
     watch('/api/v1/pods', podHandlers());
   } catch (e) {
+    if (session !== state.session) return;
+    if (!e.status) {
+      // The network, not the API, failed: try again shortly.
+      forbidden('pods-forbidden', e);
+      state.timers.push(setTimeout(() => { if (session === state.session) startPods((attempt || 0) + 1); }, 2000));
+      return;
+    }
     if (e.status !== 403) { forbidden('pods-forbidden', e); return; }
     const ns = await ownNamespace();
     if (!ns) { forbidden('pods-forbidden', e, 'list pods'); return; }
@@ -427,7 +438,7 @@ async function loadAttestation() {
 
 function stopAll() {
   for (const w of state.watchers) w.stop();
-  for (const t of state.timers) clearInterval(t);
+  for (const t of state.timers) { clearInterval(t); clearTimeout(t); }
   state.watchers = []; state.timers = []; state.nodes.clear(); state.pods.clear(); state.nodeExtra.clear();
 }
 
@@ -441,6 +452,7 @@ async function whoami() {
 }
 
 async function signIn(token) {
+  state.session += 1;
   state.token = token;
   // Any authenticated identity may read the attestation: a 401 here means the credential is bad.
   try {
@@ -476,6 +488,7 @@ function clearPanels() {
 }
 
 function signOut() {
+  state.session += 1;
   stopAll();
   clearPanels();
   sessionStorage.removeItem(KEY);
