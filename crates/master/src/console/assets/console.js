@@ -94,6 +94,15 @@ function forbidden(id, err, what) {
   return false;
 }
 
+// A request the network (not the API) failed is tried again shortly, in the same session only.
+// (Chromium aborts every request in flight when the host's addresses change, e.g. when a pod's
+// veth appears or goes on this machine.)
+function retrySoon(e, f) {
+  if (e && e.status) return;
+  const session = state.session;
+  state.timers.push(setTimeout(() => { if (session === state.session) f(); }, 2000));
+}
+
 // ---------------------------------------------------------------- watch
 
 // List, then stream `?watch=1` (JSON lines) from the list's resourceVersion; a stream that ends
@@ -370,7 +379,7 @@ const EVENT_KIND = {
 
 async function loadEvents() {
   let r;
-  try { r = await api('/api/v1/console/ledger-events'); } catch (e) { forbidden('events-forbidden', e, 'read the ledger events'); return; }
+  try { r = await api('/api/v1/console/ledger-events'); } catch (e) { forbidden('events-forbidden', e, 'read the ledger events'); retrySoon(e, loadEvents); return; }
   forbidden('events-forbidden');
   const items = r.items || [];
   const rows = items.map((ev) => {
@@ -401,7 +410,7 @@ function yes(v) { return v === true ? badge('yes', 'ok') : v === false ? badge('
 
 async function loadAttestation() {
   let a;
-  try { a = await api('/api/v1/console/attestation'); } catch (e) { forbidden('att-forbidden', e, 'read the attestation'); return; }
+  try { a = await api('/api/v1/console/attestation'); } catch (e) { forbidden('att-forbidden', e, 'read the attestation'); retrySoon(e, loadAttestation); return; }
   forbidden('att-forbidden');
   const v = a.verified || {};
   const main = [];
