@@ -31,6 +31,11 @@ have iptables || need+=(iptables)
 have pgrep || need+=(procps)
 # `daas install` units are checked with systemd-analyze verify.
 have systemd-analyze || need+=(systemd)
+# The console e2e test drives headless Chromium over WebDriver.
+have chromium || need+=(chromium)
+have chromedriver || need+=(chromium-driver)
+# The monitoring e2e test scrapes the cluster with the real Prometheus.
+[ -x /usr/bin/prometheus ] || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && have apt-get; then
     apt-get update -qq

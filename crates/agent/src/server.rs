@@ -328,9 +328,15 @@ async fn stream_log(
     }
 }
 
-/// `GET /metrics` (Prometheus): the agent's counters plus pods known to the runtime by sandbox state.
-async fn metrics(State(st): State<KubeletState>) -> Response {
+/// `GET /metrics` (Prometheus): the agent's counters plus pods known to the runtime by sandbox
+/// state. Like every other endpoint of the agent it answers only requests signed by an attested
+/// master: scrapers read it through the master's `/api/v1/nodes/<node>/proxy/metrics`, which
+/// requires `get` on `nodes/metrics` of this node (as the kubelet's metrics need upstream).
+async fn metrics(State(st): State<KubeletState>, uri: Uri, headers: HeaderMap) -> Response {
     use daas_protocol::metrics::Gauge;
+    if let Err(r) = authorized(&st, &uri, &headers) {
+        return r;
+    }
     let mut gauges = Vec::new();
     if let Ok(pods) = st.runtime.list_pods().await {
         let ready = pods
@@ -486,7 +492,7 @@ mod tests {
             (code, String::from_utf8_lossy(&body).to_string())
         }
         let now = daas_protocol::now_ms();
-        for path in ["/stats/summary", "/metrics/resource"] {
+        for path in ["/stats/summary", "/metrics/resource", "/metrics"] {
             assert_eq!(call(&app, path, None).await.0, 401, "{path}");
             assert_eq!(
                 call(&app, path, Some((&intruder, path, now))).await.0,
@@ -543,6 +549,12 @@ mod tests {
         assert_eq!(code, 200, "{body}");
         assert!(
             body.contains("# TYPE node_cpu_usage_seconds_total counter"),
+            "{body}"
+        );
+        let (code, body) = call(&app, "/metrics", Some((&master, "/metrics", now))).await;
+        assert_eq!(code, 200, "{body}");
+        assert!(
+            body.contains("daas_agent_pods{state=\"ready\"} 0"),
             "{body}"
         );
     }

@@ -23,6 +23,8 @@ use crate::watchcache::WatchCache;
 pub const PREFIX: &str = "/registry/rbac.authorization.k8s.io/";
 pub const GROUP_AUTHENTICATED: &str = "system:authenticated";
 pub const GROUP_UNAUTHENTICATED: &str = "system:unauthenticated";
+/// The metrics reader ClusterRole, and the group its bootstrap binding names (as upstream).
+pub const MONITORING_ROLE: &str = "system:monitoring";
 /// The ClusterRole every user-tier namespace binds for its owner group.
 pub const USER_NAMESPACE_ROLE: &str = "daas:namespace-owner";
 /// The ClusterRole holding the base rules of [`USER_NAMESPACE_ROLE`] (which aggregates it).
@@ -778,6 +780,25 @@ pub fn bootstrap_cluster_roles() -> Vec<Value> {
                 &["get"],
             )],
         ),
+        // Upstream's metrics reader: Prometheus and the like, bound to the group
+        // `system:monitoring` (and to any ServiceAccount an admin binds it to).
+        cluster_role(
+            MONITORING_ROLE,
+            json!({}),
+            vec![url_rule(
+                &[
+                    "/healthz",
+                    "/healthz/*",
+                    "/livez",
+                    "/livez/*",
+                    "/metrics",
+                    "/metrics/*",
+                    "/readyz",
+                    "/readyz/*",
+                ],
+                &["get"],
+            )],
+        ),
         cluster_role(
             "system:public-info-viewer",
             json!({}),
@@ -1049,6 +1070,7 @@ pub fn bootstrap_cluster_bindings() -> Vec<Value> {
             "system:basic-user",
             &[GROUP_AUTHENTICATED],
         ),
+        cluster_binding(MONITORING_ROLE, MONITORING_ROLE, &[MONITORING_ROLE]),
         cluster_binding(
             "system:public-info-viewer",
             "system:public-info-viewer",

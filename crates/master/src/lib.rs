@@ -2,6 +2,7 @@
 //! enclave. The state store is sealed under the enclave's sealing key, the TLS certificate is bound
 //! into the enclave's attestation document, and the seed endpoints sit next to the Kubernetes API.
 
+pub mod access;
 pub mod anchor;
 pub mod auth;
 pub mod backends;
@@ -9,10 +10,12 @@ pub mod billing;
 pub mod blobstore;
 pub mod clusterkey;
 pub mod clusterstate;
+pub mod console;
 pub mod controlplane;
 pub mod enclave;
 pub mod httpcall;
 pub mod keyshare;
+pub mod monitoring;
 pub mod nodeproxy;
 pub mod registration;
 pub mod satokens;
@@ -482,7 +485,9 @@ impl Master {
             registration: registration.clone(),
         };
         let keyshare = Arc::new(keyshare::KeyShareServer::new(&enclave, cluster_key.clone()));
-        let app = seed::router(seed_state)
+        let app = seed::router(seed_state.clone())
+            .merge(console::router(seed_state.clone()))
+            .merge(monitoring::router(seed_state))
             .merge(keyshare::router(keyshare))
             .merge(snapshot::router(snapshotter, seed_state_auth))
             .merge(api)

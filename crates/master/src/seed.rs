@@ -446,7 +446,17 @@ pub async fn renew_lease(
     }
 }
 
-async fn metrics(State(st): State<SeedState>) -> Response {
+/// `GET /metrics`: authenticated and authorized like kube-apiserver's (`get` on the
+/// non-resource URL `/metrics`, see [`crate::monitoring`]): anonymous 401, without the
+/// permission 403.
+async fn metrics(State(st): State<SeedState>, headers: axum::http::HeaderMap) -> Response {
+    let ask = crate::access::Ask::Path {
+        verb: "get",
+        path: "/metrics",
+    };
+    if let Err(e) = crate::access::authorize(st.auth.as_ref(), &st.client, &headers, &ask).await {
+        return e.into_response();
+    }
     let mut gauges = Vec::new();
     if let Ok(pods) = st.client.list("/api/v1/pods").await {
         let mut by_phase: HashMap<String, f64> =

@@ -84,7 +84,8 @@ spec:
     assert!(!before.is_empty());
     drop(f);
 
-    // The agent's Prometheus endpoint.
+    // The agent's Prometheus endpoint answers only the attested master: anonymous 401; readers
+    // go through the master's node proxy (`nodes/metrics`).
     let port = c.ok(&[
         "get",
         "node",
@@ -92,11 +93,19 @@ spec:
         "-o",
         "jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}",
     ]);
-    let m = Command::new("curl")
-        .args(["-sk", &format!("https://127.0.0.1:{port}/metrics")])
+    let direct = Command::new("curl")
+        .args([
+            "-sk",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("https://127.0.0.1:{port}/metrics"),
+        ])
         .output()
         .unwrap();
-    let m = stdout(&m);
+    assert_eq!(stdout(&direct).trim(), "401");
+    let m = c.ok(&["get", "--raw", "/api/v1/nodes/worker-1/proxy/metrics"]);
     assert!(m.contains("daas_agent_pod_starts_total 1"), "{m}");
     assert!(m.contains("daas_agent_pods{state=\"ready\"} 1"), "{m}");
     assert!(

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod etcd;
 pub mod hollow;
 pub mod netlab;
+pub mod webdriver;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
