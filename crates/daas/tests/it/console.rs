@@ -96,7 +96,7 @@ fn console_in_headless_chromium() {
     assert!(!h.contains("unsafe-inline"), "{h}");
 
     // A user-tier staker: its own namespace, no nodes; the public attestation.
-    let (key, _) = c.staker(&chain, "alice", &["--amount", "200", "--role", "user"]);
+    let (key, alice_addr) = c.staker(&chain, "alice", &["--amount", "200", "--role", "user"]);
     let alice = daas_ok(&[
         "token",
         "--chain",
@@ -115,6 +115,16 @@ fn console_in_headless_chromium() {
     assert_eq!(code, 200);
     let (kc, out) = c.join(&chain, &key);
     let alice_ns = common::joined_namespace(&out);
+    // She funds her escrow: the console's ledger events show the deposit.
+    daas_ok(&[
+        "deposit",
+        "--chain",
+        &chain,
+        "--key",
+        key.to_str().unwrap(),
+        "--amount",
+        "7000",
+    ]);
     // Alice's first request creates her namespace.
     let created = c.kubectl_as(&kc, &["create", "configmap", "alice-cm", "-n", &alice_ns]);
     assert!(created.status.success(), "{}", common::stderr(&created));
@@ -130,7 +140,12 @@ fn console_in_headless_chromium() {
     );
 
     // --- the admin signs in with the keyboard
-    let b = Browser::start();
+    let master_port: u16 = url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .expect("master port");
+    let b = Browser::start(&[master_port]);
     b.goto(&format!("{url}/console/"));
     b.wait_js(
         "the login field to have the focus",
@@ -234,6 +249,14 @@ fn console_in_headless_chromium() {
         Duration::from_secs(20),
         "return [...document.querySelectorAll('tr[data-event=\"Staked\"]')].some((r) => r.textContent.includes(arguments[0]) && !!r.querySelector('time[datetime]'))",
         json!([node]),
+    );
+
+    // ... and the user's escrow deposit.
+    b.wait_js(
+        "alice's Deposited event from the ledger's event log",
+        Duration::from_secs(20),
+        "return [...document.querySelectorAll('tr[data-event=\"Deposited\"]')].some((r) => [...r.querySelectorAll('[title]')].some((t) => t.title === arguments[0]) && r.textContent.includes('7,000'))",
+        json!([alice_addr]),
     );
 
     let art = artifacts_dir();

@@ -1,6 +1,12 @@
 //! A tiny W3C WebDriver client (HTTP + JSON through curl, like the rest of the harness) driving
 //! Debian's real headless `chromium` through `chromedriver`. The driver and its browser are
 //! killed when the [`Browser`] is dropped, even when the test fails.
+//!
+//! The browser runs in a network namespace of its own holding only `lo`: Chromium aborts every
+//! request in flight (`ERR_NETWORK_CHANGED`) when an interface of its namespace changes, and the
+//! agents of parallel tests add and remove pod veths on the host all the time. The ports the page
+//! must reach (the master's) are forwarded from the browser's 127.0.0.1 to the host's 127.0.0.1
+//! at the same port numbers, so URLs are unchanged.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -15,9 +21,126 @@ pub struct Browser {
     driver: Child,
     base: String,
     session: String,
+    net: BrowserNet,
     _profile: tempfile::TempDir,
 }
 
+/// The browser's private network namespace (`ip netns`), deleted on drop.
+struct BrowserNet {
+    name: String,
+}
+
+impl BrowserNet {
+    /// A fresh namespace with `lo` up, and `forward`'s ports of its 127.0.0.1 relayed to the
+    /// same ports of the host's 127.0.0.1.
+    fn new(forward: &[u16]) -> BrowserNet {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "wd{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        for args in [
+            vec!["netns", "add", name.as_str()],
+            vec!["-n", name.as_str(), "link", "set", "lo", "up"],
+        ] {
+            let o = Command::new("ip").args(&args).output().expect("run ip");
+            assert!(
+                o.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        let net = BrowserNet { name };
+        for &port in forward {
+            net.forward(port);
+        }
+        net
+    }
+
+    /// Accept on `port` inside the namespace (a thread that entered it) and connect to the host's
+    /// `port` from a thread that stayed in the host's namespace.
+    fn forward(&self, port: u16) {
+        use std::io::{Read, Write};
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::os::fd::AsRawFd;
+        let ns = std::fs::File::open(format!("/run/netns/{}", self.name)).expect("open netns");
+        let (conns_tx, conns_rx) = std::sync::mpsc::channel::<TcpStream>();
+        let (bound_tx, bound_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        std::thread::spawn(move || {
+            // SAFETY: setns on this thread only; the fd is a valid open netns file.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                let _ = bound_tx.send(Err(std::io::Error::last_os_error().to_string()));
+                return;
+            }
+            let l = match TcpListener::bind(("127.0.0.1", port)) {
+                Ok(l) => l,
+                Err(e) => {
+                    let _ = bound_tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            let _ = bound_tx.send(Ok(()));
+            for s in l.incoming().flatten() {
+                if conns_tx.send(s).is_err() {
+                    return;
+                }
+            }
+        });
+        bound_rx
+            .recv()
+            .expect("forwarder thread")
+            .unwrap_or_else(|e| panic!("forward port {port} into the browser's namespace: {e}"));
+        std::thread::spawn(move || {
+            for inner in conns_rx {
+                let Ok(outer) = TcpStream::connect(("127.0.0.1", port)) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (inner.try_clone(), outer.try_clone()),
+                    (outer.try_clone(), inner.try_clone()),
+                ]
+                .into_iter()
+                .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
+                {
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16384];
+                        loop {
+                            match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    if to.write_all(&buf[..n]).is_err() {
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        let _ = to.shutdown(Shutdown::Write);
+                    });
+                }
+            }
+        });
+    }
+
+    /// `program` run inside the namespace.
+    fn cmd(&self, program: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/run/netns/{}", self.name))
+            .arg(program);
+        c
+    }
+}
+
+impl Drop for BrowserNet {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+/// A port free on the host (the browser's namespace has nothing listening at all).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -25,10 +148,10 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// One WebDriver call: (HTTP status, JSON body).
-fn call(method: &str, url: &str, body: Option<&Value>) -> (u16, Value) {
+/// One WebDriver call, made from inside the browser's namespace: (HTTP status, JSON body).
+fn call(net: &BrowserNet, method: &str, url: &str, body: Option<&Value>) -> (u16, Value) {
     use std::io::Write;
-    let mut cmd = Command::new("curl");
+    let mut cmd = net.cmd("curl");
     cmd.args(["-s", "-m", "120", "-X", method, "-w", "\n%{http_code}", url]);
     if body.is_some() {
         cmd.args([
@@ -63,11 +186,14 @@ fn call(method: &str, url: &str, body: Option<&Value>) -> (u16, Value) {
 
 impl Browser {
     /// Start chromedriver on a free port and a fresh headless chromium session that accepts the
-    /// master's self-signed certificate.
-    pub fn start() -> Browser {
+    /// master's self-signed certificate, in a network namespace of their own that reaches the
+    /// host's 127.0.0.1 only at the ports in `forward`.
+    pub fn start(forward: &[u16]) -> Browser {
+        let net = BrowserNet::new(forward);
         let port = free_port();
         let profile = tempfile::tempdir().expect("profile dir");
-        let driver = Command::new("chromedriver")
+        let driver = net
+            .cmd("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -76,7 +202,7 @@ impl Browser {
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let (code, v) = call("GET", &format!("{base}/status"), None);
+            let (code, v) = call(&net, "GET", &format!("{base}/status"), None);
             if code == 200 && v["value"]["ready"] == true {
                 break;
             }
@@ -101,11 +227,12 @@ impl Browser {
             "acceptInsecureCerts": true,
             "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
         }}});
-        let (code, v) = call("POST", &format!("{base}/session"), Some(&caps));
+        let (code, v) = call(&net, "POST", &format!("{base}/session"), Some(&caps));
         let mut b = Browser {
             driver,
             base,
             session: String::new(),
+            net,
             _profile: profile,
         };
         assert_eq!(code, 200, "new session: {v}");
@@ -122,7 +249,7 @@ impl Browser {
 
     /// A WebDriver command that must succeed; its `value`.
     pub fn cmd(&self, method: &str, tail: &str, body: Option<Value>) -> Value {
-        let (code, v) = call(method, &self.url(tail), body.as_ref());
+        let (code, v) = call(&self.net, method, &self.url(tail), body.as_ref());
         assert_eq!(code, 200, "{method} {tail}: {v}");
         v["value"].clone()
     }
@@ -208,7 +335,7 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         if !self.session.is_empty() {
-            let _ = call("DELETE", &self.url(""), None);
+            let _ = call(&self.net, "DELETE", &self.url(""), None);
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
