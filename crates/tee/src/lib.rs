@@ -15,7 +15,9 @@ mod intent;
 #[cfg(feature = "nitro")]
 mod nitro;
 mod pcrs;
+pub mod sevsnp;
 mod simulated;
+pub mod tdx;
 mod verify;
 
 pub use doc::AttestationFields;
