@@ -108,7 +108,9 @@ pub enum SnpError {
     Vmpl { vmpl: u32, max: u32 },
     #[error("measurement mismatch: expected {expected}, got {actual}")]
     MeasurementMismatch { expected: String, actual: String },
-    #[error("report_data does not bind the expected key: expected prefix {expected}, got {actual}")]
+    #[error(
+        "report_data does not bind the expected key: expected prefix {expected}, got {actual}"
+    )]
     ReportDataMismatch { expected: String, actual: String },
 }
 
@@ -226,7 +228,8 @@ impl SnpTrust {
         let ark = pem_der(ark_pem)?;
         let ask = pem_der(ask_pem)?;
         let ark_cert = parse("ARK", &ark).map_err(|e| SnpError::InvalidRoot(e.to_string()))?;
-        let ark_key = rsa_key("ARK", &ark_cert).map_err(|e| SnpError::InvalidRoot(e.to_string()))?;
+        let ark_key =
+            rsa_key("ARK", &ark_cert).map_err(|e| SnpError::InvalidRoot(e.to_string()))?;
         check_pss("ARK", &ark_cert, &ark_key)
             .map_err(|_| SnpError::InvalidRoot("ARK is not self-signed".into()))?;
         Ok(Self {
@@ -465,7 +468,11 @@ fn check_claims(
     hwid: Option<&[u8]>,
     policy: &SnpPolicy,
 ) -> Result<(), SnpError> {
-    for ((field, reported), (_, v)) in parsed.reported_tcb.fields().into_iter().zip(vcek_tcb.fields())
+    for ((field, reported), (_, v)) in parsed
+        .reported_tcb
+        .fields()
+        .into_iter()
+        .zip(vcek_tcb.fields())
     {
         if reported > v {
             return Err(SnpError::TcbExceedsVcek {

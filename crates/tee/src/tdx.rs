@@ -198,12 +198,7 @@ fn check_collateral_window(c: &TdxCollateral, now_s: i64) -> Result<(), TdxError
         let next = crl
             .next_update()
             .ok_or_else(|| TdxError::CollateralMalformed(format!("{what}: no nextUpdate")))?;
-        window(
-            what,
-            crl.last_update().timestamp(),
-            next.timestamp(),
-            now_s,
-        )?;
+        window(what, crl.last_update().timestamp(), next.timestamp(), now_s)?;
     }
     Ok(())
 }
@@ -242,7 +237,11 @@ fn classify(msg: String) -> TdxError {
     }
 }
 
-fn check_reg(register: &'static str, want: &Option<[u8; 48]>, got: &[u8; 48]) -> Result<(), TdxError> {
+fn check_reg(
+    register: &'static str,
+    want: &Option<[u8; 48]>,
+    got: &[u8; 48],
+) -> Result<(), TdxError> {
     match want {
         Some(w) if w != got => Err(TdxError::MeasurementMismatch {
             register,
