@@ -168,7 +168,8 @@ fn window(what: &'static str, issue_s: i64, next_s: i64, now_s: i64) -> Result<(
             now_s,
         });
     }
-    if now_s > next_s {
+    // nextUpdate is exclusive (as webpki treats CRLs): the collateral is stale from then on.
+    if now_s >= next_s {
         return Err(TdxError::CollateralExpired {
             what,
             next_update_s: next_s,
@@ -303,4 +304,51 @@ pub fn verify_tdx_quote(
         report_data: td.report_data,
         td_attributes: td.td_attributes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The failures that the real fixtures cannot produce with a valid signature map to their
+    /// own variants (messages as dcap-qvl 0.7 words them).
+    #[test]
+    fn dcap_failures_are_classified() {
+        assert_eq!(
+            classify("TCB status is invalid: Revoked".into()),
+            TdxError::TcbRevoked
+        );
+        assert_eq!(
+            classify("Debug mode is enabled".into()),
+            TdxError::DebugEnabled
+        );
+        assert_eq!(
+            classify("ISV enclave report signature is invalid".into()),
+            TdxError::QuoteSignatureInvalid
+        );
+        assert!(matches!(
+            classify("Signature is invalid for tcb_info in quote_collateral".into()),
+            TdxError::CollateralSignatureInvalid(_)
+        ));
+        assert!(matches!(
+            classify("QE report hash mismatch".into()),
+            TdxError::QeReportInvalid(_)
+        ));
+        assert!(matches!(
+            classify("Failed to verify certificate chain: UnknownIssuer".into()),
+            TdxError::UntrustedChain(_)
+        ));
+        assert!(matches!(
+            classify("something else".into()),
+            TdxError::Verification(_)
+        ));
+    }
+
+    #[test]
+    fn malformed_collateral_is_refused() {
+        assert!(matches!(
+            TdxCollateral::from_json(b"{}"),
+            Err(TdxError::CollateralMalformed(_))
+        ));
+    }
 }
