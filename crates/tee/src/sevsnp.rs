@@ -14,7 +14,7 @@
 //! 5. Guest policy: debug refused unless allowed; SMT and migration agent per policy; VMPL at most
 //!    the policy's maximum.
 //! 6. Measurement equal to the expected value (when one is given); report_data starting with the
-//!    expected binding (SHA-256 of the TLS certificate, see [`report_data_for_tls`]).
+//!    expected binding (see [`crate::platform::report_data_binding`]).
 
 use p384::ecdsa::signature::Verifier;
 use rsa::pkcs1::DecodeRsaPublicKey;
@@ -266,7 +266,7 @@ pub struct SnpPolicy {
     /// Highest VMPL accepted (0 = only the most privileged level).
     pub max_vmpl: u32,
     pub expected_measurement: Option<[u8; 48]>,
-    /// report_data must start with these bytes (e.g. [`report_data_for_tls`]).
+    /// report_data must start with these bytes (see [`crate::platform::report_data_binding`]).
     pub report_data_prefix: Option<Vec<u8>>,
 }
 
@@ -282,14 +282,6 @@ impl Default for SnpPolicy {
             report_data_prefix: None,
         }
     }
-}
-
-/// The report_data a master puts in its SNP report / TDX quote: SHA-256 of its TLS certificate
-/// (DER) followed by 32 zero bytes (as Nitro's user_data carries the certificate hash).
-pub fn report_data_for_tls(cert_sha256: &[u8; 32]) -> [u8; 64] {
-    let mut out = [0u8; 64];
-    out[..32].copy_from_slice(cert_sha256);
-    out
 }
 
 fn parse<'a>(name: &'static str, der: &'a [u8]) -> Result<X509Certificate<'a>, SnpError> {

@@ -116,24 +116,14 @@ pub struct TdxExpected {
 }
 
 /// Verification policy.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TdxPolicy {
     /// TCB statuses accepted besides "UpToDate" (e.g. "OutOfDate", "ConfigurationNeeded",
     /// "SWHardeningNeeded"). "Revoked" is refused whatever is listed.
     pub also_accept: Vec<String>,
     pub expected: TdxExpected,
-    /// REPORTDATA must start with these bytes (see [`crate::sevsnp::report_data_for_tls`]).
+    /// REPORTDATA must start with these bytes (see [`crate::platform::report_data_binding`]).
     pub report_data_prefix: Option<Vec<u8>>,
-}
-
-impl Default for TdxPolicy {
-    fn default() -> Self {
-        Self {
-            also_accept: Vec::new(),
-            expected: TdxExpected::default(),
-            report_data_prefix: None,
-        }
-    }
 }
 
 /// The verified TD report fields.
@@ -275,7 +265,7 @@ pub fn verify_tdx_quote(
     if report.status == "Revoked" {
         return Err(TdxError::TcbRevoked);
     }
-    if report.status != "UpToDate" && !policy.also_accept.iter().any(|s| *s == report.status) {
+    if report.status != "UpToDate" && !policy.also_accept.contains(&report.status) {
         return Err(TdxError::TcbStatusNotAccepted {
             status: report.status,
             advisory_ids: report.advisory_ids,

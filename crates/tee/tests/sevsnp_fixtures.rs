@@ -2,8 +2,8 @@
 //! Any time inside the VCEK validity (2023-04-03T19:23:43Z..2030-04-03T19:23:43Z) works.
 
 use daas_tee::sevsnp::{
-    report_data_for_tls, verify_snp_report, SnpError, SnpPolicy, SnpTcb, SnpTrust,
-    AMD_MILAN_ARK_PEM, AMD_MILAN_ARK_SHA256, AMD_MILAN_ASK_PEM, SNP_REPORT_LEN,
+    verify_snp_report, SnpError, SnpPolicy, SnpTcb, SnpTrust, AMD_MILAN_ARK_PEM,
+    AMD_MILAN_ARK_SHA256, AMD_MILAN_ASK_PEM, SNP_REPORT_LEN,
 };
 
 const NOW_S: i64 = 1_700_000_000;
@@ -232,7 +232,9 @@ fn wrong_measurement_is_refused() {
 #[test]
 fn wrong_report_data_binding_is_refused() {
     let p = SnpPolicy {
-        report_data_prefix: Some(report_data_for_tls(&[7u8; 32]).to_vec()),
+        report_data_prefix: Some(
+            daas_tee::platform::report_data_binding(&[7u8; 32], None).to_vec(),
+        ),
         ..strict()
     };
     assert!(matches!(

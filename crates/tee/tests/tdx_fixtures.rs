@@ -252,7 +252,9 @@ fn wrong_rtmr_is_refused() {
 #[test]
 fn wrong_report_data_binding_is_refused() {
     let p = TdxPolicy {
-        report_data_prefix: Some(daas_tee::sevsnp::report_data_for_tls(&[1u8; 32]).to_vec()),
+        report_data_prefix: Some(
+            daas_tee::platform::report_data_binding(&[1u8; 32], None).to_vec(),
+        ),
         ..strict()
     };
     assert!(matches!(
