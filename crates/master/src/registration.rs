@@ -35,6 +35,7 @@ impl AttestationVerifier for TeeVerifier {
             pcr1: pcr(1)?,
             pcr2: pcr(2)?,
             public_key: v.public_key.clone().unwrap_or_default(),
+            platform: daas_ledger::contract::PLATFORM_NITRO,
         })
     }
 }
