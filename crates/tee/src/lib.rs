@@ -30,8 +30,9 @@ pub use intent::intent_message_bcs;
 pub use nitro::NitroEnclave;
 pub use pcrs::{ExpectedPcrs, Pcrs, PCR_LEN};
 pub use platform::{
-    parse_expect_measurements, report_data_binding, Evidence, EvidenceError, EvidenceVerifier,
-    ExpectedMeasurement, MeasurementParseError, Platform, VerifiedEvidence, Verifiers,
+    parse_expect_measurements, report_data_binding, Evidence, EvidenceDecodeError, EvidenceError,
+    EvidenceVerifier, ExpectedMeasurement, MeasurementParseError, Platform, VerifiedEvidence,
+    Verifiers,
 };
 pub use simulated::{SimulatedEnclave, DEV_ROOT_CERT_FILE, DEV_ROOT_KEY_FILE, SEALED_KEY_FILE};
 pub use verify::{

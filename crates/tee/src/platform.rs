@@ -255,7 +255,71 @@ pub enum Evidence {
     },
 }
 
+/// Errors of [`Evidence::decode`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvidenceDecodeError {
+    #[error("SEV-SNP evidence shorter than a report ({0} bytes)")]
+    SnpTooShort(usize),
+    #[error("TDX evidence: bad quote length prefix")]
+    TdxLength,
+    #[error("TDX evidence: {0}")]
+    TdxCollateral(TdxError),
+}
+
 impl Evidence {
+    /// One byte string per evidence (the ledger's `register_enclave_platform_raw` argument):
+    /// Nitro: the document; SEV-SNP: report (0x4A0 bytes) || VCEK DER; TDX: u32 LE quote length ||
+    /// quote || collateral JSON.
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Evidence::Nitro { document } => document.clone(),
+            Evidence::SevSnp { report, vcek } => [report.as_slice(), vcek].concat(),
+            Evidence::Tdx { quote, collateral } => {
+                let len = u32::try_from(quote.len()).unwrap_or(u32::MAX);
+                let mut out = len.to_le_bytes().to_vec();
+                out.extend_from_slice(quote);
+                out.extend_from_slice(&collateral.to_json());
+                out
+            }
+        }
+    }
+
+    /// Inverse of [`Evidence::encode`] for `platform`.
+    pub fn decode(platform: Platform, bytes: &[u8]) -> Result<Self, EvidenceDecodeError> {
+        match platform {
+            Platform::Nitro => Ok(Evidence::Nitro {
+                document: bytes.to_vec(),
+            }),
+            Platform::SevSnp => {
+                if bytes.len() < crate::sevsnp::SNP_REPORT_LEN {
+                    return Err(EvidenceDecodeError::SnpTooShort(bytes.len()));
+                }
+                let (report, vcek) = bytes.split_at(crate::sevsnp::SNP_REPORT_LEN);
+                Ok(Evidence::SevSnp {
+                    report: report.to_vec(),
+                    vcek: vcek.to_vec(),
+                })
+            }
+            Platform::Tdx => {
+                let (len, rest) = bytes
+                    .split_first_chunk::<4>()
+                    .ok_or(EvidenceDecodeError::TdxLength)?;
+                let len = usize::try_from(u32::from_le_bytes(*len))
+                    .map_err(|_| EvidenceDecodeError::TdxLength)?;
+                if len > rest.len() {
+                    return Err(EvidenceDecodeError::TdxLength);
+                }
+                let (quote, json) = rest.split_at(len);
+                let collateral =
+                    TdxCollateral::from_json(json).map_err(EvidenceDecodeError::TdxCollateral)?;
+                Ok(Evidence::Tdx {
+                    quote: quote.to_vec(),
+                    collateral: Box::new(collateral),
+                })
+            }
+        }
+    }
+
     pub fn platform(&self) -> Platform {
         match self {
             Evidence::Nitro { .. } => Platform::Nitro,

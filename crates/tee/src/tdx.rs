@@ -10,7 +10,7 @@
 //! 3. the TCB status policy (UpToDate accepted; others only if listed; Revoked always refused);
 //! 4. MRTD and RTMR0..3 against the expected values, and REPORTDATA starting with the TLS binding.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
 
@@ -71,7 +71,7 @@ pub enum TdxError {
 }
 
 /// The collateral in dcap-qvl's `QuoteCollateralV3` JSON layout, binary fields as hex.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TdxCollateral {
     pub pck_crl_issuer_chain: String,
     pub root_ca_crl: String,
@@ -87,6 +87,12 @@ pub struct TdxCollateral {
 impl TdxCollateral {
     pub fn from_json(json: &[u8]) -> Result<Self, TdxError> {
         serde_json::from_slice(json).map_err(|e| TdxError::CollateralMalformed(e.to_string()))
+    }
+
+    /// The same JSON layout.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing a struct of strings cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
     }
 
     fn to_qvl(&self) -> Result<dcap_qvl::QuoteCollateralV3, TdxError> {

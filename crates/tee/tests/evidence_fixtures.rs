@@ -140,3 +140,27 @@ fn times_are_per_platform() {
     v.verify(&snp(), &BTreeMap::new(), None, TDX_NOW_MS)
         .unwrap();
 }
+
+#[test]
+fn evidence_encoding_round_trips_and_refuses_garbage() {
+    use daas_tee::EvidenceDecodeError;
+    let v = Verifiers::production(vec![]);
+    for (ev, now) in [(snp(), SNP_NOW_MS), (tdx(), TDX_NOW_MS)] {
+        let bytes = ev.encode();
+        let back = Evidence::decode(ev.platform(), &bytes).unwrap();
+        assert_eq!(back.encode(), bytes);
+        v.verify(&back, &BTreeMap::new(), None, now).unwrap();
+    }
+    assert_eq!(
+        Evidence::decode(Platform::SevSnp, &[0; 100]).unwrap_err(),
+        EvidenceDecodeError::SnpTooShort(100)
+    );
+    assert_eq!(
+        Evidence::decode(Platform::Tdx, &[0xff, 0xff, 0, 0, 1]).unwrap_err(),
+        EvidenceDecodeError::TdxLength
+    );
+    assert!(matches!(
+        Evidence::decode(Platform::Tdx, &[1, 0, 0, 0, 9, b'{']),
+        Err(EvidenceDecodeError::TdxCollateral(_))
+    ));
+}
