@@ -13,6 +13,7 @@ pub mod enclave;
 pub mod httpcall;
 pub mod keyshare;
 pub mod nodeproxy;
+pub mod platform_registration;
 pub mod registration;
 pub mod satokens;
 pub mod seed;

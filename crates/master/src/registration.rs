@@ -38,6 +38,17 @@ impl AttestationVerifier for TeeVerifier {
             platform: daas_ledger::contract::PLATFORM_NITRO,
         })
     }
+
+    /// SEV-SNP / TDX evidence ([`daas_tee::Evidence::encode`]) against the pinned AMD / Intel
+    /// roots, registers mapped onto pcr0..2 as SPEC.md says.
+    fn verify_platform(
+        &self,
+        platform: u8,
+        evidence: &[u8],
+        now_ms: u64,
+    ) -> Result<AttestedEnclave, String> {
+        crate::platform_registration::verify_platform(self, platform, evidence, now_ms)
+    }
 }
 
 /// Where the enclave is registered (persisted next to the ledger key of the master).

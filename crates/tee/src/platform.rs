@@ -341,6 +341,35 @@ pub struct VerifiedEvidence {
     pub public_key: Option<Vec<u8>>,
 }
 
+impl VerifiedEvidence {
+    /// The registers compared with a ledger `EnclaveConfig`'s pcr0, pcr1, pcr2: Nitro PCR0..2
+    /// (the first three PCRs present), SEV-SNP MEASUREMENT and two empty values, TDX MRTD,
+    /// RTMR0, RTMR1.
+    pub fn config_registers(&self) -> [Vec<u8>; 3] {
+        let m = |i: usize| {
+            self.measurement
+                .get(i)
+                .map(|v| v.to_vec())
+                .unwrap_or_default()
+        };
+        match self.platform {
+            Platform::Nitro | Platform::Tdx => [m(0), m(1), m(2)],
+            Platform::SevSnp => [m(0), Vec::new(), Vec::new()],
+        }
+    }
+
+    /// The enclave's Ed25519 key: Nitro's public_key; on SEV-SNP / TDX the first 32 bytes of
+    /// the report data of the registration evidence.
+    pub fn enclave_key(&self) -> Vec<u8> {
+        match self.platform {
+            Platform::Nitro => self.public_key.clone().unwrap_or_default(),
+            Platform::SevSnp | Platform::Tdx => {
+                self.binding_data.get(..32).unwrap_or_default().to_vec()
+            }
+        }
+    }
+}
+
 /// Errors of [`EvidenceVerifier::verify`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EvidenceError {
