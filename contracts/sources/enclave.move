@@ -46,6 +46,18 @@ const EStaleEnclave: u64 = 203;
 const EBadAnchor: u64 = 204;
 /// `anchor_state`: the revision is below the anchored revision (a rolled-back store).
 const ERevisionRollback: u64 = 205;
+/// `register_attested`: the platform code is not `PLATFORM_NITRO`, `PLATFORM_SEV_SNP` or `PLATFORM_TDX`.
+const EInvalidPlatform: u64 = 206;
+
+// === TEE platforms (`Enclave.platform`) ===
+
+/// AWS Nitro Enclaves: verified on chain by `sui::nitro_attestation` (`register_enclave`).
+const PLATFORM_NITRO: u8 = 0;
+/// AMD SEV-SNP: config pcr0 = MEASUREMENT. Sui has no SNP verifier: registered by the admin after
+/// off-chain verification (`staking::register_attested_enclave`).
+const PLATFORM_SEV_SNP: u8 = 1;
+/// Intel TDX: config pcr0 = MRTD, pcr1 = RTMR0, pcr2 = RTMR1. Registered like SEV-SNP.
+const PLATFORM_TDX: u8 = 2;
 
 /// Intent scope of state anchors (slashing reports use 1, see `staking`).
 const STATE_ANCHOR_INTENT: u8 = 2;
@@ -81,6 +93,8 @@ public struct Enclave has key {
     owner: address,
     /// Id of the `EnclaveConfig` the enclave was registered against.
     config_id: ID,
+    /// TEE platform: `PLATFORM_NITRO` (0), `PLATFORM_SEV_SNP` (1) or `PLATFORM_TDX` (2).
+    platform: u8,
 }
 
 /// What the enclave signs: BCS(IntentMessage { intent, timestamp_ms, data }) — the Nautilus layout
@@ -169,19 +183,41 @@ public fun register_enclave(
     let pk = *pk_opt.borrow();
     assert!(pk.length() == ED25519_PK_LENGTH, EInvalidPK);
 
+    share_enclave(config, pk, PLATFORM_NITRO, ctx);
+}
+
+/// Registers an enclave of `platform` whose evidence the caller verified off chain (Sui has no
+/// SEV-SNP / TDX verifier). Gated by `staking::AdminCap` in the caller
+/// (`staking::register_attested_enclave`). Aborts with `EInvalidPlatform` for an unknown code,
+/// `EInvalidPK` unless `pk` is 32 bytes. Returns the new enclave's id.
+public(package) fun register_attested(
+    config: &EnclaveConfig,
+    platform: u8,
+    pk: vector<u8>,
+    ctx: &mut TxContext,
+): ID {
+    assert!(platform <= PLATFORM_TDX, EInvalidPlatform);
+    assert!(pk.length() == ED25519_PK_LENGTH, EInvalidPK);
+    share_enclave(config, pk, platform, ctx)
+}
+
+fun share_enclave(config: &EnclaveConfig, pk: vector<u8>, platform: u8, ctx: &mut TxContext): ID {
     let enclave = Enclave {
         id: object::new(ctx),
         pk,
         config_version: config.version,
         owner: ctx.sender(),
         config_id: object::id(config),
+        platform,
     };
+    let enclave_id = object::id(&enclave);
     event::emit(EnclaveRegistered {
-        enclave_id: object::id(&enclave),
+        enclave_id,
         pk,
         config_version: config.version,
     });
     transfer::share_object(enclave);
+    enclave_id
 }
 
 /// The value of PCR `index` in the document, if present.
@@ -246,6 +282,15 @@ public fun owner(enclave: &Enclave): address { enclave.owner }
 /// Id of the `EnclaveConfig` the enclave was registered against.
 public fun config_id(enclave: &Enclave): ID { enclave.config_id }
 
+/// The enclave's TEE platform (0 Nitro, 1 SEV-SNP, 2 TDX).
+public fun platform(enclave: &Enclave): u8 { enclave.platform }
+
+public fun platform_nitro(): u8 { PLATFORM_NITRO }
+
+public fun platform_sev_snp(): u8 { PLATFORM_SEV_SNP }
+
+public fun platform_tdx(): u8 { PLATFORM_TDX }
+
 /// True iff the enclave was registered against `config` under its current PCRs
 /// (same config object and `enclave.config_version == config.version`).
 public fun is_current(enclave: &Enclave, config: &EnclaveConfig): bool {
@@ -281,6 +326,7 @@ public fun create_enclave_for_testing(
         config_version,
         owner: ctx.sender(),
         config_id,
+        platform: PLATFORM_NITRO,
     };
     let enclave_id = object::id(&enclave);
     transfer::share_object(enclave);

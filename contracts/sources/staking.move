@@ -431,6 +431,21 @@ public entry fun update_pcrs(
     enclave::set_pcrs(config, pcr0, pcr1, pcr2);
 }
 
+/// Admin: registers an SEV-SNP (platform 1) or TDX (platform 2) enclave whose report / quote the
+/// admin verified off chain against the pinned AMD / Intel roots and this config's measurement
+/// (Sui has no native verifier for them). Aborts `enclave::EInvalidPlatform` (206) for an unknown
+/// platform, `enclave::EInvalidPK` (202) unless `pk` is 32 bytes.
+/// (Lives here instead of `enclave` to keep the module graph acyclic.)
+public fun register_attested_enclave(
+    _cap: &AdminCap,
+    config: &EnclaveConfig,
+    platform: u8,
+    pk: vector<u8>,
+    ctx: &mut TxContext,
+): ID {
+    enclave::register_attested(config, platform, pk, ctx)
+}
+
 // === Reads ===
 
 /// Staked amount of `addr`, 0 if it has no record.

@@ -301,3 +301,84 @@ fun anchor_state_with_stale_enclave_aborts() {
     ts::return_shared(config);
     scenario.end();
 }
+
+// === Platforms ===
+
+#[test]
+fun nitro_registration_records_platform_nitro() {
+    let mut scenario = setup();
+    create_config_as_admin(&mut scenario, NAUTILUS_PCR01, NAUTILUS_PCR01, NAUTILUS_PCR2);
+    scenario.next_tx(OPERATOR);
+    let config = scenario.take_shared<EnclaveConfig>();
+    let mut clock = clock::create_for_testing(scenario.ctx());
+    clock.set_for_testing(NAUTILUS_CLOCK_MS);
+    let document = nitro_attestation::load_nitro_attestation(NAUTILUS_ATTESTATION, &clock);
+    enclave::register_enclave(&config, document, scenario.ctx());
+    clock.destroy_for_testing();
+    ts::return_shared(config);
+    scenario.next_tx(OPERATOR);
+    let enclave = scenario.take_shared<Enclave>();
+    assert!(enclave.platform() == enclave::platform_nitro());
+    assert!(enclave::platform_nitro() == 0);
+    ts::return_shared(enclave);
+    scenario.end();
+}
+
+#[test]
+fun admin_registers_sev_snp_and_tdx_enclaves() {
+    let mut scenario = setup();
+    create_config_as_admin(&mut scenario, x"01", x"02", x"03");
+    scenario.next_tx(ADMIN);
+    let cap = scenario.take_from_sender<AdminCap>();
+    let config = scenario.take_shared<EnclaveConfig>();
+    let snp = staking::register_attested_enclave(
+        &cap,
+        &config,
+        enclave::platform_sev_snp(),
+        ENCLAVE_PK,
+        scenario.ctx(),
+    );
+    let tdx = staking::register_attested_enclave(
+        &cap,
+        &config,
+        enclave::platform_tdx(),
+        ENCLAVE_PK,
+        scenario.ctx(),
+    );
+    scenario.return_to_sender(cap);
+    ts::return_shared(config);
+
+    scenario.next_tx(ADMIN);
+    let config = scenario.take_shared<EnclaveConfig>();
+    let a = scenario.take_shared_by_id<Enclave>(snp);
+    let b = scenario.take_shared_by_id<Enclave>(tdx);
+    assert!(a.platform() == 1 && b.platform() == 2);
+    assert!(*a.pk() == ENCLAVE_PK && a.owner() == ADMIN);
+    assert!(a.is_current(&config) && b.is_current(&config));
+    ts::return_shared(a);
+    ts::return_shared(b);
+    ts::return_shared(config);
+    scenario.end();
+}
+
+#[test, expected_failure(abort_code = enclave::EInvalidPlatform)]
+fun register_attested_enclave_with_unknown_platform_aborts() {
+    let mut scenario = setup();
+    create_config_as_admin(&mut scenario, x"01", x"02", x"03");
+    scenario.next_tx(ADMIN);
+    let cap = scenario.take_from_sender<AdminCap>();
+    let config = scenario.take_shared<EnclaveConfig>();
+    staking::register_attested_enclave(&cap, &config, 3, ENCLAVE_PK, scenario.ctx());
+    abort 0
+}
+
+#[test, expected_failure(abort_code = enclave::EInvalidPK)]
+fun register_attested_enclave_with_bad_key_aborts() {
+    let mut scenario = setup();
+    create_config_as_admin(&mut scenario, x"01", x"02", x"03");
+    scenario.next_tx(ADMIN);
+    let cap = scenario.take_from_sender<AdminCap>();
+    let config = scenario.take_shared<EnclaveConfig>();
+    staking::register_attested_enclave(&cap, &config, 1, x"0102", scenario.ctx());
+    abort 0
+}

@@ -22,6 +22,7 @@ mod backends;
 mod bench_http;
 mod billing_cli;
 mod config_file;
+mod evidence_cli;
 mod flowcontrol_cli;
 mod hollow_cli;
 mod install;
@@ -118,6 +119,9 @@ enum Cmd {
     },
     /// Run N simulated staked nodes in one process (scale tests; no containers).
     Hollow(Box<hollow_cli::HollowArgs>),
+    /// Verify TEE evidence files (Nitro document, SEV-SNP report + VCEK, TDX quote + collateral)
+    /// offline against the pinned roots and --expect-measurement.
+    VerifyEvidence(Box<evidence_cli::EvidenceArgs>),
     /// HTTP load client of scripts/bench-token.sh.
     #[command(hide = true)]
     BenchHttp(Box<bench_http::BenchArgs>),
@@ -349,6 +353,11 @@ struct AttestArgs {
     /// enclave configuration registered on the ledger, and instead of them when none is registered.
     #[arg(long = "expect-pcr")]
     expect_pcr: Vec<String>,
+    /// Expected measurement per platform (repeatable): `nitro:pcr0=<hex>,pcr1=<hex>,..` (as
+    /// --expect-pcr); `sev-snp:measurement=<hex>` and `tdx:mrtd=<hex>,rtmr0=<hex>,..` are for
+    /// `daas verify-evidence` (masters attest with Nitro documents).
+    #[arg(long = "expect-measurement")]
+    expect_measurement: Vec<String>,
     /// Write the verified cluster CA here (PEM).
     #[arg(long)]
     ca_out: Option<PathBuf>,
@@ -652,11 +661,12 @@ fn attest_policy(
     let mut expected = Vec::new();
     for e in &a.expect_pcr {
         let (i, v) = e.split_once('=').context("--expect-pcr takes index=hex")?;
-        expected.push((i.parse::<u16>().context("PCR index")?, v));
+        expected.push((i.parse::<u16>().context("PCR index")?, v.to_string()));
     }
+    expected.extend(evidence_cli::nitro_pins(&a.expect_measurement)?);
     Ok(daas_master::attested::AttestationPolicy::from_options(
         a.trust_root.as_deref(),
-        expected,
+        expected.iter().map(|(i, v)| (*i, v.as_str())),
         ledger,
     )?)
 }
@@ -1025,6 +1035,7 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Token(a) => run_token(a).await,
         Cmd::Agent { config } => run_agent(&config).await,
         Cmd::Hollow(a) => hollow_cli::run(*a, shutdown_signal()).await,
+        Cmd::VerifyEvidence(a) => evidence_cli::run(*a),
         Cmd::BenchHttp(a) => bench_http::run(*a).await,
         Cmd::Leave { config } => {
             let cfg = load_staker_config(&config)?;

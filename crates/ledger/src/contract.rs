@@ -125,6 +125,8 @@ pub enum ContractError {
     BadAnchor,
     #[error("enclave::ERevisionRollback (205): revision is below the anchored revision")]
     RevisionRollback,
+    #[error("enclave::EInvalidPlatform (206): unknown TEE platform, or the evidence is for another platform")]
+    InvalidPlatform,
     // economy
     #[error("economy::EInsufficientBalance (301): amount above the balance")]
     InsufficientBalance,
@@ -165,7 +167,8 @@ impl ContractError {
             | NotActive | StillActive | Locked | InvalidConfig | BadReport | AlreadySlashed
             | NodeIdTaken | StaleReport | InsufficientTreasury => MODULE_STAKING,
             NoActiveStake | NotOwner | InvalidTtl => MODULE_GATEWAY,
-            InvalidPcrs | InvalidPk | StaleEnclave | BadAnchor | RevisionRollback => MODULE_ENCLAVE,
+            InvalidPcrs | InvalidPk | StaleEnclave | BadAnchor | RevisionRollback
+            | InvalidPlatform => MODULE_ENCLAVE,
             InsufficientBalance | BadUsageReport | ReplayedReport | StaleUsageEnclave
             | Overflow | ZeroAmount | NoAccount | NoEarnings | LengthMismatch => MODULE_ECONOMY,
             AttestationUnsupported | AttestationInvalid(_) => MODULE_NITRO,
@@ -208,6 +211,7 @@ impl ContractError {
             StaleEnclave => 203,
             BadAnchor => 204,
             RevisionRollback => 205,
+            InvalidPlatform => 206,
             AttestationUnsupported => 0,
             AttestationInvalid(_) => 2,
             Arithmetic { .. } => return None,
@@ -249,6 +253,7 @@ impl ContractError {
             StaleEnclave => "EStaleEnclave",
             BadAnchor => "EBadAnchor",
             RevisionRollback => "ERevisionRollback",
+            InvalidPlatform => "EInvalidPlatform",
             AttestationUnsupported => "ENotSupported",
             AttestationInvalid(_) => "EVerifyError",
             Arithmetic { .. } => "ArithmeticError",
@@ -367,22 +372,54 @@ pub struct Enclave {
     pub config_version: u64,
     pub owner: Address,
     pub config_id: ObjectId,
+    /// TEE platform: [`PLATFORM_NITRO`], [`PLATFORM_SEV_SNP`] or [`PLATFORM_TDX`]. Objects
+    /// written before the field existed are Nitro.
+    #[serde(default)]
+    pub platform: u8,
 }
 
-/// What an attestation verifier extracts from a valid Nitro attestation document.
+/// `enclave::PLATFORM_NITRO`: AWS Nitro Enclaves (PCR0..2 = the config's pcr0..2).
+pub const PLATFORM_NITRO: u8 = 0;
+/// `enclave::PLATFORM_SEV_SNP`: AMD SEV-SNP (MEASUREMENT = pcr0; pcr1, pcr2 empty).
+pub const PLATFORM_SEV_SNP: u8 = 1;
+/// `enclave::PLATFORM_TDX`: Intel TDX (MRTD = pcr0, RTMR0 = pcr1, RTMR1 = pcr2).
+pub const PLATFORM_TDX: u8 = 2;
+
+/// What an attestation verifier extracts from valid evidence (a Nitro attestation document, an
+/// SEV-SNP report or a TDX quote), with the platform's registers mapped onto pcr0..2 as the
+/// `PLATFORM_*` constants say.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AttestedEnclave {
     pub pcr0: Vec<u8>,
     pub pcr1: Vec<u8>,
     pub pcr2: Vec<u8>,
-    /// The document's `public_key` field (empty when absent).
+    /// The document's `public_key` field (empty when absent); on SEV-SNP / TDX the first 32
+    /// bytes of the report data.
     pub public_key: Vec<u8>,
+    /// The platform the evidence was verified as.
+    pub platform: u8,
 }
 
-/// Native verification of a Nitro attestation document (COSE_Sign1/ES384, certificate chain to a
+/// Native verification of attestation evidence (Nitro: COSE_Sign1/ES384, certificate chain to a
 /// pinned root) at the ledger's clock. Injected into the embedded ledger.
 pub trait AttestationVerifier: Send + Sync {
     fn verify(&self, document: &[u8], now_ms: u64) -> Result<AttestedEnclave, String>;
+
+    /// Verify `evidence` of `platform` (a `PLATFORM_*` code). The default knows Nitro only.
+    fn verify_platform(
+        &self,
+        platform: u8,
+        evidence: &[u8],
+        now_ms: u64,
+    ) -> Result<AttestedEnclave, String> {
+        if platform == PLATFORM_NITRO {
+            self.verify(evidence, now_ms)
+        } else {
+            Err(format!(
+                "platform {platform} not supported by this verifier"
+            ))
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1252,6 +1289,7 @@ pub fn register_enclave(
         config_version: config.version,
         owner: ctx.sender,
         config_id: config.id,
+        platform: document.platform,
     };
     let id = enclave.id;
     ctx.emit(Event::EnclaveRegistered {
@@ -1275,7 +1313,58 @@ pub fn register_enclave_raw(
     let attested = verifier
         .verify(document, ctx.now_ms)
         .map_err(ContractError::AttestationInvalid)?;
+    if attested.platform != PLATFORM_NITRO {
+        return Err(ContractError::InvalidPlatform);
+    }
     register_enclave(config, &attested, ctx)
+}
+
+/// `enclave::register_enclave_platform_raw(config, platform, evidence)` (embedded ledger only):
+/// native verification of `evidence` as `platform` at the ledger's clock, then
+/// `register_enclave`. `EInvalidPlatform` for an unknown code or evidence verified as another
+/// platform. On Sui, non-Nitro enclaves are registered by the admin after off-chain
+/// verification (`staking::register_attested_enclave`, see SPEC.md).
+pub fn register_enclave_platform_raw(
+    config: &EnclaveConfig,
+    platform: u8,
+    evidence: &[u8],
+    verifier: Option<&dyn AttestationVerifier>,
+    ctx: &mut TxContext,
+) -> Result<ObjectId, ContractError> {
+    if platform > PLATFORM_TDX {
+        return Err(ContractError::InvalidPlatform);
+    }
+    let verifier = verifier.ok_or(ContractError::AttestationUnsupported)?;
+    let attested = verifier
+        .verify_platform(platform, evidence, ctx.now_ms)
+        .map_err(ContractError::AttestationInvalid)?;
+    if attested.platform != platform {
+        return Err(ContractError::InvalidPlatform);
+    }
+    register_enclave(config, &attested, ctx)
+}
+
+/// `staking::register_attested_enclave(cap, config, platform, pk)`: the admin registers an
+/// enclave whose evidence it verified off chain (Sui has no SEV-SNP / TDX verifier). Checks the
+/// platform code and the key length; the measurement check is the admin's.
+pub fn register_attested_enclave(
+    _cap: &AdminCap,
+    config: &EnclaveConfig,
+    platform: u8,
+    pk: Vec<u8>,
+    ctx: &mut TxContext,
+) -> Result<ObjectId, ContractError> {
+    if platform > PLATFORM_TDX {
+        return Err(ContractError::InvalidPlatform);
+    }
+    let doc = AttestedEnclave {
+        pcr0: config.pcr0.clone(),
+        pcr1: config.pcr1.clone(),
+        pcr2: config.pcr2.clone(),
+        public_key: pk,
+        platform,
+    };
+    register_enclave(config, &doc, ctx)
 }
 
 /// `enclave::anchor_state(config, enclave, revision, timestamp_ms, signature)`: records the

@@ -52,6 +52,7 @@ fn enclave_setup(cap: &AdminCap) -> (EnclaveConfig, Enclave) {
         pcr1: vec![1; 48],
         pcr2: vec![2; 48],
         public_key: enclave_key().public_key().inner().to_vec(),
+        platform: PLATFORM_NITRO,
     };
     register_enclave(&config, &doc, &mut c).unwrap();
     let Some(NewObject::Shared(ContractObject::Enclave(enclave))) = c.new_objects.pop() else {
@@ -772,6 +773,7 @@ fn enclave_registration() {
         pcr1: vec![1; 48],
         pcr2: vec![9; 48],
         public_key: vec![1; 32],
+        platform: PLATFORM_NITRO,
     };
     assert_eq!(
         register_enclave(&config, &doc, &mut c),
@@ -1561,4 +1563,156 @@ fn move_usage_vectors_match_the_port() {
             .unwrap();
     let sig: Ed25519Signature = Ed25519PrivateKey::new(seed).sign(&msg);
     assert_eq!(hex::encode(sig.inner()), "3811ef3b1ad8af22b3e9f2722ae111262d6f47e62bfdb599408f67484d902cce4503af53805748dd7de48bda73e11b1d738bb4709a0f8db5255a618bc2aeaa06");
+}
+
+/// A verifier that knows every platform: evidence `b"<platform>:good"` verifies as `as_platform`.
+struct PlatformVerifier {
+    as_platform: u8,
+    doc: AttestedEnclave,
+}
+
+impl AttestationVerifier for PlatformVerifier {
+    fn verify(&self, document: &[u8], now_ms: u64) -> Result<AttestedEnclave, String> {
+        self.verify_platform(PLATFORM_NITRO, document, now_ms)
+    }
+    fn verify_platform(
+        &self,
+        platform: u8,
+        evidence: &[u8],
+        _now_ms: u64,
+    ) -> Result<AttestedEnclave, String> {
+        if evidence != format!("{platform}:good").as_bytes() {
+            return Err("bad evidence".into());
+        }
+        Ok(AttestedEnclave {
+            platform: self.as_platform,
+            ..self.doc.clone()
+        })
+    }
+}
+
+fn good_doc() -> AttestedEnclave {
+    AttestedEnclave {
+        pcr0: vec![0; 48],
+        pcr1: vec![1; 48],
+        pcr2: vec![2; 48],
+        public_key: vec![5; 32],
+        platform: PLATFORM_NITRO,
+    }
+}
+
+#[test]
+fn nitro_registration_records_platform_zero() {
+    let (cap, _, _) = setup();
+    let (_, enclave) = enclave_setup(&cap);
+    assert_eq!(enclave.platform, PLATFORM_NITRO);
+}
+
+#[test]
+fn platform_registration_records_the_platform() {
+    let (cap, _, _) = setup();
+    let (config, _) = enclave_setup(&cap);
+    for platform in [PLATFORM_SEV_SNP, PLATFORM_TDX] {
+        let mut c = ctx(addr(1), 0);
+        let v = PlatformVerifier {
+            as_platform: platform,
+            doc: good_doc(),
+        };
+        let ev = format!("{platform}:good");
+        let id = register_enclave_platform_raw(&config, platform, ev.as_bytes(), Some(&v), &mut c)
+            .unwrap();
+        let Some(NewObject::Shared(ContractObject::Enclave(e))) = c.new_objects.pop() else {
+            panic!("no enclave shared")
+        };
+        assert_eq!(
+            (e.id, e.platform, e.pk.clone()),
+            (id, platform, vec![5; 32])
+        );
+    }
+}
+
+#[test]
+fn platform_registration_refusals() {
+    let (cap, _, _) = setup();
+    let (config, _) = enclave_setup(&cap);
+    let mut c = ctx(addr(1), 0);
+    // Unknown platform code, before any verification.
+    assert_eq!(
+        register_enclave_platform_raw(&config, 3, b"3:good", None, &mut c),
+        Err(ContractError::InvalidPlatform)
+    );
+    assert_eq!(ContractError::InvalidPlatform.code(), Some(206));
+    assert_eq!(ContractError::InvalidPlatform.module(), "enclave");
+    // No verifier.
+    assert_eq!(
+        register_enclave_platform_raw(&config, 1, b"1:good", None, &mut c),
+        Err(ContractError::AttestationUnsupported)
+    );
+    // Evidence that does not verify.
+    let v = PlatformVerifier {
+        as_platform: PLATFORM_SEV_SNP,
+        doc: good_doc(),
+    };
+    assert!(matches!(
+        register_enclave_platform_raw(&config, 1, b"1:bad", Some(&v), &mut c),
+        Err(ContractError::AttestationInvalid(_))
+    ));
+    // Evidence verified as another platform than the one claimed.
+    assert_eq!(
+        register_enclave_platform_raw(&config, 2, b"2:good", Some(&v), &mut c),
+        Err(ContractError::InvalidPlatform)
+    );
+    // Nitro's raw path refuses evidence its verifier reports as another platform.
+    let v = PlatformVerifier {
+        as_platform: PLATFORM_TDX,
+        doc: good_doc(),
+    };
+    assert_eq!(
+        register_enclave_raw(&config, b"0:good", Some(&v), &mut c),
+        Err(ContractError::InvalidPlatform)
+    );
+    // Measurements still have to match the config.
+    let v = PlatformVerifier {
+        as_platform: PLATFORM_TDX,
+        doc: AttestedEnclave {
+            pcr0: vec![7; 48],
+            ..good_doc()
+        },
+    };
+    assert_eq!(
+        register_enclave_platform_raw(&config, 2, b"2:good", Some(&v), &mut c),
+        Err(ContractError::InvalidPcrs)
+    );
+    // The default verifier (Nitro only) refuses other platforms as invalid evidence.
+    struct NitroOnly;
+    impl AttestationVerifier for NitroOnly {
+        fn verify(&self, _d: &[u8], _n: u64) -> Result<AttestedEnclave, String> {
+            Ok(good_doc())
+        }
+    }
+    assert!(matches!(
+        register_enclave_platform_raw(&config, 1, b"x", Some(&NitroOnly), &mut c),
+        Err(ContractError::AttestationInvalid(_))
+    ));
+    assert!(c.new_objects.is_empty());
+}
+
+#[test]
+fn admin_registers_an_attested_enclave() {
+    let (cap, _, _) = setup();
+    let (config, _) = enclave_setup(&cap);
+    let mut c = ctx(addr(1), 0);
+    assert_eq!(
+        register_attested_enclave(&cap, &config, 9, vec![5; 32], &mut c),
+        Err(ContractError::InvalidPlatform)
+    );
+    assert_eq!(
+        register_attested_enclave(&cap, &config, PLATFORM_TDX, vec![5; 31], &mut c),
+        Err(ContractError::InvalidPk)
+    );
+    let id = register_attested_enclave(&cap, &config, PLATFORM_TDX, vec![5; 32], &mut c).unwrap();
+    let Some(NewObject::Shared(ContractObject::Enclave(e))) = c.new_objects.pop() else {
+        panic!()
+    };
+    assert_eq!((e.id, e.platform, e.config_version), (id, PLATFORM_TDX, 0));
 }

@@ -589,6 +589,7 @@ impl EmbeddedLedger {
             pcr1: config.pcr1.clone(),
             pcr2: config.pcr2.clone(),
             public_key: pk.to_vec(),
+            platform: contract::PLATFORM_NITRO,
         };
         let id = contract::register_enclave(&config, &doc, &mut ctx)
             .map_err(|e| LedgerError::Genesis(e.to_string()))?;
@@ -1549,6 +1550,8 @@ impl Machine<'_> {
             ("staking", "create_enclave_config") => 5,
             ("staking", "update_pcrs") => 5,
             ("enclave", "register_enclave_raw") => 2,
+            ("enclave", "register_enclave_platform_raw") => 3,
+            ("staking", "register_attested_enclave") => 4,
             ("staking", "withdraw_treasury") => 3,
             ("economy", "deposit") => 2,
             ("economy", "withdraw_escrow") | ("economy", "withdraw_earnings") => 2,
@@ -1705,6 +1708,27 @@ impl Machine<'_> {
                 let (_, cfg) = self.config(&a[0], 0, false)?;
                 let document: Vec<u8> = decode(&self.pure(&a[1], 1)?, 1, "vector<u8>")?;
                 contract::register_enclave_raw(&cfg, &document, self.verifier, &mut self.ctx)
+                    .map_err(abort)?;
+            }
+            ("enclave", "register_enclave_platform_raw") => {
+                let (_, cfg) = self.config(&a[0], 0, false)?;
+                let platform: u8 = decode(&self.pure(&a[1], 1)?, 1, "u8")?;
+                let evidence: Vec<u8> = decode(&self.pure(&a[2], 2)?, 2, "vector<u8>")?;
+                contract::register_enclave_platform_raw(
+                    &cfg,
+                    platform,
+                    &evidence,
+                    self.verifier,
+                    &mut self.ctx,
+                )
+                .map_err(abort)?;
+            }
+            ("staking", "register_attested_enclave") => {
+                let cap = self.cap(&a[0], 0)?;
+                let (_, cfg) = self.config(&a[1], 1, false)?;
+                let platform: u8 = decode(&self.pure(&a[2], 2)?, 2, "u8")?;
+                let pk: Vec<u8> = decode(&self.pure(&a[3], 3)?, 3, "vector<u8>")?;
+                contract::register_attested_enclave(&cap, &cfg, platform, pk, &mut self.ctx)
                     .map_err(abort)?;
             }
             ("staking", "withdraw_treasury") => {

@@ -656,6 +656,7 @@ fn register_enclave_raw_needs_a_verifier() {
                 pcr1: vec![1; 48],
                 pcr2: vec![2; 48],
                 public_key: vec![4; 32],
+                platform: contract::PLATFORM_NITRO,
             })
         }
     }
@@ -2010,4 +2011,81 @@ fn market_survives_reopen_and_old_ledgers_get_one() {
     let m = l.market_now().unwrap();
     assert_eq!(m.id, market_id, "same deterministic id");
     assert!(m.accounts.is_empty());
+}
+
+/// SEV-SNP / TDX registration through the embedded ledger's native verifier, and the admin path
+/// (the Sui form for platforms Sui cannot verify).
+#[test]
+fn platform_enclaves_are_registered_with_their_platform() {
+    let e = env();
+    struct Snp;
+    impl contract::AttestationVerifier for Snp {
+        fn verify(&self, _d: &[u8], _n: u64) -> Result<contract::AttestedEnclave, String> {
+            Err("nitro not accepted here".into())
+        }
+        fn verify_platform(
+            &self,
+            platform: u8,
+            evidence: &[u8],
+            _now_ms: u64,
+        ) -> Result<contract::AttestedEnclave, String> {
+            if platform != contract::PLATFORM_SEV_SNP || evidence != b"report" {
+                return Err("bad evidence".into());
+            }
+            Ok(contract::AttestedEnclave {
+                pcr0: vec![0; 48],
+                pcr1: vec![1; 48],
+                pcr2: vec![2; 48],
+                public_key: vec![6; 32],
+                platform,
+            })
+        }
+    }
+    e.ledger.set_attestation_verifier(Arc::new(Snp));
+    let fx = e.run(
+        &e.alice,
+        tx::register_enclave_platform_raw(&e.tcx(&e.alice), &e.d(), 7, b"report").unwrap(),
+    );
+    assert_eq!(fx.status.abort(), Some(("enclave", 206)));
+    let fx = e.run(
+        &e.alice,
+        tx::register_enclave_platform_raw(&e.tcx(&e.alice), &e.d(), 2, b"report").unwrap(),
+    );
+    assert_eq!(fx.status.abort(), Some(("nitro_attestation", 2)));
+    let fx = e.run(
+        &e.alice,
+        tx::register_enclave_platform_raw(&e.tcx(&e.alice), &e.d(), 1, b"report").unwrap(),
+    );
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    let o = e
+        .ledger
+        .object(fx.created[0].0.object_id())
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(o.data, ObjectData::Move(ContractObject::Enclave(ref en)) if en.platform == 1 && en.pk == vec![6; 32])
+    );
+
+    // Admin path: alice holds no AdminCap; the admin can.
+    let tx = tx::register_attested_enclave(&e.tcx(&e.alice), &e.d(), 2, &[8; 32]).unwrap();
+    match e.ledger.execute_signed(&tx::sign(&tx, &e.alice).unwrap()) {
+        Ok(fx) => assert!(!fx.status.is_success(), "a non-admin registered an enclave"),
+        Err(err) => assert!(
+            err.to_string().contains("is not owned by the sender"),
+            "{err}"
+        ),
+    }
+    let fx = e.run(
+        &e.admin,
+        tx::register_attested_enclave(&e.tcx(&e.admin), &e.d(), 2, &[8; 32]).unwrap(),
+    );
+    assert!(fx.status.is_success(), "{:?}", fx.status);
+    let o = e
+        .ledger
+        .object(fx.created[0].0.object_id())
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(o.data, ObjectData::Move(ContractObject::Enclave(ref en)) if en.platform == 2 && en.owner == e.admin.address())
+    );
 }

@@ -676,7 +676,10 @@ pub(crate) fn decode_contract_object(
             let config_version = r.u64()?;
             let owner = r.address()?;
             let config_id = r.address()?;
-            json!({ "id": id, "pk": pk, "config_version": config_version, "owner": owner, "config_id": config_id })
+            // `platform` (u8) was appended to the Move struct; objects of an older package lack it.
+            let platform = if r.remaining() > 0 { r.u8()? } else { 0 };
+            json!({ "id": id, "pk": pk, "config_version": config_version, "owner": owner,
+                    "config_id": config_id, "platform": platform })
         }
         "Market" => {
             let m = decode_market(bytes)?;
@@ -1414,6 +1417,14 @@ mod tests {
             panic!()
         };
         assert_eq!((e.pk.len(), e.config_version, e.owner), (32, 2, addr(5)));
+        assert_eq!(e.platform, 0);
+        let enclave =
+            bcs::to_bytes(&(addr(4), vec![7u8; 32], 2u64, addr(5), addr(6), 2u8)).unwrap();
+        let ContractObject::Enclave(e) = decode_contract_object("Enclave", &enclave).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((e.platform, e.config_id), (2, addr(6)));
 
         let cfg = bcs::to_bytes(&(
             addr(8),

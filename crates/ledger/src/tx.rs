@@ -425,6 +425,48 @@ pub fn update_pcrs(
     finish(b)
 }
 
+/// `enclave::register_enclave_platform_raw(config, platform: u8, evidence: vector<u8>)`
+/// (embedded ledger only): an SEV-SNP report / TDX quote verified natively by the ledger.
+pub fn register_enclave_platform_raw(
+    ctx: &TxContext,
+    d: &Deployment,
+    platform: u8,
+    evidence: &[u8],
+) -> Result<Transaction, TxError> {
+    let config = enclave_config(d)?;
+    let mut b = ctx.builder();
+    let config = shared(&mut b, config, false);
+    let platform = b.pure_bytes(pure_u8(platform));
+    let evidence = b.pure_bytes(pure_bytes(evidence));
+    b.move_call(
+        call(d.package, MODULE_ENCLAVE, "register_enclave_platform_raw"),
+        vec![config, platform, evidence],
+    );
+    finish(b)
+}
+
+/// `staking::register_attested_enclave(admin_cap, config, platform: u8, pk: vector<u8>)`: the
+/// admin registers an enclave it verified off chain (the Sui path for SEV-SNP and TDX).
+pub fn register_attested_enclave(
+    ctx: &TxContext,
+    d: &Deployment,
+    platform: u8,
+    pk: &[u8],
+) -> Result<Transaction, TxError> {
+    let cap = admin_cap(d)?;
+    let config = enclave_config(d)?;
+    let mut b = ctx.builder();
+    let cap = owned(&mut b, cap);
+    let config = shared(&mut b, config, false);
+    let platform = b.pure_bytes(pure_u8(platform));
+    let pk = b.pure_bytes(pure_bytes(pk));
+    b.move_call(
+        call(d.package, MODULE_STAKING, "register_attested_enclave"),
+        vec![cap, config, platform, pk],
+    );
+    finish(b)
+}
+
 /// `enclave::register_enclave_raw(config, document: vector<u8>)` (embedded ledger form of
 /// `register_enclave`).
 pub fn register_enclave_raw(
@@ -922,6 +964,14 @@ mod tests {
             (
                 "register_enclave_raw",
                 r(register_enclave_raw(&ctx, &d, &[0xd2; 300])),
+            ),
+            (
+                "register_enclave_platform_raw",
+                r(register_enclave_platform_raw(&ctx, &d, 1, &[0xd3; 1184])),
+            ),
+            (
+                "register_attested_enclave",
+                r(register_attested_enclave(&ctx, &d, 2, &[0xd4; 32])),
             ),
             ("transfer_sui", r(transfer_sui(&ctx, &addr(0x44), 5_000))),
         ]

@@ -17,6 +17,7 @@ pub mod httpcall;
 pub mod keyshare;
 pub mod monitoring;
 pub mod nodeproxy;
+pub mod platform_registration;
 pub mod registration;
 pub mod satokens;
 pub mod seed;

@@ -35,7 +35,19 @@ impl AttestationVerifier for TeeVerifier {
             pcr1: pcr(1)?,
             pcr2: pcr(2)?,
             public_key: v.public_key.clone().unwrap_or_default(),
+            platform: daas_ledger::contract::PLATFORM_NITRO,
         })
+    }
+
+    /// SEV-SNP / TDX evidence ([`daas_tee::Evidence::encode`]) against the pinned AMD / Intel
+    /// roots, registers mapped onto pcr0..2 as SPEC.md says.
+    fn verify_platform(
+        &self,
+        platform: u8,
+        evidence: &[u8],
+        now_ms: u64,
+    ) -> Result<AttestedEnclave, String> {
+        crate::platform_registration::verify_platform(self, platform, evidence, now_ms)
     }
 }
 

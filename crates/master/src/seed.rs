@@ -145,6 +145,7 @@ async fn attestation(
     match doc {
         Ok(Ok(doc)) => Json(json!({
             "kind": st.enclave.kind,
+            "platform": "nitro",
             "document": base64::engine::general_purpose::STANDARD.encode(&doc),
             "public_key": hex::encode(st.enclave.enclave.public_key()),
             "tls_certificate_sha256": hex::encode(st.tls_cert_sha256),

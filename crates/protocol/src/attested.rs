@@ -74,6 +74,8 @@ pub enum AttestError {
     EnclaveKey(String),
     #[error("the master announced no valid cluster id")]
     ClusterId,
+    #[error("the master attests as {0}: attested TLS verifies Nitro documents (check SEV-SNP / TDX evidence with `daas verify-evidence`)")]
+    UnsupportedPlatform(String),
 }
 
 /// What the client trusts: roots for attestation documents, PCR values pinned explicitly, and the
@@ -372,6 +374,11 @@ pub async fn attest_at(
     }
     let v: serde_json::Value =
         serde_json::from_slice(&body).map_err(|e| AttestError::Response(e.to_string()))?;
+    // The answer names its TEE platform (absent: Nitro, as masters before the field).
+    match v["platform"].as_str().unwrap_or("nitro") {
+        "nitro" => {}
+        other => return Err(AttestError::UnsupportedPlatform(other.to_string())),
+    }
     let doc = v["document"]
         .as_str()
         .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())

@@ -279,6 +279,7 @@ async fn attestation(
     match st.enclave.attestation(Some(&st.binding), nonce.as_deref()) {
         Ok(doc) => Json(json!({
             "kind": "simulated",
+            "platform": "nitro",
             "document": base64::engine::general_purpose::STANDARD.encode(doc),
             "cluster_id": st.cluster_id,
             "enclave_object_id": null,

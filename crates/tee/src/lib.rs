@@ -7,6 +7,9 @@
 //!   injected clock (the AWS Nitro root is embedded, see [`RootCert::aws_nitro`]).
 //! * [`SimulatedEnclave`]: a real (non-mock) local implementation with its own development root CA.
 //!   Its documents verify only against that dev root, never against the AWS root.
+//! * [`sevsnp`] and [`tdx`]: AMD SEV-SNP report and Intel TDX DCAP quote verification against
+//!   pinned AMD / Intel roots, and [`platform`]: one [`EvidenceVerifier`] interface over the three
+//!   platforms with the `--expect-measurement` syntax.
 //! * `NitroEnclave` (cargo feature `nitro`): the production backend on top of `/dev/nsm`.
 
 mod cose;
@@ -15,7 +18,10 @@ mod intent;
 #[cfg(feature = "nitro")]
 mod nitro;
 mod pcrs;
+pub mod platform;
+pub mod sevsnp;
 mod simulated;
+pub mod tdx;
 mod verify;
 
 pub use doc::AttestationFields;
@@ -23,6 +29,11 @@ pub use intent::intent_message_bcs;
 #[cfg(feature = "nitro")]
 pub use nitro::NitroEnclave;
 pub use pcrs::{ExpectedPcrs, Pcrs, PCR_LEN};
+pub use platform::{
+    parse_expect_measurements, report_data_binding, Evidence, EvidenceDecodeError, EvidenceError,
+    EvidenceVerifier, ExpectedMeasurement, MeasurementParseError, Platform, VerifiedEvidence,
+    Verifiers,
+};
 pub use simulated::{SimulatedEnclave, DEV_ROOT_CERT_FILE, DEV_ROOT_KEY_FILE, SEALED_KEY_FILE};
 pub use verify::{
     verify_attestation, AttestationError, RootCert, VerifiedAttestation, AWS_NITRO_ROOT_PEM,
