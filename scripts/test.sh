@@ -70,3 +70,7 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --all-features --no-fail-fast "$@"
 fi
+# Bounded fuzzing of every network parser (scripts/fuzz.sh, FUZZ_SECONDS per target) in CI.
+if [ "${FUZZ:-}" = 1 ] || [ "${CI:-}" = true ]; then
+  scripts/fuzz.sh
+fi
