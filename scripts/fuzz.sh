@@ -40,7 +40,7 @@ for t in $targets; do
   if ! cargo fuzz run "${flags[@]}" "$t" "$scratch/$t" "corpus/$t" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     "${extra[@]}" -print_final_stats=1 >"$scratch/$t.log" 2>&1; then
-    tail -40 "$scratch/$t.log"
+    grep -h -A2 "panicked at\|^==[0-9]*== ERROR\|^SUMMARY" "$scratch/$t.log" | head -12 || true
     repro=$(grep -ho "artifacts/$t/[^ ]*" "$scratch/$t.log" | tail -1 || true)
     echo "fuzz: $t FAILED; reproducer: fuzz/${repro:-artifacts/$t/}" >&2
     failed+=("$t")
