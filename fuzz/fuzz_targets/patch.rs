@@ -43,7 +43,7 @@ impl<'a> Arbitrary<'a> for Input<'a> {
     fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
         let engine = Engine::arbitrary(u)?;
         let kind = u8::arbitrary(u)?;
-        let rest = u.take_rest();
+        let rest = u.bytes(u.len())?;
         let text = std::str::from_utf8(rest).map_err(|_| arbitrary::Error::IncorrectFormat)?;
         let (document, patch) = text.split_once('\0').unwrap_or(("{}", text));
         Ok(Input {
@@ -85,8 +85,8 @@ fuzz_target!(|input: Input<'_>| {
             } else {
                 apply::Scope::MainWithoutStatus
             };
-            let entries = apply::decode_managed_fields(&doc["metadata"]["managedFields"])
-                .unwrap_or_default();
+            let entries =
+                apply::decode_managed_fields(&doc["metadata"]["managedFields"]).unwrap_or_default();
             let w = apply::Writer {
                 manager: "fuzz",
                 subresource: "",

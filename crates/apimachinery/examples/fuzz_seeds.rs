@@ -26,29 +26,53 @@ fn objects() -> Vec<(&'static str, Value)> {
         "restartPolicy": "Always", "terminationGracePeriodSeconds": 30,
         "tolerations": [{"key": "k", "operator": "Exists", "effect": "NoSchedule"}]});
     vec![
-        ("pod", json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta,
-            "spec": pod_spec, "status": {"phase": "Running", "podIP": "10.42.0.5"}})),
-        ("deployment", json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
+        (
+            "pod",
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta,
+            "spec": pod_spec, "status": {"phase": "Running", "podIP": "10.42.0.5"}}),
+        ),
+        (
+            "deployment",
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                "template": {"metadata": {"labels": {"app": "web"}}, "spec": pod_spec}}})),
-        ("service", json!({"apiVersion": "v1", "kind": "Service", "metadata": meta,
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": pod_spec}}}),
+        ),
+        (
+            "service",
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": meta,
             "spec": {"type": "ClusterIP", "clusterIP": "10.43.0.9", "selector": {"app": "web"},
-                "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}})),
-        ("configmap", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
-            "data": {"k": "v"}, "binaryData": {"b": "AAEC"}})),
-        ("secret", json!({"apiVersion": "v1", "kind": "Secret", "metadata": meta,
-            "type": "Opaque", "data": {"p": "cGFzcw=="}})),
-        ("node", json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
+                "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}}),
+        ),
+        (
+            "configmap",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
+            "data": {"k": "v"}, "binaryData": {"b": "AAEC"}}),
+        ),
+        (
+            "secret",
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": meta,
+            "type": "Opaque", "data": {"p": "cGFzcw=="}}),
+        ),
+        (
+            "node",
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
             "spec": {"podCIDR": "10.42.0.0/24", "taints": [{"key": "k", "effect": "NoSchedule"}]},
             "status": {"capacity": {"cpu": "2", "pods": "110"},
                 "conditions": [{"type": "Ready", "status": "True",
                     "lastHeartbeatTime": "2026-01-02T03:04:05Z"}],
-                "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}]}})),
-        ("job", json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
-            "spec": {"backoffLimit": 3, "template": {"spec": pod_spec}}})),
-        ("podlist", json!({"apiVersion": "v1", "kind": "PodList",
+                "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}]}}),
+        ),
+        (
+            "job",
+            json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
+            "spec": {"backoffLimit": 3, "template": {"spec": pod_spec}}}),
+        ),
+        (
+            "podlist",
+            json!({"apiVersion": "v1", "kind": "PodList",
             "metadata": {"resourceVersion": "9"},
-            "items": [{"metadata": {"name": "a"}, "spec": pod_spec}]})),
+            "items": [{"metadata": {"name": "a"}, "spec": pod_spec}]}),
+        ),
     ]
 }
 
@@ -65,7 +89,11 @@ fn header(engine: u32, kind: u8) -> Vec<u8> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "fuzz/corpus".into()));
+    let out = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "fuzz/corpus".into()),
+    );
     let objs = objects();
     for (name, obj) in &objs {
         match protobuf::encode_object(obj) {
@@ -76,20 +104,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pod = &objs[0].1;
     let deploy = &objs[1].1;
     let patches: [(&str, u32, u8, &Value, Value); 6] = [
-        ("json", 0, 0, pod, json!([{"op": "replace", "path": "/spec/containers/0/image", "value": "x"},
+        (
+            "json",
+            0,
+            0,
+            pod,
+            json!([{"op": "replace", "path": "/spec/containers/0/image", "value": "x"},
             {"op": "add", "path": "/metadata/labels/b", "value": "c"},
             {"op": "test", "path": "/metadata/name", "value": "web"},
             {"op": "move", "from": "/metadata/annotations/a", "path": "/metadata/annotations/z"},
-            {"op": "remove", "path": "/spec/tolerations/0"}])),
-        ("merge", 1, 0, pod, json!({"metadata": {"labels": {"app": null, "n": "1"}},
-            "spec": {"containers": [{"name": "d"}]}})),
-        ("strategic-pod", 2, 0, pod, json!({"spec": {"containers": [{"name": "c", "image": "y"},
+            {"op": "remove", "path": "/spec/tolerations/0"}]),
+        ),
+        (
+            "merge",
+            1,
+            0,
+            pod,
+            json!({"metadata": {"labels": {"app": null, "n": "1"}},
+            "spec": {"containers": [{"name": "d"}]}}),
+        ),
+        (
+            "strategic-pod",
+            2,
+            0,
+            pod,
+            json!({"spec": {"containers": [{"name": "c", "image": "y"},
             {"name": "side", "image": "z"}], "$setElementOrder/containers": [{"name": "side"}, {"name": "c"}]},
-            "metadata": {"finalizers": ["a/b"], "$deleteFromPrimitiveList/finalizers": ["x/y"]}})),
-        ("strategic-deploy", 2, 1, deploy, json!({"spec": {"template": {"spec": {"containers":
-            [{"name": "c", "$patch": "delete"}]}}, "replicas": 3}})),
-        ("apply", 3, 1, deploy, json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web"}, "spec": {"replicas": 5}})),
+            "metadata": {"finalizers": ["a/b"], "$deleteFromPrimitiveList/finalizers": ["x/y"]}}),
+        ),
+        (
+            "strategic-deploy",
+            2,
+            1,
+            deploy,
+            json!({"spec": {"template": {"spec": {"containers":
+            [{"name": "c", "$patch": "delete"}]}}, "replicas": 3}}),
+        ),
+        (
+            "apply",
+            3,
+            1,
+            deploy,
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"}, "spec": {"replicas": 5}}),
+        ),
         ("pointer", 4, 0, pod, json!("/spec/containers/0/~1a~0b")),
     ];
     for (name, engine, kind, doc, patch) in patches {

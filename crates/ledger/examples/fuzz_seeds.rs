@@ -28,7 +28,11 @@ fn framed(mode: u8, sig: &[u8], rest: &[u8]) -> Vec<u8> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "fuzz/corpus".into()));
+    let out = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "fuzz/corpus".into()),
+    );
     let key = SuiKeypair::from_seed([7; 32]);
     let token = Address::new([9; 32]);
 
@@ -50,7 +54,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             exp: NOW_MS + 1,
         },
     );
-    write(&cred_dir, "owner", format!("Bearer {wrong_owner}").as_bytes())?;
+    write(
+        &cred_dir,
+        "owner",
+        format!("Bearer {wrong_owner}").as_bytes(),
+    )?;
 
     let tx_dir = out.join("sui_tx");
     let oref = |b: u8| ObjectReference::new(Address::new([b; 32]), 3, Digest::new([b; 32]));
@@ -71,7 +79,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("stake", tx::stake(&ctx, &d, 1_000, 1, "node-1")?),
         ("token", tx::issue_seal_token(&ctx, &d)?),
         ("deposit", tx::deposit(&ctx, &d, 5)?),
-        ("transfer", tx::transfer_sui(&ctx, &Address::new([11; 32]), 7)?),
+        (
+            "transfer",
+            tx::transfer_sui(&ctx, &Address::new([11; 32]), 7)?,
+        ),
     ];
     for (name, t) in &txs {
         let signed = tx::sign(t, &key)?;
