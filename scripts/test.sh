@@ -7,6 +7,7 @@ need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have etcd || need+=(etcd-server)
 have protoc || need+=(protobuf-compiler)
+have c++ || need+=(g++) # scripts/fuzz.sh: libfuzzer-sys builds libFuzzer
 [ -f /usr/include/google/protobuf/descriptor.proto ] || need+=(libprotobuf-dev)
 # Worker agent: containerd via CRI, runc, CNI plugins, a static busybox for local images.
 have containerd || need+=(containerd)
