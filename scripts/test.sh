@@ -7,6 +7,7 @@ need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have etcd || need+=(etcd-server)
 have protoc || need+=(protobuf-compiler)
+have c++ || need+=(g++) # scripts/fuzz.sh: libfuzzer-sys builds libFuzzer
 [ -f /usr/include/google/protobuf/descriptor.proto ] || need+=(libprotobuf-dev)
 # Worker agent: containerd via CRI, runc, CNI plugins, a static busybox for local images.
 have containerd || need+=(containerd)
@@ -74,4 +75,8 @@ if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --all-features --no-fail-fast "$@"
 else
   cargo test --workspace --all-features --no-fail-fast "$@"
+fi
+# Bounded fuzzing of every network parser (scripts/fuzz.sh, FUZZ_SECONDS per target) in CI.
+if [ "${FUZZ:-}" = 1 ] || [ "${CI:-}" = true ]; then
+  scripts/fuzz.sh
 fi

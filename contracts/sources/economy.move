@@ -185,7 +185,7 @@ fun new_market(ctx: &mut TxContext): Market {
 // === Entry functions ===
 
 /// Creates or tops up the sender's escrow account with `payment`.
-public entry fun deposit(market: &mut Market, payment: Coin<SUI>, ctx: &mut TxContext) {
+public fun deposit(market: &mut Market, payment: Coin<SUI>, ctx: &mut TxContext) {
     let amount = payment.value();
     assert!(amount > 0, EZeroAmount);
     let user = ctx.sender();
@@ -209,7 +209,7 @@ public entry fun deposit(market: &mut Market, payment: Coin<SUI>, ctx: &mut TxCo
 /// Pays `amount` of the sender's unspent escrow out to the sender.
 /// Checks: `ENoAccount`, `EZeroAmount`, `EInsufficientBalance`.
 #[allow(lint(self_transfer))]
-public entry fun withdraw_escrow(market: &mut Market, amount: u64, ctx: &mut TxContext) {
+public fun withdraw_escrow(market: &mut Market, amount: u64, ctx: &mut TxContext) {
     let user = ctx.sender();
     assert!(market.accounts.contains(user), ENoAccount);
     assert!(amount > 0, EZeroAmount);
@@ -225,7 +225,7 @@ public entry fun withdraw_escrow(market: &mut Market, amount: u64, ctx: &mut TxC
 /// Pays `amount` of the sender's earnings out to the sender (a node operator).
 /// Checks: `ENoEarnings`, `EZeroAmount`, `EInsufficientBalance`.
 #[allow(lint(self_transfer))]
-public entry fun withdraw_earnings(market: &mut Market, amount: u64, ctx: &mut TxContext) {
+public fun withdraw_earnings(market: &mut Market, amount: u64, ctx: &mut TxContext) {
     let operator = ctx.sender();
     assert!(market.earnings.contains(operator), ENoEarnings);
     assert!(amount > 0, EZeroAmount);
@@ -241,7 +241,7 @@ public entry fun withdraw_earnings(market: &mut Market, amount: u64, ctx: &mut T
 }
 
 /// Governance: the price list (MIST per 1000 units; see the module documentation).
-public entry fun set_prices(
+public fun set_prices(
     _cap: &AdminCap,
     market: &mut Market,
     price_cpu: u64,
@@ -264,7 +264,7 @@ public entry fun set_prices(
 /// u64); a line is skipped (`UsageSkipped`, nothing charged) if the node id has no holder in the
 /// pool, the holder's stake is not Active, the generation differs, or the user has no account;
 /// otherwise min(cost, balance) moves from the escrow to the operator's earnings (`Charged`).
-public entry fun settle(
+public fun settle(
     market: &mut Market,
     pool: &StakingPool,
     config: &EnclaveConfig,

@@ -239,7 +239,7 @@ fun pcr_of(document: &NitroAttestationDocument, index: u8): Option<vector<u8>> {
 /// for `config` (`EStaleEnclave`), `signature` its Ed25519 signature over
 /// BCS(IntentMessage { 2, timestamp_ms, StateAnchor { id(config), revision } }) (`EBadAnchor`),
 /// and `revision` at least the anchored revision (`ERevisionRollback`; equal is accepted).
-public entry fun anchor_state(
+public fun anchor_state(
     config: &mut EnclaveConfig,
     enclave: &Enclave,
     revision: u64,

@@ -83,7 +83,7 @@ fun init(ctx: &mut TxContext) {
 
 /// Mints a seal token for the sender, who must have an Active stake (`ENoActiveStake`).
 #[allow(lint(self_transfer))]
-public entry fun issue_seal_token(gateway: &mut Gateway, pool: &StakingPool, ctx: &mut TxContext) {
+public fun issue_seal_token(gateway: &mut Gateway, pool: &StakingPool, ctx: &mut TxContext) {
     let owner = ctx.sender();
     assert!(pool.is_active(owner), ENoActiveStake);
 
@@ -114,7 +114,7 @@ public entry fun issue_seal_token(gateway: &mut Gateway, pool: &StakingPool, ctx
 }
 
 /// Deletes a seal token; only its owner may do so (`ENotOwner`).
-public entry fun revoke_seal_token(token: SealToken, ctx: &mut TxContext) {
+public fun revoke_seal_token(token: SealToken, ctx: &mut TxContext) {
     assert!(ctx.sender() == token.owner, ENotOwner);
     let token_id = object::id(&token);
     let SealToken {
@@ -133,7 +133,7 @@ public entry fun revoke_seal_token(token: SealToken, ctx: &mut TxContext) {
 }
 
 /// Admin: master endpoint written into new tokens and their lifetime in epochs (> 0).
-public entry fun set_gateway(
+public fun set_gateway(
     _cap: &AdminCap,
     gateway: &mut Gateway,
     master_endpoint: String,

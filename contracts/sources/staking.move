@@ -181,7 +181,7 @@ fun init(ctx: &mut TxContext) {
 
 /// Stakes `payment` for the sender with `role` (0 user, 1 node, 2 admin). Creates a record, tops
 /// up an Active one, or re-activates an Unbonding/Slashed one (generation + 1).
-public entry fun stake(
+public fun stake(
     pool: &mut StakingPool,
     payment: Coin<SUI>,
     role: u8,
@@ -270,7 +270,7 @@ public entry fun stake(
 }
 
 /// Starts unbonding the sender's Active stake; seal tokens stop validating at once.
-public entry fun request_unstake(pool: &mut StakingPool, ctx: &mut TxContext) {
+public fun request_unstake(pool: &mut StakingPool, ctx: &mut TxContext) {
     let staker = ctx.sender();
     assert!(pool.stakes.contains(staker), ENoStake);
     let lockup_epochs = pool.lockup_epochs;
@@ -284,7 +284,7 @@ public entry fun request_unstake(pool: &mut StakingPool, ctx: &mut TxContext) {
 
 /// Pays out an Unbonding or Slashed record once `unlock_epoch` is reached, and removes it.
 #[allow(lint(self_transfer))]
-public entry fun withdraw(pool: &mut StakingPool, ctx: &mut TxContext) {
+public fun withdraw(pool: &mut StakingPool, ctx: &mut TxContext) {
     let staker = ctx.sender();
     assert!(pool.stakes.contains(staker), ENoStake);
     let record = pool.stakes.borrow(staker);
@@ -315,7 +315,7 @@ public entry fun withdraw(pool: &mut StakingPool, ctx: &mut TxContext) {
 
 /// Admin: minimum stakes per role, lockup and slash rate.
 /// Requires min_user <= min_node <= min_admin and slash_bps <= 10000.
-public entry fun set_config(
+public fun set_config(
     _cap: &AdminCap,
     pool: &mut StakingPool,
     min_user: u64,
@@ -344,7 +344,7 @@ public entry fun set_config(
 /// slash count (so a report is about one stake and can be used once); `EAlreadySlashed`. Active
 /// and Unbonding records can be slashed, a Slashed one again in a later epoch. Takes `slash_bps`
 /// of the stake into `pool.slashed`.
-public entry fun slash(
+public fun slash(
     pool: &mut StakingPool,
     config: &EnclaveConfig,
     enclave: &Enclave,
@@ -393,7 +393,7 @@ public entry fun slash(
 /// Admin: pays `amount` of the slashed stake (the treasury, `pool.slashed`) to the sender.
 /// `EInsufficientTreasury` if `amount` exceeds it.
 #[allow(lint(self_transfer))]
-public entry fun withdraw_treasury(
+public fun withdraw_treasury(
     _cap: &AdminCap,
     pool: &mut StakingPool,
     amount: u64,
@@ -408,7 +408,7 @@ public entry fun withdraw_treasury(
 
 /// Admin: creates and shares an `enclave::EnclaveConfig` (version 0) pinning PCR0..2.
 /// (Lives here instead of `enclave` to keep the module graph acyclic.)
-public entry fun create_enclave_config(
+public fun create_enclave_config(
     _cap: &AdminCap,
     name: String,
     pcr0: vector<u8>,
@@ -421,7 +421,7 @@ public entry fun create_enclave_config(
 
 /// Admin: replaces the PCRs of an `enclave::EnclaveConfig`, version += 1.
 /// (Lives here instead of `enclave` to keep the module graph acyclic.)
-public entry fun update_pcrs(
+public fun update_pcrs(
     _cap: &AdminCap,
     config: &mut EnclaveConfig,
     pcr0: vector<u8>,

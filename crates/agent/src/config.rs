@@ -578,6 +578,10 @@ impl AgentConfig {
 }
 
 #[cfg(test)]
+#[path = "config_fuzz_tests.rs"]
+mod fuzz_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -160,7 +160,8 @@ pub fn verify(credential: &str, now_ms: u64, audience: &str) -> Result<Claims, C
     if claims.exp <= claims.iat || claims.exp - claims.iat > MAX_TTL_MS {
         return Err(CredentialError::TooLong(MAX_TTL_MS));
     }
-    if claims.iat > now_ms + CLOCK_SKEW_MS {
+    // Saturating: a clock near u64::MAX must not overflow (found by fuzz/ credential).
+    if claims.iat > now_ms.saturating_add(CLOCK_SKEW_MS) {
         return Err(CredentialError::NotYetValid);
     }
     if now_ms >= claims.exp {
@@ -186,6 +187,15 @@ mod tests {
 
     const NOW: u64 = 1_800_000_000_000;
     const AUD: &str = "k3s-daas:0123abcd";
+
+    /// Regression (fuzz/ credential): a clock at the end of time refused the credential by
+    /// panicking on `now + skew` overflow instead of calling it expired.
+    #[test]
+    fn clock_at_u64_max_is_expired_not_overflow() {
+        let k = SuiKeypair::generate();
+        let c = issue(&k, SuiKeypair::generate().address(), AUD, NOW, 600_000).unwrap();
+        assert_eq!(verify(&c, u64::MAX, AUD), Err(CredentialError::Expired));
+    }
 
     #[test]
     fn roundtrip_and_window() {
