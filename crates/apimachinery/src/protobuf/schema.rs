@@ -6082,7 +6082,83 @@ pub(super) static METRICS_V1BETA1_CONTAINER_METRICS: Msg = Msg {
     ],
 };
 
+// daas.io/v1 Usage (K3s-DaaS's own read-only kind, `daas_apiserver::registry::usage`), messages
+// of package io.daas.v1 defined here: tags in field order, omitempty as the Rust type skips.
+pub(super) static DAAS_V1_USAGE: Msg = Msg {
+    name: "io.daas.v1.Usage",
+    fields: &[
+        f(1, "metadata", Msg(&META_V1_OBJECT_META), Value, true),
+        f(2, "status", Msg(&DAAS_V1_USAGE_STATUS), Value, true),
+    ],
+};
+
+pub(super) static DAAS_V1_USAGE_STATUS: Msg = Msg {
+    name: "io.daas.v1.UsageStatus",
+    fields: &[
+        f(1, "user", Str, Value, true),
+        f(2, "account", Msg(&DAAS_V1_USAGE_ACCOUNT), Value, true),
+        f(3, "period", I64, Value, true),
+        f(4, "current", Msg(&DAAS_V1_USAGE_LINE), Repeated, true),
+        f(5, "estimatedCost", I64, Value, true),
+        f(
+            6,
+            "lastSettlement",
+            Msg(&DAAS_V1_LAST_SETTLEMENT),
+            Value,
+            true,
+        ),
+        f(
+            7,
+            "conditions",
+            Msg(&DAAS_V1_USAGE_CONDITION),
+            Repeated,
+            true,
+        ),
+    ],
+};
+
+pub(super) static DAAS_V1_USAGE_ACCOUNT: Msg = Msg {
+    name: "io.daas.v1.UsageAccount",
+    fields: &[
+        f(1, "balance", I64, Value, false),
+        f(2, "deposited", I64, Value, false),
+        f(3, "spent", I64, Value, false),
+    ],
+};
+
+pub(super) static DAAS_V1_USAGE_LINE: Msg = Msg {
+    name: "io.daas.v1.UsageLine",
+    fields: &[
+        f(1, "node", Str, Value, false),
+        f(2, "cpuMs", I64, Value, false),
+        f(3, "memMibSeconds", I64, Value, false),
+        f(4, "podSeconds", I64, Value, false),
+        f(5, "estimatedCost", I64, Value, false),
+    ],
+};
+
+pub(super) static DAAS_V1_LAST_SETTLEMENT: Msg = Msg {
+    name: "io.daas.v1.LastSettlement",
+    fields: &[
+        f(1, "period", I64, Value, false),
+        f(2, "charged", I64, Value, false),
+        f(3, "time", Time, Value, true),
+    ],
+};
+
+pub(super) static DAAS_V1_USAGE_CONDITION: Msg = Msg {
+    name: "io.daas.v1.UsageCondition",
+    fields: &[
+        f(1, "type", Str, Value, false),
+        f(2, "status", Str, Value, false),
+        f(3, "reason", Str, Value, true),
+        f(4, "message", Str, Value, true),
+        f(5, "lastTransitionTime", Time, Value, true),
+    ],
+};
+
 pub(super) static KINDS: &[(&str, &str, &Msg)] = &[
+    ("daas.io/v1", "Usage", &DAAS_V1_USAGE),
     (
         "metrics.k8s.io/v1beta1",
         "NodeMetrics",
@@ -6358,6 +6434,7 @@ pub(super) static APIDISCOVERY_V2_API_SUBRESOURCE_DISCOVERY: Msg = Msg {
 /// Kinds whose `<Kind>List` (`{1: ListMeta metadata, 2: repeated <Kind> items}`)
 /// is served.
 pub(super) static LIST_KINDS: &[(&str, &str, &Msg)] = &[
+    ("daas.io/v1", "Usage", &DAAS_V1_USAGE),
     (
         "metrics.k8s.io/v1beta1",
         "NodeMetrics",

@@ -18,6 +18,8 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 const TOKEN: &str = "t0ken";
+/// The master's controller identity: the only writer of daas.io/v1 Usage.
+const CONTROLLER_TOKEN: &str = "c0ntroller";
 const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
 
 // --- prost messages (proto2: every field optional), tags from upstream generated.proto.
@@ -196,14 +198,24 @@ async fn env() -> Env {
     let store: Arc<dyn Store> =
         Arc::new(EmbeddedStore::open(&dir.path().join("s.redb"), SealingKey::generate()).unwrap());
     daas_apiserver::bootstrap(&store).await.unwrap();
-    let auth = Arc::new(StaticTokens::new(vec![(
-        TOKEN.into(),
-        User {
-            name: "admin".into(),
-            groups: vec!["system:masters".into()],
-            ..Default::default()
-        },
-    )]));
+    let auth = Arc::new(StaticTokens::new(vec![
+        (
+            TOKEN.into(),
+            User {
+                name: "admin".into(),
+                groups: vec!["system:masters".into()],
+                ..Default::default()
+            },
+        ),
+        (
+            CONTROLLER_TOKEN.into(),
+            User {
+                name: daas_apiserver::registry::usage::WRITER.into(),
+                groups: vec!["system:masters".into()],
+                ..Default::default()
+            },
+        ),
+    ]));
     let key = daas_apiserver::satoken::generate_key().unwrap();
     let tokens = Arc::new(
         daas_apiserver::satoken::ServiceAccountTokens::new(
@@ -238,10 +250,22 @@ async fn env() -> Env {
 
 impl Env {
     async fn call(&self, method: &str, path: &str, accept: &str, ct: &str, body: Vec<u8>) -> Resp {
+        self.call_as(TOKEN, method, path, accept, ct, body).await
+    }
+
+    async fn call_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        accept: &str,
+        ct: &str,
+        body: Vec<u8>,
+    ) -> Resp {
         let mut req = Request::builder()
             .method(method)
             .uri(path)
-            .header("authorization", format!("Bearer {TOKEN}"));
+            .header("authorization", format!("Bearer {token}"));
         if !accept.is_empty() {
             req = req.header("accept", accept);
         }
@@ -910,6 +934,18 @@ async fn every_served_kind_lists_in_protobuf() {
                 "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "db"}}}],
                     "ports": [{"protocol": "UDP", "port": 53}]}]}}),
         ),
+        // Written only by the master's billing loop (405 for anyone else, the admin included).
+        (
+            "/apis/daas.io/v1/namespaces/default/usages".into(),
+            json!({"metadata": {"name": "current"}, "status": {"user": "0xab",
+                "account": {"balance": 5, "deposited": 9, "spent": 4}, "period": 7,
+                "current": [{"node": "n1", "cpuMs": 12, "memMibSeconds": 30, "podSeconds": 10,
+                    "estimatedCost": 22}],
+                "estimatedCost": 22,
+                "lastSettlement": {"period": 6, "charged": 4, "time": "2024-01-02T03:04:05Z"},
+                "conditions": [{"type": "Funded", "status": "True", "reason": "Funded",
+                    "message": "ok", "lastTransitionTime": "2024-01-02T03:04:05Z"}]}}),
+        ),
         // Last: a quota counts what is created after it.
         (
             format!("{ns}/resourcequotas"),
@@ -932,8 +968,14 @@ async fn every_served_kind_lists_in_protobuf() {
         }
     }
     for (path, obj) in &objects {
+        let token = if path.ends_with("/usages") {
+            CONTROLLER_TOKEN
+        } else {
+            TOKEN
+        };
         let r = env
-            .call(
+            .call_as(
+                token,
                 "POST",
                 path,
                 "",
