@@ -39,11 +39,11 @@ pub enum AttestError {
     Document(#[from] daas_tee::AttestationError),
     #[error("attestation nonce does not match the one sent (replayed document?)")]
     Nonce,
-    #[error("attestation user_data does not bind the TLS certificate presented by the master")]
+    #[error("attestation user_data / report_data does not bind the TLS certificate presented by the master")]
     TlsBinding,
     #[error("the master's TLS certificate does not chain to the CA it presented: {0}")]
     Chain(String),
-    #[error("no enclave configuration is registered on the ledger and no PCR values were given (--expect-pcr): refusing to trust an unpinned measurement")]
+    #[error("no enclave configuration is registered on the ledger and no PCR values were given (--expect-pcr / --expect-measurement): refusing to trust an unpinned measurement")]
     Unpinned,
     #[error("ledger: {0}")]
     Ledger(#[from] daas_ledger::LedgerError),
