@@ -332,7 +332,7 @@ fn tdx_master_is_verified_and_refused_for_its_binding() {
         "{err}"
     );
     // RTMR3 pinned to another value.
-    let rtmr = format!("tdx:mrtd={MRTD},rtmr3={}", "00".repeat(48));
+    let rtmr = format!("tdx:mrtd={MRTD},rtmr3={}", "11".repeat(48));
     let err = refused(&[
         "--server",
         &url,
