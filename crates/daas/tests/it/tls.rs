@@ -211,12 +211,39 @@ fn sev_snp_master_is_verified_and_refused_for_its_binding() {
     let url = m.url();
     let pin = format!("sev-snp:measurement={SNP_MEASUREMENT}");
 
-    // The master asked the "kernel" for report data binding its TLS key and our nonce.
-    let inblob = std::fs::read(tsm.entry().join("inblob")).unwrap_or_default();
-    assert!(
-        inblob.is_empty(),
-        "no report requested before a client asked"
+    // The master asks the "kernel" for report data = SHA-256(its TLS leaf) || SHA-256(nonce ||
+    // its enclave key), and answers with the report and the VCEK from the host's table.
+    let answer = Command::new("kubectl")
+        .args(["get", "--raw", "/api/v1/tee/attestation?nonce=00ff"])
+        .env("KUBECONFIG", m.data.join("kubeconfig.yaml"))
+        .output()
+        .expect("kubectl");
+    assert!(answer.status.success(), "{}", stderr(&answer));
+    let v: serde_json::Value = serde_json::from_slice(&answer.stdout).expect("answer JSON");
+    assert_eq!(v["platform"], "sev-snp", "{v}");
+    assert_eq!(v["enclave_object_id"], enclave.as_str(), "{v}");
+    let hex32 = |k: &str| -> [u8; 32] {
+        hex::decode(v[k].as_str().expect(k))
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes")
+    };
+    let want = daas_tee::report_data_binding(
+        &hex32("tls_certificate_sha256"),
+        Some(&[0x00, 0xff]),
+        &hex32("public_key"),
     );
+    assert_eq!(
+        std::fs::read(tsm.entry().join("inblob")).expect("inblob"),
+        want
+    );
+    let evidence = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(v["evidence"].as_str().expect("evidence"))
+            .expect("base64")
+    };
+    assert_eq!(evidence, [report.as_slice(), vcek.as_slice()].concat());
     // Pinned to the fixture's measurement: chain, signature, TCB and measurement pass; the
     // report (another TEE's, replayed by this master) does not bind this master's certificate.
     let err = refused(&["--server", &url, "--expect-measurement", &pin]);
