@@ -92,6 +92,75 @@ pub fn attest_pins(flags: &[String]) -> Result<Pins> {
 mod tests {
     use super::*;
 
+    fn args(flags: &[&str]) -> TeeArgs {
+        let mut argv = vec!["daas", "master"];
+        argv.extend_from_slice(flags);
+        match <crate::Cli as clap::Parser>::try_parse_from(argv)
+            .expect("parses")
+            .cmd
+        {
+            crate::Cmd::Master(m) => m.tee,
+            _ => panic!("not master"),
+        }
+    }
+
+    #[test]
+    fn tee_flags_attach_a_provider_or_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let handle = daas_master::enclave::open_simulated(t.path(), &crate::Measurement::Release)
+            .expect("simulated enclave");
+        let dir = t.path().to_str().unwrap();
+        let coll = format!(
+            "{}/../tee/tests/fixtures/tdx/tdx_quote_collateral.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let vcek = format!(
+            "{}/../tee/tests/fixtures/sev-snp/vcek_milan.der",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        // Default: Nitro, no provider.
+        let h = attach(handle.clone(), &args(&[])).unwrap();
+        assert!(h.evidence.is_none() && h.enclave_object.is_none());
+        let h = attach(
+            handle.clone(),
+            &args(&["--tee", "sev-snp", "--tsm-dir", dir]),
+        )
+        .unwrap();
+        assert_eq!(
+            h.evidence.as_ref().map(|e| e.platform()),
+            Some(Platform::SevSnp)
+        );
+        let h = attach(
+            handle.clone(),
+            &args(&["--tee", "tdx", "--tsm-dir", dir, "--tdx-collateral", &coll]),
+        )
+        .unwrap();
+        assert_eq!(
+            h.evidence.as_ref().map(|e| e.platform()),
+            Some(Platform::Tdx)
+        );
+        let id = format!("0x{}", "ab".repeat(32));
+        let h = attach(handle.clone(), &args(&["--enclave-object", &id])).unwrap();
+        assert_eq!(h.enclave_object.as_deref(), Some(id.as_str()));
+        for bad in [
+            vec!["--tee", "tdx", "--tsm-dir", dir],
+            vec!["--tee", "sgx"],
+            vec!["--sev-vcek", &vcek],
+            vec![
+                "--tee",
+                "tdx",
+                "--tdx-collateral",
+                &coll,
+                "--sev-vcek",
+                &vcek,
+            ],
+            vec!["--tee", "sev-snp", "--tdx-collateral", &coll],
+            vec!["--enclave-object", "not-an-id"],
+        ] {
+            assert!(attach(handle.clone(), &args(&bad)).is_err(), "{bad:?}");
+        }
+    }
+
     #[test]
     fn pins_split_by_platform() {
         let h = "ab".repeat(48);
