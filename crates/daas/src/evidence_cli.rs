@@ -4,18 +4,15 @@
 //! `staking::register_attested_enclave` (contracts/SPEC.md), and what `--expect-measurement`
 //! means for each platform (`daas_tee::platform`).
 //!
-//! `daas attest` / `daas join` take `--expect-measurement nitro:pcr0=..` as another way to write
-//! `--expect-pcr`; masters answer attested TLS with Nitro documents only today (the answer names
-//! its platform), so SEV-SNP / TDX pins there are refused with a pointer to this command.
+//! `daas attest` / `daas join` take the same `--expect-measurement` values for masters on any
+//! platform (`daas_protocol::attested_platform`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use daas_tee::{
-    parse_expect_measurements, Evidence, ExpectedMeasurement, Platform, RootCert, Verifiers,
-};
+use daas_tee::{parse_expect_measurements, Evidence, Platform, RootCert, Verifiers};
 
 #[derive(Args, Clone, Debug)]
 pub struct EvidenceArgs {
@@ -60,24 +57,6 @@ fn read(p: &Option<PathBuf>, flag: &str) -> Result<Vec<u8>> {
         .as_deref()
         .with_context(|| format!("--{flag} is required for this platform"))?;
     std::fs::read(p).with_context(|| format!("reading {}", p.display()))
-}
-
-/// The PCR pins among `--expect-measurement` values (for `daas attest` / `daas join`); refuses
-/// SEV-SNP / TDX values there (attested TLS verifies Nitro masters).
-pub fn nitro_pins(flags: &[String]) -> Result<Vec<(u16, String)>> {
-    let mut out = Vec::new();
-    for (platform, m) in parse_expect_measurements(flags)? {
-        match m {
-            ExpectedMeasurement::Nitro(p) => {
-                out.extend(p.0.iter().map(|(i, v)| (*i, hex::encode(v))));
-            }
-            _ => bail!(
-                "--expect-measurement {platform}: masters answer attested TLS with Nitro documents; \
-                 verify {platform} evidence with `daas verify-evidence`"
-            ),
-        }
-    }
-    Ok(out)
 }
 
 /// Verify as `a` says; returns the JSON report printed by the command.
@@ -232,15 +211,5 @@ mod tests {
         let mut a = tdx(&[&format!("tdx:mrtd={MRTD}")], 1_751_000_000);
         a.quote = None;
         assert!(verify(&a).unwrap_err().to_string().contains("--quote"));
-    }
-
-    #[test]
-    fn attest_takes_nitro_measurements_as_pcr_pins() {
-        let h = "ab".repeat(48);
-        let pins = nitro_pins(&[format!("nitro:pcr0={h},pcr2={h}")]).unwrap();
-        assert_eq!(pins, vec![(0, h.clone()), (2, h.clone())]);
-        let err = nitro_pins(&[format!("sev-snp:measurement={h}")]).unwrap_err();
-        assert!(err.to_string().contains("daas verify-evidence"));
-        assert!(nitro_pins(&["nitro:pcr0=zz".into()]).is_err());
     }
 }

@@ -29,6 +29,7 @@ mod install;
 mod joinconfig;
 mod report;
 mod snapshot_cli;
+mod tee_cli;
 mod up;
 use up::UpArgs;
 
@@ -331,6 +332,8 @@ struct MasterArgs {
     #[command(flatten)]
     flow_control: flowcontrol_cli::FlowControlArgs,
     #[command(flatten)]
+    tee: tee_cli::TeeArgs,
+    #[command(flatten)]
     billing: billing_cli::BillingArgs,
 }
 
@@ -354,10 +357,14 @@ struct AttestArgs {
     #[arg(long = "expect-pcr")]
     expect_pcr: Vec<String>,
     /// Expected measurement per platform (repeatable): `nitro:pcr0=<hex>,pcr1=<hex>,..` (as
-    /// --expect-pcr); `sev-snp:measurement=<hex>` and `tdx:mrtd=<hex>,rtmr0=<hex>,..` are for
-    /// `daas verify-evidence` (masters attest with Nitro documents).
+    /// --expect-pcr), `sev-snp:measurement=<hex>`, `tdx:mrtd=<hex>,rtmr0=<hex>,..,rtmr3=<hex>`.
+    /// Required in addition to the ledger's registration of the master's platform.
     #[arg(long = "expect-measurement")]
     expect_measurement: Vec<String>,
+    /// Verify the attestation evidence at this time (Unix seconds) instead of now, e.g.
+    /// recorded evidence whose collateral has expired since.
+    #[arg(long, hide = true)]
+    verify_at: Option<u64>,
     /// Write the verified cluster CA here (PEM).
     #[arg(long)]
     ca_out: Option<PathBuf>,
@@ -383,6 +390,7 @@ async fn master_config(a: &MasterArgs, dir: PathBuf) -> Result<MasterConfig> {
             a.server.as_deref(),
         )
         .await?;
+    let enclave = tee_cli::attach(enclave, &a.tee)?;
     let mut cfg = MasterConfig::new(dir, a.listen, store, enclave);
     cfg.tls_sans = a.tls_san.clone();
     cfg.bookmark_interval = Duration::from_secs(a.bookmark_seconds.max(1));
@@ -663,12 +671,16 @@ fn attest_policy(
         let (i, v) = e.split_once('=').context("--expect-pcr takes index=hex")?;
         expected.push((i.parse::<u16>().context("PCR index")?, v.to_string()));
     }
-    expected.extend(evidence_cli::nitro_pins(&a.expect_measurement)?);
-    Ok(daas_master::attested::AttestationPolicy::from_options(
+    let (nitro, platform_pins) = tee_cli::attest_pins(&a.expect_measurement)?;
+    expected.extend(nitro);
+    let mut policy = daas_master::attested::AttestationPolicy::from_options(
         a.trust_root.as_deref(),
         expected.iter().map(|(i, v)| (*i, v.as_str())),
         ledger,
-    )?)
+    )?;
+    policy.platforms.pins = platform_pins;
+    policy.platforms.at_ms = a.verify_at.map(|s| s.saturating_mul(1000));
+    Ok(policy)
 }
 
 /// The staker host's configuration; a missing file says how to get one.
@@ -843,6 +855,7 @@ fn attest_report(m: &daas_master::attested::AttestedMaster) -> serde_json::Value
     serde_json::json!({
             "server": m.url,
             "verified": true,
+            "platform": m.platform.name(),
             "module_id": m.attestation.module_id,
             "enclave_public_key": m.attestation.public_key.as_ref().map(hex::encode),
             "pcrs": pcrs,

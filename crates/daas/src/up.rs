@@ -477,6 +477,9 @@ pub(crate) async fn run_up(a: UpArgs) -> Result<()> {
     )?;
     let ledger: Arc<dyn Ledger> = Arc::new(embedded.clone());
     let master_key = load_or_create_key(&dir.join("ledger").join("master.key"))?;
+    if a.master.tee.tee != "nitro" {
+        anyhow::bail!("daas up registers its simulated enclave as Nitro on its own ledger; run an SEV-SNP / TDX master with `daas master --tee ... --enclave-object <id>`");
+    }
     let mut cfg = master_config(&a.master, dir.clone()).await?;
     cfg.ledger = Some(ledger.clone());
     cfg.sui_key = Some(master_key.clone());

@@ -131,6 +131,8 @@ fn open_nitro() -> Result<EnclaveHandle, BackendError> {
         kind: "nitro",
         root: daas_tee::RootCert::aws_nitro(),
         root_pem: daas_tee::AWS_NITRO_ROOT_PEM.to_string(),
+        evidence: None,
+        enclave_object: None,
     })
 }
 

@@ -54,6 +54,15 @@ pub struct EnclaveHandle {
     /// Root a verifier must pin for this enclave's documents (the dev root for the simulator).
     pub root: RootCert,
     pub root_pem: String,
+    /// SEV-SNP / TDX evidence for attested TLS (`--tee`): when set, the attestation endpoint
+    /// answers with this platform's report instead of the enclave's Nitro-format document.
+    /// The sealing key, the Ed25519 key and the simulated platform's registration stay the
+    /// enclave's (see the design notes: no hardware key derivation on SNP/TDX yet).
+    pub evidence: Option<Arc<dyn daas_tee::EvidenceProvider>>,
+    /// The ledger Enclave object the answer names when the master does not register itself
+    /// (`--enclave-object`, e.g. an SNP/TDX enclave registered by the admin with
+    /// `register_attested_enclave`); a registration made by this master wins.
+    pub enclave_object: Option<String>,
 }
 
 pub fn open_simulated(dir: &Path, m: &Measurement) -> Result<EnclaveHandle, MasterError> {
@@ -90,6 +99,8 @@ pub(crate) fn simulated(
         kind: "simulated",
         root,
         root_pem,
+        evidence: None,
+        enclave_object: None,
     })
 }
 

@@ -491,6 +491,7 @@ pub fn joiner_policy(enclave: &EnclaveHandle) -> AttestationPolicy {
         roots: vec![enclave.root.clone()],
         expected_pcrs: expected,
         ledger: None,
+        platforms: Default::default(),
     }
 }
 

@@ -24,6 +24,7 @@ pub mod seed;
 pub mod slashing;
 pub mod snapshot;
 pub mod stakes;
+pub mod tee_evidence;
 
 #[cfg(test)]
 mod attested_tests;

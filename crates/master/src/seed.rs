@@ -68,6 +68,14 @@ impl SeedState {
     fn registered(&self) -> Option<crate::registration::Registration> {
         self.registration.read().ok().and_then(|g| g.clone())
     }
+
+    /// The Enclave object the attestation answer names: this master's own registration, else
+    /// the operator's `--enclave-object`.
+    pub(crate) fn enclave_object_id(&self) -> Option<String> {
+        self.registered()
+            .map(|r| r.enclave.id.to_string())
+            .or_else(|| self.enclave.enclave_object.clone())
+    }
 }
 
 pub use daas_protocol::tls_binding;
@@ -137,6 +145,9 @@ async fn attestation(
         Some(Ok(_)) => return bad_request("nonce is limited to 64 bytes".into()),
         Some(Err(e)) => return bad_request(format!("nonce must be hex: {e}")),
     };
+    if let Some(provider) = st.enclave.evidence.clone() {
+        return crate::tee_evidence::answer(&st, provider, nonce).await;
+    }
     let enclave = st.enclave.enclave.clone();
     let binding = st.tls_cert_sha256;
     let doc =
@@ -154,7 +165,7 @@ async fn attestation(
             "audience": daas_ledger::credential::audience(&st.cluster_id),
             // Only an index into the ledger: the client reads the Enclave object and its
             // EnclaveConfig (the expected PCRs) from the ledger itself.
-            "enclave_object_id": st.registered().map(|r| r.enclave.id.to_string()),
+            "enclave_object_id": st.enclave_object_id(),
         }))
         .into_response(),
         Ok(Err(e)) => axum::response::IntoResponse::into_response(daas_apiserver::ApiError::internal(format!(

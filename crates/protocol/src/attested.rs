@@ -39,11 +39,11 @@ pub enum AttestError {
     Document(#[from] daas_tee::AttestationError),
     #[error("attestation nonce does not match the one sent (replayed document?)")]
     Nonce,
-    #[error("attestation user_data does not bind the TLS certificate presented by the master")]
+    #[error("attestation user_data / report_data does not bind the TLS certificate presented by the master")]
     TlsBinding,
     #[error("the master's TLS certificate does not chain to the CA it presented: {0}")]
     Chain(String),
-    #[error("no enclave configuration is registered on the ledger and no PCR values were given (--expect-pcr): refusing to trust an unpinned measurement")]
+    #[error("no enclave configuration is registered on the ledger and no PCR values were given (--expect-pcr / --expect-measurement): refusing to trust an unpinned measurement")]
     Unpinned,
     #[error("ledger: {0}")]
     Ledger(#[from] daas_ledger::LedgerError),
@@ -74,8 +74,29 @@ pub enum AttestError {
     EnclaveKey(String),
     #[error("the master announced no valid cluster id")]
     ClusterId,
-    #[error("the master attests as {0}: attested TLS verifies Nitro documents (check SEV-SNP / TDX evidence with `daas verify-evidence`)")]
+    #[error("the master attests as {0:?}: attested TLS verifies nitro, sev-snp and tdx")]
     UnsupportedPlatform(String),
+    #[error("attestation evidence rejected: {0}")]
+    Evidence(daas_tee::EvidenceError),
+    #[error("the master's enclave {enclave} is registered on the ledger as {ledger}, but the master attests as {answered}")]
+    PlatformMismatch {
+        enclave: String,
+        ledger: String,
+        answered: String,
+    },
+    #[error("{platform} {register} is {actual}, expected {expected}")]
+    Measurement {
+        platform: String,
+        register: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("{register} pinned with --expect-measurement ({explicit}) disagrees with the ledger's registered configuration ({ledger})")]
+    MeasurementPinConflict {
+        register: String,
+        explicit: String,
+        ledger: String,
+    },
 }
 
 /// What the client trusts: roots for attestation documents, PCR values pinned explicitly, and the
@@ -87,6 +108,8 @@ pub struct AttestationPolicy {
     pub expected_pcrs: ExpectedPcrs,
     /// The ledger of the cluster's deployment (None: explicit pins only).
     pub ledger: Option<Arc<dyn Ledger>>,
+    /// SEV-SNP / TDX masters: explicit pins, verifiers, verification time.
+    pub platforms: crate::attested_platform::PlatformPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +161,7 @@ impl AttestationPolicy {
             roots,
             expected_pcrs,
             ledger,
+            platforms: Default::default(),
         })
     }
 }
@@ -265,6 +289,11 @@ pub fn merge_pins(
 #[derive(Debug, Clone)]
 pub struct AttestedMaster {
     pub url: String,
+    /// The TEE platform the master attested as.
+    pub platform: daas_tee::Platform,
+    /// Nitro: the verified document; SEV-SNP / TDX: the same fields from the report (pcrs = the
+    /// measurement registers in order, user_data = the 64-byte report data, module_id = the
+    /// platform name).
     pub attestation: VerifiedAttestation,
     /// The serving certificate (bound by the attestation).
     pub server_cert_der: Vec<u8>,
@@ -306,7 +335,12 @@ fn host_port(url: &str) -> Result<(String, u16), AttestError> {
 
 /// Verify the master at `url` as described in the module docs.
 pub async fn attest(url: &str, policy: &AttestationPolicy) -> Result<AttestedMaster, AttestError> {
-    attest_at(url, policy, crate::now_ms()).await
+    attest_at(
+        url,
+        policy,
+        policy.platforms.at_ms.unwrap_or_else(crate::now_ms),
+    )
+    .await
 }
 
 pub async fn attest_at(
@@ -374,11 +408,52 @@ pub async fn attest_at(
     }
     let v: serde_json::Value =
         serde_json::from_slice(&body).map_err(|e| AttestError::Response(e.to_string()))?;
+    let chain = chain_seen.lock().map(|c| c.clone()).unwrap_or_default();
+    let leaf = chain.first().cloned().ok_or(AttestError::TlsBinding)?;
     // The answer names its TEE platform (absent: Nitro, as masters before the field).
-    match v["platform"].as_str().unwrap_or("nitro") {
-        "nitro" => {}
-        other => return Err(AttestError::UnsupportedPlatform(other.to_string())),
-    }
+    let platform = match v["platform"].as_str().unwrap_or("nitro") {
+        "nitro" => daas_tee::Platform::Nitro,
+        other => other
+            .parse::<daas_tee::Platform>()
+            .map_err(|_| AttestError::UnsupportedPlatform(other.to_string()))?,
+    };
+    let (verified, measurement_source) = match platform {
+        daas_tee::Platform::Nitro => verify_nitro(&v, policy, &leaf, &nonce, now_ms).await?,
+        p => crate::attested_platform::verify_answer(&v, p, policy, &leaf, &nonce, now_ms).await?,
+    };
+    let cluster_id = v["cluster_id"]
+        .as_str()
+        .filter(|c| daas_ledger::credential::valid_cluster_id(c))
+        .ok_or(AttestError::ClusterId)?
+        .to_string();
+    // The CA is the last certificate of the presented chain; the leaf must chain to it for this host.
+    let ca_der = chain
+        .last()
+        .filter(|_| chain.len() > 1)
+        .cloned()
+        .ok_or_else(|| AttestError::Chain("the master presented no CA certificate".into()))?;
+    check_chain(&leaf, &ca_der, &host)?;
+    let ca_pem = pem_encode(&ca_der);
+    Ok(AttestedMaster {
+        url: url.to_string(),
+        platform,
+        attestation: verified,
+        server_cert_der: leaf,
+        ca_pem,
+        cluster_id,
+        measurement_source,
+    })
+}
+
+/// A Nitro answer: the document against the pinned roots and the ledger's / explicit PCRs, our
+/// nonce, the registered enclave key and user_data = SHA-256(TLS leaf).
+async fn verify_nitro(
+    v: &serde_json::Value,
+    policy: &AttestationPolicy,
+    leaf: &[u8],
+    nonce: &[u8],
+    now_ms: u64,
+) -> Result<(VerifiedAttestation, MeasurementSource), AttestError> {
     let doc = v["document"]
         .as_str()
         .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
@@ -389,7 +464,7 @@ pub async fn attest_at(
     };
     let expected = merge_pins(&policy.expected_pcrs, pins.as_ref())?;
     let verified = verify_attestation(&doc, &policy.roots, now_ms, &expected)?;
-    if verified.nonce.as_deref() != Some(&nonce[..]) {
+    if verified.nonce.as_deref() != Some(nonce) {
         return Err(AttestError::Nonce);
     }
     if let Some(e) = pins.as_ref().and_then(|p| p.enclave.as_ref()) {
@@ -404,33 +479,11 @@ pub async fn attest_at(
         },
         None => MeasurementSource::Explicit,
     };
-    let cluster_id = v["cluster_id"]
-        .as_str()
-        .filter(|c| daas_ledger::credential::valid_cluster_id(c))
-        .ok_or(AttestError::ClusterId)?
-        .to_string();
-    let chain = chain_seen.lock().map(|c| c.clone()).unwrap_or_default();
-    let leaf = chain.first().cloned().ok_or(AttestError::TlsBinding)?;
-    let binding = crate::tls_binding(&leaf);
+    let binding = crate::tls_binding(leaf);
     if verified.user_data.as_deref() != Some(&binding[..]) {
         return Err(AttestError::TlsBinding);
     }
-    // The CA is the last certificate of the presented chain; the leaf must chain to it for this host.
-    let ca_der = chain
-        .last()
-        .filter(|_| chain.len() > 1)
-        .cloned()
-        .ok_or_else(|| AttestError::Chain("the master presented no CA certificate".into()))?;
-    check_chain(&leaf, &ca_der, &host)?;
-    let ca_pem = pem_encode(&ca_der);
-    Ok(AttestedMaster {
-        url: url.to_string(),
-        attestation: verified,
-        server_cert_der: leaf,
-        ca_pem,
-        cluster_id,
-        measurement_source,
-    })
+    Ok((verified, measurement_source))
 }
 
 fn check_chain(leaf: &[u8], ca: &[u8], host: &str) -> Result<(), AttestError> {

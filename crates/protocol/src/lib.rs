@@ -3,6 +3,7 @@
 //! signing, the HTTPS accept loop, the metrics primitives, owner-only files and the safe sysctls.
 
 pub mod attested;
+pub mod attested_platform;
 pub mod cluster;
 pub mod files;
 pub mod localpath;

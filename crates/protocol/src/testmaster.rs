@@ -238,6 +238,7 @@ impl TestMaster {
             roots: vec![self.enclave.dev_root()],
             expected_pcrs: expected,
             ledger: None,
+            platforms: Default::default(),
         }
     }
 

@@ -22,6 +22,7 @@ pub mod platform;
 pub mod sevsnp;
 mod simulated;
 pub mod tdx;
+pub mod tsm;
 mod verify;
 
 pub use doc::AttestationFields;
@@ -30,11 +31,12 @@ pub use intent::intent_message_bcs;
 pub use nitro::NitroEnclave;
 pub use pcrs::{ExpectedPcrs, Pcrs, PCR_LEN};
 pub use platform::{
-    parse_expect_measurements, report_data_binding, Evidence, EvidenceDecodeError, EvidenceError,
-    EvidenceVerifier, ExpectedMeasurement, MeasurementParseError, Platform, VerifiedEvidence,
-    Verifiers,
+    freshness_digest, parse_expect_measurements, report_data_binding, Evidence,
+    EvidenceDecodeError, EvidenceError, EvidenceVerifier, ExpectedMeasurement,
+    MeasurementParseError, Platform, VerifiedEvidence, Verifiers,
 };
 pub use simulated::{SimulatedEnclave, DEV_ROOT_CERT_FILE, DEV_ROOT_KEY_FILE, SEALED_KEY_FILE};
+pub use tsm::{ConfigfsTsm, EvidenceProvider, TsmError};
 pub use verify::{
     verify_attestation, AttestationError, RootCert, VerifiedAttestation, AWS_NITRO_ROOT_PEM,
     AWS_NITRO_ROOT_SHA256,

@@ -8,8 +8,10 @@
 //! * `tdx:mrtd=<96 hex>,rtmr0=<hex>,rtmr1=..,rtmr2=..,rtmr3=..` (any subset)
 //!
 //! Key binding: the TLS certificate hash travels in Nitro's `user_data`; on SEV-SNP and TDX the
-//! 64-byte report_data / REPORTDATA is [`report_data_binding`]`(cert_sha256, nonce)`
-//! = SHA-256(certificate DER) || SHA-256(nonce).
+//! 64-byte report_data / REPORTDATA of attested TLS is
+//! [`report_data_binding`]`(cert_sha256, nonce, enclave_pk)`
+//! = SHA-256(certificate DER) || SHA-256(nonce || enclave Ed25519 key): the first half binds the
+//! TLS connection, the second the verifier's fresh nonce and the enclave key the ledger registers.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -230,15 +232,26 @@ pub fn parse_expect_measurements(
     Ok(out)
 }
 
-/// The report_data (SEV-SNP) / REPORTDATA (TDX) binding the TLS certificate and the verifier's
-/// nonce: SHA-256(certificate DER) || SHA-256(nonce) (32 zero bytes without a nonce).
-pub fn report_data_binding(cert_sha256: &[u8; 32], nonce: Option<&[u8]>) -> [u8; 64] {
+/// The report_data (SEV-SNP) / REPORTDATA (TDX) of attested TLS: SHA-256(certificate DER) ||
+/// [`freshness_digest`]`(nonce, enclave_pk)`.
+pub fn report_data_binding(
+    cert_sha256: &[u8; 32],
+    nonce: Option<&[u8]>,
+    enclave_pk: &[u8; 32],
+) -> [u8; 64] {
     let mut out = [0u8; 64];
     out[..32].copy_from_slice(cert_sha256);
-    if let Some(n) = nonce {
-        out[32..].copy_from_slice(&Sha256::digest(n));
-    }
+    out[32..].copy_from_slice(&freshness_digest(nonce, enclave_pk));
     out
+}
+
+/// The second half of [`report_data_binding`]: SHA-256(nonce || enclave Ed25519 key) (the
+/// nonce is 0..=64 bytes and the key a fixed 32, so the encoding is unambiguous).
+pub fn freshness_digest(nonce: Option<&[u8]>, enclave_pk: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(nonce.unwrap_or_default());
+    h.update(enclave_pk);
+    h.finalize().into()
 }
 
 /// Attestation evidence as a master returns it.
@@ -677,10 +690,22 @@ mod tests {
     }
 
     #[test]
-    fn binding_carries_cert_hash_and_nonce_hash() {
-        let b = report_data_binding(&[9u8; 32], Some(b"nonce"));
+    fn binding_carries_cert_hash_then_nonce_and_key_hash() {
+        let b = report_data_binding(&[9u8; 32], Some(b"nonce"), &[3u8; 32]);
         assert_eq!(&b[..32], &[9u8; 32]);
-        assert_eq!(&b[32..], Sha256::digest(b"nonce").as_slice());
-        assert_eq!(&report_data_binding(&[9u8; 32], None)[32..], &[0u8; 32]);
+        let mut h = Sha256::new();
+        h.update(b"nonce");
+        h.update([3u8; 32]);
+        assert_eq!(&b[32..], h.finalize().as_slice());
+        // Another nonce or another enclave key changes the second half only.
+        let other = report_data_binding(&[9u8; 32], Some(b"nonce2"), &[3u8; 32]);
+        assert_eq!(other[..32], b[..32]);
+        assert_ne!(other[32..], b[32..]);
+        let other_key = report_data_binding(&[9u8; 32], Some(b"nonce"), &[4u8; 32]);
+        assert_ne!(other_key[32..], b[32..]);
+        assert_eq!(
+            report_data_binding(&[9u8; 32], None, &[3u8; 32])[32..],
+            Sha256::digest([3u8; 32])[..]
+        );
     }
 }

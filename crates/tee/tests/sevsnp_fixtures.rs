@@ -233,7 +233,7 @@ fn wrong_measurement_is_refused() {
 fn wrong_report_data_binding_is_refused() {
     let p = SnpPolicy {
         report_data_prefix: Some(
-            daas_tee::platform::report_data_binding(&[7u8; 32], None).to_vec(),
+            daas_tee::platform::report_data_binding(&[7u8; 32], None, &[0u8; 32]).to_vec(),
         ),
         ..strict()
     };

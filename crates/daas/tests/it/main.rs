@@ -53,6 +53,7 @@ mod staking;
 mod storage;
 mod streaming;
 mod tenancy;
+mod tls;
 mod token;
 mod trust;
 mod up;
