@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target of fuzz/ for a bounded time (issue 17): installs cargo-fuzz if
+# Runs every cargo-fuzz target of fuzz/ (credential, protobuf, patch, nitro, sui_tx, sevsnp, tdx,
+# evidence: `cargo fuzz list`) for a bounded time (issue 17): installs cargo-fuzz if
 # missing, builds all targets once, then runs each for FUZZ_SECONDS (default 20) starting from
 # its committed seed corpus. A crash, panic, timeout or leak fails the script and prints the
 # reproducer (fuzz/artifacts/<target>/...); replay one with
@@ -45,7 +46,7 @@ for t in $targets; do
     echo "fuzz: $t FAILED; reproducer: fuzz/${repro:-artifacts/$t/}" >&2
     failed+=("$t")
   else
-    grep -h "^stat::number_of_executed_runs\|^stat::new_units_added" "$scratch/$t.log" | tr '\n' ' ' || true
+    grep -h "^stat::number_of_executed_units\|^stat::new_units_added" "$scratch/$t.log" | tr '\n' ' ' || true
     echo
   fi
 done

@@ -57,21 +57,9 @@ impl Drop for Chain {
     }
 }
 
-/// A funded key: (key path, address).
+/// A funded key (1 SUI, no stake: the escrow needs none): (key path, address).
 fn funded(chain: &str, dir: &Path, name: &str) -> (String, String) {
-    let key = dir.join(format!("{name}.key"));
-    let addr = daas_ok(&["keygen", "--out", key.to_str().expect("utf-8")])
-        .trim()
-        .to_string();
-    daas_ok(&[
-        "faucet",
-        "--chain",
-        chain,
-        "--address",
-        &addr,
-        "--amount",
-        "1000000000",
-    ]);
+    let (key, addr) = common::funded_key(chain, dir, name, "1000000000");
     (key.to_str().expect("utf-8").to_string(), addr)
 }
 

@@ -8,54 +8,18 @@
 
 use crate::common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::agent::{start_agent, wait_for, wait_node_ready};
+use common::curl::{self, headers, sleeping_busybox_pod as pod};
 use common::webdriver::{artifacts_dir, Browser};
-use common::{daas_ok, stdout, Cluster};
+use common::{daas_ok, Cluster};
 use serde_json::{json, Value};
 
 /// GET `url` + `path` with an optional bearer token: (status, JSON body).
 fn get(url: &str, path: &str, token: Option<&str>) -> (u16, Value) {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sk", "-w", "\n%{http_code}"]);
-    if let Some(t) = token {
-        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
-    }
-    let o = cmd.arg(format!("{url}{path}")).output().expect("curl");
-    let text = stdout(&o);
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (
-        code.trim().parse().unwrap_or(0),
-        serde_json::from_str(body).unwrap_or(Value::Null),
-    )
-}
-
-/// Response headers of an unauthenticated GET.
-fn headers(url: &str) -> String {
-    let o = Command::new("curl")
-        .args(["-sk", "-D", "-", "-o", "/dev/null", url])
-        .output()
-        .expect("curl");
-    stdout(&o).to_ascii_lowercase()
-}
-
-const POD: &str = r#"apiVersion: v1
-kind: Pod
-metadata: {name: NAME, namespace: NS}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: main
-    image: localhost/k3s-daas/busybox:latest
-    imagePullPolicy: IfNotPresent
-    command: [sh, -c, "sleep 3600"]
-    resources: {limits: {memory: 32Mi, cpu: 100m}}
-"#;
-
-fn pod(name: &str, ns: &str) -> String {
-    POD.replace("NAME", name).replace("NS", ns)
+    let (code, body) = curl::get(&format!("{url}{path}"), token);
+    (code, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 #[test]

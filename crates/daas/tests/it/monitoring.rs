@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::agent::{start_agent, wait_for, wait_node_ready};
+use common::curl::{get, sleeping_busybox_pod};
 use common::{stdout, Cluster};
 use serde_json::Value;
 
@@ -22,18 +23,6 @@ fn repo_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .join(rel)
-}
-
-/// GET with an optional bearer token through curl: (status, body).
-fn get(url: &str, token: Option<&str>) -> (u16, String) {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sk", "-m", "20", "-w", "\n%{http_code}"]);
-    if let Some(t) = token {
-        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
-    }
-    let text = stdout(&cmd.arg(url).output().expect("curl"));
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_string())
 }
 
 /// Metric family names in a Prometheus text exposition (histograms also by their series names).
@@ -296,17 +285,7 @@ fn prometheus_scrapes_master_and_agent() {
     // A pod on the node, so the agent has pods to count.
     c.ok_stdin(
         &["create", "-f", "-"],
-        r#"apiVersion: v1
-kind: Pod
-metadata: {name: scraped}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: main
-    image: localhost/k3s-daas/busybox:latest
-    imagePullPolicy: IfNotPresent
-    command: [sh, -c, "sleep 3600"]
-"#,
+        &sleeping_busybox_pod("scraped", "default"),
     );
     wait_for(
         &c,

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod curl;
 pub mod etcd;
 pub mod hollow;
 pub mod netlab;
@@ -22,6 +23,25 @@ pub struct Cluster {
     /// The network namespace the server and this cluster's kubectl run in (a [`netlab::Lab`]'s
     /// LAN); none: the host's, on 127.0.0.1.
     pub netns: Option<String>,
+}
+
+/// A new key `<dir>/<name>.key` funded with `amount` MIST from the ledger's faucet at `chain`:
+/// (key path, address). [`Cluster::staker`] also stakes it and issues its seal token.
+pub fn funded_key(chain: &str, dir: &Path, name: &str, amount: &str) -> (PathBuf, String) {
+    let key = dir.join(format!("{name}.key"));
+    let addr = daas_ok(&["keygen", "--out", key.to_str().expect("utf-8 path")])
+        .trim()
+        .to_string();
+    daas_ok(&[
+        "faucet",
+        "--chain",
+        chain,
+        "--address",
+        &addr,
+        "--amount",
+        amount,
+    ]);
+    (key, addr)
 }
 
 impl Cluster {
@@ -260,18 +280,8 @@ impl Cluster {
     /// A funded key staked with `stake` (e.g. `["--amount", "200", "--role", "user"]`) holding a
     /// seal token; returns the key file and the address.
     pub fn staker(&self, chain: &str, name: &str, stake: &[&str]) -> (PathBuf, String) {
-        let key = self.dir.path().join(format!("{name}.key"));
+        let (key, addr) = funded_key(chain, self.dir.path(), name, "5000000000");
         let k = key.to_str().expect("utf-8 path");
-        let addr = daas_ok(&["keygen", "--out", k]).trim().to_string();
-        daas_ok(&[
-            "faucet",
-            "--chain",
-            chain,
-            "--address",
-            &addr,
-            "--amount",
-            "5000000000",
-        ]);
         let mut args = vec!["stake", "--chain", chain, "--key", k];
         args.extend_from_slice(stake);
         daas_ok(&args);
