@@ -93,6 +93,10 @@ pub struct VerifyArgs {
     /// Expected PCR value for the master, `index=hex` (repeatable).
     #[arg(long = "expect-pcr")]
     pub expect_pcr: Vec<String>,
+    /// Ledger endpoint: the master's expected PCRs are read from the enclave configuration
+    /// registered there (else --expect-pcr is required with --master).
+    #[arg(long, env = "SUI_RPC_ENDPOINT")]
+    pub chain: Option<String>,
     /// Also take the rotated files of a single given log (`audit-<time>.log` beside it).
     #[arg(long)]
     pub with_backups: bool,
@@ -122,7 +126,10 @@ async fn verify(a: VerifyArgs) -> Result<()> {
         let policy = daas_master::attested::AttestationPolicy::from_options(
             a.trust_root.as_deref(),
             expected.iter().map(|(i, v)| (*i, v.as_str())),
-            None,
+            match &a.chain {
+                Some(c) => Some(crate::remote(&crate::ChainRef { chain: c.clone() })?),
+                None => None,
+            },
         )?;
         let urls: Vec<String> = a
             .master

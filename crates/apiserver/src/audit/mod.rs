@@ -409,8 +409,14 @@ fn build_event(policy: &Policy, m: Meta, s: RecordState) -> Option<Event> {
         namespace: &o.namespace,
         name: &o.name,
     });
+    // Authentication failures are matched as the anonymous user; public paths (no
+    // credentials needed) as no user.
     let decision = policy.evaluate(&policy::Attributes {
-        user: Some(&user),
+        user: if auth_failed {
+            Some(&user)
+        } else {
+            s.user.as_ref()
+        },
         verb: &verb,
         resource,
         path: &path,
