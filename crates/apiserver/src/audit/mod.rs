@@ -324,6 +324,12 @@ pub async fn middleware(State(auditor): State<Arc<Auditor>>, req: Request, next:
         }
     }
     let attempted = attempted_credentials(&req);
+    let content_type = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let record = Arc::new(Record {
         wants_body: auditor.wants_bodies,
         state: Mutex::new(RecordState::default()),
@@ -346,6 +352,7 @@ pub async fn middleware(State(auditor): State<Arc<Auditor>>, req: Request, next:
         source_ips,
         attempted,
         code,
+        content_type,
     };
     if let Some(ev) = build_event(&auditor.policy, meta, state) {
         auditor.sink.write(ev).await;
@@ -386,6 +393,7 @@ struct Meta {
     source_ips: Vec<String>,
     attempted: String,
     code: u16,
+    content_type: String,
 }
 
 /// Resources whose request bodies are credentials: never logged above Metadata, whatever the
@@ -458,7 +466,9 @@ fn build_event(policy: &Policy, m: Meta, s: RecordState) -> Option<Event> {
         annotations.insert(AUTHN_ANNOTATION.to_string(), m.attempted.clone());
     }
     let request_object = if level >= Level::Request {
-        s.body.as_deref().and_then(decode_object)
+        s.body
+            .as_deref()
+            .and_then(|b| decode_object(b, &m.content_type))
     } else {
         None
     };
@@ -483,10 +493,13 @@ fn build_event(policy: &Policy, m: Meta, s: RecordState) -> Option<Event> {
     })
 }
 
-/// A logged body: JSON, else YAML; other encodings (protobuf) are left out.
-fn decode_object(body: &[u8]) -> Option<Value> {
+/// A logged body as JSON: protobuf by its Content-Type, else JSON, else YAML.
+fn decode_object(body: &[u8], content_type: &str) -> Option<Value> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return None;
+    }
+    if content_type.starts_with("application/vnd.kubernetes.protobuf") {
+        return daas_apimachinery::protobuf::decode_object(body).ok();
     }
     serde_json::from_slice::<Value>(body)
         .ok()
