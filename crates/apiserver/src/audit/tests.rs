@@ -24,14 +24,14 @@ fn event(n: usize) -> Event {
         user_agent: "test".into(),
         object_ref: None,
         response_status: Some(json!({"metadata": {}, "code": 200, "status": "Success"})),
-        request_object: if n % 3 == 0 {
+        request_object: if n.is_multiple_of(3) {
             Some(json!({"data": {"x": 1.5, "y": [1, "two"]}, "kind": "ConfigMap"}))
         } else {
             None
         },
         request_received_timestamp: "2026-01-01T00:00:00.000000Z".into(),
         stage_timestamp: "2026-01-01T00:00:00.000100Z".into(),
-        annotations: if n % 2 == 0 {
+        annotations: if n.is_multiple_of(2) {
             [(DECISION_ANNOTATION.to_string(), "allow".to_string())].into()
         } else {
             Default::default()
@@ -45,7 +45,7 @@ fn log(signer: &dyn CheckpointSigner, n: usize, every: usize) -> Vec<u8> {
     let mut out = c.checkpoint_line(signer, CheckpointReason::Start, chrono::Utc::now(), false);
     for i in 0..n {
         out.extend(c.event_line(event_value(&event(i))));
-        if (i + 1) % every == 0 {
+        if (i + 1).is_multiple_of(every) {
             out.extend(c.checkpoint_line(
                 signer,
                 CheckpointReason::Interval,
