@@ -630,3 +630,87 @@ fn verbs_follow_kubernetes_not_http() {
         ("serviceaccounts", "token", "s")
     );
 }
+
+fn meta(method: Method, uri: &str, code: u16) -> Meta {
+    Meta {
+        audit_id: "id".into(),
+        received: chrono::Utc::now(),
+        method,
+        uri: uri.into(),
+        user_agent: String::new(),
+        source_ips: vec![],
+        attempted: "failed, no credentials".into(),
+        code,
+        content_type: String::new(),
+    }
+}
+
+#[test]
+fn a_handler_that_never_returned_is_the_panic_stage() {
+    let p = Policy::default_policy();
+    let s = RecordState {
+        user: Some(User::new("admin", vec!["system:masters".into()])),
+        ..Default::default()
+    };
+    let e = build_event(&p, meta(Method::POST, "/api/v1/namespaces/a/pods", 500), s).unwrap();
+    assert_eq!(e.stage, Stage::Panic);
+    assert_eq!(e.response_status.unwrap()["message"], "APIServer panic'd");
+    // A handler's own 500 is a completed response.
+    let s = RecordState {
+        user: Some(User::new("admin", vec![])),
+        error: Some((500, "InternalError".into(), "boom".into())),
+        completed: true,
+        ..Default::default()
+    };
+    let e = build_event(&p, meta(Method::POST, "/api/v1/namespaces/a/pods", 500), s).unwrap();
+    assert_eq!(e.stage, Stage::ResponseComplete);
+    // omitStages drops the stage.
+    let p = Policy::parse(
+        "p",
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [Panic]\nrules: [{level: Metadata}]\n",
+    )
+    .unwrap();
+    let s = RecordState {
+        user: Some(User::new("admin", vec![])),
+        ..Default::default()
+    };
+    assert!(build_event(&p, meta(Method::POST, "/api/v1/namespaces/a/pods", 500), s).is_none());
+}
+
+#[test]
+fn public_paths_are_not_authentication_failures() {
+    let p = Policy::default_policy();
+    // /version without credentials: a read by no one, not logged.
+    assert!(build_event(
+        &p,
+        meta(Method::GET, "/version", 200),
+        RecordState::default()
+    )
+    .is_none());
+    // The same path refused for lack of credentials would be.
+    let e = build_event(
+        &p,
+        meta(Method::GET, "/api/v1/pods", 401),
+        RecordState {
+            error: Some((401, "Unauthorized".into(), "Unauthorized".into())),
+            completed: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(e.user.username, ANONYMOUS);
+    assert_eq!(e.annotations[AUTHN_ANNOTATION], "failed, no credentials");
+}
+
+#[test]
+fn protobuf_bodies_are_logged_as_json() {
+    let pod = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "b"}});
+    let pb = daas_apimachinery::protobuf::encode_object(&pod).unwrap();
+    let v = decode_object(&pb, "application/vnd.kubernetes.protobuf").unwrap();
+    assert_eq!(v["data"]["a"], "b");
+    assert_eq!(
+        decode_object(b"kind: X\n", "application/yaml").unwrap()["kind"],
+        "X"
+    );
+    assert!(decode_object(b"  ", "application/json").is_none());
+}
