@@ -1,6 +1,7 @@
 //! Kubernetes API server for K3s-DaaS: REST over the sealed MVCC store, driven by real kubectl.
 
 pub mod admission;
+pub mod audit;
 pub mod authz;
 pub mod client;
 pub mod defaulttolerations;

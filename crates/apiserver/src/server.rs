@@ -178,6 +178,8 @@ pub struct ServerOptions {
     pub default_tolerations: crate::defaulttolerations::DefaultTolerations,
     /// API priority and fairness (see [`crate::flowcontrol`]); None: no concurrency limits.
     pub flow_control: Option<Arc<crate::flowcontrol::FlowControl>>,
+    /// Audit logging (see [`crate::audit`]); None: no audit events.
+    pub audit: Option<Arc<crate::audit::Auditor>>,
 }
 
 impl Default for ServerOptions {
@@ -193,6 +195,7 @@ impl Default for ServerOptions {
             object_cache_bytes: crate::objectcache::DEFAULT_MAX_BYTES,
             default_tolerations: Default::default(),
             flow_control: None,
+            audit: None,
         }
     }
 }
@@ -223,9 +226,16 @@ pub fn router(store: Arc<dyn Store>, auth: Arc<dyn Authenticator>, opts: ServerO
         client_certs: opts.client_certs,
         flow_control: opts.flow_control,
     };
-    Router::new().fallback(dispatch).with_state(state).layer(
+    let router = Router::new().fallback(dispatch).with_state(state).layer(
         tower_http::catch_panic::CatchPanicLayer::custom(panic_status),
-    )
+    );
+    match opts.audit {
+        Some(a) => router.layer(axum::middleware::from_fn_with_state(
+            a,
+            crate::audit::middleware,
+        )),
+        None => router,
+    }
 }
 
 /// A handler bug must not take the connection down silently: answer 500 with a Status.
@@ -243,8 +253,12 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
     let neg = crate::negotiation::Negotiated::new(&method, &path, req.uri().query(), req.headers());
     let resp = match handle(&st, req, &neg).await {
         Ok(r) => r,
-        Err(e) => e.into_response_logged(),
+        Err(e) => {
+            crate::audit::note_error(&e);
+            e.into_response_logged()
+        }
     };
+    crate::audit::note_completed();
     let resp = crate::negotiation::finish(&neg, resp).await;
     let resp = crate::registry::customresource::with_deprecation_warning(&path, resp);
     // A write of an RBAC object is seen by the next request at once (the watch follows later).
@@ -292,6 +306,7 @@ async fn read_body(body: Body, limit: usize) -> ApiResult<Vec<u8>> {
     if total > limit {
         return Err(ApiError::too_large(limit));
     }
+    crate::audit::note_body(&buf);
     Ok(buf)
 }
 
@@ -314,6 +329,7 @@ async fn handle(
         match user {
             // Every authenticated identity is in system:authenticated (upstream's group adder).
             Some(mut u) => {
+                crate::audit::note_user(&u);
                 if !u
                     .groups
                     .iter()
@@ -329,7 +345,18 @@ async fn handle(
         None
     };
     let user = match user {
-        Some(u) => Some(impersonate(st, &parts.headers, u).await?),
+        Some(u) => {
+            let acting = impersonate(st, &parts.headers, u.clone())
+                .await
+                .inspect_err(crate::audit::note_refusal)?;
+            if acting != u {
+                crate::audit::note_impersonated(&acting);
+            }
+            if crate::authz::is_master(&acting) {
+                crate::audit::note_decision(true, "");
+            }
+            Some(acting)
+        }
         None => None,
     };
     // Priority and fairness: held until the response is built.
@@ -354,7 +381,7 @@ async fn handle(
         if !resource_request && !is_public(&path) {
             let policy = st.rbac.policy().await?;
             let verb = crate::rbac::non_resource_verb(&parts.method);
-            crate::authz::authorize_path(&policy, u, &verb, &path)?;
+            crate::audit::authorized(crate::authz::authorize_path(&policy, u, &verb, &path))?;
         }
     }
     match path.as_str() {
@@ -430,9 +457,9 @@ async fn handle(
         let verb = crate::authz::verb(&parts.method, &target, is_watch);
         if !crate::authz::is_master(u) {
             let policy = st.rbac.policy().await?;
-            crate::authz::authorize(&policy, u, verb, &target)?;
+            crate::audit::authorized(crate::authz::authorize(&policy, u, verb, &target))?;
         }
-        crate::nodeauthz::authorize(ctx, u, verb, &target, &q).await?;
+        crate::audit::authorized(crate::nodeauthz::authorize(ctx, u, verb, &target, &q).await)?;
     }
     if crate::registry::reviews::is_review(target.def) {
         return match (&parts.method, &target.name, &user) {
@@ -674,7 +701,7 @@ async fn token_review(
     };
     if let Some(u) = user.filter(|u| !crate::authz::is_master(u)) {
         let policy = st.rbac.policy().await?;
-        crate::authz::authorize(&policy, u, "create", &t)?;
+        crate::audit::authorized(crate::authz::authorize(&policy, u, "create", &t))?;
     }
     if method != Method::POST {
         return Err(ApiError::method_not_allowed(format!(

@@ -18,6 +18,7 @@ use daas_master::{Master, MasterConfig, Measurement};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod account_cli;
+mod audit_cli;
 mod backends;
 mod bench_http;
 mod billing_cli;
@@ -64,6 +65,11 @@ enum Cmd {
         /// Where to write the key (suiprivkey format, mode 0600).
         #[arg(long)]
         out: PathBuf,
+    },
+    /// The audit log: `daas audit verify <file>... --enclave-key <hex> | --master <url>`.
+    Audit {
+        #[command(subcommand)]
+        cmd: audit_cli::AuditCmd,
     },
     /// Verify a master's attestation over attested TLS and print what was verified.
     Attest {
@@ -334,6 +340,8 @@ struct MasterArgs {
     #[command(flatten)]
     tee: tee_cli::TeeArgs,
     #[command(flatten)]
+    audit: audit_cli::AuditArgs,
+    #[command(flatten)]
     billing: billing_cli::BillingArgs,
 }
 
@@ -429,6 +437,7 @@ async fn master_config(a: &MasterArgs, dir: PathBuf) -> Result<MasterConfig> {
     };
     cfg.snapshots = a.snapshot.schedule(&cfg.data_dir);
     cfg.flow_control = a.flow_control.config()?;
+    cfg.audit = a.audit.config(&cfg.data_dir)?;
     cfg.billing = a.billing.config()?;
     Ok(cfg)
 }
@@ -788,14 +797,23 @@ async fn run_master(a: MasterArgs) -> Result<()> {
 async fn serve(master: Master) -> Result<()> {
     let anchorer = master.anchorer.clone();
     let control_plane = master.control_plane.clone();
+    let audit_log = master.audit_log.clone();
     tokio::select! {
         r = master.serve() => r.context("serving")?,
         _ = shutdown_signal() => tracing::info!("shutting down"),
     }
     // Release the Leases so another master takes over at once.
     control_plane.shutdown().await;
+    close_audit_log(audit_log).await;
     anchor_on_shutdown(anchorer).await;
     Ok(())
+}
+
+/// Writes the audit log's shutdown checkpoint.
+async fn close_audit_log(log: Option<Arc<daas_master::audit::writer::AuditLog>>) {
+    if let Some(l) = log {
+        l.close().await;
+    }
 }
 
 /// Anchors the final store revision so that the next start is checked against it.
@@ -983,6 +1001,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Attest { attest, chain } => run_attest(attest, chain).await,
+        Cmd::Audit { cmd } => audit_cli::run(cmd).await,
         Cmd::Chain(a) => run_chain(a).await,
         Cmd::Faucet {
             chain,

@@ -533,6 +533,7 @@ pub(crate) async fn run_up(a: UpArgs) -> Result<()> {
     let master_url = master.url.clone();
     let anchorer = master.anchorer.clone();
     let control_plane = master.control_plane.clone();
+    let audit_log = master.audit_log.clone();
     let mut server = tokio::spawn(master.serve());
     let stop = shutdown_signal();
     tokio::pin!(stop);
@@ -587,6 +588,7 @@ pub(crate) async fn run_up(a: UpArgs) -> Result<()> {
     // Release the leader Leases so another master takes over at once.
     control_plane.shutdown().await;
     server.abort();
+    crate::close_audit_log(audit_log).await;
     crate::anchor_on_shutdown(anchorer).await;
     result
 }

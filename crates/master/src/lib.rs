@@ -30,6 +30,7 @@ pub mod tee_evidence;
 mod attested_tests;
 
 pub use daas_apiserver::flowcontrol;
+pub mod audit;
 pub use daas_protocol::{attested, metrics, now_ms, tlsverify};
 
 use std::net::SocketAddr;
@@ -154,6 +155,8 @@ pub struct MasterConfig {
     pub flow_control: Option<daas_apiserver::flowcontrol::FlowControlConfig>,
     /// Metering, settlement and dry-escrow enforcement (needs a ledger and a Sui key); None: off.
     pub billing: Option<billing::BillingConfig>,
+    /// The audit log (`--audit-log-path`, ...); None: no audit events.
+    pub audit: Option<audit::AuditConfig>,
 }
 
 impl MasterConfig {
@@ -194,6 +197,7 @@ impl MasterConfig {
             flow_control: Some(Default::default()),
             snapshots: None,
             billing: Some(Default::default()),
+            audit: None,
         }
     }
 }
@@ -292,6 +296,8 @@ pub struct Master {
     pub cluster_id: String,
     /// Leader elections and per-master tasks; `shutdown()` releases the Leases.
     pub control_plane: Arc<controlplane::ControlPlane>,
+    /// The audit log; `close()` writes its shutdown checkpoint.
+    pub audit_log: Option<Arc<daas_apiserver::audit::writer::AuditLog>>,
     registration: Arc<std::sync::RwLock<Option<registration::Registration>>>,
     listener: tokio::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
@@ -381,6 +387,13 @@ impl Master {
         sans.push(service_ranges.first_ip().to_string());
         let cluster_ca = clusterstate::cluster_ca(&store, &dir.join("tls")).await?;
         let tls = TlsMaterial::load_or_issue(&dir.join("tls"), &cluster_ca, &sans)?;
+        let (auditor, audit_log) = match &cfg.audit {
+            Some(a) => {
+                let (auditor, log) = audit::start(a, enclave.enclave.clone())?;
+                (Some(auditor), Some(log))
+            }
+            None => (None, None),
+        };
         let api = daas_apiserver::router(
             store.clone(),
             auth.clone(),
@@ -395,6 +408,7 @@ impl Master {
                 metrics_resolution: cfg.metric_resolution,
                 default_tolerations: cfg.default_tolerations,
                 flow_control: flowcontrol(&cfg, &metrics)?,
+                audit: auditor,
                 ..Default::default()
             },
         );
@@ -538,6 +552,7 @@ impl Master {
             slasher,
             anchorer,
             control_plane,
+            audit_log,
             listener,
             tls: tls.server_config()?,
             app,

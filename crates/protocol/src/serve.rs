@@ -202,6 +202,9 @@ async fn serve_connection<S>(
         if let Some(c) = &certs {
             req.extensions_mut().insert(c.clone());
         }
+        // The client's address (audit events' sourceIPs).
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
         let guard = tracked.begin();
         let router = router.clone();
         async move {

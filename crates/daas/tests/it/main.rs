@@ -7,6 +7,7 @@ mod agent;
 mod agent_security;
 mod attach;
 mod attestation;
+mod audit;
 mod batch;
 mod cli;
 mod common;
