@@ -14,7 +14,9 @@ use daas_store::{Store, StoreError};
 use http_body_util::BodyExt;
 use serde_json::json;
 
-pub use daas_protocol::serve::{serve_tls, serve_tls_with, ServeOptions};
+pub use daas_protocol::serve::{
+    serve_tls, serve_tls_with, ClientAddr, ServeOptions, DEFAULT_HTTP2_MAX_STREAMS,
+};
 
 use crate::admission::Attrs;
 use crate::discovery;
@@ -156,6 +158,8 @@ pub struct AppState {
     pub client_certs: Option<Arc<crate::x509::ClientCertAuthenticator>>,
     /// API priority and fairness; None: no limits.
     pub flow_control: Option<Arc<crate::flowcontrol::FlowControl>>,
+    /// Watch counts and failed authentications (see [`crate::limits`]).
+    pub limits: Arc<crate::limits::Limits>,
 }
 
 pub struct ServerOptions {
@@ -178,6 +182,8 @@ pub struct ServerOptions {
     pub default_tolerations: crate::defaulttolerations::DefaultTolerations,
     /// API priority and fairness (see [`crate::flowcontrol`]); None: no concurrency limits.
     pub flow_control: Option<Arc<crate::flowcontrol::FlowControl>>,
+    /// Watch counts and failed authentications (see [`crate::limits`]).
+    pub limits: Arc<crate::limits::Limits>,
 }
 
 impl Default for ServerOptions {
@@ -193,6 +199,7 @@ impl Default for ServerOptions {
             object_cache_bytes: crate::objectcache::DEFAULT_MAX_BYTES,
             default_tolerations: Default::default(),
             flow_control: None,
+            limits: Default::default(),
         }
     }
 }
@@ -222,6 +229,7 @@ pub fn router(store: Arc<dyn Store>, auth: Arc<dyn Authenticator>, opts: ServerO
         service_accounts: opts.service_accounts,
         client_certs: opts.client_certs,
         flow_control: opts.flow_control,
+        limits: opts.limits,
     };
     Router::new().fallback(dispatch).with_state(state).layer(
         tower_http::catch_panic::CatchPanicLayer::custom(panic_status),
@@ -268,12 +276,13 @@ impl ApiError {
     }
 }
 
-/// Bodies larger than this are cut off without reading the rest (the connection is dropped).
-const DISCARD_LIMIT: usize = 64 * 1024 * 1024;
-
-/// Read a request body of at most `limit` bytes. An oversized body is read to its end (up to
-/// DISCARD_LIMIT) and discarded, so the client gets a clean 413 rather than a broken pipe.
+/// Read a request body of at most `limit` bytes (upstream's `limitedReadBody`; a body declared
+/// longer than the limit plus [`crate::limits::DRAIN_BYTES`] was refused in [`handle`]). An
+/// oversized body (chunked ones too) is kept only up to the limit, read on and discarded
+/// for at most `DRAIN_BYTES` more (so the client reads the 413 rather than a reset connection),
+/// and cut there.
 async fn read_body(body: Body, limit: usize) -> ApiResult<Vec<u8>> {
+    let drain = limit.saturating_add(crate::limits::DRAIN_BYTES);
     let mut body = body;
     let mut buf: Vec<u8> = Vec::new();
     let mut total = 0usize;
@@ -281,11 +290,14 @@ async fn read_body(body: Body, limit: usize) -> ApiResult<Vec<u8>> {
         let frame =
             frame.map_err(|e| ApiError::bad_request(format!("error reading request body: {e}")))?;
         if let Ok(data) = frame.into_data() {
-            total += data.len();
+            total = total.saturating_add(data.len());
             if total <= limit {
                 buf.extend_from_slice(&data);
-            } else if total > DISCARD_LIMIT {
-                break;
+            } else {
+                buf = Vec::new();
+                if total > drain {
+                    break;
+                }
             }
         }
     }
@@ -309,8 +321,19 @@ async fn handle(
 ) -> ApiResult<Response> {
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
+    let client_ip = parts.extensions.get::<ClientAddr>().map(|a| a.0.ip());
     let user = if !is_public(&path) {
+        // An address that failed to authenticate too often is refused before its credentials
+        // are checked again.
+        if let Some(ip) = client_ip {
+            st.limits.auth_failures.check(ip, Instant::now())?;
+        }
         let user = authenticate(st, &parts).await;
+        if user.is_none() {
+            if let Some(ip) = client_ip {
+                st.limits.auth_failures.failed(ip, Instant::now());
+            }
+        }
         match user {
             // Every authenticated identity is in system:authenticated (upstream's group adder).
             Some(mut u) => {
@@ -346,6 +369,11 @@ async fn handle(
         None => None,
     };
     let q = request::query_map(parts.uri.query());
+    // A body declared over the limit is refused before anything else reads it.
+    let declared = crate::limits::content_length(&parts.headers);
+    if declared.is_some_and(|n| n > st.max_body.saturating_add(crate::limits::DRAIN_BYTES) as u64) {
+        return Err(ApiError::too_large(st.max_body));
+    }
     // Non-resource requests (discovery, OpenAPI) are authorized by path.
     let resource_request = request::parse_path(&path)
         .map(|t| matches!(t, Target::Resource(_)))
@@ -470,13 +498,12 @@ async fn handle(
         dry_run: q.get("dryRun").is_some_and(|d| d == "All"),
     };
     match (&parts.method, target.name.clone(), sub.as_deref()) {
-        (&Method::GET, None, _) if is_watch => {
-            crate::watch::watch(ctx.clone(), &target, &q, accept).await
+        (&Method::GET, _, _) if is_watch => {
+            let slot = st.limits.watches.admit(user.as_ref())?;
+            let resp = crate::watch::watch(ctx.clone(), &target, &q, accept).await?;
+            Ok(slot.hold_until_done(resp))
         }
         (&Method::GET, None, _) => handlers::list(ctx, &target, &q, accept).await,
-        (&Method::GET, Some(_), _) if is_watch => {
-            crate::watch::watch(ctx.clone(), &target, &q, accept).await
-        }
         (
             &Method::GET,
             Some(n),

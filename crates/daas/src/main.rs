@@ -27,6 +27,7 @@ mod flowcontrol_cli;
 mod hollow_cli;
 mod install;
 mod joinconfig;
+mod limits_cli;
 mod report;
 mod snapshot_cli;
 mod up;
@@ -331,6 +332,8 @@ struct MasterArgs {
     #[command(flatten)]
     flow_control: flowcontrol_cli::FlowControlArgs,
     #[command(flatten)]
+    limits: limits_cli::LimitsArgs,
+    #[command(flatten)]
     billing: billing_cli::BillingArgs,
 }
 
@@ -421,6 +424,7 @@ async fn master_config(a: &MasterArgs, dir: PathBuf) -> Result<MasterConfig> {
     };
     cfg.snapshots = a.snapshot.schedule(&cfg.data_dir);
     cfg.flow_control = a.flow_control.config()?;
+    cfg.limits = a.limits.config()?;
     cfg.billing = a.billing.config()?;
     Ok(cfg)
 }
