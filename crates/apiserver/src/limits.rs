@@ -351,20 +351,53 @@ pub fn content_length(headers: &axum::http::HeaderMap) -> Option<u64> {
         .ok()
 }
 
-/// Middleware for endpoints outside the Kubernetes API (keyshare, snapshots, seal-token
-/// validation, console, ...): a body declared larger than `limit` is refused at once, a body
-/// without a length (chunked) is cut at the limit by the handler's extractor (set
-/// `axum::extract::DefaultBodyLimit::max(limit)` on the router), and every 413 answer is a
-/// Kubernetes `Status` naming the limit.
+/// Read a body of at most `limit` bytes: an oversized one (chunked ones too) is kept only up to
+/// the limit, read on and discarded for at most [`DRAIN_BYTES`] more (so the client reads the
+/// 413 rather than a reset connection or stream), and cut there.
+pub async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let drain = limit.saturating_add(DRAIN_BYTES);
+    let mut body = body;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("error reading request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            total = total.saturating_add(data.len());
+            if total <= limit {
+                buf.extend_from_slice(&data);
+            } else {
+                buf = Vec::new();
+                if total > drain {
+                    break;
+                }
+            }
+        }
+    }
+    if total > limit {
+        return Err(too_large(limit));
+    }
+    Ok(buf)
+}
+
+/// Middleware for endpoints outside the Kubernetes API (key shares, snapshots, seal-token
+/// validation, staking, heartbeats, console): the body is read here, bounded as the API's
+/// ([`read_limited`]; one declared over the limit plus [`DRAIN_BYTES`] is refused unread), and
+/// handed on buffered; every 413 is a Kubernetes `Status` naming the limit.
 pub async fn body_limit(
     axum::extract::State(limit): axum::extract::State<usize>,
     req: Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if content_length(req.headers()).is_some_and(|n| n > limit as u64) {
+    if content_length(req.headers()).is_some_and(|n| n > limit.saturating_add(DRAIN_BYTES) as u64) {
         return too_large(limit).into_response();
     }
-    let resp = next.run(req).await;
+    let (parts, body) = req.into_parts();
+    let body = match read_limited(body, limit).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let resp = next.run(Request::from_parts(parts, Body::from(body))).await;
     let is_status = resp
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
@@ -468,6 +501,31 @@ mod tests {
             ..Default::default()
         };
         assert!(c.validate().is_err());
+    }
+
+    #[tokio::test]
+    async fn bodies_are_cut_at_the_limit_and_drained_a_little() {
+        let small = read_limited(Body::from(vec![1u8; 10]), 10).await.unwrap();
+        assert_eq!(small.len(), 10);
+        let e = read_limited(Body::from(vec![1u8; 11]), 10)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.code, 413);
+        // A stream far over the limit stops being read once past the drain window.
+        let read = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = read.clone();
+        let chunks = futures::stream::iter((0..1000).map(move |_| {
+            counted.fetch_add(64 * 1024, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, std::io::Error>(bytes::Bytes::from(vec![0u8; 64 * 1024]))
+        }));
+        let e = read_limited(Body::from_stream(chunks), 1024)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.code, 413);
+        let n = read.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(n <= 1024 + DRAIN_BYTES + 64 * 1024, "read {n} bytes");
     }
 
     #[test]

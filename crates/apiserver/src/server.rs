@@ -11,7 +11,6 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::Router;
 use daas_store::{Store, StoreError};
-use http_body_util::BodyExt;
 use serde_json::json;
 
 pub use daas_protocol::serve::{
@@ -282,29 +281,7 @@ impl ApiError {
 /// for at most `DRAIN_BYTES` more (so the client reads the 413 rather than a reset connection),
 /// and cut there.
 async fn read_body(body: Body, limit: usize) -> ApiResult<Vec<u8>> {
-    let drain = limit.saturating_add(crate::limits::DRAIN_BYTES);
-    let mut body = body;
-    let mut buf: Vec<u8> = Vec::new();
-    let mut total = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|e| ApiError::bad_request(format!("error reading request body: {e}")))?;
-        if let Ok(data) = frame.into_data() {
-            total = total.saturating_add(data.len());
-            if total <= limit {
-                buf.extend_from_slice(&data);
-            } else {
-                buf = Vec::new();
-                if total > drain {
-                    break;
-                }
-            }
-        }
-    }
-    if total > limit {
-        return Err(ApiError::too_large(limit));
-    }
-    Ok(buf)
+    crate::limits::read_limited(body, limit).await
 }
 
 fn is_public(path: &str) -> bool {

@@ -19,6 +19,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod account_cli;
 mod backends;
+mod bench_flood;
 mod bench_http;
 mod billing_cli;
 mod config_file;
@@ -126,6 +127,9 @@ enum Cmd {
     /// HTTP load client of scripts/bench-token.sh.
     #[command(hide = true)]
     BenchHttp(Box<bench_http::BenchArgs>),
+    /// Flood and probe clients of scripts/bench-flood.sh.
+    #[command(hide = true)]
+    BenchFlood(Box<bench_flood::FloodArgs>),
     /// Leave the cluster as a staker host: cordon, evict pods, then start the unstake lockup.
     Leave {
         #[arg(long, default_value = "staker-config.json")]
@@ -1041,6 +1045,10 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Hollow(a) => hollow_cli::run(*a, shutdown_signal()).await,
         Cmd::VerifyEvidence(a) => evidence_cli::run(*a),
         Cmd::BenchHttp(a) => bench_http::run(*a).await,
+        // Its own runtime (the flood: one thread), off this one.
+        Cmd::BenchFlood(a) => std::thread::spawn(move || bench_flood::run(*a))
+            .join()
+            .map_err(|_| anyhow::anyhow!("bench-flood panicked"))?,
         Cmd::Leave { config } => {
             let cfg = load_staker_config(&config)?;
             let ledger: Arc<dyn Ledger> = Arc::new(
