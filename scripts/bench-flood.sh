@@ -13,12 +13,12 @@
 #      held open; meanwhile the probe (CPU 1, normal priority) measures the same again;
 #   5. prints p99 loaded/unloaded for admin and node, whether each is within 2x, and how many of
 #      the flood's requests got 429 (and 413). No timed assertion: the ratios are printed.
-# C=48 W=150 S=15 RATE=50 by default; NO_BUILD=1 skips the build; PROFILE=release uses (and
+# C=24 W=104 S=15 RATE=50 by default (24 + 104 = the 128 connections one address may hold); NO_BUILD=1 skips the build; PROFILE=release uses (and
 # builds) target/release (default: debug, as the e2e tests); DAAS_BIN=path runs that master.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-C=${C:-48}
-W=${W:-150}
+C=${C:-24}
+W=${W:-104}
 S=${S:-15}
 RATE=${RATE:-50}
 PROFILE=${PROFILE:-debug}

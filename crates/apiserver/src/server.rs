@@ -159,6 +159,8 @@ pub struct AppState {
     pub flow_control: Option<Arc<crate::flowcontrol::FlowControl>>,
     /// Watch counts and failed authentications (see [`crate::limits`]).
     pub limits: Arc<crate::limits::Limits>,
+    /// Where requests of the low priority levels run (see [`ServerOptions::low_priority`]).
+    pub low_priority: Option<tokio::runtime::Handle>,
 }
 
 pub struct ServerOptions {
@@ -183,6 +185,12 @@ pub struct ServerOptions {
     pub flow_control: Option<Arc<crate::flowcontrol::FlowControl>>,
     /// Watch counts and failed authentications (see [`crate::limits`]).
     pub limits: Arc<crate::limits::Limits>,
+    /// A runtime whose threads run at a lower CPU priority: the handlers of requests in the
+    /// priority levels of users and workloads (`global-default`, `workload-low`, `catch-all`)
+    /// run there, so a flood of them cannot take the CPU the admin's, the nodes' and the control
+    /// plane's requests need (priority and fairness bounds their concurrency, this their CPU
+    /// share). None: every request runs on the serving runtime.
+    pub low_priority: Option<tokio::runtime::Handle>,
 }
 
 impl Default for ServerOptions {
@@ -199,6 +207,7 @@ impl Default for ServerOptions {
             default_tolerations: Default::default(),
             flow_control: None,
             limits: Default::default(),
+            low_priority: None,
         }
     }
 }
@@ -229,6 +238,7 @@ pub fn router(store: Arc<dyn Store>, auth: Arc<dyn Authenticator>, opts: ServerO
         client_certs: opts.client_certs,
         flow_control: opts.flow_control,
         limits: opts.limits,
+        low_priority: opts.low_priority,
     };
     Router::new().fallback(dispatch).with_state(state).layer(
         tower_http::catch_panic::CatchPanicLayer::custom(panic_status),
@@ -296,7 +306,7 @@ async fn handle(
     req: Request,
     neg: &crate::negotiation::Negotiated,
 ) -> ApiResult<Response> {
-    let (mut parts, body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let client_ip = parts.extensions.get::<ClientAddr>().map(|a| a.0.ip());
     let user = if !is_public(&path) {
@@ -332,6 +342,33 @@ async fn handle(
         Some(u) => Some(impersonate(st, &parts.headers, u).await?),
         None => None,
     };
+    // Requests of the low priority levels are handled on the low-priority runtime.
+    if let Some(rt) = st.low_priority.as_ref().filter(|_| {
+        crate::flowcontrol::is_low_priority(&crate::flowcontrol::RequestDigest::new(
+            user.as_ref(),
+            &parts.method,
+            &path,
+            parts.uri.query(),
+        ))
+    }) {
+        let (st, neg) = (st.clone(), neg.clone());
+        return rt
+            .spawn(async move { handle_rest(&st, parts, body, path, user, &neg).await })
+            .await
+            .unwrap_or_else(|e| Err(ApiError::internal(format!("request task failed: {e}"))));
+    }
+    handle_rest(st, parts, body, path, user, neg).await
+}
+
+/// [`handle`] once the caller is known: priority and fairness, authorization, the handlers.
+async fn handle_rest(
+    st: &AppState,
+    mut parts: axum::http::request::Parts,
+    body: Body,
+    path: String,
+    user: Option<User>,
+    neg: &crate::negotiation::Negotiated,
+) -> ApiResult<Response> {
     // Priority and fairness: held until the response is built.
     let _seat = match &st.flow_control {
         Some(fc) => Some(

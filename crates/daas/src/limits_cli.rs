@@ -1,6 +1,6 @@
 //! `daas master` / `daas up` flags of the abuse limits (also config file keys:
 //! `max-watches-per-user`, `max-watches`, `max-request-body-bytes`,
-//! `http2-max-streams-per-connection`, `max-auth-failures-burst`, `max-auth-failures-per-second`).
+//! `http2-max-streams-per-connection`, `max-auth-failures-burst`, `max-auth-failures-per-second`, `low-priority-nice`).
 
 use clap::Args;
 use daas_master::limits::MasterLimits;
@@ -28,6 +28,11 @@ pub struct LimitsArgs {
     /// See `--max-auth-failures-burst`.
     #[arg(long, default_value_t = 10.0)]
     pub max_auth_failures_per_second: f64,
+    /// The nice value (1..=19) of the threads handling requests of users and workloads (priority
+    /// levels global-default, workload-low, catch-all), so their flood leaves the admin, the
+    /// nodes and the control plane the CPU; 0 runs them with the others.
+    #[arg(long, default_value_t = daas_master::limits::DEFAULT_LOW_PRIORITY_NICE)]
+    pub low_priority_nice: i32,
 }
 
 impl LimitsArgs {
@@ -41,6 +46,7 @@ impl LimitsArgs {
             },
             max_body: self.max_request_body_bytes,
             http2_max_streams_per_connection: self.http2_max_streams_per_connection,
+            low_priority_nice: self.low_priority_nice,
         };
         l.api().map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(l)

@@ -401,6 +401,7 @@ impl Master {
                 default_tolerations: cfg.default_tolerations,
                 flow_control: flowcontrol(&cfg, &metrics)?,
                 limits: cfg.limits.api()?,
+                low_priority: cfg.limits.low_priority_runtime()?,
                 max_body: cfg.limits.max_body,
                 ..Default::default()
             },

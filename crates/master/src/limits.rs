@@ -18,6 +18,9 @@ pub struct MasterLimits {
     pub max_body: usize,
     /// Upstream's `--http2-max-streams-per-connection` (0: Go's default, 250).
     pub http2_max_streams_per_connection: u32,
+    /// The nice value of the threads handling requests of the user and workload priority levels
+    /// (`--low-priority-nice`, 1..=19); 0: they run with the others.
+    pub low_priority_nice: i32,
 }
 
 impl Default for MasterLimits {
@@ -26,11 +29,52 @@ impl Default for MasterLimits {
             api: LimitsConfig::default(),
             max_body: daas_apiserver::handlers::DEFAULT_MAX_BODY,
             http2_max_streams_per_connection: daas_apiserver::server::DEFAULT_HTTP2_MAX_STREAMS,
+            low_priority_nice: DEFAULT_LOW_PRIORITY_NICE,
         }
     }
 }
 
+/// Requests of users and workloads get about a tenth of the CPU time of the others when both
+/// want it (CFS weights of nice 10 and 0: 110 and 1024).
+pub const DEFAULT_LOW_PRIORITY_NICE: i32 = 10;
+
 impl MasterLimits {
+    /// The runtime of the low priority levels' requests: one thread per CPU, each lowered to
+    /// `low_priority_nice` (Linux gives each thread its own nice value). It lives as long as the
+    /// process. None when the nice value is 0.
+    pub fn low_priority_runtime(&self) -> Result<Option<tokio::runtime::Handle>, MasterError> {
+        let nice = self.low_priority_nice;
+        if nice == 0 {
+            return Ok(None);
+        }
+        if !(1..=19).contains(&nice) {
+            return Err(MasterError::Config(
+                "--low-priority-nice must be within 0..=19".into(),
+            ));
+        }
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("daas-low-priority")
+            .on_thread_start(move || {
+                // SAFETY: setpriority with PRIO_PROCESS and who = 0 changes only the calling
+                // thread's nice value on Linux; it touches no memory of ours.
+                let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
+                if r != 0 {
+                    tracing::warn!(nice, "could not lower the priority of a request thread");
+                }
+            })
+            .enable_all()
+            .build()
+            .map_err(|e| MasterError::Config(format!("low-priority runtime: {e}")))?;
+        let handle = rt.handle().clone();
+        // Serves until the process exits (dropping a runtime inside another one panics).
+        std::mem::forget(rt);
+        Ok(Some(handle))
+    }
+
     /// The API server's limiters.
     pub fn api(&self) -> Result<Arc<Limits>, MasterError> {
         self.api
@@ -122,6 +166,33 @@ mod tests {
         let (code, st) = status(r).await;
         assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(st["code"], 413);
+    }
+
+    #[test]
+    fn the_low_priority_runtime_runs_at_the_nice_value() {
+        let l = MasterLimits::default();
+        let h = l.low_priority_runtime().unwrap().unwrap();
+        let nice = std::thread::scope(|_| {
+            h.block_on(async {
+                tokio::spawn(async {
+                    // SAFETY: reads the calling thread's nice value.
+                    unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
+                })
+                .await
+                .unwrap()
+            })
+        });
+        assert_eq!(nice, DEFAULT_LOW_PRIORITY_NICE);
+        let off = MasterLimits {
+            low_priority_nice: 0,
+            ..Default::default()
+        };
+        assert!(off.low_priority_runtime().unwrap().is_none());
+        let bad = MasterLimits {
+            low_priority_nice: 25,
+            ..Default::default()
+        };
+        assert!(bad.low_priority_runtime().is_err());
     }
 
     #[test]
