@@ -391,8 +391,20 @@ fn oversized_bodies_get_413_on_every_endpoint() {
                 .collect();
             let mut all = vec![json[0], json[1]];
             all.extend(args);
-            let a = curl(token, method, url, &all);
-            a.assert_413(&format!("{who}: {what}"));
+            let (a, err) = curl_raw(token, method, url, &all);
+            // A chunked body far over the limit is cut once past the drain window: the client
+            // reads the 413, or finds the connection closed while it still sends.
+            if matches!(a.status, 0 | 100) && what.ends_with("MiB chunked") {
+                assert!(
+                    err.contains("Send failure")
+                        || err.contains("reset")
+                        || err.contains("Recv failure")
+                        || err.contains("Empty reply"),
+                    "{who}: {what}: {err}"
+                );
+                continue;
+            }
+            a.assert_413(&format!("{who}: {what} ({err})"));
         }
     }
     // Over HTTP/2 a body declared far over the limit is answered at once and its stream reset
@@ -495,6 +507,8 @@ fn a_forged_token_flood_is_refused_with_429_while_a_real_user_is_served() {
     // Meanwhile alice (127.0.0.1) is served, one request after the other.
     let mine = format!("{server}/api/v1/namespaces/{ns}/configmaps");
     let mut served = 0;
+    let mut forged_refused = None;
+    let mut blocked = None;
     while started.elapsed() < flood_for {
         let a = curl(&alice, "GET", &mine, &[]);
         assert_eq!(
@@ -503,10 +517,23 @@ fn a_forged_token_flood_is_refused_with_429_while_a_real_user_is_served() {
             a.head, a.body
         );
         served += 1;
+        // Once the flood has drained the address's allowance, a forged token from it is
+        // refused with 429 (a token may refill now and then: 401 is allowed too) ...
+        if started.elapsed() > Duration::from_secs(2) && forged_refused.is_none() {
+            let a = curl("forged", "GET", &url, &["--interface", "127.0.0.2"]);
+            match a.status {
+                429 => forged_refused = Some(a),
+                401 => {}
+                s => panic!("a forged token during the flood: {s} {}", a.body),
+            }
+        }
+        // ... and even a valid token from it gets 429: its credentials are not checked again
+        // until the allowance refills.
+        if started.elapsed() > Duration::from_secs(3) && blocked.is_none() {
+            blocked = Some(curl(&admin, "GET", &url, &["--interface", "127.0.0.2"]));
+        }
     }
-    // While the flooding address is refused, even a valid token from it gets 429: its
-    // credentials are not checked again until its allowance refills.
-    let blocked = curl(&admin, "GET", &url, &["--interface", "127.0.0.2"]);
+    let blocked = blocked.expect("a valid token from the flooding address was tried");
     let codes: Vec<u16> = flood
         .into_iter()
         .flat_map(|f| f.join().expect("flood thread"))
@@ -527,11 +554,12 @@ fn a_forged_token_flood_is_refused_with_429_while_a_real_user_is_served() {
         "the flood was not refused: {unauthorized} 401, {refused} 429"
     );
     assert!(served > 0);
-    let a = curl("forged", "GET", &url, &["--interface", "127.0.0.2"]);
-    a.assert_429("a forged token from the flooding address");
+    forged_refused
+        .expect("no forged token from the flooding address was refused with 429")
+        .assert_429("a forged token from the flooding address");
     match blocked.status {
         429 => blocked.assert_429("a valid token from the flooding address"),
-        // (The allowance may have refilled as the flood ended.)
+        // (A token of the allowance may just have refilled.)
         200 => {}
         s => panic!(
             "a valid token from the flooding address: {s} {}",
