@@ -66,8 +66,10 @@ mod tests {
 
     #[test]
     fn defaults_are_the_masters_and_flags_parse() {
-        let mut want = MasterLimits::default();
-        want.http2_max_streams_per_connection = 0;
+        let want = MasterLimits {
+            http2_max_streams_per_connection: 0,
+            ..Default::default()
+        };
         assert_eq!(T::parse_from(["t"]).l.config().unwrap(), want);
         let t = T::parse_from([
             "t",
