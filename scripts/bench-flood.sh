@@ -14,7 +14,8 @@
 #   5. prints p99 loaded/unloaded for admin and node, whether each is within 2x, and how many of
 #      the flood's requests got 429 (and 413). No timed assertion: the ratios are printed.
 # C=24 W=104 S=15 RATE=50 by default (24 + 104 = the 128 connections one address may hold); NO_BUILD=1 skips the build; PROFILE=release uses (and
-# builds) target/release (default: debug, as the e2e tests); DAAS_BIN=path runs that master.
+# builds) target/release (default: debug, as the e2e tests); DAAS_BIN=path runs that master;
+# MASTER_ARGS adds `daas up` flags (e.g. MASTER_ARGS='--low-priority-nice 0' to compare).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 C=${C:-24}
@@ -46,7 +47,7 @@ cleanup() {
 trap cleanup EXIT
 STARTED=$(date +%s)
 "${PIN_MASTER[@]}" "$BIN" up --no-agent --data-dir "$T/m" --listen 127.0.0.1:0 --chain-listen 127.0.0.1:0 \
-  > "$T/up.log" 2>&1 & UP_PID=$!
+  ${MASTER_ARGS:-} > "$T/up.log" 2>&1 & UP_PID=$!
 for _ in $(seq 600); do [ -f "$T/m/kubeconfig.yaml" ] && [ -f "$T/m/chain-url" ] && break; sleep 0.1; done
 [ -f "$T/m/kubeconfig.yaml" ] || { echo "daas up did not start"; tail -20 "$T/up.log"; exit 1; }
 sleep 1
