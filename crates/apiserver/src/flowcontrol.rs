@@ -309,6 +309,16 @@ impl Classifier for BootstrapClassifier {
     }
 }
 
+/// Is the request in a priority level of users and workloads (`global-default`,
+/// `workload-low`, `catch-all`)? Those run at a lower CPU priority when the server has a
+/// low-priority runtime ([`crate::server::ServerOptions::low_priority`]).
+pub fn is_low_priority(r: &RequestDigest<'_>) -> bool {
+    matches!(
+        BootstrapClassifier.classify(r).level,
+        PriorityLevel::GlobalDefault | PriorityLevel::WorkloadLow | PriorityLevel::CatchAll
+    )
+}
+
 /// Limits of the flow controller (`daas up --max-requests-inflight`, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowControlConfig {

@@ -13,6 +13,7 @@ pub mod flowcontrol;
 pub use daas_protocol::files;
 pub mod handlers;
 pub mod limitranger;
+pub mod limits;
 mod listshare;
 pub mod negotiation;
 pub mod nodeauthz;

@@ -70,6 +70,8 @@ pub fn respond(parts: &mut Parts, opener: Opener, pod: String) -> ApiResult<Resp
         let ws = crate::streaming::upgrade(parts)?;
         return Ok(ws
             .protocols([WS_PROTOCOL])
+            .max_message_size(crate::limits::MAX_STREAM_MESSAGE)
+            .max_frame_size(crate::limits::MAX_STREAM_MESSAGE)
             .on_upgrade(move |socket| tunnel(socket, opener, pod)));
     }
     if is_upgrade_to(parts, SPDY_UPGRADE) {

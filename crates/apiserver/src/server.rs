@@ -11,10 +11,11 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::Router;
 use daas_store::{Store, StoreError};
-use http_body_util::BodyExt;
 use serde_json::json;
 
-pub use daas_protocol::serve::{serve_tls, serve_tls_with, ServeOptions};
+pub use daas_protocol::serve::{
+    serve_tls, serve_tls_with, ClientAddr, ServeOptions, DEFAULT_HTTP2_MAX_STREAMS,
+};
 
 use crate::admission::Attrs;
 use crate::discovery;
@@ -156,6 +157,10 @@ pub struct AppState {
     pub client_certs: Option<Arc<crate::x509::ClientCertAuthenticator>>,
     /// API priority and fairness; None: no limits.
     pub flow_control: Option<Arc<crate::flowcontrol::FlowControl>>,
+    /// Watch counts and failed authentications (see [`crate::limits`]).
+    pub limits: Arc<crate::limits::Limits>,
+    /// Where requests of the low priority levels run (see [`ServerOptions::low_priority`]).
+    pub low_priority: Option<tokio::runtime::Handle>,
 }
 
 pub struct ServerOptions {
@@ -180,6 +185,14 @@ pub struct ServerOptions {
     pub flow_control: Option<Arc<crate::flowcontrol::FlowControl>>,
     /// Audit logging (see [`crate::audit`]); None: no audit events.
     pub audit: Option<Arc<crate::audit::Auditor>>,
+    /// Watch counts and failed authentications (see [`crate::limits`]).
+    pub limits: Arc<crate::limits::Limits>,
+    /// A runtime whose threads run at a lower CPU priority: the handlers of requests in the
+    /// priority levels of users and workloads (`global-default`, `workload-low`, `catch-all`)
+    /// run there, so a flood of them cannot take the CPU the admin's, the nodes' and the control
+    /// plane's requests need (priority and fairness bounds their concurrency, this their CPU
+    /// share). None: every request runs on the serving runtime.
+    pub low_priority: Option<tokio::runtime::Handle>,
 }
 
 impl Default for ServerOptions {
@@ -196,6 +209,8 @@ impl Default for ServerOptions {
             default_tolerations: Default::default(),
             flow_control: None,
             audit: None,
+            limits: Default::default(),
+            low_priority: None,
         }
     }
 }
@@ -225,6 +240,8 @@ pub fn router(store: Arc<dyn Store>, auth: Arc<dyn Authenticator>, opts: ServerO
         service_accounts: opts.service_accounts,
         client_certs: opts.client_certs,
         flow_control: opts.flow_control,
+        limits: opts.limits,
+        low_priority: opts.low_priority,
     };
     let router = Router::new().fallback(dispatch).with_state(state).layer(
         tower_http::catch_panic::CatchPanicLayer::custom(panic_status),
@@ -282,30 +299,13 @@ impl ApiError {
     }
 }
 
-/// Bodies larger than this are cut off without reading the rest (the connection is dropped).
-const DISCARD_LIMIT: usize = 64 * 1024 * 1024;
-
-/// Read a request body of at most `limit` bytes. An oversized body is read to its end (up to
-/// DISCARD_LIMIT) and discarded, so the client gets a clean 413 rather than a broken pipe.
+/// Read a request body of at most `limit` bytes (upstream's `limitedReadBody`; a body declared
+/// longer than the limit plus [`crate::limits::DRAIN_BYTES`] was refused in [`handle`]). An
+/// oversized body (chunked ones too) is kept only up to the limit, read on and discarded
+/// for at most `DRAIN_BYTES` more (so the client reads the 413 rather than a reset connection),
+/// and cut there.
 async fn read_body(body: Body, limit: usize) -> ApiResult<Vec<u8>> {
-    let mut body = body;
-    let mut buf: Vec<u8> = Vec::new();
-    let mut total = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|e| ApiError::bad_request(format!("error reading request body: {e}")))?;
-        if let Ok(data) = frame.into_data() {
-            total += data.len();
-            if total <= limit {
-                buf.extend_from_slice(&data);
-            } else if total > DISCARD_LIMIT {
-                break;
-            }
-        }
-    }
-    if total > limit {
-        return Err(ApiError::too_large(limit));
-    }
+    let buf = crate::limits::read_limited(body, limit).await?;
     crate::audit::note_body(&buf);
     Ok(buf)
 }
@@ -322,10 +322,21 @@ async fn handle(
     req: Request,
     neg: &crate::negotiation::Negotiated,
 ) -> ApiResult<Response> {
-    let (mut parts, body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
+    let client_ip = parts.extensions.get::<ClientAddr>().map(|a| a.0.ip());
     let user = if !is_public(&path) {
+        // An address that failed to authenticate too often is refused before its credentials
+        // are checked again.
+        if let Some(ip) = client_ip {
+            st.limits.auth_failures.check(ip, Instant::now())?;
+        }
         let user = authenticate(st, &parts).await;
+        if user.is_none() {
+            if let Some(ip) = client_ip {
+                st.limits.auth_failures.failed(ip, Instant::now());
+            }
+        }
         match user {
             // Every authenticated identity is in system:authenticated (upstream's group adder).
             Some(mut u) => {
@@ -359,6 +370,38 @@ async fn handle(
         }
         None => None,
     };
+    // Requests of the low priority levels are handled on the low-priority runtime.
+    if let Some(rt) = st.low_priority.as_ref().filter(|_| {
+        crate::flowcontrol::is_low_priority(&crate::flowcontrol::RequestDigest::new(
+            user.as_ref(),
+            &parts.method,
+            &path,
+            parts.uri.query(),
+        ))
+    }) {
+        let (st, neg) = (st.clone(), neg.clone());
+        // The audit record is task-local: carry it into the spawned task.
+        let record = crate::audit::current_record();
+        return rt
+            .spawn(async move {
+                crate::audit::with_current(record, handle_rest(&st, parts, body, path, user, &neg))
+                    .await
+            })
+            .await
+            .unwrap_or_else(|e| Err(ApiError::internal(format!("request task failed: {e}"))));
+    }
+    handle_rest(st, parts, body, path, user, neg).await
+}
+
+/// [`handle`] once the caller is known: priority and fairness, authorization, the handlers.
+async fn handle_rest(
+    st: &AppState,
+    mut parts: axum::http::request::Parts,
+    body: Body,
+    path: String,
+    user: Option<User>,
+    neg: &crate::negotiation::Negotiated,
+) -> ApiResult<Response> {
     // Priority and fairness: held until the response is built.
     let _seat = match &st.flow_control {
         Some(fc) => Some(
@@ -373,6 +416,11 @@ async fn handle(
         None => None,
     };
     let q = request::query_map(parts.uri.query());
+    // A body declared over the limit is refused before anything else reads it.
+    let declared = crate::limits::content_length(&parts.headers);
+    if declared.is_some_and(|n| n > st.max_body.saturating_add(crate::limits::DRAIN_BYTES) as u64) {
+        return Err(ApiError::too_large(st.max_body));
+    }
     // Non-resource requests (discovery, OpenAPI) are authorized by path.
     let resource_request = request::parse_path(&path)
         .map(|t| matches!(t, Target::Resource(_)))
@@ -497,13 +545,12 @@ async fn handle(
         dry_run: q.get("dryRun").is_some_and(|d| d == "All"),
     };
     match (&parts.method, target.name.clone(), sub.as_deref()) {
-        (&Method::GET, None, _) if is_watch => {
-            crate::watch::watch(ctx.clone(), &target, &q, accept).await
+        (&Method::GET, _, _) if is_watch => {
+            let slot = st.limits.watches.admit(user.as_ref())?;
+            let resp = crate::watch::watch(ctx.clone(), &target, &q, accept).await?;
+            Ok(slot.hold_until_done(resp))
         }
         (&Method::GET, None, _) => handlers::list(ctx, &target, &q, accept).await,
-        (&Method::GET, Some(_), _) if is_watch => {
-            crate::watch::watch(ctx.clone(), &target, &q, accept).await
-        }
         (
             &Method::GET,
             Some(n),

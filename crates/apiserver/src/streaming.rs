@@ -140,6 +140,8 @@ pub fn upgrade(parts: &mut Parts) -> ApiResult<WebSocketUpgrade> {
 /// Answer the upgrade and pass messages between the client and the node until either side ends.
 pub fn join(ws: WebSocketUpgrade, node: NodeStream) -> Response {
     ws.protocols(CHANNEL_PROTOCOLS)
+        .max_message_size(crate::limits::MAX_STREAM_MESSAGE)
+        .max_frame_size(crate::limits::MAX_STREAM_MESSAGE)
         .on_upgrade(move |socket| relay(socket, node))
 }
 

@@ -58,7 +58,7 @@ struct Target {
 }
 
 /// User + system CPU seconds of this process.
-fn cpu_seconds() -> f64 {
+pub(crate) fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let rest = stat.rsplit(')').next().unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
@@ -172,7 +172,7 @@ async fn worker(
     w
 }
 
-fn pct(sorted: &[u32], q: f64) -> f64 {
+pub(crate) fn pct(sorted: &[u32], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -180,7 +180,7 @@ fn pct(sorted: &[u32], q: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
-fn read_trimmed(p: &std::path::Path) -> Result<String> {
+pub(crate) fn read_trimmed(p: &std::path::Path) -> Result<String> {
     Ok(std::fs::read_to_string(p)
         .with_context(|| format!("reading {}", p.display()))?
         .trim()

@@ -20,6 +20,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod account_cli;
 mod audit_cli;
 mod backends;
+mod bench_flood;
 mod bench_http;
 mod billing_cli;
 mod config_file;
@@ -28,6 +29,7 @@ mod flowcontrol_cli;
 mod hollow_cli;
 mod install;
 mod joinconfig;
+mod limits_cli;
 mod report;
 mod snapshot_cli;
 mod tee_cli;
@@ -132,6 +134,9 @@ enum Cmd {
     /// HTTP load client of scripts/bench-token.sh.
     #[command(hide = true)]
     BenchHttp(Box<bench_http::BenchArgs>),
+    /// Flood and probe clients of scripts/bench-flood.sh.
+    #[command(hide = true)]
+    BenchFlood(Box<bench_flood::FloodArgs>),
     /// Leave the cluster as a staker host: cordon, evict pods, then start the unstake lockup.
     Leave {
         #[arg(long, default_value = "staker-config.json")]
@@ -342,6 +347,8 @@ struct MasterArgs {
     #[command(flatten)]
     audit: audit_cli::AuditArgs,
     #[command(flatten)]
+    limits: limits_cli::LimitsArgs,
+    #[command(flatten)]
     billing: billing_cli::BillingArgs,
 }
 
@@ -438,6 +445,7 @@ async fn master_config(a: &MasterArgs, dir: PathBuf) -> Result<MasterConfig> {
     cfg.snapshots = a.snapshot.schedule(&cfg.data_dir);
     cfg.flow_control = a.flow_control.config()?;
     cfg.audit = a.audit.config(&cfg.data_dir)?;
+    cfg.limits = a.limits.config()?;
     cfg.billing = a.billing.config()?;
     Ok(cfg)
 }
@@ -1069,6 +1077,10 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Hollow(a) => hollow_cli::run(*a, shutdown_signal()).await,
         Cmd::VerifyEvidence(a) => evidence_cli::run(*a),
         Cmd::BenchHttp(a) => bench_http::run(*a).await,
+        // Its own runtime (the flood: one thread), off this one.
+        Cmd::BenchFlood(a) => std::thread::spawn(move || bench_flood::run(*a))
+            .join()
+            .map_err(|_| anyhow::anyhow!("bench-flood panicked"))?,
         Cmd::Leave { config } => {
             let cfg = load_staker_config(&config)?;
             let ledger: Arc<dyn Ledger> = Arc::new(

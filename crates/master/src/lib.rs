@@ -15,6 +15,7 @@ pub mod controlplane;
 pub mod enclave;
 pub mod httpcall;
 pub mod keyshare;
+pub mod limits;
 pub mod monitoring;
 pub mod nodeproxy;
 pub mod platform_registration;
@@ -153,6 +154,9 @@ pub struct MasterConfig {
     pub snapshots: Option<snapshot::Schedule>,
     /// API priority and fairness (`--max-requests-inflight`, ...); None: no limits.
     pub flow_control: Option<daas_apiserver::flowcontrol::FlowControlConfig>,
+    /// Abuse limits: watches, failed authentications, body size, HTTP/2 streams (see
+    /// [`limits::MasterLimits`]).
+    pub limits: limits::MasterLimits,
     /// Metering, settlement and dry-escrow enforcement (needs a ledger and a Sui key); None: off.
     pub billing: Option<billing::BillingConfig>,
     /// The audit log (`--audit-log-path`, ...); None: no audit events.
@@ -195,6 +199,7 @@ impl MasterConfig {
             node_cidr_mask_size: daas_controllers::nodeipam::DEFAULT_NODE_CIDR_MASK_SIZE,
             leader_election: controlplane::LeaderElection::default(),
             flow_control: Some(Default::default()),
+            limits: Default::default(),
             snapshots: None,
             billing: Some(Default::default()),
             audit: None,
@@ -302,6 +307,7 @@ pub struct Master {
     listener: tokio::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
     app: axum::Router,
+    serve: daas_apiserver::ServeOptions,
     _background: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -409,6 +415,9 @@ impl Master {
                 default_tolerations: cfg.default_tolerations,
                 flow_control: flowcontrol(&cfg, &metrics)?,
                 audit: auditor,
+                limits: cfg.limits.api()?,
+                low_priority: cfg.limits.low_priority_runtime()?,
+                max_body: cfg.limits.max_body,
                 ..Default::default()
             },
         );
@@ -505,7 +514,8 @@ impl Master {
             .merge(console::router(seed_state.clone()))
             .merge(monitoring::router(seed_state))
             .merge(keyshare::router(keyshare))
-            .merge(snapshot::router(snapshotter, seed_state_auth))
+            .merge(snapshot::router(snapshotter, seed_state_auth));
+        let app = limits::bound_bodies(app, cfg.limits.max_body)
             .merge(api)
             .layer(axum::middleware::from_fn_with_state(
                 metrics.clone(),
@@ -556,6 +566,7 @@ impl Master {
             listener,
             tls: tls.server_config()?,
             app,
+            serve: cfg.limits.serve_options(),
             _background: background,
         })
     }
@@ -576,7 +587,7 @@ impl Master {
 
     /// Serve until the process is told to stop.
     pub async fn serve(self) -> Result<(), MasterError> {
-        daas_apiserver::serve_tls(self.listener, self.tls, self.app)
+        daas_apiserver::serve_tls_with(self.listener, self.tls, self.app, self.serve)
             .await
             .map_err(io("serving"))
     }

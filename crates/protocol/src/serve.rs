@@ -20,6 +20,10 @@ use tower::ServiceExt as _;
 #[derive(Clone, Debug)]
 pub struct PeerCertificates(pub Arc<Vec<CertificateDer<'static>>>);
 
+/// The client's address (the TCP peer), attached to each request.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub SocketAddr);
+
 /// Limits on the connections [`serve_tls_with`] accepts.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -35,7 +39,19 @@ pub struct ServeOptions {
     pub http2_keepalive_timeout: Duration,
     /// Open connections per client IP; further ones are closed at once.
     pub max_connections_per_ip: usize,
+    /// Concurrent HTTP/2 streams a client may open on one connection (upstream's
+    /// `--http2-max-streams-per-connection`; 0 is Go's default of 250, as upstream).
+    pub http2_max_streams_per_connection: u32,
+    /// Bytes of HTTP/1 request line and headers (hyper's read buffer; Go's `MaxHeaderBytes`
+    /// is 1 MiB, hyper's default about 400 KiB), and headers at most.
+    pub http1_max_header_bytes: usize,
+    pub http1_max_headers: usize,
+    /// Bytes of an HTTP/2 header list (SETTINGS_MAX_HEADER_LIST_SIZE).
+    pub http2_max_header_list_bytes: u32,
 }
+
+/// Go's (and so kube-apiserver's) default HTTP/2 concurrent stream limit.
+pub const DEFAULT_HTTP2_MAX_STREAMS: u32 = 250;
 
 impl Default for ServeOptions {
     fn default() -> Self {
@@ -46,6 +62,10 @@ impl Default for ServeOptions {
             http2_keepalive_interval: Duration::from_secs(30),
             http2_keepalive_timeout: Duration::from_secs(20),
             max_connections_per_ip: 128,
+            http2_max_streams_per_connection: DEFAULT_HTTP2_MAX_STREAMS,
+            http1_max_header_bytes: 408 * 1024,
+            http1_max_headers: 100,
+            http2_max_header_list_bytes: 64 * 1024,
         }
     }
 }
@@ -205,6 +225,7 @@ async fn serve_connection<S>(
         // The client's address (audit events' sourceIPs).
         req.extensions_mut()
             .insert(axum::extract::ConnectInfo(peer));
+        req.extensions_mut().insert(ClientAddr(peer));
         let guard = tracked.begin();
         let router = router.clone();
         async move {
@@ -225,9 +246,17 @@ async fn serve_connection<S>(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(opts.header_read_timeout);
+        .header_read_timeout(opts.header_read_timeout)
+        .max_buf_size(opts.http1_max_header_bytes.max(8192))
+        .max_headers(opts.http1_max_headers.max(1));
+    let streams = match opts.http2_max_streams_per_connection {
+        0 => DEFAULT_HTTP2_MAX_STREAMS,
+        n => n,
+    };
     builder
         .http2()
+        .max_concurrent_streams(streams)
+        .max_header_list_size(opts.http2_max_header_list_bytes.max(1024))
         .timer(TokioTimer::new())
         .keep_alive_interval(opts.http2_keepalive_interval)
         .keep_alive_timeout(opts.http2_keepalive_timeout);

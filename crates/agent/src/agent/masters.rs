@@ -523,11 +523,37 @@ impl MasterSet {
         }
     }
 
+    /// Send `req`; a 429 answer is retried after its `Retry-After` (as client-go: at most
+    /// [`MAX_429_RETRIES`] times, each wait capped at [`MAX_RETRY_AFTER`]) while the body can be
+    /// sent again (kube buffers its bodies; a streamed one is not retried).
     async fn send(
         self,
         req: Request<kube::client::Body>,
     ) -> Result<Response<hyper::body::Incoming>, MastersError> {
         let (parts, body) = req.into_parts();
+        let mut body = body;
+        let mut attempt = 0;
+        loop {
+            let again = body.try_clone();
+            let resp = self.send_once(&parts, body).await?;
+            let wait = retry_after(&resp);
+            match (wait, again) {
+                (Some(wait), Some(b)) if attempt < MAX_429_RETRIES => {
+                    attempt += 1;
+                    tracing::debug!(path = %parts.uri.path(), attempt, wait_ms = wait.as_millis() as u64, "429 from the master; retrying after Retry-After");
+                    tokio::time::sleep(wait).await;
+                    body = b;
+                }
+                _ => return Ok(resp),
+            }
+        }
+    }
+
+    async fn send_once(
+        &self,
+        parts: &http::request::Parts,
+        body: kube::client::Body,
+    ) -> Result<Response<hyper::body::Incoming>, MastersError> {
         let path = parts
             .uri
             .path_and_query()
@@ -600,6 +626,26 @@ impl MasterSet {
         }
         Err(MastersError::AllDown(failures.join("; ")))
     }
+}
+
+/// 429s retried by [`MasterSet`] (client-go's `maxRetries`).
+pub const MAX_429_RETRIES: usize = 10;
+/// The longest `Retry-After` wait honoured per retry.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// How long a 429 answer asks the client to wait (`Retry-After` in seconds, 1 s without one);
+/// None for other answers.
+pub fn retry_after<B>(resp: &Response<B>) -> Option<Duration> {
+    if resp.status() != http::StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let secs = resp
+        .headers()
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(1);
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
 impl tower::Service<Request<kube::client::Body>> for MasterSet {
@@ -695,6 +741,29 @@ fn pinned_client(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn retry_after_is_read_from_429_answers_only() {
+        let r = |code: u16, h: Option<&str>| {
+            let mut b = Response::builder().status(code);
+            if let Some(h) = h {
+                b = b.header(http::header::RETRY_AFTER, h);
+            }
+            b.body(()).unwrap()
+        };
+        assert_eq!(retry_after(&r(200, Some("3"))), None);
+        assert_eq!(retry_after(&r(503, Some("3"))), None);
+        assert_eq!(
+            retry_after(&r(429, Some("3"))),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(retry_after(&r(429, None)), Some(Duration::from_secs(1)));
+        assert_eq!(
+            retry_after(&r(429, Some("soon"))),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(retry_after(&r(429, Some("86400"))), Some(MAX_RETRY_AFTER));
+    }
+
     use super::*;
     use daas_protocol::testmaster::{TestCa, TestMaster, TEST_MEASUREMENT};
     use futures::StreamExt;

@@ -222,6 +222,22 @@ tokio::task_local! {
     static CURRENT: Arc<Record>;
 }
 
+/// The record of the request this task serves, to carry into a task spawned for it.
+pub fn current_record() -> Option<Arc<Record>> {
+    CURRENT.try_with(Arc::clone).ok()
+}
+
+/// Run `fut` with `record` as its request's record (see [`current_record`]).
+pub async fn with_current<F: std::future::Future>(
+    record: Option<Arc<Record>>,
+    fut: F,
+) -> F::Output {
+    match record {
+        Some(r) => CURRENT.scope(r, fut).await,
+        None => fut.await,
+    }
+}
+
 fn with_record(f: impl FnOnce(&mut RecordState)) {
     let _ = CURRENT.try_with(|r| {
         if let Ok(mut g) = r.state.lock() {

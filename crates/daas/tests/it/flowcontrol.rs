@@ -286,7 +286,7 @@ async fn a_flooding_user_gets_429_while_admin_nodes_and_leader_leases_are_served
 }
 
 /// The bearer token a joined kubeconfig's `daas token --exec` plugin hands kubectl.
-fn exec_token(kubeconfig: &std::path::Path) -> String {
+pub(crate) fn exec_token(kubeconfig: &std::path::Path) -> String {
     let kc: serde_json::Value =
         serde_yaml::from_str(&std::fs::read_to_string(kubeconfig).unwrap()).unwrap();
     let exec = &kc["users"][0]["user"]["exec"];

@@ -32,6 +32,7 @@ mod kube_client;
 mod kubectl;
 mod leader;
 mod lifecycle;
+mod limits;
 mod metrics;
 mod monitoring;
 mod netlab;
