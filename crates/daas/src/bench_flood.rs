@@ -21,8 +21,7 @@ use clap::{Args, Subcommand};
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 
 use crate::bench_http::{cpu_seconds, pct, read_trimmed};
 
@@ -105,28 +104,12 @@ struct Conn {
 
 impl Conn {
     fn new(s: &Server, source: Option<IpAddr>) -> Result<Conn> {
-        let rest = s
-            .url
-            .strip_prefix("https://")
-            .context("--url must be https://host:port")?;
-        let authority = rest.split('/').next().unwrap_or(rest).to_string();
-        let (host, port) = authority.rsplit_once(':').context("--url needs a port")?;
-        let mut roots = rustls::RootCertStore::empty();
-        let pem = std::fs::read(&s.ca).with_context(|| format!("reading {}", s.ca.display()))?;
-        for c in CertificateDer::pem_slice_iter(&pem) {
-            roots.add(c.context("--ca")?).context("--ca")?;
-        }
-        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let e = crate::bench_http::Endpoint::parse(&s.url)?;
         Ok(Conn {
-            tls: tokio_rustls::TlsConnector::from(Arc::new(cfg)),
-            host: host.to_string(),
-            port: port.parse().context("--url port")?,
-            authority,
+            tls: crate::bench_http::tls_connector(&s.ca)?,
+            host: e.host,
+            port: e.port,
+            authority: e.authority,
             source,
         })
     }

@@ -187,16 +187,32 @@ pub(crate) fn read_trimmed(p: &std::path::Path) -> Result<String> {
         .to_string())
 }
 
-pub async fn run(a: BenchArgs) -> Result<()> {
-    let rest = a
-        .url
-        .strip_prefix("https://")
-        .context("--url must be https://host:port")?;
-    let authority = rest.split('/').next().unwrap_or(rest).to_string();
-    let (host, port) = authority.rsplit_once(':').context("--url needs a port")?;
-    let port: u16 = port.parse().context("--url port")?;
+/// The authority, host and port of an `https://host:port[/...]` URL.
+pub(crate) struct Endpoint {
+    pub authority: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Endpoint {
+    pub(crate) fn parse(url: &str) -> Result<Endpoint> {
+        let rest = url
+            .strip_prefix("https://")
+            .context("--url must be https://host:port")?;
+        let authority = rest.split('/').next().unwrap_or(rest).to_string();
+        let (host, port) = authority.rsplit_once(':').context("--url needs a port")?;
+        Ok(Endpoint {
+            host: host.to_string(),
+            port: port.parse().context("--url port")?,
+            authority,
+        })
+    }
+}
+
+/// A TLS connector trusting only the CA certificates of the PEM file `ca`.
+pub(crate) fn tls_connector(ca: &std::path::Path) -> Result<tokio_rustls::TlsConnector> {
     let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(&a.ca).with_context(|| format!("reading {}", a.ca.display()))?;
+    let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
     for c in CertificateDer::pem_slice_iter(&pem) {
         roots.add(c.context("--ca")?).context("--ca")?;
     }
@@ -206,7 +222,16 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     .with_safe_default_protocol_versions()?
     .with_root_certificates(roots)
     .with_no_client_auth();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
+}
+
+pub async fn run(a: BenchArgs) -> Result<()> {
+    let Endpoint {
+        authority,
+        host,
+        port,
+    } = Endpoint::parse(&a.url)?;
+    let tls = tls_connector(&a.ca)?;
     let target = Arc::new(Target {
         method: a.method.parse().context("--method")?,
         path: a.path.clone(),
