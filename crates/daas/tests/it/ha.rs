@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::common::agent::{claim_index, unsafe_is_root, Agent};
 use super::common::etcd::EtcdCluster;
-use super::common::{daas_ok, file_contains, server_url_of, stderr, stdout};
+use super::common::{file_contains, funded_key, server_url_of, stderr, stdout};
 
 /// The fixed enclave measurement both masters run with (the same code).
 const MEASUREMENT: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
@@ -539,19 +539,7 @@ fn start_ha_agent(
     let bridge = format!("daase{index}");
     let adir = dir.join("agent");
     std::fs::create_dir_all(&adir).unwrap();
-    let key = adir.join("node.key");
-    let addr = daas_ok(&["keygen", "--out", key.to_str().unwrap()])
-        .trim()
-        .to_string();
-    daas_ok(&[
-        "faucet",
-        "--chain",
-        chain,
-        "--address",
-        &addr,
-        "--amount",
-        "5000000000",
-    ]);
+    let (key, addr) = funded_key(chain, &adir, "node", "5000000000");
     let m: [u8; 48] = hex::decode(MEASUREMENT).unwrap().try_into().unwrap();
     let pcrs = daas_tee::SimulatedEnclave::pcrs_for_measurement(&m);
     let expected: serde_json::Map<String, serde_json::Value> = (0u16..3)
