@@ -187,9 +187,7 @@ fn a_user_over_the_watch_limit_gets_429_while_node_and_admin_watches_open() {
         "1",
     ]);
     let chain = c.chain_url();
-    let (alice_key, _) = c.staker(&chain, "alice", &["--amount", "200", "--role", "user"]);
-    let (alice_kc, joined) = c.join(&chain, &alice_key);
-    let ns = common::joined_namespace(&joined);
+    let (alice_kc, ns) = c.joined_user(&chain, "alice");
     let (bob_key, _) = c.staker(
         &chain,
         "bob",
@@ -299,9 +297,7 @@ fn a_user_over_the_watch_limit_gets_429_while_node_and_admin_watches_open() {
 fn oversized_bodies_get_413_on_every_endpoint() {
     let c = Cluster::start();
     let chain = c.chain_url();
-    let (alice_key, _) = c.staker(&chain, "alice", &["--amount", "200", "--role", "user"]);
-    let (alice_kc, joined) = c.join(&chain, &alice_key);
-    let ns = common::joined_namespace(&joined);
+    let (alice_kc, ns) = c.joined_user(&chain, "alice");
     let alice = token_of(&alice_kc);
     let admin = admin_token(&c);
     let server = c.server_url();
@@ -459,9 +455,7 @@ fn oversized_bodies_get_413_on_every_endpoint() {
 fn a_forged_token_flood_is_refused_with_429_while_a_real_user_is_served() {
     let c = Cluster::start();
     let chain = c.chain_url();
-    let (alice_key, _) = c.staker(&chain, "alice", &["--amount", "200", "--role", "user"]);
-    let (alice_kc, joined) = c.join(&chain, &alice_key);
-    let ns = common::joined_namespace(&joined);
+    let (alice_kc, ns) = c.joined_user(&chain, "alice");
     let alice = token_of(&alice_kc);
     let admin = admin_token(&c);
     let server = c.server_url();

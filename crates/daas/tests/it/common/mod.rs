@@ -311,6 +311,13 @@ impl Cluster {
         (kc, out)
     }
 
+    /// A user-tier staker (stake 200) joined to the cluster: its kubeconfig and its namespace.
+    pub fn joined_user(&self, chain: &str, name: &str) -> (PathBuf, String) {
+        let (key, _) = self.staker(chain, name, &["--amount", "200", "--role", "user"]);
+        let (kc, joined) = self.join(chain, &key);
+        (kc, joined_namespace(&joined))
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
