@@ -15,7 +15,7 @@
 #      the flood's requests got 429 (and 413). No timed assertion: the ratios are printed.
 # C=24 W=104 S=15 RATE=50 by default (24 + 104 = the 128 connections one address may hold); NO_BUILD=1 skips the build; PROFILE=release uses (and
 # builds) target/release (default: debug, as the e2e tests); DAAS_BIN=path runs that master;
-# MASTER_ARGS adds `daas up` flags (e.g. MASTER_ARGS='--low-priority-nice 0' to compare).
+# MASTER_ARGS adds `daas up` flags (e.g. MASTER_ARGS='--low-priority-cpu nice:10' or 'off' to compare).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 C=${C:-24}

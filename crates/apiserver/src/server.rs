@@ -370,15 +370,25 @@ async fn handle(
         }
         None => None,
     };
-    // Requests of the low priority levels are handled on the low-priority runtime.
-    if let Some(rt) = st.low_priority.as_ref().filter(|_| {
+    // Requests of the low priority levels are handled on the low-priority runtime, and so is
+    // the rest of their connection (its TLS, HTTP and response bodies) once it carried only such
+    // requests.
+    let low = st.low_priority.as_ref().filter(|_| {
         crate::flowcontrol::is_low_priority(&crate::flowcontrol::RequestDigest::new(
             user.as_ref(),
             &parts.method,
             &path,
             parts.uri.query(),
         ))
-    }) {
+    });
+    if let Some(p) = parts
+        .extensions
+        .get::<daas_protocol::serve::ConnectionPriority>()
+        .filter(|_| user.is_some())
+    {
+        p.mark(low.is_some());
+    }
+    if let Some(rt) = low {
         let (st, neg) = (st.clone(), neg.clone());
         // The audit record is task-local: carry it into the spawned task.
         let record = crate::audit::current_record();

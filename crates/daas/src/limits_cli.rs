@@ -1,6 +1,6 @@
 //! `daas master` / `daas up` flags of the abuse limits (also config file keys:
 //! `max-watches-per-user`, `max-watches`, `max-request-body-bytes`,
-//! `http2-max-streams-per-connection`, `max-auth-failures-burst`, `max-auth-failures-per-second`, `low-priority-nice`).
+//! `http2-max-streams-per-connection`, `max-auth-failures-burst`, `max-auth-failures-per-second`, `low-priority-cpu`).
 
 use clap::Args;
 use daas_master::limits::MasterLimits;
@@ -28,11 +28,13 @@ pub struct LimitsArgs {
     /// See `--max-auth-failures-burst`.
     #[arg(long, default_value_t = 10.0)]
     pub max_auth_failures_per_second: f64,
-    /// The nice value (1..=19) of the threads handling requests of users and workloads (priority
-    /// levels global-default, workload-low, catch-all), so their flood leaves the admin, the
-    /// nodes and the control plane the CPU; 0 runs them with the others.
-    #[arg(long, default_value_t = daas_master::limits::DEFAULT_LOW_PRIORITY_NICE)]
-    pub low_priority_nice: i32,
+    /// How the threads serving users and workloads (priority levels global-default,
+    /// workload-low, catch-all: their requests and, once a connection carried only those, its
+    /// TLS and HTTP) are scheduled, so their flood leaves the admin, the nodes and the control
+    /// plane the CPU: `idle` (Linux SCHED_IDLE: only when nothing else wants it), `nice:N`
+    /// (1..=19), or `off` (with the others).
+    #[arg(long, default_value = "idle")]
+    pub low_priority_cpu: daas_master::limits::LowPriorityCpu,
 }
 
 impl LimitsArgs {
@@ -46,7 +48,7 @@ impl LimitsArgs {
             },
             max_body: self.max_request_body_bytes,
             http2_max_streams_per_connection: self.http2_max_streams_per_connection,
-            low_priority_nice: self.low_priority_nice,
+            low_priority_cpu: self.low_priority_cpu,
         };
         l.api().map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(l)
@@ -78,12 +80,18 @@ mod tests {
             "10",
             "--max-request-body-bytes=1024",
             "--http2-max-streams-per-connection=100",
+            "--low-priority-cpu=nice:5",
         ]);
         let c = t.l.config().unwrap();
         assert_eq!(c.api.max_watches_per_user, 3);
         assert_eq!(c.api.max_watches, 10);
         assert_eq!(c.max_body, 1024);
         assert_eq!(c.http2_max_streams_per_connection, 100);
+        assert_eq!(
+            c.low_priority_cpu,
+            daas_master::limits::LowPriorityCpu::Nice(5)
+        );
+        assert!(T::try_parse_from(["t", "--low-priority-cpu=nice:0"]).is_err());
         assert!(T::parse_from(["t", "--max-watches-per-user=0"])
             .l
             .config()

@@ -400,6 +400,8 @@ impl Master {
             }
             None => (None, None),
         };
+        // One low-priority runtime: the API server's handlers and the HTTPS server's connections.
+        let low_priority = cfg.limits.low_priority_runtime()?;
         let api = daas_apiserver::router(
             store.clone(),
             auth.clone(),
@@ -416,7 +418,7 @@ impl Master {
                 flow_control: flowcontrol(&cfg, &metrics)?,
                 audit: auditor,
                 limits: cfg.limits.api()?,
-                low_priority: cfg.limits.low_priority_runtime()?,
+                low_priority: low_priority.clone(),
                 max_body: cfg.limits.max_body,
                 ..Default::default()
             },
@@ -566,7 +568,7 @@ impl Master {
             listener,
             tls: tls.server_config()?,
             app,
-            serve: cfg.limits.serve_options(),
+            serve: cfg.limits.serve_options(low_priority),
             _background: background,
         })
     }

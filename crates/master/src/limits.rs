@@ -1,5 +1,5 @@
 //! The master's abuse limits (`daas up --max-watches-per-user`, `--max-watches`,
-//! `--max-request-body-bytes`, `--http2-max-streams-per-connection`): the API server's
+//! `--max-request-body-bytes`, `--http2-max-streams-per-connection`, `--low-priority-cpu`): the API server's
 //! [`daas_apiserver::limits`], the body bound of the master's endpoints outside the Kubernetes
 //! API, and the connection options of its HTTPS server.
 
@@ -18,9 +18,9 @@ pub struct MasterLimits {
     pub max_body: usize,
     /// Upstream's `--http2-max-streams-per-connection` (0: Go's default, 250).
     pub http2_max_streams_per_connection: u32,
-    /// The nice value of the threads handling requests of the user and workload priority levels
-    /// (`--low-priority-nice`, 1..=19); 0: they run with the others.
-    pub low_priority_nice: i32,
+    /// How the threads serving the user and workload priority levels are scheduled
+    /// (`--low-priority-cpu`).
+    pub low_priority_cpu: LowPriorityCpu,
 }
 
 impl Default for MasterLimits {
@@ -29,28 +29,98 @@ impl Default for MasterLimits {
             api: LimitsConfig::default(),
             max_body: daas_apiserver::handlers::DEFAULT_MAX_BODY,
             http2_max_streams_per_connection: daas_apiserver::server::DEFAULT_HTTP2_MAX_STREAMS,
-            low_priority_nice: DEFAULT_LOW_PRIORITY_NICE,
+            low_priority_cpu: LowPriorityCpu::Idle,
         }
     }
 }
 
-/// Requests of users and workloads get about a tenth of the CPU time of the others when both
-/// want it (CFS weights of nice 10 and 0: 110 and 1024).
-pub const DEFAULT_LOW_PRIORITY_NICE: i32 = 10;
+/// The CPU share of the requests (and connections) of users and workloads: the priority levels
+/// `global-default`, `workload-low` and `catch-all` run on a runtime of their own whose threads
+/// are scheduled so that their flood leaves the admin, the nodes and the control plane served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LowPriorityCpu {
+    /// Linux `SCHED_IDLE` (`idle`, the default): they run when no other thread of the master
+    /// wants the CPU, and a waking thread of the others preempts them at once.
+    Idle,
+    /// A nice value 1..=19 (`nice:N`): CFS weights, so nice 10 gets about a tenth of the CPU
+    /// of nice 0 when both want it, but a waking thread of the others may wait for its slice.
+    Nice(u8),
+    /// One runtime for every request (`off`).
+    Off,
+}
+
+impl std::fmt::Display for LowPriorityCpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LowPriorityCpu::Idle => f.write_str("idle"),
+            LowPriorityCpu::Nice(n) => write!(f, "nice:{n}"),
+            LowPriorityCpu::Off => f.write_str("off"),
+        }
+    }
+}
+
+/// A `--low-priority-cpu` value that is not `idle`, `off` or `nice:1`..`nice:19`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("low-priority CPU scheduling must be idle, off or nice:N with N in 1..=19, not {0:?}")]
+pub struct BadLowPriorityCpu(pub String);
+
+impl std::str::FromStr for LowPriorityCpu {
+    type Err = BadLowPriorityCpu;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BadLowPriorityCpu(s.to_string());
+        match s {
+            "idle" => Ok(LowPriorityCpu::Idle),
+            "off" => Ok(LowPriorityCpu::Off),
+            _ => {
+                let n: u8 = s
+                    .strip_prefix("nice:")
+                    .ok_or_else(bad)?
+                    .parse()
+                    .map_err(|_| bad())?;
+                if (1..=19).contains(&n) {
+                    Ok(LowPriorityCpu::Nice(n))
+                } else {
+                    Err(bad())
+                }
+            }
+        }
+    }
+}
+
+impl LowPriorityCpu {
+    /// Schedule the calling thread as this says (Linux schedules each thread on its own).
+    fn apply_to_this_thread(self) -> std::io::Result<()> {
+        let r = match self {
+            LowPriorityCpu::Off => 0,
+            // SAFETY: setpriority with PRIO_PROCESS and who = 0 changes only the calling
+            // thread's nice value on Linux; it touches no memory of ours.
+            LowPriorityCpu::Nice(n) => unsafe {
+                libc::setpriority(libc::PRIO_PROCESS, 0, libc::c_int::from(n))
+            },
+            LowPriorityCpu::Idle => {
+                let param = libc::sched_param { sched_priority: 0 };
+                // SAFETY: pid 0 is the calling thread; `param` lives across the call, which
+                // only reads it.
+                unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) }
+            }
+        };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+}
 
 impl MasterLimits {
-    /// The runtime of the low priority levels' requests: one thread per CPU, each lowered to
-    /// `low_priority_nice` (Linux gives each thread its own nice value). It lives as long as the
-    /// process. None when the nice value is 0.
+    /// The runtime of the low priority levels' requests and connections: one thread per CPU,
+    /// each scheduled as [`MasterLimits::low_priority_cpu`] says (its blocking threads too). It
+    /// lives as long as the process. None when that is [`LowPriorityCpu::Off`].
     pub fn low_priority_runtime(&self) -> Result<Option<tokio::runtime::Handle>, MasterError> {
-        let nice = self.low_priority_nice;
-        if nice == 0 {
+        let cpu = self.low_priority_cpu;
+        if cpu == LowPriorityCpu::Off {
             return Ok(None);
-        }
-        if !(1..=19).contains(&nice) {
-            return Err(MasterError::Config(
-                "--low-priority-nice must be within 0..=19".into(),
-            ));
         }
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -59,11 +129,8 @@ impl MasterLimits {
             .worker_threads(threads)
             .thread_name("daas-low-priority")
             .on_thread_start(move || {
-                // SAFETY: setpriority with PRIO_PROCESS and who = 0 changes only the calling
-                // thread's nice value on Linux; it touches no memory of ours.
-                let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
-                if r != 0 {
-                    tracing::warn!(nice, "could not lower the priority of a request thread");
+                if let Err(e) = cpu.apply_to_this_thread() {
+                    tracing::warn!(scheduling = %cpu, error = %e, "could not lower the priority of a request thread");
                 }
             })
             .enable_all()
@@ -88,10 +155,16 @@ impl MasterLimits {
         Ok(Limits::new(&self.api))
     }
 
-    /// The HTTPS server's connection options.
-    pub fn serve_options(&self) -> daas_apiserver::ServeOptions {
+    /// The HTTPS server's connection options; connections whose requests are all of the low
+    /// priority levels are served on `low_priority` (the API server's
+    /// [`MasterLimits::low_priority_runtime`]).
+    pub fn serve_options(
+        &self,
+        low_priority: Option<tokio::runtime::Handle>,
+    ) -> daas_apiserver::ServeOptions {
         daas_apiserver::ServeOptions {
             http2_max_streams_per_connection: self.http2_max_streams_per_connection,
+            low_priority,
             ..Default::default()
         }
     }
@@ -168,31 +241,71 @@ mod tests {
         assert_eq!(st["code"], 413);
     }
 
-    #[test]
-    fn the_low_priority_runtime_runs_at_the_nice_value() {
-        let l = MasterLimits::default();
-        let h = l.low_priority_runtime().unwrap().unwrap();
-        let nice = std::thread::scope(|_| {
-            h.block_on(async {
-                tokio::spawn(async {
-                    // SAFETY: reads the calling thread's nice value.
-                    unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
-                })
-                .await
-                .unwrap()
+    /// The scheduling policy and nice value of a thread of `h`'s runtime.
+    fn scheduling_on(h: &tokio::runtime::Handle) -> (i32, i32) {
+        h.block_on(async {
+            tokio::spawn(async {
+                // SAFETY: both read the calling thread's scheduling.
+                unsafe {
+                    (
+                        libc::sched_getscheduler(0),
+                        libc::getpriority(libc::PRIO_PROCESS, 0),
+                    )
+                }
             })
+            .await
+            .unwrap()
+        })
+    }
+
+    #[test]
+    fn the_low_priority_runtime_runs_idle_by_default_or_at_a_nice_value() {
+        let idle = MasterLimits::default()
+            .low_priority_runtime()
+            .unwrap()
+            .unwrap();
+        assert_eq!(scheduling_on(&idle).0, libc::SCHED_IDLE);
+        // Its blocking threads (store reads) too.
+        let blocking = idle.block_on(async {
+            tokio::task::spawn_blocking(|| {
+                // SAFETY: reads the calling thread's policy.
+                unsafe { libc::sched_getscheduler(0) }
+            })
+            .await
+            .unwrap()
         });
-        assert_eq!(nice, DEFAULT_LOW_PRIORITY_NICE);
+        assert_eq!(blocking, libc::SCHED_IDLE);
+        let nice = MasterLimits {
+            low_priority_cpu: LowPriorityCpu::Nice(10),
+            ..Default::default()
+        };
+        let h = nice.low_priority_runtime().unwrap().unwrap();
+        assert_eq!(scheduling_on(&h), (libc::SCHED_OTHER, 10));
         let off = MasterLimits {
-            low_priority_nice: 0,
+            low_priority_cpu: LowPriorityCpu::Off,
             ..Default::default()
         };
         assert!(off.low_priority_runtime().unwrap().is_none());
-        let bad = MasterLimits {
-            low_priority_nice: 25,
-            ..Default::default()
-        };
-        assert!(bad.low_priority_runtime().is_err());
+    }
+
+    #[test]
+    fn low_priority_cpu_parses_and_prints_its_three_forms() {
+        for (s, want) in [
+            ("idle", LowPriorityCpu::Idle),
+            ("off", LowPriorityCpu::Off),
+            ("nice:1", LowPriorityCpu::Nice(1)),
+            ("nice:19", LowPriorityCpu::Nice(19)),
+        ] {
+            let got: LowPriorityCpu = s.parse().unwrap();
+            assert_eq!(got, want);
+            assert_eq!(got.to_string(), s);
+        }
+        for bad in [
+            "", "nice", "nice:0", "nice:20", "nice:-1", "nice:x", "IDLE", "10",
+        ] {
+            let e = bad.parse::<LowPriorityCpu>().unwrap_err();
+            assert_eq!(e, BadLowPriorityCpu(bad.to_string()));
+        }
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub struct ServeOptions {
     pub http1_max_headers: usize,
     /// Bytes of an HTTP/2 header list (SETTINGS_MAX_HEADER_LIST_SIZE).
     pub http2_max_header_list_bytes: u32,
+    /// Where the connections the router marks low priority are served (TLS records, HTTP
+    /// framing, HTTP/2 stream tasks and streamed response bodies such as watches): see
+    /// [`ConnectionPriority`]. None: every connection stays on the runtime that accepted it.
+    pub low_priority: Option<tokio::runtime::Handle>,
 }
 
 /// Go's (and so kube-apiserver's) default HTTP/2 concurrent stream limit.
@@ -66,6 +70,7 @@ impl Default for ServeOptions {
             http1_max_header_bytes: 408 * 1024,
             http1_max_headers: 100,
             http2_max_header_list_bytes: 64 * 1024,
+            low_priority: None,
         }
     }
 }
@@ -201,8 +206,163 @@ pub async fn serve_tls_with(
                 .map(|c| {
                     PeerCertificates(Arc::new(c.iter().map(|c| c.clone().into_owned()).collect()))
                 });
-            serve_connection(stream, peer, router, certs, &opts).await;
+            serve_connection(stream, peer, router, certs, opts).await;
         });
+    }
+}
+
+/// Which runtime serves a connection, as the router has classified its requests (attached to
+/// each request as an extension when [`ServeOptions::low_priority`] is set).
+///
+/// A connection whose requests are all of low priority levels (users' and workloads') is moved
+/// to the low-priority runtime, so that decrypting its TLS records, parsing its requests and
+/// writing its responses (watch events included) get the CPU share of that runtime's threads,
+/// not the share of the admin's and nodes' connections. One request of any other level pins the
+/// connection back for good: a connection shared by several identities is served as the most
+/// important of them.
+#[derive(Clone, Debug)]
+pub struct ConnectionPriority(Arc<tokio::sync::watch::Sender<ConnectionClass>>);
+
+/// What the requests of one connection were so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionClass {
+    /// No request classified yet (a TLS handshake, public paths, failed authentication).
+    Unclassified,
+    /// Every classified request was of a low priority level.
+    Low,
+    /// At least one request was of another level.
+    High,
+}
+
+impl ConnectionPriority {
+    fn new() -> (
+        ConnectionPriority,
+        tokio::sync::watch::Receiver<ConnectionClass>,
+    ) {
+        let (tx, rx) = tokio::sync::watch::channel(ConnectionClass::Unclassified);
+        (ConnectionPriority(Arc::new(tx)), rx)
+    }
+
+    /// Record that the connection carried a request of a low (`true`) or another (`false`)
+    /// priority level.
+    pub fn mark(&self, low: bool) {
+        self.0.send_if_modified(|c| {
+            let next = match (*c, low) {
+                (ConnectionClass::High, _) | (_, false) => ConnectionClass::High,
+                (_, true) => ConnectionClass::Low,
+            };
+            std::mem::replace(c, next) != next
+        });
+    }
+
+    /// The connection's class so far.
+    pub fn class(&self) -> ConnectionClass {
+        *self.0.borrow()
+    }
+}
+
+/// Which of the two runtimes a connection is driven on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Placement {
+    Accepting,
+    Low,
+}
+
+impl Placement {
+    fn of(class: ConnectionClass) -> Placement {
+        match class {
+            ConnectionClass::Low => Placement::Low,
+            ConnectionClass::Unclassified | ConnectionClass::High => Placement::Accepting,
+        }
+    }
+}
+
+/// A served connection and the state its driver carries from one runtime to the other.
+struct Driven<C> {
+    conn: std::pin::Pin<Box<C>>,
+    shutdown: fn(std::pin::Pin<&mut C>),
+    activity: Arc<Activity>,
+    class: Option<tokio::sync::watch::Receiver<ConnectionClass>>,
+    closing: Option<Instant>,
+    peer: SocketAddr,
+    opts: Arc<ServeOptions>,
+}
+
+/// Drive `d` on the current runtime until the connection ends (None) or its class asks for the
+/// other runtime (the state back, to be driven there).
+async fn drive_here<C, E>(mut d: Driven<C>, here: Placement) -> Option<Driven<C>>
+where
+    C: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let tick = (d.opts.idle_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
+    loop {
+        if let Some(rx) = d.class.as_mut() {
+            if Placement::of(*rx.borrow_and_update()) != here {
+                return Some(d);
+            }
+        }
+        let class = &mut d.class;
+        let class_changed = async {
+            match class.as_mut() {
+                Some(rx) => {
+                    if rx.changed().await.is_err() {
+                        std::future::pending::<()>().await
+                    }
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            r = d.conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(peer = %d.peer, error = %e, "connection ended with error");
+                }
+                return None;
+            }
+            _ = class_changed => {}
+            _ = tokio::time::sleep(tick) => {
+                match d.closing {
+                    // A client that ignores the shutdown is cut off.
+                    Some(since) if since.elapsed() > d.opts.handshake_timeout => return None,
+                    Some(_) => {}
+                    None => {
+                        if d.activity.idle_for().map(|t| t >= d.opts.idle_timeout).unwrap_or(false) {
+                            tracing::debug!(peer = %d.peer, "closing idle connection");
+                            (d.shutdown)(d.conn.as_mut());
+                            d.closing = Some(Instant::now());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Drive `d` to its end, moving it between the accepting runtime (this task) and the
+/// low-priority one as its [`ConnectionPriority`] changes.
+async fn drive<C, E>(mut d: Driven<C>)
+where
+    C: std::future::Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display + 'static,
+{
+    let low = d.opts.low_priority.clone();
+    loop {
+        d = match drive_here(d, Placement::Accepting).await {
+            None => return,
+            Some(d) => d,
+        };
+        let Some(rt) = low.as_ref() else { return };
+        tracing::trace!(peer = %d.peer, "connection moves to the low-priority runtime");
+        d = match rt.spawn(drive_here(d, Placement::Low)).await {
+            Ok(Some(d)) => d,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "connection task failed on the low-priority runtime");
+                return;
+            }
+        };
+        tracing::trace!(peer = %d.peer, "connection moves back to the accepting runtime");
     }
 }
 
@@ -211,16 +371,26 @@ async fn serve_connection<S>(
     peer: SocketAddr,
     router: Router,
     certs: Option<PeerCertificates>,
-    opts: &ServeOptions,
+    opts: Arc<ServeOptions>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     let activity = Activity::new();
     let tracked = activity.clone();
+    let (priority, class) = match opts.low_priority {
+        Some(_) => {
+            let (p, rx) = ConnectionPriority::new();
+            (Some(p), Some(rx))
+        }
+        None => (None, None),
+    };
     let svc = tower::service_fn(move |mut req: Request| {
         if let Some(c) = &certs {
             req.extensions_mut().insert(c.clone());
+        }
+        if let Some(p) = &priority {
+            req.extensions_mut().insert(p.clone());
         }
         // The client's address (audit events' sourceIPs).
         req.extensions_mut()
@@ -260,32 +430,247 @@ async fn serve_connection<S>(
         .timer(TokioTimer::new())
         .keep_alive_interval(opts.http2_keepalive_interval)
         .keep_alive_timeout(opts.http2_keepalive_timeout);
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-    tokio::pin!(conn);
-    let tick = (opts.idle_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
-    let mut closing: Option<Instant> = None;
-    loop {
-        tokio::select! {
-            r = conn.as_mut() => {
-                if let Err(e) = r {
-                    tracing::debug!(%peer, error = %e, "connection ended with error");
+    let conn = builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+        .into_owned();
+    drive(Driven {
+        conn: Box::pin(conn),
+        shutdown: |c| c.graceful_shutdown(),
+        activity,
+        class,
+        closing: None,
+        peer,
+        opts,
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use http_body_util::{BodyExt, Empty};
+
+    /// A self-signed server config for `localhost`, and a client config trusting it.
+    fn tls_pair() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
+        let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let cert = c.cert.der().clone();
+        let key = rustls::pki_types::PrivateKeyDer::try_from(c.key_pair.serialize_der()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], key)
+            .unwrap();
+        server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let mut client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        client.alpn_protocols = vec![b"http/1.1".to_vec()];
+        (Arc::new(server), Arc::new(client))
+    }
+
+    /// Marks its connection as the `class` header says (`low`, `high`; anything else: not at
+    /// all) and answers with the name of the thread the connection is driven on (HTTP/1
+    /// handlers run in the connection's task).
+    fn router() -> Router {
+        Router::new().route(
+            "/thread",
+            get(|req: Request| async move {
+                let class = req.headers().get("class").and_then(|v| v.to_str().ok());
+                match (req.extensions().get::<ConnectionPriority>(), class) {
+                    (None, _) => return "no-priority".to_string(),
+                    (Some(p), Some("low")) => p.mark(true),
+                    (Some(p), Some("high")) => p.mark(false),
+                    _ => {}
                 }
-                return;
-            }
-            _ = tokio::time::sleep(tick) => {
-                match closing {
-                    // A client that ignores the shutdown is cut off.
-                    Some(since) if since.elapsed() > opts.handshake_timeout => return,
-                    Some(_) => {}
-                    None => {
-                        if activity.idle_for().map(|d| d >= opts.idle_timeout).unwrap_or(false) {
-                            tracing::debug!(%peer, "closing idle connection");
-                            conn.as_mut().graceful_shutdown();
-                            closing = Some(Instant::now());
-                        }
-                    }
-                }
-            }
+                std::thread::current().name().unwrap_or("?").to_string()
+            }),
+        )
+    }
+
+    /// One HTTP/1.1 connection over TLS to `addr`.
+    async fn connect(addr: SocketAddr, client: &Arc<rustls::ClientConfig>, alpn_h2: bool) -> Conn {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut cfg = (**client).clone();
+        if alpn_h2 {
+            cfg.alpn_protocols = vec![b"h2".to_vec()];
         }
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            .connect(
+                rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+                tcp,
+            )
+            .await
+            .unwrap();
+        let io = hyper_util::rt::TokioIo::new(tls);
+        if alpn_h2 {
+            let (send, conn) =
+                hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+                    .await
+                    .unwrap();
+            tokio::spawn(conn);
+            Conn::H2(send)
+        } else {
+            let (send, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+            tokio::spawn(conn);
+            Conn::H1(send)
+        }
+    }
+
+    enum Conn {
+        H1(hyper::client::conn::http1::SendRequest<Empty<bytes::Bytes>>),
+        H2(hyper::client::conn::http2::SendRequest<Empty<bytes::Bytes>>),
+    }
+
+    impl Conn {
+        /// The thread that served `GET /thread` with this class header.
+        async fn thread(&mut self, class: &str) -> String {
+            let req = hyper::Request::get("https://localhost/thread")
+                .header("class", class)
+                .body(Empty::new())
+                .unwrap();
+            let resp = match self {
+                Conn::H1(s) => {
+                    s.ready().await.unwrap();
+                    s.send_request(req).await.unwrap()
+                }
+                Conn::H2(s) => {
+                    s.ready().await.unwrap();
+                    s.send_request(req).await.unwrap()
+                }
+            };
+            assert_eq!(resp.status(), 200);
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            String::from_utf8(body.to_vec()).unwrap()
+        }
+
+        /// Requests with class `class` until one is served on a thread named `want` (the move
+        /// happens between requests, at the driver's next turn); how many it took.
+        async fn until_on(&mut self, class: &str, want: &str) -> usize {
+            for n in 1..=50 {
+                if self.thread(class).await.starts_with(want) {
+                    return n;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("the connection never moved to {want}");
+        }
+    }
+
+    /// The accepting runtime (threads `accept`) and a low-priority one (threads `low`).
+    fn runtimes() -> (tokio::runtime::Runtime, tokio::runtime::Runtime) {
+        let build = |name: &str| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name(name)
+                .enable_all()
+                .build()
+                .unwrap()
+        };
+        (build("accept"), build("low"))
+    }
+
+    async fn start(opts: ServeOptions) -> (SocketAddr, Arc<rustls::ClientConfig>) {
+        let (server, client) = tls_pair();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve_tls_with(listener, server, router(), opts));
+        (addr, client)
+    }
+
+    #[test]
+    fn a_connection_of_low_priority_requests_moves_to_the_low_runtime_and_back_for_good() {
+        let (accept, low) = runtimes();
+        let opts = ServeOptions {
+            low_priority: Some(low.handle().clone()),
+            ..Default::default()
+        };
+        let (client_rt, _) = runtimes();
+        let (addr, client) = accept.block_on(start(opts));
+        client_rt.block_on(async {
+            for h2 in [false, true] {
+                let mut c = connect(addr, &client, h2).await;
+                // Unclassified: served where it was accepted.
+                for _ in 0..3 {
+                    assert_eq!(c.thread("none").await, "accept", "h2={h2}");
+                }
+                // The first low-priority request is handled where the connection is; the
+                // connection then moves, and stays while its requests are low (or unmarked).
+                assert_eq!(c.thread("low").await, "accept");
+                c.until_on("none", "low").await;
+                for class in ["low", "none", "low"] {
+                    assert_eq!(c.thread(class).await, "low", "h2={h2}");
+                }
+                // One request of another level brings it back, for good.
+                c.thread("high").await;
+                c.until_on("none", "accept").await;
+                for class in ["low", "none", "low", "low"] {
+                    assert_eq!(c.thread(class).await, "accept", "h2={h2}");
+                }
+                // A connection that was high first never moves.
+                let mut d = connect(addr, &client, h2).await;
+                assert_eq!(d.thread("high").await, "accept");
+                for _ in 0..5 {
+                    assert_eq!(d.thread("low").await, "accept", "h2={h2}");
+                }
+            }
+        });
+        drop(client_rt);
+        drop(accept);
+        drop(low);
+    }
+
+    #[test]
+    fn without_a_low_runtime_requests_carry_no_priority_and_stay() {
+        let (accept, _low) = runtimes();
+        let (client_rt, _) = runtimes();
+        let (addr, client) = accept.block_on(start(ServeOptions::default()));
+        client_rt.block_on(async {
+            let mut c = connect(addr, &client, false).await;
+            for _ in 0..3 {
+                assert_eq!(c.thread("low").await, "no-priority");
+            }
+        });
+    }
+
+    #[test]
+    fn a_moved_connection_is_still_closed_when_idle() {
+        let (accept, low) = runtimes();
+        let opts = ServeOptions {
+            low_priority: Some(low.handle().clone()),
+            idle_timeout: Duration::from_millis(300),
+            ..Default::default()
+        };
+        let (client_rt, _) = runtimes();
+        let (addr, client) = accept.block_on(start(opts));
+        client_rt.block_on(async {
+            let mut c = connect(addr, &client, false).await;
+            c.thread("low").await;
+            c.until_on("none", "low").await;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let Conn::H1(s) = &mut c else { unreachable!() };
+            assert!(
+                s.is_closed(),
+                "the idle connection on the low runtime was not closed"
+            );
+        });
+    }
+
+    #[test]
+    fn marks_follow_the_most_important_request() {
+        let (p, rx) = ConnectionPriority::new();
+        assert_eq!(p.class(), ConnectionClass::Unclassified);
+        p.mark(true);
+        assert_eq!(*rx.borrow(), ConnectionClass::Low);
+        p.mark(false);
+        assert_eq!(p.class(), ConnectionClass::High);
+        p.mark(true);
+        assert_eq!(p.class(), ConnectionClass::High);
     }
 }
