@@ -1,27 +1,30 @@
 #!/usr/bin/env bash
 # Flood load test (issue 17 "abuse limits"): does one user's flood leave the admin and the nodes
-# served? Loopback only, about 60-90 s in all:
+# served? Loopback only, about 90 s in all:
 #   1. `daas up --no-agent` (embedded ledger + master), pinned to CPU 0 with taskset;
 #   2. a user-tier staker (the flooder, joined: its namespace) and a node-tier staker with its
 #      own Lease in kube-node-lease (created with the node's credential);
 #   3. `daas bench-flood probe` (crates/daas/src/bench_flood.rs) measures, unloaded, RATE req/s
 #      each: the admin listing namespaces, the node GETting its Lease and renewing it (PUT), one
-#      keep-alive connection each (p50/p99 over S seconds);
+#      keep-alive connection each;
 #   4. `daas bench-flood flood` floods from ONE user identity, on ONE thread pinned to CPU 1 at
 #      nice 10 (it loads the server, not the box), from 127.0.0.2: C closed-loop connections
 #      cycling through cheap GETs, lists, creates and bodies over the 3 MiB limit, plus W watches
 #      held open; meanwhile the probe (CPU 1, normal priority) measures the same again;
+#   3 and 4 alternate in ROUNDS rounds of S/ROUNDS seconds per half, samples pooled per half;
 #   5. prints p99 loaded/unloaded for admin and node, whether each is within 2x, and how many of
 #      the flood's requests got 429 (and 413). No timed assertion: the ratios are printed.
-# C=24 W=104 S=15 RATE=50 by default (24 + 104 = the 128 connections one address may hold); NO_BUILD=1 skips the build; PROFILE=release uses (and
-# builds) target/release (default: debug, as the e2e tests); DAAS_BIN=path runs that master;
-# MASTER_ARGS adds `daas up` flags (e.g. MASTER_ARGS='--low-priority-cpu nice:10' or 'off' to compare).
+# C=24 W=104 S=30 ROUNDS=3 RATE=50 by default (24 + 104 = the 128 connections one address may
+# hold); NO_BUILD=1 skips the build; PROFILE=release uses (and builds) target/release (default:
+# debug, as the e2e tests); DAAS_BIN=path runs that master; MASTER_ARGS adds `daas up` flags
+# (e.g. MASTER_ARGS='--low-priority-cpu idle' or 'off' to compare).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 C=${C:-24}
 W=${W:-104}
-S=${S:-15}
+S=${S:-30}
 RATE=${RATE:-50}
+ROUNDS=${ROUNDS:-3}
 PROFILE=${PROFILE:-debug}
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 if [ "$PROFILE" = release ]; then PROFILE_FLAG=--release; else PROFILE_FLAG=; fi
@@ -85,25 +88,56 @@ code=$(curl -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat "$T/u
 probe() { # name
   "${PIN_CLIENT[@]}" "$CLIENT_BIN" bench-flood probe --url "$SERVER" --ca "$T/ca.pem" \
     --admin-token-file "$T/admin.token" --node-token-file "$T/node.cred" --node-lease-path "$LEASE" \
-    --rate "$RATE" --seconds "$S" --name "$1"
+    --rate "$RATE" --seconds "$SR" --name "$1"
 }
 master_cpu() {
   python3 -c 'import sys; f=open(f"/proc/{sys.argv[1]}/stat").read().rsplit(")",1)[1].split(); print((int(f[11])+int(f[12]))/100)' "$UP_PID"
 }
-echo "bench-flood: $PINNING; $C flood connections + $W watches from 127.0.0.2 as one user ($NS); probes at $RATE req/s for ${S}s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-probe unloaded > "$T/unloaded.json"
+echo "bench-flood: $PINNING; $C flood connections + $W watches from 127.0.0.2 as one user ($NS); probes at $RATE req/s, ${S}s unloaded and ${S}s loaded in $ROUNDS alternating rounds; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# Unloaded and loaded probes alternate (ROUNDS rounds of S/ROUNDS seconds each), so a drift of the
+# machine (another VM, frequency) shows in both halves alike; the samples are pooled per half.
+SR=$(python3 -c "print($S / $ROUNDS)")
 c0=$(master_cpu)
-"${PIN_CLIENT[@]}" nice -n 10 "$CLIENT_BIN" bench-flood flood --url "$SERVER" --ca "$T/ca.pem" \
-  --token-file "$T/user.cred" --namespace "$NS" --connections "$C" --watches "$W" \
-  --seconds "$((S + 4))" --source-ip 127.0.0.2 > "$T/flood.json" & FLOOD_PID=$!
-sleep 2
-probe loaded > "$T/loaded.json"
-wait "$FLOOD_PID"; FLOOD_PID=""
+for r in $(seq "$ROUNDS"); do
+  probe unloaded > "$T/unloaded.$r.json"
+  "${PIN_CLIENT[@]}" nice -n 10 "$CLIENT_BIN" bench-flood flood --url "$SERVER" --ca "$T/ca.pem" \
+    --token-file "$T/user.cred" --namespace "$NS" --connections "$C" --watches "$W" \
+    --seconds "$(python3 -c "print($SR + 4)")" --source-ip 127.0.0.2 > "$T/flood.$r.json" & FLOOD_PID=$!
+  sleep 2
+  probe loaded > "$T/loaded.$r.json"
+  wait "$FLOOD_PID"; FLOOD_PID=""
+  # The flood's connections and watches are gone before the next unloaded half.
+  sleep 1
+done
 c1=$(master_cpu)
-python3 - "$T/unloaded.json" "$T/loaded.json" "$T/flood.json" "$c0" "$c1" "$STARTED" <<'PY'
+python3 - "$T" "$ROUNDS" "$c0" "$c1" "$STARTED" <<'PY'
 import json, sys, time
-u = json.load(open(sys.argv[1])); l = json.load(open(sys.argv[2])); f = json.load(open(sys.argv[3]))
-cpu = float(sys.argv[5]) - float(sys.argv[4])
+d, rounds = sys.argv[1], int(sys.argv[2])
+def load(kind):
+    return [json.load(open(f"{d}/{kind}.{r}.json")) for r in range(1, rounds + 1)]
+def pct(s, q):
+    return s[min(int(q * len(s)), len(s) - 1)] / 1000.0 if s else float("nan")
+def pool(runs):
+    out = {}
+    for k in runs[0]:
+        if not isinstance(runs[0][k], dict):
+            continue
+        lat = sorted(x for r in runs for x in r[k]["lat_us"])
+        out[k] = {"requests": len(lat), "p50_ms": pct(lat, 0.50), "p99_ms": pct(lat, 0.99),
+                  "errors": sum(r[k]["errors"] for r in runs),
+                  "first_error": next((r[k]["first_error"] for r in runs if r[k]["first_error"]), None)}
+    return out
+u, l = pool(load("unloaded")), pool(load("loaded"))
+floods = load("flood")
+f = {"requests": sum(x["requests"] for x in floods), "refused_429": sum(x["refused_429"] for x in floods),
+     "seconds": sum(x["seconds"] for x in floods), "client_cpu_s": sum(x["client_cpu_s"] for x in floods),
+     "watches_open_max": max(x["watches_open_max"] for x in floods),
+     "first_other": next((x["first_other"] for x in floods if x["first_other"]), None), "by_status": {}}
+f["rps"] = f["requests"] / f["seconds"]
+for x in floods:
+    for k, v in x["by_status"].items():
+        f["by_status"][k] = f["by_status"].get(k, 0) + v
+cpu = float(sys.argv[4]) - float(sys.argv[3])
 series = [("admin list namespaces", "admin_list_namespaces"), ("node GET own Lease", "node_get_lease"),
           ("node renew own Lease", "node_renew_lease")]
 print(f"{'series':<24}{'n':>6}{'p50 ms':>9}{'p99 ms':>9}{'n load':>8}{'p50 ms':>9}{'p99 ms':>9}{'err':>5}{'p99 x':>8}  within 2x")
@@ -127,5 +161,5 @@ print("  by status: " + " ".join(f"{k}={v}" for k, v in sorted(by.items())))
 if f.get("first_other"):
     print(f"  first other answer: {f['first_other']}")
 print(f"p99 loaded/unloaded within 2x for admin and node: {'yes' if ok_all else 'NO'} "
-      f"({time.time() - float(sys.argv[6]):.0f}s in all)")
+      f"({time.time() - float(sys.argv[5]):.0f}s in all)")
 PY

@@ -14,7 +14,8 @@ use daas_store::{Store, StoreError};
 use serde_json::json;
 
 pub use daas_protocol::serve::{
-    serve_tls, serve_tls_with, ClientAddr, ServeOptions, DEFAULT_HTTP2_MAX_STREAMS,
+    serve_tls, serve_tls_with, ClientAddr, ConnectionClass, ConnectionPriority, ServeOptions,
+    DEFAULT_HTTP2_MAX_STREAMS,
 };
 
 use crate::admission::Attrs;

@@ -2,7 +2,8 @@
 //!
 //! - `probe`: the admin and a node, each on its own keep-alive HTTP/1.1 connection, paced at
 //!   `--rate` requests per second: the admin lists namespaces, the node GETs its own Lease and
-//!   renews it (PUT with a new renewTime). Prints one JSON line with p50/p99 per series.
+//!   renews it (PUT with a new renewTime). Prints one JSON line with p50/p99 and every sample
+//!   per series.
 //! - `flood`: ONE user identity from `--source-ip`, on one thread (so it loads the server, not the
 //!   box): `--connections` closed-loop HTTP/1.1 connections cycling through cheap GETs, lists,
 //!   creates and bodies over the 3 MiB limit, plus up to `--watches` watches held open (a refused
@@ -202,6 +203,8 @@ impl Series {
             "max_ms": self.lat_us.last().map(|m| *m as f64 / 1000.0),
             "errors": self.errors,
             "first_error": self.first_error,
+            // Every sample (µs, sorted), so the script can pool several rounds.
+            "lat_us": self.lat_us,
         })
     }
 }

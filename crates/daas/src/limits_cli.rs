@@ -31,9 +31,9 @@ pub struct LimitsArgs {
     /// How the threads serving users and workloads (priority levels global-default,
     /// workload-low, catch-all: their requests and, once a connection carried only those, its
     /// TLS and HTTP) are scheduled, so their flood leaves the admin, the nodes and the control
-    /// plane the CPU: `idle` (Linux SCHED_IDLE: only when nothing else wants it), `nice:N`
-    /// (1..=19), or `off` (with the others).
-    #[arg(long, default_value = "idle")]
+    /// plane the CPU: `nice:N` (1..=19), `idle` (Linux SCHED_IDLE: only when nothing else on the
+    /// machine wants the CPU; for a master with CPUs of its own), or `off` (with the others).
+    #[arg(long, default_value = "nice:10")]
     pub low_priority_cpu: daas_master::limits::LowPriorityCpu,
 }
 

@@ -234,13 +234,23 @@ pub enum ConnectionClass {
     High,
 }
 
+impl Default for ConnectionPriority {
+    fn default() -> Self {
+        ConnectionPriority::new()
+    }
+}
+
 impl ConnectionPriority {
-    fn new() -> (
-        ConnectionPriority,
-        tokio::sync::watch::Receiver<ConnectionClass>,
-    ) {
-        let (tx, rx) = tokio::sync::watch::channel(ConnectionClass::Unclassified);
-        (ConnectionPriority(Arc::new(tx)), rx)
+    /// An unclassified connection's.
+    pub fn new() -> ConnectionPriority {
+        ConnectionPriority(Arc::new(
+            tokio::sync::watch::channel(ConnectionClass::Unclassified).0,
+        ))
+    }
+
+    /// Follows the class as it changes.
+    fn subscribe(&self) -> tokio::sync::watch::Receiver<ConnectionClass> {
+        self.0.subscribe()
     }
 
     /// Record that the connection carried a request of a low (`true`) or another (`false`)
@@ -380,7 +390,8 @@ async fn serve_connection<S>(
     let tracked = activity.clone();
     let (priority, class) = match opts.low_priority {
         Some(_) => {
-            let (p, rx) = ConnectionPriority::new();
+            let p = ConnectionPriority::new();
+            let rx = p.subscribe();
             (Some(p), Some(rx))
         }
         None => (None, None),
@@ -664,7 +675,8 @@ mod tests {
 
     #[test]
     fn marks_follow_the_most_important_request() {
-        let (p, rx) = ConnectionPriority::new();
+        let p = ConnectionPriority::new();
+        let rx = p.subscribe();
         assert_eq!(p.class(), ConnectionClass::Unclassified);
         p.mark(true);
         assert_eq!(*rx.borrow(), ConnectionClass::Low);

@@ -603,3 +603,58 @@ async fn client_certificates_from_approved_csrs_authenticate() {
     assert_eq!(https(&s, None, true, "GET", cms, None).await.0, 200);
     assert_eq!(https(&s, None, false, "GET", cms, None).await.0, 401);
 }
+
+/// One GET of `path` holding `token` (empty: none) on a connection that carried nothing before:
+/// the answer's code and the class the API server gave the connection.
+async fn class_after(
+    app: &axum::Router,
+    token: &str,
+    path: &str,
+) -> (u16, daas_apiserver::server::ConnectionClass) {
+    use tower::ServiceExt as _;
+    let priority = daas_apiserver::server::ConnectionPriority::new();
+    let mut req = axum::http::Request::get(path);
+    if !token.is_empty() {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    let mut req = req.body(axum::body::Body::empty()).unwrap();
+    req.extensions_mut().insert(priority.clone());
+    let resp = app.clone().oneshot(req).await.unwrap();
+    (resp.status().as_u16(), priority.class())
+}
+
+/// The API server tells the connection what its requests were (so that `serve_tls_with` moves a
+/// connection of users' requests to the low-priority runtime): a user's request marks it low,
+/// allowed or not; the admin's and a node's mark it high; a failed authentication and a public
+/// path leave it unclassified, so a forged token cannot move anyone's connection.
+#[tokio::test]
+async fn requests_mark_their_connection_by_priority_level() {
+    use common::{ADMIN, ALICE, NODE};
+    use daas_apiserver::server::ConnectionClass::{High, Low, Unclassified};
+    let (_dir, app) = common::tenancy_app_with(ServerOptions {
+        low_priority: Some(tokio::runtime::Handle::current()),
+        ..Default::default()
+    })
+    .await;
+    let own = "/api/v1/namespaces/u-alice/configmaps";
+    assert_eq!(class_after(&app, ALICE, own).await, (200, Low));
+    assert_eq!(
+        class_after(&app, ALICE, "/api/v1/namespaces/u-bob/configmaps").await,
+        (403, Low)
+    );
+    assert_eq!(class_after(&app, ADMIN, own).await, (200, High));
+    assert_eq!(
+        class_after(&app, NODE, "/api/v1/nodes/n1").await.1,
+        High,
+        "a node's request"
+    );
+    assert_eq!(
+        class_after(&app, "forged", own).await,
+        (401, Unclassified)
+    );
+    assert_eq!(class_after(&app, "", own).await, (401, Unclassified));
+    assert_eq!(class_after(&app, "", "/healthz").await, (200, Unclassified));
+    // Without a low-priority runtime nothing is marked.
+    let (_dir2, plain) = common::tenancy_app().await;
+    assert_eq!(class_after(&plain, ALICE, own).await, (200, Unclassified));
+}
