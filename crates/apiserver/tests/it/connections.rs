@@ -648,10 +648,7 @@ async fn requests_mark_their_connection_by_priority_level() {
         High,
         "a node's request"
     );
-    assert_eq!(
-        class_after(&app, "forged", own).await,
-        (401, Unclassified)
-    );
+    assert_eq!(class_after(&app, "forged", own).await, (401, Unclassified));
     assert_eq!(class_after(&app, "", own).await, (401, Unclassified));
     assert_eq!(class_after(&app, "", "/healthz").await, (200, Unclassified));
     // Without a low-priority runtime nothing is marked.
