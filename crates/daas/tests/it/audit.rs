@@ -224,10 +224,14 @@ fn audit_log_records_writes_and_failures_and_detects_tampering() {
     );
     as_user(&c, &kc, &["get", "configmap", "al-cm", "-n", &ns]);
     as_user(&c, &kc, &["delete", "configmap", "al-cm", "-n", &ns]);
+    // kubectl's create (the root CA publisher creates kube-root-ca.crt there too, maybe first).
     let created = wait_event(&log, "staker create", |e| {
         e["verb"] == "create"
             && e["objectRef"]["namespace"] == ns.as_str()
             && e["objectRef"]["resource"] == "configmaps"
+            && e["requestURI"]
+                .as_str()
+                .is_some_and(|u| u.contains("fieldManager=kubectl-create"))
     });
     let alice = created["user"]["username"].as_str().unwrap().to_string();
     assert_ne!(alice, "k3s-daas-admin");
