@@ -374,22 +374,25 @@ async fn handle(
     // Requests of the low priority levels are handled on the low-priority runtime, and so is
     // the rest of their connection (its TLS, HTTP and response bodies) once it carried only such
     // requests.
-    let low = st.low_priority.as_ref().filter(|_| {
-        crate::flowcontrol::is_low_priority(&crate::flowcontrol::RequestDigest::new(
+    let low = st.low_priority.as_ref().map(|rt| {
+        let is_low = crate::flowcontrol::is_low_priority(&crate::flowcontrol::RequestDigest::new(
             user.as_ref(),
             &parts.method,
             &path,
             parts.uri.query(),
-        ))
+        ));
+        (rt, is_low)
     });
-    if let Some(p) = parts
-        .extensions
-        .get::<daas_protocol::serve::ConnectionPriority>()
-        .filter(|_| user.is_some())
-    {
-        p.mark(low.is_some());
+    if let (Some((_, is_low)), Some(p)) = (
+        low,
+        parts
+            .extensions
+            .get::<daas_protocol::serve::ConnectionPriority>()
+            .filter(|_| user.is_some()),
+    ) {
+        p.mark(is_low);
     }
-    if let Some(rt) = low {
+    if let Some((rt, true)) = low {
         let (st, neg) = (st.clone(), neg.clone());
         // The audit record is task-local: carry it into the spawned task.
         let record = crate::audit::current_record();

@@ -268,11 +268,19 @@ mod tests {
     }
 
     #[test]
-    fn the_low_priority_runtime_runs_idle_by_default_or_at_a_nice_value() {
-        let idle = MasterLimits::default()
+    fn the_low_priority_runtime_runs_at_nice_10_by_default_or_idle() {
+        let default = MasterLimits::default()
             .low_priority_runtime()
             .unwrap()
             .unwrap();
+        assert_eq!(scheduling_on(&default), (libc::SCHED_OTHER, 10));
+        let idle = MasterLimits {
+            low_priority_cpu: LowPriorityCpu::Idle,
+            ..Default::default()
+        }
+        .low_priority_runtime()
+        .unwrap()
+        .unwrap();
         assert_eq!(scheduling_on(&idle).0, libc::SCHED_IDLE);
         // Its blocking threads (store reads) too.
         let blocking = idle.block_on(async {
