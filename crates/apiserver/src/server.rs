@@ -387,7 +387,7 @@ async fn handle(
         low,
         parts
             .extensions
-            .get::<daas_protocol::serve::ConnectionPriority>()
+            .get::<ConnectionPriority>()
             .filter(|_| user.is_some()),
     ) {
         p.mark(is_low);

@@ -33,7 +33,7 @@ pub struct LimitsArgs {
     /// TLS and HTTP) are scheduled, so their flood leaves the admin, the nodes and the control
     /// plane the CPU: `nice:N` (1..=19), `idle` (Linux SCHED_IDLE: only when nothing else on the
     /// machine wants the CPU; for a master with CPUs of its own), or `off` (with the others).
-    #[arg(long, default_value = "nice:10")]
+    #[arg(long, default_value_t = daas_master::limits::LowPriorityCpu::DEFAULT)]
     pub low_priority_cpu: daas_master::limits::LowPriorityCpu,
 }
 

@@ -53,11 +53,6 @@ pub enum LowPriorityCpu {
     Off,
 }
 
-impl LowPriorityCpu {
-    /// `nice:10`.
-    pub const DEFAULT: LowPriorityCpu = LowPriorityCpu::Nice(10);
-}
-
 impl std::fmt::Display for LowPriorityCpu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -98,6 +93,9 @@ impl std::str::FromStr for LowPriorityCpu {
 }
 
 impl LowPriorityCpu {
+    /// `nice:10`.
+    pub const DEFAULT: LowPriorityCpu = LowPriorityCpu::Nice(10);
+
     /// Schedule the calling thread as this says (Linux schedules each thread on its own).
     fn apply_to_this_thread(self) -> std::io::Result<()> {
         let r = match self {
