@@ -1275,6 +1275,20 @@ async fn replication_controller_adopts_scales_releases_and_cascades() {
     )
     .await
     .unwrap();
+    // As upstream's test (CreateSync), the pod runs before the RC exists: the controller's pod
+    // cache and RC cache follow separate watches, so a pod created just before the RC may not
+    // be in the pod cache yet when the RC is first synced (upstream has the same window).
+    until(c, "orphan running", 20, || async {
+        let p = c
+            .get("/api/v1/namespaces/default/pods/pod-adoption")
+            .await
+            .map_err(|e| e.message)?;
+        match p["status"]["phase"].as_str() {
+            Some("Running") => Ok(()),
+            other => Err(format!("phase {other:?}")),
+        }
+    })
+    .await;
     c.create(RCS, &rc("default", "web", 1)).await.unwrap();
     until(c, "adoption", 20, || async {
         let pods = rc_pods(c, "default", "web").await;
