@@ -538,12 +538,17 @@ impl ElectionRuntime {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .thread_name(name)
+            // Its blocking threads too (the runtime's own thread asks below).
+            .on_thread_start(|| {
+                daas_sched::latency_critical("leader election");
+            })
             .build()?;
         let handle = rt.handle().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         std::thread::Builder::new()
             .name(name.to_string())
             .spawn(move || {
+                daas_sched::latency_critical("leader election");
                 rt.block_on(async {
                     let _ = rx.await;
                 });

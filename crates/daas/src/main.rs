@@ -965,8 +965,26 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if matches!(cli.cmd, Cmd::Up(_) | Cmd::Master(_)) {
+        // The master's latency-critical threads (the admin's, the nodes' and the control
+        // plane's requests; users' run on the low-priority runtime, at nice 10) ask for a
+        // short slice: waking, they preempt a busy thread instead of waiting out its slice.
+        match daas_sched::latency_critical("main") {
+            Some(daas_sched::SliceOutcome::Applied(s)) => {
+                tracing::info!(slice = ?s, "the master's threads run with a short slice")
+            }
+            Some(daas_sched::SliceOutcome::Unsupported) => tracing::info!(
+                "this kernel has no custom slices (Linux 6.12): the master's threads keep the default"
+            ),
+            None => {}
+        }
+        runtime.on_thread_start(|| {
+            daas_sched::latency_critical("runtime");
+        });
+    }
+    let result = runtime
         .build()
         .context("starting the async runtime")
         .and_then(|rt| rt.block_on(run(cli)));

@@ -96,26 +96,27 @@ impl LowPriorityCpu {
     /// `nice:10`.
     pub const DEFAULT: LowPriorityCpu = LowPriorityCpu::Nice(10);
 
-    /// Schedule the calling thread as this says (Linux schedules each thread on its own).
-    fn apply_to_this_thread(self) -> std::io::Result<()> {
-        let r = match self {
-            LowPriorityCpu::Off => 0,
-            // SAFETY: setpriority with PRIO_PROCESS and who = 0 changes only the calling
-            // thread's nice value on Linux; it touches no memory of ours.
-            LowPriorityCpu::Nice(n) => unsafe {
-                libc::setpriority(libc::PRIO_PROCESS, 0, libc::c_int::from(n))
-            },
+    /// Schedule the calling thread as this says (Linux schedules each thread on its own). Its
+    /// slice is the short one of the master's other threads: the nice value (or SCHED_IDLE)
+    /// sets its share of the CPU, the short slice bounds how long a thread waits for the CPU
+    /// once picked: a user's thread holding a lock that the admin's request waits for runs
+    /// again within a slice of each other user thread, not within the default 1-3 ms.
+    fn apply_to_this_thread(self) -> Result<(), daas_sched::SchedError> {
+        use daas_sched::{Policy, Slice, SHORT_SLICE};
+        match self {
+            LowPriorityCpu::Off => Ok(()),
+            LowPriorityCpu::Nice(n) => daas_sched::set_this_thread(
+                Policy::Normal,
+                i32::from(n),
+                Slice::Custom(SHORT_SLICE),
+                true,
+            ),
+            // The kernel gives SCHED_IDLE threads no custom slice: any waking thread of
+            // another policy preempts them at once anyway.
             LowPriorityCpu::Idle => {
-                let param = libc::sched_param { sched_priority: 0 };
-                // SAFETY: pid 0 is the calling thread; `param` lives across the call, which
-                // only reads it.
-                unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) }
+                let nice = daas_sched::this_thread()?.nice;
+                daas_sched::set_this_thread(Policy::Idle, nice, Slice::Default, true)
             }
-        };
-        if r == 0 {
-            Ok(())
-        } else {
-            Err(std::io::Error::last_os_error())
         }
     }
 }
@@ -248,54 +249,69 @@ mod tests {
         assert_eq!(st["code"], 413);
     }
 
-    /// The scheduling policy and nice value of a thread of `h`'s runtime.
-    fn scheduling_on(h: &tokio::runtime::Handle) -> (i32, i32) {
+    /// How a worker thread of `h`'s runtime is scheduled.
+    fn scheduling_on(h: &tokio::runtime::Handle) -> daas_sched::ThreadScheduling {
         h.block_on(async {
-            tokio::spawn(async {
-                // SAFETY: both read the calling thread's scheduling.
-                unsafe {
-                    (
-                        libc::sched_getscheduler(0),
-                        libc::getpriority(libc::PRIO_PROCESS, 0),
-                    )
-                }
-            })
-            .await
-            .unwrap()
+            tokio::spawn(async { daas_sched::this_thread().unwrap() })
+                .await
+                .unwrap()
         })
+    }
+
+    /// Whether `t` has the short slice (where the kernel has custom slices) and passes the
+    /// default on to the threads and processes it creates.
+    fn short_slice(t: &daas_sched::ThreadScheduling) -> bool {
+        t.reset_on_fork
+            && (!daas_sched::kernel_has_custom_slices() || t.slice == Some(daas_sched::SHORT_SLICE))
     }
 
     #[test]
     fn the_low_priority_runtime_runs_at_nice_10_by_default_or_idle() {
-        let default = MasterLimits::default()
+        use daas_sched::Policy;
+        // Built from a thread without a custom slice: its threads ask for their own.
+        let (default, idle) = std::thread::spawn(|| {
+            let default = MasterLimits::default()
+                .low_priority_runtime()
+                .unwrap()
+                .unwrap();
+            let idle = MasterLimits {
+                low_priority_cpu: LowPriorityCpu::Idle,
+                ..Default::default()
+            }
             .low_priority_runtime()
             .unwrap()
             .unwrap();
-        assert_eq!(scheduling_on(&default), (libc::SCHED_OTHER, 10));
-        let idle = MasterLimits {
-            low_priority_cpu: LowPriorityCpu::Idle,
-            ..Default::default()
-        }
-        .low_priority_runtime()
-        .unwrap()
+            (default, idle)
+        })
+        .join()
         .unwrap();
-        assert_eq!(scheduling_on(&idle).0, libc::SCHED_IDLE);
+        let t = scheduling_on(&default);
+        assert_eq!((t.policy, t.nice), (Policy::Normal, 10));
+        assert!(short_slice(&t), "{t:?}");
+        let t = scheduling_on(&idle);
+        assert_eq!((t.policy, t.reset_on_fork), (Policy::Idle, true));
         // Its blocking threads (store reads) too.
-        let blocking = idle.block_on(async {
-            tokio::task::spawn_blocking(|| {
-                // SAFETY: reads the calling thread's policy.
-                unsafe { libc::sched_getscheduler(0) }
+        let blocking = std::thread::spawn(move || {
+            idle.block_on(async {
+                tokio::task::spawn_blocking(|| daas_sched::this_thread().unwrap())
+                    .await
+                    .unwrap()
             })
-            .await
-            .unwrap()
-        });
-        assert_eq!(blocking, libc::SCHED_IDLE);
+        })
+        .join()
+        .unwrap();
+        assert_eq!(
+            (blocking.policy, blocking.reset_on_fork),
+            (Policy::Idle, true)
+        );
         let nice = MasterLimits {
             low_priority_cpu: LowPriorityCpu::Nice(19),
             ..Default::default()
         };
         let h = nice.low_priority_runtime().unwrap().unwrap();
-        assert_eq!(scheduling_on(&h), (libc::SCHED_OTHER, 19));
+        let t = scheduling_on(&h);
+        assert_eq!((t.policy, t.nice), (Policy::Normal, 19));
+        assert!(short_slice(&t), "{t:?}");
         let off = MasterLimits {
             low_priority_cpu: LowPriorityCpu::Off,
             ..Default::default()

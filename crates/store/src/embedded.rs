@@ -323,7 +323,11 @@ impl EmbeddedStore {
             .name("daas-store-commit".into())
             .spawn({
                 let shared = shared.clone();
-                move || run_committer(&shared, &rx)
+                move || {
+                    // Every write waits for this thread: it preempts the threads of a flood.
+                    daas_sched::latency_critical("store committer");
+                    run_committer(&shared, &rx)
+                }
             })
             .map_err(|e| StoreError::Backend(format!("start the store committer: {e}")))?;
         Ok(EmbeddedStore {

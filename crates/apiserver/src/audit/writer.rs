@@ -298,7 +298,11 @@ impl AuditLog {
         let (tx, rx) = mpsc::channel(cfg.buffer.max(1));
         let thread = std::thread::Builder::new()
             .name("audit-log".into())
-            .spawn(move || run(w, rx))
+            .spawn(move || {
+                // Requests wait for it once its buffer is full.
+                daas_sched::latency_critical("audit writer");
+                run(w, rx)
+            })
             .map_err(AuditLogError::Thread)?;
         Ok(AuditLog {
             tx,

@@ -575,3 +575,80 @@ fn a_forged_token_flood_is_refused_with_429_while_a_real_user_is_served() {
     let a = curl("forged", "GET", &url, &["--interface", "127.0.0.3"]);
     assert_eq!(a.status, 401, "{}", a.body);
 }
+
+/// The threads of process `pid` by name (`comm`, at most 15 bytes): their scheduling.
+fn threads_of(pid: u32) -> Vec<(String, daas_sched::ThreadScheduling)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks") {
+        let e = e.expect("task");
+        let Ok(tid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(comm) = std::fs::read_to_string(e.path().join("comm")) else {
+            continue; // ended meanwhile
+        };
+        if let Ok(s) = daas_sched::of_thread(tid) {
+            out.push((comm.trim().to_string(), s));
+        }
+    }
+    out
+}
+
+/// `daas up` schedules its threads by role: the main runtime's workers (the admin's, the
+/// nodes' and the control plane's requests), the store committer, the audit writer and the
+/// leader elections run at nice 0, the threads of users' requests at nice 10; all with the
+/// short slice, which their children do not inherit. With `--low-priority-cpu off` there are
+/// no low-priority threads.
+#[test]
+fn the_masters_threads_are_scheduled_by_role() {
+    use daas_sched::{Policy, SHORT_SLICE};
+    let c = Cluster::start();
+    let threads = threads_of(c.pid().expect("running"));
+    let table = format!("{threads:#?}");
+    let named = |n: &str| -> Vec<&daas_sched::ThreadScheduling> {
+        threads
+            .iter()
+            .filter(|(name, _)| name == n)
+            .map(|(_, s)| s)
+            .collect()
+    };
+    let short = if daas_sched::kernel_has_custom_slices() {
+        Some(SHORT_SLICE)
+    } else {
+        None
+    };
+    for role in [
+        "daas",
+        "tokio-rt-worker",
+        "daas-store-comm",
+        "audit-log",
+        "daas-leader-ele",
+    ] {
+        let ts = named(role);
+        assert!(!ts.is_empty(), "no {role} thread: {table}");
+        for t in ts {
+            assert_eq!(
+                (t.policy, t.nice, t.slice, t.reset_on_fork),
+                (Policy::Normal, 0, short, true),
+                "{role}: {table}"
+            );
+        }
+    }
+    let low = named("daas-low-priori");
+    assert!(!low.is_empty(), "no low-priority thread: {table}");
+    for t in low {
+        assert_eq!(
+            (t.policy, t.nice, t.slice, t.reset_on_fork),
+            (Policy::Normal, 10, short, true),
+            "low-priority: {table}"
+        );
+    }
+    drop(c);
+
+    let off = Cluster::start_with(&["--low-priority-cpu", "off"]);
+    let threads = threads_of(off.pid().expect("running"));
+    assert!(
+        threads.iter().all(|(n, _)| n != "daas-low-priori"),
+        "{threads:#?}"
+    );
+}

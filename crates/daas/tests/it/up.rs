@@ -128,6 +128,22 @@ fn up_runs_a_deployment_on_its_local_worker_and_ctrl_c_stops_everything() {
         .trim()
             == "upnode/Running upnode/Running"
     });
+    // The pods do not inherit the short slice of the master's threads, though their
+    // containerd was started from one (SCHED_RESET_ON_FORK): every `sleep 3600` of a pod on
+    // this machine has the kernel's default slice.
+    if daas_sched::kernel_has_custom_slices() {
+        let pods: Vec<daas_sched::ThreadScheduling> = common::pids_with("sleep\u{0}3600\u{0}")
+            .into_iter()
+            .filter_map(|pid| daas_sched::of_thread(pid).ok())
+            .collect();
+        assert!(pods.len() >= 2, "{pods:?}");
+        for p in &pods {
+            assert!(
+                p.slice.is_some_and(|s| s > daas_sched::SHORT_SLICE) && !p.reset_on_fork,
+                "{pods:?}"
+            );
+        }
+    }
     let data = c.data_dir();
     let data_s = data.to_string_lossy().into_owned();
     // Something really runs and is mounted, so the checks below can fail.
