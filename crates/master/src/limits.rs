@@ -268,22 +268,16 @@ mod tests {
     #[test]
     fn the_low_priority_runtime_runs_at_nice_10_by_default_or_idle() {
         use daas_sched::Policy;
-        // Built from a thread without a custom slice: its threads ask for their own.
-        let (default, idle) = std::thread::spawn(|| {
-            let default = MasterLimits::default()
-                .low_priority_runtime()
-                .unwrap()
-                .unwrap();
-            let idle = MasterLimits {
-                low_priority_cpu: LowPriorityCpu::Idle,
-                ..Default::default()
-            }
+        let default = MasterLimits::default()
             .low_priority_runtime()
             .unwrap()
             .unwrap();
-            (default, idle)
-        })
-        .join()
+        let idle = MasterLimits {
+            low_priority_cpu: LowPriorityCpu::Idle,
+            ..Default::default()
+        }
+        .low_priority_runtime()
+        .unwrap()
         .unwrap();
         let t = scheduling_on(&default);
         assert_eq!((t.policy, t.nice), (Policy::Normal, 10));
@@ -291,15 +285,11 @@ mod tests {
         let t = scheduling_on(&idle);
         assert_eq!((t.policy, t.reset_on_fork), (Policy::Idle, true));
         // Its blocking threads (store reads) too.
-        let blocking = std::thread::spawn(move || {
-            idle.block_on(async {
-                tokio::task::spawn_blocking(|| daas_sched::this_thread().unwrap())
-                    .await
-                    .unwrap()
-            })
-        })
-        .join()
-        .unwrap();
+        let blocking = idle.block_on(async {
+            tokio::task::spawn_blocking(|| daas_sched::this_thread().unwrap())
+                .await
+                .unwrap()
+        });
         assert_eq!(
             (blocking.policy, blocking.reset_on_fork),
             (Policy::Idle, true)

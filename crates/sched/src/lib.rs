@@ -219,7 +219,7 @@ pub fn latency_critical(role: &str) -> Option<SliceOutcome> {
 }
 
 /// The kernel's release (`uname -r`) as (major, minor).
-pub fn kernel_release() -> Option<(u32, u32)> {
+fn kernel_release() -> Option<(u32, u32)> {
     let s = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
     let mut it = s.trim().split(['.', '-']);
     let major = it.next()?.parse().ok()?;
